@@ -1,0 +1,56 @@
+"""The one exception hierarchy of leadflow.
+
+Every error a user can cause is a ``LeadflowError``; the CLI and the HTTP intake
+turn it into a message and an exit code or status, never a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class LeadflowError(Exception):
+    """Root of every error a user can cause."""
+
+
+class NotFoundError(LeadflowError):
+    """An id, name or stage that does not exist."""
+
+
+class InvalidInputError(LeadflowError):
+    """A value of the wrong type or shape."""
+
+
+class RuleViolation(LeadflowError):
+    """A move the process does not allow (open mandatory tasks, closed lead, unknown reason...)."""
+
+
+class PermissionDenied(LeadflowError):
+    """The acting user may not do this."""
+
+
+class ConcurrentUpdateError(LeadflowError):
+    """Someone else changed the record between our read and our write."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One located problem in a process file."""
+
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+    path: str  # e.g. stages[2].tasks[0].owner ("" for the whole document)
+    message: str
+
+    def __str__(self) -> str:
+        where = f" {self.path}:" if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}:{where} {self.message}"
+
+
+class ProcessFileError(LeadflowError):
+    """A process file that cannot be loaded; ``problems`` lists every problem found, best first."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))

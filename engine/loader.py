@@ -1,0 +1,430 @@
+"""Load process files: YAML in, an immutable ``ProcessSpec`` out, or every problem located.
+
+The loader is the only door for process definitions. It reads the file
+defensively (size limit, UTF-8, no tabs, one document, safe tags only, no
+duplicate keys, bounded alias expansion), validates the data against
+``schemas/process.schema.json``, runs the semantic checks a schema cannot
+express (``engine.semantics``), and only then builds the frozen spec. A file
+with any problem yields nothing but its problems, each with file, line,
+column, document path and a sentence an admin understands.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from engine import paths
+from engine.errors import Problem, ProcessFileError
+from engine.spec import ProcessSpec
+
+MAX_FILE_BYTES = 1_000_000
+#: Nodes a document may expand to once aliases are followed; guards against "billion laughs".
+MAX_NODES = 100_000
+PROCESS_SUFFIXES = (".yaml", ".yml")
+
+Path_ = tuple[str | int, ...]
+
+
+def format_path(path: Iterable[str | int]) -> str:
+    """``('stages', 2, 'tasks', 0, 'owner')`` -> ``stages[2].tasks[0].owner``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """A "did you mean" clause, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+@dataclass
+class Document:
+    """Parsed YAML data with the source position of every node and every mapping key."""
+
+    file: str
+    text: str
+    data: Any = None
+    nodes: dict[Path_, Node] = field(default_factory=dict)
+    keys: dict[Path_, Node] = field(default_factory=dict)
+
+    def problem(self, path: Path_, message: str, *, at_key: bool = False) -> Problem:
+        node = (self.keys.get(path) if at_key else None) or self._nearest(path)
+        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
+        return Problem(self.file, line, col, format_path(path), message)
+
+    def source(self, path: Path_) -> str | None:
+        """The raw text of a scalar, as written in the file."""
+        node = self.nodes.get(path)
+        if not isinstance(node, ScalarNode):
+            return None
+        return self.text[node.start_mark.index : node.end_mark.index]
+
+    def _nearest(self, path: Path_) -> Node | None:
+        while path:
+            if path in self.nodes:
+                return self.nodes[path]
+            path = path[:-1]
+        return self.nodes.get(())
+
+
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that keeps dates as text (the schema checks their format)."""
+
+
+_SafeLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+class _Stop(Exception):
+    """Parsing cannot go on; the problems recorded so far say why."""
+
+
+def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
+    """Decode and parse one process file's bytes, rejecting everything unsafe or ambiguous."""
+    problems: list[Problem] = []
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [Problem(file, 1, 1, "", f"file is {len(raw):,} bytes; a process file may be at most {MAX_FILE_BYTES:,} bytes")]
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None, [Problem(file, 1, 1, "", "file is UTF-16 encoded; save it as UTF-8")]
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]  # the byte-order mark Windows editors write
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        byte = raw[exc.start : exc.start + 1].hex().upper()
+        return None, [Problem(file, line, col, "", f"not valid UTF-8 (byte 0x{byte}); save the file as UTF-8")]
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        return None, [Problem(file, line, 1, "", "file contains a NUL character; is it a binary file?")]
+
+    for number, line_text in enumerate(text.splitlines(), start=1):
+        indent = re.match(r"[ \t]*", line_text)
+        assert indent is not None
+        if "\t" in indent.group():
+            problems.append(
+                Problem(file, number, indent.group().index("\t") + 1, "",
+                        "tab character in indentation; YAML indents with spaces only")
+            )
+    if problems:
+        return None, problems
+
+    doc = Document(file=file, text=text)
+    loader = _SafeLoader(text)
+    try:
+        root = _single_node(loader, doc, problems)
+        if root is None:
+            return None, problems
+        counter = [0]
+        doc.data = _build(loader, root, (), doc, problems, counter)
+    except _Stop:
+        return None, problems
+    except RecursionError:
+        return None, [*problems, Problem(file, 1, 1, "", "the document nests too deeply")]
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        return None, [*problems, Problem(file, line, col, "", f"unsupported YAML tag: {exc.problem}; "
+                                         "process files use plain YAML without tags")]
+    except yaml.MarkedYAMLError as exc:
+        return None, [*problems, _yaml_problem(file, exc)]
+    except yaml.YAMLError as exc:
+        return None, [*problems, Problem(file, 1, 1, "", f"YAML error: {exc}")]
+    finally:
+        loader.dispose()
+    return (None if problems else doc), problems
+
+
+def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) -> Node | None:
+    if not loader.check_node():
+        problems.append(Problem(doc.file, 1, 1, "", "the file is empty; a process file holds one YAML mapping"))
+        return None
+    root = loader.get_node()
+    if loader.check_node():
+        second = loader.get_node()
+        mark = second.start_mark if second is not None else None
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.append(
+            Problem(doc.file, line, col, "", "a second YAML document starts here; a process file holds exactly one")
+        )
+        return None
+    return root
+
+
+def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    what = " ".join(x for x in (exc.context, exc.problem) if x)
+    return Problem(file, line, col, "", f"YAML syntax error: {what}")
+
+
+def _build(loader: _SafeLoader, node: Node, path: Path_, doc: Document, problems: list[Problem], counter: list[int]) -> Any:
+    counter[0] += 1
+    if counter[0] > MAX_NODES:
+        problems.append(doc.problem(path, f"the document expands to more than {MAX_NODES:,} nodes (an alias bomb?)"))
+        raise _Stop
+    doc.nodes.setdefault(path, node)
+    if isinstance(node, ScalarNode):
+        value = loader.construct_object(node)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(doc.problem(path, f"'{node.value}' is not a finite number"))
+        return value
+    if isinstance(node, SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            problems.append(doc.problem(path, f"unsupported YAML tag {node.tag}"))
+        return [_build(loader, child, (*path, i), doc, problems, counter) for i, child in enumerate(node.value)]
+    if isinstance(node, MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            problems.append(doc.problem(path, f"unsupported YAML tag {node.tag}"))
+        out: dict[str, Any] = {}
+        first_seen: dict[str, Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                mark = key_node.start_mark
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
+                                        "merge keys (<<) are not supported; write the keys out"))
+                continue
+            key = loader.construct_object(key_node) if isinstance(key_node, ScalarNode) else None
+            if not isinstance(key, str):
+                mark = key_node.start_mark
+                shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
+                                        f"key {shown!r} is not text; keys are names such as 'id' or 'stages' (quote it if you mean text)"))
+                continue
+            if key in first_seen:
+                mark = key_node.start_mark
+                first = first_seen[key].start_mark.line + 1
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path((*path, key)),
+                                        f"duplicate key '{key}' (first given on line {first}); YAML would silently keep only the last one"))
+                continue
+            first_seen[key] = key_node
+            doc.keys[(*path, key)] = key_node
+            out[key] = _build(loader, value_node, (*path, key), doc, problems, counter)
+        return out
+    raise _Stop  # pragma: no cover - PyYAML has no other node kinds
+
+
+# -- schema validation ------------------------------------------------------------------------
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(paths.schema_file().read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping of keys to values",
+    "null": "nothing",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def schema_problems(doc: Document) -> list[Problem]:
+    """Every schema violation of the document, located and explained."""
+    out: list[Problem] = []
+    for error in _validator().iter_errors(doc.data):
+        out.extend(_explain(doc, error))
+    return out
+
+
+def _explain(doc: Document, error: Any) -> Iterator[Problem]:
+    path: Path_ = tuple(error.absolute_path)
+    validator = error.validator
+    value = error.validator_value
+    instance = error.instance
+    schema_part = error.schema if isinstance(error.schema, dict) else {}
+
+    if validator in ("oneOf", "anyOf"):
+        yield from _explain_alternatives(doc, error, path)
+    elif validator == "additionalProperties":
+        allowed = list(schema_part.get("properties", {}))
+        for key in instance:
+            if key not in allowed:
+                hint = suggest(key, allowed) or ";"
+                yield doc.problem(
+                    (*path, key), f"unknown key '{key}'{hint} allowed keys here: {', '.join(allowed)}", at_key=True
+                )
+    elif validator == "required":
+        missing = [k for k in value if k not in instance]
+        for key in missing:
+            yield doc.problem(path, f"missing required key '{key}'")
+    elif validator == "type":
+        yield doc.problem(path, _type_message(doc, path, value, instance))
+    elif validator == "enum":
+        yield doc.problem(path, _enum_message(doc, path, value, instance))
+    elif validator == "const":
+        yield doc.problem(path, f"must be {value!r}, got {_describe(instance)}")
+    elif validator == "pattern":
+        yield doc.problem(path, _pattern_message(value, instance, schema_part))
+    elif validator in ("minimum", "exclusiveMinimum"):
+        yield doc.problem(path, f"must be at least {value}, got {instance}")
+    elif validator in ("maximum", "exclusiveMaximum"):
+        yield doc.problem(path, f"must be at most {value}, got {instance}")
+    elif validator == "minItems":
+        yield doc.problem(path, f"needs at least {value} item{'s' if value != 1 else ''}, got {len(instance)}")
+    elif validator == "uniqueItems":
+        seen: set[str] = set()
+        dupes = sorted({json.dumps(x) for x in instance if json.dumps(x) in seen or seen.add(json.dumps(x))})  # type: ignore[func-returns-value]
+        yield doc.problem(path, f"lists the same value more than once: {', '.join(dupes)}")
+    elif validator == "minLength":
+        yield doc.problem(path, "must not be empty")
+    elif validator == "maxLength":
+        yield doc.problem(path, f"is longer than {value} characters")
+    elif validator == "format":
+        yield doc.problem(path, f"{instance!r} is not a valid {value}")
+    elif validator == "not" and path and isinstance(instance, dict) and "options" in instance:
+        yield doc.problem((*path, "options"), "'options' are allowed only on fields of type choice", at_key=True)
+    else:  # pragma: no cover - every validator the schema uses is handled above
+        yield doc.problem(path, error.message)
+
+
+def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Problem]:
+    """A oneOf failed: pick the branch the author evidently meant (by its required keys) and explain it."""
+    branches = error.validator_value
+    instance = error.instance
+    if isinstance(instance, dict) and any(b.get("required") for b in branches):
+        # The branch sharing the most keys with what was written is the one the author meant.
+        overlap = [len(set(b.get("properties", {})) & set(instance)) for b in branches]
+        best = max(range(len(branches)), key=lambda i: overlap[i])
+        if overlap[best]:
+            for sub in error.context:
+                if sub.relative_schema_path and sub.relative_schema_path[0] == best:
+                    yield from _explain(doc, sub)
+            return
+        shapes = ["{" + ", ".join(b.get("required", ())) + "}" for b in branches if b.get("required")]
+        known = [k for b in branches for k in b.get("required", ())]
+        hints = "".join(suggest(k, known) for k in instance)
+        keys = ", ".join(instance) or "no keys"
+        yield doc.problem(path, f"has {keys}{hints or ';'} expected one of these shapes: {' or '.join(shapes)}")
+        return
+    description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+    yield doc.problem(path, f"{_describe(instance)} is not valid here. {description}".strip())
+
+
+def _type_message(doc: Document, path: Path_, expected: Any, instance: Any) -> str:
+    kinds = expected if isinstance(expected, list) else [expected]
+    want = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+    raw = doc.source(path)
+    message = f"expected {want}, got {_describe(instance)}"
+    if "string" in kinds and raw is not None:
+        if isinstance(instance, bool):
+            message += (f" (YAML 1.1 reads an unquoted {raw} as {str(instance).lower()});"
+                        f" write it in quotes: '{raw}'")
+        elif isinstance(instance, int) and raw.strip().startswith("0") and raw.strip() != "0":
+            message += f" (YAML reads {raw} as the number {instance}); write it in quotes: '{raw}'"
+        elif isinstance(instance, (int, float)):
+            message += f"; write it in quotes if you mean the text '{raw}'"
+        elif instance is None:
+            message = f"expected {want}, got nothing; give a value or remove the key"
+    return message
+
+
+def _enum_message(doc: Document, path: Path_, allowed: list[Any], instance: Any) -> str:
+    shown = ", ".join(str(a) for a in allowed)
+    raw = doc.source(path)
+    if isinstance(instance, bool) and raw is not None:
+        return (f"YAML 1.1 reads an unquoted {raw} as {str(instance).lower()}; "
+                f"expected one of: {shown}")
+    hint = (suggest(instance, [str(a) for a in allowed]) if isinstance(instance, str) else "") or ";"
+    return f"{_describe(instance)} is not allowed{hint} expected one of: {shown}"
+
+
+def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -> str:
+    if pattern == "^[a-z][a-z0-9_]*$":
+        slug = re.sub(r"[^a-z0-9_]+", "_", instance.lower()).strip("_")
+        slug = slug if slug and slug[0].isalpha() else f"x_{slug}"
+        return (f"{instance!r} is not a valid id: use lowercase letters, digits and underscores, "
+                f"starting with a letter (e.g. '{slug}')")
+    return f"{instance!r} is not valid: {schema_part.get('description', 'it must match ' + pattern)}"
+
+
+# -- the public entry points ------------------------------------------------------------------
+
+def check_bytes(raw: bytes, file: str) -> tuple[ProcessSpec | None, list[Problem]]:
+    """Parse, validate and build; returns the spec, or ``None`` with every problem found."""
+    from engine.semantics import build_spec, semantic_problems
+
+    doc, problems = parse(raw, file)
+    if doc is None:
+        return None, problems
+    if not isinstance(doc.data, dict):
+        return None, [doc.problem((), f"expected a mapping of keys to values at the top, got {_describe(doc.data)}")]
+    problems = schema_problems(doc)
+    if problems:
+        return None, sorted(problems, key=lambda p: (p.line, p.column))
+    problems = semantic_problems(doc)
+    if problems:
+        return None, sorted(problems, key=lambda p: (p.line, p.column))
+    return build_spec(doc.data), []
+
+
+def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        return None, [Problem(str(path), 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
+    return check_bytes(raw, str(path))
+
+
+def load_file(path: Path | str) -> ProcessSpec:
+    """Load one process file or raise ``ProcessFileError`` with all its problems."""
+    spec, problems = check_file(path)
+    if spec is None:
+        raise ProcessFileError(problems)
+    return spec
+
+
+def expand_paths(paths_: Iterable[Path | str]) -> list[Path]:
+    """Files as given, folders as their ``*.yaml``/``*.yml`` files (sorted)."""
+    out: list[Path] = []
+    for p in map(Path, paths_):
+        if p.is_dir():
+            out.extend(sorted(f for f in p.iterdir() if f.suffix in PROCESS_SUFFIXES and f.is_file()))
+        else:
+            out.append(p)
+    return out

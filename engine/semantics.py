@@ -1,0 +1,272 @@
+"""The checks a JSON Schema cannot express, and the resolution of defaults into a spec.
+
+Runs on data that already passed the schema, so shapes and types are known.
+Every problem is located through the parsed ``Document``.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from engine.errors import Problem
+from engine.loader import Document, Path_, suggest
+from engine.spec import LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
+
+DEFAULT_OWNER_ROLE = "salesperson"
+
+
+@cache
+def supported_calendars() -> frozenset[str]:
+    import holidays
+
+    return frozenset(holidays.list_supported_countries())
+
+
+def semantic_problems(doc: Document) -> list[Problem]:
+    return list(_Checker(doc).run())
+
+
+class _Checker:
+    def __init__(self, doc: Document):
+        self.doc = doc
+        self.data: dict[str, Any] = doc.data
+        self.roles = [r["id"] for r in self.data["roles"]]
+        self.fields = {f["id"]: f for f in self.data.get("fields", [])}
+        self.stages = [s["id"] for s in self.data["stages"]]
+
+    def at(self, path: Path_, message: str) -> Problem:
+        return self.doc.problem(path, message)
+
+    def run(self) -> Iterator[Problem]:
+        d = self.data
+        yield from self._unique(("roles",), d["roles"], "role")
+        yield from self._unique(("fields",), d.get("fields", []), "field")
+        yield from self._unique(("stages",), d["stages"], "stage")
+        yield from self._unique(("closure_reasons",), d["closure_reasons"], "closure reason")
+
+        if d["calendar"] not in supported_calendars():
+            yield self.at(("calendar",), f"calendar '{d['calendar']}' is not a country the holidays package knows"
+                          f"{suggest(d['calendar'], supported_calendars()) or ''}")
+        owner_role = d.get("owner_role", DEFAULT_OWNER_ROLE)
+        if owner_role not in self.roles:
+            where = ("owner_role",) if "owner_role" in d else ("roles",)
+            yield self.at(where, f"the lead owner's role '{owner_role}' is not a declared role; "
+                          f"declared roles: {', '.join(self.roles)}")
+
+        for i, f in enumerate(d.get("fields", [])):
+            yield from self._check_field(("fields", i), f)
+
+        for i, stage in enumerate(d["stages"]):
+            yield from self._check_stage(("stages", i), stage)
+
+        if d["won_stage"] not in self.stages:
+            yield self.at(("won_stage",), self._unknown("stage", d["won_stage"], self.stages))
+        else:
+            won_index = self.stages.index(d["won_stage"])
+            if "next" in d["stages"][won_index]:
+                yield self.at(("stages", won_index, "next"),
+                              f"stage '{d['won_stage']}' is the won stage: completing it wins the sale, "
+                              "so it cannot list next stages")
+            yield from self._check_graph()
+
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _unique(self, path: Path_, items: list[dict[str, Any]], what: str) -> Iterator[Problem]:
+        first: dict[str, int] = {}
+        for i, item in enumerate(items):
+            ident = item["id"]
+            if ident in first:
+                line = self.doc.problem((*path, first[ident], "id"), "").line
+                yield self.at((*path, i, "id"), f"{what} id '{ident}' is used twice (first on line {line})")
+            else:
+                first[ident] = i
+
+    def _unknown(self, what: str, name: str, declared: list[str]) -> str:
+        hint = suggest(name, declared)
+        listed = ", ".join(declared) or "none"
+        return f"{what} '{name}' is not declared{hint or ';'} declared {what}s: {listed}"
+
+    def _check_field(self, path: Path_, f: dict[str, Any]) -> Iterator[Problem]:
+        kind = f["type"]
+        for bound in ("min", "max"):
+            if bound in f and kind not in ("number", "money"):
+                yield self.at((*path, bound), f"'{bound}' applies only to number and money fields, not {kind}")
+        if kind == "money" and f.get("min", 0) < 0:
+            yield self.at((*path, "min"), f"money must not be negative, got min {f['min']}")
+        if "min" in f and "max" in f and f["min"] > f["max"]:
+            yield self.at((*path, "max"), f"max {f['max']} is below min {f['min']}")
+
+    def _check_stage(self, path: Path_, stage: dict[str, Any]) -> Iterator[Problem]:
+        deadline = stage["deadline_days"]
+        warning = stage.get("warning_days", 0)
+        if warning >= deadline:
+            yield self.at((*path, "warning_days"),
+                          f"the warning window ({warning} business days) must be shorter than the stage's "
+                          f"deadline ({deadline})")
+        for j, name in enumerate(stage.get("required_fields", [])):
+            if name not in self.fields:
+                yield self.at((*path, "required_fields", j), self._unknown("field", name, list(self.fields)))
+
+        tasks = list(stage.get("tasks", []))
+        task_paths: list[Path_] = [(*path, "tasks", j) for j in range(len(tasks))]
+        for j, action in enumerate(stage.get("on_enter", [])):
+            if "create_task" in action:
+                tasks.append(action["create_task"])
+                task_paths.append((*path, "on_enter", j, "create_task"))
+            else:
+                kind, body = next(iter(action.items()))
+                to = body["to"]
+                if to not in ("client", "owner") and to not in self.roles:
+                    yield self.at((*path, "on_enter", j, kind, "to"),
+                                  f"'{to}' is neither client, owner nor a declared role; "
+                                  f"declared roles: {', '.join(self.roles)}")
+        seen: dict[str, Path_] = {}
+        for task, tpath in zip(tasks, task_paths, strict=True):
+            if task["id"] in seen:
+                line = self.doc.problem((*seen[task["id"]], "id"), "").line
+                yield self.at((*tpath, "id"), f"task id '{task['id']}' is used twice in stage "
+                              f"'{stage['id']}' (first on line {line})")
+            seen.setdefault(task["id"], tpath)
+            if task["owner"] not in self.roles:
+                yield self.at((*tpath, "owner"), f"owner '{task['owner']}' is not a declared role"
+                              f"{suggest(task['owner'], self.roles) or ';'} declared roles: {', '.join(self.roles)}")
+            if "when" in task:
+                yield from self._check_condition((*tpath, "when"), task["when"])
+
+        for j, transition in enumerate(stage.get("next", [])):
+            target = transition["stage"]
+            if target not in self.stages:
+                yield self.at((*path, "next", j, "stage"), self._unknown("stage", target, self.stages))
+            elif target == stage["id"]:
+                yield self.at((*path, "next", j, "stage"), f"stage '{target}' cannot lead to itself")
+            if "when" in transition:
+                yield from self._check_condition((*path, "next", j, "when"), transition["when"])
+
+    def _check_condition(self, path: Path_, cond: dict[str, Any]) -> Iterator[Problem]:
+        for combinator in ("all", "any"):
+            if combinator in cond:
+                for k, sub in enumerate(cond[combinator]):
+                    yield from self._check_condition((*path, combinator, k), sub)
+                return
+        if "not" in cond:
+            yield from self._check_condition((*path, "not"), cond["not"])
+            return
+        name, op = cond["field"], cond["op"]
+        field_ = self.fields.get(name)
+        if field_ is None:
+            yield self.at((*path, "field"), self._unknown("field", name, list(self.fields)))
+            return
+        kind = field_["type"]
+        if op not in OPERATORS_BY_TYPE[kind]:
+            yield self.at((*path, "op"), f"operator '{op}' does not apply to {kind} field '{name}'; "
+                          f"use one of: {', '.join(OPERATORS_BY_TYPE[kind])}")
+            return
+        if op in UNARY_OPERATORS:
+            if "value" in cond:
+                yield self.at((*path, "value"), f"operator '{op}' takes no value")
+            return
+        if "value" not in cond:
+            yield self.at(path, f"operator '{op}' needs a value")
+            return
+        value = cond["value"]
+        if op in LIST_OPERATORS:
+            if not isinstance(value, list):
+                yield self.at((*path, "value"), f"operator '{op}' takes a list of values, e.g. [a, b]")
+                return
+            for k, item in enumerate(value):
+                yield from self._check_value((*path, "value", k), field_, item)
+        elif isinstance(value, list):
+            yield self.at((*path, "value"), f"operator '{op}' takes one value, not a list")
+        else:
+            yield from self._check_value((*path, "value"), field_, value)
+
+    def _check_value(self, path: Path_, field_: dict[str, Any], value: Any) -> Iterator[Problem]:
+        kind, name = field_["type"], field_["id"]
+        raw = self.doc.source(path)
+        if kind == "choice":
+            if not isinstance(value, str) or value not in field_["options"]:
+                shown = raw if raw is not None else value
+                yield self.at(path, f"'{shown}' is not an option of choice field '{name}'"
+                              f"{suggest(str(shown), field_['options']) or ';'} options: {', '.join(field_['options'])}")
+        elif kind == "bool":
+            if not isinstance(value, bool):
+                yield self.at(path, f"bool field '{name}' compares with true or false, got {value!r}")
+        elif kind in ("number", "money"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                yield self.at(path, f"{kind} field '{name}' compares with a number, got {value!r}")
+            elif kind == "money" and value < 0:
+                yield self.at(path, f"money must not be negative, got {value}")
+        elif kind == "date":
+            try:
+                dt.date.fromisoformat(value) if isinstance(value, str) else None
+                ok = isinstance(value, str)
+            except ValueError:
+                ok = False
+            if not ok:
+                yield self.at(path, f"date field '{name}' compares with a date written YYYY-MM-DD, got {value!r}")
+        elif kind == "text" and not isinstance(value, str):
+            hint = f" (write it in quotes: '{raw}')" if raw is not None else ""
+            yield self.at(path, f"text field '{name}' compares with text, got {value!r}{hint}")
+
+    def _check_graph(self) -> Iterator[Problem]:
+        """Every stage reachable from the first, and the won stage reachable from every stage."""
+        if any(s.get("next") and any(n["stage"] not in self.stages for n in s["next"]) for s in self.data["stages"]):
+            return  # unknown targets are already reported; the graph would only add noise
+        edges = {sid: _next_ids(self.data["stages"], i, self.data["won_stage"])
+                 for i, sid in enumerate(self.stages)}
+        reachable = _closure(self.stages[0], edges)
+        reverse: dict[str, list[str]] = {s: [] for s in self.stages}
+        for source, targets in edges.items():
+            for target in targets:
+                reverse[target].append(source)
+        can_win = _closure(self.data["won_stage"], reverse)
+        for i, sid in enumerate(self.stages):
+            if sid not in reachable:
+                yield self.at(("stages", i, "id"),
+                              f"stage '{sid}' is unreachable: no stage leads to it from '{self.stages[0]}'")
+            elif sid not in can_win:
+                if not edges[sid]:
+                    yield self.at(("stages", i, "id"),
+                                  f"stage '{sid}' is a dead end: it has no next stage and is not the won stage "
+                                  f"'{self.data['won_stage']}'")
+                else:
+                    yield self.at(("stages", i, "id"),
+                                  f"from stage '{sid}' no path leads to the won stage '{self.data['won_stage']}'")
+
+
+def _next_ids(stages: list[dict[str, Any]], index: int, won_stage: str) -> list[str]:
+    stage = stages[index]
+    if "next" in stage:
+        return [n["stage"] for n in stage["next"]]
+    if stage["id"] == won_stage or index + 1 >= len(stages):
+        return []
+    return [stages[index + 1]["id"]]
+
+
+def _closure(start: str, edges: dict[str, list[str]]) -> set[str]:
+    seen = {start}
+    todo = [start]
+    while todo:
+        for nxt in edges[todo.pop()]:
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+# -- building the spec -----------------------------------------------------------------------
+
+def build_spec(d: dict[str, Any]) -> ProcessSpec:
+    """Resolve the defaults of schema- and semantically-valid data, then freeze it into a spec."""
+    resolved = copy.deepcopy(d)
+    resolved.setdefault("owner_role", DEFAULT_OWNER_ROLE)
+    for i, stage in enumerate(resolved["stages"]):
+        stage.setdefault("warning_days", 0)
+        stage.setdefault("next", [{"stage": s} for s in _next_ids(d["stages"], i, d["won_stage"])])
+    for reason in resolved["closure_reasons"]:
+        reason.setdefault("review", reason["kind"] == "refusal")
+    return ProcessSpec.from_dict(resolved)

@@ -1,0 +1,401 @@
+"""The immutable process specification.
+
+A ``ProcessSpec`` is what the loader produces from a process file once the file
+has passed the JSON Schema and the semantic checks. It is fully resolved (every
+default filled in, every reference checked) and frozen, so the engine can trust
+it without checking again. Specs round-trip through plain JSON-able dicts
+(``to_dict`` / ``ProcessSpec.from_dict``); that dict is what the database stores
+for each process version, and its hash is the version's identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELD_TYPES = ("text", "number", "money", "date", "choice", "bool")
+
+#: Operators a condition may use, per field type.
+OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "text": ("eq", "ne", "in", "not_in", "is_set", "is_unset"),
+    "choice": ("eq", "ne", "in", "not_in", "is_set", "is_unset"),
+    "bool": ("eq", "ne", "is_set", "is_unset"),
+    "number": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_unset"),
+    "money": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_unset"),
+    "date": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_unset"),
+}
+ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_unset")
+UNARY_OPERATORS = ("is_set", "is_unset")
+LIST_OPERATORS = ("in", "not_in")
+
+CLOSURE_KINDS = ("refusal", "removal")
+BANT_LETTERS = ("B", "A", "N", "T")
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A declarative test on a lead's fields.
+
+    Either a leaf (``field``/``op``/``value``) or a combination: ``all`` / ``any``
+    of sub-conditions, or ``not`` of one.
+    """
+
+    field: str | None = None
+    op: str | None = None
+    value: Any = None
+    all: tuple[Condition, ...] = ()
+    any: tuple[Condition, ...] = ()
+    not_: Condition | None = None
+
+    def fields(self) -> set[str]:
+        """Every field this condition reads."""
+        names = {self.field} if self.field else set()
+        for sub in (*self.all, *self.any, *((self.not_,) if self.not_ else ())):
+            names |= sub.fields()
+        return names
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.all:
+            return {"all": [c.to_dict() for c in self.all]}
+        if self.any:
+            return {"any": [c.to_dict() for c in self.any]}
+        if self.not_ is not None:
+            return {"not": self.not_.to_dict()}
+        out: dict[str, Any] = {"field": self.field, "op": self.op}
+        if self.op not in UNARY_OPERATORS:
+            out["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Condition:
+        if "all" in data:
+            return cls(all=tuple(cls.from_dict(c) for c in data["all"]))
+        if "any" in data:
+            return cls(any=tuple(cls.from_dict(c) for c in data["any"]))
+        if "not" in data:
+            return cls(not_=cls.from_dict(data["not"]))
+        value = data.get("value")
+        if isinstance(value, list):
+            value = tuple(value)
+        return cls(field=data["field"], op=data["op"], value=value)
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    id: str
+    label: str
+    type: str
+    options: tuple[str, ...] = ()
+    bant: str | None = None
+    min: float | None = None
+    max: float | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    id: str
+    name: str
+    owner: str
+    mandatory: bool = True
+    deadline_days: int | None = None
+    when: Condition | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TransitionSpec:
+    """An allowed move to ``stage``; ``when`` (if any) must hold on the lead's fields."""
+
+    stage: str
+    when: Condition | None = None
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """Something that happens when a lead enters a stage.
+
+    ``kind`` is ``create_task`` (``task`` is set), ``send_email`` (``template``,
+    ``to``) or ``remind`` (``template``, ``to``, ``after_days``).
+    """
+
+    kind: str
+    task: TaskSpec | None = None
+    template: str | None = None
+    to: str | None = None
+    after_days: int | None = None
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    id: str
+    name: str
+    deadline_days: int
+    warning_days: int
+    tasks: tuple[TaskSpec, ...]
+    required_fields: tuple[str, ...]
+    next: tuple[TransitionSpec, ...]
+    on_enter: tuple[ActionSpec, ...] = ()
+    probability: float | None = None
+    description: str | None = None
+
+    @property
+    def all_tasks(self) -> tuple[TaskSpec, ...]:
+        """Declared tasks plus the tasks that ``create_task`` actions add on entry."""
+        created = tuple(a.task for a in self.on_enter if a.kind == "create_task" and a.task)
+        return self.tasks + created
+
+    def task(self, task_id: str) -> TaskSpec | None:
+        return next((t for t in self.all_tasks if t.id == task_id), None)
+
+
+@dataclass(frozen=True)
+class ClosureReason:
+    id: str
+    label: str
+    kind: str  # "refusal" (the client said no) or "removal" (we took the lead out)
+    bant: str | None = None
+    revisit_after_days: int | None = None
+    review: bool = False
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    id: str
+    title: str
+    currency: str
+    calendar: str
+    owner_role: str
+    sales_cycle_days: int
+    cool_off_days: int
+    roles: tuple[RoleSpec, ...]
+    fields: tuple[FieldSpec, ...]
+    stages: tuple[StageSpec, ...]
+    won_stage: str
+    closure_reasons: tuple[ClosureReason, ...]
+    description: str | None = None
+    stalled_after_days: int | None = None
+    format: int = 1
+    _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    def __post_init__(self) -> None:
+        # Lookups by id are hot in the engine; the frozen spec indexes itself once.
+        self._index.update(
+            stages={s.id: s for s in self.stages},
+            fields={f.id: f for f in self.fields},
+            reasons={r.id: r for r in self.closure_reasons},
+            roles={r.id: r for r in self.roles},
+            order={s.id: i for i, s in enumerate(self.stages)},
+        )
+
+    # -- lookups ---------------------------------------------------------
+    def stage(self, stage_id: str) -> StageSpec | None:
+        return self._index["stages"].get(stage_id)  # type: ignore[no-any-return]
+
+    def field_spec(self, field_id: str) -> FieldSpec | None:
+        return self._index["fields"].get(field_id)  # type: ignore[no-any-return]
+
+    def reason(self, reason_id: str) -> ClosureReason | None:
+        return self._index["reasons"].get(reason_id)  # type: ignore[no-any-return]
+
+    def role(self, role_id: str) -> RoleSpec | None:
+        return self._index["roles"].get(role_id)  # type: ignore[no-any-return]
+
+    def stage_index(self, stage_id: str) -> int:
+        return self._index["order"][stage_id]  # type: ignore[no-any-return]
+
+    @property
+    def first_stage(self) -> StageSpec:
+        return self.stages[0]
+
+    @property
+    def stage_ids(self) -> tuple[str, ...]:
+        return tuple(s.id for s in self.stages)
+
+    # -- serialisation ---------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved spec as plain JSON-able data (every default spelled out)."""
+
+        def task(t: TaskSpec) -> dict[str, Any]:
+            return _drop_none(
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "owner": t.owner,
+                    "mandatory": t.mandatory,
+                    "deadline_days": t.deadline_days,
+                    "when": t.when.to_dict() if t.when else None,
+                    "description": t.description,
+                }
+            )
+
+        def action(a: ActionSpec) -> dict[str, Any]:
+            if a.kind == "create_task":
+                assert a.task is not None
+                return {"create_task": task(a.task)}
+            return {a.kind: _drop_none({"template": a.template, "to": a.to, "after_days": a.after_days})}
+
+        return _drop_none(
+            {
+                "format": self.format,
+                "id": self.id,
+                "title": self.title,
+                "description": self.description,
+                "currency": self.currency,
+                "calendar": self.calendar,
+                "owner_role": self.owner_role,
+                "sales_cycle_days": self.sales_cycle_days,
+                "cool_off_days": self.cool_off_days,
+                "stalled_after_days": self.stalled_after_days,
+                "roles": [{"id": r.id, "name": r.name} for r in self.roles],
+                "fields": [
+                    _drop_none(
+                        {
+                            "id": f.id,
+                            "label": f.label,
+                            "type": f.type,
+                            "options": list(f.options) or None,
+                            "bant": f.bant,
+                            "min": f.min,
+                            "max": f.max,
+                            "description": f.description,
+                        }
+                    )
+                    for f in self.fields
+                ],
+                "stages": [
+                    _drop_none(
+                        {
+                            "id": s.id,
+                            "name": s.name,
+                            "description": s.description,
+                            "deadline_days": s.deadline_days,
+                            "warning_days": s.warning_days,
+                            "probability": s.probability,
+                            "required_fields": list(s.required_fields),
+                            "tasks": [task(t) for t in s.tasks],
+                            "next": [
+                                _drop_none({"stage": n.stage, "when": n.when.to_dict() if n.when else None})
+                                for n in s.next
+                            ],
+                            "on_enter": [action(a) for a in s.on_enter],
+                        }
+                    )
+                    for s in self.stages
+                ],
+                "won_stage": self.won_stage,
+                "closure_reasons": [
+                    _drop_none(
+                        {
+                            "id": r.id,
+                            "label": r.label,
+                            "kind": r.kind,
+                            "bant": r.bant,
+                            "revisit_after_days": r.revisit_after_days,
+                            "review": r.review,
+                        }
+                    )
+                    for r in self.closure_reasons
+                ],
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ProcessSpec:
+        """Rebuild a spec from ``to_dict`` output (trusted data: no validation)."""
+
+        def cond(d: dict[str, Any] | None) -> Condition | None:
+            return Condition.from_dict(d) if d else None
+
+        def task(d: dict[str, Any]) -> TaskSpec:
+            return TaskSpec(
+                id=d["id"],
+                name=d["name"],
+                owner=d["owner"],
+                mandatory=d.get("mandatory", True),
+                deadline_days=d.get("deadline_days"),
+                when=cond(d.get("when")),
+                description=d.get("description"),
+            )
+
+        def action(d: dict[str, Any]) -> ActionSpec:
+            ((kind, body),) = d.items()
+            if kind == "create_task":
+                return ActionSpec(kind=kind, task=task(body))
+            return ActionSpec(
+                kind=kind, template=body.get("template"), to=body.get("to"), after_days=body.get("after_days")
+            )
+
+        return cls(
+            format=data.get("format", 1),
+            id=data["id"],
+            title=data["title"],
+            description=data.get("description"),
+            currency=data["currency"],
+            calendar=data["calendar"],
+            owner_role=data["owner_role"],
+            sales_cycle_days=data["sales_cycle_days"],
+            cool_off_days=data["cool_off_days"],
+            stalled_after_days=data.get("stalled_after_days"),
+            roles=tuple(RoleSpec(r["id"], r["name"]) for r in data["roles"]),
+            fields=tuple(
+                FieldSpec(
+                    id=f["id"],
+                    label=f["label"],
+                    type=f["type"],
+                    options=tuple(f.get("options", ())),
+                    bant=f.get("bant"),
+                    min=f.get("min"),
+                    max=f.get("max"),
+                    description=f.get("description"),
+                )
+                for f in data.get("fields", ())
+            ),
+            stages=tuple(
+                StageSpec(
+                    id=s["id"],
+                    name=s["name"],
+                    description=s.get("description"),
+                    deadline_days=s["deadline_days"],
+                    warning_days=s.get("warning_days", 0),
+                    probability=s.get("probability"),
+                    required_fields=tuple(s.get("required_fields", ())),
+                    tasks=tuple(task(t) for t in s.get("tasks", ())),
+                    next=tuple(TransitionSpec(n["stage"], cond(n.get("when"))) for n in s.get("next", ())),
+                    on_enter=tuple(action(a) for a in s.get("on_enter", ())),
+                )
+                for s in data["stages"]
+            ),
+            won_stage=data["won_stage"],
+            closure_reasons=tuple(
+                ClosureReason(
+                    id=r["id"],
+                    label=r["label"],
+                    kind=r["kind"],
+                    bant=r.get("bant"),
+                    revisit_after_days=r.get("revisit_after_days"),
+                    review=r.get("review", False),
+                )
+                for r in data["closure_reasons"]
+            ),
+        )
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    @property
+    def content_hash(self) -> str:
+        """A stable hash of the resolved spec: equal specs hash equal, whatever the file's layout."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None and v != []}
