@@ -1,0 +1,675 @@
+"""The engine's public API: every operation a person or a program may perform on leads.
+
+The CLI, the HTTP intake and bulk jobs all call these methods, so each rule is
+enforced in exactly one place. Every method runs in one database transaction
+(or joins the one opened by ``Engine.transaction()``): it either commits
+everything it did or leaves the database as before.
+
+Example::
+
+    from engine import api
+    eng = api.Engine.open("sqlite:///leadflow.db", user="anna")
+    lead = eng.add_lead(process="photovoltaics", name="Łukasz Żółć", phone="+48 600 100 200")
+    eng.complete_task(lead["id"], "record_contact")
+    eng.advance(lead["id"])
+"""
+
+from __future__ import annotations
+
+import copy
+import getpass
+import json
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import access, clock, rules, store, views
+from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation
+from engine.loader import suggest
+from engine.machine import LOST, WON, ProcessMachine
+from engine.spec import ProcessSpec
+from engine.state import (
+    ATTRIBUTES,
+    DONE,
+    OPEN,
+    STATUS_LOST,
+    STATUS_OPEN,
+    STATUS_WON,
+    Event,
+    LeadState,
+    apply,
+    rebuild,
+)
+from engine.store import clients, events, lead_tasks, leads, process_versions, users
+
+USER_ROLES = ("salesperson", "manager", "admin")
+
+
+def normalise_email(email: str | None) -> str | None:
+    return email.strip().lower() or None if email else None
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if phone.strip().startswith("00"):
+        digits = digits[2:]
+    return digits or None
+
+
+def _clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInputError(f"{what} is longer than {limit} characters")
+    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
+        raise InvalidInputError(f"{what} contains control characters")
+    return value or None
+
+
+class Engine:
+    """leadflow's engine over one database, acting as one user."""
+
+    def __init__(self, db: sa.Engine, user: str | None = None):
+        self.db = db
+        self.user_name = user or os.environ.get("LEADFLOW_USER") or _os_login()
+        self._conn: Connection | None = None
+        self._specs: dict[tuple[str, int], ProcessSpec] = {}
+        self._machines: dict[tuple[str, int], ProcessMachine] = {}
+
+    @classmethod
+    def open(cls, url: str | None = None, *, user: str | None = None) -> Engine:
+        """Open the database at ``url`` (default ``LEADFLOW_DB`` or ``sqlite:///leadflow.db``)."""
+        return cls(store.create_db_engine(url or os.environ.get("LEADFLOW_DB")), user=user)
+
+    def close(self) -> None:
+        self.db.dispose()
+
+    def as_user(self, name: str) -> Engine:
+        """The same database, acting as another user (shares the caches)."""
+        other = Engine(self.db, user=name)
+        other._specs = self._specs
+        other._machines = self._machines
+        return other
+
+    # -- transactions ------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction for everything inside; engine calls made inside join it."""
+        if self._conn is not None:
+            yield self._conn
+            return
+        try:
+            with self.db.begin() as conn:
+                self._conn = conn
+                yield conn
+        except sa.exc.OperationalError as exc:
+            if "no such table" in str(exc) or "does not exist" in str(exc):
+                raise LeadflowError("the database has no leadflow schema; run 'leadflow init' first") from None
+            raise
+        finally:
+            self._conn = None
+
+    # -- schema and users ----------------------------------------------------------------------
+    def init(self) -> dict[str, Any]:
+        """Create or upgrade the schema; on an empty database make the acting user its first admin."""
+        from engine import migrate
+
+        migrate.upgrade(self.db)
+        with self.transaction() as conn:
+            first = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 0
+            if first:
+                conn.execute(sa.insert(users).values(name=self.user_name, role="admin", team=None,
+                                                     created_at=clock.now()))
+        return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
+
+    def add_user(self, name: str, role: str, team: str | None = None) -> dict[str, Any]:
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "add users")
+            name_ = _clean_text(name, "user name", 200)
+            if not name_:
+                raise InvalidInputError("user name must not be empty")
+            if role not in USER_ROLES:
+                departments = self._declared_roles(conn)
+                if role not in departments:
+                    known = [*USER_ROLES, *sorted(departments)]
+                    raise InvalidInputError(
+                        f"role '{role}' is neither a user role ({', '.join(USER_ROLES)}) nor a department declared "
+                        f"in a loaded process ({', '.join(sorted(departments)) or 'none loaded'})"
+                        f"{suggest(role, known)}"
+                    )
+            if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
+                raise RuleViolation(f"user '{name_}' already exists")
+            conn.execute(sa.insert(users).values(name=name_, role=role, team=_clean_text(team, "team", 200),
+                                                 created_at=clock.now()))
+            return self._user(conn, name_)
+
+    def list_users(self) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            rows = conn.execute(sa.select(users).order_by(users.c.name)).mappings()
+            return [views.user(r) for r in rows]
+
+    def whoami(self) -> dict[str, Any]:
+        with self.transaction() as conn:
+            return views.user(self._actor(conn))
+
+    # -- processes ------------------------------------------------------------------------------
+    def load_process(self, path: str | Path) -> dict[str, Any]:
+        """Validate and store a process file; a changed file becomes a new version, an unchanged one nothing."""
+        from engine.loader import load_file
+
+        spec = load_file(path)
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "load processes")
+            existing = conn.execute(
+                sa.select(process_versions.c.version).where(
+                    process_versions.c.process == spec.id, process_versions.c.content_hash == spec.content_hash
+                )
+            ).first()
+            if existing:
+                return {"process": spec.id, "version": existing[0], "created": False, "hash": spec.content_hash}
+            latest = conn.execute(
+                sa.select(sa.func.max(process_versions.c.version)).where(process_versions.c.process == spec.id)
+            ).scalar()
+            version = (latest or 0) + 1
+            conn.execute(sa.insert(process_versions).values(
+                process=spec.id, version=version, content_hash=spec.content_hash, title=spec.title,
+                spec_json=spec.canonical_json(), source_path=str(path), loaded_at=clock.now(),
+                loaded_by=self.user_name))
+            return {"process": spec.id, "version": version, "created": True, "hash": spec.content_hash}
+
+    def list_processes(self) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            counts = {
+                (p, v): n
+                for p, v, n in conn.execute(
+                    sa.select(leads.c.process, leads.c.process_version, sa.func.count())
+                    .where(leads.c.status == STATUS_OPEN)
+                    .group_by(leads.c.process, leads.c.process_version)
+                )
+            }
+            rows = conn.execute(
+                sa.select(process_versions).order_by(process_versions.c.process, process_versions.c.version)
+            ).mappings()
+            return [
+                {"process": r["process"], "version": r["version"], "title": r["title"], "hash": r["content_hash"],
+                 "loaded_at": views.iso(r["loaded_at"]), "loaded_by": r["loaded_by"],
+                 "open_leads": counts.get((r["process"], r["version"]), 0)}
+                for r in rows
+            ]
+
+    def spec(self, process: str, version: int | None = None) -> ProcessSpec:
+        """The spec of a stored process version (the newest when ``version`` is None)."""
+        with self.transaction() as conn:
+            return self._spec(conn, process, version)
+
+    def _spec(self, conn: Connection, process: str, version: int | None = None) -> ProcessSpec:
+        if version is not None and (process, version) in self._specs:
+            return self._specs[(process, version)]
+        query = sa.select(process_versions.c.version, process_versions.c.spec_json).where(
+            process_versions.c.process == process)
+        query = query.where(process_versions.c.version == version) if version is not None else query.order_by(
+            process_versions.c.version.desc()).limit(1)
+        row = conn.execute(query).first()
+        if row is None:
+            loaded = sorted({r[0] for r in conn.execute(sa.select(process_versions.c.process))})
+            if version is not None and process in loaded:
+                raise NotFoundError(f"process '{process}' has no version {version}")
+            raise NotFoundError(f"process '{process}' is not loaded{suggest(process, loaded)}; loaded processes: "
+                                f"{', '.join(loaded) or 'none (run leadflow process load PATH)'}")
+        key = (process, row[0])
+        if key not in self._specs:
+            self._specs[key] = ProcessSpec.from_dict(json.loads(row[1]))
+        return self._specs[key]
+
+    def _machine(self, spec: ProcessSpec, version: int) -> ProcessMachine:
+        key = (spec.id, version)
+        if key not in self._machines:
+            self._machines[key] = ProcessMachine(spec)
+        return self._machines[key]
+
+    def migrate_process(self, process: str, to_version: int, *, dry_run: bool = False) -> dict[str, Any]:
+        """Move every open lead of ``process`` to ``to_version``; refuses (moving none) if any cannot move."""
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "migrate processes")
+            target = self._spec(conn, process, to_version)
+            ids = [r[0] for r in conn.execute(
+                sa.select(leads.c.id).where(leads.c.process == process, leads.c.status == STATUS_OPEN,
+                                            leads.c.process_version != to_version).order_by(leads.c.id))]
+            blockers = []
+            for lead_id in ids:
+                state = self._lead(conn, lead_id)
+                stage = target.stage(state.stage)
+                if stage is None:
+                    blockers.append(f"lead {lead_id} is in stage '{state.stage}', which version {to_version} lacks")
+                    continue
+                done = [tid for tid, st in state.stage_tasks().items() if st == DONE]
+                lost = [tid for tid in done if stage.task(tid) is None]
+                if lost:
+                    blockers.append(f"lead {lead_id} has completed tasks {', '.join(lost)} that stage "
+                                    f"'{stage.id}' of version {to_version} lacks")
+            if blockers:
+                raise RuleViolation(f"can't migrate {process} to version {to_version}: " + "; ".join(blockers))
+            if not dry_run:
+                for lead_id in ids:
+                    state = self._lead(conn, lead_id)
+                    self._commit(conn, state, [self._event("migrated", {
+                        "from_version": state.process_version, "to_version": to_version})])
+            return {"process": process, "to_version": to_version, "leads": ids, "dry_run": dry_run}
+
+    # -- leads ---------------------------------------------------------------------------------
+    def add_lead(
+        self,
+        *,
+        process: str,
+        name: str,
+        company: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        source: str | None = None,
+        product: str | None = None,
+        value: str | float | int | None = None,
+        owner: str | None = None,
+        fields: dict[str, Any] | None = None,
+        client_id: int | None = None,
+    ) -> dict[str, Any]:
+        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            spec = self._spec(conn, process)
+            version = self._version_of(conn, spec)
+            owner_name = owner if owner is not None else (actor["name"] if actor["role"] == "salesperson" else None)
+            team = None
+            if owner_name is not None:
+                owner_row = self._user(conn, owner_name)
+                access.require_can_own(owner_row)
+                if owner_name != actor["name"]:
+                    access.require_manager_of(actor, owner_row["team"], f"add a lead for {owner_name}")
+                team = owner_row["team"]
+            elif actor["role"] not in ("manager", "admin", "salesperson"):
+                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not add leads")
+            typed = self._typed_fields(spec, fields or {})
+            value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
+            if client_id is None:
+                client_id = self._new_client(conn, name=name, company=company, email=email, phone=phone)
+            elif conn.execute(sa.select(clients.c.id).where(clients.c.id == client_id)).first() is None:
+                raise NotFoundError(f"client {client_id} does not exist")
+            created = self._event("created", {
+                "client_id": client_id, "process": spec.id, "process_version": version, "owner": owner_name,
+                "team": team, "source": _clean_text(source, "source", 200),
+                "product": _clean_text(product, "product", 200), "value_minor": value_minor, "fields": typed})
+            state = apply(None, created, self._specs_lookup(conn))
+            lead_id = store.insert_lead(conn, state)
+            store.insert_events(conn, lead_id, client_id, [created])
+            return self._view(conn, state)
+
+    def get_lead(self, lead_id: int) -> dict[str, Any]:
+        """The lead as JSON-able data (the shape documented in docs/cli.md)."""
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            access.require_can_view(self._actor(conn), state)
+            return self._view(conn, state)
+
+    def list_leads(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
+                   status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            query = sa.select(leads, clients.c.name.label("client_name"), clients.c.company).join(
+                clients, clients.c.id == leads.c.client_id)
+            if process:
+                self._spec(conn, process)
+                query = query.where(leads.c.process == process)
+            if stage:
+                query = query.where(leads.c.stage == stage)
+            if status:
+                if status not in (STATUS_OPEN, STATUS_WON, STATUS_LOST):
+                    raise InvalidInputError(f"status '{status}' is not one of: open, won, lost")
+                query = query.where(leads.c.status == status)
+            if owner:
+                query = query.where(leads.c.owner == owner)
+            query = access.visible_leads(actor, query)
+            rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
+            return [views.lead_row(r) for r in rows]
+
+    def set_fields(self, lead_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        """Set process fields (typed by the process) or the attributes value, product, source."""
+        if not values:
+            raise InvalidInputError("nothing to set; give FIELD=VALUE")
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            spec = self._spec(conn, state.process, state.process_version)
+            self._require_open(state, "edit")
+            access.require_can_work(self._actor(conn), state, "edit")
+            evs = []
+            for name, raw in values.items():
+                if name in ATTRIBUTES:
+                    before = state.value_minor if name == "value" else getattr(state, name)
+                    if name == "value":
+                        after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
+                    else:
+                        after = _clean_text(None if raw is None else str(raw), name, 200)
+                else:
+                    field = spec.field_spec(name)
+                    if field is None:
+                        known = [f.id for f in spec.fields]
+                        raise InvalidInputError(
+                            f"lead {lead_id}: '{name}' is not a field of process {spec.id}{suggest(name, known)}; "
+                            f"fields: {', '.join(known) or 'none'} (and the attributes {', '.join(ATTRIBUTES)})")
+                    before = state.fields.get(name)
+                    after = rules.coerce_field(field, raw)
+                if before != after:
+                    evs.append(self._event("field_set", {"field": name, "before": before, "after": after,
+                                                         **({"attribute": True} if name in ATTRIBUTES else {})}))
+            return self._commit(conn, state, evs)
+
+    def assign(self, lead_id: int, to: str) -> dict[str, Any]:
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            state = self._lead(conn, lead_id)
+            self._require_open(state, "reassign")
+            target = self._user(conn, to)
+            access.require_can_own(target)
+            access.require_manager_of(actor, state.team, f"reassign lead {lead_id}")
+            access.require_manager_of(actor, target["team"], f"assign a lead to {to}")
+            if state.owner == to:
+                return self._view(conn, state)
+            return self._commit(conn, state, [self._event("assigned", {
+                "from": state.owner, "to": to, "team": target["team"]})])
+
+    def advance(self, lead_id: int, to: str | None = None) -> dict[str, Any]:
+        """Move the lead to its next stage (or ``to``), if the process allows it now."""
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            spec = self._spec(conn, state.process, state.process_version)
+            self._require_open(state, "advance")
+            access.require_can_work(self._actor(conn), state, "advance")
+            stage = spec.stage(state.stage)
+            assert stage is not None
+            if not stage.next:
+                raise RuleViolation(f"lead {lead_id} is in '{stage.id}', the last stage; "
+                                    f"win it with 'leadflow lead win {lead_id}' or close it with a reason")
+            self._require_can_leave(lead_id, state, spec)
+            machine = self._machine(spec, state.process_version)
+            if to is not None:
+                if spec.stage(to) is None:
+                    raise NotFoundError(f"stage '{to}' does not exist in process {spec.id}"
+                                        f"{suggest(to, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+                targets = [n for n in stage.next if n.stage == to]
+                if not targets:
+                    raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}' to '{to}': the process "
+                                        f"allows only {', '.join(n.stage for n in stage.next)}")
+            else:
+                targets = list(stage.next)
+            for nxt in targets:
+                if machine.fire(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
+                    return self._commit(conn, state, [self._event("advanced", {"from": stage.id, "to": nxt.stage})])
+            from engine.render import condition_text
+
+            blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
+            raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
+                                f"to this lead's fields ({blocked})")
+
+    def win(self, lead_id: int) -> dict[str, Any]:
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            spec = self._spec(conn, state.process, state.process_version)
+            self._require_open(state, "win")
+            access.require_can_work(self._actor(conn), state, "win")
+            if state.stage != spec.won_stage:
+                raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
+                                    f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
+            self._require_can_leave(lead_id, state, spec)
+            if self._machine(spec, state.process_version).fire(state.stage, "win", state.fields) != WON:
+                raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
+            return self._commit(conn, state, [self._event("won", {"from": state.stage})])
+
+    def close(self, lead_id: int, reason: str, note: str | None = None) -> dict[str, Any]:
+        """Close the lead as lost or removed, for a reason from the process's catalogue."""
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            spec = self._spec(conn, state.process, state.process_version)
+            self._require_open(state, "close")
+            access.require_can_work(self._actor(conn), state, "close")
+            entry = spec.reason(reason or "")
+            if entry is None:
+                listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
+                raise RuleViolation(f"can't close lead {lead_id}: '{reason}' is not a closure reason of process "
+                                    f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
+                                    f"valid reasons: {listed}")
+            if self._machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
+                raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
+            return self._commit(conn, state, [self._event("closed", {
+                "reason": entry.id, "kind": entry.kind, "note": _clean_text(note, "note", 5000),
+                "from": state.stage})])
+
+    def reopen(self, lead_id: int, stage: str | None = None) -> dict[str, Any]:
+        """Reopen a won or lost lead into ``stage`` (default: the stage it was closed in, work kept)."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            state = self._lead(conn, lead_id)
+            spec = self._spec(conn, state.process, state.process_version)
+            if state.status == STATUS_OPEN:
+                raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
+            access.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
+            target = stage or state.closed_from_stage or state.stage
+            if spec.stage(target) is None:
+                raise NotFoundError(f"stage '{target}' does not exist in process {spec.id}"
+                                    f"{suggest(target, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            if self._machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
+                                                                state.fields) != target:
+                raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
+            return self._commit(conn, state, [self._event("reopened", {
+                "to": target, "from_status": state.status, "resume": target == state.stage})])
+
+    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> dict[str, Any]:
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            spec = self._spec(conn, state.process, state.process_version)
+            self._require_open(state, "complete tasks of")
+            stage = spec.stage(state.stage)
+            assert stage is not None
+            task = stage.task(task_id)
+            if task is None or (state.stage, task_id) not in state.tasks:
+                known = [t.id for t in stage.all_tasks]
+                raise NotFoundError(f"lead {lead_id} has no task '{task_id}' in its current stage '{stage.id}'"
+                                    f"{suggest(task_id, known)}; tasks: {', '.join(known) or 'none'}")
+            access.require_can_do_task(self._actor(conn), state, task, spec)
+            current = state.tasks[(state.stage, task_id)]
+            if current.state == DONE:
+                raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
+                                    f"(by {current.done_by} at {views.iso(current.done_at)})")
+            if current.state != OPEN:
+                raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
+                                    f"({_cond(task.when)}) is false for this lead's fields")
+            return self._commit(conn, state, [self._event("task_done", {
+                "stage": state.stage, "task": task_id, "note": _clean_text(note, "note", 5000)})])
+
+    def history(self, lead_id: int) -> list[dict[str, Any]]:
+        with self.transaction() as conn:
+            state = self._lead(conn, lead_id)
+            access.require_can_view(self._actor(conn), state)
+            return [views.event(e) for e in store.read_events(conn, lead_id)]
+
+    def rebuild_lead(self, lead_id: int) -> LeadState:
+        """The lead's state replayed from its event log (equal to the stored state)."""
+        with self.transaction() as conn:
+            self._lead(conn, lead_id)
+            return rebuild(store.read_events(conn, lead_id), self._specs_lookup(conn))
+
+    def stored_lead(self, lead_id: int) -> LeadState:
+        with self.transaction() as conn:
+            return self._lead(conn, lead_id)
+
+    def list_tasks(self, *, owner: str | None = None, include_all: bool = False) -> list[dict[str, Any]]:
+        """Open tasks of open leads that ``owner`` (default: the acting user) is expected to do, by deadline."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            who = self._user(conn, owner) if owner else actor
+            if who["name"] != actor["name"]:
+                access.require_manager_of(actor, who["team"], f"see the tasks of {who['name']}")
+            query = (
+                sa.select(lead_tasks, leads.c.process, leads.c.process_version, leads.c.owner, leads.c.team,
+                          clients.c.name.label("client_name"))
+                .join(leads, leads.c.id == lead_tasks.c.lead_id)
+                .join(clients, clients.c.id == leads.c.client_id)
+                .where(lead_tasks.c.state == OPEN, leads.c.status == STATUS_OPEN,
+                       lead_tasks.c.stage == leads.c.stage)
+                .order_by(lead_tasks.c.due_at, lead_tasks.c.lead_id)
+            )
+            if who["role"] == "salesperson":
+                query = query.where(leads.c.owner == who["name"])
+            elif who["role"] in ("manager", "admin"):
+                if who["team"] and not include_all:
+                    query = query.where(leads.c.team == who["team"])
+            elif who["team"]:
+                query = query.where(leads.c.team == who["team"])
+            out = []
+            for row in conn.execute(query).mappings():
+                spec = self._spec(conn, row["process"], row["process_version"])
+                task = spec.stage(row["stage"]).task(row["task_id"])  # type: ignore[union-attr]
+                assert task is not None
+                mine = (task.owner == spec.owner_role and row["owner"] == who["name"]) or task.owner == who["role"]
+                if who["role"] in ("manager", "admin") or mine:
+                    out.append(views.task_row(row, task, spec, clock.now()))
+            return out
+
+    def client(self, client_id: int) -> dict[str, Any]:
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first()
+            if row is None:
+                raise NotFoundError(f"client {client_id} does not exist")
+            ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
+                                                .order_by(leads.c.id))]
+            states = [self._lead(conn, i) for i in ids]
+            if actor["role"] == "salesperson" and not any(s.owner == actor["name"] for s in states):
+                raise PermissionDenied(f"user '{actor['name']}' (salesperson) may not see client {client_id}: "
+                                       "none of its leads is theirs")
+            return views.client(row, [self._view(conn, s) for s in states])
+
+    # -- internals -----------------------------------------------------------------------------
+    def _event(self, kind: str, data: dict[str, Any]) -> Event:
+        return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
+
+    def _actor(self, conn: Connection) -> Any:
+        row = conn.execute(sa.select(users).where(users.c.name == self.user_name)).mappings().first()
+        if row is None:
+            raise PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
+                                   f"'leadflow user add {self.user_name} --role salesperson' "
+                                   "(choose the acting user with --user or LEADFLOW_USER)")
+        return row
+
+    def _user(self, conn: Connection, name: str) -> Any:
+        row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+        if row is None:
+            known = [r[0] for r in conn.execute(sa.select(users.c.name))]
+            raise NotFoundError(f"user '{name}' does not exist{suggest(name, known)}")
+        return row
+
+    def _declared_roles(self, conn: Connection) -> set[str]:
+        roles: set[str] = set()
+        for (spec_json,) in conn.execute(sa.select(process_versions.c.spec_json)):
+            roles.update(r["id"] for r in json.loads(spec_json)["roles"])
+        return roles
+
+    def _version_of(self, conn: Connection, spec: ProcessSpec) -> int:
+        return int(conn.execute(sa.select(process_versions.c.version).where(
+            process_versions.c.process == spec.id,
+            process_versions.c.content_hash == spec.content_hash)).scalar_one())
+
+    def _specs_lookup(self, conn: Connection) -> Any:
+        return lambda process, version: self._spec(conn, process, version)
+
+    def _lead(self, conn: Connection, lead_id: int) -> LeadState:
+        if isinstance(lead_id, bool) or not isinstance(lead_id, int):
+            raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}")
+        state = store.read_lead(conn, lead_id)
+        if state is None:
+            raise NotFoundError(f"lead {lead_id} does not exist")
+        return state
+
+    def _typed_fields(self, spec: ProcessSpec, values: dict[str, Any]) -> dict[str, Any]:
+        typed = {}
+        for name, raw in values.items():
+            field = spec.field_spec(name)
+            if field is None:
+                known = [f.id for f in spec.fields]
+                raise InvalidInputError(f"'{name}' is not a field of process {spec.id}{suggest(name, known)}; "
+                                        f"fields: {', '.join(known) or 'none'}")
+            value = rules.coerce_field(field, raw)
+            if value is not None:
+                typed[name] = value
+        return typed
+
+    def _new_client(self, conn: Connection, *, name: str, company: str | None, email: str | None,
+                    phone: str | None) -> int:
+        name_ = _clean_text(name, "name")
+        if not name_:
+            raise InvalidInputError("a lead needs the client's name (--name)")
+        email_ = _clean_text(email, "e-mail", 320)
+        if email_ and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email_):
+            raise InvalidInputError(f"e-mail {email_!r} is not an address such as name@example.com")
+        phone_ = _clean_text(phone, "phone", 64)
+        if phone_ and not re.fullmatch(r"[+0-9 ()./-]{3,}", phone_):
+            raise InvalidInputError(f"phone {phone_!r} may contain only digits, spaces and + ( ) . / -")
+        return int(conn.execute(sa.insert(clients).values(
+            name=name_, company=_clean_text(company, "company"), email=email_, phone=phone_,
+            email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
+        )).inserted_primary_key[0])
+
+    def _require_open(self, state: LeadState, verb: str) -> None:
+        if state.status != STATUS_OPEN:
+            raise RuleViolation(f"can't {verb} lead {state.id}: it is {state.status} "
+                                f"(closed {views.iso(state.closed_at)}); a manager may reopen it")
+
+    def _require_can_leave(self, lead_id: int, state: LeadState, spec: ProcessSpec) -> None:
+        stage = spec.stage(state.stage)
+        assert stage is not None
+        open_tasks, unset = rules.missing_to_leave(stage, state.stage_tasks(), state.fields)
+        if open_tasks or unset:
+            parts = []
+            if open_tasks:
+                parts.append(f"mandatory tasks open: {', '.join(open_tasks)}")
+            if unset:
+                parts.append(f"required fields not set: {', '.join(unset)}")
+            raise RuleViolation(f"can't leave stage '{stage.id}' of lead {lead_id}: {'; '.join(parts)}")
+
+    def _commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> dict[str, Any]:
+        """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
+        if not evs:
+            return self._view(conn, state)
+        before = copy.deepcopy(state)
+        lookup = self._specs_lookup(conn)
+        for ev in evs:
+            state = apply(state, ev, lookup)
+        store.update_lead(conn, before, state)
+        assert state.id is not None
+        store.insert_events(conn, state.id, state.client_id, evs)
+        return self._view(conn, state)
+
+    def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:
+        spec = self._spec(conn, state.process, state.process_version)
+        client_row = conn.execute(sa.select(clients).where(clients.c.id == state.client_id)).mappings().one()
+        return views.lead(state, spec, client_row)
+
+
+def _cond(cond: Any) -> str:
+    from engine.render import condition_text
+
+    return condition_text(cond) if cond else "none"
+
+
+def _os_login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (e.g. a container without /etc/passwd entry)
+        return "unknown"
+

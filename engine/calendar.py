@@ -1,0 +1,55 @@
+"""Business days: weekends and the public holidays of a country (the ``holidays`` package) do not count.
+
+Convention: a deadline of N business days from a moment falls at the *end* of the
+N-th business day after that moment's day (the entry day itself never counts, so
+a lead entering a 1-day stage on Friday afternoon is due at the end of Monday, or
+of Tuesday when Monday is a holiday). "End of the day" is 23:59:59 of that date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any
+
+END_OF_DAY = dt.time(23, 59, 59)
+
+
+@cache
+def _holidays(country: str) -> Any:
+    import holidays
+
+    return holidays.country_holidays(country)
+
+
+def is_business_day(day: dt.date, country: str) -> bool:
+    return day.weekday() < 5 and day not in _holidays(country)
+
+
+def add_business_days(day: dt.date, days: int, country: str) -> dt.date:
+    """The date ``days`` business days after ``day`` (``days`` >= 0; 0 gives ``day`` itself)."""
+    current = day
+    remaining = days
+    while remaining > 0:
+        current += dt.timedelta(days=1)
+        if is_business_day(current, country):
+            remaining -= 1
+    return current
+
+
+def due_at(start: dt.datetime, days: int, country: str) -> dt.datetime:
+    """The end of the ``days``-th business day after ``start``."""
+    return dt.datetime.combine(add_business_days(start.date(), days, country), END_OF_DAY)
+
+
+def business_days_between(start: dt.date, end: dt.date, country: str) -> int:
+    """Business days after ``start`` up to and including ``end`` (negative when ``end`` is earlier)."""
+    if end < start:
+        return -business_days_between(end, start, country)
+    count = 0
+    current = start
+    while current < end:
+        current += dt.timedelta(days=1)
+        if is_business_day(current, country):
+            count += 1
+    return count

@@ -1,0 +1,101 @@
+"""A process version as a state machine (the ``transitions`` library), shared by all its leads.
+
+States are the stage ids plus ``won`` and ``lost``. Triggers:
+``advance_to_<stage>`` along each declared transition (guarded by its ``when``),
+``win`` from the won stage, ``close`` from every stage, ``reopen_to_<stage>``
+from ``won``/``lost``.
+
+One ``transitions.Machine(model=None)`` is built per process version and cached;
+a lead is attached with ``add_model`` only for the duration of one move and
+detached right after, so models never accumulate. Bulk jobs use ``table``, a
+plain dict computed from the same spec; tests/test_machine.py proves that both
+answer every question alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine import rules
+from engine.spec import Condition, ProcessSpec
+
+WON, LOST = "won", "lost"
+
+
+@dataclass(frozen=True)
+class Edge:
+    dest: str
+    when: Condition | None = None
+
+
+def build_table(spec: ProcessSpec) -> dict[tuple[str, str], Edge]:
+    """(state, trigger) -> edge, straight from the spec."""
+    table: dict[tuple[str, str], Edge] = {}
+    for stage in spec.stages:
+        for nxt in stage.next:
+            table[(stage.id, f"advance_to_{nxt.stage}")] = Edge(nxt.stage, nxt.when)
+        table[(stage.id, "close")] = Edge(LOST)
+        for closed in (WON, LOST):
+            table[(closed, f"reopen_to_{stage.id}")] = Edge(stage.id)
+    table[(spec.won_stage, "win")] = Edge(WON)
+    return table
+
+
+class _Lead:
+    """The model a machine moves: only the state and the fields its conditions read."""
+
+    def __init__(self, state: str, fields: dict[str, Any]):
+        self.state = state
+        self.fields = fields
+
+
+class ProcessMachine:
+    def __init__(self, spec: ProcessSpec):
+        from transitions import Machine
+
+        self.spec = spec
+        self.table = build_table(spec)
+        transitions = []
+        for (source, trigger), edge in self.table.items():
+            item: dict[str, Any] = {"trigger": trigger, "source": source, "dest": edge.dest}
+            if edge.when is not None:
+                item["conditions"] = [self._guard(edge.when)]
+            transitions.append(item)
+        self.machine = Machine(
+            model=None,
+            states=[*spec.stage_ids, WON, LOST],
+            transitions=transitions,
+            auto_transitions=False,
+            send_event=True,
+            ignore_invalid_triggers=False,
+        )
+
+    def _guard(self, when: Condition) -> Any:
+        spec = self.spec
+
+        def guard(event: Any) -> bool:
+            return rules.evaluate(when, event.model.fields, spec)
+
+        return guard
+
+    def fire(self, state: str, trigger: str, fields: dict[str, Any]) -> str | None:
+        """The state after ``trigger`` from ``state``, or None when the machine refuses the move."""
+        from transitions import MachineError
+
+        model = _Lead(state, fields)
+        self.machine.add_model(model, initial=state)
+        try:
+            moved = model.trigger(trigger)  # type: ignore[attr-defined]
+        except (MachineError, AttributeError):
+            moved = False
+        finally:
+            self.machine.remove_model(model)
+        return model.state if moved else None
+
+    def allowed(self, state: str, trigger: str, fields: dict[str, Any]) -> str | None:
+        """The same answer as ``fire``, from the precomputed table (for bulk loops)."""
+        edge = self.table.get((state, trigger))
+        if edge is None or (edge.when is not None and not rules.evaluate(edge.when, fields, self.spec)):
+            return None
+        return edge.dest

@@ -1,0 +1,159 @@
+"""Pure rules over a spec and a lead's data: typed field values, conditions, what blocks a move.
+
+Nothing here touches the database; the engine calls these before it writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from engine.errors import InvalidInputError
+from engine.spec import Condition, FieldSpec, ProcessSpec, StageSpec, TaskSpec
+
+_TRUE = {"true", "yes", "y", "1", "tak", "da", "да"}
+_FALSE = {"false", "no", "n", "0", "nie", "nu", "нет"}
+MONEY_QUANTUM = Decimal("0.01")
+
+
+def parse_money(text: Any, *, what: str = "value") -> Decimal:
+    """An exact amount with at most two decimals; accepts '12 500,50' as written in PL/RO/RU."""
+    if isinstance(text, bool):
+        raise InvalidInputError(f"{what} must be an amount such as 12500.50, got {text!r}")
+    raw = str(text).strip().replace("\u00a0", "").replace(" ", "")
+    if raw.count(",") == 1 and "." not in raw:
+        raw = raw.replace(",", ".")
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        raise InvalidInputError(f"{what} must be an amount such as 12500.50, got {text!r}") from None
+    if not amount.is_finite():
+        raise InvalidInputError(f"{what} must be a finite amount, got {text!r}")
+    if amount < 0:
+        raise InvalidInputError(f"{what} must not be negative, got {text!r}")
+    if amount != amount.quantize(MONEY_QUANTUM):
+        raise InvalidInputError(f"{what} has more than two decimals: {text!r}")
+    if amount >= Decimal(10) ** 13:
+        raise InvalidInputError(f"{what} is too large: {text!r}")
+    return amount.quantize(MONEY_QUANTUM)
+
+
+def money_to_minor(amount: Decimal) -> int:
+    return int(amount * 100)
+
+
+def minor_to_money(minor: int | None) -> str | None:
+    return None if minor is None else str((Decimal(minor) / 100).quantize(MONEY_QUANTUM))
+
+
+def coerce_field(field: FieldSpec, value: Any) -> Any:
+    """A value (often a string from the CLI, a CSV or a form) as the JSON value stored for ``field``.
+
+    text -> str, number -> int or float, money -> decimal string, date -> 'YYYY-MM-DD',
+    choice -> one of the options, bool -> true/false. Empty text clears the field (None).
+    """
+    where = f"field '{field.id}' ({field.type})"
+    if value is None or (isinstance(value, str) and value.strip() == ""):
+        return None
+    if field.type == "text":
+        if not isinstance(value, str):
+            raise InvalidInputError(f"{where} takes text, got {value!r}")
+        if len(value) > 10_000:
+            raise InvalidInputError(f"{where} is longer than 10,000 characters")
+        return value
+    if field.type == "choice":
+        text = str(value).strip()
+        if text not in field.options:
+            raise InvalidInputError(f"{where} must be one of: {', '.join(field.options)}; got {value!r}")
+        return text
+    if field.type == "bool":
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise InvalidInputError(f"{where} takes true or false (yes/no), got {value!r}")
+    if field.type == "date":
+        text = value.isoformat() if isinstance(value, dt.date) else str(value).strip()
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise InvalidInputError(f"{where} takes a date written YYYY-MM-DD, got {value!r}") from None
+    if field.type == "money":
+        amount = parse_money(value, what=where)
+        _check_bounds(field, amount, where)
+        return str(amount)
+    # number
+    if isinstance(value, bool):
+        raise InvalidInputError(f"{where} takes a number, got {value!r}")
+    try:
+        number = Decimal(str(value).strip().replace(",", ".") if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        raise InvalidInputError(f"{where} takes a number, got {value!r}") from None
+    if not number.is_finite():
+        raise InvalidInputError(f"{where} takes a finite number, got {value!r}")
+    _check_bounds(field, number, where)
+    return int(number) if number == number.to_integral_value() else float(number)
+
+
+def _check_bounds(field: FieldSpec, number: Decimal, where: str) -> None:
+    if field.min is not None and number < Decimal(str(field.min)):
+        raise InvalidInputError(f"{where} must be at least {field.min}, got {number}")
+    if field.max is not None and number > Decimal(str(field.max)):
+        raise InvalidInputError(f"{where} must be at most {field.max}, got {number}")
+
+
+def _comparable(kind: str, value: Any) -> Any:
+    if kind == "money":
+        return Decimal(str(value))
+    return value
+
+
+def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool:
+    """Whether ``cond`` holds for a lead with these (stored, typed) field values."""
+    if cond.all:
+        return all(evaluate(c, fields, spec) for c in cond.all)
+    if cond.any:
+        return any(evaluate(c, fields, spec) for c in cond.any)
+    if cond.not_ is not None:
+        return not evaluate(cond.not_, fields, spec)
+    assert cond.field is not None
+    field = spec.field_spec(cond.field)
+    assert field is not None
+    current = fields.get(cond.field)
+    if cond.op == "is_set":
+        return current is not None
+    if cond.op == "is_unset":
+        return current is None
+    if current is None:
+        return cond.op in ("ne", "not_in")
+    have = _comparable(field.type, current)
+    if cond.op in ("in", "not_in"):
+        found = any(have == _comparable(field.type, v) for v in cond.value)
+        return found if cond.op == "in" else not found
+    want = _comparable(field.type, cond.value)
+    if cond.op == "eq":
+        return bool(have == want)
+    if cond.op == "ne":
+        return bool(have != want)
+    if cond.op == "gt":
+        return bool(have > want)
+    if cond.op == "gte":
+        return bool(have >= want)
+    if cond.op == "lt":
+        return bool(have < want)
+    return bool(have <= want)  # lte
+
+
+def applies(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> bool:
+    return task.when is None or evaluate(task.when, fields, spec)
+
+
+def missing_to_leave(stage: StageSpec, task_states: dict[str, str], fields: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(open mandatory tasks, unset required fields) that keep a lead in ``stage``."""
+    open_tasks = [t.id for t in stage.all_tasks if t.mandatory and task_states.get(t.id) == "open"]
+    unset = [f for f in stage.required_fields if fields.get(f) is None]
+    return open_tasks, unset

@@ -1,0 +1,232 @@
+"""A lead's mutable state and the one function that changes it: ``apply(state, event)``.
+
+Every operation of the engine produces events and applies them with ``apply``;
+the store persists the result. Rebuilding a lead from its event log runs the
+same ``apply`` from nothing, so the log and the stored state cannot drift apart
+without a test noticing (tests/test_rebuild.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine import calendar, rules
+from engine.spec import ProcessSpec, StageSpec
+
+OPEN, DONE, NOT_APPLICABLE = "open", "done", "not_applicable"
+STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
+
+#: Lead attributes that ``field_set`` events may change besides the process's fields.
+ATTRIBUTES = ("value", "product", "source")
+
+
+@dataclass
+class TaskState:
+    stage: str
+    id: str
+    state: str
+    due_at: dt.datetime | None
+    done_by: str | None = None
+    done_at: dt.datetime | None = None
+    note: str | None = None
+
+
+@dataclass
+class Event:
+    kind: str
+    at: dt.datetime
+    actor: str
+    data: dict[str, Any]
+    lead_id: int | None = None
+    id: int | None = None
+
+
+@dataclass
+class LeadState:
+    id: int | None
+    client_id: int
+    process: str
+    process_version: int
+    stage: str
+    status: str
+    owner: str | None
+    team: str | None
+    source: str | None
+    product: str | None
+    value_minor: int | None
+    fields: dict[str, Any]
+    created_at: dt.datetime
+    stage_entered_at: dt.datetime
+    stage_due_at: dt.datetime | None
+    last_activity_at: dt.datetime
+    owner_since: dt.datetime
+    closed_at: dt.datetime | None = None
+    close_reason: str | None = None
+    close_note: str | None = None
+    closed_from_stage: str | None = None
+    tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
+    row_version: int = 0
+
+    def stage_tasks(self, stage: str | None = None) -> dict[str, str]:
+        stage = stage or self.stage
+        return {tid: t.state for (sid, tid), t in self.tasks.items() if sid == stage}
+
+    def comparable(self) -> dict[str, Any]:
+        """Everything the event log determines (not the database's row counter)."""
+        out = {k: v for k, v in self.__dict__.items() if k not in ("row_version", "tasks")}
+        out["tasks"] = {k: t.__dict__ for k, t in sorted(self.tasks.items())}
+        return out
+
+
+SpecLookup = Callable[[str, int], ProcessSpec]
+
+
+def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.datetime) -> None:
+    """Put the lead in ``stage`` with fresh tasks: open, or not applicable when their condition is false."""
+    state.stage = stage.id
+    state.stage_entered_at = at
+    state.stage_due_at = calendar.due_at(at, stage.deadline_days, spec.calendar)
+    for task in stage.all_tasks:
+        state.tasks[(stage.id, task.id)] = TaskState(
+            stage=stage.id,
+            id=task.id,
+            state=OPEN if rules.applies(task, state.fields, spec) else NOT_APPLICABLE,
+            due_at=calendar.due_at(at, task.deadline_days or stage.deadline_days, spec.calendar),
+        )
+
+
+def refresh_applicability(state: LeadState, spec: ProcessSpec) -> None:
+    """After a field change, tasks of the current stage that are not done follow their conditions."""
+    stage = spec.stage(state.stage)
+    assert stage is not None
+    for task in stage.all_tasks:
+        current = state.tasks.get((stage.id, task.id))
+        if current is None or current.state == DONE:
+            continue
+        current.state = OPEN if rules.applies(task, state.fields, spec) else NOT_APPLICABLE
+
+
+def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState:
+    """The state after ``event``. ``state`` is None only for the ``created`` event."""
+    d = event.data
+    at = event.at
+    if event.kind == "created":
+        spec = specs(d["process"], d["process_version"])
+        new = LeadState(
+            id=event.lead_id,
+            client_id=d["client_id"],
+            process=d["process"],
+            process_version=d["process_version"],
+            stage=spec.first_stage.id,
+            status=STATUS_OPEN,
+            owner=d.get("owner"),
+            team=d.get("team"),
+            source=d.get("source"),
+            product=d.get("product"),
+            value_minor=d.get("value_minor"),
+            fields=dict(d.get("fields") or {}),
+            created_at=at,
+            stage_entered_at=at,
+            stage_due_at=None,
+            last_activity_at=at,
+            owner_since=at,
+        )
+        enter_stage(new, spec.first_stage, spec, at)
+        return new
+
+    assert state is not None, f"event {event.kind} before created"
+    spec = specs(state.process, state.process_version)
+    state.last_activity_at = at
+    if event.kind == "assigned":
+        state.owner = d["to"]
+        state.team = d.get("team")
+        state.owner_since = at
+    elif event.kind == "field_set":
+        name = d["field"]
+        if d.get("attribute"):
+            setattr(state, "value_minor" if name == "value" else name, d["after"])
+        else:
+            if d["after"] is None:
+                state.fields.pop(name, None)
+            else:
+                state.fields[name] = d["after"]
+            refresh_applicability(state, spec)
+    elif event.kind == "task_done":
+        task = state.tasks[(d["stage"], d["task"])]
+        task.state = DONE
+        task.done_by = event.actor
+        task.done_at = at
+        task.note = d.get("note")
+    elif event.kind == "advanced":
+        stage = spec.stage(d["to"])
+        assert stage is not None
+        enter_stage(state, stage, spec, at)
+    elif event.kind == "won":
+        state.status = STATUS_WON
+        state.closed_at = at
+        state.closed_from_stage = state.stage
+    elif event.kind == "closed":
+        state.status = STATUS_LOST
+        state.closed_at = at
+        state.close_reason = d["reason"]
+        state.close_note = d.get("note")
+        state.closed_from_stage = state.stage
+    elif event.kind == "reopened":
+        state.status = STATUS_OPEN
+        state.closed_at = None
+        state.close_reason = None
+        state.close_note = None
+        state.closed_from_stage = None
+        if d.get("resume"):
+            # Back into the stage it was closed in: work done stays done, the clock restarts.
+            stage = spec.stage(state.stage)
+            assert stage is not None
+            state.stage_entered_at = at
+            state.stage_due_at = calendar.due_at(at, stage.deadline_days, spec.calendar)
+            for task in stage.all_tasks:
+                current = state.tasks[(stage.id, task.id)]
+                if current.state != DONE:
+                    current.due_at = calendar.due_at(at, task.deadline_days or stage.deadline_days, spec.calendar)
+        else:
+            stage = spec.stage(d["to"])
+            assert stage is not None
+            enter_stage(state, stage, spec, at)
+    elif event.kind == "migrated":
+        target = specs(state.process, d["to_version"])
+        state.process_version = d["to_version"]
+        migrate_tasks(state, target)
+    else:
+        raise ValueError(f"unknown event kind {event.kind!r}")
+    return state
+
+
+def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
+    """Re-map the current stage's tasks onto the target version: done stays done, new tasks start open."""
+    stage = target.stage(state.stage)
+    assert stage is not None
+    previous = {tid: t for (sid, tid), t in state.tasks.items() if sid == state.stage}
+    for tid in list(previous):
+        del state.tasks[(state.stage, tid)]
+    for task in stage.all_tasks:
+        old = previous.get(task.id)
+        due = calendar.due_at(state.stage_entered_at, task.deadline_days or stage.deadline_days, target.calendar)
+        if old is not None and old.state == DONE:
+            old.due_at = due
+            state.tasks[(stage.id, task.id)] = old
+        else:
+            state.tasks[(stage.id, task.id)] = TaskState(
+                stage=stage.id, id=task.id,
+                state=OPEN if rules.applies(task, state.fields, target) else NOT_APPLICABLE, due_at=due)
+    state.stage_due_at = calendar.due_at(state.stage_entered_at, stage.deadline_days, target.calendar)
+
+
+def rebuild(events: Iterable[Event], specs: SpecLookup) -> LeadState:
+    """A lead's state from its complete event log."""
+    state: LeadState | None = None
+    for event in events:
+        state = apply(state, event, specs)
+    assert state is not None, "no events"
+    return state

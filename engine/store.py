@@ -1,0 +1,276 @@
+"""Persistence: the tables, the database engine, and reading/writing a lead's state.
+
+SQLAlchemy Core over SQLite (the embedded default, WAL mode) or PostgreSQL.
+The current state of every lead lives in indexed columns (stage, status,
+owner, team, deadlines) so boards and reports are SQL aggregates; the
+``events`` table is the append-only history. Schema changes go through Alembic
+(``engine/migrations``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError
+
+from engine.errors import ConcurrentUpdateError, InvalidInputError
+from engine.state import Event, LeadState, TaskState
+
+DEFAULT_URL = "sqlite:///leadflow.db"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("role", sa.String(64), nullable=False),
+    sa.Column("team", sa.String(200), index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+process_versions = sa.Table(
+    "process_versions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("source_path", sa.Text),
+    sa.Column("loaded_at", sa.DateTime, nullable=False),
+    sa.Column("loaded_by", sa.String(200), nullable=False),
+    sa.UniqueConstraint("process", "version"),
+    sa.UniqueConstraint("process", "content_hash"),
+)
+
+clients = sa.Table(
+    "clients", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("company", sa.String(500)),
+    sa.Column("email", sa.String(320)),
+    sa.Column("phone", sa.String(64)),
+    sa.Column("email_norm", sa.String(320), index=True),
+    sa.Column("phone_norm", sa.String(64), index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+leads = sa.Table(
+    "leads", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False, index=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("process_version", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(200), index=True),
+    sa.Column("team", sa.String(200), index=True),
+    sa.Column("source", sa.String(200)),
+    sa.Column("product", sa.String(200)),
+    sa.Column("value_minor", sa.BigInteger),
+    sa.Column("fields_json", sa.Text, nullable=False, default="{}"),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("stage_entered_at", sa.DateTime, nullable=False),
+    sa.Column("stage_due_at", sa.DateTime),
+    sa.Column("last_activity_at", sa.DateTime, nullable=False),
+    sa.Column("owner_since", sa.DateTime, nullable=False),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Column("close_reason", sa.String(64)),
+    sa.Column("close_note", sa.Text),
+    sa.Column("closed_from_stage", sa.String(64)),
+    sa.Column("row_version", sa.Integer, nullable=False, default=1),
+    sa.Index("ix_leads_process_status_stage", "process", "status", "stage"),
+    sa.Index("ix_leads_status_owner", "status", "owner"),
+)
+
+lead_tasks = sa.Table(
+    "lead_tasks", metadata,
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), primary_key=True),
+    sa.Column("stage", sa.String(64), primary_key=True),
+    sa.Column("task_id", sa.String(64), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("due_at", sa.DateTime),
+    sa.Column("done_by", sa.String(200)),
+    sa.Column("done_at", sa.DateTime),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_lead_tasks_state_due_at", "state", "due_at"),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("client_id", sa.Integer, nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("data_json", sa.Text, nullable=False),
+    sa.Index("ix_events_kind_at", "kind", "at"),
+)
+
+
+def create_db_engine(url: str | None) -> sa.Engine:
+    """A SQLAlchemy engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
+    url = url or DEFAULT_URL
+    try:
+        parsed = sa.engine.make_url(url)
+    except ArgumentError:
+        raise InvalidInputError(f"database URL {url!r} is not a SQLAlchemy URL such as "
+                                "sqlite:///leadflow.db or postgresql+psycopg://user:pw@host/db") from None
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername.startswith("sqlite"):
+        db = sa.create_engine(parsed, connect_args={"timeout": 30})
+
+        @sa.event.listens_for(db, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, open transactions, so BEGIN IMMEDIATE takes the write lock
+            # at the start of every operation and two writers queue instead of failing mid-way.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @sa.event.listens_for(db, "begin")
+        def _begin_immediate(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return db
+    try:
+        return sa.create_engine(parsed, pool_pre_ping=True)
+    except ImportError as exc:
+        raise InvalidInputError(f"the driver for {parsed.drivername} is not installed ({exc.name}); "
+                                "for PostgreSQL: pip install 'leadflow[postgres]'") from None
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    raise TypeError(f"not JSON-serialisable: {value!r}")
+
+
+# -- leads -----------------------------------------------------------------------------------
+
+def _lead_columns(state: LeadState) -> dict[str, Any]:
+    return {
+        "client_id": state.client_id,
+        "process": state.process,
+        "process_version": state.process_version,
+        "stage": state.stage,
+        "status": state.status,
+        "owner": state.owner,
+        "team": state.team,
+        "source": state.source,
+        "product": state.product,
+        "value_minor": state.value_minor,
+        "fields_json": dumps(state.fields),
+        "created_at": state.created_at,
+        "stage_entered_at": state.stage_entered_at,
+        "stage_due_at": state.stage_due_at,
+        "last_activity_at": state.last_activity_at,
+        "owner_since": state.owner_since,
+        "closed_at": state.closed_at,
+        "close_reason": state.close_reason,
+        "close_note": state.close_note,
+        "closed_from_stage": state.closed_from_stage,
+    }
+
+
+def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
+    row = conn.execute(sa.select(leads).where(leads.c.id == lead_id)).mappings().first()
+    if row is None:
+        return None
+    state = LeadState(
+        id=row["id"],
+        row_version=row["row_version"],
+        fields=json.loads(row["fields_json"]),
+        **{k: row[k] for k in _LEAD_KEYS},
+    )
+    for t in conn.execute(sa.select(lead_tasks).where(lead_tasks.c.lead_id == lead_id)).mappings():
+        state.tasks[(t["stage"], t["task_id"])] = TaskState(
+            stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
+            done_by=t["done_by"], done_at=t["done_at"], note=t["note"],
+        )
+    return state
+
+
+_LEAD_KEYS = [k for k in leads.c.keys() if k not in ("id", "row_version", "fields_json")]
+
+
+def _task_row(lead_id: int, t: TaskState) -> dict[str, Any]:
+    return {"lead_id": lead_id, "stage": t.stage, "task_id": t.id, "state": t.state, "due_at": t.due_at,
+            "done_by": t.done_by, "done_at": t.done_at, "note": t.note}
+
+
+def insert_lead(conn: Connection, state: LeadState) -> int:
+    lead_id = int(conn.execute(sa.insert(leads).values(row_version=1, **_lead_columns(state))).inserted_primary_key[0])
+    state.id = lead_id
+    state.row_version = 1
+    if state.tasks:
+        conn.execute(sa.insert(lead_tasks), [_task_row(lead_id, t) for t in state.tasks.values()])
+    return lead_id
+
+
+def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
+    """Write ``after`` if nobody changed the row since ``before`` was read (optimistic locking)."""
+    assert after.id is not None
+    result = conn.execute(
+        sa.update(leads)
+        .where(leads.c.id == after.id, leads.c.row_version == before.row_version)
+        .values(row_version=before.row_version + 1, **_lead_columns(after))
+    )
+    if result.rowcount != 1:
+        raise ConcurrentUpdateError(f"lead {after.id} changed since you read it; nothing was written, try again")
+    after.row_version = before.row_version + 1
+    old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
+    for key, task in after.tasks.items():
+        row = _task_row(after.id, task)
+        if key not in old:
+            conn.execute(sa.insert(lead_tasks).values(**row))
+        elif old[key] != row:
+            conn.execute(
+                sa.update(lead_tasks)
+                .where(lead_tasks.c.lead_id == after.id, lead_tasks.c.stage == key[0], lead_tasks.c.task_id == key[1])
+                .values(state=task.state, due_at=task.due_at, done_by=task.done_by, done_at=task.done_at,
+                        note=task.note)
+            )
+    # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
+    # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
+    for key in old.keys() - after.tasks.keys():
+        conn.execute(sa.delete(lead_tasks).where(lead_tasks.c.lead_id == after.id, lead_tasks.c.stage == key[0],
+                                                 lead_tasks.c.task_id == key[1]))
+
+
+def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Event]) -> None:
+    for ev in evs:
+        ev.lead_id = lead_id
+        ev.id = int(conn.execute(
+            sa.insert(events).values(lead_id=lead_id, client_id=client_id, at=ev.at, actor=ev.actor,
+                                     kind=ev.kind, data_json=dumps(ev.data))
+        ).inserted_primary_key[0])
+
+
+def read_events(conn: Connection, lead_id: int) -> list[Event]:
+    rows = conn.execute(sa.select(events).where(events.c.lead_id == lead_id).order_by(events.c.id)).mappings()
+    return [Event(kind=r["kind"], at=r["at"], actor=r["actor"], data=json.loads(r["data_json"]),
+                  lead_id=r["lead_id"], id=r["id"]) for r in rows]

@@ -1,0 +1,136 @@
+"""The JSON shapes the CLI's ``--json`` and the HTTP API print (documented in docs/cli.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from engine.rules import minor_to_money
+from engine.spec import ProcessSpec, TaskSpec
+from engine.state import Event, LeadState
+
+
+def iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def user(row: Any) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"],
+            "created_at": iso(row["created_at"])}
+
+
+def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]:
+    stage = spec.stage(state.stage)
+    order = {s.id: i for i, s in enumerate(spec.stages)}
+    tasks = []
+    for (stage_id, task_id), task in sorted(
+        state.tasks.items(),
+        key=lambda kv: (order.get(kv[0][0], 99), _task_index(spec, kv[0][0], kv[0][1])),
+    ):
+        task_spec = spec.stage(stage_id).task(task_id) if spec.stage(stage_id) else None  # type: ignore[union-attr]
+        tasks.append({
+            "id": task_id,
+            "stage": stage_id,
+            "name": task_spec.name if task_spec else task_id,
+            "owner": task_spec.owner if task_spec else None,
+            "mandatory": task_spec.mandatory if task_spec else False,
+            "state": task.state,
+            "due_at": iso(task.due_at),
+            "done_by": task.done_by,
+            "done_at": iso(task.done_at),
+            "note": task.note,
+        })
+    return {
+        "id": state.id,
+        "client_id": state.client_id,
+        "name": client_row["name"],
+        "company": client_row["company"],
+        "email": client_row["email"],
+        "phone": client_row["phone"],
+        "process": state.process,
+        "process_version": state.process_version,
+        "stage": state.stage,
+        "stage_name": stage.name if stage else state.stage,
+        "status": state.status,
+        "owner": state.owner,
+        "team": state.team,
+        "source": state.source,
+        "product": state.product,
+        "value": minor_to_money(state.value_minor),
+        "currency": spec.currency,
+        "fields": dict(state.fields),
+        "tasks": tasks,
+        "created_at": iso(state.created_at),
+        "stage_entered_at": iso(state.stage_entered_at),
+        "stage_due_at": iso(state.stage_due_at),
+        "last_activity_at": iso(state.last_activity_at),
+        "closed_at": iso(state.closed_at),
+        "close_reason": state.close_reason,
+        "close_note": state.close_note,
+    }
+
+
+def _task_index(spec: ProcessSpec, stage_id: str, task_id: str) -> int:
+    stage = spec.stage(stage_id)
+    ids = [t.id for t in stage.all_tasks] if stage else []
+    return ids.index(task_id) if task_id in ids else len(ids)
+
+
+def lead_row(row: Any) -> dict[str, Any]:
+    """A lead as listed (no tasks): from a ``leads`` row joined with the client's name."""
+    return {
+        "id": row["id"],
+        "client_id": row["client_id"],
+        "name": row["client_name"],
+        "company": row["company"],
+        "process": row["process"],
+        "process_version": row["process_version"],
+        "stage": row["stage"],
+        "status": row["status"],
+        "owner": row["owner"],
+        "team": row["team"],
+        "source": row["source"],
+        "product": row["product"],
+        "value": minor_to_money(row["value_minor"]),
+        "fields": json.loads(row["fields_json"]),
+        "created_at": iso(row["created_at"]),
+        "stage_entered_at": iso(row["stage_entered_at"]),
+        "stage_due_at": iso(row["stage_due_at"]),
+        "closed_at": iso(row["closed_at"]),
+        "close_reason": row["close_reason"],
+    }
+
+
+def event(ev: Event) -> dict[str, Any]:
+    return {"id": ev.id, "lead_id": ev.lead_id, "at": iso(ev.at), "actor": ev.actor, "kind": ev.kind,
+            "data": ev.data}
+
+
+def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> dict[str, Any]:
+    due = row["due_at"]
+    return {
+        "lead_id": row["lead_id"],
+        "name": row["client_name"],
+        "process": row["process"],
+        "stage": row["stage"],
+        "task": row["task_id"],
+        "task_name": task.name,
+        "owner": task.owner,
+        "lead_owner": row["owner"],
+        "mandatory": task.mandatory,
+        "due_at": iso(due),
+        "overdue": bool(due is not None and due < now),
+    }
+
+
+def client(row: Any, lead_views: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "company": row["company"],
+        "email": row["email"],
+        "phone": row["phone"],
+        "created_at": iso(row["created_at"]),
+        "leads": lead_views,
+    }
