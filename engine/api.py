@@ -91,6 +91,7 @@ class Engine:
         return cls(store.create_db_engine(url or os.environ.get("LEADFLOW_DB")), user=user)
 
     def close(self) -> None:
+        """Release the database connections (closing a *lead* is ``close_lead``)."""
         self.db.dispose()
 
     def as_user(self, name: str) -> Engine:
@@ -431,7 +432,7 @@ class Engine:
                 raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
             return self._commit(conn, state, [self._event("won", {"from": state.stage})])
 
-    def close(self, lead_id: int, reason: str, note: str | None = None) -> dict[str, Any]:
+    def close_lead(self, lead_id: int, reason: str, note: str | None = None) -> dict[str, Any]:
         """Close the lead as lost or removed, for a reason from the process's catalogue."""
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)

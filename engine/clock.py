@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from engine.errors import InvalidInputError
 
@@ -23,7 +25,22 @@ def parse_datetime(text: str, *, what: str = "date-time") -> dt.datetime:
     return value
 
 
+_override: list[dt.datetime] = []
+
+
+@contextmanager
+def frozen(at: dt.datetime) -> Iterator[None]:
+    """Within the block, ``now()`` is ``at`` (used to replay or backfill history, e.g. by the demo)."""
+    _override.append(at)
+    try:
+        yield
+    finally:
+        _override.pop()
+
+
 def now() -> dt.datetime:
+    if _override:
+        return _override[-1]
     fixed = os.environ.get("LEADFLOW_NOW")
     if fixed:
         return parse_datetime(fixed, what="LEADFLOW_NOW")

@@ -1,0 +1,1 @@
+"""leadflow's command line: parses arguments, calls the engine, prints. No decisions live here."""

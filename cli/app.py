@@ -1,0 +1,32 @@
+"""The object every command receives: options from the group, the engine opened on first use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+
+@dataclass
+class App:
+    db_url: str | None = None
+    user: str | None = None
+    _engine: Any = field(default=None, repr=False)
+
+    @property
+    def engine(self) -> Any:
+        """The engine, opened lazily so that commands without a database never touch one."""
+        if self._engine is None:
+            from engine.api import Engine
+
+            self._engine = Engine.open(self.db_url)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+
+
+pass_app = click.make_pass_decorator(App)

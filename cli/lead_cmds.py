@@ -1,0 +1,307 @@
+"""The salesperson's commands: leads, tasks and clients. Parse, call the engine, print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import (
+    STATE_STYLE,
+    STATUS_STYLE,
+    console,
+    emit,
+    json_option,
+    parse_assignments,
+    print_json,
+    short_time,
+    table,
+)
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+def render_lead(lead: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+    con = console()
+    status = lead["status"]
+    con.print(f"[bold]Lead {lead['id']}[/bold]  {lead['name']}"
+              + (f" ({lead['company']})" if lead["company"] else "")
+              + f"  [{STATUS_STYLE[status]}]{status}[/]")
+    value = f"{lead['value']} {lead['currency']}" if lead["value"] else "-"
+    con.print(f"process {lead['process']} v{lead['process_version']} | stage [bold]{lead['stage_name']}[/bold] "
+              f"({lead['stage']}) since {short_time(lead['stage_entered_at'])}, due {short_time(lead['stage_due_at'])}")
+    con.print(f"owner {lead['owner'] or '-'}{' (team ' + lead['team'] + ')' if lead['team'] else ''} | "
+              f"value {value} | source {lead['source'] or '-'} | product {lead['product'] or '-'} | "
+              f"client {lead['client_id']}"
+              + (f" | {lead['email']}" if lead["email"] else "") + (f" | {lead['phone']}" if lead["phone"] else ""))
+    if status != "open":
+        con.print(f"closed {short_time(lead['closed_at'])}"
+                  + (f" for {lead['close_reason']}" if lead["close_reason"] else "")
+                  + (f": {lead['close_note']}" if lead["close_note"] else ""))
+    if lead["fields"]:
+        con.print("fields: " + ", ".join(f"{k}={v}" for k, v in lead["fields"].items()))
+    rows = []
+    for t in lead["tasks"]:
+        if t["stage"] != lead["stage"]:
+            continue  # earlier stages' work is in the history
+        style = STATE_STYLE.get(t["state"], "")
+        rows.append([t["id"], t["name"], t["owner"], "yes" if t["mandatory"] else "no",
+                     f"[{style}]{t['state']}[/]",
+                     short_time(t["done_at"]) + (f" by {t['done_by']}" if t["done_by"] else "")
+                     if t["state"] == "done" else short_time(t["due_at"])])
+    con.print(table(f"Tasks of '{lead['stage_name']}'", ["task", "name", "owner", "must", "state", "due / done"],
+                    rows))
+    if history is not None:
+        render_history(history)
+
+
+def render_history(history: list[dict[str, Any]]) -> None:
+    rows = [[short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
+    console().print(table("History", ["when", "who", "what", "details"], rows))
+
+
+def describe_event(e: dict[str, Any]) -> str:
+    d = e["data"]
+    kind = e["kind"]
+    if kind == "created":
+        return f"in {d['process']} v{d['process_version']}, owner {d.get('owner') or '-'}"
+    if kind == "assigned":
+        return f"{d.get('from') or '-'} -> {d['to']}"
+    if kind == "field_set":
+        return f"{d['field']}: {d['before']} -> {d['after']}"
+    if kind == "task_done":
+        return f"{d['stage']}.{d['task']}" + (f": {d['note']}" if d.get("note") else "")
+    if kind == "advanced":
+        return f"{d['from']} -> {d['to']}"
+    if kind == "closed":
+        return f"{d['reason']} ({d.get('kind')}) from {d['from']}" + (f": {d['note']}" if d.get("note") else "")
+    if kind == "won":
+        return f"from {d['from']}"
+    if kind == "reopened":
+        return f"{d['from_status']} -> {d['to']}"
+    if kind == "migrated":
+        return f"v{d['from_version']} -> v{d['to_version']}"
+    return ", ".join(f"{k}={v}" for k, v in d.items())
+
+
+def _changed(lead: dict[str, Any], message: str, as_json: bool) -> None:
+    """What every write command prints: a one-line summary, or the whole lead as JSON."""
+    if as_json:
+        print_json(lead)
+    else:
+        click.echo(message)
+
+
+# -- lead ------------------------------------------------------------------------------------
+
+@click.group("lead")
+def lead() -> None:
+    """Add, move and close leads."""
+
+
+@lead.command("add")
+@click.option("--process", "process_", required=True, help="Process id, e.g. photovoltaics.")
+@click.option("--name", required=True, help="The client's name (a person or a company contact).")
+@click.option("--company")
+@click.option("--email")
+@click.option("--phone")
+@click.option("--source", help="referral, organic, paid, mailing, import, web_form, ...")
+@click.option("--product")
+@click.option("--value", help="Expected value, an exact amount such as 45000.50.")
+@click.option("--owner", help="Salesperson who owns the lead (default: you, if you are a salesperson).")
+@click.option("--client", "client_id", type=int, help="Attach the lead to this existing client.")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a process field; repeatable.")
+@json_option
+@pass_app
+def lead_add(app: App, process_: str, name: str, company: str | None, email: str | None, phone: str | None,
+             source: str | None, product: str | None, value: str | None, owner: str | None,
+             client_id: int | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Register an inquiry as a lead at the first stage."""
+    fields = parse_assignments(sets)
+    result = app.engine.add_lead(process=process_, name=name, company=company, email=email, phone=phone,
+                                 source=source, product=product, value=value, owner=owner, fields=fields,
+                                 client_id=client_id)
+    _changed(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
+                     f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
+
+
+@lead.command("list")
+@click.option("--process", "process_")
+@click.option("--stage")
+@click.option("--owner")
+@click.option("--status", type=click.Choice(["open", "won", "lost"]))
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@json_option
+@pass_app
+def lead_list(app: App, process_: str | None, stage: str | None, owner: str | None, status: str | None,
+              limit: int, as_json: bool) -> None:
+    """List leads you may see."""
+    rows = app.engine.list_leads(process=process_, stage=stage, owner=owner, status=status, limit=limit)
+
+    def render(items: list[dict[str, Any]]) -> None:
+        console().print(table(f"{len(items)} leads", ["id", "name", "process", "stage", "status", "owner", "value"],
+                              [[r["id"], r["name"], r["process"], r["stage"], r["status"], r["owner"], r["value"]]
+                               for r in items]))
+
+    emit(rows, as_json, render)
+
+
+@lead.command("show")
+@click.argument("lead_id", type=int)
+@json_option
+@pass_app
+def lead_show(app: App, lead_id: int, as_json: bool) -> None:
+    """Stage, tasks with their state, fields, owner and history of a lead."""
+    data = app.engine.get_lead(lead_id)
+    if as_json:
+        print_json(data)
+    else:
+        render_lead(data, app.engine.history(lead_id))
+
+
+@lead.command("set")
+@click.argument("lead_id", type=int)
+@click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@json_option
+@pass_app
+def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], as_json: bool) -> None:
+    """Set fields (typed by the process) or value/product/source; an empty VALUE clears a field."""
+    values = parse_assignments(assignments)
+    result = app.engine.set_fields(lead_id, values)
+    _changed(result, f"Lead {lead_id}: " + ", ".join(f"{k}={v}" for k, v in values.items()), as_json)
+
+
+@lead.command("assign")
+@click.argument("lead_id", type=int)
+@click.option("--to", "to", required=True, help="The new owner.")
+@json_option
+@pass_app
+def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
+    """Give a lead to another salesperson (managers)."""
+    result = app.engine.assign(lead_id, to)
+    _changed(result, f"Lead {lead_id} now belongs to {result['owner']}", as_json)
+
+
+@lead.command("advance")
+@click.argument("lead_id", type=int)
+@click.option("--to", "to", help="The next stage, when the process allows several.")
+@json_option
+@pass_app
+def lead_advance(app: App, lead_id: int, to: str | None, as_json: bool) -> None:
+    """Move a lead to its next stage; refused while mandatory tasks or required fields are open."""
+    result = app.engine.advance(lead_id, to)
+    _changed(result, f"Lead {lead_id} advanced to '{result['stage_name']}' ({result['stage']}), "
+                     f"due {short_time(result['stage_due_at'])}", as_json)
+
+
+@lead.command("close")
+@click.argument("lead_id", type=int)
+@click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
+@click.option("--note", help="What happened, in your words.")
+@json_option
+@pass_app
+def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: bool) -> None:
+    """Close a lead as lost or removed, with a reason from the catalogue."""
+    result = app.engine.close_lead(lead_id, reason, note)
+    _changed(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
+
+
+@lead.command("win")
+@click.argument("lead_id", type=int)
+@json_option
+@pass_app
+def lead_win(app: App, lead_id: int, as_json: bool) -> None:
+    """Win the sale: the lead must be in the won stage with its mandatory tasks done."""
+    result = app.engine.win(lead_id)
+    _changed(result, f"Lead {lead_id} won", as_json)
+
+
+@lead.command("reopen")
+@click.argument("lead_id", type=int)
+@click.option("--stage", help="Stage to reopen into (default: the one it was closed in).")
+@json_option
+@pass_app
+def lead_reopen(app: App, lead_id: int, stage: str | None, as_json: bool) -> None:
+    """Reopen a won or lost lead (managers)."""
+    result = app.engine.reopen(lead_id, stage)
+    _changed(result, f"Lead {lead_id} reopened in '{result['stage_name']}' ({result['stage']})", as_json)
+
+
+@lead.command("history")
+@click.argument("lead_id", type=int)
+@json_option
+@pass_app
+def lead_history(app: App, lead_id: int, as_json: bool) -> None:
+    """Every change of a lead, oldest first."""
+    emit(app.engine.history(lead_id), as_json, render_history)
+
+
+# -- task ------------------------------------------------------------------------------------
+
+@click.group("task")
+def task() -> None:
+    """Your open tasks, and completing them."""
+
+
+@task.command("list")
+@click.option("--owner", help="Whose tasks (default: yours; managers may name their team's people).")
+@json_option
+@pass_app
+def task_list(app: App, owner: str | None, as_json: bool) -> None:
+    """Open tasks across open leads, earliest deadline first."""
+    rows = app.engine.list_tasks(owner=owner)
+
+    def render(items: list[dict[str, Any]]) -> None:
+        out = []
+        for r in items:
+            due = short_time(r["due_at"])
+            out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
+                        "yes" if r["mandatory"] else "no", f"[red]{due} overdue[/]" if r["overdue"] else due])
+        console().print(table(f"{len(items)} open tasks", ["lead", "client", "stage", "task", "name", "owner",
+                                                           "mandatory", "due"], out))
+
+    emit(rows, as_json, render)
+
+
+@task.command("done")
+@click.argument("lead_id", type=int)
+@click.argument("task_id")
+@click.option("--note")
+@json_option
+@pass_app
+def task_done(app: App, lead_id: int, task_id: str, note: str | None, as_json: bool) -> None:
+    """Mark a task of a lead's current stage done."""
+    result = app.engine.complete_task(lead_id, task_id, note)
+    still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == "open"
+             and t["mandatory"]]
+    _changed(result, f"Task '{task_id}' of lead {lead_id} done"
+                     + (f"; mandatory tasks still open: {', '.join(still)}" if still else
+                        "; the stage's mandatory tasks are all done"), as_json)
+
+
+# -- client ----------------------------------------------------------------------------------
+
+@click.group("client")
+def client() -> None:
+    """Clients and all their leads."""
+
+
+@client.command("show")
+@click.argument("client_id", type=int)
+@json_option
+@pass_app
+def client_show(app: App, client_id: int, as_json: bool) -> None:
+    """A client with all its leads, past and present."""
+    data = app.engine.client(client_id)
+
+    def render(c: dict[str, Any]) -> None:
+        con = console()
+        con.print(f"[bold]Client {c['id']}[/bold]  {c['name']}" + (f" ({c['company']})" if c["company"] else "")
+                  + (f" | {c['email']}" if c["email"] else "") + (f" | {c['phone']}" if c["phone"] else ""))
+        con.print(table(f"{len(c['leads'])} leads", ["lead", "process", "stage", "status", "owner", "created",
+                                                     "closed", "reason"],
+                        [[x["id"], x["process"], x["stage"], x["status"], x["owner"], short_time(x["created_at"]),
+                          short_time(x["closed_at"]), x["close_reason"]] for x in c["leads"]]))
+
+    emit(data, as_json, render)

@@ -1,0 +1,4 @@
+"""leadflow's engine: process specs, rules, the state machine, persistence and reports.
+
+Integrators use ``engine.Engine``; see docs/api.md.
+"""
