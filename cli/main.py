@@ -26,6 +26,19 @@ class LeadflowGroup(click.Group):
             raise
 
 
+class _App(App):
+    """``App`` whose engine acts as ``--user`` (``App.engine`` opened it without the user, so ``--user``
+    was ignored and every command ran as ``LEADFLOW_USER`` or the OS login)."""
+
+    @property
+    def engine(self) -> Any:
+        if self._engine is None:
+            from engine.api import Engine
+
+            self._engine = Engine.open(self.db_url, user=self.user)
+        return self._engine
+
+
 @click.group(cls=LeadflowGroup)
 @click.option("--db", "db_url", envvar="LEADFLOW_DB", default=None, metavar="URL",
               help="SQLAlchemy database URL (env LEADFLOW_DB). Default: sqlite:///leadflow.db")
@@ -35,18 +48,18 @@ class LeadflowGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
     """leadflow: sales processes declared in YAML, run on a state machine."""
-    ctx.obj = App(db_url=db_url, user=user)
+    ctx.obj = _App(db_url=db_url, user=user)
     ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
-    from cli import admin_cmds, lead_cmds, process_cmds
+    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds
 
     process_cmds.process.add_command(admin_cmds.process_load)
     process_cmds.process.add_command(admin_cmds.process_list)
     process_cmds.process.add_command(admin_cmds.process_migrate)
     for command in (admin_cmds.init, admin_cmds.user, process_cmds.process, lead_cmds.lead, lead_cmds.task,
-                    lead_cmds.client, admin_cmds.demo):
+                    lead_cmds.client, board_cmds.board, board_cmds.daily, admin_cmds.demo):
         cli.add_command(command)
 
 

@@ -556,6 +556,91 @@ class Engine:
                                        "none of its leads is theirs")
             return views.client(row, [self._view(conn, s) for s in states])
 
+    # -- the manager's views ---------------------------------------------------------------------
+    def board(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
+              light: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        """One board per process (or only ``process``): open leads by stage with their lights, as of now.
+
+        A salesperson sees their own leads; a manager their team (or ``team``/``owner`` within it).
+        """
+        from engine import board
+
+        if light is not None and light not in board.LIGHTS:
+            raise InvalidInputError(f"light '{light}' is not one of: red, yellow, green")
+        if limit < 0:
+            raise InvalidInputError("the number of leads listed per stage cannot be negative")
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            if process is not None:
+                names = [self._spec(conn, process).id]
+            else:
+                names = [r[0] for r in conn.execute(
+                    sa.select(leads.c.process).where(leads.c.status == STATUS_OPEN, *scope).distinct()
+                    .order_by(leads.c.process))]
+            return [board.board(conn, self._spec(conn, name), now, scope, light=light, limit=limit)
+                    for name in names]
+
+    def daily(self, *, owner: str | None = None, team: str | None = None) -> dict[str, Any]:
+        """The stand-up agenda per salesperson: red items, due today and next, revisits, new leads, done."""
+        from engine import board, revisits
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            now = clock.now()
+            if owner is not None:
+                person = self._user(conn, owner)
+                if person["name"] != actor["name"]:
+                    access.require_manager_of(actor, person["team"], f"see the agenda of {owner}")
+                people = [person["name"]]
+            elif actor["role"] == "salesperson":
+                people = [actor["name"]]
+            else:
+                wanted = team if team is not None else actor["team"]
+                if wanted is not None:
+                    access.require_manager_of(actor, wanted, f"see the agenda of team {wanted}")
+                query = sa.select(users.c.name).where(users.c.role == "salesperson").order_by(users.c.name)
+                if wanted is not None:
+                    query = query.where(users.c.team == wanted)
+                people = [r[0] for r in conn.execute(query)]
+            due = revisits.due_revisits(self._all_specs(conn), now)
+            return {"as_of": now.isoformat(),
+                    "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
+
+    def _scope(self, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> list[Any]:
+        """SQL conditions on ``leads`` for what the actor asked to see and may see."""
+        if actor["role"] == "salesperson":
+            if owner not in (None, actor["name"]) or team not in (None, actor["team"]):
+                raise PermissionDenied(f"user '{actor['name']}' (salesperson) sees only their own leads")
+            return [leads.c.owner == actor["name"]]
+        scope = []
+        if owner is not None:
+            person = self._user(conn, owner)
+            access.require_manager_of(actor, person["team"], f"see the leads of {owner}")
+            scope.append(leads.c.owner == owner)
+        wanted = team if team is not None else (actor["team"] if actor["role"] == "manager" else None)
+        if wanted is not None:
+            access.require_manager_of(actor, wanted, f"see team {wanted}")
+            scope.append(leads.c.team == wanted)
+        elif actor["role"] not in ("manager", "admin"):
+            raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) has no board; boards are for "
+                                   "salespeople and managers")
+        return scope
+
+    def _all_specs(self, conn: Connection) -> list[tuple[int, ProcessSpec]]:
+        rows = conn.execute(sa.select(process_versions.c.process, process_versions.c.version)).all()
+        return [(v, self._spec(conn, p, v)) for p, v in rows]
+
+    def _main_calendar(self, conn: Connection, owner: str) -> str:
+        """The calendar of the process holding most of ``owner``'s open leads (their working days)."""
+        row = conn.execute(sa.select(leads.c.process).where(leads.c.status == STATUS_OPEN, leads.c.owner == owner)
+                           .group_by(leads.c.process).order_by(sa.func.count().desc(), leads.c.process)
+                           .limit(1)).first()
+        if row is None:
+            row = conn.execute(sa.select(process_versions.c.process).limit(1)).first()
+        return self._spec(conn, row[0]).calendar if row else "PL"
+
     # -- internals -----------------------------------------------------------------------------
     def _event(self, kind: str, data: dict[str, Any]) -> Event:
         return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)

@@ -27,14 +27,36 @@ def is_business_day(day: dt.date, country: str) -> bool:
 
 
 def add_business_days(day: dt.date, days: int, country: str) -> dt.date:
-    """The date ``days`` business days after ``day`` (``days`` >= 0; 0 gives ``day`` itself)."""
+    """The date ``days`` business days after ``day`` (before it when negative; 0 gives ``day`` itself)."""
     current = day
-    remaining = days
+    step = dt.timedelta(days=1 if days >= 0 else -1)
+    remaining = abs(days)
     while remaining > 0:
-        current += dt.timedelta(days=1)
+        current += step
         if is_business_day(current, country):
             remaining -= 1
     return current
+
+
+def next_business_day(day: dt.date, country: str) -> dt.date:
+    return add_business_days(day, 1, country)
+
+
+def previous_business_day(day: dt.date, country: str) -> dt.date:
+    return add_business_days(day, -1, country)
+
+
+def warning_starts(deadline: dt.datetime, warning_days: int, country: str) -> dt.datetime:
+    """When a deadline turns yellow: the start of its last ``warning_days`` business days.
+
+    A deadline at the end of Wednesday with one warning day is yellow from Wednesday 00:00; with a
+    weekend in between (due Monday), from Saturday 00:00, i.e. after the last business day before it.
+    With no warning window it is yellow only at the deadline itself.
+    """
+    if warning_days <= 0:
+        return deadline
+    before = add_business_days(deadline.date(), -warning_days, country)
+    return dt.datetime.combine(before + dt.timedelta(days=1), dt.time(0, 0))
 
 
 def due_at(start: dt.datetime, days: int, country: str) -> dt.datetime:

@@ -67,6 +67,9 @@ class LeadState:
     close_reason: str | None = None
     close_note: str | None = None
     closed_from_stage: str | None = None
+    #: When the lead turns red (its earliest open deadline) and yellow (that deadline's warning window).
+    red_at: dt.datetime | None = None
+    yellow_at: dt.datetime | None = None
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
 
@@ -135,6 +138,7 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             owner_since=at,
         )
         enter_stage(new, spec.first_stage, spec, at)
+        refresh_signal(new, spec)
         return new
 
     assert state is not None, f"event {event.kind} before created"
@@ -200,7 +204,28 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         migrate_tasks(state, target)
     else:
         raise ValueError(f"unknown event kind {event.kind!r}")
+    refresh_signal(state, specs(state.process, state.process_version))
     return state
+
+
+def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
+    """Precompute the instants the lead's light turns yellow and red, so boards are plain SQL.
+
+    Red: the stage deadline or an open task's deadline has passed. Yellow: one of them falls within
+    the stage's warning window. Closed leads have no light.
+    """
+    stage = spec.stage(state.stage)
+    if state.status != STATUS_OPEN or stage is None:
+        state.red_at = state.yellow_at = None
+        return
+    deadlines = [state.stage_due_at] if state.stage_due_at else []
+    deadlines += [t.due_at for (sid, _), t in state.tasks.items()
+                  if sid == stage.id and t.state == OPEN and t.due_at is not None]
+    if not deadlines:
+        state.red_at = state.yellow_at = None
+        return
+    state.red_at = min(deadlines)
+    state.yellow_at = min(calendar.warning_starts(d, stage.warning_days, spec.calendar) for d in deadlines)
 
 
 def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:

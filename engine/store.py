@@ -76,8 +76,8 @@ leads = sa.Table(
     sa.Column("process_version", sa.Integer, nullable=False),
     sa.Column("stage", sa.String(64), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("owner", sa.String(200), index=True),
-    sa.Column("team", sa.String(200), index=True),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("team", sa.String(200)),
     sa.Column("source", sa.String(200)),
     sa.Column("product", sa.String(200)),
     sa.Column("value_minor", sa.BigInteger),
@@ -91,9 +91,13 @@ leads = sa.Table(
     sa.Column("close_reason", sa.String(64)),
     sa.Column("close_note", sa.Text),
     sa.Column("closed_from_stage", sa.String(64)),
+    sa.Column("red_at", sa.DateTime),
+    sa.Column("yellow_at", sa.DateTime),
     sa.Column("row_version", sa.Integer, nullable=False, default=1),
-    sa.Index("ix_leads_process_status_stage", "process", "status", "stage"),
-    sa.Index("ix_leads_status_owner", "status", "owner"),
+    # Covering indexes: the board's counts per stage and light read only these.
+    sa.Index("ix_leads_board", "process", "status", "stage", "red_at", "yellow_at", "value_minor"),
+    sa.Index("ix_leads_owner_board", "owner", "status", "process", "stage", "red_at", "yellow_at", "value_minor"),
+    sa.Index("ix_leads_team_board", "team", "status", "process", "stage", "red_at", "yellow_at", "value_minor"),
 )
 
 lead_tasks = sa.Table(
@@ -119,6 +123,7 @@ events = sa.Table(
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("data_json", sa.Text, nullable=False),
     sa.Index("ix_events_kind_at", "kind", "at"),
+    sa.Index("ix_events_actor_at", "actor", "at"),
 )
 
 
@@ -193,6 +198,8 @@ def _lead_columns(state: LeadState) -> dict[str, Any]:
         "close_reason": state.close_reason,
         "close_note": state.close_note,
         "closed_from_stage": state.closed_from_stage,
+        "red_at": state.red_at,
+        "yellow_at": state.yellow_at,
     }
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:13:10.400850
+Create Date: 2026-11-22 07:20:57.574544
 """
 
 from __future__ import annotations
@@ -82,16 +82,17 @@ def upgrade() -> None:
     sa.Column('close_reason', sa.String(length=64), nullable=True),
     sa.Column('close_note', sa.Text(), nullable=True),
     sa.Column('closed_from_stage', sa.String(length=64), nullable=True),
+    sa.Column('red_at', sa.DateTime(), nullable=True),
+    sa.Column('yellow_at', sa.DateTime(), nullable=True),
     sa.Column('row_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_leads_client_id_clients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leads'))
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.create_index('ix_leads_board', ['process', 'status', 'stage', 'red_at', 'yellow_at', 'value_minor'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_client_id'), ['client_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_owner'), ['owner'], unique=False)
-        batch_op.create_index('ix_leads_process_status_stage', ['process', 'status', 'stage'], unique=False)
-        batch_op.create_index('ix_leads_status_owner', ['status', 'owner'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_team'), ['team'], unique=False)
+        batch_op.create_index('ix_leads_owner_board', ['owner', 'status', 'process', 'stage', 'red_at', 'yellow_at', 'value_minor'], unique=False)
+        batch_op.create_index('ix_leads_team_board', ['team', 'status', 'process', 'stage', 'red_at', 'yellow_at', 'value_minor'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -105,6 +106,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_events'))
     )
     with op.batch_alter_table('events', schema=None) as batch_op:
+        batch_op.create_index('ix_events_actor_at', ['actor', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_client_id'), ['client_id'], unique=False)
         batch_op.create_index('ix_events_kind_at', ['kind', 'at'], unique=False)
         batch_op.create_index(batch_op.f('ix_events_lead_id'), ['lead_id'], unique=False)
@@ -137,14 +139,14 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_events_lead_id'))
         batch_op.drop_index('ix_events_kind_at')
         batch_op.drop_index(batch_op.f('ix_events_client_id'))
+        batch_op.drop_index('ix_events_actor_at')
 
     op.drop_table('events')
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_leads_team'))
-        batch_op.drop_index('ix_leads_status_owner')
-        batch_op.drop_index('ix_leads_process_status_stage')
-        batch_op.drop_index(batch_op.f('ix_leads_owner'))
+        batch_op.drop_index('ix_leads_team_board')
+        batch_op.drop_index('ix_leads_owner_board')
         batch_op.drop_index(batch_op.f('ix_leads_client_id'))
+        batch_op.drop_index('ix_leads_board')
 
     op.drop_table('leads')
     with op.batch_alter_table('users', schema=None) as batch_op:

@@ -1,0 +1,120 @@
+"""The manager's views: the opportunities board and the daily stand-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import console, json_option, print_json
+
+LIGHT_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
+DOT = "●"
+
+
+@click.command("board")
+@click.option("--process", "process_", help="Only this process (default: every process with open leads).")
+@click.option("--owner", help="Only this salesperson's leads.")
+@click.option("--team", help="Only this team's leads (managers).")
+@click.option("--light", type=click.Choice(["red", "yellow", "green"]), help="Only leads with this light.")
+@click.option("--limit", type=click.IntRange(0, 10_000), default=20, show_default=True,
+              help="Leads listed per stage; the counts are always complete.")
+@click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
+              help="Also write a self-contained HTML page to this file.")
+@json_option
+@pass_app
+def board(app: App, process_: str | None, owner: str | None, team: str | None, light: str | None, limit: int,
+          html_file: str | None, as_json: bool) -> None:
+    """Every open lead by stage with green/yellow/red deadline lights."""
+    boards = app.engine.board(process=process_, owner=owner, team=team, light=light, limit=limit)
+    as_of = boards[0]["as_of"] if boards else _now()
+    if html_file:
+        from engine.html import board_page
+
+        scope = ", ".join(x for x in (f"owner {owner}" if owner else "", f"team {team}" if team else "",
+                                      f"{light} only" if light else "") if x)
+        try:
+            Path(html_file).write_text(board_page(boards, as_of, scope), encoding="utf-8")
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {html_file}: {exc.strerror or exc}") from None
+    if as_json:
+        print_json(boards[0] if process_ else boards)
+    elif not html_file:
+        _render(boards, as_of)
+    if html_file:
+        click.echo(f"Board written to {html_file}", err=as_json)
+
+
+def _now() -> str:
+    from engine import clock
+
+    return clock.now().isoformat()
+
+
+def _render(boards: list[dict[str, Any]], as_of: str) -> None:
+    from rich.panel import Panel
+    from rich.table import Table
+
+    con = console()
+    if not boards:
+        con.print(f"No open leads as of {as_of}.")
+    for b in boards:
+        t = b["totals"]
+        con.print(f"[bold]{b['title']}[/bold] ({b['process']}) as of {as_of}: {t['count']} open leads, "
+                  f"{t['value']} {b['currency']}; [bold red]{t['red']} red[/], [yellow]{t['yellow']} yellow[/], "
+                  f"[green]{t['green']} green[/]; {t['too_long']} too long")
+        for s in b["stages"]:
+            lights = s["lights"]
+            title = (f"{s['name']} ({s['id']}): {s['count']} leads, {s['value']} {b['currency']}  "
+                     f"[bold red]{DOT} {lights['red']}[/] [yellow]{DOT} {lights['yellow']}[/] "
+                     f"[green]{DOT} {lights['green']}[/]")
+            if not s["leads"]:
+                con.print(f"[dim]  {s['name']} ({s['id']}): {s['count']} leads[/]")
+                continue
+            table = Table(expand=True, box=None, show_header=True, header_style="dim", pad_edge=False)
+            for col in ("", "lead", "client", "owner", "value", "in stage", "in process"):
+                table.add_column(col, overflow="ellipsis", no_wrap=True)
+            for lead in s["leads"]:
+                table.add_row(f"[{LIGHT_STYLE[lead['light']]}]{DOT}[/]", str(lead["id"]), lead["name"],
+                              lead["owner"] or "-", lead["value"] or "-", f"{lead['days_in_stage']} d",
+                              f"{lead['days_in_process']} d" + (" [magenta]too long[/]" if lead["too_long"] else ""))
+            more = s["count"] - len(s["leads"])
+            if more:
+                table.add_row("", "", f"[dim]and {more} more[/]", "", "", "", "")
+            con.print(Panel(table, title=title, title_align="left", expand=True))
+
+
+@click.command("daily")
+@click.option("--owner", help="Only this salesperson.")
+@click.option("--team", help="This team (managers; default: your team).")
+@json_option
+@pass_app
+def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
+    """The stand-up agenda: red items, due today and next business day, revisits, new leads, done."""
+    agenda = app.engine.daily(owner=owner, team=team)
+    if as_json:
+        print_json(agenda)
+        return
+    con = console()
+    con.print(f"[bold]Stand-up[/bold] as of {agenda['as_of']}")
+    if not agenda["people"]:
+        con.print("No salespeople in scope.")
+    for p in agenda["people"]:
+        red = p["red"]
+        con.print(f"[bold]{p['salesperson']}[/bold]: [bold red]{red['count']} red[/], "
+                  f"{len(p['due_today'])} due today, {len(p['due_next_business_day'])} due next, "
+                  f"{len(p['revisits_due'])} revisits, {len(p['new_leads'])} new, {len(p['done'])} done since "
+                  f"{p['since'][:10]} ({p['calendar']} business days)")
+        lines = (
+            [f"  [bold red]red[/] #{r['lead_id']} {r['name']} ({r['stage']}) overdue since "
+             f"{r['overdue_since'][:10]}" for r in red["leads"][:3]]
+            + [f"  [yellow]today[/] #{t['lead_id']} {t['name']}: {t['task']}" for t in p["due_today"][:3]]
+            + [f"  next  #{t['lead_id']} {t['name']}: {t['task']}" for t in p["due_next_business_day"][:2]]
+            + [f"  revisit client {r['client_id']} {r['name']} ({r['reason']}, closed {r['closed_at'][:10]})"
+               for r in p["revisits_due"][:2]]
+            + [f"  [cyan]new[/] #{n['lead_id']} {n['name']} ({n['process']})" for n in p["new_leads"][:2]]
+        )
+        for line in lines:
+            con.print(line)
