@@ -1,0 +1,336 @@
+"""``leadflow process ...``: check and display process files. Needs no database.
+
+``rich`` and ``jsonschema`` are slow to import: they are imported only inside the
+commands that use them (``jsonschema`` by the loader on its first validation),
+so that ``leadflow --help`` and unrelated commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine import paths as engine_paths
+from engine.errors import Problem
+from engine.loader import check_file, expand_paths
+from engine.render import condition_text, mermaid
+from engine.spec import ProcessSpec, StageSpec, TaskSpec
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@click.group("process")
+def process() -> None:
+    """Check and display process definitions (YAML files)."""
+
+
+# -- validate -----------------------------------------------------------------------------------
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
+    """The files to check, in order, each once; a path that cannot be used carries its problem."""
+    out: list[tuple[str, list[Problem] | None]] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            kind = "folder" if raw.endswith(("/", "\\")) else "file or folder"
+            out.append((raw, [Problem(raw, 1, 1, "", f"no such {kind}")]))
+            continue
+        if path.is_dir():
+            try:
+                files = expand_paths([path])
+            except OSError as exc:
+                out.append((raw, [Problem(raw, 1, 1, "", f"cannot list the folder: {exc.strerror or exc}")]))
+                continue
+            if not files:
+                message = "the folder holds no process files (*.yaml, *.yml)"
+                out.append((raw, [Problem(raw, 1, 1, "", message)]))
+                continue
+        else:
+            files = [path]
+        for file in files:
+            key = file.resolve()
+            if key not in seen:
+                seen.add(key)
+                out.append((str(file), None))
+    return out
+
+
+@process.command("validate")
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def validate(paths: tuple[str, ...], as_json: bool) -> None:
+    """Check process files, or folders of them (their *.yaml and *.yml files).
+
+    Prints one ``file:line:col: path: message`` line per problem and a summary on
+    stderr. Exit code 0 when every file is valid, 1 otherwise. Needs no database.
+    """
+    results: list[tuple[str, list[Problem]]] = []
+    for file, early in _collect(paths):
+        results.append((file, early if early is not None else check_file(file)[1]))
+
+    if as_json:
+        payload = [
+            {
+                "file": file,
+                "valid": not problems,
+                "problems": [
+                    {"line": p.line, "column": p.column, "path": p.path, "message": p.message}
+                    for p in problems
+                ],
+            }
+            for file, problems in results
+        ]
+        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        for _, problems in results:
+            for problem in problems:
+                click.echo(str(problem))
+
+    valid = sum(1 for _, problems in results if not problems)
+    invalid = len(results) - valid
+    total = sum(len(problems) for _, problems in results)
+    summary = f"{_plural(valid, 'file')} valid, {invalid} invalid"
+    if total:
+        summary += f" ({_plural(total, 'problem')})"
+    click.echo(summary, err=True)
+    if invalid:
+        sys.exit(1)
+
+
+# -- show ---------------------------------------------------------------------------------------
+
+
+def _shipped() -> dict[str, Path]:
+    try:
+        files = expand_paths([engine_paths.processes_dir()])
+    except OSError:
+        return {}
+    out: dict[str, Path] = {}
+    for f in files:  # sorted; a .yaml wins over a .yml of the same name
+        out.setdefault(f.stem, f)
+    return out
+
+
+def _resolve(file_or_name: str) -> Path:
+    path = Path(file_or_name)
+    if path.is_file():
+        return path
+    shipped = _shipped()
+    if _NAME.match(file_or_name) and file_or_name in shipped:
+        return shipped[file_or_name]
+    names = ", ".join(sorted(shipped)) or "none"
+    if path.is_dir():
+        raise click.ClickException(
+            f"'{file_or_name}' is a folder; show takes one process file or the id "
+            f"of a shipped process; shipped: {names}"
+        )
+    raise click.ClickException(f"no process file or shipped process named '{file_or_name}'; shipped: {names}")
+
+
+@process.command("show")
+@click.argument("file_or_name", metavar="FILE_OR_NAME")
+@click.option("--mermaid", "as_mermaid", is_flag=True, help="Print a Mermaid stateDiagram-v2 of the stages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the resolved spec and its content hash as JSON.")
+def show(file_or_name: str, as_mermaid: bool, as_json: bool) -> None:
+    """Show a process: a process file, or the id of a shipped process (e.g. photovoltaics).
+
+    Without options prints a readable summary: the stages in order with their
+    deadlines, required fields, next stages, actions and tasks, then the closure
+    reasons. Needs no database.
+    """
+    if as_mermaid and as_json:
+        raise click.UsageError("--mermaid and --json cannot be combined")
+    path = _resolve(file_or_name)
+    spec, problems = check_file(path)
+    if spec is None:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        count = _plural(len(problems), "problem")
+        click.echo(f"Error: {path} is not a valid process file ({count})", err=True)
+        sys.exit(1)
+
+    if as_json:
+        data: dict[str, Any] = {**spec.to_dict(), "content_hash": spec.content_hash}
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    elif as_mermaid:
+        click.echo(mermaid(spec), nl=False)
+    else:
+        _View(spec).print()
+
+
+# -- the text view ------------------------------------------------------------------------------
+
+
+def _days(n: int, kind: str = "") -> str:
+    return f"{n} {kind + ' ' if kind else ''}{'day' if n == 1 else 'days'}"
+
+
+_BANT = {"B": "Budget", "A": "Authority", "N": "Need", "T": "Timeline"}
+
+Part = str | tuple[str, str]  # plain text, or (text, rich style)
+
+
+class _View:
+    """The readable text view of a spec, printed with rich (imported here, not at module load)."""
+
+    def __init__(self, spec: ProcessSpec):
+        from rich.console import Console  # noqa: PLC0415 - rich is slow to import; only show needs it
+
+        self.spec = spec
+        self.console = Console(highlight=False)
+        # Piped or captured output never breaks a line in the middle of a name.
+        self.soft = not self.console.is_terminal
+
+    def line(self, *parts: Part, indent: int = 0) -> None:
+        from rich.text import Text  # noqa: PLC0415
+
+        text = Text(" " * indent)
+        text.append_text(Text.assemble(*parts))
+        self.console.print(text, soft_wrap=self.soft)
+
+    def blank(self) -> None:
+        self.console.print()
+
+    def role_name(self, role_id: str) -> str:
+        role = self.spec.role(role_id)
+        return role.name if role else role_id
+
+    def field_name(self, field_id: str) -> str:
+        f = self.spec.field_spec(field_id)
+        return f"{f.label} ({field_id})" if f else field_id
+
+    def recipient(self, to: str | None) -> str:
+        if to == "client":
+            return "the client"
+        if to == "owner":
+            return "the lead owner"
+        return self.role_name(to or "?")
+
+    # -- sections --------------------------------------------------------------------------------
+    def print(self) -> None:
+        self.header()
+        self.blank()
+        self.line(("Stages", "bold underline"))
+        for number, stage in enumerate(self.spec.stages, start=1):
+            if number > 1:
+                self.blank()
+            self.stage(number, stage)
+        self.blank()
+        self.reasons()
+
+    def header(self) -> None:
+        spec = self.spec
+        self.line((spec.title, "bold"))
+        if spec.description:
+            self.line((spec.description, "italic"))
+        facts = [
+            ("id", spec.id),
+            ("currency", spec.currency),
+            ("calendar", f"{spec.calendar} (deadlines skip its weekends and public holidays)"),
+            ("sales cycle", _days(spec.sales_cycle_days)),
+            ("cool-off", _days(spec.cool_off_days)),
+        ]
+        if spec.stalled_after_days is not None:
+            facts.append(("stalled after", f"{_days(spec.stalled_after_days)} without activity"))
+        facts.append(("lead owner", f"{self.role_name(spec.owner_role)} ({spec.owner_role})"))
+        facts.append(("roles", ", ".join(f"{r.name} ({r.id})" for r in spec.roles)))
+        width = max(len(k) for k, _ in facts) + 1
+        for key, value in facts:
+            self.line((f"{key + ':':<{width}} ", "dim"), value, indent=2)
+
+    def stage(self, number: int, stage: StageSpec) -> None:
+        spec, ind = self.spec, 5
+        head: list[Part] = [(f"{number}. ", "bold"), (stage.name, "bold"), (f" [{stage.id}]", "dim")]
+        if stage.id == spec.won_stage:
+            head.append((" - won stage: completing it wins the sale", "green"))
+        self.line(*head, indent=2)
+        if stage.description:
+            self.line((stage.description, "italic"), indent=ind)
+        timing = f"deadline {_days(stage.deadline_days, 'business')}"
+        if stage.warning_days:
+            timing += f", due soon {_days(stage.warning_days, 'business')} before"
+        else:
+            timing += ", no warning window"
+        if stage.probability is not None:
+            timing += f"; win probability {stage.probability:.0%}"
+        self.line(timing, indent=ind)
+        if stage.required_fields:
+            names = ", ".join(self.field_name(f) for f in stage.required_fields)
+            self.line(("required fields: ", "dim"), names, indent=ind)
+
+        if not stage.next:
+            won = " (the sale is won here)" if stage.id == spec.won_stage else ""
+            self.line(("next: ", "dim"), "none" + won, indent=ind)
+        for transition in stage.next:
+            target = spec.stage(transition.stage)
+            parts: list[Part] = [
+                ("next: ", "dim"),
+                "-> ",
+                target.name if target else transition.stage,
+                (f" [{transition.stage}]", "dim"),
+            ]
+            if transition.when is not None:
+                parts += [" when ", (condition_text(transition.when), "cyan")]
+            self.line(*parts, indent=ind)
+
+        for action in stage.on_enter:
+            if action.kind == "create_task" and action.task is not None:
+                text = f"create task '{action.task.name}' [{action.task.id}]"
+            elif action.kind == "send_email":
+                text = f"send e-mail '{action.template}' to {self.recipient(action.to)}"
+            elif action.kind == "remind":
+                text = (
+                    f"remind {self.recipient(action.to)} with '{action.template}' "
+                    f"after {_days(action.after_days or 0, 'business')}"
+                )
+            else:  # pragma: no cover - the schema knows no other actions
+                text = action.kind
+            self.line(("on enter: ", "dim"), text, indent=ind)
+
+        tasks = stage.all_tasks
+        if not tasks:
+            self.line(("tasks: ", "dim"), "none", indent=ind)
+            return
+        self.line(("tasks:", "dim"), indent=ind)
+        created = {a.task.id for a in stage.on_enter if a.kind == "create_task" and a.task is not None}
+        for task in tasks:
+            self.line(*self.task(task, created=task.id in created), indent=ind + 2)
+
+    def task(self, task: TaskSpec, *, created: bool) -> list[Part]:
+        parts: list[Part] = ["• ", task.name, (f" [{task.id}]", "dim"), f" - {self.role_name(task.owner)}, "]
+        parts.append(("mandatory", "bold") if task.mandatory else ("optional", ""))
+        if task.deadline_days is not None:
+            parts.append(f", own deadline {_days(task.deadline_days, 'business')}")
+        if task.when is not None:
+            parts += [", only when ", (condition_text(task.when), "cyan")]
+        if created:
+            parts.append(("  (created on entry)", "dim"))
+        return parts
+
+    def reasons(self) -> None:
+        self.line(("Closure reasons", "bold underline"))
+        self.line(("a lead may be closed as lost from any stage, for one of these reasons", "dim"), indent=2)
+        for reason in self.spec.closure_reasons:
+            details = [reason.kind]
+            if reason.bant:
+                details.append(f"BANT {reason.bant} ({_BANT.get(reason.bant, reason.bant)})")
+            if reason.revisit_after_days is not None:
+                details.append(f"revisit after {_days(reason.revisit_after_days)}")
+            else:
+                details.append("no revisit")
+            if reason.review:
+                details.append("reviewed by the sales director")
+            self.line(
+                "• ", (reason.label, "bold"), (f" [{reason.id}]", "dim"), " - " + ", ".join(details), indent=2
+            )
