@@ -211,16 +211,18 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
 def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
     """Precompute the instants the lead's light turns yellow and red, so boards are plain SQL.
 
-    Red: the stage deadline or an open task's deadline has passed. Yellow: one of them falls within
-    the stage's warning window. Closed leads have no light.
+    Red: the stage deadline or an open mandatory task's deadline has passed. Yellow: one of them falls
+    within the stage's warning window. Optional tasks never colour a lead (they show as overdue in task
+    lists). Closed leads have no light.
     """
     stage = spec.stage(state.stage)
     if state.status != STATUS_OPEN or stage is None:
         state.red_at = state.yellow_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
-    deadlines += [t.due_at for (sid, _), t in state.tasks.items()
-                  if sid == stage.id and t.state == OPEN and t.due_at is not None]
+    mandatory = {t.id for t in stage.all_tasks if t.mandatory}
+    deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
+                  if sid == stage.id and tid in mandatory and t.state == OPEN and t.due_at is not None]
     if not deadlines:
         state.red_at = state.yellow_at = None
         return

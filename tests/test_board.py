@@ -1,0 +1,287 @@
+"""Deadlines on business days, the lights, the board and the daily stand-up, at fixed instants."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from engine import calendar, clock
+from engine.errors import PermissionDenied
+from tests.conftest import Team, snapshot
+
+
+def at(text: str) -> clock.frozen:  # type: ignore[valid-type]
+    return clock.frozen(dt.datetime.fromisoformat(text))
+
+
+def light_of(team: Team, lead_id: int, when: str, process: str = "photovoltaics") -> str:
+    with at(when):
+        board = team.as_("marta").board(process=process, limit=1000)[0]
+    return next(lead["light"] for s in board["stages"] for lead in s["leads"] if lead["id"] == lead_id)
+
+
+def add(team: Team, when: str, process: str = "photovoltaics", owner: str = "anna", **kw: object) -> dict:
+    with at(when):
+        return team.as_(owner).add_lead(process=process, name=kw.pop("name", "Zofia Kamińska"), **kw)
+
+
+# -- business days -------------------------------------------------------------------------------
+
+def test_business_days_skip_weekends_and_each_countrys_holidays() -> None:
+    friday = dt.date(2026, 5, 29)
+    assert calendar.add_business_days(friday, 1, "PL") == dt.date(2026, 6, 1)  # Monday
+    assert calendar.add_business_days(friday, 1, "RO") == dt.date(2026, 6, 2)  # June 1st: Children's Day in RO
+    thursday = dt.date(2026, 4, 30)
+    assert calendar.add_business_days(thursday, 1, "PL") == dt.date(2026, 5, 4)  # May 1st holiday + weekend
+    assert calendar.add_business_days(dt.date(2026, 4, 2), 1, "GB") == dt.date(2026, 4, 6)  # Good Friday
+    assert calendar.add_business_days(dt.date(2026, 4, 2), 1, "PL") == dt.date(2026, 4, 3)
+    assert calendar.add_business_days(dt.date(2026, 6, 2), -1, "RO") == dt.date(2026, 5, 29)
+    assert calendar.due_at(dt.datetime(2026, 5, 29, 16, 0), 1, "RO") == dt.datetime(2026, 6, 2, 23, 59, 59)
+
+
+def test_warning_window_opens_after_the_last_business_days_before_the_deadline() -> None:
+    wednesday_end = dt.datetime(2026, 3, 4, 23, 59, 59)
+    assert calendar.warning_starts(wednesday_end, 1, "PL") == dt.datetime(2026, 3, 4, 0, 0)
+    monday_end = dt.datetime(2026, 3, 9, 23, 59, 59)
+    assert calendar.warning_starts(monday_end, 1, "PL") == dt.datetime(2026, 3, 7, 0, 0)  # after Friday
+    assert calendar.warning_starts(monday_end, 0, "PL") == monday_end
+
+
+# -- lights --------------------------------------------------------------------------------------
+
+def test_stage_light_across_a_polish_holiday_weekend(team: Team) -> None:
+    # Thursday April 30th; May 1st (Friday) is a holiday, then the weekend: due end of Monday May 4th.
+    lead = add(team, "2026-04-30T10:00")
+    assert lead["stage_due_at"] == "2026-05-04T23:59:59"
+    assert light_of(team, lead["id"], "2026-05-01T12:00") == "green"
+    assert light_of(team, lead["id"], "2026-05-04T23:00") == "green"  # register_lead has no warning window
+    assert light_of(team, lead["id"], "2026-05-05T00:00:01") == "red"
+
+
+def test_first_contact_is_green_for_a_day_yellow_on_the_second_red_after(team: Team) -> None:
+    lead = add(team, "2026-03-05T09:00")  # Thursday
+    with at("2026-03-06T09:00"):  # Friday: record the contact, move to first contact
+        team.as_("anna").complete_task(lead["id"], "record_contact")
+        moved = team.as_("anna").advance(lead["id"])
+    assert moved["stage_due_at"] == "2026-03-10T23:59:59"  # two business days: Monday, Tuesday
+    assert light_of(team, lead["id"], "2026-03-07T12:00") == "green"  # Saturday
+    assert light_of(team, lead["id"], "2026-03-09T17:00") == "green"  # Monday: within one business day
+    assert light_of(team, lead["id"], "2026-03-10T08:00") == "yellow"  # Tuesday: the last day
+    assert light_of(team, lead["id"], "2026-03-11T08:00") == "red"
+
+
+def test_the_same_dates_differ_by_calendar(team: Team) -> None:
+    pl = add(team, "2026-05-29T10:00", process="photovoltaics", name="Paweł Nowak")
+    ro = add(team, "2026-05-29T10:00", process="leasing", name="Ștefan Popescu")
+    assert pl["stage_due_at"] == "2026-06-01T23:59:59"
+    assert ro["stage_due_at"] == "2026-06-02T23:59:59"
+    assert light_of(team, pl["id"], "2026-06-02T09:00") == "red"
+    assert light_of(team, ro["id"], "2026-06-02T09:00", process="leasing") == "green"
+
+
+def test_an_overdue_task_turns_the_lead_red_before_its_stage(team: Team) -> None:
+    lead = add(team, "2026-03-02T09:00", fields={"roof_type": "flat", "roof_area_m2": "40", "financing": "cash"})
+    anna = team.as_("anna")
+    with at("2026-03-02T10:00"):
+        anna.complete_task(lead["id"], "record_contact")
+        anna.advance(lead["id"])
+        anna.complete_task(lead["id"], "call_client")
+        anna.complete_task(lead["id"], "book_meeting")
+        anna.advance(lead["id"])
+        for task in ("meeting_notes", "consumption", "roof_photos", "bant", "next_contact"):
+            anna.complete_task(lead["id"], task)
+        moved = anna.advance(lead["id"])  # send_offer: stage 10 business days, technical check 4, pricing 6
+    assert moved["stage_due_at"] == "2026-03-16T23:59:59"
+    technical = next(t for t in moved["tasks"] if t["id"] == "technical_check")
+    assert technical["due_at"] == "2026-03-06T23:59:59"
+    # the stage's 3-day warning window applies to the task's deadline too: yellow from Wednesday
+    assert light_of(team, lead["id"], "2026-03-03T12:00") == "green"
+    assert light_of(team, lead["id"], "2026-03-04T12:00") == "yellow"
+    assert light_of(team, lead["id"], "2026-03-07T12:00") == "red"  # the task is overdue, the stage is not
+    with at("2026-03-07T12:00"):
+        team.as_("tomasz").complete_task(lead["id"], "technical_check")
+    # pricing (6 business days: due Tuesday March 10th) is the earliest open deadline now
+    assert light_of(team, lead["id"], "2026-03-07T13:00") == "yellow"
+    with at("2026-03-07T13:00"):
+        team.as_("olga").complete_task(lead["id"], "pricing")
+    # the optional acknowledgement (due March 3rd) is overdue but never colours the lead; the remaining
+    # mandatory deadline is the stage's own (March 16th, yellow from the 12th)
+    assert light_of(team, lead["id"], "2026-03-07T14:00") == "green"
+    assert light_of(team, lead["id"], "2026-03-12T09:00") == "yellow"
+
+
+def test_too_long_flags_a_lead_older_than_the_sales_cycle_whatever_its_light(team: Team) -> None:
+    old = add(team, "2026-01-02T09:00", name="Stary Klient")
+    young = add(team, "2026-03-02T09:00", name="Nowy Klient")
+    with at("2026-01-02T09:30"):
+        team.as_("anna").complete_task(old["id"], "record_contact")
+    with at("2026-03-02T09:10"):  # photovoltaics: 60-day sales cycle; the old lead is 59 days old
+        team.as_("anna").advance(old["id"])
+        board = team.as_("anna").board(process="photovoltaics")[0]
+    flags = {lead["id"]: lead["too_long"] for s in board["stages"] for lead in s["leads"]}
+    assert flags == {old["id"]: False, young["id"]: False}
+    with at("2026-03-04T09:00"):
+        board = team.as_("anna").board(process="photovoltaics")[0]
+    flags = {lead["id"]: (lead["too_long"], lead["light"]) for s in board["stages"] for lead in s["leads"]}
+    assert flags[old["id"]] == (True, "yellow")
+    assert flags[young["id"]] == (False, "red")
+    assert board["totals"]["too_long"] == 1
+
+
+# -- the board -----------------------------------------------------------------------------------
+
+def test_board_json_shape_counts_values_and_caps(team: Team) -> None:
+    for i in range(3):
+        add(team, "2026-03-02T09:00", name=f"Klient {i}", value=f"{10_000 * (i + 1)}")
+    add(team, "2026-03-02T09:00", owner="piotr", name="Piotra klient", value="5000")
+    add(team, "2026-03-02T09:00", owner="ioana", name="South client", value="7000")  # team south
+    with at("2026-03-04T09:00"):
+        board = team.as_("marta").board(process="photovoltaics", limit=2)[0]
+    assert set(board) >= {"process", "as_of", "totals", "stages"}
+    assert board["as_of"] == "2026-03-04T09:00:00"
+    assert board["totals"] == {"count": 4, "value": "65000.00", "red": 4, "yellow": 0, "green": 0, "too_long": 0}
+    assert [s["id"] for s in board["stages"]] == ["register_lead", "first_contact", "first_meeting", "send_offer",
+                                                 "close_contract"]
+    first = board["stages"][0]
+    assert (first["count"], first["value"], first["lights"]) == (4, "65000.00", {"green": 0, "yellow": 0, "red": 4})
+    assert len(first["leads"]) == 2  # capped; the counts stay complete
+    lead = first["leads"][0]
+    assert set(lead) >= {"id", "name", "owner", "value", "light", "days_in_stage", "days_in_process", "too_long"}
+    assert (lead["days_in_stage"], lead["days_in_process"]) == (2, 2)
+
+
+def test_a_salesperson_sees_their_own_leads_and_a_manager_the_team(team: Team) -> None:
+    add(team, "2026-03-02T09:00", name="Anny klient")
+    add(team, "2026-03-02T09:00", owner="piotr", name="Piotra klient")
+    add(team, "2026-03-02T09:00", owner="ioana", name="South client")
+    with at("2026-03-02T12:00"):
+        mine = team.as_("anna").board(process="photovoltaics")[0]
+        north = team.as_("marta").board(process="photovoltaics")[0]
+        everyone = team.admin.board(process="photovoltaics")[0]
+        only_piotr = team.as_("marta").board(process="photovoltaics", owner="piotr")[0]
+        with pytest.raises(PermissionDenied, match="sees only their own leads"):
+            team.as_("anna").board(owner="piotr")
+        with pytest.raises(PermissionDenied, match="only a manager of team south"):
+            team.as_("marta").board(team="south")
+    assert (mine["totals"]["count"], north["totals"]["count"], everyone["totals"]["count"]) == (1, 2, 3)
+    assert [lead["name"] for lead in only_piotr["stages"][0]["leads"]] == ["Piotra klient"]
+
+
+def test_light_filter(team: Team) -> None:
+    late = add(team, "2026-02-02T09:00", name="Late")
+    add(team, "2026-03-02T09:00", name="Fresh")
+    with at("2026-03-02T12:00"):
+        red = team.as_("anna").board(process="photovoltaics", light="red")[0]
+        green = team.as_("anna").board(process="photovoltaics", light="green")[0]
+    assert [lead["id"] for s in red["stages"] for lead in s["leads"]] == [late["id"]]
+    assert red["totals"]["count"] == 1
+    assert green["totals"]["count"] == 1
+
+
+# -- the daily stand-up --------------------------------------------------------------------------
+
+def test_daily_agenda_lists_red_due_new_done_and_revisits(team: Team) -> None:
+    overdue = add(team, "2026-02-23T09:00", name="Overdue")
+    fresh = add(team, "2026-03-05T15:00", name="Fresh")  # Thursday afternoon
+    lost = add(team, "2025-11-03T09:00", name="Came back")
+    with at("2025-11-03T10:00"):
+        team.as_("anna").close_lead(lost["id"], "bad_timing")  # revisit after 90 days: February 1st
+    with at("2026-03-05T16:00"):
+        team.as_("anna").complete_task(fresh["id"], "record_contact", note="called")
+    with at("2026-03-06T09:00"):  # Friday stand-up
+        agenda = team.as_("marta").daily()
+        own = team.as_("anna").daily()
+    people = {p["salesperson"]: p for p in agenda["people"]}
+    assert set(people) == {"anna", "piotr"}  # the north team's salespeople
+    anna = people["anna"]
+    assert own["people"] == [anna]
+    assert anna["since"] == "2026-03-05T00:00:00"  # the previous business day
+    assert [r["lead_id"] for r in anna["red"]["leads"]] == [overdue["id"]]
+    assert [t["task"] for t in anna["due_today"]] == ["check_history"]  # fresh: due end of Friday
+    assert anna["due_next_business_day"] == []
+    assert [n["lead_id"] for n in anna["new_leads"]] == [fresh["id"]]
+    assert [(d["lead_id"], d["kind"], d["detail"]) for d in anna["done"]] == [(fresh["id"], "task_done",
+                                                                              "record_contact")]
+    assert [r["lead_id"] for r in anna["revisits_due"]] == [lost["id"]]
+    # once a new lead is started for that client, the revisit is no longer due
+    with at("2026-03-06T10:00"):
+        team.as_("anna").add_lead(process="photovoltaics", name="x", client_id=lost["client_id"])
+        assert team.as_("anna").daily()["people"][0]["revisits_due"] == []
+
+
+def test_board_and_daily_change_nothing(team: Team) -> None:
+    add(team, "2026-03-02T09:00")
+    before = snapshot(team.url)
+    with at("2026-03-09T09:00"):
+        team.as_("marta").board()
+        team.as_("marta").daily()
+    assert snapshot(team.url) == before
+
+
+# -- the HTML page -------------------------------------------------------------------------------
+
+def _html_board(team: Team, tmp_path: Path) -> Path:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    add(team, "2026-02-02T09:00", name="Red Rudolf")
+    yellow = add(team, "2026-03-03T09:00", name="Yellow <Ylva> & Co")
+    green = add(team, "2026-03-04T09:00", name="Green Grażyna")
+    for lead, when in ((yellow, "2026-03-03T10:00"), (green, "2026-03-04T10:00")):
+        with at(when):  # into first contact: due after two business days, yellow on the second
+            team.as_("anna").complete_task(lead["id"], "record_contact")
+            team.as_("anna").advance(lead["id"])
+    page = tmp_path / "board.html"
+    result = CliRunner().invoke(cli, ["--db", team.url, "--user", "marta", "board", "--html", str(page)],
+                                env={"LEADFLOW_NOW": "2026-03-05T08:00:00"})
+    assert result.exit_code == 0, result.output
+    return page
+
+
+def test_html_board_is_self_contained_and_escaped(team: Team, tmp_path: Path) -> None:
+    html = _html_board(team, tmp_path).read_text(encoding="utf-8")
+    assert "Red Rudolf" in html and "Green Grażyna" in html
+    assert "Yellow &lt;Ylva&gt; &amp; Co" in html  # escaped, not markup
+    assert html.count('data-light="red"') == 1
+    assert html.count('data-light="yellow"') == 1
+    assert html.count('data-light="green"') == 1
+    for remote in ("http://", "https://", "<script", "<link"):
+        assert remote not in html
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_html_board_lights_are_visible_in_headless_chromium(team: Team, tmp_path: Path) -> None:
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install chromium (.ci/run does it with apt-get)")
+        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this check")
+    from PIL import Image
+
+    page = _html_board(team, tmp_path)
+    shot = tmp_path / "board.png"
+    subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900", f"--screenshot={shot}",
+         page.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    image = Image.open(shot).convert("RGB")
+    assert image.size == (1400, 900)
+    raw = image.tobytes()
+    pixels = [tuple(raw[i : i + 3]) for i in range(0, len(raw), 3)]
+    colours = {"red": (0xD9, 0x30, 0x25), "yellow": (0xF2, 0xB6, 0x00), "green": (0x1E, 0x8E, 0x3E)}
+    seen = {name: sum(1 for p in pixels if all(abs(a - b) <= 8 for a, b in zip(p, rgb, strict=True)))
+            for name, rgb in colours.items()}
+    for name, count in seen.items():
+        assert count > 200, f"the {name} light is not visible in the rendered page ({count} pixels)"
