@@ -46,7 +46,7 @@ from engine.state import (
     apply,
     rebuild,
 )
-from engine.store import clients, events, lead_tasks, leads, process_versions, users
+from engine.store import clients, lead_tasks, leads, process_versions, stage_counts, users
 
 USER_ROLES = ("salesperson", "manager", "admin")
 
@@ -577,8 +577,8 @@ class Engine:
                 names = [self._spec(conn, process).id]
             else:
                 names = [r[0] for r in conn.execute(
-                    sa.select(leads.c.process).where(leads.c.status == STATUS_OPEN, *scope).distinct()
-                    .order_by(leads.c.process))]
+                    sa.select(stage_counts.c.process).where(stage_counts.c.leads > 0, *scope.on_counts())
+                    .distinct().order_by(stage_counts.c.process))]
             return [board.board(conn, self._spec(conn, name), now, scope, light=light, limit=limit)
                     for name in names]
 
@@ -608,25 +608,24 @@ class Engine:
             return {"as_of": now.isoformat(),
                     "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
 
-    def _scope(self, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> list[Any]:
-        """SQL conditions on ``leads`` for what the actor asked to see and may see."""
+    def _scope(self, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> Any:
+        """Whose leads the actor asked to see, checked against what they may see."""
+        from engine.board import Scope
+
         if actor["role"] == "salesperson":
             if owner not in (None, actor["name"]) or team not in (None, actor["team"]):
                 raise PermissionDenied(f"user '{actor['name']}' (salesperson) sees only their own leads")
-            return [leads.c.owner == actor["name"]]
-        scope = []
+            return Scope(owner=actor["name"])
+        if actor["role"] not in ("manager", "admin"):
+            raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) has no board; boards are for "
+                                   "salespeople and managers")
         if owner is not None:
             person = self._user(conn, owner)
             access.require_manager_of(actor, person["team"], f"see the leads of {owner}")
-            scope.append(leads.c.owner == owner)
         wanted = team if team is not None else (actor["team"] if actor["role"] == "manager" else None)
         if wanted is not None:
             access.require_manager_of(actor, wanted, f"see team {wanted}")
-            scope.append(leads.c.team == wanted)
-        elif actor["role"] not in ("manager", "admin"):
-            raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) has no board; boards are for "
-                                   "salespeople and managers")
-        return scope
+        return Scope(team=wanted, owner=owner)
 
     def _all_specs(self, conn: Connection) -> list[tuple[int, ProcessSpec]]:
         rows = conn.execute(sa.select(process_versions.c.process, process_versions.c.version)).all()

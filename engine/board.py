@@ -1,16 +1,25 @@
 """The opportunities board and the daily stand-up, computed by the database.
 
-A lead's light needs no Python: every write stores ``red_at`` (its earliest open
-deadline) and ``yellow_at`` (when that deadline's warning window opens), so at
-any instant ``now`` the light is a ``CASE`` over two indexed columns. Counts
-and sums per stage and light are one ``GROUP BY``; the leads listed per stage
-are a capped top-N query per stage.
+A lead's light needs no per-row computation. Every write stores ``red_at``, the
+lead's earliest open mandatory deadline, and keeps ``stage_counts`` (open leads
+and value per process, stage, team and owner) up to date in the same
+transaction. At an instant ``now``, within one stage:
+
+- red leads are those with ``red_at < now``;
+- yellow leads are those with ``now <= red_at <= last_yellow_deadline(now)``,
+  because a deadline's warning window opens at a time that grows with the
+  deadline (``engine.calendar.last_yellow_deadline``);
+- green leads are the rest.
+
+So a board is a sum over ``stage_counts`` plus two index range counts per
+stage, and the leads it lists are the first entries of an index.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,92 +28,121 @@ from sqlalchemy.engine import Connection
 from engine import calendar
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.store import clients, events, lead_tasks, leads
+from engine.store import clients, events, lead_tasks, leads, stage_counts
 
 LIGHTS = ("red", "yellow", "green")
 
 
-def light_expr(now: dt.datetime) -> Any:
-    return sa.case(
-        (leads.c.red_at < now, "red"),
-        (leads.c.yellow_at <= now, "yellow"),
-        else_="green",
-    )
+@dataclass(frozen=True)
+class Scope:
+    """Whose leads a view covers: everyone's, a team's, or one owner's."""
+
+    team: str | None = None
+    owner: str | None = None
+
+    def on_leads(self) -> list[Any]:
+        return [*([leads.c.team == self.team] if self.team is not None else []),
+                *([leads.c.owner == self.owner] if self.owner is not None else [])]
+
+    def on_counts(self) -> list[Any]:
+        return [*([stage_counts.c.team == self.team] if self.team is not None else []),
+                *([stage_counts.c.owner == self.owner] if self.owner is not None else [])]
 
 
-def light_filter(light: str, now: dt.datetime) -> Any:
-    red = leads.c.red_at < now
-    yellow = sa.and_(sa.or_(leads.c.red_at.is_(None), leads.c.red_at >= now), leads.c.yellow_at <= now)
+def light_of(red_at: dt.datetime | None, now: dt.datetime, yellow_until: dt.datetime) -> str:
+    if red_at is None:
+        return "green"
+    if red_at < now:
+        return "red"
+    return "yellow" if red_at <= yellow_until else "green"
+
+
+def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> list[Any]:
     if light == "red":
-        return red
+        return [leads.c.red_at < now]
     if light == "yellow":
-        return yellow
-    return sa.and_(sa.not_(sa.func.coalesce(red, False)), sa.not_(sa.func.coalesce(yellow, False)))
+        return [leads.c.red_at >= now, leads.c.red_at <= yellow_until]
+    return [sa.or_(leads.c.red_at > yellow_until, leads.c.red_at.is_(None))]
 
 
-def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: list[Any], *,
+def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *,
           light: str | None = None, limit: int = 50) -> dict[str, Any]:
-    """One process's board as of ``now``, restricted by ``scope`` (SQL conditions on ``leads``)."""
-    where = [leads.c.process == spec.id, leads.c.status == "open", *scope]
-    if light:
-        where.append(light_filter(light, now))
-    light_col = light_expr(now).label("light")
-    counts = conn.execute(
-        sa.select(leads.c.stage, light_col, sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
-        .where(*where)
-        .group_by(leads.c.stage, light_col)
-    ).all()
-    too_long_before = now - dt.timedelta(days=spec.sales_cycle_days)
-    too_long = dict(conn.execute(
-        sa.select(leads.c.stage, sa.func.count()).where(*where, leads.c.created_at < too_long_before)
-        .group_by(leads.c.stage)).all())
-
-    per_stage: dict[str, dict[str, Any]] = {
-        s.id: {"id": s.id, "name": s.name, "count": 0, "value_minor": 0,
-               "lights": dict.fromkeys(("green", "yellow", "red"), 0), "too_long": too_long.get(s.id, 0),
-               "leads": []}
-        for s in spec.stages
+    """One process's board as of ``now``."""
+    open_leads = [leads.c.process == spec.id, leads.c.status == "open", *scope.on_leads()]
+    totals_by_stage = {
+        stage: (int(n), int(v)) for stage, n, v in conn.execute(
+            sa.select(stage_counts.c.stage, sa.func.sum(stage_counts.c.leads),
+                      sa.func.sum(stage_counts.c.value_minor))
+            .where(stage_counts.c.process == spec.id, *scope.on_counts())
+            .group_by(stage_counts.c.stage))
+        if n
     }
-    for stage_id, lamp, count, value in counts:
-        if stage_id not in per_stage:  # a stage of an older version, for leads not migrated yet
-            per_stage[stage_id] = {"id": stage_id, "name": stage_id, "count": 0, "value_minor": 0,
-                                   "lights": dict.fromkeys(("green", "yellow", "red"), 0),
-                                   "too_long": too_long.get(stage_id, 0), "leads": []}
-        entry = per_stage[stage_id]
-        entry["count"] += count
-        entry["value_minor"] += int(value)
-        entry["lights"][lamp] += count
+    too_long_before = now - dt.timedelta(days=spec.sales_cycle_days)
+    # Grouping by an expression keeps SQLite's planner on the age index (a range of old leads) instead of
+    # walking the stage index for its grouping order.
+    stage_key = leads.c.stage.op("||")(sa.literal_column("''"))
+    too_long = dict(conn.execute(
+        sa.select(stage_key, sa.func.count())
+        .where(*open_leads, leads.c.created_at < too_long_before)
+        .group_by(stage_key)).all())
 
-    rank = sa.case((leads.c.red_at < now, 0), (leads.c.yellow_at <= now, 1), else_=2)
-    for entry in per_stage.values():
-        if not entry["count"] or limit == 0:
-            continue
-        rows = conn.execute(
-            sa.select(leads.c.id, clients.c.name, leads.c.owner, leads.c.value_minor, light_col,
-                      leads.c.stage_entered_at, leads.c.created_at, leads.c.red_at)
-            .join(clients, clients.c.id == leads.c.client_id)
-            .where(*where, leads.c.stage == entry["id"])
-            .order_by(rank, leads.c.red_at, leads.c.id)
-            .limit(limit)
-        ).all()
-        entry["leads"] = [
-            {"id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
-             "light": r.light, "days_in_stage": (now - r.stage_entered_at).days,
-             "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
-             "due_at": r.red_at.isoformat() if r.red_at else None}
-            for r in rows
-        ]
-    stages = list(per_stage.values())
+    stages = []
+    known = [s.id for s in spec.stages]
+    for stage_id in [*known, *sorted(set(totals_by_stage) - set(known))]:
+        stage = spec.stage(stage_id)
+        # a stage of an older version (leads not migrated yet) has no warning window here
+        yellow_until = calendar.last_yellow_deadline(now, stage.warning_days if stage else 0, spec.calendar)
+        count, value = totals_by_stage.get(stage_id, (0, 0))
+        in_stage = [*open_leads, leads.c.stage == stage_id]
+        by_light = {"green": [count, value]}
+        for lamp in ("red", "yellow"):
+            n, v = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
+                                .where(*in_stage, *_light_range(lamp, now, yellow_until))).one() if count else (0, 0)
+            by_light[lamp] = [int(n), int(v)]
+            by_light["green"][0] -= int(n)
+            by_light["green"][1] -= int(v)
+        if light is not None:
+            count, value = by_light[light]
+        entry: dict[str, Any] = {
+            "id": stage_id, "name": stage.name if stage else stage_id, "count": count,
+            "value": minor_to_money(value), "value_minor": value,
+            "lights": {lamp: (by_light[lamp][0] if light in (None, lamp) else 0) for lamp in ("green", "yellow",
+                                                                                             "red")},
+            "too_long": too_long.get(stage_id, 0) if light is None else _too_long_with_light(
+                conn, in_stage, light, now, yellow_until, too_long_before),
+            "leads": [],
+        }
+        if count and limit:
+            rows = conn.execute(
+                sa.select(leads.c.id, clients.c.name, leads.c.owner, leads.c.value_minor, leads.c.stage_entered_at,
+                          leads.c.created_at, leads.c.red_at)
+                .join(clients, clients.c.id == leads.c.client_id)
+                .where(*in_stage, *(_light_range(light, now, yellow_until) if light else []))
+                .order_by(leads.c.red_at, leads.c.value_minor, leads.c.id)  # most urgent first
+                .limit(limit)
+            ).all()
+            entry["leads"] = [
+                {"id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
+                 "light": light_of(r.red_at, now, yellow_until), "days_in_stage": (now - r.stage_entered_at).days,
+                 "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
+                 "due_at": r.red_at.isoformat() if r.red_at else None}
+                for r in rows
+            ]
+        stages.append(entry)
     totals = {
         "count": sum(s["count"] for s in stages),
-        "value": minor_to_money(sum(s["value_minor"] for s in stages)),
+        "value": minor_to_money(sum(s.pop("value_minor") for s in stages)),
         **{lamp: sum(s["lights"][lamp] for s in stages) for lamp in LIGHTS},
         "too_long": sum(s["too_long"] for s in stages),
     }
-    for entry in stages:
-        entry["value"] = minor_to_money(entry.pop("value_minor"))
     return {"process": spec.id, "title": spec.title, "currency": spec.currency, "as_of": now.isoformat(),
             "totals": totals, "stages": stages, "limit": limit}
+
+
+def _too_long_with_light(conn: Connection, in_stage: list[Any], light: str, now: dt.datetime,
+                         yellow_until: dt.datetime, too_long_before: dt.datetime) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).where(
+        *in_stage, *_light_range(light, now, yellow_until), leads.c.created_at < too_long_before)).scalar_one())
 
 
 def daily_for(conn: Connection, person: str, now: dt.datetime, country: str, revisits: Any, *,

@@ -64,6 +64,21 @@ def due_at(start: dt.datetime, days: int, country: str) -> dt.datetime:
     return dt.datetime.combine(add_business_days(start.date(), days, country), END_OF_DAY)
 
 
+def last_yellow_deadline(now: dt.datetime, warning_days: int, country: str) -> dt.datetime:
+    """The latest deadline that is already within its warning window at ``now``.
+
+    For deadlines at the end of a business day (every deadline leadflow computes),
+    ``warning_starts(d, w) <= now`` exactly when ``d <= last_yellow_deadline(now, w)``; the board
+    uses this to count yellow leads with an index range instead of a per-row test.
+    """
+    if warning_days <= 0:
+        return now
+    day = now.date() - dt.timedelta(days=1)
+    while not is_business_day(day, country):
+        day -= dt.timedelta(days=1)
+    return dt.datetime.combine(add_business_days(day, warning_days, country), END_OF_DAY)
+
+
 def business_days_between(start: dt.date, end: dt.date, country: str) -> int:
     """Business days after ``start`` up to and including ``end`` (negative when ``end`` is earlier)."""
     if end < start:

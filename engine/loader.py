@@ -14,6 +14,7 @@ from __future__ import annotations
 import difflib
 import json
 import math
+import os
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,9 +32,15 @@ from engine.spec import ProcessSpec
 MAX_FILE_BYTES = 1_000_000
 #: Nodes a document may expand to once aliases are followed; guards against "billion laughs".
 MAX_NODES = 100_000
+#: Nesting levels a document may have; the deepest real process is far shallower, and
+#: validation recurses per level, so an absurdly deep document must stop here.
+MAX_DEPTH = 64
 PROCESS_SUFFIXES = (".yaml", ".yml")
 
 Path_ = tuple[str | int, ...]
+
+#: Characters PyYAML's reader refuses (the C0/C1 controls except tab and line breaks, and U+FFFE/U+FFFF).
+_NON_PRINTABLE = re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 
 def format_path(path: Iterable[str | int]) -> str:
@@ -84,13 +91,63 @@ class Document:
 
 
 class _SafeLoader(yaml.SafeLoader):
-    """SafeLoader that keeps dates as text (the schema checks their format)."""
+    """SafeLoader that keeps dates (and a lone ``=``) as text (the schema checks their format)."""
 
 
+_NO_IMPLICIT = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:yaml")
 _SafeLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    first: [(tag, rx) for tag, rx in resolvers if tag not in _NO_IMPLICIT]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+
+#: Scalar tags whose values are plain JSON data; any other (``!!binary``, ``!!timestamp``,
+#: ``!!python/...``, custom ``!Tags``) is refused before it is constructed.
+_SCALAR_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null")
+)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+#: Line breaks as PyYAML counts them, so that our line numbers match its marks.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    """1-based line and column of ``text[index]``, counting lines the way PyYAML does."""
+    line, start = 1, 0
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, match.end()
+    return line, index - start + 1
+
+
+def _shown_tag(tag: str) -> str:
+    """``tag:yaml.org,2002:python/name`` -> ``!!python/name`` (as the author wrote it)."""
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+def _too_big(file: str, size: int) -> Problem:
+    return Problem(file, 1, 1, "",
+                   f"file is {size:,} bytes; a process file may be at most {MAX_FILE_BYTES:,} bytes")
+
+
+def _mostly_nul(data: bytes) -> bool:
+    return bool(data) and data.count(0) * 10 >= len(data) * 9
+
+
+def _utf16_or_32(raw: bytes) -> str | None:
+    """The encoding's name if ``raw`` is evidently UTF-16 or UTF-32 (with or without a byte-order mark)."""
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        return "UTF-32"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "UTF-16"
+    head = raw[: len(raw[:256]) // 4 * 4]
+    if len(head) < 8:
+        return None
+    # Mostly-ASCII text has a NUL in three of every four bytes in UTF-32, in every other byte in UTF-16.
+    if (_mostly_nul(head[1::4]) and _mostly_nul(head[2::4])
+            and (_mostly_nul(head[3::4]) or _mostly_nul(head[0::4]))):
+        return "UTF-32"
+    if _mostly_nul(head[1::2]) or _mostly_nul(head[0::2]):
+        return "UTF-16"
+    return None
 
 
 class _Stop(Exception):
@@ -101,23 +158,31 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
     """Decode and parse one process file's bytes, rejecting everything unsafe or ambiguous."""
     problems: list[Problem] = []
     if len(raw) > MAX_FILE_BYTES:
-        return None, [Problem(file, 1, 1, "", f"file is {len(raw):,} bytes; a process file may be at most {MAX_FILE_BYTES:,} bytes")]
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return None, [Problem(file, 1, 1, "", "file is UTF-16 encoded; save it as UTF-8")]
+        return None, [_too_big(file, len(raw))]
+    encoding = _utf16_or_32(raw)
+    if encoding:
+        return None, [Problem(file, 1, 1, "", f"file is {encoding} encoded; save it as UTF-8")]
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # the byte-order mark Windows editors write
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        before = raw[: exc.start].decode("utf-8", errors="replace")
+        line, col = _line_col(before, len(before))
         byte = raw[exc.start : exc.start + 1].hex().upper()
-        return None, [Problem(file, line, col, "", f"not valid UTF-8 (byte 0x{byte}); save the file as UTF-8")]
+        return None, [Problem(file, line, col, "",
+                              f"not valid UTF-8 (byte 0x{byte}); save the file as UTF-8")]
     if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        return None, [Problem(file, line, 1, "", "file contains a NUL character; is it a binary file?")]
+        line, col = _line_col(text, text.index("\x00"))
+        return None, [Problem(file, line, col, "", "file contains a NUL character; is it a binary file?")]
+    bad = _NON_PRINTABLE.search(text)
+    if bad:
+        line, col = _line_col(text, bad.start())
+        return None, [Problem(file, line, col, "",
+                              f"control character U+{ord(bad.group()):04X} is not allowed in a process file; "
+                              "delete it")]
 
-    for number, line_text in enumerate(text.splitlines(), start=1):
+    for number, line_text in enumerate(_LINE_BREAK.split(text), start=1):
         indent = re.match(r"[ \t]*", line_text)
         assert indent is not None
         if "\t" in indent.group():
@@ -129,7 +194,7 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         return None, problems
 
     doc = Document(file=file, text=text)
-    loader = _SafeLoader(text)
+    loader = _SafeLoader(text)  # cannot fail: the characters its reader refuses were refused above
     try:
         root = _single_node(loader, doc, problems)
         if root is None:
@@ -139,8 +204,11 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
     except _Stop:
         return None, problems
     except RecursionError:
-        return None, [*problems, Problem(file, 1, 1, "", "the document nests too deeply")]
-    except yaml.constructor.ConstructorError as exc:
+        # PyYAML composes recursively; a document nested hundreds of levels deep ends up here.
+        stop = loader.get_mark()  # where the reader gave up
+        return None, [*problems, Problem(file, stop.line + 1, stop.column + 1, "",
+                                         f"the document nests too deeply (more than {MAX_DEPTH} levels)")]
+    except yaml.constructor.ConstructorError as exc:  # pragma: no cover - _build refuses unknown tags first
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         return None, [*problems, Problem(file, line, col, "", f"unsupported YAML tag: {exc.problem}; "
@@ -156,7 +224,9 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
 
 def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) -> Node | None:
     if not loader.check_node():
-        problems.append(Problem(doc.file, 1, 1, "", "the file is empty; a process file holds one YAML mapping"))
+        problems.append(
+            Problem(doc.file, 1, 1, "", "the file is empty; a process file holds one YAML mapping")
+        )
         return None
     root = loader.get_node()
     if loader.check_node():
@@ -164,7 +234,8 @@ def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) ->
         mark = second.start_mark if second is not None else None
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problems.append(
-            Problem(doc.file, line, col, "", "a second YAML document starts here; a process file holds exactly one")
+            Problem(doc.file, line, col, "",
+                    "a second YAML document starts here; a process file holds exactly one")
         )
         return None
     return root
@@ -173,28 +244,56 @@ def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) ->
 def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    what = " ".join(x for x in (exc.context, exc.problem) if x)
+    context = exc.context
+    if context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
+        # The error shows where the parser gave up; where the construct began is often the real culprit.
+        context += f" (started on line {exc.context_mark.line + 1}):"
+    what = " ".join(x for x in (context, exc.problem) if x)
     return Problem(file, line, col, "", f"YAML syntax error: {what}")
 
 
-def _build(loader: _SafeLoader, node: Node, path: Path_, doc: Document, problems: list[Problem], counter: list[int]) -> Any:
+def _build(  # noqa: PLR0917 - the recursion threads its state through
+    loader: _SafeLoader,
+    node: Node,
+    path: Path_,
+    doc: Document,
+    problems: list[Problem],
+    counter: list[int],
+    ancestors: frozenset[int] = frozenset(),
+) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        problems.append(doc.problem(path, f"the document expands to more than {MAX_NODES:,} nodes (an alias bomb?)"))
+        problems.append(
+            doc.problem(path, f"the document expands to more than {MAX_NODES:,} nodes (an alias bomb?)")
+        )
         raise _Stop
     doc.nodes.setdefault(path, node)
+    if id(node) in ancestors:
+        problems.append(doc.problem(path, "an alias refers to a collection that contains it; "
+                                    "process files cannot be recursive"))
+        raise _Stop
+    if len(path) > MAX_DEPTH:
+        problems.append(doc.problem(path, f"the document nests too deeply (more than {MAX_DEPTH} levels)"))
+        raise _Stop
     if isinstance(node, ScalarNode):
+        if node.tag == _MERGE_TAG:
+            return node.value  # a lone << as a value is just text; as a key it is refused below
+        if node.tag not in _SCALAR_TAGS:
+            problems.append(doc.problem(path, _tag_message(node.tag)))
+            return None
         value = loader.construct_object(node)
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(doc.problem(path, f"'{node.value}' is not a finite number"))
         return value
+    inner = ancestors | {id(node)}
     if isinstance(node, SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
-            problems.append(doc.problem(path, f"unsupported YAML tag {node.tag}"))
-        return [_build(loader, child, (*path, i), doc, problems, counter) for i, child in enumerate(node.value)]
+            problems.append(doc.problem(path, _tag_message(node.tag)))
+        return [_build(loader, child, (*path, i), doc, problems, counter, inner)
+                for i, child in enumerate(node.value)]
     if isinstance(node, MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
-            problems.append(doc.problem(path, f"unsupported YAML tag {node.tag}"))
+            problems.append(doc.problem(path, _tag_message(node.tag)))
         out: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -203,24 +302,32 @@ def _build(loader: _SafeLoader, node: Node, path: Path_, doc: Document, problems
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
                                         "merge keys (<<) are not supported; write the keys out"))
                 continue
-            key = loader.construct_object(key_node) if isinstance(key_node, ScalarNode) else None
+            plain = isinstance(key_node, ScalarNode) and key_node.tag in _SCALAR_TAGS
+            key = loader.construct_object(key_node) if plain else None
             if not isinstance(key, str):
                 mark = key_node.start_mark
-                shown = key_node.value if isinstance(key_node, ScalarNode) else "a collection"
+                shown = (f"key {key_node.value!r}" if isinstance(key_node, ScalarNode)
+                         else "a list or mapping used as a key")
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
-                                        f"key {shown!r} is not text; keys are names such as 'id' or 'stages' (quote it if you mean text)"))
+                                        f"{shown} is not text; keys are names such as 'id' or 'stages' "
+                                        "(quote it if you mean text)"))
                 continue
             if key in first_seen:
                 mark = key_node.start_mark
                 first = first_seen[key].start_mark.line + 1
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path((*path, key)),
-                                        f"duplicate key '{key}' (first given on line {first}); YAML would silently keep only the last one"))
+                                        f"duplicate key '{key}' (first given on line {first}); "
+                                        "YAML would silently keep only the last one"))
                 continue
             first_seen[key] = key_node
             doc.keys[(*path, key)] = key_node
-            out[key] = _build(loader, value_node, (*path, key), doc, problems, counter)
+            out[key] = _build(loader, value_node, (*path, key), doc, problems, counter, inner)
         return out
     raise _Stop  # pragma: no cover - PyYAML has no other node kinds
+
+
+def _tag_message(tag: str) -> str:
+    return f"unsupported YAML tag {_shown_tag(tag)}; process files use plain YAML without tags"
 
 
 # -- schema validation ------------------------------------------------------------------------
@@ -232,7 +339,7 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator  # noqa: PLC0415 - imported on first use, it is slow to import
 
     return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -259,7 +366,9 @@ def _describe(value: Any) -> str:
         return f"the text {value!r}"
     if isinstance(value, list):
         return "a list"
-    return "a mapping"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} value"  # pragma: no cover - the parser yields JSON data only
 
 
 def schema_problems(doc: Document) -> list[Problem]:
@@ -285,12 +394,20 @@ def _explain(doc: Document, error: Any) -> Iterator[Problem]:
             if key not in allowed:
                 hint = suggest(key, allowed) or ";"
                 yield doc.problem(
-                    (*path, key), f"unknown key '{key}'{hint} allowed keys here: {', '.join(allowed)}", at_key=True
+                    (*path, key), f"unknown key '{key}'{hint} allowed keys here: {', '.join(allowed)}",
+                    at_key=True,
                 )
     elif validator == "required":
         missing = [k for k in value if k not in instance]
+        allowed = list(schema_part.get("properties", {}))
+        closed = schema_part.get("additionalProperties") is False
+        unknown = [k for k in instance if k not in allowed] if closed else []
         for key in missing:
-            yield doc.problem(path, f"missing required key '{key}'")
+            if any(suggest(k, allowed) == f"; did you mean '{key}'?" for k in unknown):
+                continue  # its misspelling is reported as an unknown key, with "did you mean '<key>'?"
+            choice = key == "options" and instance.get("type") == "choice"
+            hint = " (a choice field lists its options)" if choice else ""
+            yield doc.problem(path, f"missing required key '{key}'{hint}")
     elif validator == "type":
         yield doc.problem(path, _type_message(doc, path, value, instance))
     elif validator == "enum":
@@ -304,10 +421,12 @@ def _explain(doc: Document, error: Any) -> Iterator[Problem]:
     elif validator in ("maximum", "exclusiveMaximum"):
         yield doc.problem(path, f"must be at most {value}, got {instance}")
     elif validator == "minItems":
-        yield doc.problem(path, f"needs at least {value} item{'s' if value != 1 else ''}, got {len(instance)}")
+        plural = "s" if value != 1 else ""
+        yield doc.problem(path, f"needs at least {value} item{plural}, got {len(instance)}")
     elif validator == "uniqueItems":
         seen: set[str] = set()
-        dupes = sorted({json.dumps(x) for x in instance if json.dumps(x) in seen or seen.add(json.dumps(x))})  # type: ignore[func-returns-value]
+        dupes = sorted({json.dumps(x, default=str) for x in instance
+                        if json.dumps(x, default=str) in seen or seen.add(json.dumps(x, default=str))})  # type: ignore[func-returns-value]
         yield doc.problem(path, f"lists the same value more than once: {', '.join(dupes)}")
     elif validator == "minLength":
         yield doc.problem(path, "must not be empty")
@@ -316,7 +435,8 @@ def _explain(doc: Document, error: Any) -> Iterator[Problem]:
     elif validator == "format":
         yield doc.problem(path, f"{instance!r} is not a valid {value}")
     elif validator == "not" and path and isinstance(instance, dict) and "options" in instance:
-        yield doc.problem((*path, "options"), "'options' are allowed only on fields of type choice", at_key=True)
+        yield doc.problem((*path, "options"), "'options' are allowed only on fields of type choice",
+                          at_key=True)
     else:  # pragma: no cover - every validator the schema uses is handled above
         yield doc.problem(path, error.message)
 
@@ -330,15 +450,18 @@ def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Pr
         overlap = [len(set(b.get("properties", {})) & set(instance)) for b in branches]
         best = max(range(len(branches)), key=lambda i: overlap[i])
         if overlap[best]:
-            for sub in error.context:
-                if sub.relative_schema_path and sub.relative_schema_path[0] == best:
-                    yield from _explain(doc, sub)
-            return
+            explained = [problem for sub in error.context
+                         if sub.relative_schema_path and sub.relative_schema_path[0] == best
+                         for problem in _explain(doc, sub)]
+            if explained:
+                yield from explained
+                return
         shapes = ["{" + ", ".join(b.get("required", ())) + "}" for b in branches if b.get("required")]
         known = [k for b in branches for k in b.get("required", ())]
         hints = "".join(suggest(k, known) for k in instance)
         keys = ", ".join(instance) or "no keys"
-        yield doc.problem(path, f"has {keys}{hints or ';'} expected one of these shapes: {' or '.join(shapes)}")
+        yield doc.problem(path,
+                          f"has {keys}{hints or ';'} expected one of these shapes: {' or '.join(shapes)}")
         return
     description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
     yield doc.problem(path, f"{_describe(instance)} is not valid here. {description}".strip())
@@ -346,7 +469,7 @@ def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Pr
 
 def _type_message(doc: Document, path: Path_, expected: Any, instance: Any) -> str:
     kinds = expected if isinstance(expected, list) else [expected]
-    want = " or ".join(_TYPE_WORDS.get(k, k) for k in kinds)
+    want = " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
     raw = doc.source(path)
     message = f"expected {want}, got {_describe(instance)}"
     if "string" in kinds and raw is not None:
@@ -378,20 +501,24 @@ def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -
         slug = slug if slug and slug[0].isalpha() else f"x_{slug}"
         return (f"{instance!r} is not a valid id: use lowercase letters, digits and underscores, "
                 f"starting with a letter (e.g. '{slug}')")
-    return f"{instance!r} is not valid: {schema_part.get('description', 'it must match ' + pattern)}"
+    description = schema_part.get("description", "it must match " + pattern)
+    if re.fullmatch(pattern, instance.upper()):
+        return f"{instance!r} is not valid: write it in capitals, '{instance.upper()}'. {description}"
+    return f"{instance!r} is not valid: {description}"
 
 
 # -- the public entry points ------------------------------------------------------------------
 
 def check_bytes(raw: bytes, file: str) -> tuple[ProcessSpec | None, list[Problem]]:
     """Parse, validate and build; returns the spec, or ``None`` with every problem found."""
-    from engine.semantics import build_spec, semantic_problems
+    from engine.semantics import build_spec, semantic_problems  # noqa: PLC0415 - semantics imports us
 
     doc, problems = parse(raw, file)
     if doc is None:
         return None, problems
     if not isinstance(doc.data, dict):
-        return None, [doc.problem((), f"expected a mapping of keys to values at the top, got {_describe(doc.data)}")]
+        return None, [doc.problem((), "expected a mapping of keys to values at the top, "
+                                  f"got {_describe(doc.data)}")]
     problems = schema_problems(doc)
     if problems:
         return None, sorted(problems, key=lambda p: (p.line, p.column))
@@ -406,6 +533,8 @@ def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
+            if len(raw) > MAX_FILE_BYTES:  # report the file's real size, not the bytes read to notice it
+                return None, [_too_big(str(path), max(os.fstat(handle.fileno()).st_size, len(raw)))]
     except OSError as exc:
         return None, [Problem(str(path), 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
     return check_bytes(raw, str(path))

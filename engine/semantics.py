@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
@@ -17,11 +18,14 @@ from engine.loader import Document, Path_, suggest
 from engine.spec import LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
 
 DEFAULT_OWNER_ROLE = "salesperson"
+#: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
+RESERVED_STAGE_IDS = ("won", "lost")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @cache
 def supported_calendars() -> frozenset[str]:
-    import holidays
+    import holidays  # noqa: PLC0415 - imported on first use, it is slow to import
 
     return frozenset(holidays.list_supported_countries())
 
@@ -49,13 +53,17 @@ class _Checker:
         yield from self._unique(("closure_reasons",), d["closure_reasons"], "closure reason")
 
         if d["calendar"] not in supported_calendars():
-            yield self.at(("calendar",), f"calendar '{d['calendar']}' is not a country the holidays package knows"
+            yield self.at(("calendar",),
+                          f"calendar '{d['calendar']}' is not a country the holidays package knows"
                           f"{suggest(d['calendar'], supported_calendars()) or ''}")
         owner_role = d.get("owner_role", DEFAULT_OWNER_ROLE)
-        if owner_role not in self.roles:
-            where = ("owner_role",) if "owner_role" in d else ("roles",)
-            yield self.at(where, f"the lead owner's role '{owner_role}' is not a declared role; "
-                          f"declared roles: {', '.join(self.roles)}")
+        if "owner_role" in d and owner_role not in self.roles:
+            yield self.at(("owner_role",), f"the lead owner's role '{owner_role}' is not a declared role"
+                          f"{suggest(owner_role, self.roles) or ';'} declared roles: {', '.join(self.roles)}")
+        elif owner_role not in self.roles:
+            yield self.at(("roles",),
+                          f"the lead owner's role defaults to '{owner_role}', which is not a declared role; "
+                          f"declare it or set owner_role to one of: {', '.join(self.roles)}")
 
         for i, f in enumerate(d.get("fields", [])):
             yield from self._check_field(("fields", i), f)
@@ -94,13 +102,17 @@ class _Checker:
         kind = f["type"]
         for bound in ("min", "max"):
             if bound in f and kind not in ("number", "money"):
-                yield self.at((*path, bound), f"'{bound}' applies only to number and money fields, not {kind}")
+                yield self.at((*path, bound),
+                              f"'{bound}' applies only to number and money fields, not {kind}")
         if kind == "money" and f.get("min", 0) < 0:
             yield self.at((*path, "min"), f"money must not be negative, got min {f['min']}")
         if "min" in f and "max" in f and f["min"] > f["max"]:
             yield self.at((*path, "max"), f"max {f['max']} is below min {f['min']}")
 
     def _check_stage(self, path: Path_, stage: dict[str, Any]) -> Iterator[Problem]:
+        if stage["id"] in RESERVED_STAGE_IDS:
+            yield self.at((*path, "id"), f"'{stage['id']}' is reserved for the state of a closed lead; "
+                          "name the stage for its action, e.g. 'sign_contract'")
         deadline = stage["deadline_days"]
         warning = stage.get("warning_days", 0)
         if warning >= deadline:
@@ -133,7 +145,8 @@ class _Checker:
             seen.setdefault(task["id"], tpath)
             if task["owner"] not in self.roles:
                 yield self.at((*tpath, "owner"), f"owner '{task['owner']}' is not a declared role"
-                              f"{suggest(task['owner'], self.roles) or ';'} declared roles: {', '.join(self.roles)}")
+                              f"{suggest(task['owner'], self.roles) or ';'} "
+                              f"declared roles: {', '.join(self.roles)}")
             if "when" in task:
                 yield from self._check_condition((*tpath, "when"), task["when"])
 
@@ -191,7 +204,8 @@ class _Checker:
             if not isinstance(value, str) or value not in field_["options"]:
                 shown = raw if raw is not None else value
                 yield self.at(path, f"'{shown}' is not an option of choice field '{name}'"
-                              f"{suggest(str(shown), field_['options']) or ';'} options: {', '.join(field_['options'])}")
+                              f"{suggest(str(shown), field_['options']) or ';'} "
+                              f"options: {', '.join(field_['options'])}")
         elif kind == "bool":
             if not isinstance(value, bool):
                 yield self.at(path, f"bool field '{name}' compares with true or false, got {value!r}")
@@ -201,20 +215,25 @@ class _Checker:
             elif kind == "money" and value < 0:
                 yield self.at(path, f"money must not be negative, got {value}")
         elif kind == "date":
-            try:
-                dt.date.fromisoformat(value) if isinstance(value, str) else None
-                ok = isinstance(value, str)
-            except ValueError:
-                ok = False
+            # Stored dates are YYYY-MM-DD text and compare as such, so only that exact form will do
+            # (date.fromisoformat alone would also take 20240301 or 2024-W09-5).
+            ok = isinstance(value, str) and _ISO_DATE.fullmatch(value) is not None
+            if ok:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError:
+                    ok = False
             if not ok:
-                yield self.at(path, f"date field '{name}' compares with a date written YYYY-MM-DD, got {value!r}")
+                yield self.at(path,
+                              f"date field '{name}' compares with a date written YYYY-MM-DD, got {value!r}")
         elif kind == "text" and not isinstance(value, str):
             hint = f" (write it in quotes: '{raw}')" if raw is not None else ""
             yield self.at(path, f"text field '{name}' compares with text, got {value!r}{hint}")
 
     def _check_graph(self) -> Iterator[Problem]:
         """Every stage reachable from the first, and the won stage reachable from every stage."""
-        if any(s.get("next") and any(n["stage"] not in self.stages for n in s["next"]) for s in self.data["stages"]):
+        named = (n["stage"] for s in self.data["stages"] for n in s.get("next", ()))
+        if any(target not in self.stages for target in named):
             return  # unknown targets are already reported; the graph would only add noise
         edges = {sid: _next_ids(self.data["stages"], i, self.data["won_stage"])
                  for i, sid in enumerate(self.stages)}
@@ -231,11 +250,11 @@ class _Checker:
             elif sid not in can_win:
                 if not edges[sid]:
                     yield self.at(("stages", i, "id"),
-                                  f"stage '{sid}' is a dead end: it has no next stage and is not the won stage "
-                                  f"'{self.data['won_stage']}'")
+                                  f"stage '{sid}' is a dead end: it has no next stage and is not the won "
+                                  f"stage '{self.data['won_stage']}'")
                 else:
-                    yield self.at(("stages", i, "id"),
-                                  f"from stage '{sid}' no path leads to the won stage '{self.data['won_stage']}'")
+                    yield self.at(("stages", i, "id"), f"from stage '{sid}' no path leads to the won stage "
+                                  f"'{self.data['won_stage']}'")
 
 
 def _next_ids(stages: list[dict[str, Any]], index: int, won_stage: str) -> list[str]:
@@ -262,7 +281,7 @@ def _closure(start: str, edges: dict[str, list[str]]) -> set[str]:
 
 def build_spec(d: dict[str, Any]) -> ProcessSpec:
     """Resolve the defaults of schema- and semantically-valid data, then freeze it into a spec."""
-    resolved = copy.deepcopy(d)
+    resolved = _whole_numbers(copy.deepcopy(d))
     resolved.setdefault("owner_role", DEFAULT_OWNER_ROLE)
     for i, stage in enumerate(resolved["stages"]):
         stage.setdefault("warning_days", 0)
@@ -270,3 +289,14 @@ def build_spec(d: dict[str, Any]) -> ProcessSpec:
     for reason in resolved["closure_reasons"]:
         reason.setdefault("review", reason["kind"] == "refusal")
     return ProcessSpec.from_dict(resolved)
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``2.0`` -> ``2`` throughout: JSON Schema counts 2.0 as an integer, and equal specs must hash equal."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    return value

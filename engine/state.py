@@ -67,9 +67,8 @@ class LeadState:
     close_reason: str | None = None
     close_note: str | None = None
     closed_from_stage: str | None = None
-    #: When the lead turns red (its earliest open deadline) and yellow (that deadline's warning window).
+    #: The lead's earliest open mandatory deadline: it is red after it, yellow within its warning window.
     red_at: dt.datetime | None = None
-    yellow_at: dt.datetime | None = None
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
 
@@ -209,25 +208,21 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
 
 
 def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
-    """Precompute the instants the lead's light turns yellow and red, so boards are plain SQL.
+    """Store the lead's earliest open mandatory deadline, from which its light follows at any instant.
 
-    Red: the stage deadline or an open mandatory task's deadline has passed. Yellow: one of them falls
-    within the stage's warning window. Optional tasks never colour a lead (they show as overdue in task
-    lists). Closed leads have no light.
+    Red after that deadline; yellow within the stage's warning window before it (engine.board); green
+    otherwise. Optional tasks never colour a lead (they show as overdue in task lists). Closed leads
+    have no light.
     """
     stage = spec.stage(state.stage)
     if state.status != STATUS_OPEN or stage is None:
-        state.red_at = state.yellow_at = None
+        state.red_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
     mandatory = {t.id for t in stage.all_tasks if t.mandatory}
     deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
                   if sid == stage.id and tid in mandatory and t.state == OPEN and t.due_at is not None]
-    if not deadlines:
-        state.red_at = state.yellow_at = None
-        return
-    state.red_at = min(deadlines)
-    state.yellow_at = min(calendar.warning_starts(d, stage.warning_days, spec.calendar) for d in deadlines)
+    state.red_at = min(deadlines) if deadlines else None
 
 
 def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:

@@ -9,6 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import calendar, clock
 from engine.errors import PermissionDenied
@@ -285,3 +287,55 @@ def test_html_board_lights_are_visible_in_headless_chromium(team: Team, tmp_path
             for name, rgb in colours.items()}
     for name, count in seen.items():
         assert count > 200, f"the {name} light is not visible in the rendered page ({count} pixels)"
+
+
+# -- the precomputations the board relies on -----------------------------------------------------
+
+def test_stage_counts_always_equal_a_fresh_count_of_the_leads(team: Team) -> None:
+    import sqlalchemy as sa
+
+    from engine.store import create_db_engine, recount, stage_counts
+
+    a = add(team, "2026-03-02T09:00", value="1000")
+    b = add(team, "2026-03-02T09:00", owner="piotr", value="2500.50")
+    add(team, "2026-03-02T09:00", process="leasing", owner="ioana")
+    with at("2026-03-02T10:00"):
+        team.as_("anna").complete_task(a["id"], "record_contact")
+        team.as_("anna").advance(a["id"])
+        team.as_("anna").set_fields(a["id"], {"value": "1200"})
+        team.as_("marta").assign(b["id"], "anna")
+        team.as_("anna").close_lead(b["id"], "price")
+        team.as_("marta").reopen(b["id"])
+
+    def rows() -> list[tuple[object, ...]]:
+        db = create_db_engine(team.url)
+        try:
+            with db.connect() as conn:
+                return sorted(tuple(r) for r in conn.execute(sa.select(stage_counts)) if r.leads)
+        finally:
+            db.dispose()
+
+    kept = rows()
+    db = create_db_engine(team.url)
+    with db.begin() as conn:
+        recount(conn)
+    db.dispose()
+    assert kept == rows()
+    assert ("photovoltaics", "first_contact", "north", "anna", 1, 120000) in kept
+    assert ("photovoltaics", "register_lead", "north", "anna", 1, 250050) in kept
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    due_day=st.dates(min_value=dt.date(2026, 1, 1), max_value=dt.date(2026, 12, 31)),
+    offset_hours=st.integers(min_value=-24 * 12, max_value=24 * 3),
+    warning=st.integers(min_value=0, max_value=5),
+    country=st.sampled_from(["PL", "RO", "GB", "US"]),
+)
+def test_yellow_range_matches_the_warning_window(due_day: dt.date, offset_hours: int, warning: int,
+                                                 country: str) -> None:
+    # deadlines always fall at the end of a business day
+    deadline = calendar.due_at(dt.datetime.combine(due_day, dt.time(9)), 1, country)
+    now = deadline + dt.timedelta(hours=offset_hours)
+    in_window = calendar.warning_starts(deadline, warning, country) <= now
+    assert in_window == (deadline <= calendar.last_yellow_deadline(now, warning, country)) or deadline < now

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:20:57.574544
+Create Date: 2026-11-22 07:47:23.067084
 """
 
 from __future__ import annotations
@@ -48,6 +48,15 @@ def upgrade() -> None:
     sa.UniqueConstraint('process', 'content_hash', name=op.f('uq_process_versions_process_content_hash')),
     sa.UniqueConstraint('process', 'version', name=op.f('uq_process_versions_process_version'))
     )
+    op.create_table('stage_counts',
+    sa.Column('process', sa.String(length=64), nullable=False),
+    sa.Column('stage', sa.String(length=64), nullable=False),
+    sa.Column('team', sa.String(length=200), nullable=False),
+    sa.Column('owner', sa.String(length=200), nullable=False),
+    sa.Column('leads', sa.Integer(), nullable=False),
+    sa.Column('value_minor', sa.BigInteger(), nullable=False),
+    sa.PrimaryKeyConstraint('process', 'stage', 'team', 'owner', name=op.f('pk_stage_counts'))
+    )
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
@@ -83,16 +92,16 @@ def upgrade() -> None:
     sa.Column('close_note', sa.Text(), nullable=True),
     sa.Column('closed_from_stage', sa.String(length=64), nullable=True),
     sa.Column('red_at', sa.DateTime(), nullable=True),
-    sa.Column('yellow_at', sa.DateTime(), nullable=True),
     sa.Column('row_version', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['client_id'], ['clients.id'], name=op.f('fk_leads_client_id_clients')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_leads'))
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.create_index('ix_leads_board', ['process', 'status', 'stage', 'red_at', 'yellow_at', 'value_minor'], unique=False)
+        batch_op.create_index('ix_leads_age', ['process', 'status', 'created_at', 'stage', 'team', 'owner'], unique=False)
+        batch_op.create_index('ix_leads_board', ['process', 'status', 'stage', 'red_at', 'value_minor'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_client_id'), ['client_id'], unique=False)
-        batch_op.create_index('ix_leads_owner_board', ['owner', 'status', 'process', 'stage', 'red_at', 'yellow_at', 'value_minor'], unique=False)
-        batch_op.create_index('ix_leads_team_board', ['team', 'status', 'process', 'stage', 'red_at', 'yellow_at', 'value_minor'], unique=False)
+        batch_op.create_index('ix_leads_owner_board', ['owner', 'status', 'process', 'stage', 'red_at', 'value_minor'], unique=False)
+        batch_op.create_index('ix_leads_team_board', ['team', 'status', 'process', 'stage', 'red_at', 'value_minor'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -147,12 +156,14 @@ def downgrade() -> None:
         batch_op.drop_index('ix_leads_owner_board')
         batch_op.drop_index(batch_op.f('ix_leads_client_id'))
         batch_op.drop_index('ix_leads_board')
+        batch_op.drop_index('ix_leads_age')
 
     op.drop_table('leads')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_team'))
 
     op.drop_table('users')
+    op.drop_table('stage_counts')
     op.drop_table('process_versions')
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_clients_phone_norm'))
