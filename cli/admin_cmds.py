@@ -7,7 +7,19 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import console, emit, json_option, print_json, table
+from cli.output import (
+    RecordId,
+    console,
+    echo,
+    emit,
+    esc,
+    json_option,
+    plural,
+    print_json,
+    short_time,
+    styled,
+    table,
+)
 
 
 @click.command("init")
@@ -21,7 +33,7 @@ def init(app: App, as_json: bool) -> None:
         return
     click.echo(f"Database ready (schema revision {result['revision']}).")
     if result["admin_created"]:
-        click.echo(f"You ({result['admin_created']}) are its first admin. Next: leadflow process load processes/")
+        echo(f"You ({result['admin_created']}) are its first admin. Next: leadflow process load processes/")
 
 
 @click.group("user")
@@ -32,15 +44,15 @@ def user() -> None:
 @user.command("add")
 @click.argument("name")
 @click.option("--role", required=True, metavar="salesperson|manager|admin|DEPARTMENT",
-              help="salesperson, manager (sales director) or admin; or a department role declared by a loaded "
-                   "process, such as analyst or technician.")
+              help="salesperson, manager (sales director) or admin; or a department role declared by a "
+                   "loaded process, such as analyst or technician.")
 @click.option("--team")
 @json_option
 @pass_app
 def user_add(app: App, name: str, role: str, team: str | None, as_json: bool) -> None:
     """Register a user (admins)."""
     result = app.engine.add_user(name, role, team)
-    emit(result, as_json, lambda u: click.echo(
+    emit(result, as_json, lambda u: echo(
         f"User {u['name']} added as {u['role']}" + (f" in team {u['team']}" if u["team"] else "")))
 
 
@@ -50,7 +62,8 @@ def user_add(app: App, name: str, role: str, team: str | None, as_json: bool) ->
 def user_list(app: App, as_json: bool) -> None:
     """All users."""
     emit(app.engine.list_users(), as_json, lambda rows: console().print(table(
-        f"{len(rows)} users", ["name", "role", "team"], [[r["name"], r["role"], r["team"]] for r in rows])))
+        plural(len(rows), "user"), ["name", "role", "team"],
+        [[r["name"], r["role"], r["team"]] for r in rows])))
 
 
 @click.command("load")
@@ -62,8 +75,8 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
 
     Every file is checked first; if any is invalid, nothing is loaded.
     """
-    from engine.errors import ProcessFileError
-    from engine.loader import check_file, expand_paths
+    from engine.errors import ProcessFileError  # noqa: PLC0415 - the loader is slow to import
+    from engine.loader import check_file, expand_paths  # noqa: PLC0415
 
     files = expand_paths(paths)
     problems = [p for f in files for p in check_file(f)[1]]
@@ -74,8 +87,8 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
     with app.engine.transaction():
         results = [app.engine.load_process(f) for f in files]
     emit(results, as_json, lambda rs: [click.echo(
-        f"{r['process']}: version {r['version']} " + ("loaded" if r["created"] else "unchanged, nothing to do"))
-        for r in rs])
+        f"{r['process']}: version {r['version']} "
+        + ("loaded" if r["created"] else "unchanged, nothing to do")) for r in rs])
 
 
 @click.command("list")
@@ -85,14 +98,15 @@ def process_list(app: App, as_json: bool) -> None:
     """Loaded processes and their versions, with open leads per version."""
     rows = app.engine.list_processes()
     emit(rows, as_json, lambda rs: console().print(table(
-        f"{len(rs)} process versions", ["process", "version", "title", "open leads", "loaded", "by", "hash"],
-        [[r["process"], r["version"], r["title"], r["open_leads"], r["loaded_at"][:16].replace("T", " "),
+        plural(len(rs), "process version"),
+        ["process", "version", "title", "open leads", "loaded", "by", "hash"],
+        [[r["process"], r["version"], r["title"], r["open_leads"], short_time(r["loaded_at"]),
           r["loaded_by"], r["hash"][:12]] for r in rs])))
 
 
 @click.command("migrate")
 @click.argument("name")
-@click.option("--to", "to_version", type=int, required=True, help="Target version number.")
+@click.option("--to", "to_version", type=RecordId("version"), required=True, help="Target version number.")
 @click.option("--dry-run", is_flag=True, help="Check and list the leads that would move; change nothing.")
 @json_option
 @pass_app
@@ -110,24 +124,27 @@ def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json
 @pass_app
 def demo(app: App, db_path: str) -> None:
     """Load the shipped processes into a fresh SQLite database with a realistic team and pipeline."""
-    from engine.demo import build_demo
+    from cli.lead_cmds import render_lead  # noqa: PLC0415 - only the demo needs them
+    from engine.demo import build_demo  # noqa: PLC0415
 
     summary: dict[str, Any] = build_demo(db_path)
     con = console()
-    con.print(f"[bold]leadflow demo[/bold]: {summary['db']} as of {summary['as_of']}")
-    con.print(f"Loaded processes: {', '.join(summary['processes'])}")
-    con.print(f"Team: {', '.join(summary['users'])}")
-    con.print(f"{summary['leads']} leads: {summary['open']} open, {summary['won']} won, {summary['lost']} lost")
+    con.print(f"[bold]leadflow demo[/bold]: {esc(summary['db'])} as of {summary['as_of']}")
+    con.print(f"Loaded processes: {esc(', '.join(summary['processes']))}")
+    con.print(f"Team: {esc(', '.join(summary['users']))}")
+    con.print(f"{summary['leads']} leads: {summary['open']} open, {summary['won']} won, "
+              f"{summary['lost']} lost")
     con.print()
-    con.print(f"[bold]What salesperson {summary['salesperson']} sees[/bold] "
-              f"(leadflow task list, as {summary['salesperson']}):")
-    from cli.lead_cmds import render_lead
-
+    con.print(f"[bold]What salesperson {esc(summary['salesperson'])} sees[/bold] "
+              f"(leadflow task list, as {esc(summary['salesperson'])}):")
     rows = summary["tasks"]
-    con.print(table(f"{len(rows)} open tasks", ["lead", "client", "stage", "task", "due"],
+    shown = 12
+    con.print(table(plural(len(rows), "open task"), ["lead", "client", "stage", "task", "due"],
                     [[r["lead_id"], r["name"], r["stage"], r["task_name"],
-                      ("[red]" if r["overdue"] else "") + (r["due_at"] or "")[:16].replace("T", " ")
-                      + (" overdue[/]" if r["overdue"] else "")] for r in rows[:12]]))
+                      styled(f"{short_time(r['due_at'])} overdue", "red") if r["overdue"]
+                      else short_time(r["due_at"])] for r in rows[:shown]]))
+    if len(rows) > shown:
+        con.print(f"... and {len(rows) - shown} more (leadflow task list, as {esc(summary['salesperson'])})")
     con.print()
     render_lead(summary["example_lead"], summary["example_history"])
     con.print()

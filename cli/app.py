@@ -20,7 +20,7 @@ class App:
         if self._engine is None:
             from engine.api import Engine
 
-            self._engine = Engine.open(self.db_url)
+            self._engine = Engine.open(self.db_url, user=self.user)
         return self._engine
 
     def close(self) -> None:

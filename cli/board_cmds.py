@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import console, json_option, print_json
+from cli.output import console, esc, json_option, print_json
 
 LIGHT_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
 DOT = "●"
@@ -57,28 +57,28 @@ def _render(boards: list[dict[str, Any]], as_of: str) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
-    con = console()
+    con = console(pipe_width=120)  # panels fill the width: keep a page-like width in a pipe
     if not boards:
         con.print(f"No open leads as of {as_of}.")
     for b in boards:
         t = b["totals"]
-        con.print(f"[bold]{b['title']}[/bold] ({b['process']}) as of {as_of}: {t['count']} open leads, "
+        con.print(f"[bold]{esc(b['title'])}[/bold] ({b['process']}) as of {as_of}: {t['count']} open leads, "
                   f"{t['value']} {b['currency']}; [bold red]{t['red']} red[/], [yellow]{t['yellow']} yellow[/], "
                   f"[green]{t['green']} green[/]; {t['too_long']} too long")
         for s in b["stages"]:
             lights = s["lights"]
-            title = (f"{s['name']} ({s['id']}): {s['count']} leads, {s['value']} {b['currency']}  "
+            title = (f"{esc(s['name'])} ({s['id']}): {s['count']} leads, {s['value']} {b['currency']}  "
                      f"[bold red]{DOT} {lights['red']}[/] [yellow]{DOT} {lights['yellow']}[/] "
                      f"[green]{DOT} {lights['green']}[/]")
             if not s["leads"]:
-                con.print(f"[dim]  {s['name']} ({s['id']}): {s['count']} leads[/]")
+                con.print(f"[dim]  {esc(s['name'])} ({s['id']}): {s['count']} leads[/]")
                 continue
             table = Table(expand=True, box=None, show_header=True, header_style="dim", pad_edge=False)
             for col in ("", "lead", "client", "owner", "value", "in stage", "in process"):
                 table.add_column(col, overflow="ellipsis", no_wrap=True)
             for lead in s["leads"]:
-                table.add_row(f"[{LIGHT_STYLE[lead['light']]}]{DOT}[/]", str(lead["id"]), lead["name"],
-                              lead["owner"] or "-", lead["value"] or "-", f"{lead['days_in_stage']} d",
+                table.add_row(f"[{LIGHT_STYLE[lead['light']]}]{DOT}[/]", str(lead["id"]), esc(lead["name"]),
+                              esc(lead["owner"] or "-"), lead["value"] or "-", f"{lead['days_in_stage']} d",
                               f"{lead['days_in_process']} d" + (" [magenta]too long[/]" if lead["too_long"] else ""))
             more = s["count"] - len(s["leads"])
             if more:
@@ -97,24 +97,24 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
     if as_json:
         print_json(agenda)
         return
-    con = console()
+    con = console(pipe_width=120)
     con.print(f"[bold]Stand-up[/bold] as of {agenda['as_of']}")
     if not agenda["people"]:
         con.print("No salespeople in scope.")
     for p in agenda["people"]:
         red = p["red"]
-        con.print(f"[bold]{p['salesperson']}[/bold]: [bold red]{red['count']} red[/], "
+        con.print(f"[bold]{esc(p['salesperson'])}[/bold]: [bold red]{red['count']} red[/], "
                   f"{len(p['due_today'])} due today, {len(p['due_next_business_day'])} due next, "
                   f"{len(p['revisits_due'])} revisits, {len(p['new_leads'])} new, {len(p['done'])} done since "
                   f"{p['since'][:10]} ({p['calendar']} business days)")
         lines = (
-            [f"  [bold red]red[/] #{r['lead_id']} {r['name']} ({r['stage']}) overdue since "
+            [f"  [bold red]red[/] #{r['lead_id']} {esc(r['name'])} ({r['stage']}) overdue since "
              f"{r['overdue_since'][:10]}" for r in red["leads"][:3]]
-            + [f"  [yellow]today[/] #{t['lead_id']} {t['name']}: {t['task']}" for t in p["due_today"][:3]]
-            + [f"  next  #{t['lead_id']} {t['name']}: {t['task']}" for t in p["due_next_business_day"][:2]]
-            + [f"  revisit client {r['client_id']} {r['name']} ({r['reason']}, closed {r['closed_at'][:10]})"
+            + [f"  [yellow]today[/] #{t['lead_id']} {esc(t['name'])}: {t['task']}" for t in p["due_today"][:3]]
+            + [f"  next  #{t['lead_id']} {esc(t['name'])}: {t['task']}" for t in p["due_next_business_day"][:2]]
+            + [f"  revisit client {r['client_id']} {esc(r['name'])} ({r['reason']}, closed {r['closed_at'][:10]})"
                for r in p["revisits_due"][:2]]
-            + [f"  [cyan]new[/] #{n['lead_id']} {n['name']} ({n['process']})" for n in p["new_leads"][:2]]
+            + [f"  [cyan]new[/] #{n['lead_id']} {esc(n['name'])} ({n['process']})" for n in p["new_leads"][:2]]
         )
         for line in lines:
             con.print(line)

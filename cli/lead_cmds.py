@@ -8,50 +8,58 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import (
+    ID,
     STATE_STYLE,
     STATUS_STYLE,
     console,
+    echo,
     emit,
+    esc,
     json_option,
     parse_assignments,
+    plural,
     print_json,
     short_time,
+    styled,
     table,
 )
 
-
 # -- rendering -------------------------------------------------------------------------------
+# Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain
+# text: a client called "[/bold] Corp" prints as written, control characters show as \x1b.
 
 def render_lead(lead: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
     con = console()
     status = lead["status"]
-    con.print(f"[bold]Lead {lead['id']}[/bold]  {lead['name']}"
-              + (f" ({lead['company']})" if lead["company"] else "")
+    con.print(f"[bold]Lead {lead['id']}[/bold]  {esc(lead['name'])}"
+              + (f" ({esc(lead['company'])})" if lead["company"] else "")
               + f"  [{STATUS_STYLE[status]}]{status}[/]")
     value = f"{lead['value']} {lead['currency']}" if lead["value"] else "-"
-    con.print(f"process {lead['process']} v{lead['process_version']} | stage [bold]{lead['stage_name']}[/bold] "
-              f"({lead['stage']}) since {short_time(lead['stage_entered_at'])}, due {short_time(lead['stage_due_at'])}")
-    con.print(f"owner {lead['owner'] or '-'}{' (team ' + lead['team'] + ')' if lead['team'] else ''} | "
-              f"value {value} | source {lead['source'] or '-'} | product {lead['product'] or '-'} | "
+    team = f" (team {esc(lead['team'])})" if lead["team"] else ""
+    con.print(f"process {esc(lead['process'])} v{lead['process_version']} | "
+              f"stage [bold]{esc(lead['stage_name'])}[/bold] ({esc(lead['stage'])}) "
+              f"since {short_time(lead['stage_entered_at'])}, due {short_time(lead['stage_due_at'])}")
+    con.print(f"owner {esc(lead['owner'] or '-')}{team} | value {esc(value)} | "
+              f"source {esc(lead['source'] or '-')} | product {esc(lead['product'] or '-')} | "
               f"client {lead['client_id']}"
-              + (f" | {lead['email']}" if lead["email"] else "") + (f" | {lead['phone']}" if lead["phone"] else ""))
+              + (f" | {esc(lead['email'])}" if lead["email"] else "")
+              + (f" | {esc(lead['phone'])}" if lead["phone"] else ""))
     if status != "open":
         con.print(f"closed {short_time(lead['closed_at'])}"
-                  + (f" for {lead['close_reason']}" if lead["close_reason"] else "")
-                  + (f": {lead['close_note']}" if lead["close_note"] else ""))
+                  + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
+                  + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print("fields: " + ", ".join(f"{k}={v}" for k, v in lead["fields"].items()))
+        con.print("fields: " + ", ".join(f"{esc(k)}={esc(v)}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
             continue  # earlier stages' work is in the history
-        style = STATE_STYLE.get(t["state"], "")
         rows.append([t["id"], t["name"], t["owner"], "yes" if t["mandatory"] else "no",
-                     f"[{style}]{t['state']}[/]",
+                     styled(t["state"], STATE_STYLE.get(t["state"], "")),
                      short_time(t["done_at"]) + (f" by {t['done_by']}" if t["done_by"] else "")
                      if t["state"] == "done" else short_time(t["due_at"])])
-    con.print(table(f"Tasks of '{lead['stage_name']}'", ["task", "name", "owner", "must", "state", "due / done"],
-                    rows))
+    con.print(table(f"Tasks of '{esc(lead['stage_name'])}'",
+                    ["task", "name", "owner", "must", "state", "due / done"], rows))
     if history is not None:
         render_history(history)
 
@@ -61,21 +69,33 @@ def render_history(history: list[dict[str, Any]]) -> None:
     console().print(table("History", ["when", "who", "what", "details"], rows))
 
 
+def _v(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _money(minor: int | None) -> str:
+    """4500050 (minor units, as the history stores the lead's value) -> '45000.50'."""
+    return "-" if minor is None else f"{minor // 100}.{minor % 100:02d}"
+
+
 def describe_event(e: dict[str, Any]) -> str:
     d = e["data"]
     kind = e["kind"]
     if kind == "created":
-        return f"in {d['process']} v{d['process_version']}, owner {d.get('owner') or '-'}"
+        return f"in {d['process']} v{d['process_version']}, owner {_v(d.get('owner'))}"
     if kind == "assigned":
-        return f"{d.get('from') or '-'} -> {d['to']}"
+        return f"{_v(d.get('from'))} -> {d['to']}"
     if kind == "field_set":
-        return f"{d['field']}: {d['before']} -> {d['after']}"
+        if d.get("attribute") and d["field"] == "value":  # the lead's value is stored in minor units
+            return f"value: {_money(d['before'])} -> {_money(d['after'])}"
+        return f"{d['field']}: {_v(d['before'])} -> {_v(d['after'])}"
     if kind == "task_done":
         return f"{d['stage']}.{d['task']}" + (f": {d['note']}" if d.get("note") else "")
     if kind == "advanced":
         return f"{d['from']} -> {d['to']}"
     if kind == "closed":
-        return f"{d['reason']} ({d.get('kind')}) from {d['from']}" + (f": {d['note']}" if d.get("note") else "")
+        note = f": {d['note']}" if d.get("note") else ""
+        return f"{d['reason']} ({d.get('kind')}) from {d['from']}{note}"
     if kind == "won":
         return f"from {d['from']}"
     if kind == "reopened":
@@ -90,7 +110,7 @@ def _changed(lead: dict[str, Any], message: str, as_json: bool) -> None:
     if as_json:
         print_json(lead)
     else:
-        click.echo(message)
+        echo(message)
 
 
 # -- lead ------------------------------------------------------------------------------------
@@ -110,11 +130,11 @@ def lead() -> None:
 @click.option("--product")
 @click.option("--value", help="Expected value, an exact amount such as 45000.50.")
 @click.option("--owner", help="Salesperson who owns the lead (default: you, if you are a salesperson).")
-@click.option("--client", "client_id", type=int, help="Attach the lead to this existing client.")
+@click.option("--client", "client_id", type=ID, help="Attach the lead to this existing client.")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a process field; repeatable.")
 @json_option
 @pass_app
-def lead_add(app: App, process_: str, name: str, company: str | None, email: str | None, phone: str | None,
+def lead_add(app: App, *, process_: str, name: str, company: str | None, email: str | None, phone: str | None,
              source: str | None, product: str | None, value: str | None, owner: str | None,
              client_id: int | None, sets: tuple[str, ...], as_json: bool) -> None:
     """Register an inquiry as a lead at the first stage."""
@@ -134,21 +154,20 @@ def lead_add(app: App, process_: str, name: str, company: str | None, email: str
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @json_option
 @pass_app
-def lead_list(app: App, process_: str | None, stage: str | None, owner: str | None, status: str | None,
+def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str | None, status: str | None,
               limit: int, as_json: bool) -> None:
     """List leads you may see."""
     rows = app.engine.list_leads(process=process_, stage=stage, owner=owner, status=status, limit=limit)
 
     def render(items: list[dict[str, Any]]) -> None:
-        console().print(table(f"{len(items)} leads", ["id", "name", "process", "stage", "status", "owner", "value"],
-                              [[r["id"], r["name"], r["process"], r["stage"], r["status"], r["owner"], r["value"]]
-                               for r in items]))
+        columns = ["id", "name", "process", "stage", "status", "owner", "value"]
+        console().print(table(plural(len(items), "lead"), columns, [[r[c] for c in columns] for r in items]))
 
     emit(rows, as_json, render)
 
 
 @lead.command("show")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @json_option
 @pass_app
 def lead_show(app: App, lead_id: int, as_json: bool) -> None:
@@ -161,7 +180,7 @@ def lead_show(app: App, lead_id: int, as_json: bool) -> None:
 
 
 @lead.command("set")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @json_option
 @pass_app
@@ -169,11 +188,17 @@ def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], as_json: bool
     """Set fields (typed by the process) or value/product/source; an empty VALUE clears a field."""
     values = parse_assignments(assignments)
     result = app.engine.set_fields(lead_id, values)
-    _changed(result, f"Lead {lead_id}: " + ", ".join(f"{k}={v}" for k, v in values.items()), as_json)
+    _changed(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
+
+
+def _stored(lead: dict[str, Any], name: str) -> str:
+    """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
+    value = lead[name] if name in ("value", "product", "source") else lead["fields"].get(name)
+    return f"{name} cleared" if value is None else f"{name}={value}"
 
 
 @lead.command("assign")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.option("--to", "to", required=True, help="The new owner.")
 @json_option
 @pass_app
@@ -184,7 +209,7 @@ def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
 
 
 @lead.command("advance")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.option("--to", "to", help="The next stage, when the process allows several.")
 @json_option
 @pass_app
@@ -196,7 +221,7 @@ def lead_advance(app: App, lead_id: int, to: str | None, as_json: bool) -> None:
 
 
 @lead.command("close")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
 @json_option
@@ -208,7 +233,7 @@ def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: b
 
 
 @lead.command("win")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @json_option
 @pass_app
 def lead_win(app: App, lead_id: int, as_json: bool) -> None:
@@ -218,7 +243,7 @@ def lead_win(app: App, lead_id: int, as_json: bool) -> None:
 
 
 @lead.command("reopen")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.option("--stage", help="Stage to reopen into (default: the one it was closed in).")
 @json_option
 @pass_app
@@ -229,7 +254,7 @@ def lead_reopen(app: App, lead_id: int, stage: str | None, as_json: bool) -> Non
 
 
 @lead.command("history")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @json_option
 @pass_app
 def lead_history(app: App, lead_id: int, as_json: bool) -> None:
@@ -257,15 +282,16 @@ def task_list(app: App, owner: str | None, as_json: bool) -> None:
         for r in items:
             due = short_time(r["due_at"])
             out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
-                        "yes" if r["mandatory"] else "no", f"[red]{due} overdue[/]" if r["overdue"] else due])
-        console().print(table(f"{len(items)} open tasks", ["lead", "client", "stage", "task", "name", "owner",
-                                                           "mandatory", "due"], out))
+                        "yes" if r["mandatory"] else "no",
+                        styled(f"{due} overdue", "red") if r["overdue"] else due])
+        console().print(table(plural(len(items), "open task"),
+                              ["lead", "client", "stage", "task", "name", "owner", "mandatory", "due"], out))
 
     emit(rows, as_json, render)
 
 
 @task.command("done")
-@click.argument("lead_id", type=int)
+@click.argument("lead_id", type=ID)
 @click.argument("task_id")
 @click.option("--note")
 @json_option
@@ -288,7 +314,7 @@ def client() -> None:
 
 
 @client.command("show")
-@click.argument("client_id", type=int)
+@click.argument("client_id", type=ID)
 @json_option
 @pass_app
 def client_show(app: App, client_id: int, as_json: bool) -> None:
@@ -297,11 +323,14 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
 
     def render(c: dict[str, Any]) -> None:
         con = console()
-        con.print(f"[bold]Client {c['id']}[/bold]  {c['name']}" + (f" ({c['company']})" if c["company"] else "")
-                  + (f" | {c['email']}" if c["email"] else "") + (f" | {c['phone']}" if c["phone"] else ""))
-        con.print(table(f"{len(c['leads'])} leads", ["lead", "process", "stage", "status", "owner", "created",
-                                                     "closed", "reason"],
-                        [[x["id"], x["process"], x["stage"], x["status"], x["owner"], short_time(x["created_at"]),
-                          short_time(x["closed_at"]), x["close_reason"]] for x in c["leads"]]))
+        con.print(f"[bold]Client {c['id']}[/bold]  {esc(c['name'])}"
+                  + (f" ({esc(c['company'])})" if c["company"] else "")
+                  + (f" | {esc(c['email'])}" if c["email"] else "")
+                  + (f" | {esc(c['phone'])}" if c["phone"] else ""))
+        con.print(table(plural(len(c["leads"]), "lead"),
+                        ["lead", "process", "stage", "status", "owner", "created", "closed", "reason"],
+                        [[x["id"], x["process"], x["stage"], x["status"], x["owner"],
+                          short_time(x["created_at"]), short_time(x["closed_at"]), x["close_reason"]]
+                         for x in c["leads"]]))
 
     emit(data, as_json, render)

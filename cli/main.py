@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import click
 
 from cli.app import App
+from cli.output import printable
 from engine.errors import LeadflowError
 
 
@@ -17,26 +19,49 @@ class LeadflowGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors (exit 2), --help, Ctrl-C: click prints them
         except LeadflowError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
         except Exception as exc:
             # Database trouble (server down, locked file, bad credentials) is the user's to fix, not a bug.
             if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
-                raise click.ClickException(f"database error: {exc.orig}") from None
-            raise
+                raise click.ClickException(f"database error: {_one_line(exc.orig)}") from None
+            if os.environ.get("LEADFLOW_DEBUG"):
+                raise
+            # A bug: still one line on stderr and exit code 1, the traceback on request.
+            raise click.ClickException(
+                f"internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in leadflow, please "
+                "report it (LEADFLOW_DEBUG=1 shows the traceback)") from None
 
 
-class _App(App):
-    """``App`` whose engine acts as ``--user`` (``App.engine`` opened it without the user, so ``--user``
-    was ignored and every command ran as ``LEADFLOW_USER`` or the OS login)."""
+def _one_line(exc: BaseException) -> str:
+    """A driver's multi-line message ('connection failed: ...\\n\\tIs the server running...') on one line."""
+    return printable(" ".join(str(exc).split()))
 
-    @property
-    def engine(self) -> Any:
-        if self._engine is None:
-            from engine.api import Engine
 
-            self._engine = Engine.open(self.db_url, user=self.user)
-        return self._engine
+def _version() -> str:
+    """The installed version; from a checkout that is not installed (python -m cli.main), pyproject's."""
+    from importlib import metadata  # noqa: PLC0415 - only --version needs it
+
+    try:
+        return metadata.version("leadflow")
+    except metadata.PackageNotFoundError:
+        import tomllib  # noqa: PLC0415
+        from pathlib import Path  # noqa: PLC0415
+
+        try:
+            with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
+                return f"{tomllib.load(f)['project']['version']} (not installed)"
+        except (OSError, KeyError, tomllib.TOMLDecodeError):
+            return "unknown (not installed)"
+
+
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    # click.version_option(package_name=...) raises RuntimeError, a traceback, when leadflow is not installed.
+    if value and not ctx.resilient_parsing:
+        click.echo(f"leadflow, version {_version()}")
+        ctx.exit()
 
 
 @click.group(cls=LeadflowGroup)
@@ -44,16 +69,17 @@ class _App(App):
               help="SQLAlchemy database URL (env LEADFLOW_DB). Default: sqlite:///leadflow.db")
 @click.option("--user", envvar="LEADFLOW_USER", default=None,
               help="Acting user (env LEADFLOW_USER). Default: your OS login.")
-@click.version_option(package_name="leadflow")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 @click.pass_context
 def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
     """leadflow: sales processes declared in YAML, run on a state machine."""
-    ctx.obj = _App(db_url=db_url, user=user)
+    ctx.obj = App(db_url=db_url, user=user)
     ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
-    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds
+    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds  # noqa: PLC0415
 
     process_cmds.process.add_command(admin_cmds.process_load)
     process_cmds.process.add_command(admin_cmds.process_list)

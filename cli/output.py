@@ -2,23 +2,77 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Callable
+import os
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON (stable keys, see docs/cli.md).")
+json_option = click.option("--json", "as_json", is_flag=True,
+                           help="Print JSON (stable keys, see docs/cli.md).")
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
 
-def console() -> Any:
-    from rich.console import Console
+def _json_default(value: Any) -> Any:
+    """What json cannot write itself: a database row as an object, instants as ISO-8601, amounts as text.
 
-    return Console(highlight=False, soft_wrap=False)
+    (``default=str`` printed a row as its Python repr, one JSON string: ``user add --json`` did.)
+    """
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return str(value)  # Decimal and the like
+
+
+#: Width of tables and lines written to a pipe or a file: wide enough that no row is folded, so that
+#: names stay whole and ``grep`` finds them (a terminal, or COLUMNS, keeps its own width).
+PIPE_WIDTH = 100_000
+
+
+def console(pipe_width: int = PIPE_WIDTH) -> Any:
+    """A rich console; written to a pipe it is ``pipe_width`` wide (boxed layouts ask for less)."""
+    from rich.console import Console  # noqa: PLC0415 - rich is slow to import; only printing needs it
+
+    con = Console(highlight=False, soft_wrap=False)
+    if not con.is_terminal and not os.environ.get("COLUMNS"):
+        con = Console(highlight=False, soft_wrap=False, width=pipe_width)
+    return con
+
+
+# Control characters (C0 but tab and newline, DEL, C1) in stored text would reach the terminal as escape
+# sequences; people see them as \x1b instead. JSON output escapes C0 itself and keeps the data as stored.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(value: Any) -> str:
+    """``value`` as text safe to print to a terminal: control characters shown as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def esc(value: Any) -> str:
+    """Data (a name, a field value, a path) for a rich markup string: printable, and ``[`` not markup."""
+    from rich.markup import escape  # noqa: PLC0415
+
+    return escape(printable(value))
+
+
+def styled(value: Any, style: str) -> Any:
+    """A table cell shown in ``style``; its text is never read as markup."""
+    from rich.text import Text  # noqa: PLC0415
+
+    return Text(printable(value), style=style)
+
+
+def echo(message: str) -> None:
+    """A plain line for people (the summaries of write commands), control characters made visible."""
+    click.echo(printable(message))
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
@@ -29,14 +83,29 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
-    from rich.table import Table
+    """A rich table: ``title`` is markup (data in it goes through ``esc``), cells plain text or ``styled``."""
+    from rich.table import Table  # noqa: PLC0415
 
     t = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*["" if v is None else str(v) for v in row])
+        t.add_row(*[_cell(v) for v in row])
     return t
+
+
+def _cell(value: Any) -> Any:
+    """A table cell: ``styled(...)`` as is; anything else as plain text (data is never rich markup)."""
+    from rich.text import Text  # noqa: PLC0415
+
+    if isinstance(value, Text):
+        return value
+    return Text("" if value is None else printable(value))
+
+
+def plural(n: int, word: str) -> str:
+    """(1, 'lead') -> '1 lead'; (2, 'open task') -> '2 open tasks'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def short_time(iso: str | None) -> str:
@@ -46,6 +115,35 @@ def short_time(iso: str | None) -> str:
 
 STATE_STYLE = {"open": "yellow", "done": "green", "not_applicable": "dim"}
 STATUS_STYLE = {"open": "cyan", "won": "bold green", "lost": "red"}
+
+
+class RecordId(click.ParamType):
+    """A lead, client or version number: a whole number from 1 to 2**63-1 (the largest a database key holds).
+
+    Anything else is bad usage (exit 2) that names the argument, never a driver's overflow error.
+    """
+
+    name = "integer"
+    MAX = 2**63 - 1
+
+    def __init__(self, what: str = "id") -> None:
+        self.what = what
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            try:
+                number = int(str(value).strip())
+            except ValueError:
+                self.fail(f"{value!r} is not a valid integer.", param, ctx)
+        if not 1 <= number <= self.MAX:
+            self.fail(f"{value!r} is not a valid {self.what}: a whole number from 1 to {self.MAX}",
+                      param, ctx)
+        return number
+
+
+ID = RecordId()
 
 
 def parse_assignments(pairs: tuple[str, ...], what: str = "FIELD=VALUE") -> dict[str, str]:

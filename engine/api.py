@@ -33,6 +33,7 @@ from engine import access, clock, rules, store, views
 from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation
 from engine.loader import suggest
 from engine.machine import LOST, WON, ProcessMachine
+from engine.rules import has_control_characters
 from engine.spec import ProcessSpec
 from engine.state import (
     ATTRIBUTES,
@@ -70,7 +71,7 @@ def _clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
     value = value.strip()
     if len(value) > limit:
         raise InvalidInputError(f"{what} is longer than {limit} characters")
-    if any(ord(ch) < 32 and ch not in "\t\n" for ch in value):
+    if has_control_characters(value):
         raise InvalidInputError(f"{what} contains control characters")
     return value or None
 
@@ -124,6 +125,10 @@ class Engine:
         """Create or upgrade the schema; on an empty database make the acting user its first admin."""
         from engine import migrate
 
+        if migrate.current_revision(self.db) is not None:
+            with self.transaction() as conn:
+                if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one():
+                    access.require_admin(self._actor(conn), "upgrade the database")
         migrate.upgrade(self.db)
         with self.transaction() as conn:
             first = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 0
@@ -151,10 +156,11 @@ class Engine:
                 raise RuleViolation(f"user '{name_}' already exists")
             conn.execute(sa.insert(users).values(name=name_, role=role, team=_clean_text(team, "team", 200),
                                                  created_at=clock.now()))
-            return self._user(conn, name_)
+            return views.user(self._user(conn, name_))
 
     def list_users(self) -> list[dict[str, Any]]:
         with self.transaction() as conn:
+            self._actor(conn)
             rows = conn.execute(sa.select(users).order_by(users.c.name)).mappings()
             return [views.user(r) for r in rows]
 
@@ -189,6 +195,7 @@ class Engine:
 
     def list_processes(self) -> list[dict[str, Any]]:
         with self.transaction() as conn:
+            self._actor(conn)
             counts = {
                 (p, v): n
                 for p, v, n in conn.execute(
@@ -397,8 +404,6 @@ class Engine:
             if not stage.next:
                 raise RuleViolation(f"lead {lead_id} is in '{stage.id}', the last stage; "
                                     f"win it with 'leadflow lead win {lead_id}' or close it with a reason")
-            self._require_can_leave(lead_id, state, spec)
-            machine = self._machine(spec, state.process_version)
             if to is not None:
                 if spec.stage(to) is None:
                     raise NotFoundError(f"stage '{to}' does not exist in process {spec.id}"
@@ -409,6 +414,8 @@ class Engine:
                                         f"allows only {', '.join(n.stage for n in stage.next)}")
             else:
                 targets = list(stage.next)
+            self._require_can_leave(lead_id, state, spec)
+            machine = self._machine(spec, state.process_version)
             for nxt in targets:
                 if machine.fire(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
                     return self._commit(conn, state, [self._event("advanced", {"from": stage.id, "to": nxt.stage})])
@@ -545,7 +552,8 @@ class Engine:
     def client(self, client_id: int) -> dict[str, Any]:
         with self.transaction() as conn:
             actor = self._actor(conn)
-            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first()
+            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
+                0 < client_id < 2**63) else None
             if row is None:
                 raise NotFoundError(f"client {client_id} does not exist")
             ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
@@ -676,7 +684,7 @@ class Engine:
     def _lead(self, conn: Connection, lead_id: int) -> LeadState:
         if isinstance(lead_id, bool) or not isinstance(lead_id, int):
             raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}")
-        state = store.read_lead(conn, lead_id)
+        state = store.read_lead(conn, lead_id) if 0 < lead_id < 2**63 else None
         if state is None:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state

@@ -17,6 +17,11 @@ _FALSE = {"false", "no", "n", "0", "nie", "nu", "нет"}
 MONEY_QUANTUM = Decimal("0.01")
 
 
+def has_control_characters(text: str) -> bool:
+    """C0 controls but tab and newline, DEL, and the C1 controls (an 8-bit escape can drive a terminal)."""
+    return any((ord(ch) < 32 and ch not in "\t\n") or 0x7F <= ord(ch) <= 0x9F for ch in text)
+
+
 def parse_money(text: Any, *, what: str = "value") -> Decimal:
     """An exact amount with at most two decimals; accepts '12 500,50' as written in PL/RO/RU."""
     if isinstance(text, bool):
@@ -59,6 +64,8 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     if field.type == "text":
         if not isinstance(value, str):
             raise InvalidInputError(f"{where} takes text, got {value!r}")
+        if has_control_characters(value):
+            raise InvalidInputError(f"{where} contains control characters")
         if len(value) > 10_000:
             raise InvalidInputError(f"{where} is longer than 10,000 characters")
         return value
