@@ -102,19 +102,23 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
     if not agenda["people"]:
         con.print("No salespeople in scope.")
     for p in agenda["people"]:
-        red = p["red"]
+        red, today, upcoming = p["red"], p["due_today"], p["due_next_business_day"]
         con.print(f"[bold]{esc(p['salesperson'])}[/bold]: [bold red]{red['count']} red[/], "
-                  f"{len(p['due_today'])} due today, {len(p['due_next_business_day'])} due next, "
+                  f"{today['count']} due today, {upcoming['count']} due next, "
                   f"{len(p['revisits_due'])} revisits, {len(p['new_leads'])} new, {len(p['done'])} done since "
                   f"{p['since'][:10]} ({p['calendar']} business days)")
+
+        def item(lead: dict[str, Any]) -> str:
+            tasks = f": {', '.join(lead['tasks'])}" if lead["tasks"] else ""
+            return f"#{lead['lead_id']} {esc(lead['name'])} ({lead['stage']}{tasks})"
+
         lines = (
-            [f"  [bold red]red[/] #{r['lead_id']} {esc(r['name'])} ({r['stage']}) overdue since "
-             f"{r['overdue_since'][:10]}" for r in red["leads"][:3]]
-            + [f"  [yellow]today[/] #{t['lead_id']} {esc(t['name'])}: {t['task']}" for t in p["due_today"][:3]]
-            + [f"  next  #{t['lead_id']} {esc(t['name'])}: {t['task']}" for t in p["due_next_business_day"][:2]]
+            [f"  [bold red]red[/]   {item(r)} overdue since {r['due_at'][:10]}" for r in red["leads"][:3]]
+            + [f"  [yellow]today[/] {item(t)}" for t in today["leads"][:3]]
+            + [f"  next  {item(t)}" for t in upcoming["leads"][:2]]
             + [f"  revisit client {r['client_id']} {esc(r['name'])} ({r['reason']}, closed {r['closed_at'][:10]})"
                for r in p["revisits_due"][:2]]
-            + [f"  [cyan]new[/] #{n['lead_id']} {esc(n['name'])} ({n['process']})" for n in p["new_leads"][:2]]
+            + [f"  [cyan]new[/]   #{n['lead_id']} {esc(n['name'])} ({n['process']})" for n in p["new_leads"][:2]]
         )
         for line in lines:
             con.print(line)

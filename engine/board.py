@@ -154,23 +154,34 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str, rev
     end_next = dt.datetime.combine(calendar.next_business_day(today, country), calendar.END_OF_DAY)
     mine = [leads.c.owner == person, leads.c.status == "open"]
 
-    red = conn.execute(
-        sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.red_at, leads.c.value_minor)
-        .join(clients, clients.c.id == leads.c.client_id)
-        .where(*mine, leads.c.red_at < now).order_by(leads.c.red_at).limit(cap)).all()
-    red_count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*mine, leads.c.red_at < now)).scalar()
-
-    def tasks_due(start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+    def leads_due(*window: Any) -> tuple[int, list[Any]]:
+        """Leads whose earliest open mandatory deadline (red_at) lies in ``window``: a range of one index."""
+        count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*mine, *window)).scalar_one()
         rows = conn.execute(
-            sa.select(lead_tasks.c.lead_id, lead_tasks.c.task_id, lead_tasks.c.due_at, clients.c.name,
-                      leads.c.process, leads.c.stage)
-            .join(leads, leads.c.id == lead_tasks.c.lead_id)
+            sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.red_at,
+                      leads.c.value_minor)
             .join(clients, clients.c.id == leads.c.client_id)
-            .where(*mine, lead_tasks.c.stage == leads.c.stage, lead_tasks.c.state == "open",
-                   lead_tasks.c.due_at >= start, lead_tasks.c.due_at <= end)
-            .order_by(lead_tasks.c.due_at, lead_tasks.c.lead_id).limit(cap)).all()
-        return [{"lead_id": r.lead_id, "name": r.name, "process": r.process, "stage": r.stage, "task": r.task_id,
-                 "due_at": r.due_at.isoformat()} for r in rows]
+            .where(*mine, *window).order_by(leads.c.red_at, leads.c.id).limit(cap)).all()
+        return int(count), rows
+
+    def with_tasks(rows: list[Any], end: dt.datetime) -> list[dict[str, Any]]:
+        """The listed leads with the open tasks of their stage due by ``end`` (a few leads: a few lookups)."""
+        due: dict[int, list[str]] = {}
+        if rows:
+            for lead_id, task_id in conn.execute(
+                sa.select(lead_tasks.c.lead_id, lead_tasks.c.task_id)
+                .join(leads, sa.and_(leads.c.id == lead_tasks.c.lead_id, leads.c.stage == lead_tasks.c.stage))
+                .where(lead_tasks.c.lead_id.in_([r.id for r in rows]), lead_tasks.c.state == "open",
+                       lead_tasks.c.due_at <= end)
+                .order_by(lead_tasks.c.due_at, lead_tasks.c.task_id)):
+                due.setdefault(lead_id, []).append(task_id)
+        return [{"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage,
+                 "due_at": r.red_at.isoformat(), "tasks": due.get(r.id, []), "value": minor_to_money(r.value_minor)}
+                for r in rows]
+
+    red_count, red = leads_due(leads.c.red_at < now)
+    today_count, today_rows = leads_due(leads.c.red_at >= now, leads.c.red_at <= end_today)
+    next_count, next_rows = leads_due(leads.c.red_at > end_today, leads.c.red_at <= end_next)
 
     new = conn.execute(
         sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.owner_since)
@@ -188,11 +199,9 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str, rev
         "salesperson": person,
         "calendar": country,
         "since": since.isoformat(),
-        "red": {"count": red_count, "leads": [
-            {"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage,
-             "overdue_since": r.red_at.isoformat(), "value": minor_to_money(r.value_minor)} for r in red]},
-        "due_today": tasks_due(now, end_today),
-        "due_next_business_day": tasks_due(end_today + dt.timedelta(seconds=1), end_next),
+        "red": {"count": red_count, "leads": with_tasks(red, now)},
+        "due_today": {"count": today_count, "leads": with_tasks(today_rows, end_today)},
+        "due_next_business_day": {"count": next_count, "leads": with_tasks(next_rows, end_next)},
         "revisits_due": [
             {"lead_id": r.id, "client_id": r.client_id, "name": r.name, "process": r.process,
              "reason": r.close_reason, "closed_at": r.closed_at.isoformat()}

@@ -99,6 +99,9 @@ leads = sa.Table(
     sa.Index("ix_leads_owner_board", "owner", "status", "process", "stage", "red_at", "value_minor"),
     sa.Index("ix_leads_team_board", "team", "status", "process", "stage", "red_at", "value_minor"),
     sa.Index("ix_leads_age", "process", "status", "created_at", "stage", "team", "owner"),
+    # The stand-up: a salesperson's red leads and those due today or next are ranges of red_at.
+    sa.Index("ix_leads_owner_due", "owner", "status", "red_at"),
+    sa.Index("ix_leads_owner_since", "owner", "status", "owner_since"),
 )
 
 # Open leads and their value per process, stage, team and owner, kept by every write to ``leads`` in the

@@ -203,9 +203,13 @@ def test_daily_agenda_lists_red_due_new_done_and_revisits(team: Team) -> None:
     anna = people["anna"]
     assert own["people"] == [anna]
     assert anna["since"] == "2026-03-05T00:00:00"  # the previous business day
-    assert [r["lead_id"] for r in anna["red"]["leads"]] == [overdue["id"]]
-    assert [t["task"] for t in anna["due_today"]] == ["check_history"]  # fresh: due end of Friday
-    assert anna["due_next_business_day"] == []
+    assert anna["red"]["count"] == 1
+    assert [(r["lead_id"], r["tasks"]) for r in anna["red"]["leads"]] == [(overdue["id"], ["check_history",
+                                                                                "record_contact"])]
+    # fresh: its stage is due at the end of Friday; the optional task due with it is listed
+    assert anna["due_today"]["count"] == 1
+    assert [(t["lead_id"], t["tasks"]) for t in anna["due_today"]["leads"]] == [(fresh["id"], ["check_history"])]
+    assert anna["due_next_business_day"] == {"count": 0, "leads": []}
     assert [n["lead_id"] for n in anna["new_leads"]] == [fresh["id"]]
     assert [(d["lead_id"], d["kind"], d["detail"]) for d in anna["done"]] == [(fresh["id"], "task_done",
                                                                               "record_contact")]

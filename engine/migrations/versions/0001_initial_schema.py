@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 07:47:23.067084
+Create Date: 2026-11-22 07:55:34.869005
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_leads_board', ['process', 'status', 'stage', 'red_at', 'value_minor'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_client_id'), ['client_id'], unique=False)
         batch_op.create_index('ix_leads_owner_board', ['owner', 'status', 'process', 'stage', 'red_at', 'value_minor'], unique=False)
+        batch_op.create_index('ix_leads_owner_due', ['owner', 'status', 'red_at'], unique=False)
+        batch_op.create_index('ix_leads_owner_since', ['owner', 'status', 'owner_since'], unique=False)
         batch_op.create_index('ix_leads_team_board', ['team', 'status', 'process', 'stage', 'red_at', 'value_minor'], unique=False)
 
     op.create_table('events',
@@ -153,6 +155,8 @@ def downgrade() -> None:
     op.drop_table('events')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_team_board')
+        batch_op.drop_index('ix_leads_owner_since')
+        batch_op.drop_index('ix_leads_owner_due')
         batch_op.drop_index('ix_leads_owner_board')
         batch_op.drop_index(batch_op.f('ix_leads_client_id'))
         batch_op.drop_index('ix_leads_board')
