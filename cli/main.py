@@ -79,13 +79,17 @@ def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds  # noqa: PLC0415
+    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds, recovery_cmds  # noqa: PLC0415
 
+    lead_cmds.lead.add_command(recovery_cmds.lead_report)
+    lead_cmds.lead.add_command(recovery_cmds.lead_recall)
     process_cmds.process.add_command(admin_cmds.process_load)
     process_cmds.process.add_command(admin_cmds.process_list)
     process_cmds.process.add_command(admin_cmds.process_migrate)
     for command in (admin_cmds.init, admin_cmds.user, process_cmds.process, lead_cmds.lead, lead_cmds.task,
-                    lead_cmds.client, board_cmds.board, board_cmds.daily, admin_cmds.demo):
+                    lead_cmds.client, board_cmds.board, board_cmds.daily, recovery_cmds.review,
+                    recovery_cmds.revisit, recovery_cmds.removals, recovery_cmds.stalled, recovery_cmds.rotate,
+                    admin_cmds.demo):
         cli.add_command(command)
 
 

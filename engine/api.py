@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import getpass
 import json
 import os
@@ -47,7 +48,7 @@ from engine.state import (
     apply,
     rebuild,
 )
-from engine.store import clients, lead_tasks, leads, process_versions, stage_counts, users
+from engine.store import clients, closures, lead_tasks, leads, process_versions, reviews, stage_counts, users
 
 USER_ROLES = ("salesperson", "manager", "admin")
 
@@ -320,11 +321,21 @@ class Engine:
             return self._view(conn, state)
 
     def get_lead(self, lead_id: int) -> dict[str, Any]:
-        """The lead as JSON-able data (the shape documented in docs/cli.md)."""
+        """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             access.require_can_view(self._actor(conn), state)
-            return self._view(conn, state)
+            view = self._view(conn, state)
+            view["client_leads"] = [
+                {"id": r.id, "process": r.process, "status": r.status, "stage": r.stage, "owner": r.owner,
+                 "created_at": views.iso(r.created_at), "closed_at": views.iso(r.closed_at),
+                 "close_reason": r.close_reason}
+                for r in conn.execute(
+                    sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
+                              leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
+                    .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))
+            ]
+            return view
 
     def list_leads(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
                    status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
@@ -454,9 +465,16 @@ class Engine:
                                     f"valid reasons: {listed}")
             if self._machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
                 raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
+            conn.execute(sa.insert(closures).values(
+                lead_id=lead_id, client_id=state.client_id, process=state.process, reason=entry.id, kind=entry.kind,
+                owner=state.owner, team=state.team, product=state.product, value_minor=state.value_minor,
+                stage=state.stage, closed_at=clock.now()))
+            if entry.review:
+                conn.execute(sa.insert(reviews).values(lead_id=lead_id, team=state.team, reason=entry.id,
+                                                       requested_at=clock.now(), state="open"))
             return self._commit(conn, state, [self._event("closed", {
                 "reason": entry.id, "kind": entry.kind, "note": _clean_text(note, "note", 5000),
-                "from": state.stage})])
+                "from": state.stage, "review": entry.review})])
 
     def reopen(self, lead_id: int, stage: str | None = None) -> dict[str, Any]:
         """Reopen a won or lost lead into ``stage`` (default: the stage it was closed in, work kept)."""
@@ -474,6 +492,8 @@ class Engine:
             if self._machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
                                                                 state.fields) != target:
                 raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
+            conn.execute(sa.update(closures).where(closures.c.lead_id == lead_id, closures.c.reopened_at.is_(None))
+                         .values(reopened_at=clock.now()))
             return self._commit(conn, state, [self._event("reopened", {
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
 
@@ -547,6 +567,10 @@ class Engine:
                 mine = (task.owner == spec.owner_role and row["owner"] == who["name"]) or task.owner == who["role"]
                 if who["role"] in ("manager", "admin") or mine:
                     out.append(views.task_row(row, task, spec, clock.now()))
+            if who["role"] in access.MANAGERS and who["name"] == actor["name"]:
+                # the director's refusal reviews are tasks too
+                out.extend(views.review_task(r, clock.now()) for r in self.list_reviews())
+                out.sort(key=lambda t: (t["due_at"] or "", t["lead_id"]))
             return out
 
     def client(self, client_id: int) -> dict[str, Any]:
@@ -613,8 +637,12 @@ class Engine:
                     query = query.where(users.c.team == wanted)
                 people = [r[0] for r in conn.execute(query)]
             due = revisits.due_revisits(self._all_specs(conn), now)
-            return {"as_of": now.isoformat(),
-                    "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
+            agenda: dict[str, Any] = {
+                "as_of": now.isoformat(),
+                "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
+            if actor["role"] in access.MANAGERS and owner is None:
+                agenda["reviews"] = self.list_reviews()
+            return agenda
 
     def _scope(self, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> Any:
         """Whose leads the actor asked to see, checked against what they may see."""
@@ -647,6 +675,231 @@ class Engine:
         if row is None:
             row = conn.execute(sa.select(process_versions.c.process).limit(1)).first()
         return self._spec(conn, row[0]).calendar if row else "PL"
+
+    # -- the recovery loop ---------------------------------------------------------------------
+    def list_reviews(self, *, state: str | None = "open") -> list[dict[str, Any]]:
+        """Refusal reviews of the director's team (all teams for an admin or a manager without one)."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            if actor["role"] not in access.MANAGERS:
+                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not see refusal reviews: "
+                                       "they are the sales director's")
+            query = (sa.select(reviews, leads.c.process, leads.c.owner, leads.c.value_minor, leads.c.close_note,
+                               leads.c.closed_from_stage, clients.c.name)
+                     .join(leads, leads.c.id == reviews.c.lead_id).join(clients, clients.c.id == leads.c.client_id)
+                     .order_by(reviews.c.requested_at, reviews.c.id))
+            if state is not None:
+                query = query.where(reviews.c.state == state)
+            if actor["role"] == "manager" and actor["team"] is not None:
+                query = query.where(reviews.c.team == actor["team"])
+            return [views.review(r, self._review_due(conn, r)) for r in conn.execute(query).mappings()]
+
+    def _review_due(self, conn: Connection, row: Any) -> Any:
+        """A review is due two business days after the refusal, in the lead's process calendar."""
+        from engine import calendar
+
+        spec = self._spec(conn, row["process"])
+        return calendar.due_at(row["requested_at"], 2, spec.calendar)
+
+    def _open_review(self, conn: Connection, lead_id: int) -> Any:
+        row = conn.execute(sa.select(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
+                           .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
+        if row is None:
+            raise RuleViolation(f"lead {lead_id} has no open refusal review")
+        return row
+
+    def review_return(self, lead_id: int, *, stage: str | None = None, note: str | None = None,
+                      to: str | None = None) -> dict[str, Any]:
+        """The director sends the client back into the funnel: the lead reopens (and may change hands)."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            state = self._lead(conn, lead_id)
+            review = self._open_review(conn, lead_id)
+            access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+            note_ = _clean_text(note, "note", 5000)
+            self._commit(conn, state, [self._event("review_returned", {"note": note_, "stage": stage, "to": to})])
+            self.reopen(lead_id, stage)
+            if to is not None and to != state.owner:
+                self.assign(lead_id, to)
+            conn.execute(sa.update(reviews).where(reviews.c.id == review["id"]).values(
+                state="returned", decided_by=actor["name"], decided_at=clock.now(), note=note_))
+            return self._view(conn, self._lead(conn, lead_id))
+
+    def review_confirm(self, lead_id: int, note: str) -> dict[str, Any]:
+        """The director validates the refusal; the note records what was learned."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            state = self._lead(conn, lead_id)
+            review = self._open_review(conn, lead_id)
+            access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+            note_ = _clean_text(note, "note", 5000)
+            if not note_:
+                raise InvalidInputError("confirming a refusal needs a note: what did the client say?")
+            view = self._commit(conn, state, [self._event("review_confirmed", {"note": note_})])
+            conn.execute(sa.update(reviews).where(reviews.c.id == review["id"]).values(
+                state="confirmed", decided_by=actor["name"], decided_at=clock.now(), note=note_))
+            return view
+
+    def report(self, lead_id: int, text: str, *, extend_until: str | None = None,
+               reason: str | None = None) -> dict[str, Any]:
+        """The owner's short report on a lead; with ``extend_until`` (managers) the lead is not stalled until then."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            state = self._lead(conn, lead_id)
+            self._require_open(state, "report on")
+            access.require_can_work(actor, state, "report on")
+            text_ = _clean_text(text, "report", 5000)
+            if not text_:
+                raise InvalidInputError("the report is empty; say what happened with the client")
+            evs = [self._event("reported", {"text": text_})]
+            if extend_until is not None:
+                access.require_manager_of(actor, state.team, f"extend lead {lead_id}")
+                until = clock.parse_datetime(extend_until, what="--extend-until")
+                if until.time() == dt.time(0, 0) and "T" not in extend_until:
+                    until = dt.datetime.combine(until.date(), dt.time(23, 59, 59))  # a date means its whole day
+                if until <= clock.now():
+                    raise InvalidInputError(f"--extend-until {extend_until} is not in the future")
+                reason_ = _clean_text(reason, "reason", 1000)
+                if not reason_:
+                    raise InvalidInputError("an extension needs an objective reason (--reason), such as a "
+                                            "purchase cycle, public funding or a group decision")
+                evs.append(self._event("extended", {"until": until.isoformat(), "reason": reason_}))
+            elif reason is not None:
+                raise InvalidInputError("--reason goes with --extend-until")
+            return self._commit(conn, state, evs)
+
+    def recall(self, lead_id: int, note: str | None = None) -> dict[str, Any]:
+        """A manager takes a lead back from its owner early: the next rotation gives it to a colleague."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            state = self._lead(conn, lead_id)
+            self._require_open(state, "recall")
+            access.require_manager_of(actor, state.team, f"recall lead {lead_id}")
+            return self._commit(conn, state, [self._event("recalled", {
+                "from": state.owner, "note": _clean_text(note, "note", 5000)})])
+
+    def stalled(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
+                limit: int = 1000) -> dict[str, Any]:
+        """Open leads held longer than the sales cycle, idle too long, or recalled, and not extended."""
+        from engine import recovery
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            out = []
+            cycles = {}
+            for spec in self._latest_specs(conn, process):
+                cycle, basis = recovery.cycle_days(conn, spec)
+                cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}
+                rows = conn.execute(
+                    sa.select(leads.c.id, leads.c.client_id, clients.c.name, leads.c.process, leads.c.stage,
+                              leads.c.owner, leads.c.owner_since, leads.c.last_activity_at, leads.c.recalled_at,
+                              leads.c.last_report, leads.c.last_report_at, leads.c.value_minor)
+                    .join(clients, clients.c.id == leads.c.client_id)
+                    .where(recovery.stalled_conditions(spec, cycle, now), *scope.on_leads())
+                    .order_by(leads.c.owner_since, leads.c.id).limit(limit)).all()
+                out.extend(views.stalled(r, recovery.stalled_reason(r, spec, cycle, now), now) for r in rows)
+            return {"as_of": now.isoformat(), "cycles": cycles, "leads": out}
+
+    def rotate(self, *, process: str | None = None, team: str | None = None, dry_run: bool = False,
+               memory: int | None = None) -> dict[str, Any]:
+        """Give every stalled lead in scope to a colleague for a new working period (managers).
+
+        One transaction; every move is a ``rotated`` event applied like any other. With ``dry_run``
+        the plan is computed and nothing is written.
+        """
+        from engine import recovery
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            if actor["role"] not in access.MANAGERS:
+                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not rotate leads: only "
+                                       "a manager or an admin may")
+            scope = self._scope(conn, actor, owner=None, team=team)
+            now = clock.now()
+            stalled_rows = []
+            specs = {}
+            for spec in self._latest_specs(conn, process):
+                cycle, _ = recovery.cycle_days(conn, spec)
+                specs[spec.id] = spec
+                stalled_rows += conn.execute(
+                    sa.select(leads.c.id, leads.c.client_id, clients.c.name, leads.c.process, leads.c.owner,
+                              leads.c.team, leads.c.value_minor)
+                    .join(clients, clients.c.id == leads.c.client_id)
+                    .where(recovery.stalled_conditions(spec, cycle, now), *scope.on_leads())).all()
+            moves, unplaced = recovery.plan_rotation(
+                conn, stalled_rows, memory=recovery.DEFAULT_OWNER_MEMORY if memory is None else memory)
+            if not dry_run and moves:
+                states = store.read_leads(conn, [m.lead_id for m in moves])
+                lookup = self._specs_lookup(conn)
+                changes = []
+                for move in moves:
+                    before = states[move.lead_id]
+                    spec = lookup(before.process, before.process_version)
+                    rest_until = now + dt.timedelta(days=spec.cool_off_days)
+                    after = copy.deepcopy(before)
+                    event = self._event("rotated", {"from": move.from_owner, "to": move.to_owner,
+                                                    "team": move.team, "rest_until": rest_until.isoformat()})
+                    changes.append((before, apply(after, event, lookup), [event]))
+                store.write_many(conn, changes)
+            return {"as_of": now.isoformat(), "dry_run": dry_run,
+                    "moves": [views.move(m) for m in moves],
+                    "unplaced": [{"lead_id": u.lead_id, "owner": u.from_owner, "why": u.why} for u in unplaced]}
+
+    def revisits(self, *, process: str | None = None, owner: str | None = None,
+                 team: str | None = None) -> list[dict[str, Any]]:
+        """Lost leads whose revisit date has come and whose client has no newer lead."""
+        from engine import revisits
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            query = revisits.due_revisits(self._all_specs(conn), clock.now()).where(*scope.on_leads())
+            if process is not None:
+                query = query.where(leads.c.process == self._spec(conn, process).id)
+            return [{"lead_id": r.id, "client_id": r.client_id, "name": r.name, "process": r.process,
+                     "reason": r.close_reason, "closed_at": views.iso(r.closed_at), "owner": r.owner}
+                    for r in conn.execute(query.limit(1000))]
+
+    def start_revisit(self, client_id: int, *, process: str, owner: str | None = None) -> dict[str, Any]:
+        """A new lead for a client coming back; ``lead show`` lists the client's earlier leads."""
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(clients.c.name).where(clients.c.id == client_id)).first() if (
+                0 < client_id < 2**63) else None
+            if row is None:
+                raise NotFoundError(f"client {client_id} does not exist")
+        lead = self.add_lead(process=process, name=row[0], client_id=client_id, owner=owner, source="revisit")
+        return self.get_lead(lead["id"])
+
+    def removals(self, month: str, *, process: str | None = None, kind: str = "all",
+                 team: str | None = None, owner: str | None = None) -> dict[str, Any]:
+        """The monthly summary of leads closed without a sale (refusals and removals)."""
+        from engine import recovery
+
+        match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
+        if not match or not 1 <= int(match[2]) <= 12:
+            raise InvalidInputError(f"month {month!r} is not written YYYY-MM, e.g. 2026-03")
+        if kind not in ("all", "refusal", "removal"):
+            raise InvalidInputError(f"kind '{kind}' is not one of: all, refusal, removal")
+        start = dt.datetime(int(match[1]), int(match[2]), 1)
+        end = dt.datetime(start.year + start.month // 12, start.month % 12 + 1, 1)
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            specs = [s for _, s in self._all_specs(conn) if process is None or s.id == process]
+            if process is not None and not specs:
+                self._spec(conn, process)  # raises the not-found error with suggestions
+            kinds = ("refusal", "removal") if kind == "all" else (kind,)
+            return {"month": f"{start:%Y-%m}", "kind": kind,
+                    **recovery.removals(conn, specs, start, end, scope.on(closures), kinds)}
+
+    def _latest_specs(self, conn: Connection, process: str | None) -> list[ProcessSpec]:
+        if process is not None:
+            return [self._spec(conn, process)]
+        names = [r[0] for r in conn.execute(sa.select(process_versions.c.process).distinct()
+                                            .order_by(process_versions.c.process))]
+        return [self._spec(conn, n) for n in names]
 
     # -- internals -----------------------------------------------------------------------------
     def _event(self, kind: str, data: dict[str, Any]) -> Event:

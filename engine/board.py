@@ -40,13 +40,16 @@ class Scope:
     team: str | None = None
     owner: str | None = None
 
+    def on(self, table: sa.Table) -> list[Any]:
+        """Conditions on any table with ``team`` and ``owner`` columns."""
+        return [*([table.c.team == self.team] if self.team is not None else []),
+                *([table.c.owner == self.owner] if self.owner is not None else [])]
+
     def on_leads(self) -> list[Any]:
-        return [*([leads.c.team == self.team] if self.team is not None else []),
-                *([leads.c.owner == self.owner] if self.owner is not None else [])]
+        return self.on(leads)
 
     def on_counts(self) -> list[Any]:
-        return [*([stage_counts.c.team == self.team] if self.team is not None else []),
-                *([stage_counts.c.owner == self.owner] if self.owner is not None else [])]
+        return self.on(stage_counts)
 
 
 def light_of(red_at: dt.datetime | None, now: dt.datetime, yellow_until: dt.datetime) -> str:

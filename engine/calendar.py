@@ -9,7 +9,7 @@ of Tuesday when Monday is a holiday). "End of the day" is 23:59:59 of that date.
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 END_OF_DAY = dt.time(23, 59, 59)
@@ -26,6 +26,7 @@ def is_business_day(day: dt.date, country: str) -> bool:
     return day.weekday() < 5 and day not in _holidays(country)
 
 
+@lru_cache(maxsize=65536)
 def add_business_days(day: dt.date, days: int, country: str) -> dt.date:
     """The date ``days`` business days after ``day`` (before it when negative; 0 gives ``day`` itself)."""
     current = day

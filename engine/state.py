@@ -69,6 +69,13 @@ class LeadState:
     closed_from_stage: str | None = None
     #: The lead's earliest open mandatory deadline: it is red after it, yellow within its warning window.
     red_at: dt.datetime | None = None
+    #: The recovery loop: the owner's latest report, a manager's extension, a recall, a rotation's rest.
+    last_report: str | None = None
+    last_report_at: dt.datetime | None = None
+    extended_until: dt.datetime | None = None
+    extension_reason: str | None = None
+    recalled_at: dt.datetime | None = None
+    rest_until: dt.datetime | None = None
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
 
@@ -86,17 +93,22 @@ class LeadState:
 SpecLookup = Callable[[str, int], ProcessSpec]
 
 
-def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.datetime) -> None:
-    """Put the lead in ``stage`` with fresh tasks: open, or not applicable when their condition is false."""
+def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.datetime,
+                deadlines_from: dt.datetime | None = None) -> None:
+    """Put the lead in ``stage`` with fresh tasks: open, or not applicable when their condition is false.
+
+    Deadlines count from ``deadlines_from`` when given (the end of a rotation's rest period), else ``at``.
+    """
+    start = deadlines_from or at
     state.stage = stage.id
     state.stage_entered_at = at
-    state.stage_due_at = calendar.due_at(at, stage.deadline_days, spec.calendar)
+    state.stage_due_at = calendar.due_at(start, stage.deadline_days, spec.calendar)
     for task in stage.all_tasks:
         state.tasks[(stage.id, task.id)] = TaskState(
             stage=stage.id,
             id=task.id,
             state=OPEN if rules.applies(task, state.fields, spec) else NOT_APPLICABLE,
-            due_at=calendar.due_at(at, task.deadline_days or stage.deadline_days, spec.calendar),
+            due_at=calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar),
         )
 
 
@@ -197,6 +209,30 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             stage = spec.stage(d["to"])
             assert stage is not None
             enter_stage(state, stage, spec, at)
+    elif event.kind == "reported":
+        state.last_report = d["text"]
+        state.last_report_at = at
+    elif event.kind == "extended":
+        state.extended_until = dt.datetime.fromisoformat(d["until"])
+        state.extension_reason = d["reason"]
+    elif event.kind == "recalled":
+        state.recalled_at = at
+    elif event.kind == "rotated":
+        # A colleague takes the client over for a working period; the client rests first, so the stage's
+        # deadlines count from the end of the rest. Work done in the stage is the previous owner's: the
+        # new owner starts the stage afresh (with the whole history visible).
+        state.owner = d["to"]
+        state.team = d.get("team")
+        state.owner_since = at
+        state.recalled_at = None
+        state.extended_until = None
+        state.extension_reason = None
+        state.rest_until = dt.datetime.fromisoformat(d["rest_until"]) if d.get("rest_until") else None
+        stage = spec.stage(state.stage)
+        assert stage is not None
+        enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
+    elif event.kind in ("review_confirmed", "review_returned"):
+        pass  # the director's decision is history; returning also reopens the lead (its own event)
     elif event.kind == "migrated":
         target = specs(state.process, d["to_version"])
         state.process_version = d["to_version"]

@@ -92,6 +92,12 @@ leads = sa.Table(
     sa.Column("close_note", sa.Text),
     sa.Column("closed_from_stage", sa.String(64)),
     sa.Column("red_at", sa.DateTime),
+    sa.Column("last_report", sa.Text),
+    sa.Column("last_report_at", sa.DateTime),
+    sa.Column("extended_until", sa.DateTime),
+    sa.Column("extension_reason", sa.Text),
+    sa.Column("recalled_at", sa.DateTime),
+    sa.Column("rest_until", sa.DateTime),
     sa.Column("row_version", sa.Integer, nullable=False, default=1),
     # The board: red and yellow leads of a stage are ranges of red_at in these covering indexes (with their
     # values), and a stage's most urgent leads are its first entries; too-long leads a range of ix_leads_age.
@@ -102,6 +108,54 @@ leads = sa.Table(
     # The stand-up: a salesperson's red leads and those due today or next are ranges of red_at.
     sa.Index("ix_leads_owner_due", "owner", "status", "red_at"),
     sa.Index("ix_leads_owner_since", "owner", "status", "owner_since"),
+)
+
+# Who worked which client when: one row per ownership (a lead created with an owner, assigned, rotated).
+# Rotation reads it to never hand a client back to someone who worked it recently.
+ownerships = sa.Table(
+    "ownerships", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, nullable=False),
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("how", sa.String(16), nullable=False),
+    sa.Index("ix_ownerships_client_id", "client_id", "id"),
+)
+
+# Every closing of a lead without a sale, kept even when the lead is reopened later: the monthly removals
+# summary and the refusal reports count what happened in a period, whatever became of the lead since.
+closures = sa.Table(
+    "closures", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("client_id", sa.Integer, nullable=False),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("team", sa.String(200)),
+    sa.Column("product", sa.String(200)),
+    sa.Column("value_minor", sa.BigInteger),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("closed_at", sa.DateTime, nullable=False),
+    sa.Column("reopened_at", sa.DateTime),
+    sa.Index("ix_closures_closed_at", "closed_at"),
+)
+
+# The sales director's review of a refusal: opened when a lead is closed for a reason that asks for it.
+reviews = sa.Table(
+    "reviews", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("team", sa.String(200)),
+    sa.Column("reason", sa.String(64), nullable=False),
+    sa.Column("requested_at", sa.DateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("decided_by", sa.String(200)),
+    sa.Column("decided_at", sa.DateTime),
+    sa.Column("note", sa.Text),
+    sa.Index("ix_reviews_state_team", "state", "team"),
 )
 
 # Open leads and their value per process, stage, team and owner, kept by every write to ``leads`` in the
@@ -219,19 +273,29 @@ def _lead_columns(state: LeadState) -> dict[str, Any]:
         "close_note": state.close_note,
         "closed_from_stage": state.closed_from_stage,
         "red_at": state.red_at,
+        "last_report": state.last_report,
+        "last_report_at": state.last_report_at,
+        "extended_until": state.extended_until,
+        "extension_reason": state.extension_reason,
+        "recalled_at": state.recalled_at,
+        "rest_until": state.rest_until,
     }
+
+
+def _state_of(row: Any) -> LeadState:
+    return LeadState(
+        id=row["id"],
+        row_version=row["row_version"],
+        fields=json.loads(row["fields_json"]),
+        **{k: row[k] for k in _LEAD_KEYS},
+    )
 
 
 def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
     row = conn.execute(sa.select(leads).where(leads.c.id == lead_id)).mappings().first()
     if row is None:
         return None
-    state = LeadState(
-        id=row["id"],
-        row_version=row["row_version"],
-        fields=json.loads(row["fields_json"]),
-        **{k: row[k] for k in _LEAD_KEYS},
-    )
+    state = _state_of(row)
     for t in conn.execute(sa.select(lead_tasks).where(lead_tasks.c.lead_id == lead_id)).mappings():
         state.tasks[(t["stage"], t["task_id"])] = TaskState(
             stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
@@ -333,6 +397,9 @@ def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
                                                  lead_tasks.c.task_id == key[1]))
 
 
+OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
+
+
 def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Event]) -> None:
     for ev in evs:
         ev.lead_id = lead_id
@@ -340,6 +407,94 @@ def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Even
             sa.insert(events).values(lead_id=lead_id, client_id=client_id, at=ev.at, actor=ev.actor,
                                      kind=ev.kind, data_json=dumps(ev.data))
         ).inserted_primary_key[0])
+    rows = _ownership_rows(lead_id, client_id, evs)
+    if rows:
+        conn.execute(sa.insert(ownerships), rows)
+
+
+def _ownership_rows(lead_id: int, client_id: int, evs: list[Event]) -> list[dict[str, Any]]:
+    return [{"client_id": client_id, "lead_id": lead_id, "owner": ev.data[key], "started_at": ev.at, "how": ev.kind}
+            for ev in evs for key in [OWNERSHIP_EVENTS.get(ev.kind)] if key and ev.data.get(key)]
+
+
+def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[Event]]]) -> None:
+    """``update_lead`` + ``insert_events`` for many leads in a few statements (bulk jobs such as rotation).
+
+    The same optimistic lock: if any lead changed since it was read, nothing is written.
+    """
+    if not changes:
+        return
+    lead_rows = []
+    for before, after, _ in changes:
+        lead_rows.append({"b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
+                          **_lead_columns(after)})
+        after.row_version = before.row_version + 1
+    result = conn.execute(
+        sa.update(leads)
+        .where(leads.c.id == sa.bindparam("b_id"), leads.c.row_version == sa.bindparam("b_version"))
+        .values(row_version=sa.bindparam("new_version"),
+                **{k: sa.bindparam(k) for k in _lead_columns(changes[0][1])}),
+        lead_rows,
+    )
+    if result.rowcount != len(changes):
+        raise ConcurrentUpdateError(f"{len(changes) - result.rowcount} of {len(changes)} leads changed since they "
+                                    "were read; nothing was written, try again")
+    new_tasks, changed_tasks = [], []
+    deltas: dict[tuple[str, str, str, str], list[int]] = {}
+    event_rows, owner_rows = [], []
+    for before, after, evs in changes:
+        assert after.id is not None
+        old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
+        for key, task in after.tasks.items():
+            row = _task_row(after.id, task)
+            if key not in old:
+                new_tasks.append(row)
+            elif old[key] != row:
+                changed_tasks.append({f"t_{k}" if k in ("lead_id", "stage", "task_id") else k: v
+                                      for k, v in row.items()})
+        for key, sign, value in ((_count_key(before), -1, before.value_minor or 0),
+                                 (_count_key(after), 1, after.value_minor or 0)):
+            if key is not None:
+                entry = deltas.setdefault(key, [0, 0])
+                entry[0] += sign
+                entry[1] += sign * value
+        for ev in evs:
+            ev.lead_id = after.id
+            event_rows.append({"lead_id": after.id, "client_id": after.client_id, "at": ev.at, "actor": ev.actor,
+                               "kind": ev.kind, "data_json": dumps(ev.data)})
+        owner_rows.extend(_ownership_rows(after.id, after.client_id, evs))
+    if new_tasks:
+        conn.execute(sa.insert(lead_tasks), new_tasks)
+    if changed_tasks:
+        conn.execute(
+            sa.update(lead_tasks)
+            .where(lead_tasks.c.lead_id == sa.bindparam("t_lead_id"), lead_tasks.c.stage == sa.bindparam("t_stage"),
+                   lead_tasks.c.task_id == sa.bindparam("t_task_id"))
+            .values(state=sa.bindparam("state"), due_at=sa.bindparam("due_at"), done_by=sa.bindparam("done_by"),
+                    done_at=sa.bindparam("done_at"), note=sa.bindparam("note")),
+            changed_tasks,
+        )
+    for key, (n, value) in deltas.items():
+        if n or value:
+            _add_count(conn, key, n, value)
+    if event_rows:
+        conn.execute(sa.insert(events), event_rows)
+    if owner_rows:
+        conn.execute(sa.insert(ownerships), owner_rows)
+
+
+def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
+    """Many leads at once (two queries per 500 ids), for bulk jobs."""
+    out: dict[int, LeadState] = {}
+    for start in range(0, len(lead_ids), 500):
+        chunk = lead_ids[start : start + 500]
+        for row in conn.execute(sa.select(leads).where(leads.c.id.in_(chunk))).mappings():
+            out[row["id"]] = _state_of(row)
+        for t in conn.execute(sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_(chunk))).mappings():
+            out[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = TaskState(
+                stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
+                done_by=t["done_by"], done_at=t["done_at"], note=t["note"])
+    return out
 
 
 def read_events(conn: Connection, lead_id: int) -> list[Event]:

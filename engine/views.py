@@ -68,6 +68,12 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]
         "closed_at": iso(state.closed_at),
         "close_reason": state.close_reason,
         "close_note": state.close_note,
+        "last_report": state.last_report,
+        "last_report_at": iso(state.last_report_at),
+        "extended_until": iso(state.extended_until),
+        "extension_reason": state.extension_reason,
+        "recalled_at": iso(state.recalled_at),
+        "rest_until": iso(state.rest_until),
     }
 
 
@@ -134,3 +140,31 @@ def client(row: Any, lead_views: list[dict[str, Any]]) -> dict[str, Any]:
         "created_at": iso(row["created_at"]),
         "leads": lead_views,
     }
+
+
+def review(row: Any, due: dt.datetime) -> dict[str, Any]:
+    return {"id": row["id"], "lead_id": row["lead_id"], "name": row["name"], "process": row["process"],
+            "owner": row["owner"], "team": row["team"], "reason": row["reason"], "note": row["close_note"],
+            "stage": row["closed_from_stage"], "value": minor_to_money(row["value_minor"]),
+            "requested_at": iso(row["requested_at"]), "due_at": iso(due), "state": row["state"],
+            "decided_by": row["decided_by"], "decided_at": iso(row["decided_at"]), "decision_note": row["note"]}
+
+
+def stalled(row: Any, why: str, now: dt.datetime) -> dict[str, Any]:
+    return {"lead_id": row.id, "client_id": row.client_id, "name": row.name, "process": row.process,
+            "stage": row.stage, "owner": row.owner, "days_held": (now - row.owner_since).days,
+            "last_activity_at": iso(row.last_activity_at), "why": why, "latest_report": row.last_report,
+            "latest_report_at": iso(row.last_report_at), "value": minor_to_money(row.value_minor)}
+
+
+def move(m: Any) -> dict[str, Any]:
+    return {"lead_id": m.lead_id, "client_id": m.client_id, "name": m.name, "value": minor_to_money(m.value_minor),
+            "from": m.from_owner, "to": m.to_owner, "team": m.team}
+
+
+def review_task(r: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """An open refusal review as a row of the director's task list."""
+    return {"lead_id": r["lead_id"], "name": r["name"], "process": r["process"], "stage": r["stage"],
+            "task": "review_refusal", "task_name": f"Review the refusal ({r['reason']})", "owner": "manager",
+            "lead_owner": r["owner"], "mandatory": True, "due_at": r["due_at"],
+            "overdue": r["due_at"] < now.isoformat()}

@@ -1,0 +1,220 @@
+"""The recovery loop: refusal reviews, revisits, the monthly removals, stalled leads and rotation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import ID, console, emit, esc, json_option, plural, print_json, short_time, table
+
+
+def _changed(result: dict[str, Any], message: str, as_json: bool) -> None:
+    if as_json:
+        print_json(result)
+    else:
+        click.echo(message)
+
+
+# -- refusal reviews -----------------------------------------------------------------------------
+
+@click.group("review")
+def review() -> None:
+    """The sales director's review of refused leads."""
+
+
+@review.command("list")
+@click.option("--all", "all_", is_flag=True, help="Decided reviews too.")
+@json_option
+@pass_app
+def review_list(app: App, all_: bool, as_json: bool) -> None:
+    """Refusals waiting for the director's decision (oldest first)."""
+    rows = app.engine.list_reviews(state=None if all_ else "open")
+    emit(rows, as_json, lambda rs: console().print(table(
+        plural(len(rs), "review"), ["lead", "client", "process", "owner", "reason", "value", "refused", "due",
+                                    "state"],
+        [[r["lead_id"], r["name"], r["process"], r["owner"], r["reason"], r["value"], short_time(r["requested_at"]),
+          short_time(r["due_at"]), r["state"]] for r in rs])))
+
+
+@review.command("return")
+@click.argument("lead_id", type=ID)
+@click.option("--stage", help="Reopen into this stage (default: the one it was lost in).")
+@click.option("--note", help="What changes, e.g. the new offer.")
+@click.option("--to", "to", help="Give the client to another salesperson.")
+@json_option
+@pass_app
+def review_return(app: App, lead_id: int, stage: str | None, note: str | None, to: str | None,
+                  as_json: bool) -> None:
+    """Send the client back into the funnel: the lead reopens."""
+    result = app.engine.review_return(lead_id, stage=stage, note=note, to=to)
+    _changed(result, f"Lead {lead_id} returned to '{result['stage_name']}' ({result['stage']}), owner "
+                     f"{result['owner']}", as_json)
+
+
+@review.command("confirm")
+@click.argument("lead_id", type=ID)
+@click.option("--note", required=True, help="What the director learned (e.g. after calling the client).")
+@json_option
+@pass_app
+def review_confirm(app: App, lead_id: int, note: str, as_json: bool) -> None:
+    """Validate the refusal; the note records what was learned."""
+    result = app.engine.review_confirm(lead_id, note)
+    _changed(result, f"Refusal of lead {lead_id} confirmed", as_json)
+
+
+# -- revisits ------------------------------------------------------------------------------------
+
+@click.group("revisit")
+def revisit() -> None:
+    """Clients whose revisit date has come."""
+
+
+@revisit.command("list")
+@click.option("--process", "process_")
+@click.option("--owner")
+@click.option("--team")
+@json_option
+@pass_app
+def revisit_list(app: App, process_: str | None, owner: str | None, team: str | None, as_json: bool) -> None:
+    """Lost leads whose revisit is due and whose client has no newer lead."""
+    rows = app.engine.revisits(process=process_, owner=owner, team=team)
+    emit(rows, as_json, lambda rs: console().print(table(
+        plural(len(rs), "revisit"), ["client", "name", "process", "lost lead", "reason", "closed", "owner"],
+        [[r["client_id"], r["name"], r["process"], r["lead_id"], r["reason"], short_time(r["closed_at"]),
+          r["owner"]] for r in rs])))
+
+
+@revisit.command("start")
+@click.argument("client_id", type=ID)
+@click.option("--process", "process_", required=True)
+@click.option("--owner", help="Who works the new lead (default: you, if you are a salesperson).")
+@json_option
+@pass_app
+def revisit_start(app: App, client_id: int, process_: str, owner: str | None, as_json: bool) -> None:
+    """Open a new lead for a returning client; its earlier leads stay visible."""
+    result = app.engine.start_revisit(client_id, process=process_, owner=owner)
+    _changed(result, f"Lead {result['id']} started for client {client_id} ({result['name']}), "
+                     f"{plural(len(result['client_leads']), 'earlier lead')}: "
+                     + ", ".join(f"{x['id']} {x['status']}" + (f" ({x['close_reason']})" if x["close_reason"] else "")
+                                 for x in result["client_leads"]), as_json)
+
+
+# -- the monthly summary -------------------------------------------------------------------------
+
+@click.command("removals")
+@click.option("--month", required=True, metavar="YYYY-MM")
+@click.option("--process", "process_")
+@click.option("--kind", type=click.Choice(["all", "refusal", "removal"]), default="all", show_default=True)
+@click.option("--team")
+@click.option("--owner")
+@json_option
+@pass_app
+def removals(app: App, month: str, process_: str | None, kind: str, team: str | None, owner: str | None,
+             as_json: bool) -> None:
+    """Leads closed without a sale in a month: by reason, salesperson and product; clients worth returning to first."""
+    data = app.engine.removals(month, process=process_, kind=kind, team=team, owner=owner)
+
+    def render(d: dict[str, Any]) -> None:
+        con = console(pipe_width=160)
+        con.print(f"[bold]{d['month']}[/bold]: {plural(d['total'], 'lead')} closed without a sale ({d['kind']}), "
+                  f"value {d['value']}, median {d['median_value'] or '-'}")
+        con.print(table("By reason", ["process", "reason", "kind", "leads", "value"],
+                        [[r["process"], r["reason"], r["kind"], r["count"], r["value"]] for r in d["by_reason"]]))
+        con.print(table("By salesperson", ["salesperson", "leads", "value"],
+                        [[r["owner"], r["count"], r["value"]] for r in d["by_salesperson"]]))
+        con.print(table("By product", ["product", "leads", "value"],
+                        [[r["product"], r["count"], r["value"]] for r in d["by_product"]]))
+        con.print(table("Clients (worth returning to first)", ["", "client", "name", "lead", "reason", "value",
+                                                                "owner", "closed"],
+                        [["★" if c["worth_returning"] else ("taken up" if c["taken_up"] else ""), c["client_id"], c["name"], c["lead_id"], c["reason"],
+                          c["value"], c["owner"], short_time(c["closed_at"])] for c in d["clients"][:50]]))
+
+    emit(data, as_json, render)
+
+
+# -- stalled leads and rotation ------------------------------------------------------------------
+
+@click.command("stalled")
+@click.option("--process", "process_")
+@click.option("--owner")
+@click.option("--team")
+@json_option
+@pass_app
+def stalled(app: App, process_: str | None, owner: str | None, team: str | None, as_json: bool) -> None:
+    """Leads held longer than the sales cycle, idle too long, or recalled (and not extended)."""
+    data = app.engine.stalled(process=process_, owner=owner, team=team)
+
+    def render(d: dict[str, Any]) -> None:
+        con = console(pipe_width=160)
+        for process, cycle in d["cycles"].items():
+            con.print(f"{process}: sales cycle {cycle['days']} days ({cycle['basis']})")
+        con.print(table(plural(len(d["leads"]), "stalled lead"),
+                        ["lead", "client", "process", "stage", "owner", "held", "last activity", "why",
+                         "latest report"],
+                        [[r["lead_id"], r["name"], r["process"], r["stage"], r["owner"], f"{r['days_held']} d",
+                          short_time(r["last_activity_at"]), r["why"], r["latest_report"] or "-"]
+                         for r in d["leads"]]))
+
+    emit(data, as_json, render)
+
+
+@click.command("rotate")
+@click.option("--process", "process_", help="Only this process's stalled leads.")
+@click.option("--team", help="Only this team (a manager's own team by default).")
+@click.option("--memory", type=click.IntRange(0, 100), default=None,
+              help="Never hand a client to one of its last N owners (default 3).")
+@click.option("--dry-run", is_flag=True, help="Print the plan; change nothing.")
+@json_option
+@pass_app
+def rotate(app: App, process_: str | None, team: str | None, memory: int | None, dry_run: bool,
+           as_json: bool) -> None:
+    """Give stalled leads to colleagues for a new working period (managers)."""
+    plan = app.engine.rotate(process=process_, team=team, dry_run=dry_run, memory=memory)
+    if as_json:
+        print_json(plan)
+        return
+    con = console(pipe_width=160)
+    verb = "would move" if dry_run else "moved"
+    con.print(f"Rotation as of {plan['as_of']}: {verb} {plural(len(plan['moves']), 'lead')}"
+              + (f", {len(plan['unplaced'])} could not be placed" if plan["unplaced"] else ""))
+    con.print(table(None, ["lead", "client", "value", "from", "to", "team"],
+                    [[m["lead_id"], m["name"], m["value"], m["from"], m["to"], m["team"]] for m in plan["moves"][:200]]))
+    if len(plan["moves"]) > 200:
+        con.print(f"... and {len(plan['moves']) - 200} more (--json lists all)")
+    for u in plan["unplaced"][:20]:
+        con.print(f"  not placed: lead {u['lead_id']} ({esc(u['owner'])}): {esc(u['why'])}")
+    if dry_run:
+        con.print("Dry run: nothing was changed.")
+
+
+# -- on one lead: the owner's report, a manager's recall --------------------------------------------
+
+@click.command("report")
+@click.argument("lead_id", type=ID)
+@click.option("--text", required=True, help="What happened with the client, in a sentence or two.")
+@click.option("--extend-until", metavar="DATE", help="Managers: the lead is not stalled until this date.")
+@click.option("--reason", help="The objective reason for the extension (purchase cycle, public funding...).")
+@json_option
+@pass_app
+def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, reason: str | None,
+                as_json: bool) -> None:
+    """File a short report on a lead (managers may extend it at the same time)."""
+    if extend_until is not None and not reason:
+        raise click.UsageError("--extend-until needs --reason: the objective reason for the extension")
+    result = app.engine.report(lead_id, text, extend_until=extend_until, reason=reason)
+    _changed(result, f"Report filed on lead {lead_id}"
+                     + (f"; extended until {short_time(result['extended_until'])}" if extend_until else ""), as_json)
+
+
+@click.command("recall")
+@click.argument("lead_id", type=ID)
+@click.option("--note")
+@json_option
+@pass_app
+def lead_recall(app: App, lead_id: int, note: str | None, as_json: bool) -> None:
+    """Take a lead back from its owner early (managers); the next rotation gives it to a colleague."""
+    result = app.engine.recall(lead_id, note)
+    _changed(result, f"Lead {lead_id} recalled from {result['owner']}; 'leadflow rotate' gives it to a colleague",
+             as_json)

@@ -1,0 +1,225 @@
+"""The recovery loop: stalled leads, rotation to a colleague, and the monthly summary of lost leads.
+
+Everything here is a query or a pure plan; ``engine.api`` runs it inside one
+transaction and writes through the same events and ``apply`` as every other
+change.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.rules import minor_to_money
+from engine.spec import ProcessSpec
+from engine.store import clients, closures, leads, ownerships, stage_counts, users
+
+#: Won leads a process needs before its measured median cycle replaces the declared one.
+MIN_WON_FOR_MEASURED_CYCLE = 20
+#: How many of a client's latest owners a rotation never hands the client back to.
+DEFAULT_OWNER_MEMORY = 3
+
+
+def measured_cycle(conn: Connection, process: str) -> tuple[float | None, int]:
+    """The median days from creation to win of ``process``'s won leads, and how many there are."""
+    won = [leads.c.process == process, leads.c.status == "won"]
+    count = int(conn.execute(sa.select(sa.func.count()).select_from(leads).where(*won)).scalar_one())
+    if count == 0:
+        return None, 0
+    days = _days_between(conn, leads.c.created_at, leads.c.closed_at).label("days")
+    middle = conn.execute(
+        sa.select(days).where(*won).order_by(days).limit(2 - count % 2).offset((count - 1) // 2)).scalars().all()
+    return sum(float(d) for d in middle) / len(middle), count
+
+
+def _days_between(conn: Connection, start: Any, end: Any) -> Any:
+    if conn.dialect.name == "postgresql":
+        return sa.func.extract("epoch", end - start) / 86400.0
+    return sa.func.julianday(end) - sa.func.julianday(start)
+
+
+def cycle_days(conn: Connection, spec: ProcessSpec) -> tuple[float, str]:
+    """The cycle that marks a lead stalled: measured once enough sales exist, else declared."""
+    median, won = measured_cycle(conn, spec.id)
+    if median is not None and won >= MIN_WON_FOR_MEASURED_CYCLE:
+        return median, f"measured median of {won} won leads"
+    return float(spec.sales_cycle_days), "declared in the process"
+
+
+def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any:
+    """SQL: an open lead of ``spec`` that is recalled, held beyond the cycle, or idle too long, and not extended."""
+    why = [leads.c.recalled_at.is_not(None), leads.c.owner_since < now - dt.timedelta(days=cycle)]
+    if spec.stalled_after_days:
+        why.append(leads.c.last_activity_at < now - dt.timedelta(days=spec.stalled_after_days))
+    return sa.and_(
+        leads.c.process == spec.id, leads.c.status == "open", leads.c.owner.is_not(None),
+        sa.or_(leads.c.extended_until.is_(None), leads.c.extended_until < now),
+        sa.or_(*why),
+    )
+
+
+def stalled_reason(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str:
+    if row.recalled_at is not None:
+        return "recalled by a manager"
+    held = (now - row.owner_since).days
+    if held > cycle:
+        return f"held {held} days, longer than the {cycle:.0f}-day sales cycle"
+    return f"no activity for {(now - row.last_activity_at).days} days"
+
+
+# -- rotation ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Move:
+    lead_id: int
+    client_id: int
+    name: str
+    value_minor: int | None
+    from_owner: str
+    to_owner: str
+    team: str | None
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    lead_id: int
+    from_owner: str
+    why: str
+
+
+def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT_OWNER_MEMORY
+                  ) -> tuple[list[Move], list[Unplaced]]:
+    """Who takes over each stalled lead.
+
+    - only salespeople of the lead's team (every salesperson for a lead without a team);
+    - never the current owner, nor anyone among the client's ``memory`` latest owners;
+    - the least loaded first: current open leads plus the leads given in this plan, ties by name;
+    - the most valuable leads are placed first.
+    """
+    people = conn.execute(sa.select(users.c.name, users.c.team).where(users.c.role == "salesperson")).all()
+    load = {name: 0 for name, _ in people}
+    for owner, n in conn.execute(sa.select(stage_counts.c.owner, sa.func.sum(stage_counts.c.leads))
+                                 .group_by(stage_counts.c.owner)):
+        if owner in load:
+            load[owner] = int(n)
+    team_of = dict(people)
+    # One heap per team and one for the whole company (for leads without a team). Entries go stale when a
+    # load changes; a stale entry is corrected when popped (lazy deletion), so every pop sees true loads.
+    heaps: dict[str | None, list[tuple[int, str]]] = {None: []}
+    for name, team in people:
+        heaps.setdefault(team, []).append((load[name], name))
+        heaps[None].append((load[name], name))
+    for heap in heaps.values():
+        heapq.heapify(heap)
+
+    def push(name: str) -> None:
+        for key in {team_of[name], None}:
+            heapq.heappush(heaps.setdefault(key, []), (load[name], name))
+
+    recent = _recent_owners(conn, {row.client_id for row in stalled}, memory)
+    moves: list[Move] = []
+    unplaced: list[Unplaced] = []
+    for row in sorted(stalled, key=lambda r: (-(r.value_minor or 0), r.id)):
+        heap = heaps[row.team if row.team in heaps else None]
+        excluded = recent.get(row.client_id, set()) | {row.owner}
+        skipped: list[tuple[int, str]] = []
+        chosen = None
+        while heap:
+            n, name = heapq.heappop(heap)
+            if n != load[name]:
+                continue  # stale: the true entry was pushed when the load changed
+            if name in excluded:
+                skipped.append((n, name))
+                continue
+            chosen = name
+            break
+        for entry in skipped:
+            heapq.heappush(heap, entry)
+        if chosen is None:
+            team = f"team {row.team}" if row.team else "the company"
+            unplaced.append(Unplaced(row.id, row.owner, f"every salesperson of {team} worked this client recently"))
+            continue
+        load[chosen] += 1
+        push(chosen)
+        if row.owner in load:
+            load[row.owner] -= 1
+            push(row.owner)
+        moves.append(Move(row.id, row.client_id, row.name, row.value_minor, row.owner, chosen, row.team))
+    return moves, unplaced
+
+
+def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:
+    """Each client's ``memory`` latest owners (one query per 500 clients)."""
+    ids = sorted(client_ids)
+    rank = sa.func.row_number().over(partition_by=ownerships.c.client_id, order_by=ownerships.c.id.desc())
+    out: dict[int, set[str]] = {}
+    for start in range(0, len(ids), 500):
+        ranked = (sa.select(ownerships.c.client_id, ownerships.c.owner, rank.label("n"))
+                  .where(ownerships.c.client_id.in_(ids[start : start + 500])).subquery())
+        for client_id, owner in conn.execute(
+                sa.select(ranked.c.client_id, ranked.c.owner).where(ranked.c.n <= memory)):
+            out.setdefault(client_id, set()).add(owner)
+    return out
+
+
+# -- the monthly summary of lost leads ------------------------------------------------------------
+
+def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end: dt.datetime,
+             scope: list[Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+    """Leads closed without a sale in [start, end) (even if reopened since): counts by reason, salesperson and
+    product, and the clients, those worth returning to first (their reason schedules a revisit, their value is
+    above the month's median, and nobody has taken them up again yet)."""
+    revisit = {(s.id, r.id) for s in specs for r in s.closure_reasons if r.revisit_after_days}
+    where = [closures.c.closed_at >= start, closures.c.closed_at < end, closures.c.kind.in_(kinds),
+             closures.c.process.in_({s.id for s in specs}), *scope]
+    value = sa.func.coalesce(sa.func.sum(closures.c.value_minor), 0)
+
+    def grouped(*columns: Any) -> list[Any]:
+        return conn.execute(sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
+                            .order_by(sa.func.count().desc(), *columns)).all()
+
+    total, total_value = conn.execute(sa.select(sa.func.count(), value).where(*where)).one()
+    median = _median_value(conn, where, int(total))
+    later = leads.alias("later")
+    taken_up = sa.or_(closures.c.reopened_at.is_not(None), sa.exists(
+        sa.select(later.c.id).where(later.c.client_id == closures.c.client_id,
+                                    later.c.created_at > closures.c.closed_at)))
+    rows = conn.execute(
+        sa.select(closures, clients.c.name, taken_up.label("taken_up"))
+        .join(clients, clients.c.id == closures.c.client_id).where(*where)
+        .order_by(closures.c.value_minor.desc(), closures.c.id).limit(1000)).all()
+    listed = [
+        {"lead_id": r.lead_id, "client_id": r.client_id, "name": r.name, "process": r.process, "owner": r.owner,
+         "product": r.product, "reason": r.reason, "kind": r.kind, "closed_at": r.closed_at.isoformat(),
+         "value": minor_to_money(r.value_minor), "taken_up": bool(r.taken_up),
+         "worth_returning": (r.process, r.reason) in revisit and median is not None
+         and (r.value_minor or 0) > median and not r.taken_up}
+        for r in rows
+    ]
+    listed.sort(key=lambda c: not c["worth_returning"])  # stable: by value within each group
+    return {
+        "total": int(total), "value": minor_to_money(int(total_value)),
+        "median_value": minor_to_money(median) if median is not None else None,
+        "by_reason": [{"process": p, "reason": k, "kind": kind, "count": int(n), "value": minor_to_money(int(v))}
+                      for p, k, kind, n, v in grouped(closures.c.process, closures.c.reason, closures.c.kind)],
+        "by_salesperson": [{"owner": k, "count": int(n), "value": minor_to_money(int(v))}
+                           for k, n, v in grouped(closures.c.owner)],
+        "by_product": [{"product": k, "count": int(n), "value": minor_to_money(int(v))}
+                       for k, n, v in grouped(closures.c.product)],
+        "clients": listed,
+    }
+
+
+def _median_value(conn: Connection, where: list[Any], total: int) -> int | None:
+    if total == 0:
+        return None
+    value = sa.func.coalesce(closures.c.value_minor, 0)
+    middle = conn.execute(sa.select(value).where(*where).order_by(value)
+                          .limit(2 - total % 2).offset((total - 1) // 2)).scalars().all()
+    return sum(int(v) for v in middle) // len(middle)
