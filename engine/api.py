@@ -795,7 +795,7 @@ class Engine:
                 rows = conn.execute(
                     sa.select(leads.c.id, leads.c.client_id, clients.c.name, leads.c.process, leads.c.stage,
                               leads.c.owner, leads.c.owner_since, leads.c.last_activity_at, leads.c.recalled_at,
-                              leads.c.last_report, leads.c.last_report_at, leads.c.value_minor)
+                              leads.c.last_report, leads.c.last_report_at, leads.c.value_minor, leads.c.rest_until)
                     .join(clients, clients.c.id == leads.c.client_id)
                     .where(recovery.stalled_conditions(spec, cycle, now), *scope.on_leads())
                     .order_by(leads.c.owner_since, leads.c.id).limit(limit)).all()

@@ -53,10 +53,18 @@ def cycle_days(conn: Connection, spec: ProcessSpec) -> tuple[float, str]:
 
 
 def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any:
-    """SQL: an open lead of ``spec`` that is recalled, held beyond the cycle, or idle too long, and not extended."""
-    why = [leads.c.recalled_at.is_not(None), leads.c.owner_since < now - dt.timedelta(days=cycle)]
+    """SQL: an open lead of ``spec`` that is recalled, held beyond the cycle, or idle too long, and not extended.
+
+    A rotation's rest period belongs to nobody: the working period and the idle time both count from the
+    end of the rest, when the new owner may first contact the client.
+    """
+    def since(column: Any, days: float) -> Any:
+        limit = now - dt.timedelta(days=days)
+        return sa.and_(column < limit, sa.or_(leads.c.rest_until.is_(None), leads.c.rest_until < limit))
+
+    why = [leads.c.recalled_at.is_not(None), since(leads.c.owner_since, cycle)]
     if spec.stalled_after_days:
-        why.append(leads.c.last_activity_at < now - dt.timedelta(days=spec.stalled_after_days))
+        why.append(since(leads.c.last_activity_at, spec.stalled_after_days))
     return sa.and_(
         leads.c.process == spec.id, leads.c.status == "open", leads.c.owner.is_not(None),
         sa.or_(leads.c.extended_until.is_(None), leads.c.extended_until < now),
@@ -67,10 +75,11 @@ def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any
 def stalled_reason(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str:
     if row.recalled_at is not None:
         return "recalled by a manager"
-    held = (now - row.owner_since).days
+    rest = row.rest_until or dt.datetime.min
+    held = (now - max(row.owner_since, rest)).days
     if held > cycle:
         return f"held {held} days, longer than the {cycle:.0f}-day sales cycle"
-    return f"no activity for {(now - row.last_activity_at).days} days"
+    return f"no activity for {(now - max(row.last_activity_at, rest)).days} days"
 
 
 # -- rotation ------------------------------------------------------------------------------------
