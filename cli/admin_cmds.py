@@ -75,8 +75,8 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
 
     Every file is checked first; if any is invalid, nothing is loaded.
     """
-    from engine.errors import ProcessFileError  # noqa: PLC0415 - the loader is slow to import
-    from engine.loader import check_file, expand_paths  # noqa: PLC0415
+    from engine.errors import ProcessFileError
+    from engine.loader import check_file, expand_paths
 
     files = expand_paths(paths)
     problems = [p for f in files for p in check_file(f)[1]]
@@ -124,8 +124,8 @@ def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json
 @pass_app
 def demo(app: App, db_path: str) -> None:
     """Load the shipped processes into a fresh SQLite database with a realistic team and pipeline."""
-    from cli.lead_cmds import render_lead  # noqa: PLC0415 - only the demo needs them
-    from engine.demo import build_demo  # noqa: PLC0415
+    from cli.lead_cmds import render_lead
+    from engine.demo import build_demo
 
     summary: dict[str, Any] = build_demo(db_path)
     con = console()

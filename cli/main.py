@@ -42,13 +42,13 @@ def _one_line(exc: BaseException) -> str:
 
 def _version() -> str:
     """The installed version; from a checkout that is not installed (python -m cli.main), pyproject's."""
-    from importlib import metadata  # noqa: PLC0415 - only --version needs it
+    from importlib import metadata
 
     try:
         return metadata.version("leadflow")
     except metadata.PackageNotFoundError:
-        import tomllib  # noqa: PLC0415
-        from pathlib import Path  # noqa: PLC0415
+        import tomllib
+        from pathlib import Path
 
         try:
             with (Path(__file__).resolve().parent.parent / "pyproject.toml").open("rb") as f:
@@ -79,7 +79,7 @@ def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds, recovery_cmds  # noqa: PLC0415
+    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds, recovery_cmds
 
     lead_cmds.lead.add_command(recovery_cmds.lead_report)
     lead_cmds.lead.add_command(recovery_cmds.lead_recall)

@@ -38,7 +38,7 @@ PIPE_WIDTH = 100_000
 
 def console(pipe_width: int = PIPE_WIDTH) -> Any:
     """A rich console; written to a pipe it is ``pipe_width`` wide (boxed layouts ask for less)."""
-    from rich.console import Console  # noqa: PLC0415 - rich is slow to import; only printing needs it
+    from rich.console import Console
 
     con = Console(highlight=False, soft_wrap=False)
     if not con.is_terminal and not os.environ.get("COLUMNS"):
@@ -58,14 +58,14 @@ def printable(value: Any) -> str:
 
 def esc(value: Any) -> str:
     """Data (a name, a field value, a path) for a rich markup string: printable, and ``[`` not markup."""
-    from rich.markup import escape  # noqa: PLC0415
+    from rich.markup import escape
 
     return escape(printable(value))
 
 
 def styled(value: Any, style: str) -> Any:
     """A table cell shown in ``style``; its text is never read as markup."""
-    from rich.text import Text  # noqa: PLC0415
+    from rich.text import Text
 
     return Text(printable(value), style=style)
 
@@ -84,7 +84,7 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
 
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
     """A rich table: ``title`` is markup (data in it goes through ``esc``), cells plain text or ``styled``."""
-    from rich.table import Table  # noqa: PLC0415
+    from rich.table import Table
 
     t = Table(title=title, title_justify="left", show_lines=False, header_style="bold")
     for col in columns:
@@ -96,7 +96,7 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Any:
 
 def _cell(value: Any) -> Any:
     """A table cell: ``styled(...)`` as is; anything else as plain text (data is never rich markup)."""
-    from rich.text import Text  # noqa: PLC0415
+    from rich.text import Text
 
     if isinstance(value, Text):
         return value

@@ -185,7 +185,7 @@ class _View:
     """The readable text view of a spec, printed with rich (imported here, not at module load)."""
 
     def __init__(self, spec: ProcessSpec):
-        from rich.console import Console  # noqa: PLC0415 - rich is slow to import; only show needs it
+        from rich.console import Console
 
         self.spec = spec
         self.console = Console(highlight=False)
@@ -193,7 +193,7 @@ class _View:
         self.soft = not self.console.is_terminal
 
     def line(self, *parts: Part, indent: int = 0) -> None:
-        from rich.text import Text  # noqa: PLC0415
+        from rich.text import Text
 
         text = Text(" " * indent)
         text.append_text(Text.assemble(*parts))

@@ -128,7 +128,8 @@ def removals(app: App, month: str, process_: str | None, kind: str, team: str | 
                         [[r["product"], r["count"], r["value"]] for r in d["by_product"]]))
         con.print(table("Clients (worth returning to first)", ["", "client", "name", "lead", "reason", "value",
                                                                 "owner", "closed"],
-                        [["★" if c["worth_returning"] else ("taken up" if c["taken_up"] else ""), c["client_id"], c["name"], c["lead_id"], c["reason"],
+                        [["★" if c["worth_returning"] else ("taken up" if c["taken_up"] else ""), c["client_id"],
+                          c["name"], c["lead_id"], c["reason"],
                           c["value"], c["owner"], short_time(c["closed_at"])] for c in d["clients"][:50]]))
 
     emit(data, as_json, render)
@@ -180,7 +181,8 @@ def rotate(app: App, process_: str | None, team: str | None, memory: int | None,
     con.print(f"Rotation as of {plan['as_of']}: {verb} {plural(len(plan['moves']), 'lead')}"
               + (f", {len(plan['unplaced'])} could not be placed" if plan["unplaced"] else ""))
     con.print(table(None, ["lead", "client", "value", "from", "to", "team"],
-                    [[m["lead_id"], m["name"], m["value"], m["from"], m["to"], m["team"]] for m in plan["moves"][:200]]))
+                    [[m["lead_id"], m["name"], m["value"], m["from"], m["to"], m["team"]]
+                     for m in plan["moves"][:200]]))
     if len(plan["moves"]) > 200:
         con.print(f"... and {len(plan['moves']) - 200} more (--json lists all)")
     for u in plan["unplaced"][:20]:

@@ -787,7 +787,7 @@ class Engine:
             actor = self._actor(conn)
             scope = self._scope(conn, actor, owner=owner, team=team)
             now = clock.now()
-            out = []
+            out: list[dict[str, Any]] = []
             cycles = {}
             for spec in self._latest_specs(conn, process):
                 cycle, basis = recovery.cycle_days(conn, spec)
@@ -818,7 +818,7 @@ class Engine:
                                        "a manager or an admin may")
             scope = self._scope(conn, actor, owner=None, team=team)
             now = clock.now()
-            stalled_rows = []
+            stalled_rows: list[Any] = []
             specs = {}
             for spec in self._latest_specs(conn, process):
                 cycle, _ = recovery.cycle_days(conn, spec)
@@ -966,10 +966,10 @@ class Engine:
         phone_ = _clean_text(phone, "phone", 64)
         if phone_ and not re.fullmatch(r"[+0-9 ()./-]{3,}", phone_):
             raise InvalidInputError(f"phone {phone_!r} may contain only digits, spaces and + ( ) . / -")
-        return int(conn.execute(sa.insert(clients).values(
+        return store._new_id(conn.execute(sa.insert(clients).values(
             name=name_, company=_clean_text(company, "company"), email=email_, phone=phone_,
             email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
-        )).inserted_primary_key[0])
+        )))
 
     def _require_open(self, state: LeadState, verb: str) -> None:
         if state.status != STATUS_OPEN:

@@ -84,7 +84,7 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
     # Grouping by an expression keeps SQLite's planner on the age index (a range of old leads) instead of
     # walking the stage index for its grouping order.
     stage_key = leads.c.stage.op("||")(sa.literal_column("''"))
-    too_long = dict(conn.execute(
+    too_long: dict[str, int] = dict(conn.execute(
         sa.select(stage_key, sa.func.count())
         .where(*open_leads, leads.c.created_at < too_long_before)
         .group_by(stage_key)).all())
@@ -165,7 +165,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str, rev
                       leads.c.value_minor)
             .join(clients, clients.c.id == leads.c.client_id)
             .where(*mine, *window).order_by(leads.c.red_at, leads.c.id).limit(cap)).all()
-        return int(count), rows
+        return int(count), list(rows)
 
     def with_tasks(rows: list[Any], end: dt.datetime) -> list[dict[str, Any]]:
         """The listed leads with the open tasks of their stage due by ``end`` (a few leads: a few lookups)."""

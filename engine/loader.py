@@ -252,7 +252,7 @@ def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     return Problem(file, line, col, "", f"YAML syntax error: {what}")
 
 
-def _build(  # noqa: PLR0917 - the recursion threads its state through
+def _build(
     loader: _SafeLoader,
     node: Node,
     path: Path_,
@@ -339,7 +339,7 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator  # noqa: PLC0415 - imported on first use, it is slow to import
+    from jsonschema import Draft202012Validator
 
     return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -511,7 +511,7 @@ def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -
 
 def check_bytes(raw: bytes, file: str) -> tuple[ProcessSpec | None, list[Problem]]:
     """Parse, validate and build; returns the spec, or ``None`` with every problem found."""
-    from engine.semantics import build_spec, semantic_problems  # noqa: PLC0415 - semantics imports us
+    from engine.semantics import build_spec, semantic_problems
 
     doc, problems = parse(raw, file)
     if doc is None:

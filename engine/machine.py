@@ -64,6 +64,7 @@ class ProcessMachine:
             transitions.append(item)
         self.machine = Machine(
             model=None,
+            initial=None,  # no implicit 'initial' state: the states are exactly the stages, won and lost
             states=[*spec.stage_ids, WON, LOST],
             transitions=transitions,
             auto_transitions=False,
@@ -83,6 +84,8 @@ class ProcessMachine:
         """The state after ``trigger`` from ``state``, or None when the machine refuses the move."""
         from transitions import MachineError
 
+        if state not in self.machine.states:
+            return None  # a stage this version does not have: no move is allowed from it
         model = _Lead(state, fields)
         self.machine.add_model(model, initial=state)
         try:

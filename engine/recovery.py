@@ -190,8 +190,8 @@ def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end
     value = sa.func.coalesce(sa.func.sum(closures.c.value_minor), 0)
 
     def grouped(*columns: Any) -> list[Any]:
-        return conn.execute(sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
-                            .order_by(sa.func.count().desc(), *columns)).all()
+        return list(conn.execute(sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
+                                 .order_by(sa.func.count().desc(), *columns)).all())
 
     total, total_value = conn.execute(sa.select(sa.func.count(), value).where(*where)).one()
     median = _median_value(conn, where, int(total))

@@ -159,7 +159,9 @@ def applies(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> bool:
     return task.when is None or evaluate(task.when, fields, spec)
 
 
-def missing_to_leave(stage: StageSpec, task_states: dict[str, str], fields: dict[str, Any]) -> tuple[list[str], list[str]]:
+def missing_to_leave(
+    stage: StageSpec, task_states: dict[str, str], fields: dict[str, Any]
+) -> tuple[list[str], list[str]]:
     """(open mandatory tasks, unset required fields) that keep a lead in ``stage``."""
     open_tasks = [t.id for t in stage.all_tasks if t.mandatory and task_states.get(t.id) == "open"]
     unset = [f for f in stage.required_fields if fields.get(f) is None]

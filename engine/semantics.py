@@ -25,7 +25,7 @@ _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 @cache
 def supported_calendars() -> frozenset[str]:
-    import holidays  # noqa: PLC0415 - imported on first use, it is slow to import
+    import holidays
 
     return frozenset(holidays.list_supported_countries())
 

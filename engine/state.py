@@ -201,10 +201,11 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             assert stage is not None
             state.stage_entered_at = at
             state.stage_due_at = calendar.due_at(at, stage.deadline_days, spec.calendar)
-            for task in stage.all_tasks:
-                current = state.tasks[(stage.id, task.id)]
+            for task_spec in stage.all_tasks:
+                current = state.tasks[(stage.id, task_spec.id)]
                 if current.state != DONE:
-                    current.due_at = calendar.due_at(at, task.deadline_days or stage.deadline_days, spec.calendar)
+                    current.due_at = calendar.due_at(at, task_spec.deadline_days or stage.deadline_days,
+                                                     spec.calendar)
         else:
             stage = spec.stage(d["to"])
             assert stage is not None

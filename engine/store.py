@@ -304,7 +304,7 @@ def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
     return state
 
 
-_LEAD_KEYS = [k for k in leads.c.keys() if k not in ("id", "row_version", "fields_json")]
+_LEAD_KEYS = [c.key for c in leads.c if c.key not in ("id", "row_version", "fields_json")]
 
 
 def _task_row(lead_id: int, t: TaskState) -> dict[str, Any]:
@@ -356,8 +356,14 @@ def recount(conn: Connection) -> None:
         .where(leads.c.status == "open").group_by(leads.c.process, leads.c.stage, team, owner)))
 
 
+def _new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
 def insert_lead(conn: Connection, state: LeadState) -> int:
-    lead_id = int(conn.execute(sa.insert(leads).values(row_version=1, **_lead_columns(state))).inserted_primary_key[0])
+    lead_id = _new_id(conn.execute(sa.insert(leads).values(row_version=1, **_lead_columns(state))))
     bump_counts(conn, None, state)
     state.id = lead_id
     state.row_version = 1
@@ -403,10 +409,9 @@ OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
 def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Event]) -> None:
     for ev in evs:
         ev.lead_id = lead_id
-        ev.id = int(conn.execute(
+        ev.id = _new_id(conn.execute(
             sa.insert(events).values(lead_id=lead_id, client_id=client_id, at=ev.at, actor=ev.actor,
-                                     kind=ev.kind, data_json=dumps(ev.data))
-        ).inserted_primary_key[0])
+                                     kind=ev.kind, data_json=dumps(ev.data))))
     rows = _ownership_rows(lead_id, client_id, evs)
     if rows:
         conn.execute(sa.insert(ownerships), rows)
@@ -452,10 +457,10 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
             elif old[key] != row:
                 changed_tasks.append({f"t_{k}" if k in ("lead_id", "stage", "task_id") else k: v
                                       for k, v in row.items()})
-        for key, sign, value in ((_count_key(before), -1, before.value_minor or 0),
-                                 (_count_key(after), 1, after.value_minor or 0)):
-            if key is not None:
-                entry = deltas.setdefault(key, [0, 0])
+        for count_key, sign, value in ((_count_key(before), -1, before.value_minor or 0),
+                                       (_count_key(after), 1, after.value_minor or 0)):
+            if count_key is not None:
+                entry = deltas.setdefault(count_key, [0, 0])
                 entry[0] += sign
                 entry[1] += sign * value
         for ev in evs:
@@ -474,9 +479,9 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
                     done_at=sa.bindparam("done_at"), note=sa.bindparam("note")),
             changed_tasks,
         )
-    for key, (n, value) in deltas.items():
+    for count_key, (n, value) in deltas.items():
         if n or value:
-            _add_count(conn, key, n, value)
+            _add_count(conn, count_key, n, value)
     if event_rows:
         conn.execute(sa.insert(events), event_rows)
     if owner_rows:
