@@ -894,6 +894,22 @@ class Engine:
             return {"month": f"{start:%Y-%m}", "kind": kind,
                     **recovery.removals(conn, specs, start, end, scope.on(closures), kinds)}
 
+    # -- reports --------------------------------------------------------------------------------
+    def report_refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
+                        process: str | None = None, team: str | None = None, owner: str | None = None,
+                        matrix_by: str | None = None, trend: bool = False) -> dict[str, Any]:
+        """Refusals received in a period: by reason, product and salesperson; a matrix; the trend."""
+        from engine import reports
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            window = reports.period(now, period, date_from, date_to)
+            specs = {s.id: s for s in self._latest_specs(conn, process)}
+            return {"as_of": now.isoformat(), "process": process,
+                    **reports.refusals(conn, specs, window, scope.on(closures), matrix_by=matrix_by, trend=trend)}
+
     def _latest_specs(self, conn: Connection, process: str | None) -> list[ProcessSpec]:
         if process is not None:
             return [self._spec(conn, process)]
