@@ -146,7 +146,8 @@ def _trend(conn: Connection, where: list[Any], window: Period) -> dict[str, Any]
     end = window.effective_end
     first = window.start.date() if window.start else dt.date.fromisoformat(min(per_day))
     last = (end - dt.timedelta(seconds=1)).date() if end else dt.date.fromisoformat(max(per_day))
-    days, weeks = [], []
+    days: list[dict[str, Any]] = []
+    weeks: list[dict[str, Any]] = []
     running = 0
     week_running = 0
     current = first
