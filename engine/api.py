@@ -34,7 +34,7 @@ from engine import access, clock, rules, store, views
 from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation
 from engine.loader import suggest
 from engine.machine import LOST, WON, ProcessMachine
-from engine.rules import has_control_characters
+from engine.rules import has_control_characters, is_encodable
 from engine.spec import ProcessSpec
 from engine.state import (
     ATTRIBUTES,
@@ -72,6 +72,8 @@ def _clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
     value = value.strip()
     if len(value) > limit:
         raise InvalidInputError(f"{what} is longer than {limit} characters")
+    if not is_encodable(value):
+        raise InvalidInputError(f"{what} is not valid text (invalid UTF-8)")
     if has_control_characters(value):
         raise InvalidInputError(f"{what} contains control characters")
     return value or None

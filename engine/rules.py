@@ -17,6 +17,15 @@ _FALSE = {"false", "no", "n", "0", "nie", "nu", "нет"}
 MONEY_QUANTUM = Decimal("0.01")
 
 
+def is_encodable(text: str) -> bool:
+    """False for strings Python made from invalid UTF-8 (lone surrogates), which no database can store."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def has_control_characters(text: str) -> bool:
     """C0 controls but tab and newline, DEL, and the C1 controls (an 8-bit escape can drive a terminal)."""
     return any((ord(ch) < 32 and ch not in "\t\n") or 0x7F <= ord(ch) <= 0x9F for ch in text)
@@ -64,6 +73,8 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     if field.type == "text":
         if not isinstance(value, str):
             raise InvalidInputError(f"{where} takes text, got {value!r}")
+        if not is_encodable(value):
+            raise InvalidInputError(f"{where} is not valid text (invalid UTF-8)")
         if has_control_characters(value):
             raise InvalidInputError(f"{where} contains control characters")
         if len(value) > 10_000:
@@ -102,6 +113,8 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
         raise InvalidInputError(f"{where} takes a number, got {value!r}") from None
     if not number.is_finite():
         raise InvalidInputError(f"{where} takes a finite number, got {value!r}")
+    if number != 0 and not -15 <= number.adjusted() <= 15:
+        raise InvalidInputError(f"{where} takes a number between 1e-15 and 1e15 in size, got {value!r}")
     _check_bounds(field, number, where)
     return int(number) if number == number.to_integral_value() else float(number)
 

@@ -25,14 +25,19 @@ PG_URL = os.environ.get("LEADFLOW_TEST_PG_URL")
 TEST_NOW = "2026-03-02T09:00:00"  # a Monday morning
 
 
-def reset_postgres(url: str) -> None:
+def reset_postgres(url: str) -> str:
+    """A fresh schema of this test run's own (so two runs on one server never touch each other's tables);
+    returns the URL whose connections use it."""
+    schema = f"leadflow_test_{os.getpid()}"
     db = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     try:
         with db.connect() as conn:
-            conn.exec_driver_sql("DROP SCHEMA public CASCADE")
-            conn.exec_driver_sql("CREATE SCHEMA public")
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     finally:
         db.dispose()
+    return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+               .render_as_string(hide_password=False))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -43,8 +48,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         if os.environ.get("CI"):
             pytest.fail("CI must provide PostgreSQL: LEADFLOW_TEST_PG_URL is not set")
         pytest.skip("no PostgreSQL server: set LEADFLOW_TEST_PG_URL to run the postgres half")
-    reset_postgres(PG_URL)
-    return PG_URL
+    return reset_postgres(PG_URL)
 
 
 @pytest.fixture
