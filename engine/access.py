@@ -53,10 +53,14 @@ def _same_team(actor: Any, state: LeadState) -> bool:
     return actor["team"] is None or actor["team"] == state.team
 
 
-def require_can_view(actor: Any, state: LeadState) -> None:
+def can_view(actor: Any, state: LeadState) -> bool:
     if manages(actor, state.team) or state.owner == actor["name"]:
-        return
-    if actor["role"] not in ("salesperson", *MANAGERS) and _same_team(actor, state):
+        return True
+    return actor["role"] not in ("salesperson", *MANAGERS) and _same_team(actor, state)
+
+
+def require_can_view(actor: Any, state: LeadState) -> None:
+    if can_view(actor, state):
         return
     raise PermissionDenied(f"{_who(actor)} may not see lead {state.id}: it belongs to "
                            f"{state.owner or 'nobody'}{' of team ' + state.team if state.team else ''}")

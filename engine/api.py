@@ -307,12 +307,14 @@ class Engine:
                 team = owner_row["team"]
             elif actor["role"] not in ("manager", "admin", "salesperson"):
                 raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not add leads")
+            else:
+                team = actor["team"]  # an unassigned lead waits in its manager's team, visible to them
             typed = self._typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
             if client_id is None:
                 client_id = self._new_client(conn, name=name, company=company, email=email, phone=phone)
-            elif conn.execute(sa.select(clients.c.id).where(clients.c.id == client_id)).first() is None:
-                raise NotFoundError(f"client {client_id} does not exist")
+            else:
+                self._visible_client_leads(conn, actor, client_id)  # may this user work with the client at all?
             created = self._event("created", {
                 "client_id": client_id, "process": spec.id, "process_version": version, "owner": owner_name,
                 "team": team, "source": _clean_text(source, "source", 200),
@@ -336,6 +338,7 @@ class Engine:
                     sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
                               leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
                     .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))
+                if access.can_view(self._actor(conn), self._lead(conn, r.id))
             ]
             return view
 
@@ -496,6 +499,10 @@ class Engine:
                 raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
             conn.execute(sa.update(closures).where(closures.c.lead_id == lead_id, closures.c.reopened_at.is_(None))
                          .values(reopened_at=clock.now()))
+            # a refusal reopened by other means than the director's decision no longer waits for one
+            conn.execute(sa.update(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
+                         .values(state="superseded", decided_by=actor["name"], decided_at=clock.now(),
+                                 note="the lead was reopened"))
             return self._commit(conn, state, [self._event("reopened", {
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
 
@@ -576,19 +583,27 @@ class Engine:
             return out
 
     def client(self, client_id: int) -> dict[str, Any]:
+        """A client with all its leads the acting user may see, past and present."""
         with self.transaction() as conn:
             actor = self._actor(conn)
-            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
-                0 < client_id < 2**63) else None
-            if row is None:
-                raise NotFoundError(f"client {client_id} does not exist")
-            ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
-                                                .order_by(leads.c.id))]
-            states = [self._lead(conn, i) for i in ids]
-            if actor["role"] == "salesperson" and not any(s.owner == actor["name"] for s in states):
-                raise PermissionDenied(f"user '{actor['name']}' (salesperson) may not see client {client_id}: "
-                                       "none of its leads is theirs")
+            row, states = self._visible_client_leads(conn, actor, client_id)
             return views.client(row, [self._view(conn, s) for s in states])
+
+    def _visible_client_leads(self, conn: Connection, actor: Any, client_id: int) -> tuple[Any, list[LeadState]]:
+        """The client and its leads the actor may see; refused when they may see none (a client with no lead
+        at all belongs to nobody yet, and anyone who may add leads may work with it)."""
+        row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
+            0 < client_id < 2**63) else None
+        if row is None:
+            raise NotFoundError(f"client {client_id} does not exist")
+        ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
+                                            .order_by(leads.c.id))]
+        states = [self._lead(conn, i) for i in ids]
+        visible = [s for s in states if access.can_view(actor, s)]
+        if states and not visible:
+            raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not see client {client_id}: "
+                                   "none of its leads is theirs to see")
+        return row, visible
 
     # -- the manager's views ---------------------------------------------------------------------
     def board(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
@@ -703,6 +718,10 @@ class Engine:
         spec = self._spec(conn, row["process"])
         return calendar.due_at(row["requested_at"], 2, spec.calendar)
 
+    def _require_closed_as_lost(self, state: LeadState) -> None:
+        if state.status != STATUS_LOST:
+            raise RuleViolation(f"lead {state.id} is {state.status}; only a lost lead's refusal is reviewed")
+
     def _open_review(self, conn: Connection, lead_id: int) -> Any:
         row = conn.execute(sa.select(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
                            .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
@@ -718,6 +737,7 @@ class Engine:
             state = self._lead(conn, lead_id)
             review = self._open_review(conn, lead_id)
             access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+            self._require_closed_as_lost(state)
             note_ = _clean_text(note, "note", 5000)
             self._commit(conn, state, [self._event("review_returned", {"note": note_, "stage": stage, "to": to})])
             self.reopen(lead_id, stage)
@@ -734,6 +754,7 @@ class Engine:
             state = self._lead(conn, lead_id)
             review = self._open_review(conn, lead_id)
             access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+            self._require_closed_as_lost(state)
             note_ = _clean_text(note, "note", 5000)
             if not note_:
                 raise InvalidInputError("confirming a refusal needs a note: what did the client say?")
@@ -871,8 +892,8 @@ class Engine:
                 0 < client_id < 2**63) else None
             if row is None:
                 raise NotFoundError(f"client {client_id} does not exist")
-        lead = self.add_lead(process=process, name=row[0], client_id=client_id, owner=owner, source="revisit")
-        return self.get_lead(lead["id"])
+            lead = self.add_lead(process=process, name=row[0], client_id=client_id, owner=owner, source="revisit")
+            return self.get_lead(lead["id"])
 
     def removals(self, month: str, *, process: str | None = None, kind: str = "all",
                  team: str | None = None, owner: str | None = None) -> dict[str, Any]:

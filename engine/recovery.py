@@ -159,7 +159,7 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
         if row.owner in load:
             load[row.owner] -= 1
             push(row.owner)
-        moves.append(Move(row.id, row.client_id, row.name, row.value_minor, row.owner, chosen, row.team))
+        moves.append(Move(row.id, row.client_id, row.name, row.value_minor, row.owner, chosen, team_of[chosen]))
     return moves, unplaced
 
 
@@ -191,7 +191,7 @@ def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end
 
     def grouped(*columns: Any) -> list[Any]:
         return list(conn.execute(sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
-                                 .order_by(sa.func.count().desc(), *columns)).all())
+                                 .order_by(sa.func.count().desc(), *(c.nulls_last() for c in columns))).all())
 
     total, total_value = conn.execute(sa.select(sa.func.count(), value).where(*where)).one()
     median = _median_value(conn, where, int(total))
@@ -202,7 +202,7 @@ def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end
     rows = conn.execute(
         sa.select(closures, clients.c.name, taken_up.label("taken_up"))
         .join(clients, clients.c.id == closures.c.client_id).where(*where)
-        .order_by(closures.c.value_minor.desc(), closures.c.id).limit(1000)).all()
+        .order_by(closures.c.value_minor.desc().nulls_last(), closures.c.id).limit(1000)).all()
     listed = [
         {"lead_id": r.lead_id, "client_id": r.client_id, "name": r.name, "process": r.process, "owner": r.owner,
          "product": r.product, "reason": r.reason, "kind": r.kind, "closed_at": r.closed_at.isoformat(),

@@ -98,7 +98,7 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
     def grouped(*columns: Any) -> list[Any]:
         return list(conn.execute(
             sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
-            .order_by(sa.func.count().desc(), *columns)).all())
+            .order_by(sa.func.count().desc(), *(c.nulls_last() for c in columns))).all())
 
     total, total_value = conn.execute(sa.select(sa.func.count(), value).where(*where)).one()
     labels = {(p, r.id): (r.label, r.bant) for p, s in specs.items() for r in s.closure_reasons}

@@ -19,6 +19,9 @@ from engine.spec import ProcessSpec, StageSpec
 OPEN, DONE, NOT_APPLICABLE = "open", "done", "not_applicable"
 STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
 
+#: Events that record a decision about the lead, not work with the client: they do not make it "active".
+NOT_ACTIVITY = frozenset({"migrated", "review_confirmed", "review_returned", "recalled", "extended"})
+
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
 
@@ -154,7 +157,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
 
     assert state is not None, f"event {event.kind} before created"
     spec = specs(state.process, state.process_version)
-    state.last_activity_at = at
+    if event.kind not in NOT_ACTIVITY:
+        state.last_activity_at = at
     if event.kind == "assigned":
         state.owner = d["to"]
         state.team = d.get("team")
@@ -269,9 +273,11 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
     previous = {tid: t for (sid, tid), t in state.tasks.items() if sid == state.stage}
     for tid in list(previous):
         del state.tasks[(state.stage, tid)]
+    # deadlines count from the stage's start, or from the end of a rotation's rest (as enter_stage does)
+    start = max(state.stage_entered_at, state.rest_until) if state.rest_until else state.stage_entered_at
     for task in stage.all_tasks:
         old = previous.get(task.id)
-        due = calendar.due_at(state.stage_entered_at, task.deadline_days or stage.deadline_days, target.calendar)
+        due = calendar.due_at(start, task.deadline_days or stage.deadline_days, target.calendar)
         if old is not None and old.state == DONE:
             old.due_at = due
             state.tasks[(stage.id, task.id)] = old
@@ -279,7 +285,7 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
             state.tasks[(stage.id, task.id)] = TaskState(
                 stage=stage.id, id=task.id,
                 state=OPEN if rules.applies(task, state.fields, target) else NOT_APPLICABLE, due_at=due)
-    state.stage_due_at = calendar.due_at(state.stage_entered_at, stage.deadline_days, target.calendar)
+    state.stage_due_at = calendar.due_at(start, stage.deadline_days, target.calendar)
 
 
 def rebuild(events: Iterable[Event], specs: SpecLookup) -> LeadState:

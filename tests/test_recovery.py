@@ -268,3 +268,68 @@ def test_rotation_spreads_leads_by_load_within_the_team(team: Team) -> None:
 def test_rotation_is_for_managers(team: Team) -> None:
     with pytest.raises(PermissionDenied, match="may not rotate"):
         team.as_("anna").rotate(dry_run=True)
+
+
+# -- regressions found in review -----------------------------------------------------------------
+
+def test_a_managers_unassigned_lead_stays_in_their_team_and_a_refused_revisit_writes_nothing(team: Team) -> None:
+    lead = add(team, "2026-03-02T09:00", owner="marta", name="Walk-in")
+    assert (lead["owner"], lead["team"]) == (None, "north")
+    assert [x["id"] for x in team.as_("marta").list_leads()] == [lead["id"]]
+    lost = add(team, "2026-03-02T09:00", owner="ioana", name="South client")
+    with at("2026-03-02T10:00"):
+        team.as_("ioana").close_lead(lost["id"], "bad_timing")
+    before = snapshot(team.url)
+    with at("2026-06-15T10:00"), pytest.raises(PermissionDenied, match="may not see client"):
+        team.as_("marta").start_revisit(lost["client_id"], process="photovoltaics")
+    assert snapshot(team.url) == before
+
+
+def test_clients_show_only_the_leads_a_user_may_see(team: Team) -> None:
+    south = add(team, "2026-03-02T09:00", owner="ioana", name="Shared client", value="50000")
+    with pytest.raises(PermissionDenied, match="may not see client"):
+        team.as_("marta").client(south["client_id"])
+    with pytest.raises(PermissionDenied, match="may not see client"):
+        team.as_("anna").add_lead(process="leasing", name="x", client_id=south["client_id"])
+    mine = team.as_("radu").add_lead(process="leasing", name="x", client_id=south["client_id"], owner="ioana")
+    assert [x["id"] for x in team.as_("radu").client(south["client_id"])["leads"]] == [south["id"], mine["id"]]
+    assert [x["id"] for x in team.as_("ioana").get_lead(mine["id"])["client_leads"]] == [south["id"]]
+
+
+def test_reopening_a_refusal_outside_the_review_supersedes_it(team: Team) -> None:
+    lead = add(team, "2026-03-02T09:00")
+    with at("2026-03-02T10:00"):
+        team.as_("anna").close_lead(lead["id"], "price")
+        team.as_("marta").reopen(lead["id"])
+        assert team.as_("marta").list_reviews() == []
+        assert [r["state"] for r in team.as_("marta").list_reviews(state=None)] == ["superseded"]
+        with pytest.raises(RuleViolation, match="has no open refusal review"):
+            team.as_("marta").review_confirm(lead["id"], "too late")
+
+
+def test_rotation_from_the_company_pool_moves_the_lead_into_the_new_owners_team(team: Team) -> None:
+    team.admin.add_user("solo", "salesperson")  # a salesperson without a team
+    lead = add(team, "2026-01-02T09:00", owner="solo", name="Nobody's team")
+    with at("2026-03-06T09:00"):
+        (move,) = team.admin.rotate()["moves"]
+    assert move["team"] in ("north", "south")
+    rotated = team.admin.get_lead(lead["id"])
+    assert (rotated["owner"], rotated["team"]) == (move["to"], move["team"])
+
+
+def test_a_migration_keeps_the_rest_period_and_is_not_activity(team: Team, tmp_path, processes_dir) -> None:  # type: ignore[no-untyped-def]
+    team.admin.add_user("pawel", "salesperson", "north")
+    lead = add(team, "2026-01-02T09:00")
+    with at("2026-03-06T09:00"):
+        team.as_("marta").rotate()
+    rested = team.admin.get_lead(lead["id"])
+    changed = tmp_path / "photovoltaics.yaml"
+    changed.write_text((processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8").replace(
+        "title: Photovoltaic installations", "title: Photovoltaic installations (v2)"), encoding="utf-8")
+    with at("2026-03-07T09:00"):
+        team.admin.load_process(changed)
+        team.admin.migrate_process("photovoltaics", 2)
+    migrated = team.admin.get_lead(lead["id"])
+    assert migrated["process_version"] == 2
+    assert migrated["stage_due_at"] == rested["stage_due_at"]  # still counted from the end of the rest
+    assert migrated["last_activity_at"] == rested["last_activity_at"]
