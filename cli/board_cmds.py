@@ -99,6 +99,12 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
         return
     con = console(pipe_width=120)
     con.print(f"[bold]Stand-up[/bold] as of {agenda['as_of']}")
+    reviews = agenda.get("reviews") or []
+    if reviews:
+        con.print(f"[bold]Refusals to review[/bold]: {len(reviews)}")
+        for r in reviews[:5]:
+            con.print(f"  review #{r['lead_id']} {esc(r['name'])} ({esc(r['owner'] or '-')}, {r['reason']}, "
+                      f"{r['value'] or '-'}) due {r['due_at'][:10]}")
     if not agenda["people"]:
         con.print("No salespeople in scope.")
     for p in agenda["people"]:

@@ -338,7 +338,6 @@ class Engine:
                     sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
                               leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
                     .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))
-                if access.can_view(self._actor(conn), self._lead(conn, r.id))
             ]
             return view
 
@@ -590,8 +589,9 @@ class Engine:
             return views.client(row, [self._view(conn, s) for s in states])
 
     def _visible_client_leads(self, conn: Connection, actor: Any, client_id: int) -> tuple[Any, list[LeadState]]:
-        """The client and its leads the actor may see; refused when they may see none (a client with no lead
-        at all belongs to nobody yet, and anyone who may add leads may work with it)."""
+        """The client and its whole history, for anyone who may see one of its leads (the salesperson who takes
+        a client over sees everything that happened before); refused when they may see none. A client with no
+        lead at all belongs to nobody yet."""
         row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
             0 < client_id < 2**63) else None
         if row is None:
@@ -599,11 +599,10 @@ class Engine:
         ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
                                             .order_by(leads.c.id))]
         states = [self._lead(conn, i) for i in ids]
-        visible = [s for s in states if access.can_view(actor, s)]
-        if states and not visible:
+        if states and not any(access.can_view(actor, s) for s in states):
             raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not see client {client_id}: "
                                    "none of its leads is theirs to see")
-        return row, visible
+        return row, states
 
     # -- the manager's views ---------------------------------------------------------------------
     def board(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
@@ -901,12 +900,13 @@ class Engine:
         from engine import recovery
 
         match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
-        if not match or not 1 <= int(match[2]) <= 12:
+        if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
             raise InvalidInputError(f"month {month!r} is not written YYYY-MM, e.g. 2026-03")
         if kind not in ("all", "refusal", "removal"):
             raise InvalidInputError(f"kind '{kind}' is not one of: all, refusal, removal")
         start = dt.datetime(int(match[1]), int(match[2]), 1)
-        end = dt.datetime(start.year + start.month // 12, start.month % 12 + 1, 1)
+        end = dt.datetime.max if (start.year, start.month) == (9999, 12) else dt.datetime(
+            start.year + start.month // 12, start.month % 12 + 1, 1)
         with self.transaction() as conn:
             actor = self._actor(conn)
             scope = self._scope(conn, actor, owner=owner, team=team)

@@ -1,7 +1,10 @@
 """The current time, overridable with ``LEADFLOW_NOW`` so demos, tests and backfills are reproducible.
 
-leadflow stores naive date-times meaning UTC. ``LEADFLOW_NOW`` may carry an offset
-(it is converted to UTC) or none (it is taken as UTC).
+leadflow stores naive date-times: wall-clock time in the installation's time zone, ``LEADFLOW_TZ`` (an
+IANA name such as Europe/Warsaw; default: the system's zone). Business days and "end of the day" are
+those of that zone, so a lead registered at 00:30 in Warsaw counts from that Warsaw day. Input with an
+offset (``LEADFLOW_NOW=2026-03-02T00:30+01:00``) is converted into the zone; input without one is
+taken as already in it.
 """
 
 from __future__ import annotations
@@ -10,18 +13,38 @@ import datetime as dt
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 from engine.errors import InvalidInputError
 
 
+def zone() -> dt.tzinfo:
+    """The installation's time zone: ``LEADFLOW_TZ``, else the system's."""
+    name = os.environ.get("LEADFLOW_TZ", "").strip()
+    if not name:
+        local = dt.datetime.now().astimezone().tzinfo
+        return local if local is not None else dt.UTC
+    return _named_zone(name)
+
+
+@cache
+def _named_zone(name: str) -> dt.tzinfo:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(f"LEADFLOW_TZ {name!r} is not a time zone name such as Europe/Warsaw") from None
+
+
 def parse_datetime(text: str, *, what: str = "date-time") -> dt.datetime:
-    """An ISO-8601 date or date-time as a naive UTC datetime."""
+    """An ISO-8601 date or date-time as a naive date-time in the installation's zone."""
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise InvalidInputError(f"{what} {text!r} is not an ISO-8601 date-time such as 2026-03-02T09:30") from None
     if value.tzinfo is not None:
-        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        value = value.astimezone(zone()).replace(tzinfo=None)
     return value
 
 
@@ -44,4 +67,4 @@ def now() -> dt.datetime:
     fixed = os.environ.get("LEADFLOW_NOW")
     if fixed:
         return parse_datetime(fixed, what="LEADFLOW_NOW")
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+    return dt.datetime.now(zone()).replace(tzinfo=None, microsecond=0)

@@ -76,9 +76,9 @@ def stalled_reason(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) 
     if row.recalled_at is not None:
         return "recalled by a manager"
     rest = row.rest_until or dt.datetime.min
-    held = (now - max(row.owner_since, rest)).days
-    if held > cycle:
-        return f"held {held} days, longer than the {cycle:.0f}-day sales cycle"
+    held = now - max(row.owner_since, rest)
+    if held > dt.timedelta(days=cycle):  # the same comparison as the SQL rule, not whole days
+        return f"held {held.days} days, longer than the {cycle:.0f}-day sales cycle"
     return f"no activity for {(now - max(row.last_activity_at, rest)).days} days"
 
 
@@ -106,7 +106,8 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
                   ) -> tuple[list[Move], list[Unplaced]]:
     """Who takes over each stalled lead.
 
-    - only salespeople of the lead's team (every salesperson for a lead without a team);
+    - only salespeople of the lead's team (every salesperson for a lead without a team, which then joins
+      its new owner's team); a team with no other salesperson keeps its lead, reported as not placed;
     - never the current owner, nor anyone among the client's ``memory`` latest owners;
     - the least loaded first: current open leads plus the leads given in this plan, ties by name;
     - the most valuable leads are placed first.
@@ -135,7 +136,10 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
     moves: list[Move] = []
     unplaced: list[Unplaced] = []
     for row in sorted(stalled, key=lambda r: (-(r.value_minor or 0), r.id)):
-        heap = heaps[row.team if row.team in heaps else None]
+        if row.team is not None and row.team not in heaps:
+            unplaced.append(Unplaced(row.id, row.owner, f"team {row.team} has no other salesperson"))
+            continue
+        heap = heaps[row.team]
         excluded = recent.get(row.client_id, set()) | {row.owner}
         skipped: list[tuple[int, str]] = []
         chosen = None

@@ -61,6 +61,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own database, user or clock."""
     for name in ("LEADFLOW_DB", "LEADFLOW_USER"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LEADFLOW_TZ", "Europe/Warsaw")
     monkeypatch.setenv("LEADFLOW_NOW", TEST_NOW)
 
 

@@ -19,4 +19,5 @@ def test_api_example_runs(capsys: pytest.CaptureFixture[str], monkeypatch: pytes
     example = next(b for b in blocks if "Engine.open" in b and "admin.init()" in b)
     monkeypatch.delenv("LEADFLOW_NOW", raising=False)  # the example sets it itself
     exec(compile(example, "docs/api.md", "exec"), {})
-    assert "can't leave stage 'register_lead' of lead 1: mandatory tasks open: record_contact" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "can't leave stage 'register_lead' of lead 1: mandatory tasks open: record_contact" in printed

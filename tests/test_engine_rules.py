@@ -54,7 +54,8 @@ def test_a_stage_is_not_left_with_a_mandatory_task_open(team: Team) -> None:
     before = snapshot(team.url)
     with pytest.raises(RuleViolation) as err:
         team.as_("anna").advance(lead["id"])
-    assert str(err.value) == f"can't leave stage 'register_lead' of lead {lead['id']}: mandatory tasks open: record_contact"
+    assert str(err.value) == (f"can't leave stage 'register_lead' of lead {lead['id']}: "
+                              "mandatory tasks open: record_contact")
     assert snapshot(team.url) == before
 
 
@@ -262,10 +263,10 @@ def test_department_tasks_belong_to_the_department(team: Team) -> None:
 def test_unknown_ids_give_clear_errors(team: Team) -> None:
     with pytest.raises(NotFoundError, match="lead 999 does not exist"):
         team.as_("anna").get_lead(999)
-    with pytest.raises(NotFoundError, match="process 'photovoltaic' is not loaded; did you mean 'photovoltaics'"):
+    with pytest.raises(NotFoundError, match=r"process 'photovoltaic' is not loaded; did you mean 'photovoltaics'\?"):
         team.as_("anna").add_lead(process="photovoltaic", name="X")
     lead = pv_lead(team)
-    with pytest.raises(NotFoundError, match="no task 'record' .*did you mean 'record_contact'"):
+    with pytest.raises(NotFoundError, match=r"no task 'record' .*did you mean 'record_contact'"):
         team.as_("anna").complete_task(lead["id"], "record")
     with pytest.raises(NotFoundError, match="user 'pitor' does not exist; did you mean 'piotr'"):
         team.as_("marta").assign(lead["id"], "pitor")
@@ -292,14 +293,25 @@ def test_closing_keeps_client_lead_and_history_and_a_client_may_start_again(team
 
 
 def test_time_honours_leadflow_now(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEADFLOW_NOW", "2026-05-01T12:00:00+02:00")  # May 1st: a holiday in Poland, a Friday
+    # The installation's zone is Europe/Warsaw (tests/conftest.py): instants are Warsaw wall-clock time.
+    monkeypatch.setenv("LEADFLOW_NOW", "2026-05-01T10:00:00+00:00")  # May 1st: a holiday in Poland, a Friday
     lead = pv_lead(team)
-    assert lead["created_at"] == "2026-05-01T10:00:00"
+    assert lead["created_at"] == "2026-05-01T12:00:00"
     # next business days: Mon May 4th (May 3rd, Constitution Day, is a Sunday)
     assert lead["stage_due_at"] == "2026-05-04T23:59:59"
     with clock.frozen(clock.parse_datetime("2026-05-04T08:00")):
         team.as_("anna").complete_task(lead["id"], "record_contact")
     assert team.as_("anna").history(lead["id"])[-1]["at"] == "2026-05-04T08:00:00"
+
+
+def test_business_days_are_those_of_the_installations_zone(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 23:30 UTC on Sunday is 00:30 on Monday in Warsaw: the lead counts from Monday, due end of Tuesday
+    monkeypatch.setenv("LEADFLOW_NOW", "2026-03-01T23:30:00Z")
+    lead = pv_lead(team)
+    assert (lead["created_at"], lead["stage_due_at"]) == ("2026-03-02T00:30:00", "2026-03-03T23:59:59")
+    monkeypatch.setenv("LEADFLOW_TZ", "Mars/Olympus")
+    with pytest.raises(InvalidInputError, match="is not a time zone name"):
+        pv_lead(team)
 
 
 def test_process_versions_pin_leads_and_migration_is_explicit(team: Team, tmp_path, processes_dir) -> None:  # type: ignore[no-untyped-def]

@@ -367,7 +367,8 @@ class LeadflowMachine(RuleBasedStateMachine):
             return multiple()
         lead_id = view["id"]
         self.model[lead_id] = Expected(
-            process=process, owner=owner_name, team=team_of(owner_name) if owner_name else None,
+            # a lead added without an owner waits in the adding manager's team
+            process=process, owner=owner_name, team=team_of(owner_name) if owner_name else team_of(actor),
             stage=spec.first_stage.id, fields={n: v for n, (_, v) in typed.items() if v is not None})
         return lead_id
 

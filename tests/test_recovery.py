@@ -285,7 +285,7 @@ def test_a_managers_unassigned_lead_stays_in_their_team_and_a_refused_revisit_wr
     assert snapshot(team.url) == before
 
 
-def test_clients_show_only_the_leads_a_user_may_see(team: Team) -> None:
+def test_a_client_is_seen_whole_by_whoever_may_see_one_of_its_leads(team: Team) -> None:
     south = add(team, "2026-03-02T09:00", owner="ioana", name="Shared client", value="50000")
     with pytest.raises(PermissionDenied, match="may not see client"):
         team.as_("marta").client(south["client_id"])
