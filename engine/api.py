@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import getpass
 import json
@@ -860,7 +859,7 @@ class Engine:
                     before = states[move.lead_id]
                     spec = lookup(before.process, before.process_version)
                     rest_until = now + dt.timedelta(days=spec.cool_off_days)
-                    after = copy.deepcopy(before)
+                    after = before.clone()
                     event = self._event("rotated", {"from": move.from_owner, "to": move.to_owner,
                                                     "team": move.team, "rest_until": rest_until.isoformat()})
                     changes.append((before, apply(after, event, lookup), [event]))
@@ -1031,7 +1030,7 @@ class Engine:
         """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
         if not evs:
             return self._view(conn, state)
-        before = copy.deepcopy(state)
+        before = state.clone()
         lookup = self._specs_lookup(conn)
         for ev in evs:
             state = apply(state, ev, lookup)

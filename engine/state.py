@@ -8,6 +8,7 @@ without a test noticing (tests/test_rebuild.py).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -81,6 +82,13 @@ class LeadState:
     rest_until: dt.datetime | None = None
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
+
+    def clone(self) -> LeadState:
+        """An independent copy (the fields and tasks too), far cheaper than ``copy.deepcopy``."""
+        new = copy.copy(self)
+        new.fields = dict(self.fields)
+        new.tasks = {k: copy.copy(t) for k, t in self.tasks.items()}
+        return new
 
     def stage_tasks(self, stage: str | None = None) -> dict[str, str]:
         stage = stage or self.stage

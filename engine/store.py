@@ -429,20 +429,24 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
     """
     if not changes:
         return
-    lead_rows = []
+    # Only the columns that changed are written; leads changed alike (a rotation) share one statement.
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for before, after, _ in changes:
-        lead_rows.append({"b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
-                          **_lead_columns(after)})
+        old_cols, new_cols = _lead_columns(before), _lead_columns(after)
+        changed = tuple(k for k, v in new_cols.items() if old_cols[k] != v)
+        groups.setdefault(changed, []).append({"b_id": after.id, "b_version": before.row_version,
+                                               "new_version": before.row_version + 1,
+                                               **{k: new_cols[k] for k in changed}})
         after.row_version = before.row_version + 1
-    result = conn.execute(
-        sa.update(leads)
-        .where(leads.c.id == sa.bindparam("b_id"), leads.c.row_version == sa.bindparam("b_version"))
-        .values(row_version=sa.bindparam("new_version"),
-                **{k: sa.bindparam(k) for k in _lead_columns(changes[0][1])}),
-        lead_rows,
-    )
-    if result.rowcount != len(changes):
-        raise ConcurrentUpdateError(f"{len(changes) - result.rowcount} of {len(changes)} leads changed since they "
+    written = 0
+    for columns, rows in groups.items():
+        sets = ", ".join([*(f"{c} = {{}}" for c in columns), "row_version = {}"])
+        written += _executemany(
+            conn, f"UPDATE leads SET {sets} WHERE id = {{}} AND row_version = {{}}",
+            [*(leads.c[c] for c in columns), leads.c.row_version, leads.c.id, leads.c.row_version],
+            [(*(r[c] for c in columns), r["new_version"], r["b_id"], r["b_version"]) for r in rows])
+    if written != len(changes):
+        raise ConcurrentUpdateError(f"{len(changes) - written} of {len(changes)} leads changed since they "
                                     "were read; nothing was written, try again")
     new_tasks, changed_tasks = [], []
     deltas: dict[tuple[str, str, str, str], list[int]] = {}
@@ -471,14 +475,13 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
     if new_tasks:
         conn.execute(sa.insert(lead_tasks), new_tasks)
     if changed_tasks:
-        conn.execute(
-            sa.update(lead_tasks)
-            .where(lead_tasks.c.lead_id == sa.bindparam("t_lead_id"), lead_tasks.c.stage == sa.bindparam("t_stage"),
-                   lead_tasks.c.task_id == sa.bindparam("t_task_id"))
-            .values(state=sa.bindparam("state"), due_at=sa.bindparam("due_at"), done_by=sa.bindparam("done_by"),
-                    done_at=sa.bindparam("done_at"), note=sa.bindparam("note")),
-            changed_tasks,
-        )
+        t = lead_tasks.c
+        _executemany(
+            conn, "UPDATE lead_tasks SET state = {}, due_at = {}, done_by = {}, done_at = {}, note = {} "
+                  "WHERE lead_id = {} AND stage = {} AND task_id = {}",
+            [t.state, t.due_at, t.done_by, t.done_at, t.note, t.lead_id, t.stage, t.task_id],
+            [(r["state"], r["due_at"], r["done_by"], r["done_at"], r["note"], r["t_lead_id"], r["t_stage"],
+              r["t_task_id"]) for r in changed_tasks])
     for count_key, (n, value) in deltas.items():
         if n or value:
             _add_count(conn, count_key, n, value)
@@ -486,6 +489,21 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
         conn.execute(sa.insert(events), event_rows)
     if owner_rows:
         conn.execute(sa.insert(ownerships), owner_rows)
+
+
+def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows: list[tuple[Any, ...]]) -> int:
+    """One statement for many rows, handed to the driver as is (SQLAlchemy's per-row parameter handling
+    costs more than the database's own work on a 100,000-lead rotation). Values go through each column
+    type's own bind processor, so they are stored exactly as SQLAlchemy stores them. Returns the rows matched."""
+    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    processors = [c.type.bind_processor(conn.dialect) for c in columns]
+    converted = [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql.format(*[marker] * len(columns)), converted)
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
 
 
 def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
