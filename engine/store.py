@@ -507,16 +507,22 @@ def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows
 
 
 def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
-    """Many leads at once (two queries per 500 ids), for bulk jobs."""
+    """Many leads at once (two queries per 500 ids), for bulk jobs; rows are unpacked by position."""
     out: dict[int, LeadState] = {}
+    names = [c.key for c in leads.c]
+    at = {name: i for i, name in enumerate(names)}
+    keys = [(k, at[k]) for k in _LEAD_KEYS]
+    task_cols = [lead_tasks.c.lead_id, lead_tasks.c.stage, lead_tasks.c.task_id, lead_tasks.c.state,
+                 lead_tasks.c.due_at, lead_tasks.c.done_by, lead_tasks.c.done_at, lead_tasks.c.note]
     for start in range(0, len(lead_ids), 500):
         chunk = lead_ids[start : start + 500]
-        for row in conn.execute(sa.select(leads).where(leads.c.id.in_(chunk))).mappings():
-            out[row["id"]] = _state_of(row)
-        for t in conn.execute(sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_(chunk))).mappings():
-            out[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = TaskState(
-                stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
-                done_by=t["done_by"], done_at=t["done_at"], note=t["note"])
+        for row in conn.execute(sa.select(leads).where(leads.c.id.in_(chunk))):
+            state = LeadState(id=row[at["id"]], row_version=row[at["row_version"]],
+                              fields=json.loads(row[at["fields_json"]]), **{k: row[i] for k, i in keys})
+            out[state.id] = state  # type: ignore[index]
+        for lead_id, stage, task_id, state_, due_at, done_by, done_at, note in conn.execute(
+                sa.select(*task_cols).where(lead_tasks.c.lead_id.in_(chunk))):
+            out[lead_id].tasks[(stage, task_id)] = TaskState(stage, task_id, state_, due_at, done_by, done_at, note)
     return out
 
 
