@@ -12,12 +12,12 @@ from cli.output import (
     STATE_STYLE,
     STATUS_STYLE,
     console,
-    echo,
     emit,
     esc,
     json_option,
     parse_assignments,
     plural,
+    print_change,
     print_json,
     short_time,
     styled,
@@ -105,12 +105,6 @@ def describe_event(e: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
 
-def _changed(lead: dict[str, Any], message: str, as_json: bool) -> None:
-    """What every write command prints: a one-line summary, or the whole lead as JSON."""
-    if as_json:
-        print_json(lead)
-    else:
-        echo(message)
 
 
 # -- lead ------------------------------------------------------------------------------------
@@ -142,7 +136,7 @@ def lead_add(app: App, *, process_: str, name: str, company: str | None, email: 
     result = app.engine.add_lead(process=process_, name=name, company=company, email=email, phone=phone,
                                  source=source, product=product, value=value, owner=owner, fields=fields,
                                  client_id=client_id)
-    _changed(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
+    print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
                      f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
 
 
@@ -188,7 +182,7 @@ def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], as_json: bool
     """Set fields (typed by the process) or value/product/source; an empty VALUE clears a field."""
     values = parse_assignments(assignments)
     result = app.engine.set_fields(lead_id, values)
-    _changed(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
+    print_change(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
 
 
 def _stored(lead: dict[str, Any], name: str) -> str:
@@ -205,7 +199,7 @@ def _stored(lead: dict[str, Any], name: str) -> str:
 def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
     """Give a lead to another salesperson (managers)."""
     result = app.engine.assign(lead_id, to)
-    _changed(result, f"Lead {lead_id} now belongs to {result['owner']}", as_json)
+    print_change(result, f"Lead {lead_id} now belongs to {result['owner']}", as_json)
 
 
 @lead.command("advance")
@@ -216,7 +210,7 @@ def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
 def lead_advance(app: App, lead_id: int, to: str | None, as_json: bool) -> None:
     """Move a lead to its next stage; refused while mandatory tasks or required fields are open."""
     result = app.engine.advance(lead_id, to)
-    _changed(result, f"Lead {lead_id} advanced to '{result['stage_name']}' ({result['stage']}), "
+    print_change(result, f"Lead {lead_id} advanced to '{result['stage_name']}' ({result['stage']}), "
                      f"due {short_time(result['stage_due_at'])}", as_json)
 
 
@@ -229,7 +223,7 @@ def lead_advance(app: App, lead_id: int, to: str | None, as_json: bool) -> None:
 def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
     result = app.engine.close_lead(lead_id, reason, note)
-    _changed(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
+    print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
 @lead.command("win")
@@ -239,7 +233,7 @@ def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: b
 def lead_win(app: App, lead_id: int, as_json: bool) -> None:
     """Win the sale: the lead must be in the won stage with its mandatory tasks done."""
     result = app.engine.win(lead_id)
-    _changed(result, f"Lead {lead_id} won", as_json)
+    print_change(result, f"Lead {lead_id} won", as_json)
 
 
 @lead.command("reopen")
@@ -250,7 +244,7 @@ def lead_win(app: App, lead_id: int, as_json: bool) -> None:
 def lead_reopen(app: App, lead_id: int, stage: str | None, as_json: bool) -> None:
     """Reopen a won or lost lead (managers)."""
     result = app.engine.reopen(lead_id, stage)
-    _changed(result, f"Lead {lead_id} reopened in '{result['stage_name']}' ({result['stage']})", as_json)
+    print_change(result, f"Lead {lead_id} reopened in '{result['stage_name']}' ({result['stage']})", as_json)
 
 
 @lead.command("history")
@@ -301,7 +295,7 @@ def task_done(app: App, lead_id: int, task_id: str, note: str | None, as_json: b
     result = app.engine.complete_task(lead_id, task_id, note)
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == "open"
              and t["mandatory"]]
-    _changed(result, f"Task '{task_id}' of lead {lead_id} done"
+    print_change(result, f"Task '{task_id}' of lead {lead_id} done"
                      + (f"; mandatory tasks still open: {', '.join(still)}" if still else
                         "; the stage's mandatory tasks are all done"), as_json)
 

@@ -75,6 +75,14 @@ def echo(message: str) -> None:
     click.echo(printable(message))
 
 
+def print_change(result: Any, message: str, as_json: bool) -> None:
+    """What every write command prints: a one-line summary, or the whole result as JSON."""
+    if as_json:
+        print_json(result)
+    else:
+        echo(message)
+
+
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
     if as_json:
         print_json(data)

@@ -7,15 +7,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import ID, console, emit, esc, json_option, plural, print_json, short_time, table
-
-
-def _changed(result: dict[str, Any], message: str, as_json: bool) -> None:
-    if as_json:
-        print_json(result)
-    else:
-        click.echo(message)
-
+from cli.output import ID, console, emit, esc, json_option, plural, print_change, print_json, short_time, table
 
 # -- refusal reviews -----------------------------------------------------------------------------
 
@@ -49,7 +41,7 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
                   as_json: bool) -> None:
     """Send the client back into the funnel: the lead reopens."""
     result = app.engine.review_return(lead_id, stage=stage, note=note, to=to)
-    _changed(result, f"Lead {lead_id} returned to '{result['stage_name']}' ({result['stage']}), owner "
+    print_change(result, f"Lead {lead_id} returned to '{result['stage_name']}' ({result['stage']}), owner "
                      f"{result['owner']}", as_json)
 
 
@@ -61,7 +53,7 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
 def review_confirm(app: App, lead_id: int, note: str, as_json: bool) -> None:
     """Validate the refusal; the note records what was learned."""
     result = app.engine.review_confirm(lead_id, note)
-    _changed(result, f"Refusal of lead {lead_id} confirmed", as_json)
+    print_change(result, f"Refusal of lead {lead_id} confirmed", as_json)
 
 
 # -- revisits ------------------------------------------------------------------------------------
@@ -95,7 +87,7 @@ def revisit_list(app: App, process_: str | None, owner: str | None, team: str | 
 def revisit_start(app: App, client_id: int, process_: str, owner: str | None, as_json: bool) -> None:
     """Open a new lead for a returning client; its earlier leads stay visible."""
     result = app.engine.start_revisit(client_id, process=process_, owner=owner)
-    _changed(result, f"Lead {result['id']} started for client {client_id} ({result['name']}), "
+    print_change(result, f"Lead {result['id']} started for client {client_id} ({result['name']}), "
                      f"{plural(len(result['client_leads']), 'earlier lead')}: "
                      + ", ".join(f"{x['id']} {x['status']}" + (f" ({x['close_reason']})" if x["close_reason"] else "")
                                  for x in result["client_leads"]), as_json)
@@ -206,7 +198,7 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
     if extend_until is not None and not reason:
         raise click.UsageError("--extend-until needs --reason: the objective reason for the extension")
     result = app.engine.report(lead_id, text, extend_until=extend_until, reason=reason)
-    _changed(result, f"Report filed on lead {lead_id}"
+    print_change(result, f"Report filed on lead {lead_id}"
                      + (f"; extended until {short_time(result['extended_until'])}" if extend_until else ""), as_json)
 
 
@@ -218,5 +210,5 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
 def lead_recall(app: App, lead_id: int, note: str | None, as_json: bool) -> None:
     """Take a lead back from its owner early (managers); the next rotation gives it to a colleague."""
     result = app.engine.recall(lead_id, note)
-    _changed(result, f"Lead {lead_id} recalled from {result['owner']}; 'leadflow rotate' gives it to a colleague",
+    print_change(result, f"Lead {lead_id} recalled from {result['owner']}; 'leadflow rotate' gives it to a colleague",
              as_json)

@@ -716,26 +716,24 @@ class Engine:
         spec = self._spec(conn, row["process"])
         return calendar.due_at(row["requested_at"], 2, spec.calendar)
 
-    def _require_closed_as_lost(self, state: LeadState) -> None:
-        if state.status != STATUS_LOST:
-            raise RuleViolation(f"lead {state.id} is {state.status}; only a lost lead's refusal is reviewed")
-
-    def _open_review(self, conn: Connection, lead_id: int) -> Any:
-        row = conn.execute(sa.select(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
-                           .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
-        if row is None:
+    def _review_to_decide(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState, Any]:
+        """The acting director, the lost lead and its open review, or the reason they may not decide it."""
+        actor = self._actor(conn)
+        state = self._lead(conn, lead_id)
+        review = conn.execute(sa.select(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
+                              .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
+        if review is None:
             raise RuleViolation(f"lead {lead_id} has no open refusal review")
-        return row
+        access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+        if state.status != STATUS_LOST:
+            raise RuleViolation(f"lead {lead_id} is {state.status}; only a lost lead's refusal is reviewed")
+        return actor, state, review
 
     def review_return(self, lead_id: int, *, stage: str | None = None, note: str | None = None,
                       to: str | None = None) -> dict[str, Any]:
         """The director sends the client back into the funnel: the lead reopens (and may change hands)."""
         with self.transaction() as conn:
-            actor = self._actor(conn)
-            state = self._lead(conn, lead_id)
-            review = self._open_review(conn, lead_id)
-            access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
-            self._require_closed_as_lost(state)
+            actor, state, review = self._review_to_decide(conn, lead_id)
             note_ = _clean_text(note, "note", 5000)
             self._commit(conn, state, [self._event("review_returned", {"note": note_, "stage": stage, "to": to})])
             self.reopen(lead_id, stage)
@@ -748,11 +746,7 @@ class Engine:
     def review_confirm(self, lead_id: int, note: str) -> dict[str, Any]:
         """The director validates the refusal; the note records what was learned."""
         with self.transaction() as conn:
-            actor = self._actor(conn)
-            state = self._lead(conn, lead_id)
-            review = self._open_review(conn, lead_id)
-            access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
-            self._require_closed_as_lost(state)
+            actor, state, review = self._review_to_decide(conn, lead_id)
             note_ = _clean_text(note, "note", 5000)
             if not note_:
                 raise InvalidInputError("confirming a refusal needs a note: what did the client say?")
