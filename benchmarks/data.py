@@ -17,7 +17,7 @@ from typing import Any
 from engine import calendar, clock, paths
 from engine.api import Engine
 from engine.state import LeadState, TaskState, refresh_signal
-from engine.store import recount
+from engine.store import recount, remove_sqlite_files
 
 NOW = dt.datetime(2026, 3, 16, 10, 0)
 FIRST_NAMES = ["Łukasz", "Zofia", "Ștefan", "Ioana", "Жанна", "Agnieszka", "Mihai", "Paweł", "Elena", "Grzegorz",
@@ -30,8 +30,7 @@ SOURCES = ["referral", "organic", "paid_campaign", "mailing", "import", "web_for
 def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople: int = 50, teams: int = 5,
           seed: int = 7, open_share: float = 1.0, log: Any = print) -> dict[str, Any]:
     """A fresh SQLite database at ``path`` with ``leads`` leads of ``process`` (``open_share`` of them open)."""
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    remove_sqlite_files(path)
     url = f"sqlite:///{path}"
     rng = random.Random(seed)
     admin = Engine.open(url, user="admin")

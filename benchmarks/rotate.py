@@ -23,7 +23,6 @@ import cProfile
 import datetime as dt
 import io
 import pstats
-import shutil
 import sqlite3
 import sys
 import time
@@ -40,13 +39,6 @@ from engine.api import Engine
 OUT = Path(__file__).resolve().parent / "out"
 #: A year after the data's NOW: every lead is held far longer than the 60-day sales cycle.
 ROTATE_AT = NOW + dt.timedelta(days=365)
-
-
-def copy_db(source: Path, target: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-        if Path(f"{source}{suffix}").exists():
-            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
 
 
 def add_ownerships(path: Path) -> None:
@@ -89,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         add_ownerships(base)
         print(f"built in {info['build_seconds']:.1f} s")
     work = OUT / f"rotate-{args.leads}-work.db"
-    copy_db(base, work)
+    store.copy_sqlite_files(base, work)
     url = f"sqlite:///{work}"
 
     admin = Engine.open(url, user="admin")
@@ -160,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         if spread > 2:  # a greedy pass: the owner of the last leads placed loses one after the others gained
             problems.append(f"team {team}'s loads differ by {spread} after the rotation")
     admin.close()
-    for suffix in ("", "-wal", "-shm"):  # the work copy is rotated; the next run starts from the build again
-        Path(f"{work}{suffix}").unlink(missing_ok=True)
+    store.remove_sqlite_files(work)  # the work copy is rotated; the next run starts from the build again
 
     if profiler:
         text = io.StringIO()

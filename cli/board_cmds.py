@@ -10,6 +10,9 @@ import click
 from cli.app import App, pass_app
 from cli.output import console, esc, json_option, print_json
 
+#: Agenda lines per salesperson in the terminal view of ``daily``.
+ITEMS_PER_PERSON = 3
+
 LIGHT_STYLE = {"red": "bold red", "yellow": "yellow", "green": "green"}
 DOT = "●"
 
@@ -118,13 +121,14 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
             tasks = f": {', '.join(lead['tasks'])}" if lead["tasks"] else ""
             return f"#{lead['lead_id']} {esc(lead['name'])} ({lead['stage']}{tasks})"
 
+        # the agenda in priority order; three items a person keep a team of ten on one screen (--json has all)
         lines = (
-            [f"  [bold red]red[/]   {item(r)} overdue since {r['due_at'][:10]}" for r in red["leads"][:3]]
-            + [f"  [yellow]today[/] {item(t)}" for t in today["leads"][:3]]
-            + [f"  next  {item(t)}" for t in upcoming["leads"][:2]]
+            [f"  [bold red]red[/]   {item(r)} overdue since {r['due_at'][:10]}" for r in red["leads"]]
+            + [f"  [yellow]today[/] {item(t)}" for t in today["leads"]]
+            + [f"  next  {item(t)}" for t in upcoming["leads"]]
             + [f"  revisit client {r['client_id']} {esc(r['name'])} ({r['reason']}, closed {r['closed_at'][:10]})"
-               for r in p["revisits_due"][:2]]
-            + [f"  [cyan]new[/]   #{n['lead_id']} {esc(n['name'])} ({n['process']})" for n in p["new_leads"][:2]]
-        )
+               for r in p["revisits_due"]]
+            + [f"  [cyan]new[/]   #{n['lead_id']} {esc(n['name'])} ({n['process']})" for n in p["new_leads"]]
+        )[:ITEMS_PER_PERSON]
         for line in lines:
             con.print(line)

@@ -561,22 +561,32 @@ class Engine:
             )
             if who["role"] == "salesperson":
                 query = query.where(leads.c.owner == who["name"])
-            elif who["role"] in ("manager", "admin"):
+            elif who["role"] in access.MANAGERS:
                 if who["team"] and not include_all:
                     query = query.where(leads.c.team == who["team"])
             elif who["team"]:
                 query = query.where(leads.c.team == who["team"])
+            if who["role"] not in access.MANAGERS:
+                # Which tasks are theirs is a property of the process versions: select exactly those
+                # (process, version, stage, task) in SQL instead of filtering every open task in Python.
+                theirs = [(spec.id, version, stage.id, task.id) for version, spec in self._all_specs(conn)
+                          for stage in spec.stages for task in stage.all_tasks
+                          if task.owner == who["role"]
+                          or (who["role"] == "salesperson" and task.owner == spec.owner_role)]
+                if not theirs:
+                    return []
+                query = query.where(sa.tuple_(leads.c.process, leads.c.process_version, lead_tasks.c.stage,
+                                              lead_tasks.c.task_id).in_(theirs))
+            now = clock.now()
             out = []
             for row in conn.execute(query).mappings():
                 spec = self._spec(conn, row["process"], row["process_version"])
                 task = spec.stage(row["stage"]).task(row["task_id"])  # type: ignore[union-attr]
                 assert task is not None
-                mine = (task.owner == spec.owner_role and row["owner"] == who["name"]) or task.owner == who["role"]
-                if who["role"] in ("manager", "admin") or mine:
-                    out.append(views.task_row(row, task, spec, clock.now()))
+                out.append(views.task_row(row, task, spec, now))
             if who["role"] in access.MANAGERS and who["name"] == actor["name"]:
                 # the director's refusal reviews are tasks too
-                out.extend(views.review_task(r, clock.now()) for r in self.list_reviews())
+                out.extend(views.review_task(r, now) for r in self.list_reviews())
                 out.sort(key=lambda t: (t["due_at"] or "", t["lead_id"]))
             return out
 

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from engine import clock, paths
+from engine import clock, paths, store
 from engine.api import Engine
 from engine.errors import LeadflowError
 from engine.spec import FieldSpec, ProcessSpec
@@ -87,8 +87,7 @@ def sample_value(field: FieldSpec, rng: random.Random, today: dt.date) -> Any:
 def build_demo(db_path: str | Path) -> dict[str, Any]:
     """Create (or re-create) the demo database; return what the CLI prints."""
     path = Path(db_path)
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    store.remove_sqlite_files(path)
     url = f"sqlite:///{path}"
     admin = Engine.open(url, user="admin")
     rng = random.Random(20260316)

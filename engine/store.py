@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -195,6 +197,23 @@ events = sa.Table(
     sa.Index("ix_events_kind_at", "kind", "at"),
     sa.Index("ix_events_actor_at", "actor", "at"),
 )
+
+
+#: A SQLite database is its file plus, in WAL mode, these two beside it.
+SQLITE_SUFFIXES = ("", "-wal", "-shm")
+
+
+def remove_sqlite_files(path: Path) -> None:
+    for suffix in SQLITE_SUFFIXES:
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def copy_sqlite_files(source: Path, target: Path) -> None:
+    """Copy a closed SQLite database (with its WAL files, if any) to ``target``, replacing it."""
+    remove_sqlite_files(target)
+    for suffix in SQLITE_SUFFIXES:
+        if Path(f"{source}{suffix}").exists():
+            shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
 
 
 def create_db_engine(url: str | None) -> sa.Engine:

@@ -343,3 +343,21 @@ def test_yellow_range_matches_the_warning_window(due_day: dt.date, offset_hours:
     now = deadline + dt.timedelta(hours=offset_hours)
     in_window = calendar.warning_starts(deadline, warning, country) <= now
     assert in_window == (deadline <= calendar.last_yellow_deadline(now, warning, country)) or deadline < now
+
+
+def test_the_stand_up_of_a_team_of_ten_fits_on_one_screen(team: Team) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    for i in range(8):
+        team.admin.add_user(f"sales{i}", "salesperson", "north")
+    for person in ["anna", "piotr", *(f"sales{i}" for i in range(8))]:
+        for j in range(6):  # red, due today and new leads for everybody
+            add(team, "2026-02-02T09:00" if j < 3 else "2026-03-06T08:00", owner=person, name=f"{person} {j}")
+    result = CliRunner().invoke(cli, ["--db", team.url, "--user", "marta", "daily"],
+                                env={"LEADFLOW_NOW": "2026-03-06T09:00:00", "COLUMNS": "120"})
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert sum(1 for line in lines if ": " in line and " red, " in line) == 10
+    assert len(lines) <= 50, len(lines)

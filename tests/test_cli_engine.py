@@ -31,6 +31,7 @@ from cli.main import cli
 from cli.output import printable
 from engine.api import Engine
 from engine.errors import NotFoundError
+from engine.store import copy_sqlite_files
 from tests.conftest import TEST_NOW, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,10 +182,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def url(template_db: Path, tmp_path: Path) -> str:
     """A fresh copy of the template database."""
     target = tmp_path / "leadflow.db"
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(f"{template_db}{suffix}")
-        if source.exists():
-            shutil.copyfile(source, Path(f"{target}{suffix}"))
+    copy_sqlite_files(template_db, target)
     return url_of(target)
 
 

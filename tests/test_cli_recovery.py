@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shlex
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from click.testing import CliRunner, Result
 from cli.main import cli
 from engine import clock
 from engine.api import Engine
+from engine.store import copy_sqlite_files
 from tests.conftest import TEST_NOW, Team, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -184,10 +184,7 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def url(template_db: Path, tmp_path: Path) -> str:
     target = tmp_path / "leadflow.db"
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(f"{template_db}{suffix}")
-        if source.exists():
-            shutil.copyfile(source, Path(f"{target}{suffix}"))
+    copy_sqlite_files(template_db, target)
     return f"sqlite:///{target}"
 
 
