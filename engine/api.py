@@ -844,30 +844,18 @@ class Engine:
             scope = self._scope(conn, actor, owner=None, team=team)
             now = clock.now()
             stalled_rows: list[Any] = []
-            specs = {}
             for spec in self._latest_specs(conn, process):
                 cycle, _ = recovery.cycle_days(conn, spec)
-                specs[spec.id] = spec
                 stalled_rows += conn.execute(
                     sa.select(leads.c.id, leads.c.client_id, clients.c.name, leads.c.process, leads.c.owner,
-                              leads.c.team, leads.c.value_minor)
+                              leads.c.team, leads.c.value_minor, *recovery.ROTATION_READS)
                     .join(clients, clients.c.id == leads.c.client_id)
                     .where(recovery.stalled_conditions(spec, cycle, now), *scope.on_leads())).all()
             moves, unplaced = recovery.plan_rotation(
                 conn, stalled_rows, memory=recovery.DEFAULT_OWNER_MEMORY if memory is None else memory)
             if not dry_run and moves:
-                states = store.read_leads(conn, [m.lead_id for m in moves])
-                lookup = self._specs_lookup(conn)
-                changes = []
-                for move in moves:
-                    before = states[move.lead_id]
-                    spec = lookup(before.process, before.process_version)
-                    rest_until = now + dt.timedelta(days=spec.cool_off_days)
-                    after = before.clone()
-                    event = self._event("rotated", {"from": move.from_owner, "to": move.to_owner,
-                                                    "team": move.team, "rest_until": rest_until.isoformat()})
-                    changes.append((before, apply(after, event, lookup), [event]))
-                store.write_many(conn, changes)
+                recovery.write_rotation(conn, moves, {row.id: row for row in stalled_rows},
+                                        self._specs_lookup(conn), now, self.user_name)
             return {"as_of": now.isoformat(), "dry_run": dry_run,
                     "moves": [views.move(m) for m in moves],
                     "unplaced": [{"lead_id": u.lead_id, "owner": u.from_owner, "why": u.why} for u in unplaced]}

@@ -16,8 +16,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine import rules, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
+from engine.state import ROTATED_COLUMNS, Event, SpecLookup, apply
 from engine.store import clients, closures, leads, ownerships, stage_counts, users
 
 #: Won leads a process needs before its measured median cycle replaces the declared one.
@@ -165,6 +167,62 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
             push(row.owner)
         moves.append(Move(row.id, row.client_id, row.name, row.value_minor, row.owner, chosen, team_of[chosen]))
     return moves, unplaced
+
+
+#: The columns of a stalled lead that a rotation reads, besides those the plan needs.
+ROTATION_READS = (leads.c.process_version, leads.c.stage, leads.c.row_version, leads.c.fields_json)
+
+
+def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any], specs: SpecLookup,
+                   at: dt.datetime, actor: str) -> None:
+    """Write the planned moves: a ``rotated`` event per lead, applied by ``engine.state.apply``.
+
+    ``apply`` runs once per group of leads that it changes alike (one process version, stage and task
+    applicability: see ``ROTATED_COLUMNS``), on the group's first lead read in full; the whole group is then
+    written by ``store.write_alike`` with that lead's new columns and tasks and each lead's own new owner.
+    ``stalled`` holds each moved lead's row with the ``ROTATION_READS`` columns.
+    """
+    groups: dict[tuple[Any, ...], list[Move]] = {}
+    for move in moves:
+        row = stalled[move.lead_id]
+        spec = specs(row.process, row.process_version)
+        stage = spec.stage(row.stage)
+        assert stage is not None
+        conditional = [task for task in stage.all_tasks if task.when is not None]
+        fields = store.loads(row.fields_json) if conditional else {}
+        applicable = tuple(rules.applies(task, fields, spec) for task in conditional)
+        groups.setdefault((row.process, row.process_version, row.stage, applicable), []).append(move)
+    data: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+    for (process, version, stage_id, _), group in groups.items():
+        spec = specs(process, version)
+        rest_until = (at + dt.timedelta(days=spec.cool_off_days)).isoformat()
+
+        def event(move: Move, rest_until: str = rest_until) -> Event:
+            key = (move.from_owner, move.to_owner, move.team)
+            shared = data.get(key)
+            if shared is None or shared["rest_until"] != rest_until:
+                shared = data[key] = {"from": move.from_owner, "to": move.to_owner, "team": move.team,
+                                      "rest_until": rest_until}
+            return Event(kind="rotated", at=at, actor=actor, data=shared)
+
+        first = store.read_lead(conn, group[0].lead_id)
+        assert first is not None
+        before = store.lead_columns(first)
+        after_state = apply(first.clone(), event(group[0]), specs)
+        after = store.lead_columns(after_state)
+        changed = {name for name, value in after.items() if before[name] != value}
+        assert changed <= set(ROTATED_COLUMNS), f"a rotation changed {sorted(changed - set(ROTATED_COLUMNS))}"
+        columns = {name: after[name] for name in ROTATED_COLUMNS if name not in ("owner", "team")}
+        stage = spec.stage(stage_id)
+        assert stage is not None
+        # in the stage's declared order, as entering a stage creates them (lists show ties in that order)
+        tasks = [after_state.tasks[(stage_id, task.id)] for task in stage.all_tasks]
+        changed_leads = [
+            store.AlikeLead(m.lead_id, row.client_id, row.row_version, process, row.value_minor, row.owner,
+                            row.team, m.to_owner, m.team)
+            for m in group for row in [stalled[m.lead_id]]]
+        store.write_alike(conn, stage_id, columns, tasks, changed_leads,
+                          [(lead, event(m)) for lead, m in zip(changed_leads, group, strict=True)])
 
 
 def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:

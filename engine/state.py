@@ -25,6 +25,13 @@ NOT_ACTIVITY = frozenset({"migrated", "review_confirmed", "review_returned", "re
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
 
+#: Every lead column a ``rotated`` event sets, whatever the lead held before (and the current stage's tasks,
+#: which start afresh). Only owner and team differ between leads of one process version, stage and task
+#: applicability rotated at one instant; the rotation's set-based write (engine.recovery.write_rotation)
+#: relies on it, checks it on each group's first lead, and tests/test_recovery.py proves it against ``apply``.
+ROTATED_COLUMNS = ("owner", "team", "owner_since", "recalled_at", "extended_until", "extension_reason",
+                   "rest_until", "last_activity_at", "stage_entered_at", "stage_due_at", "red_at")
+
 
 @dataclass
 class TaskState:

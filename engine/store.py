@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -257,6 +257,10 @@ def create_db_engine(url: str | None) -> sa.Engine:
                                 "for PostgreSQL: pip install 'leadflow[postgres]'") from None
 
 
+def loads(text: str) -> Any:
+    return json.loads(text)
+
+
 def dumps(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_default)
 
@@ -269,7 +273,7 @@ def _json_default(value: Any) -> Any:
 
 # -- leads -----------------------------------------------------------------------------------
 
-def _lead_columns(state: LeadState) -> dict[str, Any]:
+def lead_columns(state: LeadState) -> dict[str, Any]:
     return {
         "client_id": state.client_id,
         "process": state.process,
@@ -382,7 +386,7 @@ def _new_id(result: sa.CursorResult[Any]) -> int:
 
 
 def insert_lead(conn: Connection, state: LeadState) -> int:
-    lead_id = _new_id(conn.execute(sa.insert(leads).values(row_version=1, **_lead_columns(state))))
+    lead_id = _new_id(conn.execute(sa.insert(leads).values(row_version=1, **lead_columns(state))))
     bump_counts(conn, None, state)
     state.id = lead_id
     state.row_version = 1
@@ -397,7 +401,7 @@ def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
     result = conn.execute(
         sa.update(leads)
         .where(leads.c.id == after.id, leads.c.row_version == before.row_version)
-        .values(row_version=before.row_version + 1, **_lead_columns(after))
+        .values(row_version=before.row_version + 1, **lead_columns(after))
     )
     if result.rowcount != 1:
         raise ConcurrentUpdateError(f"lead {after.id} changed since you read it; nothing was written, try again")
@@ -441,82 +445,112 @@ def _ownership_rows(lead_id: int, client_id: int, evs: list[Event]) -> list[dict
             for ev in evs for key in [OWNERSHIP_EVENTS.get(ev.kind)] if key and ev.data.get(key)]
 
 
-def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[Event]]]) -> None:
-    """``update_lead`` + ``insert_events`` for many leads in a few statements (bulk jobs such as rotation).
+class AlikeLead(NamedTuple):
+    """One lead of a change written by ``write_alike``: who held it before and who holds it after."""
 
-    The same optimistic lock: if any lead changed since it was read, nothing is written.
+    id: int
+    client_id: int
+    row_version: int
+    process: str
+    value_minor: int | None
+    owner_before: str | None
+    team_before: str | None
+    owner: str | None
+    team: str | None
+
+
+def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: list[TaskState],
+                changed: list[AlikeLead], evs: list[tuple[AlikeLead, Event]]) -> None:
+    """Many open leads of one stage changed alike, in a few statements (a rotation of 100,000 leads).
+
+    Each lead gets its own owner and team; every other column in ``columns`` takes the same value, and the
+    stage's task rows are replaced by ``tasks``. The same optimistic lock as ``update_lead``: if any lead
+    changed since it was read, nothing is written (the caller's transaction rolls back).
     """
-    if not changes:
+    if not changed:
         return
-    # Only the columns that changed are written; leads changed alike (a rotation) share one statement.
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for before, after, _ in changes:
-        old_cols, new_cols = _lead_columns(before), _lead_columns(after)
-        changed = tuple(k for k, v in new_cols.items() if old_cols[k] != v)
-        groups.setdefault(changed, []).append({"b_id": after.id, "b_version": before.row_version,
-                                               "new_version": before.row_version + 1,
-                                               **{k: new_cols[k] for k in changed}})
-        after.row_version = before.row_version + 1
-    written = 0
-    for columns, rows in groups.items():
-        sets = ", ".join([*(f"{c} = {{}}" for c in columns), "row_version = {}"])
-        written += _executemany(
-            conn, f"UPDATE leads SET {sets} WHERE id = {{}} AND row_version = {{}}",
-            [*(leads.c[c] for c in columns), leads.c.row_version, leads.c.id, leads.c.row_version],
-            [(*(r[c] for c in columns), r["new_version"], r["b_id"], r["b_version"]) for r in rows])
-    if written != len(changes):
-        raise ConcurrentUpdateError(f"{len(changes) - written} of {len(changes)} leads changed since they "
+    names = list(columns)
+    constants = [_bind(conn, leads.c[name], columns[name]) for name in names]
+    sets = ", ".join(f"{name} = {{}}" for name in ["owner", "team", *names])
+    written = _executemany(
+        conn, f"UPDATE leads SET {sets}, row_version = row_version + 1 WHERE id = {{}} AND row_version = {{}}",
+        [leads.c.owner, leads.c.team, *([None] * len(names)), None, None],
+        [(lead.owner, lead.team, *constants, lead.id, lead.row_version) for lead in changed])
+    if written != len(changed):
+        raise ConcurrentUpdateError(f"{len(changed) - written} of {len(changed)} leads changed since they "
                                     "were read; nothing was written, try again")
-    new_tasks, changed_tasks = [], []
+    _executemany(conn, "DELETE FROM lead_tasks WHERE lead_id = {} AND stage = {}", [None, None],
+                 [(lead.id, stage) for lead in changed])
+    t = lead_tasks.c
+    task_values = [tuple(_bind(conn, column, value) for column, value in zip(
+        (t.stage, t.task_id, t.state, t.due_at, t.done_by, t.done_at, t.note),
+        (task.stage, task.id, task.state, task.due_at, task.done_by, task.done_at, task.note), strict=True))
+        for task in tasks]
+    _executemany(
+        conn, "INSERT INTO lead_tasks (lead_id, stage, task_id, state, due_at, done_by, done_at, note) "
+              "VALUES ({}, {}, {}, {}, {}, {}, {}, {})", [None] * 8,
+        [(lead.id, *values) for lead in changed for values in task_values])
     deltas: dict[tuple[str, str, str, str], list[int]] = {}
-    event_rows, owner_rows = [], []
-    for before, after, evs in changes:
-        assert after.id is not None
-        old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
-        for key, task in after.tasks.items():
-            row = _task_row(after.id, task)
-            if key not in old:
-                new_tasks.append(row)
-            elif old[key] != row:
-                changed_tasks.append({f"t_{k}" if k in ("lead_id", "stage", "task_id") else k: v
-                                      for k, v in row.items()})
-        for count_key, sign, value in ((_count_key(before), -1, before.value_minor or 0),
-                                       (_count_key(after), 1, after.value_minor or 0)):
-            if count_key is not None:
-                entry = deltas.setdefault(count_key, [0, 0])
-                entry[0] += sign
-                entry[1] += sign * value
-        for ev in evs:
-            ev.lead_id = after.id
-            event_rows.append({"lead_id": after.id, "client_id": after.client_id, "at": ev.at, "actor": ev.actor,
-                               "kind": ev.kind, "data_json": dumps(ev.data)})
-        owner_rows.extend(_ownership_rows(after.id, after.client_id, evs))
-    if new_tasks:
-        conn.execute(sa.insert(lead_tasks), new_tasks)
-    if changed_tasks:
-        t = lead_tasks.c
-        _executemany(
-            conn, "UPDATE lead_tasks SET state = {}, due_at = {}, done_by = {}, done_at = {}, note = {} "
-                  "WHERE lead_id = {} AND stage = {} AND task_id = {}",
-            [t.state, t.due_at, t.done_by, t.done_at, t.note, t.lead_id, t.stage, t.task_id],
-            [(r["state"], r["due_at"], r["done_by"], r["done_at"], r["note"], r["t_lead_id"], r["t_stage"],
-              r["t_task_id"]) for r in changed_tasks])
-    for count_key, (n, value) in deltas.items():
+    for lead in changed:
+        for key, sign in (((lead.process, stage, lead.team_before or "", lead.owner_before or ""), -1),
+                          ((lead.process, stage, lead.team or "", lead.owner or ""), 1)):
+            entry = deltas.setdefault(key, [0, 0])
+            entry[0] += sign
+            entry[1] += sign * (lead.value_minor or 0)
+    for key, (n, value) in deltas.items():
         if n or value:
-            _add_count(conn, count_key, n, value)
-    if event_rows:
-        conn.execute(sa.insert(events), event_rows)
-    if owner_rows:
-        conn.execute(sa.insert(ownerships), owner_rows)
+            _add_count(conn, key, n, value)
+    insert_events_bulk(conn, evs)
 
 
-def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows: list[tuple[Any, ...]]) -> int:
+def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> None:
+    """Append many leads' events (and the ownerships they start) in two statements.
+
+    Events that share one ``data`` dict are serialised once.
+    """
+    texts: dict[int, str] = {}
+    stamps: dict[dt.datetime, Any] = {}
+    rows: list[tuple[Any, ...]] = []
+    owner_rows: list[tuple[Any, ...]] = []
+    for lead, ev in evs:
+        ev.lead_id = lead.id
+        text = texts.get(id(ev.data))
+        if text is None:
+            text = texts[id(ev.data)] = dumps(ev.data)
+        at = stamps.get(ev.at)
+        if at is None:
+            at = stamps[ev.at] = _bind(conn, events.c.at, ev.at)
+        rows.append((lead.id, lead.client_id, at, ev.actor, ev.kind, text))
+        owner_rows.extend((r["client_id"], r["lead_id"], r["owner"], at, r["how"])
+                          for r in _ownership_rows(lead.id, lead.client_id, [ev]))
+    _executemany(conn, "INSERT INTO events (lead_id, client_id, at, actor, kind, data_json) "
+                       "VALUES ({}, {}, {}, {}, {}, {})", [None] * 6, rows)
+    _executemany(conn, "INSERT INTO ownerships (client_id, lead_id, owner, started_at, how) "
+                       "VALUES ({}, {}, {}, {}, {})", [None] * 5, owner_rows)
+
+
+def _bind(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
+    processor = _bind_processor(conn, column)
+    return processor(value) if processor is not None else value
+
+
+def _bind_processor(conn: Connection, column: sa.Column[Any]) -> Any:
+    # the dialect's own type (SQLite's DATETIME, which always writes microseconds), not the generic one
+    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
+def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any] | None],
+                 rows: list[tuple[Any, ...]]) -> int:
     """One statement for many rows, handed to the driver as is (SQLAlchemy's per-row parameter handling
     costs more than the database's own work on a 100,000-lead rotation). Values go through each column
-    type's own bind processor, so they are stored exactly as SQLAlchemy stores them. Returns the rows matched."""
+    type's own bind processor, so they are stored exactly as SQLAlchemy stores them; a None column passes
+    its value as it is (integers, strings, or values already converted). Returns the rows matched."""
+    if not rows:
+        return 0
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    processors = [c.type.bind_processor(conn.dialect) for c in columns]
-    converted = [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
+    processors = [_bind_processor(conn, c) if c is not None else None for c in columns]
+    converted = rows if not any(processors) else [
+        tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(sql.format(*[marker] * len(columns)), converted)

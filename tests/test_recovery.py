@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+import sqlalchemy as sa
 
 from engine import clock, recovery
 from engine.errors import InvalidInputError, PermissionDenied, RuleViolation
@@ -212,6 +214,52 @@ def test_rotation_moves_stalled_leads_to_a_colleague_after_a_rest(team: Team) ->
     assert team.admin.rebuild_lead(lead["id"]).comparable() == team.admin.stored_lead(lead["id"]).comparable()
     with at("2026-03-07T09:00"):
         assert team.as_("marta").stalled()["leads"] == []  # a fresh working period
+
+
+def test_a_rotation_writes_every_lead_exactly_as_its_event_log_rebuilds_it(team: Team) -> None:
+    """Rotation writes leads changed alike in groups (engine.recovery.write_rotation): whatever each lead held
+    before (done tasks, a recall, an expired extension, tasks that apply to some leads and not others), the
+    stored lead must be the one ``apply`` makes of its log."""
+    team.admin.add_user("pawel", "salesperson", "north")
+    leads = []
+    for i, (asset, age) in enumerate([("car", 1), ("machinery", 5), ("truck", 5), ("it_equipment", 1)]):
+        lead = add(team, "2026-01-05T09:00", process="leasing", name=f"Firma {i}",
+                   fields={"asset_type": asset, "company_age_years": str(age)})
+        with at("2026-01-05T10:00"):
+            anna = team.as_("anna")
+            anna.complete_task(lead["id"], "record_contact")
+            anna.advance(lead["id"])
+            anna.complete_task(lead["id"], "call_client")
+            anna.complete_task(lead["id"], "book_meeting")
+            anna.advance(lead["id"])
+            anna.complete_task(lead["id"], "bant")  # done work in the stage that restarts
+        leads.append(lead["id"])
+    pv = add(team, "2026-01-05T09:00", name="Kowalski PV")["id"]
+    with at("2026-01-20T09:00"):
+        team.as_("marta").recall(leads[0])
+        team.as_("marta").report(leads[1], "waiting for the board", extend_until="2026-02-01", reason="group decision")
+    with at("2026-03-10T09:00"):
+        done = team.as_("marta").rotate()
+    assert sorted(m["lead_id"] for m in done["moves"]) == sorted([*leads, pv])
+    for lead_id in [*leads, pv]:
+        assert team.admin.stored_lead(lead_id).comparable() == team.admin.rebuild_lead(lead_id).comparable()
+    shown = {lead_id: team.as_("marta").get_lead(lead_id) for lead_id in leads}
+    stage_tasks = {lead_id: {t["id"]: t["state"] for t in lead["tasks"] if t["stage"] == "collect_requirements"}
+                   for lead_id, lead in shown.items()}
+    assert stage_tasks[leads[0]]["bant"] == "open"  # the stage restarts for the new owner
+    assert [stage_tasks[i]["fleet_details"] for i in leads] == ["open", "not_applicable", "open", "not_applicable"]
+    assert [stage_tasks[i]["startup_guarantees"] for i in leads] == [
+        "open", "not_applicable", "not_applicable", "open"]
+    assert [(shown[i]["recalled_at"], shown[i]["extended_until"]) for i in leads[:2]] == [(None, None)] * 2
+    if team.url.startswith("sqlite"):  # date-times are text there: stored as SQLAlchemy writes them, or SQL compares
+        stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
+        db = sa.create_engine(team.url)
+        with db.connect() as conn:  # the driver's rows: the stored text, not SQLAlchemy's date-times
+            stored = [v for table in ("leads", "lead_tasks", "events", "ownerships")
+                      for row in conn.exec_driver_sql(f"SELECT * FROM {table}") for v in row
+                      if isinstance(v, str) and v[:4].isdigit() and v[4:5] == "-"]
+        db.dispose()
+        assert stored and [v for v in stored if not stamp.fullmatch(v)] == []
 
 
 def test_rotation_never_returns_a_client_to_someone_who_worked_it(team: Team) -> None:
