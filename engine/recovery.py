@@ -130,9 +130,13 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
     for heap in heaps.values():
         heapq.heapify(heap)
 
+    company = heaps[None]
+
     def push(name: str) -> None:
-        for key in {team_of[name], None}:
-            heapq.heappush(heaps.setdefault(key, []), (load[name], name))
+        entry = (load[name], name)
+        heapq.heappush(company, entry)
+        if team_of[name] is not None:
+            heapq.heappush(heaps[team_of[name]], entry)
 
     recent = _recent_owners(conn, {row.client_id for row in stalled}, memory)
     moves: list[Move] = []
@@ -142,14 +146,14 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
             unplaced.append(Unplaced(row.id, row.owner, f"team {row.team} has no other salesperson"))
             continue
         heap = heaps[row.team]
-        excluded = recent.get(row.client_id, set()) | {row.owner}
+        owner, worked = row.owner, recent.get(row.client_id, ())
         skipped: list[tuple[int, str]] = []
         chosen = None
         while heap:
             n, name = heapq.heappop(heap)
             if n != load[name]:
                 continue  # stale: the true entry was pushed when the load changed
-            if name in excluded:
+            if name == owner or name in worked:
                 skipped.append((n, name))
                 continue
             chosen = name
