@@ -78,6 +78,10 @@ def _clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
     return value or None
 
 
+_USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
+_CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
+
+
 class Engine:
     """leadflow's engine over one database, acting as one user."""
 
@@ -936,7 +940,7 @@ class Engine:
         return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
 
     def _actor(self, conn: Connection) -> Any:
-        row = conn.execute(sa.select(users).where(users.c.name == self.user_name)).mappings().first()
+        row = conn.execute(_USER_BY_NAME, {"name": self.user_name}).mappings().first()
         if row is None:
             raise PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
                                    f"'leadflow user add {self.user_name} --role salesperson' "
@@ -944,7 +948,7 @@ class Engine:
         return row
 
     def _user(self, conn: Connection, name: str) -> Any:
-        row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+        row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         if row is None:
             known = [r[0] for r in conn.execute(sa.select(users.c.name))]
             raise NotFoundError(f"user '{name}' does not exist{suggest(name, known)}")
@@ -1033,7 +1037,7 @@ class Engine:
 
     def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:
         spec = self._spec(conn, state.process, state.process_version)
-        client_row = conn.execute(sa.select(clients).where(clients.c.id == state.client_id)).mappings().one()
+        client_row = conn.execute(_CLIENT_BY_ID, {"id": state.client_id}).mappings().one()
         return views.lead(state, spec, client_row)
 
 

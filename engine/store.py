@@ -10,6 +10,7 @@ owner, team, deadlines) so boards and reports are SQL aggregates; the
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -314,12 +315,23 @@ def _state_of(row: Any) -> LeadState:
     )
 
 
+# Statements run by every operation are built once, with bound parameters: building and hashing a new
+# statement per call cost more than the database's own work for a single lead.
+_LEAD_BY_ID = sa.select(leads).where(leads.c.id == sa.bindparam("lead_id"))
+_TASKS_OF_LEAD = sa.select(lead_tasks).where(lead_tasks.c.lead_id == sa.bindparam("lead_id"))
+_TASK_KEY = (lead_tasks.c.lead_id == sa.bindparam("k_lead_id"), lead_tasks.c.stage == sa.bindparam("k_stage"),
+             lead_tasks.c.task_id == sa.bindparam("k_task_id"))
+_UPDATE_TASK = sa.update(lead_tasks).where(*_TASK_KEY).values(
+    {name: sa.bindparam(f"v_{name}") for name in ("state", "due_at", "done_by", "done_at", "note")})
+_DELETE_TASK = sa.delete(lead_tasks).where(*_TASK_KEY)
+
+
 def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
-    row = conn.execute(sa.select(leads).where(leads.c.id == lead_id)).mappings().first()
+    row = conn.execute(_LEAD_BY_ID, {"lead_id": lead_id}).mappings().first()
     if row is None:
         return None
     state = _state_of(row)
-    for t in conn.execute(sa.select(lead_tasks).where(lead_tasks.c.lead_id == lead_id)).mappings():
+    for t in conn.execute(_TASKS_OF_LEAD, {"lead_id": lead_id}).mappings():
         state.tasks[(t["stage"], t["task_id"])] = TaskState(
             stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
             done_by=t["done_by"], done_at=t["done_at"], note=t["note"],
@@ -356,15 +368,23 @@ def bump_counts(conn: Connection, before: LeadState | None, after: LeadState) ->
 
 def _add_count(conn: Connection, key: tuple[str, str, str, str], leads_: int, value: int) -> None:
     process, stage, team, owner = key
-    if conn.dialect.name == "postgresql":
+    conn.execute(_count_upsert(conn.dialect.name), {"process": process, "stage": stage, "team": team, "owner": owner,
+                                                   "d_leads": leads_, "d_value": value})
+
+
+@functools.cache
+def _count_upsert(dialect: str) -> Any:
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(stage_counts).values(process=process, stage=stage, team=team, owner=owner, leads=leads_,
-                                            value_minor=value)
-    conn.execute(statement.on_conflict_do_update(
+    statement = insert(stage_counts).values(
+        process=sa.bindparam("process"), stage=sa.bindparam("stage"), team=sa.bindparam("team"),
+        owner=sa.bindparam("owner"), leads=sa.bindparam("d_leads"), value_minor=sa.bindparam("d_value"))
+    return statement.on_conflict_do_update(
         index_elements=["process", "stage", "team", "owner"],
-        set_={"leads": stage_counts.c.leads + leads_, "value_minor": stage_counts.c.value_minor + value}))
+        set_={"leads": stage_counts.c.leads + sa.bindparam("d_leads"),
+              "value_minor": stage_counts.c.value_minor + sa.bindparam("d_value")})
 
 
 def recount(conn: Connection) -> None:
@@ -398,11 +418,11 @@ def insert_lead(conn: Connection, state: LeadState) -> int:
 def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
     """Write ``after`` if nobody changed the row since ``before`` was read (optimistic locking)."""
     assert after.id is not None
-    result = conn.execute(
-        sa.update(leads)
-        .where(leads.c.id == after.id, leads.c.row_version == before.row_version)
-        .values(row_version=before.row_version + 1, **lead_columns(after))
-    )
+    old_cols, new_cols = lead_columns(before), lead_columns(after)
+    changed = tuple(name for name, value in new_cols.items() if old_cols[name] != value)
+    result = conn.execute(_update_lead_statement(changed), {
+        "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
+        **{f"v_{name}": new_cols[name] for name in changed}})
     if result.rowcount != 1:
         raise ConcurrentUpdateError(f"lead {after.id} changed since you read it; nothing was written, try again")
     after.row_version = before.row_version + 1
@@ -411,19 +431,25 @@ def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
     for key, task in after.tasks.items():
         row = _task_row(after.id, task)
         if key not in old:
-            conn.execute(sa.insert(lead_tasks).values(**row))
+            conn.execute(sa.insert(lead_tasks), row)
         elif old[key] != row:
-            conn.execute(
-                sa.update(lead_tasks)
-                .where(lead_tasks.c.lead_id == after.id, lead_tasks.c.stage == key[0], lead_tasks.c.task_id == key[1])
-                .values(state=task.state, due_at=task.due_at, done_by=task.done_by, done_at=task.done_at,
-                        note=task.note)
-            )
+            conn.execute(_UPDATE_TASK, {"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
+                                        **{f"v_{name}": row[name] for name in _TASK_VALUES}})
     # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
     # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
     for key in old.keys() - after.tasks.keys():
-        conn.execute(sa.delete(lead_tasks).where(lead_tasks.c.lead_id == after.id, lead_tasks.c.stage == key[0],
-                                                 lead_tasks.c.task_id == key[1]))
+        conn.execute(_DELETE_TASK, {"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]})
+
+
+_TASK_VALUES = ("state", "due_at", "done_by", "done_at", "note")
+
+
+@functools.lru_cache(maxsize=1024)
+def _update_lead_statement(columns: tuple[str, ...]) -> sa.Update:
+    """UPDATE of the given lead columns (and the row version) under the optimistic lock."""
+    return sa.update(leads).where(leads.c.id == sa.bindparam("b_id"), leads.c.row_version == sa.bindparam("b_version")
+                                  ).values({"row_version": sa.bindparam("new_version"),
+                                            **{name: sa.bindparam(f"v_{name}") for name in columns}})
 
 
 OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
@@ -432,9 +458,9 @@ OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
 def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Event]) -> None:
     for ev in evs:
         ev.lead_id = lead_id
-        ev.id = _new_id(conn.execute(
-            sa.insert(events).values(lead_id=lead_id, client_id=client_id, at=ev.at, actor=ev.actor,
-                                     kind=ev.kind, data_json=dumps(ev.data))))
+        ev.id = _new_id(conn.execute(sa.insert(events), {
+            "lead_id": lead_id, "client_id": client_id, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
+            "data_json": dumps(ev.data)}))
     rows = _ownership_rows(lead_id, client_id, evs)
     if rows:
         conn.execute(sa.insert(ownerships), rows)
