@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import NOW, build
+from benchmarks.data import NOW, build, reusable
 from engine import clock
 from engine.api import Engine
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
 
     OUT.mkdir(exist_ok=True)
     path = OUT / f"board-{args.leads}.db"
-    if args.fresh or not path.exists():
+    if args.fresh or not reusable(path):
         print(f"building {args.leads:,} open leads in {path} ...")
         info = build(path, args.leads)
         print(f"built in {info['build_seconds']:.1f} s")

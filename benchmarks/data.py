@@ -27,6 +27,23 @@ LAST_NAMES = ["Żółć", "Kamińska", "Popescu", "Mărgărit", "Смирнов�
 SOURCES = ["referral", "organic", "paid_campaign", "mailing", "import", "web_form"]
 
 
+def reusable(path: Path) -> bool:
+    """Whether a database built earlier can be used again: it exists and has the newest schema."""
+    if not path.exists():
+        return False
+    import sqlalchemy as sa
+
+    from engine import migrate
+
+    db = sa.create_engine(f"sqlite:///{path}")
+    try:
+        return migrate.current_revision(db) == migrate.head_revision()
+    except sa.exc.SQLAlchemyError:
+        return False
+    finally:
+        db.dispose()
+
+
 def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople: int = 50, teams: int = 5,
           seed: int = 7, open_share: float = 1.0, log: Any = print) -> dict[str, Any]:
     """A fresh SQLite database at ``path`` with ``leads`` leads of ``process`` (``open_share`` of them open)."""

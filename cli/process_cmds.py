@@ -17,7 +17,6 @@ import click
 
 from engine import paths as engine_paths
 from engine.errors import Problem
-from engine.loader import check_file, expand_paths
 from engine.render import condition_text, mermaid
 from engine.spec import ProcessSpec, StageSpec, TaskSpec
 
@@ -38,6 +37,8 @@ def _plural(n: int, word: str) -> str:
 
 def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
     """The files to check, in order, each once; a path that cannot be used carries its problem."""
+    from engine.loader import expand_paths  # YAML and JSON Schema: only for commands that read files
+
     out: list[tuple[str, list[Problem] | None]] = []
     seen: set[Path] = set()
     for raw in paths:
@@ -75,6 +76,8 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
     Prints one ``file:line:col: path: message`` line per problem and a summary on
     stderr. Exit code 0 when every file is valid, 1 otherwise. Needs no database.
     """
+    from engine.loader import check_file
+
     results: list[tuple[str, list[Problem]]] = []
     for file, early in _collect(paths):
         results.append((file, early if early is not None else check_file(file)[1]))
@@ -112,6 +115,8 @@ def validate(paths: tuple[str, ...], as_json: bool) -> None:
 
 
 def _shipped() -> dict[str, Path]:
+    from engine.loader import expand_paths
+
     try:
         files = expand_paths([engine_paths.processes_dir()])
     except OSError:
@@ -143,6 +148,8 @@ def _resolve(file_or_name: str) -> Path:
 @click.option("--mermaid", "as_mermaid", is_flag=True, help="Print a Mermaid stateDiagram-v2 of the stages.")
 @click.option("--json", "as_json", is_flag=True, help="Print the resolved spec and its content hash as JSON.")
 def show(file_or_name: str, as_mermaid: bool, as_json: bool) -> None:
+    from engine.loader import check_file
+
     """Show a process: a process file, or the id of a shipped process (e.g. photovoltaics).
 
     Without options prints a readable summary: the stages in order with their

@@ -30,8 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import access, clock, rules, store, views
-from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation
-from engine.loader import suggest
+from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import LOST, WON, ProcessMachine
 from engine.rules import has_control_characters, is_encodable
 from engine.spec import ProcessSpec

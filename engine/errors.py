@@ -6,6 +6,8 @@ turn it into a message and an exit code or status, never a traceback.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 
@@ -54,3 +56,9 @@ class ProcessFileError(LeadflowError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """A "did you mean" clause, or an empty string."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""

@@ -11,7 +11,6 @@ column, document path and a sentence an admin understands.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import os
@@ -26,7 +25,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine import paths
-from engine.errors import Problem, ProcessFileError
+from engine.errors import Problem, ProcessFileError, suggest
 from engine.spec import ProcessSpec
 
 MAX_FILE_BYTES = 1_000_000
@@ -52,12 +51,6 @@ def format_path(path: Iterable[str | int]) -> str:
         else:
             out += f".{part}" if out else str(part)
     return out
-
-
-def suggest(word: str, choices: Iterable[str]) -> str:
-    """A "did you mean" clause, or an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
 
 
 @dataclass

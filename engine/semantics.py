@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-from engine.errors import Problem
-from engine.loader import Document, Path_, suggest
+from engine.errors import Problem, suggest
+from engine.loader import Document, Path_
 from engine.spec import LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
 
 DEFAULT_OWNER_ROLE = "salesperson"
