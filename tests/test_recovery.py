@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from engine import clock, recovery
+from engine import clock, reports
 from engine.errors import InvalidInputError, PermissionDenied, RuleViolation
 from tests.conftest import Team, snapshot
 
@@ -167,19 +167,19 @@ def test_an_extension_suppresses_a_stalled_lead_until_its_date(team: Team) -> No
 def test_the_measured_cycle_replaces_the_declared_one_once_enough_sales_exist(team: Team) -> None:
     spec = team.admin.spec("photovoltaics")
     with team.admin.transaction() as conn:
-        assert recovery.cycle_days(conn, spec) == (60.0, "declared in the process")
+        assert reports.cycle_days(conn, spec) == (60.0, "declared in the process")
     import sqlalchemy as sa
 
     from engine.store import leads
 
     # twenty won leads that took 30 days each (written directly: only the figure is under test here)
-    for i in range(recovery.MIN_WON_FOR_MEASURED_CYCLE):
+    for i in range(reports.MIN_WON_FOR_MEASURED_CYCLE):
         lead = add(team, "2026-01-05T09:00", name=f"Won {i}")
         with team.admin.transaction() as conn:
             conn.execute(sa.update(leads).where(leads.c.id == lead["id"]).values(
                 status="won", closed_at=dt.datetime(2026, 2, 4, 9, 0) + dt.timedelta(hours=i)))
     with team.admin.transaction() as conn:
-        days, basis = recovery.cycle_days(conn, spec)
+        days, basis = reports.cycle_days(conn, spec)
     assert basis == "measured median of 20 won leads"
     assert days == pytest.approx(30 + 9.5 / 24)
 
