@@ -234,7 +234,7 @@ def grouped_quantiles(conn: Connection, value: Any, group: Any, where: list[Any]
     for q in qs:
         # the 1-based row of floor(q * (n - 1)), in integer arithmetic: casting a fraction rounds on PostgreSQL
         share = Fraction(q).limit_denominator(1000)
-        first = (ranked.c.n - 1) * share.numerator / share.denominator + 1
+        first = (ranked.c.n - 1) * share.numerator // share.denominator + 1
         wanted += [first, first + 1]
     rows: dict[Any, dict[int, float]] = {}
     sizes: dict[Any, int] = {}
