@@ -111,43 +111,52 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
     where = [closures.c.kind == "refusal", *window.conditions(closures.c.closed_at), *scope]
     if specs:
         where.append(closures.c.process.in_(list(specs)))
-    value = sa.func.coalesce(sa.func.sum(closures.c.value_minor), 0)
+    # One scan of the covering index: counts and values per (process, reason, product, owner), a few hundred
+    # groups at most, from which every breakdown below is summed.
+    keys = (closures.c.process, closures.c.reason, closures.c.product, closures.c.owner)
+    cells = [(p, r, prod, o, int(n), int(v)) for p, r, prod, o, n, v in conn.execute(
+        sa.select(*keys, sa.func.count(), sa.func.coalesce(sa.func.sum(closures.c.value_minor), 0))
+        .where(*where).group_by(*keys))]
 
-    def grouped(*columns: Any) -> list[Any]:
-        return list(conn.execute(
-            sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
-            .order_by(sa.func.count().desc(), *(c.nulls_last() for c in columns))).all())
+    def grouped(*index: int) -> list[tuple[Any, ...]]:
+        sums: dict[tuple[Any, ...], list[int]] = {}
+        for cell in cells:
+            entry = sums.setdefault(tuple(cell[i] for i in index), [0, 0])
+            entry[0] += cell[4]
+            entry[1] += cell[5]
+        return [(*k, n, v) for k, (n, v) in sorted(sums.items(), key=lambda kv: (
+            -kv[1][0], *((k is None, k or "") for k in kv[0])))]
 
-    total, total_value = conn.execute(sa.select(sa.func.count(), value).where(*where)).one()
+    total, total_value = sum(c[4] for c in cells), sum(c[5] for c in cells)
     labels = {(p, r.id): (r.label, r.bant) for p, s in specs.items() for r in s.closure_reasons}
     out: dict[str, Any] = {
         "period": window.as_dict(),
-        "total": int(total),
-        "value": minor_to_money(int(total_value)),
+        "total": total,
+        "value": minor_to_money(total_value),
         "by_reason": [
             {"process": p, "reason": r, "label": labels.get((p, r), (r, None))[0],
-             "bant": labels.get((p, r), (r, None))[1], "count": int(n), "value": minor_to_money(int(v))}
-            for p, r, n, v in grouped(closures.c.process, closures.c.reason)],
-        "by_product": [{"product": k, "count": int(n), "value": minor_to_money(int(v))}
-                       for k, n, v in grouped(closures.c.product)],
-        "by_salesperson": [{"owner": k, "count": int(n), "value": minor_to_money(int(v))}
-                           for k, n, v in grouped(closures.c.owner)],
+             "bant": labels.get((p, r), (r, None))[1], "count": n, "value": minor_to_money(v)}
+            for p, r, n, v in grouped(0, 1)],
+        "by_product": [{"product": k, "count": n, "value": minor_to_money(v)} for k, n, v in grouped(2)],
+        "by_salesperson": [{"owner": k, "count": n, "value": minor_to_money(v)} for k, n, v in grouped(3)],
     }
     if matrix_by is not None:
-        column = {"reason": closures.c.reason, "product": closures.c.product}.get(matrix_by)
+        column = {"reason": 1, "product": 2}.get(matrix_by)
         if column is None:
             raise InvalidInputError(f"the matrix is by reason or by product, not '{matrix_by}'")
-        cells = grouped(closures.c.owner, column)
-        owners = sorted({c[0] or "" for c in cells})
-        keys = sorted({c[1] or "" for c in cells})
-        grid = {(o or "", k or ""): int(n) for o, k, n, _ in cells}
+        matrix = grouped(3, column)
+        owners = sorted({c[0] or "" for c in matrix})
+        columns = sorted({c[1] or "" for c in matrix})
+        grid: dict[tuple[str, str], int] = {}
+        for o, k, n, _ in matrix:
+            grid[(o or "", k or "")] = grid.get((o or "", k or ""), 0) + n
         out["matrix"] = {
             "by": matrix_by,
-            "columns": keys,
-            "rows": [{"owner": o, "counts": [grid.get((o, k), 0) for k in keys],
-                      "total": sum(grid.get((o, k), 0) for k in keys)} for o in owners],
-            "totals": [sum(grid.get((o, k), 0) for o in owners) for k in keys],
-            "total": int(total),
+            "columns": columns,
+            "rows": [{"owner": o, "counts": [grid.get((o, k), 0) for k in columns],
+                      "total": sum(grid.get((o, k), 0) for k in columns)} for o in owners],
+            "totals": [sum(grid.get((o, k), 0) for o in owners) for k in columns],
+            "total": total,
         }
     if trend:
         out["trend"] = _trend(conn, where, window)
@@ -409,10 +418,8 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             .where(leads.c.status == "open", leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
             .group_by(leads.c.owner)):
         row(name)["red"] = int(n)
-    for key, counts in (("gave_up", _given_up(conn, window, scoped, later_won=False)),
-                        ("won_by_colleague", _given_up(conn, window, scoped, later_won=True))):
-        for name, n in counts.items():
-            row(name)[key] = n
+    for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes).items():
+        row(name).update(gave_up=gave_up, won_by_colleague=won_by_colleague)
     for r in people.values():
         r["conversion"] = _ratio(r["won"], r["won"] + r["lost"])
         r["held_value"] = minor_to_money(r["held_value"])
@@ -421,32 +428,47 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             "salespeople": sorted(people.values(), key=lambda r: (-r["won_by_colleague"], r["owner"]))}
 
 
-def _given_up(conn: Connection, window: Period, scoped: Any, *, later_won: bool) -> dict[str, int]:
-    """Per salesperson, the leads they gave up in ``window``: closed without a sale, or rotated to a colleague
-    (a recalled lead leaves with the next rotation); with ``later_won``, only those whose client a different
-    salesperson won afterwards (the same lead or a later one). A manager's plain reassignment is not giving up."""
+def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str]) -> dict[str, list[int]]:
+    """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
+
+    Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with
+    the next rotation); a manager's plain reassignment is not. "A colleague won the client" is a lead of the same
+    client (the same lead, or a later one) won by a different salesperson after that moment. The second count
+    starts from the wins (a small share of the leads) and looks up each won client's earlier closings and
+    rotations by its index.
+    """
+    lead_of = leads.alias("rotated_lead")
+    winner = leads.alias("winner")
     previous = ownerships.alias("previous")
     earlier_owner = (sa.select(previous.c.owner)
                      .where(previous.c.client_id == ownerships.c.client_id, previous.c.lead_id == ownerships.c.lead_id,
                             previous.c.id < ownerships.c.id)
                      .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
-    closed = (sa.select(closures.c.owner.label("owner"), closures.c.lead_id.label("lead_id"),
-                        closures.c.client_id.label("client_id"), closures.c.closed_at.label("at"))
-              .where(closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)))
-    lead_of = leads.alias("rotated_lead")
-    rotated = (sa.select(earlier_owner.label("owner"), ownerships.c.lead_id.label("lead_id"),
-                         ownerships.c.client_id.label("client_id"), ownerships.c.started_at.label("at"))
-               .join(lead_of, lead_of.c.id == ownerships.c.lead_id)
-               .where(ownerships.c.how == "rotated", *window.conditions(ownerships.c.started_at),
-                      *scoped(lead_of, owner_column=earlier_owner)))
-    given = sa.union_all(closed, rotated).subquery()
-    query = sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id))).where(given.c.owner.is_not(None))
-    if later_won:
-        winner = leads.alias("winner")
-        query = query.where(sa.exists(sa.select(winner.c.id).where(
-            winner.c.client_id == given.c.client_id, winner.c.status == "won", winner.c.owner != given.c.owner,
-            winner.c.closed_at > given.c.at, *([winner.c.closed_at < window.cutoff] if window.cutoff else []))))
-    return {name: int(n) for name, n in conn.execute(query.group_by(given.c.owner))}
+    closed = [closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)]
+    rotated = [ownerships.c.how == "rotated", *window.conditions(ownerships.c.started_at),
+               *scoped(lead_of, owner_column=earlier_owner)]
+    won = [winner.c.process.in_(processes), winner.c.status == "won",
+           *([winner.c.closed_at < window.cutoff] if window.cutoff else [])]
+    closings = closures.c.owner.label("owner"), closures.c.lead_id.label("lead_id")
+    rotations = earlier_owner.label("owner"), ownerships.c.lead_id.label("lead_id")
+    all_given = (
+        sa.select(*closings).where(*closed),
+        sa.select(*rotations).select_from(ownerships.join(lead_of, lead_of.c.id == ownerships.c.lead_id))
+        .where(*rotated))
+    won_after = (
+        sa.select(*closings).select_from(winner.join(closures, closures.c.client_id == winner.c.client_id))
+        .where(*won, *closed, closures.c.owner != winner.c.owner, closures.c.closed_at < winner.c.closed_at),
+        sa.select(*rotations).select_from(
+            winner.join(ownerships, ownerships.c.client_id == winner.c.client_id)
+            .join(lead_of, lead_of.c.id == ownerships.c.lead_id))
+        .where(*won, *rotated, earlier_owner != winner.c.owner, ownerships.c.started_at < winner.c.closed_at))
+    out: dict[str, list[int]] = {}
+    for i, parts in enumerate((all_given, won_after)):
+        given = sa.union_all(*parts).subquery()
+        for name, n in conn.execute(sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id)))
+                                    .where(given.c.owner.is_not(None)).group_by(given.c.owner)):
+            out.setdefault(name, [0, 0])[i] = int(n)
+    return out
 
 
 # -- the forecast --------------------------------------------------------------------------------------

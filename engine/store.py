@@ -111,6 +111,9 @@ leads = sa.Table(
     # The stand-up: a salesperson's red leads and those due today or next are ranges of red_at.
     sa.Index("ix_leads_owner_due", "owner", "status", "red_at"),
     sa.Index("ix_leads_owner_since", "owner", "status", "owner_since"),
+    # The cycle and salespeople reports: won and lost leads are covering ranges of closed_at.
+    sa.Index("ix_leads_closed", "process", "status", "closed_at", "owner", "team", "source", "created_at",
+             "value_minor", "client_id"),
 )
 
 # Who worked which client when: one row per ownership (a lead created with an owner, assigned, rotated).
@@ -124,6 +127,7 @@ ownerships = sa.Table(
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("how", sa.String(16), nullable=False),
     sa.Index("ix_ownerships_client_id", "client_id", "id"),
+    sa.Index("ix_ownerships_how", "how", "started_at"),  # the salespeople report: rotations in a period
 )
 
 # Every closing of a lead without a sale, kept even when the lead is reopened later: the monthly removals
@@ -144,7 +148,10 @@ closures = sa.Table(
     sa.Column("closed_at", sa.DateTime, nullable=False),
     sa.Column("reopened_at", sa.DateTime),
     sa.Index("ix_closures_closed_at", "closed_at"),
-    # the salespeople report: a won client's earlier closings by someone else
+    # The refusal and salespeople reports: one covering range per process and kind; a won client's earlier
+    # closings by someone else.
+    sa.Index("ix_closures_report", "process", "kind", "closed_at", "owner", "team", "reason", "product",
+             "value_minor", "lead_id"),
     sa.Index("ix_closures_client_id", "client_id", "closed_at"),
 )
 
@@ -196,6 +203,8 @@ lead_stages = sa.Table(
     # (stay_started_at IS NULL) are ordered by their time in it, so a median is an offset into the range.
     sa.Index("ix_lead_stages_report", "process", "stage", "stay_started_at", "seconds", "created_at",
              "entered_at", "moved_on", "status", "closed_at", "team", "owner"),
+    # The forecast's history: the closed leads that reached a stage, by outcome, in order.
+    sa.Index("ix_lead_stages_outcome", "process", "stage", "status", "closed_at", "entered_at"),
 )
 
 lead_tasks = sa.Table(

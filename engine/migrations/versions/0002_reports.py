@@ -1,4 +1,4 @@
-"""reports: the stages each lead reached (lead_stages), closings by client
+"""reports: the stages each lead reached (lead_stages) and covering indexes for the reports
 
 Revision ID: 0002
 Revises: 0001
@@ -40,13 +40,28 @@ def upgrade() -> None:
         batch_op.create_index('ix_lead_stages_report', ['process', 'stage', 'stay_started_at', 'seconds', 'created_at',
                                                        'entered_at', 'moved_on', 'status', 'closed_at', 'team',
                                                        'owner'], unique=False)
+        batch_op.create_index('ix_lead_stages_outcome', ['process', 'stage', 'status', 'closed_at', 'entered_at'],
+                              unique=False)
     with op.batch_alter_table('closures', schema=None) as batch_op:
         batch_op.create_index('ix_closures_client_id', ['client_id', 'closed_at'], unique=False)
+        batch_op.create_index('ix_closures_report', ['process', 'kind', 'closed_at', 'owner', 'team', 'reason',
+                                                    'product', 'value_minor', 'lead_id'], unique=False)
+    with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.create_index('ix_leads_closed', ['process', 'status', 'closed_at', 'owner', 'team', 'source',
+                                                 'created_at', 'value_minor', 'client_id'], unique=False)
+    with op.batch_alter_table('ownerships', schema=None) as batch_op:
+        batch_op.create_index('ix_ownerships_how', ['how', 'started_at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('ownerships', schema=None) as batch_op:
+        batch_op.drop_index('ix_ownerships_how')
+    with op.batch_alter_table('leads', schema=None) as batch_op:
+        batch_op.drop_index('ix_leads_closed')
     with op.batch_alter_table('closures', schema=None) as batch_op:
+        batch_op.drop_index('ix_closures_report')
         batch_op.drop_index('ix_closures_client_id')
     with op.batch_alter_table('lead_stages', schema=None) as batch_op:
+        batch_op.drop_index('ix_lead_stages_outcome')
         batch_op.drop_index('ix_lead_stages_report')
     op.drop_table('lead_stages')
