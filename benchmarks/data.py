@@ -140,3 +140,171 @@ def _iso(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return [tuple(v.isoformat(sep=" ", timespec="microseconds") if isinstance(v, dt.datetime) else v for v in r)
             for r in rows]
 
+
+
+# -- leads with histories (the reports' benchmark) -----------------------------------------------------------
+
+#: Chance that a lead leaves each photovoltaics stage by being closed (else it advances; from the last stage
+#: it is won): about 14% of the leads that close are won.
+LOSS_BY_STAGE = (0.3, 0.35, 0.4, 0.35, 0.3)
+REOPEN_SHARE = 0.05  # of the lost leads, reopened by a manager into the stage they were lost in
+ROTATE_SHARE = 0.04  # of the leads, rotated once to a colleague of the same team
+FIELDS = {"roof_type": ["pitched", "flat"], "roof_area_m2": [25, 40, 60], "financing": ["cash", "loan", "leasing"]}
+
+
+def simulate(lead_id: int, rng: random.Random, spec: Any, version: int, people: list[tuple[str, str]],
+             by_team: dict[str, list[str]], specs: Any) -> tuple[list[Any], Any, list[dict[str, Any]], Any]:
+    """One lead's life as events, from its creation (within the two years before NOW) until it is won, lost
+    for good or NOW comes: tasks done, fields set, stages advanced, closings, reopenings, rotations. Returns
+    the events, the final state (``state.apply``, as the engine applies them), its closures rows and its stage
+    visits (``engine.visits``, as the write path follows them)."""
+    from engine import visits
+    from engine.state import STATUS_OPEN, Event, apply
+
+    owner, team = people[rng.randrange(len(people))]
+    # two years of inquiries, a third of them in the last quarter (a growing business): most of the older ones
+    # are closed by now, the recent ones still in the funnel
+    at = (NOW - dt.timedelta(days=rng.uniform(0, 90 if rng.random() < 0.3 else 730))).replace(microsecond=0)
+    created = Event("created", at, owner, {
+        "client_id": lead_id, "process": spec.id, "process_version": version, "owner": owner, "team": team,
+        "source": rng.choice(SOURCES), "product": spec.title, "value_minor": rng.randint(5, 120) * 100_000,
+        "fields": {}}, lead_id=lead_id)
+    evs = [created]
+    state = apply(None, created, specs)
+    stays: dict[str, Any] = {}
+    visits.follow(stays, visits.moves(None, state))
+    closings: list[dict[str, Any]] = []
+    rotate_at = rng.randrange(len(spec.stages)) if rng.random() < ROTATE_SHARE else None
+
+    def emit(kind: str, when: dt.datetime, actor: str, data: dict[str, Any]) -> bool:
+        nonlocal state
+        if when > NOW:
+            return False
+        ev = Event(kind, when, actor, data, lead_id=lead_id)
+        evs.append(ev)
+        before = visits.position(state)
+        state = apply(state, ev, specs)
+        visits.follow(stays, visits.moves(before, state))
+        return True
+
+    while True:
+        index = spec.stage_ids.index(state.stage)
+        stage = spec.stages[index]
+        stay = dt.timedelta(days=rng.uniform(0.3, 1.5) * stage.deadline_days * 1.4)
+        end = at + stay
+        if rotate_at == index:
+            rotate_at = None
+            colleagues = [p for p in by_team[state.team or ""] if p != state.owner]
+            when = at + stay / 3
+            rest = when + dt.timedelta(days=spec.cool_off_days)
+            if colleagues and not emit("rotated", when, "manager0", {
+                    "from": state.owner, "to": rng.choice(colleagues), "team": state.team,
+                    "rest_until": rest.isoformat()}):
+                return evs, state, closings, stays
+            at, end = rest, rest + stay  # the new owner starts the stage afresh after the rest
+        todo = [tid for (sid, tid), task in sorted(state.tasks.items())
+                if sid == stage.id and task.state == "open" and stage.task(tid).mandatory]  # type: ignore[union-attr]
+        for tid, share in zip(todo, sorted(rng.uniform(0.05, 0.9) for _ in todo), strict=True):
+            if not emit("task_done", at + (end - at) * share, state.owner or owner,
+                        {"stage": stage.id, "task": tid, "note": None}):
+                return evs, state, closings, stays
+        for name in stage.required_fields:
+            if name not in state.fields:
+                value = rng.choice(FIELDS.get(name, ["x"]))
+                if not emit("field_set", at + (end - at) * 0.95, state.owner or owner,
+                            {"field": name, "before": None, "after": value}):
+                    return evs, state, closings, stays
+        if rng.random() < LOSS_BY_STAGE[index]:
+            reason = rng.choice(spec.closure_reasons)
+            if not emit("closed", end, state.owner or owner, {"reason": reason.id, "kind": reason.kind, "note": None,
+                                                              "from": stage.id, "review": reason.review}):
+                return evs, state, closings, stays
+            closings.append({"lead_id": lead_id, "client_id": lead_id, "process": spec.id, "reason": reason.id,
+                             "kind": reason.kind, "owner": state.owner, "team": state.team,
+                             "product": state.product, "value_minor": state.value_minor, "stage": stage.id,
+                             "closed_at": end, "reopened_at": None})
+            back = end + dt.timedelta(days=rng.uniform(10, 40))
+            if rng.random() < REOPEN_SHARE and emit("reopened", back, "manager0", {
+                    "to": stage.id, "from_status": "lost", "resume": True}):
+                closings[-1]["reopened_at"] = back
+                at = back
+                continue
+            return evs, state, closings, stays
+        if stage.id == spec.won_stage:
+            emit("won", end, state.owner or owner, {"from": stage.id})
+            return evs, state, closings, stays
+        if not emit("advanced", end, state.owner or owner, {"from": stage.id, "to": stage.next[0].stage}):
+            return evs, state, closings, stays
+        assert state.status == STATUS_OPEN
+        at = end
+
+
+def build_history(path: Path, leads: int, *, process: str = "photovoltaics", salespeople: int = 50,
+                  teams: int = 5, seed: int = 11, log: Any = print) -> dict[str, Any]:
+    """A fresh SQLite database at ``path`` with ``leads`` leads of ``process``, each with a realistic history
+    (``simulate``): every row the engine would write for those events, written in bulk. The lead rows are
+    ``state.apply``'s, the ``lead_stages`` rows ``engine.visits``' (the write path's moves) and the ownerships
+    ``store``'s own, so the reports read what the engine itself would have stored. ``rebuild_stages`` run on the
+    result writes the same ``lead_stages`` (``python -m benchmarks.reports --check``)."""
+    from engine import store
+
+    remove_sqlite_files(path)
+    url = f"sqlite:///{path}"
+    rng = random.Random(seed)
+    admin = Engine.open(url, user="admin")
+    with clock.frozen(NOW - dt.timedelta(days=800)):
+        admin.init()
+        admin.load_process(paths.processes_dir() / f"{process}.yaml")
+        people = [(f"sales{i:02d}", f"team{i % teams}") for i in range(salespeople)]
+        with admin.transaction():
+            for t in range(teams):
+                admin.add_user(f"manager{t}", "manager", f"team{t}")
+            for name, team in people:
+                admin.add_user(name, "salesperson", team)
+    spec = admin.spec(process)
+    version = 1
+    by_team: dict[str, list[str]] = {}
+    for name, team in people:
+        by_team.setdefault(team, []).append(name)
+    specs = lambda _p, _v: spec  # noqa: E731 - one process version
+    lead_keys = [c.key for c in store.leads.c if c.key != "id"]
+    started = time.perf_counter()
+    counts = {"events": 0, "lead_stages": 0, "closures": 0}
+    with admin.db.begin() as conn:
+        for start in range(0, leads, 20_000):
+            n = min(20_000, leads - start)
+            rows: dict[str, list[dict[str, Any]]] = {k: [] for k in
+                                                     ("clients", "leads", "lead_tasks", "events", "lead_stages",
+                                                      "closures", "ownerships")}
+            for lead_id in range(start + 1, start + n + 1):
+                evs, state, closings, stays = simulate(lead_id, rng, spec, version, people, by_team, specs)
+                state.id, state.row_version = lead_id, 1
+                created = evs[0].at
+                rows["clients"].append({"id": lead_id, "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
+                                        "email": f"c{lead_id}@example.pl", "email_norm": f"c{lead_id}@example.pl",
+                                        "created_at": created})
+                columns = store._lead_columns(state)
+                rows["leads"].append({"id": lead_id, "row_version": 1, **{k: columns[k] for k in lead_keys
+                                                                          if k in columns}})
+                rows["lead_tasks"] += [store._task_row(lead_id, t) for t in state.tasks.values()]
+                rows["events"] += [{"lead_id": lead_id, "client_id": lead_id, "at": e.at, "actor": e.actor,
+                                    "kind": e.kind, "data_json": store.dumps(e.data)} for e in evs]
+                rows["lead_stages"] += [store._visit_row(state, v) for v in stays.values()]
+                rows["closures"] += closings
+                rows["ownerships"] += store._ownership_rows(lead_id, lead_id, evs)
+            for name, table_rows in rows.items():
+                if table_rows:
+                    table = store.metadata.tables[name]
+                    columns = [table.c[k] for k in table_rows[0]]
+                    store._executemany(conn, f"INSERT INTO {name} ({', '.join(c.key for c in columns)}) VALUES "
+                                             f"({', '.join('{}' for _ in columns)})",
+                                       columns, [tuple(r.values()) for r in table_rows])
+            for key in counts:
+                counts[key] += len(rows[key])
+            log(f"  {start + n:,} leads written ({time.perf_counter() - started:.0f} s)")
+        store.recount(conn)
+    with admin.db.connect() as conn:
+        conn.exec_driver_sql("ANALYZE")
+    admin.close()
+    return {"url": url, "process": process, "leads": leads, **counts,
+            "build_seconds": time.perf_counter() - started}

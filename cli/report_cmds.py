@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
-from cli.output import console, json_option, plural, print_json, table
+from cli.output import console, esc, json_option, plural, print_json, table
 
 csv_option = click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one table; see docs/reports.md).")
 
@@ -47,9 +47,42 @@ def _number(text: str) -> bool:
     return True
 
 
+def _pct(ratio: float | None) -> str:
+    return "" if ratio is None else f"{ratio:.1%}"
+
+
+def _num(value: Any) -> str:
+    return "" if value is None else f"{value:g}"
+
+
+def _span(p: dict[str, Any]) -> str:
+    if p["name"] == "all" and not p["from"] and not p["to"]:
+        return "all time"
+    last_day = (dt.datetime.fromisoformat(p["to"]) - dt.timedelta(seconds=1)).date().isoformat() if p["to"] else "…"
+    return f"{(p['from'] or '…')[:10]} to {last_day}"
+
+
+chart_option = click.option("--chart", "chart", metavar="FILE.png", default=None,
+                            help="Also draw the report as a PNG chart (needs the 'charts' extra: matplotlib).")
+period_option = click.option("--period", type=click.Choice(["day", "week", "month", "all"]), default="all",
+                             show_default=True, help="The period (see docs/reports.md).")
+
+
+def _one_output(as_json: bool, as_csv: bool) -> None:
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+
+
+def _draw(kind: str, data: dict[str, Any], chart: str | None) -> None:
+    if chart is not None:
+        from engine import charts
+
+        getattr(charts, kind)(data, chart)
+
+
 @click.group("report")
 def report() -> None:
-    """Refusals, and more to come: the funnel, the sales cycle, a forecast."""
+    """The sales director's numbers: refusals, the funnel, the sales cycle, salespeople, a forecast."""
 
 
 @report.command("refusals")
@@ -59,17 +92,20 @@ def report() -> None:
 @click.option("--by", "matrix_by", type=click.Choice(["reason", "product"]), default="reason", show_default=True,
               help="The matrix's columns.")
 @click.option("--trend", is_flag=True, help="Counts day by day and week by week, with running totals.")
+@chart_option
 @json_option
 @csv_option
 @pass_app
 def refusals(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
              date_from: str | None, date_to: str | None, matrix: bool, matrix_by: str, trend: bool,
-             as_json: bool, as_csv: bool) -> None:
+             chart: str | None, as_json: bool, as_csv: bool) -> None:
     """Refusals received in the period: by reason, product and salesperson, and their value."""
-    if as_json and as_csv:
-        raise click.UsageError("choose one of --json and --csv")
+    _one_output(as_json, as_csv)
+    if chart is not None and not trend:
+        raise click.UsageError("--chart draws the trend: add --trend")
     data = app.engine.report_refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
                                       team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend)
+    _draw("refusal_trend", data, chart)
     if as_json:
         print_json(data)
         return
@@ -90,9 +126,7 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
         return
     con = console(pipe_width=160)
     p = data["period"]
-    last_day = (dt.datetime.fromisoformat(p["to"]) - dt.timedelta(seconds=1)).date().isoformat() if p["to"] else "…"
-    span = f"{(p['from'] or '…')[:10]} to {last_day}" if p["name"] != "all" else "all time"
-    con.print(f"[bold]Refusals[/bold] ({p['name']}, {span}): {plural(data['total'], 'refusal')}, value "
+    con.print(f"[bold]Refusals[/bold] ({p['name']}, {_span(p)}): {plural(data['total'], 'refusal')}, value "
               f"{data['value']}")
     if matrix:
         m = data["matrix"]
@@ -112,3 +146,148 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
                         [[r["product"], r["count"], r["value"]] for r in data["by_product"]]))
         con.print(table("By salesperson", ["salesperson", "refusals", "value"],
                         [[r["owner"], r["count"], r["value"]] for r in data["by_salesperson"]]))
+
+
+@report.command("funnel")
+@period_option
+@_filters
+@chart_option
+@json_option
+@csv_option
+@pass_app
+def funnel(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
+           date_from: str | None, date_to: str | None, chart: str | None, as_json: bool, as_csv: bool) -> None:
+    """The leads created in the period: how many reached each stage and moved on, the median days spent in
+    each, and the lead-to-win conversion."""
+    _one_output(as_json, as_csv)
+    data = app.engine.report_funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
+                                    team=team, owner=owner)
+    _draw("funnel", data, chart)
+    if as_json:
+        print_json(data)
+        return
+    if as_csv:
+        _write_csv(["process", "stage", "reached", "share", "in_stage", "moved_on", "conversion", "median_days"],
+                   [[f["process"], s["stage"], s["reached"], s["share"], s["in_stage"], s["moved_on"],
+                     s["conversion"], s["median_days"]] for f in data["funnels"] for s in f["stages"]]
+                   + [[f["process"], "won", f["won"], f["conversion"], "", "", "", ""] for f in data["funnels"]])
+        return
+    con = console(pipe_width=160)
+    for f in data["funnels"]:
+        con.print(f"[bold]Funnel[/bold] {esc(f['process'])} ({esc(f['title'])}), leads created "
+                  f"{_span(data['period'])}: {plural(f['leads'], 'lead')}, {f['open']} open, {f['won']} won, "
+                  f"{f['lost']} lost; lead-to-win {_pct(f['conversion']) or 'n/a'}")
+        rows = [[s["name"] + (" (retired)" if s["retired"] else ""), s["reached"], _pct(s["share"]), s["in_stage"],
+                 s["moved_on"], _pct(s["conversion"]), _num(s["median_days"])] for s in f["stages"]]
+        rows.append(["Won", f["won"], _pct(f["conversion"]), "", "", "", ""])
+        con.print(table(None, ["stage", "reached", "of cohort", "in it now", "moved on", "conversion",
+                               "median days in it"], rows))
+
+
+@report.command("cycle")
+@period_option
+@_filters
+@chart_option
+@json_option
+@csv_option
+@pass_app
+def cycle(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
+          date_from: str | None, date_to: str | None, chart: str | None, as_json: bool, as_csv: bool) -> None:
+    """The measured sales cycle of the leads won in the period: days from lead to win per process,
+    per salesperson and per source, and the cycle the stalled-lead detection uses."""
+    _one_output(as_json, as_csv)
+    data = app.engine.report_cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
+                                   team=team, owner=owner)
+    _draw("cycle", data, chart)
+    if as_json:
+        print_json(data)
+        return
+    stats = ["won", "mean_days", "median_days", "p25_days", "p75_days", "min_days", "max_days"]
+    if as_csv:
+        _write_csv(["dimension", "process", "key", *stats],
+                   [["process", p["process"], p["process"], *(p[k] for k in stats)] for p in data["processes"]]
+                   + [["salesperson", r["process"], r["owner"], r["won"], r["mean_days"], r["median_days"],
+                       "", "", "", ""] for r in data["by_salesperson"]]
+                   + [["source", r["process"], r["source"], r["won"], r["mean_days"], r["median_days"],
+                       "", "", "", ""] for r in data["by_source"]])
+        return
+    con = console(pipe_width=160)
+    con.print(f"[bold]Sales cycle[/bold] of the leads won {_span(data['period'])}, in days from lead to win")
+    con.print(table("Per process", ["process", "won", "mean", "median", "25%", "75%", "min", "max", "declared",
+                                    "stalled after"],
+                    [[p["process"], p["won"], *(_num(p[k]) for k in stats[1:]), p["declared_days"],
+                      f"{p['stalled_cycle']['days']:g} ({p['stalled_cycle']['basis']})"] for p in data["processes"]]))
+    con.print(table("Per salesperson", ["process", "salesperson", "won", "mean", "median"],
+                    [[r["process"], r["owner"], r["won"], _num(r["mean_days"]), _num(r["median_days"])]
+                     for r in data["by_salesperson"]]))
+    con.print(table("Per source", ["process", "source", "won", "mean", "median"],
+                    [[r["process"], r["source"], r["won"], _num(r["mean_days"]), _num(r["median_days"])]
+                     for r in data["by_source"]]))
+
+
+@report.command("salespeople")
+@period_option
+@_filters
+@json_option
+@csv_option
+@pass_app
+def salespeople(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
+                date_from: str | None, date_to: str | None, as_json: bool, as_csv: bool) -> None:
+    """Per salesperson: leads held, won, lost, conversion, average cycle, red leads, and the leads they gave up
+    that a colleague won afterwards."""
+    _one_output(as_json, as_csv)
+    data = app.engine.report_salespeople(period=period, date_from=date_from, date_to=date_to, process=process_,
+                                         team=team, owner=owner)
+    if as_json:
+        print_json(data)
+        return
+    keys = ["owner", "held", "held_value", "won", "won_value", "lost", "conversion", "mean_cycle_days", "red",
+            "gave_up", "won_by_colleague"]
+    if as_csv:
+        _write_csv(keys, [[r[k] for k in keys] for r in data["salespeople"]])
+        return
+    con = console(pipe_width=160)
+    con.print(f"[bold]Salespeople[/bold], won and lost {_span(data['period'])}; held and red as of "
+              f"{data['as_of'].replace('T', ' ')[:16]}")
+    con.print(table(None, ["salesperson", "held", "value held", "won", "value won", "lost", "conversion",
+                           "avg cycle (days)", "red", "gave up", "then won by a colleague"],
+                    [[r["owner"], r["held"], r["held_value"], r["won"], r["won_value"], r["lost"],
+                      _pct(r["conversion"]), _num(r["mean_cycle_days"]), r["red"], r["gave_up"],
+                      r["won_by_colleague"]] for r in data["salespeople"]]))
+
+
+@report.command("forecast")
+@click.option("--months", type=click.IntRange(1, 60), default=3, show_default=True,
+              help="How many months, from this one.")
+@click.option("--process", "process_", help="Only this process.")
+@click.option("--team", help="Only this team (managers).")
+@click.option("--owner", help="Only this salesperson.")
+@chart_option
+@json_option
+@csv_option
+@pass_app
+def forecast(app: App, months: int, process_: str | None, team: str | None, owner: str | None, chart: str | None,
+             as_json: bool, as_csv: bool) -> None:
+    """Expected wins and value per month from the open leads, with the estimate per stage it rests on."""
+    _one_output(as_json, as_csv)
+    data = app.engine.report_forecast(months=months, process=process_, team=team, owner=owner)
+    _draw("forecast", data, chart)
+    if as_json:
+        print_json(data)
+        return
+    if as_csv:
+        _write_csv(["process", "month", "leads", "value", "expected_wins", "expected_value"],
+                   [[f["process"], m["month"], m["leads"], m["value"], m["expected_wins"], m["expected_value"]]
+                    for f in data["forecasts"] for m in [*f["months"], {"month": "later", **f["later"]}]])
+        return
+    con = console(pipe_width=160)
+    for f in data["forecasts"]:
+        con.print(f"[bold]Forecast[/bold] {esc(f['process'])} ({esc(f['title'])}), as of "
+                  f"{data['as_of'].replace('T', ' ')[:16]}, values in {esc(f['currency'])}")
+        con.print(table(None, ["month", "open leads", "their value", "expected wins", "expected value"],
+                        [[m["month"], m["leads"], m["value"], _num(m["expected_wins"]), m["expected_value"]]
+                         for m in [*f["months"], {"month": "later", **f["later"]}]]))
+        con.print(table("Estimates per stage", ["stage", "open", "win probability", "method", "history (leads)",
+                                                "days to win", "method", "won (leads)"],
+                        [[e["stage"], e["open"], _pct(e["probability"]), e["probability_method"], e["history"],
+                          _num(e["days_to_win"]), e["days_method"], e["won"]] for e in f["stages"]]))

@@ -46,7 +46,17 @@ from engine.state import (
     apply,
     rebuild,
 )
-from engine.store import clients, closures, lead_tasks, leads, process_versions, reviews, stage_counts, users
+from engine.store import (
+    clients,
+    closures,
+    lead_stages,
+    lead_tasks,
+    leads,
+    process_versions,
+    reviews,
+    stage_counts,
+    users,
+)
 
 USER_ROLES = ("salesperson", "manager", "admin")
 
@@ -140,6 +150,10 @@ class Engine:
             if first:
                 conn.execute(sa.insert(users).values(name=self.user_name, role="admin", team=None,
                                                      created_at=clock.now()))
+            # a database upgraded from before the reports' projection: fill it from the event log once
+            if (conn.execute(sa.select(leads.c.id).limit(1)).first() is not None
+                    and conn.execute(sa.select(lead_stages.c.lead_id).limit(1)).first() is None):
+                store.rebuild_stages(conn, self._specs_lookup(conn))
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 
     def add_user(self, name: str, role: str, team: str | None = None) -> dict[str, Any]:
@@ -542,6 +556,13 @@ class Engine:
             self._lead(conn, lead_id)
             return rebuild(store.read_events(conn, lead_id), self._specs_lookup(conn))
 
+    def rebuild_stages(self) -> dict[str, Any]:
+        """Admins: rebuild the funnel's projection (which stages each lead reached, and for how long) from the
+        event log, e.g. after a bulk load that bypassed the engine. Returns the number of rows written."""
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "rebuild the reports' projection")
+            return {"rows": store.rebuild_stages(conn, self._specs_lookup(conn))}
+
     def stored_lead(self, lead_id: int) -> LeadState:
         with self.transaction() as conn:
             return self._lead(conn, lead_id)
@@ -809,7 +830,7 @@ class Engine:
     def stalled(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
                 limit: int = 1000) -> dict[str, Any]:
         """Open leads held longer than the sales cycle, idle too long, or recalled, and not extended."""
-        from engine import recovery
+        from engine import recovery, reports
 
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -818,7 +839,7 @@ class Engine:
             out: list[dict[str, Any]] = []
             cycles = {}
             for spec in self._latest_specs(conn, process):
-                cycle, basis = recovery.cycle_days(conn, spec)
+                cycle, basis = reports.cycle_days(conn, spec)
                 cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}
                 rows = conn.execute(
                     sa.select(leads.c.id, leads.c.client_id, clients.c.name, leads.c.process, leads.c.stage,
@@ -837,7 +858,7 @@ class Engine:
         One transaction; every move is a ``rotated`` event applied like any other. With ``dry_run``
         the plan is computed and nothing is written.
         """
-        from engine import recovery
+        from engine import recovery, reports
 
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -848,7 +869,7 @@ class Engine:
             now = clock.now()
             stalled_rows: list[Any] = []
             for spec in self._latest_specs(conn, process):
-                cycle, _ = recovery.cycle_days(conn, spec)
+                cycle, _ = reports.cycle_days(conn, spec)
                 stalled_rows += conn.execute(
                     sa.select(leads.c.id, leads.c.client_id, clients.c.name, leads.c.process, leads.c.owner,
                               leads.c.team, leads.c.value_minor, *recovery.ROTATION_READS)
@@ -926,6 +947,67 @@ class Engine:
             specs = {s.id: s for s in self._latest_specs(conn, process)}
             return {"as_of": now.isoformat(), "process": process,
                     **reports.refusals(conn, specs, window, scope.on(closures), matrix_by=matrix_by, trend=trend)}
+
+    def report_funnel(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
+                      process: str | None = None, team: str | None = None,
+                      owner: str | None = None) -> dict[str, Any]:
+        """Per process, the cohort of leads created in the period: how many reached each stage, moved on from
+        it, their median days in it, and the lead-to-win conversion."""
+        from engine import reports
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            window = reports.period(now, period, date_from, date_to)
+            return {"as_of": now.isoformat(), "period": window.as_dict(),
+                    "funnels": [reports.funnel(conn, spec, window, scope.on(lead_stages), scope.on_leads())
+                                for spec in self._latest_specs(conn, process)]}
+
+    def report_cycle(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
+                     process: str | None = None, team: str | None = None,
+                     owner: str | None = None) -> dict[str, Any]:
+        """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
+        from engine import reports
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            window = reports.period(now, period, date_from, date_to)
+            return {"as_of": now.isoformat(),
+                    **reports.cycle(conn, self._latest_specs(conn, process), window, scope.on_leads())}
+
+    def report_salespeople(self, *, period: str = "all", date_from: str | None = None,
+                           date_to: str | None = None, process: str | None = None, team: str | None = None,
+                           owner: str | None = None) -> dict[str, Any]:
+        """Per salesperson: held, won, lost, conversion, cycle, red leads, and clients a colleague won after them."""
+        from engine import reports
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            window = reports.period(now, period, date_from, date_to)
+            return {"as_of": now.isoformat(), "process": process,
+                    **reports.salespeople(conn, self._latest_specs(conn, process), window, now, team=scope.team,
+                                          owner=scope.owner)}
+
+    def report_forecast(self, *, months: int = 3, process: str | None = None, team: str | None = None,
+                        owner: str | None = None) -> dict[str, Any]:
+        """Expected wins and value per month for the next ``months`` months, from the open leads."""
+        from engine import reports
+
+        if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
+            raise InvalidInputError(f"--months {months!r} is not a whole number of months from 1 to 60")
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            scope = self._scope(conn, actor, owner=owner, team=team)
+            now = clock.now()
+            cutoff = now + dt.timedelta(microseconds=1)
+            return {"as_of": now.isoformat(), "months": months,
+                    "forecasts": [reports.forecast(conn, spec, now, months, scope.on_leads(), cutoff)
+                                  for spec in self._latest_specs(conn, process)]}
 
     def _latest_specs(self, conn: Connection, process: str | None) -> list[ProcessSpec]:
         if process is not None:

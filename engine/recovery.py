@@ -22,36 +22,8 @@ from engine.spec import ProcessSpec
 from engine.state import ROTATED_COLUMNS, Event, SpecLookup, apply
 from engine.store import clients, closures, leads, ownerships, stage_counts, users
 
-#: Won leads a process needs before its measured median cycle replaces the declared one.
-MIN_WON_FOR_MEASURED_CYCLE = 20
 #: How many of a client's latest owners a rotation never hands the client back to.
 DEFAULT_OWNER_MEMORY = 3
-
-
-def measured_cycle(conn: Connection, process: str) -> tuple[float | None, int]:
-    """The median days from creation to win of ``process``'s won leads, and how many there are."""
-    won = [leads.c.process == process, leads.c.status == "won"]
-    count = int(conn.execute(sa.select(sa.func.count()).select_from(leads).where(*won)).scalar_one())
-    if count == 0:
-        return None, 0
-    days = _days_between(conn, leads.c.created_at, leads.c.closed_at).label("days")
-    middle = conn.execute(
-        sa.select(days).where(*won).order_by(days).limit(2 - count % 2).offset((count - 1) // 2)).scalars().all()
-    return sum(float(d) for d in middle) / len(middle), count
-
-
-def _days_between(conn: Connection, start: Any, end: Any) -> Any:
-    if conn.dialect.name == "postgresql":
-        return sa.func.extract("epoch", end - start) / 86400.0
-    return sa.func.julianday(end) - sa.func.julianday(start)
-
-
-def cycle_days(conn: Connection, spec: ProcessSpec) -> tuple[float, str]:
-    """The cycle that marks a lead stalled: measured once enough sales exist, else declared."""
-    median, won = measured_cycle(conn, spec.id)
-    if median is not None and won >= MIN_WON_FOR_MEASURED_CYCLE:
-        return median, f"measured median of {won} won leads"
-    return float(spec.sales_cycle_days), "declared in the process"
 
 
 def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any:

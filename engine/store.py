@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 
+from engine import visits
 from engine.errors import ConcurrentUpdateError, InvalidInputError
-from engine.state import Event, LeadState, TaskState
+from engine.state import Event, LeadState, SpecLookup, TaskState, apply
 
 DEFAULT_URL = "sqlite:///leadflow.db"
 
@@ -111,6 +112,9 @@ leads = sa.Table(
     # The stand-up: a salesperson's red leads and those due today or next are ranges of red_at.
     sa.Index("ix_leads_owner_due", "owner", "status", "red_at"),
     sa.Index("ix_leads_owner_since", "owner", "status", "owner_since"),
+    # The cycle and salespeople reports: won and lost leads are covering ranges of closed_at.
+    sa.Index("ix_leads_closed", "process", "status", "closed_at", "owner", "team", "source", "created_at",
+             "value_minor", "client_id"),
 )
 
 # Who worked which client when: one row per ownership (a lead created with an owner, assigned, rotated).
@@ -124,6 +128,7 @@ ownerships = sa.Table(
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("how", sa.String(16), nullable=False),
     sa.Index("ix_ownerships_client_id", "client_id", "id"),
+    sa.Index("ix_ownerships_how", "how", "started_at"),  # the salespeople report: rotations in a period
 )
 
 # Every closing of a lead without a sale, kept even when the lead is reopened later: the monthly removals
@@ -144,6 +149,11 @@ closures = sa.Table(
     sa.Column("closed_at", sa.DateTime, nullable=False),
     sa.Column("reopened_at", sa.DateTime),
     sa.Index("ix_closures_closed_at", "closed_at"),
+    # The refusal and salespeople reports: one covering range per process and kind; a won client's earlier
+    # closings by someone else.
+    sa.Index("ix_closures_report", "process", "kind", "closed_at", "owner", "team", "reason", "product",
+             "value_minor", "lead_id"),
+    sa.Index("ix_closures_client_id", "client_id", "closed_at"),
 )
 
 # The sales director's review of a refusal: opened when a lead is closed for a reason that asks for it.
@@ -171,6 +181,31 @@ stage_counts = sa.Table(
     sa.Column("owner", sa.String(200), primary_key=True),
     sa.Column("leads", sa.Integer, nullable=False),
     sa.Column("value_minor", sa.BigInteger, nullable=False),
+)
+
+# Every stage each lead reached, once (engine.visits): the funnel, the measured time in a stage and the
+# forecast's history are index scans of it. Besides the stay columns, a row repeats the lead's process,
+# creation (its cohort), team, owner, status and closing instant, kept by every write in the same transaction.
+lead_stages = sa.Table(
+    "lead_stages", metadata,
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), primary_key=True),
+    sa.Column("stage", sa.String(64), primary_key=True),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("team", sa.String(200)),
+    sa.Column("owner", sa.String(200)),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("closed_at", sa.DateTime),
+    sa.Column("entered_at", sa.DateTime, nullable=False),
+    sa.Column("stay_started_at", sa.DateTime),
+    sa.Column("seconds", sa.BigInteger, nullable=False),
+    sa.Column("moved_on", sa.Boolean, nullable=False),
+    # One covering index for every report: a stage's rows are one range; those not in the stage now
+    # (stay_started_at IS NULL) are ordered by their time in it, so a median is an offset into the range.
+    sa.Index("ix_lead_stages_report", "process", "stage", "stay_started_at", "seconds", "created_at",
+             "entered_at", "moved_on", "status", "closed_at", "team", "owner"),
+    # The forecast's history: the closed leads that reached a stage, by outcome, in order.
+    sa.Index("ix_lead_stages_outcome", "process", "stage", "status", "closed_at", "entered_at"),
 )
 
 lead_tasks = sa.Table(
@@ -399,6 +434,100 @@ def recount(conn: Connection) -> None:
         .where(leads.c.status == "open").group_by(leads.c.process, leads.c.stage, team, owner)))
 
 
+# -- the stages each lead reached (engine.visits) ------------------------------------------------
+
+#: The lead's own columns that ``lead_stages`` repeats on each of its rows.
+_STAGE_LEAD_KEYS = ("team", "owner", "status", "closed_at")
+
+
+def _stage_lead_columns(state: LeadState) -> dict[str, Any]:
+    return {"team": state.team, "owner": state.owner, "status": state.status, "closed_at": state.closed_at}
+
+
+def _visit_row(state: LeadState, visit: visits.Visit) -> dict[str, Any]:
+    return {"lead_id": state.id, "stage": visit.stage, "process": state.process, "created_at": state.created_at,
+            **_stage_lead_columns(state), "entered_at": visit.entered_at, "stay_started_at": visit.stay_started_at,
+            "seconds": visit.seconds, "moved_on": visit.moved_on}
+
+
+def _read_visits(conn: Connection, lead_id: int, stages: set[str]) -> dict[str, visits.Visit]:
+    c = lead_stages.c
+    return {r.stage: visits.Visit(r.stage, r.entered_at, r.stay_started_at, int(r.seconds), bool(r.moved_on))
+            for r in conn.execute(sa.select(c.stage, c.entered_at, c.stay_started_at, c.seconds, c.moved_on)
+                                  .where(c.lead_id == lead_id, c.stage.in_(sorted(stages))))}
+
+
+def follow_stages(conn: Connection, before: LeadState | None, after: LeadState) -> None:
+    """Keep ``lead_stages`` in step with a write of one lead (``before`` is None for a new lead)."""
+    assert after.id is not None
+    if before is not None:
+        old, new = _stage_lead_columns(before), _stage_lead_columns(after)
+        changed = {k: v for k, v in new.items() if old[k] != v}
+        if changed:
+            conn.execute(sa.update(lead_stages).where(lead_stages.c.lead_id == after.id).values(**changed))
+    _follow_moves(conn, before, after)
+
+
+def _follow_moves(conn: Connection, before: LeadState | None, after: LeadState) -> None:
+    assert after.id is not None
+    changes = visits.moves(visits.position(before), after)
+    if not changes:
+        return
+    current = _read_visits(conn, after.id, {stage for _, stage, _ in changes}) if before is not None else {}
+    existing = set(current)
+    for stage in sorted(visits.follow(current, changes)):
+        visit = current[stage]
+        if stage in existing:
+            conn.execute(sa.update(lead_stages).where(lead_stages.c.lead_id == after.id, lead_stages.c.stage == stage)
+                         .values(stay_started_at=visit.stay_started_at, seconds=visit.seconds,
+                                 moved_on=visit.moved_on))
+        else:
+            conn.execute(sa.insert(lead_stages).values(**_visit_row(after, visit)))
+
+
+def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
+    """A lead's state and stage visits from its complete event log (the write path's moves, event by event)."""
+    state: LeadState | None = None
+    stays: dict[str, visits.Visit] = {}
+    for event in evs:
+        before = visits.position(state)
+        state = apply(state, event, specs)
+        visits.follow(stays, visits.moves(before, state))
+    assert state is not None, "no events"
+    return state, stays
+
+
+def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) -> int:
+    """Rebuild ``lead_stages`` from the event log (after an upgrade, or a bulk load that bypassed the engine).
+
+    Returns the rows written. Every lead's events are replayed through ``state.apply``, ``batch`` leads at a time.
+    """
+    conn.execute(sa.delete(lead_stages))
+    written = 0
+    last = 0
+    while True:
+        ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.id > last).order_by(leads.c.id)
+                                          .limit(batch))]
+        if not ids:
+            return written
+        last = ids[-1]
+        logs: dict[int, list[Event]] = {}
+        for r in conn.execute(sa.select(events.c.lead_id, events.c.kind, events.c.at, events.c.actor,
+                                        events.c.data_json, events.c.id)
+                              .where(events.c.lead_id >= ids[0], events.c.lead_id <= last)
+                              .order_by(events.c.lead_id, events.c.id)):
+            logs.setdefault(r[0], []).append(Event(kind=r[1], at=r[2], actor=r[3], data=json.loads(r[4]),
+                                                   lead_id=r[0], id=r[5]))
+        rows: list[dict[str, Any]] = []
+        for lead_id, log in logs.items():
+            state, stays = replay_stages(log, specs)
+            state.id = lead_id
+            rows.extend(_visit_row(state, v) for v in stays.values())
+        if rows:
+            conn.execute(sa.insert(lead_stages), rows)
+            written += len(rows)
+
+
 def _new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
@@ -410,6 +539,7 @@ def insert_lead(conn: Connection, state: LeadState) -> int:
     bump_counts(conn, None, state)
     state.id = lead_id
     state.row_version = 1
+    follow_stages(conn, None, state)
     if state.tasks:
         conn.execute(sa.insert(lead_tasks), [_task_row(lead_id, t) for t in state.tasks.values()])
     return lead_id
@@ -427,6 +557,7 @@ def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
         raise ConcurrentUpdateError(f"lead {after.id} changed since you read it; nothing was written, try again")
     after.row_version = before.row_version + 1
     bump_counts(conn, before, after)
+    follow_stages(conn, before, after)
     old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
     for key, task in after.tasks.items():
         row = _task_row(after.id, task)
@@ -516,6 +647,10 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
         conn, "INSERT INTO lead_tasks (lead_id, stage, task_id, state, due_at, done_by, done_at, note) "
               "VALUES ({}, {}, {}, {}, {}, {}, {}, {})", [None] * 8,
         [(lead.id, *values) for lead in changed for values in task_values])
+    # lead_stages repeats the owner and team on each stage row of the lead (the stage and status stay as they were)
+    _executemany(conn, "UPDATE lead_stages SET owner = {}, team = {} WHERE lead_id = {}", [None, None, None],
+                 [(lead.owner, lead.team, lead.id) for lead in changed
+                  if (lead.owner, lead.team) != (lead.owner_before, lead.team_before)])
     deltas: dict[tuple[str, str, str, str], list[int]] = {}
     for lead in changed:
         for key, sign in (((lead.process, stage, lead.team_before or "", lead.owner_before or ""), -1),

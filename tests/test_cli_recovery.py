@@ -547,7 +547,7 @@ def win(engine: Engine, lead_id: int) -> None:
 
 
 def test_the_measured_cycle_replaces_the_declared_one_from_twenty_won_leads(url: str) -> None:
-    from engine.recovery import MIN_WON_FOR_MEASURED_CYCLE
+    from engine.reports import MIN_WON_FOR_MEASURED_CYCLE
 
     assert MIN_WON_FOR_MEASURED_CYCLE == 20
     root = Engine.open(url, user="root")

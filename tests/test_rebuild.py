@@ -38,6 +38,20 @@ def assert_rebuilds(team: Team, lead_id: int) -> None:
     rebuilt = team.admin.rebuild_lead(lead_id).comparable()
     stored = team.admin.stored_lead(lead_id).comparable()
     assert rebuilt == stored
+    # the funnel's projection, kept by the writes, equals the one replayed from the event log
+    kept = stage_rows(team)
+    assert team.admin.rebuild_stages()["rows"] == len(kept)
+    assert stage_rows(team) == kept
+
+
+def stage_rows(team: Team) -> list[tuple[Any, ...]]:
+    import sqlalchemy as sa
+
+    from engine.store import lead_stages
+
+    with team.admin.transaction() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(lead_stages).order_by(lead_stages.c.lead_id,
+                                                                               lead_stages.c.stage))]
 
 
 def finish_stage(team: Team, lead_id: int, owner: str = "anna") -> dict[str, Any]:

@@ -8,7 +8,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from engine import clock, recovery
+from engine import clock, reports
 from engine.errors import InvalidInputError, PermissionDenied, RuleViolation
 from tests.conftest import Team, snapshot
 
@@ -169,19 +169,19 @@ def test_an_extension_suppresses_a_stalled_lead_until_its_date(team: Team) -> No
 def test_the_measured_cycle_replaces_the_declared_one_once_enough_sales_exist(team: Team) -> None:
     spec = team.admin.spec("photovoltaics")
     with team.admin.transaction() as conn:
-        assert recovery.cycle_days(conn, spec) == (60.0, "declared in the process")
+        assert reports.cycle_days(conn, spec) == (60.0, "declared in the process")
     import sqlalchemy as sa
 
     from engine.store import leads
 
     # twenty won leads that took 30 days each (written directly: only the figure is under test here)
-    for i in range(recovery.MIN_WON_FOR_MEASURED_CYCLE):
+    for i in range(reports.MIN_WON_FOR_MEASURED_CYCLE):
         lead = add(team, "2026-01-05T09:00", name=f"Won {i}")
         with team.admin.transaction() as conn:
             conn.execute(sa.update(leads).where(leads.c.id == lead["id"]).values(
                 status="won", closed_at=dt.datetime(2026, 2, 4, 9, 0) + dt.timedelta(hours=i)))
     with team.admin.transaction() as conn:
-        days, basis = recovery.cycle_days(conn, spec)
+        days, basis = reports.cycle_days(conn, spec)
     assert basis == "measured median of 20 won leads"
     assert days == pytest.approx(30 + 9.5 / 24)
 
@@ -243,6 +243,10 @@ def test_a_rotation_writes_every_lead_exactly_as_its_event_log_rebuilds_it(team:
     assert sorted(m["lead_id"] for m in done["moves"]) == sorted([*leads, pv])
     for lead_id in [*leads, pv]:
         assert team.admin.stored_lead(lead_id).comparable() == team.admin.rebuild_lead(lead_id).comparable()
+    kept = snapshot(team.url)["lead_stages"]  # the funnel's projection follows the new owners too
+    assert any("'pawel'" in row or "'piotr'" in row for row in kept)
+    team.admin.rebuild_stages()
+    assert snapshot(team.url)["lead_stages"] == kept
     shown = {lead_id: team.as_("marta").get_lead(lead_id) for lead_id in leads}
     stage_tasks = {lead_id: {t["id"]: t["state"] for t in lead["tasks"] if t["stage"] == "collect_requirements"}
                    for lead_id, lead in shown.items()}
