@@ -199,6 +199,41 @@ events = sa.Table(
 )
 
 
+# The HTTP intake's API tokens, one or more per source (a website, a partner's form). Only a hash of a token is
+# stored: the token itself is shown once, when it is made. A revoked token stays, for the record.
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(16), nullable=False),
+    sa.Column("process", sa.String(64)),
+    sa.Column("can_read", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("revoked_by", sa.String(200)),
+)
+
+# Every committed CSV import, keyed by the file's SHA-256: the record of who imported what, and the guard that
+# refuses to import the same file into the same process twice.
+imports = sa.Table(
+    "imports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("imported", sa.Integer, nullable=False),
+    sa.Column("new_clients", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Index("ix_imports_process_sha256", "process", "sha256"),
+)
+
+
 #: A SQLite database is its file plus, in WAL mode, these two beside it.
 SQLITE_SUFFIXES = ("", "-wal", "-shm")
 
@@ -363,6 +398,13 @@ def _add_count(conn: Connection, key: tuple[str, str, str, str], leads_: int, va
         set_={"leads": stage_counts.c.leads + leads_, "value_minor": stage_counts.c.value_minor + value}))
 
 
+def add_counts(conn: Connection, deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
+    """Apply the summed ``stage_counts`` changes of a bulk write, ``{(process, stage, team, owner): [n, value]}``."""
+    for count_key, (n, value) in deltas.items():
+        if n or value:
+            _add_count(conn, count_key, n, value)
+
+
 def recount(conn: Connection) -> None:
     """Rebuild ``stage_counts`` from the leads (after a bulk load that bypassed the engine)."""
     conn.execute(sa.delete(stage_counts))
@@ -501,9 +543,7 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
             [t.state, t.due_at, t.done_by, t.done_at, t.note, t.lead_id, t.stage, t.task_id],
             [(r["state"], r["due_at"], r["done_by"], r["done_at"], r["note"], r["t_lead_id"], r["t_stage"],
               r["t_task_id"]) for r in changed_tasks])
-    for count_key, (n, value) in deltas.items():
-        if n or value:
-            _add_count(conn, count_key, n, value)
+    add_counts(conn, deltas)
     if event_rows:
         conn.execute(sa.insert(events), event_rows)
     if owner_rows:
@@ -514,15 +554,37 @@ def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows
     """One statement for many rows, handed to the driver as is (SQLAlchemy's per-row parameter handling
     costs more than the database's own work on a 100,000-lead rotation). Values go through each column
     type's own bind processor, so they are stored exactly as SQLAlchemy stores them. Returns the rows matched."""
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     processors = [c.type.bind_processor(conn.dialect) for c in columns]
     converted = [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
+    return _driver_executemany(conn, sql.format(*[_marker(conn)] * len(columns)), converted)
+
+
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql.format(*[marker] * len(columns)), converted)
+        cursor.executemany(sql, rows)
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` as the driver receives it for ``column`` (a SQLite date-time becomes its stored text)."""
+    processor = column.type.bind_processor(conn.dialect)
+    return processor(value) if processor is not None and value is not None else value
+
+
+def insert_rows(conn: Connection, table: sa.Table, names: list[str],
+                rows: list[tuple[Any, ...]] | list[list[Any]]) -> None:
+    """Insert rows that already hold driver values (``driver_value``), in one driver-level executemany:
+    for bulk loads whose repeated values (the same instant, the same stage) are converted once, not per row."""
+    if rows:
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([_marker(conn)] * len(names))})"
+        _driver_executemany(conn, sql, rows)
 
 
 def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
