@@ -209,18 +209,8 @@ class Inquiry:
     value_minor: int | None = None
     owner: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def email_norm(self) -> str | None:
-        from engine.api import normalise_email
-
-        return normalise_email(self.email)
-
-    @property
-    def phone_norm(self) -> str | None:
-        from engine.api import normalise_phone
-
-        return normalise_phone(self.phone)
+    email_norm: str | None = None
+    phone_norm: str | None = None
 
 
 _TEXT_LIMITS = {"name": 500, "company": 500, "source": 200, "product": 200, "owner": 200}
@@ -228,6 +218,8 @@ _TEXT_LIMITS = {"name": 500, "company": 500, "source": 200, "product": 200, "own
 
 def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
     """Every value checked by the rules ``add_lead`` applies; all problems, not just the first."""
+    from engine.api import normalise_email, normalise_phone
+
     out = Inquiry(name="")
     errors: list[FieldError] = []
     for column, raw in values:
@@ -243,8 +235,10 @@ def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, lis
                 raise InvalidInputError(f"{target} must be text, got {raw!r}")
             if target == "email":
                 out.email = rules.check_email(raw)
+                out.email_norm = normalise_email(out.email)
             elif target == "phone":
                 out.phone = rules.check_phone(raw)
+                out.phone_norm = normalise_phone(out.phone)
             elif target == "value":
                 out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
                                    if raw is not None and str(raw).strip() else None)

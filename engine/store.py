@@ -292,14 +292,19 @@ def create_db_engine(url: str | None) -> sa.Engine:
                                 "for PostgreSQL: pip install 'leadflow[postgres]'") from None
 
 
-def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_default)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     raise TypeError(f"not JSON-serialisable: {value!r}")
+
+
+# One encoder for every call: json.dumps with options builds a new one each time (a bulk import calls this
+# twice per lead).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=_json_default)
+
+
+def dumps(data: Any) -> str:
+    return _ENCODER.encode(data)
 
 
 # -- leads -----------------------------------------------------------------------------------
@@ -554,7 +559,7 @@ def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows
     """One statement for many rows, handed to the driver as is (SQLAlchemy's per-row parameter handling
     costs more than the database's own work on a 100,000-lead rotation). Values go through each column
     type's own bind processor, so they are stored exactly as SQLAlchemy stores them. Returns the rows matched."""
-    processors = [c.type.bind_processor(conn.dialect) for c in columns]
+    processors = [_processor(conn, c) for c in columns]
     converted = [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
     return _driver_executemany(conn, sql.format(*[_marker(conn)] * len(columns)), converted)
 
@@ -572,9 +577,14 @@ def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] 
         cursor.close()
 
 
+def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
+    # the dialect's own type: a generic DateTime has no bind processor, SQLite's DATETIME writes the stored text
+    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
 def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
     """``value`` as the driver receives it for ``column`` (a SQLite date-time becomes its stored text)."""
-    processor = column.type.bind_processor(conn.dialect)
+    processor = _processor(conn, column)
     return processor(value) if processor is not None and value is not None else value
 
 

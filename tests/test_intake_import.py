@@ -320,3 +320,30 @@ def test_events_name_the_importing_user(team: Team, excel_csv: Path) -> None:
             assert conn.execute(sa.select(events.c.actor, events.c.kind).distinct()).all() == [("marta", "created")]
     finally:
         db.dispose()
+
+
+def test_bulk_written_instants_are_stored_as_sqlalchemy_stores_them(sqlite_url: str, tmp_path: Path) -> None:
+    """Driver-level writes convert date-times with the dialect's own type (a generic DateTime has no
+    converter: the driver's default wrote '... 23:59:59', which sorts before '... 23:59:59.000000')."""
+    from engine.api import Engine
+
+    admin = Engine.open(sqlite_url, user="root")
+    admin.init()
+    admin.load_process(Path(__file__).resolve().parent.parent / "processes" / "photovoltaics.yaml")
+    by_hand = admin.add_lead(process=PV, name="Jan")
+    report = admin.import_csv(write(tmp_path / "one.csv", ["name", "Ewa"]), process=PV)
+    db = sa.create_engine(sqlite_url)
+    try:
+        with db.connect() as conn:
+            texts = {lead_id: conn.exec_driver_sql(
+                "SELECT created_at || '|' || stage_due_at || '|' || red_at FROM leads WHERE id = ?",
+                (lead_id,)).scalar_one() for lead_id in (by_hand["id"], report["first_lead_id"])}
+            tasks = conn.exec_driver_sql("SELECT DISTINCT due_at FROM lead_tasks").scalars().all()
+            at = conn.exec_driver_sql("SELECT DISTINCT at FROM events").scalars().all()
+    finally:
+        db.dispose()
+        admin.close()
+    assert texts[by_hand["id"]] == texts[report["first_lead_id"]] == (
+        "2026-03-02 09:00:00.000000|2026-03-03 23:59:59.000000|2026-03-03 23:59:59.000000")
+    assert tasks == ["2026-03-03 23:59:59.000000"]
+    assert at == ["2026-03-02 09:00:00.000000"]
