@@ -113,9 +113,10 @@ def _values(body: bytes, content_type: str) -> dict[str, Any]:
         return data
     if kind == "application/x-www-form-urlencoded":
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=500)
+            # strict: a percent-escape that is not UTF-8 is refused, not stored as U+FFFD
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=500, errors="strict")
         except UnicodeDecodeError:
-            raise _Refused(400, "the form is not UTF-8") from None
+            raise _Refused(400, "the form is not UTF-8 (a value or its %-escapes)") from None
         except ValueError as exc:
             raise _Refused(400, f"the form cannot be read: {exc}") from None
         values: dict[str, Any] = {}
