@@ -283,7 +283,7 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
                 rows["clients"].append({"id": lead_id, "name": f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}",
                                         "email": f"c{lead_id}@example.pl", "email_norm": f"c{lead_id}@example.pl",
                                         "created_at": created})
-                columns = store._lead_columns(state)
+                columns = store.lead_columns(state)
                 rows["leads"].append({"id": lead_id, "row_version": 1, **{k: columns[k] for k in lead_keys
                                                                           if k in columns}})
                 rows["lead_tasks"] += [store._task_row(lead_id, t) for t in state.tasks.values()]

@@ -5,7 +5,10 @@
   reopen, and the salesperson's work;
 - salesperson: their own leads only, and only the tasks owned by the process's owner role;
 - a department user (role = a process role such as analyst or technician): tasks owned by that role on the
-  leads of their team (every team when they have none); reading those leads.
+  leads of their team (every team when they have none); reading those leads;
+- an intake (a source of the HTTP intake, such as a website, made by ``leadflow token add``): adding leads
+  without an owner, and reading every lead and board (the HTTP intake lets only tokens made with ``--read``
+  read).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from engine.state import LeadState
 from engine.store import leads
 
 MANAGERS = ("manager", "admin")
+#: The role of a source of the HTTP intake (its technical user, the actor of the leads it sends).
+INTAKE = "intake"
+#: Who may add leads at all.
+ADDERS = ("salesperson", *MANAGERS, INTAKE)
 
 
 def _who(actor: Any) -> str:
@@ -54,7 +61,7 @@ def _same_team(actor: Any, state: LeadState) -> bool:
 
 
 def can_view(actor: Any, state: LeadState) -> bool:
-    if manages(actor, state.team) or state.owner == actor["name"]:
+    if manages(actor, state.team) or state.owner == actor["name"] or actor["role"] == INTAKE:
         return True
     return actor["role"] not in ("salesperson", *MANAGERS) and _same_team(actor, state)
 
@@ -93,7 +100,7 @@ def require_can_do_task(actor: Any, state: LeadState, task: TaskSpec, spec: Proc
 
 def visible_leads(actor: Any, query: sa.Select[Any]) -> sa.Select[Any]:
     """Restrict a query over ``leads`` to what the actor may see."""
-    if actor["role"] == "admin" or (actor["role"] == "manager" and actor["team"] is None):
+    if actor["role"] in ("admin", INTAKE) or (actor["role"] == "manager" and actor["team"] is None):
         return query
     if actor["role"] == "manager":
         return query.where(sa.or_(leads.c.team == actor["team"], leads.c.owner == actor["name"]))

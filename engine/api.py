@@ -21,18 +21,27 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import access, clock, rules, store, views
-from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine.errors import (
+    AuthenticationError,
+    InvalidInputError,
+    LeadflowError,
+    NotFoundError,
+    PermissionDenied,
+    RuleViolation,
+    suggest,
+)
 from engine.machine import LOST, WON, ProcessMachine
-from engine.rules import has_control_characters, is_encodable
+from engine.rules import check_email, check_phone
+from engine.rules import clean_text as _clean_text
 from engine.spec import ProcessSpec
 from engine.state import (
     ATTRIBUTES,
@@ -47,6 +56,7 @@ from engine.state import (
     rebuild,
 )
 from engine.store import (
+    api_tokens,
     clients,
     closures,
     lead_stages,
@@ -72,19 +82,6 @@ def normalise_phone(phone: str | None) -> str | None:
     if phone.strip().startswith("00"):
         digits = digits[2:]
     return digits or None
-
-
-def _clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInputError(f"{what} is longer than {limit} characters")
-    if not is_encodable(value):
-        raise InvalidInputError(f"{what} is not valid text (invalid UTF-8)")
-    if has_control_characters(value):
-        raise InvalidInputError(f"{what} contains control characters")
-    return value or None
 
 
 _USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
@@ -321,7 +318,7 @@ class Engine:
                 if owner_name != actor["name"]:
                     access.require_manager_of(actor, owner_row["team"], f"add a lead for {owner_name}")
                 team = owner_row["team"]
-            elif actor["role"] not in ("manager", "admin", "salesperson"):
+            elif actor["role"] not in access.ADDERS:
                 raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not add leads")
             else:
                 team = actor["team"]  # an unassigned lead waits in its manager's team, visible to them
@@ -701,6 +698,10 @@ class Engine:
             if owner not in (None, actor["name"]) or team not in (None, actor["team"]):
                 raise PermissionDenied(f"user '{actor['name']}' (salesperson) sees only their own leads")
             return Scope(owner=actor["name"])
+        if actor["role"] == access.INTAKE:  # an integrator's token made with --read: every lead
+            if owner is not None:
+                self._user(conn, owner)
+            return Scope(team=team, owner=owner)
         if actor["role"] not in ("manager", "admin"):
             raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) has no board; boards are for "
                                    "salespeople and managers")
@@ -1016,6 +1017,154 @@ class Engine:
                                             .order_by(process_versions.c.process))]
         return [self._spec(conn, n) for n in names]
 
+    # -- intake: CSV import and export, API tokens, the HTTP intake -----------------------------------
+    def import_csv(self, path: str | Path, *, process: str, mapping: str | Path | None = None,
+                   owner: str | None = None, assign: str | None = None, dry_run: bool = False,
+                   on_error: str = "skip", encoding: str | None = None, rejects: str | Path | None = None,
+                   again: bool = False, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+        """Import the leads of a CSV file into ``process`` (managers and admins), in one transaction.
+
+        Every row is checked like ``add_lead``'s input; rows whose e-mail or phone belongs to an existing client
+        (or to an earlier row) become new leads of that client. ``on_error="skip"`` imports the good rows and
+        reports the others (``rejects``: also as a CSV file); ``"abort"`` imports nothing if any row is bad;
+        ``dry_run`` checks everything and imports nothing. The report is documented in docs/intake.md.
+        """
+        from engine import intake
+
+        if self._conn is not None:
+            raise RuntimeError("import_csv runs in a transaction of its own; call it outside Engine.transaction()")
+        options = intake.ImportOptions(
+            process=process, mapping=intake.load_mapping(mapping) if mapping is not None else None, owner=owner,
+            assign=assign, dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects, again=again,
+            progress=progress)
+        try:
+            with self.transaction() as conn:
+                actor = self._actor(conn)
+                if actor["role"] not in access.MANAGERS:
+                    raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not import leads: only a "
+                                           "manager or an admin may")
+                spec = self._spec(conn, process)
+                report = intake.run_import(
+                    conn, path, actor=actor, spec=spec, version=self._version_of(conn, spec), at=clock.now(),
+                    specs=self._specs_lookup(conn), user=lambda name: self._user(conn, name), options=options)
+                if report["status"] != "imported":
+                    raise _Undo(report)
+        except _Undo as undo:
+            report = undo.report
+        return report
+
+    def export_csv(self, out: IO[str], *, process: str | None = None, excel: bool = False) -> int:
+        """Write the leads the acting user may see (of ``process``, else of every process) as CSV; returns how
+        many. Cells a spreadsheet would run as formulas are neutralised; the file imports back as it is."""
+        from engine import intake
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            return intake.export_csv(conn, out, actor=actor, specs=self._latest_specs(conn, process), excel=excel)
+
+    def submit_lead(self, values: Mapping[str, Any], *, process: str | None = None) -> dict[str, Any]:
+        """A lead from a web form, acting as its source (the HTTP intake's ``POST /v1/leads``).
+
+        ``values`` are named like an import's columns (attributes, field ids or labels; fields may also come as
+        a ``fields`` object) with ``process`` among them or as the default. Every refused value is reported at
+        once (``InquiryErrors.errors``); an e-mail or phone of an existing client adds the lead to that client;
+        the owner is left to ``add_lead`` (the assignment rules). Returns ``{"lead": ..., "client_existed": ...}``.
+        """
+        from engine import intake
+
+        values = dict(values)
+        chosen = values.pop("process", None) or process
+        if not isinstance(chosen, str) or not chosen.strip():
+            raise intake.InquiryErrors([intake.FieldError(
+                "process", "which process the lead is for is missing: send 'process' or use a token with a "
+                           "default process" if chosen in (None, "") else f"process must be a name, got {chosen!r}")])
+        with self.transaction() as conn:
+            try:
+                spec = self._spec(conn, chosen.strip())
+            except NotFoundError as exc:
+                raise intake.InquiryErrors([intake.FieldError("process", str(exc))]) from None
+            inquiry = intake.check_submission(spec, values)
+            client_id = intake.find_client(conn, inquiry.email_norm, inquiry.phone_norm)
+            lead = self.add_lead(
+                process=spec.id, name=inquiry.name, company=inquiry.company, email=inquiry.email,
+                phone=inquiry.phone, source=inquiry.source or self.user_name, product=inquiry.product,
+                value=rules.minor_to_money(inquiry.value_minor), owner=None, fields=inquiry.fields,
+                client_id=client_id)
+            return {"lead": lead, "client_existed": client_id is not None}
+
+    def add_token(self, source: str, *, process: str | None = None, read: bool = False) -> dict[str, Any]:
+        """A new API token for ``source`` (admins). The token is in the result, and nowhere else ever again.
+
+        The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
+        the default for requests that name none; ``read`` lets the token read leads and boards too."""
+        from engine import tokens
+
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "manage API tokens")
+            name = _clean_text(source, "source", 200)
+            if not name or not re.fullmatch(r"[\w][\w.@-]*", name):
+                raise InvalidInputError(f"source {source!r} must be a name of letters, digits and . _ - @, "
+                                        "such as website or partner-form")
+            default = self._spec(conn, process).id if process is not None else None
+            row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+            if row is None:
+                conn.execute(sa.insert(users).values(name=name, role=access.INTAKE, team=None, created_at=clock.now()))
+            elif row["role"] != access.INTAKE:
+                raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
+                                    "of its own")
+            token = tokens.new_token()
+            token_id = store._new_id(conn.execute(sa.insert(api_tokens).values(
+                source=name, token_hash=tokens.token_hash(token), hint=tokens.hint(token), process=default,
+                can_read=read, created_at=clock.now(), created_by=self.user_name)))
+            return {**self._token_view(conn, token_id), "token": token}
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every API token, revoked ones too, without the tokens themselves (admins)."""
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "manage API tokens")
+            ids = conn.execute(sa.select(api_tokens.c.id).order_by(api_tokens.c.id)).scalars().all()
+            return [self._token_view(conn, i) for i in ids]
+
+    def revoke_token(self, token_id: int) -> dict[str, Any]:
+        """Stop accepting a token (admins); it stays listed, with who revoked it when."""
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "manage API tokens")
+            view = self._token_view(conn, token_id)
+            if view["revoked_at"] is not None:
+                raise RuleViolation(f"token {token_id} ({view['source']}) was already revoked on "
+                                    f"{view['revoked_at'][:16].replace('T', ' ')} by {view['revoked_by']}")
+            conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id)
+                         .values(revoked_at=clock.now(), revoked_by=self.user_name))
+            return self._token_view(conn, token_id)
+
+    def authenticate(self, token: str | None, *, read: bool = False) -> dict[str, Any]:
+        """The source a token belongs to: ``{id, source, process, read}``; reads only, writes nothing.
+
+        Raises ``AuthenticationError`` for a missing, unknown or revoked token, and ``PermissionDenied`` when
+        ``read`` is asked of a token made without it."""
+        from engine import tokens
+
+        if not token:
+            raise AuthenticationError("no API token: send the header 'Authorization: Bearer <token>'")
+        with self.transaction() as conn:
+            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == tokens.token_hash(token),
+                                                           api_tokens.c.revoked_at.is_(None))).mappings().first()
+        if row is None:
+            raise AuthenticationError("the API token is not valid (unknown or revoked)")
+        if read and not row["can_read"]:
+            raise PermissionDenied(f"the token of source '{row['source']}' may send leads but not read them; "
+                                   "reading needs a token made with --read")
+        return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}
+
+    def _token_view(self, conn: Connection, token_id: int) -> dict[str, Any]:
+        row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
+            isinstance(token_id, int) and 0 < token_id < 2**63) else None
+        if row is None:
+            raise NotFoundError(f"API token {token_id} does not exist")
+        return {"id": row["id"], "source": row["source"], "hint": row["hint"] + "...", "process": row["process"],
+                "read": row["can_read"], "created_at": views.iso(row["created_at"]), "created_by": row["created_by"],
+                "revoked_at": views.iso(row["revoked_at"]), "revoked_by": row["revoked_by"]}
+
     # -- internals -----------------------------------------------------------------------------
     def _event(self, kind: str, data: dict[str, Any]) -> Event:
         return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
@@ -1075,12 +1224,8 @@ class Engine:
         name_ = _clean_text(name, "name")
         if not name_:
             raise InvalidInputError("a lead needs the client's name (--name)")
-        email_ = _clean_text(email, "e-mail", 320)
-        if email_ and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email_):
-            raise InvalidInputError(f"e-mail {email_!r} is not an address such as name@example.com")
-        phone_ = _clean_text(phone, "phone", 64)
-        if phone_ and not re.fullmatch(r"[+0-9 ()./-]{3,}", phone_):
-            raise InvalidInputError(f"phone {phone_!r} may contain only digits, spaces and + ( ) . / -")
+        email_ = check_email(email)
+        phone_ = check_phone(phone)
         return store._new_id(conn.execute(sa.insert(clients).values(
             name=name_, company=_clean_text(company, "company"), email=email_, phone=phone_,
             email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
@@ -1120,6 +1265,14 @@ class Engine:
         spec = self._spec(conn, state.process, state.process_version)
         client_row = conn.execute(_CLIENT_BY_ID, {"id": state.client_id}).mappings().one()
         return views.lead(state, spec, client_row)
+
+
+class _Undo(Exception):  # the way out of a transaction that must not commit, not an error
+    """Rolls back a transaction that ran to its end but must not commit (a dry run), carrying its result."""
+
+    def __init__(self, report: dict[str, Any]):
+        super().__init__("rolled back")
+        self.report = report
 
 
 def _cond(cond: Any) -> str:

@@ -31,6 +31,10 @@ class PermissionDenied(LeadflowError):
     """The acting user may not do this."""
 
 
+class AuthenticationError(LeadflowError):
+    """A missing, unknown or revoked API token (the HTTP intake answers 401)."""
+
+
 class ConcurrentUpdateError(LeadflowError):
     """Someone else changed the record between our read and our write."""
 

@@ -6,6 +6,7 @@ Nothing here touches the database; the engine calls these before it writes.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -26,9 +27,42 @@ def is_encodable(text: str) -> bool:
     return True
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PHONE = re.compile(r"[+0-9 ()./-]{3,}")
+
+
 def has_control_characters(text: str) -> bool:
     """C0 controls but tab and newline, DEL, and the C1 controls (an 8-bit escape can drive a terminal)."""
-    return any((ord(ch) < 32 and ch not in "\t\n") or 0x7F <= ord(ch) <= 0x9F for ch in text)
+    return _CONTROL.search(text) is not None  # a regex: bulk imports check millions of values
+
+
+def clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
+    """``value`` stripped, or None when empty; refuses text too long, not UTF-8, or with control characters."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInputError(f"{what} is longer than {limit} characters")
+    if not is_encodable(value):
+        raise InvalidInputError(f"{what} is not valid text (invalid UTF-8)")
+    if has_control_characters(value):
+        raise InvalidInputError(f"{what} contains control characters")
+    return value or None
+
+
+def check_email(value: str | None) -> str | None:
+    email = clean_text(value, "e-mail", 320)
+    if email and not _EMAIL.fullmatch(email):
+        raise InvalidInputError(f"e-mail {email!r} is not an address such as name@example.com")
+    return email
+
+
+def check_phone(value: str | None) -> str | None:
+    phone = clean_text(value, "phone", 64)
+    if phone and not _PHONE.fullmatch(phone):
+        raise InvalidInputError(f"phone {phone!r} may contain only digits, spaces and + ( ) . / -")
+    return phone
 
 
 def parse_money(text: Any, *, what: str = "value") -> Decimal:

@@ -235,6 +235,41 @@ events = sa.Table(
 )
 
 
+# The HTTP intake's API tokens, one or more per source (a website, a partner's form). Only a hash of a token is
+# stored: the token itself is shown once, when it is made. A revoked token stays, for the record.
+api_tokens = sa.Table(
+    "api_tokens", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False, index=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(16), nullable=False),
+    sa.Column("process", sa.String(64)),
+    sa.Column("can_read", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("revoked_by", sa.String(200)),
+)
+
+# Every committed CSV import, keyed by the file's SHA-256: the record of who imported what, and the guard that
+# refuses to import the same file into the same process twice.
+imports = sa.Table(
+    "imports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("imported", sa.Integer, nullable=False),
+    sa.Column("new_clients", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Index("ix_imports_process_sha256", "process", "sha256"),
+)
+
+
 #: A SQLite database is its file plus, in WAL mode, these two beside it.
 SQLITE_SUFFIXES = ("", "-wal", "-shm")
 
@@ -297,14 +332,19 @@ def loads(text: str) -> Any:
     return json.loads(text)
 
 
-def dumps(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=_json_default)
-
-
 def _json_default(value: Any) -> Any:
     if isinstance(value, (dt.datetime, dt.date)):
         return value.isoformat()
     raise TypeError(f"not JSON-serialisable: {value!r}")
+
+
+# One encoder for every call: json.dumps with options builds a new one each time (a bulk import calls this
+# twice per lead).
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, default=_json_default)
+
+
+def dumps(data: Any) -> str:
+    return _ENCODER.encode(data)
 
 
 # -- leads -----------------------------------------------------------------------------------
@@ -420,6 +460,13 @@ def _count_upsert(dialect: str) -> Any:
         index_elements=["process", "stage", "team", "owner"],
         set_={"leads": stage_counts.c.leads + sa.bindparam("d_leads"),
               "value_minor": stage_counts.c.value_minor + sa.bindparam("d_value")})
+
+
+def add_counts(conn: Connection, deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
+    """Apply the summed ``stage_counts`` changes of a bulk write, ``{(process, stage, team, owner): [n, value]}``."""
+    for count_key, (n, value) in deltas.items():
+        if n or value:
+            _add_count(conn, count_key, n, value)
 
 
 def recount(conn: Connection) -> None:
@@ -627,7 +674,7 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
     if not changed:
         return
     names = list(columns)
-    constants = [_bind(conn, leads.c[name], columns[name]) for name in names]
+    constants = [driver_value(conn, leads.c[name], columns[name]) for name in names]
     sets = ", ".join(f"{name} = {{}}" for name in ["owner", "team", *names])
     written = _executemany(
         conn, f"UPDATE leads SET {sets}, row_version = row_version + 1 WHERE id = {{}} AND row_version = {{}}",
@@ -639,7 +686,7 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
     _executemany(conn, "DELETE FROM lead_tasks WHERE lead_id = {} AND stage = {}", [None, None],
                  [(lead.id, stage) for lead in changed])
     t = lead_tasks.c
-    task_values = [tuple(_bind(conn, column, value) for column, value in zip(
+    task_values = [tuple(driver_value(conn, column, value) for column, value in zip(
         (t.stage, t.task_id, t.state, t.due_at, t.done_by, t.done_at, t.note),
         (task.stage, task.id, task.state, task.due_at, task.done_by, task.done_at, task.note), strict=True))
         for task in tasks]
@@ -658,9 +705,7 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
             entry = deltas.setdefault(key, [0, 0])
             entry[0] += sign
             entry[1] += sign * (lead.value_minor or 0)
-    for key, (n, value) in deltas.items():
-        if n or value:
-            _add_count(conn, key, n, value)
+    add_counts(conn, deltas)
     insert_events_bulk(conn, evs)
 
 
@@ -680,7 +725,7 @@ def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> 
             text = texts[id(ev.data)] = dumps(ev.data)
         at = stamps.get(ev.at)
         if at is None:
-            at = stamps[ev.at] = _bind(conn, events.c.at, ev.at)
+            at = stamps[ev.at] = driver_value(conn, events.c.at, ev.at)
         rows.append((lead.id, lead.client_id, at, ev.actor, ev.kind, text))
         owner_rows.extend((r["client_id"], r["lead_id"], r["owner"], at, r["how"])
                           for r in _ownership_rows(lead.id, lead.client_id, [ev]))
@@ -688,16 +733,6 @@ def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> 
                        "VALUES ({}, {}, {}, {}, {}, {})", [None] * 6, rows)
     _executemany(conn, "INSERT INTO ownerships (client_id, lead_id, owner, started_at, how) "
                        "VALUES ({}, {}, {}, {}, {})", [None] * 5, owner_rows)
-
-
-def _bind(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
-    processor = _bind_processor(conn, column)
-    return processor(value) if processor is not None else value
-
-
-def _bind_processor(conn: Connection, column: sa.Column[Any]) -> Any:
-    # the dialect's own type (SQLite's DATETIME, which always writes microseconds), not the generic one
-    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
 
 
 def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any] | None],
@@ -708,36 +743,43 @@ def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any] | None
     its value as it is (integers, strings, or values already converted). Returns the rows matched."""
     if not rows:
         return 0
-    marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    processors = [_bind_processor(conn, c) if c is not None else None for c in columns]
+    processors = [_processor(conn, c) if c is not None else None for c in columns]
     converted = rows if not any(processors) else [
         tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
+    return _driver_executemany(conn, sql.format(*[_marker(conn)] * len(columns)), converted)
+
+
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql.format(*[marker] * len(columns)), converted)
+        cursor.executemany(sql, rows)
         return int(cursor.rowcount)
     finally:
         cursor.close()
 
 
-def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
-    """Many leads at once (two queries per 500 ids), for bulk jobs; rows are unpacked by position."""
-    out: dict[int, LeadState] = {}
-    names = [c.key for c in leads.c]
-    at = {name: i for i, name in enumerate(names)}
-    keys = [(k, at[k]) for k in _LEAD_KEYS]
-    task_cols = [lead_tasks.c.lead_id, lead_tasks.c.stage, lead_tasks.c.task_id, lead_tasks.c.state,
-                 lead_tasks.c.due_at, lead_tasks.c.done_by, lead_tasks.c.done_at, lead_tasks.c.note]
-    for start in range(0, len(lead_ids), 500):
-        chunk = lead_ids[start : start + 500]
-        for row in conn.execute(sa.select(leads).where(leads.c.id.in_(chunk))):
-            state = LeadState(id=row[at["id"]], row_version=row[at["row_version"]],
-                              fields=json.loads(row[at["fields_json"]]), **{k: row[i] for k, i in keys})
-            out[state.id] = state  # type: ignore[index]
-        for lead_id, stage, task_id, state_, due_at, done_by, done_at, note in conn.execute(
-                sa.select(*task_cols).where(lead_tasks.c.lead_id.in_(chunk))):
-            out[lead_id].tasks[(stage, task_id)] = TaskState(stage, task_id, state_, due_at, done_by, done_at, note)
-    return out
+def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
+    # the dialect's own type: a generic DateTime has no bind processor, SQLite's DATETIME writes the stored text
+    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
+def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` as the driver receives it for ``column`` (a SQLite date-time becomes its stored text)."""
+    processor = _processor(conn, column)
+    return processor(value) if processor is not None and value is not None else value
+
+
+def insert_rows(conn: Connection, table: sa.Table, names: list[str],
+                rows: list[tuple[Any, ...]] | list[list[Any]]) -> None:
+    """Insert rows that already hold driver values (``driver_value``), in one driver-level executemany:
+    for bulk loads whose repeated values (the same instant, the same stage) are converted once, not per row."""
+    if rows:
+        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([_marker(conn)] * len(names))})"
+        _driver_executemany(conn, sql, rows)
 
 
 def read_events(conn: Connection, lead_id: int) -> list[Event]:

@@ -1,0 +1,160 @@
+"""CSV import speed: ``leadflow import`` of a realistic generated file against raw ``executemany`` of the same rows.
+
+    python -m benchmarks.import_csv --rows 1000000     # the figure in docs/performance.md
+    python -m benchmarks.import_csv --rows 100000      # a quick look
+
+The file is what a prospect database exported from Excel looks like: UTF-8 with a BOM, semicolons, CRLF,
+Polish, Russian and Romanian names, amounts written '12 500,50', some multi-line cells, about 2% rows
+repeating an earlier person's e-mail or phone and 0.5% bad rows. The import runs as a user would run it
+(``python -m cli.main import ... --json``, a child process, so its peak RSS is its own). The baseline is raw
+sqlite3 ``executemany`` of exactly the rows the import wrote (read back from its database) into the same
+tables of a fresh database with the same schema and indexes, in one transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import os
+import random
+import resource
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchmarks.data import FIRST_NAMES, LAST_NAMES
+from engine import clock, paths
+from engine.api import Engine
+from engine.store import remove_sqlite_files
+
+NOW = dt.datetime(2026, 3, 16, 10, 0)
+OUT = Path(__file__).resolve().parent / "out"
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = {
+    "clients": "id, name, company, email, phone, email_norm, phone_norm, created_at",
+    "leads": None,  # every column
+    "lead_tasks": "lead_id, stage, task_id, state, due_at, done_by, done_at, note",
+    "events": "id, lead_id, client_id, at, actor, kind, data_json",
+    "ownerships": "id, client_id, lead_id, owner, started_at, how",
+    "stage_counts": "process, stage, team, owner, leads, value_minor",
+}
+COMPANIES = ["", "", "", "Żółć sp. z o.o.", "Agro-Mărgărit SRL", "ООО «Сибирь»", "PV Dom s.c.", 'Firma "Słońce"']
+
+
+def generate(path: Path, rows: int, seed: int = 11) -> dict[str, int]:
+    """The CSV file; returns how many rows repeat a person and how many are bad."""
+    rng = random.Random(seed)
+    repeated = bad = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as f:
+        out = csv.writer(f, delimiter=";", lineterminator="\r\n")
+        out.writerow(["Imię i nazwisko", "E-mail", "Telefon", "Firma", "Wartość", "Roof type", "roof_area_m2",
+                      "owner", "Uwagi"])
+        for i in range(rows):
+            person = i
+            if i > 100 and rng.random() < 0.02:
+                person = rng.randrange(i)
+                repeated += 1
+            name = f"{FIRST_NAMES[person % len(FIRST_NAMES)]} {LAST_NAMES[person * 7 % len(LAST_NAMES)]}"
+            email = f"{'osoba'}.{person}@przyklad.pl" if person % 5 else ""
+            phone = f"+48 {600 + person % 99} {person // 1000 % 1000:03d} {person % 1000:03d}" if person % 3 else ""
+            if person % 15 == 0:
+                email = f"client{person}@example.ro"
+            company = rng.choice(COMPANIES)
+            if rng.random() < 0.001:
+                company = "Oddział\nKraków"
+            value = f"{rng.randint(5, 120) * 1000:,}".replace(",", " ") + ",00" if rng.random() < 0.7 else ""
+            roof = rng.choice(["pitched", "flat", "ground", ""])
+            area = str(rng.randint(20, 300)) if roof else ""
+            owner = f"sales{rng.randrange(50):02d}" if rng.random() < 0.5 else ""
+            if rng.random() < 0.005:
+                bad += 1
+                if rng.random() < 0.5:
+                    email = "brak-maila"
+                else:
+                    roof = "thatched"
+            out.writerow([name, email, phone, company, value, roof, area, owner, "notatka" if i % 10 == 0 else ""])
+    return {"repeated": repeated, "bad": bad}
+
+
+def fresh_db(path: Path) -> str:
+    remove_sqlite_files(path)
+    url = f"sqlite:///{path}"
+    admin = Engine.open(url, user="admin")
+    with clock.frozen(NOW - dt.timedelta(days=1)):
+        admin.init()
+        admin.load_process(paths.processes_dir() / "photovoltaics.yaml")
+        with admin.transaction():
+            for t in range(5):
+                admin.add_user(f"manager{t}", "manager", f"team{t}")
+            for i in range(50):
+                admin.add_user(f"sales{i:02d}", "salesperson", f"team{i % 5}")
+    admin.close()
+    return url
+
+
+def run_import(csv_path: Path, db_path: Path) -> tuple[float, dict[str, object], int]:
+    env = {**os.environ, "LEADFLOW_NOW": NOW.isoformat(), "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "cli.main", "--db", f"sqlite:///{db_path}", "--user", "admin",
+                           "import", str(csv_path), "--process", "photovoltaics", "--json"],
+                          capture_output=True, text=True, env=env, cwd=ROOT, check=False)
+    seconds = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"import failed: {proc.stderr}")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, json.loads(proc.stdout), peak_kib
+
+
+def raw_executemany(source: Path, target: Path, batch: int = 50_000) -> float:
+    """Seconds to executemany the rows the import wrote into the same tables of a fresh database."""
+    src = sqlite3.connect(source)
+    dst = sqlite3.connect(target, isolation_level=None)
+    for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"):
+        dst.execute(f"PRAGMA {pragma}")
+    spent = 0.0
+    dst.execute("BEGIN IMMEDIATE")
+    for table, columns in TABLES.items():
+        names = columns or ", ".join(r[1] for r in src.execute(f"PRAGMA table_info({table})"))
+        marks = ", ".join("?" * len(names.split(",")))
+        cursor = src.execute(f"SELECT {names} FROM {table}")
+        while rows := cursor.fetchmany(batch):
+            started = time.perf_counter()
+            dst.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            spent += time.perf_counter() - started
+    started = time.perf_counter()
+    dst.execute("COMMIT")
+    spent += time.perf_counter() - started
+    src.close()
+    dst.close()
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    OUT.mkdir(exist_ok=True)
+    csv_path = OUT / f"prospects-{args.rows}.csv"
+    if not csv_path.exists():
+        started = time.perf_counter()
+        made = generate(csv_path, args.rows)
+        print(f"generated {csv_path.name}: {args.rows:,} rows, {made['repeated']:,} repeating a person, "
+              f"{made['bad']:,} bad ({csv_path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - started:.0f} s)")
+    imported_db, baseline_db = OUT / "import.db", OUT / "import-baseline.db"
+    fresh_db(imported_db)
+    seconds, report, peak_kib = run_import(csv_path, imported_db)
+    print(f"leadflow import: {seconds:.1f} s for {report['rows']:,} rows ({report['rows'] / seconds:,.0f} rows/s); "
+          f"{report['imported']:,} leads, {report['new_clients']:,} new clients, {report['repeated_clients']:,} "
+          f"repeated in the file, {report['rejected']:,} rejected; peak RSS {peak_kib / 1024:.0f} MiB")
+    fresh_db(baseline_db)
+    raw = raw_executemany(imported_db, baseline_db)
+    print(f"raw sqlite3 executemany of the same rows into the same tables: {raw:.1f} s")
+    print(f"ratio: {seconds / raw:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""Intake commands: import and export CSV files, API tokens, and the HTTP intake service. Parse, call, print."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, table
+
+#: Rejected rows printed by ``import`` (all of them are in the report's JSON up to 1000, and in --rejects).
+REJECTS_SHOWN = 50
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--process", "process_", required=True, help="The process the leads enter, e.g. photovoltaics.")
+@click.option("--mapping", type=click.Path(dir_okay=False), help="A YAML file naming what other headers mean.")
+@click.option("--owner", help="Owner of the leads whose row names none (default: the assignment rules).")
+@click.option("--assign", type=click.Choice(["auto"]),
+              help="auto: leave the owner of rows that name none to the assignment rules (the default).")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; import nothing.")
+@click.option("--on-error", type=click.Choice(["skip", "abort"]), default="skip", show_default=True,
+              help="skip: import the good rows and report the bad; abort: import nothing if any row is bad.")
+@click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
+              help="Write the rejected rows to this CSV, with their line number and reason.")
+@click.option("--encoding", help="The file's encoding when it is not UTF-8, e.g. cp1250 or cp1251.")
+@click.option("--again", is_flag=True, help="Import a file that was already imported into this process.")
+@json_option
+@pass_app
+def import_(app: App, file: str, process_: str, mapping: str | None, owner: str | None, assign: str | None,
+            dry_run: bool, on_error: str, rejects: str | None, encoding: str | None, again: bool,
+            as_json: bool) -> None:
+    """Import leads from a CSV file (managers and admins), all in one transaction.
+
+    Columns named like the lead's attributes (name, company, email, phone, source, product, value, owner)
+    or the process's fields are recognised; rows with the e-mail or phone of an existing client become new
+    leads of that client.
+    """
+    if owner and assign:
+        raise click.UsageError("give either --owner or --assign auto, not both")
+    with _progress(enabled=not as_json) as progress:
+        report = app.engine.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
+                                       dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
+                                       again=again, progress=progress)
+    emit(report, as_json, _render_import)
+    if report["status"] == "aborted":
+        sys.exit(1)
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+    """A rich progress bar on stderr when it is a terminal; nothing when output goes to a pipe or is JSON."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("importing"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TextColumn("{task.fields[rows]:,} rows"), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("import", total=None, rows=0)
+
+        def update(done: int, total: int, rows: int) -> None:
+            bar.update(task, completed=done, total=total, rows=rows)
+
+        yield update
+
+
+def _render_import(r: dict[str, Any]) -> None:
+    name = Path(r["file"]).name
+    attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
+                f"{r['repeated_clients']} repeated in the file")
+    if r["status"] == "imported":
+        echo(f"Imported {plural(r['imported'], 'lead')} into {r['process']} from {name} (import {r['import_id']}, "
+             f"leads {r['first_lead_id'] or '-'}-{r['last_lead_id'] or '-'}): {attached}; "
+             f"{plural(r['rejected'], 'row')} rejected.")
+    elif r["status"] == "dry_run":
+        echo(f"Dry run: {plural(r['imported'], 'lead')} would be imported into {r['process']} from {name} "
+             f"({attached}); {plural(r['rejected'], 'row')} rejected. Nothing was imported.")
+    else:
+        echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
+             "imports all rows or none.")
+    if r["ignored_columns"]:
+        echo("Columns read past: " + ", ".join(r["ignored_columns"]))
+    if r["unknown_columns"]:
+        echo("Columns not recognised, ignored (map them with --mapping): " + ", ".join(
+            c["column"] + (f" (did you mean {c['did_you_mean']}?)" if c["did_you_mean"] else "")
+            for c in r["unknown_columns"]))
+    for reject in r["rejects"][:REJECTS_SHOWN]:
+        echo(f"  line {reject['line']}: {reject['reason']}")
+    if r["rejected"] > REJECTS_SHOWN:
+        more = f"all of them are in {r['rejects_file']}" if r["rejects_file"] else "write them all with --rejects FILE"
+        echo(f"  ... and {r['rejected'] - REJECTS_SHOWN} more rejected rows ({more})")
+    elif r["rejects_file"] and r["rejected"]:
+        echo(f"Rejected rows written to {r['rejects_file']}")
+
+
+@click.command("export")
+@click.option("--process", "process_", help="Only this process (default: every process).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here (default: stdout).")
+@click.option("--excel", is_flag=True, help="A BOM, semicolons and CRLF: what Excel opens directly.")
+@pass_app
+def export(app: App, process_: str | None, output: str | None, excel: bool) -> None:
+    """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
+    if output is None:
+        stream = click.get_text_stream("stdout", encoding="utf-8")
+        app.engine.export_csv(stream, process=process_, excel=excel)
+        stream.flush()
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            count = app.engine.export_csv(out, process=process_, excel=excel)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    click.echo(f"Exported {plural(count, 'lead')} to {output}", err=True)
+
+
+@click.group("token")
+def token() -> None:
+    """API tokens of the HTTP intake (admins)."""
+
+
+@token.command("add")
+@click.option("--source", required=True, help="Who sends with it, e.g. website; the leads' source and actor.")
+@click.option("--process", "process_", help="The process of requests that name none.")
+@click.option("--read", is_flag=True, help="Also let it read leads and boards (GET endpoints).")
+@json_option
+@pass_app
+def token_add(app: App, source: str, process_: str | None, read: bool, as_json: bool) -> None:
+    """Make a token; it is printed this once and stored only as a hash."""
+    result = app.engine.add_token(source, process=process_, read=read)
+    print_change(result, f"Token {result['id']} for {result['source']}"
+                         + (f" (default process {result['process']})" if result["process"] else "")
+                         + (", may read" if result["read"] else "")
+                         + f":\n{result['token']}\nKeep it now: it is not shown again.", as_json)
+
+
+@token.command("list")
+@json_option
+@pass_app
+def token_list(app: App, as_json: bool) -> None:
+    """Every token (not the secret), revoked ones too."""
+    emit(app.engine.list_tokens(), as_json, lambda rows: console().print(table(
+        plural(len(rows), "token"), ["id", "source", "token", "process", "read", "created", "revoked"],
+        [[r["id"], r["source"], r["hint"], r["process"] or "-", "yes" if r["read"] else "no",
+          f"{r['created_at'][:16].replace('T', ' ')} by {r['created_by']}",
+          f"{r['revoked_at'][:16].replace('T', ' ')} by {r['revoked_by']}" if r["revoked_at"] else "-"]
+         for r in rows])))
+
+
+@token.command("revoke")
+@click.argument("token_id", type=RecordId("token id"))
+@json_option
+@pass_app
+def token_revoke(app: App, token_id: int, as_json: bool) -> None:
+    """Stop accepting a token at once."""
+    result = app.engine.revoke_token(token_id)
+    print_change(result, f"Token {token_id} ({result['source']}) revoked", as_json)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--max-body", type=click.IntRange(1024, 10 * 1024 * 1024), default=65536, show_default=True,
+              help="Largest request body accepted, in bytes (larger: 413).")
+@pass_app
+def serve(app: App, host: str, port: int, max_body: int) -> None:
+    """Run the HTTP intake: POST /v1/leads, GET /v1/leads/{id}, GET /v1/board, /openapi.json."""
+    try:
+        import uvicorn
+
+        from cli.service import create_app
+    except ImportError as exc:
+        raise click.ClickException(f"the HTTP service needs {exc.name}: pip install 'leadflow[server]'") from None
+    import logging
+
+    # the service's own lines (refused tokens, internal errors) beside uvicorn's
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    api = create_app(app.engine, max_body=max_body)
+    click.echo(f"leadflow intake listening on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
+    uvicorn.run(api, host=host, port=port, log_level="info", access_log=True)
+

@@ -1,0 +1,351 @@
+"""CSV import at the engine level, on SQLite and PostgreSQL: real files as people have them (Excel's BOM,
+semicolons, CRLF, multi-line cells, Polish/Russian/Romanian text, Windows code pages), the same leads as
+``add_lead`` makes, duplicates, bad rows, dry runs and aborts that change nothing."""
+
+from __future__ import annotations
+
+import codecs
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from engine.errors import InvalidInputError, PermissionDenied
+from engine.store import clients, events, imports, leads, ownerships, recount, stage_counts
+from tests.conftest import Team, snapshot
+
+PV = "photovoltaics"
+HEADER = "Imię i nazwisko;E-MAIL;Telefon;Firma;Wartość;Roof type;roof_area_m2;owner;Uwagi"
+ROWS = [
+    "Łukasz Żółć;lukasz@example.pl;+48 600 100 200;Żółć sp. z o.o.;12 500,50;flat;45;anna;pilne",
+    "Ольга Смирнова;olga@example.ru;;;;pitched;;;",
+    '"Ștefan Mărgărit\nLăcătuș";stefan@example.ro;0040 721 000 111;;;ground;120,5;piotr;"wielo-\nliniowa"',
+    "Zofia Wiśniewska;ZOFIA@Example.PL;;;3000;;;;",
+]
+
+
+def write(path: Path, lines: list[str], *, bom: bool = True, crlf: bool = True, encoding: str = "utf-8") -> Path:
+    text = ("\r\n" if crlf else "\n").join(lines) + ("\r\n" if crlf else "\n")
+    path.write_bytes((codecs.BOM_UTF8 if bom else b"") + text.encode(encoding))
+    return path
+
+
+def count(url: str, table: sa.Table) -> int:
+    db = sa.create_engine(url)
+    try:
+        with db.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    finally:
+        db.dispose()
+
+
+@pytest.fixture
+def excel_csv(tmp_path: Path) -> Path:
+    return write(tmp_path / "prospects.csv", [HEADER, *ROWS])
+
+
+def test_an_excel_file_imports_with_its_headers_recognised(team: Team, excel_csv: Path) -> None:
+    report = team.as_("marta").import_csv(excel_csv, process=PV)
+    assert report["status"] == "imported"
+    assert (report["encoding"], report["delimiter"]) == ("utf-8-sig", ";")
+    assert report["columns"] == {"Imię i nazwisko": "name", "E-MAIL": "email", "Telefon": "phone",
+                                 "Firma": "company", "Wartość": "value", "Roof type": "roof_type",
+                                 "roof_area_m2": "roof_area_m2", "owner": "owner"}
+    assert report["unknown_columns"] == [{"column": "Uwagi", "did_you_mean": None}]
+    assert (report["rows"], report["imported"], report["new_clients"], report["rejected"]) == (4, 4, 4, 0)
+    first, last = report["first_lead_id"], report["last_lead_id"]
+    assert last - first == 3
+    lukasz = team.admin.get_lead(first)
+    assert (lukasz["name"], lukasz["owner"], lukasz["team"], lukasz["value"]) == ("Łukasz Żółć", "anna", "north",
+                                                                                   "12500.50")
+    assert lukasz["fields"] == {"roof_type": "flat", "roof_area_m2": 45}
+    stefan = team.admin.get_lead(first + 2)
+    assert stefan["name"] == "Ștefan Mărgărit\nLăcătuș"  # the multi-line cell, its CRLF made a plain newline
+    assert stefan["fields"] == {"roof_type": "ground", "roof_area_m2": 120.5}
+    olga = team.admin.get_lead(first + 1)
+    assert (olga["owner"], olga["team"]) == (None, "north")  # unowned: waits in the importing manager's team
+    assert team.admin.get_lead(first + 3)["email"] == "ZOFIA@Example.PL"
+
+
+def test_an_imported_lead_is_what_add_lead_makes_and_what_its_events_rebuild(
+        team: Team, excel_csv: Path, tmp_path: Path) -> None:
+    marta = team.as_("marta")
+    report = marta.import_csv(excel_csv, process=PV)
+    imported = range(report["first_lead_id"], report["last_lead_id"] + 1)
+    by_hand = [
+        marta.add_lead(process=PV, name="Łukasz Żółć", email="lukasz+2@example.pl", phone="+48 600 100 201",
+                       company="Żółć sp. z o.o.", value="12 500,50", owner="anna",
+                       fields={"roof_type": "flat", "roof_area_m2": "45"}),
+        marta.add_lead(process=PV, name="Ольга Смирнова", email="olga+2@example.ru",
+                       fields={"roof_type": "pitched"}),
+        marta.add_lead(process=PV, name="Ștefan Mărgărit\nLăcătuș", email="stefan+2@example.ro",
+                       phone="0040 721 000 112", owner="piotr",
+                       fields={"roof_type": "ground", "roof_area_m2": "120,5"}),
+        marta.add_lead(process=PV, name="Zofia Wiśniewska", email="zofia+2@example.pl", value="3000"),
+    ]
+
+    def same(state: Any) -> dict[str, Any]:
+        return {k: v for k, v in state.comparable().items() if k not in ("id", "client_id")}
+
+    for lead_id, hand in zip(imported, by_hand, strict=True):
+        stored = marta.stored_lead(lead_id)
+        assert stored.comparable() == marta.rebuild_lead(lead_id).comparable()
+        assert same(stored) == same(marta.stored_lead(hand["id"]))
+        imported_events = [{k: v for k, v in e.items() if k not in ("id", "lead_id")} for e in marta.history(lead_id)]
+        hand_events = [{k: v for k, v in e.items() if k not in ("id", "lead_id")} for e in marta.history(hand["id"])]
+        for e in (*imported_events, *hand_events):
+            e["data"].pop("client_id")
+        assert imported_events == hand_events
+    db = sa.create_engine(team.url)
+    try:
+        with db.begin() as conn:
+            counted = sorted(conn.execute(sa.select(stage_counts)).all())
+            recount(conn)
+            assert counted == sorted(conn.execute(sa.select(stage_counts)).all())
+            owners = conn.execute(sa.select(ownerships.c.lead_id, ownerships.c.owner, ownerships.c.how)
+                                  .where(ownerships.c.lead_id.in_(list(imported))).order_by(ownerships.c.lead_id)).all()
+            assert [tuple(r) for r in owners] == [(imported[0], "anna", "created"), (imported[2], "piotr", "created")]
+    finally:
+        db.dispose()
+
+
+def test_duplicates_attach_new_leads_to_the_existing_client(team: Team, tmp_path: Path) -> None:
+    marta = team.as_("marta")
+    known = marta.add_lead(process=PV, name="Łukasz Żółć", email="Lukasz@Example.pl", phone="+48 600 100 200")
+    path = write(tmp_path / "dups.csv", [
+        "name,email,phone",
+        "Łukasz Ż.,LUKASZ@example.pl ,",             # the known client, by e-mail (case and spaces aside)
+        "Ł. Żółć,,0048 600-100-200",                  # the known client, by phone (00 and dashes aside)
+        "Nowa Osoba,nowa@example.pl,+40 721 000 111",  # new
+        "Nowa O.,,+40 (721) 000 111",                 # the row above, by phone
+        "Nowa,NOWA@example.pl,",                       # the row above, by e-mail
+    ], bom=False, crlf=False)
+    report = marta.import_csv(path, process=PV)
+    assert (report["imported"], report["new_clients"], report["existing_clients"], report["repeated_clients"]) == (
+        5, 1, 2, 2)
+    ids = range(report["first_lead_id"], report["last_lead_id"] + 1)
+    client_of = [marta.stored_lead(i).client_id for i in ids]
+    assert client_of[:2] == [known["client_id"]] * 2
+    assert client_of[2] == client_of[3] == client_of[4] != known["client_id"]
+    assert count(team.url, clients) == 2
+
+
+def test_duplicates_across_batches_are_one_client(team: Team, tmp_path: Path) -> None:
+    lines = ["name,email"] + [f"Osoba {i},osoba{i % 7}@example.pl" for i in range(40)]
+    path = write(tmp_path / "many.csv", lines, bom=False)
+    from engine import intake
+
+    marta = team.as_("marta")
+    original = intake.ImportOptions.batch_size
+    intake.ImportOptions.batch_size = 3  # rows repeat across many batches
+    try:
+        report = marta.import_csv(path, process=PV)
+    finally:
+        intake.ImportOptions.batch_size = original
+    assert (report["imported"], report["new_clients"], report["repeated_clients"]) == (40, 7, 33)
+    assert count(team.url, clients) == 7
+
+
+BAD_ROWS = [
+    "name,email,value,roof_type,install_by,owner",
+    "Anna Dobra,anna.dobra@example.pl,100,flat,2026-05-01,",
+    ",bez@example.pl,,,,",                                 # no name
+    "Zły Email,not-an-email,,,,",
+    "Zła Kwota,,12.345,,,",
+    "Zły Typ,,,thatched,,",
+    "Zła Data,,,,31.02.2026,",
+    "Obcy Opiekun,,,,,ioana",                              # south's salesperson: not marta's team
+    "Nieznany,,,,,nobody",
+    "Za Dużo Komórek,,,,,,extra",
+    "Ioan Bun,ioan@example.ro,,,,piotr",
+]
+
+
+def test_skip_imports_the_good_rows_and_reports_each_bad_one(team: Team, tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.csv", BAD_ROWS, bom=False)
+    rejects = tmp_path / "rejects.csv"
+    report = team.as_("marta").import_csv(path, process=PV, rejects=rejects)
+    assert (report["rows"], report["imported"], report["rejected"]) == (10, 2, 8)
+    assert [(r["line"], r["reason"]) for r in report["rejects"]] == [
+        (3, "a lead needs the client's name"),
+        (4, "e-mail 'not-an-email' is not an address such as name@example.com"),
+        (5, "value has more than two decimals: '12.345'"),
+        (6, "field 'roof_type' (choice) must be one of: pitched, flat, ground; got 'thatched'"),
+        (7, "field 'install_by' (date) takes a date written YYYY-MM-DD, got '31.02.2026'"),
+        (8, "user 'marta' (manager, team north) may not import leads for ioana: only a manager of team south or "
+            "an admin may"),
+        (9, "user 'nobody' does not exist"),
+        (10, "the row has 7 cells, the header 6"),
+    ]
+    written = rejects.read_bytes()
+    assert written.startswith(codecs.BOM_UTF8)
+    lines = written.decode("utf-8-sig").splitlines()
+    assert lines[0] == "name,email,value,roof_type,install_by,owner,line,reason"
+    assert lines[1] == ",bez@example.pl,,,,,3,a lead needs the client's name"
+    assert len(lines) == 9
+    # the rejects file, fixed, imports as it is: its line and reason columns are read past
+    fixed = tmp_path / "fixed.csv"
+    fixed.write_text(written.decode("utf-8-sig").replace(",bez@", "Bez Imienia,bez@", 1), encoding="utf-8")
+    again = team.as_("marta").import_csv(fixed, process=PV)
+    assert again["ignored_columns"] == ["line", "reason"]
+    assert (again["imported"], again["rejected"]) == (1, 7)
+
+
+def test_abort_imports_nothing_when_a_row_is_bad(team: Team, tmp_path: Path) -> None:
+    path = write(tmp_path / "bad.csv", BAD_ROWS, bom=False)
+    before = snapshot(team.url)
+    report = team.as_("marta").import_csv(path, process=PV, on_error="abort")
+    assert (report["status"], report["imported"], report["rejected"]) == ("aborted", 0, 8)
+    assert report["rejects"][0] == {"line": 3, "reason": "a lead needs the client's name"}
+    assert snapshot(team.url) == before
+
+
+def test_a_dry_run_reports_the_import_and_changes_nothing(team: Team, excel_csv: Path) -> None:
+    before = snapshot(team.url)
+    report = team.as_("marta").import_csv(excel_csv, process=PV, dry_run=True)
+    assert (report["status"], report["imported"], report["new_clients"], report["import_id"]) == ("dry_run", 4, 4, None)
+    assert snapshot(team.url) == before
+
+
+def test_the_same_file_is_not_imported_twice_unless_asked(team: Team, excel_csv: Path) -> None:
+    marta = team.as_("marta")
+    first = marta.import_csv(excel_csv, process=PV)
+    with pytest.raises(InvalidInputError) as refused:
+        marta.import_csv(excel_csv, process=PV)
+    assert str(refused.value) == (
+        f"prospects.csv was already imported into photovoltaics (import {first['import_id']} by marta on "
+        "2026-03-02 09:00: 4 leads); importing it again would add every lead a second time (to do it anyway: --again)")
+    assert count(team.url, leads) == 4
+    second = marta.import_csv(excel_csv, process=PV, again=True)
+    assert (second["imported"], second["new_clients"], second["existing_clients"]) == (4, 0, 4)
+    assert count(team.url, imports) == 2
+
+
+@pytest.mark.parametrize(("text", "codec", "named"), [
+    ("name;company\nŁukasz Żółć;Pszczółka\n", "cp1250", "Windows-1250 (Central European: Polish, Romanian, ...)"),
+    ("name;company\nОльга Смирнова;Рога и копыта\n", "cp1251", "Windows-1251 (Cyrillic)"),
+])
+def test_a_windows_code_page_file_is_named_and_imports_with_its_encoding(
+        team: Team, tmp_path: Path, text: str, codec: str, named: str) -> None:
+    path = tmp_path / "legacy.csv"
+    path.write_bytes(text.encode(codec))
+    before = snapshot(team.url)
+    with pytest.raises(InvalidInputError) as refused:
+        team.as_("marta").import_csv(path, process=PV)
+    bad = text.split("\n")[1].encode(codec)
+    byte = next(b for b in bad if b >= 0x80)
+    assert str(refused.value) == (f"legacy.csv: line 2 is not UTF-8 (byte 0x{byte:02x}); the file looks like "
+                                  f"{named}: save it as 'CSV UTF-8' or pass --encoding {codec}")
+    assert snapshot(team.url) == before
+    report = team.as_("marta").import_csv(path, process=PV, encoding=codec)
+    assert team.admin.get_lead(report["first_lead_id"])["name"] == text.split("\n")[1].split(";", maxsplit=1)[0]
+
+
+def test_a_mapping_file_names_other_headers(team: Team, tmp_path: Path) -> None:
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text('columns:\n  "Kontakt": name\n  "Nr tel.": phone\n  "Dach": roof_type\n  "Notatki": ignore\n',
+                       encoding="utf-8")
+    path = write(tmp_path / "crm.csv", ["Kontakt\tNr tel.\tDach\tNotatki", "Jan Kowalski\t600 100 200\tflat\tx"],
+                 bom=False)
+    report = team.as_("marta").import_csv(path, process=PV, mapping=mapping)
+    assert report["delimiter"] == "\t"
+    assert report["columns"] == {"Kontakt": "name", "Nr tel.": "phone", "Dach": "roof_type"}
+    assert report["ignored_columns"] == ["Notatki"]
+    lead = team.admin.get_lead(report["first_lead_id"])
+    assert (lead["name"], lead["phone"], lead["fields"]) == ("Jan Kowalski", "600 100 200", {"roof_type": "flat"})
+
+
+@pytest.mark.parametrize(("mapping", "message"), [
+    ('columns:\n  "Kontakt": nme\n', "the mapping sends column 'Kontakt' to 'nme', which is neither a lead attribute "
+     "nor a field of process photovoltaics; did you mean 'name'?; use one of: name, company, email, phone, source, "
+     "product, value, owner, roof_area_m2, roof_type, annual_consumption_kwh, financing, wants_insurance, budget, "
+     "decision_maker, need, install_by, offer_value, or ignore"),
+    ('columns:\n  "Telefon komórkowy": phone\n', "the mapping names columns the file does not have: 'Telefon "
+     "komórkowy'; the file's columns are: 'Kontakt', 'Nr tel.'"),
+    ("columns: [a, b]\n", "the mapping file {path} must hold 'columns:', a mapping of the file's headers to lead "
+     "attributes or field ids, e.g. columns: {{\"Nr tel.\": phone}}"),
+    ('columns:\n  "Kontakt": name\ndelimiter: "|"\n',
+     "the mapping file {path}: delimiter '|' is not one of , ; or a tab"),
+])
+def test_a_bad_mapping_file_is_refused_with_the_reason(team: Team, tmp_path: Path, mapping: str, message: str) -> None:
+    path = tmp_path / "mapping.yaml"
+    path.write_text(mapping, encoding="utf-8")
+    data = write(tmp_path / "crm.csv", ["Kontakt;Nr tel.", "Jan;600"], bom=False)
+    with pytest.raises(InvalidInputError) as refused:
+        team.as_("marta").import_csv(data, process=PV, mapping=path)
+    assert str(refused.value) == message.format(path=path)
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "empty.csv is empty: a CSV file starts with a header line naming its columns"),
+    (b"email,phone\nx@example.pl,600\n", "empty.csv has no column for the client's name (a header such as 'name'); "
+     "its columns are 'email', 'phone': map one to name in a mapping file"),
+    (b"name,Email,E-mail\nJan,a@b.pl,c@d.pl\n", "columns 'Email' and 'E-mail' both give the lead's email; send one "
+     "of them to 'ignore' in a mapping file"),
+    (b'name,email\nJan,"a@b.pl\nEwa,e@b.pl\n', "empty.csv: line 2: the CSV is malformed: a quoted cell is never closed "
+     '(a " missing)'),
+])
+def test_a_file_that_cannot_be_imported_changes_nothing(team: Team, tmp_path: Path, content: bytes,
+                                                        message: str) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    before = snapshot(team.url)
+    with pytest.raises(InvalidInputError) as refused:
+        team.as_("marta").import_csv(path, process=PV, rejects=tmp_path / "rejects.csv")
+    assert str(refused.value) == message
+    assert snapshot(team.url) == before
+    assert not (tmp_path / "rejects.csv").exists()
+
+
+def test_only_managers_and_admins_import(team: Team, excel_csv: Path) -> None:
+    with pytest.raises(PermissionDenied, match="user 'anna' \\(salesperson\\) may not import leads"):
+        team.as_("anna").import_csv(excel_csv, process=PV)
+
+
+def test_owner_option_and_assign_auto(team: Team, tmp_path: Path) -> None:
+    path = write(tmp_path / "owners.csv", ["name,owner", "Jan,", "Ewa,anna"], bom=False)
+    marta = team.as_("marta")
+    report = marta.import_csv(path, process=PV, owner="piotr")
+    assert [marta.get_lead(i)["owner"] for i in (report["first_lead_id"], report["last_lead_id"])] == ["piotr", "anna"]
+    report = marta.import_csv(path, process=PV, assign="auto", again=True)
+    assert [marta.get_lead(i)["owner"] for i in (report["first_lead_id"], report["last_lead_id"])] == [None, "anna"]
+    with pytest.raises(InvalidInputError, match=r"--owner: user 'olga' \(analyst\) cannot own leads"):
+        marta.import_csv(path, process=PV, owner="olga", again=True)
+
+
+def test_events_name_the_importing_user(team: Team, excel_csv: Path) -> None:
+    team.as_("marta").import_csv(excel_csv, process=PV)
+    db = sa.create_engine(team.url)
+    try:
+        with db.connect() as conn:
+            assert conn.execute(sa.select(events.c.actor, events.c.kind).distinct()).all() == [("marta", "created")]
+    finally:
+        db.dispose()
+
+
+def test_bulk_written_instants_are_stored_as_sqlalchemy_stores_them(sqlite_url: str, tmp_path: Path) -> None:
+    """Driver-level writes convert date-times with the dialect's own type (a generic DateTime has no
+    converter: the driver's default wrote '... 23:59:59', which sorts before '... 23:59:59.000000')."""
+    from engine.api import Engine
+
+    admin = Engine.open(sqlite_url, user="root")
+    admin.init()
+    admin.load_process(Path(__file__).resolve().parent.parent / "processes" / "photovoltaics.yaml")
+    by_hand = admin.add_lead(process=PV, name="Jan")
+    report = admin.import_csv(write(tmp_path / "one.csv", ["name", "Ewa"]), process=PV)
+    db = sa.create_engine(sqlite_url)
+    try:
+        with db.connect() as conn:
+            texts = {lead_id: conn.exec_driver_sql(
+                "SELECT created_at || '|' || stage_due_at || '|' || red_at FROM leads WHERE id = ?",
+                (lead_id,)).scalar_one() for lead_id in (by_hand["id"], report["first_lead_id"])}
+            tasks = conn.exec_driver_sql("SELECT DISTINCT due_at FROM lead_tasks").scalars().all()
+            at = conn.exec_driver_sql("SELECT DISTINCT at FROM events").scalars().all()
+    finally:
+        db.dispose()
+        admin.close()
+    assert texts[by_hand["id"]] == texts[report["first_lead_id"]] == (
+        "2026-03-02 09:00:00.000000|2026-03-03 23:59:59.000000|2026-03-03 23:59:59.000000")
+    assert tasks == ["2026-03-03 23:59:59.000000"]
+    assert at == ["2026-03-02 09:00:00.000000"]
