@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -110,9 +111,12 @@ def _render_import(r: dict[str, Any]) -> None:
 def export(app: App, process_: str | None, output: str | None, excel: bool) -> None:
     """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
     if output is None:
-        stream = click.get_text_stream("stdout", encoding="utf-8")
-        app.engine.export_csv(stream, process=process_, excel=excel)
-        stream.flush()
+        # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
+        stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+        try:
+            app.engine.export_csv(stream, process=process_, excel=excel)
+        finally:
+            stream.detach()  # leave stdout itself open
         return
     target = Path(output)
     partial = target.with_name(f".{target.name}.partial")
