@@ -435,7 +435,8 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
     the next rotation); a manager's plain reassignment is not. "A colleague won the client" is a lead of the same
     client (the same lead, or a later one) won by a different salesperson after that moment. The second count
     starts from the wins (a small share of the leads) and looks up each won client's earlier closings and
-    rotations by its index.
+    rotations by client (there is deliberately no index on ``ownerships.how``: with one, a database without
+    planner statistics looked up every win for every rotation).
     """
     lead_of = leads.alias("rotated_lead")
     winner = leads.alias("winner")
@@ -496,12 +497,14 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
     for stage, status, n in conn.execute(sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
                                          .group_by(ls.stage, ls.status)):
         history.setdefault(stage, {})[status] = int(n)
-    to_win = grouped_quantiles(conn, seconds_between(conn, ls.entered_at, ls.closed_at), ls.stage,
-                               [*closed, ls.status == "won"])
+    to_win = seconds_between(conn, ls.entered_at, ls.closed_at)
     out = {}
     for stage in [*spec.stage_ids, *sorted(set(history) - set(spec.stage_ids))]:
         won = history.get(stage, {}).get("won", 0)
         n = won + history.get(stage, {}).get("lost", 0)
+        # one small sort per stage (its won rows are one range of ix_lead_stages_outcome): cheaper than a window
+        (median,) = quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == "won"],
+                              won if won >= MIN_HISTORY else 0)
         declared = spec.stage(stage).probability if spec.stage(stage) else None  # type: ignore[union-attr]
         if n >= MIN_HISTORY:
             probability, method = won / n, "measured"
@@ -509,8 +512,7 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
             probability, method = declared, "declared"
         else:
             probability, method = _prior(spec, stage), "prior"
-        won_n, [median] = to_win.get(stage, (0, [None]))
-        if won_n >= MIN_HISTORY and median is not None:
+        if median is not None:
             days, days_method = median / SECONDS_PER_DAY, "measured"
         else:
             days, days_method = _declared_days(spec, stage), "declared"

@@ -127,7 +127,6 @@ ownerships = sa.Table(
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("how", sa.String(16), nullable=False),
     sa.Index("ix_ownerships_client_id", "client_id", "id"),
-    sa.Index("ix_ownerships_how", "how", "started_at"),  # the salespeople report: rotations in a period
 )
 
 # Every closing of a lead without a sale, kept even when the lead is reopened later: the monthly removals

@@ -49,13 +49,9 @@ def upgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.create_index('ix_leads_closed', ['process', 'status', 'closed_at', 'owner', 'team', 'source',
                                                  'created_at', 'value_minor', 'client_id'], unique=False)
-    with op.batch_alter_table('ownerships', schema=None) as batch_op:
-        batch_op.create_index('ix_ownerships_how', ['how', 'started_at'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('ownerships', schema=None) as batch_op:
-        batch_op.drop_index('ix_ownerships_how')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_closed')
     with op.batch_alter_table('closures', schema=None) as batch_op:
