@@ -303,7 +303,7 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
                 counts[key] += len(rows[key])
             log(f"  {start + n:,} leads written ({time.perf_counter() - started:.0f} s)")
         store.recount(conn)
-    with admin.db.connect() as conn:
+    with admin.db.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     admin.close()
     return {"url": url, "process": process, "leads": leads, **counts,

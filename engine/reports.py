@@ -400,19 +400,24 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             sa.select(stage_counts.c.owner, sa.func.sum(stage_counts.c.leads), sa.func.sum(stage_counts.c.value_minor))
             .where(stage_counts.c.owner != "", *scoped(stage_counts)).group_by(stage_counts.c.owner)):
         if n:
-            row(name).update(held=int(n), held_value=int(value))
-    days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
-    for name, status, n, value, total_seconds in conn.execute(
-            sa.select(leads.c.owner, leads.c.status, sa.func.count(), sa.func.sum(leads.c.value_minor),
-                      sa.func.sum(days))
+            r = row(name)
+            r["held"] += int(n)
+            r["held_value"] += int(value)
+    # won and lost per owner in the order of ix_leads_closed (process, status, owner): no sort
+    days = sa.case((leads.c.status == "won", seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
+    for _, status, name, n, value, total_seconds in conn.execute(
+            sa.select(leads.c.process, leads.c.status, leads.c.owner, sa.func.count(),
+                      sa.func.sum(leads.c.value_minor), sa.func.sum(days))
             .where(leads.c.status.in_(("won", "lost")), leads.c.owner.is_not(None),
                    *window.conditions(leads.c.closed_at), *scoped(leads))
-            .group_by(leads.c.owner, leads.c.status)):
+            .group_by(leads.c.process, leads.c.status, leads.c.owner)):
         r = row(name)
         if status == "won":
-            r.update(won=int(n), won_value=int(value or 0), mean_cycle_days=_days(float(total_seconds) / int(n)))
+            r["won"] += int(n)
+            r["won_value"] += int(value or 0)
+            r["cycle_seconds"] = r.get("cycle_seconds", 0) + int(total_seconds)
         else:
-            r["lost"] = int(n)
+            r["lost"] += int(n)
     for name, n in conn.execute(
             sa.select(leads.c.owner, sa.func.count())
             .where(leads.c.status == "open", leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
@@ -422,6 +427,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
         row(name).update(gave_up=gave_up, won_by_colleague=won_by_colleague)
     for r in people.values():
         r["conversion"] = _ratio(r["won"], r["won"] + r["lost"])
+        r["mean_cycle_days"] = _days(r.pop("cycle_seconds") / r["won"]) if r["won"] else None
         r["held_value"] = minor_to_money(r["held_value"])
         r["won_value"] = minor_to_money(r["won_value"])
     return {"period": window.as_dict(),
@@ -432,10 +438,13 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
     """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
 
     Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with
-    the next rotation); a manager's plain reassignment is not. "A colleague won the client" is a lead of the same
-    client (the same lead, or a later one) won by a different salesperson after that moment. The second count
-    starts from the wins (a small share of the leads) and looks up each won client's earlier closings and
-    rotations by its index.
+    the next rotation); a manager's plain reassignment is not. Each lead counts once per way (a lead both closed
+    by them and, another time, rotated away from them counts twice in the first figure).
+
+    "A colleague won the client" is a lead of the same client (the same lead, or a later one) won by a different
+    salesperson after that moment. That count starts from the wins (a small share of the leads) and looks up each
+    won client's earlier closings and rotations by client (there is deliberately no index on ``ownerships.how``:
+    with one, a database without planner statistics looked up every win for every rotation).
     """
     lead_of = leads.alias("rotated_lead")
     winner = leads.alias("winner")
@@ -451,10 +460,18 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
            *([winner.c.closed_at < window.cutoff] if window.cutoff else [])]
     closings = closures.c.owner.label("owner"), closures.c.lead_id.label("lead_id")
     rotations = earlier_owner.label("owner"), ownerships.c.lead_id.label("lead_id")
-    all_given = (
-        sa.select(*closings).where(*closed),
-        sa.select(*rotations).select_from(ownerships.join(lead_of, lead_of.c.id == ownerships.c.lead_id))
-        .where(*rotated))
+    # leads closed by each owner: distinct leads in the order of ix_closures_owner (process, owner, lead_id), no sort
+    per_lead = (sa.select(closures.c.process, closures.c.owner, closures.c.lead_id).where(*closed)
+                .group_by(closures.c.process, closures.c.owner, closures.c.lead_id).subquery())
+    closed_leads = sa.select(per_lead.c.owner, sa.func.count()).group_by(per_lead.c.owner)
+    rotated_away = sa.select(*rotations).select_from(
+        ownerships.join(lead_of, lead_of.c.id == ownerships.c.lead_id)).where(*rotated).subquery()
+    rotated_leads = (sa.select(rotated_away.c.owner, sa.func.count(sa.distinct(rotated_away.c.lead_id)))
+                     .where(rotated_away.c.owner.is_not(None)).group_by(rotated_away.c.owner))
+    out: dict[str, list[int]] = {}
+    for query in (closed_leads, rotated_leads):
+        for name, n in conn.execute(query):
+            out.setdefault(name, [0, 0])[0] += int(n)
     won_after = (
         sa.select(*closings).select_from(winner.join(closures, closures.c.client_id == winner.c.client_id))
         .where(*won, *closed, closures.c.owner != winner.c.owner, closures.c.closed_at < winner.c.closed_at),
@@ -462,12 +479,10 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
             winner.join(ownerships, ownerships.c.client_id == winner.c.client_id)
             .join(lead_of, lead_of.c.id == ownerships.c.lead_id))
         .where(*won, *rotated, earlier_owner != winner.c.owner, ownerships.c.started_at < winner.c.closed_at))
-    out: dict[str, list[int]] = {}
-    for i, parts in enumerate((all_given, won_after)):
-        given = sa.union_all(*parts).subquery()
-        for name, n in conn.execute(sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id)))
-                                    .where(given.c.owner.is_not(None)).group_by(given.c.owner)):
-            out.setdefault(name, [0, 0])[i] = int(n)
+    given = sa.union_all(*won_after).subquery()
+    for name, n in conn.execute(sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id)))
+                                .where(given.c.owner.is_not(None)).group_by(given.c.owner)):
+        out.setdefault(name, [0, 0])[1] = int(n)
     return out
 
 
@@ -496,12 +511,14 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
     for stage, status, n in conn.execute(sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
                                          .group_by(ls.stage, ls.status)):
         history.setdefault(stage, {})[status] = int(n)
-    to_win = grouped_quantiles(conn, seconds_between(conn, ls.entered_at, ls.closed_at), ls.stage,
-                               [*closed, ls.status == "won"])
+    to_win = seconds_between(conn, ls.entered_at, ls.closed_at)
     out = {}
     for stage in [*spec.stage_ids, *sorted(set(history) - set(spec.stage_ids))]:
         won = history.get(stage, {}).get("won", 0)
         n = won + history.get(stage, {}).get("lost", 0)
+        # one small sort per stage (its won rows are one range of ix_lead_stages_outcome): cheaper than a window
+        (median,) = quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == "won"],
+                              won if won >= MIN_HISTORY else 0)
         declared = spec.stage(stage).probability if spec.stage(stage) else None  # type: ignore[union-attr]
         if n >= MIN_HISTORY:
             probability, method = won / n, "measured"
@@ -509,8 +526,7 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
             probability, method = declared, "declared"
         else:
             probability, method = _prior(spec, stage), "prior"
-        won_n, [median] = to_win.get(stage, (0, [None]))
-        if won_n >= MIN_HISTORY and median is not None:
+        if median is not None:
             days, days_method = median / SECONDS_PER_DAY, "measured"
         else:
             days, days_method = _declared_days(spec, stage), "declared"

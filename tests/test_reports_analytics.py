@@ -311,3 +311,17 @@ def test_the_forecast_measures_probability_and_time_once_history_suffices(team: 
     # the open lead entered register_lead Apr 1: + 12 days = Apr 13, at a probability of 0.25
     assert forecast["months"][0] == {"month": "2026-04", "leads": 1, "value": "50000.00", "expected_wins": 0.25,
                                      "expected_value": "12500.00"}
+
+
+def test_upgrading_a_database_with_leads_fills_the_projection_from_the_event_log(team: Team,
+                                                                                 history: dict[str, int]) -> None:
+    from alembic import command
+
+    from engine import migrate
+
+    kept = stage_rows(team)
+    with team.admin.db.begin() as conn:
+        command.downgrade(migrate._config(conn), "0001")  # type: ignore[arg-type]
+    assert not sa.inspect(team.admin.db).has_table("lead_stages")
+    team.admin.init()  # upgrades, then rebuilds lead_stages from the events
+    assert stage_rows(team) == kept

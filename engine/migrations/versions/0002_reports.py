@@ -46,19 +46,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_closures_client_id', ['client_id', 'closed_at'], unique=False)
         batch_op.create_index('ix_closures_report', ['process', 'kind', 'closed_at', 'owner', 'team', 'reason',
                                                     'product', 'value_minor', 'lead_id'], unique=False)
+        batch_op.create_index('ix_closures_owner', ['process', 'owner', 'lead_id', 'closed_at', 'team'],
+                              unique=False)
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.create_index('ix_leads_closed', ['process', 'status', 'closed_at', 'owner', 'team', 'source',
+        batch_op.create_index('ix_leads_closed', ['process', 'status', 'owner', 'closed_at', 'team', 'source',
                                                  'created_at', 'value_minor', 'client_id'], unique=False)
-    with op.batch_alter_table('ownerships', schema=None) as batch_op:
-        batch_op.create_index('ix_ownerships_how', ['how', 'started_at'], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('ownerships', schema=None) as batch_op:
-        batch_op.drop_index('ix_ownerships_how')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index('ix_leads_closed')
     with op.batch_alter_table('closures', schema=None) as batch_op:
+        batch_op.drop_index('ix_closures_owner')
         batch_op.drop_index('ix_closures_report')
         batch_op.drop_index('ix_closures_client_id')
     with op.batch_alter_table('lead_stages', schema=None) as batch_op:
