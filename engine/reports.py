@@ -456,8 +456,14 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
     closed = [closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)]
     rotated = [ownerships.c.how == "rotated", *window.conditions(ownerships.c.started_at),
                *scoped(lead_of, owner_column=earlier_owner)]
-    won = [winner.c.process.in_(processes), winner.c.status == "won",
-           *([winner.c.closed_at < window.cutoff] if window.cutoff else [])]
+    # The wins, materialised first so that every plan starts from them (with planner statistics SQLite otherwise
+    # walked all closings and looked a winner up for each: 5.5 s at a million leads instead of 0.4 s).
+    wins = (sa.select(winner.c.client_id, winner.c.owner, winner.c.closed_at)
+            .where(winner.c.process.in_(processes), winner.c.status == "won",
+                   *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
+            .cte("wins"))
+    if _materialized_ctes(conn):
+        wins = wins.prefix_with("MATERIALIZED")
     closings = closures.c.owner.label("owner"), closures.c.lead_id.label("lead_id")
     rotations = earlier_owner.label("owner"), ownerships.c.lead_id.label("lead_id")
     # leads closed by each owner: distinct leads in the order of ix_closures_owner (process, owner, lead_id), no sort
@@ -473,17 +479,25 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
         for name, n in conn.execute(query):
             out.setdefault(name, [0, 0])[0] += int(n)
     won_after = (
-        sa.select(*closings).select_from(winner.join(closures, closures.c.client_id == winner.c.client_id))
-        .where(*won, *closed, closures.c.owner != winner.c.owner, closures.c.closed_at < winner.c.closed_at),
+        sa.select(*closings).select_from(wins.join(closures, closures.c.client_id == wins.c.client_id))
+        .where(*closed, closures.c.owner != wins.c.owner, closures.c.closed_at < wins.c.closed_at),
         sa.select(*rotations).select_from(
-            winner.join(ownerships, ownerships.c.client_id == winner.c.client_id)
+            wins.join(ownerships, ownerships.c.client_id == wins.c.client_id)
             .join(lead_of, lead_of.c.id == ownerships.c.lead_id))
-        .where(*won, *rotated, earlier_owner != winner.c.owner, ownerships.c.started_at < winner.c.closed_at))
+        .where(*rotated, earlier_owner != wins.c.owner, ownerships.c.started_at < wins.c.closed_at))
     given = sa.union_all(*won_after).subquery()
     for name, n in conn.execute(sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id)))
                                 .where(given.c.owner.is_not(None)).group_by(given.c.owner)):
         out.setdefault(name, [0, 0])[1] = int(n)
     return out
+
+
+def _materialized_ctes(conn: Connection) -> bool:
+    """``WITH x AS MATERIALIZED``: PostgreSQL 12+ and SQLite 3.35+ (older SQLite plans without the hint)."""
+    if conn.dialect.name == "postgresql":
+        return True
+    version = getattr(conn.dialect.dbapi, "sqlite_version_info", (0,))
+    return bool(version >= (3, 35))
 
 
 # -- the forecast --------------------------------------------------------------------------------------

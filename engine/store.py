@@ -204,8 +204,10 @@ lead_stages = sa.Table(
     # (stay_started_at IS NULL) are ordered by their time in it, so a median is an offset into the range.
     sa.Index("ix_lead_stages_report", "process", "stage", "stay_started_at", "seconds", "created_at",
              "entered_at", "moved_on", "status", "closed_at", "team", "owner"),
-    # The forecast's history: the closed leads that reached a stage, by outcome, in order.
-    sa.Index("ix_lead_stages_outcome", "process", "stage", "status", "closed_at", "entered_at"),
+    # The forecast's history: the closed leads that reached a stage, by outcome, in order. Covering for the
+    # funnel's counts too: with planner statistics SQLite prefers it there, and a lookup per row took 7 s.
+    sa.Index("ix_lead_stages_outcome", "process", "stage", "status", "closed_at", "entered_at", "created_at",
+             "stay_started_at", "moved_on", "team", "owner"),
 )
 
 lead_tasks = sa.Table(

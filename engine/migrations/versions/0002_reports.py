@@ -40,7 +40,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_lead_stages_report', ['process', 'stage', 'stay_started_at', 'seconds', 'created_at',
                                                        'entered_at', 'moved_on', 'status', 'closed_at', 'team',
                                                        'owner'], unique=False)
-        batch_op.create_index('ix_lead_stages_outcome', ['process', 'stage', 'status', 'closed_at', 'entered_at'],
+        batch_op.create_index('ix_lead_stages_outcome', ['process', 'stage', 'status', 'closed_at', 'entered_at',
+                                                        'created_at', 'stay_started_at', 'moved_on', 'team', 'owner'],
                               unique=False)
     with op.batch_alter_table('closures', schema=None) as batch_op:
         batch_op.create_index('ix_closures_client_id', ['client_id', 'closed_at'], unique=False)
