@@ -44,22 +44,29 @@ def reusable(path: Path) -> bool:
         db.dispose()
 
 
-def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople: int = 50, teams: int = 5,
-          seed: int = 7, open_share: float = 1.0, log: Any = print) -> dict[str, Any]:
-    """A fresh SQLite database at ``path`` with ``leads`` leads of ``process`` (``open_share`` of them open)."""
+def _fresh_database(path: Path, process: str, salespeople: int, teams: int, *, since: dt.datetime
+                    ) -> tuple[Engine, list[tuple[str, str]]]:
+    """An initialised SQLite database at ``path`` (replacing any), the process loaded, a manager per team and the
+    salespeople spread over the teams, all as of ``since``; returns the admin's engine and (salesperson, team)."""
     remove_sqlite_files(path)
-    url = f"sqlite:///{path}"
-    rng = random.Random(seed)
-    admin = Engine.open(url, user="admin")
-    with clock.frozen(NOW - dt.timedelta(days=400)):
+    admin = Engine.open(f"sqlite:///{path}", user="admin")
+    people = [(f"sales{i:02d}", f"team{i % teams}") for i in range(salespeople)]
+    with clock.frozen(since):
         admin.init()
         admin.load_process(paths.processes_dir() / f"{process}.yaml")
-        people = [(f"sales{i:02d}", f"team{i % teams}") for i in range(salespeople)]
         with admin.transaction():
             for t in range(teams):
                 admin.add_user(f"manager{t}", "manager", f"team{t}")
             for name, team in people:
                 admin.add_user(name, "salesperson", team)
+    return admin, people
+
+
+def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople: int = 50, teams: int = 5,
+          seed: int = 7, open_share: float = 1.0, log: Any = print) -> dict[str, Any]:
+    """A fresh SQLite database at ``path`` with ``leads`` leads of ``process`` (``open_share`` of them open)."""
+    admin, people = _fresh_database(path, process, salespeople, teams, since=NOW - dt.timedelta(days=400))
+    rng = random.Random(seed)
     spec = admin.spec(process)
     version = 1
     started = time.perf_counter()
@@ -132,7 +139,8 @@ def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople
     with admin.db.begin() as conn:
         recount(conn)
     admin.close()
-    return {"url": url, "process": process, "leads": leads, "build_seconds": time.perf_counter() - started}
+    return {"url": f"sqlite:///{path}", "process": process, "leads": leads,
+            "build_seconds": time.perf_counter() - started}
 
 
 def _iso(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -248,19 +256,8 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
     result writes the same ``lead_stages`` (``python -m benchmarks.reports --check``)."""
     from engine import store
 
-    remove_sqlite_files(path)
-    url = f"sqlite:///{path}"
+    admin, people = _fresh_database(path, process, salespeople, teams, since=NOW - dt.timedelta(days=800))
     rng = random.Random(seed)
-    admin = Engine.open(url, user="admin")
-    with clock.frozen(NOW - dt.timedelta(days=800)):
-        admin.init()
-        admin.load_process(paths.processes_dir() / f"{process}.yaml")
-        people = [(f"sales{i:02d}", f"team{i % teams}") for i in range(salespeople)]
-        with admin.transaction():
-            for t in range(teams):
-                admin.add_user(f"manager{t}", "manager", f"team{t}")
-            for name, team in people:
-                admin.add_user(name, "salesperson", team)
     spec = admin.spec(process)
     version = 1
     by_team: dict[str, list[str]] = {}
@@ -306,5 +303,5 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
     with admin.db.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     admin.close()
-    return {"url": url, "process": process, "leads": leads, **counts,
+    return {"url": f"sqlite:///{path}", "process": process, "leads": leads, **counts,
             "build_seconds": time.perf_counter() - started}

@@ -934,17 +934,24 @@ class Engine:
                     **recovery.removals(conn, specs, start, end, scope.on(closures), kinds)}
 
     # -- reports --------------------------------------------------------------------------------
+    @contextmanager
+    def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
+                   date_to: str | None) -> Iterator[tuple[Connection, Any, dt.datetime, Any]]:
+        """A report's transaction, the acting user's scope, the instant it is as of, and its period."""
+        from engine import reports
+
+        with self.transaction() as conn:
+            scope = self._scope(conn, self._actor(conn), owner=owner, team=team)
+            now = clock.now()
+            yield conn, scope, now, reports.period(now, period, date_from, date_to)
+
     def report_refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
                         process: str | None = None, team: str | None = None, owner: str | None = None,
                         matrix_by: str | None = None, trend: bool = False) -> dict[str, Any]:
         """Refusals received in a period: by reason, product and salesperson; a matrix; the trend."""
         from engine import reports
 
-        with self.transaction() as conn:
-            actor = self._actor(conn)
-            scope = self._scope(conn, actor, owner=owner, team=team)
-            now = clock.now()
-            window = reports.period(now, period, date_from, date_to)
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, scope, now, window):
             specs = {s.id: s for s in self._latest_specs(conn, process)}
             return {"as_of": now.isoformat(), "process": process,
                     **reports.refusals(conn, specs, window, scope.on(closures), matrix_by=matrix_by, trend=trend)}
@@ -956,11 +963,7 @@ class Engine:
         it, their median days in it, and the lead-to-win conversion."""
         from engine import reports
 
-        with self.transaction() as conn:
-            actor = self._actor(conn)
-            scope = self._scope(conn, actor, owner=owner, team=team)
-            now = clock.now()
-            window = reports.period(now, period, date_from, date_to)
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, scope, now, window):
             return {"as_of": now.isoformat(), "period": window.as_dict(),
                     "funnels": [reports.funnel(conn, spec, window, scope.on(lead_stages), scope.on_leads())
                                 for spec in self._latest_specs(conn, process)]}
@@ -971,11 +974,7 @@ class Engine:
         """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
         from engine import reports
 
-        with self.transaction() as conn:
-            actor = self._actor(conn)
-            scope = self._scope(conn, actor, owner=owner, team=team)
-            now = clock.now()
-            window = reports.period(now, period, date_from, date_to)
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, scope, now, window):
             return {"as_of": now.isoformat(),
                     **reports.cycle(conn, self._latest_specs(conn, process), window, scope.on_leads())}
 
@@ -985,11 +984,7 @@ class Engine:
         """Per salesperson: held, won, lost, conversion, cycle, red leads, and clients a colleague won after them."""
         from engine import reports
 
-        with self.transaction() as conn:
-            actor = self._actor(conn)
-            scope = self._scope(conn, actor, owner=owner, team=team)
-            now = clock.now()
-            window = reports.period(now, period, date_from, date_to)
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, scope, now, window):
             return {"as_of": now.isoformat(), "process": process,
                     **reports.salespeople(conn, self._latest_specs(conn, process), window, now, team=scope.team,
                                           owner=scope.owner)}

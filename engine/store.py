@@ -692,10 +692,8 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
         (t.stage, t.task_id, t.state, t.due_at, t.done_by, t.done_at, t.note),
         (task.stage, task.id, task.state, task.due_at, task.done_by, task.done_at, task.note), strict=True))
         for task in tasks]
-    _executemany(
-        conn, "INSERT INTO lead_tasks (lead_id, stage, task_id, state, due_at, done_by, done_at, note) "
-              "VALUES ({}, {}, {}, {}, {}, {}, {}, {})", [None] * 8,
-        [(lead.id, *values) for lead in changed for values in task_values])
+    insert_rows(conn, lead_tasks, ["lead_id", "stage", "task_id", "state", "due_at", "done_by", "done_at", "note"],
+                [(lead.id, *values) for lead in changed for values in task_values])
     # lead_stages repeats the owner and team on each stage row of the lead (the stage and status stay as they were)
     _executemany(conn, "UPDATE lead_stages SET owner = {}, team = {} WHERE lead_id = {}", [None, None, None],
                  [(lead.owner, lead.team, lead.id) for lead in changed
@@ -731,10 +729,8 @@ def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> 
         rows.append((lead.id, lead.client_id, at, ev.actor, ev.kind, text))
         owner_rows.extend((r["client_id"], r["lead_id"], r["owner"], at, r["how"])
                           for r in _ownership_rows(lead.id, lead.client_id, [ev]))
-    _executemany(conn, "INSERT INTO events (lead_id, client_id, at, actor, kind, data_json) "
-                       "VALUES ({}, {}, {}, {}, {}, {})", [None] * 6, rows)
-    _executemany(conn, "INSERT INTO ownerships (client_id, lead_id, owner, started_at, how) "
-                       "VALUES ({}, {}, {}, {}, {})", [None] * 5, owner_rows)
+    insert_rows(conn, events, ["lead_id", "client_id", "at", "actor", "kind", "data_json"], rows)
+    insert_rows(conn, ownerships, ["client_id", "lead_id", "owner", "started_at", "how"], owner_rows)
 
 
 def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any] | None],
