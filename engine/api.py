@@ -29,7 +29,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, rules, store, views
+from engine import access, actions, clock, rules, store, views
+from engine.assignment import Assigner
 from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation
 from engine.loader import suggest
 from engine.machine import LOST, WON, ProcessMachine
@@ -63,6 +64,13 @@ def normalise_phone(phone: str | None) -> str | None:
     if phone.strip().startswith("00"):
         digits = digits[2:]
     return digits or None
+
+
+def _clean_email(value: str | None, what: str = "e-mail") -> str | None:
+    email = _clean_text(value, what, 320)
+    if email and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidInputError(f"{what} {email!r} is not an address such as name@example.com")
+    return email
 
 
 def _clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
@@ -139,7 +147,8 @@ class Engine:
                                                      created_at=clock.now()))
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 
-    def add_user(self, name: str, role: str, team: str | None = None) -> dict[str, Any]:
+    def add_user(self, name: str, role: str, team: str | None = None, email: str | None = None) -> dict[str, Any]:
+        """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "add users")
             name_ = _clean_text(name, "user name", 200)
@@ -157,8 +166,18 @@ class Engine:
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
             conn.execute(sa.insert(users).values(name=name_, role=role, team=_clean_text(team, "team", 200),
+                                                 email=_clean_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
             return views.user(self._user(conn, name_))
+
+    def set_user_email(self, name: str, email: str | None) -> dict[str, Any]:
+        """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "change users")
+            person = self._user(conn, name)
+            conn.execute(sa.update(users).where(users.c.id == person["id"]).values(
+                email=_clean_email(email, f"e-mail of {person['name']}")))
+            return views.user(self._user(conn, person["name"]))
 
     def list_users(self) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -319,8 +338,15 @@ class Engine:
                 "team": team, "source": _clean_text(source, "source", 200),
                 "product": _clean_text(product, "product", 200), "value_minor": value_minor, "fields": typed})
             state = apply(None, created, self._specs_lookup(conn))
+            if owner_name is None and spec.assignment is not None:
+                assigner = Assigner.load_for(conn, spec)
+                assigner.place(state).apply_to(state, created)
+                assigner.save(conn)
             lead_id = store.insert_lead(conn, state)
+            entry = actions.on_enter(spec, state, created.at)
+            entry.record_on(created)
             store.insert_events(conn, lead_id, client_id, [created])
+            actions.store(conn, [entry])
             return self._view(conn, state)
 
     def get_lead(self, lead_id: int) -> dict[str, Any]:
@@ -341,7 +367,12 @@ class Engine:
             return view
 
     def list_leads(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
-                   status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+                   status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
+        unless ``status`` says otherwise)."""
+        if unassigned and owner:
+            raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
+                                    "ask for unassigned leads, not both")
         with self.transaction() as conn:
             actor = self._actor(conn)
             query = sa.select(leads, clients.c.name.label("client_name"), clients.c.company).join(
@@ -357,6 +388,10 @@ class Engine:
                 query = query.where(leads.c.status == status)
             if owner:
                 query = query.where(leads.c.owner == owner)
+            if unassigned:
+                query = query.where(leads.c.owner.is_(None))
+                if not status:
+                    query = query.where(leads.c.status == STATUS_OPEN)
             query = access.visible_leads(actor, query)
             rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
             return [views.lead_row(r) for r in rows]
@@ -646,6 +681,7 @@ class Engine:
         with self.transaction() as conn:
             actor = self._actor(conn)
             now = clock.now()
+            wanted: str | None = None
             if owner is not None:
                 person = self._user(conn, owner)
                 if person["name"] != actor["name"]:
@@ -667,6 +703,8 @@ class Engine:
                 "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
             if actor["role"] in access.MANAGERS and owner is None:
                 agenda["reviews"] = self.list_reviews()
+                # leads no assignment rule could place wait for the manager to give them to someone
+                agenda["unassigned"] = board.unassigned(conn, wanted, now)
             return agenda
 
     def _scope(self, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> Any:
@@ -1002,9 +1040,7 @@ class Engine:
         name_ = _clean_text(name, "name")
         if not name_:
             raise InvalidInputError("a lead needs the client's name (--name)")
-        email_ = _clean_text(email, "e-mail", 320)
-        if email_ and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email_):
-            raise InvalidInputError(f"e-mail {email_!r} is not an address such as name@example.com")
+        email_ = _clean_email(email)
         phone_ = _clean_text(phone, "phone", 64)
         if phone_ and not re.fullmatch(r"[+0-9 ()./-]{3,}", phone_):
             raise InvalidInputError(f"phone {phone_!r} may contain only digits, spaces and + ( ) . / -")
@@ -1036,11 +1072,17 @@ class Engine:
             return self._view(conn, state)
         before = state.clone()
         lookup = self._specs_lookup(conn)
+        entries = []
         for ev in evs:
             state = apply(state, ev, lookup)
+            if ev.kind in actions.ENTERING:
+                entry = actions.on_enter(lookup(state.process, state.process_version), state, ev.at)
+                entry.record_on(ev)
+                entries.append(entry)
         store.update_lead(conn, before, state)
         assert state.id is not None
         store.insert_events(conn, state.id, state.client_id, evs)
+        actions.store(conn, entries)
         return self._view(conn, state)
 
     def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:

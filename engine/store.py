@@ -41,6 +41,8 @@ users = sa.Table(
     sa.Column("role", sa.String(64), nullable=False),
     sa.Column("team", sa.String(200), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # where the owner's reminders and a role's e-mails go (docs/automation.md)
+    sa.Column("email", sa.String(320)),
 )
 
 process_versions = sa.Table(
@@ -196,6 +198,43 @@ events = sa.Table(
     sa.Column("data_json", sa.Text, nullable=False),
     sa.Index("ix_events_kind_at", "kind", "at"),
     sa.Index("ix_events_actor_at", "actor", "at"),
+)
+
+
+# Round robin within a team survives across processes: the last salesperson a new lead went to, per team.
+# Updated in the transaction that assigns, under a row lock (PostgreSQL) or the write lock (SQLite).
+assignment_cursors = sa.Table(
+    "assignment_cursors", metadata,
+    sa.Column("team", sa.String(200), primary_key=True),
+    sa.Column("last_owner", sa.String(200)),
+    sa.Column("updated_at", sa.DateTime),
+)
+
+# One row per e-mail or reminder a stage action queued; ``leadflow run-due`` claims, sends and marks it
+# (engine/outbox.py, docs/automation.md for the states and the delivery guarantee).
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),  # the idempotency key, in the Message-ID
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # email or reminder
+    sa.Column("template", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),  # client, owner or a role id
+    sa.Column("stage", sa.String(64), nullable=False),  # the stage whose entry queued it
+    sa.Column("entered_at", sa.DateTime, nullable=False),  # ... at that moment
+    sa.Column("due_at", sa.DateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # queued, sending, sent, failed, cancelled
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("lease_until", sa.DateTime),  # a 'sending' row whose lease passed is claimed again
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("to_address", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Column("message_id", sa.String(300)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
 
 
