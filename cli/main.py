@@ -79,7 +79,7 @@ def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import admin_cmds, board_cmds, lead_cmds, process_cmds, recovery_cmds, report_cmds
+    from cli import admin_cmds, automation_cmds, board_cmds, lead_cmds, process_cmds, recovery_cmds, report_cmds
 
     lead_cmds.lead.add_command(recovery_cmds.lead_report)
     lead_cmds.lead.add_command(recovery_cmds.lead_recall)
@@ -89,7 +89,7 @@ def _register() -> None:
     for command in (admin_cmds.init, admin_cmds.user, process_cmds.process, lead_cmds.lead, lead_cmds.task,
                     lead_cmds.client, board_cmds.board, board_cmds.daily, recovery_cmds.review,
                     recovery_cmds.revisit, recovery_cmds.removals, recovery_cmds.stalled, recovery_cmds.rotate,
-                    report_cmds.report, admin_cmds.demo):
+                    report_cmds.report, automation_cmds.run_due, automation_cmds.outbox, admin_cmds.demo):
         cli.add_command(command)
 
 

@@ -49,6 +49,7 @@ from engine.state import (
     rebuild,
 )
 from engine.store import clients, closures, lead_tasks, leads, process_versions, reviews, stage_counts, users
+from engine.store import outbox as outbox_table
 
 USER_ROLES = ("salesperson", "manager", "admin")
 
@@ -957,6 +958,59 @@ class Engine:
             kinds = ("refusal", "removal") if kind == "all" else (kind,)
             return {"month": f"{start:%Y-%m}", "kind": kind,
                     **recovery.removals(conn, specs, start, end, scope.on(closures), kinds)}
+
+    # -- automation: the outbox -------------------------------------------------------------------
+    def run_due(self, *, limit: int | None = None) -> dict[str, Any]:
+        """Send the mails and reminders that are due (admins; ``leadflow run-due``), one transaction per mail.
+
+        SMTP settings come from the environment (engine/mailer.py); the summary counts what was sent,
+        retried, failed and cancelled, and says when the next mail falls due.
+        """
+        from engine import mailer, outbox
+
+        if self._conn is not None:
+            raise RuleViolation("run_due commits mail by mail; call it outside Engine.transaction()")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInputError(f"the number of mails to send must be a whole number from 1, got {limit!r}")
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "send the due mail")
+        config = mailer.SmtpConfig.from_environment()
+        return outbox.run_due(self.transaction, self._spec, self.user_name, config, limit=limit)
+
+    def list_outbox(self, *, state: str | None = None, lead_id: int | None = None,
+                    limit: int = 1000) -> list[dict[str, Any]]:
+        """Mails and reminders of the leads the acting user may see, by next attempt (``outbox list``)."""
+        from engine import outbox
+
+        if state is not None and state not in outbox.STATES:
+            raise InvalidInputError(f"state '{state}' is not one of: {', '.join(outbox.STATES)}")
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            if lead_id is not None:
+                access.require_can_view(actor, self._lead(conn, lead_id))
+            return list(outbox.rows(conn, lambda q: access.visible_leads(actor, q), state=state, lead_id=lead_id,
+                                    limit=limit))
+
+    def retry_outbox(self, mail_id: int) -> dict[str, Any]:
+        """Queue a failed or cancelled mail again, due now, its attempts counted afresh (managers)."""
+        from engine import outbox
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            row = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id)).mappings().first() if (
+                isinstance(mail_id, int) and 0 < mail_id < 2**63) else None
+            if row is None:
+                raise NotFoundError(f"mail {mail_id} is not in the outbox")
+            state = self._lead(conn, row["lead_id"])
+            access.require_manager_of(actor, state.team, f"retry mail {mail_id}")
+            if row["state"] not in (outbox.FAILED, outbox.CANCELLED):
+                when = f" at {views.iso(row['sent_at'])}" if row["sent_at"] else ""
+                raise RuleViolation(f"mail {mail_id} is {row['state']}{when}; only a failed or cancelled mail is "
+                                    "queued again")
+            conn.execute(sa.update(outbox_table).where(outbox_table.c.id == mail_id).values(
+                state=outbox.QUEUED, attempts=0, next_attempt_at=clock.now(), claimed_by=None, lease_until=None))
+            return outbox.view(conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id))
+                               .mappings().one())
 
     # -- reports --------------------------------------------------------------------------------
     def report_refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
