@@ -22,6 +22,7 @@ message will never be accepted); the outbox retries the first and gives up on th
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import ssl
@@ -171,9 +172,8 @@ class Sender:
     def _connect(self) -> smtplib.SMTP:
         c = self.config
         context = ssl.create_default_context(cafile=c.ca_file)
-        where = f"{c.host}:{c.port}"
+        smtp: smtplib.SMTP | None = None
         try:
-            smtp: smtplib.SMTP
             if c.security == "ssl":
                 smtp = smtplib.SMTP_SSL(c.host, c.port, timeout=c.timeout, context=context)
             else:
@@ -181,21 +181,30 @@ class Sender:
                 if c.security == "starttls":
                     smtp.starttls(context=context)
             if c.user is not None and c.password is not None:
-                smtp.login(c.user, c.password)
+                _login(smtp, c.user, c.password)
+            return smtp
+        except BaseException:
+            if smtp is not None:
+                smtp.close()
+            raise
+
+    def _open(self) -> smtplib.SMTP:
+        c = self.config
+        where = f"{c.host}:{c.port}"
+        try:
+            return self._connect()
         except smtplib.SMTPAuthenticationError as exc:
             raise SendError(f"the SMTP server {where} refused the login of {c.user}: {_reply(exc)}",
                             connection=True) from None
         except smtplib.SMTPNotSupportedError as exc:
-            raise SendError(f"the SMTP server {where} does not support {c.security.upper()}: {exc}",
-                            connection=True) from None
+            raise SendError(f"the SMTP server {where} cannot be used as configured: {exc}", connection=True) from None
         except (OSError, smtplib.SMTPException) as exc:
             raise SendError(f"cannot connect to the SMTP server {where}: {_describe(exc)}", connection=True) from None
-        return smtp
 
     def send(self, msg: EmailMessage) -> list[str]:
         """Hand ``msg`` to the server; returns the refused recipients (when some were accepted)."""
         if self._smtp is None:
-            self._smtp = self._connect()
+            self._smtp = self._open()
         try:
             refused = self._smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as exc:
@@ -219,6 +228,21 @@ class Sender:
             except (OSError, smtplib.SMTPException):
                 self._smtp.close()
             self._smtp = None
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """``smtp.login``, which sends ASCII only; a non-ASCII user or password (``hasło``) goes as AUTH PLAIN,
+    whose RFC 4616 encoding is UTF-8."""
+    if (user + password).isascii():
+        smtp.login(user, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if "plain" not in smtp.esmtp_features.get("auth", "").lower().split():
+        raise smtplib.SMTPNotSupportedError("AUTH PLAIN, needed for a login with non-ASCII characters")
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode("ascii")
+    code, reply = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, reply)
 
 
 def _text(value: bytes | str) -> str:

@@ -434,3 +434,79 @@ def test_only_an_admin_runs_due_and_config_errors_change_nothing(mailing: Team,
     with mailing.admin.transaction(), pytest.raises(RuleViolation):
         mailing.admin.run_due()
     assert snapshot(mailing.url) == before
+
+
+# -- TLS and login -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the client trusts it through LEADFLOW_SMTP_CA_FILE)."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+    from aiosmtpd.smtp import AuthResult
+
+    ok = (auth_data.login, auth_data.password) == (b"leadflow", "hasło-ąę".encode())
+    return AuthResult(success=ok, handled=False)
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_and_login(mailing: Team, inbox: Inbox, certificate: tuple[Path, Path], security: str,
+                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    port = free_port()
+    # (aiosmtpd offers AUTH "only over TLS" after STARTTLS; on an implicit-TLS port it cannot tell, so it is
+    # told to offer it there: the whole connection is TLS anyway)
+    tls: dict[str, Any] = ({"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+                           if security == "starttls" else {"ssl_context": context, "auth_require_tls": False})
+    server = Server(inbox, port, authenticator=_authenticator, **tls).start()
+    smtp_env(monkeypatch, port)
+    monkeypatch.setenv("LEADFLOW_SMTP_SECURITY", security)
+    monkeypatch.setenv("LEADFLOW_SMTP_CA_FILE", str(cert))
+    monkeypatch.setenv("LEADFLOW_SMTP_USER", "leadflow")
+    monkeypatch.setenv("LEADFLOW_SMTP_PASSWORD", "wrong")
+    try:
+        lead = new_lead(mailing.as_("anna"))
+        to_first_contact(mailing, lead["id"])
+        refused = mailing.admin.run_due()
+        assert refused["smtp_error"].startswith(f"the SMTP server 127.0.0.1:{port} refused the login of leadflow: 535")
+        assert mails(mailing)[0]["state"] == "queued"
+        monkeypatch.setenv("LEADFLOW_SMTP_PASSWORD", "hasło-ąę")
+        at(monkeypatch, "2026-03-02T09:01:00")
+        assert mailing.admin.run_due()["sent"] == 1
+    finally:
+        server.stop()
+    assert [r.rcpt_tos for r in inbox.received] == [["lukasz@example.pl"]]
+
+
+def test_an_untrusted_certificate_is_refused(mailing: Team, inbox: Inbox, certificate: tuple[Path, Path],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import ssl
+
+    cert, key = certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    port = free_port()
+    server = Server(inbox, port, tls_context=context, require_starttls=True).start()
+    smtp_env(monkeypatch, port)
+    monkeypatch.setenv("LEADFLOW_SMTP_SECURITY", "starttls")  # without the CA file: the system's CAs only
+    try:
+        lead = new_lead(mailing.as_("anna"))
+        to_first_contact(mailing, lead["id"])
+        result = mailing.admin.run_due()
+    finally:
+        server.stop()
+    assert "CERTIFICATE_VERIFY_FAILED" in result["smtp_error"]
+    assert (result["retrying"], inbox.received) == (1, [])
