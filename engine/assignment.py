@@ -13,6 +13,7 @@ PostgreSQL; SQLite's write lock, taken by ``BEGIN IMMEDIATE``), so concurrent wr
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, rules
-from engine.spec import AssignmentRule, ProcessSpec
+from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import assignment_cursors, stage_counts, users
 
@@ -57,6 +58,9 @@ class Assigner:
         self.load = load  # salesperson -> open leads held now (over every process)
         self.cursors = cursors  # team -> the last salesperson who got a lead
         self._moved: set[str] = set()
+        self._placed: dict[tuple[int, str], Placement] = {}
+        self._products = [frozenset(p.casefold() for p in r.products) for r in spec.assignment.rules] if (
+            spec.assignment) else []
 
     @classmethod
     def load_for(cls, conn: Connection, spec: ProcessSpec) -> Assigner:
@@ -84,7 +88,10 @@ class Assigner:
         if assignment is None:
             return Placement(None, state.team, None, f"process {self.spec.id} declares no assignment rules; {QUEUE}")
         for number, rule in enumerate(assignment.rules, start=1):
-            if not _matches(rule, state, self.spec):
+            products = self._products[number - 1]
+            if products and (state.product or "").casefold() not in products:
+                continue
+            if rule.when is not None and not rules.evaluate(rule.when, state.fields, self.spec):
                 continue
             cap = rule.max_open if rule.max_open is not None else assignment.max_open
             people = self.teams.get(rule.team, [])
@@ -95,13 +102,17 @@ class Assigner:
             if owner is None:
                 return Placement(None, rule.team, number,
                                  f"{where}: every salesperson holds the cap of {cap} open leads; {QUEUE}")
-            return Placement(owner, rule.team, number, f"{where}: round robin")
+            key = (number, owner)
+            if key not in self._placed:  # a bulk import places many leads alike: one object per (rule, owner)
+                self._placed[key] = Placement(owner, rule.team, number, f"{where}: round robin")
+            return self._placed[key]
         return Placement(None, state.team, None, f"no assignment rule matches; {QUEUE}")
 
     def _next(self, team: str, people: list[str], cap: int | None) -> str | None:
         last = self.cursors.get(team)
-        turn = [p for p in people if last is None or p > last] + [p for p in people if last is not None and p <= last]
-        for person in turn:
+        start = 0 if last is None else bisect.bisect_right(people, last)  # the first after the last one served
+        for i in range(len(people)):
+            person = people[(start + i) % len(people)]
             if cap is None or self.load[person] < cap:
                 self.cursors[team] = person
                 self.load[person] += 1
@@ -116,12 +127,6 @@ class Assigner:
             conn.execute(sa.update(assignment_cursors).where(assignment_cursors.c.team == team)
                          .values(last_owner=self.cursors[team], updated_at=now))
         self._moved.clear()
-
-
-def _matches(rule: AssignmentRule, state: LeadState, spec: ProcessSpec) -> bool:
-    if rule.products and (state.product or "").casefold() not in {p.casefold() for p in rule.products}:
-        return False
-    return rule.when is None or rules.evaluate(rule.when, state.fields, spec)
 
 
 def _lock_cursors(conn: Connection, teams: list[str]) -> dict[str, str | None]:

@@ -549,12 +549,28 @@ def write_many(conn: Connection, changes: list[tuple[LeadState, LeadState, list[
         conn.execute(sa.insert(ownerships), owner_rows)
 
 
-def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows: list[tuple[Any, ...]]) -> int:
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """``INSERT`` of many rows with the same keys through ``_executemany`` (bulk jobs: a million outbox rows)."""
+    if not rows:
+        return
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    _executemany(conn, f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+                       f"VALUES ({', '.join('{}' for _ in names)})",
+                 [table.c[n] for n in names], [tuple(r[n] for n in names) for r in rows], repeated=True)
+
+
+def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows: list[tuple[Any, ...]], *,
+                 repeated: bool = False) -> int:
     """One statement for many rows, handed to the driver as is (SQLAlchemy's per-row parameter handling
     costs more than the database's own work on a 100,000-lead rotation). Values go through each column
-    type's own bind processor, so they are stored exactly as SQLAlchemy stores them. Returns the rows matched."""
+    type's own bind processor, so they are stored exactly as SQLAlchemy stores them; with ``repeated``
+    (values that recur, such as one instant for a whole batch) each distinct value is converted once.
+    Returns the rows matched."""
     marker = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     processors = [c.type.bind_processor(conn.dialect) for c in columns]
+    if repeated:
+        processors = [_memoised(p) if p is not None else None for p in processors]
     converted = [tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -562,6 +578,21 @@ def _executemany(conn: Connection, sql: str, columns: list[sa.Column[Any]], rows
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def _memoised(processor: Any) -> Any:
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = out = processor(value)
+            return out
+        except TypeError:  # not hashable
+            return processor(value)
+
+    return convert
 
 
 def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
