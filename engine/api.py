@@ -998,7 +998,7 @@ class Engine:
         with self.transaction() as conn:
             actor = self._actor(conn)
             row = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id)).mappings().first() if (
-                isinstance(mail_id, int) and 0 < mail_id < 2**63) else None
+                isinstance(mail_id, int) and not isinstance(mail_id, bool) and 0 < mail_id < 2**63) else None
             if row is None:
                 raise NotFoundError(f"mail {mail_id} is not in the outbox")
             state = self._lead(conn, row["lead_id"])
