@@ -19,8 +19,8 @@ each mail is claimed, rendered, sent and marked in its own transactions).
 from __future__ import annotations
 
 import argparse
-import gc
 import datetime as dt
+import gc
 import random
 import tempfile
 import time
