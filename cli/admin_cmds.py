@@ -47,13 +47,27 @@ def user() -> None:
               help="salesperson, manager (sales director) or admin; or a department role declared by a "
                    "loaded process, such as analyst or technician.")
 @click.option("--team")
+@click.option("--email", help="Where the user's reminders and their role's e-mails go (docs/automation.md).")
 @json_option
 @pass_app
-def user_add(app: App, name: str, role: str, team: str | None, as_json: bool) -> None:
+def user_add(app: App, name: str, role: str, team: str | None, email: str | None, as_json: bool) -> None:
     """Register a user (admins)."""
-    result = app.engine.add_user(name, role, team)
+    result = app.engine.add_user(name, role, team, email)
     emit(result, as_json, lambda u: echo(
-        f"User {u['name']} added as {u['role']}" + (f" in team {u['team']}" if u["team"] else "")))
+        f"User {u['name']} added as {u['role']}" + (f" in team {u['team']}" if u["team"] else "")
+        + (f", e-mail {u['email']}" if u["email"] else "")))
+
+
+@user.command("set")
+@click.argument("name")
+@click.option("--email", required=True, help="The new address; an empty value removes it.")
+@json_option
+@pass_app
+def user_set(app: App, name: str, email: str, as_json: bool) -> None:
+    """Change a user's e-mail address (admins)."""
+    result = app.engine.set_user_email(name, email)
+    emit(result, as_json, lambda u: echo(
+        f"User {u['name']}: e-mail {u['email']}" if u["email"] else f"User {u['name']}: no e-mail address"))
 
 
 @user.command("list")
@@ -62,8 +76,8 @@ def user_add(app: App, name: str, role: str, team: str | None, as_json: bool) ->
 def user_list(app: App, as_json: bool) -> None:
     """All users."""
     emit(app.engine.list_users(), as_json, lambda rows: console().print(table(
-        plural(len(rows), "user"), ["name", "role", "team"],
-        [[r["name"], r["role"], r["team"]] for r in rows])))
+        plural(len(rows), "user"), ["name", "role", "team", "e-mail"],
+        [[r["name"], r["role"], r["team"], r["email"]] for r in rows])))
 
 
 @click.command("load")
@@ -86,9 +100,9 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
         raise ProcessFileError(problems)
     with app.engine.transaction():
         results = [app.engine.load_process(f) for f in files]
-    emit(results, as_json, lambda rs: [click.echo(
-        f"{r['process']}: version {r['version']} "
-        + ("loaded" if r["created"] else "unchanged, nothing to do")) for r in rs])
+    emit(results, as_json, lambda rs: click.echo("\n".join(
+        f"{r['process']}: version {r['version']} " + ("loaded" if r["created"] else "unchanged, nothing to do")
+        for r in rs)))
 
 
 @click.command("list")

@@ -108,6 +108,13 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
         for r in reviews[:5]:
             con.print(f"  review #{r['lead_id']} {esc(r['name'])} ({esc(r['owner'] or '-')}, {r['reason']}, "
                       f"{r['value'] or '-'}) due {r['due_at'][:10]}")
+    queue = agenda.get("unassigned")
+    if queue and queue["count"]:
+        con.print(f"[bold]Unassigned leads[/bold] (no rule could place them; 'leadflow lead assign ID --to NAME'): "
+                  f"{queue['count']}")
+        for q in queue["leads"][:5]:
+            con.print(f"  #{q['lead_id']} {esc(q['name'])} ({esc(q['process'])}, {esc(q['team'] or 'no team')}) "
+                      f"waiting {q['waiting_days']} d" + (" [bold red]overdue[/]" if q["overdue"] else ""))
     if not agenda["people"]:
         con.print("No salespeople in scope.")
     for p in agenda["people"]:

@@ -145,13 +145,18 @@ def lead_add(app: App, *, process_: str, name: str, company: str | None, email: 
 @click.option("--stage")
 @click.option("--owner")
 @click.option("--status", type=click.Choice(["open", "won", "lost"]))
+@click.option("--unassigned", is_flag=True,
+              help="Only leads without an owner: the manager's queue (open ones unless --status says otherwise).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @json_option
 @pass_app
 def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str | None, status: str | None,
-              limit: int, as_json: bool) -> None:
+              unassigned: bool, limit: int, as_json: bool) -> None:
     """List leads you may see."""
-    rows = app.engine.list_leads(process=process_, stage=stage, owner=owner, status=status, limit=limit)
+    if unassigned and owner:
+        raise click.UsageError("--unassigned and --owner exclude each other")
+    rows = app.engine.list_leads(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
+                                 limit=limit)
 
     def render(items: list[dict[str, Any]]) -> None:
         columns = ["id", "name", "process", "stage", "status", "owner", "value"]

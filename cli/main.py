@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import click
@@ -79,7 +78,16 @@ def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import admin_cmds, board_cmds, intake_cmds, lead_cmds, process_cmds, recovery_cmds, report_cmds
+    from cli import (
+        admin_cmds,
+        automation_cmds,
+        board_cmds,
+        intake_cmds,
+        lead_cmds,
+        process_cmds,
+        recovery_cmds,
+        report_cmds,
+    )
 
     lead_cmds.lead.add_command(recovery_cmds.lead_report)
     lead_cmds.lead.add_command(recovery_cmds.lead_recall)
@@ -90,7 +98,7 @@ def _register() -> None:
                     lead_cmds.client, board_cmds.board, board_cmds.daily, recovery_cmds.review,
                     recovery_cmds.revisit, recovery_cmds.removals, recovery_cmds.stalled, recovery_cmds.rotate,
                     report_cmds.report, intake_cmds.import_, intake_cmds.export, intake_cmds.token,
-                    intake_cmds.serve, admin_cmds.demo):
+                    intake_cmds.serve, automation_cmds.run_due, automation_cmds.outbox, admin_cmds.demo):
         cli.add_command(command)
 
 
@@ -102,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -125,7 +125,7 @@ STATE_STYLE = {"open": "yellow", "done": "green", "not_applicable": "dim"}
 STATUS_STYLE = {"open": "cyan", "won": "bold green", "lost": "red"}
 
 
-class RecordId(click.ParamType):
+class RecordId(click.ParamType):  # type: ignore[type-arg]
     """A lead, client or version number: a whole number from 1 to 2**63-1 (the largest a database key holds).
 
     Anything else is bad usage (exit 2) that names the argument, never a driver's overflow error.

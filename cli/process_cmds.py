@@ -252,6 +252,16 @@ class _View:
             facts.append(("stalled after", f"{_days(spec.stalled_after_days)} without activity"))
         facts.append(("lead owner", f"{self.role_name(spec.owner_role)} ({spec.owner_role})"))
         facts.append(("roles", ", ".join(f"{r.name} ({r.id})" for r in spec.roles)))
+        facts.append(("e-mails in", spec.language))
+        if spec.assignment is not None:
+            cap = spec.assignment.max_open
+            facts.append(("assignment", f"{len(spec.assignment.rules)} rules, round robin within a team"
+                          + (f", at most {cap} open leads a salesperson" if cap else "")))
+            for number, rule in enumerate(spec.assignment.rules, start=1):
+                what = [f"when {condition_text(rule.when)}"] if rule.when else []
+                what += [f"product {' or '.join(rule.products)}"] if rule.products else []
+                facts.append((f"  rule {number}", f"team {rule.team}: " + (" and ".join(what) or "every lead")
+                              + (f" (cap {rule.max_open})" if rule.max_open else "")))
         width = max(len(k) for k, _ in facts) + 1
         for key, value in facts:
             self.line((f"{key + ':':<{width}} ", "dim"), value, indent=2)
@@ -295,7 +305,8 @@ class _View:
             if action.kind == "create_task" and action.task is not None:
                 text = f"create task '{action.task.name}' [{action.task.id}]"
             elif action.kind == "send_email":
-                text = f"send e-mail '{action.template}' to {self.recipient(action.to)}"
+                text = f"send e-mail '{action.template}' to {self.recipient(action.to)}" + (
+                    f" after {_days(action.after_days, 'business')}" if action.after_days else "")
             elif action.kind == "remind":
                 text = (
                     f"remind {self.recipient(action.to)} with '{action.template}' "

@@ -38,7 +38,7 @@ log = logging.getLogger("leadflow.service")
 STATUS = ((AuthenticationError, 401), (PermissionDenied, 403), (NotFoundError, 404), (ConcurrentUpdateError, 409),
           (InvalidInputError, 422), (RuleViolation, 422), (LeadflowError, 400))
 
-LEAD_BODY = {
+LEAD_BODY: dict[str, Any] = {
     "type": "object",
     "description": "The inquiry. Keys are named like an import's columns: the attributes below, the process's "
                    "field ids or labels; process fields may also come as a 'fields' object.",
@@ -166,7 +166,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
 
     @app.exception_handler(HTTPException)
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
-        return _answer(exc.status_code, str(exc.detail), headers=exc.headers)
+        return _answer(exc.status_code, str(exc.detail), headers=dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(Exception)
     async def database_or_bug(request: Request, exc: Exception) -> JSONResponse:

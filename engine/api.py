@@ -29,7 +29,8 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, rules, store, views
+from engine import access, actions, clock, rules, store, views
+from engine.assignment import Assigner
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -67,6 +68,7 @@ from engine.store import (
     stage_counts,
     users,
 )
+from engine.store import outbox as outbox_table
 
 USER_ROLES = ("salesperson", "manager", "admin")
 
@@ -140,7 +142,12 @@ class Engine:
         if migrate.current_revision(self.db) is not None:
             with self.transaction() as conn:
                 if conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one():
-                    access.require_admin(self._actor(conn), "upgrade the database")
+                    # only the columns of the first schema: later revisions add some (users.email in 0004)
+                    row = conn.execute(sa.select(users.c.name, users.c.role, users.c.team)
+                                       .where(users.c.name == self.user_name)).mappings().first()
+                    if row is None:
+                        raise self._not_registered()
+                    access.require_admin(row, "upgrade the database")
         migrate.upgrade(self.db)
         with self.transaction() as conn:
             first = conn.execute(sa.select(sa.func.count()).select_from(users)).scalar_one() == 0
@@ -153,7 +160,8 @@ class Engine:
                 store.rebuild_stages(conn, self._specs_lookup(conn))
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 
-    def add_user(self, name: str, role: str, team: str | None = None) -> dict[str, Any]:
+    def add_user(self, name: str, role: str, team: str | None = None, email: str | None = None) -> dict[str, Any]:
+        """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "add users")
             name_ = _clean_text(name, "user name", 200)
@@ -171,8 +179,18 @@ class Engine:
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
             conn.execute(sa.insert(users).values(name=name_, role=role, team=_clean_text(team, "team", 200),
+                                                 email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
             return views.user(self._user(conn, name_))
+
+    def set_user_email(self, name: str, email: str | None) -> dict[str, Any]:
+        """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "change users")
+            person = self._user(conn, name)
+            conn.execute(sa.update(users).where(users.c.id == person["id"]).values(
+                email=check_email(email, f"e-mail of {person['name']}")))
+            return views.user(self._user(conn, person["name"]))
 
     def list_users(self) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -333,8 +351,15 @@ class Engine:
                 "team": team, "source": _clean_text(source, "source", 200),
                 "product": _clean_text(product, "product", 200), "value_minor": value_minor, "fields": typed})
             state = apply(None, created, self._specs_lookup(conn))
+            if owner_name is None and spec.assignment is not None:
+                assigner = Assigner.load_for(conn, spec)
+                assigner.place(state).apply_to(state, created)
+                assigner.save(conn)
             lead_id = store.insert_lead(conn, state)
+            entry = actions.on_enter(spec, state, created.at)
+            entry.record_on(created)
             store.insert_events(conn, lead_id, client_id, [created])
+            actions.store(conn, [entry])
             return self._view(conn, state)
 
     def get_lead(self, lead_id: int) -> dict[str, Any]:
@@ -355,7 +380,12 @@ class Engine:
             return view
 
     def list_leads(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
-                   status: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+                   status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+        """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
+        unless ``status`` says otherwise)."""
+        if unassigned and owner:
+            raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
+                                    "ask for unassigned leads, not both")
         with self.transaction() as conn:
             actor = self._actor(conn)
             query = sa.select(leads, clients.c.name.label("client_name"), clients.c.company).join(
@@ -371,6 +401,10 @@ class Engine:
                 query = query.where(leads.c.status == status)
             if owner:
                 query = query.where(leads.c.owner == owner)
+            if unassigned:
+                query = query.where(leads.c.owner.is_(None))
+                if not status:
+                    query = query.where(leads.c.status == STATUS_OPEN)
             query = access.visible_leads(actor, query)
             rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
             return [views.lead_row(r) for r in rows]
@@ -667,6 +701,7 @@ class Engine:
         with self.transaction() as conn:
             actor = self._actor(conn)
             now = clock.now()
+            wanted: str | None = None
             if owner is not None:
                 person = self._user(conn, owner)
                 if person["name"] != actor["name"]:
@@ -688,6 +723,8 @@ class Engine:
                 "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
             if actor["role"] in access.MANAGERS and owner is None:
                 agenda["reviews"] = self.list_reviews()
+                # leads no assignment rule could place wait for the manager to give them to someone
+                agenda["unassigned"] = board.unassigned(conn, wanted, now)
             return agenda
 
     def _scope(self, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> Any:
@@ -933,6 +970,59 @@ class Engine:
             return {"month": f"{start:%Y-%m}", "kind": kind,
                     **recovery.removals(conn, specs, start, end, scope.on(closures), kinds)}
 
+    # -- automation: the outbox -------------------------------------------------------------------
+    def run_due(self, *, limit: int | None = None) -> dict[str, Any]:
+        """Send the mails and reminders that are due (admins; ``leadflow run-due``), one transaction per mail.
+
+        SMTP settings come from the environment (engine/mailer.py); the summary counts what was sent,
+        retried, failed and cancelled, and says when the next mail falls due.
+        """
+        from engine import mailer, outbox
+
+        if self._conn is not None:
+            raise RuleViolation("run_due commits mail by mail; call it outside Engine.transaction()")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidInputError(f"the number of mails to send must be a whole number from 1, got {limit!r}")
+        with self.transaction() as conn:
+            access.require_admin(self._actor(conn), "send the due mail")
+        config = mailer.SmtpConfig.from_environment()
+        return outbox.run_due(self.transaction, self._spec, self.user_name, config, limit=limit)
+
+    def list_outbox(self, *, state: str | None = None, lead_id: int | None = None,
+                    limit: int = 1000) -> list[dict[str, Any]]:
+        """Mails and reminders of the leads the acting user may see, by next attempt (``outbox list``)."""
+        from engine import outbox
+
+        if state is not None and state not in outbox.STATES:
+            raise InvalidInputError(f"state '{state}' is not one of: {', '.join(outbox.STATES)}")
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            if lead_id is not None:
+                access.require_can_view(actor, self._lead(conn, lead_id))
+            return list(outbox.rows(conn, lambda q: access.visible_leads(actor, q), state=state, lead_id=lead_id,
+                                    limit=limit))
+
+    def retry_outbox(self, mail_id: int) -> dict[str, Any]:
+        """Queue a failed or cancelled mail again, due now, its attempts counted afresh (managers)."""
+        from engine import outbox
+
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            row = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id)).mappings().first() if (
+                isinstance(mail_id, int) and not isinstance(mail_id, bool) and 0 < mail_id < 2**63) else None
+            if row is None:
+                raise NotFoundError(f"mail {mail_id} is not in the outbox")
+            state = self._lead(conn, row["lead_id"])
+            access.require_manager_of(actor, state.team, f"retry mail {mail_id}")
+            if row["state"] not in (outbox.FAILED, outbox.CANCELLED):
+                when = f" at {views.iso(row['sent_at'])}" if row["sent_at"] else ""
+                raise RuleViolation(f"mail {mail_id} is {row['state']}{when}; only a failed or cancelled mail is "
+                                    "queued again")
+            conn.execute(sa.update(outbox_table).where(outbox_table.c.id == mail_id).values(
+                state=outbox.QUEUED, attempts=0, next_attempt_at=clock.now(), claimed_by=None, lease_until=None))
+            return outbox.view(conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id))
+                               .mappings().one())
+
     # -- reports --------------------------------------------------------------------------------
     @contextmanager
     def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
@@ -1167,10 +1257,13 @@ class Engine:
     def _actor(self, conn: Connection) -> Any:
         row = conn.execute(_USER_BY_NAME, {"name": self.user_name}).mappings().first()
         if row is None:
-            raise PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
-                                   f"'leadflow user add {self.user_name} --role salesperson' "
-                                   "(choose the acting user with --user or LEADFLOW_USER)")
+            raise self._not_registered()
         return row
+
+    def _not_registered(self) -> PermissionDenied:
+        return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
+                                f"'leadflow user add {self.user_name} --role salesperson' "
+                                "(choose the acting user with --user or LEADFLOW_USER)")
 
     def _user(self, conn: Connection, name: str) -> Any:
         row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
@@ -1249,11 +1342,17 @@ class Engine:
             return self._view(conn, state)
         before = state.clone()
         lookup = self._specs_lookup(conn)
+        entries = []
         for ev in evs:
             state = apply(state, ev, lookup)
+            if ev.kind in actions.ENTERING:
+                entry = actions.on_enter(lookup(state.process, state.process_version), state, ev.at)
+                entry.record_on(ev)
+                entries.append(entry)
         store.update_lead(conn, before, state)
         assert state.id is not None
         store.insert_events(conn, state.id, state.client_id, evs)
+        actions.store(conn, entries)
         return self._view(conn, state)
 
     def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:

@@ -224,3 +224,19 @@ def _done_detail(kind: str, data: dict[str, Any]) -> str:
     if kind == "closed":
         return str(data["reason"])
     return str(data.get("from", ""))
+
+
+def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int = 20) -> dict[str, Any]:
+    """The manager's queue: open leads without an owner (of ``team``, or every team), oldest first."""
+    where = [leads.c.owner.is_(None), leads.c.status == "open", *([leads.c.team == team] if team else [])]
+    count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*where)).scalar_one()
+    rows = conn.execute(
+        sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.team, leads.c.created_at,
+                  leads.c.red_at, leads.c.value_minor)
+        .join(clients, clients.c.id == leads.c.client_id)
+        .where(*where).order_by(leads.c.created_at, leads.c.id).limit(cap)).all()
+    return {"count": int(count), "leads": [
+        {"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage, "team": r.team,
+         "created_at": r.created_at.isoformat(), "waiting_days": (now - r.created_at).days,
+         "overdue": r.red_at is not None and r.red_at < now, "value": minor_to_money(r.value_minor)}
+        for r in rows]}

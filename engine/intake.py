@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import io
@@ -32,7 +33,8 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, rules, store
+from engine import access, actions, rules, store
+from engine.assignment import Assigner
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
 from engine.state import Event, LeadState, apply
@@ -414,6 +416,7 @@ class _Pending:
     inquiry: Inquiry
     owner: str | None = None
     team: str | None = None
+    assignment: dict[str, Any] | None = None  # the assignment rules' decision, kept in the created event
     client_id: int = 0
     lead_id: int = 0
 
@@ -489,7 +492,8 @@ class BulkImport:
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
             raise InvalidInputError(f"--owner: {self.default_owner}")
-        self.stats = {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0}
+        self.stats = {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0,
+                      "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0}
         self.deltas: dict[tuple[str, str, str, str], list[int]] = {}
         self._templates: dict[tuple[bool, ...], list[Any]] = {}
         self._lead_index: dict[str, int] = {}
@@ -501,6 +505,8 @@ class BulkImport:
             for t in (clients, leads)}
         self.first_client_id: int | None = None
         self.lead_ids: list[int] = []  # first and last lead id of the import
+        # ONE Assigner for the whole import: it reads the teams and loads once and counts what it places
+        self.assigner = Assigner.load_for(conn, spec) if spec.assignment is not None else None
 
     # -- owners: ONE place decides who owns a new lead ---------------------------------------------
     def _owner_row(self, name: str) -> Any:
@@ -519,13 +525,20 @@ class BulkImport:
     def place(self, batch: list[_Pending]) -> None:
         """Who owns each new lead: the row's owner column, else ``--owner``, else nobody yet (``--assign auto``:
         the assignment rules); an unowned lead waits in the importing manager's team, as with ``add_lead``."""
-        # assignment rules / stage actions are wired here: a bulk Assigner places the leads left unowned
         for item in batch:
             row = self._owners[item.inquiry.owner] if item.inquiry.owner else self.default_owner
             if row is not None:
                 item.owner, item.team = row["name"], row["team"]
+            elif self.assigner is not None:  # exactly what add_lead does for one lead
+                q = item.inquiry
+                placed = self.assigner.place_values(q.product, q.fields, self.actor["team"])
+                item.owner, item.team, item.assignment = placed.owner, placed.team, placed.record()
             else:
                 item.owner, item.team = None, self.actor["team"]
+            if item.assignment is not None and item.owner is not None:
+                self.stats["assigned_by_rules"] += 1
+            elif item.owner is None:
+                self.stats["unassigned"] += 1
 
     # -- clients: the same person is one client -------------------------------------------------------
     def _resolve_clients(self, batch: list[_Pending]) -> list[tuple[Any, ...]]:
@@ -609,15 +622,19 @@ class BulkImport:
             row = [store.driver_value(self.conn, leads.c[k], v) for k, v in columns.items()]
             tasks = [(t.stage, t.id, t.state, store.driver_value(self.conn, lead_tasks.c.due_at, t.due_at))
                      for t in state.tasks.values()]
-            self._templates[key] = [row, tasks, state]
+            # the first stage's on_enter actions, planned once for the outcome and given to each lead with its keys
+            entry = actions.on_enter(self.spec, dataclasses.replace(state, id=0), self.at)
+            self._templates[key] = [row, tasks, state, entry if entry.records or entry.mails else None]
         return self._templates[key]
 
-    def enter_first_stage(self, batch: list[_Pending], templates: list[list[Any]]) -> None:
-        """The new leads enter the process's first stage: its tasks with their deadlines."""
-        # assignment rules / stage actions are wired here: the first stage's on_enter actions for the batch
+    def enter_first_stage(self, batch: list[_Pending], templates: list[list[Any]],
+                          entries: list[actions.Entry]) -> None:
+        """The new leads enter the process's first stage: its tasks with their deadlines, the mails its
+        ``on_enter`` actions queue."""
         rows = [(item.lead_id, stage, task, state, due) for item, template in zip(batch, templates, strict=True)
                 for stage, task, state, due in template[1]]
         store.insert_rows(self.conn, lead_tasks, ["lead_id", "stage", "task_id", "state", "due_at"], rows)
+        self.stats["mails_queued"] += actions.store(self.conn, entries)
 
     def flush(self, batch: list[_Pending]) -> None:
         if not batch:
@@ -626,7 +643,7 @@ class BulkImport:
         client_rows = self._resolve_clients(batch)
         store.insert_rows(self.conn, clients, ["id", "name", "company", "email", "phone", "email_norm",
                                                "phone_norm", "created_at"], client_rows)
-        lead_rows, event_rows, owner_rows, templates = [], [], [], []
+        lead_rows, event_rows, owner_rows, templates, entries = [], [], [], [], []
         lead_ids = self._reserve(leads, len(batch))
         process, version, actor = self.spec.id, self.version, self.actor["name"]
         for item in batch:
@@ -635,8 +652,14 @@ class BulkImport:
             data = {"client_id": item.client_id, "process": process, "process_version": version,
                     "owner": item.owner, "team": item.team, "source": q.source, "product": q.product,
                     "value_minor": q.value_minor, "fields": q.fields}
+            if item.assignment is not None:
+                data["assignment"] = item.assignment
             template = self._template(item, data)
             templates.append(template)
+            if template[3] is not None:
+                entry = template[3].for_lead(item.lead_id)
+                data["actions"] = entry.records
+                entries.append(entry)
             at = self._lead_index
             row = [item.lead_id, 1, *template[0]]
             row[at["client_id"]] = item.client_id
@@ -655,7 +678,7 @@ class BulkImport:
             count[0] += 1
             count[1] += q.value_minor or 0
         store.insert_rows(self.conn, leads, ["id", "row_version", *self._lead_index], lead_rows)
-        self.enter_first_stage(batch, templates)
+        self.enter_first_stage(batch, templates, entries)
         store.insert_rows(self.conn, events, ["lead_id", "client_id", "at", "actor", "kind", "data_json"], event_rows)
         store.insert_rows(self.conn, ownerships, ["client_id", "lead_id", "owner", "started_at", "how"], owner_rows)
         self.stats["imported"] += len(batch)
@@ -665,6 +688,8 @@ class BulkImport:
 
     def finish(self) -> None:
         store.add_counts(self.conn, self.deltas)
+        if self.assigner is not None:
+            self.assigner.save(self.conn)
 
 
 def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:

@@ -497,13 +497,19 @@ def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -
     description = schema_part.get("description", "it must match " + pattern)
     if re.fullmatch(pattern, instance.upper()):
         return f"{instance!r} is not valid: write it in capitals, '{instance.upper()}'. {description}"
+    if re.fullmatch(pattern, instance.lower()):
+        return f"{instance!r} is not valid: write it in lowercase, '{instance.lower()}'. {description}"
     return f"{instance!r} is not valid: {description}"
 
 
 # -- the public entry points ------------------------------------------------------------------
 
-def check_bytes(raw: bytes, file: str) -> tuple[ProcessSpec | None, list[Problem]]:
-    """Parse, validate and build; returns the spec, or ``None`` with every problem found."""
+def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
+                ) -> tuple[ProcessSpec | None, list[Problem]]:
+    """Parse, validate and build; returns the spec, or ``None`` with every problem found.
+
+    Mail templates are looked up in ``template_dirs`` (default: ``engine.messages.template_dirs(file)``).
+    """
     from engine.semantics import build_spec, semantic_problems
 
     doc, problems = parse(raw, file)
@@ -515,7 +521,7 @@ def check_bytes(raw: bytes, file: str) -> tuple[ProcessSpec | None, list[Problem
     problems = schema_problems(doc)
     if problems:
         return None, sorted(problems, key=lambda p: (p.line, p.column))
-    problems = semantic_problems(doc)
+    problems = semantic_problems(doc, template_dirs)
     if problems:
         return None, sorted(problems, key=lambda p: (p.line, p.column))
     return build_spec(doc.data), []

@@ -51,10 +51,10 @@ def clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
     return value or None
 
 
-def check_email(value: str | None) -> str | None:
-    email = clean_text(value, "e-mail", 320)
+def check_email(value: str | None, what: str = "e-mail") -> str | None:
+    email = clean_text(value, what, 320)
     if email and not _EMAIL.fullmatch(email):
-        raise InvalidInputError(f"e-mail {email!r} is not an address such as name@example.com")
+        raise InvalidInputError(f"{what} {email!r} is not an address such as name@example.com")
     return email
 
 

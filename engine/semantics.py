@@ -11,11 +11,12 @@ import datetime as dt
 import re
 from collections.abc import Iterator
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from engine.errors import Problem, suggest
 from engine.loader import Document, Path_
-from engine.spec import LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
+from engine.spec import DEFAULT_LANGUAGE, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
 
 DEFAULT_OWNER_ROLE = "salesperson"
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
@@ -30,13 +31,19 @@ def supported_calendars() -> frozenset[str]:
     return frozenset(holidays.list_supported_countries())
 
 
-def semantic_problems(doc: Document) -> list[Problem]:
-    return list(_Checker(doc).run())
+def semantic_problems(doc: Document, template_dirs: list[Path] | None = None) -> list[Problem]:
+    """Every broken rule of section 6 of docs/process-format.md; templates are looked up in ``template_dirs``
+    (default: the folders ``engine.messages.template_dirs`` names for the document's file)."""
+    return list(_Checker(doc, template_dirs).run())
 
 
 class _Checker:
-    def __init__(self, doc: Document):
+    def __init__(self, doc: Document, template_dirs: list[Path] | None = None):
+        from engine import messages
+
         self.doc = doc
+        self.template_dirs = template_dirs if template_dirs is not None else messages.template_dirs(doc.file)
+        self.language = doc.data.get("language", DEFAULT_LANGUAGE)
         self.data: dict[str, Any] = doc.data
         self.roles = [r["id"] for r in self.data["roles"]]
         self.fields = {f["id"]: f for f in self.data.get("fields", [])}
@@ -70,6 +77,9 @@ class _Checker:
 
         for i, stage in enumerate(d["stages"]):
             yield from self._check_stage(("stages", i), stage)
+
+        if "assignment" in d:
+            yield from self._check_assignment(("assignment",), d["assignment"])
 
         if d["won_stage"] not in self.stages:
             yield self.at(("won_stage",), self._unknown("stage", d["won_stage"], self.stages))
@@ -136,6 +146,8 @@ class _Checker:
                     yield self.at((*path, "on_enter", j, kind, "to"),
                                   f"'{to}' is neither client, owner nor a declared role; "
                                   f"declared roles: {', '.join(self.roles)}")
+                yield from self._check_template((*path, "on_enter", j, kind, "template"), body["template"],
+                                                stage, "email" if kind == "send_email" else "reminder", to)
         seen: dict[str, Path_] = {}
         for task, tpath in zip(tasks, task_paths, strict=True):
             if task["id"] in seen:
@@ -158,6 +170,37 @@ class _Checker:
                 yield self.at((*path, "next", j, "stage"), f"stage '{target}' cannot lead to itself")
             if "when" in transition:
                 yield from self._check_condition((*path, "next", j, "when"), transition["when"])
+
+    def _check_template(self, path: Path_, name: str, stage: dict[str, Any], kind: str, to: str
+                        ) -> Iterator[Problem]:
+        from engine import messages
+
+        found = messages.find(name, self.language, self.template_dirs)
+        if found is None:
+            looked = " or ".join(messages.candidates(name, self.language))
+            hint = suggest(name, messages.available(self.template_dirs))
+            yield self.at(path, f"template '{name}' not found (no {looked} in "
+                          f"{', '.join(str(d) for d in self.template_dirs)}){hint}")
+            return
+        trouble = messages.problem(found)
+        if trouble:
+            yield self.at(path, f"{trouble} ({found})")
+            return
+        try:
+            messages.render_file(found, messages.sample_context(self.data, stage, kind, to))
+        except messages.TemplateError as exc:
+            yield self.at(path, f"{exc}, with a sample lead of this process ({found})")
+
+    def _check_assignment(self, path: Path_, section: dict[str, Any]) -> Iterator[Problem]:
+        catch_all: int | None = None
+        for i, rule in enumerate(section["rules"]):
+            if "when" in rule:
+                yield from self._check_condition((*path, "rules", i, "when"), rule["when"])
+            if catch_all is not None:
+                yield self.at((*path, "rules", i), f"rule {i + 1} can never apply: rule {catch_all + 1} "
+                              "(no 'when', no 'products') already places every lead; put the catch-all last")
+            elif "when" not in rule and "products" not in rule:
+                catch_all = i
 
     def _check_condition(self, path: Path_, cond: dict[str, Any]) -> Iterator[Problem]:
         for combinator in ("all", "any"):
@@ -283,6 +326,7 @@ def build_spec(d: dict[str, Any]) -> ProcessSpec:
     """Resolve the defaults of schema- and semantically-valid data, then freeze it into a spec."""
     resolved = _whole_numbers(copy.deepcopy(d))
     resolved.setdefault("owner_role", DEFAULT_OWNER_ROLE)
+    resolved.setdefault("language", DEFAULT_LANGUAGE)
     for i, stage in enumerate(resolved["stages"]):
         stage.setdefault("warning_days", 0)
         stage.setdefault("next", [{"stage": s} for s in _next_ids(d["stages"], i, d["won_stage"])])

@@ -123,8 +123,8 @@ class TransitionSpec:
 class ActionSpec:
     """Something that happens when a lead enters a stage.
 
-    ``kind`` is ``create_task`` (``task`` is set), ``send_email`` (``template``,
-    ``to``) or ``remind`` (``template``, ``to``, ``after_days``).
+    ``kind`` is ``create_task`` (``task`` is set), ``send_email`` (``template``, ``to``, and
+    ``after_days`` when it is delayed) or ``remind`` (``template``, ``to``, ``after_days``).
     """
 
     kind: str
@@ -168,6 +168,28 @@ class ClosureReason:
 
 
 @dataclass(frozen=True)
+class AssignmentRule:
+    """Leads matching ``when`` and ``products`` (each optional) go to a salesperson of ``team`` in turn."""
+
+    team: str
+    when: Condition | None = None
+    products: tuple[str, ...] = ()
+    max_open: int | None = None
+
+
+@dataclass(frozen=True)
+class AssignmentSpec:
+    """The admin's placement of new leads without an owner; the first matching rule decides."""
+
+    rules: tuple[AssignmentRule, ...]
+    max_open: int | None = None
+
+
+#: The language of a process's e-mails when the file names none.
+DEFAULT_LANGUAGE = "en"
+
+
+@dataclass(frozen=True)
 class ProcessSpec:
     id: str
     title: str
@@ -183,6 +205,8 @@ class ProcessSpec:
     closure_reasons: tuple[ClosureReason, ...]
     description: str | None = None
     stalled_after_days: int | None = None
+    language: str = DEFAULT_LANGUAGE
+    assignment: AssignmentSpec | None = None
     format: int = 1
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
@@ -243,6 +267,13 @@ class ProcessSpec:
                 return {"create_task": task(a.task)}
             return {a.kind: _drop_none({"template": a.template, "to": a.to, "after_days": a.after_days})}
 
+        def rule(r: AssignmentRule) -> dict[str, Any]:
+            return _drop_none({"team": r.team, "when": r.when.to_dict() if r.when else None,
+                               "products": list(r.products), "max_open": r.max_open})
+
+        assignment = None if self.assignment is None else _drop_none(
+            {"max_open": self.assignment.max_open, "rules": [rule(r) for r in self.assignment.rules]})
+
         return _drop_none(
             {
                 "format": self.format,
@@ -255,6 +286,9 @@ class ProcessSpec:
                 "sales_cycle_days": self.sales_cycle_days,
                 "cool_off_days": self.cool_off_days,
                 "stalled_after_days": self.stalled_after_days,
+                # the default language is left out, so that spelling it out does not change the hash
+                "language": None if self.language == DEFAULT_LANGUAGE else self.language,
+                "assignment": assignment,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
                     _drop_none(
@@ -334,6 +368,7 @@ class ProcessSpec:
                 kind=kind, template=body.get("template"), to=body.get("to"), after_days=body.get("after_days")
             )
 
+        assignment = data.get("assignment")
         return cls(
             format=data.get("format", 1),
             id=data["id"],
@@ -345,6 +380,12 @@ class ProcessSpec:
             sales_cycle_days=data["sales_cycle_days"],
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
+            language=data.get("language", DEFAULT_LANGUAGE),
+            assignment=None if assignment is None else AssignmentSpec(
+                max_open=assignment.get("max_open"),
+                rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),
+                                           products=tuple(r.get("products", ())), max_open=r.get("max_open"))
+                            for r in assignment["rules"])),
             roles=tuple(RoleSpec(r["id"], r["name"]) for r in data["roles"]),
             fields=tuple(
                 FieldSpec(

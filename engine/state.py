@@ -20,7 +20,10 @@ OPEN, DONE, NOT_APPLICABLE = "open", "done", "not_applicable"
 STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
 
 #: Events that record a decision about the lead, not work with the client: they do not make it "active".
-NOT_ACTIVITY = frozenset({"migrated", "review_confirmed", "review_returned", "recalled", "extended"})
+NOT_ACTIVITY = frozenset({"migrated", "review_confirmed", "review_returned", "recalled", "extended",
+                          *("mail_sent", "mail_failed")})
+#: Events that record what happened to the lead's automatic mail (engine/outbox.py); they change no state.
+MAIL_EVENTS = frozenset({"mail_sent", "mail_failed"})
 
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
@@ -252,7 +255,7 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         stage = spec.stage(state.stage)
         assert stage is not None
         enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
-    elif event.kind in ("review_confirmed", "review_returned"):
+    elif event.kind in ("review_confirmed", "review_returned") or event.kind in MAIL_EVENTS:
         pass  # the director's decision is history; returning also reopens the lead (its own event)
     elif event.kind == "migrated":
         target = specs(state.process, d["to_version"])

@@ -43,6 +43,8 @@ users = sa.Table(
     sa.Column("role", sa.String(64), nullable=False),
     sa.Column("team", sa.String(200), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # where the owner's reminders and a role's e-mails go (docs/automation.md)
+    sa.Column("email", sa.String(320)),
 )
 
 process_versions = sa.Table(
@@ -269,6 +271,43 @@ imports = sa.Table(
     sa.Column("new_clients", sa.Integer, nullable=False),
     sa.Column("rejected", sa.Integer, nullable=False),
     sa.Index("ix_imports_process_sha256", "process", "sha256"),
+)
+
+
+# Round robin within a team survives across processes: the last salesperson a new lead went to, per team.
+# Updated in the transaction that assigns, under a row lock (PostgreSQL) or the write lock (SQLite).
+assignment_cursors = sa.Table(
+    "assignment_cursors", metadata,
+    sa.Column("team", sa.String(200), primary_key=True),
+    sa.Column("last_owner", sa.String(200)),
+    sa.Column("updated_at", sa.DateTime),
+)
+
+# One row per e-mail or reminder a stage action queued; ``leadflow run-due`` claims, sends and marks it
+# (engine/outbox.py, docs/automation.md for the states and the delivery guarantee).
+outbox = sa.Table(
+    "outbox", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False, unique=True),  # the idempotency key, in the Message-ID
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),  # email or reminder
+    sa.Column("template", sa.String(64), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),  # client, owner or a role id
+    sa.Column("stage", sa.String(64), nullable=False),  # the stage whose entry queued it
+    sa.Column("entered_at", sa.DateTime, nullable=False),  # ... at that moment
+    sa.Column("due_at", sa.DateTime, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # queued, sending, sent, failed, cancelled
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("lease_until", sa.DateTime),  # a 'sending' row whose lease passed is claimed again
+    sa.Column("claimed_by", sa.String(64)),
+    sa.Column("last_error", sa.Text),
+    sa.Column("to_address", sa.Text),
+    sa.Column("subject", sa.Text),
+    sa.Column("message_id", sa.String(300)),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
 
 
@@ -771,12 +810,36 @@ def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
     return processor(value) if processor is not None and value is not None else value
 
 
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with the same keys in one driver-level executemany, each distinct value of a column
+    converted once (a batch's rows repeat one instant): the outbox rows of a million imported leads."""
+    if not rows:
+        return
+    names = list(rows[0])
+    converters: list[tuple[Any, dict[Any, Any]]] = [(_processor(conn, table.c[name]), {}) for name in names]
+    values = []
+    for row in rows:
+        out = []
+        for name, (processor, seen) in zip(names, converters, strict=True):
+            value = row[name]
+            if processor is not None and value is not None:
+                try:
+                    value = seen[value]
+                except KeyError:
+                    value = seen[value] = processor(value)
+            out.append(value)
+        values.append(out)
+    insert_rows(conn, table, names, values)
+
+
 def insert_rows(conn: Connection, table: sa.Table, names: list[str],
                 rows: list[tuple[Any, ...]] | list[list[Any]]) -> None:
     """Insert rows that already hold driver values (``driver_value``), in one driver-level executemany:
     for bulk loads whose repeated values (the same instant, the same stage) are converted once, not per row."""
     if rows:
-        sql = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({', '.join([_marker(conn)] * len(names))})"
+        quote = conn.dialect.identifier_preparer.quote
+        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+               f"VALUES ({', '.join([_marker(conn)] * len(names))})")
         _driver_executemany(conn, sql, rows)
 
 

@@ -16,7 +16,7 @@ def iso(value: dt.datetime | None) -> str | None:
 
 
 def user(row: Any) -> dict[str, Any]:
-    return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"],
+    return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
             "created_at": iso(row["created_at"])}
 
 

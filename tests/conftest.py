@@ -59,8 +59,10 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own database, user or clock."""
-    for name in ("LEADFLOW_DB", "LEADFLOW_USER"):
+    for name in ("LEADFLOW_DB", "LEADFLOW_USER", "LEADFLOW_TEMPLATES", "LEADFLOW_SMTP_CONFIG"):
         monkeypatch.delenv(name, raising=False)
+    for name in [n for n in os.environ if n.startswith("LEADFLOW_SMTP_")]:
+        monkeypatch.delenv(name)
     monkeypatch.setenv("LEADFLOW_TZ", "Europe/Warsaw")
     monkeypatch.setenv("LEADFLOW_NOW", TEST_NOW)
 

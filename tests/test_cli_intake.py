@@ -67,6 +67,7 @@ def test_import_prints_a_summary_and_each_rejected_row(url: str, tmp_path: Path)
     assert result.output.splitlines() == [
         "Imported 2 leads into photovoltaics from prospects.csv (import 1, leads 1-2): 2 new clients, 0 existing, "
         "0 repeated in the file; 1 row rejected.",
+        "2 leads without an owner wait in the manager's queue (leadflow lead list --unassigned).",
         "Columns not recognised, ignored (map them with --mapping): Notatki",
         "  line 4: e-mail 'zły-adres' is not an address such as name@example.com",
         f"Rejected rows written to {tmp_path / 'rejects.csv'}",

@@ -349,3 +349,65 @@ def test_bulk_written_instants_are_stored_as_sqlalchemy_stores_them(sqlite_url: 
         "2026-03-02 09:00:00.000000|2026-03-03 23:59:59.000000|2026-03-03 23:59:59.000000")
     assert tasks == ["2026-03-03 23:59:59.000000"]
     assert at == ["2026-03-02 09:00:00.000000"]
+
+
+# -- assignment rules and the first stage's actions ------------------------------------------------------
+
+WELCOME = ("      - {id: check_history, name: Check the client's earlier leads, owner: salesperson, "
+           "mandatory: false}\n")
+
+
+def ruled_with_welcome(processes_dir: Path, tmp_path: Path) -> Path:
+    """photovoltaics with assignment rules (tests/test_assignment.py) whose first stage mails the client."""
+    from tests.test_assignment import ruled_text
+
+    text = ruled_text(processes_dir)
+    assert WELCOME in text
+    path = tmp_path / "photovoltaics.yaml"
+    action = "    on_enter:\n      - send_email: {template: welcome, to: client}\n"
+    path.write_text(text.replace(WELCOME, WELCOME + action), encoding="utf-8")
+    return path
+
+
+def test_imported_leads_are_placed_by_the_rules_and_queue_their_first_stages_mail(
+        team: Team, processes_dir: Path, tmp_path: Path) -> None:
+    team.admin.load_process(ruled_with_welcome(processes_dir, tmp_path))
+    marta = team.as_("marta")
+    path = write(tmp_path / "regions.csv", [
+        "name;email;region;product;owner",
+        "Łukasz Żółć;lukasz@example.pl;pomorskie;;",
+        "Ольга Смирнова;olga@example.ru;warminsko_mazurskie;;",
+        "Ștefan Mărgărit;stefan@example.ro;pomorskie;;",
+        "Zofia Wiśniewska;zofia@example.pl;malopolskie;;",  # no rule matches: the manager's queue
+        "Jan Kowalski;jan@example.pl;pomorskie;;anna",  # the row's owner wins over the rules
+    ])
+    before = snapshot(team.url)
+    dry = marta.import_csv(path, process=PV, dry_run=True)
+    assert (dry["assigned_by_rules"], dry["unassigned"], dry["mails_queued"]) == (3, 1, 5)
+    assert snapshot(team.url) == before  # the cursors and the outbox too
+
+    report = marta.import_csv(path, process=PV)
+    assert (report["imported"], report["assigned_by_rules"], report["unassigned"], report["mails_queued"]) == (
+        5, 3, 1, 5)
+    ids = list(range(report["first_lead_id"], report["last_lead_id"] + 1))
+    owners = [marta.get_lead(i)["owner"] for i in ids]
+    assert owners == ["anna", "piotr", "anna", None, "anna"]  # round robin in the north team, by name
+    created = [marta.history(i)[0]["data"] for i in ids]
+    assert [c.get("assignment") for c in created] == [
+        {"rule": 1, "why": "rule 1 (team north): round robin"}, {"rule": 1, "why": "rule 1 (team north): round robin"},
+        {"rule": 1, "why": "rule 1 (team north): round robin"},
+        {"rule": None, "why": "no assignment rule matches; waiting in the manager's queue"}, None]
+    # the round robin goes on where the import left it, in add_lead as in the next import
+    after = marta.add_lead(process=PV, name="Ewa Nowak", fields={"region": "pomorskie"})
+    assert after["owner"] == "piotr"
+
+    queued = team.admin.list_outbox()
+    assert sorted(m["lead_id"] for m in queued) == [*ids, after["id"]]  # add_lead's lead queued one too
+    for lead_id, data in zip(ids, created, strict=True):
+        (mail,) = [m for m in queued if m["lead_id"] == lead_id]
+        assert (mail["template"], mail["to"], mail["stage"], mail["state"]) == ("welcome", "client", "register_lead",
+                                                                               "queued")
+        assert data["actions"] == [{"action": "send_email", "template": "welcome", "to": "client",
+                                    "due_at": data["actions"][0]["due_at"], "outbox": mail["key"]}]
+        assert marta.stored_lead(lead_id).comparable() == marta.rebuild_lead(lead_id).comparable()
+    assert len({m["key"] for m in queued}) == len(queued)

@@ -77,7 +77,7 @@ closure_reasons:
 
 ALLOWED_TOP = (
     "$schema, format, id, title, description, maintainer, currency, calendar, owner_role, sales_cycle_days, "
-    "cool_off_days, stalled_after_days, roles, fields, stages, won_stage, closure_reasons"
+    "cool_off_days, stalled_after_days, language, assignment, roles, fields, stages, won_stage, closure_reasons"
 )
 WHEN = "stages[2].tasks[0].when"
 
@@ -204,6 +204,19 @@ EXPECTED: dict[str, tuple[int, int, str, tuple[str, ...]]] = {
     "min_on_text_field": (18, 46, "fields[3].min",
                           ("'min' applies only to number and money fields, not text",)),
     "unknown_calendar": (6, 11, "calendar", ("calendar 'XX' is not a country the holidays package knows",)),
+    # -- automation: templates, delays, language, assignment rules -----------------------------
+    "unknown_template": (31, 32, "stages[1].on_enter[0].send_email.template",
+                         ("template 'welcom' not found (no welcom.en.txt.j2 or welcom.txt.j2 in",
+                          "processes/templates); did you mean 'welcome'?")),
+    "delayed_email_zero_days": (31, 65, "stages[1].on_enter[0].send_email.after_days", ("must be at least 1, got 0",)),
+    "language_in_capitals": (9, 11, "language", ("'PL' is not valid: write it in lowercase, 'pl'.",)),
+    "assignment_condition_unknown_field": (48, 21, "assignment.rules[0].when.field",
+                                           ("field 'regoin' is not declared; did you mean 'region'?",)),
+    "assignment_rule_after_catch_all": (47, 7, "assignment.rules[1]",
+                                        ("rule 2 can never apply: rule 1 (no 'when', no 'products') already "
+                                         "places every lead; put the catch-all last",)),
+    "assignment_zero_cap": (46, 31, "assignment.rules[0].max_open", ("must be at least 1, got 0",)),
+    "assignment_empty_products": (46, 31, "assignment.rules[0].products", ("needs at least 1 item, got 0",)),
 }
 
 # Files with more than one problem: every problem, in the order reported (by line).

@@ -72,7 +72,7 @@ stages:
         when: {all: [{field: urgent, op: eq, value: true}, {field: seats, op: gte, value: 50}]}
     on_enter:
       - send_email: {template: welcome, to: client}
-      - remind: {template: call_back, to: owner, after_days: 1}
+      - remind: {template: offer_follow_up, to: owner, after_days: 1}
     next:
       - stage: send_offer
       - stage: negotiate

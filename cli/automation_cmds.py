@@ -1,0 +1,75 @@
+"""The outbox: sending due mail (``run-due``, for cron or a systemd timer) and watching it (``outbox``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
+
+STATE_STYLE = {"queued": "yellow", "sending": "cyan", "sent": "green", "failed": "bold red", "cancelled": "dim"}
+
+
+@click.command("run-due")
+@click.option("--limit", type=click.IntRange(1, 1_000_000), help="Send at most this many mails in this run.")
+@json_option
+@pass_app
+def run_due(app: App, limit: int | None, as_json: bool) -> None:
+    """Send the e-mails and reminders that are due (admins); safe to run often and in parallel."""
+    result = app.engine.run_due(limit=limit)
+    if as_json:
+        print_json(result)
+        return
+    echo(f"run-due as of {result['as_of']}: {result['sent']} sent, {result['retrying']} to retry, "
+         f"{result['failed']} failed, {result['cancelled']} cancelled")
+    for mail in result["mails"]:
+        if mail["state"] != "sent" or mail["error"]:
+            echo(f"  mail {mail['id']} ({mail['template']} to {mail['to']}, lead {mail['lead_id']}): "
+                 f"{mail['state']}: {mail['error']}")
+    if result["smtp_error"]:
+        echo(f"Stopped: {result['smtp_error']}; {result['still_due']} due mails stay queued for the next run")
+    elif result["still_due"]:
+        echo(f"{result['still_due']} due mails left for the next run (--limit)")
+    if result["next_due_at"]:
+        echo(f"{plural(result['queued_later'], 'mail')} queued for later; the next is due at "
+             f"{short_time(result['next_due_at'])}")
+
+
+@click.group("outbox")
+def outbox() -> None:
+    """Queued, sent and failed e-mails and reminders."""
+
+
+@outbox.command("list")
+@click.option("--state", type=click.Choice(["queued", "sending", "sent", "failed", "cancelled"]))
+@click.option("--lead", "lead_id", type=ID, help="Only the mails of this lead.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@json_option
+@pass_app
+def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as_json: bool) -> None:
+    """Mails of the leads you may see, by their next attempt."""
+    rows = app.engine.list_outbox(state=state, lead_id=lead_id, limit=limit)
+
+    def render(items: list[dict[str, Any]]) -> None:
+        console().print(table(plural(len(items), "mail"),
+                              ["id", "state", "kind", "template", "to", "lead", "due", "attempts", "next attempt",
+                               "sent", "last error"],
+                              [[r["id"], styled(r["state"], STATE_STYLE[r["state"]]), r["kind"], r["template"],
+                                r["to_address"] or r["to"], r["lead_id"], short_time(r["due_at"]), r["attempts"],
+                                short_time(r["next_attempt_at"]) if r["state"] == "queued" else "",
+                                short_time(r["sent_at"]), r["last_error"]] for r in items]))
+
+    emit(rows, as_json, render)
+
+
+@outbox.command("retry")
+@click.argument("mail_id", type=ID)
+@json_option
+@pass_app
+def outbox_retry(app: App, mail_id: int, as_json: bool) -> None:
+    """Queue a failed or cancelled mail again (managers), e.g. after fixing an address or a template."""
+    result = app.engine.retry_outbox(mail_id)
+    emit(result, as_json, lambda r: echo(
+        f"Mail {r['id']} ({r['template']} to {r['to']}, lead {r['lead_id']}) queued again; the next run-due sends it"))

@@ -1,0 +1,105 @@
+"""What a stage's ``on_enter`` actions do when a lead enters it: tasks for a role, e-mails, reminders.
+
+``on_enter`` is pure: from the spec, the lead's state just after it entered a stage, and the moment, it
+returns what to record and what to queue, and touches no database. ``store`` writes the queued mails of
+many leads in one statement. The engine uses both for every entry (``created``, ``advanced``,
+``reopened``), and bulk jobs (the CSV import) use the same two, so an entry means the same everywhere.
+
+- ``create_task``: the task is already part of the stage (``StageSpec.all_tasks``), created open or not
+  applicable by ``state.enter_stage``; the action is recorded with its role and deadline.
+- ``send_email``: one outbox row, due at once, or ``after_days`` business days later.
+- ``remind``: one outbox row, due ``after_days`` business days later.
+
+Mails are rendered and sent later by ``leadflow run-due`` (engine/outbox.py); the entering event keeps
+the list under ``data["actions"]``, each mail with its outbox key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from engine import calendar
+from engine.spec import ProcessSpec
+from engine.state import Event, LeadState
+from engine.store import insert_many, outbox
+
+#: The events by which a lead enters a stage (and so runs its actions).
+ENTERING = frozenset({"created", "advanced", "reopened"})
+#: A delayed mail or reminder goes out at this time of its business day (the installation's zone).
+SEND_AT = dt.time(9, 0)
+QUEUED = "queued"
+
+
+@dataclass
+class Entry:
+    """The effects of one lead entering one stage."""
+
+    records: list[dict[str, Any]] = field(default_factory=list)  # kept in the entering event
+    mails: list[dict[str, Any]] = field(default_factory=list)  # outbox rows
+
+    def record_on(self, event: Event) -> None:
+        if self.records:
+            event.data["actions"] = self.records
+
+    def for_lead(self, lead_id: int) -> Entry:
+        """The same entry for another lead entering the same stage at the same moment, with keys of its own
+        (a bulk import plans a stage's actions once per outcome of its conditional tasks)."""
+        keys = {mail["key"]: new_key() for mail in self.mails}
+        return Entry(records=[{**r, "outbox": keys[r["outbox"]]} if "outbox" in r else r for r in self.records],
+                     mails=[{**mail, "key": keys[mail["key"]], "lead_id": lead_id} for mail in self.mails])
+
+
+def new_key() -> str:
+    """A mail's idempotency key (and its Message-ID's left part): 48 bits of milliseconds, then 80 random
+    bits. Unique without asking the database, and increasing, so a million new keys go to the end of the
+    outbox's unique index instead of all over it."""
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(10).hex()}"
+
+
+def due_after(entered: dt.datetime, days: int, country: str) -> dt.datetime:
+    """``days`` business days after the day of ``entered``, at ``SEND_AT``."""
+    return dt.datetime.combine(calendar.add_business_days(entered.date(), days, country), SEND_AT)
+
+
+def on_enter(spec: ProcessSpec, state: LeadState, at: dt.datetime) -> Entry:
+    """The actions of the stage ``state`` has just entered (``state.id`` must be known)."""
+    stage = spec.stage(state.stage)
+    entry = Entry()
+    if stage is None or not stage.on_enter:
+        return entry
+    assert state.id is not None, "a lead's actions are planned once it has an id"
+    for action in stage.on_enter:
+        if action.kind == "create_task":
+            assert action.task is not None
+            task = state.tasks.get((stage.id, action.task.id))
+            entry.records.append({"action": "create_task", "task": action.task.id, "owner": action.task.owner,
+                                  "state": task.state if task else None,
+                                  "due_at": task.due_at.isoformat() if task and task.due_at else None})
+            continue
+        assert action.template is not None and action.to is not None
+        due = due_after(at, action.after_days, spec.calendar) if action.after_days else at
+        kind = "email" if action.kind == "send_email" else "reminder"
+        key = new_key()
+        entry.mails.append({
+            "key": key, "lead_id": state.id, "kind": kind,
+            "template": action.template, "recipient": action.to, "stage": stage.id,
+            "entered_at": state.stage_entered_at, "due_at": due, "state": QUEUED, "attempts": 0,
+            "next_attempt_at": due, "created_at": at,
+        })
+        entry.records.append({"action": action.kind, "template": action.template, "to": action.to,
+                              "due_at": due.isoformat(), "outbox": key})
+    return entry
+
+
+def store(conn: Connection, entries: Iterable[Entry]) -> int:
+    """Queue the mails of many entries in one statement; returns how many."""
+    rows = [mail for entry in entries for mail in entry.mails]
+    insert_many(conn, outbox, rows)
+    return len(rows)
