@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -9,6 +10,8 @@ import click
 from cli.app import App, pass_app
 from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
 
+#: run-due's exit code when the SMTP server could not be reached or refused the login (docs/cli.md).
+SMTP_DOWN = 3
 STATE_STYLE = {"queued": "yellow", "sending": "cyan", "sent": "green", "failed": "bold red", "cancelled": "dim"}
 
 
@@ -21,7 +24,13 @@ def run_due(app: App, limit: int | None, as_json: bool) -> None:
     result = app.engine.run_due(limit=limit)
     if as_json:
         print_json(result)
-        return
+    else:
+        _render_run(result)
+    if result["smtp_error"]:
+        sys.exit(SMTP_DOWN)  # nothing lost, but cron and systemd should notice a server that stays down
+
+
+def _render_run(result: dict[str, Any]) -> None:
     echo(f"run-due as of {result['as_of']}: {result['sent']} sent, {result['retrying']} to retry, "
          f"{result['failed']} failed, {result['cancelled']} cancelled")
     for mail in result["mails"]:

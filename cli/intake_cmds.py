@@ -89,8 +89,9 @@ def _render_import(r: dict[str, Any]) -> None:
         echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
              "imports all rows or none.")
     if r["assigned_by_rules"] or r["mails_queued"]:
-        echo(f"Assignment rules placed {plural(r['assigned_by_rules'], 'lead')}; {r['unassigned']} wait in the "
-             f"manager's queue; {plural(r['mails_queued'], 'mail')} queued for run-due.")
+        echo(f"Assignment rules placed {plural(r['assigned_by_rules'], 'lead')}; {r['unassigned']} "
+             f"{'waits' if r['unassigned'] == 1 else 'wait'} in the manager's queue; "
+             f"{plural(r['mails_queued'], 'mail')} queued for run-due.")
     elif r["unassigned"] and r["status"] != "aborted":
         echo(f"{plural(r['unassigned'], 'lead')} without an owner wait in the manager's queue "
              "(leadflow lead list --unassigned).")

@@ -253,3 +253,28 @@ def test_a_smtp_config_file_with_secrets_from_a_file(url: str, tmp_path: Path, m
     monkeypatch.setenv("LEADFLOW_SMTP_CONFIG", str(tmp_path / "missing.toml"))
     assert refused(url, "root", "run-due").startswith(
         f"Error: cannot read the SMTP configuration {tmp_path / 'missing.toml'}: No such file or directory")
+
+
+def test_run_due_exits_3_while_the_server_is_down_and_loses_nothing(url: str) -> None:
+    """As cron runs it: a server that is down is an exit code cron and systemd notice, and no mail is lost."""
+    ids = leads_in_first_contact(url, 1)
+    port = free_port()  # nobody listens here yet
+    down = run_due_process(url, port)
+    out, err = down.communicate(timeout=120)
+    assert (down.returncode, err) == (3, "")
+    assert out.splitlines()[-2:] == [
+        f"Stopped: cannot connect to the SMTP server 127.0.0.1:{port}: Connection refused; 0 due mails stay queued "
+        "for the next run", "1 mail queued for later; the next is due at 2026-03-02 09:01"]
+    (row,) = js(url, "root", "outbox list")
+    assert (row["lead_id"], row["state"], row["attempts"]) == (ids[0], "queued", 1)
+
+    inbox = Inbox()
+    server = Server(inbox, port).start()
+    try:
+        up = run_due_process(url, port, "2026-03-02T09:05:00")
+        out, err = up.communicate(timeout=120)
+    finally:
+        server.stop()
+    assert (up.returncode, err) == (0, "")
+    assert out.startswith("run-due as of 2026-03-02T09:05:00: 1 sent")
+    assert len(inbox.received) == 1
