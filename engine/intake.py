@@ -260,9 +260,9 @@ def find_client(conn: Connection, email_norm: str | None, phone_norm: str | None
     on its e-mail and phone (advisory locks, in a fixed order), so the second waits until the first has
     committed its new client, then finds it. (SQLite's writers take turns at ``BEGIN IMMEDIATE`` already.)"""
     if conn.dialect.name == "postgresql":
-        for key in sorted({f"email:{email_norm}" if email_norm else "", f"phone:{phone_norm}" if phone_norm else ""}
-                          - {""}):
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+        names = [f"{kind}:{value}" for kind, value in (("email", email_norm), ("phone", phone_norm)) if value]
+        for name in sorted(names):
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": name})
     for column, key in ((clients.c.email_norm, email_norm), (clients.c.phone_norm, phone_norm)):
         if key:
             found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(column == key)).scalar()
