@@ -11,9 +11,48 @@ from cli.app import App
 from cli.output import printable
 from engine.errors import LeadflowError
 
+#: Each top-level command and the module that defines it (cli/<module>.py, attribute): a command's module is
+#: imported only when it runs, so ``lead show`` does not pay for the reports, the import or the HTTP service.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("admin_cmds", "init"), "user": ("admin_cmds", "user"), "process": ("process_cmds", "process"),
+    "lead": ("lead_cmds", "lead"), "task": ("lead_cmds", "task"), "client": ("lead_cmds", "client"),
+    "board": ("board_cmds", "board"), "daily": ("board_cmds", "daily"), "review": ("recovery_cmds", "review"),
+    "revisit": ("recovery_cmds", "revisit"), "removals": ("recovery_cmds", "removals"),
+    "stalled": ("recovery_cmds", "stalled"), "rotate": ("recovery_cmds", "rotate"),
+    "report": ("report_cmds", "report"), "import": ("intake_cmds", "import_"), "export": ("intake_cmds", "export"),
+    "token": ("intake_cmds", "token"), "serve": ("intake_cmds", "serve"), "run-due": ("automation_cmds", "run_due"),
+    "outbox": ("automation_cmds", "outbox"), "demo": ("admin_cmds", "demo"),
+}
+#: Subcommands a group takes from another module (the recovery side of ``lead``, the admin side of ``process``).
+SUBCOMMANDS: dict[str, list[tuple[str, str]]] = {
+    "lead": [("recovery_cmds", "lead_report"), ("recovery_cmds", "lead_recall")],
+    "process": [("admin_cmds", "process_load"), ("admin_cmds", "process_list"), ("admin_cmds", "process_migrate")],
+}
+
+
+def _load(name: str) -> click.Command:
+    import importlib
+
+    module, attribute = COMMANDS[name]
+    command: click.Command = getattr(importlib.import_module(f"cli.{module}"), attribute)
+    if isinstance(command, click.Group):
+        for sub_module, sub_attribute in SUBCOMMANDS.get(name, []):
+            command.add_command(getattr(importlib.import_module(f"cli.{sub_module}"), sub_attribute))
+    assert command.name == name, f"cli.{module}.{attribute} is named {command.name!r}, not {name!r}"
+    return command
+
 
 class LeadflowGroup(click.Group):
-    """Turns every ``LeadflowError`` into ``Error: ...`` on stderr with exit code 1; never a traceback."""
+    """Turns every ``LeadflowError`` into ``Error: ...`` on stderr with exit code 1; never a traceback. Loads
+    each command's module when the command is asked for (``COMMANDS``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMANDS:
+            self.add_command(_load(cmd_name))
+        return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -75,34 +114,6 @@ def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
     """leadflow: sales processes declared in YAML, run on a state machine."""
     ctx.obj = App(db_url=db_url, user=user)
     ctx.call_on_close(ctx.obj.close)
-
-
-def _register() -> None:
-    from cli import (
-        admin_cmds,
-        automation_cmds,
-        board_cmds,
-        intake_cmds,
-        lead_cmds,
-        process_cmds,
-        recovery_cmds,
-        report_cmds,
-    )
-
-    lead_cmds.lead.add_command(recovery_cmds.lead_report)
-    lead_cmds.lead.add_command(recovery_cmds.lead_recall)
-    process_cmds.process.add_command(admin_cmds.process_load)
-    process_cmds.process.add_command(admin_cmds.process_list)
-    process_cmds.process.add_command(admin_cmds.process_migrate)
-    for command in (admin_cmds.init, admin_cmds.user, process_cmds.process, lead_cmds.lead, lead_cmds.task,
-                    lead_cmds.client, board_cmds.board, board_cmds.daily, recovery_cmds.review,
-                    recovery_cmds.revisit, recovery_cmds.removals, recovery_cmds.stalled, recovery_cmds.rotate,
-                    report_cmds.report, intake_cmds.import_, intake_cmds.export, intake_cmds.token,
-                    intake_cmds.serve, automation_cmds.run_due, automation_cmds.outbox, admin_cmds.demo):
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -50,6 +50,27 @@ def test_lead_show_and_task_done_run_without_heavy_modules(tmp_path: Path) -> No
             env={"LEADFLOW_DB": url, "LEADFLOW_USER": "anna", "PYTHONPATH": str(ROOT)})
         assert "engine.api" in loaded, argv  # the command ran
         assert HEAVY & loaded == set(), argv
+        # only the modules of the command that runs: not the reports, the import, the HTTP service, ...
+        assert {m for m in loaded if m.startswith("cli.") and m.endswith("_cmds")} == {
+            "cli.lead_cmds", *(["cli.recovery_cmds"] if argv[0] == "lead" else [])}, argv
     check = Engine.open(url, user="anna")
     assert [t["state"] for t in check.get_lead(lead["id"])["tasks"] if t["id"] == "record_contact"] == ["done"]
     check.close()
+
+
+def test_every_command_is_listed_and_loads_under_its_name() -> None:
+    """The command table of cli/main.py names each command's module: a typo would surface only when run."""
+    import click
+
+    from cli.main import COMMANDS, SUBCOMMANDS, cli
+
+    context = click.Context(cli)
+    assert cli.list_commands(context) == sorted(COMMANDS)
+    for name in COMMANDS:
+        command = cli.get_command(context, name)
+        assert command is not None and command.name == name
+    for group, subcommands in SUBCOMMANDS.items():
+        loaded = cli.get_command(context, group)
+        assert isinstance(loaded, click.Group)
+        assert {sub for _, sub in subcommands} <= {c.callback.__name__ for c in loaded.commands.values()
+                                                   if c.callback is not None}
