@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,31 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
             }
     finally:
         db.dispose()
+
+
+def at_once(url: str, user: str, work: Callable[[Any, int], Any], n: int) -> list[Any]:
+    """Run ``work(engine, i)`` in ``n`` threads, each with an Engine of its own (another program on the same
+    database), started together at a barrier; returns their results, and fails the test if any raised."""
+    from engine.api import Engine
+
+    barrier = threading.Barrier(n)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        eng = Engine.open(url, user=user)
+        try:
+            barrier.wait(timeout=60)
+            results.append(work(eng, i))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            eng.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    return results

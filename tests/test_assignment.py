@@ -8,7 +8,6 @@ database, so it survives a new process and serialises concurrent writers.
 from __future__ import annotations
 
 import functools
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from engine.assignment import Assigner
 from engine.errors import InvalidInputError
 from engine.loader import check_bytes
 from engine.state import LeadState
-from tests.conftest import Team, snapshot
+from tests.conftest import Team, at_once, snapshot
 
 RULES = """
 assignment:
@@ -181,25 +180,7 @@ def test_concurrent_writers_take_turns(team: Team, processes_dir: Path, tmp_path
     """Eight writers add five leads each at once: the cursor is read and moved under a lock, so the
     round robin stays exact (20 each)."""
     team.admin.load_process(with_rules(processes_dir, tmp_path, RULES.replace("max_open: 3", "max_open: 1000")))
-    errors: list[BaseException] = []
-
-    def writer() -> None:
-        eng = Engine.open(team.url, user="marta")
-        try:
-            for _ in range(5):
-                add(eng, "warminsko_mazurskie")
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            eng.close()
-
-    threads = [threading.Thread(target=writer) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    at_once(team.url, "marta", lambda eng, _i: [add(eng, "warminsko_mazurskie") for _ in range(5)], 8)
     owners = Counter(r["owner"] for r in team.admin.list_leads(process="photovoltaics"))
     assert owners == {"anna": 20, "piotr": 20}
 

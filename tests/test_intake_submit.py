@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from engine.errors import AuthenticationError, PermissionDenied
 from engine.intake import InquiryErrors
-from tests.conftest import Team, snapshot
+from tests.conftest import Team, at_once, snapshot
 
 PV = "photovoltaics"
 
@@ -69,32 +67,9 @@ def test_tokens_authenticate_without_writing_and_revoked_ones_fail(team: Team) -
 def test_the_same_person_posted_from_many_requests_at_once_is_one_client(team: Team) -> None:
     """Eight requests for one person at the same moment (a double-clicked form, a partner retrying): eight
     leads of ONE client, on PostgreSQL (requests run side by side) as on SQLite (writers take turns)."""
-    import threading
-
-    from engine.api import Engine
-
     team.admin.add_token("website", process=PV)
-    barrier = threading.Barrier(8)
-    results: list[dict[str, Any]] = []
-    errors: list[BaseException] = []
-
-    def post(i: int) -> None:
-        site = Engine.open(team.url, user="website")
-        try:
-            barrier.wait(timeout=30)
-            results.append(site.submit_lead({"name": "Łukasz Żółć", "email": f"Lukasz@Example.PL{' ' * i}",
-                                             "phone": "+48 600 100 200"}, process=PV))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            site.close()
-
-    threads = [threading.Thread(target=post, args=(i,)) for i in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
-    assert errors == []
+    results = at_once(team.url, "website", lambda site, i: site.submit_lead(
+        {"name": "Łukasz Żółć", "email": f"Lukasz@Example.PL{' ' * i}", "phone": "+48 600 100 200"}, process=PV), 8)
     assert len({r["lead"]["id"] for r in results}) == 8
     assert len({r["lead"]["client_id"] for r in results}) == 1
     assert sorted(r["client_existed"] for r in results) == [False] + [True] * 7

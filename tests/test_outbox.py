@@ -7,7 +7,6 @@ missing address fails one mail with its reason and never the run.
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 from engine import outbox
 from engine.api import Engine
 from engine.errors import InvalidInputError, PermissionDenied, RuleViolation
-from tests.conftest import Team, snapshot
+from tests.conftest import Team, at_once, snapshot
 from tests.smtp import Inbox, Server, free_port
 
 EMAILS = {"anna": "anna@example.pl", "piotr": "piotr@example.pl", "olga": "olga@example.pl",
@@ -382,25 +381,7 @@ def test_two_runs_at_once_send_each_mail_once(mailing: Team, smtp: Server, inbox
     for i in range(12):
         lead = new_lead(anna, name=f"Klient {i}", email=f"k{i}@example.pl")
         to_first_contact(mailing, lead["id"])
-    results: list[dict[str, Any]] = []
-    errors: list[BaseException] = []
-
-    def run() -> None:
-        eng = Engine.open(mailing.url, user="root")
-        try:
-            results.append(eng.run_due())
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            eng.close()
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    results = at_once(mailing.url, "root", lambda eng, _i: eng.run_due(), 3)
     assert sum(r["sent"] for r in results) == 12
     assert len(inbox.received) == 12
     assert set(Counter(inbox.ids()).values()) == {1}
