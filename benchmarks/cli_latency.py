@@ -3,8 +3,10 @@
     python -m benchmarks.cli_latency --leads 100000 --runs 15
 
 Builds (once) a database of ``--leads`` leads with ``benchmarks.data.build``, then runs, alternately,
-``python -c pass``, ``leadflow lead show ID --json``, ``leadflow task done ID TASK`` (each run on another
-lead whose task is open, so every run really writes) and ``leadflow board --json``, each as a new process
+``python -c pass``, ``python -c 'import sqlalchemy'`` (the database toolkit's import, which every
+command that reads the database pays), ``leadflow lead show ID --json``, ``leadflow task done ID TASK``
+(each run on another lead whose task is open, so every run really writes) and ``leadflow board --json``,
+each as a new process
 (``python -m cli.main``, what the installed ``leadflow`` script runs, with its modules compiled to bytecode
 as pip installs them), and prints the median wall time, the ratio to the floor, and the peak memory (RSS)
 of each command.
@@ -82,6 +84,9 @@ def measure(leads: int, runs: int, log: Callable[[str], None] = print) -> dict[s
     py = [sys.executable]
     commands: dict[str, Callable[[int], tuple[list[str], dict[str, str]]]] = {
         "python -c pass (floor)": lambda i: ([*py, "-c", "pass"], env),
+        # what every command that touches the database pays before any leadflow code runs
+        "python -c 'import sqlalchemy'": lambda i: ([*py, "-c", "import sqlalchemy, sqlalchemy.dialects.sqlite"],
+                                                    env),
         "lead show ID --json": lambda i: ([*py, "-m", "cli.main", "lead", "show", str(targets[i][0]), "--json"],
                                           {**env, "LEADFLOW_USER": targets[i][2]}),
         "task done ID TASK": lambda i: ([*py, "-m", "cli.main", "task", "done", str(targets[i][0]), targets[i][1]],
@@ -103,9 +108,9 @@ def measure(leads: int, runs: int, log: Callable[[str], None] = print) -> dict[s
 
 def print_table(results: dict[str, dict[str, float]], leads: int, runs: int) -> None:
     print(f"\nCLI latency on {leads:,} leads (SQLite), median of {runs} runs each, whole processes:")
-    print(f"  {'command':<26} {'wall':>9} {'vs floor':>9} {'peak RSS':>10}")
+    print(f"  {'command':<30} {'wall':>9} {'vs floor':>9} {'peak RSS':>10}")
     for name, r in results.items():
-        print(f"  {name:<26} {r['median_s'] * 1000:>6.0f} ms {r['ratio']:>8.1f}x {r['peak_rss_mib']:>7.0f} MiB")
+        print(f"  {name:<30} {r['median_s'] * 1000:>6.0f} ms {r['ratio']:>8.1f}x {r['peak_rss_mib']:>7.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> int:
