@@ -88,13 +88,19 @@ def _render_import(r: dict[str, Any]) -> None:
     else:
         echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
              "imports all rows or none.")
-    if r["assigned_by_rules"] or r["mails_queued"]:
-        echo(f"Assignment rules placed {plural(r['assigned_by_rules'], 'lead')}; {r['unassigned']} "
-             f"{'waits' if r['unassigned'] == 1 else 'wait'} in the manager's queue; "
-             f"{plural(r['mails_queued'], 'mail')} queued for run-due.")
-    elif r["unassigned"] and r["status"] != "aborted":
-        echo(f"{plural(r['unassigned'], 'lead')} without an owner wait in the manager's queue "
-             "(leadflow lead list --unassigned).")
+    if r["status"] != "aborted":
+        parts = []
+        if r["assigned_by_rules"]:
+            parts.append(f"the assignment rules placed {plural(r['assigned_by_rules'], 'lead')}")
+        if r["unassigned"]:
+            parts.append(f"{plural(r['unassigned'], 'lead')} without an owner "
+                         f"{'waits' if r['unassigned'] == 1 else 'wait'} in the manager's queue "
+                         "(leadflow lead list --unassigned)")
+        if r["mails_queued"]:
+            parts.append(f"{plural(r['mails_queued'], 'mail')} queued for run-due")
+        if parts:
+            text = "; ".join(parts)
+            echo(f"{text[0].upper()}{text[1:]}.")
     if r["ignored_columns"]:
         echo("Columns read past: " + ", ".join(r["ignored_columns"]))
     if r["unknown_columns"]:
