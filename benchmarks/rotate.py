@@ -32,11 +32,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.data import NOW, build, reusable
+from benchmarks.data import NOW, build, out_dir, reusable
 from engine import clock, store
 from engine.api import Engine
 
-OUT = Path(__file__).resolve().parent / "out"
 #: A year after the data's NOW: every lead is held far longer than the 60-day sales cycle.
 ROTATE_AT = NOW + dt.timedelta(days=365)
 
@@ -73,14 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="profile the real rotation (cProfile)")
     args = parser.parse_args(argv)
 
-    OUT.mkdir(exist_ok=True)
-    base = OUT / f"rotate-{args.leads}.db"
+    base = out_dir() / f"rotate-{args.leads}.db"
     if args.fresh or not reusable(base):
         print(f"building {args.leads:,} open leads in {base} ...")
         info = build(base, args.leads)
         add_ownerships(base)
         print(f"built in {info['build_seconds']:.1f} s")
-    work = OUT / f"rotate-{args.leads}-work.db"
+    work = out_dir() / f"rotate-{args.leads}-work.db"
     store.copy_sqlite_files(base, work)
     url = f"sqlite:///{work}"
 
