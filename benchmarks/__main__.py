@@ -92,6 +92,15 @@ def _reports(size: dict[str, int], options: Options) -> dict[str, Any]:
     return section
 
 
+def _rotate(size: dict[str, int], _options: Options) -> dict[str, Any]:
+    from benchmarks import rotate
+
+    code, figures = rotate.run([f"--leads={size['leads']}"])
+    if code:
+        raise RuntimeError(f"benchmarks.rotate --leads={size['leads']} found problems (printed above)")
+    return figures
+
+
 def _script(module: str, *flags: str) -> Callable[[dict[str, int], Options], dict[str, Any]]:
     def run(size: dict[str, int], _options: Options) -> dict[str, Any]:
         import importlib
@@ -109,7 +118,7 @@ SECTIONS: dict[str, Callable[[dict[str, int], Options], dict[str, Any]]] = {
     "machine": _script("machine"),
     "cli": _cli,
     "board": _board,
-    "rotate": _script("rotate"),
+    "rotate": _rotate,
     "import": _import,
     "reports": _reports,
 }
@@ -139,8 +148,13 @@ def summary(sections: dict[str, Any], scale: dict[str, dict[str, int]], *, judge
             a["leadflow_vs_machine_per_lead"] >= 5)
         row("advance: within 4x of the raw sqlite3 floor",
             f"{a['floor_vs_leadflow']:.1f}x ({rates['sqlite3 floor']:,.0f} steps/s)", a["floor_vs_leadflow"] <= 4)
-        row("batch advance (one transaction for many leads): >= 20,000 leads/s",
-            f"{rates['leadflow batch']:,.0f} leads/s", rates["leadflow batch"] >= 20_000)
+        row("batch advance, 500 leads per transaction (the advance benchmark): >= 20,000 leads/s",
+            f"{rates['leadflow batch']:,.0f} steps/s", rates["leadflow batch"] >= 20_000)
+    if "rotate" in sections:
+        r = sections["rotate"]
+        row(f"rotation-style batch (`rotate`, plan and write, {r['moved']:,} leads in one transaction): "
+            ">= 20,000 leads/s", f"{r['rotate_leads_per_s']:,.0f} leads/s ({r['rotate_s']:.1f} s)",
+            r["rotate_leads_per_s"] >= 20_000)
     if "import" in sections:
         i = sections["import"]
         rows_ = i["rows"]
@@ -174,19 +188,20 @@ def summary(sections: dict[str, Any], scale: dict[str, dict[str, int]], *, judge
             if database not in sections["reports"]:
                 continue
             r = sections["reports"][database]
-            name = {"sqlite": "SQLite", "postgres": "PostgreSQL"}[database]
-            slowest = max(r["seconds"], key=r["seconds"].__getitem__)
-            if database == "sqlite":
-                row(f"every report < 3 s, SQLite, {r['leads']:,} leads with histories",
-                    f"slowest {ms(r['seconds'][slowest])} ({slowest})", r["seconds"][slowest] < 3)
-                continue
             b = r["board"]
+            # "every report": the reports, the stand-up and a team's board, each as the CLI's engine call
+            calls = {**r["seconds"], "daily stand-up, one team (manager)": b["daily stand-up, one team (manager)"],
+                     "full board JSON, one team (manager)": b["full board JSON, one team (manager)"]}
+            slowest = max(calls, key=calls.__getitem__)
+            if database == "sqlite":
+                row(f"every report (and the stand-up) < 3 s, SQLite, {r['leads']:,} leads with histories",
+                    f"slowest {ms(calls[slowest])} ({slowest})", calls[slowest] < 3)
+                continue
             row(f"PostgreSQL, {r['leads']:,} leads with histories: reported (met = within SQLite's targets)",
                 f"stage counts {ms(b['stage counts, all leads (admin)'])}, full board JSON "
-                f"{ms(b['full board JSON, all leads (admin)'])}, daily {ms(b['daily stand-up, one team (manager)'])}, "
-                f"slowest report {ms(r['seconds'][slowest])} ({slowest})",
+                f"{ms(b['full board JSON, all leads (admin)'])}, slowest report {ms(calls[slowest])} ({slowest})",
                 b["stage counts, all leads (admin)"] < 0.3 and b["full board JSON, all leads (admin)"] < 2
-                and r["seconds"][slowest] < 3)
+                and calls[slowest] < 3)
     if "cli" in sections:
         c = sections["cli"]
         leads = scale["cli"]["leads"]

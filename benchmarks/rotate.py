@@ -65,7 +65,8 @@ def open_leads(conn: Any) -> dict[int, tuple[str, str]]:
     return {r.id: (r.owner, r.team) for r in rows}
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> tuple[int, dict[str, Any]]:
+    """The exit code (1 when a check failed) and the figures: leads moved, seconds to plan and to rotate."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--fresh", action="store_true", help="rebuild the database even if it exists")
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         rotate_seconds = time.perf_counter() - started
 
     moves = done["moves"]
+    figures = {"leads": args.leads, "moved": len(moves), "plan_s": plan_seconds, "rotate_s": rotate_seconds,
+               "rotate_leads_per_s": len(moves) / rotate_seconds}
     print(f"\n{args.leads:,} open leads, {len(people)} salespeople in {len(set(people.values()))} teams, SQLite; "
           f"rotation as of {ROTATE_AT:%Y-%m-%d} (cycle: {stalled['cycles']['photovoltaics']['days']} days, "
           f"{stalled['cycles']['photovoltaics']['basis']})")
@@ -165,9 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\nPROBLEMS:")
         for p in problems[:20]:
             print(f"  {p}")
-        return 1
+        return 1, figures
     print("  every moved lead changed owner, within its team, as planned")
-    return 0
+    return 0, figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv)[0]
 
 
 if __name__ == "__main__":
