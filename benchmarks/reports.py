@@ -75,18 +75,21 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
     manager = admin.as_user("manager0")
     try:
         with admin.db.connect() as conn:
-            statuses = dict(conn.execute(sa.select(store.leads.c.status, sa.func.count())
+            statuses: dict[str, int] = dict(conn.execute(sa.select(store.leads.c.status, sa.func.count())
                                          .group_by(store.leads.c.status)).all())
             events = conn.execute(sa.select(sa.func.count()).select_from(store.events)).scalar_one()
         board = board_timings(admin, manager, repeat)
         with clock.frozen(NOW):
-            seconds = {name: median_seconds(lambda c=call: json.dumps(c()), repeat)
-                       for name, call in reports(admin, manager)}
+            seconds = {name: median_seconds(_as_json(call), repeat) for name, call in reports(admin, manager)}
     finally:
         admin.close()
     processes = {" ".join(command): process_timing(url, command, repeat) for command in PROCESSES}
     return {"leads": sum(statuses.values()), "statuses": statuses, "events": events, "repeat": repeat,
             "board": board, "seconds": seconds, "processes": processes}
+
+
+def _as_json(call: Callable[[], Any]) -> Callable[[], str]:
+    return lambda: json.dumps(call())
 
 
 #: The commands timed as whole processes.
