@@ -24,10 +24,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks.data import NOW, build, reusable
+from benchmarks.data import NOW, build, out_dir, reusable
 
 ROOT = Path(__file__).resolve().parent.parent
-OUT = Path(__file__).resolve().parent / "out"
 
 
 #: Runs a command as a child of a bare Python (no site packages): the child's peak RSS then counts the command,
@@ -43,14 +42,16 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KiB) of one process, which must succeed."""
-    proc = subprocess.run([sys.executable, "-S", "-c", _WRAPPER, *argv], env=env, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, cwd=OUT, text=True, check=False)
+def run_once(argv: list[str], env: dict[str, str], *, output: bool = False) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (KiB) and (with ``output``) the standard output of one process, which must
+    succeed."""
+    proc = subprocess.run([sys.executable, "-S", "-c", _WRAPPER, *argv], env=env,
+                          stdout=subprocess.PIPE if output else subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          cwd=ROOT, text=True, check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
+        raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
     seconds, rss = proc.stderr.split()[-2:]
-    return float(seconds), int(rss)
+    return float(seconds), int(rss), proc.stdout or ""
 
 
 def open_tasks(path: Path, n: int) -> list[tuple[int, str, str]]:
@@ -65,12 +66,11 @@ def open_tasks(path: Path, n: int) -> list[tuple[int, str, str]]:
 
 
 def measure(leads: int, runs: int, log: Callable[[str], None] = print) -> dict[str, dict[str, float]]:
-    OUT.mkdir(exist_ok=True)
-    path = OUT / f"cli-{leads}.db"
+    path = out_dir() / f"cli-{leads}.db"
     if not reusable(path):
         log(f"building {leads:,} leads in {path} ...")
         build(path, leads, open_share=0.8)
-    work = OUT / f"cli-{leads}-work.db"
+    work = out_dir() / f"cli-{leads}-work.db"
     from engine.store import copy_sqlite_files
 
     copy_sqlite_files(path, work)
@@ -98,7 +98,7 @@ def measure(leads: int, runs: int, log: Callable[[str], None] = print) -> dict[s
     for i in range(runs):
         for name, command in commands.items():
             argv, command_env = command(i)
-            seconds, rss = run_once(argv, command_env)
+            seconds, rss, _ = run_once(argv, command_env)
             times[name].append(seconds)
             memory[name] = max(memory[name], rss)
     floor = statistics.median(times["python -c pass (floor)"])

@@ -9,6 +9,7 @@ the data is what the engine itself would have stored.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import random
 import time
 from pathlib import Path
@@ -27,8 +28,18 @@ LAST_NAMES = ["Żółć", "Kamińska", "Popescu", "Mărgărit", "Смирнов�
 SOURCES = ["referral", "organic", "paid_campaign", "mailing", "import", "web_form"]
 
 
+def out_dir() -> Path:
+    """Where the benchmarks keep their databases and generated files: ``LEADFLOW_BENCH_DIR`` (``python -m
+    benchmarks --data-dir``), else ``benchmarks/out``. Large data built once is reused from there."""
+    path = Path(os.environ.get("LEADFLOW_BENCH_DIR") or Path(__file__).resolve().parent / "out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def reusable(path: Path) -> bool:
-    """Whether a database built earlier can be used again: it exists and has the newest schema."""
+    """Whether a database built earlier can be used again: it exists and has a leadflow schema. One built at an
+    older revision is upgraded in place, as ``leadflow init`` upgrades a user's database (migrations keep the
+    data), rather than rebuilt: a million leads with their histories take most of an hour to build."""
     if not path.exists():
         return False
     import sqlalchemy as sa
@@ -37,7 +48,12 @@ def reusable(path: Path) -> bool:
 
     db = sa.create_engine(f"sqlite:///{path}")
     try:
-        return migrate.current_revision(db) == migrate.head_revision()
+        current = migrate.current_revision(db)
+        if current is None:
+            return False
+        if current != migrate.head_revision():
+            migrate.upgrade(db)
+        return True
     except sa.exc.SQLAlchemyError:
         return False
     finally:
@@ -305,3 +321,115 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
     admin.close()
     return {"url": f"sqlite:///{path}", "process": process, "leads": leads, **counts,
             "build_seconds": time.perf_counter() - started}
+
+
+# -- the same data on PostgreSQL -------------------------------------------------------------------------------
+
+def postgres_schema(url: str, schema: str, *, reset: bool) -> str:
+    """The URL whose connections work in ``schema`` of the PostgreSQL database at ``url`` (created, or with
+    ``reset`` dropped and created empty): each benchmark database gets its own schema, so the benchmarks never
+    touch the tables of another run or of the tests."""
+    import sqlalchemy as sa
+
+    db = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with db.connect() as conn:
+            if reset:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        db.dispose()
+    return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+               .render_as_string(hide_password=False))
+
+
+def drop_postgres_schema(url: str, schema: str) -> None:
+    import sqlalchemy as sa
+
+    db = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with db.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        db.dispose()
+
+
+def _size(url: str) -> tuple[str | None, int, int]:
+    """(schema revision, number of leads, highest event id) of a database, or (None, 0, 0) without a schema."""
+    import sqlalchemy as sa
+
+    from engine import migrate, store
+
+    db = sa.create_engine(url)
+    try:
+        revision = migrate.current_revision(db)
+        if revision is None:
+            return None, 0, 0
+        with db.connect() as conn:
+            leads = conn.execute(sa.select(sa.func.count()).select_from(store.leads)).scalar_one()
+            events = conn.execute(sa.select(sa.func.max(store.events.c.id))).scalar_one() or 0
+        return revision, leads, events
+    except sa.exc.SQLAlchemyError:
+        return None, 0, 0
+    finally:
+        db.dispose()
+
+
+def copy_to_postgres(source: Path, url: str, schema: str, *, fresh: bool = False, log: Any = print
+                     ) -> dict[str, Any]:
+    """The benchmark database ``source`` (SQLite, at the newest revision) copied into ``schema`` of the
+    PostgreSQL database at ``url``, unless an equal copy is there already. The schema comes from the migrations;
+    the rows go in with COPY while the secondary indexes and foreign keys are dropped (each is built once
+    afterwards, which also checks every reference), then the sequences are moved past the copied ids and the
+    tables ANALYZEd. Returns the URL of the copy and the seconds the copy took (0 when it was reused)."""
+    import sqlalchemy as sa
+
+    from engine import migrate, store
+
+    target = postgres_schema(url, schema, reset=False)
+    wanted = _size(f"sqlite:///{source}")
+    if not fresh and _size(target) == wanted:
+        return {"url": target, "copy_seconds": 0.0, "reused": True}
+    target = postgres_schema(url, schema, reset=True)
+    started = time.perf_counter()
+    db = sa.create_engine(target)
+    migrate.upgrade(db)
+    tables = list(store.metadata.sorted_tables)
+    source_db = sa.create_engine(f"sqlite:///{source}")
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
+            for table in reversed(tables):
+                for fk in table.foreign_key_constraints:
+                    conn.execute(sa.schema.DropConstraint(fk))
+            for table in tables:
+                for index in table.indexes:
+                    conn.execute(sa.schema.DropIndex(index))
+            raw = conn.connection.driver_connection
+            with source_db.connect() as src:
+                for table in tables:
+                    names = [c.name for c in table.c]
+                    rows = src.exec_driver_sql(f"SELECT {', '.join(names)} FROM {table.name}")
+                    copied = 0
+                    with raw.cursor() as cursor, cursor.copy(  # type: ignore[union-attr]
+                            f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
+                        while batch := rows.fetchmany(50_000):
+                            for row in batch:
+                                copy.write_row(row)
+                            copied += len(batch)
+                    log(f"  {table.name}: {copied:,} rows ({time.perf_counter() - started:.0f} s)")
+            for table in tables:
+                for index in table.indexes:
+                    index.create(conn)
+                for fk in table.foreign_key_constraints:
+                    conn.execute(sa.schema.AddConstraint(fk))
+                if "id" in table.c and table.c.id.autoincrement in (True, "auto") and table.c.id.primary_key:
+                    conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), max(id)) "
+                                         f"FROM {table.name}")
+            log(f"  indexes and keys built ({time.perf_counter() - started:.0f} s)")
+        with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")
+    finally:
+        db.dispose()
+        source_db.dispose()
+    return {"url": target, "copy_seconds": time.perf_counter() - started, "reused": False}

@@ -8,7 +8,8 @@ Polish, Russian and Romanian names, amounts written '12 500,50', some multi-line
 repeating an earlier person's e-mail or phone and 0.5% bad rows. The import runs as a user would run it
 (``python -m cli.main import ... --json``, a child process, so its peak RSS is its own). The baseline is raw
 sqlite3 ``executemany`` of exactly the rows the import wrote (read back from its database) into the same
-tables of a fresh database with the same schema and indexes, in one transaction.
+tables of a fresh database with the same schema and indexes, in one transaction. With ``--pg URL`` the same
+file is also imported into a fresh schema of that PostgreSQL database (its time and peak RSS; no raw baseline).
 """
 
 from __future__ import annotations
@@ -19,20 +20,19 @@ import datetime as dt
 import json
 import os
 import random
-import resource
 import sqlite3
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from benchmarks.data import FIRST_NAMES, LAST_NAMES
+from benchmarks.data import FIRST_NAMES, LAST_NAMES, drop_postgres_schema, out_dir, postgres_schema
 from engine import clock, paths
 from engine.api import Engine
 from engine.store import remove_sqlite_files
 
 NOW = dt.datetime(2026, 3, 16, 10, 0)
-OUT = Path(__file__).resolve().parent / "out"
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "clients": "id, name, company, email, phone, email_norm, phone_norm, created_at",
@@ -81,8 +81,13 @@ def generate(path: Path, rows: int, seed: int = 11) -> dict[str, int]:
 
 
 def fresh_db(path: Path) -> str:
+    """A fresh SQLite database at ``path`` ready for the import (see ``prepare``); returns its URL."""
     remove_sqlite_files(path)
-    url = f"sqlite:///{path}"
+    return prepare(f"sqlite:///{path}")
+
+
+def prepare(url: str) -> str:
+    """Initialise the empty database at ``url``: photovoltaics loaded, a manager per team and 50 salespeople."""
     admin = Engine.open(url, user="admin")
     with clock.frozen(NOW - dt.timedelta(days=1)):
         admin.init()
@@ -96,17 +101,14 @@ def fresh_db(path: Path) -> str:
     return url
 
 
-def run_import(csv_path: Path, db_path: Path) -> tuple[float, dict[str, object], int]:
+def run_import(csv_path: Path, url: str) -> tuple[float, dict[str, Any], int]:
+    """Wall seconds, the import's JSON report and the peak RSS (KiB) of ``leadflow import`` as a process."""
+    from benchmarks.cli_latency import run_once
+
     env = {**os.environ, "LEADFLOW_NOW": NOW.isoformat(), "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "cli.main", "--db", f"sqlite:///{db_path}", "--user", "admin",
-                           "import", str(csv_path), "--process", "photovoltaics", "--json"],
-                          capture_output=True, text=True, env=env, cwd=ROOT, check=False)
-    seconds = time.perf_counter() - started
-    if proc.returncode != 0:
-        raise SystemExit(f"import failed: {proc.stderr}")
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, json.loads(proc.stdout), peak_kib
+    seconds, peak_kib, out = run_once([sys.executable, "-m", "cli.main", "--db", url, "--user", "admin", "import",
+                                       str(csv_path), "--process", "photovoltaics", "--json"], env, output=True)
+    return seconds, json.loads(out), peak_kib
 
 
 def raw_executemany(source: Path, target: Path, batch: int = 50_000) -> float:
@@ -133,28 +135,67 @@ def raw_executemany(source: Path, target: Path, batch: int = 50_000) -> float:
     return spent
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=100_000)
-    args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    csv_path = OUT / f"prospects-{args.rows}.csv"
+def prospects(rows: int, log: Callable[[str], None] = print) -> Path:
+    """The generated file of ``rows`` rows in the data dir (made once)."""
+    csv_path = out_dir() / f"prospects-{rows}.csv"
     if not csv_path.exists():
         started = time.perf_counter()
-        made = generate(csv_path, args.rows)
-        print(f"generated {csv_path.name}: {args.rows:,} rows, {made['repeated']:,} repeating a person, "
-              f"{made['bad']:,} bad ({csv_path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - started:.0f} s)")
-    imported_db, baseline_db = OUT / "import.db", OUT / "import-baseline.db"
-    fresh_db(imported_db)
-    seconds, report, peak_kib = run_import(csv_path, imported_db)
-    print(f"leadflow import: {seconds:.1f} s for {report['rows']:,} rows ({report['rows'] / seconds:,.0f} rows/s); "
-          f"{report['imported']:,} leads, {report['new_clients']:,} new clients, {report['repeated_clients']:,} "
-          f"repeated in the file, {report['rejected']:,} rejected; peak RSS {peak_kib / 1024:.0f} MiB")
+        made = generate(csv_path, rows)
+        log(f"generated {csv_path.name}: {rows:,} rows, {made['repeated']:,} repeating a person, "
+            f"{made['bad']:,} bad ({csv_path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - started:.0f} s)")
+    return csv_path
+
+
+def measure(rows: int, *, pg_url: str | None = None, pg_rows: int | None = None, pg_schema: str = "bench",
+            log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The import of a ``rows``-row file (generated once in the data dir) against raw executemany of the same
+    rows; with ``pg_url`` also the import of a ``pg_rows``-row file (default ``rows``) into a fresh schema of
+    that PostgreSQL database."""
+    csv_path = prospects(rows, log)
+    imported_db, baseline_db = out_dir() / "import.db", out_dir() / "import-baseline.db"
+    seconds, report, peak_kib = run_import(csv_path, fresh_db(imported_db))
     fresh_db(baseline_db)
     raw = raw_executemany(imported_db, baseline_db)
-    print(f"raw sqlite3 executemany of the same rows into the same tables: {raw:.1f} s")
-    print(f"ratio: {seconds / raw:.1f}x")
+    result: dict[str, Any] = {
+        "rows": rows, "import_s": seconds, "raw_s": raw, "ratio": seconds / raw, "peak_rss_mib": peak_kib / 1024,
+        "report": {k: report[k] for k in ("rows", "imported", "new_clients", "repeated_clients", "rejected")}}
+    if pg_url:
+        schema = f"{pg_schema}_import"
+        url = prepare(postgres_schema(pg_url, schema, reset=True))
+        pg_seconds, pg_report, pg_kib = run_import(prospects(pg_rows or rows, log), url)
+        drop_postgres_schema(pg_url, schema)
+        if pg_report["rows"] == report["rows"] and pg_report["imported"] != report["imported"]:
+            raise RuntimeError(f"PostgreSQL imported {pg_report['imported']} leads, SQLite {report['imported']}")
+        result["postgres"] = {"rows": pg_report["rows"], "imported": pg_report["imported"], "import_s": pg_seconds,
+                              "peak_rss_mib": pg_kib / 1024}
+    return result
+
+
+def print_table(result: dict[str, Any]) -> None:
+    report = result["report"]
+    print(f"\nleadflow import of {result['rows']:,} rows: {report['imported']:,} leads, {report['new_clients']:,} new "
+          f"clients, {report['repeated_clients']:,} repeated in the file, {report['rejected']:,} rejected")
+    print(f"  {'leadflow import (SQLite)':<46} {result['import_s']:8.1f} s  "
+          f"({result['rows'] / result['import_s']:,.0f} rows/s), peak RSS {result['peak_rss_mib']:.0f} MiB")
+    print(f"  {'raw sqlite3 executemany of the same rows':<46} {result['raw_s']:8.1f} s")
+    print(f"  {'ratio':<46} {result['ratio']:8.1f}x")
+    if "postgres" in result:
+        pg = result["postgres"]
+        print(f"  {'leadflow import (PostgreSQL), ' + format(pg['rows'], ',') + ' rows':<46} "
+              f"{pg['import_s']:8.1f} s  ({pg['rows'] / pg['import_s']:,.0f} rows/s), "
+              f"peak RSS {pg['peak_rss_mib']:.0f} MiB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--pg", default=os.environ.get("LEADFLOW_BENCH_PG_URL"),
+                        help="also import into this PostgreSQL database (default: $LEADFLOW_BENCH_PG_URL)")
+    parser.add_argument("--pg-rows", type=int, help="rows of the file imported into PostgreSQL (default: --rows)")
+    args = parser.parse_args(argv)
+    print_table(measure(args.rows, pg_url=args.pg, pg_rows=args.pg_rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

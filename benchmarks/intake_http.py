@@ -18,8 +18,8 @@ import time
 
 import httpx
 
-from benchmarks.data import FIRST_NAMES, LAST_NAMES
-from benchmarks.import_csv import NOW, OUT, ROOT, fresh_db
+from benchmarks.data import FIRST_NAMES, LAST_NAMES, out_dir
+from benchmarks.import_csv import NOW, ROOT, fresh_db
 from engine.api import Engine
 
 
@@ -28,8 +28,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=4)
     args = parser.parse_args()
-    OUT.mkdir(exist_ok=True)
-    url = fresh_db(OUT / "intake-http.db")
+    url = fresh_db(out_dir() / "intake-http.db")
     admin = Engine.open(url, user="admin")
     token = admin.add_token("website", process="photovoltaics")["token"]
     admin.close()

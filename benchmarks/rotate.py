@@ -32,11 +32,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from benchmarks.data import NOW, build, reusable
+from benchmarks.data import NOW, build, out_dir, reusable
 from engine import clock, store
 from engine.api import Engine
 
-OUT = Path(__file__).resolve().parent / "out"
 #: A year after the data's NOW: every lead is held far longer than the 60-day sales cycle.
 ROTATE_AT = NOW + dt.timedelta(days=365)
 
@@ -66,21 +65,21 @@ def open_leads(conn: Any) -> dict[int, tuple[str, str]]:
     return {r.id: (r.owner, r.team) for r in rows}
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> tuple[int, dict[str, Any]]:
+    """The exit code (1 when a check failed) and the figures: leads moved, seconds to plan and to rotate."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--leads", type=int, default=100_000)
     parser.add_argument("--fresh", action="store_true", help="rebuild the database even if it exists")
     parser.add_argument("--profile", action="store_true", help="profile the real rotation (cProfile)")
     args = parser.parse_args(argv)
 
-    OUT.mkdir(exist_ok=True)
-    base = OUT / f"rotate-{args.leads}.db"
+    base = out_dir() / f"rotate-{args.leads}.db"
     if args.fresh or not reusable(base):
         print(f"building {args.leads:,} open leads in {base} ...")
         info = build(base, args.leads)
         add_ownerships(base)
         print(f"built in {info['build_seconds']:.1f} s")
-    work = OUT / f"rotate-{args.leads}-work.db"
+    work = out_dir() / f"rotate-{args.leads}-work.db"
     store.copy_sqlite_files(base, work)
     url = f"sqlite:///{work}"
 
@@ -104,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         rotate_seconds = time.perf_counter() - started
 
     moves = done["moves"]
+    figures = {"leads": args.leads, "moved": len(moves), "plan_s": plan_seconds, "rotate_s": rotate_seconds,
+               "rotate_leads_per_s": len(moves) / rotate_seconds}
     print(f"\n{args.leads:,} open leads, {len(people)} salespeople in {len(set(people.values()))} teams, SQLite; "
           f"rotation as of {ROTATE_AT:%Y-%m-%d} (cycle: {stalled['cycles']['photovoltaics']['days']} days, "
           f"{stalled['cycles']['photovoltaics']['basis']})")
@@ -167,9 +168,13 @@ def main(argv: list[str] | None = None) -> int:
         print("\nPROBLEMS:")
         for p in problems[:20]:
             print(f"  {p}")
-        return 1
+        return 1, figures
     print("  every moved lead changed owner, within its team, as planned")
-    return 0
+    return 0, figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run(argv)[0]
 
 
 if __name__ == "__main__":
