@@ -1255,10 +1255,10 @@ class Engine:
         return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
 
     def _actor(self, conn: Connection) -> Any:
-        row = conn.execute(_USER_BY_NAME, {"name": self.user_name}).mappings().first()
-        if row is None:
+        rows = store.driver_rows(conn, _USER_BY_NAME, {"name": self.user_name})
+        if not rows:
             raise self._not_registered()
-        return row
+        return rows[0]
 
     def _not_registered(self) -> PermissionDenied:
         return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
@@ -1357,7 +1357,7 @@ class Engine:
 
     def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:
         spec = self._spec(conn, state.process, state.process_version)
-        client_row = conn.execute(_CLIENT_BY_ID, {"id": state.client_id}).mappings().one()
+        (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
         return views.lead(state, spec, client_row)
 
 
