@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -473,15 +474,24 @@ def _count_key(state: LeadState) -> tuple[str, str, str, str] | None:
 
 def bump_counts(conn: Connection, before: LeadState | None, after: LeadState) -> None:
     """Move a lead's contribution in ``stage_counts`` from where ``before`` had it to where ``after`` has it."""
+    deltas: dict[tuple[str, str, str, str], list[int]] = {}
+    count_deltas(deltas, before, after)
+    add_counts(conn, deltas)
+
+
+def count_deltas(deltas: dict[tuple[str, str, str, str], list[int]], before: LeadState | None,
+                 after: LeadState) -> None:
+    """Add a lead's move in ``stage_counts`` to ``deltas`` (``add_counts`` writes them, summed per key)."""
     old, new = (_count_key(before) if before else None), _count_key(after)
     old_value = (before.value_minor or 0) if before else 0
     new_value = after.value_minor or 0
     if old == new and old_value == new_value:
         return
-    if old is not None:
-        _add_count(conn, old, -1, -old_value)
-    if new is not None:
-        _add_count(conn, new, 1, new_value)
+    for key, sign, value in ((old, -1, old_value), (new, 1, new_value)):
+        if key is not None:
+            entry = deltas.setdefault(key, [0, 0])
+            entry[0] += sign
+            entry[1] += sign * value
 
 
 def _add_count(conn: Connection, key: tuple[str, str, str, str], leads_: int, value: int) -> None:
@@ -549,11 +559,24 @@ _UPDATE_VISIT = sa.update(lead_stages).where(
 _INSERT_VISIT = sa.insert(lead_stages).values({c.key: sa.bindparam(c.key) for c in lead_stages.c})
 
 
-def _read_visits(conn: Connection, lead_id: int, stages: set[str]) -> dict[str, visits.Visit]:
-    # all the lead's rows (one per stage it reached, a short range of the primary key): a fixed statement
-    return {r["stage"]: visits.Visit(r["stage"], r["entered_at"], r["stay_started_at"], int(r["seconds"]),
-                                     bool(r["moved_on"]))
-            for r in driver_rows(conn, _VISITS_OF_LEAD, {"lead_id": lead_id}) if r["stage"] in stages}
+_VISITS_OF_LEADS = sa.select(lead_stages.c.lead_id, *_VISITS_OF_LEAD.selected_columns).where(
+    lead_stages.c.lead_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def _read_visits(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, visits.Visit]]:
+    """The stages each lead reached (one row per stage, a short range of the primary key per lead)."""
+    if len(lead_ids) == 1:
+        rows = driver_rows(conn, _VISITS_OF_LEAD, {"lead_id": lead_ids[0]})
+        for row in rows:
+            row["lead_id"] = lead_ids[0]
+    else:
+        rows = [dict(r) for start in range(0, len(lead_ids), _CHUNK) for r in conn.execute(
+            _VISITS_OF_LEADS, {"ids": lead_ids[start : start + _CHUNK]}).mappings()]
+    out: dict[int, dict[str, visits.Visit]] = {}
+    for r in rows:
+        out.setdefault(r["lead_id"], {})[r["stage"]] = visits.Visit(
+            r["stage"], r["entered_at"], r["stay_started_at"], int(r["seconds"]), bool(r["moved_on"]))
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -562,33 +585,43 @@ def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
         {name: sa.bindparam(f"v_{name}") for name in columns})
 
 
-def follow_stages(conn: Connection, before: LeadState | None, after: LeadState) -> None:
-    """Keep ``lead_stages`` in step with a write of one lead (``before`` is None for a new lead)."""
-    assert after.id is not None
-    if before is not None:
-        old, new = _stage_lead_columns(before), _stage_lead_columns(after)
-        changed = {k: v for k, v in new.items() if old[k] != v}
-        if changed:
-            driver_execute(conn, _update_stage_leads_statement(tuple(changed)), {
-                "k_lead_id": after.id, **{f"v_{name}": value for name, value in changed.items()}})
-    _follow_moves(conn, before, after)
-
-
-def _follow_moves(conn: Connection, before: LeadState | None, after: LeadState) -> None:
-    assert after.id is not None
-    changes = visits.moves(visits.position(before), after)
-    if not changes:
+def follow_stages(conn: Connection, changes: list[tuple[LeadState | None, LeadState]]) -> None:
+    """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
+    lead. Rows changed alike are written by one statement."""
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    moved: list[tuple[LeadState, bool, list[tuple[str, str, dt.datetime]]]] = []
+    for before, after in changes:
+        assert after.id is not None
+        if before is not None:
+            old, new = _stage_lead_columns(before), _stage_lead_columns(after)
+            changed = {k: v for k, v in new.items() if old[k] != v}
+            if changed:
+                updates.setdefault(tuple(changed), []).append(
+                    {"k_lead_id": after.id, **{f"v_{name}": value for name, value in changed.items()}})
+        moves = visits.moves(visits.position(before), after)
+        if moves:
+            moved.append((after, before is None, moves))
+    for columns, rows in updates.items():
+        driver_executemany(conn, _update_stage_leads_statement(columns), rows)
+    if not moved:
         return
-    current = _read_visits(conn, after.id, {stage for _, stage, _ in changes}) if before is not None else {}
-    existing = set(current)
-    for stage in sorted(visits.follow(current, changes)):
-        visit = current[stage]
-        if stage in existing:
-            driver_execute(conn, _UPDATE_VISIT, {
-                "k_lead_id": after.id, "k_stage": stage, "v_stay_started_at": visit.stay_started_at,
-                "v_seconds": visit.seconds, "v_moved_on": visit.moved_on})
-        else:
-            driver_execute(conn, _INSERT_VISIT, _visit_row(after, visit))
+    known = [after.id for after, new, _ in moved if not new and after.id is not None]
+    current = _read_visits(conn, known) if known else {}
+    changed_rows: list[dict[str, Any]] = []
+    new_rows: list[dict[str, Any]] = []
+    for after, _, moves in moved:
+        assert after.id is not None
+        stays = current.get(after.id, {})
+        existing = set(stays)
+        for stage in sorted(visits.follow(stays, moves)):
+            visit = stays[stage]
+            if stage in existing:
+                changed_rows.append({"k_lead_id": after.id, "k_stage": stage, "v_seconds": visit.seconds,
+                                     "v_stay_started_at": visit.stay_started_at, "v_moved_on": visit.moved_on})
+            else:
+                new_rows.append(_visit_row(after, visit))
+    driver_executemany(conn, _UPDATE_VISIT, changed_rows)
+    driver_executemany(conn, _INSERT_VISIT, new_rows)
 
 
 def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
@@ -645,7 +678,7 @@ def insert_lead(conn: Connection, state: LeadState) -> int:
     bump_counts(conn, None, state)
     state.id = lead_id
     state.row_version = 1
-    follow_stages(conn, None, state)
+    follow_stages(conn, [(None, state)])
     if state.tasks:
         conn.execute(sa.insert(lead_tasks), [_task_row(lead_id, t) for t in state.tasks.values()])
     return lead_id
@@ -653,29 +686,78 @@ def insert_lead(conn: Connection, state: LeadState) -> int:
 
 def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
     """Write ``after`` if nobody changed the row since ``before`` was read (optimistic locking)."""
-    assert after.id is not None
-    old_cols, new_cols = lead_columns(before), lead_columns(after)
-    changed = tuple(name for name, value in new_cols.items() if old_cols[name] != value)
-    written = driver_execute(conn, _update_lead_statement(changed), {
-        "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
-        **{f"v_{name}": new_cols[name] for name in changed}})
-    if written != 1:
-        raise ConcurrentUpdateError(f"lead {after.id} changed since you read it; nothing was written, try again")
-    after.row_version = before.row_version + 1
-    bump_counts(conn, before, after)
-    follow_stages(conn, before, after)
-    old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
-    for key, task in after.tasks.items():
-        row = _task_row(after.id, task)
-        if key not in old:
-            driver_execute(conn, _INSERT_TASK, row)
-        elif old[key] != row:
-            driver_execute(conn, _UPDATE_TASK, {"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
-                                                **{f"v_{name}": row[name] for name in _TASK_VALUES}})
-    # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
-    # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
-    for key in old.keys() - after.tasks.keys():
-        driver_execute(conn, _DELETE_TASK, {"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]})
+    update_leads(conn, [(before, after)])
+
+
+def update_leads(conn: Connection, changes: list[tuple[LeadState, LeadState]]) -> None:
+    """Write leads' new states, each ``(before, after)`` of a different lead, in a few statements: leads whose
+    changed columns are the same ones share one UPDATE (each with its own values), and so do their task and
+    stage rows. Every lead under the optimistic lock: if any changed since ``before`` was read,
+    ``ConcurrentUpdateError`` and the caller's transaction rolls back, so nothing is written.
+    """
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for before, after in changes:
+        assert after.id is not None
+        old_cols, new_cols = lead_columns(before), lead_columns(after)
+        changed = tuple(name for name, value in new_cols.items() if old_cols[name] != value)
+        updates.setdefault(changed, []).append({
+            "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
+            **{f"v_{name}": new_cols[name] for name in changed}})
+    written = sum(driver_executemany(conn, _update_lead_statement(columns), rows) for columns, rows in updates.items())
+    if written != len(changes):
+        if len(changes) == 1:
+            raise ConcurrentUpdateError(f"lead {changes[0][1].id} changed since you read it; nothing was written, "
+                                        "try again")
+        raise ConcurrentUpdateError(f"{len(changes) - written} of {len(changes)} leads changed since they were "
+                                    "read; nothing was written, try again")
+    deltas: dict[tuple[str, str, str, str], list[int]] = {}
+    inserts: list[dict[str, Any]] = []
+    task_updates: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    for before, after in changes:
+        assert after.id is not None
+        after.row_version = before.row_version + 1
+        count_deltas(deltas, before, after)
+        old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
+        for key, task in after.tasks.items():
+            row = _task_row(after.id, task)
+            if key not in old:
+                inserts.append(row)
+            elif old[key] != row:
+                task_updates.append({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
+                                     **{f"v_{name}": row[name] for name in _TASK_VALUES}})
+        # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
+        # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
+        deletes.extend({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]}
+                       for key in old.keys() - after.tasks.keys())
+    add_counts(conn, deltas)
+    follow_stages(conn, list(changes))
+    driver_executemany(conn, _INSERT_TASK, inserts)
+    driver_executemany(conn, _UPDATE_TASK, task_updates)
+    driver_executemany(conn, _DELETE_TASK, deletes)
+
+
+#: Leads per statement when a bulk operation reads or writes by lists of ids.
+_CHUNK = 500
+
+
+_LEADS_BY_IDS = sa.select(leads).where(leads.c.id.in_(sa.bindparam("ids", expanding=True)))
+_TASKS_OF_LEADS = sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
+    """The stored states of many leads by id (those that exist), a few queries per 500 leads."""
+    states: dict[int, LeadState] = {}
+    lead_ids = [i for i in lead_ids if 0 < i < 2**63]  # no other id is stored (nor may be bound as BIGINT)
+    for start in range(0, len(lead_ids), _CHUNK):
+        chunk = lead_ids[start : start + _CHUNK]
+        for row in conn.execute(_LEADS_BY_IDS, {"ids": chunk}).mappings():
+            states[row["id"]] = _state_of(row)
+        for t in conn.execute(_TASKS_OF_LEADS, {"ids": chunk}).mappings():
+            states[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = TaskState(
+                stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
+                done_by=t["done_by"], done_at=t["done_at"], note=t["note"])
+    return states
 
 
 _TASK_VALUES = ("state", "due_at", "done_by", "done_at", "note")
@@ -771,7 +853,14 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
     insert_events_bulk(conn, evs)
 
 
-def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> None:
+class _LeadKey(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def client_id(self) -> int: ...
+
+
+def insert_events_bulk(conn: Connection, evs: Sequence[tuple[_LeadKey, Event]]) -> None:
     """Append many leads' events (and the ownerships they start) in two statements.
 
     Events that share one ``data`` dict are serialised once.
@@ -781,6 +870,7 @@ def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> 
     rows: list[tuple[Any, ...]] = []
     owner_rows: list[tuple[Any, ...]] = []
     for lead, ev in evs:
+        assert lead.id is not None
         ev.lead_id = lead.id
         text = texts.get(id(ev.data))
         if text is None:
@@ -835,35 +925,33 @@ def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
 
 class _DriverStatement(NamedTuple):
     sql: str
-    order: tuple[str, ...] | None  # the parameters' names in order (positional paramstyles), else None
-    binds: tuple[tuple[str, Any], ...]  # (name, the bind processor of its type)
+    positional: bool  # the driver takes the parameters as a sequence in ``params``' order, else by name
+    params: tuple[tuple[str, Any], ...]  # (name, the bind processor of its type or None), in order
     keys: tuple[str, ...]  # the selected columns
-    results: tuple[Any, ...]  # ... and their result processors
+    results: tuple[Any, ...]  # ... and their result processors (None: as the driver returns it)
 
 
 @functools.lru_cache(maxsize=1024)
 def _driver_statement(statement: sa.Executable, dialect: sa.Dialect) -> _DriverStatement:
+    assert isinstance(statement, sa.ClauseElement)
     compiled = statement.compile(dialect=dialect)
-    binds = tuple((name, bind.type.dialect_impl(dialect).bind_processor(dialect))
-                  for name, bind in compiled.binds.items())
-    selected = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
+    assert isinstance(compiled, sa.sql.compiler.SQLCompiler)
+    names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+    selected: list[Any] = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
     return _DriverStatement(
-        compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None,
-        tuple((name, p) for name, p in binds if p is not None) + tuple((name, None) for name, p in binds if p is None),
-        tuple(c.key for c in selected),
+        compiled.string, compiled.positional,
+        tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names),
+        tuple(str(c.key) for c in selected),
         tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected))
 
 
 def _driver_run(conn: Connection, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, _DriverStatement]:
     compiled = _driver_statement(statement, conn.dialect)
-    values = dict(params)
-    for name, processor in compiled.binds:
-        if processor is None:
-            break  # the processed ones come first
-        values[name] = processor(values[name])
+    values = [p(params[name]) if p is not None else params[name] for name, p in compiled.params]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(compiled.sql, values if compiled.order is None else [values[n] for n in compiled.order])
+        cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
+            (name for name, _ in compiled.params), values, strict=True)))
     except BaseException:
         cursor.close()
         raise
@@ -876,6 +964,22 @@ def driver_execute(conn: Connection, statement: sa.Executable, params: dict[str,
     matched. Values go through each bound type's processor, exactly as SQLAlchemy stores them."""
     cursor, _ = _driver_run(conn, statement, params)
     try:
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[dict[str, Any]]) -> int:
+    """``driver_execute`` for many parameter sets in one call; returns the rows matched by all of them."""
+    if not rows:
+        return 0
+    compiled = _driver_statement(statement, conn.dialect)
+    values = [[p(row[name]) if p is not None else row[name] for name, p in compiled.params] for row in rows]
+    names = [name for name, _ in compiled.params]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(compiled.sql, values if compiled.positional else [
+            dict(zip(names, v, strict=True)) for v in values])
         return int(cursor.rowcount)
     finally:
         cursor.close()
