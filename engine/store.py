@@ -9,11 +9,12 @@ owner, team, deadlines) so boards and reports are SQL aggregates; the
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -361,7 +362,8 @@ def create_db_engine(url: str | None) -> sa.Engine:
         @sa.event.listens_for(db, "begin")
         def _begin_immediate(conn: Connection) -> None:
             # on the driver's cursor: through exec_driver_sql it cost a third of a one-lead operation
-            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            with _as_sqlalchemy_error(conn, "BEGIN IMMEDIATE"):
+                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
         return db
     try:
@@ -559,8 +561,10 @@ _UPDATE_VISIT = sa.update(lead_stages).where(
 _INSERT_VISIT = sa.insert(lead_stages).values({c.key: sa.bindparam(c.key) for c in lead_stages.c})
 
 
-_VISITS_OF_LEADS = sa.select(lead_stages.c.lead_id, *_VISITS_OF_LEAD.selected_columns).where(
-    lead_stages.c.lead_id.in_(sa.bindparam("ids", expanding=True)))
+@functools.lru_cache(maxsize=16)
+def _visits_of_leads(n: int) -> sa.Select[Any]:
+    return sa.select(lead_stages.c.lead_id, *_VISITS_OF_LEAD.selected_columns).where(
+        lead_stages.c.lead_id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
 
 
 def _read_visits(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, visits.Visit]]:
@@ -570,8 +574,7 @@ def _read_visits(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, v
         for row in rows:
             row["lead_id"] = lead_ids[0]
     else:
-        rows = [dict(r) for start in range(0, len(lead_ids), _CHUNK) for r in conn.execute(
-            _VISITS_OF_LEADS, {"ids": lead_ids[start : start + _CHUNK]}).mappings()]
+        rows = _rows_by_ids(conn, _visits_of_leads, lead_ids)
     out: dict[int, dict[str, visits.Visit]] = {}
     for r in rows:
         out.setdefault(r["lead_id"], {})[r["stage"]] = visits.Visit(
@@ -741,8 +744,26 @@ def update_leads(conn: Connection, changes: list[tuple[LeadState, LeadState]]) -
 _CHUNK = 500
 
 
-_LEADS_BY_IDS = sa.select(leads).where(leads.c.id.in_(sa.bindparam("ids", expanding=True)))
-_TASKS_OF_LEADS = sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_(sa.bindparam("ids", expanding=True)))
+@functools.lru_cache(maxsize=16)
+def _leads_by_ids(n: int) -> sa.Select[Any]:
+    return sa.select(leads).where(leads.c.id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
+
+
+@functools.lru_cache(maxsize=16)
+def _tasks_of_leads(n: int) -> sa.Select[Any]:
+    return sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
+
+
+def _rows_by_ids(conn: Connection, statement: Callable[[int], sa.Select[Any]], ids: list[int]
+                 ) -> list[dict[str, Any]]:
+    """``driver_rows`` of a select by a list of ids, ``_CHUNK`` ids per statement. The statements take one
+    parameter per id: one per list length, built and compiled once, rather than an expanding IN rebuilt for
+    every call."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows += driver_rows(conn, statement(len(chunk)), {f"id{k}": i for k, i in enumerate(chunk)})
+    return rows
 
 
 def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
@@ -751,9 +772,9 @@ def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
     lead_ids = [i for i in lead_ids if 0 < i < 2**63]  # no other id is stored (nor may be bound as BIGINT)
     for start in range(0, len(lead_ids), _CHUNK):
         chunk = lead_ids[start : start + _CHUNK]
-        for row in conn.execute(_LEADS_BY_IDS, {"ids": chunk}).mappings():
+        for row in _rows_by_ids(conn, _leads_by_ids, chunk):
             states[row["id"]] = _state_of(row)
-        for t in conn.execute(_TASKS_OF_LEADS, {"ids": chunk}).mappings():
+        for t in _rows_by_ids(conn, _tasks_of_leads, chunk):
             states[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = TaskState(
                 stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
                 done_by=t["done_by"], done_at=t["done_at"], note=t["note"])
@@ -906,10 +927,22 @@ def _marker(conn: Connection) -> str:
 def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, rows)
+        with _as_sqlalchemy_error(conn, sql):
+            cursor.executemany(sql, rows)
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+@contextlib.contextmanager
+def _as_sqlalchemy_error(conn: Connection, sql: str) -> Iterator[None]:
+    """The driver's errors as SQLAlchemy raises them (``sa.exc.OperationalError``...), as if run by
+    ``conn.execute``: callers and the CLI handle one family of database errors."""
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except dbapi_error as exc:
+        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error) from exc
 
 
 def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
@@ -950,8 +983,9 @@ def _driver_run(conn: Connection, statement: sa.Executable, params: dict[str, An
     values = [p(params[name]) if p is not None else params[name] for name, p in compiled.params]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
-            (name for name, _ in compiled.params), values, strict=True)))
+        with _as_sqlalchemy_error(conn, compiled.sql):
+            cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
+                (name for name, _ in compiled.params), values, strict=True)))
     except BaseException:
         cursor.close()
         raise
@@ -978,8 +1012,9 @@ def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[di
     names = [name for name, _ in compiled.params]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(compiled.sql, values if compiled.positional else [
-            dict(zip(names, v, strict=True)) for v in values])
+        with _as_sqlalchemy_error(conn, compiled.sql):
+            cursor.executemany(compiled.sql, values if compiled.positional else [
+                dict(zip(names, v, strict=True)) for v in values])
         return int(cursor.rowcount)
     finally:
         cursor.close()
