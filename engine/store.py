@@ -9,12 +9,11 @@ owner, team, deadlines) so boards and reports are SQL aggregates; the
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import functools
 import json
 import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
@@ -362,8 +361,10 @@ def create_db_engine(url: str | None) -> sa.Engine:
         @sa.event.listens_for(db, "begin")
         def _begin_immediate(conn: Connection) -> None:
             # on the driver's cursor: through exec_driver_sql it cost a third of a one-lead operation
-            with _as_sqlalchemy_error(conn, "BEGIN IMMEDIATE"):
+            try:
                 conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise _sqlalchemy_error(conn, "BEGIN IMMEDIATE", exc) from exc
 
         return db
     try:
@@ -927,22 +928,19 @@ def _marker(conn: Connection) -> str:
 def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        with _as_sqlalchemy_error(conn, sql):
+        try:
             cursor.executemany(sql, rows)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _sqlalchemy_error(conn, sql, exc) from exc
         return int(cursor.rowcount)
     finally:
         cursor.close()
 
 
-@contextlib.contextmanager
-def _as_sqlalchemy_error(conn: Connection, sql: str) -> Iterator[None]:
-    """The driver's errors as SQLAlchemy raises them (``sa.exc.OperationalError``...), as if run by
-    ``conn.execute``: callers and the CLI handle one family of database errors."""
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    try:
-        yield
-    except dbapi_error as exc:
-        raise sa.exc.DBAPIError.instance(sql, None, exc, dbapi_error) from exc
+def _sqlalchemy_error(conn: Connection, sql: str, exc: Exception) -> sa.exc.StatementError:
+    """A driver's error as SQLAlchemy raises it (``sa.exc.OperationalError``...), as if run by ``conn.execute``:
+    callers and the CLI handle one family of database errors."""
+    return sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error)
 
 
 def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
@@ -983,9 +981,11 @@ def _driver_run(conn: Connection, statement: sa.Executable, params: dict[str, An
     values = [p(params[name]) if p is not None else params[name] for name, p in compiled.params]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        with _as_sqlalchemy_error(conn, compiled.sql):
-            cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
-                (name for name, _ in compiled.params), values, strict=True)))
+        cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
+            (name for name, _ in compiled.params), values, strict=True)))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise _sqlalchemy_error(conn, compiled.sql, exc) from exc
     except BaseException:
         cursor.close()
         raise
@@ -1012,10 +1012,11 @@ def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[di
     names = [name for name, _ in compiled.params]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        with _as_sqlalchemy_error(conn, compiled.sql):
-            cursor.executemany(compiled.sql, values if compiled.positional else [
-                dict(zip(names, v, strict=True)) for v in values])
+        cursor.executemany(compiled.sql, values if compiled.positional else [
+            dict(zip(names, v, strict=True)) for v in values])
         return int(cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _sqlalchemy_error(conn, compiled.sql, exc) from exc
     finally:
         cursor.close()
 
