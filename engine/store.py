@@ -395,36 +395,27 @@ def dumps(data: Any) -> str:
 
 # -- leads -----------------------------------------------------------------------------------
 
+#: The lead's columns, each the LeadState attribute of the same name (but ``fields_json``).
+_COLUMN_ATTRS = tuple(c.key for c in leads.c if c.key not in ("id", "row_version"))
+
+
 def lead_columns(state: LeadState) -> dict[str, Any]:
-    return {
-        "client_id": state.client_id,
-        "process": state.process,
-        "process_version": state.process_version,
-        "stage": state.stage,
-        "status": state.status,
-        "owner": state.owner,
-        "team": state.team,
-        "source": state.source,
-        "product": state.product,
-        "value_minor": state.value_minor,
-        "fields_json": dumps(state.fields),
-        "created_at": state.created_at,
-        "stage_entered_at": state.stage_entered_at,
-        "stage_due_at": state.stage_due_at,
-        "last_activity_at": state.last_activity_at,
-        "owner_since": state.owner_since,
-        "closed_at": state.closed_at,
-        "close_reason": state.close_reason,
-        "close_note": state.close_note,
-        "closed_from_stage": state.closed_from_stage,
-        "red_at": state.red_at,
-        "last_report": state.last_report,
-        "last_report_at": state.last_report_at,
-        "extended_until": state.extended_until,
-        "extension_reason": state.extension_reason,
-        "recalled_at": state.recalled_at,
-        "rest_until": state.rest_until,
-    }
+    return {name: getattr(state, name) if name != "fields_json" else dumps(state.fields) for name in _COLUMN_ATTRS}
+
+
+def changed_columns(before: LeadState, after: LeadState) -> dict[str, Any]:
+    """The ``lead_columns`` whose values differ between two states of a lead, with ``after``'s values (in
+    ``lead_columns``' order), without building both rows: the fields are serialised only when they changed."""
+    out: dict[str, Any] = {}
+    for name in _COLUMN_ATTRS:
+        if name == "fields_json":
+            old, new = before.fields, after.fields
+            # equal dicts may still serialise apart (1 == True == 1.0): compare the types too
+            if old != new or any(type(v) is not type(new[k]) for k, v in old.items()):
+                out[name] = dumps(new)
+        elif (value := getattr(after, name)) != getattr(before, name):
+            out[name] = value
+    return out
 
 
 def _state_of(row: Any) -> LeadState:
@@ -702,11 +693,10 @@ def update_leads(conn: Connection, changes: list[tuple[LeadState, LeadState]]) -
     updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for before, after in changes:
         assert after.id is not None
-        old_cols, new_cols = lead_columns(before), lead_columns(after)
-        changed = tuple(name for name, value in new_cols.items() if old_cols[name] != value)
-        updates.setdefault(changed, []).append({
+        changed = changed_columns(before, after)
+        updates.setdefault(tuple(changed), []).append({
             "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
-            **{f"v_{name}": new_cols[name] for name in changed}})
+            **{f"v_{name}": value for name, value in changed.items()}})
     written = sum(driver_executemany(conn, _update_lead_statement(columns), rows) for columns, rows in updates.items())
     if written != len(changes):
         if len(changes) == 1:
@@ -722,14 +712,13 @@ def update_leads(conn: Connection, changes: list[tuple[LeadState, LeadState]]) -
         assert after.id is not None
         after.row_version = before.row_version + 1
         count_deltas(deltas, before, after)
-        old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
+        old = before.tasks
         for key, task in after.tasks.items():
-            row = _task_row(after.id, task)
             if key not in old:
-                inserts.append(row)
-            elif old[key] != row:
+                inserts.append(_task_row(after.id, task))
+            elif old[key] != task:  # the dataclasses compare every column of the row
                 task_updates.append({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
-                                     **{f"v_{name}": row[name] for name in _TASK_VALUES}})
+                                     **{f"v_{name}": getattr(task, name) for name in _TASK_VALUES}})
         # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
         # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
         deletes.extend({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]}
