@@ -208,15 +208,39 @@ def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
 
 
 @lead.command("advance")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
 @click.option("--to", "to", help="The next stage, when the process allows several.")
+@click.option("--skip-refused", is_flag=True,
+              help="With several leads: advance those the rules allow and list the others (default: all or none).")
 @json_option
 @pass_app
-def lead_advance(app: App, lead_id: int, to: str | None, as_json: bool) -> None:
-    """Move a lead to its next stage; refused while mandatory tasks or required fields are open."""
-    result = app.engine.advance(lead_id, to)
-    print_change(result, f"Lead {lead_id} advanced to '{result['stage_name']}' ({result['stage']}), "
+def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refused: bool, as_json: bool) -> None:
+    """Move leads to their next stage; refused while mandatory tasks or required fields are open."""
+    if len(lead_ids) > 1:
+        _print_batch(app.engine.advance_many(list(lead_ids), to=to, on_refusal=_on_refusal(skip_refused)),
+                     "advanced", as_json)
+        return
+    result = app.engine.advance(lead_ids[0], to)
+    print_change(result, f"Lead {lead_ids[0]} advanced to '{result['stage_name']}' ({result['stage']}), "
                      f"due {short_time(result['stage_due_at'])}", as_json)
+
+
+def _on_refusal(skip_refused: bool) -> str:
+    return "skip" if skip_refused else "abort"
+
+
+def _print_batch(report: dict[str, Any], done: str, as_json: bool) -> None:
+    """A bulk call's report; with refused leads (``--skip-refused``) the exit code is 1."""
+    if as_json:
+        print_json(report)
+    else:
+        ids = ", ".join(str(i) for i in report["done"])
+        click.echo(f"{plural(len(report['done']), 'lead')} {done}" + (f": {ids}" if ids else ""))
+        if report["refused"]:
+            console().print(table(f"Refused ({len(report['refused'])})", ["lead", "why"],
+                                  [[r["lead_id"], r["reason"]] for r in report["refused"]]))
+    if report["refused"]:
+        raise click.exceptions.Exit(1)
 
 
 @lead.command("close")
@@ -232,13 +256,18 @@ def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: b
 
 
 @lead.command("win")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
+@click.option("--skip-refused", is_flag=True,
+              help="With several leads: win those the rules allow and list the others (default: all or none).")
 @json_option
 @pass_app
-def lead_win(app: App, lead_id: int, as_json: bool) -> None:
-    """Win the sale: the lead must be in the won stage with its mandatory tasks done."""
-    result = app.engine.win(lead_id)
-    print_change(result, f"Lead {lead_id} won", as_json)
+def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, as_json: bool) -> None:
+    """Win sales: each lead must be in the won stage with its mandatory tasks done."""
+    if len(lead_ids) > 1:
+        _print_batch(app.engine.win_many(list(lead_ids), on_refusal=_on_refusal(skip_refused)), "won", as_json)
+        return
+    result = app.engine.win(lead_ids[0])
+    print_change(result, f"Lead {lead_ids[0]} won", as_json)
 
 
 @lead.command("reopen")

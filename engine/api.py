@@ -21,7 +21,7 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
@@ -33,6 +33,7 @@ from engine import access, actions, clock, rules, store, views
 from engine.assignment import Assigner
 from engine.errors import (
     AuthenticationError,
+    BatchRefused,
     InvalidInputError,
     LeadflowError,
     NotFoundError,
@@ -459,47 +460,61 @@ class Engine:
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             spec = self._spec(conn, state.process, state.process_version)
-            self._require_open(state, "advance")
-            access.require_can_work(self._actor(conn), state, "advance")
-            stage = spec.stage(state.stage)
-            assert stage is not None
-            if not stage.next:
-                raise RuleViolation(f"lead {lead_id} is in '{stage.id}', the last stage; "
-                                    f"win it with 'leadflow lead win {lead_id}' or close it with a reason")
-            if to is not None:
-                if spec.stage(to) is None:
-                    raise NotFoundError(f"stage '{to}' does not exist in process {spec.id}"
-                                        f"{suggest(to, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
-                targets = [n for n in stage.next if n.stage == to]
-                if not targets:
-                    raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}' to '{to}': the process "
-                                        f"allows only {', '.join(n.stage for n in stage.next)}")
-            else:
-                targets = list(stage.next)
-            self._require_can_leave(lead_id, state, spec)
-            machine = self._machine(spec, state.process_version)
-            for nxt in targets:
-                if machine.fire(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
-                    return self._commit(conn, state, [self._event("advanced", {"from": stage.id, "to": nxt.stage})])
-            from engine.render import condition_text
+            move = self._machine(spec, state.process_version).fire
+            kind, data = self._advancing(state, spec, lambda: self._actor(conn), to, move)
+            return self._commit(conn, state, [self._event(kind, data)])
 
-            blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
-            raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
-                                f"to this lead's fields ({blocked})")
+    def _advancing(self, state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], to: str | None,
+                   move: _Move) -> tuple[str, dict[str, Any]]:
+        """The ``advanced`` event's kind and data, or the error that refuses the move (``advance``'s rules)."""
+        lead_id = state.id
+        self._require_open(state, "advance")
+        access.require_can_work(actor(), state, "advance")
+        stage = spec.stage(state.stage)
+        assert stage is not None
+        if not stage.next:
+            raise RuleViolation(f"lead {lead_id} is in '{stage.id}', the last stage; "
+                                f"win it with 'leadflow lead win {lead_id}' or close it with a reason")
+        if to is not None:
+            if spec.stage(to) is None:
+                raise NotFoundError(f"stage '{to}' does not exist in process {spec.id}"
+                                    f"{suggest(to, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            targets = [n for n in stage.next if n.stage == to]
+            if not targets:
+                raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}' to '{to}': the process "
+                                    f"allows only {', '.join(n.stage for n in stage.next)}")
+        else:
+            targets = list(stage.next)
+        self._require_can_leave(state, spec)
+        for nxt in targets:
+            if move(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
+                return "advanced", {"from": stage.id, "to": nxt.stage}
+        from engine.render import condition_text
+
+        blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
+        raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
+                            f"to this lead's fields ({blocked})")
 
     def win(self, lead_id: int) -> dict[str, Any]:
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             spec = self._spec(conn, state.process, state.process_version)
-            self._require_open(state, "win")
-            access.require_can_work(self._actor(conn), state, "win")
-            if state.stage != spec.won_stage:
-                raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
-                                    f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
-            self._require_can_leave(lead_id, state, spec)
-            if self._machine(spec, state.process_version).fire(state.stage, "win", state.fields) != WON:
-                raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
-            return self._commit(conn, state, [self._event("won", {"from": state.stage})])
+            move = self._machine(spec, state.process_version).fire
+            kind, data = self._winning(state, spec, lambda: self._actor(conn), move)
+            return self._commit(conn, state, [self._event(kind, data)])
+
+    def _winning(self, state: LeadState, spec: ProcessSpec, actor: Callable[[], Any],
+                 move: _Move) -> tuple[str, dict[str, Any]]:
+        lead_id = state.id
+        self._require_open(state, "win")
+        access.require_can_work(actor(), state, "win")
+        if state.stage != spec.won_stage:
+            raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
+                                f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
+        self._require_can_leave(state, spec)
+        if move(state.stage, "win", state.fields) != WON:
+            raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
+        return "won", {"from": state.stage}
 
     def close_lead(self, lead_id: int, reason: str, note: str | None = None) -> dict[str, Any]:
         """Close the lead as lost or removed, for a reason from the process's catalogue."""
@@ -556,24 +571,95 @@ class Engine:
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             spec = self._spec(conn, state.process, state.process_version)
-            self._require_open(state, "complete tasks of")
-            stage = spec.stage(state.stage)
-            assert stage is not None
-            task = stage.task(task_id)
-            if task is None or (state.stage, task_id) not in state.tasks:
-                known = [t.id for t in stage.all_tasks]
-                raise NotFoundError(f"lead {lead_id} has no task '{task_id}' in its current stage '{stage.id}'"
-                                    f"{suggest(task_id, known)}; tasks: {', '.join(known) or 'none'}")
-            access.require_can_do_task(self._actor(conn), state, task, spec)
-            current = state.tasks[(state.stage, task_id)]
-            if current.state == DONE:
-                raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
-                                    f"(by {current.done_by} at {views.iso(current.done_at)})")
-            if current.state != OPEN:
-                raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
-                                    f"({_cond(task.when)}) is false for this lead's fields")
-            return self._commit(conn, state, [self._event("task_done", {
-                "stage": state.stage, "task": task_id, "note": _clean_text(note, "note", 5000)})])
+            kind, data = self._completing(state, spec, lambda: self._actor(conn), task_id, note)
+            return self._commit(conn, state, [self._event(kind, data)])
+
+    def _completing(self, state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], task_id: str,
+                    note: str | None) -> tuple[str, dict[str, Any]]:
+        lead_id = state.id
+        self._require_open(state, "complete tasks of")
+        stage = spec.stage(state.stage)
+        assert stage is not None
+        task = stage.task(task_id)
+        if task is None or (state.stage, task_id) not in state.tasks:
+            known = [t.id for t in stage.all_tasks]
+            raise NotFoundError(f"lead {lead_id} has no task '{task_id}' in its current stage '{stage.id}'"
+                                f"{suggest(task_id, known)}; tasks: {', '.join(known) or 'none'}")
+        access.require_can_do_task(actor(), state, task, spec)
+        current = state.tasks[(state.stage, task_id)]
+        if current.state == DONE:
+            raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
+                                f"(by {current.done_by} at {views.iso(current.done_at)})")
+        if current.state != OPEN:
+            raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
+                                f"({_cond(task.when)}) is false for this lead's fields")
+        return "task_done", {"stage": state.stage, "task": task_id, "note": _clean_text(note, "note", 5000)}
+
+    # -- many leads at once ----------------------------------------------------------------------
+    def complete_tasks_many(self, lead_ids: Sequence[int], task_id: str, *, note: str | None = None,
+                            on_refusal: str = "abort") -> dict[str, Any]:
+        """``complete_task`` for many leads in one transaction, written set-based (docs/api.md).
+
+        Each lead is checked by exactly the rules of the one-lead call. ``on_refusal="abort"`` (the default)
+        writes nothing if any lead is refused and raises ``BatchRefused`` listing every refusal;
+        ``"skip"`` writes the others and reports the refused ones. Returns ``{"action", "done", "refused"}``.
+        """
+        note_ = _clean_text(note, "note", 5000)
+        return self._many("complete_task", lead_ids, on_refusal, lambda state, spec, actor, _: self._completing(
+            state, spec, actor, task_id, note_))
+
+    def advance_many(self, lead_ids: Sequence[int], *, to: str | None = None,
+                     on_refusal: str = "abort") -> dict[str, Any]:
+        """``advance`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
+        return self._many("advance", lead_ids, on_refusal, lambda state, spec, actor, move: self._advancing(
+            state, spec, actor, to, move))
+
+    def win_many(self, lead_ids: Sequence[int], *, on_refusal: str = "abort") -> dict[str, Any]:
+        """``win`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
+        return self._many("win", lead_ids, on_refusal, self._winning)
+
+    def _many(self, action: str, lead_ids: Sequence[int], on_refusal: str,
+              check: Callable[[LeadState, ProcessSpec, Callable[[], Any], _Move], tuple[str, dict[str, Any]]]
+              ) -> dict[str, Any]:
+        """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
+        the leads with ``store.update_leads`` and their events with ``store.insert_events_bulk``."""
+        if on_refusal not in ("abort", "skip"):
+            raise InvalidInputError(f"on_refusal '{on_refusal}' is not one of: abort, skip")
+        ids = _batch_ids(lead_ids)
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            states = store.read_leads(conn, ids)
+            lookup = self._specs_lookup(conn)
+            at = clock.now()
+            changes: list[tuple[LeadState, LeadState]] = []
+            evs: list[tuple[LeadState, Event]] = []
+            entries = []
+            refused: list[dict[str, Any]] = []
+            for lead_id in ids:
+                state = states.get(lead_id)
+                try:
+                    if state is None:
+                        raise NotFoundError(f"lead {lead_id} does not exist")
+                    spec = lookup(state.process, state.process_version)
+                    # the precomputed table of the process's machine: the same answers (tests/test_machine.py)
+                    kind, data = check(state, spec, lambda: actor, self._machine(spec, state.process_version).allowed)
+                except LeadflowError as exc:
+                    refused.append({"lead_id": lead_id, "error": type(exc).__name__, "reason": str(exc)})
+                    continue
+                ev = Event(kind=kind, at=at, actor=self.user_name, data=data)
+                after = apply(state.clone(), ev, lookup)
+                if kind in actions.ENTERING:
+                    entry = actions.on_enter(spec, after, at)
+                    entry.record_on(ev)
+                    entries.append(entry)
+                changes.append((state, after))
+                evs.append((after, ev))
+            if refused and on_refusal == "abort":
+                raise BatchRefused(_VERBS[action], len(ids), refused)
+            store.update_leads(conn, changes)
+            store.insert_events_bulk(conn, evs)
+            actions.store(conn, entries)
+            return {"action": action, "done": [after.id for _, after in changes], "refused": refused}
 
     def history(self, lead_id: int) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -1255,10 +1341,10 @@ class Engine:
         return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
 
     def _actor(self, conn: Connection) -> Any:
-        row = conn.execute(_USER_BY_NAME, {"name": self.user_name}).mappings().first()
-        if row is None:
+        rows = store.driver_rows(conn, _USER_BY_NAME, {"name": self.user_name})
+        if not rows:
             raise self._not_registered()
-        return row
+        return rows[0]
 
     def _not_registered(self) -> PermissionDenied:
         return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
@@ -1324,7 +1410,8 @@ class Engine:
             raise RuleViolation(f"can't {verb} lead {state.id}: it is {state.status} "
                                 f"(closed {views.iso(state.closed_at)}); a manager may reopen it")
 
-    def _require_can_leave(self, lead_id: int, state: LeadState, spec: ProcessSpec) -> None:
+    def _require_can_leave(self, state: LeadState, spec: ProcessSpec) -> None:
+        lead_id = state.id
         stage = spec.stage(state.stage)
         assert stage is not None
         open_tasks, unset = rules.missing_to_leave(stage, state.stage_tasks(), state.fields)
@@ -1357,7 +1444,7 @@ class Engine:
 
     def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:
         spec = self._spec(conn, state.process, state.process_version)
-        client_row = conn.execute(_CLIENT_BY_ID, {"id": state.client_id}).mappings().one()
+        (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
         return views.lead(state, spec, client_row)
 
 
@@ -1367,6 +1454,27 @@ class _Undo(Exception):  # the way out of a transaction that must not commit, no
     def __init__(self, report: dict[str, Any]):
         super().__init__("rolled back")
         self.report = report
+
+
+#: How a refused batch names what it could not do ("can't advance 2 of 500 leads").
+_VERBS = {"complete_task": "complete the task of", "advance": "advance", "win": "win"}
+
+#: How a transition is asked of a process version: the machine's ``fire`` (one lead) or its table's ``allowed``.
+_Move = Callable[[str, str, dict[str, Any]], str | None]
+
+
+def _batch_ids(lead_ids: Sequence[int]) -> list[int]:
+    """The ids of a bulk call: whole numbers, each listed once (an unknown id is refused per lead later)."""
+    if isinstance(lead_ids, (str, bytes)) or not isinstance(lead_ids, Sequence):
+        raise InvalidInputError(f"lead ids must be a list of whole numbers, got {lead_ids!r}")
+    seen: set[int] = set()
+    for lead_id in lead_ids:
+        if isinstance(lead_id, bool) or not isinstance(lead_id, int):
+            raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}; nothing was written")
+        if lead_id in seen:
+            raise InvalidInputError(f"lead {lead_id} is listed twice; list each lead once (nothing was written)")
+        seen.add(lead_id)
+    return list(lead_ids)
 
 
 def _cond(cond: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 class LeadflowError(Exception):
@@ -37,6 +38,20 @@ class AuthenticationError(LeadflowError):
 
 class ConcurrentUpdateError(LeadflowError):
     """Someone else changed the record between our read and our write."""
+
+
+class BatchRefused(RuleViolation):
+    """A bulk operation (``Engine.advance_many`` ...) refused some of its leads and so wrote nothing.
+
+    ``refused`` lists each refused lead: ``{"lead_id", "error" (the one-lead call's error class), "reason"}``.
+    """
+
+    def __init__(self, verb: str, leads: int, refused: list[dict[str, Any]]):
+        self.refused = refused
+        shown = "; ".join(r["reason"] for r in refused[:5])
+        more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
+        super().__init__(f"can't {verb} {len(refused)} of {leads} leads, so none was written: "
+                         f"{shown}{more}")
 
 
 @dataclass(frozen=True)

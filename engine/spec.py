@@ -218,6 +218,8 @@ class ProcessSpec:
             reasons={r.id: r for r in self.closure_reasons},
             roles={r.id: r for r in self.roles},
             order={s.id: i for i, s in enumerate(self.stages)},
+            # (stage, task) -> (position in the process, the task): a lead's tasks as shown, in order
+            tasks={(s.id, t.id): ((i, j), t) for i, s in enumerate(self.stages) for j, t in enumerate(s.all_tasks)},
         )
 
     # -- lookups ---------------------------------------------------------
@@ -232,6 +234,10 @@ class ProcessSpec:
 
     def role(self, role_id: str) -> RoleSpec | None:
         return self._index["roles"].get(role_id)  # type: ignore[no-any-return]
+
+    def task_place(self, stage_id: str, task_id: str) -> tuple[tuple[int, int], TaskSpec] | None:
+        """Where a stage's task stands in the process (stage order, then task order), and its spec."""
+        return self._index["tasks"].get((stage_id, task_id))  # type: ignore[no-any-return]
 
     def stage_index(self, stage_id: str) -> int:
         return self._index["order"][stage_id]  # type: ignore[no-any-return]

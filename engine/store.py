@@ -13,8 +13,9 @@ import datetime as dt
 import functools
 import json
 import shutil
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -359,7 +360,11 @@ def create_db_engine(url: str | None) -> sa.Engine:
 
         @sa.event.listens_for(db, "begin")
         def _begin_immediate(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # on the driver's cursor: through exec_driver_sql it cost a third of a one-lead operation
+            try:
+                conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise _sqlalchemy_error(conn, "BEGIN IMMEDIATE", exc) from exc
 
         return db
     try:
@@ -390,36 +395,27 @@ def dumps(data: Any) -> str:
 
 # -- leads -----------------------------------------------------------------------------------
 
+#: The lead's columns, each the LeadState attribute of the same name (but ``fields_json``).
+_COLUMN_ATTRS = tuple(c.key for c in leads.c if c.key not in ("id", "row_version"))
+
+
 def lead_columns(state: LeadState) -> dict[str, Any]:
-    return {
-        "client_id": state.client_id,
-        "process": state.process,
-        "process_version": state.process_version,
-        "stage": state.stage,
-        "status": state.status,
-        "owner": state.owner,
-        "team": state.team,
-        "source": state.source,
-        "product": state.product,
-        "value_minor": state.value_minor,
-        "fields_json": dumps(state.fields),
-        "created_at": state.created_at,
-        "stage_entered_at": state.stage_entered_at,
-        "stage_due_at": state.stage_due_at,
-        "last_activity_at": state.last_activity_at,
-        "owner_since": state.owner_since,
-        "closed_at": state.closed_at,
-        "close_reason": state.close_reason,
-        "close_note": state.close_note,
-        "closed_from_stage": state.closed_from_stage,
-        "red_at": state.red_at,
-        "last_report": state.last_report,
-        "last_report_at": state.last_report_at,
-        "extended_until": state.extended_until,
-        "extension_reason": state.extension_reason,
-        "recalled_at": state.recalled_at,
-        "rest_until": state.rest_until,
-    }
+    return {name: getattr(state, name) if name != "fields_json" else dumps(state.fields) for name in _COLUMN_ATTRS}
+
+
+def changed_columns(before: LeadState, after: LeadState) -> dict[str, Any]:
+    """The ``lead_columns`` whose values differ between two states of a lead, with ``after``'s values (in
+    ``lead_columns``' order), without building both rows: the fields are serialised only when they changed."""
+    out: dict[str, Any] = {}
+    for name in _COLUMN_ATTRS:
+        if name == "fields_json":
+            old, new = before.fields, after.fields
+            # equal dicts may still serialise apart (1 == True == 1.0): compare the types too
+            if old != new or any(type(v) is not type(new[k]) for k, v in old.items()):
+                out[name] = dumps(new)
+        elif (value := getattr(after, name)) != getattr(before, name):
+            out[name] = value
+    return out
 
 
 def _state_of(row: Any) -> LeadState:
@@ -440,14 +436,15 @@ _TASK_KEY = (lead_tasks.c.lead_id == sa.bindparam("k_lead_id"), lead_tasks.c.sta
 _UPDATE_TASK = sa.update(lead_tasks).where(*_TASK_KEY).values(
     {name: sa.bindparam(f"v_{name}") for name in ("state", "due_at", "done_by", "done_at", "note")})
 _DELETE_TASK = sa.delete(lead_tasks).where(*_TASK_KEY)
+_INSERT_TASK = sa.insert(lead_tasks).values({c.key: sa.bindparam(c.key) for c in lead_tasks.c})
 
 
 def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
-    row = conn.execute(_LEAD_BY_ID, {"lead_id": lead_id}).mappings().first()
-    if row is None:
+    rows = driver_rows(conn, _LEAD_BY_ID, {"lead_id": lead_id})
+    if not rows:
         return None
-    state = _state_of(row)
-    for t in conn.execute(_TASKS_OF_LEAD, {"lead_id": lead_id}).mappings():
+    state = _state_of(rows[0])
+    for t in driver_rows(conn, _TASKS_OF_LEAD, {"lead_id": lead_id}):
         state.tasks[(t["stage"], t["task_id"])] = TaskState(
             stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
             done_by=t["done_by"], done_at=t["done_at"], note=t["note"],
@@ -471,21 +468,30 @@ def _count_key(state: LeadState) -> tuple[str, str, str, str] | None:
 
 def bump_counts(conn: Connection, before: LeadState | None, after: LeadState) -> None:
     """Move a lead's contribution in ``stage_counts`` from where ``before`` had it to where ``after`` has it."""
+    deltas: dict[tuple[str, str, str, str], list[int]] = {}
+    count_deltas(deltas, before, after)
+    add_counts(conn, deltas)
+
+
+def count_deltas(deltas: dict[tuple[str, str, str, str], list[int]], before: LeadState | None,
+                 after: LeadState) -> None:
+    """Add a lead's move in ``stage_counts`` to ``deltas`` (``add_counts`` writes them, summed per key)."""
     old, new = (_count_key(before) if before else None), _count_key(after)
     old_value = (before.value_minor or 0) if before else 0
     new_value = after.value_minor or 0
     if old == new and old_value == new_value:
         return
-    if old is not None:
-        _add_count(conn, old, -1, -old_value)
-    if new is not None:
-        _add_count(conn, new, 1, new_value)
+    for key, sign, value in ((old, -1, old_value), (new, 1, new_value)):
+        if key is not None:
+            entry = deltas.setdefault(key, [0, 0])
+            entry[0] += sign
+            entry[1] += sign * value
 
 
 def _add_count(conn: Connection, key: tuple[str, str, str, str], leads_: int, value: int) -> None:
     process, stage, team, owner = key
-    conn.execute(_count_upsert(conn.dialect.name), {"process": process, "stage": stage, "team": team, "owner": owner,
-                                                   "d_leads": leads_, "d_value": value})
+    driver_execute(conn, _count_upsert(conn.dialect.name), {
+        "process": process, "stage": stage, "team": team, "owner": owner, "d_leads": leads_, "d_value": value})
 
 
 @functools.cache
@@ -538,39 +544,79 @@ def _visit_row(state: LeadState, visit: visits.Visit) -> dict[str, Any]:
             "seconds": visit.seconds, "moved_on": visit.moved_on}
 
 
-def _read_visits(conn: Connection, lead_id: int, stages: set[str]) -> dict[str, visits.Visit]:
-    c = lead_stages.c
-    return {r.stage: visits.Visit(r.stage, r.entered_at, r.stay_started_at, int(r.seconds), bool(r.moved_on))
-            for r in conn.execute(sa.select(c.stage, c.entered_at, c.stay_started_at, c.seconds, c.moved_on)
-                                  .where(c.lead_id == lead_id, c.stage.in_(sorted(stages))))}
+_VISITS_OF_LEAD = sa.select(lead_stages.c.stage, lead_stages.c.entered_at, lead_stages.c.stay_started_at,
+                            lead_stages.c.seconds, lead_stages.c.moved_on).where(
+    lead_stages.c.lead_id == sa.bindparam("lead_id"))
+_UPDATE_VISIT = sa.update(lead_stages).where(
+    lead_stages.c.lead_id == sa.bindparam("k_lead_id"), lead_stages.c.stage == sa.bindparam("k_stage")).values(
+    {name: sa.bindparam(f"v_{name}") for name in ("stay_started_at", "seconds", "moved_on")})
+_INSERT_VISIT = sa.insert(lead_stages).values({c.key: sa.bindparam(c.key) for c in lead_stages.c})
 
 
-def follow_stages(conn: Connection, before: LeadState | None, after: LeadState) -> None:
-    """Keep ``lead_stages`` in step with a write of one lead (``before`` is None for a new lead)."""
-    assert after.id is not None
-    if before is not None:
-        old, new = _stage_lead_columns(before), _stage_lead_columns(after)
-        changed = {k: v for k, v in new.items() if old[k] != v}
-        if changed:
-            conn.execute(sa.update(lead_stages).where(lead_stages.c.lead_id == after.id).values(**changed))
-    _follow_moves(conn, before, after)
+@functools.lru_cache(maxsize=16)
+def _visits_of_leads(n: int) -> sa.Select[Any]:
+    return sa.select(lead_stages.c.lead_id, *_VISITS_OF_LEAD.selected_columns).where(
+        lead_stages.c.lead_id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
 
 
-def _follow_moves(conn: Connection, before: LeadState | None, after: LeadState) -> None:
-    assert after.id is not None
-    changes = visits.moves(visits.position(before), after)
-    if not changes:
+def _read_visits(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, visits.Visit]]:
+    """The stages each lead reached (one row per stage, a short range of the primary key per lead)."""
+    if len(lead_ids) == 1:
+        rows = driver_rows(conn, _VISITS_OF_LEAD, {"lead_id": lead_ids[0]})
+        for row in rows:
+            row["lead_id"] = lead_ids[0]
+    else:
+        rows = _rows_by_ids(conn, _visits_of_leads, lead_ids)
+    out: dict[int, dict[str, visits.Visit]] = {}
+    for r in rows:
+        out.setdefault(r["lead_id"], {})[r["stage"]] = visits.Visit(
+            r["stage"], r["entered_at"], r["stay_started_at"], int(r["seconds"]), bool(r["moved_on"]))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
+    return sa.update(lead_stages).where(lead_stages.c.lead_id == sa.bindparam("k_lead_id")).values(
+        {name: sa.bindparam(f"v_{name}") for name in columns})
+
+
+def follow_stages(conn: Connection, changes: list[tuple[LeadState | None, LeadState]]) -> None:
+    """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
+    lead. Rows changed alike are written by one statement."""
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    moved: list[tuple[LeadState, bool, list[tuple[str, str, dt.datetime]]]] = []
+    for before, after in changes:
+        assert after.id is not None
+        if before is not None:
+            old, new = _stage_lead_columns(before), _stage_lead_columns(after)
+            changed = {k: v for k, v in new.items() if old[k] != v}
+            if changed:
+                updates.setdefault(tuple(changed), []).append(
+                    {"k_lead_id": after.id, **{f"v_{name}": value for name, value in changed.items()}})
+        moves = visits.moves(visits.position(before), after)
+        if moves:
+            moved.append((after, before is None, moves))
+    for columns, rows in updates.items():
+        driver_executemany(conn, _update_stage_leads_statement(columns), rows)
+    if not moved:
         return
-    current = _read_visits(conn, after.id, {stage for _, stage, _ in changes}) if before is not None else {}
-    existing = set(current)
-    for stage in sorted(visits.follow(current, changes)):
-        visit = current[stage]
-        if stage in existing:
-            conn.execute(sa.update(lead_stages).where(lead_stages.c.lead_id == after.id, lead_stages.c.stage == stage)
-                         .values(stay_started_at=visit.stay_started_at, seconds=visit.seconds,
-                                 moved_on=visit.moved_on))
-        else:
-            conn.execute(sa.insert(lead_stages).values(**_visit_row(after, visit)))
+    known = [after.id for after, new, _ in moved if not new and after.id is not None]
+    current = _read_visits(conn, known) if known else {}
+    changed_rows: list[dict[str, Any]] = []
+    new_rows: list[dict[str, Any]] = []
+    for after, _, moves in moved:
+        assert after.id is not None
+        stays = current.get(after.id, {})
+        existing = set(stays)
+        for stage in sorted(visits.follow(stays, moves)):
+            visit = stays[stage]
+            if stage in existing:
+                changed_rows.append({"k_lead_id": after.id, "k_stage": stage, "v_seconds": visit.seconds,
+                                     "v_stay_started_at": visit.stay_started_at, "v_moved_on": visit.moved_on})
+            else:
+                new_rows.append(_visit_row(after, visit))
+    driver_executemany(conn, _UPDATE_VISIT, changed_rows)
+    driver_executemany(conn, _INSERT_VISIT, new_rows)
 
 
 def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
@@ -627,7 +673,7 @@ def insert_lead(conn: Connection, state: LeadState) -> int:
     bump_counts(conn, None, state)
     state.id = lead_id
     state.row_version = 1
-    follow_stages(conn, None, state)
+    follow_stages(conn, [(None, state)])
     if state.tasks:
         conn.execute(sa.insert(lead_tasks), [_task_row(lead_id, t) for t in state.tasks.values()])
     return lead_id
@@ -635,29 +681,94 @@ def insert_lead(conn: Connection, state: LeadState) -> int:
 
 def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
     """Write ``after`` if nobody changed the row since ``before`` was read (optimistic locking)."""
-    assert after.id is not None
-    old_cols, new_cols = lead_columns(before), lead_columns(after)
-    changed = tuple(name for name, value in new_cols.items() if old_cols[name] != value)
-    result = conn.execute(_update_lead_statement(changed), {
-        "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
-        **{f"v_{name}": new_cols[name] for name in changed}})
-    if result.rowcount != 1:
-        raise ConcurrentUpdateError(f"lead {after.id} changed since you read it; nothing was written, try again")
-    after.row_version = before.row_version + 1
-    bump_counts(conn, before, after)
-    follow_stages(conn, before, after)
-    old = {k: _task_row(after.id, t) for k, t in before.tasks.items()}
-    for key, task in after.tasks.items():
-        row = _task_row(after.id, task)
-        if key not in old:
-            conn.execute(sa.insert(lead_tasks), row)
-        elif old[key] != row:
-            conn.execute(_UPDATE_TASK, {"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
-                                        **{f"v_{name}": row[name] for name in _TASK_VALUES}})
-    # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
-    # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
-    for key in old.keys() - after.tasks.keys():
-        conn.execute(_DELETE_TASK, {"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]})
+    update_leads(conn, [(before, after)])
+
+
+def update_leads(conn: Connection, changes: list[tuple[LeadState, LeadState]]) -> None:
+    """Write leads' new states, each ``(before, after)`` of a different lead, in a few statements: leads whose
+    changed columns are the same ones share one UPDATE (each with its own values), and so do their task and
+    stage rows. Every lead under the optimistic lock: if any changed since ``before`` was read,
+    ``ConcurrentUpdateError`` and the caller's transaction rolls back, so nothing is written.
+    """
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for before, after in changes:
+        assert after.id is not None
+        changed = changed_columns(before, after)
+        updates.setdefault(tuple(changed), []).append({
+            "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
+            **{f"v_{name}": value for name, value in changed.items()}})
+    written = sum(driver_executemany(conn, _update_lead_statement(columns), rows) for columns, rows in updates.items())
+    if written != len(changes):
+        if len(changes) == 1:
+            raise ConcurrentUpdateError(f"lead {changes[0][1].id} changed since you read it; nothing was written, "
+                                        "try again")
+        raise ConcurrentUpdateError(f"{len(changes) - written} of {len(changes)} leads changed since they were "
+                                    "read; nothing was written, try again")
+    deltas: dict[tuple[str, str, str, str], list[int]] = {}
+    inserts: list[dict[str, Any]] = []
+    task_updates: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    for before, after in changes:
+        assert after.id is not None
+        after.row_version = before.row_version + 1
+        count_deltas(deltas, before, after)
+        old = before.tasks
+        for key, task in after.tasks.items():
+            if key not in old:
+                inserts.append(_task_row(after.id, task))
+            elif old[key] != task:  # the dataclasses compare every column of the row
+                task_updates.append({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
+                                     **{f"v_{name}": getattr(task, name) for name in _TASK_VALUES}})
+        # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
+        # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
+        deletes.extend({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]}
+                       for key in old.keys() - after.tasks.keys())
+    add_counts(conn, deltas)
+    follow_stages(conn, list(changes))
+    driver_executemany(conn, _INSERT_TASK, inserts)
+    driver_executemany(conn, _UPDATE_TASK, task_updates)
+    driver_executemany(conn, _DELETE_TASK, deletes)
+
+
+#: Leads per statement when a bulk operation reads or writes by lists of ids.
+_CHUNK = 500
+
+
+@functools.lru_cache(maxsize=16)
+def _leads_by_ids(n: int) -> sa.Select[Any]:
+    return sa.select(leads).where(leads.c.id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
+
+
+@functools.lru_cache(maxsize=16)
+def _tasks_of_leads(n: int) -> sa.Select[Any]:
+    return sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
+
+
+def _rows_by_ids(conn: Connection, statement: Callable[[int], sa.Select[Any]], ids: list[int]
+                 ) -> list[dict[str, Any]]:
+    """``driver_rows`` of a select by a list of ids, ``_CHUNK`` ids per statement. The statements take one
+    parameter per id: one per list length, built and compiled once, rather than an expanding IN rebuilt for
+    every call."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        rows += driver_rows(conn, statement(len(chunk)), {f"id{k}": i for k, i in enumerate(chunk)})
+    return rows
+
+
+def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
+    """The stored states of many leads by id (those that exist), a few queries per 500 leads."""
+    states: dict[int, LeadState] = {}
+    lead_ids = [i for i in lead_ids if 0 < i < 2**63]  # no other id is stored (nor may be bound as BIGINT)
+    for start in range(0, len(lead_ids), _CHUNK):
+        chunk = lead_ids[start : start + _CHUNK]
+        for row in _rows_by_ids(conn, _leads_by_ids, chunk):
+            states[row["id"]] = _state_of(row)
+        for t in _rows_by_ids(conn, _tasks_of_leads, chunk):
+            states[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = TaskState(
+                stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
+                done_by=t["done_by"], done_at=t["done_at"], note=t["note"])
+    return states
 
 
 _TASK_VALUES = ("state", "due_at", "done_by", "done_at", "note")
@@ -674,15 +785,20 @@ def _update_lead_statement(columns: tuple[str, ...]) -> sa.Update:
 OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
 
 
+_INSERT_EVENT = sa.insert(events).values(
+    {name: sa.bindparam(name) for name in ("lead_id", "client_id", "at", "actor", "kind", "data_json")})
+_INSERT_OWNERSHIP = sa.insert(ownerships).values(
+    {name: sa.bindparam(name) for name in ("client_id", "lead_id", "owner", "started_at", "how")})
+
+
 def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Event]) -> None:
+    """Append one lead's events (their ids stay unread: the log is read back ordered by id)."""
     for ev in evs:
         ev.lead_id = lead_id
-        ev.id = _new_id(conn.execute(sa.insert(events), {
-            "lead_id": lead_id, "client_id": client_id, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
-            "data_json": dumps(ev.data)}))
-    rows = _ownership_rows(lead_id, client_id, evs)
-    if rows:
-        conn.execute(sa.insert(ownerships), rows)
+        driver_execute(conn, _INSERT_EVENT, {"lead_id": lead_id, "client_id": client_id, "at": ev.at,
+                                             "actor": ev.actor, "kind": ev.kind, "data_json": dumps(ev.data)})
+    for row in _ownership_rows(lead_id, client_id, evs):
+        driver_execute(conn, _INSERT_OWNERSHIP, row)
 
 
 def _ownership_rows(lead_id: int, client_id: int, evs: list[Event]) -> list[dict[str, Any]]:
@@ -748,7 +864,14 @@ def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: li
     insert_events_bulk(conn, evs)
 
 
-def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> None:
+class _LeadKey(Protocol):
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def client_id(self) -> int: ...
+
+
+def insert_events_bulk(conn: Connection, evs: Sequence[tuple[_LeadKey, Event]]) -> None:
     """Append many leads' events (and the ownerships they start) in two statements.
 
     Events that share one ``data`` dict are serialised once.
@@ -758,6 +881,7 @@ def insert_events_bulk(conn: Connection, evs: list[tuple[AlikeLead, Event]]) -> 
     rows: list[tuple[Any, ...]] = []
     owner_rows: list[tuple[Any, ...]] = []
     for lead, ev in evs:
+        assert lead.id is not None
         ev.lead_id = lead.id
         text = texts.get(id(ev.data))
         if text is None:
@@ -793,10 +917,19 @@ def _marker(conn: Connection) -> str:
 def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(sql, rows)
+        try:
+            cursor.executemany(sql, rows)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise _sqlalchemy_error(conn, sql, exc) from exc
         return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+def _sqlalchemy_error(conn: Connection, sql: str, exc: Exception) -> sa.exc.StatementError:
+    """A driver's error as SQLAlchemy raises it (``sa.exc.OperationalError``...), as if run by ``conn.execute``:
+    callers and the CLI handle one family of database errors."""
+    return sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error)
 
 
 def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
@@ -808,6 +941,86 @@ def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
     """``value`` as the driver receives it for ``column`` (a SQLite date-time becomes its stored text)."""
     processor = _processor(conn, column)
     return processor(value) if processor is not None and value is not None else value
+
+
+class _DriverStatement(NamedTuple):
+    sql: str
+    positional: bool  # the driver takes the parameters as a sequence in ``params``' order, else by name
+    params: tuple[tuple[str, Any], ...]  # (name, the bind processor of its type or None), in order
+    keys: tuple[str, ...]  # the selected columns
+    results: tuple[Any, ...]  # ... and their result processors (None: as the driver returns it)
+
+
+@functools.lru_cache(maxsize=1024)
+def _driver_statement(statement: sa.Executable, dialect: sa.Dialect) -> _DriverStatement:
+    assert isinstance(statement, sa.ClauseElement)
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, sa.sql.compiler.SQLCompiler)
+    names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+    selected: list[Any] = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
+    return _DriverStatement(
+        compiled.string, compiled.positional,
+        tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names),
+        tuple(str(c.key) for c in selected),
+        tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected))
+
+
+def _driver_run(conn: Connection, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, _DriverStatement]:
+    compiled = _driver_statement(statement, conn.dialect)
+    values = [p(params[name]) if p is not None else params[name] for name, p in compiled.params]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
+            (name for name, _ in compiled.params), values, strict=True)))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise _sqlalchemy_error(conn, compiled.sql, exc) from exc
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor, compiled
+
+
+def driver_execute(conn: Connection, statement: sa.Executable, params: dict[str, Any]) -> int:
+    """Run a statement built once (with bound parameters) on the driver's cursor, as ``conn.execute`` would
+    but without its per-call work, which cost more than the database's own for one lead; returns the rows
+    matched. Values go through each bound type's processor, exactly as SQLAlchemy stores them."""
+    cursor, _ = _driver_run(conn, statement, params)
+    try:
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[dict[str, Any]]) -> int:
+    """``driver_execute`` for many parameter sets in one call; returns the rows matched by all of them."""
+    if not rows:
+        return 0
+    compiled = _driver_statement(statement, conn.dialect)
+    values = [[p(row[name]) if p is not None else row[name] for name, p in compiled.params] for row in rows]
+    names = [name for name, _ in compiled.params]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(compiled.sql, values if compiled.positional else [
+            dict(zip(names, v, strict=True)) for v in values])
+        return int(cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _sqlalchemy_error(conn, compiled.sql, exc) from exc
+    finally:
+        cursor.close()
+
+
+def driver_rows(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a select built once, read on the driver's cursor, each value as SQLAlchemy returns it."""
+    cursor, compiled = _driver_run(conn, statement, params)
+    try:
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    keys, results = compiled.keys, compiled.results
+    if not any(results):
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [{k: (p(v) if p is not None else v) for k, p, v in zip(keys, results, row, strict=True)} for row in rows]
 
 
 def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec, TaskSpec
-from engine.state import Event, LeadState
+from engine.state import Event, LeadState, TaskState
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -22,25 +22,28 @@ def user(row: Any) -> dict[str, Any]:
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]:
     stage = spec.stage(state.stage)
-    order = {s.id: i for i, s in enumerate(spec.stages)}
-    tasks = []
-    for (stage_id, task_id), task in sorted(
-        state.tasks.items(),
-        key=lambda kv: (order.get(kv[0][0], 99), _task_index(spec, kv[0][0], kv[0][1])),
-    ):
-        task_spec = spec.stage(stage_id).task(task_id) if spec.stage(stage_id) else None  # type: ignore[union-attr]
-        tasks.append({
-            "id": task_id,
-            "stage": stage_id,
-            "name": task_spec.name if task_spec else task_id,
-            "owner": task_spec.owner if task_spec else None,
-            "mandatory": task_spec.mandatory if task_spec else False,
-            "state": task.state,
-            "due_at": iso(task.due_at),
-            "done_by": task.done_by,
-            "done_at": iso(task.done_at),
-            "note": task.note,
-        })
+    placed: list[tuple[tuple[int, int], str, str, TaskState, TaskSpec | None]] = []
+    for (stage_id, task_id), task in state.tasks.items():
+        place = spec.task_place(stage_id, task_id)
+        if place is not None:
+            placed.append((place[0], stage_id, task_id, task, place[1]))
+        else:  # a task this version no longer has: after its stage's tasks, or last
+            known = spec.stage(stage_id)
+            key = (spec.stage_index(stage_id), len(known.all_tasks)) if known else (99, 0)
+            placed.append((key, stage_id, task_id, task, None))
+    placed.sort(key=lambda p: p[0])
+    tasks = [{
+        "id": task_id,
+        "stage": stage_id,
+        "name": task_spec.name if task_spec else task_id,
+        "owner": task_spec.owner if task_spec else None,
+        "mandatory": task_spec.mandatory if task_spec else False,
+        "state": task.state,
+        "due_at": iso(task.due_at),
+        "done_by": task.done_by,
+        "done_at": iso(task.done_at),
+        "note": task.note,
+    } for _, stage_id, task_id, task, task_spec in placed]
     return {
         "id": state.id,
         "client_id": state.client_id,
@@ -75,12 +78,6 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]
         "recalled_at": iso(state.recalled_at),
         "rest_until": iso(state.rest_until),
     }
-
-
-def _task_index(spec: ProcessSpec, stage_id: str, task_id: str) -> int:
-    stage = spec.stage(stage_id)
-    ids = [t.id for t in stage.all_tasks] if stage else []
-    return ids.index(task_id) if task_id in ids else len(ids)
 
 
 def lead_row(row: Any) -> dict[str, Any]:
