@@ -53,6 +53,8 @@ def reports(admin: Engine, manager: Engine) -> list[tuple[str, Any]]:
         ("refusals, this month, matrix and trend (admin)",
          lambda: admin.report_refusals(period="month", matrix_by="reason", trend=True)),
         ("stalled leads (uses the measured cycle) (admin)", lambda: admin.stalled(limit=50)),
+        ("revisits due, every team (admin)", admin.revisits),
+        ("revisits due, one team (manager)", manager.revisits),
     ]
 
 

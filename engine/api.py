@@ -782,7 +782,7 @@ class Engine:
 
     def daily(self, *, owner: str | None = None, team: str | None = None) -> dict[str, Any]:
         """The stand-up agenda per salesperson: red items, due today and next, revisits, new leads, done."""
-        from engine import board, revisits
+        from engine import board
 
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -803,10 +803,10 @@ class Engine:
                 if wanted is not None:
                     query = query.where(users.c.team == wanted)
                 people = [r[0] for r in conn.execute(query)]
-            due = revisits.due_revisits(self._all_specs(conn), now)
+            specs = self._all_specs(conn)
             agenda: dict[str, Any] = {
                 "as_of": now.isoformat(),
-                "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), due) for p in people]}
+                "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), specs) for p in people]}
             if actor["role"] in access.MANAGERS and owner is None:
                 agenda["reviews"] = self.list_reviews()
                 # leads no assignment rule could place wait for the manager to give them to someone
@@ -1016,12 +1016,13 @@ class Engine:
         with self.transaction() as conn:
             actor = self._actor(conn)
             scope = self._scope(conn, actor, owner=owner, team=team)
-            query = revisits.due_revisits(self._all_specs(conn), clock.now()).where(*scope.on_leads())
+            where = list(scope.on_leads())
             if process is not None:
-                query = query.where(leads.c.process == self._spec(conn, process).id)
+                where.append(leads.c.process == self._spec(conn, process).id)
+            query = revisits.due_revisits(self._all_specs(conn), clock.now(), where, 1000)
             return [{"lead_id": r.id, "client_id": r.client_id, "name": r.name, "process": r.process,
                      "reason": r.close_reason, "closed_at": views.iso(r.closed_at), "owner": r.owner}
-                    for r in conn.execute(query.limit(1000))]
+                    for r in conn.execute(query)]
 
     def start_revisit(self, client_id: int, *, process: str, owner: str | None = None) -> dict[str, Any]:
         """A new lead for a client coming back; ``lead show`` lists the client's earlier leads."""

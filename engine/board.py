@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import calendar
+from engine import calendar, revisits
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.store import clients, events, lead_tasks, leads, stage_counts
@@ -148,9 +148,10 @@ def _too_long_with_light(conn: Connection, in_stage: list[Any], light: str, now:
         *in_stage, *_light_range(light, now, yellow_until), leads.c.created_at < too_long_before)).scalar_one())
 
 
-def daily_for(conn: Connection, person: str, now: dt.datetime, country: str, revisits: Any, *,
-              cap: int = 20) -> dict[str, Any]:
-    """One salesperson's stand-up agenda, in priority order of its sections."""
+def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
+              specs: list[tuple[int, ProcessSpec]], *, cap: int = 20) -> dict[str, Any]:
+    """One salesperson's stand-up agenda, in priority order of its sections (``specs``: every process
+    version, for the revisits due)."""
     today = now.date()
     since = dt.datetime.combine(calendar.previous_business_day(today, country), dt.time(0, 0))
     end_today = dt.datetime.combine(today, calendar.END_OF_DAY)
@@ -208,7 +209,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str, rev
         "revisits_due": [
             {"lead_id": r.id, "client_id": r.client_id, "name": r.name, "process": r.process,
              "reason": r.close_reason, "closed_at": r.closed_at.isoformat()}
-            for r in conn.execute(revisits.where(leads.c.owner == person).limit(cap))],
+            for r in conn.execute(revisits.due_revisits(specs, now, [leads.c.owner == person], cap))],
         "new_leads": [{"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage,
                        "assigned_at": r.owner_since.isoformat()} for r in new],
         "done": [{"lead_id": r.lead_id, "name": r.name, "kind": r.kind, "at": r.at.isoformat(),

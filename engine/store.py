@@ -118,6 +118,10 @@ leads = sa.Table(
     # The cycle and salespeople reports: won and lost leads by owner, covering (grouped in index order).
     sa.Index("ix_leads_closed", "process", "status", "owner", "closed_at", "team", "source", "created_at",
              "value_minor", "client_id"),
+    # Revisits, oldest closing first (revisit list, a team's or everyone's): lost leads only, so only a close
+    # or a reopening writes to it.
+    sa.Index("ix_leads_lost_closed", "process", "closed_at", sqlite_where=sa.text("status = 'lost'"),
+             postgresql_where=sa.text("status = 'lost'")),
 )
 
 # Who worked which client when: one row per ownership (a lead created with an owner, assigned, rotated).

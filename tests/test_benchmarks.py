@@ -70,7 +70,7 @@ def test_the_suite_runs_at_small_scale(tmp_path: Path) -> None:
     reports = sections["reports"]
     sqlite = reports["sqlite"]
     assert sqlite["statuses"] == {"lost": 2456, "open": 198, "won": 346} and sqlite["events"] == 34_206
-    assert len(sqlite["seconds"]) == 12 and len(sqlite["board"]) == 4 and len(sqlite["processes"]) == 3
+    assert len(sqlite["seconds"]) == 14 and len(sqlite["board"]) == 4 and len(sqlite["processes"]) == 3
     if PG_URL:
         # the same data on PostgreSQL (a faithful copy: the same leads and events), the same calls timed
         postgres = reports["postgres"]
