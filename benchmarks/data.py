@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine import calendar, clock, paths
+from engine import calendar, clock, paths, store
 from engine.api import Engine
 from engine.state import LeadState, TaskState, refresh_signal
 from engine.store import recount, remove_sqlite_files
@@ -270,7 +270,6 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
     ``state.apply``'s, the ``lead_stages`` rows ``engine.visits``' (the write path's moves) and the ownerships
     ``store``'s own, so the reports read what the engine itself would have stored. ``rebuild_stages`` run on the
     result writes the same ``lead_stages`` (``python -m benchmarks.reports --check``)."""
-    from engine import store
 
     admin, people = _fresh_database(path, process, salespeople, teams, since=NOW - dt.timedelta(days=800))
     rng = random.Random(seed)
@@ -325,24 +324,6 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
 
 # -- the same data on PostgreSQL -------------------------------------------------------------------------------
 
-def postgres_schema(url: str, schema: str, *, reset: bool) -> str:
-    """The URL whose connections work in ``schema`` of the PostgreSQL database at ``url`` (created, or with
-    ``reset`` dropped and created empty): each benchmark database gets its own schema, so the benchmarks never
-    touch the tables of another run or of the tests."""
-    import sqlalchemy as sa
-
-    db = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with db.connect() as conn:
-            if reset:
-                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    finally:
-        db.dispose()
-    return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-               .render_as_string(hide_password=False))
-
-
 def drop_postgres_schema(url: str, schema: str) -> None:
     import sqlalchemy as sa
 
@@ -358,7 +339,7 @@ def _size(url: str) -> tuple[str | None, int, int]:
     """(schema revision, number of leads, highest event id) of a database, or (None, 0, 0) without a schema."""
     import sqlalchemy as sa
 
-    from engine import migrate, store
+    from engine import migrate
 
     db = sa.create_engine(url)
     try:
@@ -384,13 +365,13 @@ def copy_to_postgres(source: Path, url: str, schema: str, *, fresh: bool = False
     tables ANALYZEd. Returns the URL of the copy and the seconds the copy took (0 when it was reused)."""
     import sqlalchemy as sa
 
-    from engine import migrate, store
+    from engine import migrate
 
-    target = postgres_schema(url, schema, reset=False)
+    target = store.postgres_schema(url, schema, reset=False)
     wanted = _size(f"sqlite:///{source}")
     if not fresh and _size(target) == wanted:
         return {"url": target, "copy_seconds": 0.0, "reused": True}
-    target = postgres_schema(url, schema, reset=True)
+    target = store.postgres_schema(url, schema, reset=True)
     started = time.perf_counter()
     db = sa.create_engine(target)
     migrate.upgrade(db)

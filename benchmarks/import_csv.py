@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import FIRST_NAMES, LAST_NAMES, drop_postgres_schema, out_dir, postgres_schema
-from engine import clock, paths
+from benchmarks.data import FIRST_NAMES, LAST_NAMES, drop_postgres_schema, out_dir
+from engine import clock, paths, store
 from engine.api import Engine
 from engine.store import remove_sqlite_files
 
@@ -161,7 +161,7 @@ def measure(rows: int, *, pg_url: str | None = None, pg_rows: int | None = None,
         "report": {k: report[k] for k in ("rows", "imported", "new_clients", "repeated_clients", "rejected")}}
     if pg_url:
         schema = f"{pg_schema}_import"
-        url = prepare(postgres_schema(pg_url, schema, reset=True))
+        url = prepare(store.postgres_schema(pg_url, schema, reset=True))
         pg_seconds, pg_report, pg_kib = run_import(prospects(pg_rows or rows, log), url)
         drop_postgres_schema(pg_url, schema)
         if pg_report["rows"] == report["rows"] and pg_report["imported"] != report["imported"]:

@@ -333,6 +333,22 @@ def copy_sqlite_files(source: Path, target: Path) -> None:
             shutil.copyfile(f"{source}{suffix}", f"{target}{suffix}")
 
 
+def postgres_schema(url: str, schema: str, *, reset: bool) -> str:
+    """The URL whose connections work in ``schema`` of the PostgreSQL database at ``url`` (created, or with
+    ``reset`` dropped and created empty): several leadflow databases on one server, such as each test run's
+    and each benchmark's, never touching each other's tables."""
+    db = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with db.connect() as conn:
+            if reset:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            conn.exec_driver_sql(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    finally:
+        db.dispose()
+    return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+               .render_as_string(hide_password=False))
+
+
 def create_db_engine(url: str | None) -> sa.Engine:
     """A SQLAlchemy engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     url = url or DEFAULT_URL

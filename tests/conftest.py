@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from engine import store
+
 
 @pytest.fixture
 def processes_dir() -> Path:
@@ -29,16 +31,7 @@ TEST_NOW = "2026-03-02T09:00:00"  # a Monday morning
 def reset_postgres(url: str) -> str:
     """A fresh schema of this test run's own (so two runs on one server never touch each other's tables);
     returns the URL whose connections use it."""
-    schema = f"leadflow_test_{os.getpid()}"
-    db = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with db.connect() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    finally:
-        db.dispose()
-    return str(sa.engine.make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-               .render_as_string(hide_password=False))
+    return store.postgres_schema(url, f"leadflow_test_{os.getpid()}", reset=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

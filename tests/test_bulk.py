@@ -25,7 +25,7 @@ from engine.errors import (
 )
 from engine.state import Event, apply
 from tests.conftest import Team, snapshot
-from tests.test_engine_rules import _sample, finish_stage
+from tests.test_engine_rules import finish_stage, saas_lead_at_run_trial
 
 PV = "photovoltaics"
 FIELDS = [{"roof_type": "flat", "roof_area_m2": "40", "financing": "cash"},
@@ -182,22 +182,6 @@ def test_a_batch_in_the_middle_of_a_stage_leaves_the_others_as_they_were(team: T
 
 # -- refusals --------------------------------------------------------------------------------------
 
-def saas_lead_at_run_trial(team: Team) -> int:
-    """A SaaS trial lead at 'run_trial', its tasks done, whose fields let no next stage apply."""
-    anna = team.as_("anna")
-    lead = anna.add_lead(process="saas_trial", name="Mihai Ionescu", fields={"plan": "team", "seats": "12"})
-    spec = team.admin.spec("saas_trial")
-    while anna.get_lead(lead["id"])["stage"] != "run_trial":
-        stage = spec.stage(anna.get_lead(lead["id"])["stage"])
-        missing = {f: _sample(spec, f) for f in stage.required_fields}
-        if missing:
-            anna.set_fields(lead["id"], missing)
-        finish_stage(team, lead["id"])
-        anna.advance(lead["id"])
-    anna.set_fields(lead["id"], {f: _sample(spec, f) for f in spec.stage("run_trial").required_fields})
-    finish_stage(team, lead["id"])
-    anna.set_fields(lead["id"], {"activated": "no", "trial_extensions": "2"})
-    return int(lead["id"])
 
 
 def test_advance_many_refuses_each_lead_with_the_reason_advance_gives(team: Team) -> None:

@@ -91,7 +91,8 @@ def test_task_conditions_decide_applicability_and_follow_field_changes(team: Tea
         team.as_("olga").complete_task(lead["id"], "loan_offer")
 
 
-def test_only_declared_transitions_and_conditions_on_them(team: Team) -> None:
+def saas_lead_at_run_trial(team: Team) -> int:
+    """A SaaS trial lead at 'run_trial', its tasks done, whose fields let no next stage apply."""
     anna = team.as_("anna")
     lead = anna.add_lead(process="saas_trial", name="Mihai Ionescu", fields={"plan": "team", "seats": "12"})
     spec = team.admin.spec("saas_trial")
@@ -105,21 +106,27 @@ def test_only_declared_transitions_and_conditions_on_them(team: Team) -> None:
     anna.set_fields(lead["id"], {f: _sample(spec, f) for f in spec.stage("run_trial").required_fields})
     finish_stage(team, lead["id"])
     anna.set_fields(lead["id"], {"activated": "no", "trial_extensions": "2"})
+    return int(lead["id"])
+
+
+def test_only_declared_transitions_and_conditions_on_them(team: Team) -> None:
+    anna = team.as_("anna")
+    lead_id = saas_lead_at_run_trial(team)
     before = snapshot(team.url)
     with pytest.raises(RuleViolation, match="the process allows only convert_to_paid, send_quote, extend_trial"):
-        anna.advance(lead["id"], to="register_lead")
+        anna.advance(lead_id, to="register_lead")
     with pytest.raises(RuleViolation, match="no allowed next stage applies to this lead's fields"):
-        anna.advance(lead["id"])
+        anna.advance(lead_id)
     with pytest.raises(RuleViolation, match="'convert_to_paid' needs"):
-        anna.advance(lead["id"], to="convert_to_paid")
+        anna.advance(lead_id, to="convert_to_paid")
     with pytest.raises(NotFoundError, match="does not exist in process saas_trial"):
-        anna.advance(lead["id"], to="nowhere")
+        anna.advance(lead_id, to="nowhere")
     assert snapshot(team.url) == before
-    anna.set_fields(lead["id"], {"trial_extensions": "1"})
-    assert anna.advance(lead["id"])["stage"] == "extend_trial"  # the only branch that applies now
-    anna.set_fields(lead["id"], {"activated": "yes"})
-    finish_stage(team, lead["id"])
-    assert anna.advance(lead["id"], to="convert_to_paid")["stage"] == "convert_to_paid"
+    anna.set_fields(lead_id, {"trial_extensions": "1"})
+    assert anna.advance(lead_id)["stage"] == "extend_trial"  # the only branch that applies now
+    anna.set_fields(lead_id, {"activated": "yes"})
+    finish_stage(team, lead_id)
+    assert anna.advance(lead_id, to="convert_to_paid")["stage"] == "convert_to_paid"
 
 
 def _sample(spec, field_id: str) -> object:  # type: ignore[no-untyped-def]
