@@ -128,12 +128,28 @@ class Engine:
             with self.db.begin() as conn:
                 self._conn = conn
                 yield conn
-        except sa.exc.OperationalError as exc:
-            if "no such table" in str(exc) or "does not exist" in str(exc):
-                raise LeadflowError("the database has no leadflow schema; run 'leadflow init' first") from None
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            problem = self._schema_problem(exc)
+            if problem is not None:
+                raise LeadflowError(problem) from None
             raise
         finally:
             self._conn = None
+
+    def _schema_problem(self, exc: Exception) -> str | None:
+        """What a missing table or column means for the user: no schema yet, or one an upgrade would fix."""
+        text = str(exc)
+        if not any(sign in text for sign in ("no such table", "no such column", "does not exist")):
+            return None
+        from engine import migrate
+
+        current, head = migrate.current_revision(self.db), migrate.head_revision()
+        if current is None:
+            return "the database has no leadflow schema; run 'leadflow init' first"
+        if current != head:
+            return (f"the database's schema is at revision {current}, this leadflow needs {head}; an admin runs "
+                    "'leadflow init' to upgrade it")
+        return None
 
     # -- schema and users ----------------------------------------------------------------------
     def init(self) -> dict[str, Any]:
@@ -155,9 +171,10 @@ class Engine:
             if first:
                 conn.execute(sa.insert(users).values(name=self.user_name, role="admin", team=None,
                                                      created_at=clock.now()))
-            # a database upgraded from before the reports' projection: fill it from the event log once
-            if (conn.execute(sa.select(leads.c.id).limit(1)).first() is not None
-                    and conn.execute(sa.select(lead_stages.c.lead_id).limit(1)).first() is None):
+            # leads without their rows of the reports' projection (a database from before it, or CSV imports
+            # before they wrote it): rebuild it from the event log
+            if conn.execute(sa.select(leads.c.id).where(~sa.exists(
+                    sa.select(lead_stages.c.lead_id).where(lead_stages.c.lead_id == leads.c.id))).limit(1)).first():
                 store.rebuild_stages(conn, self._specs_lookup(conn))
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 

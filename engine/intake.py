@@ -38,7 +38,7 @@ from engine.assignment import Assigner
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
 from engine.state import Event, LeadState, apply
-from engine.store import clients, events, imports, lead_tasks, leads, ownerships
+from engine.store import clients, events, imports, lead_stages, lead_tasks, leads, ownerships
 
 # -- what a column (or a form's key) means ---------------------------------------------------------
 
@@ -513,8 +513,12 @@ class BulkImport:
             for t in (clients, leads)}
         self.first_client_id: int | None = None
         self.lead_ids: list[int] = []  # first and last lead id of the import
-        # ONE Assigner for the whole import: it reads the teams and loads once and counts what it places
-        self.assigner = Assigner.load_for(conn, spec) if spec.assignment is not None else None
+        # ONE Assigner for the whole import, made at the first row the rules place (it locks the teams'
+        # round-robin cursors until the import ends): it reads the teams and loads once and counts what it places
+        self.assigner: Assigner | None = None
+        self._owned: dict[str, int] = {}  # leads this import gave an owner by name: not yet in stage_counts
+        self._stage_names = [c.key for c in lead_stages.c]
+        self._stage_index = {k: i for i, k in enumerate(self._stage_names)}
 
     # -- owners: ONE place decides who owns a new lead ---------------------------------------------
     def _owner_row(self, name: str) -> Any:
@@ -537,9 +541,12 @@ class BulkImport:
             row = self._owners[item.inquiry.owner] if item.inquiry.owner else self.default_owner
             if row is not None:
                 item.owner, item.team = row["name"], row["team"]
-            elif self.assigner is not None:  # exactly what add_lead does for one lead
+                self._owned[item.owner] = self._owned.get(item.owner, 0) + 1
+                if self.assigner is not None and item.owner in self.assigner.load:
+                    self.assigner.load[item.owner] += 1  # the cap counts them, as add_lead's would
+            elif self.spec.assignment is not None:  # exactly what add_lead does for one lead
                 q = item.inquiry
-                placed = self.assigner.place_values(q.product, q.fields, self.actor["team"])
+                placed = self._assigner().place_values(q.product, q.fields, self.actor["team"])
                 item.owner, item.team, item.assignment = placed.owner, placed.team, placed.record()
             else:
                 item.owner, item.team = None, self.actor["team"]
@@ -547,6 +554,14 @@ class BulkImport:
                 self.stats["assigned_by_rules"] += 1
             elif item.owner is None:
                 self.stats["unassigned"] += 1
+
+    def _assigner(self) -> Assigner:
+        if self.assigner is None:
+            self.assigner = Assigner.load_for(self.conn, self.spec)
+            for name, count in self._owned.items():  # this import's leads so far are not in stage_counts yet
+                if name in self.assigner.load:
+                    self.assigner.load[name] += count
+        return self.assigner
 
     # -- clients: the same person is one client -------------------------------------------------------
     def _resolve_clients(self, batch: list[_Pending]) -> list[tuple[Any, ...]]:
@@ -630,18 +645,30 @@ class BulkImport:
             row = [store.driver_value(self.conn, leads.c[k], v) for k, v in columns.items()]
             tasks = [(t.stage, t.id, t.state, store.driver_value(self.conn, lead_tasks.c.due_at, t.due_at))
                      for t in state.tasks.values()]
+            placed = dataclasses.replace(state, id=0)
             # the first stage's on_enter actions, planned once for the outcome and given to each lead with its keys
-            entry = actions.on_enter(self.spec, dataclasses.replace(state, id=0), self.at)
-            self._templates[key] = [row, tasks, state, entry if entry.records or entry.mails else None]
+            entry = actions.on_enter(self.spec, placed, self.at)
+            # the reports' projection: the lead's row for the stage it starts in
+            stages = [[store.driver_value(self.conn, lead_stages.c[k], visit[k]) for k in self._stage_names]
+                      for visit in store.new_lead_visits(placed)]
+            self._templates[key] = [row, tasks, state, entry if entry.records or entry.mails else None, stages]
         return self._templates[key]
 
     def enter_first_stage(self, batch: list[_Pending], templates: list[list[Any]],
                           entries: list[actions.Entry]) -> None:
-        """The new leads enter the process's first stage: its tasks with their deadlines, the mails its
-        ``on_enter`` actions queue."""
+        """The new leads enter the process's first stage: its tasks with their deadlines, their row of the
+        reports' ``lead_stages``, the mails its ``on_enter`` actions queue."""
         rows = [(item.lead_id, stage, task, state, due) for item, template in zip(batch, templates, strict=True)
                 for stage, task, state, due in template[1]]
         store.insert_rows(self.conn, lead_tasks, ["lead_id", "stage", "task_id", "state", "due_at"], rows)
+        at = self._stage_index
+        visits = []
+        for item, template in zip(batch, templates, strict=True):
+            for stage_row in template[4]:
+                visit = list(stage_row)
+                visit[at["lead_id"]], visit[at["owner"]], visit[at["team"]] = item.lead_id, item.owner, item.team
+                visits.append(visit)
+        store.insert_rows(self.conn, lead_stages, self._stage_names, visits)
         self.stats["mails_queued"] += actions.store(self.conn, entries)
 
     def flush(self, batch: list[_Pending]) -> None:
@@ -763,8 +790,9 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
         "first_lead_id": bulk.lead_ids[0] if bulk.lead_ids else None,
         "last_lead_id": bulk.lead_ids[-1] if bulk.lead_ids else None, "import_id": None,
     }
+    if status == "aborted":  # nothing was written: none of the batches written before the bad row counts
+        report.update(dict.fromkeys(bulk.stats, 0), first_lead_id=None, last_lead_id=None)
     if status != "imported":
-        report["imported"] = 0 if status == "aborted" else report["imported"]
         return report
     bulk.finish()
     report["import_id"] = store._new_id(conn.execute(sa.insert(imports).values(

@@ -39,7 +39,7 @@ def due_revisits(specs: Iterable[tuple[int, ProcessSpec]], now: dt.datetime, whe
     branches = [
         sa.select(*columns).join(clients, clients.c.id == leads.c.client_id)
         .where(leads.c.process == process, leads.c.status == "lost", sa.or_(*terms), ~sa.exists(newer), *where)
-        .order_by(leads.c.closed_at).limit(limit).subquery()
+        .order_by(leads.c.closed_at, leads.c.id).limit(limit).subquery()
         for process, terms in sorted(due.items())]
     if not branches:
         return sa.select(*columns).join(clients, clients.c.id == leads.c.client_id).where(sa.false())

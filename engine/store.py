@@ -564,6 +564,14 @@ def _visit_row(state: LeadState, visit: visits.Visit) -> dict[str, Any]:
             "seconds": visit.seconds, "moved_on": visit.moved_on}
 
 
+def new_lead_visits(state: LeadState) -> list[dict[str, Any]]:
+    """The ``lead_stages`` rows of a lead just created: the stage it starts in (what ``follow_stages`` writes
+    for a new lead; bulk loads build their rows from it)."""
+    stays: dict[str, visits.Visit] = {}
+    visits.follow(stays, visits.moves(None, state))
+    return [_visit_row(state, stays[stage]) for stage in sorted(stays)]
+
+
 _VISITS_OF_LEAD = sa.select(lead_stages.c.stage, lead_stages.c.entered_at, lead_stages.c.stay_started_at,
                             lead_stages.c.seconds, lead_stages.c.moved_on).where(
     lead_stages.c.lead_id == sa.bindparam("lead_id"))

@@ -12,7 +12,17 @@ import pytest
 import sqlalchemy as sa
 
 from engine.errors import InvalidInputError, PermissionDenied
-from engine.store import clients, events, imports, leads, ownerships, recount, stage_counts
+from engine.store import (
+    clients,
+    events,
+    imports,
+    lead_stages,
+    leads,
+    ownerships,
+    rebuild_stages,
+    recount,
+    stage_counts,
+)
 from tests.conftest import Team, snapshot
 
 PV = "photovoltaics"
@@ -97,6 +107,7 @@ def test_an_imported_lead_is_what_add_lead_makes_and_what_its_events_rebuild(
         for e in (*imported_events, *hand_events):
             e["data"].pop("client_id")
         assert imported_events == hand_events
+    specs = {(PV, 1): marta.spec(PV, 1)}
     db = sa.create_engine(team.url)
     try:
         with db.begin() as conn:
@@ -106,6 +117,15 @@ def test_an_imported_lead_is_what_add_lead_makes_and_what_its_events_rebuild(
             owners = conn.execute(sa.select(ownerships.c.lead_id, ownerships.c.owner, ownerships.c.how)
                                   .where(ownerships.c.lead_id.in_(list(imported))).order_by(ownerships.c.lead_id)).all()
             assert [tuple(r) for r in owners] == [(imported[0], "anna", "created"), (imported[2], "piotr", "created")]
+            # the reports' projection: each imported lead has the stage row add_lead writes, and a rebuild agrees
+            def stage_row(lead_id: int) -> tuple[Any, ...]:
+                (row,) = conn.execute(sa.select(lead_stages).where(lead_stages.c.lead_id == lead_id)).all()
+                return tuple(row)[1:]
+            for lead_id, hand in zip(imported, by_hand, strict=True):
+                assert stage_row(lead_id) == stage_row(hand["id"])
+            stored = sorted(tuple(r) for r in conn.execute(sa.select(lead_stages)))
+            rebuild_stages(conn, lambda process, version: specs[(process, version)])
+            assert sorted(tuple(r) for r in conn.execute(sa.select(lead_stages))) == stored
     finally:
         db.dispose()
 
@@ -411,3 +431,31 @@ def test_imported_leads_are_placed_by_the_rules_and_queue_their_first_stages_mai
                                     "due_at": data["actions"][0]["due_at"], "outbox": mail["key"]}]
         assert marta.stored_lead(lead_id).comparable() == marta.rebuild_lead(lead_id).comparable()
     assert len({m["key"] for m in queued}) == len(queued)
+
+
+
+def test_the_cap_counts_the_leads_the_same_file_gives_by_name(team: Team, processes_dir: Path, tmp_path: Path) -> None:
+    """Rows naming anna count towards her cap before the rules place the rows without an owner, as they would
+    lead by lead through add_lead: with a cap of 3, anna's three named leads leave the rest to piotr."""
+    from tests.test_assignment import with_rules
+
+    team.admin.load_process(with_rules(processes_dir, tmp_path))  # max_open: 3, pomorskie -> team north
+    path = write(tmp_path / "capped.csv", ["name;region;owner", *[f"Klient {i};pomorskie;anna" for i in range(3)],
+                                           *[f"Klient {i};pomorskie;" for i in range(3, 7)]])
+    report = team.as_("marta").import_csv(path, process=PV)
+    owners = [team.admin.get_lead(i)["owner"] for i in range(report["first_lead_id"], report["last_lead_id"] + 1)]
+    assert owners == ["anna", "anna", "anna", "piotr", "piotr", "piotr", None]
+    assert (report["assigned_by_rules"], report["unassigned"]) == (3, 1)
+
+
+def test_init_rebuilds_the_projection_of_leads_imported_without_it(team: Team, excel_csv: Path) -> None:
+    """Leads imported before the import wrote their `lead_stages` rows get them back from `leadflow init`."""
+    marta = team.as_("marta")
+    report = marta.import_csv(excel_csv, process=PV)
+    marta.add_lead(process=PV, name="Ewa Nowak")
+    with team.admin.transaction() as conn:
+        kept = sorted(tuple(r) for r in conn.execute(sa.select(lead_stages)))
+        conn.execute(sa.delete(lead_stages).where(lead_stages.c.lead_id <= report["last_lead_id"]))
+    team.admin.init()
+    with team.admin.transaction() as conn:
+        assert sorted(tuple(r) for r in conn.execute(sa.select(lead_stages))) == kept

@@ -22,3 +22,30 @@ def test_migrations_match_the_models(db_url: str) -> None:
         assert sa.inspect(db).has_table("leads")
     finally:
         db.dispose()
+
+
+def test_a_database_without_the_schema_or_behind_it_says_what_to_run(db_url: str) -> None:
+    """Before `leadflow init`, and after installing a newer leadflow over an older database, every command
+    says what to do instead of a database error about a missing table or column."""
+    import pytest
+    from alembic import command
+
+    from engine.api import Engine
+    from engine.errors import LeadflowError
+
+    root = Engine.open(db_url, user="root")
+    try:
+        with pytest.raises(LeadflowError, match=r"^the database has no leadflow schema; run 'leadflow init' first$"):
+            root.list_leads()
+        root.init()
+        with root.db.begin() as conn:
+            command.downgrade(migrate._config(conn), "0003")  # type: ignore[arg-type]
+        head = migrate.head_revision()
+        for call in (root.list_leads, root.board, lambda: root.add_user("ewa", "salesperson", "north")):
+            with pytest.raises(LeadflowError, match=f"^the database's schema is at revision 0003, this leadflow "
+                                                    f"needs {head}; an admin runs 'leadflow init' to upgrade it$"):
+                call()
+        assert root.init()["revision"] == head
+        assert root.list_leads() == []
+    finally:
+        root.close()
