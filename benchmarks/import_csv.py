@@ -38,6 +38,7 @@ TABLES = {
     "clients": "id, name, company, email, phone, email_norm, phone_norm, created_at",
     "leads": None,  # every column
     "lead_tasks": "lead_id, stage, task_id, state, due_at, done_by, done_at, note",
+    "lead_stages": None,  # the reports' projection: one row per lead for the stage it starts in
     "events": "id, lead_id, client_id, at, actor, kind, data_json",
     "ownerships": "id, client_id, lead_id, owner, started_at, how",
     "stage_counts": "process, stage, team, owner, leads, value_minor",
