@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -66,6 +67,20 @@ chart_option = click.option("--chart", "chart", metavar="FILE.png", default=None
                             help="Also draw the report as a PNG chart (needs the 'charts' extra: matplotlib).")
 period_option = click.option("--period", type=click.Choice(["day", "week", "month", "all"]), default="all",
                              show_default=True, help="The period (see docs/reports.md).")
+
+
+def _period_report(*, chart: bool) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The options every report over a period takes: the period and filters, a chart if it draws one, the
+    output format; and the app."""
+    options: list[Callable[[Any], Any]] = [period_option, _filters, *([chart_option] if chart else []),
+                                           json_option, csv_option, pass_app]
+
+    def apply(f: Callable[..., None]) -> Callable[..., None]:
+        decorated: Callable[..., None] = f
+        for option in reversed(options):
+            decorated = option(decorated)
+        return decorated
+    return apply
 
 
 def _one_output(as_json: bool, as_csv: bool) -> None:
@@ -149,12 +164,7 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
 
 
 @report.command("funnel")
-@period_option
-@_filters
-@chart_option
-@json_option
-@csv_option
-@pass_app
+@_period_report(chart=True)
 def funnel(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
            date_from: str | None, date_to: str | None, chart: str | None, as_json: bool, as_csv: bool) -> None:
     """The leads created in the period: how many reached each stage and moved on, the median days spent in
@@ -185,12 +195,7 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
 
 
 @report.command("cycle")
-@period_option
-@_filters
-@chart_option
-@json_option
-@csv_option
-@pass_app
+@_period_report(chart=True)
 def cycle(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
           date_from: str | None, date_to: str | None, chart: str | None, as_json: bool, as_csv: bool) -> None:
     """The measured sales cycle of the leads won in the period: days from lead to win per process,
@@ -226,11 +231,7 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
 
 
 @report.command("salespeople")
-@period_option
-@_filters
-@json_option
-@csv_option
-@pass_app
+@_period_report(chart=False)
 def salespeople(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
                 date_from: str | None, date_to: str | None, as_json: bool, as_csv: bool) -> None:
     """Per salesperson: leads held, won, lost, conversion, average cycle, red leads, and the leads they gave up
