@@ -51,6 +51,8 @@ def require_manager_of(actor: Any, team: str | None, what: str) -> None:
 
 
 def require_can_own(user: Any) -> None:
+    if not user.get("active", True):
+        raise PermissionDenied(f"user '{user['name']}' is deactivated and cannot own leads")
     if user["role"] not in ("salesperson", "manager"):
         raise PermissionDenied(f"user '{user['name']}' ({user['role']}) cannot own leads; "
                                "owners are salespeople or managers")

@@ -31,8 +31,8 @@ from sqlalchemy.engine import Connection
 
 from engine import access, actions, clock, rules, store, views
 from engine.assignment import Assigner
+from engine.auth import AuthService
 from engine.errors import (
-    AuthenticationError,
     BatchRefused,
     InvalidInputError,
     LeadflowError,
@@ -58,7 +58,6 @@ from engine.state import (
     rebuild,
 )
 from engine.store import (
-    api_tokens,
     clients,
     closures,
     lead_stages,
@@ -100,6 +99,8 @@ class Engine:
         self._conn: Connection | None = None
         self._specs: dict[tuple[str, int], ProcessSpec] = {}
         self._machines: dict[tuple[str, int], ProcessMachine] = {}
+        #: passwords, logging in, sessions and every API token (engine/auth.py)
+        self.auth = AuthService(self)
 
     @classmethod
     def open(cls, url: str | None = None, *, user: str | None = None) -> Engine:
@@ -178,28 +179,81 @@ class Engine:
                 store.rebuild_stages(conn, self._specs_lookup(conn))
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 
-    def add_user(self, name: str, role: str, team: str | None = None, email: str | None = None) -> dict[str, Any]:
-        """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
+    def add_user(self, name: str, role: str, team: str | None = None, email: str | None = None, *,
+                 password: str | None = None) -> dict[str, Any]:
+        """Register a user (admins); ``email`` is where their reminders and their role's e-mails go. With
+        ``password`` (checked by the policy of docs/server.md) the user may log in to a server; an admin chose it,
+        so the user must change it at the first login. Without one, ``auth.one_time_password`` makes one."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "add users")
             name_ = _clean_text(name, "user name", 200)
             if not name_:
                 raise InvalidInputError("user name must not be empty")
-            if role not in USER_ROLES:
-                departments = self._declared_roles(conn)
-                if role not in departments:
-                    known = [*USER_ROLES, *sorted(departments)]
-                    raise InvalidInputError(
-                        f"role '{role}' is neither a user role ({', '.join(USER_ROLES)}) nor a department declared "
-                        f"in a loaded process ({', '.join(sorted(departments)) or 'none loaded'})"
-                        f"{suggest(role, known)}"
-                    )
+            self._check_role(conn, role)
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
             conn.execute(sa.insert(users).values(name=name_, role=role, team=_clean_text(team, "team", 200),
                                                  email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
+            if password is not None:
+                self.auth.set_password(name_, password)
             return views.user(self._user(conn, name_))
+
+    def _check_role(self, conn: Connection, role: str) -> None:
+        if role in USER_ROLES:
+            return
+        departments = self._declared_roles(conn)
+        if role not in departments:
+            known = [*USER_ROLES, *sorted(departments)]
+            raise InvalidInputError(
+                f"role '{role}' is neither a user role ({', '.join(USER_ROLES)}) nor a department declared "
+                f"in a loaded process ({', '.join(sorted(departments)) or 'none loaded'})"
+                f"{suggest(role, known)}"
+            )
+
+    def set_user(self, name: str, *, role: str | None = None, team: str | None = None, clear_team: bool = False,
+                 active: bool | None = None) -> dict[str, Any]:
+        """Change a user's role or team, or deactivate (``active=False``) or reactivate them (admins).
+
+        A deactivated user cannot act or log in, and their sessions and API tokens are revoked at once; their
+        leads stay theirs and wait for reassignment (``open_leads`` in the result says how many are open). The
+        last active admin stays an active admin, and a user who owns open leads keeps a role that may own them."""
+        with self.transaction() as conn:
+            actor = self._actor(conn)
+            access.require_admin(actor, "change users")
+            person = self._user(conn, name)
+            if person["role"] == access.INTAKE and (role is not None or team is not None or clear_team):
+                raise RuleViolation(f"'{person['name']}' is a source of the HTTP intake; its role and team are fixed")
+            now = clock.now()
+            changes: dict[str, Any] = {}
+            if role is not None and role != person["role"]:
+                self._check_role(conn, role)
+                changes["role"] = role
+            if team is not None or clear_team:
+                changes["team"] = None if clear_team else _clean_text(team, "team", 200)
+            if active is not None and active != person["active"]:
+                changes.update(active=active, deactivated_at=None if active else now)
+            open_leads = int(conn.execute(sa.select(sa.func.count()).select_from(leads).where(
+                leads.c.owner == person["name"], leads.c.status == STATUS_OPEN)).scalar_one())
+            new_role = changes.get("role", person["role"])
+            if open_leads and new_role not in ("salesperson", "manager"):
+                raise RuleViolation(f"user '{person['name']}' owns {open_leads} open leads, which a {new_role} cannot "
+                                    f"own; reassign them first (leadflow lead list --owner {person['name']})")
+            if person["role"] == "admin" and person["active"] and (
+                    new_role != "admin" or not changes.get("active", True)):
+                admins = conn.execute(sa.select(sa.func.count()).select_from(users).where(
+                    users.c.role == "admin", users.c.active)).scalar_one()
+                if admins <= 1:
+                    raise RuleViolation(f"user '{person['name']}' is the last active admin; make another admin "
+                                        "first")
+            if changes:
+                conn.execute(sa.update(users).where(users.c.id == person["id"]).values(**changes))
+            if changes.get("active") is False:
+                from engine import auth
+
+                auth.end_sessions(conn, person["id"], actor["name"], now)
+                auth.end_tokens(conn, person["name"], actor["name"], now)
+            return {**views.user(self._user(conn, person["name"])), "open_leads": open_leads}
 
     def set_user_email(self, name: str, email: str | None) -> dict[str, Any]:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
@@ -1281,13 +1335,14 @@ class Engine:
                 client_id=client_id)
             return {"lead": lead, "client_existed": client_id is not None}
 
-    def add_token(self, source: str, *, process: str | None = None, read: bool = False) -> dict[str, Any]:
-        """A new API token for ``source`` (admins). The token is in the result, and nowhere else ever again.
+    def add_token(self, source: str, *, process: str | None = None, read: bool = False,
+                  expires_days: int | None = None, rate_limit: int | None = None) -> dict[str, Any]:
+        """A new integration token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
-        the default for requests that name none; ``read`` lets the token read leads and boards too."""
-        from engine import tokens
-
+        the default for requests that name none; ``read`` lets the token read leads and boards too;
+        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md. Personal
+        tokens are ``auth.add_personal_token``."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "manage API tokens")
             name = _clean_text(source, "source", 200)
@@ -1301,58 +1356,23 @@ class Engine:
             elif row["role"] != access.INTAKE:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
-            token = tokens.new_token()
-            token_id = store._new_id(conn.execute(sa.insert(api_tokens).values(
-                source=name, token_hash=tokens.token_hash(token), hint=tokens.hint(token), process=default,
-                can_read=read, created_at=clock.now(), created_by=self.user_name)))
-            return {**self._token_view(conn, token_id), "token": token}
+            elif not row["active"]:
+                raise RuleViolation(f"source '{name}' is deactivated; reactivate it first")
+            return self.auth.add_integration_token(conn, name, process=default, read=read, expires_days=expires_days,
+                                                   rate_limit=rate_limit)
 
     def list_tokens(self) -> list[dict[str, Any]]:
-        """Every API token, revoked ones too, without the tokens themselves (admins)."""
-        with self.transaction() as conn:
-            access.require_admin(self._actor(conn), "manage API tokens")
-            ids = conn.execute(sa.select(api_tokens.c.id).order_by(api_tokens.c.id)).scalars().all()
-            return [self._token_view(conn, i) for i in ids]
+        """Every API token, revoked ones too, without the tokens themselves (admins); see ``auth.list_tokens``."""
+        return self.auth.list_tokens()
 
     def revoke_token(self, token_id: int) -> dict[str, Any]:
-        """Stop accepting a token (admins); it stays listed, with who revoked it when."""
-        with self.transaction() as conn:
-            access.require_admin(self._actor(conn), "manage API tokens")
-            view = self._token_view(conn, token_id)
-            if view["revoked_at"] is not None:
-                raise RuleViolation(f"token {token_id} ({view['source']}) was already revoked on "
-                                    f"{view['revoked_at'][:16].replace('T', ' ')} by {view['revoked_by']}")
-            conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id)
-                         .values(revoked_at=clock.now(), revoked_by=self.user_name))
-            return self._token_view(conn, token_id)
+        """Stop accepting a token (admins, or the owner of a personal one); it stays listed, with who revoked it
+        when."""
+        return self.auth.revoke_token(token_id)
 
     def authenticate(self, token: str | None, *, read: bool = False) -> dict[str, Any]:
-        """The source a token belongs to: ``{id, source, process, read}``; reads only, writes nothing.
-
-        Raises ``AuthenticationError`` for a missing, unknown or revoked token, and ``PermissionDenied`` when
-        ``read`` is asked of a token made without it."""
-        from engine import tokens
-
-        if not token:
-            raise AuthenticationError("no API token: send the header 'Authorization: Bearer <token>'")
-        with self.transaction() as conn:
-            row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == tokens.token_hash(token),
-                                                           api_tokens.c.revoked_at.is_(None))).mappings().first()
-        if row is None:
-            raise AuthenticationError("the API token is not valid (unknown or revoked)")
-        if read and not row["can_read"]:
-            raise PermissionDenied(f"the token of source '{row['source']}' may send leads but not read them; "
-                                   "reading needs a token made with --read")
-        return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}
-
-    def _token_view(self, conn: Connection, token_id: int) -> dict[str, Any]:
-        row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
-            isinstance(token_id, int) and 0 < token_id < 2**63) else None
-        if row is None:
-            raise NotFoundError(f"API token {token_id} does not exist")
-        return {"id": row["id"], "source": row["source"], "hint": row["hint"] + "...", "process": row["process"],
-                "read": row["can_read"], "created_at": views.iso(row["created_at"]), "created_by": row["created_by"],
-                "revoked_at": views.iso(row["revoked_at"]), "revoked_by": row["revoked_by"]}
+        """Who a token acts for (``auth.authenticate``); reads only, writes nothing."""
+        return self.auth.authenticate(token, read=read)
 
     # -- internals -----------------------------------------------------------------------------
     def _event(self, kind: str, data: dict[str, Any]) -> Event:
@@ -1362,6 +1382,9 @@ class Engine:
         rows = store.driver_rows(conn, _USER_BY_NAME, {"name": self.user_name})
         if not rows:
             raise self._not_registered()
+        if not rows[0]["active"]:
+            raise PermissionDenied(f"user '{self.user_name}' is deactivated; an admin may reactivate them with "
+                                   f"'leadflow user set {self.user_name} --activate'")
         return rows[0]
 
     def _not_registered(self) -> PermissionDenied:

@@ -72,7 +72,7 @@ class Assigner:
         load: dict[str, int] = {}
         if names:
             for person, team in conn.execute(
-                    sa.select(users.c.name, users.c.team).where(users.c.role == "salesperson",
+                    sa.select(users.c.name, users.c.team).where(users.c.role == "salesperson", users.c.active,
                                                                  users.c.team.in_(names)).order_by(users.c.name)):
                 teams[team].append(person)
                 load[person] = 0

@@ -17,7 +17,9 @@ def iso(value: dt.datetime | None) -> str | None:
 
 def user(row: Any) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
-            "created_at": iso(row["created_at"])}
+            "created_at": iso(row["created_at"]), "active": row["active"],
+            "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
+            "deactivated_at": iso(row["deactivated_at"])}
 
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]:
