@@ -41,6 +41,8 @@ LOGIN_FAILURES_PER_ADDRESS = 20
 #: A session ends this long after the login whatever happens, or after this long without a request.
 SESSION_LIFETIME = dt.timedelta(hours=12)
 SESSION_IDLE = dt.timedelta(hours=2)
+#: Ended sessions stay this long (who logged in from where), then ``sweep`` deletes them.
+KEEP_ENDED = dt.timedelta(days=30)
 #: ``last_seen_at`` / ``last_used_at`` are written at most this often, not on every request.
 TOUCH_EVERY = dt.timedelta(minutes=1)
 #: Personal access tokens always expire: 90 days unless asked, at most a year. Integration tokens may not expire.
@@ -124,7 +126,9 @@ class AuthService:
     # -- passwords ---------------------------------------------------------------------------------------------
     def set_password(self, name: str, password: str, *, old_password: str | None = None) -> Json:
         """Set a user's password: the user for themselves (with ``old_password`` when they have one), or an admin
-        for anyone (without it; the user must then change it at their next login). Ends the user's sessions."""
+        for anyone (without it; the user must then change it at their next login). Ends the user's sessions.
+        The old password is not rate-limited here (the acting user is already trusted: the local CLI); a server
+        changes a logged-in person's own password with ``change_password``, which is."""
         eng = self.engine
         with eng.transaction() as conn:
             actor = eng._actor(conn)
@@ -211,18 +215,17 @@ class AuthService:
         refusal: AuthenticationError | None = None
         with eng.transaction() as conn:
             now = clock.now()
-            waits = [ratelimit.retry_after(conn, key, limit=limit, window=LOGIN_WINDOW, now=now)
-                     for key, limit in keys]
+            # the attempt is counted before the password is checked, and the counters' rows stay locked until the
+            # commit: concurrent attempts (two server processes) wait, and never check more than the limit allows
+            waits = [ratelimit.hit(conn, key, limit=limit, window=LOGIN_WINDOW, now=now) for key, limit in keys]
             if any(waits):
                 wait = max(w for w in waits if w)
                 log.warning("%s of user %s from %s refused: too many failed attempts, retry after %d s",
                             action, name_, address, wait)
                 raise RateLimited(f"too many failed logins for this user or from this address; try again in {wait} "
-                                  "seconds", retry_after=wait)
+                                  "seconds", retry_after=wait)  # rolls the counting back: nothing changes
             row = conn.execute(sa.select(users).where(users.c.name == name_)).mappings().first() if name_ else None
             if not passwords.verify(row["password_hash"] if row is not None else None, password):
-                for key, limit in keys:
-                    ratelimit.hit(conn, key, limit=limit, window=LOGIN_WINDOW, now=now)
                 log.warning("%s of user %s from %s refused: %s", action, name_, address, WRONG)
                 refusal = AuthenticationError(WRONG)
             else:
@@ -237,7 +240,8 @@ class AuthService:
                 if passwords.needs_rehash(row["password_hash"]):
                     conn.execute(sa.update(users).where(users.c.id == row["id"]).values(
                         password_hash=passwords.hash_password(password)))
-                ratelimit.clear(conn, keys[0][0])
+                ratelimit.clear(conn, keys[0][0])  # only failures count: the user's slate is clean again,
+                ratelimit.give_back(conn, keys[1][0])  # and the address's attempt is given back
         if refusal is not None:  # raised after the commit: the failure must stay counted
             raise refusal
         return row
@@ -281,6 +285,21 @@ class AuthService:
             count = end_sessions(conn, person["id"], eng.user_name, clock.now())
             log.info("%d sessions of user %s revoked by %s", count, person["name"], eng.user_name)
             return {"user": person["name"], "revoked": count}
+
+    def sweep(self) -> Json:
+        """Delete the sessions that ended more than ``KEEP_ENDED`` ago and the rate-limit counters whose window is
+        over (admins; for a timer beside ``run-due``): ``{"sessions", "counters"}``, how many went."""
+        eng = self.engine
+        with eng.transaction() as conn:
+            access.require_admin(eng._actor(conn), "sweep ended sessions")
+            now = clock.now()
+            cutoff = now - KEEP_ENDED
+            ended = sa.or_(sessions.c.expires_at < cutoff, sessions.c.revoked_at < cutoff,
+                           sessions.c.last_seen_at < cutoff - SESSION_IDLE)
+            gone = int(conn.execute(sa.delete(sessions).where(ended)).rowcount)
+            counters = ratelimit.sweep(conn, older_than=now - max(LOGIN_WINDOW, RATE_WINDOW))
+            log.info("swept %d ended sessions and %d rate-limit counters", gone, counters)
+            return {"sessions": gone, "counters": counters}
 
     def _session(self, conn: Connection, session_id: int) -> Json:
         return session_view(conn.execute(_SESSIONS.where(sessions.c.id == session_id)).mappings().one())

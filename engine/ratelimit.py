@@ -52,6 +52,12 @@ def retry_after(conn: Connection, key: str, *, limit: int, window: dt.timedelta,
     return max(1, math.ceil((end - now).total_seconds()))
 
 
+def give_back(conn: Connection, key: str) -> None:
+    """Uncount one attempt (a login counted before its password was checked, which then succeeded)."""
+    conn.execute(sa.update(rate_limits).where(rate_limits.c.key == key, rate_limits.c.count > 0)
+                 .values(count=rate_limits.c.count - 1))
+
+
 def clear(conn: Connection, key: str) -> None:
     """Forget ``key``'s count (a successful login clears the user's failures)."""
     conn.execute(sa.delete(rate_limits).where(rate_limits.c.key == key))

@@ -18,15 +18,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import auth, clock, passwords, ratelimit
+from engine.api import Engine
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
+    LeadflowError,
     PasswordChangeRequired,
     PermissionDenied,
     RateLimited,
     RuleViolation,
 )
-from tests.conftest import TEST_NOW, Team, snapshot
+from tests.conftest import TEST_NOW, Team, at_once, snapshot
 
 T0 = dt.datetime.fromisoformat(TEST_NOW)
 GOOD = "correct horse battery"
@@ -200,6 +202,20 @@ def test_failed_logins_are_limited_per_address(team: Team) -> None:
     assert team.admin.auth.login("anna", GOOD, address="203.0.113.1")["user"]["name"] == "anna"
 
 
+def test_concurrent_guesses_never_check_more_passwords_than_the_limit(team: Team) -> None:
+    with_password(team)
+
+    def guess(eng: Engine, i: int) -> str:
+        try:
+            eng.auth.login("anna", f"wrong guess {i}", address=f"198.51.100.{i}")
+        except LeadflowError as exc:
+            return type(exc).__name__
+        return "logged in"
+
+    answers = at_once(team.url, "root", guess, 8)
+    assert sorted(answers) == ["AuthenticationError"] * auth.LOGIN_FAILURES_PER_USER + ["RateLimited"] * 3
+
+
 def test_logins_are_logged_without_passwords_or_tokens(team: Team, caplog: pytest.LogCaptureFixture) -> None:
     with_password(team)
     caplog.set_level(logging.INFO, logger="engine.auth")
@@ -301,6 +317,22 @@ def test_logout_and_revoking_every_session(team: Team) -> None:
             team.admin.auth.session(token)
     team.admin.auth.login("anna", GOOD, address=ADDRESS)
     assert team.admin.auth.revoke_sessions("anna")["revoked"] == 1
+
+
+def test_sweep_deletes_ended_sessions_and_finished_counters(team: Team) -> None:
+    with_password(team)
+    ended = team.admin.auth.login("anna", GOOD, address=ADDRESS)["token"]
+    team.admin.auth.logout(ended)
+    with pytest.raises(AuthenticationError):
+        team.admin.auth.login("anna", "a wrong guess", address=ADDRESS)
+    with at(60 * 24):
+        live = team.admin.auth.login("anna", GOOD, address=ADDRESS)["token"]
+    with pytest.raises(PermissionDenied, match="only an admin may"):
+        team.as_("anna").auth.sweep()
+    with clock.frozen(T0 + dt.timedelta(days=31)):
+        assert team.admin.auth.sweep() == {"sessions": 1, "counters": 1}
+    with at(60 * 24 + 1):
+        assert team.admin.auth.session(live)["user"]["name"] == "anna"
 
 
 # -- tokens -------------------------------------------------------------------------------------------------------

@@ -5,28 +5,19 @@ exit 1 refused, 2 usage, a refused command changes nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from click.testing import CliRunner, Result
 
 from cli.main import cli
-from engine import passwords
 from engine.api import Engine
 from tests.conftest import TEST_NOW, snapshot
+from tests.test_auth import _cheap_hashes
 from tests.test_cli_engine import PLAIN_OUTPUT, argv, check_error, js, ok, refused, template_db, url
 
-__all__ = ["template_db", "url"]  # the fixtures this module uses from test_cli_engine
+__all__ = ["_cheap_hashes", "template_db", "url"]  # fixtures from test_auth and test_cli_engine
 
 GOOD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes() -> Iterator[None]:
-    passwords.configure(time_cost=1, memory_cost=8, parallelism=1)
-    yield
-    passwords.configure()
 
 
 def fed(url: str, user: str, command: str, stdin: str) -> Result:
