@@ -40,23 +40,28 @@ def engine_modules() -> dict[str, Path]:
 ALEMBIC_SCRIPTS = "engine.migrations."
 
 
-def imported_names(module: str, path: Path) -> Iterator[tuple[str, int]]:
-    """Every module an ``import`` statement in ``path`` names, with its line: module level or inside a function
-    (a lazy import is an import all the same). ``from package import name`` names ``package.name`` when that
-    is a module."""
+def imported_names(module: str, path: Path) -> Iterator[tuple[str, int, bool]]:
+    """Every module an ``import`` statement in ``path`` may name, with its line and whether it is for the type
+    checker only (under ``if TYPE_CHECKING:``). Module level or inside a function: a lazy import is an import
+    all the same. ``from package import name`` yields ``package`` and ``package.name``, which counts only where
+    it is a module."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    type_only = {id(inner) for node in ast.walk(tree)
+                 if isinstance(node, ast.If) and ast.unparse(node.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+                 for statement in node.body for inner in ast.walk(statement)}
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             for alias in node.names:
-                yield alias.name, node.lineno
+                yield alias.name, node.lineno, id(node) in type_only
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join([*anchor, *([base] if base else [])])
-            yield base, node.lineno
+            yield base, node.lineno, id(node) in type_only
             for alias in node.names:
-                yield f"{base}.{alias.name}", node.lineno
+                yield f"{base}.{alias.name}", node.lineno, id(node) in type_only
 
 
 #: What the engine must never import: the interfaces, and the libraries only they use.
@@ -67,7 +72,7 @@ def test_no_engine_module_imports_the_interfaces_or_their_libraries() -> None:
     modules = engine_modules()
     assert {"engine", "engine.api", "engine.spec"} <= set(modules)  # the walk found the engine
     offending = sorted(f"{path.relative_to(ROOT)}:{line} imports {name}"
-                       for module, path in modules.items() for name, line in imported_names(module, path)
+                       for module, path in modules.items() for name, line, _ in imported_names(module, path)
                        if name.split(".")[0] in EDGE_ONLY)
     assert offending == []
 
@@ -122,18 +127,29 @@ def import_cycles(graph: dict[str, set[str]]) -> set[tuple[str, ...]]:
 
 
 def engine_import_graph() -> dict[str, set[str]]:
-    """Which engine module imports which, from every ``import`` statement (module level or lazy). Importing a
-    package's module runs the package first, but that step is left out: ``engine/__init__.py`` and a package's
-    ``__init__`` that only gathers its modules make no cycle a reader has to untangle."""
+    """Which engine module imports which, from every ``import`` statement that runs (module level or lazy; one for
+    the type checker only does not). Importing a package's module runs the package first, but that step is left
+    out: ``engine/__init__.py`` and a package's ``__init__`` that gathers its modules make no cycle a reader has
+    to untangle (one that breaks an import is found by importing each module alone, above)."""
     modules = engine_modules()
-    return {module: {name for name, _ in imported_names(module, path)
-                     if name in modules and name != module and not module.startswith(f"{name}.")}
+    return {module: {name for name, _, type_only in imported_names(module, path)
+                     if not type_only and name in modules and name != module and not module.startswith(f"{name}.")}
             for module, path in modules.items()}
 
 
 def test_import_cycles_finds_a_cycle() -> None:
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"e"}}
     assert import_cycles(graph) == {("a", "b", "c")}
+
+
+def test_imported_names_reads_lazy_relative_and_type_only_imports(tmp_path: Path) -> None:
+    path = tmp_path / "leads.py"
+    path.write_text("from typing import TYPE_CHECKING\nfrom . import context\nif TYPE_CHECKING:\n"
+                    "    from engine.api import Engine\n\ndef f():\n    import rich.console\n", encoding="utf-8")
+    assert set(imported_names("engine.services.leads", path)) == {
+        ("typing", 1, False), ("typing.TYPE_CHECKING", 1, False), ("engine.services", 2, False),
+        ("engine.services.context", 2, False), ("engine.api", 4, True), ("engine.api.Engine", 4, True),
+        ("rich.console", 7, False)}
 
 
 def test_the_engine_has_no_import_cycles() -> None:
