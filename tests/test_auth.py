@@ -167,6 +167,19 @@ def test_an_unknown_user_and_a_wrong_password_get_the_same_answer(team: Team) ->
 _TICKS = itertools.count()
 
 
+def test_an_unknown_user_costs_one_hash_check_like_a_known_one(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    with_password(team)
+    checked: list[str] = []
+    hasher = passwords.hasher()
+    real = type(hasher).verify
+    monkeypatch.setattr(type(hasher), "verify", lambda self, stored, given: checked.append(stored) or real(
+        self, stored, given))
+    for name in ("anna", "nobody", "piotr"):  # a wrong password, an unknown user, a user without a password
+        with pytest.raises(AuthenticationError):
+            team.admin.auth.login(name, "not the password", address=ADDRESS)
+    assert len(checked) == 3 and all(h.startswith("$argon2id$") for h in checked)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(wrong=st.text(max_size=40).filter(lambda p: passwords.normalised(p) != GOOD))
 def test_any_wrong_password_is_refused(team: Team, wrong: str) -> None:
