@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from engine import actions, clock, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
 from engine.rules import clean_text
-from engine.services.context import Json, Move, Service, operation
+from engine.services.context import Check, Json, Service, operation
 from engine.services.leads import advancing, completing, winning
-from engine.spec import ProcessSpec
 from engine.state import Event, LeadState, apply
 
 #: How a refused batch names what it could not do ("can't advance 2 of 500 leads").
 _VERBS = {"complete_task": "complete the task of", "advance": "advance", "win": "win"}
 
-#: One lead's check: the event's kind and data, or the ``LeadflowError`` that refuses the lead.
-Check = Callable[[LeadState, ProcessSpec, Callable[[], Any], Move], tuple[str, dict[str, Any]]]
 
 
 class BulkService(Service):

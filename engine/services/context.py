@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, clock, rules, store, views
+from engine import access, actions, clock, rules, store, views
 from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import ProcessMachine
 from engine.spec import ProcessSpec
@@ -33,6 +33,10 @@ JsonList = list[dict[str, Any]]
 
 #: How a transition is asked of a process version: the machine's ``fire`` (one lead) or its table's ``allowed``.
 Move = Callable[[str, str, dict[str, Any]], str | None]
+
+#: One lead's check for a move (``leads.advancing``...): the event's kind and data, or the refusal. It gets the
+#: acting user as a function, so that a refusal that needs no user reads none.
+Check = Callable[[LeadState, ProcessSpec, Callable[[], Any], Move], tuple[str, dict[str, Any]]]
 
 #: The spec of a process version, as ``state.apply`` asks for it.
 SpecLookup = Callable[[str, int], ProcessSpec]
@@ -115,6 +119,10 @@ class Context:
                                 f"'leadflow user add {self.user_name} --role salesperson' "
                                 "(choose the acting user with --user or LEADFLOW_USER)")
 
+    def actor_and_lead(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState]:
+        """The acting user's row and the lead (the user checked first)."""
+        return self.actor(conn), self.lead(conn, lead_id)
+
     def user(self, conn: Connection, name: str) -> Any:
         row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         if row is None:
@@ -180,6 +188,20 @@ class Context:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state
 
+    def visible_lead(self, conn: Connection, lead_id: int) -> LeadState:
+        """The lead, if the acting user may see it."""
+        state = self.lead(conn, lead_id)
+        access.require_can_view(self.actor(conn), state)
+        return state
+
+    def lead_to_work(self, conn: Connection, lead_id: int, verb: str) -> tuple[LeadState, ProcessSpec]:
+        """The open lead and its spec, if the acting user may ``verb`` it (edit it, close it)."""
+        state = self.lead(conn, lead_id)
+        spec = self.spec(conn, state.process, state.process_version)
+        require_open(state, verb)
+        access.require_can_work(self.actor(conn), state, verb)
+        return state, spec
+
     def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> Json:
         """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
         if not evs:
@@ -203,6 +225,12 @@ class Context:
         spec = self.spec(conn, state.process, state.process_version)
         (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
         return views.lead(state, spec, client_row)
+
+
+def require_director(actor: Any, refusal: str) -> None:
+    """Refuse anyone but a manager or an admin; ``refusal`` says what they may not do, and why."""
+    if actor["role"] not in access.MANAGERS:
+        raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not {refusal}")
 
 
 def require_open(state: LeadState, verb: str) -> None:

@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine import access, clock, rules
-from engine.errors import NotFoundError, PermissionDenied
-from engine.services.context import Json, Service, operation
+from engine import clock, rules
+from engine.errors import NotFoundError
+from engine.services.context import Json, Service, operation, require_director
 
 
 class IntakeService(Service):
@@ -44,9 +44,7 @@ class IntakeService(Service):
         try:
             with ctx.transaction() as conn:
                 actor = ctx.actor(conn)
-                if actor["role"] not in access.MANAGERS:
-                    raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not import leads: only a "
-                                           "manager or an admin may")
+                require_director(actor, "import leads: only a manager or an admin may")
                 spec = ctx.spec(conn, process)
                 report = intake.run_import(
                     conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),

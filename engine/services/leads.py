@@ -19,6 +19,7 @@ from engine.machine import LOST, WON
 from engine.rules import clean_text
 from engine.services import clients as client_records
 from engine.services.context import (
+    Check,
     Json,
     JsonList,
     Move,
@@ -98,8 +99,7 @@ class LeadService(Service):
         """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
-            access.require_can_view(ctx.actor(conn), state)
+            state = ctx.visible_lead(conn, lead_id)
             view = ctx.view(conn, state)
             view["client_leads"] = [
                 {"id": r.id, "process": r.process, "status": r.status, "stage": r.stage, "owner": r.owner,
@@ -151,10 +151,7 @@ class LeadService(Service):
             raise InvalidInputError("nothing to set; give FIELD=VALUE")
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
-            spec = ctx.spec(conn, state.process, state.process_version)
-            require_open(state, "edit")
-            access.require_can_work(ctx.actor(conn), state, "edit")
+            state, spec = ctx.lead_to_work(conn, lead_id, "edit")
             evs = []
             for name, raw in values.items():
                 if name in ATTRIBUTES:
@@ -182,8 +179,7 @@ class LeadService(Service):
         """Give the lead to another owner (managers)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor = ctx.actor(conn)
-            state = ctx.lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id)
             require_open(state, "reassign")
             target = ctx.user(conn, to)
             access.require_can_own(target)
@@ -197,23 +193,25 @@ class LeadService(Service):
     @operation
     def advance(self, lead_id: int, to: str | None = None) -> Json:
         """Move the lead to its next stage (or ``to``), if the process allows it now."""
-        ctx = self.ctx
-        with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
-            spec = ctx.spec(conn, state.process, state.process_version)
-            move = ctx.machine(spec, state.process_version).fire
-            kind, data = advancing(state, spec, lambda: ctx.actor(conn), to, move)
-            return ctx.commit(conn, state, [ctx.event(kind, data)])
+        return self._move(lead_id, lambda state, spec, actor, move: advancing(state, spec, actor, to, move))
 
     @operation
     def win(self, lead_id: int) -> Json:
         """Win the sale from the process's won stage."""
+        return self._move(lead_id, winning)
+
+    def _move(self, lead_id: int, check: Check) -> Json:
+        """Read the lead, check it as ``check`` says, and write the event it makes."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             state = ctx.lead(conn, lead_id)
             spec = ctx.spec(conn, state.process, state.process_version)
-            move = ctx.machine(spec, state.process_version).fire
-            kind, data = winning(state, spec, lambda: ctx.actor(conn), move)
+
+            def move(source: str, trigger: str, fields: dict[str, Any]) -> str | None:
+                # the machine is built (and the transitions library imported) only for a check that moves
+                return ctx.machine(spec, state.process_version).fire(source, trigger, fields)
+
+            kind, data = check(state, spec, lambda: ctx.actor(conn), move)
             return ctx.commit(conn, state, [ctx.event(kind, data)])
 
     @operation
@@ -223,10 +221,7 @@ class LeadService(Service):
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
-            spec = ctx.spec(conn, state.process, state.process_version)
-            require_open(state, "close")
-            access.require_can_work(ctx.actor(conn), state, "close")
+            state, spec = ctx.lead_to_work(conn, lead_id, "close")
             entry = spec.reason(reason or "")
             if entry is None:
                 listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
@@ -247,8 +242,7 @@ class LeadService(Service):
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor = ctx.actor(conn)
-            state = ctx.lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id)
             spec = ctx.spec(conn, state.process, state.process_version)
             if state.status == STATUS_OPEN:
                 raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
@@ -267,20 +261,13 @@ class LeadService(Service):
     @operation
     def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> Json:
         """Mark a task of the lead's current stage done."""
-        ctx = self.ctx
-        with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
-            spec = ctx.spec(conn, state.process, state.process_version)
-            kind, data = completing(state, spec, lambda: ctx.actor(conn), task_id, note)
-            return ctx.commit(conn, state, [ctx.event(kind, data)])
+        return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note))
 
     @operation
     def history(self, lead_id: int) -> JsonList:
         """The lead's events, oldest first."""
-        ctx = self.ctx
-        with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
-            access.require_can_view(ctx.actor(conn), state)
+        with self.ctx.transaction() as conn:
+            self.ctx.visible_lead(conn, lead_id)
             return [views.event(e) for e in store.read_events(conn, lead_id)]
 
     @operation

@@ -15,11 +15,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import access, clock, views
-from engine.errors import InvalidInputError, PermissionDenied, RuleViolation
+from engine.errors import InvalidInputError, RuleViolation
 from engine.rules import clean_text
 from engine.services.boards import scope
 from engine.services.clients import client_name
-from engine.services.context import Json, JsonList, Service, operation, require_open
+from engine.services.context import Json, JsonList, Service, operation, require_director, require_open
 from engine.spec import ClosureReason
 from engine.state import STATUS_LOST, LeadState
 from engine.store import clients, closures, leads, reviews
@@ -36,9 +36,7 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            if actor["role"] not in access.MANAGERS:
-                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not see refusal reviews: "
-                                       "they are the sales director's")
+            require_director(actor, "see refusal reviews: they are the sales director's")
             query = (sa.select(reviews, leads.c.process, leads.c.owner, leads.c.value_minor, leads.c.close_note,
                                leads.c.closed_from_stage, clients.c.name)
                      .join(leads, leads.c.id == reviews.c.lead_id).join(clients, clients.c.id == leads.c.client_id)
@@ -58,8 +56,7 @@ class RecoveryService(Service):
 
     def _review_to_decide(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState, Any]:
         """The acting director, the lost lead and its open review, or the reason they may not decide it."""
-        actor = self.ctx.actor(conn)
-        state = self.ctx.lead(conn, lead_id)
+        actor, state = self.ctx.actor_and_lead(conn, lead_id)
         review = conn.execute(sa.select(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
                               .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
         if review is None:
@@ -103,8 +100,7 @@ class RecoveryService(Service):
         """The owner's short report on a lead; with ``extend_until`` (managers) the lead is not stalled until then."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor = ctx.actor(conn)
-            state = ctx.lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id)
             require_open(state, "report on")
             access.require_can_work(actor, state, "report on")
             text_ = clean_text(text, "report", 5000)
@@ -132,8 +128,7 @@ class RecoveryService(Service):
         """A manager takes a lead back from its owner early: the next rotation gives it to a colleague."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor = ctx.actor(conn)
-            state = ctx.lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id)
             require_open(state, "recall")
             access.require_manager_of(actor, state.team, f"recall lead {lead_id}")
             return ctx.commit(conn, state, [ctx.event("recalled", {
@@ -178,9 +173,7 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            if actor["role"] not in access.MANAGERS:
-                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not rotate leads: only "
-                                       "a manager or an admin may")
+            require_director(actor, "rotate leads: only a manager or an admin may")
             seen = scope(ctx, conn, actor, owner=None, team=team)
             now = clock.now()
             stalled_rows: list[Any] = []
