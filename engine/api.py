@@ -114,8 +114,7 @@ class Engine:
     """
 
     def __init__(self, db: sa.Engine, user: str | None = None, *, context: Context | None = None):
-        self.context = context if context is not None else Context(
-            db, user or os.environ.get("LEADFLOW_USER") or _os_login())
+        self.context = context if context is not None else Context(db, _acting(user))
 
     @classmethod
     def open(cls, url: str | None = None, *, user: str | None = None) -> Engine:
@@ -128,7 +127,7 @@ class Engine:
 
     def as_user(self, name: str) -> Engine:
         """The same database, acting as another user (shares the caches)."""
-        return Engine(self.db, context=self.context.sharing_caches(name))
+        return Engine(self.db, context=self.context.sharing_caches(_acting(name)))
 
     @property
     def db(self) -> sa.Engine:
@@ -246,6 +245,11 @@ class Engine:
             raise AttributeError(f"'Engine' object has no attribute '{name}'")
         service, method = FLAT_NAMES[name]
         return getattr(getattr(self, service), method)
+
+
+def _acting(user: str | None) -> str:
+    """The acting user's name: as given, else ``LEADFLOW_USER``, else the OS login."""
+    return user or os.environ.get("LEADFLOW_USER") or _os_login()
 
 
 def _os_login() -> str:
