@@ -28,7 +28,7 @@ from engine.services.context import (
     require_can_leave,
     require_open,
 )
-from engine.spec import ProcessSpec
+from engine.spec import ProcessSpec, condition_text
 from engine.state import ATTRIBUTES, DONE, OPEN, STATUS_LOST, STATUS_OPEN, STATUS_WON, LeadState, apply, rebuild
 from engine.store import clients, leads
 
@@ -310,8 +310,6 @@ def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], to:
     for nxt in targets:
         if move(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
             return "advanced", {"from": stage.id, "to": nxt.stage}
-    from engine.spec import condition_text
-
     blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
     raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
                         f"to this lead's fields ({blocked})")
@@ -349,8 +347,6 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], ta
         raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
                             f"(by {current.done_by} at {views.iso(current.done_at)})")
     if current.state != OPEN:
-        from engine.spec import condition_text
-
         condition = condition_text(task.when) if task.when else "none"
         raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
                             f"({condition}) is false for this lead's fields")
