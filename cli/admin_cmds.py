@@ -74,7 +74,7 @@ def user_add(app: App, name: str, role: str, team: str | None, email: str | None
     password = read_stdin_lines(1)[0] if password_stdin else None
     engine = app.engine
     with engine.transaction():
-        result = engine.add_user(name, role, team, email, password=password)
+        result = engine.users.add(name, role, team, email, password=password)
         if one_time_password:
             made = engine.auth.one_time_password(result["name"])
             result = {**made["user"], "password": made["password"]}
@@ -93,7 +93,7 @@ def user_add(app: App, name: str, role: str, team: str | None, email: str | None
 def user_passwd(app: App, name: str | None, password_stdin: bool, one_time: bool, as_json: bool) -> None:
     """Set your own password (with the current one), or any user's (admins: it is changed at their next login)."""
     engine = app.engine
-    me = engine.whoami()
+    me = engine.users.whoami()
     name_ = name if name is not None else me["name"]
     if one_time:
         made = engine.auth.one_time_password(name_)
@@ -131,9 +131,9 @@ def user_set(app: App, name: str, email: str | None, role: str | None, team: str
         raise click.UsageError("nothing to change: give --email, --role, --team, --deactivate or --activate")
     engine = app.engine
     with engine.transaction():
-        result = engine.set_user_email(name, email) if email is not None else None
+        result = engine.users.set_email(name, email) if email is not None else None
         if role is not None or team is not None or active is not None:
-            result = engine.set_user(name, role=role, team=team or None, clear_team=team == "", active=active)
+            result = engine.users.set(name, role=role, team=team or None, clear_team=team == "", active=active)
     assert result is not None
 
     def render(u: dict[str, Any]) -> None:
@@ -154,7 +154,7 @@ def user_set(app: App, name: str, email: str | None, role: str | None, team: str
 @pass_app
 def user_list(app: App, as_json: bool) -> None:
     """All users."""
-    emit(app.engine.list_users(), as_json, lambda rows: console().print(table(
+    emit(app.engine.users.list(), as_json, lambda rows: console().print(table(
         plural(len(rows), "user"), ["name", "role", "team", "e-mail"],
         [[r["name"], r["role"], r["team"], r["email"]] for r in rows])))
 
@@ -178,7 +178,7 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
     if problems:
         raise ProcessFileError(problems)
     with app.engine.transaction():
-        results = [app.engine.load_process(f) for f in files]
+        results = [app.engine.processes.load(f) for f in files]
     emit(results, as_json, lambda rs: click.echo("\n".join(
         f"{r['process']}: version {r['version']} " + ("loaded" if r["created"] else "unchanged, nothing to do")
         for r in rs)))
@@ -189,7 +189,7 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
 @pass_app
 def process_list(app: App, as_json: bool) -> None:
     """Loaded processes and their versions, with open leads per version."""
-    rows = app.engine.list_processes()
+    rows = app.engine.processes.list()
     emit(rows, as_json, lambda rs: console().print(table(
         plural(len(rs), "process version"),
         ["process", "version", "title", "open leads", "loaded", "by", "hash"],
@@ -205,7 +205,7 @@ def process_list(app: App, as_json: bool) -> None:
 @pass_app
 def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json: bool) -> None:
     """Move every open lead of a process to another version (admins); refuses if any lead cannot move."""
-    result = app.engine.migrate_process(name, to_version, dry_run=dry_run)
+    result = app.engine.processes.migrate(name, to_version, dry_run=dry_run)
     verb = "would move" if dry_run else "moved"
     emit(result, as_json, lambda r: click.echo(
         f"{r['process']}: {verb} {len(r['leads'])} open leads to version {r['to_version']}"))

@@ -21,7 +21,7 @@ STATE_STYLE = {"queued": "yellow", "sending": "cyan", "sent": "green", "failed":
 @pass_app
 def run_due(app: App, limit: int | None, as_json: bool) -> None:
     """Send the e-mails and reminders that are due (admins); safe to run often and in parallel."""
-    result = app.engine.run_due(limit=limit)
+    result = app.engine.outbox.run_due(limit=limit)
     if as_json:
         print_json(result)
     else:
@@ -59,7 +59,7 @@ def outbox() -> None:
 @pass_app
 def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as_json: bool) -> None:
     """Mails of the leads you may see, by their next attempt."""
-    rows = app.engine.list_outbox(state=state, lead_id=lead_id, limit=limit)
+    rows = app.engine.outbox.list(state=state, lead_id=lead_id, limit=limit)
 
     def render(items: list[dict[str, Any]]) -> None:
         console().print(table(plural(len(items), "mail"),
@@ -79,6 +79,6 @@ def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as
 @pass_app
 def outbox_retry(app: App, mail_id: int, as_json: bool) -> None:
     """Queue a failed or cancelled mail again (managers), e.g. after fixing an address or a template."""
-    result = app.engine.retry_outbox(mail_id)
+    result = app.engine.outbox.retry(mail_id)
     emit(result, as_json, lambda r: echo(
         f"Mail {r['id']} ({r['template']} to {r['to']}, lead {r['lead_id']}) queued again; the next run-due sends it"))

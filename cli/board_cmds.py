@@ -31,7 +31,7 @@ DOT = "●"
 def board(app: App, process_: str | None, owner: str | None, team: str | None, light: str | None, limit: int,
           html_file: str | None, as_json: bool) -> None:
     """Every open lead by stage with green/yellow/red deadline lights."""
-    boards = app.engine.board(process=process_, owner=owner, team=team, light=light, limit=limit)
+    boards = app.engine.boards.board(process=process_, owner=owner, team=team, light=light, limit=limit)
     as_of = boards[0]["as_of"] if boards else _now()
     if html_file:
         from cli.present.html import board_page
@@ -96,7 +96,7 @@ def _render(boards: list[dict[str, Any]], as_of: str) -> None:
 @pass_app
 def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
     """The stand-up agenda: red items, due today and next business day, revisits, new leads, done."""
-    agenda = app.engine.daily(owner=owner, team=team)
+    agenda = app.engine.boards.daily(owner=owner, team=team)
     if as_json:
         print_json(agenda)
         return

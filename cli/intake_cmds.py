@@ -46,7 +46,7 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
     with _progress(enabled=not as_json) as progress:
-        report = app.engine.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
+        report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
                                        again=again, progress=progress)
     emit(report, as_json, _render_import)
@@ -127,7 +127,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
         # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
         stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
         try:
-            app.engine.export_csv(stream, process=process_, excel=excel)
+            app.engine.intake.export_csv(stream, process=process_, excel=excel)
         finally:
             stream.detach()  # leave stdout itself open
         return
@@ -135,7 +135,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
     partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
-            count = app.engine.export_csv(out, process=process_, excel=excel)
+            count = app.engine.intake.export_csv(out, process=process_, excel=excel)
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -175,16 +175,16 @@ def token_add(app: App, source: str | None, process_: str | None, read: bool, pe
             raise click.UsageError("--source, --process and --read are for integration tokens, not --personal ones")
         if not name_:
             raise click.UsageError("a personal token needs --name, e.g. --name laptop")
-        result = app.engine.auth.add_personal_token(name_, owner=owner, expires_days=expires_days,
-                                                    rate_limit=rate_limit)
+        result = app.engine.tokens.add_personal(name_, owner=owner, expires_days=expires_days,
+                                                rate_limit=rate_limit)
         what = f"Personal token {result['id']} ({result['name']}) of {result['source']}"
     else:
         if source is None:
             raise click.UsageError("give --source NAME for an integration token, or --personal --name NAME")
         if name_ is not None or owner is not None:
             raise click.UsageError("--name and --owner are for --personal tokens")
-        result = app.engine.add_token(source, process=process_, read=read, expires_days=expires_days,
-                                      rate_limit=rate_limit)
+        result = app.engine.tokens.add(source, process=process_, read=read, expires_days=expires_days,
+                                       rate_limit=rate_limit)
         what = (f"Token {result['id']} for {result['source']}"
                 + (f" (default process {result['process']})" if result["process"] else "")
                 + (", may read" if result["read"] else ""))
@@ -199,7 +199,7 @@ def token_add(app: App, source: str | None, process_: str | None, read: bool, pe
 @pass_app
 def token_list(app: App, mine: bool, owner: str | None, as_json: bool) -> None:
     """Every token (not the secret), revoked ones too (admins); or one user's personal tokens."""
-    emit(app.engine.auth.list_tokens(owner=owner, mine=mine), as_json, lambda rows: console().print(table(
+    emit(app.engine.tokens.list(owner=owner, mine=mine), as_json, lambda rows: console().print(table(
         plural(len(rows), "token"), ["id", "kind", "acts as", "name", "token", "process", "read", "created",
                                      "expires", "revoked"],
         [[r["id"], r["kind"], r["source"], r["name"] or "-", r["hint"], r["process"] or "-",
@@ -215,7 +215,7 @@ def token_list(app: App, mine: bool, owner: str | None, as_json: bool) -> None:
 @pass_app
 def token_revoke(app: App, token_id: int, as_json: bool) -> None:
     """Stop accepting a token at once (admins any token, anyone their own personal ones)."""
-    result = app.engine.revoke_token(token_id)
+    result = app.engine.tokens.revoke(token_id)
     print_change(result, f"Token {token_id} ({result['name'] or result['source']}) revoked", as_json)
 
 

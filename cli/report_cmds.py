@@ -118,7 +118,7 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
     _one_output(as_json, as_csv)
     if chart is not None and not trend:
         raise click.UsageError("--chart draws the trend: add --trend")
-    data = app.engine.report_refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
                                       team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend)
     _draw("refusal_trend", data, chart)
     if as_json:
@@ -170,7 +170,7 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
     """The leads created in the period: how many reached each stage and moved on, the median days spent in
     each, and the lead-to-win conversion."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
                                     team=team, owner=owner)
     _draw("funnel", data, chart)
     if as_json:
@@ -201,7 +201,7 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
     """The measured sales cycle of the leads won in the period: days from lead to win per process,
     per salesperson and per source, and the cycle the stalled-lead detection uses."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
                                    team=team, owner=owner)
     _draw("cycle", data, chart)
     if as_json:
@@ -237,7 +237,7 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
     """Per salesperson: leads held, won, lost, conversion, average cycle, red leads, and the leads they gave up
     that a colleague won afterwards."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_salespeople(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.salespeople(period=period, date_from=date_from, date_to=date_to, process=process_,
                                          team=team, owner=owner)
     if as_json:
         print_json(data)
@@ -271,7 +271,7 @@ def forecast(app: App, months: int, process_: str | None, team: str | None, owne
              as_json: bool, as_csv: bool) -> None:
     """Expected wins and value per month from the open leads, with the estimate per stage it rests on."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_forecast(months=months, process=process_, team=team, owner=owner)
+    data = app.engine.reports.forecast(months=months, process=process_, team=team, owner=owner)
     _draw("forecast", data, chart)
     if as_json:
         print_json(data)

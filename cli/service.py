@@ -143,7 +143,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
         """The engine acting as the token's source (a fresh Engine per request: they share the caches); the
         request counts against the token's rate limit."""
         try:
-            who = engine.as_user(engine.user_name).auth.request(_token(request), read=read)
+            who = engine.as_user(engine.user_name).tokens.request(_token(request), read=read)
         except (AuthenticationError, RateLimited) as exc:
             client = request.client.host if request.client else "?"
             log.warning("refused %s %s from %s: %s", request.method, request.url.path, client, exc)
@@ -197,7 +197,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
         same e-mail or phone, owned as the assignment rules say. 201 with the lead's id."""
         acting, who = await run_in_threadpool(caller, request)
         values = _values(await _body(request, max_body), request.headers.get("content-type", ""))
-        result = await run_in_threadpool(acting.submit_lead, values, process=who["process"])
+        result = await run_in_threadpool(acting.intake.submit, values, process=who["process"])
         lead = result["lead"]
         return JSONResponse(
             {"id": lead["id"], "client_id": lead["client_id"], "client_existed": result["client_existed"],
@@ -209,7 +209,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
     async def get_lead(request: Request, lead_id: int) -> JSONResponse:
         """The lead, exactly as ``leadflow lead show ID --json`` prints it (docs/cli.md)."""
         acting, _ = await run_in_threadpool(caller, request, read=True)
-        return JSONResponse(await run_in_threadpool(acting.get_lead, lead_id))
+        return JSONResponse(await run_in_threadpool(acting.leads.get, lead_id))
 
     @app.get("/v1/board", responses=errors)
     async def get_board(request: Request, process: str | None = None, owner: str | None = None,
@@ -217,8 +217,8 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
                         limit: int = Query(20, ge=0, le=10_000)) -> JSONResponse:
         """The board, exactly as ``leadflow board --json`` prints it (one board with ``process``, else a list)."""
         acting, _ = await run_in_threadpool(caller, request, read=True)
-        boards = await run_in_threadpool(lambda: acting.board(process=process, owner=owner, team=team, light=light,
-                                                              limit=limit))
+        boards = await run_in_threadpool(lambda: acting.boards.board(process=process, owner=owner, team=team,
+                                                                     light=light, limit=limit))
         return JSONResponse(boards[0] if process else boards)
 
     return app

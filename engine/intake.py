@@ -219,8 +219,6 @@ _TEXT_LIMITS = {"name": 500, "company": 500, "source": 200, "product": 200, "own
 
 def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
     """Every value checked by the rules ``add_lead`` applies; all problems, not just the first."""
-    from engine.api import normalise_email, normalise_phone
-
     out = Inquiry(name="")
     errors: list[FieldError] = []
     for column, raw in values:
@@ -236,10 +234,10 @@ def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, lis
                 raise InvalidInputError(f"{target} must be text, got {raw!r}")
             if target == "email":
                 out.email = rules.check_email(raw)
-                out.email_norm = normalise_email(out.email)
+                out.email_norm = rules.normalise_email(out.email)
             elif target == "phone":
                 out.phone = rules.check_phone(raw)
-                out.phone_norm = normalise_phone(out.phone)
+                out.phone_norm = rules.normalise_phone(out.phone)
             elif target == "value":
                 out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
                                    if raw is not None and str(raw).strip() else None)

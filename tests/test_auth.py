@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import auth, clock, passwords, ratelimit
+from engine import clock, passwords, ratelimit
 from engine.api import Engine
 from engine.errors import (
     AuthenticationError,
@@ -28,6 +28,7 @@ from engine.errors import (
     RateLimited,
     RuleViolation,
 )
+from engine.services import auth
 from tests.conftest import TEST_NOW, Team, at_once, snapshot
 
 T0 = dt.datetime.fromisoformat(TEST_NOW)
@@ -59,7 +60,7 @@ def without(tables: dict[str, list[tuple[object, ...]]], *names: str) -> dict[st
 # -- passwords ------------------------------------------------------------------------------------------------------
 def test_an_admins_password_must_be_changed_before_the_first_login(team: Team) -> None:
     team.admin.auth.set_password("anna", "given by the admin")
-    user = team.as_("anna").whoami()
+    user = team.as_("anna").users.whoami()
     assert (user["password_set"], user["must_change_password"]) == (True, True)
     with pytest.raises(PasswordChangeRequired, match="must change their password before logging in"):
         team.admin.auth.login("anna", "given by the admin", address=ADDRESS)
@@ -84,11 +85,11 @@ def test_a_one_time_password_is_printed_once_and_must_be_changed(team: Team) -> 
 
 
 def test_add_user_with_a_password(team: Team) -> None:
-    user = team.admin.add_user("ewa", "salesperson", "north", password="a long enough one")
+    user = team.admin.users.add("ewa", "salesperson", "north", password="a long enough one")
     assert (user["password_set"], user["must_change_password"], user["active"]) == (True, True, True)
     before = snapshot(team.url)
     with pytest.raises(InvalidInputError, match="too short"):
-        team.admin.add_user("jan", "salesperson", "north", password="short")
+        team.admin.users.add("jan", "salesperson", "north", password="short")
     assert snapshot(team.url) == before
 
 
@@ -99,7 +100,7 @@ def test_add_user_with_a_password(team: Team) -> None:
     (" " * 12, "must not be blank"),
 ])
 def test_the_password_policy(team: Team, password: str, message: str) -> None:
-    team.admin.add_user("annaanna", "salesperson", "north")
+    team.admin.users.add("annaanna", "salesperson", "north")
     before = snapshot(team.url)
     with pytest.raises(InvalidInputError, match=message):
         team.admin.auth.set_password("annaanna", password)
@@ -116,7 +117,7 @@ def test_a_user_changes_their_own_password_with_the_old_one_and_nobody_elses(tea
         anna.auth.set_password("anna", "another good password", old_password="not it at all")
     with pytest.raises(PermissionDenied, match="only an admin may"):
         anna.auth.set_password("piotr", "another good password")
-    team.admin.add_token("website")
+    team.admin.tokens.add("website")
     with pytest.raises(RuleViolation, match="never logs in"):
         team.admin.auth.set_password("website", "another good password")
     assert without(snapshot(team.url), "api_tokens", "users") == without(before, "api_tokens", "users")
@@ -231,12 +232,12 @@ def test_concurrent_guesses_never_check_more_passwords_than_the_limit(team: Team
 
 def test_logins_are_logged_without_passwords_or_tokens(team: Team, caplog: pytest.LogCaptureFixture) -> None:
     with_password(team)
-    caplog.set_level(logging.INFO, logger="engine.auth")
+    caplog.set_level(logging.DEBUG, logger="engine")
     with pytest.raises(AuthenticationError):
         team.admin.auth.login("anna", "the wrong secret", address=ADDRESS)
     token = team.admin.auth.login("anna", GOOD, address=ADDRESS)["token"]
-    personal = team.as_("anna").auth.add_personal_token("laptop")["token"]
-    team.as_("anna").auth.request(personal)
+    personal = team.as_("anna").tokens.add_personal("laptop")["token"]
+    team.as_("anna").tokens.request(personal)
     text = caplog.text
     assert f"login of user anna from {ADDRESS} refused" in text
     assert f"login of user anna from {ADDRESS}: session" in text
@@ -351,143 +352,143 @@ def test_sweep_deletes_ended_sessions_and_finished_counters(team: Team) -> None:
 # -- tokens -------------------------------------------------------------------------------------------------------
 def test_personal_tokens_act_as_their_owner_until_they_expire(team: Team) -> None:
     anna = team.as_("anna")
-    made = anna.auth.add_personal_token("laptop")
+    made = anna.tokens.add_personal("laptop")
     assert made["token"].startswith("lfp_") and made["hint"] == made["token"][:8] + "..."
     assert (made["kind"], made["source"], made["name"], made["rate_limit"]) == ("personal", "anna", "laptop", 600)
     assert made["expires_at"] == (T0 + dt.timedelta(days=90)).isoformat()
-    assert anna.auth.authenticate(made["token"], read=True)["source"] == "anna"
-    short = anna.auth.add_personal_token("script", expires_days=1)
+    assert anna.tokens.authenticate(made["token"], read=True)["source"] == "anna"
+    short = anna.tokens.add_personal("script", expires_days=1)
     with clock.frozen(T0 + dt.timedelta(days=1)), pytest.raises(AuthenticationError, match="expired on"):
-        anna.auth.authenticate(short["token"])
+        anna.tokens.authenticate(short["token"])
     before = snapshot(team.url)
     for days, message in ((366, "from 1 to 365"), (0, "from 1 to 365"), (True, "whole number")):
         with pytest.raises(InvalidInputError, match=message):
-            anna.auth.add_personal_token("long", expires_days=days)  # type: ignore[arg-type]
+            anna.tokens.add_personal("long", expires_days=days)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="needs a name"):
-        anna.auth.add_personal_token(" ")
+        anna.tokens.add_personal(" ")
     with pytest.raises(PermissionDenied, match="only an admin may"):
-        anna.auth.add_personal_token("for piotr", owner="piotr")
+        anna.tokens.add_personal("for piotr", owner="piotr")
     assert snapshot(team.url) == before
-    assert team.admin.auth.add_personal_token("for piotr", owner="piotr")["source"] == "piotr"
+    assert team.admin.tokens.add_personal("for piotr", owner="piotr")["source"] == "piotr"
 
 
 def test_who_lists_and_revokes_which_tokens(team: Team) -> None:
     anna, piotr = team.as_("anna"), team.as_("piotr")
-    mine = anna.auth.add_personal_token("laptop")
-    theirs = piotr.auth.add_personal_token("phone")
-    form = team.admin.add_token("website", expires_days=30)
+    mine = anna.tokens.add_personal("laptop")
+    theirs = piotr.tokens.add_personal("phone")
+    form = team.admin.tokens.add("website", expires_days=30)
     assert form["expires_at"] == (T0 + dt.timedelta(days=30)).isoformat() and form["kind"] == "integration"
-    assert [t["name"] for t in anna.auth.list_tokens(mine=True)] == ["laptop"]
-    assert [t["id"] for t in team.admin.auth.list_tokens()] == [mine["id"], theirs["id"], form["id"]]
-    assert [t["name"] for t in team.admin.auth.list_tokens(owner="piotr")] == ["phone"]
+    assert [t["name"] for t in anna.tokens.list(mine=True)] == ["laptop"]
+    assert [t["id"] for t in team.admin.tokens.list()] == [mine["id"], theirs["id"], form["id"]]
+    assert [t["name"] for t in team.admin.tokens.list(owner="piotr")] == ["phone"]
     before = snapshot(team.url)
     with pytest.raises(PermissionDenied, match="only an admin may"):
-        anna.auth.list_tokens()
+        anna.tokens.list()
     with pytest.raises(PermissionDenied, match="only an admin may"):
-        anna.auth.list_tokens(owner="piotr")
+        anna.tokens.list(owner="piotr")
     with pytest.raises(PermissionDenied, match="only an admin may"):
-        anna.auth.revoke_token(theirs["id"])
+        anna.tokens.revoke(theirs["id"])
     with pytest.raises(PermissionDenied, match="only an admin may"):
-        anna.auth.revoke_token(form["id"])
+        anna.tokens.revoke(form["id"])
     assert snapshot(team.url) == before
-    assert anna.auth.revoke_token(mine["id"])["revoked_by"] == "anna"
+    assert anna.tokens.revoke(mine["id"])["revoked_by"] == "anna"
     with pytest.raises(AuthenticationError, match="unknown or revoked"):
-        anna.auth.authenticate(mine["token"])
-    assert team.admin.auth.revoke_token(theirs["id"])["revoked_by"] == "root"
+        anna.tokens.authenticate(mine["token"])
+    assert team.admin.tokens.revoke(theirs["id"])["revoked_by"] == "root"
     with pytest.raises(RuleViolation, match="already revoked"):
-        piotr.auth.revoke_token(theirs["id"])
+        piotr.tokens.revoke(theirs["id"])
 
 
 def test_a_source_gets_no_personal_token_and_an_integration_token_may_expire(team: Team) -> None:
-    form = team.admin.add_token("website", expires_days=2)
+    form = team.admin.tokens.add("website", expires_days=2)
     with pytest.raises(RuleViolation, match="source of the HTTP intake"):
-        team.admin.auth.add_personal_token("x", owner="website")
+        team.admin.tokens.add_personal("x", owner="website")
     with clock.frozen(T0 + dt.timedelta(days=2)), pytest.raises(AuthenticationError, match="expired on"):
-        team.admin.authenticate(form["token"])
+        team.admin.tokens.authenticate(form["token"])
     with pytest.raises(InvalidInputError, match="from 1 to 3650"):
-        team.admin.add_token("website", expires_days=5000)
+        team.admin.tokens.add("website", expires_days=5000)
 
 
 def test_every_token_has_a_request_rate_limit(team: Team) -> None:
     anna = team.as_("anna")
-    made = anna.auth.add_personal_token("script", rate_limit=3)
+    made = anna.tokens.add_personal("script", rate_limit=3)
     for _ in range(3):
-        assert anna.auth.request(made["token"])["source"] == "anna"
+        assert anna.tokens.request(made["token"])["source"] == "anna"
     before = snapshot(team.url)
     with clock.frozen(T0 + dt.timedelta(seconds=20)), pytest.raises(RateLimited, match="its 3 requests a minute") as r:
-        anna.auth.request(made["token"])
+        anna.tokens.request(made["token"])
     assert r.value.retry_after == 40 and snapshot(team.url) == before
     with clock.frozen(T0 + dt.timedelta(minutes=1)):
-        anna.auth.request(made["token"])
-    assert anna.auth.list_tokens(mine=True)[0]["last_used_at"] == (T0 + dt.timedelta(minutes=1)).isoformat()
-    form = team.admin.add_token("website", rate_limit=1)
-    team.admin.auth.request(form["token"])
+        anna.tokens.request(made["token"])
+    assert anna.tokens.list(mine=True)[0]["last_used_at"] == (T0 + dt.timedelta(minutes=1)).isoformat()
+    form = team.admin.tokens.add("website", rate_limit=1)
+    team.admin.tokens.request(form["token"])
     with pytest.raises(RateLimited):
-        team.admin.auth.request(form["token"])
+        team.admin.tokens.request(form["token"])
     with pytest.raises(InvalidInputError, match="rate limit"):
-        team.admin.add_token("website", rate_limit=0)
+        team.admin.tokens.add("website", rate_limit=0)
 
 
 # -- users: role, team, deactivation -------------------------------------------------------------------------------
 def test_a_deactivated_user_is_locked_out_at_once_and_their_leads_wait(team: Team) -> None:
     with_password(team)
     anna = team.as_("anna")
-    lead = anna.add_lead(process="photovoltaics", name="Zofia Kamińska")
+    lead = anna.leads.add(process="photovoltaics", name="Zofia Kamińska")
     session = team.admin.auth.login("anna", GOOD, address=ADDRESS)["token"]
-    personal = anna.auth.add_personal_token("laptop")["token"]
-    result = team.admin.set_user("anna", active=False)
+    personal = anna.tokens.add_personal("laptop")["token"]
+    result = team.admin.users.set("anna", active=False)
     assert (result["active"], result["open_leads"], result["deactivated_at"]) == (False, 1, TEST_NOW)
     with pytest.raises(AuthenticationError, match="not valid"):
         team.admin.auth.session(session)
     with pytest.raises(AuthenticationError, match="unknown or revoked"):
-        team.admin.auth.authenticate(personal)
+        team.admin.tokens.authenticate(personal)
     with pytest.raises(PermissionDenied, match="'anna' is deactivated"):
-        anna.list_leads()
+        anna.leads.list()
     with pytest.raises(AuthenticationError, match="'anna' is deactivated"):
         team.admin.auth.login("anna", GOOD, address=ADDRESS)
-    assert team.as_("marta").get_lead(lead["id"])["owner"] == "anna"  # the lead stays, for reassignment
+    assert team.as_("marta").leads.get(lead["id"])["owner"] == "anna"  # the lead stays, for reassignment
     with pytest.raises(PermissionDenied, match="deactivated and cannot own leads"):
-        team.as_("marta").assign(lead["id"], "anna")
-    assert team.as_("marta").assign(lead["id"], "piotr")["owner"] == "piotr"
-    back = team.admin.set_user("anna", active=True)
+        team.as_("marta").leads.assign(lead["id"], "anna")
+    assert team.as_("marta").leads.assign(lead["id"], "piotr")["owner"] == "piotr"
+    back = team.admin.users.set("anna", active=True)
     assert (back["active"], back["deactivated_at"]) == (True, None)
     assert team.admin.auth.login("anna", GOOD, address=ADDRESS)["user"]["name"] == "anna"
     with pytest.raises(AuthenticationError, match="unknown or revoked"):  # revoked, not suspended
-        team.admin.auth.authenticate(personal)
+        team.admin.tokens.authenticate(personal)
 
 
 def test_role_and_team_changes_and_their_guards(team: Team) -> None:
     anna = team.as_("anna")
-    anna.add_lead(process="photovoltaics", name="Zofia Kamińska")
-    assert team.admin.set_user("piotr", team="south")["team"] == "south"
-    assert team.admin.set_user("piotr", clear_team=True)["team"] is None
-    assert team.admin.set_user("marta", role="admin")["role"] == "admin"
+    anna.leads.add(process="photovoltaics", name="Zofia Kamińska")
+    assert team.admin.users.set("piotr", team="south")["team"] == "south"
+    assert team.admin.users.set("piotr", clear_team=True)["team"] is None
+    assert team.admin.users.set("marta", role="admin")["role"] == "admin"
     before = snapshot(team.url)
     with pytest.raises(RuleViolation, match="owns 1 open leads, which a analyst cannot own"):
-        team.admin.set_user("anna", role="analyst")
+        team.admin.users.set("anna", role="analyst")
     with pytest.raises(InvalidInputError, match="neither a user role"):
-        team.admin.set_user("piotr", role="wizard")
+        team.admin.users.set("piotr", role="wizard")
     with pytest.raises(PermissionDenied, match="only an admin may"):
-        team.as_("radu").set_user("piotr", active=False)
-    team.admin.add_token("website")
+        team.as_("radu").users.set("piotr", active=False)
+    team.admin.tokens.add("website")
     mid = snapshot(team.url)
     with pytest.raises(RuleViolation, match="its role and team are fixed"):
-        team.admin.set_user("website", role="salesperson")
+        team.admin.users.set("website", role="salesperson")
     assert snapshot(team.url) == mid
     assert without(mid, "users", "api_tokens") == without(before, "users", "api_tokens")
-    team.admin.set_user("marta", active=False)
+    team.admin.users.set("marta", active=False)
     with pytest.raises(RuleViolation, match="last active admin"):
-        team.admin.set_user("root", role="manager")
+        team.admin.users.set("root", role="manager")
     with pytest.raises(RuleViolation, match="last active admin"):
-        team.admin.set_user("root", active=False)
+        team.admin.users.set("root", active=False)
 
 
 def test_assignment_skips_deactivated_salespeople(team: Team, processes_dir: Path, tmp_path: Path) -> None:
     from tests.test_assignment import add, with_rules
 
-    team.admin.load_process(with_rules(processes_dir, tmp_path))
+    team.admin.processes.load(with_rules(processes_dir, tmp_path))
     marta = team.as_("marta")
-    team.admin.set_user("anna", active=False)
+    team.admin.users.set("anna", active=False)
     assert [add(marta, "pomorskie")["owner"] for _ in range(2)] == ["piotr", "piotr"]
-    team.admin.set_user("anna", active=True)
+    team.admin.users.set("anna", active=True)
     assert add(marta, "pomorskie")["owner"] == "anna"
