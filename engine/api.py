@@ -29,7 +29,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, actions, clock, rules, store, views
+from engine import access, actions, clock, results, rules, store, views
 from engine.assignment import Assigner
 from engine.errors import (
     AuthenticationError,
@@ -152,7 +152,7 @@ class Engine:
         return None
 
     # -- schema and users ----------------------------------------------------------------------
-    def init(self) -> dict[str, Any]:
+    def init(self) -> results.Initialised:
         """Create or upgrade the schema; on an empty database make the acting user its first admin."""
         from engine import migrate
 
@@ -178,7 +178,7 @@ class Engine:
                 store.rebuild_stages(conn, self._specs_lookup(conn))
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 
-    def add_user(self, name: str, role: str, team: str | None = None, email: str | None = None) -> dict[str, Any]:
+    def add_user(self, name: str, role: str, team: str | None = None, email: str | None = None) -> results.User:
         """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "add users")
@@ -201,7 +201,7 @@ class Engine:
                                                  created_at=clock.now()))
             return views.user(self._user(conn, name_))
 
-    def set_user_email(self, name: str, email: str | None) -> dict[str, Any]:
+    def set_user_email(self, name: str, email: str | None) -> results.User:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "change users")
@@ -210,18 +210,18 @@ class Engine:
                 email=check_email(email, f"e-mail of {person['name']}")))
             return views.user(self._user(conn, person["name"]))
 
-    def list_users(self) -> list[dict[str, Any]]:
+    def list_users(self) -> list[results.User]:
         with self.transaction() as conn:
             self._actor(conn)
             rows = conn.execute(sa.select(users).order_by(users.c.name)).mappings()
             return [views.user(r) for r in rows]
 
-    def whoami(self) -> dict[str, Any]:
+    def whoami(self) -> results.User:
         with self.transaction() as conn:
             return views.user(self._actor(conn))
 
     # -- processes ------------------------------------------------------------------------------
-    def load_process(self, path: str | Path) -> dict[str, Any]:
+    def load_process(self, path: str | Path) -> results.LoadedProcess:
         """Validate and store a process file; a changed file becomes a new version, an unchanged one nothing."""
         from engine.loader import load_file
 
@@ -245,7 +245,7 @@ class Engine:
                 loaded_by=self.user_name))
             return {"process": spec.id, "version": version, "created": True, "hash": spec.content_hash}
 
-    def list_processes(self) -> list[dict[str, Any]]:
+    def list_processes(self) -> list[results.ProcessRow]:
         with self.transaction() as conn:
             self._actor(conn)
             counts = {
@@ -296,7 +296,7 @@ class Engine:
             self._machines[key] = ProcessMachine(spec)
         return self._machines[key]
 
-    def migrate_process(self, process: str, to_version: int, *, dry_run: bool = False) -> dict[str, Any]:
+    def migrate_process(self, process: str, to_version: int, *, dry_run: bool = False) -> results.Migration:
         """Move every open lead of ``process`` to ``to_version``; refuses (moving none) if any cannot move."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "migrate processes")
@@ -340,7 +340,7 @@ class Engine:
         owner: str | None = None,
         fields: dict[str, Any] | None = None,
         client_id: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> results.Lead:
         """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -380,25 +380,18 @@ class Engine:
             actions.store(conn, [entry])
             return self._view(conn, state)
 
-    def get_lead(self, lead_id: int) -> dict[str, Any]:
+    def get_lead(self, lead_id: int) -> results.LeadShown:
         """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             access.require_can_view(self._actor(conn), state)
-            view = self._view(conn, state)
-            view["client_leads"] = [
-                {"id": r.id, "process": r.process, "status": r.status, "stage": r.stage, "owner": r.owner,
-                 "created_at": views.iso(r.created_at), "closed_at": views.iso(r.closed_at),
-                 "close_reason": r.close_reason}
-                for r in conn.execute(
-                    sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
-                              leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
-                    .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))
-            ]
-            return view
+            return {**self._view(conn, state), "client_leads": [views.client_lead(r) for r in conn.execute(
+                sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
+                          leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
+                .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))]}
 
     def list_leads(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
-                   status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[dict[str, Any]]:
+                   status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[results.LeadRow]:
         """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
         unless ``status`` says otherwise)."""
         if unassigned and owner:
@@ -427,7 +420,7 @@ class Engine:
             rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
             return [views.lead_row(r) for r in rows]
 
-    def set_fields(self, lead_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    def set_fields(self, lead_id: int, values: dict[str, Any]) -> results.Lead:
         """Set process fields (typed by the process) or the attributes value, product, source."""
         if not values:
             raise InvalidInputError("nothing to set; give FIELD=VALUE")
@@ -458,7 +451,7 @@ class Engine:
                                                          **({"attribute": True} if name in ATTRIBUTES else {})}))
             return self._commit(conn, state, evs)
 
-    def assign(self, lead_id: int, to: str) -> dict[str, Any]:
+    def assign(self, lead_id: int, to: str) -> results.Lead:
         with self.transaction() as conn:
             actor = self._actor(conn)
             state = self._lead(conn, lead_id)
@@ -472,7 +465,7 @@ class Engine:
             return self._commit(conn, state, [self._event("assigned", {
                 "from": state.owner, "to": to, "team": target["team"]})])
 
-    def advance(self, lead_id: int, to: str | None = None) -> dict[str, Any]:
+    def advance(self, lead_id: int, to: str | None = None) -> results.Lead:
         """Move the lead to its next stage (or ``to``), if the process allows it now."""
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
@@ -512,7 +505,7 @@ class Engine:
         raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
                             f"to this lead's fields ({blocked})")
 
-    def win(self, lead_id: int) -> dict[str, Any]:
+    def win(self, lead_id: int) -> results.Lead:
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             spec = self._spec(conn, state.process, state.process_version)
@@ -533,7 +526,7 @@ class Engine:
             raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
         return "won", {"from": state.stage}
 
-    def close_lead(self, lead_id: int, reason: str, note: str | None = None) -> dict[str, Any]:
+    def close_lead(self, lead_id: int, reason: str, note: str | None = None) -> results.Lead:
         """Close the lead as lost or removed, for a reason from the process's catalogue."""
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
@@ -559,7 +552,7 @@ class Engine:
                 "reason": entry.id, "kind": entry.kind, "note": _clean_text(note, "note", 5000),
                 "from": state.stage, "review": entry.review})])
 
-    def reopen(self, lead_id: int, stage: str | None = None) -> dict[str, Any]:
+    def reopen(self, lead_id: int, stage: str | None = None) -> results.Lead:
         """Reopen a won or lost lead into ``stage`` (default: the stage it was closed in, work kept)."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -584,7 +577,7 @@ class Engine:
             return self._commit(conn, state, [self._event("reopened", {
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
 
-    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> dict[str, Any]:
+    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> results.Lead:
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             spec = self._spec(conn, state.process, state.process_version)
@@ -614,7 +607,7 @@ class Engine:
 
     # -- many leads at once ----------------------------------------------------------------------
     def complete_tasks_many(self, lead_ids: Sequence[int], task_id: str, *, note: str | None = None,
-                            on_refusal: str = "abort") -> dict[str, Any]:
+                            on_refusal: str = "abort") -> results.BulkResult:
         """``complete_task`` for many leads in one transaction, written set-based (docs/api.md).
 
         Each lead is checked by exactly the rules of the one-lead call. ``on_refusal="abort"`` (the default)
@@ -626,18 +619,18 @@ class Engine:
             state, spec, actor, task_id, note_))
 
     def advance_many(self, lead_ids: Sequence[int], *, to: str | None = None,
-                     on_refusal: str = "abort") -> dict[str, Any]:
+                     on_refusal: str = "abort") -> results.BulkResult:
         """``advance`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
         return self._many("advance", lead_ids, on_refusal, lambda state, spec, actor, move: self._advancing(
             state, spec, actor, to, move))
 
-    def win_many(self, lead_ids: Sequence[int], *, on_refusal: str = "abort") -> dict[str, Any]:
+    def win_many(self, lead_ids: Sequence[int], *, on_refusal: str = "abort") -> results.BulkResult:
         """``win`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
         return self._many("win", lead_ids, on_refusal, self._winning)
 
     def _many(self, action: str, lead_ids: Sequence[int], on_refusal: str,
               check: Callable[[LeadState, ProcessSpec, Callable[[], Any], _Move], tuple[str, dict[str, Any]]]
-              ) -> dict[str, Any]:
+              ) -> results.BulkResult:
         """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
         the leads with ``store.update_leads`` and their events with ``store.insert_events_bulk``."""
         if on_refusal not in ("abort", "skip"):
@@ -651,7 +644,8 @@ class Engine:
             changes: list[tuple[LeadState, LeadState]] = []
             evs: list[tuple[LeadState, Event]] = []
             entries = []
-            refused: list[dict[str, Any]] = []
+            refused: list[results.Refused] = []
+            done: list[int] = []
             for lead_id in ids:
                 state = states.get(lead_id)
                 try:
@@ -671,14 +665,15 @@ class Engine:
                     entries.append(entry)
                 changes.append((state, after))
                 evs.append((after, ev))
+                done.append(lead_id)
             if refused and on_refusal == "abort":
                 raise BatchRefused(_VERBS[action], len(ids), refused)
             store.update_leads(conn, changes)
             store.insert_events_bulk(conn, evs)
             actions.store(conn, entries)
-            return {"action": action, "done": [after.id for _, after in changes], "refused": refused}
+            return {"action": action, "done": done, "refused": refused}
 
-    def history(self, lead_id: int) -> list[dict[str, Any]]:
+    def history(self, lead_id: int) -> list[results.HistoryEvent]:
         with self.transaction() as conn:
             state = self._lead(conn, lead_id)
             access.require_can_view(self._actor(conn), state)
@@ -690,7 +685,7 @@ class Engine:
             self._lead(conn, lead_id)
             return rebuild(store.read_events(conn, lead_id), self._specs_lookup(conn))
 
-    def rebuild_stages(self) -> dict[str, Any]:
+    def rebuild_stages(self) -> results.RebuiltStages:
         """Admins: rebuild the funnel's projection (which stages each lead reached, and for how long) from the
         event log, e.g. after a bulk load that bypassed the engine. Returns the number of rows written."""
         with self.transaction() as conn:
@@ -701,7 +696,7 @@ class Engine:
         with self.transaction() as conn:
             return self._lead(conn, lead_id)
 
-    def list_tasks(self, *, owner: str | None = None, include_all: bool = False) -> list[dict[str, Any]]:
+    def list_tasks(self, *, owner: str | None = None, include_all: bool = False) -> list[results.TaskRow]:
         """Open tasks of open leads that ``owner`` (default: the acting user) is expected to do, by deadline."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -748,7 +743,7 @@ class Engine:
                 out.sort(key=lambda t: (t["due_at"] or "", t["lead_id"]))
             return out
 
-    def client(self, client_id: int) -> dict[str, Any]:
+    def client(self, client_id: int) -> results.Client:
         """A client with all its leads the acting user may see, past and present."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -773,7 +768,7 @@ class Engine:
 
     # -- the manager's views ---------------------------------------------------------------------
     def board(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
-              light: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+              light: str | None = None, limit: int = 50) -> list[results.Board]:
         """One board per process (or only ``process``): open leads by stage with their lights, as of now.
 
         A salesperson sees their own leads; a manager their team (or ``team``/``owner`` within it).
@@ -797,7 +792,7 @@ class Engine:
             return [board.board(conn, self._spec(conn, name), now, scope, light=light, limit=limit)
                     for name in names]
 
-    def daily(self, *, owner: str | None = None, team: str | None = None) -> dict[str, Any]:
+    def daily(self, *, owner: str | None = None, team: str | None = None) -> results.Daily:
         """The stand-up agenda per salesperson: red items, due today and next, revisits, new leads, done."""
         from engine import board
 
@@ -821,7 +816,7 @@ class Engine:
                     query = query.where(users.c.team == wanted)
                 people = [r[0] for r in conn.execute(query)]
             specs = self._all_specs(conn)
-            agenda: dict[str, Any] = {
+            agenda: results.Daily = {
                 "as_of": now.isoformat(),
                 "people": [board.daily_for(conn, p, now, self._main_calendar(conn, p), specs) for p in people]}
             if actor["role"] in access.MANAGERS and owner is None:
@@ -867,7 +862,7 @@ class Engine:
         return self._spec(conn, row[0]).calendar if row else "PL"
 
     # -- the recovery loop ---------------------------------------------------------------------
-    def list_reviews(self, *, state: str | None = "open") -> list[dict[str, Any]]:
+    def list_reviews(self, *, state: str | None = "open") -> list[results.Review]:
         """Refusal reviews of the director's team (all teams for an admin or a manager without one)."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -905,7 +900,7 @@ class Engine:
         return actor, state, review
 
     def review_return(self, lead_id: int, *, stage: str | None = None, note: str | None = None,
-                      to: str | None = None) -> dict[str, Any]:
+                      to: str | None = None) -> results.Lead:
         """The director sends the client back into the funnel: the lead reopens (and may change hands)."""
         with self.transaction() as conn:
             actor, state, review = self._review_to_decide(conn, lead_id)
@@ -918,7 +913,7 @@ class Engine:
                 state="returned", decided_by=actor["name"], decided_at=clock.now(), note=note_))
             return self._view(conn, self._lead(conn, lead_id))
 
-    def review_confirm(self, lead_id: int, note: str) -> dict[str, Any]:
+    def review_confirm(self, lead_id: int, note: str) -> results.Lead:
         """The director validates the refusal; the note records what was learned."""
         with self.transaction() as conn:
             actor, state, review = self._review_to_decide(conn, lead_id)
@@ -931,7 +926,7 @@ class Engine:
             return view
 
     def report(self, lead_id: int, text: str, *, extend_until: str | None = None,
-               reason: str | None = None) -> dict[str, Any]:
+               reason: str | None = None) -> results.Lead:
         """The owner's short report on a lead; with ``extend_until`` (managers) the lead is not stalled until then."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -958,7 +953,7 @@ class Engine:
                 raise InvalidInputError("--reason goes with --extend-until")
             return self._commit(conn, state, evs)
 
-    def recall(self, lead_id: int, note: str | None = None) -> dict[str, Any]:
+    def recall(self, lead_id: int, note: str | None = None) -> results.Lead:
         """A manager takes a lead back from its owner early: the next rotation gives it to a colleague."""
         with self.transaction() as conn:
             actor = self._actor(conn)
@@ -969,7 +964,7 @@ class Engine:
                 "from": state.owner, "note": _clean_text(note, "note", 5000)})])
 
     def stalled(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
-                limit: int = 1000) -> dict[str, Any]:
+                limit: int = 1000) -> results.Stalled:
         """Open leads held longer than the sales cycle, idle too long, or recalled, and not extended."""
         from engine import recovery, reports
 
@@ -977,8 +972,8 @@ class Engine:
             actor = self._actor(conn)
             scope = self._scope(conn, actor, owner=owner, team=team)
             now = clock.now()
-            out: list[dict[str, Any]] = []
-            cycles = {}
+            out: list[results.StalledLead] = []
+            cycles: dict[str, results.CycleBasis] = {}
             for spec in self._latest_specs(conn, process):
                 cycle, basis = reports.cycle_days(conn, spec)
                 cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}
@@ -993,7 +988,7 @@ class Engine:
             return {"as_of": now.isoformat(), "cycles": cycles, "leads": out}
 
     def rotate(self, *, process: str | None = None, team: str | None = None, dry_run: bool = False,
-               memory: int | None = None) -> dict[str, Any]:
+               memory: int | None = None) -> results.Rotation:
         """Give every stalled lead in scope to a colleague for a new working period (managers).
 
         One transaction; every move is a ``rotated`` event applied like any other. With ``dry_run``
@@ -1026,7 +1021,7 @@ class Engine:
                     "unplaced": [{"lead_id": u.lead_id, "owner": u.from_owner, "why": u.why} for u in unplaced]}
 
     def revisits(self, *, process: str | None = None, owner: str | None = None,
-                 team: str | None = None) -> list[dict[str, Any]]:
+                 team: str | None = None) -> list[results.Revisit]:
         """Lost leads whose revisit date has come and whose client has no newer lead."""
         from engine import revisits
 
@@ -1041,7 +1036,7 @@ class Engine:
                      "reason": r.close_reason, "closed_at": views.iso(r.closed_at), "owner": r.owner}
                     for r in conn.execute(query)]
 
-    def start_revisit(self, client_id: int, *, process: str, owner: str | None = None) -> dict[str, Any]:
+    def start_revisit(self, client_id: int, *, process: str, owner: str | None = None) -> results.LeadShown:
         """A new lead for a client coming back; ``lead show`` lists the client's earlier leads."""
         with self.transaction() as conn:
             row = conn.execute(sa.select(clients.c.name).where(clients.c.id == client_id)).first() if (
@@ -1052,7 +1047,7 @@ class Engine:
             return self.get_lead(lead["id"])
 
     def removals(self, month: str, *, process: str | None = None, kind: str = "all",
-                 team: str | None = None, owner: str | None = None) -> dict[str, Any]:
+                 team: str | None = None, owner: str | None = None) -> results.Removals:
         """The monthly summary of leads closed without a sale (refusals and removals)."""
         from engine import recovery
 
@@ -1075,7 +1070,7 @@ class Engine:
                     **recovery.removals(conn, specs, start, end, scope.on(closures), kinds)}
 
     # -- automation: the outbox -------------------------------------------------------------------
-    def run_due(self, *, limit: int | None = None) -> dict[str, Any]:
+    def run_due(self, *, limit: int | None = None) -> results.RunDue:
         """Send the mails and reminders that are due (admins; ``leadflow run-due``), one transaction per mail.
 
         SMTP settings come from the environment (engine/mailer.py); the summary counts what was sent,
@@ -1093,7 +1088,7 @@ class Engine:
         return outbox.run_due(self.transaction, self._spec, self.user_name, config, limit=limit)
 
     def list_outbox(self, *, state: str | None = None, lead_id: int | None = None,
-                    limit: int = 1000) -> list[dict[str, Any]]:
+                    limit: int = 1000) -> list[results.OutboxRow]:
         """Mails and reminders of the leads the acting user may see, by next attempt (``outbox list``)."""
         from engine import outbox
 
@@ -1106,7 +1101,7 @@ class Engine:
             return list(outbox.rows(conn, lambda q: access.visible_leads(actor, q), state=state, lead_id=lead_id,
                                     limit=limit))
 
-    def retry_outbox(self, mail_id: int) -> dict[str, Any]:
+    def retry_outbox(self, mail_id: int) -> results.OutboxRow:
         """Queue a failed or cancelled mail again, due now, its attempts counted afresh (managers)."""
         from engine import outbox
 
@@ -1141,7 +1136,7 @@ class Engine:
 
     def report_refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
                         process: str | None = None, team: str | None = None, owner: str | None = None,
-                        matrix_by: str | None = None, trend: bool = False) -> dict[str, Any]:
+                        matrix_by: str | None = None, trend: bool = False) -> results.RefusalsReport:
         """Refusals received in a period: by reason, product and salesperson; a matrix; the trend."""
         from engine import reports
 
@@ -1152,7 +1147,7 @@ class Engine:
 
     def report_funnel(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
                       process: str | None = None, team: str | None = None,
-                      owner: str | None = None) -> dict[str, Any]:
+                      owner: str | None = None) -> results.FunnelReport:
         """Per process, the cohort of leads created in the period: how many reached each stage, moved on from
         it, their median days in it, and the lead-to-win conversion."""
         from engine import reports
@@ -1164,7 +1159,7 @@ class Engine:
 
     def report_cycle(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
                      process: str | None = None, team: str | None = None,
-                     owner: str | None = None) -> dict[str, Any]:
+                     owner: str | None = None) -> results.CycleReport:
         """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
         from engine import reports
 
@@ -1174,7 +1169,7 @@ class Engine:
 
     def report_salespeople(self, *, period: str = "all", date_from: str | None = None,
                            date_to: str | None = None, process: str | None = None, team: str | None = None,
-                           owner: str | None = None) -> dict[str, Any]:
+                           owner: str | None = None) -> results.SalespeopleReport:
         """Per salesperson: held, won, lost, conversion, cycle, red leads, and clients a colleague won after them."""
         from engine import reports
 
@@ -1184,7 +1179,7 @@ class Engine:
                                           owner=scope.owner)}
 
     def report_forecast(self, *, months: int = 3, process: str | None = None, team: str | None = None,
-                        owner: str | None = None) -> dict[str, Any]:
+                        owner: str | None = None) -> results.ForecastReport:
         """Expected wins and value per month for the next ``months`` months, from the open leads."""
         from engine import reports
 
@@ -1210,7 +1205,8 @@ class Engine:
     def import_csv(self, path: str | Path, *, process: str, mapping: str | Path | None = None,
                    owner: str | None = None, assign: str | None = None, dry_run: bool = False,
                    on_error: str = "skip", encoding: str | None = None, rejects: str | Path | None = None,
-                   again: bool = False, progress: Callable[[int, int, int], None] | None = None) -> dict[str, Any]:
+                   again: bool = False, progress: Callable[[int, int, int], None] | None = None
+                   ) -> results.ImportReport:
         """Import the leads of a CSV file into ``process`` (managers and admins), in one transaction.
 
         Every row is checked like ``add_lead``'s input; rows whose e-mail or phone belongs to an existing client
@@ -1251,7 +1247,7 @@ class Engine:
             actor = self._actor(conn)
             return intake.export_csv(conn, out, actor=actor, specs=self._latest_specs(conn, process), excel=excel)
 
-    def submit_lead(self, values: Mapping[str, Any], *, process: str | None = None) -> dict[str, Any]:
+    def submit_lead(self, values: Mapping[str, Any], *, process: str | None = None) -> results.Submission:
         """A lead from a web form, acting as its source (the HTTP intake's ``POST /v1/leads``).
 
         ``values`` are named like an import's columns (attributes, field ids or labels; fields may also come as
@@ -1281,7 +1277,7 @@ class Engine:
                 client_id=client_id)
             return {"lead": lead, "client_existed": client_id is not None}
 
-    def add_token(self, source: str, *, process: str | None = None, read: bool = False) -> dict[str, Any]:
+    def add_token(self, source: str, *, process: str | None = None, read: bool = False) -> results.NewToken:
         """A new API token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
@@ -1307,14 +1303,14 @@ class Engine:
                 can_read=read, created_at=clock.now(), created_by=self.user_name)))
             return {**self._token_view(conn, token_id), "token": token}
 
-    def list_tokens(self) -> list[dict[str, Any]]:
+    def list_tokens(self) -> list[results.Token]:
         """Every API token, revoked ones too, without the tokens themselves (admins)."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "manage API tokens")
             ids = conn.execute(sa.select(api_tokens.c.id).order_by(api_tokens.c.id)).scalars().all()
             return [self._token_view(conn, i) for i in ids]
 
-    def revoke_token(self, token_id: int) -> dict[str, Any]:
+    def revoke_token(self, token_id: int) -> results.Token:
         """Stop accepting a token (admins); it stays listed, with who revoked it when."""
         with self.transaction() as conn:
             access.require_admin(self._actor(conn), "manage API tokens")
@@ -1326,7 +1322,7 @@ class Engine:
                          .values(revoked_at=clock.now(), revoked_by=self.user_name))
             return self._token_view(conn, token_id)
 
-    def authenticate(self, token: str | None, *, read: bool = False) -> dict[str, Any]:
+    def authenticate(self, token: str | None, *, read: bool = False) -> results.TokenSource:
         """The source a token belongs to: ``{id, source, process, read}``; reads only, writes nothing.
 
         Raises ``AuthenticationError`` for a missing, unknown or revoked token, and ``PermissionDenied`` when
@@ -1345,7 +1341,7 @@ class Engine:
                                    "reading needs a token made with --read")
         return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}
 
-    def _token_view(self, conn: Connection, token_id: int) -> dict[str, Any]:
+    def _token_view(self, conn: Connection, token_id: int) -> results.Token:
         row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
             isinstance(token_id, int) and 0 < token_id < 2**63) else None
         if row is None:
@@ -1441,7 +1437,7 @@ class Engine:
                 parts.append(f"required fields not set: {', '.join(unset)}")
             raise RuleViolation(f"can't leave stage '{stage.id}' of lead {lead_id}: {'; '.join(parts)}")
 
-    def _commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> dict[str, Any]:
+    def _commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> results.Lead:
         """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
         if not evs:
             return self._view(conn, state)
@@ -1460,7 +1456,7 @@ class Engine:
         actions.store(conn, entries)
         return self._view(conn, state)
 
-    def _view(self, conn: Connection, state: LeadState) -> dict[str, Any]:
+    def _view(self, conn: Connection, state: LeadState) -> results.Lead:
         spec = self._spec(conn, state.process, state.process_version)
         (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
         return views.lead(state, spec, client_row)
@@ -1469,7 +1465,7 @@ class Engine:
 class _Undo(Exception):  # the way out of a transaction that must not commit, not an error
     """Rolls back a transaction that ran to its end but must not commit (a dry run), carrying its result."""
 
-    def __init__(self, report: dict[str, Any]):
+    def __init__(self, report: results.ImportReport):
         super().__init__("rolled back")
         self.report = report
 
