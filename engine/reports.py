@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -390,10 +391,10 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
         return [*([table.c.team == team] if team is not None and "team" in table.c else []),
                 *([column == owner] if owner is not None else []), table.c.process.in_(processes)]
 
-    people: dict[str, _Tally] = {}
+    people: dict[str, Counter[str]] = {}  # per salesperson, the figures the queries add up
 
-    def row(name: str) -> _Tally:
-        return people.setdefault(name, _Tally())
+    def row(name: str) -> Counter[str]:
+        return people.setdefault(name, Counter())
 
     query = sa.select(users.c.name).where(users.c.role == "salesperson")
     if team is not None:
@@ -407,8 +408,8 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             .where(stage_counts.c.owner != "", *scoped(stage_counts)).group_by(stage_counts.c.owner)):
         if n:
             tally = row(name)
-            tally.held += int(n)
-            tally.held_value += int(value)
+            tally["held"] += int(n)
+            tally["held_value"] += int(value)
     # won and lost per owner in the order of ix_leads_closed (process, status, owner): no sort
     days = sa.case((leads.c.status == "won", seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
     for _, status, name, n, value, total_seconds in conn.execute(
@@ -419,43 +420,30 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             .group_by(leads.c.process, leads.c.status, leads.c.owner)):
         tally = row(name)
         if status == "won":
-            tally.won += int(n)
-            tally.won_value += int(value or 0)
-            tally.cycle_seconds += int(total_seconds)
+            tally["won"] += int(n)
+            tally["won_value"] += int(value or 0)
+            tally["cycle_seconds"] += int(total_seconds)
         else:
-            tally.lost += int(n)
+            tally["lost"] += int(n)
     for name, n in conn.execute(
             sa.select(leads.c.owner, sa.func.count())
             .where(leads.c.status == "open", leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
             .group_by(leads.c.owner)):
-        row(name).red = int(n)
+        row(name)["red"] = int(n)
     for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes).items():
-        row(name).gave_up, row(name).won_by_colleague = gave_up, won_by_colleague
+        tally = row(name)
+        tally["gave_up"], tally["won_by_colleague"] = gave_up, won_by_colleague
     return {"period": window.as_dict(),
-            "salespeople": sorted((t.view(name) for name, t in people.items()),
+            "salespeople": sorted((_salesperson(name, t) for name, t in people.items()),
                                   key=lambda p: (-p["won_by_colleague"], p["owner"]))}
 
 
-@dataclass
-class _Tally:
-    """One salesperson's figures while the queries add them up."""
-
-    held: int = 0
-    held_value: int = 0
-    won: int = 0
-    won_value: int = 0
-    lost: int = 0
-    cycle_seconds: int = 0
-    red: int = 0
-    gave_up: int = 0
-    won_by_colleague: int = 0
-
-    def view(self, owner: str) -> results.Salesperson:
-        return {"owner": owner, "held": self.held, "held_value": minor_to_money(self.held_value), "won": self.won,
-                "won_value": minor_to_money(self.won_value), "lost": self.lost,
-                "conversion": _ratio(self.won, self.won + self.lost),
-                "mean_cycle_days": _days(self.cycle_seconds / self.won) if self.won else None, "red": self.red,
-                "gave_up": self.gave_up, "won_by_colleague": self.won_by_colleague}
+def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
+    won = t["won"]
+    return {"owner": owner, "held": t["held"], "held_value": minor_to_money(t["held_value"]), "won": won,
+            "won_value": minor_to_money(t["won_value"]), "lost": t["lost"], "conversion": _ratio(won, won + t["lost"]),
+            "mean_cycle_days": _days(t["cycle_seconds"] / won) if won else None, "red": t["red"],
+            "gave_up": t["gave_up"], "won_by_colleague": t["won_by_colleague"]}
 
 
 def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str]) -> dict[str, list[int]]:

@@ -89,34 +89,44 @@ class LeadTask(TypedDict):
     note: str | None
 
 
-class Lead(TypedDict):
-    """The lead object (``lead show --json``, every write command on a lead)."""
+class LeadRow(TypedDict):
+    """A row of ``lead list``: a lead without its tasks and contacts."""
 
     id: int
+    # the client
     client_id: int
     name: str
     company: str | None
-    email: str | None
-    phone: str | None
+    # where the lead stands in its process
     process: str
     process_version: int
     stage: str
-    stage_name: str
     status: str
-    owner: str | None
+    # whose it is (the team, and the owner in it), and what it is about
     team: str | None
+    owner: str | None
     source: str | None
     product: str | None
     value: Money
-    currency: str
     fields: dict[str, JsonValue]
-    tasks: list[LeadTask]
+    # when
     created_at: Timestamp
     stage_entered_at: Timestamp
     stage_due_at: Timestamp | None
-    last_activity_at: Timestamp
     closed_at: Timestamp | None
     close_reason: str | None
+
+
+class Lead(LeadRow):
+    """The lead object (``lead show --json``, every write command on a lead): a lead row with its contacts,
+    tasks and the recovery loop's keys."""
+
+    email: str | None
+    phone: str | None
+    stage_name: str
+    currency: str
+    tasks: list[LeadTask]
+    last_activity_at: Timestamp
     close_note: str | None
     last_report: str | None
     last_report_at: Timestamp | None
@@ -143,30 +153,6 @@ class LeadShown(Lead):
     """``lead show``: the lead object and the client's other leads."""
 
     client_leads: list[ClientLead]
-
-
-class LeadRow(TypedDict):
-    """A row of ``lead list``: a lead without its tasks and contacts."""
-
-    id: int
-    client_id: int
-    name: str
-    company: str | None
-    process: str
-    process_version: int
-    stage: str
-    status: str
-    owner: str | None
-    team: str | None
-    source: str | None
-    product: str | None
-    value: Money
-    fields: dict[str, JsonValue]
-    created_at: Timestamp
-    stage_entered_at: Timestamp
-    stage_due_at: Timestamp | None
-    closed_at: Timestamp | None
-    close_reason: str | None
 
 
 class HistoryEvent(TypedDict):
