@@ -7,11 +7,11 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, store, views
+from engine import access, clock, results, store, views
 from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, PermissionDenied, RuleViolation
 from engine.rules import clean_text
 from engine.services import users as user_records
-from engine.services.context import Json, JsonList, Service, operation
+from engine.services.context import Service, operation
 from engine.store import api_tokens, users
 
 
@@ -21,7 +21,7 @@ class TokenService(Service):
     name = "tokens"
 
     @operation
-    def add(self, source: str, *, process: str | None = None, read: bool = False) -> Json:
+    def add(self, source: str, *, process: str | None = None, read: bool = False) -> results.NewToken:
         """A new API token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
@@ -49,7 +49,7 @@ class TokenService(Service):
             return {**_token_view(conn, token_id), "token": token}
 
     @operation
-    def list(self) -> JsonList:
+    def list(self) -> list[results.Token]:
         """Every API token, revoked ones too, without the tokens themselves (admins)."""
         with self.ctx.transaction() as conn:
             access.require_admin(self.ctx.actor(conn), "manage API tokens")
@@ -57,7 +57,7 @@ class TokenService(Service):
             return [_token_view(conn, i) for i in ids]
 
     @operation
-    def revoke(self, token_id: int) -> Json:
+    def revoke(self, token_id: int) -> results.Token:
         """Stop accepting a token (admins); it stays listed, with who revoked it when."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -71,7 +71,7 @@ class TokenService(Service):
             return _token_view(conn, token_id)
 
     @operation
-    def authenticate(self, token: str | None, *, read: bool = False) -> Json:
+    def authenticate(self, token: str | None, *, read: bool = False) -> results.TokenSource:
         """The source a token belongs to: ``{id, source, process, read}``; reads only, writes nothing.
 
         Raises ``AuthenticationError`` for a missing, unknown or revoked token, and ``PermissionDenied`` when
@@ -91,7 +91,7 @@ class TokenService(Service):
         return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}
 
 
-def _token_view(conn: Connection, token_id: int) -> Json:
+def _token_view(conn: Connection, token_id: int) -> results.Token:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
         isinstance(token_id, int) and 0 < token_id < 2**63) else None
     if row is None:

@@ -7,10 +7,10 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, views
+from engine import access, clock, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
 from engine.rules import check_email, clean_text
-from engine.services.context import Json, JsonList, Service, operation
+from engine.services.context import Service, operation
 from engine.store import process_versions, users
 
 USER_ROLES = ("salesperson", "manager", "admin")
@@ -22,7 +22,7 @@ class UserService(Service):
     name = "users"
 
     @operation
-    def add(self, name: str, role: str, team: str | None = None, email: str | None = None) -> Json:
+    def add(self, name: str, role: str, team: str | None = None, email: str | None = None) -> results.User:
         """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -47,7 +47,7 @@ class UserService(Service):
             return views.user(ctx.user(conn, name_))
 
     @operation
-    def set_email(self, name: str, email: str | None) -> Json:
+    def set_email(self, name: str, email: str | None) -> results.User:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -58,7 +58,7 @@ class UserService(Service):
             return views.user(ctx.user(conn, person["name"]))
 
     @operation
-    def list(self) -> JsonList:
+    def list(self) -> list[results.User]:
         """Every user, by name."""
         with self.ctx.transaction() as conn:
             self.ctx.actor(conn)
@@ -66,7 +66,7 @@ class UserService(Service):
             return [views.user(r) for r in rows]
 
     @operation
-    def whoami(self) -> Json:
+    def whoami(self) -> results.User:
         """The acting user."""
         with self.ctx.transaction() as conn:
             return views.user(self.ctx.actor(conn))
