@@ -16,7 +16,6 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,24 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine import paths
+from engine.document import Document, Path_, format_path
 from engine.errors import Problem, ProcessFileError, suggest
+from engine.semantics import build_spec, semantic_problems
 from engine.spec import ProcessSpec
+
+__all__ = [
+    "Document",
+    "Path_",
+    "check_bytes",
+    "check_file",
+    "expand_paths",
+    "format_path",
+    "load_file",
+    "parse",
+    "schema",
+    "schema_problems",
+    "suggest",
+]
 
 MAX_FILE_BYTES = 1_000_000
 #: Nodes a document may expand to once aliases are followed; guards against "billion laughs".
@@ -36,51 +51,8 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 PROCESS_SUFFIXES = (".yaml", ".yml")
 
-Path_ = tuple[str | int, ...]
-
 #: Characters PyYAML's reader refuses (the C0/C1 controls except tab and line breaks, and U+FFFE/U+FFFF).
 _NON_PRINTABLE = re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
-
-
-def format_path(path: Iterable[str | int]) -> str:
-    """``('stages', 2, 'tasks', 0, 'owner')`` -> ``stages[2].tasks[0].owner``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-@dataclass
-class Document:
-    """Parsed YAML data with the source position of every node and every mapping key."""
-
-    file: str
-    text: str
-    data: Any = None
-    nodes: dict[Path_, Node] = field(default_factory=dict)
-    keys: dict[Path_, Node] = field(default_factory=dict)
-
-    def problem(self, path: Path_, message: str, *, at_key: bool = False) -> Problem:
-        node = (self.keys.get(path) if at_key else None) or self._nearest(path)
-        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
-        return Problem(self.file, line, col, format_path(path), message)
-
-    def source(self, path: Path_) -> str | None:
-        """The raw text of a scalar, as written in the file."""
-        node = self.nodes.get(path)
-        if not isinstance(node, ScalarNode):
-            return None
-        return self.text[node.start_mark.index : node.end_mark.index]
-
-    def _nearest(self, path: Path_) -> Node | None:
-        while path:
-            if path in self.nodes:
-                return self.nodes[path]
-            path = path[:-1]
-        return self.nodes.get(())
 
 
 class _SafeLoader(yaml.SafeLoader):
@@ -510,8 +482,6 @@ def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
 
     Mail templates are looked up in ``template_dirs`` (default: ``engine.messages.template_dirs(file)``).
     """
-    from engine.semantics import build_spec, semantic_problems
-
     doc, problems = parse(raw, file)
     if doc is None:
         return None, problems

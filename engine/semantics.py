@@ -14,8 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from engine.document import Document, Path_
 from engine.errors import Problem, suggest
-from engine.loader import Document, Path_
 from engine.spec import DEFAULT_LANGUAGE, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
 
 DEFAULT_OWNER_ROLE = "salesperson"

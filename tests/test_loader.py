@@ -726,3 +726,14 @@ def test_suggest() -> None:
 def test_problem_text() -> None:
     assert str(Problem("p.yaml", 3, 5, "stages[0].id", "bad")) == "p.yaml:3:5: stages[0].id: bad"
     assert str(Problem("p.yaml", 1, 1, "", "empty")) == "p.yaml:1:1: empty"
+
+
+def test_the_semantic_checks_do_not_import_the_loader() -> None:
+    """loader -> semantics only: the checks locate problems through engine.document, not the loader."""
+    import subprocess
+    import sys
+
+    code = "import sys, engine.semantics; print('engine.loader' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert out.strip() == "False"
