@@ -32,8 +32,8 @@ def format_path(path: Iterable[str | int]) -> str:
 class Document:
     """Parsed YAML data with the source position of every node and every mapping key.
 
-    ``refused`` holds the paths of values the reader already refused (a tag, a YAML 1.1
-    surprise, a control character...): later checks say nothing more about them.
+    ``refused`` holds the paths of values already refused (a tag, a control character, a
+    value the schema refused...): later checks say nothing more about them.
     """
 
     file: str
@@ -42,6 +42,8 @@ class Document:
     nodes: dict[Path_, Node] = field(default_factory=dict)
     keys: dict[Path_, Node] = field(default_factory=dict)
     refused: set[Path_] = field(default_factory=set)
+    #: Unquoted scalars YAML 1.1 and YAML 1.2 read differently, with the problem that explains each.
+    surprises: dict[Path_, Problem] = field(default_factory=dict)
 
     def problem(self, path: Path_, message: str, *, at_key: bool = False) -> Problem:
         node = (self.keys.get(path) if at_key else None) or self._nearest(path)

@@ -120,7 +120,12 @@ class _Stop(Exception):
 
 
 def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
-    """Decode and parse one process file's bytes, rejecting everything unsafe or ambiguous."""
+    """Decode and parse one process file's bytes, rejecting everything unsafe or ambiguous.
+
+    Returns no document when the file cannot be read at all; otherwise the document and the
+    problems of single values or keys (each value refused is in ``Document.refused``), so that
+    the schema and the semantic checks can still look at the rest.
+    """
     problems: list[Problem] = []
     if len(raw) > MAX_FILE_BYTES:
         return None, [_too_big(file, len(raw))]
@@ -184,7 +189,7 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         return None, [*problems, Problem(file, 1, 1, "", f"YAML error: {exc}")]
     finally:
         loader.dispose()
-    return (None if problems else doc), problems
+    return doc, problems
 
 
 def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) -> Node | None:
@@ -244,21 +249,27 @@ def _build(
         if node.tag == _MERGE_TAG:
             return node.value  # a lone << as a value is just text; as a key it is refused below
         if node.tag not in _SCALAR_TAGS:
-            problems.append(doc.problem(path, _tag_message(node.tag)))
+            _refuse(doc, problems, path, _tag_message(node.tag))
             return None
         value = loader.construct_object(node)
+        if node.style is None:  # plain: the only scalars whose type YAML guesses
+            surprise = yaml12_surprise(node.value, value)
+            if surprise:
+                doc.surprises[path] = doc.problem(path, surprise)
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(doc.problem(path, f"'{node.value}' is not a finite number"))
+            _refuse(doc, problems, path, f"'{node.value}' is not a finite number")
+        elif isinstance(value, str) and _UNSAFE_TEXT.search(value):
+            _refuse(doc, problems, path, _unsafe_text_message(value))
         return value
     inner = ancestors | {id(node)}
     if isinstance(node, SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
-            problems.append(doc.problem(path, _tag_message(node.tag)))
+            _refuse(doc, problems, path, _tag_message(node.tag))
         return [_build(loader, child, (*path, i), doc, problems, counter, inner)
                 for i, child in enumerate(node.value)]
     if isinstance(node, MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
-            problems.append(doc.problem(path, _tag_message(node.tag)))
+            _refuse(doc, problems, path, _tag_message(node.tag))
         out: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -266,6 +277,7 @@ def _build(
                 mark = key_node.start_mark
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
                                         "merge keys (<<) are not supported; write the keys out"))
+                doc.refused.add(path)  # which keys the mapping meant to have is anyone's guess
                 continue
             plain = isinstance(key_node, ScalarNode) and key_node.tag in _SCALAR_TAGS
             key = loader.construct_object(key_node) if plain else None
@@ -277,18 +289,142 @@ def _build(
                                         f"{shown} is not text; keys are names such as 'id' or 'stages' "
                                         "(quote it if you mean text)"))
                 continue
+            if _UNSAFE_TEXT.search(key):
+                mark = key_node.start_mark
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
+                                        f"a key {_unsafe_text_message(key)}"))
+                continue
             if key in first_seen:
                 mark = key_node.start_mark
                 first = first_seen[key].start_mark.line + 1
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path((*path, key)),
                                         f"duplicate key '{key}' (first given on line {first}); "
                                         "YAML would silently keep only the last one"))
+                doc.refused.add((*path, key))
                 continue
             first_seen[key] = key_node
             doc.keys[(*path, key)] = key_node
             out[key] = _build(loader, value_node, (*path, key), doc, problems, counter, inner)
         return out
     raise _Stop  # pragma: no cover - PyYAML has no other node kinds
+
+
+def _refuse(doc: Document, problems: list[Problem], path: Path_, message: str) -> None:
+    problems.append(doc.problem(path, message))
+    doc.refused.add(path)
+
+
+# -- what a plain scalar may be -------------------------------------------------------------------
+#
+# PyYAML reads YAML 1.1, where an unquoted yes is true, 010 is 8 and 1:30 is 90; YAML 1.2 (what
+# editors, linters and every other YAML tool read today) says otherwise. A plain scalar is accepted
+# only when both agree and it is written in decimal, whatever slot it is in; the schema's types
+# then see the value the file shows.
+
+#: The YAML 1.2 core schema (spec 1.2.2, section 10.3.2), in the order it resolves a plain scalar.
+_CORE_NULL = re.compile(r"null|Null|NULL|~|")
+_CORE_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+_CORE_OCT = re.compile(r"0o[0-7]+")
+_CORE_INT = re.compile(r"[-+]?[0-9]+")
+_CORE_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_CORE_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_CORE_NAN = re.compile(r"\.(nan|NaN|NAN)")
+
+
+def yaml12_reading(plain: str) -> Any:
+    """The value YAML 1.2 (its core schema) gives an unquoted scalar."""
+    if _CORE_NULL.fullmatch(plain):
+        return None
+    if _CORE_BOOL.fullmatch(plain):
+        return plain.lower() == "true"
+    if _CORE_OCT.fullmatch(plain):
+        return int(plain[2:], 8)
+    if _CORE_INT.fullmatch(plain):
+        return int(plain)
+    if _CORE_HEX.fullmatch(plain):
+        return int(plain[2:], 16)
+    if _CORE_FLOAT.fullmatch(plain):
+        return float(plain)
+    if _CORE_INF.fullmatch(plain):
+        return -math.inf if plain.startswith("-") else math.inf
+    if _CORE_NAN.fullmatch(plain):
+        return math.nan
+    return plain
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+def _plain_number(value: float) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    if value is None:
+        return "nothing"
+    return f"the number {_plain_number(value)}"
+
+
+def yaml12_surprise(plain: str, value: Any) -> str | None:
+    """Why an unquoted scalar that PyYAML (YAML 1.1) read as ``value`` is refused, or None if it is not.
+
+    The one rule for every slot: YAML 1.1 and YAML 1.2 must read it alike, and a number must be decimal.
+    """
+    v12 = yaml12_reading(plain)
+    hexadecimal = isinstance(value, int) and not isinstance(value, bool) and "x" in plain.lower()
+    if _same(value, v12) and not hexadecimal:
+        return None
+    quote = f"or '{plain}' in quotes if you mean the text"
+    if hexadecimal:
+        return f"{plain} is a hexadecimal number; write it in decimal, {value}, {quote}"
+    if isinstance(value, bool):
+        return (f"YAML 1.1 reads an unquoted {plain} as {_shown(value)}, YAML 1.2 as {_shown(v12)}; "
+                f"write {_shown(value)}, {quote}")
+    digits = plain.lstrip("+-")
+    if isinstance(v12, int) and not isinstance(v12, bool) and digits.startswith("0") and digits != "0":
+        octal = "the octal number " if isinstance(value, int) else ""
+        return (f"{plain} has a leading zero: YAML 1.1 reads it as {octal or _shown(value)}"
+                f"{value if octal else ''}, YAML 1.2 as {_shown(v12)}; "
+                f"write {v12} without the leading zero, {quote}")
+    if isinstance(value, (int, float)) and ":" in plain:
+        return (f"YAML 1.1 reads {plain} as the base-60 number {_plain_number(value)}, YAML 1.2 as "
+                f"{_shown(v12)}; write {_plain_number(value)}, {quote}")
+    if isinstance(value, (int, float)) and "_" in plain:
+        return (f"YAML 1.1 reads {plain} as {_shown(value)} (it skips the underscores), YAML 1.2 as "
+                f"{_shown(v12)}; write {_plain_number(value)}, {quote}")
+    if isinstance(value, int) and plain.lower().lstrip("+-").startswith("0b"):
+        return (f"YAML 1.1 reads {plain} as the binary number {value}, YAML 1.2 as {_shown(v12)}; "
+                f"write {value}, {quote}")
+    if isinstance(value, str) and isinstance(v12, (int, float)) and not isinstance(v12, bool):
+        return (f"YAML 1.2 reads {plain} as {_shown(v12)}, YAML 1.1 as {_shown(value)}; "
+                f"write {_plain_number(v12)}, {quote}")
+    return (f"YAML 1.1 reads {plain} as {_shown(value)}, YAML 1.2 as {_shown(v12)}; "  # pragma: no cover
+            f"write what you mean so that both agree, {quote}")
+
+
+#: Characters that act on a terminal or reorder the text around them: the C0 and C1 controls but
+#: tab and line feed, DEL, and the bidirectional marks, embeddings, overrides and isolates.
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _unsafe_text_message(text: str) -> str:
+    found = _UNSAFE_TEXT.search(text)
+    assert found is not None
+    char = found.group()
+    if char in "\u061c\u200e\u200f" or "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+        what = (f"the bidirectional control U+{ord(char):04X}, which shows the text around it in another "
+                "order than it is written")
+    else:
+        what = f"the control character U+{ord(char):04X}, which a terminal would act on"
+    return f"contains {what}; process texts are plain, printable text: delete it"
 
 
 def _tag_message(tag: str) -> str:
@@ -304,9 +440,13 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    # JSON Schema counts 5.0 as an integer; a whole-number slot takes only what is written as one.
+    whole = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = validators.extend(Draft202012Validator, type_checker=whole)
+    return strict(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 _TYPE_WORDS = {
@@ -337,11 +477,46 @@ def _describe(value: Any) -> str:
 
 
 def schema_problems(doc: Document) -> list[Problem]:
-    """Every schema violation of the document, located and explained."""
+    """Every schema violation of the document, located and explained.
+
+    Says nothing about values the reader refused already; adds to ``doc.refused`` every value it
+    refuses (a missing required key counts as a refused value), so the semantic checks skip them.
+    """
     out: list[Problem] = []
+    read = set(doc.refused)
     for error in _validator().iter_errors(doc.data):
-        out.extend(_explain(doc, error))
+        path: Path_ = tuple(error.absolute_path)
+        if _under(path, read):
+            continue
+        if error.validator == "type" and path in doc.surprises and "string" not in _kinds(error.validator_value):
+            out.append(doc.surprises[path])  # "YAML 1.1 reads yes as true" says more than "expected a number"
+        else:
+            out.extend(_explain(doc, error))
+        doc.refused.update(_refused_by(error, path))
+    for path, surprise in doc.surprises.items():  # the slots whose type let the YAML 1.1 reading pass
+        if path not in doc.refused and not _under(path, read):
+            out.append(surprise)
+            doc.refused.add(path)
     return out
+
+
+def _under(path: Path_, refused: set[Path_]) -> bool:
+    return any(path[:i] in refused for i in range(len(path) + 1))
+
+
+def _kinds(expected: Any) -> list[str]:
+    return expected if isinstance(expected, list) else [expected]
+
+
+def _refused_by(error: Any, path: Path_) -> list[Path_]:
+    """The values a schema error makes unreadable for the semantic checks."""
+    if error.validator == "additionalProperties":
+        return []  # the checks never read an unknown key
+    if error.validator == "required":
+        return [(*path, key) for key in error.validator_value if key not in error.instance]
+    if error.validator == "not":
+        return [(*path, "options")]
+    return [path]
 
 
 def _explain(doc: Document, error: Any) -> Iterator[Problem]:
@@ -433,10 +608,13 @@ def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Pr
 
 
 def _type_message(doc: Document, path: Path_, expected: Any, instance: Any) -> str:
-    kinds = expected if isinstance(expected, list) else [expected]
+    kinds = _kinds(expected)
     want = " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
     raw = doc.source(path)
     message = f"expected {want}, got {_describe(instance)}"
+    if kinds == ["integer"] and isinstance(instance, float) and instance.is_integer():
+        written = f" (written {raw})" if raw is not None and raw != str(instance) else ""
+        return f"{message}{written}; write {int(instance)}"
     if "string" in kinds and raw is not None:
         if isinstance(instance, bool):
             message += (f" (YAML 1.1 reads an unquoted {raw} as {str(instance).lower()});"
@@ -478,23 +656,41 @@ def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -
 
 def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
                 ) -> tuple[ProcessSpec | None, list[Problem]]:
-    """Parse, validate and build; returns the spec, or ``None`` with every problem found.
+    """Parse, validate and build; returns the spec, or ``None`` with every problem found, best first.
 
     Mail templates are looked up in ``template_dirs`` (default: ``engine.messages.template_dirs(file)``).
+    Every problem the file has is found in one run wherever the file can still be read: the YAML
+    reader's, the schema's and the semantic checks', each once (see ``rank``).
     """
-    doc, problems = parse(raw, file)
+    doc, reading = parse(raw, file)
     if doc is None:
-        return None, problems
+        return None, reading
     if not isinstance(doc.data, dict):
-        return None, [doc.problem((), "expected a mapping of keys to values at the top, "
-                                  f"got {_describe(doc.data)}")]
-    problems = schema_problems(doc)
+        return None, rank(reading, [doc.problem((), "expected a mapping of keys to values at the top, "
+                                                f"got {_describe(doc.data)}")])
+    shape = schema_problems(doc)
+    meaning = semantic_problems(doc, template_dirs, refused=doc.refused)
+    problems = rank(reading, shape, meaning)
     if problems:
-        return None, sorted(problems, key=lambda p: (p.line, p.column))
-    problems = semantic_problems(doc, template_dirs)
-    if problems:
-        return None, sorted(problems, key=lambda p: (p.line, p.column))
+        return None, problems
     return build_spec(doc.data), []
+
+
+def rank(*groups: list[Problem]) -> list[Problem]:
+    """Every problem once, best first: the groups in order (how the YAML reads, the shape the schema
+    wants, the meaning the semantic checks want), each from the top of the file down.
+
+    An earlier group's problem can cause a later group's, never the other way round, so fixing the
+    first problem listed is never wasted work.
+    """
+    seen: set[Problem] = set()
+    out: list[Problem] = []
+    for group in groups:
+        for problem in sorted(group, key=lambda p: (p.line, p.column)):
+            if problem not in seen:
+                seen.add(problem)
+                out.append(problem)
+    return out
 
 
 def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
