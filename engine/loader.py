@@ -11,6 +11,7 @@ column, document path and a sentence an admin understands.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -701,8 +702,40 @@ def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
             if len(raw) > MAX_FILE_BYTES:  # report the file's real size, not the bytes read to notice it
                 return None, [_too_big(str(path), max(os.fstat(handle.fileno()).st_size, len(raw)))]
     except OSError as exc:
-        return None, [Problem(str(path), 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
+        return None, [Problem(str(path), 1, 1, "", _unreadable(path, exc))]
     return check_bytes(raw, str(path))
+
+
+def _unreadable(path: Path, exc: OSError | None = None) -> str:
+    """Why ``path`` cannot be read, in one sentence."""
+    if (exc is not None and exc.errno == errno.ELOOP) or (exc is None and _loops(path)):
+        return "cannot read the file: it is a symbolic link loop (following its links leads back to it)"
+    if path.is_symlink() and not path.exists():
+        return f"cannot read the file: it is a symbolic link to '{os.readlink(path)}', which does not exist"
+    if exc is None:
+        return "no such file or folder"
+    return f"cannot read the file: {exc.strerror or exc}"
+
+
+def _loops(path: Path) -> bool:
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop so
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def path_problem(given: str) -> Problem | None:
+    """Why a path named on the command line cannot be checked (missing, a broken or looping link), or None."""
+    path = Path(given)
+    if path.exists():
+        return None
+    message = _unreadable(path)
+    if message == "no such file or folder" and given.endswith(("/", "\\")):
+        message = "no such folder"
+    return Problem(given, 1, 1, "", message)
 
 
 def load_file(path: Path | str) -> ProcessSpec:
@@ -714,11 +747,13 @@ def load_file(path: Path | str) -> ProcessSpec:
 
 
 def expand_paths(paths_: Iterable[Path | str]) -> list[Path]:
-    """Files as given, folders as their ``*.yaml``/``*.yml`` files (sorted)."""
+    """Files as given, folders as their ``*.yaml``/``*.yml`` files (sorted), broken links included."""
     out: list[Path] = []
     for p in map(Path, paths_):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in PROCESS_SUFFIXES and f.is_file()))
+            # a link that leads nowhere is listed, so that checking it says so instead of skipping it
+            out.extend(sorted(f for f in p.iterdir() if f.suffix in PROCESS_SUFFIXES
+                              and (f.is_file() or (f.is_symlink() and not f.exists()))))
         else:
             out.append(p)
     return out

@@ -19,6 +19,7 @@ from engine.loader import (
     expand_paths,
     format_path,
     load_file,
+    path_problem,
     suggest,
 )
 from engine.spec import ProcessSpec
@@ -798,3 +799,39 @@ def test_the_semantic_checks_do_not_import_the_loader() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "False"
+
+
+# -- paths that lead nowhere --------------------------------------------------------------------
+
+
+def test_a_pair_of_looping_symlinks_is_named_a_loop(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    loop = "cannot read the file: it is a symbolic link loop (following its links leads back to it)"
+
+    spec, problems = check_file(tmp_path / "a.yaml")
+
+    assert spec is None
+    assert problems == [Problem(str(tmp_path / "a.yaml"), 1, 1, "", loop)]
+    assert path_problem(str(tmp_path / "b.yaml")) == Problem(str(tmp_path / "b.yaml"), 1, 1, "", loop)
+    assert expand_paths([tmp_path]) == [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+
+
+def test_a_broken_link_in_a_folder_is_reported_not_skipped(tmp_path: Path) -> None:
+    mini_file(tmp_path, MINI, "good.yaml")
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "deleted.yaml")
+
+    paths = expand_paths([tmp_path])
+
+    assert paths == [tmp_path / "gone.yaml", tmp_path / "good.yaml"]
+    message = f"cannot read the file: it is a symbolic link to '{tmp_path / 'deleted.yaml'}', which does not exist"
+    assert check_file(paths[0]) == (None, [Problem(str(paths[0]), 1, 1, "", message)])
+    assert path_problem(str(paths[0])) == Problem(str(paths[0]), 1, 1, "", message)
+
+
+def test_path_problem(tmp_path: Path) -> None:
+    assert path_problem(str(mini_file(tmp_path))) is None
+    assert path_problem(str(tmp_path)) is None
+    assert path_problem(str(tmp_path / "nowhere.yaml")) == Problem(
+        str(tmp_path / "nowhere.yaml"), 1, 1, "", "no such file or folder")
+    assert path_problem(f"{tmp_path}/nowhere/") == Problem(f"{tmp_path}/nowhere/", 1, 1, "", "no such folder")
