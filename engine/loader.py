@@ -65,6 +65,21 @@ _SafeLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _NO_IMPLICIT]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+#: The YAML readers, fastest first: libyaml's (C, when PyYAML was built with it) and PyYAML's own.
+#: Both feed the same composer below, so the nodes, marks and every problem are the same with either;
+#: a syntax error found by libyaml is explained by re-reading with PyYAML's (its words are the documented ones).
+YAML_READERS: dict[str, type[Any]] = {"python": _SafeLoader}
+if yaml.__with_libyaml__:
+    class _CSafeLoader(yaml.CSafeLoader):
+        """libyaml's parser with the resolvers of ``_SafeLoader``."""
+
+    _CSafeLoader.yaml_implicit_resolvers = _SafeLoader.yaml_implicit_resolvers
+    YAML_READERS = {"libyaml": _CSafeLoader, **YAML_READERS}
+#: The reader ``parse`` uses; tests switch it to prove both report alike.
+yaml_reader = next(iter(YAML_READERS))
+#: Collections a document may nest while it is read: far beyond ``MAX_DEPTH`` (which ``_build`` reports
+#: with the document path), so that only absurd nesting stops the reading itself.
+MAX_READ_DEPTH = 4 * MAX_DEPTH
 
 #: Scalar tags whose values are plain JSON data; any other (``!!binary``, ``!!timestamp``,
 #: ``!!python/...``, custom ``!Tags``) is refused before it is constructed.
@@ -164,8 +179,19 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
     if problems:
         return None, problems
 
+    reader = YAML_READERS[yaml_reader]
+    if "\t" in text:
+        reader = _SafeLoader  # libyaml takes a tab where PyYAML refuses one ("cannot start any token")
+    doc, problems = _read(text, file, reader)
+    if doc is None and reader is not _SafeLoader and any(p.message.startswith("YAML") for p in problems):
+        return _read(text, file, _SafeLoader)
+    return doc, problems
+
+
+def _read(text: str, file: str, reader: type[Any]) -> tuple[Document | None, list[Problem]]:
+    problems: list[Problem] = []
     doc = Document(file=file, text=text)
-    loader = _SafeLoader(text)  # cannot fail: the characters its reader refuses were refused above
+    loader = reader(text)  # cannot fail: the characters its reader refuses were refused above
     try:
         root = _single_node(loader, doc, problems)
         if root is None:
@@ -174,11 +200,6 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         doc.data = _build(loader, root, (), doc, problems, counter)
     except _Stop:
         return None, problems
-    except RecursionError:
-        # PyYAML composes recursively; a document nested hundreds of levels deep ends up here.
-        stop = loader.get_mark()  # where the reader gave up
-        return None, [*problems, Problem(file, stop.line + 1, stop.column + 1, "",
-                                         f"the document nests too deeply (more than {MAX_DEPTH} levels)")]
     except yaml.constructor.ConstructorError as exc:  # pragma: no cover - _build refuses unknown tags first
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -193,23 +214,91 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
     return doc, problems
 
 
-def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) -> Node | None:
-    if not loader.check_node():
+def _single_node(loader: Any, doc: Document, problems: list[Problem]) -> Node | None:
+    loader.get_event()  # the stream's start
+    if loader.check_event(yaml.StreamEndEvent):
         problems.append(
             Problem(doc.file, 1, 1, "", "the file is empty; a process file holds one YAML mapping")
         )
         return None
-    root = loader.get_node()
-    if loader.check_node():
-        second = loader.get_node()
-        mark = second.start_mark if second is not None else None
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    loader.get_event()  # the document's start
+    root = _compose(loader, doc, problems)
+    loader.get_event()  # the document's end
+    if loader.check_event(yaml.DocumentStartEvent):
+        loader.get_event()
+        mark = loader.peek_event().start_mark  # where the second document's content begins
         problems.append(
-            Problem(doc.file, line, col, "",
+            Problem(doc.file, mark.line + 1, mark.column + 1, "",
                     "a second YAML document starts here; a process file holds exactly one")
         )
         return None
     return root
+
+
+def _compose(loader: Any, doc: Document, problems: list[Problem]) -> Node:
+    """One document's events into nodes, as PyYAML's composer does, but without recursion: a
+    document nested thousands deep is refused where the reading stopped, never a crash."""
+    anchors: dict[str, Node] = {}
+    open_: list[tuple[Node, list[Any]]] = []  # the collections being filled, innermost last
+    while True:
+        event: Any = loader.get_event()
+        start: Any = event.start_mark  # libyaml's marks are of another class than PyYAML's, alike in use
+        node: Node | None
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", start)
+            node = anchors[event.anchor]
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            node, _ = open_.pop()
+            node.end_mark = event.end_mark
+        else:
+            if event.anchor is not None and event.anchor in anchors:
+                raise yaml.composer.ComposerError(
+                    f"found duplicate anchor {event.anchor!r}; first occurrence",
+                    anchors[event.anchor].start_mark, "second occurrence", start)
+            tag = event.tag
+            if isinstance(event, yaml.ScalarEvent):
+                if tag is None or tag == "!":  # a lone ! reads as plain, as PyYAML's parser has it
+                    implicit = (True, False) if tag == "!" else event.implicit
+                    tag = loader.resolve(ScalarNode, event.value, implicit)
+                end: Any = event.end_mark
+                if not event.value and not event.style and start.index == end.index:
+                    start = end = _empty_value_mark(doc.text, start)
+                node = ScalarNode(tag, event.value, start, end, style=event.style or None)
+            else:
+                kind = SequenceNode if isinstance(event, yaml.SequenceStartEvent) else MappingNode
+                if tag is None or tag == "!":
+                    tag = loader.resolve(kind, None, event.implicit)
+                node = kind(tag, [], start, None, flow_style=event.flow_style)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
+            if not isinstance(event, yaml.ScalarEvent):
+                if len(open_) >= MAX_READ_DEPTH:
+                    mark = event.start_mark
+                    problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, "",
+                                            f"the document nests too deeply (more than {MAX_DEPTH} levels)"))
+                    raise _Stop
+                open_.append((node, []))
+                continue
+        if not open_:
+            return node
+        parent, pending = open_[-1]
+        if isinstance(parent, SequenceNode):
+            parent.value.append(node)
+        elif pending:
+            parent.value.append((pending.pop(), node))
+        else:
+            pending.append(node)
+
+
+def _empty_value_mark(text: str, mark: Any) -> Any:
+    """Where an empty value is: right after its ``:``, as PyYAML says (libyaml names the next token in a
+    flow mapping, ``{name: , ...}``)."""
+    before = text[: mark.index].rstrip(" \n\r\x85\u2028\u2029")
+    if not before.endswith(":") or len(before) == mark.index:
+        return mark
+    line, column = _line_col(text, len(before))
+    return yaml.Mark(mark.name, len(before), line - 1, column - 1, None, 0)
 
 
 def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -224,7 +313,7 @@ def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
 
 
 def _build(
-    loader: _SafeLoader,
+    loader: Any,
     node: Node,
     path: Path_,
     doc: Document,

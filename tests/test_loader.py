@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine import loader
 from engine.errors import Problem, ProcessFileError
 from engine.loader import (
     MAX_DEPTH,
@@ -294,6 +295,19 @@ EXPECTED_MANY: dict[str, list[tuple[int, int, str, str]]] = {
         (45, 9, "stages[4].id", "from stage 'recall' no path leads to the won stage 'send_offer'"),
     ],
 }
+
+
+@pytest.fixture(autouse=True, params=sorted(loader.YAML_READERS))
+def yaml_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with each YAML reader PyYAML has (libyaml's and its own): same problems, same
+    lines, columns, paths and messages, same specs."""
+    monkeypatch.setattr(loader, "yaml_reader", request.param)
+    return str(request.param)
+
+
+def test_libyaml_is_used_when_pyyaml_has_it() -> None:
+    assert ("libyaml" in loader.YAML_READERS) == yaml.__with_libyaml__
+    assert next(iter(loader.YAML_READERS)) == ("libyaml" if yaml.__with_libyaml__ else "python")
 
 
 def broken(name: str) -> Path:
