@@ -243,6 +243,7 @@ def test_the_salesperson_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "register_lead -> first_contact" in out  # the history table
 
 
+@pytest.mark.slow  # a program per command
 def test_the_journey_runs_as_a_program(tmp_path: Path) -> None:
     """The key steps as a real program: the entry point, stdout/stderr and exit codes as a shell sees them."""
     env = {k: v for k, v in os.environ.items() if k not in ("LEADFLOW_USER", "COLUMNS", "FORCE_COLOR")}

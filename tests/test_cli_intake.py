@@ -196,6 +196,7 @@ def test_tokens_are_shown_once_and_managed_by_admins(url: str) -> None:
                             "its own\n")
 
 
+@pytest.mark.slow  # a large import, killed and run again as programs
 def test_a_killed_import_leaves_nothing_and_a_rerun_imports_each_row_once(url: str, tmp_path: Path) -> None:
     from benchmarks.import_csv import generate
 
