@@ -74,7 +74,7 @@ def user_add(app: App, name: str, role: str, team: str | None, email: str | None
     password = read_stdin_lines(1)[0] if password_stdin else None
     engine = app.engine
     with engine.transaction():
-        result = engine.users.add(name, role, team, email, password=password)
+        result: dict[str, Any] = {**engine.users.add(name, role, team, email, password=password)}
         if one_time_password:
             made = engine.auth.one_time_password(result["name"])
             result = {**made["user"], "password": made["password"]}
@@ -95,6 +95,7 @@ def user_passwd(app: App, name: str | None, password_stdin: bool, one_time: bool
     engine = app.engine
     me = engine.users.whoami()
     name_ = name if name is not None else me["name"]
+    result: dict[str, Any]
     if one_time:
         made = engine.auth.one_time_password(name_)
         result = {**made["user"], "password": made["password"]}
@@ -107,7 +108,7 @@ def user_passwd(app: App, name: str | None, password_stdin: bool, one_time: bool
         else:
             old = click.prompt("Current password", hide_input=True) if needs_old else None
             new = click.prompt(f"New password for {name_}", hide_input=True, confirmation_prompt=True)
-        result = engine.auth.set_password(name_, new, old_password=old)
+        result = {**engine.auth.set_password(name_, new, old_password=old)}
     emit(result, as_json, lambda u: echo(
         f"Password of {u['name']} set" + (", to be changed at the next login" if u["must_change_password"] else "")
         + _with_one_time(u)))
@@ -130,11 +131,12 @@ def user_set(app: App, name: str, email: str | None, role: str | None, team: str
     if email is None and role is None and team is None and active is None:
         raise click.UsageError("nothing to change: give --email, --role, --team, --deactivate or --activate")
     engine = app.engine
+    result: dict[str, Any] = {}
     with engine.transaction():
-        result = engine.users.set_email(name, email) if email is not None else None
+        if email is not None:
+            result = {**engine.users.set_email(name, email)}
         if role is not None or team is not None or active is not None:
-            result = engine.users.set(name, role=role, team=team or None, clear_team=team == "", active=active)
-    assert result is not None
+            result = {**engine.users.set(name, role=role, team=team or None, clear_team=team == "", active=active)}
 
     def render(u: dict[str, Any]) -> None:
         if email is not None and role is None and team is None and active is None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the engine (SQLAlchemy and all) loads only when a command needs the database
     from engine.api import Engine
 
 

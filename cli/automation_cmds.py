@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
+from engine import results
 
 #: run-due's exit code when the SMTP server could not be reached or refused the login (docs/cli.md).
 SMTP_DOWN = 3
@@ -30,7 +30,7 @@ def run_due(app: App, limit: int | None, as_json: bool) -> None:
         sys.exit(SMTP_DOWN)  # nothing lost, but cron and systemd should notice a server that stays down
 
 
-def _render_run(result: dict[str, Any]) -> None:
+def _render_run(result: results.RunDue) -> None:
     echo(f"run-due as of {result['as_of']}: {result['sent']} sent, {result['retrying']} to retry, "
          f"{result['failed']} failed, {result['cancelled']} cancelled")
     for mail in result["mails"]:
@@ -61,7 +61,7 @@ def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as
     """Mails of the leads you may see, by their next attempt."""
     rows = app.engine.outbox.list(state=state, lead_id=lead_id, limit=limit)
 
-    def render(items: list[dict[str, Any]]) -> None:
+    def render(items: list[results.OutboxRow]) -> None:
         console().print(table(plural(len(items), "mail"),
                               ["id", "state", "kind", "template", "to", "lead", "due", "attempts", "next attempt",
                                "sent", "last error"],

@@ -7,12 +7,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
+from engine import results
 
 #: Rejected rows printed by ``import`` (all of them are in the report's JSON up to 1000, and in --rejects).
 REJECTS_SHOWN = 50
@@ -74,7 +74,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]
         yield update
 
 
-def _render_import(r: dict[str, Any]) -> None:
+def _render_import(r: results.ImportReport) -> None:
     name = Path(r["file"]).name
     attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
                 f"{r['repeated_clients']} repeated in the file")

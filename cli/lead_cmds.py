@@ -23,12 +23,13 @@ from cli.output import (
     styled,
     table,
 )
+from engine import results
 
 # -- rendering -------------------------------------------------------------------------------
 # Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain
 # text: a client called "[/bold] Corp" prints as written, control characters show as \x1b.
 
-def render_lead(lead: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None = None) -> None:
     con = console()
     status = lead["status"]
     con.print(f"[bold]Lead {lead['id']}[/bold]  {esc(lead['name'])}"
@@ -64,7 +65,7 @@ def render_lead(lead: dict[str, Any], history: list[dict[str, Any]] | None = Non
         render_history(history)
 
 
-def render_history(history: list[dict[str, Any]]) -> None:
+def render_history(history: list[results.HistoryEvent]) -> None:
     rows = [[short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
     console().print(table("History", ["when", "who", "what", "details"], rows))
 
@@ -78,7 +79,7 @@ def _money(minor: int | None) -> str:
     return "-" if minor is None else f"{minor // 100}.{minor % 100:02d}"
 
 
-def describe_event(e: dict[str, Any]) -> str:
+def describe_event(e: results.HistoryEvent) -> str:
     d = e["data"]
     kind = e["kind"]
     if kind == "created":
@@ -158,9 +159,11 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
     rows = app.engine.leads.list(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
                                  limit=limit)
 
-    def render(items: list[dict[str, Any]]) -> None:
+    def render(items: list[results.LeadRow]) -> None:
         columns = ["id", "name", "process", "stage", "status", "owner", "value"]
-        console().print(table(plural(len(items), "lead"), columns, [[r[c] for c in columns] for r in items]))
+        console().print(table(plural(len(items), "lead"), columns,
+                              [[r["id"], r["name"], r["process"], r["stage"], r["status"], r["owner"], r["value"]]
+                               for r in items]))
 
     emit(rows, as_json, render)
 
@@ -190,9 +193,10 @@ def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], as_json: bool
     print_change(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
 
 
-def _stored(lead: dict[str, Any], name: str) -> str:
+def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
-    value = lead[name] if name in ("value", "product", "source") else lead["fields"].get(name)
+    attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
+    value = attributes[name] if name in attributes else lead["fields"].get(name)
     return f"{name} cleared" if value is None else f"{name}={value}"
 
 
@@ -229,7 +233,7 @@ def _on_refusal(skip_refused: bool) -> str:
     return "skip" if skip_refused else "abort"
 
 
-def _print_batch(report: dict[str, Any], done: str, as_json: bool) -> None:
+def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
     """A bulk call's report; with refused leads (``--skip-refused``) the exit code is 1."""
     if as_json:
         print_json(report)
@@ -305,7 +309,7 @@ def task_list(app: App, owner: str | None, as_json: bool) -> None:
     """Open tasks across open leads, earliest deadline first."""
     rows = app.engine.tasks.list(owner=owner)
 
-    def render(items: list[dict[str, Any]]) -> None:
+    def render(items: list[results.TaskRow]) -> None:
         out = []
         for r in items:
             due = short_time(r["due_at"])
@@ -349,7 +353,7 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
     """A client with all its leads, past and present."""
     data = app.engine.clients.get(client_id)
 
-    def render(c: dict[str, Any]) -> None:
+    def render(c: results.Client) -> None:
         con = console()
         con.print(f"[bold]Client {c['id']}[/bold]  {esc(c['name'])}"
                   + (f" ({esc(c['company'])})" if c["company"] else "")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, emit, esc, json_option, plural, print_change, print_json, short_time, table
+from engine import results
 
 # -- refusal reviews -----------------------------------------------------------------------------
 
@@ -108,7 +107,7 @@ def removals(app: App, month: str, process_: str | None, kind: str, team: str | 
     """Leads closed without a sale in a month: by reason, salesperson and product; clients worth returning to first."""
     data = app.engine.recovery.removals(month, process=process_, kind=kind, team=team, owner=owner)
 
-    def render(d: dict[str, Any]) -> None:
+    def render(d: results.Removals) -> None:
         con = console(pipe_width=160)
         con.print(f"[bold]{d['month']}[/bold]: {plural(d['total'], 'lead')} closed without a sale ({d['kind']}), "
                   f"value {d['value']}, median {d['median_value'] or '-'}")
@@ -139,7 +138,7 @@ def stalled(app: App, process_: str | None, owner: str | None, team: str | None,
     """Leads held longer than the sales cycle, idle too long, or recalled (and not extended)."""
     data = app.engine.recovery.stalled(process=process_, owner=owner, team=team)
 
-    def render(d: dict[str, Any]) -> None:
+    def render(d: results.Stalled) -> None:
         con = console(pipe_width=160)
         for process, cycle in d["cycles"].items():
             con.print(f"{process}: sales cycle {cycle['days']} days ({cycle['basis']})")

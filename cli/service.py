@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from engine import results
+from engine.api import Engine
 from engine.errors import (
     AuthenticationError,
     ConcurrentUpdateError,
@@ -130,7 +132,7 @@ def _values(body: bytes, content_type: str) -> dict[str, Any]:
                         f"{kind or 'a body without a Content-Type'}")
 
 
-def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
+def create_app(engine: Engine, *, max_body: int = 65536) -> FastAPI:
     """The ASGI app over ``engine`` (an ``engine.api.Engine``; each request acts as its token's source)."""
     app = FastAPI(
         title="leadflow intake",
@@ -139,7 +141,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
                     "<token>' (leadflow token add). Errors: {error, errors: [{field, message}]}.",
     )
 
-    def caller(request: Request, *, read: bool = False) -> tuple[Any, dict[str, Any]]:
+    def caller(request: Request, *, read: bool = False) -> tuple[Engine, results.TokenSource]:
         """The engine acting as the token's source (a fresh Engine per request: they share the caches); the
         request counts against the token's rate limit."""
         try:

@@ -11,11 +11,11 @@ from click.testing import CliRunner, Result
 
 from cli.main import cli
 from engine.api import Engine
-from tests.conftest import TEST_NOW, snapshot
+from tests.conftest import PLAIN_OUTPUT, TEST_NOW, argv, check_error, js, ok, refused, snapshot
 from tests.test_auth import _cheap_hashes
-from tests.test_cli_engine import PLAIN_OUTPUT, argv, check_error, js, ok, refused, template_db, url
+from tests.test_cli_engine import url
 
-__all__ = ["_cheap_hashes", "template_db", "url"]  # fixtures from test_auth and test_cli_engine
+__all__ = ["_cheap_hashes", "url"]  # fixtures from test_auth and test_cli_engine
 
 GOOD = "correct horse battery"
 

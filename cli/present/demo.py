@@ -172,7 +172,7 @@ def _walk(admin: Engine, spec: ProcessSpec, lead_id: int, owner: str, manager: s
             for task in seller.leads.get(lead_id)["tasks"]:
                 if task["stage"] == stage.id and task["state"] == "open" and task["mandatory"]:
                     doer = seller if task["owner"] == spec.owner_role else admin.as_user(
-                        DEPARTMENT_PEOPLE.get(task["owner"], manager))
+                        DEPARTMENT_PEOPLE.get(task["owner"] or "", manager))
                     doer.leads.complete_task(lead_id, task["id"], note="done during the demo week")
             if rng.random() < 0.08:
                 reason = rng.choice([r.id for r in spec.closure_reasons])

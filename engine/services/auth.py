@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, passwords, ratelimit, tokens, views
+from engine import access, clock, passwords, ratelimit, results, tokens, views
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -22,7 +22,7 @@ from engine.errors import (
     RateLimited,
     RuleViolation,
 )
-from engine.services.context import Json, JsonList, Service, operation
+from engine.services.context import Service, operation
 from engine.services.tokens import RATE_WINDOW, TOUCH_EVERY, end_tokens, minute
 from engine.store import sessions, users
 
@@ -41,7 +41,7 @@ KEEP_ENDED = dt.timedelta(days=30)
 WRONG = "wrong user name or password"
 
 
-def session_view(row: Any) -> Json:
+def session_view(row: Any) -> results.Session:
     return {"id": row["id"], "user": row["name"], "created_at": views.iso(row["created_at"]),
             "last_seen_at": views.iso(row["last_seen_at"]), "expires_at": views.iso(row["expires_at"]),
             "revoked_at": views.iso(row["revoked_at"]), "revoked_by": row["revoked_by"], "address": row["address"],
@@ -61,7 +61,7 @@ class AuthService(Service):
 
     # -- passwords ---------------------------------------------------------------------------------------------
     @operation
-    def set_password(self, name: str, password: str, *, old_password: str | None = None) -> Json:
+    def set_password(self, name: str, password: str, *, old_password: str | None = None) -> results.User:
         """Set a user's password: the user for themselves (with ``old_password`` when they have one), or an admin
         for anyone (without it; the user must then change it at their next login). Ends the user's sessions.
         The old password is not rate-limited here (the acting user is already trusted: the local CLI); a server
@@ -83,7 +83,7 @@ class AuthService(Service):
             return views.user(ctx.user(conn, person["name"]))
 
     @operation
-    def one_time_password(self, name: str) -> Json:
+    def one_time_password(self, name: str) -> results.OneTimePassword:
         """A new random password for a user (admins), to be changed at their first login: ``{"user", "password"}``;
         the password is in the result and nowhere else. Ends the user's sessions."""
         ctx = self.ctx
@@ -97,7 +97,7 @@ class AuthService(Service):
             return {"user": views.user(ctx.user(conn, person["name"])), "password": password}
 
     @operation
-    def change_password(self, name: str, old_password: str, new_password: str, *, address: str) -> Json:
+    def change_password(self, name: str, old_password: str, new_password: str, *, address: str) -> results.User:
         """Change one's own password without a session, with the old one (a one-time password is changed so);
         refused and rate-limited exactly like ``login``. Returns the user."""
         text = passwords.check_policy(new_password, name if isinstance(name, str) else "")
@@ -123,7 +123,7 @@ class AuthService(Service):
 
     # -- logging in ----------------------------------------------------------------------------------------------
     @operation
-    def login(self, name: str, password: str, *, address: str, user_agent: str | None = None) -> Json:
+    def login(self, name: str, password: str, *, address: str, user_agent: str | None = None) -> results.Login:
         """A new session for the user whose name and password these are: ``{"token", "session", "user"}``, the
         token returned this once. Refused with ``AuthenticationError`` (the same message for an unknown user and
         a wrong password), ``PasswordChangeRequired`` for a one-time password, ``RateLimited`` after too many
@@ -188,7 +188,7 @@ class AuthService(Service):
 
     # -- sessions ------------------------------------------------------------------------------------------------
     @operation
-    def session(self, token: str | None) -> Json:
+    def session(self, token: str | None) -> results.SessionUser:
         """The user a session token belongs to: ``{"user", "session"}``, while the session has not ended (its
         lifetime, its idle timeout, a logout or revocation, the user's deactivation). Writes only the session's
         last-seen time, at most once a minute; a refusal writes nothing."""
@@ -197,7 +197,7 @@ class AuthService(Service):
             return {"user": views.user(self.ctx.user(conn, row["name"])), "session": session_view(row)}
 
     @operation
-    def logout(self, token: str | None) -> Json:
+    def logout(self, token: str | None) -> results.Session:
         """End the session of this token (its user logs out); refused as ``session`` is for one that has ended."""
         with self.ctx.transaction() as conn:
             now = clock.now()
@@ -208,7 +208,7 @@ class AuthService(Service):
             return self._session(conn, row["id"])
 
     @operation
-    def list_sessions(self, name: str) -> JsonList:
+    def list_sessions(self, name: str) -> list[results.Session]:
         """A user's live sessions (the user themselves, or an admin)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -221,7 +221,7 @@ class AuthService(Service):
             return [session_view(r) for r in rows]
 
     @operation
-    def revoke_sessions(self, name: str) -> Json:
+    def revoke_sessions(self, name: str) -> results.SessionsRevoked:
         """End every session of a user at once (the user themselves, or an admin): ``{"user", "revoked"}``."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -231,7 +231,7 @@ class AuthService(Service):
             return {"user": person["name"], "revoked": count}
 
     @operation
-    def sweep(self) -> Json:
+    def sweep(self) -> results.Swept:
         """Delete the sessions that ended more than ``KEEP_ENDED`` ago and the rate-limit counters whose window is
         over (admins; for a timer beside ``run-due``): ``{"sessions", "counters"}``, how many went."""
         ctx = self.ctx
@@ -253,7 +253,7 @@ class AuthService(Service):
         log.info("user %s locked out by %s: %d sessions and %d tokens revoked", person["name"], by, sessions_ended,
                  tokens_ended)
 
-    def _session(self, conn: Connection, session_id: int) -> Json:
+    def _session(self, conn: Connection, session_id: int) -> results.Session:
         return session_view(conn.execute(_SESSIONS.where(sessions.c.id == session_id)).mappings().one())
 
     def self_or_admin(self, conn: Connection, name: str, what: str) -> Any:

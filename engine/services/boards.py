@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock
+from engine import access, clock, results
 from engine.errors import InvalidInputError, PermissionDenied
-from engine.services.context import Context, Json, JsonList, Service, operation
+from engine.services.context import Context, Service, operation
 from engine.state import STATUS_OPEN
 from engine.store import leads, process_versions, stage_counts, users
 
@@ -28,7 +28,7 @@ class BoardService(Service):
 
     @operation
     def board(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
-              light: str | None = None, limit: int = 50) -> JsonList:
+              light: str | None = None, limit: int = 50) -> list[results.Board]:
         """One board per process (or only ``process``): open leads by stage with their lights, as of now.
 
         A salesperson sees their own leads; a manager their team (or ``team``/``owner`` within it).
@@ -54,7 +54,7 @@ class BoardService(Service):
                     for name in names]
 
     @operation
-    def daily(self, *, owner: str | None = None, team: str | None = None) -> Json:
+    def daily(self, *, owner: str | None = None, team: str | None = None) -> results.Daily:
         """The stand-up agenda per salesperson: red items, due today and next, revisits, new leads, done."""
         from engine import board
 
@@ -79,7 +79,7 @@ class BoardService(Service):
                     query = query.where(users.c.team == wanted)
                 people = [r[0] for r in conn.execute(query)]
             specs = ctx.all_specs(conn)
-            agenda: dict[str, Any] = {
+            agenda: results.Daily = {
                 "as_of": now.isoformat(),
                 "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]}
             if actor["role"] in access.MANAGERS and owner is None:

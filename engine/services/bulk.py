@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from engine import actions, clock, store
+from engine import actions, clock, results, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
 from engine.rules import clean_text
-from engine.services.context import Check, Json, Service, operation
+from engine.services.context import Check, Service, operation
 from engine.services.leads import advancing, completing, winning
 from engine.state import Event, LeadState, apply
 
@@ -24,7 +23,7 @@ class BulkService(Service):
 
     @operation
     def complete_tasks_many(self, lead_ids: Sequence[int], task_id: str, *, note: str | None = None,
-                            on_refusal: str = "abort") -> Json:
+                            on_refusal: str = "abort") -> results.BulkResult:
         """``complete_task`` for many leads in one transaction, written set-based (docs/api.md).
 
         Each lead is checked by exactly the rules of the one-lead call. ``on_refusal="abort"`` (the default)
@@ -36,17 +35,18 @@ class BulkService(Service):
             state, spec, actor, task_id, note_))
 
     @operation
-    def advance_many(self, lead_ids: Sequence[int], *, to: str | None = None, on_refusal: str = "abort") -> Json:
+    def advance_many(self, lead_ids: Sequence[int], *, to: str | None = None,
+                     on_refusal: str = "abort") -> results.BulkResult:
         """``advance`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
         return self._many("advance", lead_ids, on_refusal, lambda state, spec, actor, move: advancing(
             state, spec, actor, to, move))
 
     @operation
-    def win_many(self, lead_ids: Sequence[int], *, on_refusal: str = "abort") -> Json:
+    def win_many(self, lead_ids: Sequence[int], *, on_refusal: str = "abort") -> results.BulkResult:
         """``win`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
         return self._many("win", lead_ids, on_refusal, winning)
 
-    def _many(self, action: str, lead_ids: Sequence[int], on_refusal: str, check: Check) -> Json:
+    def _many(self, action: str, lead_ids: Sequence[int], on_refusal: str, check: Check) -> results.BulkResult:
         """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
         the leads with ``store.update_leads`` and their events with ``store.insert_events_bulk``."""
         if on_refusal not in ("abort", "skip"):
@@ -61,7 +61,8 @@ class BulkService(Service):
             changes: list[tuple[LeadState, LeadState]] = []
             evs: list[tuple[LeadState, Event]] = []
             entries = []
-            refused: list[dict[str, Any]] = []
+            refused: list[results.Refused] = []
+            done: list[int] = []
             for lead_id in ids:
                 state = states.get(lead_id)
                 try:
@@ -81,12 +82,13 @@ class BulkService(Service):
                     entries.append(entry)
                 changes.append((state, after))
                 evs.append((after, ev))
+                done.append(lead_id)
             if refused and on_refusal == "abort":
                 raise BatchRefused(_VERBS[action], len(ids), refused)
             store.update_leads(conn, changes)
             store.insert_events_bulk(conn, evs)
             actions.store(conn, entries)
-            return {"action": action, "done": [after.id for _, after in changes], "refused": refused}
+            return {"action": action, "done": done, "refused": refused}
 
 
 def _batch_ids(lead_ids: Sequence[int]) -> list[int]:

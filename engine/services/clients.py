@@ -7,10 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, store, views
+from engine import access, clock, results, store, views
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.rules import check_email, check_phone, clean_text, normalise_email, normalise_phone
-from engine.services.context import MAX_ID, Context, Json, Service, operation
+from engine.services.context import MAX_ID, Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, leads
 
@@ -21,7 +21,7 @@ class ClientService(Service):
     name = "clients"
 
     @operation
-    def get(self, client_id: int) -> Json:
+    def get(self, client_id: int) -> results.Client:
         """A client with all its leads the acting user may see, past and present."""
         ctx = self.ctx
         with ctx.transaction() as conn:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, actions, clock, rules, store, views
+from engine import access, actions, clock, results, rules, store, views
 from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import ProcessMachine
 from engine.spec import ProcessSpec
@@ -205,7 +205,7 @@ class Context:
         access.require_can_work(self.actor(conn), state, verb)
         return state, spec
 
-    def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> Json:
+    def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> results.Lead:
         """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
         if not evs:
             return self.view(conn, state)
@@ -224,7 +224,7 @@ class Context:
         actions.store(conn, entries)
         return self.view(conn, state)
 
-    def view(self, conn: Connection, state: LeadState) -> Json:
+    def view(self, conn: Connection, state: LeadState) -> results.Lead:
         spec = self.spec(conn, state.process, state.process_version)
         (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
         return views.lead(state, spec, client_row)

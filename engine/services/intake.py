@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine import clock, rules
+from engine import clock, results, rules
 from engine.errors import NotFoundError
-from engine.services.context import Json, Service, operation, require_director
+from engine.services.context import Service, operation, require_director
 
 
 class IntakeService(Service):
@@ -24,7 +24,8 @@ class IntakeService(Service):
     def import_csv(self, path: str | Path, *, process: str, mapping: str | Path | None = None,
                    owner: str | None = None, assign: str | None = None, dry_run: bool = False,
                    on_error: str = "skip", encoding: str | None = None, rejects: str | Path | None = None,
-                   again: bool = False, progress: Callable[[int, int, int], None] | None = None) -> Json:
+                   again: bool = False, progress: Callable[[int, int, int], None] | None = None,
+                   ) -> results.ImportReport:
         """Import the leads of a CSV file into ``process`` (managers and admins), in one transaction.
 
         Every row is checked like ``leads.add``'s input; rows whose e-mail or phone belongs to an existing client
@@ -67,7 +68,7 @@ class IntakeService(Service):
             return intake.export_csv(conn, out, actor=actor, specs=ctx.latest_specs(conn, process), excel=excel)
 
     @operation
-    def submit(self, values: Mapping[str, Any], *, process: str | None = None) -> Json:
+    def submit(self, values: Mapping[str, Any], *, process: str | None = None) -> results.Submission:
         """A lead from a web form, acting as its source (the HTTP intake's ``POST /v1/leads``).
 
         ``values`` are named like an import's columns (attributes, field ids or labels; fields may also come as
@@ -102,6 +103,6 @@ class IntakeService(Service):
 class _Undo(Exception):  # the way out of a transaction that must not commit, not an error
     """Rolls back a transaction that ran to its end but must not commit (a dry run), carrying its result."""
 
-    def __init__(self, report: dict[str, Any]):
+    def __init__(self, report: results.ImportReport):
         super().__init__("rolled back")
         self.report = report

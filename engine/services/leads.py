@@ -7,12 +7,13 @@ the same code.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
-from engine import access, actions, rules, store, views
+from engine import access, actions, results, rules, store, views
 from engine.assignment import Assigner
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import LOST, WON
@@ -20,8 +21,6 @@ from engine.rules import clean_text
 from engine.services import clients as client_records
 from engine.services.context import (
     Check,
-    Json,
-    JsonList,
     Move,
     Service,
     operation,
@@ -53,7 +52,7 @@ class LeadService(Service):
         owner: str | None = None,
         fields: dict[str, Any] | None = None,
         client_id: int | None = None,
-    ) -> Json:
+    ) -> results.Lead:
         """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -95,26 +94,19 @@ class LeadService(Service):
             return ctx.view(conn, state)
 
     @operation
-    def get(self, lead_id: int) -> Json:
+    def get(self, lead_id: int) -> results.LeadShown:
         """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             state = ctx.visible_lead(conn, lead_id)
-            view = ctx.view(conn, state)
-            view["client_leads"] = [
-                {"id": r.id, "process": r.process, "status": r.status, "stage": r.stage, "owner": r.owner,
-                 "created_at": views.iso(r.created_at), "closed_at": views.iso(r.closed_at),
-                 "close_reason": r.close_reason}
-                for r in conn.execute(
-                    sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
-                              leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
-                    .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))
-            ]
-            return view
+            return {**ctx.view(conn, state), "client_leads": [views.client_lead(r) for r in conn.execute(
+                sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
+                          leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
+                .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))]}
 
     @operation
     def list(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
-             status: str | None = None, unassigned: bool = False, limit: int = 1000) -> JsonList:
+             status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[results.LeadRow]:
         """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
         unless ``status`` says otherwise)."""
         if unassigned and owner:
@@ -145,7 +137,7 @@ class LeadService(Service):
             return [views.lead_row(r) for r in rows]
 
     @operation
-    def set_fields(self, lead_id: int, values: dict[str, Any]) -> Json:
+    def set_fields(self, lead_id: int, values: dict[str, Any]) -> results.Lead:
         """Set process fields (typed by the process) or the attributes value, product, source."""
         if not values:
             raise InvalidInputError("nothing to set; give FIELD=VALUE")
@@ -175,7 +167,7 @@ class LeadService(Service):
             return ctx.commit(conn, state, evs)
 
     @operation
-    def assign(self, lead_id: int, to: str) -> Json:
+    def assign(self, lead_id: int, to: str) -> results.Lead:
         """Give the lead to another owner (managers)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -191,16 +183,16 @@ class LeadService(Service):
                 "from": state.owner, "to": to, "team": target["team"]})])
 
     @operation
-    def advance(self, lead_id: int, to: str | None = None) -> Json:
+    def advance(self, lead_id: int, to: str | None = None) -> results.Lead:
         """Move the lead to its next stage (or ``to``), if the process allows it now."""
         return self._move(lead_id, lambda state, spec, actor, move: advancing(state, spec, actor, to, move))
 
     @operation
-    def win(self, lead_id: int) -> Json:
+    def win(self, lead_id: int) -> results.Lead:
         """Win the sale from the process's won stage."""
         return self._move(lead_id, winning)
 
-    def _move(self, lead_id: int, check: Check) -> Json:
+    def _move(self, lead_id: int, check: Check) -> results.Lead:
         """Read the lead, check it as ``check`` says, and write the event it makes."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -215,7 +207,7 @@ class LeadService(Service):
             return ctx.commit(conn, state, [ctx.event(kind, data)])
 
     @operation
-    def close(self, lead_id: int, reason: str, note: str | None = None) -> Json:
+    def close(self, lead_id: int, reason: str, note: str | None = None) -> results.Lead:
         """Close the lead as lost or removed, for a reason from the process's catalogue."""
         from engine.services import recovery
 
@@ -236,7 +228,7 @@ class LeadService(Service):
                 "from": state.stage, "review": entry.review})])
 
     @operation
-    def reopen(self, lead_id: int, stage: str | None = None) -> Json:
+    def reopen(self, lead_id: int, stage: str | None = None) -> results.Lead:
         """Reopen a won or lost lead into ``stage`` (default: the stage it was closed in, work kept)."""
         from engine.services import recovery
 
@@ -259,12 +251,12 @@ class LeadService(Service):
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
 
     @operation
-    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> Json:
+    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> results.Lead:
         """Mark a task of the lead's current stage done."""
         return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note))
 
     @operation
-    def history(self, lead_id: int) -> JsonList:
+    def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:
         """The lead's events, oldest first."""
         with self.ctx.transaction() as conn:
             self.ctx.visible_lead(conn, lead_id)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from engine import access, clock, views
+from engine import access, clock, results, views
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation
-from engine.services.context import Json, JsonList, Service, operation, valid_id
+from engine.services.context import Service, operation, valid_id
 from engine.store import outbox as outbox_table
 
 
@@ -16,7 +16,7 @@ class OutboxService(Service):
     name = "outbox"
 
     @operation
-    def run_due(self, *, limit: int | None = None) -> Json:
+    def run_due(self, *, limit: int | None = None) -> results.RunDue:
         """Send the mails and reminders that are due (admins; ``leadflow run-due``), one transaction per mail.
 
         SMTP settings come from the environment (engine/mailer.py); the summary counts what was sent,
@@ -35,7 +35,8 @@ class OutboxService(Service):
         return outbox.run_due(ctx.transaction, ctx.spec, ctx.user_name, config, limit=limit)
 
     @operation
-    def list(self, *, state: str | None = None, lead_id: int | None = None, limit: int = 1000) -> JsonList:
+    def list(self, *, state: str | None = None, lead_id: int | None = None,
+             limit: int = 1000) -> list[results.OutboxRow]:
         """Mails and reminders of the leads the acting user may see, by next attempt (``outbox list``)."""
         from engine import outbox
 
@@ -50,7 +51,7 @@ class OutboxService(Service):
                                     limit=limit))
 
     @operation
-    def retry(self, mail_id: int) -> Json:
+    def retry(self, mail_id: int) -> results.OutboxRow:
         """Queue a failed or cancelled mail again, due now, its attempts counted afresh (managers)."""
         from engine import outbox
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine import access, clock, views
+from engine import access, clock, results, views
 from engine.errors import RuleViolation
-from engine.services.context import Json, JsonList, Service, operation
+from engine.services.context import Service, operation
 from engine.spec import ProcessSpec
 from engine.state import DONE, STATUS_OPEN
 from engine.store import leads, process_versions
@@ -21,7 +21,7 @@ class ProcessService(Service):
     name = "processes"
 
     @operation
-    def load(self, path: str | Path) -> Json:
+    def load(self, path: str | Path) -> results.LoadedProcess:
         """Validate and store a process file; a changed file becomes a new version, an unchanged one nothing."""
         from engine.loader import load_file
 
@@ -47,7 +47,7 @@ class ProcessService(Service):
             return {"process": spec.id, "version": version, "created": True, "hash": spec.content_hash}
 
     @operation
-    def list(self) -> JsonList:
+    def list(self) -> list[results.ProcessRow]:
         """Every stored version with its count of open leads."""
         with self.ctx.transaction() as conn:
             self.ctx.actor(conn)
@@ -76,7 +76,7 @@ class ProcessService(Service):
             return self.ctx.spec(conn, process, version)
 
     @operation
-    def migrate(self, process: str, to_version: int, *, dry_run: bool = False) -> Json:
+    def migrate(self, process: str, to_version: int, *, dry_run: bool = False) -> results.Migration:
         """Move every open lead of ``process`` to ``to_version``; refuses (moving none) if any cannot move."""
         ctx = self.ctx
         with ctx.transaction() as conn:

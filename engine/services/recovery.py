@@ -14,12 +14,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, views
+from engine import access, clock, results, views
 from engine.errors import InvalidInputError, RuleViolation
 from engine.rules import clean_text
 from engine.services.boards import scope
 from engine.services.clients import client_name
-from engine.services.context import Json, JsonList, Service, operation, require_director, require_open
+from engine.services.context import Service, operation, require_director, require_open
 from engine.spec import ClosureReason
 from engine.state import STATUS_LOST, LeadState
 from engine.store import clients, closures, leads, reviews
@@ -31,7 +31,7 @@ class RecoveryService(Service):
     name = "recovery"
 
     @operation
-    def reviews(self, *, state: str | None = "open") -> JsonList:
+    def reviews(self, *, state: str | None = "open") -> list[results.Review]:
         """Refusal reviews of the director's team (all teams for an admin or a manager without one)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -68,7 +68,7 @@ class RecoveryService(Service):
 
     @operation
     def review_return(self, lead_id: int, *, stage: str | None = None, note: str | None = None,
-                      to: str | None = None) -> Json:
+                      to: str | None = None) -> results.Lead:
         """The director sends the client back into the funnel: the lead reopens (and may change hands)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -82,7 +82,7 @@ class RecoveryService(Service):
             return ctx.view(conn, ctx.lead(conn, lead_id))
 
     @operation
-    def review_confirm(self, lead_id: int, note: str) -> Json:
+    def review_confirm(self, lead_id: int, note: str) -> results.Lead:
         """The director validates the refusal; the note records what was learned."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -96,7 +96,7 @@ class RecoveryService(Service):
 
     @operation
     def report(self, lead_id: int, text: str, *, extend_until: str | None = None,
-               reason: str | None = None) -> Json:
+               reason: str | None = None) -> results.Lead:
         """The owner's short report on a lead; with ``extend_until`` (managers) the lead is not stalled until then."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -124,7 +124,7 @@ class RecoveryService(Service):
             return ctx.commit(conn, state, evs)
 
     @operation
-    def recall(self, lead_id: int, note: str | None = None) -> Json:
+    def recall(self, lead_id: int, note: str | None = None) -> results.Lead:
         """A manager takes a lead back from its owner early: the next rotation gives it to a colleague."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -136,7 +136,7 @@ class RecoveryService(Service):
 
     @operation
     def stalled(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
-                limit: int = 1000) -> Json:
+                limit: int = 1000) -> results.Stalled:
         """Open leads held longer than the sales cycle, idle too long, or recalled, and not extended."""
         from engine import recovery, reports
 
@@ -145,8 +145,8 @@ class RecoveryService(Service):
             actor = ctx.actor(conn)
             seen = scope(ctx, conn, actor, owner=owner, team=team)
             now = clock.now()
-            out: list[dict[str, Any]] = []
-            cycles = {}
+            out: list[results.StalledLead] = []
+            cycles: dict[str, results.CycleBasis] = {}
             for spec in ctx.latest_specs(conn, process):
                 cycle, basis = reports.cycle_days(conn, spec)
                 cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}
@@ -162,7 +162,7 @@ class RecoveryService(Service):
 
     @operation
     def rotate(self, *, process: str | None = None, team: str | None = None, dry_run: bool = False,
-               memory: int | None = None) -> Json:
+               memory: int | None = None) -> results.Rotation:
         """Give every stalled lead in scope to a colleague for a new working period (managers).
 
         One transaction; every move is a ``rotated`` event applied like any other. With ``dry_run``
@@ -195,7 +195,7 @@ class RecoveryService(Service):
 
     @operation
     def revisits(self, *, process: str | None = None, owner: str | None = None,
-                 team: str | None = None) -> JsonList:
+                 team: str | None = None) -> list[results.Revisit]:
         """Lost leads whose revisit date has come and whose client has no newer lead."""
         from engine import revisits
 
@@ -211,7 +211,7 @@ class RecoveryService(Service):
                     for r in conn.execute(query)]
 
     @operation
-    def start_revisit(self, client_id: int, *, process: str, owner: str | None = None) -> Json:
+    def start_revisit(self, client_id: int, *, process: str, owner: str | None = None) -> results.LeadShown:
         """A new lead for a client coming back; ``lead show`` lists the client's earlier leads."""
         with self.ctx.transaction() as conn:
             name = client_name(conn, client_id)
@@ -221,7 +221,7 @@ class RecoveryService(Service):
 
     @operation
     def removals(self, month: str, *, process: str | None = None, kind: str = "all",
-                 team: str | None = None, owner: str | None = None) -> Json:
+                 team: str | None = None, owner: str | None = None) -> results.Removals:
         """The monthly summary of leads closed without a sale (refusals and removals)."""
         from engine import recovery
 

@@ -14,10 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, store
+from engine import access, clock, results, store
 from engine.errors import InvalidInputError
 from engine.services.boards import scope
-from engine.services.context import Context, Json, Service, operation
+from engine.services.context import Context, Service, operation
 from engine.store import closures, lead_stages, leads
 
 
@@ -41,7 +41,7 @@ class ReportService(Service):
     @operation
     def refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
                  process: str | None = None, team: str | None = None, owner: str | None = None,
-                 matrix_by: str | None = None, trend: bool = False) -> Json:
+                 matrix_by: str | None = None, trend: bool = False) -> results.RefusalsReport:
         """Refusals received in a period: by reason, product and salesperson; a matrix; the trend."""
         from engine import reports
 
@@ -52,7 +52,7 @@ class ReportService(Service):
 
     @operation
     def funnel(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
-               process: str | None = None, team: str | None = None, owner: str | None = None) -> Json:
+               process: str | None = None, team: str | None = None, owner: str | None = None) -> results.FunnelReport:
         """Per process, the cohort of leads created in the period: how many reached each stage, moved on from
         it, their median days in it, and the lead-to-win conversion."""
         from engine import reports
@@ -64,7 +64,7 @@ class ReportService(Service):
 
     @operation
     def cycle(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
-              process: str | None = None, team: str | None = None, owner: str | None = None) -> Json:
+              process: str | None = None, team: str | None = None, owner: str | None = None) -> results.CycleReport:
         """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
         from engine import reports
 
@@ -74,7 +74,8 @@ class ReportService(Service):
 
     @operation
     def salespeople(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
-                    process: str | None = None, team: str | None = None, owner: str | None = None) -> Json:
+                    process: str | None = None, team: str | None = None,
+                    owner: str | None = None) -> results.SalespeopleReport:
         """Per salesperson: held, won, lost, conversion, cycle, red leads, and clients a colleague won after them."""
         from engine import reports
 
@@ -85,7 +86,7 @@ class ReportService(Service):
 
     @operation
     def forecast(self, *, months: int = 3, process: str | None = None, team: str | None = None,
-                 owner: str | None = None) -> Json:
+                 owner: str | None = None) -> results.ForecastReport:
         """Expected wins and value per month for the next ``months`` months, from the open leads."""
         from engine import reports
 
@@ -101,7 +102,7 @@ class ReportService(Service):
                                   for spec in ctx.latest_specs(conn, process)]}
 
     @operation
-    def rebuild_stages(self) -> Json:
+    def rebuild_stages(self) -> results.RebuiltStages:
         """Admins: rebuild the funnel's projection (which stages each lead reached, and for how long) from the
         event log, e.g. after a bulk load that bypassed the engine. Returns the number of rows written."""
         ctx = self.ctx

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from engine import access, clock, views
-from engine.services.context import JsonList, Service, operation
+from engine import access, clock, results, views
+from engine.services.context import Service, operation
 from engine.state import OPEN, STATUS_OPEN
 from engine.store import clients, lead_tasks, leads
 
@@ -16,7 +16,7 @@ class TaskService(Service):
     name = "tasks"
 
     @operation
-    def list(self, *, owner: str | None = None, include_all: bool = False) -> JsonList:
+    def list(self, *, owner: str | None = None, include_all: bool = False) -> list[results.TaskRow]:
         """Open tasks of open leads that ``owner`` (default: the acting user) is expected to do, by deadline."""
         ctx = self.ctx
         with ctx.transaction() as conn:

@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, ratelimit, tokens, views
+from engine import access, clock, ratelimit, results, tokens, views
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -26,7 +26,7 @@ from engine.errors import (
 )
 from engine.rules import clean_text
 from engine.services import users as user_records
-from engine.services.context import Json, JsonList, Service, operation, valid_id
+from engine.services.context import Service, operation, valid_id
 from engine.store import api_tokens, users
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def minute(value: dt.datetime) -> str:
     return value.isoformat(sep=" ", timespec="minutes")
 
 
-def token_view(row: Any) -> Json:
+def token_view(row: Any) -> results.Token:
     """A token as ``token list --json`` shows it (docs/cli.md): never the token, only its first characters."""
     return {"id": row["id"], "kind": row["kind"], "name": row["name"], "source": row["source"],
             "hint": row["hint"] + "...", "process": row["process"], "read": row["can_read"],
@@ -95,7 +95,7 @@ class TokenService(Service):
 
     @operation
     def add(self, source: str, *, process: str | None = None, read: bool = False, expires_days: int | None = None,
-            rate_limit: int | None = None) -> Json:
+            rate_limit: int | None = None) -> results.NewToken:
         """A new integration token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
@@ -128,7 +128,7 @@ class TokenService(Service):
 
     @operation
     def add_personal(self, name: str, *, owner: str | None = None, expires_days: int | None = None,
-                     rate_limit: int | None = None) -> Json:
+                     rate_limit: int | None = None) -> results.NewToken:
         """A personal access token that acts as ``owner`` (default: the acting user; an admin may make one for
         anyone): its view with ``token``, which is in this result and nowhere else ever again."""
         ctx = self.ctx
@@ -163,7 +163,7 @@ class TokenService(Service):
             rate_limit=rate_limit).returning(api_tokens.c.id)).scalar_one())
 
     @operation
-    def list(self, *, owner: str | None = None, mine: bool = False) -> JsonList:
+    def list(self, *, owner: str | None = None, mine: bool = False) -> list[results.Token]:
         """Every token, revoked ones too, without the tokens themselves (admins); with ``owner`` (or ``mine``: the
         acting user) only that user's personal tokens, which the user may list themselves."""
         ctx = self.ctx
@@ -178,7 +178,7 @@ class TokenService(Service):
             return [token_view(r) for r in conn.execute(query).mappings()]
 
     @operation
-    def revoke(self, token_id: int) -> Json:
+    def revoke(self, token_id: int) -> results.Token:
         """Stop accepting a token at once (an admin any token, a user their own personal ones); it stays listed,
         with who revoked it when."""
         ctx = self.ctx
@@ -196,7 +196,7 @@ class TokenService(Service):
             return token_view(token_row(conn, token_id))
 
     @operation
-    def authenticate(self, token: str | None, *, read: bool = False) -> Json:
+    def authenticate(self, token: str | None, *, read: bool = False) -> results.TokenSource:
         """Who a token acts for: ``{id, source, process, read}`` (``source``: the user it acts as, the intake
         source or the personal token's owner; a personal token reads what its owner may); reads only.
 
@@ -207,7 +207,7 @@ class TokenService(Service):
             return _who(row)
 
     @operation
-    def request(self, token: str | None, *, read: bool = False) -> Json:
+    def request(self, token: str | None, *, read: bool = False) -> results.TokenSource:
         """``authenticate``, and count the request against the token's rate limit (``RateLimited`` with the
         seconds to wait when its minute is full); what a server calls for every request made with a token."""
         with self.ctx.transaction() as conn:
@@ -243,6 +243,6 @@ def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.date
     return row
 
 
-def _who(row: Any) -> Json:
+def _who(row: Any) -> results.TokenSource:
     """``source`` is the user the token acts as: the intake source, or the personal token's owner."""
     return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}

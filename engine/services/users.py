@@ -8,10 +8,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, views
+from engine import access, clock, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
 from engine.rules import check_email, clean_text
-from engine.services.context import Json, JsonList, Service, operation
+from engine.services.context import Service, operation
 from engine.state import STATUS_OPEN
 from engine.store import leads, process_versions, users
 
@@ -25,7 +25,7 @@ class UserService(Service):
 
     @operation
     def add(self, name: str, role: str, team: str | None = None, email: str | None = None, *,
-            password: str | None = None) -> Json:
+            password: str | None = None) -> results.User:
         """Register a user (admins); ``email`` is where their reminders and their role's e-mails go. With
         ``password`` (checked by the policy of docs/server.md) the user may log in to a server; an admin chose it,
         so the user must change it at the first login. Without one, ``auth.one_time_password`` makes one."""
@@ -47,7 +47,7 @@ class UserService(Service):
 
     @operation
     def set(self, name: str, *, role: str | None = None, team: str | None = None, clear_team: bool = False,
-            active: bool | None = None) -> Json:
+            active: bool | None = None) -> results.UserChanged:
         """Change a user's role or team, or deactivate (``active=False``) or reactivate them (admins).
 
         A deactivated user cannot act or log in, and their sessions and API tokens are revoked at once; their
@@ -89,7 +89,7 @@ class UserService(Service):
             return {**views.user(ctx.user(conn, person["name"])), "open_leads": open_leads}
 
     @operation
-    def set_email(self, name: str, email: str | None) -> Json:
+    def set_email(self, name: str, email: str | None) -> results.User:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -100,7 +100,7 @@ class UserService(Service):
             return views.user(ctx.user(conn, person["name"]))
 
     @operation
-    def list(self) -> JsonList:
+    def list(self) -> list[results.User]:
         """Every user, by name."""
         with self.ctx.transaction() as conn:
             self.ctx.actor(conn)
@@ -108,7 +108,7 @@ class UserService(Service):
             return [views.user(r) for r in rows]
 
     @operation
-    def whoami(self) -> Json:
+    def whoami(self) -> results.User:
         """The acting user."""
         with self.ctx.transaction() as conn:
             return views.user(self.ctx.actor(conn))
