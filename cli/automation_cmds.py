@@ -9,10 +9,12 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
+from engine.vocab import OutboxState
 
 #: run-due's exit code when the SMTP server could not be reached or refused the login (docs/cli.md).
 SMTP_DOWN = 3
-STATE_STYLE = {"queued": "yellow", "sending": "cyan", "sent": "green", "failed": "bold red", "cancelled": "dim"}
+STATE_STYLE = {OutboxState.QUEUED: "yellow", OutboxState.SENDING: "cyan", OutboxState.SENT: "green",
+               OutboxState.FAILED: "bold red", OutboxState.CANCELLED: "dim"}
 
 
 @click.command("run-due")
@@ -52,7 +54,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--state", type=click.Choice(["queued", "sending", "sent", "failed", "cancelled"]))
+@click.option("--state", type=click.Choice([s.value for s in OutboxState]))
 @click.option("--lead", "lead_id", type=ID, help="Only the mails of this lead.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @json_option

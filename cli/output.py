@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from engine.vocab import ID_END, LeadStatus, TaskStatus
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON (stable keys, see docs/cli.md).")
 
@@ -121,8 +123,8 @@ def short_time(iso: str | None) -> str:
     return iso.replace("T", " ")[:16] if iso else ""
 
 
-STATE_STYLE = {"open": "yellow", "done": "green", "not_applicable": "dim"}
-STATUS_STYLE = {"open": "cyan", "won": "bold green", "lost": "red"}
+STATE_STYLE = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "green", TaskStatus.NOT_APPLICABLE: "dim"}
+STATUS_STYLE = {LeadStatus.OPEN: "cyan", LeadStatus.WON: "bold green", LeadStatus.LOST: "red"}
 
 
 class RecordId(click.ParamType):  # type: ignore[type-arg]
@@ -132,7 +134,7 @@ class RecordId(click.ParamType):  # type: ignore[type-arg]
     """
 
     name = "integer"
-    MAX = 2**63 - 1
+    MAX = ID_END - 1
 
     def __init__(self, what: str = "id") -> None:
         self.what = what

@@ -17,10 +17,12 @@ from typing import Any
 from engine.errors import Problem, suggest
 from engine.loader import Document, Path_
 from engine.spec import DEFAULT_LANGUAGE, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
+from engine.vocab import ClosureKind, LeadStatus, Role
 
-DEFAULT_OWNER_ROLE = "salesperson"
+#: Plain strings, as the document they go into holds them.
+DEFAULT_OWNER_ROLE = Role.SALESPERSON.value
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
-RESERVED_STAGE_IDS = ("won", "lost")
+RESERVED_STAGE_IDS = (LeadStatus.WON.value, LeadStatus.LOST.value)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -331,7 +333,7 @@ def build_spec(d: dict[str, Any]) -> ProcessSpec:
         stage.setdefault("warning_days", 0)
         stage.setdefault("next", [{"stage": s} for s in _next_ids(d["stages"], i, d["won_stage"])])
     for reason in resolved["closure_reasons"]:
-        reason.setdefault("review", reason["kind"] == "refusal")
+        reason.setdefault("review", reason["kind"] == ClosureKind.REFUSAL)
     return ProcessSpec.from_dict(resolved)
 
 

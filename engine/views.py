@@ -9,6 +9,7 @@ from typing import Any
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import Event, LeadState, TaskState
+from engine.vocab import Role
 
 
 def iso(value: dt.datetime | None) -> str | None:
@@ -162,6 +163,6 @@ def move(m: Any) -> dict[str, Any]:
 def review_task(r: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """An open refusal review as a row of the director's task list."""
     return {"lead_id": r["lead_id"], "name": r["name"], "process": r["process"], "stage": r["stage"],
-            "task": "review_refusal", "task_name": f"Review the refusal ({r['reason']})", "owner": "manager",
+            "task": "review_refusal", "task_name": f"Review the refusal ({r['reason']})", "owner": Role.MANAGER,
             "lead_owner": r["owner"], "mandatory": True, "due_at": r["due_at"],
             "overdue": r["due_at"] < now.isoformat()}
