@@ -139,7 +139,7 @@ def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json
 def demo(app: App, db_path: str) -> None:
     """Load the shipped processes into a fresh SQLite database with a realistic team and pipeline."""
     from cli.lead_cmds import render_lead
-    from engine.demo import build_demo
+    from cli.present.demo import build_demo
 
     summary: dict[str, Any] = build_demo(db_path)
     con = console()

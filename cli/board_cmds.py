@@ -34,7 +34,7 @@ def board(app: App, process_: str | None, owner: str | None, team: str | None, l
     boards = app.engine.board(process=process_, owner=owner, team=team, light=light, limit=limit)
     as_of = boards[0]["as_of"] if boards else _now()
     if html_file:
-        from engine.html import board_page
+        from cli.present.html import board_page
 
         scope = ", ".join(x for x in (f"owner {owner}" if owner else "", f"team {team}" if team else "",
                                       f"{light} only" if light else "") if x)

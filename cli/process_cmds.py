@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
+from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
-from engine.render import condition_text, mermaid
-from engine.spec import ProcessSpec, StageSpec, TaskSpec
+from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 

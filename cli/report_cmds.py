@@ -90,7 +90,7 @@ def _one_output(as_json: bool, as_csv: bool) -> None:
 
 def _draw(kind: str, data: dict[str, Any], chart: str | None) -> None:
     if chart is not None:
-        from engine import charts
+        from cli.present import charts
 
         getattr(charts, kind)(data, chart)
 

@@ -506,7 +506,7 @@ class Engine:
         for nxt in targets:
             if move(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
                 return "advanced", {"from": stage.id, "to": nxt.stage}
-        from engine.render import condition_text
+        from engine.spec import condition_text
 
         blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
         raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
@@ -1496,7 +1496,7 @@ def _batch_ids(lead_ids: Sequence[int]) -> list[int]:
 
 
 def _cond(cond: Any) -> str:
-    from engine.render import condition_text
+    from engine.spec import condition_text
 
     return condition_text(cond) if cond else "none"
 

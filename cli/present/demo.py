@@ -1,9 +1,9 @@
 """A realistic demo database: the shipped processes, a two-team sales floor and a pipeline in flight.
 
-Everything goes through the public engine API at back-dated instants
-(``clock.frozen``), exactly as if the team had worked for the past weeks, so the
-demo exercises the same rules a real user meets. Deterministic: a fixed seed and
-a fixed "now" (``DEMO_NOW``).
+Everything goes through the engine's public API (docs/api.md: ``Engine``, ``clock.frozen``, ``paths``) at
+back-dated instants, exactly as if the team had worked for the past weeks, so the demo exercises the same rules
+a real user meets and could be written by any integrator. Deterministic: a fixed seed and a fixed "now"
+(``DEMO_NOW``). ``leadflow demo`` prints what ``build_demo`` returns.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from engine import clock, paths, store
+from engine import clock, paths
 from engine.api import Engine
 from engine.errors import LeadflowError
 from engine.spec import FieldSpec, ProcessSpec
@@ -87,7 +87,8 @@ def sample_value(field: FieldSpec, rng: random.Random, today: dt.date) -> Any:
 def build_demo(db_path: str | Path) -> dict[str, Any]:
     """Create (or re-create) the demo database; return what the CLI prints."""
     path = Path(db_path)
-    store.remove_sqlite_files(path)
+    for suffix in ("", "-wal", "-shm"):  # the file and SQLite's write-ahead log, if a crashed run left one
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path}"
     admin = Engine.open(url, user="admin")
     rng = random.Random(20260316)
