@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -85,7 +85,11 @@ def print_change(result: Any, message: str, as_json: bool) -> None:
         echo(message)
 
 
-def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+T = TypeVar("T")
+
+
+def emit(data: T, as_json: bool, render: Callable[[T], None]) -> None:
+    """``data`` as JSON, or shown to people by ``render``."""
     if as_json:
         print_json(data)
     else:
@@ -123,8 +127,8 @@ def short_time(iso: str | None) -> str:
     return iso.replace("T", " ")[:16] if iso else ""
 
 
-STATE_STYLE = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "green", TaskStatus.NOT_APPLICABLE: "dim"}
-STATUS_STYLE = {LeadStatus.OPEN: "cyan", LeadStatus.WON: "bold green", LeadStatus.LOST: "red"}
+STATE_STYLE: dict[str, str] = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "green", TaskStatus.NOT_APPLICABLE: "dim"}
+STATUS_STYLE: dict[str, str] = {LeadStatus.OPEN: "cyan", LeadStatus.WON: "bold green", LeadStatus.LOST: "red"}
 
 
 class RecordId(click.ParamType):  # type: ignore[type-arg]

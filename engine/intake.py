@@ -33,7 +33,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, policy, rules, store
+from engine import actions, policy, results, rules, store
 from engine.assignment import Assigner
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
@@ -221,8 +221,6 @@ _TEXT_LIMITS = {"name": CLIENT_NAME_LENGTH, "company": CLIENT_NAME_LENGTH, "sour
 
 def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
     """Every value checked by the rules ``add_lead`` applies; all problems, not just the first."""
-    from engine.api import normalise_email, normalise_phone
-
     out = Inquiry(name="")
     errors: list[FieldError] = []
     for column, raw in values:
@@ -238,10 +236,10 @@ def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, lis
                 raise InvalidInputError(f"{target} must be text, got {raw!r}")
             if target == "email":
                 out.email = rules.check_email(raw)
-                out.email_norm = normalise_email(out.email)
+                out.email_norm = rules.normalise_email(out.email)
             elif target == "phone":
                 out.phone = rules.check_phone(raw)
-                out.phone_norm = normalise_phone(out.phone)
+                out.phone_norm = rules.normalise_phone(out.phone)
             elif target == "value":
                 out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
                                    if raw is not None and str(raw).strip() else None)
@@ -453,7 +451,7 @@ class _Rejects:
 
     def __init__(self, path: str | Path | None, header: list[str], delimiter: str):
         self.count = 0
-        self.first: list[dict[str, Any]] = []
+        self.first: list[results.RejectedRow] = []
         self.path = Path(path) if path is not None else None
         self._file: IO[str] | None = None
         if self.path is not None:
@@ -502,8 +500,7 @@ class BulkImport:
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
             raise InvalidInputError(f"--owner: {self.default_owner}")
-        self.stats = {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0,
-                      "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0}
+        self.stats = _no_counts()
         self.deltas: dict[tuple[str, str, str, str], list[int]] = {}
         self._templates: dict[tuple[bool, ...], list[Any]] = {}
         self._lead_index: dict[str, int] = {}
@@ -582,7 +579,10 @@ class BulkImport:
             else:
                 item.client_id = found
                 earlier_row = found < 0 or (self.first_client_id is not None and found >= self.first_client_id)
-                self.stats["repeated_clients" if earlier_row else "existing_clients"] += 1
+                if earlier_row:
+                    self.stats["repeated_clients"] += 1
+                else:
+                    self.stats["existing_clients"] += 1
             if e:
                 by_email.setdefault(e, item.client_id)
             if ph:
@@ -737,7 +737,7 @@ def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
 
 def run_import(conn: Connection, path: str | Path, *, actor: policy.User, spec: ProcessSpec, version: int,
                at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: Callable[[str], Any],
-               options: ImportOptions) -> dict[str, Any]:
+               options: ImportOptions) -> results.ImportReport:
     """Import ``path`` into the transaction of ``conn``; returns the report (see docs/intake.md).
 
     The caller commits when ``report["status"] == "imported"`` and rolls back otherwise (a dry run, an
@@ -781,7 +781,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.User, spec: 
         source.close()
     writing = not options.dry_run and not (rejects.count and options.on_error == "abort")
     status = "imported" if writing else ("dry_run" if options.dry_run else "aborted")
-    report: dict[str, Any] = {
+    report: results.ImportReport = {
         "status": status, "file": str(path), "sha256": sha256, "process": spec.id, "process_version": version,
         "encoding": source.encoding, "delimiter": source.delimiter,
         "columns": {c.header: c.target for c in plan.columns}, "ignored_columns": plan.ignored,
@@ -792,7 +792,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.User, spec: 
         "last_lead_id": bulk.lead_ids[-1] if bulk.lead_ids else None, "import_id": None,
     }
     if status == "aborted":  # nothing was written: none of the batches written before the bad row counts
-        report.update(dict.fromkeys(bulk.stats, 0), first_lead_id=None, last_lead_id=None)
+        report = {**report, **_no_counts(), "first_lead_id": None, "last_lead_id": None}
     if status != "imported":
         return report
     bulk.finish()
@@ -801,6 +801,11 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.User, spec: 
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
     return report
+
+
+def _no_counts() -> results.ImportCounts:
+    return {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0, "assigned_by_rules": 0,
+            "unassigned": 0, "mails_queued": 0}
 
 
 def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects, options: ImportOptions) -> int:
