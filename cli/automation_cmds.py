@@ -36,7 +36,7 @@ def _render_run(result: results.RunDue) -> None:
     echo(f"run-due as of {result['as_of']}: {result['sent']} sent, {result['retrying']} to retry, "
          f"{result['failed']} failed, {result['cancelled']} cancelled")
     for mail in result["mails"]:
-        if mail["state"] != "sent" or mail["error"]:
+        if mail["state"] != OutboxState.SENT or mail["error"]:
             echo(f"  mail {mail['id']} ({mail['template']} to {mail['to']}, lead {mail['lead_id']}): "
                  f"{mail['state']}: {mail['error']}")
     if result["smtp_error"]:
@@ -69,7 +69,7 @@ def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as
                                "sent", "last error"],
                               [[r["id"], styled(r["state"], STATE_STYLE[r["state"]]), r["kind"], r["template"],
                                 r["to_address"] or r["to"], r["lead_id"], short_time(r["due_at"]), r["attempts"],
-                                short_time(r["next_attempt_at"]) if r["state"] == "queued" else "",
+                                short_time(r["next_attempt_at"]) if r["state"] == OutboxState.QUEUED else "",
                                 short_time(r["sent_at"]), r["last_error"]] for r in items]))
 
     emit(rows, as_json, render)

@@ -486,10 +486,10 @@ class _Rejects:
 class BulkImport:
     """One CSV import inside the caller's transaction (see the module's docstring)."""
 
-    def __init__(self, conn: Connection, *, actor: policy.User, spec: ProcessSpec, version: int, at: dt.datetime,
-                 specs: Callable[[str, int], ProcessSpec], options: ImportOptions, user: Callable[[str], Any]):
+    def __init__(self, conn: Connection, *, actor: policy.Actor, spec: ProcessSpec, version: int, at: dt.datetime,
+                 specs: Callable[[str, int], ProcessSpec], options: ImportOptions, user: policy.UserLookup):
         self.conn = conn
-        self.actor = policy.as_actor(actor)
+        self.actor = actor
         self.spec = spec
         self.version = version
         self.at = at
@@ -524,7 +524,7 @@ class BulkImport:
         """The owner named in the file or by --owner, or why they cannot own this lead."""
         if name not in self._owners:
             try:
-                owner = policy.as_actor(self._user(name))
+                owner = self._user(name)
                 policy.require_can_give(self.actor, owner, f"import leads for {name}")
                 self._owners[name] = owner
             except LeadflowError as exc:
@@ -735,8 +735,8 @@ def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
     return out
 
 
-def run_import(conn: Connection, path: str | Path, *, actor: policy.User, spec: ProcessSpec, version: int,
-               at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: Callable[[str], Any],
+def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
+               at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup,
                options: ImportOptions) -> results.ImportReport:
     """Import ``path`` into the transaction of ``conn``; returns the report (see docs/intake.md).
 
@@ -797,7 +797,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.User, spec: 
         return report
     bulk.finish()
     report["import_id"] = store._new_id(conn.execute(sa.insert(imports).values(
-        sha256=sha256, process=spec.id, file_name=path.name, actor=policy.as_actor(actor).name, started_at=at,
+        sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
     return report
@@ -909,7 +909,7 @@ def _export_value(value: Any) -> str:
     return str(value)
 
 
-def export_csv(conn: Connection, out: IO[str], *, actor: policy.User, specs: list[ProcessSpec],
+def export_csv(conn: Connection, out: IO[str], *, actor: policy.Actor, specs: list[ProcessSpec],
                excel: bool = False) -> int:
     """Write the leads of ``specs``'s processes the actor may see as CSV to ``out``; returns the number of leads.
 

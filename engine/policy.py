@@ -55,85 +55,71 @@ class Actor:
         return f"user '{self.name}' ({self.role}{', team ' + self.team if self.team else ''})"
 
 
-#: Phase 1 of issue 13: callers not yet converted pass a ``users`` row; every rule accepts both.
-User = Actor | Mapping[Any, Any]
-
-
-def as_actor(user: User) -> Actor:
-    return user if isinstance(user, Actor) else Actor.from_row(user)
-
-
 # -- admins ---------------------------------------------------------------------------------------
 
-def require_admin(user: User, what: str) -> None:
+def require_admin(actor: Actor, what: str) -> None:
     """Load or migrate processes, manage users and tokens, send the due mail, upgrade the schema..."""
-    actor = as_actor(user)
     if actor.role != Role.ADMIN:
         raise PermissionDenied(f"{actor.who} may not {what}: only an admin may")
 
 
 # -- managers -------------------------------------------------------------------------------------
 
-def manages(user: User, team: str | None) -> bool:
-    actor = as_actor(user)
+def manages(actor: Actor, team: str | None) -> bool:
     if actor.role == Role.ADMIN:
         return True
     return actor.role == Role.MANAGER and (actor.team is None or actor.team == team)
 
 
-def require_manager_of(user: User, team: str | None, what: str) -> None:
+def require_manager_of(actor: Actor, team: str | None, what: str) -> None:
     """Reassign, reopen, recall, extend, retry a mail, decide a review, see another's work: a manager of ``team``."""
-    if not manages(user, team):
+    if not manages(actor, team):
         scope = f"team {team}" if team else "leads without a team"
-        raise PermissionDenied(f"{as_actor(user).who} may not {what}: only a manager of {scope} or an admin may")
+        raise PermissionDenied(f"{actor.who} may not {what}: only a manager of {scope} or an admin may")
 
 
-def _require_role(user: User, roles: tuple[str, ...], refusal: str) -> None:
-    actor = as_actor(user)
+def _require_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
     if actor.role not in roles:
         raise PermissionDenied(f"user '{actor.name}' ({actor.role}) {refusal}")
 
 
-def require_manager(user: User, what: str) -> None:
+def require_manager(actor: Actor, what: str) -> None:
     """Rotate, import: any manager or an admin (their scope is checked where they name it)."""
-    _require_role(user, MANAGERS, f"may not {what}: only a manager or an admin may")
+    _require_role(actor, MANAGERS, f"may not {what}: only a manager or an admin may")
 
 
 # -- owners ---------------------------------------------------------------------------------------
 
-def can_own(user: User) -> bool:
-    return as_actor(user).role in OWNERS
+def can_own(actor: Actor) -> bool:
+    return actor.role in OWNERS
 
 
-def require_can_own(user: User) -> None:
-    _require_role(user, OWNERS, "cannot own leads; owners are salespeople or managers")
+def require_can_own(actor: Actor) -> None:
+    _require_role(actor, OWNERS, "cannot own leads; owners are salespeople or managers")
 
 
-def default_owner(user: User) -> str | None:
+def default_owner(actor: Actor) -> str | None:
     """Who owns a lead its adder names no owner for: a salesperson their own; anyone else's waits unassigned."""
-    actor = as_actor(user)
     return actor.name if actor.role == Role.SALESPERSON else None
 
 
-def require_can_add(user: User) -> None:
+def require_can_add(actor: Actor) -> None:
     """Add a lead without naming its owner."""
-    _require_role(user, ADDERS, "may not add leads")
+    _require_role(actor, ADDERS, "may not add leads")
 
 
-def require_can_give(user: User, owner: User, what: str) -> None:
+def require_can_give(actor: Actor, owner: Actor, what: str) -> None:
     """Add or import a lead for ``owner``: one who may own leads, the actor themself or one of their team."""
-    actor, owner_ = as_actor(user), as_actor(owner)
-    require_can_own(owner_)
-    if owner_.name != actor.name:
-        require_manager_of(actor, owner_.team, what)
+    require_can_own(owner)
+    if owner.name != actor.name:
+        require_manager_of(actor, owner.team, what)
 
 
-def require_can_assign(user: User, lead: OwnedLead, to: User) -> None:
+def require_can_assign(actor: Actor, lead: OwnedLead, to: Actor) -> None:
     """Give ``lead`` to ``to``: a manager of the lead's team and of the new owner's."""
-    target = as_actor(to)
-    require_can_own(target)
-    require_manager_of(user, lead.team, f"reassign lead {lead.id}")
-    require_manager_of(user, target.team, f"assign a lead to {target.name}")
+    require_can_own(to)
+    require_manager_of(actor, lead.team, f"reassign lead {lead.id}")
+    require_manager_of(actor, to.team, f"assign a lead to {to.name}")
 
 
 # -- seeing leads ---------------------------------------------------------------------------------
@@ -143,17 +129,15 @@ def _owns(actor: Actor, lead: OwnedLead) -> bool:
     return lead.owner == actor.name and actor.role in OWNERS
 
 
-def can_view(user: User, lead: OwnedLead) -> bool:
+def can_view(actor: Actor, lead: OwnedLead) -> bool:
     """The Python form of ``visible_leads``."""
-    actor = as_actor(user)
     if manages(actor, lead.team) or _owns(actor, lead) or actor.role == Role.INTAKE:
         return True
     return actor.role not in (Role.SALESPERSON, *MANAGERS) and (actor.team is None or actor.team == lead.team)
 
 
-def visible_leads(user: User, query: sa.Select[Any]) -> sa.Select[Any]:
+def visible_leads(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
     """Restrict a query over ``leads`` to what the actor may see: the SQL form of ``can_view``."""
-    actor = as_actor(user)
     if actor.role in (Role.ADMIN, Role.INTAKE) or (actor.role == Role.MANAGER and actor.team is None):
         return query
     if actor.role == Role.MANAGER:
@@ -163,17 +147,16 @@ def visible_leads(user: User, query: sa.Select[Any]) -> sa.Select[Any]:
     return query.where(leads.c.team == actor.team) if actor.team else query
 
 
-def require_can_view(user: User, lead: OwnedLead) -> None:
-    if can_view(user, lead):
+def require_can_view(actor: Actor, lead: OwnedLead) -> None:
+    if can_view(actor, lead):
         return
-    raise PermissionDenied(f"{as_actor(user).who} may not see lead {lead.id}: it belongs to "
+    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: it belongs to "
                            f"{lead.owner or 'nobody'}{' of team ' + lead.team if lead.team else ''}")
 
 
-def require_can_view_client(user: User, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
+def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
     """A client and its whole history, for anyone who may see one of its leads (the salesperson who takes a
     client over sees everything that happened before). A client with no lead at all belongs to nobody yet."""
-    actor = as_actor(user)
     listed = list(its_leads)
     if listed and not any(can_view(actor, lead) for lead in listed):
         raise PermissionDenied(f"user '{actor.name}' ({actor.role}) may not see client {client_id}: "
@@ -182,22 +165,20 @@ def require_can_view_client(user: User, client_id: int, its_leads: Iterable[Owne
 
 # -- working leads --------------------------------------------------------------------------------
 
-def can_work(user: User, lead: OwnedLead) -> bool:
+def can_work(actor: Actor, lead: OwnedLead) -> bool:
     """Advance, edit, close, win, report on: the owner or a manager of the lead's team."""
-    actor = as_actor(user)
     return _owns(actor, lead) or manages(actor, lead.team)
 
 
-def require_can_work(user: User, lead: OwnedLead, verb: str) -> None:
-    if not can_work(user, lead):
-        raise PermissionDenied(f"{as_actor(user).who} may not {verb} lead {lead.id}: it belongs to "
+def require_can_work(actor: Actor, lead: OwnedLead, verb: str) -> None:
+    if not can_work(actor, lead):
+        raise PermissionDenied(f"{actor.who} may not {verb} lead {lead.id}: it belongs to "
                                f"{lead.owner or 'nobody'}; only its owner or a manager of its team may")
 
 
-def require_can_do_task(user: User, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
+def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
     """Complete a task: a task of the process's owner role is the lead owner's, a department's task is that
     department's (on the leads of its team); a manager of the lead's team may do either."""
-    actor = as_actor(user)
     if manages(actor, lead.team):
         return
     if task.owner == spec.owner_role:
@@ -212,57 +193,52 @@ def require_can_do_task(user: User, lead: OwnedLead, task: TaskSpec, spec: Proce
     raise PermissionDenied(f"{actor.who} may not complete task '{task.id}' of lead {lead.id}: {why}")
 
 
-def require_can_see_work_of(user: User, person: User, what: str) -> None:
+def require_can_see_work_of(actor: Actor, person: Actor, what: str) -> None:
     """Another person's tasks or agenda: their manager's (one's own: anyone's)."""
-    actor, other = as_actor(user), as_actor(person)
-    if other.name != actor.name:
-        require_manager_of(actor, other.team, what)
+    if person.name != actor.name:
+        require_manager_of(actor, person.team, what)
 
 
-def lists_lead(who: User, lead: OwnedLead, *, include_all: bool) -> bool:
+def lists_lead(who: Actor, lead: OwnedLead, *, include_all: bool) -> bool:
     """Whether ``who``'s task list covers ``lead``: a salesperson's own leads; a manager's or admin's team's
     (every team's with ``include_all`` or without a team); a department's team's. The Python form of
     ``task_list_leads``; among the leads it covers, the list holds exactly the tasks ``who`` may complete."""
-    person = as_actor(who)
-    if person.role == Role.SALESPERSON:
-        return lead.owner == person.name
-    if person.team and not (include_all and person.role in MANAGERS):
-        return lead.team == person.team
+    if who.role == Role.SALESPERSON:
+        return lead.owner == who.name
+    if who.team and not (include_all and who.role in MANAGERS):
+        return lead.team == who.team
     return True
 
 
-def task_list_leads(who: User, *, include_all: bool) -> list[Any]:
+def task_list_leads(who: Actor, *, include_all: bool) -> list[Any]:
     """SQL conditions on ``leads``: the leads ``who``'s task list covers (the SQL form of ``lists_lead``)."""
-    person = as_actor(who)
-    if person.role == Role.SALESPERSON:
-        return [leads.c.owner == person.name]
-    if person.team and not (include_all and person.role in MANAGERS):
-        return [leads.c.team == person.team]
+    if who.role == Role.SALESPERSON:
+        return [leads.c.owner == who.name]
+    if who.team and not (include_all and who.role in MANAGERS):
+        return [leads.c.team == who.team]
     return []
 
 
-def lists_every_task(who: User) -> bool:
+def lists_every_task(who: Actor) -> bool:
     """A manager's task list holds every task of the leads it covers; anyone else's only the tasks of their role."""
-    return as_actor(who).role in MANAGERS
+    return who.role in MANAGERS
 
 
-def is_task_of(who: User, task: TaskSpec, spec: ProcessSpec) -> bool:
+def is_task_of(who: Actor, task: TaskSpec, spec: ProcessSpec) -> bool:
     """Whether a non-manager's task list shows ``task`` of ``spec``: their role's tasks (a salesperson's: the
     tasks of the process's owner role)."""
-    person = as_actor(who)
-    return task.owner == person.role or (person.role == Role.SALESPERSON and task.owner == spec.owner_role)
+    return task.owner == who.role or (who.role == Role.SALESPERSON and task.owner == spec.owner_role)
 
 
 # -- views over many leads: the board, the stand-up, the stalled leads, the reports -------------
 
 #: How a rule that names a user (by a name the actor typed) looks them up; raises ``NotFoundError``.
-UserLookup = Callable[[str], User]
+UserLookup = Callable[[str], Actor]
 
 
-def view_scope(user: User, *, owner: str | None, team: str | None, lookup: UserLookup) -> Scope:
+def view_scope(actor: Actor, *, owner: str | None, team: str | None, lookup: UserLookup) -> Scope:
     """Whose leads the actor asked to see (the board, stalled leads, revisits, reports), checked against what
     they may see: every lead the scope covers is one they may see (tests/test_policy.py)."""
-    actor = as_actor(user)
     if actor.role == Role.SALESPERSON:
         if owner not in (None, actor.name) or team not in (None, actor.team):
             raise PermissionDenied(f"user '{actor.name}' (salesperson) sees only their own leads")
@@ -275,7 +251,7 @@ def view_scope(user: User, *, owner: str | None, team: str | None, lookup: UserL
         raise PermissionDenied(f"user '{actor.name}' ({actor.role}) has no board; boards are for "
                                "salespeople and managers")
     if owner is not None:
-        require_manager_of(actor, as_actor(lookup(owner)).team, f"see the leads of {owner}")
+        require_manager_of(actor, lookup(owner).team, f"see the leads of {owner}")
     wanted = team if team is not None else (actor.team if actor.role == Role.MANAGER else None)
     if wanted is not None:
         require_manager_of(actor, wanted, f"see team {wanted}")
@@ -292,12 +268,10 @@ class Agenda:
     director: bool
 
 
-def agenda_scope(user: User, *, person: User | None, team: str | None) -> Agenda:
-    actor = as_actor(user)
+def agenda_scope(actor: Actor, *, person: Actor | None, team: str | None) -> Agenda:
     if person is not None:
-        other = as_actor(person)
-        require_can_see_work_of(actor, other, f"see the agenda of {other.name}")
-        return Agenda(person=other.name, team=None, director=False)
+        require_can_see_work_of(actor, person, f"see the agenda of {person.name}")
+        return Agenda(person=person.name, team=None, director=False)
     if actor.role == Role.SALESPERSON:
         return Agenda(person=actor.name, team=None, director=False)
     wanted = team if team is not None else actor.team
@@ -308,15 +282,18 @@ def agenda_scope(user: User, *, person: User | None, team: str | None) -> Agenda
 
 # -- refusal reviews ------------------------------------------------------------------------------
 
-def require_sees_reviews(user: User) -> None:
+def sees_reviews(actor: Actor) -> bool:
     """Refusal reviews are the sales director's: managers and admins."""
-    _require_role(user, MANAGERS, "may not see refusal reviews: they are the sales director's")
+    return actor.role in MANAGERS
 
 
-def reviews_team(user: User) -> str | None:
+def reviews_team(actor: Actor) -> str | None:
     """The team whose refusal reviews the (reviewing) actor sees; None: every team's."""
-    actor = as_actor(user)
     return actor.team if actor.role == Role.MANAGER else None
+
+
+def require_sees_reviews(actor: Actor) -> None:
+    _require_role(actor, MANAGERS, "may not see refusal reviews: they are the sales director's")
 
 
 # -- API tokens -----------------------------------------------------------------------------------

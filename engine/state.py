@@ -17,10 +17,6 @@ from engine import calendar, rules
 from engine.spec import ProcessSpec, StageSpec, TaskSpec
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
-# The names engine/api.py imports until its code moves into engine/services/ (issue 13); use engine.vocab.
-OPEN, DONE = TaskStatus.OPEN, TaskStatus.DONE
-STATUS_OPEN, STATUS_WON, STATUS_LOST = LeadStatus.OPEN, LeadStatus.WON, LeadStatus.LOST
-
 #: Events that record what happened to the lead's automatic mail (engine/outbox.py); they change no state.
 MAIL_EVENTS = frozenset({EventKind.MAIL_SENT, EventKind.MAIL_FAILED})
 #: Events that record a decision about the lead, not work with the client: they do not make it "active".

@@ -7,12 +7,13 @@ import re
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, store, views
-from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, PermissionDenied, RuleViolation
+from engine import clock, policy, results, store, views
+from engine.errors import AuthenticationError, InvalidInputError, NotFoundError, RuleViolation
 from engine.rules import clean_text
 from engine.services import users as user_records
 from engine.services.context import Service, operation
 from engine.store import api_tokens, users
+from engine.vocab import NAME_LENGTH, Role, is_id
 
 
 class TokenService(Service):
@@ -30,8 +31,8 @@ class TokenService(Service):
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "manage API tokens")
-            name = clean_text(source, "source", 200)
+            policy.require_admin(ctx.actor(conn), "manage API tokens")
+            name = clean_text(source, "source", NAME_LENGTH)
             if not name or not re.fullmatch(r"[\w][\w.@-]*", name):
                 raise InvalidInputError(f"source {source!r} must be a name of letters, digits and . _ - @, "
                                         "such as website or partner-form")
@@ -39,7 +40,7 @@ class TokenService(Service):
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
             if row is None:
                 user_records.add_source(conn, name)
-            elif row["role"] != access.INTAKE:
+            elif row["role"] != Role.INTAKE:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
             token = tokens.new_token()
@@ -52,7 +53,7 @@ class TokenService(Service):
     def list(self) -> list[results.Token]:
         """Every API token, revoked ones too, without the tokens themselves (admins)."""
         with self.ctx.transaction() as conn:
-            access.require_admin(self.ctx.actor(conn), "manage API tokens")
+            policy.require_admin(self.ctx.actor(conn), "manage API tokens")
             ids = conn.execute(sa.select(api_tokens.c.id).order_by(api_tokens.c.id)).scalars().all()
             return [_token_view(conn, i) for i in ids]
 
@@ -61,7 +62,7 @@ class TokenService(Service):
         """Stop accepting a token (admins); it stays listed, with who revoked it when."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "manage API tokens")
+            policy.require_admin(ctx.actor(conn), "manage API tokens")
             view = _token_view(conn, token_id)
             if view["revoked_at"] is not None:
                 raise RuleViolation(f"token {token_id} ({view['source']}) was already revoked on "
@@ -85,15 +86,14 @@ class TokenService(Service):
                                                            api_tokens.c.revoked_at.is_(None))).mappings().first()
         if row is None:
             raise AuthenticationError("the API token is not valid (unknown or revoked)")
-        if read and not row["can_read"]:
-            raise PermissionDenied(f"the token of source '{row['source']}' may send leads but not read them; "
-                                   "reading needs a token made with --read")
+        if read:
+            policy.require_token_reads(row["source"], row["can_read"])
         return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}
 
 
 def _token_view(conn: Connection, token_id: int) -> results.Token:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
-        isinstance(token_id, int) and 0 < token_id < 2**63) else None
+        is_id(token_id)) else None
     if row is None:
         raise NotFoundError(f"API token {token_id} does not exist")
     return {"id": row["id"], "source": row["source"], "hint": row["hint"] + "...", "process": row["process"],

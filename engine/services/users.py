@@ -7,13 +7,12 @@ import json
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
 from engine.rules import check_email, clean_text
 from engine.services.context import Service, operation
 from engine.store import process_versions, users
-
-USER_ROLES = ("salesperson", "manager", "admin")
+from engine.vocab import NAME_LENGTH, USER_ROLES, Role
 
 
 class UserService(Service):
@@ -26,8 +25,8 @@ class UserService(Service):
         """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "add users")
-            name_ = clean_text(name, "user name", 200)
+            policy.require_admin(ctx.actor(conn), "add users")
+            name_ = clean_text(name, "user name", NAME_LENGTH)
             if not name_:
                 raise InvalidInputError("user name must not be empty")
             if role not in USER_ROLES:
@@ -41,21 +40,21 @@ class UserService(Service):
                     )
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
-            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", 200),
+            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", NAME_LENGTH),
                                                  email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
-            return views.user(ctx.user(conn, name_))
+            return views.user(ctx.user_row(conn, name_))
 
     @operation
     def set_email(self, name: str, email: str | None) -> results.User:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "change users")
+            policy.require_admin(ctx.actor(conn), "change users")
             person = ctx.user(conn, name)
-            conn.execute(sa.update(users).where(users.c.id == person["id"]).values(
-                email=check_email(email, f"e-mail of {person['name']}")))
-            return views.user(ctx.user(conn, person["name"]))
+            conn.execute(sa.update(users).where(users.c.id == person.id).values(
+                email=check_email(email, f"e-mail of {person.name}")))
+            return views.user(ctx.user_row(conn, person.name))
 
     @operation
     def list(self) -> list[results.User]:
@@ -69,7 +68,7 @@ class UserService(Service):
     def whoami(self) -> results.User:
         """The acting user."""
         with self.ctx.transaction() as conn:
-            return views.user(self.ctx.actor(conn))
+            return views.user(self.ctx.user_row(conn, self.ctx.actor(conn).name))
 
 
 def _declared_roles(conn: Connection) -> set[str]:
@@ -93,9 +92,9 @@ def first_schema_user(conn: Connection, name: str) -> sa.RowMapping | None:
 
 def add_first_admin(conn: Connection, name: str) -> None:
     """Make ``name`` the first admin of a fresh database."""
-    conn.execute(sa.insert(users).values(name=name, role="admin", team=None, created_at=clock.now()))
+    conn.execute(sa.insert(users).values(name=name, role=Role.ADMIN, team=None, created_at=clock.now()))
 
 
 def add_source(conn: Connection, name: str) -> None:
     """Register an API token's source as a technical user (role ``intake``), the actor of its leads."""
-    conn.execute(sa.insert(users).values(name=name, role=access.INTAKE, team=None, created_at=clock.now()))
+    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=None, created_at=clock.now()))
