@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, store
+from engine import policy, store
 from engine.services.context import Context
 
 if TYPE_CHECKING:
@@ -162,7 +162,7 @@ class Engine:
                     row = users.first_schema_user(conn, self.user_name)
                     if row is None:
                         raise ctx.not_registered()
-                    access.require_admin(row, "upgrade the database")
+                    policy.require_admin(policy.Actor.from_row(row), "upgrade the database")
         migrate.upgrade(self.db)
         with ctx.transaction() as conn:
             first = users.count(conn) == 0

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, passwords, ratelimit, results, tokens, views
+from engine import clock, passwords, policy, ratelimit, results, tokens, views
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -25,6 +25,7 @@ from engine.errors import (
 from engine.services.context import Service, operation
 from engine.services.tokens import RATE_WINDOW, TOUCH_EVERY, end_tokens, minute
 from engine.store import sessions, users
+from engine.vocab import Role
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,16 @@ class AuthService(Service):
             actor = ctx.actor(conn)
             person = ctx.user(conn, name)
             now = clock.now()
-            own = person["id"] == actor["id"]
+            own = person.id == actor.id
             if not own:
-                access.require_admin(actor, f"set the password of user '{person['name']}'")
-            elif person["password_hash"] is not None and not passwords.verify(person["password_hash"],
-                                                                               old_password or ""):
-                raise AuthenticationError(f"the old password of user '{person['name']}' is wrong; the password "
+                policy.require_admin(actor, f"set the password of user '{person.name}'")
+            elif (stored := ctx.user_row(conn, person.name)["password_hash"]) is not None and not passwords.verify(
+                    stored, old_password or ""):
+                raise AuthenticationError(f"the old password of user '{person.name}' is wrong; the password "
                                           "was not changed")
             self._store_password(conn, person, password, must_change=not own, now=now)
-            log.info("password of user %s set by %s", person["name"], actor["name"])
-            return views.user(ctx.user(conn, person["name"]))
+            log.info("password of user %s set by %s", person.name, actor.name)
+            return views.user(ctx.user_row(conn, person.name))
 
     @operation
     def one_time_password(self, name: str) -> results.OneTimePassword:
@@ -90,11 +91,11 @@ class AuthService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             person = ctx.user(conn, name)
-            access.require_admin(actor, f"set the password of user '{person['name']}'")
+            policy.require_admin(actor, f"set the password of user '{person.name}'")
             password = passwords.one_time()
             self._store_password(conn, person, password, must_change=True, now=clock.now())
-            log.info("one-time password of user %s made by %s", person["name"], actor["name"])
-            return {"user": views.user(ctx.user(conn, person["name"])), "password": password}
+            log.info("one-time password of user %s made by %s", person.name, actor.name)
+            return {"user": views.user(ctx.user_row(conn, person.name)), "password": password}
 
     @operation
     def change_password(self, name: str, old_password: str, new_password: str, *, address: str) -> results.User:
@@ -107,19 +108,19 @@ class AuthService(Service):
         with self.ctx.transaction() as conn:
             person = self.ctx.user(conn, row["name"])
             self._store_password(conn, person, text, must_change=False, now=clock.now())
-            log.info("password of user %s changed by themselves from %s", person["name"], address)
-            return views.user(self.ctx.user(conn, person["name"]))
+            log.info("password of user %s changed by themselves from %s", person.name, address)
+            return views.user(self.ctx.user_row(conn, person.name))
 
     def _store_password(self, conn: Connection, person: Any, password: str, *, must_change: bool,
                         now: dt.datetime) -> None:
-        if person["role"] == access.INTAKE:
-            raise RuleViolation(f"'{person['name']}' is the source of integration tokens and never logs in, so it "
+        if person.role == Role.INTAKE:
+            raise RuleViolation(f"'{person.name}' is the source of integration tokens and never logs in, so it "
                                 "has no password")
-        text = passwords.check_policy(password, person["name"])
-        conn.execute(sa.update(users).where(users.c.id == person["id"]).values(
+        text = passwords.check_policy(password, person.name)
+        conn.execute(sa.update(users).where(users.c.id == person.id).values(
             password_hash=passwords.hash_password(text), must_change_password=must_change, password_changed_at=now))
-        end_sessions(conn, person["id"], self.ctx.user_name, now)
-        ratelimit.clear(conn, _user_key(person["name"]))
+        end_sessions(conn, person.id, self.ctx.user_name, now)
+        ratelimit.clear(conn, _user_key(person.name))
 
     # -- logging in ----------------------------------------------------------------------------------------------
     @operation
@@ -140,7 +141,7 @@ class AuthService(Service):
                 .scalar_one())
             log.info("login of user %s from %s: session %d", row["name"], address, session_id)
             return {"token": token, "session": self._session(conn, session_id),
-                    "user": views.user(ctx.user(conn, row["name"]))}
+                    "user": views.user(ctx.user_row(conn, row["name"]))}
 
     def _check_credentials(self, name: str, password: str, address: str, *, action: str) -> Any:
         """The user row whose password this is; else the refusal, after counting the failure (committed, even
@@ -194,7 +195,7 @@ class AuthService(Service):
         last-seen time, at most once a minute; a refusal writes nothing."""
         with self.ctx.transaction() as conn:
             row = _live_session(conn, token, clock.now())
-            return {"user": views.user(self.ctx.user(conn, row["name"])), "session": session_view(row)}
+            return {"user": views.user(self.ctx.user_row(conn, row["name"])), "session": session_view(row)}
 
     @operation
     def logout(self, token: str | None) -> results.Session:
@@ -214,7 +215,7 @@ class AuthService(Service):
         with ctx.transaction() as conn:
             person = self.self_or_admin(conn, name, "see the sessions of")
             now = clock.now()
-            rows = conn.execute(_SESSIONS.where(sessions.c.user_id == person["id"], sessions.c.revoked_at.is_(None),
+            rows = conn.execute(_SESSIONS.where(sessions.c.user_id == person.id, sessions.c.revoked_at.is_(None),
                                                 sessions.c.expires_at > now,
                                                 sessions.c.last_seen_at > now - SESSION_IDLE)
                                 .order_by(sessions.c.id)).mappings()
@@ -226,9 +227,9 @@ class AuthService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             person = self.self_or_admin(conn, name, "end the sessions of")
-            count = end_sessions(conn, person["id"], ctx.user_name, clock.now())
-            log.info("%d sessions of user %s revoked by %s", count, person["name"], ctx.user_name)
-            return {"user": person["name"], "revoked": count}
+            count = end_sessions(conn, person.id, ctx.user_name, clock.now())
+            log.info("%d sessions of user %s revoked by %s", count, person.name, ctx.user_name)
+            return {"user": person.name, "revoked": count}
 
     @operation
     def sweep(self) -> results.Swept:
@@ -236,7 +237,7 @@ class AuthService(Service):
         over (admins; for a timer beside ``run-due``): ``{"sessions", "counters"}``, how many went."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "sweep ended sessions")
+            policy.require_admin(ctx.actor(conn), "sweep ended sessions")
             now = clock.now()
             cutoff = now - KEEP_ENDED
             ended = sa.or_(sessions.c.expires_at < cutoff, sessions.c.revoked_at < cutoff,
@@ -248,9 +249,9 @@ class AuthService(Service):
 
     def lock_out(self, conn: Connection, person: Any, *, by: str, now: dt.datetime) -> None:
         """Revoke every session and API token of a user at once (their deactivation, in its transaction)."""
-        sessions_ended = end_sessions(conn, person["id"], by, now)
-        tokens_ended = end_tokens(conn, person["name"], by, now)
-        log.info("user %s locked out by %s: %d sessions and %d tokens revoked", person["name"], by, sessions_ended,
+        sessions_ended = end_sessions(conn, person.id, by, now)
+        tokens_ended = end_tokens(conn, person.name, by, now)
+        log.info("user %s locked out by %s: %d sessions and %d tokens revoked", person.name, by, sessions_ended,
                  tokens_ended)
 
     def _session(self, conn: Connection, session_id: int) -> results.Session:
@@ -260,8 +261,8 @@ class AuthService(Service):
         """The user ``name`` when the acting user is that user or an admin; else the refusal."""
         actor = self.ctx.actor(conn)
         person = self.ctx.user(conn, name)
-        if person["id"] != actor["id"]:
-            access.require_admin(actor, f"{what} user '{person['name']}'")
+        if person.id != actor.id:
+            policy.require_admin(actor, f"{what} user '{person.name}'")
         return person
 
 

@@ -15,19 +15,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, ratelimit, results, tokens, views
+from engine import clock, policy, ratelimit, results, tokens, views
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
     NotFoundError,
-    PermissionDenied,
     RateLimited,
     RuleViolation,
 )
 from engine.rules import clean_text
 from engine.services import users as user_records
-from engine.services.context import Service, operation, valid_id
+from engine.services.context import Service, operation
 from engine.store import api_tokens, users
+from engine.vocab import NAME_LENGTH, Role, is_id
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ def token_view(row: Any) -> results.Token:
 
 def token_row(conn: Connection, token_id: int) -> Any:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
-        valid_id(token_id)) else None
+        is_id(token_id)) else None
     if row is None:
         raise NotFoundError(f"API token {token_id} does not exist")
     return row
@@ -103,8 +103,8 @@ class TokenService(Service):
         ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "manage API tokens")
-            name = clean_text(source, "source", 200)
+            policy.require_admin(ctx.actor(conn), "manage API tokens")
+            name = clean_text(source, "source", NAME_LENGTH)
             if not name or not re.fullmatch(r"[\w][\w.@-]*", name):
                 raise InvalidInputError(f"source {source!r} must be a name of letters, digits and . _ - @, "
                                         "such as website or partner-form")
@@ -112,7 +112,7 @@ class TokenService(Service):
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
             if row is None:
                 user_records.add_source(conn, name)
-            elif row["role"] != access.INTAKE:
+            elif row["role"] != Role.INTAKE:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
             elif not row["active"]:
@@ -135,23 +135,23 @@ class TokenService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             person = ctx.user(conn, owner) if owner is not None else actor
-            if person["id"] != actor["id"]:
-                access.require_admin(actor, f"make tokens for user '{person['name']}'")
-            if person["role"] == access.INTAKE:
-                raise RuleViolation(f"'{person['name']}' is a source of the HTTP intake; it gets integration tokens "
-                                    f"('leadflow token add --source {person['name']}')")
-            if not person["active"]:
-                raise RuleViolation(f"user '{person['name']}' is deactivated; reactivate them first")
-            label = clean_text(name, "token name", 200)
+            if person.id != actor.id:
+                policy.require_admin(actor, f"make tokens for user '{person.name}'")
+            if person.role == Role.INTAKE:
+                raise RuleViolation(f"'{person.name}' is a source of the HTTP intake; it gets integration tokens "
+                                    f"('leadflow token add --source {person.name}')")
+            if not person.active:
+                raise RuleViolation(f"user '{person.name}' is deactivated; reactivate them first")
+            label = clean_text(name, "token name", NAME_LENGTH)
             if not label:
                 raise InvalidInputError("a personal token needs a name, such as 'laptop' or 'nightly export'")
             now = clock.now()
             expires = _expiry(PERSONAL_DAYS_DEFAULT if expires_days is None else expires_days, now,
                               maximum=PERSONAL_DAYS_MAX, what="a personal token")
             token = tokens.new_token(tokens.PERSONAL)
-            token_id = self._insert(conn, token, kind=tokens.PERSONAL, source=person["name"], name=label,
+            token_id = self._insert(conn, token, kind=tokens.PERSONAL, source=person.name, name=label,
                                     process=None, read=True, expires=expires, rate_limit=_rate(rate_limit), now=now)
-            log.info("personal token %d (%s) of user %s made by %s", token_id, label, person["name"], actor["name"])
+            log.info("personal token %d (%s) of user %s made by %s", token_id, label, person.name, actor.name)
             return {**token_view(token_row(conn, token_id)), "token": token}
 
     def _insert(self, conn: Connection, token: str, *, kind: str, source: str, name: str | None,
@@ -171,10 +171,10 @@ class TokenService(Service):
             actor = ctx.actor(conn)
             query = sa.select(api_tokens).order_by(api_tokens.c.id)
             if owner is None and not mine:
-                access.require_admin(actor, "manage API tokens")
+                policy.require_admin(actor, "manage API tokens")
             else:
                 person = actor if owner is None else self.engine.auth.self_or_admin(conn, owner, "see the tokens of")
-                query = query.where(api_tokens.c.kind == tokens.PERSONAL, api_tokens.c.source == person["name"])
+                query = query.where(api_tokens.c.kind == tokens.PERSONAL, api_tokens.c.source == person.name)
             return [token_view(r) for r in conn.execute(query).mappings()]
 
     @operation
@@ -185,14 +185,14 @@ class TokenService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             row = token_row(conn, token_id)
-            if not (row["kind"] == tokens.PERSONAL and row["source"] == actor["name"]):
-                access.require_admin(actor, "manage API tokens")
+            if not (row["kind"] == tokens.PERSONAL and row["source"] == actor.name):
+                policy.require_admin(actor, "manage API tokens")
             if row["revoked_at"] is not None:
                 raise RuleViolation(f"token {token_id} ({row['name'] or row['source']}) was already revoked on "
                                     f"{minute(row['revoked_at'])} by {row['revoked_by']}")
             conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id)
-                         .values(revoked_at=clock.now(), revoked_by=actor["name"]))
-            log.info("token %d revoked by %s", token_id, actor["name"])
+                         .values(revoked_at=clock.now(), revoked_by=actor.name))
+            log.info("token %d revoked by %s", token_id, actor.name)
             return token_view(token_row(conn, token_id))
 
     @operation
@@ -237,9 +237,8 @@ def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.date
     user = conn.execute(sa.select(users).where(users.c.name == row["source"])).mappings().one()
     if not user["active"]:
         raise AuthenticationError(f"API token {row['id']} acts for user '{user['name']}', who is deactivated")
-    if read and not row["can_read"]:
-        raise PermissionDenied(f"the token of source '{row['source']}' may send leads but not read them; "
-                               "reading needs a token made with --read")
+    if read:
+        policy.require_token_reads(row["source"], row["can_read"])
     return row
 
 

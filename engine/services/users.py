@@ -8,14 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
 from engine.rules import check_email, clean_text
 from engine.services.context import Service, operation
-from engine.state import STATUS_OPEN
 from engine.store import leads, process_versions, users
-
-USER_ROLES = ("salesperson", "manager", "admin")
+from engine.vocab import NAME_LENGTH, OWNERS, USER_ROLES, LeadStatus, Role
 
 
 class UserService(Service):
@@ -31,19 +29,19 @@ class UserService(Service):
         so the user must change it at the first login. Without one, ``auth.one_time_password`` makes one."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "add users")
-            name_ = clean_text(name, "user name", 200)
+            policy.require_admin(ctx.actor(conn), "add users")
+            name_ = clean_text(name, "user name", NAME_LENGTH)
             if not name_:
                 raise InvalidInputError("user name must not be empty")
             _check_role(conn, role)
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
-            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", 200),
+            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", NAME_LENGTH),
                                                  email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
             if password is not None:
                 self.engine.auth.set_password(name_, password)
-            return views.user(ctx.user(conn, name_))
+            return views.user(ctx.user_row(conn, name_))
 
     @operation
     def set(self, name: str, *, role: str | None = None, team: str | None = None, clear_team: bool = False,
@@ -56,48 +54,48 @@ class UserService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            access.require_admin(actor, "change users")
+            policy.require_admin(actor, "change users")
             person = ctx.user(conn, name)
-            if person["role"] == access.INTAKE and (role is not None or team is not None or clear_team):
-                raise RuleViolation(f"'{person['name']}' is a source of the HTTP intake; its role and team are fixed")
+            if person.role == Role.INTAKE and (role is not None or team is not None or clear_team):
+                raise RuleViolation(f"'{person.name}' is a source of the HTTP intake; its role and team are fixed")
             now = clock.now()
             changes: dict[str, Any] = {}
-            if role is not None and role != person["role"]:
+            if role is not None and role != person.role:
                 _check_role(conn, role)
                 changes["role"] = role
             if team is not None or clear_team:
-                changes["team"] = None if clear_team else clean_text(team, "team", 200)
-            if active is not None and active != person["active"]:
+                changes["team"] = None if clear_team else clean_text(team, "team", NAME_LENGTH)
+            if active is not None and active != person.active:
                 changes.update(active=active, deactivated_at=None if active else now)
             open_leads = int(conn.execute(sa.select(sa.func.count()).select_from(leads).where(
-                leads.c.owner == person["name"], leads.c.status == STATUS_OPEN)).scalar_one())
-            new_role = changes.get("role", person["role"])
-            if open_leads and new_role not in ("salesperson", "manager"):
-                raise RuleViolation(f"user '{person['name']}' owns {open_leads} open leads, which a {new_role} cannot "
-                                    f"own; reassign them first (leadflow lead list --owner {person['name']})")
-            if person["role"] == "admin" and person["active"] and (
-                    new_role != "admin" or not changes.get("active", True)):
+                leads.c.owner == person.name, leads.c.status == LeadStatus.OPEN)).scalar_one())
+            new_role = changes.get("role", person.role)
+            if open_leads and new_role not in OWNERS:
+                raise RuleViolation(f"user '{person.name}' owns {open_leads} open leads, which a {new_role} cannot "
+                                    f"own; reassign them first (leadflow lead list --owner {person.name})")
+            if person.role == Role.ADMIN and person.active and (
+                    new_role != Role.ADMIN or not changes.get("active", True)):
                 admins = conn.execute(sa.select(sa.func.count()).select_from(users).where(
-                    users.c.role == "admin", users.c.active)).scalar_one()
+                    users.c.role == Role.ADMIN, users.c.active)).scalar_one()
                 if admins <= 1:
-                    raise RuleViolation(f"user '{person['name']}' is the last active admin; make another admin "
+                    raise RuleViolation(f"user '{person.name}' is the last active admin; make another admin "
                                         "first")
             if changes:
-                conn.execute(sa.update(users).where(users.c.id == person["id"]).values(**changes))
+                conn.execute(sa.update(users).where(users.c.id == person.id).values(**changes))
             if changes.get("active") is False:
-                self.engine.auth.lock_out(conn, person, by=actor["name"], now=now)
-            return {**views.user(ctx.user(conn, person["name"])), "open_leads": open_leads}
+                self.engine.auth.lock_out(conn, person, by=actor.name, now=now)
+            return {**views.user(ctx.user_row(conn, person.name)), "open_leads": open_leads}
 
     @operation
     def set_email(self, name: str, email: str | None) -> results.User:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "change users")
+            policy.require_admin(ctx.actor(conn), "change users")
             person = ctx.user(conn, name)
-            conn.execute(sa.update(users).where(users.c.id == person["id"]).values(
-                email=check_email(email, f"e-mail of {person['name']}")))
-            return views.user(ctx.user(conn, person["name"]))
+            conn.execute(sa.update(users).where(users.c.id == person.id).values(
+                email=check_email(email, f"e-mail of {person.name}")))
+            return views.user(ctx.user_row(conn, person.name))
 
     @operation
     def list(self) -> list[results.User]:
@@ -111,7 +109,7 @@ class UserService(Service):
     def whoami(self) -> results.User:
         """The acting user."""
         with self.ctx.transaction() as conn:
-            return views.user(self.ctx.actor(conn))
+            return views.user(self.ctx.user_row(conn, self.ctx.actor(conn).name))
 
 
 def _check_role(conn: Connection, role: str) -> None:
@@ -153,4 +151,4 @@ def add_first_admin(conn: Connection, name: str) -> None:
 
 def add_source(conn: Connection, name: str) -> None:
     """Register an API token's source as a technical user (role ``intake``), the actor of its leads."""
-    conn.execute(sa.insert(users).values(name=name, role=access.INTAKE, team=None, created_at=clock.now()))
+    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=None, created_at=clock.now()))
