@@ -104,6 +104,9 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "list_tokens": ("tokens", "list"),
     "revoke_token": ("tokens", "revoke"),
     "authenticate": ("tokens", "authenticate"),
+    # added in 0.2 with the team server (docs/server.md); flat names too, so that one table names every operation
+    "show_process": ("processes", "show"),
+    "validate_process": ("processes", "validate"),
 }
 
 
