@@ -273,7 +273,11 @@ def test_malformed_requests_never_500_and_never_store_a_half_valid_lead(
         answer = httpx.post(f"{server.url}/v1/leads", content=json.dumps(body).encode(), headers=headers, timeout=30)
     assert answer.status_code in (201, 400, 413, 415, 422), answer.text
     assert set(answer.json()) == ({"id", "client_id", "client_existed", "process", "stage", "owner", "url"}
-                                  if answer.status_code == 201 else {"error", "errors"})
+                                  if answer.status_code == 201 else  # an RFC 9457 problem, with 0.1's two keys
+                                  {"type", "title", "status", "detail", "error", "errors"})
+    if answer.status_code != 201:
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["detail"] == answer.json()["error"]
     if answer.status_code != 201:
         assert server.count("leads") == before
         return
