@@ -73,7 +73,8 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
     for op in operations.OPERATIONS:
         if _available(engine, op):
             groups.setdefault((op.http, op.url), []).append(op)
-    for (http, url), ops in groups.items():
+    # literal segments before placeholders: /v1/leads/bulk/advance is not lead "bulk" advancing
+    for (http, url), ops in sorted(groups.items(), key=lambda item: item[0][1].count("{")):
         first = ops[0]
         app.add_api_route(url, _endpoint(engine, who, ops, limits), methods=[http], name=first.name,
                           operation_id=first.name, summary=first.summary, description=_description(ops),

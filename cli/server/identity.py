@@ -68,7 +68,7 @@ def bearer(request: Request) -> str | None:
 Resolver = Callable[["Engine", Request, bool], "Caller | None"]
 
 
-def _by_token(engine: Engine, request: Request, read: bool) -> Caller | None:
+def by_token(engine: Engine, request: Request, read: bool) -> Caller | None:
     token = bearer(request)
     if token is None:
         return None
@@ -90,7 +90,7 @@ class Identify:
 
     def __init__(self, engine: Engine, resolvers: list[Resolver] | None = None):
         self.engine = engine
-        self.resolvers = resolvers if resolvers is not None else [_by_token]
+        self.resolvers = resolvers if resolvers is not None else [by_token]
 
     def __call__(self, request: Request, *, read: bool) -> Caller:
         """The caller (``read``: the request reads, which an integration token needs the read right for)."""
