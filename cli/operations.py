@@ -25,7 +25,7 @@ Conventions (docs/server.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 #: The types a parameter may have on the wire: ``int_list`` is a JSON array of ids, ``object`` a JSON object,
@@ -315,17 +315,10 @@ def route(op: Operation, **values: Any) -> str:
     return path
 
 
-@dataclass(frozen=True)
-class RouteDoc:
-    """One row of the HTTP API's table in docs/api.md."""
-
-    http: str
-    url: str
-    operation: str
-    command: str
-    lead_changing: bool = field(default=False)
-
-
-def route_table() -> list[RouteDoc]:
-    """Every route, in the table's order (docs/api.md lists each one; tests/test_server_docs.py checks it)."""
-    return [RouteDoc(op.http, op.url, op.name, op.command, op.changes_lead) for op in OPERATIONS]
+def markdown_table() -> str:
+    """The routes as docs/api.md's table (``The HTTP API``)."""
+    rows = ["| method | path | engine operation | CLI command | changes a lead |", "| --- | --- | --- | --- | --- |"]
+    for op in OPERATIONS:
+        changes = "yes, If-Match" if op.versioned else ("yes" if op.changes_lead else "")
+        rows.append(f"| {op.http} | `{op.url}` | `{op.name}` | `{op.command}` | {changes} |")
+    return "\n".join(rows)
