@@ -77,6 +77,11 @@ def frozen(at: dt.datetime) -> Iterator[None]:
         _override.pop()
 
 
+def is_frozen() -> bool:
+    """True inside ``frozen``: a program backfilling or replaying history, which may write it out of order."""
+    return bool(_override)
+
+
 def now() -> dt.datetime:
     if _override:
         return _override[-1]

@@ -56,10 +56,13 @@ class Served:
 
 @contextmanager
 def serving(engine: Any, **options: Any) -> Iterator[Served]:
-    """The app over ``engine`` served by uvicorn in a thread until the block ends."""
+    """The app over ``engine`` served by uvicorn in a thread until the block ends, with ``leadflow serve``'s
+    protocol (its header timeout)."""
+    from cli.server.run import HeaderTimeoutH11
+
     app = create_app(engine, identify=Identify(engine, [test_resolver, by_token]), **options)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", http=HeaderTimeoutH11,
                                            access_log=False, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

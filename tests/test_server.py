@@ -5,6 +5,7 @@ kind and change nothing, identity comes only from credentials, and If-Match lose
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -302,3 +303,43 @@ def test_the_docs_page_works_offline(served: Served) -> None:
 def test_the_static_folder_is_the_vendored_swagger_ui() -> None:
     static = Path(__file__).resolve().parent.parent / "cli" / "server" / "static"
     assert {"swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "VERSION"} <= {p.name for p in static.iterdir()}
+
+
+def _partial(served: Served, request: bytes, *, wait: float = 10) -> bytes:
+    """Send the start of a request and read what the server answers before it closes the connection."""
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as s:
+        s.sendall(request)
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+def test_slow_clients_are_cut_off(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cli.server import run
+
+    monkeypatch.setattr(run, "HEADER_TIMEOUT", 0.5)
+    with serving(team.admin, body_timeout=0.5) as served:
+        head = _partial(served, b"GET /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthoriz")
+        assert head.startswith(b"HTTP/1.1 408 ")
+        body = _partial(served, b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-user:anna\r\n"
+                                b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na")
+        assert body.startswith(b"HTTP/1.1 408 "), body[:200]
+        assert b"did not arrive within 0.5 seconds" in body
+        assert served.call("anna", "GET", "/v1/tasks").status_code == 200  # the server is still serving
+
+
+def test_a_client_that_disconnects_mid_request_leaves_no_traceback(
+        team: Team, served: Served, caplog: pytest.LogCaptureFixture) -> None:
+    before = snapshot(team.url)
+    host, port = served.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-user:anna\r\n"
+                  b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"process\": ")
+    assert served.call("anna", "GET", "/v1/tasks").status_code == 200
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert snapshot(team.url) == before

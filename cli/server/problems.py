@@ -17,23 +17,16 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from engine import errors as engine_errors
-from engine.errors import (
-    AuthenticationError,
-    ConcurrentUpdateError,
-    InvalidInputError,
-    LeadflowError,
-    NotFoundError,
-    PermissionDenied,
-    RuleViolation,
-)
+from engine.errors import LeadflowError
 
 PROBLEM = "application/problem+json"
 
 #: Engine errors and the status each answers, most specific first. ``RateLimited`` arrives with logging in.
 STATUS: tuple[tuple[type[LeadflowError], int], ...] = (
     *(((engine_errors.RateLimited, 429),) if hasattr(engine_errors, "RateLimited") else ()),
-    (AuthenticationError, 401), (PermissionDenied, 403), (NotFoundError, 404), (ConcurrentUpdateError, 409),
-    (InvalidInputError, 422), (RuleViolation, 422), (LeadflowError, 422),
+    (engine_errors.AuthenticationError, 401), (engine_errors.PermissionDenied, 403),
+    (engine_errors.NotFoundError, 404), (engine_errors.ConcurrentUpdateError, 409),
+    (engine_errors.InvalidInputError, 422), (engine_errors.RuleViolation, 422), (LeadflowError, 422),
 )
 
 
