@@ -254,6 +254,7 @@ def test_a_lead_never_goes_back_in_time(team: Team, served: Served, monkeypatch:
 
 
 def _raw(served: Served, request: bytes) -> bytes:
+    """Send ``request`` (or the start of one) and read what the server answers until it closes the connection."""
     host, port = served.url.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=10) as s:
         s.sendall(request)
@@ -305,28 +306,14 @@ def test_the_static_folder_is_the_vendored_swagger_ui() -> None:
     assert {"swagger-ui-bundle.js", "swagger-ui.css", "LICENSE", "VERSION"} <= {p.name for p in static.iterdir()}
 
 
-def _partial(served: Served, request: bytes, *, wait: float = 10) -> bytes:
-    """Send the start of a request and read what the server answers before it closes the connection."""
-    host, port = served.url.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port)), timeout=wait) as s:
-        s.sendall(request)
-        chunks = []
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks)
-
-
 def test_slow_clients_are_cut_off(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
     from cli.server import run
 
     monkeypatch.setattr(run, "HEADER_TIMEOUT", 0.5)
     with serving(team.admin, body_timeout=0.5) as served:
-        head = _partial(served, b"GET /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthoriz")
+        head = _raw(served, b"GET /v1/tasks HTTP/1.1\r\nHost: x\r\nAuthoriz")
         assert head.startswith(b"HTTP/1.1 408 ")
-        body = _partial(served, b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-user:anna\r\n"
+        body = _raw(served, b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-user:anna\r\n"
                                 b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na")
         assert body.startswith(b"HTTP/1.1 408 "), body[:200]
         assert b"did not arrive within 0.5 seconds" in body
