@@ -222,22 +222,27 @@ def token_revoke(app: App, token_id: int, as_json: bool) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="The database (default: leadflow's --db, LEADFLOW_DB). Only the server needs it.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes on this port (PostgreSQL: they share nothing but the database).")
+@click.option("--test-clock", is_flag=True, envvar="LEADFLOW_TEST_MODE",
+              help="Honour LEADFLOW_NOW (tests and demos only); every response then says so in a header.")
 @click.option("--max-body", type=click.IntRange(1024, 10 * 1024 * 1024), default=65536, show_default=True,
-              help="Largest request body accepted, in bytes (larger: 413).")
+              help="Largest JSON or form body accepted, in bytes (larger: 413).")
 @pass_app
-def serve(app: App, host: str, port: int, max_body: int) -> None:
-    """Run the HTTP intake: POST /v1/leads, GET /v1/leads/{id}, GET /v1/board, /openapi.json."""
+def serve(app: App, host: str, port: int, db_url: str | None, workers: int, test_clock: bool, max_body: int) -> None:
+    """Run the team server: the JSON API under /v1 (every command's operation), the web forms' intake,
+    /openapi.json and the docs page /docs (docs/server.md)."""
     try:
-        import uvicorn
-
-        from cli.service import create_app
+        from cli.server import run
     except ImportError as exc:
-        raise click.ClickException(f"the HTTP service needs {exc.name}: pip install 'leadflow[server]'") from None
+        raise click.ClickException(f"the server needs {exc.name}: pip install 'leadflow[server]'") from None
     import logging
 
-    # the service's own lines (refused tokens, internal errors) beside uvicorn's
+    # the server's own lines (refusals of credentials, the access log, internal errors) beside uvicorn's
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    api = create_app(app.engine, max_body=max_body)
-    click.echo(f"leadflow intake listening on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
-    uvicorn.run(api, host=host, port=port, log_level="info", access_log=True)
-
+    clock = " with the TEST CLOCK (LEADFLOW_NOW honoured)" if test_clock else ""
+    click.echo(f"leadflow server listening on http://{host}:{port}{clock} (API docs: /docs)", err=True)
+    run.serve(url=db_url or app.db_url, host=host, port=port, workers=workers, test_clock=test_clock,
+              max_body=max_body)

@@ -109,6 +109,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "set_user": ("users", "set"),
     "add_personal_token": ("tokens", "add_personal"),
     "authenticate_request": ("tokens", "request"),
+    "show_process": ("processes", "show"),
+    "validate_process": ("processes", "validate"),
 }
 
 

@@ -103,6 +103,21 @@ class ProcessRow(TypedDict):
     open_leads: int
 
 
+class FileProblem(TypedDict):
+    line: int
+    column: int
+    path: str
+    message: str
+
+
+class ValidatedFile(TypedDict):
+    """One file of ``process validate --json``."""
+
+    file: str
+    valid: bool
+    problems: list[FileProblem]
+
+
 class LoadedProcess(TypedDict):
     """What ``process load`` did with one file."""
 
@@ -190,6 +205,8 @@ class Lead(LeadRow):
     extension_reason: str | None
     recalled_at: Timestamp | None
     rest_until: Timestamp | None
+    #: the lead's row version: every write adds one (GET /v1/leads/{id} sends it as the ETag; --if-version)
+    version: int
 
 
 class ClientLead(TypedDict):
