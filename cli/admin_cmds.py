@@ -134,14 +134,18 @@ def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json
 
 @click.command("demo")
 @click.option("--db", "db_path", default="leadflow-demo.db", show_default=True,
-              help="SQLite file to (re)create for the demo.")
+              help="The new SQLite file for the demo (an earlier demo's is rebuilt; nothing else is replaced).")
 @pass_app
 def demo(app: App, db_path: str) -> None:
-    """Load the shipped processes into a fresh SQLite database with a realistic team and pipeline."""
+    """Load the shipped processes into a new SQLite database with a realistic team and pipeline.
+
+    Refuses a file that exists and is not an earlier demo database: a team's database is never replaced.
+    """
+    from cli.files import demo_target
     from cli.lead_cmds import render_lead
     from cli.present.demo import build_demo
 
-    summary: dict[str, Any] = build_demo(db_path)
+    summary: dict[str, Any] = build_demo(demo_target(db_path))
     con = console()
     con.print(f"[bold]leadflow demo[/bold]: {esc(summary['db'])} as of {summary['as_of']}")
     con.print(f"Loaded processes: {esc(', '.join(summary['processes']))}")
