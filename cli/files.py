@@ -43,12 +43,14 @@ def is_demo_database(path: Path) -> bool:
     return header.startswith(SQLITE_HEADER) and int.from_bytes(header[68:72], "big") == DEMO_APPLICATION_ID
 
 
-def writable(path: str | Path, *, force: bool, option: str) -> Path:
+def writable(path: str | Path, *, force: bool, option: str, replaceable: bool = True) -> Path:
     """``path``, if a command may write it: new, or an existing file other than a database with ``force``.
 
     Refuses (a ``click.ClickException``: one line, exit 1, nothing written) a SQLite database even with
     ``force``, and any other existing file without it. ``option`` names the argument in the message (``--output``,
-    ``FILE``). A folder is left to the writer, whose own error names it (nothing can be written over one).
+    ``FILE``). A folder is left to the writer, whose own error names it (nothing can be written over one). A
+    command whose files are never replaced (``backup``: a backup is a database too) says so instead of offering
+    ``--force``.
     """
     target = Path(path)
     if target.is_dir():
@@ -57,6 +59,8 @@ def writable(path: str | Path, *, force: bool, option: str) -> Path:
         raise click.ClickException(
             f"{option} {str(path)!r} is a SQLite database; leadflow never writes over a database, not even with "
             "--force: choose another file name")
+    if target.exists() and not replaceable:
+        raise click.ClickException(f"{option} {str(path)!r} exists; it is never replaced: choose another file name")
     if target.exists() and not force:
         raise click.ClickException(f"{option} {str(path)!r} exists; add --force to replace it, or choose another "
                                    "file name")

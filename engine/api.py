@@ -32,6 +32,7 @@ from engine import access, store
 from engine.services.context import Context
 
 if TYPE_CHECKING:
+    from engine.services.admin import AdminService
     from engine.services.boards import BoardService
     from engine.services.bulk import BulkService
     from engine.services.clients import ClientService
@@ -238,6 +239,12 @@ class Engine:
         from engine.services.tokens import TokenService
 
         return TokenService(self)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        from engine.services.admin import AdminService
+
+        return AdminService(self)
 
     def __getattr__(self, name: str) -> Any:
         """The flat names of 0.1 (``eng.add_lead``), looked up in ``FLAT_NAMES``; removed in 0.3."""
