@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine import access, backup, integrity, migrate, results, store
 from engine.errors import LeadflowError
 from engine.services.context import Service, operation
+
+if TYPE_CHECKING:
+    from engine.api import Engine
 
 #: The differences ``check`` lists (all of them are counted).
 LISTED = 1000
@@ -61,8 +65,6 @@ class AdminService(Service):
         """Admins (of the target, when it has users): restore a backup into this database, which must hold no
         leadflow data; verified (revision, every lead against its event log) before it is reported, and taken
         back when the verification fails."""
-        from engine.api import Engine
-
         ctx = self.ctx
         started = time.perf_counter()
         source = Path(file)
@@ -81,7 +83,7 @@ class AdminService(Service):
                                 f"{ctx.db.dialect.name}")
 
         def verify(url: str) -> tuple[str | None, int]:
-            restored = Engine.open(url, user=ctx.user_name)
+            restored = type(self.engine)(store.create_db_engine(url), user=ctx.user_name)
             try:
                 return _verified(restored)
             finally:
@@ -95,12 +97,9 @@ class AdminService(Service):
                 "seconds": round(time.perf_counter() - started, 3)}
 
 
-def _verified(restored: object) -> tuple[str | None, int]:
+def _verified(restored: Engine) -> tuple[str | None, int]:
     """The restored database's revision (upgraded to this leadflow's) and its number of leads, once every lead
     equals its event-log rebuild; else the error that names the first that does not."""
-    from engine.api import Engine
-
-    assert isinstance(restored, Engine)
     db = restored.db
     revision = migrate.current_revision(db)
     if revision is None:

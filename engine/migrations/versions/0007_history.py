@@ -44,36 +44,35 @@ _SQLITE = [
 ]
 
 # PostgreSQL: one function per table, for row triggers (UPDATE, DELETE) and the statement trigger of TRUNCATE,
-# which row triggers do not see. Disabling a trigger takes the table's owner (docs/operations.md: the server's
-# role is not), and session_replication_role takes a superuser.
-_POSTGRES = [
-    f"""CREATE FUNCTION leadflow_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+# which row triggers do not see; it lets through the one UPDATE ``allowed`` describes and refuses the rest.
+# Disabling a trigger takes the table's owner (docs/operations.md: the server's role is not), and
+# session_replication_role takes a superuser.
+def _guard(name: str, allowed: str, refusal: str) -> str:
+    return f"""CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
             IF TG_OP = 'UPDATE' THEN
-                IF NEW.id = OLD.id AND NEW.lead_id = OLD.lead_id AND NEW.client_id = OLD.client_id
-                   AND NEW.at = OLD.at AND NEW.actor = OLD.actor AND NEW.kind = OLD.kind
-                   AND EXISTS (SELECT 1 FROM erasures WHERE erasures.client_id = OLD.client_id
-                                                        AND erasures.finished_at IS NULL) THEN
+                IF {allowed} THEN
                     RETURN NEW;
                 END IF;
             END IF;
-            RAISE EXCEPTION '{EVENTS_REFUSAL}' USING ERRCODE = 'integrity_constraint_violation';
-        END $$""",
+            RAISE EXCEPTION '{refusal}' USING ERRCODE = 'integrity_constraint_violation';
+        END $$"""
+
+
+_POSTGRES = [
+    _guard("leadflow_events_append_only",
+           """NEW.id = OLD.id AND NEW.lead_id = OLD.lead_id AND NEW.client_id = OLD.client_id
+                   AND NEW.at = OLD.at AND NEW.actor = OLD.actor AND NEW.kind = OLD.kind
+                   AND EXISTS (SELECT 1 FROM erasures WHERE erasures.client_id = OLD.client_id
+                                                        AND erasures.finished_at IS NULL)""", EVENTS_REFUSAL),
     """CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
         FOR EACH ROW EXECUTE FUNCTION leadflow_events_append_only()""",
     """CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
         FOR EACH STATEMENT EXECUTE FUNCTION leadflow_events_append_only()""",
-    f"""CREATE FUNCTION leadflow_erasures_finish_once() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN
-            IF TG_OP = 'UPDATE' THEN
-                IF OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL AND NEW.id = OLD.id
+    _guard("leadflow_erasures_finish_once",
+           """OLD.finished_at IS NULL AND NEW.finished_at IS NOT NULL AND NEW.id = OLD.id
                    AND NEW.client_id = OLD.client_id AND NEW.requested_by = OLD.requested_by
-                   AND NEW.started_at = OLD.started_at THEN
-                    RETURN NEW;
-                END IF;
-            END IF;
-            RAISE EXCEPTION '{ERASURES_REFUSAL}' USING ERRCODE = 'integrity_constraint_violation';
-        END $$""",
+                   AND NEW.started_at = OLD.started_at""", ERASURES_REFUSAL),
     """CREATE TRIGGER erasures_finish_once BEFORE UPDATE OR DELETE ON erasures
         FOR EACH ROW EXECUTE FUNCTION leadflow_erasures_finish_once()""",
     """CREATE TRIGGER erasures_no_truncate BEFORE TRUNCATE ON erasures
