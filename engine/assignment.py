@@ -24,6 +24,7 @@ from engine import clock, rules
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import assignment_cursors, stage_counts, users
+from engine.vocab import Role
 
 QUEUE = "waiting in the manager's queue"
 
@@ -72,7 +73,7 @@ class Assigner:
         load: dict[str, int] = {}
         if names:
             for person, team in conn.execute(
-                    sa.select(users.c.name, users.c.team).where(users.c.role == "salesperson",
+                    sa.select(users.c.name, users.c.team).where(users.c.role == Role.SALESPERSON, users.c.active,
                                                                  users.c.team.in_(names)).order_by(users.c.name)):
                 teams[team].append(person)
                 load[person] = 0

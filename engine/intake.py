@@ -33,12 +33,13 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, actions, results, rules, store
+from engine import actions, policy, results, rules, store
 from engine.assignment import Assigner
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
 from engine.state import Event, LeadState, apply
 from engine.store import clients, events, imports, lead_stages, lead_tasks, leads, ownerships
+from engine.vocab import CLIENT_NAME_LENGTH, NAME_LENGTH, EventKind
 
 # -- what a column (or a form's key) means ---------------------------------------------------------
 
@@ -214,7 +215,8 @@ class Inquiry:
     phone_norm: str | None = None
 
 
-_TEXT_LIMITS = {"name": 500, "company": 500, "source": 200, "product": 200, "owner": 200}
+_TEXT_LIMITS = {"name": CLIENT_NAME_LENGTH, "company": CLIENT_NAME_LENGTH, "source": NAME_LENGTH,
+                "product": NAME_LENGTH, "owner": NAME_LENGTH}
 
 
 def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
@@ -484,8 +486,8 @@ class _Rejects:
 class BulkImport:
     """One CSV import inside the caller's transaction (see the module's docstring)."""
 
-    def __init__(self, conn: Connection, *, actor: Any, spec: ProcessSpec, version: int, at: dt.datetime,
-                 specs: Callable[[str, int], ProcessSpec], options: ImportOptions, user: Callable[[str], Any]):
+    def __init__(self, conn: Connection, *, actor: policy.Actor, spec: ProcessSpec, version: int, at: dt.datetime,
+                 specs: Callable[[str, int], ProcessSpec], options: ImportOptions, user: policy.UserLookup):
         self.conn = conn
         self.actor = actor
         self.spec = spec
@@ -494,7 +496,7 @@ class BulkImport:
         self.specs = specs
         self.options = options
         self._user = user
-        self._owners: dict[str, Any] = {}  # owner name -> user row, or the reason it cannot own
+        self._owners: dict[str, policy.Actor | str] = {}  # owner name -> the user, or why they cannot own
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
             raise InvalidInputError(f"--owner: {self.default_owner}")
@@ -518,15 +520,13 @@ class BulkImport:
         self._stage_index = {k: i for i, k in enumerate(self._stage_names)}
 
     # -- owners: ONE place decides who owns a new lead ---------------------------------------------
-    def _owner_row(self, name: str) -> Any:
-        """The user row of an owner named in the file or by --owner, or why they cannot own this lead."""
+    def _owner_row(self, name: str) -> policy.Actor | str:
+        """The owner named in the file or by --owner, or why they cannot own this lead."""
         if name not in self._owners:
             try:
-                row = self._user(name)
-                access.require_can_own(row)
-                if row["name"] != self.actor["name"]:
-                    access.require_manager_of(self.actor, row["team"], f"import leads for {name}")
-                self._owners[name] = row
+                owner = self._user(name)
+                policy.require_can_give(self.actor, owner, f"import leads for {name}")
+                self._owners[name] = owner
             except LeadflowError as exc:
                 self._owners[name] = str(exc)
         return self._owners[name]
@@ -537,16 +537,17 @@ class BulkImport:
         for item in batch:
             row = self._owners[item.inquiry.owner] if item.inquiry.owner else self.default_owner
             if row is not None:
-                item.owner, item.team = row["name"], row["team"]
+                assert isinstance(row, policy.Actor)  # a refused owner's rows were rejected when read
+                item.owner, item.team = row.name, row.team
                 self._owned[item.owner] = self._owned.get(item.owner, 0) + 1
                 if self.assigner is not None and item.owner in self.assigner.load:
                     self.assigner.load[item.owner] += 1  # the cap counts them, as add_lead's would
             elif self.spec.assignment is not None:  # exactly what add_lead does for one lead
                 q = item.inquiry
-                placed = self._assigner().place_values(q.product, q.fields, self.actor["team"])
+                placed = self._assigner().place_values(q.product, q.fields, self.actor.team)
                 item.owner, item.team, item.assignment = placed.owner, placed.team, placed.record()
             else:
-                item.owner, item.team = None, self.actor["team"]
+                item.owner, item.team = None, self.actor.team
             if item.assignment is not None and item.owner is not None:
                 self.stats["assigned_by_rules"] += 1
             elif item.owner is None:
@@ -638,7 +639,7 @@ class BulkImport:
         and on which of the stage's conditional tasks apply, so it is computed once per such outcome."""
         key = tuple(rules.applies(t, item.inquiry.fields, self.spec) for t in self._conditional)
         if key not in self._templates:
-            state = apply(None, Event("created", self.at, self.actor["name"], data), self.specs)
+            state = apply(None, Event(EventKind.CREATED, self.at, self.actor.name, data), self.specs)
             columns = store.lead_columns(state)
             # the row is [id, row_version, *columns]: positions of the values each lead has its own of
             self._lead_index = {k: i + 2 for i, k in enumerate(columns)}
@@ -680,7 +681,7 @@ class BulkImport:
                                                "phone_norm", "created_at"], client_rows)
         lead_rows, event_rows, owner_rows, templates, entries = [], [], [], [], []
         lead_ids = self._reserve(leads, len(batch))
-        process, version, actor = self.spec.id, self.version, self.actor["name"]
+        process, version, actor = self.spec.id, self.version, self.actor.name
         for item in batch:
             q = item.inquiry
             item.lead_id = next(lead_ids)
@@ -705,9 +706,9 @@ class BulkImport:
             row[at["value_minor"]] = q.value_minor
             row[at["fields_json"]] = store.dumps(q.fields)
             lead_rows.append(row)
-            event_rows.append((item.lead_id, item.client_id, self._at, actor, "created", store.dumps(data)))
+            event_rows.append((item.lead_id, item.client_id, self._at, actor, EventKind.CREATED, store.dumps(data)))
             if item.owner:
-                owner_rows.append((item.client_id, item.lead_id, item.owner, self._at, "created"))
+                owner_rows.append((item.client_id, item.lead_id, item.owner, self._at, EventKind.CREATED))
             state: LeadState = template[2]
             count = self.deltas.setdefault((process, state.stage, item.team or "", item.owner or ""), [0, 0])
             count[0] += 1
@@ -734,8 +735,8 @@ def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
     return out
 
 
-def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessSpec, version: int,
-               at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: Callable[[str], Any],
+def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
+               at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup,
                options: ImportOptions) -> results.ImportReport:
     """Import ``path`` into the transaction of ``conn``; returns the report (see docs/intake.md).
 
@@ -796,7 +797,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
         return report
     bulk.finish()
     report["import_id"] = store._new_id(conn.execute(sa.insert(imports).values(
-        sha256=sha256, process=spec.id, file_name=path.name, actor=actor["name"], started_at=at,
+        sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
     return report
@@ -908,7 +909,8 @@ def _export_value(value: Any) -> str:
     return str(value)
 
 
-def export_csv(conn: Connection, out: IO[str], *, actor: Any, specs: list[ProcessSpec], excel: bool = False) -> int:
+def export_csv(conn: Connection, out: IO[str], *, actor: policy.Actor, specs: list[ProcessSpec],
+               excel: bool = False) -> int:
     """Write the leads of ``specs``'s processes the actor may see as CSV to ``out``; returns the number of leads.
 
     Every cell a spreadsheet would take for a formula is neutralised. ``excel``: a BOM, semicolons and CRLF,
@@ -924,7 +926,7 @@ def export_csv(conn: Connection, out: IO[str], *, actor: Any, specs: list[Proces
              .join(clients, clients.c.id == leads.c.client_id)
              .where(leads.c.process.in_([s.id for s in specs])).order_by(leads.c.id))
     count = 0
-    for row in conn.execution_options(yield_per=5000).execute(access.visible_leads(actor, query)):
+    for row in conn.execution_options(yield_per=5000).execute(policy.visible_leads(actor, query)):
         fields = json.loads(row.fields_json)
         cells = [str(row.id), row.process, row.stage, row.status, row.owner, row.team, row.name, row.company,
                  row.email, row.phone, row.source, row.product, rules.minor_to_money(row.value_minor),

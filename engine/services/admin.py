@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine import access, backup, integrity, migrate, results, store
+from engine import backup, integrity, migrate, policy, results, store
 from engine.errors import LeadflowError
 from engine.services.context import Service, operation
 
@@ -38,7 +38,7 @@ class AdminService(Service):
                 found.append(difference)
 
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "check the database")
+            policy.require_admin(ctx.actor(conn), "check the database")
             for difference in integrity.database(conn):
                 report(difference)
             leads = integrity.leads_against_history(conn, ctx.specs_lookup(conn), report)
@@ -54,7 +54,7 @@ class AdminService(Service):
         ctx = self.ctx
         started = time.perf_counter()
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "back up the database")
+            policy.require_admin(ctx.actor(conn), "back up the database")
         target = Path(file)
         backup.backup(ctx.db, target)
         return {"file": str(target), "database": ctx.db.dialect.name, "revision": migrate.current_revision(ctx.db),
@@ -75,7 +75,7 @@ class AdminService(Service):
             with ctx.transaction() as conn:
                 backup.require_empty(conn)
                 if conn.execute(store.users.select().limit(1)).first():
-                    access.require_admin(ctx.actor(conn), "restore into this database")
+                    policy.require_admin(ctx.actor(conn), "restore into this database")
         expected = "sqlite" if ctx.db.dialect.name == "sqlite" else "pg_dump"
         if kind != expected:
             raise LeadflowError(f"{str(source)!r} is a {kind} backup; it restores into a "

@@ -1,10 +1,8 @@
 """history: the events table refuses UPDATE and DELETE (but an audited erasure's), the erasures record
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-05 09:00:00
-
-Chained after 0005 (main's newest when written); it goes after 0006 (logins) once that lands.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0007'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
