@@ -123,7 +123,7 @@ def test_a_downgrade_removes_the_triggers_and_an_upgrade_restores_them(db_url: s
     try:
         migrate.upgrade(db)
         with db.begin() as conn:
-            command.downgrade(migrate._config(conn), "0005")  # type: ignore[arg-type]
+            command.downgrade(migrate._config(conn), "0006")  # type: ignore[arg-type]
         assert not sa.inspect(db).has_table("erasures")
         migrate.upgrade(db)
         assert sa.inspect(db).has_table("erasures")
