@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from cli.app import App, pass_app
+from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
 from engine import results
 
@@ -30,12 +31,13 @@ REJECTS_SHOWN = 50
               help="skip: import the good rows and report the bad; abort: import nothing if any row is bad.")
 @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
               help="Write the rejected rows to this CSV, with their line number and reason.")
+@force_option
 @click.option("--encoding", help="The file's encoding when it is not UTF-8, e.g. cp1250 or cp1251.")
 @click.option("--again", is_flag=True, help="Import a file that was already imported into this process.")
 @json_option
 @pass_app
 def import_(app: App, file: str, process_: str, mapping: str | None, owner: str | None, assign: str | None,
-            dry_run: bool, on_error: str, rejects: str | None, encoding: str | None, again: bool,
+            dry_run: bool, on_error: str, rejects: str | None, force: bool, encoding: str | None, again: bool,
             as_json: bool) -> None:
     """Import leads from a CSV file (managers and admins), all in one transaction.
 
@@ -45,6 +47,8 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     """
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
+    if rejects is not None:
+        writable(rejects, force=force, option="--rejects")
     with _progress(enabled=not as_json) as progress:
         report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
@@ -120,8 +124,9 @@ def _render_import(r: results.ImportReport) -> None:
 @click.option("--process", "process_", help="Only this process (default: every process).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here (default: stdout).")
 @click.option("--excel", is_flag=True, help="A BOM, semicolons and CRLF: what Excel opens directly.")
+@force_option
 @pass_app
-def export(app: App, process_: str | None, output: str | None, excel: bool) -> None:
+def export(app: App, process_: str | None, output: str | None, excel: bool, force: bool) -> None:
     """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
     if output is None:
         # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
@@ -131,7 +136,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
         finally:
             stream.detach()  # leave stdout itself open
         return
-    target = Path(output)
+    target = writable(output, force=force, option="--output")
     partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
