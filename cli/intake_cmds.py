@@ -7,12 +7,15 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, table
-from engine import results
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 #: Rejected rows printed by ``import`` (all of them are in the report's JSON up to 1000, and in --rejects).
 REJECTS_SHOWN = 50

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,7 +23,9 @@ from cli.output import (
     styled,
     table,
 )
-from engine import results
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 # -- rendering -------------------------------------------------------------------------------
 # Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain

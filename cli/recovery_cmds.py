@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, emit, esc, json_option, plural, print_change, print_json, short_time, table
-from engine import results
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 # -- refusal reviews -----------------------------------------------------------------------------
 
