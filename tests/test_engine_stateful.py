@@ -717,6 +717,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # 50 random sequences of 30 steps
 def test_random_operation_sequences_keep_every_rule(template: Path) -> None:
     LeadflowMachine.template = template
     run_state_machine_as_test(LeadflowMachine, settings=settings(

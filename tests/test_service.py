@@ -248,6 +248,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
                     max_leaves=6)
 
 
+@pytest.mark.slow  # 150 hypothesis requests
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), JSON, max_size=7),
        as_form=st.booleans(), content_type=st.sampled_from([None, "application/json", "text/csv",
