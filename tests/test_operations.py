@@ -43,6 +43,8 @@ def test_every_operation_is_an_engine_method_taking_its_parameters(unopened: Eng
             assert name in {p.name for p in op.params}, f"{op.name}: the required {name!r} is not declared"
     for p in op.placed("path"):
         assert "{" + p.name + "}" in op.path
+    if op.versioned:
+        assert "if_version" in accepted, f"{op.name} changes a lead but takes no if_version"
 
 
 def test_a_route_is_declared_once_per_audience() -> None:

@@ -18,11 +18,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import access, actions, clock, results, rules, store, views
-from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine.errors import (
+    ConcurrentUpdateError,
+    InvalidInputError,
+    LeadflowError,
+    NotFoundError,
+    PermissionDenied,
+    RuleViolation,
+    suggest,
+)
 from engine.machine import ProcessMachine
 from engine.spec import ProcessSpec
 from engine.state import STATUS_OPEN, Event, LeadState, apply
-from engine.store import clients, process_versions, users
+from engine.store import clients, events, process_versions, users
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -43,6 +51,7 @@ SpecLookup = Callable[[str, int], ProcessSpec]
 
 _USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
 _CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
+_LAST_EVENT_AT = sa.select(sa.func.max(events.c.at)).where(events.c.lead_id == sa.bindparam("lead_id"))
 
 #: The ids the database can hold (a BIGINT); anything outside names no row.
 MAX_ID = 2**63
@@ -119,9 +128,10 @@ class Context:
                                 f"'leadflow user add {self.user_name} --role salesperson' "
                                 "(choose the acting user with --user or LEADFLOW_USER)")
 
-    def actor_and_lead(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState]:
-        """The acting user's row and the lead (the user checked first)."""
-        return self.actor(conn), self.lead(conn, lead_id)
+    def actor_and_lead(self, conn: Connection, lead_id: int, if_version: int | None = None,
+                       ) -> tuple[Any, LeadState]:
+        """The acting user's row and the lead to write (the user checked first)."""
+        return self.actor(conn), self.lead_to_write(conn, lead_id, if_version)
 
     def user(self, conn: Connection, name: str) -> Any:
         row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
@@ -188,15 +198,38 @@ class Context:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state
 
+    def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None) -> LeadState:
+        """The stored lead that an operation is about to change: the one place where the version the client last
+        saw (``if_version``) is checked, and where the lead's time is kept from running backwards.
+
+        A stale ``if_version`` raises ``ConcurrentUpdateError`` naming the current version; an operation whose
+        time (``clock.now()``, which stamps its events) is earlier than the lead's last event is refused, so a
+        lead's history never goes back in time whatever a clock says.
+        """
+        state = self.lead(conn, lead_id)
+        if if_version is not None and if_version != state.row_version:
+            if isinstance(if_version, bool) or not isinstance(if_version, int):
+                raise InvalidInputError(f"if_version must be a whole number, got {if_version!r}")
+            raise ConcurrentUpdateError(
+                f"lead {lead_id} is at version {state.row_version}, not {if_version} as you last saw it; nothing "
+                "was written: read it again and retry", lead_id=lead_id, current_version=state.row_version)
+        last = conn.execute(_LAST_EVENT_AT, {"lead_id": lead_id}).scalar()
+        now = clock.now()
+        if last is not None and now < last:
+            raise RuleViolation(f"can't change lead {lead_id} at {views.iso(now)}: its last event is at "
+                                f"{views.iso(last)}, and a lead's history never goes back in time")
+        return state
+
     def visible_lead(self, conn: Connection, lead_id: int) -> LeadState:
         """The lead, if the acting user may see it."""
         state = self.lead(conn, lead_id)
         access.require_can_view(self.actor(conn), state)
         return state
 
-    def lead_to_work(self, conn: Connection, lead_id: int, verb: str) -> tuple[LeadState, ProcessSpec]:
+    def lead_to_work(self, conn: Connection, lead_id: int, verb: str, if_version: int | None = None,
+                     ) -> tuple[LeadState, ProcessSpec]:
         """The open lead and its spec, if the acting user may ``verb`` it (edit it, close it)."""
-        state = self.lead(conn, lead_id)
+        state = self.lead_to_write(conn, lead_id, if_version)
         spec = self.spec(conn, state.process, state.process_version)
         require_open(state, verb)
         access.require_can_work(self.actor(conn), state, verb)
