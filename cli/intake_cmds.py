@@ -48,6 +48,9 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     """
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
+    if rejects and app.remote:
+        raise click.UsageError("--rejects writes a file where the import runs, which is the server: through a server "
+                               "the report (--json) lists the rejected rows' lines and reasons")
     with _progress(enabled=not as_json) as progress:
         report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,

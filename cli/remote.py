@@ -226,6 +226,8 @@ def bind(op: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
         raise TypeError(f"{op.name}() takes {len(names)} arguments but {len(args)} were given")
     values = dict(zip(names, args, strict=False))
     for name, value in kwargs.items():
+        if value is None and name not in names:
+            continue  # an option of the local engine that was not given (import's rejects file)
         if name in values:
             raise TypeError(f"{op.name}() got multiple values for argument {name!r}")
         if name not in names and name not in LOCAL_ONLY_KEYWORDS and not (name == "if_version" and op.versioned):
