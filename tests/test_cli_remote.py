@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from click.testing import CliRunner, Result
@@ -285,3 +286,30 @@ def test_a_remote_command_imports_no_engine(stub: Stub, argv: list[str]) -> None
     assert [s.path.split("?")[0] for s in stub.sent] == ["/v1/leads/7" if argv[0] == "lead" else "/v1/tasks"]
     heavy = SERVER_SIDE | ({"rich"} if "--json" in argv else set())
     assert heavy & loaded == set()
+
+
+# -- files travel ------------------------------------------------------------------------------------------------
+
+
+def test_process_validate_sends_the_files_content(stub: Stub, tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("id: [\n", encoding="utf-8")
+    stub.answer("POST", "/v1/processes/validate", body=[{"file": str(path), "valid": False, "problems": [
+        {"line": 1, "column": 5, "path": "", "message": "the YAML is not well-formed"}]}])
+    result = run(["process", "validate", str(path)], remote(stub))
+    assert result.exit_code == 1
+    assert result.stdout == f"{path}:1:5: the YAML is not well-formed\n"
+    assert result.stderr == "0 files valid, 1 invalid (1 problem)\n"
+    [sent] = stub.sent
+    assert sent.body == b"id: [\n"
+    assert sent.path == "/v1/processes/validate?" + urlencode({"filename": str(path)})
+
+
+def test_export_writes_what_the_server_sends(stub: Stub, tmp_path: Path) -> None:
+    csv_text = "id,name\r\n7,Zofia Kamińska\r\n8,\"Jan, Kowalski\"\r\n"
+    stub.answer("GET", "/v1/export", body=csv_text.encode(), headers={"Content-Type": "text/csv; charset=utf-8"})
+    out = tmp_path / "leads.csv"
+    result = run(["export", "--output", str(out)], remote(stub))
+    assert result.exit_code == 0, result.output
+    assert result.stderr == f"Exported 2 leads to {out}\n"
+    assert out.read_bytes() == csv_text.encode()
