@@ -171,15 +171,16 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
 
     Every file is checked first; if any is invalid, nothing is loaded.
     """
-    from engine.errors import ProcessFileError
-    from engine.loader import check_file, expand_paths
+    from cli.process_cmds import check, problem_line
+    from engine.loader import expand_paths
 
     files = expand_paths(paths)
-    problems = [p for f in files for p in check_file(f)[1]]
     if not files:
         raise click.ClickException("no process files (*.yaml, *.yml) found in " + ", ".join(paths))
+    # every file first (through a server too, which then loads them one by one): if any is invalid, none loads
+    problems = [problem_line(r["file"], p) for r in (check(app, str(f)) for f in files) for p in r["problems"]]
     if problems:
-        raise ProcessFileError(problems)
+        raise click.ClickException(printable("\n".join(problems)))
     with app.engine.transaction():
         results = [app.engine.processes.load(f) for f in files]
     emit(results, as_json, lambda rs: click.echo("\n".join(

@@ -1,13 +1,15 @@
-"""The object every command receives: options from the group, the engine opened on first use."""
+"""The object every command receives: where it works (a local database, or a team server) and the engine,
+opened on first use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import click
 
 if TYPE_CHECKING:  # the engine (SQLAlchemy and all) loads only when a command needs the database
+    from cli.credentials import Login
     from engine.api import Engine
 
 
@@ -15,15 +17,31 @@ if TYPE_CHECKING:  # the engine (SQLAlchemy and all) loads only when a command n
 class App:
     db_url: str | None = None
     user: str | None = None
+    #: Through a server: its address and the token that says who acts (``leadflow login``, LEADFLOW_TOKEN).
+    login: Login | None = None
+    #: ``--server``/LEADFLOW_SERVER as given, for the commands that log in and out.
+    server_url: str | None = None
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
-    def engine(self) -> Engine:
-        """The engine, opened lazily so that commands without a database never touch one."""
-        if self._engine is None:
-            from engine.api import Engine
+    def remote(self) -> bool:
+        """Whether the commands run through a team server."""
+        return self.login is not None
 
-            self._engine = Engine.open(self.db_url, user=self.user)
+    @property
+    def engine(self) -> Engine:
+        """The engine, opened lazily so that commands without a database never touch one. Through a server, a
+        client with the engine's surface (cli/remote.py) whose calls are the server's operations."""
+        if self._engine is None:
+            if self.login is not None:
+                from cli.remote import RemoteEngine, Server
+
+                # the same grouped surface and results, generated from cli/operations.py (tests check both)
+                self._engine = cast("Engine", RemoteEngine(Server(self.login.server, self.login.token)))
+            else:
+                from engine.api import Engine
+
+                self._engine = Engine.open(self.db_url, user=self.user)
         return self._engine
 
     def close(self) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
-from engine import results
 from engine.vocab import OutboxState
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 #: run-due's exit code when the SMTP server could not be reached or refused the login (docs/cli.md).
 SMTP_DOWN = 3

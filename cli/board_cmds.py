@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import console, esc, json_option, print_json
-from engine import results
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 #: Agenda lines per salesperson in the terminal view of ``daily``.
 ITEMS_PER_PERSON = 3

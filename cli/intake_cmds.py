@@ -7,13 +7,16 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
-from engine import results
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 #: Rejected rows printed by ``import`` (all of them are in the report's JSON up to 1000, and in --rejects).
 REJECTS_SHOWN = 50
@@ -47,6 +50,9 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     """
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
+    if rejects and app.remote:
+        raise click.UsageError("--rejects writes a file where the import runs, which is the server: through a server "
+                               "the report (--json) lists the rejected rows' lines and reasons")
     if rejects is not None:
         writable(rejects, force=force, option="--rejects")
     with _progress(enabled=not as_json) as progress:

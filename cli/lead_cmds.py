@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -24,8 +24,10 @@ from cli.output import (
     styled,
     table,
 )
-from engine import results
 from engine.vocab import EventKind, LeadStatus, TaskStatus
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 # -- rendering -------------------------------------------------------------------------------
 # Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain

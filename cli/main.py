@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
 
 from cli.app import App
 from cli.output import printable
-from engine.errors import LeadflowError
 
 #: Each top-level command and the module that defines it (cli/<module>.py, attribute): a command's module is
 #: imported only when it runs, so ``lead show`` does not pay for the reports, the import or the HTTP service.
@@ -23,7 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("intake_cmds", "token"), "serve": ("intake_cmds", "serve"), "run-due": ("automation_cmds", "run_due"),
     "outbox": ("automation_cmds", "outbox"), "demo": ("admin_cmds", "demo"),
     "check": ("admin_cmds", "check"), "backup": ("admin_cmds", "backup"), "restore": ("admin_cmds", "restore"),
+    "login": ("login_cmds", "login"), "logout": ("login_cmds", "logout"), "whoami": ("login_cmds", "whoami"),
 }
+#: Commands that work on a local database by nature, never through a server: ``serve`` is the server, ``demo``
+#: makes a SQLite file of its own, ``init`` creates the schema of the database the server will use, and the
+#: operator's ``check``, ``backup`` and ``restore`` read and write the database (and backup files) where they run.
+LOCAL_COMMANDS = frozenset({"init", "demo", "serve", "check", "backup", "restore"})
+#: Commands that choose the server themselves and act as nobody yet (or any more): the acting user of a local
+#: database (``--user``, ``LEADFLOW_USER``) is not refused for them.
+LOGIN_COMMANDS = frozenset({"login", "logout"})
 #: Subcommands a group takes from another module (the recovery side of ``lead``, the admin side of ``process``).
 SUBCOMMANDS: dict[str, list[tuple[str, str]]] = {
     "lead": [("recovery_cmds", "lead_report"), ("recovery_cmds", "lead_recall")],
@@ -60,9 +68,10 @@ class LeadflowGroup(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise  # usage errors (exit 2), --help, Ctrl-C: click prints them
-        except LeadflowError as exc:
-            raise click.ClickException(printable(str(exc))) from None
         except Exception as exc:
+            message = user_error(exc)
+            if message is not None:
+                raise click.ClickException(printable(message)) from None
             # Database trouble (server down, locked file, bad credentials) is the user's to fix, not a bug.
             if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
                 raise click.ClickException(f"database error: {_one_line(exc.orig)}") from None
@@ -72,6 +81,22 @@ class LeadflowGroup(click.Group):
             raise click.ClickException(
                 f"internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in leadflow, please "
                 "report it (LEADFLOW_DEBUG=1 shows the traceback)") from None
+
+
+def user_error(exc: BaseException) -> str | None:
+    """The message of an error the user caused: the engine's refusal (a ``LeadflowError``), here or on the
+    server (a ``RemoteError`` carries the server's message; one that could not be reached says so). None for a
+    bug. A module never imported raised nothing, so checking costs the remote path no engine import."""
+    engine_errors = sys.modules.get("engine.errors")
+    if engine_errors is not None and isinstance(exc, engine_errors.LeadflowError):
+        return str(exc)
+    remote = sys.modules.get("cli.remote")
+    if remote is not None and isinstance(exc, remote.RemoteError):
+        return str(exc.message)
+    credentials = sys.modules.get("cli.credentials")
+    if credentials is not None and isinstance(exc, credentials.CredentialsError):
+        return str(exc)
+    return None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -106,15 +131,61 @@ def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> 
 @click.group(cls=LeadflowGroup)
 @click.option("--db", "db_url", envvar="LEADFLOW_DB", default=None, metavar="URL",
               help="SQLAlchemy database URL (env LEADFLOW_DB). Default: sqlite:///leadflow.db")
+@click.option("--server", "server_url", envvar="LEADFLOW_SERVER", default=None, metavar="URL",
+              help="Work through this team server (env LEADFLOW_SERVER). Default: the server of your last "
+                   "'leadflow login', if any; else the local database.")
 @click.option("--user", envvar="LEADFLOW_USER", default=None,
-              help="Acting user (env LEADFLOW_USER). Default: your OS login.")
+              help="Acting user on a local database (env LEADFLOW_USER). Default: your OS login. "
+                   "Through a server you are who your login says.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the version and exit.")
 @click.pass_context
-def cli(ctx: click.Context, db_url: str | None, user: str | None) -> None:
-    """leadflow: sales processes declared in YAML, run on a state machine."""
-    ctx.obj = App(db_url=db_url, user=user)
+def cli(ctx: click.Context, db_url: str | None, server_url: str | None, user: str | None) -> None:
+    """leadflow: sales processes declared in YAML, run on a state machine.
+
+    On a local database (--db, the demo, one person) or through a team server (leadflow login URL, or
+    LEADFLOW_SERVER and LEADFLOW_TOKEN): the commands, their output and exit codes are the same.
+    """
+    ctx.obj = _app(ctx, db_url, server_url, user)
     ctx.call_on_close(ctx.obj.close)
+
+
+def _app(ctx: click.Context, db_url: str | None, server_url: str | None, user: str | None) -> App:
+    """Where the command works: a local database, or a server and the token that says who acts there."""
+    command = ctx.invoked_subcommand
+    if db_url is not None and server_url is not None:
+        raise click.UsageError(f"{_given(ctx, 'db_url')} and {_given(ctx, 'server_url')} both say where to work: "
+                               "give a local database or a server, not both")
+    if db_url is not None or (command in LOCAL_COMMANDS and command != "init") or command in LOGIN_COMMANDS:
+        return App(db_url=db_url, user=user, server_url=server_url)
+    from cli import credentials
+
+    try:
+        login = credentials.resolve(server_url)
+    except credentials.CredentialsError as exc:
+        raise click.UsageError(str(exc)) from None
+    if login is None:
+        return App(db_url=db_url, user=user)  # the local database (LEADFLOW_DB's default)
+    if command == "init":
+        raise click.UsageError(f"init creates the schema of a local database, not through a server ({login.server}):"
+                               " give --db URL, where the server runs")
+    if user is not None:
+        raise click.UsageError(f"{_given(ctx, 'user')} is refused through a server ({login.server}): there you act "
+                               "as the user of your login and nobody else (leadflow whoami); unset it, or give "
+                               "--db URL to work on a local database")
+    return App(login=login)
+
+
+def _given(ctx: click.Context, name: str) -> str:
+    """How the user gave the group option ``name``: '--user root' or 'LEADFLOW_USER=root'."""
+    from click.core import ParameterSource
+
+    option = next(p for p in ctx.command.params if p.name == name)
+    assert isinstance(option, click.Option)
+    value = ctx.params[name]
+    if ctx.get_parameter_source(name) == ParameterSource.ENVIRONMENT:
+        return f"{option.envvar}={value}"
+    return f"{option.opts[0]} {value}"
 
 
 def main() -> None:

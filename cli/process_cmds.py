@@ -11,14 +11,18 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from cli.app import App, pass_app
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
 from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
+
+if TYPE_CHECKING:
+    from engine import results
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -70,45 +74,53 @@ def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
 @process.command("validate")
 @click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-def validate(paths: tuple[str, ...], as_json: bool) -> None:
+@pass_app
+def validate(app: App, paths: tuple[str, ...], as_json: bool) -> None:
     """Check process files, or folders of them (their *.yaml and *.yml files).
 
     Prints one ``file:line:col: path: message`` line per problem and a summary on
-    stderr. Exit code 0 when every file is valid, 1 otherwise. Needs no database.
+    stderr. Exit code 0 when every file is valid, 1 otherwise. Needs no database
+    (through a server, the server checks the files' content).
     """
-    from engine.loader import check_file
-
-    results: list[tuple[str, list[Problem]]] = []
-    for file, early in _collect(paths):
-        results.append((file, early if early is not None else check_file(file)[1]))
+    checked = [_problems(early) if early is not None else check(app, file) for file, early in _collect(paths)]
 
     if as_json:
-        payload = [
-            {
-                "file": file,
-                "valid": not problems,
-                "problems": [
-                    {"line": p.line, "column": p.column, "path": p.path, "message": p.message}
-                    for p in problems
-                ],
-            }
-            for file, problems in results
-        ]
-        click.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(checked, ensure_ascii=False, indent=2))
     else:
-        for _, problems in results:
-            for problem in problems:
-                click.echo(str(problem))
+        for result in checked:
+            for problem in result["problems"]:
+                click.echo(problem_line(result["file"], problem))
 
-    valid = sum(1 for _, problems in results if not problems)
-    invalid = len(results) - valid
-    total = sum(len(problems) for _, problems in results)
+    valid = sum(1 for result in checked if result["valid"])
+    invalid = len(checked) - valid
+    total = sum(len(result["problems"]) for result in checked)
     summary = f"{_plural(valid, 'file')} valid, {invalid} invalid"
     if total:
         summary += f" ({_plural(total, 'problem')})"
     click.echo(summary, err=True)
     if invalid:
         sys.exit(1)
+
+
+def check(app: App, file: str) -> results.ValidatedFile:
+    """``file`` checked here, or by the server (its content sent) when the CLI works through one."""
+    if app.remote:
+        [checked] = app.engine.processes.validate(file)
+        return checked
+    from engine.loader import check_file
+
+    return _problems(check_file(file)[1], file)
+
+
+def _problems(problems: list[Problem], file: str | None = None) -> results.ValidatedFile:
+    return {"file": file or problems[0].file, "valid": not problems,
+            "problems": [{"line": p.line, "column": p.column, "path": p.path, "message": p.message}
+                         for p in problems]}
+
+
+def problem_line(file: str, p: results.FileProblem) -> str:
+    """A problem as ``str(Problem)`` prints it: ``file:line:col: path: message``."""
+    return str(Problem(file, p["line"], p["column"], p["path"], p["message"]))
 
 
 # -- show ---------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from cli.app import App, pass_app
@@ -18,8 +20,10 @@ from cli.output import (
     short_time,
     table,
 )
-from engine import results
 from engine.vocab import ClosureKind, ReviewState
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 # -- refusal reviews -----------------------------------------------------------------------------
 

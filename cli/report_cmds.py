@@ -6,14 +6,16 @@ import csv
 import datetime as dt
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import console, esc, json_option, plural, print_json, table
-from engine import results
+
+if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
+    from engine import results
 
 csv_option = click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one table; see docs/reports.md).")
 

@@ -1,0 +1,148 @@
+"""``leadflow login``, ``logout`` and ``whoami``: the CLI's identity on a team server (docs/cli.md).
+
+A login trades a user name and password for a personal access token (docs/server.md) and keeps the token for
+that server in the user's config directory (cli/credentials.py); every later command presents it, and the
+server acts as its owner. The password is used once, for the login, and never stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import socket
+import sys
+from typing import TYPE_CHECKING
+
+import click
+
+from cli.app import App, pass_app
+from cli.output import echo, emit, json_option, print_json
+
+if TYPE_CHECKING:
+    from cli.remote import RemoteEngine
+
+
+def _client(server: str, token: str | None) -> RemoteEngine:
+    from cli.remote import RemoteEngine, Server
+
+    return RemoteEngine(Server(server, token))
+
+
+def _password(password_stdin: bool, prompt: str) -> str:
+    """The password from standard input's first line, or asked for on the terminal without echo."""
+    if password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        if not password:
+            raise click.UsageError("--password-stdin read no password: give it on the first line of standard input")
+        return password
+    if not sys.stdin.isatty():
+        raise click.UsageError("no terminal to ask for the password on: give it on standard input with "
+                               "--password-stdin")
+    return str(click.prompt(prompt, hide_input=True))
+
+
+@click.command("login")
+@click.argument("url", metavar="URL")
+@click.option("--user", "name", metavar="NAME", help="Your user name on the server (default: your OS login).")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts; never an argument).")
+@click.option("--token-name", metavar="NAME",
+              help="The name of the token this login makes, as 'token list --mine' shows it (default: "
+                   "'leadflow CLI on HOST').")
+@json_option
+@pass_app
+def login(app: App, url: str, name: str | None, password_stdin: bool, token_name: str | None, as_json: bool) -> None:
+    """Log in to a team server: its commands then run there, as you.
+
+    Asks for your password (or reads it with --password-stdin), makes a personal access token and stores it
+    for URL in your config directory (readable by you only); the server becomes the one every command uses
+    until you log in to another, log out, or give --db.
+    """
+    from cli import credentials
+
+    server = credentials.normalise_server(url)
+    if name is None:
+        name = getpass.getuser() if password_stdin or not sys.stdin.isatty() else str(
+            click.prompt("User", default=getpass.getuser()))
+    password = _password(password_stdin, f"Password of {name} on {server}")
+    if server.startswith("http://") and not _loopback(server):
+        click.echo(f"Warning: {server} is not HTTPS: your password and token cross the network readable by "
+                   "anyone on the way", err=True)
+    session = _client(server, None).auth.login(name, password)
+    try:
+        with_session = _client(server, session["token"])
+        made = with_session.tokens.add_personal(name=token_name or f"leadflow CLI on {socket.gethostname()}")
+    finally:
+        _end_session(server, session["token"])
+    user = session.get("user") or {}
+    saved = credentials.Login(server, made["token"], user.get("name", name), made.get("id"))
+    path = credentials.save(saved)
+    result = {"server": server, "user": user, "token_id": made.get("id"), "token_name": made.get("name"),
+              "expires_at": made.get("expires_at"), "credentials": str(path)}
+    emit(result, as_json, lambda r: echo(
+        f"Logged in to {server} as {saved.user}" + (f" ({user['role']})" if user.get("role") else "")
+        + f"; token {r['token_id']} '{r['token_name']}'" + (f", expires {r['expires_at'][:10]}" if r["expires_at"]
+                                                           else "") + f", kept in {path}"))
+
+
+def _end_session(server: str, token: str) -> None:
+    """The login's session served only to make the token; end it (a failure here leaves it to expire)."""
+    from cli.remote import RemoteError
+
+    with contextlib.suppress(RemoteError):
+        _client(server, token).auth.logout()
+
+
+def _loopback(server: str) -> bool:
+    from ipaddress import ip_address
+    from urllib.parse import urlsplit
+
+    host = urlsplit(server).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command("logout")
+@click.argument("url", required=False, metavar="[URL]")
+@pass_app
+def logout(app: App, url: str | None) -> None:
+    """Revoke your token on a server (default: the current one) and delete it here."""
+    from cli import credentials
+    from cli.remote import RemoteError
+
+    target = url or app.server_url
+    saved = credentials.stored(target)
+    if saved is None:
+        where = credentials.normalise_server(target) if target else "any server"
+        raise click.ClickException(f"not logged in to {where}: nothing to log out of")
+    problem = None
+    if saved.token_id is not None:
+        try:
+            _client(saved.server, saved.token).tokens.revoke(saved.token_id)
+        except RemoteError as exc:
+            if exc.status != 401:  # 401: the token no longer works (revoked, expired): nothing left to revoke
+                problem = exc.message
+    credentials.forget(saved.server)
+    if problem is not None:
+        raise click.ClickException(f"logged out here, but the server did not revoke token {saved.token_id}: "
+                                   f"{problem}; it works until it expires, unless revoked (leadflow token revoke "
+                                   f"{saved.token_id})")
+    echo(f"Logged out of {saved.server}" + (f" (token {saved.token_id} revoked)" if saved.token_id else ""))
+
+
+@click.command("whoami")
+@json_option
+@pass_app
+def whoami(app: App, as_json: bool) -> None:
+    """Who you are and where the commands run: a team server, or a local database."""
+    me = app.engine.users.whoami()
+    where = f"on {app.login.server}" if app.login is not None else "on the local database"
+    if as_json:
+        print_json(me)
+        return
+    echo(f"{me['name']} ({me['role']}" + (f", team {me['team']}" if me.get("team") else "") + f") {where}")
