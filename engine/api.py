@@ -1302,7 +1302,7 @@ class Engine:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
             token = tokens.new_token()
-            token_id = store._new_id(conn.execute(sa.insert(api_tokens).values(
+            token_id = store.new_id(conn.execute(sa.insert(api_tokens).values(
                 source=name, token_hash=tokens.token_hash(token), hint=tokens.hint(token), process=default,
                 can_read=read, created_at=clock.now(), created_by=self.user_name)))
             return {**self._token_view(conn, token_id), "token": token}
@@ -1418,7 +1418,7 @@ class Engine:
             raise InvalidInputError("a lead needs the client's name (--name)")
         email_ = check_email(email)
         phone_ = check_phone(phone)
-        return store._new_id(conn.execute(sa.insert(clients).values(
+        return store.new_id(conn.execute(sa.insert(clients).values(
             name=name_, company=_clean_text(company, "company"), email=email_, phone=phone_,
             email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
         )))

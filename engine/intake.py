@@ -795,7 +795,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
     if status != "imported":
         return report
     bulk.finish()
-    report["import_id"] = store._new_id(conn.execute(sa.insert(imports).values(
+    report["import_id"] = store.new_id(conn.execute(sa.insert(imports).values(
         sha256=sha256, process=spec.id, file_name=path.name, actor=actor["name"], started_at=at,
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))

@@ -1,0 +1,233 @@
+"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import visits
+from engine.state import Event, LeadState, SpecLookup, apply
+from engine.store.driver import driver_execute, driver_executemany, driver_rows, rows_by_ids
+from engine.store.schema import events, lead_stages, leads, stage_counts
+
+
+def _count_key(state: LeadState) -> tuple[str, str, str, str] | None:
+    if state.status != "open":
+        return None
+    return (state.process, state.stage, state.team or "", state.owner or "")
+
+
+def bump_counts(conn: Connection, before: LeadState | None, after: LeadState) -> None:
+    """Move a lead's contribution in ``stage_counts`` from where ``before`` had it to where ``after`` has it."""
+    deltas: dict[tuple[str, str, str, str], list[int]] = {}
+    count_deltas(deltas, before, after)
+    add_counts(conn, deltas)
+
+
+def count_deltas(deltas: dict[tuple[str, str, str, str], list[int]], before: LeadState | None,
+                 after: LeadState) -> None:
+    """Add a lead's move in ``stage_counts`` to ``deltas`` (``add_counts`` writes them, summed per key)."""
+    old, new = (_count_key(before) if before else None), _count_key(after)
+    old_value = (before.value_minor or 0) if before else 0
+    new_value = after.value_minor or 0
+    if old == new and old_value == new_value:
+        return
+    for key, sign, value in ((old, -1, old_value), (new, 1, new_value)):
+        if key is not None:
+            entry = deltas.setdefault(key, [0, 0])
+            entry[0] += sign
+            entry[1] += sign * value
+
+
+def _add_count(conn: Connection, key: tuple[str, str, str, str], leads_: int, value: int) -> None:
+    process, stage, team, owner = key
+    driver_execute(conn, _count_upsert(conn.dialect.name), {
+        "process": process, "stage": stage, "team": team, "owner": owner, "d_leads": leads_, "d_value": value})
+
+
+@functools.cache
+def _count_upsert(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(stage_counts).values(
+        process=sa.bindparam("process"), stage=sa.bindparam("stage"), team=sa.bindparam("team"),
+        owner=sa.bindparam("owner"), leads=sa.bindparam("d_leads"), value_minor=sa.bindparam("d_value"))
+    return statement.on_conflict_do_update(
+        index_elements=["process", "stage", "team", "owner"],
+        set_={"leads": stage_counts.c.leads + sa.bindparam("d_leads"),
+              "value_minor": stage_counts.c.value_minor + sa.bindparam("d_value")})
+
+
+def add_counts(conn: Connection, deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
+    """Apply the summed ``stage_counts`` changes of a bulk write, ``{(process, stage, team, owner): [n, value]}``."""
+    for count_key, (n, value) in deltas.items():
+        if n or value:
+            _add_count(conn, count_key, n, value)
+
+
+def recount(conn: Connection) -> None:
+    """Rebuild ``stage_counts`` from the leads (after a bulk load that bypassed the engine)."""
+    conn.execute(sa.delete(stage_counts))
+    team = sa.func.coalesce(leads.c.team, "")
+    owner = sa.func.coalesce(leads.c.owner, "")
+    conn.execute(sa.insert(stage_counts).from_select(
+        ["process", "stage", "team", "owner", "leads", "value_minor"],
+        sa.select(leads.c.process, leads.c.stage, team, owner, sa.func.count(),
+                  sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
+        .where(leads.c.status == "open").group_by(leads.c.process, leads.c.stage, team, owner)))
+
+
+# -- the stages each lead reached (engine.visits) ------------------------------------------------
+
+#: The lead's own columns that ``lead_stages`` repeats on each of its rows.
+_STAGE_LEAD_KEYS = ("team", "owner", "status", "closed_at")
+
+
+def _stage_lead_columns(state: LeadState) -> dict[str, Any]:
+    return {"team": state.team, "owner": state.owner, "status": state.status, "closed_at": state.closed_at}
+
+
+def visit_row(state: LeadState, visit: visits.Visit) -> dict[str, Any]:
+    return {"lead_id": state.id, "stage": visit.stage, "process": state.process, "created_at": state.created_at,
+            **_stage_lead_columns(state), "entered_at": visit.entered_at, "stay_started_at": visit.stay_started_at,
+            "seconds": visit.seconds, "moved_on": visit.moved_on}
+
+
+def new_lead_visits(state: LeadState) -> list[dict[str, Any]]:
+    """The ``lead_stages`` rows of a lead just created: the stage it starts in (what ``follow_stages`` writes
+    for a new lead; bulk loads build their rows from it)."""
+    stays: dict[str, visits.Visit] = {}
+    visits.follow(stays, visits.moves(None, state))
+    return [visit_row(state, stays[stage]) for stage in sorted(stays)]
+
+
+_VISITS_OF_LEAD = sa.select(lead_stages.c.stage, lead_stages.c.entered_at, lead_stages.c.stay_started_at,
+                            lead_stages.c.seconds, lead_stages.c.moved_on).where(
+    lead_stages.c.lead_id == sa.bindparam("lead_id"))
+_UPDATE_VISIT = sa.update(lead_stages).where(
+    lead_stages.c.lead_id == sa.bindparam("k_lead_id"), lead_stages.c.stage == sa.bindparam("k_stage")).values(
+    {name: sa.bindparam(f"v_{name}") for name in ("stay_started_at", "seconds", "moved_on")})
+_INSERT_VISIT = sa.insert(lead_stages).values({c.key: sa.bindparam(c.key) for c in lead_stages.c})
+
+
+@functools.lru_cache(maxsize=16)
+def _visits_of_leads(n: int) -> sa.Select[Any]:
+    return sa.select(lead_stages.c.lead_id, *_VISITS_OF_LEAD.selected_columns).where(
+        lead_stages.c.lead_id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
+
+
+def _read_visits(conn: Connection, lead_ids: list[int]) -> dict[int, dict[str, visits.Visit]]:
+    """The stages each lead reached (one row per stage, a short range of the primary key per lead)."""
+    if len(lead_ids) == 1:
+        rows = driver_rows(conn, _VISITS_OF_LEAD, {"lead_id": lead_ids[0]})
+        for row in rows:
+            row["lead_id"] = lead_ids[0]
+    else:
+        rows = rows_by_ids(conn, _visits_of_leads, lead_ids)
+    out: dict[int, dict[str, visits.Visit]] = {}
+    for r in rows:
+        out.setdefault(r["lead_id"], {})[r["stage"]] = visits.Visit(
+            r["stage"], r["entered_at"], r["stay_started_at"], int(r["seconds"]), bool(r["moved_on"]))
+    return out
+
+
+@functools.lru_cache(maxsize=64)
+def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
+    return sa.update(lead_stages).where(lead_stages.c.lead_id == sa.bindparam("k_lead_id")).values(
+        {name: sa.bindparam(f"v_{name}") for name in columns})
+
+
+def follow_stages(conn: Connection, changes: list[tuple[LeadState | None, LeadState]]) -> None:
+    """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
+    lead. Rows changed alike are written by one statement."""
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    moved: list[tuple[LeadState, bool, list[tuple[str, str, dt.datetime]]]] = []
+    for before, after in changes:
+        assert after.id is not None
+        if before is not None:
+            old, new = _stage_lead_columns(before), _stage_lead_columns(after)
+            changed = {k: v for k, v in new.items() if old[k] != v}
+            if changed:
+                updates.setdefault(tuple(changed), []).append(
+                    {"k_lead_id": after.id, **{f"v_{name}": value for name, value in changed.items()}})
+        moves = visits.moves(visits.position(before), after)
+        if moves:
+            moved.append((after, before is None, moves))
+    for columns, rows in updates.items():
+        driver_executemany(conn, _update_stage_leads_statement(columns), rows)
+    if not moved:
+        return
+    known = [after.id for after, new, _ in moved if not new and after.id is not None]
+    current = _read_visits(conn, known) if known else {}
+    changed_rows: list[dict[str, Any]] = []
+    new_rows: list[dict[str, Any]] = []
+    for after, _, moves in moved:
+        assert after.id is not None
+        stays = current.get(after.id, {})
+        existing = set(stays)
+        for stage in sorted(visits.follow(stays, moves)):
+            visit = stays[stage]
+            if stage in existing:
+                changed_rows.append({"k_lead_id": after.id, "k_stage": stage, "v_seconds": visit.seconds,
+                                     "v_stay_started_at": visit.stay_started_at, "v_moved_on": visit.moved_on})
+            else:
+                new_rows.append(visit_row(after, visit))
+    driver_executemany(conn, _UPDATE_VISIT, changed_rows)
+    driver_executemany(conn, _INSERT_VISIT, new_rows)
+
+
+def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
+    """A lead's state and stage visits from its complete event log (the write path's moves, event by event)."""
+    state: LeadState | None = None
+    stays: dict[str, visits.Visit] = {}
+    for event in evs:
+        before = visits.position(state)
+        state = apply(state, event, specs)
+        visits.follow(stays, visits.moves(before, state))
+    assert state is not None, "no events"
+    return state, stays
+
+
+def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) -> int:
+    """Rebuild ``lead_stages`` from the event log (after an upgrade, or a bulk load that bypassed the engine).
+
+    Returns the rows written. Every lead's events are replayed through ``state.apply``, ``batch`` leads at a time.
+    """
+    conn.execute(sa.delete(lead_stages))
+    written = 0
+    last = 0
+    while True:
+        ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.id > last).order_by(leads.c.id)
+                                          .limit(batch))]
+        if not ids:
+            return written
+        last = ids[-1]
+        logs: dict[int, list[Event]] = {}
+        for r in conn.execute(sa.select(events.c.lead_id, events.c.kind, events.c.at, events.c.actor,
+                                        events.c.data_json, events.c.id)
+                              .where(events.c.lead_id >= ids[0], events.c.lead_id <= last)
+                              .order_by(events.c.lead_id, events.c.id)):
+            logs.setdefault(r[0], []).append(Event(kind=r[1], at=r[2], actor=r[3], data=json.loads(r[4]),
+                                                   lead_id=r[0], id=r[5]))
+        rows: list[dict[str, Any]] = []
+        for lead_id, log in logs.items():
+            state, stays = replay_stages(log, specs)
+            state.id = lead_id
+            rows.extend(visit_row(state, v) for v in stays.values())
+        if rows:
+            conn.execute(sa.insert(lead_stages), rows)
+            written += len(rows)
+
+OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
+
+def ownership_rows(lead_id: int, client_id: int, evs: list[Event]) -> list[dict[str, Any]]:
+    return [{"client_id": client_id, "lead_id": lead_id, "owner": ev.data[key], "started_at": ev.at, "how": ev.kind}
+            for ev in evs for key in [OWNERSHIP_EVENTS.get(ev.kind)] if key and ev.data.get(key)]
+
