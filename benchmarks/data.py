@@ -305,12 +305,7 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
                 rows["closures"] += closings
                 rows["ownerships"] += store.ownership_rows(lead_id, lead_id, evs)
             for name, table_rows in rows.items():
-                if table_rows:
-                    table = store.metadata.tables[name]
-                    columns = [table.c[k] for k in table_rows[0]]
-                    store.run_many(conn, f"INSERT INTO {name} ({', '.join(c.key for c in columns)}) VALUES "
-                                             f"({', '.join('{}' for _ in columns)})",
-                                       columns, [tuple(r.values()) for r in table_rows])
+                store.insert_many(conn, store.metadata.tables[name], table_rows)
             for key in counts:
                 counts[key] += len(rows[key])
             log(f"  {start + n:,} leads written ({time.perf_counter() - started:.0f} s)")

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import access, actions, clock, rules, store, views
-from engine.assignment import Assigner
+from engine.assignment import AssignmentRules, check_named_owner, owner_of_new_lead
 from engine.errors import (
     AuthenticationError,
     BatchRefused,
@@ -347,36 +347,33 @@ class Engine:
             spec = self._spec(conn, process)
             version = self._version_of(conn, spec)
             owner_name = owner if owner is not None else (actor["name"] if actor["role"] == "salesperson" else None)
-            team = None
+            named = None
             if owner_name is not None:
-                owner_row = self._user(conn, owner_name)
-                access.require_can_own(owner_row)
-                if owner_name != actor["name"]:
-                    access.require_manager_of(actor, owner_row["team"], f"add a lead for {owner_name}")
-                team = owner_row["team"]
+                named = self._user(conn, owner_name)
+                check_named_owner(actor, named, "add a lead")
             elif actor["role"] not in access.ADDERS:
                 raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not add leads")
-            else:
-                team = actor["team"]  # an unassigned lead waits in its manager's team, visible to them
             typed = self._typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
             if client_id is None:
                 client_id = self._new_client(conn, name=name, company=company, email=email, phone=phone)
             else:
                 self._visible_client_leads(conn, actor, client_id)  # may this user work with the client at all?
+            product = _clean_text(product, "product", 200)
+            assignment_rules = AssignmentRules(conn, spec)
+            placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
             created = self._event("created", {
-                "client_id": client_id, "process": spec.id, "process_version": version, "owner": owner_name,
-                "team": team, "source": _clean_text(source, "source", 200),
-                "product": _clean_text(product, "product", 200), "value_minor": value_minor, "fields": typed})
+                "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
+                "team": placed.team, "source": _clean_text(source, "source", 200),
+                "product": product, "value_minor": value_minor, "fields": typed})
+            if placed.assignment is not None:
+                created.data["assignment"] = placed.assignment
+            assignment_rules.save()
             state = apply(None, created, self._specs_lookup(conn))
-            if owner_name is None and spec.assignment is not None:
-                assigner = Assigner.load_for(conn, spec)
-                assigner.place(state).apply_to(state, created)
-                assigner.save(conn)
-            lead_id = store.insert_lead(conn, state)
+            (state.id,) = store.reserve_ids(conn, leads, 1)
             entry = actions.on_enter(spec, state, created.at)
             entry.record_on(created)
-            store.insert_events(conn, lead_id, client_id, [created])
+            store.write_leads(conn, [store.LeadChange(None, state, [created])])
             actions.store(conn, [entry])
             return self._view(conn, state)
 
@@ -639,7 +636,7 @@ class Engine:
               check: Callable[[LeadState, ProcessSpec, Callable[[], Any], _Move], tuple[str, dict[str, Any]]]
               ) -> dict[str, Any]:
         """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
-        the leads with ``store.update_leads`` and their events with ``store.insert_events_bulk``."""
+        the leads and their events with ``store.write_leads``."""
         if on_refusal not in ("abort", "skip"):
             raise InvalidInputError(f"on_refusal '{on_refusal}' is not one of: abort, skip")
         ids = _batch_ids(lead_ids)
@@ -648,8 +645,7 @@ class Engine:
             states = store.read_leads(conn, ids)
             lookup = self._specs_lookup(conn)
             at = clock.now()
-            changes: list[tuple[LeadState, LeadState]] = []
-            evs: list[tuple[LeadState, Event]] = []
+            changes: list[store.LeadChange] = []
             entries = []
             refused: list[dict[str, Any]] = []
             for lead_id in ids:
@@ -669,14 +665,12 @@ class Engine:
                     entry = actions.on_enter(spec, after, at)
                     entry.record_on(ev)
                     entries.append(entry)
-                changes.append((state, after))
-                evs.append((after, ev))
+                changes.append(store.LeadChange(state, after, [ev]))
             if refused and on_refusal == "abort":
                 raise BatchRefused(_VERBS[action], len(ids), refused)
-            store.update_leads(conn, changes)
-            store.insert_events_bulk(conn, evs)
+            store.write_leads(conn, changes)
             actions.store(conn, entries)
-            return {"action": action, "done": [after.id for _, after in changes], "refused": refused}
+            return {"action": action, "done": [change.after.id for change in changes], "refused": refused}
 
     def history(self, lead_id: int) -> list[dict[str, Any]]:
         with self.transaction() as conn:
@@ -1454,9 +1448,7 @@ class Engine:
                 entry = actions.on_enter(lookup(state.process, state.process_version), state, ev.at)
                 entry.record_on(ev)
                 entries.append(entry)
-        store.update_lead(conn, before, state)
-        assert state.id is not None
-        store.insert_events(conn, state.id, state.client_id, evs)
+        store.write_leads(conn, [store.LeadChange(before, state, evs)])
         actions.store(conn, entries)
         return self._view(conn, state)
 

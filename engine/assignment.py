@@ -14,13 +14,14 @@ PostgreSQL; SQLite's write lock, taken by ``BEGIN IMMEDIATE``), so concurrent wr
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, rules
+from engine import access, clock, rules
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import assignment_cursors, stage_counts, users
@@ -46,6 +47,37 @@ class Placement:
         state.owner = self.owner
         state.team = self.team
         created.data.update(owner=self.owner, team=self.team, assignment=self.record())
+
+
+class NewLeadOwner(NamedTuple):
+    """Who owns a new lead (None: nobody yet), the team it is in, and the rules' decision when they were asked
+    (what its ``created`` event keeps as ``assignment``)."""
+
+    owner: str | None
+    team: str | None
+    assignment: dict[str, Any] | None
+
+
+def check_named_owner(actor: Any, owner: Any, doing: str) -> None:
+    """Refuse unless ``actor`` may give a new lead to ``owner`` (a user row): someone who can own leads, and
+    the actor themselves or one of the team the actor manages."""
+    access.require_can_own(owner)
+    if owner["name"] != actor["name"]:
+        access.require_manager_of(actor, owner["team"], f"{doing} for {owner['name']}")
+
+
+def owner_of_new_lead(actor: Any, named: Any | None, spec: ProcessSpec, product: str | None,
+                      fields: dict[str, Any], rules_: Callable[[], Assigner]) -> NewLeadOwner:
+    """THE decision of who owns a new lead, for ``add_lead`` (and the HTTP intake) and the CSV import alike:
+    the named owner (a user row that passed ``check_named_owner``); else the process's assignment rules, read
+    through ``rules_`` only when a lead needs them (it locks the round-robin cursors); else nobody: the lead waits
+    in the actor's team, visible to its manager."""
+    if named is not None:
+        return NewLeadOwner(named["name"], named["team"], None)
+    if spec.assignment is not None:
+        placed = rules_().place_values(product, fields, actor["team"])
+        return NewLeadOwner(placed.owner, placed.team, placed.record())
+    return NewLeadOwner(None, actor["team"], None)
 
 
 class Assigner:
@@ -131,6 +163,25 @@ class Assigner:
             conn.execute(sa.update(assignment_cursors).where(assignment_cursors.c.team == team)
                          .values(last_owner=self.cursors[team], updated_at=now))
         self._moved.clear()
+
+
+class AssignmentRules:
+    """A process's assignment rules in one transaction, read (and their cursors locked) only when a lead needs
+    them: the ``rules_`` of ``owner_of_new_lead`` for one lead."""
+
+    def __init__(self, conn: Connection, spec: ProcessSpec):
+        self._conn = conn
+        self._spec = spec
+        self._assigner: Assigner | None = None
+
+    def __call__(self) -> Assigner:
+        if self._assigner is None:
+            self._assigner = Assigner.load_for(self._conn, self._spec)
+        return self._assigner
+
+    def save(self) -> None:
+        if self._assigner is not None:
+            self._assigner.save(self._conn)
 
 
 def _lock_cursors(conn: Connection, teams: list[str]) -> dict[str, str | None]:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from engine import rules, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.state import ROTATED_COLUMNS, Event, SpecLookup, apply
+from engine.state import ROTATED_COLUMNS, Event, LeadState, SpecLookup, apply
 from engine.store import clients, closures, leads, ownerships, stage_counts, users
 
 #: How many of a client's latest owners a rotation never hands the client back to.
@@ -155,7 +155,7 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
 
     ``apply`` runs once per group of leads that it changes alike (one process version, stage and task
     applicability: see ``ROTATED_COLUMNS``), on the group's first lead read in full; the whole group is then
-    written by ``store.write_alike`` with that lead's new columns and tasks and each lead's own new owner.
+    written by ``store.write_leads`` with that lead's new columns and tasks and each lead's own new owner.
     ``stalled`` holds each moved lead's row with the ``ROTATION_READS`` columns.
     """
     groups: dict[tuple[Any, ...], list[Move]] = {}
@@ -183,22 +183,32 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
 
         first = store.read_lead(conn, group[0].lead_id)
         assert first is not None
-        before = store.lead_columns(first)
         after_state = apply(first.clone(), event(group[0]), specs)
-        after = store.lead_columns(after_state)
-        changed = {name for name, value in after.items() if before[name] != value}
+        changed = set(store.changed_columns(first, after_state))
         assert changed <= set(ROTATED_COLUMNS), f"a rotation changed {sorted(changed - set(ROTATED_COLUMNS))}"
-        columns = {name: after[name] for name in ROTATED_COLUMNS if name not in ("owner", "team")}
         stage = spec.stage(stage_id)
         assert stage is not None
         # in the stage's declared order, as entering a stage creates them (lists show ties in that order)
-        tasks = [after_state.tasks[(stage_id, task.id)] for task in stage.all_tasks]
-        changed_leads = [
-            store.AlikeLead(m.lead_id, row.client_id, row.row_version, process, row.value_minor, row.owner,
-                            row.team, m.to_owner, m.team)
-            for m in group for row in [stalled[m.lead_id]]]
-        store.write_alike(conn, stage_id, columns, tasks, changed_leads,
-                          [(lead, event(m)) for lead, m in zip(changed_leads, group, strict=True)])
+        tasks = {(stage_id, task.id): after_state.tasks[(stage_id, task.id)] for task in stage.all_tasks}
+        changes = []
+        for m in group:
+            row = stalled[m.lead_id]
+            lead = {"id": m.lead_id, "client_id": row.client_id, "value_minor": row.value_minor}
+            # what the write path compares: the lead's own identity, owner, team and value; its rotated columns
+            # are written whatever they held, its stage's task rows replaced without being read
+            before = _alike(first, **lead, row_version=row.row_version, owner=row.owner, team=row.team, tasks={})
+            after = _alike(after_state, **lead, owner=m.to_owner, team=m.team, tasks=tasks)
+            changes.append(store.LeadChange(before, after, [event(m)], ROTATED_COLUMNS, stage_id))
+        store.write_leads(conn, changes)
+
+
+def _alike(template: LeadState, **values: Any) -> LeadState:
+    """A lead of a rotated group: ``template`` (the group's first lead) with the lead's own ``values``; the
+    fields are the template's, read by nothing the write path writes for a rotation."""
+    state = object.__new__(LeadState)
+    state.__dict__.update(template.__dict__)
+    state.__dict__.update(values)
+    return state
 
 
 def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:

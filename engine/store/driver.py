@@ -10,20 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 
-def run_many(conn: Connection, sql: str, columns: list[sa.Column[Any] | None],
-                 rows: list[tuple[Any, ...]]) -> int:
-    """One statement for many rows, handed to the driver as is (SQLAlchemy's per-row parameter handling
-    costs more than the database's own work on a 100,000-lead rotation). Values go through each column
-    type's own bind processor, so they are stored exactly as SQLAlchemy stores them; a None column passes
-    its value as it is (integers, strings, or values already converted). Returns the rows matched."""
-    if not rows:
-        return 0
-    processors = [_processor(conn, c) if c is not None else None for c in columns]
-    converted = rows if not any(processors) else [
-        tuple(p(v) if p is not None else v for p, v in zip(processors, row, strict=True)) for row in rows]
-    return _driver_executemany(conn, sql.format(*[_marker(conn)] * len(columns)), converted)
-
-
 def _marker(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
@@ -111,8 +97,8 @@ def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[di
     if not rows:
         return 0
     compiled = _driver_statement(statement, conn.dialect)
-    values = [[p(row[name]) if p is not None else row[name] for name, p in compiled.params] for row in rows]
     names = [name for name, _ in compiled.params]
+    values = _converted(names, [p for _, p in compiled.params], rows)
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.executemany(compiled.sql, values if compiled.positional else [
@@ -143,20 +129,29 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     if not rows:
         return
     names = list(rows[0])
-    converters: list[tuple[Any, dict[Any, Any]]] = [(_processor(conn, table.c[name]), {}) for name in names]
+    insert_rows(conn, table, names, _converted(names, [_processor(conn, table.c[name]) for name in names], rows))
+
+
+def _converted(names: list[str], processors: list[Any], rows: list[dict[str, Any]]) -> list[list[Any]]:
+    """The rows' values in ``names``' order, each through its bind processor, each distinct value of a column
+    converted once (a batch's rows repeat one instant, one stage, one deadline)."""
+    converters: list[tuple[str, Any, dict[Any, Any]]] = [
+        (name, processor, {}) for name, processor in zip(names, processors, strict=True)]
     values = []
     for row in rows:
         out = []
-        for name, (processor, seen) in zip(names, converters, strict=True):
+        for name, processor, seen in converters:
             value = row[name]
             if processor is not None and value is not None:
                 try:
                     value = seen[value]
                 except KeyError:
-                    value = seen[value] = processor(value)
+                    # (not ``value = seen[value] = ...``: that assigns ``value`` first and keys the cache by the result)
+                    converted = seen[value] = processor(value)
+                    value = converted
             out.append(value)
         values.append(out)
-    insert_rows(conn, table, names, values)
+    return values
 
 
 def insert_rows(conn: Connection, table: sa.Table, names: list[str],

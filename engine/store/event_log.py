@@ -1,67 +1,39 @@
-"""The event log: appending a lead's events, reading them back."""
+"""The event log: appending events (``append_events``, the one INSERT into ``events``), reading them back."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.state import Event
 from engine.store.codec import dumps
-from engine.store.driver import driver_execute, driver_value, insert_rows
-from engine.store.projections import ownership_rows
-from engine.store.schema import events, ownerships
+from engine.store.driver import driver_executemany
+from engine.store.schema import events
 
 _INSERT_EVENT = sa.insert(events).values(
     {name: sa.bindparam(name) for name in ("lead_id", "client_id", "at", "actor", "kind", "data_json")})
-_INSERT_OWNERSHIP = sa.insert(ownerships).values(
-    {name: sa.bindparam(name) for name in ("client_id", "lead_id", "owner", "started_at", "how")})
 
 
-def insert_events(conn: Connection, lead_id: int, client_id: int, evs: list[Event]) -> None:
-    """Append one lead's events (their ids stay unread: the log is read back ordered by id)."""
-    for ev in evs:
-        ev.lead_id = lead_id
-        driver_execute(conn, _INSERT_EVENT, {"lead_id": lead_id, "client_id": client_id, "at": ev.at,
-                                             "actor": ev.actor, "kind": ev.kind, "data_json": dumps(ev.data)})
-    for row in ownership_rows(lead_id, client_id, evs):
-        driver_execute(conn, _INSERT_OWNERSHIP, row)
+def append_events(conn: Connection, evs: Sequence[tuple[int, int, Event]]) -> None:
+    """Append events, each ``(lead_id, client_id, event)``, in one statement (their ids stay unread: the log is
+    read back ordered by id). Events that share one ``data`` dict are serialised once.
 
-
-class _LeadKey(Protocol):
-    @property
-    def id(self) -> int | None: ...
-    @property
-    def client_id(self) -> int: ...
-
-
-def insert_events_bulk(conn: Connection, evs: Sequence[tuple[_LeadKey, Event]]) -> None:
-    """Append many leads' events (and the ownerships they start) in two statements.
-
-    Events that share one ``data`` dict are serialised once.
-    """
+    The write path (``engine.store.writes.write_leads``) appends the events of every change; the outbox appends
+    the mail events, which change no lead."""
     texts: dict[int, str] = {}
-    stamps: dict[dt.datetime, Any] = {}
-    rows: list[tuple[Any, ...]] = []
-    owner_rows: list[tuple[Any, ...]] = []
-    for lead, ev in evs:
-        assert lead.id is not None
-        ev.lead_id = lead.id
+    rows: list[dict[str, Any]] = []
+    for lead_id, client_id, ev in evs:
+        ev.lead_id = lead_id
         text = texts.get(id(ev.data))
         if text is None:
             text = texts[id(ev.data)] = dumps(ev.data)
-        at = stamps.get(ev.at)
-        if at is None:
-            at = stamps[ev.at] = driver_value(conn, events.c.at, ev.at)
-        rows.append((lead.id, lead.client_id, at, ev.actor, ev.kind, text))
-        owner_rows.extend((r["client_id"], r["lead_id"], r["owner"], at, r["how"])
-                          for r in ownership_rows(lead.id, lead.client_id, [ev]))
-    insert_rows(conn, events, ["lead_id", "client_id", "at", "actor", "kind", "data_json"], rows)
-    insert_rows(conn, ownerships, ["client_id", "lead_id", "owner", "started_at", "how"], owner_rows)
+        rows.append({"lead_id": lead_id, "client_id": client_id, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
+                     "data_json": text})
+    driver_executemany(conn, _INSERT_EVENT, rows)
 
 
 def read_events(conn: Connection, lead_id: int) -> list[Event]:

@@ -1,9 +1,11 @@
-"""A lead's rows: ``leads`` and ``lead_tasks`` read into a ``LeadState`` and written back."""
+"""A lead's rows: ``leads`` and ``lead_tasks`` read into a ``LeadState``, and the statements of the write path
+(``engine.store.writes``) that write them back."""
 
 from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -12,24 +14,12 @@ from sqlalchemy.engine import Connection
 from engine.errors import ConcurrentUpdateError
 from engine.state import Event, LeadState, TaskState
 from engine.store.codec import dumps
-from engine.store.driver import (
-    CHUNK,
-    driver_executemany,
-    driver_rows,
-    driver_value,
-    insert_rows,
-    new_id,
-    rows_by_ids,
-    run_many,
-)
-from engine.store.event_log import insert_events_bulk
-from engine.store.projections import add_counts, bump_counts, count_deltas, follow_stages
+from engine.store.driver import CHUNK, driver_executemany, driver_rows, rows_by_ids
 from engine.store.schema import lead_tasks, leads
-
-# -- leads -----------------------------------------------------------------------------------
 
 #: The lead's columns, each the LeadState attribute of the same name (but ``fields_json``).
 _COLUMN_ATTRS = tuple(c.key for c in leads.c if c.key not in ("id", "row_version"))
+_LEAD_KEYS = [c.key for c in leads.c if c.key not in ("id", "row_version", "fields_json")]
 
 
 def lead_columns(state: LeadState) -> dict[str, Any]:
@@ -60,32 +50,9 @@ def _state_of(row: Any) -> LeadState:
     )
 
 
-# Statements run by every operation are built once, with bound parameters: building and hashing a new
-# statement per call cost more than the database's own work for a single lead.
-_LEAD_BY_ID = sa.select(leads).where(leads.c.id == sa.bindparam("lead_id"))
-_TASKS_OF_LEAD = sa.select(lead_tasks).where(lead_tasks.c.lead_id == sa.bindparam("lead_id"))
-_TASK_KEY = (lead_tasks.c.lead_id == sa.bindparam("k_lead_id"), lead_tasks.c.stage == sa.bindparam("k_stage"),
-             lead_tasks.c.task_id == sa.bindparam("k_task_id"))
-_UPDATE_TASK = sa.update(lead_tasks).where(*_TASK_KEY).values(
-    {name: sa.bindparam(f"v_{name}") for name in ("state", "due_at", "done_by", "done_at", "note")})
-_DELETE_TASK = sa.delete(lead_tasks).where(*_TASK_KEY)
-_INSERT_TASK = sa.insert(lead_tasks).values({c.key: sa.bindparam(c.key) for c in lead_tasks.c})
-
-
-def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
-    rows = driver_rows(conn, _LEAD_BY_ID, {"lead_id": lead_id})
-    if not rows:
-        return None
-    state = _state_of(rows[0])
-    for t in driver_rows(conn, _TASKS_OF_LEAD, {"lead_id": lead_id}):
-        state.tasks[(t["stage"], t["task_id"])] = TaskState(
-            stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
-            done_by=t["done_by"], done_at=t["done_at"], note=t["note"],
-        )
-    return state
-
-
-_LEAD_KEYS = [c.key for c in leads.c if c.key not in ("id", "row_version", "fields_json")]
+def _task_of(row: Any) -> TaskState:
+    return TaskState(stage=row["stage"], id=row["task_id"], state=row["state"], due_at=row["due_at"],
+                     done_by=row["done_by"], done_at=row["done_at"], note=row["note"])
 
 
 def task_row(lead_id: int, t: TaskState) -> dict[str, Any]:
@@ -93,68 +60,24 @@ def task_row(lead_id: int, t: TaskState) -> dict[str, Any]:
             "done_by": t.done_by, "done_at": t.done_at, "note": t.note}
 
 
+class LeadChange(NamedTuple):
+    """One lead's change as the write path (``engine.store.writes.write_leads``) writes it."""
 
-def insert_lead(conn: Connection, state: LeadState) -> int:
-    lead_id = new_id(conn.execute(sa.insert(leads).values(row_version=1, **lead_columns(state))))
-    bump_counts(conn, None, state)
-    state.id = lead_id
-    state.row_version = 1
-    follow_stages(conn, [(None, state)])
-    if state.tasks:
-        conn.execute(sa.insert(lead_tasks), [task_row(lead_id, t) for t in state.tasks.values()])
-    return lead_id
-
-
-def update_lead(conn: Connection, before: LeadState, after: LeadState) -> None:
-    """Write ``after`` if nobody changed the row since ``before`` was read (optimistic locking)."""
-    update_leads(conn, [(before, after)])
+    before: LeadState | None  # as read (None: a new lead, whose id is reserved: ``writes.reserve_lead_ids``)
+    after: LeadState
+    events: Sequence[Event]  # the events that made ``after`` from ``before``, appended to the log
+    #: the columns set whatever they held (a rotation, which does not read them); None: those that differ
+    columns: tuple[str, ...] | None = None
+    #: a stage whose stored task rows are replaced by ``after``'s without being read (``before`` need not hold them)
+    restarted_stage: str | None = None
 
 
-def update_leads(conn: Connection, changes: list[tuple[LeadState, LeadState]]) -> None:
-    """Write leads' new states, each ``(before, after)`` of a different lead, in a few statements: leads whose
-    changed columns are the same ones share one UPDATE (each with its own values), and so do their task and
-    stage rows. Every lead under the optimistic lock: if any changed since ``before`` was read,
-    ``ConcurrentUpdateError`` and the caller's transaction rolls back, so nothing is written.
-    """
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for before, after in changes:
-        assert after.id is not None
-        changed = changed_columns(before, after)
-        updates.setdefault(tuple(changed), []).append({
-            "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
-            **{f"v_{name}": value for name, value in changed.items()}})
-    written = sum(driver_executemany(conn, _update_lead_statement(columns), rows) for columns, rows in updates.items())
-    if written != len(changes):
-        if len(changes) == 1:
-            raise ConcurrentUpdateError(f"lead {changes[0][1].id} changed since you read it; nothing was written, "
-                                        "try again")
-        raise ConcurrentUpdateError(f"{len(changes) - written} of {len(changes)} leads changed since they were "
-                                    "read; nothing was written, try again")
-    deltas: dict[tuple[str, str, str, str], list[int]] = {}
-    inserts: list[dict[str, Any]] = []
-    task_updates: list[dict[str, Any]] = []
-    deletes: list[dict[str, Any]] = []
-    for before, after in changes:
-        assert after.id is not None
-        after.row_version = before.row_version + 1
-        count_deltas(deltas, before, after)
-        old = before.tasks
-        for key, task in after.tasks.items():
-            if key not in old:
-                inserts.append(task_row(after.id, task))
-            elif old[key] != task:  # the dataclasses compare every column of the row
-                task_updates.append({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1],
-                                     **{f"v_{name}": getattr(task, name) for name in _TASK_VALUES}})
-        # Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
-        # when the lead enters it again, and a migration drops the open tasks its target version no longer has.
-        deletes.extend({"k_lead_id": after.id, "k_stage": key[0], "k_task_id": key[1]}
-                       for key in old.keys() - after.tasks.keys())
-    add_counts(conn, deltas)
-    follow_stages(conn, list(changes))
-    driver_executemany(conn, _INSERT_TASK, inserts)
-    driver_executemany(conn, _UPDATE_TASK, task_updates)
-    driver_executemany(conn, _DELETE_TASK, deletes)
+# -- reading -------------------------------------------------------------------------------------
 
+# Statements run by every operation are built once, with bound parameters: building and hashing a new
+# statement per call cost more than the database's own work for a single lead.
+_LEAD_BY_ID = sa.select(leads).where(leads.c.id == sa.bindparam("lead_id"))
+_TASKS_OF_LEAD = sa.select(lead_tasks).where(lead_tasks.c.lead_id == sa.bindparam("lead_id"))
 
 
 @functools.lru_cache(maxsize=16)
@@ -166,6 +89,17 @@ def _leads_by_ids(n: int) -> sa.Select[Any]:
 def _tasks_of_leads(n: int) -> sa.Select[Any]:
     return sa.select(lead_tasks).where(lead_tasks.c.lead_id.in_([sa.bindparam(f"id{k}") for k in range(n)]))
 
+
+def read_lead(conn: Connection, lead_id: int) -> LeadState | None:
+    rows = driver_rows(conn, _LEAD_BY_ID, {"lead_id": lead_id})
+    if not rows:
+        return None
+    state = _state_of(rows[0])
+    for t in driver_rows(conn, _TASKS_OF_LEAD, {"lead_id": lead_id}):
+        state.tasks[(t["stage"], t["task_id"])] = _task_of(t)
+    return state
+
+
 def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
     """The stored states of many leads by id (those that exist), a few queries per 500 leads."""
     states: dict[int, LeadState] = {}
@@ -175,13 +109,22 @@ def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
         for row in rows_by_ids(conn, _leads_by_ids, chunk):
             states[row["id"]] = _state_of(row)
         for t in rows_by_ids(conn, _tasks_of_leads, chunk):
-            states[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = TaskState(
-                stage=t["stage"], id=t["task_id"], state=t["state"], due_at=t["due_at"],
-                done_by=t["done_by"], done_at=t["done_at"], note=t["note"])
+            states[t["lead_id"]].tasks[(t["stage"], t["task_id"])] = _task_of(t)
     return states
 
 
+# -- writing (called by engine.store.writes.write_leads only) --------------------------------------
+
+_INSERT_LEAD = sa.insert(leads).values({c.key: sa.bindparam(c.key) for c in leads.c})
+_TASK_KEY = (lead_tasks.c.lead_id == sa.bindparam("k_lead_id"), lead_tasks.c.stage == sa.bindparam("k_stage"),
+             lead_tasks.c.task_id == sa.bindparam("k_task_id"))
 _TASK_VALUES = ("state", "due_at", "done_by", "done_at", "note")
+_UPDATE_TASK = sa.update(lead_tasks).where(*_TASK_KEY).values(
+    {name: sa.bindparam(f"v_{name}") for name in _TASK_VALUES})
+_DELETE_TASK = sa.delete(lead_tasks).where(*_TASK_KEY)
+_DELETE_STAGE_TASKS = sa.delete(lead_tasks).where(lead_tasks.c.lead_id == sa.bindparam("k_lead_id"),
+                                                  lead_tasks.c.stage == sa.bindparam("k_stage"))
+_INSERT_TASK = sa.insert(lead_tasks).values({c.key: sa.bindparam(c.key) for c in lead_tasks.c})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -192,61 +135,66 @@ def _update_lead_statement(columns: tuple[str, ...]) -> sa.Update:
                                             **{name: sa.bindparam(f"v_{name}") for name in columns}})
 
 
-class AlikeLead(NamedTuple):
-    """One lead of a change written by ``write_alike``: who held it before and who holds it after."""
-
-    id: int
-    client_id: int
-    row_version: int
-    process: str
-    value_minor: int | None
-    owner_before: str | None
-    team_before: str | None
-    owner: str | None
-    team: str | None
-
-
-def write_alike(conn: Connection, stage: str, columns: dict[str, Any], tasks: list[TaskState],
-                changed: list[AlikeLead], evs: list[tuple[AlikeLead, Event]]) -> None:
-    """Many open leads of one stage changed alike, in a few statements (a rotation of 100,000 leads).
-
-    Each lead gets its own owner and team; every other column in ``columns`` takes the same value, and the
-    stage's task rows are replaced by ``tasks``. The same optimistic lock as ``update_lead``: if any lead
-    changed since it was read, nothing is written (the caller's transaction rolls back).
-    """
-    if not changed:
-        return
-    names = list(columns)
-    constants = [driver_value(conn, leads.c[name], columns[name]) for name in names]
-    sets = ", ".join(f"{name} = {{}}" for name in ["owner", "team", *names])
-    written = run_many(
-        conn, f"UPDATE leads SET {sets}, row_version = row_version + 1 WHERE id = {{}} AND row_version = {{}}",
-        [leads.c.owner, leads.c.team, *([None] * len(names)), None, None],
-        [(lead.owner, lead.team, *constants, lead.id, lead.row_version) for lead in changed])
-    if written != len(changed):
-        raise ConcurrentUpdateError(f"{len(changed) - written} of {len(changed)} leads changed since they "
-                                    "were read; nothing was written, try again")
-    run_many(conn, "DELETE FROM lead_tasks WHERE lead_id = {} AND stage = {}", [None, None],
-                 [(lead.id, stage) for lead in changed])
-    t = lead_tasks.c
-    task_values = [tuple(driver_value(conn, column, value) for column, value in zip(
-        (t.stage, t.task_id, t.state, t.due_at, t.done_by, t.done_at, t.note),
-        (task.stage, task.id, task.state, task.due_at, task.done_by, task.done_at, task.note), strict=True))
-        for task in tasks]
-    insert_rows(conn, lead_tasks, ["lead_id", "stage", "task_id", "state", "due_at", "done_by", "done_at", "note"],
-                [(lead.id, *values) for lead in changed for values in task_values])
-    # lead_stages repeats the owner and team on each stage row of the lead (the stage and status stay as they were)
-    run_many(conn, "UPDATE lead_stages SET owner = {}, team = {} WHERE lead_id = {}", [None, None, None],
-                 [(lead.owner, lead.team, lead.id) for lead in changed
-                  if (lead.owner, lead.team) != (lead.owner_before, lead.team_before)])
-    deltas: dict[tuple[str, str, str, str], list[int]] = {}
-    for lead in changed:
-        for key, sign in (((lead.process, stage, lead.team_before or "", lead.owner_before or ""), -1),
-                          ((lead.process, stage, lead.team or "", lead.owner or ""), 1)):
-            entry = deltas.setdefault(key, [0, 0])
-            entry[0] += sign
-            entry[1] += sign * (lead.value_minor or 0)
-    add_counts(conn, deltas)
-    insert_events_bulk(conn, evs)
+def write_lead_rows(conn: Connection, writes: Sequence[LeadChange]) -> None:
+    """INSERT the new leads, UPDATE the others under the optimistic lock: leads whose changed columns are the
+    same ones share one statement (each with its own values). If any lead changed since ``before`` was read,
+    ``ConcurrentUpdateError`` and the caller's transaction rolls back, so nothing is written."""
+    inserts: list[dict[str, Any]] = []
+    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for w in writes:
+        before, after = w.before, w.after
+        assert after.id is not None
+        if before is None:
+            after.row_version = 1
+            inserts.append({"id": after.id, "row_version": 1, **lead_columns(after)})
+            continue
+        if w.columns is None:
+            changed = changed_columns(before, after)
+        else:
+            changed = {name: getattr(after, name) for name in w.columns}
+        updates.setdefault(tuple(changed), []).append({
+            "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
+            **{f"v_{name}": value for name, value in changed.items()}})
+    expected = len(writes) - len(inserts)
+    written = sum(driver_executemany(conn, _update_lead_statement(columns), rows) for columns, rows in updates.items())
+    if written != expected:
+        if expected == 1:
+            lead = next(w.after.id for w in writes if w.before is not None)
+            raise ConcurrentUpdateError(f"lead {lead} changed since you read it; nothing was written, try again")
+        raise ConcurrentUpdateError(f"{expected - written} of {expected} leads changed since they were read; "
+                                    "nothing was written, try again")
+    for w in writes:
+        if w.before is not None:
+            w.after.row_version = w.before.row_version + 1
+    driver_executemany(conn, _INSERT_LEAD, inserts)
 
 
+def write_task_rows(conn: Connection, changes: Sequence[LeadChange]) -> None:
+    """The task rows of leads written: rows ``after`` has and
+    ``before`` has not are inserted, changed ones updated, gone ones deleted. A restarted stage's stored rows
+    are not compared (``before`` need not hold them): they are deleted and ``after``'s rows of it inserted.
+
+    Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
+    when the lead enters it again, and a migration drops the open tasks its target version no longer has."""
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    restarts: list[dict[str, Any]] = []
+    for before, after, _, _, restarted in changes:
+        lead_id = after.id
+        assert lead_id is not None
+        old = before.tasks if before is not None else {}
+        if restarted is not None:
+            restarts.append({"k_lead_id": lead_id, "k_stage": restarted})
+        for key, task in after.tasks.items():
+            if key[0] == restarted or key not in old:
+                inserts.append(task_row(lead_id, task))
+            elif old[key] != task:  # the dataclasses compare every column of the row
+                updates.append({"k_lead_id": lead_id, "k_stage": key[0], "k_task_id": key[1],
+                                **{f"v_{name}": getattr(task, name) for name in _TASK_VALUES}})
+        deletes.extend({"k_lead_id": lead_id, "k_stage": key[0], "k_task_id": key[1]}
+                       for key in old.keys() - after.tasks.keys() if key[0] != restarted)
+    driver_executemany(conn, _DELETE_STAGE_TASKS, restarts)
+    driver_executemany(conn, _DELETE_TASK, deletes)
+    driver_executemany(conn, _UPDATE_TASK, updates)
+    driver_executemany(conn, _INSERT_TASK, inserts)

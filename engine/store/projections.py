@@ -1,10 +1,16 @@
-"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``."""
+"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``
+(``leads.red_at`` is a column of the lead, computed by ``state.refresh_signal`` and written with the lead's row).
+
+``keep_projections`` is called by the write path (``engine.store.writes.write_leads``) only. The rebuilds
+(``recount``, ``rebuild_stages``) rewrite a projection wholesale from the leads or the event log, with the same
+row-building code and the same statements as the write path."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,26 +19,23 @@ from sqlalchemy.engine import Connection
 from engine import visits
 from engine.state import Event, LeadState, SpecLookup, apply
 from engine.store.driver import driver_execute, driver_executemany, driver_rows, rows_by_ids
-from engine.store.schema import events, lead_stages, leads, stage_counts
+from engine.store.lead_rows import LeadChange
+from engine.store.schema import events, lead_stages, leads, ownerships, stage_counts
+
+CountKey = tuple[str, str, str, str]
 
 
-def _count_key(state: LeadState) -> tuple[str, str, str, str] | None:
+def count_key(state: LeadState) -> CountKey | None:
+    """The ``stage_counts`` row an open lead counts in: (process, stage, team, owner), '' for no team or owner."""
     if state.status != "open":
         return None
     return (state.process, state.stage, state.team or "", state.owner or "")
 
 
-def bump_counts(conn: Connection, before: LeadState | None, after: LeadState) -> None:
-    """Move a lead's contribution in ``stage_counts`` from where ``before`` had it to where ``after`` has it."""
-    deltas: dict[tuple[str, str, str, str], list[int]] = {}
-    count_deltas(deltas, before, after)
-    add_counts(conn, deltas)
-
-
-def count_deltas(deltas: dict[tuple[str, str, str, str], list[int]], before: LeadState | None,
+def count_deltas(deltas: dict[CountKey, list[int]], before: LeadState | None,
                  after: LeadState) -> None:
     """Add a lead's move in ``stage_counts`` to ``deltas`` (``add_counts`` writes them, summed per key)."""
-    old, new = (_count_key(before) if before else None), _count_key(after)
+    old, new = (count_key(before) if before else None), count_key(after)
     old_value = (before.value_minor or 0) if before else 0
     new_value = after.value_minor or 0
     if old == new and old_value == new_value:
@@ -44,7 +47,7 @@ def count_deltas(deltas: dict[tuple[str, str, str, str], list[int]], before: Lea
             entry[1] += sign * value
 
 
-def _add_count(conn: Connection, key: tuple[str, str, str, str], leads_: int, value: int) -> None:
+def _add_count(conn: Connection, key: CountKey, leads_: int, value: int) -> None:
     process, stage, team, owner = key
     driver_execute(conn, _count_upsert(conn.dialect.name), {
         "process": process, "stage": stage, "team": team, "owner": owner, "d_leads": leads_, "d_value": value})
@@ -65,7 +68,7 @@ def _count_upsert(dialect: str) -> Any:
               "value_minor": stage_counts.c.value_minor + sa.bindparam("d_value")})
 
 
-def add_counts(conn: Connection, deltas: dict[tuple[str, str, str, str], list[int]]) -> None:
+def add_counts(conn: Connection, deltas: dict[CountKey, list[int]]) -> None:
     """Apply the summed ``stage_counts`` changes of a bulk write, ``{(process, stage, team, owner): [n, value]}``."""
     for count_key, (n, value) in deltas.items():
         if n or value:
@@ -73,15 +76,16 @@ def add_counts(conn: Connection, deltas: dict[tuple[str, str, str, str], list[in
 
 
 def recount(conn: Connection) -> None:
-    """Rebuild ``stage_counts`` from the leads (after a bulk load that bypassed the engine)."""
+    """Rebuild ``stage_counts`` from the leads (after a bulk load that bypassed the engine): the open leads
+    grouped in SQL, written by the write path's own ``add_counts``."""
     conn.execute(sa.delete(stage_counts))
     team = sa.func.coalesce(leads.c.team, "")
     owner = sa.func.coalesce(leads.c.owner, "")
-    conn.execute(sa.insert(stage_counts).from_select(
-        ["process", "stage", "team", "owner", "leads", "value_minor"],
+    grouped = conn.execute(
         sa.select(leads.c.process, leads.c.stage, team, owner, sa.func.count(),
                   sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
-        .where(leads.c.status == "open").group_by(leads.c.process, leads.c.stage, team, owner)))
+        .where(leads.c.status == "open").group_by(leads.c.process, leads.c.stage, team, owner))
+    add_counts(conn, {(process, stage, t, o): [int(n), int(value)] for process, stage, t, o, n, value in grouped})
 
 
 # -- the stages each lead reached (engine.visits) ------------------------------------------------
@@ -98,14 +102,6 @@ def visit_row(state: LeadState, visit: visits.Visit) -> dict[str, Any]:
     return {"lead_id": state.id, "stage": visit.stage, "process": state.process, "created_at": state.created_at,
             **_stage_lead_columns(state), "entered_at": visit.entered_at, "stay_started_at": visit.stay_started_at,
             "seconds": visit.seconds, "moved_on": visit.moved_on}
-
-
-def new_lead_visits(state: LeadState) -> list[dict[str, Any]]:
-    """The ``lead_stages`` rows of a lead just created: the stage it starts in (what ``follow_stages`` writes
-    for a new lead; bulk loads build their rows from it)."""
-    stays: dict[str, visits.Visit] = {}
-    visits.follow(stays, visits.moves(None, state))
-    return [visit_row(state, stays[stage]) for stage in sorted(stays)]
 
 
 _VISITS_OF_LEAD = sa.select(lead_stages.c.stage, lead_stages.c.entered_at, lead_stages.c.stay_started_at,
@@ -144,7 +140,7 @@ def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
         {name: sa.bindparam(f"v_{name}") for name in columns})
 
 
-def follow_stages(conn: Connection, changes: list[tuple[LeadState | None, LeadState]]) -> None:
+def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, LeadState]]) -> None:
     """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
     lead. Rows changed alike are written by one statement."""
     updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
@@ -221,13 +217,33 @@ def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) ->
             state, stays = replay_stages(log, specs)
             state.id = lead_id
             rows.extend(visit_row(state, v) for v in stays.values())
-        if rows:
-            conn.execute(sa.insert(lead_stages), rows)
-            written += len(rows)
+        driver_executemany(conn, _INSERT_VISIT, rows)
+        written += len(rows)
 
+# -- who worked which client when --------------------------------------------------------------------
+
+#: The events that give a lead an owner, and the key of their data that names them.
 OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
+_INSERT_OWNERSHIP = sa.insert(ownerships).values(
+    {name: sa.bindparam(name) for name in ("client_id", "lead_id", "owner", "started_at", "how")})
 
-def ownership_rows(lead_id: int, client_id: int, evs: list[Event]) -> list[dict[str, Any]]:
+def ownership_rows(lead_id: int, client_id: int, evs: Sequence[Event]) -> list[dict[str, Any]]:
     return [{"client_id": client_id, "lead_id": lead_id, "owner": ev.data[key], "started_at": ev.at, "how": ev.kind}
             for ev in evs for key in [OWNERSHIP_EVENTS.get(ev.kind)] if key and ev.data.get(key)]
 
+
+# -- the write path's entry --------------------------------------------------------------------------
+
+def keep_projections(conn: Connection, changes: Sequence[LeadChange]) -> None:
+    """Keep every projection in step with a write of leads (``write_leads`` only): the leads' moves in
+    ``stage_counts``, their ``lead_stages`` rows, and an ``ownerships`` row for each event that gives an owner."""
+    deltas: dict[CountKey, list[int]] = {}
+    owners: list[dict[str, Any]] = []
+    for change in changes:
+        count_deltas(deltas, change.before, change.after)
+        if change.events:
+            assert change.after.id is not None
+            owners += ownership_rows(change.after.id, change.after.client_id, change.events)
+    add_counts(conn, deltas)
+    follow_stages(conn, [(change.before, change.after) for change in changes])
+    driver_executemany(conn, _INSERT_OWNERSHIP, owners)
