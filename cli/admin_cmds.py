@@ -52,7 +52,7 @@ def user() -> None:
 @pass_app
 def user_add(app: App, name: str, role: str, team: str | None, email: str | None, as_json: bool) -> None:
     """Register a user (admins)."""
-    result = app.engine.add_user(name, role, team, email)
+    result = app.engine.users.add(name, role, team, email)
     emit(result, as_json, lambda u: echo(
         f"User {u['name']} added as {u['role']}" + (f" in team {u['team']}" if u["team"] else "")
         + (f", e-mail {u['email']}" if u["email"] else "")))
@@ -65,7 +65,7 @@ def user_add(app: App, name: str, role: str, team: str | None, email: str | None
 @pass_app
 def user_set(app: App, name: str, email: str, as_json: bool) -> None:
     """Change a user's e-mail address (admins)."""
-    result = app.engine.set_user_email(name, email)
+    result = app.engine.users.set_email(name, email)
     emit(result, as_json, lambda u: echo(
         f"User {u['name']}: e-mail {u['email']}" if u["email"] else f"User {u['name']}: no e-mail address"))
 
@@ -75,7 +75,7 @@ def user_set(app: App, name: str, email: str, as_json: bool) -> None:
 @pass_app
 def user_list(app: App, as_json: bool) -> None:
     """All users."""
-    emit(app.engine.list_users(), as_json, lambda rows: console().print(table(
+    emit(app.engine.users.list(), as_json, lambda rows: console().print(table(
         plural(len(rows), "user"), ["name", "role", "team", "e-mail"],
         [[r["name"], r["role"], r["team"], r["email"]] for r in rows])))
 
@@ -99,7 +99,7 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
     if problems:
         raise ProcessFileError(problems)
     with app.engine.transaction():
-        results = [app.engine.load_process(f) for f in files]
+        results = [app.engine.processes.load(f) for f in files]
     emit(results, as_json, lambda rs: click.echo("\n".join(
         f"{r['process']}: version {r['version']} " + ("loaded" if r["created"] else "unchanged, nothing to do")
         for r in rs)))
@@ -110,7 +110,7 @@ def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
 @pass_app
 def process_list(app: App, as_json: bool) -> None:
     """Loaded processes and their versions, with open leads per version."""
-    rows = app.engine.list_processes()
+    rows = app.engine.processes.list()
     emit(rows, as_json, lambda rs: console().print(table(
         plural(len(rs), "process version"),
         ["process", "version", "title", "open leads", "loaded", "by", "hash"],
@@ -126,7 +126,7 @@ def process_list(app: App, as_json: bool) -> None:
 @pass_app
 def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json: bool) -> None:
     """Move every open lead of a process to another version (admins); refuses if any lead cannot move."""
-    result = app.engine.migrate_process(name, to_version, dry_run=dry_run)
+    result = app.engine.processes.migrate(name, to_version, dry_run=dry_run)
     verb = "would move" if dry_run else "moved"
     emit(result, as_json, lambda r: click.echo(
         f"{r['process']}: {verb} {len(r['leads'])} open leads to version {r['to_version']}"))
@@ -139,7 +139,7 @@ def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json
 def demo(app: App, db_path: str) -> None:
     """Load the shipped processes into a fresh SQLite database with a realistic team and pipeline."""
     from cli.lead_cmds import render_lead
-    from engine.demo import build_demo
+    from cli.present.demo import build_demo
 
     summary: dict[str, Any] = build_demo(db_path)
     con = console()

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:  # the engine (SQLAlchemy and all) loads only when a command needs the database
+    from engine.api import Engine
 
 
 @dataclass
 class App:
     db_url: str | None = None
     user: str | None = None
-    _engine: Any = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> Engine:
         """The engine, opened lazily so that commands without a database never touch one."""
         if self._engine is None:
             from engine.api import Engine

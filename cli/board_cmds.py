@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import console, esc, json_option, print_json
+from engine import results
 
 #: Agenda lines per salesperson in the terminal view of ``daily``.
 ITEMS_PER_PERSON = 3
@@ -31,10 +31,10 @@ DOT = "●"
 def board(app: App, process_: str | None, owner: str | None, team: str | None, light: str | None, limit: int,
           html_file: str | None, as_json: bool) -> None:
     """Every open lead by stage with green/yellow/red deadline lights."""
-    boards = app.engine.board(process=process_, owner=owner, team=team, light=light, limit=limit)
+    boards = app.engine.boards.board(process=process_, owner=owner, team=team, light=light, limit=limit)
     as_of = boards[0]["as_of"] if boards else _now()
     if html_file:
-        from engine.html import board_page
+        from cli.present.html import board_page
 
         scope = ", ".join(x for x in (f"owner {owner}" if owner else "", f"team {team}" if team else "",
                                       f"{light} only" if light else "") if x)
@@ -56,7 +56,7 @@ def _now() -> str:
     return clock.now().isoformat()
 
 
-def _render(boards: list[dict[str, Any]], as_of: str) -> None:
+def _render(boards: list[results.Board], as_of: str) -> None:
     from rich.panel import Panel
     from rich.table import Table
 
@@ -96,7 +96,7 @@ def _render(boards: list[dict[str, Any]], as_of: str) -> None:
 @pass_app
 def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
     """The stand-up agenda: red items, due today and next business day, revisits, new leads, done."""
-    agenda = app.engine.daily(owner=owner, team=team)
+    agenda = app.engine.boards.daily(owner=owner, team=team)
     if as_json:
         print_json(agenda)
         return
@@ -124,7 +124,7 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
                   f"{len(p['revisits_due'])} revisits, {len(p['new_leads'])} new, {len(p['done'])} done since "
                   f"{p['since'][:10]} ({p['calendar']} business days)")
 
-        def item(lead: dict[str, Any]) -> str:
+        def item(lead: results.DueLead) -> str:
             tasks = f": {', '.join(lead['tasks'])}" if lead["tasks"] else ""
             return f"#{lead['lead_id']} {esc(lead['name'])} ({lead['stage']}{tasks})"
 

@@ -7,12 +7,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, table
+from engine import results
 
 #: Rejected rows printed by ``import`` (all of them are in the report's JSON up to 1000, and in --rejects).
 REJECTS_SHOWN = 50
@@ -46,7 +46,7 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
     with _progress(enabled=not as_json) as progress:
-        report = app.engine.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
+        report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
                                        again=again, progress=progress)
     emit(report, as_json, _render_import)
@@ -74,7 +74,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]
         yield update
 
 
-def _render_import(r: dict[str, Any]) -> None:
+def _render_import(r: results.ImportReport) -> None:
     name = Path(r["file"]).name
     attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
                 f"{r['repeated_clients']} repeated in the file")
@@ -127,7 +127,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
         # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
         stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
         try:
-            app.engine.export_csv(stream, process=process_, excel=excel)
+            app.engine.intake.export_csv(stream, process=process_, excel=excel)
         finally:
             stream.detach()  # leave stdout itself open
         return
@@ -135,7 +135,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
     partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
-            count = app.engine.export_csv(out, process=process_, excel=excel)
+            count = app.engine.intake.export_csv(out, process=process_, excel=excel)
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
@@ -159,7 +159,7 @@ def token() -> None:
 @pass_app
 def token_add(app: App, source: str, process_: str | None, read: bool, as_json: bool) -> None:
     """Make a token; it is printed this once and stored only as a hash."""
-    result = app.engine.add_token(source, process=process_, read=read)
+    result = app.engine.tokens.add(source, process=process_, read=read)
     print_change(result, f"Token {result['id']} for {result['source']}"
                          + (f" (default process {result['process']})" if result["process"] else "")
                          + (", may read" if result["read"] else "")
@@ -171,7 +171,7 @@ def token_add(app: App, source: str, process_: str | None, read: bool, as_json: 
 @pass_app
 def token_list(app: App, as_json: bool) -> None:
     """Every token (not the secret), revoked ones too."""
-    emit(app.engine.list_tokens(), as_json, lambda rows: console().print(table(
+    emit(app.engine.tokens.list(), as_json, lambda rows: console().print(table(
         plural(len(rows), "token"), ["id", "source", "token", "process", "read", "created", "revoked"],
         [[r["id"], r["source"], r["hint"], r["process"] or "-", "yes" if r["read"] else "no",
           f"{r['created_at'][:16].replace('T', ' ')} by {r['created_by']}",
@@ -185,7 +185,7 @@ def token_list(app: App, as_json: bool) -> None:
 @pass_app
 def token_revoke(app: App, token_id: int, as_json: bool) -> None:
     """Stop accepting a token at once."""
-    result = app.engine.revoke_token(token_id)
+    result = app.engine.tokens.revoke(token_id)
     print_change(result, f"Token {token_id} ({result['source']}) revoked", as_json)
 
 

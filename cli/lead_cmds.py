@@ -23,12 +23,13 @@ from cli.output import (
     styled,
     table,
 )
+from engine import results
 
 # -- rendering -------------------------------------------------------------------------------
 # Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain
 # text: a client called "[/bold] Corp" prints as written, control characters show as \x1b.
 
-def render_lead(lead: dict[str, Any], history: list[dict[str, Any]] | None = None) -> None:
+def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None = None) -> None:
     con = console()
     status = lead["status"]
     con.print(f"[bold]Lead {lead['id']}[/bold]  {esc(lead['name'])}"
@@ -64,7 +65,7 @@ def render_lead(lead: dict[str, Any], history: list[dict[str, Any]] | None = Non
         render_history(history)
 
 
-def render_history(history: list[dict[str, Any]]) -> None:
+def render_history(history: list[results.HistoryEvent]) -> None:
     rows = [[short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
     console().print(table("History", ["when", "who", "what", "details"], rows))
 
@@ -78,7 +79,7 @@ def _money(minor: int | None) -> str:
     return "-" if minor is None else f"{minor // 100}.{minor % 100:02d}"
 
 
-def describe_event(e: dict[str, Any]) -> str:
+def describe_event(e: results.HistoryEvent) -> str:
     d = e["data"]
     kind = e["kind"]
     if kind == "created":
@@ -133,7 +134,7 @@ def lead_add(app: App, *, process_: str, name: str, company: str | None, email: 
              client_id: int | None, sets: tuple[str, ...], as_json: bool) -> None:
     """Register an inquiry as a lead at the first stage."""
     fields = parse_assignments(sets)
-    result = app.engine.add_lead(process=process_, name=name, company=company, email=email, phone=phone,
+    result = app.engine.leads.add(process=process_, name=name, company=company, email=email, phone=phone,
                                  source=source, product=product, value=value, owner=owner, fields=fields,
                                  client_id=client_id)
     print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
@@ -155,12 +156,14 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
     """List leads you may see."""
     if unassigned and owner:
         raise click.UsageError("--unassigned and --owner exclude each other")
-    rows = app.engine.list_leads(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
+    rows = app.engine.leads.list(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
                                  limit=limit)
 
-    def render(items: list[dict[str, Any]]) -> None:
+    def render(items: list[results.LeadRow]) -> None:
         columns = ["id", "name", "process", "stage", "status", "owner", "value"]
-        console().print(table(plural(len(items), "lead"), columns, [[r[c] for c in columns] for r in items]))
+        console().print(table(plural(len(items), "lead"), columns,
+                              [[r["id"], r["name"], r["process"], r["stage"], r["status"], r["owner"], r["value"]]
+                               for r in items]))
 
     emit(rows, as_json, render)
 
@@ -171,11 +174,11 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
 @pass_app
 def lead_show(app: App, lead_id: int, as_json: bool) -> None:
     """Stage, tasks with their state, fields, owner and history of a lead."""
-    data = app.engine.get_lead(lead_id)
+    data = app.engine.leads.get(lead_id)
     if as_json:
         print_json(data)
     else:
-        render_lead(data, app.engine.history(lead_id))
+        render_lead(data, app.engine.leads.history(lead_id))
 
 
 @lead.command("set")
@@ -186,13 +189,14 @@ def lead_show(app: App, lead_id: int, as_json: bool) -> None:
 def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], as_json: bool) -> None:
     """Set fields (typed by the process) or value/product/source; an empty VALUE clears a field."""
     values = parse_assignments(assignments)
-    result = app.engine.set_fields(lead_id, values)
+    result = app.engine.leads.set_fields(lead_id, values)
     print_change(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
 
 
-def _stored(lead: dict[str, Any], name: str) -> str:
+def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
-    value = lead[name] if name in ("value", "product", "source") else lead["fields"].get(name)
+    attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
+    value = attributes[name] if name in attributes else lead["fields"].get(name)
     return f"{name} cleared" if value is None else f"{name}={value}"
 
 
@@ -203,7 +207,7 @@ def _stored(lead: dict[str, Any], name: str) -> str:
 @pass_app
 def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
     """Give a lead to another salesperson (managers)."""
-    result = app.engine.assign(lead_id, to)
+    result = app.engine.leads.assign(lead_id, to)
     print_change(result, f"Lead {lead_id} now belongs to {result['owner']}", as_json)
 
 
@@ -217,10 +221,10 @@ def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
 def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refused: bool, as_json: bool) -> None:
     """Move leads to their next stage; refused while mandatory tasks or required fields are open."""
     if len(lead_ids) > 1:
-        _print_batch(app.engine.advance_many(list(lead_ids), to=to, on_refusal=_on_refusal(skip_refused)),
+        _print_batch(app.engine.bulk.advance_many(list(lead_ids), to=to, on_refusal=_on_refusal(skip_refused)),
                      "advanced", as_json)
         return
-    result = app.engine.advance(lead_ids[0], to)
+    result = app.engine.leads.advance(lead_ids[0], to)
     print_change(result, f"Lead {lead_ids[0]} advanced to '{result['stage_name']}' ({result['stage']}), "
                      f"due {short_time(result['stage_due_at'])}", as_json)
 
@@ -229,7 +233,7 @@ def _on_refusal(skip_refused: bool) -> str:
     return "skip" if skip_refused else "abort"
 
 
-def _print_batch(report: dict[str, Any], done: str, as_json: bool) -> None:
+def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
     """A bulk call's report; with refused leads (``--skip-refused``) the exit code is 1."""
     if as_json:
         print_json(report)
@@ -251,7 +255,7 @@ def _print_batch(report: dict[str, Any], done: str, as_json: bool) -> None:
 @pass_app
 def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.close_lead(lead_id, reason, note)
+    result = app.engine.leads.close(lead_id, reason, note)
     print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
@@ -264,9 +268,9 @@ def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: b
 def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, as_json: bool) -> None:
     """Win sales: each lead must be in the won stage with its mandatory tasks done."""
     if len(lead_ids) > 1:
-        _print_batch(app.engine.win_many(list(lead_ids), on_refusal=_on_refusal(skip_refused)), "won", as_json)
+        _print_batch(app.engine.bulk.win_many(list(lead_ids), on_refusal=_on_refusal(skip_refused)), "won", as_json)
         return
-    result = app.engine.win(lead_ids[0])
+    result = app.engine.leads.win(lead_ids[0])
     print_change(result, f"Lead {lead_ids[0]} won", as_json)
 
 
@@ -277,7 +281,7 @@ def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, as_json: b
 @pass_app
 def lead_reopen(app: App, lead_id: int, stage: str | None, as_json: bool) -> None:
     """Reopen a won or lost lead (managers)."""
-    result = app.engine.reopen(lead_id, stage)
+    result = app.engine.leads.reopen(lead_id, stage)
     print_change(result, f"Lead {lead_id} reopened in '{result['stage_name']}' ({result['stage']})", as_json)
 
 
@@ -287,7 +291,7 @@ def lead_reopen(app: App, lead_id: int, stage: str | None, as_json: bool) -> Non
 @pass_app
 def lead_history(app: App, lead_id: int, as_json: bool) -> None:
     """Every change of a lead, oldest first."""
-    emit(app.engine.history(lead_id), as_json, render_history)
+    emit(app.engine.leads.history(lead_id), as_json, render_history)
 
 
 # -- task ------------------------------------------------------------------------------------
@@ -303,9 +307,9 @@ def task() -> None:
 @pass_app
 def task_list(app: App, owner: str | None, as_json: bool) -> None:
     """Open tasks across open leads, earliest deadline first."""
-    rows = app.engine.list_tasks(owner=owner)
+    rows = app.engine.tasks.list(owner=owner)
 
-    def render(items: list[dict[str, Any]]) -> None:
+    def render(items: list[results.TaskRow]) -> None:
         out = []
         for r in items:
             due = short_time(r["due_at"])
@@ -326,7 +330,7 @@ def task_list(app: App, owner: str | None, as_json: bool) -> None:
 @pass_app
 def task_done(app: App, lead_id: int, task_id: str, note: str | None, as_json: bool) -> None:
     """Mark a task of a lead's current stage done."""
-    result = app.engine.complete_task(lead_id, task_id, note)
+    result = app.engine.leads.complete_task(lead_id, task_id, note)
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == "open"
              and t["mandatory"]]
     print_change(result, f"Task '{task_id}' of lead {lead_id} done"
@@ -347,9 +351,9 @@ def client() -> None:
 @pass_app
 def client_show(app: App, client_id: int, as_json: bool) -> None:
     """A client with all its leads, past and present."""
-    data = app.engine.client(client_id)
+    data = app.engine.clients.get(client_id)
 
-    def render(c: dict[str, Any]) -> None:
+    def render(c: results.Client) -> None:
         con = console()
         con.print(f"[bold]Client {c['id']}[/bold]  {esc(c['name'])}"
                   + (f" ({esc(c['company'])})" if c["company"] else "")

@@ -7,7 +7,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -83,7 +83,11 @@ def print_change(result: Any, message: str, as_json: bool) -> None:
         echo(message)
 
 
-def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+T = TypeVar("T")
+
+
+def emit(data: T, as_json: bool, render: Callable[[T], None]) -> None:
+    """``data`` as JSON, or shown to people by ``render``."""
     if as_json:
         print_json(data)
     else:

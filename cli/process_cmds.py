@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
+from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
-from engine.render import condition_text, mermaid
-from engine.spec import ProcessSpec, StageSpec, TaskSpec
+from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -37,15 +37,15 @@ def _plural(n: int, word: str) -> str:
 
 def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
     """The files to check, in order, each once; a path that cannot be used carries its problem."""
-    from engine.loader import expand_paths  # YAML and JSON Schema: only for commands that read files
+    from engine.loader import expand_paths, path_problem  # YAML and JSON Schema: only for commands that read files
 
     out: list[tuple[str, list[Problem] | None]] = []
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
-        if not path.exists():
-            kind = "folder" if raw.endswith(("/", "\\")) else "file or folder"
-            out.append((raw, [Problem(raw, 1, 1, "", f"no such {kind}")]))
+        unusable = path_problem(raw)
+        if unusable is not None:
+            out.append((raw, [unusable]))
             continue
         if path.is_dir():
             try:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, emit, esc, json_option, plural, print_change, print_json, short_time, table
+from engine import results
 
 # -- refusal reviews -----------------------------------------------------------------------------
 
@@ -22,7 +21,7 @@ def review() -> None:
 @pass_app
 def review_list(app: App, all_: bool, as_json: bool) -> None:
     """Refusals waiting for the director's decision (oldest first)."""
-    rows = app.engine.list_reviews(state=None if all_ else "open")
+    rows = app.engine.recovery.reviews(state=None if all_ else "open")
     emit(rows, as_json, lambda rs: console().print(table(
         plural(len(rs), "review"), ["lead", "client", "process", "owner", "reason", "value", "refused", "due",
                                     "state"],
@@ -40,7 +39,7 @@ def review_list(app: App, all_: bool, as_json: bool) -> None:
 def review_return(app: App, lead_id: int, stage: str | None, note: str | None, to: str | None,
                   as_json: bool) -> None:
     """Send the client back into the funnel: the lead reopens."""
-    result = app.engine.review_return(lead_id, stage=stage, note=note, to=to)
+    result = app.engine.recovery.review_return(lead_id, stage=stage, note=note, to=to)
     print_change(result, f"Lead {lead_id} returned to '{result['stage_name']}' ({result['stage']}), owner "
                      f"{result['owner']}", as_json)
 
@@ -52,7 +51,7 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
 @pass_app
 def review_confirm(app: App, lead_id: int, note: str, as_json: bool) -> None:
     """Validate the refusal; the note records what was learned."""
-    result = app.engine.review_confirm(lead_id, note)
+    result = app.engine.recovery.review_confirm(lead_id, note)
     print_change(result, f"Refusal of lead {lead_id} confirmed", as_json)
 
 
@@ -71,7 +70,7 @@ def revisit() -> None:
 @pass_app
 def revisit_list(app: App, process_: str | None, owner: str | None, team: str | None, as_json: bool) -> None:
     """Lost leads whose revisit is due and whose client has no newer lead."""
-    rows = app.engine.revisits(process=process_, owner=owner, team=team)
+    rows = app.engine.recovery.revisits(process=process_, owner=owner, team=team)
     emit(rows, as_json, lambda rs: console().print(table(
         plural(len(rs), "revisit"), ["client", "name", "process", "lost lead", "reason", "closed", "owner"],
         [[r["client_id"], r["name"], r["process"], r["lead_id"], r["reason"], short_time(r["closed_at"]),
@@ -86,7 +85,7 @@ def revisit_list(app: App, process_: str | None, owner: str | None, team: str | 
 @pass_app
 def revisit_start(app: App, client_id: int, process_: str, owner: str | None, as_json: bool) -> None:
     """Open a new lead for a returning client; its earlier leads stay visible."""
-    result = app.engine.start_revisit(client_id, process=process_, owner=owner)
+    result = app.engine.recovery.start_revisit(client_id, process=process_, owner=owner)
     print_change(result, f"Lead {result['id']} started for client {client_id} ({result['name']}), "
                      f"{plural(len(result['client_leads']), 'earlier lead')}: "
                      + ", ".join(f"{x['id']} {x['status']}" + (f" ({x['close_reason']})" if x["close_reason"] else "")
@@ -106,9 +105,9 @@ def revisit_start(app: App, client_id: int, process_: str, owner: str | None, as
 def removals(app: App, month: str, process_: str | None, kind: str, team: str | None, owner: str | None,
              as_json: bool) -> None:
     """Leads closed without a sale in a month: by reason, salesperson and product; clients worth returning to first."""
-    data = app.engine.removals(month, process=process_, kind=kind, team=team, owner=owner)
+    data = app.engine.recovery.removals(month, process=process_, kind=kind, team=team, owner=owner)
 
-    def render(d: dict[str, Any]) -> None:
+    def render(d: results.Removals) -> None:
         con = console(pipe_width=160)
         con.print(f"[bold]{d['month']}[/bold]: {plural(d['total'], 'lead')} closed without a sale ({d['kind']}), "
                   f"value {d['value']}, median {d['median_value'] or '-'}")
@@ -137,9 +136,9 @@ def removals(app: App, month: str, process_: str | None, kind: str, team: str | 
 @pass_app
 def stalled(app: App, process_: str | None, owner: str | None, team: str | None, as_json: bool) -> None:
     """Leads held longer than the sales cycle, idle too long, or recalled (and not extended)."""
-    data = app.engine.stalled(process=process_, owner=owner, team=team)
+    data = app.engine.recovery.stalled(process=process_, owner=owner, team=team)
 
-    def render(d: dict[str, Any]) -> None:
+    def render(d: results.Stalled) -> None:
         con = console(pipe_width=160)
         for process, cycle in d["cycles"].items():
             con.print(f"{process}: sales cycle {cycle['days']} days ({cycle['basis']})")
@@ -164,7 +163,7 @@ def stalled(app: App, process_: str | None, owner: str | None, team: str | None,
 def rotate(app: App, process_: str | None, team: str | None, memory: int | None, dry_run: bool,
            as_json: bool) -> None:
     """Give stalled leads to colleagues for a new working period (managers)."""
-    plan = app.engine.rotate(process=process_, team=team, dry_run=dry_run, memory=memory)
+    plan = app.engine.recovery.rotate(process=process_, team=team, dry_run=dry_run, memory=memory)
     if as_json:
         print_json(plan)
         return
@@ -197,7 +196,7 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
     """File a short report on a lead (managers may extend it at the same time)."""
     if extend_until is not None and not reason:
         raise click.UsageError("--extend-until needs --reason: the objective reason for the extension")
-    result = app.engine.report(lead_id, text, extend_until=extend_until, reason=reason)
+    result = app.engine.recovery.report(lead_id, text, extend_until=extend_until, reason=reason)
     print_change(result, f"Report filed on lead {lead_id}"
                      + (f"; extended until {short_time(result['extended_until'])}" if extend_until else ""), as_json)
 
@@ -209,6 +208,6 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
 @pass_app
 def lead_recall(app: App, lead_id: int, note: str | None, as_json: bool) -> None:
     """Take a lead back from its owner early (managers); the next rotation gives it to a colleague."""
-    result = app.engine.recall(lead_id, note)
+    result = app.engine.recovery.recall(lead_id, note)
     print_change(result, f"Lead {lead_id} recalled from {result['owner']}; 'leadflow rotate' gives it to a colleague",
              as_json)

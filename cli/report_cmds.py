@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
 
 from cli.app import App, pass_app
 from cli.output import console, esc, json_option, plural, print_json, table
+from engine import results
 
 csv_option = click.option("--csv", "as_csv", is_flag=True, help="Print CSV (one table; see docs/reports.md).")
 
@@ -52,11 +53,16 @@ def _pct(ratio: float | None) -> str:
     return "" if ratio is None else f"{ratio:.1%}"
 
 
-def _num(value: Any) -> str:
+def _values(row: Mapping[str, object], keys: list[str]) -> list[object]:
+    """The values of ``keys`` in ``row``, in that order (a report's columns)."""
+    return [row[k] for k in keys]
+
+
+def _num(value: object) -> str:
     return "" if value is None else f"{value:g}"
 
 
-def _span(p: dict[str, Any]) -> str:
+def _span(p: results.Period) -> str:
     if p["name"] == "all" and not p["from"] and not p["to"]:
         return "all time"
     last_day = (dt.datetime.fromisoformat(p["to"]) - dt.timedelta(seconds=1)).date().isoformat() if p["to"] else "…"
@@ -88,9 +94,9 @@ def _one_output(as_json: bool, as_csv: bool) -> None:
         raise click.UsageError("choose one of --json and --csv")
 
 
-def _draw(kind: str, data: dict[str, Any], chart: str | None) -> None:
+def _draw(kind: str, data: Mapping[str, Any], chart: str | None) -> None:
     if chart is not None:
-        from engine import charts
+        from cli.present import charts
 
         getattr(charts, kind)(data, chart)
 
@@ -118,7 +124,7 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
     _one_output(as_json, as_csv)
     if chart is not None and not trend:
         raise click.UsageError("--chart draws the trend: add --trend")
-    data = app.engine.report_refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
                                       team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend)
     _draw("refusal_trend", data, chart)
     if as_json:
@@ -170,7 +176,7 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
     """The leads created in the period: how many reached each stage and moved on, the median days spent in
     each, and the lead-to-win conversion."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
                                     team=team, owner=owner)
     _draw("funnel", data, chart)
     if as_json:
@@ -201,7 +207,7 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
     """The measured sales cycle of the leads won in the period: days from lead to win per process,
     per salesperson and per source, and the cycle the stalled-lead detection uses."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
                                    team=team, owner=owner)
     _draw("cycle", data, chart)
     if as_json:
@@ -210,7 +216,7 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
     stats = ["won", "mean_days", "median_days", "p25_days", "p75_days", "min_days", "max_days"]
     if as_csv:
         _write_csv(["dimension", "process", "key", *stats],
-                   [["process", p["process"], p["process"], *(p[k] for k in stats)] for p in data["processes"]]
+                   [["process", p["process"], p["process"], *_values(p, stats)] for p in data["processes"]]
                    + [["salesperson", r["process"], r["owner"], r["won"], r["mean_days"], r["median_days"],
                        "", "", "", ""] for r in data["by_salesperson"]]
                    + [["source", r["process"], r["source"], r["won"], r["mean_days"], r["median_days"],
@@ -220,7 +226,7 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
     con.print(f"[bold]Sales cycle[/bold] of the leads won {_span(data['period'])}, in days from lead to win")
     con.print(table("Per process", ["process", "won", "mean", "median", "25%", "75%", "min", "max", "declared",
                                     "stalled after"],
-                    [[p["process"], p["won"], *(_num(p[k]) for k in stats[1:]), p["declared_days"],
+                    [[p["process"], p["won"], *map(_num, _values(p, stats[1:])), p["declared_days"],
                       f"{p['stalled_cycle']['days']:g} ({p['stalled_cycle']['basis']})"] for p in data["processes"]]))
     con.print(table("Per salesperson", ["process", "salesperson", "won", "mean", "median"],
                     [[r["process"], r["owner"], r["won"], _num(r["mean_days"]), _num(r["median_days"])]
@@ -237,7 +243,7 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
     """Per salesperson: leads held, won, lost, conversion, average cycle, red leads, and the leads they gave up
     that a colleague won afterwards."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_salespeople(period=period, date_from=date_from, date_to=date_to, process=process_,
+    data = app.engine.reports.salespeople(period=period, date_from=date_from, date_to=date_to, process=process_,
                                          team=team, owner=owner)
     if as_json:
         print_json(data)
@@ -245,7 +251,7 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
     keys = ["owner", "held", "held_value", "won", "won_value", "lost", "conversion", "mean_cycle_days", "red",
             "gave_up", "won_by_colleague"]
     if as_csv:
-        _write_csv(keys, [[r[k] for k in keys] for r in data["salespeople"]])
+        _write_csv(keys, [_values(r, keys) for r in data["salespeople"]])
         return
     con = console(pipe_width=160)
     con.print(f"[bold]Salespeople[/bold], won and lost {_span(data['period'])}; held and red as of "
@@ -271,7 +277,7 @@ def forecast(app: App, months: int, process_: str | None, team: str | None, owne
              as_json: bool, as_csv: bool) -> None:
     """Expected wins and value per month from the open leads, with the estimate per stage it rests on."""
     _one_output(as_json, as_csv)
-    data = app.engine.report_forecast(months=months, process=process_, team=team, owner=owner)
+    data = app.engine.reports.forecast(months=months, process=process_, team=team, owner=owner)
     _draw("forecast", data, chart)
     if as_json:
         print_json(data)

@@ -22,6 +22,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
+from engine import results
+from engine.api import Engine
 from engine.errors import (
     AuthenticationError,
     ConcurrentUpdateError,
@@ -129,7 +131,7 @@ def _values(body: bytes, content_type: str) -> dict[str, Any]:
                         f"{kind or 'a body without a Content-Type'}")
 
 
-def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
+def create_app(engine: Engine, *, max_body: int = 65536) -> FastAPI:
     """The ASGI app over ``engine`` (an ``engine.api.Engine``; each request acts as its token's source)."""
     app = FastAPI(
         title="leadflow intake",
@@ -138,10 +140,10 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
                     "<token>' (leadflow token add). Errors: {error, errors: [{field, message}]}.",
     )
 
-    def caller(request: Request, *, read: bool = False) -> tuple[Any, dict[str, Any]]:
+    def caller(request: Request, *, read: bool = False) -> tuple[Engine, results.TokenSource]:
         """The engine acting as the token's source (a fresh Engine per request: they share the caches)."""
         try:
-            who = engine.as_user(engine.user_name).authenticate(_token(request), read=read)
+            who = engine.as_user(engine.user_name).tokens.authenticate(_token(request), read=read)
         except AuthenticationError as exc:
             client = request.client.host if request.client else "?"
             log.warning("refused %s %s from %s: %s", request.method, request.url.path, client, exc)
@@ -191,7 +193,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
         same e-mail or phone, owned as the assignment rules say. 201 with the lead's id."""
         acting, who = await run_in_threadpool(caller, request)
         values = _values(await _body(request, max_body), request.headers.get("content-type", ""))
-        result = await run_in_threadpool(acting.submit_lead, values, process=who["process"])
+        result = await run_in_threadpool(acting.intake.submit, values, process=who["process"])
         lead = result["lead"]
         return JSONResponse(
             {"id": lead["id"], "client_id": lead["client_id"], "client_existed": result["client_existed"],
@@ -203,7 +205,7 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
     async def get_lead(request: Request, lead_id: int) -> JSONResponse:
         """The lead, exactly as ``leadflow lead show ID --json`` prints it (docs/cli.md)."""
         acting, _ = await run_in_threadpool(caller, request, read=True)
-        return JSONResponse(await run_in_threadpool(acting.get_lead, lead_id))
+        return JSONResponse(await run_in_threadpool(acting.leads.get, lead_id))
 
     @app.get("/v1/board", responses=errors)
     async def get_board(request: Request, process: str | None = None, owner: str | None = None,
@@ -211,8 +213,8 @@ def create_app(engine: Any, *, max_body: int = 65536) -> FastAPI:
                         limit: int = Query(20, ge=0, le=10_000)) -> JSONResponse:
         """The board, exactly as ``leadflow board --json`` prints it (one board with ``process``, else a list)."""
         acting, _ = await run_in_threadpool(caller, request, read=True)
-        boards = await run_in_threadpool(lambda: acting.board(process=process, owner=owner, team=team, light=light,
-                                                              limit=limit))
+        boards = await run_in_threadpool(lambda: acting.boards.board(process=process, owner=owner, team=team,
+                                                                     light=light, limit=limit))
         return JSONResponse(boards[0] if process else boards)
 
     return app

@@ -25,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import calendar, revisits
+from engine import calendar, results, revisits
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.store import clients, events, lead_tasks, leads, stage_counts
@@ -69,7 +69,7 @@ def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> lis
 
 
 def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *,
-          light: str | None = None, limit: int = 50) -> dict[str, Any]:
+          light: str | None = None, limit: int = 50) -> results.Board:
     """One process's board as of ``now``."""
     open_leads = [leads.c.process == spec.id, leads.c.status == "open", *scope.on_leads()]
     totals_by_stage = {
@@ -89,7 +89,8 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
         .where(*open_leads, leads.c.created_at < too_long_before)
         .group_by(stage_key)).all())
 
-    stages = []
+    stages: list[results.BoardStage] = []
+    value_minor = 0
     known = [s.id for s in spec.stages]
     for stage_id in [*known, *sorted(set(totals_by_stage) - set(known))]:
         stage = spec.stage(stage_id)
@@ -106,11 +107,12 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
             by_light["green"][1] -= int(v)
         if light is not None:
             count, value = by_light[light]
-        entry: dict[str, Any] = {
+        value_minor += value
+        shown = {lamp: (by_light[lamp][0] if light in (None, lamp) else 0) for lamp in LIGHTS}
+        entry: results.BoardStage = {
             "id": stage_id, "name": stage.name if stage else stage_id, "count": count,
-            "value": minor_to_money(value), "value_minor": value,
-            "lights": {lamp: (by_light[lamp][0] if light in (None, lamp) else 0) for lamp in ("green", "yellow",
-                                                                                             "red")},
+            "value": minor_to_money(value),
+            "lights": {"green": shown["green"], "yellow": shown["yellow"], "red": shown["red"]},
             "too_long": too_long.get(stage_id, 0) if light is None else _too_long_with_light(
                 conn, in_stage, light, now, yellow_until, too_long_before),
             "leads": [],
@@ -132,10 +134,12 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
                 for r in rows
             ]
         stages.append(entry)
-    totals = {
+    totals: results.BoardTotals = {
         "count": sum(s["count"] for s in stages),
-        "value": minor_to_money(sum(s.pop("value_minor") for s in stages)),
-        **{lamp: sum(s["lights"][lamp] for s in stages) for lamp in LIGHTS},
+        "value": minor_to_money(value_minor),
+        "red": sum(s["lights"]["red"] for s in stages),
+        "yellow": sum(s["lights"]["yellow"] for s in stages),
+        "green": sum(s["lights"]["green"] for s in stages),
         "too_long": sum(s["too_long"] for s in stages),
     }
     return {"process": spec.id, "title": spec.title, "currency": spec.currency, "as_of": now.isoformat(),
@@ -149,7 +153,7 @@ def _too_long_with_light(conn: Connection, in_stage: list[Any], light: str, now:
 
 
 def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
-              specs: list[tuple[int, ProcessSpec]], *, cap: int = 20) -> dict[str, Any]:
+              specs: list[tuple[int, ProcessSpec]], *, cap: int = 20) -> results.DailyPerson:
     """One salesperson's stand-up agenda, in priority order of its sections (``specs``: every process
     version, for the revisits due)."""
     today = now.date()
@@ -168,7 +172,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
             .where(*mine, *window).order_by(leads.c.red_at, leads.c.id).limit(cap)).all()
         return int(count), list(rows)
 
-    def with_tasks(rows: list[Any], end: dt.datetime) -> list[dict[str, Any]]:
+    def with_tasks(rows: list[Any], end: dt.datetime) -> list[results.DueLead]:
         """The listed leads with the open tasks of their stage due by ``end`` (a few leads: a few lookups)."""
         due: dict[int, list[str]] = {}
         if rows:
@@ -227,7 +231,7 @@ def _done_detail(kind: str, data: dict[str, Any]) -> str:
     return str(data.get("from", ""))
 
 
-def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int = 20) -> dict[str, Any]:
+def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int = 20) -> results.Unassigned:
     """The manager's queue: open leads without an owner (of ``team``, or every team), oldest first."""
     where = [leads.c.owner.is_(None), leads.c.status == "open", *([leads.c.team == team] if team else [])]
     count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*where)).scalar_one()

@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+
+from engine.results import Refused
 
 
 class LeadflowError(Exception):
@@ -46,7 +47,7 @@ class BatchRefused(RuleViolation):
     ``refused`` lists each refused lead: ``{"lead_id", "error" (the one-lead call's error class), "reason"}``.
     """
 
-    def __init__(self, verb: str, leads: int, refused: list[dict[str, Any]]):
+    def __init__(self, verb: str, leads: int, refused: list[Refused]):
         self.refused = refused
         shown = "; ".join(r["reason"] for r in refused[:5])
         more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""

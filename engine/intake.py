@@ -34,7 +34,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, actions, rules, store
+from engine import access, actions, results, rules, store
 from engine.assignment import Assigner, check_named_owner, owner_of_new_lead
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
@@ -220,8 +220,6 @@ _TEXT_LIMITS = {"name": 500, "company": 500, "source": 200, "product": 200, "own
 
 def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
     """Every value checked by the rules ``add_lead`` applies; all problems, not just the first."""
-    from engine.api import normalise_email, normalise_phone
-
     out = Inquiry(name="")
     errors: list[FieldError] = []
     for column, raw in values:
@@ -237,10 +235,10 @@ def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, lis
                 raise InvalidInputError(f"{target} must be text, got {raw!r}")
             if target == "email":
                 out.email = rules.check_email(raw)
-                out.email_norm = normalise_email(out.email)
+                out.email_norm = rules.normalise_email(out.email)
             elif target == "phone":
                 out.phone = rules.check_phone(raw)
-                out.phone_norm = normalise_phone(out.phone)
+                out.phone_norm = rules.normalise_phone(out.phone)
             elif target == "value":
                 out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
                                    if raw is not None and str(raw).strip() else None)
@@ -452,7 +450,7 @@ class _Rejects:
 
     def __init__(self, path: str | Path | None, header: list[str], delimiter: str):
         self.count = 0
-        self.first: list[dict[str, Any]] = []
+        self.first: list[results.RejectedRow] = []
         self.path = Path(path) if path is not None else None
         self._file: IO[str] | None = None
         if self.path is not None:
@@ -501,8 +499,7 @@ class BulkImport:
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
             raise InvalidInputError(f"--owner: {self.default_owner}")
-        self.stats = {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0,
-                      "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0}
+        self.stats = _no_counts()
         self._templates: dict[tuple[bool, ...], tuple[LeadState, actions.Entry | None]] = {}
         self._conditional = [t for t in spec.first_stage.all_tasks if t.when is not None]
         self._at = store.driver_value(conn, leads.c.created_at, at)
@@ -569,7 +566,10 @@ class BulkImport:
             else:
                 item.client_id = found
                 earlier_row = found < 0 or (self.first_client_id is not None and found >= self.first_client_id)
-                self.stats["repeated_clients" if earlier_row else "existing_clients"] += 1
+                if earlier_row:
+                    self.stats["repeated_clients"] += 1
+                else:
+                    self.stats["existing_clients"] += 1
             if e:
                 by_email.setdefault(e, item.client_id)
             if ph:
@@ -672,7 +672,7 @@ def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
 
 def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessSpec, version: int,
                at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: Callable[[str], Any],
-               options: ImportOptions) -> dict[str, Any]:
+               options: ImportOptions) -> results.ImportReport:
     """Import ``path`` into the transaction of ``conn``; returns the report (see docs/intake.md).
 
     The caller commits when ``report["status"] == "imported"`` and rolls back otherwise (a dry run, an
@@ -716,7 +716,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
         source.close()
     writing = not options.dry_run and not (rejects.count and options.on_error == "abort")
     status = "imported" if writing else ("dry_run" if options.dry_run else "aborted")
-    report: dict[str, Any] = {
+    report: results.ImportReport = {
         "status": status, "file": str(path), "sha256": sha256, "process": spec.id, "process_version": version,
         "encoding": source.encoding, "delimiter": source.delimiter,
         "columns": {c.header: c.target for c in plan.columns}, "ignored_columns": plan.ignored,
@@ -727,7 +727,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
         "last_lead_id": bulk.lead_ids[-1] if bulk.lead_ids else None, "import_id": None,
     }
     if status == "aborted":  # nothing was written: none of the batches written before the bad row counts
-        report.update(dict.fromkeys(bulk.stats, 0), first_lead_id=None, last_lead_id=None)
+        report = {**report, **_no_counts(), "first_lead_id": None, "last_lead_id": None}
     if status != "imported":
         return report
     bulk.finish()
@@ -736,6 +736,11 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
     return report
+
+
+def _no_counts() -> results.ImportCounts:
+    return {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0, "assigned_by_rules": 0,
+            "unassigned": 0, "mails_queued": 0}
 
 
 def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects, options: ImportOptions) -> int:

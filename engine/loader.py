@@ -11,12 +11,12 @@ column, document path and a sentence an admin understands.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,8 +25,24 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine import paths
+from engine.document import Document, Path_, format_path
 from engine.errors import Problem, ProcessFileError, suggest
+from engine.semantics import build_spec, semantic_problems
 from engine.spec import ProcessSpec
+
+__all__ = [
+    "Document",
+    "Path_",
+    "check_bytes",
+    "check_file",
+    "expand_paths",
+    "format_path",
+    "load_file",
+    "parse",
+    "schema",
+    "schema_problems",
+    "suggest",
+]
 
 MAX_FILE_BYTES = 1_000_000
 #: Nodes a document may expand to once aliases are followed; guards against "billion laughs".
@@ -36,51 +52,8 @@ MAX_NODES = 100_000
 MAX_DEPTH = 64
 PROCESS_SUFFIXES = (".yaml", ".yml")
 
-Path_ = tuple[str | int, ...]
-
 #: Characters PyYAML's reader refuses (the C0/C1 controls except tab and line breaks, and U+FFFE/U+FFFF).
 _NON_PRINTABLE = re.compile(r"[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
-
-
-def format_path(path: Iterable[str | int]) -> str:
-    """``('stages', 2, 'tasks', 0, 'owner')`` -> ``stages[2].tasks[0].owner``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-@dataclass
-class Document:
-    """Parsed YAML data with the source position of every node and every mapping key."""
-
-    file: str
-    text: str
-    data: Any = None
-    nodes: dict[Path_, Node] = field(default_factory=dict)
-    keys: dict[Path_, Node] = field(default_factory=dict)
-
-    def problem(self, path: Path_, message: str, *, at_key: bool = False) -> Problem:
-        node = (self.keys.get(path) if at_key else None) or self._nearest(path)
-        line, col = (node.start_mark.line + 1, node.start_mark.column + 1) if node else (1, 1)
-        return Problem(self.file, line, col, format_path(path), message)
-
-    def source(self, path: Path_) -> str | None:
-        """The raw text of a scalar, as written in the file."""
-        node = self.nodes.get(path)
-        if not isinstance(node, ScalarNode):
-            return None
-        return self.text[node.start_mark.index : node.end_mark.index]
-
-    def _nearest(self, path: Path_) -> Node | None:
-        while path:
-            if path in self.nodes:
-                return self.nodes[path]
-            path = path[:-1]
-        return self.nodes.get(())
 
 
 class _SafeLoader(yaml.SafeLoader):
@@ -92,6 +65,21 @@ _SafeLoader.yaml_implicit_resolvers = {
     first: [(tag, rx) for tag, rx in resolvers if tag not in _NO_IMPLICIT]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+#: The YAML readers, fastest first: libyaml's (C, when PyYAML was built with it) and PyYAML's own.
+#: Both feed the same composer below, so the nodes, marks and every problem are the same with either;
+#: a syntax error found by libyaml is explained by re-reading with PyYAML's (its words are the documented ones).
+YAML_READERS: dict[str, type[Any]] = {"python": _SafeLoader}
+if yaml.__with_libyaml__:
+    class _CSafeLoader(yaml.CSafeLoader):
+        """libyaml's parser with the resolvers of ``_SafeLoader``."""
+
+    _CSafeLoader.yaml_implicit_resolvers = _SafeLoader.yaml_implicit_resolvers
+    YAML_READERS = {"libyaml": _CSafeLoader, **YAML_READERS}
+#: The reader ``parse`` uses; tests switch it to prove both report alike.
+yaml_reader = next(iter(YAML_READERS))
+#: Collections a document may nest while it is read: far beyond ``MAX_DEPTH`` (which ``_build`` reports
+#: with the document path), so that only absurd nesting stops the reading itself.
+MAX_READ_DEPTH = 4 * MAX_DEPTH
 
 #: Scalar tags whose values are plain JSON data; any other (``!!binary``, ``!!timestamp``,
 #: ``!!python/...``, custom ``!Tags``) is refused before it is constructed.
@@ -148,7 +136,12 @@ class _Stop(Exception):
 
 
 def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
-    """Decode and parse one process file's bytes, rejecting everything unsafe or ambiguous."""
+    """Decode and parse one process file's bytes, rejecting everything unsafe or ambiguous.
+
+    Returns no document when the file cannot be read at all; otherwise the document and the
+    problems of single values or keys (each value refused is in ``Document.refused``), so that
+    the schema and the semantic checks can still look at the rest.
+    """
     problems: list[Problem] = []
     if len(raw) > MAX_FILE_BYTES:
         return None, [_too_big(file, len(raw))]
@@ -186,8 +179,19 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
     if problems:
         return None, problems
 
+    reader = YAML_READERS[yaml_reader]
+    if "\t" in text:
+        reader = _SafeLoader  # libyaml takes a tab where PyYAML refuses one ("cannot start any token")
+    doc, problems = _read(text, file, reader)
+    if doc is None and reader is not _SafeLoader and any(p.message.startswith("YAML") for p in problems):
+        return _read(text, file, _SafeLoader)
+    return doc, problems
+
+
+def _read(text: str, file: str, reader: type[Any]) -> tuple[Document | None, list[Problem]]:
+    problems: list[Problem] = []
     doc = Document(file=file, text=text)
-    loader = _SafeLoader(text)  # cannot fail: the characters its reader refuses were refused above
+    loader = reader(text)  # cannot fail: the characters its reader refuses were refused above
     try:
         root = _single_node(loader, doc, problems)
         if root is None:
@@ -196,11 +200,6 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         doc.data = _build(loader, root, (), doc, problems, counter)
     except _Stop:
         return None, problems
-    except RecursionError:
-        # PyYAML composes recursively; a document nested hundreds of levels deep ends up here.
-        stop = loader.get_mark()  # where the reader gave up
-        return None, [*problems, Problem(file, stop.line + 1, stop.column + 1, "",
-                                         f"the document nests too deeply (more than {MAX_DEPTH} levels)")]
     except yaml.constructor.ConstructorError as exc:  # pragma: no cover - _build refuses unknown tags first
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -212,26 +211,94 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         return None, [*problems, Problem(file, 1, 1, "", f"YAML error: {exc}")]
     finally:
         loader.dispose()
-    return (None if problems else doc), problems
+    return doc, problems
 
 
-def _single_node(loader: _SafeLoader, doc: Document, problems: list[Problem]) -> Node | None:
-    if not loader.check_node():
+def _single_node(loader: Any, doc: Document, problems: list[Problem]) -> Node | None:
+    loader.get_event()  # the stream's start
+    if loader.check_event(yaml.StreamEndEvent):
         problems.append(
             Problem(doc.file, 1, 1, "", "the file is empty; a process file holds one YAML mapping")
         )
         return None
-    root = loader.get_node()
-    if loader.check_node():
-        second = loader.get_node()
-        mark = second.start_mark if second is not None else None
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    loader.get_event()  # the document's start
+    root = _compose(loader, doc, problems)
+    loader.get_event()  # the document's end
+    if loader.check_event(yaml.DocumentStartEvent):
+        loader.get_event()
+        mark = loader.peek_event().start_mark  # where the second document's content begins
         problems.append(
-            Problem(doc.file, line, col, "",
+            Problem(doc.file, mark.line + 1, mark.column + 1, "",
                     "a second YAML document starts here; a process file holds exactly one")
         )
         return None
     return root
+
+
+def _compose(loader: Any, doc: Document, problems: list[Problem]) -> Node:
+    """One document's events into nodes, as PyYAML's composer does, but without recursion: a
+    document nested thousands deep is refused where the reading stopped, never a crash."""
+    anchors: dict[str, Node] = {}
+    open_: list[tuple[Node, list[Any]]] = []  # the collections being filled, innermost last
+    while True:
+        event: Any = loader.get_event()
+        start: Any = event.start_mark  # libyaml's marks are of another class than PyYAML's, alike in use
+        node: Node | None
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in anchors:
+                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", start)
+            node = anchors[event.anchor]
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            node, _ = open_.pop()
+            node.end_mark = event.end_mark
+        else:
+            if event.anchor is not None and event.anchor in anchors:
+                raise yaml.composer.ComposerError(
+                    f"found duplicate anchor {event.anchor!r}; first occurrence",
+                    anchors[event.anchor].start_mark, "second occurrence", start)
+            tag = event.tag
+            if isinstance(event, yaml.ScalarEvent):
+                if tag is None or tag == "!":  # a lone ! reads as plain, as PyYAML's parser has it
+                    implicit = (True, False) if tag == "!" else event.implicit
+                    tag = loader.resolve(ScalarNode, event.value, implicit)
+                end: Any = event.end_mark
+                if not event.value and not event.style and start.index == end.index:
+                    start = end = _empty_value_mark(doc.text, start)
+                node = ScalarNode(tag, event.value, start, end, style=event.style or None)
+            else:
+                kind = SequenceNode if isinstance(event, yaml.SequenceStartEvent) else MappingNode
+                if tag is None or tag == "!":
+                    tag = loader.resolve(kind, None, event.implicit)
+                node = kind(tag, [], start, None, flow_style=event.flow_style)
+            if event.anchor is not None:
+                anchors[event.anchor] = node
+            if not isinstance(event, yaml.ScalarEvent):
+                if len(open_) >= MAX_READ_DEPTH:
+                    mark = event.start_mark
+                    problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, "",
+                                            f"the document nests too deeply (more than {MAX_DEPTH} levels)"))
+                    raise _Stop
+                open_.append((node, []))
+                continue
+        if not open_:
+            return node
+        parent, pending = open_[-1]
+        if isinstance(parent, SequenceNode):
+            parent.value.append(node)
+        elif pending:
+            parent.value.append((pending.pop(), node))
+        else:
+            pending.append(node)
+
+
+def _empty_value_mark(text: str, mark: Any) -> Any:
+    """Where an empty value is: right after its ``:``, as PyYAML says (libyaml names the next token in a
+    flow mapping, ``{name: , ...}``)."""
+    before = text[: mark.index].rstrip(" \n\r\x85\u2028\u2029")
+    if not before.endswith(":") or len(before) == mark.index:
+        return mark
+    line, column = _line_col(text, len(before))
+    return yaml.Mark(mark.name, len(before), line - 1, column - 1, None, 0)
 
 
 def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
@@ -246,7 +313,7 @@ def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
 
 
 def _build(
-    loader: _SafeLoader,
+    loader: Any,
     node: Node,
     path: Path_,
     doc: Document,
@@ -272,21 +339,27 @@ def _build(
         if node.tag == _MERGE_TAG:
             return node.value  # a lone << as a value is just text; as a key it is refused below
         if node.tag not in _SCALAR_TAGS:
-            problems.append(doc.problem(path, _tag_message(node.tag)))
+            _refuse(doc, problems, path, _tag_message(node.tag))
             return None
         value = loader.construct_object(node)
+        if node.style is None:  # plain: the only scalars whose type YAML guesses
+            surprise = yaml12_surprise(node.value, value)
+            if surprise:
+                doc.surprises[path] = doc.problem(path, surprise)
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(doc.problem(path, f"'{node.value}' is not a finite number"))
+            _refuse(doc, problems, path, f"'{node.value}' is not a finite number")
+        elif isinstance(value, str) and _UNSAFE_TEXT.search(value):
+            _refuse(doc, problems, path, _unsafe_text_message(value))
         return value
     inner = ancestors | {id(node)}
     if isinstance(node, SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
-            problems.append(doc.problem(path, _tag_message(node.tag)))
+            _refuse(doc, problems, path, _tag_message(node.tag))
         return [_build(loader, child, (*path, i), doc, problems, counter, inner)
                 for i, child in enumerate(node.value)]
     if isinstance(node, MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
-            problems.append(doc.problem(path, _tag_message(node.tag)))
+            _refuse(doc, problems, path, _tag_message(node.tag))
         out: dict[str, Any] = {}
         first_seen: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -294,6 +367,7 @@ def _build(
                 mark = key_node.start_mark
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
                                         "merge keys (<<) are not supported; write the keys out"))
+                doc.refused.add(path)  # which keys the mapping meant to have is anyone's guess
                 continue
             plain = isinstance(key_node, ScalarNode) and key_node.tag in _SCALAR_TAGS
             key = loader.construct_object(key_node) if plain else None
@@ -305,18 +379,142 @@ def _build(
                                         f"{shown} is not text; keys are names such as 'id' or 'stages' "
                                         "(quote it if you mean text)"))
                 continue
+            if _UNSAFE_TEXT.search(key):
+                mark = key_node.start_mark
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
+                                        f"a key {_unsafe_text_message(key)}"))
+                continue
             if key in first_seen:
                 mark = key_node.start_mark
                 first = first_seen[key].start_mark.line + 1
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path((*path, key)),
                                         f"duplicate key '{key}' (first given on line {first}); "
                                         "YAML would silently keep only the last one"))
+                doc.refused.add((*path, key))
                 continue
             first_seen[key] = key_node
             doc.keys[(*path, key)] = key_node
             out[key] = _build(loader, value_node, (*path, key), doc, problems, counter, inner)
         return out
     raise _Stop  # pragma: no cover - PyYAML has no other node kinds
+
+
+def _refuse(doc: Document, problems: list[Problem], path: Path_, message: str) -> None:
+    problems.append(doc.problem(path, message))
+    doc.refused.add(path)
+
+
+# -- what a plain scalar may be -------------------------------------------------------------------
+#
+# PyYAML reads YAML 1.1, where an unquoted yes is true, 010 is 8 and 1:30 is 90; YAML 1.2 (what
+# editors, linters and every other YAML tool read today) says otherwise. A plain scalar is accepted
+# only when both agree and it is written in decimal, whatever slot it is in; the schema's types
+# then see the value the file shows.
+
+#: The YAML 1.2 core schema (spec 1.2.2, section 10.3.2), in the order it resolves a plain scalar.
+_CORE_NULL = re.compile(r"null|Null|NULL|~|")
+_CORE_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+_CORE_OCT = re.compile(r"0o[0-7]+")
+_CORE_INT = re.compile(r"[-+]?[0-9]+")
+_CORE_HEX = re.compile(r"0x[0-9a-fA-F]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_CORE_INF = re.compile(r"[-+]?\.(inf|Inf|INF)")
+_CORE_NAN = re.compile(r"\.(nan|NaN|NAN)")
+
+
+def yaml12_reading(plain: str) -> Any:
+    """The value YAML 1.2 (its core schema) gives an unquoted scalar."""
+    if _CORE_NULL.fullmatch(plain):
+        return None
+    if _CORE_BOOL.fullmatch(plain):
+        return plain.lower() == "true"
+    if _CORE_OCT.fullmatch(plain):
+        return int(plain[2:], 8)
+    if _CORE_INT.fullmatch(plain):
+        return int(plain)
+    if _CORE_HEX.fullmatch(plain):
+        return int(plain[2:], 16)
+    if _CORE_FLOAT.fullmatch(plain):
+        return float(plain)
+    if _CORE_INF.fullmatch(plain):
+        return -math.inf if plain.startswith("-") else math.inf
+    if _CORE_NAN.fullmatch(plain):
+        return math.nan
+    return plain
+
+
+def _same(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+
+
+def _plain_number(value: float) -> str:
+    return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the text '{value}'"
+    if value is None:
+        return "nothing"
+    return f"the number {_plain_number(value)}"
+
+
+def yaml12_surprise(plain: str, value: Any) -> str | None:
+    """Why an unquoted scalar that PyYAML (YAML 1.1) read as ``value`` is refused, or None if it is not.
+
+    The one rule for every slot: YAML 1.1 and YAML 1.2 must read it alike, and a number must be decimal.
+    """
+    v12 = yaml12_reading(plain)
+    hexadecimal = isinstance(value, int) and not isinstance(value, bool) and "x" in plain.lower()
+    if _same(value, v12) and not hexadecimal:
+        return None
+    quote = f"or '{plain}' in quotes if you mean the text"
+    if hexadecimal:
+        return f"{plain} is a hexadecimal number; write it in decimal, {value}, {quote}"
+    if isinstance(value, bool):
+        return (f"YAML 1.1 reads an unquoted {plain} as {_shown(value)}, YAML 1.2 as {_shown(v12)}; "
+                f"write {_shown(value)}, {quote}")
+    digits = plain.lstrip("+-")
+    if isinstance(v12, int) and not isinstance(v12, bool) and digits.startswith("0") and digits != "0":
+        octal = "the octal number " if isinstance(value, int) else ""
+        return (f"{plain} has a leading zero: YAML 1.1 reads it as {octal or _shown(value)}"
+                f"{value if octal else ''}, YAML 1.2 as {_shown(v12)}; "
+                f"write {v12} without the leading zero, {quote}")
+    if isinstance(value, (int, float)) and ":" in plain:
+        return (f"YAML 1.1 reads {plain} as the base-60 number {_plain_number(value)}, YAML 1.2 as "
+                f"{_shown(v12)}; write {_plain_number(value)}, {quote}")
+    if isinstance(value, (int, float)) and "_" in plain:
+        return (f"YAML 1.1 reads {plain} as {_shown(value)} (it skips the underscores), YAML 1.2 as "
+                f"{_shown(v12)}; write {_plain_number(value)}, {quote}")
+    if isinstance(value, int) and plain.lower().lstrip("+-").startswith("0b"):
+        return (f"YAML 1.1 reads {plain} as the binary number {value}, YAML 1.2 as {_shown(v12)}; "
+                f"write {value}, {quote}")
+    if isinstance(value, str) and isinstance(v12, (int, float)) and not isinstance(v12, bool):
+        return (f"YAML 1.2 reads {plain} as {_shown(v12)}, YAML 1.1 as {_shown(value)}; "
+                f"write {_plain_number(v12)}, {quote}")
+    return (f"YAML 1.1 reads {plain} as {_shown(value)}, YAML 1.2 as {_shown(v12)}; "  # pragma: no cover
+            f"write what you mean so that both agree, {quote}")
+
+
+#: Characters that act on a terminal or reorder the text around them: the C0 and C1 controls but
+#: tab and line feed, DEL, and the bidirectional marks, embeddings, overrides and isolates.
+_UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _unsafe_text_message(text: str) -> str:
+    found = _UNSAFE_TEXT.search(text)
+    assert found is not None
+    char = found.group()
+    if char in "\u061c\u200e\u200f" or "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
+        what = (f"the bidirectional control U+{ord(char):04X}, which shows the text around it in another "
+                "order than it is written")
+    else:
+        what = f"the control character U+{ord(char):04X}, which a terminal would act on"
+    return f"contains {what}; process texts are plain, printable text: delete it"
 
 
 def _tag_message(tag: str) -> str:
@@ -332,9 +530,13 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
 
-    return Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    # JSON Schema counts 5.0 as an integer; a whole-number slot takes only what is written as one.
+    whole = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = validators.extend(Draft202012Validator, type_checker=whole)
+    return strict(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 _TYPE_WORDS = {
@@ -365,11 +567,46 @@ def _describe(value: Any) -> str:
 
 
 def schema_problems(doc: Document) -> list[Problem]:
-    """Every schema violation of the document, located and explained."""
+    """Every schema violation of the document, located and explained.
+
+    Says nothing about values the reader refused already; adds to ``doc.refused`` every value it
+    refuses (a missing required key counts as a refused value), so the semantic checks skip them.
+    """
     out: list[Problem] = []
+    read = set(doc.refused)
     for error in _validator().iter_errors(doc.data):
-        out.extend(_explain(doc, error))
+        path: Path_ = tuple(error.absolute_path)
+        if _under(path, read):
+            continue
+        if error.validator == "type" and path in doc.surprises and "string" not in _kinds(error.validator_value):
+            out.append(doc.surprises[path])  # "YAML 1.1 reads yes as true" says more than "expected a number"
+        else:
+            out.extend(_explain(doc, error))
+        doc.refused.update(_refused_by(error, path))
+    for path, surprise in doc.surprises.items():  # the slots whose type let the YAML 1.1 reading pass
+        if path not in doc.refused and not _under(path, read):
+            out.append(surprise)
+            doc.refused.add(path)
     return out
+
+
+def _under(path: Path_, refused: set[Path_]) -> bool:
+    return any(path[:i] in refused for i in range(len(path) + 1))
+
+
+def _kinds(expected: Any) -> list[str]:
+    return expected if isinstance(expected, list) else [expected]
+
+
+def _refused_by(error: Any, path: Path_) -> list[Path_]:
+    """The values a schema error makes unreadable for the semantic checks."""
+    if error.validator == "additionalProperties":
+        return []  # the checks never read an unknown key
+    if error.validator == "required":
+        return [(*path, key) for key in error.validator_value if key not in error.instance]
+    if error.validator == "not":
+        return [(*path, "options")]
+    return [path]
 
 
 def _explain(doc: Document, error: Any) -> Iterator[Problem]:
@@ -461,10 +698,13 @@ def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Pr
 
 
 def _type_message(doc: Document, path: Path_, expected: Any, instance: Any) -> str:
-    kinds = expected if isinstance(expected, list) else [expected]
+    kinds = _kinds(expected)
     want = " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
     raw = doc.source(path)
     message = f"expected {want}, got {_describe(instance)}"
+    if kinds == ["integer"] and isinstance(instance, float) and instance.is_integer():
+        written = f" (written {raw})" if raw is not None and raw != str(instance) else ""
+        return f"{message}{written}; write {int(instance)}"
     if "string" in kinds and raw is not None:
         if isinstance(instance, bool):
             message += (f" (YAML 1.1 reads an unquoted {raw} as {str(instance).lower()});"
@@ -506,25 +746,41 @@ def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -
 
 def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
                 ) -> tuple[ProcessSpec | None, list[Problem]]:
-    """Parse, validate and build; returns the spec, or ``None`` with every problem found.
+    """Parse, validate and build; returns the spec, or ``None`` with every problem found, best first.
 
     Mail templates are looked up in ``template_dirs`` (default: ``engine.messages.template_dirs(file)``).
+    Every problem the file has is found in one run wherever the file can still be read: the YAML
+    reader's, the schema's and the semantic checks', each once (see ``rank``).
     """
-    from engine.semantics import build_spec, semantic_problems
-
-    doc, problems = parse(raw, file)
+    doc, reading = parse(raw, file)
     if doc is None:
-        return None, problems
+        return None, reading
     if not isinstance(doc.data, dict):
-        return None, [doc.problem((), "expected a mapping of keys to values at the top, "
-                                  f"got {_describe(doc.data)}")]
-    problems = schema_problems(doc)
+        return None, rank(reading, [doc.problem((), "expected a mapping of keys to values at the top, "
+                                                f"got {_describe(doc.data)}")])
+    shape = schema_problems(doc)
+    meaning = semantic_problems(doc, template_dirs, refused=doc.refused)
+    problems = rank(reading, shape, meaning)
     if problems:
-        return None, sorted(problems, key=lambda p: (p.line, p.column))
-    problems = semantic_problems(doc, template_dirs)
-    if problems:
-        return None, sorted(problems, key=lambda p: (p.line, p.column))
+        return None, problems
     return build_spec(doc.data), []
+
+
+def rank(*groups: list[Problem]) -> list[Problem]:
+    """Every problem once, best first: the groups in order (how the YAML reads, the shape the schema
+    wants, the meaning the semantic checks want), each from the top of the file down.
+
+    An earlier group's problem can cause a later group's, never the other way round, so fixing the
+    first problem listed is never wasted work.
+    """
+    seen: set[Problem] = set()
+    out: list[Problem] = []
+    for group in groups:
+        for problem in sorted(group, key=lambda p: (p.line, p.column)):
+            if problem not in seen:
+                seen.add(problem)
+                out.append(problem)
+    return out
 
 
 def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
@@ -535,8 +791,40 @@ def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
             if len(raw) > MAX_FILE_BYTES:  # report the file's real size, not the bytes read to notice it
                 return None, [_too_big(str(path), max(os.fstat(handle.fileno()).st_size, len(raw)))]
     except OSError as exc:
-        return None, [Problem(str(path), 1, 1, "", f"cannot read the file: {exc.strerror or exc}")]
+        return None, [Problem(str(path), 1, 1, "", _unreadable(path, exc))]
     return check_bytes(raw, str(path))
+
+
+def _unreadable(path: Path, exc: OSError | None = None) -> str:
+    """Why ``path`` cannot be read, in one sentence."""
+    if (exc is not None and exc.errno == errno.ELOOP) or (exc is None and _loops(path)):
+        return "cannot read the file: it is a symbolic link loop (following its links leads back to it)"
+    if path.is_symlink() and not path.exists():
+        return f"cannot read the file: it is a symbolic link to '{os.readlink(path)}', which does not exist"
+    if exc is None:
+        return "no such file or folder"
+    return f"cannot read the file: {exc.strerror or exc}"
+
+
+def _loops(path: Path) -> bool:
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python < 3.13 reports a loop so
+        return True
+    except OSError as exc:
+        return exc.errno == errno.ELOOP
+    return False
+
+
+def path_problem(given: str) -> Problem | None:
+    """Why a path named on the command line cannot be checked (missing, a broken or looping link), or None."""
+    path = Path(given)
+    if path.exists():
+        return None
+    message = _unreadable(path)
+    if message == "no such file or folder" and given.endswith(("/", "\\")):
+        message = "no such folder"
+    return Problem(given, 1, 1, "", message)
 
 
 def load_file(path: Path | str) -> ProcessSpec:
@@ -548,11 +836,13 @@ def load_file(path: Path | str) -> ProcessSpec:
 
 
 def expand_paths(paths_: Iterable[Path | str]) -> list[Path]:
-    """Files as given, folders as their ``*.yaml``/``*.yml`` files (sorted)."""
+    """Files as given, folders as their ``*.yaml``/``*.yml`` files (sorted), broken links included."""
     out: list[Path] = []
     for p in map(Path, paths_):
         if p.is_dir():
-            out.extend(sorted(f for f in p.iterdir() if f.suffix in PROCESS_SUFFIXES and f.is_file()))
+            # a link that leads nowhere is listed, so that checking it says so instead of skipping it
+            out.extend(sorted(f for f in p.iterdir() if f.suffix in PROCESS_SUFFIXES
+                              and (f.is_file() or (f.is_symlink() and not f.exists()))))
         else:
             out.append(p)
     return out

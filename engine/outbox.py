@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, mailer, messages, store
+from engine import clock, mailer, messages, results, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import STATUS_OPEN, Event, LeadState
@@ -66,14 +66,14 @@ class _Final(Exception):
 
 
 def run_due(transaction: Transaction, spec_of: SpecOf, actor: str, config: mailer.SmtpConfig, *,
-            limit: int | None = None) -> dict[str, Any]:
+            limit: int | None = None) -> results.RunDue:
     """Send every mail that is due (at most ``limit``); see the module's docstring for the steps."""
     worker = uuid.uuid4().hex
     sender = mailer.Sender(config)
-    results: list[dict[str, Any]] = []
+    mails: list[results.MailResult] = []
     smtp_error = None
     try:
-        while limit is None or len(results) < limit:
+        while limit is None or len(mails) < limit:
             with transaction() as conn:
                 row = _claim(conn, clock.now(), worker)
                 if row is None:
@@ -81,7 +81,7 @@ def run_due(transaction: Transaction, spec_of: SpecOf, actor: str, config: maile
                 try:
                     message, addresses = _prepare(conn, row, spec_of, config)
                 except _Final as final:
-                    results.append(_finish(conn, row, worker, actor, final.state, str(final)))
+                    mails.append(_finish(conn, row, worker, actor, final.state, str(final)))
                     continue
             try:
                 refused = sender.send(message)
@@ -89,15 +89,15 @@ def run_due(transaction: Transaction, spec_of: SpecOf, actor: str, config: maile
                 with transaction() as conn:
                     if exc.permanent or row["attempts"] >= MAX_ATTEMPTS:
                         why = str(exc) if exc.permanent else f"gave up after {row['attempts']} attempts: {exc}"
-                        results.append(_finish(conn, row, worker, actor, FAILED, why))
+                        mails.append(_finish(conn, row, worker, actor, FAILED, why))
                     else:
-                        results.append(_retry(conn, row, worker, str(exc)))
+                        mails.append(_retry(conn, row, worker, str(exc)))
                 if exc.connection:
                     smtp_error = str(exc)
                     break
                 continue
             with transaction() as conn:
-                results.append(_sent(conn, row, worker, actor, message, addresses, refused))
+                mails.append(_sent(conn, row, worker, actor, message, addresses, refused))
     finally:
         sender.close()
     with transaction() as conn:
@@ -107,10 +107,10 @@ def run_due(transaction: Transaction, spec_of: SpecOf, actor: str, config: maile
             waiting, outbox.c.next_attempt_at <= now)).scalar_one()
         later, next_at = conn.execute(sa.select(sa.func.count(), sa.func.min(outbox.c.next_attempt_at)).where(
             waiting, outbox.c.next_attempt_at > now)).one()
-    counts = {state: sum(1 for r in results if r["state"] == state) for state in STATES}
+    counts = {state: sum(1 for m in mails if m["state"] == state) for state in STATES}
     return {"as_of": now.isoformat(), "sent": counts[SENT], "retrying": counts[QUEUED], "failed": counts[FAILED],
             "cancelled": counts[CANCELLED], "smtp_error": smtp_error, "still_due": int(due_now),
-            "queued_later": int(later), "next_due_at": next_at.isoformat() if next_at else None, "mails": results}
+            "queued_later": int(later), "next_due_at": next_at.isoformat() if next_at else None, "mails": mails}
 
 
 # -- the steps -------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def _mine(row: dict[str, Any], worker: str) -> list[Any]:
     return [outbox.c.id == row["id"], outbox.c.claimed_by == worker, outbox.c.state == SENDING]
 
 
-def _result(row: dict[str, Any], state: str, error: str | None) -> dict[str, Any]:
+def _result(row: dict[str, Any], state: str, error: str | None) -> results.MailResult:
     return {"id": row["id"], "lead_id": row["lead_id"], "kind": row["kind"], "template": row["template"],
             "to": row["recipient"], "attempts": row["attempts"], "state": state, "error": error}
 
@@ -238,21 +238,21 @@ def _event(conn: Connection, row: dict[str, Any], actor: str, kind: str, data: d
         "outbox": row["id"], "kind": row["kind"], "template": row["template"], "to": row["recipient"], **data}))])
 
 
-def _finish(conn: Connection, row: dict[str, Any], worker: str, actor: str, state: str, why: str) -> dict[str, Any]:
+def _finish(conn: Connection, row: dict[str, Any], worker: str, actor: str, state: str, why: str) -> results.MailResult:
     conn.execute(sa.update(outbox).where(*_mine(row, worker)).values(state=state, last_error=why, lease_until=None))
     if state == FAILED:
         _event(conn, row, actor, "mail_failed", {"error": why})
     return _result(row, state, why)
 
 
-def _retry(conn: Connection, row: dict[str, Any], worker: str, why: str) -> dict[str, Any]:
+def _retry(conn: Connection, row: dict[str, Any], worker: str, why: str) -> results.MailResult:
     conn.execute(sa.update(outbox).where(*_mine(row, worker)).values(
         state=QUEUED, last_error=why, lease_until=None, next_attempt_at=clock.now() + backoff(row["attempts"])))
     return _result(row, QUEUED, why)
 
 
 def _sent(conn: Connection, row: dict[str, Any], worker: str, actor: str, message: EmailMessage,
-          addresses: list[str], refused: list[str]) -> dict[str, Any]:
+          addresses: list[str], refused: list[str]) -> results.MailResult:
     note = f"refused by the server: {', '.join(refused)}" if refused else None
     conn.execute(sa.update(outbox).where(outbox.c.id == row["id"], outbox.c.claimed_by == worker).values(
         state=SENT, sent_at=clock.now(), lease_until=None, last_error=note, to_address=", ".join(addresses),
@@ -263,7 +263,7 @@ def _sent(conn: Connection, row: dict[str, Any], worker: str, actor: str, messag
 
 # -- listing and retrying ----------------------------------------------------------------------------
 
-def view(row: Any) -> dict[str, Any]:
+def view(row: Any) -> results.OutboxRow:
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 
@@ -275,7 +275,7 @@ def view(row: Any) -> dict[str, Any]:
 
 
 def rows(conn: Connection, visible: Callable[[sa.Select[Any]], sa.Select[Any]], *, state: str | None,
-         lead_id: int | None, limit: int) -> Iterator[dict[str, Any]]:
+         lead_id: int | None, limit: int) -> Iterator[results.OutboxRow]:
     query = sa.select(outbox).join(leads, leads.c.id == outbox.c.lead_id)
     if state is not None:
         query = query.where(outbox.c.state == state)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import rules, store
+from engine import results, rules, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import ROTATED_COLUMNS, Event, LeadState, SpecLookup, apply
@@ -228,7 +228,7 @@ def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> 
 # -- the monthly summary of lost leads ------------------------------------------------------------
 
 def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end: dt.datetime,
-             scope: list[Any], kinds: tuple[str, ...]) -> dict[str, Any]:
+             scope: list[Any], kinds: tuple[str, ...]) -> results.RemovalCounts:
     """Leads closed without a sale in [start, end) (even if reopened since): counts by reason, salesperson and
     product, and the clients, those worth returning to first (their reason schedules a revisit, their value is
     above the month's median, and nobody has taken them up again yet)."""
@@ -251,7 +251,7 @@ def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end
         sa.select(closures, clients.c.name, taken_up.label("taken_up"))
         .join(clients, clients.c.id == closures.c.client_id).where(*where)
         .order_by(closures.c.value_minor.desc().nulls_last(), closures.c.id).limit(1000)).all()
-    listed = [
+    listed: list[results.RemovedClient] = [
         {"lead_id": r.lead_id, "client_id": r.client_id, "name": r.name, "process": r.process, "owner": r.owner,
          "product": r.product, "reason": r.reason, "kind": r.kind, "closed_at": r.closed_at.isoformat(),
          "value": minor_to_money(r.value_minor), "taken_up": bool(r.taken_up),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine import results
 from engine.errors import InvalidInputError
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
@@ -58,7 +60,7 @@ class Period:
         end = self.effective_end
         return [*([column >= self.start] if self.start else []), *([column < end] if end else [])]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> results.Period:
         return {"name": self.name, "from": self.start.isoformat() if self.start else None,
                 "to": self.end.isoformat() if self.end else None}
 
@@ -105,7 +107,7 @@ def _date(text: str, what: str) -> dt.datetime:
 
 
 def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, scope: list[Any], *,
-             matrix_by: str | None = None, trend: bool = False) -> dict[str, Any]:
+             matrix_by: str | None = None, trend: bool = False) -> results.RefusalCounts:
     """Refusals received in ``window``: totals, by reason, product and salesperson, optionally the
     salesperson x reason (or x product) matrix and the day-by-day and week-by-week trend."""
     where = [closures.c.kind == "refusal", *window.conditions(closures.c.closed_at), *scope]
@@ -129,7 +131,7 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
 
     total, total_value = sum(c[4] for c in cells), sum(c[5] for c in cells)
     labels = {(p, r.id): (r.label, r.bant) for p, s in specs.items() for r in s.closure_reasons}
-    out: dict[str, Any] = {
+    out: results.RefusalCounts = {
         "period": window.as_dict(),
         "total": total,
         "value": minor_to_money(total_value),
@@ -163,7 +165,7 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
     return out
 
 
-def _trend(conn: Connection, where: list[Any], window: Period) -> dict[str, Any]:
+def _trend(conn: Connection, where: list[Any], window: Period) -> results.Trend:
     """Counts per day and per ISO week with running totals; every day/week of the window is listed."""
     day = sa.func.date(closures.c.closed_at)
     per_day = {str(d)[:10]: int(n) for d, n in conn.execute(
@@ -173,8 +175,8 @@ def _trend(conn: Connection, where: list[Any], window: Period) -> dict[str, Any]
     end = window.effective_end
     first = window.start.date() if window.start else dt.date.fromisoformat(min(per_day))
     last = (end - dt.timedelta(seconds=1)).date() if end else dt.date.fromisoformat(max(per_day))
-    days: list[dict[str, Any]] = []
-    weeks: list[dict[str, Any]] = []
+    days: list[results.TrendDay] = []
+    weeks: list[results.TrendWeek] = []
     running = 0
     week_running = 0
     current = first
@@ -247,9 +249,9 @@ def grouped_quantiles(conn: Connection, value: Any, group: Any, where: list[Any]
         wanted += [first, first + 1]
     rows: dict[Any, dict[int, float]] = {}
     sizes: dict[Any, int] = {}
-    for g, v, r, size in conn.execute(sa.select(ranked.c.g, ranked.c.v, ranked.c.rn, ranked.c.n)
-                                      .where(sa.or_(*(ranked.c.rn == w for w in wanted)))):
-        rows.setdefault(g, {})[int(r)] = float(v)
+    for g, v, rank, size in conn.execute(sa.select(ranked.c.g, ranked.c.v, ranked.c.rn, ranked.c.n)
+                                         .where(sa.or_(*(ranked.c.rn == w for w in wanted)))):
+        rows.setdefault(g, {})[int(rank)] = float(v)
         sizes[g] = int(size)
     out: dict[Any, tuple[int, list[float]]] = {}
     for g, at in rows.items():
@@ -274,7 +276,7 @@ def _ratio(part: int, whole: int) -> float | None:
 # -- the funnel --------------------------------------------------------------------------------------
 
 def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Any],
-           lead_scope: list[Any]) -> dict[str, Any]:
+           lead_scope: list[Any]) -> results.Funnel:
     """The cohort of ``spec``'s leads created in ``window``: how many reached each stage, moved on from it
     (advanced, or won from the won stage), the median days spent in it, and how many were won.
 
@@ -293,7 +295,7 @@ def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Any]
         .where(*cohort).group_by(ls.stage))}
     names = {s.id: s.name for s in spec.stages}
     order = [*spec.stage_ids, *sorted(set(counted) - set(names))]  # stages an older version had, last
-    stages = []
+    stages: list[results.FunnelStage] = []
     for stage in order:
         reached, now, moved = counted.get(stage, (0, 0, 0))
         finished = reached - now
@@ -324,7 +326,7 @@ def _cycle_seconds(conn: Connection, where: list[Any], qs: Iterable[float] = QUA
     return int(n), float(total or 0), float(low or 0), float(high or 0), quantiles(conn, days, where, int(n), qs)
 
 
-def cycle_stats(conn: Connection, where: list[Any]) -> dict[str, Any]:
+def cycle_stats(conn: Connection, where: list[Any]) -> results.CycleStats:
     """Days from creation to win of the won leads matching ``where`` (which includes the won condition):
     their count, mean, quartiles (median in the middle), minimum and maximum."""
     n, total, low, high, (p25, median, p75) = _cycle_seconds(conn, where)
@@ -347,31 +349,38 @@ def cycle_days(conn: Connection, spec: ProcessSpec) -> tuple[float, str]:
     return float(spec.sales_cycle_days), "declared in the process"
 
 
-def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any]) -> dict[str, Any]:
+def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any]) -> results.Cycles:
     """The measured sales cycle of the leads won in ``window``: per process, per salesperson, per source."""
     days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
-    out: dict[str, Any] = {"period": window.as_dict(), "processes": [], "by_salesperson": [], "by_source": []}
+    out: results.Cycles = {"period": window.as_dict(), "processes": [], "by_salesperson": [], "by_source": []}
     for spec in specs:
         where = [*_won(spec.id), *window.conditions(leads.c.closed_at), *scope]
         stalled, basis = cycle_days(conn, spec)
         out["processes"].append({"process": spec.id, **cycle_stats(conn, where),
                                  "declared_days": spec.sales_cycle_days,
                                  "stalled_cycle": {"days": round(stalled, 1), "basis": basis}})
-        for key, column in (("by_salesperson", leads.c.owner), ("by_source", leads.c.source)):
-            totals = {g: float(t) for g, t in conn.execute(sa.select(column, sa.func.sum(days)).where(*where)
-                                                             .group_by(column))}
-            grouped = grouped_quantiles(conn, days, column, where)
-            rows = [{"process": spec.id, key.removeprefix("by_").replace("salesperson", "owner"): g,
-                     "won": n, "mean_days": _days(totals[g] / n), "median_days": _days(median)}
-                    for g, (n, [median]) in grouped.items()]
-            out[key] += sorted(rows, key=lambda r: (-r["won"], str(r.get("owner", r.get("source")) or "")))
+        out["by_salesperson"] += [{"process": spec.id, "owner": g, **stats}
+                                  for g, stats in _cycles_by(conn, days, leads.c.owner, where)]
+        out["by_source"] += [{"process": spec.id, "source": g, **stats}
+                             for g, stats in _cycles_by(conn, days, leads.c.source, where)]
     return out
+
+
+def _cycles_by(conn: Connection, days: Any, column: Any,
+               where: list[Any]) -> list[tuple[str | None, results.GroupCycle]]:
+    """The cycle of the won leads matching ``where`` per value of ``column``: most wins first, then by name."""
+    totals = {g: float(t) for g, t in conn.execute(sa.select(column, sa.func.sum(days)).where(*where)
+                                                     .group_by(column))}
+    rows: list[tuple[str | None, results.GroupCycle]] = [
+        (g, {"won": n, "mean_days": _days(totals[g] / n), "median_days": _days(median)})
+        for g, (n, [median]) in grouped_quantiles(conn, days, column, where).items()]
+    return sorted(rows, key=lambda row: (-row[1]["won"], str(row[0] or "")))
 
 
 # -- salespeople ---------------------------------------------------------------------------------------
 
 def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now: dt.datetime, *,
-                team: str | None, owner: str | None) -> dict[str, Any]:
+                team: str | None, owner: str | None) -> results.Salespeople:
     """Per salesperson: open leads held now, leads won and lost in ``window``, the conversion and the average
     cycle of those, red leads now, and the leads they gave up in ``window`` (closed without a sale, or rotated
     away) whose client a colleague won afterwards."""
@@ -382,12 +391,10 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
         return [*([table.c.team == team] if team is not None and "team" in table.c else []),
                 *([column == owner] if owner is not None else []), table.c.process.in_(processes)]
 
-    people: dict[str, dict[str, Any]] = {}
+    people: dict[str, Counter[str]] = {}  # per salesperson, the figures the queries add up
 
-    def row(name: str) -> dict[str, Any]:
-        return people.setdefault(name, {"owner": name, "held": 0, "held_value": 0, "won": 0, "won_value": 0,
-                                        "lost": 0, "conversion": None, "mean_cycle_days": None, "red": 0,
-                                        "gave_up": 0, "won_by_colleague": 0})
+    def row(name: str) -> Counter[str]:
+        return people.setdefault(name, Counter())
 
     query = sa.select(users.c.name).where(users.c.role == "salesperson")
     if team is not None:
@@ -400,9 +407,9 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             sa.select(stage_counts.c.owner, sa.func.sum(stage_counts.c.leads), sa.func.sum(stage_counts.c.value_minor))
             .where(stage_counts.c.owner != "", *scoped(stage_counts)).group_by(stage_counts.c.owner)):
         if n:
-            r = row(name)
-            r["held"] += int(n)
-            r["held_value"] += int(value)
+            tally = row(name)
+            tally["held"] += int(n)
+            tally["held_value"] += int(value)
     # won and lost per owner in the order of ix_leads_closed (process, status, owner): no sort
     days = sa.case((leads.c.status == "won", seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
     for _, status, name, n, value, total_seconds in conn.execute(
@@ -411,27 +418,32 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             .where(leads.c.status.in_(("won", "lost")), leads.c.owner.is_not(None),
                    *window.conditions(leads.c.closed_at), *scoped(leads))
             .group_by(leads.c.process, leads.c.status, leads.c.owner)):
-        r = row(name)
+        tally = row(name)
         if status == "won":
-            r["won"] += int(n)
-            r["won_value"] += int(value or 0)
-            r["cycle_seconds"] = r.get("cycle_seconds", 0) + int(total_seconds)
+            tally["won"] += int(n)
+            tally["won_value"] += int(value or 0)
+            tally["cycle_seconds"] += int(total_seconds)
         else:
-            r["lost"] += int(n)
+            tally["lost"] += int(n)
     for name, n in conn.execute(
             sa.select(leads.c.owner, sa.func.count())
             .where(leads.c.status == "open", leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
             .group_by(leads.c.owner)):
         row(name)["red"] = int(n)
     for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes).items():
-        row(name).update(gave_up=gave_up, won_by_colleague=won_by_colleague)
-    for r in people.values():
-        r["conversion"] = _ratio(r["won"], r["won"] + r["lost"])
-        r["mean_cycle_days"] = _days(r.pop("cycle_seconds") / r["won"]) if r["won"] else None
-        r["held_value"] = minor_to_money(r["held_value"])
-        r["won_value"] = minor_to_money(r["won_value"])
+        tally = row(name)
+        tally["gave_up"], tally["won_by_colleague"] = gave_up, won_by_colleague
     return {"period": window.as_dict(),
-            "salespeople": sorted(people.values(), key=lambda r: (-r["won_by_colleague"], r["owner"]))}
+            "salespeople": sorted((_salesperson(name, t) for name, t in people.items()),
+                                  key=lambda p: (-p["won_by_colleague"], p["owner"]))}
+
+
+def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
+    won = t["won"]
+    return {"owner": owner, "held": t["held"], "held_value": minor_to_money(t["held_value"]), "won": won,
+            "won_value": minor_to_money(t["won_value"]), "lost": t["lost"], "conversion": _ratio(won, won + t["lost"]),
+            "mean_cycle_days": _days(t["cycle_seconds"] / won) if won else None, "red": t["red"],
+            "gave_up": t["gave_up"], "won_by_colleague": t["won_by_colleague"]}
 
 
 def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str]) -> dict[str, list[int]]:
@@ -516,7 +528,7 @@ def _declared_days(spec: ProcessSpec, stage: str) -> float:
     return spec.sales_cycle_days * (len(spec.stages) - index) / len(spec.stages)
 
 
-def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -> dict[str, dict[str, Any]]:
+def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -> dict[str, results.Estimate]:
     """Per stage of ``spec`` (and any stage an open lead is in): the probability of winning from it and the days
     from entering it to the win, each with its method and the number of historical leads it rests on."""
     ls = lead_stages.c
@@ -526,7 +538,7 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
                                          .group_by(ls.stage, ls.status)):
         history.setdefault(stage, {})[status] = int(n)
     to_win = seconds_between(conn, ls.entered_at, ls.closed_at)
-    out = {}
+    out: dict[str, results.Estimate] = {}
     for stage in [*spec.stage_ids, *sorted(set(history) - set(spec.stage_ids))]:
         won = history.get(stage, {}).get("won", 0)
         n = won + history.get(stage, {}).get("lost", 0)
@@ -559,7 +571,7 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int, scope: list[Any],
-             cutoff: dt.datetime | None) -> dict[str, Any]:
+             cutoff: dt.datetime | None) -> results.Forecast:
     """Expected wins and value per month for ``months`` months from this one, from the open leads in ``scope``.
 
     A lead in stage S counts ``p(S)`` wins and ``p(S) x value``, in the month of the day it entered S plus S's
@@ -585,9 +597,10 @@ def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int,
         buckets[label if label in buckets else "later"].add(int(n), int(value), p)
         held[stage].add(int(n), int(value), p)
     return {"process": spec.id, "title": spec.title, "currency": spec.currency,
-            "stages": [{**e, **held[s].as_dict("open")} for s, e in per_stage.items()],
-            "months": [{"month": label, **buckets[label].as_dict("leads")} for label in labels],
-            "later": buckets["later"].as_dict("leads")}
+            "stages": [{**e, "open": held[s].leads, **held[s].expected()} for s, e in per_stage.items()],
+            "months": [{"month": label, "leads": buckets[label].leads, **buckets[label].expected()}
+                       for label in labels],
+            "later": {"leads": buckets["later"].leads, **buckets["later"].expected()}}
 
 
 @dataclass
@@ -603,12 +616,12 @@ class _Bucket:
         self.wins += n * probability
         self.expected_minor += value * probability
 
-    def as_dict(self, count_key: str) -> dict[str, Any]:
-        return {count_key: self.leads, "value": minor_to_money(self.value), "expected_wins": round(self.wins, 2),
+    def expected(self) -> results.Expected:
+        return {"value": minor_to_money(self.value), "expected_wins": round(self.wins, 2),
                 "expected_value": minor_to_money(round(self.expected_minor))}
 
 
-def _unknown_stage(spec: ProcessSpec, stage: str) -> dict[str, Any]:
+def _unknown_stage(spec: ProcessSpec, stage: str) -> results.Estimate:
     """An open lead in a stage with neither history nor a place in the latest version: the prior."""
     return {"stage": stage, "probability": round(_prior(spec, stage), 4), "probability_method": "prior",
             "history": 0, "won": 0, "days_to_win": round(_declared_days(spec, stage), 2), "days_method": "declared"}

@@ -65,6 +65,21 @@ def check_phone(value: str | None) -> str | None:
     return phone
 
 
+def normalise_email(email: str | None) -> str | None:
+    """The form of an e-mail address that finds its client again: trimmed, lower case."""
+    return email.strip().lower() or None if email else None
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """The digits of a phone number that find its client again (an international ``00`` prefix dropped)."""
+    if not phone:
+        return None
+    digits = re.sub(r"\D", "", phone)
+    if phone.strip().startswith("00"):
+        digits = digits[2:]
+    return digits or None
+
+
 def parse_money(text: Any, *, what: str = "value") -> Decimal:
     """An exact amount with at most two decimals; accepts '12 500,50' as written in PL/RO/RU."""
     if isinstance(text, bool):

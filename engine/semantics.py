@@ -6,19 +6,23 @@ Every problem is located through the parsed ``Document``.
 
 from __future__ import annotations
 
+import calendar
 import copy
-import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from engine.document import Document, Path_, format_path
 from engine.errors import Problem, suggest
-from engine.loader import Document, Path_
 from engine.spec import DEFAULT_LANGUAGE, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
 
 DEFAULT_OWNER_ROLE = "salesperson"
+#: The roles leadflow gives its own users besides the process roles (engine.access): a process role
+#: of one of these names would merge with it. (salesperson and manager are meant to be process roles
+#: too: the owner role and the sales director who may do any task.)
+SYSTEM_ROLES = {"admin": "its administrators", "intake": "the sources of the HTTP intake"}
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
 RESERVED_STAGE_IDS = ("won", "lost")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -31,38 +35,125 @@ def supported_calendars() -> frozenset[str]:
     return frozenset(holidays.list_supported_countries())
 
 
-def semantic_problems(doc: Document, template_dirs: list[Path] | None = None) -> list[Problem]:
+def semantic_problems(doc: Document, template_dirs: list[Path] | None = None,
+                      refused: Iterable[Path_] = ()) -> list[Problem]:
     """Every broken rule of section 6 of docs/process-format.md; templates are looked up in ``template_dirs``
-    (default: the folders ``engine.messages.template_dirs`` names for the document's file)."""
-    return list(_Checker(doc, template_dirs).run())
+    (default: the folders ``engine.messages.template_dirs`` names for the document's file).
+
+    ``refused`` names values already reported as unreadable (by the YAML reader or the schema): every
+    check that would read one of them is skipped, the others run, so one run reports what can be known.
+    """
+    refused = set(refused)
+    view = _with_refused(doc.data, refused)
+    return [p for p in _Checker(doc, view, template_dirs).run() if not _about_refused(p, refused)]
+
+
+class Unreadable(Exception):
+    """A check needed a value that was already refused; it says nothing rather than guess."""
+
+
+class _Refused:
+    """Stands in for a refused value: any use of it stops the check that reads it."""
+
+    def _stop(self, *_: Any, **__: Any) -> Any:
+        raise Unreadable
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __hash__ = _stop
+    __iter__ = __len__ = __contains__ = __getitem__ = __bool__ = _stop
+    __str__ = __repr__ = __format__ = __int__ = __float__ = __index__ = _stop
+
+    def __getattr__(self, name: str) -> Any:
+        raise Unreadable
+
+
+def _with_refused(data: Any, refused: set[Path_]) -> Any:
+    """A copy of ``data`` with a ``_Refused`` at every refused path (missing required keys included)."""
+    view = copy.deepcopy(data)
+    for path in sorted(refused, key=len):
+        if not path:
+            return _Refused()
+        parent: Any = view
+        for part in path[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError, Unreadable):
+                break
+        else:
+            last = path[-1]
+            in_list = isinstance(parent, list) and isinstance(last, int) and last < len(parent)
+            if isinstance(parent, dict) or in_list:
+                parent[last] = _Refused()
+    return view
+
+
+def _about_refused(problem: Problem, refused: set[Path_]) -> bool:
+    shown = {format_path(path) for path in refused}
+    return any(problem.path == p or problem.path.startswith((p + ".", p + "[")) for p in shown)
+
+
+def _readable(make: Callable[[], Any]) -> Any:
+    try:
+        return make()
+    except Unreadable:
+        return _Refused()
 
 
 class _Checker:
-    def __init__(self, doc: Document, template_dirs: list[Path] | None = None):
+    def __init__(self, doc: Document, data: dict[str, Any], template_dirs: list[Path] | None = None):
         from engine import messages
 
         self.doc = doc
         self.template_dirs = template_dirs if template_dirs is not None else messages.template_dirs(doc.file)
-        self.language = doc.data.get("language", DEFAULT_LANGUAGE)
-        self.data: dict[str, Any] = doc.data
-        self.roles = [r["id"] for r in self.data["roles"]]
-        self.fields = {f["id"]: f for f in self.data.get("fields", [])}
-        self.stages = [s["id"] for s in self.data["stages"]]
+        self.data = data
+        self.language = _readable(lambda: data.get("language", DEFAULT_LANGUAGE))
+        self.roles: list[str] = _readable(lambda: [r["id"] for r in data["roles"]])
+        self.fields: dict[str, Any] = _readable(lambda: {f["id"]: f for f in data.get("fields", [])})
+        self.stages: list[str] = _readable(lambda: [s["id"] for s in data["stages"]])
 
     def at(self, path: Path_, message: str) -> Problem:
         return self.doc.problem(path, message)
 
     def run(self) -> Iterator[Problem]:
+        """Each check in turn; one that meets a refused value stops, and the next one runs."""
         d = self.data
-        yield from self._unique(("roles",), d["roles"], "role")
-        yield from self._unique(("fields",), d.get("fields", []), "field")
-        yield from self._unique(("stages",), d["stages"], "stage")
-        yield from self._unique(("closure_reasons",), d["closure_reasons"], "closure reason")
+        checks: list[Callable[[], Iterator[Problem]]] = [
+            lambda: self._unique(("roles",), d["roles"], "role"),
+            lambda: self._unique(("fields",), d.get("fields", []), "field"),
+            lambda: self._unique(("stages",), d["stages"], "stage"),
+            lambda: self._unique(("closure_reasons",), d["closure_reasons"], "closure reason"),
+            self._check_roles,
+            self._check_calendar,
+            self._check_owner_role,
+            lambda: self._each(("fields",), d.get("fields", []), self._check_field),
+            lambda: self._each(("stages",), d["stages"], self._check_stage),
+            lambda: self._check_assignment(("assignment",), d["assignment"]) if "assignment" in d else iter(()),
+            self._check_won_stage,
+        ]
+        for check in checks:
+            yield from _guarded(check)
 
+    def _each(self, path: Path_, items: list[Any],
+              check: Callable[[Path_, Any], Iterator[Problem]]) -> Iterator[Problem]:
+        for i, item in enumerate(items):
+            yield from _guarded(lambda: check((*path, i), item))  # noqa: B023 - consumed at once
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _check_roles(self) -> Iterator[Problem]:
+        for i, role in enumerate(self.data["roles"]):
+            if role["id"] in SYSTEM_ROLES:
+                yield self.at(("roles", i, "id"), f"'{role['id']}' is leadflow's own role "
+                              f"({SYSTEM_ROLES[role['id']]}), so a process role of that name would give "
+                              "its users the system's rights; name the role for the work, e.g. 'back_office'")
+
+    def _check_calendar(self) -> Iterator[Problem]:
+        d = self.data
         if d["calendar"] not in supported_calendars():
             yield self.at(("calendar",),
                           f"calendar '{d['calendar']}' is not a country the holidays package knows"
                           f"{suggest(d['calendar'], supported_calendars()) or ''}")
+
+    def _check_owner_role(self) -> Iterator[Problem]:
+        d = self.data
         owner_role = d.get("owner_role", DEFAULT_OWNER_ROLE)
         if "owner_role" in d and owner_role not in self.roles:
             yield self.at(("owner_role",), f"the lead owner's role '{owner_role}' is not a declared role"
@@ -72,15 +163,8 @@ class _Checker:
                           f"the lead owner's role defaults to '{owner_role}', which is not a declared role; "
                           f"declare it or set owner_role to one of: {', '.join(self.roles)}")
 
-        for i, f in enumerate(d.get("fields", [])):
-            yield from self._check_field(("fields", i), f)
-
-        for i, stage in enumerate(d["stages"]):
-            yield from self._check_stage(("stages", i), stage)
-
-        if "assignment" in d:
-            yield from self._check_assignment(("assignment",), d["assignment"])
-
+    def _check_won_stage(self) -> Iterator[Problem]:
+        d = self.data
         if d["won_stage"] not in self.stages:
             yield self.at(("won_stage",), self._unknown("stage", d["won_stage"], self.stages))
         else:
@@ -260,15 +344,13 @@ class _Checker:
         elif kind == "date":
             # Stored dates are YYYY-MM-DD text and compare as such, so only that exact form will do
             # (date.fromisoformat alone would also take 20240301 or 2024-W09-5).
-            ok = isinstance(value, str) and _ISO_DATE.fullmatch(value) is not None
-            if ok:
-                try:
-                    dt.date.fromisoformat(value)
-                except ValueError:
-                    ok = False
-            if not ok:
-                yield self.at(path,
-                              f"date field '{name}' compares with a date written YYYY-MM-DD, got {value!r}")
+            written = isinstance(value, str) and _ISO_DATE.fullmatch(value) is not None
+            wrong = "" if written else "not written so"
+            if written:
+                wrong = _nonexistent_date(value)
+            if wrong:
+                yield self.at(path, f"date field '{name}' compares with a date written YYYY-MM-DD, "
+                              f"got {value!r}: {wrong}")
         elif kind == "text" and not isinstance(value, str):
             hint = f" (write it in quotes: '{raw}')" if raw is not None else ""
             yield self.at(path, f"text field '{name}' compares with text, got {value!r}{hint}")
@@ -298,6 +380,25 @@ class _Checker:
                 else:
                     yield self.at(("stages", i, "id"), f"from stage '{sid}' no path leads to the won stage "
                                   f"'{self.data['won_stage']}'")
+
+
+def _nonexistent_date(text: str) -> str:
+    """Why a YYYY-MM-DD text is no date, or "" when it is one."""
+    year, month, day = (int(part) for part in text.split("-"))
+    if not 1 <= month <= 12:
+        return f"a date that does not exist: there is no month {month:02d}"
+    days = calendar.monthrange(year, month)[1] if year else 31
+    if not 1 <= day <= days or not year:
+        where = f"{calendar.month_name[month]} {year} has {days} days" if year else "there is no year 0"
+        return f"a date that does not exist: {where}"
+    return ""
+
+
+def _guarded(check: Callable[[], Iterable[Problem]]) -> Iterator[Problem]:
+    try:
+        yield from check()
+    except Unreadable:
+        return
 
 
 def _next_ids(stages: list[dict[str, Any]], index: int, won_stage: str) -> list[str]:

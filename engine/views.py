@@ -4,23 +4,34 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, overload
 
+from engine import results
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import Event, LeadState, TaskState
 
+# ``row`` below is a database row (a SQLAlchemy ``RowMapping`` or ``Row``): its columns' types are the schema's,
+# which the type checker does not see; the result types say what comes out.
 
+
+@overload
+def iso(value: dt.datetime) -> str: ...
+@overload
+def iso(value: None) -> None: ...
+@overload
+def iso(value: dt.datetime | None) -> str | None: ...
 def iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def user(row: Any) -> dict[str, Any]:
+def user(row: Any) -> results.User:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
             "created_at": iso(row["created_at"])}
 
 
-def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]:
+def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:
+    assert state.id is not None, "a lead is shown once it is stored"
     stage = spec.stage(state.stage)
     placed: list[tuple[tuple[int, int], str, str, TaskState, TaskSpec | None]] = []
     for (stage_id, task_id), task in state.tasks.items():
@@ -32,7 +43,7 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]
             key = (spec.stage_index(stage_id), len(known.all_tasks)) if known else (99, 0)
             placed.append((key, stage_id, task_id, task, None))
     placed.sort(key=lambda p: p[0])
-    tasks = [{
+    tasks: list[results.LeadTask] = [{
         "id": task_id,
         "stage": stage_id,
         "name": task_spec.name if task_spec else task_id,
@@ -80,7 +91,13 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> dict[str, Any]
     }
 
 
-def lead_row(row: Any) -> dict[str, Any]:
+def client_lead(row: Any) -> results.ClientLead:
+    """One of the client's other leads, as ``lead show`` lists them."""
+    return {"id": row.id, "process": row.process, "status": row.status, "stage": row.stage, "owner": row.owner,
+            "created_at": iso(row.created_at), "closed_at": iso(row.closed_at), "close_reason": row.close_reason}
+
+
+def lead_row(row: Any) -> results.LeadRow:
     """A lead as listed (no tasks): from a ``leads`` row joined with the client's name."""
     return {
         "id": row["id"],
@@ -105,12 +122,12 @@ def lead_row(row: Any) -> dict[str, Any]:
     }
 
 
-def event(ev: Event) -> dict[str, Any]:
+def event(ev: Event) -> results.HistoryEvent:
     return {"id": ev.id, "lead_id": ev.lead_id, "at": iso(ev.at), "actor": ev.actor, "kind": ev.kind,
             "data": ev.data}
 
 
-def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> dict[str, Any]:
+def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> results.TaskRow:
     due = row["due_at"]
     return {
         "lead_id": row["lead_id"],
@@ -127,7 +144,7 @@ def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> d
     }
 
 
-def client(row: Any, lead_views: list[dict[str, Any]]) -> dict[str, Any]:
+def client(row: Any, lead_views: list[results.Lead]) -> results.Client:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -139,7 +156,7 @@ def client(row: Any, lead_views: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def review(row: Any, due: dt.datetime) -> dict[str, Any]:
+def review(row: Any, due: dt.datetime) -> results.Review:
     return {"id": row["id"], "lead_id": row["lead_id"], "name": row["name"], "process": row["process"],
             "owner": row["owner"], "team": row["team"], "reason": row["reason"], "note": row["close_note"],
             "stage": row["closed_from_stage"], "value": minor_to_money(row["value_minor"]),
@@ -147,21 +164,22 @@ def review(row: Any, due: dt.datetime) -> dict[str, Any]:
             "decided_by": row["decided_by"], "decided_at": iso(row["decided_at"]), "decision_note": row["note"]}
 
 
-def stalled(row: Any, why: str, now: dt.datetime) -> dict[str, Any]:
+def stalled(row: Any, why: str, now: dt.datetime) -> results.StalledLead:
     return {"lead_id": row.id, "client_id": row.client_id, "name": row.name, "process": row.process,
             "stage": row.stage, "owner": row.owner, "days_held": (now - row.owner_since).days,
             "last_activity_at": iso(row.last_activity_at), "why": why, "latest_report": row.last_report,
             "latest_report_at": iso(row.last_report_at), "value": minor_to_money(row.value_minor)}
 
 
-def move(m: Any) -> dict[str, Any]:
+def move(m: Any) -> results.Move:
     return {"lead_id": m.lead_id, "client_id": m.client_id, "name": m.name, "value": minor_to_money(m.value_minor),
             "from": m.from_owner, "to": m.to_owner, "team": m.team}
 
 
-def review_task(r: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+def review_task(review: results.Review, now: dt.datetime) -> results.TaskRow:
     """An open refusal review as a row of the director's task list."""
-    return {"lead_id": r["lead_id"], "name": r["name"], "process": r["process"], "stage": r["stage"],
-            "task": "review_refusal", "task_name": f"Review the refusal ({r['reason']})", "owner": "manager",
-            "lead_owner": r["owner"], "mandatory": True, "due_at": r["due_at"],
-            "overdue": r["due_at"] < now.isoformat()}
+    return {"lead_id": review["lead_id"], "name": review["name"], "process": review["process"],
+            "stage": review["stage"], "task": "review_refusal",
+            "task_name": f"Review the refusal ({review['reason']})", "owner": "manager",
+            "lead_owner": review["owner"], "mandatory": True, "due_at": review["due_at"],
+            "overdue": review["due_at"] < now.isoformat()}

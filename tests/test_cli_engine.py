@@ -31,6 +31,7 @@ from cli.main import cli
 from cli.output import printable
 from engine.api import Engine
 from engine.errors import NotFoundError
+from engine.services.leads import LeadService
 from engine.store import copy_sqlite_files
 from tests.conftest import TEST_NOW, snapshot
 
@@ -804,10 +805,10 @@ def test_the_engine_returns_an_added_user_as_json_data(lead1: str) -> None:
 
 
 def test_an_unexpected_error_is_one_line_not_a_traceback(lead1: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(self: Engine, lead_id: int) -> dict[str, Any]:
+    def broken(self: LeadService, lead_id: int) -> dict[str, Any]:
         raise KeyError("stage")
 
-    monkeypatch.setattr(Engine, "get_lead", broken)
+    monkeypatch.setattr(LeadService, "get", broken)
     line = refused(lead1, "anna", "lead show 1")
     assert line.startswith("Error: internal error (KeyError: 'stage'); this is a bug in leadflow")
     monkeypatch.setenv("LEADFLOW_DEBUG", "1")

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
+from cli.present.mermaid import mermaid
 from engine import paths
 from engine.loader import load_file
-from engine.render import condition_text, mermaid
-from engine.spec import Condition, ProcessSpec
+from engine.spec import Condition, ProcessSpec, condition_text
 
 PROCESSES = paths.processes_dir()
 
@@ -356,7 +356,7 @@ def test_process_commands_do_not_import_rich_or_jsonschema_at_load() -> None:
     assert out.stdout.strip() == "[]"
 
 
-# -- engine.render ------------------------------------------------------------------------------
+# -- engine.spec.condition_text and cli.present.mermaid ----------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cli.main import cli
-from engine import charts
+from cli.present import charts
 from tests.conftest import Team, snapshot
 from tests.test_reports_analytics import NOW, history  # noqa: F401 - the shared hand-built history
 
@@ -168,6 +168,6 @@ def test_without_matplotlib_a_chart_is_a_clear_error_and_the_report_still_works(
 
 
 def test_the_reports_do_not_load_matplotlib_unless_a_chart_is_drawn() -> None:
-    out = subprocess.run([sys.executable, "-c", "import engine.reports, engine.charts, cli.report_cmds, sys; "
+    out = subprocess.run([sys.executable, "-c", "import engine.reports, cli.present.charts, cli.report_cmds, sys; "
                           "print('matplotlib' in sys.modules)"], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from engine import loader
 from engine.errors import Problem, ProcessFileError
 from engine.loader import (
     MAX_DEPTH,
@@ -19,6 +20,7 @@ from engine.loader import (
     expand_paths,
     format_path,
     load_file,
+    path_problem,
     suggest,
 )
 from engine.spec import ProcessSpec
@@ -160,7 +162,7 @@ EXPECTED: dict[str, tuple[int, int, str, tuple[str, ...]]] = {
     "bool_value_not_bool": (40, 47, f"{WHEN}.value", ("bool field 'insured' compares with true or false",)),
     "date_value_not_a_date": (40, 50, f"{WHEN}.value",
                               ("date field 'install_by' compares with a date written YYYY-MM-DD",
-                               "got '2024-02-30'")),
+                               "got '2024-02-30'", ": a date that does not exist: February 2024 has 29 days")),
     "date_value_without_dashes": (40, 50, f"{WHEN}.value", ("written YYYY-MM-DD, got '20240301'",)),
     "choice_value_not_an_option": (39, 49, f"{WHEN}.value",
                                    ("'lease' is not an option of choice field 'financing'",
@@ -217,9 +219,51 @@ EXPECTED: dict[str, tuple[int, int, str, tuple[str, ...]]] = {
                                          "places every lead; put the catch-all last",)),
     "assignment_zero_cap": (46, 31, "assignment.rules[0].max_open", ("must be at least 1, got 0",)),
     "assignment_empty_products": (46, 31, "assignment.rules[0].products", ("needs at least 1 item, got 0",)),
+    # -- what the loader let through (issue 19) -------------------------------------------------
+    # one rule for every slot: YAML 1.1 and 1.2 read an unquoted value alike, and numbers are decimal
+    "yes_as_mandatory": (25, 87, "stages[0].tasks[0].mandatory",
+                         ("YAML 1.1 reads an unquoted yes as true, YAML 1.2 as the text 'yes'; write true, "
+                          "or 'yes' in quotes if you mean the text",)),
+    "capital_on_as_mandatory": (25, 87, "stages[0].tasks[0].mandatory",
+                                ("YAML 1.1 reads an unquoted On as true, YAML 1.2 as the text 'On'; write true",)),
+    "off_as_review": (45, 78, "closure_reasons[1].review",
+                      ("YAML 1.1 reads an unquoted off as false, YAML 1.2 as the text 'off'; write false",)),
+    "octal_deadline": (34, 20, "stages[2].deadline_days",
+                       ("010 has a leading zero: YAML 1.1 reads it as the octal number 8, YAML 1.2 as the "
+                        "number 10; write 10 without the leading zero, or '010' in quotes if you mean the text",)),
+    "hex_deadline": (34, 20, "stages[2].deadline_days",
+                     ("0x0A is a hexadecimal number; write it in decimal, 10, or '0x0A' in quotes",)),
+    "underscore_deadline": (34, 20, "stages[2].deadline_days",
+                            ("YAML 1.1 reads 1_0 as the number 10 (it skips the underscores), YAML 1.2 as the "
+                             "text '1_0'; write 10",)),
+    "sexagesimal_deadline": (34, 20, "stages[2].deadline_days",
+                             ("YAML 1.1 reads 1:30 as the base-60 number 90, YAML 1.2 as the text '1:30'; "
+                              "write 90",)),
+    "exponent_deadline": (34, 20, "stages[2].deadline_days",
+                          ("expected a whole number, got the number 10.0 (written 1.0e+1); write 10",)),
+    "float_deadline": (34, 20, "stages[2].deadline_days", ("expected a whole number, got the number 5.0; write 5",)),
+    "leading_zero_value": (39, 48, f"{WHEN}.value",
+                           ("08 has a leading zero: YAML 1.1 reads it as the text '08', YAML 1.2 as the number 8; "
+                            "write 8 without the leading zero",)),
+    "exponent_without_dot_value": (39, 48, f"{WHEN}.value",
+                                   ("YAML 1.2 reads 1e3 as the number 1000, YAML 1.1 as the text '1e3'; "
+                                    "write 1000",)),
+    # control characters and bidi controls, however written, in any text
+    "escape_in_task_name": (25, 36, "stages[0].tasks[0].name",
+                            ("contains the control character U+001B, which a terminal would act on;",
+                             "delete it")),
+    "bidi_override_in_label": (44, 28, "closure_reasons[0].label",
+                               ("contains the bidirectional control U+202E, which shows the text around it "
+                                "in another order than it is written",)),
+    "nul_in_title": (4, 8, "title", ("contains the control character U+0000",)),
+    # the system's own roles
+    "role_named_admin": (12, 10, "roles[1].id", ("'admin' is leadflow's own role (its administrators)",
+                                                 "name the role for the work")),
+    "role_named_intake": (12, 10, "roles[1].id", ("'intake' is leadflow's own role (the sources of the HTTP "
+                                                  "intake)",)),
 }
 
-# Files with more than one problem: every problem, in the order reported (by line).
+# Files with more than one problem: every problem, in the order reported (best first: see rank()).
 EXPECTED_MANY: dict[str, list[tuple[int, int, str, str]]] = {
     "several_errors": [
         (6, 11, "calendar", "calendar 'XX' is not a country the holidays package knows"),
@@ -234,11 +278,36 @@ EXPECTED_MANY: dict[str, list[tuple[int, int, str, str]]] = {
         (34, 20, "stages[2].deadline_days", "must be at least 1, got 0"),
         (45, 61, "closure_reasons[1].kind", "the text 'deleted' is not allowed; expected one of: refusal,"),
     ],
+    "three_missing_keys": [  # each missing key once (it was each key once per missing key: 3 x 3)
+        (26, 5, "stages[1]", "missing required key 'id'"),
+        (26, 5, "stages[1]", "missing required key 'name'"),
+        (26, 5, "stages[1]", "missing required key 'deadline_days'"),
+    ],
+    "schema_and_semantic_errors": [  # in one run, best first: the shape, then the meaning, each by line
+        (5, 11, "currency", "'pln' is not valid: write it in capitals, 'PLN'"),
+        (21, 9, "stages[0].id", "from stage 'register_lead' no path leads to the won stage 'send_offer'"),
+        (26, 9, "stages[1].id", "from stage 'first_contact' no path leads to the won stage 'send_offer'"),
+        (31, 16, "stages[1].next[0].stage", "stage 'first_contact' cannot lead to itself"),
+        (34, 9, "stages[2].id", "stage 'send_offer' is unreachable: no stage leads to it from 'register_lead'"),
+    ],
     "no_path_to_won_stage": [
         (41, 9, "stages[3].id", "from stage 'nurture' no path leads to the won stage 'send_offer'"),
         (45, 9, "stages[4].id", "from stage 'recall' no path leads to the won stage 'send_offer'"),
     ],
 }
+
+
+@pytest.fixture(autouse=True, params=sorted(loader.YAML_READERS))
+def yaml_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs with each YAML reader PyYAML has (libyaml's and its own): same problems, same
+    lines, columns, paths and messages, same specs."""
+    monkeypatch.setattr(loader, "yaml_reader", request.param)
+    return str(request.param)
+
+
+def test_libyaml_is_used_when_pyyaml_has_it() -> None:
+    assert ("libyaml" in loader.YAML_READERS) == yaml.__with_libyaml__
+    assert next(iter(loader.YAML_READERS)) == ("libyaml" if yaml.__with_libyaml__ else "python")
 
 
 def broken(name: str) -> Path:
@@ -618,14 +687,21 @@ def test_content_hash_counts_spelled_out_defaults_as_equal(tmp_path: Path) -> No
 
 
 def test_whole_numbers_written_as_floats_hash_equal(tmp_path: Path) -> None:
+    """In a number slot 0.0 is 0; a whole-number slot refuses 5.0 (issue 19: see float_deadline.yaml)."""
     original = load_file(mini_file(tmp_path))
-    text = MINI.replace("    deadline_days: 5\n", "    deadline_days: 5.0\n").replace("min: 0}", "min: 0.0}")
+    text = MINI.replace("min: 0}", "min: 0.0}").replace(
+        "        when: {field: financing, op: eq, value: loan}\n",
+        "        when: {field: area_m2, op: gte, value: 40}\n")
+    floats = text.replace("value: 40}", "value: 40.0}")
 
-    again = load_file(mini_file(tmp_path, text, "floats.yaml"))
+    again = load_file(mini_file(tmp_path, floats, "floats.yaml"))
 
-    assert again == original
-    assert again.content_hash == original.content_hash
+    assert again.content_hash == load_file(mini_file(tmp_path, text, "ints.yaml")).content_hash
+    assert again.fields[0].min == original.fields[0].min == 0
+    assert type(again.fields[0].min) is int
     assert type(again.stages[2].deadline_days) is int
+    _, problems = check_bytes(MINI.replace("    deadline_days: 5\n", "    deadline_days: 5.0\n").encode(), "x")
+    assert [p.message for p in problems] == ["expected a whole number, got the number 5.0; write 5"]
 
 
 def test_content_hash_changes_with_a_deadline(tmp_path: Path) -> None:
@@ -726,3 +802,50 @@ def test_suggest() -> None:
 def test_problem_text() -> None:
     assert str(Problem("p.yaml", 3, 5, "stages[0].id", "bad")) == "p.yaml:3:5: stages[0].id: bad"
     assert str(Problem("p.yaml", 1, 1, "", "empty")) == "p.yaml:1:1: empty"
+
+
+def test_the_semantic_checks_do_not_import_the_loader() -> None:
+    """loader -> semantics only: the checks locate problems through engine.document, not the loader."""
+    import subprocess
+    import sys
+
+    code = "import sys, engine.semantics; print('engine.loader' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+    assert out.strip() == "False"
+
+
+# -- paths that lead nowhere --------------------------------------------------------------------
+
+
+def test_a_pair_of_looping_symlinks_is_named_a_loop(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    loop = "cannot read the file: it is a symbolic link loop (following its links leads back to it)"
+
+    spec, problems = check_file(tmp_path / "a.yaml")
+
+    assert spec is None
+    assert problems == [Problem(str(tmp_path / "a.yaml"), 1, 1, "", loop)]
+    assert path_problem(str(tmp_path / "b.yaml")) == Problem(str(tmp_path / "b.yaml"), 1, 1, "", loop)
+    assert expand_paths([tmp_path]) == [tmp_path / "a.yaml", tmp_path / "b.yaml"]
+
+
+def test_a_broken_link_in_a_folder_is_reported_not_skipped(tmp_path: Path) -> None:
+    mini_file(tmp_path, MINI, "good.yaml")
+    (tmp_path / "gone.yaml").symlink_to(tmp_path / "deleted.yaml")
+
+    paths = expand_paths([tmp_path])
+
+    assert paths == [tmp_path / "gone.yaml", tmp_path / "good.yaml"]
+    message = f"cannot read the file: it is a symbolic link to '{tmp_path / 'deleted.yaml'}', which does not exist"
+    assert check_file(paths[0]) == (None, [Problem(str(paths[0]), 1, 1, "", message)])
+    assert path_problem(str(paths[0])) == Problem(str(paths[0]), 1, 1, "", message)
+
+
+def test_path_problem(tmp_path: Path) -> None:
+    assert path_problem(str(mini_file(tmp_path))) is None
+    assert path_problem(str(tmp_path)) is None
+    assert path_problem(str(tmp_path / "nowhere.yaml")) == Problem(
+        str(tmp_path / "nowhere.yaml"), 1, 1, "", "no such file or folder")
+    assert path_problem(f"{tmp_path}/nowhere/") == Problem(f"{tmp_path}/nowhere/", 1, 1, "", "no such folder")

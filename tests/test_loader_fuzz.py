@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from engine import loader
 from engine.loader import check_bytes, schema
 from engine.spec import ProcessSpec
 
@@ -420,3 +421,106 @@ def test_unknown_keys_are_always_refused(key: str, value: Any, where: tuple[Any,
     spec = assert_loads_or_explains(yaml.safe_dump(data, allow_unicode=True).encode("utf-8"))
 
     assert spec is None
+
+
+# -- every typed value is what YAML 1.2 reads --------------------------------------------------------
+
+# The YAML 1.2 core schema's resolution of a plain scalar, from the spec (1.2.2, section 10.3.2),
+# written here independently of the loader so that it can be the oracle.
+_YAML12 = [
+    (r"null|Null|NULL|~|", lambda s: None),
+    (r"true|True|TRUE", lambda s: True),
+    (r"false|False|FALSE", lambda s: False),
+    (r"[-+]?[0-9]+", int),
+    (r"0o[0-7]+", lambda s: int(s, 8)),
+    (r"0x[0-9a-fA-F]+", lambda s: int(s, 16)),
+    (r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?", float),
+    (r"[-+]?\.(inf|Inf|INF)", float),
+    (r"\.(nan|NaN|NAN)", float),
+]
+
+
+def yaml12(plain: str) -> Any:
+    for pattern, convert in _YAML12:
+        if re.fullmatch(pattern, plain):
+            return convert(plain)
+    return plain
+
+
+def _same_json_value(a: Any, b: Any) -> bool:
+    """Equal as JSON values: 5 and 5.0 are one number, true is not 1, "5" is not 5."""
+    kinds = (bool, str, type(None))
+    return all(isinstance(a, k) == isinstance(b, k) for k in kinds) and a == b
+
+
+# slot: (what BASE says there, the same line with {} for the value, where the spec keeps it)
+TYPED_SLOTS: dict[str, tuple[str, str, Any]] = {
+    "integer": ("    deadline_days: 5\n", "    deadline_days: {}\n", lambda s: s.stages[2].deadline_days),
+    "boolean": ("        mandatory: false\n", "        mandatory: {}\n", lambda s: s.stages[1].tasks[1].mandatory),
+    "boolean_in_flow": ("review: false}", "review: {}}}", lambda s: s.closure_reasons[2].review),
+    "number": ("    probability: 0.05\n", "    probability: {}\n", lambda s: s.stages[0].probability),
+    "number_in_flow": ("min: 1}", "min: {}}}", lambda s: s.fields[1].min),
+    "text": ("title: Fuzz demo — Łódź\n", "title: {}\n", lambda s: s.title),
+    "condition_value": ("{field: seats, op: gte, value: 50}", "{{field: seats, op: gte, value: {}}}",
+                        lambda s: s.stages[1].tasks[1].when.all[1].value),
+}
+plain_scalars = st.one_of(
+    yaml_words,
+    st.sampled_from(["Yes", "ON", "Off", "n", "y", "NULL", "Null", "TRUE", "08", "0b101", "0o10", "0x0A",
+                     "1_0", "1:30", "190:20:30", "1.0e+1", "1e3", "1.5e3", "+.5", ".5", "5.", "-0", "+12",
+                     "0.0", "3.0", "010", "007", "0", "1", "12", "0.25"]),
+    st.from_regex(r"[-+]?[0-9_]{0,4}[.:xobeE]?[0-9a-fA-F_]{0,4}([eE][-+]?[0-9]{1,2})?", fullmatch=True),
+)
+
+
+def _is_plain_scalar(text: str) -> bool:
+    """Whether YAML reads ``text`` after "key: " as one unquoted scalar, exactly as written."""
+    try:
+        node = yaml.compose(f"key: {text}\n")
+    except yaml.YAMLError:
+        return False
+    value = node.value[0][1] if node is not None else None
+    return isinstance(value, yaml.ScalarNode) and value.style is None and value.value == text
+
+
+@fuzz
+@given(slot=st.sampled_from(sorted(TYPED_SLOTS)), plain=plain_scalars)
+def test_no_typed_value_differs_from_its_yaml12_reading(slot: str, plain: str) -> None:
+    old, template, read = TYPED_SLOTS[slot]
+    assume(_is_plain_scalar(plain))
+    text = BASE.replace(old, template.format(plain), 1)
+
+    spec = assert_loads_or_explains(text.encode("utf-8"))
+
+    if spec is not None:
+        assert _same_json_value(read(spec), yaml12(plain)), (slot, plain, read(spec))
+
+
+def test_the_typed_slots_are_where_the_test_looks() -> None:
+    spec = assert_loads_or_explains(BASE_BYTES)
+
+    assert spec is not None
+    for old, _, read in TYPED_SLOTS.values():
+        assert BASE.count(old) >= 1
+        assert str(read(spec)).lower() in old.lower().replace("fuzz demo — łódź", "Fuzz demo — Łódź".lower())
+
+
+# -- libyaml's reader and PyYAML's own report alike ---------------------------------------------------
+
+
+@pytest.mark.skipif(len(loader.YAML_READERS) < 2, reason="PyYAML was built without libyaml")
+@fuzz
+@given(data=data_mutation(), flow=st.sampled_from([None, False, True]), cut=st.integers(0, 3000))
+def test_both_yaml_readers_give_the_same_result(data: Any, flow: bool | None, cut: int) -> None:
+    """On any well-formed YAML (and any prefix of it). Hand-mangled text can still split them: libyaml
+    takes a few plain scalars PyYAML's scanner refuses (``j?an`` in a flow mapping), see docs/performance.md."""
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=flow)
+    raw = text.encode("utf-8")[: cut if cut else None]
+    results = {}
+    for name in loader.YAML_READERS:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(loader, "yaml_reader", name)
+            results[name] = check_bytes(raw, FILE)
+
+    first, *others = results.values()
+    assert all(other == first for other in others), results

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from engine import results
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -16,5 +18,5 @@ def render(template: str, **context: Any) -> str:
     return env.get_template(template).render(**context)
 
 
-def board_page(boards: list[dict[str, Any]], as_of: str, scope: str = "") -> str:
+def board_page(boards: list[results.Board], as_of: str, scope: str = "") -> str:
     return render("board.html.j2", boards=boards, as_of=as_of, scope=scope)

@@ -1,77 +1,12 @@
-"""Human-readable renderings of a process: conditions as text, the stage graph as Mermaid.
+"""A process's stage graph as a Mermaid ``stateDiagram-v2``.
 
-Pure functions of the frozen spec, so the CLI, a web page or an integrator's
-tooling all draw the same picture.
+A pure function of the frozen spec, so ``process show --mermaid``, a web page or an integrator's tooling all
+draw the same picture.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
-from engine.spec import Condition, ProcessSpec
-
-_OPERATOR_TEXT = {
-    "eq": "=",
-    "ne": "!=",
-    "gt": ">",
-    "gte": ">=",
-    "lt": "<",
-    "lte": "<=",
-    "in": "in",
-    "not_in": "not in",
-}
-
-#: Values printed bare; anything else (spaces, punctuation, look-alikes of numbers) is quoted.
-_BARE_VALUE = re.compile(r"[^\W\d][\w.@/+-]*\Z")
-_LOOKS_LIKE_KEYWORD = {"true", "false", "and", "or", "not", "in", "is", "set"}
-
-
-def _value_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "nothing"
-    if isinstance(value, (int, float)):
-        return f"{value:g}" if isinstance(value, float) else str(value)
-    if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(_value_text(v) for v in value) + ")"
-    text = str(value)
-    if _BARE_VALUE.match(text) and text.lower() not in _LOOKS_LIKE_KEYWORD:
-        return text
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def condition_text(cond: Condition) -> str:
-    """A condition as one readable line, e.g. ``financing = leasing and budget >= 20000``.
-
-    Nested combinations are parenthesised; leaves read ``field op value``,
-    ``field is set`` / ``field is not set``.
-    """
-    return _text(cond, top=True)
-
-
-def _text(cond: Condition, *, top: bool = False) -> str:
-    if cond.all or cond.any:
-        joiner = " and " if cond.all else " or "
-        parts = cond.all or cond.any
-        inner = joiner.join(_text(c) for c in parts)
-        return inner if top or len(parts) == 1 else f"({inner})"
-    if cond.not_ is not None:
-        sub = cond.not_
-        if sub.field is not None and sub.op in ("is_set", "is_unset"):
-            return _text(Condition(field=sub.field, op="is_unset" if sub.op == "is_set" else "is_set"))
-        inner = _text(sub, top=True)
-        return f"not ({inner})"
-    if cond.op == "is_set":
-        return f"{cond.field} is set"
-    if cond.op == "is_unset":
-        return f"{cond.field} is not set"
-    op = _OPERATOR_TEXT.get(cond.op or "", cond.op or "?")
-    return f"{cond.field} {op} {_value_text(cond.value)}"
-
-
-# -- Mermaid ------------------------------------------------------------------------------------
+from engine.spec import ProcessSpec, condition_text
 
 #: Words Mermaid's state-diagram grammar reserves; a stage with such an id gets a prefixed node id.
 _MERMAID_RESERVED = {

@@ -1,9 +1,9 @@
 """A realistic demo database: the shipped processes, a two-team sales floor and a pipeline in flight.
 
-Everything goes through the public engine API at back-dated instants
-(``clock.frozen``), exactly as if the team had worked for the past weeks, so the
-demo exercises the same rules a real user meets. Deterministic: a fixed seed and
-a fixed "now" (``DEMO_NOW``).
+Everything goes through the engine's public API (docs/api.md: ``Engine``, ``clock.frozen``, ``paths``) at
+back-dated instants, exactly as if the team had worked for the past weeks, so the demo exercises the same rules
+a real user meets and could be written by any integrator. Deterministic: a fixed seed and a fixed "now"
+(``DEMO_NOW``). ``leadflow demo`` prints what ``build_demo`` returns.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from engine import clock, paths, store
+from engine import clock, paths
 from engine.api import Engine
 from engine.errors import LeadflowError
 from engine.spec import FieldSpec, ProcessSpec
@@ -87,18 +87,19 @@ def sample_value(field: FieldSpec, rng: random.Random, today: dt.date) -> Any:
 def build_demo(db_path: str | Path) -> dict[str, Any]:
     """Create (or re-create) the demo database; return what the CLI prints."""
     path = Path(db_path)
-    store.remove_sqlite_files(path)
+    for suffix in ("", "-wal", "-shm"):  # the file and SQLite's write-ahead log, if a crashed run left one
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
     url = f"sqlite:///{path}"
     admin = Engine.open(url, user="admin")
     rng = random.Random(20260316)
     start = DEMO_NOW - dt.timedelta(days=40)
     with clock.frozen(start):
         admin.init()
-        loaded = [admin.load_process(f)["process"] for f in sorted(paths.processes_dir().glob("*.yaml"))]
-        declared = {r.id for p in loaded for r in admin.spec(p).roles}
+        loaded = [admin.processes.load(f)["process"] for f in sorted(paths.processes_dir().glob("*.yaml"))]
+        declared = {r.id for p in loaded for r in admin.processes.spec(p).roles}
         people = [*USERS, *((n, r, None) for r, n in DEPARTMENT_PEOPLE.items() if r in declared)]
         for name, role, team in people:
-            admin.add_user(name, role, team)
+            admin.users.add(name, role, team)
 
     sellers = [("anna", "north"), ("piotr", "north"), ("ioana", "south"), ("stefan", "south")]
     managers = {"north": "marta", "south": "radu"}
@@ -109,9 +110,9 @@ def build_demo(db_path: str | Path) -> dict[str, Any]:
         process = loaded[i % len(loaded)]
         owner, team = sellers[i % len(sellers)]
         created = start + dt.timedelta(days=rng.randint(0, 36), hours=rng.randint(0, 7))
-        spec = admin.spec(process)
+        spec = admin.processes.spec(process)
         with clock.frozen(created):
-            lead = admin.as_user(owner).add_lead(
+            lead = admin.as_user(owner).leads.add(
                 process=process, name=name, company=company, email=email, phone=phone,
                 source=rng.choice(SOURCES), product=spec.title, value=f"{rng.randint(5, 120) * 1000}.00",
                 client_id=client_of.get(name))  # the second round: the same client, another product
@@ -124,11 +125,11 @@ def build_demo(db_path: str | Path) -> dict[str, Any]:
 
     anna = admin.as_user("anna")
     with clock.frozen(DEMO_NOW):
-        tasks = anna.list_tasks()
-        anna_leads = anna.list_leads(status="open")
+        tasks = anna.tasks.list()
+        anna_leads = anna.leads.list(status="open")
         example = max(anna_leads, key=lambda x: x["stage_entered_at"] or "") if anna_leads else None
-        example_lead = anna.get_lead(example["id"]) if example else None
-        history = anna.history(example["id"]) if example else []
+        example_lead = anna.leads.get(example["id"]) if example else None
+        history = anna.leads.history(example["id"]) if example else []
     admin.close()
     db = path.as_posix()
     return {
@@ -161,27 +162,27 @@ def _walk(admin: Engine, spec: ProcessSpec, lead_id: int, owner: str, manager: s
         if moment >= DEMO_NOW - dt.timedelta(hours=2):
             break
         with clock.frozen(moment):
-            lead = seller.get_lead(lead_id)
+            lead = seller.leads.get(lead_id)
             stage = spec.stage(lead["stage"])
             assert stage is not None
             missing = {f: sample_value(spec.field_spec(f), rng, moment.date())  # type: ignore[arg-type]
                        for f in stage.required_fields if lead["fields"].get(f) is None}
             if missing:
-                seller.set_fields(lead_id, missing)
-            for task in seller.get_lead(lead_id)["tasks"]:
+                seller.leads.set_fields(lead_id, missing)
+            for task in seller.leads.get(lead_id)["tasks"]:
                 if task["stage"] == stage.id and task["state"] == "open" and task["mandatory"]:
                     doer = seller if task["owner"] == spec.owner_role else admin.as_user(
-                        DEPARTMENT_PEOPLE.get(task["owner"], manager))
-                    doer.complete_task(lead_id, task["id"], note="done during the demo week")
+                        DEPARTMENT_PEOPLE.get(task["owner"] or "", manager))
+                    doer.leads.complete_task(lead_id, task["id"], note="done during the demo week")
             if rng.random() < 0.08:
                 reason = rng.choice([r.id for r in spec.closure_reasons])
-                seller.close_lead(lead_id, reason, note="Client's decision after the call")
+                seller.leads.close(lead_id, reason, note="Client's decision after the call")
                 return "lost"
             try:
                 if stage.id == spec.won_stage:
-                    seller.win(lead_id)
+                    seller.leads.win(lead_id)
                     return "won"
-                seller.advance(lead_id)
+                seller.leads.advance(lead_id)
             except LeadflowError:
                 break  # e.g. a conditional transition this lead's fields do not meet: it waits here
     return "open"

@@ -1,0 +1,24 @@
+"""The engine's operations, grouped by concern; ``engine.api.Engine`` holds one of each.
+
+===========  ====================================================================
+module       ``Engine`` attribute: what it does
+===========  ====================================================================
+users        ``users``: register users, their roles and e-mail addresses
+processes    ``processes``: load process files as versions, migrate open leads
+leads        ``leads``: one lead's life, from ``add`` to ``win``/``close``/``reopen``
+clients      ``clients``: a client with its leads; the one place clients are written
+tasks        ``tasks``: the open tasks a person is expected to do
+bulk         ``bulk``: ``advance``/``win``/``complete_task`` for many leads at once
+boards       ``boards``: the board, the stand-up agenda, and whose leads a view shows
+recovery     ``recovery``: reviews, reports, recall, stalled leads, rotation, revisits
+outbox       ``outbox``: send the due mail, list it, retry it
+reports      ``reports``: refusals, funnel, cycle, salespeople, forecast
+intake       ``intake``: CSV import and export, the web form's lead
+tokens       ``tokens``: the HTTP intake's API tokens
+===========  ====================================================================
+
+``context`` holds what they share (the transaction, the acting user, the spec caches, a lead's
+read-apply-write cycle). A service calls another one's operations through the facade
+(``self.engine.leads.reopen(...)``) and writes only its own tables; where one concern records something in
+another's table it calls a function of the owning module (``recovery.record_closure``).
+"""

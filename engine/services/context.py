@@ -1,0 +1,294 @@
+"""What every service shares: the transaction, the acting user, the spec and machine caches, and a lead's
+read-check-write cycle (read it by id, apply events, write it under its lock, return its view).
+
+Each of these exists once, here; a service reaches them through ``self.ctx``. Nothing in this module knows
+one service from another.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import access, actions, clock, results, rules, store, views
+from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine.machine import ProcessMachine
+from engine.spec import ProcessSpec
+from engine.state import STATUS_OPEN, Event, LeadState, apply
+from engine.store import clients, process_versions, users
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+#: A lead's JSON-able view (the shape of docs/cli.md), and a list of such rows.
+Json = dict[str, Any]
+JsonList = list[dict[str, Any]]
+
+#: How a transition is asked of a process version: the machine's ``fire`` (one lead) or its table's ``allowed``.
+Move = Callable[[str, str, dict[str, Any]], str | None]
+
+#: One lead's check for a move (``leads.advancing``...): the event's kind and data, or the refusal. It gets the
+#: acting user as a function, so that a refusal that needs no user reads none.
+Check = Callable[[LeadState, ProcessSpec, Callable[[], Any], Move], tuple[str, dict[str, Any]]]
+
+#: The spec of a process version, as ``state.apply`` asks for it.
+SpecLookup = Callable[[str, int], ProcessSpec]
+
+_USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
+_CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
+
+#: The ids the database can hold (a BIGINT); anything outside names no row.
+MAX_ID = 2**63
+
+
+def valid_id(value: Any) -> bool:
+    """True for a whole number (not a bool) that a row's id could be."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_ID
+
+
+class Context:
+    """One engine's database, acting user, open transaction and caches (shared by ``Engine.as_user``)."""
+
+    def __init__(self, db: sa.Engine, user_name: str, specs: dict[tuple[str, int], ProcessSpec] | None = None,
+                 machines: dict[tuple[str, int], ProcessMachine] | None = None):
+        self.db = db
+        self.user_name = user_name
+        self.conn: Connection | None = None
+        self.specs: dict[tuple[str, int], ProcessSpec] = {} if specs is None else specs
+        self.machines: dict[tuple[str, int], ProcessMachine] = {} if machines is None else machines
+        self.depth = 0  # operations running: a call made inside another one is not logged as refused twice
+
+    def sharing_caches(self, user_name: str) -> Context:
+        """A context over the same database and caches, acting as ``user_name``."""
+        return Context(self.db, user_name, self.specs, self.machines)
+
+    # -- the transaction -------------------------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction for everything inside; operations called inside join it."""
+        if self.conn is not None:
+            yield self.conn
+            return
+        try:
+            with self.db.begin() as conn:
+                self.conn = conn
+                yield conn
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            problem = self._schema_problem(exc)
+            if problem is not None:
+                raise LeadflowError(problem) from None
+            raise
+        finally:
+            self.conn = None
+
+    def _schema_problem(self, exc: Exception) -> str | None:
+        """What a missing table or column means for the user: no schema yet, or one an upgrade would fix."""
+        text = str(exc)
+        if not any(sign in text for sign in ("no such table", "no such column", "does not exist")):
+            return None
+        from engine import migrate
+
+        current, head = migrate.current_revision(self.db), migrate.head_revision()
+        if current is None:
+            return "the database has no leadflow schema; run 'leadflow init' first"
+        if current != head:
+            return (f"the database's schema is at revision {current}, this leadflow needs {head}; an admin runs "
+                    "'leadflow init' to upgrade it")
+        return None
+
+    # -- who acts ----------------------------------------------------------------------------------------
+    def event(self, kind: str, data: dict[str, Any]) -> Event:
+        return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
+
+    def actor(self, conn: Connection) -> Any:
+        """The acting user's row, or the refusal for a user nobody registered."""
+        rows = store.driver_rows(conn, _USER_BY_NAME, {"name": self.user_name})
+        if not rows:
+            raise self.not_registered()
+        return rows[0]
+
+    def not_registered(self) -> PermissionDenied:
+        return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
+                                f"'leadflow user add {self.user_name} --role salesperson' "
+                                "(choose the acting user with --user or LEADFLOW_USER)")
+
+    def actor_and_lead(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState]:
+        """The acting user's row and the lead (the user checked first)."""
+        return self.actor(conn), self.lead(conn, lead_id)
+
+    def user(self, conn: Connection, name: str) -> Any:
+        row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
+        if row is None:
+            known = [r[0] for r in conn.execute(sa.select(users.c.name))]
+            raise NotFoundError(f"user '{name}' does not exist{suggest(name, known)}")
+        return row
+
+    # -- process specs and their machines --------------------------------------------------------------------
+    def spec(self, conn: Connection, process: str, version: int | None = None) -> ProcessSpec:
+        """The spec of a stored process version (the newest when ``version`` is None), cached."""
+        if version is not None and (process, version) in self.specs:
+            return self.specs[(process, version)]
+        query = sa.select(process_versions.c.version, process_versions.c.spec_json).where(
+            process_versions.c.process == process)
+        query = query.where(process_versions.c.version == version) if version is not None else query.order_by(
+            process_versions.c.version.desc()).limit(1)
+        row = conn.execute(query).first()
+        if row is None:
+            loaded = sorted({r[0] for r in conn.execute(sa.select(process_versions.c.process))})
+            if version is not None and process in loaded:
+                raise NotFoundError(f"process '{process}' has no version {version}")
+            raise NotFoundError(f"process '{process}' is not loaded{suggest(process, loaded)}; loaded processes: "
+                                f"{', '.join(loaded) or 'none (run leadflow process load PATH)'}")
+        key = (process, row[0])
+        if key not in self.specs:
+            self.specs[key] = ProcessSpec.from_dict(json.loads(row[1]))
+        return self.specs[key]
+
+    def machine(self, spec: ProcessSpec, version: int) -> ProcessMachine:
+        key = (spec.id, version)
+        if key not in self.machines:
+            self.machines[key] = ProcessMachine(spec)
+        return self.machines[key]
+
+    def specs_lookup(self, conn: Connection) -> SpecLookup:
+        return lambda process, version: self.spec(conn, process, version)
+
+    def all_specs(self, conn: Connection) -> list[tuple[int, ProcessSpec]]:
+        """Every stored process version, with its number."""
+        rows = conn.execute(sa.select(process_versions.c.process, process_versions.c.version)).all()
+        return [(v, self.spec(conn, p, v)) for p, v in rows]
+
+    def latest_specs(self, conn: Connection, process: str | None) -> list[ProcessSpec]:
+        """The newest version of ``process``, or of every process by name."""
+        if process is not None:
+            return [self.spec(conn, process)]
+        names = [r[0] for r in conn.execute(sa.select(process_versions.c.process).distinct()
+                                            .order_by(process_versions.c.process))]
+        return [self.spec(conn, n) for n in names]
+
+    def version_of(self, conn: Connection, spec: ProcessSpec) -> int:
+        return int(conn.execute(sa.select(process_versions.c.version).where(
+            process_versions.c.process == spec.id,
+            process_versions.c.content_hash == spec.content_hash)).scalar_one())
+
+    # -- one lead: read, write, view ----------------------------------------------------------------------------
+    def lead(self, conn: Connection, lead_id: int) -> LeadState:
+        """The stored lead, or the error for an id that is not a whole number or names no lead."""
+        if isinstance(lead_id, bool) or not isinstance(lead_id, int):
+            raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}")
+        state = store.read_lead(conn, lead_id) if 0 < lead_id < MAX_ID else None
+        if state is None:
+            raise NotFoundError(f"lead {lead_id} does not exist")
+        return state
+
+    def visible_lead(self, conn: Connection, lead_id: int) -> LeadState:
+        """The lead, if the acting user may see it."""
+        state = self.lead(conn, lead_id)
+        access.require_can_view(self.actor(conn), state)
+        return state
+
+    def lead_to_work(self, conn: Connection, lead_id: int, verb: str) -> tuple[LeadState, ProcessSpec]:
+        """The open lead and its spec, if the acting user may ``verb`` it (edit it, close it)."""
+        state = self.lead(conn, lead_id)
+        spec = self.spec(conn, state.process, state.process_version)
+        require_open(state, verb)
+        access.require_can_work(self.actor(conn), state, verb)
+        return state, spec
+
+    def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> results.Lead:
+        """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
+        if not evs:
+            return self.view(conn, state)
+        before = state.clone()
+        lookup = self.specs_lookup(conn)
+        entries = []
+        for ev in evs:
+            state = apply(state, ev, lookup)
+            if ev.kind in actions.ENTERING:
+                entry = actions.on_enter(lookup(state.process, state.process_version), state, ev.at)
+                entry.record_on(ev)
+                entries.append(entry)
+        store.write_leads(conn, [store.LeadChange(before, state, evs)])
+        actions.store(conn, entries)
+        return self.view(conn, state)
+
+    def view(self, conn: Connection, state: LeadState) -> results.Lead:
+        spec = self.spec(conn, state.process, state.process_version)
+        (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
+        return views.lead(state, spec, client_row)
+
+
+def require_director(actor: Any, refusal: str) -> None:
+    """Refuse anyone but a manager or an admin; ``refusal`` says what they may not do, and why."""
+    if actor["role"] not in access.MANAGERS:
+        raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not {refusal}")
+
+
+def require_open(state: LeadState, verb: str) -> None:
+    """Refuse work on a won or lost lead."""
+    if state.status != STATUS_OPEN:
+        raise RuleViolation(f"can't {verb} lead {state.id}: it is {state.status} "
+                            f"(closed {views.iso(state.closed_at)}); a manager may reopen it")
+
+
+def require_can_leave(state: LeadState, spec: ProcessSpec) -> None:
+    """Refuse to leave the lead's stage while a mandatory task is open or a required field unset."""
+    stage = spec.stage(state.stage)
+    assert stage is not None
+    open_tasks, unset = rules.missing_to_leave(stage, state.stage_tasks(), state.fields)
+    if open_tasks or unset:
+        parts = []
+        if open_tasks:
+            parts.append(f"mandatory tasks open: {', '.join(open_tasks)}")
+        if unset:
+            parts.append(f"required fields not set: {', '.join(unset)}")
+        raise RuleViolation(f"can't leave stage '{stage.id}' of lead {state.id}: {'; '.join(parts)}")
+
+
+class Service:
+    """A group of the engine's operations (``engine.leads``, ``engine.reports``, ...) over the shared context.
+
+    ``engine`` is the facade, through which a service calls another one's operations; ``name`` is the
+    attribute the facade holds it under, and the first part of each operation's name in the log.
+    """
+
+    name = ""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.ctx = engine.context
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def operation(method: Callable[P, R]) -> Callable[P, R]:
+    """Log the call of a service's public operation at DEBUG, and its refusal (a ``LeadflowError``) at INFO,
+    once: an operation that another one calls is part of it. The logger is the service module's own."""
+
+    @functools.wraps(method)
+    def logged(*args: P.args, **kwargs: P.kwargs) -> R:
+        service = args[0]
+        assert isinstance(service, Service)
+        ctx = service.ctx
+        logger = logging.getLogger(type(service).__module__)
+        logger.debug("%s: %s.%s", ctx.user_name, service.name, method.__name__)
+        ctx.depth += 1
+        try:
+            return method(*args, **kwargs)
+        except LeadflowError as exc:
+            if ctx.depth == 1:
+                logger.info("refused %s.%s for %s: %s", service.name, method.__name__, ctx.user_name, exc)
+            raise
+        finally:
+            ctx.depth -= 1
+
+    return logged

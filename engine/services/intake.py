@@ -1,0 +1,108 @@
+"""Leads coming in and going out (``engine.intake``): the CSV import and export, and the web form's lead.
+
+The parsing, checking and writing of an import are engine/intake.py's; this service checks who asks and
+runs it in its transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from engine import clock, results, rules
+from engine.errors import NotFoundError
+from engine.services.context import Service, operation, require_director
+
+
+class IntakeService(Service):
+    """``engine.intake``: import, export and submit leads."""
+
+    name = "intake"
+
+    @operation
+    def import_csv(self, path: str | Path, *, process: str, mapping: str | Path | None = None,
+                   owner: str | None = None, assign: str | None = None, dry_run: bool = False,
+                   on_error: str = "skip", encoding: str | None = None, rejects: str | Path | None = None,
+                   again: bool = False, progress: Callable[[int, int, int], None] | None = None,
+                   ) -> results.ImportReport:
+        """Import the leads of a CSV file into ``process`` (managers and admins), in one transaction.
+
+        Every row is checked like ``leads.add``'s input; rows whose e-mail or phone belongs to an existing client
+        (or to an earlier row) become new leads of that client. ``on_error="skip"`` imports the good rows and
+        reports the others (``rejects``: also as a CSV file); ``"abort"`` imports nothing if any row is bad;
+        ``dry_run`` checks everything and imports nothing. The report is documented in docs/intake.md.
+        """
+        from engine import intake
+
+        ctx = self.ctx
+        if ctx.conn is not None:
+            raise RuntimeError("import_csv runs in a transaction of its own; call it outside Engine.transaction()")
+        options = intake.ImportOptions(
+            process=process, mapping=intake.load_mapping(mapping) if mapping is not None else None, owner=owner,
+            assign=assign, dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects, again=again,
+            progress=progress)
+        try:
+            with ctx.transaction() as conn:
+                actor = ctx.actor(conn)
+                require_director(actor, "import leads: only a manager or an admin may")
+                spec = ctx.spec(conn, process)
+                report = intake.run_import(
+                    conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),
+                    specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name), options=options)
+                if report["status"] != "imported":
+                    raise _Undo(report)
+        except _Undo as undo:
+            report = undo.report
+        return report
+
+    @operation
+    def export_csv(self, out: IO[str], *, process: str | None = None, excel: bool = False) -> int:
+        """Write the leads the acting user may see (of ``process``, else of every process) as CSV; returns how
+        many. Cells a spreadsheet would run as formulas are neutralised; the file imports back as it is."""
+        from engine import intake
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            return intake.export_csv(conn, out, actor=actor, specs=ctx.latest_specs(conn, process), excel=excel)
+
+    @operation
+    def submit(self, values: Mapping[str, Any], *, process: str | None = None) -> results.Submission:
+        """A lead from a web form, acting as its source (the HTTP intake's ``POST /v1/leads``).
+
+        ``values`` are named like an import's columns (attributes, field ids or labels; fields may also come as
+        a ``fields`` object) with ``process`` among them or as the default. Every refused value is reported at
+        once (``InquiryErrors.errors``); an e-mail or phone of an existing client adds the lead to that client;
+        the owner is left to ``leads.add`` (the assignment rules). Returns ``{"lead": ..., "client_existed": ...}``.
+        """
+        from engine import intake
+
+        values = dict(values)
+        chosen = values.pop("process", None) or process
+        if not isinstance(chosen, str) or not chosen.strip():
+            raise intake.InquiryErrors([intake.FieldError(
+                "process", "which process the lead is for is missing: send 'process' or use a token with a "
+                           "default process" if chosen in (None, "") else f"process must be a name, got {chosen!r}")])
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            try:
+                spec = ctx.spec(conn, chosen.strip())
+            except NotFoundError as exc:
+                raise intake.InquiryErrors([intake.FieldError("process", str(exc))]) from None
+            inquiry = intake.check_submission(spec, values)
+            client_id = intake.find_client(conn, inquiry.email_norm, inquiry.phone_norm)
+            lead = self.engine.leads.add(
+                process=spec.id, name=inquiry.name, company=inquiry.company, email=inquiry.email,
+                phone=inquiry.phone, source=inquiry.source or ctx.user_name, product=inquiry.product,
+                value=rules.minor_to_money(inquiry.value_minor), owner=None, fields=inquiry.fields,
+                client_id=client_id)
+            return {"lead": lead, "client_existed": client_id is not None}
+
+
+class _Undo(Exception):  # the way out of a transaction that must not commit, not an error
+    """Rolls back a transaction that ran to its end but must not commit (a dry run), carrying its result."""
+
+    def __init__(self, report: results.ImportReport):
+        super().__init__("rolled back")
+        self.report = report

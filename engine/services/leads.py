@@ -1,0 +1,357 @@
+"""One lead's life: add it, read it, set its fields, move it, win or close it, reopen it (``engine.leads``).
+
+The checks of advancing, winning and completing a task are functions of this module (``advancing``,
+``winning``, ``completing``) because the bulk calls (engine/services/bulk.py) check every lead with exactly
+the same code.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine import access, actions, results, rules, store, views
+from engine.assignment import AssignmentRules, check_named_owner, owner_of_new_lead
+from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine.machine import LOST, WON
+from engine.rules import clean_text
+from engine.services import clients as client_records
+from engine.services.context import (
+    Check,
+    Move,
+    Service,
+    operation,
+    require_can_leave,
+    require_open,
+)
+from engine.spec import ProcessSpec, condition_text
+from engine.state import ATTRIBUTES, DONE, OPEN, STATUS_LOST, STATUS_OPEN, STATUS_WON, LeadState, apply, rebuild
+from engine.store import clients, leads
+
+
+class LeadService(Service):
+    """``engine.leads``: the operations on one lead."""
+
+    name = "leads"
+
+    @operation
+    def add(
+        self,
+        *,
+        process: str,
+        name: str,
+        company: str | None = None,
+        email: str | None = None,
+        phone: str | None = None,
+        source: str | None = None,
+        product: str | None = None,
+        value: str | float | int | None = None,
+        owner: str | None = None,
+        fields: dict[str, Any] | None = None,
+        client_id: int | None = None,
+    ) -> results.Lead:
+        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            spec = ctx.spec(conn, process)
+            version = ctx.version_of(conn, spec)
+            owner_name = owner if owner is not None else (actor["name"] if actor["role"] == "salesperson" else None)
+            named = None
+            if owner_name is not None:
+                named = ctx.user(conn, owner_name)
+                check_named_owner(actor, named, "add a lead")
+            elif actor["role"] not in access.ADDERS:
+                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not add leads")
+            typed = typed_fields(spec, fields or {})
+            value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
+            if client_id is None:
+                client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
+            else:  # may this user work with the client at all?
+                client_records.visible_client_leads(ctx, conn, actor, client_id)
+            product = clean_text(product, "product", 200)
+            assignment_rules = AssignmentRules(conn, spec)
+            placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
+            created = ctx.event("created", {
+                "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
+                "team": placed.team, "source": clean_text(source, "source", 200),
+                "product": product, "value_minor": value_minor, "fields": typed})
+            if placed.assignment is not None:
+                created.data["assignment"] = placed.assignment
+            assignment_rules.save()
+            state = apply(None, created, ctx.specs_lookup(conn))
+            (state.id,) = store.reserve_ids(conn, leads, 1)
+            entry = actions.on_enter(spec, state, created.at)
+            entry.record_on(created)
+            store.write_leads(conn, [store.LeadChange(None, state, [created])])
+            actions.store(conn, [entry])
+            return ctx.view(conn, state)
+
+    @operation
+    def get(self, lead_id: int) -> results.LeadShown:
+        """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state = ctx.visible_lead(conn, lead_id)
+            return {**ctx.view(conn, state), "client_leads": [views.client_lead(r) for r in conn.execute(
+                sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
+                          leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
+                .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))]}
+
+    @operation
+    def list(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
+             status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[results.LeadRow]:
+        """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
+        unless ``status`` says otherwise)."""
+        if unassigned and owner:
+            raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
+                                    "ask for unassigned leads, not both")
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            query = sa.select(leads, clients.c.name.label("client_name"), clients.c.company).join(
+                clients, clients.c.id == leads.c.client_id)
+            if process:
+                ctx.spec(conn, process)
+                query = query.where(leads.c.process == process)
+            if stage:
+                query = query.where(leads.c.stage == stage)
+            if status:
+                if status not in (STATUS_OPEN, STATUS_WON, STATUS_LOST):
+                    raise InvalidInputError(f"status '{status}' is not one of: open, won, lost")
+                query = query.where(leads.c.status == status)
+            if owner:
+                query = query.where(leads.c.owner == owner)
+            if unassigned:
+                query = query.where(leads.c.owner.is_(None))
+                if not status:
+                    query = query.where(leads.c.status == STATUS_OPEN)
+            query = access.visible_leads(actor, query)
+            rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
+            return [views.lead_row(r) for r in rows]
+
+    @operation
+    def set_fields(self, lead_id: int, values: dict[str, Any]) -> results.Lead:
+        """Set process fields (typed by the process) or the attributes value, product, source."""
+        if not values:
+            raise InvalidInputError("nothing to set; give FIELD=VALUE")
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state, spec = ctx.lead_to_work(conn, lead_id, "edit")
+            evs = []
+            for name, raw in values.items():
+                if name in ATTRIBUTES:
+                    before = state.value_minor if name == "value" else getattr(state, name)
+                    if name == "value":
+                        after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
+                    else:
+                        after = clean_text(None if raw is None else str(raw), name, 200)
+                else:
+                    field = spec.field_spec(name)
+                    if field is None:
+                        known = [f.id for f in spec.fields]
+                        raise InvalidInputError(
+                            f"lead {lead_id}: '{name}' is not a field of process {spec.id}{suggest(name, known)}; "
+                            f"fields: {', '.join(known) or 'none'} (and the attributes {', '.join(ATTRIBUTES)})")
+                    before = state.fields.get(name)
+                    after = rules.coerce_field(field, raw)
+                if before != after:
+                    evs.append(ctx.event("field_set", {"field": name, "before": before, "after": after,
+                                                       **({"attribute": True} if name in ATTRIBUTES else {})}))
+            return ctx.commit(conn, state, evs)
+
+    @operation
+    def assign(self, lead_id: int, to: str) -> results.Lead:
+        """Give the lead to another owner (managers)."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor, state = ctx.actor_and_lead(conn, lead_id)
+            require_open(state, "reassign")
+            target = ctx.user(conn, to)
+            access.require_can_own(target)
+            access.require_manager_of(actor, state.team, f"reassign lead {lead_id}")
+            access.require_manager_of(actor, target["team"], f"assign a lead to {to}")
+            if state.owner == to:
+                return ctx.view(conn, state)
+            return ctx.commit(conn, state, [ctx.event("assigned", {
+                "from": state.owner, "to": to, "team": target["team"]})])
+
+    @operation
+    def advance(self, lead_id: int, to: str | None = None) -> results.Lead:
+        """Move the lead to its next stage (or ``to``), if the process allows it now."""
+        return self._move(lead_id, lambda state, spec, actor, move: advancing(state, spec, actor, to, move))
+
+    @operation
+    def win(self, lead_id: int) -> results.Lead:
+        """Win the sale from the process's won stage."""
+        return self._move(lead_id, winning)
+
+    def _move(self, lead_id: int, check: Check) -> results.Lead:
+        """Read the lead, check it as ``check`` says, and write the event it makes."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state = ctx.lead(conn, lead_id)
+            spec = ctx.spec(conn, state.process, state.process_version)
+
+            def move(source: str, trigger: str, fields: dict[str, Any]) -> str | None:
+                # the machine is built (and the transitions library imported) only for a check that moves
+                return ctx.machine(spec, state.process_version).fire(source, trigger, fields)
+
+            kind, data = check(state, spec, lambda: ctx.actor(conn), move)
+            return ctx.commit(conn, state, [ctx.event(kind, data)])
+
+    @operation
+    def close(self, lead_id: int, reason: str, note: str | None = None) -> results.Lead:
+        """Close the lead as lost or removed, for a reason from the process's catalogue."""
+        from engine.services import recovery
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state, spec = ctx.lead_to_work(conn, lead_id, "close")
+            entry = spec.reason(reason or "")
+            if entry is None:
+                listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
+                raise RuleViolation(f"can't close lead {lead_id}: '{reason}' is not a closure reason of process "
+                                    f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
+                                    f"valid reasons: {listed}")
+            if ctx.machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
+                raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
+            recovery.record_closure(conn, state, entry)
+            return ctx.commit(conn, state, [ctx.event("closed", {
+                "reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", 5000),
+                "from": state.stage, "review": entry.review})])
+
+    @operation
+    def reopen(self, lead_id: int, stage: str | None = None) -> results.Lead:
+        """Reopen a won or lost lead into ``stage`` (default: the stage it was closed in, work kept)."""
+        from engine.services import recovery
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor, state = ctx.actor_and_lead(conn, lead_id)
+            spec = ctx.spec(conn, state.process, state.process_version)
+            if state.status == STATUS_OPEN:
+                raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
+            access.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
+            target = stage or state.closed_from_stage or state.stage
+            if spec.stage(target) is None:
+                raise NotFoundError(f"stage '{target}' does not exist in process {spec.id}"
+                                    f"{suggest(target, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            if ctx.machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
+                                                              state.fields) != target:
+                raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
+            recovery.record_reopening(conn, lead_id, actor["name"])
+            return ctx.commit(conn, state, [ctx.event("reopened", {
+                "to": target, "from_status": state.status, "resume": target == state.stage})])
+
+    @operation
+    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> results.Lead:
+        """Mark a task of the lead's current stage done."""
+        return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note))
+
+    @operation
+    def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:
+        """The lead's events, oldest first."""
+        with self.ctx.transaction() as conn:
+            self.ctx.visible_lead(conn, lead_id)
+            return [views.event(e) for e in store.read_events(conn, lead_id)]
+
+    @operation
+    def rebuild(self, lead_id: int) -> LeadState:
+        """The lead's state replayed from its event log (equal to the stored state)."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            ctx.lead(conn, lead_id)
+            return rebuild(store.read_events(conn, lead_id), ctx.specs_lookup(conn))
+
+    @operation
+    def stored(self, lead_id: int) -> LeadState:
+        """The lead's state as stored."""
+        with self.ctx.transaction() as conn:
+            return self.ctx.lead(conn, lead_id)
+
+
+def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], to: str | None,
+              move: Move) -> tuple[str, dict[str, Any]]:
+    """The ``advanced`` event's kind and data, or the error that refuses the move (``advance``'s rules)."""
+    lead_id = state.id
+    require_open(state, "advance")
+    access.require_can_work(actor(), state, "advance")
+    stage = spec.stage(state.stage)
+    assert stage is not None
+    if not stage.next:
+        raise RuleViolation(f"lead {lead_id} is in '{stage.id}', the last stage; "
+                            f"win it with 'leadflow lead win {lead_id}' or close it with a reason")
+    if to is not None:
+        if spec.stage(to) is None:
+            raise NotFoundError(f"stage '{to}' does not exist in process {spec.id}"
+                                f"{suggest(to, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+        targets = [n for n in stage.next if n.stage == to]
+        if not targets:
+            raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}' to '{to}': the process "
+                                f"allows only {', '.join(n.stage for n in stage.next)}")
+    else:
+        targets = list(stage.next)
+    require_can_leave(state, spec)
+    for nxt in targets:
+        if move(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
+            return "advanced", {"from": stage.id, "to": nxt.stage}
+    blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
+    raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
+                        f"to this lead's fields ({blocked})")
+
+
+def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], move: Move) -> tuple[str, dict[str, Any]]:
+    """The ``won`` event's kind and data, or the error that refuses the win (``win``'s rules)."""
+    lead_id = state.id
+    require_open(state, "win")
+    access.require_can_work(actor(), state, "win")
+    if state.stage != spec.won_stage:
+        raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
+                            f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
+    require_can_leave(state, spec)
+    if move(state.stage, "win", state.fields) != WON:
+        raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
+    return "won", {"from": state.stage}
+
+
+def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], task_id: str,
+               note: str | None) -> tuple[str, dict[str, Any]]:
+    """The ``task_done`` event's kind and data, or the error that refuses it (``complete_task``'s rules)."""
+    lead_id = state.id
+    require_open(state, "complete tasks of")
+    stage = spec.stage(state.stage)
+    assert stage is not None
+    task = stage.task(task_id)
+    if task is None or (state.stage, task_id) not in state.tasks:
+        known = [t.id for t in stage.all_tasks]
+        raise NotFoundError(f"lead {lead_id} has no task '{task_id}' in its current stage '{stage.id}'"
+                            f"{suggest(task_id, known)}; tasks: {', '.join(known) or 'none'}")
+    access.require_can_do_task(actor(), state, task, spec)
+    current = state.tasks[(state.stage, task_id)]
+    if current.state == DONE:
+        raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
+                            f"(by {current.done_by} at {views.iso(current.done_at)})")
+    if current.state != OPEN:
+        condition = condition_text(task.when) if task.when else "none"
+        raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
+                            f"({condition}) is false for this lead's fields")
+    return "task_done", {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", 5000)}
+
+
+def typed_fields(spec: ProcessSpec, values: dict[str, Any]) -> dict[str, Any]:
+    """A new lead's process fields, each typed by the process; unknown names refused."""
+    typed = {}
+    for name, raw in values.items():
+        field = spec.field_spec(name)
+        if field is None:
+            known = [f.id for f in spec.fields]
+            raise InvalidInputError(f"'{name}' is not a field of process {spec.id}{suggest(name, known)}; "
+                                    f"fields: {', '.join(known) or 'none'}")
+        value = rules.coerce_field(field, raw)
+        if value is not None:
+            typed[name] = value
+    return typed

@@ -1,0 +1,107 @@
+"""Process definitions: load a file as a version, list them, move open leads to another version
+(``engine.processes``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from engine import access, clock, results, views
+from engine.errors import RuleViolation
+from engine.services.context import Service, operation
+from engine.spec import ProcessSpec
+from engine.state import DONE, STATUS_OPEN
+from engine.store import leads, process_versions
+
+
+class ProcessService(Service):
+    """``engine.processes``: the stored process versions."""
+
+    name = "processes"
+
+    @operation
+    def load(self, path: str | Path) -> results.LoadedProcess:
+        """Validate and store a process file; a changed file becomes a new version, an unchanged one nothing."""
+        from engine.loader import load_file
+
+        spec = load_file(path)
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            access.require_admin(ctx.actor(conn), "load processes")
+            existing = conn.execute(
+                sa.select(process_versions.c.version).where(
+                    process_versions.c.process == spec.id, process_versions.c.content_hash == spec.content_hash
+                )
+            ).first()
+            if existing:
+                return {"process": spec.id, "version": existing[0], "created": False, "hash": spec.content_hash}
+            latest = conn.execute(
+                sa.select(sa.func.max(process_versions.c.version)).where(process_versions.c.process == spec.id)
+            ).scalar()
+            version = (latest or 0) + 1
+            conn.execute(sa.insert(process_versions).values(
+                process=spec.id, version=version, content_hash=spec.content_hash, title=spec.title,
+                spec_json=spec.canonical_json(), source_path=str(path), loaded_at=clock.now(),
+                loaded_by=ctx.user_name))
+            return {"process": spec.id, "version": version, "created": True, "hash": spec.content_hash}
+
+    @operation
+    def list(self) -> list[results.ProcessRow]:
+        """Every stored version with its count of open leads."""
+        with self.ctx.transaction() as conn:
+            self.ctx.actor(conn)
+            counts = {
+                (p, v): n
+                for p, v, n in conn.execute(
+                    sa.select(leads.c.process, leads.c.process_version, sa.func.count())
+                    .where(leads.c.status == STATUS_OPEN)
+                    .group_by(leads.c.process, leads.c.process_version)
+                )
+            }
+            rows = conn.execute(
+                sa.select(process_versions).order_by(process_versions.c.process, process_versions.c.version)
+            ).mappings()
+            return [
+                {"process": r["process"], "version": r["version"], "title": r["title"], "hash": r["content_hash"],
+                 "loaded_at": views.iso(r["loaded_at"]), "loaded_by": r["loaded_by"],
+                 "open_leads": counts.get((r["process"], r["version"]), 0)}
+                for r in rows
+            ]
+
+    @operation
+    def spec(self, process: str, version: int | None = None) -> ProcessSpec:
+        """The spec of a stored process version (the newest when ``version`` is None)."""
+        with self.ctx.transaction() as conn:
+            return self.ctx.spec(conn, process, version)
+
+    @operation
+    def migrate(self, process: str, to_version: int, *, dry_run: bool = False) -> results.Migration:
+        """Move every open lead of ``process`` to ``to_version``; refuses (moving none) if any cannot move."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            access.require_admin(ctx.actor(conn), "migrate processes")
+            target = ctx.spec(conn, process, to_version)
+            ids = [r[0] for r in conn.execute(
+                sa.select(leads.c.id).where(leads.c.process == process, leads.c.status == STATUS_OPEN,
+                                            leads.c.process_version != to_version).order_by(leads.c.id))]
+            blockers = []
+            for lead_id in ids:
+                state = ctx.lead(conn, lead_id)
+                stage = target.stage(state.stage)
+                if stage is None:
+                    blockers.append(f"lead {lead_id} is in stage '{state.stage}', which version {to_version} lacks")
+                    continue
+                done = [tid for tid, st in state.stage_tasks().items() if st == DONE]
+                lost = [tid for tid in done if stage.task(tid) is None]
+                if lost:
+                    blockers.append(f"lead {lead_id} has completed tasks {', '.join(lost)} that stage "
+                                    f"'{stage.id}' of version {to_version} lacks")
+            if blockers:
+                raise RuleViolation(f"can't migrate {process} to version {to_version}: " + "; ".join(blockers))
+            if not dry_run:
+                for lead_id in ids:
+                    state = ctx.lead(conn, lead_id)
+                    ctx.commit(conn, state, [ctx.event("migrated", {
+                        "from_version": state.process_version, "to_version": to_version})])
+            return {"process": process, "to_version": to_version, "leads": ids, "dry_run": dry_run}

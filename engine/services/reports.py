@@ -1,0 +1,119 @@
+"""The sales director's reports (``engine.reports``): refusals, the funnel, the cycle, salespeople, the
+forecast, and rebuilding the funnel's projection.
+
+The figures are computed by engine/reports.py; this service checks who asks and for whose leads.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import access, clock, results, store
+from engine.errors import InvalidInputError
+from engine.services.boards import scope
+from engine.services.context import Context, Service, operation
+from engine.store import closures, lead_stages, leads
+
+
+class ReportService(Service):
+    """``engine.reports``: what the period's figures say, within the acting user's scope."""
+
+    name = "reports"
+
+    @contextmanager
+    def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
+                   date_to: str | None) -> Iterator[tuple[Connection, Any, dt.datetime, Any]]:
+        """A report's transaction, the acting user's scope, the instant it is as of, and its period."""
+        from engine import reports
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            seen = scope(ctx, conn, ctx.actor(conn), owner=owner, team=team)
+            now = clock.now()
+            yield conn, seen, now, reports.period(now, period, date_from, date_to)
+
+    @operation
+    def refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
+                 process: str | None = None, team: str | None = None, owner: str | None = None,
+                 matrix_by: str | None = None, trend: bool = False) -> results.RefusalsReport:
+        """Refusals received in a period: by reason, product and salesperson; a matrix; the trend."""
+        from engine import reports
+
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+            specs = {s.id: s for s in self.ctx.latest_specs(conn, process)}
+            return {"as_of": now.isoformat(), "process": process,
+                    **reports.refusals(conn, specs, window, seen.on(closures), matrix_by=matrix_by, trend=trend)}
+
+    @operation
+    def funnel(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
+               process: str | None = None, team: str | None = None, owner: str | None = None) -> results.FunnelReport:
+        """Per process, the cohort of leads created in the period: how many reached each stage, moved on from
+        it, their median days in it, and the lead-to-win conversion."""
+        from engine import reports
+
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+            return {"as_of": now.isoformat(), "period": window.as_dict(),
+                    "funnels": [reports.funnel(conn, spec, window, seen.on(lead_stages), seen.on_leads())
+                                for spec in self.ctx.latest_specs(conn, process)]}
+
+    @operation
+    def cycle(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
+              process: str | None = None, team: str | None = None, owner: str | None = None) -> results.CycleReport:
+        """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
+        from engine import reports
+
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+            return {"as_of": now.isoformat(),
+                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
+
+    @operation
+    def salespeople(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
+                    process: str | None = None, team: str | None = None,
+                    owner: str | None = None) -> results.SalespeopleReport:
+        """Per salesperson: held, won, lost, conversion, cycle, red leads, and clients a colleague won after them."""
+        from engine import reports
+
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+            return {"as_of": now.isoformat(), "process": process,
+                    **reports.salespeople(conn, self.ctx.latest_specs(conn, process), window, now, team=seen.team,
+                                          owner=seen.owner)}
+
+    @operation
+    def forecast(self, *, months: int = 3, process: str | None = None, team: str | None = None,
+                 owner: str | None = None) -> results.ForecastReport:
+        """Expected wins and value per month for the next ``months`` months, from the open leads."""
+        from engine import reports
+
+        if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
+            raise InvalidInputError(f"--months {months!r} is not a whole number of months from 1 to 60")
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            seen = scope(ctx, conn, ctx.actor(conn), owner=owner, team=team)
+            now = clock.now()
+            cutoff = now + dt.timedelta(microseconds=1)
+            return {"as_of": now.isoformat(), "months": months,
+                    "forecasts": [reports.forecast(conn, spec, now, months, seen.on_leads(), cutoff)
+                                  for spec in ctx.latest_specs(conn, process)]}
+
+    @operation
+    def rebuild_stages(self) -> results.RebuiltStages:
+        """Admins: rebuild the funnel's projection (which stages each lead reached, and for how long) from the
+        event log, e.g. after a bulk load that bypassed the engine. Returns the number of rows written."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            access.require_admin(ctx.actor(conn), "rebuild the reports' projection")
+            return {"rows": store.rebuild_stages(conn, ctx.specs_lookup(conn))}
+
+
+def complete_stages(ctx: Context, conn: Connection) -> None:
+    """Give leads without their rows of the funnel's projection (a database from before it, or CSV imports
+    before they wrote it) those rows, rebuilt from the event log."""
+    if conn.execute(sa.select(leads.c.id).where(~sa.exists(
+            sa.select(lead_stages.c.lead_id).where(lead_stages.c.lead_id == leads.c.id))).limit(1)).first():
+        store.rebuild_stages(conn, ctx.specs_lookup(conn))
