@@ -190,25 +190,23 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
         assert stage is not None
         # in the stage's declared order, as entering a stage creates them (lists show ties in that order)
         tasks = {(stage_id, task.id): after_state.tasks[(stage_id, task.id)] for task in stage.all_tasks}
+        # what the write path compares: the lead's own identity, owner, team and value; its rotated columns
+        # are written whatever they held, its stage's task rows replaced without being read (the fields are the
+        # first lead's, read by nothing the write path writes for a rotation)
+        template_before = {**first.__dict__, "tasks": {}}
+        template_after = {**after_state.__dict__, "tasks": tasks}
         changes = []
         for m in group:
             row = stalled[m.lead_id]
-            lead = {"id": m.lead_id, "client_id": row.client_id, "value_minor": row.value_minor}
-            # what the write path compares: the lead's own identity, owner, team and value; its rotated columns
-            # are written whatever they held, its stage's task rows replaced without being read
-            before = _alike(first, **lead, row_version=row.row_version, owner=row.owner, team=row.team, tasks={})
-            after = _alike(after_state, **lead, owner=m.to_owner, team=m.team, tasks=tasks)
+            before = object.__new__(LeadState)
+            before.__dict__.update(template_before, id=m.lead_id, client_id=row.client_id,
+                                   value_minor=row.value_minor, row_version=row.row_version, owner=row.owner,
+                                   team=row.team)
+            after = object.__new__(LeadState)
+            after.__dict__.update(template_after, id=m.lead_id, client_id=row.client_id, value_minor=row.value_minor,
+                                  owner=m.to_owner, team=m.team)
             changes.append(store.LeadChange(before, after, [event(m)], ROTATED_COLUMNS, stage_id))
         store.write_leads(conn, changes)
-
-
-def _alike(template: LeadState, **values: Any) -> LeadState:
-    """A lead of a rotated group: ``template`` (the group's first lead) with the lead's own ``values``; the
-    fields are the template's, read by nothing the write path writes for a rotation."""
-    state = object.__new__(LeadState)
-    state.__dict__.update(template.__dict__)
-    state.__dict__.update(values)
-    return state
 
 
 def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:

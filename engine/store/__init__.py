@@ -44,6 +44,7 @@ from engine.store.driver import (
     CHUNK,
     driver_execute,
     driver_executemany,
+    driver_executemany_tuples,
     driver_rows,
     driver_value,
     insert_many,
@@ -89,7 +90,8 @@ from engine.store.writes import reserve_ids, write_leads
 __all__ = [
     "CHUNK", "DEFAULT_URL", "OWNERSHIP_EVENTS", "SQLITE_SUFFIXES", "LeadChange", "add_counts", "api_tokens",
     "append_events", "assignment_cursors", "changed_columns", "clients", "closures", "copy_sqlite_files",
-    "count_deltas", "count_key", "create_db_engine", "driver_execute", "driver_executemany", "driver_rows",
+    "count_deltas", "count_key", "create_db_engine", "driver_execute", "driver_executemany",
+    "driver_executemany_tuples", "driver_rows",
     "driver_value", "dumps", "events", "follow_stages", "imports", "insert_many", "insert_rows", "lead_columns",
     "lead_stages", "lead_tasks", "leads", "loads", "metadata", "new_id", "outbox", "ownership_rows", "ownerships",
     "postgres_schema", "process_versions", "read_events", "read_lead", "read_leads", "rebuild_stages", "recount",

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -96,18 +97,59 @@ def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[di
     """``driver_execute`` for many parameter sets in one call; returns the rows matched by all of them."""
     if not rows:
         return 0
+    names = tuple(dict.fromkeys(name for name, _ in _driver_statement(statement, conn.dialect).params))
+    pick = operator.itemgetter(*names)
+    return driver_executemany_tuples(conn, statement, names, [pick(row) for row in rows] if len(names) > 1
+                                     else [(pick(row),) for row in rows])
+
+
+def driver_executemany_tuples(conn: Connection, statement: sa.Executable, names: tuple[str, ...],
+                              rows: Sequence[tuple[Any, ...]]) -> int:
+    """``driver_executemany`` of rows given as tuples, each holding the values of the bound parameters ``names``
+    in that order: the write path's many-row statements, whose rows are built without a dict per row. The values
+    are converted a column at a time, each distinct value once (a batch's rows repeat one instant, one
+    deadline); returns the rows matched by all of them."""
+    if not rows:
+        return 0
     compiled = _driver_statement(statement, conn.dialect)
-    names = [name for name, _ in compiled.params]
-    values = _converted(names, [p for _, p in compiled.params], rows)
+    order, processors = _tuple_plan(statement, conn.dialect, names)
+    values: Sequence[Any] = rows
+    if any(processors) or order != tuple(range(len(names))):
+        # a column at a time (``map`` of an item getter, not ``zip(*rows)``, whose one iterator per row is slower)
+        columns = [list(map(operator.itemgetter(i), rows)) for i in order]
+        values = list(zip(*(column if p is None else _convert_column(column, p)
+                            for column, p in zip(columns, processors, strict=True)), strict=True))
+    if not compiled.positional:
+        keys = [name for name, _ in compiled.params]
+        values = [dict(zip(keys, v, strict=True)) for v in values]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(compiled.sql, values if compiled.positional else [
-            dict(zip(names, v, strict=True)) for v in values])
+        cursor.executemany(compiled.sql, values)
         return int(cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise sqlalchemy_error(conn, compiled.sql, exc) from exc
     finally:
         cursor.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def _tuple_plan(statement: sa.Executable, dialect: sa.Dialect, names: tuple[str, ...]
+                ) -> tuple[tuple[int, ...], tuple[Any, ...]]:
+    """Where each of the compiled statement's parameters is in a row of ``names``, and its bind processor."""
+    params = _driver_statement(statement, dialect).params
+    missing = {name for name, _ in params} - set(names)
+    assert not missing, f"no values for {sorted(missing)}"
+    return tuple(names.index(name) for name, _ in params), tuple(p for _, p in params)
+
+
+def _convert_column(values: Sequence[Any], processor: Any) -> Sequence[Any]:
+    """A column's values through its bind processor, each distinct value converted once."""
+    try:
+        table = {value: processor(value) for value in set(values) if value is not None}
+    except TypeError:  # an unhashable value: convert every one
+        return [processor(value) if value is not None else None for value in values]
+    table[None] = None
+    return list(map(table.__getitem__, values))
 
 
 def driver_rows(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -128,30 +170,15 @@ def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -
     converted once (a batch's rows repeat one instant): the outbox rows of a million imported leads."""
     if not rows:
         return
-    names = list(rows[0])
-    insert_rows(conn, table, names, _converted(names, [_processor(conn, table.c[name]) for name in names], rows))
+    names = tuple(rows[0])
+    pick = operator.itemgetter(*names)
+    driver_executemany_tuples(conn, _insert_statement(table, names), names,
+                              [pick(row) for row in rows] if len(names) > 1 else [(pick(row),) for row in rows])
 
 
-def _converted(names: list[str], processors: list[Any], rows: list[dict[str, Any]]) -> list[list[Any]]:
-    """The rows' values in ``names``' order, each through its bind processor, each distinct value of a column
-    converted once (a batch's rows repeat one instant, one stage, one deadline)."""
-    converters: list[tuple[str, Any, dict[Any, Any]]] = [
-        (name, processor, {}) for name, processor in zip(names, processors, strict=True)]
-    values = []
-    for row in rows:
-        out = []
-        for name, processor, seen in converters:
-            value = row[name]
-            if processor is not None and value is not None:
-                try:
-                    value = seen[value]
-                except KeyError:
-                    # (not ``value = seen[value] = ...``: that assigns ``value`` first and keys the cache by the result)
-                    converted = seen[value] = processor(value)
-                    value = converted
-            out.append(value)
-        values.append(out)
-    return values
+@functools.lru_cache(maxsize=256)
+def _insert_statement(table: sa.Table, names: tuple[str, ...]) -> sa.Insert:
+    return sa.insert(table).values({name: sa.bindparam(name) for name in names})
 
 
 def insert_rows(conn: Connection, table: sa.Table, names: list[str],

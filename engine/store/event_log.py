@@ -11,11 +11,11 @@ from sqlalchemy.engine import Connection
 
 from engine.state import Event
 from engine.store.codec import dumps
-from engine.store.driver import driver_executemany
+from engine.store.driver import driver_executemany_tuples
 from engine.store.schema import events
 
-_INSERT_EVENT = sa.insert(events).values(
-    {name: sa.bindparam(name) for name in ("lead_id", "client_id", "at", "actor", "kind", "data_json")})
+_EVENT_NAMES = ("lead_id", "client_id", "at", "actor", "kind", "data_json")
+_INSERT_EVENT = sa.insert(events).values({name: sa.bindparam(name) for name in _EVENT_NAMES})
 
 
 def append_events(conn: Connection, evs: Sequence[tuple[int, int, Event]]) -> None:
@@ -25,15 +25,14 @@ def append_events(conn: Connection, evs: Sequence[tuple[int, int, Event]]) -> No
     The write path (``engine.store.writes.write_leads``) appends the events of every change; the outbox appends
     the mail events, which change no lead."""
     texts: dict[int, str] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for lead_id, client_id, ev in evs:
         ev.lead_id = lead_id
         text = texts.get(id(ev.data))
         if text is None:
             text = texts[id(ev.data)] = dumps(ev.data)
-        rows.append({"lead_id": lead_id, "client_id": client_id, "at": ev.at, "actor": ev.actor, "kind": ev.kind,
-                     "data_json": text})
-    driver_executemany(conn, _INSERT_EVENT, rows)
+        rows.append((lead_id, client_id, ev.at, ev.actor, ev.kind, text))
+    driver_executemany_tuples(conn, _INSERT_EVENT, _EVENT_NAMES, rows)
 
 
 def read_events(conn: Connection, lead_id: int) -> list[Event]:

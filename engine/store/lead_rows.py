@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
@@ -14,7 +15,7 @@ from sqlalchemy.engine import Connection
 from engine.errors import ConcurrentUpdateError
 from engine.state import Event, LeadState, TaskState
 from engine.store.codec import dumps
-from engine.store.driver import CHUNK, driver_executemany, driver_rows, rows_by_ids
+from engine.store.driver import CHUNK, driver_executemany_tuples, driver_rows, rows_by_ids
 from engine.store.schema import lead_tasks, leads
 
 #: The lead's columns, each the LeadState attribute of the same name (but ``fields_json``).
@@ -115,48 +116,71 @@ def read_leads(conn: Connection, lead_ids: list[int]) -> dict[int, LeadState]:
 
 # -- writing (called by engine.store.writes.write_leads only) --------------------------------------
 
-_INSERT_LEAD = sa.insert(leads).values({c.key: sa.bindparam(c.key) for c in leads.c})
+# The statements take their rows as tuples (``driver_executemany_tuples``), in the order of these names.
+_PLAIN_ATTRS = tuple(name for name in _COLUMN_ATTRS if name != "fields_json")
+_plain_values = operator.attrgetter(*_PLAIN_ATTRS)
+_LEAD_NAMES = ("id", "row_version", *_PLAIN_ATTRS, "fields_json")
+_INSERT_LEAD = sa.insert(leads).values({name: sa.bindparam(name) for name in _LEAD_NAMES})
+_TASK_VALUES = ("state", "due_at", "done_by", "done_at", "note")
+_task_values = operator.attrgetter("stage", "id", *_TASK_VALUES)  # a task row less its lead
+_TASK_NAMES = ("lead_id", "stage", "task_id", *_TASK_VALUES)
+_INSERT_TASK = sa.insert(lead_tasks).values({name: sa.bindparam(name) for name in _TASK_NAMES})
 _TASK_KEY = (lead_tasks.c.lead_id == sa.bindparam("k_lead_id"), lead_tasks.c.stage == sa.bindparam("k_stage"),
              lead_tasks.c.task_id == sa.bindparam("k_task_id"))
-_TASK_VALUES = ("state", "due_at", "done_by", "done_at", "note")
+_TASK_KEY_NAMES = ("k_lead_id", "k_stage", "k_task_id")
 _UPDATE_TASK = sa.update(lead_tasks).where(*_TASK_KEY).values(
     {name: sa.bindparam(f"v_{name}") for name in _TASK_VALUES})
+_UPDATE_TASK_NAMES = (*_TASK_KEY_NAMES, *(f"v_{name}" for name in _TASK_VALUES))
 _DELETE_TASK = sa.delete(lead_tasks).where(*_TASK_KEY)
 _DELETE_STAGE_TASKS = sa.delete(lead_tasks).where(lead_tasks.c.lead_id == sa.bindparam("k_lead_id"),
                                                   lead_tasks.c.stage == sa.bindparam("k_stage"))
-_INSERT_TASK = sa.insert(lead_tasks).values({c.key: sa.bindparam(c.key) for c in lead_tasks.c})
+
+
+class _LeadUpdate(NamedTuple):
+    statement: sa.Update
+    names: tuple[str, ...]
+    values: Callable[[LeadState], tuple[Any, ...]] | None  # the columns' values of a state (None: not by attribute)
 
 
 @functools.lru_cache(maxsize=1024)
-def _update_lead_statement(columns: tuple[str, ...]) -> sa.Update:
+def _lead_update(columns: tuple[str, ...]) -> _LeadUpdate:
     """UPDATE of the given lead columns (and the row version) under the optimistic lock."""
-    return sa.update(leads).where(leads.c.id == sa.bindparam("b_id"), leads.c.row_version == sa.bindparam("b_version")
-                                  ).values({"row_version": sa.bindparam("new_version"),
-                                            **{name: sa.bindparam(f"v_{name}") for name in columns}})
+    statement = sa.update(leads).where(
+        leads.c.id == sa.bindparam("b_id"), leads.c.row_version == sa.bindparam("b_version")).values(
+        {"row_version": sa.bindparam("new_version"), **{name: sa.bindparam(f"v_{name}") for name in columns}})
+    getter = None
+    if "fields_json" not in columns and columns:
+        pick = operator.attrgetter(*columns)
+        getter = pick if len(columns) > 1 else (lambda state: (pick(state),))
+    return _LeadUpdate(statement, ("b_id", "b_version", "new_version", *(f"v_{name}" for name in columns)), getter)
 
 
 def write_lead_rows(conn: Connection, writes: Sequence[LeadChange]) -> None:
     """INSERT the new leads, UPDATE the others under the optimistic lock: leads whose changed columns are the
     same ones share one statement (each with its own values). If any lead changed since ``before`` was read,
     ``ConcurrentUpdateError`` and the caller's transaction rolls back, so nothing is written."""
-    inserts: list[dict[str, Any]] = []
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    inserts: list[tuple[Any, ...]] = []
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for w in writes:
         before, after = w.before, w.after
         assert after.id is not None
         if before is None:
             after.row_version = 1
-            inserts.append({"id": after.id, "row_version": 1, **lead_columns(after)})
+            inserts.append((after.id, 1, *_plain_values(after), dumps(after.fields)))
             continue
+        version = before.row_version
         if w.columns is None:
             changed = changed_columns(before, after)
+            updates.setdefault(tuple(changed), []).append((after.id, version, version + 1, *changed.values()))
         else:
-            changed = {name: getattr(after, name) for name in w.columns}
-        updates.setdefault(tuple(changed), []).append({
-            "b_id": after.id, "b_version": before.row_version, "new_version": before.row_version + 1,
-            **{f"v_{name}": value for name, value in changed.items()}})
+            values = _lead_update(w.columns).values
+            row = values(after) if values is not None else tuple(lead_columns(after)[n] for n in w.columns)
+            updates.setdefault(w.columns, []).append((after.id, version, version + 1, *row))
     expected = len(writes) - len(inserts)
-    written = sum(driver_executemany(conn, _update_lead_statement(columns), rows) for columns, rows in updates.items())
+    written = 0
+    for columns, rows in updates.items():
+        update = _lead_update(columns)
+        written += driver_executemany_tuples(conn, update.statement, update.names, rows)
     if written != expected:
         if expected == 1:
             lead = next(w.after.id for w in writes if w.before is not None)
@@ -166,7 +190,7 @@ def write_lead_rows(conn: Connection, writes: Sequence[LeadChange]) -> None:
     for w in writes:
         if w.before is not None:
             w.after.row_version = w.before.row_version + 1
-    driver_executemany(conn, _INSERT_LEAD, inserts)
+    driver_executemany_tuples(conn, _INSERT_LEAD, _LEAD_NAMES, inserts)
 
 
 def write_task_rows(conn: Connection, changes: Sequence[LeadChange]) -> None:
@@ -176,25 +200,32 @@ def write_task_rows(conn: Connection, changes: Sequence[LeadChange]) -> None:
 
     Task rows are the current-state projection (the history is in events): a stage's rows are overwritten
     when the lead enters it again, and a migration drops the open tasks its target version no longer has."""
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    deletes: list[dict[str, Any]] = []
-    restarts: list[dict[str, Any]] = []
+    inserts: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
+    deletes: list[tuple[Any, ...]] = []
+    restarts: list[tuple[Any, ...]] = []
+    # leads changed alike (a rotated group, an import's leads of one first-stage outcome) share one dict of tasks
+    shared: dict[int, list[tuple[Any, ...]]] = {}
     for before, after, _, _, restarted in changes:
         lead_id = after.id
         assert lead_id is not None
         old = before.tasks if before is not None else {}
         if restarted is not None:
-            restarts.append({"k_lead_id": lead_id, "k_stage": restarted})
+            restarts.append((lead_id, restarted))
+        if not old:  # every task of ``after`` is new
+            values = shared.get(id(after.tasks))
+            if values is None:
+                values = shared[id(after.tasks)] = [_task_values(task) for task in after.tasks.values()]
+            inserts += [(lead_id, *v) for v in values]
+            continue
         for key, task in after.tasks.items():
             if key[0] == restarted or key not in old:
-                inserts.append(task_row(lead_id, task))
+                inserts.append((lead_id, *_task_values(task)))
             elif old[key] != task:  # the dataclasses compare every column of the row
-                updates.append({"k_lead_id": lead_id, "k_stage": key[0], "k_task_id": key[1],
-                                **{f"v_{name}": getattr(task, name) for name in _TASK_VALUES}})
-        deletes.extend({"k_lead_id": lead_id, "k_stage": key[0], "k_task_id": key[1]}
-                       for key in old.keys() - after.tasks.keys() if key[0] != restarted)
-    driver_executemany(conn, _DELETE_STAGE_TASKS, restarts)
-    driver_executemany(conn, _DELETE_TASK, deletes)
-    driver_executemany(conn, _UPDATE_TASK, updates)
-    driver_executemany(conn, _INSERT_TASK, inserts)
+                updates.append((lead_id, *_task_values(task)))
+        if old:
+            deletes.extend((lead_id, *key) for key in old.keys() - after.tasks.keys() if key[0] != restarted)
+    driver_executemany_tuples(conn, _DELETE_STAGE_TASKS, ("k_lead_id", "k_stage"), restarts)
+    driver_executemany_tuples(conn, _DELETE_TASK, _TASK_KEY_NAMES, deletes)
+    driver_executemany_tuples(conn, _UPDATE_TASK, _UPDATE_TASK_NAMES, updates)
+    driver_executemany_tuples(conn, _INSERT_TASK, _TASK_NAMES, inserts)

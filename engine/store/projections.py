@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 
 from engine import visits
 from engine.state import Event, LeadState, SpecLookup, apply
-from engine.store.driver import driver_execute, driver_executemany, driver_rows, rows_by_ids
+from engine.store.driver import driver_execute, driver_executemany_tuples, driver_rows, rows_by_ids
 from engine.store.lead_rows import LeadChange
 from engine.store.schema import events, lead_stages, leads, ownerships, stage_counts
 
@@ -92,16 +93,18 @@ def recount(conn: Connection) -> None:
 
 #: The lead's own columns that ``lead_stages`` repeats on each of its rows.
 _STAGE_LEAD_KEYS = ("team", "owner", "status", "closed_at")
+_stage_lead_values = operator.attrgetter(*_STAGE_LEAD_KEYS)
+_VISIT_NAMES = ("lead_id", "stage", "process", "created_at", *_STAGE_LEAD_KEYS, "entered_at", "stay_started_at",
+                "seconds", "moved_on")
 
 
-def _stage_lead_columns(state: LeadState) -> dict[str, Any]:
-    return {"team": state.team, "owner": state.owner, "status": state.status, "closed_at": state.closed_at}
+def _visit_values(state: LeadState, visit: visits.Visit) -> tuple[Any, ...]:
+    return (state.id, visit.stage, state.process, state.created_at, *_stage_lead_values(state), visit.entered_at,
+            visit.stay_started_at, visit.seconds, visit.moved_on)
 
 
 def visit_row(state: LeadState, visit: visits.Visit) -> dict[str, Any]:
-    return {"lead_id": state.id, "stage": visit.stage, "process": state.process, "created_at": state.created_at,
-            **_stage_lead_columns(state), "entered_at": visit.entered_at, "stay_started_at": visit.stay_started_at,
-            "seconds": visit.seconds, "moved_on": visit.moved_on}
+    return dict(zip(_VISIT_NAMES, _visit_values(state, visit), strict=True))
 
 
 _VISITS_OF_LEAD = sa.select(lead_stages.c.stage, lead_stages.c.entered_at, lead_stages.c.stay_started_at,
@@ -110,7 +113,8 @@ _VISITS_OF_LEAD = sa.select(lead_stages.c.stage, lead_stages.c.entered_at, lead_
 _UPDATE_VISIT = sa.update(lead_stages).where(
     lead_stages.c.lead_id == sa.bindparam("k_lead_id"), lead_stages.c.stage == sa.bindparam("k_stage")).values(
     {name: sa.bindparam(f"v_{name}") for name in ("stay_started_at", "seconds", "moved_on")})
-_INSERT_VISIT = sa.insert(lead_stages).values({c.key: sa.bindparam(c.key) for c in lead_stages.c})
+_UPDATE_VISIT_NAMES = ("k_lead_id", "k_stage", "v_stay_started_at", "v_seconds", "v_moved_on")
+_INSERT_VISIT = sa.insert(lead_stages).values({name: sa.bindparam(name) for name in _VISIT_NAMES})
 
 
 @functools.lru_cache(maxsize=16)
@@ -143,27 +147,31 @@ def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
 def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, LeadState]]) -> None:
     """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
     lead. Rows changed alike are written by one statement."""
-    updates: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     moved: list[tuple[LeadState, bool, list[tuple[str, str, dt.datetime]]]] = []
     for before, after in changes:
         assert after.id is not None
         if before is not None:
-            old, new = _stage_lead_columns(before), _stage_lead_columns(after)
-            changed = {k: v for k, v in new.items() if old[k] != v}
-            if changed:
-                updates.setdefault(tuple(changed), []).append(
-                    {"k_lead_id": after.id, **{f"v_{name}": value for name, value in changed.items()}})
+            old, new = _stage_lead_values(before), _stage_lead_values(after)
+            if old != new:
+                changed = [(name, value) for name, was, value in zip(_STAGE_LEAD_KEYS, old, new, strict=True)
+                           if was != value]
+                updates.setdefault(tuple(name for name, _ in changed), []).append(
+                    (after.id, *(value for _, value in changed)))
+            if before.stage == after.stage and before.status == after.status:
+                continue  # no stay began or ended (visits.moves would find none)
         moves = visits.moves(visits.position(before), after)
         if moves:
             moved.append((after, before is None, moves))
     for columns, rows in updates.items():
-        driver_executemany(conn, _update_stage_leads_statement(columns), rows)
+        driver_executemany_tuples(conn, _update_stage_leads_statement(columns),
+                                  ("k_lead_id", *(f"v_{name}" for name in columns)), rows)
     if not moved:
         return
     known = [after.id for after, new, _ in moved if not new and after.id is not None]
     current = _read_visits(conn, known) if known else {}
-    changed_rows: list[dict[str, Any]] = []
-    new_rows: list[dict[str, Any]] = []
+    changed_rows: list[tuple[Any, ...]] = []
+    new_rows: list[tuple[Any, ...]] = []
     for after, _, moves in moved:
         assert after.id is not None
         stays = current.get(after.id, {})
@@ -171,12 +179,11 @@ def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, Le
         for stage in sorted(visits.follow(stays, moves)):
             visit = stays[stage]
             if stage in existing:
-                changed_rows.append({"k_lead_id": after.id, "k_stage": stage, "v_seconds": visit.seconds,
-                                     "v_stay_started_at": visit.stay_started_at, "v_moved_on": visit.moved_on})
+                changed_rows.append((after.id, stage, visit.stay_started_at, visit.seconds, visit.moved_on))
             else:
-                new_rows.append(visit_row(after, visit))
-    driver_executemany(conn, _UPDATE_VISIT, changed_rows)
-    driver_executemany(conn, _INSERT_VISIT, new_rows)
+                new_rows.append(_visit_values(after, visit))
+    driver_executemany_tuples(conn, _UPDATE_VISIT, _UPDATE_VISIT_NAMES, changed_rows)
+    driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, new_rows)
 
 
 def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
@@ -212,24 +219,29 @@ def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) ->
                               .order_by(events.c.lead_id, events.c.id)):
             logs.setdefault(r[0], []).append(Event(kind=r[1], at=r[2], actor=r[3], data=json.loads(r[4]),
                                                    lead_id=r[0], id=r[5]))
-        rows: list[dict[str, Any]] = []
+        rows: list[tuple[Any, ...]] = []
         for lead_id, log in logs.items():
             state, stays = replay_stages(log, specs)
             state.id = lead_id
-            rows.extend(visit_row(state, v) for v in stays.values())
-        driver_executemany(conn, _INSERT_VISIT, rows)
+            rows.extend(_visit_values(state, v) for v in stays.values())
+        driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, rows)
         written += len(rows)
 
 # -- who worked which client when --------------------------------------------------------------------
 
 #: The events that give a lead an owner, and the key of their data that names them.
 OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
-_INSERT_OWNERSHIP = sa.insert(ownerships).values(
-    {name: sa.bindparam(name) for name in ("client_id", "lead_id", "owner", "started_at", "how")})
+_OWNERSHIP_NAMES = ("client_id", "lead_id", "owner", "started_at", "how")
+_INSERT_OWNERSHIP = sa.insert(ownerships).values({name: sa.bindparam(name) for name in _OWNERSHIP_NAMES})
+
+
+def _ownership_values(lead_id: int, client_id: int, evs: Sequence[Event]) -> list[tuple[Any, ...]]:
+    return [(client_id, lead_id, ev.data[key], ev.at, ev.kind)
+            for ev in evs for key in [OWNERSHIP_EVENTS.get(ev.kind)] if key and ev.data.get(key)]
+
 
 def ownership_rows(lead_id: int, client_id: int, evs: Sequence[Event]) -> list[dict[str, Any]]:
-    return [{"client_id": client_id, "lead_id": lead_id, "owner": ev.data[key], "started_at": ev.at, "how": ev.kind}
-            for ev in evs for key in [OWNERSHIP_EVENTS.get(ev.kind)] if key and ev.data.get(key)]
+    return [dict(zip(_OWNERSHIP_NAMES, row, strict=True)) for row in _ownership_values(lead_id, client_id, evs)]
 
 
 # -- the write path's entry --------------------------------------------------------------------------
@@ -238,12 +250,12 @@ def keep_projections(conn: Connection, changes: Sequence[LeadChange]) -> None:
     """Keep every projection in step with a write of leads (``write_leads`` only): the leads' moves in
     ``stage_counts``, their ``lead_stages`` rows, and an ``ownerships`` row for each event that gives an owner."""
     deltas: dict[CountKey, list[int]] = {}
-    owners: list[dict[str, Any]] = []
+    owners: list[tuple[Any, ...]] = []
     for change in changes:
         count_deltas(deltas, change.before, change.after)
         if change.events:
             assert change.after.id is not None
-            owners += ownership_rows(change.after.id, change.after.client_id, change.events)
+            owners += _ownership_values(change.after.id, change.after.client_id, change.events)
     add_counts(conn, deltas)
     follow_stages(conn, [(change.before, change.after) for change in changes])
-    driver_executemany(conn, _INSERT_OWNERSHIP, owners)
+    driver_executemany_tuples(conn, _INSERT_OWNERSHIP, _OWNERSHIP_NAMES, owners)
