@@ -622,8 +622,11 @@ class BulkImport:
     def flush(self, batch: list[_Pending]) -> None:
         """Write a batch: its new clients, then its leads through the write path (``store.write_leads``: the lead
         rows, the first stage's tasks, the projections, the ``created`` events), then the mails they queue."""
-        if not batch:
-            return
+        if batch:
+            with store.collector_paused(len(batch)):
+                self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
         self.place(batch)
         client_rows = self._resolve_clients(batch)
         store.insert_rows(self.conn, clients, ["id", "name", "company", "email", "phone", "email_norm",
@@ -646,9 +649,9 @@ class BulkImport:
                 entries.append(entry)
             # the template with the lead's own values: what apply makes of this lead's event (its tasks alike)
             state = object.__new__(LeadState)
-            state.__dict__.update(template.__dict__)
-            state.__dict__.update(id=lead_id, client_id=item.client_id, owner=item.owner, team=item.team,
-                                  source=q.source, product=q.product, value_minor=q.value_minor, fields=q.fields)
+            state.__dict__.update(template.__dict__, id=lead_id, client_id=item.client_id, owner=item.owner,
+                                  team=item.team, source=q.source, product=q.product, value_minor=q.value_minor,
+                                  fields=q.fields)
             changes.append(store.LeadChange(None, state, [Event("created", self.at, actor, data)]))
         store.write_leads(self.conn, changes)
         self._owned.clear()  # counted in stage_counts now

@@ -158,6 +158,12 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
     written by ``store.write_leads`` with that lead's new columns and tasks and each lead's own new owner.
     ``stalled`` holds each moved lead's row with the ``ROTATION_READS`` columns.
     """
+    with store.collector_paused(len(moves)):  # every group's changes are built, then written
+        _write_groups(conn, moves, stalled, specs, at, actor)
+
+
+def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Any], specs: SpecLookup,
+                  at: dt.datetime, actor: str) -> None:
     groups: dict[tuple[Any, ...], list[Move]] = {}
     for move in moves:
         row = stalled[move.lead_id]
@@ -203,8 +209,8 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
                                    value_minor=row.value_minor, row_version=row.row_version, owner=row.owner,
                                    team=row.team)
             after = object.__new__(LeadState)
-            after.__dict__.update(template_after, id=m.lead_id, client_id=row.client_id, value_minor=row.value_minor,
-                                  owner=m.to_owner, team=m.team)
+            after.__dict__.update(template_after, id=m.lead_id, client_id=row.client_id,
+                                  value_minor=row.value_minor, owner=m.to_owner, team=m.team)
             changes.append(store.LeadChange(before, after, [event(m)], ROTATED_COLUMNS, stage_id))
         store.write_leads(conn, changes)
 

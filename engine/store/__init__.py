@@ -85,11 +85,12 @@ from engine.store.schema import (
     stage_counts,
     users,
 )
-from engine.store.writes import reserve_ids, write_leads
+from engine.store.writes import collector_paused, reserve_ids, write_leads
 
 __all__ = [
     "CHUNK", "DEFAULT_URL", "OWNERSHIP_EVENTS", "SQLITE_SUFFIXES", "LeadChange", "add_counts", "api_tokens",
-    "append_events", "assignment_cursors", "changed_columns", "clients", "closures", "copy_sqlite_files",
+    "append_events", "assignment_cursors", "changed_columns", "clients", "closures", "collector_paused",
+    "copy_sqlite_files",
     "count_deltas", "count_key", "create_db_engine", "driver_execute", "driver_executemany",
     "driver_executemany_tuples", "driver_rows",
     "driver_value", "dumps", "events", "follow_stages", "imports", "insert_many", "insert_rows", "lead_columns",

@@ -148,31 +148,32 @@ def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, Le
     """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
     lead. Rows changed alike are written by one statement."""
     updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-    moved: list[tuple[LeadState, bool, list[tuple[str, str, dt.datetime]]]] = []
+    moved: list[tuple[LeadState, list[tuple[str, str, dt.datetime]]]] = []
+    new_rows: list[tuple[Any, ...]] = []
     for before, after in changes:
         assert after.id is not None
-        if before is not None:
-            old, new = _stage_lead_values(before), _stage_lead_values(after)
-            if old != new:
-                changed = [(name, value) for name, was, value in zip(_STAGE_LEAD_KEYS, old, new, strict=True)
-                           if was != value]
-                updates.setdefault(tuple(name for name, _ in changed), []).append(
-                    (after.id, *(value for _, value in changed)))
-            if before.stage == after.stage and before.status == after.status:
-                continue  # no stay began or ended (visits.moves would find none)
+        if before is None:
+            visit = visits.first(after)
+            if visit is not None:
+                new_rows.append(_visit_values(after, visit))
+            continue
+        old, new = _stage_lead_values(before), _stage_lead_values(after)
+        if old != new:
+            changed = [(name, value) for name, was, value in zip(_STAGE_LEAD_KEYS, old, new, strict=True)
+                       if was != value]
+            updates.setdefault(tuple(name for name, _ in changed), []).append(
+                (after.id, *(value for _, value in changed)))
+        if before.stage == after.stage and before.status == after.status:
+            continue  # no stay began or ended (visits.moves would find none)
         moves = visits.moves(visits.position(before), after)
         if moves:
-            moved.append((after, before is None, moves))
+            moved.append((after, moves))
     for columns, rows in updates.items():
         driver_executemany_tuples(conn, _update_stage_leads_statement(columns),
                                   ("k_lead_id", *(f"v_{name}" for name in columns)), rows)
-    if not moved:
-        return
-    known = [after.id for after, new, _ in moved if not new and after.id is not None]
-    current = _read_visits(conn, known) if known else {}
     changed_rows: list[tuple[Any, ...]] = []
-    new_rows: list[tuple[Any, ...]] = []
-    for after, _, moves in moved:
+    current = _read_visits(conn, [after.id for after, _ in moved if after.id is not None]) if moved else {}
+    for after, moves in moved:
         assert after.id is not None
         stays = current.get(after.id, {})
         existing = set(stays)
