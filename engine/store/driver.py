@@ -106,25 +106,32 @@ def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[di
 def driver_executemany_tuples(conn: Connection, statement: sa.Executable, names: tuple[str, ...],
                               rows: Sequence[tuple[Any, ...]]) -> int:
     """``driver_executemany`` of rows given as tuples, each holding the values of the bound parameters ``names``
-    in that order: the write path's many-row statements, whose rows are built without a dict per row. The values
-    are converted a column at a time, each distinct value once (a batch's rows repeat one instant, one
-    deadline); returns the rows matched by all of them."""
+    in that order: the write path's statements, whose rows are built without a dict per row. The values of many
+    rows are converted a column at a time, each distinct value once (a batch's rows repeat one instant, one
+    deadline); one row (a one-lead operation) is run as one ``execute``. Returns the rows matched."""
     if not rows:
         return 0
     compiled = _driver_statement(statement, conn.dialect)
-    order, processors = _tuple_plan(statement, conn.dialect, names)
-    values: Sequence[Any] = rows
-    if any(processors) or order != tuple(range(len(names))):
+    plan = _tuple_plan(statement, conn.dialect, names)
+    values: Sequence[Any]
+    if len(rows) == 1:
+        row = rows[0]
+        values = [[row[i] if p is None or row[i] is None else p(row[i]) for i, p in plan.columns]]
+    elif plan.as_given:
+        values = rows
+    else:
         # a column at a time (``map`` of an item getter, not ``zip(*rows)``, whose one iterator per row is slower)
-        columns = [list(map(operator.itemgetter(i), rows)) for i in order]
-        values = list(zip(*(column if p is None else _convert_column(column, p)
-                            for column, p in zip(columns, processors, strict=True)), strict=True))
+        values = list(zip(*(list(map(operator.itemgetter(i), rows)) if p is None
+                            else _convert_column(list(map(operator.itemgetter(i), rows)), p)
+                            for i, p in plan.columns), strict=True))
     if not compiled.positional:
-        keys = [name for name, _ in compiled.params]
-        values = [dict(zip(keys, v, strict=True)) for v in values]
+        values = [dict(zip(plan.keys, v, strict=True)) for v in values]
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.executemany(compiled.sql, values)
+        if len(values) == 1:
+            cursor.execute(compiled.sql, values[0])
+        else:
+            cursor.executemany(compiled.sql, values)
         return int(cursor.rowcount)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise sqlalchemy_error(conn, compiled.sql, exc) from exc
@@ -132,14 +139,20 @@ def driver_executemany_tuples(conn: Connection, statement: sa.Executable, names:
         cursor.close()
 
 
+class _TuplePlan(NamedTuple):
+    columns: tuple[tuple[int, Any], ...]  # per parameter of the compiled statement: its place in a row, its processor
+    as_given: bool  # the rows are the driver's parameters as they are (in order, nothing to convert)
+    keys: tuple[str, ...]  # the compiled statement's parameter names (a driver that takes them by name)
+
+
 @functools.lru_cache(maxsize=1024)
-def _tuple_plan(statement: sa.Executable, dialect: sa.Dialect, names: tuple[str, ...]
-                ) -> tuple[tuple[int, ...], tuple[Any, ...]]:
-    """Where each of the compiled statement's parameters is in a row of ``names``, and its bind processor."""
+def _tuple_plan(statement: sa.Executable, dialect: sa.Dialect, names: tuple[str, ...]) -> _TuplePlan:
     params = _driver_statement(statement, dialect).params
     missing = {name for name, _ in params} - set(names)
     assert not missing, f"no values for {sorted(missing)}"
-    return tuple(names.index(name) for name, _ in params), tuple(p for _, p in params)
+    columns = tuple((names.index(name), p) for name, p in params)
+    as_given = all(p is None for _, p in columns) and [i for i, _ in columns] == list(range(len(names)))
+    return _TuplePlan(columns, as_given, tuple(name for name, _ in params))
 
 
 def _convert_column(values: Sequence[Any], processor: Any) -> Sequence[Any]:
