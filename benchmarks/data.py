@@ -183,7 +183,8 @@ def simulate(lead_id: int, rng: random.Random, spec: Any, version: int, people: 
     the events, the final state (``state.apply``, as the engine applies them), its closures rows and its stage
     visits (``engine.visits``, as the write path follows them)."""
     from engine import visits
-    from engine.state import STATUS_OPEN, Event, apply
+    from engine.state import Event, apply
+    from engine.vocab import LeadStatus
 
     owner, team = people[rng.randrange(len(people))]
     # two years of inquiries, a third of them in the last quarter (a growing business): most of the older ones
@@ -259,7 +260,7 @@ def simulate(lead_id: int, rng: random.Random, spec: Any, version: int, people: 
             return evs, state, closings, stays
         if not emit("advanced", end, state.owner or owner, {"from": stage.id, "to": stage.next[0].stage}):
             return evs, state, closings, stays
-        assert state.status == STATUS_OPEN
+        assert state.status == LeadStatus.OPEN
         at = end
 
 

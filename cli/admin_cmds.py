@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -38,7 +39,20 @@ def init(app: App, as_json: bool) -> None:
 
 @click.group("user")
 def user() -> None:
-    """People who use leadflow and their roles."""
+    """People who use leadflow, their roles, and their passwords."""
+
+
+def read_stdin_lines(count: int) -> list[str]:
+    """``count`` lines of standard input, without their line ends (a password is never an argument)."""
+    lines = sys.stdin.read().splitlines()
+    if len(lines) < count:
+        raise click.UsageError(f"--password-stdin expects {count} line(s) on standard input, got {len(lines)}")
+    return lines[:count]
+
+
+def _with_one_time(u: dict[str, Any]) -> str:
+    return (f"\nOne-time password: {u['password']}\nIt is not shown again; {u['name']} changes it at the first "
+            "login." if "password" in u else "")
 
 
 @user.command("add")
@@ -48,26 +62,93 @@ def user() -> None:
                    "loaded process, such as analyst or technician.")
 @click.option("--team")
 @click.option("--email", help="Where the user's reminders and their role's e-mails go (docs/automation.md).")
+@click.option("--password-stdin", is_flag=True, help="Read the user's first password from standard input.")
+@click.option("--one-time-password", is_flag=True, help="Make a random first password and print it once.")
 @json_option
 @pass_app
-def user_add(app: App, name: str, role: str, team: str | None, email: str | None, as_json: bool) -> None:
-    """Register a user (admins)."""
-    result = app.engine.users.add(name, role, team, email)
+def user_add(app: App, name: str, role: str, team: str | None, email: str | None, password_stdin: bool,
+             one_time_password: bool, as_json: bool) -> None:
+    """Register a user (admins). A first password (either way) is changed at the first login on a server."""
+    if password_stdin and one_time_password:
+        raise click.UsageError("--password-stdin and --one-time-password exclude each other")
+    password = read_stdin_lines(1)[0] if password_stdin else None
+    engine = app.engine
+    with engine.transaction():
+        result: dict[str, Any] = {**engine.users.add(name, role, team, email, password=password)}
+        if one_time_password:
+            made = engine.auth.one_time_password(result["name"])
+            result = {**made["user"], "password": made["password"]}
     emit(result, as_json, lambda u: echo(
         f"User {u['name']} added as {u['role']}" + (f" in team {u['team']}" if u["team"] else "")
-        + (f", e-mail {u['email']}" if u["email"] else "")))
+        + (f", e-mail {u['email']}" if u["email"] else "") + _with_one_time(u)))
+
+
+@user.command("passwd")
+@click.argument("name", required=False)
+@click.option("--password-stdin", is_flag=True,
+              help="Read the new password from standard input; for your own password, the current one first.")
+@click.option("--one-time", is_flag=True, help="Make a random password and print it once (admins).")
+@json_option
+@pass_app
+def user_passwd(app: App, name: str | None, password_stdin: bool, one_time: bool, as_json: bool) -> None:
+    """Set your own password (with the current one), or any user's (admins: it is changed at their next login)."""
+    engine = app.engine
+    me = engine.users.whoami()
+    name_ = name if name is not None else me["name"]
+    result: dict[str, Any]
+    if one_time:
+        made = engine.auth.one_time_password(name_)
+        result = {**made["user"], "password": made["password"]}
+    else:
+        own = name_ == me["name"]
+        needs_old = own and me["password_set"]
+        if password_stdin:
+            lines = read_stdin_lines(2 if needs_old else 1)
+            old, new = (lines[0], lines[1]) if needs_old else (None, lines[0])
+        else:
+            old = click.prompt("Current password", hide_input=True) if needs_old else None
+            new = click.prompt(f"New password for {name_}", hide_input=True, confirmation_prompt=True)
+        result = {**engine.auth.set_password(name_, new, old_password=old)}
+    emit(result, as_json, lambda u: echo(
+        f"Password of {u['name']} set" + (", to be changed at the next login" if u["must_change_password"] else "")
+        + _with_one_time(u)))
 
 
 @user.command("set")
 @click.argument("name")
-@click.option("--email", required=True, help="The new address; an empty value removes it.")
+@click.option("--email", help="The new address; an empty value removes it.")
+@click.option("--role", metavar="salesperson|manager|admin|DEPARTMENT", help="The new role.")
+@click.option("--team", help="The new team; an empty value removes it.")
+@click.option("--deactivate", "active", flag_value=False, default=None,
+              help="The user can no longer act or log in; their sessions and tokens are revoked, their leads wait "
+                   "for reassignment.")
+@click.option("--activate", "active", flag_value=True, help="Let a deactivated user act and log in again.")
 @json_option
 @pass_app
-def user_set(app: App, name: str, email: str, as_json: bool) -> None:
-    """Change a user's e-mail address (admins)."""
-    result = app.engine.users.set_email(name, email)
-    emit(result, as_json, lambda u: echo(
-        f"User {u['name']}: e-mail {u['email']}" if u["email"] else f"User {u['name']}: no e-mail address"))
+def user_set(app: App, name: str, email: str | None, role: str | None, team: str | None, active: bool | None,
+             as_json: bool) -> None:
+    """Change a user's e-mail, role or team, or deactivate or reactivate them (admins)."""
+    if email is None and role is None and team is None and active is None:
+        raise click.UsageError("nothing to change: give --email, --role, --team, --deactivate or --activate")
+    engine = app.engine
+    result: dict[str, Any] = {}
+    with engine.transaction():
+        if email is not None:
+            result = {**engine.users.set_email(name, email)}
+        if role is not None or team is not None or active is not None:
+            result = {**engine.users.set(name, role=role, team=team or None, clear_team=team == "", active=active)}
+
+    def render(u: dict[str, Any]) -> None:
+        if email is not None and role is None and team is None and active is None:
+            echo(f"User {u['name']}: e-mail {u['email']}" if u["email"] else f"User {u['name']}: no e-mail address")
+            return
+        echo(f"User {u['name']}: {u['role']}" + (f" in team {u['team']}" if u["team"] else "")
+             + ("" if u["active"] else ", deactivated"))
+        if not u["active"] and u.get("open_leads"):
+            echo(f"{plural(u['open_leads'], 'open lead')} of {u['name']} to reassign: "
+                 f"leadflow lead list --owner {u['name']}")
+
+    emit(result, as_json, render)
 
 
 @user.command("list")

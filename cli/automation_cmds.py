@@ -9,10 +9,12 @@ import click
 from cli.app import App, pass_app
 from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
 from engine import results
+from engine.vocab import OutboxState
 
 #: run-due's exit code when the SMTP server could not be reached or refused the login (docs/cli.md).
 SMTP_DOWN = 3
-STATE_STYLE = {"queued": "yellow", "sending": "cyan", "sent": "green", "failed": "bold red", "cancelled": "dim"}
+STATE_STYLE: dict[str, str] = {OutboxState.QUEUED: "yellow", OutboxState.SENDING: "cyan", OutboxState.SENT: "green",
+                               OutboxState.FAILED: "bold red", OutboxState.CANCELLED: "dim"}
 
 
 @click.command("run-due")
@@ -34,7 +36,7 @@ def _render_run(result: results.RunDue) -> None:
     echo(f"run-due as of {result['as_of']}: {result['sent']} sent, {result['retrying']} to retry, "
          f"{result['failed']} failed, {result['cancelled']} cancelled")
     for mail in result["mails"]:
-        if mail["state"] != "sent" or mail["error"]:
+        if mail["state"] != OutboxState.SENT or mail["error"]:
             echo(f"  mail {mail['id']} ({mail['template']} to {mail['to']}, lead {mail['lead_id']}): "
                  f"{mail['state']}: {mail['error']}")
     if result["smtp_error"]:
@@ -52,7 +54,7 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--state", type=click.Choice(["queued", "sending", "sent", "failed", "cancelled"]))
+@click.option("--state", type=click.Choice([s.value for s in OutboxState]))
 @click.option("--lead", "lead_id", type=ID, help="Only the mails of this lead.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @json_option
@@ -67,7 +69,7 @@ def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as
                                "sent", "last error"],
                               [[r["id"], styled(r["state"], STATE_STYLE[r["state"]]), r["kind"], r["template"],
                                 r["to_address"] or r["to"], r["lead_id"], short_time(r["due_at"]), r["attempts"],
-                                short_time(r["next_attempt_at"]) if r["state"] == "queued" else "",
+                                short_time(r["next_attempt_at"]) if r["state"] == OutboxState.QUEUED else "",
                                 short_time(r["sent_at"]), r["last_error"]] for r in items]))
 
     emit(rows, as_json, render)

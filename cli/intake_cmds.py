@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from cli.app import App, pass_app
-from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, table
+from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
 from engine import results
 
 #: Rejected rows printed by ``import`` (all of them are in the report's JSON up to 1000, and in --rejects).
@@ -148,34 +148,64 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
 
 @click.group("token")
 def token() -> None:
-    """API tokens of the HTTP intake (admins)."""
+    """API tokens: integration tokens of the HTTP intake (admins) and personal access tokens."""
+
+
+def _until(value: str | None) -> str:
+    return f", expires {short_time(value)}" if value else ""
 
 
 @token.command("add")
-@click.option("--source", required=True, help="Who sends with it, e.g. website; the leads' source and actor.")
-@click.option("--process", "process_", help="The process of requests that name none.")
-@click.option("--read", is_flag=True, help="Also let it read leads and boards (GET endpoints).")
+@click.option("--source", help="Who sends with it, e.g. website; the leads' source and actor (integration).")
+@click.option("--process", "process_", help="The process of requests that name none (integration).")
+@click.option("--read", is_flag=True, help="Also let it read leads and boards (GET endpoints; integration).")
+@click.option("--personal", is_flag=True, help="A personal access token: it acts as you (or --owner).")
+@click.option("--name", "name_", help="What a personal token is for, e.g. laptop.")
+@click.option("--owner", help="The user a personal token acts as (admins; default: you).")
+@click.option("--expires", "expires_days", type=click.IntRange(1), metavar="DAYS",
+              help="Days until it expires (personal: default 90, at most 365; integration: default never).")
+@click.option("--rate-limit", type=click.IntRange(1), metavar="N", help="Requests a minute it may make.")
 @json_option
 @pass_app
-def token_add(app: App, source: str, process_: str | None, read: bool, as_json: bool) -> None:
+def token_add(app: App, source: str | None, process_: str | None, read: bool, personal: bool, name_: str | None,
+              owner: str | None, expires_days: int | None, rate_limit: int | None, as_json: bool) -> None:
     """Make a token; it is printed this once and stored only as a hash."""
-    result = app.engine.tokens.add(source, process=process_, read=read)
-    print_change(result, f"Token {result['id']} for {result['source']}"
-                         + (f" (default process {result['process']})" if result["process"] else "")
-                         + (", may read" if result["read"] else "")
-                         + f":\n{result['token']}\nKeep it now: it is not shown again.", as_json)
+    if personal:
+        if source is not None or process_ is not None or read:
+            raise click.UsageError("--source, --process and --read are for integration tokens, not --personal ones")
+        if not name_:
+            raise click.UsageError("a personal token needs --name, e.g. --name laptop")
+        result = app.engine.tokens.add_personal(name_, owner=owner, expires_days=expires_days,
+                                                rate_limit=rate_limit)
+        what = f"Personal token {result['id']} ({result['name']}) of {result['source']}"
+    else:
+        if source is None:
+            raise click.UsageError("give --source NAME for an integration token, or --personal --name NAME")
+        if name_ is not None or owner is not None:
+            raise click.UsageError("--name and --owner are for --personal tokens")
+        result = app.engine.tokens.add(source, process=process_, read=read, expires_days=expires_days,
+                                       rate_limit=rate_limit)
+        what = (f"Token {result['id']} for {result['source']}"
+                + (f" (default process {result['process']})" if result["process"] else "")
+                + (", may read" if result["read"] else ""))
+    print_change(result, f"{what}{_until(result['expires_at'])}:\n{result['token']}\n"
+                         "Keep it now: it is not shown again.", as_json)
 
 
 @token.command("list")
+@click.option("--mine", is_flag=True, help="Only your personal tokens (anyone may list theirs).")
+@click.option("--owner", help="Only this user's personal tokens (admins, or the user).")
 @json_option
 @pass_app
-def token_list(app: App, as_json: bool) -> None:
-    """Every token (not the secret), revoked ones too."""
-    emit(app.engine.tokens.list(), as_json, lambda rows: console().print(table(
-        plural(len(rows), "token"), ["id", "source", "token", "process", "read", "created", "revoked"],
-        [[r["id"], r["source"], r["hint"], r["process"] or "-", "yes" if r["read"] else "no",
-          f"{r['created_at'][:16].replace('T', ' ')} by {r['created_by']}",
-          f"{r['revoked_at'][:16].replace('T', ' ')} by {r['revoked_by']}" if r["revoked_at"] else "-"]
+def token_list(app: App, mine: bool, owner: str | None, as_json: bool) -> None:
+    """Every token (not the secret), revoked ones too (admins); or one user's personal tokens."""
+    emit(app.engine.tokens.list(owner=owner, mine=mine), as_json, lambda rows: console().print(table(
+        plural(len(rows), "token"), ["id", "kind", "acts as", "name", "token", "process", "read", "created",
+                                     "expires", "revoked"],
+        [[r["id"], r["kind"], r["source"], r["name"] or "-", r["hint"], r["process"] or "-",
+          "yes" if r["read"] else "no", f"{short_time(r['created_at'])} by {r['created_by']}",
+          short_time(r["expires_at"]) if r["expires_at"] else "never",
+          f"{short_time(r['revoked_at'])} by {r['revoked_by']}" if r["revoked_at"] else "-"]
          for r in rows])))
 
 
@@ -184,9 +214,9 @@ def token_list(app: App, as_json: bool) -> None:
 @json_option
 @pass_app
 def token_revoke(app: App, token_id: int, as_json: bool) -> None:
-    """Stop accepting a token at once."""
+    """Stop accepting a token at once (admins any token, anyone their own personal ones)."""
     result = app.engine.tokens.revoke(token_id)
-    print_change(result, f"Token {token_id} ({result['source']}) revoked", as_json)
+    print_change(result, f"Token {token_id} ({result['name'] or result['source']}) revoked", as_json)
 
 
 @click.command("serve")

@@ -24,6 +24,7 @@ from cli.output import (
     table,
 )
 from engine import results
+from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 # -- rendering -------------------------------------------------------------------------------
 # Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain
@@ -45,7 +46,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
               f"client {lead['client_id']}"
               + (f" | {esc(lead['email'])}" if lead["email"] else "")
               + (f" | {esc(lead['phone'])}" if lead["phone"] else ""))
-    if status != "open":
+    if status != LeadStatus.OPEN:
         con.print(f"closed {short_time(lead['closed_at'])}"
                   + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
@@ -58,7 +59,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
         rows.append([t["id"], t["name"], t["owner"], "yes" if t["mandatory"] else "no",
                      styled(t["state"], STATE_STYLE.get(t["state"], "")),
                      short_time(t["done_at"]) + (f" by {t['done_by']}" if t["done_by"] else "")
-                     if t["state"] == "done" else short_time(t["due_at"])])
+                     if t["state"] == TaskStatus.DONE else short_time(t["due_at"])])
     con.print(table(f"Tasks of '{esc(lead['stage_name'])}'",
                     ["task", "name", "owner", "must", "state", "due / done"], rows))
     if history is not None:
@@ -82,26 +83,26 @@ def _money(minor: int | None) -> str:
 def describe_event(e: results.HistoryEvent) -> str:
     d = e["data"]
     kind = e["kind"]
-    if kind == "created":
+    if kind == EventKind.CREATED:
         return f"in {d['process']} v{d['process_version']}, owner {_v(d.get('owner'))}"
-    if kind == "assigned":
+    if kind == EventKind.ASSIGNED:
         return f"{_v(d.get('from'))} -> {d['to']}"
-    if kind == "field_set":
+    if kind == EventKind.FIELD_SET:
         if d.get("attribute") and d["field"] == "value":  # the lead's value is stored in minor units
             return f"value: {_money(d['before'])} -> {_money(d['after'])}"
         return f"{d['field']}: {_v(d['before'])} -> {_v(d['after'])}"
-    if kind == "task_done":
+    if kind == EventKind.TASK_DONE:
         return f"{d['stage']}.{d['task']}" + (f": {d['note']}" if d.get("note") else "")
-    if kind == "advanced":
+    if kind == EventKind.ADVANCED:
         return f"{d['from']} -> {d['to']}"
-    if kind == "closed":
+    if kind == EventKind.CLOSED:
         note = f": {d['note']}" if d.get("note") else ""
         return f"{d['reason']} ({d.get('kind')}) from {d['from']}{note}"
-    if kind == "won":
+    if kind == EventKind.WON:
         return f"from {d['from']}"
-    if kind == "reopened":
+    if kind == EventKind.REOPENED:
         return f"{d['from_status']} -> {d['to']}"
-    if kind == "migrated":
+    if kind == EventKind.MIGRATED:
         return f"v{d['from_version']} -> v{d['to_version']}"
     return ", ".join(f"{k}={v}" for k, v in d.items())
 
@@ -145,7 +146,7 @@ def lead_add(app: App, *, process_: str, name: str, company: str | None, email: 
 @click.option("--process", "process_")
 @click.option("--stage")
 @click.option("--owner")
-@click.option("--status", type=click.Choice(["open", "won", "lost"]))
+@click.option("--status", type=click.Choice([s.value for s in LeadStatus]))
 @click.option("--unassigned", is_flag=True,
               help="Only leads without an owner: the manager's queue (open ones unless --status says otherwise).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
@@ -331,7 +332,7 @@ def task_list(app: App, owner: str | None, as_json: bool) -> None:
 def task_done(app: App, lead_id: int, task_id: str, note: str | None, as_json: bool) -> None:
     """Mark a task of a lead's current stage done."""
     result = app.engine.leads.complete_task(lead_id, task_id, note)
-    still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == "open"
+    still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
     print_change(result, f"Task '{task_id}' of lead {lead_id} done"
                      + (f"; mandatory tasks still open: {', '.join(still)}" if still else

@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
+from engine.vocab import ID_END, LeadStatus, TaskStatus
+
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON (stable keys, see docs/cli.md).")
 
@@ -125,8 +127,8 @@ def short_time(iso: str | None) -> str:
     return iso.replace("T", " ")[:16] if iso else ""
 
 
-STATE_STYLE = {"open": "yellow", "done": "green", "not_applicable": "dim"}
-STATUS_STYLE = {"open": "cyan", "won": "bold green", "lost": "red"}
+STATE_STYLE: dict[str, str] = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "green", TaskStatus.NOT_APPLICABLE: "dim"}
+STATUS_STYLE: dict[str, str] = {LeadStatus.OPEN: "cyan", LeadStatus.WON: "bold green", LeadStatus.LOST: "red"}
 
 
 class RecordId(click.ParamType):  # type: ignore[type-arg]
@@ -136,7 +138,7 @@ class RecordId(click.ParamType):  # type: ignore[type-arg]
     """
 
     name = "integer"
-    MAX = 2**63 - 1
+    MAX = ID_END - 1
 
     def __init__(self, what: str = "id") -> None:
         self.what = what

@@ -7,6 +7,7 @@ import click
 from cli.app import App, pass_app
 from cli.output import ID, console, emit, esc, json_option, plural, print_change, print_json, short_time, table
 from engine import results
+from engine.vocab import ClosureKind, ReviewState
 
 # -- refusal reviews -----------------------------------------------------------------------------
 
@@ -21,7 +22,7 @@ def review() -> None:
 @pass_app
 def review_list(app: App, all_: bool, as_json: bool) -> None:
     """Refusals waiting for the director's decision (oldest first)."""
-    rows = app.engine.recovery.reviews(state=None if all_ else "open")
+    rows = app.engine.recovery.reviews(state=None if all_ else ReviewState.OPEN)
     emit(rows, as_json, lambda rs: console().print(table(
         plural(len(rs), "review"), ["lead", "client", "process", "owner", "reason", "value", "refused", "due",
                                     "state"],
@@ -97,7 +98,7 @@ def revisit_start(app: App, client_id: int, process_: str, owner: str | None, as
 @click.command("removals")
 @click.option("--month", required=True, metavar="YYYY-MM")
 @click.option("--process", "process_")
-@click.option("--kind", type=click.Choice(["all", "refusal", "removal"]), default="all", show_default=True)
+@click.option("--kind", type=click.Choice(["all", *(k.value for k in ClosureKind)]), default="all", show_default=True)
 @click.option("--team")
 @click.option("--owner")
 @json_option

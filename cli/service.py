@@ -31,6 +31,7 @@ from engine.errors import (
     LeadflowError,
     NotFoundError,
     PermissionDenied,
+    RateLimited,
     RuleViolation,
 )
 
@@ -38,7 +39,7 @@ log = logging.getLogger("leadflow.service")
 
 #: Engine errors and the status they answer, most specific first.
 STATUS = ((AuthenticationError, 401), (PermissionDenied, 403), (NotFoundError, 404), (ConcurrentUpdateError, 409),
-          (InvalidInputError, 422), (RuleViolation, 422), (LeadflowError, 400))
+          (InvalidInputError, 422), (RuleViolation, 422), (RateLimited, 429), (LeadflowError, 400))
 
 LEAD_BODY: dict[str, Any] = {
     "type": "object",
@@ -141,10 +142,11 @@ def create_app(engine: Engine, *, max_body: int = 65536) -> FastAPI:
     )
 
     def caller(request: Request, *, read: bool = False) -> tuple[Engine, results.TokenSource]:
-        """The engine acting as the token's source (a fresh Engine per request: they share the caches)."""
+        """The engine acting as the token's source (a fresh Engine per request: they share the caches); the
+        request counts against the token's rate limit."""
         try:
-            who = engine.as_user(engine.user_name).tokens.authenticate(_token(request), read=read)
-        except AuthenticationError as exc:
+            who = engine.as_user(engine.user_name).tokens.request(_token(request), read=read)
+        except (AuthenticationError, RateLimited) as exc:
             client = request.client.host if request.client else "?"
             log.warning("refused %s %s from %s: %s", request.method, request.url.path, client, exc)
             raise
@@ -154,7 +156,10 @@ def create_app(engine: Engine, *, max_body: int = 65536) -> FastAPI:
     async def leadflow_error(_request: Request, exc: LeadflowError) -> JSONResponse:
         status = next(code for cls, code in STATUS if isinstance(exc, cls))
         errors = [{"field": e.field, "message": e.message} for e in getattr(exc, "errors", [])]
-        return _answer(status, str(exc), errors, {"WWW-Authenticate": "Bearer"} if status == 401 else None)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return _answer(status, str(exc), errors, headers)
 
     @app.exception_handler(_Refused)
     async def refused(_request: Request, exc: _Refused) -> JSONResponse:
@@ -181,7 +186,8 @@ def create_app(engine: Engine, *, max_body: int = 65536) -> FastAPI:
     errors: dict[int | str, dict[str, Any]] = {str(code): {"description": text, "content": error_body}
               for code, text in ((401, "missing, unknown or revoked token"), (403, "the token may not read"),
                                  (404, "no such lead"), (413, "body too large"), (415, "not JSON or a form"),
-                                 (422, "invalid values, each with its field"))}
+                                 (422, "invalid values, each with its field"),
+                                 (429, "over the token's requests a minute; see Retry-After"))}
 
     form = {**LEAD_BODY, "properties": {k: v for k, v in LEAD_BODY["properties"].items() if k != "fields"}}
     body = {"required": True, "content": {"application/json": {"schema": LEAD_BODY},

@@ -29,12 +29,12 @@ from engine import calendar
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import insert_many, outbox
+from engine.vocab import EventKind, OutboxState
 
 #: The events by which a lead enters a stage (and so runs its actions).
-ENTERING = frozenset({"created", "advanced", "reopened"})
+ENTERING = frozenset({EventKind.CREATED, EventKind.ADVANCED, EventKind.REOPENED})
 #: A delayed mail or reminder goes out at this time of its business day (the installation's zone).
 SEND_AT = dt.time(9, 0)
-QUEUED = "queued"
 
 
 @dataclass
@@ -90,7 +90,7 @@ def on_enter(spec: ProcessSpec, state: LeadState, at: dt.datetime) -> Entry:
         entry.mails.append({
             "key": key, "lead_id": state.id, "kind": kind,
             "template": action.template, "recipient": action.to, "stage": stage.id,
-            "entered_at": state.stage_entered_at, "due_at": due, "state": QUEUED, "attempts": 0,
+            "entered_at": state.stage_entered_at, "due_at": due, "state": OutboxState.QUEUED, "attempts": 0,
             "next_attempt_at": due, "created_at": at,
         })
         entry.records.append({"action": action.kind, "template": action.template, "to": action.to,

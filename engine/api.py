@@ -28,10 +28,11 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, store
+from engine import policy, store
 from engine.services.context import Context
 
 if TYPE_CHECKING:
+    from engine.services.auth import AuthService
     from engine.services.boards import BoardService
     from engine.services.bulk import BulkService
     from engine.services.clients import ClientService
@@ -104,6 +105,10 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "list_tokens": ("tokens", "list"),
     "revoke_token": ("tokens", "revoke"),
     "authenticate": ("tokens", "authenticate"),
+    # added in 0.2 with logging in (docs/server.md); flat names too, so that one table names every operation
+    "set_user": ("users", "set"),
+    "add_personal_token": ("tokens", "add_personal"),
+    "authenticate_request": ("tokens", "request"),
 }
 
 
@@ -157,7 +162,7 @@ class Engine:
                     row = users.first_schema_user(conn, self.user_name)
                     if row is None:
                         raise ctx.not_registered()
-                    access.require_admin(row, "upgrade the database")
+                    policy.require_admin(policy.Actor.from_row(row), "upgrade the database")
         migrate.upgrade(self.db)
         with ctx.transaction() as conn:
             first = users.count(conn) == 0
@@ -238,6 +243,12 @@ class Engine:
         from engine.services.tokens import TokenService
 
         return TokenService(self)
+
+    @cached_property
+    def auth(self) -> AuthService:
+        from engine.services.auth import AuthService
+
+        return AuthService(self)
 
     def __getattr__(self, name: str) -> Any:
         """The flat names of 0.1 (``eng.add_lead``), looked up in ``FLAT_NAMES``; removed in 0.3."""

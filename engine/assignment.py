@@ -21,10 +21,12 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, rules
+from engine import clock, rules
+from engine.policy import Actor
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import assignment_cursors, stage_counts, users
+from engine.vocab import Role
 
 QUEUE = "waiting in the manager's queue"
 
@@ -58,26 +60,18 @@ class NewLeadOwner(NamedTuple):
     assignment: dict[str, Any] | None
 
 
-def check_named_owner(actor: Any, owner: Any, doing: str) -> None:
-    """Refuse unless ``actor`` may give a new lead to ``owner`` (a user row): someone who can own leads, and
-    the actor themselves or one of the team the actor manages."""
-    access.require_can_own(owner)
-    if owner["name"] != actor["name"]:
-        access.require_manager_of(actor, owner["team"], f"{doing} for {owner['name']}")
-
-
-def owner_of_new_lead(actor: Any, named: Any | None, spec: ProcessSpec, product: str | None,
+def owner_of_new_lead(actor: Actor, named: Actor | None, spec: ProcessSpec, product: str | None,
                       fields: dict[str, Any], rules_: Callable[[], Assigner]) -> NewLeadOwner:
-    """THE decision of who owns a new lead, for ``add_lead`` (and the HTTP intake) and the CSV import alike:
-    the named owner (a user row that passed ``check_named_owner``); else the process's assignment rules, read
-    through ``rules_`` only when a lead needs them (it locks the round-robin cursors); else nobody: the lead waits
-    in the actor's team, visible to its manager."""
+    """THE decision of who owns a new lead, for ``leads.add`` (and the HTTP intake) and the CSV import alike:
+    the named owner (who passed ``policy.require_can_give``); else the process's assignment rules, read through
+    ``rules_`` only when a lead needs them (it locks the round-robin cursors); else nobody: the lead waits in the
+    actor's team, visible to its manager."""
     if named is not None:
-        return NewLeadOwner(named["name"], named["team"], None)
+        return NewLeadOwner(named.name, named.team, None)
     if spec.assignment is not None:
-        placed = rules_().place_values(product, fields, actor["team"])
+        placed = rules_().place_values(product, fields, actor.team)
         return NewLeadOwner(placed.owner, placed.team, placed.record())
-    return NewLeadOwner(None, actor["team"], None)
+    return NewLeadOwner(None, actor.team, None)
 
 
 class Assigner:
@@ -104,7 +98,7 @@ class Assigner:
         load: dict[str, int] = {}
         if names:
             for person, team in conn.execute(
-                    sa.select(users.c.name, users.c.team).where(users.c.role == "salesperson",
+                    sa.select(users.c.name, users.c.team).where(users.c.role == Role.SALESPERSON, users.c.active,
                                                                  users.c.team.in_(names)).order_by(users.c.name)):
                 teams[team].append(person)
                 load[person] = 0

@@ -28,9 +28,13 @@ from sqlalchemy.engine import Connection
 from engine import calendar, results, revisits
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
+from engine.state import OwnedLead
 from engine.store import clients, events, lead_tasks, leads, stage_counts
+from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 LIGHTS = ("red", "yellow", "green")
+#: The work a stand-up lists as done.
+DONE_KINDS = (EventKind.TASK_DONE, EventKind.ADVANCED, EventKind.WON, EventKind.CLOSED)
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,7 @@ class Scope:
     owner: str | None = None
 
     def on(self, table: sa.Table) -> list[Any]:
-        """Conditions on any table with ``team`` and ``owner`` columns."""
+        """Conditions on any table with ``team`` and ``owner`` columns (the SQL form of ``covers``)."""
         return [*([table.c.team == self.team] if self.team is not None else []),
                 *([table.c.owner == self.owner] if self.owner is not None else [])]
 
@@ -50,6 +54,10 @@ class Scope:
 
     def on_counts(self) -> list[Any]:
         return self.on(stage_counts)
+
+    def covers(self, lead: OwnedLead) -> bool:
+        """The Python form of ``on``."""
+        return (self.team is None or lead.team == self.team) and (self.owner is None or lead.owner == self.owner)
 
 
 def light_of(red_at: dt.datetime | None, now: dt.datetime, yellow_until: dt.datetime) -> str:
@@ -71,7 +79,7 @@ def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> lis
 def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *,
           light: str | None = None, limit: int = 50) -> results.Board:
     """One process's board as of ``now``."""
-    open_leads = [leads.c.process == spec.id, leads.c.status == "open", *scope.on_leads()]
+    open_leads = [leads.c.process == spec.id, leads.c.status == LeadStatus.OPEN, *scope.on_leads()]
     totals_by_stage = {
         stage: (int(n), int(v)) for stage, n, v in conn.execute(
             sa.select(stage_counts.c.stage, sa.func.sum(stage_counts.c.leads),
@@ -160,7 +168,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
     since = dt.datetime.combine(calendar.previous_business_day(today, country), dt.time(0, 0))
     end_today = dt.datetime.combine(today, calendar.END_OF_DAY)
     end_next = dt.datetime.combine(calendar.next_business_day(today, country), calendar.END_OF_DAY)
-    mine = [leads.c.owner == person, leads.c.status == "open"]
+    mine = [leads.c.owner == person, leads.c.status == LeadStatus.OPEN]
 
     def leads_due(*window: Any) -> tuple[int, list[Any]]:
         """Leads whose earliest open mandatory deadline (red_at) lies in ``window``: a range of one index."""
@@ -179,7 +187,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
             for lead_id, task_id in conn.execute(
                 sa.select(lead_tasks.c.lead_id, lead_tasks.c.task_id)
                 .join(leads, sa.and_(leads.c.id == lead_tasks.c.lead_id, leads.c.stage == lead_tasks.c.stage))
-                .where(lead_tasks.c.lead_id.in_([r.id for r in rows]), lead_tasks.c.state == "open",
+                .where(lead_tasks.c.lead_id.in_([r.id for r in rows]), lead_tasks.c.state == TaskStatus.OPEN,
                        lead_tasks.c.due_at <= end)
                 .order_by(lead_tasks.c.due_at, lead_tasks.c.task_id)):
                 due.setdefault(lead_id, []).append(task_id)
@@ -200,7 +208,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
         .join(leads, leads.c.id == events.c.lead_id)
         .join(clients, clients.c.id == leads.c.client_id)
         .where(events.c.actor == person, events.c.at >= since, events.c.at <= now,
-               events.c.kind.in_(("task_done", "advanced", "won", "closed")))
+               events.c.kind.in_(DONE_KINDS))
         .order_by(events.c.at).limit(cap * 3)).all()
 
     return {
@@ -222,18 +230,18 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
 
 
 def _done_detail(kind: str, data: dict[str, Any]) -> str:
-    if kind == "task_done":
+    if kind == EventKind.TASK_DONE:
         return str(data["task"])
-    if kind == "advanced":
+    if kind == EventKind.ADVANCED:
         return f"{data['from']} -> {data['to']}"
-    if kind == "closed":
+    if kind == EventKind.CLOSED:
         return str(data["reason"])
     return str(data.get("from", ""))
 
 
 def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int = 20) -> results.Unassigned:
     """The manager's queue: open leads without an owner (of ``team``, or every team), oldest first."""
-    where = [leads.c.owner.is_(None), leads.c.status == "open", *([leads.c.team == team] if team else [])]
+    where = [leads.c.owner.is_(None), leads.c.status == LeadStatus.OPEN, *([leads.c.team == team] if team else [])]
     count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*where)).scalar_one()
     rows = conn.execute(
         sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.team, leads.c.created_at,

@@ -34,7 +34,19 @@ class PermissionDenied(LeadflowError):
 
 
 class AuthenticationError(LeadflowError):
-    """A missing, unknown or revoked API token (the HTTP intake answers 401)."""
+    """A failed login, or a missing, unknown, expired or revoked session or token (the server answers 401)."""
+
+
+class PasswordChangeRequired(AuthenticationError):
+    """The right password, but a one-time one (or one an admin set): it must be changed before logging in."""
+
+
+class RateLimited(LeadflowError):
+    """Too many attempts (failed logins, a token's requests); ``retry_after`` is the seconds to wait (429)."""
+
+    def __init__(self, message: str, retry_after: int):
+        self.retry_after = retry_after
+        super().__init__(message)
 
 
 class ConcurrentUpdateError(LeadflowError):

@@ -34,12 +34,13 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, actions, results, rules, store
-from engine.assignment import Assigner, check_named_owner, owner_of_new_lead
+from engine import actions, policy, results, rules, store
+from engine.assignment import Assigner, owner_of_new_lead
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
 from engine.state import Event, LeadState, apply
 from engine.store import clients, imports, leads
+from engine.vocab import CLIENT_NAME_LENGTH, NAME_LENGTH, EventKind
 
 # -- what a column (or a form's key) means ---------------------------------------------------------
 
@@ -215,7 +216,8 @@ class Inquiry:
     phone_norm: str | None = None
 
 
-_TEXT_LIMITS = {"name": 500, "company": 500, "source": 200, "product": 200, "owner": 200}
+_TEXT_LIMITS = {"name": CLIENT_NAME_LENGTH, "company": CLIENT_NAME_LENGTH, "source": NAME_LENGTH,
+                "product": NAME_LENGTH, "owner": NAME_LENGTH}
 
 
 def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
@@ -485,8 +487,8 @@ class _Rejects:
 class BulkImport:
     """One CSV import inside the caller's transaction (see the module's docstring)."""
 
-    def __init__(self, conn: Connection, *, actor: Any, spec: ProcessSpec, version: int, at: dt.datetime,
-                 specs: Callable[[str, int], ProcessSpec], options: ImportOptions, user: Callable[[str], Any]):
+    def __init__(self, conn: Connection, *, actor: policy.Actor, spec: ProcessSpec, version: int, at: dt.datetime,
+                 specs: Callable[[str, int], ProcessSpec], options: ImportOptions, user: policy.UserLookup):
         self.conn = conn
         self.actor = actor
         self.spec = spec
@@ -495,7 +497,7 @@ class BulkImport:
         self.specs = specs
         self.options = options
         self._user = user
-        self._owners: dict[str, Any] = {}  # owner name -> user row, or the reason it cannot own
+        self._owners: dict[str, policy.Actor | str] = {}  # owner name -> the user, or why they cannot own
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
             raise InvalidInputError(f"--owner: {self.default_owner}")
@@ -511,14 +513,14 @@ class BulkImport:
         self.assigner: Assigner | None = None
         self._owned: dict[str, int] = {}  # leads this batch gave an owner by name: not yet in stage_counts
 
-    # -- owners: assignment.owner_of_new_lead decides, as for add_lead ------------------------------
-    def _owner_row(self, name: str) -> Any:
-        """The user row of an owner named in the file or by --owner, or why they cannot own this lead."""
+    # -- owners: assignment.owner_of_new_lead decides, as for leads.add ---------------------------
+    def _owner_row(self, name: str) -> policy.Actor | str:
+        """The owner named in the file or by --owner, or why they cannot own this lead."""
         if name not in self._owners:
             try:
-                row = self._user(name)
-                check_named_owner(self.actor, row, "import leads")
-                self._owners[name] = row
+                owner = self._user(name)
+                policy.require_can_give(self.actor, owner, f"import leads for {name}")
+                self._owners[name] = owner
             except LeadflowError as exc:
                 self._owners[name] = str(exc)
         return self._owners[name]
@@ -529,10 +531,11 @@ class BulkImport:
         for item in batch:
             q = item.inquiry
             named = self._owners[q.owner] if q.owner else self.default_owner
+            assert not isinstance(named, str)  # a refused owner's rows were rejected when read
             item.owner, item.team, item.assignment = owner_of_new_lead(
                 self.actor, named, self.spec, q.product, q.fields, self._assigner)
             if named is not None:
-                self._owned[named["name"]] = self._owned.get(named["name"], 0) + 1
+                self._owned[named.name] = self._owned.get(named.name, 0) + 1
                 if self.assigner is not None and item.owner in self.assigner.load:
                     self.assigner.load[item.owner] += 1  # the cap counts them, as add_lead's would
             if item.assignment is not None and item.owner is not None:
@@ -613,7 +616,7 @@ class BulkImport:
         and on which of the stage's conditional tasks apply, so it is computed once per such outcome."""
         key = tuple(rules.applies(t, item.inquiry.fields, self.spec) for t in self._conditional)
         if key not in self._templates:
-            state = apply(None, Event("created", self.at, self.actor["name"], data), self.specs)
+            state = apply(None, Event(EventKind.CREATED, self.at, self.actor.name, data), self.specs)
             # the first stage's on_enter actions, planned once for the outcome and given to each lead with its keys
             entry = actions.on_enter(self.spec, dataclasses.replace(state, id=0), self.at)
             self._templates[key] = (state, entry if entry.records or entry.mails else None)
@@ -633,7 +636,7 @@ class BulkImport:
                                                "phone_norm", "created_at"], client_rows)
         changes: list[store.LeadChange] = []
         entries: list[actions.Entry] = []
-        process, version, actor = self.spec.id, self.version, self.actor["name"]
+        process, version, actor = self.spec.id, self.version, self.actor.name
         for item, lead_id in zip(batch, store.reserve_ids(self.conn, leads, len(batch)), strict=True):
             q = item.inquiry
             item.lead_id = lead_id
@@ -652,7 +655,7 @@ class BulkImport:
             state.__dict__.update(template.__dict__, id=lead_id, client_id=item.client_id, owner=item.owner,
                                   team=item.team, source=q.source, product=q.product, value_minor=q.value_minor,
                                   fields=q.fields)
-            changes.append(store.LeadChange(None, state, [Event("created", self.at, actor, data)]))
+            changes.append(store.LeadChange(None, state, [Event(EventKind.CREATED, self.at, actor, data)]))
         store.write_leads(self.conn, changes)
         self._owned.clear()  # counted in stage_counts now
         self.stats["mails_queued"] += actions.store(self.conn, entries)
@@ -673,8 +676,8 @@ def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
     return out
 
 
-def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessSpec, version: int,
-               at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: Callable[[str], Any],
+def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
+               at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup,
                options: ImportOptions) -> results.ImportReport:
     """Import ``path`` into the transaction of ``conn``; returns the report (see docs/intake.md).
 
@@ -735,7 +738,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: Any, spec: ProcessS
         return report
     bulk.finish()
     report["import_id"] = store.new_id(conn.execute(sa.insert(imports).values(
-        sha256=sha256, process=spec.id, file_name=path.name, actor=actor["name"], started_at=at,
+        sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
     return report
@@ -847,7 +850,8 @@ def _export_value(value: Any) -> str:
     return str(value)
 
 
-def export_csv(conn: Connection, out: IO[str], *, actor: Any, specs: list[ProcessSpec], excel: bool = False) -> int:
+def export_csv(conn: Connection, out: IO[str], *, actor: policy.Actor, specs: list[ProcessSpec],
+               excel: bool = False) -> int:
     """Write the leads of ``specs``'s processes the actor may see as CSV to ``out``; returns the number of leads.
 
     Every cell a spreadsheet would take for a formula is neutralised. ``excel``: a BOM, semicolons and CRLF,
@@ -863,7 +867,7 @@ def export_csv(conn: Connection, out: IO[str], *, actor: Any, specs: list[Proces
              .join(clients, clients.c.id == leads.c.client_id)
              .where(leads.c.process.in_([s.id for s in specs])).order_by(leads.c.id))
     count = 0
-    for row in conn.execution_options(yield_per=5000).execute(access.visible_leads(actor, query)):
+    for row in conn.execution_options(yield_per=5000).execute(policy.visible_leads(actor, query)):
         fields = json.loads(row.fields_json)
         cells = [str(row.id), row.process, row.stage, row.status, row.owner, row.team, row.name, row.company,
                  row.email, row.phone, row.source, row.product, rules.minor_to_money(row.value_minor),

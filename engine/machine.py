@@ -23,8 +23,10 @@ from typing import Any
 
 from engine import rules
 from engine.spec import Condition, ProcessSpec
+from engine.vocab import LeadStatus
 
-WON, LOST = "won", "lost"
+# The states of a closed lead, plain strings: transitions names a state given as an Enum by its member name.
+WON, LOST = LeadStatus.WON.value, LeadStatus.LOST.value
 
 
 @dataclass(frozen=True)

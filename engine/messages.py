@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import paths
+from engine.vocab import LeadStatus
 
 SUFFIX = ".txt.j2"
 SUBJECT = "Subject:"
@@ -127,7 +128,7 @@ def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, t
         process={"id": document["id"], "title": document["title"]},
         stage={"id": stage["id"], "name": stage["name"]},
         lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": stage["name"],
-              "status": "open", "owner": owner["name"], "team": "north", "product": "sample product",
+              "status": LeadStatus.OPEN, "owner": owner["name"], "team": "north", "product": "sample product",
               "source": "web_form", "value": "1000.00", "currency": document["currency"],
               "created_at": "2026-01-05T09:00:00"},
         fields=fields,

@@ -35,10 +35,11 @@ from sqlalchemy.engine import Connection
 from engine import clock, mailer, messages, results, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.state import STATUS_OPEN, Event, LeadState
+from engine.state import Event, LeadState
 from engine.store import clients, leads, outbox, process_versions, users
+from engine.vocab import EventKind, LeadStatus, OutboxState, Role
 
-STATES = ("queued", "sending", "sent", "failed", "cancelled")
+STATES = tuple(OutboxState)
 QUEUED, SENDING, SENT, FAILED, CANCELLED = STATES
 #: How long a claimed mail stays reserved for the run that claimed it; a run that died frees it after this.
 LEASE = dt.timedelta(minutes=5)
@@ -166,7 +167,7 @@ def message_id(key: str, config: mailer.SmtpConfig) -> str:
 def _still_in_the_entry(state: LeadState, row: dict[str, Any]) -> None:
     """A reminder or a delayed mail goes only while the lead is still in the stage entry that queued it."""
     what = "reminder" if row["kind"] == "reminder" else "delayed e-mail"
-    if state.status != STATUS_OPEN:
+    if state.status != LeadStatus.OPEN:
         raise _Final(CANCELLED, f"{what} not sent: lead {state.id} is {state.status}")
     if state.stage != row["stage"]:
         raise _Final(CANCELLED, f"{what} not sent: lead {state.id} has left stage '{row['stage']}' "
@@ -189,7 +190,7 @@ def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client:
                                  f"(leadflow user set {owner['name']} --email ADDRESS)")
         return [(owner["name"], owner["email"])]
     # an unassigned lead's reminders go to the managers of its team; a role's mail to the role's users there
-    role = "manager" if recipient == "owner" else recipient
+    role = Role.MANAGER if recipient == "owner" else recipient
     people = conn.execute(sa.select(users.c.name, users.c.email).where(
         users.c.role == role, sa.or_(users.c.team == state.team, users.c.team.is_(None)))
         .order_by(users.c.name)).all()
@@ -241,7 +242,7 @@ def _event(conn: Connection, row: dict[str, Any], actor: str, kind: str, data: d
 def _finish(conn: Connection, row: dict[str, Any], worker: str, actor: str, state: str, why: str) -> results.MailResult:
     conn.execute(sa.update(outbox).where(*_mine(row, worker)).values(state=state, last_error=why, lease_until=None))
     if state == FAILED:
-        _event(conn, row, actor, "mail_failed", {"error": why})
+        _event(conn, row, actor, EventKind.MAIL_FAILED, {"error": why})
     return _result(row, state, why)
 
 
@@ -257,7 +258,8 @@ def _sent(conn: Connection, row: dict[str, Any], worker: str, actor: str, messag
     conn.execute(sa.update(outbox).where(outbox.c.id == row["id"], outbox.c.claimed_by == worker).values(
         state=SENT, sent_at=clock.now(), lease_until=None, last_error=note, to_address=", ".join(addresses),
         subject=str(message["Subject"]), message_id=str(message["Message-ID"])))
-    _event(conn, row, actor, "mail_sent", {"address": ", ".join(addresses), "message_id": str(message["Message-ID"])})
+    _event(conn, row, actor, EventKind.MAIL_SENT,
+           {"address": ", ".join(addresses), "message_id": str(message["Message-ID"])})
     return _result(row, SENT, note)
 
 

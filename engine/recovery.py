@@ -21,6 +21,7 @@ from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import ROTATED_COLUMNS, Event, LeadState, SpecLookup, apply
 from engine.store import clients, closures, leads, ownerships, stage_counts, users
+from engine.vocab import EventKind, LeadStatus, Role
 
 #: How many of a client's latest owners a rotation never hands the client back to.
 DEFAULT_OWNER_MEMORY = 3
@@ -30,7 +31,8 @@ def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any
     """SQL: an open lead of ``spec`` that is recalled, held beyond the cycle, or idle too long, and not extended.
 
     A rotation's rest period belongs to nobody: the working period and the idle time both count from the
-    end of the rest, when the new owner may first contact the client.
+    end of the rest, when the new owner may first contact the client. ``is_stalled`` is the same rule in
+    Python; tests/test_policy.py proves on random leads that the two agree.
     """
     def since(column: Any, days: float) -> Any:
         limit = now - dt.timedelta(days=days)
@@ -40,20 +42,41 @@ def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any
     if spec.stalled_after_days:
         why.append(since(leads.c.last_activity_at, spec.stalled_after_days))
     return sa.and_(
-        leads.c.process == spec.id, leads.c.status == "open", leads.c.owner.is_not(None),
+        leads.c.process == spec.id, leads.c.status == LeadStatus.OPEN, leads.c.owner.is_not(None),
         sa.or_(leads.c.extended_until.is_(None), leads.c.extended_until < now),
         sa.or_(*why),
     )
 
 
+def is_stalled(lead: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> bool:
+    """Python: whether ``stalled_conditions`` selects ``lead`` (a row of ``leads``, or a ``LeadState``)."""
+    return (lead.process == spec.id and lead.status == LeadStatus.OPEN and lead.owner is not None
+            and (lead.extended_until is None or lead.extended_until < now)
+            and _why_stalled(lead, spec, cycle, now) is not None)
+
+
 def stalled_reason(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str:
+    """Why ``stalled_conditions`` selected ``row``: recalled, held beyond the cycle, or idle."""
+    why = _why_stalled(row, spec, cycle, now)
+    assert why is not None, f"lead {row.id} is not stalled"
+    return why
+
+
+def _why_stalled(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str | None:
     if row.recalled_at is not None:
         return "recalled by a manager"
-    rest = row.rest_until or dt.datetime.min
-    held = now - max(row.owner_since, rest)
-    if held > dt.timedelta(days=cycle):  # the same comparison as the SQL rule, not whole days
+    rest = row.rest_until
+
+    def since(at: dt.datetime, days: float) -> bool:  # the comparison of the SQL rule, not whole days
+        limit = now - dt.timedelta(days=days)
+        return at < limit and (rest is None or rest < limit)
+
+    if since(row.owner_since, cycle):
+        held = now - max(row.owner_since, rest or dt.datetime.min)
         return f"held {held.days} days, longer than the {cycle:.0f}-day sales cycle"
-    return f"no activity for {(now - max(row.last_activity_at, rest)).days} days"
+    if spec.stalled_after_days and since(row.last_activity_at, spec.stalled_after_days):
+        return f"no activity for {(now - max(row.last_activity_at, rest or dt.datetime.min)).days} days"
+    return None
 
 
 # -- rotation ------------------------------------------------------------------------------------
@@ -86,7 +109,7 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
     - the least loaded first: current open leads plus the leads given in this plan, ties by name;
     - the most valuable leads are placed first.
     """
-    people = conn.execute(sa.select(users.c.name, users.c.team).where(users.c.role == "salesperson")).all()
+    people = conn.execute(sa.select(users.c.name, users.c.team).where(users.c.role == Role.SALESPERSON)).all()
     load = {name: 0 for name, _ in people}
     for owner, n in conn.execute(sa.select(stage_counts.c.owner, sa.func.sum(stage_counts.c.leads))
                                  .group_by(stage_counts.c.owner)):
@@ -185,7 +208,7 @@ def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Any], 
             if shared is None or shared["rest_until"] != rest_until:
                 shared = data[key] = {"from": move.from_owner, "to": move.to_owner, "team": move.team,
                                       "rest_until": rest_until}
-            return Event(kind="rotated", at=at, actor=actor, data=shared)
+            return Event(kind=EventKind.ROTATED, at=at, actor=actor, data=shared)
 
         first = store.read_lead(conn, group[0].lead_id)
         assert first is not None

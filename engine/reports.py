@@ -29,6 +29,7 @@ from engine.errors import InvalidInputError
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.store import closures, lead_stages, leads, ownerships, stage_counts, users
+from engine.vocab import CLOSED_STATUSES, ClosureKind, EventKind, LeadStatus, Role
 
 #: Won leads a process needs before its measured median cycle replaces the declared one (the stalled-lead
 #: detection and ``report cycle``'s ``stalled_cycle``).
@@ -110,7 +111,7 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
              matrix_by: str | None = None, trend: bool = False) -> results.RefusalCounts:
     """Refusals received in ``window``: totals, by reason, product and salesperson, optionally the
     salesperson x reason (or x product) matrix and the day-by-day and week-by-week trend."""
-    where = [closures.c.kind == "refusal", *window.conditions(closures.c.closed_at), *scope]
+    where = [closures.c.kind == ClosureKind.REFUSAL, *window.conditions(closures.c.closed_at), *scope]
     if specs:
         where.append(closures.c.process.in_(list(specs)))
     # One scan of the covering index: counts and values per (process, reason, product, owner), a few hundred
@@ -304,9 +305,10 @@ def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Any]
         stages.append({"stage": stage, "name": names.get(stage, stage), "retired": stage not in names,
                        "reached": reached, "share": _ratio(reached, size), "in_stage": now, "moved_on": moved,
                        "conversion": _ratio(moved, reached), "median_days": _days(median), "measured": finished})
-    won = outcomes.get("won", 0)
-    return {"process": spec.id, "title": spec.title, "leads": size, "open": outcomes.get("open", 0), "won": won,
-            "lost": outcomes.get("lost", 0), "conversion": _ratio(won, size), "stages": stages}
+    won = outcomes.get(LeadStatus.WON, 0)
+    return {"process": spec.id, "title": spec.title, "leads": size,
+            "open": outcomes.get(LeadStatus.OPEN, 0), "won": won, "lost": outcomes.get(LeadStatus.LOST, 0),
+            "conversion": _ratio(won, size), "stages": stages}
 
 
 # -- the sales cycle ---------------------------------------------------------------------------------
@@ -315,7 +317,7 @@ QUARTILES = (0.25, 0.5, 0.75)
 
 
 def _won(process: str) -> list[Any]:
-    return [leads.c.process == process, leads.c.status == "won"]
+    return [leads.c.process == process, leads.c.status == LeadStatus.WON]
 
 
 def _cycle_seconds(conn: Connection, where: list[Any], qs: Iterable[float] = QUARTILES
@@ -396,7 +398,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
     def row(name: str) -> Counter[str]:
         return people.setdefault(name, Counter())
 
-    query = sa.select(users.c.name).where(users.c.role == "salesperson")
+    query = sa.select(users.c.name).where(users.c.role == Role.SALESPERSON)
     if team is not None:
         query = query.where(users.c.team == team)
     if owner is not None:
@@ -411,15 +413,15 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             tally["held"] += int(n)
             tally["held_value"] += int(value)
     # won and lost per owner in the order of ix_leads_closed (process, status, owner): no sort
-    days = sa.case((leads.c.status == "won", seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
+    days = sa.case((leads.c.status == LeadStatus.WON, seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
     for _, status, name, n, value, total_seconds in conn.execute(
             sa.select(leads.c.process, leads.c.status, leads.c.owner, sa.func.count(),
                       sa.func.sum(leads.c.value_minor), sa.func.sum(days))
-            .where(leads.c.status.in_(("won", "lost")), leads.c.owner.is_not(None),
+            .where(leads.c.status.in_(CLOSED_STATUSES), leads.c.owner.is_not(None),
                    *window.conditions(leads.c.closed_at), *scoped(leads))
             .group_by(leads.c.process, leads.c.status, leads.c.owner)):
         tally = row(name)
-        if status == "won":
+        if status == LeadStatus.WON:
             tally["won"] += int(n)
             tally["won_value"] += int(value or 0)
             tally["cycle_seconds"] += int(total_seconds)
@@ -427,7 +429,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             tally["lost"] += int(n)
     for name, n in conn.execute(
             sa.select(leads.c.owner, sa.func.count())
-            .where(leads.c.status == "open", leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
+            .where(leads.c.status == LeadStatus.OPEN, leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
             .group_by(leads.c.owner)):
         row(name)["red"] = int(n)
     for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes).items():
@@ -466,12 +468,12 @@ def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str
                             previous.c.id < ownerships.c.id)
                      .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
     closed = [closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)]
-    rotated = [ownerships.c.how == "rotated", *window.conditions(ownerships.c.started_at),
+    rotated = [ownerships.c.how == EventKind.ROTATED, *window.conditions(ownerships.c.started_at),
                *scoped(lead_of, owner_column=earlier_owner)]
     # The wins, materialised first so that every plan starts from them (with planner statistics SQLite otherwise
     # walked all closings and looked a winner up for each: 5.5 s at a million leads instead of 0.4 s).
     wins = (sa.select(winner.c.client_id, winner.c.owner, winner.c.closed_at)
-            .where(winner.c.process.in_(processes), winner.c.status == "won",
+            .where(winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
                    *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
             .cte("wins"))
     if _materialized_ctes(conn):
@@ -532,7 +534,7 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
     """Per stage of ``spec`` (and any stage an open lead is in): the probability of winning from it and the days
     from entering it to the win, each with its method and the number of historical leads it rests on."""
     ls = lead_stages.c
-    closed = [ls.process == spec.id, ls.status.in_(("won", "lost")), *([ls.closed_at < cutoff] if cutoff else [])]
+    closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES), *([ls.closed_at < cutoff] if cutoff else [])]
     history: dict[str, dict[str, int]] = {}
     for stage, status, n in conn.execute(sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
                                          .group_by(ls.stage, ls.status)):
@@ -540,10 +542,10 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -
     to_win = seconds_between(conn, ls.entered_at, ls.closed_at)
     out: dict[str, results.Estimate] = {}
     for stage in [*spec.stage_ids, *sorted(set(history) - set(spec.stage_ids))]:
-        won = history.get(stage, {}).get("won", 0)
-        n = won + history.get(stage, {}).get("lost", 0)
+        won = history.get(stage, {}).get(LeadStatus.WON, 0)
+        n = won + history.get(stage, {}).get(LeadStatus.LOST, 0)
         # one small sort per stage (its won rows are one range of ix_lead_stages_outcome): cheaper than a window
-        (median,) = quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == "won"],
+        (median,) = quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == LeadStatus.WON],
                               won if won >= MIN_HISTORY else 0)
         declared = spec.stage(stage).probability if spec.stage(stage) else None  # type: ignore[union-attr]
         if n >= MIN_HISTORY:
@@ -585,7 +587,7 @@ def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int,
     entered = sa.func.date(leads.c.stage_entered_at)
     for stage, day, n, value in conn.execute(
             sa.select(leads.c.stage, entered, sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
-            .where(leads.c.process == spec.id, leads.c.status == "open", *scope)
+            .where(leads.c.process == spec.id, leads.c.status == LeadStatus.OPEN, *scope)
             .group_by(leads.c.stage, entered)):
         if stage not in per_stage:
             per_stage[stage] = _unknown_stage(spec, stage)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from engine.spec import ProcessSpec
 from engine.store import clients, leads
+from engine.vocab import LeadStatus
 
 
 def due_revisits(specs: Iterable[tuple[int, ProcessSpec]], now: dt.datetime, where: Sequence[Any],
@@ -38,7 +39,7 @@ def due_revisits(specs: Iterable[tuple[int, ProcessSpec]], now: dt.datetime, whe
                leads.c.closed_at, leads.c.owner)
     branches = [
         sa.select(*columns).join(clients, clients.c.id == leads.c.client_id)
-        .where(leads.c.process == process, leads.c.status == "lost", sa.or_(*terms), ~sa.exists(newer), *where)
+        .where(leads.c.process == process, leads.c.status == LeadStatus.LOST, sa.or_(*terms), ~sa.exists(newer), *where)
         .order_by(leads.c.closed_at, leads.c.id).limit(limit).subquery()
         for process, terms in sorted(due.items())]
     if not branches:

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.errors import InvalidInputError
 from engine.spec import Condition, FieldSpec, ProcessSpec, StageSpec, TaskSpec
+from engine.vocab import CLIENT_NAME_LENGTH, EMAIL_LENGTH, PHONE_LENGTH, TaskStatus
 
 _TRUE = {"true", "yes", "y", "1", "tak", "da", "да"}
 _FALSE = {"false", "no", "n", "0", "nie", "nu", "нет"}
@@ -37,7 +38,7 @@ def has_control_characters(text: str) -> bool:
     return _CONTROL.search(text) is not None  # a regex: bulk imports check millions of values
 
 
-def clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
+def clean_text(value: str | None, what: str, limit: int = CLIENT_NAME_LENGTH) -> str | None:
     """``value`` stripped, or None when empty; refuses text too long, not UTF-8, or with control characters."""
     if value is None:
         return None
@@ -52,14 +53,14 @@ def clean_text(value: str | None, what: str, limit: int = 500) -> str | None:
 
 
 def check_email(value: str | None, what: str = "e-mail") -> str | None:
-    email = clean_text(value, what, 320)
+    email = clean_text(value, what, EMAIL_LENGTH)
     if email and not _EMAIL.fullmatch(email):
         raise InvalidInputError(f"{what} {email!r} is not an address such as name@example.com")
     return email
 
 
 def check_phone(value: str | None) -> str | None:
-    phone = clean_text(value, "phone", 64)
+    phone = clean_text(value, "phone", PHONE_LENGTH)
     if phone and not _PHONE.fullmatch(phone):
         raise InvalidInputError(f"phone {phone!r} may contain only digits, spaces and + ( ) . / -")
     return phone
@@ -225,6 +226,6 @@ def missing_to_leave(
     stage: StageSpec, task_states: dict[str, str], fields: dict[str, Any]
 ) -> tuple[list[str], list[str]]:
     """(open mandatory tasks, unset required fields) that keep a lead in ``stage``."""
-    open_tasks = [t.id for t in stage.all_tasks if t.mandatory and task_states.get(t.id) == "open"]
+    open_tasks = [t.id for t in stage.all_tasks if t.mandatory and task_states.get(t.id) == TaskStatus.OPEN]
     unset = [f for f in stage.required_fields if fields.get(f) is None]
     return open_tasks, unset

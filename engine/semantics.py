@@ -17,14 +17,16 @@ from typing import Any
 from engine.document import Document, Path_, format_path
 from engine.errors import Problem, suggest
 from engine.spec import DEFAULT_LANGUAGE, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
+from engine.vocab import ClosureKind, LeadStatus, Role
 
-DEFAULT_OWNER_ROLE = "salesperson"
-#: The roles leadflow gives its own users besides the process roles (engine.access): a process role
+#: Plain strings, as the document they go into holds them.
+DEFAULT_OWNER_ROLE = Role.SALESPERSON.value
+#: The roles leadflow gives its own users besides the process roles (engine.vocab): a process role
 #: of one of these names would merge with it. (salesperson and manager are meant to be process roles
 #: too: the owner role and the sales director who may do any task.)
-SYSTEM_ROLES = {"admin": "its administrators", "intake": "the sources of the HTTP intake"}
+SYSTEM_ROLES = {Role.ADMIN: "its administrators", Role.INTAKE: "the sources of the HTTP intake"}
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
-RESERVED_STAGE_IDS = ("won", "lost")
+RESERVED_STAGE_IDS = (LeadStatus.WON.value, LeadStatus.LOST.value)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -432,7 +434,7 @@ def build_spec(d: dict[str, Any]) -> ProcessSpec:
         stage.setdefault("warning_days", 0)
         stage.setdefault("next", [{"stage": s} for s in _next_ids(d["stages"], i, d["won_stage"])])
     for reason in resolved["closure_reasons"]:
-        reason.setdefault("review", reason["kind"] == "refusal")
+        reason.setdefault("review", reason["kind"] == ClosureKind.REFUSAL)
     return ProcessSpec.from_dict(resolved)
 
 

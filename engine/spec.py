@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.vocab import ClosureKind
+
 FIELD_TYPES = ("text", "number", "money", "date", "choice", "bool")
 
 #: Operators a condition may use, per field type.
@@ -31,7 +33,7 @@ ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set",
 UNARY_OPERATORS = ("is_set", "is_unset")
 LIST_OPERATORS = ("in", "not_in")
 
-CLOSURE_KINDS = ("refusal", "removal")
+CLOSURE_KINDS = tuple(ClosureKind)
 BANT_LETTERS = ("B", "A", "N", "T")
 
 

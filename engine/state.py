@@ -11,19 +11,17 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from engine import calendar, rules
-from engine.spec import ProcessSpec, StageSpec
+from engine.spec import ProcessSpec, StageSpec, TaskSpec
+from engine.vocab import EventKind, LeadStatus, TaskStatus
 
-OPEN, DONE, NOT_APPLICABLE = "open", "done", "not_applicable"
-STATUS_OPEN, STATUS_WON, STATUS_LOST = "open", "won", "lost"
-
-#: Events that record a decision about the lead, not work with the client: they do not make it "active".
-NOT_ACTIVITY = frozenset({"migrated", "review_confirmed", "review_returned", "recalled", "extended",
-                          *("mail_sent", "mail_failed")})
 #: Events that record what happened to the lead's automatic mail (engine/outbox.py); they change no state.
-MAIL_EVENTS = frozenset({"mail_sent", "mail_failed"})
+MAIL_EVENTS = frozenset({EventKind.MAIL_SENT, EventKind.MAIL_FAILED})
+#: Events that record a decision about the lead, not work with the client: they do not make it "active".
+NOT_ACTIVITY = frozenset({EventKind.MIGRATED, EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED,
+                          EventKind.RECALLED, EventKind.EXTENDED, *MAIL_EVENTS})
 
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
@@ -34,6 +32,17 @@ ATTRIBUTES = ("value", "product", "source")
 #: relies on it, checks it on each group's first lead, and tests/test_recovery.py proves it against ``apply``.
 ROTATED_COLUMNS = ("owner", "team", "owner_since", "recalled_at", "extended_until", "extension_reason",
                    "rest_until", "last_activity_at", "stage_entered_at", "stage_due_at", "red_at")
+
+
+class OwnedLead(Protocol):
+    """What the rules read of a lead: a ``LeadState``, or a row of ``leads`` with these columns."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def team(self) -> str | None: ...
 
 
 @dataclass
@@ -129,9 +138,14 @@ def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.da
         state.tasks[(stage.id, task.id)] = TaskState(
             stage=stage.id,
             id=task.id,
-            state=OPEN if rules.applies(task, state.fields, spec) else NOT_APPLICABLE,
+            state=_fresh(task, state.fields, spec),
             due_at=calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar),
         )
+
+
+def _fresh(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> TaskStatus:
+    """A task not done yet: open, or not applicable while its condition is false."""
+    return TaskStatus.OPEN if rules.applies(task, fields, spec) else TaskStatus.NOT_APPLICABLE
 
 
 def refresh_applicability(state: LeadState, spec: ProcessSpec) -> None:
@@ -140,16 +154,16 @@ def refresh_applicability(state: LeadState, spec: ProcessSpec) -> None:
     assert stage is not None
     for task in stage.all_tasks:
         current = state.tasks.get((stage.id, task.id))
-        if current is None or current.state == DONE:
+        if current is None or current.state == TaskStatus.DONE:
             continue
-        current.state = OPEN if rules.applies(task, state.fields, spec) else NOT_APPLICABLE
+        current.state = _fresh(task, state.fields, spec)
 
 
 def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState:
     """The state after ``event``. ``state`` is None only for the ``created`` event."""
     d = event.data
     at = event.at
-    if event.kind == "created":
+    if event.kind == EventKind.CREATED:
         spec = specs(d["process"], d["process_version"])
         new = LeadState(
             id=event.lead_id,
@@ -157,7 +171,7 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             process=d["process"],
             process_version=d["process_version"],
             stage=spec.first_stage.id,
-            status=STATUS_OPEN,
+            status=LeadStatus.OPEN,
             owner=d.get("owner"),
             team=d.get("team"),
             source=d.get("source"),
@@ -178,11 +192,11 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
     spec = specs(state.process, state.process_version)
     if event.kind not in NOT_ACTIVITY:
         state.last_activity_at = at
-    if event.kind == "assigned":
+    if event.kind == EventKind.ASSIGNED:
         state.owner = d["to"]
         state.team = d.get("team")
         state.owner_since = at
-    elif event.kind == "field_set":
+    elif event.kind == EventKind.FIELD_SET:
         name = d["field"]
         if d.get("attribute"):
             setattr(state, "value_minor" if name == "value" else name, d["after"])
@@ -192,28 +206,28 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             else:
                 state.fields[name] = d["after"]
             refresh_applicability(state, spec)
-    elif event.kind == "task_done":
+    elif event.kind == EventKind.TASK_DONE:
         task = state.tasks[(d["stage"], d["task"])]
-        task.state = DONE
+        task.state = TaskStatus.DONE
         task.done_by = event.actor
         task.done_at = at
         task.note = d.get("note")
-    elif event.kind == "advanced":
+    elif event.kind == EventKind.ADVANCED:
         stage = spec.stage(d["to"])
         assert stage is not None
         enter_stage(state, stage, spec, at)
-    elif event.kind == "won":
-        state.status = STATUS_WON
+    elif event.kind == EventKind.WON:
+        state.status = LeadStatus.WON
         state.closed_at = at
         state.closed_from_stage = state.stage
-    elif event.kind == "closed":
-        state.status = STATUS_LOST
+    elif event.kind == EventKind.CLOSED:
+        state.status = LeadStatus.LOST
         state.closed_at = at
         state.close_reason = d["reason"]
         state.close_note = d.get("note")
         state.closed_from_stage = state.stage
-    elif event.kind == "reopened":
-        state.status = STATUS_OPEN
+    elif event.kind == EventKind.REOPENED:
+        state.status = LeadStatus.OPEN
         state.closed_at = None
         state.close_reason = None
         state.close_note = None
@@ -226,22 +240,22 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             state.stage_due_at = calendar.due_at(at, stage.deadline_days, spec.calendar)
             for task_spec in stage.all_tasks:
                 current = state.tasks[(stage.id, task_spec.id)]
-                if current.state != DONE:
+                if current.state != TaskStatus.DONE:
                     current.due_at = calendar.due_at(at, task_spec.deadline_days or stage.deadline_days,
                                                      spec.calendar)
         else:
             stage = spec.stage(d["to"])
             assert stage is not None
             enter_stage(state, stage, spec, at)
-    elif event.kind == "reported":
+    elif event.kind == EventKind.REPORTED:
         state.last_report = d["text"]
         state.last_report_at = at
-    elif event.kind == "extended":
+    elif event.kind == EventKind.EXTENDED:
         state.extended_until = dt.datetime.fromisoformat(d["until"])
         state.extension_reason = d["reason"]
-    elif event.kind == "recalled":
+    elif event.kind == EventKind.RECALLED:
         state.recalled_at = at
-    elif event.kind == "rotated":
+    elif event.kind == EventKind.ROTATED:
         # A colleague takes the client over for a working period; the client rests first, so the stage's
         # deadlines count from the end of the rest. Work done in the stage is the previous owner's: the
         # new owner starts the stage afresh (with the whole history visible).
@@ -255,9 +269,9 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         stage = spec.stage(state.stage)
         assert stage is not None
         enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
-    elif event.kind in ("review_confirmed", "review_returned") or event.kind in MAIL_EVENTS:
+    elif event.kind in (EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED) or event.kind in MAIL_EVENTS:
         pass  # the director's decision is history; returning also reopens the lead (its own event)
-    elif event.kind == "migrated":
+    elif event.kind == EventKind.MIGRATED:
         target = specs(state.process, d["to_version"])
         state.process_version = d["to_version"]
         migrate_tasks(state, target)
@@ -275,13 +289,13 @@ def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
     have no light.
     """
     stage = spec.stage(state.stage)
-    if state.status != STATUS_OPEN or stage is None:
+    if state.status != LeadStatus.OPEN or stage is None:
         state.red_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
     mandatory = {t.id for t in stage.all_tasks if t.mandatory}
     deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
-                  if sid == stage.id and tid in mandatory and t.state == OPEN and t.due_at is not None]
+                  if sid == stage.id and tid in mandatory and t.state == TaskStatus.OPEN and t.due_at is not None]
     state.red_at = min(deadlines) if deadlines else None
 
 
@@ -297,13 +311,13 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
     for task in stage.all_tasks:
         old = previous.get(task.id)
         due = calendar.due_at(start, task.deadline_days or stage.deadline_days, target.calendar)
-        if old is not None and old.state == DONE:
+        if old is not None and old.state == TaskStatus.DONE:
             old.due_at = due
             state.tasks[(stage.id, task.id)] = old
         else:
             state.tasks[(stage.id, task.id)] = TaskState(
                 stage=stage.id, id=task.id,
-                state=OPEN if rules.applies(task, state.fields, target) else NOT_APPLICABLE, due_at=due)
+                state=_fresh(task, state.fields, target), due_at=due)
     state.stage_due_at = calendar.due_at(start, stage.deadline_days, target.calendar)
 
 

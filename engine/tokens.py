@@ -1,7 +1,10 @@
-"""API tokens of the HTTP intake: made once, shown once, stored as a hash.
+"""API tokens and session tokens: made once, shown once, stored as a hash.
 
-A token is 32 random bytes (``secrets``), so a plain SHA-256 is enough to store it: nobody can guess one
-from its hash, and checking a request costs one indexed lookup.
+A token is 32 random bytes (``secrets``, 256 bits), so a plain SHA-256 is the right way to store it: with that
+much entropy nobody can find a token from its hash by guessing, which is what a slow password hash (Argon2)
+defends against, and checking a request costs one indexed lookup instead of 50 ms of hashing. The prefix tells
+the kind at a glance (and lets secret scanners find a leaked one): ``lf_`` integration, ``lfp_`` personal,
+``lfs_`` a browser session.
 """
 
 from __future__ import annotations
@@ -9,11 +12,21 @@ from __future__ import annotations
 import hashlib
 import secrets
 
-PREFIX = "lf_"
+#: The kinds of API token (``api_tokens.kind``): a web form's source, or a person's program or CLI.
+INTEGRATION = "integration"
+PERSONAL = "personal"
+
+PREFIXES = {INTEGRATION: "lf_", PERSONAL: "lfp_"}
+SESSION_PREFIX = "lfs_"
+PREFIX = PREFIXES[INTEGRATION]
 
 
-def new_token() -> str:
-    return PREFIX + secrets.token_urlsafe(32)
+def new_token(kind: str = INTEGRATION) -> str:
+    return PREFIXES[kind] + secrets.token_urlsafe(32)
+
+
+def new_session_token() -> str:
+    return SESSION_PREFIX + secrets.token_urlsafe(32)
 
 
 def token_hash(token: str) -> str:
@@ -21,5 +34,5 @@ def token_hash(token: str) -> str:
 
 
 def hint(token: str) -> str:
-    """The first characters, to tell tokens apart in a list without showing them."""
-    return token[: len(PREFIX) + 4]
+    """The prefix and four characters, to tell tokens apart in a list without showing them."""
+    return token[: token.index("_") + 5]

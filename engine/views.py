@@ -10,6 +10,7 @@ from engine import results
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import Event, LeadState, TaskState
+from engine.vocab import Role
 
 # ``row`` below is a database row (a SQLAlchemy ``RowMapping`` or ``Row``): its columns' types are the schema's,
 # which the type checker does not see; the result types say what comes out.
@@ -27,7 +28,9 @@ def iso(value: dt.datetime | None) -> str | None:
 
 def user(row: Any) -> results.User:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
-            "created_at": iso(row["created_at"])}
+            "created_at": iso(row["created_at"]), "active": row["active"],
+            "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
+            "deactivated_at": iso(row["deactivated_at"])}
 
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:
@@ -180,6 +183,6 @@ def review_task(review: results.Review, now: dt.datetime) -> results.TaskRow:
     """An open refusal review as a row of the director's task list."""
     return {"lead_id": review["lead_id"], "name": review["name"], "process": review["process"],
             "stage": review["stage"], "task": "review_refusal",
-            "task_name": f"Review the refusal ({review['reason']})", "owner": "manager",
+            "task_name": f"Review the refusal ({review['reason']})", "owner": Role.MANAGER,
             "lead_owner": review["owner"], "mandatory": True, "due_at": review["due_at"],
             "overdue": review["due_at"] < now.isoformat()}

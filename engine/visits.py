@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from engine.state import STATUS_OPEN, STATUS_WON, LeadState
+from engine.state import LeadState
+from engine.vocab import LeadStatus
 
 ENTER, PASS, LEAVE = "enter", "pass", "leave"
 
@@ -45,14 +46,14 @@ def moves(before: Position | None, after: LeadState) -> list[tuple[str, str, dt.
     ``pass`` leaves a stage by moving on (advanced, or won from the won stage); ``leave`` by being closed.
     """
     out: list[tuple[str, str, dt.datetime]] = []
-    was_in = before is not None and before[1] == STATUS_OPEN
-    is_in = after.status == STATUS_OPEN
+    was_in = before is not None and before[1] == LeadStatus.OPEN
+    is_in = after.status == LeadStatus.OPEN
     if before is not None and was_in and (not is_in or after.stage != before[0]):
         if is_in:
             out.append((PASS, before[0], after.stage_entered_at))
         else:
             assert after.closed_at is not None
-            out.append((PASS if after.status == STATUS_WON else LEAVE, before[0], after.closed_at))
+            out.append((PASS if after.status == LeadStatus.WON else LEAVE, before[0], after.closed_at))
     if is_in and (before is None or not was_in or after.stage != before[0]):
         out.append((ENTER, after.stage, after.stage_entered_at))
     return out
@@ -61,7 +62,7 @@ def moves(before: Position | None, after: LeadState) -> list[tuple[str, str, dt.
 def first(state: LeadState) -> Visit | None:
     """The stay a new lead begins: what ``follow`` makes of ``moves(None, state)``, without building them
     (an import writes this for every lead)."""
-    if state.status != STATUS_OPEN:
+    if state.status != LeadStatus.OPEN:
         return None
     return Visit(state.stage, entered_at=state.stage_entered_at, stay_started_at=state.stage_entered_at)
 

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import PG_URL
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # each runs benchmark scripts as programs
 
 
 def test_the_suite_runs_at_small_scale(tmp_path: Path) -> None:

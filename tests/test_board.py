@@ -9,12 +9,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import calendar, clock
 from engine.errors import PermissionDenied
-from tests.conftest import Team, snapshot
+from tests.conftest import Team, leadflow, snapshot
 
 
 def at(text: str) -> clock.frozen:  # type: ignore[valid-type]
@@ -232,10 +233,6 @@ def test_board_and_daily_change_nothing(team: Team) -> None:
 # -- the HTML page -------------------------------------------------------------------------------
 
 def _html_board(team: Team, tmp_path: Path) -> Path:
-    from click.testing import CliRunner
-
-    from cli.main import cli
-
     add(team, "2026-02-02T09:00", name="Red Rudolf")
     yellow = add(team, "2026-03-03T09:00", name="Yellow <Ylva> & Co")
     green = add(team, "2026-03-04T09:00", name="Green Grażyna")
@@ -244,8 +241,7 @@ def _html_board(team: Team, tmp_path: Path) -> Path:
             team.as_("anna").complete_task(lead["id"], "record_contact")
             team.as_("anna").advance(lead["id"])
     page = tmp_path / "board.html"
-    result = CliRunner().invoke(cli, ["--db", team.url, "--user", "marta", "board", "--html", str(page)],
-                                env={"LEADFLOW_NOW": "2026-03-05T08:00:00"})
+    result = leadflow(team.url, "marta", ["board", "--html", str(page)], "2026-03-05T08:00:00")
     assert result.exit_code == 0, result.output
     return page
 
@@ -345,9 +341,7 @@ def test_yellow_range_matches_the_warning_window(due_day: dt.date, offset_hours:
     assert in_window == (deadline <= calendar.last_yellow_deadline(now, warning, country)) or deadline < now
 
 
-def test_the_stand_up_of_a_team_of_ten_fits_on_one_screen(team: Team) -> None:
-    from click.testing import CliRunner
-
+def test_the_stand_up_of_a_team_of_ten_fits_on_one_screen(team: Team, runner: CliRunner) -> None:
     from cli.main import cli
 
     for i in range(8):
@@ -355,8 +349,8 @@ def test_the_stand_up_of_a_team_of_ten_fits_on_one_screen(team: Team) -> None:
     for person in ["anna", "piotr", *(f"sales{i}" for i in range(8))]:
         for j in range(6):  # red, due today and new leads for everybody
             add(team, "2026-02-02T09:00" if j < 3 else "2026-03-06T08:00", owner=person, name=f"{person} {j}")
-    result = CliRunner().invoke(cli, ["--db", team.url, "--user", "marta", "daily"],
-                                env={"LEADFLOW_NOW": "2026-03-06T09:00:00", "COLUMNS": "120"})
+    result = runner.invoke(cli, ["--db", team.url, "--user", "marta", "daily"],
+                           env={"LEADFLOW_NOW": "2026-03-06T09:00:00", "COLUMNS": "120"})
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert sum(1 for line in lines if ": " in line and " red, " in line) == 10

@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from engine.api import Engine
-from tests.conftest import TEST_NOW
+from tests.conftest import PROCESSES_DIR, ROOT, TEST_NOW, Templates, cli_floor, js, ok, refused
 from tests.smtp import Inbox, Received, Server, free_port
 from tests.test_assignment import with_rules
-from tests.test_cli_engine import PROCESSES, ROOT, js, ok, refused, url_of, user_add
 
 TEAM = [
     ("marta", "manager", "north"),
@@ -31,13 +30,9 @@ TEAM = [
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = url_of(tmp_path / "leadflow.db")
-    ok(url, "root", "init")
-    ok(url, "root", ["process", "load", str(PROCESSES)])
-    for name, role, team in TEAM:
-        ok(url, "root", user_add(name, role, team) + f" --email {name}@example.pl")
-    return url
+def url(templates: Templates, tmp_path: Path) -> str:
+    """A fresh copy of the session's database of TEAM, set up through the CLI."""
+    return templates.sqlite("cli_automation", cli_floor(TEAM, emails=True), tmp_path)
 
 
 def test_user_email_add_set_and_list(url: str) -> None:
@@ -71,7 +66,7 @@ def test_only_an_admin_changes_users(url: str) -> None:
 
 def test_the_manager_queue_in_lead_list_and_daily(url: str, tmp_path: Path) -> None:
     rules = "\nassignment:\n  rules:\n    - team: north\n      when: {field: region, op: eq, value: pomorskie}\n"
-    ok(url, "root", ["process", "load", str(with_rules(PROCESSES, tmp_path, rules))])
+    ok(url, "root", ["process", "load", str(with_rules(PROCESSES_DIR, tmp_path, rules))])
 
     placed = js(url, "marta", "lead add --process photovoltaics --name 'Zofia Wiśniewska' --set region=pomorskie")
     queued = js(url, "marta", "lead add --process photovoltaics --name '[bold]Ștefan Popescu' --set region=podlaskie")
@@ -213,7 +208,7 @@ def test_run_due_and_outbox_commands(url: str, monkeypatch: pytest.MonkeyPatch) 
 ])
 def test_bad_outbox_input_is_refused(url: str, user: str, command: str, code: int, message: str) -> None:
     leads_in_first_contact(url, 1)
-    line = refused(url, user, command, code)
+    line = refused(url, user, command, code=code)
     assert line.startswith(message), line
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from tests.test_cli_engine import check_error, js, leadflow, ok, refused, template_db, url  # noqa: F401
+from tests.conftest import check_error, js, leadflow, ok, refused
+from tests.test_cli_engine import url  # noqa: F401 - the fixture
 
 
 def add_leads(url: str, n: int) -> list[int]:  # noqa: F811

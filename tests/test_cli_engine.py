@@ -16,7 +16,6 @@ import getpass
 import json
 import os
 import re
-import shlex
 import shutil
 import socket
 import subprocess
@@ -25,15 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import CliRunner
 
 from cli.main import cli
 from cli.output import printable
 from engine.api import Engine
 from engine.errors import NotFoundError
 from engine.services.leads import LeadService
-from engine.store import copy_sqlite_files
-from tests.conftest import TEST_NOW, snapshot
+from tests.conftest import TEST_NOW, Command, Templates, argv, cli_floor, js, leadflow, ok, refused, user_add
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -54,9 +52,6 @@ REQUIRED = {
     "first_meeting": "roof_type=pitched roof_area_m2=38 financing=leasing",
     "send_offer": "offer_value=48000",
 }
-# Rich reads these; unset them so tables are plain and unfolded whatever the developer's shell sets.
-PLAIN_OUTPUT = {"COLUMNS": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "LEADFLOW_DEBUG": None}
-
 # -- the documented JSON keys (docs/cli.md) ------------------------------------------------------
 
 LEAD_KEYS = {
@@ -94,55 +89,7 @@ EVENT_DATA_KEYS = {
     "migrated": {"from_version", "to_version"},
 }
 
-# -- running the CLI -----------------------------------------------------------------------------
-
-Command = str | list[str]
-
-
-def argv(command: Command) -> list[str]:
-    return shlex.split(command) if isinstance(command, str) else list(command)
-
-
-def leadflow(url: str | None, user: str | None, command: Command) -> Result:
-    """``leadflow COMMAND`` with LEADFLOW_DB=url and LEADFLOW_USER=user (None: unset), the clock pinned."""
-    env = {"LEADFLOW_DB": url, "LEADFLOW_USER": user, "LEADFLOW_NOW": TEST_NOW, **PLAIN_OUTPUT}
-    # catch_exceptions=False: an exception escaping the CLI (a traceback for the user) fails the test.
-    return CliRunner().invoke(cli, argv(command), env=env, catch_exceptions=False, prog_name="leadflow")
-
-
-def ok(url: str | None, user: str | None, command: Command) -> Result:
-    result = leadflow(url, user, command)
-    assert result.exit_code == 0, f"leadflow {command}: exit {result.exit_code}\n{result.output}"
-    assert result.stderr == "", result.stderr
-    return result
-
-
-def js(url: str | None, user: str | None, command: Command) -> Any:
-    """The JSON a command prints with --json (nothing else is on stdout)."""
-    return json.loads(ok(url, user, [*argv(command), "--json"]).stdout)
-
-
-def check_error(result: Result, code: int) -> str:
-    """Exit ``code``, stdout empty, one ``Error: ...`` line on stderr, no traceback; returns that line."""
-    assert result.exit_code == code, f"exit {result.exit_code}, expected {code}\n{result.output}"
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.stdout == ""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr
-    if code == 1:
-        assert result.stderr == errors[0] + "\n", result.stderr  # the whole of stderr is that one line
-    else:  # click's usage errors: the usage and a hint (when click knows the command), then the error
-        assert result.stderr.startswith("Usage: leadflow ") or result.stderr == errors[0] + "\n"
-        assert result.stderr.endswith(errors[0] + "\n")
-    return errors[0]
-
-
-def refused(url: str, user: str | None, command: Command, code: int = 1) -> str:
-    """Run a command that must be refused: the error contract holds and the database is unchanged."""
-    before = snapshot(url)
-    line = check_error(leadflow(url, user, command), code)
-    assert snapshot(url) == before, f"leadflow {command} was refused but changed the database"
-    return line
+# -- running the CLI (the helpers are tests/conftest.py's) ----------------------------------------
 
 
 def finish_stage(url: str, lead_id: int, owner: str) -> None:
@@ -160,31 +107,13 @@ def url_of(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def user_add(name: str, role: str, team: str | None) -> str:
-    return f"user add {name} --role {role}" + (f" --team {team}" if team else "")
-
-
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database set up through the CLI once per session: schema, the shipped processes, the team."""
-    path = tmp_path_factory.mktemp("template") / "leadflow.db"
-    url = url_of(path)
-    ok(url, "root", "init")
-    ok(url, "root", ["process", "load", str(PROCESSES)])
-    for name, role, team in TEAM:
-        ok(url, "root", user_add(name, role, team))
-    return path
-
-
 @pytest.fixture
-def url(template_db: Path, tmp_path: Path) -> str:
-    """A fresh copy of the template database."""
-    target = tmp_path / "leadflow.db"
-    copy_sqlite_files(template_db, target)
-    return url_of(target)
+def url(templates: Templates, tmp_path: Path) -> str:
+    """A fresh copy of the session's database of TEAM, set up through the CLI."""
+    return templates.sqlite("cli_team", cli_floor(TEAM), tmp_path)
 
 
 @pytest.fixture
@@ -314,6 +243,7 @@ def test_the_salesperson_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert "register_lead -> first_contact" in out  # the history table
 
 
+@pytest.mark.slow  # a program per command
 def test_the_journey_runs_as_a_program(tmp_path: Path) -> None:
     """The key steps as a real program: the entry point, stdout/stderr and exit codes as a shell sees them."""
     env = {k: v for k, v in os.environ.items() if k not in ("LEADFLOW_USER", "COLUMNS", "FORCE_COLOR")}
@@ -668,7 +598,7 @@ HOSTILE = [
 @pytest.mark.parametrize(("user", "command", "code", "fragments"), HOSTILE)
 def test_bad_input_is_refused_with_a_clear_error(lead1: str, user: str, command: Command, code: int,
                                                  fragments: tuple[str, ...]) -> None:
-    line = refused(lead1, user, command, code=code)
+    line = refused(lead1, user, command, code=code, usage=command != "--db")  # the group's own option: no usage
     for fragment in fragments:
         assert fragment in line, f"{fragment!r} not in {line!r}"
 
@@ -804,7 +734,8 @@ def test_the_engine_returns_an_added_user_as_json_data(lead1: str) -> None:
         engine.close()
 
 
-def test_an_unexpected_error_is_one_line_not_a_traceback(lead1: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_error_is_one_line_not_a_traceback(lead1: str, monkeypatch: pytest.MonkeyPatch,
+                                                          runner: CliRunner) -> None:
     def broken(self: LeadService, lead_id: int) -> dict[str, Any]:
         raise KeyError("stage")
 
@@ -813,8 +744,8 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(lead1: str, monkeypatch
     assert line.startswith("Error: internal error (KeyError: 'stage'); this is a bug in leadflow")
     monkeypatch.setenv("LEADFLOW_DEBUG", "1")
     with pytest.raises(KeyError):  # a developer asked for the traceback
-        CliRunner().invoke(cli, ["lead", "show", "1"], catch_exceptions=False,
-                           env={"LEADFLOW_DB": lead1, "LEADFLOW_USER": "anna"})
+        runner.invoke(cli, ["lead", "show", "1"], catch_exceptions=False,
+                      env={"LEADFLOW_DB": lead1, "LEADFLOW_USER": "anna"})
 
 
 # -- 4. who is acting ----------------------------------------------------------------------------

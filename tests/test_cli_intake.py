@@ -17,32 +17,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
-from cli.main import cli
 from engine.api import Engine
-from tests.conftest import snapshot
+from tests.conftest import Templates, leadflow, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 PV = "photovoltaics"
 TEAM = [("marta", "manager", "north"), ("anna", "salesperson", "north"), ("piotr", "salesperson", "north")]
 
 
-@pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'leadflow.db'}"
+def build_floor(url: str) -> None:
+    """Schema, photovoltaics and mortgage, and a manager with two salespeople."""
     admin = Engine.open(url, user="root")
-    admin.init()
-    admin.load_process(ROOT / "processes" / f"{PV}.yaml")
-    admin.load_process(ROOT / "processes" / "mortgage.yaml")
-    for name, role, team in TEAM:
-        admin.add_user(name, role, team)
-    admin.close()
-    return url
+    try:
+        admin.init()
+        admin.load_process(ROOT / "processes" / f"{PV}.yaml")
+        admin.load_process(ROOT / "processes" / "mortgage.yaml")
+        for name, role, team in TEAM:
+            admin.add_user(name, role, team)
+    finally:
+        admin.close()
 
 
-def run(url: str, user: str, *args: str) -> Result:
-    return CliRunner().invoke(cli, ["--db", url, "--user", user, *args], catch_exceptions=False)
+@pytest.fixture
+def url(templates: Templates, tmp_path: Path) -> str:
+    """A fresh copy of ``build_floor``'s database, built once per session."""
+    return templates.sqlite("cli_intake", build_floor, tmp_path)
 
 
 def excel_file(path: Path, rows: list[list[str]]) -> Path:
@@ -62,7 +62,7 @@ PROSPECTS = [
 
 def test_import_prints_a_summary_and_each_rejected_row(url: str, tmp_path: Path) -> None:
     path = excel_file(tmp_path / "prospects.csv", PROSPECTS)
-    result = run(url, "marta", "import", str(path), "--process", PV, "--rejects", str(tmp_path / "rejects.csv"))
+    result = leadflow(url, "marta", ["import", str(path), "--process", PV, "--rejects", str(tmp_path / "rejects.csv")])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "Imported 2 leads into photovoltaics from prospects.csv (import 1, leads 1-2): 2 new clients, 0 existing, "
@@ -78,7 +78,7 @@ def test_import_prints_a_summary_and_each_rejected_row(url: str, tmp_path: Path)
 def test_import_abort_exits_1_and_imports_nothing(url: str, tmp_path: Path) -> None:
     path = excel_file(tmp_path / "prospects.csv", PROSPECTS)
     before = snapshot(url)
-    result = run(url, "marta", "import", str(path), "--process", PV, "--on-error", "abort", "--json")
+    result = leadflow(url, "marta", ["import", str(path), "--process", PV, "--on-error", "abort", "--json"])
     assert result.exit_code == 1
     report = json.loads(result.stdout)
     assert (report["status"], report["imported"], report["rejected"]) == ("aborted", 0, 1)
@@ -92,14 +92,14 @@ def test_import_abort_exits_1_and_imports_nothing(url: str, tmp_path: Path) -> N
 ])
 def test_import_usage_and_refusals(url: str, tmp_path: Path, args: list[str], code: int, message: str) -> None:
     path = excel_file(tmp_path / "prospects.csv", PROSPECTS)
-    result = run(url, "marta", "import", str(path), "--process", PV, *args)
+    result = leadflow(url, "marta", ["import", str(path), "--process", PV, *args])
     assert result.exit_code == code
     assert message in result.stderr
     assert "Traceback" not in result.output
 
 
 def test_import_of_a_missing_file_is_one_line(url: str, tmp_path: Path) -> None:
-    result = run(url, "marta", "import", str(tmp_path / "nope.csv"), "--process", PV)
+    result = leadflow(url, "marta", ["import", str(tmp_path / "nope.csv"), "--process", PV])
     assert result.exit_code == 1
     assert result.stderr == f"Error: cannot read {tmp_path / 'nope.csv'}: No such file or directory\n"
 
@@ -118,7 +118,7 @@ def test_export_neutralises_formulas_and_reimports_as_it_was(url: str, tmp_path:
         marta.add_lead(process="mortgage", name="Hipoteka Nowak")
     finally:
         marta.close()
-    result = run(url, "marta", "export", "--process", PV)
+    result = leadflow(url, "marta", ["export", "--process", PV])
     assert result.exit_code == 0
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert len(rows) == 5
@@ -132,7 +132,7 @@ def test_export_neutralises_formulas_and_reimports_as_it_was(url: str, tmp_path:
 
     # the export imports into another database as it was
     exported = tmp_path / "export.csv"
-    assert run(url, "marta", "export", "--process", PV, "--output", str(exported)).exit_code == 0
+    assert leadflow(url, "marta", ["export", "--process", PV, "--output", str(exported)]).exit_code == 0
     other = tmp_path / "other.db"
     other_url = f"sqlite:///{other}"
     admin = Engine.open(other_url, user="root")
@@ -141,7 +141,7 @@ def test_export_neutralises_formulas_and_reimports_as_it_was(url: str, tmp_path:
     for name, role, team in TEAM:
         admin.add_user(name, role, team)
     admin.close()
-    result = run(other_url, "marta", "import", str(exported), "--process", PV, "--json")
+    result = leadflow(other_url, "marta", ["import", str(exported), "--process", PV, "--json"])
     report = json.loads(result.stdout)
     assert (report["imported"], report["rejected"], report["unknown_columns"]) == (5, 0, [])
     assert report["ignored_columns"] == ["id", "process", "stage", "status", "team", "created_at"]
@@ -165,7 +165,7 @@ def test_export_for_excel_and_what_a_salesperson_sees(url: str, tmp_path: Path) 
         marta.add_lead(process=PV, name="Piotra", owner="piotr")
     finally:
         marta.close()
-    result = run(url, "anna", "export", "--excel")
+    result = leadflow(url, "anna", ["export", "--excel"])
     text = result.stdout_bytes.decode("utf-8")  # (click's .stdout turns CRLF into LF)
     assert text.startswith("\ufeffid;process;stage;status;owner;")
     lines = text.split("\r\n")
@@ -173,29 +173,30 @@ def test_export_for_excel_and_what_a_salesperson_sees(url: str, tmp_path: Path) 
 
 
 def test_tokens_are_shown_once_and_managed_by_admins(url: str) -> None:
-    result = run(url, "root", "token", "add", "--source", "website", "--process", PV, "--json")
+    result = leadflow(url, "root", ["token", "add", "--source", "website", "--process", PV, "--json"])
     made = json.loads(result.stdout)
     assert made["token"].startswith("lf_") and len(made["token"]) > 40
-    listed = json.loads(run(url, "root", "token", "list", "--json").stdout)
+    listed = json.loads(leadflow(url, "root", ["token", "list", "--json"]).stdout)
     assert listed == [{k: v for k, v in made.items() if k != "token"}]
-    assert made["token"] not in run(url, "root", "token", "list").stdout
+    assert made["token"] not in leadflow(url, "root", ["token", "list"]).stdout
     db = sqlite3.connect(url.removeprefix("sqlite:///"))
     try:
         stored = db.execute("SELECT * FROM api_tokens").fetchall()
     finally:
         db.close()
     assert made["token"] not in repr(stored) and made["token"][3:20] not in repr(stored)
-    refused = run(url, "marta", "token", "add", "--source", "partner")
+    refused = leadflow(url, "marta", ["token", "add", "--source", "partner"])
     assert refused.exit_code == 1
     assert refused.stderr == "Error: user 'marta' (manager, team north) may not manage API tokens: only an admin may\n"
-    assert run(url, "root", "token", "revoke", str(made["id"])).stdout == "Token 1 (website) revoked\n"
-    again = run(url, "root", "token", "revoke", str(made["id"]))
+    assert leadflow(url, "root", ["token", "revoke", str(made["id"])]).stdout == "Token 1 (website) revoked\n"
+    again = leadflow(url, "root", ["token", "revoke", str(made["id"])])
     assert again.exit_code == 1 and "was already revoked on 2026-03-02 09:00 by root" in again.stderr
-    taken = run(url, "root", "token", "add", "--source", "anna")
+    taken = leadflow(url, "root", ["token", "add", "--source", "anna"])
     assert taken.stderr == ("Error: 'anna' is already the name of a user (salesperson); a source needs a name of "
                             "its own\n")
 
 
+@pytest.mark.slow  # a large import, killed and run again as programs
 def test_a_killed_import_leaves_nothing_and_a_rerun_imports_each_row_once(url: str, tmp_path: Path) -> None:
     from benchmarks.import_csv import generate
 

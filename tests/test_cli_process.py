@@ -85,11 +85,6 @@ closure_reasons:
 
 
 @pytest.fixture
-def runner() -> CliRunner:
-    return CliRunner()
-
-
-@pytest.fixture
 def unicode_file(tmp_path: Path) -> Path:
     path = tmp_path / "unicode_demo.yaml"
     path.write_text(UNICODE_PROCESS, encoding="utf-8")

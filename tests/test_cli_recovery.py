@@ -15,19 +15,26 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner, Result
 
-from cli.main import cli
 from engine import clock
 from engine.api import Engine
-from engine.store import copy_sqlite_files
-from tests.conftest import TEST_NOW, Team, snapshot
+from tests.conftest import (
+    TEST_NOW,
+    Team,
+    Templates,
+    check_error,
+    cli_floor,
+    js,
+    leadflow,
+    ok,
+    printed,
+    refused,
+    snapshot,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -43,7 +50,6 @@ TEAM = [
     ("olga", "analyst", "north"),
     ("tomasz", "technician", None),
 ]
-PLAIN_OUTPUT = {"COLUMNS": None, "FORCE_COLOR": None, "TTY_COMPATIBLE": None, "LEADFLOW_DEBUG": None}
 
 REVIEW_KEYS = {"id", "lead_id", "name", "process", "owner", "team", "reason", "note", "stage", "value",
                "requested_at", "due_at", "state", "decided_by", "decided_at", "decision_note"}
@@ -56,53 +62,7 @@ REMOVAL_CLIENT_KEYS = {"lead_id", "client_id", "name", "process", "owner", "prod
                        "closed_at", "value", "taken_up", "worth_returning"}
 ALL_PROCESSES = {"leasing", "life_insurance", "mortgage", "photovoltaics", "saas_trial"}
 
-# -- running the CLI at an instant ---------------------------------------------------------------
-
-Command = str | list[str]
-
-
-def argv(command: Command) -> list[str]:
-    return shlex.split(command) if isinstance(command, str) else list(command)
-
-
-def leadflow(url: str, user: str | None, command: Command, now: str = TEST_NOW) -> Result:
-    """``leadflow COMMAND`` as ``user`` on ``url`` at the instant ``now``."""
-    env = {"LEADFLOW_DB": url, "LEADFLOW_USER": user, "LEADFLOW_NOW": now, **PLAIN_OUTPUT}
-    return CliRunner().invoke(cli, argv(command), env=env, catch_exceptions=False, prog_name="leadflow")
-
-
-def ok(url: str, user: str, command: Command, now: str = TEST_NOW) -> str:
-    result = leadflow(url, user, command, now)
-    assert result.exit_code == 0, f"leadflow {command}: exit {result.exit_code}\n{result.output}"
-    assert result.stderr == "", result.stderr
-    return result.stdout
-
-
-def js(url: str, user: str, command: Command, now: str = TEST_NOW) -> Any:
-    return json.loads(ok(url, user, [*argv(command), "--json"], now))
-
-
-def check_error(result: Result, code: int) -> str:
-    """Exit ``code``, nothing on stdout, one ``Error: ...`` line on stderr, no traceback."""
-    assert result.exit_code == code, f"exit {result.exit_code}, expected {code}\n{result.output}"
-    assert "Traceback" not in result.stdout + result.stderr
-    assert result.stdout == ""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
-    assert len(errors) == 1, result.stderr
-    if code == 1:
-        assert result.stderr == errors[0] + "\n", result.stderr
-    else:
-        assert result.stderr.startswith("Usage: leadflow ")
-        assert result.stderr.endswith(errors[0] + "\n")
-    return errors[0]
-
-
-def refused(url: str, user: str, command: Command, now: str = TEST_NOW, code: int = 1) -> str:
-    """A command that must be refused: the error contract holds and the database is unchanged."""
-    before = snapshot(url)
-    line = check_error(leadflow(url, user, command, now), code)
-    assert snapshot(url) == before, f"leadflow {command} was refused but changed the database"
-    return line
+# -- running the CLI at an instant (the helpers are tests/conftest.py's: ``now`` sets LEADFLOW_NOW) -------
 
 
 def add(url: str, owner: str, name: str, now: str = TEST_NOW, value: str | None = None,
@@ -169,23 +129,10 @@ def kinds(url: str, user: str, lead_id: int, now: str = TEST_NOW) -> list[str]:
 # -- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Schema, the shipped processes and two teams (north with three salespeople), set up through the CLI."""
-    path = tmp_path_factory.mktemp("recovery-template") / "leadflow.db"
-    url = f"sqlite:///{path}"
-    ok(url, "root", "init")
-    ok(url, "root", ["process", "load", str(PROCESSES)])
-    for name, role, team in TEAM:
-        ok(url, "root", f"user add {name} --role {role}" + (f" --team {team}" if team else ""))
-    return path
-
-
 @pytest.fixture
-def url(template_db: Path, tmp_path: Path) -> str:
-    target = tmp_path / "leadflow.db"
-    copy_sqlite_files(template_db, target)
-    return f"sqlite:///{target}"
+def url(templates: Templates, tmp_path: Path) -> str:
+    """A fresh copy of the session's database of TEAM, set up through the CLI."""
+    return templates.sqlite("cli_recovery", cli_floor(TEAM), tmp_path)
 
 
 # ================================================================================================
@@ -211,7 +158,7 @@ def test_review_list_shows_refusals_closed_for_a_reviewed_reason_and_not_removal
         "reason": "price", "note": "found it 20% cheaper", "stage": "first_contact", "value": "30000.00",
         "requested_at": at, "due_at": "2026-03-04T23:59:59",  # two business days after the refusal
         "state": "open", "decided_by": None, "decided_at": None, "decision_note": None}
-    out = ok(url, "marta", "review list", at)
+    out = printed(url, "marta", "review list", at)
     assert out.startswith("1 review")
     assert [cells(line) for line in out.splitlines() if "Zofia" in line] == [
         [str(refusal), "Zofia Kamińska", PV, "anna", "price", "30000.00", "2026-03-02 10:00", "2026-03-04 23:59",
@@ -225,7 +172,7 @@ def test_review_list_shows_refusals_closed_for_a_reviewed_reason_and_not_removal
         refusal, "Review the refusal (price)", "manager", "2026-03-04T23:59:59", False)
     (late,) = [t for t in js(url, "marta", "task list", "2026-03-05T09:00:00") if t["task"] == "review_refusal"]
     assert late["overdue"] is True
-    assert "Review the refusal (price)" in ok(url, "marta", "task list", at)
+    assert "Review the refusal (price)" in printed(url, "marta", "task list", at)
     # ... and in the director's stand-up (JSON)
     assert [r["lead_id"] for r in js(url, "marta", "daily", at)["reviews"]] == [refusal]
     # the other team's director, the salesperson and a department see none of it
@@ -254,7 +201,7 @@ def test_review_return_reopens_into_the_lost_stage_and_gives_the_client_to_anoth
     ok(url, "anna", f"lead close {lead} --reason no_budget --note 'bank said no'", "2026-03-02T10:00:00")
 
     back = "2026-03-03T09:00:00"
-    out = ok(url, "marta", f"review return {lead} --note '10% off and a leasing offer' --to piotr", back)
+    out = printed(url, "marta", f"review return {lead} --note '10% off and a leasing offer' --to piotr", back)
     assert out == f"Lead {lead} returned to 'Make the first contact' (first_contact), owner piotr\n"
 
     shown = js(url, "piotr", f"lead show {lead}", back)
@@ -295,7 +242,7 @@ def test_review_return_to_another_stage_keeps_the_owner(url: str) -> None:
     ok(url, "anna", f"lead close {lead} --reason bad_timing", "2026-03-02T10:00:00")
     assert refused(url, "marta", f"review return {lead} --stage nosuch").startswith(
         "Error: stage 'nosuch' does not exist in process photovoltaics")
-    out = ok(url, "marta", f"review return {lead} --stage first_meeting --note 'ready to meet now'",
+    out = printed(url, "marta", f"review return {lead} --stage first_meeting --note 'ready to meet now'",
              "2026-03-03T09:00:00")
     assert out == f"Lead {lead} returned to 'Hold the first meeting' (first_meeting), owner anna\n"
     shown = js(url, "anna", f"lead show {lead}", "2026-03-03T09:00:00")
@@ -313,14 +260,14 @@ def test_review_confirm_records_the_note_in_the_history(url: str) -> None:
     assert "Missing option '--note'" in refused(url, "marta", f"review confirm {lead}", code=2)
 
     at = "2026-03-03T11:00:00"
-    out = ok(url, "marta", f"review confirm {lead} --note 'called: SunCo offered a longer warranty'", at)
+    out = printed(url, "marta", f"review confirm {lead} --note 'called: SunCo offered a longer warranty'", at)
     assert out == f"Refusal of lead {lead} confirmed\n"
     shown = js(url, "marta", f"lead show {lead}", at)
     assert (shown["status"], shown["close_reason"]) == ("lost", "competitor")  # the refusal stands
     last = js(url, "marta", f"lead history {lead}", at)[-1]
     assert (last["kind"], last["actor"], last["at"], last["data"]) == (
         "review_confirmed", "marta", at, {"note": "called: SunCo offered a longer warranty"})
-    assert "note=called: SunCo offered a longer warranty" in ok(url, "marta", f"lead history {lead}", at)
+    assert "note=called: SunCo offered a longer warranty" in printed(url, "marta", f"lead history {lead}", at)
     (decided,) = js(url, "marta", "review list --all", at)
     assert (decided["state"], decided["decided_by"], decided["decision_note"]) == (
         "confirmed", "marta", "called: SunCo offered a longer warranty")
@@ -346,7 +293,7 @@ def test_only_a_director_of_the_leads_team_decides_a_review(url: str) -> None:
         "Error: user 'marta' (manager, team north) may not assign a lead to ioana: only a manager of team "
         "south or an admin may")
     # an admin may decide any team's review
-    assert ok(url, "root", f"review confirm {lead} --note 'checked'") == f"Refusal of lead {lead} confirmed\n"
+    assert printed(url, "root", f"review confirm {lead} --note 'checked'") == f"Refusal of lead {lead} confirmed\n"
 
 
 def test_a_refusal_reopened_by_hand_no_longer_waits_for_review(url: str) -> None:
@@ -365,7 +312,7 @@ def test_a_refusal_reopened_by_hand_no_longer_waits_for_review(url: str) -> None
 def test_the_directors_stand_up_lists_the_refusals_to_review(url: str) -> None:
     lead = add(url, "anna", "Refused Client")
     ok(url, "anna", f"lead close {lead} --reason price", "2026-03-02T10:00:00")
-    out = ok(url, "marta", "daily", "2026-03-02T11:00:00")
+    out = printed(url, "marta", "daily", "2026-03-02T11:00:00")
     assert "Refused Client" in out
     assert "review" in out.lower()
 
@@ -378,7 +325,7 @@ def test_the_directors_stand_up_lists_the_refusals_to_review(url: str) -> None:
 def test_the_owner_files_a_report(url: str) -> None:
     lead = add(url, "anna", "Reported")
     at = "2026-03-04T15:00:00"
-    assert ok(url, "anna", f"lead report {lead} --text 'client waits for the bank'", at) == (
+    assert printed(url, "anna", f"lead report {lead} --text 'client waits for the bank'", at) == (
         f"Report filed on lead {lead}\n")
     shown = js(url, "anna", f"lead show {lead}", at)
     assert (shown["last_report"], shown["last_report_at"], shown["last_activity_at"]) == (
@@ -387,7 +334,7 @@ def test_the_owner_files_a_report(url: str) -> None:
     last = js(url, "anna", f"lead history {lead}", at)[-1]
     assert (last["kind"], last["actor"], last["data"]) == ("reported", "anna", {"text": "client waits for the bank"})
     # a manager of the team may report too; a colleague may not
-    assert ok(url, "marta", f"lead report {lead} --text 'spoke to the client myself'", at) == (
+    assert printed(url, "marta", f"lead report {lead} --text 'spoke to the client myself'", at) == (
         f"Report filed on lead {lead}\n")
     assert refused(url, "piotr", f"lead report {lead} --text 'not mine'", at) == (
         f"Error: user 'piotr' (salesperson, team north) may not report on lead {lead}: it belongs to anna; "
@@ -424,7 +371,7 @@ def test_a_managers_extension_keeps_a_lead_out_of_stalled_until_its_date(url: st
     assert refused(url, "marta", f"lead report {lead} --text x --extend-until soon --reason y", at) == (
         "Error: --extend-until 'soon' is not an ISO-8601 date-time such as 2026-03-02T09:30")
 
-    out = ok(url, "marta", ["lead", "report", str(lead), "--text", "grant decision in April",
+    out = printed(url, "marta", ["lead", "report", str(lead), "--text", "grant decision in April",
                             "--extend-until", "2026-04-30", "--reason", "waiting for the Mój Prąd grant"], at)
     assert out == f"Report filed on lead {lead}; extended until 2026-04-30 23:59\n"
     shown = js(url, "marta", f"lead show {lead}", at)
@@ -452,7 +399,7 @@ def test_a_recall_makes_a_lead_stalled_at_once(url: str) -> None:
     assert refused(url, "radu", f"lead recall {lead}") == (
         f"Error: user 'radu' (manager, team south) may not recall lead {lead}: only a manager of team "
         "north or an admin may")
-    assert ok(url, "marta", f"lead recall {lead} --note 'anna is overloaded'") == (
+    assert printed(url, "marta", f"lead recall {lead} --note 'anna is overloaded'") == (
         f"Lead {lead} recalled from anna; 'leadflow rotate' gives it to a colleague\n")
     (row,) = js(url, "marta", "stalled")["leads"]
     assert (row["lead_id"], row["owner"], row["days_held"], row["why"]) == (
@@ -496,7 +443,7 @@ def test_stalled_json_shape_the_why_and_who_sees_what(url: str) -> None:
         "last_activity_at": "2026-01-02T09:00:00", "latest_report": None, "latest_report_at": None,
         "value": "12000.00"}
 
-    out = ok(url, "marta", "stalled", at)
+    out = printed(url, "marta", "stalled", at)
     assert "photovoltaics: sales cycle 60.0 days (declared in the process)\n" in out
     assert "3 stalled leads" in out
     assert "held 67 days, longer than the 60-day sales cycle" in out
@@ -572,7 +519,8 @@ def test_the_measured_cycle_replaces_the_declared_one_from_twenty_won_leads(url:
     assert data["cycles"]["mortgage"] == {"days": 60.0, "basis": "declared in the process"}
     assert [(r["lead_id"], r["why"]) for r in data["leads"]] == [
         (held, "held 35 days, longer than the 30-day sales cycle")]
-    assert "photovoltaics: sales cycle 30.4 days (measured median of 20 won leads)" in ok(url, "marta", "stalled", at)
+    assert "photovoltaics: sales cycle 30.4 days (measured median of 20 won leads)" in printed(
+        url, "marta", "stalled", at)
 
 
 def test_the_why_of_a_lead_held_just_beyond_the_cycle_names_the_cycle(url: str) -> None:
@@ -594,7 +542,7 @@ def test_rotate_dry_run_changes_nothing_and_prints_the_plan(url: str) -> None:
     small = add(url, "anna", "Small client", "2026-01-02T09:00:00", value="9000")
     at = "2026-03-06T09:00:00"
     before = snapshot(url)
-    out = ok(url, "marta", "rotate --dry-run", at)
+    out = printed(url, "marta", "rotate --dry-run", at)
     assert snapshot(url) == before  # row for row
     lines = out.splitlines()
     assert lines[0] == f"Rotation as of {at}: would move 2 leads"
@@ -619,7 +567,7 @@ def test_rotate_dry_run_changes_nothing_and_prints_the_plan(url: str) -> None:
         big: "pawel", small: "piotr"}
     counts_agree_with_the_leads(url)
     # nothing stalled is left
-    assert ok(url, "marta", "rotate", at).splitlines()[0] == f"Rotation as of {at}: moved 0 leads"
+    assert printed(url, "marta", "rotate", at).splitlines()[0] == f"Rotation as of {at}: moved 0 leads"
     assert js(url, "marta", "rotate", at)["moves"] == []
 
 
@@ -644,7 +592,7 @@ def test_rotation_never_returns_a_client_to_someone_who_worked_it_recently(url: 
 
     # 3rd time: all three worked the client within its last three ownerships
     at = "2026-02-20T09:00:00"
-    out = ok(url, "marta", "rotate", at)
+    out = printed(url, "marta", "rotate", at)
     assert out.splitlines()[0] == f"Rotation as of {at}: moved 0 leads, 1 could not be placed"
     assert f"  not placed: lead {lead} (piotr): every salesperson of team north worked this client recently\n" in out
     plan = js(url, "marta", "rotate --dry-run", at)
@@ -723,7 +671,7 @@ def test_a_rotated_lead_rests_then_restarts_its_stage_for_the_new_owner_with_its
     assert [e["kind"] for e in history] == ["created", "task_done", "advanced", "task_done", "rotated"]
     assert (history[-1]["actor"], history[-1]["data"]) == (
         "marta", {"from": "anna", "to": "pawel", "team": "north", "rest_until": "2026-04-05T09:00:00"})
-    text = ok(url, "pawel", f"lead show {lead}", at)
+    text = printed(url, "pawel", f"lead show {lead}", at)
     assert "owner pawel (team north)" in text
     assert "from=anna, rest_until=2026-04-05T09:00:00, team=north, to=pawel" in text
 
@@ -792,7 +740,7 @@ def test_revisit_list_shows_a_lost_lead_on_its_revisit_date_and_not_before(url: 
     client = js(url, "anna", f"lead show {authority}")["client_id"]
     assert due == [{"lead_id": authority, "client_id": client, "name": "Ask the wife", "process": PV,
                     "reason": "no_authority", "closed_at": "2026-03-02T10:00:00", "owner": "anna"}]
-    out = ok(url, "anna", "revisit list", "2026-04-01T10:00:00")
+    out = printed(url, "anna", "revisit list", "2026-04-01T10:00:00")
     assert out.startswith("1 revisit")
     assert "Ask the wife" in out
     # in the owner's stand-up too, and in the director's view of the team; not in the other team's
@@ -813,7 +761,7 @@ def test_revisit_start_opens_a_new_lead_that_shows_the_lost_one(url: str) -> Non
     at = "2026-04-01T11:00:00"
     assert [r["lead_id"] for r in js(url, "anna", "revisit list", at)] == [lost]
 
-    out = ok(url, "anna", f"revisit start {client} --process photovoltaics", at)
+    out = printed(url, "anna", f"revisit start {client} --process photovoltaics", at)
     new = lost + 1
     assert out == (f"Lead {new} started for client {client} (Łukasz Żółć), 1 earlier lead: {lost} lost "
                    "(no_authority)\n")
@@ -913,7 +861,7 @@ def test_removals_counts_a_months_closures_by_reason_salesperson_and_product(url
     assert (b["lead_id"], b["owner"], b["product"], b["reason"], b["kind"], b["closed_at"], b["value"]) == (
         ids["B"], "anna", "PV 10 kWp", "price", "refusal", "2026-03-10T09:00:00", "70000.00")
 
-    out = ok(url, "marta", "removals --month 2026-03", at)
+    out = printed(url, "marta", "removals --month 2026-03", at)
     assert out.splitlines()[0] == "2026-03: 6 leads closed without a sale (all), value 330000.00, median 65000.00"
     assert any("★" in line and "│ B " in line for line in out.splitlines()), out
     assert any("taken up" in line and "│ E " in line for line in out.splitlines()), out
@@ -941,7 +889,7 @@ def test_removals_month_boundaries_and_an_empty_month(url: str) -> None:
     assert js(url, "marta", "removals --month 2026-05") == {
         "month": "2026-05", "kind": "all", "total": 0, "value": "0.00", "median_value": None, "by_reason": [],
         "by_salesperson": [], "by_product": [], "clients": []}
-    out = ok(url, "marta", "removals --month 2026-05")
+    out = printed(url, "marta", "removals --month 2026-05")
     assert out.splitlines()[0] == "2026-05: 0 leads closed without a sale (all), value 0.00, median -"
     assert js(url, "marta", "removals --month ' 2026-12 '")["month"] == "2026-12"
 
@@ -1057,9 +1005,9 @@ def test_the_review_flow_on_both_databases(team: Team) -> None:
     assert refused(url, "marta", f"review return {returned} --to nobody", at) == "Error: user 'nobody' does not exist"
 
     back = "2026-03-03T09:00:00"
-    assert ok(url, "marta", f"review return {returned} --note '10% off' --to piotr", back) == (
+    assert printed(url, "marta", f"review return {returned} --note '10% off' --to piotr", back) == (
         f"Lead {returned} returned to 'Make the first contact' (first_contact), owner piotr\n")
-    assert ok(url, "marta", f"review confirm {confirmed} --note 'chose SunCo'", back) == (
+    assert printed(url, "marta", f"review confirm {confirmed} --note 'chose SunCo'", back) == (
         f"Refusal of lead {confirmed} confirmed\n")
     shown = js(url, "piotr", f"lead show {returned}", back)
     assert (shown["status"], shown["stage"], shown["owner"]) == ("open", "first_contact", "piotr")

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
-from cli.main import cli
 from cli.present import charts
-from tests.conftest import Team, snapshot
+from tests.conftest import Team, leadflow, snapshot
 from tests.test_reports_analytics import NOW, history  # noqa: F401 - the shared hand-built history
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,8 +30,8 @@ def db_url(sqlite_url: str) -> str:
 
 
 def run(team: Team, args: str | list[str], user: str = "root", code: int = 0) -> Any:
-    env = {"LEADFLOW_DB": team.url, "LEADFLOW_USER": user, "LEADFLOW_NOW": f"{NOW}:00"}
-    result = CliRunner().invoke(cli, ["report", *(args.split() if isinstance(args, str) else args)], env=env)
+    """``leadflow report ARGS`` at the end of the history; exits ``code``."""
+    result = leadflow(team.url, user, ["report", *(args.split() if isinstance(args, str) else args)], f"{NOW}:00")
     assert result.exit_code == code, (result.stdout, result.stderr)
     return result
 

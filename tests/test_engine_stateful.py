@@ -55,7 +55,8 @@ from engine.errors import (
     RuleViolation,
 )
 from engine.spec import FieldSpec, ProcessSpec, StageSpec, TaskSpec
-from engine.state import DONE, NOT_APPLICABLE, OPEN, LeadState, apply
+from engine.state import LeadState, apply
+from engine.vocab import TaskStatus
 from tests.conftest import Team, snapshot
 
 PROCESSES_DIR = Path(__file__).resolve().parent.parent / "processes"
@@ -206,7 +207,7 @@ def blockers(stage: StageSpec, shadow: LeadState, fields: dict[str, Any]) -> lis
     """What keeps a lead in ``stage`` (computed here, not by the engine's rules.missing_to_leave)."""
     tasks = [t.id for t in stage.all_tasks
              if t.mandatory and shadow.tasks.get((stage.id, t.id)) is not None
-             and shadow.tasks[(stage.id, t.id)].state == OPEN]
+             and shadow.tasks[(stage.id, t.id)].state == TaskStatus.OPEN]
     return tasks + [f for f in stage.required_fields if fields.get(f) is None]
 
 
@@ -299,7 +300,7 @@ class LeadflowMachine(RuleBasedStateMachine):
     def events_of(self, lead_id: int) -> int:
         return len(self.root.history(lead_id))
 
-    # -- who may do what (the model's view of engine/access.py) -----------------------------------------
+    # -- who may do what (the model's view of engine/policy.py) -----------------------------------------
     def workers(self, lead: Expected) -> tuple[list[str], list[str]]:
         """(users who may advance/edit/close/win the lead, users who must be refused)."""
         everyone = [*USERS, STRANGER]
@@ -420,7 +421,7 @@ class LeadflowMachine(RuleBasedStateMachine):
         shadow = self.shadow(lead_id)
         stage = spec.stage(lead.stage)
         assert stage is not None
-        open_here = [t.id for t in stage.all_tasks if shadow.tasks[(stage.id, t.id)].state == OPEN]
+        open_here = [t.id for t in stage.all_tasks if shadow.tasks[(stage.id, t.id)].state == TaskStatus.OPEN]
         elsewhere = sorted({t.id for s in spec.stages for t in s.all_tasks} - set(open_here))
         task_id = mostly(data, open_here, [*elsewhere, "no_such_task"], "task")
         task = stage.task(task_id)
@@ -438,13 +439,13 @@ class LeadflowMachine(RuleBasedStateMachine):
                   or (task.owner != spec.owner_role and role(actor) == task.owner
                       and (team_of(actor) is None or team_of(actor) == lead.team))):
             expected = PermissionDenied
-        elif shadow.tasks[(stage.id, task_id)].state in (DONE, NOT_APPLICABLE):
+        elif shadow.tasks[(stage.id, task_id)].state in (TaskStatus.DONE, TaskStatus.NOT_APPLICABLE):
             expected = RuleViolation
         elif note_ok is INVALID:
             expected = InvalidInputError
         if self.call(expected, actor, "complete_task", lead_id, task_id, note=note):
             done = self.shadow(lead_id).tasks[(stage.id, task_id)]
-            assert (done.state, done.done_by, done.done_at, done.note) == (DONE, actor, self.now, note_ok)
+            assert (done.state, done.done_by, done.done_at, done.note) == (TaskStatus.DONE, actor, self.now, note_ok)
 
     @rule(lead_id=leads, data=st.data())
     def work_the_stage(self, lead_id: int, data: st.DataObject) -> None:
@@ -468,7 +469,7 @@ class LeadflowMachine(RuleBasedStateMachine):
                 self.record_set(lead, values)
             shadow = self.shadow(lead_id)
             for task in stage.all_tasks:
-                if task.mandatory and shadow.tasks[(stage.id, task.id)].state == OPEN:
+                if task.mandatory and shadow.tasks[(stage.id, task.id)].state == TaskStatus.OPEN:
                     doer = data.draw(st.sampled_from(self.doers(lead, task, spec)), label=task.id)
                     self.call(None, doer, "complete_task", lead_id, task.id)
             if not data.draw(st.sampled_from([True, True, True, False]), label="and move on?"):
@@ -603,7 +604,7 @@ class LeadflowMachine(RuleBasedStateMachine):
             if target == lead.stage:  # resumed where it was closed: the work done there stays done
                 assert here == {tid: t.state for (sid, tid), t in shadow.tasks.items() if sid == target}
             else:  # a fresh start in another stage
-                assert DONE not in here.values()
+                assert TaskStatus.DONE not in here.values()
             lead.status, lead.stage = "open", target
             del self.closed[lead_id]
 
@@ -646,8 +647,9 @@ class LeadflowMachine(RuleBasedStateMachine):
                 assert stage is not None
                 for task in stage.all_tasks:
                     state = stored.tasks[(stage.id, task.id)].state
-                    if state != DONE:
-                        assert state == (OPEN if rules.applies(task, stored.fields, spec) else NOT_APPLICABLE)
+                    if state != TaskStatus.DONE:
+                        assert state == (TaskStatus.OPEN if rules.applies(task, stored.fields, spec)
+                                         else TaskStatus.NOT_APPLICABLE)
 
     @invariant()
     def closed_leads_stay_where_they_closed(self) -> None:  # (a)
@@ -717,6 +719,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # 50 random sequences of 30 steps
 def test_random_operation_sequences_keep_every_rule(template: Path) -> None:
     LeadflowMachine.template = template
     run_state_machine_as_test(LeadflowMachine, settings=settings(

@@ -114,12 +114,17 @@ BASE_DATA: dict[str, Any] = yaml.safe_load(BASE)
 
 # Modest by default (the whole file in well under a minute on two cores); raise it to hunt.
 EXAMPLES = int(os.environ.get("LEADFLOW_FUZZ_EXAMPLES", "200"))
-fuzz = settings(
+_fuzz_settings = settings(
     max_examples=EXAMPLES,
     deadline=None,
     database=None,  # nothing written into the checkout
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+
+def fuzz(test: Any) -> Any:
+    """A hypothesis run of EXAMPLES examples: a long one, so outside the fast lane (``-m "not slow"``)."""
+    return pytest.mark.slow(_fuzz_settings(test))
 
 _VALIDATOR = Draft202012Validator(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 _BREAKS = (b"\n", b"\r", "\x85".encode(), "\u2028".encode(), "\u2029".encode())

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from engine import clock
 from engine.errors import InvalidInputError, PermissionDenied
-from tests.conftest import Team
+from tests.conftest import Team, Templates, refill
 
 
 def at(text: str) -> clock.frozen:  # type: ignore[valid-type]
@@ -26,8 +26,7 @@ def refuse(team: Team, when: str, owner: str, reason: str, value: str, product: 
         return team.as_(owner).close_lead(lead["id"], reason)
 
 
-@pytest.fixture
-def history(team: Team) -> Team:
+def write_refusals(team: Team) -> None:
     """March 2026 in the north team, plus one refusal in February and one in the south team."""
     refuse(team, "2026-02-27T10:00", "anna", "price", "9000", "PV 5 kWp")                  # February
     refuse(team, "2026-03-02T10:00", "anna", "price", "20000", "PV 10 kWp")               # Mon, week 10
@@ -40,6 +39,12 @@ def history(team: Team) -> Team:
         team.as_("marta").reopen(twice["id"])
     with at("2026-03-12T10:00"):
         team.as_("anna").close_lead(twice["id"], "competitor")                             # ... refused again, week 11
+
+
+@pytest.fixture
+def history(team: Team, templates: Templates) -> Team:
+    """``team`` with ``write_refusals`` in it (written once per session and database, then copied)."""
+    refill(team, templates, "refusal_history", write_refusals)
     return team
 
 
@@ -104,9 +109,8 @@ def test_periods_filters_and_empty_periods(history: Team) -> None:
             history.as_("marta").report_refusals(team="south")
 
 
-def test_the_cli_prints_tables_json_and_csv(history: Team) -> None:
+def test_the_cli_prints_tables_json_and_csv(history: Team, runner: CliRunner) -> None:
     env = {"LEADFLOW_DB": history.url, "LEADFLOW_USER": "root", "LEADFLOW_NOW": "2026-03-20T12:00:00"}
-    runner = CliRunner()
     text = runner.invoke(cli, ["report", "refusals"], env=env)
     assert text.exit_code == 0, text.output
     assert "6 refusals, value 215000.00" in text.stdout

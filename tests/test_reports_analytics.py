@@ -23,6 +23,7 @@ K close_contract; every move at 09:00 of the day given, in 2026):
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ import sqlalchemy as sa
 from engine import clock, reports
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.store import lead_stages
-from tests.conftest import Team
+from tests.conftest import PROCESSES_DIR, Team, Templates, refill
 
 PV = "photovoltaics"
 NOW = "2026-04-30T09:00"
@@ -76,8 +77,8 @@ def stage_rows(team: Team) -> list[tuple[Any, ...]]:
                                                                                lead_stages.c.stage))]
 
 
-@pytest.fixture
-def history(team: Team, processes_dir: Path, tmp_path: Path) -> dict[str, int]:
+def write_history(team: Team) -> dict[str, int]:
+    """Eight photovoltaics leads from February to April: won, lost, reopened, rotated, migrated, open."""
     ids: dict[str, int] = {}
     ids["L0"] = add(team, "02-20", "piotr", "10000", "web_form")
     advance(team, ids["L0"], "02-23", "02-25", "03-02", "03-09")
@@ -119,15 +120,21 @@ def history(team: Team, processes_dir: Path, tmp_path: Path) -> dict[str, int]:
 
     ids["L7"] = add(team, "03-05", "anna", "80000", "web_form")
     advance(team, ids["L7"], "03-06")
-    changed = tmp_path / "photovoltaics.yaml"
-    changed.write_text((processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8").replace(
-        "\ntitle: ", "\ntitle: New ", 1), encoding="utf-8")
-    with at("03-09"):
+    with tempfile.TemporaryDirectory() as folder, at("03-09"):
+        changed = Path(folder) / "photovoltaics.yaml"
+        changed.write_text((PROCESSES_DIR / "photovoltaics.yaml").read_text(encoding="utf-8").replace(
+            "\ntitle: ", "\ntitle: New ", 1), encoding="utf-8")
         assert team.admin.load_process(changed)["version"] == 2
         # the leads still open at this point of the script (each lead's history is written in one go)
         assert team.admin.migrate_process(PV, 2)["leads"] == [ids["L6"], ids["L7"]]
     advance(team, ids["L7"], "03-12")
     return ids
+
+
+@pytest.fixture
+def history(team: Team, templates: Templates) -> dict[str, int]:
+    """``team`` with ``write_history`` in it (written once per session and database, then copied)."""
+    return dict(refill(team, templates, "analytics_history", write_history))
 
 
 def stages(funnel: dict[str, Any]) -> dict[str, tuple[Any, ...]]:

@@ -85,6 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "website": admin.add_token("website", process=PV)["token"],
         "partner": admin.add_token("partner")["token"],
         "reader": admin.add_token("crm-sync", read=True)["token"],
+        "limited": admin.add_token("poller", read=True, rate_limit=2)["token"],
     }
     revoked = admin.add_token("old-site", process=PV)
     admin.revoke_token(revoked["id"])
@@ -222,6 +223,16 @@ def test_reading_needs_a_token_made_with_read(server: Server) -> None:
     assert server.get("/v1/leads/abc").json()["errors"][0]["field"] == "lead_id"
 
 
+def test_a_token_over_its_rate_limit_is_429_with_retry_after(server: Server) -> None:
+    assert [server.get("/v1/board", token="limited").status_code for _ in range(2)] == [200, 200]
+    before = {t: server.count(t) for t in ("leads", "api_tokens", "rate_limits")}
+    answer = server.get("/v1/board", token="limited")
+    assert answer.status_code == 429
+    assert answer.headers["retry-after"] == "60"  # the server's clock stands still (LEADFLOW_NOW)
+    assert answer.json()["error"].endswith("made more than its 2 requests a minute; try again in 60 seconds")
+    assert {t: server.count(t) for t in before} == before
+
+
 def test_the_board_is_the_clis_json(server: Server) -> None:
     server.post({"name": "Na tablicę"})
     board = server.get("/v1/board", params={"process": PV})
@@ -238,7 +249,8 @@ def test_the_openapi_document_describes_the_endpoints(server: Server) -> None:
     assert set(doc["paths"]) == {"/v1/leads", "/v1/leads/{lead_id}", "/v1/board"}
     body = doc["paths"]["/v1/leads"]["post"]["requestBody"]["content"]
     assert set(body) == {"application/json", "application/x-www-form-urlencoded"}
-    assert set(doc["paths"]["/v1/leads"]["post"]["responses"]) == {"201", "401", "403", "404", "413", "415", "422"}
+    assert set(doc["paths"]["/v1/leads"]["post"]["responses"]) == {"201", "401", "403", "404", "413", "415", "422",
+                                                                   "429"}
 
 
 KEYS = ["name", "email", "E-mail", "phone", "company", "value", "source", "product", "process", "owner", "fields",
@@ -248,6 +260,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
                     max_leaves=6)
 
 
+@pytest.mark.slow  # 150 hypothesis requests
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(body=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), JSON, max_size=7),
        as_form=st.booleans(), content_type=st.sampled_from([None, "application/json", "text/csv",

@@ -17,16 +17,17 @@ from engine import clock, paths
 from engine.api import Engine
 from engine.errors import LeadflowError
 from engine.spec import FieldSpec, ProcessSpec
+from engine.vocab import LeadStatus, Role, TaskStatus
 
 DEMO_NOW = dt.datetime(2026, 3, 16, 10, 0)  # a Monday morning
 
 USERS = [
-    ("marta", "manager", "north"),
-    ("anna", "salesperson", "north"),
-    ("piotr", "salesperson", "north"),
-    ("radu", "manager", "south"),
-    ("ioana", "salesperson", "south"),
-    ("stefan", "salesperson", "south"),
+    ("marta", Role.MANAGER, "north"),
+    ("anna", Role.SALESPERSON, "north"),
+    ("piotr", Role.SALESPERSON, "north"),
+    ("radu", Role.MANAGER, "south"),
+    ("ioana", Role.SALESPERSON, "south"),
+    ("stefan", Role.SALESPERSON, "south"),
 ]
 #: One person per back-office department; added when a loaded process declares the role.
 DEPARTMENT_PEOPLE = {
@@ -103,7 +104,7 @@ def build_demo(db_path: str | Path) -> dict[str, Any]:
 
     sellers = [("anna", "north"), ("piotr", "north"), ("ioana", "south"), ("stefan", "south")]
     managers = {"north": "marta", "south": "radu"}
-    totals = {"open": 0, "won": 0, "lost": 0}
+    totals = {status.value: 0 for status in LeadStatus}
     lead_ids = []
     client_of: dict[str, int] = {}
     for i, (name, company, email, phone) in enumerate(CLIENTS * 2):
@@ -126,7 +127,7 @@ def build_demo(db_path: str | Path) -> dict[str, Any]:
     anna = admin.as_user("anna")
     with clock.frozen(DEMO_NOW):
         tasks = anna.tasks.list()
-        anna_leads = anna.leads.list(status="open")
+        anna_leads = anna.leads.list(status=LeadStatus.OPEN)
         example = max(anna_leads, key=lambda x: x["stage_entered_at"] or "") if anna_leads else None
         example_lead = anna.leads.get(example["id"]) if example else None
         history = anna.leads.history(example["id"]) if example else []
@@ -154,7 +155,7 @@ def build_demo(db_path: str | Path) -> dict[str, Any]:
 
 
 def _walk(admin: Engine, spec: ProcessSpec, lead_id: int, owner: str, manager: str, steps: int,
-          moment: dt.datetime, rng: random.Random) -> str:
+          moment: dt.datetime, rng: random.Random) -> LeadStatus:
     """Work a lead forward ``steps`` times the way its team would; maybe win or lose it. Returns its status."""
     seller = admin.as_user(owner)
     for _ in range(steps):
@@ -170,19 +171,19 @@ def _walk(admin: Engine, spec: ProcessSpec, lead_id: int, owner: str, manager: s
             if missing:
                 seller.leads.set_fields(lead_id, missing)
             for task in seller.leads.get(lead_id)["tasks"]:
-                if task["stage"] == stage.id and task["state"] == "open" and task["mandatory"]:
+                if task["stage"] == stage.id and task["state"] == TaskStatus.OPEN and task["mandatory"]:
                     doer = seller if task["owner"] == spec.owner_role else admin.as_user(
                         DEPARTMENT_PEOPLE.get(task["owner"] or "", manager))
                     doer.leads.complete_task(lead_id, task["id"], note="done during the demo week")
             if rng.random() < 0.08:
                 reason = rng.choice([r.id for r in spec.closure_reasons])
                 seller.leads.close(lead_id, reason, note="Client's decision after the call")
-                return "lost"
+                return LeadStatus.LOST
             try:
                 if stage.id == spec.won_stage:
                     seller.leads.win(lead_id)
-                    return "won"
+                    return LeadStatus.WON
                 seller.leads.advance(lead_id)
             except LeadflowError:
                 break  # e.g. a conditional transition this lead's fields do not meet: it waits here
-    return "open"
+    return LeadStatus.OPEN

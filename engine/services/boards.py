@@ -1,24 +1,19 @@
-"""The manager's views: the board, the stand-up agenda, and whose leads a view may show (``engine.boards``).
+"""The manager's views: the board and the stand-up agenda (``engine.boards``).
 
-``scope`` is the one answer to "whose leads did the actor ask to see, and may they"; the recovery loop and
-the reports ask it too.
+Whose leads a view shows is ``Context.scope`` (the rule: ``policy.view_scope``), which the recovery loop and
+the reports ask too; whose agenda the stand-up shows is ``policy.agenda_scope``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results
-from engine.errors import InvalidInputError, PermissionDenied
+from engine import clock, policy, results
+from engine.errors import InvalidInputError
 from engine.services.context import Context, Service, operation
-from engine.state import STATUS_OPEN
 from engine.store import leads, process_versions, stage_counts, users
-
-if TYPE_CHECKING:
-    from engine.board import Scope
+from engine.vocab import LeadStatus, Role
 
 
 class BoardService(Service):
@@ -42,7 +37,7 @@ class BoardService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            seen = scope(ctx, conn, actor, owner=owner, team=team)
+            seen = ctx.scope(conn, actor, owner=owner, team=team)
             now = clock.now()
             if process is not None:
                 names = [ctx.spec(conn, process).id]
@@ -62,60 +57,28 @@ class BoardService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             now = clock.now()
-            wanted: str | None = None
-            if owner is not None:
-                person = ctx.user(conn, owner)
-                if person["name"] != actor["name"]:
-                    access.require_manager_of(actor, person["team"], f"see the agenda of {owner}")
-                people = [person["name"]]
-            elif actor["role"] == "salesperson":
-                people = [actor["name"]]
+            seen = policy.agenda_scope(actor, person=ctx.user(conn, owner) if owner is not None else None, team=team)
+            if seen.person is not None:
+                people = [seen.person]
             else:
-                wanted = team if team is not None else actor["team"]
-                if wanted is not None:
-                    access.require_manager_of(actor, wanted, f"see the agenda of team {wanted}")
-                query = sa.select(users.c.name).where(users.c.role == "salesperson").order_by(users.c.name)
-                if wanted is not None:
-                    query = query.where(users.c.team == wanted)
+                query = sa.select(users.c.name).where(users.c.role == Role.SALESPERSON).order_by(users.c.name)
+                if seen.team is not None:
+                    query = query.where(users.c.team == seen.team)
                 people = [r[0] for r in conn.execute(query)]
             specs = ctx.all_specs(conn)
             agenda: results.Daily = {
                 "as_of": now.isoformat(),
                 "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]}
-            if actor["role"] in access.MANAGERS and owner is None:
+            if seen.director:
                 agenda["reviews"] = self.engine.recovery.reviews()
                 # leads no assignment rule could place wait for the manager to give them to someone
-                agenda["unassigned"] = board.unassigned(conn, wanted, now)
+                agenda["unassigned"] = board.unassigned(conn, seen.team, now)
             return agenda
-
-
-def scope(ctx: Context, conn: Connection, actor: Any, *, owner: str | None, team: str | None) -> Scope:
-    """Whose leads the actor asked to see, checked against what they may see."""
-    from engine.board import Scope
-
-    if actor["role"] == "salesperson":
-        if owner not in (None, actor["name"]) or team not in (None, actor["team"]):
-            raise PermissionDenied(f"user '{actor['name']}' (salesperson) sees only their own leads")
-        return Scope(owner=actor["name"])
-    if actor["role"] == access.INTAKE:  # an integrator's token made with --read: every lead
-        if owner is not None:
-            ctx.user(conn, owner)
-        return Scope(team=team, owner=owner)
-    if actor["role"] not in ("manager", "admin"):
-        raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) has no board; boards are for "
-                               "salespeople and managers")
-    if owner is not None:
-        person = ctx.user(conn, owner)
-        access.require_manager_of(actor, person["team"], f"see the leads of {owner}")
-    wanted = team if team is not None else (actor["team"] if actor["role"] == "manager" else None)
-    if wanted is not None:
-        access.require_manager_of(actor, wanted, f"see team {wanted}")
-    return Scope(team=wanted, owner=owner)
 
 
 def _main_calendar(ctx: Context, conn: Connection, owner: str) -> str:
     """The calendar of the process holding most of ``owner``'s open leads (their working days)."""
-    row = conn.execute(sa.select(leads.c.process).where(leads.c.status == STATUS_OPEN, leads.c.owner == owner)
+    row = conn.execute(sa.select(leads.c.process).where(leads.c.status == LeadStatus.OPEN, leads.c.owner == owner)
                        .group_by(leads.c.process).order_by(sa.func.count().desc(), leads.c.process)
                        .limit(1)).first()
     if row is None:

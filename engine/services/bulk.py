@@ -10,6 +10,7 @@ from engine.rules import clean_text
 from engine.services.context import Check, Service, operation
 from engine.services.leads import advancing, completing, winning
 from engine.state import Event, apply
+from engine.vocab import NOTE_LENGTH
 
 #: How a refused batch names what it could not do ("can't advance 2 of 500 leads").
 _VERBS = {"complete_task": "complete the task of", "advance": "advance", "win": "win"}
@@ -30,7 +31,7 @@ class BulkService(Service):
         writes nothing if any lead is refused and raises ``BatchRefused`` listing every refusal;
         ``"skip"`` writes the others and reports the refused ones. Returns ``{"action", "done", "refused"}``.
         """
-        note_ = clean_text(note, "note", 5000)
+        note_ = clean_text(note, "note", NOTE_LENGTH)
         return self._many("complete_task", lead_ids, on_refusal, lambda state, spec, actor, _: completing(
             state, spec, actor, task_id, note_))
 

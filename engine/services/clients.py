@@ -7,12 +7,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, store, views
-from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
+from engine import clock, policy, results, store, views
+from engine.errors import InvalidInputError, NotFoundError
+from engine.policy import Actor
 from engine.rules import check_email, check_phone, clean_text, normalise_email, normalise_phone
-from engine.services.context import MAX_ID, Context, Service, operation
+from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, leads
+from engine.vocab import is_id
 
 
 class ClientService(Service):
@@ -30,27 +32,26 @@ class ClientService(Service):
             return views.client(row, [ctx.view(conn, s) for s in states])
 
 
-def visible_client_leads(ctx: Context, conn: Connection, actor: Any, client_id: int) -> tuple[Any, list[LeadState]]:
+def visible_client_leads(ctx: Context, conn: Connection, actor: Actor, client_id: int
+                         ) -> tuple[Any, list[LeadState]]:
     """The client and its whole history, for anyone who may see one of its leads (the salesperson who takes
     a client over sees everything that happened before); refused when they may see none. A client with no
     lead at all belongs to nobody yet."""
     row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
-        0 < client_id < MAX_ID) else None
+        is_id(client_id)) else None
     if row is None:
         raise NotFoundError(f"client {client_id} does not exist")
     ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
                                         .order_by(leads.c.id))]
     states = [ctx.lead(conn, i) for i in ids]
-    if states and not any(access.can_view(actor, s) for s in states):
-        raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not see client {client_id}: "
-                               "none of its leads is theirs to see")
+    policy.require_can_view_client(actor, client_id, states)
     return row, states
 
 
 def client_name(conn: Connection, client_id: int) -> str:
     """The client's name, or the error for an id that names no client."""
     row = conn.execute(sa.select(clients.c.name).where(clients.c.id == client_id)).first() if (
-        0 < client_id < MAX_ID) else None
+        is_id(client_id)) else None
     if row is None:
         raise NotFoundError(f"client {client_id} does not exist")
     return str(row[0])

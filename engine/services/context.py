@@ -17,15 +17,18 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, actions, clock, results, rules, store, views
+from engine import actions, clock, policy, results, rules, store, views
 from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import ProcessMachine
+from engine.policy import Actor
 from engine.spec import ProcessSpec
-from engine.state import STATUS_OPEN, Event, LeadState, apply
+from engine.state import Event, LeadState, apply
 from engine.store import clients, process_versions, users
+from engine.vocab import LeadStatus, Role, is_id
 
 if TYPE_CHECKING:
     from engine.api import Engine
+    from engine.board import Scope
 
 #: A lead's JSON-able view (the shape of docs/cli.md), and a list of such rows.
 Json = dict[str, Any]
@@ -36,21 +39,13 @@ Move = Callable[[str, str, dict[str, Any]], str | None]
 
 #: One lead's check for a move (``leads.advancing``...): the event's kind and data, or the refusal. It gets the
 #: acting user as a function, so that a refusal that needs no user reads none.
-Check = Callable[[LeadState, ProcessSpec, Callable[[], Any], Move], tuple[str, dict[str, Any]]]
+Check = Callable[[LeadState, ProcessSpec, Callable[[], Actor], Move], tuple[str, dict[str, Any]]]
 
 #: The spec of a process version, as ``state.apply`` asks for it.
 SpecLookup = Callable[[str, int], ProcessSpec]
 
 _USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
 _CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
-
-#: The ids the database can hold (a BIGINT); anything outside names no row.
-MAX_ID = 2**63
-
-
-def valid_id(value: Any) -> bool:
-    """True for a whole number (not a bool) that a row's id could be."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < MAX_ID
 
 
 class Context:
@@ -107,28 +102,40 @@ class Context:
     def event(self, kind: str, data: dict[str, Any]) -> Event:
         return Event(kind=kind, at=clock.now(), actor=self.user_name, data=data)
 
-    def actor(self, conn: Connection) -> Any:
-        """The acting user's row, or the refusal for a user nobody registered."""
+    def actor(self, conn: Connection) -> Actor:
+        """The acting user, or the refusal for a user nobody registered."""
         rows = store.driver_rows(conn, _USER_BY_NAME, {"name": self.user_name})
         if not rows:
             raise self.not_registered()
-        return rows[0]
+        if not rows[0]["active"]:
+            raise PermissionDenied(f"user '{self.user_name}' is deactivated; an admin may reactivate them with "
+                                   f"'leadflow user set {self.user_name} --activate'")
+        return Actor.from_row(rows[0])
 
     def not_registered(self) -> PermissionDenied:
         return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
-                                f"'leadflow user add {self.user_name} --role salesperson' "
+                                f"'leadflow user add {self.user_name} --role {Role.SALESPERSON}' "
                                 "(choose the acting user with --user or LEADFLOW_USER)")
 
-    def actor_and_lead(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState]:
-        """The acting user's row and the lead (the user checked first)."""
+    def actor_and_lead(self, conn: Connection, lead_id: int) -> tuple[Actor, LeadState]:
+        """The acting user and the lead (the user checked first)."""
         return self.actor(conn), self.lead(conn, lead_id)
 
-    def user(self, conn: Connection, name: str) -> Any:
+    def user(self, conn: Connection, name: str) -> Actor:
+        """The user called ``name`` (an owner, a person whose work is asked for), as the rules see them."""
+        return Actor.from_row(self.user_row(conn, name))
+
+    def user_row(self, conn: Connection, name: str) -> sa.RowMapping:
         row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         if row is None:
             known = [r[0] for r in conn.execute(sa.select(users.c.name))]
             raise NotFoundError(f"user '{name}' does not exist{suggest(name, known)}")
         return row
+
+    def scope(self, conn: Connection, actor: Actor, *, owner: str | None, team: str | None) -> Scope:
+        """Whose leads the actor asked to see (a board, stalled leads, revisits, reports), if they may
+        (``policy.view_scope``); a named owner must be a user."""
+        return policy.view_scope(actor, owner=owner, team=team, lookup=lambda name: self.user(conn, name))
 
     # -- process specs and their machines --------------------------------------------------------------------
     def spec(self, conn: Connection, process: str, version: int | None = None) -> ProcessSpec:
@@ -183,7 +190,7 @@ class Context:
         """The stored lead, or the error for an id that is not a whole number or names no lead."""
         if isinstance(lead_id, bool) or not isinstance(lead_id, int):
             raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}")
-        state = store.read_lead(conn, lead_id) if 0 < lead_id < MAX_ID else None
+        state = store.read_lead(conn, lead_id) if is_id(lead_id) else None
         if state is None:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state
@@ -191,7 +198,7 @@ class Context:
     def visible_lead(self, conn: Connection, lead_id: int) -> LeadState:
         """The lead, if the acting user may see it."""
         state = self.lead(conn, lead_id)
-        access.require_can_view(self.actor(conn), state)
+        policy.require_can_view(self.actor(conn), state)
         return state
 
     def lead_to_work(self, conn: Connection, lead_id: int, verb: str) -> tuple[LeadState, ProcessSpec]:
@@ -199,7 +206,7 @@ class Context:
         state = self.lead(conn, lead_id)
         spec = self.spec(conn, state.process, state.process_version)
         require_open(state, verb)
-        access.require_can_work(self.actor(conn), state, verb)
+        policy.require_can_work(self.actor(conn), state, verb)
         return state, spec
 
     def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> results.Lead:
@@ -225,15 +232,9 @@ class Context:
         return views.lead(state, spec, client_row)
 
 
-def require_director(actor: Any, refusal: str) -> None:
-    """Refuse anyone but a manager or an admin; ``refusal`` says what they may not do, and why."""
-    if actor["role"] not in access.MANAGERS:
-        raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not {refusal}")
-
-
 def require_open(state: LeadState, verb: str) -> None:
     """Refuse work on a won or lost lead."""
-    if state.status != STATUS_OPEN:
+    if state.status != LeadStatus.OPEN:
         raise RuleViolation(f"can't {verb} lead {state.id}: it is {state.status} "
                             f"(closed {views.iso(state.closed_at)}); a manager may reopen it")
 

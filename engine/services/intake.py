@@ -10,9 +10,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine import clock, results, rules
+from engine import clock, policy, results, rules
 from engine.errors import NotFoundError
-from engine.services.context import Service, operation, require_director
+from engine.services.context import Service, operation
 
 
 class IntakeService(Service):
@@ -45,7 +45,7 @@ class IntakeService(Service):
         try:
             with ctx.transaction() as conn:
                 actor = ctx.actor(conn)
-                require_director(actor, "import leads: only a manager or an admin may")
+                policy.require_manager(actor, "import leads")
                 spec = ctx.spec(conn, process)
                 report = intake.run_import(
                     conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),

@@ -13,10 +13,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine import access, actions, results, rules, store, views
-from engine.assignment import AssignmentRules, check_named_owner, owner_of_new_lead
-from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine import actions, policy, results, rules, store, views
+from engine.assignment import AssignmentRules, owner_of_new_lead
+from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
+from engine.policy import Actor
 from engine.rules import clean_text
 from engine.services import clients as client_records
 from engine.services.context import (
@@ -28,8 +29,9 @@ from engine.services.context import (
     require_open,
 )
 from engine.spec import ProcessSpec, condition_text
-from engine.state import ATTRIBUTES, DONE, OPEN, STATUS_LOST, STATUS_OPEN, STATUS_WON, LeadState, apply, rebuild
+from engine.state import ATTRIBUTES, LeadState, apply, rebuild
 from engine.store import clients, leads
+from engine.vocab import NAME_LENGTH, NOTE_LENGTH, EventKind, LeadStatus, TaskStatus
 
 
 class LeadService(Service):
@@ -59,25 +61,25 @@ class LeadService(Service):
             actor = ctx.actor(conn)
             spec = ctx.spec(conn, process)
             version = ctx.version_of(conn, spec)
-            owner_name = owner if owner is not None else (actor["name"] if actor["role"] == "salesperson" else None)
+            owner_name = owner if owner is not None else policy.default_owner(actor)
             named = None
             if owner_name is not None:
                 named = ctx.user(conn, owner_name)
-                check_named_owner(actor, named, "add a lead")
-            elif actor["role"] not in access.ADDERS:
-                raise PermissionDenied(f"user '{actor['name']}' ({actor['role']}) may not add leads")
+                policy.require_can_give(actor, named, f"add a lead for {owner_name}")
+            else:
+                policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
             if client_id is None:
                 client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
-            product = clean_text(product, "product", 200)
+            product = clean_text(product, "product", NAME_LENGTH)
             assignment_rules = AssignmentRules(conn, spec)
             placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
-            created = ctx.event("created", {
+            created = ctx.event(EventKind.CREATED, {
                 "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
-                "team": placed.team, "source": clean_text(source, "source", 200),
+                "team": placed.team, "source": clean_text(source, "source", NAME_LENGTH),
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
@@ -120,16 +122,16 @@ class LeadService(Service):
             if stage:
                 query = query.where(leads.c.stage == stage)
             if status:
-                if status not in (STATUS_OPEN, STATUS_WON, STATUS_LOST):
-                    raise InvalidInputError(f"status '{status}' is not one of: open, won, lost")
+                if status not in tuple(LeadStatus):
+                    raise InvalidInputError(f"status '{status}' is not one of: {', '.join(LeadStatus)}")
                 query = query.where(leads.c.status == status)
             if owner:
                 query = query.where(leads.c.owner == owner)
             if unassigned:
                 query = query.where(leads.c.owner.is_(None))
                 if not status:
-                    query = query.where(leads.c.status == STATUS_OPEN)
-            query = access.visible_leads(actor, query)
+                    query = query.where(leads.c.status == LeadStatus.OPEN)
+            query = policy.visible_leads(actor, query)
             rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
             return [views.lead_row(r) for r in rows]
 
@@ -148,7 +150,7 @@ class LeadService(Service):
                     if name == "value":
                         after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
                     else:
-                        after = clean_text(None if raw is None else str(raw), name, 200)
+                        after = clean_text(None if raw is None else str(raw), name, NAME_LENGTH)
                 else:
                     field = spec.field_spec(name)
                     if field is None:
@@ -159,7 +161,7 @@ class LeadService(Service):
                     before = state.fields.get(name)
                     after = rules.coerce_field(field, raw)
                 if before != after:
-                    evs.append(ctx.event("field_set", {"field": name, "before": before, "after": after,
+                    evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
                                                        **({"attribute": True} if name in ATTRIBUTES else {})}))
             return ctx.commit(conn, state, evs)
 
@@ -171,13 +173,11 @@ class LeadService(Service):
             actor, state = ctx.actor_and_lead(conn, lead_id)
             require_open(state, "reassign")
             target = ctx.user(conn, to)
-            access.require_can_own(target)
-            access.require_manager_of(actor, state.team, f"reassign lead {lead_id}")
-            access.require_manager_of(actor, target["team"], f"assign a lead to {to}")
+            policy.require_can_assign(actor, state, target)
             if state.owner == to:
                 return ctx.view(conn, state)
-            return ctx.commit(conn, state, [ctx.event("assigned", {
-                "from": state.owner, "to": to, "team": target["team"]})])
+            return ctx.commit(conn, state, [ctx.event(EventKind.ASSIGNED, {
+                "from": state.owner, "to": to, "team": target.team})])
 
     @operation
     def advance(self, lead_id: int, to: str | None = None) -> results.Lead:
@@ -220,8 +220,8 @@ class LeadService(Service):
             if ctx.machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
                 raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
             recovery.record_closure(conn, state, entry)
-            return ctx.commit(conn, state, [ctx.event("closed", {
-                "reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", 5000),
+            return ctx.commit(conn, state, [ctx.event(EventKind.CLOSED, {
+                "reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
                 "from": state.stage, "review": entry.review})])
 
     @operation
@@ -233,9 +233,9 @@ class LeadService(Service):
         with ctx.transaction() as conn:
             actor, state = ctx.actor_and_lead(conn, lead_id)
             spec = ctx.spec(conn, state.process, state.process_version)
-            if state.status == STATUS_OPEN:
+            if state.status == LeadStatus.OPEN:
                 raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
-            access.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
+            policy.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
             target = stage or state.closed_from_stage or state.stage
             if spec.stage(target) is None:
                 raise NotFoundError(f"stage '{target}' does not exist in process {spec.id}"
@@ -243,8 +243,8 @@ class LeadService(Service):
             if ctx.machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
                                                               state.fields) != target:
                 raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
-            recovery.record_reopening(conn, lead_id, actor["name"])
-            return ctx.commit(conn, state, [ctx.event("reopened", {
+            recovery.record_reopening(conn, lead_id, actor.name)
+            return ctx.commit(conn, state, [ctx.event(EventKind.REOPENED, {
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
 
     @operation
@@ -274,12 +274,12 @@ class LeadService(Service):
             return self.ctx.lead(conn, lead_id)
 
 
-def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], to: str | None,
+def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], to: str | None,
               move: Move) -> tuple[str, dict[str, Any]]:
     """The ``advanced`` event's kind and data, or the error that refuses the move (``advance``'s rules)."""
     lead_id = state.id
     require_open(state, "advance")
-    access.require_can_work(actor(), state, "advance")
+    policy.require_can_work(actor(), state, "advance")
     stage = spec.stage(state.stage)
     assert stage is not None
     if not stage.next:
@@ -298,27 +298,28 @@ def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], to:
     require_can_leave(state, spec)
     for nxt in targets:
         if move(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
-            return "advanced", {"from": stage.id, "to": nxt.stage}
+            return EventKind.ADVANCED, {"from": stage.id, "to": nxt.stage}
     blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
     raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
                         f"to this lead's fields ({blocked})")
 
 
-def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], move: Move) -> tuple[str, dict[str, Any]]:
+def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], move: Move
+            ) -> tuple[str, dict[str, Any]]:
     """The ``won`` event's kind and data, or the error that refuses the win (``win``'s rules)."""
     lead_id = state.id
     require_open(state, "win")
-    access.require_can_work(actor(), state, "win")
+    policy.require_can_work(actor(), state, "win")
     if state.stage != spec.won_stage:
         raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
                             f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
     require_can_leave(state, spec)
     if move(state.stage, "win", state.fields) != WON:
         raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
-    return "won", {"from": state.stage}
+    return EventKind.WON, {"from": state.stage}
 
 
-def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], task_id: str,
+def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], task_id: str,
                note: str | None) -> tuple[str, dict[str, Any]]:
     """The ``task_done`` event's kind and data, or the error that refuses it (``complete_task``'s rules)."""
     lead_id = state.id
@@ -330,16 +331,16 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Any], ta
         known = [t.id for t in stage.all_tasks]
         raise NotFoundError(f"lead {lead_id} has no task '{task_id}' in its current stage '{stage.id}'"
                             f"{suggest(task_id, known)}; tasks: {', '.join(known) or 'none'}")
-    access.require_can_do_task(actor(), state, task, spec)
+    policy.require_can_do_task(actor(), state, task, spec)
     current = state.tasks[(state.stage, task_id)]
-    if current.state == DONE:
+    if current.state == TaskStatus.DONE:
         raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
                             f"(by {current.done_by} at {views.iso(current.done_at)})")
-    if current.state != OPEN:
+    if current.state != TaskStatus.OPEN:
         condition = condition_text(task.when) if task.when else "none"
         raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
                             f"({condition}) is false for this lead's fields")
-    return "task_done", {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", 5000)}
+    return EventKind.TASK_DONE, {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", NOTE_LENGTH)}
 
 
 def typed_fields(spec: ProcessSpec, values: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation
-from engine.services.context import Service, operation, valid_id
+from engine.services.context import Service, operation
 from engine.store import outbox as outbox_table
+from engine.vocab import is_id
 
 
 class OutboxService(Service):
@@ -30,7 +31,7 @@ class OutboxService(Service):
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
             raise InvalidInputError(f"the number of mails to send must be a whole number from 1, got {limit!r}")
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "send the due mail")
+            policy.require_admin(ctx.actor(conn), "send the due mail")
         config = mailer.SmtpConfig.from_environment()
         return outbox.run_due(ctx.transaction, ctx.spec, ctx.user_name, config, limit=limit)
 
@@ -46,8 +47,8 @@ class OutboxService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             if lead_id is not None:
-                access.require_can_view(actor, ctx.lead(conn, lead_id))
-            return list(outbox.rows(conn, lambda q: access.visible_leads(actor, q), state=state, lead_id=lead_id,
+                policy.require_can_view(actor, ctx.lead(conn, lead_id))
+            return list(outbox.rows(conn, lambda q: policy.visible_leads(actor, q), state=state, lead_id=lead_id,
                                     limit=limit))
 
     @operation
@@ -59,11 +60,11 @@ class OutboxService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             row = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id)).mappings().first() if (
-                valid_id(mail_id)) else None
+                is_id(mail_id)) else None
             if row is None:
                 raise NotFoundError(f"mail {mail_id} is not in the outbox")
             state = ctx.lead(conn, row["lead_id"])
-            access.require_manager_of(actor, state.team, f"retry mail {mail_id}")
+            policy.require_manager_of(actor, state.team, f"retry mail {mail_id}")
             if row["state"] not in (outbox.FAILED, outbox.CANCELLED):
                 when = f" at {views.iso(row['sent_at'])}" if row["sent_at"] else ""
                 raise RuleViolation(f"mail {mail_id} is {row['state']}{when}; only a failed or cancelled mail is "

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.errors import RuleViolation
 from engine.services.context import Service, operation
 from engine.spec import ProcessSpec
-from engine.state import DONE, STATUS_OPEN
 from engine.store import leads, process_versions
+from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 
 class ProcessService(Service):
@@ -28,7 +28,7 @@ class ProcessService(Service):
         spec = load_file(path)
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "load processes")
+            policy.require_admin(ctx.actor(conn), "load processes")
             existing = conn.execute(
                 sa.select(process_versions.c.version).where(
                     process_versions.c.process == spec.id, process_versions.c.content_hash == spec.content_hash
@@ -55,7 +55,7 @@ class ProcessService(Service):
                 (p, v): n
                 for p, v, n in conn.execute(
                     sa.select(leads.c.process, leads.c.process_version, sa.func.count())
-                    .where(leads.c.status == STATUS_OPEN)
+                    .where(leads.c.status == LeadStatus.OPEN)
                     .group_by(leads.c.process, leads.c.process_version)
                 )
             }
@@ -80,10 +80,10 @@ class ProcessService(Service):
         """Move every open lead of ``process`` to ``to_version``; refuses (moving none) if any cannot move."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "migrate processes")
+            policy.require_admin(ctx.actor(conn), "migrate processes")
             target = ctx.spec(conn, process, to_version)
             ids = [r[0] for r in conn.execute(
-                sa.select(leads.c.id).where(leads.c.process == process, leads.c.status == STATUS_OPEN,
+                sa.select(leads.c.id).where(leads.c.process == process, leads.c.status == LeadStatus.OPEN,
                                             leads.c.process_version != to_version).order_by(leads.c.id))]
             blockers = []
             for lead_id in ids:
@@ -92,7 +92,7 @@ class ProcessService(Service):
                 if stage is None:
                     blockers.append(f"lead {lead_id} is in stage '{state.stage}', which version {to_version} lacks")
                     continue
-                done = [tid for tid, st in state.stage_tasks().items() if st == DONE]
+                done = [tid for tid, st in state.stage_tasks().items() if st == TaskStatus.DONE]
                 lost = [tid for tid in done if stage.task(tid) is None]
                 if lost:
                     blockers.append(f"lead {lead_id} has completed tasks {', '.join(lost)} that stage "
@@ -102,6 +102,6 @@ class ProcessService(Service):
             if not dry_run:
                 for lead_id in ids:
                     state = ctx.lead(conn, lead_id)
-                    ctx.commit(conn, state, [ctx.event("migrated", {
+                    ctx.commit(conn, state, [ctx.event(EventKind.MIGRATED, {
                         "from_version": state.process_version, "to_version": to_version})])
             return {"process": process, "to_version": to_version, "leads": ids, "dry_run": dry_run}

@@ -14,15 +14,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation
+from engine.policy import Actor
 from engine.rules import clean_text
-from engine.services.boards import scope
 from engine.services.clients import client_name
-from engine.services.context import Service, operation, require_director, require_open
+from engine.services.context import Service, operation, require_open
 from engine.spec import ClosureReason
-from engine.state import STATUS_LOST, LeadState
+from engine.state import LeadState
 from engine.store import clients, closures, leads, reviews
+from engine.vocab import NOTE_LENGTH, REASON_LENGTH, ClosureKind, EventKind, LeadStatus, ReviewState
 
 
 class RecoveryService(Service):
@@ -31,20 +32,21 @@ class RecoveryService(Service):
     name = "recovery"
 
     @operation
-    def reviews(self, *, state: str | None = "open") -> list[results.Review]:
+    def reviews(self, *, state: str | None = ReviewState.OPEN) -> list[results.Review]:
         """Refusal reviews of the director's team (all teams for an admin or a manager without one)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            require_director(actor, "see refusal reviews: they are the sales director's")
+            policy.require_sees_reviews(actor)
             query = (sa.select(reviews, leads.c.process, leads.c.owner, leads.c.value_minor, leads.c.close_note,
                                leads.c.closed_from_stage, clients.c.name)
                      .join(leads, leads.c.id == reviews.c.lead_id).join(clients, clients.c.id == leads.c.client_id)
                      .order_by(reviews.c.requested_at, reviews.c.id))
             if state is not None:
                 query = query.where(reviews.c.state == state)
-            if actor["role"] == "manager" and actor["team"] is not None:
-                query = query.where(reviews.c.team == actor["team"])
+            team = policy.reviews_team(actor)
+            if team is not None:
+                query = query.where(reviews.c.team == team)
             return [views.review(r, self._review_due(conn, r)) for r in conn.execute(query).mappings()]
 
     def _review_due(self, conn: Connection, row: Any) -> Any:
@@ -54,15 +56,16 @@ class RecoveryService(Service):
         spec = self.ctx.spec(conn, row["process"])
         return calendar.due_at(row["requested_at"], 2, spec.calendar)
 
-    def _review_to_decide(self, conn: Connection, lead_id: int) -> tuple[Any, LeadState, Any]:
+    def _review_to_decide(self, conn: Connection, lead_id: int) -> tuple[Actor, LeadState, Any]:
         """The acting director, the lost lead and its open review, or the reason they may not decide it."""
         actor, state = self.ctx.actor_and_lead(conn, lead_id)
-        review = conn.execute(sa.select(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
+        review = conn.execute(sa.select(reviews)
+                              .where(reviews.c.lead_id == lead_id, reviews.c.state == ReviewState.OPEN)
                               .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
         if review is None:
             raise RuleViolation(f"lead {lead_id} has no open refusal review")
-        access.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
-        if state.status != STATUS_LOST:
+        policy.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+        if state.status != LeadStatus.LOST:
             raise RuleViolation(f"lead {lead_id} is {state.status}; only a lost lead's refusal is reviewed")
         return actor, state, review
 
@@ -73,12 +76,12 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor, state, review = self._review_to_decide(conn, lead_id)
-            note_ = clean_text(note, "note", 5000)
-            ctx.commit(conn, state, [ctx.event("review_returned", {"note": note_, "stage": stage, "to": to})])
+            note_ = clean_text(note, "note", NOTE_LENGTH)
+            ctx.commit(conn, state, [ctx.event(EventKind.REVIEW_RETURNED, {"note": note_, "stage": stage, "to": to})])
             self.engine.leads.reopen(lead_id, stage)
             if to is not None and to != state.owner:
                 self.engine.leads.assign(lead_id, to)
-            _decide(conn, review["id"], "returned", actor["name"], note_)
+            _decide(conn, review["id"], ReviewState.RETURNED, actor.name, note_)
             return ctx.view(conn, ctx.lead(conn, lead_id))
 
     @operation
@@ -87,11 +90,11 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor, state, review = self._review_to_decide(conn, lead_id)
-            note_ = clean_text(note, "note", 5000)
+            note_ = clean_text(note, "note", NOTE_LENGTH)
             if not note_:
                 raise InvalidInputError("confirming a refusal needs a note: what did the client say?")
-            view = ctx.commit(conn, state, [ctx.event("review_confirmed", {"note": note_})])
-            _decide(conn, review["id"], "confirmed", actor["name"], note_)
+            view = ctx.commit(conn, state, [ctx.event(EventKind.REVIEW_CONFIRMED, {"note": note_})])
+            _decide(conn, review["id"], ReviewState.CONFIRMED, actor.name, note_)
             return view
 
     @operation
@@ -102,23 +105,23 @@ class RecoveryService(Service):
         with ctx.transaction() as conn:
             actor, state = ctx.actor_and_lead(conn, lead_id)
             require_open(state, "report on")
-            access.require_can_work(actor, state, "report on")
-            text_ = clean_text(text, "report", 5000)
+            policy.require_can_work(actor, state, "report on")
+            text_ = clean_text(text, "report", NOTE_LENGTH)
             if not text_:
                 raise InvalidInputError("the report is empty; say what happened with the client")
-            evs = [ctx.event("reported", {"text": text_})]
+            evs = [ctx.event(EventKind.REPORTED, {"text": text_})]
             if extend_until is not None:
-                access.require_manager_of(actor, state.team, f"extend lead {lead_id}")
+                policy.require_manager_of(actor, state.team, f"extend lead {lead_id}")
                 until = clock.parse_datetime(extend_until, what="--extend-until")
                 if until.time() == dt.time(0, 0) and "T" not in extend_until:
                     until = dt.datetime.combine(until.date(), dt.time(23, 59, 59))  # a date means its whole day
                 if until <= clock.now():
                     raise InvalidInputError(f"--extend-until {extend_until} is not in the future")
-                reason_ = clean_text(reason, "reason", 1000)
+                reason_ = clean_text(reason, "reason", REASON_LENGTH)
                 if not reason_:
                     raise InvalidInputError("an extension needs an objective reason (--reason), such as a "
                                             "purchase cycle, public funding or a group decision")
-                evs.append(ctx.event("extended", {"until": until.isoformat(), "reason": reason_}))
+                evs.append(ctx.event(EventKind.EXTENDED, {"until": until.isoformat(), "reason": reason_}))
             elif reason is not None:
                 raise InvalidInputError("--reason goes with --extend-until")
             return ctx.commit(conn, state, evs)
@@ -130,9 +133,9 @@ class RecoveryService(Service):
         with ctx.transaction() as conn:
             actor, state = ctx.actor_and_lead(conn, lead_id)
             require_open(state, "recall")
-            access.require_manager_of(actor, state.team, f"recall lead {lead_id}")
-            return ctx.commit(conn, state, [ctx.event("recalled", {
-                "from": state.owner, "note": clean_text(note, "note", 5000)})])
+            policy.require_manager_of(actor, state.team, f"recall lead {lead_id}")
+            return ctx.commit(conn, state, [ctx.event(EventKind.RECALLED, {
+                "from": state.owner, "note": clean_text(note, "note", NOTE_LENGTH)})])
 
     @operation
     def stalled(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
@@ -143,7 +146,7 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            seen = scope(ctx, conn, actor, owner=owner, team=team)
+            seen = ctx.scope(conn, actor, owner=owner, team=team)
             now = clock.now()
             out: list[results.StalledLead] = []
             cycles: dict[str, results.CycleBasis] = {}
@@ -173,8 +176,8 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            require_director(actor, "rotate leads: only a manager or an admin may")
-            seen = scope(ctx, conn, actor, owner=None, team=team)
+            policy.require_manager(actor, "rotate leads")
+            seen = ctx.scope(conn, actor, owner=None, team=team)
             now = clock.now()
             stalled_rows: list[Any] = []
             for spec in ctx.latest_specs(conn, process):
@@ -202,7 +205,7 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            where = list(scope(ctx, conn, actor, owner=owner, team=team).on_leads())
+            where = list(ctx.scope(conn, actor, owner=owner, team=team).on_leads())
             if process is not None:
                 where.append(leads.c.process == ctx.spec(conn, process).id)
             query = revisits.due_revisits(ctx.all_specs(conn), clock.now(), where, 1000)
@@ -228,19 +231,19 @@ class RecoveryService(Service):
         match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
         if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
             raise InvalidInputError(f"month {month!r} is not written YYYY-MM, e.g. 2026-03")
-        if kind not in ("all", "refusal", "removal"):
-            raise InvalidInputError(f"kind '{kind}' is not one of: all, refusal, removal")
+        if kind != "all" and kind not in tuple(ClosureKind):
+            raise InvalidInputError(f"kind '{kind}' is not one of: all, {', '.join(ClosureKind)}")
         start = dt.datetime(int(match[1]), int(match[2]), 1)
         end = dt.datetime.max if (start.year, start.month) == (9999, 12) else dt.datetime(
             start.year + start.month // 12, start.month % 12 + 1, 1)
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            seen = scope(ctx, conn, actor, owner=owner, team=team)
+            seen = ctx.scope(conn, actor, owner=owner, team=team)
             specs = [s for _, s in ctx.all_specs(conn) if process is None or s.id == process]
             if process is not None and not specs:
                 ctx.spec(conn, process)  # raises the not-found error with suggestions
-            kinds = ("refusal", "removal") if kind == "all" else (kind,)
+            kinds = tuple(ClosureKind) if kind == "all" else (kind,)
             return {"month": f"{start:%Y-%m}", "kind": kind,
                     **recovery.removals(conn, specs, start, end, seen.on(closures), kinds)}
 
@@ -255,7 +258,7 @@ def record_closure(conn: Connection, state: LeadState, reason: ClosureReason) ->
         stage=state.stage, closed_at=now))
     if reason.review:
         conn.execute(sa.insert(reviews).values(lead_id=state.id, team=state.team, reason=reason.id,
-                                               requested_at=now, state="open"))
+                                               requested_at=now, state=ReviewState.OPEN))
 
 
 def record_reopening(conn: Connection, lead_id: int, actor: str) -> None:
@@ -264,8 +267,8 @@ def record_reopening(conn: Connection, lead_id: int, actor: str) -> None:
     now = clock.now()
     conn.execute(sa.update(closures).where(closures.c.lead_id == lead_id, closures.c.reopened_at.is_(None))
                  .values(reopened_at=now))
-    conn.execute(sa.update(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == "open")
-                 .values(state="superseded", decided_by=actor, decided_at=now, note="the lead was reopened"))
+    conn.execute(sa.update(reviews).where(reviews.c.lead_id == lead_id, reviews.c.state == ReviewState.OPEN)
+                 .values(state=ReviewState.SUPERSEDED, decided_by=actor, decided_at=now, note="the lead was reopened"))
 
 
 def _decide(conn: Connection, review_id: int, state: str, actor: str, note: str | None) -> None:

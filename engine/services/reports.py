@@ -14,9 +14,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, store
+from engine import clock, policy, results, store
 from engine.errors import InvalidInputError
-from engine.services.boards import scope
 from engine.services.context import Context, Service, operation
 from engine.store import closures, lead_stages, leads
 
@@ -34,7 +33,7 @@ class ReportService(Service):
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            seen = scope(ctx, conn, ctx.actor(conn), owner=owner, team=team)
+            seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
             now = clock.now()
             yield conn, seen, now, reports.period(now, period, date_from, date_to)
 
@@ -94,7 +93,7 @@ class ReportService(Service):
             raise InvalidInputError(f"--months {months!r} is not a whole number of months from 1 to 60")
         ctx = self.ctx
         with ctx.transaction() as conn:
-            seen = scope(ctx, conn, ctx.actor(conn), owner=owner, team=team)
+            seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
             now = clock.now()
             cutoff = now + dt.timedelta(microseconds=1)
             return {"as_of": now.isoformat(), "months": months,
@@ -107,7 +106,7 @@ class ReportService(Service):
         event log, e.g. after a bulk load that bypassed the engine. Returns the number of rows written."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "rebuild the reports' projection")
+            policy.require_admin(ctx.actor(conn), "rebuild the reports' projection")
             return {"rows": store.rebuild_stages(conn, ctx.specs_lookup(conn))}
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.services.context import Service, operation
-from engine.state import OPEN, STATUS_OPEN
 from engine.store import clients, lead_tasks, leads
+from engine.vocab import LeadStatus, TaskStatus
 
 
 class TaskService(Service):
@@ -22,31 +22,22 @@ class TaskService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             who = ctx.user(conn, owner) if owner else actor
-            if who["name"] != actor["name"]:
-                access.require_manager_of(actor, who["team"], f"see the tasks of {who['name']}")
+            policy.require_can_see_work_of(actor, who, f"see the tasks of {who.name}")
             query = (
                 sa.select(lead_tasks, leads.c.process, leads.c.process_version, leads.c.owner, leads.c.team,
                           clients.c.name.label("client_name"))
                 .join(leads, leads.c.id == lead_tasks.c.lead_id)
                 .join(clients, clients.c.id == leads.c.client_id)
-                .where(lead_tasks.c.state == OPEN, leads.c.status == STATUS_OPEN,
+                .where(lead_tasks.c.state == TaskStatus.OPEN, leads.c.status == LeadStatus.OPEN,
                        lead_tasks.c.stage == leads.c.stage)
                 .order_by(lead_tasks.c.due_at, lead_tasks.c.lead_id)
             )
-            if who["role"] == "salesperson":
-                query = query.where(leads.c.owner == who["name"])
-            elif who["role"] in access.MANAGERS:
-                if who["team"] and not include_all:
-                    query = query.where(leads.c.team == who["team"])
-            elif who["team"]:
-                query = query.where(leads.c.team == who["team"])
-            if who["role"] not in access.MANAGERS:
+            query = query.where(*policy.task_list_leads(who, include_all=include_all))
+            if not policy.lists_every_task(who):
                 # Which tasks are theirs is a property of the process versions: select exactly those
                 # (process, version, stage, task) in SQL instead of filtering every open task in Python.
                 theirs = [(spec.id, version, stage.id, task.id) for version, spec in ctx.all_specs(conn)
-                          for stage in spec.stages for task in stage.all_tasks
-                          if task.owner == who["role"]
-                          or (who["role"] == "salesperson" and task.owner == spec.owner_role)]
+                          for stage in spec.stages for task in stage.all_tasks if policy.is_task_of(who, task, spec)]
                 if not theirs:
                     return []
                 query = query.where(sa.tuple_(leads.c.process, leads.c.process_version, lead_tasks.c.stage,
@@ -58,7 +49,7 @@ class TaskService(Service):
                 task = spec.stage(row["stage"]).task(row["task_id"])  # type: ignore[union-attr]
                 assert task is not None
                 out.append(views.task_row(row, task, spec, now))
-            if who["role"] in access.MANAGERS and who["name"] == actor["name"]:
+            if policy.sees_reviews(who) and who.name == actor.name:
                 # the director's refusal reviews are tasks too
                 out.extend(views.review_task(r, now) for r in self.engine.recovery.reviews())
                 out.sort(key=lambda t: (t["due_at"] or "", t["lead_id"]))

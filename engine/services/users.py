@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import access, clock, results, views
+from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
 from engine.rules import check_email, clean_text
 from engine.services.context import Service, operation
-from engine.store import process_versions, users
-
-USER_ROLES = ("salesperson", "manager", "admin")
+from engine.store import leads, process_versions, users
+from engine.vocab import NAME_LENGTH, OWNERS, USER_ROLES, LeadStatus, Role
 
 
 class UserService(Service):
@@ -22,40 +22,80 @@ class UserService(Service):
     name = "users"
 
     @operation
-    def add(self, name: str, role: str, team: str | None = None, email: str | None = None) -> results.User:
-        """Register a user (admins); ``email`` is where their reminders and their role's e-mails go."""
+    def add(self, name: str, role: str, team: str | None = None, email: str | None = None, *,
+            password: str | None = None) -> results.User:
+        """Register a user (admins); ``email`` is where their reminders and their role's e-mails go. With
+        ``password`` (checked by the policy of docs/server.md) the user may log in to a server; an admin chose it,
+        so the user must change it at the first login. Without one, ``auth.one_time_password`` makes one."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "add users")
-            name_ = clean_text(name, "user name", 200)
+            policy.require_admin(ctx.actor(conn), "add users")
+            name_ = clean_text(name, "user name", NAME_LENGTH)
             if not name_:
                 raise InvalidInputError("user name must not be empty")
-            if role not in USER_ROLES:
-                departments = _declared_roles(conn)
-                if role not in departments:
-                    known = [*USER_ROLES, *sorted(departments)]
-                    raise InvalidInputError(
-                        f"role '{role}' is neither a user role ({', '.join(USER_ROLES)}) nor a department declared "
-                        f"in a loaded process ({', '.join(sorted(departments)) or 'none loaded'})"
-                        f"{suggest(role, known)}"
-                    )
+            _check_role(conn, role)
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
-            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", 200),
+            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", NAME_LENGTH),
                                                  email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
-            return views.user(ctx.user(conn, name_))
+            if password is not None:
+                self.engine.auth.set_password(name_, password)
+            return views.user(ctx.user_row(conn, name_))
+
+    @operation
+    def set(self, name: str, *, role: str | None = None, team: str | None = None, clear_team: bool = False,
+            active: bool | None = None) -> results.UserChanged:
+        """Change a user's role or team, or deactivate (``active=False``) or reactivate them (admins).
+
+        A deactivated user cannot act or log in, and their sessions and API tokens are revoked at once; their
+        leads stay theirs and wait for reassignment (``open_leads`` in the result says how many are open). The
+        last active admin stays an active admin, and a user who owns open leads keeps a role that may own them."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            policy.require_admin(actor, "change users")
+            person = ctx.user(conn, name)
+            if person.role == Role.INTAKE and (role is not None or team is not None or clear_team):
+                raise RuleViolation(f"'{person.name}' is a source of the HTTP intake; its role and team are fixed")
+            now = clock.now()
+            changes: dict[str, Any] = {}
+            if role is not None and role != person.role:
+                _check_role(conn, role)
+                changes["role"] = role
+            if team is not None or clear_team:
+                changes["team"] = None if clear_team else clean_text(team, "team", NAME_LENGTH)
+            if active is not None and active != person.active:
+                changes.update(active=active, deactivated_at=None if active else now)
+            open_leads = int(conn.execute(sa.select(sa.func.count()).select_from(leads).where(
+                leads.c.owner == person.name, leads.c.status == LeadStatus.OPEN)).scalar_one())
+            new_role = changes.get("role", person.role)
+            if open_leads and new_role not in OWNERS:
+                raise RuleViolation(f"user '{person.name}' owns {open_leads} open leads, which a {new_role} cannot "
+                                    f"own; reassign them first (leadflow lead list --owner {person.name})")
+            if person.role == Role.ADMIN and person.active and (
+                    new_role != Role.ADMIN or not changes.get("active", True)):
+                admins = conn.execute(sa.select(sa.func.count()).select_from(users).where(
+                    users.c.role == Role.ADMIN, users.c.active)).scalar_one()
+                if admins <= 1:
+                    raise RuleViolation(f"user '{person.name}' is the last active admin; make another admin "
+                                        "first")
+            if changes:
+                conn.execute(sa.update(users).where(users.c.id == person.id).values(**changes))
+            if changes.get("active") is False:
+                self.engine.auth.lock_out(conn, person, by=actor.name, now=now)
+            return {**views.user(ctx.user_row(conn, person.name)), "open_leads": open_leads}
 
     @operation
     def set_email(self, name: str, email: str | None) -> results.User:
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            access.require_admin(ctx.actor(conn), "change users")
+            policy.require_admin(ctx.actor(conn), "change users")
             person = ctx.user(conn, name)
-            conn.execute(sa.update(users).where(users.c.id == person["id"]).values(
-                email=check_email(email, f"e-mail of {person['name']}")))
-            return views.user(ctx.user(conn, person["name"]))
+            conn.execute(sa.update(users).where(users.c.id == person.id).values(
+                email=check_email(email, f"e-mail of {person.name}")))
+            return views.user(ctx.user_row(conn, person.name))
 
     @operation
     def list(self) -> list[results.User]:
@@ -69,7 +109,20 @@ class UserService(Service):
     def whoami(self) -> results.User:
         """The acting user."""
         with self.ctx.transaction() as conn:
-            return views.user(self.ctx.actor(conn))
+            return views.user(self.ctx.user_row(conn, self.ctx.actor(conn).name))
+
+
+def _check_role(conn: Connection, role: str) -> None:
+    if role in USER_ROLES:
+        return
+    departments = _declared_roles(conn)
+    if role not in departments:
+        known = [*USER_ROLES, *sorted(departments)]
+        raise InvalidInputError(
+            f"role '{role}' is neither a user role ({', '.join(USER_ROLES)}) nor a department declared "
+            f"in a loaded process ({', '.join(sorted(departments)) or 'none loaded'})"
+            f"{suggest(role, known)}"
+        )
 
 
 def _declared_roles(conn: Connection) -> set[str]:
@@ -98,4 +151,4 @@ def add_first_admin(conn: Connection, name: str) -> None:
 
 def add_source(conn: Connection, name: str) -> None:
     """Register an API token's source as a technical user (role ``intake``), the actor of its leads."""
-    conn.execute(sa.insert(users).values(name=name, role=access.INTAKE, team=None, created_at=clock.now()))
+    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=None, created_at=clock.now()))

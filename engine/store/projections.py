@@ -22,13 +22,14 @@ from engine.state import Event, LeadState, SpecLookup, apply
 from engine.store.driver import driver_execute, driver_executemany_tuples, driver_rows, rows_by_ids
 from engine.store.lead_rows import LeadChange
 from engine.store.schema import events, lead_stages, leads, ownerships, stage_counts
+from engine.vocab import EventKind, LeadStatus
 
 CountKey = tuple[str, str, str, str]
 
 
 def count_key(state: LeadState) -> CountKey | None:
     """The ``stage_counts`` row an open lead counts in: (process, stage, team, owner), '' for no team or owner."""
-    if state.status != "open":
+    if state.status != LeadStatus.OPEN:
         return None
     return (state.process, state.stage, state.team or "", state.owner or "")
 
@@ -85,7 +86,7 @@ def recount(conn: Connection) -> None:
     grouped = conn.execute(
         sa.select(leads.c.process, leads.c.stage, team, owner, sa.func.count(),
                   sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
-        .where(leads.c.status == "open").group_by(leads.c.process, leads.c.stage, team, owner))
+        .where(leads.c.status == LeadStatus.OPEN).group_by(leads.c.process, leads.c.stage, team, owner))
     add_counts(conn, {(process, stage, t, o): [int(n), int(value)] for process, stage, t, o, n, value in grouped})
 
 
@@ -231,7 +232,7 @@ def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) ->
 # -- who worked which client when --------------------------------------------------------------------
 
 #: The events that give a lead an owner, and the key of their data that names them.
-OWNERSHIP_EVENTS = {"created": "owner", "assigned": "to", "rotated": "to"}
+OWNERSHIP_EVENTS: dict[str, str] = {EventKind.CREATED: "owner", EventKind.ASSIGNED: "to", EventKind.ROTATED: "to"}
 _OWNERSHIP_NAMES = ("client_id", "lead_id", "owner", "started_at", "how")
 _INSERT_OWNERSHIP = sa.insert(ownerships).values({name: sa.bindparam(name) for name in _OWNERSHIP_NAMES})
 

@@ -28,6 +28,12 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     # where the owner's reminders and a role's e-mails go (docs/automation.md)
     sa.Column("email", sa.String(320)),
+    # logging in (docs/server.md): an Argon2id hash, none for a user who never had a password (local mode)
+    sa.Column("password_hash", sa.String(200)),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("password_changed_at", sa.DateTime),
+    sa.Column("deactivated_at", sa.DateTime),
 )
 
 process_versions = sa.Table(
@@ -240,6 +246,13 @@ api_tokens = sa.Table(
     sa.Column("created_by", sa.String(200), nullable=False),
     sa.Column("revoked_at", sa.DateTime),
     sa.Column("revoked_by", sa.String(200)),
+    # personal access tokens share the table (docs/server.md): for them ``source`` is the owner, the user the
+    # token acts as, as it is the technical user for an integration token
+    sa.Column("kind", sa.String(16), nullable=False, server_default="integration"),  # or personal
+    sa.Column("name", sa.String(200)),
+    sa.Column("expires_at", sa.DateTime),
+    sa.Column("last_used_at", sa.DateTime),  # touched at most once a minute
+    sa.Column("rate_limit", sa.Integer),  # requests per minute; None: the kind's default
 )
 
 # Every committed CSV import, keyed by the file's SHA-256: the record of who imported what, and the guard that
@@ -297,3 +310,28 @@ outbox = sa.Table(
     sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
 
+
+
+# Logged-in browser sessions (docs/server.md): only the SHA-256 of the session token is stored.
+sessions = sa.Table(
+    "sessions", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),  # touched at most once a minute
+    sa.Column("expires_at", sa.DateTime, nullable=False),  # the absolute end, whatever the activity
+    sa.Column("revoked_at", sa.DateTime),
+    sa.Column("revoked_by", sa.String(200)),
+    sa.Column("address", sa.String(64)),
+    sa.Column("user_agent", sa.String(500)),
+)
+
+# Fixed-window counters of the rate limits (failed logins per user and per address, requests per token), in the
+# database so that every server process counts together. ``key`` is e.g. login:user:anna or token:17.
+rate_limits = sa.Table(
+    "rate_limits", metadata,
+    sa.Column("key", sa.String(300), primary_key=True),
+    sa.Column("window_start", sa.DateTime, nullable=False),
+    sa.Column("count", sa.Integer, nullable=False),
+)

@@ -1,0 +1,310 @@
+"""Who may do what: every permission rule of the engine, and the acting user it is asked about.
+
+- admin: everything, and alone loads and migrates processes, manages users and API tokens, sends the due mail
+  and rebuilds projections;
+- manager (the sales director): any lead of their team (every team when they have none): reassign, close,
+  reopen, recall, extend, decide refusal reviews, rotate, import, and the salesperson's work;
+- salesperson: their own leads only, and only the tasks owned by the process's owner role;
+- a department user (role = a process role such as analyst or technician): tasks owned by that role on the
+  leads of their team (every team when they have none); reading those leads;
+- an intake (a source of the HTTP intake, such as a website, made by ``leadflow token add``): adding leads
+  without an owner, and reading every lead and board (the HTTP intake lets only tokens made with ``--read``
+  read).
+
+A rule that decides both one lead (a Python predicate such as ``can_view``) and many (an SQL filter such as
+``visible_leads``) is written here in both forms, side by side; tests/test_policy.py proves on random users and
+leads, against a real database, that the two forms agree. Every refusal names who tried what and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from engine.board import Scope
+from engine.errors import PermissionDenied
+from engine.spec import ProcessSpec, TaskSpec
+from engine.state import OwnedLead
+from engine.store import leads
+from engine.vocab import ADDERS, MANAGERS, OWNERS, Role
+
+
+@dataclass(frozen=True)
+class Actor:
+    """A user as the rules see them: the acting user, or one a lead is given to.
+
+    ``role`` is a ``Role`` or a department role a process declares (such as ``analyst``)."""
+
+    name: str
+    role: str
+    team: str | None = None
+    email: str | None = None
+    id: int | None = None
+    #: a deactivated user cannot log in, act or own leads (their leads stay theirs until reassigned)
+    active: bool = True
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Actor:
+        """From a ``users`` row (a database from before revision 0004 has no ``email``)."""
+        return cls(name=row["name"], role=row["role"], team=row["team"], email=row.get("email"), id=row.get("id"),
+                   active=bool(row.get("active", True)))
+
+    @property
+    def who(self) -> str:
+        """How a refusal names them: ``user 'anna' (salesperson, team north)``."""
+        return f"user '{self.name}' ({self.role}{', team ' + self.team if self.team else ''})"
+
+
+# -- admins ---------------------------------------------------------------------------------------
+
+def require_admin(actor: Actor, what: str) -> None:
+    """Load or migrate processes, manage users and tokens, send the due mail, upgrade the schema..."""
+    if actor.role != Role.ADMIN:
+        raise PermissionDenied(f"{actor.who} may not {what}: only an admin may")
+
+
+# -- managers -------------------------------------------------------------------------------------
+
+def manages(actor: Actor, team: str | None) -> bool:
+    if actor.role == Role.ADMIN:
+        return True
+    return actor.role == Role.MANAGER and (actor.team is None or actor.team == team)
+
+
+def require_manager_of(actor: Actor, team: str | None, what: str) -> None:
+    """Reassign, reopen, recall, extend, retry a mail, decide a review, see another's work: a manager of ``team``."""
+    if not manages(actor, team):
+        scope = f"team {team}" if team else "leads without a team"
+        raise PermissionDenied(f"{actor.who} may not {what}: only a manager of {scope} or an admin may")
+
+
+def _require_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
+    if actor.role not in roles:
+        raise PermissionDenied(f"user '{actor.name}' ({actor.role}) {refusal}")
+
+
+def require_manager(actor: Actor, what: str) -> None:
+    """Rotate, import: any manager or an admin (their scope is checked where they name it)."""
+    _require_role(actor, MANAGERS, f"may not {what}: only a manager or an admin may")
+
+
+# -- owners ---------------------------------------------------------------------------------------
+
+def can_own(actor: Actor) -> bool:
+    return actor.role in OWNERS
+
+
+def require_can_own(actor: Actor) -> None:
+    if not actor.active:
+        raise PermissionDenied(f"user '{actor.name}' is deactivated and cannot own leads")
+    _require_role(actor, OWNERS, "cannot own leads; owners are salespeople or managers")
+
+
+def default_owner(actor: Actor) -> str | None:
+    """Who owns a lead its adder names no owner for: a salesperson their own; anyone else's waits unassigned."""
+    return actor.name if actor.role == Role.SALESPERSON else None
+
+
+def require_can_add(actor: Actor) -> None:
+    """Add a lead without naming its owner."""
+    _require_role(actor, ADDERS, "may not add leads")
+
+
+def require_can_give(actor: Actor, owner: Actor, what: str) -> None:
+    """Add or import a lead for ``owner``: one who may own leads, the actor themself or one of their team."""
+    require_can_own(owner)
+    if owner.name != actor.name:
+        require_manager_of(actor, owner.team, what)
+
+
+def require_can_assign(actor: Actor, lead: OwnedLead, to: Actor) -> None:
+    """Give ``lead`` to ``to``: a manager of the lead's team and of the new owner's."""
+    require_can_own(to)
+    require_manager_of(actor, lead.team, f"reassign lead {lead.id}")
+    require_manager_of(actor, to.team, f"assign a lead to {to.name}")
+
+
+# -- seeing leads ---------------------------------------------------------------------------------
+
+def _owns(actor: Actor, lead: OwnedLead) -> bool:
+    """Owning counts for the roles that may own leads (a name on a lead makes no one else its owner)."""
+    return lead.owner == actor.name and actor.role in OWNERS
+
+
+def can_view(actor: Actor, lead: OwnedLead) -> bool:
+    """The Python form of ``visible_leads``."""
+    if manages(actor, lead.team) or _owns(actor, lead) or actor.role == Role.INTAKE:
+        return True
+    return actor.role not in (Role.SALESPERSON, *MANAGERS) and (actor.team is None or actor.team == lead.team)
+
+
+def visible_leads(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
+    """Restrict a query over ``leads`` to what the actor may see: the SQL form of ``can_view``."""
+    if actor.role in (Role.ADMIN, Role.INTAKE) or (actor.role == Role.MANAGER and actor.team is None):
+        return query
+    if actor.role == Role.MANAGER:
+        return query.where(sa.or_(leads.c.team == actor.team, leads.c.owner == actor.name))
+    if actor.role == Role.SALESPERSON:
+        return query.where(leads.c.owner == actor.name)
+    return query.where(leads.c.team == actor.team) if actor.team else query
+
+
+def require_can_view(actor: Actor, lead: OwnedLead) -> None:
+    if can_view(actor, lead):
+        return
+    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: it belongs to "
+                           f"{lead.owner or 'nobody'}{' of team ' + lead.team if lead.team else ''}")
+
+
+def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
+    """A client and its whole history, for anyone who may see one of its leads (the salesperson who takes a
+    client over sees everything that happened before). A client with no lead at all belongs to nobody yet."""
+    listed = list(its_leads)
+    if listed and not any(can_view(actor, lead) for lead in listed):
+        raise PermissionDenied(f"user '{actor.name}' ({actor.role}) may not see client {client_id}: "
+                               "none of its leads is theirs to see")
+
+
+# -- working leads --------------------------------------------------------------------------------
+
+def can_work(actor: Actor, lead: OwnedLead) -> bool:
+    """Advance, edit, close, win, report on: the owner or a manager of the lead's team."""
+    return _owns(actor, lead) or manages(actor, lead.team)
+
+
+def require_can_work(actor: Actor, lead: OwnedLead, verb: str) -> None:
+    if not can_work(actor, lead):
+        raise PermissionDenied(f"{actor.who} may not {verb} lead {lead.id}: it belongs to "
+                               f"{lead.owner or 'nobody'}; only its owner or a manager of its team may")
+
+
+def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
+    """Complete a task: a task of the process's owner role is the lead owner's, a department's task is that
+    department's (on the leads of its team); a manager of the lead's team may do either."""
+    if manages(actor, lead.team):
+        return
+    if task.owner == spec.owner_role:
+        if lead.owner == actor.name:
+            return
+        why = f"it is the {spec.owner_role}'s task and lead {lead.id} belongs to {lead.owner or 'nobody'}"
+    else:
+        if actor.role == task.owner and (actor.team is None or actor.team == lead.team):
+            return
+        role = spec.role(task.owner)
+        why = f"it is owned by the {role.name if role else task.owner} ({task.owner})"
+    raise PermissionDenied(f"{actor.who} may not complete task '{task.id}' of lead {lead.id}: {why}")
+
+
+def require_can_see_work_of(actor: Actor, person: Actor, what: str) -> None:
+    """Another person's tasks or agenda: their manager's (one's own: anyone's)."""
+    if person.name != actor.name:
+        require_manager_of(actor, person.team, what)
+
+
+def lists_lead(who: Actor, lead: OwnedLead, *, include_all: bool) -> bool:
+    """Whether ``who``'s task list covers ``lead``: a salesperson's own leads; a manager's or admin's team's
+    (every team's with ``include_all`` or without a team); a department's team's. The Python form of
+    ``task_list_leads``; among the leads it covers, the list holds exactly the tasks ``who`` may complete."""
+    if who.role == Role.SALESPERSON:
+        return lead.owner == who.name
+    if who.team and not (include_all and who.role in MANAGERS):
+        return lead.team == who.team
+    return True
+
+
+def task_list_leads(who: Actor, *, include_all: bool) -> list[Any]:
+    """SQL conditions on ``leads``: the leads ``who``'s task list covers (the SQL form of ``lists_lead``)."""
+    if who.role == Role.SALESPERSON:
+        return [leads.c.owner == who.name]
+    if who.team and not (include_all and who.role in MANAGERS):
+        return [leads.c.team == who.team]
+    return []
+
+
+def lists_every_task(who: Actor) -> bool:
+    """A manager's task list holds every task of the leads it covers; anyone else's only the tasks of their role."""
+    return who.role in MANAGERS
+
+
+def is_task_of(who: Actor, task: TaskSpec, spec: ProcessSpec) -> bool:
+    """Whether a non-manager's task list shows ``task`` of ``spec``: their role's tasks (a salesperson's: the
+    tasks of the process's owner role)."""
+    return task.owner == who.role or (who.role == Role.SALESPERSON and task.owner == spec.owner_role)
+
+
+# -- views over many leads: the board, the stand-up, the stalled leads, the reports -------------
+
+#: How a rule that names a user (by a name the actor typed) looks them up; raises ``NotFoundError``.
+UserLookup = Callable[[str], Actor]
+
+
+def view_scope(actor: Actor, *, owner: str | None, team: str | None, lookup: UserLookup) -> Scope:
+    """Whose leads the actor asked to see (the board, stalled leads, revisits, reports), checked against what
+    they may see: every lead the scope covers is one they may see (tests/test_policy.py)."""
+    if actor.role == Role.SALESPERSON:
+        if owner not in (None, actor.name) or team not in (None, actor.team):
+            raise PermissionDenied(f"user '{actor.name}' (salesperson) sees only their own leads")
+        return Scope(owner=actor.name)
+    if actor.role == Role.INTAKE:  # an integrator's token made with --read: every lead
+        if owner is not None:
+            lookup(owner)
+        return Scope(team=team, owner=owner)
+    if actor.role not in MANAGERS:
+        raise PermissionDenied(f"user '{actor.name}' ({actor.role}) has no board; boards are for "
+                               "salespeople and managers")
+    if owner is not None:
+        require_manager_of(actor, lookup(owner).team, f"see the leads of {owner}")
+    wanted = team if team is not None else (actor.team if actor.role == Role.MANAGER else None)
+    if wanted is not None:
+        require_manager_of(actor, wanted, f"see team {wanted}")
+    return Scope(team=wanted, owner=owner)
+
+
+@dataclass(frozen=True)
+class Agenda:
+    """Whose stand-up agenda the actor sees: one person's, or every salesperson's of ``team`` (of every team
+    when None); ``director``: with the refusal reviews and the unassigned leads."""
+
+    person: str | None
+    team: str | None
+    director: bool
+
+
+def agenda_scope(actor: Actor, *, person: Actor | None, team: str | None) -> Agenda:
+    if person is not None:
+        require_can_see_work_of(actor, person, f"see the agenda of {person.name}")
+        return Agenda(person=person.name, team=None, director=False)
+    if actor.role == Role.SALESPERSON:
+        return Agenda(person=actor.name, team=None, director=False)
+    wanted = team if team is not None else actor.team
+    if wanted is not None:
+        require_manager_of(actor, wanted, f"see the agenda of team {wanted}")
+    return Agenda(person=None, team=wanted, director=actor.role in MANAGERS)
+
+
+# -- refusal reviews ------------------------------------------------------------------------------
+
+def sees_reviews(actor: Actor) -> bool:
+    """Refusal reviews are the sales director's: managers and admins."""
+    return actor.role in MANAGERS
+
+
+def reviews_team(actor: Actor) -> str | None:
+    """The team whose refusal reviews the (reviewing) actor sees; None: every team's."""
+    return actor.team if actor.role == Role.MANAGER else None
+
+
+def require_sees_reviews(actor: Actor) -> None:
+    _require_role(actor, MANAGERS, "may not see refusal reviews: they are the sales director's")
+
+
+# -- API tokens -----------------------------------------------------------------------------------
+
+def require_token_reads(source: str, can_read: bool) -> None:
+    """Reading through the HTTP intake needs a token made with ``--read``."""
+    if not can_read:
+        raise PermissionDenied(f"the token of source '{source}' may send leads but not read them; "
+                               "reading needs a token made with --read")
