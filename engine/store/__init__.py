@@ -14,16 +14,20 @@ also calls for its mail events, which change no lead). The rebuilds rewrite a pr
 load that bypassed the engine: ``recount`` (``stage_counts`` from the leads) and ``rebuild_stages``
 (``lead_stages`` from the event log) delete the table, then write it with the write path's own row-building code
 and statements (``add_counts``, ``visit_row``). Migrations change the schema and may move data in SQL of their own.
+A write of many leads, and the rotation and the import while they build one, pause Python's cyclic garbage
+collector (``collector_paused``): their few objects per lead live until the statements run and hold no cycles.
 
 Three ways of running SQL, each for its case:
 
 - **SQLAlchemy Core, ``conn.execute(statement)``**, for ordinary statements: a query of a report or a board, a
   user, a process version, a token. It is the readable default; its per-call work (~30 us) does not matter there.
-- **The driver-level executor** (``driver_execute``, ``driver_executemany``, ``driver_rows``) for the hot paths:
-  the reads of a one-lead operation and every statement of the write path. Core statements built once with
-  bound parameters, compiled once per dialect and run on the driver's cursor with each type's own bind and result
-  processors, so the values are exactly SQLAlchemy's at ~1.5 us a call (each repeated value of a many-row call
-  converted once). Driver errors are re-raised as SQLAlchemy's.
+- **The driver-level executor** (``driver_execute``, ``driver_executemany``, ``driver_executemany_tuples``,
+  ``driver_rows``) for the hot paths: the reads of a one-lead operation and every statement of the write path.
+  Core statements built once with bound parameters, compiled once per dialect and run on the driver's cursor with
+  each type's own bind and result processors, so the values are exactly SQLAlchemy's at ~1.5 us a call. The write
+  path hands its rows over as tuples in the order of named parameters (``driver_executemany_tuples``): no dict
+  per row, the values of many rows converted a column at a time, each distinct value once (a rotation's or an
+  import's rows repeat one instant, one deadline). Driver errors are re-raised as SQLAlchemy's.
 - **The bulk helpers** (``insert_rows``, ``insert_many``) for rows written in bulk outside the write path (an
   import's clients, the outbox's mails, the benchmarks' data): one driver-level ``executemany`` of rows whose
   values are in the driver's form, each repeated value converted once.
