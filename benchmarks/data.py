@@ -299,19 +299,14 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
                 columns = store.lead_columns(state)
                 rows["leads"].append({"id": lead_id, "row_version": 1, **{k: columns[k] for k in lead_keys
                                                                           if k in columns}})
-                rows["lead_tasks"] += [store._task_row(lead_id, t) for t in state.tasks.values()]
+                rows["lead_tasks"] += [store.task_row(lead_id, t) for t in state.tasks.values()]
                 rows["events"] += [{"lead_id": lead_id, "client_id": lead_id, "at": e.at, "actor": e.actor,
                                     "kind": e.kind, "data_json": store.dumps(e.data)} for e in evs]
-                rows["lead_stages"] += [store._visit_row(state, v) for v in stays.values()]
+                rows["lead_stages"] += [store.visit_row(state, v) for v in stays.values()]
                 rows["closures"] += closings
-                rows["ownerships"] += store._ownership_rows(lead_id, lead_id, evs)
+                rows["ownerships"] += store.ownership_rows(lead_id, lead_id, evs)
             for name, table_rows in rows.items():
-                if table_rows:
-                    table = store.metadata.tables[name]
-                    columns = [table.c[k] for k in table_rows[0]]
-                    store._executemany(conn, f"INSERT INTO {name} ({', '.join(c.key for c in columns)}) VALUES "
-                                             f"({', '.join('{}' for _ in columns)})",
-                                       columns, [tuple(r.values()) for r in table_rows])
+                store.insert_many(conn, store.metadata.tables[name], table_rows)
             for key in counts:
                 counts[key] += len(rows[key])
             log(f"  {start + n:,} leads written ({time.perf_counter() - started:.0f} s)")

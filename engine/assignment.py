@@ -14,13 +14,15 @@ PostgreSQL; SQLite's write lock, taken by ``BEGIN IMMEDIATE``), so concurrent wr
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, rules
+from engine.policy import Actor
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import assignment_cursors, stage_counts, users
@@ -47,6 +49,29 @@ class Placement:
         state.owner = self.owner
         state.team = self.team
         created.data.update(owner=self.owner, team=self.team, assignment=self.record())
+
+
+class NewLeadOwner(NamedTuple):
+    """Who owns a new lead (None: nobody yet), the team it is in, and the rules' decision when they were asked
+    (what its ``created`` event keeps as ``assignment``)."""
+
+    owner: str | None
+    team: str | None
+    assignment: dict[str, Any] | None
+
+
+def owner_of_new_lead(actor: Actor, named: Actor | None, spec: ProcessSpec, product: str | None,
+                      fields: dict[str, Any], rules_: Callable[[], Assigner]) -> NewLeadOwner:
+    """THE decision of who owns a new lead, for ``leads.add`` (and the HTTP intake) and the CSV import alike:
+    the named owner (who passed ``policy.require_can_give``); else the process's assignment rules, read through
+    ``rules_`` only when a lead needs them (it locks the round-robin cursors); else nobody: the lead waits in the
+    actor's team, visible to its manager."""
+    if named is not None:
+        return NewLeadOwner(named.name, named.team, None)
+    if spec.assignment is not None:
+        placed = rules_().place_values(product, fields, actor.team)
+        return NewLeadOwner(placed.owner, placed.team, placed.record())
+    return NewLeadOwner(None, actor.team, None)
 
 
 class Assigner:
@@ -132,6 +157,25 @@ class Assigner:
             conn.execute(sa.update(assignment_cursors).where(assignment_cursors.c.team == team)
                          .values(last_owner=self.cursors[team], updated_at=now))
         self._moved.clear()
+
+
+class AssignmentRules:
+    """A process's assignment rules in one transaction, read (and their cursors locked) only when a lead needs
+    them: the ``rules_`` of ``owner_of_new_lead`` for one lead."""
+
+    def __init__(self, conn: Connection, spec: ProcessSpec):
+        self._conn = conn
+        self._spec = spec
+        self._assigner: Assigner | None = None
+
+    def __call__(self) -> Assigner:
+        if self._assigner is None:
+            self._assigner = Assigner.load_for(self._conn, self._spec)
+        return self._assigner
+
+    def save(self) -> None:
+        if self._assigner is not None:
+            self._assigner.save(self._conn)
 
 
 def _lock_cursors(conn: Connection, teams: list[str]) -> dict[str, str | None]:

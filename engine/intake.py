@@ -9,7 +9,8 @@ transaction: a bad file, ``on_error="abort"`` with a bad row, a dry run or a kil
 database exactly as before, and a rerun cannot create duplicates. Every lead it writes is what
 ``Engine.add_lead`` would have stored for the same input: the same ``created`` event, applied by
 ``engine.state.apply`` (once per distinct first-stage outcome, then reused for every lead like it), the
-same ``stage_counts``, ``ownerships`` and task rows (tests/test_intake_import.py proves it lead by lead).
+same task rows and projections, written by the same ``store.write_leads`` (tests/test_intake_import.py proves it
+lead by lead), and its owner decided by the same ``assignment.owner_of_new_lead``.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import actions, policy, results, rules, store
-from engine.assignment import Assigner
+from engine.assignment import Assigner, owner_of_new_lead
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.spec import FieldSpec, ProcessSpec
 from engine.state import Event, LeadState, apply
-from engine.store import clients, events, imports, lead_stages, lead_tasks, leads, ownerships
+from engine.store import clients, imports, leads
 from engine.vocab import CLIENT_NAME_LENGTH, NAME_LENGTH, EventKind
 
 # -- what a column (or a form's key) means ---------------------------------------------------------
@@ -501,25 +502,18 @@ class BulkImport:
         if isinstance(self.default_owner, str):
             raise InvalidInputError(f"--owner: {self.default_owner}")
         self.stats = _no_counts()
-        self.deltas: dict[tuple[str, str, str, str], list[int]] = {}
-        self._templates: dict[tuple[bool, ...], list[Any]] = {}
-        self._lead_index: dict[str, int] = {}
+        self._templates: dict[tuple[bool, ...], tuple[LeadState, actions.Entry | None]] = {}
         self._conditional = [t for t in spec.first_stage.all_tasks if t.when is not None]
         self._at = store.driver_value(conn, leads.c.created_at, at)
         self._postgres = conn.dialect.name == "postgresql"
-        self._next_ids = {} if self._postgres else {
-            t.name: int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0))).scalar_one()) + 1
-            for t in (clients, leads)}
         self.first_client_id: int | None = None
         self.lead_ids: list[int] = []  # first and last lead id of the import
         # ONE Assigner for the whole import, made at the first row the rules place (it locks the teams'
         # round-robin cursors until the import ends): it reads the teams and loads once and counts what it places
         self.assigner: Assigner | None = None
-        self._owned: dict[str, int] = {}  # leads this import gave an owner by name: not yet in stage_counts
-        self._stage_names = [c.key for c in lead_stages.c]
-        self._stage_index = {k: i for i, k in enumerate(self._stage_names)}
+        self._owned: dict[str, int] = {}  # leads this batch gave an owner by name: not yet in stage_counts
 
-    # -- owners: ONE place decides who owns a new lead ---------------------------------------------
+    # -- owners: assignment.owner_of_new_lead decides, as for leads.add ---------------------------
     def _owner_row(self, name: str) -> policy.Actor | str:
         """The owner named in the file or by --owner, or why they cannot own this lead."""
         if name not in self._owners:
@@ -535,19 +529,15 @@ class BulkImport:
         """Who owns each new lead: the row's owner column, else ``--owner``, else nobody yet (``--assign auto``:
         the assignment rules); an unowned lead waits in the importing manager's team, as with ``add_lead``."""
         for item in batch:
-            row = self._owners[item.inquiry.owner] if item.inquiry.owner else self.default_owner
-            if row is not None:
-                assert isinstance(row, policy.Actor)  # a refused owner's rows were rejected when read
-                item.owner, item.team = row.name, row.team
-                self._owned[item.owner] = self._owned.get(item.owner, 0) + 1
+            q = item.inquiry
+            named = self._owners[q.owner] if q.owner else self.default_owner
+            assert not isinstance(named, str)  # a refused owner's rows were rejected when read
+            item.owner, item.team, item.assignment = owner_of_new_lead(
+                self.actor, named, self.spec, q.product, q.fields, self._assigner)
+            if named is not None:
+                self._owned[named.name] = self._owned.get(named.name, 0) + 1
                 if self.assigner is not None and item.owner in self.assigner.load:
                     self.assigner.load[item.owner] += 1  # the cap counts them, as add_lead's would
-            elif self.spec.assignment is not None:  # exactly what add_lead does for one lead
-                q = item.inquiry
-                placed = self._assigner().place_values(q.product, q.fields, self.actor.team)
-                item.owner, item.team, item.assignment = placed.owner, placed.team, placed.record()
-            else:
-                item.owner, item.team = None, self.actor.team
             if item.assignment is not None and item.owner is not None:
                 self.stats["assigned_by_rules"] += 1
             elif item.owner is None:
@@ -556,7 +546,7 @@ class BulkImport:
     def _assigner(self) -> Assigner:
         if self.assigner is None:
             self.assigner = Assigner.load_for(self.conn, self.spec)
-            for name, count in self._owned.items():  # this import's leads so far are not in stage_counts yet
+            for name, count in self._owned.items():  # this batch's leads so far are not in stage_counts yet
                 if name in self.assigner.load:
                     self.assigner.load[name] += count
         return self.assigner
@@ -587,7 +577,7 @@ class BulkImport:
                 by_email.setdefault(e, item.client_id)
             if ph:
                 by_phone.setdefault(ph, item.client_id)
-        ids = list(self._reserve(clients, len(new)))
+        ids = store.reserve_ids(self.conn, clients, len(new))
         if ids and self.first_client_id is None:
             self.first_client_id = ids[0]
         for item in batch:
@@ -618,112 +608,63 @@ class BulkImport:
         finally:
             cursor.close()
 
-    def _reserve(self, table: sa.Table, n: int) -> Iterator[int]:
-        """``n`` ids for new rows of ``table``: on PostgreSQL from its sequence (safe beside other writers), on
-        SQLite after the largest (the transaction holds the database's write lock)."""
-        if n == 0:
-            return iter(())
-        if self._postgres:
-            return iter(self.conn.execute(
-                sa.text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-                {"t": table.name, "n": n}).scalars().all())
-        first = self._next_ids[table.name]
-        self._next_ids[table.name] = first + n
-        return iter(range(first, first + n))
-
     # -- leads -----------------------------------------------------------------------------------------
-    def _template(self, item: _Pending, data: dict[str, Any]) -> list[Any]:
-        """The ``leads`` row of a new lead, as driver values, from ``state.apply`` of its ``created`` event.
+    def _template(self, item: _Pending, data: dict[str, Any]) -> tuple[LeadState, actions.Entry | None]:
+        """A new lead's state from ``state.apply`` of its ``created`` event, and the first stage's ``on_enter``.
 
         What the event does at the first stage (its tasks, deadlines and light) depends only on the instant
         and on which of the stage's conditional tasks apply, so it is computed once per such outcome."""
         key = tuple(rules.applies(t, item.inquiry.fields, self.spec) for t in self._conditional)
         if key not in self._templates:
             state = apply(None, Event(EventKind.CREATED, self.at, self.actor.name, data), self.specs)
-            columns = store.lead_columns(state)
-            # the row is [id, row_version, *columns]: positions of the values each lead has its own of
-            self._lead_index = {k: i + 2 for i, k in enumerate(columns)}
-            row = [store.driver_value(self.conn, leads.c[k], v) for k, v in columns.items()]
-            tasks = [(t.stage, t.id, t.state, store.driver_value(self.conn, lead_tasks.c.due_at, t.due_at))
-                     for t in state.tasks.values()]
-            placed = dataclasses.replace(state, id=0)
             # the first stage's on_enter actions, planned once for the outcome and given to each lead with its keys
-            entry = actions.on_enter(self.spec, placed, self.at)
-            # the reports' projection: the lead's row for the stage it starts in
-            stages = [[store.driver_value(self.conn, lead_stages.c[k], visit[k]) for k in self._stage_names]
-                      for visit in store.new_lead_visits(placed)]
-            self._templates[key] = [row, tasks, state, entry if entry.records or entry.mails else None, stages]
+            entry = actions.on_enter(self.spec, dataclasses.replace(state, id=0), self.at)
+            self._templates[key] = (state, entry if entry.records or entry.mails else None)
         return self._templates[key]
 
-    def enter_first_stage(self, batch: list[_Pending], templates: list[list[Any]],
-                          entries: list[actions.Entry]) -> None:
-        """The new leads enter the process's first stage: its tasks with their deadlines, their row of the
-        reports' ``lead_stages``, the mails its ``on_enter`` actions queue."""
-        rows = [(item.lead_id, stage, task, state, due) for item, template in zip(batch, templates, strict=True)
-                for stage, task, state, due in template[1]]
-        store.insert_rows(self.conn, lead_tasks, ["lead_id", "stage", "task_id", "state", "due_at"], rows)
-        at = self._stage_index
-        visits = []
-        for item, template in zip(batch, templates, strict=True):
-            for stage_row in template[4]:
-                visit = list(stage_row)
-                visit[at["lead_id"]], visit[at["owner"]], visit[at["team"]] = item.lead_id, item.owner, item.team
-                visits.append(visit)
-        store.insert_rows(self.conn, lead_stages, self._stage_names, visits)
-        self.stats["mails_queued"] += actions.store(self.conn, entries)
-
     def flush(self, batch: list[_Pending]) -> None:
-        if not batch:
-            return
+        """Write a batch: its new clients, then its leads through the write path (``store.write_leads``: the lead
+        rows, the first stage's tasks, the projections, the ``created`` events), then the mails they queue."""
+        if batch:
+            with store.collector_paused(len(batch)):
+                self._write(batch)
+
+    def _write(self, batch: list[_Pending]) -> None:
         self.place(batch)
         client_rows = self._resolve_clients(batch)
         store.insert_rows(self.conn, clients, ["id", "name", "company", "email", "phone", "email_norm",
                                                "phone_norm", "created_at"], client_rows)
-        lead_rows, event_rows, owner_rows, templates, entries = [], [], [], [], []
-        lead_ids = self._reserve(leads, len(batch))
+        changes: list[store.LeadChange] = []
+        entries: list[actions.Entry] = []
         process, version, actor = self.spec.id, self.version, self.actor.name
-        for item in batch:
+        for item, lead_id in zip(batch, store.reserve_ids(self.conn, leads, len(batch)), strict=True):
             q = item.inquiry
-            item.lead_id = next(lead_ids)
+            item.lead_id = lead_id
             data = {"client_id": item.client_id, "process": process, "process_version": version,
                     "owner": item.owner, "team": item.team, "source": q.source, "product": q.product,
                     "value_minor": q.value_minor, "fields": q.fields}
             if item.assignment is not None:
                 data["assignment"] = item.assignment
-            template = self._template(item, data)
-            templates.append(template)
-            if template[3] is not None:
-                entry = template[3].for_lead(item.lead_id)
+            template, on_enter = self._template(item, data)
+            if on_enter is not None:
+                entry = on_enter.for_lead(lead_id)
                 data["actions"] = entry.records
                 entries.append(entry)
-            at = self._lead_index
-            row = [item.lead_id, 1, *template[0]]
-            row[at["client_id"]] = item.client_id
-            row[at["owner"]] = item.owner
-            row[at["team"]] = item.team
-            row[at["source"]] = q.source
-            row[at["product"]] = q.product
-            row[at["value_minor"]] = q.value_minor
-            row[at["fields_json"]] = store.dumps(q.fields)
-            lead_rows.append(row)
-            event_rows.append((item.lead_id, item.client_id, self._at, actor, EventKind.CREATED, store.dumps(data)))
-            if item.owner:
-                owner_rows.append((item.client_id, item.lead_id, item.owner, self._at, EventKind.CREATED))
-            state: LeadState = template[2]
-            count = self.deltas.setdefault((process, state.stage, item.team or "", item.owner or ""), [0, 0])
-            count[0] += 1
-            count[1] += q.value_minor or 0
-        store.insert_rows(self.conn, leads, ["id", "row_version", *self._lead_index], lead_rows)
-        self.enter_first_stage(batch, templates, entries)
-        store.insert_rows(self.conn, events, ["lead_id", "client_id", "at", "actor", "kind", "data_json"], event_rows)
-        store.insert_rows(self.conn, ownerships, ["client_id", "lead_id", "owner", "started_at", "how"], owner_rows)
+            # the template with the lead's own values: what apply makes of this lead's event (its tasks alike)
+            state = object.__new__(LeadState)
+            state.__dict__.update(template.__dict__, id=lead_id, client_id=item.client_id, owner=item.owner,
+                                  team=item.team, source=q.source, product=q.product, value_minor=q.value_minor,
+                                  fields=q.fields)
+            changes.append(store.LeadChange(None, state, [Event(EventKind.CREATED, self.at, actor, data)]))
+        store.write_leads(self.conn, changes)
+        self._owned.clear()  # counted in stage_counts now
+        self.stats["mails_queued"] += actions.store(self.conn, entries)
         self.stats["imported"] += len(batch)
         if not self.lead_ids:
             self.lead_ids.append(batch[0].lead_id)
         self.lead_ids[1:] = [batch[-1].lead_id]
 
     def finish(self) -> None:
-        store.add_counts(self.conn, self.deltas)
         if self.assigner is not None:
             self.assigner.save(self.conn)
 
@@ -796,7 +737,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
     if status != "imported":
         return report
     bulk.finish()
-    report["import_id"] = store._new_id(conn.execute(sa.insert(imports).values(
+    report["import_id"] = store.new_id(conn.execute(sa.insert(imports).values(
         sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))

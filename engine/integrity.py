@@ -233,7 +233,7 @@ def _compare_lead(row: Any, task_rows: list[Any], state: LeadState, report: Repo
 def _compare_stages(lead_id: int, rows: list[Any], rebuilt: _Rebuilt, report: Report) -> None:
     state = rebuilt.state
     state.id = lead_id
-    expected = {v.stage: store._visit_row(state, v) for v in rebuilt.stays.values()}
+    expected = {v.stage: store.visit_row(state, v) for v in rebuilt.stays.values()}
     stored = {r["stage"]: r for r in rows}
     for stage in sorted(set(expected) | set(stored)):
         a, b = stored.get(stage), expected.get(stage)

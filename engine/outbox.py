@@ -235,8 +235,8 @@ def _result(row: dict[str, Any], state: str, error: str | None) -> results.MailR
 
 def _event(conn: Connection, row: dict[str, Any], actor: str, kind: str, data: dict[str, Any]) -> None:
     client_id = conn.execute(sa.select(leads.c.client_id).where(leads.c.id == row["lead_id"])).scalar_one()
-    store.insert_events(conn, row["lead_id"], client_id, [Event(kind=kind, at=clock.now(), actor=actor, data={
-        "outbox": row["id"], "kind": row["kind"], "template": row["template"], "to": row["recipient"], **data})])
+    store.append_events(conn, [(row["lead_id"], client_id, Event(kind=kind, at=clock.now(), actor=actor, data={
+        "outbox": row["id"], "kind": row["kind"], "template": row["template"], "to": row["recipient"], **data}))])
 
 
 def _finish(conn: Connection, row: dict[str, Any], worker: str, actor: str, state: str, why: str) -> results.MailResult:

@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection
 from engine import results, rules, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.state import ROTATED_COLUMNS, Event, SpecLookup, apply
+from engine.state import ROTATED_COLUMNS, Event, LeadState, SpecLookup, apply
 from engine.store import clients, closures, leads, ownerships, stage_counts, users
 from engine.vocab import EventKind, LeadStatus, Role
 
@@ -178,9 +178,15 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
 
     ``apply`` runs once per group of leads that it changes alike (one process version, stage and task
     applicability: see ``ROTATED_COLUMNS``), on the group's first lead read in full; the whole group is then
-    written by ``store.write_alike`` with that lead's new columns and tasks and each lead's own new owner.
+    written by ``store.write_leads`` with that lead's new columns and tasks and each lead's own new owner.
     ``stalled`` holds each moved lead's row with the ``ROTATION_READS`` columns.
     """
+    with store.collector_paused(len(moves)):  # every group's changes are built, then written
+        _write_groups(conn, moves, stalled, specs, at, actor)
+
+
+def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Any], specs: SpecLookup,
+                  at: dt.datetime, actor: str) -> None:
     groups: dict[tuple[Any, ...], list[Move]] = {}
     for move in moves:
         row = stalled[move.lead_id]
@@ -206,22 +212,30 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
 
         first = store.read_lead(conn, group[0].lead_id)
         assert first is not None
-        before = store.lead_columns(first)
         after_state = apply(first.clone(), event(group[0]), specs)
-        after = store.lead_columns(after_state)
-        changed = {name for name, value in after.items() if before[name] != value}
+        changed = set(store.changed_columns(first, after_state))
         assert changed <= set(ROTATED_COLUMNS), f"a rotation changed {sorted(changed - set(ROTATED_COLUMNS))}"
-        columns = {name: after[name] for name in ROTATED_COLUMNS if name not in ("owner", "team")}
         stage = spec.stage(stage_id)
         assert stage is not None
         # in the stage's declared order, as entering a stage creates them (lists show ties in that order)
-        tasks = [after_state.tasks[(stage_id, task.id)] for task in stage.all_tasks]
-        changed_leads = [
-            store.AlikeLead(m.lead_id, row.client_id, row.row_version, process, row.value_minor, row.owner,
-                            row.team, m.to_owner, m.team)
-            for m in group for row in [stalled[m.lead_id]]]
-        store.write_alike(conn, stage_id, columns, tasks, changed_leads,
-                          [(lead, event(m)) for lead, m in zip(changed_leads, group, strict=True)])
+        tasks = {(stage_id, task.id): after_state.tasks[(stage_id, task.id)] for task in stage.all_tasks}
+        # what the write path compares: the lead's own identity, owner, team and value; its rotated columns
+        # are written whatever they held, its stage's task rows replaced without being read (the fields are the
+        # first lead's, read by nothing the write path writes for a rotation)
+        template_before = {**first.__dict__, "tasks": {}}
+        template_after = {**after_state.__dict__, "tasks": tasks}
+        changes = []
+        for m in group:
+            row = stalled[m.lead_id]
+            before = object.__new__(LeadState)
+            before.__dict__.update(template_before, id=m.lead_id, client_id=row.client_id,
+                                   value_minor=row.value_minor, row_version=row.row_version, owner=row.owner,
+                                   team=row.team)
+            after = object.__new__(LeadState)
+            after.__dict__.update(template_after, id=m.lead_id, client_id=row.client_id,
+                                  value_minor=row.value_minor, owner=m.to_owner, team=m.team)
+            changes.append(store.LeadChange(before, after, [event(m)], ROTATED_COLUMNS, stage_id))
+        store.write_leads(conn, changes)
 
 
 def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:

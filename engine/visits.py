@@ -59,6 +59,14 @@ def moves(before: Position | None, after: LeadState) -> list[tuple[str, str, dt.
     return out
 
 
+def first(state: LeadState) -> Visit | None:
+    """The stay a new lead begins: what ``follow`` makes of ``moves(None, state)``, without building them
+    (an import writes this for every lead)."""
+    if state.status != LeadStatus.OPEN:
+        return None
+    return Visit(state.stage, entered_at=state.stage_entered_at, stay_started_at=state.stage_entered_at)
+
+
 def follow(visits: dict[str, Visit], changes: list[tuple[str, str, dt.datetime]]) -> set[str]:
     """Apply ``changes`` (from ``moves``) to a lead's visits; returns the stages whose row changed."""
     touched: set[str] = set()

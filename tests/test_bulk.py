@@ -354,12 +354,13 @@ def test_a_lead_changed_since_it_was_read_makes_the_batch_write_nothing(team: Te
         read = store.read_leads(conn, ids)
     anna.complete_task(ids[1], "record_contact")  # another user's write between the read and the write
     spec = team.admin.spec(PV)
-    changes = [(state, apply(state.clone(), Event(kind="recalled", at=state.created_at, actor="marta",
-                                                  data={"from": "anna", "note": None}), lambda p, v: spec))
+    changes = [store.LeadChange(state, apply(state.clone(), Event(kind="recalled", at=state.created_at, actor="marta",
+                                                                  data={"from": "anna", "note": None}),
+                                              lambda p, v: spec), [])
                for state in read.values()]
     before = snapshot(team.url)
     with pytest.raises(ConcurrentUpdateError) as err, anna.transaction() as conn:
-        store.update_leads(conn, changes)
+        store.write_leads(conn, changes)
     assert str(err.value) == "1 of 3 leads changed since they were read; nothing was written, try again"
     assert snapshot(team.url) == before
 

@@ -201,7 +201,7 @@ def _stale_write(url: str, lead_id: int, stale: Any) -> None:
             after = copy.deepcopy(stale)
             after.fields["need"] = "stale writer"
             after.stage = "first_contact"
-            store.update_lead(conn, stale, after)
+            store.write_leads(conn, [store.LeadChange(stale, after, [])])
     finally:
         writer.close()
 
@@ -228,7 +228,7 @@ def test_a_write_from_a_stale_read_is_refused_and_writes_nothing(team: Team) -> 
             assert fresh is not None
             after = copy.deepcopy(fresh)
             after.fields["need"] = "fresh writer"
-            store.update_lead(conn, fresh, after)
+            store.write_leads(conn, [store.LeadChange(fresh, after, [])])
         assert team.admin.stored_lead(lead_id).row_version == stale.row_version + 2
     finally:
         reader.close()
@@ -251,7 +251,7 @@ def test_a_transaction_kept_open_across_another_commit_cannot_write(team: Team) 
             other.set_fields(lead_id, {"need": "committed meanwhile"})  # commits on its own connection
             after = copy.deepcopy(stale)
             after.fields["need"] = "stale writer"
-            store.update_lead(conn, stale, after)
+            store.write_leads(conn, [store.LeadChange(stale, after, [])])
         assert team.admin.stored_lead(lead_id).fields == {"need": "committed meanwhile"}
         assert [e["kind"] for e in anna.history(lead_id)] == ["created", "field_set"]
     finally:

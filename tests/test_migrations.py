@@ -16,7 +16,7 @@ def test_migrations_match_the_models(db_url: str) -> None:
         migrate.upgrade(db)
         with db.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), metadata)
-        assert diff == [], f"engine/store.py and engine/migrations disagree: {diff}"
+        assert diff == [], f"engine/store/schema.py and engine/migrations disagree: {diff}"
         assert migrate.current_revision(db) == migrate.head_revision()
         migrate.upgrade(db)  # upgrading an up-to-date database changes nothing
         assert sa.inspect(db).has_table("leads")

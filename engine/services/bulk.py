@@ -9,7 +9,7 @@ from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFou
 from engine.rules import clean_text
 from engine.services.context import Check, Service, operation
 from engine.services.leads import advancing, completing, winning
-from engine.state import Event, LeadState, apply
+from engine.state import Event, apply
 from engine.vocab import NOTE_LENGTH
 
 #: How a refused batch names what it could not do ("can't advance 2 of 500 leads").
@@ -49,7 +49,7 @@ class BulkService(Service):
 
     def _many(self, action: str, lead_ids: Sequence[int], on_refusal: str, check: Check) -> results.BulkResult:
         """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
-        the leads with ``store.update_leads`` and their events with ``store.insert_events_bulk``."""
+        the leads and their events with ``store.write_leads``."""
         if on_refusal not in ("abort", "skip"):
             raise InvalidInputError(f"on_refusal '{on_refusal}' is not one of: abort, skip")
         ids = _batch_ids(lead_ids)
@@ -59,8 +59,7 @@ class BulkService(Service):
             states = store.read_leads(conn, ids)
             lookup = ctx.specs_lookup(conn)
             at = clock.now()
-            changes: list[tuple[LeadState, LeadState]] = []
-            evs: list[tuple[LeadState, Event]] = []
+            changes: list[store.LeadChange] = []
             entries = []
             refused: list[results.Refused] = []
             done: list[int] = []
@@ -81,13 +80,11 @@ class BulkService(Service):
                     entry = actions.on_enter(spec, after, at)
                     entry.record_on(ev)
                     entries.append(entry)
-                changes.append((state, after))
-                evs.append((after, ev))
+                changes.append(store.LeadChange(state, after, [ev]))
                 done.append(lead_id)
             if refused and on_refusal == "abort":
                 raise BatchRefused(_VERBS[action], len(ids), refused)
-            store.update_leads(conn, changes)
-            store.insert_events_bulk(conn, evs)
+            store.write_leads(conn, changes)
             actions.store(conn, entries)
             return {"action": action, "done": done, "refused": refused}
 

@@ -65,7 +65,7 @@ def insert_client(conn: Connection, *, name: str, company: str | None, email: st
         raise InvalidInputError("a lead needs the client's name (--name)")
     email_ = check_email(email)
     phone_ = check_phone(phone)
-    return store._new_id(conn.execute(sa.insert(clients).values(
+    return store.new_id(conn.execute(sa.insert(clients).values(
         name=name_, company=clean_text(company, "company"), email=email_, phone=phone_,
         email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
     )))

@@ -247,9 +247,7 @@ class Context:
                 entry = actions.on_enter(lookup(state.process, state.process_version), state, ev.at)
                 entry.record_on(ev)
                 entries.append(entry)
-        store.update_lead(conn, before, state)
-        assert state.id is not None
-        store.insert_events(conn, state.id, state.client_id, evs)
+        store.write_leads(conn, [store.LeadChange(before, state, evs)])
         actions.store(conn, entries)
         return self.view(conn, state)
 

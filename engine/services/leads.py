@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from engine import actions, policy, results, rules, store, views
-from engine.assignment import Assigner
+from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
 from engine.policy import Actor
@@ -62,32 +62,33 @@ class LeadService(Service):
             spec = ctx.spec(conn, process)
             version = ctx.version_of(conn, spec)
             owner_name = owner if owner is not None else policy.default_owner(actor)
+            named = None
             if owner_name is not None:
-                owner_user = ctx.user(conn, owner_name)
-                policy.require_can_give(actor, owner_user, f"add a lead for {owner_name}")
-                team = owner_user.team
+                named = ctx.user(conn, owner_name)
+                policy.require_can_give(actor, named, f"add a lead for {owner_name}")
             else:
                 policy.require_can_add(actor)
-                team = actor.team  # an unassigned lead waits in its manager's team, visible to them
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
             if client_id is None:
                 client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
+            product = clean_text(product, "product", NAME_LENGTH)
+            assignment_rules = AssignmentRules(conn, spec)
+            placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
             created = ctx.event(EventKind.CREATED, {
-                "client_id": client_id, "process": spec.id, "process_version": version, "owner": owner_name,
-                "team": team, "source": clean_text(source, "source", NAME_LENGTH),
-                "product": clean_text(product, "product", NAME_LENGTH), "value_minor": value_minor, "fields": typed})
+                "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
+                "team": placed.team, "source": clean_text(source, "source", NAME_LENGTH),
+                "product": product, "value_minor": value_minor, "fields": typed})
+            if placed.assignment is not None:
+                created.data["assignment"] = placed.assignment
+            assignment_rules.save()
             state = apply(None, created, ctx.specs_lookup(conn))
-            if owner_name is None and spec.assignment is not None:
-                assigner = Assigner.load_for(conn, spec)
-                assigner.place(state).apply_to(state, created)
-                assigner.save(conn)
-            lead_id = store.insert_lead(conn, state)
+            (state.id,) = store.reserve_ids(conn, leads, 1)
             entry = actions.on_enter(spec, state, created.at)
             entry.record_on(created)
-            store.insert_events(conn, lead_id, client_id, [created])
+            store.write_leads(conn, [store.LeadChange(None, state, [created])])
             actions.store(conn, [entry])
             return ctx.view(conn, state)
 

@@ -1,0 +1,157 @@
+"""Persistence: SQLAlchemy Core over SQLite (the embedded default, WAL mode) or PostgreSQL.
+
+The package, by concern: ``schema`` (every table), ``database`` (connecting), ``codec`` (the JSON of stored
+documents), ``lead_rows`` (a lead's ``leads`` and ``lead_tasks`` rows, read into a ``LeadState`` and written back),
+``projections`` (``stage_counts``, ``lead_stages``, ``ownerships``), ``event_log`` (the append-only history),
+``writes`` (the one write path) and ``driver`` (the driver-level executor). Schema changes go through Alembic
+(``engine/migrations``).
+
+**One write path.** ``write_leads(conn, [LeadChange(before, after, events), ...])`` writes every change of leads:
+new leads and changed ones, one lead (an engine operation) or many (the bulk calls, a rotation, a CSV import).
+It alone issues INSERT and UPDATE on ``leads``, ``lead_tasks``, ``stage_counts``, ``lead_stages`` and
+``ownerships``, and appends the events through ``append_events``, the one INSERT into ``events`` (which the outbox
+also calls for its mail events, which change no lead). The rebuilds rewrite a projection wholesale after a bulk
+load that bypassed the engine: ``recount`` (``stage_counts`` from the leads) and ``rebuild_stages``
+(``lead_stages`` from the event log) delete the table, then write it with the write path's own row-building code
+and statements (``add_counts``, ``visit_row``). Migrations change the schema and may move data in SQL of their own.
+A write of many leads, and the rotation and the import while they build one, pause Python's cyclic garbage
+collector (``collector_paused``): their few objects per lead live until the statements run and hold no cycles.
+
+Three ways of running SQL, each for its case:
+
+- **SQLAlchemy Core, ``conn.execute(statement)``**, for ordinary statements: a query of a report or a board, a
+  user, a process version, a token. It is the readable default; its per-call work (~30 us) does not matter there.
+- **The driver-level executor** (``driver_execute``, ``driver_executemany``, ``driver_executemany_tuples``,
+  ``driver_rows``) for the hot paths: the reads of a one-lead operation and every statement of the write path.
+  Core statements built once with bound parameters, compiled once per dialect and run on the driver's cursor with
+  each type's own bind and result processors, so the values are exactly SQLAlchemy's at ~1.5 us a call. The write
+  path hands its rows over as tuples in the order of named parameters (``driver_executemany_tuples``): no dict
+  per row, the values of many rows converted a column at a time, each distinct value once (a rotation's or an
+  import's rows repeat one instant, one deadline). Driver errors are re-raised as SQLAlchemy's.
+- **The bulk helpers** (``insert_rows``, ``insert_many``) for rows written in bulk outside the write path (an
+  import's clients, the outbox's mails, the benchmarks' data): one driver-level ``executemany`` of rows whose
+  values are in the driver's form, each repeated value converted once.
+
+Everything public is re-exported here: ``from engine import store; store.leads, store.write_leads(...)``.
+"""
+
+from engine.store.codec import dumps, loads
+from engine.store.database import (
+    DEFAULT_URL,
+    SQLITE_SUFFIXES,
+    copy_sqlite_files,
+    create_db_engine,
+    postgres_schema,
+    remove_sqlite_files,
+)
+from engine.store.driver import (
+    CHUNK,
+    driver_execute,
+    driver_executemany,
+    driver_executemany_tuples,
+    driver_rows,
+    driver_value,
+    insert_many,
+    insert_rows,
+    new_id,
+    rows_by_ids,
+    sqlalchemy_error,
+)
+from engine.store.event_log import append_events, read_events
+from engine.store.lead_rows import LeadChange, changed_columns, lead_columns, read_lead, read_leads, task_row
+from engine.store.projections import (
+    OWNERSHIP_EVENTS,
+    add_counts,
+    count_deltas,
+    count_key,
+    follow_stages,
+    ownership_rows,
+    rebuild_stages,
+    recount,
+    replay_stages,
+    visit_row,
+)
+from engine.store.schema import (
+    api_tokens,
+    assignment_cursors,
+    clients,
+    closures,
+    erasures,
+    events,
+    imports,
+    lead_stages,
+    lead_tasks,
+    leads,
+    metadata,
+    outbox,
+    ownerships,
+    process_versions,
+    rate_limits,
+    reviews,
+    sessions,
+    stage_counts,
+    users,
+)
+from engine.store.writes import collector_paused, reserve_ids, write_leads
+
+__all__ = [
+    "CHUNK",
+    "DEFAULT_URL",
+    "OWNERSHIP_EVENTS",
+    "SQLITE_SUFFIXES",
+    "LeadChange",
+    "add_counts",
+    "api_tokens",
+    "append_events",
+    "assignment_cursors",
+    "changed_columns",
+    "clients",
+    "closures",
+    "collector_paused",
+    "copy_sqlite_files",
+    "count_deltas",
+    "count_key",
+    "create_db_engine",
+    "driver_execute",
+    "driver_executemany",
+    "driver_executemany_tuples",
+    "driver_rows",
+    "driver_value",
+    "dumps",
+    "erasures",
+    "events",
+    "follow_stages",
+    "imports",
+    "insert_many",
+    "insert_rows",
+    "lead_columns",
+    "lead_stages",
+    "lead_tasks",
+    "leads",
+    "loads",
+    "metadata",
+    "new_id",
+    "outbox",
+    "ownership_rows",
+    "ownerships",
+    "postgres_schema",
+    "process_versions",
+    "rate_limits",
+    "read_events",
+    "read_lead",
+    "read_leads",
+    "rebuild_stages",
+    "recount",
+    "remove_sqlite_files",
+    "replay_stages",
+    "reserve_ids",
+    "reviews",
+    "rows_by_ids",
+    "sessions",
+    "sqlalchemy_error",
+    "stage_counts",
+    "task_row",
+    "users",
+    "visit_row",
+    "write_leads",
+]

@@ -1,0 +1,228 @@
+"""The driver-level executor: statements built once, run on the driver's cursor (see the package's note)."""
+
+from __future__ import annotations
+
+import functools
+import operator
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+
+def _marker(conn: Connection) -> str:
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
+
+
+def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        try:
+            cursor.executemany(sql, rows)
+        except conn.dialect.loaded_dbapi.Error as exc:
+            raise sqlalchemy_error(conn, sql, exc) from exc
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def sqlalchemy_error(conn: Connection, sql: str, exc: Exception) -> sa.exc.StatementError:
+    """A driver's error as SQLAlchemy raises it (``sa.exc.OperationalError``...), as if run by ``conn.execute``:
+    callers and the CLI handle one family of database errors."""
+    return sa.exc.DBAPIError.instance(sql, None, exc, conn.dialect.loaded_dbapi.Error)
+
+
+def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
+    # the dialect's own type: a generic DateTime has no bind processor, SQLite's DATETIME writes the stored text
+    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+
+
+def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
+    """``value`` as the driver receives it for ``column`` (a SQLite date-time becomes its stored text)."""
+    processor = _processor(conn, column)
+    return processor(value) if processor is not None and value is not None else value
+
+
+class _DriverStatement(NamedTuple):
+    sql: str
+    positional: bool  # the driver takes the parameters as a sequence in ``params``' order, else by name
+    params: tuple[tuple[str, Any], ...]  # (name, the bind processor of its type or None), in order
+    keys: tuple[str, ...]  # the selected columns
+    results: tuple[Any, ...]  # ... and their result processors (None: as the driver returns it)
+
+
+@functools.lru_cache(maxsize=1024)
+def _driver_statement(statement: sa.Executable, dialect: sa.Dialect) -> _DriverStatement:
+    assert isinstance(statement, sa.ClauseElement)
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, sa.sql.compiler.SQLCompiler)
+    names = list(compiled.positiontup or ()) if compiled.positional else list(compiled.binds)
+    selected: list[Any] = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
+    return _DriverStatement(
+        compiled.string, compiled.positional,
+        tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names),
+        tuple(str(c.key) for c in selected),
+        tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected))
+
+
+def _driver_run(conn: Connection, statement: sa.Executable, params: dict[str, Any]) -> tuple[Any, _DriverStatement]:
+    compiled = _driver_statement(statement, conn.dialect)
+    values = [p(params[name]) if p is not None else params[name] for name, p in compiled.params]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.sql, values if compiled.positional else dict(zip(
+            (name for name, _ in compiled.params), values, strict=True)))
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        raise sqlalchemy_error(conn, compiled.sql, exc) from exc
+    except BaseException:
+        cursor.close()
+        raise
+    return cursor, compiled
+
+
+def driver_execute(conn: Connection, statement: sa.Executable, params: dict[str, Any]) -> int:
+    """Run a statement built once (with bound parameters) on the driver's cursor, as ``conn.execute`` would
+    but without its per-call work, which cost more than the database's own for one lead; returns the rows
+    matched. Values go through each bound type's processor, exactly as SQLAlchemy stores them."""
+    cursor, _ = _driver_run(conn, statement, params)
+    try:
+        return int(cursor.rowcount)
+    finally:
+        cursor.close()
+
+
+def driver_executemany(conn: Connection, statement: sa.Executable, rows: list[dict[str, Any]]) -> int:
+    """``driver_execute`` for many parameter sets in one call; returns the rows matched by all of them."""
+    if not rows:
+        return 0
+    names = tuple(dict.fromkeys(name for name, _ in _driver_statement(statement, conn.dialect).params))
+    pick = operator.itemgetter(*names)
+    return driver_executemany_tuples(conn, statement, names, [pick(row) for row in rows] if len(names) > 1
+                                     else [(pick(row),) for row in rows])
+
+
+def driver_executemany_tuples(conn: Connection, statement: sa.Executable, names: tuple[str, ...],
+                              rows: Sequence[tuple[Any, ...]]) -> int:
+    """``driver_executemany`` of rows given as tuples, each holding the values of the bound parameters ``names``
+    in that order: the write path's statements, whose rows are built without a dict per row. The values of many
+    rows are converted a column at a time, each distinct value once (a batch's rows repeat one instant, one
+    deadline); one row (a one-lead operation) is run as one ``execute``. Returns the rows matched."""
+    if not rows:
+        return 0
+    compiled = _driver_statement(statement, conn.dialect)
+    plan = _tuple_plan(statement, conn.dialect, names)
+    values: Sequence[Any]
+    if len(rows) == 1:
+        row = rows[0]
+        values = [[row[i] if p is None or row[i] is None else p(row[i]) for i, p in plan.columns]]
+    elif plan.as_given:
+        values = rows
+    else:
+        # a column at a time (``map`` of an item getter, not ``zip(*rows)``, whose one iterator per row is slower)
+        values = list(zip(*(list(map(operator.itemgetter(i), rows)) if p is None
+                            else _convert_column(list(map(operator.itemgetter(i), rows)), p)
+                            for i, p in plan.columns), strict=True))
+    if not compiled.positional:
+        values = [dict(zip(plan.keys, v, strict=True)) for v in values]
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        if len(values) == 1:
+            cursor.execute(compiled.sql, values[0])
+        else:
+            cursor.executemany(compiled.sql, values)
+        return int(cursor.rowcount)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise sqlalchemy_error(conn, compiled.sql, exc) from exc
+    finally:
+        cursor.close()
+
+
+class _TuplePlan(NamedTuple):
+    columns: tuple[tuple[int, Any], ...]  # per parameter of the compiled statement: its place in a row, its processor
+    as_given: bool  # the rows are the driver's parameters as they are (in order, nothing to convert)
+    keys: tuple[str, ...]  # the compiled statement's parameter names (a driver that takes them by name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _tuple_plan(statement: sa.Executable, dialect: sa.Dialect, names: tuple[str, ...]) -> _TuplePlan:
+    params = _driver_statement(statement, dialect).params
+    missing = {name for name, _ in params} - set(names)
+    assert not missing, f"no values for {sorted(missing)}"
+    columns = tuple((names.index(name), p) for name, p in params)
+    as_given = all(p is None for _, p in columns) and [i for i, _ in columns] == list(range(len(names)))
+    return _TuplePlan(columns, as_given, tuple(name for name, _ in params))
+
+
+def _convert_column(values: Sequence[Any], processor: Any) -> Sequence[Any]:
+    """A column's values through its bind processor, each distinct value converted once."""
+    try:
+        table = {value: processor(value) for value in set(values) if value is not None}
+    except TypeError:  # an unhashable value: convert every one
+        return [processor(value) if value is not None else None for value in values]
+    table[None] = None
+    return list(map(table.__getitem__, values))
+
+
+def driver_rows(conn: Connection, statement: sa.Select[Any], params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a select built once, read on the driver's cursor, each value as SQLAlchemy returns it."""
+    cursor, compiled = _driver_run(conn, statement, params)
+    try:
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    keys, results = compiled.keys, compiled.results
+    if not any(results):
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+    return [{k: (p(v) if p is not None else v) for k, p, v in zip(keys, results, row, strict=True)} for row in rows]
+
+
+def insert_many(conn: Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows with the same keys in one driver-level executemany, each distinct value of a column
+    converted once (a batch's rows repeat one instant): the outbox rows of a million imported leads."""
+    if not rows:
+        return
+    names = tuple(rows[0])
+    pick = operator.itemgetter(*names)
+    driver_executemany_tuples(conn, _insert_statement(table, names), names,
+                              [pick(row) for row in rows] if len(names) > 1 else [(pick(row),) for row in rows])
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_statement(table: sa.Table, names: tuple[str, ...]) -> sa.Insert:
+    return sa.insert(table).values({name: sa.bindparam(name) for name in names})
+
+
+def insert_rows(conn: Connection, table: sa.Table, names: list[str],
+                rows: list[tuple[Any, ...]] | list[list[Any]]) -> None:
+    """Insert rows that already hold driver values (``driver_value``), in one driver-level executemany:
+    for bulk loads whose repeated values (the same instant, the same stage) are converted once, not per row."""
+    if rows:
+        quote = conn.dialect.identifier_preparer.quote
+        sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+               f"VALUES ({', '.join([_marker(conn)] * len(names))})")
+        _driver_executemany(conn, sql, rows)
+
+#: Leads per statement when a bulk operation reads or writes by lists of ids.
+CHUNK = 500
+
+
+def rows_by_ids(conn: Connection, statement: Callable[[int], sa.Select[Any]], ids: list[int]
+                 ) -> list[dict[str, Any]]:
+    """``driver_rows`` of a select by a list of ids, ``CHUNK`` ids per statement. The statements take one
+    parameter per id: one per list length, built and compiled once, rather than an expanding IN rebuilt for
+    every call."""
+    rows: list[dict[str, Any]] = []
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        rows += driver_rows(conn, statement(len(chunk)), {f"id{k}": i for k, i in enumerate(chunk)})
+    return rows
+
+
+
+
+def new_id(result: sa.CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None
+    return int(key[0])
