@@ -11,14 +11,15 @@ are decimal strings (``Money``). ``JsonValue`` marks the only values that are re
 values and an event's data.
 
 One module per concern: ``values`` (the value types above), ``users`` (users, sessions, tokens), ``processes``
-(processes and set-up), ``leads`` (leads, tasks, clients, events, bulk calls), ``boards`` (the board and the
-stand-up), ``recovery`` (reviews, stalled leads, rotation, revisits, removals), ``reports``, ``outbox`` and
-``intake``. Every name is here too, so ``from engine import results; results.Lead`` is how the rest of the code
-names a result.
+(processes, their validation and set-up), ``admin`` (check, backup, restore), ``leads`` (leads, tasks, clients,
+events, bulk calls), ``boards`` (the board and the stand-up), ``recovery`` (reviews, stalled leads, rotation,
+revisits, removals), ``reports``, ``outbox`` and ``intake``. Every name is here too, so
+``from engine import results; results.Lead`` is how the rest of the code names a result.
 """
 
 from __future__ import annotations
 
+from engine.results.admin import BackupReport, CheckReport, Difference, RestoreReport
 from engine.results.boards import (
     Board,
     BoardStage,
@@ -60,11 +61,13 @@ from engine.results.outbox import (
     RunDue,
 )
 from engine.results.processes import (
+    FileProblem,
     Initialised,
     LoadedProcess,
     Migration,
     ProcessRow,
     RebuiltStages,
+    ValidatedFile,
 )
 from engine.results.recovery import (
     CycleBasis,
@@ -133,11 +136,13 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "BackupReport",
     "Board",
     "BoardStage",
     "BoardTotals",
     "BulkResult",
     "Card",
+    "CheckReport",
     "Client",
     "ClientLead",
     "CycleBasis",
@@ -146,11 +151,13 @@ __all__ = [
     "Cycles",
     "Daily",
     "DailyPerson",
+    "Difference",
     "DoneItem",
     "DueLead",
     "DueLeads",
     "Estimate",
     "Expected",
+    "FileProblem",
     "Forecast",
     "ForecastLater",
     "ForecastMonth",
@@ -198,6 +205,7 @@ __all__ = [
     "RemovalCounts",
     "Removals",
     "RemovedClient",
+    "RestoreReport",
     "Review",
     "Revisit",
     "RevisitDue",
@@ -227,4 +235,5 @@ __all__ = [
     "Unplaced",
     "User",
     "UserChanged",
+    "ValidatedFile",
 ]

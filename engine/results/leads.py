@@ -67,6 +67,8 @@ class Lead(LeadRow):
     extension_reason: str | None
     recalled_at: Timestamp | None
     rest_until: Timestamp | None
+    #: the lead's row version: every write adds one (GET /v1/leads/{id} sends it as the ETag; --if-version)
+    version: int
 
 
 class ClientLead(TypedDict):

@@ -19,6 +19,21 @@ class ProcessRow(TypedDict):
     open_leads: int
 
 
+class FileProblem(TypedDict):
+    line: int
+    column: int
+    path: str
+    message: str
+
+
+class ValidatedFile(TypedDict):
+    """One file of ``process validate --json``."""
+
+    file: str
+    valid: bool
+    problems: list[FileProblem]
+
+
 class LoadedProcess(TypedDict):
     """What ``process load`` did with one file."""
 
