@@ -13,26 +13,26 @@ import argparse
 import statistics
 import time
 
-from engine import loader, paths
+from engine import loader, paths, process_yaml
 
 
 def measure(rounds: int) -> dict[str, dict[str, float]]:
     files = [(str(f), f.read_bytes()) for f in sorted(paths.processes_dir().glob("*.yaml"))]
     for name, raw in files:  # warm the caches (schema, validator, templates) outside the timing
         loader.check_bytes(raw, name)
-    timings: dict[str, dict[str, list[float]]] = {r: {"parse": [], "check": []} for r in loader.YAML_READERS}
-    saved = loader.yaml_reader
+    timings: dict[str, dict[str, list[float]]] = {r: {"parse": [], "check": []} for r in process_yaml.YAML_READERS}
+    saved = process_yaml.yaml_reader
     try:
         for _ in range(rounds):
-            for reader in loader.YAML_READERS:
-                loader.yaml_reader = reader
+            for reader in process_yaml.YAML_READERS:
+                process_yaml.yaml_reader = reader
                 for step, run in (("parse", loader.parse), ("check", loader.check_bytes)):
                     start = time.perf_counter()
                     for name, raw in files:
                         run(raw, name)
                     timings[reader][step].append((time.perf_counter() - start) / len(files) * 1000)
     finally:
-        loader.yaml_reader = saved
+        process_yaml.yaml_reader = saved
     return {r: {step: statistics.median(v) for step, v in steps.items()} for r, steps in timings.items()}
 
 

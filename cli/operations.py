@@ -13,7 +13,7 @@ Conventions (docs/server.md):
   body (a CSV to import, a YAML process file), which the server saves to a file and passes as its path (named
   as the query parameter ``filename`` says, for the messages that name it); a ``client`` parameter is filled in
   by the server from the request itself (the caller's address, its token, the file's name), never by the client.
-- The answer is the engine's result as JSON: exactly what the CLI's ``--json`` prints (engine/results.py), or
+- The answer is the engine's result as JSON: exactly what the CLI's ``--json`` prints (engine/results/), or
   ``text/csv`` for ``media="text/csv"``. ``single_if`` names a parameter that, when given, makes the answer the
   result list's only item (``GET /v1/board?process=x`` is one board, as ``leadflow board --process x --json``).
 - An operation that ``changes_lead`` on one lead (its path has ``{lead_id}``) takes the version the client last

@@ -1,6 +1,6 @@
 """A parsed process file: its data, and where in the file each value and key was written.
 
-Shared by the loader (which builds it) and the semantic checks (which locate their problems
+Shared by the loader (``engine.process_yaml`` builds it) and the semantic checks (which locate their problems
 through it), so that neither imports the other's internals.
 """
 

@@ -96,10 +96,10 @@ def parse_money(text: Any, *, what: str = "value") -> Decimal:
         raise InvalidInputError(f"{what} must be a finite amount, got {text!r}")
     if amount < 0:
         raise InvalidInputError(f"{what} must not be negative, got {text!r}")
+    if amount >= Decimal(10) ** 13:  # first: quantizing more digits than the context's precision raises
+        raise InvalidInputError(f"{what} is too large: {text!r}")
     if amount != amount.quantize(MONEY_QUANTUM):
         raise InvalidInputError(f"{what} has more than two decimals: {text!r}")
-    if amount >= Decimal(10) ** 13:
-        raise InvalidInputError(f"{what} is too large: {text!r}")
     return amount.quantize(MONEY_QUANTUM)
 
 

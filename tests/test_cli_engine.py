@@ -560,6 +560,10 @@ HOSTILE = [
         "value has more than two decimals: '1.005'"),
     bad("value-nan", "anna", "lead add --process photovoltaics --name Jan --value NaN", 1,
         "value must be a finite amount, got 'NaN'"),
+    bad("value-huge", "anna", "lead add --process photovoltaics --name Jan --value 1e30", 1,
+        "value is too large: '1e30'"),
+    bad("value-27-digits", "anna", "lead add --process photovoltaics --name Jan --value 100000000000000000000000000", 1,
+        "value is too large: '100000000000000000000000000'"),
     bad("set-value-not-a-number", "anna", "lead set 1 value=lots", 1,
         "value must be an amount such as 12500.50"),
     # text

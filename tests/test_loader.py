@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from engine import loader
+from engine import process_yaml
 from engine.errors import Problem, ProcessFileError
 from engine.loader import (
     MAX_DEPTH,
@@ -297,17 +297,17 @@ EXPECTED_MANY: dict[str, list[tuple[int, int, str, str]]] = {
 }
 
 
-@pytest.fixture(autouse=True, params=sorted(loader.YAML_READERS))
+@pytest.fixture(autouse=True, params=sorted(process_yaml.YAML_READERS))
 def yaml_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """Every test here runs with each YAML reader PyYAML has (libyaml's and its own): same problems, same
     lines, columns, paths and messages, same specs."""
-    monkeypatch.setattr(loader, "yaml_reader", request.param)
+    monkeypatch.setattr(process_yaml, "yaml_reader", request.param)
     return str(request.param)
 
 
 def test_libyaml_is_used_when_pyyaml_has_it() -> None:
-    assert ("libyaml" in loader.YAML_READERS) == yaml.__with_libyaml__
-    assert next(iter(loader.YAML_READERS)) == ("libyaml" if yaml.__with_libyaml__ else "python")
+    assert ("libyaml" in process_yaml.YAML_READERS) == yaml.__with_libyaml__
+    assert next(iter(process_yaml.YAML_READERS)) == ("libyaml" if yaml.__with_libyaml__ else "python")
 
 
 def broken(name: str) -> Path:
@@ -805,11 +805,13 @@ def test_problem_text() -> None:
 
 
 def test_the_semantic_checks_do_not_import_the_loader() -> None:
-    """loader -> semantics only: the checks locate problems through engine.document, not the loader."""
+    """loader -> semantics only: the checks locate problems through engine.document, not the loader (nor its
+    reading and schema steps)."""
     import subprocess
     import sys
 
-    code = "import sys, engine.semantics; print('engine.loader' in sys.modules)"
+    steps = ("engine.loader", "engine.process_yaml", "engine.process_schema")
+    code = f"import sys, engine.semantics; print(any(m in sys.modules for m in {steps!r}))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
 
     assert out.strip() == "False"

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from engine import loader
+from engine import process_yaml
 from engine.loader import check_bytes, schema
 from engine.spec import ProcessSpec
 
@@ -513,7 +513,7 @@ def test_the_typed_slots_are_where_the_test_looks() -> None:
 # -- libyaml's reader and PyYAML's own report alike ---------------------------------------------------
 
 
-@pytest.mark.skipif(len(loader.YAML_READERS) < 2, reason="PyYAML was built without libyaml")
+@pytest.mark.skipif(len(process_yaml.YAML_READERS) < 2, reason="PyYAML was built without libyaml")
 @fuzz
 @given(data=data_mutation(), flow=st.sampled_from([None, False, True]), cut=st.integers(0, 3000))
 def test_both_yaml_readers_give_the_same_result(data: Any, flow: bool | None, cut: int) -> None:
@@ -522,9 +522,9 @@ def test_both_yaml_readers_give_the_same_result(data: Any, flow: bool | None, cu
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=flow)
     raw = text.encode("utf-8")[: cut if cut else None]
     results = {}
-    for name in loader.YAML_READERS:
+    for name in process_yaml.YAML_READERS:
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(loader, "yaml_reader", name)
+            patch.setattr(process_yaml, "yaml_reader", name)
             results[name] = check_bytes(raw, FILE)
 
     first, *others = results.values()

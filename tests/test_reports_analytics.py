@@ -30,8 +30,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from engine import clock, reports
+from engine import clock
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
+from engine.reports import forecast_report
 from engine.store import lead_stages
 from tests.conftest import PROCESSES_DIR, Team, Templates, refill
 
@@ -309,7 +310,7 @@ def test_the_forecast_measures_probability_and_time_once_history_suffices(team: 
     assert (first["days_to_win"], first["days_method"]) == (60.0, "declared")  # 5 wins: too few for a time
     assert forecast["stages"][1]["probability_method"] == "declared"  # 5 closed leads reached first_contact
     # with a minimum of 5, the median time from entering register_lead to the win: 10, 11, 12, 13, 14 days
-    monkeypatch.setattr(reports, "MIN_HISTORY", 5)
+    monkeypatch.setattr(forecast_report, "MIN_HISTORY", 5)
     with at("2026-04-02T09:00"):
         (forecast,) = team.admin.report_forecast(months=2, process=PV)["forecasts"]
     first, second = forecast["stages"][:2]

@@ -1,4 +1,4 @@
-"""The result types (engine/results.py), the documented JSON (docs/cli.md) and the printed JSON agree.
+"""The result types (engine/results/), the documented JSON (docs/cli.md) and the printed JSON agree.
 
 Two checks: the keys docs/cli.md documents for the main shapes (its key tables and JSON examples) are exactly
 the keys of their TypedDicts; and what the engine returns for every kind of result, followed into nested

@@ -1,6 +1,6 @@
 """Leads coming in and going out (``engine.intake``): the CSV import and export, and the web form's lead.
 
-The parsing, checking and writing of an import are engine/intake.py's; this service checks who asks and
+The parsing, checking and writing of an import are the engine/intake package's; this service checks who asks and
 runs it in its transaction.
 """
 

@@ -1,7 +1,7 @@
 """The sales director's reports (``engine.reports``): refusals, the funnel, the cycle, salespeople, the
 forecast, and rebuilding the funnel's projection.
 
-The figures are computed by engine/reports.py; this service checks who asks and for whose leads.
+The figures are computed by engine/reports/ (a module per report); this service checks who asks and for whose leads.
 """
 
 from __future__ import annotations

@@ -1,0 +1,148 @@
+"""Checking an inquiry (a CSV row or a form post) by the process's rules, one checker for both, and finding
+its client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import rules
+from engine.errors import InvalidInputError, suggest
+from engine.intake.columns import ATTRIBUTES, Column, plan_columns
+from engine.spec import ProcessSpec
+from engine.store import clients
+from engine.vocab import CLIENT_NAME_LENGTH, NAME_LENGTH
+
+# -- checking an inquiry -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldError:
+    """One refused value: the column or key as the sender wrote it, and why."""
+
+    field: str
+    message: str
+
+
+class InquiryErrors(InvalidInputError):
+    """An inquiry with refused values; ``errors`` lists every one (the HTTP intake answers them as 422)."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(e.message for e in errors))
+
+
+@dataclass(slots=True)
+class Inquiry:
+    """What ``add_lead`` takes, checked, typed and normalised."""
+
+    name: str
+    company: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    source: str | None = None
+    product: str | None = None
+    value_minor: int | None = None
+    owner: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    email_norm: str | None = None
+    phone_norm: str | None = None
+
+
+_TEXT_LIMITS = {"name": CLIENT_NAME_LENGTH, "company": CLIENT_NAME_LENGTH, "source": NAME_LENGTH,
+                "product": NAME_LENGTH, "owner": NAME_LENGTH}
+
+
+def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
+    """Every value checked by the rules ``add_lead`` applies; all problems, not just the first."""
+    out = Inquiry(name="")
+    errors: list[FieldError] = []
+    for column, raw in values:
+        target = column.target
+        try:
+            if column.field is not None:
+                typed = rules.coerce_field(column.field, raw)
+                if typed is not None:
+                    out.fields[target] = typed
+                continue
+            amount = target == "value" and isinstance(raw, (int, float)) and not isinstance(raw, bool)
+            if raw is not None and not isinstance(raw, str) and not amount:
+                raise InvalidInputError(f"{target} must be text, got {raw!r}")
+            if target == "email":
+                out.email = rules.check_email(raw)
+                out.email_norm = rules.normalise_email(out.email)
+            elif target == "phone":
+                out.phone = rules.check_phone(raw)
+                out.phone_norm = rules.normalise_phone(out.phone)
+            elif target == "value":
+                out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
+                                   if raw is not None and str(raw).strip() else None)
+            else:
+                setattr(out, target, rules.clean_text(raw, target, _TEXT_LIMITS[target]))
+        except InvalidInputError as exc:
+            errors.append(FieldError(column.header, str(exc)))
+    name_header = next((c.header for c, _ in values if c.target == "name"), "name")
+    if not out.name and not any(e.field == name_header for e in errors):
+        errors.insert(0, FieldError(name_header, "a lead needs the client's name"))
+    return (None if errors else out), errors
+
+
+def find_client(conn: Connection, email_norm: str | None, phone_norm: str | None) -> int | None:
+    """The earliest client with this normalised e-mail, else with this phone: the same person again.
+
+    On PostgreSQL two requests for the same person may run side by side: each first takes a transaction lock
+    on its e-mail and phone (advisory locks, in a fixed order), so the second waits until the first has
+    committed its new client, then finds it. (SQLite's writers take turns at ``BEGIN IMMEDIATE`` already.)"""
+    if conn.dialect.name == "postgresql":
+        names = [f"{kind}:{value}" for kind, value in (("email", email_norm), ("phone", phone_norm)) if value]
+        for name in sorted(names):
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": name})
+    for column, key in ((clients.c.email_norm, email_norm), (clients.c.phone_norm, phone_norm)):
+        if key:
+            found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(column == key)).scalar()
+            if found is not None:
+                return int(found)
+    return None
+
+
+
+# -- the HTTP intake ---------------------------------------------------------------------------------
+
+def check_submission(spec: ProcessSpec, values: Mapping[str, Any]) -> Inquiry:
+    """A web form's inquiry, by the import's rules: keys are recognised like a file's headers (attributes,
+    field ids, labels), process fields may also come as a ``fields`` object. Every problem is collected;
+    unknown keys and an owner (the assignment rules choose it) are problems too."""
+    errors: list[FieldError] = []
+    nested = values.get("fields", {}) if spec.field_spec("fields") is None else {}
+    if not isinstance(nested, Mapping):
+        errors.append(FieldError("fields", f"fields must be an object of field ids and values, got {nested!r}"))
+        nested = {}
+    keys = [k for k in values if k != "fields" or spec.field_spec("fields") is not None]
+    plan = plan_columns(spec, keys, what="key")
+    known = [*ATTRIBUTES, *(f.id for f in spec.fields)]
+    errors += [FieldError(k, f"'{k}' is not a lead attribute or a field of process {spec.id}{suggest(k, known)}")
+               for k in plan.unknown]
+    errors += [FieldError(k, f"'{k}' is set by leadflow, not by an inquiry") for k in plan.ignored]
+    errors += [FieldError(second, f"'{first}' and '{second}' both give the lead's {target}; send one")
+               for first, second, target in plan.duplicates]
+    errors += [FieldError(c.header, "the owner of a new lead is chosen by the assignment rules, not by a form")
+               for c in plan.columns if c.target == "owner"]
+    columns = [(c, values[c.header]) for c in plan.columns if c.target != "owner"]
+    given = {c.target: c.header for c, _ in columns}
+    for key, value in nested.items():
+        spec_field = spec.field_spec(str(key))
+        if spec_field is None:
+            errors.append(FieldError(f"fields.{key}", f"'{key}' is not a field of process {spec.id}"
+                                                      f"{suggest(str(key), [f.id for f in spec.fields])}"))
+        elif spec_field.id in given:
+            errors.append(FieldError(f"fields.{key}", f"'{key}' is also given as '{given[spec_field.id]}'"))
+        else:
+            columns.append((Column(-1, f"fields.{key}", spec_field.id, spec_field), value))
+    inquiry, problems = check_inquiry(columns)
+    errors += problems
+    if errors or inquiry is None:
+        raise InquiryErrors(errors)
+    return inquiry

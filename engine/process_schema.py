@@ -1,0 +1,237 @@
+"""Validate a process document against ``schemas/process.schema.json`` and explain each violation.
+
+Every error the validator yields becomes a located ``Problem`` in words an admin understands (an unknown key
+with "did you mean", a YAML 1.1 surprise instead of "expected a number", the branch of a ``oneOf`` the author
+evidently meant); what it refuses is added to ``Document.refused`` so the semantic checks skip it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from typing import Any
+
+from engine import paths
+from engine.document import Document, Path_
+from engine.errors import Problem, suggest
+
+
+@cache
+def schema() -> dict[str, Any]:
+    return json.loads(paths.schema_file().read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
+    # JSON Schema counts 5.0 as an integer; a whole-number slot takes only what is written as one.
+    whole = Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool))
+    strict = validators.extend(Draft202012Validator, type_checker=whole)
+    return strict(schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+_TYPE_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping of keys to values",
+    "null": "nothing",
+}
+
+
+def describe_value(value: Any) -> str:
+    if value is None:
+        return "nothing (an empty value)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__} value"  # pragma: no cover - the parser yields JSON data only
+
+
+def schema_problems(doc: Document) -> list[Problem]:
+    """Every schema violation of the document, located and explained.
+
+    Says nothing about values the reader refused already; adds to ``doc.refused`` every value it
+    refuses (a missing required key counts as a refused value), so the semantic checks skip them.
+    """
+    out: list[Problem] = []
+    read = set(doc.refused)
+    for error in _validator().iter_errors(doc.data):
+        path: Path_ = tuple(error.absolute_path)
+        if _under(path, read):
+            continue
+        if error.validator == "type" and path in doc.surprises and "string" not in _kinds(error.validator_value):
+            out.append(doc.surprises[path])  # "YAML 1.1 reads yes as true" says more than "expected a number"
+        else:
+            out.extend(_explain(doc, error))
+        doc.refused.update(_refused_by(error, path))
+    for path, surprise in doc.surprises.items():  # the slots whose type let the YAML 1.1 reading pass
+        if path not in doc.refused and not _under(path, read):
+            out.append(surprise)
+            doc.refused.add(path)
+    return out
+
+
+def _under(path: Path_, refused: set[Path_]) -> bool:
+    return any(path[:i] in refused for i in range(len(path) + 1))
+
+
+def _kinds(expected: Any) -> list[str]:
+    return expected if isinstance(expected, list) else [expected]
+
+
+def _refused_by(error: Any, path: Path_) -> list[Path_]:
+    """The values a schema error makes unreadable for the semantic checks."""
+    if error.validator == "additionalProperties":
+        return []  # the checks never read an unknown key
+    if error.validator == "required":
+        return [(*path, key) for key in error.validator_value if key not in error.instance]
+    if error.validator == "not":
+        return [(*path, "options")]
+    return [path]
+
+
+def _explain(doc: Document, error: Any) -> Iterator[Problem]:
+    path: Path_ = tuple(error.absolute_path)
+    validator = error.validator
+    value = error.validator_value
+    instance = error.instance
+    schema_part = error.schema if isinstance(error.schema, dict) else {}
+
+    if validator in ("oneOf", "anyOf"):
+        yield from _explain_alternatives(doc, error, path)
+    elif validator == "additionalProperties":
+        allowed = list(schema_part.get("properties", {}))
+        for key in instance:
+            if key not in allowed:
+                hint = suggest(key, allowed) or ";"
+                yield doc.problem(
+                    (*path, key), f"unknown key '{key}'{hint} allowed keys here: {', '.join(allowed)}",
+                    at_key=True,
+                )
+    elif validator == "required":
+        missing = [k for k in value if k not in instance]
+        allowed = list(schema_part.get("properties", {}))
+        closed = schema_part.get("additionalProperties") is False
+        unknown = [k for k in instance if k not in allowed] if closed else []
+        for key in missing:
+            if any(suggest(k, allowed) == f"; did you mean '{key}'?" for k in unknown):
+                continue  # its misspelling is reported as an unknown key, with "did you mean '<key>'?"
+            choice = key == "options" and instance.get("type") == "choice"
+            hint = " (a choice field lists its options)" if choice else ""
+            yield doc.problem(path, f"missing required key '{key}'{hint}")
+    elif validator == "type":
+        yield doc.problem(path, _type_message(doc, path, value, instance))
+    elif validator == "enum":
+        yield doc.problem(path, _enum_message(doc, path, value, instance))
+    elif validator == "const":
+        yield doc.problem(path, f"must be {value!r}, got {describe_value(instance)}")
+    elif validator == "pattern":
+        yield doc.problem(path, _pattern_message(value, instance, schema_part))
+    elif validator in ("minimum", "exclusiveMinimum"):
+        yield doc.problem(path, f"must be at least {value}, got {instance}")
+    elif validator in ("maximum", "exclusiveMaximum"):
+        yield doc.problem(path, f"must be at most {value}, got {instance}")
+    elif validator == "minItems":
+        plural = "s" if value != 1 else ""
+        yield doc.problem(path, f"needs at least {value} item{plural}, got {len(instance)}")
+    elif validator == "uniqueItems":
+        seen: set[str] = set()
+        dupes = sorted({json.dumps(x, default=str) for x in instance
+                        if json.dumps(x, default=str) in seen or seen.add(json.dumps(x, default=str))})  # type: ignore[func-returns-value]
+        yield doc.problem(path, f"lists the same value more than once: {', '.join(dupes)}")
+    elif validator == "minLength":
+        yield doc.problem(path, "must not be empty")
+    elif validator == "maxLength":
+        yield doc.problem(path, f"is longer than {value} characters")
+    elif validator == "format":
+        yield doc.problem(path, f"{instance!r} is not a valid {value}")
+    elif validator == "not" and path and isinstance(instance, dict) and "options" in instance:
+        yield doc.problem((*path, "options"), "'options' are allowed only on fields of type choice",
+                          at_key=True)
+    else:  # pragma: no cover - every validator the schema uses is handled above
+        yield doc.problem(path, error.message)
+
+
+def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Problem]:
+    """A oneOf failed: pick the branch the author evidently meant (by its required keys) and explain it."""
+    branches = error.validator_value
+    instance = error.instance
+    if isinstance(instance, dict) and any(b.get("required") for b in branches):
+        # The branch sharing the most keys with what was written is the one the author meant.
+        overlap = [len(set(b.get("properties", {})) & set(instance)) for b in branches]
+        best = max(range(len(branches)), key=lambda i: overlap[i])
+        if overlap[best]:
+            explained = [problem for sub in error.context
+                         if sub.relative_schema_path and sub.relative_schema_path[0] == best
+                         for problem in _explain(doc, sub)]
+            if explained:
+                yield from explained
+                return
+        shapes = ["{" + ", ".join(b.get("required", ())) + "}" for b in branches if b.get("required")]
+        known = [k for b in branches for k in b.get("required", ())]
+        hints = "".join(suggest(k, known) for k in instance)
+        keys = ", ".join(instance) or "no keys"
+        yield doc.problem(path,
+                          f"has {keys}{hints or ';'} expected one of these shapes: {' or '.join(shapes)}")
+        return
+    description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
+    yield doc.problem(path, f"{describe_value(instance)} is not valid here. {description}".strip())
+
+
+def _type_message(doc: Document, path: Path_, expected: Any, instance: Any) -> str:
+    kinds = _kinds(expected)
+    want = " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
+    raw = doc.source(path)
+    message = f"expected {want}, got {describe_value(instance)}"
+    if kinds == ["integer"] and isinstance(instance, float) and instance.is_integer():
+        written = f" (written {raw})" if raw is not None and raw != str(instance) else ""
+        return f"{message}{written}; write {int(instance)}"
+    if "string" in kinds and raw is not None:
+        if isinstance(instance, bool):
+            message += (f" (YAML 1.1 reads an unquoted {raw} as {str(instance).lower()});"
+                        f" write it in quotes: '{raw}'")
+        elif isinstance(instance, int) and raw.strip().startswith("0") and raw.strip() != "0":
+            message += f" (YAML reads {raw} as the number {instance}); write it in quotes: '{raw}'"
+        elif isinstance(instance, (int, float)):
+            message += f"; write it in quotes if you mean the text '{raw}'"
+        elif instance is None:
+            message = f"expected {want}, got nothing; give a value or remove the key"
+    return message
+
+
+def _enum_message(doc: Document, path: Path_, allowed: list[Any], instance: Any) -> str:
+    shown = ", ".join(str(a) for a in allowed)
+    raw = doc.source(path)
+    if isinstance(instance, bool) and raw is not None:
+        return (f"YAML 1.1 reads an unquoted {raw} as {str(instance).lower()}; "
+                f"expected one of: {shown}")
+    hint = (suggest(instance, [str(a) for a in allowed]) if isinstance(instance, str) else "") or ";"
+    return f"{describe_value(instance)} is not allowed{hint} expected one of: {shown}"
+
+
+def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -> str:
+    if pattern == "^[a-z][a-z0-9_]*$":
+        slug = re.sub(r"[^a-z0-9_]+", "_", instance.lower()).strip("_")
+        slug = slug if slug and slug[0].isalpha() else f"x_{slug}"
+        return (f"{instance!r} is not a valid id: use lowercase letters, digits and underscores, "
+                f"starting with a letter (e.g. '{slug}')")
+    description = schema_part.get("description", "it must match " + pattern)
+    if re.fullmatch(pattern, instance.upper()):
+        return f"{instance!r} is not valid: write it in capitals, '{instance.upper()}'. {description}"
+    if re.fullmatch(pattern, instance.lower()):
+        return f"{instance!r} is not valid: write it in lowercase, '{instance.lower()}'. {description}"
+    return f"{instance!r} is not valid: {description}"

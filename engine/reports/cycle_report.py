@@ -1,0 +1,86 @@
+"""``report cycle``: days from creation to win of won leads; ``cycle_days`` is also the cycle the stalled-lead
+detection uses (measured once enough sales exist, else declared)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import results
+from engine.reports.aggregates import SECONDS_PER_DAY, grouped_quantiles, in_days, quantiles, seconds_between
+from engine.reports.periods import Period
+from engine.spec import ProcessSpec
+from engine.store import leads
+from engine.vocab import LeadStatus
+
+#: Won leads a process needs before its measured median cycle replaces the declared one (the stalled-lead
+#: detection and ``report cycle``'s ``stalled_cycle``).
+MIN_WON_FOR_MEASURED_CYCLE = 20
+
+QUARTILES = (0.25, 0.5, 0.75)
+
+
+def _won(process: str) -> list[Any]:
+    return [leads.c.process == process, leads.c.status == LeadStatus.WON]
+
+
+def _cycle_seconds(conn: Connection, where: list[Any], qs: Iterable[float] = QUARTILES
+                   ) -> tuple[int, float, float, float, list[float | None]]:
+    days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
+    n, total, low, high = conn.execute(sa.select(sa.func.count(), sa.func.sum(days), sa.func.min(days),
+                                                 sa.func.max(days)).where(*where)).one()
+    return int(n), float(total or 0), float(low or 0), float(high or 0), quantiles(conn, days, where, int(n), qs)
+
+
+def cycle_stats(conn: Connection, where: list[Any]) -> results.CycleStats:
+    """Days from creation to win of the won leads matching ``where`` (which includes the won condition):
+    their count, mean, quartiles (median in the middle), minimum and maximum."""
+    n, total, low, high, (p25, median, p75) = _cycle_seconds(conn, where)
+    return {"won": n, "mean_days": in_days(total / n) if n else None, "median_days": in_days(median),
+            "p25_days": in_days(p25), "p75_days": in_days(p75), "min_days": in_days(low) if n else None,
+            "max_days": in_days(high) if n else None}
+
+
+def measured_cycle(conn: Connection, process: str) -> tuple[float | None, int]:
+    """The median days from creation to win of ``process``'s won leads (unrounded), and how many there are."""
+    n, _, _, _, (median,) = _cycle_seconds(conn, _won(process), (0.5,))
+    return (None if median is None else median / SECONDS_PER_DAY), n
+
+
+def cycle_days(conn: Connection, spec: ProcessSpec) -> tuple[float, str]:
+    """The cycle that marks a lead stalled: measured once enough sales exist, else declared."""
+    median, won = measured_cycle(conn, spec.id)
+    if median is not None and won >= MIN_WON_FOR_MEASURED_CYCLE:
+        return median, f"measured median of {won} won leads"
+    return float(spec.sales_cycle_days), "declared in the process"
+
+
+def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any]) -> results.Cycles:
+    """The measured sales cycle of the leads won in ``window``: per process, per salesperson, per source."""
+    days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
+    out: results.Cycles = {"period": window.as_dict(), "processes": [], "by_salesperson": [], "by_source": []}
+    for spec in specs:
+        where = [*_won(spec.id), *window.conditions(leads.c.closed_at), *scope]
+        stalled, basis = cycle_days(conn, spec)
+        out["processes"].append({"process": spec.id, **cycle_stats(conn, where),
+                                 "declared_days": spec.sales_cycle_days,
+                                 "stalled_cycle": {"days": round(stalled, 1), "basis": basis}})
+        out["by_salesperson"] += [{"process": spec.id, "owner": g, **stats}
+                                  for g, stats in _cycles_by(conn, days, leads.c.owner, where)]
+        out["by_source"] += [{"process": spec.id, "source": g, **stats}
+                             for g, stats in _cycles_by(conn, days, leads.c.source, where)]
+    return out
+
+
+def _cycles_by(conn: Connection, days: Any, column: Any,
+               where: list[Any]) -> list[tuple[str | None, results.GroupCycle]]:
+    """The cycle of the won leads matching ``where`` per value of ``column``: most wins first, then by name."""
+    totals = {g: float(t) for g, t in conn.execute(sa.select(column, sa.func.sum(days)).where(*where)
+                                                     .group_by(column))}
+    rows: list[tuple[str | None, results.GroupCycle]] = [
+        (g, {"won": n, "mean_days": in_days(totals[g] / n), "median_days": in_days(median)})
+        for g, (n, [median]) in grouped_quantiles(conn, days, column, where).items()]
+    return sorted(rows, key=lambda row: (-row[1]["won"], str(row[0] or "")))
