@@ -19,11 +19,18 @@ class App:
 
     @property
     def engine(self) -> Engine:
-        """The engine, opened lazily so that commands without a database never touch one."""
+        """The engine, opened lazily so that commands without a database never touch one.
+
+        It never creates a database: a SQLite file that does not exist is refused with its path.
+        """
+        return self.open_engine()
+
+    def open_engine(self, *, create: bool = False) -> Engine:
+        """The engine; only ``init`` passes ``create=True`` (``demo`` builds its own file)."""
         if self._engine is None:
             from engine.api import Engine
 
-            self._engine = Engine.open(self.db_url, user=self.user)
+            self._engine = Engine.open(self.db_url, user=self.user, create=create)
         return self._engine
 
     def close(self) -> None:

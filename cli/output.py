@@ -17,6 +17,22 @@ json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON (stable keys, see docs/cli.md).")
 
 
+
+def shipped_option(verb: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--shipped`` of the process commands that take PATH_OR_NAME..."""
+    return click.option("--shipped", is_flag=True, help=f"{verb} every process shipped with leadflow too "
+                        "(the ids 'leadflow process show NAME' takes).")
+
+
+def process_sources(paths: tuple[str, ...], shipped: bool) -> list[str]:
+    """The files and folders that PATH_OR_NAME... and --shipped name (``engine.paths.process_sources``)."""
+    from engine.paths import process_sources as sources
+
+    if not paths and not shipped:
+        raise click.UsageError("name process files, folders or shipped processes, or give --shipped")
+    return sources(paths, shipped=shipped)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 
