@@ -17,6 +17,7 @@ from cli.output import (
     json_option,
     plural,
     print_json,
+    printable,
     process_sources,
     shipped_option,
     short_time,
@@ -218,16 +219,66 @@ def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json
         f"{r['process']}: {verb} {len(r['leads'])} open leads to version {r['to_version']}"))
 
 
+@click.command("check")
+@json_option
+@pass_app
+def check(app: App, as_json: bool) -> None:
+    """Check the database (admins): its integrity, every lead against its history, every projection against a
+    recount. Exit 1 when anything differs."""
+    report = app.engine.admin.check()
+    if as_json:
+        print_json(report)
+    else:
+        for difference in report["differences"]:
+            click.echo(printable(f"{difference['kind']}: {difference['message']}"))
+        if report["more"]:
+            click.echo(f"... and {report['more']} more differences")
+        found = len(report["differences"]) + report["more"]
+        click.echo(f"Checked {plural(report['leads'], 'lead')} on {report['database']} in {report['seconds']:.1f} s: "
+                   + ("everything agrees." if report["ok"] else f"{plural(found, 'difference')}."))
+    if not report["ok"]:
+        sys.exit(1)
+
+
+@click.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@pass_app
+def backup(app: App, file: str, as_json: bool) -> None:
+    """Write a consistent backup of the database to FILE, a new file (admins; docs/operations.md)."""
+    from cli.files import writable
+
+    target = writable(file, force=False, option="FILE", replaceable=False)
+    emit(app.engine.admin.backup(target), as_json, lambda r: echo(
+        f"Backed up the {r['database']} database (schema revision {r['revision']}) to {r['file']}: "
+        f"{r['bytes']:,} bytes in {r['seconds']:.1f} s."))
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@pass_app
+def restore(app: App, file: str, as_json: bool) -> None:
+    """Restore a backup into this database, which must be empty (admins); verified before it is reported."""
+    emit(app.open_engine(create=True).admin.restore(file), as_json, lambda r: echo(
+        f"Restored {r['file']} into the {r['database']} database: {plural(r['leads'], 'lead')}, each equal to "
+        f"its history; schema revision {r['revision']}."))
+
+
 @click.command("demo")
 @click.option("--db", "db_path", default="leadflow-demo.db", show_default=True,
-              help="SQLite file to (re)create for the demo.")
+              help="The new SQLite file for the demo (an earlier demo's is rebuilt; nothing else is replaced).")
 @pass_app
 def demo(app: App, db_path: str) -> None:
-    """Load the shipped processes into a fresh SQLite database with a realistic team and pipeline."""
+    """Load the shipped processes into a new SQLite database with a realistic team and pipeline.
+
+    Refuses a file that exists and is not an earlier demo database: a team's database is never replaced.
+    """
+    from cli.files import demo_target
     from cli.lead_cmds import render_lead
     from cli.present.demo import build_demo
 
-    summary: dict[str, Any] = build_demo(db_path)
+    summary: dict[str, Any] = build_demo(demo_target(db_path))
     con = console()
     con.print(f"[bold]leadflow demo[/bold]: {esc(summary['db'])} as of {summary['as_of']}")
     con.print(f"Loaded processes: {esc(', '.join(summary['processes']))}")

@@ -26,7 +26,7 @@ class App:
         return self.open_engine()
 
     def open_engine(self, *, create: bool = False) -> Engine:
-        """The engine; only ``init`` passes ``create=True`` (``demo`` builds its own file)."""
+        """The engine; only ``init`` and ``restore`` pass ``create=True`` (``demo`` builds its own file)."""
         if self._engine is None:
             from engine.api import Engine
 

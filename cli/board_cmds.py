@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from cli.app import App, pass_app
+from cli.files import force_option, writable
 from cli.output import console, esc, json_option, print_json
 from engine import results
 
@@ -26,20 +25,22 @@ DOT = "●"
               help="Leads listed per stage; the counts are always complete.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
               help="Also write a self-contained HTML page to this file.")
+@force_option
 @json_option
 @pass_app
 def board(app: App, process_: str | None, owner: str | None, team: str | None, light: str | None, limit: int,
-          html_file: str | None, as_json: bool) -> None:
+          html_file: str | None, force: bool, as_json: bool) -> None:
     """Every open lead by stage with green/yellow/red deadline lights."""
+    target = writable(html_file, force=force, option="--html") if html_file else None
     boards = app.engine.boards.board(process=process_, owner=owner, team=team, light=light, limit=limit)
     as_of = boards[0]["as_of"] if boards else _now()
-    if html_file:
+    if target is not None:
         from cli.present.html import board_page
 
         scope = ", ".join(x for x in (f"owner {owner}" if owner else "", f"team {team}" if team else "",
                                       f"{light} only" if light else "") if x)
         try:
-            Path(html_file).write_text(board_page(boards, as_of, scope), encoding="utf-8")
+            target.write_text(board_page(boards, as_of, scope), encoding="utf-8")
         except OSError as exc:
             raise click.ClickException(f"cannot write {html_file}: {exc.strerror or exc}") from None
     if as_json:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from cli.app import App, pass_app
+from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
 from engine import results
 
@@ -30,12 +31,13 @@ REJECTS_SHOWN = 50
               help="skip: import the good rows and report the bad; abort: import nothing if any row is bad.")
 @click.option("--rejects", type=click.Path(dir_okay=False, writable=True),
               help="Write the rejected rows to this CSV, with their line number and reason.")
+@force_option
 @click.option("--encoding", help="The file's encoding when it is not UTF-8, e.g. cp1250 or cp1251.")
 @click.option("--again", is_flag=True, help="Import a file that was already imported into this process.")
 @json_option
 @pass_app
 def import_(app: App, file: str, process_: str, mapping: str | None, owner: str | None, assign: str | None,
-            dry_run: bool, on_error: str, rejects: str | None, encoding: str | None, again: bool,
+            dry_run: bool, on_error: str, rejects: str | None, force: bool, encoding: str | None, again: bool,
             as_json: bool) -> None:
     """Import leads from a CSV file (managers and admins), all in one transaction.
 
@@ -45,6 +47,8 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     """
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
+    if rejects is not None:
+        writable(rejects, force=force, option="--rejects")
     with _progress(enabled=not as_json) as progress:
         report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
@@ -120,8 +124,9 @@ def _render_import(r: results.ImportReport) -> None:
 @click.option("--process", "process_", help="Only this process (default: every process).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here (default: stdout).")
 @click.option("--excel", is_flag=True, help="A BOM, semicolons and CRLF: what Excel opens directly.")
+@force_option
 @pass_app
-def export(app: App, process_: str | None, output: str | None, excel: bool) -> None:
+def export(app: App, process_: str | None, output: str | None, excel: bool, force: bool) -> None:
     """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
     if output is None:
         # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
@@ -131,7 +136,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool) -> N
         finally:
             stream.detach()  # leave stdout itself open
         return
-    target = Path(output)
+    target = writable(output, force=force, option="--output")
     partial = target.with_name(f".{target.name}.partial")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
@@ -222,22 +227,27 @@ def token_revoke(app: App, token_id: int, as_json: bool) -> None:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--db", "db_url", default=None, metavar="URL",
+              help="The database (default: leadflow's --db, LEADFLOW_DB). Only the server needs it.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes on this port (PostgreSQL: they share nothing but the database).")
+@click.option("--test-clock", is_flag=True, envvar="LEADFLOW_TEST_MODE",
+              help="Honour LEADFLOW_NOW (tests and demos only); every response then says so in a header.")
 @click.option("--max-body", type=click.IntRange(1024, 10 * 1024 * 1024), default=65536, show_default=True,
-              help="Largest request body accepted, in bytes (larger: 413).")
+              help="Largest JSON or form body accepted, in bytes (larger: 413).")
 @pass_app
-def serve(app: App, host: str, port: int, max_body: int) -> None:
-    """Run the HTTP intake: POST /v1/leads, GET /v1/leads/{id}, GET /v1/board, /openapi.json."""
+def serve(app: App, host: str, port: int, db_url: str | None, workers: int, test_clock: bool, max_body: int) -> None:
+    """Run the team server: the JSON API under /v1 (every command's operation), the web forms' intake,
+    /openapi.json and the docs page /docs (docs/server.md)."""
     try:
-        import uvicorn
-
-        from cli.service import create_app
+        from cli.server import run
     except ImportError as exc:
-        raise click.ClickException(f"the HTTP service needs {exc.name}: pip install 'leadflow[server]'") from None
+        raise click.ClickException(f"the server needs {exc.name}: pip install 'leadflow[server]'") from None
     import logging
 
-    # the service's own lines (refused tokens, internal errors) beside uvicorn's
+    # the server's own lines (refusals of credentials, the access log, internal errors) beside uvicorn's
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    api = create_app(app.engine, max_body=max_body)
-    click.echo(f"leadflow intake listening on http://{host}:{port} (OpenAPI: /openapi.json)", err=True)
-    uvicorn.run(api, host=host, port=port, log_level="info", access_log=True)
-
+    clock = " with the TEST CLOCK (LEADFLOW_NOW honoured)" if test_clock else ""
+    click.echo(f"leadflow server listening on http://{host}:{port}{clock} (API docs: /docs)", err=True)
+    run.serve(url=db_url or app.db_url, host=host, port=port, workers=workers, test_clock=test_clock,
+              max_body=max_body)

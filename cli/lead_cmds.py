@@ -14,6 +14,7 @@ from cli.output import (
     console,
     emit,
     esc,
+    if_version_option,
     json_option,
     parse_assignments,
     plural,
@@ -185,12 +186,13 @@ def lead_show(app: App, lead_id: int, as_json: bool) -> None:
 @lead.command("set")
 @click.argument("lead_id", type=ID)
 @click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@if_version_option
 @json_option
 @pass_app
-def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], as_json: bool) -> None:
+def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], if_version: int | None, as_json: bool) -> None:
     """Set fields (typed by the process) or value/product/source; an empty VALUE clears a field."""
     values = parse_assignments(assignments)
-    result = app.engine.leads.set_fields(lead_id, values)
+    result = app.engine.leads.set_fields(lead_id, values, if_version=if_version)
     print_change(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
 
 
@@ -204,11 +206,12 @@ def _stored(lead: results.Lead, name: str) -> str:
 @lead.command("assign")
 @click.argument("lead_id", type=ID)
 @click.option("--to", "to", required=True, help="The new owner.")
+@if_version_option
 @json_option
 @pass_app
-def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
+def lead_assign(app: App, lead_id: int, to: str, if_version: int | None, as_json: bool) -> None:
     """Give a lead to another salesperson (managers)."""
-    result = app.engine.leads.assign(lead_id, to)
+    result = app.engine.leads.assign(lead_id, to, if_version=if_version)
     print_change(result, f"Lead {lead_id} now belongs to {result['owner']}", as_json)
 
 
@@ -217,17 +220,25 @@ def lead_assign(app: App, lead_id: int, to: str, as_json: bool) -> None:
 @click.option("--to", "to", help="The next stage, when the process allows several.")
 @click.option("--skip-refused", is_flag=True,
               help="With several leads: advance those the rules allow and list the others (default: all or none).")
+@if_version_option
 @json_option
 @pass_app
-def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refused: bool, as_json: bool) -> None:
+def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refused: bool, if_version: int | None,
+                 as_json: bool) -> None:
     """Move leads to their next stage; refused while mandatory tasks or required fields are open."""
     if len(lead_ids) > 1:
+        _one_lead_only(if_version)
         _print_batch(app.engine.bulk.advance_many(list(lead_ids), to=to, on_refusal=_on_refusal(skip_refused)),
                      "advanced", as_json)
         return
-    result = app.engine.leads.advance(lead_ids[0], to)
+    result = app.engine.leads.advance(lead_ids[0], to, if_version=if_version)
     print_change(result, f"Lead {lead_ids[0]} advanced to '{result['stage_name']}' ({result['stage']}), "
                      f"due {short_time(result['stage_due_at'])}", as_json)
+
+
+def _one_lead_only(if_version: int | None) -> None:
+    if if_version is not None:
+        raise click.UsageError("--if-version names the version of one lead; give one LEAD_ID with it")
 
 
 def _on_refusal(skip_refused: bool) -> str:
@@ -252,11 +263,12 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
+@if_version_option
 @json_option
 @pass_app
-def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: bool) -> None:
+def lead_close(app: App, lead_id: int, reason: str, note: str | None, if_version: int | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.leads.close(lead_id, reason, note)
+    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version)
     print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
@@ -264,25 +276,28 @@ def lead_close(app: App, lead_id: int, reason: str, note: str | None, as_json: b
 @click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
 @click.option("--skip-refused", is_flag=True,
               help="With several leads: win those the rules allow and list the others (default: all or none).")
+@if_version_option
 @json_option
 @pass_app
-def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, as_json: bool) -> None:
+def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, if_version: int | None, as_json: bool) -> None:
     """Win sales: each lead must be in the won stage with its mandatory tasks done."""
     if len(lead_ids) > 1:
+        _one_lead_only(if_version)
         _print_batch(app.engine.bulk.win_many(list(lead_ids), on_refusal=_on_refusal(skip_refused)), "won", as_json)
         return
-    result = app.engine.leads.win(lead_ids[0])
+    result = app.engine.leads.win(lead_ids[0], if_version=if_version)
     print_change(result, f"Lead {lead_ids[0]} won", as_json)
 
 
 @lead.command("reopen")
 @click.argument("lead_id", type=ID)
 @click.option("--stage", help="Stage to reopen into (default: the one it was closed in).")
+@if_version_option
 @json_option
 @pass_app
-def lead_reopen(app: App, lead_id: int, stage: str | None, as_json: bool) -> None:
+def lead_reopen(app: App, lead_id: int, stage: str | None, if_version: int | None, as_json: bool) -> None:
     """Reopen a won or lost lead (managers)."""
-    result = app.engine.leads.reopen(lead_id, stage)
+    result = app.engine.leads.reopen(lead_id, stage, if_version=if_version)
     print_change(result, f"Lead {lead_id} reopened in '{result['stage_name']}' ({result['stage']})", as_json)
 
 
@@ -327,11 +342,12 @@ def task_list(app: App, owner: str | None, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.argument("task_id")
 @click.option("--note")
+@if_version_option
 @json_option
 @pass_app
-def task_done(app: App, lead_id: int, task_id: str, note: str | None, as_json: bool) -> None:
+def task_done(app: App, lead_id: int, task_id: str, note: str | None, if_version: int | None, as_json: bool) -> None:
     """Mark a task of a lead's current stage done."""
-    result = app.engine.leads.complete_task(lead_id, task_id, note)
+    result = app.engine.leads.complete_task(lead_id, task_id, note, if_version=if_version)
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
     print_change(result, f"Task '{task_id}' of lead {lead_id} done"

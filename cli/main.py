@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("report_cmds", "report"), "import": ("intake_cmds", "import_"), "export": ("intake_cmds", "export"),
     "token": ("intake_cmds", "token"), "serve": ("intake_cmds", "serve"), "run-due": ("automation_cmds", "run_due"),
     "outbox": ("automation_cmds", "outbox"), "demo": ("admin_cmds", "demo"),
+    "check": ("admin_cmds", "check"), "backup": ("admin_cmds", "backup"), "restore": ("admin_cmds", "restore"),
 }
 #: Subcommands a group takes from another module (the recovery side of ``lead``, the admin side of ``process``).
 SUBCOMMANDS: dict[str, list[tuple[str, str]]] = {

@@ -5,7 +5,19 @@ from __future__ import annotations
 import click
 
 from cli.app import App, pass_app
-from cli.output import ID, console, emit, esc, json_option, plural, print_change, print_json, short_time, table
+from cli.output import (
+    ID,
+    console,
+    emit,
+    esc,
+    if_version_option,
+    json_option,
+    plural,
+    print_change,
+    print_json,
+    short_time,
+    table,
+)
 from engine import results
 from engine.vocab import ClosureKind, ReviewState
 
@@ -35,12 +47,13 @@ def review_list(app: App, all_: bool, as_json: bool) -> None:
 @click.option("--stage", help="Reopen into this stage (default: the one it was lost in).")
 @click.option("--note", help="What changes, e.g. the new offer.")
 @click.option("--to", "to", help="Give the client to another salesperson.")
+@if_version_option
 @json_option
 @pass_app
 def review_return(app: App, lead_id: int, stage: str | None, note: str | None, to: str | None,
-                  as_json: bool) -> None:
+                  if_version: int | None, as_json: bool) -> None:
     """Send the client back into the funnel: the lead reopens."""
-    result = app.engine.recovery.review_return(lead_id, stage=stage, note=note, to=to)
+    result = app.engine.recovery.review_return(lead_id, stage=stage, note=note, to=to, if_version=if_version)
     print_change(result, f"Lead {lead_id} returned to '{result['stage_name']}' ({result['stage']}), owner "
                      f"{result['owner']}", as_json)
 
@@ -48,11 +61,12 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
 @review.command("confirm")
 @click.argument("lead_id", type=ID)
 @click.option("--note", required=True, help="What the director learned (e.g. after calling the client).")
+@if_version_option
 @json_option
 @pass_app
-def review_confirm(app: App, lead_id: int, note: str, as_json: bool) -> None:
+def review_confirm(app: App, lead_id: int, note: str, if_version: int | None, as_json: bool) -> None:
     """Validate the refusal; the note records what was learned."""
-    result = app.engine.recovery.review_confirm(lead_id, note)
+    result = app.engine.recovery.review_confirm(lead_id, note, if_version=if_version)
     print_change(result, f"Refusal of lead {lead_id} confirmed", as_json)
 
 
@@ -190,14 +204,16 @@ def rotate(app: App, process_: str | None, team: str | None, memory: int | None,
 @click.option("--text", required=True, help="What happened with the client, in a sentence or two.")
 @click.option("--extend-until", metavar="DATE", help="Managers: the lead is not stalled until this date.")
 @click.option("--reason", help="The objective reason for the extension (purchase cycle, public funding...).")
+@if_version_option
 @json_option
 @pass_app
 def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, reason: str | None,
-                as_json: bool) -> None:
+                if_version: int | None, as_json: bool) -> None:
     """File a short report on a lead (managers may extend it at the same time)."""
     if extend_until is not None and not reason:
         raise click.UsageError("--extend-until needs --reason: the objective reason for the extension")
-    result = app.engine.recovery.report(lead_id, text, extend_until=extend_until, reason=reason)
+    result = app.engine.recovery.report(lead_id, text, extend_until=extend_until, reason=reason,
+                                        if_version=if_version)
     print_change(result, f"Report filed on lead {lead_id}"
                      + (f"; extended until {short_time(result['extended_until'])}" if extend_until else ""), as_json)
 
@@ -205,10 +221,11 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
 @click.command("recall")
 @click.argument("lead_id", type=ID)
 @click.option("--note")
+@if_version_option
 @json_option
 @pass_app
-def lead_recall(app: App, lead_id: int, note: str | None, as_json: bool) -> None:
+def lead_recall(app: App, lead_id: int, note: str | None, if_version: int | None, as_json: bool) -> None:
     """Take a lead back from its owner early (managers); the next rotation gives it to a colleague."""
-    result = app.engine.recovery.recall(lead_id, note)
+    result = app.engine.recovery.recall(lead_id, note, if_version=if_version)
     print_change(result, f"Lead {lead_id} recalled from {result['owner']}; 'leadflow rotate' gives it to a colleague",
              as_json)

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from cli.app import App, pass_app
+from cli.files import force_option, writable
 from cli.output import console, esc, json_option, plural, print_json, table
 from engine import results
 
@@ -69,8 +70,13 @@ def _span(p: results.Period) -> str:
     return f"{(p['from'] or '…')[:10]} to {last_day}"
 
 
-chart_option = click.option("--chart", "chart", metavar="FILE.png", default=None,
-                            help="Also draw the report as a PNG chart (needs the 'charts' extra: matplotlib).")
+_chart = click.option("--chart", "chart", metavar="FILE.png", default=None,
+                      help="Also draw the report as a PNG chart (needs the 'charts' extra: matplotlib).")
+
+
+def chart_option(f: Callable[..., None]) -> Callable[..., None]:
+    """``--chart FILE.png`` and ``--force`` (replace the chart's file if it exists)."""
+    return _chart(force_option(f))
 period_option = click.option("--period", type=click.Choice(["day", "week", "month", "all"]), default="all",
                              show_default=True, help="The period (see docs/reports.md).")
 
@@ -94,11 +100,11 @@ def _one_output(as_json: bool, as_csv: bool) -> None:
         raise click.UsageError("choose one of --json and --csv")
 
 
-def _draw(kind: str, data: Mapping[str, Any], chart: str | None) -> None:
+def _draw(kind: str, data: Mapping[str, Any], chart: str | None, force: bool) -> None:
     if chart is not None:
         from cli.present import charts
 
-        getattr(charts, kind)(data, chart)
+        getattr(charts, kind)(data, writable(chart, force=force, option="--chart"))
 
 
 @click.group("report")
@@ -119,14 +125,14 @@ def report() -> None:
 @pass_app
 def refusals(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
              date_from: str | None, date_to: str | None, matrix: bool, matrix_by: str, trend: bool,
-             chart: str | None, as_json: bool, as_csv: bool) -> None:
+             chart: str | None, force: bool, as_json: bool, as_csv: bool) -> None:
     """Refusals received in the period: by reason, product and salesperson, and their value."""
     _one_output(as_json, as_csv)
     if chart is not None and not trend:
         raise click.UsageError("--chart draws the trend: add --trend")
     data = app.engine.reports.refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
                                       team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend)
-    _draw("refusal_trend", data, chart)
+    _draw("refusal_trend", data, chart, force)
     if as_json:
         print_json(data)
         return
@@ -172,13 +178,14 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
 @report.command("funnel")
 @_period_report(chart=True)
 def funnel(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
-           date_from: str | None, date_to: str | None, chart: str | None, as_json: bool, as_csv: bool) -> None:
+           date_from: str | None, date_to: str | None, chart: str | None, force: bool, as_json: bool,
+           as_csv: bool) -> None:
     """The leads created in the period: how many reached each stage and moved on, the median days spent in
     each, and the lead-to-win conversion."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
                                     team=team, owner=owner)
-    _draw("funnel", data, chart)
+    _draw("funnel", data, chart, force)
     if as_json:
         print_json(data)
         return
@@ -203,13 +210,14 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
 @report.command("cycle")
 @_period_report(chart=True)
 def cycle(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
-          date_from: str | None, date_to: str | None, chart: str | None, as_json: bool, as_csv: bool) -> None:
+          date_from: str | None, date_to: str | None, chart: str | None, force: bool, as_json: bool,
+          as_csv: bool) -> None:
     """The measured sales cycle of the leads won in the period: days from lead to win per process,
     per salesperson and per source, and the cycle the stalled-lead detection uses."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
                                    team=team, owner=owner)
-    _draw("cycle", data, chart)
+    _draw("cycle", data, chart, force)
     if as_json:
         print_json(data)
         return
@@ -274,11 +282,11 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
 @csv_option
 @pass_app
 def forecast(app: App, months: int, process_: str | None, team: str | None, owner: str | None, chart: str | None,
-             as_json: bool, as_csv: bool) -> None:
+             force: bool, as_json: bool, as_csv: bool) -> None:
     """Expected wins and value per month from the open leads, with the estimate per stage it rests on."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.forecast(months=months, process=process_, team=team, owner=owner)
-    _draw("forecast", data, chart)
+    _draw("forecast", data, chart, force)
     if as_json:
         print_json(data)
         return

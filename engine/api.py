@@ -34,6 +34,7 @@ from engine.errors import NotFoundError
 from engine.services.context import Context
 
 if TYPE_CHECKING:
+    from engine.services.admin import AdminService
     from engine.services.auth import AuthService
     from engine.services.boards import BoardService
     from engine.services.bulk import BulkService
@@ -111,6 +112,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "set_user": ("users", "set"),
     "add_personal_token": ("tokens", "add_personal"),
     "authenticate_request": ("tokens", "request"),
+    "show_process": ("processes", "show"),
+    "validate_process": ("processes", "validate"),
 }
 
 
@@ -258,6 +261,12 @@ class Engine:
         from engine.services.auth import AuthService
 
         return AuthService(self)
+
+    @cached_property
+    def admin(self) -> AdminService:
+        from engine.services.admin import AdminService
+
+        return AdminService(self)
 
     def __getattr__(self, name: str) -> Any:
         """The flat names of 0.1 (``eng.add_lead``), looked up in ``FLAT_NAMES``; removed in 0.3."""

@@ -1,5 +1,9 @@
 """The current time, overridable with ``LEADFLOW_NOW`` so demos, tests and backfills are reproducible.
 
+Whether ``LEADFLOW_NOW`` is honoured at all is one switch per process, ``honour_environment``: on by default (the
+local CLI, the tests), off in the team server unless it was started with ``--test-clock`` (or
+``LEADFLOW_TEST_MODE=1``), so that nobody who can set a variable can date events in the past or the future.
+
 leadflow stores naive date-times: wall-clock time in the installation's time zone, ``LEADFLOW_TZ`` (an
 IANA name such as Europe/Warsaw; default: the system's zone). Business days and "end of the day" are
 those of that zone, so a lead registered at 00:30 in Warsaw counts from that Warsaw day. Input with an
@@ -49,6 +53,18 @@ def parse_datetime(text: str, *, what: str = "date-time") -> dt.datetime:
 
 
 _override: list[dt.datetime] = []
+_environment = [True]  # whether LEADFLOW_NOW is honoured (one switch for the process)
+
+
+def honour_environment(enabled: bool) -> None:
+    """Honour ``LEADFLOW_NOW`` (True, the default) or ignore it and read the real clock (the team server)."""
+    _environment[0] = enabled
+
+
+def pinned() -> str | None:
+    """``LEADFLOW_NOW`` as this process honours it (None: the real clock): what the server announces."""
+    fixed = os.environ.get("LEADFLOW_NOW") if _environment[0] else None
+    return parse_datetime(fixed, what="LEADFLOW_NOW").isoformat() if fixed else None
 
 
 @contextmanager
@@ -61,10 +77,15 @@ def frozen(at: dt.datetime) -> Iterator[None]:
         _override.pop()
 
 
+def is_frozen() -> bool:
+    """True inside ``frozen``: a program backfilling or replaying history, which may write it out of order."""
+    return bool(_override)
+
+
 def now() -> dt.datetime:
     if _override:
         return _override[-1]
-    fixed = os.environ.get("LEADFLOW_NOW")
+    fixed = os.environ.get("LEADFLOW_NOW") if _environment[0] else None
     if fixed:
         return parse_datetime(fixed, what="LEADFLOW_NOW")
     return dt.datetime.now(zone()).replace(tzinfo=None, microsecond=0)

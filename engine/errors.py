@@ -50,7 +50,13 @@ class RateLimited(LeadflowError):
 
 
 class ConcurrentUpdateError(LeadflowError):
-    """Someone else changed the record between our read and our write."""
+    """Someone else changed the record between our read and our write, or since the version the client last saw
+    (``if_version``); then ``lead_id`` and ``current_version`` say which lead and where it is now."""
+
+    def __init__(self, message: str, *, lead_id: int | None = None, current_version: int | None = None):
+        self.lead_id = lead_id
+        self.current_version = current_version
+        super().__init__(message)
 
 
 class BatchRefused(RuleViolation):

@@ -38,3 +38,15 @@ def head_revision() -> str | None:
 
     with sa.create_engine("sqlite://").connect() as conn:
         return ScriptDirectory.from_config(_config(conn)).get_current_head()  # type: ignore[arg-type]
+
+
+def known_revision(revision: str) -> bool:
+    """True when ``revision`` is one of this leadflow's migrations (not one of a newer leadflow)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    with sa.create_engine("sqlite://").connect() as conn:
+        try:
+            return ScriptDirectory.from_config(_config(conn)).get_revision(revision) is not None  # type: ignore[arg-type]
+        except CommandError:
+            return False

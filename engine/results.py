@@ -103,6 +103,21 @@ class ProcessRow(TypedDict):
     open_leads: int
 
 
+class FileProblem(TypedDict):
+    line: int
+    column: int
+    path: str
+    message: str
+
+
+class ValidatedFile(TypedDict):
+    """One file of ``process validate --json``."""
+
+    file: str
+    valid: bool
+    problems: list[FileProblem]
+
+
 class LoadedProcess(TypedDict):
     """What ``process load`` did with one file."""
 
@@ -126,6 +141,47 @@ class Initialised(TypedDict):
 
 class RebuiltStages(TypedDict):
     rows: int
+
+
+# -- administration: check, backup, restore (docs/operations.md) --------------------------------------------
+
+
+class Difference(TypedDict):
+    """One thing ``check`` found: ``kind`` database, lead, projection or erasure; the table (or index), the
+    lead and column when there is one, the stored and the rebuilt value, and the sentence that says it."""
+
+    kind: str
+    table: str
+    lead_id: int | None
+    column: str | None
+    stored: Any
+    rebuilt: Any
+    message: str
+
+
+class CheckReport(TypedDict):
+    ok: bool
+    database: str  # sqlite or postgresql
+    leads: int  # leads compared with their event log
+    seconds: float
+    differences: list[Difference]
+    more: int  # differences found beyond those listed
+
+
+class BackupReport(TypedDict):
+    file: str
+    database: str
+    revision: str | None
+    bytes: int
+    seconds: float
+
+
+class RestoreReport(TypedDict):
+    file: str
+    database: str
+    revision: str | None
+    leads: int
+    seconds: float
 
 
 # -- leads, tasks, clients, events -------------------------------------------------------------------
@@ -190,6 +246,8 @@ class Lead(LeadRow):
     extension_reason: str | None
     recalled_at: Timestamp | None
     rest_until: Timestamp | None
+    #: the lead's row version: every write adds one (GET /v1/leads/{id} sends it as the ETag; --if-version)
+    version: int
 
 
 class ClientLead(TypedDict):

@@ -250,6 +250,20 @@ events = sa.Table(
 )
 
 
+# The one audited path that may rewrite history: an erasure of a client's personal data (GDPR art. 17) opens a
+# row here, replaces the personal strings in that client's events, and finishes the row, in one transaction. The
+# database's triggers (migration 0007, docs/operations.md) refuse every DELETE of events and every UPDATE but one of
+# ``data_json`` while an unfinished erasure of the event's client exists; rows here are never deleted, and only
+# ``finished_at`` is ever set, once. Who erased whom when stays; what was erased does not.
+erasures = sa.Table(
+    "erasures", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False, index=True),
+    sa.Column("requested_by", sa.String(200), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+)
+
 # The HTTP intake's API tokens, one or more per source (a website, a partner's form). Only a hash of a token is
 # stored: the token itself is shown once, when it is made. A revoked token stays, for the record.
 api_tokens = sa.Table(

@@ -91,6 +91,7 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:
         "extension_reason": state.extension_reason,
         "recalled_at": iso(state.recalled_at),
         "rest_until": iso(state.rest_until),
+        "version": state.row_version,
     }
 
 

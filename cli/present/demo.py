@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+from cli.files import DEMO_APPLICATION_ID
 from engine import clock, paths
 from engine.api import Engine
 from engine.errors import LeadflowError
@@ -86,10 +88,21 @@ def sample_value(field: FieldSpec, rng: random.Random, today: dt.date) -> Any:
 
 
 def build_demo(db_path: str | Path) -> dict[str, Any]:
-    """Create (or re-create) the demo database; return what the CLI prints."""
+    """Create (or re-create) the demo database; return what the CLI prints.
+
+    The caller has made sure that ``db_path`` is new or an earlier demo (``cli.files.demo_target``). The file is
+    marked as a demo (``cli.files.DEMO_APPLICATION_ID`` in its header) before anything else is written, so that
+    even a build that stopped half way can be rebuilt, and nothing but a demo is ever taken for one.
+    """
     path = Path(db_path)
     for suffix in ("", "-wal", "-shm"):  # the file and SQLite's write-ahead log, if a crashed run left one
         Path(f"{path}{suffix}").unlink(missing_ok=True)
+    marker = sqlite3.connect(path)
+    try:
+        marker.execute(f"PRAGMA application_id = {DEMO_APPLICATION_ID}")
+        marker.commit()
+    finally:
+        marker.close()
     url = f"sqlite:///{path}"
     admin = Engine.open(url, user="admin")
     rng = random.Random(20260316)

@@ -15,6 +15,7 @@ outbox       ``outbox``: send the due mail, list it, retry it
 reports      ``reports``: refusals, funnel, cycle, salespeople, forecast
 intake       ``intake``: CSV import and export, the web form's lead
 tokens       ``tokens``: the HTTP intake's API tokens
+admin        ``admin``: check the database, back it up, restore a backup into an empty one
 ===========  ====================================================================
 
 ``context`` holds what they share (the transaction, the acting user as a ``policy.Actor``, the spec caches,

@@ -18,12 +18,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import actions, clock, policy, results, rules, store, views
-from engine.errors import InvalidInputError, LeadflowError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine.errors import (
+    ConcurrentUpdateError,
+    InvalidInputError,
+    LeadflowError,
+    NotFoundError,
+    PermissionDenied,
+    RuleViolation,
+    suggest,
+)
 from engine.machine import ProcessMachine
 from engine.policy import Actor
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState, apply
-from engine.store import clients, process_versions, users
+from engine.store import clients, events, process_versions, users
 from engine.vocab import LeadStatus, Role, is_id
 
 if TYPE_CHECKING:
@@ -46,6 +54,7 @@ SpecLookup = Callable[[str, int], ProcessSpec]
 
 _USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
 _CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
+_LAST_EVENT_AT = sa.select(sa.func.max(events.c.at)).where(events.c.lead_id == sa.bindparam("lead_id"))
 
 
 class Context:
@@ -117,9 +126,10 @@ class Context:
                                 f"'leadflow user add {self.user_name} --role {Role.SALESPERSON}' "
                                 "(choose the acting user with --user or LEADFLOW_USER)")
 
-    def actor_and_lead(self, conn: Connection, lead_id: int) -> tuple[Actor, LeadState]:
-        """The acting user and the lead (the user checked first)."""
-        return self.actor(conn), self.lead(conn, lead_id)
+    def actor_and_lead(self, conn: Connection, lead_id: int, if_version: int | None = None,
+                       ) -> tuple[Actor, LeadState]:
+        """The acting user and the lead to write (the user checked first)."""
+        return self.actor(conn), self.lead_to_write(conn, lead_id, if_version)
 
     def user(self, conn: Connection, name: str) -> Actor:
         """The user called ``name`` (an owner, a person whose work is asked for), as the rules see them."""
@@ -195,15 +205,29 @@ class Context:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state
 
+    def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None) -> LeadState:
+        """The stored lead that an operation is about to change: the one place where the version the client last
+        saw (``if_version``) is checked; a stale one raises ``ConcurrentUpdateError`` naming the current version.
+        """
+        state = self.lead(conn, lead_id)
+        if if_version is not None and if_version != state.row_version:
+            if isinstance(if_version, bool) or not isinstance(if_version, int):
+                raise InvalidInputError(f"if_version must be a whole number, got {if_version!r}")
+            raise ConcurrentUpdateError(
+                f"lead {lead_id} is at version {state.row_version}, not {if_version} as you last saw it; nothing "
+                "was written: read it again and retry", lead_id=lead_id, current_version=state.row_version)
+        return state
+
     def visible_lead(self, conn: Connection, lead_id: int) -> LeadState:
         """The lead, if the acting user may see it."""
         state = self.lead(conn, lead_id)
         policy.require_can_view(self.actor(conn), state)
         return state
 
-    def lead_to_work(self, conn: Connection, lead_id: int, verb: str) -> tuple[LeadState, ProcessSpec]:
+    def lead_to_work(self, conn: Connection, lead_id: int, verb: str, if_version: int | None = None,
+                     ) -> tuple[LeadState, ProcessSpec]:
         """The open lead and its spec, if the acting user may ``verb`` it (edit it, close it)."""
-        state = self.lead(conn, lead_id)
+        state = self.lead_to_write(conn, lead_id, if_version)
         spec = self.spec(conn, state.process, state.process_version)
         require_open(state, verb)
         policy.require_can_work(self.actor(conn), state, verb)
@@ -213,6 +237,7 @@ class Context:
         """Apply events to the state, write it (optimistic lock) and append the events; return the view."""
         if not evs:
             return self.view(conn, state)
+        require_forward(conn, state, evs)
         before = state.clone()
         lookup = self.specs_lookup(conn)
         entries = []
@@ -232,6 +257,19 @@ class Context:
         spec = self.spec(conn, state.process, state.process_version)
         (client_row,) = store.driver_rows(conn, _CLIENT_BY_ID, {"id": state.client_id})
         return views.lead(state, spec, client_row)
+
+
+def require_forward(conn: Connection, state: LeadState, evs: list[Event]) -> None:
+    """Refuse events earlier than the lead's last one: a lead's history never goes back in time, whatever a
+    clock says (the one check, on the one path where a lead's events are written). A program backfilling
+    history with ``clock.frozen`` (the demo, imports of old records) writes it in the order it chooses."""
+    if clock.is_frozen():
+        return
+    last = conn.execute(_LAST_EVENT_AT, {"lead_id": state.id}).scalar()
+    first = min(ev.at for ev in evs)
+    if last is not None and first < last:
+        raise RuleViolation(f"can't change lead {state.id} at {views.iso(first)}: its last event is at "
+                            f"{views.iso(last)}, and a lead's history never goes back in time")
 
 
 def require_open(state: LeadState, verb: str) -> None:

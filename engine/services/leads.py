@@ -135,13 +135,13 @@ class LeadService(Service):
             return [views.lead_row(r) for r in rows]
 
     @operation
-    def set_fields(self, lead_id: int, values: dict[str, Any]) -> results.Lead:
+    def set_fields(self, lead_id: int, values: dict[str, Any], *, if_version: int | None = None) -> results.Lead:
         """Set process fields (typed by the process) or the attributes value, product, source."""
         if not values:
             raise InvalidInputError("nothing to set; give FIELD=VALUE")
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state, spec = ctx.lead_to_work(conn, lead_id, "edit")
+            state, spec = ctx.lead_to_work(conn, lead_id, "edit", if_version)
             evs = []
             for name, raw in values.items():
                 if name in ATTRIBUTES:
@@ -165,11 +165,11 @@ class LeadService(Service):
             return ctx.commit(conn, state, evs)
 
     @operation
-    def assign(self, lead_id: int, to: str) -> results.Lead:
+    def assign(self, lead_id: int, to: str, *, if_version: int | None = None) -> results.Lead:
         """Give the lead to another owner (managers)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor, state = ctx.actor_and_lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
             require_open(state, "reassign")
             target = ctx.user(conn, to)
             policy.require_can_assign(actor, state, target)
@@ -179,20 +179,21 @@ class LeadService(Service):
                 "from": state.owner, "to": to, "team": target.team})])
 
     @operation
-    def advance(self, lead_id: int, to: str | None = None) -> results.Lead:
+    def advance(self, lead_id: int, to: str | None = None, *, if_version: int | None = None) -> results.Lead:
         """Move the lead to its next stage (or ``to``), if the process allows it now."""
-        return self._move(lead_id, lambda state, spec, actor, move: advancing(state, spec, actor, to, move))
+        return self._move(lead_id, lambda state, spec, actor, move: advancing(state, spec, actor, to, move),
+                          if_version)
 
     @operation
-    def win(self, lead_id: int) -> results.Lead:
+    def win(self, lead_id: int, *, if_version: int | None = None) -> results.Lead:
         """Win the sale from the process's won stage."""
-        return self._move(lead_id, winning)
+        return self._move(lead_id, winning, if_version)
 
-    def _move(self, lead_id: int, check: Check) -> results.Lead:
+    def _move(self, lead_id: int, check: Check, if_version: int | None) -> results.Lead:
         """Read the lead, check it as ``check`` says, and write the event it makes."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state = ctx.lead(conn, lead_id)
+            state = ctx.lead_to_write(conn, lead_id, if_version)
             spec = ctx.spec(conn, state.process, state.process_version)
 
             def move(source: str, trigger: str, fields: dict[str, Any]) -> str | None:
@@ -203,13 +204,14 @@ class LeadService(Service):
             return ctx.commit(conn, state, [ctx.event(kind, data)])
 
     @operation
-    def close(self, lead_id: int, reason: str, note: str | None = None) -> results.Lead:
+    def close(self, lead_id: int, reason: str, note: str | None = None, *, if_version: int | None = None,
+              ) -> results.Lead:
         """Close the lead as lost or removed, for a reason from the process's catalogue."""
         from engine.services import recovery
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state, spec = ctx.lead_to_work(conn, lead_id, "close")
+            state, spec = ctx.lead_to_work(conn, lead_id, "close", if_version)
             entry = spec.reason(reason or "")
             if entry is None:
                 listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
@@ -224,13 +226,13 @@ class LeadService(Service):
                 "from": state.stage, "review": entry.review})])
 
     @operation
-    def reopen(self, lead_id: int, stage: str | None = None) -> results.Lead:
+    def reopen(self, lead_id: int, stage: str | None = None, *, if_version: int | None = None) -> results.Lead:
         """Reopen a won or lost lead into ``stage`` (default: the stage it was closed in, work kept)."""
         from engine.services import recovery
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor, state = ctx.actor_and_lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
             spec = ctx.spec(conn, state.process, state.process_version)
             if state.status == LeadStatus.OPEN:
                 raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
@@ -247,9 +249,11 @@ class LeadService(Service):
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
 
     @operation
-    def complete_task(self, lead_id: int, task_id: str, note: str | None = None) -> results.Lead:
+    def complete_task(self, lead_id: int, task_id: str, note: str | None = None, *,
+                      if_version: int | None = None) -> results.Lead:
         """Mark a task of the lead's current stage done."""
-        return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note))
+        return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note),
+                          if_version)
 
     @operation
     def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -74,6 +76,23 @@ class ProcessService(Service):
         """The spec of a stored process version (the newest when ``version`` is None)."""
         with self.ctx.transaction() as conn:
             return self.ctx.spec(conn, process, version)
+
+    @operation
+    def show(self, process: str, version: int | None = None) -> dict[str, Any]:
+        """A stored version's spec as JSON with its content hash: what ``leadflow process show --json`` prints."""
+        spec = self.spec(process, version)
+        return {**spec.to_dict(), "content_hash": spec.content_hash}
+
+    @operation
+    def validate(self, path: str | Path, *, name: str | None = None) -> builtins.list[results.ValidatedFile]:
+        """Check a process file and store nothing: ``[{file, valid, problems}]`` as ``process validate --json``
+        prints it (``name``: the file's name in the answer, for a file saved under another one). Needs no user."""
+        from engine.loader import check_file
+
+        problems = check_file(path)[1]
+        return [{"file": name or str(path), "valid": not problems,
+                 "problems": [{"line": p.line, "column": p.column, "path": p.path, "message": p.message}
+                              for p in problems]}]
 
     @operation
     def migrate(self, process: str, to_version: int, *, dry_run: bool = False) -> results.Migration:

@@ -56,9 +56,10 @@ class RecoveryService(Service):
         spec = self.ctx.spec(conn, row["process"])
         return calendar.due_at(row["requested_at"], 2, spec.calendar)
 
-    def _review_to_decide(self, conn: Connection, lead_id: int) -> tuple[Actor, LeadState, Any]:
+    def _review_to_decide(self, conn: Connection, lead_id: int, if_version: int | None,
+                          ) -> tuple[Actor, LeadState, Any]:
         """The acting director, the lost lead and its open review, or the reason they may not decide it."""
-        actor, state = self.ctx.actor_and_lead(conn, lead_id)
+        actor, state = self.ctx.actor_and_lead(conn, lead_id, if_version)
         review = conn.execute(sa.select(reviews)
                               .where(reviews.c.lead_id == lead_id, reviews.c.state == ReviewState.OPEN)
                               .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
@@ -71,11 +72,11 @@ class RecoveryService(Service):
 
     @operation
     def review_return(self, lead_id: int, *, stage: str | None = None, note: str | None = None,
-                      to: str | None = None) -> results.Lead:
+                      to: str | None = None, if_version: int | None = None) -> results.Lead:
         """The director sends the client back into the funnel: the lead reopens (and may change hands)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor, state, review = self._review_to_decide(conn, lead_id)
+            actor, state, review = self._review_to_decide(conn, lead_id, if_version)
             note_ = clean_text(note, "note", NOTE_LENGTH)
             ctx.commit(conn, state, [ctx.event(EventKind.REVIEW_RETURNED, {"note": note_, "stage": stage, "to": to})])
             self.engine.leads.reopen(lead_id, stage)
@@ -85,11 +86,11 @@ class RecoveryService(Service):
             return ctx.view(conn, ctx.lead(conn, lead_id))
 
     @operation
-    def review_confirm(self, lead_id: int, note: str) -> results.Lead:
+    def review_confirm(self, lead_id: int, note: str, *, if_version: int | None = None) -> results.Lead:
         """The director validates the refusal; the note records what was learned."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor, state, review = self._review_to_decide(conn, lead_id)
+            actor, state, review = self._review_to_decide(conn, lead_id, if_version)
             note_ = clean_text(note, "note", NOTE_LENGTH)
             if not note_:
                 raise InvalidInputError("confirming a refusal needs a note: what did the client say?")
@@ -99,11 +100,11 @@ class RecoveryService(Service):
 
     @operation
     def report(self, lead_id: int, text: str, *, extend_until: str | None = None,
-               reason: str | None = None) -> results.Lead:
+               reason: str | None = None, if_version: int | None = None) -> results.Lead:
         """The owner's short report on a lead; with ``extend_until`` (managers) the lead is not stalled until then."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor, state = ctx.actor_and_lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
             require_open(state, "report on")
             policy.require_can_work(actor, state, "report on")
             text_ = clean_text(text, "report", NOTE_LENGTH)
@@ -127,11 +128,11 @@ class RecoveryService(Service):
             return ctx.commit(conn, state, evs)
 
     @operation
-    def recall(self, lead_id: int, note: str | None = None) -> results.Lead:
+    def recall(self, lead_id: int, note: str | None = None, *, if_version: int | None = None) -> results.Lead:
         """A manager takes a lead back from its owner early: the next rotation gives it to a colleague."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            actor, state = ctx.actor_and_lead(conn, lead_id)
+            actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
             require_open(state, "recall")
             policy.require_manager_of(actor, state.team, f"recall lead {lead_id}")
             return ctx.commit(conn, state, [ctx.event(EventKind.RECALLED, {

@@ -1,0 +1,550 @@
+"""The server's ASGI app: one route per operation of cli/operations.py, each parsing its request, calling ONE
+engine method as the authenticated caller, and answering the JSON the CLI's ``--json`` prints.
+
+Nothing here decides a rule: who the caller is comes from cli/server/identity.py, every refusal is the
+engine's (cli/server/problems.py maps its kind to a status), and the routes are generated from the table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cli import operations
+from cli.operations import Operation, Param
+from cli.server import intake, problems
+from cli.server.identity import Caller, Identify
+from cli.server.problems import Problem
+from engine import clock
+from engine.errors import ConcurrentUpdateError, LeadflowError, NotFoundError, PermissionDenied
+
+if TYPE_CHECKING:
+    from engine.api import Engine
+
+log = logging.getLogger("leadflow.service")
+access_log = logging.getLogger("leadflow.service.access")
+
+STATIC = Path(__file__).resolve().parent / "static"
+#: The header every response carries while the server honours LEADFLOW_NOW (``leadflow serve --test-clock``).
+TEST_CLOCK_HEADER = "X-Leadflow-Test-Clock"
+#: Defaults of the limits (docs/server.md): a JSON body, an uploaded file (a CSV to import, a process file), and
+#: how long a client may take to send its body.
+MAX_BODY = 64 * 1024
+MAX_UPLOAD = 50 * 1024 * 1024
+BODY_TIMEOUT = 30.0
+
+_BOOL = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_SAFE_NAME = re.compile(r"[^\w.\-]+")
+
+
+def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MAX_UPLOAD,
+               body_timeout: float = BODY_TIMEOUT, identify: Identify | None = None) -> FastAPI:
+    """The team server's app over ``engine`` (an ``engine.api.Engine``; each request acts as its caller)."""
+    app = FastAPI(
+        title="leadflow",
+        version="1",
+        description="The team server's API: every operation of the leadflow CLI, under /v1, with the JSON its "
+                    "--json prints (docs/server.md). Authenticate with 'Authorization: Bearer <token>'. "
+                    "Refusals are RFC 9457 problems (application/problem+json).",
+        docs_url=None, redoc_url=None,
+    )
+    who = identify if identify is not None else Identify(engine)
+    limits = _Limits(max_body, max_upload, body_timeout)
+    groups: dict[tuple[str, str], list[Operation]] = {}
+    for op in operations.OPERATIONS:
+        if _available(engine, op):
+            groups.setdefault((op.http, op.url), []).append(op)
+    # literal segments before placeholders: /v1/leads/bulk/advance is not lead "bulk" advancing
+    for (http, url), ops in sorted(groups.items(), key=lambda item: item[0][1].count("{")):
+        first = ops[0]
+        app.add_api_route(url, _endpoint(engine, who, ops, limits), methods=[http], name=first.name,
+                          operation_id=first.name, summary=first.summary, description=_description(ops),
+                          status_code=first.status, responses=_responses(ops), openapi_extra=_openapi(ops))
+    _install_errors(app)
+    _install_docs(app)
+    _install_security(app)
+    app.add_middleware(_Guard)
+    return app
+
+
+def _available(engine: Engine, op: Operation) -> bool:
+    """An operation whose engine method exists (``auth.login`` arrives with logging in)."""
+    try:
+        service = getattr(engine, op.service)
+    except AttributeError:
+        return False
+    return hasattr(type(service), op.method)
+
+
+# -- one operation's endpoint ------------------------------------------------------------------------------
+
+class _Limits:
+    def __init__(self, max_body: int, max_upload: int, body_timeout: float):
+        self.max_body, self.max_upload, self.body_timeout = max_body, max_upload, body_timeout
+
+
+def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
+              limits: _Limits) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        caller: Caller | None = None
+        op = ops[0]
+        if op.audience != "anyone":
+            caller = await run_in_threadpool(who, request, read=op.http == "GET")
+            op = _for_caller(ops, caller)
+            who.authorize(caller, op)
+        acting = caller.engine if caller is not None else engine
+        with tempfile.TemporaryDirectory(prefix="leadflow-upload-") as folder:
+            kwargs = await _arguments(request, op, caller, limits, Path(folder))
+            try:
+                result = await run_in_threadpool(_call, acting, op, kwargs)
+            except ConcurrentUpdateError as exc:
+                return await _stale(acting, exc)
+            except PermissionDenied as exc:
+                return await _hidden_or_denied(acting, op, kwargs, exc)
+            except LeadflowError as exc:
+                return problems.of_engine(exc, detail=str(exc).replace(folder + os.sep, ""))
+        return _respond(op, kwargs, result)
+
+    return endpoint
+
+
+def _for_caller(ops: list[Operation], caller: Caller) -> Operation:
+    """The operation of a route that two audiences share (POST /v1/leads: a person's add, a web form's submit)."""
+    for op in ops:
+        if caller.may_call(op):
+            return op
+    return ops[0]
+
+
+def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> Any:
+    method = getattr(getattr(engine, op.service), op.method)
+    if op.body == "intake":
+        return method(kwargs["values"], process=kwargs.get("process"))
+    return method(**kwargs)
+
+
+async def _stale(engine: Engine, exc: ConcurrentUpdateError) -> Response:
+    """409 with the lead as it is now, so the client can show it and decide again."""
+    extra: dict[str, Any] = {}
+    if exc.lead_id is not None:
+        extra["current_version"] = exc.current_version
+        with contextlib.suppress(LeadflowError):
+            extra["lead"] = await run_in_threadpool(engine.leads.get, exc.lead_id)
+    headers = {"ETag": f'"{exc.current_version}"'} if exc.current_version is not None else None
+    response = problems.of_engine(exc, extra=extra)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any], exc: PermissionDenied) -> Response:
+    """403, unless the refused lead is one the caller may not see: then 404, as for a lead that does not exist,
+    so that nobody learns which ids exist by trying them. Whether they may see it is the engine's ``leads.get``."""
+    lead_id = kwargs.get("lead_id")
+    if isinstance(lead_id, int):
+        try:
+            await run_in_threadpool(engine.leads.get, lead_id)
+        except (PermissionDenied, NotFoundError):
+            return problems.of_engine(NotFoundError(f"lead {lead_id} does not exist"))
+        except LeadflowError:
+            pass
+    return problems.of_engine(exc)
+
+
+def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
+    if op.body == "intake":
+        body = intake.created(result)
+        return JSONResponse(body, status_code=op.status, headers={"Location": body["url"]})
+    if op.media == "text/csv":
+        return Response(kwargs["out"].getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"X-Leadflow-Count": str(result)})
+    if op.single_if is not None and kwargs.get(op.single_if) is not None and isinstance(result, list):
+        result = result[0] if result else None
+    headers: dict[str, str] = {}
+    if isinstance(result, dict) and isinstance(result.get("version"), int) and "stage" in result:
+        headers["ETag"] = f'"{result["version"]}"'
+        if op.status == 201:
+            headers["Location"] = f"{operations.API_PREFIX}/leads/{result['id']}"
+    return JSONResponse(result, status_code=op.status, headers=headers or None)
+
+
+# -- parsing a request into the engine method's arguments -----------------------------------------------------
+
+async def _arguments(request: Request, op: Operation, caller: Caller | None, limits: _Limits,
+                     folder: Path) -> dict[str, Any]:
+    errors: list[dict[str, str]] = []
+    kwargs: dict[str, Any] = {}
+    for p in op.placed("path"):
+        kwargs[p.name] = _convert(p, request.path_params.get(p.name), errors)
+    known = {p.key for p in op.placed("query")} | ({"filename"} if op.body == "file" else set())
+    unknown = sorted(k for k in request.query_params if k not in known)
+    errors += [{"field": k, "message": f"{op.http} {op.url} takes no query parameter '{k}'"
+                                      + (f"; it takes: {', '.join(sorted(known))}" if known else "")} for k in unknown]
+    for p in op.placed("query"):
+        raw = request.query_params.getlist(p.key)
+        if len(raw) > 1:
+            errors.append({"field": p.key, "message": f"'{p.key}' is given {len(raw)} times; give it once"})
+        elif raw:
+            kwargs[p.name] = _from_text(p, raw[0], errors, folder)
+        elif p.required:
+            errors.append({"field": p.key, "message": f"'{p.key}' is required"})
+        else:
+            kwargs[p.name] = p.default  # the CLI's default, which may differ from the engine's (board: 20)
+    if op.body == "json" and (op.placed("body") or op.versioned):
+        raw_body = await _read(request, limits.max_body, limits.body_timeout)
+        data = intake.json_object(raw_body, "the operation's parameters") if raw_body.strip() else {}
+        allowed = {p.key for p in op.placed("body")} | ({"if_version"} if op.versioned else set())
+        for key in sorted(set(data) - allowed):
+            errors.append({"field": key, "message": f"{op.http} {op.url} takes no '{key}'"
+                                                    + (f"; it takes: {', '.join(sorted(allowed))}" if allowed else "")})
+        for p in op.placed("body"):
+            if p.key in data and data[p.key] is not None:
+                kwargs[p.name] = _convert(p, data[p.key], errors)
+            elif p.required:
+                errors.append({"field": p.key, "message": f"'{p.key}' is required"})
+            else:
+                kwargs[p.name] = p.default
+        if op.versioned and data.get("if_version") is not None:
+            kwargs["if_version"] = _convert(Param("if_version", "int", minimum=1), data["if_version"], errors)
+    elif op.body == "json":
+        await _read(request, limits.max_body, limits.body_timeout)  # a body nobody asked for is still bounded
+    elif op.body == "file":
+        raw_body = await _read(request, limits.max_upload, limits.body_timeout)
+        (p,) = [p for p in op.params if p.kind == "file" and p.where == "body"]
+        name = _safe_name(request.query_params.get("filename") or f"upload{_suffix(op)}")
+        (folder / name).write_bytes(raw_body)
+        kwargs[p.name] = str(folder / name)
+    elif op.body == "intake":
+        raw_body = await _read(request, limits.max_body, limits.body_timeout)
+        kwargs["values"] = intake.values(raw_body, request.headers.get("content-type", ""))
+        kwargs["process"] = caller.facts.get("process") if caller is not None else None
+    if op.versioned:
+        _if_match(request, kwargs, errors)
+    for p in op.placed("client"):
+        kwargs[p.name] = _from_client(p, request, caller)
+    if errors:
+        raise Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _suffix(op: Operation) -> str:
+    return ".csv" if op.service == "intake" else ".yaml"
+
+
+def _safe_name(name: str) -> str:
+    """The uploaded file's name as the engine will print it: its last part, in plain characters."""
+    base = _SAFE_NAME.sub("_", name.replace("\\", "/").rsplit("/", 1)[-1]).lstrip(".")
+    return base[:100] or "upload"
+
+
+def _if_match(request: Request, kwargs: dict[str, Any], errors: list[dict[str, str]]) -> None:
+    """``If-Match: "7"`` (the ETag of GET /v1/leads/{id}) is the version the client last saw."""
+    header = request.headers.get("if-match")
+    if header is None:
+        return
+    text = header.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    text = text.strip('"')
+    if not text.isdigit() or not 0 < int(text) < 2**63:
+        errors.append({"field": "If-Match", "message": f"If-Match {header!r} is not a lead's ETag such as \"7\""})
+        return
+    version = int(text)
+    if kwargs.get("if_version") not in (None, version):
+        errors.append({"field": "If-Match", "message": f"If-Match {version} and if_version {kwargs['if_version']} "
+                                                       "disagree; send one"})
+    kwargs["if_version"] = version
+
+
+def _from_client(p: Param, request: Request, caller: Caller | None) -> Any:
+    if p.name == "address":
+        return request.client.host if request.client else "unknown"
+    if p.name == "user_agent":
+        return request.headers.get("user-agent")
+    if p.name == "token":
+        return caller.token if caller is not None else None
+    if p.name == "name":
+        return request.query_params.get("filename")
+    if p.name == "out":
+        return io.StringIO(newline="")
+    raise AssertionError(f"no request value for the parameter {p.name!r}")  # a table entry without a source here
+
+
+def _from_text(p: Param, raw: str, errors: list[dict[str, str]], folder: Path) -> Any:
+    """A query parameter's text as the parameter's type."""
+    if p.none_value is not None and raw == p.none_value:
+        return None
+    if p.kind == "file":
+        path = folder / f"{p.name}.yaml"
+        path.write_text(raw, encoding="utf-8")
+        return str(path)
+    if p.kind == "bool":
+        if raw.lower() not in _BOOL:
+            errors.append({"field": p.key, "message": f"'{p.key}' takes true or false, got {raw!r}"})
+            return None
+        return _BOOL[raw.lower()]
+    if p.kind == "int":
+        if not re.fullmatch(r"-?\d{1,19}", raw.strip()):
+            errors.append({"field": p.key, "message": f"'{p.key}' takes a whole number, got {raw!r}"})
+            return None
+        return _convert(p, int(raw), errors)
+    return _convert(p, raw, errors)
+
+
+def _convert(p: Param, value: Any, errors: list[dict[str, str]]) -> Any:
+    """A value of the parameter's type within its bounds, or None with the reason in ``errors``."""
+    def wrong(expected: str) -> None:
+        errors.append({"field": p.key, "message": f"'{p.key}' takes {expected}, got {value!r}"[:300]})
+
+    if p.where == "path" and p.kind == "int":
+        if not isinstance(value, str) or not re.fullmatch(r"\d{1,19}", value):
+            wrong("a whole number")
+            return None
+        value = int(value)
+    if p.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        wrong("a whole number")
+        return None
+    if p.kind == "int":
+        low, high = p.minimum, p.maximum if p.maximum is not None else 2**63 - 1
+        if (low is not None and value < low) or value > high:
+            wrong(f"a whole number from {low if low is not None else '-'} to {high}")
+            return None
+    elif p.kind == "str" and not isinstance(value, str):
+        wrong("text")
+        return None
+    elif p.kind == "bool" and not isinstance(value, bool):
+        wrong("true or false")
+        return None
+    elif p.kind == "object" and not isinstance(value, dict):
+        wrong("an object")
+        return None
+    elif p.kind == "int_list" and not (isinstance(value, list) and len(value) <= 100_000):
+        wrong("a list of ids")
+        return None
+    return value  # choices are the engine's to check (the table lists them for the docs and the clients)
+
+
+async def _read(request: Request, limit: int, timeout: float) -> bytes:
+    """The body, at most ``limit`` bytes (413 past it, announced or streamed), within ``timeout`` seconds (408)."""
+    too_large = Problem(413, f"the request body is larger than {limit} bytes", headers={"Connection": "close"})
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise too_large
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise too_large
+                chunks.append(chunk)
+    except TimeoutError:
+        raise Problem(408, f"the request body did not arrive within {timeout:g} seconds",
+                      headers={"Connection": "close"}) from None
+    return b"".join(chunks)
+
+
+# -- errors, docs, security ------------------------------------------------------------------------------------
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(LeadflowError)
+    async def engine_error(_request: Request, exc: LeadflowError) -> JSONResponse:
+        return problems.of_engine(exc)
+
+    @app.exception_handler(Problem)
+    async def problem(_request: Request, exc: Problem) -> JSONResponse:
+        return problems.of_problem(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]), "message": e["msg"]}
+                  for e in exc.errors()]
+        return problems.answer(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        detail = str(exc.detail)
+        if exc.status_code == 404:
+            detail = f"no such endpoint: {request.method} {request.url.path} (the routes: /openapi.json)"
+        elif exc.status_code == 405:
+            detail = f"{request.url.path} does not take {request.method}"
+        return problems.answer(exc.status_code, detail, headers=dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(ClientDisconnect)
+    async def disconnected(request: Request, _exc: ClientDisconnect) -> Response:
+        log.info("client went away during %s %s", request.method, request.url.path)
+        return Response(status_code=400)
+
+    @app.exception_handler(Exception)
+    async def database_or_bug(request: Request, exc: Exception) -> JSONResponse:
+        if type(exc).__module__.startswith("sqlalchemy") and "locked" in str(exc):
+            return problems.answer(503, "the database is busy; try again", headers={"Retry-After": "1"})
+        log.exception("internal error on %s %s", request.method, request.url.path)
+        return problems.answer(500, "internal error; the server's log has the details")
+
+
+def _install_docs(app: FastAPI) -> None:
+    """The interactive docs page, with swagger-ui's files served from the package (no CDN)."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="leadflow API",
+                                   swagger_js_url="/static/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/swagger-ui.css",
+                                   swagger_favicon_url="/static/favicon-32x32.png",
+                                   swagger_ui_parameters={"validatorUrl": None})  # no badge from swagger.io
+
+
+def _install_security(app: FastAPI) -> None:
+    """/openapi.json declares the bearer scheme, and which operations need it (every one but logging in)."""
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        from fastapi.openapi.utils import get_openapi
+
+        schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        components = schema.setdefault("components", {})
+        components["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "A personal access token (leadflow login), a login's session token, or a web form's "
+                           "integration token (leadflow token add). Never in the URL."}}
+        components.setdefault("schemas", {})["Problem"] = problems.SCHEMA
+        schema["security"] = [{"bearer": []}]
+        for path in schema.get("paths", {}).values():
+            for operation in path.values():
+                if operation.get("operationId") in _PUBLIC:
+                    operation["security"] = []
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+_PUBLIC = {op.name for op in operations.OPERATIONS if op.audience == "anyone"}
+_OPENAPI_TYPES: dict[str, dict[str, Any]] = {
+    "str": {"type": "string"}, "int": {"type": "integer"}, "bool": {"type": "boolean"},
+                  "int_list": {"type": "array", "items": {"type": "integer"}}, "object": {"type": "object"},
+                  "file": {"type": "string"}}
+
+
+def _schema(p: Param) -> dict[str, Any]:
+    schema = dict(_OPENAPI_TYPES[p.kind])
+    if p.choices:
+        schema["enum"] = list(p.choices)
+    if p.minimum is not None:
+        schema["minimum"] = p.minimum
+    if p.maximum is not None:
+        schema["maximum"] = p.maximum
+    if p.default is not None:
+        schema["default"] = p.default
+    if p.help:
+        schema["description"] = p.help
+    return schema
+
+
+def _openapi(ops: list[Operation]) -> dict[str, Any]:
+    op = ops[0]
+    parameters = [{"name": p.key, "in": p.where, "required": p.required or p.where == "path", "schema": _schema(p)}
+                  for p in op.params if p.where in ("path", "query")]
+    if op.body == "file":
+        parameters.append({"name": "filename", "in": "query", "required": False, "schema": {"type": "string"}})
+    if op.versioned:
+        parameters.append({"name": "If-Match", "in": "header", "required": False, "schema": {"type": "string"},
+                           "description": "The lead's ETag (its version) as last seen: a stale one is 409."})
+    extra: dict[str, Any] = {"parameters": parameters}
+    if any(o.body == "intake" for o in ops):
+        extra["requestBody"] = intake.REQUEST_BODY
+    elif op.body == "file":
+        extra["requestBody"] = {"required": True, "content": {
+            "text/csv" if op.service == "intake" else "application/yaml": {"schema": {"type": "string"}}}}
+    elif op.placed("body") or op.versioned:
+        body = {p.key: _schema(p) for p in op.placed("body")}
+        if op.versioned:
+            body["if_version"] = {"type": "integer", "minimum": 1, "description": "as If-Match"}
+        required = [p.key for p in op.placed("body") if p.required]
+        extra["requestBody"] = {"required": bool(required), "content": {"application/json": {"schema": {
+            "type": "object", "properties": body, "additionalProperties": False,
+            **({"required": required} if required else {})}}}}
+    return extra
+
+
+def _description(ops: list[Operation]) -> str:
+    lines = [f"{o.summary} (`engine.{o.name}`; CLI: `leadflow {o.command}`"
+             + ("; for integration tokens" if o.audience == "integration" else "") + ")" for o in ops]
+    if ops[0].versioned:
+        lines.append("Send `If-Match` with the lead's ETag: a change made by someone else since is 409.")
+    return "\n\n".join(lines)
+
+
+def _responses(ops: list[Operation]) -> dict[int | str, dict[str, Any]]:
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    kinds = {400: "bad syntax (not JSON, a token in the URL)", 401: "no valid credentials",
+             403: "not allowed", 404: "no such record (or one the caller may not see)",
+             422: "an invalid value or a move the rules refuse, each field's problem in errors",
+             413: "body too large", 429: "rate limited (Retry-After)"}
+    if any(o.versioned for o in ops):
+        kinds[409] = "the lead changed since the version sent; the problem has the lead as it is now"
+    if ops[0].media == "text/csv":
+        return {str(ops[0].status): {"content": {"text/csv": {}}, "description": "CSV"},
+                **{str(k): {"description": v, "content": problem} for k, v in kinds.items()}}
+    return {str(k): {"description": v, "content": problem} for k, v in kinds.items()}
+
+
+# -- the connection-level guard ---------------------------------------------------------------------------------
+
+class _Guard:
+    """Before the app: both Content-Length and Transfer-Encoding is 400 (a request-smuggling shape; h11 would let
+    Transfer-Encoding win); every response says when the clock is a test clock; an access log line without the
+    query string (where a token must never be written, even a refused one)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        names = [k for k, _ in scope["headers"]]
+        status = [0]
+        pinned = clock.pinned()
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                if pinned is not None:
+                    message["headers"] = [*message.get("headers", []),
+                                          (TEST_CLOCK_HEADER.lower().encode(), pinned.encode())]
+            await send(message)
+
+        try:
+            if b"content-length" in names and b"transfer-encoding" in names:
+                response = problems.answer(400, "the request has both Content-Length and Transfer-Encoding; send one",
+                                           headers={"Connection": "close"})
+                await response(scope, receive, sending)
+            else:
+                await self.app(scope, receive, sending)
+        finally:
+            client = scope.get("client")
+            access_log.info("%s %s %s %d %.1fms", client[0] if client else "-", scope["method"], scope["path"],
+                            status[0], (time.perf_counter() - started) * 1000)
