@@ -18,6 +18,8 @@ from cli.output import (
     plural,
     print_json,
     printable,
+    process_sources,
+    shipped_option,
     short_time,
     styled,
     table,
@@ -29,13 +31,13 @@ from cli.output import (
 @pass_app
 def init(app: App, as_json: bool) -> None:
     """Create or upgrade the database schema; on an empty database you become its first admin."""
-    result = app.engine.init()
+    result = app.open_engine(create=True).init()
     if as_json:
         print_json(result)
         return
     click.echo(f"Database ready (schema revision {result['revision']}).")
     if result["admin_created"]:
-        echo(f"You ({result['admin_created']}) are its first admin. Next: leadflow process load processes/")
+        echo(f"You ({result['admin_created']}) are its first admin. Next: leadflow process load --shipped")
 
 
 @click.group("user")
@@ -163,18 +165,21 @@ def user_list(app: App, as_json: bool) -> None:
 
 
 @click.command("load")
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, metavar="[PATH_OR_NAME]...")
+@shipped_option("Load")
 @json_option
 @pass_app
-def process_load(app: App, paths: tuple[str, ...], as_json: bool) -> None:
+def process_load(app: App, paths: tuple[str, ...], shipped: bool, as_json: bool) -> None:
     """Validate and store processes (admins); a changed file becomes a new version.
 
-    Every file is checked first; if any is invalid, nothing is loaded.
+    Takes process files, folders of them, and the ids of shipped processes (``photovoltaics``); a file
+    in the current folder wins over a shipped process of its name. Every file is checked first; if any
+    is invalid, nothing is loaded.
     """
     from cli.process_cmds import check, problem_line
     from engine.loader import expand_paths
 
-    files = expand_paths(paths)
+    files = expand_paths(process_sources(paths, shipped))
     if not files:
         raise click.ClickException("no process files (*.yaml, *.yml) found in " + ", ".join(paths))
     # every file first (through a server too, which then loads them one by one): if any is invalid, none loads
@@ -256,7 +261,7 @@ def backup(app: App, file: str, as_json: bool) -> None:
 @pass_app
 def restore(app: App, file: str, as_json: bool) -> None:
     """Restore a backup into this database, which must be empty (admins); verified before it is reported."""
-    emit(app.engine.admin.restore(file), as_json, lambda r: echo(
+    emit(app.open_engine(create=True).admin.restore(file), as_json, lambda r: echo(
         f"Restored {r['file']} into the {r['database']} database: {plural(r['leads'], 'lead')}, each equal to "
         f"its history; schema revision {r['revision']}."))
 

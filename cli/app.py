@@ -31,7 +31,12 @@ class App:
     @property
     def engine(self) -> Engine:
         """The engine, opened lazily so that commands without a database never touch one. Through a server, a
-        client with the engine's surface (cli/remote.py) whose calls are the server's operations."""
+        client with the engine's surface (cli/remote.py) whose calls are the server's operations. It never creates
+        a database: a SQLite file that does not exist is refused with its path."""
+        return self.open_engine()
+
+    def open_engine(self, *, create: bool = False) -> Engine:
+        """The engine; only ``init`` and ``restore`` pass ``create=True`` (``demo`` builds its own file)."""
         if self._engine is None:
             if self.login is not None:
                 from cli.remote import RemoteEngine, Server
@@ -41,7 +46,7 @@ class App:
             else:
                 from engine.api import Engine
 
-                self._engine = Engine.open(self.db_url, user=self.user)
+                self._engine = Engine.open(self.db_url, user=self.user, create=create)
         return self._engine
 
     def close(self) -> None:

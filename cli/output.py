@@ -20,6 +20,22 @@ if_version_option = click.option(
     help="Refuse (changing nothing) unless the lead is still at version N, the 'version' you last saw.")
 
 
+
+def shipped_option(verb: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--shipped`` of the process commands that take PATH_OR_NAME..."""
+    return click.option("--shipped", is_flag=True, help=f"{verb} every process shipped with leadflow too "
+                        "(the ids 'leadflow process show NAME' takes).")
+
+
+def process_sources(paths: tuple[str, ...], shipped: bool) -> list[str]:
+    """The files and folders that PATH_OR_NAME... and --shipped name (``engine.paths.process_sources``)."""
+    from engine.paths import process_sources as sources
+
+    if not paths and not shipped:
+        raise click.UsageError("name process files, folders or shipped processes, or give --shipped")
+    return sources(paths, shipped=shipped)
+
+
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
 

@@ -8,7 +8,6 @@ so that ``leadflow --help`` and unrelated commands stay fast.
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.app import App, pass_app
+from cli.output import process_sources, shipped_option
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
@@ -24,7 +24,6 @@ from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
 if TYPE_CHECKING:
     from engine import results
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 @click.group("process")
@@ -72,17 +71,19 @@ def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
 
 
 @process.command("validate")
-@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
+@click.argument("paths", nargs=-1, metavar="[PATH_OR_NAME]...")
+@shipped_option("Check")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @pass_app
-def validate(app: App, paths: tuple[str, ...], as_json: bool) -> None:
-    """Check process files, or folders of them (their *.yaml and *.yml files).
+def validate(app: App, paths: tuple[str, ...], shipped: bool, as_json: bool) -> None:
+    """Check process files, folders of them (their *.yaml and *.yml files) or shipped processes by id.
 
     Prints one ``file:line:col: path: message`` line per problem and a summary on
     stderr. Exit code 0 when every file is valid, 1 otherwise. Needs no database
     (through a server, the server checks the files' content).
     """
-    checked = [_problems(early) if early is not None else check(app, file) for file, early in _collect(paths)]
+    checked = [_problems(early) if early is not None else check(app, file)
+               for file, early in _collect(tuple(process_sources(paths, shipped)))]
 
     if as_json:
         click.echo(json.dumps(checked, ensure_ascii=False, indent=2))
@@ -126,33 +127,15 @@ def problem_line(file: str, p: results.FileProblem) -> str:
 # -- show ---------------------------------------------------------------------------------------
 
 
-def _shipped() -> dict[str, Path]:
-    from engine.loader import expand_paths
-
-    try:
-        files = expand_paths([engine_paths.processes_dir()])
-    except OSError:
-        return {}
-    out: dict[str, Path] = {}
-    for f in files:  # sorted; a .yaml wins over a .yml of the same name
-        out.setdefault(f.stem, f)
-    return out
-
-
 def _resolve(file_or_name: str) -> Path:
-    path = Path(file_or_name)
-    if path.is_file():
-        return path
-    shipped = _shipped()
-    if _NAME.match(file_or_name) and file_or_name in shipped:
-        return shipped[file_or_name]
-    names = ", ".join(sorted(shipped)) or "none"
+    path = Path(engine_paths.process_sources([file_or_name])[0])
     if path.is_dir():
+        names = ", ".join(engine_paths.shipped_processes()) or "none"
         raise click.ClickException(
             f"'{file_or_name}' is a folder; show takes one process file or the id "
             f"of a shipped process; shipped: {names}"
         )
-    raise click.ClickException(f"no process file or shipped process named '{file_or_name}'; shipped: {names}")
+    return path
 
 
 @process.command("show")

@@ -23,12 +23,14 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import policy, store
+from engine.errors import NotFoundError
 from engine.services.context import Context
 
 if TYPE_CHECKING:
@@ -125,9 +127,16 @@ class Engine:
         self.context = context if context is not None else Context(db, _acting(user))
 
     @classmethod
-    def open(cls, url: str | None = None, *, user: str | None = None) -> Engine:
-        """Open the database at ``url`` (default ``LEADFLOW_DB`` or ``sqlite:///leadflow.db``)."""
-        return cls(store.create_db_engine(url or os.environ.get("LEADFLOW_DB")), user=user)
+    def open(cls, url: str | None = None, *, user: str | None = None, create: bool = True) -> Engine:
+        """Open the database at ``url`` (default ``LEADFLOW_DB`` or ``sqlite:///leadflow.db``).
+
+        With ``create=False`` a SQLite file that does not exist is refused (``NotFoundError`` naming its
+        absolute path) instead of being created empty by the first connection.
+        """
+        db = store.create_db_engine(url or os.environ.get("LEADFLOW_DB"))
+        if not create:
+            _require_sqlite_file(db)
+        return cls(db, user=user)
 
     def close(self) -> None:
         """Release the database connections (closing a *lead* is ``leads.close``)."""
@@ -265,6 +274,19 @@ class Engine:
             raise AttributeError(f"'Engine' object has no attribute '{name}'")
         service, method = FLAT_NAMES[name]
         return getattr(getattr(self, service), method)
+
+
+def _require_sqlite_file(db: sa.Engine) -> None:
+    # SQLite creates a missing file on connect: a relative URL run from another folder would leave an empty
+    # database there and then report a missing schema instead of the wrong folder.
+    name = db.url.database
+    if db.dialect.name != "sqlite" or not name or name == ":memory:" or name.startswith("file:"):
+        return
+    path = Path(name).absolute()
+    if not path.exists():
+        db.dispose()
+        raise NotFoundError(f"no leadflow database at {path} (database URL {db.url.render_as_string()}); "
+                            "'leadflow init' creates it there, or point --db or LEADFLOW_DB at an existing one")
 
 
 def _acting(user: str | None) -> str:

@@ -135,7 +135,7 @@ def test_the_salesperson_journey(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     out = ok(url, "root", "init").stdout
     assert re.fullmatch(r"Database ready \(schema revision \w+\)\.\n"
                         r"You \(root\) are its first admin\. "
-                        r"Next: leadflow process load processes/\n", out), out
+                        r"Next: leadflow process load --shipped\n", out), out
     assert "first admin" not in ok(url, "root", "init").stdout  # a second init upgrades, names nobody
 
     assert "photovoltaics: version 1 loaded\n" in ok(url, "root", "process load processes/").stdout
@@ -649,6 +649,7 @@ def test_a_database_server_that_does_not_answer(lead1: str) -> None:
 
 
 def test_a_database_without_the_schema_says_to_run_init(lead1: str, tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()  # an existing file: a missing one is refused before (test_firstday.py)
     empty = url_of(tmp_path / "empty.db")
     for command in ("lead list", "lead show 1", "task list", "user list --json",
                     "lead add --process photovoltaics --name Jan"):

@@ -112,7 +112,7 @@ def test_every_engine_call_of_the_commands_is_an_operation_of_the_server() -> No
     # the operator's commands run where the database is (cli.main.LOCAL_COMMANDS), never through a server
     operators = {"admin.check", "admin.backup", "admin.restore"}
     assert {"check", "backup", "restore"} <= LOCAL_COMMANDS
-    assert calls - set(BY_NAME) == operators
+    assert calls - set(BY_NAME) <= operators
 
 
 # -- identity comes only from the token ------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def from_environment() -> Any:
     from engine.api import Engine
 
     clock.honour_environment(os.environ.get(ENV_TEST_MODE) == "1")
-    engine = Engine.open(os.environ.get(ENV_DB), user="leadflow-server")
+    engine = Engine.open(os.environ.get(ENV_DB), user="leadflow-server", create=False)  # never an empty file
     return create_app(engine, max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)))
 
 

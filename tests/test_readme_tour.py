@@ -1,0 +1,175 @@
+"""The README's five-minute tour, run as written: each command a real ``leadflow`` process, in order.
+
+Each command must exit 0, or 1 where its comment starts with ``refused:``. Two commands are run so that they
+end: ``serve`` in the background until it answers ``/openapi.json`` (on a free port instead of the README's),
+and ``run-due`` against a real SMTP server on loopback (the README points at its variables).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PG_URL, ROOT
+from tests.smtp import Inbox, Server, free_port
+
+SCRIPTS = Path(sys.executable).parent
+TOUR_HEADING = "## A five-minute tour"
+
+
+@dataclass(frozen=True)
+class Step:
+    line: int  # in README.md
+    command: str  # as written, continuation lines joined
+    comment: str
+
+    @property
+    def refused(self) -> bool:
+        return self.comment.startswith("refused:")
+
+    @property
+    def words(self) -> list[str]:
+        return shlex.split(self.command)
+
+
+def tour(readme: str) -> list[Step]:
+    """The commands of the first ``sh`` block under the tour's heading, continuation lines joined."""
+    lines = readme.splitlines()
+    start = lines.index(TOUR_HEADING)
+    fence = next(i for i in range(start, len(lines)) if lines[i].startswith("```sh"))
+    steps: list[Step] = []
+    pending: tuple[int, str] | None = None
+    for number in range(fence + 1, len(lines)):
+        text = lines[number]
+        if text.startswith("```"):
+            assert pending is None, f"README.md:{pending[0] + 1}: the tour ends inside a continued command"
+            return steps
+        if pending is not None:
+            text = pending[1] + " " + text.strip()
+        if text.endswith("\\"):
+            pending = (pending[0] if pending else number, text[:-1].rstrip())
+            continue
+        first = pending[0] if pending else number
+        pending = None
+        command, comment = split_comment(text)
+        if command.strip() and not command.lstrip().startswith("#"):
+            steps.append(Step(first + 1, command.strip(), comment.strip()))
+    raise AssertionError("the tour's sh block is not closed")
+
+
+def split_comment(text: str) -> tuple[str, str]:
+    """The command and its comment: after the first ``  #`` (two spaces) outside quotes."""
+    for match in re.finditer(r"\s{2,}#", text):
+        try:
+            shlex.split(text[: match.start()])
+        except ValueError:  # inside quotes
+            continue
+        return text[: match.start()], text[match.end():]
+    return text, ""
+
+
+STEPS = tour((ROOT / "README.md").read_text(encoding="utf-8"))
+
+
+def test_the_tour_is_found_and_reads_as_expected() -> None:
+    assert STEPS[0].command == "export LEADFLOW_DB=sqlite:///team.db"
+    assert any(s.command.startswith("leadflow lead add --process photovoltaics --name") and "--set" in s.command
+               for s in STEPS), "the continued lead add line is joined"
+    assert [s.command for s in STEPS if s.refused] == ["leadflow lead advance 1", "leadflow lead reopen 1"]
+    assert all(s.command.startswith(("leadflow ", "export ")) for s in STEPS)
+
+
+def test_tour_parses_continuations_and_comments() -> None:
+    text = "\n".join([TOUR_HEADING, "", "```sh", "export A=1   # one", "# a remark", "",
+                      "leadflow x \\", '    --name "a  #b"   # refused: no', "```"])
+    assert tour(text) == [Step(4, "export A=1", "one"), Step(7, 'leadflow x --name "a  #b"', "refused: no")]
+
+
+def run_step(step: Step, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    # through the shell, as a reader pastes it: $(date +%Y-%m) and the quotes are the shell's
+    return subprocess.run(["bash", "-c", step.command], cwd=cwd, env=env, capture_output=True, text=True,
+                          check=False, timeout=300)
+
+
+def serve_step(step: Step, env: dict[str, str], cwd: Path) -> str:
+    """Start ``serve`` on a free port, wait for its OpenAPI document, stop it as Ctrl-C does; its output."""
+    port = free_port()
+    command = re.sub(r"--port \d+", f"--port {port}", step.command)
+    assert command != step.command, "the tour's serve names its --port"
+    server = subprocess.Popen(shlex.split(command), cwd=cwd, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, f"serve exited {server.returncode}: {server.communicate()[0]}"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/openapi.json", timeout=5) as answer:
+                    assert answer.status == 200
+                    assert b"/v1/leads" in answer.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "serve did not answer within 60 s"
+                time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGINT)
+        output = server.communicate(timeout=30)[0]
+    assert server.returncode == 0, output
+    return output
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def tour_db(request: pytest.FixtureRequest) -> str | None:
+    """None: the README's own SQLite URL; else a fresh PostgreSQL database replacing it."""
+    if request.param == "sqlite":
+        return None
+    if not PG_URL:
+        pytest.skip("no PostgreSQL server: set LEADFLOW_TEST_PG_URL to run the postgres half")
+    url: str = request.getfixturevalue("postgres_databases").create()
+    return url
+
+
+@pytest.mark.slow  # half a minute a database: some forty processes, a server and a mail run
+def test_the_readme_tour_runs_as_written(tmp_path: Path, tour_db: str | None) -> None:
+    shutil.copytree(ROOT / "docs" / "examples", tmp_path / "docs" / "examples")  # "run it from the checkout"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADFLOW_")}  # the real clock, as a reader's
+    env.update(PATH=f"{SCRIPTS}{os.pathsep}{env.get('PATH', '')}", NO_COLOR="1", COLUMNS="200")
+    inbox = Inbox()
+    smtp = Server(inbox, free_port()).start()
+    try:
+        for step in STEPS:
+            where = f"README.md:{step.line}: {step.command}"
+            if step.words[0] == "export":
+                name, _, value = step.words[1].partition("=")
+                env[name] = tour_db if name == "LEADFLOW_DB" and tour_db else value
+                continue
+            if step.words[1] == "serve":
+                serve_step(step, env, tmp_path)
+                continue
+            step_env = env
+            if step.words[1] == "run-due":  # the mail server the README's comment points at
+                step_env = {**env, "LEADFLOW_SMTP_HOST": "127.0.0.1", "LEADFLOW_SMTP_PORT": str(smtp.port),
+                            "LEADFLOW_SMTP_SECURITY": "none", "LEADFLOW_SMTP_FROM": "Sales <sales@example.com>"}
+            proc = run_step(step, step_env, tmp_path)
+            expected = 1 if step.refused else 0
+            assert proc.returncode == expected, f"{where}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            assert "Traceback" not in proc.stderr, where
+            if step.refused:
+                said = step.comment.removeprefix("refused:").strip().split(";")[0]
+                assert said.lower() in proc.stderr.lower(), f"{where}: expected '{said}' in\n{proc.stderr}"
+    finally:
+        smtp.stop()
+    assert (tmp_path / "board.html").is_file()
+    assert (tmp_path / "funnel.png").is_file()
+    assert (tmp_path / "leads.csv").is_file()
+    assert (tmp_path / "team.db").is_file() == (tour_db is None)
