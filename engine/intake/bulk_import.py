@@ -244,7 +244,8 @@ class BulkImport:
         client_rows = self._resolve_clients(batch)
         store.insert_rows(self.conn, clients, ["id", "name", "company", "email", "phone", "email_norm",
                                                "phone_norm", "created_at"], client_rows)
-        changes: list[store.LeadChange] = []
+        # the leads of one first-stage outcome: its template with each lead's own values (``_OWN_ATTRS``)
+        groups: dict[int, store.NewLeads] = {}
         entries: list[actions.Entry] = []
         process, version, actor = self.spec.id, self.version, self.actor.name
         for item, lead_id in zip(batch, store.reserve_ids(self.conn, leads, len(batch)), strict=True):
@@ -260,13 +261,15 @@ class BulkImport:
                 entry = on_enter.for_lead(lead_id)
                 data["actions"] = entry.records
                 entries.append(entry)
-            # the template with the lead's own values: what apply makes of this lead's event (its tasks alike)
-            state = object.__new__(LeadState)
-            state.__dict__.update(template.__dict__, id=lead_id, client_id=item.client_id, owner=item.owner,
-                                  team=item.team, source=q.source, product=q.product, value_minor=q.value_minor,
-                                  fields=q.fields)
-            changes.append(store.LeadChange(None, state, [Event(EventKind.CREATED, self.at, actor, data)]))
-        store.write_leads(self.conn, changes)
+            # what apply makes of this lead's event: the template with the lead's own values (its tasks alike)
+            group = groups.get(id(template))
+            if group is None:
+                group = groups[id(template)] = store.NewLeads(template, _OWN_ATTRS, [], [])
+            own, evs = group.values, group.events
+            assert isinstance(own, list) and isinstance(evs, list)
+            own.append((lead_id, item.client_id, item.owner, item.team, q.source, q.product, q.value_minor, q.fields))
+            evs.append([Event(EventKind.CREATED, self.at, actor, data)])
+        store.write_leads(self.conn, (), list(groups.values()))
         self._owned.clear()  # counted in stage_counts now
         self.stats["mails_queued"] += actions.store(self.conn, entries)
         self.stats["imported"] += len(batch)
@@ -277,6 +280,10 @@ class BulkImport:
     def finish(self) -> None:
         if self.assigner is not None:
             self.assigner.save(self.conn)
+
+
+#: A new lead's own values, in the order of ``BulkImport._write``'s tuples; the rest is its outcome's template.
+_OWN_ATTRS = ("id", "client_id", "owner", "team", "source", "product", "value_minor", "fields")
 
 
 def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:

@@ -6,8 +6,10 @@ documents), ``lead_rows`` (a lead's ``leads`` and ``lead_tasks`` rows, read into
 ``writes`` (the one write path) and ``driver`` (the driver-level executor). Schema changes go through Alembic
 (``engine/migrations``).
 
-**One write path.** ``write_leads(conn, [LeadChange(before, after, events), ...])`` writes every change of leads:
-new leads and changed ones, one lead (an engine operation) or many (the bulk calls, a rotation, a CSV import).
+**One write path.** ``write_leads(conn, [LeadChange(before, after, events), ...], groups)`` writes every change of
+leads: new leads and changed ones, one lead (an engine operation) or many (the bulk calls, a rotation, a CSV
+import). ``groups`` are new leads alike (``NewLeads``: an import's leads of one first-stage outcome), one template
+state and each lead's own values, whose rows are built once per group and patched per lead.
 It alone issues INSERT and UPDATE on ``leads``, ``lead_tasks``, ``stage_counts``, ``lead_stages`` and
 ``ownerships``, and appends the events through ``append_events``, the one INSERT into ``events`` (which the outbox
 also calls for its mail events, which change no lead). The rebuilds rewrite a projection wholesale after a bulk
@@ -58,7 +60,7 @@ from engine.store.driver import (
     sqlalchemy_error,
 )
 from engine.store.event_log import append_events, read_events
-from engine.store.lead_rows import LeadChange, changed_columns, lead_columns, read_lead, read_leads, task_row
+from engine.store.lead_rows import LeadChange, NewLeads, changed_columns, lead_columns, read_lead, read_leads, task_row
 from engine.store.projections import (
     OWNERSHIP_EVENTS,
     add_counts,
@@ -100,6 +102,7 @@ __all__ = [
     "OWNERSHIP_EVENTS",
     "SQLITE_SUFFIXES",
     "LeadChange",
+    "NewLeads",
     "add_counts",
     "api_tokens",
     "append_events",

@@ -73,6 +73,30 @@ class LeadChange(NamedTuple):
     restarted_stage: str | None = None
 
 
+class NewLeads(NamedTuple):
+    """New leads alike, written by the write path as one group (an import's leads of one first-stage outcome):
+    each is ``template`` but for the attributes named in ``attrs`` (``"id"`` first; only ``GROUP_ATTRS``), whose
+    values it gives in ``values``, with its events in ``events``. Their rows are built once from the template and
+    patched per lead, with no state per lead."""
+
+    template: LeadState
+    attrs: tuple[str, ...]
+    values: Sequence[tuple[Any, ...]]
+    events: Sequence[Sequence[Event]]
+
+
+#: The attributes a lead of a ``NewLeads`` group may have of its own: none of them moves its stage or deadlines.
+GROUP_ATTRS = frozenset({"id", "client_id", "owner", "team", "source", "product", "value_minor", "fields"})
+
+
+def patcher(names: Sequence[str], template: tuple[Any, ...], own: dict[str, int]) -> Callable[[tuple[Any, ...]], Any]:
+    """A row of ``names`` per lead of a group: ``pick(lead_values + template)`` is ``template`` (a row of
+    ``names``) with the values whose index in the lead's tuple ``own`` gives by name, in one C call."""
+    width = max(own.values(), default=-1) + 1
+    pick = operator.itemgetter(*(own[name] if name in own else width + i for i, name in enumerate(names)))
+    return lambda values: pick(values + template)
+
+
 # -- reading -------------------------------------------------------------------------------------
 
 # Statements run by every operation are built once, with bound parameters: building and hashing a new
@@ -155,10 +179,11 @@ def _lead_update(columns: tuple[str, ...]) -> _LeadUpdate:
     return _LeadUpdate(statement, ("b_id", "b_version", "new_version", *(f"v_{name}" for name in columns)), getter)
 
 
-def write_lead_rows(conn: Connection, writes: Sequence[LeadChange]) -> None:
-    """INSERT the new leads, UPDATE the others under the optimistic lock: leads whose changed columns are the
-    same ones share one statement (each with its own values). If any lead changed since ``before`` was read,
-    ``ConcurrentUpdateError`` and the caller's transaction rolls back, so nothing is written."""
+def write_lead_rows(conn: Connection, writes: Sequence[LeadChange], groups: Sequence[NewLeads] = ()) -> None:
+    """INSERT the new leads (a group's rows patched copies of its template's), UPDATE the others under the
+    optimistic lock: leads whose changed columns are the same ones share one statement (each with its own
+    values). If any lead changed since ``before`` was read, ``ConcurrentUpdateError`` and the caller's
+    transaction rolls back, so nothing is written."""
     inserts: list[tuple[Any, ...]] = []
     updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for w in writes:
@@ -190,10 +215,25 @@ def write_lead_rows(conn: Connection, writes: Sequence[LeadChange]) -> None:
     for w in writes:
         if w.before is not None:
             w.after.row_version = w.before.row_version + 1
+    for group in groups:
+        inserts += _group_lead_rows(group)
     driver_executemany_tuples(conn, _INSERT_LEAD, _LEAD_NAMES, inserts)
 
 
-def write_task_rows(conn: Connection, changes: Sequence[LeadChange]) -> None:
+def _group_lead_rows(group: NewLeads) -> list[tuple[Any, ...]]:
+    template, attrs = group.template, group.attrs
+    assert attrs[0] == "id" and GROUP_ATTRS.issuperset(attrs), attrs
+    own = {name: k for k, name in enumerate(attrs)}
+    row = (None, 1, *_plain_values(template), dumps(template.fields))
+    if "fields" not in own:
+        return list(map(patcher(_LEAD_NAMES, row, own), group.values))
+    at = own["fields"]
+    own["fields_json"] = len(attrs)
+    patch = patcher(_LEAD_NAMES, row, own)
+    return [patch((*values, dumps(values[at]))) for values in group.values]
+
+
+def write_task_rows(conn: Connection, changes: Sequence[LeadChange], groups: Sequence[NewLeads] = ()) -> None:
     """The task rows of leads written: rows ``after`` has and
     ``before`` has not are inserted, changed ones updated, gone ones deleted. A restarted stage's stored rows
     are not compared (``before`` need not hold them): they are deleted and ``after``'s rows of it inserted.
@@ -225,6 +265,9 @@ def write_task_rows(conn: Connection, changes: Sequence[LeadChange]) -> None:
                 updates.append((lead_id, *_task_values(task)))
         if old:
             deletes.extend((lead_id, *key) for key in old.keys() - after.tasks.keys() if key[0] != restarted)
+    for group in groups:  # a group's leads share the template's tasks
+        values = [_task_values(task) for task in group.template.tasks.values()]
+        inserts += [(own[0], *v) for own in group.values for v in values]
     driver_executemany_tuples(conn, _DELETE_STAGE_TASKS, ("k_lead_id", "k_stage"), restarts)
     driver_executemany_tuples(conn, _DELETE_TASK, _TASK_KEY_NAMES, deletes)
     driver_executemany_tuples(conn, _UPDATE_TASK, _UPDATE_TASK_NAMES, updates)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from engine import visits
 from engine.state import Event, LeadState, SpecLookup, apply
 from engine.store.driver import driver_execute, driver_executemany_tuples, driver_rows, rows_by_ids
-from engine.store.lead_rows import LeadChange
+from engine.store.lead_rows import LeadChange, NewLeads, patcher
 from engine.store.schema import events, lead_stages, leads, ownerships, stage_counts
 from engine.vocab import EventKind, LeadStatus
 
@@ -246,11 +246,38 @@ def ownership_rows(lead_id: int, client_id: int, evs: Sequence[Event]) -> list[d
     return [dict(zip(_OWNERSHIP_NAMES, row, strict=True)) for row in _ownership_values(lead_id, client_id, evs)]
 
 
+def _group_projections(group: NewLeads, deltas: dict[CountKey, list[int]], new_visits: list[tuple[Any, ...]],
+                       ) -> list[tuple[Any, ...]]:
+    """A group's ``stage_counts`` moves (into ``deltas``) and ``lead_stages`` rows (onto ``new_visits``), what
+    ``count_deltas`` and ``follow_stages`` make of each lead; returns its ``ownerships`` rows."""
+    template, attrs = group.template, group.attrs
+    own = {name: k for k, name in enumerate(attrs)}
+    ids = map(operator.itemgetter(0), group.values)
+    clients = map(operator.itemgetter(own["client_id"]), group.values) if "client_id" in own else None
+    owners = [row for lead_id, client_id, evs in zip(ids, clients or [template.client_id] * len(group.values),
+                                                     group.events, strict=True)
+              for row in _ownership_values(lead_id, client_id, evs)]
+    key = count_key(template)
+    if key is None:  # not open: no count, no stay (visits.first)
+        return owners
+    counted = patcher(("team", "owner", "value_minor"), (template.team, template.owner, template.value_minor), own)
+    for team, owner, value in map(counted, group.values):
+        entry = deltas.setdefault((key[0], key[1], team or "", owner or ""), [0, 0])
+        entry[0] += 1
+        entry[1] += value or 0
+    visit = visits.first(template)
+    assert visit is not None
+    own["lead_id"] = own.pop("id")
+    new_visits += map(patcher(_VISIT_NAMES, _visit_values(template, visit), own), group.values)
+    return owners
+
+
 # -- the write path's entry --------------------------------------------------------------------------
 
-def keep_projections(conn: Connection, changes: Sequence[LeadChange]) -> None:
+def keep_projections(conn: Connection, changes: Sequence[LeadChange], groups: Sequence[NewLeads] = ()) -> None:
     """Keep every projection in step with a write of leads (``write_leads`` only): the leads' moves in
-    ``stage_counts``, their ``lead_stages`` rows, and an ``ownerships`` row for each event that gives an owner."""
+    ``stage_counts``, their ``lead_stages`` rows, and an ``ownerships`` row for each event that gives an owner.
+    A group of new leads alike (``NewLeads``) has its template's rows, patched per lead."""
     deltas: dict[CountKey, list[int]] = {}
     owners: list[tuple[Any, ...]] = []
     for change in changes:
@@ -258,6 +285,12 @@ def keep_projections(conn: Connection, changes: Sequence[LeadChange]) -> None:
         if change.events:
             assert change.after.id is not None
             owners += _ownership_values(change.after.id, change.after.client_id, change.events)
+    new_visits: list[tuple[Any, ...]] = []
+    for group in groups:
+        owners += _group_projections(group, deltas, new_visits)
+    if len(groups) > 1 or (groups and changes):  # in order of the leads, as one list of changes would be
+        owners.sort(key=operator.itemgetter(1))
     add_counts(conn, deltas)
     follow_stages(conn, [(change.before, change.after) for change in changes])
+    driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, new_visits)
     driver_executemany_tuples(conn, _INSERT_OWNERSHIP, _OWNERSHIP_NAMES, owners)

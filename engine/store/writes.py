@@ -7,20 +7,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
+import operator
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine.state import Event
 from engine.store.driver import driver_rows
 from engine.store.event_log import append_events
-from engine.store.lead_rows import LeadChange, write_lead_rows, write_task_rows
+from engine.store.lead_rows import LeadChange, NewLeads, write_lead_rows, write_task_rows
 from engine.store.projections import keep_projections
 
 
-def write_leads(conn: Connection, changes: Sequence[LeadChange]) -> None:
-    """Write leads' new states, each a ``LeadChange`` of a different lead, in a few statements per kind of row:
+def write_leads(conn: Connection, changes: Sequence[LeadChange], groups: Sequence[NewLeads] = ()) -> None:
+    """Write leads' new states, each a ``LeadChange`` of a different lead, and ``groups`` of new leads alike (an
+    import's: ``NewLeads``, one template state and each lead's own values, its rows built once per group and
+    patched per lead), in a few statements per kind of row:
 
     - ``leads``: new leads inserted (their ids reserved with ``reserve_ids``), the others updated under the
       optimistic lock (``WHERE id = ? AND row_version = ?``), leads whose changed columns are the same sharing
@@ -30,14 +34,29 @@ def write_leads(conn: Connection, changes: Sequence[LeadChange]) -> None:
     - the projections: ``stage_counts``, ``lead_stages``, ``ownerships`` (``red_at`` is a column of the lead);
     - ``events``: each change's events, appended.
     """
-    if not changes:
+    leads = len(changes) + sum(len(group.values) for group in groups)
+    if not leads:
         return
-    with collector_paused(len(changes)):
-        write_lead_rows(conn, changes)
-        write_task_rows(conn, changes)
-        keep_projections(conn, changes)
-        append_events(conn, [(lead_id, change.after.client_id, ev) for change in changes
-                             for lead_id in [change.after.id] if lead_id is not None for ev in change.events])
+    with collector_paused(leads):
+        write_lead_rows(conn, changes, groups)
+        write_task_rows(conn, changes, groups)
+        keep_projections(conn, changes, groups)
+        evs = [(lead_id, change.after.client_id, ev) for change in changes
+               for lead_id in [change.after.id] if lead_id is not None for ev in change.events]
+        for group in groups:
+            evs += _group_events(group)
+        if len(groups) > 1 or (groups and changes):  # in order of the leads, as one list of changes would be
+            evs.sort(key=operator.itemgetter(0))
+        append_events(conn, evs)
+
+
+def _group_events(group: NewLeads) -> list[tuple[int, int, Event]]:
+    if "client_id" not in group.attrs:
+        return [(values[0], group.template.client_id, ev) for values, lead_evs in zip(group.values, group.events,
+                                                                                       strict=True) for ev in lead_evs]
+    at = group.attrs.index("client_id")
+    return [(values[0], values[at], ev) for values, lead_evs in zip(group.values, group.events, strict=True)
+            for ev in lead_evs]
 
 
 @contextlib.contextmanager
