@@ -188,3 +188,16 @@ def test_without_pg_dump_the_backup_names_the_package(team: Team, tmp_path: Path
                                             r"package postgresql-client"):
         team.admin.admin.backup(tmp_path / "x.dump")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_only_an_admin_of_an_initialised_target_restores_into_it(team: Team, empty_db: str, tmp_path: Path) -> None:
+    """An initialised target holding only its first admin is empty enough to restore into, but only that admin
+    may: anyone else is refused and the target stays as it was."""
+    work(team)
+    file = tmp_path / "team.backup"
+    team.admin.admin.backup(file)
+    target = Engine.open(empty_db, user="root")
+    target.init()
+    target.close()
+    # refused() also proves the target unchanged (every table's rows before and after)
+    assert refused(empty_db, "mallory", ["restore", str(file)]).startswith("Error: user 'mallory' is not registered")
