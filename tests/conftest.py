@@ -6,6 +6,7 @@ import json
 import os
 import shlex
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -87,8 +88,17 @@ class PostgresDatabases:
 
     def drop(self, url: str) -> None:
         name = sa.engine.make_url(url).database
-        with self.admin.connect() as conn:  # FORCE: a connection a test left open does not keep it alive
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for attempt in range(3):
+            try:
+                with self.admin.connect() as conn:  # FORCE: a connection a test left open does not keep it alive
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                return
+            except sa.exc.ProgrammingError:
+                # an autovacuum worker in the database is a superuser's process, which FORCE may not end without
+                # pg_signal_backend (.ci/run grants it); it finishes in a moment on a test's small database
+                if attempt == 2:
+                    raise
+                time.sleep(1)
 
     def drop_all(self) -> None:
         with self.admin.connect() as conn:
