@@ -14,6 +14,23 @@ class Lights(TypedDict):
     red: int
 
 
+class NextTask(TypedDict):
+    """A card's first open task of its stage, by deadline."""
+
+    id: str
+    name: str
+    due_at: Timestamp | None
+
+
+class Overdue(TypedDict):
+    """Why a red card is red: the deadline that passed (the stage's, or a mandatory task's)."""
+
+    kind: str  # "stage" or "task"
+    id: str
+    name: str
+    due_at: Timestamp
+
+
 class Card(TypedDict):
     """A lead on the board."""
 
@@ -26,6 +43,8 @@ class Card(TypedDict):
     days_in_process: int
     too_long: bool
     due_at: Timestamp | None
+    next_task: NextTask | None
+    overdue: Overdue | None
 
 
 class BoardStage(TypedDict):
