@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from engine import clock, passwords
@@ -60,6 +59,20 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_until_listening(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the server accepts connections on ``port`` (at most 30 s; its log if it stopped)."""
+    import socket
+
+    for _attempt in range(300):
+        if proc.poll() is not None:
+            pytest.fail(f"leadflow serve stopped: {log.read_text()}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    pytest.fail("leadflow serve did not start within 30 s")
 
 
 def _floor(db: str) -> dict[str, int]:
@@ -116,18 +129,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with log.open("w") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cli.main", "--db", db, "serve", "--port", str(port),
                                  "--test-clock"], cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{url}/login", timeout=1)
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
+    _wait_until_listening(port, proc, log)
     try:
-        yield Site(url, db, leads)
+        yield Site(f"http://127.0.0.1:{port}", db, leads)
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -19,7 +19,7 @@ from engine.errors import ConcurrentUpdateError, LeadflowError
 #: What a successful form says on the page it returns to (``?done=...``).
 DONE = {"task": "Task done.", "fields": "Saved.", "advance": "Advanced.", "win": "Won!", "close": "Closed.",
         "reopen": "Reopened.", "assign": "Reassigned."}
-#: The lead's attributes that its form sets beside the process's fields.
+#: The lead's attributes that its form sets beside the process's fields (lead.html has their inputs).
 ATTRIBUTES = ("value", "product", "source")
 
 
@@ -36,7 +36,8 @@ def lead_page(visit: Visit, lead_id: int, *, status: int = 200, error: str | Non
     tasks = [t for t in lead["tasks"] if t["stage"] == lead["stage"]]
     return render(visit, "lead.html", status=status, lead=lead, options=options, history=list(reversed(history)),
                   tasks=tasks, error=error, stale=stale, notice=_(DONE[done]) if done in DONE else None,
-                  attributes=ATTRIBUTES)
+                  reopen_choices=[(s["id"], s["name"]) for s in options["reopen"]],
+                  assign_choices=[(p, p) for p in options["assign"]])
 
 
 @page("/leads/{lead_id:int}")
@@ -90,30 +91,18 @@ def set_fields(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
     return change(visit, lead_id, form, "fields", lambda v: visit.eng.leads.set_fields(lead_id, values, if_version=v))
 
 
-@action("/leads/{lead_id:int}/advance")
-def advance(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
-    to = form.get("to") or None
-    return change(visit, lead_id, form, "advance", lambda v: visit.eng.leads.advance(lead_id, to, if_version=v))
+def _move(name: str, call: Callable[[Any, int, dict[str, str], int], Any]) -> None:
+    """Register the form ``/leads/{id}/<name>``: ``call(eng.leads, lead_id, form, version)``."""
+    def view(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
+        return change(visit, lead_id, form, name, lambda v: call(visit.eng.leads, lead_id, form, v))
+
+    view.__name__ = name
+    action(f"/leads/{{lead_id:int}}/{name}")(view)
 
 
-@action("/leads/{lead_id:int}/win")
-def win(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
-    return change(visit, lead_id, form, "win", lambda v: visit.eng.leads.win(lead_id, if_version=v))
-
-
-@action("/leads/{lead_id:int}/close")
-def close(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
-    return change(visit, lead_id, form, "close", lambda v: visit.eng.leads.close(
-        lead_id, form.get("reason", ""), _note(form), if_version=v))
-
-
-@action("/leads/{lead_id:int}/reopen")
-def reopen(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
-    stage = form.get("stage") or None
-    return change(visit, lead_id, form, "reopen", lambda v: visit.eng.leads.reopen(lead_id, stage, if_version=v))
-
-
-@action("/leads/{lead_id:int}/assign")
-def assign(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
-    return change(visit, lead_id, form, "assign", lambda v: visit.eng.leads.assign(
-        lead_id, form.get("to", ""), if_version=v))
+_move("advance", lambda leads, lead_id, form, v: leads.advance(lead_id, form.get("to") or None, if_version=v))
+_move("win", lambda leads, lead_id, _form, v: leads.win(lead_id, if_version=v))
+_move("close", lambda leads, lead_id, form, v: leads.close(lead_id, form.get("reason", ""), _note(form),
+                                                           if_version=v))
+_move("reopen", lambda leads, lead_id, form, v: leads.reopen(lead_id, form.get("stage") or None, if_version=v))
+_move("assign", lambda leads, lead_id, form, v: leads.assign(lead_id, form.get("to", ""), if_version=v))
