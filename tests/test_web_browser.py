@@ -263,3 +263,24 @@ def test_every_stage_of_the_board_is_visible_without_scrolling_sideways(new_page
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, (i, box)
     page.screenshot(path=str(tmp_path / f"board-{width}.png"), full_page=True)
     assert re.search(r"Kredyt \d", page.text_content("main") or "")
+
+
+def test_the_standup_screen_refreshes_itself_without_breaking_the_policy(new_page: Any, site: Site) -> None:
+    page = new_page(1920, 1080)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if m.type == "error" else None)
+    page.clock.install()
+    sign_in(page, "marta")
+    page.goto("/board/standup?process=photovoltaics")
+    assert page.evaluate("typeof htmx") == "object"
+    assert "Nowy Klient" not in (page.text_content("#board") or "")
+    eng = Engine.open(site.db, user="piotr")
+    try:
+        with clock.frozen(clock.parse_datetime(TEST_NOW)):
+            eng.leads.add(process="photovoltaics", name="Nowy Klient")
+    finally:
+        eng.close()
+    with page.expect_response(lambda r: "/board/standup" in r.url):
+        page.clock.run_for(21_000)  # the screen polls every 20 s
+    page.wait_for_function("document.querySelector('#board').textContent.includes('Nowy Klient')")
+    assert refused == []  # no Content-Security-Policy violation, no script error
