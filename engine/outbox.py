@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -38,6 +38,9 @@ from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import clients, leads, outbox, process_versions, users
 from engine.vocab import EventKind, LeadStatus, OutboxState, Role
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 STATES = tuple(OutboxState)
 QUEUED, SENDING, SENT, FAILED, CANCELLED = STATES
@@ -265,7 +268,7 @@ def _sent(conn: Connection, row: dict[str, Any], worker: str, actor: str, messag
 
 # -- listing and retrying ----------------------------------------------------------------------------
 
-def view(row: Any) -> results.OutboxRow:
+def view(row: Mapping) -> results.OutboxRow:
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 

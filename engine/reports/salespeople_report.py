@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +18,9 @@ from engine.spec import ProcessSpec
 from engine.store import closures, leads, ownerships, stage_counts, users
 from engine.vocab import CLOSED_STATUSES, EventKind, LeadStatus, Role
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition
+
 
 def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now: dt.datetime, *,
                 team: str | None, owner: str | None) -> results.Salespeople:
@@ -26,7 +29,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
     away) whose client a colleague won afterwards."""
     processes = [s.id for s in specs]
 
-    def scoped(table: sa.Table, *, owner_column: Any = None) -> list[Any]:
+    def scoped(table: sa.Table, *, owner_column: sa.Column[str] | None = None) -> list[Condition]:
         column = table.c.owner if owner_column is None else owner_column
         return [*([table.c.team == team] if team is not None and "team" in table.c else []),
                 *([column == owner] if owner is not None else []), table.c.process.in_(processes)]
