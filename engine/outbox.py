@@ -180,7 +180,7 @@ def _still_in_the_entry(state: LeadState, row: dict[str, Any]) -> None:
                                 f"on {state.stage_entered_at:%Y-%m-%d %H:%M} (a reopen or a rotation)")
 
 
-def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Any, owner: Any
+def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Mapping, owner: Mapping | None
                 ) -> list[tuple[str, str]]:
     recipient = row["recipient"]
     if recipient == "client":
@@ -207,7 +207,7 @@ def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client:
     return found
 
 
-def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Any, owner: Any,
+def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Mapping, owner: Mapping | None,
              config: mailer.SmtpConfig) -> dict[str, Any]:
     stage = spec.stage(row["stage"])
     current = spec.stage(state.stage)

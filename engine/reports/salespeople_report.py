@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -19,6 +19,8 @@ from engine.store import closures, leads, ownerships, stage_counts, users
 from engine.vocab import CLOSED_STATUSES, EventKind, LeadStatus, Role
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.store.sqltypes import Condition
 
 
@@ -89,7 +91,7 @@ def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
             "gave_up": t["gave_up"], "won_by_colleague": t["won_by_colleague"]}
 
 
-def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str]) -> dict[str, list[int]]:
+def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condition]], processes: list[str]) -> dict[str, list[int]]:
     """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
 
     Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with
