@@ -91,7 +91,8 @@ def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
             "gave_up": t["gave_up"], "won_by_colleague": t["won_by_colleague"]}
 
 
-def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condition]], processes: list[str]) -> dict[str, list[int]]:
+def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condition]],
+              processes: list[str]) -> dict[str, list[int]]:
     """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
 
     Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with
