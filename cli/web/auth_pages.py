@@ -59,8 +59,9 @@ def login(site: Site, request: Request, form: dict[str, str] | None) -> Response
     except RateLimited as exc:
         return _login_form(site, request, status=429, error=str(exc), username=name, next_=form.get("next"),
                            retry_after=exc.retry_after)
-    except AuthenticationError as exc:
-        return _login_form(site, request, status=401, error=str(exc), username=name, next_=form.get("next"))
+    except LeadflowError as exc:  # a wrong password, a deactivated user, an unusable name
+        return _login_form(site, request, status=status_of(exc), error=str(exc), username=name,
+                           next_=form.get("next"))
     response = redirect(local_path(form.get("next")))
     security.set_session(response, made["token"], request, trust_proxy=site.trust_proxy)
     return response
@@ -85,12 +86,6 @@ def _password_form(site: Site, request: Request, visit: Visit | None, *, usernam
 @page("/password")
 def password_page(visit: Visit) -> Response:
     return _password_form(visit.site, visit.request, visit)
-
-
-@public("GET", "/password/change")
-def forced_password_page(site: Site, request: Request, _form: dict[str, str] | None) -> Response:
-    """The change of a password that must be changed before logging in (no session yet)."""
-    return _password_form(site, request, None, username=request.query_params.get("username", ""), forced=True)
 
 
 @public("POST", "/password")
