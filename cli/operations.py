@@ -164,7 +164,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("leads", "add", "POST", "/leads", "lead add", "Register an inquiry as a lead at the first stage.",
               (_body("process", required=True), _body("name", required=True), _body("company"), _body("email"),
                _body("phone"), _body("source"), _body("product"), _body("value", help="an exact amount"),
-               _body("owner"), _body("fields", "object"), _body("client_id", "int", minimum=1)),
+               _body("owner"), _body("fields", "object"), _body("client_id", "int", minimum=1), _body("tax_id")),
               changes_lead=True, status=201),
     Operation("intake", "submit", "POST", "/leads", "(web forms)",
               "Register a web form's inquiry (an integration token): 201 with the lead's id.",
@@ -172,7 +172,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("leads", "list", "GET", "/leads", "lead list", "Leads the acting user may see.",
               (_query("process"), _query("stage"), _query("owner"), _query("status", choices=("open", "won", "lost")),
                _query("unassigned", "bool", default=False),
-               _query("limit", "int", default=1000, minimum=1, maximum=100_000))),
+               _query("limit", "int", default=1000, minimum=1, maximum=100_000),
+               _query("search", help="only leads of the clients this text finds (as 'leadflow find')"))),
     Operation("leads", "get", "GET", "/leads/{lead_id}", "lead show",
               "The lead (with ETag: its version), as 'leadflow lead show ID --json' prints it.", (LEAD,)),
     Operation("leads", "history", "GET", "/leads/{lead_id}/history", "lead history",
@@ -214,6 +215,9 @@ OPERATIONS: tuple[Operation, ...] = (
     # -- tasks, clients ---------------------------------------------------------------------------------------
     Operation("tasks", "list", "GET", "/tasks", "task list",
               "Open tasks the user is expected to do, earliest deadline first.", (_query("owner"),)),
+    Operation("search", "find", "GET", "/search", "find",
+              "Clients and leads by name, company, e-mail, phone, tax id or lead id, best match first.",
+              (_query("text", required=True), _query("limit", "int", default=20, minimum=1, maximum=500))),
     Operation("clients", "get", "GET", "/clients/{client_id}", "client show",
               "A client with all its leads, past and present.", (_path("client_id", minimum=1),)),
     # -- the board and the stand-up ---------------------------------------------------------------------------

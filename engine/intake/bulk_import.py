@@ -194,8 +194,8 @@ class BulkImport:
             if item.client_id < 0:
                 item.client_id = ids[-item.client_id - 1]
         self.stats["new_clients"] += len(new)
-        return [(item.client_id, q.name, q.company, q.email, q.phone, q.email_norm, q.phone_norm, self._at)
-                for item in new for q in [item.inquiry]]
+        return [store.client_row(item.client_id, name=q.name, company=q.company, email=q.email, phone=q.phone,
+                                 tax_id=None, created_at=self._at) for item in new for q in [item.inquiry]]
 
     def _lookup(self, column: sa.Column[Any], keys: set[str]) -> dict[str, int]:
         if not keys:
@@ -242,8 +242,7 @@ class BulkImport:
     def _write(self, batch: list[_Pending]) -> None:
         self.place(batch)
         client_rows = self._resolve_clients(batch)
-        store.insert_rows(self.conn, clients, ["id", "name", "company", "email", "phone", "email_norm",
-                                               "phone_norm", "created_at"], client_rows)
+        store.insert_clients(self.conn, client_rows)
         # the leads of one first-stage outcome: its template with each lead's own values (``_OWN_ATTRS``)
         groups: dict[int, store.NewLeads] = {}
         entries: list[actions.Entry] = []
@@ -381,7 +380,7 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects
             writing = writing and options.on_error == "skip"
             continue
         values = [(c, _cell(cells[c.index])) for c in columns]
-        inquiry, errors = check_inquiry(values)
+        inquiry, errors = check_inquiry(values, bulk.spec.calendar)
         if inquiry is not None and inquiry.owner:
             row = bulk._owner_row(inquiry.owner)
             if isinstance(row, str):

@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, store, views
-from engine.errors import InvalidInputError, NotFoundError
+from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.policy import Actor
-from engine.rules import check_email, check_phone, clean_text, normalise_email, normalise_phone
+from engine.rules import check_email, check_phone, check_tax_id, clean_text, normalise_email
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, leads
@@ -58,14 +58,37 @@ def client_name(conn: Connection, client_id: int) -> str:
 
 
 def insert_client(conn: Connection, *, name: str, company: str | None, email: str | None,
-                  phone: str | None) -> int:
-    """A new client for a lead, its e-mail and phone checked and normalised; returns its id."""
+                  phone: str | None, tax_id: str | None = None, region: str | None = None) -> int:
+    """A new client for a lead, its e-mail and phone checked and normalised (national phone numbers read in
+    ``region``, the process's calendar country); returns its id."""
     name_ = clean_text(name, "name")
     if not name_:
         raise InvalidInputError("a lead needs the client's name (--name)")
-    email_ = check_email(email)
-    phone_ = check_phone(phone)
-    return store.new_id(conn.execute(sa.insert(clients).values(
-        name=name_, company=clean_text(company, "company"), email=email_, phone=phone_,
-        email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
-    )))
+    row = store.client_row(
+        store.reserve_ids(conn, clients, 1)[0], name=name_, company=clean_text(company, "company"),
+        email=check_email(email), phone=check_phone(phone, region), tax_id=check_tax_id(tax_id),
+        created_at=clock.now())
+    conn.execute(sa.insert(clients).values(dict(zip(store.CLIENT_COLUMNS, row, strict=True))))
+    return int(row[0])
+
+
+def client_for_new_lead(ctx: Context, conn: Connection, actor: Actor, *, name: str, company: str | None,
+                        email: str | None, phone: str | None, tax_id: str | None, region: str | None
+                        ) -> tuple[int, int | None]:
+    """The client a new lead belongs to, and the id of an existing client it may duplicate: one person is one
+    client. An existing client with this e-mail (else phone) gets the lead when the actor may see it; otherwise
+    a new client is made and the other one returned, for the lead's ``created`` event to record (``client
+    duplicates`` lists such pairs for a manager)."""
+    from engine.intake.inquiry import find_client
+
+    email_, phone_ = check_email(email), check_phone(phone, region)
+    found = find_client(conn, normalise_email(email_), phone_) if email_ or phone_ else None
+    if found is not None:
+        try:
+            visible_client_leads(ctx, conn, actor, found)
+        except PermissionDenied:
+            pass
+        else:
+            return found, None
+    return insert_client(conn, name=name, company=company, email=email_, phone=phone_, tax_id=tax_id,
+                         region=region), found
