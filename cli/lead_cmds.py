@@ -391,6 +391,36 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
     emit(data, as_json, render)
 
 
+@client.command("duplicates")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@json_option
+@pass_app
+def client_duplicates(app: App, limit: int, as_json: bool) -> None:
+    """Likely duplicate clients (managers): the same phone, e-mail or tax id, or the same name and company."""
+    groups = app.engine.clients.duplicates(limit=limit)
+
+    def render(items: list[results.Duplicates]) -> None:
+        rows = [[g["reason"], g["value"], c["id"], c["name"], c["company"], c["phone"], c["email"], c["leads"]]
+                for g in items for c in g["clients"]]
+        console().print(table(plural(len(items), "group"),
+                              ["same", "value", "client", "name", "company", "phone", "e-mail", "leads"], rows))
+
+    emit(groups, as_json, render)
+
+
+@client.command("merge")
+@click.argument("keep", type=ID)
+@click.argument("other", type=ID)
+@json_option
+@pass_app
+def client_merge(app: App, keep: int, other: int, as_json: bool) -> None:
+    """Merge client OTHER into KEEP (managers): OTHER's leads, history and contact data move to KEEP; the merge is
+    an event on every moved lead; OTHER stays, marked as merged. Nothing is deleted."""
+    result = app.engine.clients.merge(keep, other)
+    print_change(result, f"Client {other} merged into client {keep} ({result['name']}): "
+                         f"{plural(len(result['leads']), 'lead')} now", as_json)
+
+
 # -- find ------------------------------------------------------------------------------------
 
 @click.command("find")

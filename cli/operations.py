@@ -223,6 +223,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("search", "find", "GET", "/search", "find",
               "Clients and leads by name, company, e-mail, phone, tax id or lead id, best match first.",
               (_query("text", required=True), _query("limit", "int", default=20, minimum=1, maximum=500))),
+    Operation("clients", "duplicates", "GET", "/clients/duplicates", "client duplicates",
+              "Groups of likely duplicate clients: same phone, e-mail, tax id, or name and company (managers).",
+              (_query("limit", "int", default=200, minimum=1, maximum=10_000),)),
+    Operation("clients", "merge", "POST", "/clients/{keep}/merge", "client merge",
+              "Merge client 'other' into KEEP: its leads, history and contact data move; nothing is deleted.",
+              (_path("keep", "int", minimum=1), _body("other", "int", required=True, minimum=1)),
+              changes_lead=True),
     Operation("clients", "get", "GET", "/clients/{client_id}", "client show",
               "A client with all its leads, past and present.", (_path("client_id", minimum=1),)),
     # -- the board and the stand-up ---------------------------------------------------------------------------

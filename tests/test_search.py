@@ -229,3 +229,81 @@ def test_a_lead_add_with_an_invalid_phone_is_refused_and_changes_nothing(floor: 
     message = refused(floor.url, "anna", ["lead", "add", "--process", PV, "--name", "X", "--phone", "601 222"])
     assert "phone '601 222' is not a valid number" in message
     assert len(floor.admin.leads.list()) == before
+
+
+# -- one client, one person: duplicates and merging ---------------------------------------------------------
+
+@pytest.fixture
+def twins(team: Team) -> tuple[Team, dict[str, Any], dict[str, Any]]:
+    """The same person twice: anna's client (with a call logged as a report) and piotr's, same phone."""
+    anna, piotr, marta = team.as_("anna"), team.as_("piotr"), team.as_("marta")
+    first = anna.leads.add(process=PV, name="Łukasz Żółć", phone="601 222 333")
+    anna.leads.complete_task(first["id"], "record_contact", note="called")
+    second = piotr.leads.add(process=PV, name="Lukasz Zolc", phone="+48 601-222-333", email="lz@example.pl",
+                             tax_id="5250001122")
+    piotr.recovery.report(second["id"], "left a message")
+    assert second["client_id"] != first["client_id"]  # piotr may not see anna's client
+    assert marta.clients.duplicates()  # the manager sees them
+    return team, first, second
+
+
+def test_client_duplicates_lists_same_phone_and_same_folded_name(twins: Any) -> None:
+    team, first, second = twins
+    groups = team.as_("marta").clients.duplicates()
+    by_reason = {g["reason"]: g for g in groups}
+    assert {c["id"] for c in by_reason["phone"]["clients"]} == {first["client_id"], second["client_id"]}
+    assert by_reason["phone"]["value"] == "+48601222333"
+    assert {c["id"] for c in by_reason["name"]["clients"]} == {first["client_id"], second["client_id"]}
+    assert team.as_("radu").clients.duplicates() == []  # another team's manager sees none of them
+    with pytest.raises(PermissionDenied, match="only a manager or an admin"):
+        team.as_("anna").clients.duplicates()
+
+
+def test_client_merge_moves_leads_history_and_contacts_and_deletes_nothing(twins: Any) -> None:
+    team, first, second = twins
+    marta = team.as_("marta")
+    keep, other = first["client_id"], second["client_id"]
+    with team.admin.db.connect() as conn:
+        events_before = conn.execute(sa.select(sa.func.count()).select_from(store.events)).scalar()
+        clients_before = conn.execute(sa.select(sa.func.count()).select_from(store.clients)).scalar()
+    merged = marta.clients.merge(keep, other)
+    assert {lead["id"] for lead in merged["leads"]} == {first["id"], second["id"]}
+    assert merged["email"] == "lz@example.pl" and merged["tax_id"] == "5250001122"  # taken from the other
+    assert merged["phone"] == "+48601222333" and merged["merged_into"] is None
+    kinds = [e["kind"] for e in team.admin.leads.history(second["id"])]
+    assert kinds[-1] == "client_merged" and "reported" in kinds  # its history moved with it
+    assert team.admin.leads.history(second["id"])[-1]["data"] == {"from": other, "to": keep}
+    shown_other = marta.clients.get(other)
+    assert shown_other["merged_into"] == keep and [lead["id"] for lead in shown_other["leads"]] == [second["id"]]
+    with team.admin.db.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.clients)).scalar() == clients_before
+        assert conn.execute(sa.select(sa.func.count()).select_from(store.events)).scalar() == events_before + 1
+    for lead_id in (first["id"], second["id"]):
+        assert_rebuilds(team, lead_id)
+    # merged: one person, found once, no longer a duplicate, and new leads join KEEP
+    assert [h["client_id"] for h in team.admin.search.find("601 222 333")] == [keep]
+    assert not [g for g in marta.clients.duplicates() if g["reason"] == "phone"]
+    assert team.as_("piotr").leads.add(process=PV, name="Ł. Żółć", phone="601222333")["client_id"] == keep
+
+
+def test_client_merge_refusals(twins: Any) -> None:
+    team, first, second = twins
+    keep, other = first["client_id"], second["client_id"]
+    with pytest.raises(PermissionDenied, match="only a manager or an admin"):
+        team.as_("anna").clients.merge(keep, other)
+    with pytest.raises(PermissionDenied):
+        team.as_("radu").clients.merge(keep, other)  # sees neither
+    with pytest.raises(InvalidInputError, match="into itself"):
+        team.as_("marta").clients.merge(keep, keep)
+    team.as_("marta").clients.merge(keep, other)
+    with pytest.raises(InvalidInputError, match="already merged into client"):
+        team.as_("marta").clients.merge(other, keep)
+
+
+def test_client_merge_and_duplicates_from_the_cli(twins: Any) -> None:
+    team, first, second = twins
+    groups = js(team.url, "marta", ["client", "duplicates", "--json"])
+    assert {g["reason"] for g in groups} >= {"phone", "name"}
+    refused(team.url, "anna", ["client", "merge", str(first["client_id"]), str(second["client_id"])])
+    merged = js(team.url, "marta", ["client", "merge", str(first["client_id"]), str(second["client_id"]), "--json"])
+    assert len(merged["leads"]) == 2

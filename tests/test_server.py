@@ -330,3 +330,19 @@ def test_a_client_that_disconnects_mid_request_leaves_no_traceback(
     assert served.call("anna", "GET", "/v1/tasks").status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert snapshot(team.url) == before
+
+
+def test_search_and_a_bad_phone_over_http(team: Team, served: Served) -> None:
+    lead = add(served, phone="601 222 333", name="Łukasz Żółć")
+    found = served.call("anna", "GET", "/v1/search", params={"text": "zolc"})
+    assert found.status_code == 200 and found.json() == team.as_("anna").search.find("zolc")
+    assert [h["lead_id"] for h in found.json()] == [lead["id"]]
+    assert served.call("ioana", "GET", "/v1/search", params={"text": "601-222-333"}).json() == []
+    empty = served.call("anna", "GET", "/v1/search", params={"text": " "})
+    assert empty.status_code == 422 and "empty" in empty.text
+    before = snapshot(team.url)
+    bad = served.call("anna", "POST", "/v1/leads", json={"process": PV, "name": "X", "phone": "601 22"})
+    assert bad.status_code == 422 and "not a valid number" in bad.text
+    assert snapshot(team.url) == before
+    listed = served.call("anna", "GET", "/v1/leads", params={"search": "ZÓŁĆ"})
+    assert [r["id"] for r in listed.json()] == [lead["id"]]

@@ -203,7 +203,8 @@ class BulkImport:
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self._postgres:
-                cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} = ANY(%s) ORDER BY id",
+                cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} = ANY(%s) "
+                               "AND merged_into IS NULL ORDER BY id",
                                (list(keys),))
             else:
                 found: list[tuple[str, int]] = []
@@ -211,7 +212,7 @@ class BulkImport:
                 for start in range(0, len(ordered), 30_000):  # SQLite allows 32,766 parameters
                     chunk = ordered[start:start + 30_000]
                     cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} IN "
-                                   f"({','.join('?' * len(chunk))}) ORDER BY id", chunk)
+                                   f"({','.join('?' * len(chunk))}) AND merged_into IS NULL ORDER BY id", chunk)
                     found += cursor.fetchall()
                 return _first_ids(found)
             return _first_ids(list(cursor.fetchall()))

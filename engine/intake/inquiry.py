@@ -104,7 +104,8 @@ def find_client(conn: Connection, email_norm: str | None, phone_norm: str | None
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": name})
     for column, key in ((clients.c.email_norm, email_norm), (clients.c.phone_norm, phone_norm)):
         if key:
-            found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(column == key)).scalar()
+            found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(
+                column == key, clients.c.merged_into.is_(None))).scalar()
             if found is not None:
                 return int(found)
     return None

@@ -123,7 +123,9 @@ class Client(TypedDict):
     company: str | None
     email: str | None
     phone: str | None
+    tax_id: str | None
     created_at: Timestamp
+    merged_into: int | None  # the client this one was merged into (``client merge``), whose leads it lists
     leads: list[Lead]
 
 

@@ -57,7 +57,7 @@ def client_ids_matching(conn: Connection, q: Query) -> sa.Select[Any]:
             parts.append(partial_match(conn, q.folded))
     if q.lead_id is not None:
         parts.append(clients.c.id.in_(sa.select(leads.c.client_id).where(leads.c.id == q.lead_id)))
-    return ids.where(sa.or_(*parts))
+    return ids.where(sa.or_(*parts), clients.c.merged_into.is_(None))
 
 
 Rank = int
@@ -71,6 +71,7 @@ def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> di
     found: dict[int, tuple[Rank, str]] = {}
 
     def take(query: sa.Select[Any], rank: Rank, field: str) -> None:
+        query = query.where(clients.c.merged_into.is_(None))
         for (client_id,) in conn.execute(policy.visible_clients(actor, query).limit(limit)):
             if client_id not in found or found[client_id][0] > rank:
                 found[client_id] = (rank, field)
