@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine import search, store
 from engine.errors import InvalidInputError, PermissionDenied
 from engine.rules import PhoneError, check_phone
-from tests.conftest import Team, js, refused
+from tests.conftest import Team, js, refused, snapshot
 from tests.test_rebuild import assert_rebuilds
 
 PV = "photovoltaics"
@@ -307,3 +307,36 @@ def test_client_merge_and_duplicates_from_the_cli(twins: Any) -> None:
     refused(team.url, "anna", ["client", "merge", str(first["client_id"]), str(second["client_id"])])
     merged = js(team.url, "marta", ["client", "merge", str(first["client_id"]), str(second["client_id"]), "--json"])
     assert len(merged["leads"]) == 2
+
+
+def test_an_import_never_gives_a_manager_another_teams_client(twins: Any, tmp_path: Any) -> None:
+    team, first, _second = twins
+    csv = tmp_path / "in.csv"
+    csv.write_text("name,phone\nŁukasz Żółć,601 222 333\nŁukasz Żółć,601-222-333\n", encoding="utf-8")
+    report = team.as_("radu").intake.import_csv(csv, process=PV)  # south: anna's client is not his to see
+    # the first row: a new client beside anna's, recorded; the second joins the first row's client
+    assert (report["imported"], report["new_clients"], report["repeated_clients"], report["possible_duplicates"]) == (
+        2, 1, 1, 1), report
+    radus = team.as_("radu").leads.list(search="601222333")
+    assert len(radus) == 2 and len({r["client_id"] for r in radus}) == 1
+    assert radus[0]["client_id"] != first["client_id"]
+    created = team.admin.leads.history(radus[0]["id"])[0]
+    assert created["data"]["possible_duplicate_of"] == first["client_id"]
+    assert_rebuilds(team, radus[0]["id"])
+    # north: hers to see, so her leads join it
+    report = team.as_("marta").intake.import_csv(csv, process=PV, again=True)
+    assert (report["new_clients"], report["possible_duplicates"]) == (0, 0), report
+
+
+def test_a_web_form_with_an_invalid_phone_is_refused_with_the_reason(team: Team) -> None:
+    from engine.intake import InquiryErrors
+
+    team.admin.tokens.add("website", process=PV)
+    before = snapshot(team.url)
+    with pytest.raises(InquiryErrors) as caught:
+        team.as_("website").intake.submit({"name": "Jan", "phone": "+40 12"}, process=PV)
+    assert [(e.field, e.message.split(":")[0]) for e in caught.value.errors] == [
+        ("phone", "phone '+40 12' is not a valid number of RO (+40)")]
+    assert snapshot(team.url) == before
+    made = team.as_("website").intake.submit({"name": "Jan", "phone": "601 222 333"}, process=PV)
+    assert made["lead"]["phone"] == "+48601222333"
