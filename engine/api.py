@@ -115,6 +115,10 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "authenticate_request": ("tokens", "request"),
     "show_process": ("processes", "show"),
     "validate_process": ("processes", "validate"),
+    # added with search and merging (issue 18)
+    "find": ("search", "find"),
+    "client_duplicates": ("clients", "duplicates"),
+    "merge_clients": ("clients", "merge"),
 }
 
 

@@ -46,6 +46,7 @@ from engine.results.intake import (
 from engine.results.leads import (
     BulkResult,
     Client,
+    ClientContact,
     ClientLead,
     HistoryEvent,
     Lead,
@@ -145,6 +146,7 @@ __all__ = [
     "Card",
     "CheckReport",
     "Client",
+    "ClientContact",
     "ClientLead",
     "CycleBasis",
     "CycleReport",

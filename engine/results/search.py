@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from engine.results.leads import ClientContact
 
-class SearchHit(TypedDict):
+
+class SearchHit(ClientContact):
     """A client the search found, with the lead it shows: the one searched for by id, else its newest open one
     the user may see, else its newest (``lead_id`` and the rest are null for a client with no lead to see)."""
 
     client_id: int
-    name: str
-    company: str | None
-    email: str | None
-    phone: str | None
-    tax_id: str | None
     match: str  # exact, prefix or partial
     matched: str  # what matched: name, company, email, phone, tax_id, lead or key (partly one, partly another)
     lead_id: int | None
@@ -25,15 +22,10 @@ class SearchHit(TypedDict):
     light: str | None  # green, yellow or red for an open lead, else null
 
 
-class DuplicateClient(TypedDict):
+class DuplicateClient(ClientContact):
     """One client of a group of likely duplicates."""
 
     id: int
-    name: str
-    company: str | None
-    email: str | None
-    phone: str | None
-    tax_id: str | None
     leads: int
 
 

@@ -23,6 +23,7 @@ from engine.store import clients, leads
 from engine.vocab import LeadStatus
 
 _SQLITE_PARTIAL = "client_search"  # the FTS5 table of partial matches (migration 0008)
+_FTS = sa.table(_SQLITE_PARTIAL, sa.column("rowid", sa.Integer), sa.column("search_key", sa.Text))
 
 
 class SearchService(Service):
@@ -88,7 +89,7 @@ def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> di
         take(ids.where(*prefix_of(conn, clients.c.search_name, q.folded)).order_by(clients.c.search_name),
              PREFIX, "name")
         if len(q.folded) >= PARTIAL_MIN:
-            take(ids.where(partial_match(conn, q.folded)), PARTIAL, "key")
+            take(partial_ids(conn, q.folded), PARTIAL, "key")
     return found
 
 
@@ -98,6 +99,15 @@ def prefix_of(conn: Connection, column: sa.Column[Any], text: str) -> list[sa.Co
     if conn.dialect.name == "postgresql":
         return [column.like(text + "%")]
     return [column >= text, column < text + "\U0010ffff"]
+
+
+def partial_ids(conn: Connection, folded: str) -> sa.Select[Any]:
+    """The clients whose ``search_key`` contains ``folded``, as a query that stops at its LIMIT: on SQLite the FTS5
+    table joined to the clients (the trigram index streams its matches), elsewhere through ``partial_match``."""
+    if conn.dialect.name == "sqlite" and has_fts(conn):
+        return (sa.select(clients.c.id).select_from(_FTS.join(clients, clients.c.id == _FTS.c.rowid))
+                .where(_FTS.c.search_key.like(f"%{folded}%")))
+    return sa.select(clients.c.id).where(partial_match(conn, folded))
 
 
 def partial_match(conn: Connection, folded: str) -> sa.ColumnElement[bool]:
