@@ -16,6 +16,7 @@ from cli.output import printable
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("admin_cmds", "init"), "user": ("admin_cmds", "user"), "process": ("process_cmds", "process"),
     "lead": ("lead_cmds", "lead"), "task": ("lead_cmds", "task"), "client": ("lead_cmds", "client"),
+    "activity": ("activity_cmds", "activity"),
     "board": ("board_cmds", "board"), "daily": ("board_cmds", "daily"), "review": ("recovery_cmds", "review"),
     "revisit": ("recovery_cmds", "revisit"), "removals": ("recovery_cmds", "removals"),
     "stalled": ("recovery_cmds", "stalled"), "rotate": ("recovery_cmds", "rotate"),
@@ -34,7 +35,8 @@ LOCAL_COMMANDS = frozenset({"init", "demo", "serve", "check", "backup", "restore
 LOGIN_COMMANDS = frozenset({"login", "logout"})
 #: Subcommands a group takes from another module (the recovery side of ``lead``, the admin side of ``process``).
 SUBCOMMANDS: dict[str, list[tuple[str, str]]] = {
-    "lead": [("recovery_cmds", "lead_report"), ("recovery_cmds", "lead_recall")],
+    "lead": [("recovery_cmds", "lead_report"), ("recovery_cmds", "lead_recall"),
+             ("activity_cmds", "lead_next_contact")],
     "process": [("admin_cmds", "process_load"), ("admin_cmds", "process_list"), ("admin_cmds", "process_migrate")],
 }
 

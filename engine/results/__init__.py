@@ -44,6 +44,7 @@ from engine.results.intake import (
     UnknownColumn,
 )
 from engine.results.leads import (
+    Activity,
     BulkResult,
     Client,
     ClientLead,
@@ -53,6 +54,7 @@ from engine.results.leads import (
     LeadShown,
     LeadTask,
     Refused,
+    TaskPage,
     TaskRow,
 )
 from engine.results.outbox import (
@@ -136,6 +138,7 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "Activity",
     "BackupReport",
     "Board",
     "BoardStage",
@@ -222,6 +225,7 @@ __all__ = [
     "StalledLead",
     "Submission",
     "Swept",
+    "TaskPage",
     "TaskRow",
     "Timestamp",
     "Token",
