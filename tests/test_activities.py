@@ -100,6 +100,16 @@ def test_refused_activities_change_nothing(team: Team, who: str, args: dict[str,
     assert snapshot(team.url) == before
 
 
+def test_an_activity_counts_as_activity_for_the_stalled_rule(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    lead = lead_of(team)
+    at(monkeypatch, "2026-03-05T10:00:00")
+    assert team.as_("anna").activities.add(lead["id"], kind="meeting", text="at the site")["last_activity_at"] == (
+        "2026-03-05T10:00:00")
+    at(monkeypatch, "2026-03-06T10:00:00")
+    assert team.as_("anna").activities.set_next_contact(lead["id"], "2026-03-09T10:00")["last_activity_at"] == (
+        "2026-03-06T10:00:00")
+
+
 def test_no_activity_on_a_closed_lead_nor_on_one_that_does_not_exist(team: Team) -> None:
     lead = lead_of(team)
     team.as_("anna").close_lead(lead["id"], "price")
