@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.app import App, pass_app
-from cli.output import ID, console, emit, if_version_option, json_option, plural, print_change, short_time, table
+from cli.output import ID, console, emit, if_version_option, json_option, print_change, short_time, table
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -51,27 +51,9 @@ def activity_list(app: App, lead_id: int | None, mine: bool, limit: int, as_json
     rows = app.engine.activities.list(lead_id, mine=mine, limit=limit)
 
     def render(items: list[results.Activity]) -> None:
-        console().print(table(plural(len(items), "activity").replace("activitys", "activities"),
+        console().print(table(f"{len(items)} {'activity' if len(items) == 1 else 'activities'}",
                               ["when", "lead", "client", "who", "kind", "outcome", "text"],
                               [[short_time(a["at"]), a["lead_id"], a["name"], a["actor"], a["kind"],
                                 a["outcome"] or "", a["text"]] for a in items]))
 
     emit(rows, as_json, render)
-
-
-@click.command("next-contact")
-@click.argument("lead_id", type=ID)
-@click.argument("when", metavar="DATETIME", required=False)
-@click.option("--clear", is_flag=True, help="Cancel the booked contact.")
-@if_version_option
-@json_option
-@pass_app
-def lead_next_contact(app: App, lead_id: int, when: str | None, clear: bool, if_version: int | None,
-                      as_json: bool) -> None:
-    """Book the next contact with a lead's client at a date and time (or --clear it)."""
-    if clear == (when is not None):
-        raise click.UsageError("give the DATETIME of the next contact, or --clear (not both)")
-    result = app.engine.activities.set_next_contact(lead_id, None if clear else when, if_version=if_version)
-    booked = short_time(result["next_contact"])
-    print_change(result, f"Next contact of lead {lead_id}: {booked}" if booked else
-                 f"Lead {lead_id} has no next contact booked", as_json)

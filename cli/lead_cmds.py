@@ -312,6 +312,24 @@ def lead_history(app: App, lead_id: int, as_json: bool) -> None:
     emit(app.engine.leads.history(lead_id), as_json, render_history)
 
 
+@lead.command("next-contact")
+@click.argument("lead_id", type=ID)
+@click.argument("when", metavar="DATETIME", required=False)
+@click.option("--clear", is_flag=True, help="Cancel the booked contact.")
+@if_version_option
+@json_option
+@pass_app
+def lead_next_contact(app: App, lead_id: int, when: str | None, clear: bool, if_version: int | None,
+                      as_json: bool) -> None:
+    """Book the next contact with a lead's client at a date and time (or --clear it)."""
+    if clear == (when is not None):
+        raise click.UsageError("give the DATETIME of the next contact, or --clear (not both)")
+    result = app.engine.activities.set_next_contact(lead_id, None if clear else when, if_version=if_version)
+    booked = short_time(result["next_contact"])
+    print_change(result, f"Next contact of lead {lead_id}: {booked}" if booked else
+                 f"Lead {lead_id} has no next contact booked", as_json)
+
+
 # -- task ------------------------------------------------------------------------------------
 
 @click.group("task")

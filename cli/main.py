@@ -35,8 +35,7 @@ LOCAL_COMMANDS = frozenset({"init", "demo", "serve", "check", "backup", "restore
 LOGIN_COMMANDS = frozenset({"login", "logout"})
 #: Subcommands a group takes from another module (the recovery side of ``lead``, the admin side of ``process``).
 SUBCOMMANDS: dict[str, list[tuple[str, str]]] = {
-    "lead": [("recovery_cmds", "lead_report"), ("recovery_cmds", "lead_recall"),
-             ("activity_cmds", "lead_next_contact")],
+    "lead": [("recovery_cmds", "lead_report"), ("recovery_cmds", "lead_recall")],
     "process": [("admin_cmds", "process_load"), ("admin_cmds", "process_list"), ("admin_cmds", "process_migrate")],
 }
 
