@@ -407,3 +407,37 @@ def test_the_cli_logs_lists_books_and_pages(team: Team) -> None:
                     "anna; only its owner or a manager of its team may")
     assert "Error: the next contact" in refused(url, "anna", "activity add 1 --kind note --text hi "
                                                              "--next-contact 2020-01-01T10:00")
+
+
+# -- the HTTP API --------------------------------------------------------------------------------------
+
+def test_the_routes_answer_the_engines_json_and_refuse_a_colleague(team: Team) -> None:
+    from tests.server_fixtures import serving
+
+    lead = lead_of(team)
+    with serving(team.admin) as served:
+        logged = served.call("anna", "POST", f"/v1/leads/{lead['id']}/activities",
+                             json={"kind": "call", "text": "later", "outcome": "no_answer",
+                                   "next_contact": "2026-03-03T10:00"})
+        assert logged.status_code == 201, logged.text
+        assert (logged.json()["unanswered_calls"], logged.json()["next_contact"]) == (1, "2026-03-03T10:00:00")
+        before = snapshot(team.url)
+        colleague = served.call("piotr", "POST", f"/v1/leads/{lead['id']}/activities", json={"kind": "note",
+                                                                                              "text": "x"})
+        assert colleague.status_code == 404  # a lead the caller may not see is answered as one that does not exist
+        stale = served.call("anna", "POST", f"/v1/leads/{lead['id']}/next-contact", json={"if_version": 1})
+        assert stale.status_code == 409
+        assert snapshot(team.url) == before
+        cleared = served.call("anna", "POST", f"/v1/leads/{lead['id']}/next-contact", json={})
+        assert cleared.json()["next_contact"] is None
+        listed = served.call("anna", "GET", "/v1/activities", params={"lead": lead["id"]})
+        assert listed.json() == team.as_("anna").activities.list(lead["id"])
+        page = served.call("anna", "GET", "/v1/tasks/page", params={"limit": 1}).json()
+        assert (page["total"], len(page["tasks"])) == (2, 1)
+        rest = served.call("anna", "GET", "/v1/tasks", params={"limit": 1, "offset": 1}).json()
+        assert rest == team.as_("anna").tasks.list()[1:]
+        done = served.call("anna", "POST", f"/v1/leads/{lead['id']}/tasks/done",
+                           json={"task_ids": ["record_contact", "check_history"]})
+        assert done.status_code == 200, done.text
+        bad = served.call("anna", "POST", f"/v1/leads/{lead['id']}/tasks/done", json={"task_ids": "record_contact"})
+        assert bad.status_code == 422

@@ -56,7 +56,8 @@ class ActivityService(Service):
             return ctx.commit(conn, state, evs)
 
     @operation
-    def set_next_contact(self, lead_id: int, at: str | None, *, if_version: int | None = None) -> results.Lead:
+    def set_next_contact(self, lead_id: int, at: str | None = None, *, if_version: int | None = None
+                         ) -> results.Lead:
         """Book the next contact with the lead's client at a date and time (None or "": clear it)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
