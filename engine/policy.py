@@ -239,6 +239,10 @@ def task_list_leads(who: Actor, *, include_all: bool) -> list[Any]:
     return []
 
 
+#: The roles whose task list holds the next contacts booked on the leads it covers (a department's does not).
+CONTACT_HOLDERS = (Role.SALESPERSON, *MANAGERS)
+
+
 def lists_every_task(who: Actor) -> bool:
     """A manager's task list holds every task of the leads it covers; anyone else's only the tasks of their role."""
     return who.role in MANAGERS

@@ -261,6 +261,8 @@ class ProcessSpec:
     stalled_after_days: int | None = None
     language: str = DEFAULT_LANGUAGE
     assignment: AssignmentSpec | None = None
+    #: the team whose manager gets the leads nobody else places (``default_team:``; engine/assignment.py)
+    default_team: str | None = None
     format: int = 1
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
@@ -349,6 +351,7 @@ class ProcessSpec:
                 # the default language is left out, so that spelling it out does not change the hash
                 "language": None if self.language == DEFAULT_LANGUAGE else self.language,
                 "assignment": assignment,
+                "default_team": self.default_team,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
                     _drop_none(
@@ -441,6 +444,7 @@ class ProcessSpec:
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
             language=data.get("language", DEFAULT_LANGUAGE),
+            default_team=data.get("default_team"),
             assignment=None if assignment is None else AssignmentSpec(
                 max_open=assignment.get("max_open"),
                 rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, clock, policy, results, rules, store, views
+from engine import actions, clock, notices, policy, results, rules, store, views
 from engine.errors import (
     ConcurrentUpdateError,
     InvalidInputError,
@@ -249,6 +249,7 @@ class Context:
                 entries.append(entry)
         store.write_leads(conn, [store.LeadChange(before, state, evs)])
         actions.store(conn, entries)
+        notices.queue(conn, notices.after(before, state, evs))
         return self.view(conn, state)
 
     def view(self, conn: Connection, state: LeadState) -> results.Lead:

@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine import actions, policy, results, rules, store, views
+from engine import actions, board, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
@@ -99,6 +99,7 @@ class LeadService(Service):
             entry.record_on(created)
             store.write_leads(conn, [store.LeadChange(None, state, [created])])
             actions.store(conn, [entry])
+            notices.queue(conn, notices.after(None, state, [created]))
             return ctx.view(conn, state)
 
     @operation
@@ -137,8 +138,8 @@ class LeadService(Service):
                 query = query.where(leads.c.status == status)
             if owner:
                 query = query.where(leads.c.owner == owner)
-            if unassigned:
-                query = query.where(leads.c.owner.is_(None))
+            if unassigned:  # the manager's queue (engine.board): no owner, or a deactivated one
+                query = query.where(board.waiting_for_an_owner())
                 if not status:
                     query = query.where(leads.c.status == LeadStatus.OPEN)
             if search is not None:
@@ -270,6 +271,29 @@ class LeadService(Service):
         """Mark a task of the lead's current stage done."""
         return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note),
                           if_version)
+
+    @operation
+    def complete_tasks(self, lead_id: int, task_ids: builtins.list[str], note: str | None = None, *,
+                       if_version: int | None = None) -> results.Lead:
+        """Mark several tasks of the lead's current stage done in one transaction: all of them, or none (the
+        refusal names the task that could not be done)."""
+        if not isinstance(task_ids, builtins.list) or not task_ids:
+            raise InvalidInputError("name at least one task to complete")
+        if len(set(task_ids)) != len(task_ids):
+            twice = sorted({t for t in task_ids if task_ids.count(t) > 1})
+            raise InvalidInputError(f"task {', '.join(map(repr, twice))} is named twice; name each task once")
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state = ctx.lead_to_write(conn, lead_id, if_version)
+            spec = ctx.spec(conn, state.process, state.process_version)
+            actor = ctx.actor(conn)
+            evs = []
+            current = state.clone()
+            for task_id in task_ids:  # each checked against the lead as the ones before it left it
+                kind, data = completing(current, spec, lambda: actor, task_id, note)
+                evs.append(ctx.event(kind, data))
+                current = apply(current, evs[-1], ctx.specs_lookup(conn))
+            return ctx.commit(conn, state, evs)
 
     @operation
     def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:

@@ -98,12 +98,13 @@ class TokenService(Service):
 
     @operation
     def add(self, source: str, *, process: str | None = None, read: bool = False, expires_days: int | None = None,
-            rate_limit: int | None = None) -> results.NewToken:
+            rate_limit: int | None = None, team: str | None = None) -> results.NewToken:
         """A new integration token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
         the default for requests that name none; ``read`` lets the token read leads and boards too;
-        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md."""
+        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md; ``team``
+        (given when the source is new) is the team whose manager gets its leads that no assignment rule places."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "manage API tokens")
@@ -113,8 +114,13 @@ class TokenService(Service):
                                         "such as website or partner-form")
             default = ctx.spec(conn, process).id if process is not None else None
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+            team_ = clean_text(team, "team", NAME_LENGTH)
             if row is None:
-                user_records.add_source(conn, name)
+                user_records.add_source(conn, name, team_)
+            elif team_ is not None and row["team"] != team_:
+                held = f"team {row['team']}" if row["team"] else "no team"
+                raise RuleViolation(f"source '{name}' sends its leads to {held}, not {team_}; a source's team is given "
+                                    "once, with its first token")
             elif row["role"] != Role.INTAKE:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
