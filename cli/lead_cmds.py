@@ -265,12 +265,16 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field with the closing (those the reason requires); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def lead_close(app: App, lead_id: int, reason: str, note: str | None, if_version: int | None, as_json: bool) -> None:
+def lead_close(app: App, lead_id: int, reason: str, note: str | None, assignments: tuple[str, ...],
+               if_version: int | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version)
+    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version,
+                                    **({"values": parse_assignments(assignments)} if assignments else {}))
     print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
@@ -344,12 +348,16 @@ def task_list(app: App, owner: str | None, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.argument("task_id")
 @click.option("--note")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Record a field with the task (one its doer may write); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def task_done(app: App, lead_id: int, task_id: str, note: str | None, if_version: int | None, as_json: bool) -> None:
-    """Mark a task of a lead's current stage done."""
-    result = app.engine.leads.complete_task(lead_id, task_id, note, if_version=if_version)
+def task_done(app: App, lead_id: int, task_id: str, note: str | None, assignments: tuple[str, ...],
+              if_version: int | None, as_json: bool) -> None:
+    """Mark a task of a lead's current stage done, recording fields with it in one transaction (--set)."""
+    result = app.engine.leads.complete_task(lead_id, task_id, note, if_version=if_version,
+                                            **({"values": parse_assignments(assignments)} if assignments else {}))
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
     print_change(result, f"Task '{task_id}' of lead {lead_id} done"

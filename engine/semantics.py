@@ -130,6 +130,7 @@ class _Checker:
             lambda: self._each(("stages",), d["stages"], self._check_stage),
             lambda: self._check_assignment(("assignment",), d["assignment"]) if "assignment" in d else iter(()),
             self._check_won_stage,
+            lambda: self._each(("closure_reasons",), d["closure_reasons"], self._check_reason),
         ]
         for check in checks:
             yield from _guarded(check)
@@ -195,6 +196,9 @@ class _Checker:
         return f"{what} '{name}' is not declared{hint or ';'} declared {what}s: {listed}"
 
     def _check_field(self, path: Path_, f: dict[str, Any]) -> Iterator[Problem]:
+        for j, role in enumerate(f.get("written_by", [])):
+            if role not in self.roles:
+                yield self.at((*path, "written_by", j), self._unknown("role", role, self.roles))
         kind = f["type"]
         for bound in ("min", "max"):
             if bound in f and kind not in ("number", "money"):
@@ -247,6 +251,9 @@ class _Checker:
                               f"declared roles: {', '.join(self.roles)}")
             if "when" in task:
                 yield from self._check_condition((*tpath, "when"), task["when"])
+        yield from self._check_task_order(stage["id"], tasks, task_paths)
+        if self.data.get("format") != 1:  # format 1 could not say who writes a field
+            yield from self._check_writers(path, stage, tasks)
 
         for j, transition in enumerate(stage.get("next", [])):
             target = transition["stage"]
@@ -256,6 +263,46 @@ class _Checker:
                 yield self.at((*path, "next", j, "stage"), f"stage '{target}' cannot lead to itself")
             if "when" in transition:
                 yield from self._check_condition((*path, "next", j, "when"), transition["when"])
+
+    def _check_task_order(self, stage_id: str, tasks: list[dict[str, Any]], paths: list[Path_]
+                          ) -> Iterator[Problem]:
+        ids = [t["id"] for t in tasks]
+        after = {t["id"]: t.get("after", []) for t in tasks}
+        for task, tpath in zip(tasks, paths, strict=True):
+            for k, earlier in enumerate(task.get("after", [])):
+                if earlier == task["id"]:
+                    yield self.at((*tpath, "after", k), f"task '{earlier}' cannot come after itself")
+                elif earlier not in ids:
+                    yield self.at((*tpath, "after", k), f"task '{earlier}' is not a task of stage '{stage_id}'"
+                                  f"{suggest(earlier, ids) or ';'} its tasks: {', '.join(ids)}")
+            cycle = _cycle_through(task["id"], after)
+            if cycle and task["id"] == min(cycle):  # each cycle once, where its first task (by id) is written
+                yield self.at((*tpath, "after"), "the tasks wait for each other in a circle: "
+                              f"{' -> '.join([*cycle, cycle[0]])}, so none of them can ever be done")
+
+    def _check_writers(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
+        """Every required field can be written by a role that works the stage (owns one of its tasks; the lead
+        owner's role when it has none): a required field nobody there may write stops every lead in it."""
+        owner_role = self.data.get("owner_role", DEFAULT_OWNER_ROLE)
+        workers = sorted({t["owner"] for t in tasks} or {owner_role})
+        for j, name in enumerate(stage.get("required_fields", [])):
+            field_ = self.fields.get(name)
+            if field_ is None:
+                continue
+            writers = [owner_role, *field_.get("written_by", [])]
+            if not set(writers) & set(workers):
+                yield self.at((*path, "required_fields", j),
+                              f"required field '{name}' can be written by nobody who works stage '{stage['id']}': "
+                              f"its tasks belong to {', '.join(workers)}, the field is written by "
+                              f"{', '.join(writers)}; add written_by: [{workers[0]}] to field '{name}'")
+
+    def _check_reason(self, path: Path_, reason: dict[str, Any]) -> Iterator[Problem]:
+        for k, stage in enumerate(reason.get("stages", [])):
+            if stage not in self.stages:
+                yield self.at((*path, "stages", k), self._unknown("stage", stage, self.stages))
+        for k, name in enumerate(reason.get("requires", [])):
+            if name not in self.fields:
+                yield self.at((*path, "requires", k), self._unknown("field", name, list(self.fields)))
 
     def _check_template(self, path: Path_, name: str, stage: dict[str, Any], kind: str, to: str
                         ) -> Iterator[Problem]:
@@ -382,6 +429,21 @@ class _Checker:
                 else:
                     yield self.at(("stages", i, "id"), f"from stage '{sid}' no path leads to the won stage "
                                   f"'{self.data['won_stage']}'")
+
+
+def _cycle_through(start: str, after: dict[str, list[str]]) -> list[str]:
+    """The tasks of a circle of ``after`` references that leads back to ``start`` (in order), or []."""
+    todo: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while todo:
+        current, trail = todo.pop()
+        for earlier in after.get(current, []):
+            if earlier == start and len(trail) > 1:
+                return trail
+            if earlier not in seen and earlier != start:
+                seen.add(earlier)
+                todo.append((earlier, [*trail, earlier]))
+    return []
 
 
 def _nonexistent_date(text: str) -> str:

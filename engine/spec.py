@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.formats import FORMAT
 from engine.vocab import ClosureKind
 
 FIELD_TYPES = ("text", "number", "money", "date", "choice", "bool")
@@ -152,6 +153,8 @@ class FieldSpec:
     min: float | None = None
     max: float | None = None
     description: str | None = None
+    #: Department roles whose users may write the field besides the lead's owner and managers (format 2).
+    written_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ class TaskSpec:
     deadline_days: int | None = None
     when: Condition | None = None
     description: str | None = None
+    #: Tasks of the same stage to be done (or not applying) before this one may be (format 2).
+    after: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -219,6 +224,13 @@ class ClosureReason:
     bant: str | None = None
     revisit_after_days: int | None = None
     review: bool = False
+    #: The stages a lead may be closed from for this reason; empty: every stage (format 2).
+    stages: tuple[str, ...] = ()
+    #: Fields that must be filled when a lead is closed for this reason (format 2).
+    requires: tuple[str, ...] = ()
+
+    def allowed_in(self, stage: str) -> bool:
+        return not self.stages or stage in self.stages
 
 
 @dataclass(frozen=True)
@@ -261,7 +273,7 @@ class ProcessSpec:
     stalled_after_days: int | None = None
     language: str = DEFAULT_LANGUAGE
     assignment: AssignmentSpec | None = None
-    format: int = 1
+    format: int = FORMAT
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -318,6 +330,7 @@ class ProcessSpec:
                     "deadline_days": t.deadline_days,
                     "when": t.when.to_dict() if t.when else None,
                     "description": t.description,
+                    "after": list(t.after),
                 }
             )
 
@@ -361,6 +374,7 @@ class ProcessSpec:
                             "min": f.min,
                             "max": f.max,
                             "description": f.description,
+                            "written_by": list(f.written_by),
                         }
                     )
                     for f in self.fields
@@ -395,6 +409,8 @@ class ProcessSpec:
                             "bant": r.bant,
                             "revisit_after_days": r.revisit_after_days,
                             "review": r.review,
+                            "stages": list(r.stages),
+                            "requires": list(r.requires),
                         }
                     )
                     for r in self.closure_reasons
@@ -404,7 +420,14 @@ class ProcessSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProcessSpec:
-        """Rebuild a spec from ``to_dict`` output (trusted data: no validation)."""
+        """Rebuild a spec from ``to_dict`` output of the current format (trusted data: no validation).
+
+        A stored spec of an older format is brought to this one by ``engine.formats.upgrade_stored`` first;
+        given one here, this refuses it rather than read it with the current format's defaults.
+        """
+        if data.get("format") != FORMAT:
+            raise ValueError(f"a spec of format {data.get('format')!r} is not of the current format {FORMAT}; "
+                             "read it through engine.formats.upgrade_stored")
 
         def cond(d: dict[str, Any] | None) -> Condition | None:
             return Condition.from_dict(d) if d else None
@@ -418,6 +441,7 @@ class ProcessSpec:
                 deadline_days=d.get("deadline_days"),
                 when=cond(d.get("when")),
                 description=d.get("description"),
+                after=tuple(d.get("after", ())),
             )
 
         def action(d: dict[str, Any]) -> ActionSpec:
@@ -430,7 +454,7 @@ class ProcessSpec:
 
         assignment = data.get("assignment")
         return cls(
-            format=data.get("format", 1),
+            format=data["format"],
             id=data["id"],
             title=data["title"],
             description=data.get("description"),
@@ -457,6 +481,7 @@ class ProcessSpec:
                     min=f.get("min"),
                     max=f.get("max"),
                     description=f.get("description"),
+                    written_by=tuple(f.get("written_by", ())),
                 )
                 for f in data.get("fields", ())
             ),
@@ -484,6 +509,8 @@ class ProcessSpec:
                     bant=r.get("bant"),
                     revisit_after_days=r.get("revisit_after_days"),
                     review=r.get("review", False),
+                    stages=tuple(r.get("stages", ())),
+                    requires=tuple(r.get("requires", ())),
                 )
                 for r in data["closure_reasons"]
             ),

@@ -1,0 +1,280 @@
+"""Process format 2: the upgrade steps (engine.formats), ``process upgrade``, and each key format 2 adds, from the
+loader's located problems to the rule the engine enforces."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.errors import PermissionDenied, Problem, RuleViolation
+from engine.formats import FORMAT, stored_1_to_2, upgrade_document, upgrade_stored
+from engine.loader import check_bytes, load_file, upgrade_file
+from engine.spec import ProcessSpec
+from tests.conftest import Team, leadflow
+from tests.test_engine_rules import finish_stage, pv_lead
+from tests.test_loader import MINI
+
+HERE = Path(__file__).parent
+FORMAT1 = HERE / "data" / "format1"
+PROCESSES = HERE.parent / "processes"
+SHIPPED = sorted(p.stem for p in PROCESSES.glob("*.yaml"))
+ADDED = {"written_by", "after", "stages", "requires"}
+
+
+def _without_added(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_added(v) for k, v in value.items() if k not in ADDED}
+    if isinstance(value, list):
+        return [_without_added(v) for v in value]
+    return value
+
+
+# -- format 1 files, stored specs and the upgrade ------------------------------------------------------------
+
+def test_every_shipped_process_is_written_in_the_current_format() -> None:
+    assert sorted(p.stem for p in FORMAT1.glob("*.yaml")) == SHIPPED
+    for name in SHIPPED:
+        assert load_file(PROCESSES / f"{name}.yaml").format == FORMAT == 2
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_format_1_file_loads_to_its_format_2_rewrite_less_the_new_keys(name: str) -> None:
+    """Today's format-1 file and the shipped format-2 file differ only in the keys format 2 added."""
+    old, new = load_file(FORMAT1 / f"{name}.yaml"), load_file(PROCESSES / f"{name}.yaml")
+    assert old.format == new.format == FORMAT
+    assert _without_added(old.to_dict()) == _without_added(new.to_dict())
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_process_upgrade_rewrites_a_format_1_file_to_the_same_spec(name: str, tmp_path: Path) -> None:
+    source = FORMAT1 / f"{name}.yaml"
+    text, problems = upgrade_file(source)
+    if name in ("leasing", "mortgage"):  # a required field only a department works on: format 2 asks who writes it
+        assert text is None
+        [problem] = problems
+        assert "in format 2: required field" in problem.message and "add written_by: [" in problem.message
+        return
+    assert problems == [] and text is not None
+    original = source.read_text(encoding="utf-8")
+    assert text.decode("utf-8") == original.replace("\nformat: 1\n", "\nformat: 2\n", 1)  # comments kept
+    assert check_bytes(text, "x.yaml")[0] == load_file(source)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_stored_format_1_spec_reads_through_its_step(name: str) -> None:
+    spec = load_file(FORMAT1 / f"{name}.yaml")
+    stored = {**json.loads(spec.canonical_json()), "format": 1}  # as a format-1 leadflow stored it
+    with pytest.raises(ValueError, match="format 1 is not of the current format 2; read it through"):
+        ProcessSpec.from_dict(stored)
+    assert stored_1_to_2(stored)["format"] == 2
+    assert ProcessSpec.from_dict(upgrade_stored(stored)) == spec
+
+
+def test_unknown_formats_are_refused_by_the_steps() -> None:
+    with pytest.raises(ValueError, match="stored spec of format 3: this leadflow reads formats 1, 2"):
+        upgrade_stored({"format": 3})
+    data = {"format": 1, "id": "x"}
+    assert upgrade_document(data) == {"format": 2, "id": "x"} and data["format"] == 1  # a copy
+
+
+def test_a_format_1_file_may_not_use_the_keys_of_format_2() -> None:
+    text = MINI.replace("      - {id: record_contact, name: Record the contact, owner: salesperson}",
+                        "      - {id: record_contact, name: Record the contact, owner: salesperson, after: [x]}")
+    assert text != MINI
+    spec, problems = check_bytes(text.encode(), "f.yaml")
+    assert spec is None
+    assert any(p.path == "stages[0].tasks[0].after" and p.message.startswith(
+        "'after' is a key of format 2, and this file is written in format 1; write 'format: 2' at its top "
+        "(leadflow process upgrade FILE does it)") for p in problems)
+
+
+def test_upgrade_cli(tmp_path: Path) -> None:
+    source = tmp_path / "pv.yaml"
+    source.write_bytes((FORMAT1 / "photovoltaics.yaml").read_bytes())
+    printed = leadflow(None, None, ["process", "upgrade", str(source)])
+    assert printed.exit_code == 0 and "\nformat: 2\n" in printed.stdout and "# " in printed.stdout
+    out = tmp_path / "out.yaml"
+    assert leadflow(None, None, ["process", "upgrade", str(source), "--output", str(out)]).exit_code == 0
+    assert out.read_text(encoding="utf-8") == printed.stdout
+    again = leadflow(None, None, ["process", "upgrade", str(source), "--output", str(out)])
+    assert again.exit_code == 1 and "exists; add --force to replace it" in again.output
+    assert leadflow(None, None, ["process", "upgrade", str(source), "--in-place"]).exit_code == 0
+    assert source.read_text(encoding="utf-8") == printed.stdout
+    done = leadflow(None, None, ["process", "upgrade", str(source), "--in-place"])
+    assert done.exit_code == 1
+    assert f"{source}:6:9: format: the file is in format 2 already, the current one; there is nothing to upgrade" \
+        in done.output
+    assert source.read_text(encoding="utf-8") == printed.stdout
+
+
+# -- the loader's problems with the new keys ------------------------------------------------------------------
+
+V2 = MINI.replace("format: 1", "format: 2")
+
+
+def problems_of(text: str) -> list[Problem]:
+    spec, problems = check_bytes(text.encode(), "f.yaml")
+    assert spec is None
+    return problems
+
+
+def located(problems: list[Problem]) -> list[tuple[int, int, str, str]]:
+    return [(p.line, p.column, p.path, p.message) for p in problems]
+
+
+def line_of(text: str, needle: str) -> int:
+    return text[: text.index(needle)].count("\n") + 1
+
+
+def test_mini_is_what_these_tests_edit() -> None:
+    assert "      - {id: record_contact, name: Record the contact, owner: salesperson}\n" in V2
+    assert "  - {id: budget, label: Budget, type: money, bant: B, min: 0}\n" in V2
+
+
+def with_tasks(*tasks: str) -> str:
+    return V2.replace("      - {id: record_contact, name: Record the contact, owner: salesperson}\n",
+                      "".join(f"      - {t}\n" for t in tasks))
+
+
+def test_after_happy_path() -> None:
+    spec, problems = check_bytes(with_tasks("{id: a, name: A, owner: salesperson}",
+                                            "{id: b, name: B, owner: salesperson, after: [a]}").encode(), "f.yaml")
+    assert problems == [] and spec is not None and spec.stages[0].task("b").after == ("a",)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("tasks", "column", "path", "message"), [
+    (["{id: a, name: A, owner: salesperson, after: [b]}"], 54, "stages[0].tasks[0].after[0]",
+     "task 'b' is not a task of stage 'register_lead'; its tasks: a"),
+    (["{id: a, name: A, owner: salesperson, after: [record_contac]}", "{id: record_contact, name: R, owner: analyst}"],
+     54, "stages[0].tasks[0].after[0]",
+     "task 'record_contac' is not a task of stage 'register_lead'; did you mean 'record_contact'? its tasks: a, "
+     "record_contact"),
+    (["{id: a, name: A, owner: salesperson, after: [a]}"], 54, "stages[0].tasks[0].after[0]",
+     "task 'a' cannot come after itself"),
+    (["{id: a, name: A, owner: salesperson, after: [b]}", "{id: b, name: B, owner: salesperson, after: [a]}"],
+     53, "stages[0].tasks[0].after",
+     "the tasks wait for each other in a circle: a -> b -> a, so none of them can ever be done"),
+])
+def test_after_refusals(tasks: list[str], column: int, path: str, message: str) -> None:
+    text = with_tasks(*tasks)
+    found = located(problems_of(text))
+    assert (line_of(text, "{id: a,"), column, path, message) in found, found
+    assert len(found) == 1
+
+
+def test_written_by_names_declared_roles() -> None:
+    text = V2.replace("  - {id: budget, label: Budget, type: money, bant: B, min: 0}\n",
+                      "  - {id: budget, label: Budget, type: money, bant: B, min: 0, written_by: [anlyst]}\n")
+    assert located(problems_of(text)) == [(line_of(text, "{id: budget"), 76, "fields[0].written_by[0]",
+                                           "role 'anlyst' is not declared; did you mean 'analyst'? declared roles: "
+                                           "salesperson, analyst")]
+
+
+def test_a_required_field_someone_working_the_stage_can_write() -> None:
+    text = with_tasks("{id: a, name: A, owner: analyst}").replace(
+        "    deadline_days: 1\n", "    deadline_days: 1\n    required_fields: [budget]\n", 1)
+    message = ("required field 'budget' can be written by nobody who works stage 'register_lead': its tasks belong "
+               "to analyst, the field is written by salesperson; add written_by: [analyst] to field 'budget'")
+    assert located(problems_of(text)) == [(line_of(text, "required_fields: [budget]"), 23,
+                                           "stages[0].required_fields[0]", message)]
+    assert check_bytes(text.replace("format: 2", "format: 1").encode(), "f.yaml")[1] == []  # format 1: as before
+    fixed = text.replace("min: 0}", "min: 0, written_by: [analyst]}", 1)
+    assert check_bytes(fixed.encode(), "f.yaml")[1] == []
+
+
+def test_closure_reason_stages_and_requires() -> None:
+    text = V2.replace("  - {id: duplicate, label: Duplicate of another lead, kind: removal}\n",
+                      "  - {id: duplicate, label: Duplicate of another lead, kind: removal, stages: [first_contac], "
+                      "requires: [budgett]}\n")
+    line = line_of(text, "{id: duplicate")
+    assert located(problems_of(text)) == [
+        (line, 79, "closure_reasons[1].stages[0]",
+         "stage 'first_contac' is not declared; did you mean 'first_contact'? declared stages: register_lead, "
+         "first_contact, send_offer"),
+        (line, 105, "closure_reasons[1].requires[0]",
+         "field 'budgett' is not declared; did you mean 'budget'? declared fields: budget, area_m2, financing, note"),
+    ]
+
+
+# -- the engine's rules -------------------------------------------------------------------------------------
+
+@pytest.fixture
+def v2_processes(tmp_path: Path) -> Path:
+    """The shipped photovoltaics process, with a closure reason limited to a stage and one that requires a field."""
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    text = (PROCESSES / "photovoltaics.yaml").read_text(encoding="utf-8")
+    text = text.replace("  - {id: competitor, label: Chose a competitor, kind: refusal, revisit_after_days: 365}",
+                        "  - {id: competitor, label: Chose a competitor, kind: refusal, revisit_after_days: 365, "
+                        "requires: [offer_value]}\n"
+                        "  - {id: too_late, label: Came too late, kind: removal, stages: [register_lead]}")
+    assert "too_late" in text
+    (folder / "photovoltaics.yaml").write_text(text, encoding="utf-8")
+    return folder
+
+
+def to_send_offer(team: Team) -> int:
+    lead = pv_lead(team)
+    team.as_("anna").set_fields(lead["id"], {"roof_type": "pitched", "roof_area_m2": "40", "financing": "leasing"})
+    for _ in range(3):
+        finish_stage(team, lead["id"])
+        team.as_("anna").advance(lead["id"])
+    assert team.as_("anna").get_lead(lead["id"])["stage"] == "send_offer"
+    return int(lead["id"])
+
+
+def test_a_task_after_others_waits_for_them(team: Team) -> None:
+    lead_id = to_send_offer(team)
+    with pytest.raises(RuleViolation) as err:
+        team.as_("anna").complete_task(lead_id, "send_offer")
+    assert str(err.value) == (f"can't complete task 'send_offer' of lead {lead_id} yet: it comes after "
+                              "technical_check, pricing, leasing_offer, not done yet")
+    team.as_("tomasz").complete_task(lead_id, "technical_check")
+    team.as_("olga").complete_task(lead_id, "pricing")
+    team.as_("olga").complete_task(lead_id, "leasing_offer")  # loan_offer does not apply: it does not wait
+    assert team.as_("anna").complete_task(lead_id, "send_offer")["version"]
+
+
+def test_a_department_writes_its_fields_with_its_task(team: Team) -> None:
+    lead_id = to_send_offer(team)
+    done = team.as_("olga").complete_task(lead_id, "pricing", values={"offer_value": "42000"})
+    assert done["fields"]["offer_value"] == "42000.00"
+    assert [t["state"] for t in done["tasks"] if t["id"] == "pricing"] == ["done"]
+    team.as_("olga").set_fields(lead_id, {"offer_value": "41000"})
+    with pytest.raises(PermissionDenied) as err:
+        team.as_("olga").set_fields(lead_id, {"offer_value": "1", "roof_type": "flat"})
+    assert str(err.value) == (f"user 'olga' (analyst, team north) may not edit roof_type of lead {lead_id}: the "
+                              "analyst writes only offer_value; the rest is its owner's or a manager's")
+    with pytest.raises(PermissionDenied, match="may not edit roof_type"):  # nothing done: one transaction
+        team.as_("olga").complete_task(lead_id, "leasing_offer", values={"roof_type": "flat"})
+    lead = team.as_("anna").get_lead(lead_id)
+    assert lead["fields"]["offer_value"] == "41000.00"
+    assert [t["state"] for t in lead["tasks"] if t["id"] == "leasing_offer"] == ["open"]
+    with pytest.raises(PermissionDenied, match="may not edit lead"):
+        team.as_("tomasz").set_fields(lead_id, {"offer_value": "1"})
+
+
+def test_closure_reasons_of_some_stages_and_with_required_fields(db_url: str, v2_processes: Path) -> None:
+    from engine.api import Engine
+    from tests.conftest import build_team
+
+    build_team(db_url, v2_processes)
+    team = Team(db_url, Engine.open(db_url, user="root"))
+    try:
+        lead_id = pv_lead(team)["id"]
+        finish_stage(team, lead_id)
+        team.as_("anna").advance(lead_id)
+        with pytest.raises(RuleViolation) as err:
+            team.as_("anna").close_lead(lead_id, "too_late")
+        assert str(err.value) == (f"can't close lead {lead_id} for 'too_late' from 'first_contact': that reason is "
+                                  "for the stages register_lead only")
+        with pytest.raises(RuleViolation) as err:
+            team.as_("anna").close_lead(lead_id, "competitor")
+        assert str(err.value) == (f"can't close lead {lead_id} for 'competitor': it requires offer_value filled; "
+                                  "give it with the closing (--set offer_value=...)")
+        closed = team.as_("anna").close_lead(lead_id, "competitor", values={"offer_value": "30000"})
+        assert (closed["status"], closed["fields"]["offer_value"]) == ("lost", "30000.00")
+    finally:
+        team.admin.close()
