@@ -54,7 +54,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                   + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print("fields: " + ", ".join(f"{esc(k)}={esc(v)}" for k, v in lead["fields"].items()))
+        con.print("fields: " + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
@@ -202,7 +202,12 @@ def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
     attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
     value = attributes[name] if name in attributes else lead["fields"].get(name)
-    return f"{name} cleared" if value is None else f"{name}={value}"
+    return f"{name} cleared" if value is None else f"{name}={_shown(value)}"
+
+
+def _shown(value: Any) -> Any:
+    """A choices field's options as they are typed (rebar,tools); any other value as it is."""
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 @lead.command("assign")

@@ -7,7 +7,8 @@ with a docstring saying what changed (SpiffWorkflow's discipline: ``bpmn/seriali
 reads an older format, and ``ProcessSpec.from_dict`` refuses one instead of guessing with defaults.
 
 Format 2 adds keys (``after`` on tasks, ``written_by`` on fields, ``stages`` and ``requires`` on closure
-reasons: docs/process-format.md) and changes the meaning of none, so a format-1 document means exactly what the
+reasons) and values (the field type ``choices``, the operators ``contains`` and ``not_contains``:
+docs/process-format.md) and changes the meaning of none, so a format-1 document means exactly what the
 same document with ``format: 2`` means; a format-1 document may not use the new keys (``format_problems``).
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine.document import Document, Path_
+from engine.errors import Problem
 
 #: The format this leadflow writes and works on.
 FORMAT = 2
@@ -85,8 +87,14 @@ ADDED_IN: dict[int, tuple[Path_, ...]] = {
 }
 
 
-def format_problems(doc: Document) -> Iterator[tuple[Path_, str]]:
-    """Keys of a later format in a document that says it is written in an earlier one: (path, message)."""
+#: The values format 2 added, under the keys that may hold them (anywhere in the document).
+VALUES_ADDED_IN: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"type": ("choices",), "op": ("contains", "not_contains")},
+}
+
+
+def format_problems(doc: Document) -> Iterator[Problem]:
+    """Keys and values of a later format in a document that says it is written in an earlier one."""
     version = doc.data.get("format") if isinstance(doc.data, dict) else None
     if version not in FORMATS:
         return  # the schema says what is wrong with the version
@@ -95,9 +103,24 @@ def format_problems(doc: Document) -> Iterator[tuple[Path_, str]]:
             continue
         for pattern in patterns:
             for path in _matches(doc.data, pattern, ()):
-                yield path, (f"'{path[-1]}' is a key of format {added}, and this file is written in format "
-                             f"{version}; write 'format: {added}' at its top (leadflow process upgrade FILE "
-                             "does it)")
+                yield doc.problem(path, f"'{path[-1]}' is a key of format {added}, and this file is written in "
+                                  f"format {version}; write 'format: {added}' at its top (leadflow process upgrade "
+                                  "FILE does it)", at_key=True)
+        for path, value in _values(doc.data, VALUES_ADDED_IN[added], ()):
+            yield doc.problem(path, f"{path[-1]} '{value}' is new in format {added}, and this file is written in "
+                              f"format {version}; write 'format: {added}' at its top (leadflow process upgrade FILE "
+                              "does it)")
+
+
+def _values(data: Any, wanted: dict[str, tuple[str, ...]], at: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and value in wanted.get(key, ()):
+                yield (*at, key), value
+            yield from _values(value, wanted, (*at, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _values(item, wanted, (*at, i))
 
 
 def _matches(data: Any, pattern: Path_, at: Path_) -> Iterator[Path_]:

@@ -64,7 +64,7 @@ def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
                                                 f"got {describe_value(doc.data)}")])
     shape = schema_problems(doc)
     meaning = semantic_problems(doc, template_dirs, refused=doc.refused)
-    meaning += [doc.problem(path, message, at_key=True) for path, message in format_problems(doc)]
+    meaning += format_problems(doc)
     problems = rank(reading, shape, meaning)
     if problems:
         return None, problems

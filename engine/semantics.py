@@ -376,10 +376,10 @@ class _Checker:
     def _check_value(self, path: Path_, field_: dict[str, Any], value: Any) -> Iterator[Problem]:
         kind, name = field_["type"], field_["id"]
         raw = self.doc.source(path)
-        if kind == "choice":
+        if kind in ("choice", "choices"):
             if not isinstance(value, str) or value not in field_["options"]:
                 shown = raw if raw is not None else value
-                yield self.at(path, f"'{shown}' is not an option of choice field '{name}'"
+                yield self.at(path, f"'{shown}' is not an option of {kind} field '{name}'"
                               f"{suggest(str(shown), field_['options']) or ';'} "
                               f"options: {', '.join(field_['options'])}")
         elif kind == "bool":

@@ -19,18 +19,20 @@ from typing import Any
 from engine.formats import FORMAT
 from engine.vocab import ClosureKind
 
-FIELD_TYPES = ("text", "number", "money", "date", "choice", "bool")
+FIELD_TYPES = ("text", "number", "money", "date", "choice", "choices", "bool")
 
 #: Operators a condition may use, per field type.
 OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "text": ("eq", "ne", "in", "not_in", "is_set", "is_unset"),
     "choice": ("eq", "ne", "in", "not_in", "is_set", "is_unset"),
+    "choices": ("contains", "not_contains", "is_set", "is_unset"),
     "bool": ("eq", "ne", "is_set", "is_unset"),
     "number": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_unset"),
     "money": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_unset"),
     "date": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_unset"),
 }
-ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_unset")
+ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains", "is_set",
+                 "is_unset")
 UNARY_OPERATORS = ("is_set", "is_unset")
 LIST_OPERATORS = ("in", "not_in")
 
@@ -86,7 +88,8 @@ class Condition:
         return cls(field=data["field"], op=data["op"], value=value)
 
 
-_OPERATOR_TEXT = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in", "not_in": "not in"}
+_OPERATOR_TEXT = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in", "not_in": "not in",
+                  "contains": "contains", "not_contains": "does not contain"}
 
 #: Values printed bare; anything else (spaces, punctuation, look-alikes of numbers) is quoted.
 _BARE_VALUE = re.compile(r"[^\W\d][\w.@/+-]*\Z")

@@ -278,3 +278,109 @@ def test_closure_reasons_of_some_stages_and_with_required_fields(db_url: str, v2
         assert (closed["status"], closed["fields"]["offer_value"]) == ("lost", "30000.00")
     finally:
         team.admin.close()
+
+
+# -- choices ---------------------------------------------------------------------------------------------------
+
+CHOICES = V2.replace("  - {id: note, label: Note, type: text}\n",
+                     "  - {id: note, label: Note, type: text}\n"
+                     "  - {id: products, label: Products wanted, type: choices, options: [rebar, cement, tools]}\n")
+
+
+def with_products_condition(condition: str) -> str:
+    return CHOICES.replace("        when: {field: financing, op: eq, value: loan}\n", f"        when: {condition}\n")
+
+
+def test_choices_happy_path() -> None:
+    from engine import rules
+
+    text = with_products_condition("{field: products, op: contains, value: tools}")
+    spec, problems = check_bytes(text.encode(), "f.yaml")
+    assert problems == [] and spec is not None
+    field = spec.field_spec("products")
+    assert field is not None and field.type == "choices" and field.options == ("rebar", "cement", "tools")
+    assert rules.coerce_field(field, " tools, rebar,tools ") == ["rebar", "tools"]  # the options' order, once
+    assert rules.coerce_field(field, ["cement"]) == ["cement"]
+    assert rules.coerce_field(field, ",") is None
+    when = spec.stages[2].tasks[0].when
+    assert when is not None
+    assert [rules.evaluate(when, {"products": v}, spec) for v in (["rebar", "tools"], ["cement"], None)] == [
+        True, False, False]
+    negated = check_bytes(with_products_condition("{field: products, op: not_contains, value: tools}").encode(),
+                          "f.yaml")[0]
+    assert negated is not None
+    cond = negated.stages[2].tasks[0].when
+    assert cond is not None
+    assert [rules.evaluate(cond, {"products": v}, negated) for v in (["rebar", "tools"], ["cement"], None)] == [
+        False, True, True]
+    from engine.spec import condition_text
+    assert condition_text(cond) == "products does not contain tools"
+
+
+def test_a_choices_value_outside_its_options_is_refused() -> None:
+    from engine import rules
+    from engine.errors import InvalidInputError
+
+    spec = check_bytes(CHOICES.encode(), "f.yaml")[0]
+    assert spec is not None
+    field = spec.field_spec("products")
+    assert field is not None
+    with pytest.raises(InvalidInputError) as err:
+        rules.coerce_field(field, "rebar,bricks")
+    assert str(err.value) == ("field 'products' (choices) takes options from: rebar, cement, tools (separated by "
+                              "commas); got 'bricks'")
+
+
+@pytest.mark.parametrize(("condition", "path", "message"), [
+    ("{field: products, op: eq, value: tools}", "stages[2].tasks[0].when.op",
+     "operator 'eq' does not apply to choices field 'products'; use one of: contains, not_contains, is_set, "
+     "is_unset"),
+    ("{field: products, op: contains, value: toolz}", "stages[2].tasks[0].when.value",
+     "'toolz' is not an option of choices field 'products'; did you mean 'tools'? options: rebar, cement, tools"),
+    ("{field: products, op: contains, value: [tools]}", "stages[2].tasks[0].when.value",
+     "operator 'contains' takes one value, not a list"),
+    ("{field: financing, op: contains, value: loan}", "stages[2].tasks[0].when.op",
+     "operator 'contains' does not apply to choice field 'financing'; use one of: eq, ne, in, not_in, is_set, "
+     "is_unset"),
+])
+def test_choices_conditions_that_are_refused(condition: str, path: str, message: str) -> None:
+    text = with_products_condition(condition)
+    [problem] = problems_of(text)
+    line = line_of(text, "        when: {field: ")
+    assert (problem.line, problem.path, problem.message) == (line, path, message)
+    assert problem.column == text.splitlines()[line - 1].index(
+        "value" if path.endswith("value") else "op") + (8 if path.endswith("value") else 5)
+
+
+def test_choices_without_options_and_in_format_1() -> None:
+    text = CHOICES.replace(", options: [rebar, cement, tools]}", "}")
+    assert located(problems_of(text)) == [(line_of(text, "{id: products"), 5, "fields[4]",
+                                           "missing required key 'options' (a choices field lists its options)")]
+    old = with_products_condition("{field: products, op: contains, value: tools}").replace("format: 2", "format: 1")
+    assert located(problems_of(old)) == [
+        (line_of(old, "{id: products"), 50, "fields[4].type",
+         "type 'choices' is new in format 2, and this file is written in format 1; write 'format: 2' at its top "
+         "(leadflow process upgrade FILE does it)"),
+        (line_of(old, "when: {field: products"), 37, "stages[2].tasks[0].when.op",
+         "op 'contains' is new in format 2, and this file is written in format 1; write 'format: 2' at its top "
+         "(leadflow process upgrade FILE does it)"),
+    ]
+
+
+def test_a_choices_field_through_the_cli(tmp_path: Path) -> None:
+    """Set as text separated by commas, shown and exported the same way, tested by contains in a condition."""
+    from tests.conftest import ok, printed
+
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    (folder / "mini.yaml").write_text(with_products_condition("{field: products, op: contains, value: tools}"),
+                                      encoding="utf-8")
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    ok(url, None, ["init"])
+    ok(url, None, ["process", "load", str(folder / "mini.yaml")])
+    ok(url, None, ["user", "add", "anna", "--role", "salesperson"])
+    ok(url, "anna", ["lead", "add", "--process", "mini", "--name", "Jan"])
+    assert "products=rebar,tools" in printed(url, "anna", ["lead", "set", "1", "products=tools,rebar"])
+    assert "products=rebar,tools" in printed(url, "anna", ["lead", "show", "1"])
+    assert leadflow(url, None, ["export", "--output", str(tmp_path / "out.csv")]).exit_code == 0
+    assert '"rebar,tools"' in (tmp_path / "out.csv").read_text(encoding="utf-8")

@@ -26,7 +26,7 @@ FILE = "fuzz.yaml"
 
 # A small process using most of the format: every field type, conditions with all/any/not,
 # explicit next lists with conditions, on_enter actions, a maintainer, reasons of both kinds, and the keys of
-# format 2 (written_by, after, a closure reason's stages and requires).
+# format 2 (written_by, after, a closure reason's stages and requires, a choices field and contains).
 BASE = """\
 # A valid process the fuzzer mutates.
 format: 2
@@ -53,6 +53,7 @@ fields:
   - {id: decision_maker, label: Decision maker, type: text, bant: A}
   - {id: urgent, label: Urgent, type: bool, bant: N}
   - {id: start_by, label: Start by, type: date, bant: T}
+  - {id: extras, label: Extras, type: choices, options: [training, support]}
 
 stages:
   - id: register_lead
@@ -78,7 +79,8 @@ stages:
     next:
       - stage: send_offer
       - stage: negotiate
-        when: {any: [{field: plan, op: in, value: [pro, enterprise]}, {not: {field: budget, op: is_unset}}]}
+        when: {any: [{field: plan, op: in, value: [pro, enterprise]}, {not: {field: budget, op: is_unset}},
+                     {field: extras, op: contains, value: support}]}
   - id: send_offer
     name: Send the offer
     deadline_days: 5
