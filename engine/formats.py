@@ -83,7 +83,8 @@ ADDED_IN: dict[int, tuple[Path_, ...]] = {
         ("stages", "*", "tasks", "*", "after"),
         ("stages", "*", "on_enter", "*", "create_task", "after"),
         ("closure_reasons", "*", "stages"),
-        ("closure_reasons", "*", "requires")),
+        ("closure_reasons", "*", "requires"),
+        ("closure_reasons", "*", "min_attempts")),
 }
 
 

@@ -231,6 +231,8 @@ class ClosureReason:
     stages: tuple[str, ...] = ()
     #: Fields that must be filled when a lead is closed for this reason (format 2).
     requires: tuple[str, ...] = ()
+    #: Logged contact attempts a lead needs before it may be closed for this reason (format 2).
+    min_attempts: int | None = None
 
     def allowed_in(self, stage: str) -> bool:
         return not self.stages or stage in self.stages
@@ -414,6 +416,7 @@ class ProcessSpec:
                             "review": r.review,
                             "stages": list(r.stages),
                             "requires": list(r.requires),
+                            "min_attempts": r.min_attempts,
                         }
                     )
                     for r in self.closure_reasons
@@ -514,6 +517,7 @@ class ProcessSpec:
                     review=r.get("review", False),
                     stages=tuple(r.get("stages", ())),
                     requires=tuple(r.get("requires", ())),
+                    min_attempts=r.get("min_attempts"),
                 )
                 for r in data["closure_reasons"]
             ),

@@ -209,7 +209,8 @@ def v2_processes(tmp_path: Path) -> Path:
     text = text.replace("  - {id: competitor, label: Chose a competitor, kind: refusal, revisit_after_days: 365}",
                         "  - {id: competitor, label: Chose a competitor, kind: refusal, revisit_after_days: 365, "
                         "requires: [offer_value]}\n"
-                        "  - {id: too_late, label: Came too late, kind: removal, stages: [register_lead]}")
+                        "  - {id: too_late, label: Came too late, kind: removal, stages: [register_lead]}\n"
+                        "  - {id: no_answer, label: No answer to three calls, kind: removal, min_attempts: 3}")
     assert "too_late" in text
     (folder / "photovoltaics.yaml").write_text(text, encoding="utf-8")
     return folder
@@ -274,6 +275,10 @@ def test_closure_reasons_of_some_stages_and_with_required_fields(db_url: str, v2
             team.as_("anna").close_lead(lead_id, "competitor")
         assert str(err.value) == (f"can't close lead {lead_id} for 'competitor': it requires offer_value filled; "
                                   "give it with the closing (--set offer_value=...)")
+        with pytest.raises(RuleViolation) as err:  # no contact attempts are logged yet: contact_attempts gives 0
+            team.as_("anna").close_lead(lead_id, "no_answer")
+        assert str(err.value) == (f"can't close lead {lead_id} for 'no_answer': it needs 3 logged contact attempts, "
+                                  "the lead has 0")
         closed = team.as_("anna").close_lead(lead_id, "competitor", values={"offer_value": "30000"})
         assert (closed["status"], closed["fields"]["offer_value"]) == ("lost", "30000.00")
     finally:
@@ -384,3 +389,15 @@ def test_a_choices_field_through_the_cli(tmp_path: Path) -> None:
     assert "products=rebar,tools" in printed(url, "anna", ["lead", "show", "1"])
     assert leadflow(url, None, ["export", "--output", str(tmp_path / "out.csv")]).exit_code == 0
     assert '"rebar,tools"' in (tmp_path / "out.csv").read_text(encoding="utf-8")
+
+
+def test_min_attempts_is_a_key_of_format_2() -> None:
+    text = MINI.replace("  - {id: duplicate, label: Duplicate of another lead, kind: removal}\n",
+                        "  - {id: duplicate, label: Duplicate of another lead, kind: removal, min_attempts: 3}\n")
+    assert located(problems_of(text)) == [
+        (line_of(text, "{id: duplicate"), 70, "closure_reasons[1].min_attempts",
+         "'min_attempts' is a key of format 2, and this file is written in format 1; write 'format: 2' at its top "
+         "(leadflow process upgrade FILE does it)")]
+    assert check_bytes(text.replace("format: 1", "format: 2").encode(), "f.yaml")[1] == []
+    zero = text.replace("format: 1", "format: 2").replace("min_attempts: 3", "min_attempts: 0")
+    assert located(problems_of(zero))[0][2:] == ("closure_reasons[1].min_attempts", "must be at least 1, got 0")
