@@ -358,6 +358,9 @@ class _View:
         parts.append(("mandatory", "bold") if task.mandatory else ("optional", ""))
         if task.deadline_days is not None:
             parts.append(f", own deadline {_days(task.deadline_days, 'business')}")
+        if task.deadline_hours is not None:
+            hours = f"{task.deadline_hours} business hour{'' if task.deadline_hours == 1 else 's'}"
+            parts.append(f", own deadline {hours}")
         if task.when is not None:
             parts += [", only when ", (condition_text(task.when), "cyan")]
         if created:

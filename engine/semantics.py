@@ -150,6 +150,10 @@ class _Checker:
 
     def _check_calendar(self) -> Iterator[Problem]:
         d = self.data
+        hours = d.get("business_hours")
+        if hours is not None and hours["start"] >= hours["end"]:
+            yield self.at(("business_hours", "end"), f"the working day ends at {hours['end']}, not after it starts "
+                          f"({hours['start']}); write e.g. {{start: 9, end: 17}}")
         if d["calendar"] not in supported_calendars():
             yield self.at(("calendar",),
                           f"calendar '{d['calendar']}' is not a country the holidays package knows"
@@ -245,6 +249,9 @@ class _Checker:
                 yield self.at((*tpath, "id"), f"task id '{task['id']}' is used twice in stage "
                               f"'{stage['id']}' (first on line {line})")
             seen.setdefault(task["id"], tpath)
+            if "deadline_hours" in task and "deadline_days" in task:
+                yield self.at((*tpath, "deadline_hours"), f"task '{task['id']}' has a deadline in days and one in "
+                              "hours; keep one of deadline_days and deadline_hours")
             if task["owner"] not in self.roles:
                 yield self.at((*tpath, "owner"), f"owner '{task['owner']}' is not a declared role"
                               f"{suggest(task['owner'], self.roles) or ';'} "

@@ -171,6 +171,8 @@ class TaskSpec:
     description: str | None = None
     #: Tasks of the same stage to be done (or not applying) before this one may be (format 2).
     after: tuple[str, ...] = ()
+    #: Own deadline in business hours of the process's ``business_hours`` (format 2); never with deadline_days.
+    deadline_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -258,6 +260,8 @@ class AssignmentSpec:
 
 #: The language of a process's e-mails when the file names none.
 DEFAULT_LANGUAGE = "en"
+#: The working hours of a business day (start, end) when the file names none: 9 to 17.
+DEFAULT_BUSINESS_HOURS = (9, 17)
 
 
 @dataclass(frozen=True)
@@ -279,6 +283,7 @@ class ProcessSpec:
     language: str = DEFAULT_LANGUAGE
     assignment: AssignmentSpec | None = None
     format: int = FORMAT
+    business_hours: tuple[int, int] = DEFAULT_BUSINESS_HOURS
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -336,6 +341,7 @@ class ProcessSpec:
                     "when": t.when.to_dict() if t.when else None,
                     "description": t.description,
                     "after": list(t.after),
+                    "deadline_hours": t.deadline_hours,
                 }
             )
 
@@ -366,6 +372,8 @@ class ProcessSpec:
                 "stalled_after_days": self.stalled_after_days,
                 # the default language is left out, so that spelling it out does not change the hash
                 "language": None if self.language == DEFAULT_LANGUAGE else self.language,
+                "business_hours": None if self.business_hours == DEFAULT_BUSINESS_HOURS else dict(
+                    zip(("start", "end"), self.business_hours, strict=True)),
                 "assignment": assignment,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
@@ -448,6 +456,7 @@ class ProcessSpec:
                 when=cond(d.get("when")),
                 description=d.get("description"),
                 after=tuple(d.get("after", ())),
+                deadline_hours=d.get("deadline_hours"),
             )
 
         def action(d: dict[str, Any]) -> ActionSpec:
@@ -471,6 +480,8 @@ class ProcessSpec:
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
             language=data.get("language", DEFAULT_LANGUAGE),
+            business_hours=(data["business_hours"]["start"], data["business_hours"]["end"])
+            if "business_hours" in data else DEFAULT_BUSINESS_HOURS,
             assignment=None if assignment is None else AssignmentSpec(
                 max_open=assignment.get("max_open"),
                 rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),

@@ -401,3 +401,56 @@ def test_min_attempts_is_a_key_of_format_2() -> None:
     assert check_bytes(text.replace("format: 1", "format: 2").encode(), "f.yaml")[1] == []
     zero = text.replace("format: 1", "format: 2").replace("min_attempts: 3", "min_attempts: 0")
     assert located(problems_of(zero))[0][2:] == ("closure_reasons[1].min_attempts", "must be at least 1, got 0")
+
+
+# -- deadline_hours ----------------------------------------------------------------------------------------------
+
+def test_business_hours_are_counted_on_business_days_only() -> None:
+    import datetime as dt
+
+    from engine.calendar import add_business_hours
+
+    at = dt.datetime
+    assert add_business_hours(at(2026, 3, 6, 15, 0), 4, "PL", 9, 17) == at(2026, 3, 9, 11, 0)  # Friday -> Monday
+    assert add_business_hours(at(2026, 3, 2, 7, 30), 4, "PL", 9, 17) == at(2026, 3, 2, 13, 0)  # before opening
+    assert add_business_hours(at(2026, 3, 2, 18, 0), 1, "PL", 9, 17) == at(2026, 3, 3, 10, 0)  # after closing
+    assert add_business_hours(at(2026, 3, 2, 9, 0), 8, "PL", 9, 17) == at(2026, 3, 2, 17, 0)  # the whole day
+    assert add_business_hours(at(2026, 4, 3, 16, 0), 2, "PL", 9, 17) == at(2026, 4, 7, 10, 0)  # Easter Monday
+    assert add_business_hours(at(2026, 3, 2, 10, 15), 3, "PL", 8, 12) == at(2026, 3, 3, 9, 15)
+
+
+def test_deadline_hours_refusals() -> None:
+    both = with_tasks("{id: a, name: A, owner: salesperson, deadline_days: 1, deadline_hours: 4}")
+    assert located(problems_of(both)) == [
+        (line_of(both, "{id: a,"), 80, "stages[0].tasks[0].deadline_hours",
+         "task 'a' has a deadline in days and one in hours; keep one of deadline_days and deadline_hours")]
+    backwards = V2.replace("calendar: PL\n", "calendar: PL\nbusiness_hours: {start: 17, end: 9}\n")
+    assert located(problems_of(backwards)) == [
+        (line_of(backwards, "business_hours"), 34, "business_hours.end",
+         "the working day ends at 9, not after it starts (17); write e.g. {start: 9, end: 17}")]
+    old = with_tasks("{id: a, name: A, owner: salesperson, deadline_hours: 4}").replace("format: 2", "format: 1")
+    assert [p.path for p in problems_of(old)] == ["stages[0].tasks[0].deadline_hours"]
+
+
+def test_a_task_due_in_working_hours(tmp_path: Path) -> None:
+    import datetime as dt
+
+    text = with_tasks("{id: a, name: A, owner: salesperson, deadline_hours: 4}").replace(
+        "calendar: PL\n", "calendar: PL\nbusiness_hours: {start: 8, end: 16}\n")
+    spec = check_bytes(text.encode(), "f.yaml")[0]
+    assert spec is not None and spec.business_hours == (8, 16)
+    assert ProcessSpec.from_dict(json.loads(spec.canonical_json())) == spec
+    from engine.state import task_due_at
+
+    stage = spec.stages[0]
+    task = stage.task("a")
+    assert task is not None and task.deadline_hours == 4
+    assert task_due_at(dt.datetime(2026, 3, 6, 14, 0), task, stage, spec) == dt.datetime(2026, 3, 9, 10, 0)
+
+
+def test_the_insurer_calls_back_within_four_working_hours(team: Team) -> None:
+    lead = team.as_("anna").add_lead(process="life_insurance", name="Jan")  # Monday 2026-03-02 09:00
+    team.as_("anna").complete_task(lead["id"], "record_contact")
+    moved = team.as_("anna").advance(lead["id"])
+    due = {t["id"]: t["due_at"] for t in moved["tasks"] if t["stage"] == "first_contact"}
+    assert due == {"call_client": "2026-03-02T13:00:00", "book_meeting": "2026-03-04T23:59:59"}
