@@ -85,6 +85,7 @@ ADDED_IN: dict[int, tuple[Path_, ...]] = {
         ("stages", "*", "tasks", "*", "deadline_hours"),
         ("stages", "*", "on_enter", "*", "create_task", "deadline_hours"),
         ("business_hours",),
+        ("stages", "*", "on_enter", "*", "remind", "chases"),
         ("closure_reasons", "*", "stages"),
         ("closure_reasons", "*", "requires"),
         ("closure_reasons", "*", "min_attempts")),
@@ -94,6 +95,13 @@ ADDED_IN: dict[int, tuple[Path_, ...]] = {
 #: The values format 2 added, under the keys that may hold them (anywhere in the document).
 VALUES_ADDED_IN: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"type": ("choices",), "op": ("contains", "not_contains")},
+}
+
+
+#: Values format 2 allowed at one place only: (where, which values are new, what they are).
+NEW_AT: dict[int, tuple[tuple[Path_, Callable[[Any], bool], str], ...]] = {
+    2: ((("stages", "*", "on_enter", "*", "remind", "to"), lambda to: to not in ("client", "owner"),
+         "a reminder to a role"),),
 }
 
 
@@ -110,10 +118,22 @@ def format_problems(doc: Document) -> Iterator[Problem]:
                 yield doc.problem(path, f"'{path[-1]}' is a key of format {added}, and this file is written in "
                                   f"format {version}; write 'format: {added}' at its top (leadflow process upgrade "
                                   "FILE does it)", at_key=True)
+        for pattern, new, what in NEW_AT[added]:
+            for path in _matches(doc.data, pattern, ()):
+                if new(_at(doc.data, path)):
+                    yield doc.problem(path, f"{what} is new in format {added}, and this file is written in format "
+                                      f"{version}; write 'format: {added}' at its top (leadflow process upgrade "
+                                      "FILE does it)")
         for path, value in _values(doc.data, VALUES_ADDED_IN[added], ()):
             yield doc.problem(path, f"{path[-1]} '{value}' is new in format {added}, and this file is written in "
                               f"format {version}; write 'format: {added}' at its top (leadflow process upgrade FILE "
                               "does it)")
+
+
+def _at(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
 
 
 def _values(data: Any, wanted: dict[str, tuple[str, ...]], at: Path_) -> Iterator[tuple[Path_, str]]:

@@ -242,6 +242,7 @@ class _Checker:
                                   f"declared roles: {', '.join(self.roles)}")
                 yield from self._check_template((*path, "on_enter", j, kind, "template"), body["template"],
                                                 stage, "email" if kind == "send_email" else "reminder", to)
+        yield from self._check_chases(path, stage, tasks)
         seen: dict[str, Path_] = {}
         for task, tpath in zip(tasks, task_paths, strict=True):
             if task["id"] in seen:
@@ -286,6 +287,29 @@ class _Checker:
             if cycle and task["id"] == min(cycle):  # each cycle once, where its first task (by id) is written
                 yield self.at((*tpath, "after"), "the tasks wait for each other in a circle: "
                               f"{' -> '.join([*cycle, cycle[0]])}, so none of them can ever be done")
+
+    def _check_chases(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
+        """A reminder chases a task of its stage, and no other reminder of the stage shares its template and
+        recipient (the outbox tells the reminders of a stage apart by those two)."""
+        ids = [t["id"] for t in tasks]
+        first: dict[tuple[str, str], int] = {}
+        for j, action in enumerate(stage.get("on_enter", [])):
+            body = action.get("remind")
+            if body is None:
+                continue
+            chased = body.get("chases")
+            if chased is not None and chased not in ids:
+                yield self.at((*path, "on_enter", j, "remind", "chases"),
+                              f"task '{chased}' is not a task of stage '{stage['id']}'"
+                              f"{suggest(chased, ids) or ';'} its tasks: {', '.join(ids) or 'none'}")
+            key = (body["template"], body["to"])
+            if key in first and (chased is not None or stage["on_enter"][first[key]]["remind"].get("chases")):
+                line = self.doc.problem((*path, "on_enter", first[key]), "").line
+                yield self.at((*path, "on_enter", j, "remind"),
+                              f"another reminder of stage '{stage['id']}' (line {line}) sends template "
+                              f"'{key[0]}' to {key[1]}, so leadflow could not tell which task each one chases; "
+                              "give this one a template of its own")
+            first.setdefault(key, j)
 
     def _check_writers(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
         """Every required field can be written by a role that works the stage (owns one of its tasks; the lead

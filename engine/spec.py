@@ -188,7 +188,8 @@ class ActionSpec:
     """Something that happens when a lead enters a stage.
 
     ``kind`` is ``create_task`` (``task`` is set), ``send_email`` (``template``, ``to``, and
-    ``after_days`` when it is delayed) or ``remind`` (``template``, ``to``, ``after_days``).
+    ``after_days`` when it is delayed) or ``remind`` (``template``, ``to``, ``after_days``, and ``chases``: the
+    task of the stage whose completion cancels it, format 2).
     """
 
     kind: str
@@ -196,6 +197,7 @@ class ActionSpec:
     template: str | None = None
     to: str | None = None
     after_days: int | None = None
+    chases: str | None = None
 
 
 @dataclass(frozen=True)
@@ -349,7 +351,8 @@ class ProcessSpec:
             if a.kind == "create_task":
                 assert a.task is not None
                 return {"create_task": task(a.task)}
-            return {a.kind: _drop_none({"template": a.template, "to": a.to, "after_days": a.after_days})}
+            return {a.kind: _drop_none({"template": a.template, "to": a.to, "after_days": a.after_days,
+                                        "chases": a.chases})}
 
         def rule(r: AssignmentRule) -> dict[str, Any]:
             return _drop_none({"team": r.team, "when": r.when.to_dict() if r.when else None,
@@ -463,9 +466,8 @@ class ProcessSpec:
             ((kind, body),) = d.items()
             if kind == "create_task":
                 return ActionSpec(kind=kind, task=task(body))
-            return ActionSpec(
-                kind=kind, template=body.get("template"), to=body.get("to"), after_days=body.get("after_days")
-            )
+            return ActionSpec(kind=kind, template=body.get("template"), to=body.get("to"),
+                              after_days=body.get("after_days"), chases=body.get("chases"))
 
         assignment = data.get("assignment")
         return cls(

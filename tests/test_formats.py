@@ -15,6 +15,8 @@ from engine.spec import ProcessSpec
 from tests.conftest import Team, leadflow
 from tests.test_engine_rules import finish_stage, pv_lead
 from tests.test_loader import MINI
+from tests.test_outbox import EMAILS, inbox, new_lead, smtp  # noqa: F401 - the fixtures of a local SMTP server
+from tests.test_outbox import to_send_offer as to_send_offer_with_mail
 
 HERE = Path(__file__).parent
 FORMAT1 = HERE / "data" / "format1"
@@ -454,3 +456,74 @@ def test_the_insurer_calls_back_within_four_working_hours(team: Team) -> None:
     moved = team.as_("anna").advance(lead["id"])
     due = {t["id"]: t["due_at"] for t in moved["tasks"] if t["stage"] == "first_contact"}
     assert due == {"call_client": "2026-03-02T13:00:00", "book_meeting": "2026-03-04T23:59:59"}
+
+
+# -- reminders that chase a task ---------------------------------------------------------------------------------
+
+def test_chases_names_a_task_of_its_stage() -> None:
+    text = V2.replace("    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n",
+                      "    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n"
+                      "    on_enter:\n      - remind: {template: offer_follow_up, to: owner, after_days: 1, "
+                      "chases: call_clint}\n"
+                      "      - remind: {template: offer_follow_up, to: owner, after_days: 2}\n")
+    line = line_of(text, "chases: call_clint")
+    assert located(problems_of(text)) == [
+        (line, 79, "stages[1].on_enter[0].remind.chases",
+         "task 'call_clint' is not a task of stage 'first_contact'; did you mean 'call_client'? its tasks: "
+         "call_client"),
+        (line + 1, 17, "stages[1].on_enter[1].remind",
+         f"another reminder of stage 'first_contact' (line {line}) sends template 'offer_follow_up' to owner, so "
+         "leadflow could not tell which task each one chases; give this one a template of its own"),
+    ]
+    old = text.replace("format: 2", "format: 1").replace("call_clint", "call_client").replace(
+        "      - remind: {template: offer_follow_up, to: owner, after_days: 2}\n", "")
+    assert [p.path for p in problems_of(old)] == ["stages[1].on_enter[0].remind.chases"]
+
+
+@pytest.mark.usefixtures("smtp")
+def test_a_reminder_is_cancelled_once_the_task_it_chases_is_done(db_url: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.api import Engine
+    from tests.conftest import build_team
+
+    folder = tmp_path / "processes"
+    folder.mkdir()
+    text = (PROCESSES / "photovoltaics.yaml").read_text(encoding="utf-8").replace(
+        "      - remind: {template: offer_follow_up, to: owner, after_days: 5}",
+        "      - remind: {template: offer_follow_up, to: owner, after_days: 5, chases: draft_contract}")
+    (folder / "photovoltaics.yaml").write_text(text, encoding="utf-8")
+    build_team(db_url, folder)
+    team = Team(db_url, Engine.open(db_url, user="root"))
+    try:
+        for name, address in EMAILS.items():
+            team.admin.set_user_email(name, address)
+        chased, open_ = (new_lead(team.as_("anna"), name=n) for n in ("Jan Nowak", "Ewa Lis"))
+        for lead in (chased, open_):
+            to_send_offer_with_mail(team, lead["id"])
+        team.as_("anna").complete_task(chased["id"], "draft_contract")
+        monkeypatch.setenv("LEADFLOW_NOW", "2026-03-09T09:00:00")
+        team.admin.run_due()
+        follow_ups = {m["lead_id"]: (m["state"], m["last_error"]) for m in team.admin.list_outbox()
+                      if m["template"] == "offer_follow_up"}
+        assert follow_ups == {
+            chased["id"]: ("cancelled", f"reminder not sent: task 'draft_contract' of lead {chased['id']} is done"),
+            open_["id"]: ("sent", None)}
+    finally:
+        team.admin.close()
+
+
+def test_a_reminder_to_a_department_is_format_2() -> None:
+    text = V2.replace("    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n",
+                      "    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n"
+                      "    on_enter:\n      - remind: {template: offer_follow_up, to: analyst, after_days: 1}\n")
+    spec, problems = check_bytes(text.encode(), "f.yaml")
+    assert problems == [] and spec is not None and spec.stages[1].on_enter[0].to == "analyst"
+    old = text.replace("format: 2", "format: 1")
+    assert located(problems_of(old)) == [
+        (line_of(old, "to: analyst"), 49, "stages[1].on_enter[0].remind.to",
+         "a reminder to a role is new in format 2, and this file is written in format 1; write 'format: 2' at its "
+         "top (leadflow process upgrade FILE does it)")]
+    unknown = text.replace("to: analyst", "to: analist")
+    assert located(problems_of(unknown))[0][2:] == (
+        "stages[1].on_enter[0].remind.to",
+        "'analist' is neither client, owner nor a declared role; declared roles: salesperson, analyst")
