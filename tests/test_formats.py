@@ -186,18 +186,35 @@ def test_a_required_field_someone_working_the_stage_can_write() -> None:
     assert check_bytes(fixed.encode(), "f.yaml")[1] == []
 
 
-def test_closure_reason_stages_and_requires() -> None:
-    text = V2.replace("  - {id: duplicate, label: Duplicate of another lead, kind: removal}\n",
-                      "  - {id: duplicate, label: Duplicate of another lead, kind: removal, stages: [first_contac], "
-                      "requires: [budgett]}\n")
-    line = line_of(text, "{id: duplicate")
-    assert located(problems_of(text)) == [
-        (line, 79, "closure_reasons[1].stages[0]",
+REASON = "  - {id: duplicate, label: Duplicate of another lead, kind: removal}\n"
+CONTACT = "    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n"
+
+
+@pytest.mark.parametrize(("old", "new", "needle", "expected"), [
+    (REASON, REASON.replace("}", ", stages: [first_contac], requires: [budgett]}"), "{id: duplicate", [
+        (0, 79, "closure_reasons[1].stages[0]",
          "stage 'first_contac' is not declared; did you mean 'first_contact'? declared stages: register_lead, "
          "first_contact, send_offer"),
-        (line, 105, "closure_reasons[1].requires[0]",
+        (0, 105, "closure_reasons[1].requires[0]",
          "field 'budgett' is not declared; did you mean 'budget'? declared fields: budget, area_m2, financing, note"),
-    ]
+    ]),
+    (CONTACT, CONTACT + "    on_enter:\n      - remind: {template: offer_follow_up, to: owner, after_days: 1, "
+     "chases: call_clint}\n      - remind: {template: offer_follow_up, to: owner, after_days: 2}\n",
+     "chases: call_clint", [
+         (0, 79, "stages[1].on_enter[0].remind.chases",
+          "task 'call_clint' is not a task of stage 'first_contact'; did you mean 'call_client'? its tasks: "
+          "call_client"),
+         (1, 17, "stages[1].on_enter[1].remind",
+          "another reminder of stage 'first_contact' (line {line}) sends template 'offer_follow_up' to owner, so "
+          "leadflow could not tell which task each one chases; give this one a template of its own"),
+     ]),
+], ids=["closure_reason_stages_and_requires", "chases_names_a_task_of_its_stage"])
+def test_references_of_the_new_keys(old: str, new: str, needle: str,
+                                    expected: list[tuple[int, int, str, str]]) -> None:
+    text = V2.replace(old, new)
+    line = line_of(text, needle)
+    assert located(problems_of(text)) == [(line + below, column, path, message.format(line=line))
+                                          for below, column, path, message in expected]
 
 
 # -- the engine's rules -------------------------------------------------------------------------------------
@@ -460,23 +477,11 @@ def test_the_insurer_calls_back_within_four_working_hours(team: Team) -> None:
 
 # -- reminders that chase a task ---------------------------------------------------------------------------------
 
-def test_chases_names_a_task_of_its_stage() -> None:
-    text = V2.replace("    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n",
-                      "    tasks:\n      - {id: call_client, name: Call the client, owner: salesperson}\n"
-                      "    on_enter:\n      - remind: {template: offer_follow_up, to: owner, after_days: 1, "
-                      "chases: call_clint}\n"
-                      "      - remind: {template: offer_follow_up, to: owner, after_days: 2}\n")
-    line = line_of(text, "chases: call_clint")
-    assert located(problems_of(text)) == [
-        (line, 79, "stages[1].on_enter[0].remind.chases",
-         "task 'call_clint' is not a task of stage 'first_contact'; did you mean 'call_client'? its tasks: "
-         "call_client"),
-        (line + 1, 17, "stages[1].on_enter[1].remind",
-         f"another reminder of stage 'first_contact' (line {line}) sends template 'offer_follow_up' to owner, so "
-         "leadflow could not tell which task each one chases; give this one a template of its own"),
-    ]
-    old = text.replace("format: 2", "format: 1").replace("call_clint", "call_client").replace(
-        "      - remind: {template: offer_follow_up, to: owner, after_days: 2}\n", "")
+def test_chases_is_a_key_of_format_2() -> None:
+    text = V2.replace(CONTACT, CONTACT + "    on_enter:\n      - remind: {template: offer_follow_up, to: owner, "
+                      "after_days: 1, chases: call_client}\n")
+    assert check_bytes(text.encode(), "f.yaml")[1] == []
+    old = text.replace("format: 2", "format: 1")
     assert [p.path for p in problems_of(old)] == ["stages[1].on_enter[0].remind.chases"]
 
 
