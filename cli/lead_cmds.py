@@ -54,7 +54,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                   + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print("fields: " + ", ".join(f"{esc(k)}={esc(v)}" for k, v in lead["fields"].items()))
+        con.print("fields: " + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
@@ -206,7 +206,12 @@ def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
     attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
     value = attributes[name] if name in attributes else lead["fields"].get(name)
-    return f"{name} cleared" if value is None else f"{name}={value}"
+    return f"{name} cleared" if value is None else f"{name}={_shown(value)}"
+
+
+def _shown(value: Any) -> Any:
+    """A choices field's options as they are typed (rebar,tools); any other value as it is."""
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 @lead.command("assign")
@@ -269,12 +274,16 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field with the closing (those the reason requires); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def lead_close(app: App, lead_id: int, reason: str, note: str | None, if_version: int | None, as_json: bool) -> None:
+def lead_close(app: App, lead_id: int, reason: str, note: str | None, assignments: tuple[str, ...],
+               if_version: int | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version)
+    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version,
+                                    **({"values": parse_assignments(assignments)} if assignments else {}))
     print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
@@ -377,16 +386,20 @@ def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_js
 @click.argument("lead_id", type=ID)
 @click.argument("task_ids", metavar="TASK_ID", nargs=-1, required=True)
 @click.option("--note")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Record a field with the task (one its doer may write); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def task_done(app: App, lead_id: int, task_ids: tuple[str, ...], note: str | None, if_version: int | None,
-              as_json: bool) -> None:
-    """Mark tasks of a lead's current stage done; several at once are all done, or none."""
+def task_done(app: App, lead_id: int, task_ids: tuple[str, ...], note: str | None, assignments: tuple[str, ...],
+              if_version: int | None, as_json: bool) -> None:
+    """Mark tasks of a lead's current stage done, recording fields with them (--set); several at once are all
+    done, or none."""
+    values = {"values": parse_assignments(assignments)} if assignments else {}
     if len(task_ids) == 1:
-        result = app.engine.leads.complete_task(lead_id, task_ids[0], note, if_version=if_version)
+        result = app.engine.leads.complete_task(lead_id, task_ids[0], note, if_version=if_version, **values)
     else:
-        result = app.engine.leads.complete_tasks(lead_id, list(task_ids), note, if_version=if_version)
+        result = app.engine.leads.complete_tasks(lead_id, list(task_ids), note, if_version=if_version, **values)
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
     done = ", ".join(f"'{t}'" for t in task_ids)

@@ -196,6 +196,24 @@ def require_can_work(actor: Actor, lead: OwnedLead, verb: str) -> None:
                                f"{lead.owner or 'nobody'}; only its owner or a manager of its team may")
 
 
+def require_can_write(actor: Actor, lead: OwnedLead, spec: ProcessSpec, names: Iterable[str]) -> None:
+    """Set fields: whoever works the lead (``can_work``) any of them; a department user only the fields whose
+    ``written_by`` names their role, on the leads of their team (every team when they have none)."""
+    if can_work(actor, lead):
+        return
+    names = list(names)
+    if actor.team is None or actor.team == lead.team:
+        theirs = {f.id for f in spec.fields if actor.role in f.written_by}
+        if theirs and all(name in theirs for name in names):
+            return
+        if theirs:
+            others = ", ".join(n for n in names if n not in theirs)
+            raise PermissionDenied(f"{actor.who} may not edit {others} of lead {lead.id}: the {actor.role} writes "
+                                   f"only {', '.join(sorted(theirs))}; the rest is its owner's or a manager's")
+    raise PermissionDenied(f"{actor.who} may not edit lead {lead.id}: it belongs to {lead.owner or 'nobody'}; "
+                           "only its owner or a manager of its team may")
+
+
 def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
     """Complete a task: a task of the process's owner role is the lead owner's, a department's task is that
     department's (on the leads of its team); a manager of the lead's team may do either."""

@@ -195,6 +195,8 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
         if len(value) > 10_000:
             raise InvalidInputError(f"{where} is longer than 10,000 characters")
         return value
+    if field.type == "choices":
+        return _choices(field, value, where)
     if field.type == "choice":
         text = str(value).strip()
         if text not in field.options:
@@ -234,6 +236,17 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
+def _choices(field: FieldSpec, value: Any, where: str) -> list[str] | None:
+    """Options of a ``choices`` field, from a list or text separated by commas; stored in the options' order."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    chosen = {str(item).strip() for item in items} - {""}
+    wrong = sorted(chosen - set(field.options))
+    if wrong:
+        raise InvalidInputError(f"{where} takes options from: {', '.join(field.options)} (separated by commas); "
+                                f"got {', '.join(repr(w) for w in wrong)}")
+    return [o for o in field.options if o in chosen] or None
+
+
 def _check_bounds(field: FieldSpec, number: Decimal, where: str) -> None:
     if field.min is not None and number < Decimal(str(field.min)):
         raise InvalidInputError(f"{where} must be at least {field.min}, got {number}")
@@ -264,7 +277,9 @@ def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool
     if cond.op == "is_unset":
         return current is None
     if current is None:
-        return cond.op in ("ne", "not_in")
+        return cond.op in ("ne", "not_in", "not_contains")
+    if cond.op in ("contains", "not_contains"):  # a choices field: a list of options
+        return (cond.value in current) == (cond.op == "contains")
     have = _comparable(field.type, current)
     if cond.op in ("in", "not_in"):
         found = any(have == _comparable(field.type, v) for v in cond.value)
