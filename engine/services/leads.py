@@ -250,7 +250,7 @@ class LeadService(Service):
                 raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
             setting = self._field_events(conn, state, spec, values or {})
             require_reason_applies(state, entry, {e.data["field"]: e.data["after"] for e in setting},
-                                   contact_attempts(conn, lead_id) if entry.min_attempts else 0)
+                                   contact_attempts(state))
             recovery.record_closure(conn, state, entry)
             return ctx.commit(conn, state, [*setting, ctx.event(EventKind.CLOSED, {
                 "reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
@@ -416,13 +416,10 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], 
     return EventKind.TASK_DONE, {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", NOTE_LENGTH)}
 
 
-def contact_attempts(conn: Connection, lead_id: int) -> int:
-    """The contact attempts logged on a lead, which ``min_attempts`` of a closure reason counts.
-
-    Always 0 for now: logged calls and their no-answer attempts come with the activities of the everyday-selling
-    issue, which will count them here; until then a reason with ``min_attempts`` cannot be used.
-    """
-    return 0
+def contact_attempts(state: LeadState) -> int:
+    """The contact attempts logged on a lead, which ``min_attempts`` of a closure reason counts: its calls
+    without an answer since the client last answered (``activity add --kind call --outcome no_answer``)."""
+    return state.unanswered_calls
 
 
 def require_reason_applies(state: LeadState, reason: ClosureReason, setting: dict[str, Any], attempts: int,
