@@ -243,11 +243,15 @@ def test_review_return_to_another_stage_keeps_the_owner(url: str) -> None:
     # (after the closing: a lead's events never go back in time)
     assert refused(url, "marta", f"review return {lead} --stage nosuch", "2026-03-02T11:00:00").startswith(
         "Error: stage 'nosuch' does not exist in process photovoltaics")
-    out = printed(url, "marta", f"review return {lead} --stage first_meeting --note 'ready to meet now'",
-             "2026-03-03T09:00:00")
-    assert out == f"Lead {lead} returned to 'Hold the first meeting' (first_meeting), owner anna\n"
+    # (into an earlier stage: a lead reopens only into the stage it was closed in or an earlier one)
+    assert refused(url, "marta", f"review return {lead} --stage first_meeting", "2026-03-03T09:00:00") == (
+        f"Error: can't reopen lead {lead} into 'first_meeting': it was closed in 'first_contact', and a lead "
+        "reopens only into that stage or an earlier one: register_lead, first_contact")
+    out = printed(url, "marta", f"review return {lead} --stage register_lead --note 'ready to meet now'",
+                  "2026-03-03T09:00:00")
+    assert out == f"Lead {lead} returned to 'Register the lead' (register_lead), owner anna\n"
     shown = js(url, "anna", f"lead show {lead}", "2026-03-03T09:00:00")
-    assert (shown["status"], shown["stage"], shown["owner"]) == ("open", "first_meeting", "anna")
+    assert (shown["status"], shown["stage"], shown["owner"]) == ("open", "register_lead", "anna")
     assert kinds(url, "anna", lead)[-2:] == ["review_returned", "reopened"]  # no reassignment
     as_json = js(url, "marta", "review list --all")
     assert [(r["state"], r["decision_note"]) for r in as_json] == [("returned", "ready to meet now")]

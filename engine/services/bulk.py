@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from engine import actions, clock, results, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
 from engine.rules import clean_text
-from engine.services.context import Check, Service, operation
+from engine.services.context import Check, Service, operation, require_forward
 from engine.services.leads import advancing, completing, winning
 from engine.state import Event, apply
 from engine.vocab import NOTE_LENGTH
@@ -71,10 +71,11 @@ class BulkService(Service):
                     spec = lookup(state.process, state.process_version)
                     # the precomputed table of the process's machine: the same answers (tests/test_machine.py)
                     kind, data = check(state, spec, lambda: actor, ctx.machine(spec, state.process_version).allowed)
+                    ev = Event(kind=kind, at=at, actor=ctx.user_name, data=data)
+                    require_forward(conn, state, [ev])
                 except LeadflowError as exc:
                     refused.append({"lead_id": lead_id, "error": type(exc).__name__, "reason": str(exc)})
                     continue
-                ev = Event(kind=kind, at=at, actor=ctx.user_name, data=data)
                 after = apply(state.clone(), ev, lookup)
                 if kind in actions.ENTERING:
                     entry = actions.on_enter(spec, after, at)

@@ -238,10 +238,12 @@ class LeadService(Service):
             if state.status == LeadStatus.OPEN:
                 raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
             policy.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
-            target = stage or state.closed_from_stage or state.stage
+            closed_in = state.closed_from_stage or state.stage
+            target = stage or closed_in
             if spec.stage(target) is None:
                 raise NotFoundError(f"stage '{target}' does not exist in process {spec.id}"
                                     f"{suggest(target, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            require_not_later(spec, lead_id, target, closed_in)
             if ctx.machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
                                                               state.fields) != target:
                 raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
@@ -276,6 +278,16 @@ class LeadService(Service):
         """The lead's state as stored."""
         with self.ctx.transaction() as conn:
             return self.ctx.lead(conn, lead_id)
+
+
+def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
+    """Refuse to reopen a lead into a stage after the one it was closed in (in the process's order of stages):
+    reopening is never a way past a stage's mandatory tasks."""
+    order = spec.stage_ids
+    if closed_in in order and order.index(target) > order.index(closed_in):
+        allowed = order[:order.index(closed_in) + 1]
+        raise RuleViolation(f"can't reopen lead {lead_id} into '{target}': it was closed in '{closed_in}', and a "
+                            f"lead reopens only into that stage or an earlier one: {', '.join(allowed)}")
 
 
 def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], to: str | None,
