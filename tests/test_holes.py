@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
-from engine.errors import LeadflowError, RuleViolation
-from tests.conftest import Team
+from engine.errors import LeadflowError, PermissionDenied, RuleViolation
+from engine.policy import Actor
+from tests.conftest import USERS, Team
 
 PV = "photovoltaics"
+ROLES = {name: Actor(name=name, role=role, team=team_name) for name, role, team_name in USERS}
 
 
 def new_lead(team: Team, owner: str = "anna", **extra: Any) -> int:
@@ -82,3 +84,84 @@ def test_an_operation_refuses_a_time_before_the_leads_last_event(team: Team, ope
                                             r"never goes back in time"):
         act(team, lead_id)
     assert team.admin.leads.history(lead_id) == before
+
+
+# -- who may see a lead -------------------------------------------------------------------------------------
+def test_a_stored_or_rebuilt_lead_is_only_for_those_who_may_see_it(team: Team) -> None:
+    lead_id = new_lead(team, "ioana")
+    for name in ("anna", "marta", "ghost"):
+        for read in (team.as_(name).leads.stored, team.as_(name).leads.rebuild):
+            with pytest.raises(PermissionDenied):
+                read(lead_id)
+    assert team.as_("radu").leads.stored(lead_id).owner == "ioana"
+    assert team.as_("radu").leads.rebuild(lead_id).comparable() == team.admin.leads.stored(lead_id).comparable()
+
+
+#: Every operation on one lead, as a user tries it: none of their refusals may tell whose the lead is.
+ON_ONE_LEAD = {
+    "get": lambda e, i: e.leads.get(i),
+    "history": lambda e, i: e.leads.history(i),
+    "stored": lambda e, i: e.leads.stored(i),
+    "rebuild": lambda e, i: e.leads.rebuild(i),
+    "set_fields": lambda e, i: e.leads.set_fields(i, {"roof_type": "flat"}),
+    "assign": lambda e, i: e.leads.assign(i, "piotr"),
+    "advance": lambda e, i: e.leads.advance(i),
+    "win": lambda e, i: e.leads.win(i),
+    "close": lambda e, i: e.leads.close(i, "bad_timing"),
+    "reopen": lambda e, i: e.leads.reopen(i),
+    "complete_task": lambda e, i: e.leads.complete_task(i, "record_contact"),
+    "report": lambda e, i: e.recovery.report(i, "spoke to them"),
+    "recall": lambda e, i: e.recovery.recall(i),
+    "review_return": lambda e, i: e.recovery.review_return(i),
+    "review_confirm": lambda e, i: e.recovery.review_confirm(i, "called"),
+    "outbox": lambda e, i: e.outbox.list(lead_id=i),
+    "client": lambda e, i: e.clients.get(e.leads.stored(i).client_id),
+}
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["open", "lost"])
+def test_no_refusal_names_the_owner_or_team_of_a_lead_the_actor_may_not_see(team: Team, closed: bool) -> None:
+    """Exhaustive over the operations on one lead and the users who may not see it (the team's own users, the
+    other team's, a department): each is refused, and no refusal says whose the lead is."""
+    from engine.policy import can_view
+
+    leads = {"north": new_lead(team, "anna"), "south": new_lead(team, "ioana")}
+    if closed:
+        team.as_("marta").leads.close(leads["north"], "competitor")
+        team.as_("radu").leads.close(leads["south"], "competitor")
+    secrets = {"north": ("anna", "north", "marta"), "south": ("ioana", "south", "radu")}
+    tried = 0
+    for lead_team, lead_id in leads.items():
+        state = team.admin.leads.stored(lead_id)
+        for name in ("anna", "piotr", "marta", "radu", "ioana", "olga"):
+            actor = team.as_(name)
+            if can_view(ROLES[name], state):
+                continue
+            for operation, act in ON_ONE_LEAD.items():
+                with pytest.raises(PermissionDenied) as refusal:
+                    act(actor, lead_id)
+                said = str(refusal.value).split(") ", 1)[1]  # what follows the actor's own name, role and team
+                for secret in secrets[lead_team]:
+                    assert secret not in said, (operation, name, str(refusal.value))
+                tried += 1
+    assert tried >= 2 * 3 * len(ON_ONE_LEAD)
+
+
+def test_a_salesperson_never_completes_a_task_on_a_colleagues_lead_whatever_the_owner_role(
+        team: Team, tmp_path: Any) -> None:
+    """A process whose leads are owned by another role than the one its tasks name: the tasks of the salesperson
+    role are still the lead owner's, never a colleague's of the same team."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "processes" / "photovoltaics.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: photovoltaics", "id: advised_pv").replace("owner_role: salesperson", "owner_role: advisor")
+    text = text.replace("  - {id: salesperson, name: Salesperson}",
+                        "  - {id: salesperson, name: Salesperson}\n  - {id: advisor, name: Advisor}")
+    path = tmp_path / "advised_pv.yaml"
+    path.write_text(text, encoding="utf-8")
+    team.admin.processes.load(path)
+    lead_id = int(team.as_("anna").leads.add(process="advised_pv", name="Jan Nowak", phone="+48 600 100 201")["id"])
+    with pytest.raises(PermissionDenied):
+        team.as_("piotr").leads.complete_task(lead_id, "record_contact")
+    assert team.admin.leads.stored(lead_id).tasks[("register_lead", "record_contact")].state == "open"
+    team.as_("anna").leads.complete_task(lead_id, "record_contact")

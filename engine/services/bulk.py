@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine import actions, clock, results, store
+from engine import actions, clock, policy, results, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
 from engine.rules import clean_text
 from engine.services.context import Check, Service, operation, require_forward
@@ -68,6 +68,7 @@ class BulkService(Service):
                 try:
                     if state is None:
                         raise NotFoundError(f"lead {lead_id} does not exist")
+                    policy.require_can_view(actor, state)  # first, as for one lead (Context.actor_and_lead)
                     spec = lookup(state.process, state.process_version)
                     # the precomputed table of the process's machine: the same answers (tests/test_machine.py)
                     kind, data = check(state, spec, lambda: actor, ctx.machine(spec, state.process_version).allowed)

@@ -128,8 +128,10 @@ class Context:
 
     def actor_and_lead(self, conn: Connection, lead_id: int, if_version: int | None = None,
                        ) -> tuple[Actor, LeadState]:
-        """The acting user and the lead to write (the user checked first)."""
-        return self.actor(conn), self.lead_to_write(conn, lead_id, if_version)
+        """The acting user and the lead to write: the user checked first, then that they may see the lead (so that
+        no later refusal names the owner or team of a lead they may not see), then the version they last saw."""
+        actor = self.actor(conn)
+        return actor, self.lead_to_write(conn, lead_id, if_version, actor)
 
     def user(self, conn: Connection, name: str) -> Actor:
         """The user called ``name`` (an owner, a person whose work is asked for), as the rules see them."""
@@ -205,11 +207,15 @@ class Context:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state
 
-    def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None) -> LeadState:
-        """The stored lead that an operation is about to change: the one place where the version the client last
-        saw (``if_version``) is checked; a stale one raises ``ConcurrentUpdateError`` naming the current version.
+    def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None,
+                      actor: Actor | None = None) -> LeadState:
+        """The stored lead that an operation is about to change, if the acting user may see it: the one place where
+        the version the client last saw (``if_version``) is checked; a stale one raises ``ConcurrentUpdateError``
+        naming the current version.
         """
+        actor = actor if actor is not None else self.actor(conn)
         state = self.lead(conn, lead_id)
+        policy.require_can_view(actor, state)
         if if_version is not None and if_version != state.row_version:
             if isinstance(if_version, bool) or not isinstance(if_version, int):
                 raise InvalidInputError(f"if_version must be a whole number, got {if_version!r}")
@@ -227,10 +233,10 @@ class Context:
     def lead_to_work(self, conn: Connection, lead_id: int, verb: str, if_version: int | None = None,
                      ) -> tuple[LeadState, ProcessSpec]:
         """The open lead and its spec, if the acting user may ``verb`` it (edit it, close it)."""
-        state = self.lead_to_write(conn, lead_id, if_version)
+        actor, state = self.actor_and_lead(conn, lead_id, if_version)
         spec = self.spec(conn, state.process, state.process_version)
         require_open(state, verb)
-        policy.require_can_work(self.actor(conn), state, verb)
+        policy.require_can_work(actor, state, verb)
         return state, spec
 
     def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> results.Lead:

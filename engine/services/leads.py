@@ -270,14 +270,14 @@ class LeadService(Service):
         """The lead's state replayed from its event log (equal to the stored state)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            ctx.lead(conn, lead_id)
+            ctx.visible_lead(conn, lead_id)
             return rebuild(store.read_events(conn, lead_id), ctx.specs_lookup(conn))
 
     @operation
     def stored(self, lead_id: int) -> LeadState:
-        """The lead's state as stored."""
+        """The lead's state as stored, if the acting user may see it."""
         with self.ctx.transaction() as conn:
-            return self.ctx.lead(conn, lead_id)
+            return self.ctx.visible_lead(conn, lead_id)
 
 
 def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
