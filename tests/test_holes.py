@@ -5,11 +5,13 @@ Each test fails on leadflow before the fix and runs on SQLite and PostgreSQL (th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
-from engine.errors import LeadflowError, PermissionDenied, RuleViolation
+from engine.errors import InvalidInputError, LeadflowError, PermissionDenied, RuleViolation
+from engine.intake import InquiryErrors
 from engine.policy import Actor
 from tests.conftest import USERS, Team
 
@@ -165,3 +167,59 @@ def test_a_salesperson_never_completes_a_task_on_a_colleagues_lead_whatever_the_
         team.as_("piotr").leads.complete_task(lead_id, "record_contact")
     assert team.admin.leads.stored(lead_id).tasks[("register_lead", "record_contact")].state == "open"
     team.as_("anna").leads.complete_task(lead_id, "record_contact")
+
+
+# -- names that deceive -------------------------------------------------------------------------------------
+BIDI = ["Invoice\u202egpj.exe", "Jan\u202aKowalski", "Jan\u2066Kowalski\u2069", "Jan\u200eKowalski",
+        "Jan\u200fKowalski", "Jan\u061cKowalski"]
+REFUSED = r"contains the bidirectional control U\+[0-9A-F]{4} at character \d+; a one-line text may not change"
+
+
+@pytest.mark.parametrize("text", BIDI, ids=[f"U+{ord(next(c for c in t if not c.isalnum())):04X}" for t in BIDI])
+def test_a_one_line_text_with_a_bidi_control_is_refused_on_every_path(team: Team, text: str, tmp_path: Any) -> None:
+    from tests.conftest import refused, snapshot
+
+    team.admin.tokens.add("website", process=PV)
+    before = snapshot(team.url)
+    anna = team.as_("anna")
+    for attempt in (lambda: anna.leads.add(process=PV, name=text),
+                    lambda: anna.leads.add(process=PV, name="Jan", company=text),
+                    lambda: anna.leads.add(process=PV, name="Jan", source=text),
+                    lambda: team.admin.users.add("eve" + text, "salesperson", "north"),
+                    lambda: team.admin.users.add("eve", "salesperson", text),
+                    lambda: team.admin.tokens.add("site" + text, process=PV)):
+        with pytest.raises(InvalidInputError, match=REFUSED):
+            attempt()
+    with pytest.raises(InquiryErrors, match=REFUSED):  # the HTTP intake's operation
+        team.as_("website").submit_lead({"name": text, "phone": "+48 600 100 200"}, process=PV)
+    csv = tmp_path / "leads.csv"
+    csv.write_text(f"name,phone\n{text},+48 600 100 200\n", encoding="utf-8")
+    report = team.as_("marta").intake.import_csv(csv, process=PV)
+    assert report["imported"] == 0 and re.search(REFUSED, str(report))
+    assert re.search(REFUSED, refused(team.url, "anna", ["lead", "add", "--process", PV, "--name", text]))
+    assert {**snapshot(team.url), "imports": []} == before  # (the import's record of its refused rows stays)
+    # right-to-left text itself is welcome: only the invisible controls are refused
+    assert anna.leads.add(process=PV, name="Jan \u05e9\u05dc\u05d5\u05dd \u0633\u0644\u0627\u0645")["id"]
+
+
+@pytest.mark.parametrize("text", ["Jan\nBcc: all@example.com", "Jan\r\nBcc: all@example.com",
+                                  "Jan \t Bcc: all@example.com", "Jan\u2028Bcc: all@example.com",
+                                  "Jan\x85Bcc: all@example.com"])
+def test_a_line_break_in_a_one_line_text_becomes_one_space_on_every_path(team: Team, text: str,
+                                                                          tmp_path: Any) -> None:
+    from tests.conftest import js
+
+    one_line = "Jan Bcc: all@example.com"
+    team.admin.tokens.add("website", process=PV)
+    anna = team.as_("anna")
+    added = [anna.leads.add(process=PV, name=text, company=text),
+             team.as_("website").submit_lead({"name": text, "company": text}, process=PV)["lead"],
+             js(team.url, "anna", ["lead", "add", "--process", PV, "--name", text, "--company", text, "--json"])]
+    csv = tmp_path / "leads.csv"
+    csv.write_text('name,company\n"' + text + '","' + text + '"\n', encoding="utf-8", newline="")
+    report = team.as_("marta").intake.import_csv(csv, process=PV)
+    assert report["imported"] == 1, report
+    added.append(team.admin.leads.get(report["first_lead_id"]))
+    for lead in added:
+        shown = team.admin.leads.get(lead["id"])
+        assert (shown["name"], shown["company"]) == (one_line, one_line)

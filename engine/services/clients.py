@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from engine import clock, policy, results, store, views
 from engine.errors import InvalidInputError, NotFoundError
 from engine.policy import Actor
-from engine.rules import check_email, check_phone, clean_text, normalise_email, normalise_phone
+from engine.rules import check_email, check_phone, normalise_email, normalise_phone, one_line_text
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, leads
@@ -60,12 +60,12 @@ def client_name(conn: Connection, client_id: int) -> str:
 def insert_client(conn: Connection, *, name: str, company: str | None, email: str | None,
                   phone: str | None) -> int:
     """A new client for a lead, its e-mail and phone checked and normalised; returns its id."""
-    name_ = clean_text(name, "name")
+    name_ = one_line_text(name, "name")
     if not name_:
         raise InvalidInputError("a lead needs the client's name (--name)")
     email_ = check_email(email)
     phone_ = check_phone(phone)
     return store.new_id(conn.execute(sa.insert(clients).values(
-        name=name_, company=clean_text(company, "company"), email=email_, phone=phone_,
+        name=name_, company=one_line_text(company, "company"), email=email_, phone=phone_,
         email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
     )))

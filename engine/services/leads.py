@@ -18,7 +18,7 @@ from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
 from engine.policy import Actor
-from engine.rules import clean_text
+from engine.rules import clean_text, one_line_text
 from engine.services import clients as client_records
 from engine.services.context import (
     Check,
@@ -74,12 +74,12 @@ class LeadService(Service):
                 client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
-            product = clean_text(product, "product", NAME_LENGTH)
+            product = one_line_text(product, "product", NAME_LENGTH)
             assignment_rules = AssignmentRules(conn, spec)
             placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
             created = ctx.event(EventKind.CREATED, {
                 "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
-                "team": placed.team, "source": clean_text(source, "source", NAME_LENGTH),
+                "team": placed.team, "source": one_line_text(source, "source", NAME_LENGTH),
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
@@ -150,7 +150,7 @@ class LeadService(Service):
                     if name == "value":
                         after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
                     else:
-                        after = clean_text(None if raw is None else str(raw), name, NAME_LENGTH)
+                        after = one_line_text(None if raw is None else str(raw), name, NAME_LENGTH)
                 else:
                     field = spec.field_spec(name)
                     if field is None:
