@@ -26,7 +26,7 @@ class ClientService(Service):
     def get(self, client_id: int) -> results.Client:
         """A client with all its leads the acting user may see, past and present."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             row, states = visible_client_leads(ctx, conn, actor, client_id)
             return views.client(row, [ctx.view(conn, s) for s in states])

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from engine import actions, clock, policy, results, rules, store, views
 from engine.errors import (
     ConcurrentUpdateError,
+    DatabaseBusy,
     InvalidInputError,
     LeadflowError,
     NotFoundError,
@@ -75,22 +76,38 @@ class Context:
 
     # -- the transaction -------------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction for everything inside; operations called inside join it."""
+    def transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+        """One transaction for everything inside; operations called inside join it.
+
+        A ``read_only`` one (an operation that writes nothing: showing a lead, a list, a board) does not take
+        SQLite's write lock: it reads the last committed snapshot (WAL) at once, however long a writer such as
+        an import holds the lock (``store.create_db_engine``). A writer that waited out the busy timeout gets
+        ``DatabaseBusy``, never a driver's traceback."""
         if self.conn is not None:
             yield self.conn
             return
         try:
-            with self.db.begin() as conn:
-                self.conn = conn
-                yield conn
+            with self.db.connect() as conn:
+                if read_only:
+                    conn.execution_options(**{store.READ_ONLY: True})
+                with conn.begin():
+                    self.conn = conn
+                    yield conn
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
             problem = self._schema_problem(exc)
             if problem is not None:
                 raise LeadflowError(problem) from None
+            if store.is_busy(exc):
+                raise DatabaseBusy("the database is busy: another writer (such as an import) has held it longer "
+                                   "than this one waits; nothing was written, try again when it has finished"
+                                   ) from None
             raise
         finally:
             self.conn = None
+
+    def reading(self) -> Any:
+        """``transaction(read_only=True)``: for the operations that write nothing."""
+        return self.transaction(read_only=True)
 
     def _schema_problem(self, exc: Exception) -> str | None:
         """What a missing table or column means for the user: no schema yet, or one an upgrade would fix."""

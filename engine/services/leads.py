@@ -96,7 +96,7 @@ class LeadService(Service):
     def get(self, lead_id: int) -> results.LeadShown:
         """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             state = ctx.visible_lead(conn, lead_id)
             return {**ctx.view(conn, state), "client_leads": [views.client_lead(r) for r in conn.execute(
                 sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
@@ -112,7 +112,7 @@ class LeadService(Service):
             raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
                                     "ask for unassigned leads, not both")
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             query = sa.select(leads, clients.c.name.label("client_name"), clients.c.company).join(
                 clients, clients.c.id == leads.c.client_id)
@@ -261,7 +261,7 @@ class LeadService(Service):
     @operation
     def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:
         """The lead's events, oldest first."""
-        with self.ctx.transaction() as conn:
+        with self.ctx.reading() as conn:
             self.ctx.visible_lead(conn, lead_id)
             return [views.event(e) for e in store.read_events(conn, lead_id)]
 
@@ -269,14 +269,14 @@ class LeadService(Service):
     def rebuild(self, lead_id: int) -> LeadState:
         """The lead's state replayed from its event log (equal to the stored state)."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             ctx.visible_lead(conn, lead_id)
             return rebuild(store.read_events(conn, lead_id), ctx.specs_lookup(conn))
 
     @operation
     def stored(self, lead_id: int) -> LeadState:
         """The lead's state as stored, if the acting user may see it."""
-        with self.ctx.transaction() as conn:
+        with self.ctx.reading() as conn:
             return self.ctx.visible_lead(conn, lead_id)
 
 

@@ -19,7 +19,7 @@ class TaskService(Service):
     def list(self, *, owner: str | None = None, include_all: bool = False) -> list[results.TaskRow]:
         """Open tasks of open leads that ``owner`` (default: the acting user) is expected to do, by deadline."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             who = ctx.user(conn, owner) if owner else actor
             policy.require_can_see_work_of(actor, who, f"see the tasks of {who.name}")

@@ -40,9 +40,11 @@ Everything public is re-exported here: ``from engine import store; store.leads, 
 from engine.store.codec import dumps, loads
 from engine.store.database import (
     DEFAULT_URL,
+    READ_ONLY,
     SQLITE_SUFFIXES,
     copy_sqlite_files,
     create_db_engine,
+    is_busy,
     postgres_schema,
     remove_sqlite_files,
 )
@@ -100,6 +102,7 @@ __all__ = [
     "CHUNK",
     "DEFAULT_URL",
     "OWNERSHIP_EVENTS",
+    "READ_ONLY",
     "SQLITE_SUFFIXES",
     "LeadChange",
     "NewLeads",
@@ -127,6 +130,7 @@ __all__ = [
     "imports",
     "insert_many",
     "insert_rows",
+    "is_busy",
     "lead_columns",
     "lead_stages",
     "lead_tasks",
