@@ -13,7 +13,9 @@
 
 A rule that decides both one lead (a Python predicate such as ``can_view``) and many (an SQL filter such as
 ``visible_leads``) is written here in both forms, side by side; tests/test_policy.py proves on random users and
-leads, against a real database, that the two forms agree. Every refusal names who tried what and why.
+leads, against a real database, that the two forms agree. Every refusal names who tried what and why, and never
+the owner or team of a lead the actor may not see (the engine checks ``require_can_view`` before any other rule on
+a lead).
 """
 
 from __future__ import annotations
@@ -170,8 +172,9 @@ def visible_clients(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
 def require_can_view(actor: Actor, lead: OwnedLead) -> None:
     if can_view(actor, lead):
         return
-    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: it belongs to "
-                           f"{lead.owner or 'nobody'}{' of team ' + lead.team if lead.team else ''}")
+    # whose it is stays unsaid: the refusal is the same for every lead the actor may not see
+    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: only its owner, a manager of its team, its "
+                           "team's departments or an admin may")
 
 
 def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
@@ -223,6 +226,10 @@ def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: Pro
         if lead.owner == actor.name:
             return
         why = f"it is the {spec.owner_role}'s task and lead {lead.id} belongs to {lead.owner or 'nobody'}"
+    elif actor.role == Role.SALESPERSON and lead.owner != actor.name:
+        # a task of the salesperson role in a process whose leads are owned by another role is still no
+        # colleague's to do: a salesperson works on their own leads only
+        why = f"lead {lead.id} belongs to {lead.owner or 'nobody'}; a salesperson works only on their own leads"
     else:
         if actor.role == task.owner and (actor.team is None or actor.team == lead.team):
             return

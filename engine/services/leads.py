@@ -19,7 +19,7 @@ from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
 from engine.policy import Actor
-from engine.rules import clean_text
+from engine.rules import clean_text, one_line_text
 from engine.services import clients as client_records
 from engine.services.context import (
     Check,
@@ -82,12 +82,12 @@ class LeadService(Service):
                     region=spec.calendar)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
-            product = clean_text(product, "product", NAME_LENGTH)
+            product = one_line_text(product, "product", NAME_LENGTH)
             assignment_rules = AssignmentRules(conn, spec)
             placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
             created = ctx.event(EventKind.CREATED, {
                 "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
-                "team": placed.team, "source": clean_text(source, "source", NAME_LENGTH),
+                "team": placed.team, "source": one_line_text(source, "source", NAME_LENGTH),
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
@@ -107,7 +107,7 @@ class LeadService(Service):
     def get(self, lead_id: int) -> results.LeadShown:
         """The lead as JSON-able data (the shape documented in docs/cli.md), with the client's other leads."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             state = ctx.visible_lead(conn, lead_id)
             return {**ctx.view(conn, state), "client_leads": [views.client_lead(r) for r in conn.execute(
                 sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
@@ -124,7 +124,7 @@ class LeadService(Service):
             raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
                                     "ask for unassigned leads, not both")
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             query = sa.select(leads, clients.c.name.label("client_name"), clients.c.company).join(
                 clients, clients.c.id == leads.c.client_id)
@@ -159,9 +159,7 @@ class LeadService(Service):
             raise InvalidInputError("nothing to set; give FIELD=VALUE")
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state = ctx.lead_to_write(conn, lead_id, if_version)
-            spec = ctx.spec(conn, state.process, state.process_version)
-            require_open(state, "edit")
+            state, spec = ctx.lead_to_work(conn, lead_id, "edit", if_version)
             return ctx.commit(conn, state, self._field_events(conn, state, spec, values))
 
     def _field_events(self, conn: Connection, state: LeadState, spec: ProcessSpec, values: dict[str, Any],
@@ -176,7 +174,7 @@ class LeadService(Service):
                 if name == "value":
                     after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
                 else:
-                    after = clean_text(None if raw is None else str(raw), name, NAME_LENGTH)
+                    after = one_line_text(None if raw is None else str(raw), name, NAME_LENGTH)
             else:
                 field = spec.field_spec(name)
                 if field is None:
@@ -268,10 +266,12 @@ class LeadService(Service):
             if state.status == LeadStatus.OPEN:
                 raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
             policy.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
-            target = stage or state.closed_from_stage or state.stage
+            closed_in = state.closed_from_stage or state.stage
+            target = stage or closed_in
             if spec.stage(target) is None:
                 raise NotFoundError(f"stage '{target}' does not exist in process {spec.id}"
                                     f"{suggest(target, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            require_not_later(spec, lead_id, target, closed_in)
             if ctx.machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
                                                               state.fields) != target:
                 raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
@@ -323,7 +323,7 @@ class LeadService(Service):
     @operation
     def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:
         """The lead's events, oldest first."""
-        with self.ctx.transaction() as conn:
+        with self.ctx.reading() as conn:
             self.ctx.visible_lead(conn, lead_id)
             return [views.event(e) for e in store.read_events(conn, lead_id)]
 
@@ -331,15 +331,25 @@ class LeadService(Service):
     def rebuild(self, lead_id: int) -> LeadState:
         """The lead's state replayed from its event log (equal to the stored state)."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
-            ctx.lead(conn, lead_id)
+        with ctx.reading() as conn:
+            ctx.visible_lead(conn, lead_id)
             return rebuild(store.read_events(conn, lead_id), ctx.specs_lookup(conn))
 
     @operation
     def stored(self, lead_id: int) -> LeadState:
-        """The lead's state as stored."""
-        with self.ctx.transaction() as conn:
-            return self.ctx.lead(conn, lead_id)
+        """The lead's state as stored, if the acting user may see it."""
+        with self.ctx.reading() as conn:
+            return self.ctx.visible_lead(conn, lead_id)
+
+
+def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
+    """Refuse to reopen a lead into a stage after the one it was closed in (in the process's order of stages):
+    reopening is never a way past a stage's mandatory tasks."""
+    order = spec.stage_ids
+    if closed_in in order and order.index(target) > order.index(closed_in):
+        allowed = order[:order.index(closed_in) + 1]
+        raise RuleViolation(f"can't reopen lead {lead_id} into '{target}': it was closed in '{closed_in}', and a "
+                            f"lead reopens only into that stage or an earlier one: {', '.join(allowed)}")
 
 
 def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], to: str | None,
