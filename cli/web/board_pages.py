@@ -83,4 +83,8 @@ def standup(visit: Visit) -> Response:
 @page("/search")
 def find(visit: Visit) -> Response:
     text = visit.arg("q") or ""
-    return render(visit, "search.html", found=search.find(visit.eng, text) if text else [], text=text)
+    try:
+        found = search.find(visit.eng, text) if text else []
+    except LeadflowError as exc:
+        return render(visit, "search.html", status=status_of(exc), found=[], text=text, error=str(exc))
+    return render(visit, "search.html", found=found, text=text, error=None)

@@ -1,35 +1,24 @@
-"""The search box of every page, behind one function (``find``) so that the engine's own search (``eng.search``,
-``leadflow find``) replaces it in one place when it lands.
-
-For now: the leads the person may see (``leads.list``, the engine's scope), whose client name or company contains
-the typed text, compared without case and without diacritics (``zolc`` finds ``Żółć``).
-"""
+"""The search box of every page, behind one function: the engine's search (``eng.search.find``, what
+``leadflow find`` prints): clients and leads by name, company, e-mail, phone, tax id or lead id, forgiving case
+and diacritics (``zolc`` finds ``Żółć``), among what the person may see, best first."""
 
 from __future__ import annotations
 
-import unicodedata
 from typing import TYPE_CHECKING, Any
+
+from engine.search import fold
 
 if TYPE_CHECKING:
     from engine.api import Engine
 
-#: Leads read per search while the engine has no search of its own.
-SCANNED = 5000
 SHOWN = 50
 
 
 def folded(text: str | None) -> str:
-    """Text without case and diacritics (``Łukasz Żółć`` -> ``lukasz zolc``)."""
-    decomposed = unicodedata.normalize("NFKD", (text or "").replace("ł", "l").replace("Ł", "L"))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    """Text as the search compares it (the board's client filter compares so too)."""
+    return fold(text or "")
 
 
 def find(eng: Engine, text: str, *, limit: int = SHOWN) -> list[dict[str, Any]]:
-    """Leads matching ``text``, newest first: each a ``leads.list`` row."""
-    wanted = folded(text.strip())
-    if not wanted:
-        return []
-    rows = eng.leads.list(limit=SCANNED)
-    found: list[dict[str, Any]] = [dict(r) for r in rows
-                                   if wanted in folded(r["name"]) or wanted in folded(r.get("company"))]
-    return sorted(found, key=lambda r: r["id"], reverse=True)[:limit]
+    """The hits for ``text`` (``results.SearchHit``), best first; an unusable text is the engine's refusal."""
+    return [dict(hit) for hit in eng.search.find(text, limit=limit)]

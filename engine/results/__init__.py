@@ -46,8 +46,10 @@ from engine.results.intake import (
     UnknownColumn,
 )
 from engine.results.leads import (
+    Activity,
     BulkResult,
     Client,
+    ClientContact,
     ClientLead,
     FieldChoice,
     HistoryEvent,
@@ -59,6 +61,7 @@ from engine.results.leads import (
     ReasonChoice,
     Refused,
     StageChoice,
+    TaskPage,
     TaskRow,
 )
 from engine.results.outbox import (
@@ -122,6 +125,7 @@ from engine.results.reports import (
     TrendDay,
     TrendWeek,
 )
+from engine.results.search import DuplicateClient, Duplicates, SearchHit
 from engine.results.users import (
     Login,
     NewToken,
@@ -142,6 +146,7 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "Activity",
     "BackupReport",
     "Board",
     "BoardStage",
@@ -150,6 +155,7 @@ __all__ = [
     "Card",
     "CheckReport",
     "Client",
+    "ClientContact",
     "ClientLead",
     "CycleBasis",
     "CycleReport",
@@ -161,6 +167,8 @@ __all__ = [
     "DoneItem",
     "DueLead",
     "DueLeads",
+    "DuplicateClient",
+    "Duplicates",
     "Estimate",
     "Expected",
     "FieldChoice",
@@ -225,6 +233,7 @@ __all__ = [
     "Salespeople",
     "SalespeopleReport",
     "Salesperson",
+    "SearchHit",
     "Session",
     "SessionUser",
     "SessionsRevoked",
@@ -234,6 +243,7 @@ __all__ = [
     "StalledLead",
     "Submission",
     "Swept",
+    "TaskPage",
     "TaskRow",
     "Timestamp",
     "Token",

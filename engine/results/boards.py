@@ -23,9 +23,10 @@ class NextTask(TypedDict):
 
 
 class Overdue(TypedDict):
-    """Why a red card is red: the deadline that passed (the stage's, or a mandatory task's)."""
+    """Why a red card is red: the deadline that passed (the stage's, a mandatory task's), or the missed next
+    contact."""
 
-    kind: str  # "stage" or "task"
+    kind: str  # "stage", "task" or "contact"
     id: str
     name: str
     due_at: Timestamp
@@ -45,6 +46,7 @@ class Card(TypedDict):
     due_at: Timestamp | None
     next_task: NextTask | None
     overdue: Overdue | None
+    next_contact: Timestamp | None
 
 
 class BoardStage(TypedDict):
@@ -74,6 +76,8 @@ class Board(TypedDict):
     totals: BoardTotals
     stages: list[BoardStage]
     limit: int
+    #: the leads waiting for an owner (a team's or everyone's board; null on one person's board)
+    unassigned: Unassigned | None
 
 
 class DueLead(TypedDict):
@@ -83,9 +87,11 @@ class DueLead(TypedDict):
     name: str
     process: str
     stage: str
-    due_at: Timestamp
+    due_at: Timestamp | None
     tasks: list[str]
     value: Money
+    #: the contact the owner booked, when it is what puts the lead in this section (or beside it)
+    next_contact: Timestamp | None
 
 
 class DueLeads(TypedDict):
@@ -142,10 +148,12 @@ class UnassignedLead(TypedDict):
     waiting_days: int
     overdue: bool
     value: Money
+    #: the deactivated user who still owns it, or null for a lead that never had an owner
+    deactivated_owner: str | None
 
 
 class Unassigned(TypedDict):
-    """The manager's queue: open leads without an owner."""
+    """The manager's queue: open leads without an owner, or whose owner was deactivated."""
 
     count: int
     leads: list[UnassignedLead]
