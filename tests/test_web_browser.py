@@ -98,7 +98,9 @@ def _floor(db: str) -> dict[str, int]:
                 "shared": anna.leads.add(process="photovoltaics", name="Ewa Wspólna", value="1000")["id"],
                 "offer": anna.leads.add(process="photovoltaics", name="Adam Oferta", value="60000")["id"],
                 "late": late,
+                "refused": anna.leads.add(process="photovoltaics", name="Marek Odmowa", value="20000")["id"],
             }
+            anna.leads.close(leads["refused"], "competitor", "SunCo was cheaper")  # waits for marta's review
             for i in range(3):
                 piotr.leads.add(process="mortgage", name=f"Kredyt {i}", value="400000")
             to_send_offer(anna, leads["offer"])
@@ -284,3 +286,20 @@ def test_the_standup_screen_refreshes_itself_without_breaking_the_policy(new_pag
         page.clock.run_for(21_000)  # the screen polls every 20 s
     page.wait_for_function("document.querySelector('#board').textContent.includes('Nowy Klient')")
     assert refused == []  # no Content-Security-Policy violation, no script error
+
+
+def test_a_manager_returns_a_refusal_to_the_funnel_from_the_review_page(new_page: Any, site: Site,
+                                                                       tmp_path: Path) -> None:
+    page = new_page()
+    sign_in(page, "marta")
+    page.click("nav >> text=Reviews")
+    review = page.locator("section.review", has_text="Marek Odmowa")
+    assert "SunCo was cheaper" in (review.text_content() or "")
+    page.screenshot(path=str(tmp_path / "reviews.png"), full_page=True)
+    review.locator("input[name=to]").fill("piotr")
+    review.locator("form.return input[name=note]").fill("a leasing offer")
+    review.locator("button:has-text('Return to the funnel')").click()
+    assert "Returned to the funnel." in (page.text_content("main") or "")
+    assert page.locator("section.review", has_text="Marek Odmowa").count() == 0
+    lead = site.lead("refused")
+    assert (lead["status"], lead["owner"]) == ("open", "piotr")

@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("leadflow.web")
 
 #: The modules of pages, imported (and so registered) when the app is mounted.
-PAGES = ("cli.web.auth_pages", "cli.web.board_pages", "cli.web.lead_pages", "cli.web.today_pages")
+PAGES = ("cli.web.auth_pages", "cli.web.board_pages", "cli.web.lead_pages", "cli.web.today_pages",
+         "cli.web.daily_pages", "cli.web.review_pages")
 #: ``X-Forwarded-Proto`` is believed only when the server is told its proxy sets it (docs/web.md).
 TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
 
