@@ -3,23 +3,13 @@ decisions through their forms, CSRF and stale versions refused without a change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from engine import passwords
 from tests.conftest import Team
+from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
 from tests.web_fixtures import XSS, csrf_of, signed_in, version_of, with_passwords
-
-PEOPLE = ("marta", "anna", "piotr", "radu", "ioana", "olga")
-
-
-@pytest.fixture(autouse=True)
-def _cheap_hashes() -> Iterator[None]:
-    passwords.configure(time_cost=1, memory_cost=8, parallelism=1)
-    yield
-    passwords.configure()
 
 
 @pytest.fixture
@@ -106,3 +96,87 @@ def test_confirming_needs_a_note_and_the_csrf_token_and_a_current_version(refuse
     assert (decided["state"], decided["decision_note"]) == ("confirmed", "SunCo offered a longer warranty")
     assert team.as_("marta").leads.get(lead["id"])["status"] == "lost"
     assert csrf_of(marta.get("/reviews").text) == csrf
+
+
+@pytest.fixture
+def recalled(team: Team) -> dict[str, Any]:
+    """piotr's lead, recalled by marta: stalled, and the next rotation gives it to a colleague."""
+    with_passwords(team, *PEOPLE)
+    lead = team.as_("piotr").leads.add(process="photovoltaics", name="Jan Nowak", value="12000")
+    team.as_("marta").recovery.recall(lead["id"], "piotr is overloaded")
+    return {"team": team, "lead": lead}
+
+
+def test_stalled_leads_take_reports_and_a_managers_extension(recalled: dict[str, Any]) -> None:
+    team, lead = recalled["team"], recalled["lead"]
+    piotr, csrf = signed_in(team, "piotr")
+    page = piotr.get("/stalled").text
+    assert "Jan Nowak" in page and "recalled by a manager" in page
+    url, version = f"/stalled/{lead['id']}/report", version_of(page)
+    assert piotr.post(url, data={"version": str(version), "text": "called"}).status_code == 403  # no CSRF token
+    refused = piotr.post(url, data={"csrf": csrf, "version": str(version), "text": "called",
+                                    "extend_until": "2027-06-30", "reason": "public funding"})
+    assert refused.status_code == 403 and f"extend lead {lead['id']}" in refused.text
+    assert team.as_("piotr").leads.get(lead["id"])["version"] == version  # nothing written
+    ok = piotr.post(url, data={"csrf": csrf, "version": str(version), "text": "called, waits for the bank"})
+    assert ok.status_code == 303 and "waits for the bank" in piotr.get("/stalled").text
+    marta, csrf = signed_in(team, "marta")
+    page = marta.get("/stalled").text
+    extended = marta.post(url, data={"csrf": csrf, "version": str(version_of(page)), "text": "agreed",
+                                     "extend_until": "2027-06-30", "reason": "public funding"})
+    assert extended.status_code == 303
+    assert "Jan Nowak" not in marta.get("/stalled").text  # extended: no longer stalled
+    ioana, _csrf = signed_in(team, "ioana")
+    assert "Jan Nowak" not in ioana.get("/stalled").text
+    assert ioana.post(url, data={"csrf": _csrf, "version": str(version), "text": "x"}).status_code == 404
+
+
+def test_rotation_shows_its_plan_and_writes_only_when_confirmed(recalled: dict[str, Any]) -> None:
+    team, lead = recalled["team"], recalled["lead"]
+    anna, csrf = signed_in(team, "anna")
+    assert anna.get("/stalled/rotate").status_code == 403
+    assert anna.post("/stalled/rotate", data={"csrf": csrf, "plan": ""}).status_code == 403
+    marta, csrf = signed_in(team, "marta")
+    plan_page = marta.get("/stalled/rotate").text
+    assert "Jan Nowak" in plan_page and "Nothing is written until you confirm" in plan_page
+    assert team.as_("marta").leads.get(lead["id"])["owner"] == "piotr"  # the dry run wrote nothing
+    plan = plan_page.split('name="plan" value="')[1].split('"')[0]
+    assert plan.startswith(f"{lead['id']}:")
+    assert marta.post("/stalled/rotate", data={"plan": plan}).status_code == 403  # no CSRF token
+    stale = marta.post("/stalled/rotate", data={"csrf": csrf, "plan": "1:nobody"})
+    assert stale.status_code == 409 and "nothing was written" in stale.text
+    assert team.as_("marta").leads.get(lead["id"])["owner"] == "piotr"
+    done = marta.post("/stalled/rotate", data={"csrf": csrf, "plan": plan})
+    assert done.status_code == 303 and done.headers["location"] == "/stalled?done=rotated"
+    assert team.as_("marta").leads.get(lead["id"])["owner"] == plan.split(":")[1] != "piotr"
+
+
+def test_revisits_start_a_new_lead_and_removals_sum_up_a_month(team: Team) -> None:
+    import datetime as dt
+
+    from engine import clock
+
+    with_passwords(team, *PEOPLE)
+    anna = team.as_("anna")
+    with clock.frozen(clock.now() - dt.timedelta(days=40)):
+        lost = anna.leads.add(process="photovoltaics", name="Ewa Wraca", value="8000")
+        anna.leads.close(lost["id"], "no_authority", "the husband decides")
+    web, csrf = signed_in(team, "anna")
+    page = web.get("/revisits").text
+    assert "Ewa Wraca" in page and "no_authority" in page
+    start = f"/revisits/{lost['client_id']}/start"
+    assert web.post(start, data={"process": "photovoltaics"}).status_code == 403  # no CSRF token
+    assert "Ewa Wraca" in web.get("/revisits").text
+    answer = web.post(start, data={"csrf": csrf, "process": "photovoltaics"})
+    assert answer.status_code == 303 and answer.headers["location"] != f"/leads/{lost['id']}"
+    assert "Ewa Wraca" in web.get(answer.headers["location"]).text
+    assert "Ewa Wraca" not in web.get("/revisits").text  # the client has a newer lead
+    month = f"{clock.now() - dt.timedelta(days=40):%Y-%m}"
+    summary = web.get(f"/removals?month={month}").text
+    assert "Ewa Wraca" in summary and "no_authority" in summary and "8 000.00" in summary
+    assert "Ewa Wraca" not in web.get(f"/removals?month={month}&kind=removal").text
+    bad = web.get("/removals?month=March")
+    assert bad.status_code == 422 and "is not written YYYY-MM" in bad.text
+    ioana, _csrf = signed_in(team, "ioana")
+    assert "Ewa Wraca" not in ioana.get(f"/removals?month={month}").text
+    assert "Ewa Wraca" not in ioana.get("/revisits").text
