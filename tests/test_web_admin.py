@@ -1,5 +1,5 @@
-"""The web app's administration (FastAPI's test client): users and API tokens, for an admin only; secrets shown
-once; CSRF missing changes nothing."""
+"""The web app's administration (FastAPI's test client): users, API tokens and processes, for an admin only;
+secrets shown once; located problems of a process file; CSRF missing changes nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import Team
+from tests.conftest import PROCESSES_DIR, Team
 from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
 from tests.web_fixtures import TestClient, client, csrf_of, signed_in, with_passwords
 
@@ -83,3 +83,31 @@ def test_a_token_is_shown_once_and_revoked(team: Team, admin: tuple[TestClient, 
     assert next(t for t in team.admin.tokens.list() if t["id"] == token["id"])["revoked_by"] == "ada"
     bad = web.post("/admin/tokens", data={"csrf": csrf, "kind": "personal", "name": "ci", "expires_days": "soon"})
     assert bad.status_code == 422
+
+
+def test_the_versions_and_one_versions_stages_and_diagram(admin: tuple[TestClient, str]) -> None:
+    web, _csrf = admin
+    page = web.get("/admin/processes").text
+    assert "photovoltaics" in page and 'href="/admin/processes/photovoltaics?version=1"' in page
+    shown = web.get("/admin/processes/photovoltaics?version=1").text
+    assert "stateDiagram-v2" in shown and "first_contact" in shown
+    assert web.get("/admin/processes/nothing").status_code == 404
+
+
+def test_a_new_version_is_loaded_only_without_problems_which_are_shown_located(
+        team: Team, admin: tuple[TestClient, str]) -> None:
+    web, csrf = admin
+    text = (PROCESSES_DIR / "photovoltaics.yaml").read_text(encoding="utf-8")
+    before = len(team.admin.processes.list())
+    broken = text.replace("won_stage: close_contract", "won_stage: close_contrakt", 1)
+    answer = web.post("/admin/processes", data={"csrf": csrf, "text": broken})
+    assert answer.status_code == 422 and "nothing was loaded" in answer.text and "line " in answer.text
+    assert "close_contrakt" in answer.text  # the text stays in the form to fix
+    assert len(team.admin.processes.list()) == before
+    assert web.post("/admin/processes", data={"text": text + "\n# v2\n"}).status_code == 403  # no CSRF token
+    changed = text.replace("title:", "title: Solar v2 #", 1) if "title:" in text else text
+    loaded = web.post("/admin/processes", data={"csrf": csrf, "text": changed})
+    assert loaded.status_code == 200 and "as version 2" in loaded.text
+    assert len(team.admin.processes.list()) == before + 1
+    anna, csrf = signed_in(team, "anna")
+    assert anna.post("/admin/processes", data={"csrf": csrf, "text": changed + "\n"}).status_code == 403
