@@ -111,3 +111,26 @@ def test_a_new_version_is_loaded_only_without_problems_which_are_shown_located(
     assert len(team.admin.processes.list()) == before + 1
     anna, csrf = signed_in(team, "anna")
     assert anna.post("/admin/processes", data={"csrf": csrf, "text": changed + "\n"}).status_code == 403
+
+
+CSV = "name;email;phone;value;roof_type\nAnna Import;anna.import@example.pl;+48 600 111 222;1000;flat\n" \
+      "Bez Maila;;;x;flat\nJan Import;jan.import@example.pl;;2000;pitched\n"
+
+
+def test_an_import_is_checked_first_then_imported(team: Team) -> None:
+    with_passwords(team, *PEOPLE)
+    anna, csrf = signed_in(team, "anna")
+    assert anna.post("/import/check", data={"csrf": csrf, "process": "photovoltaics", "text": CSV}).status_code == 403
+    marta, csrf = signed_in(team, "marta")
+    form = {"process": "photovoltaics", "owner": "piotr", "on_error": "skip", "text": CSV}
+    assert marta.post("/import", data=form).status_code == 403  # no CSRF token
+    checked = marta.post("/import/check", data={"csrf": csrf, **form})
+    assert checked.status_code == 200 and "Checked: nothing was imported yet" in checked.text
+    assert "line 3:" in checked.text and "Import these leads" in checked.text
+    assert team.admin.search.find("Import") == []  # the dry run wrote nothing
+    done = marta.post("/import", data={"csrf": csrf, **form})
+    assert done.status_code == 200 and "Imported" in done.text
+    assert len(team.admin.search.find("Import")) >= 2
+    aborted = marta.post("/import", data={"csrf": csrf, **form, "on_error": "abort",
+                                          "text": CSV.replace("Import", "Nowy")})
+    assert aborted.status_code == 422 and "Aborted: nothing was imported" in aborted.text

@@ -30,7 +30,7 @@ log = logging.getLogger("leadflow.web")
 PAGES = ("cli.web.auth_pages", "cli.web.board_pages", "cli.web.lead_pages", "cli.web.today_pages",
          "cli.web.daily_pages", "cli.web.review_pages", "cli.web.stalled_pages",
          "cli.web.revisit_pages", "cli.web.report_pages", "cli.web.admin_pages",
-         "cli.web.process_pages")
+         "cli.web.process_pages", "cli.web.import_pages")
 #: ``X-Forwarded-Proto`` is believed only when the server is told its proxy sets it (docs/web.md).
 TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
 
