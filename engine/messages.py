@@ -124,7 +124,8 @@ _SAMPLES = {"text": "sample text", "number": 42, "money": "1000.00", "date": "20
 
 def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, to: str) -> dict[str, Any]:
     """A context with every name set, from a process document (the loader renders each template with it)."""
-    fields = {f["id"]: (f["options"][0] if f["type"] == "choice" else _SAMPLES[f["type"]])
+    fields = {f["id"]: (f["options"][0] if f["type"] == "choice" else
+                          f["options"][:2] if f["type"] == "choices" else _SAMPLES[f["type"]])
               for f in document.get("fields", [])}
     owner = {"name": "Anna Nowak", "email": "anna.nowak@example.com"}
     return context(

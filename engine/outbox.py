@@ -37,7 +37,7 @@ from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import clients, leads, outbox, process_versions, users
-from engine.vocab import EventKind, LeadStatus, OutboxState, Role
+from engine.vocab import EventKind, LeadStatus, OutboxState, Role, TaskStatus
 
 if TYPE_CHECKING:
     from engine.store.sqltypes import Mapping
@@ -143,6 +143,8 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     elif row["kind"] == "reminder" or row["due_at"] > row["entered_at"]:
         _still_in_the_entry(state, row)
     spec = spec_of(conn, state.process, state.process_version)
+    if row["kind"] == "reminder":
+        _chased_task_open(state, spec, row)
     client = conn.execute(sa.select(clients).where(clients.c.id == state.client_id)).mappings().one()
     owner = conn.execute(sa.select(users).where(users.c.name == state.owner)).mappings().first() if (
         state.owner) else None
@@ -182,6 +184,17 @@ def _still_in_the_entry(state: LeadState, row: dict[str, Any]) -> None:
     if state.stage_entered_at != row["entered_at"]:
         raise _Final(CANCELLED, f"{what} not sent: lead {state.id} entered stage '{row['stage']}' again "
                                 f"on {state.stage_entered_at:%Y-%m-%d %H:%M} (a reopen or a rotation)")
+
+
+def _chased_task_open(state: LeadState, spec: ProcessSpec, row: dict[str, Any]) -> None:
+    """A reminder that chases a task (``chases``, format 2) goes only while that task is open."""
+    stage = spec.stage(row["stage"])
+    chased = next((a.chases for a in (stage.on_enter if stage else ()) if a.kind == "remind"
+                   and a.template == row["template"] and a.to == row["recipient"]), None)
+    task = state.tasks.get((row["stage"], chased)) if chased else None
+    if task is not None and task.state != TaskStatus.OPEN:
+        done = "is done" if task.state == TaskStatus.DONE else "no longer applies to the lead"
+        raise _Final(CANCELLED, f"reminder not sent: task '{chased}' of lead {state.id} {done}")
 
 
 def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Mapping, owner: Mapping | None

@@ -21,7 +21,7 @@ from engine.vocab import ActivityKind, CallOutcome, EventKind, LeadStatus, TaskS
 MAIL_EVENTS = frozenset({EventKind.MAIL_SENT, EventKind.MAIL_FAILED})
 #: Events that record a decision about the lead, not work with the client: they do not make it "active".
 NOT_ACTIVITY = frozenset({EventKind.MIGRATED, EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED,
-                          EventKind.RECALLED, EventKind.EXTENDED, *MAIL_EVENTS})
+                          EventKind.RECALLED, EventKind.EXTENDED, EventKind.CLIENT_MERGED, *MAIL_EVENTS})
 
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
@@ -144,8 +144,15 @@ def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.da
             stage=stage.id,
             id=task.id,
             state=_fresh(task, state.fields, spec),
-            due_at=calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar),
+            due_at=task_due_at(start, task, stage, spec),
         )
+
+
+def task_due_at(start: dt.datetime, task: TaskSpec, stage: StageSpec, spec: ProcessSpec) -> dt.datetime:
+    """A task's deadline: its business hours (format 2) or business days, else its stage's, from ``start``."""
+    if task.deadline_hours is not None:
+        return calendar.add_business_hours(start, task.deadline_hours, spec.calendar, *spec.business_hours)
+    return calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar)
 
 
 def _fresh(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> TaskStatus:
@@ -248,8 +255,7 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             for task_spec in stage.all_tasks:
                 current = state.tasks[(stage.id, task_spec.id)]
                 if current.state != TaskStatus.DONE:
-                    current.due_at = calendar.due_at(at, task_spec.deadline_days or stage.deadline_days,
-                                                     spec.calendar)
+                    current.due_at = task_due_at(at, task_spec, stage, spec)
         else:
             stage = spec.stage(d["to"])
             assert stage is not None
@@ -286,6 +292,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
     elif event.kind in (EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED) or event.kind in MAIL_EVENTS:
         pass  # the director's decision is history; returning also reopens the lead (its own event)
+    elif event.kind == EventKind.CLIENT_MERGED:
+        state.client_id = d["to"]  # the client was merged into another (``client merge``): the lead is now its
     elif event.kind == EventKind.MIGRATED:
         target = specs(state.process, d["to_version"])
         state.process_version = d["to_version"]
@@ -325,7 +333,7 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
     start = max(state.stage_entered_at, state.rest_until) if state.rest_until else state.stage_entered_at
     for task in stage.all_tasks:
         old = previous.get(task.id)
-        due = calendar.due_at(start, task.deadline_days or stage.deadline_days, target.calendar)
+        due = task_due_at(start, task, stage, target)
         if old is not None and old.state == TaskStatus.DONE:
             old.due_at = due
             state.tasks[(stage.id, task.id)] = old

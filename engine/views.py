@@ -177,7 +177,9 @@ def client(row: Mapping, lead_views: list[results.Lead]) -> results.Client:
         "company": row["company"],
         "email": row["email"],
         "phone": row["phone"],
+        "tax_id": row["tax_id"],
         "created_at": iso(row["created_at"]),
+        "merged_into": row["merged_into"],
         "leads": lead_views,
     }
 

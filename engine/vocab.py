@@ -69,6 +69,7 @@ class EventKind(StrEnum):
     REVIEW_RETURNED = "review_returned"
     MAIL_SENT = "mail_sent"
     MAIL_FAILED = "mail_failed"
+    CLIENT_MERGED = "client_merged"
     #: a call, meeting, e-mail or note the salesperson logs (``leadflow activity add``)
     ACTIVITY = "activity"
     #: the next contact booked (or cleared) on the lead

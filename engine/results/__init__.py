@@ -47,6 +47,7 @@ from engine.results.leads import (
     Activity,
     BulkResult,
     Client,
+    ClientContact,
     ClientLead,
     HistoryEvent,
     Lead,
@@ -118,6 +119,7 @@ from engine.results.reports import (
     TrendDay,
     TrendWeek,
 )
+from engine.results.search import DuplicateClient, Duplicates, SearchHit
 from engine.results.users import (
     Login,
     NewToken,
@@ -147,6 +149,7 @@ __all__ = [
     "Card",
     "CheckReport",
     "Client",
+    "ClientContact",
     "ClientLead",
     "CycleBasis",
     "CycleReport",
@@ -158,6 +161,8 @@ __all__ = [
     "DoneItem",
     "DueLead",
     "DueLeads",
+    "DuplicateClient",
+    "Duplicates",
     "Estimate",
     "Expected",
     "FileProblem",
@@ -217,6 +222,7 @@ __all__ = [
     "Salespeople",
     "SalespeopleReport",
     "Salesperson",
+    "SearchHit",
     "Session",
     "SessionUser",
     "SessionsRevoked",

@@ -147,13 +147,20 @@ class Activity(TypedDict):
     text: str
 
 
-class Client(TypedDict):
-    id: int
+class ClientContact(TypedDict):
+    """Who a client is, as ``client show``, ``find`` and ``client duplicates`` print it."""
+
     name: str
     company: str | None
     email: str | None
-    phone: str | None
+    phone: str | None  # E.164
+    tax_id: str | None
+
+
+class Client(ClientContact):
+    id: int
     created_at: Timestamp
+    merged_into: int | None  # the client this one was merged into (``client merge``), whose leads it lists
     leads: list[Lead]
 
 

@@ -35,7 +35,7 @@ class BoardService(Service):
         if limit < 0:
             raise InvalidInputError("the number of leads listed per stage cannot be negative")
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             seen = ctx.scope(conn, actor, owner=owner, team=team)
             now = clock.now()
@@ -54,7 +54,7 @@ class BoardService(Service):
         from engine import board
 
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             now = clock.now()
             seen = policy.agenda_scope(actor, person=ctx.user(conn, owner) if owner is not None else None, team=team)

@@ -40,7 +40,7 @@ class TaskService(Service):
                                       or value >= ID_END):
                 raise InvalidInputError(f"{name} must be a whole number of at least {least}, got {value!r}")
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             who = ctx.user(conn, owner) if owner else actor
             policy.require_can_see_work_of(actor, who, f"see the tasks of {who.name}")

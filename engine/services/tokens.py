@@ -23,7 +23,7 @@ from engine.errors import (
     RateLimited,
     RuleViolation,
 )
-from engine.rules import clean_text
+from engine.rules import one_line_text
 from engine.services import users as user_records
 from engine.services.context import Service, operation
 from engine.store import api_tokens, users
@@ -108,13 +108,13 @@ class TokenService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "manage API tokens")
-            name = clean_text(source, "source", NAME_LENGTH)
+            name = one_line_text(source, "source", NAME_LENGTH)
             if not name or not re.fullmatch(r"[\w][\w.@-]*", name):
                 raise InvalidInputError(f"source {source!r} must be a name of letters, digits and . _ - @, "
                                         "such as website or partner-form")
             default = ctx.spec(conn, process).id if process is not None else None
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
-            team_ = clean_text(team, "team", NAME_LENGTH)
+            team_ = one_line_text(team, "team", NAME_LENGTH)
             if row is None:
                 user_records.add_source(conn, name, team_)
             elif team_ is not None and row["team"] != team_:
@@ -151,7 +151,7 @@ class TokenService(Service):
                                     f"('leadflow token add --source {person.name}')")
             if not person.active:
                 raise RuleViolation(f"user '{person.name}' is deactivated; reactivate them first")
-            label = clean_text(name, "token name", NAME_LENGTH)
+            label = one_line_text(name, "token name", NAME_LENGTH)
             if not label:
                 raise InvalidInputError("a personal token needs a name, such as 'laptop' or 'nightly export'")
             now = clock.now()
