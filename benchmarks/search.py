@@ -89,27 +89,39 @@ def report(label: str, figures: dict[str, tuple[float, int]]) -> None:
               f"{verdict}", flush=True)
 
 
+def run(clients: int, *, data_dir: Path, pg_url: str | None = None, pg_schema: str = "bench_search"
+        ) -> dict[str, dict[str, dict[str, float]]]:
+    """Build and measure on SQLite (in ``data_dir``), and on PostgreSQL at ``pg_url`` in ``pg_schema`` (dropped
+    after); prints each figure beside the target and returns them by database and query."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"search_{clients}.db"
+    store.remove_sqlite_files(path)
+    targets = {"sqlite": f"sqlite:///{path}"}
+    if pg_url:
+        targets["postgresql"] = store.postgres_schema(pg_url, pg_schema, reset=True)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    try:
+        for label, url in targets.items():
+            started = time.perf_counter()
+            build(url, clients)
+            print(f"built {clients:,} clients on {label} in {time.perf_counter() - started:.0f} s", flush=True)
+            figures = measure(url)
+            report(label, figures)
+            out[label] = {kind: {"median_ms": ms, "hits": hits} for kind, (ms, hits) in figures.items()}
+    finally:
+        if pg_url:
+            with sa.create_engine(pg_url).begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE')
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--pg", default=os.environ.get("LEADFLOW_TEST_PG_URL"), metavar="URL")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("LEADFLOW_BENCH_DIR", "benchmarks/out")))
     args = parser.parse_args(argv)
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    path = args.data_dir / f"search_{args.clients}.db"
-    store.remove_sqlite_files(path)
-    started = time.perf_counter()
-    build(f"sqlite:///{path}", args.clients)
-    print(f"built {args.clients:,} clients on SQLite in {time.perf_counter() - started:.0f} s", flush=True)
-    report("sqlite", measure(f"sqlite:///{path}"))
-    if args.pg:
-        url = store.postgres_schema(args.pg, "bench_search", reset=True)
-        started = time.perf_counter()
-        build(url, args.clients)
-        print(f"built {args.clients:,} clients on PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
-        report("postgresql", measure(url))
-        with sa.create_engine(args.pg).begin() as conn:
-            conn.exec_driver_sql('DROP SCHEMA IF EXISTS "bench_search" CASCADE')
+    run(args.clients, data_dir=args.data_dir, pg_url=args.pg or None)
 
 
 if __name__ == "__main__":
