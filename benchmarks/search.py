@@ -89,22 +89,24 @@ def report(label: str, figures: dict[str, tuple[float, int]]) -> None:
               f"{verdict}", flush=True)
 
 
-def run(clients: int, *, data_dir: Path, pg_url: str | None = None, pg_schema: str = "bench_search"
-        ) -> dict[str, dict[str, dict[str, float]]]:
+def run(clients: int, *, data_dir: Path, pg_url: str | None = None, pg_schema: str = "bench_search",
+        reuse: bool = False) -> dict[str, dict[str, dict[str, float]]]:
     """Build and measure on SQLite (in ``data_dir``), and on PostgreSQL at ``pg_url`` in ``pg_schema`` (dropped
     after); prints each figure beside the target and returns them by database and query."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / f"search_{clients}.db"
-    store.remove_sqlite_files(path)
+    if not (reuse and path.exists()):
+        store.remove_sqlite_files(path)
     targets = {"sqlite": f"sqlite:///{path}"}
     if pg_url:
         targets["postgresql"] = store.postgres_schema(pg_url, pg_schema, reset=True)
     out: dict[str, dict[str, dict[str, float]]] = {}
     try:
         for label, url in targets.items():
-            started = time.perf_counter()
-            build(url, clients)
-            print(f"built {clients:,} clients on {label} in {time.perf_counter() - started:.0f} s", flush=True)
+            if not (label == "sqlite" and reuse and path.exists()):
+                started = time.perf_counter()
+                build(url, clients)
+                print(f"built {clients:,} clients on {label} in {time.perf_counter() - started:.0f} s", flush=True)
             figures = measure(url)
             report(label, figures)
             out[label] = {kind: {"median_ms": ms, "hits": hits} for kind, (ms, hits) in figures.items()}
@@ -120,8 +122,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--pg", default=os.environ.get("LEADFLOW_TEST_PG_URL"), metavar="URL")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("LEADFLOW_BENCH_DIR", "benchmarks/out")))
+    parser.add_argument("--reuse", action="store_true", help="measure the SQLite database an earlier run built")
     args = parser.parse_args(argv)
-    run(args.clients, data_dir=args.data_dir, pg_url=args.pg or None)
+    run(args.clients, data_dir=args.data_dir, pg_url=args.pg or None, reuse=args.reuse)
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ def upgrade() -> None:
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tax_id', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('merged_into', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_clients_merged_into'), ['merged_into'], unique=False)
         batch_op.add_column(sa.Column('search_name', sa.String(length=200), server_default='', nullable=False))
         batch_op.add_column(sa.Column('search_key', sa.Text(), server_default='', nullable=False))
         batch_op.create_index(batch_op.f('ix_clients_tax_id'), ['tax_id'], unique=False)
@@ -131,6 +130,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_clients_tax_id'))
         batch_op.drop_column('search_key')
         batch_op.drop_column('search_name')
-        batch_op.drop_index(batch_op.f('ix_clients_merged_into'))
         batch_op.drop_column('merged_into')
         batch_op.drop_column('tax_id')
