@@ -39,6 +39,7 @@ def build(url: str, clients: int, seed: int = 18) -> None:
     at = store.driver_value
     with admin.db.begin() as conn:
         created = at(conn, store.clients.c.created_at, dt.datetime(2026, 1, 5, 9, 0))
+        ids = store.reserve_ids(conn, store.clients, clients + 2)  # from the sequence on PostgreSQL
         batch = []
         for i in range(1, clients + 1):
             first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -46,19 +47,18 @@ def build(url: str, clients: int, seed: int = 18) -> None:
             country = i % 3
             phone = (f"+48{600_000_000 + i}" if country == 0 else f"+40{721_000_000 + i}" if country == 1
                      else f"+7{9_120_000_000 + i}")
-            batch.append(store.client_row(i, name=name, company=f"{last} Solar {i % 5000}" if i % 4 == 0 else None,
-                                          email=f"client{i}@example.com", phone=phone, tax_id=None,
-                                          created_at=created))
+            company = f"{last} Solar {i % 5000}" if i % 4 == 0 else None
+            batch.append(store.client_row(ids[i - 1], name=name, company=company, email=f"client{i}@example.com",
+                                          phone=phone, tax_id=None, created_at=created))
             if len(batch) == 20_000:
                 store.insert_clients(conn, batch)
                 batch = []
         store.insert_clients(conn, batch)
         # the searched-for ones, as a salesperson would type them
-        ids = store.reserve_ids(conn, store.clients, 2)
         store.insert_clients(conn, [
-            store.client_row(ids[0], name="Łukasz Żółć", company=None, email=None, phone="+48601222333",
+            store.client_row(ids[-2], name="Łukasz Żółć", company=None, email=None, phone="+48601222333",
                              tax_id=None, created_at=created),
-            store.client_row(ids[1], name="Grzegorz Brzęczyszczykiewicz 4711", company=None, email=None,
+            store.client_row(ids[-1], name="Grzegorz Brzęczyszczykiewicz 4711", company=None, email=None,
                              phone=None, tax_id=None, created_at=created)])
     if url.startswith("postgresql"):
         with admin.db.begin() as conn:

@@ -1,4 +1,5 @@
-"""Finding clients and leads by what a person types: the folded search keys, and the queries over them.
+"""Finding clients and leads by what a person types: the folded search keys and the reading of a search text
+(the queries over them are ``engine.search``'s service, engine/services/search.py).
 
 **Folding** (``fold``) is what makes ``zolc`` find "Łukasz Żółć", ``stefan`` find "Ștefan" and "Ştefan", and
 ``жанна`` find "Жанна": case-folded, Latin letters without their diacritics (ł, ø, đ, ß and the like by a
