@@ -44,6 +44,7 @@ from engine.results.intake import (
     UnknownColumn,
 )
 from engine.results.leads import (
+    Activity,
     BulkResult,
     Client,
     ClientContact,
@@ -54,6 +55,7 @@ from engine.results.leads import (
     LeadShown,
     LeadTask,
     Refused,
+    TaskPage,
     TaskRow,
 )
 from engine.results.outbox import (
@@ -138,6 +140,7 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "Activity",
     "BackupReport",
     "Board",
     "BoardStage",
@@ -228,6 +231,7 @@ __all__ = [
     "StalledLead",
     "Submission",
     "Swept",
+    "TaskPage",
     "TaskRow",
     "Timestamp",
     "Token",
