@@ -63,7 +63,8 @@ clients = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("tax_id", sa.String(64), index=True),
     # a client merged into another (``client merge``): kept, with its own data, but searched and matched no more
-    sa.Column("merged_into", sa.Integer, index=True),
+    # (no index: "merged_into IS NULL" holds for nearly every client, and SQLite would read it as selective)
+    sa.Column("merged_into", sa.Integer),
     # Search (engine/search.py): the folded name for exact and prefix matches, and the folded key (name, company,
     # e-mail, phone digits, tax id) for partial ones, through a trigram index the migration 0008 adds where the
     # database has one (SQLite's FTS5 table client_search, PostgreSQL's pg_trgm GIN index): not modelled here.
