@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.document import Document, Path_
-from engine.errors import Problem
+if TYPE_CHECKING:  # engine.spec imports this module: no YAML for commands that only read a stored spec
+    from engine.document import Document, Path_
+    from engine.errors import Problem
 
 #: The format this leadflow writes and works on.
 FORMAT = 2
