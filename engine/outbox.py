@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, mailer, messages, results, store
+from engine import clock, mailer, messages, notices, results, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
@@ -136,7 +136,11 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     """The message to send, or ``_Final`` saying why there is none."""
     state = store.read_lead(conn, row["lead_id"])
     assert state is not None  # a foreign key
-    if row["kind"] == "reminder" or row["due_at"] > row["entered_at"]:
+    if row["kind"] in notices.TEMPLATES:
+        gone = notices.still_current(state, row)
+        if gone is not None:
+            raise _Final(CANCELLED, gone)
+    elif row["kind"] == "reminder" or row["due_at"] > row["entered_at"]:
         _still_in_the_entry(state, row)
     spec = spec_of(conn, state.process, state.process_version)
     if row["kind"] == "reminder":
@@ -231,7 +235,9 @@ def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: M
               "stage_name": current.name if current else state.stage, "status": state.status,
               "owner": state.owner, "team": state.team, "product": state.product, "source": state.source,
               "value": minor_to_money(state.value_minor), "currency": spec.currency,
-              "created_at": state.created_at.isoformat()},
+              "created_at": state.created_at.isoformat(),
+              "next_contact": state.next_contact_at.isoformat() if state.next_contact_at else None,
+              "url": notices.lead_url(state.id)},
         fields={f.id: state.fields.get(f.id) for f in spec.fields},
         client={k: client[k] for k in ("name", "company", "email", "phone")},
         owner={"name": owner["name"], "email": owner["email"]} if owner is not None else None,

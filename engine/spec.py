@@ -284,6 +284,8 @@ class ProcessSpec:
     stalled_after_days: int | None = None
     language: str = DEFAULT_LANGUAGE
     assignment: AssignmentSpec | None = None
+    #: the team whose manager gets the leads nobody else places (``default_team:``; engine/assignment.py)
+    default_team: str | None = None
     format: int = FORMAT
     business_hours: tuple[int, int] = DEFAULT_BUSINESS_HOURS
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
@@ -378,6 +380,7 @@ class ProcessSpec:
                 "business_hours": None if self.business_hours == DEFAULT_BUSINESS_HOURS else dict(
                     zip(("start", "end"), self.business_hours, strict=True)),
                 "assignment": assignment,
+                "default_team": self.default_team,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
                     _drop_none(
@@ -482,6 +485,7 @@ class ProcessSpec:
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
             language=data.get("language", DEFAULT_LANGUAGE),
+            default_team=data.get("default_team"),
             business_hours=(data["business_hours"]["start"], data["business_hours"]["end"])
             if "business_hours" in data else DEFAULT_BUSINESS_HOURS,
             assignment=None if assignment is None else AssignmentSpec(

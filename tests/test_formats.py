@@ -294,10 +294,18 @@ def test_closure_reasons_of_some_stages_and_with_required_fields(db_url: str, v2
             team.as_("anna").close_lead(lead_id, "competitor")
         assert str(err.value) == (f"can't close lead {lead_id} for 'competitor': it requires offer_value filled; "
                                   "give it with the closing (--set offer_value=...)")
-        with pytest.raises(RuleViolation) as err:  # no contact attempts are logged yet: contact_attempts gives 0
-            team.as_("anna").close_lead(lead_id, "no_answer")
+        anna = team.as_("anna")
+        for outcome in ("no_answer", "no_answer", "reached", "no_answer", "no_answer"):  # an answer starts over
+            anna.activities.add(lead_id, kind="call", text="called", outcome=outcome)
+        with pytest.raises(RuleViolation) as err:
+            anna.close_lead(lead_id, "no_answer")
         assert str(err.value) == (f"can't close lead {lead_id} for 'no_answer': it needs 3 logged contact attempts, "
-                                  "the lead has 0")
+                                  "the lead has 2")
+        anna.activities.add(lead_id, kind="call", text="called again", outcome="no_answer")
+        assert anna.close_lead(lead_id, "no_answer")["status"] == "lost"
+        lead_id = pv_lead(team)["id"]
+        finish_stage(team, lead_id)
+        anna.advance(lead_id)
         closed = team.as_("anna").close_lead(lead_id, "competitor", values={"offer_value": "30000"})
         assert (closed["status"], closed["fields"]["offer_value"]) == ("lost", "30000.00")
     finally:
