@@ -18,9 +18,10 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # engine.spec imports this module: no YAML for commands that only read a stored spec
+from engine.errors import Problem
+
+if TYPE_CHECKING:  # the document (and with it PyYAML) only where a file is read: spec imports this module
     from engine.document import Document, Path_
-    from engine.errors import Problem
 
 #: The format this leadflow writes and works on.
 FORMAT = 2
