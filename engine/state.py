@@ -98,6 +98,8 @@ class LeadState:
     extension_reason: str | None = None
     recalled_at: dt.datetime | None = None
     rest_until: dt.datetime | None = None
+    #: the deal's id in the system it was migrated from (``created``'s ``external_id``), unique among leads
+    external_id: str | None = None
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
 
@@ -183,6 +185,7 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             stage_due_at=None,
             last_activity_at=at,
             owner_since=at,
+            external_id=d.get("external_id"),
         )
         enter_stage(new, spec.first_stage, spec, at)
         refresh_signal(new, spec)

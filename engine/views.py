@@ -91,6 +91,7 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:
         "extension_reason": state.extension_reason,
         "recalled_at": iso(state.recalled_at),
         "rest_until": iso(state.rest_until),
+        "external_id": state.external_id,
         "version": state.row_version,
     }
 
@@ -123,6 +124,7 @@ def lead_row(row: Any) -> results.LeadRow:
         "stage_due_at": iso(row["stage_due_at"]),
         "closed_at": iso(row["closed_at"]),
         "close_reason": row["close_reason"],
+        "external_id": row["external_id"],
     }
 
 
@@ -148,7 +150,7 @@ def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> r
     }
 
 
-def client(row: Any, lead_views: list[results.Lead]) -> results.Client:
+def client(row: Any, lead_views: list[results.Lead], contact_rows: Any = ()) -> results.Client:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -156,6 +158,10 @@ def client(row: Any, lead_views: list[results.Lead]) -> results.Client:
         "email": row["email"],
         "phone": row["phone"],
         "created_at": iso(row["created_at"]),
+        "kind": row["kind"],
+        "external_id": row["external_id"],
+        "contacts": [{"id": c["id"], "name": c["name"], "role": c["role"], "email": c["email"],
+                      "phone": c["phone"]} for c in contact_rows],
         "leads": lead_views,
     }
 

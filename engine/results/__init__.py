@@ -37,6 +37,7 @@ from engine.results.boards import (
     UnassignedLead,
 )
 from engine.results.intake import (
+    HistoryCounts,
     ImportCounts,
     ImportReport,
     RejectedRow,
@@ -47,6 +48,7 @@ from engine.results.leads import (
     BulkResult,
     Client,
     ClientLead,
+    Contact,
     HistoryEvent,
     Lead,
     LeadRow,
@@ -145,6 +147,7 @@ __all__ = [
     "CheckReport",
     "Client",
     "ClientLead",
+    "Contact",
     "CycleBasis",
     "CycleReport",
     "CycleStats",
@@ -167,6 +170,7 @@ __all__ = [
     "FunnelReport",
     "FunnelStage",
     "GroupCycle",
+    "HistoryCounts",
     "HistoryEvent",
     "ImportCounts",
     "ImportReport",

@@ -48,6 +48,8 @@ class LeadRow(TypedDict):
     stage_due_at: Timestamp | None
     closed_at: Timestamp | None
     close_reason: str | None
+    #: the deal's id in the system it was migrated from (docs/intake.md)
+    external_id: str | None
 
 
 class Lead(LeadRow):
@@ -117,6 +119,16 @@ class TaskRow(TypedDict):
     overdue: bool
 
 
+class Contact(TypedDict):
+    """One of a company's people (``client show``'s ``contacts``)."""
+
+    id: int
+    name: str
+    role: str | None
+    email: str | None
+    phone: str | None
+
+
 class Client(TypedDict):
     id: int
     name: str
@@ -124,6 +136,9 @@ class Client(TypedDict):
     email: str | None
     phone: str | None
     created_at: Timestamp
+    kind: str  # person (B2C) or company (B2B, with its contacts)
+    external_id: str | None
+    contacts: list[Contact]
     leads: list[Lead]
 
 

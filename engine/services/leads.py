@@ -13,7 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from engine import actions, policy, results, rules, store, views
+from engine import actions, clock, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
@@ -44,7 +44,7 @@ class LeadService(Service):
         self,
         *,
         process: str,
-        name: str,
+        name: str | None = None,
         company: str | None = None,
         email: str | None = None,
         phone: str | None = None,
@@ -54,8 +54,12 @@ class LeadService(Service):
         owner: str | None = None,
         fields: dict[str, Any] | None = None,
         client_id: int | None = None,
+        external_id: str | None = None,
     ) -> results.Lead:
-        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
+        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead).
+
+        Without a person's ``name`` but with a ``company``, the client is that company (B2B, found by its name
+        or made); ``external_id`` is the deal's id in another system, unique among leads."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -70,7 +74,13 @@ class LeadService(Service):
                 policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
-            if client_id is None:
+            external = require_new_external_id(conn, external_id)
+            if client_id is None and not (name or "").strip() and (company or "").strip():
+                company_ = clean_text(company, "company")
+                assert company_ is not None
+                client_id = client_records.find_company(conn, company_) or client_records.insert_company(
+                    conn, company_, external_id=None, at=clock.now())
+            elif client_id is None:
                 client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
@@ -83,6 +93,8 @@ class LeadService(Service):
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
+            if external is not None:
+                created.data["external_id"] = external
             assignment_rules.save()
             state = apply(None, created, ctx.specs_lookup(conn))
             (state.id,) = store.reserve_ids(conn, leads, 1)
@@ -102,6 +114,15 @@ class LeadService(Service):
                 sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
                           leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
                 .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))]}
+
+    @operation
+    def find_external(self, external_id: str) -> int:
+        """The id of the lead whose ``external_id`` (its id in the system it was migrated from) is given."""
+        with self.ctx.transaction() as conn:
+            found = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == str(external_id))).scalar()
+            if found is None:
+                raise NotFoundError(f"no lead has the external id '{external_id}'")
+            return int(found)
 
     @operation
     def list(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
@@ -211,20 +232,14 @@ class LeadService(Service):
         from engine.services import recovery
 
         ctx = self.ctx
+        note_ = clean_text(note, "note", NOTE_LENGTH)
         with ctx.transaction() as conn:
             state, spec = ctx.lead_to_work(conn, lead_id, "close", if_version)
-            entry = spec.reason(reason or "")
-            if entry is None:
-                listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
-                raise RuleViolation(f"can't close lead {lead_id}: '{reason}' is not a closure reason of process "
-                                    f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
-                                    f"valid reasons: {listed}")
-            if ctx.machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
-                raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
-            recovery.record_closure(conn, state, entry)
-            return ctx.commit(conn, state, [ctx.event(EventKind.CLOSED, {
-                "reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
-                "from": state.stage, "review": entry.review})])
+            kind, data = closing(state, spec, lambda: ctx.actor(conn), reason, note_,
+                                 lambda source, trigger, fields: ctx.machine(spec, state.process_version).fire(
+                                     source, trigger, fields))
+            recovery.record_closure(conn, state, spec.reason(reason))  # type: ignore[arg-type]
+            return ctx.commit(conn, state, [ctx.event(kind, data)])
 
     @operation
     def reopen(self, lead_id: int, stage: str | None = None, *, if_version: int | None = None) -> results.Lead:
@@ -278,6 +293,17 @@ class LeadService(Service):
             return self.ctx.lead(conn, lead_id)
 
 
+def require_new_external_id(conn: sa.Connection, external_id: str | None) -> str | None:
+    """A new lead's external id, cleaned, or the refusal when another lead has it."""
+    external = clean_text(external_id, "external_id", NAME_LENGTH)
+    if not external:
+        return None
+    other = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == external)).scalar()
+    if other is not None:
+        raise InvalidInputError(f"external id '{external}' is already lead {other}'s; each deal has its own")
+    return external
+
+
 def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], to: str | None,
               move: Move) -> tuple[str, dict[str, Any]]:
     """The ``advanced`` event's kind and data, or the error that refuses the move (``advance``'s rules)."""
@@ -321,6 +347,25 @@ def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], mov
     if move(state.stage, "win", state.fields) != WON:
         raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
     return EventKind.WON, {"from": state.stage}
+
+
+def closing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], reason: str, note: str | None,
+            move: Move) -> tuple[str, dict[str, Any]]:
+    """The ``closed`` event's kind and data, or the error that refuses the closing (``close``'s rules); ``note``
+    is cleaned by the caller."""
+    lead_id = state.id
+    require_open(state, "close")
+    policy.require_can_work(actor(), state, "close")
+    entry = spec.reason(reason or "")
+    if entry is None:
+        listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
+        raise RuleViolation(f"can't close lead {lead_id}: '{reason}' is not a closure reason of process "
+                            f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
+                            f"valid reasons: {listed}")
+    if move(state.stage, "close", state.fields) != LOST:
+        raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
+    return EventKind.CLOSED, {"reason": entry.id, "kind": entry.kind, "note": note, "from": state.stage,
+                              "review": entry.review}
 
 
 def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], task_id: str,
