@@ -95,10 +95,6 @@ def _render_import(r: results.ImportReport) -> None:
     name = Path(r["file"]).name
     attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
                 f"{r['repeated_clients']} repeated in the file")
-    if r["history"] is not None:
-        h = r["history"]
-        echo(f"History: {plural(h['updated'], 'deal')} moved on, {h['unchanged']} unchanged; of the deals written "
-             f"{h['open']} open, {h['won']} won, {h['lost']} lost.")
     if r["status"] == "imported":
         echo(f"Imported {plural(r['imported'], 'lead')} into {r['process']} from {name} (import {r['import_id']}, "
              f"leads {r['first_lead_id'] or '-'}-{r['last_lead_id'] or '-'}): {attached}; "
@@ -109,6 +105,10 @@ def _render_import(r: results.ImportReport) -> None:
     else:
         echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
              "imports all rows or none.")
+    if r["history"] is not None and r["status"] != "aborted":
+        h = r["history"]
+        echo(f"History: {plural(h['updated'], 'deal')} moved on, {h['unchanged']} unchanged; of the deals written "
+             f"{h['open']} open, {h['won']} won, {h['lost']} lost.")
     if r["status"] != "aborted":
         parts = []
         if r["assigned_by_rules"]:

@@ -252,3 +252,20 @@ def test_the_cli_imports_history_and_refuses_bad_usage(team: Team, tmp_path: Pat
     assert js(url, "root", "lead show ext:D-2 --json")["close_reason"] == "price"
     result = leadflow(url, "root", ["import", str(path), "--process", PV, "--history", "--json"])
     assert result.exit_code == 0
+
+
+def test_the_worked_example_of_the_docs(team: Team) -> None:
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "history.csv"
+    url = team.url
+    first = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--dry-run"]).output
+    assert "line 3: close_reason 'Too expensive' is not a closure reason" in first
+    text = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--map-reason",
+                            "Too expensive=price"]).output
+    assert "Imported 4 leads into photovoltaics from history.csv" in text
+    assert "of the deals written 2 open, 1 won, 1 lost" in text
+    lost = js(url, "root", "lead show ext:OPP-102 --json")
+    assert (lost["status"], lost["stage"], lost["close_reason"], lost["owner"]) == ("lost", "send_offer", "price",
+                                                                                     "piotr")
+    company = js(url, "root", f"client show {lost['client_id']} --json")
+    assert [p["name"] for p in company["contacts"]] == ["Jan Kowalski", "Ewa Nowak"]
+    assert len(company["leads"]) == 2
