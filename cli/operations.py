@@ -275,6 +275,7 @@ OPERATIONS: tuple[Operation, ...] = (
     _period_report("funnel", "The cohort funnel per process."),
     _period_report("cycle", "The measured sales cycle per process, salesperson and source."),
     _period_report("salespeople", "Per salesperson: held, won, lost, conversion, cycle, red, given up."),
+    _period_report("products", "Per product: won, lost, win rate, value won and cycle of the won leads."),
     Operation("reports", "forecast", "GET", "/reports/forecast", "report forecast",
               "Expected wins and value per month, with each estimate's method.",
               (_query("months", "int", default=3, minimum=1, maximum=60), _query("process"), _query("team"),
