@@ -296,7 +296,7 @@ def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
         state.red_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
-    mandatory = {t.id for t in stage.all_tasks if t.mandatory}
+    mandatory = stage.mandatory_ids
     deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
                   if sid == stage.id and tid in mandatory and t.state == TaskStatus.OPEN and t.due_at is not None]
     state.red_at = min(deadlines) if deadlines else None

@@ -118,6 +118,7 @@ class HistoryImport:
         self.conn, self.actor, self.spec, self.version, self.at = conn, actor, spec, version, at
         self.specs, self._user, self.allowed = specs, user, allowed
         self.reasons = _reason_lookup(spec, reason_map)
+        self.stages = _stage_names(spec)
         self._owners: dict[str, policy.Actor | str] = {}
         self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
                       "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
@@ -149,7 +150,7 @@ class HistoryImport:
         status = STATUSES.get(status_text) if status_text else None
         if status_text and status is None:
             raise RowRefused(f"status {value('status')!r} is not one of: open, won, lost")
-        stage = _stage_id(spec, stage_text) if stage_text else None
+        stage = self.stages.get(header_key(stage_text)) if stage_text else None
         if stage_text and stage is None:
             raise RowRefused(f"stage {stage_text!r} is not a stage of process {spec.id}"
                              f"{suggest(stage_text, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
@@ -282,9 +283,12 @@ class HistoryImport:
                 steps.append(visits.Step.of(state))
 
         def finish(stage: str, when: dt.datetime) -> None:
-            for (sid, tid), task in list(state.tasks.items()):
-                if sid == stage and task.state == TaskStatus.OPEN:
-                    add(EventKind.TASK_DONE, when, importer, {"stage": stage, "task": tid, "note": IMPORTED_NOTE})
+            stage_spec = spec.stage(stage)
+            assert stage_spec is not None
+            for task in stage_spec.all_tasks:
+                current = state.tasks.get((stage, task.id))
+                if current is not None and current.state == TaskStatus.OPEN:
+                    add(EventKind.TASK_DONE, when, importer, {"stage": stage, "task": task.id, "note": IMPORTED_NOTE})
 
         for previous, stage in itertools.pairwise(path):
             when = deal.reached.get(stage, at)
@@ -504,10 +508,11 @@ def _key(kind: str, norm: str | None) -> str | None:
     return f"{kind}:{norm}" if norm else None
 
 
-def _stage_id(spec: ProcessSpec, text: str) -> str | None:
-    """A stage named by its id or its name (case, accents and punctuation aside)."""
-    key = header_key(text)
-    return next((s.id for s in spec.stages if key in (header_key(s.id), header_key(s.name))), None)
+def _stage_names(spec: ProcessSpec) -> dict[str, str]:
+    """The stages by id and by name (folded as headers are: case, accents and punctuation aside)."""
+    names = {header_key(s.name): s.id for s in spec.stages}
+    names.update({header_key(s.id): s.id for s in spec.stages})
+    return names
 
 
 def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
