@@ -328,17 +328,10 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
                 f"{', '.join(map(repr, source.header))}: map one to name in a mapping file")
         bulk = BulkImport(conn, actor=actor, spec=spec, version=version, at=at, specs=specs, options=options,
                           user=user)
-        rejects = Rejects(options.rejects, source.header, source.delimiter)
-        try:
-            rows = _read(source, plan, bulk, rejects, options)
-        except BaseException:
-            rejects.discard()
-            raise
-        rejects.finish()
+        rows, rejects = read_rows(source, options, lambda rejects: _read(source, plan, bulk, rejects, options))
     finally:
         source.close()
-    writing = not options.dry_run and not (rejects.count and options.on_error == "abort")
-    status = "imported" if writing else ("dry_run" if options.dry_run else "aborted")
+    status = outcome(options, rejects)
     report: results.ImportReport = {
         "status": status, "file": str(path), "sha256": sha256, "process": spec.id, "process_version": version,
         "encoding": source.encoding, "delimiter": source.delimiter,
@@ -359,6 +352,26 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
     return report
+
+
+def read_rows(source: CsvFile, options: ImportOptions, read: Callable[[Rejects], int]) -> tuple[int, Rejects]:
+    """``read(rejects)`` over the file, its rejected rows collected (and written to ``options.rejects``, kept only
+    when the reading finished); returns the number of records and the rejects."""
+    rejects = Rejects(options.rejects, source.header, source.delimiter)
+    try:
+        rows = read(rejects)
+    except BaseException:
+        rejects.discard()
+        raise
+    rejects.finish()
+    return rows, rejects
+
+
+def outcome(options: ImportOptions, rejects: Rejects) -> str:
+    """What an import that read its file comes to: imported, dry_run, or aborted (a bad row with on_error abort)."""
+    if options.dry_run:
+        return "dry_run"
+    return "aborted" if rejects.count and options.on_error == "abort" else "imported"
 
 
 def _no_counts() -> results.ImportCounts:

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, rules, store, views, visits
 from engine.errors import InvalidInputError, LeadflowError, suggest
-from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids
+from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids, outcome, read_rows
 from engine.intake.columns import IGNORE, Column, ColumnPlan, header_key, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256
 from engine.intake.inquiry import Inquiry, check_inquiry
@@ -586,17 +586,11 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
         if not any(c.target in ("name", "company") for c in plan.columns):
             raise InvalidInputError(f"{path.name} has no column for the client (a company or a person's name); its "
                                     f"columns are {', '.join(map(repr, source.header))}")
-        rejects = Rejects(options.rejects, source.header, source.delimiter)
-        try:
-            rows = _read(source, plan, hplan, history, rejects, options)
-        except BaseException:
-            rejects.discard()
-            raise
-        rejects.finish()
+        rows, rejects = read_rows(source, options,
+                                  lambda rejects: _read(source, plan, hplan, history, rejects, options))
     finally:
         source.close()
-    writing = not options.dry_run and not (rejects.count and options.on_error == "abort")
-    status = "imported" if writing else ("dry_run" if options.dry_run else "aborted")
+    status = outcome(options, rejects)
     stats = history.stats
     report: results.ImportReport = {
         "status": status, "file": str(path), "sha256": sha256, "process": spec.id, "process_version": version,

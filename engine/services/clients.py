@@ -49,8 +49,7 @@ class ClientService(Service):
                 raise InvalidInputError(f"company '{name_}' is already client {existing}; add its leads with "
                                         f"--client {existing}")
             client_id = insert_company(conn, name_, external_id=external_id, at=clock.now())
-            return views.client(conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().one(),
-                                [], [])
+            return views.client(client_row(conn, client_id), [], [])
 
     @operation
     def add_contact(self, client_id: int, name: str, *, role: str | None = None, email: str | None = None,
@@ -59,10 +58,7 @@ class ClientService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
-                is_id(client_id)) else None
-            if row is None:
-                raise NotFoundError(f"client {client_id} does not exist")
+            row = client_row(conn, client_id)
             if row["kind"] != ClientKind.COMPANY:
                 raise InvalidInputError(f"client {client_id} is a person, not a company; contact persons belong "
                                         "to a company (leadflow client company NAME)")
@@ -76,10 +72,7 @@ def visible_client_leads(ctx: Context, conn: Connection, actor: Actor, client_id
     """The client and its whole history, for anyone who may see one of its leads (the salesperson who takes
     a client over sees everything that happened before); refused when they may see none. A client with no
     lead at all belongs to nobody yet."""
-    row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
-        is_id(client_id)) else None
-    if row is None:
-        raise NotFoundError(f"client {client_id} does not exist")
+    row = client_row(conn, client_id)
     ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
                                         .order_by(leads.c.id))]
     states = [ctx.lead(conn, i) for i in ids]
@@ -118,6 +111,15 @@ def insert_contact(conn: Connection, client_id: int, name: str, *, role: str | N
     return store.new_id(conn.execute(sa.insert(contacts).values(
         client_id=client_id, name=name_, role=clean_text(role, "role", NAME_LENGTH), email=email_, phone=phone_,
         email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=at)))
+
+
+def client_row(conn: Connection, client_id: int) -> sa.RowMapping:
+    """The client's row, or the error for an id that names no client."""
+    row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
+        is_id(client_id)) else None
+    if row is None:
+        raise NotFoundError(f"client {client_id} does not exist")
+    return row
 
 
 def client_name(conn: Connection, client_id: int) -> str:
