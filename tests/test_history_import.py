@@ -195,6 +195,8 @@ BAD_ROWS = [
     (deal("B-12", stage="first_contact", created_at="2025-01-01"), "a lead needs the client's name"),
     (deal("B-13", name="A", stage="first_contact", created_at="2025-01-01", owner="nobody"),
      "owner: user 'nobody' does not exist"),
+    (deal("B-14", name="A", stage="first_contact", created_at="2025-01-01", team="x" * 300),
+     "team is longer than 200 characters"),
     (deal("B-1", name="A", stage="first_contact", created_at="2025-01-01"),
      "external_id 'B-1' is on an earlier line too; each deal once"),
 ]

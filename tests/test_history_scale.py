@@ -152,3 +152,18 @@ def test_every_migrated_deal_rebuilds_from_its_events(migrated: tuple[Team, list
     sample = admin.leads.list(process=PROCESS, limit=100_000)[::97]
     for row in sample:
         assert admin.leads.rebuild(row["id"]).comparable() == admin.leads.stored(row["id"]).comparable()
+
+
+@pytest.mark.slow
+def test_the_history_benchmark_runs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.history_import", "--deals", "300"], cwd=root,
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(root), "LEADFLOW_BENCH_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "leadflow import --history of 300 deals: 300 leads" in proc.stdout
+    assert "raw sqlite3 executemany of the same rows" in proc.stdout and "300 deals" in proc.stderr

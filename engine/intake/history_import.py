@@ -653,7 +653,7 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
                 raise RowRefused("; ".join(e.message for e in errors))
             assert inquiry is not None
             deal = history.check(line, cells, hplan, inquiry)
-        except RowRefused as exc:
+        except (RowRefused, InvalidInputError) as exc:  # a value refused by the rules (a team too long...)
             rejects.add(line, cells, str(exc))
             writing[0] = writing[0] and options.on_error == "skip"
             continue
