@@ -232,10 +232,9 @@ class LeadService(Service):
         from engine.services import recovery
 
         ctx = self.ctx
-        note_ = clean_text(note, "note", NOTE_LENGTH)
         with ctx.transaction() as conn:
             state, spec = ctx.lead_to_work(conn, lead_id, "close", if_version)
-            kind, data = closing(state, spec, lambda: ctx.actor(conn), reason, note_,
+            kind, data = closing(state, spec, lambda: ctx.actor(conn), reason, note,
                                  lambda source, trigger, fields: ctx.machine(spec, state.process_version).fire(
                                      source, trigger, fields))
             recovery.record_closure(conn, state, spec.reason(reason))  # type: ignore[arg-type]
@@ -351,8 +350,8 @@ def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], mov
 
 def closing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], reason: str, note: str | None,
             move: Move) -> tuple[str, dict[str, Any]]:
-    """The ``closed`` event's kind and data, or the error that refuses the closing (``close``'s rules); ``note``
-    is cleaned by the caller."""
+    """The ``closed`` event's kind and data, or the error that refuses the closing (``close``'s rules, the note
+    checked last)."""
     lead_id = state.id
     require_open(state, "close")
     policy.require_can_work(actor(), state, "close")
@@ -364,8 +363,8 @@ def closing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], rea
                             f"valid reasons: {listed}")
     if move(state.stage, "close", state.fields) != LOST:
         raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
-    return EventKind.CLOSED, {"reason": entry.id, "kind": entry.kind, "note": note, "from": state.stage,
-                              "review": entry.review}
+    return EventKind.CLOSED, {"reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
+                              "from": state.stage, "review": entry.review}
 
 
 def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], task_id: str,
