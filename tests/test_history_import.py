@@ -160,6 +160,8 @@ def test_importing_the_same_file_again_changes_nothing_and_a_later_file_moves_de
         "'first_contact': a deal's history does not go back (a manager may reopen it)")}]
 
 
+NOT_A_STAGE = ("is not a stage of process photovoltaics; stages: register_lead, first_contact, first_meeting, "
+               "send_offer, close_contract")
 BAD_ROWS = [
     (deal("B-1", name="A", stage="send_offer", created_at="2025-03-01", reached_first_contact="2025-03-05",
           reached_send_offer="2025-03-02"),
@@ -167,9 +169,7 @@ BAD_ROWS = [
      "(2025-03-05T00:00:00); dates go forward along the stages"),
     (deal("B-2", name="A", stage="first_contact", created_at="2027-01-01"),
      "created_at 2027-01-01T00:00:00 is in the future (now is 2026-03-02T09:00:00)"),
-    (deal("B-3", name="A", stage="negotiation", created_at="2025-01-01"),
-     "stage 'negotiation' is not a stage of process photovoltaics; stages: register_lead, first_contact, "
-     "first_meeting, send_offer, close_contract"),
+    (deal("B-3", name="A", stage="negotiation", created_at="2025-01-01"), f"stage 'negotiation' {NOT_A_STAGE}"),
     (deal("B-4", name="A", status="lost", stage="send_offer", created_at="2025-01-01", closed_at="2025-02-01",
           close_reason="Budget cut"),
      "close_reason 'Budget cut' is not a closure reason of process photovoltaics; give one of no_budget, "
@@ -178,8 +178,7 @@ BAD_ROWS = [
     (deal("B-5", name="A", stage="first_contact", created_at="01/02/2025"),
      "created_at '01/02/2025' is not an ISO-8601 date-time such as 2026-03-02T09:30"),
     (deal("B-6", name="=HYPERLINK(\"http://evil\")", stage="=cmd|' /C calc'!A0", created_at="2025-01-01"),
-     "stage \"=cmd|' /C calc'!A0\" is not a stage of process photovoltaics; stages: register_lead, first_contact, "
-     "first_meeting, send_offer, close_contract"),
+     f"stage \"=cmd|' /C calc'!A0\" {NOT_A_STAGE}"),
     (deal("B-7", name="A", status="won", stage="send_offer", created_at="2025-01-01", closed_at="2025-02-01"),
      "a won deal was won from 'close_contract', the won stage of process photovoltaics, not from 'send_offer'"),
     (deal("B-8", name="A", stage="first_contact", created_at="2025-01-01", closed_at="2025-02-01"),
