@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from engine.recovery import Move
     from engine.store.sqltypes import Mapping, Record
 
+#: The ``task`` of a task-list row that is a lead's booked next contact, not a task of its process.
+NEXT_CONTACT = "next_contact"
+
 # ``row`` below is a database row (a SQLAlchemy ``RowMapping`` or ``Row``): its columns' types are the schema's,
 # which the type checker does not see; the result types say what comes out.
 
@@ -96,6 +99,8 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Le
         "extension_reason": state.extension_reason,
         "recalled_at": iso(state.recalled_at),
         "rest_until": iso(state.rest_until),
+        "next_contact": iso(state.next_contact_at),
+        "unanswered_calls": state.unanswered_calls,
         "external_id": state.external_id,
         "version": state.row_version,
     }
@@ -129,6 +134,7 @@ def lead_row(row: Mapping) -> results.LeadRow:
         "stage_due_at": iso(row["stage_due_at"]),
         "closed_at": iso(row["closed_at"]),
         "close_reason": row["close_reason"],
+        "next_contact": iso(row["next_contact_at"]),
         "external_id": row["external_id"],
     }
 
@@ -152,7 +158,19 @@ def task_row(row: Mapping, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) 
         "mandatory": task.mandatory,
         "due_at": iso(due),
         "overdue": bool(due is not None and due < now),
+        "phone": row["phone"],
+        "email": row["email"],
+        "next_contact": iso(row["next_contact_at"]),
     }
+
+
+def next_contact_row(row: Mapping, now: dt.datetime) -> results.TaskRow:
+    """A lead's booked next contact as a row of its owner's task list (``task`` is ``next_contact``)."""
+    due = row["next_contact_at"]
+    return {"lead_id": row["id"], "name": row["client_name"], "process": row["process"], "stage": row["stage"],
+            "task": NEXT_CONTACT, "task_name": "Contact the client (booked)", "owner": row["owner"],
+            "lead_owner": row["owner"], "mandatory": False, "due_at": iso(due), "overdue": due < now,
+            "phone": row["phone"], "email": row["email"], "next_contact": iso(due)}
 
 
 def client(row: Mapping, lead_views: list[results.Lead], contact_rows: Iterable[Mapping] = ()) -> results.Client:
@@ -162,7 +180,9 @@ def client(row: Mapping, lead_views: list[results.Lead], contact_rows: Iterable[
         "company": row["company"],
         "email": row["email"],
         "phone": row["phone"],
+        "tax_id": row["tax_id"],
         "created_at": iso(row["created_at"]),
+        "merged_into": row["merged_into"],
         "kind": row["kind"],
         "external_id": row["external_id"],
         "contacts": [{"id": c["id"], "name": c["name"], "role": c["role"], "email": c["email"],
@@ -197,4 +217,4 @@ def review_task(review: results.Review, now: dt.datetime) -> results.TaskRow:
             "stage": review["stage"], "task": "review_refusal",
             "task_name": f"Review the refusal ({review['reason']})", "owner": Role.MANAGER,
             "lead_owner": review["owner"], "mandatory": True, "due_at": review["due_at"],
-            "overdue": review["due_at"] < now.isoformat()}
+            "overdue": review["due_at"] < now.isoformat(), "phone": None, "email": None, "next_contact": None}

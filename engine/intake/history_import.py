@@ -437,8 +437,8 @@ class HistoryImport:
         for column, kind in ((clients.c.email_norm, "e"), (clients.c.phone_norm, "p")):
             wanted = [k[2:] for k in people if k[0] == kind]
             if wanted:
-                rows = conn.execute(sa.select(column, clients.c.id).where(column.in_(wanted)).order_by(clients.c.id))
-                for norm, client_id in first_ids([(r[0], r[1]) for r in rows]).items():
+                found = conn.execute(sa.select(column, clients.c.id).where(column.in_(wanted)).order_by(clients.c.id))
+                for norm, client_id in first_ids([(r[0], r[1]) for r in found]).items():
                     self._people.setdefault(f"{kind}:{norm}", client_id)
         out: list[int] = []
         new_rows: list[list[Any]] = []
@@ -452,7 +452,7 @@ class HistoryImport:
                 client_id = self._companies.get(key) or pending.get(key)
                 if client_id is None:
                     client_id = pending[key] = -len(new_rows) - 1
-                    new_rows.append([0, q.company, q.company, None, None, None, None, at, ClientKind.COMPANY, key])
+                    new_rows.append([q.company, q.company, None, None, ClientKind.COMPANY, key])
                     self.stats["new_clients"] += 1
                 else:
                     self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
@@ -462,8 +462,7 @@ class HistoryImport:
                                   if self._people.get(k) or pending_people.get(k)), None)
                 if client_id is None:
                     client_id = -len(new_rows) - 1
-                    new_rows.append([0, q.name, None, q.email, q.phone, q.email_norm, q.phone_norm, at,
-                                     ClientKind.PERSON, None])
+                    new_rows.append([q.name, q.company, q.email, q.phone, ClientKind.PERSON, None])
                     self.stats["new_clients"] += 1
                 else:
                     self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
@@ -471,14 +470,14 @@ class HistoryImport:
                     pending_people.setdefault(k, client_id)
             out.append(client_id)
         ids = store.reserve_ids(conn, clients, len(new_rows))
-        for row, client_id in zip(new_rows, ids, strict=True):
-            row[0] = client_id
+        rows = [(*store.client_row(client_id, name=name, company=company, email=email, phone=phone, tax_id=None,
+                                   created_at=at), kind, key)
+                for (name, company, email, phone, kind, key), client_id in zip(new_rows, ids, strict=True)]
         resolved = [ids[-c - 1] if c < 0 else c for c in out]
         for known, made in ((self._companies, pending), (self._people, pending_people)):
             for key, client_id in made.items():
                 known.setdefault(key, ids[-client_id - 1] if client_id < 0 else client_id)
-        store.insert_rows(conn, clients, ["id", "name", "company", "email", "phone", "email_norm", "phone_norm",
-                                          "created_at", "kind", "company_key"], new_rows)
+        store.insert_rows(conn, clients, [*store.CLIENT_COLUMNS, "kind", "company_key"], rows)
         self._add_contacts(deals, resolved)
         return resolved
 
@@ -601,6 +600,7 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
         "unknown_columns": [{"column": h, "did_you_mean": plan.closest(spec, h)} for h in plan.unknown],
         "rows": rows, "imported": stats["imported"], "new_clients": stats["new_clients"],
         "existing_clients": stats["existing_clients"], "repeated_clients": stats["repeated_clients"],
+        "possible_duplicates": 0,
         "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0, "rejected": rejects.count,
         "rejects": rejects.first, "rejects_file": str(options.rejects) if options.rejects else None,
         "first_lead_id": history.lead_ids[0] if history.lead_ids else None,
@@ -642,12 +642,12 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
             writing[0] = writing[0] and options.on_error == "skip"
             continue
         values = [(c, cell(cells[c.index])) for c in plan.columns]
-        inquiry, errors = check_inquiry(values)
+        inquiry, errors = check_inquiry(values, history.spec.calendar)
         company = any(c.target == "company" and v.strip() for c, v in values)
         if company and errors and errors[0].message == NEEDS_NAME:
             errors = errors[1:]  # a company's deal needs no person
             if not errors:
-                inquiry = _company_inquiry(values)
+                inquiry = _company_inquiry(values, history.spec.calendar)
         try:
             if errors:
                 raise RowRefused("; ".join(e.message for e in errors))
@@ -671,11 +671,11 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
     return rows
 
 
-def _company_inquiry(values: list[tuple[Column, str]]) -> Inquiry:
+def _company_inquiry(values: list[tuple[Column, str]], region: str | None) -> Inquiry:
     """The inquiry of a company's row without a person: checked with the company standing in for the name."""
     company = next(v for c, v in values if c.target == "company" and v.strip())
     named = [(c, v) for c, v in values if c.target != "name"]
-    inquiry, errors = check_inquiry([*named, (Column(-1, "name", "name"), company)])
+    inquiry, errors = check_inquiry([*named, (Column(-1, "name", "name"), company)], region)
     assert inquiry is not None and not errors
     inquiry.name = ""
     return inquiry

@@ -45,8 +45,10 @@ from engine.results.intake import (
     UnknownColumn,
 )
 from engine.results.leads import (
+    Activity,
     BulkResult,
     Client,
+    ClientContact,
     ClientLead,
     Contact,
     HistoryEvent,
@@ -55,6 +57,7 @@ from engine.results.leads import (
     LeadShown,
     LeadTask,
     Refused,
+    TaskPage,
     TaskRow,
 )
 from engine.results.outbox import (
@@ -121,6 +124,7 @@ from engine.results.reports import (
     TrendDay,
     TrendWeek,
 )
+from engine.results.search import DuplicateClient, Duplicates, SearchHit
 from engine.results.users import (
     Login,
     NewToken,
@@ -141,6 +145,7 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "Activity",
     "BackupReport",
     "Board",
     "BoardStage",
@@ -149,6 +154,7 @@ __all__ = [
     "Card",
     "CheckReport",
     "Client",
+    "ClientContact",
     "ClientLead",
     "Contact",
     "CycleBasis",
@@ -161,6 +167,8 @@ __all__ = [
     "DoneItem",
     "DueLead",
     "DueLeads",
+    "DuplicateClient",
+    "Duplicates",
     "Estimate",
     "Expected",
     "FileProblem",
@@ -224,6 +232,7 @@ __all__ = [
     "Salespeople",
     "SalespeopleReport",
     "Salesperson",
+    "SearchHit",
     "Session",
     "SessionUser",
     "SessionsRevoked",
@@ -232,6 +241,7 @@ __all__ = [
     "StalledLead",
     "Submission",
     "Swept",
+    "TaskPage",
     "TaskRow",
     "Timestamp",
     "Token",
