@@ -142,8 +142,9 @@ def insert_company(conn: Connection, name: str, *, external_id: str | None, at: 
         raise InvalidInputError(f"external id '{external}' is already another client's")
     row = store.client_row(store.reserve_ids(conn, clients, 1)[0], name=name, company=name, email=None, phone=None,
                            tax_id=None, created_at=at)
-    conn.execute(sa.insert(clients).values(dict(zip(store.CLIENT_COLUMNS, row, strict=True)), kind=ClientKind.COMPANY,
-                                           company_key=company_key(name), external_id=external))
+    conn.execute(sa.insert(clients).values({**dict(zip(store.CLIENT_COLUMNS, row, strict=True)),
+                                            "kind": ClientKind.COMPANY, "company_key": company_key(name),
+                                            "external_id": external}))
     return int(row[0])
 
 
