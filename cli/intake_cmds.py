@@ -37,11 +37,15 @@ REJECTS_SHOWN = 50
 @force_option
 @click.option("--encoding", help="The file's encoding when it is not UTF-8, e.g. cp1250 or cp1251.")
 @click.option("--again", is_flag=True, help="Import a file that was already imported into this process.")
+@click.option("--history", is_flag=True,
+              help="Deals from another CRM with their stage or status and dates (admins): docs/intake.md.")
+@click.option("--map-reason", "map_reason", multiple=True, metavar="OLD=NEW",
+              help="With --history: the old system's closure reason OLD is the process's NEW; repeatable.")
 @json_option
 @pass_app
 def import_(app: App, file: str, process_: str, mapping: str | None, owner: str | None, assign: str | None,
             dry_run: bool, on_error: str, rejects: str | None, force: bool, encoding: str | None, again: bool,
-            as_json: bool) -> None:
+            history: bool, map_reason: tuple[str, ...], as_json: bool) -> None:
     """Import leads from a CSV file (managers and admins), all in one transaction.
 
     Columns named like the lead's attributes (name, company, email, phone, source, product, value, owner)
@@ -50,6 +54,8 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     """
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
+    if map_reason and not history:
+        raise click.UsageError("--map-reason maps the closure reasons of a --history import")
     if rejects and app.remote:
         raise click.UsageError("--rejects writes a file where the import runs, which is the server: through a server "
                                "the report (--json) lists the rejected rows' lines and reasons")
@@ -58,7 +64,8 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     with _progress(enabled=not as_json) as progress:
         report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
-                                       again=again, progress=progress)
+                                       again=again, progress=progress, history=history,
+                                       map_reason="\n".join(map_reason) or None)
     emit(report, as_json, _render_import)
     if report["status"] == "aborted":
         sys.exit(1)
@@ -100,6 +107,10 @@ def _render_import(r: results.ImportReport) -> None:
     else:
         echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
              "imports all rows or none.")
+    if r["history"] is not None and r["status"] != "aborted":
+        h = r["history"]
+        echo(f"History: {plural(h['updated'], 'deal')} moved on, {h['unchanged']} unchanged; of the deals written "
+             f"{h['open']} open, {h['won']} won, {h['lost']} lost.")
     if r["status"] != "aborted":
         parts = []
         if r["assigned_by_rules"]:

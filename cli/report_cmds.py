@@ -111,7 +111,7 @@ def _draw(kind: str, data: Mapping[str, Any], chart: str | None, force: bool) ->
 
 @click.group("report")
 def report() -> None:
-    """The sales director's numbers: refusals, the funnel, the sales cycle, salespeople, a forecast."""
+    """The sales director's numbers: refusals, the funnel, the sales cycle, salespeople, products, a forecast."""
 
 
 @report.command("refusals")
@@ -271,6 +271,29 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
                     [[r["owner"], r["held"], r["held_value"], r["won"], r["won_value"], r["lost"],
                       _pct(r["conversion"]), _num(r["mean_cycle_days"]), r["red"], r["gave_up"],
                       r["won_by_colleague"]] for r in data["salespeople"]]))
+
+
+@report.command("products")
+@_period_report(chart=False)
+def products(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
+             date_from: str | None, date_to: str | None, as_json: bool, as_csv: bool) -> None:
+    """Per product: leads won and lost in the period, the win rate, the value won and the cycle of the won."""
+    _one_output(as_json, as_csv)
+    data = app.engine.reports.products(period=period, date_from=date_from, date_to=date_to, process=process_,
+                                      team=team, owner=owner)
+    if as_json:
+        print_json(data)
+        return
+    keys = ["process", "product", "won", "lost", "conversion", "won_value", "mean_cycle_days", "median_cycle_days"]
+    if as_csv:
+        _write_csv(keys, [_values(r, keys) for r in data["products"]])
+        return
+    con = console(pipe_width=160)
+    con.print(f"[bold]Products[/bold], won and lost {_span(data['period'])}")
+    con.print(table(None, ["process", "product", "won", "lost", "win rate", "value won", "mean cycle (days)",
+                           "median cycle (days)"],
+                    [[r["process"], r["product"] or "-", r["won"], r["lost"], _pct(r["conversion"]), r["won_value"],
+                      _num(r["mean_cycle_days"]), _num(r["median_cycle_days"])] for r in data["products"]]))
 
 
 @report.command("forecast")

@@ -30,6 +30,16 @@ class ImportCounts(TypedDict):
     mails_queued: int
 
 
+class HistoryCounts(TypedDict):
+    """What a history import did besides adding deals (docs/intake.md#migrating-from-another-crm)."""
+
+    updated: int  # deals already imported that moved on
+    unchanged: int  # deals already imported where the file has them
+    open: int  # of the deals added or updated, those open, won and lost
+    won: int
+    lost: int
+
+
 class ImportReport(ImportCounts):
     """``import``'s report (docs/intake.md#importing-a-csv-file)."""
 
@@ -50,6 +60,7 @@ class ImportReport(ImportCounts):
     first_lead_id: int | None
     last_lead_id: int | None
     import_id: int | None
+    history: HistoryCounts | None  # a history import's counts (None for new inquiries)
 
 
 class Submission(TypedDict):
