@@ -11,6 +11,7 @@ import contextlib
 import getpass
 import socket
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import click
@@ -22,10 +23,16 @@ if TYPE_CHECKING:
     from cli.remote import RemoteEngine
 
 
-def _client(server: str, token: str | None) -> RemoteEngine:
+@contextlib.contextmanager
+def _client(server: str, token: str | None) -> Iterator[RemoteEngine]:
+    """A client of ``server`` presenting ``token``, its connection closed when the block ends."""
     from cli.remote import RemoteEngine, Server
 
-    return RemoteEngine(Server(server, token))
+    client = RemoteEngine(Server(server, token))
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _password(password_stdin: bool, prompt: str) -> str:
@@ -69,10 +76,11 @@ def login(app: App, url: str, name: str | None, password_stdin: bool, token_name
     if server.startswith("http://") and not _loopback(server):
         click.echo(f"Warning: {server} is not HTTPS: your password and token cross the network readable by "
                    "anyone on the way", err=True)
-    session = _client(server, None).auth.login(name, password)
+    with _client(server, None) as anonymous:
+        session = anonymous.auth.login(name, password)
     try:
-        with_session = _client(server, session["token"])
-        made = with_session.tokens.add_personal(name=token_name or f"leadflow CLI on {socket.gethostname()}")
+        with _client(server, session["token"]) as with_session:
+            made = with_session.tokens.add_personal(name=token_name or f"leadflow CLI on {socket.gethostname()}")
     finally:
         _end_session(server, session["token"])
     user = session.get("user") or {}
@@ -91,7 +99,8 @@ def _end_session(server: str, token: str) -> None:
     from cli.remote import RemoteError
 
     with contextlib.suppress(RemoteError):
-        _client(server, token).auth.logout()
+        with _client(server, token) as client:
+            client.auth.logout()
 
 
 def _loopback(server: str) -> bool:
@@ -123,7 +132,8 @@ def logout(app: App, url: str | None) -> None:
     problem = None
     if saved.token_id is not None:
         try:
-            _client(saved.server, saved.token).tokens.revoke(saved.token_id)
+            with _client(saved.server, saved.token) as client:
+                client.tokens.revoke(saved.token_id)
         except RemoteError as exc:
             if exc.status != 401:  # 401: the token no longer works (revoked, expired): nothing left to revoke
                 problem = exc.message

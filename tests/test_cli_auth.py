@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from click.testing import CliRunner, Result
+import pytest
+from click.testing import Result
 
-from cli.main import cli
 from engine.api import Engine
-from tests.conftest import PLAIN_OUTPUT, TEST_NOW, argv, check_error, js, ok, refused, snapshot
+from tests.conftest import OPERATION_GAP, check_error, js, leadflow, ok, refused, snapshot
 from tests.test_auth import _cheap_hashes
 from tests.test_cli_engine import url
 
@@ -22,8 +22,7 @@ GOOD = "correct horse battery"
 
 def fed(url: str, user: str, command: str, stdin: str) -> Result:
     """``leadflow COMMAND`` with ``stdin`` on standard input."""
-    env = {"LEADFLOW_DB": url, "LEADFLOW_USER": user, "LEADFLOW_NOW": TEST_NOW, **PLAIN_OUTPUT}
-    return CliRunner().invoke(cli, argv(command), env=env, input=stdin, catch_exceptions=False, prog_name="leadflow")
+    return leadflow(url, user, command, input=stdin)
 
 
 def login(url: str, name: str, password: str) -> dict[str, Any]:
@@ -34,6 +33,7 @@ def login(url: str, name: str, password: str) -> dict[str, Any]:
         eng.close()
 
 
+@pytest.mark.local_only(OPERATION_GAP)
 def test_user_add_with_a_password_from_stdin_or_a_one_time_one(url: str) -> None:
     result = fed(url, "root", "user add ewa --role salesperson --team north --password-stdin --json", GOOD + "\n")
     assert result.exit_code == 0, result.output
@@ -59,6 +59,7 @@ def test_user_add_with_a_password_from_stdin_or_a_one_time_one(url: str) -> None
     assert snapshot(url) == before
 
 
+@pytest.mark.local_only(OPERATION_GAP)
 def test_user_passwd_for_oneself_and_by_an_admin(url: str) -> None:
     result = fed(url, "anna", "user passwd --password-stdin", GOOD + "\n")
     assert (result.exit_code, result.stdout) == (0, "Password of anna set\n")
@@ -77,6 +78,7 @@ def test_user_passwd_for_oneself_and_by_an_admin(url: str) -> None:
     assert one["name"] == "piotr" and one["must_change_password"] and len(one["password"]) >= 10
 
 
+@pytest.mark.local_only(OPERATION_GAP)
 def test_user_set_role_team_and_deactivation(url: str) -> None:
     ok(url, "anna", "lead add --process photovoltaics --name 'Zofia Kamińska'")
     assert ok(url, "root", "user set piotr --team south").stdout == "User piotr: salesperson in team south\n"
@@ -97,6 +99,7 @@ def test_user_set_role_team_and_deactivation(url: str) -> None:
     assert ok(url, "root", "user set anna --email anna@example.pl").stdout == "User anna: e-mail anna@example.pl\n"
 
 
+@pytest.mark.local_only(OPERATION_GAP)
 def test_personal_tokens_from_the_cli(url: str) -> None:
     made = js(url, "anna", "token add --personal --name laptop --expires 30")
     assert made["token"].startswith("lfp_") and (made["kind"], made["source"]) == ("personal", "anna")
