@@ -133,6 +133,11 @@ OPERATIONS: tuple[Operation, ...] = (
               "Log in with a user name and password: a session token (rate-limited per user and address).",
               (_body("name", required=True), _body("password", required=True), Param("address", where="client"),
                Param("user_agent", where="client")), audience="anyone"),
+    Operation("auth", "change_password", "POST", "/auth/password", "login",
+              "Change one's own password with the old one, without a session (a one-time password at the first "
+              "login); refused and rate-limited exactly like a login.",
+              (_body("name", required=True), _body("old_password", required=True),
+               _body("new_password", required=True), Param("address", where="client")), audience="anyone"),
     Operation("auth", "logout", "POST", "/auth/logout", "logout", "End the session whose token is sent.",
               (Param("token", where="client"),)),
     # -- who am I, users ------------------------------------------------------------------------------------

@@ -330,3 +330,24 @@ def test_a_client_that_disconnects_mid_request_leaves_no_traceback(
     assert served.call("anna", "GET", "/v1/tasks").status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert snapshot(team.url) == before
+
+
+def test_a_password_an_admin_set_is_changed_through_the_api_before_the_first_login(
+        team: Team, served: Served) -> None:
+    team.admin.auth.set_password("anna", "first-day secret 1")
+    refused = served.call(None, "POST", "/v1/auth/login", json={"name": "anna", "password": "first-day secret 1"})
+    assert refused.status_code == 401 and refused.json()["code"] == "password_change_required"
+    before = snapshot(team.url)
+    wrong = served.call(None, "POST", "/v1/auth/password", json={
+        "name": "anna", "old_password": "not the one", "new_password": "anna chooses her own"})
+    assert wrong.status_code == 401 and "code" not in wrong.json()
+    same = served.call(None, "POST", "/v1/auth/password", json={
+        "name": "anna", "old_password": "first-day secret 1", "new_password": "first-day secret 1"})
+    assert same.status_code == 422 and "differ" in same.json()["detail"]
+    assert served.call(None, "POST", "/v1/auth/password", json={"name": "anna"}).status_code == 422
+    assert snapshot(team.url) == {**before, "rate_limits": snapshot(team.url)["rate_limits"]}  # failures counted
+    changed = served.call(None, "POST", "/v1/auth/password", json={
+        "name": "anna", "old_password": "first-day secret 1", "new_password": "anna chooses her own"})
+    assert changed.status_code == 200 and changed.json()["must_change_password"] is False
+    login = served.call(None, "POST", "/v1/auth/login", json={"name": "anna", "password": "anna chooses her own"})
+    assert login.status_code == 200 and login.json()["user"]["name"] == "anna"

@@ -3,7 +3,9 @@
 The package, by concern: ``schema`` (every table), ``database`` (connecting), ``codec`` (the JSON of stored
 documents), ``lead_rows`` (a lead's ``leads`` and ``lead_tasks`` rows, read into a ``LeadState`` and written back),
 ``projections`` (``stage_counts``, ``lead_stages``, ``ownerships``), ``event_log`` (the append-only history),
-``writes`` (the one write path) and ``driver`` (the driver-level executor). Schema changes go through Alembic
+``writes`` (the one write path), ``driver`` (the driver-level executor) and ``sqltypes`` (the names that
+annotate rows and SQL expressions: ``Record``, ``Mapping``, ``Condition``, ``Expr``, ``Query``,
+``Values``). Schema changes go through Alembic
 (``engine/migrations``).
 
 **One write path.** ``write_leads(conn, [LeadChange(before, after, events), ...], groups)`` writes every change of
