@@ -118,9 +118,8 @@ def _end_session(server: str, token: str) -> None:
     """The login's session served only to make the token; end it (a failure here leaves it to expire)."""
     from cli.remote import RemoteError
 
-    with contextlib.suppress(RemoteError):
-        with _client(server, token) as client:
-            client.auth.logout()
+    with contextlib.suppress(RemoteError), _client(server, token) as client:
+        client.auth.logout()
 
 
 def _loopback(server: str) -> bool:
