@@ -374,10 +374,9 @@ CLI_MODES = ["local", "remote", pytest.param("remote-pg", marks=pytest.mark.post
 #: Why ``import --rejects`` is a local case: the rejects file would be written where the import runs, the server;
 #: through a server the CLI refuses it as bad usage and the report (--json) lists the rejected rows.
 REJECTS_FILE = "import --rejects writes its file where the import runs; through a server that is refused (usage)"
-#: Commands whose engine call has arguments the operation table (cli/operations.py) does not carry yet, so through
-#: a server they fail: left for issue 14's follow-up (the team server report names them).
-OPERATION_GAP = ("through a server this command's call is not in cli/operations.py yet (users.add password, "
-                 "users.set, user passwd, tokens.list mine): a known gap of issue 14")
+#: Why listing tokens is a local case: through a server each person holds the personal token of their login, so
+#: token ids and lists differ.
+LOGIN_TOKENS = "through a server each logged-in person holds their login's personal token: token ids and lists differ"
 
 
 class CliDatabase:

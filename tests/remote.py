@@ -8,6 +8,7 @@ exit codes, what it imports, logging in and out) without an engine behind it.
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -141,7 +142,7 @@ class RemoteServer:
             return False
         finally:
             own.close()
-        env = {**self._env(user, None), "LEADFLOW_SERVER": None}
+        env = self._env(user, os.environ.get("LEADFLOW_NOW"))  # the test's clock: the template's, or the test's
         result = CliRunner().invoke(cli, ["login", self.url, "--user", user, "--password-stdin"], input=PASSWORD + "\n",
                                     env=env, catch_exceptions=False, prog_name="leadflow")
         assert result.exit_code == 0, f"leadflow login as {user}: {result.output}"
