@@ -146,8 +146,22 @@ class RemoteServer:
         result = CliRunner().invoke(cli, ["login", self.url, "--user", user, "--password-stdin"], input=PASSWORD + "\n",
                                     env=env, catch_exceptions=False, prog_name="leadflow")
         assert result.exit_code == 0, f"leadflow login as {user}: {result.output}"
+        self._never_expires(user)
         self.logged_in.add(user)
         return True
+
+    def _never_expires(self, user: str) -> None:
+        """The login's token never expires: the tests' clocks range over 18 months, a personal token's life is at
+        most one year (its expiry is tests/test_auth.py's and tests/test_server_attacks.py's to check)."""
+        import sqlalchemy as sa
+
+        db = sa.create_engine(self.db_url)
+        try:
+            with db.begin() as conn:
+                conn.execute(sa.text("UPDATE api_tokens SET expires_at = NULL WHERE kind = 'personal' AND source = :u"),
+                             {"u": user})
+        finally:
+            db.dispose()
 
     def _env(self, user: str, now: str | None) -> dict[str, str | None]:
         return {"XDG_CONFIG_HOME": str(self.config(user)), "LEADFLOW_SERVER": None, "LEADFLOW_TOKEN": None,

@@ -79,7 +79,7 @@ def test_a_database_is_never_written_over_even_with_force(url: str, tmp_path: Pa
                                                           args: list[str]) -> None:
     other = a_database(tmp_path / ("team.png" if name == "chart" else "team.db"))
     live = Path(url.removeprefix("sqlite:///"))
-    for target in (other, live):
+    for target in (other, live) if url.startswith("sqlite:") else (other,):  # PostgreSQL's database is no file
         for force in ([], ["--force"]):
             untouched(target, url, lambda t=target, f=force: check_error(  # type: ignore[misc]
                 leadflow(url, "marta", [*command(args, t, tmp_path), *f]), 1))
@@ -95,6 +95,7 @@ def test_a_file_with_a_write_ahead_log_beside_it_is_a_database(tmp_path: Path) -
     assert is_sqlite_database(target)
 
 
+@pytest.mark.local_only("demo works on a local database only (LOCAL_COMMANDS): it makes a SQLite file")
 def test_demo_refuses_a_database_and_any_other_file(url: str, tmp_path: Path) -> None:
     live = Path(url.removeprefix("sqlite:///"))
     notes = tmp_path / "notes.txt"
