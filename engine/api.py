@@ -75,6 +75,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "reopen": ("leads", "reopen"),
     "complete_task": ("leads", "complete_task"),
     "history": ("leads", "history"),
+    "lead_options": ("leads", "options"),
     "rebuild_lead": ("leads", "rebuild"),
     "stored_lead": ("leads", "stored"),
     "client": ("clients", "get"),

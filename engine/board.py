@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from engine import calendar, results, revisits
 from engine.rules import minor_to_money
-from engine.spec import ProcessSpec
+from engine.spec import ProcessSpec, StageSpec
 from engine.state import OwnedLead
 from engine.store import clients, events, lead_tasks, leads, stage_counts, users
 from engine.vocab import EventKind, LeadStatus, TaskStatus
@@ -148,21 +148,25 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
         if count and limit:
             rows = conn.execute(
                 sa.select(leads.c.id, clients.c.name, leads.c.owner, leads.c.value_minor, leads.c.stage_entered_at,
-                          leads.c.created_at, leads.c.red_at, leads.c.next_contact_at)
+                          leads.c.created_at, leads.c.red_at, leads.c.stage_due_at, leads.c.next_contact_at)
                 .join(clients, clients.c.id == leads.c.client_id)
                 .where(*in_stage, *(_light_range(light, now, yellow_until) if light else []))
                 .order_by(leads.c.red_at, leads.c.value_minor, leads.c.id)  # most urgent first
                 .limit(limit)
             ).all()
-            entry["leads"] = [
-                {"id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
-                 "light": light_of(r.red_at, now, yellow_until, r.next_contact_at),
-                 "days_in_stage": (now - r.stage_entered_at).days,
-                 "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
-                 "due_at": r.red_at.isoformat() if r.red_at else None,
-                 "next_contact": r.next_contact_at.isoformat() if r.next_contact_at else None}
-                for r in rows
-            ]
+            open_tasks = _open_tasks(conn, stage_id, [r.id for r in rows])
+            entry["leads"] = []
+            for r in rows:
+                lamp = light_of(r.red_at, now, yellow_until, r.next_contact_at)
+                tasks = open_tasks.get(r.id, [])
+                entry["leads"].append({
+                    "id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
+                    "light": lamp, "days_in_stage": (now - r.stage_entered_at).days,
+                    "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
+                    "due_at": r.red_at.isoformat() if r.red_at else None,
+                    "next_contact": r.next_contact_at.isoformat() if r.next_contact_at else None,
+                    "next_task": _next_task(stage, tasks),
+                    "overdue": _overdue(stage, r, now, tasks) if lamp == "red" else None})
         stages.append(entry)
     totals: results.BoardTotals = {
         "count": sum(s["count"] for s in stages),
@@ -177,6 +181,46 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
             # the manager's lane: the leads of this board's team waiting for an owner (none on one person's board)
             "unassigned": unassigned(conn, scope.team, now, cap=limit, process=spec.id) if scope.owner is None
             else None}
+
+
+OpenTasks = list[tuple[str, dt.datetime | None]]
+
+
+def _open_tasks(conn: Connection, stage_id: str, lead_ids: list[int]) -> dict[int, OpenTasks]:
+    """The listed leads' open tasks of their stage, by deadline: one lookup per stage of a board."""
+    found: dict[int, OpenTasks] = {}
+    for lead_id, task_id, due_at in conn.execute(
+            sa.select(lead_tasks.c.lead_id, lead_tasks.c.task_id, lead_tasks.c.due_at)
+            .where(lead_tasks.c.lead_id.in_(lead_ids), lead_tasks.c.stage == stage_id,
+                   lead_tasks.c.state == TaskStatus.OPEN)
+            .order_by(lead_tasks.c.lead_id, lead_tasks.c.due_at, lead_tasks.c.task_id)):
+        found.setdefault(lead_id, []).append((task_id, due_at))
+    return found
+
+
+def _next_task(stage: StageSpec | None, tasks: OpenTasks) -> results.NextTask | None:
+    """The first open task by deadline (one without a deadline comes last)."""
+    if not tasks:
+        return None
+    task_id, due_at = min(tasks, key=lambda t: (t[1] is None, t[1] or dt.datetime.min, t[0]))
+    task = stage.task(task_id) if stage else None
+    return {"id": task_id, "name": task.name if task else task_id, "due_at": due_at.isoformat() if due_at else None}
+
+
+def _overdue(stage: StageSpec | None, row: Any, now: dt.datetime, tasks: OpenTasks) -> results.Overdue | None:
+    """What made a red lead red: its earliest passed deadline (``red_at``, state.refresh_signal: a mandatory
+    task's or the stage's), or else its missed next contact."""
+    red_at, stage_due_at, contact = row.red_at, row.stage_due_at, row.next_contact_at
+    if red_at is not None and red_at < now and stage is not None:
+        for task_id, due_at in tasks:
+            task = stage.task(task_id)
+            if due_at == red_at and task is not None and task.mandatory:
+                return {"kind": "task", "id": task_id, "name": task.name, "due_at": red_at.isoformat()}
+        if stage_due_at == red_at:
+            return {"kind": "stage", "id": stage.id, "name": stage.name, "due_at": red_at.isoformat()}
+    if contact is not None and contact < now:
+        return {"kind": "contact", "id": "next_contact", "name": "next contact", "due_at": contact.isoformat()}
+    return None
 
 
 def _too_long_with_light(conn: Connection, in_stage: list[Condition], light: str, now: dt.datetime,

@@ -57,8 +57,10 @@ _SAFE_NAME = re.compile(r"[^\w.\-]+")
 
 
 def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MAX_UPLOAD,
-               body_timeout: float = BODY_TIMEOUT, identify: Identify | None = None) -> FastAPI:
-    """The team server's app over ``engine`` (an ``engine.api.Engine``; each request acts as its caller)."""
+               body_timeout: float = BODY_TIMEOUT, identify: Identify | None = None, web: bool = True,
+               trust_proxy: bool | None = None) -> FastAPI:
+    """The team server's app over ``engine`` (an ``engine.api.Engine``; each request acts as its caller), with the
+    web app's pages (cli/web; ``trust_proxy``: believe ``X-Forwarded-Proto``, default ``LEADFLOW_TRUST_PROXY=1``)."""
     app = FastAPI(
         title="leadflow",
         version="1",
@@ -82,6 +84,10 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
     _install_errors(app)
     _install_docs(app)
     _install_security(app)
+    if web:
+        from cli.web import mount
+
+        mount(app, engine, trust_proxy=trust_proxy)
     app.add_middleware(_Guard)
     return app
 

@@ -5,12 +5,14 @@ Identity comes only from credentials, never from what a client says about itself
 ``X-Leadflow-Token`` header for tools that cannot set the former. A ``--user``-style header (``X-Leadflow-User``)
 is ignored; a token in the query string is refused (400) before anything else, and never logged.
 
-``Identify`` tries its resolvers in order; the web app's cookie session (with its CSRF check) will be one more
-resolver, ahead of the bearer one, without any route changing.
+``Identify`` tries its resolvers in order: the web app's cookie session (``by_cookie``, with its CSRF check on
+every state-changing request), then the bearer token.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +38,12 @@ TOKEN_QUERY = frozenset({"token", "access_token", "api_key", "apikey", "auth", "
 #: hash decides whether it is valid.
 SESSION_PREFIX = "lfs_"
 PERSONAL_PREFIX = "lfp_"
+
+#: The web app's session cookie (HttpOnly, SameSite=Lax; cli/web/security.py sets it) holds a login's session
+#: token; state-changing requests made with it carry the CSRF token derived from it (``csrf_token``).
+SESSION_COOKIE = "leadflow_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: What an integration token may call: the intake, and with a read right the reads of 0.1.
 INTEGRATION_READS = frozenset({"leads.get", "boards.board"})
@@ -84,12 +92,47 @@ def by_token(engine: Engine, request: Request, read: bool) -> Caller | None:
     return Caller(engine.as_user(source["source"]), source["source"], kind, token, facts)
 
 
+def csrf_token(session_token: str) -> str:
+    """The CSRF token of a session: derived from its secret token, which only the cookie (HttpOnly) carries, so a
+    page of another site can neither read nor compute it; the same on every server process (no state)."""
+    return hmac.new(session_token.encode(), b"leadflow csrf", hashlib.sha256).hexdigest()
+
+
+def csrf_matches(session_token: str, sent: str | None) -> bool:
+    return bool(sent) and hmac.compare_digest(csrf_token(session_token), sent or "")
+
+
+def cookie_session(engine: Engine, request: Request) -> Caller | None:
+    """The signed-in person of the session cookie (``auth.session`` refuses an ended session, a deactivated
+    user's); None without a cookie. No CSRF check: a state-changing caller checks it (``by_cookie``, the web app's
+    forms)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or not token.startswith(SESSION_PREFIX):
+        return None
+    who = engine.as_user(engine.user_name).auth.session(token)
+    name = who["user"]["name"]
+    return Caller(engine.as_user(name), name, "session", token, dict(who))
+
+
+def by_cookie(engine: Engine, request: Request, read: bool) -> Caller | None:
+    """The session cookie, for a request without a bearer token; a state-changing one must send the session's CSRF
+    token in the ``X-CSRF-Token`` header (403 otherwise: a cross-site request carries the cookie, not the token)."""
+    if bearer(request) is not None:
+        return None
+    caller = cookie_session(engine, request)
+    if caller is not None and request.method not in SAFE_METHODS and not csrf_matches(
+            caller.token, request.headers.get(CSRF_HEADER)):
+        raise PermissionDenied(f"{request.method} {request.url.path} with a session cookie needs the session's CSRF "
+                               "token in the X-CSRF-Token header; nothing was changed")
+    return caller
+
+
 class Identify:
     """Resolves a request to its ``Caller`` through ``resolvers`` (the first that recognises its credentials)."""
 
     def __init__(self, engine: Engine, resolvers: list[Resolver] | None = None):
         self.engine = engine
-        self.resolvers = resolvers if resolvers is not None else [by_token]
+        self.resolvers = resolvers if resolvers is not None else [by_cookie, by_token]
 
     def __call__(self, request: Request, *, read: bool) -> Caller:
         """The caller (``read``: the request reads, which an integration token needs the read right for)."""

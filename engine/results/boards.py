@@ -14,6 +14,24 @@ class Lights(TypedDict):
     red: int
 
 
+class NextTask(TypedDict):
+    """A card's first open task of its stage, by deadline."""
+
+    id: str
+    name: str
+    due_at: Timestamp | None
+
+
+class Overdue(TypedDict):
+    """Why a red card is red: the deadline that passed (the stage's, a mandatory task's), or the missed next
+    contact."""
+
+    kind: str  # "stage", "task" or "contact"
+    id: str
+    name: str
+    due_at: Timestamp
+
+
 class Card(TypedDict):
     """A lead on the board."""
 
@@ -26,6 +44,8 @@ class Card(TypedDict):
     days_in_process: int
     too_long: bool
     due_at: Timestamp | None
+    next_task: NextTask | None
+    overdue: Overdue | None
     next_contact: Timestamp | None
 
 

@@ -193,3 +193,42 @@ class BulkResult(TypedDict):
     action: str
     done: list[int]
     refused: list[Refused]
+
+
+class StageChoice(TypedDict):
+    id: str
+    name: str
+
+
+class ReasonChoice(TypedDict):
+    id: str
+    label: str
+    kind: str  # refusal or removal
+
+
+class FieldChoice(TypedDict):
+    """A process field as a form shows it: its type (text, number, money, bool, date, choice) and bounds."""
+
+    id: str
+    label: str
+    type: str
+    options: list[str]
+    min: float | None
+    max: float | None
+    required: bool  # required to leave the lead's current stage
+
+
+class LeadOptions(TypedDict):
+    """``leads.options``: what the acting user may do with a lead now (the buttons of its web page); each
+    allowed action is still checked again when it is done, and refused with the engine's message."""
+
+    lead_id: int
+    version: int
+    edit: bool  # set fields, advance, win, close (the owner, or a manager of its team)
+    tasks: list[str]  # the open tasks of its stage the user may complete
+    advance: list[StageChoice]  # the process's next stages from here, when the user may advance
+    win: bool
+    close: list[ReasonChoice]  # the catalogue, when the user may close it
+    reopen: list[StageChoice]  # the stages a manager may reopen a closed lead into (its own stage first)
+    assign: list[str]  # who a manager may give it to
+    fields: list[FieldChoice]

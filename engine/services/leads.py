@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine import actions, board, clock, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead
-from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
+from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import LOST, WON
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
@@ -31,7 +31,7 @@ from engine.services.context import (
 )
 from engine.spec import ClosureReason, ProcessSpec, condition_text
 from engine.state import ATTRIBUTES, Event, LeadState, apply, rebuild
-from engine.store import clients, leads
+from engine.store import clients, leads, users
 from engine.vocab import NAME_LENGTH, NOTE_LENGTH, EventKind, LeadStatus, TaskStatus
 
 
@@ -337,6 +337,18 @@ class LeadService(Service):
             return ctx.commit(conn, state, evs)
 
     @operation
+    def options(self, lead_id: int) -> results.LeadOptions:
+        """What the acting user may do with the lead now, by the same rules that check each action (a web page
+        shows these buttons; pressing one still runs the action's own checks)."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state = ctx.visible_lead(conn, lead_id)
+            actor = ctx.actor(conn)
+            spec = ctx.spec(conn, state.process, state.process_version)
+            return lead_options(state, spec, actor, lambda: [Actor.from_row(r) for r in conn.execute(
+                sa.select(users).where(users.c.active.is_(True)).order_by(users.c.name)).mappings()])
+
+    @operation
     def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:
         """The lead's events, oldest first."""
         with self.ctx.reading() as conn:
@@ -476,6 +488,50 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], 
         raise RuleViolation(f"can't complete task '{task_id}' of lead {lead_id} yet: it comes after "
                             f"{', '.join(waiting)}, not done yet")
     return EventKind.TASK_DONE, {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", NOTE_LENGTH)}
+
+
+def lead_options(state: LeadState, spec: ProcessSpec, actor: Actor, people: Callable[[], builtins.list[Actor]],
+                 ) -> results.LeadOptions:
+    """``options``: each answer is the policy function that the action itself asks (``people``: the active users,
+    asked only when the actor may reassign)."""
+    assert state.id is not None  # a stored lead
+    is_open = state.status == LeadStatus.OPEN
+    stage = spec.stage(state.stage)
+    edit = is_open and stage is not None and policy.can_work(actor, state)
+    tasks: builtins.list[str] = []
+    if is_open and stage is not None:
+        for task in stage.all_tasks:
+            current = state.tasks.get((stage.id, task.id))
+            if current is None or current.state != TaskStatus.OPEN:
+                continue
+            try:
+                policy.require_can_do_task(actor, state, task, spec)
+            except PermissionDenied:
+                continue
+            tasks.append(task.id)
+    manager = policy.manages(actor, state.team)
+
+    def named(stage_id: str) -> results.StageChoice:
+        found = spec.stage(stage_id)
+        return {"id": stage_id, "name": found.name if found else stage_id}
+
+    reopen: builtins.list[results.StageChoice] = []
+    if not is_open and manager:
+        first = state.closed_from_stage or state.stage
+        reopen = [named(first)] + [named(s.id) for s in spec.stages if s.id != first]
+    return {
+        "lead_id": state.id, "version": state.row_version, "edit": edit, "tasks": tasks,
+        "advance": [named(n.stage) for n in stage.next] if edit and stage is not None else [],
+        "win": edit and state.stage == spec.won_stage,
+        "close": [{"id": r.id, "label": r.label, "kind": r.kind} for r in spec.closure_reasons
+                  if r.allowed_in(state.stage)] if edit else [],
+        "reopen": reopen,
+        "assign": [p.name for p in people() if policy.can_own(p) and policy.manages(actor, p.team)]
+        if is_open and manager else [],
+        "fields": [{"id": f.id, "label": f.label, "type": f.type, "options": list(f.options), "min": f.min,
+                    "max": f.max, "required": stage is not None and f.id in stage.required_fields}
+                   for f in spec.fields],
+    }
 
 
 def contact_attempts(state: LeadState) -> int:
