@@ -143,6 +143,9 @@ OPERATIONS: tuple[Operation, ...] = (
               status=201),
     Operation("users", "set_email", "PATCH", "/users/{name}", "user set", "Change a user's e-mail address (admins).",
               (_path("name", "str"), _body("email", required=True))),
+    Operation("users", "set_language", "PATCH", "/users/{name}/language", "user set",
+              "Set the language a user reads leadflow in (their own; admins anyone's).",
+              (_path("name", "str"), _body("language", required=True))),
     # -- processes --------------------------------------------------------------------------------------------
     Operation("processes", "list", "GET", "/processes", "process list",
               "Every stored process version with its open leads."),

@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     "add_user": ("users", "add"),
     "set_user_email": ("users", "set_email"),
+    "set_user_language": ("users", "set_language"),
     "list_users": ("users", "list"),
     "whoami": ("users", "whoami"),
     "load_process": ("processes", "load"),

@@ -30,7 +30,7 @@ def user(row: Any) -> results.User:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
             "created_at": iso(row["created_at"]), "active": row["active"],
             "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
-            "deactivated_at": iso(row["deactivated_at"])}
+            "deactivated_at": iso(row["deactivated_at"]), "language": row.get("language")}
 
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:

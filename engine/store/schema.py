@@ -34,6 +34,8 @@ users = sa.Table(
     sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("password_changed_at", sa.DateTime),
     sa.Column("deactivated_at", sa.DateTime),
+    # the language the user reads leadflow in (engine/i18n.py); none: the environment's
+    sa.Column("language", sa.String(8)),
 )
 
 process_versions = sa.Table(
