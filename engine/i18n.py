@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gettext as _gettext
 import os
+import re
 import string
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -212,9 +213,14 @@ def error_text(error: BaseException, code: str | None = None) -> str:
 
 
 def placeholders(text: str) -> set[str]:
-    """The names of the ``{placeholders}`` of a message (the catalogue test compares them)."""
-    return {name.split(".")[0].split("[")[0] for _lit, name, _spec, _conv in string.Formatter().parse(text)
-            if name is not None}
+    """The names of the ``{placeholders}`` of a message, and of its ``%(name)s`` ones (Jinja's ``{% trans %}``
+    blocks), which the catalogue test compares."""
+    try:
+        braces = {name.split(".")[0].split("[")[0] for _lit, name, _spec, _conv in string.Formatter().parse(text)
+                  if name is not None}
+    except ValueError:  # a lone brace: not a format string, the text itself is compared
+        braces = {text}
+    return braces | {f"%({name})" for name in re.findall(r"%\((\w+)\)", text)}
 
 
 def null_translations_for(code: str) -> _gettext.NullTranslations:

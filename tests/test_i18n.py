@@ -223,3 +223,91 @@ def test_help_is_translated_and_english_again_after(monkeypatch: pytest.MonkeyPa
     assert {"pl": "procesy sprzedaży", "ro": "procese de vânzare", "ru": "процессы продаж"}[code] in top
     monkeypatch.delenv("LEADFLOW_LANG")
     assert "Move leads to their next stage" in " ".join(printed(None, None, "lead advance --help").split())
+
+
+# -- the board, terminal and HTML -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "words"), [
+    ("pl", ["stan na 2.03.2026, 09:00: 2 otwarte leady, 1\xa0580\xa0045,00\xa0zł", "czerwone: 0", "opiekun",
+            "2 leady, 1\xa0580\xa0045,00\xa0zł", "0 dn."]),
+    ("ro", ["la data de 02.03.2026, 09:00: 2 lead-uri deschise, 1.580.045,00\xa0PLN", "roșii: 0", "responsabil",
+            "2 lead-uri"]),
+    ("ru", ["на 02.03.2026, 09:00: 2 открытых лида, 1\xa0580\xa0045,00\xa0PLN", "красные: 0", "ответственный",
+            "2 лида", "0 дн."]),
+])
+def test_the_board_in_each_language(team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str,
+                                    words: list[str]) -> None:
+    anna = team.as_("anna")
+    for value in ("1580000", "45"):
+        anna.leads.add(process="photovoltaics", name="Łukasz Żółć", phone="+48 601 200 300", value=value)
+    monkeypatch.setenv("LEADFLOW_LANG", code)
+    shown = " ".join(printed(team.url, "marta", "board --process photovoltaics").replace("\xa0", " ").split())
+    for word in words:
+        assert word.replace("\xa0", " ") in shown, shown
+    page = tmp_path / "board.html"
+    ok(team.url, "marta", f"board --process photovoltaics --html {page}")
+    html = page.read_text(encoding="utf-8")
+    assert f'<html lang="{code}">' in html
+    assert {"pl": "Tablica szans sprzedaży", "ro": "Panoul oportunităților", "ru": "Доска возможностей"}[code] in html
+    assert {"pl": "2 otwarte leady", "ro": "2 lead-uri deschise", "ru": "2 открытых лида"}[code] not in html  # split
+    assert {"pl": "otwarte leady", "ro": "lead-uri deschise", "ru": "открытых лида"}[code] in html
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    ("pl", ["Lejek photovoltaics (Photovoltaic installations), leady utworzone", "2 leady",
+            "konwersja od leada do wygranej 0,0%", "dotarło", "100,0%", "Wygrane"]),
+    ("ro", ["Pâlnia photovoltaics", "2 lead-uri", "conversie de la lead la câștig 0,0%", "au ajuns", "100,0%"]),
+    ("ru", ["Воронка photovoltaics", "2 лида", "конверсия от лида до выигрыша 0,0%", "дошли", "100,0%"]),
+])
+def test_a_report_in_each_language(team: Team, monkeypatch: pytest.MonkeyPatch, code: str, words: list[str]) -> None:
+    anna = team.as_("anna")
+    for name in ("Łukasz Żółć", "Anna Kowalska"):
+        anna.leads.add(process="photovoltaics", name=name, phone="+48 601 200 300")
+    monkeypatch.setenv("LEADFLOW_LANG", code)
+    shown = " ".join(printed(team.url, "marta", "report funnel --period all --process photovoltaics").split())
+    for word in words:
+        assert word in shown, shown
+
+
+# -- input in the user's language -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "typed", "stored"), [
+    ("pl", ["35 000,00", "35\u00a0000,50", "35.000,00", "1 580 000"],
+     ["35000.00", "35000.50", "35000.00", "1580000.00"]),
+    ("ro", ["35.000,00", "35.000", "35 000,5", "1.580.000"], ["35000.00", "35000.00", "35000.50", "1580000.00"]),
+    ("ru", ["35 000,00", "35,5", "35.000,00", "1 580 000,00"], ["35000.00", "35.50", "35000.00", "1580000.00"]),
+    ("en", ["35,000.00", "35000.5", "35,000", "1,580,000"], ["35000.00", "35000.50", "35000.00", "1580000.00"]),
+])
+def test_amounts_are_read_in_the_users_language(team: Team, code: str, typed: list[str], stored: list[str]) -> None:
+    ok(team.url, "anna", f"user set anna --language {code}")
+    for text, expected in zip(typed, stored, strict=True):
+        lead = js(team.url, "anna", ["lead", "add", "--process", "photovoltaics", "--name", "Łukasz Żółć",
+                                     "--value", text, "--json"])
+        assert lead["value"] == expected, text
+        after = js(team.url, "anna", ["lead", "set", str(lead["id"]), f"budget={text}", "--json"])
+        assert after["fields"]["budget"] == expected, text
+
+
+@pytest.mark.parametrize(("code", "error"), [
+    ("pl", "Error: value '35.000' jest niejednoznaczne: napisz 35000 dla tysięcy albo 35,000 dla części ułamkowej"),
+    ("ru", "Error: value '35.000' неоднозначно: напишите 35000 для тысяч или 35,000 для дробной части"),
+])
+def test_an_ambiguous_amount_is_refused_clearly(team: Team, code: str, error: str) -> None:
+    ok(team.url, "anna", f"user set anna --language {code}")
+    assert refused(team.url, "anna", ["lead", "add", "--process", "photovoltaics", "--name", "X", "--value",
+                                      "35.000"]) == error
+    assert refused(team.url, "anna", ["lead", "add", "--process", "photovoltaics", "--name", "X", "--value",
+                                      "35.00.0"]).startswith("Error: value musi być liczbą" if code == "pl"
+                                                             else "Error: value должно быть числом")
+
+
+@pytest.mark.parametrize(("code", "typed"), [("pl", "16.03.2026"), ("ro", "16.03.2026"), ("ru", "16/03/2026"),
+                                             ("en", "2026-03-16")])
+def test_dates_take_iso_and_the_locales_short_form(team: Team, code: str, typed: str) -> None:
+    ok(team.url, "anna", f"user set anna --language {code}")
+    lead = js(team.url, "anna", ["lead", "add", "--process", "mortgage", "--name", "Łukasz Żółć", "--json"])
+    for text in (typed, "2026-03-16"):
+        after = js(team.url, "anna", ["lead", "set", str(lead["id"]), f"purchase_by={text}", "--json"])
+        assert after["fields"]["purchase_by"] == "2026-03-16"
+    if code == "en":
+        refused(team.url, "anna", ["lead", "set", str(lead["id"]), "purchase_by=16.03.2026"])

@@ -37,6 +37,17 @@ def money(amount: str | Decimal | None, currency: str, code: str | None = None) 
     return str(format_currency(Decimal(str(amount)), currency, locale=locale(code)))
 
 
+def amount(value: str | Decimal | None, code: str | None = None) -> str:
+    """An amount without its currency (a table's column under a heading that names it): ``45 000,00``."""
+    if value is None or value == "":
+        return "-"
+    if _english(code):
+        return str(value)
+    from babel.numbers import format_decimal
+
+    return str(format_decimal(Decimal(str(value)), format="#,##0.00", locale=locale(code)))
+
+
 def number(value: Any, code: str | None = None) -> str:
     """A count or measure with the locale's separators (``1 234,5``)."""
     if value is None:
@@ -49,14 +60,14 @@ def number(value: Any, code: str | None = None) -> str:
 
 
 def percent(ratio: float | None, code: str | None = None) -> str:
-    """0.125 -> ``12.5%`` (English), ``12,5%`` (Polish)."""
+    """0.125 -> ``12.5%`` (English), ``12,5%`` (Polish); one decimal."""
     if ratio is None:
-        return "-"
+        return ""
     if _english(code):
-        return f"{ratio * 100:.1f}%".replace(".0%", "%")
+        return f"{ratio:.1%}"
     from babel.numbers import format_percent
 
-    return str(format_percent(ratio, format="#,##0.#%", locale=locale(code)))
+    return str(format_percent(ratio, format="#,##0.0%", locale=locale(code)))
 
 
 def _parse(value: str | dt.datetime | dt.date) -> dt.datetime | dt.date:
