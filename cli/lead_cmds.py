@@ -12,6 +12,7 @@ from cli.output import (
     STATE_STYLE,
     STATUS_STYLE,
     console,
+    echo,
     emit,
     esc,
     if_version_option,
@@ -388,3 +389,17 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
                          for x in c["leads"]]))
 
     emit(data, as_json, render)
+
+
+@client.command("set")
+@click.argument("client_id", type=ID)
+@click.option("--language", required=True, metavar="en|pl|ro|ru",
+              help="The language of the client's mails; an empty value: each lead's process's.")
+@json_option
+@pass_app
+def client_set(app: App, client_id: int, language: str, as_json: bool) -> None:
+    """Set the language a client's mails are written in."""
+    data = app.engine.clients.set_language(client_id, language)
+    emit(data, as_json, lambda c: echo(
+        _("Client {id}: mails in {language}", id=c["id"], language=c["language"]) if c["language"]
+        else _("Client {id}: mails in each process's language", id=c["id"])))

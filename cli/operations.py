@@ -219,6 +219,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "Open tasks the user is expected to do, earliest deadline first.", (_query("owner"),)),
     Operation("clients", "get", "GET", "/clients/{client_id}", "client show",
               "A client with all its leads, past and present.", (_path("client_id", minimum=1),)),
+    Operation("clients", "set_language", "PATCH", "/clients/{client_id}/language", "client set",
+              "Set the language of a client's mails (anyone who may work one of its leads).",
+              (_path("client_id", minimum=1), _body("language", required=True))),
     # -- the board and the stand-up ---------------------------------------------------------------------------
     Operation("boards", "board", "GET", "/board", "board",
               "Open leads by stage with their lights: one board with 'process', else a list.",
@@ -283,6 +286,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "The leads the user may see as CSV, formulas neutralised.",
               (Param("out", where="client"), _query("process"), _query("excel", "bool", default=False)),
               media="text/csv"),
+    Operation("intake", "export_table", "GET", "/export/table", "export",
+              "The leads the user may see as a typed table (columns, their types, the currencies, the rows) for "
+              "a spreadsheet (leadflow export --xlsx).", (_query("process"),)),
     # -- tokens and the outbox --------------------------------------------------------------------------------
     Operation("tokens", "list", "GET", "/tokens", "token list", "Every API token, without the secret (admins)."),
     Operation("tokens", "add", "POST", "/tokens", "token add",

@@ -60,11 +60,17 @@ def normalize(code: str | None) -> str | None:
     return base if base in LANGUAGES else None
 
 
-def check_language(code: str) -> str:
-    """A language code a user or a process may choose, or ``ValueError`` saying which are known."""
+def chosen_language(code: str | None) -> str | None:
+    """A language a user chose for themselves or a client (None or empty: none, the default applies), or the
+    refusal naming the languages leadflow speaks."""
+    if code is None or not code.strip():
+        return None
     found = code.strip().lower()
     if found not in LANGUAGES:
-        raise ValueError(f"language '{code}' is not one leadflow speaks; choose one of {', '.join(LANGUAGES)}")
+        from engine.errors import InvalidInputError
+
+        raise InvalidInputError(N_("language '{language}' is not one leadflow speaks; choose one of {known}"),
+                                language=code, known=", ".join(LANGUAGES))
     return found
 
 

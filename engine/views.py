@@ -156,6 +156,7 @@ def client(row: Any, lead_views: list[results.Lead]) -> results.Client:
         "email": row["email"],
         "phone": row["phone"],
         "created_at": iso(row["created_at"]),
+        "language": row.get("language"),
         "leads": lead_views,
     }
 

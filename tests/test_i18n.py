@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import gettext
+import os
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,12 @@ from babel.messages.pofile import read_po
 
 from cli.present import formats
 from engine import i18n
-from engine.errors import RuleViolation
-from tests.conftest import TEST_NOW, Team, js, ok, printed, refused
+from engine.errors import InvalidInputError, PermissionDenied, RuleViolation
+from tests.conftest import TEST_NOW, Team, js, leadflow, ok, printed, refused
+from tests.smtp import Inbox, Server
+from tests.test_outbox import inbox, mailing, new_lead, smtp, to_first_contact
+
+__all__ = ["inbox", "mailing", "smtp"]  # the outbox tests' fixtures, used here
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSLATED = [code for code in i18n.LANGUAGES if code != i18n.SOURCE]
@@ -311,3 +317,98 @@ def test_dates_take_iso_and_the_locales_short_form(team: Team, code: str, typed:
         assert after["fields"]["purchase_by"] == "2026-03-16"
     if code == "en":
         refused(team.url, "anna", ["lead", "set", str(lead["id"]), "purchase_by=16.03.2026"])
+
+
+# -- exports for spreadsheets -------------------------------------------------------------------------------------
+
+def _export_leads(team: Team) -> None:
+    anna = team.as_("anna")
+    anna.leads.add(process="photovoltaics", name="=HYPERLINK(\"http://x\")", phone="+48 601 111 001",
+                   value="42500.50", fields={"budget": "40000", "roof_area_m2": "45,5"})
+    anna.leads.add(process="photovoltaics", name="Łukasz Żółć", phone="+48 601 200 300", value="1580000")
+
+
+def test_the_xlsx_export_has_real_numbers_dates_and_text_phones(team: Team, tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    _export_leads(team)
+    book = tmp_path / "leads.xlsx"
+    result = leadflow(team.url, "anna", f"export --process photovoltaics --xlsx {book}")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", f"Exported 2 leads to {book}\n")
+    sheet = load_workbook(book).active
+    header = [c.value for c in sheet[1]]
+    first = dict(zip(header, sheet[2], strict=True))
+    assert first["id"].data_type == "n" and first["id"].value == 1
+    assert first["value"].data_type == "n" and first["value"].value == 42500.5
+    assert first["value"].number_format == '#,##0.00 "PLN"'
+    assert first["budget"].data_type == "n" and first["budget"].value == 40000
+    assert first["roof_area_m2"].data_type == "n" and first["roof_area_m2"].value == 45.5
+    assert first["created_at"].is_date and first["created_at"].value == dt.datetime.fromisoformat(TEST_NOW)
+    assert first["phone"].data_type == "s" and first["phone"].value == "+48 601 111 001"  # no apostrophe
+    assert first["name"].data_type == "s" and first["name"].value == '=HYPERLINK("http://x")'  # not a formula
+    assert sheet.cell(3, header.index("value") + 1).value == 1580000
+
+
+@pytest.mark.parametrize("code", ["pl", "ro", "ru"])
+def test_the_excel_csv_uses_the_decimal_comma_and_libreoffice_reads_numbers(
+        team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    import shutil
+    import subprocess
+
+    from openpyxl import load_workbook
+
+    _export_leads(team)
+    monkeypatch.setenv("LEADFLOW_LANG", code)
+    csv_file = tmp_path / "leads.csv"
+    assert leadflow(team.url, "anna", f"export --process photovoltaics --excel --output {csv_file}").exit_code == 0
+    text = csv_file.read_text(encoding="utf-8-sig")
+    assert ";42500,50;" in text and ";1580000,00;" in text and ";45,5" in text
+    soffice = shutil.which("soffice") or shutil.which("libreoffice")
+    if soffice is None:
+        if os.environ.get("CI"):
+            pytest.fail("LibreOffice (soffice) must be installed in CI: .ci/run installs libreoffice-calc-nogui")
+        pytest.skip("LibreOffice (soffice) is not installed: apt-get install libreoffice-calc-nogui")
+    locale_id = {"pl": 1045, "ro": 1048, "ru": 1049}[code]  # the CSV filter's language, as Excel's would be
+    subprocess.run([soffice, f"-env:UserInstallation=file://{tmp_path}/profile", "--headless", "--convert-to",
+                    "xlsx", f"--infilter=CSV:59,34,76,1,,{locale_id}", "--outdir", str(tmp_path), str(csv_file)],
+                   check=True, capture_output=True, timeout=180)
+    sheet = load_workbook(tmp_path / "leads.xlsx").active
+    header = [c.value for c in sheet[1]]
+    value = sheet.cell(2, header.index("value") + 1)
+    assert value.data_type == "n" and value.value == 42500.5
+    assert sheet.cell(3, header.index("value") + 1).value == 1580000
+    assert sheet.cell(2, header.index("roof_area_m2") + 1).value == 45.5
+
+
+# -- mails in the client's language --------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "subject", "opening"), [
+    (None, "Dziękujemy za zapytanie, Łukasz Żółć", "Dzień dobry,"),  # the process's language: photovoltaics, pl
+    ("en", "Thank you for your inquiry, Łukasz Żółć", "Dear Łukasz Żółć,"),
+    ("ro", "Vă mulțumim pentru solicitare, Łukasz Żółć", "Bună ziua,"),
+    ("ru", "Спасибо за ваше обращение, Łukasz Żółć", "Здравствуйте!"),
+])
+def test_a_client_mail_goes_in_the_clients_language(mailing: Team, smtp: Server, inbox: Inbox, code: str | None,
+                                                    subject: str, opening: str) -> None:
+    lead = new_lead(mailing.as_("anna"))
+    client = mailing.as_("anna").clients.set_language(lead["client_id"], code)
+    assert client["language"] == code
+    to_first_contact(mailing, lead["id"])
+    assert mailing.admin.run_due()["sent"] == 1
+    (got,) = inbox.received
+    assert str(got.message["Subject"]) == subject
+    assert got.message.get_content().startswith(opening)
+    head = got.raw.split(b"\r\n\r\n")[0].replace(b"\r\n ", b" ")  # unfolded
+    assert head.isascii()  # every header encoded (RFC 2047), the UTF-8 subject and names included
+    (line,) = [h for h in head.split(b"\r\n") if h.startswith(b"Subject: ")]
+    assert b"=?utf-8?" in line
+    assert str(make_header(decode_header(line.decode("ascii").removeprefix("Subject: ")))) == subject
+
+
+def test_a_clients_language_is_checked_and_needs_a_lead_one_may_work(team: Team) -> None:
+    lead = team.as_("anna").leads.add(process="photovoltaics", name="Łukasz Żółć")
+    with pytest.raises(InvalidInputError, match="language 'de' is not one leadflow speaks"):
+        team.as_("anna").clients.set_language(lead["client_id"], "de")
+    with pytest.raises(PermissionDenied):
+        team.as_("piotr").clients.set_language(lead["client_id"], "pl")
+    assert team.as_("marta").clients.set_language(lead["client_id"], "")["language"] is None

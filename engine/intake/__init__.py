@@ -39,13 +39,14 @@ from engine.intake.csv_file import (
     neutralise,
     unneutralise,
 )
-from engine.intake.export import EXPORT_COLUMNS, export_csv
+from engine.intake.export import EXPORT_COLUMNS, EXPORT_TYPES, export_csv, export_rows
 from engine.intake.inquiry import FieldError, Inquiry, InquiryErrors, check_inquiry, check_submission, find_client
 
 __all__ = [
     "ATTRIBUTES",
     "DELIMITERS",
     "EXPORT_COLUMNS",
+    "EXPORT_TYPES",
     "FORMULA_STARTS",
     "IGNORE",
     "STATE_COLUMNS",
@@ -62,6 +63,7 @@ __all__ = [
     "check_submission",
     "detect_delimiter",
     "export_csv",
+    "export_rows",
     "file_sha256",
     "find_client",
     "header_key",

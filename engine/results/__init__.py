@@ -37,6 +37,7 @@ from engine.results.boards import (
     UnassignedLead,
 )
 from engine.results.intake import (
+    ExportTable,
     ImportCounts,
     ImportReport,
     RejectedRow,
@@ -157,6 +158,7 @@ __all__ = [
     "DueLeads",
     "Estimate",
     "Expected",
+    "ExportTable",
     "FileProblem",
     "Forecast",
     "ForecastLater",

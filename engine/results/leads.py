@@ -124,6 +124,7 @@ class Client(TypedDict):
     email: str | None
     phone: str | None
     created_at: Timestamp
+    language: str | None  # the language of the client's mails; None: each lead's process's (docs/i18n.md)
     leads: list[Lead]
 
 

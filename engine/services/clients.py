@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, policy, results, store, views
+from engine import clock, i18n, policy, results, store, views
 from engine.errors import InvalidInputError, NotFoundError
 from engine.policy import Actor
 from engine.rules import check_email, check_phone, clean_text, normalise_email, normalise_phone
@@ -28,6 +28,21 @@ class ClientService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
+            row, states = visible_client_leads(ctx, conn, actor, client_id)
+            return views.client(row, [ctx.view(conn, s) for s in states])
+
+    @operation
+    def set_language(self, client_id: int, language: str | None) -> results.Client:
+        """Set the language of the client's mails (one of ``i18n.LANGUAGES``; None or empty: each lead's process's
+        ``language``), for anyone who may work one of the client's leads."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            _row, states = visible_client_leads(ctx, conn, actor, client_id)
+            if states and not any(policy.can_work(actor, s) for s in states):
+                policy.require_can_work(actor, states[-1], f"set the language of client {client_id} through")
+            chosen = i18n.chosen_language(language)
+            conn.execute(sa.update(clients).where(clients.c.id == client_id).values(language=chosen))
             row, states = visible_client_leads(ctx, conn, actor, client_id)
             return views.client(row, [ctx.view(conn, s) for s in states])
 

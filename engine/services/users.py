@@ -10,7 +10,6 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, i18n, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
-from engine.i18n import N_
 from engine.rules import check_email, clean_text
 from engine.services.context import Service, operation
 from engine.store import leads, process_versions, users
@@ -107,13 +106,7 @@ class UserService(Service):
             actor = ctx.actor(conn)
             person = ctx.user(conn, name)
             policy.require_self_or_admin(actor, person, f"set the language of user '{person.name}'")
-            chosen = None
-            if language and language.strip():
-                try:
-                    chosen = i18n.check_language(language)
-                except ValueError:
-                    raise InvalidInputError(N_("language '{language}' is not one leadflow speaks; choose one of "
-                                               "{known}"), language=language, known=", ".join(i18n.LANGUAGES)) from None
+            chosen = i18n.chosen_language(language)
             conn.execute(sa.update(users).where(users.c.id == person.id).values(language=chosen))
             if person.name == actor.name:
                 i18n.set_user_language(chosen)

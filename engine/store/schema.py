@@ -63,6 +63,8 @@ clients = sa.Table(
     sa.Column("email_norm", sa.String(320), index=True),
     sa.Column("phone_norm", sa.String(64), index=True),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # the language of the client's mails (engine/i18n.py); none: the process's
+    sa.Column("language", sa.String(8)),
 )
 
 leads = sa.Table(

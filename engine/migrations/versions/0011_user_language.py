@@ -1,4 +1,4 @@
-"""user language: the language each user reads leadflow in (docs/i18n.md); none means the environment's
+"""languages: the language each user reads leadflow in and each client's mails are written in (docs/i18n.md)
 
 Revision ID: 0011
 Revises: 0007
@@ -19,8 +19,12 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('language', sa.String(length=8), nullable=True))
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('language', sa.String(length=8), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('clients', schema=None) as batch_op:
+        batch_op.drop_column('language')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_column('language')
