@@ -88,7 +88,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]
 def _render_import(r: results.ImportReport) -> None:
     name = Path(r["file"]).name
     attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
-                f"{r['repeated_clients']} repeated in the file")
+                f"{r['repeated_clients']} repeated in the file"
+                + (f", {plural(r['possible_duplicates'], 'possible duplicate')} of another's client (see "
+                   "'leadflow client duplicates')" if r.get("possible_duplicates") else ""))
     if r["status"] == "imported":
         echo(f"Imported {plural(r['imported'], 'lead')} into {r['process']} from {name} (import {r['import_id']}, "
              f"leads {r['first_lead_id'] or '-'}-{r['last_lead_id'] or '-'}): {attached}; "

@@ -134,17 +134,19 @@ def lead() -> None:
 @click.option("--value", help="Expected value, an exact amount such as 45000.50.")
 @click.option("--owner", help="Salesperson who owns the lead (default: you, if you are a salesperson).")
 @click.option("--client", "client_id", type=ID, help="Attach the lead to this existing client.")
+@click.option("--tax-id", help="The client's tax id (NIP, CUI, INN...): search finds the client by it.")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a process field; repeatable.")
 @json_option
 @pass_app
 def lead_add(app: App, *, process_: str, name: str, company: str | None, email: str | None, phone: str | None,
              source: str | None, product: str | None, value: str | None, owner: str | None,
-             client_id: int | None, sets: tuple[str, ...], as_json: bool) -> None:
-    """Register an inquiry as a lead at the first stage."""
+             client_id: int | None, tax_id: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Register an inquiry as a lead at the first stage. An e-mail or phone of a client you may see adds the lead
+    to that client; phones are stored in E.164 (docs/intake.md)."""
     fields = parse_assignments(sets)
     result = app.engine.leads.add(process=process_, name=name, company=company, email=email, phone=phone,
                                  source=source, product=product, value=value, owner=owner, fields=fields,
-                                 client_id=client_id)
+                                 client_id=client_id, **({"tax_id": tax_id} if tax_id else {}))
     print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
                      f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
 
@@ -157,15 +159,17 @@ def lead_add(app: App, *, process_: str, name: str, company: str | None, email: 
 @click.option("--unassigned", is_flag=True,
               help="Only leads without an owner: the manager's queue (open ones unless --status says otherwise).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--search", "--name", "search", metavar="TEXT",
+              help="Only leads of the clients TEXT finds: name, company, e-mail, phone, tax id (as 'leadflow find').")
 @json_option
 @pass_app
 def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str | None, status: str | None,
-              unassigned: bool, limit: int, as_json: bool) -> None:
+              unassigned: bool, limit: int, search: str | None, as_json: bool) -> None:
     """List leads you may see."""
     if unassigned and owner:
         raise click.UsageError("--unassigned and --owner exclude each other")
     rows = app.engine.leads.list(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
-                                 limit=limit)
+                                 limit=limit, **({"search": search} if search is not None else {}))
 
     def render(items: list[results.LeadRow]) -> None:
         columns = ["id", "name", "process", "stage", "status", "owner", "value"]
@@ -403,3 +407,56 @@ def client_set(app: App, client_id: int, language: str, as_json: bool) -> None:
     emit(data, as_json, lambda c: echo(
         _("Client {id}: mails in {language}", id=c["id"], language=c["language"]) if c["language"]
         else _("Client {id}: mails in each process's language", id=c["id"])))
+
+
+@client.command("duplicates")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@json_option
+@pass_app
+def client_duplicates(app: App, limit: int, as_json: bool) -> None:
+    """Likely duplicate clients (managers): the same phone, e-mail or tax id, or the same name and company."""
+    groups = app.engine.clients.duplicates(limit=limit)
+
+    def render(items: list[results.Duplicates]) -> None:
+        rows = [[g["reason"], g["value"], c["id"], c["name"], c["company"], c["phone"], c["email"], c["leads"]]
+                for g in items for c in g["clients"]]
+        console().print(table(plural(len(items), "group"),
+                              ["same", "value", "client", "name", "company", "phone", "e-mail", "leads"], rows))
+
+    emit(groups, as_json, render)
+
+
+@client.command("merge")
+@click.argument("keep", type=ID)
+@click.argument("other", type=ID)
+@json_option
+@pass_app
+def client_merge(app: App, keep: int, other: int, as_json: bool) -> None:
+    """Merge client OTHER into KEEP (managers): OTHER's leads, history and contact data move to KEEP; the merge is
+    an event on every moved lead; OTHER stays, marked as merged. Nothing is deleted."""
+    result = app.engine.clients.merge(keep, other)
+    print_change(result, f"Client {other} merged into client {keep} ({result['name']}): "
+                         f"{plural(len(result['leads']), 'lead')} now", as_json)
+
+
+# -- find ------------------------------------------------------------------------------------
+
+@click.command("find")
+@click.argument("text")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@json_option
+@pass_app
+def find(app: App, text: str, limit: int, as_json: bool) -> None:
+    """Find clients and leads by name, company, e-mail, phone (any format), tax id or lead id; case and
+    diacritics do not matter ('zolc' finds Żółć). Best matches first, only what you may see."""
+    hits = app.engine.search.find(text, limit=limit)
+
+    def render(items: list[results.SearchHit]) -> None:
+        console().print(table(f"{len(items)} {'match' if len(items) == 1 else 'matches'}",
+                              ["client", "name", "company", "phone", "e-mail", "lead", "stage", "owner", "light",
+                               "match"],
+                              [[h["client_id"], h["name"], h["company"], h["phone"], h["email"], h["lead_id"],
+                                h["stage"], h["owner"], h["light"], f"{h['match']} ({h['matched']})"]
+                               for h in items]))
+
+    emit(hits, as_json, render)

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from engine.services.processes import ProcessService
     from engine.services.recovery import RecoveryService
     from engine.services.reports import ReportService
+    from engine.services.search import SearchService
     from engine.services.tasks import TaskService
     from engine.services.tokens import TokenService
     from engine.services.users import UserService
@@ -117,6 +118,10 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "authenticate_request": ("tokens", "request"),
     "show_process": ("processes", "show"),
     "validate_process": ("processes", "validate"),
+    # added with search and merging (issue 18)
+    "find": ("search", "find"),
+    "client_duplicates": ("clients", "duplicates"),
+    "merge_clients": ("clients", "merge"),
 }
 
 
@@ -210,6 +215,12 @@ class Engine:
         from engine.services.clients import ClientService
 
         return ClientService(self)
+
+    @cached_property
+    def search(self) -> SearchService:
+        from engine.services.search import SearchService
+
+        return SearchService(self)
 
     @cached_property
     def tasks(self) -> TaskService:

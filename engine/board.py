@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,6 +31,9 @@ from engine.spec import ProcessSpec
 from engine.state import OwnedLead
 from engine.store import clients, events, lead_tasks, leads, stage_counts
 from engine.vocab import EventKind, LeadStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition, Record
 
 LIGHTS = ("red", "yellow", "green")
 #: The work a stand-up lists as done.
@@ -44,15 +47,15 @@ class Scope:
     team: str | None = None
     owner: str | None = None
 
-    def on(self, table: sa.Table) -> list[Any]:
+    def on(self, table: sa.Table) -> list[Condition]:
         """Conditions on any table with ``team`` and ``owner`` columns (the SQL form of ``covers``)."""
         return [*([table.c.team == self.team] if self.team is not None else []),
                 *([table.c.owner == self.owner] if self.owner is not None else [])]
 
-    def on_leads(self) -> list[Any]:
+    def on_leads(self) -> list[Condition]:
         return self.on(leads)
 
-    def on_counts(self) -> list[Any]:
+    def on_counts(self) -> list[Condition]:
         return self.on(stage_counts)
 
     def covers(self, lead: OwnedLead) -> bool:
@@ -68,7 +71,7 @@ def light_of(red_at: dt.datetime | None, now: dt.datetime, yellow_until: dt.date
     return "yellow" if red_at <= yellow_until else "green"
 
 
-def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> list[Any]:
+def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> list[Condition]:
     if light == "red":
         return [leads.c.red_at < now]
     if light == "yellow":
@@ -154,7 +157,7 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
             "totals": totals, "stages": stages, "limit": limit}
 
 
-def _too_long_with_light(conn: Connection, in_stage: list[Any], light: str, now: dt.datetime,
+def _too_long_with_light(conn: Connection, in_stage: list[Condition], light: str, now: dt.datetime,
                          yellow_until: dt.datetime, too_long_before: dt.datetime) -> int:
     return int(conn.execute(sa.select(sa.func.count()).where(
         *in_stage, *_light_range(light, now, yellow_until), leads.c.created_at < too_long_before)).scalar_one())
@@ -170,7 +173,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
     end_next = dt.datetime.combine(calendar.next_business_day(today, country), calendar.END_OF_DAY)
     mine = [leads.c.owner == person, leads.c.status == LeadStatus.OPEN]
 
-    def leads_due(*window: Any) -> tuple[int, list[Any]]:
+    def leads_due(*window: Condition) -> tuple[int, list[Record]]:
         """Leads whose earliest open mandatory deadline (red_at) lies in ``window``: a range of one index."""
         count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*mine, *window)).scalar_one()
         rows = conn.execute(
@@ -180,7 +183,7 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
             .where(*mine, *window).order_by(leads.c.red_at, leads.c.id).limit(cap)).all()
         return int(count), list(rows)
 
-    def with_tasks(rows: list[Any], end: dt.datetime) -> list[results.DueLead]:
+    def with_tasks(rows: list[Record], end: dt.datetime) -> list[results.DueLead]:
         """The listed leads with the open tasks of their stage due by ``end`` (a few leads: a few lookups)."""
         due: dict[int, list[str]] = {}
         if rows:

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 END_OF_DAY = dt.time(23, 59, 59)
 
 
 @cache
-def _holidays(country: str) -> Any:
+def _holidays(country: str) -> HolidayBase:
     import holidays
 
     return holidays.country_holidays(country)

@@ -19,10 +19,13 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import paths
 from engine.vocab import LeadStatus
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 SUFFIX = ".txt.j2"
 SUBJECT = "Subject:"
@@ -73,7 +76,7 @@ def available(dirs: list[Path]) -> list[str]:
 
 
 @cache
-def _environment() -> Any:
+def _environment() -> SandboxedEnvironment:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 

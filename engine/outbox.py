@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -38,6 +38,9 @@ from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import clients, leads, outbox, process_versions, users
 from engine.vocab import EventKind, LeadStatus, OutboxState, Role
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 STATES = tuple(OutboxState)
 QUEUED, SENDING, SENT, FAILED, CANCELLED = STATES
@@ -189,7 +192,7 @@ def _still_in_the_entry(state: LeadState, row: dict[str, Any]) -> None:
                                 f"on {state.stage_entered_at:%Y-%m-%d %H:%M} (a reopen or a rotation)")
 
 
-def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Any, owner: Any
+def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Mapping, owner: Mapping | None
                 ) -> list[tuple[str, str]]:
     recipient = row["recipient"]
     if recipient == "client":
@@ -216,7 +219,7 @@ def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client:
     return found
 
 
-def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Any, owner: Any,
+def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Mapping, owner: Mapping | None,
              config: mailer.SmtpConfig) -> dict[str, Any]:
     stage = spec.stage(row["stage"])
     current = spec.stage(state.stage)
@@ -277,7 +280,7 @@ def _sent(conn: Connection, row: dict[str, Any], worker: str, actor: str, messag
 
 # -- listing and retrying ----------------------------------------------------------------------------
 
-def view(row: Any) -> results.OutboxRow:
+def view(row: Mapping) -> results.OutboxRow:
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 

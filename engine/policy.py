@@ -28,7 +28,7 @@ from engine.board import Scope
 from engine.errors import PermissionDenied
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import OwnedLead
-from engine.store import leads
+from engine.store import clients, leads
 from engine.vocab import ADDERS, MANAGERS, OWNERS, Role
 
 
@@ -151,13 +151,28 @@ def can_view(actor: Actor, lead: OwnedLead) -> bool:
 
 def visible_leads(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
     """Restrict a query over ``leads`` to what the actor may see: the SQL form of ``can_view``."""
+    condition = _visible_lead_condition(actor)
+    return query if condition is None else query.where(condition)
+
+
+def _visible_lead_condition(actor: Actor) -> sa.ColumnElement[bool] | None:
     if actor.role in (Role.ADMIN, Role.INTAKE) or (actor.role == Role.MANAGER and actor.team is None):
-        return query
+        return None
     if actor.role == Role.MANAGER:
-        return query.where(sa.or_(leads.c.team == actor.team, leads.c.owner == actor.name))
+        return sa.or_(leads.c.team == actor.team, leads.c.owner == actor.name)
     if actor.role == Role.SALESPERSON:
-        return query.where(leads.c.owner == actor.name)
-    return query.where(leads.c.team == actor.team) if actor.team else query
+        return leads.c.owner == actor.name
+    return leads.c.team == actor.team if actor.team else None
+
+
+def visible_clients(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
+    """Restrict a query over ``clients`` to the clients the actor may see: the SQL form of
+    ``require_can_view_client`` (one of its leads is theirs to see, or it has no lead yet)."""
+    condition = _visible_lead_condition(actor)
+    if condition is None:
+        return query
+    its_leads = sa.select(leads.c.id).where(leads.c.client_id == clients.c.id)
+    return query.where(sa.or_(its_leads.where(condition).exists(), ~its_leads.exists()))
 
 
 def require_can_view(actor: Actor, lead: OwnedLead) -> None:

@@ -21,7 +21,7 @@ from engine.vocab import EventKind, LeadStatus, TaskStatus
 MAIL_EVENTS = frozenset({EventKind.MAIL_SENT, EventKind.MAIL_FAILED})
 #: Events that record a decision about the lead, not work with the client: they do not make it "active".
 NOT_ACTIVITY = frozenset({EventKind.MIGRATED, EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED,
-                          EventKind.RECALLED, EventKind.EXTENDED, *MAIL_EVENTS})
+                          EventKind.RECALLED, EventKind.EXTENDED, EventKind.CLIENT_MERGED, *MAIL_EVENTS})
 
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
@@ -271,6 +271,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
     elif event.kind in (EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED) or event.kind in MAIL_EVENTS:
         pass  # the director's decision is history; returning also reopens the lead (its own event)
+    elif event.kind == EventKind.CLIENT_MERGED:
+        state.client_id = d["to"]  # the client was merged into another (``client merge``): the lead is now its
     elif event.kind == EventKind.MIGRATED:
         target = specs(state.process, d["to_version"])
         state.process_version = d["to_version"]

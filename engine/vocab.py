@@ -69,6 +69,7 @@ class EventKind(StrEnum):
     REVIEW_RETURNED = "review_returned"
     MAIL_SENT = "mail_sent"
     MAIL_FAILED = "mail_failed"
+    CLIENT_MERGED = "client_merged"
 
 
 class OutboxState(StrEnum):

@@ -47,6 +47,7 @@ from engine.results.intake import (
 from engine.results.leads import (
     BulkResult,
     Client,
+    ClientContact,
     ClientLead,
     HistoryEvent,
     Lead,
@@ -117,6 +118,7 @@ from engine.results.reports import (
     TrendDay,
     TrendWeek,
 )
+from engine.results.search import DuplicateClient, Duplicates, SearchHit
 from engine.results.users import (
     Login,
     NewToken,
@@ -145,6 +147,7 @@ __all__ = [
     "Card",
     "CheckReport",
     "Client",
+    "ClientContact",
     "ClientLead",
     "CycleBasis",
     "CycleReport",
@@ -156,6 +159,8 @@ __all__ = [
     "DoneItem",
     "DueLead",
     "DueLeads",
+    "DuplicateClient",
+    "Duplicates",
     "Estimate",
     "Expected",
     "ExportTable",
@@ -216,6 +221,7 @@ __all__ = [
     "Salespeople",
     "SalespeopleReport",
     "Salesperson",
+    "SearchHit",
     "Session",
     "SessionUser",
     "SessionsRevoked",

@@ -117,14 +117,21 @@ class TaskRow(TypedDict):
     overdue: bool
 
 
-class Client(TypedDict):
-    id: int
+class ClientContact(TypedDict):
+    """Who a client is, as ``client show``, ``find`` and ``client duplicates`` print it."""
+
     name: str
     company: str | None
     email: str | None
-    phone: str | None
+    phone: str | None  # E.164
+    tax_id: str | None
+
+
+class Client(ClientContact):
+    id: int
     created_at: Timestamp
     language: str | None  # the language of the client's mails; None: each lead's process's (docs/i18n.md)
+    merged_into: int | None  # the client this one was merged into (``client merge``), whose leads it lists
     leads: list[Lead]
 
 

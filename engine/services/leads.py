@@ -54,8 +54,12 @@ class LeadService(Service):
         owner: str | None = None,
         fields: dict[str, Any] | None = None,
         client_id: int | None = None,
+        tax_id: str | None = None,
     ) -> results.Lead:
-        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
+        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead). Its e-mail or
+        phone (national numbers read in the process's calendar country) may name a client the user may see: the
+        lead is that client's; one they may not see is recorded in the ``created`` event as
+        ``possible_duplicate_of`` beside a new client."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -70,8 +74,11 @@ class LeadService(Service):
                 policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
+            duplicate_of = None
             if client_id is None:
-                client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
+                client_id, duplicate_of = client_records.client_for_new_lead(
+                    ctx, conn, actor, name=name, company=company, email=email, phone=phone, tax_id=tax_id,
+                    region=spec.calendar)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
             product = clean_text(product, "product", NAME_LENGTH)
@@ -83,6 +90,8 @@ class LeadService(Service):
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
+            if duplicate_of is not None:
+                created.data["possible_duplicate_of"] = duplicate_of
             assignment_rules.save()
             state = apply(None, created, ctx.specs_lookup(conn))
             (state.id,) = store.reserve_ids(conn, leads, 1)
@@ -105,9 +114,10 @@ class LeadService(Service):
 
     @operation
     def list(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
-             status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[results.LeadRow]:
+             status: str | None = None, unassigned: bool = False, limit: int = 1000,
+             search: str | None = None) -> list[results.LeadRow]:
         """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
-        unless ``status`` says otherwise)."""
+        unless ``status`` says otherwise); ``search``: of the clients that text finds (``search.find``'s rules)."""
         if unassigned and owner:
             raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
                                     "ask for unassigned leads, not both")
@@ -131,6 +141,11 @@ class LeadService(Service):
                 query = query.where(leads.c.owner.is_(None))
                 if not status:
                     query = query.where(leads.c.status == LeadStatus.OPEN)
+            if search is not None:
+                from engine.search import parse_query
+                from engine.services.search import client_ids_matching
+
+                query = query.where(leads.c.client_id.in_(client_ids_matching(conn, parse_query(search))))
             query = policy.visible_leads(actor, query)
             rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
             return [views.lead_row(r) for r in rows]

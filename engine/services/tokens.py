@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,6 +28,9 @@ from engine.services import users as user_records
 from engine.services.context import Service, operation
 from engine.store import api_tokens, users
 from engine.vocab import NAME_LENGTH, Role, is_id
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def minute(value: dt.datetime) -> str:
     return value.isoformat(sep=" ", timespec="minutes")
 
 
-def token_view(row: Any) -> results.Token:
+def token_view(row: Mapping) -> results.Token:
     """A token as ``token list --json`` shows it (docs/cli.md): never the token, only its first characters."""
     return {"id": row["id"], "kind": row["kind"], "name": row["name"], "source": row["source"],
             "hint": row["hint"] + "...", "process": row["process"], "read": row["can_read"],
@@ -73,7 +76,7 @@ def token_view(row: Any) -> results.Token:
             "revoked_at": views.iso(row["revoked_at"]), "revoked_by": row["revoked_by"]}
 
 
-def token_row(conn: Connection, token_id: int) -> Any:
+def token_row(conn: Connection, token_id: int) -> Mapping:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
         is_id(token_id)) else None
     if row is None:
@@ -225,7 +228,7 @@ class TokenService(Service):
             return _who(row)
 
 
-def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.datetime) -> Any:
+def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.datetime) -> Mapping:
     if not token:
         raise AuthenticationError("no API token: send the header 'Authorization: Bearer <token>'")
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == tokens.token_hash(token))
@@ -242,6 +245,6 @@ def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.date
     return row
 
 
-def _who(row: Any) -> results.TokenSource:
+def _who(row: Mapping) -> results.TokenSource:
     """``source`` is the user the token acts as: the intake source, or the personal token's owner."""
     return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}
