@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,6 +263,9 @@ class ProcessSpec:
     language: str = DEFAULT_LANGUAGE
     assignment: AssignmentSpec | None = None
     format: int = 1
+    #: the labels given in several languages, by key (``stage:send_offer``), engine/texts.py; the attributes above
+    #: hold each one's English (else the process's language)
+    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -277,6 +281,10 @@ class ProcessSpec:
         )
 
     # -- lookups ---------------------------------------------------------
+    def label(self, key: str, default: str | None) -> str | Mapping[str, str] | None:
+        """A label as ``i18n.resolve`` and ``i18n.Named`` take it: its texts by language, else ``default``."""
+        return self.texts.get(key) or default
+
     def stage(self, stage_id: str) -> StageSpec | None:
         return self._index["stages"].get(stage_id)  # type: ignore[no-any-return]
 
@@ -349,6 +357,7 @@ class ProcessSpec:
                 # the default language is left out, so that spelling it out does not change the hash
                 "language": None if self.language == DEFAULT_LANGUAGE else self.language,
                 "assignment": assignment,
+                "texts": {k: dict(v) for k, v in sorted(self.texts.items())} or None,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
                     _drop_none(
@@ -441,6 +450,7 @@ class ProcessSpec:
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
             language=data.get("language", DEFAULT_LANGUAGE),
+            texts={k: dict(v) for k, v in data.get("texts", {}).items()},
             assignment=None if assignment is None else AssignmentSpec(
                 max_open=assignment.get("max_open"),
                 rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),

@@ -145,16 +145,19 @@ def _refused_advance(team: Team) -> int:
 
 
 @pytest.mark.parametrize(("code", "start"), [
-    ("pl", "Error: nie można opuścić etapu „Register the lead” leada {lead}: otwarte zadania obowiązkowe: "),
-    ("ro", "Error: nu se poate părăsi etapa „Register the lead” a lead-ului {lead}: sarcini obligatorii deschise: "),
-    ("ru", "Error: нельзя покинуть этап «Register the lead» лида {lead}: открыты обязательные задачи: "),
+    # photovoltaics has Polish labels and speaks Polish ('language: pl'): Romanian and Russian fall back to it
+    ("pl", "Error: nie można opuścić etapu „Zarejestruj leada” leada {lead}: otwarte zadania obowiązkowe: "
+           "Zapisz dane kontaktowe i źródło"),
+    ("ro", "Error: nu se poate părăsi etapa „Zarejestruj leada” a lead-ului {lead}: sarcini obligatorii deschise: "
+           "Zapisz dane kontaktowe i źródło"),
+    ("ru", "Error: нельзя покинуть этап «Zarejestruj leada» лида {lead}: открыты обязательные задачи: "
+           "Zapisz dane kontaktowe i źródło"),
 ])
 def test_a_refused_advance_speaks_the_users_language(team: Team, code: str, start: str) -> None:
     lead = _refused_advance(team)
     assert js(team.url, "anna", f"user set anna --language {code}")["language"] == code
     line = refused(team.url, "anna", f"lead advance {lead}")
-    assert line.startswith(start.format(lead=lead)), line
-    assert "Record the contact details and the source" in line  # the open task by its label, not its id
+    assert line == start.format(lead=lead)  # the open task by its label, not its id
     i18n.reset()
     english = refused(team.url, "piotr", f"user set anna --language {code}")  # only she or an admin
     assert english.startswith("Error: user 'piotr' (salesperson, team north) may not set the language of user")
@@ -344,7 +347,7 @@ def test_the_xlsx_export_has_real_numbers_dates_and_text_phones(team: Team, tmp_
     assert first["budget"].data_type == "n" and first["budget"].value == 40000
     assert first["roof_area_m2"].data_type == "n" and first["roof_area_m2"].value == 45.5
     assert first["created_at"].is_date and first["created_at"].value == dt.datetime.fromisoformat(TEST_NOW)
-    assert first["phone"].data_type == "s" and first["phone"].value == "+48 601 111 001"  # no apostrophe
+    assert first["phone"].data_type == "s" and first["phone"].value == "+48601111001"  # E.164, no apostrophe
     assert first["name"].data_type == "s" and first["name"].value == '=HYPERLINK("http://x")'  # not a formula
     assert sheet.cell(3, header.index("value") + 1).value == 1580000
 
@@ -412,3 +415,30 @@ def test_a_clients_language_is_checked_and_needs_a_lead_one_may_work(team: Team)
     with pytest.raises(PermissionDenied):
         team.as_("piotr").clients.set_language(lead["client_id"], "pl")
     assert team.as_("marta").clients.set_language(lead["client_id"], "")["language"] is None
+
+
+# -- process files speak too ------------------------------------------------------------------------------------
+
+def test_a_label_in_several_languages_is_checked_and_kept_beside_the_spec(tmp_path: Path) -> None:
+    from engine.loader import check_file
+
+    source = (ROOT / "processes" / "photovoltaics.yaml").read_text(encoding="utf-8")
+    spec, problems = check_file(ROOT / "processes" / "photovoltaics.yaml")
+    assert problems == [] and spec is not None
+    assert spec.stages[0].name == "Register the lead"  # the spec's own text: English, as before
+    assert spec.texts["stage:register_lead"] == {"en": "Register the lead", "pl": "Zarejestruj leada"}
+    assert i18n.resolve(spec.label("task:register_lead.record_contact", None) or "", "ru", spec.language) == \
+        "Zapisz dane kontaktowe i źródło"  # Russian: none given, the process's language
+    assert type(spec).from_dict(spec.to_dict()) == spec  # stored and read back with its texts
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(source.replace("name: {en: Register the lead, pl: Zarejestruj leada}",
+                                     "name: {en: Register the lead, ro: Înregistrați lead-ul}"), encoding="utf-8")
+    _spec, problems = check_file(broken)
+    assert [p.message for p in problems] == [
+        "a text in several languages must have the process's language 'pl' (the process's 'language'); this one "
+        "has en, ro"]
+    assert problems[0].path == "stages[0].name"
+    broken.write_text(source.replace("pl: Zarejestruj leada}", "de: Lead registrieren}"), encoding="utf-8")
+    _spec, problems = check_file(broken)
+    assert problems and problems[0].path.startswith("stages[0].name"), problems
