@@ -58,7 +58,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                   + (_(" for {reason}", reason=esc(lead["close_reason"])) if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(v)}" for k, v in lead["fields"].items()))
+        con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
@@ -210,7 +210,12 @@ def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
     attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
     value = attributes[name] if name in attributes else lead["fields"].get(name)
-    return f"{name} cleared" if value is None else f"{name}={value}"
+    return f"{name} cleared" if value is None else f"{name}={_shown(value)}"
+
+
+def _shown(value: Any) -> Any:
+    """A choices field's options as they are typed (rebar,tools); any other value as it is."""
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 @lead.command("assign")
@@ -273,12 +278,16 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field with the closing (those the reason requires); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def lead_close(app: App, lead_id: int, reason: str, note: str | None, if_version: int | None, as_json: bool) -> None:
+def lead_close(app: App, lead_id: int, reason: str, note: str | None, assignments: tuple[str, ...],
+               if_version: int | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version)
+    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version,
+                                    **({"values": parse_assignments(assignments)} if assignments else {}))
     print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
@@ -320,6 +329,24 @@ def lead_history(app: App, lead_id: int, as_json: bool) -> None:
     emit(app.engine.leads.history(lead_id), as_json, render_history)
 
 
+@lead.command("next-contact")
+@click.argument("lead_id", type=ID)
+@click.argument("when", metavar="DATETIME", required=False)
+@click.option("--clear", is_flag=True, help="Cancel the booked contact.")
+@if_version_option
+@json_option
+@pass_app
+def lead_next_contact(app: App, lead_id: int, when: str | None, clear: bool, if_version: int | None,
+                      as_json: bool) -> None:
+    """Book the next contact with a lead's client at a date and time (or --clear it)."""
+    if clear == (when is not None):
+        raise click.UsageError("give the DATETIME of the next contact, or --clear (not both)")
+    result = app.engine.activities.set_next_contact(lead_id, None if clear else when, if_version=if_version)
+    booked = short_time(result["next_contact"])
+    print_change(result, f"Next contact of lead {lead_id}: {booked}" if booked else
+                 f"Lead {lead_id} has no next contact booked", as_json)
+
+
 # -- task ------------------------------------------------------------------------------------
 
 @click.group("task")
@@ -329,38 +356,58 @@ def task() -> None:
 
 @task.command("list")
 @click.option("--owner", help="Whose tasks (default: yours; managers may name their team's people).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=None,
+              help="At most this many rows (default: a screenful, 20; with --json: every row).")
+@click.option("--offset", type=click.IntRange(0, 2**63 - 1), default=0, help="Skip this many rows first.")
 @json_option
 @pass_app
-def task_list(app: App, owner: str | None, as_json: bool) -> None:
-    """Open tasks across open leads, earliest deadline first."""
-    rows = app.engine.tasks.list(owner=owner)
-
-    def render(items: list[results.TaskRow]) -> None:
-        out = []
-        for r in items:
-            due = short_time(r["due_at"])
-            out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
-                        "yes" if r["mandatory"] else "no",
-                        styled(f"{due} overdue", "red") if r["overdue"] else due])
-        console().print(table(plural(len(items), "open task"),
-                              ["lead", "client", "stage", "task", "name", "owner", "mandatory", "due"], out))
-
-    emit(rows, as_json, render)
+def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_json: bool) -> None:
+    """Open tasks across open leads and the contacts you booked, by time, with the client's phone and e-mail."""
+    if as_json:  # the JSON is every row (or the rows asked for): a list, as scripts read it
+        print_json(app.engine.tasks.list(owner=owner, limit=limit, offset=offset))
+        return
+    # the table shows a screenful of the whole list (the same GET /v1/tasks), and says how many more there are
+    every = app.engine.tasks.list(owner=owner)
+    total, items = len(every), every[offset:offset + (limit or 20)]
+    out = []
+    for r in items:
+        due = short_time(r["due_at"])
+        contact = " ".join(x for x in (r.get("phone"), r.get("email")) if x)  # a server before 0.3 sends neither
+        out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
+                    "yes" if r["mandatory"] else "no",
+                    styled(f"{due} overdue", "red") if r["overdue"] else due, short_time(r.get("next_contact")),
+                    contact])
+    shown = f"{offset + 1}-{offset + len(items)} of {total}" if offset or len(items) < total else ""
+    console().print(table(plural(total, "open task") + (f" ({shown})" if shown else ""),
+                          ["lead", "client", "stage", "task", "name", "owner", "mandatory", "due",
+                           "next contact", "phone / e-mail"], out))
+    more = total - offset - len(items)
+    if more > 0:
+        console().print(f"and {more} more: --offset {offset + len(items)} for the next page")
 
 
 @task.command("done")
 @click.argument("lead_id", type=ID)
-@click.argument("task_id")
+@click.argument("task_ids", metavar="TASK_ID", nargs=-1, required=True)
 @click.option("--note")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Record a field with the task (one its doer may write); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def task_done(app: App, lead_id: int, task_id: str, note: str | None, if_version: int | None, as_json: bool) -> None:
-    """Mark a task of a lead's current stage done."""
-    result = app.engine.leads.complete_task(lead_id, task_id, note, if_version=if_version)
+def task_done(app: App, lead_id: int, task_ids: tuple[str, ...], note: str | None, assignments: tuple[str, ...],
+              if_version: int | None, as_json: bool) -> None:
+    """Mark tasks of a lead's current stage done, recording fields with them (--set); several at once are all
+    done, or none."""
+    values = {"values": parse_assignments(assignments)} if assignments else {}
+    if len(task_ids) == 1:
+        result = app.engine.leads.complete_task(lead_id, task_ids[0], note, if_version=if_version, **values)
+    else:
+        result = app.engine.leads.complete_tasks(lead_id, list(task_ids), note, if_version=if_version, **values)
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
-    print_change(result, f"Task '{task_id}' of lead {lead_id} done"
+    done = ", ".join(f"'{t}'" for t in task_ids)
+    print_change(result, f"Task{'s' if len(task_ids) > 1 else ''} {done} of lead {lead_id} done"
                      + (f"; mandatory tasks still open: {', '.join(still)}" if still else
                         "; the stage's mandatory tasks are all done"), as_json)
 

@@ -34,6 +34,7 @@ from engine.errors import NotFoundError
 from engine.services.context import Context
 
 if TYPE_CHECKING:
+    from engine.services.activities import ActivityService
     from engine.services.admin import AdminService
     from engine.services.auth import AuthService
     from engine.services.boards import BoardService
@@ -82,6 +83,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "client": ("clients", "get"),
     "list_tasks": ("tasks", "list"),
     "complete_tasks_many": ("bulk", "complete_tasks_many"),
+    "complete_tasks": ("leads", "complete_tasks"),
+    "task_page": ("tasks", "page"),
     "advance_many": ("bulk", "advance_many"),
     "win_many": ("bulk", "win_many"),
     "board": ("boards", "board"),
@@ -221,6 +224,12 @@ class Engine:
         from engine.services.search import SearchService
 
         return SearchService(self)
+
+    @cached_property
+    def activities(self) -> ActivityService:
+        from engine.services.activities import ActivityService
+
+        return ActivityService(self)
 
     @cached_property
     def tasks(self) -> TaskService:

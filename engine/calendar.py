@@ -50,6 +50,21 @@ def previous_business_day(day: dt.date, country: str) -> dt.date:
     return add_business_days(day, -1, country)
 
 
+def add_business_hours(start: dt.datetime, hours: int, country: str, opens: int, closes: int) -> dt.datetime:
+    """The moment ``hours`` working hours after ``start``, counting only the hours ``opens``-``closes`` of business
+    days (a start outside them counts from the next opening). Four hours from Friday 15:00 with 9-17 is Monday
+    11:00."""
+    day, hour = start.date(), start.hour + start.minute / 60 + start.second / 3600
+    if not is_business_day(day, country) or hour >= closes:
+        day, hour = next_business_day(day, country), float(opens)
+    hour = max(hour, float(opens))
+    remaining = float(hours)
+    while remaining > closes - hour:
+        remaining -= closes - hour
+        day, hour = next_business_day(day, country), float(opens)
+    return dt.datetime.combine(day, dt.time(0, 0)) + dt.timedelta(hours=hour + remaining)
+
+
 def warning_starts(deadline: dt.datetime, warning_days: int, country: str) -> dt.datetime:
     """When a deadline turns yellow: the start of its last ``warning_days`` business days.
 

@@ -62,6 +62,15 @@ class RateLimited(LeadflowError):
         super().__init__(message, **params)
 
 
+class DatabaseBusy(LeadflowError):
+    """Another writer (an import, a bulk job) held the database's write lock for longer than this one waits;
+    nothing was written. ``retry_after`` is the seconds a program waits before trying again (HTTP 503)."""
+
+    def __init__(self, message: str, retry_after: int = 5):
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class ConcurrentUpdateError(LeadflowError):
     """Someone else changed the record between our read and our write, or since the version the client last saw
     (``if_version``); then ``lead_id`` and ``current_version`` say which lead and where it is now."""

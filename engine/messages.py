@@ -124,7 +124,8 @@ _SAMPLES = {"text": "sample text", "number": 42, "money": "1000.00", "date": "20
 
 def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, to: str) -> dict[str, Any]:
     """A context with every name set, from a process document (the loader renders each template with it)."""
-    fields = {f["id"]: (f["options"][0] if f["type"] == "choice" else _SAMPLES[f["type"]])
+    fields = {f["id"]: (f["options"][0] if f["type"] == "choice" else
+                          f["options"][:2] if f["type"] == "choices" else _SAMPLES[f["type"]])
               for f in document.get("fields", [])}
     owner = {"name": "Anna Nowak", "email": "anna.nowak@example.com"}
     return context(
@@ -133,7 +134,8 @@ def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, t
         lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": stage["name"],
               "status": LeadStatus.OPEN, "owner": owner["name"], "team": "north", "product": "sample product",
               "source": "web_form", "value": "1000.00", "currency": document["currency"],
-              "created_at": "2026-01-05T09:00:00"},
+              "created_at": "2026-01-05T09:00:00", "next_contact": "2026-01-07T10:30:00",
+              "url": "https://crm.example.com/leads/1"},
         fields=fields,
         client={"name": "Łukasz Żółć", "company": "Żółć sp. z o.o.", "email": "lukasz@example.pl",
                 "phone": "+48 600 100 200"},

@@ -13,7 +13,9 @@
 
 A rule that decides both one lead (a Python predicate such as ``can_view``) and many (an SQL filter such as
 ``visible_leads``) is written here in both forms, side by side; tests/test_policy.py proves on random users and
-leads, against a real database, that the two forms agree. Every refusal names who tried what and why.
+leads, against a real database, that the two forms agree. Every refusal names who tried what and why, and never
+the owner or team of a lead the actor may not see (the engine checks ``require_can_view`` before any other rule on
+a lead).
 """
 
 from __future__ import annotations
@@ -178,8 +180,9 @@ def visible_clients(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
 def require_can_view(actor: Actor, lead: OwnedLead) -> None:
     if can_view(actor, lead):
         return
-    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: it belongs to "
-                           f"{lead.owner or 'nobody'}{' of team ' + lead.team if lead.team else ''}")
+    # whose it is stays unsaid: the refusal is the same for every lead the actor may not see
+    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: only its owner, a manager of its team, its "
+                           "team's departments or an admin may")
 
 
 def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
@@ -204,6 +207,24 @@ def require_can_work(actor: Actor, lead: OwnedLead, verb: str) -> None:
                                f"{lead.owner or 'nobody'}; only its owner or a manager of its team may")
 
 
+def require_can_write(actor: Actor, lead: OwnedLead, spec: ProcessSpec, names: Iterable[str]) -> None:
+    """Set fields: whoever works the lead (``can_work``) any of them; a department user only the fields whose
+    ``written_by`` names their role, on the leads of their team (every team when they have none)."""
+    if can_work(actor, lead):
+        return
+    names = list(names)
+    if actor.team is None or actor.team == lead.team:
+        theirs = {f.id for f in spec.fields if actor.role in f.written_by}
+        if theirs and all(name in theirs for name in names):
+            return
+        if theirs:
+            others = ", ".join(n for n in names if n not in theirs)
+            raise PermissionDenied(f"{actor.who} may not edit {others} of lead {lead.id}: the {actor.role} writes "
+                                   f"only {', '.join(sorted(theirs))}; the rest is its owner's or a manager's")
+    raise PermissionDenied(f"{actor.who} may not edit lead {lead.id}: it belongs to {lead.owner or 'nobody'}; "
+                           "only its owner or a manager of its team may")
+
+
 def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
     """Complete a task: a task of the process's owner role is the lead owner's, a department's task is that
     department's (on the leads of its team); a manager of the lead's team may do either."""
@@ -213,6 +234,10 @@ def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: Pro
         if lead.owner == actor.name:
             return
         why = f"it is the {spec.owner_role}'s task and lead {lead.id} belongs to {lead.owner or 'nobody'}"
+    elif actor.role == Role.SALESPERSON and lead.owner != actor.name:
+        # a task of the salesperson role in a process whose leads are owned by another role is still no
+        # colleague's to do: a salesperson works on their own leads only
+        why = f"lead {lead.id} belongs to {lead.owner or 'nobody'}; a salesperson works only on their own leads"
     else:
         if actor.role == task.owner and (actor.team is None or actor.team == lead.team):
             return
@@ -245,6 +270,10 @@ def task_list_leads(who: Actor, *, include_all: bool) -> list[Any]:
     if who.team and not (include_all and who.role in MANAGERS):
         return [leads.c.team == who.team]
     return []
+
+
+#: The roles whose task list holds the next contacts booked on the leads it covers (a department's does not).
+CONTACT_HOLDERS = (Role.SALESPERSON, *MANAGERS)
 
 
 def lists_every_task(who: Actor) -> bool:

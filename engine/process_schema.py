@@ -133,8 +133,8 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         for key in missing:
             if any(suggest(k, allowed) == f"; did you mean '{key}'?" for k in unknown):
                 continue  # its misspelling is reported as an unknown key, with "did you mean '<key>'?"
-            choice = key == "options" and instance.get("type") == "choice"
-            hint = " (a choice field lists its options)" if choice else ""
+            choice = key == "options" and instance.get("type") in ("choice", "choices")
+            hint = f" (a {instance.get('type')} field lists its options)" if choice else ""
             yield doc.problem(path, f"missing required key '{key}'{hint}")
     elif validator == "type":
         yield doc.problem(path, _type_message(doc, path, value, instance))

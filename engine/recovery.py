@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import results, rules, store
+from engine import notices, results, rules, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import ROTATED_COLUMNS, Event, LeadState, SpecLookup, apply
@@ -228,6 +228,7 @@ def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Record
         template_before = {**first.__dict__, "tasks": {}}
         template_after = {**after_state.__dict__, "tasks": tasks}
         changes = []
+        mails: list[dict[str, Any]] = []
         for m in group:
             row = stalled[m.lead_id]
             before = object.__new__(LeadState)
@@ -237,8 +238,11 @@ def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Record
             after = object.__new__(LeadState)
             after.__dict__.update(template_after, id=m.lead_id, client_id=row.client_id,
                                   value_minor=row.value_minor, owner=m.to_owner, team=m.team)
-            changes.append(store.LeadChange(before, after, [event(m)], ROTATED_COLUMNS, stage_id))
+            rotated = [event(m)]
+            changes.append(store.LeadChange(before, after, rotated, ROTATED_COLUMNS, stage_id))
+            mails.extend(notices.after(before, after, rotated))
         store.write_leads(conn, changes)
+        notices.queue(conn, mails)
 
 
 def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:

@@ -57,8 +57,33 @@ def clean_text(value: str | None, what: str, limit: int = CLIENT_NAME_LENGTH) ->
     return value or None
 
 
+#: What makes a one-line text read as another: the bidirectional embeddings, overrides and isolates
+#: (U+202A-202E, U+2066-2069) and the direction marks (U+200E, U+200F, U+061C).
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+#: What breaks a one-line text: line and paragraph breaks and tabs, with the spaces around them.
+_BREAKS = re.compile("\\s*[\n\r\t\v\f\x85\u2028\u2029]\\s*")
+
+
+def one_line_text(value: str | None, what: str, limit: int = CLIENT_NAME_LENGTH) -> str | None:
+    """``clean_text`` for a text shown on one line (a client's name or company, a user's or team's name, a source,
+    a product, an e-mail address, a phone): the one check of every one-line text, on every path (CLI, API, HTTP,
+    import).
+
+    A line break or tab is neutralised into one space (a spreadsheet's multi-line cell is still one name, and a
+    mail's header no longer breaks on it); a bidirectional control is refused, because it makes the text show as
+    another ("Invoice\u202egpj.exe" shows "Invoice exe.jpg") and removing it silently would store a name other
+    than the one sent."""
+    if value is None:
+        return None
+    text = clean_text(_BREAKS.sub(" ", value), what, limit)
+    if text is not None and (found := _BIDI_CONTROLS.search(text)) is not None:
+        raise InvalidInputError(f"{what} contains the bidirectional control U+{ord(found.group()):04X} at character "
+                                f"{found.start() + 1}; a one-line text may not change the direction it reads in")
+    return text
+
+
 def check_email(value: str | None, what: str = "e-mail") -> str | None:
-    email = clean_text(value, what, EMAIL_LENGTH)
+    email = one_line_text(value, what, EMAIL_LENGTH)
     if email and not _EMAIL.fullmatch(email):
         raise InvalidInputError(f"{what} {email!r} is not an address such as name@example.com")
     return email
@@ -122,7 +147,7 @@ def parse_phone(text: str, region: str | None = None) -> Phone:
 def check_phone(value: str | None, region: str | None = None) -> str | None:
     """A phone number checked and in E.164 (``+48601222333``): national numbers read in ``phone_region(region)``;
     refused with the reason when it is no valid number."""
-    phone = clean_text(value, "phone", PHONE_LENGTH)
+    phone = one_line_text(value, "phone", PHONE_LENGTH)
     if phone and not _PHONE.fullmatch(phone):
         raise InvalidInputError(f"phone {phone!r} may contain only digits, spaces and + ( ) . / -")
     if phone and phone.startswith("00"):
@@ -132,7 +157,7 @@ def check_phone(value: str | None, region: str | None = None) -> str | None:
 
 def check_tax_id(value: str | None) -> str | None:
     """A tax id (NIP, CUI, INN...) as written, trimmed: letters, digits, spaces and - . / only."""
-    tax_id = clean_text(value, "tax id", PHONE_LENGTH)
+    tax_id = one_line_text(value, "tax id", PHONE_LENGTH)
     if tax_id and not _TAX_ID.fullmatch(tax_id):
         raise InvalidInputError(f"tax id {tax_id!r} may contain only letters, digits, spaces and - . /")
     return tax_id
@@ -257,6 +282,8 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
         if len(value) > 10_000:
             raise InvalidInputError(f"{where} is longer than 10,000 characters")
         return value
+    if field.type == "choices":
+        return _choices(field, value, where)
     if field.type == "choice":
         text = str(value).strip()
         if text not in field.options:
@@ -296,6 +323,17 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
+def _choices(field: FieldSpec, value: Any, where: str) -> list[str] | None:
+    """Options of a ``choices`` field, from a list or text separated by commas; stored in the options' order."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    chosen = {str(item).strip() for item in items} - {""}
+    wrong = sorted(chosen - set(field.options))
+    if wrong:
+        raise InvalidInputError(f"{where} takes options from: {', '.join(field.options)} (separated by commas); "
+                                f"got {', '.join(repr(w) for w in wrong)}")
+    return [o for o in field.options if o in chosen] or None
+
+
 def _check_bounds(field: FieldSpec, number: Decimal, where: str) -> None:
     if field.min is not None and number < Decimal(str(field.min)):
         raise InvalidInputError(f"{where} must be at least {field.min}, got {number}")
@@ -326,7 +364,9 @@ def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool
     if cond.op == "is_unset":
         return current is None
     if current is None:
-        return cond.op in ("ne", "not_in")
+        return cond.op in ("ne", "not_in", "not_contains")
+    if cond.op in ("contains", "not_contains"):  # a choices field: a list of options
+        return (cond.value in current) == (cond.op == "contains")
     have = _comparable(field.type, current)
     if cond.op in ("in", "not_in"):
         found = any(have == _comparable(field.type, v) for v in cond.value)

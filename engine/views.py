@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from engine.recovery import Move
     from engine.store.sqltypes import Mapping, Record
 
+#: The ``task`` of a task-list row that is a lead's booked next contact, not a task of its process.
+NEXT_CONTACT = "next_contact"
+
 # ``row`` below is a database row (a SQLAlchemy ``RowMapping`` or ``Row``): its columns' types are the schema's,
 # which the type checker does not see; the result types say what comes out.
 
@@ -95,6 +98,8 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Le
         "extension_reason": state.extension_reason,
         "recalled_at": iso(state.recalled_at),
         "rest_until": iso(state.rest_until),
+        "next_contact": iso(state.next_contact_at),
+        "unanswered_calls": state.unanswered_calls,
         "version": state.row_version,
     }
 
@@ -127,6 +132,7 @@ def lead_row(row: Mapping) -> results.LeadRow:
         "stage_due_at": iso(row["stage_due_at"]),
         "closed_at": iso(row["closed_at"]),
         "close_reason": row["close_reason"],
+        "next_contact": iso(row["next_contact_at"]),
     }
 
 
@@ -149,7 +155,19 @@ def task_row(row: Mapping, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) 
         "mandatory": task.mandatory,
         "due_at": iso(due),
         "overdue": bool(due is not None and due < now),
+        "phone": row["phone"],
+        "email": row["email"],
+        "next_contact": iso(row["next_contact_at"]),
     }
+
+
+def next_contact_row(row: Mapping, now: dt.datetime) -> results.TaskRow:
+    """A lead's booked next contact as a row of its owner's task list (``task`` is ``next_contact``)."""
+    due = row["next_contact_at"]
+    return {"lead_id": row["id"], "name": row["client_name"], "process": row["process"], "stage": row["stage"],
+            "task": NEXT_CONTACT, "task_name": "Contact the client (booked)", "owner": row["owner"],
+            "lead_owner": row["owner"], "mandatory": False, "due_at": iso(due), "overdue": due < now,
+            "phone": row["phone"], "email": row["email"], "next_contact": iso(due)}
 
 
 def client(row: Mapping, lead_views: list[results.Lead]) -> results.Client:
@@ -193,4 +211,4 @@ def review_task(review: results.Review, now: dt.datetime) -> results.TaskRow:
             "stage": review["stage"], "task": "review_refusal",
             "task_name": f"Review the refusal ({review['reason']})", "owner": Role.MANAGER,
             "lead_owner": review["owner"], "mandatory": True, "due_at": review["due_at"],
-            "overdue": review["due_at"] < now.isoformat()}
+            "overdue": review["due_at"] < now.isoformat(), "phone": None, "email": None, "next_contact": None}

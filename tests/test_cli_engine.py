@@ -522,17 +522,18 @@ HOSTILE = [
         "Error: user 'ghost' is not registered; an admin adds users with 'leadflow user add ghost --role "
         "salesperson' (choose the acting user with --user or LEADFLOW_USER)"),
     bad("other-salesperson-edits", "piotr", "lead set 1 roof_type=flat", 1,
-        "Error: user 'piotr' (salesperson, team north) may not edit lead 1: it belongs to anna; only its "
-        "owner or a manager of its team may"),
+        "Error: user 'piotr' (salesperson, team north) may not see lead 1: only its owner, a manager of its "
+        "team, its team's departments or an admin may"),  # (whose it is stays unsaid to who may not see it)
     bad("other-salesperson-reads", "piotr", "lead show 1", 1,
-        "Error: user 'piotr' (salesperson, team north) may not see lead 1: it belongs to anna of team north"),
+        "Error: user 'piotr' (salesperson, team north) may not see lead 1: only its owner, a manager of its "
+        "team, its team's departments or an admin may"),
     bad("other-salesperson-history", "piotr", "lead history 1 --json", 1, "may not see lead 1"),
     bad("other-salesperson-advances", "piotr", "lead advance 1", 1,
-        "user 'piotr' (salesperson, team north) may not advance lead 1"),
+        "user 'piotr' (salesperson, team north) may not see lead 1"),
     bad("other-salesperson-task", "piotr", "task done 1 record_contact", 1,
-        "Error: user 'piotr' (salesperson, team north) may not complete task 'record_contact' of lead 1: "
-        "it is the salesperson's task and lead 1 belongs to anna"),
-    bad("other-salesperson-closes", "piotr", "lead close 1 --reason price", 1, "may not close lead 1"),
+        "Error: user 'piotr' (salesperson, team north) may not see lead 1: only its owner, a manager of its "
+        "team, its team's departments or an admin may"),
+    bad("other-salesperson-closes", "piotr", "lead close 1 --reason price", 1, "may not see lead 1"),
     bad("other-salesperson-client", "piotr", "client show 1", 1, "may not see client 1: none of its leads"),
     bad("salesperson-reassigns", "anna", "lead assign 1 --to piotr", 1,
         "user 'anna' (salesperson, team north) may not reassign lead 1: only a manager of team north"),
@@ -812,4 +813,5 @@ def test_demo_builds_a_database_the_cli_can_use(tmp_path: Path) -> None:
     assert len(js(url, "anna", "task list")) == int(shown.group(1))  # the list the demo printed
     south = next(r["id"] for r in everything if r["owner"] == "ioana")
     assert refused(url, "anna", f"lead show {south}").startswith(
-        f"Error: user 'anna' (salesperson, team north) may not see lead {south}: it belongs to ioana")
+        f"Error: user 'anna' (salesperson, team north) may not see lead {south}: only its owner, a manager of its "
+        "team")

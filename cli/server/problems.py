@@ -25,7 +25,7 @@ PASSWORD_CHANGE_REQUIRED = "password_change_required"
 
 #: Engine errors and the status each answers, most specific first.
 STATUS: tuple[tuple[type[LeadflowError], int], ...] = (
-    (engine_errors.RateLimited, 429),
+    (engine_errors.RateLimited, 429), (engine_errors.DatabaseBusy, 503),
     (engine_errors.AuthenticationError, 401), (engine_errors.PermissionDenied, 403),
     (engine_errors.NotFoundError, 404), (engine_errors.ConcurrentUpdateError, 409),
     (engine_errors.InvalidInputError, 422), (engine_errors.RuleViolation, 422), (LeadflowError, 422),
@@ -69,7 +69,7 @@ def of_engine(exc: LeadflowError, *, status: int | None = None, detail: str | No
     headers: dict[str, str] = {}
     if code == 401:
         headers["WWW-Authenticate"] = "Bearer"
-    if code == 429:
+    if code in (429, 503):
         headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
     if isinstance(exc, engine_errors.PasswordChangeRequired):  # the clients offer the change (leadflow login)
         extra = {**(extra or {}), "code": PASSWORD_CHANGE_REQUIRED}

@@ -32,6 +32,8 @@ def _export_value(value: Any, kind: str = "text", decimal_mark: str = ".") -> st
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # a choices field: its options as an import reads them back
+        return ",".join(map(str, value))
     if decimal_mark != "." and kind in ("money", "number"):
         return str(value).replace(".", decimal_mark)
     return str(value)

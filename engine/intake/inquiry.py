@@ -83,7 +83,7 @@ def check_inquiry(values: list[tuple[Column, Any]], region: str | None = None
                 out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
                                    if raw is not None and str(raw).strip() else None)
             else:
-                setattr(out, target, rules.clean_text(raw, target, _TEXT_LIMITS[target]))
+                setattr(out, target, rules.one_line_text(raw, target, _TEXT_LIMITS[target]))
         except InvalidInputError as exc:
             errors.append(FieldError(column.header, str(exc)))
     name_header = next((c.header for c, _ in values if c.target == "name"), "name")

@@ -45,6 +45,7 @@ from engine.results.intake import (
     UnknownColumn,
 )
 from engine.results.leads import (
+    Activity,
     BulkResult,
     Client,
     ClientContact,
@@ -55,6 +56,7 @@ from engine.results.leads import (
     LeadShown,
     LeadTask,
     Refused,
+    TaskPage,
     TaskRow,
 )
 from engine.results.outbox import (
@@ -139,6 +141,7 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "Activity",
     "BackupReport",
     "Board",
     "BoardStage",
@@ -230,6 +233,7 @@ __all__ = [
     "StalledLead",
     "Submission",
     "Swept",
+    "TaskPage",
     "TaskRow",
     "Timestamp",
     "Token",

@@ -35,7 +35,7 @@ class BoardService(Service):
         if limit < 0:
             raise InvalidInputError("the number of leads listed per stage cannot be negative")
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             seen = ctx.scope(conn, actor, owner=owner, team=team)
             now = clock.now()
@@ -54,7 +54,7 @@ class BoardService(Service):
         from engine import board
 
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             now = clock.now()
             seen = policy.agenda_scope(actor, person=ctx.user(conn, owner) if owner is not None else None, team=team)
@@ -70,9 +70,10 @@ class BoardService(Service):
                 "as_of": now.isoformat(),
                 "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]}
             if seen.director:
-                agenda["reviews"] = self.engine.recovery.reviews()
-                # leads no assignment rule could place wait for the manager to give them to someone
+                # the agenda's first item (cli/board_cmds.py): the leads waiting for an owner, which no rule placed
+                # or whose owner was deactivated
                 agenda["unassigned"] = board.unassigned(conn, seen.team, now)
+                agenda["reviews"] = self.engine.recovery.reviews()
             return agenda
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from engine import actions, clock, results, store
+from engine import actions, clock, policy, results, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
 from engine.rules import clean_text
-from engine.services.context import Check, Service, operation
+from engine.services.context import Check, Service, operation, require_forward
 from engine.services.leads import advancing, completing, winning
 from engine.state import Event, apply
 from engine.vocab import NOTE_LENGTH
@@ -68,13 +68,15 @@ class BulkService(Service):
                 try:
                     if state is None:
                         raise NotFoundError(f"lead {lead_id} does not exist")
+                    policy.require_can_view(actor, state)  # first, as for one lead (Context.actor_and_lead)
                     spec = lookup(state.process, state.process_version)
                     # the precomputed table of the process's machine: the same answers (tests/test_machine.py)
                     kind, data = check(state, spec, lambda: actor, ctx.machine(spec, state.process_version).allowed)
+                    ev = Event(kind=kind, at=at, actor=ctx.user_name, data=data)
+                    require_forward(conn, state, [ev])
                 except LeadflowError as exc:
                     refused.append({"lead_id": lead_id, "error": type(exc).__name__, "reason": str(exc)})
                     continue
-                ev = Event(kind=kind, at=at, actor=ctx.user_name, data=data)
                 after = apply(state.clone(), ev, lookup)
                 if kind in actions.ENTERING:
                     entry = actions.on_enter(spec, after, at)

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 from engine import clock, i18n, policy, results, store, views
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.policy import Actor
-from engine.rules import check_email, check_phone, check_tax_id, clean_text, normalise_email
+from engine.rules import check_email, check_phone, check_tax_id, normalise_email, one_line_text
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, events, leads
@@ -67,7 +67,7 @@ class ClientService(Service):
     def get(self, client_id: int) -> results.Client:
         """A client with all its leads the acting user may see, past and present."""
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             row, states = visible_client_leads(ctx, conn, actor, client_id)
             return views.client(row, [ctx.view(conn, s) for s in states])
@@ -120,11 +120,11 @@ def insert_client(conn: Connection, *, name: str, company: str | None, email: st
                   phone: str | None, tax_id: str | None = None, region: str | None = None) -> int:
     """A new client for a lead, its e-mail and phone checked and normalised (national phone numbers read in
     ``region``, the process's calendar country); returns its id."""
-    name_ = clean_text(name, "name")
+    name_ = one_line_text(name, "name")
     if not name_:
         raise InvalidInputError("a lead needs the client's name (--name)")
     row = store.client_row(
-        store.reserve_ids(conn, clients, 1)[0], name=name_, company=clean_text(company, "company"),
+        store.reserve_ids(conn, clients, 1)[0], name=name_, company=one_line_text(company, "company"),
         email=check_email(email), phone=check_phone(phone, region), tax_id=check_tax_id(tax_id),
         created_at=clock.now())
     conn.execute(sa.insert(clients).values(dict(zip(store.CLIENT_COLUMNS, row, strict=True))))

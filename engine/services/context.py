@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, clock, i18n, policy, results, rules, store, views
+from engine import actions, clock, i18n, notices, policy, results, rules, store, views
 from engine.errors import (
     ConcurrentUpdateError,
+    DatabaseBusy,
     InvalidInputError,
     LeadflowError,
     NotFoundError,
@@ -27,6 +28,7 @@ from engine.errors import (
     RuleViolation,
     suggest,
 )
+from engine.formats import upgrade_stored
 from engine.i18n import N_, Named
 from engine.machine import ProcessMachine
 from engine.policy import Actor
@@ -76,22 +78,38 @@ class Context:
 
     # -- the transaction -------------------------------------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction for everything inside; operations called inside join it."""
+    def transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+        """One transaction for everything inside; operations called inside join it.
+
+        A ``read_only`` one (an operation that writes nothing: showing a lead, a list, a board) does not take
+        SQLite's write lock: it reads the last committed snapshot (WAL) at once, however long a writer such as
+        an import holds the lock (``store.create_db_engine``). A writer that waited out the busy timeout gets
+        ``DatabaseBusy``, never a driver's traceback."""
         if self.conn is not None:
             yield self.conn
             return
         try:
-            with self.db.begin() as conn:
-                self.conn = conn
-                yield conn
+            with self.db.connect() as conn:
+                if read_only:
+                    conn.execution_options(**{store.READ_ONLY: True})
+                with conn.begin():
+                    self.conn = conn
+                    yield conn
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
             problem = self._schema_problem(exc)
             if problem is not None:
                 raise LeadflowError(problem) from None
+            if store.is_busy(exc):
+                raise DatabaseBusy("the database is busy: another writer (such as an import) has held it longer "
+                                   "than this one waits; nothing was written, try again when it has finished"
+                                   ) from None
             raise
         finally:
             self.conn = None
+
+    def reading(self) -> Any:
+        """``transaction(read_only=True)``: for the operations that write nothing."""
+        return self.transaction(read_only=True)
 
     def _schema_problem(self, exc: Exception) -> str | None:
         """What a missing table or column means for the user: no schema yet, or one an upgrade would fix."""
@@ -131,8 +149,10 @@ class Context:
 
     def actor_and_lead(self, conn: Connection, lead_id: int, if_version: int | None = None,
                        ) -> tuple[Actor, LeadState]:
-        """The acting user and the lead to write (the user checked first)."""
-        return self.actor(conn), self.lead_to_write(conn, lead_id, if_version)
+        """The acting user and the lead to write: the user checked first, then that they may see the lead (so that
+        no later refusal names the owner or team of a lead they may not see), then the version they last saw."""
+        actor = self.actor(conn)
+        return actor, self.lead_to_write(conn, lead_id, if_version, actor)
 
     def user(self, conn: Connection, name: str) -> Actor:
         """The user called ``name`` (an owner, a person whose work is asked for), as the rules see them."""
@@ -168,7 +188,7 @@ class Context:
                                 f"{', '.join(loaded) or 'none (run leadflow process load PATH)'}")
         key = (process, row[0])
         if key not in self.specs:
-            self.specs[key] = ProcessSpec.from_dict(json.loads(row[1]))
+            self.specs[key] = ProcessSpec.from_dict(upgrade_stored(json.loads(row[1])))
         return self.specs[key]
 
     def machine(self, spec: ProcessSpec, version: int) -> ProcessMachine:
@@ -194,6 +214,10 @@ class Context:
         return [self.spec(conn, n) for n in names]
 
     def version_of(self, conn: Connection, spec: ProcessSpec) -> int:
+        # a spec read from an older format hashes as its upgraded self, not as the row it was read from
+        read = next((v for (p, v), s in self.specs.items() if s is spec), None)
+        if read is not None:
+            return read
         return int(conn.execute(sa.select(process_versions.c.version).where(
             process_versions.c.process == spec.id,
             process_versions.c.content_hash == spec.content_hash)).scalar_one())
@@ -208,11 +232,15 @@ class Context:
             raise NotFoundError(f"lead {lead_id} does not exist")
         return state
 
-    def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None) -> LeadState:
-        """The stored lead that an operation is about to change: the one place where the version the client last
-        saw (``if_version``) is checked; a stale one raises ``ConcurrentUpdateError`` naming the current version.
+    def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None,
+                      actor: Actor | None = None) -> LeadState:
+        """The stored lead that an operation is about to change, if the acting user may see it: the one place where
+        the version the client last saw (``if_version``) is checked; a stale one raises ``ConcurrentUpdateError``
+        naming the current version.
         """
+        actor = actor if actor is not None else self.actor(conn)
         state = self.lead(conn, lead_id)
+        policy.require_can_view(actor, state)
         if if_version is not None and if_version != state.row_version:
             if isinstance(if_version, bool) or not isinstance(if_version, int):
                 raise InvalidInputError(f"if_version must be a whole number, got {if_version!r}")
@@ -230,10 +258,10 @@ class Context:
     def lead_to_work(self, conn: Connection, lead_id: int, verb: str, if_version: int | None = None,
                      ) -> tuple[LeadState, ProcessSpec]:
         """The open lead and its spec, if the acting user may ``verb`` it (edit it, close it)."""
-        state = self.lead_to_write(conn, lead_id, if_version)
+        actor, state = self.actor_and_lead(conn, lead_id, if_version)
         spec = self.spec(conn, state.process, state.process_version)
         require_open(state, verb)
-        policy.require_can_work(self.actor(conn), state, verb)
+        policy.require_can_work(actor, state, verb)
         return state, spec
 
     def commit(self, conn: Connection, state: LeadState, evs: list[Event]) -> results.Lead:
@@ -252,6 +280,7 @@ class Context:
                 entries.append(entry)
         store.write_leads(conn, [store.LeadChange(before, state, evs)])
         actions.store(conn, entries)
+        notices.queue(conn, notices.after(before, state, evs))
         return self.view(conn, state)
 
     def view(self, conn: Connection, state: LeadState) -> results.Lead:

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation
 from engine.policy import Actor
-from engine.rules import clean_text
+from engine.rules import clean_text, one_line_text
 from engine.services.clients import client_name
 from engine.services.context import Service, operation, require_open
 from engine.spec import ClosureReason
@@ -121,7 +121,7 @@ class RecoveryService(Service):
                     until = dt.datetime.combine(until.date(), dt.time(23, 59, 59))  # a date means its whole day
                 if until <= clock.now():
                     raise InvalidInputError(f"--extend-until {extend_until} is not in the future")
-                reason_ = clean_text(reason, "reason", REASON_LENGTH)
+                reason_ = one_line_text(reason, "reason", REASON_LENGTH)
                 if not reason_:
                     raise InvalidInputError("an extension needs an objective reason (--reason), such as a "
                                             "purchase cycle, public funding or a group decision")

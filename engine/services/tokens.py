@@ -23,7 +23,7 @@ from engine.errors import (
     RateLimited,
     RuleViolation,
 )
-from engine.rules import clean_text
+from engine.rules import one_line_text
 from engine.services import users as user_records
 from engine.services.context import Service, operation
 from engine.store import api_tokens, users
@@ -98,23 +98,29 @@ class TokenService(Service):
 
     @operation
     def add(self, source: str, *, process: str | None = None, read: bool = False, expires_days: int | None = None,
-            rate_limit: int | None = None) -> results.NewToken:
+            rate_limit: int | None = None, team: str | None = None) -> results.NewToken:
         """A new integration token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
         the default for requests that name none; ``read`` lets the token read leads and boards too;
-        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md."""
+        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md; ``team``
+        (given when the source is new) is the team whose manager gets its leads that no assignment rule places."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "manage API tokens")
-            name = clean_text(source, "source", NAME_LENGTH)
+            name = one_line_text(source, "source", NAME_LENGTH)
             if not name or not re.fullmatch(r"[\w][\w.@-]*", name):
                 raise InvalidInputError(f"source {source!r} must be a name of letters, digits and . _ - @, "
                                         "such as website or partner-form")
             default = ctx.spec(conn, process).id if process is not None else None
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+            team_ = one_line_text(team, "team", NAME_LENGTH)
             if row is None:
-                user_records.add_source(conn, name)
+                user_records.add_source(conn, name, team_)
+            elif team_ is not None and row["team"] != team_:
+                held = f"team {row['team']}" if row["team"] else "no team"
+                raise RuleViolation(f"source '{name}' sends its leads to {held}, not {team_}; a source's team is given "
+                                    "once, with its first token")
             elif row["role"] != Role.INTAKE:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
@@ -145,7 +151,7 @@ class TokenService(Service):
                                     f"('leadflow token add --source {person.name}')")
             if not person.active:
                 raise RuleViolation(f"user '{person.name}' is deactivated; reactivate them first")
-            label = clean_text(name, "token name", NAME_LENGTH)
+            label = one_line_text(name, "token name", NAME_LENGTH)
             if not label:
                 raise InvalidInputError("a personal token needs a name, such as 'laptop' or 'nightly export'")
             now = clock.now()

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, i18n, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
-from engine.rules import check_email, clean_text
+from engine.rules import check_email, one_line_text
 from engine.services.context import Service, operation
 from engine.store import leads, process_versions, users
 from engine.vocab import NAME_LENGTH, OWNERS, USER_ROLES, LeadStatus, Role
@@ -30,13 +30,13 @@ class UserService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "add users")
-            name_ = clean_text(name, "user name", NAME_LENGTH)
+            name_ = one_line_text(name, "user name", NAME_LENGTH)
             if not name_:
                 raise InvalidInputError("user name must not be empty")
             _check_role(conn, role)
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
                 raise RuleViolation(f"user '{name_}' already exists")
-            conn.execute(sa.insert(users).values(name=name_, role=role, team=clean_text(team, "team", NAME_LENGTH),
+            conn.execute(sa.insert(users).values(name=name_, role=role, team=one_line_text(team, "team", NAME_LENGTH),
                                                  email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
             if password is not None:
@@ -64,7 +64,7 @@ class UserService(Service):
                 _check_role(conn, role)
                 changes["role"] = role
             if team is not None or clear_team:
-                changes["team"] = None if clear_team else clean_text(team, "team", NAME_LENGTH)
+                changes["team"] = None if clear_team else one_line_text(team, "team", NAME_LENGTH)
             if active is not None and active != person.active:
                 changes.update(active=active, deactivated_at=None if active else now)
             open_leads = int(conn.execute(sa.select(sa.func.count()).select_from(leads).where(
@@ -164,6 +164,7 @@ def add_first_admin(conn: Connection, name: str) -> None:
     conn.execute(sa.insert(users).values(name=name, role="admin", team=None, created_at=clock.now()))
 
 
-def add_source(conn: Connection, name: str) -> None:
-    """Register an API token's source as a technical user (role ``intake``), the actor of its leads."""
-    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=None, created_at=clock.now()))
+def add_source(conn: Connection, name: str, team: str | None = None) -> None:
+    """Register an API token's source as a technical user (role ``intake``), the actor of its leads; ``team``: where
+    the leads it sends wait when no assignment rule places them (engine.assignment.waiting_team)."""
+    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=team, created_at=clock.now()))

@@ -44,9 +44,11 @@ from engine.store.client_rows import CLIENT_COLUMNS, client_row, contact_values,
 from engine.store.codec import dumps, loads
 from engine.store.database import (
     DEFAULT_URL,
+    READ_ONLY,
     SQLITE_SUFFIXES,
     copy_sqlite_files,
     create_db_engine,
+    is_busy,
     postgres_schema,
     remove_sqlite_files,
 )
@@ -105,6 +107,7 @@ __all__ = [
     "CLIENT_COLUMNS",
     "DEFAULT_URL",
     "OWNERSHIP_EVENTS",
+    "READ_ONLY",
     "SQLITE_SUFFIXES",
     "LeadChange",
     "NewLeads",
@@ -135,6 +138,7 @@ __all__ = [
     "insert_clients",
     "insert_many",
     "insert_rows",
+    "is_busy",
     "lead_columns",
     "lead_stages",
     "lead_tasks",

@@ -115,6 +115,9 @@ leads = sa.Table(
     sa.Column("extension_reason", sa.Text),
     sa.Column("recalled_at", sa.DateTime),
     sa.Column("rest_until", sa.DateTime),
+    # the next contact the owner booked, and the calls that did not reach the client since the last that did
+    sa.Column("next_contact_at", sa.DateTime),
+    sa.Column("unanswered_calls", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("row_version", sa.Integer, nullable=False, default=1),
     # The board: red and yellow leads of a stage are ranges of red_at in these covering indexes (with their
     # values), and a stage's most urgent leads are its first entries; too-long leads a range of ix_leads_age.
@@ -125,6 +128,8 @@ leads = sa.Table(
     # The stand-up: a salesperson's red leads and those due today or next are ranges of red_at.
     sa.Index("ix_leads_owner_due", "owner", "status", "red_at"),
     sa.Index("ix_leads_owner_since", "owner", "status", "owner_since"),
+    # The owner's booked contacts, in time order (the task list, the stand-up).
+    sa.Index("ix_leads_owner_next_contact", "owner", "status", "next_contact_at"),
     # The cycle and salespeople reports: won and lost leads by owner, covering (grouped in index order).
     sa.Index("ix_leads_closed", "process", "status", "owner", "closed_at", "team", "source", "created_at",
              "value_minor", "client_id"),
@@ -343,6 +348,8 @@ outbox = sa.Table(
     sa.Column("message_id", sa.String(300)),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("sent_at", sa.DateTime),
+    # the person an engine's notice is meant for (engine/notices.py): not sent once the lead is someone else's
+    sa.Column("for_user", sa.String(200)),
     sa.Index("ix_outbox_state_next_attempt_at", "state", "next_attempt_at"),
 )
 

@@ -1,7 +1,7 @@
 """languages: the language each user reads leadflow in and each client's mails are written in (docs/i18n.md)
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03 12:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011'
-down_revision = '0008'  # re-chained after merging main (its 0008, search)
+down_revision = '0009'  # re-chained after merging main (its 0008 search, 0009 activities)
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,225 @@
+"""The holes of issue 15 that let a rule be bypassed: reopening past the stage a lead was closed in, times
+that go back before a lead's last event, leads shown to users who may not see them, names that deceive.
+
+Each test fails on leadflow before the fix and runs on SQLite and PostgreSQL (the ``team`` fixture)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from engine.errors import InvalidInputError, LeadflowError, PermissionDenied, RuleViolation
+from engine.intake import InquiryErrors
+from engine.policy import Actor
+from tests.conftest import USERS, Team
+
+PV = "photovoltaics"
+ROLES = {name: Actor(name=name, role=role, team=team_name) for name, role, team_name in USERS}
+
+
+def new_lead(team: Team, owner: str = "anna", **extra: Any) -> int:
+    return int(team.as_(owner).leads.add(process=PV, name="Jan Kowalski", phone="+48 600 100 200", **extra)["id"])
+
+
+# -- reopening ---------------------------------------------------------------------------------------------
+def test_a_lead_reopens_only_into_the_stage_it_was_closed_in_or_an_earlier_one(team: Team) -> None:
+    anna, marta = team.as_("anna"), team.as_("marta")
+    lead_id = new_lead(team)
+    anna.leads.complete_task(lead_id, "record_contact")
+    anna.leads.advance(lead_id)  # first_contact
+    marta.leads.close(lead_id, "bad_timing")
+    with pytest.raises(RuleViolation, match=r"can't reopen lead \d+ into 'close_contract': it was closed in "
+                                            r"'first_contact'.*register_lead, first_contact$"):
+        marta.leads.reopen(lead_id, stage="close_contract")
+    assert team.admin.leads.stored(lead_id).status == "lost"  # nothing changed
+    assert marta.leads.reopen(lead_id, stage="register_lead")["stage"] == "register_lead"
+    marta.leads.close(lead_id, "bad_timing")
+    assert marta.leads.reopen(lead_id)["stage"] == "register_lead"
+
+
+# -- time never goes back in a lead's history ---------------------------------------------------------------
+EARLIER = "2026-03-01T09:00:00"  # the day before TEST_NOW, when every lead below is made
+
+
+def _closed(team: Team, lead_id: int) -> None:
+    team.as_("anna").leads.close(lead_id, "bad_timing")
+
+
+def _contacted(team: Team, lead_id: int) -> None:
+    team.as_("anna").leads.complete_task(lead_id, "record_contact")
+
+
+def _lost_to_competitor(team: Team, lead_id: int) -> None:
+    team.as_("anna").leads.close(lead_id, "competitor")  # a refusal: it waits for the director's review
+
+
+#: Every operation that writes an event on one lead at the time it is given (LEADFLOW_NOW here): how the lead
+#: is prepared at TEST_NOW, and the operation tried a day earlier.
+BACKDATED = {
+    "set_fields": (None, lambda t, i: t.as_("anna").leads.set_fields(i, {"roof_type": "flat"})),
+    "assign": (None, lambda t, i: t.as_("marta").leads.assign(i, "piotr")),
+    "complete_task": (None, lambda t, i: t.as_("anna").leads.complete_task(i, "record_contact")),
+    "advance": (_contacted, lambda t, i: t.as_("anna").leads.advance(i)),
+    "close": (None, lambda t, i: t.as_("anna").leads.close(i, "bad_timing")),
+    "reopen": (_closed, lambda t, i: t.as_("marta").leads.reopen(i)),
+    "review_return": (_lost_to_competitor, lambda t, i: t.as_("marta").recovery.review_return(i)),
+    "review_confirm": (_lost_to_competitor, lambda t, i: t.as_("marta").recovery.review_confirm(i, "called")),
+    "report": (None, lambda t, i: t.as_("anna").recovery.report(i, "the client is on holiday")),
+    "recall": (None, lambda t, i: t.as_("marta").recovery.recall(i)),
+    "complete_tasks_many": (None, lambda t, i: t.as_("anna").bulk.complete_tasks_many([i], "record_contact")),
+    "advance_many": (_contacted, lambda t, i: t.as_("anna").bulk.advance_many([i])),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(BACKDATED))
+def test_an_operation_refuses_a_time_before_the_leads_last_event(team: Team, operation: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    prepare, act = BACKDATED[operation]
+    lead_id = new_lead(team)
+    if prepare is not None:
+        prepare(team, lead_id)
+    before = team.admin.leads.history(lead_id)
+    monkeypatch.setenv("LEADFLOW_NOW", EARLIER)
+    with pytest.raises(LeadflowError, match=r"its last event is at 2026-03-02T09:00:00, and a lead's history "
+                                            r"never goes back in time"):
+        act(team, lead_id)
+    assert team.admin.leads.history(lead_id) == before
+
+
+# -- who may see a lead -------------------------------------------------------------------------------------
+def test_a_stored_or_rebuilt_lead_is_only_for_those_who_may_see_it(team: Team) -> None:
+    lead_id = new_lead(team, "ioana")
+    for name in ("anna", "marta", "ghost"):
+        for read in (team.as_(name).leads.stored, team.as_(name).leads.rebuild):
+            with pytest.raises(PermissionDenied):
+                read(lead_id)
+    assert team.as_("radu").leads.stored(lead_id).owner == "ioana"
+    assert team.as_("radu").leads.rebuild(lead_id).comparable() == team.admin.leads.stored(lead_id).comparable()
+
+
+#: Every operation on one lead, as a user tries it: none of their refusals may tell whose the lead is.
+ON_ONE_LEAD = {
+    "get": lambda e, i: e.leads.get(i),
+    "history": lambda e, i: e.leads.history(i),
+    "stored": lambda e, i: e.leads.stored(i),
+    "rebuild": lambda e, i: e.leads.rebuild(i),
+    "set_fields": lambda e, i: e.leads.set_fields(i, {"roof_type": "flat"}),
+    "assign": lambda e, i: e.leads.assign(i, "piotr"),
+    "advance": lambda e, i: e.leads.advance(i),
+    "win": lambda e, i: e.leads.win(i),
+    "close": lambda e, i: e.leads.close(i, "bad_timing"),
+    "reopen": lambda e, i: e.leads.reopen(i),
+    "complete_task": lambda e, i: e.leads.complete_task(i, "record_contact"),
+    "report": lambda e, i: e.recovery.report(i, "spoke to them"),
+    "recall": lambda e, i: e.recovery.recall(i),
+    "review_return": lambda e, i: e.recovery.review_return(i),
+    "review_confirm": lambda e, i: e.recovery.review_confirm(i, "called"),
+    "outbox": lambda e, i: e.outbox.list(lead_id=i),
+    "client": lambda e, i: e.clients.get(e.leads.stored(i).client_id),
+}
+
+
+@pytest.mark.parametrize("closed", [False, True], ids=["open", "lost"])
+def test_no_refusal_names_the_owner_or_team_of_a_lead_the_actor_may_not_see(team: Team, closed: bool) -> None:
+    """Exhaustive over the operations on one lead and the users who may not see it (the team's own users, the
+    other team's, a department): each is refused, and no refusal says whose the lead is."""
+    from engine.policy import can_view
+
+    leads = {"north": new_lead(team, "anna"), "south": new_lead(team, "ioana")}
+    if closed:
+        team.as_("marta").leads.close(leads["north"], "competitor")
+        team.as_("radu").leads.close(leads["south"], "competitor")
+    secrets = {"north": ("anna", "north", "marta"), "south": ("ioana", "south", "radu")}
+    tried = 0
+    for lead_team, lead_id in leads.items():
+        state = team.admin.leads.stored(lead_id)
+        for name in ("anna", "piotr", "marta", "radu", "ioana", "olga"):
+            actor = team.as_(name)
+            if can_view(ROLES[name], state):
+                continue
+            for operation, act in ON_ONE_LEAD.items():
+                with pytest.raises(PermissionDenied) as refusal:
+                    act(actor, lead_id)
+                said = str(refusal.value).split(") ", 1)[1]  # what follows the actor's own name, role and team
+                for secret in secrets[lead_team]:
+                    assert secret not in said, (operation, name, str(refusal.value))
+                tried += 1
+    assert tried >= 2 * 3 * len(ON_ONE_LEAD)
+
+
+def test_a_salesperson_never_completes_a_task_on_a_colleagues_lead_whatever_the_owner_role(
+        team: Team, tmp_path: Any) -> None:
+    """A process whose leads are owned by another role than the one its tasks name: the tasks of the salesperson
+    role are still the lead owner's, never a colleague's of the same team."""
+    from pathlib import Path
+
+    text = (Path(__file__).parent.parent / "processes" / "photovoltaics.yaml").read_text(encoding="utf-8")
+    text = text.replace("id: photovoltaics", "id: advised_pv").replace("owner_role: salesperson", "owner_role: advisor")
+    text = text.replace("  - {id: salesperson, name: Salesperson}",
+                        "  - {id: salesperson, name: Salesperson}\n  - {id: advisor, name: Advisor}")
+    path = tmp_path / "advised_pv.yaml"
+    path.write_text(text, encoding="utf-8")
+    team.admin.processes.load(path)
+    lead_id = int(team.as_("anna").leads.add(process="advised_pv", name="Jan Nowak", phone="+48 600 100 201")["id"])
+    with pytest.raises(PermissionDenied):
+        team.as_("piotr").leads.complete_task(lead_id, "record_contact")
+    assert team.admin.leads.stored(lead_id).tasks[("register_lead", "record_contact")].state == "open"
+    team.as_("anna").leads.complete_task(lead_id, "record_contact")
+
+
+# -- names that deceive -------------------------------------------------------------------------------------
+BIDI = ["Invoice\u202egpj.exe", "Jan\u202aKowalski", "Jan\u2066Kowalski\u2069", "Jan\u200eKowalski",
+        "Jan\u200fKowalski", "Jan\u061cKowalski"]
+REFUSED = r"contains the bidirectional control U\+[0-9A-F]{4} at character \d+; a one-line text may not change"
+
+
+@pytest.mark.parametrize("text", BIDI, ids=[f"U+{ord(next(c for c in t if not c.isalnum())):04X}" for t in BIDI])
+def test_a_one_line_text_with_a_bidi_control_is_refused_on_every_path(team: Team, text: str, tmp_path: Any) -> None:
+    from tests.conftest import refused, snapshot
+
+    team.admin.tokens.add("website", process=PV)
+    before = snapshot(team.url)
+    anna = team.as_("anna")
+    for attempt in (lambda: anna.leads.add(process=PV, name=text),
+                    lambda: anna.leads.add(process=PV, name="Jan", company=text),
+                    lambda: anna.leads.add(process=PV, name="Jan", source=text),
+                    lambda: team.admin.users.add("eve" + text, "salesperson", "north"),
+                    lambda: team.admin.users.add("eve", "salesperson", text),
+                    lambda: team.admin.tokens.add("site" + text, process=PV)):
+        with pytest.raises(InvalidInputError, match=REFUSED):
+            attempt()
+    with pytest.raises(InquiryErrors, match=REFUSED):  # the HTTP intake's operation
+        team.as_("website").submit_lead({"name": text, "phone": "+48 600 100 200"}, process=PV)
+    csv = tmp_path / "leads.csv"
+    csv.write_text(f"name,phone\n{text},+48 600 100 200\n", encoding="utf-8")
+    report = team.as_("marta").intake.import_csv(csv, process=PV)
+    assert report["imported"] == 0 and re.search(REFUSED, str(report))
+    assert re.search(REFUSED, refused(team.url, "anna", ["lead", "add", "--process", PV, "--name", text]))
+    assert {**snapshot(team.url), "imports": []} == before  # (the import's record of its refused rows stays)
+    # right-to-left text itself is welcome: only the invisible controls are refused
+    assert anna.leads.add(process=PV, name="Jan \u05e9\u05dc\u05d5\u05dd \u0633\u0644\u0627\u0645")["id"]
+
+
+@pytest.mark.parametrize("text", ["Jan\nBcc: all@example.com", "Jan\r\nBcc: all@example.com",
+                                  "Jan \t Bcc: all@example.com", "Jan\u2028Bcc: all@example.com",
+                                  "Jan\x85Bcc: all@example.com"])
+def test_a_line_break_in_a_one_line_text_becomes_one_space_on_every_path(team: Team, text: str,
+                                                                          tmp_path: Any) -> None:
+    from tests.conftest import js
+
+    one_line = "Jan Bcc: all@example.com"
+    team.admin.tokens.add("website", process=PV)
+    anna = team.as_("anna")
+    added = [anna.leads.add(process=PV, name=text, company=text),
+             team.as_("website").submit_lead({"name": text, "company": text}, process=PV)["lead"],
+             js(team.url, "anna", ["lead", "add", "--process", PV, "--name", text, "--company", text, "--json"])]
+    csv = tmp_path / "leads.csv"
+    csv.write_text('name,company\n"' + text + '","' + text + '"\n', encoding="utf-8", newline="")
+    report = team.as_("marta").intake.import_csv(csv, process=PV)
+    assert report["imported"] == 1, report
+    added.append(team.admin.leads.get(report["first_lead_id"]))
+    for lead in added:
+        shown = team.admin.leads.get(lead["id"])
+        assert (shown["name"], shown["company"]) == (one_line, one_line)
