@@ -60,20 +60,6 @@ def normalize(code: str | None) -> str | None:
     return base if base in LANGUAGES else None
 
 
-def chosen_language(code: str | None) -> str | None:
-    """A language a user chose for themselves or a client (None or empty: none, the default applies), or the
-    refusal naming the languages leadflow speaks."""
-    if code is None or not code.strip():
-        return None
-    found = code.strip().lower()
-    if found not in LANGUAGES:
-        from engine.errors import InvalidInputError
-
-        raise InvalidInputError(N_("language '{language}' is not one leadflow speaks; choose one of {known}"),
-                                language=code, known=", ".join(LANGUAGES))
-    return found
-
-
 def environment_language(environ: Mapping[str, str] | None = None) -> str:
     """The language the environment asks for: ``LEADFLOW_LANG``, then ``LC_ALL``, ``LC_MESSAGES``, ``LANG``
     (the first that is set and known; ``LANGUAGE``'s list is gettext's own and not read), else English."""

@@ -221,6 +221,18 @@ def _ungrouped(whole: str, group_mark: str, text: str, what: str) -> str:
     return digits
 
 
+def chosen_language(code: str | None) -> str | None:
+    """A language a user chose for themselves or a client (None or empty: none, the default applies), or the
+    refusal naming the languages leadflow speaks (``i18n.LANGUAGES``)."""
+    if code is None or not code.strip():
+        return None
+    found = code.strip().lower()
+    if found not in i18n.LANGUAGES:
+        raise InvalidInputError(N_("language '{language}' is not one leadflow speaks; choose one of {known}"),
+                                language=code, known=", ".join(i18n.LANGUAGES))
+    return found
+
+
 _SHORT_DATE = re.compile(r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})")
 
 

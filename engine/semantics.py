@@ -131,17 +131,9 @@ class _Checker:
             lambda: self._check_assignment(("assignment",), d["assignment"]) if "assignment" in d else iter(()),
             self._check_won_stage,
             lambda: self._each(("closure_reasons",), d["closure_reasons"], self._check_reason),
-            self._check_texts,
         ]
         for check in checks:
             yield from _guarded(check)
-
-    def _check_texts(self) -> Iterator[Problem]:
-        """A text given in several languages has the process's own (engine/texts.py)."""
-        from engine import texts
-
-        for path, message in texts.missing_default(self.data, self.language):
-            yield self.at(path, message)
 
     def _each(self, path: Path_, items: list[Any],
               check: Callable[[Path_, Any], Iterator[Problem]]) -> Iterator[Problem]:
@@ -536,9 +528,7 @@ def build_spec(d: dict[str, Any]) -> ProcessSpec:
         stage.setdefault("next", [{"stage": s} for s in _next_ids(d["stages"], i, d["won_stage"])])
     for reason in resolved["closure_reasons"]:
         reason.setdefault("review", reason["kind"] == ClosureKind.REFUSAL)
-    from engine import texts
-
-    return ProcessSpec.from_dict(texts.split(resolved))
+    return ProcessSpec.from_dict(resolved)
 
 
 def _whole_numbers(value: Any) -> Any:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,9 +288,6 @@ class ProcessSpec:
     default_team: str | None = None
     format: int = FORMAT
     business_hours: tuple[int, int] = DEFAULT_BUSINESS_HOURS
-    #: the labels given in several languages, by key (``stage:send_offer``), engine/texts.py; the attributes above
-    #: hold each one's English (else the process's language)
-    texts: Mapping[str, Mapping[str, str]] = field(default_factory=dict, hash=False)
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -307,10 +303,6 @@ class ProcessSpec:
         )
 
     # -- lookups ---------------------------------------------------------
-    def label(self, key: str, default: str | None) -> str | Mapping[str, str] | None:
-        """A label as ``i18n.resolve`` and ``i18n.Named`` take it: its texts by language, else ``default``."""
-        return self.texts.get(key) or default
-
     def stage(self, stage_id: str) -> StageSpec | None:
         return self._index["stages"].get(stage_id)  # type: ignore[no-any-return]
 
@@ -389,7 +381,6 @@ class ProcessSpec:
                     zip(("start", "end"), self.business_hours, strict=True)),
                 "assignment": assignment,
                 "default_team": self.default_team,
-                "texts": {k: dict(v) for k, v in sorted(self.texts.items())} or None,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
                     _drop_none(
@@ -497,7 +488,6 @@ class ProcessSpec:
             default_team=data.get("default_team"),
             business_hours=(data["business_hours"]["start"], data["business_hours"]["end"])
             if "business_hours" in data else DEFAULT_BUSINESS_HOURS,
-            texts={k: dict(v) for k, v in data.get("texts", {}).items()},
             assignment=None if assignment is None else AssignmentSpec(
                 max_open=assignment.get("max_open"),
                 rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),

@@ -7,10 +7,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, i18n, policy, results, store, views
+from engine import clock, policy, results, store, views
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.policy import Actor
-from engine.rules import check_email, check_phone, check_tax_id, normalise_email, one_line_text
+from engine.rules import check_email, check_phone, check_tax_id, chosen_language, normalise_email, one_line_text
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, events, leads
@@ -82,7 +82,7 @@ class ClientService(Service):
             _row, states = visible_client_leads(ctx, conn, actor, client_id)
             if states and not any(policy.can_work(actor, s) for s in states):
                 policy.require_can_work(actor, states[-1], f"set the language of client {client_id} through")
-            chosen = i18n.chosen_language(language)
+            chosen = chosen_language(language)
             conn.execute(sa.update(clients).where(clients.c.id == client_id).values(language=chosen))
             row, states = visible_client_leads(ctx, conn, actor, client_id)
             return views.client(row, [ctx.view(conn, s) for s in states])

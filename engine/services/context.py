@@ -318,12 +318,10 @@ def require_can_leave(state: LeadState, spec: ProcessSpec) -> None:
     open_tasks, unset = rules.missing_to_leave(stage, state.stage_tasks(), state.fields)
     if not (open_tasks or unset):
         return
-    named = {"stage": spec_label(spec, stage.id, spec.label(f"stage:{stage.id}", stage.name)), "lead": state.id,
-             "tasks": [spec_label(spec, t, spec.label(f"task:{stage.id}.{t}",
-                                                      next((x.name for x in stage.tasks if x.id == t), None)))
+    named = {"stage": spec_label(spec, stage.id, stage.name), "lead": state.id,
+             "tasks": [spec_label(spec, t, next((x.name for x in stage.tasks if x.id == t), None))
                        for t in open_tasks],
-             "fields": [spec_label(spec, f, spec.label(f"field:{f}",
-                                                       next((x.label for x in spec.fields if x.id == f), None)))
+             "fields": [spec_label(spec, f, next((x.label for x in spec.fields if x.id == f), None))
                         for f in unset]}
     if open_tasks and unset:
         raise RuleViolation(N_("can't leave stage '{stage}' of lead {lead}: mandatory tasks open: {tasks}; "

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, i18n, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
-from engine.rules import check_email, one_line_text
+from engine.rules import check_email, chosen_language, one_line_text
 from engine.services.context import Service, operation
 from engine.store import leads, process_versions, users
 from engine.vocab import NAME_LENGTH, OWNERS, USER_ROLES, LeadStatus, Role
@@ -106,7 +106,7 @@ class UserService(Service):
             actor = ctx.actor(conn)
             person = ctx.user(conn, name)
             policy.require_self_or_admin(actor, person, f"set the language of user '{person.name}'")
-            chosen = i18n.chosen_language(language)
+            chosen = chosen_language(language)
             conn.execute(sa.update(users).where(users.c.id == person.id).values(language=chosen))
             if person.name == actor.name:
                 i18n.set_user_language(chosen)
