@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from engine.document import Document, Path_
 from engine.errors import Problem
+
+if TYPE_CHECKING:  # the document (and with it PyYAML) only where a file is read: spec imports this module
+    from engine.document import Document, Path_
 
 #: The format this leadflow writes and works on.
 FORMAT = 2

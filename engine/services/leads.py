@@ -159,7 +159,9 @@ class LeadService(Service):
             raise InvalidInputError("nothing to set; give FIELD=VALUE")
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state, spec = ctx.lead_to_work(conn, lead_id, "edit", if_version)
+            state = ctx.lead_to_write(conn, lead_id, if_version)  # seen first; who may write what: _field_events
+            spec = ctx.spec(conn, state.process, state.process_version)
+            require_open(state, "edit")
             return ctx.commit(conn, state, self._field_events(conn, state, spec, values))
 
     def _field_events(self, conn: Connection, state: LeadState, spec: ProcessSpec, values: dict[str, Any],
