@@ -14,6 +14,7 @@ import click
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
+from engine.i18n import ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -143,10 +144,18 @@ def _render_import(r: results.ImportReport) -> None:
 @click.option("--process", "process_", help="Only this process (default: every process).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here (default: stdout).")
 @click.option("--excel", is_flag=True, help="A BOM, semicolons and CRLF: what Excel opens directly.")
+@click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.xlsx",
+              help="Write an Excel workbook instead: numbers, amounts and dates as real cells, phones as text.")
 @force_option
 @pass_app
-def export(app: App, process_: str | None, output: str | None, excel: bool, force: bool) -> None:
+def export(app: App, process_: str | None, output: str | None, excel: bool, xlsx_file: str | None,
+           force: bool) -> None:
     """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
+    if xlsx_file is not None:
+        if output is not None or excel:
+            raise click.UsageError("--xlsx FILE writes a workbook: give it without --output and --excel")
+        _export_xlsx(app, process_, xlsx_file, force)
+        return
     if output is None:
         # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
         stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
@@ -168,6 +177,22 @@ def export(app: App, process_: str | None, output: str | None, excel: bool, forc
         partial.unlink(missing_ok=True)
         raise
     click.echo(f"Exported {plural(count, 'lead')} to {output}", err=True)
+
+
+def _export_xlsx(app: App, process_: str | None, xlsx_file: str, force: bool) -> None:
+    from cli.present.xlsx import write_workbook
+
+    target = writable(xlsx_file, force=force, option="--xlsx")
+    table = app.engine.intake.export_table(process=process_)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        count = write_workbook(table, partial)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {xlsx_file}: {exc.strerror or exc}") from None
+    click.echo(ngettext("Exported {count} lead to {file}", "Exported {count} leads to {file}", count,
+                        file=xlsx_file), err=True)
 
 
 @click.group("token")

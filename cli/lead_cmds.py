@@ -13,6 +13,7 @@ from cli.output import (
     STATUS_STYLE,
     RecordId,
     console,
+    echo,
     emit,
     esc,
     if_version_option,
@@ -25,6 +26,8 @@ from cli.output import (
     styled,
     table,
 )
+from cli.present import formats
+from engine.i18n import _
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -40,39 +43,40 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
     con.print(f"[bold]Lead {lead['id']}[/bold]  {esc(lead['name'])}"
               + (f" ({esc(lead['company'])})" if lead["company"] else "")
               + f"  [{STATUS_STYLE[status]}]{status}[/]")
-    value = f"{lead['value']} {lead['currency']}" if lead["value"] else "-"
-    team = f" (team {esc(lead['team'])})" if lead["team"] else ""
-    con.print(f"process {esc(lead['process'])} v{lead['process_version']} | "
-              f"stage [bold]{esc(lead['stage_name'])}[/bold] ({esc(lead['stage'])}) "
-              f"since {short_time(lead['stage_entered_at'])}, due {short_time(lead['stage_due_at'])}")
-    con.print(f"owner {esc(lead['owner'] or '-')}{team} | value {esc(value)} | "
-              f"source {esc(lead['source'] or '-')} | product {esc(lead['product'] or '-')} | "
-              f"client {lead['client_id']}"
+    value = formats.money(lead["value"], lead["currency"]) if lead["value"] else "-"
+    team = _(" (team {team})", team=esc(lead["team"])) if lead["team"] else ""
+    con.print(_("process {process} v{version} | stage [bold]{stage_name}[/bold] ({stage}) since {since}, due {due}",
+                process=esc(lead["process"]), version=lead["process_version"], stage_name=esc(lead["stage_name"]),
+                stage=esc(lead["stage"]), since=formats.short_time(lead["stage_entered_at"]),
+                due=formats.short_time(lead["stage_due_at"])))
+    con.print(_("owner {owner}{team} | value {value} | source {source} | product {product} | client {client}",
+                owner=esc(lead["owner"] or "-"), team=team, value=esc(value), source=esc(lead["source"] or "-"),
+                product=esc(lead["product"] or "-"), client=lead["client_id"])
               + (f" | {esc(lead['email'])}" if lead["email"] else "")
               + (f" | {esc(lead['phone'])}" if lead["phone"] else ""))
     if status != LeadStatus.OPEN:
-        con.print(f"closed {short_time(lead['closed_at'])}"
-                  + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
+        con.print(_("closed {at}", at=formats.short_time(lead["closed_at"]))
+                  + (_(" for {reason}", reason=esc(lead["close_reason"])) if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print("fields: " + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
+        con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
             continue  # earlier stages' work is in the history
-        rows.append([t["id"], t["name"], t["owner"], "yes" if t["mandatory"] else "no",
+        rows.append([t["id"], t["name"], t["owner"], _("yes") if t["mandatory"] else _("no"),
                      styled(t["state"], STATE_STYLE.get(t["state"], "")),
-                     short_time(t["done_at"]) + (f" by {t['done_by']}" if t["done_by"] else "")
-                     if t["state"] == TaskStatus.DONE else short_time(t["due_at"])])
-    con.print(table(f"Tasks of '{esc(lead['stage_name'])}'",
-                    ["task", "name", "owner", "must", "state", "due / done"], rows))
+                     formats.short_time(t["done_at"]) + (_(" by {who}", who=t["done_by"]) if t["done_by"] else "")
+                     if t["state"] == TaskStatus.DONE else formats.short_time(t["due_at"])])
+    con.print(table(_("Tasks of '{stage}'", stage=esc(lead["stage_name"])),
+                    [_("task"), _("name"), _("owner"), _("must"), _("state"), _("due / done")], rows))
     if history is not None:
         render_history(history)
 
 
 def render_history(history: list[results.HistoryEvent]) -> None:
-    rows = [[short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
-    console().print(table("History", ["when", "who", "what", "details"], rows))
+    rows = [[formats.short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
+    console().print(table(_("History"), [_("when"), _("who"), _("what"), _("details")], rows))
 
 
 def _v(value: Any) -> str:
@@ -494,6 +498,22 @@ def client_contact(app: App, client_id: int, name: str, role: str | None, email:
     data = app.engine.clients.add_contact(client_id, name, role=role, email=email, phone=phone)
     print_change(data, f"Client {client_id} ({data['name']}): {plural(len(data['contacts']), 'contact person')}",
                  as_json)
+
+
+@client.command("set")
+@click.argument("client_id", type=ID)
+@click.option("--language", required=True, metavar="en|pl|ro|ru",
+              help="The language of the client's mails; an empty value: each lead's process's.")
+@json_option
+@pass_app
+def client_set(app: App, client_id: int, language: str, as_json: bool) -> None:
+    """Set the language a client's mails are written in."""
+    data = app.engine.clients.set_language(client_id, language)
+    emit(data, as_json, lambda c: echo(
+        _("Client {id}: mails in {language}", id=c["id"], language=c["language"]) if c["language"]
+        else _("Client {id}: mails in each process's language", id=c["id"])))
+
+
 @client.command("duplicates")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True)
 @json_option

@@ -158,6 +158,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("auth", "one_time_password", "POST", "/users/{name}/one-time-password", "user passwd --one-time",
               "A random password for a user, shown once, to be changed at their next login (admins).",
               (_path("name", "str"),)),
+    Operation("users", "set_language", "PATCH", "/users/{name}/language", "user set",
+              "Set the language a user reads leadflow in (their own; admins anyone's).",
+              (_path("name", "str"), _body("language", required=True))),
     # -- processes --------------------------------------------------------------------------------------------
     Operation("processes", "list", "GET", "/processes", "process list",
               "Every stored process version with its open leads."),
@@ -283,6 +286,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "Add a contact person to a company.",
               (_path("client_id", minimum=1), _body("name", required=True), _body("role"), _body("email"),
                _body("phone")), status=201),
+    Operation("clients", "set_language", "PATCH", "/clients/{client_id}/language", "client set",
+              "Set the language of a client's mails (anyone who may work one of its leads).",
+              (_path("client_id", minimum=1), _body("language", required=True))),
     # -- the board and the stand-up ---------------------------------------------------------------------------
     Operation("boards", "board", "GET", "/board", "board",
               "Open leads by stage with their lights: one board with 'process', else a list.",
@@ -350,6 +356,9 @@ OPERATIONS: tuple[Operation, ...] = (
               "The leads the user may see as CSV, formulas neutralised.",
               (Param("out", where="client"), _query("process"), _query("excel", "bool", default=False)),
               media="text/csv"),
+    Operation("intake", "export_table", "GET", "/export/table", "export",
+              "The leads the user may see as a typed table (columns, their types, the currencies, the rows) for "
+              "a spreadsheet (leadflow export --xlsx).", (_query("process"),)),
     # -- tokens and the outbox --------------------------------------------------------------------------------
     Operation("tokens", "list", "GET", "/tokens", "token list",
               "Every API token, without the secret (admins); a user's personal tokens (owner, or mine).",

@@ -58,6 +58,9 @@ log = logging.getLogger(__name__)
 FLAT_NAMES: dict[str, tuple[str, str]] = {
     "add_user": ("users", "add"),
     "set_user_email": ("users", "set_email"),
+    "set_user_language": ("users", "set_language"),
+    "export_table": ("intake", "export_table"),
+    "set_client_language": ("clients", "set_language"),
     "list_users": ("users", "list"),
     "whoami": ("users", "whoami"),
     "load_process": ("processes", "load"),

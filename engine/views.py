@@ -38,7 +38,7 @@ def user(row: Mapping) -> results.User:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
             "created_at": iso(row["created_at"]), "active": row["active"],
             "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
-            "deactivated_at": iso(row["deactivated_at"])}
+            "deactivated_at": iso(row["deactivated_at"]), "language": row.get("language")}
 
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Lead:
@@ -182,6 +182,7 @@ def client(row: Mapping, lead_views: list[results.Lead], contact_rows: Iterable[
         "phone": row["phone"],
         "tax_id": row["tax_id"],
         "created_at": iso(row["created_at"]),
+        "language": row.get("language"),
         "merged_into": row["merged_into"],
         "kind": row["kind"],
         "external_id": row["external_id"],

@@ -47,7 +47,9 @@ T = TypeVar("T")
 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own database, user or clock."""
-    for name in ("LEADFLOW_DB", "LEADFLOW_USER", "LEADFLOW_TEMPLATES", "LEADFLOW_SMTP_CONFIG"):
+    # ... nor the developer's language: English unless a test asks for another (engine/i18n.py)
+    for name in ("LEADFLOW_DB", "LEADFLOW_USER", "LEADFLOW_TEMPLATES", "LEADFLOW_SMTP_CONFIG", "LEADFLOW_LANG",
+                 "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(name, raising=False)
     for name in [n for n in os.environ if n.startswith("LEADFLOW_SMTP_")]:
         monkeypatch.delenv(name)
@@ -56,8 +58,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from engine import i18n
+
     clean_env(monkeypatch)
+    yield
+    i18n.reset()  # the last acting user's language does not outlive the test
 
 
 class PostgresDatabases:

@@ -104,7 +104,7 @@ def test_user_set_role_team_and_deactivation(url: str) -> None:
     assert (back["active"], back["open_leads"]) == (True, 1)
     assert refused(url, "root", "user set anna --role analyst").startswith("Error: user 'anna' owns 1 open leads")
     assert refused(url, "root", "user set anna", code=2) == (
-        "Error: nothing to change: give --email, --role, --team, --deactivate or --activate")
+        "Error: nothing to change: give --email, --role, --team, --language, --deactivate or --activate")
     assert refused(url, "root", "user set root --deactivate") == (
         "Error: user 'root' is the last active admin; make another admin first")
     assert ok(url, "root", "user set anna --email anna@example.pl").stdout == "User anna: e-mail anna@example.pl\n"

@@ -40,7 +40,7 @@ from engine.intake.csv_file import (
     neutralise,
     unneutralise,
 )
-from engine.intake.export import EXPORT_COLUMNS, export_csv
+from engine.intake.export import EXPORT_COLUMNS, EXPORT_TYPES, export_csv, export_rows
 from engine.intake.history_import import HISTORY_COLUMNS, reason_map, run_history_import
 from engine.intake.inquiry import FieldError, Inquiry, InquiryErrors, check_inquiry, check_submission, find_client
 
@@ -48,6 +48,7 @@ __all__ = [
     "ATTRIBUTES",
     "DELIMITERS",
     "EXPORT_COLUMNS",
+    "EXPORT_TYPES",
     "FORMULA_STARTS",
     "HISTORY_COLUMNS",
     "IGNORE",
@@ -65,6 +66,7 @@ __all__ = [
     "check_submission",
     "detect_delimiter",
     "export_csv",
+    "export_rows",
     "file_sha256",
     "find_client",
     "header_key",

@@ -39,6 +39,7 @@ from engine.results.boards import (
     UnassignedLead,
 )
 from engine.results.intake import (
+    ExportTable,
     HistoryCounts,
     ImportCounts,
     ImportReport,
@@ -177,6 +178,7 @@ __all__ = [
     "Duplicates",
     "Estimate",
     "Expected",
+    "ExportTable",
     "FieldChoice",
     "FileProblem",
     "Forecast",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from engine.results.leads import Lead
 
@@ -68,3 +68,16 @@ class Submission(TypedDict):
 
     lead: Lead
     client_existed: bool
+
+
+class ExportTable(TypedDict):
+    """``intake.export_table``: the leads a user may see as a typed table (``leadflow export --xlsx``).
+
+    ``types`` names each column's kind (``int``, ``text``, ``phone``, ``money``, ``number``, ``date``, ``datetime``,
+    ``bool``); ``currencies`` maps each process to its currency; ``rows`` hold the stored forms (money a decimal
+    string, dates and instants ISO)."""
+
+    columns: list[str]
+    types: list[str]
+    currencies: dict[str, str]
+    rows: list[list[Any]]

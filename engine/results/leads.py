@@ -175,6 +175,7 @@ class Client(ClientContact):
     kind: str  # person (B2C) or company (B2B, with its contacts)
     external_id: str | None
     contacts: list[Contact]
+    language: str | None  # the language of the client's mails; None: each lead's process's (docs/i18n.md)
     merged_into: int | None  # the client this one was merged into (``client merge``), whose leads it lists
     leads: list[Lead]
 

@@ -11,7 +11,15 @@ from sqlalchemy.engine import Connection
 from engine import clock, policy, results, store, views
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.policy import Actor
-from engine.rules import check_email, check_phone, check_tax_id, normalise_email, normalise_phone, one_line_text
+from engine.rules import (
+    check_email,
+    check_phone,
+    check_tax_id,
+    chosen_language,
+    normalise_email,
+    normalise_phone,
+    one_line_text,
+)
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, contacts, events, leads
@@ -106,6 +114,21 @@ class ClientService(Service):
             visible_client_leads(ctx, conn, actor, client_id)
             insert_contact(conn, client_id, name, role=role, email=email, phone=phone, at=clock.now())
         return self.get(client_id)
+
+    @operation
+    def set_language(self, client_id: int, language: str | None) -> results.Client:
+        """Set the language of the client's mails (one of ``i18n.LANGUAGES``; None or empty: each lead's process's
+        ``language``), for anyone who may work one of the client's leads."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            _row, states = visible_client_leads(ctx, conn, actor, client_id)
+            if states and not any(policy.can_work(actor, s) for s in states):
+                policy.require_can_work(actor, states[-1], f"set the language of client {client_id} through")
+            chosen = chosen_language(language)
+            conn.execute(sa.update(clients).where(clients.c.id == client_id).values(language=chosen))
+            row, states = visible_client_leads(ctx, conn, actor, client_id)
+            return views.client(row, [ctx.view(conn, s) for s in states])
 
 
 def visible_client_leads(ctx: Context, conn: Connection, actor: Actor, client_id: int

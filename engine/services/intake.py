@@ -86,6 +86,21 @@ class IntakeService(Service):
             return intake.export_csv(conn, out, actor=actor, specs=ctx.latest_specs(conn, process), excel=excel)
 
     @operation
+    def export_table(self, *, process: str | None = None) -> results.ExportTable:
+        """The leads the acting user may see (of ``process``, else of every process) as a typed table for a
+        spreadsheet (``leadflow export --xlsx``): the columns, each one's type, each process's currency and the
+        rows in their stored forms (money a decimal string, dates ISO)."""
+        from engine import intake
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            specs = ctx.latest_specs(conn, process)
+            columns, types, rows = intake.export_rows(conn, actor=actor, specs=specs)
+            return {"columns": columns, "types": types, "currencies": {s.id: s.currency for s in specs},
+                    "rows": list(rows)}
+
+    @operation
     def submit(self, values: Mapping[str, Any], *, process: str | None = None) -> results.Submission:
         """A lead from a web form, acting as its source (the HTTP intake's ``POST /v1/leads``).
 

@@ -34,6 +34,8 @@ users = sa.Table(
     sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("password_changed_at", sa.DateTime),
     sa.Column("deactivated_at", sa.DateTime),
+    # the language the user reads leadflow in (engine/i18n.py); none: the environment's
+    sa.Column("language", sa.String(8)),
 )
 
 process_versions = sa.Table(
@@ -78,6 +80,8 @@ clients = sa.Table(
     sa.Column("company_key", sa.String(500), index=True),
     # the client's id in the system it was migrated from (unique; prefix ids of several systems: crm1:42)
     sa.Column("external_id", sa.String(200)),
+    # the language of the client's mails (engine/i18n.py); none: the process's
+    sa.Column("language", sa.String(8)),
     sa.Index("ix_clients_external_id", "external_id", unique=True),
 )
 
