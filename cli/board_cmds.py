@@ -107,19 +107,22 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
         return
     con = console(pipe_width=120)
     con.print(f"[bold]Stand-up[/bold] as of {agenda['as_of']}")
-    reviews = agenda.get("reviews") or []
-    if reviews:
-        con.print(f"[bold]Refusals to review[/bold]: {len(reviews)}")
-        for r in reviews[:5]:
-            con.print(f"  review #{r['lead_id']} {esc(r['name'])} ({esc(r['owner'] or '-')}, {r['reason']}, "
-                      f"{r['value'] or '-'}) due {r['due_at'][:10]}")
+    # the unassigned leads first: nobody works them until the manager gives them to someone
     queue = agenda.get("unassigned")
     if queue and queue["count"]:
         con.print(f"[bold]Unassigned leads[/bold] (no rule could place them; 'leadflow lead assign ID --to NAME'): "
                   f"{queue['count']}")
         for q in queue["leads"][:5]:
             con.print(f"  #{q['lead_id']} {esc(q['name'])} ({esc(q['process'])}, {esc(q['team'] or 'no team')}) "
-                      f"waiting {q['waiting_days']} d" + (" [bold red]overdue[/]" if q["overdue"] else ""))
+                      f"waiting {q['waiting_days']} d"
+                      + (f", owner {esc(q['deactivated_owner'])} deactivated" if q.get("deactivated_owner") else "")
+                      + (" [bold red]overdue[/]" if q["overdue"] else ""))
+    reviews = agenda.get("reviews") or []
+    if reviews:
+        con.print(f"[bold]Refusals to review[/bold]: {len(reviews)}")
+        for r in reviews[:5]:
+            con.print(f"  review #{r['lead_id']} {esc(r['name'])} ({esc(r['owner'] or '-')}, {r['reason']}, "
+                      f"{r['value'] or '-'}) due {r['due_at'][:10]}")
     if not agenda["people"]:
         con.print("No salespeople in scope.")
     for p in agenda["people"]:
@@ -131,11 +134,13 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
 
         def item(lead: results.DueLead) -> str:
             tasks = f": {', '.join(lead['tasks'])}" if lead["tasks"] else ""
-            return f"#{lead['lead_id']} {esc(lead['name'])} ({lead['stage']}{tasks})"
+            contact = lead.get("next_contact")
+            booked = f", contact {contact.replace('T', ' ')[:16]}" if contact else ""
+            return f"#{lead['lead_id']} {esc(lead['name'])} ({lead['stage']}{tasks}{booked})"
 
         # the agenda in priority order; three items a person keep a team of ten on one screen (--json has all)
         lines = (
-            [f"  [bold red]red[/]   {item(r)} overdue since {r['due_at'][:10]}" for r in red["leads"]]
+            [f"  [bold red]red[/]   {item(r)} overdue since {_missed(r)[:10]}" for r in red["leads"]]
             + [f"  [yellow]today[/] {item(t)}" for t in today["leads"]]
             + [f"  next  {item(t)}" for t in upcoming["leads"]]
             + [f"  revisit client {r['client_id']} {esc(r['name'])} ({r['reason']}, closed {r['closed_at'][:10]})"
@@ -144,3 +149,8 @@ def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
         )[:ITEMS_PER_PERSON]
         for line in lines:
             con.print(line)
+
+
+def _missed(lead: results.DueLead) -> str:
+    """Since when a red lead is late: its earliest missed deadline or booked contact."""
+    return min(x for x in (lead["due_at"], lead.get("next_contact")) if x)

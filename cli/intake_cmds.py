@@ -87,7 +87,9 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]
 def _render_import(r: results.ImportReport) -> None:
     name = Path(r["file"]).name
     attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
-                f"{r['repeated_clients']} repeated in the file")
+                f"{r['repeated_clients']} repeated in the file"
+                + (f", {plural(r['possible_duplicates'], 'possible duplicate')} of another's client (see "
+                   "'leadflow client duplicates')" if r.get("possible_duplicates") else ""))
     if r["status"] == "imported":
         echo(f"Imported {plural(r['imported'], 'lead')} into {r['process']} from {name} (import {r['import_id']}, "
              f"leads {r['first_lead_id'] or '-'}-{r['last_lead_id'] or '-'}): {attached}; "
@@ -170,6 +172,7 @@ def _until(value: str | None) -> str:
 @click.option("--source", help="Who sends with it, e.g. website; the leads' source and actor (integration).")
 @click.option("--process", "process_", help="The process of requests that name none (integration).")
 @click.option("--read", is_flag=True, help="Also let it read leads and boards (GET endpoints; integration).")
+@click.option("--team", help="The team whose manager gets its leads that no assignment rule places (integration).")
 @click.option("--personal", is_flag=True, help="A personal access token: it acts as you (or --owner).")
 @click.option("--name", "name_", help="What a personal token is for, e.g. laptop.")
 @click.option("--owner", help="The user a personal token acts as (admins; default: you).")
@@ -178,12 +181,14 @@ def _until(value: str | None) -> str:
 @click.option("--rate-limit", type=click.IntRange(1), metavar="N", help="Requests a minute it may make.")
 @json_option
 @pass_app
-def token_add(app: App, source: str | None, process_: str | None, read: bool, personal: bool, name_: str | None,
-              owner: str | None, expires_days: int | None, rate_limit: int | None, as_json: bool) -> None:
+def token_add(app: App, source: str | None, process_: str | None, read: bool, team: str | None, personal: bool,
+              name_: str | None, owner: str | None, expires_days: int | None, rate_limit: int | None,
+              as_json: bool) -> None:
     """Make a token; it is printed this once and stored only as a hash."""
     if personal:
-        if source is not None or process_ is not None or read:
-            raise click.UsageError("--source, --process and --read are for integration tokens, not --personal ones")
+        if source is not None or process_ is not None or read or team is not None:
+            raise click.UsageError("--source, --process and --read are for integration tokens, not --personal ones; "
+                                   "so is --team")
         if not name_:
             raise click.UsageError("a personal token needs --name, e.g. --name laptop")
         result = app.engine.tokens.add_personal(name_, owner=owner, expires_days=expires_days,
@@ -195,7 +200,7 @@ def token_add(app: App, source: str | None, process_: str | None, read: bool, pe
         if name_ is not None or owner is not None:
             raise click.UsageError("--name and --owner are for --personal tokens")
         result = app.engine.tokens.add(source, process=process_, read=read, expires_days=expires_days,
-                                       rate_limit=rate_limit)
+                                       rate_limit=rate_limit, team=team)
         what = (f"Token {result['id']} for {result['source']}"
                 + (f" (default process {result['process']})" if result["process"] else "")
                 + (", may read" if result["read"] else ""))

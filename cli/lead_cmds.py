@@ -54,7 +54,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                   + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print("fields: " + ", ".join(f"{esc(k)}={esc(v)}" for k, v in lead["fields"].items()))
+        con.print("fields: " + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
@@ -130,17 +130,19 @@ def lead() -> None:
 @click.option("--value", help="Expected value, an exact amount such as 45000.50.")
 @click.option("--owner", help="Salesperson who owns the lead (default: you, if you are a salesperson).")
 @click.option("--client", "client_id", type=ID, help="Attach the lead to this existing client.")
+@click.option("--tax-id", help="The client's tax id (NIP, CUI, INN...): search finds the client by it.")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a process field; repeatable.")
 @json_option
 @pass_app
 def lead_add(app: App, *, process_: str, name: str, company: str | None, email: str | None, phone: str | None,
              source: str | None, product: str | None, value: str | None, owner: str | None,
-             client_id: int | None, sets: tuple[str, ...], as_json: bool) -> None:
-    """Register an inquiry as a lead at the first stage."""
+             client_id: int | None, tax_id: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """Register an inquiry as a lead at the first stage. An e-mail or phone of a client you may see adds the lead
+    to that client; phones are stored in E.164 (docs/intake.md)."""
     fields = parse_assignments(sets)
     result = app.engine.leads.add(process=process_, name=name, company=company, email=email, phone=phone,
                                  source=source, product=product, value=value, owner=owner, fields=fields,
-                                 client_id=client_id)
+                                 client_id=client_id, **({"tax_id": tax_id} if tax_id else {}))
     print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
                      f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
 
@@ -153,15 +155,17 @@ def lead_add(app: App, *, process_: str, name: str, company: str | None, email: 
 @click.option("--unassigned", is_flag=True,
               help="Only leads without an owner: the manager's queue (open ones unless --status says otherwise).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
+@click.option("--search", "--name", "search", metavar="TEXT",
+              help="Only leads of the clients TEXT finds: name, company, e-mail, phone, tax id (as 'leadflow find').")
 @json_option
 @pass_app
 def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str | None, status: str | None,
-              unassigned: bool, limit: int, as_json: bool) -> None:
+              unassigned: bool, limit: int, search: str | None, as_json: bool) -> None:
     """List leads you may see."""
     if unassigned and owner:
         raise click.UsageError("--unassigned and --owner exclude each other")
     rows = app.engine.leads.list(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
-                                 limit=limit)
+                                 limit=limit, **({"search": search} if search is not None else {}))
 
     def render(items: list[results.LeadRow]) -> None:
         columns = ["id", "name", "process", "stage", "status", "owner", "value"]
@@ -202,7 +206,12 @@ def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
     attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
     value = attributes[name] if name in attributes else lead["fields"].get(name)
-    return f"{name} cleared" if value is None else f"{name}={value}"
+    return f"{name} cleared" if value is None else f"{name}={_shown(value)}"
+
+
+def _shown(value: Any) -> Any:
+    """A choices field's options as they are typed (rebar,tools); any other value as it is."""
+    return ",".join(map(str, value)) if isinstance(value, list) else value
 
 
 @lead.command("assign")
@@ -265,12 +274,16 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 @click.argument("lead_id", type=ID)
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Set a field with the closing (those the reason requires); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def lead_close(app: App, lead_id: int, reason: str, note: str | None, if_version: int | None, as_json: bool) -> None:
+def lead_close(app: App, lead_id: int, reason: str, note: str | None, assignments: tuple[str, ...],
+               if_version: int | None, as_json: bool) -> None:
     """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version)
+    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version,
+                                    **({"values": parse_assignments(assignments)} if assignments else {}))
     print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
 
 
@@ -312,6 +325,24 @@ def lead_history(app: App, lead_id: int, as_json: bool) -> None:
     emit(app.engine.leads.history(lead_id), as_json, render_history)
 
 
+@lead.command("next-contact")
+@click.argument("lead_id", type=ID)
+@click.argument("when", metavar="DATETIME", required=False)
+@click.option("--clear", is_flag=True, help="Cancel the booked contact.")
+@if_version_option
+@json_option
+@pass_app
+def lead_next_contact(app: App, lead_id: int, when: str | None, clear: bool, if_version: int | None,
+                      as_json: bool) -> None:
+    """Book the next contact with a lead's client at a date and time (or --clear it)."""
+    if clear == (when is not None):
+        raise click.UsageError("give the DATETIME of the next contact, or --clear (not both)")
+    result = app.engine.activities.set_next_contact(lead_id, None if clear else when, if_version=if_version)
+    booked = short_time(result["next_contact"])
+    print_change(result, f"Next contact of lead {lead_id}: {booked}" if booked else
+                 f"Lead {lead_id} has no next contact booked", as_json)
+
+
 # -- task ------------------------------------------------------------------------------------
 
 @click.group("task")
@@ -321,38 +352,58 @@ def task() -> None:
 
 @task.command("list")
 @click.option("--owner", help="Whose tasks (default: yours; managers may name their team's people).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=None,
+              help="At most this many rows (default: a screenful, 20; with --json: every row).")
+@click.option("--offset", type=click.IntRange(0, 2**63 - 1), default=0, help="Skip this many rows first.")
 @json_option
 @pass_app
-def task_list(app: App, owner: str | None, as_json: bool) -> None:
-    """Open tasks across open leads, earliest deadline first."""
-    rows = app.engine.tasks.list(owner=owner)
-
-    def render(items: list[results.TaskRow]) -> None:
-        out = []
-        for r in items:
-            due = short_time(r["due_at"])
-            out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
-                        "yes" if r["mandatory"] else "no",
-                        styled(f"{due} overdue", "red") if r["overdue"] else due])
-        console().print(table(plural(len(items), "open task"),
-                              ["lead", "client", "stage", "task", "name", "owner", "mandatory", "due"], out))
-
-    emit(rows, as_json, render)
+def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_json: bool) -> None:
+    """Open tasks across open leads and the contacts you booked, by time, with the client's phone and e-mail."""
+    if as_json:  # the JSON is every row (or the rows asked for): a list, as scripts read it
+        print_json(app.engine.tasks.list(owner=owner, limit=limit, offset=offset))
+        return
+    # the table shows a screenful of the whole list (the same GET /v1/tasks), and says how many more there are
+    every = app.engine.tasks.list(owner=owner)
+    total, items = len(every), every[offset:offset + (limit or 20)]
+    out = []
+    for r in items:
+        due = short_time(r["due_at"])
+        contact = " ".join(x for x in (r.get("phone"), r.get("email")) if x)  # a server before 0.3 sends neither
+        out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
+                    "yes" if r["mandatory"] else "no",
+                    styled(f"{due} overdue", "red") if r["overdue"] else due, short_time(r.get("next_contact")),
+                    contact])
+    shown = f"{offset + 1}-{offset + len(items)} of {total}" if offset or len(items) < total else ""
+    console().print(table(plural(total, "open task") + (f" ({shown})" if shown else ""),
+                          ["lead", "client", "stage", "task", "name", "owner", "mandatory", "due",
+                           "next contact", "phone / e-mail"], out))
+    more = total - offset - len(items)
+    if more > 0:
+        console().print(f"and {more} more: --offset {offset + len(items)} for the next page")
 
 
 @task.command("done")
 @click.argument("lead_id", type=ID)
-@click.argument("task_id")
+@click.argument("task_ids", metavar="TASK_ID", nargs=-1, required=True)
 @click.option("--note")
+@click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
+              help="Record a field with the task (one its doer may write); repeatable.")
 @if_version_option
 @json_option
 @pass_app
-def task_done(app: App, lead_id: int, task_id: str, note: str | None, if_version: int | None, as_json: bool) -> None:
-    """Mark a task of a lead's current stage done."""
-    result = app.engine.leads.complete_task(lead_id, task_id, note, if_version=if_version)
+def task_done(app: App, lead_id: int, task_ids: tuple[str, ...], note: str | None, assignments: tuple[str, ...],
+              if_version: int | None, as_json: bool) -> None:
+    """Mark tasks of a lead's current stage done, recording fields with them (--set); several at once are all
+    done, or none."""
+    values = {"values": parse_assignments(assignments)} if assignments else {}
+    if len(task_ids) == 1:
+        result = app.engine.leads.complete_task(lead_id, task_ids[0], note, if_version=if_version, **values)
+    else:
+        result = app.engine.leads.complete_tasks(lead_id, list(task_ids), note, if_version=if_version, **values)
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
-    print_change(result, f"Task '{task_id}' of lead {lead_id} done"
+    done = ", ".join(f"'{t}'" for t in task_ids)
+    print_change(result, f"Task{'s' if len(task_ids) > 1 else ''} {done} of lead {lead_id} done"
                      + (f"; mandatory tasks still open: {', '.join(still)}" if still else
                         "; the stage's mandatory tasks are all done"), as_json)
 
@@ -385,3 +436,56 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
                          for x in c["leads"]]))
 
     emit(data, as_json, render)
+
+
+@client.command("duplicates")
+@click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@json_option
+@pass_app
+def client_duplicates(app: App, limit: int, as_json: bool) -> None:
+    """Likely duplicate clients (managers): the same phone, e-mail or tax id, or the same name and company."""
+    groups = app.engine.clients.duplicates(limit=limit)
+
+    def render(items: list[results.Duplicates]) -> None:
+        rows = [[g["reason"], g["value"], c["id"], c["name"], c["company"], c["phone"], c["email"], c["leads"]]
+                for g in items for c in g["clients"]]
+        console().print(table(plural(len(items), "group"),
+                              ["same", "value", "client", "name", "company", "phone", "e-mail", "leads"], rows))
+
+    emit(groups, as_json, render)
+
+
+@client.command("merge")
+@click.argument("keep", type=ID)
+@click.argument("other", type=ID)
+@json_option
+@pass_app
+def client_merge(app: App, keep: int, other: int, as_json: bool) -> None:
+    """Merge client OTHER into KEEP (managers): OTHER's leads, history and contact data move to KEEP; the merge is
+    an event on every moved lead; OTHER stays, marked as merged. Nothing is deleted."""
+    result = app.engine.clients.merge(keep, other)
+    print_change(result, f"Client {other} merged into client {keep} ({result['name']}): "
+                         f"{plural(len(result['leads']), 'lead')} now", as_json)
+
+
+# -- find ------------------------------------------------------------------------------------
+
+@click.command("find")
+@click.argument("text")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True)
+@json_option
+@pass_app
+def find(app: App, text: str, limit: int, as_json: bool) -> None:
+    """Find clients and leads by name, company, e-mail, phone (any format), tax id or lead id; case and
+    diacritics do not matter ('zolc' finds Żółć). Best matches first, only what you may see."""
+    hits = app.engine.search.find(text, limit=limit)
+
+    def render(items: list[results.SearchHit]) -> None:
+        console().print(table(f"{len(items)} {'match' if len(items) == 1 else 'matches'}",
+                              ["client", "name", "company", "phone", "e-mail", "lead", "stage", "owner", "light",
+                               "match"],
+                              [[h["client_id"], h["name"], h["company"], h["phone"], h["email"], h["lead_id"],
+                                h["stage"], h["owner"], h["light"], f"{h['match']} ({h['matched']})"]
+                               for h in items]))
+
+    emit(hits, as_json, render)

@@ -11,7 +11,7 @@ import contextlib
 import getpass
 import socket
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -28,25 +28,28 @@ def _client(server: str, token: str | None) -> RemoteEngine:
     return RemoteEngine(Server(server, token))
 
 
-def _password(password_stdin: bool, prompt: str) -> str:
-    """The password from standard input's first line, or asked for on the terminal without echo."""
+def _password(password_stdin: bool, prompt: str, *, line: str = "first", confirm: bool = False) -> str:
+    """The password from standard input's next line (``line`` names it in the error), or asked for on the terminal
+    without echo (twice when ``confirm``)."""
     if password_stdin:
-        line = sys.stdin.readline()
-        password = line[:-1] if line.endswith("\n") else line
+        text = sys.stdin.readline()
+        password = text[:-1] if text.endswith("\n") else text
         if not password:
-            raise click.UsageError("--password-stdin read no password: give it on the first line of standard input")
+            raise click.UsageError(f"--password-stdin read no password: give it on the {line} line of standard "
+                                   "input")
         return password
     if not sys.stdin.isatty():
         raise click.UsageError("no terminal to ask for the password on: give it on standard input with "
                                "--password-stdin")
-    return str(click.prompt(prompt, hide_input=True))
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
 @click.command("login")
 @click.argument("url", metavar="URL")
 @click.option("--user", "name", metavar="NAME", help="Your user name on the server (default: your OS login).")
 @click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input (for scripts; never an argument).")
+              help="Read the password from the first line of standard input (for scripts; never an argument); a "
+                   "user who must change it gives the new one on the second line.")
 @click.option("--token-name", metavar="NAME",
               help="The name of the token this login makes, as 'token list --mine' shows it (default: "
                    "'leadflow CLI on HOST').")
@@ -69,7 +72,7 @@ def login(app: App, url: str, name: str | None, password_stdin: bool, token_name
     if server.startswith("http://") and not _loopback(server):
         click.echo(f"Warning: {server} is not HTTPS: your password and token cross the network readable by "
                    "anyone on the way", err=True)
-    session = _client(server, None).auth.login(name, password)
+    session = _session(server, name, password, password_stdin)
     try:
         with_session = _client(server, session["token"])
         made = with_session.tokens.add_personal(name=token_name or f"leadflow CLI on {socket.gethostname()}")
@@ -84,6 +87,24 @@ def login(app: App, url: str, name: str | None, password_stdin: bool, token_name
         f"Logged in to {server} as {saved.user}" + (f" ({user['role']})" if user.get("role") else "")
         + f"; token {r['token_id']} '{r['token_name']}'" + (f", expires {r['expires_at'][:10]}" if r["expires_at"]
                                                            else "") + f", kept in {path}"))
+
+
+def _session(server: str, name: str, password: str, password_stdin: bool) -> dict[str, Any]:
+    """A login's session; a user who must change their password (a one-time password, or one an admin set) is
+    asked for a new one (the terminal, twice; or the second line of standard input) and logged in with it."""
+    from cli.remote import RemoteError
+
+    client = _client(server, None)
+    try:
+        return dict(client.auth.login(name, password))
+    except RemoteError as exc:
+        if exc.problem.get("code") != "password_change_required":
+            raise
+        said = str(exc.problem.get("detail") or exc.message)
+    click.echo(f"{said}: choose your own now.", err=True)
+    new = _password(password_stdin, f"New password of {name}", line="second", confirm=True)
+    client.auth.change_password(name, password, new)
+    return dict(client.auth.login(name, new))
 
 
 def _end_session(server: str, token: str) -> None:

@@ -16,6 +16,8 @@ from cli.output import printable
 COMMANDS: dict[str, tuple[str, str]] = {
     "init": ("admin_cmds", "init"), "user": ("admin_cmds", "user"), "process": ("process_cmds", "process"),
     "lead": ("lead_cmds", "lead"), "task": ("lead_cmds", "task"), "client": ("lead_cmds", "client"),
+    "find": ("lead_cmds", "find"),
+    "activity": ("activity_cmds", "activity"),
     "board": ("board_cmds", "board"), "daily": ("board_cmds", "daily"), "review": ("recovery_cmds", "review"),
     "revisit": ("recovery_cmds", "revisit"), "removals": ("recovery_cmds", "removals"),
     "stalled": ("recovery_cmds", "stalled"), "rotate": ("recovery_cmds", "rotate"),

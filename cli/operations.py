@@ -28,9 +28,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-#: The types a parameter may have on the wire: ``int_list`` is a JSON array of ids, ``object`` a JSON object,
-#: ``file`` the raw request body (or a query parameter's text) saved to a file for the engine.
-Kind = Literal["str", "int", "bool", "int_list", "object", "file"]
+#: The types a parameter may have on the wire: ``int_list`` is a JSON array of ids, ``str_list`` of names,
+#: ``object`` a JSON object, ``file`` the raw request body (or a query parameter's text) saved to a file for the engine.
+Kind = Literal["str", "int", "bool", "int_list", "str_list", "object", "file"]
 Where = Literal["path", "query", "body", "client"]  # client: the server fills it in (the caller's address)
 Audience = Literal["person", "integration", "anyone"]
 
@@ -133,6 +133,11 @@ OPERATIONS: tuple[Operation, ...] = (
               "Log in with a user name and password: a session token (rate-limited per user and address).",
               (_body("name", required=True), _body("password", required=True), Param("address", where="client"),
                Param("user_agent", where="client")), audience="anyone"),
+    Operation("auth", "change_password", "POST", "/auth/password", "login",
+              "Change one's own password with the old one, without a session (a one-time password at the first "
+              "login); refused and rate-limited exactly like a login.",
+              (_body("name", required=True), _body("old_password", required=True),
+               _body("new_password", required=True), Param("address", where="client")), audience="anyone"),
     Operation("auth", "logout", "POST", "/auth/logout", "logout", "End the session whose token is sent.",
               (Param("token", where="client"),)),
     # -- who am I, users ------------------------------------------------------------------------------------
@@ -164,7 +169,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("leads", "add", "POST", "/leads", "lead add", "Register an inquiry as a lead at the first stage.",
               (_body("process", required=True), _body("name", required=True), _body("company"), _body("email"),
                _body("phone"), _body("source"), _body("product"), _body("value", help="an exact amount"),
-               _body("owner"), _body("fields", "object"), _body("client_id", "int", minimum=1)),
+               _body("owner"), _body("fields", "object"), _body("client_id", "int", minimum=1), _body("tax_id")),
               changes_lead=True, status=201),
     Operation("intake", "submit", "POST", "/leads", "(web forms)",
               "Register a web form's inquiry (an integration token): 201 with the lead's id.",
@@ -172,7 +177,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("leads", "list", "GET", "/leads", "lead list", "Leads the acting user may see.",
               (_query("process"), _query("stage"), _query("owner"), _query("status", choices=("open", "won", "lost")),
                _query("unassigned", "bool", default=False),
-               _query("limit", "int", default=1000, minimum=1, maximum=100_000))),
+               _query("limit", "int", default=1000, minimum=1, maximum=100_000),
+               _query("search", help="only leads of the clients this text finds (as 'leadflow find')"))),
     Operation("leads", "get", "GET", "/leads/{lead_id}", "lead show",
               "The lead (with ETag: its version), as 'leadflow lead show ID --json' prints it.", (LEAD,)),
     Operation("leads", "history", "GET", "/leads/{lead_id}/history", "lead history",
@@ -188,13 +194,32 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("leads", "win", "POST", "/leads/{lead_id}/win", "lead win", "Win the sale from the won stage.",
               (LEAD,), changes_lead=True),
     Operation("leads", "close", "POST", "/leads/{lead_id}/close", "lead close",
-              "Close the lead as lost or removed, for a reason from the catalogue.",
-              (LEAD, _body("reason", required=True), _body("note")), changes_lead=True),
+              "Close the lead as lost or removed, for a reason from the catalogue; 'values': fields set with it.",
+              (LEAD, _body("reason", required=True), _body("note"), _body("values", "object")), changes_lead=True),
     Operation("leads", "reopen", "POST", "/leads/{lead_id}/reopen", "lead reopen",
               "Reopen a won or lost lead (managers).", (LEAD, _body("stage")), changes_lead=True),
     Operation("leads", "complete_task", "POST", "/leads/{lead_id}/tasks/{task_id}/done", "task done",
-              "Mark a task of the lead's current stage done.",
-              (LEAD, _path("task_id", "str"), _body("note")), changes_lead=True),
+              "Mark a task of the lead's current stage done; 'values': fields its doer records with it.",
+              (LEAD, _path("task_id", "str"), _body("note"), _body("values", "object")), changes_lead=True),
+    Operation("leads", "complete_tasks", "POST", "/leads/{lead_id}/tasks/done", "task done (several)",
+              "Mark several tasks of the lead's current stage done in one transaction: all or none.",
+              (LEAD, _body("task_ids", "str_list", required=True), _body("note"), _body("values", "object")),
+              changes_lead=True),
+    # -- activities and the next contact ----------------------------------------------------------------------
+    Operation("activities", "add", "POST", "/leads/{lead_id}/activities", "activity add",
+              "Log a call, meeting, e-mail or note on the lead; optionally book the next contact.",
+              (LEAD, _body("kind", required=True, choices=("call", "meeting", "email", "note")),
+               _body("text", required=True),
+               _body("outcome", choices=("reached", "no_answer", "left_message", "busy", "wrong_number")),
+               _body("next_contact", help="an ISO date-time such as 2026-03-02T09:30")),
+              changes_lead=True, status=201),
+    Operation("activities", "set_next_contact", "POST", "/leads/{lead_id}/next-contact", "lead next-contact",
+              "Book the next contact with the lead's client (an empty 'at' clears it).",
+              (LEAD, _body("at", help="an ISO date-time; empty clears the booking")), changes_lead=True),
+    Operation("activities", "list", "GET", "/activities", "activity list",
+              "Activities, newest first: of one lead, or of every lead the user may see ('mine': logged by the user).",
+              (_query("lead_id", "int", wire="lead", minimum=1), _query("mine", "bool", default=False),
+               _query("limit", "int", default=100, minimum=1, maximum=100_000))),
     Operation("recovery", "report", "POST", "/leads/{lead_id}/reports", "lead report",
               "The owner's short report on a lead; managers may extend it past the stalled rule.",
               (LEAD, _body("text", required=True), _body("extend_until"), _body("reason")), changes_lead=True),
@@ -213,7 +238,24 @@ OPERATIONS: tuple[Operation, ...] = (
               changes_lead=True),
     # -- tasks, clients ---------------------------------------------------------------------------------------
     Operation("tasks", "list", "GET", "/tasks", "task list",
-              "Open tasks the user is expected to do, earliest deadline first.", (_query("owner"),)),
+              "Open tasks the user is expected to do and the contacts they booked, by time; every one, or "
+              "'limit' of them from 'offset'.",
+              (_query("owner"), _query("limit", "int", minimum=1, maximum=100_000),
+               _query("offset", "int", default=0, minimum=0))),
+    Operation("search", "find", "GET", "/search", "find",
+              "Clients and leads by name, company, e-mail, phone, tax id or lead id, best match first.",
+              (_query("text", required=True), _query("limit", "int", default=20, minimum=1, maximum=500))),
+    Operation("clients", "duplicates", "GET", "/clients/duplicates", "client duplicates",
+              "Groups of likely duplicate clients: same phone, e-mail, tax id, or name and company (managers).",
+              (_query("limit", "int", default=200, minimum=1, maximum=10_000),)),
+    Operation("clients", "merge", "POST", "/clients/{keep}/merge", "client merge",
+              "Merge client 'other' into KEEP: its leads, history and contact data move; nothing is deleted.",
+              (_path("keep", "int", minimum=1), _body("other", "int", required=True, minimum=1)),
+              changes_lead=True),
+    Operation("tasks", "page", "GET", "/tasks/page", "task list",
+              "A page of the task list with the number of rows in all: {total, offset, limit, tasks}.",
+              (_query("owner"), _query("limit", "int", default=20, minimum=1, maximum=100_000),
+               _query("offset", "int", default=0, minimum=0))),
     Operation("clients", "get", "GET", "/clients/{client_id}", "client show",
               "A client with all its leads, past and present.", (_path("client_id", minimum=1),)),
     # -- the board and the stand-up ---------------------------------------------------------------------------
@@ -284,7 +326,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("tokens", "list", "GET", "/tokens", "token list", "Every API token, without the secret (admins)."),
     Operation("tokens", "add", "POST", "/tokens", "token add",
               "Make an integration token; it is in this answer only (admins).",
-              (_body("source", required=True), _body("process"), _body("read", "bool", default=False)), status=201),
+              (_body("source", required=True), _body("process"), _body("read", "bool", default=False),
+               _body("team", help="where its unplaced leads wait")), status=201),
     Operation("tokens", "add_personal", "POST", "/tokens/personal", "login",
               "Make a personal access token acting as the caller (or, for admins, 'owner'); shown once.",
               (_body("name", required=True), _body("owner"), _body("expires_days", "int", minimum=1),

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from cli.app import App, pass_app
+from cli.files import force_option
 from cli.output import process_sources, shipped_option
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
@@ -171,6 +172,38 @@ def show(file_or_name: str, as_mermaid: bool, as_json: bool) -> None:
         _View(spec).print()
 
 
+@process.command("upgrade")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--output", "output", type=click.Path(dir_okay=False), help="Write the upgraded file here.")
+@click.option("--in-place", is_flag=True, help="Replace FILE by its upgraded text.")
+@force_option
+def upgrade(file: str, output: str | None, in_place: bool, force: bool) -> None:
+    """Rewrite a process file of an older format in the current one (format 2), keeping every comment and the
+    layout: only the version changes (format 2 adds keys, it changes the meaning of none).
+
+    Prints the upgraded file, or writes it to --output (an existing file only with --force) or over FILE
+    (--in-place). Needs no database.
+    """
+    from cli import files
+    from engine.loader import upgrade_file
+
+    if output and in_place:
+        raise click.UsageError("--output and --in-place cannot be combined")
+    target = files.writable(file, force=True, option="FILE") if in_place else (
+        files.writable(output, force=force, option="--output") if output else None)
+    text, problems = upgrade_file(file)
+    if text is None:
+        for problem in problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"{file} was not upgraded ({_plural(len(problems), 'problem')}); nothing "
+                                   "was written")
+    if target is None:
+        click.echo(text.decode("utf-8"), nl=False)
+        return
+    target.write_bytes(text)
+    click.echo(f"{target}: upgraded to format 2 (comments and layout kept)", err=True)
+
+
 # -- the text view ------------------------------------------------------------------------------
 
 
@@ -325,6 +358,9 @@ class _View:
         parts.append(("mandatory", "bold") if task.mandatory else ("optional", ""))
         if task.deadline_days is not None:
             parts.append(f", own deadline {_days(task.deadline_days, 'business')}")
+        if task.deadline_hours is not None:
+            hours = f"{task.deadline_hours} business hour{'' if task.deadline_hours == 1 else 's'}"
+            parts.append(f", own deadline {hours}")
         if task.when is not None:
             parts += [", only when ", (condition_text(task.when), "cyan")]
         if created:

@@ -34,6 +34,7 @@ from engine.errors import NotFoundError
 from engine.services.context import Context
 
 if TYPE_CHECKING:
+    from engine.services.activities import ActivityService
     from engine.services.admin import AdminService
     from engine.services.auth import AuthService
     from engine.services.boards import BoardService
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from engine.services.processes import ProcessService
     from engine.services.recovery import RecoveryService
     from engine.services.reports import ReportService
+    from engine.services.search import SearchService
     from engine.services.tasks import TaskService
     from engine.services.tokens import TokenService
     from engine.services.users import UserService
@@ -78,6 +80,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "client": ("clients", "get"),
     "list_tasks": ("tasks", "list"),
     "complete_tasks_many": ("bulk", "complete_tasks_many"),
+    "complete_tasks": ("leads", "complete_tasks"),
+    "task_page": ("tasks", "page"),
     "advance_many": ("bulk", "advance_many"),
     "win_many": ("bulk", "win_many"),
     "board": ("boards", "board"),
@@ -114,6 +118,10 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "authenticate_request": ("tokens", "request"),
     "show_process": ("processes", "show"),
     "validate_process": ("processes", "validate"),
+    # added with search and merging (issue 18)
+    "find": ("search", "find"),
+    "client_duplicates": ("clients", "duplicates"),
+    "merge_clients": ("clients", "merge"),
 }
 
 
@@ -207,6 +215,18 @@ class Engine:
         from engine.services.clients import ClientService
 
         return ClientService(self)
+
+    @cached_property
+    def search(self) -> SearchService:
+        from engine.services.search import SearchService
+
+        return SearchService(self)
+
+    @cached_property
+    def activities(self) -> ActivityService:
+        from engine.services.activities import ActivityService
+
+        return ActivityService(self)
 
     @cached_property
     def tasks(self) -> TaskService:

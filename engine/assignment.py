@@ -65,13 +65,22 @@ def owner_of_new_lead(actor: Actor, named: Actor | None, spec: ProcessSpec, prod
     """THE decision of who owns a new lead, for ``leads.add`` (and the HTTP intake) and the CSV import alike:
     the named owner (who passed ``policy.require_can_give``); else the process's assignment rules, read through
     ``rules_`` only when a lead needs them (it locks the round-robin cursors); else nobody: the lead waits in the
-    actor's team, visible to its manager."""
+    team of ``waiting_team``, visible to its manager."""
     if named is not None:
         return NewLeadOwner(named.name, named.team, None)
     if spec.assignment is not None:
-        placed = rules_().place_values(product, fields, actor.team)
+        placed = rules_().place_values(product, fields, waiting_team(actor, spec))
         return NewLeadOwner(placed.owner, placed.team, placed.record())
-    return NewLeadOwner(None, actor.team, None)
+    return NewLeadOwner(None, waiting_team(actor, spec), None)
+
+
+def waiting_team(actor: Actor, spec: ProcessSpec) -> str | None:
+    """The team whose manager gets a new lead that no rule places: the token's (its source's team, ``token add
+    --team``), else the process's ``default_team``, else the adder's team. So every lead has a team from the
+    moment it exists, whenever one is known anywhere."""
+    if actor.role == Role.INTAKE and actor.team:
+        return actor.team
+    return spec.default_team or actor.team
 
 
 class Assigner:

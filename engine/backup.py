@@ -13,15 +13,17 @@ import shutil
 import sqlite3
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 
 from engine import store
 from engine.errors import InvalidInputError, LeadflowError
+
+T = TypeVar("T")
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 PG_DUMP_HEADER = b"PGDMP"
@@ -142,7 +144,7 @@ def has_schema(conn: sa.Connection) -> bool:
     return sa.inspect(conn).has_table("alembic_version")
 
 
-def restore_sqlite(source: Path, target: sa.Engine, verify: Any) -> Any:
+def restore_sqlite(source: Path, target: sa.Engine, verify: Callable[[str], T]) -> T:
     """Copy the SQLite backup ``source`` into the (empty) SQLite database of ``target``, once ``verify(url)``
     accepted a copy of it (upgraded to this leadflow's schema): the target is written only after that, in one
     step of the backup API, so a failure leaves it as it was. Returns what ``verify`` returned."""
@@ -171,7 +173,7 @@ def restore_sqlite(source: Path, target: sa.Engine, verify: Any) -> Any:
     return verified
 
 
-def restore_postgres(source: Path, target: sa.Engine, verify: Any) -> Any:
+def restore_postgres(source: Path, target: sa.Engine, verify: Callable[[str], T]) -> T:
     """``pg_restore`` the dump into the (empty) PostgreSQL database of ``target`` in one transaction, then
     ``verify(url)``; when that fails, drop what the restore created. Returns what ``verify`` returned."""
     with target.connect() as conn:

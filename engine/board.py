@@ -9,7 +9,10 @@ transaction. At an instant ``now``, within one stage:
 - yellow leads are those with ``now <= red_at <= last_yellow_deadline(now)``,
   because a deadline's warning window opens at a time that grows with the
   deadline (``engine.calendar.last_yellow_deadline``);
-- green leads are the rest.
+- green leads are the rest;
+
+and a lead whose booked next contact (``next_contact_at``) is missed is red, due today yellow, whatever its
+deadlines say (``light_of`` and ``_light_range``, the Python and SQL forms, which tests/test_board.py compares).
 
 So a board is a sum over ``stage_counts`` plus two index range counts per
 stage, and the leads it lists are the first entries of an index.
@@ -20,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -29,8 +32,11 @@ from engine import calendar, results, revisits
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import OwnedLead
-from engine.store import clients, events, lead_tasks, leads, stage_counts
+from engine.store import clients, events, lead_tasks, leads, stage_counts, users
 from engine.vocab import EventKind, LeadStatus, TaskStatus
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition, Record
 
 LIGHTS = ("red", "yellow", "green")
 #: The work a stand-up lists as done.
@@ -44,15 +50,15 @@ class Scope:
     team: str | None = None
     owner: str | None = None
 
-    def on(self, table: sa.Table) -> list[Any]:
+    def on(self, table: sa.Table) -> list[Condition]:
         """Conditions on any table with ``team`` and ``owner`` columns (the SQL form of ``covers``)."""
         return [*([table.c.team == self.team] if self.team is not None else []),
                 *([table.c.owner == self.owner] if self.owner is not None else [])]
 
-    def on_leads(self) -> list[Any]:
+    def on_leads(self) -> list[Condition]:
         return self.on(leads)
 
-    def on_counts(self) -> list[Any]:
+    def on_counts(self) -> list[Condition]:
         return self.on(stage_counts)
 
     def covers(self, lead: OwnedLead) -> bool:
@@ -60,20 +66,34 @@ class Scope:
         return (self.team is None or lead.team == self.team) and (self.owner is None or lead.owner == self.owner)
 
 
-def light_of(red_at: dt.datetime | None, now: dt.datetime, yellow_until: dt.datetime) -> str:
-    if red_at is None:
-        return "green"
-    if red_at < now:
+def light_of(red_at: dt.datetime | None, now: dt.datetime, yellow_until: dt.datetime,
+             next_contact: dt.datetime | None = None) -> str:
+    """The lead's light: red once a deadline or the booked next contact is missed; yellow when a deadline is in
+    its warning window or the next contact is due today; green otherwise (the Python form of ``_light_range``)."""
+    end_of_today = _end_of_day(now)
+    if (red_at is not None and red_at < now) or (next_contact is not None and next_contact < now):
         return "red"
-    return "yellow" if red_at <= yellow_until else "green"
+    if (red_at is not None and red_at <= yellow_until) or (next_contact is not None and next_contact <= end_of_today):
+        return "yellow"
+    return "green"
 
 
-def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> list[Any]:
+def _end_of_day(now: dt.datetime) -> dt.datetime:
+    return dt.datetime.combine(now.date(), calendar.END_OF_DAY)
+
+
+def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> list[Condition]:
+    """The SQL form of ``light_of``: the conditions on ``leads`` of the leads with ``light``."""
+    contact = leads.c.next_contact_at
+    missed = [leads.c.red_at < now, contact < now]
     if light == "red":
-        return [leads.c.red_at < now]
+        return [sa.or_(*missed)]
+    not_red = [sa.or_(leads.c.red_at >= now, leads.c.red_at.is_(None)), sa.or_(contact >= now, contact.is_(None))]
+    soon = sa.or_(leads.c.red_at <= yellow_until, contact <= _end_of_day(now))
     if light == "yellow":
-        return [leads.c.red_at >= now, leads.c.red_at <= yellow_until]
-    return [sa.or_(leads.c.red_at > yellow_until, leads.c.red_at.is_(None))]
+        return [*not_red, soon]
+    return [*not_red, sa.or_(leads.c.red_at > yellow_until, leads.c.red_at.is_(None)),
+            sa.or_(contact > _end_of_day(now), contact.is_(None))]
 
 
 def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *,
@@ -128,7 +148,7 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
         if count and limit:
             rows = conn.execute(
                 sa.select(leads.c.id, clients.c.name, leads.c.owner, leads.c.value_minor, leads.c.stage_entered_at,
-                          leads.c.created_at, leads.c.red_at)
+                          leads.c.created_at, leads.c.red_at, leads.c.next_contact_at)
                 .join(clients, clients.c.id == leads.c.client_id)
                 .where(*in_stage, *(_light_range(light, now, yellow_until) if light else []))
                 .order_by(leads.c.red_at, leads.c.value_minor, leads.c.id)  # most urgent first
@@ -136,9 +156,11 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
             ).all()
             entry["leads"] = [
                 {"id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
-                 "light": light_of(r.red_at, now, yellow_until), "days_in_stage": (now - r.stage_entered_at).days,
+                 "light": light_of(r.red_at, now, yellow_until, r.next_contact_at),
+                 "days_in_stage": (now - r.stage_entered_at).days,
                  "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
-                 "due_at": r.red_at.isoformat() if r.red_at else None}
+                 "due_at": r.red_at.isoformat() if r.red_at else None,
+                 "next_contact": r.next_contact_at.isoformat() if r.next_contact_at else None}
                 for r in rows
             ]
         stages.append(entry)
@@ -151,10 +173,13 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
         "too_long": sum(s["too_long"] for s in stages),
     }
     return {"process": spec.id, "title": spec.title, "currency": spec.currency, "as_of": now.isoformat(),
-            "totals": totals, "stages": stages, "limit": limit}
+            "totals": totals, "stages": stages, "limit": limit,
+            # the manager's lane: the leads of this board's team waiting for an owner (none on one person's board)
+            "unassigned": unassigned(conn, scope.team, now, cap=limit, process=spec.id) if scope.owner is None
+            else None}
 
 
-def _too_long_with_light(conn: Connection, in_stage: list[Any], light: str, now: dt.datetime,
+def _too_long_with_light(conn: Connection, in_stage: list[Condition], light: str, now: dt.datetime,
                          yellow_until: dt.datetime, too_long_before: dt.datetime) -> int:
     return int(conn.execute(sa.select(sa.func.count()).where(
         *in_stage, *_light_range(light, now, yellow_until), leads.c.created_at < too_long_before)).scalar_one())
@@ -170,17 +195,17 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
     end_next = dt.datetime.combine(calendar.next_business_day(today, country), calendar.END_OF_DAY)
     mine = [leads.c.owner == person, leads.c.status == LeadStatus.OPEN]
 
-    def leads_due(*window: Any) -> tuple[int, list[Any]]:
+    def leads_due(*window: Condition) -> tuple[int, list[Record]]:
         """Leads whose earliest open mandatory deadline (red_at) lies in ``window``: a range of one index."""
         count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*mine, *window)).scalar_one()
         rows = conn.execute(
             sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.red_at,
-                      leads.c.value_minor)
+                      leads.c.value_minor, leads.c.next_contact_at)
             .join(clients, clients.c.id == leads.c.client_id)
             .where(*mine, *window).order_by(leads.c.red_at, leads.c.id).limit(cap)).all()
         return int(count), list(rows)
 
-    def with_tasks(rows: list[Any], end: dt.datetime) -> list[results.DueLead]:
+    def with_tasks(rows: list[Record], end: dt.datetime) -> list[results.DueLead]:
         """The listed leads with the open tasks of their stage due by ``end`` (a few leads: a few lookups)."""
         due: dict[int, list[str]] = {}
         if rows:
@@ -192,12 +217,22 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
                 .order_by(lead_tasks.c.due_at, lead_tasks.c.task_id)):
                 due.setdefault(lead_id, []).append(task_id)
         return [{"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage,
-                 "due_at": r.red_at.isoformat(), "tasks": due.get(r.id, []), "value": minor_to_money(r.value_minor)}
+                 "due_at": r.red_at.isoformat() if r.red_at else None, "tasks": due.get(r.id, []),
+                 "value": minor_to_money(r.value_minor),
+                 "next_contact": r.next_contact_at.isoformat() if r.next_contact_at else None}
                 for r in rows]
 
-    red_count, red = leads_due(leads.c.red_at < now)
-    today_count, today_rows = leads_due(leads.c.red_at >= now, leads.c.red_at <= end_today)
-    next_count, next_rows = leads_due(leads.c.red_at > end_today, leads.c.red_at <= end_next)
+    contact = leads.c.next_contact_at
+
+    def after(instant: dt.datetime) -> list[Any]:
+        """Neither a deadline nor the next contact before ``instant``."""
+        return [sa.or_(leads.c.red_at >= instant, leads.c.red_at.is_(None)),
+                sa.or_(contact >= instant, contact.is_(None))]
+
+    red_count, red = leads_due(sa.or_(leads.c.red_at < now, contact < now))
+    today_count, today_rows = leads_due(*after(now), sa.or_(leads.c.red_at <= end_today, contact <= end_today))
+    next_count, next_rows = leads_due(*after(end_today + dt.timedelta(seconds=1)),
+                                      sa.or_(leads.c.red_at <= end_next, contact <= end_next))
 
     new = conn.execute(
         sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.owner_since)
@@ -239,17 +274,27 @@ def _done_detail(kind: str, data: dict[str, Any]) -> str:
     return str(data.get("from", ""))
 
 
-def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int = 20) -> results.Unassigned:
-    """The manager's queue: open leads without an owner (of ``team``, or every team), oldest first."""
-    where = [leads.c.owner.is_(None), leads.c.status == LeadStatus.OPEN, *([leads.c.team == team] if team else [])]
+def waiting_for_an_owner() -> Any:
+    """The SQL condition of the manager's queue on ``leads``: no owner, or an owner who was deactivated (their open
+    leads wait to be reassigned). ``lead list --unassigned``, the board's unassigned lane and the stand-up ask it."""
+    return sa.or_(leads.c.owner.is_(None), leads.c.owner.in_(sa.select(users.c.name).where(sa.not_(users.c.active))))
+
+
+def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int = 20,
+               process: str | None = None) -> results.Unassigned:
+    """The manager's queue: open leads waiting for an owner (of ``team``, or every team; of ``process``, or every
+    process), oldest first. A lead waiting longer than its stage's deadline is ``overdue`` (and red on the board)."""
+    where = [waiting_for_an_owner(), leads.c.status == LeadStatus.OPEN, *([leads.c.team == team] if team else []),
+             *([leads.c.process == process] if process else [])]
     count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*where)).scalar_one()
     rows = conn.execute(
         sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.team, leads.c.created_at,
-                  leads.c.red_at, leads.c.value_minor)
+                  leads.c.red_at, leads.c.value_minor, leads.c.owner)
         .join(clients, clients.c.id == leads.c.client_id)
         .where(*where).order_by(leads.c.created_at, leads.c.id).limit(cap)).all()
     return {"count": int(count), "leads": [
         {"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage, "team": r.team,
          "created_at": r.created_at.isoformat(), "waiting_days": (now - r.created_at).days,
-         "overdue": r.red_at is not None and r.red_at < now, "value": minor_to_money(r.value_minor)}
+         "overdue": r.red_at is not None and r.red_at < now, "value": minor_to_money(r.value_minor),
+         "deactivated_owner": r.owner}
         for r in rows]}

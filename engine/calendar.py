@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache, lru_cache
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 END_OF_DAY = dt.time(23, 59, 59)
 
 
 @cache
-def _holidays(country: str) -> Any:
+def _holidays(country: str) -> HolidayBase:
     import holidays
 
     return holidays.country_holidays(country)
@@ -45,6 +48,21 @@ def next_business_day(day: dt.date, country: str) -> dt.date:
 
 def previous_business_day(day: dt.date, country: str) -> dt.date:
     return add_business_days(day, -1, country)
+
+
+def add_business_hours(start: dt.datetime, hours: int, country: str, opens: int, closes: int) -> dt.datetime:
+    """The moment ``hours`` working hours after ``start``, counting only the hours ``opens``-``closes`` of business
+    days (a start outside them counts from the next opening). Four hours from Friday 15:00 with 9-17 is Monday
+    11:00."""
+    day, hour = start.date(), start.hour + start.minute / 60 + start.second / 3600
+    if not is_business_day(day, country) or hour >= closes:
+        day, hour = next_business_day(day, country), float(opens)
+    hour = max(hour, float(opens))
+    remaining = float(hours)
+    while remaining > closes - hour:
+        remaining -= closes - hour
+        day, hour = next_business_day(day, country), float(opens)
+    return dt.datetime.combine(day, dt.time(0, 0)) + dt.timedelta(hours=hour + remaining)
 
 
 def warning_starts(deadline: dt.datetime, warning_days: int, country: str) -> dt.datetime:

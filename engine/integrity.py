@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +21,9 @@ from sqlalchemy.engine import Connection
 from engine import results, store, visits
 from engine.state import Event, LeadState, SpecLookup, apply
 from engine.store import closures, erasures, events, lead_stages, lead_tasks, leads, ownerships, stage_counts
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 #: The triggers that keep ``events`` append-only (migration 0007), per dialect.
 HISTORY_TRIGGERS = {
@@ -193,14 +196,14 @@ def leads_against_history(conn: Connection, specs: SpecLookup, report: Report, *
 
 
 def _group(conn: Connection, query: sa.Select[Any], key: sa.Column[Any], first: int, last: int,
-           *order: sa.Column[Any]) -> dict[int, list[Any]]:
-    out: dict[int, list[Any]] = {}
+           *order: sa.Column[Any]) -> dict[int, list[Mapping]]:
+    out: dict[int, list[Mapping]] = {}
     for r in conn.execute(query.where(key >= first, key <= last).order_by(key, *order)).mappings():
         out.setdefault(r[key.name], []).append(r)
     return out
 
 
-def _compare_lead(row: Any, task_rows: list[Any], state: LeadState, report: Report) -> None:
+def _compare_lead(row: Mapping, task_rows: list[Mapping], state: LeadState, report: Report) -> None:
     lead_id = row["id"]
     for column, rebuilt_value in store.lead_columns(state).items():
         stored, value, name = row[column], rebuilt_value, column
@@ -230,7 +233,7 @@ def _compare_lead(row: Any, task_rows: list[Any], state: LeadState, report: Repo
                                   stored=x, rebuilt=y))
 
 
-def _compare_stages(lead_id: int, rows: list[Any], rebuilt: _Rebuilt, report: Report) -> None:
+def _compare_stages(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report: Report) -> None:
     state = rebuilt.state
     state.id = lead_id
     expected = {v.stage: store.visit_row(state, v) for v in rebuilt.stays.values()}
@@ -253,7 +256,7 @@ def _compare_stages(lead_id: int, rows: list[Any], rebuilt: _Rebuilt, report: Re
                                   column=f"{stage}.{column}", stored=x, rebuilt=y))
 
 
-def _compare_owners(lead_id: int, rows: list[Any], rebuilt: _Rebuilt, report: Report) -> None:
+def _compare_owners(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report: Report) -> None:
     stored = [(r["owner"], r["started_at"], r["how"]) for r in rows]
     if stored != rebuilt.owners:
         report(difference("projection", "ownerships", f"lead {lead_id}: ownerships are {_shown(stored)}, its "
@@ -264,7 +267,7 @@ def _compare_owners(lead_id: int, rows: list[Any], rebuilt: _Rebuilt, report: Re
 _CLOSURE_COLUMNS = ("reason", "kind", "owner", "team", "product", "value_minor", "stage")
 
 
-def _compare_closures(lead_id: int, rows: list[Any], rebuilt: _Rebuilt, report: Report) -> None:
+def _compare_closures(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report: Report) -> None:
     if len(rows) != len(rebuilt.closures):
         report(difference("projection", "closures", f"lead {lead_id}: {len(rows)} closures stored, its history "
                           f"has {len(rebuilt.closures)}", lead_id=lead_id, column="count", stored=len(rows),

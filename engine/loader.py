@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine.document import Document, Path_, format_path
 from engine.errors import Problem, ProcessFileError, suggest
+from engine.formats import FORMAT, format_problems, upgrade_document, upgraded_text
 from engine.process_schema import describe_value, schema, schema_problems
 from engine.process_yaml import MAX_DEPTH, MAX_FILE_BYTES, file_too_big, parse
 from engine.semantics import build_spec, semantic_problems
@@ -39,6 +40,7 @@ __all__ = [
     "schema",
     "schema_problems",
     "suggest",
+    "upgrade_file",
 ]
 
 PROCESS_SUFFIXES = (".yaml", ".yml")
@@ -62,10 +64,11 @@ def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
                                                 f"got {describe_value(doc.data)}")])
     shape = schema_problems(doc)
     meaning = semantic_problems(doc, template_dirs, refused=doc.refused)
+    meaning += format_problems(doc)
     problems = rank(reading, shape, meaning)
     if problems:
         return None, problems
-    return build_spec(doc.data), []
+    return build_spec(upgrade_document(doc.data)), []
 
 
 def rank(*groups: list[Problem]) -> list[Problem]:
@@ -127,6 +130,34 @@ def path_problem(given: str) -> Problem | None:
     if message == "no such file or folder" and given.endswith(("/", "\\")):
         message = "no such folder"
     return Problem(given, 1, 1, "", message)
+
+
+def upgrade_file(path: Path | str) -> tuple[bytes | None, list[Problem]]:
+    """A valid process file of an older format rewritten in the current one, comments and layout kept; or None
+    with the problems that stop it (the file's own, or that it is in the current format already).
+
+    The rewrite is checked before it is given back: it loads to the very spec the file loads to. A file that
+    the current format asks more of (format 2: a required field someone working its stage can write) is not
+    rewritten: the problems of its rewrite say what to add.
+    """
+    path = Path(path)
+    spec, problems = check_file(path)
+    if spec is None:
+        return None, problems
+    raw = path.read_bytes()
+    doc, _ = parse(raw, str(path))
+    assert doc is not None  # it loaded
+    if doc.data["format"] == FORMAT:
+        return None, [doc.problem(("format",), f"the file is in format {FORMAT} already, the current one; "
+                                  "there is nothing to upgrade")]
+    bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
+    text = bom + upgraded_text(doc).encode("utf-8")
+    again, trouble = check_bytes(text, str(path))
+    if trouble:
+        return None, [Problem(p.file, p.line, p.column, p.path, f"in format {FORMAT}: {p.message}") for p in trouble]
+    if again != spec:  # a step that cannot be written as an edit of the text must say so, not write this
+        raise AssertionError(f"the rewrite of {path} does not load to its spec")
+    return text, []
 
 
 def load_file(path: Path | str) -> ProcessSpec:

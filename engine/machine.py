@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import rules
 from engine.spec import Condition, ProcessSpec
@@ -28,6 +28,11 @@ from engine.vocab import LeadStatus
 # The states of a closed lead, plain strings: transitions names a state given as an Enum by its member name.
 WON, LOST = LeadStatus.WON.value, LeadStatus.LOST.value
 
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from transitions import EventData
 
 @dataclass(frozen=True)
 class Edge:
@@ -81,11 +86,13 @@ class ProcessMachine:
         self._model = _Lead(spec.first_stage.id, {})
         self.machine.add_model(self._model, initial=spec.first_stage.id)
 
-    def _guard(self, when: Condition) -> Any:
+    def _guard(self, when: Condition) -> Callable[[EventData], bool]:
         spec = self.spec
 
-        def guard(event: Any) -> bool:
-            return rules.evaluate(when, event.model.fields, spec)
+        def guard(event: EventData) -> bool:
+            model = event.model
+            assert isinstance(model, _Lead), "every machine moves a _Lead"
+            return rules.evaluate(when, model.fields, spec)
 
         return guard
 

@@ -19,10 +19,13 @@ import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import paths
 from engine.vocab import LeadStatus
+
+if TYPE_CHECKING:
+    from jinja2.sandbox import SandboxedEnvironment
 
 SUFFIX = ".txt.j2"
 SUBJECT = "Subject:"
@@ -73,7 +76,7 @@ def available(dirs: list[Path]) -> list[str]:
 
 
 @cache
-def _environment() -> Any:
+def _environment() -> SandboxedEnvironment:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -121,7 +124,8 @@ _SAMPLES = {"text": "sample text", "number": 42, "money": "1000.00", "date": "20
 
 def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, to: str) -> dict[str, Any]:
     """A context with every name set, from a process document (the loader renders each template with it)."""
-    fields = {f["id"]: (f["options"][0] if f["type"] == "choice" else _SAMPLES[f["type"]])
+    fields = {f["id"]: (f["options"][0] if f["type"] == "choice" else
+                          f["options"][:2] if f["type"] == "choices" else _SAMPLES[f["type"]])
               for f in document.get("fields", [])}
     owner = {"name": "Anna Nowak", "email": "anna.nowak@example.com"}
     return context(
@@ -130,7 +134,8 @@ def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, t
         lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": stage["name"],
               "status": LeadStatus.OPEN, "owner": owner["name"], "team": "north", "product": "sample product",
               "source": "web_form", "value": "1000.00", "currency": document["currency"],
-              "created_at": "2026-01-05T09:00:00"},
+              "created_at": "2026-01-05T09:00:00", "next_contact": "2026-01-07T10:30:00",
+              "url": "https://crm.example.com/leads/1"},
         fields=fields,
         client={"name": "Łukasz Żółć", "company": "Żółć sp. z o.o.", "email": "lukasz@example.pl",
                 "phone": "+48 600 100 200"},

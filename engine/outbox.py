@@ -27,17 +27,20 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from email.message import EmailMessage
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, mailer, messages, results, store
+from engine import clock, mailer, messages, notices, results, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
 from engine.store import clients, leads, outbox, process_versions, users
-from engine.vocab import EventKind, LeadStatus, OutboxState, Role
+from engine.vocab import EventKind, LeadStatus, OutboxState, Role, TaskStatus
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 STATES = tuple(OutboxState)
 QUEUED, SENDING, SENT, FAILED, CANCELLED = STATES
@@ -133,9 +136,15 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     """The message to send, or ``_Final`` saying why there is none."""
     state = store.read_lead(conn, row["lead_id"])
     assert state is not None  # a foreign key
-    if row["kind"] == "reminder" or row["due_at"] > row["entered_at"]:
+    if row["kind"] in notices.TEMPLATES:
+        gone = notices.still_current(state, row)
+        if gone is not None:
+            raise _Final(CANCELLED, gone)
+    elif row["kind"] == "reminder" or row["due_at"] > row["entered_at"]:
         _still_in_the_entry(state, row)
     spec = spec_of(conn, state.process, state.process_version)
+    if row["kind"] == "reminder":
+        _chased_task_open(state, spec, row)
     client = conn.execute(sa.select(clients).where(clients.c.id == state.client_id)).mappings().one()
     owner = conn.execute(sa.select(users).where(users.c.name == state.owner)).mappings().first() if (
         state.owner) else None
@@ -177,7 +186,18 @@ def _still_in_the_entry(state: LeadState, row: dict[str, Any]) -> None:
                                 f"on {state.stage_entered_at:%Y-%m-%d %H:%M} (a reopen or a rotation)")
 
 
-def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Any, owner: Any
+def _chased_task_open(state: LeadState, spec: ProcessSpec, row: dict[str, Any]) -> None:
+    """A reminder that chases a task (``chases``, format 2) goes only while that task is open."""
+    stage = spec.stage(row["stage"])
+    chased = next((a.chases for a in (stage.on_enter if stage else ()) if a.kind == "remind"
+                   and a.template == row["template"] and a.to == row["recipient"]), None)
+    task = state.tasks.get((row["stage"], chased)) if chased else None
+    if task is not None and task.state != TaskStatus.OPEN:
+        done = "is done" if task.state == TaskStatus.DONE else "no longer applies to the lead"
+        raise _Final(CANCELLED, f"reminder not sent: task '{chased}' of lead {state.id} {done}")
+
+
+def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client: Mapping, owner: Mapping | None
                 ) -> list[tuple[str, str]]:
     recipient = row["recipient"]
     if recipient == "client":
@@ -204,7 +224,7 @@ def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client:
     return found
 
 
-def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Any, owner: Any,
+def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Mapping, owner: Mapping | None,
              config: mailer.SmtpConfig) -> dict[str, Any]:
     stage = spec.stage(row["stage"])
     current = spec.stage(state.stage)
@@ -215,7 +235,9 @@ def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: A
               "stage_name": current.name if current else state.stage, "status": state.status,
               "owner": state.owner, "team": state.team, "product": state.product, "source": state.source,
               "value": minor_to_money(state.value_minor), "currency": spec.currency,
-              "created_at": state.created_at.isoformat()},
+              "created_at": state.created_at.isoformat(),
+              "next_contact": state.next_contact_at.isoformat() if state.next_contact_at else None,
+              "url": notices.lead_url(state.id)},
         fields={f.id: state.fields.get(f.id) for f in spec.fields},
         client={k: client[k] for k in ("name", "company", "email", "phone")},
         owner={"name": owner["name"], "email": owner["email"]} if owner is not None else None,
@@ -265,7 +287,7 @@ def _sent(conn: Connection, row: dict[str, Any], worker: str, actor: str, messag
 
 # -- listing and retrying ----------------------------------------------------------------------------
 
-def view(row: Any) -> results.OutboxRow:
+def view(row: Mapping) -> results.OutboxRow:
     def iso(value: dt.datetime | None) -> str | None:
         return value.isoformat() if value else None
 

@@ -30,7 +30,7 @@ from engine.board import Scope
 from engine.errors import PermissionDenied
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import OwnedLead
-from engine.store import leads
+from engine.store import clients, leads
 from engine.vocab import ADDERS, MANAGERS, OWNERS, Role
 
 
@@ -145,13 +145,28 @@ def can_view(actor: Actor, lead: OwnedLead) -> bool:
 
 def visible_leads(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
     """Restrict a query over ``leads`` to what the actor may see: the SQL form of ``can_view``."""
+    condition = _visible_lead_condition(actor)
+    return query if condition is None else query.where(condition)
+
+
+def _visible_lead_condition(actor: Actor) -> sa.ColumnElement[bool] | None:
     if actor.role in (Role.ADMIN, Role.INTAKE) or (actor.role == Role.MANAGER and actor.team is None):
-        return query
+        return None
     if actor.role == Role.MANAGER:
-        return query.where(sa.or_(leads.c.team == actor.team, leads.c.owner == actor.name))
+        return sa.or_(leads.c.team == actor.team, leads.c.owner == actor.name)
     if actor.role == Role.SALESPERSON:
-        return query.where(leads.c.owner == actor.name)
-    return query.where(leads.c.team == actor.team) if actor.team else query
+        return leads.c.owner == actor.name
+    return leads.c.team == actor.team if actor.team else None
+
+
+def visible_clients(actor: Actor, query: sa.Select[Any]) -> sa.Select[Any]:
+    """Restrict a query over ``clients`` to the clients the actor may see: the SQL form of
+    ``require_can_view_client`` (one of its leads is theirs to see, or it has no lead yet)."""
+    condition = _visible_lead_condition(actor)
+    if condition is None:
+        return query
+    its_leads = sa.select(leads.c.id).where(leads.c.client_id == clients.c.id)
+    return query.where(sa.or_(its_leads.where(condition).exists(), ~its_leads.exists()))
 
 
 def require_can_view(actor: Actor, lead: OwnedLead) -> None:
@@ -182,6 +197,24 @@ def require_can_work(actor: Actor, lead: OwnedLead, verb: str) -> None:
     if not can_work(actor, lead):
         raise PermissionDenied(f"{actor.who} may not {verb} lead {lead.id}: it belongs to "
                                f"{lead.owner or 'nobody'}; only its owner or a manager of its team may")
+
+
+def require_can_write(actor: Actor, lead: OwnedLead, spec: ProcessSpec, names: Iterable[str]) -> None:
+    """Set fields: whoever works the lead (``can_work``) any of them; a department user only the fields whose
+    ``written_by`` names their role, on the leads of their team (every team when they have none)."""
+    if can_work(actor, lead):
+        return
+    names = list(names)
+    if actor.team is None or actor.team == lead.team:
+        theirs = {f.id for f in spec.fields if actor.role in f.written_by}
+        if theirs and all(name in theirs for name in names):
+            return
+        if theirs:
+            others = ", ".join(n for n in names if n not in theirs)
+            raise PermissionDenied(f"{actor.who} may not edit {others} of lead {lead.id}: the {actor.role} writes "
+                                   f"only {', '.join(sorted(theirs))}; the rest is its owner's or a manager's")
+    raise PermissionDenied(f"{actor.who} may not edit lead {lead.id}: it belongs to {lead.owner or 'nobody'}; "
+                           "only its owner or a manager of its team may")
 
 
 def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
@@ -229,6 +262,10 @@ def task_list_leads(who: Actor, *, include_all: bool) -> list[Any]:
     if who.team and not (include_all and who.role in MANAGERS):
         return [leads.c.team == who.team]
     return []
+
+
+#: The roles whose task list holds the next contacts booked on the leads it covers (a department's does not).
+CONTACT_HOLDERS = (Role.SALESPERSON, *MANAGERS)
 
 
 def lists_every_task(who: Actor) -> bool:

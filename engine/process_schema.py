@@ -11,12 +11,15 @@ import json
 import re
 from collections.abc import Iterator
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine import paths
 from engine.document import Document, Path_
 from engine.errors import Problem, suggest
 
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
 
 @cache
 def schema() -> dict[str, Any]:
@@ -24,7 +27,7 @@ def schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Any:
+def _validator() -> Validator:
     from jsonschema import Draft202012Validator, validators
 
     # JSON Schema counts 5.0 as an integer; a whole-number slot takes only what is written as one.
@@ -93,7 +96,7 @@ def _kinds(expected: Any) -> list[str]:
     return expected if isinstance(expected, list) else [expected]
 
 
-def _refused_by(error: Any, path: Path_) -> list[Path_]:
+def _refused_by(error: ValidationError, path: Path_) -> list[Path_]:
     """The values a schema error makes unreadable for the semantic checks."""
     if error.validator == "additionalProperties":
         return []  # the checks never read an unknown key
@@ -104,7 +107,7 @@ def _refused_by(error: Any, path: Path_) -> list[Path_]:
     return [path]
 
 
-def _explain(doc: Document, error: Any) -> Iterator[Problem]:
+def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
     path: Path_ = tuple(error.absolute_path)
     validator = error.validator
     value = error.validator_value
@@ -130,8 +133,8 @@ def _explain(doc: Document, error: Any) -> Iterator[Problem]:
         for key in missing:
             if any(suggest(k, allowed) == f"; did you mean '{key}'?" for k in unknown):
                 continue  # its misspelling is reported as an unknown key, with "did you mean '<key>'?"
-            choice = key == "options" and instance.get("type") == "choice"
-            hint = " (a choice field lists its options)" if choice else ""
+            choice = key == "options" and instance.get("type") in ("choice", "choices")
+            hint = f" (a {instance.get('type')} field lists its options)" if choice else ""
             yield doc.problem(path, f"missing required key '{key}'{hint}")
     elif validator == "type":
         yield doc.problem(path, _type_message(doc, path, value, instance))
@@ -166,7 +169,7 @@ def _explain(doc: Document, error: Any) -> Iterator[Problem]:
         yield doc.problem(path, error.message)
 
 
-def _explain_alternatives(doc: Document, error: Any, path: Path_) -> Iterator[Problem]:
+def _explain_alternatives(doc: Document, error: ValidationError, path: Path_) -> Iterator[Problem]:
     """A oneOf failed: pick the branch the author evidently meant (by its required keys) and explain it."""
     branches = error.validator_value
     instance = error.instance

@@ -11,30 +11,33 @@ import datetime as dt
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import results, rules, store
+from engine import notices, results, rules, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import ROTATED_COLUMNS, Event, LeadState, SpecLookup, apply
 from engine.store import clients, closures, leads, ownerships, stage_counts, users
 from engine.vocab import EventKind, LeadStatus, Role
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition, Expr, Record
+
 #: How many of a client's latest owners a rotation never hands the client back to.
 DEFAULT_OWNER_MEMORY = 3
 
 
-def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any:
+def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Condition:
     """SQL: an open lead of ``spec`` that is recalled, held beyond the cycle, or idle too long, and not extended.
 
     A rotation's rest period belongs to nobody: the working period and the idle time both count from the
     end of the rest, when the new owner may first contact the client. ``is_stalled`` is the same rule in
     Python; tests/test_policy.py proves on random leads that the two agree.
     """
-    def since(column: Any, days: float) -> Any:
+    def since(column: sa.Column[dt.datetime], days: float) -> Condition:
         limit = now - dt.timedelta(days=days)
         return sa.and_(column < limit, sa.or_(leads.c.rest_until.is_(None), leads.c.rest_until < limit))
 
@@ -48,21 +51,21 @@ def stalled_conditions(spec: ProcessSpec, cycle: float, now: dt.datetime) -> Any
     )
 
 
-def is_stalled(lead: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> bool:
+def is_stalled(lead: Record | LeadState, spec: ProcessSpec, cycle: float, now: dt.datetime) -> bool:
     """Python: whether ``stalled_conditions`` selects ``lead`` (a row of ``leads``, or a ``LeadState``)."""
     return (lead.process == spec.id and lead.status == LeadStatus.OPEN and lead.owner is not None
             and (lead.extended_until is None or lead.extended_until < now)
             and _why_stalled(lead, spec, cycle, now) is not None)
 
 
-def stalled_reason(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str:
+def stalled_reason(row: Record | LeadState, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str:
     """Why ``stalled_conditions`` selected ``row``: recalled, held beyond the cycle, or idle."""
     why = _why_stalled(row, spec, cycle, now)
     assert why is not None, f"lead {row.id} is not stalled"
     return why
 
 
-def _why_stalled(row: Any, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str | None:
+def _why_stalled(row: Record | LeadState, spec: ProcessSpec, cycle: float, now: dt.datetime) -> str | None:
     if row.recalled_at is not None:
         return "recalled by a manager"
     rest = row.rest_until
@@ -99,7 +102,7 @@ class Unplaced:
     why: str
 
 
-def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT_OWNER_MEMORY
+def plan_rotation(conn: Connection, stalled: list[Record], *, memory: int = DEFAULT_OWNER_MEMORY
                   ) -> tuple[list[Move], list[Unplaced]]:
     """Who takes over each stalled lead.
 
@@ -172,7 +175,7 @@ def plan_rotation(conn: Connection, stalled: list[Any], *, memory: int = DEFAULT
 ROTATION_READS = (leads.c.process_version, leads.c.stage, leads.c.row_version, leads.c.fields_json)
 
 
-def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any], specs: SpecLookup,
+def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Record], specs: SpecLookup,
                    at: dt.datetime, actor: str) -> None:
     """Write the planned moves: a ``rotated`` event per lead, applied by ``engine.state.apply``.
 
@@ -185,7 +188,7 @@ def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Any],
         _write_groups(conn, moves, stalled, specs, at, actor)
 
 
-def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Any], specs: SpecLookup,
+def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Record], specs: SpecLookup,
                   at: dt.datetime, actor: str) -> None:
     groups: dict[tuple[Any, ...], list[Move]] = {}
     for move in moves:
@@ -225,6 +228,7 @@ def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Any], 
         template_before = {**first.__dict__, "tasks": {}}
         template_after = {**after_state.__dict__, "tasks": tasks}
         changes = []
+        mails: list[dict[str, Any]] = []
         for m in group:
             row = stalled[m.lead_id]
             before = object.__new__(LeadState)
@@ -234,8 +238,11 @@ def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Any], 
             after = object.__new__(LeadState)
             after.__dict__.update(template_after, id=m.lead_id, client_id=row.client_id,
                                   value_minor=row.value_minor, owner=m.to_owner, team=m.team)
-            changes.append(store.LeadChange(before, after, [event(m)], ROTATED_COLUMNS, stage_id))
+            rotated = [event(m)]
+            changes.append(store.LeadChange(before, after, rotated, ROTATED_COLUMNS, stage_id))
+            mails.extend(notices.after(before, after, rotated))
         store.write_leads(conn, changes)
+        notices.queue(conn, mails)
 
 
 def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> dict[int, set[str]]:
@@ -255,7 +262,7 @@ def _recent_owners(conn: Connection, client_ids: Iterable[int], memory: int) -> 
 # -- the monthly summary of lost leads ------------------------------------------------------------
 
 def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end: dt.datetime,
-             scope: list[Any], kinds: tuple[str, ...]) -> results.RemovalCounts:
+             scope: list[Condition], kinds: tuple[str, ...]) -> results.RemovalCounts:
     """Leads closed without a sale in [start, end) (even if reopened since): counts by reason, salesperson and
     product, and the clients, those worth returning to first (their reason schedules a revisit, their value is
     above the month's median, and nobody has taken them up again yet)."""
@@ -264,7 +271,7 @@ def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end
              closures.c.process.in_({s.id for s in specs}), *scope]
     value = sa.func.coalesce(sa.func.sum(closures.c.value_minor), 0)
 
-    def grouped(*columns: Any) -> list[Any]:
+    def grouped(*columns: Expr) -> list[Record]:
         return list(conn.execute(sa.select(*columns, sa.func.count(), value).where(*where).group_by(*columns)
                                  .order_by(sa.func.count().desc(), *(c.nulls_last() for c in columns))).all())
 
@@ -300,7 +307,7 @@ def removals(conn: Connection, specs: list[ProcessSpec], start: dt.datetime, end
     }
 
 
-def _median_value(conn: Connection, where: list[Any], total: int) -> int | None:
+def _median_value(conn: Connection, where: list[Condition], total: int) -> int | None:
     if total == 0:
         return None
     value = sa.func.coalesce(closures.c.value_minor, 0)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -16,16 +16,19 @@ from engine.spec import ProcessSpec
 from engine.store import clients, leads
 from engine.vocab import LeadStatus
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition, Query
 
-def due_revisits(specs: Iterable[tuple[int, ProcessSpec]], now: dt.datetime, where: Sequence[Any],
-                 limit: int) -> Any:
+
+def due_revisits(specs: Iterable[tuple[int, ProcessSpec]], now: dt.datetime, where: Sequence[Condition],
+                 limit: int) -> Query:
     """A select of the first ``limit`` lost leads, oldest closing first, whose revisit is due as of ``now``,
     among those ``where`` admits (an owner, a team, a process).
 
     One branch per process, each walking ``ix_leads_closed`` (process, status, owner, closed_at) in closing
     order and stopping at ``limit``: a salesperson with 16,000 lost leads over two years costs a few dozen
     rows, where one query over every process made SQLite visit all 16,000 and sort them."""
-    due: dict[str, list[Any]] = {}
+    due: dict[str, list[Condition]] = {}
     for version, spec in specs:
         for reason in spec.closure_reasons:
             if reason.revisit_after_days:

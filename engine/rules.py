@@ -6,7 +6,9 @@ Nothing here touches the database; the engine calls these before it writes.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -31,6 +33,7 @@ def is_encodable(text: str) -> bool:
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE = re.compile(r"[+0-9 ()./-]{3,}")
+_TAX_ID = re.compile(r"[\w .,/-]+")
 
 
 def has_control_characters(text: str) -> bool:
@@ -84,11 +87,78 @@ def check_email(value: str | None, what: str = "e-mail") -> str | None:
     return email
 
 
-def check_phone(value: str | None) -> str | None:
+#: The region national phone numbers are read in when the process names none: ``LEADFLOW_PHONE_REGION`` (an ISO
+#: 3166 code such as PL, RO, RU), else PL (docs/intake.md).
+DEFAULT_PHONE_REGION = "PL"
+
+
+class PhoneError(InvalidInputError):
+    """A phone number that ``phonenumbers`` cannot read as a valid number."""
+
+
+def phone_region(region: str | None = None) -> str:
+    """The region for national numbers: ``region`` (a process's calendar country) if phonenumbers knows it, else
+    the installation's (``LEADFLOW_PHONE_REGION``), else PL."""
+    import phonenumbers
+
+    for candidate in (region, os.environ.get("LEADFLOW_PHONE_REGION"), DEFAULT_PHONE_REGION):
+        if candidate and candidate.upper() in phonenumbers.SUPPORTED_REGIONS:
+            return candidate.upper()
+    return DEFAULT_PHONE_REGION
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str
+    national_number: int
+
+
+def parse_phone(text: str, region: str | None = None) -> Phone:
+    """``text`` as a valid phone number (a national one in ``phone_region(region)``), or ``PhoneError`` saying why."""
+    import phonenumbers
+
+    reasons = {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "its country code is unknown",
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "it is not a number",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "it is too short after the international prefix",
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "it is too short",
+        phonenumbers.NumberParseException.TOO_LONG: "it is too long",
+    }
+    where = phone_region(region)
+    try:
+        number = phonenumbers.parse(text, where)
+    except phonenumbers.NumberParseException as exc:
+        raise PhoneError(f"phone {text!r} is not a phone number: {reasons.get(exc.error_type, str(exc))}") from None
+    if not phonenumbers.is_valid_number(number):
+        why = {
+            phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
+            phonenumbers.ValidationResult.TOO_LONG: "it is too long",
+            phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "its country code is unknown",
+            phonenumbers.ValidationResult.INVALID_LENGTH: "it has the wrong number of digits",
+        }.get(phonenumbers.is_possible_number_with_reason(number), "no such number is in use")
+        region_of = phonenumbers.region_code_for_country_code(number.country_code or 0)
+        raise PhoneError(f"phone {text!r} is not a valid number of {region_of} (+{number.country_code}): {why}; "
+                         f"write it as +CC NUMBER, or as a national number of {where}")
+    return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number.national_number or 0)
+
+
+def check_phone(value: str | None, region: str | None = None) -> str | None:
+    """A phone number checked and in E.164 (``+48601222333``): national numbers read in ``phone_region(region)``;
+    refused with the reason when it is no valid number."""
     phone = one_line_text(value, "phone", PHONE_LENGTH)
     if phone and not _PHONE.fullmatch(phone):
         raise InvalidInputError(f"phone {phone!r} may contain only digits, spaces and + ( ) . / -")
-    return phone
+    if phone and phone.startswith("00"):
+        phone = "+" + phone[2:]
+    return parse_phone(phone, region).e164 if phone else None
+
+
+def check_tax_id(value: str | None) -> str | None:
+    """A tax id (NIP, CUI, INN...) as written, trimmed: letters, digits, spaces and - . / only."""
+    tax_id = one_line_text(value, "tax id", PHONE_LENGTH)
+    if tax_id and not _TAX_ID.fullmatch(tax_id):
+        raise InvalidInputError(f"tax id {tax_id!r} may contain only letters, digits, spaces and - . /")
+    return tax_id
 
 
 def normalise_email(email: str | None) -> str | None:
@@ -97,13 +167,8 @@ def normalise_email(email: str | None) -> str | None:
 
 
 def normalise_phone(phone: str | None) -> str | None:
-    """The digits of a phone number that find its client again (an international ``00`` prefix dropped)."""
-    if not phone:
-        return None
-    digits = re.sub(r"\D", "", phone)
-    if phone.strip().startswith("00"):
-        digits = digits[2:]
-    return digits or None
+    """The form of a phone number that finds its client again: E.164, as ``check_phone`` stores it."""
+    return phone or None
 
 
 def parse_money(text: Any, *, what: str = "value") -> Decimal:
@@ -155,6 +220,8 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
         if len(value) > 10_000:
             raise InvalidInputError(f"{where} is longer than 10,000 characters")
         return value
+    if field.type == "choices":
+        return _choices(field, value, where)
     if field.type == "choice":
         text = str(value).strip()
         if text not in field.options:
@@ -194,6 +261,17 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     return int(number) if number == number.to_integral_value() else float(number)
 
 
+def _choices(field: FieldSpec, value: Any, where: str) -> list[str] | None:
+    """Options of a ``choices`` field, from a list or text separated by commas; stored in the options' order."""
+    items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+    chosen = {str(item).strip() for item in items} - {""}
+    wrong = sorted(chosen - set(field.options))
+    if wrong:
+        raise InvalidInputError(f"{where} takes options from: {', '.join(field.options)} (separated by commas); "
+                                f"got {', '.join(repr(w) for w in wrong)}")
+    return [o for o in field.options if o in chosen] or None
+
+
 def _check_bounds(field: FieldSpec, number: Decimal, where: str) -> None:
     if field.min is not None and number < Decimal(str(field.min)):
         raise InvalidInputError(f"{where} must be at least {field.min}, got {number}")
@@ -224,7 +302,9 @@ def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool
     if cond.op == "is_unset":
         return current is None
     if current is None:
-        return cond.op in ("ne", "not_in")
+        return cond.op in ("ne", "not_in", "not_contains")
+    if cond.op in ("contains", "not_contains"):  # a choices field: a list of options
+        return (cond.value in current) == (cond.op == "contains")
     have = _comparable(field.type, current)
     if cond.op in ("in", "not_in"):
         found = any(have == _comparable(field.type, v) for v in cond.value)

@@ -130,6 +130,7 @@ class _Checker:
             lambda: self._each(("stages",), d["stages"], self._check_stage),
             lambda: self._check_assignment(("assignment",), d["assignment"]) if "assignment" in d else iter(()),
             self._check_won_stage,
+            lambda: self._each(("closure_reasons",), d["closure_reasons"], self._check_reason),
         ]
         for check in checks:
             yield from _guarded(check)
@@ -149,6 +150,10 @@ class _Checker:
 
     def _check_calendar(self) -> Iterator[Problem]:
         d = self.data
+        hours = d.get("business_hours")
+        if hours is not None and hours["start"] >= hours["end"]:
+            yield self.at(("business_hours", "end"), f"the working day ends at {hours['end']}, not after it starts "
+                          f"({hours['start']}); write e.g. {{start: 9, end: 17}}")
         if d["calendar"] not in supported_calendars():
             yield self.at(("calendar",),
                           f"calendar '{d['calendar']}' is not a country the holidays package knows"
@@ -195,6 +200,9 @@ class _Checker:
         return f"{what} '{name}' is not declared{hint or ';'} declared {what}s: {listed}"
 
     def _check_field(self, path: Path_, f: dict[str, Any]) -> Iterator[Problem]:
+        for j, role in enumerate(f.get("written_by", [])):
+            if role not in self.roles:
+                yield self.at((*path, "written_by", j), self._unknown("role", role, self.roles))
         kind = f["type"]
         for bound in ("min", "max"):
             if bound in f and kind not in ("number", "money"):
@@ -234,6 +242,7 @@ class _Checker:
                                   f"declared roles: {', '.join(self.roles)}")
                 yield from self._check_template((*path, "on_enter", j, kind, "template"), body["template"],
                                                 stage, "email" if kind == "send_email" else "reminder", to)
+        yield from self._check_chases(path, stage, tasks)
         seen: dict[str, Path_] = {}
         for task, tpath in zip(tasks, task_paths, strict=True):
             if task["id"] in seen:
@@ -241,12 +250,18 @@ class _Checker:
                 yield self.at((*tpath, "id"), f"task id '{task['id']}' is used twice in stage "
                               f"'{stage['id']}' (first on line {line})")
             seen.setdefault(task["id"], tpath)
+            if "deadline_hours" in task and "deadline_days" in task:
+                yield self.at((*tpath, "deadline_hours"), f"task '{task['id']}' has a deadline in days and one in "
+                              "hours; keep one of deadline_days and deadline_hours")
             if task["owner"] not in self.roles:
                 yield self.at((*tpath, "owner"), f"owner '{task['owner']}' is not a declared role"
                               f"{suggest(task['owner'], self.roles) or ';'} "
                               f"declared roles: {', '.join(self.roles)}")
             if "when" in task:
                 yield from self._check_condition((*tpath, "when"), task["when"])
+        yield from self._check_task_order(stage["id"], tasks, task_paths)
+        if self.data.get("format") != 1:  # format 1 could not say who writes a field
+            yield from self._check_writers(path, stage, tasks)
 
         for j, transition in enumerate(stage.get("next", [])):
             target = transition["stage"]
@@ -256,6 +271,69 @@ class _Checker:
                 yield self.at((*path, "next", j, "stage"), f"stage '{target}' cannot lead to itself")
             if "when" in transition:
                 yield from self._check_condition((*path, "next", j, "when"), transition["when"])
+
+    def _check_task_order(self, stage_id: str, tasks: list[dict[str, Any]], paths: list[Path_]
+                          ) -> Iterator[Problem]:
+        ids = [t["id"] for t in tasks]
+        after = {t["id"]: t.get("after", []) for t in tasks}
+        for task, tpath in zip(tasks, paths, strict=True):
+            for k, earlier in enumerate(task.get("after", [])):
+                if earlier == task["id"]:
+                    yield self.at((*tpath, "after", k), f"task '{earlier}' cannot come after itself")
+                elif earlier not in ids:
+                    yield self.at((*tpath, "after", k), f"task '{earlier}' is not a task of stage '{stage_id}'"
+                                  f"{suggest(earlier, ids) or ';'} its tasks: {', '.join(ids)}")
+            cycle = _cycle_through(task["id"], after)
+            if cycle and task["id"] == min(cycle):  # each cycle once, where its first task (by id) is written
+                yield self.at((*tpath, "after"), "the tasks wait for each other in a circle: "
+                              f"{' -> '.join([*cycle, cycle[0]])}, so none of them can ever be done")
+
+    def _check_chases(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
+        """A reminder chases a task of its stage, and no other reminder of the stage shares its template and
+        recipient (the outbox tells the reminders of a stage apart by those two)."""
+        ids = [t["id"] for t in tasks]
+        first: dict[tuple[str, str], int] = {}
+        for j, action in enumerate(stage.get("on_enter", [])):
+            body = action.get("remind")
+            if body is None:
+                continue
+            chased = body.get("chases")
+            if chased is not None and chased not in ids:
+                yield self.at((*path, "on_enter", j, "remind", "chases"),
+                              f"task '{chased}' is not a task of stage '{stage['id']}'"
+                              f"{suggest(chased, ids) or ';'} its tasks: {', '.join(ids) or 'none'}")
+            key = (body["template"], body["to"])
+            if key in first and (chased is not None or stage["on_enter"][first[key]]["remind"].get("chases")):
+                line = self.doc.problem((*path, "on_enter", first[key]), "").line
+                yield self.at((*path, "on_enter", j, "remind"),
+                              f"another reminder of stage '{stage['id']}' (line {line}) sends template "
+                              f"'{key[0]}' to {key[1]}, so leadflow could not tell which task each one chases; "
+                              "give this one a template of its own")
+            first.setdefault(key, j)
+
+    def _check_writers(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
+        """Every required field can be written by a role that works the stage (owns one of its tasks; the lead
+        owner's role when it has none): a required field nobody there may write stops every lead in it."""
+        owner_role = self.data.get("owner_role", DEFAULT_OWNER_ROLE)
+        workers = sorted({t["owner"] for t in tasks} or {owner_role})
+        for j, name in enumerate(stage.get("required_fields", [])):
+            field_ = self.fields.get(name)
+            if field_ is None:
+                continue
+            writers = [owner_role, *field_.get("written_by", [])]
+            if not set(writers) & set(workers):
+                yield self.at((*path, "required_fields", j),
+                              f"required field '{name}' can be written by nobody who works stage '{stage['id']}': "
+                              f"its tasks belong to {', '.join(workers)}, the field is written by "
+                              f"{', '.join(writers)}; add written_by: [{workers[0]}] to field '{name}'")
+
+    def _check_reason(self, path: Path_, reason: dict[str, Any]) -> Iterator[Problem]:
+        for k, stage in enumerate(reason.get("stages", [])):
+            if stage not in self.stages:
+                yield self.at((*path, "stages", k), self._unknown("stage", stage, self.stages))
+        for k, name in enumerate(reason.get("requires", [])):
+            if name not in self.fields:
+                yield self.at((*path, "requires", k), self._unknown("field", name, list(self.fields)))
 
     def _check_template(self, path: Path_, name: str, stage: dict[str, Any], kind: str, to: str
                         ) -> Iterator[Problem]:
@@ -329,10 +407,10 @@ class _Checker:
     def _check_value(self, path: Path_, field_: dict[str, Any], value: Any) -> Iterator[Problem]:
         kind, name = field_["type"], field_["id"]
         raw = self.doc.source(path)
-        if kind == "choice":
+        if kind in ("choice", "choices"):
             if not isinstance(value, str) or value not in field_["options"]:
                 shown = raw if raw is not None else value
-                yield self.at(path, f"'{shown}' is not an option of choice field '{name}'"
+                yield self.at(path, f"'{shown}' is not an option of {kind} field '{name}'"
                               f"{suggest(str(shown), field_['options']) or ';'} "
                               f"options: {', '.join(field_['options'])}")
         elif kind == "bool":
@@ -382,6 +460,21 @@ class _Checker:
                 else:
                     yield self.at(("stages", i, "id"), f"from stage '{sid}' no path leads to the won stage "
                                   f"'{self.data['won_stage']}'")
+
+
+def _cycle_through(start: str, after: dict[str, list[str]]) -> list[str]:
+    """The tasks of a circle of ``after`` references that leads back to ``start`` (in order), or []."""
+    todo: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while todo:
+        current, trail = todo.pop()
+        for earlier in after.get(current, []):
+            if earlier == start and len(trail) > 1:
+                return trail
+            if earlier not in seen and earlier != start:
+                seen.add(earlier)
+                todo.append((earlier, [*trail, earlier]))
+    return []
 
 
 def _nonexistent_date(text: str) -> str:

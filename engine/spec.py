@@ -16,20 +16,23 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.formats import FORMAT
 from engine.vocab import ClosureKind
 
-FIELD_TYPES = ("text", "number", "money", "date", "choice", "bool")
+FIELD_TYPES = ("text", "number", "money", "date", "choice", "choices", "bool")
 
 #: Operators a condition may use, per field type.
 OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
     "text": ("eq", "ne", "in", "not_in", "is_set", "is_unset"),
     "choice": ("eq", "ne", "in", "not_in", "is_set", "is_unset"),
+    "choices": ("contains", "not_contains", "is_set", "is_unset"),
     "bool": ("eq", "ne", "is_set", "is_unset"),
     "number": ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_unset"),
     "money": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_unset"),
     "date": ("eq", "ne", "gt", "gte", "lt", "lte", "is_set", "is_unset"),
 }
-ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "is_set", "is_unset")
+ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains", "is_set",
+                 "is_unset")
 UNARY_OPERATORS = ("is_set", "is_unset")
 LIST_OPERATORS = ("in", "not_in")
 
@@ -85,7 +88,8 @@ class Condition:
         return cls(field=data["field"], op=data["op"], value=value)
 
 
-_OPERATOR_TEXT = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in", "not_in": "not in"}
+_OPERATOR_TEXT = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in", "not_in": "not in",
+                  "contains": "contains", "not_contains": "does not contain"}
 
 #: Values printed bare; anything else (spaces, punctuation, look-alikes of numbers) is quoted.
 _BARE_VALUE = re.compile(r"[^\W\d][\w.@/+-]*\Z")
@@ -152,6 +156,8 @@ class FieldSpec:
     min: float | None = None
     max: float | None = None
     description: str | None = None
+    #: Department roles whose users may write the field besides the lead's owner and managers (format 2).
+    written_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,10 @@ class TaskSpec:
     deadline_days: int | None = None
     when: Condition | None = None
     description: str | None = None
+    #: Tasks of the same stage to be done (or not applying) before this one may be (format 2).
+    after: tuple[str, ...] = ()
+    #: Own deadline in business hours of the process's ``business_hours`` (format 2); never with deadline_days.
+    deadline_hours: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,7 +188,8 @@ class ActionSpec:
     """Something that happens when a lead enters a stage.
 
     ``kind`` is ``create_task`` (``task`` is set), ``send_email`` (``template``, ``to``, and
-    ``after_days`` when it is delayed) or ``remind`` (``template``, ``to``, ``after_days``).
+    ``after_days`` when it is delayed) or ``remind`` (``template``, ``to``, ``after_days``, and ``chases``: the
+    task of the stage whose completion cancels it, format 2).
     """
 
     kind: str
@@ -186,6 +197,7 @@ class ActionSpec:
     template: str | None = None
     to: str | None = None
     after_days: int | None = None
+    chases: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +231,15 @@ class ClosureReason:
     bant: str | None = None
     revisit_after_days: int | None = None
     review: bool = False
+    #: The stages a lead may be closed from for this reason; empty: every stage (format 2).
+    stages: tuple[str, ...] = ()
+    #: Fields that must be filled when a lead is closed for this reason (format 2).
+    requires: tuple[str, ...] = ()
+    #: Logged contact attempts a lead needs before it may be closed for this reason (format 2).
+    min_attempts: int | None = None
+
+    def allowed_in(self, stage: str) -> bool:
+        return not self.stages or stage in self.stages
 
 
 @dataclass(frozen=True)
@@ -241,6 +262,8 @@ class AssignmentSpec:
 
 #: The language of a process's e-mails when the file names none.
 DEFAULT_LANGUAGE = "en"
+#: The working hours of a business day (start, end) when the file names none: 9 to 17.
+DEFAULT_BUSINESS_HOURS = (9, 17)
 
 
 @dataclass(frozen=True)
@@ -261,7 +284,10 @@ class ProcessSpec:
     stalled_after_days: int | None = None
     language: str = DEFAULT_LANGUAGE
     assignment: AssignmentSpec | None = None
-    format: int = 1
+    #: the team whose manager gets the leads nobody else places (``default_team:``; engine/assignment.py)
+    default_team: str | None = None
+    format: int = FORMAT
+    business_hours: tuple[int, int] = DEFAULT_BUSINESS_HOURS
     _index: dict[str, Any] = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -318,6 +344,8 @@ class ProcessSpec:
                     "deadline_days": t.deadline_days,
                     "when": t.when.to_dict() if t.when else None,
                     "description": t.description,
+                    "after": list(t.after),
+                    "deadline_hours": t.deadline_hours,
                 }
             )
 
@@ -325,7 +353,8 @@ class ProcessSpec:
             if a.kind == "create_task":
                 assert a.task is not None
                 return {"create_task": task(a.task)}
-            return {a.kind: _drop_none({"template": a.template, "to": a.to, "after_days": a.after_days})}
+            return {a.kind: _drop_none({"template": a.template, "to": a.to, "after_days": a.after_days,
+                                        "chases": a.chases})}
 
         def rule(r: AssignmentRule) -> dict[str, Any]:
             return _drop_none({"team": r.team, "when": r.when.to_dict() if r.when else None,
@@ -348,7 +377,10 @@ class ProcessSpec:
                 "stalled_after_days": self.stalled_after_days,
                 # the default language is left out, so that spelling it out does not change the hash
                 "language": None if self.language == DEFAULT_LANGUAGE else self.language,
+                "business_hours": None if self.business_hours == DEFAULT_BUSINESS_HOURS else dict(
+                    zip(("start", "end"), self.business_hours, strict=True)),
                 "assignment": assignment,
+                "default_team": self.default_team,
                 "roles": [{"id": r.id, "name": r.name} for r in self.roles],
                 "fields": [
                     _drop_none(
@@ -361,6 +393,7 @@ class ProcessSpec:
                             "min": f.min,
                             "max": f.max,
                             "description": f.description,
+                            "written_by": list(f.written_by),
                         }
                     )
                     for f in self.fields
@@ -395,6 +428,9 @@ class ProcessSpec:
                             "bant": r.bant,
                             "revisit_after_days": r.revisit_after_days,
                             "review": r.review,
+                            "stages": list(r.stages),
+                            "requires": list(r.requires),
+                            "min_attempts": r.min_attempts,
                         }
                     )
                     for r in self.closure_reasons
@@ -404,7 +440,14 @@ class ProcessSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ProcessSpec:
-        """Rebuild a spec from ``to_dict`` output (trusted data: no validation)."""
+        """Rebuild a spec from ``to_dict`` output of the current format (trusted data: no validation).
+
+        A stored spec of an older format is brought to this one by ``engine.formats.upgrade_stored`` first;
+        given one here, this refuses it rather than read it with the current format's defaults.
+        """
+        if data.get("format") != FORMAT:
+            raise ValueError(f"a spec of format {data.get('format')!r} is not of the current format {FORMAT}; "
+                             "read it through engine.formats.upgrade_stored")
 
         def cond(d: dict[str, Any] | None) -> Condition | None:
             return Condition.from_dict(d) if d else None
@@ -418,19 +461,20 @@ class ProcessSpec:
                 deadline_days=d.get("deadline_days"),
                 when=cond(d.get("when")),
                 description=d.get("description"),
+                after=tuple(d.get("after", ())),
+                deadline_hours=d.get("deadline_hours"),
             )
 
         def action(d: dict[str, Any]) -> ActionSpec:
             ((kind, body),) = d.items()
             if kind == "create_task":
                 return ActionSpec(kind=kind, task=task(body))
-            return ActionSpec(
-                kind=kind, template=body.get("template"), to=body.get("to"), after_days=body.get("after_days")
-            )
+            return ActionSpec(kind=kind, template=body.get("template"), to=body.get("to"),
+                              after_days=body.get("after_days"), chases=body.get("chases"))
 
         assignment = data.get("assignment")
         return cls(
-            format=data.get("format", 1),
+            format=data["format"],
             id=data["id"],
             title=data["title"],
             description=data.get("description"),
@@ -441,6 +485,9 @@ class ProcessSpec:
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
             language=data.get("language", DEFAULT_LANGUAGE),
+            default_team=data.get("default_team"),
+            business_hours=(data["business_hours"]["start"], data["business_hours"]["end"])
+            if "business_hours" in data else DEFAULT_BUSINESS_HOURS,
             assignment=None if assignment is None else AssignmentSpec(
                 max_open=assignment.get("max_open"),
                 rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),
@@ -457,6 +504,7 @@ class ProcessSpec:
                     min=f.get("min"),
                     max=f.get("max"),
                     description=f.get("description"),
+                    written_by=tuple(f.get("written_by", ())),
                 )
                 for f in data.get("fields", ())
             ),
@@ -484,6 +532,9 @@ class ProcessSpec:
                     bant=r.get("bant"),
                     revisit_after_days=r.get("revisit_after_days"),
                     review=r.get("review", False),
+                    stages=tuple(r.get("stages", ())),
+                    requires=tuple(r.get("requires", ())),
+                    min_attempts=r.get("min_attempts"),
                 )
                 for r in data["closure_reasons"]
             ),

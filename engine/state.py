@@ -15,13 +15,13 @@ from typing import Any, Protocol
 
 from engine import calendar, rules
 from engine.spec import ProcessSpec, StageSpec, TaskSpec
-from engine.vocab import EventKind, LeadStatus, TaskStatus
+from engine.vocab import ActivityKind, CallOutcome, EventKind, LeadStatus, TaskStatus
 
 #: Events that record what happened to the lead's automatic mail (engine/outbox.py); they change no state.
 MAIL_EVENTS = frozenset({EventKind.MAIL_SENT, EventKind.MAIL_FAILED})
 #: Events that record a decision about the lead, not work with the client: they do not make it "active".
 NOT_ACTIVITY = frozenset({EventKind.MIGRATED, EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED,
-                          EventKind.RECALLED, EventKind.EXTENDED, *MAIL_EVENTS})
+                          EventKind.RECALLED, EventKind.EXTENDED, EventKind.CLIENT_MERGED, *MAIL_EVENTS})
 
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
@@ -31,7 +31,7 @@ ATTRIBUTES = ("value", "product", "source")
 #: applicability rotated at one instant; the rotation's set-based write (engine.recovery.write_rotation)
 #: relies on it, checks it on each group's first lead, and tests/test_recovery.py proves it against ``apply``.
 ROTATED_COLUMNS = ("owner", "team", "owner_since", "recalled_at", "extended_until", "extension_reason",
-                   "rest_until", "last_activity_at", "stage_entered_at", "stage_due_at", "red_at")
+                   "rest_until", "last_activity_at", "stage_entered_at", "stage_due_at", "red_at", "next_contact_at")
 
 
 class OwnedLead(Protocol):
@@ -98,6 +98,11 @@ class LeadState:
     extension_reason: str | None = None
     recalled_at: dt.datetime | None = None
     rest_until: dt.datetime | None = None
+    #: The contact the owner booked with the client (``activity add --next-contact``): the light turns yellow on
+    #: its day and red once it is missed (engine.board); cleared when the lead closes or is rotated.
+    next_contact_at: dt.datetime | None = None
+    #: Calls that did not reach the client since the last one that did (a closure reason may require N of them).
+    unanswered_calls: int = 0
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
 
@@ -139,8 +144,15 @@ def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.da
             stage=stage.id,
             id=task.id,
             state=_fresh(task, state.fields, spec),
-            due_at=calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar),
+            due_at=task_due_at(start, task, stage, spec),
         )
+
+
+def task_due_at(start: dt.datetime, task: TaskSpec, stage: StageSpec, spec: ProcessSpec) -> dt.datetime:
+    """A task's deadline: its business hours (format 2) or business days, else its stage's, from ``start``."""
+    if task.deadline_hours is not None:
+        return calendar.add_business_hours(start, task.deadline_hours, spec.calendar, *spec.business_hours)
+    return calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar)
 
 
 def _fresh(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> TaskStatus:
@@ -218,10 +230,12 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         enter_stage(state, stage, spec, at)
     elif event.kind == EventKind.WON:
         state.status = LeadStatus.WON
+        state.next_contact_at = None
         state.closed_at = at
         state.closed_from_stage = state.stage
     elif event.kind == EventKind.CLOSED:
         state.status = LeadStatus.LOST
+        state.next_contact_at = None
         state.closed_at = at
         state.close_reason = d["reason"]
         state.close_note = d.get("note")
@@ -241,12 +255,18 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             for task_spec in stage.all_tasks:
                 current = state.tasks[(stage.id, task_spec.id)]
                 if current.state != TaskStatus.DONE:
-                    current.due_at = calendar.due_at(at, task_spec.deadline_days or stage.deadline_days,
-                                                     spec.calendar)
+                    current.due_at = task_due_at(at, task_spec, stage, spec)
         else:
             stage = spec.stage(d["to"])
             assert stage is not None
             enter_stage(state, stage, spec, at)
+    elif event.kind == EventKind.ACTIVITY:
+        if d["kind"] == ActivityKind.CALL and d.get("outcome") == CallOutcome.NO_ANSWER:
+            state.unanswered_calls += 1
+        elif d.get("outcome") == CallOutcome.REACHED or d["kind"] == ActivityKind.MEETING:
+            state.unanswered_calls = 0
+    elif event.kind == EventKind.NEXT_CONTACT_SET:
+        state.next_contact_at = dt.datetime.fromisoformat(d["at"]) if d.get("at") else None
     elif event.kind == EventKind.REPORTED:
         state.last_report = d["text"]
         state.last_report_at = at
@@ -265,12 +285,15 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         state.recalled_at = None
         state.extended_until = None
         state.extension_reason = None
+        state.next_contact_at = None  # the previous owner's appointment
         state.rest_until = dt.datetime.fromisoformat(d["rest_until"]) if d.get("rest_until") else None
         stage = spec.stage(state.stage)
         assert stage is not None
         enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
     elif event.kind in (EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED) or event.kind in MAIL_EVENTS:
         pass  # the director's decision is history; returning also reopens the lead (its own event)
+    elif event.kind == EventKind.CLIENT_MERGED:
+        state.client_id = d["to"]  # the client was merged into another (``client merge``): the lead is now its
     elif event.kind == EventKind.MIGRATED:
         target = specs(state.process, d["to_version"])
         state.process_version = d["to_version"]
@@ -310,7 +333,7 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
     start = max(state.stage_entered_at, state.rest_until) if state.rest_until else state.stage_entered_at
     for task in stage.all_tasks:
         old = previous.get(task.id)
-        due = calendar.due_at(start, task.deadline_days or stage.deadline_days, target.calendar)
+        due = task_due_at(start, task, stage, target)
         if old is not None and old.state == TaskStatus.DONE:
             old.due_at = due
             state.tasks[(stage.id, task.id)] = old

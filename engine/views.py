@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, overload
+from typing import TYPE_CHECKING, overload
 
 from engine import results
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import Event, LeadState, TaskState
 from engine.vocab import Role
+
+if TYPE_CHECKING:
+    from engine.recovery import Move
+    from engine.store.sqltypes import Mapping, Record
+
+#: The ``task`` of a task-list row that is a lead's booked next contact, not a task of its process.
+NEXT_CONTACT = "next_contact"
 
 # ``row`` below is a database row (a SQLAlchemy ``RowMapping`` or ``Row``): its columns' types are the schema's,
 # which the type checker does not see; the result types say what comes out.
@@ -26,14 +33,14 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def user(row: Any) -> results.User:
+def user(row: Mapping) -> results.User:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
             "created_at": iso(row["created_at"]), "active": row["active"],
             "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
             "deactivated_at": iso(row["deactivated_at"])}
 
 
-def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:
+def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Lead:
     assert state.id is not None, "a lead is shown once it is stored"
     stage = spec.stage(state.stage)
     placed: list[tuple[tuple[int, int], str, str, TaskState, TaskSpec | None]] = []
@@ -91,17 +98,19 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Any) -> results.Lead:
         "extension_reason": state.extension_reason,
         "recalled_at": iso(state.recalled_at),
         "rest_until": iso(state.rest_until),
+        "next_contact": iso(state.next_contact_at),
+        "unanswered_calls": state.unanswered_calls,
         "version": state.row_version,
     }
 
 
-def client_lead(row: Any) -> results.ClientLead:
+def client_lead(row: Record) -> results.ClientLead:
     """One of the client's other leads, as ``lead show`` lists them."""
     return {"id": row.id, "process": row.process, "status": row.status, "stage": row.stage, "owner": row.owner,
             "created_at": iso(row.created_at), "closed_at": iso(row.closed_at), "close_reason": row.close_reason}
 
 
-def lead_row(row: Any) -> results.LeadRow:
+def lead_row(row: Mapping) -> results.LeadRow:
     """A lead as listed (no tasks): from a ``leads`` row joined with the client's name."""
     return {
         "id": row["id"],
@@ -123,6 +132,7 @@ def lead_row(row: Any) -> results.LeadRow:
         "stage_due_at": iso(row["stage_due_at"]),
         "closed_at": iso(row["closed_at"]),
         "close_reason": row["close_reason"],
+        "next_contact": iso(row["next_contact_at"]),
     }
 
 
@@ -131,7 +141,7 @@ def event(ev: Event) -> results.HistoryEvent:
             "data": ev.data}
 
 
-def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> results.TaskRow:
+def task_row(row: Mapping, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> results.TaskRow:
     due = row["due_at"]
     return {
         "lead_id": row["lead_id"],
@@ -145,22 +155,36 @@ def task_row(row: Any, task: TaskSpec, spec: ProcessSpec, now: dt.datetime) -> r
         "mandatory": task.mandatory,
         "due_at": iso(due),
         "overdue": bool(due is not None and due < now),
+        "phone": row["phone"],
+        "email": row["email"],
+        "next_contact": iso(row["next_contact_at"]),
     }
 
 
-def client(row: Any, lead_views: list[results.Lead]) -> results.Client:
+def next_contact_row(row: Mapping, now: dt.datetime) -> results.TaskRow:
+    """A lead's booked next contact as a row of its owner's task list (``task`` is ``next_contact``)."""
+    due = row["next_contact_at"]
+    return {"lead_id": row["id"], "name": row["client_name"], "process": row["process"], "stage": row["stage"],
+            "task": NEXT_CONTACT, "task_name": "Contact the client (booked)", "owner": row["owner"],
+            "lead_owner": row["owner"], "mandatory": False, "due_at": iso(due), "overdue": due < now,
+            "phone": row["phone"], "email": row["email"], "next_contact": iso(due)}
+
+
+def client(row: Mapping, lead_views: list[results.Lead]) -> results.Client:
     return {
         "id": row["id"],
         "name": row["name"],
         "company": row["company"],
         "email": row["email"],
         "phone": row["phone"],
+        "tax_id": row["tax_id"],
         "created_at": iso(row["created_at"]),
+        "merged_into": row["merged_into"],
         "leads": lead_views,
     }
 
 
-def review(row: Any, due: dt.datetime) -> results.Review:
+def review(row: Mapping, due: dt.datetime) -> results.Review:
     return {"id": row["id"], "lead_id": row["lead_id"], "name": row["name"], "process": row["process"],
             "owner": row["owner"], "team": row["team"], "reason": row["reason"], "note": row["close_note"],
             "stage": row["closed_from_stage"], "value": minor_to_money(row["value_minor"]),
@@ -168,14 +192,14 @@ def review(row: Any, due: dt.datetime) -> results.Review:
             "decided_by": row["decided_by"], "decided_at": iso(row["decided_at"]), "decision_note": row["note"]}
 
 
-def stalled(row: Any, why: str, now: dt.datetime) -> results.StalledLead:
+def stalled(row: Record, why: str, now: dt.datetime) -> results.StalledLead:
     return {"lead_id": row.id, "client_id": row.client_id, "name": row.name, "process": row.process,
             "stage": row.stage, "owner": row.owner, "days_held": (now - row.owner_since).days,
             "last_activity_at": iso(row.last_activity_at), "why": why, "latest_report": row.last_report,
             "latest_report_at": iso(row.last_report_at), "value": minor_to_money(row.value_minor)}
 
 
-def move(m: Any) -> results.Move:
+def move(m: Move) -> results.Move:
     return {"lead_id": m.lead_id, "client_id": m.client_id, "name": m.name, "value": minor_to_money(m.value_minor),
             "from": m.from_owner, "to": m.to_owner, "team": m.team}
 
@@ -186,4 +210,4 @@ def review_task(review: results.Review, now: dt.datetime) -> results.TaskRow:
             "stage": review["stage"], "task": "review_refusal",
             "task_name": f"Review the refusal ({review['reason']})", "owner": Role.MANAGER,
             "lead_owner": review["owner"], "mandatory": True, "due_at": review["due_at"],
-            "overdue": review["due_at"] < now.isoformat()}
+            "overdue": review["due_at"] < now.isoformat(), "phone": None, "email": None, "next_contact": None}

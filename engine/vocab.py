@@ -69,6 +69,30 @@ class EventKind(StrEnum):
     REVIEW_RETURNED = "review_returned"
     MAIL_SENT = "mail_sent"
     MAIL_FAILED = "mail_failed"
+    CLIENT_MERGED = "client_merged"
+    #: a call, meeting, e-mail or note the salesperson logs (``leadflow activity add``)
+    ACTIVITY = "activity"
+    #: the next contact booked (or cleared) on the lead
+    NEXT_CONTACT_SET = "next_contact_set"
+
+
+class ActivityKind(StrEnum):
+    """What an activity on a lead was (``leadflow activity add --kind``)."""
+
+    CALL = "call"
+    MEETING = "meeting"
+    EMAIL = "email"
+    NOTE = "note"
+
+
+class CallOutcome(StrEnum):
+    """How a call went (``--outcome``): ``no_answer`` counts an attempt to reach the client."""
+
+    REACHED = "reached"
+    NO_ANSWER = "no_answer"
+    LEFT_MESSAGE = "left_message"
+    BUSY = "busy"
+    WRONG_NUMBER = "wrong_number"
 
 
 class OutboxState(StrEnum):

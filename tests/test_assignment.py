@@ -136,7 +136,7 @@ def test_leads_no_rule_places_wait_in_the_manager_queue_and_daily(ruled: Team) -
     assert [q["lead_id"] for q in queue["leads"]] == [nobody["id"], no_region["id"]]
     assert queue["leads"][0] == {"lead_id": nobody["id"], "name": "Zofia Wiśniewska", "process": "photovoltaics",
                                  "stage": "register_lead", "team": "north", "created_at": "2026-03-02T09:00:00",
-                                 "waiting_days": 0, "overdue": False, "value": None}
+                                 "waiting_days": 0, "overdue": False, "value": None, "deactivated_owner": None}
     everything = ruled.admin.daily()["unassigned"]
     assert everything["count"] == 3
     assert "unassigned" not in ruled.as_("anna").daily()  # a salesperson's agenda has no queue

@@ -273,7 +273,8 @@ def test_a_mapping_file_names_other_headers(team: Team, tmp_path: Path) -> None:
     assert report["columns"] == {"Kontakt": "name", "Nr tel.": "phone", "Dach": "roof_type"}
     assert report["ignored_columns"] == ["Notatki"]
     lead = team.admin.get_lead(report["first_lead_id"])
-    assert (lead["name"], lead["phone"], lead["fields"]) == ("Jan Kowalski", "600 100 200", {"roof_type": "flat"})
+    # a national number, read in the process's calendar country (PL) and stored in E.164 (issue 18)
+    assert (lead["name"], lead["phone"], lead["fields"]) == ("Jan Kowalski", "+48600100200", {"roof_type": "flat"})
 
 
 @pytest.mark.parametrize(("mapping", "message"), [

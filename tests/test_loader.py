@@ -614,7 +614,9 @@ def test_defaults_are_resolved(tmp_path: Path) -> None:
     assert (task.mandatory, task.deadline_days, task.when) == (True, None, None)
     assert spec.stages[0].required_fields == ()
     assert spec.stages[0].on_enter == ()
-    assert spec.format == 1
+    assert spec.format == 2  # the file says format: 1; its spec is the upgraded one (engine.formats)
+    assert (task.after, spec.fields[0].written_by, spec.closure_reasons[0].stages,
+            spec.closure_reasons[0].requires) == ((), (), (), ())
 
 
 def test_explicit_next_is_kept(tmp_path: Path) -> None:

@@ -25,10 +25,11 @@ from engine.spec import ProcessSpec
 FILE = "fuzz.yaml"
 
 # A small process using most of the format: every field type, conditions with all/any/not,
-# explicit next lists with conditions, on_enter actions, a maintainer, reasons of both kinds.
+# explicit next lists with conditions, on_enter actions, a maintainer, reasons of both kinds, and the keys of
+# format 2 (written_by, after, a closure reason's stages and requires, a choices field and contains).
 BASE = """\
 # A valid process the fuzzer mutates.
-format: 1
+format: 2
 id: fuzz_demo
 title: Fuzz demo — Łódź
 description: A process for the property tests.
@@ -48,10 +49,11 @@ roles:
 fields:
   - {id: budget, label: Budget, type: money, bant: B, min: 0, max: 1000000}
   - {id: seats, label: Seats, type: number, min: 1}
-  - {id: plan, label: Plan, type: choice, options: [basic, pro, enterprise]}
+  - {id: plan, label: Plan, type: choice, options: [basic, pro, enterprise], written_by: [analyst]}
   - {id: decision_maker, label: Decision maker, type: text, bant: A}
   - {id: urgent, label: Urgent, type: bool, bant: N}
   - {id: start_by, label: Start by, type: date, bant: T}
+  - {id: extras, label: Extras, type: choices, options: [training, support]}
 
 stages:
   - id: register_lead
@@ -77,7 +79,8 @@ stages:
     next:
       - stage: send_offer
       - stage: negotiate
-        when: {any: [{field: plan, op: in, value: [pro, enterprise]}, {not: {field: budget, op: is_unset}}]}
+        when: {any: [{field: plan, op: in, value: [pro, enterprise]}, {not: {field: budget, op: is_unset}},
+                     {field: extras, op: contains, value: support}]}
   - id: send_offer
     name: Send the offer
     deadline_days: 5
@@ -85,7 +88,7 @@ stages:
     required_fields: [plan, seats]
     tasks:
       - {id: price, name: Price the offer, owner: analyst, deadline_days: 3}
-      - {id: send, name: Send the offer, owner: salesperson}
+      - {id: send, name: Send the offer, owner: salesperson, after: [price]}
     on_enter:
       - create_task: {id: ack, name: Acknowledge the request, owner: analyst, mandatory: false}
   - id: negotiate
@@ -102,7 +105,8 @@ stages:
 won_stage: negotiate
 
 closure_reasons:
-  - {id: no_budget, label: No budget, kind: refusal, bant: B, revisit_after_days: 90}
+  - {id: no_budget, label: No budget, kind: refusal, bant: B, revisit_after_days: 90, requires: [budget],
+     stages: [send_offer, negotiate]}
   - {id: no_authority, label: Not the decision maker, kind: refusal, bant: A}
   - {id: no_need, label: No need, kind: refusal, bant: N, review: false}
   - {id: bad_timing, label: Not now, kind: refusal, bant: T}

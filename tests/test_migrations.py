@@ -8,6 +8,7 @@ from alembic.migration import MigrationContext
 
 from engine import migrate
 from engine.store import create_db_engine, metadata
+from engine.store.schema import modelled
 
 
 def test_migrations_match_the_models(db_url: str) -> None:
@@ -15,7 +16,8 @@ def test_migrations_match_the_models(db_url: str) -> None:
     try:
         migrate.upgrade(db)
         with db.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+            # the search's trigram table and index are the migrations' alone (engine/store/schema.py: modelled)
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": modelled}), metadata)
         assert diff == [], f"engine/store/schema.py and engine/migrations disagree: {diff}"
         assert migrate.current_revision(db) == migrate.head_revision()
         migrate.upgrade(db)  # upgrading an up-to-date database changes nothing

@@ -330,3 +330,40 @@ def test_a_client_that_disconnects_mid_request_leaves_no_traceback(
     assert served.call("anna", "GET", "/v1/tasks").status_code == 200
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert snapshot(team.url) == before
+
+
+def test_a_password_an_admin_set_is_changed_through_the_api_before_the_first_login(
+        team: Team, served: Served) -> None:
+    team.admin.auth.set_password("anna", "first-day secret 1")
+    refused = served.call(None, "POST", "/v1/auth/login", json={"name": "anna", "password": "first-day secret 1"})
+    assert refused.status_code == 401 and refused.json()["code"] == "password_change_required"
+    before = snapshot(team.url)
+    wrong = served.call(None, "POST", "/v1/auth/password", json={
+        "name": "anna", "old_password": "not the one", "new_password": "anna chooses her own"})
+    assert wrong.status_code == 401 and "code" not in wrong.json()
+    same = served.call(None, "POST", "/v1/auth/password", json={
+        "name": "anna", "old_password": "first-day secret 1", "new_password": "first-day secret 1"})
+    assert same.status_code == 422 and "differ" in same.json()["detail"]
+    assert served.call(None, "POST", "/v1/auth/password", json={"name": "anna"}).status_code == 422
+    assert snapshot(team.url) == {**before, "rate_limits": snapshot(team.url)["rate_limits"]}  # failures counted
+    changed = served.call(None, "POST", "/v1/auth/password", json={
+        "name": "anna", "old_password": "first-day secret 1", "new_password": "anna chooses her own"})
+    assert changed.status_code == 200 and changed.json()["must_change_password"] is False
+    login = served.call(None, "POST", "/v1/auth/login", json={"name": "anna", "password": "anna chooses her own"})
+    assert login.status_code == 200 and login.json()["user"]["name"] == "anna"
+
+
+def test_search_and_a_bad_phone_over_http(team: Team, served: Served) -> None:
+    lead = add(served, phone="601 222 333", name="Łukasz Żółć")
+    found = served.call("anna", "GET", "/v1/search", params={"text": "zolc"})
+    assert found.status_code == 200 and found.json() == team.as_("anna").search.find("zolc")
+    assert [h["lead_id"] for h in found.json()] == [lead["id"]]
+    assert served.call("ioana", "GET", "/v1/search", params={"text": "601-222-333"}).json() == []
+    empty = served.call("anna", "GET", "/v1/search", params={"text": " "})
+    assert empty.status_code == 422 and "empty" in empty.text
+    before = snapshot(team.url)
+    bad = served.call("anna", "POST", "/v1/leads", json={"process": PV, "name": "X", "phone": "601 22"})
+    assert bad.status_code == 422 and "not a valid number" in bad.text
+    assert snapshot(team.url) == before
+    listed = served.call("anna", "GET", "/v1/leads", params={"search": "ZÓŁĆ"})
+    assert [r["id"] for r in listed.json()] == [lead["id"]]

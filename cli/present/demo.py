@@ -75,6 +75,8 @@ def sample_value(field: FieldSpec, rng: random.Random, today: dt.date) -> Any:
     field_type = field.type
     if field_type == "choice":
         return rng.choice(field.options)
+    if field_type == "choices":
+        return ",".join(rng.sample(field.options, rng.randint(1, len(field.options))))
     if field_type == "bool":
         return rng.choice([True, False])
     if field_type in ("number", "money"):

@@ -340,6 +340,10 @@ def _convert(p: Param, value: Any, errors: list[dict[str, str]]) -> Any:
     elif p.kind == "int_list" and not (isinstance(value, list) and len(value) <= 100_000):
         wrong("a list of ids")
         return None
+    elif p.kind == "str_list" and not (isinstance(value, list) and len(value) <= 1000
+                                       and all(isinstance(v, str) for v in value)):
+        wrong("a list of names")
+        return None
     return value  # choices are the engine's to check (the table lists them for the docs and the clients)
 
 
@@ -443,7 +447,8 @@ def _install_security(app: FastAPI) -> None:
 _PUBLIC = {op.name for op in operations.OPERATIONS if op.audience == "anyone"}
 _OPENAPI_TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"}, "int": {"type": "integer"}, "bool": {"type": "boolean"},
-                  "int_list": {"type": "array", "items": {"type": "integer"}}, "object": {"type": "object"},
+                  "int_list": {"type": "array", "items": {"type": "integer"}},
+                  "str_list": {"type": "array", "items": {"type": "string"}}, "object": {"type": "object"},
                   "file": {"type": "string"}}
 
 

@@ -20,6 +20,8 @@ from engine import errors as engine_errors
 from engine.errors import LeadflowError
 
 PROBLEM = "application/problem+json"
+#: The ``code`` of the 401 problem of a user who must change their password before logging in.
+PASSWORD_CHANGE_REQUIRED = "password_change_required"
 
 #: Engine errors and the status each answers, most specific first.
 STATUS: tuple[tuple[type[LeadflowError], int], ...] = (
@@ -69,6 +71,8 @@ def of_engine(exc: LeadflowError, *, status: int | None = None, detail: str | No
         headers["WWW-Authenticate"] = "Bearer"
     if code in (429, 503):
         headers["Retry-After"] = str(getattr(exc, "retry_after", 60))
+    if isinstance(exc, engine_errors.PasswordChangeRequired):  # the clients offer the change (leadflow login)
+        extra = {**(extra or {}), "code": PASSWORD_CHANGE_REQUIRED}
     return answer(code, detail if detail is not None else str(exc), errors=errors, headers=headers or None,
                   extra=extra)
 
@@ -80,6 +84,8 @@ SCHEMA: dict[str, Any] = {
     "properties": {
         "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
         "detail": {"type": "string"}, "error": {"type": "string"},
+        "code": {"type": "string", "description": "'password_change_required': log in after changing the password "
+                 "(POST /v1/auth/password)"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
             "field": {"type": "string"}, "message": {"type": "string"}}}},
         "lead": {"type": "object", "description": "409 of a stale version: the lead as it is now"},

@@ -38,6 +38,7 @@ class _Pending:
     assignment: dict[str, Any] | None = None  # the assignment rules' decision, kept in the created event
     client_id: int = 0
     lead_id: int = 0
+    duplicate_of: int | None = None  # an existing client with its e-mail or phone that the importer may not see
 
 
 @dataclass
@@ -169,10 +170,14 @@ class BulkImport:
         phones = {p.inquiry.phone_norm for p in batch} - {None}
         by_email = self._lookup(clients.c.email_norm, emails)  # type: ignore[arg-type]
         by_phone = self._lookup(clients.c.phone_norm, phones)  # type: ignore[arg-type]
+        hidden = self._hidden({*by_email.values(), *by_phone.values()})
         new: list[_Pending] = []
         for item in batch:
             e, ph = item.inquiry.email_norm, item.inquiry.phone_norm
             found = (by_email.get(e) if e else None) or (by_phone.get(ph) if ph else None)
+            if found in hidden:  # another's client: a new one, and the possible duplicate recorded for a manager
+                item.duplicate_of, found = found, None
+                self.stats["possible_duplicates"] += 1
             if found is None:
                 new.append(item)
                 item.client_id = -len(new)  # a client this batch creates, numbered when ids are reserved
@@ -183,10 +188,10 @@ class BulkImport:
                     self.stats["repeated_clients"] += 1
                 else:
                     self.stats["existing_clients"] += 1
-            if e:
-                by_email.setdefault(e, item.client_id)
-            if ph:
-                by_phone.setdefault(ph, item.client_id)
+            if e and by_email.setdefault(e, item.client_id) in hidden:
+                by_email[e] = item.client_id
+            if ph and by_phone.setdefault(ph, item.client_id) in hidden:
+                by_phone[ph] = item.client_id
         ids = store.reserve_ids(self.conn, clients, len(new))
         if ids and self.first_client_id is None:
             self.first_client_id = ids[0]
@@ -194,8 +199,21 @@ class BulkImport:
             if item.client_id < 0:
                 item.client_id = ids[-item.client_id - 1]
         self.stats["new_clients"] += len(new)
-        return [(item.client_id, q.name, q.company, q.email, q.phone, q.email_norm, q.phone_norm, self._at)
-                for item in new for q in [item.inquiry]]
+        return [store.client_row(item.client_id, name=q.name, company=q.company, email=q.email, phone=q.phone,
+                                 tax_id=None, created_at=self._at) for item in new for q in [item.inquiry]]
+
+    def _hidden(self, found: set[int]) -> set[int]:
+        """Those of the existing clients ``found`` that the importing user may not see (``policy.visible_clients``)."""
+        existing = sorted(i for i in found if i > 0)
+        everything = sa.select(clients.c.id)
+        if not existing or policy.visible_clients(self.actor, everything) is everything:
+            return set()
+        visible: set[int] = set()
+        for start in range(0, len(existing), store.CHUNK):
+            chunk = existing[start:start + store.CHUNK]
+            visible.update(self.conn.execute(policy.visible_clients(
+                self.actor, everything.where(clients.c.id.in_(chunk)))).scalars())
+        return set(existing) - visible
 
     def _lookup(self, column: sa.Column[Any], keys: set[str]) -> dict[str, int]:
         if not keys:
@@ -203,7 +221,8 @@ class BulkImport:
         cursor = self.conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if self._postgres:
-                cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} = ANY(%s) ORDER BY id",
+                cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} = ANY(%s) "
+                               "AND merged_into IS NULL ORDER BY id",
                                (list(keys),))
             else:
                 found: list[tuple[str, int]] = []
@@ -211,7 +230,7 @@ class BulkImport:
                 for start in range(0, len(ordered), 30_000):  # SQLite allows 32,766 parameters
                     chunk = ordered[start:start + 30_000]
                     cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} IN "
-                                   f"({','.join('?' * len(chunk))}) ORDER BY id", chunk)
+                                   f"({','.join('?' * len(chunk))}) AND merged_into IS NULL ORDER BY id", chunk)
                     found += cursor.fetchall()
                 return _first_ids(found)
             return _first_ids(list(cursor.fetchall()))
@@ -242,8 +261,7 @@ class BulkImport:
     def _write(self, batch: list[_Pending]) -> None:
         self.place(batch)
         client_rows = self._resolve_clients(batch)
-        store.insert_rows(self.conn, clients, ["id", "name", "company", "email", "phone", "email_norm",
-                                               "phone_norm", "created_at"], client_rows)
+        store.insert_clients(self.conn, client_rows)
         # the leads of one first-stage outcome: its template with each lead's own values (``_OWN_ATTRS``)
         groups: dict[int, store.NewLeads] = {}
         entries: list[actions.Entry] = []
@@ -256,6 +274,8 @@ class BulkImport:
                     "value_minor": q.value_minor, "fields": q.fields}
             if item.assignment is not None:
                 data["assignment"] = item.assignment
+            if item.duplicate_of is not None:
+                data["possible_duplicate_of"] = item.duplicate_of
             template, on_enter = self._template(item, data)
             if on_enter is not None:
                 entry = on_enter.for_lead(lead_id)
@@ -362,8 +382,8 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
 
 
 def _no_counts() -> results.ImportCounts:
-    return {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0, "assigned_by_rules": 0,
-            "unassigned": 0, "mails_queued": 0}
+    return {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0, "possible_duplicates": 0,
+            "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0}
 
 
 def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects, options: ImportOptions) -> int:
@@ -381,7 +401,7 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects
             writing = writing and options.on_error == "skip"
             continue
         values = [(c, _cell(cells[c.index])) for c in columns]
-        inquiry, errors = check_inquiry(values)
+        inquiry, errors = check_inquiry(values, bulk.spec.calendar)
         if inquiry is not None and inquiry.owner:
             row = bulk._owner_row(inquiry.owner)
             if isinstance(row, str):

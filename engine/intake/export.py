@@ -26,6 +26,8 @@ def _export_value(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list):  # a choices field: its options as an import reads them back
+        return ",".join(map(str, value))
     return str(value)
 
 

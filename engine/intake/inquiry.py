@@ -56,8 +56,10 @@ _TEXT_LIMITS = {"name": CLIENT_NAME_LENGTH, "company": CLIENT_NAME_LENGTH, "sour
                 "product": NAME_LENGTH, "owner": NAME_LENGTH}
 
 
-def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, list[FieldError]]:
-    """Every value checked by the rules ``add_lead`` applies; all problems, not just the first."""
+def check_inquiry(values: list[tuple[Column, Any]], region: str | None = None
+                  ) -> tuple[Inquiry | None, list[FieldError]]:
+    """Every value checked by the rules ``add_lead`` applies; all problems, not just the first. National phone
+    numbers are read in ``region`` (the process's calendar country; ``rules.phone_region``)."""
     out = Inquiry(name="")
     errors: list[FieldError] = []
     for column, raw in values:
@@ -75,7 +77,7 @@ def check_inquiry(values: list[tuple[Column, Any]]) -> tuple[Inquiry | None, lis
                 out.email = rules.check_email(raw)
                 out.email_norm = rules.normalise_email(out.email)
             elif target == "phone":
-                out.phone = rules.check_phone(raw)
+                out.phone = rules.check_phone(raw, region)
                 out.phone_norm = rules.normalise_phone(out.phone)
             elif target == "value":
                 out.value_minor = (rules.money_to_minor(rules.parse_money(raw))
@@ -102,7 +104,8 @@ def find_client(conn: Connection, email_norm: str | None, phone_norm: str | None
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": name})
     for column, key in ((clients.c.email_norm, email_norm), (clients.c.phone_norm, phone_norm)):
         if key:
-            found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(column == key)).scalar()
+            found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(
+                column == key, clients.c.merged_into.is_(None))).scalar()
             if found is not None:
                 return int(found)
     return None
@@ -141,7 +144,7 @@ def check_submission(spec: ProcessSpec, values: Mapping[str, Any]) -> Inquiry:
             errors.append(FieldError(f"fields.{key}", f"'{key}' is also given as '{given[spec_field.id]}'"))
         else:
             columns.append((Column(-1, f"fields.{key}", spec_field.id, spec_field), value))
-    inquiry, problems = check_inquiry(columns)
+    inquiry, problems = check_inquiry(columns, spec.calendar)
     errors += problems
     if errors or inquiry is None:
         raise InquiryErrors(errors)

@@ -6,15 +6,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition, Expr
+
 SECONDS_PER_DAY = 86400
 
 
-def seconds_between(conn: Connection, start: Any, end: Any) -> Any:
+def seconds_between(conn: Connection, start: Expr, end: Expr) -> Expr:
     """SQL: whole seconds from ``start`` to ``end`` (two date-time expressions)."""
     if conn.dialect.name == "postgresql":
         return sa.cast(sa.func.round(sa.func.extract("epoch", end - start)), sa.BigInteger)
@@ -26,7 +29,7 @@ def _interpolate(low: float, high: float | None, fraction: float) -> float:
     return low if high is None or fraction == 0 else low + (high - low) * fraction
 
 
-def quantiles(conn: Connection, value: Any, where: list[Any], count: int,
+def quantiles(conn: Connection, value: Expr, where: list[Condition], count: int,
               qs: Iterable[float] = (0.5,)) -> list[float | None]:
     """The ``qs`` quantiles of ``value`` over the ``count`` rows matching ``where`` (linear interpolation, as
     PostgreSQL's ``percentile_cont``: the median of an even count is the mean of the middle two).
@@ -47,7 +50,7 @@ def quantiles(conn: Connection, value: Any, where: list[Any], count: int,
     return out
 
 
-def grouped_quantiles(conn: Connection, value: Any, group: Any, where: list[Any],
+def grouped_quantiles(conn: Connection, value: Expr, group: Expr, where: list[Condition],
                       qs: Iterable[float] = (0.5,)) -> dict[Any, tuple[int, list[float]]]:
     """Per value of ``group``: the row count and the ``qs`` quantiles of ``value``, in one query.
 

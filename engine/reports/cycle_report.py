@@ -4,7 +4,7 @@ detection uses (measured once enough sales exist, else declared)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,6 +16,9 @@ from engine.spec import ProcessSpec
 from engine.store import leads
 from engine.vocab import LeadStatus
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition, Expr
+
 #: Won leads a process needs before its measured median cycle replaces the declared one (the stalled-lead
 #: detection and ``report cycle``'s ``stalled_cycle``).
 MIN_WON_FOR_MEASURED_CYCLE = 20
@@ -23,11 +26,11 @@ MIN_WON_FOR_MEASURED_CYCLE = 20
 QUARTILES = (0.25, 0.5, 0.75)
 
 
-def _won(process: str) -> list[Any]:
+def _won(process: str) -> list[Condition]:
     return [leads.c.process == process, leads.c.status == LeadStatus.WON]
 
 
-def _cycle_seconds(conn: Connection, where: list[Any], qs: Iterable[float] = QUARTILES
+def _cycle_seconds(conn: Connection, where: list[Condition], qs: Iterable[float] = QUARTILES
                    ) -> tuple[int, float, float, float, list[float | None]]:
     days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
     n, total, low, high = conn.execute(sa.select(sa.func.count(), sa.func.sum(days), sa.func.min(days),
@@ -35,7 +38,7 @@ def _cycle_seconds(conn: Connection, where: list[Any], qs: Iterable[float] = QUA
     return int(n), float(total or 0), float(low or 0), float(high or 0), quantiles(conn, days, where, int(n), qs)
 
 
-def cycle_stats(conn: Connection, where: list[Any]) -> results.CycleStats:
+def cycle_stats(conn: Connection, where: list[Condition]) -> results.CycleStats:
     """Days from creation to win of the won leads matching ``where`` (which includes the won condition):
     their count, mean, quartiles (median in the middle), minimum and maximum."""
     n, total, low, high, (p25, median, p75) = _cycle_seconds(conn, where)
@@ -75,8 +78,8 @@ def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: lis
     return out
 
 
-def _cycles_by(conn: Connection, days: Any, column: Any,
-               where: list[Any]) -> list[tuple[str | None, results.GroupCycle]]:
+def _cycles_by(conn: Connection, days: Expr, column: Expr,
+               where: list[Condition]) -> list[tuple[str | None, results.GroupCycle]]:
     """The cycle of the won leads matching ``where`` per value of ``column``: most wins first, then by name."""
     totals = {g: float(t) for g, t in conn.execute(sa.select(column, sa.func.sum(days)).where(*where)
                                                      .group_by(column))}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,6 +16,9 @@ from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.store import lead_stages, leads
 from engine.vocab import CLOSED_STATUSES, LeadStatus
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition
 
 #: Closed leads (won or lost) that reached a stage before the forecast trusts their win rate over the
 #: declared probability; won leads from a stage before it trusts their median time to the win.
@@ -78,7 +81,7 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int, scope: list[Any],
+def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int, scope: list[Condition],
              cutoff: dt.datetime | None) -> results.Forecast:
     """Expected wins and value per month for ``months`` months from this one, from the open leads in ``scope``.
 

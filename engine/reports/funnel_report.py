@@ -3,7 +3,7 @@ a period's cohort of leads got."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -15,9 +15,12 @@ from engine.spec import ProcessSpec
 from engine.store import lead_stages, leads
 from engine.vocab import LeadStatus
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition
 
-def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Any],
-           lead_scope: list[Any]) -> results.Funnel:
+
+def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Condition],
+           lead_scope: list[Condition]) -> results.Funnel:
     """The cohort of ``spec``'s leads created in ``window``: how many reached each stage, moved on from it
     (advanced, or won from the won stage), the median days spent in it, and how many were won.
 

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from engine import results
 from engine.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Column
+
+    from engine.store.sqltypes import Condition
 
 PERIODS = ("day", "week", "month", "all")
 
@@ -27,7 +32,7 @@ class Period:
         ends = [e for e in (self.end, self.cutoff) if e is not None]
         return min(ends) if ends else None
 
-    def conditions(self, column: Any) -> list[Any]:
+    def conditions(self, column: Column[dt.datetime]) -> list[Condition]:
         end = self.effective_end
         return [*([column >= self.start] if self.start else []), *([column < end] if end else [])]
 

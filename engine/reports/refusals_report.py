@@ -4,7 +4,7 @@ the lead is reopened), so a period's figures count what happened in it; optional
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,8 +17,11 @@ from engine.spec import ProcessSpec
 from engine.store import closures
 from engine.vocab import ClosureKind
 
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Condition
 
-def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, scope: list[Any], *,
+
+def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, scope: list[Condition], *,
              matrix_by: str | None = None, trend: bool = False) -> results.RefusalCounts:
     """Refusals received in ``window``: totals, by reason, product and salesperson, optionally the
     salesperson x reason (or x product) matrix and the day-by-day and week-by-week trend."""
@@ -77,7 +80,7 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
     return out
 
 
-def _trend(conn: Connection, where: list[Any], window: Period) -> results.Trend:
+def _trend(conn: Connection, where: list[Condition], window: Period) -> results.Trend:
     """Counts per day and per ISO week with running totals; every day/week of the window is listed."""
     day = sa.func.date(closures.c.closed_at)
     per_day = {str(d)[:10]: int(n) for d, n in conn.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -18,6 +18,11 @@ from engine.spec import ProcessSpec
 from engine.store import closures, leads, ownerships, stage_counts, users
 from engine.vocab import CLOSED_STATUSES, EventKind, LeadStatus, Role
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from engine.store.sqltypes import Condition
+
 
 def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now: dt.datetime, *,
                 team: str | None, owner: str | None) -> results.Salespeople:
@@ -26,7 +31,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
     away) whose client a colleague won afterwards."""
     processes = [s.id for s in specs]
 
-    def scoped(table: sa.Table, *, owner_column: Any = None) -> list[Any]:
+    def scoped(table: sa.Table, *, owner_column: sa.Column[str] | None = None) -> list[Condition]:
         column = table.c.owner if owner_column is None else owner_column
         return [*([table.c.team == team] if team is not None and "team" in table.c else []),
                 *([column == owner] if owner is not None else []), table.c.process.in_(processes)]
@@ -86,7 +91,8 @@ def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
             "gave_up": t["gave_up"], "won_by_colleague": t["won_by_colleague"]}
 
 
-def _given_up(conn: Connection, window: Period, scoped: Any, processes: list[str]) -> dict[str, list[int]]:
+def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condition]],
+              processes: list[str]) -> dict[str, list[int]]:
     """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
 
     Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with

@@ -44,8 +44,10 @@ from engine.results.intake import (
     UnknownColumn,
 )
 from engine.results.leads import (
+    Activity,
     BulkResult,
     Client,
+    ClientContact,
     ClientLead,
     HistoryEvent,
     Lead,
@@ -53,6 +55,7 @@ from engine.results.leads import (
     LeadShown,
     LeadTask,
     Refused,
+    TaskPage,
     TaskRow,
 )
 from engine.results.outbox import (
@@ -116,6 +119,7 @@ from engine.results.reports import (
     TrendDay,
     TrendWeek,
 )
+from engine.results.search import DuplicateClient, Duplicates, SearchHit
 from engine.results.users import (
     Login,
     NewToken,
@@ -136,6 +140,7 @@ from engine.results.values import (
 )
 
 __all__ = [
+    "Activity",
     "BackupReport",
     "Board",
     "BoardStage",
@@ -144,6 +149,7 @@ __all__ = [
     "Card",
     "CheckReport",
     "Client",
+    "ClientContact",
     "ClientLead",
     "CycleBasis",
     "CycleReport",
@@ -155,6 +161,8 @@ __all__ = [
     "DoneItem",
     "DueLead",
     "DueLeads",
+    "DuplicateClient",
+    "Duplicates",
     "Estimate",
     "Expected",
     "FileProblem",
@@ -214,6 +222,7 @@ __all__ = [
     "Salespeople",
     "SalespeopleReport",
     "Salesperson",
+    "SearchHit",
     "Session",
     "SessionUser",
     "SessionsRevoked",
@@ -222,6 +231,7 @@ __all__ = [
     "StalledLead",
     "Submission",
     "Swept",
+    "TaskPage",
     "TaskRow",
     "Timestamp",
     "Token",

@@ -26,6 +26,7 @@ class Card(TypedDict):
     days_in_process: int
     too_long: bool
     due_at: Timestamp | None
+    next_contact: Timestamp | None
 
 
 class BoardStage(TypedDict):
@@ -55,6 +56,8 @@ class Board(TypedDict):
     totals: BoardTotals
     stages: list[BoardStage]
     limit: int
+    #: the leads waiting for an owner (a team's or everyone's board; null on one person's board)
+    unassigned: Unassigned | None
 
 
 class DueLead(TypedDict):
@@ -64,9 +67,11 @@ class DueLead(TypedDict):
     name: str
     process: str
     stage: str
-    due_at: Timestamp
+    due_at: Timestamp | None
     tasks: list[str]
     value: Money
+    #: the contact the owner booked, when it is what puts the lead in this section (or beside it)
+    next_contact: Timestamp | None
 
 
 class DueLeads(TypedDict):
@@ -123,10 +128,12 @@ class UnassignedLead(TypedDict):
     waiting_days: int
     overdue: bool
     value: Money
+    #: the deactivated user who still owns it, or null for a lead that never had an owner
+    deactivated_owner: str | None
 
 
 class Unassigned(TypedDict):
-    """The manager's queue: open leads without an owner."""
+    """The manager's queue: open leads without an owner, or whose owner was deactivated."""
 
     count: int
     leads: list[UnassignedLead]

@@ -24,6 +24,7 @@ class ImportCounts(TypedDict):
     new_clients: int
     existing_clients: int
     repeated_clients: int
+    possible_duplicates: int  # rows given a new client beside another's existing one (``client duplicates``)
     assigned_by_rules: int
     unassigned: int
     mails_queued: int

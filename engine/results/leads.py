@@ -48,6 +48,8 @@ class LeadRow(TypedDict):
     stage_due_at: Timestamp | None
     closed_at: Timestamp | None
     close_reason: str | None
+    #: the contact the owner booked with the client (a date and time), if any
+    next_contact: Timestamp | None
 
 
 class Lead(LeadRow):
@@ -67,6 +69,8 @@ class Lead(LeadRow):
     extension_reason: str | None
     recalled_at: Timestamp | None
     rest_until: Timestamp | None
+    #: calls that did not reach the client since the last call that did (activity add --outcome no_answer)
+    unanswered_calls: int
     #: the lead's row version: every write adds one (GET /v1/leads/{id} sends it as the ETag; --if-version)
     version: int
 
@@ -115,15 +119,48 @@ class TaskRow(TypedDict):
     mandatory: bool
     due_at: Timestamp | None
     overdue: bool
+    #: how to reach the client, and the next contact booked on the lead
+    phone: str | None
+    email: str | None
+    next_contact: Timestamp | None
 
 
-class Client(TypedDict):
-    id: int
+class TaskPage(TypedDict):
+    """A page of ``task list`` (``tasks.page``): ``total`` rows in all, these from ``offset`` on, at most ``limit``."""
+
+    total: int
+    offset: int
+    limit: int
+    tasks: list[TaskRow]
+
+
+class Activity(TypedDict):
+    """An activity logged on a lead (``activity list``): an ``activity`` event of the lead's history."""
+
+    id: int | None
+    lead_id: int | None
+    name: str
+    at: Timestamp
+    actor: str
+    kind: str
+    outcome: str | None
+    text: str
+
+
+class ClientContact(TypedDict):
+    """Who a client is, as ``client show``, ``find`` and ``client duplicates`` print it."""
+
     name: str
     company: str | None
     email: str | None
-    phone: str | None
+    phone: str | None  # E.164
+    tax_id: str | None
+
+
+class Client(ClientContact):
+    id: int
     created_at: Timestamp
+    merged_into: int | None  # the client this one was merged into (``client merge``), whose leads it lists
     leads: list[Lead]
 
 

@@ -7,6 +7,7 @@ users        ``users``: register users, their roles and e-mail addresses
 processes    ``processes``: load process files as versions, migrate open leads
 leads        ``leads``: one lead's life, from ``add`` to ``win``/``close``/``reopen``
 clients      ``clients``: a client with its leads; the one place clients are written
+search       ``search``: clients and leads by name, company, e-mail, phone, tax id, id
 tasks        ``tasks``: the open tasks a person is expected to do
 bulk         ``bulk``: ``advance``/``win``/``complete_task`` for many leads at once
 boards       ``boards``: the board and the stand-up agenda

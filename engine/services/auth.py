@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -27,6 +27,10 @@ from engine.services.tokens import RATE_WINDOW, TOUCH_EVERY, end_tokens, minute
 from engine.store import sessions, users
 from engine.vocab import Role
 
+if TYPE_CHECKING:
+    from engine.policy import Actor
+    from engine.store.sqltypes import Mapping
+
 log = logging.getLogger(__name__)
 
 #: Failed logins counted per user name and per client address in one window; one more is refused (429).
@@ -42,15 +46,17 @@ KEEP_ENDED = dt.timedelta(days=30)
 WRONG = "wrong user name or password"
 
 
-def session_view(row: Any) -> results.Session:
+def session_view(row: Mapping) -> results.Session:
     return {"id": row["id"], "user": row["name"], "created_at": views.iso(row["created_at"]),
             "last_seen_at": views.iso(row["last_seen_at"]), "expires_at": views.iso(row["expires_at"]),
             "revoked_at": views.iso(row["revoked_at"]), "revoked_by": row["revoked_by"], "address": row["address"],
             "user_agent": row["user_agent"]}
 
 
-def end_sessions(conn: Connection, user_id: int, by: str, now: dt.datetime) -> int:
-    """Revoke every live session of a user; returns how many."""
+def end_sessions(conn: Connection, person: Actor, by: str, now: dt.datetime) -> int:
+    """Revoke every live session of a (stored) user; returns how many."""
+    user_id = person.id
+    assert user_id is not None, "a stored user has an id"
     return int(conn.execute(sa.update(sessions).where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
                             .values(revoked_at=now, revoked_by=by)).rowcount)
 
@@ -111,7 +117,7 @@ class AuthService(Service):
             log.info("password of user %s changed by themselves from %s", person.name, address)
             return views.user(self.ctx.user_row(conn, person.name))
 
-    def _store_password(self, conn: Connection, person: Any, password: str, *, must_change: bool,
+    def _store_password(self, conn: Connection, person: Actor, password: str, *, must_change: bool,
                         now: dt.datetime) -> None:
         if person.role == Role.INTAKE:
             raise RuleViolation(f"'{person.name}' is the source of integration tokens and never logs in, so it "
@@ -119,7 +125,7 @@ class AuthService(Service):
         text = passwords.check_policy(password, person.name)
         conn.execute(sa.update(users).where(users.c.id == person.id).values(
             password_hash=passwords.hash_password(text), must_change_password=must_change, password_changed_at=now))
-        end_sessions(conn, person.id, self.ctx.user_name, now)
+        end_sessions(conn, person, self.ctx.user_name, now)
         ratelimit.clear(conn, _user_key(person.name))
 
     # -- logging in ----------------------------------------------------------------------------------------------
@@ -143,7 +149,7 @@ class AuthService(Service):
             return {"token": token, "session": self._session(conn, session_id),
                     "user": views.user(ctx.user_row(conn, row["name"]))}
 
-    def _check_credentials(self, name: str, password: str, address: str, *, action: str) -> Any:
+    def _check_credentials(self, name: str, password: str, address: str, *, action: str) -> Mapping:
         """The user row whose password this is; else the refusal, after counting the failure (committed, even
         though the caller's operation fails). A refusal for too many failures counts and changes nothing."""
         ctx = self.ctx
@@ -185,6 +191,7 @@ class AuthService(Service):
                 ratelimit.give_back(conn, keys[1][0])  # and the address's attempt is given back
         if refusal is not None:  # raised after the commit: the failure must stay counted
             raise refusal
+        assert row is not None, "without a refusal, the credentials found their user"
         return row
 
     # -- sessions ------------------------------------------------------------------------------------------------
@@ -227,7 +234,7 @@ class AuthService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             person = self.self_or_admin(conn, name, "end the sessions of")
-            count = end_sessions(conn, person.id, ctx.user_name, clock.now())
+            count = end_sessions(conn, person, ctx.user_name, clock.now())
             log.info("%d sessions of user %s revoked by %s", count, person.name, ctx.user_name)
             return {"user": person.name, "revoked": count}
 
@@ -247,9 +254,9 @@ class AuthService(Service):
             log.info("swept %d ended sessions and %d rate-limit counters", gone, counters)
             return {"sessions": gone, "counters": counters}
 
-    def lock_out(self, conn: Connection, person: Any, *, by: str, now: dt.datetime) -> None:
+    def lock_out(self, conn: Connection, person: Actor, *, by: str, now: dt.datetime) -> None:
         """Revoke every session and API token of a user at once (their deactivation, in its transaction)."""
-        sessions_ended = end_sessions(conn, person.id, by, now)
+        sessions_ended = end_sessions(conn, person, by, now)
         tokens_ended = end_tokens(conn, person.name, by, now)
         log.info("user %s locked out by %s: %d sessions and %d tokens revoked", person.name, by, sessions_ended,
                  tokens_ended)
@@ -257,7 +264,7 @@ class AuthService(Service):
     def _session(self, conn: Connection, session_id: int) -> results.Session:
         return session_view(conn.execute(_SESSIONS.where(sessions.c.id == session_id)).mappings().one())
 
-    def self_or_admin(self, conn: Connection, name: str, what: str) -> Any:
+    def self_or_admin(self, conn: Connection, name: str, what: str) -> Actor:
         """The user ``name`` when the acting user is that user or an admin; else the refusal."""
         actor = self.ctx.actor(conn)
         person = self.ctx.user(conn, name)
@@ -273,7 +280,7 @@ def _user_key(name: str) -> str:
 _SESSIONS = sa.select(sessions, users.c.name).join(users, users.c.id == sessions.c.user_id)
 
 
-def _live_session(conn: Connection, token: str | None, now: dt.datetime) -> Any:
+def _live_session(conn: Connection, token: str | None, now: dt.datetime) -> Mapping:
     if not token or not isinstance(token, str):
         raise AuthenticationError("not logged in: no session")
     row = conn.execute(sa.select(sessions, users.c.name, users.c.active).join(users, users.c.id == sessions.c.user_id)

@@ -70,9 +70,10 @@ class BoardService(Service):
                 "as_of": now.isoformat(),
                 "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]}
             if seen.director:
-                agenda["reviews"] = self.engine.recovery.reviews()
-                # leads no assignment rule could place wait for the manager to give them to someone
+                # the agenda's first item (cli/board_cmds.py): the leads waiting for an owner, which no rule placed
+                # or whose owner was deactivated
                 agenda["unassigned"] = board.unassigned(conn, seen.team, now)
+                agenda["reviews"] = self.engine.recovery.reviews()
             return agenda
 
 

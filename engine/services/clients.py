@@ -8,19 +8,60 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, store, views
-from engine.errors import InvalidInputError, NotFoundError
+from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
 from engine.policy import Actor
-from engine.rules import check_email, check_phone, normalise_email, normalise_phone, one_line_text
+from engine.rules import check_email, check_phone, check_tax_id, normalise_email, one_line_text
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
-from engine.store import clients, leads
-from engine.vocab import is_id
+from engine.store import clients, events, leads
+from engine.vocab import EventKind, is_id
 
 
 class ClientService(Service):
-    """``engine.clients``: a client with its leads."""
+    """``engine.clients``: a client with its leads; likely duplicates, and merging them."""
 
     name = "clients"
+
+    @operation
+    def duplicates(self, *, limit: int = 200) -> list[results.Duplicates]:
+        """Groups of clients that are likely one person (managers and admins, among the clients they may see):
+        the same phone, e-mail or tax id, or the same name and company once folded (case, diacritics and
+        punctuation aside). Merged clients are left out; largest groups first, at most ``limit``."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            policy.require_manager(actor, "list duplicate clients")
+            return likely_duplicates(conn, actor, limit)
+
+    @operation
+    def merge(self, keep: int, other: int) -> results.Client:
+        """Merge client ``other`` into ``keep`` (managers and admins who may see both): every lead of ``other``
+        moves to ``keep`` with a ``client_merged`` event in its history, ``keep`` takes the contact data it lacks
+        (e-mail, phone, company, tax id), and ``other`` stays, marked ``merged_into``, its history listed with
+        ``client show`` as before. Nothing is deleted. Returns ``keep``."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            policy.require_manager(actor, "merge clients")
+            if keep == other:
+                raise InvalidInputError(f"client {keep} cannot be merged into itself; give two different clients")
+            keep_row, _ = visible_client_leads(ctx, conn, actor, keep)
+            other_row, other_states = visible_client_leads(ctx, conn, actor, other)
+            for row in (keep_row, other_row):
+                if row["merged_into"] is not None:
+                    raise InvalidInputError(f"client {row['id']} was already merged into client "
+                                            f"{row['merged_into']}; merge into that one instead")
+            for state in other_states:
+                if state.client_id == other:
+                    ctx.commit(conn, state, [ctx.event(EventKind.CLIENT_MERGED, {"from": other, "to": keep})])
+            merged = {k: keep_row[k] or other_row[k] for k in ("company", "email", "phone", "tax_id")}
+            conn.execute(sa.update(clients).where(clients.c.id == keep).values(
+                store.contact_values(name=keep_row["name"], **merged)))
+            conn.execute(sa.update(clients).where(clients.c.id == other).values(merged_into=keep))
+            for table in (store.ownerships, store.closures):  # rotation's memory and the revisits follow the leads
+                conn.execute(sa.update(table).where(table.c.client_id == other).values(client_id=keep))
+            row, states = visible_client_leads(ctx, conn, actor, keep)
+            return views.client(row, [ctx.view(conn, s) for s in states])
 
     @operation
     def get(self, client_id: int) -> results.Client:
@@ -43,6 +84,9 @@ def visible_client_leads(ctx: Context, conn: Connection, actor: Actor, client_id
         raise NotFoundError(f"client {client_id} does not exist")
     ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
                                         .order_by(leads.c.id))]
+    if row["merged_into"] is not None:  # its leads moved to the client it was merged into: their events say so
+        ids = sorted({int(r[0]) for r in conn.execute(
+            sa.select(events.c.lead_id).where(events.c.client_id == client_id).distinct())} | set(ids))
     states = [ctx.lead(conn, i) for i in ids]
     policy.require_can_view_client(actor, client_id, states)
     return row, states
@@ -58,14 +102,60 @@ def client_name(conn: Connection, client_id: int) -> str:
 
 
 def insert_client(conn: Connection, *, name: str, company: str | None, email: str | None,
-                  phone: str | None) -> int:
-    """A new client for a lead, its e-mail and phone checked and normalised; returns its id."""
+                  phone: str | None, tax_id: str | None = None, region: str | None = None) -> int:
+    """A new client for a lead, its e-mail and phone checked and normalised (national phone numbers read in
+    ``region``, the process's calendar country); returns its id."""
     name_ = one_line_text(name, "name")
     if not name_:
         raise InvalidInputError("a lead needs the client's name (--name)")
-    email_ = check_email(email)
-    phone_ = check_phone(phone)
-    return store.new_id(conn.execute(sa.insert(clients).values(
-        name=name_, company=one_line_text(company, "company"), email=email_, phone=phone_,
-        email_norm=normalise_email(email_), phone_norm=normalise_phone(phone_), created_at=clock.now(),
-    )))
+    row = store.client_row(
+        store.reserve_ids(conn, clients, 1)[0], name=name_, company=one_line_text(company, "company"),
+        email=check_email(email), phone=check_phone(phone, region), tax_id=check_tax_id(tax_id),
+        created_at=clock.now())
+    conn.execute(sa.insert(clients).values(dict(zip(store.CLIENT_COLUMNS, row, strict=True))))
+    return int(row[0])
+
+
+def client_for_new_lead(ctx: Context, conn: Connection, actor: Actor, *, name: str, company: str | None,
+                        email: str | None, phone: str | None, tax_id: str | None, region: str | None
+                        ) -> tuple[int, int | None]:
+    """The client a new lead belongs to, and the id of an existing client it may duplicate: one person is one
+    client. An existing client with this e-mail (else phone) gets the lead when the actor may see it; otherwise
+    a new client is made and the other one returned, for the lead's ``created`` event to record (``client
+    duplicates`` lists such pairs for a manager)."""
+    from engine.intake.inquiry import find_client
+
+    email_, phone_ = check_email(email), check_phone(phone, region)
+    found = find_client(conn, normalise_email(email_), phone_) if email_ or phone_ else None
+    if found is not None:
+        try:
+            visible_client_leads(ctx, conn, actor, found)
+        except PermissionDenied:
+            pass
+        else:
+            return found, None
+    return insert_client(conn, name=name, company=company, email=email_, phone=phone_, tax_id=tax_id,
+                         region=region), found
+
+
+def likely_duplicates(conn: Connection, actor: Actor, limit: int) -> list[results.Duplicates]:
+    """``ClientService.duplicates``: one GROUP BY per shared value, over the clients the actor may see."""
+    folded_pair = clients.c.search_name + "|" + sa.func.coalesce(clients.c.company, "")
+    groups: list[results.Duplicates] = []
+    for reason, column in (("phone", clients.c.phone_norm), ("email", clients.c.email_norm),
+                           ("tax_id", clients.c.tax_id), ("name", folded_pair)):
+        query = policy.visible_clients(actor, sa.select(column.label("value"), sa.func.count().label("n"))
+                                       .where(column.is_not(None), clients.c.merged_into.is_(None)))
+        found = conn.execute(query.group_by(column).having(sa.func.count() > 1)
+                             .order_by(sa.func.count().desc(), column).limit(limit)).all()
+        for value, _n in found:
+            members = conn.execute(policy.visible_clients(actor, sa.select(clients).where(
+                column == value, clients.c.merged_into.is_(None))).order_by(clients.c.id)).mappings().all()
+            counts: dict[int, int] = dict(conn.execute(sa.select(leads.c.client_id, sa.func.count()).where(
+                leads.c.client_id.in_([m["id"] for m in members])).group_by(leads.c.client_id)).all())
+            groups.append({"reason": reason, "value": str(value).split("|")[0] if reason == "name" else str(value),
+                           "clients": [{"id": m["id"], "name": m["name"], "company": m["company"],
+                                        "email": m["email"], "phone": m["phone"], "tax_id": m["tax_id"],
+                                        "leads": int(counts.get(m["id"], 0))} for m in members]})
+    groups.sort(key=lambda g: -len(g["clients"]))
+    return groups[:limit]

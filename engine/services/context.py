@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, clock, policy, results, rules, store, views
+from engine import actions, clock, notices, policy, results, rules, store, views
 from engine.errors import (
     ConcurrentUpdateError,
     DatabaseBusy,
@@ -28,6 +28,7 @@ from engine.errors import (
     RuleViolation,
     suggest,
 )
+from engine.formats import upgrade_stored
 from engine.machine import ProcessMachine
 from engine.policy import Actor
 from engine.spec import ProcessSpec
@@ -184,7 +185,7 @@ class Context:
                                 f"{', '.join(loaded) or 'none (run leadflow process load PATH)'}")
         key = (process, row[0])
         if key not in self.specs:
-            self.specs[key] = ProcessSpec.from_dict(json.loads(row[1]))
+            self.specs[key] = ProcessSpec.from_dict(upgrade_stored(json.loads(row[1])))
         return self.specs[key]
 
     def machine(self, spec: ProcessSpec, version: int) -> ProcessMachine:
@@ -210,6 +211,10 @@ class Context:
         return [self.spec(conn, n) for n in names]
 
     def version_of(self, conn: Connection, spec: ProcessSpec) -> int:
+        # a spec read from an older format hashes as its upgraded self, not as the row it was read from
+        read = next((v for (p, v), s in self.specs.items() if s is spec), None)
+        if read is not None:
+            return read
         return int(conn.execute(sa.select(process_versions.c.version).where(
             process_versions.c.process == spec.id,
             process_versions.c.content_hash == spec.content_hash)).scalar_one())
@@ -272,6 +277,7 @@ class Context:
                 entries.append(entry)
         store.write_leads(conn, [store.LeadChange(before, state, evs)])
         actions.store(conn, entries)
+        notices.queue(conn, notices.after(before, state, evs))
         return self.view(conn, state)
 
     def view(self, conn: Connection, state: LeadState) -> results.Lead:

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from engine import actions, policy, results, rules, store, views
+from engine import actions, board, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
@@ -28,7 +29,7 @@ from engine.services.context import (
     require_can_leave,
     require_open,
 )
-from engine.spec import ProcessSpec, condition_text
+from engine.spec import ClosureReason, ProcessSpec, condition_text
 from engine.state import ATTRIBUTES, Event, LeadState, apply, rebuild
 from engine.store import clients, leads
 from engine.vocab import NAME_LENGTH, NOTE_LENGTH, EventKind, LeadStatus, TaskStatus
@@ -54,8 +55,12 @@ class LeadService(Service):
         owner: str | None = None,
         fields: dict[str, Any] | None = None,
         client_id: int | None = None,
+        tax_id: str | None = None,
     ) -> results.Lead:
-        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead)."""
+        """Register an inquiry as a lead at the process's first stage (every inquiry is a lead). Its e-mail or
+        phone (national numbers read in the process's calendar country) may name a client the user may see: the
+        lead is that client's; one they may not see is recorded in the ``created`` event as
+        ``possible_duplicate_of`` beside a new client."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -70,8 +75,11 @@ class LeadService(Service):
                 policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
+            duplicate_of = None
             if client_id is None:
-                client_id = client_records.insert_client(conn, name=name, company=company, email=email, phone=phone)
+                client_id, duplicate_of = client_records.client_for_new_lead(
+                    ctx, conn, actor, name=name, company=company, email=email, phone=phone, tax_id=tax_id,
+                    region=spec.calendar)
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
             product = one_line_text(product, "product", NAME_LENGTH)
@@ -83,6 +91,8 @@ class LeadService(Service):
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
+            if duplicate_of is not None:
+                created.data["possible_duplicate_of"] = duplicate_of
             assignment_rules.save()
             state = apply(None, created, ctx.specs_lookup(conn))
             (state.id,) = store.reserve_ids(conn, leads, 1)
@@ -90,6 +100,7 @@ class LeadService(Service):
             entry.record_on(created)
             store.write_leads(conn, [store.LeadChange(None, state, [created])])
             actions.store(conn, [entry])
+            notices.queue(conn, notices.after(None, state, [created]))
             return ctx.view(conn, state)
 
     @operation
@@ -105,9 +116,10 @@ class LeadService(Service):
 
     @operation
     def list(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
-             status: str | None = None, unassigned: bool = False, limit: int = 1000) -> list[results.LeadRow]:
+             status: str | None = None, unassigned: bool = False, limit: int = 1000,
+             search: str | None = None) -> list[results.LeadRow]:
         """Leads the acting user may see; ``unassigned``: the manager's queue (open leads without an owner,
-        unless ``status`` says otherwise)."""
+        unless ``status`` says otherwise); ``search``: of the clients that text finds (``search.find``'s rules)."""
         if unassigned and owner:
             raise InvalidInputError("a lead without an owner has no owner to filter by; give the owner or "
                                     "ask for unassigned leads, not both")
@@ -127,10 +139,15 @@ class LeadService(Service):
                 query = query.where(leads.c.status == status)
             if owner:
                 query = query.where(leads.c.owner == owner)
-            if unassigned:
-                query = query.where(leads.c.owner.is_(None))
+            if unassigned:  # the manager's queue (engine.board): no owner, or a deactivated one
+                query = query.where(board.waiting_for_an_owner())
                 if not status:
                     query = query.where(leads.c.status == LeadStatus.OPEN)
+            if search is not None:
+                from engine.search import parse_query
+                from engine.services.search import client_ids_matching
+
+                query = query.where(leads.c.client_id.in_(client_ids_matching(conn, parse_query(search))))
             query = policy.visible_leads(actor, query)
             rows = conn.execute(query.order_by(leads.c.id).limit(limit)).mappings()
             return [views.lead_row(r) for r in rows]
@@ -143,32 +160,39 @@ class LeadService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             state, spec = ctx.lead_to_work(conn, lead_id, "edit", if_version)
-            evs = []
-            for name, raw in values.items():
-                if name in ATTRIBUTES:
-                    before = state.value_minor if name == "value" else getattr(state, name)
-                    if name == "value":
-                        after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
-                    else:
-                        after = one_line_text(None if raw is None else str(raw), name, NAME_LENGTH)
+            return ctx.commit(conn, state, self._field_events(conn, state, spec, values))
+
+    def _field_events(self, conn: Connection, state: LeadState, spec: ProcessSpec, values: dict[str, Any],
+                      ) -> builtins.list[Event]:
+        """The ``field_set`` events that set ``values`` on the lead, if the acting user may write them."""
+        ctx, lead_id = self.ctx, state.id
+        policy.require_can_write(ctx.actor(conn), state, spec, values)
+        evs = []
+        for name, raw in values.items():
+            if name in ATTRIBUTES:
+                before = state.value_minor if name == "value" else getattr(state, name)
+                if name == "value":
+                    after: Any = rules.money_to_minor(rules.parse_money(raw)) if raw not in (None, "") else None
                 else:
-                    field = spec.field_spec(name)
-                    if field is None:
-                        known = [f.id for f in spec.fields]
-                        raise InvalidInputError(
-                            f"lead {lead_id}: '{name}' is not a field of process {spec.id}{suggest(name, known)}; "
-                            f"fields: {', '.join(known) or 'none'} (and the attributes {', '.join(ATTRIBUTES)})")
-                    before = state.fields.get(name)
-                    after = rules.coerce_field(field, raw)
-                if before != after:
-                    evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
-                                                       **({"attribute": True} if name in ATTRIBUTES else {})}))
-            if any(not ev.data.get("attribute") for ev in evs):
-                changed = state.clone()
-                for ev in evs:
-                    changed = apply(changed, ev, ctx.specs_lookup(conn))
-                require_path_kept(state, spec, passed_moves(store.read_events(conn, lead_id)), changed.fields)
-            return ctx.commit(conn, state, evs)
+                    after = one_line_text(None if raw is None else str(raw), name, NAME_LENGTH)
+            else:
+                field = spec.field_spec(name)
+                if field is None:
+                    known = [f.id for f in spec.fields]
+                    raise InvalidInputError(
+                        f"lead {lead_id}: '{name}' is not a field of process {spec.id}{suggest(name, known)}; "
+                        f"fields: {', '.join(known) or 'none'} (and the attributes {', '.join(ATTRIBUTES)})")
+                before = state.fields.get(name)
+                after = rules.coerce_field(field, raw)
+            if before != after:
+                evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
+                                                           **({"attribute": True} if name in ATTRIBUTES else {})}))
+        if any(not ev.data.get("attribute") for ev in evs):
+            changed = state.clone()
+            for ev in evs:
+                changed = apply(changed, ev, ctx.specs_lookup(conn))
+            require_path_kept(state, spec, passed_moves(store.read_events(conn, lead_id)), changed.fields)
+        return evs
 
     @operation
     def assign(self, lead_id: int, to: str, *, if_version: int | None = None) -> results.Lead:
@@ -210,9 +234,10 @@ class LeadService(Service):
             return ctx.commit(conn, state, [ctx.event(kind, data)])
 
     @operation
-    def close(self, lead_id: int, reason: str, note: str | None = None, *, if_version: int | None = None,
-              ) -> results.Lead:
-        """Close the lead as lost or removed, for a reason from the process's catalogue."""
+    def close(self, lead_id: int, reason: str, note: str | None = None, *, values: dict[str, Any] | None = None,
+              if_version: int | None = None) -> results.Lead:
+        """Close the lead as lost or removed, for a reason from the process's catalogue; ``values``: fields set
+        with the closing (those the reason requires), in the same transaction."""
         from engine.services import recovery
 
         ctx = self.ctx
@@ -226,8 +251,11 @@ class LeadService(Service):
                                     f"valid reasons: {listed}")
             if ctx.machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
                 raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
+            setting = self._field_events(conn, state, spec, values or {})
+            require_reason_applies(state, entry, {e.data["field"]: e.data["after"] for e in setting},
+                                   contact_attempts(state))
             recovery.record_closure(conn, state, entry)
-            return ctx.commit(conn, state, [ctx.event(EventKind.CLOSED, {
+            return ctx.commit(conn, state, [*setting, ctx.event(EventKind.CLOSED, {
                 "reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
                 "from": state.stage, "review": entry.review})])
 
@@ -258,10 +286,44 @@ class LeadService(Service):
 
     @operation
     def complete_task(self, lead_id: int, task_id: str, note: str | None = None, *,
-                      if_version: int | None = None) -> results.Lead:
-        """Mark a task of the lead's current stage done."""
-        return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note),
-                          if_version)
+                      values: dict[str, Any] | None = None, if_version: int | None = None) -> results.Lead:
+        """Mark a task of the lead's current stage done; ``values``: fields its doer records with it (each one
+        they may write: ``written_by``), in the same transaction."""
+        if not values:
+            return self._move(lead_id, lambda state, spec, actor, _: completing(state, spec, actor, task_id, note),
+                              if_version)
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state = ctx.lead_to_write(conn, lead_id, if_version)
+            spec = ctx.spec(conn, state.process, state.process_version)
+            kind, data = completing(state, spec, lambda: ctx.actor(conn), task_id, note)
+            return ctx.commit(conn, state, [*self._field_events(conn, state, spec, values), ctx.event(kind, data)])
+
+    @operation
+    def complete_tasks(self, lead_id: int, task_ids: builtins.list[str], note: str | None = None, *,
+                       values: dict[str, Any] | None = None, if_version: int | None = None) -> results.Lead:
+        """Mark several tasks of the lead's current stage done in one transaction: all of them, or none (the
+        refusal names the task that could not be done); ``values``: fields recorded with them first, as
+        ``complete_task`` records them."""
+        if not isinstance(task_ids, builtins.list) or not task_ids:
+            raise InvalidInputError("name at least one task to complete")
+        if len(set(task_ids)) != len(task_ids):
+            twice = sorted({t for t in task_ids if task_ids.count(t) > 1})
+            raise InvalidInputError(f"task {', '.join(map(repr, twice))} is named twice; name each task once")
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            state = ctx.lead_to_write(conn, lead_id, if_version)
+            spec = ctx.spec(conn, state.process, state.process_version)
+            actor = ctx.actor(conn)
+            evs = self._field_events(conn, state, spec, values) if values else []
+            current = state.clone()
+            for ev in evs:
+                current = apply(current, ev, ctx.specs_lookup(conn))
+            for task_id in task_ids:  # each checked against the lead as the ones before it left it
+                kind, data = completing(current, spec, lambda: actor, task_id, note)
+                evs.append(ctx.event(kind, data))
+                current = apply(current, evs[-1], ctx.specs_lookup(conn))
+            return ctx.commit(conn, state, evs)
 
     @operation
     def history(self, lead_id: int) -> builtins.list[results.HistoryEvent]:
@@ -403,7 +465,36 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], 
         condition = condition_text(task.when) if task.when else "none"
         raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
                             f"({condition}) is false for this lead's fields")
+    waiting = [t for t in task.after if (lead_task := state.tasks.get((state.stage, t))) is not None
+               and lead_task.state == TaskStatus.OPEN]
+    if waiting:
+        raise RuleViolation(f"can't complete task '{task_id}' of lead {lead_id} yet: it comes after "
+                            f"{', '.join(waiting)}, not done yet")
     return EventKind.TASK_DONE, {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", NOTE_LENGTH)}
+
+
+def contact_attempts(state: LeadState) -> int:
+    """The contact attempts logged on a lead, which ``min_attempts`` of a closure reason counts: its calls
+    without an answer since the client last answered (``activity add --kind call --outcome no_answer``)."""
+    return state.unanswered_calls
+
+
+def require_reason_applies(state: LeadState, reason: ClosureReason, setting: dict[str, Any], attempts: int,
+                           ) -> None:
+    """A closure reason's own conditions (format 2): the stages it is for, the fields it requires filled, the
+    contact attempts it needs logged (``attempts``: those of the lead)."""
+    if not reason.allowed_in(state.stage):
+        raise RuleViolation(f"can't close lead {state.id} for '{reason.id}' from '{state.stage}': that reason is "
+                            f"for the stages {', '.join(reason.stages)} only")
+    if reason.min_attempts and attempts < reason.min_attempts:
+        raise RuleViolation(f"can't close lead {state.id} for '{reason.id}': it needs {reason.min_attempts} logged "
+                            f"contact attempts, the lead has {attempts}")
+    filled = {**state.fields, **setting}
+    missing = [name for name in reason.requires if filled.get(name) in (None, "")]
+    if missing:
+        sets = " ".join(f"--set {name}=..." for name in missing)
+        raise RuleViolation(f"can't close lead {state.id} for '{reason.id}': it requires {', '.join(missing)} "
+                            f"filled; give {'it' if len(missing) == 1 else 'them'} with the closing ({sets})")
 
 
 def typed_fields(spec: ProcessSpec, values: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -24,6 +24,9 @@ from engine.spec import ClosureReason
 from engine.state import LeadState
 from engine.store import clients, closures, leads, reviews
 from engine.vocab import NOTE_LENGTH, REASON_LENGTH, ClosureKind, EventKind, LeadStatus, ReviewState
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping, Record
 
 
 class RecoveryService(Service):
@@ -49,7 +52,7 @@ class RecoveryService(Service):
                 query = query.where(reviews.c.team == team)
             return [views.review(r, self._review_due(conn, r)) for r in conn.execute(query).mappings()]
 
-    def _review_due(self, conn: Connection, row: Any) -> Any:
+    def _review_due(self, conn: Connection, row: Mapping) -> dt.datetime:
         """A review is due two business days after the refusal, in the lead's process calendar."""
         from engine import calendar
 
@@ -57,7 +60,7 @@ class RecoveryService(Service):
         return calendar.due_at(row["requested_at"], 2, spec.calendar)
 
     def _review_to_decide(self, conn: Connection, lead_id: int, if_version: int | None,
-                          ) -> tuple[Actor, LeadState, Any]:
+                          ) -> tuple[Actor, LeadState, Mapping]:
         """The acting director, the lost lead and its open review, or the reason they may not decide it."""
         actor, state = self.ctx.actor_and_lead(conn, lead_id, if_version)
         review = conn.execute(sa.select(reviews)
@@ -180,7 +183,7 @@ class RecoveryService(Service):
             policy.require_manager(actor, "rotate leads")
             seen = ctx.scope(conn, actor, owner=None, team=team)
             now = clock.now()
-            stalled_rows: list[Any] = []
+            stalled_rows: list[Record] = []
             for spec in ctx.latest_specs(conn, process):
                 cycle, _ = reports.cycle_days(conn, spec)
                 stalled_rows += conn.execute(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -28,6 +28,9 @@ from engine.services import users as user_records
 from engine.services.context import Service, operation
 from engine.store import api_tokens, users
 from engine.vocab import NAME_LENGTH, Role, is_id
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +66,7 @@ def minute(value: dt.datetime) -> str:
     return value.isoformat(sep=" ", timespec="minutes")
 
 
-def token_view(row: Any) -> results.Token:
+def token_view(row: Mapping) -> results.Token:
     """A token as ``token list --json`` shows it (docs/cli.md): never the token, only its first characters."""
     return {"id": row["id"], "kind": row["kind"], "name": row["name"], "source": row["source"],
             "hint": row["hint"] + "...", "process": row["process"], "read": row["can_read"],
@@ -73,7 +76,7 @@ def token_view(row: Any) -> results.Token:
             "revoked_at": views.iso(row["revoked_at"]), "revoked_by": row["revoked_by"]}
 
 
-def token_row(conn: Connection, token_id: int) -> Any:
+def token_row(conn: Connection, token_id: int) -> Mapping:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
         is_id(token_id)) else None
     if row is None:
@@ -95,12 +98,13 @@ class TokenService(Service):
 
     @operation
     def add(self, source: str, *, process: str | None = None, read: bool = False, expires_days: int | None = None,
-            rate_limit: int | None = None) -> results.NewToken:
+            rate_limit: int | None = None, team: str | None = None) -> results.NewToken:
         """A new integration token for ``source`` (admins). The token is in the result, and nowhere else ever again.
 
         The source becomes a technical user (role ``intake``): the actor of the leads it sends. ``process`` is
         the default for requests that name none; ``read`` lets the token read leads and boards too;
-        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md."""
+        ``expires_days`` (default: never) and ``rate_limit`` (requests a minute) are in docs/server.md; ``team``
+        (given when the source is new) is the team whose manager gets its leads that no assignment rule places."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "manage API tokens")
@@ -110,8 +114,13 @@ class TokenService(Service):
                                         "such as website or partner-form")
             default = ctx.spec(conn, process).id if process is not None else None
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
+            team_ = one_line_text(team, "team", NAME_LENGTH)
             if row is None:
-                user_records.add_source(conn, name)
+                user_records.add_source(conn, name, team_)
+            elif team_ is not None and row["team"] != team_:
+                held = f"team {row['team']}" if row["team"] else "no team"
+                raise RuleViolation(f"source '{name}' sends its leads to {held}, not {team_}; a source's team is given "
+                                    "once, with its first token")
             elif row["role"] != Role.INTAKE:
                 raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
                                     "of its own")
@@ -225,7 +234,7 @@ class TokenService(Service):
             return _who(row)
 
 
-def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.datetime) -> Any:
+def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.datetime) -> Mapping:
     if not token:
         raise AuthenticationError("no API token: send the header 'Authorization: Bearer <token>'")
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.token_hash == tokens.token_hash(token))
@@ -242,6 +251,6 @@ def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.date
     return row
 
 
-def _who(row: Any) -> results.TokenSource:
+def _who(row: Mapping) -> results.TokenSource:
     """``source`` is the user the token acts as: the intake source, or the personal token's owner."""
     return {"id": row["id"], "source": row["source"], "process": row["process"], "read": row["can_read"]}

@@ -149,6 +149,7 @@ def add_first_admin(conn: Connection, name: str) -> None:
     conn.execute(sa.insert(users).values(name=name, role="admin", team=None, created_at=clock.now()))
 
 
-def add_source(conn: Connection, name: str) -> None:
-    """Register an API token's source as a technical user (role ``intake``), the actor of its leads."""
-    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=None, created_at=clock.now()))
+def add_source(conn: Connection, name: str, team: str | None = None) -> None:
+    """Register an API token's source as a technical user (role ``intake``), the actor of its leads; ``team``: where
+    the leads it sends wait when no assignment rule places them (engine.assignment.waiting_team)."""
+    conn.execute(sa.insert(users).values(name=name, role=Role.INTAKE, team=team, created_at=clock.now()))

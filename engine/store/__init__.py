@@ -3,7 +3,10 @@
 The package, by concern: ``schema`` (every table), ``database`` (connecting), ``codec`` (the JSON of stored
 documents), ``lead_rows`` (a lead's ``leads`` and ``lead_tasks`` rows, read into a ``LeadState`` and written back),
 ``projections`` (``stage_counts``, ``lead_stages``, ``ownerships``), ``event_log`` (the append-only history),
-``writes`` (the one write path) and ``driver`` (the driver-level executor). Schema changes go through Alembic
+``writes`` (the one write path of leads), ``client_rows`` (the one way a client row is made, its normalised and
+search columns computed with it), ``driver`` (the driver-level executor) and ``sqltypes`` (the names that
+annotate rows and SQL expressions: ``Record``, ``Mapping``, ``Condition``, ``Expr``, ``Query``,
+``Values``). Schema changes go through Alembic
 (``engine/migrations``).
 
 **One write path.** ``write_leads(conn, [LeadChange(before, after, events), ...], groups)`` writes every change of
@@ -37,6 +40,7 @@ Three ways of running SQL, each for its case:
 Everything public is re-exported here: ``from engine import store; store.leads, store.write_leads(...)``.
 """
 
+from engine.store.client_rows import CLIENT_COLUMNS, client_row, contact_values, insert_clients
 from engine.store.codec import dumps, loads
 from engine.store.database import (
     DEFAULT_URL,
@@ -100,6 +104,7 @@ from engine.store.writes import collector_paused, reserve_ids, write_leads
 
 __all__ = [
     "CHUNK",
+    "CLIENT_COLUMNS",
     "DEFAULT_URL",
     "OWNERSHIP_EVENTS",
     "READ_ONLY",
@@ -111,9 +116,11 @@ __all__ = [
     "append_events",
     "assignment_cursors",
     "changed_columns",
+    "client_row",
     "clients",
     "closures",
     "collector_paused",
+    "contact_values",
     "copy_sqlite_files",
     "count_deltas",
     "count_key",
@@ -128,6 +135,7 @@ __all__ = [
     "events",
     "follow_stages",
     "imports",
+    "insert_clients",
     "insert_many",
     "insert_rows",
     "is_busy",

@@ -7,7 +7,7 @@ import functools
 import json
 import operator
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -17,6 +17,9 @@ from engine.state import Event, LeadState, TaskState
 from engine.store.codec import dumps
 from engine.store.driver import CHUNK, driver_executemany_tuples, driver_rows, rows_by_ids
 from engine.store.schema import lead_tasks, leads
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 #: The lead's columns, each the LeadState attribute of the same name (but ``fields_json``).
 _COLUMN_ATTRS = tuple(c.key for c in leads.c if c.key not in ("id", "row_version"))
@@ -42,7 +45,7 @@ def changed_columns(before: LeadState, after: LeadState) -> dict[str, Any]:
     return out
 
 
-def _state_of(row: Any) -> LeadState:
+def _state_of(row: Mapping) -> LeadState:
     return LeadState(
         id=row["id"],
         row_version=row["row_version"],
@@ -51,7 +54,7 @@ def _state_of(row: Any) -> LeadState:
     )
 
 
-def _task_of(row: Any) -> TaskState:
+def _task_of(row: Mapping) -> TaskState:
     return TaskState(stage=row["stage"], id=row["task_id"], state=row["state"], due_at=row["due_at"],
                      done_by=row["done_by"], done_at=row["done_at"], note=row["note"])
 

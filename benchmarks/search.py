@@ -1,0 +1,116 @@
+"""Search at a million clients: ``python -m benchmarks.search [--clients N] [--pg URL] [--data-dir DIR]``.
+
+Builds N clients (default 1,000,000: names from PL, RO and RU name lists with their diacritics, companies,
+e-mails, phones of the three countries) with the store's bulk helper (``store.insert_clients``, the rows an import
+writes), then times typical searches through ``eng.search.find`` as an admin (every client searched): exact
+name, prefix, diacritics forgotten, a phone in another format, and a partial match, each the median of 15 runs
+beside the 50 ms target. With ``--pg URL`` (or $LEADFLOW_TEST_PG_URL) also on PostgreSQL, in a schema of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from engine import store
+from engine.api import Engine
+
+TARGET_MS = 50.0
+FIRST = ["Łukasz", "Jan", "Anna", "Żaneta", "Ștefan", "Ioana", "Mihai", "Andreea", "Жанна", "Иван", "Ольга",
+         "Сергей", "Grzegorz", "Małgorzata", "Radu", "Elena"]
+LAST = ["Żółć", "Kowalski", "Nowak", "Wiśniewska", "Popescu", "Ionescu", "Țurcanu", "Dumitrescu", "Иванова",
+        "Петров", "Смирнова", "Brzęczyszczykiewicz", "Lewandowska", "Constantinescu", "Кузнецов", "Szymańska"]
+QUERIES = {"exact": "Grzegorz Brzęczyszczykiewicz 4711", "prefix": "grzegorz brz", "diacritics": "zolc",
+           "phone": "601-222-333", "partial": "czykiewicz 471"}
+
+
+def build(url: str, clients: int, seed: int = 18) -> None:
+    """The schema and ``clients`` clients, in batches of 20,000 through the bulk helper."""
+    admin = Engine.open(url, user="root")
+    admin.init()
+    rng = random.Random(seed)
+    at = store.driver_value
+    with admin.db.begin() as conn:
+        created = at(conn, store.clients.c.created_at, dt.datetime(2026, 1, 5, 9, 0))
+        batch = []
+        for i in range(1, clients + 1):
+            first, last = rng.choice(FIRST), rng.choice(LAST)
+            name = f"{first} {last} {i}"
+            country = i % 3
+            phone = (f"+48{600_000_000 + i}" if country == 0 else f"+40{721_000_000 + i}" if country == 1
+                     else f"+7{9_120_000_000 + i}")
+            batch.append(store.client_row(i, name=name, company=f"{last} Solar {i % 5000}" if i % 4 == 0 else None,
+                                          email=f"client{i}@example.com", phone=phone, tax_id=None,
+                                          created_at=created))
+            if len(batch) == 20_000:
+                store.insert_clients(conn, batch)
+                batch = []
+        store.insert_clients(conn, batch)
+        # the searched-for ones, as a salesperson would type them
+        ids = store.reserve_ids(conn, store.clients, 2)
+        store.insert_clients(conn, [
+            store.client_row(ids[0], name="Łukasz Żółć", company=None, email=None, phone="+48601222333",
+                             tax_id=None, created_at=created),
+            store.client_row(ids[1], name="Grzegorz Brzęczyszczykiewicz 4711", company=None, email=None,
+                             phone=None, tax_id=None, created_at=created)])
+    if url.startswith("postgresql"):
+        with admin.db.begin() as conn:
+            conn.exec_driver_sql("ANALYZE clients")
+    admin.close()
+
+
+def measure(url: str, runs: int = 15) -> dict[str, tuple[float, int]]:
+    """Each query's median time in ms and its number of hits."""
+    admin = Engine.open(url, user="root")
+    out = {}
+    for kind, text in QUERIES.items():
+        admin.search.find(text)  # warm the caches, as a server would be
+        times = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            hits = admin.search.find(text)
+            times.append((time.perf_counter() - started) * 1000)
+        out[kind] = (statistics.median(times), len(hits))
+    admin.close()
+    return out
+
+
+def report(label: str, figures: dict[str, tuple[float, int]]) -> None:
+    for kind, (ms, hits) in figures.items():
+        verdict = "met" if ms <= TARGET_MS else "NOT met"
+        print(f"{label:10} {kind:10} {QUERIES[kind]!r:40} {ms:8.1f} ms  ({hits} hits)  target {TARGET_MS:.0f} ms: "
+              f"{verdict}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1_000_000)
+    parser.add_argument("--pg", default=os.environ.get("LEADFLOW_TEST_PG_URL"), metavar="URL")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("LEADFLOW_BENCH_DIR", "benchmarks/out")))
+    args = parser.parse_args(argv)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    path = args.data_dir / f"search_{args.clients}.db"
+    store.remove_sqlite_files(path)
+    started = time.perf_counter()
+    build(f"sqlite:///{path}", args.clients)
+    print(f"built {args.clients:,} clients on SQLite in {time.perf_counter() - started:.0f} s", flush=True)
+    report("sqlite", measure(f"sqlite:///{path}"))
+    if args.pg:
+        url = store.postgres_schema(args.pg, "bench_search", reset=True)
+        started = time.perf_counter()
+        build(url, args.clients)
+        print(f"built {args.clients:,} clients on PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
+        report("postgresql", measure(url))
+        with sa.create_engine(args.pg).begin() as conn:
+            conn.exec_driver_sql('DROP SCHEMA IF EXISTS "bench_search" CASCADE')
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Versions of the process format, and the steps that upgrade a document or a stored spec from one to the next.
+
+Every process file says which format it is written in (``format: 1``); every stored spec (the JSON of a process
+version in ``process_versions``) carries the format it was stored in. The engine works on the current format
+only: an older document or stored spec is brought to it by running, in order, one named function per step, each
+with a docstring saying what changed (SpiffWorkflow's discipline: ``bpmn/serializer/migration``). Nothing else
+reads an older format, and ``ProcessSpec.from_dict`` refuses one instead of guessing with defaults.
+
+Format 2 adds keys (``after`` on tasks, ``written_by`` on fields, ``stages`` and ``requires`` on closure
+reasons) and values (the field type ``choices``, the operators ``contains`` and ``not_contains``:
+docs/process-format.md) and changes the meaning of none, so a format-1 document means exactly what the
+same document with ``format: 2`` means; a format-1 document may not use the new keys (``format_problems``).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from engine.document import Document, Path_
+from engine.errors import Problem
+
+#: The format this leadflow writes and works on.
+FORMAT = 2
+#: Every format a process file or a stored spec may be in.
+FORMATS = (1, 2)
+
+
+# -- the steps -------------------------------------------------------------------------------------------------
+
+def document_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2 of a parsed process file.
+
+    Format 2 only adds keys, each optional and each meaning "as in format 1" when left out (no task order, fields
+    written by the lead's owner only, every closure reason in every stage with nothing to fill), so the step
+    changes the version and nothing else.
+    """
+    return {**data, "format": 2}
+
+
+def stored_1_to_2(data: dict[str, Any]) -> dict[str, Any]:
+    """Format 1 -> 2 of a stored spec (``ProcessSpec.to_dict`` of format 1).
+
+    A stored spec leaves out empty lists, and format 2 lists are empty where format 1 had nothing (``after``,
+    ``written_by``, ``requires``; a closure reason's ``stages`` is empty for "any stage"), so the stored form of a
+    format-1 spec is a valid format-2 spec once it says so.
+    """
+    return {**data, "format": 2}
+
+
+#: format N -> the step from N to N + 1.
+DOCUMENT_STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: document_1_to_2}
+STORED_STEPS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: stored_1_to_2}
+
+
+def upgrade_document(data: dict[str, Any]) -> dict[str, Any]:
+    """A parsed, valid process file in the current format (a copy: ``data`` is left as it is)."""
+    return _upgrade(copy.deepcopy(data), DOCUMENT_STEPS, "process file")
+
+
+def upgrade_stored(data: dict[str, Any]) -> dict[str, Any]:
+    """A stored spec's dict in the current format, ready for ``ProcessSpec.from_dict``."""
+    return _upgrade(data, STORED_STEPS, "stored spec")
+
+
+def _upgrade(data: dict[str, Any], steps: dict[int, Callable[[dict[str, Any]], dict[str, Any]]],
+             what: str) -> dict[str, Any]:
+    version = data.get("format")
+    if version not in FORMATS:
+        raise ValueError(f"{what} of format {version!r}: this leadflow reads formats "
+                         f"{', '.join(map(str, FORMATS))}")
+    while data["format"] < FORMAT:
+        data = steps[data["format"]](data)
+    return data
+
+
+# -- what each format may say ----------------------------------------------------------------------------------
+
+#: The keys format 2 added, where they may be written (``*``: any item of a list).
+ADDED_IN: dict[int, tuple[Path_, ...]] = {
+    2: (("fields", "*", "written_by"),
+        ("stages", "*", "tasks", "*", "after"),
+        ("stages", "*", "on_enter", "*", "create_task", "after"),
+        ("stages", "*", "tasks", "*", "deadline_hours"),
+        ("stages", "*", "on_enter", "*", "create_task", "deadline_hours"),
+        ("business_hours",),
+        ("stages", "*", "on_enter", "*", "remind", "chases"),
+        ("closure_reasons", "*", "stages"),
+        ("closure_reasons", "*", "requires"),
+        ("closure_reasons", "*", "min_attempts")),
+}
+
+
+#: The values format 2 added, under the keys that may hold them (anywhere in the document).
+VALUES_ADDED_IN: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"type": ("choices",), "op": ("contains", "not_contains")},
+}
+
+
+#: Values format 2 allowed at one place only: (where, which values are new, what they are).
+NEW_AT: dict[int, tuple[tuple[Path_, Callable[[Any], bool], str], ...]] = {
+    2: ((("stages", "*", "on_enter", "*", "remind", "to"), lambda to: to not in ("client", "owner"),
+         "a reminder to a role"),),
+}
+
+
+def format_problems(doc: Document) -> Iterator[Problem]:
+    """Keys and values of a later format in a document that says it is written in an earlier one."""
+    version = doc.data.get("format") if isinstance(doc.data, dict) else None
+    if version not in FORMATS:
+        return  # the schema says what is wrong with the version
+    for added, patterns in sorted(ADDED_IN.items()):
+        if version >= added:
+            continue
+        for pattern in patterns:
+            for path in _matches(doc.data, pattern, ()):
+                yield doc.problem(path, f"'{path[-1]}' is a key of format {added}, and this file is written in "
+                                  f"format {version}; write 'format: {added}' at its top (leadflow process upgrade "
+                                  "FILE does it)", at_key=True)
+        for pattern, new, what in NEW_AT[added]:
+            for path in _matches(doc.data, pattern, ()):
+                if new(_at(doc.data, path)):
+                    yield doc.problem(path, f"{what} is new in format {added}, and this file is written in format "
+                                      f"{version}; write 'format: {added}' at its top (leadflow process upgrade "
+                                      "FILE does it)")
+        for path, value in _values(doc.data, VALUES_ADDED_IN[added], ()):
+            yield doc.problem(path, f"{path[-1]} '{value}' is new in format {added}, and this file is written in "
+                              f"format {version}; write 'format: {added}' at its top (leadflow process upgrade FILE "
+                              "does it)")
+
+
+def _at(data: Any, path: Path_) -> Any:
+    for part in path:
+        data = data[part]
+    return data
+
+
+def _values(data: Any, wanted: dict[str, tuple[str, ...]], at: Path_) -> Iterator[tuple[Path_, str]]:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if isinstance(value, str) and value in wanted.get(key, ()):
+                yield (*at, key), value
+            yield from _values(value, wanted, (*at, key))
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _values(item, wanted, (*at, i))
+
+
+def _matches(data: Any, pattern: Path_, at: Path_) -> Iterator[Path_]:
+    if not pattern:
+        return
+    head, rest = pattern[0], pattern[1:]
+    if head == "*":
+        if isinstance(data, list):
+            for i, item in enumerate(data):
+                yield from _matches(item, rest, (*at, i))
+    elif isinstance(data, dict) and head in data:
+        if rest:
+            yield from _matches(data[head], rest, (*at, head))
+        else:
+            yield (*at, head)
+
+
+# -- rewriting a file ------------------------------------------------------------------------------------------
+
+def upgraded_text(doc: Document) -> str:
+    """The text of a valid process file rewritten in the current format, every comment and all layout kept.
+
+    The steps so far change only the version, so the rewrite replaces the version's scalar where it is written
+    and leaves every other character as it is.
+    """
+    node = doc.nodes[("format",)]
+    start, end = node.start_mark.index, node.end_mark.index
+    return doc.text[:start] + str(FORMAT) + doc.text[end:]

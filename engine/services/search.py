@@ -1,0 +1,199 @@
+"""Search: clients and leads by name, company, e-mail, phone, tax id or lead id (``engine.search``).
+
+The folding and the reading of the text are engine/search.py's; here are the queries, run only over what the
+acting user may see (``policy.visible_clients``), and the ranking of their hits (exact, prefix, partial).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import calendar, clock, policy, results
+from engine.board import light_of
+from engine.policy import Actor
+from engine.search import PARTIAL_MIN, SEARCH_NAME_LENGTH, Query, check_limit, fold, parse_query
+from engine.services.context import Service, operation
+from engine.spec import ProcessSpec
+from engine.store import clients, leads
+from engine.vocab import LeadStatus
+
+_SQLITE_PARTIAL = "client_search"  # the FTS5 table of partial matches (migration 0008)
+_FTS = sa.table(_SQLITE_PARTIAL, sa.column("rowid", sa.Integer), sa.column("search_key", sa.Text))
+
+
+class SearchService(Service):
+    """``engine.search``: find anyone in a second."""
+
+    name = "search"
+
+    @operation
+    def find(self, text: str, *, limit: int = 20) -> list[results.SearchHit]:
+        """Clients and leads matching ``text`` (a name, company, e-mail, phone in any format, tax id or lead id;
+        case and Latin diacritics do not matter), among those the acting user may see: exact matches first,
+        then prefixes, then partial ones; each hit with its open lead, stage, owner and light."""
+        query = parse_query(text)
+        check_limit(limit)
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            return find(conn, actor, query, limit=limit, now=clock.now(), spec_of=ctx.specs_lookup(conn))
+
+
+def client_ids_matching(conn: Connection, q: Query) -> sa.Select[Any]:
+    """The ids of every client ``q`` matches, by any rank (``lead list --search``), as a subquery."""
+    ids = sa.select(clients.c.id)
+    parts: list[sa.ColumnElement[bool]] = []
+    if q.phone is not None:
+        parts.append(clients.c.phone_norm == q.phone)
+    if q.email is not None:
+        parts.append(clients.c.email_norm == q.email)
+    if q.folded:
+        parts.append(sa.and_(*prefix_of(conn, clients.c.search_name, q.folded)))
+        if len(q.folded) >= PARTIAL_MIN:
+            parts.append(partial_match(conn, q.folded))
+    if q.lead_id is not None:
+        parts.append(clients.c.id.in_(sa.select(leads.c.client_id).where(leads.c.id == q.lead_id)))
+    return ids.where(sa.or_(*parts), clients.c.merged_into.is_(None))
+
+
+Rank = int
+EXACT, PREFIX, PARTIAL = 0, 1, 2
+RANKS = ("exact", "prefix", "partial")
+
+
+def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> dict[int, tuple[Rank, str]]:
+    """The ids of clients the actor may see that match ``q``, each with its rank and the field it matched by;
+    at most ``limit`` per kind of match (the caller ranks them together and cuts)."""
+    found: dict[int, tuple[Rank, str]] = {}
+
+    def take(query: sa.Select[Any], rank: Rank, field: str) -> None:
+        query = query.where(clients.c.merged_into.is_(None))
+        for (client_id,) in conn.execute(policy.visible_clients(actor, query).limit(limit)):
+            if client_id not in found or found[client_id][0] > rank:
+                found[client_id] = (rank, field)
+
+    ids = sa.select(clients.c.id)
+    if q.lead_id is not None:
+        take(ids.where(clients.c.id.in_(sa.select(leads.c.client_id).where(leads.c.id == q.lead_id))), EXACT, "lead")
+    if q.phone is not None:
+        take(ids.where(clients.c.phone_norm == q.phone), EXACT, "phone")
+    if q.email is not None:
+        take(ids.where(clients.c.email_norm == q.email), EXACT, "email")
+    if q.folded:
+        take(ids.where(clients.c.search_name == q.folded[:SEARCH_NAME_LENGTH]), EXACT, "name")
+        take(ids.where(*prefix_of(conn, clients.c.search_name, q.folded)).order_by(clients.c.search_name),
+             PREFIX, "name")
+        if len(q.folded) >= PARTIAL_MIN:
+            sees_all = policy.visible_clients(actor, ids) is ids
+            take(partial_ids(conn, q.folded, limit if sees_all else None), PARTIAL, "key")
+    return found
+
+
+def prefix_of(conn: Connection, column: sa.Column[Any], text: str) -> list[sa.ColumnElement[bool]]:
+    """``column`` starts with ``text`` (folded text has no LIKE wildcards), as its index can answer it: a range on
+    SQLite (binary order), ``LIKE 'text%'`` on PostgreSQL (the index's ``varchar_pattern_ops``)."""
+    if conn.dialect.name == "postgresql":
+        return [column.like(text + "%")]
+    return [column >= text, column < text + "\U0010ffff"]
+
+
+def partial_ids(conn: Connection, folded: str, limit: int | None) -> sa.Select[Any]:
+    """The clients whose ``search_key`` contains ``folded``. On SQLite the FTS5 table answers, as a list of ids
+    that ``limit`` cuts short for a user who sees every client (a join would let SQLite probe the index once per
+    client); a user who sees some clients gets every match, filtered by what they see."""
+    if conn.dialect.name == "sqlite" and has_fts(conn):
+        matches = sa.select(_FTS.c.rowid).where(_FTS.c.search_key.like(f"%{folded}%"))
+        return sa.select(clients.c.id).where(clients.c.id.in_(matches if limit is None else matches.limit(limit)))
+    return sa.select(clients.c.id).where(partial_match(conn, folded))
+
+
+def partial_match(conn: Connection, folded: str) -> sa.ColumnElement[bool]:
+    """``search_key`` contains ``folded``: through the trigram index where there is one."""
+    pattern = f"%{folded}%"
+    if conn.dialect.name == "sqlite" and has_fts(conn):
+        return clients.c.id.in_(sa.text(f"SELECT rowid FROM {_SQLITE_PARTIAL} WHERE search_key LIKE :pattern")
+                                .bindparams(pattern=pattern))
+    return clients.c.search_key.like(pattern)
+
+
+def has_fts(conn: Connection) -> bool:
+    """Whether this SQLite database has the FTS5 table of partial matches (migration 0008 made it if it could)."""
+    cached = conn.info.get("leadflow_fts")
+    if cached is None:
+        cached = conn.execute(sa.text("SELECT count(*) FROM sqlite_master WHERE name = :n"),
+                              {"n": _SQLITE_PARTIAL}).scalar() == 1
+        conn.info["leadflow_fts"] = cached
+    return bool(cached)
+
+
+def rank_of(q: Query, row: Any, found: tuple[Rank, str]) -> tuple[Rank, str]:
+    """A hit's final rank: a partial match of the key that is really a whole field, or a word's start, moves up."""
+    rank, field = found
+    if rank == EXACT:
+        return found
+    company = fold(row["company"] or "")
+    if q.folded and q.folded == company:
+        return EXACT, "company"
+    if q.folded and (row["tax_id"] and q.folded == fold(row["tax_id"])):
+        return EXACT, "tax_id"
+    if rank == PARTIAL:
+        words = f" {row['search_key']}"
+        if f" {q.folded}" in words:
+            return PREFIX, "name" if f" {q.folded}" in f" {row['search_name']}" else "key"
+    return rank, field
+
+
+def find(conn: Connection, actor: Actor, q: Query, *, limit: int, now: dt.datetime,
+         spec_of: Callable[[str, int], ProcessSpec]) -> list[results.SearchHit]:
+    """The clients (and their leads) the actor may see that match ``q``, best first, at most ``limit``."""
+    found = matching_clients(conn, actor, q, limit)
+    if not found:
+        return []
+    rows = {r["id"]: r for r in conn.execute(sa.select(clients).where(clients.c.id.in_(list(found)))).mappings()}
+    ranked = sorted(((*rank_of(q, rows[i], found[i]), rows[i]["search_name"], i) for i in found),
+                    key=lambda t: (t[0], t[2], t[3]))[:limit]
+    chosen = [t[3] for t in ranked]
+    lead_rows: dict[int, Any] = {}
+    visible = policy.visible_leads(actor, sa.select(leads).where(leads.c.client_id.in_(chosen)))
+    for r in conn.execute(visible.order_by(leads.c.id)).mappings():
+        best = lead_rows.get(r["client_id"])
+        if best is None or _better(r, best, q.lead_id):
+            lead_rows[r["client_id"]] = r
+    hits: list[results.SearchHit] = []
+    for rank, field, _name, client_id in ranked:
+        c, lead = rows[client_id], lead_rows.get(client_id)
+        hits.append({
+            "client_id": client_id, "name": c["name"], "company": c["company"], "email": c["email"],
+            "phone": c["phone"], "tax_id": c["tax_id"], "match": RANKS[rank], "matched": field,
+            "lead_id": lead["id"] if lead is not None else None,
+            "process": lead["process"] if lead is not None else None,
+            "stage": lead["stage"] if lead is not None else None,
+            "status": lead["status"] if lead is not None else None,
+            "owner": lead["owner"] if lead is not None else None,
+            "light": _light(lead, now, spec_of) if lead is not None else None,
+        })
+    return hits
+
+
+def _better(row: Any, best: Any, lead_id: int | None) -> bool:
+    """The lead a hit shows: the one searched for by id, else the newest open one, else the newest."""
+    if lead_id is not None and (row["id"] == lead_id or best["id"] == lead_id):
+        return int(row["id"]) == lead_id
+    row_open, best_open = row["status"] == LeadStatus.OPEN, best["status"] == LeadStatus.OPEN
+    return bool(row_open > best_open or (row_open == best_open and row["id"] > best["id"]))
+
+
+def _light(lead: Any, now: dt.datetime, spec_of: Callable[[str, int], ProcessSpec]) -> str | None:
+    if lead["status"] != LeadStatus.OPEN:
+        return None
+    spec = spec_of(lead["process"], lead["process_version"])
+    stage = spec.stage(lead["stage"])
+    yellow_until = calendar.last_yellow_deadline(now, stage.warning_days if stage else 0, spec.calendar)
+    return light_of(lead["red_at"], now, yellow_until)
+
+
