@@ -191,7 +191,7 @@ class LeadService(Service):
             changed = state.clone()
             for ev in evs:
                 changed = apply(changed, ev, ctx.specs_lookup(conn))
-            require_path_kept(state, spec, passed_moves(store.read_events(conn, lead_id)), changed.fields)
+            require_path_kept(state, spec, passed_moves(store.read_events(conn, int(lead_id or 0))), changed.fields)
         return evs
 
     @operation
