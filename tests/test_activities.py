@@ -72,8 +72,8 @@ def test_an_activity_is_an_event_with_who_and_when_and_calls_count_attempts(team
 
 @pytest.mark.parametrize(("who", "args", "error", "message"), [
     ("piotr", {"kind": "call", "text": "hi"}, PermissionDenied,
-     "user 'piotr' (salesperson, team north) may not log an activity on lead 1: it belongs to anna"),
-    ("radu", {"kind": "call", "text": "hi"}, PermissionDenied, "may not log an activity on lead 1"),
+     "user 'piotr' (salesperson, team north) may not see lead 1: only its owner, a manager of its team"),
+    ("radu", {"kind": "call", "text": "hi"}, PermissionDenied, "may not see lead 1"),
     ("anna", {"kind": "visit", "text": "hi"}, InvalidInputError,
      "activity kind 'visit' is not one of: call, meeting, email, note"),
     ("anna", {"kind": "call", "text": "hi", "outcome": "maybe"}, InvalidInputError,
@@ -403,8 +403,8 @@ def test_the_cli_logs_lists_books_and_pages(team: Team) -> None:
     assert len(js(url, "anna", "task list --json --limit 5 --offset 22")) == 2
     ok(url, "anna", "task done 2 record_contact check_history")
     line = refused(url, "piotr", "activity add 1 --kind note --text hi")
-    assert line == ("Error: user 'piotr' (salesperson, team north) may not log an activity on lead 1: it belongs to "
-                    "anna; only its owner or a manager of its team may")
+    assert line == ("Error: user 'piotr' (salesperson, team north) may not see lead 1: only its owner, a manager of "
+                    "its team, its team's departments or an admin may")  # whose it is stays unsaid
     assert "Error: the next contact" in refused(url, "anna", "activity add 1 --kind note --text hi "
                                                              "--next-contact 2020-01-01T10:00")
 
