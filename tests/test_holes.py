@@ -159,6 +159,13 @@ def test_a_salesperson_never_completes_a_task_on_a_colleagues_lead_whatever_the_
     text = text.replace("id: photovoltaics", "id: advised_pv").replace("owner_role: salesperson", "owner_role: advisor")
     text = text.replace("  - {id: salesperson, name: Salesperson}",
                         "  - {id: salesperson, name: Salesperson}\n  - {id: advisor, name: Advisor}")
+    # the fields the stages need stay writable by the salespeople who work those stages
+    head, rest = text.split("\nfields:", 1)
+    fields, stages = rest.split("\nstages:", 1)
+    fields = "\n".join(line if "written_by" in line else re.sub(r"^(  - \{id: \w+,)", r"\1 written_by: [salesperson],",
+                                                                    line) for line in fields.split("\n"))
+    fields = fields.replace("  - id: financing\n", "  - id: financing\n    written_by: [salesperson]\n")
+    text = f"{head}\nfields:{fields}\nstages:{stages}"
     path = tmp_path / "advised_pv.yaml"
     path.write_text(text, encoding="utf-8")
     team.admin.processes.load(path)
