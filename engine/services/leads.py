@@ -209,6 +209,11 @@ class LeadService(Service):
             if before != after:
                 evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
                                                            **({"attribute": True} if name in ATTRIBUTES else {})}))
+        if any(not ev.data.get("attribute") for ev in evs):
+            changed = state.clone()
+            for ev in evs:
+                changed = apply(changed, ev, ctx.specs_lookup(conn))
+            require_path_kept(state, spec, passed_moves(store.read_events(conn, int(lead_id or 0))), changed.fields)
         return evs
 
     @operation
@@ -368,6 +373,48 @@ class LeadService(Service):
         """The lead's state as stored, if the acting user may see it."""
         with self.ctx.reading() as conn:
             return self.ctx.visible_lead(conn, lead_id)
+
+
+def passed_moves(history: builtins.list[Event]) -> builtins.list[tuple[str, str]]:
+    """The moves (from, to) that brought the lead where it is: its ``advanced`` events since it was created or
+    migrated, less those after the stage a reopening went back to."""
+    moves: builtins.list[tuple[str, str]] = []
+    for ev in history:
+        if ev.kind in (EventKind.CREATED, EventKind.MIGRATED):
+            moves = []
+        elif ev.kind == EventKind.ADVANCED:
+            moves.append((ev.data["from"], ev.data["to"]))
+        elif ev.kind == EventKind.REOPENED:
+            back = next((i for i, (source, _) in enumerate(moves) if source == ev.data["to"]), len(moves))
+            moves = moves[:back]
+    return moves
+
+
+def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[tuple[str, str]],
+                      fields: dict[str, Any]) -> None:
+    """Refuse a field change that would undo a rule the lead already passed: one that makes a mandatory task of a
+    stage it has left apply while it is not done, or makes false the condition of a move it took. (Otherwise
+    ``financing=cash``, advance, ``financing=leasing`` would leave ``send_offer`` with ``leasing_offer`` never
+    done.) docs/process-format.md, "Conditions after a stage is left"."""
+    problems: builtins.list[str] = []
+    for source, target in moves:
+        stage = spec.stage(source)
+        if stage is None:
+            continue
+        for task in stage.all_tasks:
+            held = state.tasks.get((source, task.id))
+            if (task.mandatory and held is not None and held.state != TaskStatus.DONE
+                    and rules.applies(task, fields, spec)):
+                problems.append(f"mandatory task '{task.id}' of the passed stage '{source}' would apply and was "
+                                "never done")
+        into = [t for t in stage.next if t.stage == target]
+        if into and not any(t.when is None or rules.evaluate(t.when, fields, spec) for t in into):
+            conditions = " or ".join(condition_text(t.when) for t in into if t.when is not None)
+            problems.append(f"the lead moved from '{source}' to '{target}' because {conditions}")
+    if problems:
+        raise RuleViolation(f"can't change the fields of lead {state.id} that way: {'; '.join(problems)}; a stage "
+                            "once left keeps the rules it was left under (reopen the lead into that stage to "
+                            "redo its work)")
 
 
 def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
