@@ -26,11 +26,11 @@ SCALES: dict[str, dict[str, dict[str, int]]] = {
     "small": {"advance": {"leads": 30, "rounds": 1}, "cli": {"leads": 2_000, "runs": 2},
               "machine": {"moves": 2_000}, "board": {"leads": 20_000, "repeat": 1},
               "rotate": {"leads": 2_000}, "import": {"rows": 2_000, "pg_rows": 2_000},
-              "reports": {"leads": 3_000, "repeat": 1}},
+              "reports": {"leads": 3_000, "repeat": 1}, "search": {"clients": 3_000}},
     "full": {"advance": {"leads": 500, "rounds": 5}, "cli": {"leads": 100_000, "runs": 15},
              "machine": {"moves": 20_000}, "board": {"leads": 1_000_000, "repeat": 5},
              "rotate": {"leads": 100_000}, "import": {"rows": 1_000_000, "pg_rows": 100_000},
-             "reports": {"leads": 1_000_000, "repeat": 3}},
+             "reports": {"leads": 1_000_000, "repeat": 3}, "search": {"clients": 1_000_000}},
 }
 
 
@@ -92,6 +92,14 @@ def _reports(size: dict[str, int], options: Options) -> dict[str, Any]:
     return section
 
 
+def _search(size: dict[str, int], options: Options) -> dict[str, Any]:
+    from benchmarks import search
+    from benchmarks.data import out_dir
+
+    return search.run(size["clients"], data_dir=out_dir(), pg_url=options.pg_url,
+                      pg_schema=f"{options.pg_schema}_search")
+
+
 def _rotate(size: dict[str, int], _options: Options) -> dict[str, Any]:
     from benchmarks import rotate
 
@@ -121,6 +129,7 @@ SECTIONS: dict[str, Callable[[dict[str, int], Options], dict[str, Any]]] = {
     "rotate": _rotate,
     "import": _import,
     "reports": _reports,
+    "search": _search,
 }
 
 

@@ -112,15 +112,17 @@ def run_import(csv_path: Path, url: str) -> tuple[float, dict[str, Any], int]:
     return seconds, json.loads(out), peak_kib
 
 
-def raw_executemany(source: Path, target: Path, batch: int = 50_000) -> float:
-    """Seconds to executemany the rows the import wrote into the same tables of a fresh database."""
+def raw_executemany(source: Path, target: Path, batch: int = 50_000,
+                    tables: dict[str, str | None] = TABLES) -> float:
+    """Seconds to executemany the rows the import wrote (of ``tables``: their columns, None for all of them) into
+    the same tables of a fresh database."""
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target, isolation_level=None)
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"):
         dst.execute(f"PRAGMA {pragma}")
     spent = 0.0
     dst.execute("BEGIN IMMEDIATE")
-    for table, columns in TABLES.items():
+    for table, columns in tables.items():
         names = columns or ", ".join(r[1] for r in src.execute(f"PRAGMA table_info({table})"))
         marks = ", ".join("?" * len(names.split(",")))
         cursor = src.execute(f"SELECT {names} FROM {table}")

@@ -39,6 +39,7 @@ def build(url: str, clients: int, seed: int = 18) -> None:
     at = store.driver_value
     with admin.db.begin() as conn:
         created = at(conn, store.clients.c.created_at, dt.datetime(2026, 1, 5, 9, 0))
+        ids = store.reserve_ids(conn, store.clients, clients + 2)  # from the sequence on PostgreSQL
         batch = []
         for i in range(1, clients + 1):
             first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -46,19 +47,18 @@ def build(url: str, clients: int, seed: int = 18) -> None:
             country = i % 3
             phone = (f"+48{600_000_000 + i}" if country == 0 else f"+40{721_000_000 + i}" if country == 1
                      else f"+7{9_120_000_000 + i}")
-            batch.append(store.client_row(i, name=name, company=f"{last} Solar {i % 5000}" if i % 4 == 0 else None,
-                                          email=f"client{i}@example.com", phone=phone, tax_id=None,
-                                          created_at=created))
+            company = f"{last} Solar {i % 5000}" if i % 4 == 0 else None
+            batch.append(store.client_row(ids[i - 1], name=name, company=company, email=f"client{i}@example.com",
+                                          phone=phone, tax_id=None, created_at=created))
             if len(batch) == 20_000:
                 store.insert_clients(conn, batch)
                 batch = []
         store.insert_clients(conn, batch)
         # the searched-for ones, as a salesperson would type them
-        ids = store.reserve_ids(conn, store.clients, 2)
         store.insert_clients(conn, [
-            store.client_row(ids[0], name="Łukasz Żółć", company=None, email=None, phone="+48601222333",
+            store.client_row(ids[-2], name="Łukasz Żółć", company=None, email=None, phone="+48601222333",
                              tax_id=None, created_at=created),
-            store.client_row(ids[1], name="Grzegorz Brzęczyszczykiewicz 4711", company=None, email=None,
+            store.client_row(ids[-1], name="Grzegorz Brzęczyszczykiewicz 4711", company=None, email=None,
                              phone=None, tax_id=None, created_at=created)])
     if url.startswith("postgresql"):
         with admin.db.begin() as conn:
@@ -89,27 +89,42 @@ def report(label: str, figures: dict[str, tuple[float, int]]) -> None:
               f"{verdict}", flush=True)
 
 
+def run(clients: int, *, data_dir: Path, pg_url: str | None = None, pg_schema: str = "bench_search",
+        reuse: bool = False) -> dict[str, dict[str, dict[str, float]]]:
+    """Build and measure on SQLite (in ``data_dir``), and on PostgreSQL at ``pg_url`` in ``pg_schema`` (dropped
+    after); prints each figure beside the target and returns them by database and query."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / f"search_{clients}.db"
+    if not (reuse and path.exists()):
+        store.remove_sqlite_files(path)
+    targets = {"sqlite": f"sqlite:///{path}"}
+    if pg_url:
+        targets["postgresql"] = store.postgres_schema(pg_url, pg_schema, reset=True)
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    try:
+        for label, url in targets.items():
+            if not (label == "sqlite" and reuse and path.exists()):
+                started = time.perf_counter()
+                build(url, clients)
+                print(f"built {clients:,} clients on {label} in {time.perf_counter() - started:.0f} s", flush=True)
+            figures = measure(url)
+            report(label, figures)
+            out[label] = {kind: {"median_ms": ms, "hits": hits} for kind, (ms, hits) in figures.items()}
+    finally:
+        if pg_url:
+            with sa.create_engine(pg_url).begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{pg_schema}" CASCADE')
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=1_000_000)
     parser.add_argument("--pg", default=os.environ.get("LEADFLOW_TEST_PG_URL"), metavar="URL")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("LEADFLOW_BENCH_DIR", "benchmarks/out")))
+    parser.add_argument("--reuse", action="store_true", help="measure the SQLite database an earlier run built")
     args = parser.parse_args(argv)
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    path = args.data_dir / f"search_{args.clients}.db"
-    store.remove_sqlite_files(path)
-    started = time.perf_counter()
-    build(f"sqlite:///{path}", args.clients)
-    print(f"built {args.clients:,} clients on SQLite in {time.perf_counter() - started:.0f} s", flush=True)
-    report("sqlite", measure(f"sqlite:///{path}"))
-    if args.pg:
-        url = store.postgres_schema(args.pg, "bench_search", reset=True)
-        started = time.perf_counter()
-        build(url, args.clients)
-        print(f"built {args.clients:,} clients on PostgreSQL in {time.perf_counter() - started:.0f} s", flush=True)
-        report("postgresql", measure(url))
-        with sa.create_engine(args.pg).begin() as conn:
-            conn.exec_driver_sql('DROP SCHEMA IF EXISTS "bench_search" CASCADE')
+    run(args.clients, data_dir=args.data_dir, pg_url=args.pg or None, reuse=args.reuse)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from cli.output import (
     styled,
     table,
 )
+from engine.i18n import _, ngettext
 
 
 @click.command("init")
@@ -126,22 +127,33 @@ def user_passwd(app: App, name: str | None, password_stdin: bool, one_time: bool
               help="The user can no longer act or log in; their sessions and tokens are revoked, their leads wait "
                    "for reassignment.")
 @click.option("--activate", "active", flag_value=True, help="Let a deactivated user act and log in again.")
+@click.option("--language", metavar="en|pl|ro|ru",
+              help="The language the user reads leadflow in; an empty value: the environment's (LEADFLOW_LANG, LANG).")
 @json_option
 @pass_app
 def user_set(app: App, name: str, email: str | None, role: str | None, team: str | None, active: bool | None,
-             as_json: bool) -> None:
-    """Change a user's e-mail, role or team, or deactivate or reactivate them (admins)."""
-    if email is None and role is None and team is None and active is None:
-        raise click.UsageError("nothing to change: give --email, --role, --team, --deactivate or --activate")
+             language: str | None, as_json: bool) -> None:
+    """Change a user's e-mail, role, team or language, or deactivate or reactivate them (admins; anyone their
+    own language)."""
+    if email is None and role is None and team is None and active is None and language is None:
+        raise click.UsageError("nothing to change: give --email, --role, --team, --language, --deactivate or "
+                               "--activate")
     engine = app.engine
     result: dict[str, Any] = {}
     with engine.transaction():
+        if language is not None:
+            result = {**engine.users.set_language(name, language)}
         if email is not None:
             result = {**engine.users.set_email(name, email)}
         if role is not None or team is not None or active is not None:
             result = {**engine.users.set(name, role=role, team=team or None, clear_team=team == "", active=active)}
 
     def render(u: dict[str, Any]) -> None:
+        if language is not None and email is None and role is None and team is None and active is None:
+            echo(_("User {name}: reads leadflow in {language}", name=u["name"], language=u["language"])
+                 if u["language"] else _("User {name}: reads leadflow in the environment's language",
+                                         name=u["name"]))
+            return
         if email is not None and role is None and team is None and active is None:
             echo(f"User {u['name']}: e-mail {u['email']}" if u["email"] else f"User {u['name']}: no e-mail address")
             return
@@ -277,29 +289,34 @@ def demo(app: App, db_path: str) -> None:
     """
     from cli.files import demo_target
     from cli.lead_cmds import render_lead
+    from cli.present import formats
     from cli.present.demo import build_demo
 
     summary: dict[str, Any] = build_demo(demo_target(db_path))
     con = console()
-    con.print(f"[bold]leadflow demo[/bold]: {esc(summary['db'])} as of {summary['as_of']}")
-    con.print(f"Loaded processes: {esc(', '.join(summary['processes']))}")
-    con.print(f"Team: {esc(', '.join(summary['users']))}")
-    con.print(f"{summary['leads']} leads: {summary['open']} open, {summary['won']} won, "
-              f"{summary['lost']} lost")
+    con.print(_("[bold]leadflow demo[/bold]: {db} as of {as_of}", db=esc(summary["db"]),
+                as_of=formats.date_time(summary["as_of"])))
+    con.print(_("Loaded processes: {processes}", processes=esc(", ".join(summary["processes"]))))
+    con.print(_("Team: {users}", users=esc(", ".join(summary["users"]))))
+    con.print(ngettext("{count} lead: {open} open, {won} won, {lost} lost",
+                       "{count} leads: {open} open, {won} won, {lost} lost", summary["leads"],
+                       open=summary["open"], won=summary["won"], lost=summary["lost"]))
     con.print()
-    con.print(f"[bold]What salesperson {esc(summary['salesperson'])} sees[/bold] "
-              f"(leadflow task list, as {esc(summary['salesperson'])}):")
+    con.print(_("[bold]What salesperson {name} sees[/bold] (leadflow task list, as {name}):",
+                name=esc(summary["salesperson"])))
     rows = summary["tasks"]
     shown = 12
-    con.print(table(plural(len(rows), "open task"), ["lead", "client", "stage", "task", "due"],
+    con.print(table(ngettext("{count} open task", "{count} open tasks", len(rows)),
+                    [_("lead"), _("client"), _("stage"), _("task"), _("due")],
                     [[r["lead_id"], r["name"], r["stage"], r["task_name"],
-                      styled(f"{short_time(r['due_at'])} overdue", "red") if r["overdue"]
-                      else short_time(r["due_at"])] for r in rows[:shown]]))
+                      styled(_("{due} overdue", due=formats.short_time(r["due_at"])), "red") if r["overdue"]
+                      else formats.short_time(r["due_at"])] for r in rows[:shown]]))
     if len(rows) > shown:
-        con.print(f"... and {len(rows) - shown} more (leadflow task list, as {esc(summary['salesperson'])})")
+        con.print(_("... and {more} more (leadflow task list, as {name})", more=len(rows) - shown,
+                    name=esc(summary["salesperson"])))
     con.print()
     render_lead(summary["example_lead"], summary["example_history"])
     con.print()
-    con.print("Try it yourself:")
+    con.print(_("Try it yourself:"))
     for line in summary["try"]:
         con.print(f"  {line}", markup=False)

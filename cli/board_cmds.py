@@ -9,6 +9,9 @@ import click
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import console, esc, json_option, print_json
+from cli.present import formats
+from engine import i18n
+from engine.i18n import _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -52,7 +55,7 @@ def board(app: App, process_: str | None, owner: str | None, team: str | None, l
     elif not html_file:
         _render(boards, as_of)
     if html_file:
-        click.echo(f"Board written to {html_file}", err=as_json)
+        click.echo(_("Board written to {file}", file=html_file), err=as_json)
 
 
 def _now() -> str:
@@ -66,31 +69,42 @@ def _render(boards: list[results.Board], as_of: str) -> None:
     from rich.table import Table
 
     con = console(pipe_width=120)  # panels fill the width: keep a page-like width in a pipe
+    shown_at = formats.short_time(as_of) if i18n.language() != i18n.SOURCE else as_of
     if not boards:
-        con.print(f"No open leads as of {as_of}.")
+        con.print(_("No open leads as of {as_of}.", as_of=shown_at))
     for b in boards:
         t = b["totals"]
-        con.print(f"[bold]{esc(b['title'])}[/bold] ({b['process']}) as of {as_of}: {t['count']} open leads, "
-                  f"{t['value']} {b['currency']}; [bold red]{t['red']} red[/], [yellow]{t['yellow']} yellow[/], "
-                  f"[green]{t['green']} green[/]; {t['too_long']} too long")
+        money = formats.money(t["value"], b["currency"])
+        con.print(ngettext("[bold]{title}[/bold] ({process}) as of {as_of}: {count} open lead, {value}; "
+                           "[bold red]{red} red[/], [yellow]{yellow} yellow[/], [green]{green} green[/]; "
+                           "{too_long} too long",
+                           "[bold]{title}[/bold] ({process}) as of {as_of}: {count} open leads, {value}; "
+                           "[bold red]{red} red[/], [yellow]{yellow} yellow[/], [green]{green} green[/]; "
+                           "{too_long} too long", t["count"], title=esc(b["title"]), process=b["process"],
+                           as_of=shown_at, value=money, red=t["red"], yellow=t["yellow"], green=t["green"],
+                           too_long=t["too_long"]))
         for s in b["stages"]:
             lights = s["lights"]
-            title = (f"{esc(s['name'])} ({s['id']}): {s['count']} leads, {s['value']} {b['currency']}  "
+            leads = ngettext("{count} lead", "{count} leads", s["count"])
+            title = (f"{esc(s['name'])} ({s['id']}): {leads}, {formats.money(s['value'], b['currency'])}  "
                      f"[bold red]{DOT} {lights['red']}[/] [yellow]{DOT} {lights['yellow']}[/] "
                      f"[green]{DOT} {lights['green']}[/]")
             if not s["leads"]:
-                con.print(f"[dim]  {esc(s['name'])} ({s['id']}): {s['count']} leads[/]")
+                con.print(f"[dim]  {esc(s['name'])} ({s['id']}): {leads}[/]")
                 continue
             table = Table(expand=True, box=None, show_header=True, header_style="dim", pad_edge=False)
-            for col in ("", "lead", "client", "owner", "value", "in stage", "in process"):
+            for col in ("", _("lead"), _("client"), _("owner"), _("value"), _("in stage"), _("in process")):
                 table.add_column(col, overflow="ellipsis", no_wrap=True)
             for lead in s["leads"]:
                 table.add_row(f"[{LIGHT_STYLE[lead['light']]}]{DOT}[/]", str(lead["id"]), esc(lead["name"]),
-                              esc(lead["owner"] or "-"), lead["value"] or "-", f"{lead['days_in_stage']} d",
-                              f"{lead['days_in_process']} d" + (" [magenta]too long[/]" if lead["too_long"] else ""))
+                              esc(lead["owner"] or "-"),
+                              formats.amount(lead["value"]),
+                              _("{days} d", days=lead["days_in_stage"]),
+                              _("{days} d", days=lead["days_in_process"])
+                              + (_(" [magenta]too long[/]") if lead["too_long"] else ""))
             more = s["count"] - len(s["leads"])
             if more:
-                table.add_row("", "", f"[dim]and {more} more[/]", "", "", "", "")
+                table.add_row("", "", _("[dim]and {more} more[/]", more=more), "", "", "", "")
             con.print(Panel(table, title=title, title_align="left", expand=True))
 
 

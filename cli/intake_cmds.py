@@ -14,6 +14,7 @@ import click
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
+from engine.i18n import ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -37,11 +38,15 @@ REJECTS_SHOWN = 50
 @force_option
 @click.option("--encoding", help="The file's encoding when it is not UTF-8, e.g. cp1250 or cp1251.")
 @click.option("--again", is_flag=True, help="Import a file that was already imported into this process.")
+@click.option("--history", is_flag=True,
+              help="Deals from another CRM with their stage or status and dates (admins): docs/intake.md.")
+@click.option("--map-reason", "map_reason", multiple=True, metavar="OLD=NEW",
+              help="With --history: the old system's closure reason OLD is the process's NEW; repeatable.")
 @json_option
 @pass_app
 def import_(app: App, file: str, process_: str, mapping: str | None, owner: str | None, assign: str | None,
             dry_run: bool, on_error: str, rejects: str | None, force: bool, encoding: str | None, again: bool,
-            as_json: bool) -> None:
+            history: bool, map_reason: tuple[str, ...], as_json: bool) -> None:
     """Import leads from a CSV file (managers and admins), all in one transaction.
 
     Columns named like the lead's attributes (name, company, email, phone, source, product, value, owner)
@@ -50,6 +55,8 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     """
     if owner and assign:
         raise click.UsageError("give either --owner or --assign auto, not both")
+    if map_reason and not history:
+        raise click.UsageError("--map-reason maps the closure reasons of a --history import")
     if rejects and app.remote:
         raise click.UsageError("--rejects writes a file where the import runs, which is the server: through a server "
                                "the report (--json) lists the rejected rows' lines and reasons")
@@ -58,7 +65,8 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     with _progress(enabled=not as_json) as progress:
         report = app.engine.intake.import_csv(file, process=process_, mapping=mapping, owner=owner, assign=assign,
                                        dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects,
-                                       again=again, progress=progress)
+                                       again=again, progress=progress, history=history,
+                                       map_reason="\n".join(map_reason) or None)
     emit(report, as_json, _render_import)
     if report["status"] == "aborted":
         sys.exit(1)
@@ -100,6 +108,10 @@ def _render_import(r: results.ImportReport) -> None:
     else:
         echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
              "imports all rows or none.")
+    if r["history"] is not None and r["status"] != "aborted":
+        h = r["history"]
+        echo(f"History: {plural(h['updated'], 'deal')} moved on, {h['unchanged']} unchanged; of the deals written "
+             f"{h['open']} open, {h['won']} won, {h['lost']} lost.")
     if r["status"] != "aborted":
         parts = []
         if r["assigned_by_rules"]:
@@ -132,10 +144,18 @@ def _render_import(r: results.ImportReport) -> None:
 @click.option("--process", "process_", help="Only this process (default: every process).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write here (default: stdout).")
 @click.option("--excel", is_flag=True, help="A BOM, semicolons and CRLF: what Excel opens directly.")
+@click.option("--xlsx", "xlsx_file", type=click.Path(dir_okay=False), default=None, metavar="FILE.xlsx",
+              help="Write an Excel workbook instead: numbers, amounts and dates as real cells, phones as text.")
 @force_option
 @pass_app
-def export(app: App, process_: str | None, output: str | None, excel: bool, force: bool) -> None:
+def export(app: App, process_: str | None, output: str | None, excel: bool, xlsx_file: str | None,
+           force: bool) -> None:
     """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
+    if xlsx_file is not None:
+        if output is not None or excel:
+            raise click.UsageError("--xlsx FILE writes a workbook: give it without --output and --excel")
+        _export_xlsx(app, process_, xlsx_file, force)
+        return
     if output is None:
         # UTF-8 whatever the terminal's locale, the CSV's own line endings kept (CRLF for Excel)
         stream = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
@@ -157,6 +177,22 @@ def export(app: App, process_: str | None, output: str | None, excel: bool, forc
         partial.unlink(missing_ok=True)
         raise
     click.echo(f"Exported {plural(count, 'lead')} to {output}", err=True)
+
+
+def _export_xlsx(app: App, process_: str | None, xlsx_file: str, force: bool) -> None:
+    from cli.present.xlsx import write_workbook
+
+    target = writable(xlsx_file, force=force, option="--xlsx")
+    table = app.engine.intake.export_table(process=process_)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        count = write_workbook(table, partial)
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"cannot write {xlsx_file}: {exc.strerror or exc}") from None
+    click.echo(ngettext("Exported {count} lead to {file}", "Exported {count} leads to {file}", count,
+                        file=xlsx_file), err=True)
 
 
 @click.group("token")

@@ -11,7 +11,9 @@ from cli.output import (
     ID,
     STATE_STYLE,
     STATUS_STYLE,
+    RecordId,
     console,
+    echo,
     emit,
     esc,
     if_version_option,
@@ -24,6 +26,8 @@ from cli.output import (
     styled,
     table,
 )
+from cli.present import formats
+from engine.i18n import _
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -39,39 +43,40 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
     con.print(f"[bold]Lead {lead['id']}[/bold]  {esc(lead['name'])}"
               + (f" ({esc(lead['company'])})" if lead["company"] else "")
               + f"  [{STATUS_STYLE[status]}]{status}[/]")
-    value = f"{lead['value']} {lead['currency']}" if lead["value"] else "-"
-    team = f" (team {esc(lead['team'])})" if lead["team"] else ""
-    con.print(f"process {esc(lead['process'])} v{lead['process_version']} | "
-              f"stage [bold]{esc(lead['stage_name'])}[/bold] ({esc(lead['stage'])}) "
-              f"since {short_time(lead['stage_entered_at'])}, due {short_time(lead['stage_due_at'])}")
-    con.print(f"owner {esc(lead['owner'] or '-')}{team} | value {esc(value)} | "
-              f"source {esc(lead['source'] or '-')} | product {esc(lead['product'] or '-')} | "
-              f"client {lead['client_id']}"
+    value = formats.money(lead["value"], lead["currency"]) if lead["value"] else "-"
+    team = _(" (team {team})", team=esc(lead["team"])) if lead["team"] else ""
+    con.print(_("process {process} v{version} | stage [bold]{stage_name}[/bold] ({stage}) since {since}, due {due}",
+                process=esc(lead["process"]), version=lead["process_version"], stage_name=esc(lead["stage_name"]),
+                stage=esc(lead["stage"]), since=formats.short_time(lead["stage_entered_at"]),
+                due=formats.short_time(lead["stage_due_at"])))
+    con.print(_("owner {owner}{team} | value {value} | source {source} | product {product} | client {client}",
+                owner=esc(lead["owner"] or "-"), team=team, value=esc(value), source=esc(lead["source"] or "-"),
+                product=esc(lead["product"] or "-"), client=lead["client_id"])
               + (f" | {esc(lead['email'])}" if lead["email"] else "")
               + (f" | {esc(lead['phone'])}" if lead["phone"] else ""))
     if status != LeadStatus.OPEN:
-        con.print(f"closed {short_time(lead['closed_at'])}"
-                  + (f" for {esc(lead['close_reason'])}" if lead["close_reason"] else "")
+        con.print(_("closed {at}", at=formats.short_time(lead["closed_at"]))
+                  + (_(" for {reason}", reason=esc(lead["close_reason"])) if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print("fields: " + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
+        con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
             continue  # earlier stages' work is in the history
-        rows.append([t["id"], t["name"], t["owner"], "yes" if t["mandatory"] else "no",
+        rows.append([t["id"], t["name"], t["owner"], _("yes") if t["mandatory"] else _("no"),
                      styled(t["state"], STATE_STYLE.get(t["state"], "")),
-                     short_time(t["done_at"]) + (f" by {t['done_by']}" if t["done_by"] else "")
-                     if t["state"] == TaskStatus.DONE else short_time(t["due_at"])])
-    con.print(table(f"Tasks of '{esc(lead['stage_name'])}'",
-                    ["task", "name", "owner", "must", "state", "due / done"], rows))
+                     formats.short_time(t["done_at"]) + (_(" by {who}", who=t["done_by"]) if t["done_by"] else "")
+                     if t["state"] == TaskStatus.DONE else formats.short_time(t["due_at"])])
+    con.print(table(_("Tasks of '{stage}'", stage=esc(lead["stage_name"])),
+                    [_("task"), _("name"), _("owner"), _("must"), _("state"), _("due / done")], rows))
     if history is not None:
         render_history(history)
 
 
 def render_history(history: list[results.HistoryEvent]) -> None:
-    rows = [[short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
-    console().print(table("History", ["when", "who", "what", "details"], rows))
+    rows = [[formats.short_time(e["at"]), e["actor"], e["kind"], describe_event(e)] for e in history]
+    console().print(table(_("History"), [_("when"), _("who"), _("what"), _("details")], rows))
 
 
 def _v(value: Any) -> str:
@@ -121,7 +126,7 @@ def lead() -> None:
 
 @lead.command("add")
 @click.option("--process", "process_", required=True, help="Process id, e.g. photovoltaics.")
-@click.option("--name", required=True, help="The client's name (a person or a company contact).")
+@click.option("--name", help="The client's name (a person); without it, --company makes the lead a company's.")
 @click.option("--company")
 @click.option("--email")
 @click.option("--phone")
@@ -132,17 +137,20 @@ def lead() -> None:
 @click.option("--client", "client_id", type=ID, help="Attach the lead to this existing client.")
 @click.option("--tax-id", help="The client's tax id (NIP, CUI, INN...): search finds the client by it.")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="Set a process field; repeatable.")
+@click.option("--external-id", help="The deal's id in another system (unique); 'lead show ext:ID' finds it.")
 @json_option
 @pass_app
-def lead_add(app: App, *, process_: str, name: str, company: str | None, email: str | None, phone: str | None,
-             source: str | None, product: str | None, value: str | None, owner: str | None,
-             client_id: int | None, tax_id: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+def lead_add(app: App, *, process_: str, name: str | None, company: str | None, email: str | None,
+             phone: str | None, source: str | None, product: str | None, value: str | None, owner: str | None,
+             client_id: int | None, tax_id: str | None, sets: tuple[str, ...], external_id: str | None,
+             as_json: bool) -> None:
     """Register an inquiry as a lead at the first stage. An e-mail or phone of a client you may see adds the lead
     to that client; phones are stored in E.164 (docs/intake.md)."""
     fields = parse_assignments(sets)
     result = app.engine.leads.add(process=process_, name=name, company=company, email=email, phone=phone,
                                  source=source, product=product, value=value, owner=owner, fields=fields,
-                                 client_id=client_id, **({"tax_id": tax_id} if tax_id else {}))
+                                 client_id=client_id, **({"tax_id": tax_id} if tax_id else {}),
+                                 **({"external_id": external_id} if external_id else {}))
     print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
                      f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
 
@@ -176,12 +184,24 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
     emit(rows, as_json, render)
 
 
+class LeadRef(RecordId):
+    """A lead's id, or ``ext:ID``: its id in the system it was migrated from."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and value.startswith("ext:"):
+            return value
+        return super().convert(value, param, ctx)
+
+
 @lead.command("show")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LeadRef())
 @json_option
 @pass_app
-def lead_show(app: App, lead_id: int, as_json: bool) -> None:
-    """Stage, tasks with their state, fields, owner and history of a lead."""
+def lead_show(app: App, lead_id: int | str, as_json: bool) -> None:
+    """Stage, tasks with their state, fields, owner and history of a lead (by id, or ext:ID by its id in the
+    system it was migrated from)."""
+    if isinstance(lead_id, str):
+        lead_id = app.engine.leads.find_external(lead_id[4:])
     data = app.engine.leads.get(lead_id)
     if as_json:
         print_json(data)
@@ -271,20 +291,30 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 
 
 @lead.command("close")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
 @click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
 @click.option("--note", help="What happened, in your words.")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Set a field with the closing (those the reason requires); repeatable.")
+@click.option("--skip-refused", is_flag=True,
+              help="With several leads: close those the rules allow and list the others (default: all or none).")
 @if_version_option
 @json_option
 @pass_app
-def lead_close(app: App, lead_id: int, reason: str, note: str | None, assignments: tuple[str, ...],
-               if_version: int | None, as_json: bool) -> None:
-    """Close a lead as lost or removed, with a reason from the catalogue."""
-    result = app.engine.leads.close(lead_id, reason, note, if_version=if_version,
+def lead_close(app: App, lead_ids: tuple[int, ...], reason: str, note: str | None, assignments: tuple[str, ...],
+               skip_refused: bool, if_version: int | None, as_json: bool) -> None:
+    """Close leads as lost or removed, with a reason from the catalogue."""
+    if len(lead_ids) > 1:
+        _one_lead_only(if_version)
+        if assignments:
+            raise click.UsageError("--set sets the fields of one lead; give one LEAD_ID with it")
+        _print_batch(app.engine.bulk.close_many(list(lead_ids), reason=reason, note=note,
+                                                on_refusal=_on_refusal(skip_refused)), "closed", as_json)
+        return
+    result = app.engine.leads.close(lead_ids[0], reason, note, if_version=if_version,
                                     **({"values": parse_assignments(assignments)} if assignments else {}))
-    print_change(result, f"Lead {lead_id} closed ({result['close_reason']}); it stays in the database", as_json)
+    print_change(result, f"Lead {lead_ids[0]} closed ({result['close_reason']}); it stays in the database",
+                 as_json)
 
 
 @lead.command("win")
@@ -426,7 +456,9 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
     def render(c: results.Client) -> None:
         con = console()
         con.print(f"[bold]Client {c['id']}[/bold]  {esc(c['name'])}"
-                  + (f" ({esc(c['company'])})" if c["company"] else "")
+                  + (f" ({esc(c['company'])})" if c["company"] and c["company"] != c["name"] else "")
+                  + (" | company" if c["kind"] == "company" else "")
+                  + (f" | ext:{esc(c['external_id'])}" if c["external_id"] else "")
                   + (f" | {esc(c['email'])}" if c["email"] else "")
                   + (f" | {esc(c['phone'])}" if c["phone"] else ""))
         con.print(table(plural(len(c["leads"]), "lead"),
@@ -434,8 +466,52 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
                         [[x["id"], x["process"], x["stage"], x["status"], x["owner"],
                           short_time(x["created_at"]), short_time(x["closed_at"]), x["close_reason"]]
                          for x in c["leads"]]))
+        if c["contacts"]:
+            con.print(table("Contact persons", ["name", "role", "e-mail", "phone"],
+                            [[p["name"], p["role"], p["email"], p["phone"]] for p in c["contacts"]]))
 
     emit(data, as_json, render)
+
+
+@client.command("company")
+@click.argument("name")
+@click.option("--external-id", help="The company's id in another system (unique).")
+@json_option
+@pass_app
+def client_company(app: App, name: str, external_id: str | None, as_json: bool) -> None:
+    """Add a company as a client (B2B): its leads are the company's, its people its contacts."""
+    data = app.engine.clients.add_company(name, external_id=external_id)
+    print_change(data, f"Client {data['id']}: company {data['name']}", as_json)
+
+
+@client.command("contact")
+@click.argument("client_id", type=ID)
+@click.argument("name")
+@click.option("--role", help="What the person does for the company: buyer, site manager, ...")
+@click.option("--email")
+@click.option("--phone")
+@json_option
+@pass_app
+def client_contact(app: App, client_id: int, name: str, role: str | None, email: str | None, phone: str | None,
+                   as_json: bool) -> None:
+    """Add a contact person to a company."""
+    data = app.engine.clients.add_contact(client_id, name, role=role, email=email, phone=phone)
+    print_change(data, f"Client {client_id} ({data['name']}): {plural(len(data['contacts']), 'contact person')}",
+                 as_json)
+
+
+@client.command("set")
+@click.argument("client_id", type=ID)
+@click.option("--language", required=True, metavar="en|pl|ro|ru",
+              help="The language of the client's mails; an empty value: each lead's process's.")
+@json_option
+@pass_app
+def client_set(app: App, client_id: int, language: str, as_json: bool) -> None:
+    """Set the language a client's mails are written in."""
+    data = app.engine.clients.set_language(client_id, language)
+    emit(data, as_json, lambda c: echo(
+        _("Client {id}: mails in {language}", id=c["id"], language=c["language"]) if c["language"]
+        else _("Client {id}: mails in each process's language", id=c["id"])))
 
 
 @client.command("duplicates")

@@ -11,6 +11,7 @@ import contextlib
 import getpass
 import socket
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,10 +23,16 @@ if TYPE_CHECKING:
     from cli.remote import RemoteEngine
 
 
-def _client(server: str, token: str | None) -> RemoteEngine:
+@contextlib.contextmanager
+def _client(server: str, token: str | None) -> Iterator[RemoteEngine]:
+    """A client of ``server`` presenting ``token``, its connection closed when the block ends."""
     from cli.remote import RemoteEngine, Server
 
-    return RemoteEngine(Server(server, token))
+    client = RemoteEngine(Server(server, token))
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _password(password_stdin: bool, prompt: str, *, line: str = "first", confirm: bool = False) -> str:
@@ -74,8 +81,8 @@ def login(app: App, url: str, name: str | None, password_stdin: bool, token_name
                    "anyone on the way", err=True)
     session = _session(server, name, password, password_stdin)
     try:
-        with_session = _client(server, session["token"])
-        made = with_session.tokens.add_personal(name=token_name or f"leadflow CLI on {socket.gethostname()}")
+        with _client(server, session["token"]) as with_session:
+            made = with_session.tokens.add_personal(name=token_name or f"leadflow CLI on {socket.gethostname()}")
     finally:
         _end_session(server, session["token"])
     user = session.get("user") or {}
@@ -94,25 +101,25 @@ def _session(server: str, name: str, password: str, password_stdin: bool) -> dic
     asked for a new one (the terminal, twice; or the second line of standard input) and logged in with it."""
     from cli.remote import RemoteError
 
-    client = _client(server, None)
-    try:
-        return dict(client.auth.login(name, password))
-    except RemoteError as exc:
-        if exc.problem.get("code") != "password_change_required":
-            raise
-        said = str(exc.problem.get("detail") or exc.message)
-    click.echo(f"{said}: choose your own now.", err=True)
-    new = _password(password_stdin, f"New password of {name}", line="second", confirm=True)
-    client.auth.change_password(name, password, new)
-    return dict(client.auth.login(name, new))
+    with _client(server, None) as client:
+        try:
+            return dict(client.auth.login(name, password))
+        except RemoteError as exc:
+            if exc.problem.get("code") != "password_change_required":
+                raise
+            said = str(exc.problem.get("detail") or exc.message)
+        click.echo(f"{said}: choose your own now.", err=True)
+        new = _password(password_stdin, f"New password of {name}", line="second", confirm=True)
+        client.auth.change_password(name, password, new)
+        return dict(client.auth.login(name, new))
 
 
 def _end_session(server: str, token: str) -> None:
     """The login's session served only to make the token; end it (a failure here leaves it to expire)."""
     from cli.remote import RemoteError
 
-    with contextlib.suppress(RemoteError):
-        _client(server, token).auth.logout()
+    with contextlib.suppress(RemoteError), _client(server, token) as client:
+        client.auth.logout()
 
 
 def _loopback(server: str) -> bool:
@@ -144,7 +151,8 @@ def logout(app: App, url: str | None) -> None:
     problem = None
     if saved.token_id is not None:
         try:
-            _client(saved.server, saved.token).tokens.revoke(saved.token_id)
+            with _client(saved.server, saved.token) as client:
+                client.tokens.revoke(saved.token_id)
         except RemoteError as exc:
             if exc.status != 401:  # 401: the token no longer works (revoked, expired): nothing left to revoke
                 problem = exc.message

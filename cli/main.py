@@ -63,7 +63,18 @@ class LeadflowGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
             self.add_command(_load(cmd_name))
-        return self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name)
+        if command is not None:
+            localize_help(command)
+        return command
+
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        from engine import i18n
+
+        i18n.reset()  # a new command: nobody acts yet, the environment's language until the engine knows who
+        localize_help(self)
+        return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -91,7 +102,9 @@ def user_error(exc: BaseException) -> str | None:
     bug. A module never imported raised nothing, so checking costs the remote path no engine import."""
     engine_errors = sys.modules.get("engine.errors")
     if engine_errors is not None and isinstance(exc, engine_errors.LeadflowError):
-        return str(exc)
+        from engine.i18n import error_text
+
+        return error_text(exc)
     remote = sys.modules.get("cli.remote")
     if remote is not None and isinstance(exc, remote.RemoteError):
         return str(exc.message)
@@ -99,6 +112,34 @@ def user_error(exc: BaseException) -> str | None:
     if credentials is not None and isinstance(exc, credentials.CredentialsError):
         return str(exc)
     return None
+
+
+#: The English help of each command and option that ``localize_help`` changed, to restore or translate again.
+_ENGLISH_HELP: dict[int, tuple[Any, str | None, str | None]] = {}
+
+
+def localize_help(command: click.Command) -> None:
+    """Show the help of ``command`` (and its options and subcommands) in the language in effect: click reads
+    ``help`` when it prints it, so the English given in the source is swapped for its translation here (and
+    back). English that was never translated costs nothing: no catalogue is read."""
+    from engine import i18n
+
+    code = i18n.language()
+    if code == i18n.SOURCE and not _ENGLISH_HELP:
+        return
+    _translate(command, i18n.translations(code))
+
+
+def _translate(command: click.Command, catalogue: Any) -> None:
+    for item in [command, *command.params]:
+        english = _ENGLISH_HELP.setdefault(id(item), (item, getattr(item, "help", None),
+                                                      getattr(item, "short_help", None)))
+        for attribute, text in (("help", english[1]), ("short_help", english[2])):
+            if text:
+                setattr(item, attribute, catalogue.gettext(text))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _translate(sub, catalogue)
 
 
 def _one_line(exc: BaseException) -> str:

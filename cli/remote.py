@@ -134,6 +134,8 @@ class Server:
             message = (f"the server {self.url} failed to answer {method} {path} (HTTP {status}){what}; nothing was "
                        "changed by this command unless the server says so (ask its admin: the server's log has the "
                        "details)")
+        elif status == 401 and path.endswith("/password") and detail:
+            message = str(detail)  # the password the command gave was wrong, not the login
         elif status == 401:
             message = (f"{detail or 'not logged in'} (server {self.url}); log in with: leadflow login {self.url}")
         elif status == 429:

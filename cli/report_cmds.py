@@ -12,7 +12,10 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
-from cli.output import console, esc, json_option, plural, print_json, table
+from cli.output import console, esc, json_option, print_json, table
+from cli.present import formats
+from engine import i18n
+from engine.i18n import _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -53,7 +56,7 @@ def _number(text: str) -> bool:
 
 
 def _pct(ratio: float | None) -> str:
-    return "" if ratio is None else f"{ratio:.1%}"
+    return formats.percent(ratio)
 
 
 def _values(row: Mapping[str, object], keys: list[str]) -> list[object]:
@@ -62,14 +65,16 @@ def _values(row: Mapping[str, object], keys: list[str]) -> list[object]:
 
 
 def _num(value: object) -> str:
-    return "" if value is None else f"{value:g}"
+    if value is None:
+        return ""
+    return f"{value:g}" if i18n.language() == i18n.SOURCE else formats.number(value)
 
 
 def _span(p: results.Period) -> str:
     if p["name"] == "all" and not p["from"] and not p["to"]:
-        return "all time"
-    last_day = (dt.datetime.fromisoformat(p["to"]) - dt.timedelta(seconds=1)).date().isoformat() if p["to"] else "…"
-    return f"{(p['from'] or '…')[:10]} to {last_day}"
+        return _("all time")
+    last_day = formats.date((dt.datetime.fromisoformat(p["to"]) - dt.timedelta(seconds=1)).date()) if p["to"] else "…"
+    return _("{start} to {end}", start=formats.date(p["from"][:10]) if p["from"] else "…", end=last_day)
 
 
 _chart = click.option("--chart", "chart", metavar="FILE.png", default=None,
@@ -111,7 +116,7 @@ def _draw(kind: str, data: Mapping[str, Any], chart: str | None, force: bool) ->
 
 @click.group("report")
 def report() -> None:
-    """The sales director's numbers: refusals, the funnel, the sales cycle, salespeople, a forecast."""
+    """The sales director's numbers: refusals, the funnel, the sales cycle, salespeople, products, a forecast."""
 
 
 @report.command("refusals")
@@ -155,26 +160,27 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
         return
     con = console(pipe_width=160)
     p = data["period"]
-    con.print(f"[bold]Refusals[/bold] ({p['name']}, {_span(p)}): {plural(data['total'], 'refusal')}, value "
-              f"{data['value']}")
+    con.print(ngettext("[bold]Refusals[/bold] ({period}, {span}): {count} refusal, value {value}",
+                       "[bold]Refusals[/bold] ({period}, {span}): {count} refusals, value {value}", data["total"],
+                       period=p["name"], span=_span(p), value=formats.amount(data["value"])))
     if matrix:
         m = data["matrix"]
-        con.print(table(f"Salesperson x {m['by']}", ["salesperson", *m["columns"], "total"],
+        con.print(table(_("Salesperson x {by}", by=m["by"]), [_("salesperson"), *m["columns"], _("total")],
                         [[r["owner"], *r["counts"], r["total"]] for r in m["rows"]]
-                        + [["total", *m["totals"], m["total"]]]))
+                        + [[_("total"), *m["totals"], m["total"]]]))
     if trend:
-        con.print(table("Week by week", ["week", "refusals", "cumulative"],
+        con.print(table(_("Week by week"), [_("week"), _("refusals"), _("cumulative")],
                         [[w["week"], w["count"], w["cumulative"]] for w in data["trend"]["weeks"]]))
-        con.print(table("Day by day", ["day", "refusals", "cumulative"],
-                        [[d["day"], d["count"], d["cumulative"]] for d in data["trend"]["days"]]))
+        con.print(table(_("Day by day"), [_("day"), _("refusals"), _("cumulative")],
+                        [[formats.date(d["day"]), d["count"], d["cumulative"]] for d in data["trend"]["days"]]))
     if not matrix and not trend:
-        con.print(table("By reason", ["process", "reason", "label", "BANT", "refusals", "value"],
-                        [[r["process"], r["reason"], r["label"], r["bant"], r["count"], r["value"]]
+        con.print(table(_("By reason"), [_("process"), _("reason"), _("label"), "BANT", _("refusals"), _("value")],
+                        [[r["process"], r["reason"], r["label"], r["bant"], r["count"], formats.amount(r["value"])]
                          for r in data["by_reason"]]))
-        con.print(table("By product", ["product", "refusals", "value"],
-                        [[r["product"], r["count"], r["value"]] for r in data["by_product"]]))
-        con.print(table("By salesperson", ["salesperson", "refusals", "value"],
-                        [[r["owner"], r["count"], r["value"]] for r in data["by_salesperson"]]))
+        con.print(table(_("By product"), [_("product"), _("refusals"), _("value")],
+                        [[r["product"], r["count"], formats.amount(r["value"])] for r in data["by_product"]]))
+        con.print(table(_("By salesperson"), [_("salesperson"), _("refusals"), _("value")],
+                        [[r["owner"], r["count"], formats.amount(r["value"])] for r in data["by_salesperson"]]))
 
 
 @report.command("funnel")
@@ -199,14 +205,17 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
         return
     con = console(pipe_width=160)
     for f in data["funnels"]:
-        con.print(f"[bold]Funnel[/bold] {esc(f['process'])} ({esc(f['title'])}), leads created "
-                  f"{_span(data['period'])}: {plural(f['leads'], 'lead')}, {f['open']} open, {f['won']} won, "
-                  f"{f['lost']} lost; lead-to-win {_pct(f['conversion']) or 'n/a'}")
-        rows = [[s["name"] + (" (retired)" if s["retired"] else ""), s["reached"], _pct(s["share"]), s["in_stage"],
-                 s["moved_on"], _pct(s["conversion"]), _num(s["median_days"])] for s in f["stages"]]
-        rows.append(["Won", f["won"], _pct(f["conversion"]), "", "", "", ""])
-        con.print(table(None, ["stage", "reached", "of cohort", "in it now", "moved on", "conversion",
-                               "median days in it"], rows))
+        con.print(ngettext("[bold]Funnel[/bold] {process} ({title}), leads created {span}: {count} lead, {open} "
+                           "open, {won} won, {lost} lost; lead-to-win {conversion}",
+                           "[bold]Funnel[/bold] {process} ({title}), leads created {span}: {count} leads, {open} "
+                           "open, {won} won, {lost} lost; lead-to-win {conversion}", f["leads"],
+                           process=esc(f["process"]), title=esc(f["title"]), span=_span(data["period"]),
+                           open=f["open"], won=f["won"], lost=f["lost"], conversion=_pct(f["conversion"]) or _("n/a")))
+        rows = [[s["name"] + (_(" (retired)") if s["retired"] else ""), s["reached"], _pct(s["share"]),
+                 s["in_stage"], s["moved_on"], _pct(s["conversion"]), _num(s["median_days"])] for s in f["stages"]]
+        rows.append([_("Won"), f["won"], _pct(f["conversion"]), "", "", "", ""])
+        con.print(table(None, [_("stage"), _("reached"), _("of cohort"), _("in it now"), _("moved on"),
+                               _("conversion"), _("median days in it")], rows))
 
 
 @report.command("cycle")
@@ -271,6 +280,29 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
                     [[r["owner"], r["held"], r["held_value"], r["won"], r["won_value"], r["lost"],
                       _pct(r["conversion"]), _num(r["mean_cycle_days"]), r["red"], r["gave_up"],
                       r["won_by_colleague"]] for r in data["salespeople"]]))
+
+
+@report.command("products")
+@_period_report(chart=False)
+def products(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
+             date_from: str | None, date_to: str | None, as_json: bool, as_csv: bool) -> None:
+    """Per product: leads won and lost in the period, the win rate, the value won and the cycle of the won."""
+    _one_output(as_json, as_csv)
+    data = app.engine.reports.products(period=period, date_from=date_from, date_to=date_to, process=process_,
+                                      team=team, owner=owner)
+    if as_json:
+        print_json(data)
+        return
+    keys = ["process", "product", "won", "lost", "conversion", "won_value", "mean_cycle_days", "median_cycle_days"]
+    if as_csv:
+        _write_csv(keys, [_values(r, keys) for r in data["products"]])
+        return
+    con = console(pipe_width=160)
+    con.print(f"[bold]Products[/bold], won and lost {_span(data['period'])}")
+    con.print(table(None, ["process", "product", "won", "lost", "win rate", "value won", "mean cycle (days)",
+                           "median cycle (days)"],
+                    [[r["process"], r["product"] or "-", r["won"], r["lost"], _pct(r["conversion"]), r["won_value"],
+                      _num(r["mean_cycle_days"]), _num(r["median_cycle_days"])] for r in data["products"]]))
 
 
 @report.command("forecast")

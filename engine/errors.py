@@ -9,12 +9,25 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from engine import i18n
 from engine.results import Refused
 
 
 class LeadflowError(Exception):
-    """Root of every error a user can cause."""
+    """Root of every error a user can cause.
+
+    It keeps its English template and the parameters that fill it (``RuleViolation(N_("lead {lead} is
+    closed"), lead=42)``), so ``str(err)`` is English and an interface shows it in the reader's language with
+    ``engine.i18n.error_text(err)``. A message already formatted (an f-string) is its own template without
+    parameters: shown as it is until it is written as a template."""
+
+    def __init__(self, template: str = "", /, **params: Any):
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**{k: i18n.localized(v, i18n.SOURCE) for k, v in params.items()})
+                         if params else template)
 
 
 class NotFoundError(LeadflowError):
@@ -44,9 +57,9 @@ class PasswordChangeRequired(AuthenticationError):
 class RateLimited(LeadflowError):
     """Too many attempts (failed logins, a token's requests); ``retry_after`` is the seconds to wait (429)."""
 
-    def __init__(self, message: str, retry_after: int):
+    def __init__(self, message: str, /, *, retry_after: int, **params: Any):
         self.retry_after = retry_after
-        super().__init__(message)
+        super().__init__(message, **params)
 
 
 class DatabaseBusy(LeadflowError):
@@ -62,10 +75,11 @@ class ConcurrentUpdateError(LeadflowError):
     """Someone else changed the record between our read and our write, or since the version the client last saw
     (``if_version``); then ``lead_id`` and ``current_version`` say which lead and where it is now."""
 
-    def __init__(self, message: str, *, lead_id: int | None = None, current_version: int | None = None):
+    def __init__(self, message: str, *, lead_id: int | None = None, current_version: int | None = None,
+                 **params: Any):
         self.lead_id = lead_id
         self.current_version = current_version
-        super().__init__(message)
+        super().__init__(message, **params)
 
 
 class BatchRefused(RuleViolation):

@@ -153,7 +153,8 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
         process_versions.c.process == state.process,
         process_versions.c.version == state.process_version)).scalar_one()
     try:
-        rendered = messages.render(row["template"], spec.language, messages.template_dirs(source),
+        rendered = messages.render(row["template"], mail_language(row["recipient"], spec, client, owner),
+                                   messages.template_dirs(source),
                                    _context(row, state, spec, client, owner, config))
     except messages.TemplateError as exc:
         raise _Final(FAILED, str(exc)) from None
@@ -166,6 +167,17 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     except (ValueError, TypeError) as exc:  # an address or a subject that cannot be a mail header
         raise _Final(FAILED, f"cannot build the message: {exc}") from None
     return message, [address for _, address in to]
+
+
+def mail_language(recipient: str, spec: ProcessSpec, client: Any, owner: Any) -> str:
+    """The language of a mail: a client's own (``client set ID --language``) for mails to the client, the owner's
+    (``user set NAME --language``) for the owner's; else, and for a role's mails to several people, the process's
+    ``language``."""
+    if recipient == "client":
+        return str(client.get("language") or spec.language)
+    if recipient == "owner" and owner is not None:
+        return str(owner.get("language") or spec.language)
+    return spec.language
 
 
 def message_id(key: str, config: mailer.SmtpConfig) -> str:

@@ -47,12 +47,14 @@ class Actor:
     id: int | None = None
     #: a deactivated user cannot log in, act or own leads (their leads stay theirs until reassigned)
     active: bool = True
+    #: the language they read leadflow in (None: the environment's, engine/i18n.py)
+    language: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Actor:
         """From a ``users`` row (a database from before revision 0004 has no ``email``)."""
         return cls(name=row["name"], role=row["role"], team=row["team"], email=row.get("email"), id=row.get("id"),
-                   active=bool(row.get("active", True)))
+                   active=bool(row.get("active", True)), language=row.get("language"))
 
     @property
     def who(self) -> str:
@@ -66,6 +68,12 @@ def require_admin(actor: Actor, what: str) -> None:
     """Load or migrate processes, manage users and tokens, send the due mail, upgrade the schema..."""
     if actor.role != Role.ADMIN:
         raise PermissionDenied(f"{actor.who} may not {what}: only an admin may")
+
+
+def require_self_or_admin(actor: Actor, person: Actor, what: str) -> None:
+    """A user's own settings (their language): theirs, or an admin's to change."""
+    if person.name != actor.name:
+        require_admin(actor, what)
 
 
 # -- managers -------------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from engine import i18n
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 from engine.spec import Condition, FieldSpec, ProcessSpec, StageSpec, TaskSpec
 from engine.vocab import CLIENT_NAME_LENGTH, EMAIL_LENGTH, PHONE_LENGTH, TaskStatus
 
@@ -171,13 +173,85 @@ def normalise_phone(phone: str | None) -> str | None:
     return phone or None
 
 
+#: The decimal mark of each language's numbers and its grouping mark besides spaces (CLDR: Polish and Russian
+#: group with spaces only, so ``35.000`` is ambiguous there); a space of any kind always groups.
+_MARKS: dict[str, tuple[str, str | None]] = {"en": (".", ","), "pl": (",", None), "ro": (",", "."), "ru": (",", None)}
+_SEPARATED = re.compile(r"[+-]?[0-9.,]+")
+_GROUPED = re.compile(r"[0-9]{1,3}(?:[0-9]{3})*")
+
+
+def decimal_text(text: str, *, what: str = "value", language: str | None = None) -> str:
+    """A number as people write it (``35 000,00``, ``35.000,00``, ``35,000.00``, ``12,5``) as ``Decimal`` reads
+    it (``35000.00``), the one reading of every input path: spaces group; with both marks the last one is the
+    decimal mark; one mark used several times groups; one mark used once is the decimal mark unless exactly three
+    digits follow it, when the reader's language decides (``i18n.language()``: ``35.000`` is 35000 in Romanian,
+    35 in English) and a mark that is neither its decimal nor its grouping one (``35.000`` in Polish) is refused as
+    ambiguous. Anything else is returned for ``Decimal`` to judge."""
+    raw = re.sub(r"[\s\u00a0\u202f']", "", text.strip())
+    if not _SEPARATED.fullmatch(raw) or ("," not in raw and "." not in raw):
+        return raw
+    sign = raw[0] if raw[0] in "+-" else ""
+    body = raw[len(sign):]
+    if "," in body and "." in body:
+        decimal_mark = max((",", "."), key=body.rfind)
+        whole, _sep, fraction = body.rpartition(decimal_mark)
+        return sign + _ungrouped(whole, "." if decimal_mark == "," else ",", text, what) + "." + fraction
+    mark = "," if "," in body else "."
+    if body.count(mark) > 1:
+        return sign + _ungrouped(body, mark, text, what)
+    whole, _sep, fraction = body.partition(mark)
+    if len(fraction) != 3 or not whole:
+        return sign + whole + "." + fraction
+    decimal_mark, group_mark = _MARKS.get(language or i18n.language(), _MARKS["en"])
+    if mark == decimal_mark:
+        return sign + whole + "." + fraction
+    if mark == group_mark:
+        return sign + _ungrouped(body, mark, text, what)
+    raise InvalidInputError(N_("{what} {text!r} is ambiguous: write {whole}{fraction} for thousands or "
+                               "{whole}{decimal}{fraction} for a fraction"), what=what, text=text, whole=whole,
+                            fraction=fraction, decimal=decimal_mark)
+
+
+def _ungrouped(whole: str, group_mark: str, text: str, what: str) -> str:
+    digits = whole.replace(group_mark, "")
+    groups = whole.split(group_mark)
+    if not (_GROUPED.fullmatch(groups[0]) and len(groups[0]) <= 3 and all(len(g) == 3 for g in groups[1:])):
+        raise InvalidInputError(N_("{what} must be a number such as 12500.50 or 12 500,50, got {text!r}: its "
+                                   "thousands are not groups of three digits"), what=what, text=text)
+    return digits
+
+
+def chosen_language(code: str | None) -> str | None:
+    """A language a user chose for themselves or a client (None or empty: none, the default applies), or the
+    refusal naming the languages leadflow speaks (``i18n.LANGUAGES``)."""
+    if code is None or not code.strip():
+        return None
+    found = code.strip().lower()
+    if found not in i18n.LANGUAGES:
+        raise InvalidInputError(N_("language '{language}' is not one leadflow speaks; choose one of {known}"),
+                                language=code, known=", ".join(i18n.LANGUAGES))
+    return found
+
+
+_SHORT_DATE = re.compile(r"(\d{1,2})[./-](\d{1,2})[./-](\d{4})")
+
+
+def local_date(text: str, language: str | None = None) -> dt.date:
+    """A date written in ISO (``2026-03-16``) or, in Polish, Romanian and Russian, the locale's short form, day
+    first (``16.03.2026``, ``16/03/2026``); English takes ISO only (its day and month orders differ).
+    ``ValueError`` for anything else."""
+    found = _SHORT_DATE.fullmatch(text.strip())
+    if found and (language or i18n.language()) in ("pl", "ro", "ru"):
+        day, month, year = (int(g) for g in found.groups())
+        return dt.date(year, month, day)
+    return dt.date.fromisoformat(text.strip())
+
+
 def parse_money(text: Any, *, what: str = "value") -> Decimal:
     """An exact amount with at most two decimals; accepts '12 500,50' as written in PL/RO/RU."""
     if isinstance(text, bool):
         raise InvalidInputError(f"{what} must be an amount such as 12500.50, got {text!r}")
-    raw = str(text).strip().replace("\u00a0", "").replace(" ", "")
-    if raw.count(",") == 1 and "." not in raw:
-        raw = raw.replace(",", ".")
+    raw = decimal_text(str(text), what=what)
     try:
         amount = Decimal(raw)
     except InvalidOperation:
@@ -239,7 +313,7 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     if field.type == "date":
         text = value.isoformat() if isinstance(value, dt.date) else str(value).strip()
         try:
-            return dt.date.fromisoformat(text).isoformat()
+            return local_date(text).isoformat()
         except ValueError:
             raise InvalidInputError(f"{where} takes a date written YYYY-MM-DD, got {value!r}") from None
     if field.type == "money":
@@ -250,7 +324,7 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     if isinstance(value, bool):
         raise InvalidInputError(f"{where} takes a number, got {value!r}")
     try:
-        number = Decimal(str(value).strip().replace(",", ".") if isinstance(value, str) else str(value))
+        number = Decimal(decimal_text(value, what=where) if isinstance(value, str) else str(value))
     except InvalidOperation:
         raise InvalidInputError(f"{where} takes a number, got {value!r}") from None
     if not number.is_finite():

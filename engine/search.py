@@ -1,4 +1,5 @@
-"""Finding clients and leads by what a person types: the folded search keys, and the queries over them.
+"""Finding clients and leads by what a person types: the folded search keys and the reading of a search text
+(the queries over them are ``engine.search``'s service, engine/services/search.py).
 
 **Folding** (``fold``) is what makes ``zolc`` find "Łukasz Żółć", ``stefan`` find "Ștefan" and "Ştefan", and
 ``жанна`` find "Жанна": case-folded, Latin letters without their diacritics (ł, ø, đ, ß and the like by a
@@ -82,7 +83,10 @@ def client_search_columns(name: str, company: str | None, email: str | None, pho
                           tax_id: str | None) -> tuple[str, str]:
     """A client's ``search_name`` and ``search_key``: the one function that computes them."""
     folded_name = fold(name)
-    parts = [folded_name, fold(company or ""), fold(email or ""), phone_digits(phone), fold(tax_id or "")]
+    tax = fold(tax_id or "")
+    tax_digits = _DIGITS.sub("", tax)  # "PL 525-000-11-22" is found by 525000 too, as phones are by their digits
+    parts = [folded_name, fold(company or ""), fold(email or ""), phone_digits(phone), tax,
+             tax_digits if tax_digits != tax else ""]
     return folded_name[:SEARCH_NAME_LENGTH].rstrip(), " ".join(p for p in parts if p)
 
 
@@ -97,6 +101,7 @@ class Query:
     lead_id: int | None
     phone: str | None  # E.164, when the text parses as a phone number
     email: str | None
+    digits: str  # the text's digits alone (a phone typed with spaces or dashes)
 
 
 def parse_query(text: str, region: str | None = None) -> Query:
@@ -120,7 +125,7 @@ def parse_query(text: str, region: str | None = None) -> Query:
         except PhoneError:
             phone = None
     email = text.lower() if "@" in text else None
-    return Query(text, folded, lead_id, phone, email)
+    return Query(text, folded, lead_id, phone, email, _DIGITS.sub("", text))
 
 
 def check_limit(limit: int) -> int:

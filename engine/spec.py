@@ -10,6 +10,7 @@ for each process version, and its hash is the version's identity.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -213,11 +214,17 @@ class StageSpec:
     probability: float | None = None
     description: str | None = None
 
-    @property
+    @functools.cached_property
     def all_tasks(self) -> tuple[TaskSpec, ...]:
-        """Declared tasks plus the tasks that ``create_task`` actions add on entry."""
+        """Declared tasks plus the tasks that ``create_task`` actions add on entry (computed once: every applied
+        event reads them)."""
         created = tuple(a.task for a in self.on_enter if a.kind == "create_task" and a.task)
         return self.tasks + created
+
+    @functools.cached_property
+    def mandatory_ids(self) -> frozenset[str]:
+        """The ids of the stage's mandatory tasks (the lead's light follows their deadlines)."""
+        return frozenset(t.id for t in self.all_tasks if t.mandatory)
 
     def task(self, task_id: str) -> TaskSpec | None:
         return next((t for t in self.all_tasks if t.id == task_id), None)

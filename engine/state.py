@@ -103,6 +103,8 @@ class LeadState:
     next_contact_at: dt.datetime | None = None
     #: Calls that did not reach the client since the last one that did (a closure reason may require N of them).
     unanswered_calls: int = 0
+    #: the deal's id in the system it was migrated from (``created``'s ``external_id``), unique among leads
+    external_id: str | None = None
     tasks: dict[tuple[str, str], TaskState] = field(default_factory=dict)
     row_version: int = 0
 
@@ -195,6 +197,7 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             stage_due_at=None,
             last_activity_at=at,
             owner_since=at,
+            external_id=d.get("external_id"),
         )
         enter_stage(new, spec.first_stage, spec, at)
         refresh_signal(new, spec)
@@ -316,7 +319,7 @@ def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
         state.red_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
-    mandatory = {t.id for t in stage.all_tasks if t.mandatory}
+    mandatory = stage.mandatory_ids
     deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
                   if sid == stage.id and tid in mandatory and t.state == TaskStatus.OPEN and t.due_at is not None]
     state.red_at = min(deadlines) if deadlines else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, overload
 
 from engine import results
@@ -37,7 +38,7 @@ def user(row: Mapping) -> results.User:
     return {"id": row["id"], "name": row["name"], "role": row["role"], "team": row["team"], "email": row["email"],
             "created_at": iso(row["created_at"]), "active": row["active"],
             "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
-            "deactivated_at": iso(row["deactivated_at"])}
+            "deactivated_at": iso(row["deactivated_at"]), "language": row.get("language")}
 
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Lead:
@@ -100,6 +101,7 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Le
         "rest_until": iso(state.rest_until),
         "next_contact": iso(state.next_contact_at),
         "unanswered_calls": state.unanswered_calls,
+        "external_id": state.external_id,
         "version": state.row_version,
     }
 
@@ -133,6 +135,7 @@ def lead_row(row: Mapping) -> results.LeadRow:
         "closed_at": iso(row["closed_at"]),
         "close_reason": row["close_reason"],
         "next_contact": iso(row["next_contact_at"]),
+        "external_id": row["external_id"],
     }
 
 
@@ -170,7 +173,7 @@ def next_contact_row(row: Mapping, now: dt.datetime) -> results.TaskRow:
             "phone": row["phone"], "email": row["email"], "next_contact": iso(due)}
 
 
-def client(row: Mapping, lead_views: list[results.Lead]) -> results.Client:
+def client(row: Mapping, lead_views: list[results.Lead], contact_rows: Iterable[Mapping] = ()) -> results.Client:
     return {
         "id": row["id"],
         "name": row["name"],
@@ -179,7 +182,12 @@ def client(row: Mapping, lead_views: list[results.Lead]) -> results.Client:
         "phone": row["phone"],
         "tax_id": row["tax_id"],
         "created_at": iso(row["created_at"]),
+        "language": row.get("language"),
         "merged_into": row["merged_into"],
+        "kind": row["kind"],
+        "external_id": row["external_id"],
+        "contacts": [{"id": c["id"], "name": c["name"], "role": c["role"], "email": c["email"],
+                      "phone": c["phone"]} for c in contact_rows],
         "leads": lead_views,
     }
 

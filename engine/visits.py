@@ -16,15 +16,44 @@ stage or the status at most once), so the write path (``engine.store``) and the 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from engine.state import LeadState
 from engine.vocab import LeadStatus
 
 ENTER, PASS, LEAVE = "enter", "pass", "leave"
 
 #: A lead's stage and status before a change (``None``: the lead did not exist yet).
 Position = tuple[str, str]
+
+
+class Placed(Protocol):
+    """What the moves read of a lead: a ``LeadState``, or a ``Step`` of one change that moves it several times."""
+
+    @property
+    def stage(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def stage_entered_at(self) -> dt.datetime: ...
+    @property
+    def closed_at(self) -> dt.datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """Where a lead stood after one event of a change that moves it more than once (a history import's deal:
+    ``LeadChange.steps``), so that each stay is followed as if the events had been written one by one."""
+
+    stage: str
+    status: str
+    stage_entered_at: dt.datetime
+    closed_at: dt.datetime | None
+
+    @staticmethod
+    def of(state: Placed) -> Step:
+        return Step(state.stage, state.status, state.stage_entered_at, state.closed_at)
 
 
 @dataclass
@@ -36,11 +65,11 @@ class Visit:
     moved_on: bool = False
 
 
-def position(state: LeadState | None) -> Position | None:
+def position(state: Placed | None) -> Position | None:
     return (state.stage, state.status) if state is not None else None
 
 
-def moves(before: Position | None, after: LeadState) -> list[tuple[str, str, dt.datetime]]:
+def moves(before: Position | None, after: Placed) -> list[tuple[str, str, dt.datetime]]:
     """How the lead's stays changed between ``before`` and ``after``: (``enter``|``pass``|``leave``, stage, at).
 
     ``pass`` leaves a stage by moving on (advanced, or won from the won stage); ``leave`` by being closed.
@@ -59,7 +88,17 @@ def moves(before: Position | None, after: LeadState) -> list[tuple[str, str, dt.
     return out
 
 
-def first(state: LeadState) -> Visit | None:
+def moves_through(before: Position | None, steps: Sequence[Placed], after: Placed,
+                  ) -> list[tuple[str, str, dt.datetime]]:
+    """``moves`` from ``before`` through each of ``steps`` to ``after``: a change that moves a lead several times."""
+    out: list[tuple[str, str, dt.datetime]] = []
+    for step in (*steps, after):
+        out += moves(before, step)
+        before = position(step)
+    return out
+
+
+def first(state: Placed) -> Visit | None:
     """The stay a new lead begins: what ``follow`` makes of ``moves(None, state)``, without building them
     (an import writes this for every lead)."""
     if state.status != LeadStatus.OPEN:

@@ -37,6 +37,13 @@ class LeadStatus(StrEnum):
     LOST = "lost"
 
 
+class ClientKind(StrEnum):
+    """A client is a person (B2C) or a company with its contact persons (B2B)."""
+
+    PERSON = "person"
+    COMPANY = "company"
+
+
 #: The statuses of a closed lead.
 CLOSED_STATUSES = (LeadStatus.WON, LeadStatus.LOST)
 

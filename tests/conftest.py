@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import threading
 import time
 import zlib
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from engine.store import copy_sqlite_files, remove_sqlite_files
+from tests.remote import server_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES_DIR = ROOT / "processes"
@@ -45,7 +47,9 @@ T = TypeVar("T")
 
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's own database, user or clock."""
-    for name in ("LEADFLOW_DB", "LEADFLOW_USER", "LEADFLOW_TEMPLATES", "LEADFLOW_SMTP_CONFIG"):
+    # ... nor the developer's language: English unless a test asks for another (engine/i18n.py)
+    for name in ("LEADFLOW_DB", "LEADFLOW_USER", "LEADFLOW_TEMPLATES", "LEADFLOW_SMTP_CONFIG", "LEADFLOW_LANG",
+                 "LC_ALL", "LC_MESSAGES", "LANG"):
         monkeypatch.delenv(name, raising=False)
     for name in [n for n in os.environ if n.startswith("LEADFLOW_SMTP_")]:
         monkeypatch.delenv(name)
@@ -54,8 +58,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    from engine import i18n
+
     clean_env(monkeypatch)
+    yield
+    i18n.reset()  # the last acting user's language does not outlive the test
 
 
 class PostgresDatabases:
@@ -281,13 +289,20 @@ def argv(command: Command) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else list(command)
 
 
-def leadflow(url: str | None, user: str | None, command: Command, now: str = TEST_NOW) -> Result:
-    """``leadflow COMMAND`` with LEADFLOW_DB=url and LEADFLOW_USER=user (None: unset) at the instant ``now``."""
+def leadflow(url: str | None, user: str | None, command: Command, now: str = TEST_NOW,
+             input: str | None = None) -> Result:
+    """``leadflow COMMAND`` with LEADFLOW_DB=url and LEADFLOW_USER=user (None: unset) at the instant ``now``, with
+    ``input`` on standard input; in remote mode (``cli_db``) through the team server that serves ``url``, as
+    ``user`` logged in there."""
     from cli.main import cli
 
+    server = server_for(url) if url is not None else None
+    if server is not None:
+        return server.invoke(user, command, now, input)  # type: ignore[no-any-return]
     env = {"LEADFLOW_DB": url, "LEADFLOW_USER": user, "LEADFLOW_NOW": now, **PLAIN_OUTPUT}
     # catch_exceptions=False: an exception escaping the CLI (a traceback for the user) fails the test.
-    return CliRunner().invoke(cli, argv(command), env=env, catch_exceptions=False, prog_name="leadflow")
+    return CliRunner().invoke(cli, argv(command), env=env, input=input, catch_exceptions=False,
+                              prog_name="leadflow")
 
 
 def ok(url: str | None, user: str | None, command: Command, now: str = TEST_NOW) -> Result:
@@ -328,6 +343,9 @@ def check_error(result: Result, code: int, *, usage: bool = True) -> str:
 def refused(url: str, user: str | None, command: Command, now: str = TEST_NOW, code: int = 1, *,
             usage: bool = True) -> str:
     """A command that must be refused: the error contract holds and the database is unchanged."""
+    server = server_for(url)
+    if server is not None:
+        server.login(user)  # before the snapshot: a first login writes a password and a token
     before = snapshot(url)
     line = check_error(leadflow(url, user, command, now), code, usage=usage)
     assert snapshot(url) == before, f"leadflow {command} was refused but changed the database"
@@ -352,6 +370,94 @@ def cli_floor(users: list[tuple[str, str, str | None]], *, emails: bool = False)
     return build
 
 
+# -- the CLI in both modes ----------------------------------------------------------------------------------------
+# The CLI suites (tests/test_cli_*.py) take their database from ``cli_db``, which runs each test three ways: on a
+# local SQLite file (``leadflow --db``), and through the team server (tests/remote.py) on SQLite and on PostgreSQL,
+# each user logged in with ``leadflow login``. The test bodies are the same; ``leadflow`` above chooses the path.
+# A test of a command that works on a local database only (init, demo, serve, check, backup, restore) skips in
+# remote mode, saying so; so does a test marked ``local_only(reason)``.
+CLI_MODES = ["local", "remote", pytest.param("remote-pg", marks=pytest.mark.postgres)]
+#: Why ``import --rejects`` is a local case: the rejects file would be written where the import runs, the server;
+#: through a server the CLI refuses it as bad usage and the report (--json) lists the rejected rows.
+REJECTS_FILE = "import --rejects writes its file where the import runs; through a server that is refused (usage)"
+#: Why listing tokens is a local case: through a server each person holds the personal token of their login, so
+#: token ids and lists differ.
+LOGIN_TOKENS = "through a server each logged-in person holds their login's personal token: token ids and lists differ"
+
+
+class CliDatabase:
+    """A CLI test's database in its mode: ``template(name, build)`` makes it (a copy of a session template, as
+    ``Templates.copy``) and, in remote mode, has the session's server of that kind of database serve it."""
+
+    def __init__(self, mode: str, request: pytest.FixtureRequest, templates: Templates, folder: Path):
+        self.mode, self.request, self.templates, self.folder = mode, request, templates, folder
+
+    @property
+    def remote(self) -> bool:
+        return self.mode != "local"
+
+    def template(self, name: str, build: Callable[[str], object]) -> str:
+        if self.mode == "local":
+            return self.templates.sqlite(name, build, self.folder)
+        from tests.remote import SharedServer
+
+        servers: dict[str, SharedServer] = self.request.getfixturevalue("team_servers")
+        kind = "sqlite" if self.mode == "remote" else "postgresql"
+        logins = self.templates.folder / f"{name}-logins-{kind}"
+
+        def build_and_log_in(url: str) -> list[str]:
+            """The template, and every user of it logged in (their config directories in ``logins``), once: each
+            test starts from a copy of both, so a test's snapshot never sees a first login."""
+            build(url)
+            if kind not in servers:
+                servers[kind] = SharedServer(url)
+            return servers[kind].log_everyone_in(url, logins)
+
+        if self.mode == "remote":
+            url = f"sqlite:///{self.folder / 'leadflow.db'}"
+        else:
+            databases: PostgresDatabases = self.request.getfixturevalue("postgres_databases")
+            url = databases.create()
+            self.request.addfinalizer(lambda: databases.drop(url))
+        users = self.templates.copy(f"{name}+logins", build_and_log_in, url)
+        shutil.copytree(logins, self.folder / "logins")
+        servers[kind].attach(url, self.folder / "logins", users)
+        self.request.addfinalizer(lambda: servers[kind].detach(url))
+        return url
+
+
+@pytest.fixture(scope="session")
+def team_servers() -> Iterator[dict[str, Any]]:
+    """The session's team servers, one per kind of database (tests/remote.py's ``SharedServer``)."""
+    servers: dict[str, Any] = {}
+    yield servers
+    for server in servers.values():
+        server.stop()
+
+
+@pytest.fixture(params=CLI_MODES)
+def cli_db(request: pytest.FixtureRequest, templates: Templates, tmp_path: Path) -> Iterator[CliDatabase]:
+    """Where a CLI test's commands work: ``local``, ``remote`` (SQLite) or ``remote-pg`` (PostgreSQL)."""
+    mode = request.param
+    if mode == "remote-pg" and not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must provide PostgreSQL: LEADFLOW_TEST_PG_URL is not set")
+        pytest.skip("no PostgreSQL server: set LEADFLOW_TEST_PG_URL to run the postgres half")
+    marker = request.node.get_closest_marker("local_only")
+    if mode != "local" and marker is not None:
+        pytest.skip(f"local mode only: {marker.args[0]}")
+    if mode == "local":
+        yield CliDatabase(mode, request, templates, tmp_path)
+        return
+    from engine import passwords
+
+    passwords.configure(time_cost=1, memory_cost=8, parallelism=1)  # the logins' Argon2id at its smallest cost
+    try:
+        yield CliDatabase(mode, request, templates, tmp_path)
+    finally:
+        passwords.configure()
+
+
 # -- checking the database --------------------------------------------------------------------------
 
 
@@ -359,12 +465,18 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every leadflow table, to prove that a refused command changed nothing."""
     from engine.store import metadata
 
+    # Through a server every request counts against the caller's token (``rate_limits``, ``api_tokens.last_used_at``,
+    # a login's session): a refused command writes that and nothing else, which the snapshot leaves out.
+    bookkeeping = {"rate_limits": None, "api_tokens": "last_used_at", "sessions": "last_seen_at"}
+    remote = server_for(url) is not None
     db = sa.create_engine(url)
     try:
         with db.connect() as conn:
             return {
-                t.name: sorted(tuple(map(repr, r)) for r in conn.execute(sa.select(t)))
-                for t in metadata.sorted_tables
+                t.name: sorted(tuple(map(repr, r)) for r in conn.execute(
+                    sa.select(*[c for c in t.columns if c.name != bookkeeping[t.name]])
+                    if remote and bookkeeping.get(t.name) else sa.select(t)))
+                for t in metadata.sorted_tables if not (remote and t.name in bookkeeping and not bookkeeping[t.name])
             }
     finally:
         db.dispose()

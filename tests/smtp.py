@@ -19,6 +19,7 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     message: EmailMessage
+    raw: bytes = b""  # the message as it came over the wire (its headers' encoding)
 
 
 @dataclass
@@ -42,7 +43,8 @@ class Inbox:
         # as a mail client would read it: line ends as the platform's, not SMTP's CRLF
         raw = envelope.original_content.replace(b"\r\n", b"\n")
         message = email.message_from_bytes(raw, policy=policy.default)
-        item = Received(envelope.mail_from, list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        item = Received(envelope.mail_from, list(envelope.rcpt_tos), message,  # type: ignore[arg-type]
+                        envelope.original_content)
         with self.lock:
             self.received.append(item)
         if self.on_data is not None:

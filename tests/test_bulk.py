@@ -389,3 +389,44 @@ def test_a_concurrent_writer_between_the_read_and_the_write_makes_the_batch_writ
     monkeypatch.undo()
     assert [anna.get_lead(i)["stage"] for i in ids] == ["register_lead"] * 3
     assert anna.get_lead(ids[2])["last_report"] == "Klient dzwonił"
+
+
+# -- closing many -------------------------------------------------------------------------------------------
+
+def test_close_many_writes_what_closing_one_by_one_writes_and_refuses_alike(team: Team) -> None:
+    bulk_ids, single_ids = pv_leads(team, 3), pv_leads(team, 3)
+    anna = team.as_("anna")
+    reason = "no_budget"  # a refusal that asks for the director's review
+    assert team.admin.spec(PV).reason(reason).review
+    assert anna.bulk.close_many(bulk_ids, reason=reason, note="za drogo") == {
+        "action": "close", "done": bulk_ids, "refused": []}
+    for lead_id in single_ids:
+        anna.close_lead(lead_id, reason, note="za drogo")
+    for one, other in zip(bulk_ids, single_ids, strict=True):
+        assert lead_record(team, one) == lead_record(team, other)
+    db = sa.create_engine(team.url)
+    try:
+        with db.connect() as conn:
+            closed = sorted(r[0] for r in conn.execute(sa.select(store.closures.c.lead_id)))
+            reviewed = sorted(r[0] for r in conn.execute(sa.select(store.reviews.c.lead_id)))
+    finally:
+        db.dispose()
+    assert closed == reviewed == sorted(bulk_ids + single_ids)
+    assert stage_counts_and_recount(team.url)[0] == stage_counts_and_recount(team.url)[1]
+    # refusals: each as the one-lead call words it, and nothing written unless skipping
+    fresh = pv_leads(team, 2)
+    strangers = pv_leads(team, 1, owner="ioana")
+    ids = [*fresh, bulk_ids[0], strangers[0], 99_999]
+    expected = [outcome(team, lambda i=i: anna.close_lead(i, reason)) for i in ids[2:]]  # type: ignore[misc]
+    before = snapshot(team.url)
+    with pytest.raises(BatchRefused) as refused:
+        anna.bulk.close_many(ids, reason=reason)
+    assert [(r["lead_id"], r["error"], r["reason"]) for r in refused.value.refused] == [
+        (i, *e) for i, e in zip(ids[2:], expected, strict=True) if e is not None]
+    assert snapshot(team.url) == before
+    with pytest.raises(BatchRefused, match="is not a closure reason"):
+        anna.bulk.close_many(fresh, reason="no_such_reason")
+    assert snapshot(team.url) == before
+    report = anna.bulk.close_many(ids, reason=reason, on_refusal="skip")
+    assert report["done"] == fresh and [r["lead_id"] for r in report["refused"]] == ids[2:]
+    assert all(anna.get_lead(i)["status"] == "lost" for i in fresh)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from click.testing import CliRunner, Result
+import pytest
+from click.testing import Result
 
-from cli.main import cli
 from engine.api import Engine
-from tests.conftest import PLAIN_OUTPUT, TEST_NOW, argv, check_error, js, ok, refused, snapshot
+from tests.conftest import LOGIN_TOKENS, check_error, js, leadflow, ok, refused, snapshot
 from tests.test_auth import _cheap_hashes
 from tests.test_cli_engine import url
 
@@ -22,8 +22,7 @@ GOOD = "correct horse battery"
 
 def fed(url: str, user: str, command: str, stdin: str) -> Result:
     """``leadflow COMMAND`` with ``stdin`` on standard input."""
-    env = {"LEADFLOW_DB": url, "LEADFLOW_USER": user, "LEADFLOW_NOW": TEST_NOW, **PLAIN_OUTPUT}
-    return CliRunner().invoke(cli, argv(command), env=env, input=stdin, catch_exceptions=False, prog_name="leadflow")
+    return leadflow(url, user, command, input=stdin)
 
 
 def login(url: str, name: str, password: str) -> dict[str, Any]:
@@ -59,6 +58,7 @@ def test_user_add_with_a_password_from_stdin_or_a_one_time_one(url: str) -> None
     assert snapshot(url) == before
 
 
+@pytest.mark.local_only("through a server the user has a password already: they logged in with it")
 def test_user_passwd_for_oneself_and_by_an_admin(url: str) -> None:
     result = fed(url, "anna", "user passwd --password-stdin", GOOD + "\n")
     assert (result.exit_code, result.stdout) == (0, "Password of anna set\n")
@@ -77,6 +77,19 @@ def test_user_passwd_for_oneself_and_by_an_admin(url: str) -> None:
     assert one["name"] == "piotr" and one["must_change_password"] and len(one["password"]) >= 10
 
 
+def test_user_passwd_after_an_admin_set_it(url: str) -> None:
+    """The same in both modes: through a server, anna changes it from her login (its token outlives the change)."""
+    result = fed(url, "root", "user passwd anna --password-stdin", "set by the admin\n")
+    assert result.stdout == "Password of anna set, to be changed at the next login\n"
+    assert check_error(fed(url, "anna", "user passwd --password-stdin", "not the old one\nanother new one\n"), 1) == (
+        "Error: the old password of user 'anna' is wrong; the password was not changed")
+    result = fed(url, "anna", "user passwd --password-stdin --json", "set by the admin\nmy very own one\n")
+    assert (result.exit_code, json.loads(result.stdout)["must_change_password"]) == (0, False)
+    assert login(url, "anna", "my very own one")["user"]["name"] == "anna"
+
+
+@pytest.mark.local_only("through a server deactivating a user revokes their login's token: their next command is "
+                        "refused as not logged in (tests/test_server_attacks.py)")
 def test_user_set_role_team_and_deactivation(url: str) -> None:
     ok(url, "anna", "lead add --process photovoltaics --name 'Zofia Kamińska'")
     assert ok(url, "root", "user set piotr --team south").stdout == "User piotr: salesperson in team south\n"
@@ -91,12 +104,13 @@ def test_user_set_role_team_and_deactivation(url: str) -> None:
     assert (back["active"], back["open_leads"]) == (True, 1)
     assert refused(url, "root", "user set anna --role analyst").startswith("Error: user 'anna' owns 1 open leads")
     assert refused(url, "root", "user set anna", code=2) == (
-        "Error: nothing to change: give --email, --role, --team, --deactivate or --activate")
+        "Error: nothing to change: give --email, --role, --team, --language, --deactivate or --activate")
     assert refused(url, "root", "user set root --deactivate") == (
         "Error: user 'root' is the last active admin; make another admin first")
     assert ok(url, "root", "user set anna --email anna@example.pl").stdout == "User anna: e-mail anna@example.pl\n"
 
 
+@pytest.mark.local_only(LOGIN_TOKENS)
 def test_personal_tokens_from_the_cli(url: str) -> None:
     made = js(url, "anna", "token add --personal --name laptop --expires 30")
     assert made["token"].startswith("lfp_") and (made["kind"], made["source"]) == ("personal", "anna")

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from engine.api import Engine
-from tests.conftest import PROCESSES_DIR, ROOT, TEST_NOW, Templates, cli_floor, js, ok, refused
+from tests.conftest import PROCESSES_DIR, ROOT, TEST_NOW, CliDatabase, cli_floor, js, ok, refused
 from tests.smtp import Inbox, Received, Server, free_port
 from tests.test_assignment import with_rules
 
@@ -30,9 +30,9 @@ TEAM = [
 
 
 @pytest.fixture
-def url(templates: Templates, tmp_path: Path) -> str:
-    """A fresh copy of the session's database of TEAM, set up through the CLI."""
-    return templates.sqlite("cli_automation", cli_floor(TEAM, emails=True), tmp_path)
+def url(cli_db: CliDatabase) -> str:
+    """A fresh copy of the session's database of TEAM, set up through the CLI (in each mode of ``cli_db``)."""
+    return cli_db.template("cli_automation", cli_floor(TEAM, emails=True))
 
 
 def test_user_email_add_set_and_list(url: str) -> None:

@@ -52,3 +52,15 @@ def test_winning_several_leads_and_bad_ids(url: str) -> None:  # noqa: F811
         "'0' is not a valid id: a whole number from 1 to 9223372036854775807")
     assert check_error(leadflow(url, "anna", f"lead advance {one} {one}"), 1) == (
         f"Error: lead {one} is listed twice; list each lead once (nothing was written)")
+
+
+def test_closing_several_leads_is_all_or_nothing_unless_refused_leads_are_skipped(url: str) -> None:  # noqa: F811
+    one, two, three = add_leads(url, 3)
+    ok(url, "anna", f"lead close {three} --reason bad_timing")
+    line = refused(url, "anna", f"lead close {one} {two} {three} --reason bad_timing")
+    assert line.startswith(
+        f"Error: can't close 1 of 3 leads, so none was written: can't close lead {three}: it is lost")
+    check_error(leadflow(url, "anna", f"lead close {one} {two} --reason bad_timing --if-version 1"), 2)
+    result = leadflow(url, "anna", f"lead close {one} {two} {three} --reason bad_timing --skip-refused")
+    assert result.exit_code == 1 and result.stdout.startswith(f"2 leads closed: {one}, {two}\n")
+    assert [js(url, "anna", f"lead show {i}")["status"] for i in (one, two)] == ["lost", "lost"]

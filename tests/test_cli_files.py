@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from cli.files import is_demo_database, is_sqlite_database
-from tests.conftest import Templates, check_error, cli_floor, leadflow, ok, snapshot
+from tests.conftest import REJECTS_FILE, CliDatabase, check_error, cli_floor, leadflow, ok, snapshot
 
 FLOOR = [("marta", "manager", "north"), ("anna", "salesperson", "north")]
 
 
 @pytest.fixture
-def url(templates: Templates, tmp_path: Path) -> str:
-    url = templates.sqlite("cli_files", cli_floor(FLOOR), tmp_path)
+def url(cli_db: CliDatabase) -> str:
+    url = cli_db.template("cli_files", cli_floor(FLOOR))
     ok(url, "anna", "lead add --process photovoltaics --name 'Jan Kowalski' --phone '+48 600 100 200' --value 1000")
     return url
 
@@ -49,7 +49,8 @@ def untouched(path: Path, url: str, run: Callable[[], object]) -> None:
 WRITERS = [
     ("export", ["export", "--output"]),
     ("board", ["board", "--html"]),
-    ("import", ["import", "{csv}", "--process", "photovoltaics", "--rejects"]),
+    pytest.param("import", ["import", "{csv}", "--process", "photovoltaics", "--rejects"],
+                 marks=pytest.mark.local_only(REJECTS_FILE)),
     ("chart", ["report", "funnel", "--chart"]),
 ]
 
@@ -60,7 +61,7 @@ def command(args: list[str], target: Path, tmp_path: Path) -> list[str]:
     return [a.replace("{csv}", str(csv_file)) for a in args] + [str(target)]
 
 
-@pytest.mark.parametrize(("name", "args"), WRITERS, ids=[w[0] for w in WRITERS])
+@pytest.mark.parametrize(("name", "args"), WRITERS, ids=["export", "board", "import", "chart"])
 def test_an_existing_file_is_replaced_only_with_force(url: str, tmp_path: Path, name: str,
                                                      args: list[str]) -> None:
     target = tmp_path / ("out.png" if name == "chart" else "out.txt")
@@ -73,12 +74,12 @@ def test_an_existing_file_is_replaced_only_with_force(url: str, tmp_path: Path, 
     assert target.read_bytes() != b"my own notes\n"
 
 
-@pytest.mark.parametrize(("name", "args"), WRITERS, ids=[w[0] for w in WRITERS])
+@pytest.mark.parametrize(("name", "args"), WRITERS, ids=["export", "board", "import", "chart"])
 def test_a_database_is_never_written_over_even_with_force(url: str, tmp_path: Path, name: str,
                                                           args: list[str]) -> None:
     other = a_database(tmp_path / ("team.png" if name == "chart" else "team.db"))
     live = Path(url.removeprefix("sqlite:///"))
-    for target in (other, live):
+    for target in (other, live) if url.startswith("sqlite:") else (other,):  # PostgreSQL's database is no file
         for force in ([], ["--force"]):
             untouched(target, url, lambda t=target, f=force: check_error(  # type: ignore[misc]
                 leadflow(url, "marta", [*command(args, t, tmp_path), *f]), 1))
@@ -94,6 +95,7 @@ def test_a_file_with_a_write_ahead_log_beside_it_is_a_database(tmp_path: Path) -
     assert is_sqlite_database(target)
 
 
+@pytest.mark.local_only("demo works on a local database only (LOCAL_COMMANDS): it makes a SQLite file")
 def test_demo_refuses_a_database_and_any_other_file(url: str, tmp_path: Path) -> None:
     live = Path(url.removeprefix("sqlite:///"))
     notes = tmp_path / "notes.txt"

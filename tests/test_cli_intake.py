@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from engine.api import Engine
-from tests.conftest import Templates, leadflow, snapshot
+from tests.conftest import LOGIN_TOKENS, REJECTS_FILE, CliDatabase, leadflow, snapshot
 
 ROOT = Path(__file__).resolve().parent.parent
 PV = "photovoltaics"
@@ -40,9 +40,9 @@ def build_floor(url: str) -> None:
 
 
 @pytest.fixture
-def url(templates: Templates, tmp_path: Path) -> str:
-    """A fresh copy of ``build_floor``'s database, built once per session."""
-    return templates.sqlite("cli_intake", build_floor, tmp_path)
+def url(cli_db: CliDatabase) -> str:
+    """A fresh copy of ``build_floor``'s database, built once per session (in each mode of ``cli_db``)."""
+    return cli_db.template("cli_intake", build_floor)
 
 
 def excel_file(path: Path, rows: list[list[str]]) -> Path:
@@ -60,6 +60,7 @@ PROSPECTS = [
 ]
 
 
+@pytest.mark.local_only(REJECTS_FILE)
 def test_import_prints_a_summary_and_each_rejected_row(url: str, tmp_path: Path) -> None:
     path = excel_file(tmp_path / "prospects.csv", PROSPECTS)
     result = leadflow(url, "marta", ["import", str(path), "--process", PV, "--rejects", str(tmp_path / "rejects.csv")])
@@ -172,6 +173,7 @@ def test_export_for_excel_and_what_a_salesperson_sees(url: str, tmp_path: Path) 
     assert len(lines) == 3 and lines[1].split(";")[6] == "Anny" and lines[2] == ""
 
 
+@pytest.mark.local_only(LOGIN_TOKENS)
 def test_tokens_are_shown_once_and_managed_by_admins(url: str) -> None:
     result = leadflow(url, "root", ["token", "add", "--source", "website", "--process", PV, "--json"])
     made = json.loads(result.stdout)
@@ -197,6 +199,7 @@ def test_tokens_are_shown_once_and_managed_by_admins(url: str) -> None:
 
 
 @pytest.mark.slow  # a large import, killed and run again as programs
+@pytest.mark.local_only("it kills an import process of its own, which works on the database itself")
 def test_a_killed_import_leaves_nothing_and_a_rerun_imports_each_row_once(url: str, tmp_path: Path) -> None:
     from benchmarks.import_csv import generate
 

@@ -24,8 +24,8 @@ from engine import clock
 from engine.api import Engine
 from tests.conftest import (
     TEST_NOW,
+    CliDatabase,
     Team,
-    Templates,
     check_error,
     cli_floor,
     js,
@@ -35,6 +35,7 @@ from tests.conftest import (
     refused,
     snapshot,
 )
+from tests.test_cli_engine import HIDDEN
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -130,9 +131,9 @@ def kinds(url: str, user: str, lead_id: int, now: str = TEST_NOW) -> list[str]:
 
 
 @pytest.fixture
-def url(templates: Templates, tmp_path: Path) -> str:
-    """A fresh copy of the session's database of TEAM, set up through the CLI."""
-    return templates.sqlite("cli_recovery", cli_floor(TEAM), tmp_path)
+def url(cli_db: CliDatabase) -> str:
+    """A fresh copy of the session's database of TEAM, set up through the CLI (in each mode of ``cli_db``)."""
+    return cli_db.template("cli_recovery", cli_floor(TEAM))
 
 
 # ================================================================================================
@@ -282,6 +283,7 @@ def test_review_confirm_records_the_note_in_the_history(url: str) -> None:
     assert refused(url, "marta", f"review return {lead}", at) == f"Error: lead {lead} has no open refusal review"
 
 
+@pytest.mark.local_only(HIDDEN)
 def test_only_a_director_of_the_leads_team_decides_a_review(url: str) -> None:
     lead = add(url, "anna", "Undecided")
     ok(url, "anna", f"lead close {lead} --reason price", "2026-03-02T10:00:00")
@@ -330,6 +332,7 @@ def test_the_directors_stand_up_lists_the_refusals_to_review(url: str) -> None:
 # ================================================================================================
 
 
+@pytest.mark.local_only(HIDDEN)
 def test_the_owner_files_a_report(url: str) -> None:
     lead = add(url, "anna", "Reported")
     at = "2026-03-04T15:00:00"
@@ -398,6 +401,7 @@ def test_a_managers_extension_keeps_a_lead_out_of_stalled_until_its_date(url: st
         lead, "grant decision in April", "held 118 days, longer than the 60-day sales cycle")
 
 
+@pytest.mark.local_only(HIDDEN)
 def test_a_recall_makes_a_lead_stalled_at_once(url: str) -> None:
     lead = add(url, "anna", "Recalled")
     assert js(url, "marta", "stalled")["leads"] == []
@@ -642,6 +646,7 @@ def test_rotation_balances_the_load_counting_open_leads(url: str) -> None:
         "admin may")
 
 
+@pytest.mark.local_only(HIDDEN)
 def test_a_rotated_lead_rests_then_restarts_its_stage_for_the_new_owner_with_its_history(url: str) -> None:
     # the client lost an earlier lead; the revisit lead is the one that stalls and rotates
     first = add(url, "anna", "Łukasz Żółć", "2025-09-01T09:00:00")

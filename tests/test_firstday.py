@@ -202,3 +202,8 @@ def test_a_plain_pip_install_loads_the_shipped_processes(tmp_path: Path) -> None
     assert load.returncode == 0, load.stderr
     assert load.stdout.count(" loaded\n") == len(SHIPPED) - 2
     assert installed("process", "show", "leasing").returncode == 0
+    # the compiled catalogues are in the package (docs/i18n.md): help and refusals speak Polish
+    polish = subprocess.run([str(venv / "bin" / "leadflow"), "lead", "advance", "--help"], cwd=work,
+                            env={**env, "LEADFLOW_LANG": "pl"}, capture_output=True, text=True, check=False,
+                            timeout=120)
+    assert "Przesuń leady do następnego etapu" in " ".join(polish.stdout.split()), polish.stderr

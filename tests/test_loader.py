@@ -78,8 +78,9 @@ closure_reasons:
 """
 
 ALLOWED_TOP = (
-    "$schema, format, id, title, description, maintainer, currency, calendar, owner_role, sales_cycle_days, "
-    "cool_off_days, stalled_after_days, language, assignment, roles, fields, stages, won_stage, closure_reasons"
+    "$schema, format, id, title, description, maintainer, currency, calendar, business_hours, owner_role, "
+    "sales_cycle_days, cool_off_days, stalled_after_days, language, default_team, assignment, roles, fields, stages, "
+    "won_stage, closure_reasons"
 )
 WHEN = "stages[2].tasks[0].when"
 

@@ -137,6 +137,7 @@ def test_every_result_has_exactly_its_types_keys(team: Team, tmp_path: Path) -> 
         (marta.report_funnel(), results.FunnelReport),
         (marta.report_cycle(), results.CycleReport),
         (marta.report_salespeople(), results.SalespeopleReport),
+        (marta.reports.products(), results.ProductsReport),
         (marta.report_forecast(), results.ForecastReport),
         (marta.list_outbox(), list[results.OutboxRow]),
     ]

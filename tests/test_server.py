@@ -115,6 +115,20 @@ def test_a_csv_import_dry_run_then_for_real(team: Team, served: Served) -> None:
     assert [r["name"] for r in team.as_("marta").leads.list(process=PV)] == ["Ewa Nowak"]
 
 
+def test_a_history_import_through_the_api_with_its_reasons_mapped(team: Team, served: Served) -> None:
+    csv = (b"external_id,name,status,stage,created_at,closed_at,close_reason,owner\n"
+           b"X-1,Ewa Nowak,lost,first_contact,2025-01-06,2025-02-01,Too expensive,anna\n"
+           b"X-2,Jan Lis,won,,2025-01-06,2025-03-01,,anna\n")
+    params = {"process": PV, "history": "true", "filename": "deals.csv", "map_reason": "Too expensive=price"}
+    refused = served.call("marta", "POST", "/v1/imports", params=params, content=csv)
+    assert refused.status_code == 403, refused.text  # only an admin speaks for every owner
+    done = served.call("root", "POST", "/v1/imports", params=params, content=csv)
+    assert done.status_code == 200, done.text
+    assert (done.json()["imported"], done.json()["history"]["lost"], done.json()["history"]["won"]) == (2, 1, 1)
+    found = served.call("root", "GET", "/v1/leads/external/X-1")
+    assert team.admin.leads.get(found.json())["close_reason"] == "price"
+
+
 def test_a_process_file_is_validated_and_loaded_through_the_api(team: Team, served: Served) -> None:
     text = (PROCESSES_DIR / "mortgage.yaml").read_bytes()
     valid = served.call("root", "POST", "/v1/processes/validate", params={"filename": "mortgage.yaml"}, content=text)

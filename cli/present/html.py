@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from engine import results
+from engine import i18n, results
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
@@ -15,8 +15,16 @@ def render(template: str, **context: Any) -> str:
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
                       undefined=StrictUndefined)
+    # the one translation function (engine/i18n.py), so the pages' texts are the catalogues' ({name} placeholders)
+    env.globals.update(_=i18n.gettext, ngettext=i18n.ngettext, lang=i18n.language())
     return env.get_template(template).render(**context)
 
 
 def board_page(boards: list[results.Board], as_of: str, scope: str = "") -> str:
-    return render("board.html.j2", boards=boards, as_of=as_of, scope=scope)
+    from cli.present import formats
+
+    def amount(value: str | None) -> str:
+        return formats.amount(value) if value else "-"
+
+    shown_at = as_of if i18n.language() == i18n.SOURCE else formats.short_time(as_of)
+    return render("board.html.j2", boards=boards, as_of=as_of, scope=scope, amount=amount, shown_at=shown_at)

@@ -199,6 +199,7 @@ async def _arguments(request: Request, op: Operation, caller: Caller | None, lim
                      folder: Path) -> dict[str, Any]:
     errors: list[dict[str, str]] = []
     kwargs: dict[str, Any] = {}
+    chosen_none: set[str] = set()
     for p in op.placed("path"):
         kwargs[p.name] = _convert(p, request.path_params.get(p.name), errors)
     known = {p.key for p in op.placed("query")} | ({"filename"} if op.body == "file" else set())
@@ -211,6 +212,8 @@ async def _arguments(request: Request, op: Operation, caller: Caller | None, lim
             errors.append({"field": p.key, "message": f"'{p.key}' is given {len(raw)} times; give it once"})
         elif raw:
             kwargs[p.name] = _from_text(p, raw[0], errors, folder)
+            if kwargs[p.name] is None and p.none_value is not None and raw[0] == p.none_value:
+                chosen_none.add(p.name)  # 'state=all' is the engine's None, not its default
         elif p.required:
             errors.append({"field": p.key, "message": f"'{p.key}' is required"})
         else:
@@ -249,7 +252,7 @@ async def _arguments(request: Request, op: Operation, caller: Caller | None, lim
         kwargs[p.name] = _from_client(p, request, caller)
     if errors:
         raise Problem(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
-    return {k: v for k, v in kwargs.items() if v is not None}
+    return {k: v for k, v in kwargs.items() if v is not None or k in chosen_none}
 
 
 def _suffix(op: Operation) -> str:

@@ -13,7 +13,8 @@ same task rows and projections, written by the same ``store.write_leads`` (tests
 lead by lead), and its owner decided by the same ``assignment.owner_of_new_lead``.
 
 The package: ``columns`` (what a column means), ``inquiry`` (checking one inquiry), ``csv_file`` (reading the
-file), ``bulk_import`` (the import), ``export`` (the export).
+file), ``bulk_import`` (the import), ``history_import`` (deals from another CRM with their history), ``export`` (the
+export).
 """
 
 from __future__ import annotations
@@ -39,14 +40,17 @@ from engine.intake.csv_file import (
     neutralise,
     unneutralise,
 )
-from engine.intake.export import EXPORT_COLUMNS, export_csv
+from engine.intake.export import EXPORT_COLUMNS, EXPORT_TYPES, export_csv, export_rows
+from engine.intake.history_import import HISTORY_COLUMNS, reason_map, run_history_import
 from engine.intake.inquiry import FieldError, Inquiry, InquiryErrors, check_inquiry, check_submission, find_client
 
 __all__ = [
     "ATTRIBUTES",
     "DELIMITERS",
     "EXPORT_COLUMNS",
+    "EXPORT_TYPES",
     "FORMULA_STARTS",
+    "HISTORY_COLUMNS",
     "IGNORE",
     "STATE_COLUMNS",
     "SYNONYMS",
@@ -62,12 +66,15 @@ __all__ = [
     "check_submission",
     "detect_delimiter",
     "export_csv",
+    "export_rows",
     "file_sha256",
     "find_client",
     "header_key",
     "load_mapping",
     "neutralise",
     "plan_columns",
+    "reason_map",
+    "run_history_import",
     "run_import",
     "unneutralise",
 ]

@@ -56,7 +56,7 @@ class ImportOptions:
     progress: Callable[[int, int, int], None] | None = None  # (bytes read, file size, rows read)
 
 
-class _Rejects:
+class Rejects:
     """The rejected rows: counted, the first ``keep`` kept for the report, all written to a CSV if asked."""
 
     keep = 1000
@@ -232,8 +232,8 @@ class BulkImport:
                     cursor.execute(f"SELECT {column.name}, id FROM clients WHERE {column.name} IN "
                                    f"({','.join('?' * len(chunk))}) AND merged_into IS NULL ORDER BY id", chunk)
                     found += cursor.fetchall()
-                return _first_ids(found)
-            return _first_ids(list(cursor.fetchall()))
+                return first_ids(found)
+            return first_ids(list(cursor.fetchall()))
         finally:
             cursor.close()
 
@@ -306,7 +306,7 @@ class BulkImport:
 _OWN_ATTRS = ("id", "client_id", "owner", "team", "source", "product", "value_minor", "fields")
 
 
-def _first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
+def first_ids(rows: list[tuple[str, int]]) -> dict[str, int]:
     out: dict[str, int] = {}
     for key, client_id in rows:
         out.setdefault(key, client_id)
@@ -348,17 +348,10 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
                 f"{', '.join(map(repr, source.header))}: map one to name in a mapping file")
         bulk = BulkImport(conn, actor=actor, spec=spec, version=version, at=at, specs=specs, options=options,
                           user=user)
-        rejects = _Rejects(options.rejects, source.header, source.delimiter)
-        try:
-            rows = _read(source, plan, bulk, rejects, options)
-        except BaseException:
-            rejects.discard()
-            raise
-        rejects.finish()
+        rows, rejects = read_rows(source, options, lambda rejects: _read(source, plan, bulk, rejects, options))
     finally:
         source.close()
-    writing = not options.dry_run and not (rejects.count and options.on_error == "abort")
-    status = "imported" if writing else ("dry_run" if options.dry_run else "aborted")
+    status = outcome(options, rejects)
     report: results.ImportReport = {
         "status": status, "file": str(path), "sha256": sha256, "process": spec.id, "process_version": version,
         "encoding": source.encoding, "delimiter": source.delimiter,
@@ -367,7 +360,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
         "rows": rows, **bulk.stats, "rejected": rejects.count,
         "rejects": rejects.first, "rejects_file": str(options.rejects) if options.rejects else None,
         "first_lead_id": bulk.lead_ids[0] if bulk.lead_ids else None,
-        "last_lead_id": bulk.lead_ids[-1] if bulk.lead_ids else None, "import_id": None,
+        "last_lead_id": bulk.lead_ids[-1] if bulk.lead_ids else None, "import_id": None, "history": None,
     }
     if status == "aborted":  # nothing was written: none of the batches written before the bad row counts
         report = {**report, **_no_counts(), "first_lead_id": None, "last_lead_id": None}
@@ -381,12 +374,32 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
     return report
 
 
+def read_rows(source: CsvFile, options: ImportOptions, read: Callable[[Rejects], int]) -> tuple[int, Rejects]:
+    """``read(rejects)`` over the file, its rejected rows collected (and written to ``options.rejects``, kept only
+    when the reading finished); returns the number of records and the rejects."""
+    rejects = Rejects(options.rejects, source.header, source.delimiter)
+    try:
+        rows = read(rejects)
+    except BaseException:
+        rejects.discard()
+        raise
+    rejects.finish()
+    return rows, rejects
+
+
+def outcome(options: ImportOptions, rejects: Rejects) -> str:
+    """What an import that read its file comes to: imported, dry_run, or aborted (a bad row with on_error abort)."""
+    if options.dry_run:
+        return "dry_run"
+    return "aborted" if rejects.count and options.on_error == "abort" else "imported"
+
+
 def _no_counts() -> results.ImportCounts:
     return {"imported": 0, "new_clients": 0, "existing_clients": 0, "repeated_clients": 0, "possible_duplicates": 0,
             "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0}
 
 
-def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects, options: ImportOptions) -> int:
+def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: Rejects, options: ImportOptions) -> int:
     """Check every record, batch the good ones, flush full batches; returns the number of records."""
     width = len(source.header)
     columns = plan.columns
@@ -400,7 +413,7 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects
             rejects.add(line, cells, f"the row has {len(cells)} cells, the header {width}")
             writing = writing and options.on_error == "skip"
             continue
-        values = [(c, _cell(cells[c.index])) for c in columns]
+        values = [(c, cell(cells[c.index])) for c in columns]
         inquiry, errors = check_inquiry(values, bulk.spec.calendar)
         if inquiry is not None and inquiry.owner:
             row = bulk._owner_row(inquiry.owner)
@@ -426,7 +439,7 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: _Rejects
     return rows
 
 
-def _cell(text: str) -> str:
+def cell(text: str) -> str:
     """A cell as the inquiry's value: an export's apostrophe undone, Windows line breaks inside it made plain."""
     if "\r" in text:
         text = text.replace("\r\n", "\n")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from engine.results.leads import Lead
 
@@ -30,6 +30,16 @@ class ImportCounts(TypedDict):
     mails_queued: int
 
 
+class HistoryCounts(TypedDict):
+    """What a history import did besides adding deals (docs/intake.md#migrating-from-another-crm)."""
+
+    updated: int  # deals already imported that moved on
+    unchanged: int  # deals already imported where the file has them
+    open: int  # of the deals added or updated, those open, won and lost
+    won: int
+    lost: int
+
+
 class ImportReport(ImportCounts):
     """``import``'s report (docs/intake.md#importing-a-csv-file)."""
 
@@ -50,6 +60,7 @@ class ImportReport(ImportCounts):
     first_lead_id: int | None
     last_lead_id: int | None
     import_id: int | None
+    history: HistoryCounts | None  # a history import's counts (None for new inquiries)
 
 
 class Submission(TypedDict):
@@ -57,3 +68,16 @@ class Submission(TypedDict):
 
     lead: Lead
     client_existed: bool
+
+
+class ExportTable(TypedDict):
+    """``intake.export_table``: the leads a user may see as a typed table (``leadflow export --xlsx``).
+
+    ``types`` names each column's kind (``int``, ``text``, ``phone``, ``money``, ``number``, ``date``, ``datetime``,
+    ``bool``); ``currencies`` maps each process to its currency; ``rows`` hold the stored forms (money a decimal
+    string, dates and instants ISO)."""
+
+    columns: list[str]
+    types: list[str]
+    currencies: dict[str, str]
+    rows: list[list[Any]]

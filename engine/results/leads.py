@@ -50,6 +50,8 @@ class LeadRow(TypedDict):
     close_reason: str | None
     #: the contact the owner booked with the client (a date and time), if any
     next_contact: Timestamp | None
+    #: the deal's id in the system it was migrated from (docs/intake.md)
+    external_id: str | None
 
 
 class Lead(LeadRow):
@@ -125,6 +127,16 @@ class TaskRow(TypedDict):
     next_contact: Timestamp | None
 
 
+class Contact(TypedDict):
+    """One of a company's people (``client show``'s ``contacts``)."""
+
+    id: int
+    name: str
+    role: str | None
+    email: str | None
+    phone: str | None
+
+
 class TaskPage(TypedDict):
     """A page of ``task list`` (``tasks.page``): ``total`` rows in all, these from ``offset`` on, at most ``limit``."""
 
@@ -160,6 +172,10 @@ class ClientContact(TypedDict):
 class Client(ClientContact):
     id: int
     created_at: Timestamp
+    kind: str  # person (B2C) or company (B2B, with its contacts)
+    external_id: str | None
+    contacts: list[Contact]
+    language: str | None  # the language of the client's mails; None: each lead's process's (docs/i18n.md)
     merged_into: int | None  # the client this one was merged into (``client merge``), whose leads it lists
     leads: list[Lead]
 

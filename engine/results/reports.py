@@ -216,3 +216,25 @@ class ForecastReport(TypedDict):
     as_of: Timestamp
     months: int
     forecasts: list[Forecast]
+
+
+class ProductFigures(TypedDict):
+    """One product's deals closed in the period (``report products``)."""
+
+    process: str
+    product: str | None
+    won: int
+    lost: int
+    conversion: float | None  # won / (won + lost)
+    won_value: Money
+    mean_cycle_days: float | None  # creation to win, of the won ones
+    median_cycle_days: float | None
+
+
+class Products(TypedDict):
+    period: Period
+    products: list[ProductFigures]
+
+
+class ProductsReport(Products):
+    as_of: Timestamp

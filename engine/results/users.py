@@ -18,6 +18,7 @@ class User(TypedDict):
     password_set: bool
     must_change_password: bool
     deactivated_at: Timestamp | None
+    language: str | None  # the language the user reads leadflow in; None: the environment's (LEADFLOW_LANG...)
 
 
 class UserChanged(User):

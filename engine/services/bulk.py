@@ -7,18 +7,19 @@ from collections.abc import Sequence
 from engine import actions, clock, policy, results, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
 from engine.rules import clean_text
+from engine.services import recovery
 from engine.services.context import Check, Service, operation, require_forward
-from engine.services.leads import advancing, completing, winning
+from engine.services.leads import advancing, closing, completing, winning
 from engine.state import Event, apply
-from engine.vocab import NOTE_LENGTH
+from engine.vocab import NOTE_LENGTH, LeadStatus
 
 #: How a refused batch names what it could not do ("can't advance 2 of 500 leads").
-_VERBS = {"complete_task": "complete the task of", "advance": "advance", "win": "win"}
+_VERBS = {"complete_task": "complete the task of", "advance": "advance", "win": "win", "close": "close"}
 
 
 
 class BulkService(Service):
-    """``engine.bulk``: ``complete_task``, ``advance`` and ``win`` for many leads in one transaction."""
+    """``engine.bulk``: ``complete_task``, ``advance``, ``win`` and ``close`` for many leads in one transaction."""
 
     name = "bulk"
 
@@ -46,6 +47,16 @@ class BulkService(Service):
     def win_many(self, lead_ids: Sequence[int], *, on_refusal: str = "abort") -> results.BulkResult:
         """``win`` for many leads in one transaction, written set-based; see ``complete_tasks_many``."""
         return self._many("win", lead_ids, on_refusal, winning)
+
+    @operation
+    def close_many(self, lead_ids: Sequence[int], *, reason: str, note: str | None = None,
+                   on_refusal: str = "abort") -> results.BulkResult:
+        """``close`` for many leads in one transaction, for one reason, written set-based; see
+        ``complete_tasks_many``. Each closing is recorded (``closures``, and a refusal review when the reason asks
+        for one) as the one-lead call records it."""
+        note_ = clean_text(note, "note", NOTE_LENGTH)
+        return self._many("close", lead_ids, on_refusal, lambda state, spec, actor, move: closing(
+            state, spec, actor, reason, note_, move))
 
     def _many(self, action: str, lead_ids: Sequence[int], on_refusal: str, check: Check) -> results.BulkResult:
         """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
@@ -86,6 +97,12 @@ class BulkService(Service):
                 done.append(lead_id)
             if refused and on_refusal == "abort":
                 raise BatchRefused(_VERBS[action], len(ids), refused)
+            for change in changes:
+                if change.after.status == LeadStatus.LOST:  # a closing: its record, as ``leads.close`` writes it
+                    reason = lookup(change.before.process, change.before.process_version).reason(  # type: ignore[union-attr]
+                        change.after.close_reason or "")
+                    assert reason is not None and change.before is not None
+                    recovery.record_closure(conn, change.before, reason)
             store.write_leads(conn, changes)
             actions.store(conn, entries)
             return {"action": action, "done": done, "refused": refused}

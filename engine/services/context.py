@@ -10,14 +10,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, clock, notices, policy, results, rules, store, views
+from engine import actions, clock, i18n, notices, policy, results, rules, store, views
 from engine.errors import (
     ConcurrentUpdateError,
     DatabaseBusy,
@@ -29,6 +29,7 @@ from engine.errors import (
     suggest,
 )
 from engine.formats import upgrade_stored
+from engine.i18n import N_, Named
 from engine.machine import ProcessMachine
 from engine.policy import Actor
 from engine.spec import ProcessSpec
@@ -137,7 +138,9 @@ class Context:
         if not rows[0]["active"]:
             raise PermissionDenied(f"user '{self.user_name}' is deactivated; an admin may reactivate them with "
                                    f"'leadflow user set {self.user_name} --activate'")
-        return Actor.from_row(rows[0])
+        actor = Actor.from_row(rows[0])
+        i18n.set_user_language(actor.language)  # what the interfaces show this user is in their language
+        return actor
 
     def not_registered(self) -> PermissionDenied:
         return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
@@ -302,22 +305,37 @@ def require_forward(conn: Connection, state: LeadState, evs: list[Event]) -> Non
 def require_open(state: LeadState, verb: str) -> None:
     """Refuse work on a won or lost lead."""
     if state.status != LeadStatus.OPEN:
-        raise RuleViolation(f"can't {verb} lead {state.id}: it is {state.status} "
-                            f"(closed {views.iso(state.closed_at)}); a manager may reopen it")
+        raise RuleViolation(N_("can't {verb} lead {lead}: it is {status} (closed {closed_at}); a manager may "
+                               "reopen it"), verb=verb, lead=state.id, status=state.status,
+                            closed_at=views.iso(state.closed_at))
 
 
 def require_can_leave(state: LeadState, spec: ProcessSpec) -> None:
-    """Refuse to leave the lead's stage while a mandatory task is open or a required field unset."""
+    """Refuse to leave the lead's stage while a mandatory task is open or a required field unset; the refusal
+    names them by id in English and by their labels in the reader's language."""
     stage = spec.stage(state.stage)
     assert stage is not None
     open_tasks, unset = rules.missing_to_leave(stage, state.stage_tasks(), state.fields)
-    if open_tasks or unset:
-        parts = []
-        if open_tasks:
-            parts.append(f"mandatory tasks open: {', '.join(open_tasks)}")
-        if unset:
-            parts.append(f"required fields not set: {', '.join(unset)}")
-        raise RuleViolation(f"can't leave stage '{stage.id}' of lead {state.id}: {'; '.join(parts)}")
+    if not (open_tasks or unset):
+        return
+    named = {"stage": spec_label(spec, stage.id, stage.name), "lead": state.id,
+             "tasks": [spec_label(spec, t, next((x.name for x in stage.tasks if x.id == t), None))
+                       for t in open_tasks],
+             "fields": [spec_label(spec, f, next((x.label for x in spec.fields if x.id == f), None))
+                        for f in unset]}
+    if open_tasks and unset:
+        raise RuleViolation(N_("can't leave stage '{stage}' of lead {lead}: mandatory tasks open: {tasks}; "
+                               "required fields not set: {fields}"), **named)
+    if open_tasks:
+        raise RuleViolation(N_("can't leave stage '{stage}' of lead {lead}: mandatory tasks open: {tasks}"),
+                            **named)
+    raise RuleViolation(N_("can't leave stage '{stage}' of lead {lead}: required fields not set: {fields}"),
+                        **named)
+
+
+def spec_label(spec: ProcessSpec, ident: str, label: str | Mapping[str, str] | None) -> Named:
+    """A stage, task or field of ``spec`` as a message names it (its id in English, its label otherwise)."""
+    return Named(ident, label, spec.language)
 
 
 class Service:

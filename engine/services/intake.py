@@ -25,6 +25,7 @@ class IntakeService(Service):
                    owner: str | None = None, assign: str | None = None, dry_run: bool = False,
                    on_error: str = "skip", encoding: str | None = None, rejects: str | Path | None = None,
                    again: bool = False, progress: Callable[[int, int, int], None] | None = None,
+                   history: bool = False, map_reason: Mapping[str, str] | str | None = None,
                    ) -> results.ImportReport:
         """Import the leads of a CSV file into ``process`` (managers and admins), in one transaction.
 
@@ -32,6 +33,11 @@ class IntakeService(Service):
         (or to an earlier row) become new leads of that client. ``on_error="skip"`` imports the good rows and
         reports the others (``rejects``: also as a CSV file); ``"abort"`` imports nothing if any row is bad;
         ``dry_run`` checks everything and imports nothing. The report is documented in docs/intake.md.
+
+        ``history`` (admins): each row is a deal from another CRM with its stage or status and its dates, written as
+        the events that made it (engine/intake/history_import.py); ``map_reason`` maps the old system's closure
+        reasons to the process's ({"Too expensive": "price"}, or lines of OLD=NEW). Importing the same file again
+        changes nothing.
         """
         from engine import intake
 
@@ -45,8 +51,20 @@ class IntakeService(Service):
         try:
             with ctx.transaction() as conn:
                 actor = ctx.actor(conn)
-                policy.require_manager(actor, "import leads")
                 spec = ctx.spec(conn, process)
+                if history:
+                    # every event of a deal is recorded as its owner's: only an admin may speak for everyone
+                    policy.require_admin(actor, "import the history of deals")
+                    version = ctx.version_of(conn, spec)
+                    report = intake.run_history_import(
+                        conn, path, actor=actor, spec=spec, version=version, at=clock.now(),
+                        specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name),
+                        allowed=ctx.machine(spec, version).allowed, options=options,
+                        reason_map=intake.reason_map(map_reason))
+                    if report["status"] != "imported":
+                        raise _Undo(report)
+                    return report
+                policy.require_manager(actor, "import leads")
                 report = intake.run_import(
                     conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),
                     specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name), options=options)
@@ -66,6 +84,21 @@ class IntakeService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             return intake.export_csv(conn, out, actor=actor, specs=ctx.latest_specs(conn, process), excel=excel)
+
+    @operation
+    def export_table(self, *, process: str | None = None) -> results.ExportTable:
+        """The leads the acting user may see (of ``process``, else of every process) as a typed table for a
+        spreadsheet (``leadflow export --xlsx``): the columns, each one's type, each process's currency and the
+        rows in their stored forms (money a decimal string, dates ISO)."""
+        from engine import intake
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            specs = ctx.latest_specs(conn, process)
+            columns, types, rows = intake.export_rows(conn, actor=actor, specs=specs)
+            return {"columns": columns, "types": types, "currencies": {s.id: s.currency for s in specs},
+                    "rows": list(rows)}
 
     @operation
     def submit(self, values: Mapping[str, Any], *, process: str | None = None) -> results.Submission:

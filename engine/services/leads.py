@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, board, notices, policy, results, rules, store, views
+from engine import actions, board, clock, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation, suggest
 from engine.machine import LOST, WON
@@ -45,7 +45,7 @@ class LeadService(Service):
         self,
         *,
         process: str,
-        name: str,
+        name: str | None = None,
         company: str | None = None,
         email: str | None = None,
         phone: str | None = None,
@@ -56,11 +56,14 @@ class LeadService(Service):
         fields: dict[str, Any] | None = None,
         client_id: int | None = None,
         tax_id: str | None = None,
+        external_id: str | None = None,
     ) -> results.Lead:
         """Register an inquiry as a lead at the process's first stage (every inquiry is a lead). Its e-mail or
         phone (national numbers read in the process's calendar country) may name a client the user may see: the
         lead is that client's; one they may not see is recorded in the ``created`` event as
-        ``possible_duplicate_of`` beside a new client."""
+        ``possible_duplicate_of`` beside a new client. Without a person's ``name`` but with a ``company``, the
+        client is that company (B2B, found by its name or made); ``external_id`` is the deal's id in another
+        system, unique among leads."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -75,8 +78,14 @@ class LeadService(Service):
                 policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
+            external = require_new_external_id(conn, external_id)
             duplicate_of = None
-            if client_id is None:
+            if client_id is None and not (name or "").strip() and (company or "").strip():
+                company_ = clean_text(company, "company")
+                assert company_ is not None
+                client_id = client_records.find_company(conn, company_) or client_records.insert_company(
+                    conn, company_, external_id=None, at=clock.now())
+            elif client_id is None:
                 client_id, duplicate_of = client_records.client_for_new_lead(
                     ctx, conn, actor, name=name, company=company, email=email, phone=phone, tax_id=tax_id,
                     region=spec.calendar)
@@ -93,6 +102,8 @@ class LeadService(Service):
                 created.data["assignment"] = placed.assignment
             if duplicate_of is not None:
                 created.data["possible_duplicate_of"] = duplicate_of
+            if external is not None:
+                created.data["external_id"] = external
             assignment_rules.save()
             state = apply(None, created, ctx.specs_lookup(conn))
             (state.id,) = store.reserve_ids(conn, leads, 1)
@@ -113,6 +124,15 @@ class LeadService(Service):
                 sa.select(leads.c.id, leads.c.process, leads.c.status, leads.c.stage, leads.c.owner,
                           leads.c.created_at, leads.c.closed_at, leads.c.close_reason)
                 .where(leads.c.client_id == state.client_id, leads.c.id != lead_id).order_by(leads.c.id))]}
+
+    @operation
+    def find_external(self, external_id: str) -> int:
+        """The id of the lead whose ``external_id`` (its id in the system it was migrated from) is given."""
+        with self.ctx.transaction() as conn:
+            found = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == str(external_id))).scalar()
+            if found is None:
+                raise NotFoundError(f"no lead has the external id '{external_id}'")
+            return int(found)
 
     @operation
     def list(self, *, process: str | None = None, stage: str | None = None, owner: str | None = None,
@@ -189,6 +209,11 @@ class LeadService(Service):
             if before != after:
                 evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
                                                            **({"attribute": True} if name in ATTRIBUTES else {})}))
+        if any(not ev.data.get("attribute") for ev in evs):
+            changed = state.clone()
+            for ev in evs:
+                changed = apply(changed, ev, ctx.specs_lookup(conn))
+            require_path_kept(state, spec, passed_moves(store.read_events(conn, int(lead_id or 0))), changed.fields)
         return evs
 
     @operation
@@ -240,14 +265,8 @@ class LeadService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             state, spec = ctx.lead_to_work(conn, lead_id, "close", if_version)
-            entry = spec.reason(reason or "")
-            if entry is None:
-                listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
-                raise RuleViolation(f"can't close lead {lead_id}: '{reason}' is not a closure reason of process "
-                                    f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
-                                    f"valid reasons: {listed}")
-            if ctx.machine(spec, state.process_version).fire(state.stage, "close", state.fields) != LOST:
-                raise RuleViolation(f"the process does not allow closing lead {lead_id} from '{state.stage}'")
+            entry = closure_reason(state, spec, reason, lambda source, trigger, fields: ctx.machine(
+                spec, state.process_version).fire(source, trigger, fields))
             setting = self._field_events(conn, state, spec, values or {})
             require_reason_applies(state, entry, {e.data["field"]: e.data["after"] for e in setting},
                                    contact_attempts(state))
@@ -356,6 +375,48 @@ class LeadService(Service):
             return self.ctx.visible_lead(conn, lead_id)
 
 
+def passed_moves(history: builtins.list[Event]) -> builtins.list[tuple[str, str]]:
+    """The moves (from, to) that brought the lead where it is: its ``advanced`` events since it was created or
+    migrated, less those after the stage a reopening went back to."""
+    moves: builtins.list[tuple[str, str]] = []
+    for ev in history:
+        if ev.kind in (EventKind.CREATED, EventKind.MIGRATED):
+            moves = []
+        elif ev.kind == EventKind.ADVANCED:
+            moves.append((ev.data["from"], ev.data["to"]))
+        elif ev.kind == EventKind.REOPENED:
+            back = next((i for i, (source, _) in enumerate(moves) if source == ev.data["to"]), len(moves))
+            moves = moves[:back]
+    return moves
+
+
+def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[tuple[str, str]],
+                      fields: dict[str, Any]) -> None:
+    """Refuse a field change that would undo a rule the lead already passed: one that makes a mandatory task of a
+    stage it has left apply while it is not done, or makes false the condition of a move it took. (Otherwise
+    ``financing=cash``, advance, ``financing=leasing`` would leave ``send_offer`` with ``leasing_offer`` never
+    done.) docs/process-format.md, "Conditions after a stage is left"."""
+    problems: builtins.list[str] = []
+    for source, target in moves:
+        stage = spec.stage(source)
+        if stage is None:
+            continue
+        for task in stage.all_tasks:
+            held = state.tasks.get((source, task.id))
+            if (task.mandatory and held is not None and held.state != TaskStatus.DONE
+                    and rules.applies(task, fields, spec)):
+                problems.append(f"mandatory task '{task.id}' of the passed stage '{source}' would apply and was "
+                                "never done")
+        into = [t for t in stage.next if t.stage == target]
+        if into and not any(t.when is None or rules.evaluate(t.when, fields, spec) for t in into):
+            conditions = " or ".join(condition_text(t.when) for t in into if t.when is not None)
+            problems.append(f"the lead moved from '{source}' to '{target}' because {conditions}")
+    if problems:
+        raise RuleViolation(f"can't change the fields of lead {state.id} that way: {'; '.join(problems)}; a stage "
+                            "once left keeps the rules it was left under (reopen the lead into that stage to "
+                            "redo its work)")
+
+
 def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
     """Refuse to reopen a lead into a stage after the one it was closed in (in the process's order of stages):
     reopening is never a way past a stage's mandatory tasks."""
@@ -364,6 +425,17 @@ def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: s
         allowed = order[:order.index(closed_in) + 1]
         raise RuleViolation(f"can't reopen lead {lead_id} into '{target}': it was closed in '{closed_in}', and a "
                             f"lead reopens only into that stage or an earlier one: {', '.join(allowed)}")
+
+
+def require_new_external_id(conn: sa.Connection, external_id: str | None) -> str | None:
+    """A new lead's external id, cleaned, or the refusal when another lead has it."""
+    external = clean_text(external_id, "external_id", NAME_LENGTH)
+    if not external:
+        return None
+    other = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == external)).scalar()
+    if other is not None:
+        raise InvalidInputError(f"external id '{external}' is already lead {other}'s; each deal has its own")
+    return external
 
 
 def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], to: str | None,
@@ -409,6 +481,31 @@ def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], mov
     if move(state.stage, "win", state.fields) != WON:
         raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
     return EventKind.WON, {"from": state.stage}
+
+
+def closure_reason(state: LeadState, spec: ProcessSpec, reason: str, move: Move) -> ClosureReason:
+    """The catalogue's reason ``reason``, if the process allows closing the lead from its stage."""
+    entry = spec.reason(reason or "")
+    if entry is None:
+        listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
+        raise RuleViolation(f"can't close lead {state.id}: '{reason}' is not a closure reason of process "
+                            f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
+                            f"valid reasons: {listed}")
+    if move(state.stage, "close", state.fields) != LOST:
+        raise RuleViolation(f"the process does not allow closing lead {state.id} from '{state.stage}'")
+    return entry
+
+
+def closing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], reason: str, note: str | None,
+            move: Move) -> tuple[str, dict[str, Any]]:
+    """The ``closed`` event's kind and data, or the error that refuses the closing (``close``'s rules, the note
+    checked last)."""
+    require_open(state, "close")
+    policy.require_can_work(actor(), state, "close")
+    entry = closure_reason(state, spec, reason, move)
+    require_reason_applies(state, entry, {}, contact_attempts(state))
+    return EventKind.CLOSED, {"reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
+                              "from": state.stage, "review": entry.review}
 
 
 def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], task_id: str,

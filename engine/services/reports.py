@@ -72,6 +72,17 @@ class ReportService(Service):
                     **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
 
     @operation
+    def products(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
+                 process: str | None = None, team: str | None = None,
+                 owner: str | None = None) -> results.ProductsReport:
+        """Per product: won and lost in the period, the win rate, the won value and the cycle of the won."""
+        from engine import reports
+
+        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+            return {"as_of": now.isoformat(),
+                    **reports.products(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
+
+    @operation
     def salespeople(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
                     process: str | None = None, team: str | None = None,
                     owner: str | None = None) -> results.SalespeopleReport:

@@ -88,9 +88,14 @@ def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> di
         take(ids.where(clients.c.search_name == q.folded[:SEARCH_NAME_LENGTH]), EXACT, "name")
         take(ids.where(*prefix_of(conn, clients.c.search_name, q.folded)).order_by(clients.c.search_name),
              PREFIX, "name")
-        if len(q.folded) >= PARTIAL_MIN:
+        # a phone's digits are stored without spaces; a number found whole needs no partial match, and a
+        # partial match ranks below ``limit`` exact and prefix hits (a trigram search of text that matches
+        # little reads the whole of its trigrams' lists: the slowest query there is)
+        partial = q.digits if q.phone is not None or q.digits == q.folded.replace(" ", "") else q.folded
+        phone_found = q.phone is not None and any(f == "phone" for _, f in found.values())
+        if len(partial) >= PARTIAL_MIN and not phone_found and len(found) < limit:
             sees_all = policy.visible_clients(actor, ids) is ids
-            take(partial_ids(conn, q.folded, limit if sees_all else None), PARTIAL, "key")
+            take(partial_ids(conn, partial, limit if sees_all else None), PARTIAL, "key")
     return found
 
 

@@ -8,9 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, policy, results, views
+from engine import clock, i18n, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation, suggest
-from engine.rules import check_email, one_line_text
+from engine.rules import check_email, chosen_language, one_line_text
 from engine.services.context import Service, operation
 from engine.store import leads, process_versions, users
 from engine.vocab import NAME_LENGTH, OWNERS, USER_ROLES, LeadStatus, Role
@@ -95,6 +95,21 @@ class UserService(Service):
             person = ctx.user(conn, name)
             conn.execute(sa.update(users).where(users.c.id == person.id).values(
                 email=check_email(email, f"e-mail of {person.name}")))
+            return views.user(ctx.user_row(conn, person.name))
+
+    @operation
+    def set_language(self, name: str, language: str | None) -> results.User:
+        """Set the language ``name`` reads leadflow in (one of ``i18n.LANGUAGES``; None or an empty text: the
+        environment's again). Users set their own; admins anyone's."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            person = ctx.user(conn, name)
+            policy.require_self_or_admin(actor, person, f"set the language of user '{person.name}'")
+            chosen = chosen_language(language)
+            conn.execute(sa.update(users).where(users.c.id == person.id).values(language=chosen))
+            if person.name == actor.name:
+                i18n.set_user_language(chosen)
             return views.user(ctx.user_row(conn, person.name))
 
     @operation

@@ -74,6 +74,9 @@ class LeadChange(NamedTuple):
     columns: tuple[str, ...] | None = None
     #: a stage whose stored task rows are replaced by ``after``'s without being read (``before`` need not hold them)
     restarted_stage: str | None = None
+    #: where the lead stood after each event that moved it, when ``events`` move it more than once (a history
+    #: import's deal, ``visits.Step``): ``lead_stages`` follows every stay, not only the first and the last
+    steps: Sequence[Any] = ()
 
 
 class NewLeads(NamedTuple):
@@ -249,7 +252,7 @@ def write_task_rows(conn: Connection, changes: Sequence[LeadChange], groups: Seq
     restarts: list[tuple[Any, ...]] = []
     # leads changed alike (a rotated group, an import's leads of one first-stage outcome) share one dict of tasks
     shared: dict[int, list[tuple[Any, ...]]] = {}
-    for before, after, _, _, restarted in changes:
+    for before, after, _, _, restarted, _ in changes:
         lead_id = after.id
         assert lead_id is not None
         old = before.tasks if before is not None else {}

@@ -145,14 +145,20 @@ def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
         {name: sa.bindparam(f"v_{name}") for name in columns})
 
 
-def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, LeadState]]) -> None:
-    """Keep ``lead_stages`` in step with a write of leads, each as (before, after); before is None for a new
-    lead. Rows changed alike are written by one statement."""
+def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, LeadState, Sequence[Any]]]) -> None:
+    """Keep ``lead_stages`` in step with a write of leads, each as (before, after, steps); before is None for a
+    new lead; ``steps`` where the lead stood in between, when the change moves it more than once
+    (``LeadChange.steps``). Rows changed alike are written by one statement."""
     updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     moved: list[tuple[LeadState, list[tuple[str, str, dt.datetime]]]] = []
     new_rows: list[tuple[Any, ...]] = []
-    for before, after in changes:
+    for before, after, steps in changes:
         assert after.id is not None
+        if before is None and steps:  # a new lead with a history: every stay it made
+            stays: dict[str, visits.Visit] = {}
+            visits.follow(stays, visits.moves_through(None, steps, after))
+            new_rows.extend(_visit_values(after, v) for v in stays.values())
+            continue
         if before is None:
             visit = visits.first(after)
             if visit is not None:
@@ -164,9 +170,9 @@ def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, Le
                        if was != value]
             updates.setdefault(tuple(name for name, _ in changed), []).append(
                 (after.id, *(value for _, value in changed)))
-        if before.stage == after.stage and before.status == after.status:
+        if before.stage == after.stage and before.status == after.status and not steps:
             continue  # no stay began or ended (visits.moves would find none)
-        moves = visits.moves(visits.position(before), after)
+        moves = visits.moves_through(visits.position(before), steps, after)
         if moves:
             moved.append((after, moves))
     for columns, rows in updates.items():
@@ -291,6 +297,6 @@ def keep_projections(conn: Connection, changes: Sequence[LeadChange], groups: Se
     if len(groups) > 1 or (groups and changes):  # in order of the leads, as one list of changes would be
         owners.sort(key=operator.itemgetter(1))
     add_counts(conn, deltas)
-    follow_stages(conn, [(change.before, change.after) for change in changes])
+    follow_stages(conn, [(change.before, change.after, change.steps) for change in changes])
     driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, new_visits)
     driver_executemany_tuples(conn, _INSERT_OWNERSHIP, _OWNERSHIP_NAMES, owners)

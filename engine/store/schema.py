@@ -34,6 +34,8 @@ users = sa.Table(
     sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("password_changed_at", sa.DateTime),
     sa.Column("deactivated_at", sa.DateTime),
+    # the language the user reads leadflow in (engine/i18n.py); none: the environment's
+    sa.Column("language", sa.String(8)),
 )
 
 process_versions = sa.Table(
@@ -63,13 +65,38 @@ clients = sa.Table(
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Column("tax_id", sa.String(64), index=True),
     # a client merged into another (``client merge``): kept, with its own data, but searched and matched no more
-    sa.Column("merged_into", sa.Integer, index=True),
+    # (no index: "merged_into IS NULL" holds for nearly every client, and SQLite would read it as selective)
+    sa.Column("merged_into", sa.Integer),
     # Search (engine/search.py): the folded name for exact and prefix matches, and the folded key (name, company,
     # e-mail, phone digits, tax id) for partial ones, through a trigram index the migration 0008 adds where the
     # database has one (SQLite's FTS5 table client_search, PostgreSQL's pg_trgm GIN index): not modelled here.
     sa.Column("search_name", sa.String(200), nullable=False, server_default=""),
     sa.Column("search_key", sa.Text, nullable=False, server_default=""),
     sa.Index("ix_clients_search_name", "search_name", postgresql_ops={"search_name": "varchar_pattern_ops"}),
+    # B2B (docs/intake.md, "Companies and their people"): a company is a client of kind 'company' whose name is
+    # the company's; its people are its ``contacts``. A person (B2C, the default) is a client as before.
+    sa.Column("kind", sa.String(16), nullable=False, server_default="person"),
+    # a company's name folded (case, spaces) so that rows naming it alike find one client
+    sa.Column("company_key", sa.String(500), index=True),
+    # the client's id in the system it was migrated from (unique; prefix ids of several systems: crm1:42)
+    sa.Column("external_id", sa.String(200)),
+    # the language of the client's mails (engine/i18n.py); none: the process's
+    sa.Column("language", sa.String(8)),
+    sa.Index("ix_clients_external_id", "external_id", unique=True),
+)
+
+# A company's people (a buyer, a site manager): a client of kind 'company' has any number of them.
+contacts = sa.Table(
+    "contacts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("client_id", sa.Integer, sa.ForeignKey("clients.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("role", sa.String(200)),
+    sa.Column("email", sa.String(320)),
+    sa.Column("phone", sa.String(64)),
+    sa.Column("email_norm", sa.String(320), index=True),
+    sa.Column("phone_norm", sa.String(64), index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
 #: What the migrations add beside the modelled tables (compare_metadata skips them; tests/test_migrations.py).
@@ -115,6 +142,9 @@ leads = sa.Table(
     sa.Column("next_contact_at", sa.DateTime),
     sa.Column("unanswered_calls", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Column("row_version", sa.Integer, nullable=False, default=1),
+    # the deal's id in the system it was migrated from (unique; prefix ids of several systems: crm1:42)
+    sa.Column("external_id", sa.String(200)),
+    sa.Index("ix_leads_external_id", "external_id", unique=True),
     # The board: red and yellow leads of a stage are ranges of red_at in these covering indexes (with their
     # values), and a stage's most urgent leads are its first entries; too-long leads a range of ix_leads_age.
     sa.Index("ix_leads_board", "process", "status", "stage", "red_at", "value_minor"),

@@ -40,7 +40,6 @@ def upgrade() -> None:
     with op.batch_alter_table('clients', schema=None) as batch_op:
         batch_op.add_column(sa.Column('tax_id', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('merged_into', sa.Integer(), nullable=True))
-        batch_op.create_index(batch_op.f('ix_clients_merged_into'), ['merged_into'], unique=False)
         batch_op.add_column(sa.Column('search_name', sa.String(length=200), server_default='', nullable=False))
         batch_op.add_column(sa.Column('search_key', sa.Text(), server_default='', nullable=False))
         batch_op.create_index(batch_op.f('ix_clients_tax_id'), ['tax_id'], unique=False)
@@ -49,8 +48,9 @@ def upgrade() -> None:
     _fill(op.get_bind())
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        if _trigram_extension(bind):
-            op.execute("CREATE INDEX ix_clients_search_key_trgm ON clients USING gin (search_key gin_trgm_ops)")
+        schema = _trigram_schema(bind)
+        if schema is not None:  # the operator class named with its schema: the search path may not hold it
+            op.execute(f"CREATE INDEX ix_clients_search_key_trgm ON clients USING gin (search_key {schema}.gin_trgm_ops)")
     elif _sqlite_has_trigram(bind):
         for statement in _SQLITE_FTS:
             op.execute(statement)
@@ -90,18 +90,21 @@ def _fill(bind: sa.Connection) -> None:
         last = rows[-1][0]
 
 
-def _trigram_extension(bind: sa.Connection) -> bool:
-    """pg_trgm is there, or could be created (in a savepoint: a refusal leaves the migration's transaction whole)."""
-    if bind.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm'")).first():
-        return True
-    if not bind.execute(sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")).first():
-        return False
-    try:
-        with bind.begin_nested():
-            bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
-    except sa.exc.DBAPIError:
-        return False
-    return True
+def _trigram_schema(bind: sa.Connection) -> str | None:
+    """The schema of pg_trgm, created in ``public`` if the role may (in a savepoint: a refusal, or another
+    migration creating it at the same moment, leaves this transaction whole), else None."""
+    find = sa.text("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pg_trgm'")
+    schema = bind.execute(find).scalar()
+    if schema is None and bind.execute(sa.text(
+            "SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'")).first():
+        public = bind.execute(sa.text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")).first()
+        try:
+            with bind.begin_nested():
+                bind.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm" + (" SCHEMA public" if public else "")))
+        except sa.exc.DBAPIError:
+            pass
+        schema = bind.execute(find).scalar()
+    return str(schema) if schema is not None else None
 
 
 def _sqlite_has_trigram(bind: sa.Connection) -> bool:
@@ -127,6 +130,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_clients_tax_id'))
         batch_op.drop_column('search_key')
         batch_op.drop_column('search_name')
-        batch_op.drop_index(batch_op.f('ix_clients_merged_into'))
         batch_op.drop_column('merged_into')
         batch_op.drop_column('tax_id')

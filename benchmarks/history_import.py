@@ -1,0 +1,100 @@
+"""History import speed: ``import FILE --history`` of a generated CRM history (benchmarks/history_data.py) against
+raw ``executemany`` of the same rows.
+
+    python -m benchmarks.history_import --deals 100000
+    python -m benchmarks.history_import --deals 1000000    # issue 20's target: under 5 minutes on SQLite
+
+The import runs in this process as ``leadflow import --history`` runs it (``Engine.intake.import_csv`` with
+``history=True``), printing its progress after each batch; the baseline is raw sqlite3 ``executemany`` of exactly
+the rows the import wrote (read back from its database: clients, contacts, leads, their tasks, the projections,
+the events and the closures) into the same tables of a fresh database with the same schema and indexes, in one
+transaction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data import out_dir
+from benchmarks.history_data import FLOOR, NOW, PROCESS, generate
+from benchmarks.import_csv import raw_executemany
+from engine import clock, paths
+from engine.api import Engine
+from engine.store import remove_sqlite_files
+
+TABLES: dict[str, str | None] = dict.fromkeys(("clients", "contacts", "leads", "lead_tasks", "lead_stages", "events",
+                                                "ownerships", "stage_counts", "closures"))
+
+
+def fresh_db(path: Path) -> str:
+    """A fresh SQLite database: photovoltaics loaded and the history's sales floor."""
+    remove_sqlite_files(path)
+    url = f"sqlite:///{path}"
+    admin = Engine.open(url, user="admin")
+    with clock.frozen(NOW):
+        admin.init()
+        admin.load_process(paths.processes_dir() / f"{PROCESS}.yaml")
+        with admin.transaction():
+            for name, role, team in FLOOR:
+                admin.add_user(name, role, team)
+    admin.close()
+    return url
+
+
+def measure(deals: int) -> dict[str, Any]:
+    csv_path = out_dir() / f"history-{deals}.csv"
+    if not csv_path.exists():
+        started = time.perf_counter()
+        generate(csv_path, deals)
+        print(f"generated {csv_path.name}: {deals:,} deals ({csv_path.stat().st_size / 1e6:.0f} MB, "
+              f"{time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    imported_db, baseline_db = out_dir() / "history.db", out_dir() / "history-baseline.db"
+    admin = Engine.open(fresh_db(imported_db), user="admin")
+    os.environ["LEADFLOW_NOW"] = NOW.isoformat()
+    started = time.perf_counter()
+
+    def progress(done: int, total: int, rows: int) -> None:
+        spent = time.perf_counter() - started
+        print(f"  {rows:>9,} deals  {100 * done / max(total, 1):5.1f}%  {spent:7.1f} s  "
+              f"({rows / max(spent, 1e-9):,.0f} deals/s)", file=sys.stderr)
+
+    report = admin.intake.import_csv(csv_path, process=PROCESS, history=True, progress=progress)
+    seconds = time.perf_counter() - started
+    admin.close()
+    fresh_db(baseline_db)
+    raw = raw_executemany(imported_db, baseline_db, tables=TABLES)
+    with sqlite3.connect(imported_db) as db:
+        events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    return {"deals": deals, "import_s": seconds, "raw_s": raw, "ratio": seconds / raw, "events": events,
+            "report": {k: report[k] for k in ("rows", "imported", "new_clients", "rejected")},
+            "history": report["history"]}
+
+
+def print_table(result: dict[str, Any]) -> None:
+    report, h = result["report"], result["history"]
+    print(f"\nleadflow import --history of {result['deals']:,} deals: {report['imported']:,} leads "
+          f"({h['open']:,} open, {h['won']:,} won, {h['lost']:,} lost), {result['events']:,} events "
+          f"({result['events'] / max(report['imported'], 1):.1f} per deal), {report['new_clients']:,} new clients, "
+          f"{report['rejected']:,} rejected")
+    print(f"  {'leadflow import --history (SQLite)':<46} {result['import_s']:8.1f} s  "
+          f"({result['deals'] / result['import_s']:,.0f} deals/s)")
+    print(f"  {'raw sqlite3 executemany of the same rows':<46} {result['raw_s']:8.1f} s")
+    print(f"  {'ratio':<46} {result['ratio']:8.1f}x")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deals", type=int, default=100_000)
+    args = parser.parse_args(argv)
+    print_table(measure(args.deals))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

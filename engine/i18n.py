@@ -1,0 +1,221 @@
+"""The one translation function of leadflow, and the choice of language.
+
+Every text a person reads is written in English in the source, marked for extraction, and translated where it is
+presented: ``_("Open leads by stage")``, ``ngettext("{count} lead", "{count} leads", n, count=n)``. Messages use
+``str.format`` placeholders with names (``{lead}``), which the translations must keep (a test checks every
+catalogue). ``N_`` only marks a text for extraction (a constant, an error's template) and returns it unchanged.
+
+The catalogues are gettext's, managed with Babel (``babel.cfg``, ``engine/locale/leadflow.pot``, a
+``leadflow.po`` and its compiled ``leadflow.mo`` per language, docs/i18n.md). A language's catalogue is read on
+first use and cached, so English costs nothing and nothing is read at start-up. The ``.mo`` is read with the
+standard library's ``gettext.GNUTranslations`` (the class Babel's ``support.Translations`` extends): importing
+``babel.support`` alone takes 30 ms, more than the start-up budget of ``lead show`` (docs/performance.md).
+
+The language in effect: the acting user's (``users.language``, set by the engine once it knows who acts), else
+``LEADFLOW_LANG``, else the locale of the environment (``LC_ALL``, ``LC_MESSAGES``, ``LANG``), else English.
+Only the languages with a catalogue count (``LANGUAGES``); anything else falls through to the next source.
+
+An engine error keeps its English template and its parameters (``LeadflowError.template``, ``.params``), so
+``str(err)`` stays English (logs, tests, ``--json``) and the interfaces translate it at presentation with
+``error_text(err)``.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+import os
+import re
+import string
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+#: The source language and every language with a catalogue in ``engine/locale``.
+SOURCE = "en"
+LANGUAGES = ("en", "pl", "ro", "ru")
+DOMAIN = "leadflow"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+
+#: The acting user's language, once the engine knows who acts (None: not known, or the user chose none).
+_user_language: ContextVar[str | None] = ContextVar("leadflow_user_language", default=None)
+#: A language forced for a block (``using``): the client's for a client's mail, a test's.
+_forced: ContextVar[str | None] = ContextVar("leadflow_forced_language", default=None)
+
+
+def N_(message: str) -> str:
+    """Mark ``message`` for extraction without translating it (a constant, an error's template)."""
+    return message
+
+
+def normalize(code: str | None) -> str | None:
+    """The catalogue language of a locale name (``pl_PL.UTF-8``, ``ru-RU``, ``PL``), or None for another one."""
+    if not code:
+        return None
+    base = code.strip().split(".")[0].split("@")[0].replace("-", "_").split("_")[0].lower()
+    if base in ("c", "posix"):
+        return SOURCE
+    return base if base in LANGUAGES else None
+
+
+def environment_language(environ: Mapping[str, str] | None = None) -> str:
+    """The language the environment asks for: ``LEADFLOW_LANG``, then ``LC_ALL``, ``LC_MESSAGES``, ``LANG``
+    (the first that is set and known; ``LANGUAGE``'s list is gettext's own and not read), else English."""
+    env = os.environ if environ is None else environ
+    for name in ("LEADFLOW_LANG", "LC_ALL", "LC_MESSAGES", "LANG"):
+        found = normalize(env.get(name))
+        if found:
+            return found
+    return SOURCE
+
+
+def language() -> str:
+    """The language in effect now (see the module's note)."""
+    return _forced.get() or _user_language.get() or environment_language()
+
+
+def set_user_language(code: str | None) -> None:
+    """Record the acting user's chosen language (None: they chose none) for this context."""
+    _user_language.set(normalize(code))
+
+
+def reset() -> None:
+    """Forget the acting user's language (a new command, a new request)."""
+    _user_language.set(None)
+
+
+@contextmanager
+def using(code: str | None) -> Iterator[str]:
+    """Speak ``code`` inside the block (a client's mail, an internal mail, a test); None keeps the current one."""
+    token = _forced.set(normalize(code) or language())
+    try:
+        yield language()
+    finally:
+        _forced.reset(token)
+
+
+@cache
+def translations(code: str) -> _gettext.NullTranslations:
+    """The catalogue of ``code``, read once and cached: a ``gettext.NullTranslations`` (English, or a language
+    without a compiled catalogue) or ``GNUTranslations``, which Jinja's ``install_gettext_translations`` takes."""
+    if code == SOURCE or code not in LANGUAGES:
+        return _gettext.NullTranslations()
+    path = LOCALE_DIR / code / "LC_MESSAGES" / f"{DOMAIN}.mo"
+    try:
+        with path.open("rb") as f:
+            return _gettext.GNUTranslations(f)
+    except OSError:
+        return _gettext.NullTranslations()
+
+
+def _format(text: str, params: Mapping[str, Any], code: str) -> str:
+    if not params:
+        return text
+    return text.format(**{k: localized(v, code) for k, v in params.items()})
+
+
+def _(message: str, /, **params: Any) -> str:
+    """``message`` in the language in effect, its ``{placeholders}`` filled from ``params``."""
+    code = language()
+    return _format(translations(code).gettext(message), params, code)
+
+
+gettext = _
+
+
+def ngettext(singular: str, plural: str, count: int, /, **params: Any) -> str:
+    """The form of ``singular``/``plural`` that ``count`` takes in the language in effect (Polish, Romanian and
+    Russian have three); ``{count}`` is filled with ``count`` unless ``params`` says otherwise."""
+    code = language()
+    text = translations(code).ngettext(singular, plural, count)
+    return _format(text, {"count": count, **params}, code)
+
+
+class Text(dict[str, str]):
+    """A text given in several languages (a process file's label: ``{en: Send the offer, pl: Wyślij ofertę}``);
+    ``str()`` is its English (or first) form, ``in_language`` picks one."""
+
+    def __init__(self, texts: Mapping[str, str], default: str = SOURCE):
+        super().__init__(texts)
+        self.default = default
+
+    def in_language(self, code: str) -> str:
+        return resolve(dict(self), code, self.default)
+
+    def __str__(self) -> str:
+        return self.in_language(SOURCE)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
+class Named:
+    """Something a message names by its id in English (as the English messages always have) and by its label in
+    another language: a stage, a task, a field (``Named("send_offer", {"en": "Send the offer", "pl": ...})``)."""
+
+    def __init__(self, ident: str, label: str | Mapping[str, str] | None = None, default: str = SOURCE):
+        self.ident = ident
+        self.label = label
+        self.default = default
+
+    def in_language(self, code: str) -> str:
+        if code == SOURCE or not self.label:
+            return self.ident
+        return resolve(self.label, code, self.default) or self.ident
+
+    def __str__(self) -> str:
+        return self.ident
+
+    def __repr__(self) -> str:
+        return f"Named({self.ident!r})"
+
+
+def resolve(text: str | Mapping[str, str], code: str, default: str = SOURCE) -> str:
+    """One text of a label that is a plain string or a mapping of language to text: ``code``'s, else the
+    ``default`` language's (the process's), else English, else any."""
+    if isinstance(text, str):
+        return text
+    for candidate in (code, default, SOURCE):
+        if text.get(candidate):
+            return text[candidate]
+    return next(iter(text.values()), "")
+
+
+def localized(value: Any, code: str | None = None) -> Any:
+    """A parameter as the language ``code`` (default: the one in effect) shows it: a ``Text`` in that language,
+    a list of them joined; anything else unchanged."""
+    lang = code or language()
+    if isinstance(value, (Text, Named)):
+        return value.in_language(lang)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (Text, Named)) for v in value):
+        return ", ".join(str(localized(v, lang)) for v in value)
+    return value
+
+
+def error_text(error: BaseException, code: str | None = None) -> str:
+    """An error's message in ``code`` (default: the language in effect): its template translated and filled
+    when it carries one (``LeadflowError``), else ``str(error)``."""
+    template = getattr(error, "template", None)
+    if not isinstance(template, str):
+        return str(error)
+    lang = code or language()
+    return _format(translations(lang).gettext(template), getattr(error, "params", {}) or {}, lang)
+
+
+def placeholders(text: str) -> set[str]:
+    """The names of the ``{placeholders}`` of a message, and of its ``%(name)s`` ones (Jinja's ``{% trans %}``
+    blocks), which the catalogue test compares."""
+    try:
+        braces = {name.split(".")[0].split("[")[0] for _lit, name, _spec, _conv in string.Formatter().parse(text)
+                  if name is not None}
+    except ValueError:  # a lone brace: not a format string, the text itself is compared
+        braces = {text}
+    return braces | {f"%({name})" for name in re.findall(r"%\((\w+)\)", text)}
+
+
+def null_translations_for(code: str) -> _gettext.NullTranslations:
+    """The catalogue of ``code`` for Jinja's i18n extension (``env.install_gettext_translations(...)``); an
+    unknown code gets English."""
+    return translations(normalize(code) or SOURCE)

@@ -1,0 +1,681 @@
+"""The history import (``leadflow import FILE --history``): deals from another CRM with their real dates.
+
+A row is a deal as the old system knows it now: its stage or status (open, won, lost), when it was created, when it
+reached its stages, when it was closed and why, its owner, team, product, value, company and contact person, and its
+id in the old system (``external_id``). Each deal becomes the events that would have produced that state at those
+dates (``created``; at each stage's exit its open tasks ``task_done`` "imported" and ``advanced``; ``won`` or
+``closed``), applied by ``state.apply`` and written by the one write path (``store.write_leads``), so that the
+history, the rebuild, ``lead_stages``, ``closures`` and every report treat them as leads worked live.
+
+Re-importing changes nothing for a deal whose stage and status leadflow already has; a deal that moved on gets the
+events from where leadflow has it to where the file has it; a deal that would go back is refused. Historical
+deals queue no mail or reminder and no refusal review; see docs/intake.md ("Migrating from another CRM").
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import clock, policy, results, rules, store, views, visits
+from engine.errors import InvalidInputError, LeadflowError, suggest
+from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids, outcome, read_rows
+from engine.intake.columns import IGNORE, Column, ColumnPlan, header_key, plan_columns
+from engine.intake.csv_file import CsvFile, file_sha256
+from engine.intake.inquiry import Inquiry, check_inquiry
+from engine.spec import ClosureReason, ProcessSpec
+from engine.state import Event, LeadState, apply
+from engine.store import clients, closures, contacts, events, imports, leads
+from engine.vocab import NAME_LENGTH, ClientKind, ClosureKind, EventKind, LeadStatus, TaskStatus
+
+#: The history columns and the other names people give them (compared by ``header_key``). ``reached_<stage>``
+#: columns (a stage's id or name) give the date a deal reached that stage.
+HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "external_id": ("external id", "deal id", "opportunity id", "crm id", "old id"),
+    "stage": ("deal stage", "etap", "etapa", "этап", "стадия"),
+    "status": ("outcome", "deal status"),
+    "created_at": ("created", "created on", "engage date", "opened", "date created", "data utworzenia"),
+    "stage_entered_at": ("in stage since", "stage since"),
+    "closed_at": ("close date", "closed", "closed on", "date closed", "data zamknięcia"),
+    "close_reason": ("lost reason", "loss reason", "powód", "motiv", "причина"),
+    "team": ("sales team", "zespół", "echipa", "команда"),
+    "contact_role": ("role", "contact role", "stanowisko"),
+}
+REACHED = "reached"
+NEEDS_NAME = "a lead needs the client's name"
+
+#: The note of the tasks a historical deal did in the stages it passed.
+IMPORTED_NOTE = "imported"
+STATUSES = {"open": LeadStatus.OPEN, "won": LeadStatus.WON, "lost": LeadStatus.LOST}
+
+Allowed = Callable[[str, str, dict[str, Any]], str | None]
+
+
+@dataclass(slots=True)
+class Deal:
+    """A checked row: the inquiry, where the deal is and when it got there."""
+
+    line: int
+    inquiry: Inquiry
+    external_id: str
+    status: str
+    stage: str
+    created_at: dt.datetime
+    reached: dict[str, dt.datetime]  # stage id -> when the deal reached it (as given)
+    closed_at: dt.datetime | None
+    reason: ClosureReason | None
+    team: str | None
+    contact_role: str | None
+    owner: policy.Actor | None = None
+    #: what a new lead of this deal is: its events, its state and where it stood after each move
+    built: tuple[list[Event], LeadState, list[visits.Step]] | None = None
+
+
+@dataclass
+class HistoryPlan:
+    """Which column of the file is which history value."""
+
+    columns: dict[str, int]  # history key -> column index
+    reached: dict[str, int]  # stage id -> column index
+    headers: dict[str, str]  # history key or reached stage -> the header as written
+
+
+def plan_history(spec: ProcessSpec, header: list[str]) -> HistoryPlan:
+    names = {header_key(k): k for k in HISTORY_COLUMNS}
+    names.update({header_key(o): k for k, others in HISTORY_COLUMNS.items() for o in others})
+    stage_names = {header_key(s.id): s.id for s in spec.stages}
+    stage_names.update({header_key(s.name): s.id for s in spec.stages})
+    plan = HistoryPlan({}, {}, {})
+    for index, text in enumerate(header):
+        key = header_key(text)
+        if key in names and names[key] not in plan.columns:
+            plan.columns[names[key]] = index
+            plan.headers[names[key]] = text
+        elif key.startswith(REACHED) and key[len(REACHED):] in stage_names:
+            stage = stage_names[key[len(REACHED):]]
+            plan.reached[stage] = index
+            plan.headers[stage] = text
+    return plan
+
+
+class RowRefused(Exception):  # a row's refusal, reported with its line, never raised further
+    pass
+
+
+class HistoryImport:
+    """One history import inside the caller's transaction."""
+
+    def __init__(self, conn: Connection, *, actor: policy.Actor, spec: ProcessSpec, version: int, at: dt.datetime,
+                 specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup, allowed: Allowed,
+                 reason_map: dict[str, str]):
+        self.conn, self.actor, self.spec, self.version, self.at = conn, actor, spec, version, at
+        self.specs, self._user, self.allowed = specs, user, allowed
+        self.reasons = _reason_lookup(spec, reason_map)
+        self.stages = _stage_names(spec)
+        self._owners: dict[str, policy.Actor | str] = {}
+        self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
+                      "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
+        self._companies: dict[str, int] = {}  # company key -> client id (found or made by this import)
+        self._people: dict[str, int] = {}  # e-mail or phone key -> client id
+        self._contacts: set[tuple[int, str]] = set()  # (company, folded name) known
+        self._known_contacts: set[int] = set()  # companies whose stored contacts were read
+        self.lead_ids: list[int] = []
+        self._seen: set[str] = set()
+
+    # -- one row ---------------------------------------------------------------------------------------------
+    def check(self, line: int, cells: list[str], plan: HistoryPlan, inquiry: Inquiry) -> Deal:
+        """The deal of a row whose inquiry passed, or ``RowRefused`` with the reason."""
+        spec = self.spec
+
+        def value(key: str) -> str:
+            index = plan.columns.get(key)
+            return cell(cells[index]).strip() if index is not None else ""
+
+        external = value("external_id")
+        if not external:
+            raise RowRefused(f"{plan.headers.get('external_id', 'external_id')} is empty: a deal needs its id in "
+                             "the old system, so that importing the file again changes nothing")
+        if len(external) > NAME_LENGTH:
+            raise RowRefused(f"external_id is longer than {NAME_LENGTH} characters")
+        if external in self._seen:
+            raise RowRefused(f"external_id {external!r} is on an earlier line too; each deal once")
+        status_text, stage_text = value("status").casefold(), value("stage")
+        status = STATUSES.get(status_text) if status_text else None
+        if status_text and status is None:
+            raise RowRefused(f"status {value('status')!r} is not one of: open, won, lost")
+        stage = self.stages.get(header_key(stage_text)) if stage_text else None
+        if stage_text and stage is None:
+            raise RowRefused(f"stage {stage_text!r} is not a stage of process {spec.id}"
+                             f"{suggest(stage_text, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+        if status is None:
+            if stage is None:
+                raise RowRefused("a deal needs its stage or its status (open, won, lost)")
+            status = LeadStatus.OPEN
+        if status == LeadStatus.WON:
+            if stage is not None and stage != spec.won_stage:
+                raise RowRefused(f"a won deal was won from '{spec.won_stage}', the won stage of process {spec.id}, "
+                                 f"not from '{stage}'")
+            stage = spec.won_stage
+        if stage is None:
+            raise RowRefused(f"a {status} deal needs the stage it {'is in' if status == 'open' else 'was lost in'}")
+        created = self._instant(value("created_at"), plan.headers.get("created_at", "created_at"), required=True)
+        assert created is not None
+        reached = {s: t for s, index in plan.reached.items()
+                   if (t := self._instant(cell(cells[index]), plan.headers[s])) is not None}
+        entered = self._instant(value("stage_entered_at"), "stage_entered_at")
+        if entered is not None:
+            if stage in reached and reached[stage] != entered:
+                raise RowRefused(f"stage_entered_at {views.iso(entered)} and {plan.headers[stage]} "
+                                 f"{views.iso(reached[stage])} differ")
+            reached[stage] = entered
+        closed = self._instant(value("closed_at"), plan.headers.get("closed_at", "closed_at"))
+        if status == LeadStatus.OPEN and closed is not None:
+            raise RowRefused(f"an open deal has no closed_at (got {views.iso(closed)}); give status won or lost")
+        if status != LeadStatus.OPEN and closed is None:
+            raise RowRefused(f"a {status} deal needs closed_at, the day it was {status}")
+        reason = None
+        if status == LeadStatus.LOST:
+            reason = self._reason(value("close_reason"))
+        owner = None
+        if inquiry.owner:
+            found = self._owner(inquiry.owner)
+            if isinstance(found, str):
+                raise RowRefused(found)
+            owner = found
+        team = rules.clean_text(value("team") or None, "team", NAME_LENGTH) or (owner.team if owner else None)
+        deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
+                    rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner)
+        deal.built = self._new_deal(deal)  # its dates and moves checked now, so that refusals come in line order
+        self._seen.add(external)
+        return deal
+
+    def _instant(self, text: str, header: str, *, required: bool = False) -> dt.datetime | None:
+        if not text:
+            if required:
+                raise RowRefused(f"{header} is empty: a deal needs the date it was created")
+            return None
+        try:
+            value = clock.parse_datetime(text, what=header)
+        except InvalidInputError as exc:
+            raise RowRefused(str(exc)) from None
+        if value > self.at:
+            raise RowRefused(f"{header} {views.iso(value)} is in the future (now is {views.iso(self.at)})")
+        return value
+
+    def _reason(self, text: str) -> ClosureReason:
+        if not text:
+            raise RowRefused("a lost deal needs its close_reason (a reason id or label of the process's catalogue, "
+                             "or map the old system's with --map-reason OLD=NEW)")
+        found = self.reasons.get(header_key(text))
+        if found is None:
+            ids = [r.id for r in self.spec.closure_reasons]
+            raise RowRefused(f"close_reason {text!r} is not a closure reason of process {self.spec.id}"
+                             f"{suggest(text, ids)}; give one of {', '.join(ids)} or map it with "
+                             f"--map-reason {text!r}=REASON")
+        return found
+
+    def _owner(self, name: str) -> policy.Actor | str:
+        if name not in self._owners:
+            try:
+                owner = self._user(name)
+                policy.require_can_own(owner)
+                self._owners[name] = owner
+            except LeadflowError as exc:
+                self._owners[name] = f"owner: {exc}"
+        return self._owners[name]
+
+    # -- a deal's events -------------------------------------------------------------------------------------
+    def path(self, deal: Deal, start: str, *, strict: bool = True) -> list[str]:
+        """The stages from ``start`` to the deal's stage, the process allowing each move with the deal's fields,
+        through every stage the row gives a date for (``strict``: refused when one is off the way; a deal already
+        stored has passed the earlier ones); refused when there is none."""
+        spec, fields, target = self.spec, deal.inquiry.fields, deal.stage
+        wanted = set(deal.reached) - {start}
+        best: list[str] | None = None
+        best_key: tuple[int, int] | None = None
+        stack: list[list[str]] = [[start]]
+        while stack:
+            way = stack.pop()
+            here = way[-1]
+            if here == target:
+                key = (len(wanted & set(way)), -len(way))
+                if best_key is None or key > best_key:
+                    best, best_key = way, key
+                continue
+            stage = spec.stage(here)
+            assert stage is not None
+            for nxt in stage.next:
+                if nxt.stage not in way and self.allowed(here, f"advance_to_{nxt.stage}", fields) == nxt.stage:
+                    stack.append([*way, nxt.stage])
+        if best is None:
+            raise RowRefused(f"process {spec.id} does not lead from '{start}' to '{target}' for this deal's fields")
+        missed = sorted(wanted - set(best), key=spec.stage_index)
+        if missed and strict:
+            raise RowRefused(f"{', '.join(missed)} {'is' if len(missed) == 1 else 'are'} not on the deal's way from "
+                             f"'{start}' to '{target}' ({' -> '.join(best)})")
+        return best
+
+    def events(self, deal: Deal, state: LeadState, path: list[str], since: dt.datetime,
+               ) -> tuple[list[Event], LeadState, list[visits.Step]]:
+        """The events that take ``state`` along ``path`` (``path[0]`` its stage) and close it as the deal says, each
+        at its date (a stage without one: when the deal reached the stage before it); ``since`` is the earliest
+        date allowed (the lead's last event)."""
+        owner = deal.owner.name if deal.owner else self.actor.name
+        importer = self.actor.name
+        evs: list[Event] = []
+        steps: list[visits.Step] = []
+        at = since
+        spec = self.spec
+
+        def add(kind: str, when: dt.datetime, actor: str, data: dict[str, Any]) -> None:
+            nonlocal state
+            event = Event(kind, when, actor, data)
+            state = apply(state, event, self.specs)
+            evs.append(event)
+            if kind in (EventKind.ADVANCED, EventKind.WON, EventKind.CLOSED):
+                steps.append(visits.Step.of(state))
+
+        def finish(stage: str, when: dt.datetime) -> None:
+            stage_spec = spec.stage(stage)
+            assert stage_spec is not None
+            for task in stage_spec.all_tasks:
+                current = state.tasks.get((stage, task.id))
+                if current is not None and current.state == TaskStatus.OPEN:
+                    add(EventKind.TASK_DONE, when, importer, {"stage": stage, "task": task.id, "note": IMPORTED_NOTE})
+
+        for previous, stage in itertools.pairwise(path):
+            when = deal.reached.get(stage, at)
+            if when < at:
+                raise RowRefused(self._backwards(deal, stage, when, previous, at))
+            finish(previous, when)
+            add(EventKind.ADVANCED, when, owner, {"from": previous, "to": stage})
+            at = when
+        if deal.status != LeadStatus.OPEN:
+            assert deal.closed_at is not None
+            if deal.closed_at < at:
+                raise RowRefused(f"closed_at {views.iso(deal.closed_at)} is before the deal reached "
+                                 f"'{state.stage}' ({views.iso(at)}); dates go forward")
+            if deal.status == LeadStatus.WON:
+                finish(state.stage, deal.closed_at)
+                if self.allowed(state.stage, "win", state.fields) != "won":
+                    raise RowRefused(f"process {spec.id} does not allow winning from '{state.stage}'")
+                add(EventKind.WON, deal.closed_at, owner, {"from": state.stage})
+            else:
+                reason = deal.reason
+                assert reason is not None
+                if self.allowed(state.stage, "close", state.fields) != "lost":
+                    raise RowRefused(f"process {spec.id} does not allow closing from '{state.stage}'")
+                # no refusal review for history: the director decided long ago, or never will
+                add(EventKind.CLOSED, deal.closed_at, owner, {"reason": reason.id, "kind": reason.kind, "note": None,
+                                                              "from": state.stage, "review": False})
+        return evs, state, steps
+
+    def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> str:
+        return (f"reached_{stage} {views.iso(when)} is before the deal reached '{previous}' or was last changed "
+                f"({views.iso(at)}); dates go forward along the stages")
+
+    # -- a batch ---------------------------------------------------------------------------------------------
+    def flush(self, batch: list[Deal], refuse: Callable[[Deal, str], None]) -> None:
+        if batch:
+            with store.collector_paused(len(batch)):
+                self._write(batch, refuse)
+
+    def _write(self, batch: list[Deal], refuse: Callable[[Deal, str], None]) -> None:
+        conn = self.conn
+        found = dict(conn.execute(sa.select(leads.c.external_id, leads.c.id).where(
+            leads.c.external_id.in_([d.external_id for d in batch]))).all())
+        stored = store.read_leads(conn, list(found.values())) if found else {}
+        last = dict(conn.execute(sa.select(events.c.lead_id, sa.func.max(events.c.at)).where(
+            events.c.lead_id.in_(list(found.values()))).group_by(events.c.lead_id)).all()) if found else {}
+        changes: list[store.LeadChange] = []
+        closings: list[tuple[Deal, LeadState]] = []
+        new: list[tuple[Deal, list[Event], LeadState, list[visits.Step]]] = []
+        for deal in batch:
+            try:
+                lead_id = found.get(deal.external_id)
+                if lead_id is None:
+                    assert deal.built is not None
+                    new.append((deal, *deal.built))
+                    continue
+                change = self._moved_deal(deal, stored[lead_id], last[lead_id])
+            except RowRefused as exc:
+                refuse(deal, str(exc))
+                continue
+            if change is None:
+                self.stats["unchanged"] += 1
+                continue
+            changes.append(change)
+            self.stats["updated"] += 1
+            self.stats[change.after.status] += 1
+            if change.after.status == LeadStatus.LOST:
+                closings.append((deal, change.after))
+        client_ids = self._clients([deal for deal, *_ in new])
+        ids = store.reserve_ids(conn, leads, len(new))
+        for (deal, evs, state, steps), lead_id, client_id in zip(new, ids, client_ids, strict=True):
+            state.id, state.client_id = lead_id, client_id
+            evs[0].data["client_id"] = client_id
+            for ev in evs:
+                ev.lead_id = lead_id
+            changes.append(store.LeadChange(None, state, evs, steps=steps))
+            self.stats["imported"] += 1
+            self.stats[state.status] += 1
+            if state.status == LeadStatus.LOST:
+                closings.append((deal, state))
+        if ids:
+            if not self.lead_ids:
+                self.lead_ids.append(ids[0])
+            self.lead_ids[1:] = [ids[-1]]
+        store.write_leads(conn, changes)
+        self._record_closings(closings)
+
+    def _new_deal(self, deal: Deal) -> tuple[list[Event], LeadState, list[visits.Step]]:
+        q = deal.inquiry
+        data = {"client_id": 0, "process": self.spec.id, "process_version": self.version,
+                "owner": deal.owner.name if deal.owner else None, "team": deal.team, "source": q.source,
+                "product": q.product, "value_minor": q.value_minor, "fields": q.fields,
+                "external_id": deal.external_id, "imported": True}
+        created = Event(EventKind.CREATED, deal.created_at, deal.owner.name if deal.owner else self.actor.name, data)
+        state = apply(None, created, self.specs)
+        path = self.path(deal, state.stage)
+        first = visits.Step.of(state)
+        evs, state, steps = self.events(deal, state, path, deal.created_at)
+        return [created, *evs], state, [first, *steps]
+
+    def _moved_deal(self, deal: Deal, state: LeadState, last: dt.datetime) -> store.LeadChange | None:
+        if state.process != self.spec.id:
+            raise RowRefused(f"external_id {deal.external_id!r} is lead {state.id} of process {state.process}, "
+                             f"not {self.spec.id}")
+        if (state.status, state.stage) == (deal.status, deal.stage):
+            return None
+        if state.status != LeadStatus.OPEN:
+            raise RowRefused(f"lead {state.id} (external_id {deal.external_id!r}) is {state.status} in leadflow, the "
+                             f"file has it {deal.status} in '{deal.stage}': a deal's history does not go back "
+                             "(a manager may reopen it)")
+        try:
+            path = self.path(deal, state.stage, strict=False)
+        except RowRefused:
+            raise RowRefused(f"lead {state.id} (external_id {deal.external_id!r}) is in '{state.stage}' in leadflow, "
+                             f"the file has it {deal.status} in '{deal.stage}', which does not follow from there: a "
+                             "deal's history does not go back") from None
+        before = state.clone()
+        evs, after, steps = self.events(deal, state.clone(), path, last)
+        for ev in evs:
+            ev.lead_id = state.id
+        return store.LeadChange(before, after, evs, steps=steps)
+
+    def _record_closings(self, closings: list[tuple[Deal, LeadState]]) -> None:
+        """The lost deals' ``closures`` rows (the removals and refusal reports count them at their dates), as
+        ``recovery.record_closure`` writes a live closing's, without its review."""
+        def at(s: LeadState) -> Any:
+            return store.driver_value(self.conn, closures.c.closed_at, s.closed_at)
+
+        rows = [(s.id, s.client_id, s.process, s.close_reason, d.reason.kind if d.reason else ClosureKind.REFUSAL,
+                 s.owner, s.team, s.product, s.value_minor, s.stage, at(s)) for d, s in closings]
+        store.insert_rows(self.conn, closures, ["lead_id", "client_id", "process", "reason", "kind", "owner", "team",
+                                                "product", "value_minor", "stage", "closed_at"], rows)
+
+    # -- clients: a company (with its contact person), else a person -------------------------------------------
+    def _clients(self, deals: Sequence[Deal]) -> list[int]:
+        from engine.services.clients import company_key
+
+        conn = self.conn
+        keys = {company_key(d.inquiry.company) for d in deals if d.inquiry.company} - set(self._companies)
+        if keys:
+            for key, client_id in conn.execute(sa.select(clients.c.company_key, sa.func.min(clients.c.id)).where(
+                    clients.c.company_key.in_(keys), clients.c.kind == ClientKind.COMPANY).group_by(
+                    clients.c.company_key)):
+                self._companies[key] = client_id
+        people = {k for d in deals if not d.inquiry.company
+                  for k in (_key("e", d.inquiry.email_norm), _key("p", d.inquiry.phone_norm)) if k} - set(self._people)
+        for column, kind in ((clients.c.email_norm, "e"), (clients.c.phone_norm, "p")):
+            wanted = [k[2:] for k in people if k[0] == kind]
+            if wanted:
+                found = conn.execute(sa.select(column, clients.c.id).where(column.in_(wanted)).order_by(clients.c.id))
+                for norm, client_id in first_ids([(r[0], r[1]) for r in found]).items():
+                    self._people.setdefault(f"{kind}:{norm}", client_id)
+        out: list[int] = []
+        new_rows: list[list[Any]] = []
+        pending: dict[str, int] = {}  # this batch's new companies by key, its people by e-mail and phone key
+        pending_people: dict[str, int] = {}
+        at = store.driver_value(conn, clients.c.created_at, self.at)
+        for deal in deals:
+            q = deal.inquiry
+            if q.company:
+                key = company_key(q.company)
+                client_id = self._companies.get(key) or pending.get(key)
+                if client_id is None:
+                    client_id = pending[key] = -len(new_rows) - 1
+                    new_rows.append([q.company, q.company, None, None, ClientKind.COMPANY, key])
+                    self.stats["new_clients"] += 1
+                else:
+                    self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
+            else:
+                keys_ = [k for k in (_key("e", q.email_norm), _key("p", q.phone_norm)) if k]
+                client_id = next((self._people.get(k) or pending_people.get(k) for k in keys_
+                                  if self._people.get(k) or pending_people.get(k)), None)
+                if client_id is None:
+                    client_id = -len(new_rows) - 1
+                    new_rows.append([q.name, q.company, q.email, q.phone, ClientKind.PERSON, None])
+                    self.stats["new_clients"] += 1
+                else:
+                    self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
+                for k in keys_:
+                    pending_people.setdefault(k, client_id)
+            out.append(client_id)
+        ids = store.reserve_ids(conn, clients, len(new_rows))
+        rows = [(*store.client_row(client_id, name=name, company=company, email=email, phone=phone, tax_id=None,
+                                   created_at=at), kind, key)
+                for (name, company, email, phone, kind, key), client_id in zip(new_rows, ids, strict=True)]
+        resolved = [ids[-c - 1] if c < 0 else c for c in out]
+        for known, made in ((self._companies, pending), (self._people, pending_people)):
+            for key, client_id in made.items():
+                known.setdefault(key, ids[-client_id - 1] if client_id < 0 else client_id)
+        store.insert_rows(conn, clients, [*store.CLIENT_COLUMNS, "kind", "company_key"], rows)
+        self._add_contacts(deals, resolved)
+        return resolved
+
+    def _add_contacts(self, deals: Sequence[Deal], client_ids: list[int]) -> None:
+        """A company deal's person becomes a contact of the company, once per name."""
+        conn = self.conn
+        companies = {c for d, c in zip(deals, client_ids, strict=True) if d.inquiry.company and d.inquiry.name}
+        unread = companies - self._known_contacts
+        if unread:
+            for client_id, name in conn.execute(sa.select(contacts.c.client_id, contacts.c.name).where(
+                    contacts.c.client_id.in_(unread))):
+                self._contacts.add((client_id, name.casefold()))
+            self._known_contacts |= unread
+        at = store.driver_value(conn, contacts.c.created_at, self.at)
+        rows = []
+        for deal, client_id in zip(deals, client_ids, strict=True):
+            q = deal.inquiry
+            if not (q.company and q.name) or (client_id, q.name.casefold()) in self._contacts:
+                continue
+            self._contacts.add((client_id, q.name.casefold()))
+            rows.append((client_id, q.name, deal.contact_role, q.email, q.phone, q.email_norm, q.phone_norm, at))
+        store.insert_rows(conn, contacts, ["client_id", "name", "role", "email", "phone", "email_norm", "phone_norm",
+                                           "created_at"], rows)
+
+
+def _key(kind: str, norm: str | None) -> str | None:
+    return f"{kind}:{norm}" if norm else None
+
+
+def _stage_names(spec: ProcessSpec) -> dict[str, str]:
+    """The stages by id and by name (folded as headers are: case, accents and punctuation aside)."""
+    names = {header_key(s.name): s.id for s in spec.stages}
+    names.update({header_key(s.id): s.id for s in spec.stages})
+    return names
+
+
+def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
+    """The old system's closure reasons mapped to the process's: a mapping, or lines of ``OLD=NEW`` (the CLI's
+    repeated ``--map-reason``, the HTTP API's ``map_reason``)."""
+    if given is None:
+        return {}
+    if isinstance(given, Mapping):
+        return {str(k): str(v) for k, v in given.items()}
+    out: dict[str, str] = {}
+    for line in given.splitlines():
+        if not line.strip():
+            continue
+        old, sep, new = line.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InvalidInputError(f"map_reason {line!r} is not OLD=NEW (an old system's reason = a closure reason "
+                                    "of the process)")
+        out[old.strip()] = new.strip()
+    return out
+
+
+def _reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, ClosureReason]:
+    """The closure reasons by id and label (folded), and the old system's reasons mapped to them."""
+    out: dict[str, ClosureReason] = {}
+    for r in spec.closure_reasons:
+        out.setdefault(header_key(r.label), r)
+    for r in spec.closure_reasons:
+        out[header_key(r.id)] = r
+    for old, new in reason_map.items():
+        target = out.get(header_key(new))
+        if target is None:
+            ids = [r.id for r in spec.closure_reasons]
+            raise InvalidInputError(f"--map-reason {old}={new}: {new!r} is not a closure reason of process {spec.id}"
+                                    f"{suggest(new, ids)}; reasons: {', '.join(ids)}")
+        out[header_key(old)] = target
+    return out
+
+
+def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
+                       at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup,
+                       allowed: Allowed, options: ImportOptions, reason_map: dict[str, str],
+                       ) -> results.ImportReport:
+    """Import the deals of ``path`` with their history into the transaction of ``conn`` (see the module's
+    docstring); the caller commits when the report's status is ``imported``."""
+    path = Path(path)
+    if options.on_error not in ("skip", "abort"):
+        raise InvalidInputError(f"on_error {options.on_error!r} is not one of: skip, abort")
+    if options.owner or options.assign:
+        raise InvalidInputError("a history import takes each deal's owner from its owner column "
+                                "(--owner and --assign are for new inquiries)")
+    sha256 = file_sha256(path)
+    mapping = options.mapping or {}
+    source = CsvFile(path, encoding=options.encoding or mapping.get("encoding"), delimiter=mapping.get("delimiter"))
+    try:
+        history = HistoryImport(conn, actor=actor, spec=spec, version=version, at=at, specs=specs, user=user,
+                                allowed=allowed, reason_map=reason_map)
+        hplan = plan_history(spec, source.header)
+        for needed in ("external_id", "created_at"):
+            if needed not in hplan.columns:
+                raise InvalidInputError(f"{path.name} has no {needed} column, which a history import needs; its "
+                                        f"columns are {', '.join(map(repr, source.header))}")
+        if "stage" not in hplan.columns and "status" not in hplan.columns:
+            raise InvalidInputError(f"{path.name} has neither a stage nor a status column; a history import needs "
+                                    "where each deal is")
+        taken = {source.header[i] for i in [*hplan.columns.values(), *hplan.reached.values()]}
+        plan = plan_columns(spec, source.header, {**mapping.get("columns", {}), **dict.fromkeys(taken, IGNORE)})
+        plan.ignored = [h for h in plan.ignored if h not in taken]
+        for first, second, target in plan.duplicates:
+            raise InvalidInputError(f"columns {first!r} and {second!r} both give the lead's {target}; send one of "
+                                    "them to 'ignore' in a mapping file")
+        if not any(c.target in ("name", "company") for c in plan.columns):
+            raise InvalidInputError(f"{path.name} has no column for the client (a company or a person's name); its "
+                                    f"columns are {', '.join(map(repr, source.header))}")
+        rows, rejects = read_rows(source, options,
+                                  lambda rejects: _read(source, plan, hplan, history, rejects, options))
+    finally:
+        source.close()
+    status = outcome(options, rejects)
+    stats = history.stats
+    report: results.ImportReport = {
+        "status": status, "file": str(path), "sha256": sha256, "process": spec.id, "process_version": version,
+        "encoding": source.encoding, "delimiter": source.delimiter,
+        "columns": {**{c.header: c.target for c in plan.columns}, **{hplan.headers[k]: k for k in hplan.columns},
+                    **{hplan.headers[s]: f"reached_{s}" for s in hplan.reached}},
+        "ignored_columns": plan.ignored,
+        "unknown_columns": [{"column": h, "did_you_mean": plan.closest(spec, h)} for h in plan.unknown],
+        "rows": rows, "imported": stats["imported"], "new_clients": stats["new_clients"],
+        "existing_clients": stats["existing_clients"], "repeated_clients": stats["repeated_clients"],
+        "possible_duplicates": 0,
+        "assigned_by_rules": 0, "unassigned": 0, "mails_queued": 0, "rejected": rejects.count,
+        "rejects": rejects.first, "rejects_file": str(options.rejects) if options.rejects else None,
+        "first_lead_id": history.lead_ids[0] if history.lead_ids else None,
+        "last_lead_id": history.lead_ids[-1] if history.lead_ids else None, "import_id": None,
+        "history": {"updated": stats["updated"], "unchanged": stats["unchanged"], "open": stats["open"],
+                    "won": stats["won"], "lost": stats["lost"]},
+    }
+    if status != "imported" or not (stats["imported"] or stats["updated"]):
+        return report  # the same file again: nothing changed, nothing to record
+    report["import_id"] = store.new_id(conn.execute(sa.insert(imports).values(
+        sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
+        finished_at=at, rows=rows, imported=stats["imported"], new_clients=stats["new_clients"],
+        rejected=rejects.count)))
+    return report
+
+
+def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: HistoryImport, rejects: Rejects,
+          options: ImportOptions) -> int:
+    """Check every record, batch the good deals, flush full batches; returns the number of records."""
+    width = len(source.header)
+    batch: list[Deal] = []
+    rows = 0
+    cells_of: dict[int, list[str]] = {}
+    writing = [True]
+
+    def refuse(deal: Deal, reason: str) -> None:
+        rejects.add(deal.line, cells_of.get(deal.line, []), reason)
+        writing[0] = writing[0] and options.on_error == "skip"
+
+    def flush() -> None:
+        history.flush(batch, refuse)
+        batch.clear()
+        cells_of.clear()
+
+    for line, cells in source.records():
+        rows += 1
+        if len(cells) != width and not (len(cells) > width and not any(c.strip() for c in cells[width:])):
+            rejects.add(line, cells, f"the row has {len(cells)} cells, the header {width}")
+            writing[0] = writing[0] and options.on_error == "skip"
+            continue
+        values = [(c, cell(cells[c.index])) for c in plan.columns]
+        inquiry, errors = check_inquiry(values, history.spec.calendar)
+        company = any(c.target == "company" and v.strip() for c, v in values)
+        if company and errors and errors[0].message == NEEDS_NAME:
+            errors = errors[1:]  # a company's deal needs no person
+            if not errors:
+                inquiry = _company_inquiry(values, history.spec.calendar)
+        try:
+            if errors:
+                raise RowRefused("; ".join(e.message for e in errors))
+            assert inquiry is not None
+            deal = history.check(line, cells, hplan, inquiry)
+        except (RowRefused, InvalidInputError) as exc:  # a value refused by the rules (a team too long...)
+            rejects.add(line, cells, str(exc))
+            writing[0] = writing[0] and options.on_error == "skip"
+            continue
+        if writing[0]:
+            batch.append(deal)
+            cells_of[line] = cells
+            if len(batch) >= options.batch_size:
+                flush()
+                if options.progress is not None:
+                    options.progress(source.bytes_read, source.size, rows)
+    if writing[0]:
+        flush()
+    if options.progress is not None:
+        options.progress(source.size, source.size, rows)
+    return rows
+
+
+def _company_inquiry(values: list[tuple[Column, str]], region: str | None) -> Inquiry:
+    """The inquiry of a company's row without a person: checked with the company standing in for the name."""
+    company = next(v for c, v in values if c.target == "company" and v.strip())
+    named = [(c, v) for c, v in values if c.target != "name"]
+    inquiry, errors = check_inquiry([*named, (Column(-1, "name", "name"), company)], region)
+    assert inquiry is not None and not errors
+    inquiry.name = ""
+    return inquiry

@@ -1,0 +1,272 @@
+"""The history import (``import FILE --history``): deals from another CRM written as the events that made them, on
+SQLite and PostgreSQL. Every deal must be what the same events written live make of a lead (rebuild, lead_stages,
+closures), re-importing changes nothing, later files move deals on, and every bad row is refused with its line."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from engine import store
+from engine.errors import InvalidInputError, PermissionDenied
+from tests.conftest import Team, js, leadflow, ok, refused, snapshot
+
+PV = "photovoltaics"
+HEADER = ["external_id", "company", "name", "email", "stage", "status", "created_at", "reached_first_contact",
+          "reached_first_meeting", "reached_send_offer", "reached_close_contract", "closed_at", "close_reason",
+          "owner", "team", "product", "value", "financing"]
+
+
+def deal(external_id: str, **values: str) -> list[str]:
+    row = {"external_id": external_id, **values}
+    return [row.get(h, "") for h in HEADER]
+
+
+def write(path: Path, rows: list[list[str]], header: list[str] = HEADER, encoding: str = "utf-8") -> Path:
+    with path.open("w", newline="", encoding=encoding) as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+HISTORY = [
+    # won, a company's deal with its contact person, every stage dated
+    deal("D-1", company="Budimex SA", name="Jan Kowalski", email="jan@budimex.pl", status="won",
+         created_at="2025-01-06", reached_first_contact="2025-01-07", reached_first_meeting="2025-01-10",
+         reached_send_offer="2025-01-20", reached_close_contract="2025-02-03", closed_at="2025-02-10T15:30",
+         owner="anna", product="pv-10", value="45000", financing="cash"),
+    # lost in send_offer, the same company, another person; the reason by its label
+    deal("D-2", company="budimex sa", name="Ewa Nowak", stage="send_offer", status="lost", created_at="2025-03-03",
+         reached_first_contact="2025-03-04", reached_send_offer="2025-03-20", closed_at="2025-04-01",
+         close_reason="Price too high", owner="piotr", product="pv-5", value="20000"),
+    # open in first_meeting, only a company
+    deal("D-3", company="Orlen SA", stage="first_meeting", created_at="2025-06-02", reached_first_contact="2025-06-03",
+         reached_first_meeting="2025-06-10", owner="anna", team="north", value="15000"),
+    # open, a person, only created
+    deal("D-4", name="Łukasz Żółć", email="lukasz@example.pl", stage="register_lead", created_at="2026-02-27T10:00",
+         owner="ioana"),
+]
+
+
+def history_file(tmp_path: Path, rows: list[list[str]] | None = None, name: str = "deals.csv") -> Path:
+    return write(tmp_path / name, HISTORY if rows is None else rows)
+
+
+def lead_of(team: Team, external_id: str) -> dict[str, Any]:
+    return team.admin.leads.get(team.admin.leads.find_external(external_id))  # type: ignore[no-any-return]
+
+
+def rows_of(url: str, table: sa.Table, *columns: str) -> list[tuple[Any, ...]]:
+    db = sa.create_engine(url)
+    try:
+        with db.connect() as conn:
+            return [tuple(r) for r in conn.execute(sa.select(*(table.c[c] for c in columns)).order_by(
+                *(table.c[c] for c in columns)))]
+    finally:
+        db.dispose()
+
+
+def test_each_deal_becomes_the_events_that_made_it(team: Team, tmp_path: Path) -> None:
+    report = team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True)
+    assert (report["status"], report["imported"], report["rejected"], report["rejects"]) == ("imported", 4, 0, [])
+    assert report["history"] == {"updated": 0, "unchanged": 0, "open": 2, "won": 1, "lost": 1}
+    assert (report["new_clients"], report["repeated_clients"], report["mails_queued"]) == (3, 1, 0)
+    won, lost, open_, person = (lead_of(team, f"D-{i}") for i in range(1, 5))
+    assert (won["status"], won["stage"], won["closed_at"], won["owner"], won["team"], won["value"]) == (
+        "won", "close_contract", "2025-02-10T15:30:00", "anna", "north", "45000.00")
+    assert (won["created_at"], won["fields"], won["product"]) == ("2025-01-06T00:00:00", {"financing": "cash"}, "pv-10")
+    assert (lost["status"], lost["stage"], lost["close_reason"], lost["closed_at"]) == (
+        "lost", "send_offer", "price", "2025-04-01T00:00:00")
+    assert (open_["status"], open_["stage"], open_["stage_entered_at"]) == ("open", "first_meeting",
+                                                                          "2025-06-10T00:00:00")
+    assert (person["stage"], person["owner"], person["team"], person["name"]) == (
+        "register_lead", "ioana", "south", "Łukasz Żółć")
+    # one company with its two people; the company-only deal's client is a company without people
+    assert won["client_id"] == lost["client_id"]
+    company = team.admin.clients.get(won["client_id"])
+    assert (company["kind"], company["name"]) == ("company", "Budimex SA")
+    assert [p["name"] for p in company["contacts"]] == ["Jan Kowalski", "Ewa Nowak"]
+    assert team.admin.clients.get(open_["client_id"])["kind"] == "company"
+    # the history: who did what when; tasks of passed stages done at the stage's exit by the importer
+    history = team.admin.leads.history(won["id"])
+    kinds = [(e["kind"], e["at"][:10], e["actor"]) for e in history if e["kind"] != "task_done"]
+    assert kinds == [("created", "2025-01-06", "anna"), ("advanced", "2025-01-07", "anna"),
+                     ("advanced", "2025-01-10", "anna"), ("advanced", "2025-01-20", "anna"),
+                     ("advanced", "2025-02-03", "anna"), ("won", "2025-02-10", "anna")]
+    done = [e for e in history if e["kind"] == "task_done"]
+    assert done and all(e["actor"] == "root" and e["data"]["note"] == "imported" for e in done)
+    assert {e["at"][:10] for e in done if e["data"]["stage"] == "first_meeting"} == {"2025-01-20"}
+    assert [e["data"]["reason"] for e in team.admin.leads.history(lost["id"]) if e["kind"] == "closed"] == ["price"]
+    for lead in (won, lost, open_, person):
+        assert team.admin.leads.rebuild(lead["id"]).comparable() == team.admin.leads.stored(lead["id"]).comparable()
+    # lead_stages as the event log makes them, closures for the lost deal, no review, no mail
+    stages = rows_of(team.url, store.lead_stages, "lead_id", "stage", "entered_at", "seconds", "moved_on", "status")
+    assert team.admin.reports.rebuild_stages() is not None
+    assert rows_of(team.url, store.lead_stages, "lead_id", "stage", "entered_at", "seconds", "moved_on",
+                   "status") == stages
+    assert next(s for s in stages if s[0] == won["id"])[1:] == ("close_contract", dt("2025-02-03"), 7 * 86400 + 55800,
+                                                              True, "won")
+    assert rows_of(team.url, store.closures, "lead_id", "reason", "kind", "owner", "stage", "closed_at") == [
+        (lost["id"], "price", "refusal", "piotr", "send_offer", dt("2025-04-01"))]
+    assert rows_of(team.url, store.reviews, "lead_id") == []
+    assert rows_of(team.url, store.outbox, "lead_id") == []
+    funnel = next(f for f in team.admin.reports.funnel(period="all")["funnels"] if f["process"] == PV)
+    assert [(s["stage"], s["reached"]) for s in funnel["stages"]] == [
+        ("register_lead", 4), ("first_contact", 3), ("first_meeting", 3), ("send_offer", 2), ("close_contract", 1)]
+
+
+def dt(text: str) -> Any:
+    import datetime
+
+    return datetime.datetime.fromisoformat(text)
+
+
+def test_importing_the_same_file_again_changes_nothing_and_a_later_file_moves_deals_on(
+        team: Team, tmp_path: Path) -> None:
+    path = history_file(tmp_path)
+    team.admin.intake.import_csv(path, process=PV, history=True)
+    before = snapshot(team.url)
+    again = team.admin.intake.import_csv(path, process=PV, history=True)
+    assert (again["imported"], again["history"]["unchanged"], again["import_id"]) == (0, 4, None)
+    assert snapshot(team.url) == before
+    later = [row[:] for row in HISTORY]
+    # D-3 was won since; D-4 moved on one stage
+    later[2] = deal("D-3", company="Orlen SA", status="won", created_at="2025-06-02", reached_send_offer="2025-07-01",
+                    reached_close_contract="2025-07-15", closed_at="2025-08-01", owner="anna", value="15000")
+    later[3] = deal("D-4", name="Łukasz Żółć", email="lukasz@example.pl", stage="first_contact",
+                    created_at="2026-02-27T10:00", reached_first_contact="2026-02-28", owner="ioana")
+    report = team.admin.intake.import_csv(write(tmp_path / "later.csv", later), process=PV, history=True)
+    assert report["history"] == {"updated": 2, "unchanged": 2, "open": 1, "won": 1, "lost": 0}
+    assert report["imported"] == 0
+    won = lead_of(team, "D-3")
+    assert (won["status"], won["closed_at"]) == ("won", "2025-08-01T00:00:00")
+    assert lead_of(team, "D-4")["stage"] == "first_contact"
+    for ext in ("D-3", "D-4"):
+        lead_id = team.admin.leads.find_external(ext)
+        assert team.admin.leads.rebuild(lead_id).comparable() == team.admin.leads.stored(lead_id).comparable()
+    # a deal that would go back is refused, the rest written
+    back = [deal("D-1", company="Budimex SA", stage="first_contact", created_at="2025-01-06", owner="anna"),
+            deal("D-5", name="Nowy", email="nowy@example.pl", stage="register_lead", created_at="2026-01-05",
+                 owner="anna")]
+    report = team.admin.intake.import_csv(write(tmp_path / "back.csv", back), process=PV, history=True)
+    assert report["imported"] == 1
+    assert report["rejects"] == [{"line": 2, "reason": (
+        f"lead {lead_of(team, 'D-1')['id']} (external_id 'D-1') is won in leadflow, the file has it open in "
+        "'first_contact': a deal's history does not go back (a manager may reopen it)")}]
+
+
+NOT_A_STAGE = ("is not a stage of process photovoltaics; stages: register_lead, first_contact, first_meeting, "
+               "send_offer, close_contract")
+BAD_ROWS = [
+    (deal("B-1", name="A", stage="send_offer", created_at="2025-03-01", reached_first_contact="2025-03-05",
+          reached_send_offer="2025-03-02"),
+     "reached_send_offer 2025-03-02T00:00:00 is before the deal reached 'first_meeting' or was last changed "
+     "(2025-03-05T00:00:00); dates go forward along the stages"),
+    (deal("B-2", name="A", stage="first_contact", created_at="2027-01-01"),
+     "created_at 2027-01-01T00:00:00 is in the future (now is 2026-03-02T09:00:00)"),
+    (deal("B-3", name="A", stage="negotiation", created_at="2025-01-01"), f"stage 'negotiation' {NOT_A_STAGE}"),
+    (deal("B-4", name="A", status="lost", stage="send_offer", created_at="2025-01-01", closed_at="2025-02-01",
+          close_reason="Budget cut"),
+     "close_reason 'Budget cut' is not a closure reason of process photovoltaics; give one of no_budget, "
+     "no_authority, no_need, bad_timing, competitor, price, unreachable, duplicate, not_a_client or map it with "
+     "--map-reason 'Budget cut'=REASON"),
+    (deal("B-5", name="A", stage="first_contact", created_at="01/02/2025"),
+     "created_at '01/02/2025' is not an ISO-8601 date-time such as 2026-03-02T09:30"),
+    (deal("B-6", name="=HYPERLINK(\"http://evil\")", stage="=cmd|' /C calc'!A0", created_at="2025-01-01"),
+     f"stage \"=cmd|' /C calc'!A0\" {NOT_A_STAGE}"),
+    (deal("B-7", name="A", status="won", stage="send_offer", created_at="2025-01-01", closed_at="2025-02-01"),
+     "a won deal was won from 'close_contract', the won stage of process photovoltaics, not from 'send_offer'"),
+    (deal("B-8", name="A", stage="first_contact", created_at="2025-01-01", closed_at="2025-02-01"),
+     "an open deal has no closed_at (got 2025-02-01T00:00:00); give status won or lost"),
+    (deal("B-9", name="A", status="lost", stage="first_contact", created_at="2025-01-01", closed_at="2025-02-01"),
+     "a lost deal needs its close_reason (a reason id or label of the process's catalogue, or map the old "
+     "system's with --map-reason OLD=NEW)"),
+    (deal("B-10", name="A", status="won", created_at="2025-03-01", closed_at="2025-02-01"),
+     "closed_at 2025-02-01T00:00:00 is before the deal reached 'close_contract' (2025-03-01T00:00:00); dates go "
+     "forward"),
+    (deal("", name="A", stage="first_contact", created_at="2025-01-01"),
+     "external_id is empty: a deal needs its id in the old system, so that importing the file again changes nothing"),
+    (deal("B-12", stage="first_contact", created_at="2025-01-01"), "a lead needs the client's name"),
+    (deal("B-13", name="A", stage="first_contact", created_at="2025-01-01", owner="nobody"),
+     "owner: user 'nobody' does not exist"),
+    (deal("B-14", name="A", stage="first_contact", created_at="2025-01-01", team="x" * 300),
+     "team is longer than 200 characters"),
+    (deal("B-1", name="A", stage="first_contact", created_at="2025-01-01"),
+     "external_id 'B-1' is on an earlier line too; each deal once"),
+]
+
+
+def test_every_bad_row_is_refused_with_its_line_and_reason_and_abort_writes_nothing(
+        team: Team, tmp_path: Path) -> None:
+    good = deal("G-1", name="Good", stage="first_contact", created_at="2025-01-01", owner="anna")
+    rows = [row for row, _ in BAD_ROWS]
+    rows[-1] = deal("B-1", name="A", stage="first_contact", created_at="2025-01-01")  # B-1 was refused: no repeat
+    path = write(tmp_path / "bad.csv", [*rows[:-1], good])
+    before = snapshot(team.url)
+    report = team.admin.intake.import_csv(path, process=PV, history=True, on_error="abort")
+    assert report["status"] == "aborted"
+    assert [(r["line"], r["reason"]) for r in report["rejects"]] == [
+        (line, reason) for line, (_, reason) in enumerate(BAD_ROWS[:-1], start=2)]
+    assert snapshot(team.url) == before
+    report = team.admin.intake.import_csv(path, process=PV, history=True)
+    assert (report["imported"], report["rejected"]) == (1, len(BAD_ROWS) - 1)
+    # a repeated id in one file; a reason mapped
+    path = write(tmp_path / "more.csv", [BAD_ROWS[3][0], BAD_ROWS[3][0]])
+    report = team.admin.intake.import_csv(path, process=PV, history=True, map_reason={"Budget cut": "no_budget"})
+    assert report["imported"] == 1 and report["rejects"] == [
+        {"line": 3, "reason": "external_id 'B-4' is on an earlier line too; each deal once"}]
+    assert lead_of(team, "B-4")["close_reason"] == "no_budget"
+
+
+def test_bad_files_and_options_are_refused_and_write_nothing(team: Team, tmp_path: Path) -> None:
+    before = snapshot(team.url)
+    no_id = write(tmp_path / "no_id.csv", [["A", "first_contact", "2025-01-01"]], header=["name", "stage", "created"])
+    with pytest.raises(InvalidInputError, match=r"no_id\.csv has no external_id column"):
+        team.admin.intake.import_csv(no_id, process=PV, history=True)
+    cp1250 = write(tmp_path / "cp1250.csv", [deal("C-1", name="Żółć", stage="first_contact",
+                                                   created_at="2025-01-01")], encoding="cp1250")
+    with pytest.raises(InvalidInputError, match=r"cp1250\.csv"):
+        team.admin.intake.import_csv(cp1250, process=PV, history=True)
+    with pytest.raises(InvalidInputError, match="'nope' is not a closure reason of process photovoltaics"):
+        team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True, map_reason="Old=nope")
+    with pytest.raises(InvalidInputError, match="is not OLD=NEW"):
+        team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True, map_reason="Old")
+    with pytest.raises(PermissionDenied, match="only an admin may"):
+        team.as_("marta").intake.import_csv(history_file(tmp_path), process=PV, history=True)
+    assert snapshot(team.url) == before
+    report = team.admin.intake.import_csv(cp1250, process=PV, history=True, encoding="cp1250")
+    assert report["imported"] == 1 and lead_of(team, "C-1")["name"] == "Żółć"
+
+
+def test_the_cli_imports_history_and_refuses_bad_usage(team: Team, tmp_path: Path) -> None:
+    url = team.url
+    path = history_file(tmp_path)
+    refused(url, "root", ["import", str(path), "--process", PV, "--map-reason", "a=b"], code=2)
+    refused(url, "marta", ["import", str(path), "--process", PV, "--history"])
+    text = ok(url, "root", ["import", str(path), "--process", PV, "--history"]).output
+    assert "Imported 4 leads" in text and "1 won, 1 lost" in text
+    assert js(url, "root", "lead show ext:D-2 --json")["close_reason"] == "price"
+    result = leadflow(url, "root", ["import", str(path), "--process", PV, "--history", "--json"])
+    assert result.exit_code == 0
+
+
+def test_the_worked_example_of_the_docs(team: Team) -> None:
+    example = Path(__file__).resolve().parent.parent / "docs" / "examples" / "history.csv"
+    url = team.url
+    first = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--dry-run"]).output
+    assert "line 3: close_reason 'Too expensive' is not a closure reason" in first
+    text = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--map-reason",
+                            "Too expensive=price"]).output
+    assert "Imported 4 leads into photovoltaics from history.csv" in text
+    assert "of the deals written 2 open, 1 won, 1 lost" in text
+    lost = js(url, "root", "lead show ext:OPP-102 --json")
+    assert (lost["status"], lost["stage"], lost["close_reason"], lost["owner"]) == ("lost", "send_offer", "price",
+                                                                                     "piotr")
+    company = js(url, "root", f"client show {lost['client_id']} --json")
+    assert [p["name"] for p in company["contacts"]] == ["Jan Kowalski", "Ewa Nowak"]
+    assert len(company["leads"]) == 2

@@ -1,0 +1,169 @@
+"""A two-year CRM history (benchmarks/history_data.py: 30 salespeople in 5 teams, products, accounts with many
+deals, won, lost and open deals in every stage) imported in one command, and every report checked against a plain
+Python computation over the CSV, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.history_data import FLOOR, NOW, PROCESS, STAGES, generate
+from engine.reports import MIN_HISTORY
+from tests.conftest import Team, ok, user_add
+
+DEALS = 2000
+
+
+@pytest.fixture
+def migrated(team: Team, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Team, list[dict[str, Any]]]:
+    path = tmp_path / "history.csv"
+    generate(path, DEALS)
+    monkeypatch.setenv("LEADFLOW_NOW", NOW.isoformat())
+    for name, role, team_name in FLOOR:
+        ok(team.url, "root", user_add(name, role, team_name))
+    text = ok(team.url, "root", ["import", str(path), "--process", PROCESS, "--history"], now=NOW.isoformat()).output
+    assert f"Imported {DEALS} leads" in text and "0 rows rejected" in text, text
+    with path.open(encoding="utf-8") as f:
+        return team, list(csv.DictReader(f))
+
+
+class Truth:
+    """The figures computed from the CSV alone."""
+
+    def __init__(self, rows: list[dict[str, Any]], reasons: dict[str, tuple[str, str]]):
+        self.deals = []
+        for r in rows:
+            status = r["status"] or "open"
+            stage = r["stage"] or STAGES[-1]
+            closed = dt.datetime.fromisoformat(r["closed_at"]) if r["closed_at"] else None
+            reason = reasons[r["close_reason"].casefold()] if r["close_reason"] else None
+            self.deals.append({"owner": r["owner"], "product": r["product"], "status": status, "stage": stage,
+                               "created": dt.datetime.fromisoformat(r["created_at"]), "closed": closed,
+                               "value": int(r["value"]) * 100, "reason": reason,
+                               "entered": max([dt.datetime.fromisoformat(r["created_at"])]
+                                              + [dt.datetime.fromisoformat(r[f"reached_{s}"]) for s in STAGES[1:]
+                                                 if r[f"reached_{s}"]])})
+
+    def days(self, deals: list[dict[str, Any]]) -> list[float]:
+        return [(d["closed"] - d["created"]).total_seconds() for d in deals if d["status"] == "won"]
+
+
+def mean_days(seconds: list[float]) -> float | None:
+    return round(sum(seconds) / len(seconds) / 86400, 2) if seconds else None
+
+
+def test_the_reports_of_a_migrated_history_agree_with_the_csv(migrated: tuple[Team, list[dict[str, Any]]]) -> None:
+    team, rows = migrated
+    admin = team.admin
+    spec = admin.spec(PROCESS)
+    reasons = {}
+    for r in spec.closure_reasons:
+        reasons[r.label.casefold()] = (r.id, r.kind)
+        reasons[r.id.casefold()] = (r.id, r.kind)
+    truth = Truth(rows, reasons)
+    deals = truth.deals
+    assert {d["status"] for d in deals} == {"open", "won", "lost"}
+    assert {(d["status"], d["stage"]) for d in deals if d["status"] != "won"} == {
+        (s, stage) for s in ("open", "lost") for stage in STAGES}
+
+    # the cycle: creation to win
+    cycle = admin.reports.cycle(process=PROCESS)
+    (process,) = cycle["processes"]
+    won_seconds = truth.days(deals)
+    assert (process["won"], process["mean_days"]) == (len(won_seconds), mean_days(won_seconds))
+    assert (process["min_days"], process["max_days"]) == (round(min(won_seconds) / 86400, 2),
+                                                          round(max(won_seconds) / 86400, 2))
+
+    # per salesperson: held (open), won, lost, the win rate, the mean cycle
+    by_owner: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in deals:
+        by_owner[d["owner"]].append(d)
+    people = {r["owner"]: r for r in admin.reports.salespeople(process=PROCESS)["salespeople"]}
+    for owner, theirs in by_owner.items():
+        count = Counter(d["status"] for d in theirs)
+        won, lost = count["won"], count["lost"]
+        row = people[owner]
+        assert (row["held"], row["won"], row["lost"]) == (count["open"], won, lost), owner
+        assert row["conversion"] == round(won / (won + lost), 4)
+        assert row["mean_cycle_days"] == mean_days(truth.days(theirs))
+
+    # per product: win rate, won value, cycle
+    products = {r["product"]: r for r in admin.reports.products(process=PROCESS)["products"]}
+    by_product: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for d in deals:
+        by_product[d["product"]].append(d)
+    assert set(products) == set(by_product)
+    for product, theirs in by_product.items():
+        won = [d for d in theirs if d["status"] == "won"]
+        lost = [d for d in theirs if d["status"] == "lost"]
+        row = products[product]
+        assert (row["won"], row["lost"], row["conversion"]) == (len(won), len(lost),
+                                                                 round(len(won) / (len(won) + len(lost)), 4))
+        assert row["won_value"] == f"{sum(d['value'] for d in won) // 100}.00"
+        assert row["mean_cycle_days"] == mean_days(truth.days(theirs))
+        assert row["median_cycle_days"] is not None
+        lower, upper = sorted(truth.days(theirs))[(len(won) - 1) // 2], sorted(truth.days(theirs))[len(won) // 2]
+        assert round(lower / 86400, 2) <= row["median_cycle_days"] <= round(upper / 86400, 2)
+    assert statistics.pstdev([r["conversion"] for r in products.values()]) > 0.01  # products do differ
+
+    # the funnel: how many deals reached each stage
+    (funnel,) = admin.reports.funnel(process=PROCESS)["funnels"]
+    assert (funnel["leads"], funnel["open"], funnel["won"], funnel["lost"]) == (
+        len(deals), *(sum(d["status"] == s for d in deals) for s in ("open", "won", "lost")))
+    reached = [sum(STAGES.index(d["stage"]) >= i for d in deals) for i in range(len(STAGES))]
+    assert [s["reached"] for s in funnel["stages"]] == reached
+    assert [s["in_stage"] for s in funnel["stages"]] == [
+        sum(d["status"] == "open" and d["stage"] == stage for d in deals) for stage in STAGES]
+
+    # refusals (lost for a refusal, not a removal) by salesperson and by product
+    refusals = admin.reports.refusals(period="all", process=PROCESS)
+    refused = [d for d in deals if d["status"] == "lost" and d["reason"][1] == "refusal"]
+    assert refusals["total"] == len(refused)
+    assert {r["owner"]: r["count"] for r in refusals["by_salesperson"]} == dict(Counter(d["owner"] for d in refused))
+    assert {r["product"]: r["count"] for r in refusals["by_product"]} == dict(Counter(d["product"] for d in refused))
+    assert {r["reason"]: r["count"] for r in refusals["by_reason"]} == dict(Counter(d["reason"][0] for d in refused))
+
+    # the open pipeline per stage, and the forecast's measured probabilities
+    forecast = admin.reports.forecast(process=PROCESS, months=3)["forecasts"][0]
+    stages = {s["stage"]: s for s in forecast["stages"]}
+    for i, stage in enumerate(STAGES):
+        held = [d for d in deals if d["status"] == "open" and d["stage"] == stage]
+        assert (stages[stage]["open"], stages[stage]["value"]) == (
+            len(held), f"{sum(d['value'] for d in held) // 100}.00"), stage
+        closed = [d for d in deals if d["status"] != "open" and STAGES.index(d["stage"]) >= i]
+        won = sum(d["status"] == "won" for d in closed)
+        assert (stages[stage]["history"], stages[stage]["won"]) == (len(closed), won)
+        assert len(closed) >= MIN_HISTORY and stages[stage]["probability_method"] == "measured"
+        assert stages[stage]["probability"] == round(won / len(closed), 4)
+    expected_wins = sum(stages[d["stage"]]["probability"] for d in deals if d["status"] == "open")
+    total = forecast["later"]["expected_wins"] + sum(m["expected_wins"] for m in forecast["months"])
+    assert abs(total - expected_wins) < 0.05
+
+
+def test_every_migrated_deal_rebuilds_from_its_events(migrated: tuple[Team, list[dict[str, Any]]]) -> None:
+    team, _ = migrated
+    admin = team.admin
+    sample = admin.leads.list(process=PROCESS, limit=100_000)[::97]
+    for row in sample:
+        assert admin.leads.rebuild(row["id"]).comparable() == admin.leads.stored(row["id"]).comparable()
+
+
+@pytest.mark.slow
+def test_the_history_benchmark_runs(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.history_import", "--deals", "300"], cwd=root,
+                          capture_output=True, text=True, timeout=600, check=False,
+                          env={**os.environ, "PYTHONPATH": str(root), "LEADFLOW_BENCH_DIR": str(tmp_path)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "leadflow import --history of 300 deals: 300 leads" in proc.stdout
+    assert "raw sqlite3 executemany of the same rows" in proc.stdout and "300 deals" in proc.stderr
