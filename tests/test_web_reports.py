@@ -62,3 +62,23 @@ def test_the_reports_numbers_are_the_engines_in_each_persons_scope(sales: Team) 
     assert marta.get("/reports/nothing").status_code == 404
     anna, _csrf = signed_in(sales, "anna")
     assert anna.get("/reports/salespeople?owner=piotr").status_code == 403
+
+
+#: Every page the stand-up, reviews, stalled, reports, admin and import modules add: each role gets the page, or
+#: the engine's refusal (403; an analyst has no agenda, board or reports), never an error.
+SALESPEOPLE, EVERYONE = ("anna", "piotr", "ioana"), PEOPLE
+PAGES: dict[str, tuple[str, ...]] = {  # the page, and who is refused it
+    "/daily": ("olga",), "/reviews": (*SALESPEOPLE, "olga"), "/stalled": ("olga",),
+    "/stalled/rotate": (*SALESPEOPLE, "olga"), "/revisits": ("olga",), "/removals": ("olga",),
+    "/reports/refusals": ("olga",), "/reports/forecast": ("olga",), "/admin/users": (),
+    "/admin/tokens": EVERYONE, "/admin/processes": (), "/import": (),  # the import's form; its POSTs are refused
+}
+
+
+@pytest.mark.parametrize("name", PEOPLE)
+def test_every_added_page_answers_each_role_with_the_page_or_the_engines_refusal(sales: Team, name: str) -> None:
+    web, _csrf = signed_in(sales, name)
+    for path, refused in PAGES.items():
+        answer = web.get(path)
+        assert answer.status_code == (403 if name in refused else 200), (path, answer.text[-300:])
+        assert "Traceback" not in answer.text
