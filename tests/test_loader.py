@@ -140,8 +140,8 @@ EXPECTED: dict[str, tuple[int, int, str, tuple[str, ...]]] = {
                               ("'options' are allowed only on fields of type choice",)),
     "choice_without_options": (17, 5, "fields[2]",
                                ("missing required key 'options' (a choice field lists its options)",)),
-    "remind_role": (31, 39, "stages[1].on_enter[0].remind.to",
-                    ("the text 'analyst' is not allowed; expected one of: client, owner",)),
+    "remind_role": (31, 47, "stages[1].on_enter[0].remind.to",  # a format-2 reminder in a format-1 file
+                    ("a reminder to a role is new in format 2", "write 'format: 2' at its top")),
     # -- the semantic checks ------------------------------------------------------------------
     "unknown_role": (38, 16, "stages[2].tasks[0].owner",
                      ("owner 'analist' is not a declared role; did you mean 'analyst'?",

@@ -328,8 +328,14 @@ def test_upgrading_a_database_with_leads_fills_the_projection_from_the_event_log
     from engine import migrate
 
     kept = stage_rows(team)
-    with team.admin.db.begin() as conn:
-        command.downgrade(migrate._config(conn), "0001")  # type: ignore[arg-type]
+    with team.admin.db.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # alembic's batch mode recreates a table to drop a column: SQLite's foreign keys off, as its
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")  # docs say (outside a transaction)
+        with conn.begin():
+            command.downgrade(migrate._config(conn), "0001")  # type: ignore[arg-type]
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys=ON")
     assert not sa.inspect(team.admin.db).has_table("lead_stages")
     team.admin.init()  # upgrades, then rebuilds lead_stages from the events
     assert stage_rows(team) == kept
