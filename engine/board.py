@@ -207,7 +207,7 @@ def _next_task(stage: StageSpec | None, tasks: OpenTasks) -> results.NextTask | 
     return {"id": task_id, "name": task.name if task else task_id, "due_at": due_at.isoformat() if due_at else None}
 
 
-def _overdue(stage: StageSpec | None, row: Any, now: dt.datetime, tasks: OpenTasks) -> results.Overdue | None:
+def _overdue(stage: StageSpec | None, row: Record, now: dt.datetime, tasks: OpenTasks) -> results.Overdue | None:
     """What made a red lead red: its earliest passed deadline (``red_at``, state.refresh_signal: a mandatory
     task's or the stage's), or else its missed next contact."""
     red_at, stage_due_at, contact = row.red_at, row.stage_due_at, row.next_contact_at
@@ -318,7 +318,7 @@ def _done_detail(kind: str, data: dict[str, Any]) -> str:
     return str(data.get("from", ""))
 
 
-def waiting_for_an_owner() -> Any:
+def waiting_for_an_owner() -> Condition:
     """The SQL condition of the manager's queue on ``leads``: no owner, or an owner who was deactivated (their open
     leads wait to be reassigned). ``lead list --unassigned``, the board's unassigned lane and the stand-up ask it."""
     return sa.or_(leads.c.owner.is_(None), leads.c.owner.in_(sa.select(users.c.name).where(sa.not_(users.c.active))))

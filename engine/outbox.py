@@ -169,7 +169,7 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     return message, [address for _, address in to]
 
 
-def mail_language(recipient: str, spec: ProcessSpec, client: Any, owner: Any) -> str:
+def mail_language(recipient: str, spec: ProcessSpec, client: Mapping, owner: Mapping | None) -> str:
     """The language of a mail: a client's own (``client set ID --language``) for mails to the client, the owner's
     (``user set NAME --language``) for the owner's; else, and for a role's mails to several people, the process's
     ``language``."""

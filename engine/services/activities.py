@@ -10,7 +10,7 @@ the lead's team, an admin; not a colleague.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -20,6 +20,9 @@ from engine.rules import clean_text
 from engine.services.context import Service, operation
 from engine.store import clients, events, leads
 from engine.vocab import NOTE_LENGTH, ActivityKind, CallOutcome, EventKind
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Record
 
 #: The longest way ahead a next contact may be booked: a typo in the year is refused, not booked.
 FURTHEST = dt.timedelta(days=3 * 366)
@@ -109,6 +112,6 @@ def _booked(text: str, now: dt.datetime) -> str:
     return when.replace(microsecond=0).isoformat()
 
 
-def _activity(row: Any, data: dict[str, Any]) -> results.Activity:
+def _activity(row: Record, data: dict[str, Any]) -> results.Activity:
     return {"id": row.id, "lead_id": row.lead_id, "name": row.name, "at": views.iso(row.at), "actor": row.actor,
             "kind": data["kind"], "outcome": data.get("outcome"), "text": data["text"]}

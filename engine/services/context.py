@@ -11,7 +11,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -107,7 +107,7 @@ class Context:
         finally:
             self.conn = None
 
-    def reading(self) -> Any:
+    def reading(self) -> AbstractContextManager[Connection]:
         """``transaction(read_only=True)``: for the operations that write nothing."""
         return self.transaction(read_only=True)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -21,6 +21,9 @@ from engine.services.context import Service, operation
 from engine.spec import ProcessSpec
 from engine.store import clients, leads
 from engine.vocab import LeadStatus
+
+if TYPE_CHECKING:
+    from engine.store.sqltypes import Mapping
 
 _SQLITE_PARTIAL = "client_search"  # the FTS5 table of partial matches (migration 0008)
 _FTS = sa.table(_SQLITE_PARTIAL, sa.column("rowid", sa.Integer), sa.column("search_key", sa.Text))
@@ -136,7 +139,7 @@ def has_fts(conn: Connection) -> bool:
     return bool(cached)
 
 
-def rank_of(q: Query, row: Any, found: tuple[Rank, str]) -> tuple[Rank, str]:
+def rank_of(q: Query, row: Mapping, found: tuple[Rank, str]) -> tuple[Rank, str]:
     """A hit's final rank: a partial match of the key that is really a whole field, or a word's start, moves up."""
     rank, field = found
     if rank == EXACT:
@@ -185,7 +188,7 @@ def find(conn: Connection, actor: Actor, q: Query, *, limit: int, now: dt.dateti
     return hits
 
 
-def _better(row: Any, best: Any, lead_id: int | None) -> bool:
+def _better(row: Mapping, best: Mapping, lead_id: int | None) -> bool:
     """The lead a hit shows: the one searched for by id, else the newest open one, else the newest."""
     if lead_id is not None and (row["id"] == lead_id or best["id"] == lead_id):
         return int(row["id"]) == lead_id
@@ -193,7 +196,7 @@ def _better(row: Any, best: Any, lead_id: int | None) -> bool:
     return bool(row_open > best_open or (row_open == best_open and row["id"] > best["id"]))
 
 
-def _light(lead: Any, now: dt.datetime, spec_of: Callable[[str, int], ProcessSpec]) -> str | None:
+def _light(lead: Mapping, now: dt.datetime, spec_of: Callable[[str, int], ProcessSpec]) -> str | None:
     if lead["status"] != LeadStatus.OPEN:
         return None
     spec = spec_of(lead["process"], lead["process_version"])
