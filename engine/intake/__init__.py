@@ -41,7 +41,8 @@ from engine.intake.csv_file import (
     unneutralise,
 )
 from engine.intake.export import EXPORT_COLUMNS, EXPORT_TYPES, export_csv, export_rows
-from engine.intake.history_import import HISTORY_COLUMNS, reason_map, run_history_import
+from engine.intake.history_columns import HISTORY_COLUMNS, reason_map
+from engine.intake.history_import import run_history_import
 from engine.intake.inquiry import FieldError, Inquiry, InquiryErrors, check_inquiry, check_submission, find_client
 
 __all__ = [

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,26 +29,13 @@ from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids, outcome, read_rows
 from engine.intake.columns import IGNORE, Column, ColumnPlan, header_key, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256
+from engine.intake.history_columns import HistoryPlan, plan_history, reason_lookup, stage_names
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
 from engine.state import Event, LeadState, apply
 from engine.store import clients, closures, contacts, events, imports, leads
 from engine.vocab import NAME_LENGTH, ClientKind, ClosureKind, EventKind, LeadStatus, TaskStatus
 
-#: The history columns and the other names people give them (compared by ``header_key``). ``reached_<stage>``
-#: columns (a stage's id or name) give the date a deal reached that stage.
-HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "external_id": ("external id", "deal id", "opportunity id", "crm id", "old id"),
-    "stage": ("deal stage", "etap", "etapa", "этап", "стадия"),
-    "status": ("outcome", "deal status"),
-    "created_at": ("created", "created on", "engage date", "opened", "date created", "data utworzenia"),
-    "stage_entered_at": ("in stage since", "stage since"),
-    "closed_at": ("close date", "closed", "closed on", "date closed", "data zamknięcia"),
-    "close_reason": ("lost reason", "loss reason", "powód", "motiv", "причина"),
-    "team": ("sales team", "zespół", "echipa", "команда"),
-    "contact_role": ("role", "contact role", "stanowisko"),
-}
-REACHED = "reached"
 NEEDS_NAME = "a lead needs the client's name"
 
 #: The note of the tasks a historical deal did in the stages it passed.
@@ -78,33 +65,6 @@ class Deal:
     built: tuple[list[Event], LeadState, list[visits.Step]] | None = None
 
 
-@dataclass
-class HistoryPlan:
-    """Which column of the file is which history value."""
-
-    columns: dict[str, int]  # history key -> column index
-    reached: dict[str, int]  # stage id -> column index
-    headers: dict[str, str]  # history key or reached stage -> the header as written
-
-
-def plan_history(spec: ProcessSpec, header: list[str]) -> HistoryPlan:
-    names = {header_key(k): k for k in HISTORY_COLUMNS}
-    names.update({header_key(o): k for k, others in HISTORY_COLUMNS.items() for o in others})
-    stage_names = {header_key(s.id): s.id for s in spec.stages}
-    stage_names.update({header_key(s.name): s.id for s in spec.stages})
-    plan = HistoryPlan({}, {}, {})
-    for index, text in enumerate(header):
-        key = header_key(text)
-        if key in names and names[key] not in plan.columns:
-            plan.columns[names[key]] = index
-            plan.headers[names[key]] = text
-        elif key.startswith(REACHED) and key[len(REACHED):] in stage_names:
-            stage = stage_names[key[len(REACHED):]]
-            plan.reached[stage] = index
-            plan.headers[stage] = text
-    return plan
-
-
 class RowRefused(Exception):  # a row's refusal, reported with its line, never raised further
     pass
 
@@ -117,8 +77,8 @@ class HistoryImport:
                  reason_map: dict[str, str]):
         self.conn, self.actor, self.spec, self.version, self.at = conn, actor, spec, version, at
         self.specs, self._user, self.allowed = specs, user, allowed
-        self.reasons = _reason_lookup(spec, reason_map)
-        self.stages = _stage_names(spec)
+        self.reasons = reason_lookup(spec, reason_map)
+        self.stages = stage_names(spec)
         self._owners: dict[str, policy.Actor | str] = {}
         self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
                       "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
@@ -505,49 +465,6 @@ class HistoryImport:
 
 def _key(kind: str, norm: str | None) -> str | None:
     return f"{kind}:{norm}" if norm else None
-
-
-def _stage_names(spec: ProcessSpec) -> dict[str, str]:
-    """The stages by id and by name (folded as headers are: case, accents and punctuation aside)."""
-    names = {header_key(s.name): s.id for s in spec.stages}
-    names.update({header_key(s.id): s.id for s in spec.stages})
-    return names
-
-
-def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
-    """The old system's closure reasons mapped to the process's: a mapping, or lines of ``OLD=NEW`` (the CLI's
-    repeated ``--map-reason``, the HTTP API's ``map_reason``)."""
-    if given is None:
-        return {}
-    if isinstance(given, Mapping):
-        return {str(k): str(v) for k, v in given.items()}
-    out: dict[str, str] = {}
-    for line in given.splitlines():
-        if not line.strip():
-            continue
-        old, sep, new = line.partition("=")
-        if not sep or not old.strip() or not new.strip():
-            raise InvalidInputError(f"map_reason {line!r} is not OLD=NEW (an old system's reason = a closure reason "
-                                    "of the process)")
-        out[old.strip()] = new.strip()
-    return out
-
-
-def _reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, ClosureReason]:
-    """The closure reasons by id and label (folded), and the old system's reasons mapped to them."""
-    out: dict[str, ClosureReason] = {}
-    for r in spec.closure_reasons:
-        out.setdefault(header_key(r.label), r)
-    for r in spec.closure_reasons:
-        out[header_key(r.id)] = r
-    for old, new in reason_map.items():
-        target = out.get(header_key(new))
-        if target is None:
-            ids = [r.id for r in spec.closure_reasons]
-            raise InvalidInputError(f"--map-reason {old}={new}: {new!r} is not a closure reason of process {spec.id}"
-                                    f"{suggest(new, ids)}; reasons: {', '.join(ids)}")
-        out[header_key(old)] = target
-    return out
 
 
 def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,

@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine import actions, board, clock, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead
-from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation, suggest
+from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
@@ -29,6 +29,7 @@ from engine.services.context import (
     require_can_leave,
     require_open,
 )
+from engine.services.options import lead_options, reopen_stages
 from engine.spec import ClosureReason, ProcessSpec, condition_text
 from engine.state import ATTRIBUTES, Event, LeadState, apply, rebuild
 from engine.store import clients, leads, users
@@ -420,11 +421,11 @@ def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[
 def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
     """Refuse to reopen a lead into a stage after the one it was closed in (in the process's order of stages):
     reopening is never a way past a stage's mandatory tasks."""
-    order = spec.stage_ids
-    if closed_in in order and order.index(target) > order.index(closed_in):
-        allowed = order[:order.index(closed_in) + 1]
+    allowed = reopen_stages(spec, closed_in)
+    if target not in allowed:
+        in_order = ", ".join(sorted(allowed, key=spec.stage_ids.index))
         raise RuleViolation(f"can't reopen lead {lead_id} into '{target}': it was closed in '{closed_in}', and a "
-                            f"lead reopens only into that stage or an earlier one: {', '.join(allowed)}")
+                            f"lead reopens only into that stage or an earlier one: {in_order}")
 
 
 def require_new_external_id(conn: sa.Connection, external_id: str | None) -> str | None:
@@ -535,50 +536,6 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], 
         raise RuleViolation(f"can't complete task '{task_id}' of lead {lead_id} yet: it comes after "
                             f"{', '.join(waiting)}, not done yet")
     return EventKind.TASK_DONE, {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", NOTE_LENGTH)}
-
-
-def lead_options(state: LeadState, spec: ProcessSpec, actor: Actor, people: Callable[[], builtins.list[Actor]],
-                 ) -> results.LeadOptions:
-    """``options``: each answer is the policy function that the action itself asks (``people``: the active users,
-    asked only when the actor may reassign)."""
-    assert state.id is not None  # a stored lead
-    is_open = state.status == LeadStatus.OPEN
-    stage = spec.stage(state.stage)
-    edit = is_open and stage is not None and policy.can_work(actor, state)
-    tasks: builtins.list[str] = []
-    if is_open and stage is not None:
-        for task in stage.all_tasks:
-            current = state.tasks.get((stage.id, task.id))
-            if current is None or current.state != TaskStatus.OPEN:
-                continue
-            try:
-                policy.require_can_do_task(actor, state, task, spec)
-            except PermissionDenied:
-                continue
-            tasks.append(task.id)
-    manager = policy.manages(actor, state.team)
-
-    def named(stage_id: str) -> results.StageChoice:
-        found = spec.stage(stage_id)
-        return {"id": stage_id, "name": found.name if found else stage_id}
-
-    reopen: builtins.list[results.StageChoice] = []
-    if not is_open and manager:
-        first = state.closed_from_stage or state.stage
-        reopen = [named(first)] + [named(s.id) for s in spec.stages if s.id != first]
-    return {
-        "lead_id": state.id, "version": state.row_version, "edit": edit, "tasks": tasks,
-        "advance": [named(n.stage) for n in stage.next] if edit and stage is not None else [],
-        "win": edit and state.stage == spec.won_stage,
-        "close": [{"id": r.id, "label": r.label, "kind": r.kind} for r in spec.closure_reasons
-                  if r.allowed_in(state.stage)] if edit else [],
-        "reopen": reopen,
-        "assign": [p.name for p in people() if policy.can_own(p) and policy.manages(actor, p.team)]
-        if is_open and manager else [],
-        "fields": [{"id": f.id, "label": f.label, "type": f.type, "options": list(f.options), "min": f.min,
-                    "max": f.max, "required": stage is not None and f.id in stage.required_fields}
-                   for f in spec.fields],
-    }
 
 
 def contact_attempts(state: LeadState) -> int:
