@@ -19,6 +19,7 @@ from engine import calendar, clock, paths, store
 from engine.api import Engine
 from engine.state import LeadState, TaskState, refresh_signal
 from engine.store import recount, remove_sqlite_files
+from engine.store.schema import UNMODELLED
 
 NOW = dt.datetime(2026, 3, 16, 10, 0)
 FIRST_NAMES = ["Łukasz", "Zofia", "Ștefan", "Ioana", "Жанна", "Agnieszka", "Mihai", "Paweł", "Elena", "Grzegorz",
@@ -382,6 +383,12 @@ def copy_to_postgres(source: Path, url: str, schema: str, *, fresh: bool = False
             for table in tables:
                 for index in table.indexes:
                     conn.execute(sa.schema.DropIndex(index))
+            # indexes the metadata does not model (search's pg_trgm GIN index) are dropped and made again alike
+            unmodelled = conn.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() AND indexname IN "
+                f"({', '.join(repr(name) for name in UNMODELLED)})").all()
+            for name, _definition in unmodelled:
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
             raw = conn.connection.driver_connection
             with source_db.connect() as src:
                 for table in tables:
@@ -403,6 +410,8 @@ def copy_to_postgres(source: Path, url: str, schema: str, *, fresh: bool = False
                 if "id" in table.c and table.c.id.autoincrement in (True, "auto") and table.c.id.primary_key:
                     conn.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), max(id)) "
                                          f"FROM {table.name}")
+            for _name, definition in unmodelled:
+                conn.exec_driver_sql(definition)
             log(f"  indexes and keys built ({time.perf_counter() - started:.0f} s)")
         with db.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("ANALYZE")

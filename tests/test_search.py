@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -124,6 +125,43 @@ def test_hits_are_ranked_exact_then_prefix_then_partial(floor: Team) -> None:
     assert {h["match"] for h in inner} == {"partial"} and len(inner) == 4
     ranked = floor.admin.search.find("stefania")
     assert [order[h["match"]] for h in ranked] == sorted(order[h["match"]] for h in ranked)
+
+
+def test_a_long_text_found_through_its_rarest_word_gives_the_same_hits_as_the_whole_text(
+        floor: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite reads a long text's partial matches through one rare word (``_anchored_matches``): the same clients,
+    ranked the same, as the text's own trigram query, whether the word matches few clients or too many."""
+    from engine.services import search as service
+
+    at = dt.datetime(2026, 1, 5, 9, 0)
+    with floor.admin.db.begin() as conn:
+        ids = store.reserve_ids(conn, store.clients, 60)
+        created = store.driver_value(conn, store.clients.c.created_at, at)
+        store.insert_clients(conn, [store.client_row(
+            client_id, name=f"{'Grzegorz' if i % 2 else 'Jan'} Brzęczyszczykiewicz {4700 + i % 15}",
+            company="Brzęczyszczykiewicz 4711 Solar" if i % 7 == 0 else None, email=None, phone=None, tax_id=None,
+            created_at=created) for i, client_id in enumerate(ids)])
+    texts = ["Grzegorz Brzęczyszczykiewicz 4711", "brzeczyszczykiewicz 4711", "czykiewicz 471", "jan brz",
+             "Brzęczyszczykiewicz 4711 Solar", "zolc solar"]
+    used: list[bool] = []
+    real_limit = service.ANCHOR_CANDIDATES
+    real = service._anchored_matches
+
+    def spied(conn: Any, text: str) -> list[int] | None:
+        found = real(conn, text)
+        used.append(found is not None)
+        return found
+
+    monkeypatch.setattr(service, "_anchored_matches", spied)
+    for limit in (3, 20, 100):
+        anchored = {t: floor.admin.search.find(t, limit=limit) for t in texts}
+        monkeypatch.setattr(service, "ANCHOR_CANDIDATES", 0)  # every anchor gives up: the whole text's query
+        whole = {t: floor.admin.search.find(t, limit=limit) for t in texts}
+        monkeypatch.setattr(service, "ANCHOR_CANDIDATES", real_limit)
+        assert anchored == whole
+    assert any(used) or floor.url.startswith("postgresql")  # the anchor did answer on SQLite
+    assert [h["match"] for h in anchored["Brzęczyszczykiewicz 4711 Solar"]][:1] == ["exact"]  # the company's
+    assert len(anchored["brzeczyszczykiewicz 4711"]) > 4
 
 
 def test_find_by_phone_in_any_format_email_tax_id_company_and_lead_id(floor: Team) -> None:

@@ -115,9 +115,39 @@ def partial_ids(conn: Connection, folded: str, limit: int | None) -> sa.Select[A
     that ``limit`` cuts short for a user who sees every client (a join would let SQLite probe the index once per
     client); a user who sees some clients gets every match, filtered by what they see."""
     if conn.dialect.name == "sqlite" and has_fts(conn):
+        anchored = _anchored_matches(conn, folded)
+        if anchored is not None:
+            return sa.select(clients.c.id).where(clients.c.id.in_(anchored if limit is None else anchored[:limit]))
         matches = sa.select(_FTS.c.rowid).where(_FTS.c.search_key.like(f"%{folded}%"))
         return sa.select(clients.c.id).where(clients.c.id.in_(matches if limit is None else matches.limit(limit)))
     return sa.select(clients.c.id).where(partial_match(conn, folded))
+
+
+# a trigram phrase is the word as a substring; MATCH, unlike LIKE, does not read each match's row to check it
+_ANCHOR = sa.text(f"SELECT rowid FROM {_SQLITE_PARTIAL} WHERE {_SQLITE_PARTIAL} MATCH :phrase LIMIT :n")
+#: How many clients an anchor word may match for ``_anchored_matches`` to check them one by one.
+ANCHOR_CANDIDATES = 2000
+
+
+def _anchored_matches(conn: Connection, folded: str) -> list[int] | None:
+    """Every client whose ``search_key`` contains ``folded``, in id order (the FTS5 table's), found through one of
+    its words when that word matches at most ``ANCHOR_CANDIDATES`` clients; None when no word is that rare.
+
+    FTS5 answers ``LIKE '%text%'`` by reading the whole list of each of the text's trigrams, so a long text of
+    common words (an exact name: ``grzegorz brzeczyszczykiewicz 4711``) costs the sum of their lists even when it
+    matches one client. A rare word's few matches, checked against the whole text in ``clients``, give the same
+    ids at a fraction of that. The anchor is the rarest-looking word (one with digits, else the longest); one that
+    matches too many is given up after reading ``ANCHOR_CANDIDATES + 1`` of its matches (a second guess costs
+    more than it saves: a long common word's trigrams are read whole before its first match)."""
+    words = sorted({w for w in folded.split(" ") if len(w) >= PARTIAL_MIN},
+                   key=lambda w: (not any(ch.isdigit() for ch in w), -len(w), w))
+    if not words or words[0] == folded:
+        return None  # one word: the text's own query is the anchor's
+    candidates = [int(r[0]) for r in conn.execute(_ANCHOR, {"phrase": f'"{words[0]}"', "n": ANCHOR_CANDIDATES + 1})]
+    if len(candidates) > ANCHOR_CANDIDATES:
+        return None
+    return [int(r[0]) for r in conn.execute(sa.select(clients.c.id).where(
+        clients.c.id.in_(candidates), clients.c.search_key.like(f"%{folded}%")).order_by(clients.c.id))]
 
 
 def partial_match(conn: Connection, folded: str) -> sa.ColumnElement[bool]:
