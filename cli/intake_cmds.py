@@ -13,7 +13,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
-from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table
+from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table, warn
 from engine.i18n import ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -68,6 +68,13 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
                                        again=again, progress=progress, history=history,
                                        map_reason="\n".join(map_reason) or None)
     emit(report, as_json, _render_import)
+    if report.get("possible_duplicates") and report["status"] != "aborted":
+        warn(ngettext("Warning: {count} row names a client by e-mail or phone that you may not see (another "
+                      "team's); it got a client of its own, and a manager will review the pair in 'leadflow "
+                      "client duplicates'.",
+                      "Warning: {count} rows name clients by e-mail or phone that you may not see (another "
+                      "team's); they got clients of their own, and a manager will review the pairs in 'leadflow "
+                      "client duplicates'.", report["possible_duplicates"], count=report["possible_duplicates"]))
     if report["status"] == "aborted":
         sys.exit(1)
 

@@ -25,6 +25,7 @@ from cli.output import (
     short_time,
     styled,
     table,
+    warn,
 )
 from cli.present import formats
 from engine.i18n import _
@@ -153,6 +154,14 @@ def lead_add(app: App, *, process_: str, name: str | None, company: str | None, 
                                  **({"external_id": external_id} if external_id else {}))
     print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
                      f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
+    if result.get("possible_duplicate") == "email":
+        warn(_("Warning: a client with this e-mail already exists, one you may not see (another team's or "
+               "salesperson's); the lead got a client of its own, and a manager will review the two in "
+               "'leadflow client duplicates'."))
+    elif result.get("possible_duplicate"):
+        warn(_("Warning: a client with this phone already exists, one you may not see (another team's or "
+               "salesperson's); the lead got a client of its own, and a manager will review the two in "
+               "'leadflow client duplicates'."))
 
 
 @lead.command("list")

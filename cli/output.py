@@ -96,6 +96,11 @@ def echo(message: str) -> None:
     click.echo(printable(message))
 
 
+def warn(message: str) -> None:
+    """A warning for people on standard error (the command still succeeds), control characters made visible."""
+    click.echo(printable(message), err=True)
+
+
 def print_change(result: Any, message: str, as_json: bool) -> None:
     """What every write command prints: a one-line summary, or the whole result as JSON."""
     if as_json:

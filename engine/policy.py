@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from engine.board import Scope
 from engine.errors import PermissionDenied
 from engine.spec import ProcessSpec, TaskSpec
-from engine.state import OwnedLead
+from engine.state import LeadState, OwnedLead
 from engine.store import clients, leads
 from engine.vocab import ADDERS, MANAGERS, OWNERS, Role
 
@@ -192,6 +192,19 @@ def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[Ow
     if listed and not any(can_view(actor, lead) for lead in listed):
         raise PermissionDenied(f"user '{actor.name}' ({actor.role}) may not see client {client_id}: "
                                "none of its leads is theirs to see")
+
+
+def may_join_client(actor: Actor, its_leads: Iterable[LeadState], *, team: str | None) -> bool:
+    """Whether a new lead the actor adds (waiting in ``team``) may join an existing client its e-mail or phone
+    names, rather than get a client of its own beside it (``possible_duplicate_of``). A person joins a client they
+    may see (``require_can_view_client``). An intake (a web form) sees every lead, yet what anyone types into a
+    form must not attach a lead to, and so pollute, any client: it joins only a client all of whose leads are in
+    the new lead's team (its token's, else the process's ``default_team``; no team: leads of no team), whatever
+    their process. A client with no lead at all belongs to nobody yet: anyone joins it."""
+    listed = list(its_leads)
+    if actor.role == Role.INTAKE:
+        return all(lead.team == team for lead in listed)
+    return not listed or any(can_view(actor, lead) for lead in listed)
 
 
 # -- working leads --------------------------------------------------------------------------------

@@ -60,6 +60,32 @@ PROSPECTS = [
 ]
 
 
+def test_lead_add_warns_on_stderr_of_a_client_the_user_may_not_see_and_names_no_one(url: str) -> None:
+    first = leadflow(url, "anna", ["lead", "add", "--process", PV, "--name", "Zofia Wójcik", "--phone", "601 555 001",
+                                   "--json"])
+    assert first.exit_code == 0 and first.stderr == "", first.output
+    theirs = json.loads(first.stdout)
+    again = leadflow(url, "anna", ["lead", "add", "--process", PV, "--name", "Zofia W.", "--phone", "+48601555001"])
+    assert again.exit_code == 0 and again.stderr == "", again.output  # hers to see: joined, nothing to say
+    other = leadflow(url, "piotr", ["lead", "add", "--process", PV, "--name", "Zofia Wójcik", "--phone",
+                                    "601-555-001", "--json"])
+    assert other.exit_code == 0, other.output
+    assert other.stderr.startswith("Warning: a client with this phone already exists"), other.stderr
+    assert "leadflow client duplicates" in other.stderr
+    for private in ("anna", str(theirs["client_id"]), f"lead {theirs['id']}"):
+        assert private not in other.stderr
+    lead = json.loads(other.stdout)  # stdout stays the JSON alone
+    assert lead["possible_duplicate"] == "phone" and lead["client_id"] != theirs["client_id"]
+    assert leadflow(url, "anna", ["lead", "add", "--process", PV, "--name", "Ewa Lis", "--email",
+                                  "ewa@example.pl"]).exit_code == 0
+    by_email = leadflow(url, "piotr", ["lead", "add", "--process", PV, "--name", "Ewa Lis", "--email",
+                                       "EWA@example.pl"])
+    assert by_email.exit_code == 0 and by_email.stdout.startswith("Lead "), by_email.output
+    assert by_email.stderr.startswith("Warning: a client with this e-mail already exists"), by_email.stderr
+    groups = json.loads(leadflow(url, "marta", ["client", "duplicates", "--json"]).stdout)
+    assert any(g["reason"] == "phone" and len(g["clients"]) == 2 for g in groups)
+
+
 @pytest.mark.local_only(REJECTS_FILE)
 def test_import_prints_a_summary_and_each_rejected_row(url: str, tmp_path: Path) -> None:
     path = excel_file(tmp_path / "prospects.csv", PROSPECTS)

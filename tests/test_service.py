@@ -145,6 +145,36 @@ def test_a_form_post_with_labels_and_the_same_person_again(server: Server) -> No
     assert server.get(f"/v1/leads/{first.json()['id']}").json()["fields"] == {"financing": "loan"}
 
 
+def test_a_form_joins_only_a_client_whose_leads_are_in_its_team_else_a_manager_reviews_the_duplicate(
+        server: Server) -> None:
+    """A web form cannot attach a lead to (and so pollute) any client its phone names: a client with a lead of
+    another team gets a new client beside it, recorded for a manager; one whose leads are in the token's team is
+    joined. Both answers say nothing of the other client."""
+    eng = Engine.open(server.db, user="root")
+    try:
+        theirs = eng.as_user("marta").leads.add(process=PV, name="Jan Nowak", phone="+48 601 999 001")  # north
+        north = eng.tokens.add("north-site", process=PV, team="north")["token"]
+    finally:
+        eng.close()
+    outside = server.post({"name": "Jan Nowak", "phone": "601-999-001"})  # the website's token: no team
+    assert outside.status_code == 201, outside.text
+    assert outside.json()["client_existed"] is False and outside.json()["client_id"] != theirs["client_id"]
+    assert "possible_duplicate" not in outside.json() and "possible_duplicate" not in outside.text
+    inside = server.post({"name": "J. Nowak", "phone": "+48601999001"}, token=north)
+    assert inside.status_code == 201, inside.text
+    assert (inside.json()["client_existed"], inside.json()["client_id"]) == (True, theirs["client_id"])
+    eng = Engine.open(server.db, user="root")
+    try:
+        created = eng.leads.history(outside.json()["id"])[0]
+        assert created["data"]["possible_duplicate_of"] == theirs["client_id"]
+        assert "possible_duplicate_of" not in eng.leads.history(inside.json()["id"])[0]["data"]
+        groups = [g for g in eng.clients.duplicates() if g["reason"] == "phone"]
+        assert {c["id"] for g in groups for c in g["clients"]} >= {theirs["client_id"], outside.json()["client_id"]}
+        assert eng.rebuild_lead(outside.json()["id"]).comparable() == eng.stored_lead(outside.json()["id"]).comparable()
+    finally:
+        eng.close()
+
+
 def test_invalid_values_answer_422_with_every_field_and_store_nothing(server: Server) -> None:
     before = (server.count("leads"), server.count("clients"))
     answer = server.post({"name": "", "email": "not-an-address", "value": "12.345", "roof_type": "thatched",

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, store, views
-from engine.errors import InvalidInputError, NotFoundError, PermissionDenied
+from engine.errors import InvalidInputError, NotFoundError
 from engine.policy import Actor
 from engine.rules import (
     check_email,
@@ -136,15 +136,19 @@ def visible_client_leads(ctx: Context, conn: Connection, actor: Actor, client_id
     """The client and its whole history, for anyone who may see one of its leads (the salesperson who takes
     a client over sees everything that happened before); refused when they may see none. A client with no
     lead at all belongs to nobody yet."""
+    row, states = _client_and_leads(ctx, conn, client_id)
+    policy.require_can_view_client(actor, client_id, states)
+    return row, states
+
+
+def _client_and_leads(ctx: Context, conn: Connection, client_id: int) -> tuple[Any, list[LeadState]]:
     row = client_row(conn, client_id)
     ids = [r[0] for r in conn.execute(sa.select(leads.c.id).where(leads.c.client_id == client_id)
                                         .order_by(leads.c.id))]
     if row["merged_into"] is not None:  # its leads moved to the client it was merged into: their events say so
         ids = sorted({int(r[0]) for r in conn.execute(
             sa.select(events.c.lead_id).where(events.c.client_id == client_id).distinct())} | set(ids))
-    states = [ctx.lead(conn, i) for i in ids]
-    policy.require_can_view_client(actor, client_id, states)
-    return row, states
+    return row, [ctx.lead(conn, i) for i in ids]
 
 
 def company_key(name: str) -> str:
@@ -217,25 +221,27 @@ def insert_client(conn: Connection, *, name: str | None, company: str | None, em
 
 
 def client_for_new_lead(ctx: Context, conn: Connection, actor: Actor, *, name: str | None, company: str | None,
-                        email: str | None, phone: str | None, tax_id: str | None, region: str | None
-                        ) -> tuple[int, int | None]:
-    """The client a new lead belongs to, and the id of an existing client it may duplicate: one person is one
-    client. An existing client with this e-mail (else phone) gets the lead when the actor may see it; otherwise
-    a new client is made and the other one returned, for the lead's ``created`` event to record (``client
+                        email: str | None, phone: str | None, tax_id: str | None, region: str | None,
+                        team: str | None) -> tuple[int, int | None, str | None]:
+    """The client a new lead (waiting in ``team``) belongs to, the id of an existing client it may
+    duplicate, and what the two share ("email" or "phone"): one person is one client. An existing client with
+    this e-mail (else phone) gets the lead when the actor may join it (``policy.may_join_client``); otherwise a
+    new client is made and the other one returned, for the lead's ``created`` event to record (``client
     duplicates`` lists such pairs for a manager)."""
     from engine.intake.inquiry import find_client
 
     email_, phone_ = check_email(email), check_phone(phone, region)
-    found = find_client(conn, normalise_email(email_), phone_) if email_ or phone_ else None
-    if found is not None:
-        try:
-            visible_client_leads(ctx, conn, actor, found)
-        except PermissionDenied:
-            pass
-        else:
-            return found, None
+    email_norm = normalise_email(email_)
+    found = find_client(conn, email_norm, phone_) if email_ or phone_ else None
+    if found is None:
+        return insert_client(conn, name=name, company=company, email=email_, phone=phone_, tax_id=tax_id,
+                             region=region), None, None
+    row, states = _client_and_leads(ctx, conn, found)
+    if policy.may_join_client(actor, states, team=team):
+        return found, None, None
+    shared = "email" if email_norm is not None and row["email_norm"] == email_norm else "phone"
     return insert_client(conn, name=name, company=company, email=email_, phone=phone_, tax_id=tax_id,
-                         region=region), found
+                         region=region), found, shared
 
 
 def likely_duplicates(conn: Connection, actor: Actor, limit: int) -> list[results.Duplicates]:

@@ -106,8 +106,11 @@ class IntakeService(Service):
 
         ``values`` are named like an import's columns (attributes, field ids or labels; fields may also come as
         a ``fields`` object) with ``process`` among them or as the default. Every refused value is reported at
-        once (``InquiryErrors.errors``); an e-mail or phone of an existing client adds the lead to that client;
-        the owner is left to ``leads.add`` (the assignment rules). Returns ``{"lead": ..., "client_existed": ...}``.
+        once (``InquiryErrors.errors``); an e-mail or phone of an existing client adds the lead to that client
+        when all its leads are in the form's scope (``policy.may_join_client``: the lead's team, the token's or
+        the process's ``default_team``), and otherwise gives it a client of its own, recorded as
+        ``possible_duplicate_of`` for a manager; the owner is left to ``leads.add`` (the assignment rules).
+        Returns ``{"lead": ..., "client_existed": ...}``.
         """
         from engine import intake
 
@@ -124,13 +127,14 @@ class IntakeService(Service):
             except NotFoundError as exc:
                 raise intake.InquiryErrors([intake.FieldError("process", str(exc))]) from None
             inquiry = intake.check_submission(spec, values)
-            client_id = intake.find_client(conn, inquiry.email_norm, inquiry.phone_norm)
+            found = intake.find_client(conn, inquiry.email_norm, inquiry.phone_norm)  # first: PostgreSQL's locks
             lead = self.engine.leads.add(
                 process=spec.id, name=inquiry.name, company=inquiry.company, email=inquiry.email,
                 phone=inquiry.phone, source=inquiry.source or ctx.user_name, product=inquiry.product,
-                value=rules.minor_to_money(inquiry.value_minor), owner=None, fields=inquiry.fields,
-                client_id=client_id)
-            return {"lead": lead, "client_existed": client_id is not None}
+                value=rules.minor_to_money(inquiry.value_minor), owner=None, fields=inquiry.fields)
+            # a client out of the token's scope is not named to the form: it got a new one, as for a new person
+            lead.pop("possible_duplicate", None)
+            return {"lead": lead, "client_existed": found is not None and lead["client_id"] == found}
 
 
 class _Undo(Exception):  # the way out of a transaction that must not commit, not an error

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import actions, board, clock, notices, policy, results, rules, store, views
-from engine.assignment import AssignmentRules, owner_of_new_lead
+from engine.assignment import AssignmentRules, owner_of_new_lead, waiting_team
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
 from engine.machine import LOST, WON
 from engine.policy import Actor
@@ -61,10 +61,11 @@ class LeadService(Service):
     ) -> results.Lead:
         """Register an inquiry as a lead at the process's first stage (every inquiry is a lead). Its e-mail or
         phone (national numbers read in the process's calendar country) may name a client the user may see: the
-        lead is that client's; one they may not see is recorded in the ``created`` event as
-        ``possible_duplicate_of`` beside a new client. Without a person's ``name`` but with a ``company``, the
-        client is that company (B2B, found by its name or made); ``external_id`` is the deal's id in another
-        system, unique among leads."""
+        lead is that client's; one they may not see (for a web form's intake: one with a lead out of its scope,
+        ``policy.may_join_client``) is recorded in the ``created`` event as ``possible_duplicate_of`` beside a
+        new client, and the answer says which value they share (``possible_duplicate``: "email" or "phone").
+        Without a person's ``name`` but with a ``company``, the client is that company (B2B, found by its name or
+        made); ``external_id`` is the deal's id in another system, unique among leads."""
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -80,16 +81,16 @@ class LeadService(Service):
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
             external = require_new_external_id(conn, external_id)
-            duplicate_of = None
+            duplicate_of = shared = None
             if client_id is None and not (name or "").strip() and (company or "").strip():
                 company_ = clean_text(company, "company")
                 assert company_ is not None
                 client_id = client_records.find_company(conn, company_) or client_records.insert_company(
                     conn, company_, external_id=None, at=clock.now())
             elif client_id is None:
-                client_id, duplicate_of = client_records.client_for_new_lead(
+                client_id, duplicate_of, shared = client_records.client_for_new_lead(
                     ctx, conn, actor, name=name, company=company, email=email, phone=phone, tax_id=tax_id,
-                    region=spec.calendar)
+                    region=spec.calendar, team=waiting_team(actor, spec))
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
             product = one_line_text(product, "product", NAME_LENGTH)
@@ -113,7 +114,10 @@ class LeadService(Service):
             store.write_leads(conn, [store.LeadChange(None, state, [created])])
             actions.store(conn, [entry])
             notices.queue(conn, notices.after(None, state, [created]))
-            return ctx.view(conn, state)
+            shown = ctx.view(conn, state)
+            if shared is not None:
+                shown["possible_duplicate"] = shared
+            return shown
 
     @operation
     def get(self, lead_id: int) -> results.LeadShown:
