@@ -15,7 +15,9 @@ rank by name, then id. Only what the actor may see is searched (``policy.visible
 
 **Indexes**: exact and prefix matches read ``ix_clients_search_name``, phones and e-mails their own indexes. A
 partial match of three characters or more reads a trigram index: on SQLite the FTS5 table ``client_search``
-(tokenizer ``trigram``, kept by triggers on ``clients``), on PostgreSQL a GIN index with ``pg_trgm``. Where
+(tokenizer ``trigram``, kept by triggers on ``clients``; a text of several words through its rarest-looking word
+when that one matches few clients, its matches then checked against the whole text), on PostgreSQL a GIN index
+with ``pg_trgm``. Where
 neither exists (an SQLite built without FTS5, a PostgreSQL without the extension) partial matches scan the
 clients: correct, slower (docs/performance.md). Shorter text is matched as exact and prefix only.
 """
