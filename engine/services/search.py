@@ -114,10 +114,10 @@ def partial_ids(conn: Connection, folded: str, limit: int | None) -> sa.Select[A
     """The clients whose ``search_key`` contains ``folded``. On SQLite the FTS5 table answers, as a list of ids
     that ``limit`` cuts short for a user who sees every client (a join would let SQLite probe the index once per
     client); a user who sees some clients gets every match, filtered by what they see."""
+    anchored = _anchored_matches(conn, folded)
+    if anchored is not None:
+        return sa.select(clients.c.id).where(clients.c.id.in_(anchored if limit is None else anchored[:limit]))
     if conn.dialect.name == "sqlite" and has_fts(conn):
-        anchored = _anchored_matches(conn, folded)
-        if anchored is not None:
-            return sa.select(clients.c.id).where(clients.c.id.in_(anchored if limit is None else anchored[:limit]))
         matches = sa.select(_FTS.c.rowid).where(_FTS.c.search_key.like(f"%{folded}%"))
         return sa.select(clients.c.id).where(clients.c.id.in_(matches if limit is None else matches.limit(limit)))
     return sa.select(clients.c.id).where(partial_match(conn, folded))
@@ -126,28 +126,38 @@ def partial_ids(conn: Connection, folded: str, limit: int | None) -> sa.Select[A
 # a trigram phrase is the word as a substring; MATCH, unlike LIKE, does not read each match's row to check it
 _ANCHOR = sa.text(f"SELECT rowid FROM {_SQLITE_PARTIAL} WHERE {_SQLITE_PARTIAL} MATCH :phrase LIMIT :n")
 #: How many clients an anchor word may match for ``_anchored_matches`` to check them one by one.
-ANCHOR_CANDIDATES = 2000
+ANCHOR_CANDIDATES = 500
 
 
 def _anchored_matches(conn: Connection, folded: str) -> list[int] | None:
     """Every client whose ``search_key`` contains ``folded``, in id order (the FTS5 table's), found through one of
-    its words when that word matches at most ``ANCHOR_CANDIDATES`` clients; None when no word is that rare.
+    its words when that word matches at most ``ANCHOR_CANDIDATES`` clients; None when no word is that rare, or
+    there is no trigram index to find the word with.
 
-    FTS5 answers ``LIKE '%text%'`` by reading the whole list of each of the text's trigrams, so a long text of
-    common words (an exact name: ``grzegorz brzeczyszczykiewicz 4711``) costs the sum of their lists even when it
-    matches one client. A rare word's few matches, checked against the whole text in ``clients``, give the same
-    ids at a fraction of that. The anchor is the rarest-looking word (one with digits, else the longest); one that
-    matches too many is given up after reading ``ANCHOR_CANDIDATES + 1`` of its matches (a second guess costs
-    more than it saves: a long common word's trigrams are read whole before its first match)."""
+    A trigram index (FTS5's, and pg_trgm's GIN index alike) answers ``LIKE '%text%'`` by reading the whole list of
+    each of the text's trigrams, so a long text of common words (an exact name: ``grzegorz brzeczyszczykiewicz
+    4711``) costs the sum of their lists even when it matches one client. A rare word's few matches, checked
+    against the whole text in ``clients``, give the same ids at a fraction of that. The anchor is the
+    rarest-looking word (one with digits, else the longest); one that matches too many is given up after reading
+    ``ANCHOR_CANDIDATES + 1`` of its matches (a second guess costs more than it saves: a long common word's
+    trigrams are read whole before its first match)."""
     words = sorted({w for w in folded.split(" ") if len(w) >= PARTIAL_MIN},
                    key=lambda w: (not any(ch.isdigit() for ch in w), -len(w), w))
     if not words or words[0] == folded:
         return None  # one word: the text's own query is the anchor's
-    candidates = [int(r[0]) for r in conn.execute(_ANCHOR, {"phrase": f'"{words[0]}"', "n": ANCHOR_CANDIDATES + 1})]
-    if len(candidates) > ANCHOR_CANDIDATES:
+    if conn.dialect.name == "sqlite" and has_fts(conn):
+        ids = [int(r[0]) for r in conn.execute(_ANCHOR, {"phrase": f'"{words[0]}"', "n": ANCHOR_CANDIDATES + 1})]
+        keys = None if len(ids) > ANCHOR_CANDIDATES else conn.execute(
+            sa.select(clients.c.id, clients.c.search_key).where(clients.c.id.in_(ids))).all()
+    elif conn.dialect.name == "postgresql" and has_trigram_index(conn):
+        keys = conn.execute(sa.select(clients.c.id, clients.c.search_key).where(
+            clients.c.search_key.like(f"%{words[0]}%")).limit(ANCHOR_CANDIDATES + 1)).all()
+    else:
+        return None  # without an index the word's matches are a scan, and the text's own another
+    if keys is None or len(keys) > ANCHOR_CANDIDATES:
         return None
-    return [int(r[0]) for r in conn.execute(sa.select(clients.c.id).where(
-        clients.c.id.in_(candidates), clients.c.search_key.like(f"%{folded}%")).order_by(clients.c.id))]
+    # checked here, not by a second LIKE: PostgreSQL would answer that through the trigram index again
+    return sorted(int(client_id) for client_id, key in keys if folded in key)
 
 
 def partial_match(conn: Connection, folded: str) -> sa.ColumnElement[bool]:
@@ -157,6 +167,18 @@ def partial_match(conn: Connection, folded: str) -> sa.ColumnElement[bool]:
         return clients.c.id.in_(sa.text(f"SELECT rowid FROM {_SQLITE_PARTIAL} WHERE search_key LIKE :pattern")
                                 .bindparams(pattern=pattern))
     return clients.c.search_key.like(pattern)
+
+
+def has_trigram_index(conn: Connection) -> bool:
+    """Whether this PostgreSQL schema has pg_trgm's GIN index of partial matches (migration 0008 made it if it
+    could)."""
+    cached = conn.info.get("leadflow_trigram_index")
+    if cached is None:
+        cached = conn.execute(sa.text(
+            "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :n"),
+            {"n": "ix_clients_search_key_trgm"}).scalar() == 1
+        conn.info["leadflow_trigram_index"] = cached
+    return bool(cached)
 
 
 def has_fts(conn: Connection) -> bool:
