@@ -89,8 +89,7 @@ def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> di
         take(ids.where(clients.c.email_norm == q.email), EXACT, "email")
     if q.folded:
         take(ids.where(clients.c.search_name == q.folded[:SEARCH_NAME_LENGTH]), EXACT, "name")
-        take(ids.where(*prefix_of(conn, clients.c.search_name, q.folded)).order_by(clients.c.search_name),
-             PREFIX, "name")
+        take(ids.where(*prefix_of(conn, clients.c.search_name, q.folded)).order_by(name_order(conn)), PREFIX, "name")
         # a phone's digits are stored without spaces; a number found whole needs no partial match, and a
         # partial match ranks below ``limit`` exact and prefix hits (a trigram search of text that matches
         # little reads the whole of its trigrams' lists: the slowest query there is)
@@ -108,6 +107,16 @@ def prefix_of(conn: Connection, column: sa.Column[Any], text: str) -> list[sa.Co
     if conn.dialect.name == "postgresql":
         return [column.like(text + "%")]
     return [column >= text, column < text + "\U0010ffff"]
+
+
+def name_order(conn: Connection) -> sa.ColumnElement[Any] | sa.TextClause:
+    """Prefix hits in ``search_name`` order as the index holds it, so the first ``limit`` are read from the index
+    and not sorted out of every match (thousands for ``grzegorz brz`` at a million clients): on PostgreSQL the
+    ``varchar_pattern_ops`` index is in byte order, the order of ``~<~`` (and of the C collation, SQLite's and
+    Python's alike), which a plain ORDER BY in another collation would not use."""
+    if conn.dialect.name == "postgresql":
+        return sa.text("clients.search_name USING ~<~")
+    return clients.c.search_name
 
 
 def partial_ids(conn: Connection, folded: str, limit: int | None) -> sa.Select[Any]:
