@@ -202,6 +202,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             last_activity_at=at,
             owner_since=at,
             external_id=d.get("external_id"),
+            # a deal of a history import: stalled, the working period and revisits count from the import
+            rest_until=dt.datetime.fromisoformat(d["rest_until"]) if d.get("rest_until") else None,
         )
         enter_stage(new, spec.first_stage, spec, at)
         refresh_signal(new, spec)
@@ -347,7 +349,7 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
         else:
             state.tasks[(stage.id, task.id)] = TaskState(
                 stage=stage.id, id=task.id,
-                state=_fresh(task, state.fields, target), due_at=due)
+                state=_fresh(task, rules.lead_facts(state), target), due_at=due)
     state.stage_due_at = calendar.due_at(start, stage.deadline_days, target.calendar)
 
 
