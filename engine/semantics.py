@@ -380,6 +380,10 @@ class _Checker:
         if field_ is None:
             yield self.at((*path, "field"), self._unknown("field", name, list(self.fields)))
             return
+        if field_.get("personal"):  # an erasure replaces its values: the lead's history must not depend on them
+            yield self.at((*path, "field"), f"field '{name}' is personal (erased with the client's data) and may "
+                          "not decide a condition; remove 'personal' or the condition")
+            return
         kind = field_["type"]
         if op not in OPERATORS_BY_TYPE[kind]:
             yield self.at((*path, "op"), f"operator '{op}' does not apply to {kind} field '{name}'; "
