@@ -245,3 +245,39 @@ def test_cli_edit_and_erase_with_refusals_per_role(cli_db: Any) -> None:
     assert shown["name"] == PLACEHOLDER and shown["email"] is None and shown["company"] is None
     assert "were erased at" in refused(url, "root", ["client", "erase", client, "--reason", "again"])
     ok(url, "root", "check") if not cli_db.remote else None
+
+
+# -- the clock: LEADFLOW_NOW only on a demo or test database (local mode) -------------------------------------
+
+def test_leadflow_now_is_refused_on_a_database_for_real_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                             ) -> None:
+    from tests.conftest import check_error, leadflow
+
+    monkeypatch.delenv("LEADFLOW_TEST_DATABASE")
+    real, test = f"sqlite:///{tmp_path / 'real.db'}", f"sqlite:///{tmp_path / 'test.db'}"
+    ok(real, "root", "init")  # no schema yet: init may run whatever the clock
+    ok(test, "root", "init --test")
+    ok(test, "root", "init --test")  # again: it already is one
+    ok(test, "root", ["process", "load", str(PROCESSES_DIR / f"{PV}.yaml")])
+    ok(real, "root", ["process", "load", str(PROCESSES_DIR / f"{PV}.yaml")], now="")  # the real clock: fine
+    before = snapshot(real)
+    line = check_error(leadflow(real, "root", ["lead", "add", "--process", PV, "--name", "Jan"],
+                                now="2020-01-01T09:00"), 1)
+    assert line == ("Error: LEADFLOW_NOW is set (2020-01-01T09:00:00), but this database is for real work, not a "
+                    "demo or a test database: its history is written at the real time; unset LEADFLOW_NOW (a test "
+                    "database is made with 'leadflow init --test')")
+    assert snapshot(real) == before
+    assert "only a new database can be made a test database" in check_error(
+        leadflow(real, "root", "init --test", now=""), 1)
+    assert snapshot(real) == before
+    added = js(test, "root", ["lead", "add", "--process", PV, "--name", "Jan"], now="2020-01-01T09:00")
+    assert added["created_at"] == "2020-01-01T09:00:00"  # a test database honours it
+    added = js(real, "root", ["lead", "add", "--process", PV, "--name", "Jan"], now="")
+    assert added["created_at"] > "2026-12-01"
+
+
+def test_a_demo_database_honours_leadflow_now(tmp_path: Path) -> None:
+    demo = tmp_path / "demo.db"
+    ok(None, None, ["demo", "--db", str(demo)])
+    shown = js(f"sqlite:///{demo}", "anna", ["lead", "list"], now="2026-03-16T09:00:00")
+    assert shown
