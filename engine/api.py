@@ -131,6 +131,9 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "find": ("search", "find"),
     "client_duplicates": ("clients", "duplicates"),
     "merge_clients": ("clients", "merge"),
+    # added with correction and erasure (issue 15, GDPR)
+    "edit_client": ("clients", "edit"),
+    "erase_client": ("clients", "erase"),
 }
 
 

@@ -3,6 +3,7 @@ SQLite and PostgreSQL, through the engine and the CLI in every mode."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from engine import store
 from engine.erasure import PLACEHOLDER
 from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation
+from engine.state import Event
 from tests.conftest import PROCESSES_DIR, USERS, Team, cli_floor, js, ok, printed, refused, snapshot
 from tests.test_rebuild import assert_rebuilds
 
@@ -47,6 +49,15 @@ def a_history(team: Team) -> tuple[int, list[int]]:
     anna.leads.set_fields(first["id"], {"decision_maker": f"{WITNESS} (brother)", "roof_area_m2": "40"})
     anna.recovery.report(first["id"], f"{NAME} asks for a call at 0048 601-234-987")
     anna.leads.complete_task(first["id"], "record_contact", note=f"talked with {NAME.upper()}")
+    anna.leads.advance(first["id"])  # first_contact: queues the welcome mail to the client
+    with team.admin.transaction() as conn:  # as run-due leaves a sent mail (tests/test_outbox.py sends real ones)
+        (mail,) = conn.execute(sa.select(store.outbox.c.id).where(store.outbox.c.lead_id == first["id"])).all()
+        conn.execute(sa.update(store.outbox).where(store.outbox.c.id == mail.id).values(
+            state="sent", to_address=EMAIL, subject=f"Welcome, {NAME}", last_error=f"refused: {EMAIL}"))
+        store.append_events(conn, [(first["id"], client, Event(kind="mail_sent", at=dt.datetime(2026, 3, 2, 9),
+                                                                actor="run-due", data={
+            "outbox": mail.id, "kind": "email", "template": "welcome", "to": "client", "address": EMAIL,
+            "message_id": "<1@leadflow>"}))])
     anna.leads.close(first["id"], "no_budget", note=f"{NAME} ({COMPANY}) has no money")
     team.as_("marta").recovery.review_confirm(first["id"], f"{NAME} really has no budget")
     return client, [first["id"], second["id"]]
@@ -84,7 +95,7 @@ def test_erasure_leaves_no_personal_string_and_every_count(personal_team: Team) 
     assert shown["name"] == PLACEHOLDER and shown["email"] is None and shown["phone"] is None
     assert shown["company"] is None and shown["tax_id"] is None
     assert [(lead["id"], lead["status"], lead["stage"]) for lead in shown["leads"]] == [
-        (lead_ids[0], "lost", "register_lead"), (lead_ids[1], "open", "register_lead")]
+        (lead_ids[0], "lost", "first_contact"), (lead_ids[1], "open", "register_lead")]
     assert text_columns_holding(team, NEEDLES) == []
     assert reports(team) == before
     for lead_id in lead_ids:
@@ -110,10 +121,14 @@ def test_erasure_leaves_no_trace_in_the_sqlite_file(personal_team: Team, db_url:
     team = personal_team
     client, _ = a_history(team)
     path = Path(db_url.removeprefix("sqlite:///"))
+
+    def raw_bytes() -> bytes:
+        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+
+    assert all(needle.encode() in raw_bytes() for needle in (NAME, EMAIL, PHONE, TYPED, WITNESS))  # there before
     team.admin.clients.erase(client, reason="request")
     team.admin.close()
-    files = [p for p in (path, path.with_name(path.name + "-wal")) if p.exists()]
-    data = b"".join(p.read_bytes() for p in files)
+    data = raw_bytes()
     for needle in NEEDLES:
         for form in {needle, needle.lower()}:
             assert form.encode() not in data, f"{form!r} is still in the database file"
