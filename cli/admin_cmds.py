@@ -28,11 +28,13 @@ from engine.i18n import _, ngettext
 
 
 @click.command("init")
+@click.option("--test", "test_database", is_flag=True,
+              help="Make a new database a test database: its commands honour LEADFLOW_NOW.")
 @json_option
 @pass_app
-def init(app: App, as_json: bool) -> None:
+def init(app: App, test_database: bool, as_json: bool) -> None:
     """Create or upgrade the database schema; on an empty database you become its first admin."""
-    result = app.open_engine(create=True).init()
+    result = app.open_engine(create=True).init(purpose="test" if test_database else None)
     if as_json:
         print_json(result)
         return

@@ -46,7 +46,13 @@ class App:
             else:
                 from engine.api import Engine
 
-                self._engine = Engine.open(self.db_url, user=self.user, create=create)
+                engine = Engine.open(self.db_url, user=self.user, create=create)
+                try:
+                    engine.require_clock()  # LEADFLOW_NOW: only on a demo or test database
+                except BaseException:
+                    engine.close()
+                    raise
+                self._engine = engine
         return self._engine
 
     def close(self) -> None:

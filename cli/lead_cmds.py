@@ -523,6 +523,38 @@ def client_set(app: App, client_id: int, language: str, as_json: bool) -> None:
         else _("Client {id}: mails in each process's language", id=c["id"])))
 
 
+@client.command("edit")
+@click.argument("client_id", type=ID)
+@click.option("--name", help="The corrected name.")
+@click.option("--email", help="The corrected e-mail address (empty: none).")
+@click.option("--phone", help="The corrected phone number (empty: none).")
+@click.option("--company", help="The corrected company (empty: none).")
+@click.option("--tax-id", help="The corrected tax id (empty: none).")
+@click.option("--reason", required=True, help="Why: who asked for the correction, or what was wrong.")
+@json_option
+@pass_app
+def client_edit(app: App, client_id: int, name: str | None, email: str | None, phone: str | None,
+                company: str | None, tax_id: str | None, reason: str, as_json: bool) -> None:
+    """Correct a client's data (GDPR article 16; the owner of one of its leads, a manager of their team or an
+    admin): recorded on each of its leads, with who and why."""
+    data = app.engine.clients.edit(client_id, name=name, email=email, phone=phone, company=company, tax_id=tax_id,
+                                   reason=reason)
+    print_change(data, _("Client {id} corrected: {name}", id=data["id"], name=data["name"]), as_json)
+
+
+@client.command("erase")
+@click.argument("client_id", type=ID)
+@click.option("--reason", required=True, help="Why, such as the request it answers (kept; say no personal data).")
+@json_option
+@pass_app
+def client_erase(app: App, client_id: int, reason: str, as_json: bool) -> None:
+    """Erase a client's personal data (GDPR article 17; admins): names, contacts, notes and personal fields
+    become [erased]; the leads, stages, values, reasons and dates stay. It cannot be undone."""
+    data = app.engine.clients.erase(client_id, reason=reason)
+    print_change(data, _("Client {id}: personal data erased; {leads} kept", id=data["id"],
+                         leads=plural(len(data["leads"]), "lead")), as_json)
+
+
 @client.command("duplicates")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=200, show_default=True)
 @json_option

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import policy, store
-from engine.errors import NotFoundError
+from engine.errors import InvalidInputError, NotFoundError
 from engine.services.context import Context
 
 if TYPE_CHECKING:
@@ -131,6 +131,9 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "find": ("search", "find"),
     "client_duplicates": ("clients", "duplicates"),
     "merge_clients": ("clients", "merge"),
+    # added with correction and erasure (issue 15, GDPR)
+    "edit_client": ("clients", "edit"),
+    "erase_client": ("clients", "erase"),
 }
 
 
@@ -178,14 +181,30 @@ class Engine:
         with self.context.transaction() as conn:
             yield conn
 
-    def init(self) -> dict[str, Any]:
-        """Create or upgrade the schema; on an empty database make the acting user its first admin."""
+    def require_clock(self) -> None:
+        """Refuse ``LEADFLOW_NOW`` on a database for real work (local mode: the CLI asks before each command;
+        engine/purpose.py)."""
+        from engine import purpose
+
+        purpose.require_clock(self.db)
+
+    def init(self, *, purpose: str | None = None) -> dict[str, Any]:
+        """Create or upgrade the schema; on an empty database make the acting user its first admin. A new database
+        is marked with ``purpose`` (``test``, ``demo``; engine/purpose.py); an existing one keeps its own."""
         from engine import migrate
+        from engine import purpose as purposes
         from engine.services import reports, users
 
         log.debug("%s: init", self.user_name)
         ctx = self.context
-        if migrate.current_revision(self.db) is not None:
+        mark = purposes.requested(purpose)
+        if purpose is not None and purpose not in (purposes.DEMO, purposes.TEST):
+            raise InvalidInputError(f"a database's purpose is demo or test, not {purpose!r}")
+        new = migrate.current_revision(self.db) is None
+        if not new:
+            if purpose is not None and purposes.existing(self.db) != purpose:
+                raise InvalidInputError(f"only a new database can be made a {purpose} database; this one exists "
+                                        "for real work, and stays so")
             with ctx.transaction() as conn:
                 if users.count(conn):
                     row = users.first_schema_user(conn, self.user_name)
@@ -197,6 +216,8 @@ class Engine:
             first = users.count(conn) == 0
             if first:
                 users.add_first_admin(conn, self.user_name)
+            if new and mark is not None:
+                purposes.mark(conn, mark)
             reports.complete_stages(ctx, conn)
         return {"revision": migrate.current_revision(self.db), "admin_created": self.user_name if first else None}
 

@@ -82,6 +82,7 @@ def _upgrade(data: dict[str, Any], steps: dict[int, Callable[[dict[str, Any]], d
 #: The keys format 2 added, where they may be written (``*``: any item of a list).
 ADDED_IN: dict[int, tuple[Path_, ...]] = {
     2: (("fields", "*", "written_by"),
+        ("fields", "*", "personal"),
         ("stages", "*", "tasks", "*", "after"),
         ("stages", "*", "on_enter", "*", "create_task", "after"),
         ("stages", "*", "tasks", "*", "deadline_hours"),

@@ -205,6 +205,14 @@ def may_join_client(actor: Actor, its_leads: Iterable[LeadState], *, team: str |
     if actor.role == Role.INTAKE:
         return all(lead.team == team for lead in listed)
     return not listed or any(can_view(actor, lead) for lead in listed)
+def require_can_edit_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
+    """Correct a client's contact data (GDPR art. 16): whoever may work one of its leads (its owner, a manager of
+    its team, an admin); a client with no lead, any manager or admin."""
+    listed = list(its_leads)
+    if any(can_work(actor, lead) for lead in listed) or (not listed and actor.role in MANAGERS):
+        return
+    raise PermissionDenied(f"user '{actor.name}' ({actor.role}) may not correct client {client_id}: only the owner "
+                           "of one of its leads, a manager of their team or an admin may")
 
 
 # -- working leads --------------------------------------------------------------------------------

@@ -397,6 +397,10 @@ class _Checker:
             if found is None:
                 yield self.at((*path, "field"), self._unknown("field", name, list(self.fields)))
                 return
+            if found.get("personal"):  # an erasure replaces its values: the lead's history must not depend on them
+                yield self.at((*path, "field"), f"field '{name}' is personal (erased with the client's data) and "
+                              "may not decide a condition; remove 'personal' or the condition")
+                return
             field_ = found
             what = f"{field_['type']} field '{name}'"
         kind = field_["type"]

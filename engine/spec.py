@@ -174,6 +174,8 @@ class FieldSpec:
     description: str | None = None
     #: Department roles whose users may write the field besides the lead's owner and managers (format 2).
     written_by: tuple[str, ...] = ()
+    #: Personal data of the client, erased with the client's name (``client erase``, GDPR art. 17; format 2).
+    personal: bool = False
 
 
 @dataclass(frozen=True)
@@ -416,6 +418,7 @@ class ProcessSpec:
                             "max": f.max,
                             "description": f.description,
                             "written_by": list(f.written_by),
+                            "personal": True if f.personal else None,
                         }
                     )
                     for f in self.fields
@@ -527,6 +530,7 @@ class ProcessSpec:
                     max=f.get("max"),
                     description=f.get("description"),
                     written_by=tuple(f.get("written_by", ())),
+                    personal=bool(f.get("personal", False)),
                 )
                 for f in data.get("fields", ())
             ),

@@ -21,7 +21,8 @@ from engine.vocab import ActivityKind, CallOutcome, EventKind, LeadStatus, TaskS
 MAIL_EVENTS = frozenset({EventKind.MAIL_SENT, EventKind.MAIL_FAILED})
 #: Events that record a decision about the lead, not work with the client: they do not make it "active".
 NOT_ACTIVITY = frozenset({EventKind.MIGRATED, EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED,
-                          EventKind.RECALLED, EventKind.EXTENDED, EventKind.CLIENT_MERGED, *MAIL_EVENTS})
+                          EventKind.RECALLED, EventKind.EXTENDED, EventKind.CLIENT_MERGED,
+                          EventKind.CLIENT_EDITED, EventKind.CLIENT_ERASED, *MAIL_EVENTS})
 
 #: Lead attributes that ``field_set`` events may change besides the process's fields.
 ATTRIBUTES = ("value", "product", "source")
@@ -299,7 +300,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         stage = spec.stage(state.stage)
         assert stage is not None
         enter_stage(state, stage, spec, at, deadlines_from=state.rest_until)
-    elif event.kind in (EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED) or event.kind in MAIL_EVENTS:
+    elif event.kind in (EventKind.REVIEW_CONFIRMED, EventKind.REVIEW_RETURNED, EventKind.CLIENT_EDITED,
+                        EventKind.CLIENT_ERASED) or event.kind in MAIL_EVENTS:
         pass  # the director's decision is history; returning also reopens the lead (its own event)
     elif event.kind == EventKind.CLIENT_MERGED:
         state.client_id = d["to"]  # the client was merged into another (``client merge``): the lead is now its

@@ -77,6 +77,10 @@ class EventKind(StrEnum):
     MAIL_SENT = "mail_sent"
     MAIL_FAILED = "mail_failed"
     CLIENT_MERGED = "client_merged"
+    #: the client's contact data corrected (``leadflow client edit``, GDPR art. 16): which, by whom, why
+    CLIENT_EDITED = "client_edited"
+    #: the client's personal data erased (``leadflow client erase``, GDPR art. 17): by whom, when, why
+    CLIENT_ERASED = "client_erased"
     #: a call, meeting, e-mail or note the salesperson logs (``leadflow activity add``)
     ACTIVITY = "activity"
     #: the next contact booked (or cleared) on the lead

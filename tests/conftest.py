@@ -55,6 +55,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name)
     monkeypatch.setenv("LEADFLOW_TZ", "Europe/Warsaw")
     monkeypatch.setenv("LEADFLOW_NOW", TEST_NOW)
+    monkeypatch.setenv("LEADFLOW_TEST_DATABASE", "1")  # init makes test databases: they honour LEADFLOW_NOW
 
 
 @pytest.fixture(autouse=True)

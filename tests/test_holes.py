@@ -55,6 +55,27 @@ def _lost_to_competitor(team: Team, lead_id: int) -> None:
     team.as_("anna").leads.close(lead_id, "competitor")  # a refusal: it waits for the director's review
 
 
+def _ready_to_win(team: Team, lead_id: int) -> None:
+    """The lead in the won stage with every task done: winning is all that is left."""
+    anna = team.as_("anna")
+    anna.leads.set_fields(lead_id, {"roof_type": "flat", "roof_area_m2": "40", "financing": "cash",
+                                    "offer_value": "30 000"})
+    steps = [["record_contact"], ["call_client", "book_meeting"],
+             ["meeting_notes", "consumption", "roof_photos", "bant", "next_contact"],
+             ["technical_check", "pricing", "send_offer", "draft_contract"], ["closing_call", "signed_contract"]]
+    doers = {"technical_check": "tomasz", "pricing": "olga"}
+    for i, tasks in enumerate(steps):
+        for task in tasks:
+            team.as_(doers.get(task, "anna")).leads.complete_task(lead_id, task)
+        if i < len(steps) - 1:
+            anna.leads.advance(lead_id)
+    assert team.admin.leads.stored(lead_id).stage == "close_contract"
+
+
+def _recalled(team: Team, lead_id: int) -> None:
+    team.as_("marta").recovery.recall(lead_id)  # stalled at once: a rotation would move it
+
+
 #: Every operation that writes an event on one lead at the time it is given (LEADFLOW_NOW here): how the lead
 #: is prepared at TEST_NOW, and the operation tried a day earlier.
 BACKDATED = {
@@ -70,6 +91,9 @@ BACKDATED = {
     "recall": (None, lambda t, i: t.as_("marta").recovery.recall(i)),
     "complete_tasks_many": (None, lambda t, i: t.as_("anna").bulk.complete_tasks_many([i], "record_contact")),
     "advance_many": (_contacted, lambda t, i: t.as_("anna").bulk.advance_many([i])),
+    "win_many": (_ready_to_win, lambda t, i: t.as_("anna").bulk.win_many([i])),
+    "rotate": (_recalled, lambda t, i: t.as_("marta").recovery.rotate()),
+    "rotate_dry_run": (_recalled, lambda t, i: t.as_("marta").recovery.rotate(dry_run=True)),
 }
 
 

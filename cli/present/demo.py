@@ -110,7 +110,7 @@ def build_demo(db_path: str | Path) -> dict[str, Any]:
     rng = random.Random(20260316)
     start = DEMO_NOW - dt.timedelta(days=40)
     with clock.frozen(start):
-        admin.init()
+        admin.init(purpose="demo")
         loaded = [admin.processes.load(f)["process"] for f in sorted(paths.processes_dir().glob("*.yaml"))]
         declared = {r.id for p in loaded for r in admin.processes.spec(p).roles}
         people = [*USERS, *((n, r, None) for r, n in DEPARTMENT_PEOPLE.items() if r in declared)]

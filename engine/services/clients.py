@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, policy, results, store, views
-from engine.errors import InvalidInputError, NotFoundError
+from engine import clock, erasure, policy, results, store, views
+from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation
 from engine.policy import Actor
 from engine.rules import (
     check_email,
     check_phone,
     check_tax_id,
     chosen_language,
+    clean_text,
     normalise_email,
     normalise_phone,
     one_line_text,
@@ -23,7 +25,9 @@ from engine.rules import (
 from engine.services.context import Context, Service, operation
 from engine.state import LeadState
 from engine.store import clients, contacts, events, leads
-from engine.vocab import NAME_LENGTH, ClientKind, EventKind, is_id
+from engine.vocab import NAME_LENGTH, NOTE_LENGTH, ClientKind, EventKind, is_id
+
+log = logging.getLogger(__name__)
 
 
 class ClientService(Service):
@@ -73,15 +77,89 @@ class ClientService(Service):
             return views.client(row, [ctx.view(conn, s) for s in states])
 
     @operation
+    def edit(self, client_id: int, *, reason: str, name: str | None = None, email: str | None = None,
+             phone: str | None = None, company: str | None = None, tax_id: str | None = None) -> results.Client:
+        """Correct a client's contact data (GDPR article 16): each value given replaces the stored one (an empty
+        one clears it; the name cannot be cleared), checked as ``lead add`` checks it, the search columns with it.
+        For the owner of one of its leads, a manager of their team or an admin; a ``client_edited`` event on each
+        of its leads records who, why and which values changed (not the values). An e-mail or phone that is
+        another client's is refused: the same person is one client (``client merge``)."""
+        ctx = self.ctx
+        reason_ = required_reason(reason, "a correction needs its reason (--reason): who asked for it, or what was "
+                                          "wrong")
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            row, states = visible_client_leads(ctx, conn, actor, client_id)
+            policy.require_can_edit_client(actor, client_id, states)
+            require_not_erased(conn, client_id, "correct")
+            if row["merged_into"] is not None:
+                raise InvalidInputError(f"client {client_id} was merged into client {row['merged_into']}; correct "
+                                        "that one instead")
+            region = ctx.spec(conn, states[-1].process, states[-1].process_version).calendar if states else None
+            given = {"name": name, "email": email, "phone": phone, "company": company, "tax_id": tax_id}
+            if all(v is None for v in given.values()):
+                raise InvalidInputError("nothing to correct: give --name, --email, --phone, --company or --tax-id")
+            checked = {"name": one_line_text(name, "name"), "email": check_email(email),
+                       "phone": check_phone(phone, region), "company": one_line_text(company, "company"),
+                       "tax_id": check_tax_id(tax_id)}
+            if name is not None and not checked["name"]:
+                raise InvalidInputError("a client's name cannot be cleared; give the corrected name")
+            new = {k: checked[k] if given[k] is not None else row[k] for k in given}
+            changed = sorted(k for k in given if new[k] != row[k])
+            if not changed:
+                raise InvalidInputError(f"client {client_id} already has these values; nothing was changed")
+            require_no_other_client(conn, client_id, new["email"], new["phone"])
+            for state in states:
+                if state.client_id == client_id:
+                    ctx.commit(conn, state, [ctx.event(EventKind.CLIENT_EDITED,
+                                                       {"changed": changed, "reason": reason_})])
+            values = store.contact_values(**new)  # type: ignore[arg-type]
+            if row["kind"] == ClientKind.COMPANY and "name" in changed:
+                values["company_key"] = company_key(str(new["name"]))
+            conn.execute(sa.update(clients).where(clients.c.id == client_id).values(values))
+            row, states = visible_client_leads(ctx, conn, actor, client_id)
+            return views.client(row, [ctx.view(conn, s) for s in states], client_contacts(conn, client_id))
+
+    @operation
+    def erase(self, client_id: int, *, reason: str) -> results.Client:
+        """Erase a client's personal data (GDPR article 17; admins): its and its contact persons' names, e-mails,
+        phones, company and tax id, the free texts written about it, its leads' personal fields and every copy in
+        the event log, the outbox and the reviews become ``[erased]`` (engine/erasure.py; docs/operations.md says
+        what stays). The client, its leads, stages, values, reasons and dates stay. Recorded in ``erasures`` and
+        as a ``client_erased`` event on each lead (who, when, why; not what). On SQLite the freed space is
+        overwritten (``secure_delete``) and the write-ahead log emptied, so no erased string is left in the file."""
+        ctx = self.ctx
+        reason_ = required_reason(reason, "an erasure needs its reason (--reason), such as the request it answers")
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            policy.require_admin(actor, "erase a client's personal data")
+            row = client_row(conn, client_id)
+            require_not_erased(conn, client_id, "erase")
+            if row["merged_into"] is not None:
+                raise InvalidInputError(f"client {client_id} was merged into client {row['merged_into']}; erase that "
+                                        "one, which erases both")
+            sqlite = conn.dialect.name == "sqlite"
+            if sqlite:  # the pages this transaction frees or rewrites are zeroed, not left with the old text
+                conn.exec_driver_sql("PRAGMA secure_delete = ON")
+            try:
+                erasure.erase(conn, client_id, by=actor.name, at=clock.now(), reason=reason_,
+                              specs=ctx.specs_lookup(conn))
+            finally:
+                if sqlite:
+                    conn.exec_driver_sql("PRAGMA secure_delete = OFF")
+            log.info("client %d erased by %s", client_id, actor.name)
+        if sqlite:
+            erasure.checkpoint(ctx.db)
+        return self.get(client_id)
+
+    @operation
     def get(self, client_id: int) -> results.Client:
         """A client with all its leads the acting user may see, past and present."""
         ctx = self.ctx
         with ctx.reading() as conn:
             actor = ctx.actor(conn)
             row, states = visible_client_leads(ctx, conn, actor, client_id)
-            people = conn.execute(sa.select(contacts).where(contacts.c.client_id == client_id)
-                                  .order_by(contacts.c.id)).mappings()
-            return views.client(row, [ctx.view(conn, s) for s in states], people)
+            return views.client(row, [ctx.view(conn, s) for s in states], client_contacts(conn, client_id))
 
     @operation
     def add_company(self, name: str, *, external_id: str | None = None) -> results.Client:
@@ -149,6 +227,40 @@ def _client_and_leads(ctx: Context, conn: Connection, client_id: int) -> tuple[A
         ids = sorted({int(r[0]) for r in conn.execute(
             sa.select(events.c.lead_id).where(events.c.client_id == client_id).distinct())} | set(ids))
     return row, [ctx.lead(conn, i) for i in ids]
+
+
+def client_contacts(conn: Connection, client_id: int) -> list[sa.RowMapping]:
+    """A company's contact persons, oldest first."""
+    return list(conn.execute(sa.select(contacts).where(contacts.c.client_id == client_id)
+                             .order_by(contacts.c.id)).mappings())
+
+
+def required_reason(reason: str, missing: str) -> str:
+    """The reason of a correction or an erasure, checked as a note; ``missing`` when it is empty."""
+    reason_ = clean_text(reason, "reason", NOTE_LENGTH)
+    if not reason_:
+        raise InvalidInputError(missing)
+    return reason_
+
+
+def require_not_erased(conn: Connection, client_id: int, verb: str) -> None:
+    """Refuse to correct or erase again a client whose data were erased."""
+    done = erasure.erased(conn, client_id)
+    if done is not None:
+        raise RuleViolation(f"can't {verb} client {client_id}: its personal data were erased at "
+                            f"{views.iso(done['finished_at'])} by {done['requested_by']}; nothing is left to {verb}")
+
+
+def require_no_other_client(conn: Connection, client_id: int, email: str | None, phone: str | None) -> None:
+    """Refuse an e-mail or phone that another client has: the same person is one client."""
+    for what, column, value in (("e-mail", clients.c.email_norm, normalise_email(email)),
+                                ("phone", clients.c.phone_norm, normalise_phone(phone))):
+        if value:
+            other = conn.execute(sa.select(sa.func.min(clients.c.id)).where(
+                column == value, clients.c.id != client_id, clients.c.merged_into.is_(None))).scalar()
+            if other is not None:
+                raise InvalidInputError(f"{what} {value} is client {other}'s; if they are one person, merge them: "
+                                        f"leadflow client merge {client_id} {other}")
 
 
 def company_key(name: str) -> str:

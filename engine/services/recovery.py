@@ -19,7 +19,7 @@ from engine.errors import InvalidInputError, RuleViolation
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
 from engine.services.clients import client_name
-from engine.services.context import Service, operation, require_open
+from engine.services.context import Service, operation, require_forward_all, require_open
 from engine.spec import ClosureReason
 from engine.state import LeadState
 from engine.store import clients, closures, leads, reviews
@@ -193,6 +193,7 @@ class RecoveryService(Service):
                     .where(recovery.stalled_conditions(spec, cycle, now), *seen.on_leads())).all()
             moves, unplaced = recovery.plan_rotation(
                 conn, stalled_rows, memory=recovery.DEFAULT_OWNER_MEMORY if memory is None else memory)
+            require_forward_all(conn, [m.lead_id for m in moves], now)  # a dry run says so too
             if not dry_run and moves:
                 recovery.write_rotation(conn, moves, {row.id: row for row in stalled_rows},
                                         ctx.specs_lookup(conn), now, ctx.user_name)

@@ -98,6 +98,7 @@ from engine.store.schema import (
     rate_limits,
     reviews,
     sessions,
+    settings,
     stage_counts,
     users,
 )
@@ -165,6 +166,7 @@ __all__ = [
     "reviews",
     "rows_by_ids",
     "sessions",
+    "settings",
     "sqlalchemy_error",
     "stage_counts",
     "task_row",

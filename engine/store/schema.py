@@ -299,6 +299,15 @@ erasures = sa.Table(
     sa.Column("finished_at", sa.DateTime),
 )
 
+# Facts about the database itself, one row each: ``purpose`` is ``demo`` or ``test`` for a database made by
+# ``leadflow demo`` or ``leadflow init --test`` (only those honour LEADFLOW_NOW in local mode: engine/api.py,
+# ``Engine.require_clock``); no row: a database for real work.
+settings = sa.Table(
+    "settings", metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
 # The HTTP intake's API tokens, one or more per source (a website, a partner's form). Only a hash of a token is
 # stored: the token itself is shown once, when it is made. A revoked token stays, for the record.
 api_tokens = sa.Table(
