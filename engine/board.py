@@ -50,7 +50,7 @@ class Scope:
     team: str | None = None
     owner: str | None = None
 
-    def on(self, table: sa.Table) -> list[Condition]:
+    def on(self, table: sa.FromClause) -> list[Condition]:
         """Conditions on any table with ``team`` and ``owner`` columns (the SQL form of ``covers``)."""
         return [*([table.c.team == self.team] if self.team is not None else []),
                 *([table.c.owner == self.owner] if self.owner is not None else [])]

@@ -1,0 +1,182 @@
+"""Reports as of a past instant are true (issue 20): each report given ``as_of=T`` on the whole history equals the
+same report without ``as_of``, at a clock frozen at T, on a database that holds only what happened up to T.
+
+The history is a script of operations at fixed instants, in time order; the database "up to T" is a fresh one
+that ran the script's operations up to T, through the same engine (so its events, ``lead_stages``, ``closures``
+and ``ownerships`` are exactly those written up to T, and its leads' columns their state then). Leads are created
+in the same order in both, so their ids agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import clock
+from engine.api import Engine
+from engine.errors import InvalidInputError
+from tests.conftest import Team, build_team
+
+PV = "photovoltaics"
+FIELDS = {"roof_type": "pitched", "roof_area_m2": "40", "financing": "cash", "offer_value": "30000"}
+END = "2026-04-30T09:00"
+
+Op = Callable[[Engine, dict[str, int]], None]
+
+
+def instant(text: str) -> dt.datetime:
+    """``MM-DD`` (09:00), ``MM-DDTHH:MM`` (of 2026) or a full ISO date-time."""
+    full = text if text.startswith("2026") else f"2026-{text}"
+    return dt.datetime.fromisoformat(full if "T" in full else f"{full}T09:00")
+
+
+def add(name: str, owner: str, value: str, source: str = "web_form", revisit_of: str | None = None) -> Op:
+    def op(admin: Engine, ids: dict[str, int]) -> None:
+        extra = {"client_id": admin.get_lead(ids[revisit_of])["client_id"]} if revisit_of else {}
+        ids[name] = int(admin.add_lead(process=PV, name=f"Client {name}", owner=owner, value=value, source=source,
+                                       fields=FIELDS, **extra)["id"])
+    return op
+
+
+def advance(name: str) -> Op:
+    def op(admin: Engine, ids: dict[str, int]) -> None:
+        _finish(admin, ids[name])
+        admin.advance(ids[name])
+    return op
+
+
+def win(name: str) -> Op:
+    def op(admin: Engine, ids: dict[str, int]) -> None:
+        _finish(admin, ids[name])
+        admin.win(ids[name])
+    return op
+
+
+def close(name: str, reason: str) -> Op:
+    return lambda admin, ids: admin.close_lead(ids[name], reason)
+
+
+def reopen(name: str) -> Op:
+    return lambda admin, ids: admin.as_user("marta").reopen(ids[name])
+
+
+def recall(name: str) -> Op:
+    return lambda admin, ids: admin.as_user("marta").recall(ids[name])
+
+
+def rotate() -> Op:
+    return lambda admin, ids: admin.as_user("marta").rotate()
+
+
+def _finish(admin: Engine, lead_id: int) -> None:
+    lead = admin.get_lead(lead_id)
+    for task in lead["tasks"]:
+        if task["stage"] == lead["stage"] and task["state"] == "open" and task["mandatory"]:
+            admin.complete_task(lead_id, task["id"])
+
+
+#: (instant, operation), in time order: won, lost, reopened, recalled and rotated, revisited, open leads.
+SCRIPT: list[tuple[str, Op]] = [
+    ("02-20", add("A", "piotr", "10000")),
+    ("02-23", advance("A")),
+    ("02-25", advance("A")),
+    ("03-02", add("B", "anna", "20000")),
+    ("03-02T09:30", add("C", "anna", "30000", "referral")),
+    ("03-02T10:00", advance("A")),
+    ("03-03", add("D", "piotr", "40000", "referral")),
+    ("03-03T10:00", advance("B")),
+    ("03-04", advance("C")),
+    ("03-04T10:00", advance("D")),
+    ("03-05", recall("D")),
+    ("03-06", close("C", "price")),
+    ("03-06T12:00", rotate()),
+    ("03-09", advance("A")),
+    ("03-09T10:00", advance("B")),
+    ("03-10", reopen("C")),
+    ("03-10T10:00", add("E", "piotr", "50000")),
+    ("03-11", advance("C")),
+    ("03-12", close("E", "no_budget")),
+    ("03-13", advance("B")),
+    ("03-15", advance("B")),
+    ("03-16", add("F", "ioana", "70000")),
+    ("03-17", advance("C")),
+    ("03-18", win("A")),
+    ("03-20", win("B")),
+    ("03-20T10:00", close("C", "competitor")),
+    ("03-21", add("G", "anna", "60000", "revisit", revisit_of="E")),
+    ("03-23", advance("G")),
+    ("03-24", advance("G")),
+    ("04-07", advance("D")),
+    ("04-08", advance("D")),
+    ("04-10", advance("D")),
+    ("04-14", win("D")),
+    ("04-20", add("H", "anna", "80000")),
+]
+
+#: Instants inside the history: before the first closing, the day of the rotation and reopening, between the
+#: wins, and after the last stage moves but before the last win.
+INSTANTS = ["2026-03-05T12:00", "2026-03-10T09:30", "2026-03-19T00:00", "2026-04-09T00:00", "2026-04-14T09:00"]
+
+
+def play(admin: Engine, until: dt.datetime | None = None) -> dict[str, int]:
+    ids: dict[str, int] = {}
+    for when, op in SCRIPT:
+        if until is not None and instant(when) > until:
+            break
+        with clock.frozen(instant(when)):
+            op(admin, ids)
+    return ids
+
+
+def reports(admin: Engine, as_of: str | None = None) -> dict[str, Any]:
+    """Every report that takes ``as_of``, by name (two periods of the salespeople report)."""
+    kw: dict[str, Any] = {"as_of": as_of} if as_of else {}
+    return {
+        "funnel": admin.reports.funnel(**kw),
+        "funnel_north": admin.reports.funnel(team="north", **kw),
+        "salespeople": admin.reports.salespeople(**kw),
+        "salespeople_month": admin.reports.salespeople(period="month", **kw),
+        "forecast": admin.reports.forecast(**kw),
+        "refusals": admin.reports.refusals(period="all", **kw),
+        "cycle": admin.reports.cycle(**kw),
+    }
+
+
+def test_every_report_as_of_an_instant_equals_the_report_of_the_history_up_to_it(team: Team,
+                                                                                   tmp_path: Path) -> None:
+    play(team.admin)
+    with clock.frozen(instant(END)):
+        today = reports(team.admin)
+        past = {at: reports(team.admin, at) for at in INSTANTS}
+        assert reports(team.admin) == today  # the as-of path leaves nothing behind
+    for k, at in enumerate(INSTANTS):
+        url = f"sqlite:///{tmp_path / f'upto{k}.db'}"
+        build_team(url)
+        upto = Engine.open(url, user="root")
+        try:
+            play(upto, instant(at))
+            with clock.frozen(instant(at)):
+                expected = reports(upto)
+        finally:
+            upto.close()
+        for name, report in expected.items():
+            assert past[at][name] == report, f"{name} as of {at}"
+    # the instants do differ from today and from each other (the comparison is not between empty reports)
+    assert past[INSTANTS[1]]["funnel"] != today["funnel"]
+    assert len({str(past[at]["salespeople"]["salespeople"]) for at in INSTANTS}) == len(INSTANTS)
+
+
+def test_as_of_is_a_date_or_a_date_time_in_the_past(team: Team) -> None:
+    play(team.admin, instant("03-10"))
+    with clock.frozen(instant("03-20")):
+        day = team.admin.reports.funnel(as_of="2026-03-06")
+        assert day["as_of"] == "2026-03-06T23:59:59.999999"
+        assert day == team.admin.reports.funnel(as_of="2026-03-06T23:59:59.999999")
+        for bad, message in [("2026-03-21", "--as-of 2026-03-21 is in the future"),
+                             ("yesterday", "--as-of 'yesterday' is not")]:
+            with pytest.raises(InvalidInputError, match=message):
+                team.admin.reports.funnel(as_of=bad)
