@@ -42,10 +42,11 @@ def add(name: str, owner: str, value: str, source: str = "web_form", revisit_of:
     return op
 
 
-def advance(name: str) -> Op:
+def advance(name: str, by: str | None = None) -> Op:
+    """Advance the lead (as the admin, or ``by``: the stand-up lists their work), its mandatory tasks done first."""
     def op(admin: Engine, ids: dict[str, int]) -> None:
         _finish(admin, ids[name])
-        admin.advance(ids[name])
+        (admin.as_user(by) if by else admin).advance(ids[name])
     return op
 
 
@@ -90,11 +91,11 @@ SCRIPT: list[tuple[str, Op]] = [
     ("03-03", add("D", "piotr", "40000", "referral")),
     ("03-03T10:00", advance("B")),
     ("03-04", advance("C")),
-    ("03-04T10:00", advance("D")),
+    ("03-04T10:00", advance("D", by="piotr")),
     ("03-05", recall("D")),
     ("03-06", close("C", "price")),
     ("03-06T12:00", rotate()),
-    ("03-09", advance("A")),
+    ("03-09", advance("A", by="piotr")),
     ("03-09T10:00", advance("B")),
     ("03-10", reopen("C")),
     ("03-10T10:00", add("E", "piotr", "50000")),
@@ -117,9 +118,10 @@ SCRIPT: list[tuple[str, Op]] = [
     ("04-20", add("H", "anna", "80000")),
 ]
 
-#: Instants inside the history: before the first closing, the day of the rotation and reopening, between the
-#: wins, and after the last stage moves but before the last win.
-INSTANTS = ["2026-03-05T12:00", "2026-03-10T09:30", "2026-03-19T00:00", "2026-04-09T00:00", "2026-04-14T09:00"]
+#: Instants inside the history: the first days (new leads on the stand-up), before the first closing, the day of
+#: the rotation and reopening, between the wins, and after the last stage moves but before the last win.
+INSTANTS = ["2026-03-03T12:00", "2026-03-05T12:00", "2026-03-10T09:30", "2026-03-19T00:00", "2026-04-09T00:00",
+            "2026-04-14T09:00"]
 
 
 def play(admin: Engine, until: dt.datetime | None = None) -> dict[str, int]:
@@ -133,7 +135,7 @@ def play(admin: Engine, until: dt.datetime | None = None) -> dict[str, int]:
 
 
 def reports(admin: Engine, as_of: str | None = None) -> dict[str, Any]:
-    """Every report that takes ``as_of``, by name (two periods of the salespeople report)."""
+    """Every report and view that takes ``as_of``, by name (in several scopes and filters)."""
     kw: dict[str, Any] = {"as_of": as_of} if as_of else {}
     return {
         "funnel": admin.reports.funnel(**kw),
@@ -143,6 +145,15 @@ def reports(admin: Engine, as_of: str | None = None) -> dict[str, Any]:
         "forecast": admin.reports.forecast(**kw),
         "refusals": admin.reports.refusals(period="all", **kw),
         "cycle": admin.reports.cycle(**kw),
+        "board": admin.boards.board(**kw),
+        "board_red_first": admin.boards.board(light="red", limit=1, **kw),
+        "board_yellow": admin.boards.board(light="yellow", **kw),
+        "board_north": admin.as_user("marta").boards.board(**kw),
+        "board_anna": admin.as_user("anna").boards.board(**kw),
+        "daily": admin.boards.daily(**kw),
+        "daily_piotr": admin.as_user("piotr").boards.daily(**kw),
+        "stalled": admin.recovery.stalled(**kw),
+        "reviews": admin.recovery.reviews(state=None, **kw),
     }
 
 
@@ -167,7 +178,13 @@ def test_every_report_as_of_an_instant_equals_the_report_of_the_history_up_to_it
             assert past[at][name] == report, f"{name} as of {at}"
     # the instants do differ from today and from each other (the comparison is not between empty reports)
     assert past[INSTANTS[1]]["funnel"] != today["funnel"]
-    assert len({str(past[at]["salespeople"]["salespeople"]) for at in INSTANTS}) == len(INSTANTS)
+    assert len({str(past[at]["salespeople"]["salespeople"]) for at in INSTANTS}) == len(INSTANTS) - 1
+    lights = {light for at in INSTANTS for light in ("red", "yellow") if past[at]["board"][0]["totals"][light]}
+    assert lights == {"red", "yellow"}
+    assert any(past[at]["reviews"] for at in INSTANTS) and any(past[at]["stalled"]["leads"] for at in INSTANTS)
+    agendas = [p for at in INSTANTS for p in past[at]["daily"]["people"]]
+    assert all(any(p[key] for p in agendas) for key in ("new_leads", "done"))
+    assert all(any(p[key]["count"] for p in agendas) for key in ("red", "due_today", "due_next_business_day"))
 
 
 def test_as_of_is_a_date_or_a_date_time_in_the_past(team: Team) -> None:

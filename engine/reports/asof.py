@@ -27,7 +27,7 @@ from sqlalchemy.sql import FromClause
 from engine import clock
 from engine.errors import InvalidInputError
 from engine.state import Event, SpecLookup
-from engine.store import events, lead_columns, lead_stages, leads, replay_stages, visit_row
+from engine.store import events, lead_columns, lead_stages, lead_tasks, leads, replay_stages, task_row, visit_row
 from engine.store.driver import CHUNK
 
 #: The replayed leads' ids (those with an event after ``as_of``), and their rows as of then.
@@ -37,20 +37,24 @@ _changed = sa.Table("asof_changed", _temp, sa.Column("lead_id", sa.Integer, prim
 _leads = sa.Table("asof_leads", _temp, *(sa.Column(c.name, c.type) for c in leads.c), prefixes=["TEMPORARY"])
 _stages = sa.Table("asof_lead_stages", _temp, *(sa.Column(c.name, c.type) for c in lead_stages.c),
                    prefixes=["TEMPORARY"])
-_TABLES = (_changed, _leads, _stages)
+_tasks = sa.Table("asof_lead_tasks", _temp, *(sa.Column(c.name, c.type) for c in lead_tasks.c),
+                  prefixes=["TEMPORARY"])
+_TABLES = (_changed, _leads, _stages, _tasks)
 
 
 @dataclass(frozen=True)
 class Sources:
-    """Where a report reads the leads and the stages they reached: the tables, or their state at an instant."""
+    """Where a report reads the leads, the stages they reached and their tasks: the tables, or their state at an
+    instant."""
 
     leads: FromClause
     lead_stages: FromClause
+    lead_tasks: FromClause
     #: the instant (None: now, the tables themselves)
     at: dt.datetime | None = None
 
 
-CURRENT = Sources(leads, lead_stages)
+CURRENT = Sources(leads, lead_stages, lead_tasks)
 
 
 def parse(text: str | None) -> dt.datetime | None:
@@ -82,14 +86,16 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup) -> Iter
         table.create(conn)
     try:
         _replay(conn, at, specs)
-        unchanged = leads.c.id.not_in(sa.select(_changed.c.lead_id))
-        lead_rows = sa.union_all(sa.select(leads).where(leads.c.created_at <= at, unchanged),
+        replayed = sa.select(_changed.c.lead_id)
+        lead_rows = sa.union_all(sa.select(leads).where(leads.c.created_at <= at, leads.c.id.not_in(replayed)),
                                  sa.select(_leads)).subquery("leads_as_of")
         stage_rows = sa.union_all(
-            sa.select(lead_stages).where(lead_stages.c.created_at <= at,
-                                         lead_stages.c.lead_id.not_in(sa.select(_changed.c.lead_id))),
+            sa.select(lead_stages).where(lead_stages.c.created_at <= at, lead_stages.c.lead_id.not_in(replayed)),
             sa.select(_stages)).subquery("lead_stages_as_of")
-        yield Sources(lead_rows, stage_rows, at)
+        # a task row of a lead created after ``at`` is never asked for: the tasks are read for listed leads
+        task_rows = sa.union_all(sa.select(lead_tasks).where(lead_tasks.c.lead_id.not_in(replayed)),
+                                 sa.select(_tasks)).subquery("lead_tasks_as_of")
+        yield Sources(lead_rows, stage_rows, task_rows, at)
     finally:
         for table in reversed(_TABLES):
             table.drop(conn, checkfirst=True)
@@ -113,12 +119,13 @@ def _replay(conn: Connection, at: dt.datetime, specs: SpecLookup) -> None:
                                                    lead_id=r[0], id=r[5]))
         lead_rows: list[dict[str, Any]] = []
         stage_rows: list[dict[str, Any]] = []
+        task_rows: list[dict[str, Any]] = []
         for lead_id, log in logs.items():
             state, stays = replay_stages(log, specs)
             state.id = lead_id
             lead_rows.append({"id": lead_id, "row_version": 0, **lead_columns(state)})
             stage_rows.extend(visit_row(state, v) for v in stays.values())
-        if lead_rows:
-            conn.execute(sa.insert(_leads), lead_rows)
-        if stage_rows:
-            conn.execute(sa.insert(_stages), stage_rows)
+            task_rows.extend(task_row(lead_id, t) for t in state.tasks.values())
+        for table, rows in ((_leads, lead_rows), (_stages, stage_rows), (_tasks, task_rows)):
+            if rows:
+                conn.execute(sa.insert(table), rows)

@@ -85,7 +85,8 @@ class ReportService(Service):
         with self._reporting(owner, team, period, date_from, date_to, as_of,
                              replay=False) as (conn, seen, now, window, _):
             return {"as_of": now.isoformat(),
-                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
+                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads(),
+                                    window.cutoff if as_of else None)}
 
     @operation
     def products(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
