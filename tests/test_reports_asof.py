@@ -9,16 +9,21 @@ in the same order in both, so their ids agree.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import shutil
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from engine import clock
 from engine.api import Engine
-from engine.errors import InvalidInputError
+from engine.errors import InvalidInputError, LeadflowError
 from tests.conftest import Team, build_team
 
 PV = "photovoltaics"
@@ -197,3 +202,127 @@ def test_as_of_is_a_date_or_a_date_time_in_the_past(team: Team) -> None:
                              ("yesterday", "--as-of 'yesterday' is not")]:
             with pytest.raises(InvalidInputError, match=message):
                 team.admin.reports.funnel(as_of=bad)
+
+
+def test_the_cli_the_http_api_and_the_web_reports_take_as_of(team: Team) -> None:
+    from tests.conftest import js, refused
+    from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
+    from tests.web_fixtures import signed_in, with_passwords
+
+    play(team.admin)
+    when = "2026-03-10T09:30"
+    with clock.frozen(instant(END)):
+        expected = reports(team.admin, when)
+    for command, name in [("report funnel", "funnel"), ("report salespeople", "salespeople"),
+                          ("report forecast", "forecast"), ("report refusals --period all", "refusals"),
+                          ("report cycle", "cycle"), ("board --limit 50", "board"), ("daily", "daily"),
+                          ("stalled", "stalled")]:
+        assert js(team.url, "root", f"{command} --as-of {when}", END) == expected[name], command
+    assert js(team.url, "root", "report funnel --as-of 2026-03-10", END)["as_of"] == "2026-03-10T23:59:59.999999"
+    line = refused(team.url, "root", "report funnel --as-of 2026-05-01", END)
+    assert line == "Error: --as-of 2026-05-01 is in the future (now is 2026-04-30T09:00:00)"
+    with_passwords(team, *PEOPLE)
+    with clock.frozen(instant(END)):
+        marta, _csrf = signed_in(team, "marta")
+        page = marta.get(f"/reports/funnel?process={PV}&as_of=2026-03-05").text
+        north = team.as_("marta").reports.funnel(process=PV, as_of="2026-03-05")["funnels"][0]
+    assert 'name="as_of" type="date" value="2026-03-05"' in page
+    assert north["leads"] == 4 and north["won"] == 0
+    first = next(s for s in north["stages"] if s["stage"] == "register_lead")
+    assert f"<td>{first['reached']}</td><td>100.0%</td><td>{first['in_stage']}</td>" in page
+
+
+def test_the_http_routes_take_as_of(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from tests.server_fixtures import serving
+
+    play(team.admin)
+    monkeypatch.setenv("LEADFLOW_NOW", END)  # the server's clock, and this process's
+    when = "2026-03-10T09:30"
+    marta = team.as_("marta")
+    expected = {"/v1/reports/funnel": marta.reports.funnel(as_of=when),
+                "/v1/reports/forecast": marta.reports.forecast(as_of=when),
+                "/v1/board": marta.boards.board(limit=20, as_of=when),
+                "/v1/daily": marta.boards.daily(as_of=when), "/v1/stalled": marta.recovery.stalled(as_of=when)}
+    with serving(team.admin) as served:
+        for path, report in expected.items():
+            answer = served.call("marta", "GET", path, params={"as_of": when})
+            assert answer.status_code == 200, (path, answer.text)
+            assert answer.json() == json.loads(json.dumps(report)), path
+        refused = served.call("marta", "GET", "/v1/reports/funnel", params={"as_of": "someday"})
+        assert refused.status_code == 422 and "--as-of 'someday' is not" in refused.text
+
+
+# -- random histories (hypothesis) --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def empty_floor(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The team database (processes and users, no leads) as a file to copy for each history."""
+    path = tmp_path_factory.mktemp("asof") / "floor.db"
+    build_team(f"sqlite:///{path}")
+    return path
+
+
+def _random_op(kind: str, k: int, choice: int) -> Op:
+    """One operation of a random history on the k-th lead (modulo the leads there are); refused ones change
+    nothing, in the full history and in its prefixes alike."""
+    def op(admin: Engine, ids: dict[str, int]) -> None:
+        name = sorted(ids, key=ids.__getitem__)[k % len(ids)] if ids else None
+        moves: dict[str, Op] = {
+            "add": add(f"L{len(ids)}", ("anna", "piotr", "ioana")[choice % 3], str(5000 * (choice % 7 + 1))),
+            **({"advance": advance(name, by=("piotr" if choice % 2 else None)), "win": win(name),
+                "close": close(name, ("price", "no_budget", "competitor")[choice % 3]), "reopen": reopen(name),
+                "recall": recall(name)} if name else {}),
+            "rotate": rotate()}
+        with contextlib.suppress(LeadflowError):
+            moves.get(kind, moves["add"])(admin, ids)
+    return op
+
+
+@pytest.mark.slow  # eight random histories, each compared at two instants
+@settings(max_examples=8, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(st.tuples(st.sampled_from(["add", "add", "advance", "advance", "advance", "win", "close",
+                                                 "reopen", "recall", "rotate"]),
+                                st.integers(0, 50), st.integers(0, 50), st.integers(1, 24 * 12)),
+                      min_size=4, max_size=24),
+       cuts=st.lists(st.floats(0, 1), min_size=2, max_size=2))
+def test_a_random_history_as_of_any_instant_is_its_prefix(empty_floor: Path, tmp_path: Path,
+                                                          steps: list[tuple[str, int, int, int]],
+                                                          cuts: list[float]) -> None:
+    start = instant("2026-02-02T09:00")
+    script, at = [], start
+    for kind, k, choice, hours in steps:
+        at += dt.timedelta(hours=hours)
+        script.append((at, _random_op(kind, k, choice)))
+
+    def run(url: str, until: dt.datetime | None = None) -> Engine:
+        engine = Engine.open(url, user="root")
+        ids: dict[str, int] = {}
+        for when, op in script:
+            if until is not None and when > until:
+                break
+            with clock.frozen(when):
+                op(engine, ids)
+        return engine
+
+    def fresh(name: str) -> str:
+        path = tmp_path / f"{name}-{uuid.uuid4().hex}.db"
+        shutil.copyfile(empty_floor, path)
+        return f"sqlite:///{path}"
+
+    whole = run(fresh("whole"))
+    try:
+        for cut in cuts:
+            then = start + (at - start) * cut
+            with clock.frozen(at + dt.timedelta(days=1)):
+                past = reports(whole, then.isoformat())
+            upto = run(fresh("upto"), then)
+            try:
+                with clock.frozen(then):
+                    assert past == reports(upto), then
+            finally:
+                upto.close()
+    finally:
+        whole.close()

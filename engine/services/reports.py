@@ -40,7 +40,8 @@ class ReportService(Service):
 
         ctx = self.ctx
         past = asof.parse(as_of)
-        with ctx.transaction() as conn:
+        # as of a past instant: a reader's transaction, so that a long replay never holds SQLite's write lock
+        with ctx.reading() if past is not None else ctx.transaction() as conn:
             seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
             now = past or clock.now()
             window = reports.period(now, period, date_from, date_to)
