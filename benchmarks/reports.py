@@ -5,6 +5,7 @@ answers in under 3 s over 1,000,000 leads; issue 8: the board and reports on SQL
     python -m benchmarks.reports --leads 20000 --fresh    # a quick look
     python -m benchmarks.reports --leads 20000 --check    # also: rebuild lead_stages from the event log, compare
     python -m benchmarks.reports --leads 20000 --pg postgresql+psycopg://USER:PASSWORD@HOST/DATABASE
+    python -m benchmarks.reports --leads 50000 --as-of 2026-02-16 --as-of 2025-03-16   # also as of past days
 
 The database comes from ``benchmarks.data.build_history``: one process (photovoltaics), 50 salespeople in 5
 teams, leads created over two years (a third in the last quarter), each with its whole event log (created,
@@ -58,6 +59,21 @@ def reports(admin: Engine, manager: Engine) -> list[tuple[str, Any]]:
     ]
 
 
+def as_of_reports(admin: Engine, manager: Engine, when: str) -> list[tuple[str, Any]]:
+    """(name, call) of the reports and views timed as of ``when`` (docs/reports.md, "As of a past instant")."""
+    return [
+        (f"funnel, all time (admin), as of {when}", lambda: admin.reports.funnel(as_of=when)),
+        (f"funnel, all time, one team (manager), as of {when}", lambda: manager.reports.funnel(as_of=when)),
+        (f"salespeople, all time (admin), as of {when}", lambda: admin.reports.salespeople(as_of=when)),
+        (f"forecast, 6 months (admin), as of {when}", lambda: admin.reports.forecast(months=6, as_of=when)),
+        (f"refusals, all time (admin), as of {when}", lambda: admin.reports.refusals(period="all", as_of=when)),
+        (f"board, whole process (admin), as of {when}", lambda: admin.boards.board(as_of=when)),
+        (f"board, one team (manager), as of {when}", lambda: manager.boards.board(as_of=when)),
+        (f"stand-up, one team (manager), as of {when}", lambda: manager.boards.daily(as_of=when)),
+        (f"stalled leads (admin), as of {when}", lambda: admin.recovery.stalled(limit=50, as_of=when)),
+    ]
+
+
 def history_database(leads: int, *, fresh: bool = False, log: Callable[[str], None] = print) -> Path:
     """The SQLite database of ``leads`` leads with their histories in the data dir, built unless it is there."""
     path = out_dir() / f"reports-{leads}.db"
@@ -69,10 +85,10 @@ def history_database(leads: int, *, fresh: bool = False, log: Callable[[str], No
     return path
 
 
-def measure(url: str, repeat: int) -> dict[str, Any]:
-    """Median seconds of the board's and every report's engine call over the database at ``url``, and of
-    ``leadflow board --json``, ``report funnel --json`` and ``report forecast --json`` as whole processes (with
-    their peak RSS)."""
+def measure(url: str, repeat: int, as_of: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Median seconds of the board's and every report's engine call over the database at ``url`` (and as of each
+    day of ``as_of``), and of ``leadflow board --json``, ``report funnel --json`` and ``report forecast --json`` as
+    whole processes (with their peak RSS)."""
     admin = Engine.open(url, user="admin")
     manager = admin.as_user("manager0")
     try:
@@ -82,7 +98,8 @@ def measure(url: str, repeat: int) -> dict[str, Any]:
             events = conn.execute(sa.select(sa.func.count()).select_from(store.events)).scalar_one()
         board = board_timings(admin, manager, repeat)
         with clock.frozen(NOW):
-            seconds = {name: median_seconds(_as_json(call), repeat) for name, call in reports(admin, manager)}
+            calls = [*reports(admin, manager), *(c for when in as_of for c in as_of_reports(admin, manager, when))]
+            seconds = {name: median_seconds(_as_json(call), repeat) for name, call in calls}
     finally:
         admin.close()
     processes = {" ".join(command): process_timing(url, command, repeat) for command in PROCESSES}
@@ -128,14 +145,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="also copy the database into this PostgreSQL database (a schema of its own, made "
                              "once) and time the same calls there (default: $LEADFLOW_BENCH_PG_URL)")
     parser.add_argument("--pg-schema", default="bench", help="prefix of the PostgreSQL schema's name")
+    parser.add_argument("--as-of", action="append", default=[], metavar="WHEN",
+                        help="also time the reports, board, stand-up and stalled leads as of this past day or "
+                             "instant (repeatable; the data's now is 2026-03-16 10:00)")
     args = parser.parse_args(argv)
 
     path = history_database(args.leads, fresh=args.fresh)
     url = f"sqlite:///{path}"
-    results = {"SQLite": measure(url, args.repeat)}
+    results = {"SQLite": measure(url, args.repeat, tuple(args.as_of))}
     if args.pg:
         copy = copy_to_postgres(path, args.pg, f"{args.pg_schema}_reports_{args.leads}", fresh=args.fresh)
-        results["PostgreSQL"] = measure(copy["url"], args.repeat)
+        results["PostgreSQL"] = measure(copy["url"], args.repeat, tuple(args.as_of))
     print_table(results)
     if args.check:
         admin = Engine.open(url, user="admin")

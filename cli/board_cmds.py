@@ -8,7 +8,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
-from cli.output import console, esc, json_option, print_json
+from cli.output import as_of_option, console, esc, json_option, print_json
 from cli.present import formats
 from engine import i18n
 from engine.i18n import _, ngettext
@@ -32,15 +32,16 @@ DOT = "●"
               help="Leads listed per stage; the counts are always complete.")
 @click.option("--html", "html_file", type=click.Path(dir_okay=False, writable=True),
               help="Also write a self-contained HTML page to this file.")
+@as_of_option
 @force_option
 @json_option
 @pass_app
 def board(app: App, process_: str | None, owner: str | None, team: str | None, light: str | None, limit: int,
-          html_file: str | None, force: bool, as_json: bool) -> None:
+          html_file: str | None, as_of: str | None, force: bool, as_json: bool) -> None:
     """Every open lead by stage with green/yellow/red deadline lights."""
     target = writable(html_file, force=force, option="--html") if html_file else None
-    boards = app.engine.boards.board(process=process_, owner=owner, team=team, light=light, limit=limit)
-    as_of = boards[0]["as_of"] if boards else _now()
+    boards = app.engine.boards.board(process=process_, owner=owner, team=team, light=light, limit=limit, as_of=as_of)
+    as_of = boards[0]["as_of"] if boards else as_of or _now()
     if target is not None:
         from cli.present.html import board_page
 
@@ -111,11 +112,12 @@ def _render(boards: list[results.Board], as_of: str) -> None:
 @click.command("daily")
 @click.option("--owner", help="Only this salesperson.")
 @click.option("--team", help="This team (managers; default: your team).")
+@as_of_option
 @json_option
 @pass_app
-def daily(app: App, owner: str | None, team: str | None, as_json: bool) -> None:
+def daily(app: App, owner: str | None, team: str | None, as_of: str | None, as_json: bool) -> None:
     """The stand-up agenda: red items, due today and next business day, revisits, new leads, done."""
-    agenda = app.engine.boards.daily(owner=owner, team=team)
+    agenda = app.engine.boards.daily(owner=owner, team=team, as_of=as_of)
     if as_json:
         print_json(agenda)
         return

@@ -114,10 +114,12 @@ LEAD = _path("lead_id", minimum=1)
 ON_REFUSAL = _body("on_refusal", default="abort", choices=("abort", "skip"),
                    help="abort: all or none; skip: write the allowed ones and list the refused")
 #: The filters of the director's reports over a period (leadflow report funnel|cycle|salespeople|refusals).
+#: A report or view as the leads stood at a past instant (docs/reports.md, "As of a past instant").
+AS_OF = _query("as_of", help="YYYY-MM-DD (its end) or YYYY-MM-DDTHH:MM: as the leads stood then")
 PERIOD_FILTERS = (
     _query("date_from", wire="from", help="YYYY-MM-DD; overrides period"),
     _query("date_to", wire="to", help="YYYY-MM-DD, included"),
-    _query("process"), _query("team"), _query("owner"),
+    _query("process"), _query("team"), _query("owner"), AS_OF,
 )
 PERIODS = ("day", "week", "month", "all")
 
@@ -301,9 +303,9 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("boards", "board", "GET", "/board", "board",
               "Open leads by stage with their lights: one board with 'process', else a list.",
               (_query("process"), _query("owner"), _query("team"), _query("light", choices=("red", "yellow", "green")),
-               _query("limit", "int", default=20, minimum=0, maximum=10_000)), single_if="process"),
+               _query("limit", "int", default=20, minimum=0, maximum=10_000), AS_OF), single_if="process"),
     Operation("boards", "daily", "GET", "/daily", "daily", "The stand-up agenda per salesperson.",
-              (_query("owner"), _query("team"))),
+              (_query("owner"), _query("team"), AS_OF)),
     # -- recovery ---------------------------------------------------------------------------------------------
     Operation("recovery", "reviews", "GET", "/reviews", "review list",
               "Refusal reviews (managers): open ones, or every one with state=all.",
@@ -327,7 +329,7 @@ OPERATIONS: tuple[Operation, ...] = (
                _query("kind", default="all", choices=("all", "refusal", "removal")), _query("team"), _query("owner"))),
     Operation("recovery", "stalled", "GET", "/stalled", "stalled",
               "Leads held longer than the sales cycle, idle too long, or recalled.",
-              (_query("process"), _query("owner"), _query("team"))),
+              (_query("process"), _query("owner"), _query("team"), AS_OF)),
     Operation("recovery", "rotate", "POST", "/rotation", "rotate",
               "Give stalled leads to colleagues (managers); with dry_run only the plan.",
               (_body("process"), _body("team"), _body("memory", "int", minimum=0, maximum=100),
@@ -345,7 +347,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("reports", "forecast", "GET", "/reports/forecast", "report forecast",
               "Expected wins and value per month, with each estimate's method.",
               (_query("months", "int", default=3, minimum=1, maximum=60), _query("process"), _query("team"),
-               _query("owner"))),
+               _query("owner"), AS_OF)),
     Operation("reports", "rebuild_stages", "POST", "/reports/rebuild-stages", "(admin)",
               "Rebuild the reports' lead_stages projection from the event log (admins)."),
     # -- import and export ------------------------------------------------------------------------------------

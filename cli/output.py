@@ -15,6 +15,9 @@ from engine.vocab import ID_END, LeadStatus, TaskStatus
 
 json_option = click.option("--json", "as_json", is_flag=True,
                            help="Print JSON (stable keys, see docs/cli.md).")
+as_of_option = click.option("--as-of", "as_of", metavar="DATE",
+                            help="As the leads stood at this past instant: YYYY-MM-DD (the end of that day) or "
+                                 "YYYY-MM-DDTHH:MM (see docs/reports.md).")
 if_version_option = click.option(
     "--if-version", "if_version", type=click.IntRange(1, 2**63 - 1), default=None, metavar="N",
     help="Refuse (changing nothing) unless the lead is still at version N, the 'version' you last saw.")

@@ -9,6 +9,7 @@ import click
 from cli.app import App, pass_app
 from cli.output import (
     ID,
+    as_of_option,
     console,
     emit,
     esc,
@@ -151,11 +152,13 @@ def removals(app: App, month: str, process_: str | None, kind: str, team: str | 
 @click.option("--process", "process_")
 @click.option("--owner")
 @click.option("--team")
+@as_of_option
 @json_option
 @pass_app
-def stalled(app: App, process_: str | None, owner: str | None, team: str | None, as_json: bool) -> None:
+def stalled(app: App, process_: str | None, owner: str | None, team: str | None, as_of: str | None,
+            as_json: bool) -> None:
     """Leads held longer than the sales cycle, idle too long, or recalled (and not extended)."""
-    data = app.engine.recovery.stalled(process=process_, owner=owner, team=team)
+    data = app.engine.recovery.stalled(process=process_, owner=owner, team=team, as_of=as_of)
 
     def render(d: results.Stalled) -> None:
         con = console(pipe_width=160)

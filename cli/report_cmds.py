@@ -12,7 +12,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
-from cli.output import console, esc, json_option, print_json, table
+from cli.output import as_of_option, console, esc, json_option, print_json, table
 from cli.present import formats
 from engine import i18n
 from engine.i18n import _, ngettext
@@ -30,6 +30,7 @@ def _filters(f: Any) -> Any:
         click.option("--owner", help="Only this salesperson."),
         click.option("--from", "date_from", metavar="YYYY-MM-DD", help="From this day (overrides --period)."),
         click.option("--to", "date_to", metavar="YYYY-MM-DD", help="Up to and including this day."),
+        as_of_option,
     ]):
         f = option(f)
     return f
@@ -132,13 +133,14 @@ def report() -> None:
 @pass_app
 def refusals(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
              date_from: str | None, date_to: str | None, matrix: bool, matrix_by: str, trend: bool,
-             chart: str | None, force: bool, as_json: bool, as_csv: bool) -> None:
+             as_of: str | None, chart: str | None, force: bool, as_json: bool, as_csv: bool) -> None:
     """Refusals received in the period: by reason, product and salesperson, and their value."""
     _one_output(as_json, as_csv)
     if chart is not None and not trend:
         raise click.UsageError("--chart draws the trend: add --trend")
     data = app.engine.reports.refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
-                                      team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend)
+                                      team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend,
+                                      as_of=as_of)
     _draw("refusal_trend", data, chart, force)
     if as_json:
         print_json(data)
@@ -186,13 +188,13 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
 @report.command("funnel")
 @_period_report(chart=True)
 def funnel(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
-           date_from: str | None, date_to: str | None, chart: str | None, force: bool, as_json: bool,
+           date_from: str | None, date_to: str | None, as_of: str | None, chart: str | None, force: bool, as_json: bool,
            as_csv: bool) -> None:
     """The leads created in the period: how many reached each stage and moved on, the median days spent in
     each, and the lead-to-win conversion."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.funnel(period=period, date_from=date_from, date_to=date_to, process=process_,
-                                    team=team, owner=owner)
+                                    team=team, owner=owner, as_of=as_of)
     _draw("funnel", data, chart, force)
     if as_json:
         print_json(data)
@@ -221,13 +223,13 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
 @report.command("cycle")
 @_period_report(chart=True)
 def cycle(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
-          date_from: str | None, date_to: str | None, chart: str | None, force: bool, as_json: bool,
+          date_from: str | None, date_to: str | None, as_of: str | None, chart: str | None, force: bool, as_json: bool,
           as_csv: bool) -> None:
     """The measured sales cycle of the leads won in the period: days from lead to win per process,
     per salesperson and per source, and the cycle the stalled-lead detection uses."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.cycle(period=period, date_from=date_from, date_to=date_to, process=process_,
-                                   team=team, owner=owner)
+                                   team=team, owner=owner, as_of=as_of)
     _draw("cycle", data, chart, force)
     if as_json:
         print_json(data)
@@ -258,12 +260,12 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
 @report.command("salespeople")
 @_period_report(chart=False)
 def salespeople(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
-                date_from: str | None, date_to: str | None, as_json: bool, as_csv: bool) -> None:
+                date_from: str | None, date_to: str | None, as_of: str | None, as_json: bool, as_csv: bool) -> None:
     """Per salesperson: leads held, won, lost, conversion, average cycle, red leads, and the leads they gave up
     that a colleague won afterwards."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.salespeople(period=period, date_from=date_from, date_to=date_to, process=process_,
-                                         team=team, owner=owner)
+                                         team=team, owner=owner, as_of=as_of)
     if as_json:
         print_json(data)
         return
@@ -285,11 +287,11 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
 @report.command("products")
 @_period_report(chart=False)
 def products(app: App, period: str, process_: str | None, team: str | None, owner: str | None,
-             date_from: str | None, date_to: str | None, as_json: bool, as_csv: bool) -> None:
+             date_from: str | None, date_to: str | None, as_of: str | None, as_json: bool, as_csv: bool) -> None:
     """Per product: leads won and lost in the period, the win rate, the value won and the cycle of the won."""
     _one_output(as_json, as_csv)
     data = app.engine.reports.products(period=period, date_from=date_from, date_to=date_to, process=process_,
-                                      team=team, owner=owner)
+                                      team=team, owner=owner, as_of=as_of)
     if as_json:
         print_json(data)
         return
@@ -311,15 +313,16 @@ def products(app: App, period: str, process_: str | None, team: str | None, owne
 @click.option("--process", "process_", help="Only this process.")
 @click.option("--team", help="Only this team (managers).")
 @click.option("--owner", help="Only this salesperson.")
+@as_of_option
 @chart_option
 @json_option
 @csv_option
 @pass_app
-def forecast(app: App, months: int, process_: str | None, team: str | None, owner: str | None, chart: str | None,
-             force: bool, as_json: bool, as_csv: bool) -> None:
+def forecast(app: App, months: int, process_: str | None, team: str | None, owner: str | None, as_of: str | None,
+             chart: str | None, force: bool, as_json: bool, as_csv: bool) -> None:
     """Expected wins and value per month from the open leads, with the estimate per stage it rests on."""
     _one_output(as_json, as_csv)
-    data = app.engine.reports.forecast(months=months, process=process_, team=team, owner=owner)
+    data = app.engine.reports.forecast(months=months, process=process_, team=team, owner=owner, as_of=as_of)
     _draw("forecast", data, chart, force)
     if as_json:
         print_json(data)

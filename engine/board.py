@@ -50,7 +50,7 @@ class Scope:
     team: str | None = None
     owner: str | None = None
 
-    def on(self, table: sa.Table) -> list[Condition]:
+    def on(self, table: sa.FromClause) -> list[Condition]:
         """Conditions on any table with ``team`` and ``owner`` columns (the SQL form of ``covers``)."""
         return [*([table.c.team == self.team] if self.team is not None else []),
                 *([table.c.owner == self.owner] if self.owner is not None else [])]
@@ -282,13 +282,6 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
         sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.owner_since)
         .join(clients, clients.c.id == leads.c.client_id)
         .where(*mine, leads.c.owner_since >= since).order_by(leads.c.owner_since).limit(cap)).all()
-    done = conn.execute(
-        sa.select(events.c.lead_id, events.c.kind, events.c.at, events.c.data_json, clients.c.name)
-        .join(leads, leads.c.id == events.c.lead_id)
-        .join(clients, clients.c.id == leads.c.client_id)
-        .where(events.c.actor == person, events.c.at >= since, events.c.at <= now,
-               events.c.kind.in_(DONE_KINDS))
-        .order_by(events.c.at).limit(cap * 3)).all()
 
     return {
         "salesperson": person,
@@ -303,9 +296,21 @@ def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,
             for r in conn.execute(revisits.due_revisits(specs, now, [leads.c.owner == person], cap))],
         "new_leads": [{"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage,
                        "assigned_at": r.owner_since.isoformat()} for r in new],
-        "done": [{"lead_id": r.lead_id, "name": r.name, "kind": r.kind, "at": r.at.isoformat(),
-                  "detail": _done_detail(r.kind, json.loads(r.data_json))} for r in done],
+        "done": done_by(conn, person, since, now, cap),
     }
+
+
+def done_by(conn: Connection, person: str, since: dt.datetime, now: dt.datetime, cap: int) -> list[results.DoneItem]:
+    """The stand-up's work done: what ``person`` did from ``since`` to ``now`` (tasks, moves, closings)."""
+    done = conn.execute(
+        sa.select(events.c.lead_id, events.c.kind, events.c.at, events.c.data_json, clients.c.name)
+        .join(leads, leads.c.id == events.c.lead_id)
+        .join(clients, clients.c.id == leads.c.client_id)
+        .where(events.c.actor == person, events.c.at >= since, events.c.at <= now,
+               events.c.kind.in_(DONE_KINDS))
+        .order_by(events.c.at).limit(cap * 3)).all()
+    return [{"lead_id": r.lead_id, "name": r.name, "kind": r.kind, "at": r.at.isoformat(),
+             "detail": _done_detail(r.kind, json.loads(r.data_json))} for r in done]
 
 
 def _done_detail(kind: str, data: dict[str, Any]) -> str:

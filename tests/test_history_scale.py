@@ -1,6 +1,6 @@
 """A two-year CRM history (benchmarks/history_data.py: 30 salespeople in 5 teams, products, accounts with many
 deals, won, lost and open deals in every stage) imported in one command, and every report checked against a plain
-Python computation over the CSV, on SQLite and PostgreSQL."""
+Python computation over the CSV, on SQLite and PostgreSQL: as of the import, and (``as_of``) as of two past days."""
 
 from __future__ import annotations
 
@@ -144,6 +144,60 @@ def test_the_reports_of_a_migrated_history_agree_with_the_csv(migrated: tuple[Te
     expected_wins = sum(stages[d["stage"]]["probability"] for d in deals if d["status"] == "open")
     total = forecast["later"]["expected_wins"] + sum(m["expected_wins"] for m in forecast["months"])
     assert abs(total - expected_wins) < 0.05
+
+
+def as_of(deal: dict[str, Any], row: dict[str, Any], at: dt.datetime) -> dict[str, Any] | None:
+    """The deal as it stood at ``at`` from its CSV row alone: None before its creation; open in the last stage it
+    had reached until it was closed; the stages it had reached by then."""
+    if deal["created"] > at:
+        return None
+    reached = [i for i, s in enumerate(STAGES) if i == 0 or (row[f"reached_{s}"] and
+                                                             dt.datetime.fromisoformat(row[f"reached_{s}"]) <= at)]
+    if deal["closed"] is not None and deal["closed"] <= at:
+        return {**deal, "reached": STAGES.index(deal["stage"]) + 1}
+    return {**deal, "status": "open", "stage": STAGES[max(reached)], "reached": max(reached) + 1}
+
+
+@pytest.mark.parametrize("days_back", [120, 400])
+def test_the_reports_as_of_a_past_day_agree_with_the_csv(migrated: tuple[Team, list[dict[str, Any]]],
+                                                        days_back: int) -> None:
+    """The funnel, the salespeople's held, won and lost, the open pipeline per stage and the forecast's history as
+    of a past day (``as_of``) against the deals as the CSV says they stood at the end of that day."""
+    team, rows = migrated
+    admin = team.admin
+    reasons = {k.casefold(): (r.id, r.kind) for r in admin.spec(PROCESS).closure_reasons for k in (r.id, r.label)}
+    day = (NOW - dt.timedelta(days=days_back)).date()
+    at = dt.datetime.combine(day, dt.time.max)
+    then = [as_of(deal, row, at) for deal, row in zip(Truth(rows, reasons).deals, rows, strict=True)]
+    deals = [d for d in then if d is not None]
+    assert {d["status"] for d in deals} == {"open", "won", "lost"}
+    assert sum(d["status"] == "open" for d in deals) > 50  # open then, closed since: the point of the test
+
+    (funnel,) = admin.reports.funnel(process=PROCESS, as_of=day.isoformat())["funnels"]
+    assert (funnel["leads"], funnel["open"], funnel["won"], funnel["lost"]) == (
+        len(deals), *(sum(d["status"] == s for d in deals) for s in ("open", "won", "lost")))
+    assert [s["reached"] for s in funnel["stages"]] == [sum(d["reached"] > i for d in deals)
+                                                        for i in range(len(STAGES))]
+    assert [s["in_stage"] for s in funnel["stages"]] == [
+        sum(d["status"] == "open" and d["stage"] == stage for d in deals) for stage in STAGES]
+
+    people = {r["owner"]: r for r in admin.reports.salespeople(process=PROCESS, as_of=day.isoformat())["salespeople"]}
+    for owner in {d["owner"] for d in deals}:
+        count = Counter(d["status"] for d in deals if d["owner"] == owner)
+        held = sum(d["value"] for d in deals if d["owner"] == owner and d["status"] == "open")
+        assert (people[owner]["held"], people[owner]["won"], people[owner]["lost"]) == (
+            count["open"], count["won"], count["lost"]), owner
+        assert people[owner]["held_value"] == f"{held // 100}.00"
+
+    forecast = admin.reports.forecast(process=PROCESS, months=3, as_of=day.isoformat())["forecasts"][0]
+    stages = {s["stage"]: s for s in forecast["stages"]}
+    for i, stage in enumerate(STAGES):
+        held_deals = [d for d in deals if d["status"] == "open" and d["stage"] == stage]
+        assert (stages[stage]["open"], stages[stage]["value"]) == (
+            len(held_deals), f"{sum(d['value'] for d in held_deals) // 100}.00"), stage
+        closed = [d for d in deals if d["status"] != "open" and d["reached"] > i]
+        assert (stages[stage]["history"], stages[stage]["won"]) == (
+            len(closed), sum(d["status"] == "won" for d in closed)), stage
 
 
 def test_every_migrated_deal_rebuilds_from_its_events(migrated: tuple[Team, list[dict[str, Any]]]) -> None:

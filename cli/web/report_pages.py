@@ -22,7 +22,7 @@ from engine.errors import LeadflowError
 NAV.append(NavItem("/reports/refusals", "Reports"))
 
 #: The filters a period report takes (query parameters, so a report is a link to share).
-PERIOD_FILTERS = ("period", "from", "to", "process", "team", "owner")
+PERIOD_FILTERS = ("period", "from", "to", "process", "team", "owner", "as_of")
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ class Report:
 
 def _period(visit: Visit, f: dict[str, str | None], default: str = "all") -> dict[str, Any]:
     return {"period": f["period"] or default, "date_from": f["from"], "date_to": f["to"], "process": f["process"],
-            "team": f["team"], "owner": f["owner"]}
+            "team": f["team"], "owner": f["owner"], "as_of": f["as_of"]}
 
 
 def _months(raw: str | None) -> Any:
@@ -108,7 +108,7 @@ REPORTS: dict[str, Report] = {
     "salespeople": Report("Salespeople", lambda v, f: v.eng.reports.salespeople(**_period(v, f)),
                           _salespeople_tables, None),
     "forecast": Report("Forecast", lambda v, f: v.eng.reports.forecast(
-        months=_months(f["months"]), process=f["process"], team=f["team"], owner=f["owner"]),
+        months=_months(f["months"]), process=f["process"], team=f["team"], owner=f["owner"], as_of=f["as_of"]),
         _forecast_tables, "forecast"),
 }
 

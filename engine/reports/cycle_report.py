@@ -3,6 +3,7 @@ detection uses (measured once enough sales exist, else declared)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -47,27 +48,32 @@ def cycle_stats(conn: Connection, where: list[Condition]) -> results.CycleStats:
             "max_days": in_days(high) if n else None}
 
 
-def measured_cycle(conn: Connection, process: str) -> tuple[float | None, int]:
-    """The median days from creation to win of ``process``'s won leads (unrounded), and how many there are."""
-    n, _, _, _, (median,) = _cycle_seconds(conn, _won(process), (0.5,))
+def measured_cycle(conn: Connection, process: str, before: dt.datetime | None = None) -> tuple[float | None, int]:
+    """The median days from creation to win of ``process``'s won leads (unrounded; those won ``before`` an
+    instant), and how many there are."""
+    where = [*_won(process), *([leads.c.closed_at < before] if before is not None else [])]
+    n, _, _, _, (median,) = _cycle_seconds(conn, where, (0.5,))
     return (None if median is None else median / SECONDS_PER_DAY), n
 
 
-def cycle_days(conn: Connection, spec: ProcessSpec) -> tuple[float, str]:
-    """The cycle that marks a lead stalled: measured once enough sales exist, else declared."""
-    median, won = measured_cycle(conn, spec.id)
+def cycle_days(conn: Connection, spec: ProcessSpec, before: dt.datetime | None = None) -> tuple[float, str]:
+    """The cycle that marks a lead stalled: measured once enough sales exist (``before`` an instant: as of it),
+    else declared."""
+    median, won = measured_cycle(conn, spec.id, before)
     if median is not None and won >= MIN_WON_FOR_MEASURED_CYCLE:
         return median, f"measured median of {won} won leads"
     return float(spec.sales_cycle_days), "declared in the process"
 
 
-def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any]) -> results.Cycles:
-    """The measured sales cycle of the leads won in ``window``: per process, per salesperson, per source."""
+def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any],
+          before: dt.datetime | None = None) -> results.Cycles:
+    """The measured sales cycle of the leads won in ``window``: per process, per salesperson, per source; the
+    stalled-lead detection's cycle of the wins ``before`` an instant (a report as of it), else of every win."""
     days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
     out: results.Cycles = {"period": window.as_dict(), "processes": [], "by_salesperson": [], "by_source": []}
     for spec in specs:
         where = [*_won(spec.id), *window.conditions(leads.c.closed_at), *scope]
-        stalled, basis = cycle_days(conn, spec)
+        stalled, basis = cycle_days(conn, spec, before)
         out["processes"].append({"process": spec.id, **cycle_stats(conn, where),
                                  "declared_days": spec.sales_cycle_days,
                                  "stalled_cycle": {"days": round(stalled, 1), "basis": basis}})

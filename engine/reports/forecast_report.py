@@ -12,9 +12,9 @@ from sqlalchemy.engine import Connection
 
 from engine import results
 from engine.reports.aggregates import SECONDS_PER_DAY, quantiles, seconds_between
+from engine.reports.asof import CURRENT, Sources
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.store import lead_stages, leads
 from engine.vocab import CLOSED_STATUSES, LeadStatus
 
 if TYPE_CHECKING:
@@ -39,10 +39,11 @@ def _declared_days(spec: ProcessSpec, stage: str) -> float:
     return spec.sales_cycle_days * (len(spec.stages) - index) / len(spec.stages)
 
 
-def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None) -> dict[str, results.Estimate]:
+def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None,
+              src: Sources = CURRENT) -> dict[str, results.Estimate]:
     """Per stage of ``spec`` (and any stage an open lead is in): the probability of winning from it and the days
     from entering it to the win, each with its method and the number of historical leads it rests on."""
-    ls = lead_stages.c
+    ls = src.lead_stages.c
     closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES), *([ls.closed_at < cutoff] if cutoff else [])]
     history: dict[str, dict[str, int]] = {}
     for stage, status, n in conn.execute(sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
@@ -82,13 +83,14 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int, scope: list[Condition],
-             cutoff: dt.datetime | None) -> results.Forecast:
+             cutoff: dt.datetime | None, src: Sources = CURRENT) -> results.Forecast:
     """Expected wins and value per month for ``months`` months from this one, from the open leads in ``scope``.
 
     A lead in stage S counts ``p(S)`` wins and ``p(S) x value``, in the month of the day it entered S plus S's
     days to the win (rounded to whole days); a lead already past that day is expected this month.
     """
-    per_stage = estimates(conn, spec, cutoff)
+    per_stage = estimates(conn, spec, cutoff, src)
+    leads = src.leads
     first = now.date().replace(day=1)
     labels = [_month(_add_months(first, i)) for i in range(months)]
     buckets = {label: _Bucket() for label in [*labels, "later"]}

@@ -10,9 +10,9 @@ from sqlalchemy.engine import Connection
 
 from engine import results
 from engine.reports.aggregates import in_days, quantiles, ratio
+from engine.reports.asof import CURRENT, Sources
 from engine.reports.periods import Period
 from engine.spec import ProcessSpec
-from engine.store import lead_stages, leads
 from engine.vocab import LeadStatus
 
 if TYPE_CHECKING:
@@ -20,18 +20,20 @@ if TYPE_CHECKING:
 
 
 def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Condition],
-           lead_scope: list[Condition]) -> results.Funnel:
+           lead_scope: list[Condition], src: Sources = CURRENT) -> results.Funnel:
     """The cohort of ``spec``'s leads created in ``window``: how many reached each stage, moved on from it
     (advanced, or won from the won stage), the median days spent in it, and how many were won.
 
-    ``scope`` filters ``lead_stages``, ``lead_scope`` the ``leads`` (the same team/owner conditions).
+    ``scope`` filters ``lead_stages``, ``lead_scope`` the ``leads`` (the same team/owner conditions); ``src``
+    where both are read (``asof.sources``: as they stood at an instant).
     """
-    ls = lead_stages.c
+    ls = src.lead_stages.c
+    lc = src.leads.c
     cohort = [ls.process == spec.id, *window.conditions(ls.created_at), *scope]
     outcomes = {status: int(n) for status, n in conn.execute(
-        sa.select(leads.c.status, sa.func.count())
-        .where(leads.c.process == spec.id, *window.conditions(leads.c.created_at), *lead_scope)
-        .group_by(leads.c.status))}
+        sa.select(lc.status, sa.func.count())
+        .where(lc.process == spec.id, *window.conditions(lc.created_at), *lead_scope)
+        .group_by(lc.status))}
     size = sum(outcomes.values())
     counted = {stage: (int(reached), int(now), int(moved or 0)) for stage, reached, now, moved in conn.execute(
         sa.select(ls.stage, sa.func.count(), sa.func.count(ls.stay_started_at),

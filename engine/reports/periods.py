@@ -10,7 +10,7 @@ from engine import results
 from engine.errors import InvalidInputError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Column
+    from sqlalchemy import ColumnElement
 
     from engine.store.sqltypes import Condition
 
@@ -32,7 +32,7 @@ class Period:
         ends = [e for e in (self.end, self.cutoff) if e is not None]
         return min(ends) if ends else None
 
-    def conditions(self, column: Column[dt.datetime]) -> list[Condition]:
+    def conditions(self, column: ColumnElement[dt.datetime]) -> list[Condition]:
         end = self.effective_end
         return [*([column >= self.start] if self.start else []), *([column < end] if end else [])]
 

@@ -12,10 +12,11 @@ from sqlalchemy.engine import Connection
 
 from engine import results
 from engine.reports.aggregates import in_days, ratio, seconds_between
+from engine.reports.asof import CURRENT, Sources
 from engine.reports.periods import Period
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.store import closures, leads, ownerships, stage_counts, users
+from engine.store import closures, ownerships, stage_counts, users
 from engine.vocab import CLOSED_STATUSES, EventKind, LeadStatus, Role
 
 if TYPE_CHECKING:
@@ -25,13 +26,14 @@ if TYPE_CHECKING:
 
 
 def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now: dt.datetime, *,
-                team: str | None, owner: str | None) -> results.Salespeople:
+                team: str | None, owner: str | None, src: Sources = CURRENT) -> results.Salespeople:
     """Per salesperson: open leads held now, leads won and lost in ``window``, the conversion and the average
     cycle of those, red leads now, and the leads they gave up in ``window`` (closed without a sale, or rotated
-    away) whose client a colleague won afterwards."""
+    away) whose client a colleague won afterwards. ``src``: where the leads are read (``asof.sources``)."""
     processes = [s.id for s in specs]
+    leads = src.leads
 
-    def scoped(table: sa.Table, *, owner_column: sa.Column[str] | None = None) -> list[Condition]:
+    def scoped(table: sa.FromClause, *, owner_column: sa.ColumnElement[str] | None = None) -> list[Condition]:
         column = table.c.owner if owner_column is None else owner_column
         return [*([table.c.team == team] if team is not None and "team" in table.c else []),
                 *([column == owner] if owner is not None else []), table.c.process.in_(processes)]
@@ -48,9 +50,15 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
         query = query.where(users.c.name == owner)
     for (name,) in conn.execute(query):
         row(name)
-    for name, n, value in conn.execute(
-            sa.select(stage_counts.c.owner, sa.func.sum(stage_counts.c.leads), sa.func.sum(stage_counts.c.value_minor))
-            .where(stage_counts.c.owner != "", *scoped(stage_counts)).group_by(stage_counts.c.owner)):
+    if src.at is None:
+        held = (sa.select(stage_counts.c.owner, sa.func.sum(stage_counts.c.leads),
+                          sa.func.sum(stage_counts.c.value_minor))
+                .where(stage_counts.c.owner != "", *scoped(stage_counts)).group_by(stage_counts.c.owner))
+    else:  # as of an instant: its open leads (stage_counts holds only the current ones)
+        held = (sa.select(leads.c.owner, sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
+                .where(leads.c.status == LeadStatus.OPEN, leads.c.owner.is_not(None), *scoped(leads))
+                .group_by(leads.c.owner))
+    for name, n, value in conn.execute(held):
         if n:
             tally = row(name)
             tally["held"] += int(n)
@@ -75,7 +83,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             .where(leads.c.status == LeadStatus.OPEN, leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
             .group_by(leads.c.owner)):
         row(name)["red"] = int(n)
-    for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes).items():
+    for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes, leads).items():
         tally = row(name)
         tally["gave_up"], tally["won_by_colleague"] = gave_up, won_by_colleague
     return {"period": window.as_dict(),
@@ -92,7 +100,7 @@ def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
 
 
 def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condition]],
-              processes: list[str]) -> dict[str, list[int]]:
+              processes: list[str], leads: sa.FromClause) -> dict[str, list[int]]:
     """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
 
     Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with

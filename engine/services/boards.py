@@ -6,6 +6,9 @@ the reports ask too; whose agenda the stand-up shows is ``policy.agenda_scope``.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -15,6 +18,10 @@ from engine.services.context import Context, Service, operation
 from engine.store import leads, process_versions, stage_counts, users
 from engine.vocab import LeadStatus, Role
 
+if TYPE_CHECKING:
+    from engine.board import Scope
+    from engine.reports.asof import Sources
+
 
 class BoardService(Service):
     """``engine.boards``: open leads by stage with their lights, and each salesperson's day."""
@@ -23,21 +30,26 @@ class BoardService(Service):
 
     @operation
     def board(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
-              light: str | None = None, limit: int = 50) -> list[results.Board]:
-        """One board per process (or only ``process``): open leads by stage with their lights, as of now.
+              light: str | None = None, limit: int = 50, as_of: str | None = None) -> list[results.Board]:
+        """One board per process (or only ``process``): open leads by stage with their lights, as of now (or
+        ``as_of``: as they stood then, ``board_asof``).
 
         A salesperson sees their own leads; a manager their team (or ``team``/``owner`` within it).
         """
         from engine import board
+        from engine.reports import asof
 
         if light is not None and light not in board.LIGHTS:
             raise InvalidInputError(f"light '{light}' is not one of: red, yellow, green")
         if limit < 0:
             raise InvalidInputError("the number of leads listed per stage cannot be negative")
+        past = asof.parse(as_of)
         ctx = self.ctx
         with ctx.reading() as conn:
             actor = ctx.actor(conn)
             seen = ctx.scope(conn, actor, owner=owner, team=team)
+            if past is not None:
+                return self._board_at(conn, seen, past, process, light, limit)
             now = clock.now()
             if process is not None:
                 names = [ctx.spec(conn, process).id]
@@ -48,15 +60,34 @@ class BoardService(Service):
             return [board.board(conn, ctx.spec(conn, name), now, seen, light=light, limit=limit)
                     for name in names]
 
-    @operation
-    def daily(self, *, owner: str | None = None, team: str | None = None) -> results.Daily:
-        """The stand-up agenda per salesperson: red items, due today and next, revisits, new leads, done."""
-        from engine import board
+    def _board_at(self, conn: Connection, seen: Scope, at: dt.datetime, process: str | None, light: str | None,
+                  limit: int) -> list[results.Board]:
+        """``board`` as of a past instant: the processes with open leads in scope then, each board as it stood."""
+        from engine import board_asof
+        from engine.reports import asof
 
         ctx = self.ctx
-        with ctx.reading() as conn:
+        with asof.sources(conn, at, ctx.specs_lookup(conn)) as src:
+            lc = src.leads.c
+            names = [ctx.spec(conn, process).id] if process is not None else [r[0] for r in conn.execute(
+                sa.select(lc.process).where(lc.status == LeadStatus.OPEN, *seen.on(src.leads))
+                .distinct().order_by(lc.process))]
+            return [board_asof.board_at(conn, ctx.spec(conn, name), src, seen, light=light, limit=limit)
+                    for name in names]
+
+    @operation
+    def daily(self, *, owner: str | None = None, team: str | None = None,
+              as_of: str | None = None) -> results.Daily:
+        """The stand-up agenda per salesperson: red items, due today and next, revisits, new leads, done; as of
+        now, or ``as_of`` (the agenda of that moment, from the leads as they stood then: ``board_asof``)."""
+        from engine import board, board_asof
+        from engine.reports import asof
+
+        past = asof.parse(as_of)
+        ctx = self.ctx
+        with ctx.reading() as conn, asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
             actor = ctx.actor(conn)
-            now = clock.now()
+            now = past or clock.now()
             seen = policy.agenda_scope(actor, person=ctx.user(conn, owner) if owner is not None else None, team=team)
             if seen.person is not None:
                 people = [seen.person]
@@ -68,19 +99,23 @@ class BoardService(Service):
             specs = ctx.all_specs(conn)
             agenda: results.Daily = {
                 "as_of": now.isoformat(),
-                "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]}
+                "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) if past is None
+                           else board_asof.daily_at(conn, p, src, _main_calendar(ctx, conn, p, src), specs)
+                           for p in people]}
             if seen.director:
                 # the agenda's first item (cli/board_cmds.py): the leads waiting for an owner, which no rule placed
                 # or whose owner was deactivated
-                agenda["unassigned"] = board.unassigned(conn, seen.team, now)
-                agenda["reviews"] = self.engine.recovery.reviews()
+                agenda["unassigned"] = (board.unassigned(conn, seen.team, now) if past is None
+                                        else board_asof.unassigned_at(conn, src, seen.team))
+                agenda["reviews"] = self.engine.recovery.reviews(as_of=as_of)
             return agenda
 
 
-def _main_calendar(ctx: Context, conn: Connection, owner: str) -> str:
-    """The calendar of the process holding most of ``owner``'s open leads (their working days)."""
-    row = conn.execute(sa.select(leads.c.process).where(leads.c.status == LeadStatus.OPEN, leads.c.owner == owner)
-                       .group_by(leads.c.process).order_by(sa.func.count().desc(), leads.c.process)
+def _main_calendar(ctx: Context, conn: Connection, owner: str, src: Sources | None = None) -> str:
+    """The calendar of the process holding most of ``owner``'s open leads (their working days; in ``src``: then)."""
+    lc = src.leads.c if src is not None else leads.c
+    row = conn.execute(sa.select(lc.process).where(lc.status == LeadStatus.OPEN, lc.owner == owner)
+                       .group_by(lc.process).order_by(sa.func.count().desc(), lc.process)
                        .limit(1)).first()
     if row is None:
         row = conn.execute(sa.select(process_versions.c.process).limit(1)).first()

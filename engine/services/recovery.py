@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,22 +35,40 @@ class RecoveryService(Service):
     name = "recovery"
 
     @operation
-    def reviews(self, *, state: str | None = ReviewState.OPEN) -> list[results.Review]:
-        """Refusal reviews of the director's team (all teams for an admin or a manager without one)."""
+    def reviews(self, *, state: str | None = ReviewState.OPEN, as_of: str | None = None) -> list[results.Review]:
+        """Refusal reviews of the director's team (all teams for an admin or a manager without one); ``as_of``: as
+        they stood then (requested by then; one decided later was still open)."""
+        from engine.reports import asof
+
+        past = asof.parse(as_of)
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             policy.require_sees_reviews(actor)
-            query = (sa.select(reviews, leads.c.process, leads.c.owner, leads.c.value_minor, leads.c.close_note,
-                               leads.c.closed_from_stage, clients.c.name)
-                     .join(leads, leads.c.id == reviews.c.lead_id).join(clients, clients.c.id == leads.c.client_id)
-                     .order_by(reviews.c.requested_at, reviews.c.id))
-            if state is not None:
-                query = query.where(reviews.c.state == state)
-            team = policy.reviews_team(actor)
-            if team is not None:
-                query = query.where(reviews.c.team == team)
-            return [views.review(r, self._review_due(conn, r)) for r in conn.execute(query).mappings()]
+            if past is None:
+                return [views.review(r, self._review_due(conn, r))
+                        for r in conn.execute(self._reviews_query(leads, actor, state)).mappings()]
+            with asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
+                query = self._reviews_query(src.leads, actor, None).where(reviews.c.requested_at <= past)
+                rows = [r if r["decided_at"] is not None and r["decided_at"] <= past else  # undecided then
+                        {**r, "state": ReviewState.OPEN.value, "decided_by": None, "decided_at": None, "note": None}
+                        for r in conn.execute(query).mappings()]
+            return [views.review(r, self._review_due(conn, r)) for r in rows if state is None or r["state"] == state]
+
+    @staticmethod
+    def _reviews_query(lead_rows: sa.FromClause, actor: Actor, state: str | None) -> sa.Select[Any]:
+        """The reviews the actor sees (of ``state``), with their lead's columns from ``lead_rows``."""
+        lc = lead_rows.c
+        query = (sa.select(reviews, lc.process, lc.owner, lc.value_minor, lc.close_note, lc.closed_from_stage,
+                           clients.c.name)
+                 .join(lead_rows, lc.id == reviews.c.lead_id).join(clients, clients.c.id == lc.client_id)
+                 .order_by(reviews.c.requested_at, reviews.c.id))
+        if state is not None:
+            query = query.where(reviews.c.state == state)
+        team = policy.reviews_team(actor)
+        if team is not None:
+            query = query.where(reviews.c.team == team)
+        return query
 
     def _review_due(self, conn: Connection, row: Mapping) -> dt.datetime:
         """A review is due two business days after the refusal, in the lead's process calendar."""
@@ -143,17 +161,27 @@ class RecoveryService(Service):
 
     @operation
     def stalled(self, *, process: str | None = None, owner: str | None = None, team: str | None = None,
-                limit: int = 1000) -> results.Stalled:
-        """Open leads held longer than the sales cycle, idle too long, or recalled, and not extended."""
-        from engine import recovery, reports
+                limit: int = 1000, as_of: str | None = None) -> results.Stalled:
+        """Open leads held longer than the sales cycle, idle too long, or recalled, and not extended; as of now, or
+        ``as_of`` (the leads as they stood then, judged then: ``board_asof.stalled_at``)."""
+        from engine import board_asof, recovery, reports
+        from engine.reports import asof
 
+        past = asof.parse(as_of)
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             seen = ctx.scope(conn, actor, owner=owner, team=team)
-            now = clock.now()
+            now = past or clock.now()
             out: list[results.StalledLead] = []
             cycles: dict[str, results.CycleBasis] = {}
+            if past is not None:
+                with asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
+                    for spec in ctx.latest_specs(conn, process):
+                        cycle, basis = reports.cycle_days(conn, spec, past + dt.timedelta(microseconds=1))
+                        cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}
+                        out.extend(board_asof.stalled_at(conn, spec, cycle, src, seen, limit))
+                return {"as_of": now.isoformat(), "cycles": cycles, "leads": out}
             for spec in ctx.latest_specs(conn, process):
                 cycle, basis = reports.cycle_days(conn, spec)
                 cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}

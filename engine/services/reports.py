@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -19,6 +19,9 @@ from engine.errors import InvalidInputError
 from engine.services.context import Context, Service, operation
 from engine.store import closures, lead_stages, leads
 
+if TYPE_CHECKING:
+    from engine.reports.asof import Sources
+
 
 class ReportService(Service):
     """``engine.reports``: what the period's figures say, within the acting user's scope."""
@@ -27,89 +30,101 @@ class ReportService(Service):
 
     @contextmanager
     def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
-                   date_to: str | None) -> Iterator[tuple[Connection, Any, dt.datetime, Any]]:
-        """A report's transaction, the acting user's scope, the instant it is as of, and its period."""
+                   date_to: str | None, as_of: str | None = None, *, replay: bool = True,
+                   ) -> Iterator[tuple[Connection, Any, dt.datetime, Any, Sources]]:
+        """A report's transaction, the acting user's scope, the instant it is as of (``as_of``, else now), its
+        period, and where it reads the leads (``asof.sources``: as they stood then; not ``replay``: the tables,
+        for the reports whose figures are the closings and wins before ``as_of``, exact as they are)."""
         from engine import reports
+        from engine.reports import asof
 
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        past = asof.parse(as_of)
+        # as of a past instant: a reader's transaction, so that a long replay never holds SQLite's write lock
+        with ctx.reading() if past is not None else ctx.transaction() as conn:
             seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
-            now = clock.now()
-            yield conn, seen, now, reports.period(now, period, date_from, date_to)
+            now = past or clock.now()
+            window = reports.period(now, period, date_from, date_to)
+            with asof.sources(conn, past if replay else None, ctx.specs_lookup(conn)) as src:
+                yield conn, seen, now, window, src
 
     @operation
     def refusals(self, *, period: str = "month", date_from: str | None = None, date_to: str | None = None,
                  process: str | None = None, team: str | None = None, owner: str | None = None,
-                 matrix_by: str | None = None, trend: bool = False) -> results.RefusalsReport:
+                 matrix_by: str | None = None, trend: bool = False, as_of: str | None = None,
+                 ) -> results.RefusalsReport:
         """Refusals received in a period: by reason, product and salesperson; a matrix; the trend."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+        with self._reporting(owner, team, period, date_from, date_to, as_of,
+                             replay=False) as (conn, seen, now, window, _):
             specs = {s.id: s for s in self.ctx.latest_specs(conn, process)}
             return {"as_of": now.isoformat(), "process": process,
                     **reports.refusals(conn, specs, window, seen.on(closures), matrix_by=matrix_by, trend=trend)}
 
     @operation
     def funnel(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
-               process: str | None = None, team: str | None = None, owner: str | None = None) -> results.FunnelReport:
+               process: str | None = None, team: str | None = None, owner: str | None = None,
+               as_of: str | None = None) -> results.FunnelReport:
         """Per process, the cohort of leads created in the period: how many reached each stage, moved on from
         it, their median days in it, and the lead-to-win conversion."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "period": window.as_dict(),
-                    "funnels": [reports.funnel(conn, spec, window, seen.on(lead_stages), seen.on_leads())
+                    "funnels": [reports.funnel(conn, spec, window, seen.on(src.lead_stages), seen.on(src.leads),
+                                                  src)
                                 for spec in self.ctx.latest_specs(conn, process)]}
 
     @operation
     def cycle(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
-              process: str | None = None, team: str | None = None, owner: str | None = None) -> results.CycleReport:
+              process: str | None = None, team: str | None = None, owner: str | None = None,
+              as_of: str | None = None) -> results.CycleReport:
         """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+        with self._reporting(owner, team, period, date_from, date_to, as_of,
+                             replay=False) as (conn, seen, now, window, _):
             return {"as_of": now.isoformat(),
-                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
+                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads(),
+                                    window.cutoff if as_of else None)}
 
     @operation
     def products(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
                  process: str | None = None, team: str | None = None,
-                 owner: str | None = None) -> results.ProductsReport:
+                 owner: str | None = None, as_of: str | None = None) -> results.ProductsReport:
         """Per product: won and lost in the period, the win rate, the won value and the cycle of the won."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+        with self._reporting(owner, team, period, date_from, date_to, as_of,
+                             replay=False) as (conn, seen, now, window, _):
             return {"as_of": now.isoformat(),
                     **reports.products(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
 
     @operation
     def salespeople(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
                     process: str | None = None, team: str | None = None,
-                    owner: str | None = None) -> results.SalespeopleReport:
+                    owner: str | None = None, as_of: str | None = None) -> results.SalespeopleReport:
         """Per salesperson: held, won, lost, conversion, cycle, red leads, and clients a colleague won after them."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to) as (conn, seen, now, window):
+        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "process": process,
                     **reports.salespeople(conn, self.ctx.latest_specs(conn, process), window, now, team=seen.team,
-                                          owner=seen.owner)}
+                                          owner=seen.owner, src=src)}
 
     @operation
     def forecast(self, *, months: int = 3, process: str | None = None, team: str | None = None,
-                 owner: str | None = None) -> results.ForecastReport:
+                 owner: str | None = None, as_of: str | None = None) -> results.ForecastReport:
         """Expected wins and value per month for the next ``months`` months, from the open leads."""
         from engine import reports
 
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
             raise InvalidInputError(f"--months {months!r} is not a whole number of months from 1 to 60")
-        ctx = self.ctx
-        with ctx.transaction() as conn:
-            seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
-            now = clock.now()
-            cutoff = now + dt.timedelta(microseconds=1)
+        with self._reporting(owner, team, "all", None, None, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "months": months,
-                    "forecasts": [reports.forecast(conn, spec, now, months, seen.on_leads(), cutoff)
-                                  for spec in ctx.latest_specs(conn, process)]}
+                    "forecasts": [reports.forecast(conn, spec, now, months, seen.on(src.leads), window.cutoff, src)
+                                  for spec in self.ctx.latest_specs(conn, process)]}
 
     @operation
     def rebuild_stages(self) -> results.RebuiltStages:

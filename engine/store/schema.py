@@ -282,6 +282,8 @@ events = sa.Table(
     sa.Column("data_json", sa.Text, nullable=False),
     sa.Index("ix_events_kind_at", "kind", "at"),
     sa.Index("ix_events_actor_at", "actor", "at"),
+    # A report as of a past instant: the leads with an event after it (engine/reports/asof.py).
+    sa.Index("ix_events_at", "at", "lead_id"),
 )
 
 
