@@ -174,7 +174,7 @@ def server_times(url: str, lead_id: int, repeat: int) -> dict[str, dict[str, Any
                     pages.append(_server_ms(web.get(page)))
                     twins.append(_server_ms(web.get(api, headers=auth)))
                 out[what] = {"page": _percentiles(pages), "json": _percentiles(twins), "bytes": len(first.content),
-                             "cards": first.text.count('class="card'), "more": first.text.count("more</")}
+                             "cards": first.text.count('class="card card-')}
     finally:
         admin.close()
     return out
