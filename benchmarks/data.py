@@ -61,16 +61,18 @@ def reusable(path: Path) -> bool:
         db.dispose()
 
 
-def _fresh_database(path: Path, process: str, salespeople: int, teams: int, *, since: dt.datetime
-                    ) -> tuple[Engine, list[tuple[str, str]]]:
-    """An initialised SQLite database at ``path`` (replacing any), the process loaded, a manager per team and the
-    salespeople spread over the teams, all as of ``since``; returns the admin's engine and (salesperson, team)."""
+def _fresh_database(path: Path, process: str | tuple[str, ...], salespeople: int, teams: int, *,
+                    since: dt.datetime) -> tuple[Engine, list[tuple[str, str]]]:
+    """An initialised SQLite database at ``path`` (replacing any), the process (or processes) loaded, a manager per
+    team and the salespeople spread over the teams, all as of ``since``; returns the admin's engine and
+    (salesperson, team)."""
     remove_sqlite_files(path)
     admin = Engine.open(f"sqlite:///{path}", user="admin")
     people = [(f"sales{i:02d}", f"team{i % teams}") for i in range(salespeople)]
     with clock.frozen(since):
         admin.init()
-        admin.load_process(paths.processes_dir() / f"{process}.yaml")
+        for name in (process,) if isinstance(process, str) else process:
+            admin.load_process(paths.processes_dir() / f"{name}.yaml")
         with admin.transaction():
             for t in range(teams):
                 admin.add_user(f"manager{t}", "manager", f"team{t}")
@@ -79,18 +81,22 @@ def _fresh_database(path: Path, process: str, salespeople: int, teams: int, *, s
     return admin, people
 
 
-def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople: int = 50, teams: int = 5,
-          seed: int = 7, open_share: float = 1.0, log: Any = print) -> dict[str, Any]:
-    """A fresh SQLite database at ``path`` with ``leads`` leads of ``process`` (``open_share`` of them open)."""
+def build(path: Path, leads: int, *, process: str | tuple[str, ...] = "photovoltaics", salespeople: int = 50,
+          teams: int = 5, seed: int = 7, open_share: float = 1.0, contact_share: float = 0.0,
+          log: Any = print) -> dict[str, Any]:
+    """A fresh SQLite database at ``path`` with ``leads`` leads of ``process`` (``open_share`` of them open); of
+    several processes (a tuple), each lead of one drawn at random; ``contact_share`` of the open leads with a
+    booked next contact within a week either side of NOW (a missed one makes a lead red, one due today yellow)."""
     admin, people = _fresh_database(path, process, salespeople, teams, since=NOW - dt.timedelta(days=400))
     rng = random.Random(seed)
-    spec = admin.spec(process)
+    specs = [admin.spec(name) for name in ((process,) if isinstance(process, str) else process)]
+    spec = specs[0]
     version = 1
     started = time.perf_counter()
-    due_cache: dict[tuple[dt.date, int], dt.datetime] = {}
+    due_cache: dict[tuple[str, dt.date, int], dt.datetime] = {}
 
     def due(entered: dt.datetime, days: int) -> dt.datetime:
-        key = (entered.date(), days)
+        key = (spec.id, entered.date(), days)
         if key not in due_cache:
             due_cache[key] = calendar.due_at(entered, days, spec.calendar)
         return due_cache[key]
@@ -105,6 +111,8 @@ def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople
             clients_rows, lead_rows, task_rows = [], [], []
             for i in range(start, start + n):
                 lead_id = i + 1
+                if len(specs) > 1:  # one process keeps the sequence (and so the data) of earlier runs
+                    spec = specs[rng.randrange(len(specs))]
                 owner, team = people[rng.randrange(salespeople)]
                 # Time in the current stage: mostly within its deadline, a third or so past it (red);
                 # before that, a plausible time in each earlier stage.
@@ -119,7 +127,7 @@ def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople
                 clients_rows.append((lead_id, name, None, f"c{lead_id}@example.pl", None, f"c{lead_id}@example.pl",
                                      None, created))
                 state = LeadState(
-                    id=lead_id, client_id=lead_id, process=process, process_version=version, stage=stage.id,
+                    id=lead_id, client_id=lead_id, process=spec.id, process_version=version, stage=stage.id,
                     status=status, owner=owner, team=team, source=rng.choice(SOURCES), product=spec.title,
                     value_minor=rng.randint(5, 120) * 100_000, fields={}, created_at=created,
                     stage_entered_at=entered, stage_due_at=due(entered, stage.deadline_days),
@@ -131,12 +139,15 @@ def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople
                         due(entered, task.deadline_days or stage.deadline_days),
                         done_by=owner if done else None, done_at=entered if done else None)
                 refresh_signal(state, spec)
+                if contact_share and status == "open" and rng.random() < contact_share:
+                    state.next_contact_at = (NOW + dt.timedelta(hours=rng.uniform(-7 * 24, 7 * 24))).replace(
+                        second=0, microsecond=0)
                 closed = NOW - dt.timedelta(days=rng.randint(0, 30)) if status != "open" else None
                 reason = rng.choice(spec.closure_reasons).id if status == "lost" else None
-                lead_rows.append((lead_id, lead_id, process, version, stage.id, status, owner, team, state.source,
+                lead_rows.append((lead_id, lead_id, spec.id, version, stage.id, status, owner, team, state.source,
                                   state.product, state.value_minor, "{}", created, entered, state.stage_due_at,
                                   entered, created, closed, reason, None, stage.id if closed else None,
-                                  state.red_at, 1))
+                                  state.red_at, state.next_contact_at, 1))
                 task_rows.extend((lead_id, t.stage, t.id, t.state, t.due_at, t.done_by, t.done_at, None)
                                  for t in state.tasks.values())
             cur.executemany("INSERT INTO clients (id, name, company, email, phone, email_norm, phone_norm, "
@@ -145,7 +156,8 @@ def build(path: Path, leads: int, *, process: str = "photovoltaics", salespeople
                 "INSERT INTO leads (id, client_id, process, process_version, stage, status, owner, team, source, "
                 "product, value_minor, fields_json, created_at, stage_entered_at, stage_due_at, last_activity_at, "
                 "owner_since, closed_at, close_reason, close_note, closed_from_stage, red_at, "
-                "row_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", _iso(lead_rows))
+                "next_contact_at, row_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                _iso(lead_rows))
             cur.executemany("INSERT INTO lead_tasks (lead_id, stage, task_id, state, due_at, done_by, done_at, note) "
                             "VALUES (?,?,?,?,?,?,?,?)", _iso(task_rows))
             log(f"  {start + n:,} leads written ({time.perf_counter() - started:.0f} s)")

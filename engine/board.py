@@ -21,6 +21,7 @@ stage, and the leads it lists are the first entries of an index.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -82,23 +83,26 @@ def _end_of_day(now: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(now.date(), calendar.END_OF_DAY)
 
 
-def _light_range(light: str, now: dt.datetime, yellow_until: dt.datetime) -> list[Condition]:
-    """The SQL form of ``light_of``: the conditions on ``leads`` of the leads with ``light``."""
+def _light_range(light: str, now: Any, yellow_until: Any, end_of_today: Any = None) -> list[Condition]:
+    """The SQL form of ``light_of``: the conditions on ``leads`` of the leads with ``light`` (the instants as
+    values, or as bound parameters with ``end_of_today`` then given)."""
     contact = leads.c.next_contact_at
+    end_of_today = _end_of_day(now) if end_of_today is None else end_of_today
     missed = [leads.c.red_at < now, contact < now]
     if light == "red":
         return [sa.or_(*missed)]
     not_red = [sa.or_(leads.c.red_at >= now, leads.c.red_at.is_(None)), sa.or_(contact >= now, contact.is_(None))]
-    soon = sa.or_(leads.c.red_at <= yellow_until, contact <= _end_of_day(now))
+    soon = sa.or_(leads.c.red_at <= yellow_until, contact <= end_of_today)
     if light == "yellow":
         return [*not_red, soon]
     return [*not_red, sa.or_(leads.c.red_at > yellow_until, leads.c.red_at.is_(None)),
-            sa.or_(contact > _end_of_day(now), contact.is_(None))]
+            sa.or_(contact > end_of_today, contact.is_(None))]
 
 
 def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *,
           light: str | None = None, limit: int = 50) -> results.Board:
-    """One process's board as of ``now``."""
+    """One process's board as of ``now``: a few statements whatever the number of stages and leads (the counts,
+    the lights of every stage, the listed leads of every stage, their open tasks)."""
     open_leads = [leads.c.process == spec.id, leads.c.status == LeadStatus.OPEN, *scope.on_leads()]
     totals_by_stage = {
         stage: (int(n), int(v)) for stage, n, v in conn.execute(
@@ -117,57 +121,55 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
         .where(*open_leads, leads.c.created_at < too_long_before)
         .group_by(stage_key)).all())
 
+    known = [s.id for s in spec.stages]
+    stage_ids = [*known, *sorted(set(totals_by_stage) - set(known))]
+    # a stage of an older version (leads not migrated yet) has no warning window here
+    yellow_until = {stage_id: calendar.last_yellow_deadline(
+        now, stage.warning_days if (stage := spec.stage(stage_id)) else 0, spec.calendar) for stage_id in stage_ids}
+    occupied = [stage_id for stage_id in stage_ids if stage_id in totals_by_stage]
+    lit = _light_counts(conn, spec.id, scope, now, {stage_id: yellow_until[stage_id] for stage_id in occupied})
     stages: list[results.BoardStage] = []
     value_minor = 0
-    known = [s.id for s in spec.stages]
-    for stage_id in [*known, *sorted(set(totals_by_stage) - set(known))]:
+    listed: dict[str, int] = {}
+    for stage_id in stage_ids:
         stage = spec.stage(stage_id)
-        # a stage of an older version (leads not migrated yet) has no warning window here
-        yellow_until = calendar.last_yellow_deadline(now, stage.warning_days if stage else 0, spec.calendar)
         count, value = totals_by_stage.get(stage_id, (0, 0))
-        in_stage = [*open_leads, leads.c.stage == stage_id]
         by_light = {"green": [count, value]}
         for lamp in ("red", "yellow"):
-            n, v = conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
-                                .where(*in_stage, *_light_range(lamp, now, yellow_until))).one() if count else (0, 0)
-            by_light[lamp] = [int(n), int(v)]
-            by_light["green"][0] -= int(n)
-            by_light["green"][1] -= int(v)
+            n, v = lit.get((stage_id, lamp), (0, 0))
+            by_light[lamp] = [n, v]
+            by_light["green"][0] -= n
+            by_light["green"][1] -= v
         if light is not None:
             count, value = by_light[light]
         value_minor += value
         shown = {lamp: (by_light[lamp][0] if light in (None, lamp) else 0) for lamp in LIGHTS}
-        entry: results.BoardStage = {
+        stages.append({
             "id": stage_id, "name": stage.name if stage else stage_id, "count": count,
             "value": minor_to_money(value),
             "lights": {"green": shown["green"], "yellow": shown["yellow"], "red": shown["red"]},
             "too_long": too_long.get(stage_id, 0) if light is None else _too_long_with_light(
-                conn, in_stage, light, now, yellow_until, too_long_before),
+                conn, [*open_leads, leads.c.stage == stage_id], light, now, yellow_until[stage_id],
+                too_long_before),
             "leads": [],
-        }
+        })
         if count and limit:
-            rows = conn.execute(
-                sa.select(leads.c.id, clients.c.name, leads.c.owner, leads.c.value_minor, leads.c.stage_entered_at,
-                          leads.c.created_at, leads.c.red_at, leads.c.stage_due_at, leads.c.next_contact_at)
-                .join(clients, clients.c.id == leads.c.client_id)
-                .where(*in_stage, *(_light_range(light, now, yellow_until) if light else []))
-                .order_by(leads.c.red_at, leads.c.value_minor, leads.c.id)  # most urgent first
-                .limit(limit)
-            ).all()
-            open_tasks = _open_tasks(conn, stage_id, [r.id for r in rows])
-            entry["leads"] = []
-            for r in rows:
-                lamp = light_of(r.red_at, now, yellow_until, r.next_contact_at)
-                tasks = open_tasks.get(r.id, [])
-                entry["leads"].append({
-                    "id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
-                    "light": lamp, "days_in_stage": (now - r.stage_entered_at).days,
-                    "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
-                    "due_at": r.red_at.isoformat() if r.red_at else None,
-                    "next_contact": r.next_contact_at.isoformat() if r.next_contact_at else None,
-                    "next_task": _next_task(stage, tasks),
-                    "overdue": _overdue(stage, r, now, tasks) if lamp == "red" else None})
-        stages.append(entry)
+            listed[stage_id] = len(stages) - 1
+    rows = _first_leads(conn, spec.id, scope, light, now, {stage_id: yellow_until[stage_id] for stage_id in listed},
+                        limit)
+    open_tasks = _open_tasks(conn, [(r.id, r.stage) for r in rows])
+    for r in rows:
+        stage = spec.stage(r.stage)
+        lamp = light_of(r.red_at, now, yellow_until[r.stage], r.next_contact_at)
+        tasks = open_tasks.get(r.id, [])
+        stages[listed[r.stage]]["leads"].append({
+            "id": r.id, "name": r.name, "owner": r.owner, "value": minor_to_money(r.value_minor),
+            "light": lamp, "days_in_stage": (now - r.stage_entered_at).days,
+            "days_in_process": (now - r.created_at).days, "too_long": r.created_at < too_long_before,
+            "due_at": r.red_at.isoformat() if r.red_at else None,
+            "next_contact": r.next_contact_at.isoformat() if r.next_contact_at else None,
+            "next_task": _next_task(stage, tasks),
+            "overdue": _overdue(stage, r, now, tasks) if lamp == "red" else None})
     totals: results.BoardTotals = {
         "count": sum(s["count"] for s in stages),
         "value": minor_to_money(value_minor),
@@ -183,18 +185,123 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
             else None}
 
 
+def _light_counts(conn: Connection, spec_id: str, scope: Scope, now: dt.datetime,
+                  yellow_until: dict[str, dt.datetime]) -> dict[tuple[str, str], tuple[int, int]]:
+    """The red and yellow leads (number, value) of each stage of ``yellow_until`` (the stage's end of its warning
+    window): one statement whose parts are each a range of one index, never a walk over a stage's leads.
+
+    ``light_of``'s red is a missed deadline (A: ``red_at < now``) or a missed contact (B: ``next_contact_at <
+    now``); its yellow is, short of red, a deadline in its window (C: ``red_at <= yellow_until``) or a contact due
+    today (D). So red = A + (B but not A), yellow = (C but not A nor B) + (D but not C nor B): parts that do not
+    overlap, the ones of A and C ranges of ``red_at`` in the board's indexes, those of B and D ranges of
+    ``next_contact_at`` in the index of booked contacts (ix_leads_contact_board).
+    """
+    if not yellow_until:
+        return {}
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    stage_ids = list(yellow_until)
+    params = _stage_params(spec_id, scope, now, yellow_until)
+    for part, n, v in conn.execute(_lights_statement(len(stage_ids), scope.team is not None,
+                                                     scope.owner is not None), params):
+        key = (stage_ids[int(part) // 4], "red" if int(part) % 4 < 2 else "yellow")
+        had = found.get(key, (0, 0))
+        found[key] = (had[0] + int(n), had[1] + int(v))
+    return found
+
+
+def _stage_params(spec_id: str, scope: Scope, now: dt.datetime, yellow_until: dict[str, dt.datetime]
+                  ) -> dict[str, Any]:
+    """The values of ``_open_in_stage``'s parameters for the stages of ``yellow_until``, in order."""
+    params: dict[str, Any] = {"process": spec_id, "status": LeadStatus.OPEN, "team": scope.team,
+                              "owner": scope.owner, "now": now, "end_of_today": _end_of_day(now)}
+    for i, (stage_id, until) in enumerate(yellow_until.items()):
+        params[f"stage{i}"], params[f"until{i}"] = stage_id, until
+    return params
+
+
+def _open_in_stage(i: int, team: bool, owner: bool) -> list[Condition]:
+    """The open leads of the ``i``-th stage of a board (its id, and the scope's team and owner, bound later
+    by ``_stage_params``): the statements built of it are built once and reused for every board."""
+    return [leads.c.process == sa.bindparam("process"), leads.c.status == sa.bindparam("status"),
+            *([leads.c.team == sa.bindparam("team")] if team else []),
+            *([leads.c.owner == sa.bindparam("owner")] if owner else []),
+            leads.c.stage == sa.bindparam(f"stage{i}")]
+
+
+def _instant(name: str) -> sa.BindParameter[dt.datetime]:
+    return sa.bindparam(name, type_=leads.c.red_at.type)
+
+
+@functools.cache
+def _lights_statement(stages: int, team: bool, owner: bool) -> sa.CompoundSelect[Any]:
+    """``_light_counts``' statement for a board of ``stages`` occupied stages: part ``4 * i + k`` counts the
+    ``i``-th stage's A, B-not-A, C-not-A-nor-B or D-not-C-nor-B."""
+    red_at, contact = leads.c.red_at, leads.c.next_contact_at
+    now, end_of_today = _instant("now"), _instant("end_of_today")
+    selects = []
+    for i in range(stages):
+        until = _instant(f"until{i}")
+        for k, window in enumerate((
+                [red_at < now],
+                [contact < now, sa.or_(red_at >= now, red_at.is_(None))],
+                [red_at >= now, red_at <= until, sa.or_(contact >= now, contact.is_(None))],
+                [contact >= now, contact <= end_of_today, sa.or_(red_at > until, red_at.is_(None))])):
+            selects.append(sa.select(sa.literal_column(str(4 * i + k)).label("part"), sa.func.count().label("n"),
+                                     sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0).label("v"))
+                           .where(*_open_in_stage(i, team, owner), *window))
+    return sa.union_all(*selects)
+
+
+def _first_leads(conn: Connection, spec_id: str, scope: Scope, light: str | None, now: dt.datetime,
+                 yellow_until: dict[str, dt.datetime], limit: int) -> list[Record]:
+    """The first ``limit`` leads (of ``light``) of each stage of ``yellow_until``, most urgent first: each stage's
+    first entries of the board's index, in one statement."""
+    if not yellow_until:
+        return []
+    statement = _first_leads_statement(len(yellow_until), scope.team is not None, scope.owner is not None, light)
+    rows = list(conn.execute(statement, {**_stage_params(spec_id, scope, now, yellow_until), "limit": limit}))
+    # each stage's leads in the order its ORDER BY gave (a compound statement promises no order of its own);
+    # NULLs sort first in SQLite and last in PostgreSQL
+    null_rank = 0 if conn.dialect.name == "sqlite" else 2
+
+    def urgency(value: Any) -> tuple[Any, ...]:
+        return (null_rank,) if value is None else (1, value)
+
+    rows.sort(key=lambda r: (urgency(r.red_at), urgency(r.value_minor), r.id))
+    return rows
+
+
+@functools.cache
+def _first_leads_statement(stages: int, team: bool, owner: bool, light: str | None) -> sa.CompoundSelect[Any]:
+    now, end_of_today = _instant("now"), _instant("end_of_today")
+    firsts = [
+        sa.select(leads.c.id, clients.c.name, leads.c.stage, leads.c.owner, leads.c.value_minor,
+                  leads.c.stage_entered_at, leads.c.created_at, leads.c.red_at, leads.c.stage_due_at,
+                  leads.c.next_contact_at)
+        .join(clients, clients.c.id == leads.c.client_id)
+        .where(*_open_in_stage(i, team, owner),
+               *(_light_range(light, now, _instant(f"until{i}"), end_of_today) if light else []))
+        .order_by(leads.c.red_at, leads.c.value_minor, leads.c.id)  # most urgent first
+        .limit(sa.bindparam("limit", type_=sa.Integer)).subquery()
+        for i in range(stages)]
+    return sa.union_all(*(sa.select(first) for first in firsts))
+
+
 OpenTasks = list[tuple[str, dt.datetime | None]]
 
 
-def _open_tasks(conn: Connection, stage_id: str, lead_ids: list[int]) -> dict[int, OpenTasks]:
-    """The listed leads' open tasks of their stage, by deadline: one lookup per stage of a board."""
+def _open_tasks(conn: Connection, listed: list[tuple[int, str]]) -> dict[int, OpenTasks]:
+    """The listed leads' (id, stage) open tasks of their stage, by deadline: one lookup for a whole board."""
+    stage_of = dict(listed)
     found: dict[int, OpenTasks] = {}
-    for lead_id, task_id, due_at in conn.execute(
-            sa.select(lead_tasks.c.lead_id, lead_tasks.c.task_id, lead_tasks.c.due_at)
-            .where(lead_tasks.c.lead_id.in_(lead_ids), lead_tasks.c.stage == stage_id,
-                   lead_tasks.c.state == TaskStatus.OPEN)
+    if not listed:
+        return found
+    for lead_id, stage_id, task_id, due_at in conn.execute(
+            sa.select(lead_tasks.c.lead_id, lead_tasks.c.stage, lead_tasks.c.task_id, lead_tasks.c.due_at)
+            .where(lead_tasks.c.lead_id.in_(list(stage_of)), lead_tasks.c.state == TaskStatus.OPEN)
             .order_by(lead_tasks.c.lead_id, lead_tasks.c.due_at, lead_tasks.c.task_id)):
-        found.setdefault(lead_id, []).append((task_id, due_at))
+        if stage_of[lead_id] == stage_id:
+            found.setdefault(lead_id, []).append((task_id, due_at))
     return found
 
 
@@ -333,10 +440,14 @@ def unassigned(conn: Connection, team: str | None, now: dt.datetime, *, cap: int
                process: str | None = None) -> results.Unassigned:
     """The manager's queue: open leads waiting for an owner (of ``team``, or every team; of ``process``, or every
     process), oldest first. A lead waiting longer than its stage's deadline is ``overdue`` (and red on the board)."""
-    where = [waiting_for_an_owner(), leads.c.status == LeadStatus.OPEN, *([leads.c.team == team] if team else []),
+    # The team as an expression keeps SQLite's planner on the owner indexes (a few unassigned leads) instead of
+    # walking the team's leads in its board index and reading each one's owner.
+    team_key = leads.c.team.op("||")(sa.literal_column("''"))
+    where = [waiting_for_an_owner(), leads.c.status == LeadStatus.OPEN, *([team_key == team] if team else []),
              *([leads.c.process == process] if process else [])]
     count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*where)).scalar_one()
-    rows = conn.execute(
+    # (an empty queue, the usual one, needs no list: SQLite walks the age index for its order)
+    rows = [] if not count else conn.execute(
         sa.select(leads.c.id, clients.c.name, leads.c.process, leads.c.stage, leads.c.team, leads.c.created_at,
                   leads.c.red_at, leads.c.value_minor, leads.c.owner)
         .join(clients, clients.c.id == leads.c.client_id)

@@ -186,6 +186,46 @@ def test_light_filter(team: Team) -> None:
     assert green["totals"]["count"] == 1
 
 
+def test_light_counts_equal_the_lights_of_the_cards_with_deadlines_and_contacts_of_every_kind(team: Team) -> None:
+    """The counts come from index ranges (engine.board._light_counts), the cards' lights from ``light_of``: with
+    every mix of a deadline (passed, in its warning window, ahead) and a booked contact (missed, due today,
+    later, none) they agree, stage by stage and in value, and capping the cards changes no count."""
+    anna = team.as_("anna")
+    contacts = [None, "2026-03-04T08:00", "2026-03-04T18:00", "2026-03-06T10:00"]  # missed, today, later
+    for day in ("2026-02-25", "2026-03-02", "2026-03-03", "2026-03-04"):
+        for advanced in (False, True):
+            for n, contact in enumerate(contacts):
+                lead = add(team, f"{day}T09:00", name=f"Klient {day} {n}", value=f"{1000 * (n + 1)}")
+                with at(f"{day}T09:30"):
+                    if advanced:  # first_contact has a warning window, register_lead none
+                        anna.complete_task(lead["id"], "record_contact")
+                        anna.advance(lead["id"])
+                    if contact is not None and contact > f"{day}T09:30":
+                        anna.activities.set_next_contact(lead["id"], contact)
+    with at("2026-03-04T12:00"):
+        full = team.as_("marta").board(process="photovoltaics", limit=1000)[0]
+        capped = team.as_("marta").board(process="photovoltaics", limit=1)[0]
+        only = {lamp: team.as_("marta").board(process="photovoltaics", light=lamp, limit=1000)[0]
+                for lamp in ("red", "yellow", "green")}
+    seen = set()
+    for stage, one in zip(full["stages"], capped["stages"], strict=True):
+        cards = stage["leads"]
+        assert len(cards) == stage["count"]
+        for lamp in ("red", "yellow", "green"):
+            mine = [c for c in cards if c["light"] == lamp]
+            assert stage["lights"][lamp] == len(mine), (stage["id"], lamp)
+            filtered = next(s for s in only[lamp]["stages"] if s["id"] == stage["id"])
+            assert filtered["count"] == len(mine)
+            assert float(filtered["value"]) == sum(float(c["value"]) for c in mine)
+            assert sorted(c["id"] for c in filtered["leads"]) == sorted(c["id"] for c in mine)
+            seen |= {(lamp, (c["overdue"] or {}).get("kind")) for c in mine}
+        assert {k: v for k, v in one.items() if k != "leads"} == {k: v for k, v in stage.items() if k != "leads"}
+        assert len(one["leads"]) == min(1, stage["count"])
+    assert full["totals"] == capped["totals"]
+    # the data has every kind: red by a deadline and by a missed contact, yellow and green
+    assert {("red", "task"), ("red", "contact"), ("yellow", None), ("green", None)} <= seen
+
+
 # -- the daily stand-up --------------------------------------------------------------------------
 
 def test_daily_agenda_lists_red_due_new_done_and_revisits(team: Team) -> None:

@@ -3,6 +3,7 @@ nobody may see (404), a deactivated user, CSRF, escaping and the security header
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -190,6 +191,32 @@ def test_cards_are_capped_per_stage_while_the_counts_stay_complete(floor: dict[s
     assert board.count('class="card card-') == 12
 
 
+def test_the_counts_at_the_top_stay_complete_when_the_cards_are_capped(floor: dict[str, Any]) -> None:
+    """The board draws 12 cards a stage; its totals, its lights and each stage's count and value are still those
+    of every lead (the engine's board with no cap), in the page's header as in its stages."""
+    team = floor["team"]
+    piotr = team.as_("piotr")
+    for i in range(14):
+        lead = piotr.leads.add(process="photovoltaics", name=f"Client {i:02d}", value=f"{1000 + i}")
+        if i % 3 == 0:
+            piotr.activities.add(lead["id"], kind="call", text="ring back", next_contact="2026-03-02T23:00")
+    marta, _ = signed_in(team, "marta")
+    html = marta.get("/board?process=photovoltaics").text
+    full = team.as_("marta").boards.board(process="photovoltaics", limit=100_000)[0]
+    totals = full["totals"]
+    assert totals["count"] == 16
+    assert f"{totals['count']} open leads" in html
+    for lamp in ("red", "yellow", "green"):
+        assert f'<span class="light light-{lamp}"><span aria-hidden="true">' in html
+        header = html.split('class="totals"')[1].split("</p>")[0]
+        assert f"{lamp}</span> {totals[lamp]}" in header
+    for stage in full["stages"]:
+        if stage["count"]:
+            assert f'{stage["name"]} <span class="count">{stage["count"]}</span>' in html
+    assert html.count('class="card card-') == 12
+    assert "and 4 more" in html
+
+
 def test_someone_elses_lead_is_not_found(floor: dict[str, Any]) -> None:
     team = floor["team"]
     anna, csrf = signed_in(team, "anna")
@@ -361,6 +388,17 @@ def test_every_page_has_a_strict_content_security_policy(floor: dict[str, Any]) 
     assert "<script>" not in page and " on" + "click=" not in page and "style=" not in page
     assert '<script src="/assets/htmx.min.js" defer></script>' in page
     assert anna.get("/assets/htmx.min.js").status_code == 200
+
+
+def test_every_answer_says_how_long_the_server_took(floor: dict[str, Any]) -> None:
+    """``Server-Timing: app;dur=<ms>``: a browser's developer tools show it; benchmarks/web_pages.py reads it."""
+    team = floor["team"]
+    anna, _ = signed_in(team, "anna")
+    for path in ("/login", "/board", f"/leads/{floor['leads']['anna']['id']}", "/leads/424242", "/assets/app.css",
+                 "/v1/board"):
+        timing = anna.get(path).headers["server-timing"]
+        assert re.fullmatch(r"app;dur=\d+\.\d", timing), (path, timing)
+        assert 0 < float(timing.split("=")[1]) < 60_000
 
 
 def test_a_large_form_is_refused(floor: dict[str, Any]) -> None:

@@ -70,3 +70,13 @@ def test_board_cards_name_their_next_task_and_why_they_are_red(team: Team) -> No
     anna.leads.complete_task(fresh, "check_history")
     (board,) = anna.boards.board(process="photovoltaics")
     assert next(c for s in board["stages"] for c in s["leads"] if c["id"] == fresh)["next_task"] is None
+
+
+def test_the_process_list_without_its_counts_names_the_same_versions(team: Team) -> None:
+    """The board's process filter asks for the names only (``open_leads=False``), which spares counting every
+    open lead; everything else of each row is the same."""
+    counted = team.admin.processes.list()
+    bare = team.as_("anna").processes.list(open_leads=False)
+    assert bare == [{k: v for k, v in row.items() if k != "open_leads"} for row in counted]
+    assert all("open_leads" in row for row in counted) and not any("open_leads" in row for row in bare)
+    assert len(bare) >= 5

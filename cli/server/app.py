@@ -528,8 +528,9 @@ def _responses(ops: list[Operation]) -> dict[int | str, dict[str, Any]]:
 
 class _Guard:
     """Before the app: both Content-Length and Transfer-Encoding is 400 (a request-smuggling shape; h11 would let
-    Transfer-Encoding win); every response says when the clock is a test clock; an access log line without the
-    query string (where a token must never be written, even a refused one)."""
+    Transfer-Encoding win); every response says when the clock is a test clock and how long the app took to
+    answer (``Server-Timing: app;dur=<ms>``, shown by a browser's developer tools; benchmarks/web_pages.py reads
+    it); an access log line without the query string (where a token must never be written, even a refused one)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -546,9 +547,11 @@ class _Guard:
         async def sending(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+                # a page's body is complete before its start is sent (a streamed answer: the time to its start)
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+                message["headers"] = [*message.get("headers", []), (b"server-timing", took.encode())]
                 if pinned is not None:
-                    message["headers"] = [*message.get("headers", []),
-                                          (TEST_CLOCK_HEADER.lower().encode(), pinned.encode())]
+                    message["headers"].append((TEST_CLOCK_HEADER.lower().encode(), pinned.encode()))
             await send(message)
 
         try:

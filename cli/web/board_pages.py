@@ -45,7 +45,7 @@ def _boards(visit: Visit, filters: dict[str, str | None], limit: int) -> tuple[l
 
 def _processes(visit: Visit) -> list[str]:
     try:
-        return sorted({row["process"] for row in visit.eng.processes.list()})
+        return sorted({row["process"] for row in visit.eng.processes.list(open_leads=False)})
     except LeadflowError:
         return []
 

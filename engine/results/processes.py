@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 from engine.results.values import Timestamp
 
@@ -16,7 +16,7 @@ class ProcessRow(TypedDict):
     hash: str
     loaded_at: Timestamp
     loaded_by: str
-    open_leads: int
+    open_leads: NotRequired[int]  # absent when not asked for (``processes.list(open_leads=False)``)
 
 
 class FileProblem(TypedDict):

@@ -156,6 +156,11 @@ leads = sa.Table(
     sa.Index("ix_leads_owner_since", "owner", "status", "owner_since"),
     # The owner's booked contacts, in time order (the task list, the stand-up).
     sa.Index("ix_leads_owner_next_contact", "owner", "status", "next_contact_at"),
+    # The board's lights of booked contacts: a stage's missed contacts and those due today are ranges of
+    # next_contact_at here (covering); only leads with a booked contact are in it, so other writes never touch it.
+    sa.Index("ix_leads_contact_board", "process", "status", "stage", "next_contact_at", "red_at", "value_minor",
+             "team", "owner", sqlite_where=sa.text("next_contact_at IS NOT NULL"),
+             postgresql_where=sa.text("next_contact_at IS NOT NULL")),
     # The cycle and salespeople reports: won and lost leads by owner, covering (grouped in index order).
     sa.Index("ix_leads_closed", "process", "status", "owner", "closed_at", "team", "source", "created_at",
              "value_minor", "client_id"),
