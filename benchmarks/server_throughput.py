@@ -59,7 +59,7 @@ HOST = "127.0.0.1"
 #: Targets of issue 14 at 32 clients on SQLite: requests per second, and the largest ratio to the floor.
 TARGETS = {"intake": 1_000, "lead set": 500}
 FLOOR_RATIO = 3.0
-WARM_UP = 0.5
+WARM_UP = 1.5
 #: Leads each lead-set client goes round.
 LEADS_PER_CLIENT = 20
 
