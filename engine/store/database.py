@@ -70,10 +70,11 @@ class _WriterQueue:
     lock was free: 32 clients made fewer writes a second than one. Queued here, the next writer starts the moment
     the previous one's COMMIT or ROLLBACK returns. Other processes (a CLI, a second server worker) still meet
     SQLite's own busy handling; a writer that waits here longer than the busy timeout goes on to SQLite, which
-    then refuses it as before ("database is locked")."""
+    then refuses it as before ("database is locked"). A plain lock, not a re-entrant one: the thread that commits
+    or rolls back (or the pool, invalidating a connection mid-transaction) may not be the one that began."""
 
-    def __init__(self, dialect: sa.Dialect, timeout: float):
-        self.lock = threading.RLock()
+    def __init__(self, db: sa.Engine, dialect: sa.Dialect, timeout: float):
+        self.lock = threading.Lock()
         self.timeout = timeout
         self.holding: dict[int, bool] = {}  # id of a DBAPI connection in a write transaction: whether it holds
         commit, rollback = dialect.do_commit, dialect.do_rollback
@@ -93,6 +94,14 @@ class _WriterQueue:
         # after the driver's COMMIT/ROLLBACK returns (the engine's "commit" event comes before it)
         dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
         dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+
+        @sa.event.listens_for(db, "invalidate")
+        def _invalidated(dbapi_conn: Any, _record: Any, _exc: Any) -> None:
+            self.leave(dbapi_conn)  # an invalidated connection is closed without a ROLLBACK through the dialect
+
+        @sa.event.listens_for(db, "close")
+        def _closed(dbapi_conn: Any, _record: Any) -> None:
+            self.leave(dbapi_conn)
 
     def enter(self, dbapi_conn: Any) -> None:
         self.holding[_driver_id(dbapi_conn)] = self.lock.acquire(timeout=self.timeout)
@@ -141,7 +150,7 @@ def create_db_engine(url: str | None) -> sa.Engine:
             cur.execute("PRAGMA mmap_size=1073741824")
             cur.close()
 
-        writers = _WriterQueue(db.dialect, timeout)
+        writers = _WriterQueue(db, db.dialect, timeout)
 
         @sa.event.listens_for(db, "begin")
         def _begin_immediate(conn: Connection) -> None:
