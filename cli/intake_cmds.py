@@ -289,8 +289,12 @@ def token_revoke(app: App, token_id: int, as_json: bool) -> None:
               help="Honour LEADFLOW_NOW (tests and demos only); every response then says so in a header.")
 @click.option("--max-body", type=click.IntRange(1024, 10 * 1024 * 1024), default=65536, show_default=True,
               help="Largest JSON or form body accepted, in bytes (larger: 413).")
+@click.option("--trust-proxy", is_flag=True, envvar="LEADFLOW_TRUST_PROXY",
+              help="Behind a reverse proxy: believe its X-Forwarded-For (the client's address, for rate limits) and "
+                   "X-Forwarded-Proto (HTTPS: Secure cookies). Without it both headers are ignored.")
 @pass_app
-def serve(app: App, host: str, port: int, db_url: str | None, workers: int, test_clock: bool, max_body: int) -> None:
+def serve(app: App, host: str, port: int, db_url: str | None, workers: int, test_clock: bool, max_body: int,
+          trust_proxy: bool) -> None:
     """Run the team server: the JSON API under /v1 (every command's operation), the web forms' intake,
     /openapi.json and the docs page /docs (docs/server.md)."""
     try:
@@ -304,4 +308,4 @@ def serve(app: App, host: str, port: int, db_url: str | None, workers: int, test
     clock = " with the TEST CLOCK (LEADFLOW_NOW honoured)" if test_clock else ""
     click.echo(f"leadflow server listening on http://{host}:{port}{clock} (API docs: /docs)", err=True)
     run.serve(url=db_url or app.db_url, host=host, port=port, workers=workers, test_clock=test_clock,
-              max_body=max_body)
+              max_body=max_body, trust_proxy=trust_proxy)

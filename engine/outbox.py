@@ -70,8 +70,9 @@ class _Final(Exception):
 
 
 def run_due(transaction: Transaction, spec_of: SpecOf, actor: str, config: mailer.SmtpConfig, *,
-            limit: int | None = None) -> results.RunDue:
-    """Send every mail that is due (at most ``limit``); see the module's docstring for the steps."""
+            limit: int | None = None, swept: results.Swept) -> results.RunDue:
+    """Send every mail that is due (at most ``limit``); see the module's docstring for the steps. ``swept``: what
+    the run's sweep deleted first (``auth.sweep``), for the summary."""
     worker = uuid.uuid4().hex
     sender = mailer.Sender(config)
     mails: list[results.MailResult] = []
@@ -114,7 +115,8 @@ def run_due(transaction: Transaction, spec_of: SpecOf, actor: str, config: maile
     counts = {state: sum(1 for m in mails if m["state"] == state) for state in STATES}
     return {"as_of": now.isoformat(), "sent": counts[SENT], "retrying": counts[QUEUED], "failed": counts[FAILED],
             "cancelled": counts[CANCELLED], "smtp_error": smtp_error, "still_due": int(due_now),
-            "queued_later": int(later), "next_due_at": next_at.isoformat() if next_at else None, "mails": mails}
+            "queued_later": int(later), "next_due_at": next_at.isoformat() if next_at else None, "mails": mails,
+            "swept": swept}
 
 
 # -- the steps -------------------------------------------------------------------------------------

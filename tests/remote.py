@@ -225,7 +225,7 @@ class SharedServer:
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(
             create_app(self.switch), log_level="warning", lifespan="off", http=HeaderTimeoutH11, access_log=False,
-            timeout_keep_alive=KEEP_ALIVE, h11_max_incomplete_event_size=MAX_HEAD))
+            timeout_keep_alive=KEEP_ALIVE, h11_max_incomplete_event_size=MAX_HEAD, proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()
         while not self.server.started:

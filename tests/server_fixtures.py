@@ -63,7 +63,7 @@ def serving(engine: Any, **options: Any) -> Iterator[Served]:
     app = create_app(engine, identify=Identify(engine, [test_resolver, by_token]), **options)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", http=HeaderTimeoutH11,
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="off", proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

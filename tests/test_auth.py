@@ -349,6 +349,26 @@ def test_sweep_deletes_ended_sessions_and_finished_counters(team: Team) -> None:
         assert team.admin.auth.session(live)["user"]["name"] == "anna"
 
 
+def test_run_due_sweeps_an_ended_session_and_keeps_a_live_one(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``leadflow run-due`` on its timer is the sweep's timer too (docs/automation.md)."""
+    from tests.smtp import free_port
+    from tests.test_outbox import smtp_env
+
+    smtp_env(monkeypatch, free_port())  # no mail is due: nothing connects to it
+    with_password(team)
+    ended = team.admin.auth.login("anna", GOOD, address=ADDRESS)["token"]  # expires 12 hours after T0
+    with pytest.raises(AuthenticationError):
+        team.admin.auth.login("anna", "a wrong guess", address=ADDRESS)
+    with at(60 * 24 * 31):
+        live = team.admin.auth.login("anna", GOOD, address=ADDRESS)["token"]
+    with clock.frozen(T0 + dt.timedelta(days=31, minutes=30)):
+        assert team.admin.outbox.run_due()["swept"] == {"sessions": 1, "counters": 1}
+        assert team.admin.outbox.run_due()["swept"] == {"sessions": 0, "counters": 0}
+        assert team.admin.auth.session(live)["user"]["name"] == "anna"
+        with pytest.raises(AuthenticationError, match="not valid"):
+            team.admin.auth.session(ended)
+
+
 # -- tokens -------------------------------------------------------------------------------------------------------
 def test_personal_tokens_act_as_their_owner_until_they_expire(team: Team) -> None:
     anna = team.as_("anna")

@@ -305,3 +305,43 @@ def test_two_processes_racing_advance_move_the_lead_exactly_one_stage(team: Team
         kinds = [e["kind"] for e in anna.history(lead_id)]
         assert kinds == ["created", "task_done", "advanced"]
         assert stored.comparable() == team.admin.rebuild_lead(lead_id).comparable()
+
+
+def test_sqlite_writers_of_one_process_queue_and_an_invalidated_writer_frees_the_queue(tmp_path: Any) -> None:
+    """engine/store/database.py's ``_WriterQueue``: threads that write at once all commit (none waits out SQLite's
+    busy timeout), and a connection invalidated in the middle of its write transaction (closed without a ROLLBACK
+    through the dialect) does not keep the next writer waiting."""
+    import threading
+    import time
+
+    from engine.store.database import create_db_engine
+
+    db = create_db_engine(f"sqlite:///{tmp_path / 'queue.db'}?timeout=20")
+    try:
+        with db.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        broken = db.connect()
+        broken.begin()
+        broken.exec_driver_sql("INSERT INTO t VALUES (0)")
+        broken.invalidate()
+        broken.close()
+        started = time.monotonic()
+        with db.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert time.monotonic() - started < 5, "the invalidated writer kept the queue"
+
+        def write(n: int) -> None:
+            for i in range(10):
+                with db.begin() as conn:
+                    conn.exec_driver_sql("INSERT INTO t VALUES (?)", (n * 100 + i,))
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(2, 18)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert time.monotonic() - started < 15, "writers waited on each other's sleeps"
+        with db.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*), sum(x = 0) FROM t").one() == (1 + 16 * 10, 0)
+    finally:
+        db.dispose()

@@ -84,3 +84,47 @@ def test_guessing_a_password_is_429_with_retry_after_even_for_the_right_one(team
         assert "token" not in answer.json()
     assert snapshot(team.url) == before  # a refused attempt counts nothing more
     assert login(served, "piotr")  # another user is not locked out
+
+
+def address_buckets(team: Team) -> set[str]:
+    """The client addresses that failed logins were counted against."""
+    import sqlalchemy as sa
+
+    from engine.store import rate_limits
+
+    with team.admin.transaction() as conn:
+        keys = conn.execute(sa.select(rate_limits.c.key)).scalars()
+        return {key.removeprefix("login:addr:") for key in keys if key.startswith("login:addr:")}
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+def test_x_forwarded_for_chooses_the_rate_limit_bucket_only_behind_a_trusted_proxy(team: Team, trusted: bool) -> None:
+    """``leadflow serve --trust-proxy`` (``create_app(trust_proxy=True)``): the address a proxy appended to
+    X-Forwarded-For is the client's, for the per-address login limit; without it a forged header changes nothing."""
+    passwords.configure(time_cost=1, memory_cost=8, parallelism=1)
+    try:
+        with serving(team.admin, trust_proxy=trusted) as server:
+            for forged in ("203.0.113.7", "10.0.0.1, 198.51.100.9"):
+                answer = server.call(None, "POST", "/v1/auth/login", json={"name": "anna", "password": "wrong!"},
+                                     headers={"X-Forwarded-For": forged})
+                assert answer.status_code == 401, answer.text
+    finally:
+        passwords.configure()
+    assert address_buckets(team) == ({"203.0.113.7", "198.51.100.9"} if trusted else {"127.0.0.1"})
+
+
+def test_leadflow_serve_has_the_trust_proxy_flag(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flag sets LEADFLOW_TRUST_PROXY for the app (and the worker processes); uvicorn itself never believes
+    the forwarding headers (it would from 127.0.0.1 by default)."""
+    from click.testing import CliRunner
+
+    from cli.main import cli
+    from cli.server import run
+
+    served: list[dict[str, object]] = []
+    monkeypatch.setattr(run, "serve", lambda **options: served.append(options))
+    for argv, trusted in ((["serve"], False), (["serve", "--trust-proxy"], True)):
+        result = CliRunner().invoke(cli, ["--db", "sqlite:///unused.db", *argv])
+        assert result.exit_code == 0, result.output
+        assert served.pop()["trust_proxy"] is trusted
+    assert run.uvicorn_options("127.0.0.1", 8080)["proxy_headers"] is False

@@ -46,6 +46,8 @@ access_log = logging.getLogger("leadflow.service.access")
 STATIC = Path(__file__).resolve().parent / "static"
 #: The header every response carries while the server honours LEADFLOW_NOW (``leadflow serve --test-clock``).
 TEST_CLOCK_HEADER = "X-Leadflow-Test-Clock"
+#: Set to 1 (``leadflow serve --trust-proxy``) when a reverse proxy sets X-Forwarded-For and X-Forwarded-Proto.
+TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
 #: Defaults of the limits (docs/server.md): a JSON body, an uploaded file (a CSV to import, a process file), and
 #: how long a client may take to send its body.
 MAX_BODY = 64 * 1024
@@ -60,7 +62,12 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
                body_timeout: float = BODY_TIMEOUT, identify: Identify | None = None, web: bool = True,
                trust_proxy: bool | None = None) -> FastAPI:
     """The team server's app over ``engine`` (an ``engine.api.Engine``; each request acts as its caller), with the
-    web app's pages (cli/web; ``trust_proxy``: believe ``X-Forwarded-Proto``, default ``LEADFLOW_TRUST_PROXY=1``)."""
+    web app's pages (cli/web). ``trust_proxy`` (default: ``LEADFLOW_TRUST_PROXY=1``, which ``leadflow serve
+    --trust-proxy`` sets): the server is behind a reverse proxy, whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` say the client's address (rate limits, logs) and whether it came over HTTPS (the Secure
+    cookie); without it both headers are ignored, as anyone can send them."""
+    if trust_proxy is None:
+        trust_proxy = os.environ.get(TRUST_PROXY_ENV) == "1"
     app = FastAPI(
         title="leadflow",
         version="1",
@@ -89,6 +96,8 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
 
         mount(app, engine, trust_proxy=trust_proxy)
     app.add_middleware(_Guard)
+    if trust_proxy:
+        app.add_middleware(_Forwarded)
     return app
 
 
@@ -118,8 +127,8 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
             op = _for_caller(ops, caller)
             who.authorize(caller, op)
         acting = caller.engine if caller is not None else engine
-        with tempfile.TemporaryDirectory(prefix="leadflow-upload-") as folder:
-            kwargs = await _arguments(request, op, caller, limits, Path(folder))
+        with _upload_folder(op) as folder:
+            kwargs = await _arguments(request, op, caller, limits, Path(folder) if folder else None)
             try:
                 result = await run_in_threadpool(_call, acting, op, kwargs)
             except ConcurrentUpdateError as exc:
@@ -127,10 +136,18 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
             except PermissionDenied as exc:
                 return await _hidden_or_denied(acting, op, kwargs, exc)
             except LeadflowError as exc:
-                return problems.of_engine(exc, detail=str(exc).replace(folder + os.sep, ""))
+                return problems.of_engine(exc, detail=str(exc).replace(folder + os.sep, "") if folder else str(exc))
         return _respond(op, kwargs, result)
 
     return endpoint
+
+
+def _upload_folder(op: Operation) -> contextlib.AbstractContextManager[str | None]:
+    """A temporary folder for the files an operation takes (an upload, a process file's text), removed after the
+    request; none for the others (making and removing one cost a twentieth of a one-lead request)."""
+    if op.body == "file" or any(p.kind == "file" for p in op.params):
+        return tempfile.TemporaryDirectory(prefix="leadflow-upload-")
+    return contextlib.nullcontext(None)
 
 
 def _for_caller(ops: list[Operation], caller: Caller) -> Operation:
@@ -196,7 +213,7 @@ def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
 # -- parsing a request into the engine method's arguments -----------------------------------------------------
 
 async def _arguments(request: Request, op: Operation, caller: Caller | None, limits: _Limits,
-                     folder: Path) -> dict[str, Any]:
+                     folder: Path | None) -> dict[str, Any]:
     errors: list[dict[str, str]] = []
     kwargs: dict[str, Any] = {}
     chosen_none: set[str] = set()
@@ -239,6 +256,7 @@ async def _arguments(request: Request, op: Operation, caller: Caller | None, lim
     elif op.body == "file":
         raw_body = await _read(request, limits.max_upload, limits.body_timeout)
         (p,) = [p for p in op.params if p.kind == "file" and p.where == "body"]
+        assert folder is not None, "an operation taking a file has an upload folder (_upload_folder)"
         name = _safe_name(request.query_params.get("filename") or f"upload{_suffix(op)}")
         (folder / name).write_bytes(raw_body)
         kwargs[p.name] = str(folder / name)
@@ -298,11 +316,12 @@ def _from_client(p: Param, request: Request, caller: Caller | None) -> Any:
     raise AssertionError(f"no request value for the parameter {p.name!r}")  # a table entry without a source here
 
 
-def _from_text(p: Param, raw: str, errors: list[dict[str, str]], folder: Path) -> Any:
+def _from_text(p: Param, raw: str, errors: list[dict[str, str]], folder: Path | None) -> Any:
     """A query parameter's text as the parameter's type."""
     if p.none_value is not None and raw == p.none_value:
         return None
     if p.kind == "file":
+        assert folder is not None, "an operation taking a file has an upload folder (_upload_folder)"
         path = folder / f"{p.name}.yaml"
         path.write_text(raw, encoding="utf-8")
         return str(path)
@@ -525,6 +544,28 @@ def _responses(ops: list[Operation]) -> dict[int | str, dict[str, Any]]:
 
 
 # -- the connection-level guard ---------------------------------------------------------------------------------
+
+class _Forwarded:
+    """Behind a trusted reverse proxy (``--trust-proxy``): the request's client address is the last one of
+    ``X-Forwarded-For`` (the one the proxy itself appended: earlier ones are whatever the client sent) and its scheme
+    that of ``X-Forwarded-Proto``, for everything after (rate limits per address, logs, the Secure cookie)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope["headers"])
+            forwarded = headers.get(b"x-forwarded-for", b"").decode("latin-1").split(",")[-1].strip()
+            proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").split(",")[-1].strip().lower()
+            if forwarded or proto in ("http", "https"):
+                scope = dict(scope)
+                if forwarded:
+                    scope["client"] = (forwarded[:64], 0)
+                if proto in ("http", "https"):
+                    scope["scheme"] = proto
+        await self.app(scope, receive, send)
+
 
 class _Guard:
     """Before the app: both Content-Length and Transfer-Encoding is 400 (a request-smuggling shape; h11 would let

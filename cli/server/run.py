@@ -83,19 +83,30 @@ def from_environment() -> Any:
     return create_app(engine, max_body=int(os.environ.get(ENV_MAX_BODY, MAX_BODY)))
 
 
-def serve(*, url: str | None, host: str, port: int, workers: int, test_clock: bool, max_body: int) -> None:
-    """Run the server until interrupted (one process, or ``workers`` processes on one port)."""
+def uvicorn_options(host: str, port: int) -> dict[str, Any]:
+    """uvicorn's settings of ``leadflow serve`` (the throughput benchmark serves its floor app with them too)."""
+    return {"host": host, "port": port, "http": HeaderTimeoutH11, "log_level": "info",
+            "access_log": False,  # ours (cli/server/app.py) never writes the query string
+            "timeout_keep_alive": KEEP_ALIVE, "h11_max_incomplete_event_size": MAX_HEAD, "server_header": False,
+            # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app does, with --trust-proxy only
+            "proxy_headers": False}
+
+
+def serve(*, url: str | None, host: str, port: int, workers: int, test_clock: bool, max_body: int,
+          trust_proxy: bool = False) -> None:
+    """Run the server until interrupted (one process, or ``workers`` processes on one port); ``trust_proxy``:
+    behind a reverse proxy whose X-Forwarded-For and X-Forwarded-Proto are believed (cli/server/app.py)."""
     import uvicorn
+
+    from cli.server.app import TRUST_PROXY_ENV
 
     if url:
         os.environ[ENV_DB] = url
+    os.environ[TRUST_PROXY_ENV] = "1" if trust_proxy else "0"
     os.environ[ENV_MAX_BODY] = str(max_body)
     if test_clock:
         os.environ[ENV_TEST_MODE] = "1"
-    options: dict[str, Any] = {"host": host, "port": port, "http": HeaderTimeoutH11, "log_level": "info",
-                               "access_log": False,  # ours (cli/server/app.py) never writes the query string
-                               "timeout_keep_alive": KEEP_ALIVE, "h11_max_incomplete_event_size": MAX_HEAD,
-                               "server_header": False}
+    options = uvicorn_options(host, port)
     if workers > 1:
         uvicorn.run("cli.server.run:from_environment", factory=True, workers=workers, **options)
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TypedDict
 
+from engine.results.users import Swept
 from engine.results.values import Timestamp
 
 
@@ -53,3 +54,4 @@ class RunDue(TypedDict):
     queued_later: int
     next_due_at: Timestamp | None
     mails: list[MailResult]
+    swept: Swept  # ended sessions and spent rate-limit counters deleted first (auth.sweep)

@@ -245,14 +245,7 @@ class AuthService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "sweep ended sessions")
-            now = clock.now()
-            cutoff = now - KEEP_ENDED
-            ended = sa.or_(sessions.c.expires_at < cutoff, sessions.c.revoked_at < cutoff,
-                           sessions.c.last_seen_at < cutoff - SESSION_IDLE)
-            gone = int(conn.execute(sa.delete(sessions).where(ended)).rowcount)
-            counters = ratelimit.sweep(conn, older_than=now - max(LOGIN_WINDOW, RATE_WINDOW))
-            log.info("swept %d ended sessions and %d rate-limit counters", gone, counters)
-            return {"sessions": gone, "counters": counters}
+            return sweep(conn, clock.now())
 
     def lock_out(self, conn: Connection, person: Actor, *, by: str, now: dt.datetime) -> None:
         """Revoke every session and API token of a user at once (their deactivation, in its transaction)."""
@@ -271,6 +264,19 @@ class AuthService(Service):
         if person.id != actor.id:
             policy.require_admin(actor, f"{what} user '{person.name}'")
         return person
+
+
+def sweep(conn: Connection, now: dt.datetime) -> results.Swept:
+    """Delete the sessions that ended more than ``KEEP_ENDED`` before ``now`` and the rate-limit counters whose
+    window is over (``auth.sweep``, and every ``run-due``: a timer keeps the tables small)."""
+    cutoff = now - KEEP_ENDED
+    ended = sa.or_(sessions.c.expires_at < cutoff, sessions.c.revoked_at < cutoff,
+                   sessions.c.last_seen_at < cutoff - SESSION_IDLE)
+    gone = int(conn.execute(sa.delete(sessions).where(ended)).rowcount)
+    counters = ratelimit.sweep(conn, older_than=now - max(LOGIN_WINDOW, RATE_WINDOW))
+    if gone or counters:
+        log.info("swept %d ended sessions and %d rate-limit counters", gone, counters)
+    return {"sessions": gone, "counters": counters}
 
 
 def _user_key(name: str) -> str:

@@ -21,9 +21,12 @@ class OutboxService(Service):
         """Send the mails and reminders that are due (admins; ``leadflow run-due``), one transaction per mail.
 
         SMTP settings come from the environment (engine/mailer.py); the summary counts what was sent,
-        retried, failed and cancelled, and says when the next mail falls due.
+        retried, failed and cancelled, and says when the next mail falls due. Each run first sweeps the ended
+        sessions and the spent rate-limit counters (``auth.sweep``; ``swept`` says how many went), so the timer
+        that sends the mail also keeps those tables small.
         """
         from engine import mailer, outbox
+        from engine.services.auth import sweep
 
         ctx = self.ctx
         if ctx.conn is not None:
@@ -32,8 +35,9 @@ class OutboxService(Service):
             raise InvalidInputError(f"the number of mails to send must be a whole number from 1, got {limit!r}")
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), "send the due mail")
+            swept = sweep(conn, clock.now())
         config = mailer.SmtpConfig.from_environment()
-        return outbox.run_due(ctx.transaction, ctx.spec, ctx.user_name, config, limit=limit)
+        return outbox.run_due(ctx.transaction, ctx.spec, ctx.user_name, config, limit=limit, swept=swept)
 
     @operation
     def list(self, *, state: str | None = None, lead_id: int | None = None,

@@ -4,6 +4,7 @@ a PostgreSQL schema of one's own, and the files of a SQLite database."""
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,60 @@ def postgres_schema(url: str, schema: str, *, reset: bool) -> str:
                .render_as_string(hide_password=False))
 
 
+class _WriterQueue:
+    """The threads of one process take SQLite's write lock one at a time, queueing on a Python lock.
+
+    SQLite itself makes a writer that finds the lock taken sleep and retry (its busy handler: 1, 2, 5 ... up to 100
+    ms a sleep), so under concurrent requests (a server's thread pool) most of the time went to sleeping while the
+    lock was free: 32 clients made fewer writes a second than one. Queued here, the next writer starts the moment
+    the previous one's COMMIT or ROLLBACK returns. Other processes (a CLI, a second server worker) still meet
+    SQLite's own busy handling; a writer that waits here longer than the busy timeout goes on to SQLite, which
+    then refuses it as before ("database is locked"). A plain lock, not a re-entrant one: the thread that commits
+    or rolls back (or the pool, invalidating a connection mid-transaction) may not be the one that began."""
+
+    def __init__(self, db: sa.Engine, dialect: sa.Dialect, timeout: float):
+        self.lock = threading.Lock()
+        self.timeout = timeout
+        self.holding: dict[int, bool] = {}  # id of a DBAPI connection in a write transaction: whether it holds
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_conn: Any) -> None:
+            try:
+                commit(dbapi_conn)
+            finally:
+                self.leave(dbapi_conn)
+
+        def do_rollback(dbapi_conn: Any) -> None:
+            try:
+                rollback(dbapi_conn)
+            finally:
+                self.leave(dbapi_conn)
+
+        # after the driver's COMMIT/ROLLBACK returns (the engine's "commit" event comes before it)
+        dialect.do_commit = do_commit  # type: ignore[method-assign,assignment]
+        dialect.do_rollback = do_rollback  # type: ignore[method-assign,assignment]
+
+        @sa.event.listens_for(db, "invalidate")
+        def _invalidated(dbapi_conn: Any, _record: Any, _exc: Any) -> None:
+            self.leave(dbapi_conn)  # an invalidated connection is closed without a ROLLBACK through the dialect
+
+        @sa.event.listens_for(db, "close")
+        def _closed(dbapi_conn: Any, _record: Any) -> None:
+            self.leave(dbapi_conn)
+
+    def enter(self, dbapi_conn: Any) -> None:
+        self.holding[_driver_id(dbapi_conn)] = self.lock.acquire(timeout=self.timeout)
+
+    def leave(self, dbapi_conn: Any) -> None:
+        if self.holding.pop(_driver_id(dbapi_conn), False):
+            self.lock.release()
+
+
+def _driver_id(conn: Any) -> int:
+    """The driver's connection, whether given as it is or as the pool's proxy of it (what do_commit receives)."""
+    return id(getattr(conn, "dbapi_connection", conn))
+
+
 def create_db_engine(url: str | None) -> sa.Engine:
     """A SQLAlchemy engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     url = url or DEFAULT_URL
@@ -95,14 +150,21 @@ def create_db_engine(url: str | None) -> sa.Engine:
             cur.execute("PRAGMA mmap_size=1073741824")
             cur.close()
 
+        writers = _WriterQueue(db, db.dialect, timeout)
+
         @sa.event.listens_for(db, "begin")
         def _begin_immediate(conn: Connection) -> None:
             # A read-only operation begins DEFERRED: in WAL mode it reads the last commit and never waits for a
             # writer. On the driver's cursor: through exec_driver_sql it cost a third of a one-lead operation.
-            begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+            read_only = bool(conn.get_execution_options().get(READ_ONLY))
+            begin = "BEGIN" if read_only else "BEGIN IMMEDIATE"
+            dbapi_conn = conn.connection.dbapi_connection
+            if not read_only:
+                writers.enter(dbapi_conn)
             try:
-                conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+                dbapi_conn.execute(begin)  # type: ignore[union-attr]
             except conn.dialect.loaded_dbapi.Error as exc:
+                writers.leave(dbapi_conn)
                 raise sqlalchemy_error(conn, begin, exc) from exc
 
         return db
