@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import paths
+from engine import i18n, paths
 from engine.vocab import LeadStatus
 
 if TYPE_CHECKING:
@@ -128,10 +128,12 @@ def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, t
                           f["options"][:2] if f["type"] == "choices" else _SAMPLES[f["type"]])
               for f in document.get("fields", [])}
     owner = {"name": "Anna Nowak", "email": "anna.nowak@example.com"}
+    language = document.get("language", "en")
+    title, name = i18n.label(document["title"], language, language), i18n.label(stage["name"], language, language)
     return context(
-        process={"id": document["id"], "title": document["title"]},
-        stage={"id": stage["id"], "name": stage["name"]},
-        lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": stage["name"],
+        process={"id": document["id"], "title": title},
+        stage={"id": stage["id"], "name": name},
+        lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": name,
               "status": LeadStatus.OPEN, "owner": owner["name"], "team": "north", "product": "sample product",
               "source": "web_form", "value": "1000.00", "currency": document["currency"],
               "created_at": "2026-01-05T09:00:00", "next_contact": "2026-01-07T10:30:00",
