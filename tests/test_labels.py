@@ -14,12 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine import i18n
-from engine.errors import Problem, RuleViolation
+from engine.errors import RuleViolation
 from engine.formats import LABEL_SLOTS, upgrade_stored
 from engine.i18n import LANGUAGES, Text, label
 from engine.loader import check_bytes, load_file
 from engine.spec import ProcessSpec
 from tests.conftest import Team, ok, printed, refused
+from tests.test_formats import line_of, located, problems_of
 
 PROCESSES = Path(__file__).parent.parent / "processes"
 
@@ -64,20 +65,6 @@ won_stage: sign
 closure_reasons:
   - {id: no_budget, label: {en: No budget, pl: Brak budżetu, ru: Нет бюджета}, kind: refusal}
 """
-
-
-def _problems(text: str) -> list[Problem]:
-    spec, problems = check_bytes(text.encode("utf-8"), "spoken.yaml")
-    assert spec is None
-    return problems
-
-
-def _located(problems: list[Problem]) -> list[tuple[int, int, str, str]]:
-    return [(p.line, p.column, p.path, p.message) for p in problems]
-
-
-def _line(text: str, needle: str) -> int:
-    return text[: text.index(needle)].count("\n") + 1
 
 
 def _column(text: str, needle: str) -> int:
@@ -128,6 +115,9 @@ def test_the_stored_spec_keeps_every_language_and_plain_labels_keep_their_hash()
     assert all(isinstance(s["name"], str) for s in json.loads(plain.canonical_json())["stages"])
 
 
+PLAIN = "process texts are plain, printable text: delete it"
+
+
 @pytest.mark.parametrize(("old", "new", "at", "path", "message"), [
     ("pl: Panele słoneczne, ro", "pl: Panele słoneczne, de: Solarmodule, ro", "de: Solarmodule", "title.de",
      "'de' is not a language leadflow speaks; a label's languages are: en, pl, ro, ru"),
@@ -145,20 +135,19 @@ def test_the_stored_spec_keeps_every_language_and_plain_labels_keep_their_hash()
     ("pl: Handlowiec}", "pl: [Handlowiec]}", "[Handlowiec]}", "roles[0].name.pl", "expected text, got a list"),
     ("pl: Zapisz kontakt}", 'pl: "Zapisz\\u202e kontakt"}', '"Zapisz', "stages[0].tasks[0].name.pl",
      "contains the bidirectional control U+202E, which shows the text around it in another order than it is "
-     "written; process texts are plain, printable text: delete it"),
+     f"written; {PLAIN}"),
     ("pl: Sprawdź historię}", 'pl: "Sprawdź\\x1b historię"}', '"Sprawdź', "stages[0].on_enter[0].create_task.name.pl",
-     "contains the control character U+001B, which a terminal would act on; process texts are plain, printable "
-     "text: delete it"),
+     f"contains the control character U+001B, which a terminal would act on; {PLAIN}"),
     ("pitched: Pitched}", "pitched: Pitched, round: Round}", "round: Round", "fields[0].option_labels.round",
      "'round' is not an option of field 'roof'; its options: flat, pitched"),
     ("flat: {en: Flat, pl: Płaski}", "flat: {en: Flat, pl: Płaski, xx: X}", "xx: X", "fields[0].option_labels.flat.xx",
      "'xx' is not a language leadflow speaks; a label's languages are: en, pl, ro, ru"),
 ])
-def test_each_wrong_mapping_is_located(old: str, new: str, at: str, path: str, message: str) -> None:
+def test_each_wrong_mapping_islocated(old: str, new: str, at: str, path: str, message: str) -> None:
     text = SPOKEN.replace(old, new, 1)
     assert text != SPOKEN
 
-    assert _located(_problems(text)) == [(_line(text, at), _column(text, at), path, message)]
+    assert located(problems_of(text)) == [(line_of(text, at), _column(text, at), path, message)]
 
 
 def test_option_labels_belong_to_a_choice_field() -> None:
@@ -167,8 +156,8 @@ def test_option_labels_belong_to_a_choice_field() -> None:
                           "fields:\n  - {id: note, label: Note, type: text, option_labels: {a: A}}\n", 1)
     text = text.replace("\nfields:\n  - {id: roof", "\n  - {id: roof", 1)
 
-    assert _located(_problems(text)) == [
-        (_line(text, "option_labels: {a"), _column(text, "option_labels: {a"), "fields[0].option_labels",
+    assert located(problems_of(text)) == [
+        (line_of(text, "option_labels: {a"), _column(text, "option_labels: {a"), "fields[0].option_labels",
          "'option_labels' label the options of a choice or choices field, and this field is of type text")]
 
 
@@ -176,9 +165,9 @@ def test_labels_in_several_languages_are_new_in_format_2() -> None:
     text = SPOKEN.replace("format: 2", "format: 1").replace("title: {en: Solar panels, pl: Panele słoneczne, ro: "
                                                              "Panouri solare, ru: Солнечные панели}", "title: Solar")
     at = "{en: A process"
-    problems = _located(_problems(text))
+    problems = located(problems_of(text))
 
-    assert problems[0] == (_line(text, at), _column(text, at), "description",
+    assert problems[0] == (line_of(text, at), _column(text, at), "description",
                            "a label in several languages is new in format 2, and this file is written in format 1; "
                            "write 'format: 2' at its top (leadflow process upgrade FILE does it)")
     assert "fields[0].option_labels" in [p[2] for p in problems]  # the key, and every mapped label
@@ -189,7 +178,7 @@ def test_a_plain_label_keeps_its_messages() -> None:
     text = SPOKEN.replace("  - id: sign\n    name: Sign the contract\n", "  - id: sign\n    name:\n", 1)
     at = "name:\n    deadline_days: 5"
 
-    assert _located(_problems(text)) == [(_line(text, at), _column(text, at) + 5, "stages[1].name",
+    assert located(problems_of(text)) == [(line_of(text, at), _column(text, at) + 5, "stages[1].name",
                                           "expected text, got nothing; give a value or remove the key")]
 
 
