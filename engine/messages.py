@@ -80,8 +80,10 @@ def _environment() -> SandboxedEnvironment:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    # Plain-text mail: no HTML escaping; keep the template's own line breaks at the end of blocks.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    # Plain-text mail: no HTML escaping; keep the template's own line breaks at the end of blocks; a process's label
+    # (engine.i18n.Text) in the language of the template (render_file).
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                finalize=i18n.localized)
 
 
 def read(path: Path) -> str:
@@ -168,8 +170,11 @@ def render_file(path: Path, values: dict[str, Any]) -> Rendered:
     trouble = problem(path)
     if trouble:
         raise TemplateError(trouble)
+    # NAME.pl.txt.j2 is written in Polish, NAME.txt.j2 in English: the labels it shows speak the same language
+    written_in = path.name.removesuffix(SUFFIX).rpartition(".")[2] if path.name.count(".") > 2 else i18n.SOURCE
     try:
-        text = _environment().from_string(read(path).lstrip("\ufeff")).render(**values)
+        with i18n.using(written_in):
+            text = _environment().from_string(read(path).lstrip("\ufeff")).render(**values)
     except Exception as exc:  # a template is the admin's code: any failure fails this mail, with its reason
         raise TemplateError(f"template {path.name} failed to render: {type(exc).__name__}: {exc}") from None
     first, _, rest = text.partition("\n")

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, i18n, mailer, messages, notices, results, store
+from engine import clock, mailer, messages, notices, results, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
@@ -153,10 +153,9 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
         process_versions.c.process == state.process,
         process_versions.c.version == state.process_version)).scalar_one()
     try:
-        language = mail_language(row["recipient"], spec, client, owner)
-        rendered = messages.render(row["template"], language,
+        rendered = messages.render(row["template"], mail_language(row["recipient"], spec, client, owner),
                                    messages.template_dirs(source),
-                                   _context(row, state, spec, client, owner, config, language))
+                                   _context(row, state, spec, client, owner, config))
     except messages.TemplateError as exc:
         raise _Final(FAILED, str(exc)) from None
     now = clock.now()
@@ -238,14 +237,14 @@ def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client:
 
 
 def _context(row: dict[str, Any], state: LeadState, spec: ProcessSpec, client: Mapping, owner: Mapping | None,
-             config: mailer.SmtpConfig, language: str) -> dict[str, Any]:
+             config: mailer.SmtpConfig) -> dict[str, Any]:
     stage = spec.stage(row["stage"])
     current = spec.stage(state.stage)
-    return messages.context(  # the process's labels in the mail's language
-        process={"id": spec.id, "title": i18n.label(spec.title, language)},
-        stage={"id": row["stage"], "name": i18n.label(stage.name, language) if stage else row["stage"]},
+    return messages.context(
+        process={"id": spec.id, "title": spec.title},
+        stage={"id": row["stage"], "name": stage.name if stage else row["stage"]},
         lead={"id": state.id, "process": state.process, "stage": state.stage,
-              "stage_name": i18n.label(current.name, language) if current else state.stage, "status": state.status,
+              "stage_name": current.name if current else state.stage, "status": state.status,
               "owner": state.owner, "team": state.team, "product": state.product, "source": state.source,
               "value": minor_to_money(state.value_minor), "currency": spec.currency,
               "created_at": state.created_at.isoformat(),

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine import i18n
+from engine import i18n, messages
 from engine.errors import RuleViolation
 from engine.formats import LABEL_SLOTS, upgrade_stored
 from engine.i18n import LANGUAGES, Text, label
@@ -284,3 +284,16 @@ def test_every_shipped_process_speaks_polish_and_its_markets_languages() -> None
                   *(t.name for s in spec.stages for t in s.all_tasks), *(r.label for r in spec.closure_reasons)]
         assert all(isinstance(text, Text) and set(dict(text.texts)) == languages for text in labels), name
         assert all(f.option_labels for f in spec.fields if f.type in ("choice", "choices")), name
+
+
+def test_a_mail_shows_the_labels_in_the_language_of_its_template(tmp_path: Path) -> None:
+    title = Text({"en": "Solar panels", "pl": "Panele słoneczne", "ro": "Panouri solare"}, default="pl")
+    for name in ("hello.pl.txt.j2", "hello.txt.j2"):
+        (tmp_path / name).write_text("Subject: {{ process.title }}\n\n{{ stage }}\n", encoding="utf-8")
+    values = {"process": {"title": title}, "stage": title}
+
+    polish = messages.render("hello", "pl", [tmp_path], values)
+    assert (polish.template, polish.subject) == ("hello.pl.txt.j2", "Panele słoneczne")
+    assert polish.body == "Panele słoneczne\n"
+    english = messages.render("hello", "ro", [tmp_path], values)  # no Romanian template: the English one, in English
+    assert (english.template, english.subject) == ("hello.txt.j2", "Solar panels")
