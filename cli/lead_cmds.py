@@ -28,7 +28,7 @@ from cli.output import (
     warn,
 )
 from cli.present import formats
-from engine.i18n import _
+from engine.i18n import _, label
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -153,7 +153,7 @@ def lead_add(app: App, *, process_: str, name: str | None, company: str | None, 
                                  client_id=client_id, **({"tax_id": tax_id} if tax_id else {}),
                                  **({"external_id": external_id} if external_id else {}))
     print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
-                     f"'{result['stage_name']}', owner {result['owner'] or '- (unassigned)'}", as_json)
+                     f"'{label(result['stage_name'])}', owner {result['owner'] or '- (unassigned)'}", as_json)
     if result.get("possible_duplicate") == "email":
         warn(_("Warning: a client with this e-mail already exists, one you may not see (another team's or "
                "salesperson's); the lead got a client of its own, and a manager will review the two in "
@@ -272,7 +272,7 @@ def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refus
                      "advanced", as_json)
         return
     result = app.engine.leads.advance(lead_ids[0], to, if_version=if_version)
-    print_change(result, f"Lead {lead_ids[0]} advanced to '{result['stage_name']}' ({result['stage']}), "
+    print_change(result, f"Lead {lead_ids[0]} advanced to '{label(result['stage_name'])}' ({result['stage']}), "
                      f"due {short_time(result['stage_due_at'])}", as_json)
 
 
@@ -352,7 +352,7 @@ def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, if_version
 def lead_reopen(app: App, lead_id: int, stage: str | None, if_version: int | None, as_json: bool) -> None:
     """Reopen a won or lost lead (managers)."""
     result = app.engine.leads.reopen(lead_id, stage, if_version=if_version)
-    print_change(result, f"Lead {lead_id} reopened in '{result['stage_name']}' ({result['stage']})", as_json)
+    print_change(result, f"Lead {lead_id} reopened in '{label(result['stage_name'])}' ({result['stage']})", as_json)
 
 
 @lead.command("history")

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from engine.i18n import Text, label
 from engine.vocab import ID_END, LeadStatus, TaskStatus
 
 json_option = click.option("--json", "as_json", is_flag=True,
@@ -76,8 +77,9 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(value: Any) -> str:
-    """``value`` as text safe to print to a terminal: control characters shown as ``\\xNN``."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+    """``value`` as text safe to print to a terminal: control characters shown as ``\\xNN``; a process's label in
+    the reader's language."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", label(value) if isinstance(value, Text) else str(value))
 
 
 def esc(value: Any) -> str:

@@ -20,6 +20,7 @@ from cli.output import process_sources, shipped_option
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
+from engine.i18n import label
 from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
 
 if TYPE_CHECKING:
@@ -231,7 +232,8 @@ class _View:
         from rich.text import Text
 
         text = Text(" " * indent)
-        text.append_text(Text.assemble(*parts))
+        # a label of the process (a Text) in the reader's language: the one place this view picks it
+        text.append_text(Text.assemble(*(label(p) if isinstance(p, str) else (label(p[0]), p[1]) for p in parts)))
         self.console.print(text, soft_wrap=self.soft)
 
     def blank(self) -> None:
@@ -239,11 +241,11 @@ class _View:
 
     def role_name(self, role_id: str) -> str:
         role = self.spec.role(role_id)
-        return role.name if role else role_id
+        return label(role.name) if role else role_id
 
     def field_name(self, field_id: str) -> str:
         f = self.spec.field_spec(field_id)
-        return f"{f.label} ({field_id})" if f else field_id
+        return f"{label(f.label)} ({field_id})" if f else field_id
 
     def recipient(self, to: str | None) -> str:
         if to == "client":
@@ -279,7 +281,7 @@ class _View:
         if spec.stalled_after_days is not None:
             facts.append(("stalled after", f"{_days(spec.stalled_after_days)} without activity"))
         facts.append(("lead owner", f"{self.role_name(spec.owner_role)} ({spec.owner_role})"))
-        facts.append(("roles", ", ".join(f"{r.name} ({r.id})" for r in spec.roles)))
+        facts.append(("roles", ", ".join(f"{label(r.name)} ({r.id})" for r in spec.roles)))
         facts.append(("e-mails in", spec.language))
         if spec.assignment is not None:
             cap = spec.assignment.max_open
@@ -331,7 +333,7 @@ class _View:
 
         for action in stage.on_enter:
             if action.kind == "create_task" and action.task is not None:
-                text = f"create task '{action.task.name}' [{action.task.id}]"
+                text = f"create task '{label(action.task.name)}' [{action.task.id}]"
             elif action.kind == "send_email":
                 text = f"send e-mail '{action.template}' to {self.recipient(action.to)}" + (
                     f" after {_days(action.after_days, 'business')}" if action.after_days else "")

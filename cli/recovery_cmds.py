@@ -21,6 +21,7 @@ from cli.output import (
     short_time,
     table,
 )
+from engine.i18n import label
 from engine.vocab import ClosureKind, ReviewState
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -59,7 +60,7 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
                   if_version: int | None, as_json: bool) -> None:
     """Send the client back into the funnel: the lead reopens."""
     result = app.engine.recovery.review_return(lead_id, stage=stage, note=note, to=to, if_version=if_version)
-    print_change(result, f"Lead {lead_id} returned to '{result['stage_name']}' ({result['stage']}), owner "
+    print_change(result, f"Lead {lead_id} returned to '{label(result['stage_name'])}' ({result['stage']}), owner "
                      f"{result['owner']}", as_json)
 
 

@@ -15,7 +15,7 @@ from cli.files import force_option, writable
 from cli.output import as_of_option, console, esc, json_option, print_json, table
 from cli.present import formats
 from engine import i18n
-from engine.i18n import _, ngettext
+from engine.i18n import _, label, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -213,7 +213,7 @@ def funnel(app: App, period: str, process_: str | None, team: str | None, owner:
                            "open, {won} won, {lost} lost; lead-to-win {conversion}", f["leads"],
                            process=esc(f["process"]), title=esc(f["title"]), span=_span(data["period"]),
                            open=f["open"], won=f["won"], lost=f["lost"], conversion=_pct(f["conversion"]) or _("n/a")))
-        rows = [[s["name"] + (_(" (retired)") if s["retired"] else ""), s["reached"], _pct(s["share"]),
+        rows = [[label(s["name"]) + (_(" (retired)") if s["retired"] else ""), s["reached"], _pct(s["share"]),
                  s["in_stage"], s["moved_on"], _pct(s["conversion"]), _num(s["median_days"])] for s in f["stages"]]
         rows.append([_("Won"), f["won"], _pct(f["conversion"]), "", "", "", ""])
         con.print(table(None, [_("stage"), _("reached"), _("of cohort"), _("in it now"), _("moved on"),

@@ -6,9 +6,10 @@ only: an older document or stored spec is brought to it by running, in order, on
 with a docstring saying what changed (SpiffWorkflow's discipline: ``bpmn/serializer/migration``). Nothing else
 reads an older format, and ``ProcessSpec.from_dict`` refuses one instead of guessing with defaults.
 
-Format 2 adds keys (``after`` on tasks, ``written_by`` on fields, ``stages`` and ``requires`` on closure
-reasons, ``attribute`` in conditions) and values (the field type ``choices``, the operators ``contains`` and
-``not_contains``: docs/process-format.md) and changes the meaning of none, so a format-1 document means exactly what the
+Format 2 adds keys (``after`` on tasks, ``written_by`` and ``option_labels`` on fields, ``stages`` and ``requires``
+on closure reasons, ``attribute`` in conditions) and values (labels in several languages, the field type
+``choices``, the operators ``contains`` and ``not_contains``: docs/process-format.md) and changes the meaning of
+none, so a format-1 document means exactly what the
 same document with ``format: 2`` means; a format-1 document may not use the new keys (``format_problems``).
 """
 
@@ -79,6 +80,18 @@ def _upgrade(data: dict[str, Any], steps: dict[int, Callable[[dict[str, Any]], d
 
 # -- what each format may say ----------------------------------------------------------------------------------
 
+#: Where a process file writes a label a person reads (``*``: any item of a list); each may be plain text or, from
+#: format 2, a mapping of language to text (docs/process-format.md, "Labels in several languages"). A field's
+#: ``option_labels`` hold labels too, one per option.
+LABEL_SLOTS: tuple[Path_, ...] = (
+    ("title",), ("description",), ("roles", "*", "name"), ("fields", "*", "label"), ("fields", "*", "description"),
+    ("stages", "*", "name"), ("stages", "*", "description"),
+    ("stages", "*", "tasks", "*", "name"), ("stages", "*", "tasks", "*", "description"),
+    ("stages", "*", "on_enter", "*", "create_task", "name"),
+    ("stages", "*", "on_enter", "*", "create_task", "description"),
+    ("closure_reasons", "*", "label"),
+)
+
 #: The keys format 2 added, where they may be written (``*``: any item of a list).
 ADDED_IN: dict[int, tuple[Path_, ...]] = {
     2: (("fields", "*", "written_by"),
@@ -91,7 +104,8 @@ ADDED_IN: dict[int, tuple[Path_, ...]] = {
         ("stages", "*", "on_enter", "*", "remind", "chases"),
         ("closure_reasons", "*", "stages"),
         ("closure_reasons", "*", "requires"),
-        ("closure_reasons", "*", "min_attempts")),
+        ("closure_reasons", "*", "min_attempts"),
+        ("fields", "*", "option_labels")),
 }
 
 
@@ -108,7 +122,8 @@ VALUES_ADDED_IN: dict[int, dict[str, tuple[str, ...]]] = {
 #: Values format 2 allowed at one place only: (where, which values are new, what they are).
 NEW_AT: dict[int, tuple[tuple[Path_, Callable[[Any], bool], str], ...]] = {
     2: ((("stages", "*", "on_enter", "*", "remind", "to"), lambda to: to not in ("client", "owner"),
-         "a reminder to a role"),),
+         "a reminder to a role"),
+        *((slot, lambda text: isinstance(text, dict), "a label in several languages") for slot in LABEL_SLOTS)),
 }
 
 
@@ -127,7 +142,8 @@ def format_problems(doc: Document) -> Iterator[Problem]:
                                   "FILE does it)", at_key=True)
         for pattern, new, what in NEW_AT[added]:
             for path in _matches(doc.data, pattern, ()):
-                if new(_at(doc.data, path)):
+                refused = any(path[:i] in doc.refused for i in range(len(path) + 1))
+                if not refused and new(_at(doc.data, path)):
                     yield doc.problem(path, f"{what} is new in format {added}, and this file is written in format "
                                       f"{version}; write 'format: {added}' at its top (leadflow process upgrade "
                                       "FILE does it)")
@@ -168,6 +184,11 @@ def _values(data: Any, wanted: dict[str, tuple[str, ...]], at: Path_) -> Iterato
     elif isinstance(data, list):
         for i, item in enumerate(data):
             yield from _values(item, wanted, (*at, i))
+
+
+def matches(data: Any, pattern: Path_, at: Path_ = ()) -> Iterator[Path_]:
+    """The paths of ``data`` that ``pattern`` names (``*``: any item of a list)."""
+    return _matches(data, pattern, at)
 
 
 def _matches(data: Any, pattern: Path_, at: Path_) -> Iterator[Path_]:

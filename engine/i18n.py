@@ -133,22 +133,70 @@ def ngettext(singular: str, plural: str, count: int, /, **params: Any) -> str:
     return _format(text, {"count": count, **params}, code)
 
 
-class Text(dict[str, str]):
-    """A text given in several languages (a process file's label: ``{en: Send the offer, pl: Wyślij ofertę}``);
-    ``str()`` is its English (or first) form, ``in_language`` picks one."""
+class Text(str):
+    """A process file's label given in several languages (``{en: Send the offer, pl: Wyślij ofertę}``).
 
-    def __init__(self, texts: Mapping[str, str], default: str = SOURCE):
-        super().__init__(texts)
-        self.default = default
+    It is a ``str`` so that whatever reads a label as text keeps working: its text is the English one (leadflow's
+    source language, what ``--json`` and the logs show), else the process's ``default`` language's, else the first.
+    ``in_(code)`` is the text a reader of ``code`` sees (``label`` below is the one place that picks it). Two
+    ``Text`` are equal when every language's text is; a plain label stays a plain ``str``.
+    """
 
-    def in_language(self, code: str) -> str:
-        return resolve(dict(self), code, self.default)
+    texts: tuple[tuple[str, str], ...]
+    default: str
 
-    def __str__(self) -> str:
-        return self.in_language(SOURCE)
+    def __new__(cls, texts: Mapping[str, str], default: str = SOURCE) -> Text:
+        pairs = tuple(sorted(texts.items()))  # equal whatever order the file wrote them in
+        made = super().__new__(cls, _pick(dict(pairs), SOURCE, default))
+        made.texts = pairs
+        made.default = default
+        return made
 
-    def __format__(self, spec: str) -> str:
-        return format(str(self), spec)
+    def in_(self, code: str | None) -> str:
+        """The text in ``code``; else in the process's language; else the English one; else any."""
+        return _pick(dict(self.texts), code, self.default)
+
+    in_language = in_
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.texts)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Text):
+            return self.texts == other.texts and self.default == other.default
+        return str.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = str.__hash__
+
+    def __repr__(self) -> str:
+        return f"Text({dict(self.texts)!r}, default={self.default!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Text, (dict(self.texts), self.default))
+
+
+def _pick(texts: Mapping[str, str], code: str | None, default: str) -> str:
+    for candidate in (code, default, SOURCE):
+        if candidate and texts.get(candidate):
+            return texts[candidate]
+    return next(iter(texts.values()), "")
+
+
+def label(text: str | Mapping[str, str] | None, code: str | None = None, default: str = SOURCE) -> str:
+    """The one place a process label (a stage's or task's name, a field's label, a reason's...) becomes the text
+    a person reads: a plain label as it is, a label in several languages in ``code`` (default: the language in
+    effect), falling back to the process's language, then to English, then to any."""
+    if text is None:
+        return ""
+    lang = code or language()
+    if isinstance(text, Text):
+        return text.in_(lang)
+    if isinstance(text, str):
+        return text
+    return _pick(text, lang, default)
 
 
 class Named:
@@ -175,12 +223,7 @@ class Named:
 def resolve(text: str | Mapping[str, str], code: str, default: str = SOURCE) -> str:
     """One text of a label that is a plain string or a mapping of language to text: ``code``'s, else the
     ``default`` language's (the process's), else English, else any."""
-    if isinstance(text, str):
-        return text
-    for candidate in (code, default, SOURCE):
-        if text.get(candidate):
-            return text[candidate]
-    return next(iter(text.values()), "")
+    return label(text, code, default)
 
 
 def localized(value: Any, code: str | None = None) -> Any:

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine import paths
+from engine import i18n, paths
 from engine.vocab import LeadStatus
 
 if TYPE_CHECKING:
@@ -80,8 +80,10 @@ def _environment() -> SandboxedEnvironment:
     from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
-    # Plain-text mail: no HTML escaping; keep the template's own line breaks at the end of blocks.
-    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    # Plain-text mail: no HTML escaping; keep the template's own line breaks at the end of blocks; a process's label
+    # (engine.i18n.Text) in the language of the template (render_file).
+    return SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
+                                finalize=i18n.localized)
 
 
 def read(path: Path) -> str:
@@ -128,10 +130,12 @@ def sample_context(document: dict[str, Any], stage: dict[str, Any], kind: str, t
                           f["options"][:2] if f["type"] == "choices" else _SAMPLES[f["type"]])
               for f in document.get("fields", [])}
     owner = {"name": "Anna Nowak", "email": "anna.nowak@example.com"}
+    language = document.get("language", "en")
+    title, name = i18n.label(document["title"], language, language), i18n.label(stage["name"], language, language)
     return context(
-        process={"id": document["id"], "title": document["title"]},
-        stage={"id": stage["id"], "name": stage["name"]},
-        lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": stage["name"],
+        process={"id": document["id"], "title": title},
+        stage={"id": stage["id"], "name": name},
+        lead={"id": 1, "process": document["id"], "stage": stage["id"], "stage_name": name,
               "status": LeadStatus.OPEN, "owner": owner["name"], "team": "north", "product": "sample product",
               "source": "web_form", "value": "1000.00", "currency": document["currency"],
               "created_at": "2026-01-05T09:00:00", "next_contact": "2026-01-07T10:30:00",
@@ -166,8 +170,11 @@ def render_file(path: Path, values: dict[str, Any]) -> Rendered:
     trouble = problem(path)
     if trouble:
         raise TemplateError(trouble)
+    # NAME.pl.txt.j2 is written in Polish, NAME.txt.j2 in English: the labels it shows speak the same language
+    written_in = path.name.removesuffix(SUFFIX).rpartition(".")[2] if path.name.count(".") > 2 else i18n.SOURCE
     try:
-        text = _environment().from_string(read(path).lstrip("\ufeff")).render(**values)
+        with i18n.using(written_in):
+            text = _environment().from_string(read(path).lstrip("\ufeff")).render(**values)
     except Exception as exc:  # a template is the admin's code: any failure fails this mail, with its reason
         raise TemplateError(f"template {path.name} failed to render: {type(exc).__name__}: {exc}") from None
     first, _, rest = text.partition("\n")

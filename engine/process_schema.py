@@ -148,6 +148,9 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         yield doc.problem(path, f"must be at least {value}, got {instance}")
     elif validator in ("maximum", "exclusiveMaximum"):
         yield doc.problem(path, f"must be at most {value}, got {instance}")
+    elif validator == "minProperties":
+        yield doc.problem(path, "an empty mapping says nothing; give the text, or its languages such as "
+                          "{en: ..., pl: ...}")
     elif validator == "minItems":
         plural = "s" if value != 1 else ""
         yield doc.problem(path, f"needs at least {value} item{plural}, got {len(instance)}")
@@ -173,6 +176,14 @@ def _explain_alternatives(doc: Document, error: ValidationError, path: Path_) ->
     """A oneOf failed: pick the branch the author evidently meant (by its required keys) and explain it."""
     branches = error.validator_value
     instance = error.instance
+    if error.schema is schema()["$defs"]["text"]:
+        # A label: a mapping is read as one of languages, anything else as the plain text it says it is, so a
+        # plain label is explained in the words it always was ("expected text, got nothing").
+        meant = 1 if isinstance(instance, dict) else 0
+        for sub in error.context or ():
+            if sub.relative_schema_path and sub.relative_schema_path[0] == meant:
+                yield from _explain(doc, sub)
+        return
     if isinstance(instance, dict) and any(b.get("required") for b in branches):
         # The branch sharing the most keys with what was written is the one the author meant.
         overlap = [len(set(b.get("properties", {})) & set(instance)) for b in branches]

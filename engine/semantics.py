@@ -16,6 +16,8 @@ from typing import Any
 
 from engine.document import Document, Path_, format_path
 from engine.errors import Problem, suggest
+from engine.formats import LABEL_SLOTS, matches
+from engine.i18n import LANGUAGES
 from engine.spec import (
     DEFAULT_LANGUAGE,
     LEAD_ATTRIBUTES,
@@ -138,6 +140,7 @@ class _Checker:
             lambda: self._check_assignment(("assignment",), d["assignment"]) if "assignment" in d else iter(()),
             self._check_won_stage,
             lambda: self._each(("closure_reasons",), d["closure_reasons"], self._check_reason),
+            *(lambda path=path: self._check_label(path) for slot in LABEL_SLOTS for path in matches(d, slot)),
         ]
         for check in checks:
             yield from _guarded(check)
@@ -206,7 +209,37 @@ class _Checker:
         listed = ", ".join(declared) or "none"
         return f"{what} '{name}' is not declared{hint or ';'} declared {what}s: {listed}"
 
+    def _check_label(self, path: Path_) -> Iterator[Problem]:
+        """A label in several languages names languages leadflow speaks, and the process's own among them."""
+        text: Any = self.data
+        for part in path:
+            text = text[part]
+        if not isinstance(text, dict):
+            return
+        for code in text:
+            if code not in LANGUAGES:
+                yield self.doc.problem((*path, code), f"'{code}' is not a language leadflow speaks"
+                                       f"{suggest(code, LANGUAGES) or ';'} a label's languages are: "
+                                       f"{', '.join(LANGUAGES)}", at_key=True)
+        if self.language not in text:
+            given = ", ".join(text)
+            yield self.at(path, f"this label in several languages ({given}) has no text in the process's language "
+                          f"'{self.language}' (the process's 'language', default en); add {self.language}: ...")
+
     def _check_field(self, path: Path_, f: dict[str, Any]) -> Iterator[Problem]:
+        if "option_labels" in f:
+            options = list(f.get("options", ()))
+            if f["type"] not in ("choice", "choices"):
+                yield self.doc.problem((*path, "option_labels"), "'option_labels' label the options of a choice "
+                                       f"or choices field, and this field is of type {f['type']}", at_key=True)
+            for option in f["option_labels"]:
+                if options and option not in options:
+                    yield self.doc.problem((*path, "option_labels", option),
+                                           f"'{option}' is not an option of field '{f['id']}'"
+                                           f"{suggest(option, options) or ';'} its options: {', '.join(options)}",
+                                           at_key=True)
+                else:
+                    yield from self._check_label((*path, "option_labels", option))
         for j, role in enumerate(f.get("written_by", [])):
             if role not in self.roles:
                 yield self.at((*path, "written_by", j), self._unknown("role", role, self.roles))

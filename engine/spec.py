@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.formats import FORMAT
+from engine.i18n import Text
 from engine.vocab import ClosureKind
 
 FIELD_TYPES = ("text", "number", "money", "date", "choice", "choices", "bool")
@@ -176,6 +177,12 @@ class FieldSpec:
     written_by: tuple[str, ...] = ()
     #: Personal data of the client, erased with the client's name (``client erase``, GDPR art. 17; format 2).
     personal: bool = False
+    #: (option, its label) for the options that have one (format 2); an option without one shows its id.
+    option_labels: tuple[tuple[str, str], ...] = ()
+
+    def option_label(self, option: str) -> str:
+        """An option's label (plain, or a ``Text`` in several languages), or the option's id when it has none."""
+        return next((text for key, text in self.option_labels if key == option), option)
 
 
 @dataclass(frozen=True)
@@ -362,12 +369,12 @@ class ProcessSpec:
             return _drop_none(
                 {
                     "id": t.id,
-                    "name": t.name,
+                    "name": _stored(t.name),
                     "owner": t.owner,
                     "mandatory": t.mandatory,
                     "deadline_days": t.deadline_days,
                     "when": t.when.to_dict() if t.when else None,
-                    "description": t.description,
+                    "description": _stored(t.description),
                     "after": list(t.after),
                     "deadline_hours": t.deadline_hours,
                 }
@@ -391,8 +398,8 @@ class ProcessSpec:
             {
                 "format": self.format,
                 "id": self.id,
-                "title": self.title,
-                "description": self.description,
+                "title": _stored(self.title),
+                "description": _stored(self.description),
                 "currency": self.currency,
                 "calendar": self.calendar,
                 "owner_role": self.owner_role,
@@ -405,18 +412,19 @@ class ProcessSpec:
                     zip(("start", "end"), self.business_hours, strict=True)),
                 "assignment": assignment,
                 "default_team": self.default_team,
-                "roles": [{"id": r.id, "name": r.name} for r in self.roles],
+                "roles": [{"id": r.id, "name": _stored(r.name)} for r in self.roles],
                 "fields": [
                     _drop_none(
                         {
                             "id": f.id,
-                            "label": f.label,
+                            "label": _stored(f.label),
                             "type": f.type,
                             "options": list(f.options) or None,
                             "bant": f.bant,
                             "min": f.min,
                             "max": f.max,
-                            "description": f.description,
+                            "description": _stored(f.description),
+                            "option_labels": {k: _stored(v) for k, v in f.option_labels} or None,
                             "written_by": list(f.written_by),
                             "personal": True if f.personal else None,
                         }
@@ -427,8 +435,8 @@ class ProcessSpec:
                     _drop_none(
                         {
                             "id": s.id,
-                            "name": s.name,
-                            "description": s.description,
+                            "name": _stored(s.name),
+                            "description": _stored(s.description),
                             "deadline_days": s.deadline_days,
                             "warning_days": s.warning_days,
                             "probability": s.probability,
@@ -448,7 +456,7 @@ class ProcessSpec:
                     _drop_none(
                         {
                             "id": r.id,
-                            "label": r.label,
+                            "label": _stored(r.label),
                             "kind": r.kind,
                             "bant": r.bant,
                             "revisit_after_days": r.revisit_after_days,
@@ -474,18 +482,23 @@ class ProcessSpec:
             raise ValueError(f"a spec of format {data.get('format')!r} is not of the current format {FORMAT}; "
                              "read it through engine.formats.upgrade_stored")
 
+        language = data.get("language", DEFAULT_LANGUAGE)
+
+        def text(value: Any) -> Any:
+            return Text(value, language) if isinstance(value, dict) else value
+
         def cond(d: dict[str, Any] | None) -> Condition | None:
             return Condition.from_dict(d) if d else None
 
         def task(d: dict[str, Any]) -> TaskSpec:
             return TaskSpec(
                 id=d["id"],
-                name=d["name"],
+                name=text(d["name"]),
                 owner=d["owner"],
                 mandatory=d.get("mandatory", True),
                 deadline_days=d.get("deadline_days"),
                 when=cond(d.get("when")),
-                description=d.get("description"),
+                description=text(d.get("description")),
                 after=tuple(d.get("after", ())),
                 deadline_hours=d.get("deadline_hours"),
             )
@@ -501,15 +514,15 @@ class ProcessSpec:
         return cls(
             format=data["format"],
             id=data["id"],
-            title=data["title"],
-            description=data.get("description"),
+            title=text(data["title"]),
+            description=text(data.get("description")),
             currency=data["currency"],
             calendar=data["calendar"],
             owner_role=data["owner_role"],
             sales_cycle_days=data["sales_cycle_days"],
             cool_off_days=data["cool_off_days"],
             stalled_after_days=data.get("stalled_after_days"),
-            language=data.get("language", DEFAULT_LANGUAGE),
+            language=language,
             default_team=data.get("default_team"),
             business_hours=(data["business_hours"]["start"], data["business_hours"]["end"])
             if "business_hours" in data else DEFAULT_BUSINESS_HOURS,
@@ -518,17 +531,18 @@ class ProcessSpec:
                 rules=tuple(AssignmentRule(team=r["team"], when=cond(r.get("when")),
                                            products=tuple(r.get("products", ())), max_open=r.get("max_open"))
                             for r in assignment["rules"])),
-            roles=tuple(RoleSpec(r["id"], r["name"]) for r in data["roles"]),
+            roles=tuple(RoleSpec(r["id"], text(r["name"])) for r in data["roles"]),
             fields=tuple(
                 FieldSpec(
                     id=f["id"],
-                    label=f["label"],
+                    label=text(f["label"]),
                     type=f["type"],
                     options=tuple(f.get("options", ())),
                     bant=f.get("bant"),
                     min=f.get("min"),
                     max=f.get("max"),
-                    description=f.get("description"),
+                    description=text(f.get("description")),
+                    option_labels=tuple(sorted((k, text(v)) for k, v in f.get("option_labels", {}).items())),
                     written_by=tuple(f.get("written_by", ())),
                     personal=bool(f.get("personal", False)),
                 )
@@ -537,8 +551,8 @@ class ProcessSpec:
             stages=tuple(
                 StageSpec(
                     id=s["id"],
-                    name=s["name"],
-                    description=s.get("description"),
+                    name=text(s["name"]),
+                    description=text(s.get("description")),
                     deadline_days=s["deadline_days"],
                     warning_days=s.get("warning_days", 0),
                     probability=s.get("probability"),
@@ -553,7 +567,7 @@ class ProcessSpec:
             closure_reasons=tuple(
                 ClosureReason(
                     id=r["id"],
-                    label=r["label"],
+                    label=text(r["label"]),
                     kind=r["kind"],
                     bant=r.get("bant"),
                     revisit_after_days=r.get("revisit_after_days"),
@@ -573,6 +587,11 @@ class ProcessSpec:
     def content_hash(self) -> str:
         """A stable hash of the resolved spec: equal specs hash equal, whatever the file's layout."""
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+def _stored(value: str | None) -> str | dict[str, str] | None:
+    """A label as the stored spec holds it: a plain text, or its mapping of language to text."""
+    return value.as_dict() if isinstance(value, Text) else value
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:

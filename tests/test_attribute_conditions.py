@@ -149,8 +149,9 @@ def processes_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "processes"
     folder.mkdir()
     text = (PROCESSES_DIR / "photovoltaics.yaml").read_text(encoding="utf-8")
-    offer = "      - {id: technical_check, name: Check the technical feasibility"
-    meeting = "      - {id: next_contact, name: Book the next contact, owner: salesperson}\n"
+    offer = "      - {id: technical_check, name: {en: Check the technical feasibility"
+    meeting = ("      - {id: next_contact, name: {en: Book the next contact, pl: Umów kolejny kontakt, "
+               "ro: Programează următorul contact}, owner: salesperson}\n")
     register = "      - {id: record_contact,"
     assert text.count(offer) == 1 and text.count(meeting) == 1 and text.count(register) == 1
     text = text.replace(offer, APPROVAL + offer).replace(meeting, meeting + SOUTH).replace(register,

@@ -325,8 +325,8 @@ def test_process_versions_pin_leads_and_migration_is_explicit(team: Team, tmp_pa
     lead = pv_lead(team)
     text = (processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8")
     changed = tmp_path / "photovoltaics.yaml"
-    changed.write_text(text.replace("name: Register the lead\n    deadline_days: 1",
-                                    "name: Register the lead\n    deadline_days: 3"), encoding="utf-8")
+    changed.write_text(text.replace("Înregistrează lead-ul}\n    deadline_days: 1",
+                                    "Înregistrează lead-ul}\n    deadline_days: 3"), encoding="utf-8")
     assert team.admin.load_process(changed)["version"] == 2
     assert team.admin.load_process(changed)["created"] is False
     assert team.as_("anna").get_lead(lead["id"])["process_version"] == 1

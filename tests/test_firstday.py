@@ -143,8 +143,8 @@ def test_validate_and_show_take_the_shipped_names(runner: CliRunner) -> None:
 def test_a_file_in_the_current_folder_wins_over_the_shipped_process(
         runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     text = (paths.processes_dir() / "photovoltaics.yaml").read_text(encoding="utf-8")
-    (tmp_path / "photovoltaics").write_text(text.replace("title: Photovoltaic installations",
-                                                         "title: Our own photovoltaics"), encoding="utf-8")
+    (tmp_path / "photovoltaics").write_text(text.replace("title: {en: Photovoltaic installations",
+                                                         "title: {en: Our own photovoltaics"), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(cli, ["process", "show", "photovoltaics"])
     assert result.exit_code == 0, result.output

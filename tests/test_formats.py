@@ -10,6 +10,7 @@ import pytest
 
 from engine.errors import PermissionDenied, Problem, RuleViolation
 from engine.formats import FORMAT, stored_1_to_2, upgrade_document, upgrade_stored
+from engine.i18n import LANGUAGES
 from engine.loader import check_bytes, load_file, upgrade_file
 from engine.spec import ProcessSpec
 from tests.conftest import Team, leadflow
@@ -22,10 +23,12 @@ HERE = Path(__file__).parent
 FORMAT1 = HERE / "data" / "format1"
 PROCESSES = HERE.parent / "processes"
 SHIPPED = sorted(p.stem for p in PROCESSES.glob("*.yaml"))
-ADDED = {"written_by", "after", "stages", "requires"}
+ADDED = {"written_by", "after", "stages", "requires", "option_labels"}
 
 
 def _without_added(value: object) -> object:
+    if isinstance(value, dict) and value and set(value) <= set(LANGUAGES):  # a label in several languages
+        return value["en"]
     if isinstance(value, dict):
         return {k: _without_added(v) for k, v in value.items() if k not in ADDED}
     if isinstance(value, list):
@@ -225,8 +228,8 @@ def v2_processes(tmp_path: Path) -> Path:
     folder = tmp_path / "processes"
     folder.mkdir()
     text = (PROCESSES / "photovoltaics.yaml").read_text(encoding="utf-8")
-    text = text.replace("  - {id: competitor, label: Chose a competitor, kind: refusal, revisit_after_days: 365}",
-                        "  - {id: competitor, label: Chose a competitor, kind: refusal, revisit_after_days: 365, "
+    text = text.replace("ro: A ales un concurent}, kind: refusal, revisit_after_days: 365}",
+                        "ro: A ales un concurent}, kind: refusal, revisit_after_days: 365, "
                         "requires: [offer_value]}\n"
                         "  - {id: too_late, label: Came too late, kind: removal, stages: [register_lead]}\n"
                         "  - {id: no_answer, label: No answer to three calls, kind: removal, min_attempts: 3}")

@@ -181,7 +181,7 @@ def test_a_salesperson_never_completes_a_task_on_a_colleagues_lead_whatever_the_
 
     text = (Path(__file__).parent.parent / "processes" / "photovoltaics.yaml").read_text(encoding="utf-8")
     text = text.replace("id: photovoltaics", "id: advised_pv").replace("owner_role: salesperson", "owner_role: advisor")
-    text = text.replace("  - {id: salesperson, name: Salesperson}",
+    text = text.replace("  - {id: salesperson, name: {en: Salesperson, pl: Handlowiec, ro: Agent de vânzări}}",
                         "  - {id: salesperson, name: Salesperson}\n  - {id: advisor, name: Advisor}")
     # the fields the stages need stay writable by the salespeople who work those stages
     head, rest = text.split("\nfields:", 1)

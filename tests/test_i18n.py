@@ -145,13 +145,14 @@ def _refused_advance(team: Team) -> int:
 
 
 @pytest.mark.parametrize(("code", "start"), [
-    # the shipped labels are English only so far: the message speaks the language, the labels stay as written
-    ("pl", "Error: nie można opuścić etapu „Register the lead” leada {lead}: otwarte zadania obowiązkowe: "
-           "Record the contact details and the source"),
-    ("ro", "Error: nu se poate părăsi etapa „Register the lead” a lead-ului {lead}: sarcini obligatorii deschise: "
-           "Record the contact details and the source"),
-    ("ru", "Error: нельзя покинуть этап «Register the lead» лида {lead}: открыты обязательные задачи: "
-           "Record the contact details and the source"),
+    # the stage and the open task by their labels in the reader's language (photovoltaics speaks en, pl and ro);
+    # a Russian reader gets the process's own language, Polish
+    ("pl", "Error: nie można opuścić etapu „Zarejestruj leada” leada {lead}: otwarte zadania obowiązkowe: "
+           "Zapisz dane kontaktowe i źródło leada"),
+    ("ro", "Error: nu se poate părăsi etapa „Înregistrează lead-ul” a lead-ului {lead}: sarcini obligatorii "
+           "deschise: Înregistrează datele de contact și sursa"),
+    ("ru", "Error: нельзя покинуть этап «Zarejestruj leada» лида {lead}: открыты обязательные задачи: "
+           "Zapisz dane kontaktowe i źródło leada"),
 ])
 def test_a_refused_advance_speaks_the_users_language(team: Team, code: str, start: str) -> None:
     lead = _refused_advance(team)
@@ -263,7 +264,7 @@ def test_the_board_in_each_language(team: Team, tmp_path: Path, monkeypatch: pyt
 
 
 @pytest.mark.parametrize(("code", "words"), [
-    ("pl", ["Lejek photovoltaics (Photovoltaic installations), leady utworzone", "2 leady",
+    ("pl", ["Lejek photovoltaics (Instalacje fotowoltaiczne), leady utworzone", "2 leady",
             "konwersja od leada do wygranej 0,0%", "dotarło", "100,0%", "Wygrane"]),
     ("ro", ["Pâlnia photovoltaics", "2 lead-uri", "conversie de la lead la câștig 0,0%", "au ajuns", "100,0%"]),
     ("ru", ["Воронка photovoltaics", "2 лида", "конверсия от лида до выигрыша 0,0%", "дошли", "100,0%"]),

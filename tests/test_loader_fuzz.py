@@ -27,7 +27,8 @@ FILE = "fuzz.yaml"
 # A small process using most of the format: every field type, conditions with all/any/not,
 # explicit next lists with conditions, on_enter actions, a maintainer, reasons of both kinds, and the keys of
 # format 2 (written_by, after, a closure reason's stages, requires and min_attempts, a choices field and contains,
-# deadline_hours in business_hours, a reminder to a role that chases a task, conditions on the lead's attributes).
+# deadline_hours in business_hours, a reminder to a role that chases a task, conditions on the lead's attributes,
+# labels in several languages and an option's label).
 BASE = """\
 # A valid process the fuzzer mutates.
 format: 2
@@ -55,7 +56,8 @@ fields:
   - {id: decision_maker, label: Decision maker, type: text, bant: A}
   - {id: urgent, label: Urgent, type: bool, bant: N}
   - {id: start_by, label: Start by, type: date, bant: T}
-  - {id: extras, label: Extras, type: choices, options: [training, support]}
+  - {id: extras, label: Extras, type: choices, options: [training, support],
+     option_labels: {training: Training, support: {en: Support, pl: Wsparcie}}}
 
 stages:
   - id: register_lead
@@ -99,7 +101,7 @@ stages:
       - create_task: {id: ack, name: Acknowledge the request, owner: analyst, mandatory: false}
       - remind: {template: offer_follow_up, to: analyst, after_days: 1, chases: price}
   - id: negotiate
-    name: Negotiate and sign
+    name: {en: Negotiate and sign, pl: Negocjuj i podpisz, ro: Negociază și semnează}
     deadline_days: 10
     warning_days: 3
     probability: 0.6
@@ -117,7 +119,7 @@ closure_reasons:
   - {id: no_authority, label: Not the decision maker, kind: refusal, bant: A}
   - {id: no_need, label: No need, kind: refusal, bant: N, review: false}
   - {id: bad_timing, label: Not now, kind: refusal, bant: T}
-  - {id: duplicate, label: Duplicate, kind: removal}
+  - {id: duplicate, label: {en: Duplicate, ru: Дубликат}, kind: removal}
   - {id: unreachable, label: Never answered, kind: removal, min_attempts: 3}
 """
 BASE_BYTES = BASE.encode("utf-8")
@@ -478,6 +480,7 @@ TYPED_SLOTS: dict[str, tuple[str, str, Any]] = {
     "number": ("    probability: 0.05\n", "    probability: {}\n", lambda s: s.stages[0].probability),
     "number_in_flow": ("min: 1}", "min: {}}}", lambda s: s.fields[1].min),
     "text": ("title: Fuzz demo — Łódź\n", "title: {}\n", lambda s: s.title),
+    "text_in_a_language": ("pl: Wsparcie}}", "pl: {}}}}}", lambda s: s.fields[6].option_label("support").in_("pl")),
     "condition_value": ("{field: seats, op: gte, value: 50}", "{{field: seats, op: gte, value: {}}}",
                         lambda s: s.stages[1].tasks[2].when.all[1].value),
     "deadline_hours": ("deadline_hours: 4}", "deadline_hours: {}}}", lambda s: s.stages[1].tasks[0].deadline_hours),

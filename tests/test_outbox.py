@@ -135,7 +135,8 @@ def test_send_offer_asks_the_analyst_and_schedules_the_owner_reminder(mailing: T
 def test_every_way_into_a_stage_runs_its_actions(mailing: Team, processes_dir: Path, tmp_path: Path) -> None:
     """created, advanced, reopened (resumed or fresh) and the director's review return."""
     text = (processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8")
-    marker = ("      - {id: check_history, name: Check the client's earlier leads, owner: salesperson, "
+    marker = ("      - {id: check_history, name: {en: \"Check the client's earlier leads\", pl: Sprawdź wcześniejsze "
+              "leady klienta, ro: Verifică lead-urile anterioare ale clientului}, owner: salesperson, "
               "mandatory: false}\n")
     assert marker in text
     path = tmp_path / "photovoltaics.yaml"
@@ -323,7 +324,8 @@ def test_what_cannot_be_sent_fails_with_its_reason(mailing: Team, smtp: Server, 
                                                  encoding="utf-8")
     path = tmp_path / "photovoltaics.yaml"
     text = (processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8")
-    path.write_text(text.replace("title: Photovoltaic installations", "title: PV (own templates)"), encoding="utf-8")
+    path.write_text(text.replace("title: {en: Photovoltaic installations", "title: {en: PV (own templates)"),
+                    encoding="utf-8")
     assert mailing.admin.load_process(path)["version"] == 2  # its templates: the folder next to this file
     anna = mailing.as_("anna")
     no_address = new_lead(anna, email=None)

@@ -179,12 +179,13 @@ def test_migrated_to_a_new_version(team: Team, timeline: Timeline, tmp_path: Pat
         anna.complete_task(moving, "call_client")
     text = (processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8")
     edited = (text
-              .replace("name: Register the lead\n    deadline_days: 1",
-                       "name: Register the lead\n    deadline_days: 3")
-              .replace("      - {id: check_history, name: Check the client's earlier leads, "
+              .replace("Înregistrează lead-ul}\n    deadline_days: 1",
+                       "Înregistrează lead-ul}\n    deadline_days: 3")
+              .replace("      - {id: check_history, name: {en: \"Check the client's earlier leads\", pl: Sprawdź "
+                       "wcześniejsze leady klienta, ro: Verifică lead-urile anterioare ale clientului}, "
                        "owner: salesperson, mandatory: false}\n", "")
-              .replace("      - {id: book_meeting, name: Book the first meeting, owner: salesperson}\n",
-                       "      - {id: book_meeting, name: Book the first meeting, owner: salesperson}\n"
+              .replace("prima întâlnire}, owner: salesperson}\n",
+                       "prima întâlnire}, owner: salesperson}\n"
                        "      - {id: send_brochure, name: Send the brochure, owner: salesperson}\n"))
     assert edited.count("send_brochure") == 1 and "check_history" not in edited
     changed = tmp_path / "photovoltaics.yaml"

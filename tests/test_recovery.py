@@ -377,7 +377,7 @@ def test_a_migration_keeps_the_rest_period_and_is_not_activity(team: Team, tmp_p
     rested = team.admin.get_lead(lead["id"])
     changed = tmp_path / "photovoltaics.yaml"
     changed.write_text((processes_dir / "photovoltaics.yaml").read_text(encoding="utf-8").replace(
-        "title: Photovoltaic installations", "title: Photovoltaic installations (v2)"), encoding="utf-8")
+        "title: {en: Photovoltaic installations", "title: {en: Photovoltaic installations (v2)"), encoding="utf-8")
     with at("2026-03-07T09:00"):
         team.admin.load_process(changed)
         team.admin.migrate_process("photovoltaics", 2)

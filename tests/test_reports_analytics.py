@@ -124,7 +124,7 @@ def write_history(team: Team) -> dict[str, int]:
     with tempfile.TemporaryDirectory() as folder, at("03-09"):
         changed = Path(folder) / "photovoltaics.yaml"
         changed.write_text((PROCESSES_DIR / "photovoltaics.yaml").read_text(encoding="utf-8").replace(
-            "\ntitle: ", "\ntitle: New ", 1), encoding="utf-8")
+            "\ntitle: {en: ", "\ntitle: {en: New ", 1), encoding="utf-8")
         assert team.admin.load_process(changed)["version"] == 2
         # the leads still open at this point of the script (each lead's history is written in one go)
         assert team.admin.migrate_process(PV, 2)["leads"] == [ids["L6"], ids["L7"]]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInputError, LeadflowError
+from engine.i18n import label
 
 #: Width and height of every chart, in pixels.
 SIZE = (1200, 700)
@@ -66,7 +67,7 @@ def funnel(data: dict[str, Any], path: str | Path) -> Path:
             _empty(ax, f"{f['process'] if f else 'No process'}: no leads in the period")
             continue
         stages = [s for s in f["stages"] if not s["retired"] or s["reached"]]
-        labels = [s["name"] for s in stages] + ["Won"]
+        labels = [label(s["name"]) for s in stages] + ["Won"]
         reached = [s["reached"] for s in stages] + [f["won"]]
         moved = [s["moved_on"] for s in stages] + [f["won"]]
         y = list(range(len(labels)))[::-1]
@@ -77,7 +78,7 @@ def funnel(data: dict[str, Any], path: str | Path) -> Path:
             ax.text(n, yi, f" {note}", va="center", fontsize=9)
         ax.set_yticks(y, labels)
         conversion = f"{f['conversion']:.1%}" if f["conversion"] is not None else "n/a"
-        ax.set_title(f"{f['title']}: {f['leads']} leads, lead-to-win {conversion}")
+        ax.set_title(f"{label(f['title'])}: {f['leads']} leads, lead-to-win {conversion}")
         ax.set_xlim(0, max(reached) * 1.3 or 1)
         ax.legend(loc="lower right", fontsize=8)
     return _save(plt, fig, path)
@@ -115,7 +116,7 @@ def forecast(data: dict[str, Any], path: str | Path) -> Path:
     for i, f in enumerate(forecasts):
         x = [j + i * width for j in range(len(months))]
         values = [float(m["expected_value"]) for m in f["months"]]
-        bars = ax.bar(x, values, width=width, label=f"{f['title']} ({f['currency']})")
+        bars = ax.bar(x, values, width=width, label=f"{label(f['title'])} ({f['currency']})")
         for bar, m in zip(bars, f["months"], strict=True):
             ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), f"{m['expected_wins']:g} wins",
                     ha="center", va="bottom", fontsize=8)

@@ -14,7 +14,7 @@ def render(template: str, **context: Any) -> str:
     from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]),
-                      undefined=StrictUndefined)
+                      undefined=StrictUndefined, finalize=i18n.localized)  # a process's labels in the reader's language
     # the one translation function (engine/i18n.py), so the pages' texts are the catalogues' ({name} placeholders)
     env.globals.update(_=i18n.gettext, ngettext=i18n.ngettext, lang=i18n.language())
     return env.get_template(template).render(**context)

@@ -6,6 +6,7 @@ draw the same picture.
 
 from __future__ import annotations
 
+from engine.i18n import label
 from engine.spec import ProcessSpec, condition_text
 
 #: Words Mermaid's state-diagram grammar reserves; a stage with such an id gets a prefixed node id.
@@ -68,10 +69,10 @@ def mermaid(spec: ProcessSpec) -> str:
     """
     lines = [
         "stateDiagram-v2",
-        f"    %% {' '.join(spec.title.split())} ({spec.id})",
+        f"    %% {' '.join(label(spec.title).split())} ({spec.id})",
     ]
     for stage in spec.stages:
-        lines.append(f'    state "{mermaid_label(stage.name)}" as {_node(stage.id)}')
+        lines.append(f'    state "{mermaid_label(label(stage.name))}" as {_node(stage.id)}')
     lines.append('    state "Won" as Won')
     lines.append('    state "Lost (closed)" as Lost')
     lines.append("")

@@ -29,6 +29,7 @@ from cli.server import problems
 from cli.server.identity import Caller
 from cli.web import security, text
 from cli.web.text import _
+from engine import i18n
 from engine.errors import LeadflowError, NotFoundError, PermissionDenied
 
 if TYPE_CHECKING:
@@ -138,12 +139,13 @@ def environment() -> Environment:
     """The templates' environment: autoescaped, strict, with the one translation hook (cli/web/text.py)."""
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
-                      lstrip_blocks=True)
+                      lstrip_blocks=True, finalize=i18n.localized)  # a process's labels in the reader's language
     # the null translations' behaviour until text.install() gives real ones: one hook for Python and templates
     env.install_gettext_callables(text.gettext, text.plural, newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = when
     env.filters["day"] = day
     env.filters["money"] = money
+    env.filters["label"] = i18n.label  # a process label in a translated sentence: task=t.name|label
     env.globals["assets"] = ASSETS
     return env
 
