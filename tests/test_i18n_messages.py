@@ -139,3 +139,55 @@ def test_every_template_in_engine_is_in_the_catalogue(code: str) -> None:
                     missing.append(f"{path.name}:{node.lineno}: {text}")
     assert missing == []
 
+
+# -- click's own words ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "usage", "options", "help_option", "error", "no_such_option", "missing"), [
+    ("en", "Usage:", "Options:", "Show this message and exit.", "Error:", "No such option '--nosuch'.",
+     "Missing argument 'LEAD_ID'."),
+    ("pl", "Użycie:", "Opcje:", "Pokaż ten komunikat i zakończ.", "Błąd:", "Nie ma opcji '--nosuch'.",
+     "Brak argumentu 'LEAD_ID'."),
+    ("ro", "Utilizare:", "Opțiuni:", "Afișează acest mesaj și iese.", "Eroare:", "Nu există opțiunea '--nosuch'.",
+     "Lipsește argumentul 'LEAD_ID'."),
+    ("ru", "Использование:", "Опции:", "Показать это сообщение и выйти.", "Ошибка:", "Нет такой опции: '--nosuch'.",
+     "Не указан аргумент 'LEAD_ID'."),
+])
+def test_clicks_own_words_speak_the_language(monkeypatch: pytest.MonkeyPatch, code: str, usage: str, options: str,
+                                             help_option: str, error: str, no_such_option: str,
+                                             missing: str) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    monkeypatch.setenv("LEADFLOW_LANG", code)
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["--help"], prog_name="leadflow")
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith(f"{usage} leadflow [OPTIONS] COMMAND [ARGS]...")
+    assert f"\n{options}\n" in shown.stdout
+    assert help_option in " ".join(shown.stdout.split())
+    wrong = runner.invoke(cli, ["lead", "advance", "--nosuch"], prog_name="leadflow")
+    assert wrong.exit_code == 2  # a usage error, whatever the language
+    assert wrong.stderr.startswith(f"{usage} leadflow lead advance [OPTIONS]")
+    assert wrong.stderr.splitlines()[-1] == f"{error} {no_such_option}"
+    lacking = runner.invoke(cli, ["lead", "show"], prog_name="leadflow")
+    assert lacking.exit_code == 2
+    assert lacking.stderr.splitlines()[-1] == f"{error} {missing}"
+
+
+def test_click_words_change_only_clicks_modules() -> None:
+    """The standard library's gettext, which other libraries use, is left as it is."""
+    import gettext
+
+    import click.core
+    import click.exceptions
+
+    from cli import click_words
+
+    click_words.install()
+    assert click.core._ is click_words.gettext  # type: ignore[attr-defined]
+    assert click.exceptions.ngettext is click_words.ngettext  # type: ignore[attr-defined]
+    assert gettext.gettext("Usage:") == "Usage:"
+    extracted = {m if isinstance(m, str) else m[0] for _line, _f, m, _c in click_words.messages()}
+    assert {"Usage:", "Options", "Show this message and exit.", "Error: {message}", "Missing argument"} <= extracted
+    assert not extracted & click_words.FOR_PROGRAMMERS
