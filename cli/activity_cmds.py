@@ -8,6 +8,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, emit, if_version_option, json_option, print_change, short_time, table
+from engine.i18n import _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -51,8 +52,8 @@ def activity_list(app: App, lead_id: int | None, mine: bool, limit: int, as_json
     rows = app.engine.activities.list(lead_id, mine=mine, limit=limit)
 
     def render(items: list[results.Activity]) -> None:
-        console().print(table(f"{len(items)} {'activity' if len(items) == 1 else 'activities'}",
-                              ["when", "lead", "client", "who", "kind", "outcome", "text"],
+        console().print(table(ngettext("{count} activity", "{count} activities", len(items)),
+                              [_("when"), _("lead"), _("client"), _("who"), _("kind"), _("outcome"), _("text")],
                               [[short_time(a["at"]), a["lead_id"], a["name"], a["actor"], a["kind"],
                                 a["outcome"] or "", a["text"]] for a in items]))
 

@@ -9,6 +9,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
+from engine.i18n import _, ngettext
 from engine.vocab import OutboxState
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -67,9 +68,9 @@ def outbox_list(app: App, state: str | None, lead_id: int | None, limit: int, as
     rows = app.engine.outbox.list(state=state, lead_id=lead_id, limit=limit)
 
     def render(items: list[results.OutboxRow]) -> None:
-        console().print(table(plural(len(items), "mail"),
-                              ["id", "state", "kind", "template", "to", "lead", "due", "attempts", "next attempt",
-                               "sent", "last error"],
+        console().print(table(ngettext("{count} mail", "{count} mails", len(items)),
+                              ["id", _("state"), _("kind"), _("template"), _("to"), _("lead"), _("due"),
+                               _("attempts"), _("next attempt"), _("sent"), _("last error")],
                               [[r["id"], styled(r["state"], STATE_STYLE[r["state"]]), r["kind"], r["template"],
                                 r["to_address"] or r["to"], r["lead_id"], short_time(r["due_at"]), r["attempts"],
                                 short_time(r["next_attempt_at"]) if r["state"] == OutboxState.QUEUED else "",

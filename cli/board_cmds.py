@@ -122,46 +122,58 @@ def daily(app: App, owner: str | None, team: str | None, as_of: str | None, as_j
         print_json(agenda)
         return
     con = console(pipe_width=120)
-    con.print(f"[bold]Stand-up[/bold] as of {agenda['as_of']}")
+    con.print(_("[bold]Stand-up[/bold] as of {as_of}", as_of=formats.date_time(agenda["as_of"])))
     # the unassigned leads first: nobody works them until the manager gives them to someone
     queue = agenda.get("unassigned")
     if queue and queue["count"]:
-        con.print(f"[bold]Unassigned leads[/bold] (no rule could place them; 'leadflow lead assign ID --to NAME'): "
-                  f"{queue['count']}")
+        con.print(_("[bold]Unassigned leads[/bold] (no rule could place them; 'leadflow lead assign ID --to NAME'): "
+                    "{count}", count=queue["count"]))
         for q in queue["leads"][:5]:
-            con.print(f"  #{q['lead_id']} {esc(q['name'])} ({esc(q['process'])}, {esc(q['team'] or 'no team')}) "
-                      f"waiting {q['waiting_days']} d"
-                      + (f", owner {esc(q['deactivated_owner'])} deactivated" if q.get("deactivated_owner") else "")
-                      + (" [bold red]overdue[/]" if q["overdue"] else ""))
+            con.print(_("  #{lead} {name} ({process}, {team}) waiting {days} d", lead=q["lead_id"], name=esc(q["name"]),
+                        process=esc(q["process"]), team=esc(q["team"] or _("no team")), days=q["waiting_days"])
+                      + (_(", owner {owner} deactivated", owner=esc(q["deactivated_owner"]))
+                         if q.get("deactivated_owner") else "")
+                      + (_(" [bold red]overdue[/]") if q["overdue"] else ""))
     reviews = agenda.get("reviews") or []
     if reviews:
-        con.print(f"[bold]Refusals to review[/bold]: {len(reviews)}")
+        con.print(_("[bold]Refusals to review[/bold]: {count}", count=len(reviews)))
         for r in reviews[:5]:
-            con.print(f"  review #{r['lead_id']} {esc(r['name'])} ({esc(r['owner'] or '-')}, {r['reason']}, "
-                      f"{r['value'] or '-'}) due {r['due_at'][:10]}")
+            con.print(_("  review #{lead} {name} ({owner}, {reason}, {value}) due {due}", lead=r["lead_id"],
+                        name=esc(r["name"]), owner=esc(r["owner"] or "-"), reason=r["reason"],
+                        value=formats.amount(r["value"] or None), due=formats.date(r["due_at"][:10])))
     if not agenda["people"]:
-        con.print("No salespeople in scope.")
+        con.print(_("No salespeople in scope."))
     for p in agenda["people"]:
         red, today, upcoming = p["red"], p["due_today"], p["due_next_business_day"]
-        con.print(f"[bold]{esc(p['salesperson'])}[/bold]: [bold red]{red['count']} red[/], "
-                  f"{today['count']} due today, {upcoming['count']} due next, "
-                  f"{len(p['revisits_due'])} revisits, {len(p['new_leads'])} new, {len(p['done'])} done since "
-                  f"{p['since'][:10]} ({p['calendar']} business days)")
+        counts = [
+            ngettext("[bold red]{count} red[/]", "[bold red]{count} red[/]", red["count"]),
+            ngettext("{count} due today", "{count} due today", today["count"]),
+            ngettext("{count} due next", "{count} due next", upcoming["count"]),
+            ngettext("{count} revisits", "{count} revisits", len(p["revisits_due"])),
+            ngettext("{count} new", "{count} new", len(p["new_leads"])),
+            ngettext("{count} done since {since} ({calendar} business days)",
+                     "{count} done since {since} ({calendar} business days)", len(p["done"]),
+                     since=formats.date(p["since"][:10]), calendar=p["calendar"]),
+        ]
+        con.print(f"[bold]{esc(p['salesperson'])}[/bold]: " + ", ".join(counts))
 
         def item(lead: results.DueLead) -> str:
             tasks = f": {', '.join(lead['tasks'])}" if lead["tasks"] else ""
             contact = lead.get("next_contact")
-            booked = f", contact {contact.replace('T', ' ')[:16]}" if contact else ""
+            booked = _(", contact {when}", when=formats.short_time(contact)) if contact else ""
             return f"#{lead['lead_id']} {esc(lead['name'])} ({lead['stage']}{tasks}{booked})"
 
         # the agenda in priority order; three items a person keep a team of ten on one screen (--json has all)
         lines = (
-            [f"  [bold red]red[/]   {item(r)} overdue since {_missed(r)[:10]}" for r in red["leads"]]
-            + [f"  [yellow]today[/] {item(t)}" for t in today["leads"]]
-            + [f"  next  {item(t)}" for t in upcoming["leads"]]
-            + [f"  revisit client {r['client_id']} {esc(r['name'])} ({r['reason']}, closed {r['closed_at'][:10]})"
+            [_("  [bold red]red[/]   {item} overdue since {since}", item=item(r), since=formats.date(_missed(r)[:10]))
+             for r in red["leads"]]
+            + [_("  [yellow]today[/] {item}", item=item(t)) for t in today["leads"]]
+            + [_("  next  {item}", item=item(t)) for t in upcoming["leads"]]
+            + [_("  revisit client {client} {name} ({reason}, closed {closed})", client=r["client_id"],
+                 name=esc(r["name"]), reason=r["reason"], closed=formats.date(r["closed_at"][:10]))
                for r in p["revisits_due"]]
-            + [f"  [cyan]new[/]   #{n['lead_id']} {esc(n['name'])} ({n['process']})" for n in p["new_leads"]]
+            + [_("  [cyan]new[/]   #{lead} {name} ({process})", lead=n["lead_id"], name=esc(n["name"]),
+                 process=n["process"]) for n in p["new_leads"]]
         )[:ITEMS_PER_PERSON]
         for line in lines:
             con.print(line)

@@ -14,7 +14,7 @@ import click
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table, warn
-from engine.i18n import ngettext
+from engine.i18n import _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -259,12 +259,14 @@ def token_add(app: App, source: str | None, process_: str | None, read: bool, te
 def token_list(app: App, mine: bool, owner: str | None, as_json: bool) -> None:
     """Every token (not the secret), revoked ones too (admins); or one user's personal tokens."""
     emit(app.engine.tokens.list(owner=owner, mine=mine), as_json, lambda rows: console().print(table(
-        plural(len(rows), "token"), ["id", "kind", "acts as", "name", "token", "process", "read", "created",
-                                     "expires", "revoked"],
+        ngettext("{count} token", "{count} tokens", len(rows)),
+        ["id", _("kind"), _("acts as"), _("name"), _("token"), _("process"), _("read"), _("created"), _("expires"),
+         _("revoked")],
         [[r["id"], r["kind"], r["source"], r["name"] or "-", r["hint"], r["process"] or "-",
-          "yes" if r["read"] else "no", f"{short_time(r['created_at'])} by {r['created_by']}",
-          short_time(r["expires_at"]) if r["expires_at"] else "never",
-          f"{short_time(r['revoked_at'])} by {r['revoked_by']}" if r["revoked_at"] else "-"]
+          _("yes") if r["read"] else _("no"),
+          _("{when} by {who}", when=short_time(r["created_at"]), who=r["created_by"]),
+          short_time(r["expires_at"]) if r["expires_at"] else _("never"),
+          _("{when} by {who}", when=short_time(r["revoked_at"]), who=r["revoked_by"]) if r["revoked_at"] else "-"]
          for r in rows])))
 
 

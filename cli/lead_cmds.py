@@ -12,6 +12,7 @@ from cli.output import (
     STATE_STYLE,
     STATUS_STYLE,
     RecordId,
+    amount,
     console,
     echo,
     emit,
@@ -28,7 +29,7 @@ from cli.output import (
     warn,
 )
 from cli.present import formats
-from engine.i18n import _, label
+from engine.i18n import _, label, ngettext
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -185,9 +186,10 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
                                  limit=limit, **({"search": search} if search is not None else {}))
 
     def render(items: list[results.LeadRow]) -> None:
-        columns = ["id", "name", "process", "stage", "status", "owner", "value"]
-        console().print(table(plural(len(items), "lead"), columns,
-                              [[r["id"], r["name"], r["process"], r["stage"], r["status"], r["owner"], r["value"]]
+        columns = ["id", _("name"), _("process"), _("stage"), _("status"), _("owner"), _("value")]
+        console().print(table(ngettext("{count} lead", "{count} leads", len(items)), columns,
+                              [[r["id"], r["name"], r["process"], r["stage"], r["status"], r["owner"],
+                                amount(r["value"])]
                                for r in items]))
 
     emit(rows, as_json, render)
@@ -293,7 +295,7 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
         ids = ", ".join(str(i) for i in report["done"])
         click.echo(f"{plural(len(report['done']), 'lead')} {done}" + (f": {ids}" if ids else ""))
         if report["refused"]:
-            console().print(table(f"Refused ({len(report['refused'])})", ["lead", "why"],
+            console().print(table(_("Refused ({count})", count=len(report["refused"])), [_("lead"), _("why")],
                                   [[r["lead_id"], r["reason"]] for r in report["refused"]]))
     if report["refused"]:
         raise click.exceptions.Exit(1)
@@ -409,16 +411,18 @@ def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_js
         due = short_time(r["due_at"])
         contact = " ".join(x for x in (r.get("phone"), r.get("email")) if x)  # a server before 0.3 sends neither
         out.append([r["lead_id"], r["name"], r["stage"], r["task"], r["task_name"], r["owner"],
-                    "yes" if r["mandatory"] else "no",
-                    styled(f"{due} overdue", "red") if r["overdue"] else due, short_time(r.get("next_contact")),
-                    contact])
-    shown = f"{offset + 1}-{offset + len(items)} of {total}" if offset or len(items) < total else ""
-    console().print(table(plural(total, "open task") + (f" ({shown})" if shown else ""),
-                          ["lead", "client", "stage", "task", "name", "owner", "mandatory", "due",
-                           "next contact", "phone / e-mail"], out))
+                    _("yes") if r["mandatory"] else _("no"),
+                    styled(_("{due} overdue", due=due), "red") if r["overdue"] else due,
+                    short_time(r.get("next_contact")), contact])
+    shown = (_("{first}-{last} of {total}", first=offset + 1, last=offset + len(items), total=total)
+             if offset or len(items) < total else "")
+    console().print(table(ngettext("{count} open task", "{count} open tasks", total) + (f" ({shown})" if shown else ""),
+                          [_("lead"), _("client"), _("stage"), _("task"), _("name"), _("owner"), _("mandatory"),
+                           _("due"), _("next contact"), _("phone / e-mail")], out))
     more = total - offset - len(items)
     if more > 0:
-        console().print(f"and {more} more: --offset {offset + len(items)} for the next page")
+        console().print(_("and {more} more: --offset {offset} for the next page", more=more,
+                          offset=offset + len(items)))
 
 
 @task.command("done")
@@ -464,19 +468,20 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
 
     def render(c: results.Client) -> None:
         con = console()
-        con.print(f"[bold]Client {c['id']}[/bold]  {esc(c['name'])}"
+        con.print(_("[bold]Client {client}[/bold]  {name}", client=c["id"], name=esc(c["name"]))
                   + (f" ({esc(c['company'])})" if c["company"] and c["company"] != c["name"] else "")
-                  + (" | company" if c["kind"] == "company" else "")
+                  + (_(" | company") if c["kind"] == "company" else "")
                   + (f" | ext:{esc(c['external_id'])}" if c["external_id"] else "")
                   + (f" | {esc(c['email'])}" if c["email"] else "")
                   + (f" | {esc(c['phone'])}" if c["phone"] else ""))
-        con.print(table(plural(len(c["leads"]), "lead"),
-                        ["lead", "process", "stage", "status", "owner", "created", "closed", "reason"],
+        con.print(table(ngettext("{count} lead", "{count} leads", len(c["leads"])),
+                        [_("lead"), _("process"), _("stage"), _("status"), _("owner"), _("created"), _("closed"),
+                         _("reason")],
                         [[x["id"], x["process"], x["stage"], x["status"], x["owner"],
                           short_time(x["created_at"]), short_time(x["closed_at"]), x["close_reason"]]
                          for x in c["leads"]]))
         if c["contacts"]:
-            con.print(table("Contact persons", ["name", "role", "e-mail", "phone"],
+            con.print(table(_("Contact persons"), [_("name"), _("role"), _("e-mail"), _("phone")],
                             [[p["name"], p["role"], p["email"], p["phone"]] for p in c["contacts"]]))
 
     emit(data, as_json, render)
@@ -566,8 +571,9 @@ def client_duplicates(app: App, limit: int, as_json: bool) -> None:
     def render(items: list[results.Duplicates]) -> None:
         rows = [[g["reason"], g["value"], c["id"], c["name"], c["company"], c["phone"], c["email"], c["leads"]]
                 for g in items for c in g["clients"]]
-        console().print(table(plural(len(items), "group"),
-                              ["same", "value", "client", "name", "company", "phone", "e-mail", "leads"], rows))
+        console().print(table(ngettext("{count} group", "{count} groups", len(items)),
+                              [_("same"), _("value"), _("client"), _("name"), _("company"), _("phone"), _("e-mail"),
+                               _("leads")], rows))
 
     emit(groups, as_json, render)
 
@@ -581,8 +587,9 @@ def client_merge(app: App, keep: int, other: int, as_json: bool) -> None:
     """Merge client OTHER into KEEP (managers): OTHER's leads, history and contact data move to KEEP; the merge is
     an event on every moved lead; OTHER stays, marked as merged. Nothing is deleted."""
     result = app.engine.clients.merge(keep, other)
-    print_change(result, f"Client {other} merged into client {keep} ({result['name']}): "
-                         f"{plural(len(result['leads']), 'lead')} now", as_json)
+    print_change(result, ngettext("Client {other} merged into client {keep} ({name}): {count} lead now",
+                                  "Client {other} merged into client {keep} ({name}): {count} leads now",
+                                  len(result["leads"]), other=other, keep=keep, name=result["name"]), as_json)
 
 
 # -- find ------------------------------------------------------------------------------------
@@ -598,9 +605,9 @@ def find(app: App, text: str, limit: int, as_json: bool) -> None:
     hits = app.engine.search.find(text, limit=limit)
 
     def render(items: list[results.SearchHit]) -> None:
-        console().print(table(f"{len(items)} {'match' if len(items) == 1 else 'matches'}",
-                              ["client", "name", "company", "phone", "e-mail", "lead", "stage", "owner", "light",
-                               "match"],
+        console().print(table(ngettext("{count} match", "{count} matches", len(items)),
+                              [_("client"), _("name"), _("company"), _("phone"), _("e-mail"), _("lead"), _("stage"),
+                               _("owner"), _("light"), _("match")],
                               [[h["client_id"], h["name"], h["company"], h["phone"], h["email"], h["lead_id"],
                                 h["stage"], h["owner"], h["light"], f"{h['match']} ({h['matched']})"]
                                for h in items]))

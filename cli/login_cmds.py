@@ -170,8 +170,12 @@ def logout(app: App, url: str | None) -> None:
 def whoami(app: App, as_json: bool) -> None:
     """Who you are and where the commands run: a team server, or a local database."""
     me = app.engine.users.whoami()
-    where = f"on {app.login.server}" if app.login is not None else "on the local database"
     if as_json:
         print_json(me)
         return
-    echo(f"{me['name']} ({me['role']}" + (f", team {me['team']}" if me.get("team") else "") + f") {where}")
+    from engine.i18n import _
+
+    who = (_("{name} ({role}, team {team})", name=me["name"], role=me["role"], team=me["team"]) if me.get("team")
+           else _("{name} ({role})", name=me["name"], role=me["role"]))
+    echo(_("{who} on {server}", who=who, server=app.login.server) if app.login is not None
+         else _("{who} on the local database", who=who))

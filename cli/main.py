@@ -8,8 +8,11 @@ from typing import Any
 
 import click
 
+from cli import click_words
 from cli.app import App
 from cli.output import printable
+
+click_words.install()  # click's own words (Usage:, Error: ...) in the reader's language
 
 #: Each top-level command and the module that defines it (cli/<module>.py, attribute): a command's module is
 #: imported only when it runs, so ``lead show`` does not pay for the reports, the import or the HTTP service.
@@ -131,7 +134,9 @@ def localize_help(command: click.Command) -> None:
 
 
 def _translate(command: click.Command, catalogue: Any) -> None:
-    for item in [command, *command.params]:
+    # click keeps the --help option it made once (8.2+), its help in the language of that moment: translated too
+    help_option = getattr(command, "_help_option", None)
+    for item in [command, *command.params, *([help_option] if help_option is not None else [])]:
         english = _ENGLISH_HELP.setdefault(id(item), (item, getattr(item, "help", None),
                                                       getattr(item, "short_help", None)))
         for attribute, text in (("help", english[1]), ("short_help", english[2])):

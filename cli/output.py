@@ -151,9 +151,18 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def amount(value: Any) -> Any:
+    """An amount cell in the locale's separators (English: as stored); a missing one stays empty."""
+    from cli.present import formats
+
+    return value if value is None else formats.amount(value)
+
+
 def short_time(iso: str | None) -> str:
-    """'2026-03-03T23:59:59' -> '2026-03-03 23:59'."""
-    return iso.replace("T", " ")[:16] if iso else ""
+    """'2026-03-03T23:59:59' -> '2026-03-03 23:59' (English), '3.03.2026, 23:59' (Polish): the locale's form."""
+    from cli.present import formats
+
+    return formats.short_time(iso)
 
 
 STATE_STYLE: dict[str, str] = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "green", TaskStatus.NOT_APPLICABLE: "dim"}

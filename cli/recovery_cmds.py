@@ -9,19 +9,20 @@ import click
 from cli.app import App, pass_app
 from cli.output import (
     ID,
+    amount,
     as_of_option,
     console,
     emit,
     esc,
     if_version_option,
     json_option,
-    plural,
     print_change,
     print_json,
     short_time,
     table,
 )
-from engine.i18n import label
+from cli.present import formats
+from engine.i18n import _, label, ngettext
 from engine.vocab import ClosureKind, ReviewState
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -42,9 +43,11 @@ def review_list(app: App, all_: bool, as_json: bool) -> None:
     """Refusals waiting for the director's decision (oldest first)."""
     rows = app.engine.recovery.reviews(state=None if all_ else ReviewState.OPEN)
     emit(rows, as_json, lambda rs: console().print(table(
-        plural(len(rs), "review"), ["lead", "client", "process", "owner", "reason", "value", "refused", "due",
-                                    "state"],
-        [[r["lead_id"], r["name"], r["process"], r["owner"], r["reason"], r["value"], short_time(r["requested_at"]),
+        ngettext("{count} review", "{count} reviews", len(rs)),
+        [_("lead"), _("client"), _("process"), _("owner"), _("reason"), _("value"), _("refused"), _("due"),
+         _("state")],
+        [[r["lead_id"], r["name"], r["process"], r["owner"], r["reason"], amount(r["value"]),
+          short_time(r["requested_at"]),
           short_time(r["due_at"]), r["state"]] for r in rs])))
 
 
@@ -60,8 +63,9 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
                   if_version: int | None, as_json: bool) -> None:
     """Send the client back into the funnel: the lead reopens."""
     result = app.engine.recovery.review_return(lead_id, stage=stage, note=note, to=to, if_version=if_version)
-    print_change(result, f"Lead {lead_id} returned to '{label(result['stage_name'])}' ({result['stage']}), owner "
-                     f"{result['owner']}", as_json)
+    print_change(result, _("Lead {lead} returned to '{stage_name}' ({stage}), owner {owner}", lead=lead_id,
+                           stage_name=label(result["stage_name"]), stage=result["stage"], owner=result["owner"]),
+                 as_json)
 
 
 @review.command("confirm")
@@ -73,7 +77,7 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
 def review_confirm(app: App, lead_id: int, note: str, if_version: int | None, as_json: bool) -> None:
     """Validate the refusal; the note records what was learned."""
     result = app.engine.recovery.review_confirm(lead_id, note, if_version=if_version)
-    print_change(result, f"Refusal of lead {lead_id} confirmed", as_json)
+    print_change(result, _("Refusal of lead {lead} confirmed", lead=lead_id), as_json)
 
 
 # -- revisits ------------------------------------------------------------------------------------
@@ -93,7 +97,8 @@ def revisit_list(app: App, process_: str | None, owner: str | None, team: str | 
     """Lost leads whose revisit is due and whose client has no newer lead."""
     rows = app.engine.recovery.revisits(process=process_, owner=owner, team=team)
     emit(rows, as_json, lambda rs: console().print(table(
-        plural(len(rs), "revisit"), ["client", "name", "process", "lost lead", "reason", "closed", "owner"],
+        ngettext("{count} revisit", "{count} revisits", len(rs)),
+        [_("client"), _("name"), _("process"), _("lost lead"), _("reason"), _("closed"), _("owner")],
         [[r["client_id"], r["name"], r["process"], r["lead_id"], r["reason"], short_time(r["closed_at"]),
           r["owner"]] for r in rs])))
 
@@ -107,8 +112,10 @@ def revisit_list(app: App, process_: str | None, owner: str | None, team: str | 
 def revisit_start(app: App, client_id: int, process_: str, owner: str | None, as_json: bool) -> None:
     """Open a new lead for a returning client; its earlier leads stay visible."""
     result = app.engine.recovery.start_revisit(client_id, process=process_, owner=owner)
-    print_change(result, f"Lead {result['id']} started for client {client_id} ({result['name']}), "
-                     f"{plural(len(result['client_leads']), 'earlier lead')}: "
+    print_change(result, ngettext("Lead {lead} started for client {client} ({name}), {count} earlier lead: ",
+                                  "Lead {lead} started for client {client} ({name}), {count} earlier leads: ",
+                                  len(result["client_leads"]), lead=result["id"], client=client_id,
+                                  name=result["name"])
                      + ", ".join(f"{x['id']} {x['status']}" + (f" ({x['close_reason']})" if x["close_reason"] else "")
                                  for x in result["client_leads"]), as_json)
 
@@ -130,19 +137,24 @@ def removals(app: App, month: str, process_: str | None, kind: str, team: str | 
 
     def render(d: results.Removals) -> None:
         con = console(pipe_width=160)
-        con.print(f"[bold]{d['month']}[/bold]: {plural(d['total'], 'lead')} closed without a sale ({d['kind']}), "
-                  f"value {d['value']}, median {d['median_value'] or '-'}")
-        con.print(table("By reason", ["process", "reason", "kind", "leads", "value"],
-                        [[r["process"], r["reason"], r["kind"], r["count"], r["value"]] for r in d["by_reason"]]))
-        con.print(table("By salesperson", ["salesperson", "leads", "value"],
-                        [[r["owner"], r["count"], r["value"]] for r in d["by_salesperson"]]))
-        con.print(table("By product", ["product", "leads", "value"],
-                        [[r["product"], r["count"], r["value"]] for r in d["by_product"]]))
-        con.print(table("Clients (worth returning to first)", ["", "client", "name", "lead", "reason", "value",
-                                                                "owner", "closed"],
-                        [["★" if c["worth_returning"] else ("taken up" if c["taken_up"] else ""), c["client_id"],
+        con.print(ngettext("[bold]{month}[/bold]: {count} lead closed without a sale ({kind}), value {value}, "
+                           "median {median}",
+                           "[bold]{month}[/bold]: {count} leads closed without a sale ({kind}), value {value}, "
+                           "median {median}", d["total"], month=d["month"], kind=d["kind"],
+                           value=formats.amount(d["value"]), median=formats.amount(d["median_value"] or None)))
+        con.print(table(_("By reason"), [_("process"), _("reason"), _("kind"), _("leads"), _("value")],
+                        [[r["process"], r["reason"], r["kind"], r["count"], amount(r["value"])]
+                         for r in d["by_reason"]]))
+        con.print(table(_("By salesperson"), [_("salesperson"), _("leads"), _("value")],
+                        [[r["owner"], r["count"], amount(r["value"])] for r in d["by_salesperson"]]))
+        con.print(table(_("By product"), [_("product"), _("leads"), _("value")],
+                        [[r["product"], r["count"], amount(r["value"])] for r in d["by_product"]]))
+        con.print(table(_("Clients (worth returning to first)"), ["", _("client"), _("name"), _("lead"), _("reason"),
+                                                                   _("value"), _("owner"), _("closed")],
+                        [["★" if c["worth_returning"] else (_("taken up") if c["taken_up"] else ""), c["client_id"],
                           c["name"], c["lead_id"], c["reason"],
-                          c["value"], c["owner"], short_time(c["closed_at"])] for c in d["clients"][:50]]))
+                          amount(c["value"]), c["owner"], short_time(c["closed_at"])]
+                         for c in d["clients"][:50]]))
 
     emit(data, as_json, render)
 
@@ -164,11 +176,13 @@ def stalled(app: App, process_: str | None, owner: str | None, team: str | None,
     def render(d: results.Stalled) -> None:
         con = console(pipe_width=160)
         for process, cycle in d["cycles"].items():
-            con.print(f"{process}: sales cycle {cycle['days']} days ({cycle['basis']})")
-        con.print(table(plural(len(d["leads"]), "stalled lead"),
-                        ["lead", "client", "process", "stage", "owner", "held", "last activity", "why",
-                         "latest report"],
-                        [[r["lead_id"], r["name"], r["process"], r["stage"], r["owner"], f"{r['days_held']} d",
+            con.print(_("{process}: sales cycle {days} days ({basis})", process=process, days=cycle["days"],
+                        basis=cycle["basis"]))
+        con.print(table(ngettext("{count} stalled lead", "{count} stalled leads", len(d["leads"])),
+                        [_("lead"), _("client"), _("process"), _("stage"), _("owner"), _("held"), _("last activity"),
+                         _("why"), _("latest report")],
+                        [[r["lead_id"], r["name"], r["process"], r["stage"], r["owner"],
+                          _("{days} d", days=r["days_held"]),
                           short_time(r["last_activity_at"]), r["why"], r["latest_report"] or "-"]
                          for r in d["leads"]]))
 
@@ -191,18 +205,23 @@ def rotate(app: App, process_: str | None, team: str | None, memory: int | None,
         print_json(plan)
         return
     con = console(pipe_width=160)
-    verb = "would move" if dry_run else "moved"
-    con.print(f"Rotation as of {plan['as_of']}: {verb} {plural(len(plan['moves']), 'lead')}"
-              + (f", {len(plan['unplaced'])} could not be placed" if plan["unplaced"] else ""))
-    con.print(table(None, ["lead", "client", "value", "from", "to", "team"],
-                    [[m["lead_id"], m["name"], m["value"], m["from"], m["to"], m["team"]]
+    moved = len(plan["moves"])
+    as_of = formats.date_time(plan["as_of"])
+    con.print((ngettext("Rotation as of {as_of}: would move {count} lead", "Rotation as of {as_of}: would move {count} "
+                        "leads", moved, as_of=as_of) if dry_run else
+               ngettext("Rotation as of {as_of}: moved {count} lead", "Rotation as of {as_of}: moved {count} leads",
+                        moved, as_of=as_of))
+              + (_(", {count} could not be placed", count=len(plan["unplaced"])) if plan["unplaced"] else ""))
+    con.print(table(None, [_("lead"), _("client"), _("value"), _("from"), _("to"), _("team")],
+                    [[m["lead_id"], m["name"], amount(m["value"]), m["from"], m["to"], m["team"]]
                      for m in plan["moves"][:200]]))
     if len(plan["moves"]) > 200:
-        con.print(f"... and {len(plan['moves']) - 200} more (--json lists all)")
+        con.print(_("... and {more} more (--json lists all)", more=len(plan["moves"]) - 200))
     for u in plan["unplaced"][:20]:
-        con.print(f"  not placed: lead {u['lead_id']} ({esc(u['owner'])}): {esc(u['why'])}")
+        con.print(_("  not placed: lead {lead} ({owner}): {why}", lead=u["lead_id"], owner=esc(u["owner"]),
+                    why=esc(u["why"])))
     if dry_run:
-        con.print("Dry run: nothing was changed.")
+        con.print(_("Dry run: nothing was changed."))
 
 
 # -- on one lead: the owner's report, a manager's recall --------------------------------------------

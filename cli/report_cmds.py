@@ -12,7 +12,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
-from cli.output import as_of_option, console, esc, json_option, print_json, table
+from cli.output import amount, as_of_option, console, esc, json_option, print_json, table
 from cli.present import formats
 from engine import i18n
 from engine.i18n import _, label, ngettext
@@ -244,15 +244,17 @@ def cycle(app: App, period: str, process_: str | None, team: str | None, owner: 
                        "", "", "", ""] for r in data["by_source"]])
         return
     con = console(pipe_width=160)
-    con.print(f"[bold]Sales cycle[/bold] of the leads won {_span(data['period'])}, in days from lead to win")
-    con.print(table("Per process", ["process", "won", "mean", "median", "25%", "75%", "min", "max", "declared",
-                                    "stalled after"],
+    con.print(_("[bold]Sales cycle[/bold] of the leads won {span}, in days from lead to win",
+                span=_span(data["period"])))
+    con.print(table(_("Per process"), [_("process"), _("won"), _("mean"), _("median"), "25%", "75%", _("min"),
+                                       _("max"), _("declared"), _("stalled after")],
                     [[p["process"], p["won"], *map(_num, _values(p, stats[1:])), p["declared_days"],
-                      f"{p['stalled_cycle']['days']:g} ({p['stalled_cycle']['basis']})"] for p in data["processes"]]))
-    con.print(table("Per salesperson", ["process", "salesperson", "won", "mean", "median"],
+                      f"{_num(p['stalled_cycle']['days'])} ({p['stalled_cycle']['basis']})"]
+                     for p in data["processes"]]))
+    con.print(table(_("Per salesperson"), [_("process"), _("salesperson"), _("won"), _("mean"), _("median")],
                     [[r["process"], r["owner"], r["won"], _num(r["mean_days"]), _num(r["median_days"])]
                      for r in data["by_salesperson"]]))
-    con.print(table("Per source", ["process", "source", "won", "mean", "median"],
+    con.print(table(_("Per source"), [_("process"), _("source"), _("won"), _("mean"), _("median")],
                     [[r["process"], r["source"], r["won"], _num(r["mean_days"]), _num(r["median_days"])]
                      for r in data["by_source"]]))
 
@@ -275,11 +277,12 @@ def salespeople(app: App, period: str, process_: str | None, team: str | None, o
         _write_csv(keys, [_values(r, keys) for r in data["salespeople"]])
         return
     con = console(pipe_width=160)
-    con.print(f"[bold]Salespeople[/bold], won and lost {_span(data['period'])}; held and red as of "
-              f"{data['as_of'].replace('T', ' ')[:16]}")
-    con.print(table(None, ["salesperson", "held", "value held", "won", "value won", "lost", "conversion",
-                           "avg cycle (days)", "red", "gave up", "then won by a colleague"],
-                    [[r["owner"], r["held"], r["held_value"], r["won"], r["won_value"], r["lost"],
+    con.print(_("[bold]Salespeople[/bold], won and lost {span}; held and red as of {as_of}",
+                span=_span(data["period"]), as_of=formats.short_time(data["as_of"])))
+    con.print(table(None, [_("salesperson"), _("held"), _("value held"), _("won"), _("value won"), _("lost"),
+                           _("conversion"), _("avg cycle (days)"), _("red"), _("gave up"),
+                           _("then won by a colleague")],
+                    [[r["owner"], r["held"], amount(r["held_value"]), r["won"], amount(r["won_value"]), r["lost"],
                       _pct(r["conversion"]), _num(r["mean_cycle_days"]), r["red"], r["gave_up"],
                       r["won_by_colleague"]] for r in data["salespeople"]]))
 
@@ -300,10 +303,11 @@ def products(app: App, period: str, process_: str | None, team: str | None, owne
         _write_csv(keys, [_values(r, keys) for r in data["products"]])
         return
     con = console(pipe_width=160)
-    con.print(f"[bold]Products[/bold], won and lost {_span(data['period'])}")
-    con.print(table(None, ["process", "product", "won", "lost", "win rate", "value won", "mean cycle (days)",
-                           "median cycle (days)"],
-                    [[r["process"], r["product"] or "-", r["won"], r["lost"], _pct(r["conversion"]), r["won_value"],
+    con.print(_("[bold]Products[/bold], won and lost {span}", span=_span(data["period"])))
+    con.print(table(None, [_("process"), _("product"), _("won"), _("lost"), _("win rate"), _("value won"),
+                           _("mean cycle (days)"), _("median cycle (days)")],
+                    [[r["process"], r["product"] or "-", r["won"], r["lost"], _pct(r["conversion"]),
+                      amount(r["won_value"]),
                       _num(r["mean_cycle_days"]), _num(r["median_cycle_days"])] for r in data["products"]]))
 
 
@@ -334,12 +338,16 @@ def forecast(app: App, months: int, process_: str | None, team: str | None, owne
         return
     con = console(pipe_width=160)
     for f in data["forecasts"]:
-        con.print(f"[bold]Forecast[/bold] {esc(f['process'])} ({esc(f['title'])}), as of "
-                  f"{data['as_of'].replace('T', ' ')[:16]}, values in {esc(f['currency'])}")
-        con.print(table(None, ["month", "open leads", "their value", "expected wins", "expected value"],
-                        [[m["month"], m["leads"], m["value"], _num(m["expected_wins"]), m["expected_value"]]
+        con.print(_("[bold]Forecast[/bold] {process} ({title}), as of {as_of}, values in {currency}",
+                    process=esc(f["process"]), title=esc(f["title"]), as_of=formats.short_time(data["as_of"]),
+                    currency=esc(f["currency"])))
+        con.print(table(None, [_("month"), _("open leads"), _("their value"), _("expected wins"),
+                               _("expected value")],
+                        [[_("later") if m["month"] == "later" else m["month"], m["leads"], amount(m["value"]),
+                          _num(m["expected_wins"]), amount(m["expected_value"])]
                          for m in [*f["months"], {"month": "later", **f["later"]}]]))
-        con.print(table("Estimates per stage", ["stage", "open", "win probability", "method", "history (leads)",
-                                                "days to win", "method", "won (leads)"],
+        con.print(table(_("Estimates per stage"), [_("stage"), _("open"), _("win probability"), _("method"),
+                                                   _("history (leads)"), _("days to win"), _("method"),
+                                                   _("won (leads)")],
                         [[e["stage"], e["open"], _pct(e["probability"]), e["probability_method"], e["history"],
                           _num(e["days_to_win"]), e["days_method"], e["won"]] for e in f["stages"]]))

@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 
 from engine import policy, store
 from engine.errors import InvalidInputError, NotFoundError
+from engine.i18n import N_, Message
 from engine.services.context import Context
 
 if TYPE_CHECKING:
@@ -210,7 +211,7 @@ class Engine:
                     row = users.first_schema_user(conn, self.user_name)
                     if row is None:
                         raise ctx.not_registered()
-                    policy.require_admin(policy.Actor.from_row(row), "upgrade the database")
+                    policy.require_admin(policy.Actor.from_row(row), Message(N_("upgrade the database")))
         migrate.upgrade(self.db)
         with ctx.transaction() as conn:
             first = users.count(conn) == 0
@@ -335,8 +336,9 @@ def _require_sqlite_file(db: sa.Engine) -> None:
     path = Path(name).absolute()
     if not path.exists():
         db.dispose()
-        raise NotFoundError(f"no leadflow database at {path} (database URL {db.url.render_as_string()}); "
-                            "'leadflow init' creates it there, or point --db or LEADFLOW_DB at an existing one")
+        raise NotFoundError(N_("no leadflow database at {path} (database URL {url}); "
+                               "'leadflow init' creates it there, or point --db or LEADFLOW_DB at an existing one"),
+                            path=path, url=db.url.render_as_string())
 
 
 def _acting(user: str | None) -> str:

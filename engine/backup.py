@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from engine import store
 from engine.errors import InvalidInputError, LeadflowError
+from engine.i18n import N_
 
 T = TypeVar("T")
 
@@ -39,15 +40,16 @@ def kind_of(path: Path) -> str:
         with path.open("rb") as f:
             head = f.read(16)
     except FileNotFoundError:
-        raise InvalidInputError(f"backup file {str(path)!r} does not exist") from None
+        raise InvalidInputError(N_("backup file {path!r} does not exist"), path=str(path)) from None
     except OSError as exc:
-        raise InvalidInputError(f"can't read backup file {str(path)!r}: {exc.strerror or exc}") from None
+        raise InvalidInputError(N_("can't read backup file {path!r}: {strerror}"), path=str(path),
+                                strerror=exc.strerror or exc) from None
     if head.startswith(SQLITE_HEADER):
         return "sqlite"
     if head.startswith(PG_DUMP_HEADER):
         return "pg_dump"
-    raise InvalidInputError(f"{str(path)!r} is neither a SQLite backup nor a pg_dump file (custom format) that "
-                            "'leadflow backup' writes")
+    raise InvalidInputError(N_("{path!r} is neither a SQLite backup nor a pg_dump file (custom format) that "
+                               "'leadflow backup' writes"), path=str(path))
 
 
 def sqlite_path(db: sa.Engine) -> Path:
@@ -66,7 +68,8 @@ def _partial(target: Path) -> Iterator[Path]:
     try:
         yield partial
         if target.exists():  # appeared meanwhile: never written over
-            raise LeadflowError(f"{str(target)!r} appeared while the backup was written; nothing was replaced")
+            raise LeadflowError(N_("{target!r} appeared while the backup was written; nothing was replaced"),
+                                target=str(target))
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -78,7 +81,7 @@ def _partial(target: Path) -> Iterator[Path]:
 def backup(db: sa.Engine, target: Path) -> None:
     """Write a consistent backup of the database to ``target`` (which must not exist)."""
     if target.exists():
-        raise InvalidInputError(f"backup file {str(target)!r} exists; a backup never replaces a file")
+        raise InvalidInputError(N_("backup file {target!r} exists; a backup never replaces a file"), target=str(target))
     with _partial(target) as partial:
         if db.dialect.name == "sqlite":
             _sqlite_backup(sqlite_path(db), partial)
@@ -109,8 +112,8 @@ def _run(command: list[str], db: sa.Engine) -> None:
     """Run a PostgreSQL client program against the database; its password goes in the environment, never on
     the command line (where other users of the machine could read it)."""
     if shutil.which(command[0]) is None:
-        raise LeadflowError(f"{command[0]} is not installed (or not on PATH); it comes with the package "
-                            f"{CLIENT_PACKAGE}")
+        raise LeadflowError(N_("{command} is not installed (or not on PATH); it comes with the package "
+                               "{client_package}"), command=command[0], client_package=CLIENT_PACKAGE)
     url = db.url
     env = {**os.environ, "PGHOST": url.host or "localhost", "PGPORT": str(url.port or 5432),
            "PGUSER": url.username or "", "PGDATABASE": url.database or ""}
@@ -121,7 +124,8 @@ def _run(command: list[str], db: sa.Engine) -> None:
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise LeadflowError(f"{command[0]} failed (exit {done.returncode}): {lines[-1] if lines else 'no message'}")
+        raise LeadflowError(N_("{command} failed (exit {returncode}): {text}"), command=command[0],
+                            returncode=done.returncode, text=lines[-1] if lines else 'no message')
 
 
 # -- restore ------------------------------------------------------------------------------------------------
@@ -135,9 +139,9 @@ def require_empty(conn: sa.Connection) -> None:
     users = conn.execute(sa.select(sa.func.count()).select_from(store.users)).scalar_one() if "users" in tables else 0
     if full or users > 1:
         what = ", ".join(full) or f"{users} users"
-        raise LeadflowError(f"the database to restore into is not empty (it has {what}); restore goes into an "
-                            "empty database only: create a new one (a new SQLite file, or createdb) and restore "
-                            "there")
+        raise LeadflowError(N_("the database to restore into is not empty (it has {what}); restore goes into an "
+                               "empty database only: create a new one (a new SQLite file, or createdb) and restore "
+                               "there"), what=what)
 
 
 def has_schema(conn: sa.Connection) -> bool:
@@ -157,7 +161,8 @@ def restore_sqlite(source: Path, target: sa.Engine, verify: Callable[[str], T]) 
         try:
             src.backup(dst)
         except sqlite3.DatabaseError as exc:
-            raise LeadflowError(f"{str(source)!r} is not a readable SQLite database: {exc}") from None
+            raise LeadflowError(N_("{source!r} is not a readable SQLite database: {exc}"), source=str(source),
+                                exc=exc) from None
         finally:
             dst.close()
             src.close()

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from functools import cache
 
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 
 
 def zone() -> dt.tzinfo:
@@ -38,7 +39,8 @@ def _named_zone(name: str) -> dt.tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInputError(f"LEADFLOW_TZ {name!r} is not a time zone name such as Europe/Warsaw") from None
+        raise InvalidInputError(N_("LEADFLOW_TZ {name!r} is not a time zone name such as Europe/Warsaw"),
+                                name=name) from None
 
 
 def parse_datetime(text: str, *, what: str = "date-time") -> dt.datetime:
@@ -46,7 +48,8 @@ def parse_datetime(text: str, *, what: str = "date-time") -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise InvalidInputError(f"{what} {text!r} is not an ISO-8601 date-time such as 2026-03-02T09:30") from None
+        raise InvalidInputError(N_("{what} {text!r} is not an ISO-8601 date-time such as 2026-03-02T09:30"), what=what,
+                                text=text) from None
     if value.tzinfo is not None:
         value = value.astimezone(zone()).replace(tzinfo=None)
     return value

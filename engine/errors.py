@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine import i18n
+from engine.i18n import N_
 from engine.results import Refused
 
 
@@ -66,9 +67,9 @@ class DatabaseBusy(LeadflowError):
     """Another writer (an import, a bulk job) held the database's write lock for longer than this one waits;
     nothing was written. ``retry_after`` is the seconds a program waits before trying again (HTTP 503)."""
 
-    def __init__(self, message: str, retry_after: int = 5):
+    def __init__(self, message: str, /, retry_after: int = 5, **params: Any):
         self.retry_after = retry_after
-        super().__init__(message)
+        super().__init__(message, **params)
 
 
 class ConcurrentUpdateError(LeadflowError):
@@ -91,9 +92,9 @@ class BatchRefused(RuleViolation):
     def __init__(self, verb: str, leads: int, refused: list[Refused]):
         self.refused = refused
         shown = "; ".join(r["reason"] for r in refused[:5])
-        more = f"; and {len(refused) - 5} more" if len(refused) > 5 else ""
-        super().__init__(f"can't {verb} {len(refused)} of {leads} leads, so none was written: "
-                         f"{shown}{more}")
+        more = i18n.Message(N_("; and {count} more"), count=len(refused) - 5) if len(refused) > 5 else ""
+        super().__init__(N_("can't {verb} {count} of {leads} leads, so none was written: {shown}{more}"),
+                         verb=verb, count=len(refused), leads=leads, shown=shown, more=more)
 
 
 @dataclass(frozen=True)
@@ -121,5 +122,11 @@ class ProcessFileError(LeadflowError):
 
 def suggest(word: str, choices: Iterable[str]) -> str:
     """A "did you mean" clause, or an empty string."""
+    return str(did_you_mean(word, choices))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> i18n.Message | str:
+    """A "did you mean" clause in the reader's language (a parameter of an error's template), or an empty
+    string."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"; did you mean '{close[0]}'?" if close else ""
+    return i18n.Message(N_("; did you mean '{word}'?"), word=close[0]) if close else ""

@@ -220,6 +220,28 @@ class Named:
         return f"Named({self.ident!r})"
 
 
+class Message(str):
+    """A message not yet in any language: its English template and parameters, translated where it is shown. It is
+    a part of a larger message (a "did you mean" clause, one of a refusal's several reasons, what an actor may not
+    do), given as one of that message's parameters. It is the English text itself (a ``str``), so code that takes
+    a text takes it; ``localized`` puts it in the reader's language."""
+
+    template: str
+    params: dict[str, Any]
+
+    def __new__(cls, template: str, /, **params: Any) -> Message:
+        made = super().__new__(cls, _format(template, params, SOURCE))
+        made.template = template
+        made.params = params
+        return made
+
+    def in_language(self, code: str) -> str:
+        return _format(translations(code).gettext(self.template), self.params, code)
+
+    def __repr__(self) -> str:
+        return f"Message({self.template!r})"
+
+
 def resolve(text: str | Mapping[str, str], code: str, default: str = SOURCE) -> str:
     """One text of a label that is a plain string or a mapping of language to text: ``code``'s, else the
     ``default`` language's (the process's), else English, else any."""
@@ -227,13 +249,17 @@ def resolve(text: str | Mapping[str, str], code: str, default: str = SOURCE) -> 
 
 
 def localized(value: Any, code: str | None = None) -> Any:
-    """A parameter as the language ``code`` (default: the one in effect) shows it: a ``Text`` in that language,
-    a list of them joined; anything else unchanged."""
+    """A parameter as the language ``code`` (default: the one in effect) shows it: a ``Text``, ``Named`` or
+    ``Message`` in that language, a list of them joined (names with commas, messages with semicolons), an error
+    that carries its template in that language; anything else unchanged."""
     lang = code or language()
-    if isinstance(value, (Text, Named)):
+    if isinstance(value, (Text, Named, Message)):
         return value.in_language(lang)
-    if isinstance(value, (list, tuple)) and any(isinstance(v, (Text, Named)) for v in value):
-        return ", ".join(str(localized(v, lang)) for v in value)
+    if isinstance(value, BaseException) and isinstance(getattr(value, "template", None), str):
+        return error_text(value, lang)
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (Text, Named, Message)) for v in value):
+        separator = "; " if any(isinstance(v, Message) for v in value) else ", "
+        return separator.join(str(localized(v, lang)) for v in value)
     return value
 
 

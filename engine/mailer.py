@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInputError
+from engine.i18n import N_, Message
 
 SECURITY = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
@@ -85,34 +86,36 @@ class SmtpConfig:
             env = os.environ.get(f"LEADFLOW_SMTP_{key.upper()}")
             if env is not None and env.strip():
                 values[key] = env.strip()
-        where = f" (in {config_file} or the environment)" if config_file else ""
+        where = Message(N_(" (in {file} or the environment)"), file=config_file) if config_file else ""
         host = str(values.get("host", "")).strip()
         if not host:
-            raise InvalidInputError(f"SMTP is not configured: set LEADFLOW_SMTP_HOST{where}, and LEADFLOW_SMTP_FROM; "
-                                    "see docs/automation.md#smtp")
+            raise InvalidInputError(N_("SMTP is not configured: set LEADFLOW_SMTP_HOST{where}, and LEADFLOW_SMTP_FROM; "
+                                       "see docs/automation.md#smtp"), where=where)
         security = str(values.get("security", "starttls")).strip().lower()
         if security not in SECURITY:
-            raise InvalidInputError(f"SMTP security {security!r} is not one of: {', '.join(SECURITY)}")
+            raise InvalidInputError(N_("SMTP security {security!r} is not one of: {allowed}"), security=security,
+                                    allowed=', '.join(SECURITY))
         port = _number(values.get("port", DEFAULT_PORTS[security]), "SMTP port", int, 1, 65535)
         timeout = _number(values.get("timeout", 30), "SMTP timeout", float, 1, 600)
         sender = str(values.get("from", "")).strip()
         address = parseaddr(sender)[1]
         if not sender or "@" not in address or any(c in sender for c in "\r\n"):
-            raise InvalidInputError(f"SMTP sender (LEADFLOW_SMTP_FROM) {sender!r} is not an address such as "
-                                    "'Sales <sales@example.com>'")
+            raise InvalidInputError(N_("SMTP sender (LEADFLOW_SMTP_FROM) {sender!r} is not an address such as "
+                                       "'Sales <sales@example.com>'"), sender=sender)
         password = values.get("password")
         if password is None and values.get("password_file"):
             try:
                 password = Path(str(values["password_file"])).read_text(encoding="utf-8").strip()
             except (OSError, UnicodeDecodeError) as exc:
-                raise InvalidInputError(f"cannot read the SMTP password file {values['password_file']}: "
-                                        f"{getattr(exc, 'strerror', None) or exc}") from None
+                raise InvalidInputError(N_("cannot read the SMTP password file {password_file}: "
+                                           "{reason}"), password_file=values['password_file'],
+                                        reason=getattr(exc, 'strerror', None) or exc) from None
         user = str(values["user"]) if values.get("user") else None
         if (user is None) != (password is None):
             raise InvalidInputError("SMTP login needs both LEADFLOW_SMTP_USER and LEADFLOW_SMTP_PASSWORD")
         ca_file = str(values["ca_file"]) if values.get("ca_file") else None
         if ca_file and not Path(ca_file).is_file():
-            raise InvalidInputError(f"SMTP CA file {ca_file} does not exist")
+            raise InvalidInputError(N_("SMTP CA file {ca_file} does not exist"), ca_file=ca_file)
         return cls(host=host, port=port, security=security, user=user, password=str(password) if password else None,
                    sender=sender, timeout=timeout, ca_file=ca_file)
 
@@ -123,16 +126,18 @@ def _read_file(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InvalidInputError(f"cannot read the SMTP configuration {path}: {exc.strerror or exc}") from None
+        raise InvalidInputError(N_("cannot read the SMTP configuration {path}: {strerror}"), path=path,
+                                strerror=exc.strerror or exc) from None
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InvalidInputError(f"the SMTP configuration {path} is not valid TOML: {exc}") from None
+        raise InvalidInputError(N_("the SMTP configuration {path} is not valid TOML: {exc}"), path=path,
+                                exc=exc) from None
     table = data.get("smtp")
     if not isinstance(table, dict):
-        raise InvalidInputError(f"the SMTP configuration {path} has no [smtp] table")
+        raise InvalidInputError(N_("the SMTP configuration {path} has no [smtp] table"), path=path)
     unknown = sorted(set(table) - set(KEYS))
     if unknown:
-        raise InvalidInputError(f"the SMTP configuration {path} has unknown keys: {', '.join(unknown)}; "
-                                f"allowed: {', '.join(KEYS)}")
+        raise InvalidInputError(N_("the SMTP configuration {path} has unknown keys: {unknown}; "
+                                   "allowed: {keys}"), path=path, unknown=', '.join(unknown), keys=', '.join(KEYS))
     return table
 
 
@@ -140,9 +145,10 @@ def _number(value: Any, what: str, kind: type[int] | type[float], low: float, hi
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"{what} {value!r} is not a number") from None
+        raise InvalidInputError(N_("{what} {value!r} is not a number"), what=what, value=value) from None
     if isinstance(value, bool) or not low <= number <= high:
-        raise InvalidInputError(f"{what} {value!r} is not between {low:g} and {high:g}")
+        raise InvalidInputError(N_("{what} {value!r} is not between {low:g} and {high:g}"), what=what, value=value,
+                                low=low, high=high)
     return number
 
 

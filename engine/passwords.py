@@ -13,6 +13,7 @@ import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
@@ -53,11 +54,11 @@ def check_policy(password: str, user_name: str) -> str:
         raise InvalidInputError("a password must be a text")
     text = normalised(password)
     if len(text) < MIN_LENGTH:
-        raise InvalidInputError(f"the password is too short: {len(text)} characters, at least {MIN_LENGTH} are "
-                                "needed (a few words make a good one)")
+        raise InvalidInputError(N_("the password is too short: {count} characters, at least {min_length} are "
+                                   "needed (a few words make a good one)"), count=len(text), min_length=MIN_LENGTH)
     if len(text) > MAX_LENGTH:
-        raise InvalidInputError(f"the password is too long: {len(text)} characters, at most {MAX_LENGTH} are "
-                                "allowed")
+        raise InvalidInputError(N_("the password is too long: {count} characters, at most {max_length} are "
+                                   "allowed"), count=len(text), max_length=MAX_LENGTH)
     if "\x00" in text or not text.strip():
         raise InvalidInputError("the password must not be blank or contain NUL characters")
     if text.strip().casefold() == user_name.strip().casefold():

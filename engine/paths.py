@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from engine.errors import NotFoundError, suggest
+from engine.errors import NotFoundError, did_you_mean
+from engine.i18n import N_, Message
 
 _CHECKOUT = Path(__file__).resolve().parent.parent
 _BUNDLED = Path(__file__).resolve().parent / "data"
@@ -56,9 +57,10 @@ def process_sources(given: Iterable[str], *, shipped: bool = False) -> list[str]
         elif raw in known:
             out.append(str(known[raw]))
         else:
-            hint = suggest(raw, known)
-            raise NotFoundError(f"no process file or shipped process named '{raw}'{hint}{' ' if hint else '; '}"
-                                f"shipped: {', '.join(known) or 'none'}")
+            hint = did_you_mean(raw, known)
+            raise NotFoundError(N_("no process file or shipped process named '{raw}'{hint}{text}"
+                                   "shipped: {known}"), raw=raw, hint=hint, text=' ' if hint else '; ',
+                                known=', '.join(known) or Message(N_("none")))
     if shipped:
         out.extend(str(f) for f in known.values())
     return out

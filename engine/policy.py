@@ -28,6 +28,7 @@ import sqlalchemy as sa
 
 from engine.board import Scope
 from engine.errors import PermissionDenied
+from engine.i18n import N_, Message
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import LeadState, OwnedLead
 from engine.store import clients, leads
@@ -59,7 +60,9 @@ class Actor:
     @property
     def who(self) -> str:
         """How a refusal names them: ``user 'anna' (salesperson, team north)``."""
-        return f"user '{self.name}' ({self.role}{', team ' + self.team if self.team else ''})"
+        if self.team:
+            return Message(N_("user '{name}' ({role}, team {team})"), name=self.name, role=self.role, team=self.team)
+        return Message(N_("user '{name}' ({role})"), name=self.name, role=self.role)
 
 
 # -- admins ---------------------------------------------------------------------------------------
@@ -67,7 +70,7 @@ class Actor:
 def require_admin(actor: Actor, what: str) -> None:
     """Load or migrate processes, manage users and tokens, send the due mail, upgrade the schema..."""
     if actor.role != Role.ADMIN:
-        raise PermissionDenied(f"{actor.who} may not {what}: only an admin may")
+        raise PermissionDenied(N_("{who} may not {what}: only an admin may"), who=actor.who, what=what)
 
 
 def require_self_or_admin(actor: Actor, person: Actor, what: str) -> None:
@@ -87,18 +90,20 @@ def manages(actor: Actor, team: str | None) -> bool:
 def require_manager_of(actor: Actor, team: str | None, what: str) -> None:
     """Reassign, reopen, recall, extend, retry a mail, decide a review, see another's work: a manager of ``team``."""
     if not manages(actor, team):
-        scope = f"team {team}" if team else "leads without a team"
-        raise PermissionDenied(f"{actor.who} may not {what}: only a manager of {scope} or an admin may")
+        scope = Message(N_("team {team}"), team=team) if team else Message(N_("leads without a team"))
+        raise PermissionDenied(N_("{who} may not {what}: only a manager of {scope} or an admin may"), who=actor.who,
+                               what=what, scope=scope)
 
 
 def _require_role(actor: Actor, roles: tuple[str, ...], refusal: str) -> None:
     if actor.role not in roles:
-        raise PermissionDenied(f"user '{actor.name}' ({actor.role}) {refusal}")
+        raise PermissionDenied(N_("user '{name}' ({role}) {refusal}"), name=actor.name, role=actor.role,
+                               refusal=refusal)
 
 
 def require_manager(actor: Actor, what: str) -> None:
     """Rotate, import: any manager or an admin (their scope is checked where they name it)."""
-    _require_role(actor, MANAGERS, f"may not {what}: only a manager or an admin may")
+    _require_role(actor, MANAGERS, Message(N_("may not {what}: only a manager or an admin may"), what=what))
 
 
 # -- owners ---------------------------------------------------------------------------------------
@@ -109,8 +114,8 @@ def can_own(actor: Actor) -> bool:
 
 def require_can_own(actor: Actor) -> None:
     if not actor.active:
-        raise PermissionDenied(f"user '{actor.name}' is deactivated and cannot own leads")
-    _require_role(actor, OWNERS, "cannot own leads; owners are salespeople or managers")
+        raise PermissionDenied(N_("user '{name}' is deactivated and cannot own leads"), name=actor.name)
+    _require_role(actor, OWNERS, Message(N_("cannot own leads; owners are salespeople or managers")))
 
 
 def default_owner(actor: Actor) -> str | None:
@@ -120,7 +125,7 @@ def default_owner(actor: Actor) -> str | None:
 
 def require_can_add(actor: Actor) -> None:
     """Add a lead without naming its owner."""
-    _require_role(actor, ADDERS, "may not add leads")
+    _require_role(actor, ADDERS, Message(N_("may not add leads")))
 
 
 def require_can_give(actor: Actor, owner: Actor, what: str) -> None:
@@ -133,8 +138,8 @@ def require_can_give(actor: Actor, owner: Actor, what: str) -> None:
 def require_can_assign(actor: Actor, lead: OwnedLead, to: Actor) -> None:
     """Give ``lead`` to ``to``: a manager of the lead's team and of the new owner's."""
     require_can_own(to)
-    require_manager_of(actor, lead.team, f"reassign lead {lead.id}")
-    require_manager_of(actor, to.team, f"assign a lead to {to.name}")
+    require_manager_of(actor, lead.team, Message(N_("reassign lead {lead}"), lead=lead.id))
+    require_manager_of(actor, to.team, Message(N_("assign a lead to {name}"), name=to.name))
 
 
 # -- seeing leads ---------------------------------------------------------------------------------
@@ -181,8 +186,8 @@ def require_can_view(actor: Actor, lead: OwnedLead) -> None:
     if can_view(actor, lead):
         return
     # whose it is stays unsaid: the refusal is the same for every lead the actor may not see
-    raise PermissionDenied(f"{actor.who} may not see lead {lead.id}: only its owner, a manager of its team, its "
-                           "team's departments or an admin may")
+    raise PermissionDenied(N_("{who} may not see lead {lead}: only its owner, a manager of its team, its "
+                              "team's departments or an admin may"), who=actor.who, lead=lead.id)
 
 
 def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
@@ -190,8 +195,9 @@ def require_can_view_client(actor: Actor, client_id: int, its_leads: Iterable[Ow
     client over sees everything that happened before). A client with no lead at all belongs to nobody yet."""
     listed = list(its_leads)
     if listed and not any(can_view(actor, lead) for lead in listed):
-        raise PermissionDenied(f"user '{actor.name}' ({actor.role}) may not see client {client_id}: "
-                               "none of its leads is theirs to see")
+        raise PermissionDenied(N_("user '{name}' ({role}) may not see client {client}: "
+                                  "none of its leads is theirs to see"), name=actor.name, role=actor.role,
+                               client=client_id)
 
 
 def may_join_client(actor: Actor, its_leads: Iterable[LeadState], *, team: str | None) -> bool:
@@ -224,8 +230,9 @@ def can_work(actor: Actor, lead: OwnedLead) -> bool:
 
 def require_can_work(actor: Actor, lead: OwnedLead, verb: str) -> None:
     if not can_work(actor, lead):
-        raise PermissionDenied(f"{actor.who} may not {verb} lead {lead.id}: it belongs to "
-                               f"{lead.owner or 'nobody'}; only its owner or a manager of its team may")
+        raise PermissionDenied(N_("{who} may not {verb} lead {lead}: it belongs to "
+                                  "{owner}; only its owner or a manager of its team may"), who=actor.who, verb=verb,
+                               lead=lead.id, owner=lead.owner or Message(N_("nobody")))
 
 
 def require_can_write(actor: Actor, lead: OwnedLead, spec: ProcessSpec, names: Iterable[str]) -> None:
@@ -240,10 +247,12 @@ def require_can_write(actor: Actor, lead: OwnedLead, spec: ProcessSpec, names: I
             return
         if theirs:
             others = ", ".join(n for n in names if n not in theirs)
-            raise PermissionDenied(f"{actor.who} may not edit {others} of lead {lead.id}: the {actor.role} writes "
-                                   f"only {', '.join(sorted(theirs))}; the rest is its owner's or a manager's")
-    raise PermissionDenied(f"{actor.who} may not edit lead {lead.id}: it belongs to {lead.owner or 'nobody'}; "
-                           "only its owner or a manager of its team may")
+            raise PermissionDenied(N_("{who} may not edit {others} of lead {lead}: the {role} writes "
+                                      "only {theirs}; the rest is its owner's or a manager's"), who=actor.who,
+                                   others=others, lead=lead.id, role=actor.role, theirs=', '.join(sorted(theirs)))
+    raise PermissionDenied(N_("{who} may not edit lead {lead}: it belongs to {owner}; "
+                              "only its owner or a manager of its team may"), who=actor.who, lead=lead.id,
+                           owner=lead.owner or Message(N_("nobody")))
 
 
 def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: ProcessSpec) -> None:
@@ -254,17 +263,23 @@ def require_can_do_task(actor: Actor, lead: OwnedLead, task: TaskSpec, spec: Pro
     if task.owner == spec.owner_role:
         if lead.owner == actor.name:
             return
-        why = f"it is the {spec.owner_role}'s task and lead {lead.id} belongs to {lead.owner or 'nobody'}"
+        why = (Message(N_("it is the {role}'s task and lead {lead} belongs to {owner}"), role=spec.owner_role,
+                       lead=lead.id, owner=lead.owner) if lead.owner else
+               Message(N_("it is the {role}'s task and lead {lead} belongs to nobody"), role=spec.owner_role,
+                       lead=lead.id))
     elif actor.role == Role.SALESPERSON and lead.owner != actor.name:
         # a task of the salesperson role in a process whose leads are owned by another role is still no
         # colleague's to do: a salesperson works on their own leads only
-        why = f"lead {lead.id} belongs to {lead.owner or 'nobody'}; a salesperson works only on their own leads"
+        why = (Message(N_("lead {lead} belongs to {owner}; a salesperson works only on their own leads"),
+                       lead=lead.id, owner=lead.owner) if lead.owner else
+               Message(N_("lead {lead} belongs to nobody; a salesperson works only on their own leads"), lead=lead.id))
     else:
         if actor.role == task.owner and (actor.team is None or actor.team == lead.team):
             return
         role = spec.role(task.owner)
-        why = f"it is owned by the {role.name if role else task.owner} ({task.owner})"
-    raise PermissionDenied(f"{actor.who} may not complete task '{task.id}' of lead {lead.id}: {why}")
+        why = Message(N_("it is owned by the {name} ({role})"), name=role.name if role else task.owner, role=task.owner)
+    raise PermissionDenied(N_("{who} may not complete task '{task}' of lead {lead}: {why}"), who=actor.who,
+                           task=task.id, lead=lead.id, why=why)
 
 
 def require_can_see_work_of(actor: Actor, person: Actor, what: str) -> None:
@@ -319,20 +334,20 @@ def view_scope(actor: Actor, *, owner: str | None, team: str | None, lookup: Use
     they may see: every lead the scope covers is one they may see (tests/test_policy.py)."""
     if actor.role == Role.SALESPERSON:
         if owner not in (None, actor.name) or team not in (None, actor.team):
-            raise PermissionDenied(f"user '{actor.name}' (salesperson) sees only their own leads")
+            raise PermissionDenied(N_("user '{name}' (salesperson) sees only their own leads"), name=actor.name)
         return Scope(owner=actor.name)
     if actor.role == Role.INTAKE:  # an integrator's token made with --read: every lead
         if owner is not None:
             lookup(owner)
         return Scope(team=team, owner=owner)
     if actor.role not in MANAGERS:
-        raise PermissionDenied(f"user '{actor.name}' ({actor.role}) has no board; boards are for "
-                               "salespeople and managers")
+        raise PermissionDenied(N_("user '{name}' ({role}) has no board; boards are for "
+                                  "salespeople and managers"), name=actor.name, role=actor.role)
     if owner is not None:
-        require_manager_of(actor, lookup(owner).team, f"see the leads of {owner}")
+        require_manager_of(actor, lookup(owner).team, Message(N_("see the leads of {owner}"), owner=owner))
     wanted = team if team is not None else (actor.team if actor.role == Role.MANAGER else None)
     if wanted is not None:
-        require_manager_of(actor, wanted, f"see team {wanted}")
+        require_manager_of(actor, wanted, Message(N_("see team {wanted}"), wanted=wanted))
     return Scope(team=wanted, owner=owner)
 
 
@@ -348,13 +363,13 @@ class Agenda:
 
 def agenda_scope(actor: Actor, *, person: Actor | None, team: str | None) -> Agenda:
     if person is not None:
-        require_can_see_work_of(actor, person, f"see the agenda of {person.name}")
+        require_can_see_work_of(actor, person, Message(N_("see the agenda of {name}"), name=person.name))
         return Agenda(person=person.name, team=None, director=False)
     if actor.role == Role.SALESPERSON:
         return Agenda(person=actor.name, team=None, director=False)
     wanted = team if team is not None else actor.team
     if wanted is not None:
-        require_manager_of(actor, wanted, f"see the agenda of team {wanted}")
+        require_manager_of(actor, wanted, Message(N_("see the agenda of team {wanted}"), wanted=wanted))
     return Agenda(person=None, team=wanted, director=actor.role in MANAGERS)
 
 
@@ -371,7 +386,7 @@ def reviews_team(actor: Actor) -> str | None:
 
 
 def require_sees_reviews(actor: Actor) -> None:
-    _require_role(actor, MANAGERS, "may not see refusal reviews: they are the sales director's")
+    _require_role(actor, MANAGERS, Message(N_("may not see refusal reviews: they are the sales director's")))
 
 
 # -- API tokens -----------------------------------------------------------------------------------
@@ -379,5 +394,5 @@ def require_sees_reviews(actor: Actor) -> None:
 def require_token_reads(source: str, can_read: bool) -> None:
     """Reading through the HTTP intake needs a token made with ``--read``."""
     if not can_read:
-        raise PermissionDenied(f"the token of source '{source}' may send leads but not read them; "
-                               "reading needs a token made with --read")
+        raise PermissionDenied(N_("the token of source '{source}' may send leads but not read them; "
+                                  "reading needs a token made with --read"), source=source)

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from engine import i18n
 from engine.errors import InvalidInputError
-from engine.i18n import N_
+from engine.i18n import N_, Message
 from engine.spec import LEAD_ATTRIBUTES, Condition, FieldSpec, ProcessSpec, StageSpec, TaskSpec
 from engine.vocab import CLIENT_NAME_LENGTH, EMAIL_LENGTH, PHONE_LENGTH, TaskStatus
 
@@ -49,11 +49,11 @@ def clean_text(value: str | None, what: str, limit: int = CLIENT_NAME_LENGTH) ->
         return None
     value = value.strip()
     if len(value) > limit:
-        raise InvalidInputError(f"{what} is longer than {limit} characters")
+        raise InvalidInputError(N_("{what} is longer than {limit} characters"), what=what, limit=limit)
     if not is_encodable(value):
-        raise InvalidInputError(f"{what} is not valid text (invalid UTF-8)")
+        raise InvalidInputError(N_("{what} is not valid text (invalid UTF-8)"), what=what)
     if has_control_characters(value):
-        raise InvalidInputError(f"{what} contains control characters")
+        raise InvalidInputError(N_("{what} contains control characters"), what=what)
     return value or None
 
 
@@ -77,15 +77,17 @@ def one_line_text(value: str | None, what: str, limit: int = CLIENT_NAME_LENGTH)
         return None
     text = clean_text(_BREAKS.sub(" ", value), what, limit)
     if text is not None and (found := _BIDI_CONTROLS.search(text)) is not None:
-        raise InvalidInputError(f"{what} contains the bidirectional control U+{ord(found.group()):04X} at character "
-                                f"{found.start() + 1}; a one-line text may not change the direction it reads in")
+        raise InvalidInputError(N_("{what} contains the bidirectional control U+{code:04X} at character "
+                                   "{position}; a one-line text may not change the direction it reads in"), what=what,
+                                code=ord(found.group()), position=found.start() + 1)
     return text
 
 
 def check_email(value: str | None, what: str = "e-mail") -> str | None:
     email = one_line_text(value, what, EMAIL_LENGTH)
     if email and not _EMAIL.fullmatch(email):
-        raise InvalidInputError(f"{what} {email!r} is not an address such as name@example.com")
+        raise InvalidInputError(N_("{what} {email!r} is not an address such as name@example.com"), what=what,
+                                email=email)
     return email
 
 
@@ -130,7 +132,8 @@ def parse_phone(text: str, region: str | None = None) -> Phone:
     try:
         number = phonenumbers.parse(text, where)
     except phonenumbers.NumberParseException as exc:
-        raise PhoneError(f"phone {text!r} is not a phone number: {reasons.get(exc.error_type, str(exc))}") from None
+        raise PhoneError(N_("phone {text!r} is not a phone number: {reason}"), text=text,
+                         reason=reasons.get(exc.error_type, str(exc))) from None
     if not phonenumbers.is_valid_number(number):
         why = {
             phonenumbers.ValidationResult.TOO_SHORT: "it is too short",
@@ -139,8 +142,10 @@ def parse_phone(text: str, region: str | None = None) -> Phone:
             phonenumbers.ValidationResult.INVALID_LENGTH: "it has the wrong number of digits",
         }.get(phonenumbers.is_possible_number_with_reason(number), "no such number is in use")
         region_of = phonenumbers.region_code_for_country_code(number.country_code or 0)
-        raise PhoneError(f"phone {text!r} is not a valid number of {region_of} (+{number.country_code}): {why}; "
-                         f"write it as +CC NUMBER, or as a national number of {where}")
+        raise PhoneError(N_("phone {text!r} is not a valid number of {region_of} (+{country_code}): {why}; "
+                            "write it as +CC NUMBER, or as a national number of {where}"), text=text,
+                         region_of=region_of,
+                         country_code=number.country_code, why=why, where=where)
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number.national_number or 0)
 
 
@@ -149,7 +154,7 @@ def check_phone(value: str | None, region: str | None = None) -> str | None:
     refused with the reason when it is no valid number."""
     phone = one_line_text(value, "phone", PHONE_LENGTH)
     if phone and not _PHONE.fullmatch(phone):
-        raise InvalidInputError(f"phone {phone!r} may contain only digits, spaces and + ( ) . / -")
+        raise InvalidInputError(N_("phone {phone!r} may contain only digits, spaces and + ( ) . / -"), phone=phone)
     if phone and phone.startswith("00"):
         phone = "+" + phone[2:]
     return parse_phone(phone, region).e164 if phone else None
@@ -159,7 +164,8 @@ def check_tax_id(value: str | None) -> str | None:
     """A tax id (NIP, CUI, INN...) as written, trimmed: letters, digits, spaces and - . / only."""
     tax_id = one_line_text(value, "tax id", PHONE_LENGTH)
     if tax_id and not _TAX_ID.fullmatch(tax_id):
-        raise InvalidInputError(f"tax id {tax_id!r} may contain only letters, digits, spaces and - . /")
+        raise InvalidInputError(N_("tax id {tax_id!r} may contain only letters, digits, spaces and - . /"),
+                                tax_id=tax_id)
     return tax_id
 
 
@@ -250,20 +256,21 @@ def local_date(text: str, language: str | None = None) -> dt.date:
 def parse_money(text: Any, *, what: str = "value") -> Decimal:
     """An exact amount with at most two decimals; accepts '12 500,50' as written in PL/RO/RU."""
     if isinstance(text, bool):
-        raise InvalidInputError(f"{what} must be an amount such as 12500.50, got {text!r}")
+        raise InvalidInputError(N_("{what} must be an amount such as 12500.50, got {text!r}"), what=what, text=text)
     raw = decimal_text(str(text), what=what)
     try:
         amount = Decimal(raw)
     except InvalidOperation:
-        raise InvalidInputError(f"{what} must be an amount such as 12500.50, got {text!r}") from None
+        raise InvalidInputError(N_("{what} must be an amount such as 12500.50, got {text!r}"), what=what,
+                                text=text) from None
     if not amount.is_finite():
-        raise InvalidInputError(f"{what} must be a finite amount, got {text!r}")
+        raise InvalidInputError(N_("{what} must be a finite amount, got {text!r}"), what=what, text=text)
     if amount < 0:
-        raise InvalidInputError(f"{what} must not be negative, got {text!r}")
+        raise InvalidInputError(N_("{what} must not be negative, got {text!r}"), what=what, text=text)
     if amount >= Decimal(10) ** 13:  # first: quantizing more digits than the context's precision raises
-        raise InvalidInputError(f"{what} is too large: {text!r}")
+        raise InvalidInputError(N_("{what} is too large: {text!r}"), what=what, text=text)
     if amount != amount.quantize(MONEY_QUANTUM):
-        raise InvalidInputError(f"{what} has more than two decimals: {text!r}")
+        raise InvalidInputError(N_("{what} has more than two decimals: {text!r}"), what=what, text=text)
     return amount.quantize(MONEY_QUANTUM)
 
 
@@ -281,25 +288,26 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
     text -> str, number -> int or float, money -> decimal string, date -> 'YYYY-MM-DD',
     choice -> one of the options, bool -> true/false. Empty text clears the field (None).
     """
-    where = f"field '{field.id}' ({field.type})"
+    where = Message(N_("field '{field}' ({type})"), field=field.id, type=field.type)
     if value is None or (isinstance(value, str) and value.strip() == ""):
         return None
     if field.type == "text":
         if not isinstance(value, str):
-            raise InvalidInputError(f"{where} takes text, got {value!r}")
+            raise InvalidInputError(N_("{where} takes text, got {value!r}"), where=where, value=value)
         if not is_encodable(value):
-            raise InvalidInputError(f"{where} is not valid text (invalid UTF-8)")
+            raise InvalidInputError(N_("{where} is not valid text (invalid UTF-8)"), where=where)
         if has_control_characters(value):
-            raise InvalidInputError(f"{where} contains control characters")
+            raise InvalidInputError(N_("{where} contains control characters"), where=where)
         if len(value) > 10_000:
-            raise InvalidInputError(f"{where} is longer than 10,000 characters")
+            raise InvalidInputError(N_("{where} is longer than 10,000 characters"), where=where)
         return value
     if field.type == "choices":
         return _choices(field, value, where)
     if field.type == "choice":
         text = str(value).strip()
         if text not in field.options:
-            raise InvalidInputError(f"{where} must be one of: {', '.join(field.options)}; got {value!r}")
+            raise InvalidInputError(N_("{where} must be one of: {options}; got {value!r}"), where=where,
+                                    options=', '.join(field.options), value=value)
         return text
     if field.type == "bool":
         if isinstance(value, bool):
@@ -309,28 +317,30 @@ def coerce_field(field: FieldSpec, value: Any) -> Any:
             return True
         if word in _FALSE:
             return False
-        raise InvalidInputError(f"{where} takes true or false (yes/no), got {value!r}")
+        raise InvalidInputError(N_("{where} takes true or false (yes/no), got {value!r}"), where=where, value=value)
     if field.type == "date":
         text = value.isoformat() if isinstance(value, dt.date) else str(value).strip()
         try:
             return local_date(text).isoformat()
         except ValueError:
-            raise InvalidInputError(f"{where} takes a date written YYYY-MM-DD, got {value!r}") from None
+            raise InvalidInputError(N_("{where} takes a date written YYYY-MM-DD, got {value!r}"), where=where,
+                                    value=value) from None
     if field.type == "money":
         amount = parse_money(value, what=where)
         _check_bounds(field, amount, where)
         return str(amount)
     # number
     if isinstance(value, bool):
-        raise InvalidInputError(f"{where} takes a number, got {value!r}")
+        raise InvalidInputError(N_("{where} takes a number, got {value!r}"), where=where, value=value)
     try:
         number = Decimal(decimal_text(value, what=where) if isinstance(value, str) else str(value))
     except InvalidOperation:
-        raise InvalidInputError(f"{where} takes a number, got {value!r}") from None
+        raise InvalidInputError(N_("{where} takes a number, got {value!r}"), where=where, value=value) from None
     if not number.is_finite():
-        raise InvalidInputError(f"{where} takes a finite number, got {value!r}")
+        raise InvalidInputError(N_("{where} takes a finite number, got {value!r}"), where=where, value=value)
     if number != 0 and not -15 <= number.adjusted() <= 15:
-        raise InvalidInputError(f"{where} takes a number between 1e-15 and 1e15 in size, got {value!r}")
+        raise InvalidInputError(N_("{where} takes a number between 1e-15 and 1e15 in size, got {value!r}"), where=where,
+                                value=value)
     _check_bounds(field, number, where)
     return int(number) if number == number.to_integral_value() else float(number)
 
@@ -341,16 +351,19 @@ def _choices(field: FieldSpec, value: Any, where: str) -> list[str] | None:
     chosen = {str(item).strip() for item in items} - {""}
     wrong = sorted(chosen - set(field.options))
     if wrong:
-        raise InvalidInputError(f"{where} takes options from: {', '.join(field.options)} (separated by commas); "
-                                f"got {', '.join(repr(w) for w in wrong)}")
+        raise InvalidInputError(N_("{where} takes options from: {options} (separated by commas); "
+                                   "got {value}"), where=where, options=', '.join(field.options),
+                                value=', '.join(repr(w) for w in wrong))
     return [o for o in field.options if o in chosen] or None
 
 
 def _check_bounds(field: FieldSpec, number: Decimal, where: str) -> None:
     if field.min is not None and number < Decimal(str(field.min)):
-        raise InvalidInputError(f"{where} must be at least {field.min}, got {number}")
+        raise InvalidInputError(N_("{where} must be at least {min}, got {number}"), where=where, min=field.min,
+                                number=number)
     if field.max is not None and number > Decimal(str(field.max)):
-        raise InvalidInputError(f"{where} must be at most {field.max}, got {number}")
+        raise InvalidInputError(N_("{where} must be at most {max}, got {number}"), where=where, max=field.max,
+                                number=number)
 
 
 def _comparable(kind: str, value: Any) -> Any:

@@ -29,6 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 from engine.rules import PhoneError, has_control_characters, is_encodable, parse_phone
 
 #: How long a search text may be, and how many hits one search returns at most.
@@ -112,12 +113,13 @@ def parse_query(text: str, region: str | None = None) -> Query:
         raise InvalidInputError("the search text is empty; give a name, company, e-mail, phone, tax id or lead id")
     text = text.strip()
     if len(text) > TEXT_LENGTH:
-        raise InvalidInputError(f"the search text is longer than {TEXT_LENGTH} characters ({len(text)})")
+        raise InvalidInputError(N_("the search text is longer than {text_length} characters ({count})"),
+                                text_length=TEXT_LENGTH, count=len(text))
     if not is_encodable(text) or has_control_characters(text):
         raise InvalidInputError("the search text contains control characters or invalid UTF-8; give plain text")
     folded = fold(text)
     if not folded and "@" not in text:
-        raise InvalidInputError(f"the search text {text!r} has no letters or digits to look for")
+        raise InvalidInputError(N_("the search text {text!r} has no letters or digits to look for"), text=text)
     bare = text.lstrip("#")
     lead_id = int(bare) if bare.isascii() and bare.isdigit() and len(bare) <= 12 else None
     phone = None
@@ -132,5 +134,6 @@ def parse_query(text: str, region: str | None = None) -> Query:
 
 def check_limit(limit: int) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
-        raise InvalidInputError(f"the search limit must be a whole number from 1 to {MAX_LIMIT}, got {limit!r}")
+        raise InvalidInputError(N_("the search limit must be a whole number from 1 to {max_limit}, got {limit!r}"),
+                                max_limit=MAX_LIMIT, limit=limit)
     return limit

@@ -324,19 +324,31 @@ def js(url: str | None, user: str | None, command: Command, now: str = TEST_NOW)
     return json.loads(printed(url, user, [*argv(command), "--json"], now))
 
 
+def _click_words(message: str) -> tuple[str, ...]:
+    """click's word ``message`` (up to its placeholder) in every language: an error's line starts with one."""
+    from engine import i18n
+
+    return tuple(i18n.translations(code).gettext(message).split("{")[0] for code in i18n.LANGUAGES)
+
+
+_CLICK_WORDS = {"Error: {message}": _click_words("Error: {message}"), "Usage:": _click_words("Usage:")}
+
+
 def check_error(result: Result, code: int, *, usage: bool = True) -> str:
-    """Exit ``code``, stdout empty, one ``Error: ...`` line on stderr, no traceback; returns that line.
+    """Exit ``code``, stdout empty, one ``Error: ...`` line (``Błąd: ...`` in Polish...) on stderr, no traceback;
+    returns that line.
     A usage error (exit 2) shows the usage first, unless ``usage`` is False: click has none to show when
     parsing fails before it knows the command."""
     assert result.exit_code == code, f"exit {result.exit_code}, expected {code}\n{result.output}"
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout == ""
-    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    errors = [line for line in result.stderr.splitlines() if line.startswith(_CLICK_WORDS["Error: {message}"])]
     assert len(errors) == 1, result.stderr
     if code == 1:
         assert result.stderr == errors[0] + "\n", result.stderr  # the whole of stderr is that one line
     else:  # click's usage errors: the usage and a hint, then the error
-        assert result.stderr.startswith("Usage: leadflow ") if usage else result.stderr == errors[0] + "\n"
+        assert (result.stderr.startswith(tuple(f"{usage_} leadflow " for usage_ in _CLICK_WORDS["Usage:"])) if usage
+                else result.stderr == errors[0] + "\n")
         assert result.stderr.endswith(errors[0] + "\n")
     return errors[0]
 

@@ -147,11 +147,11 @@ def _refused_advance(team: Team) -> int:
 @pytest.mark.parametrize(("code", "start"), [
     # the stage and the open task by their labels in the reader's language (photovoltaics speaks en, pl and ro);
     # a Russian reader gets the process's own language, Polish
-    ("pl", "Error: nie można opuścić etapu „Zarejestruj leada” leada {lead}: otwarte zadania obowiązkowe: "
+    ("pl", "Błąd: nie można opuścić etapu „Zarejestruj leada” leada {lead}: otwarte zadania obowiązkowe: "
            "Zapisz dane kontaktowe i źródło leada"),
-    ("ro", "Error: nu se poate părăsi etapa „Înregistrează lead-ul” a lead-ului {lead}: sarcini obligatorii "
+    ("ro", "Eroare: nu se poate părăsi etapa „Înregistrează lead-ul” a lead-ului {lead}: sarcini obligatorii "
            "deschise: Înregistrează datele de contact și sursa"),
-    ("ru", "Error: нельзя покинуть этап «Zarejestruj leada» лида {lead}: открыты обязательные задачи: "
+    ("ru", "Ошибка: нельзя покинуть этап «Zarejestruj leada» лида {lead}: открыты обязательные задачи: "
            "Zapisz dane kontaktowe i źródło leada"),
 ])
 def test_a_refused_advance_speaks_the_users_language(team: Team, code: str, start: str) -> None:
@@ -167,7 +167,7 @@ def test_a_refused_advance_speaks_the_users_language(team: Team, code: str, star
 def test_the_environment_language_speaks_until_a_user_chose_one(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
     lead = _refused_advance(team)
     monkeypatch.setenv("LEADFLOW_LANG", "pl")
-    assert refused(team.url, "anna", f"lead advance {lead}").startswith("Error: nie można opuścić etapu")
+    assert refused(team.url, "anna", f"lead advance {lead}").startswith("Błąd: nie można opuścić etapu")
     ok(team.url, "anna", "user set anna --language en")
     assert refused(team.url, "anna", f"lead advance {lead}").startswith("Error: can't leave stage 'register_lead'")
     assert js(team.url, "anna", ["user", "set", "anna", "--language", ""])["language"] is None
@@ -299,16 +299,16 @@ def test_amounts_are_read_in_the_users_language(team: Team, code: str, typed: li
 
 
 @pytest.mark.parametrize(("code", "error"), [
-    ("pl", "Error: value '35.000' jest niejednoznaczne: napisz 35000 dla tysięcy albo 35,000 dla części ułamkowej"),
-    ("ru", "Error: value '35.000' неоднозначно: напишите 35000 для тысяч или 35,000 для дробной части"),
+    ("pl", "Błąd: value '35.000' jest niejednoznaczne: napisz 35000 dla tysięcy albo 35,000 dla części ułamkowej"),
+    ("ru", "Ошибка: value '35.000' неоднозначно: напишите 35000 для тысяч или 35,000 для дробной части"),
 ])
 def test_an_ambiguous_amount_is_refused_clearly(team: Team, code: str, error: str) -> None:
     ok(team.url, "anna", f"user set anna --language {code}")
     assert refused(team.url, "anna", ["lead", "add", "--process", "photovoltaics", "--name", "X", "--value",
                                       "35.000"]) == error
     assert refused(team.url, "anna", ["lead", "add", "--process", "photovoltaics", "--name", "X", "--value",
-                                      "35.00.0"]).startswith("Error: value musi być liczbą" if code == "pl"
-                                                             else "Error: value должно быть числом")
+                                      "35.00.0"]).startswith("Błąd: value musi być liczbą" if code == "pl"
+                                                             else "Ошибка: value должно быть числом")
 
 
 @pytest.mark.parametrize(("code", "typed"), [("pl", "16.03.2026"), ("ro", "16.03.2026"), ("ru", "16/03/2026"),

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from engine import actions, policy, results, rules, store
 from engine.assignment import Assigner, owner_of_new_lead
 from engine.errors import InvalidInputError, LeadflowError
+from engine.i18n import N_, Message
 from engine.intake.columns import ColumnPlan, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256, unneutralise
 from engine.intake.inquiry import FieldError, Inquiry, check_inquiry
@@ -70,7 +71,8 @@ class Rejects:
             try:
                 fd, tmp = tempfile.mkstemp(prefix=".rejects-", suffix=".csv", dir=self.path.parent or ".")
             except OSError as exc:
-                raise InvalidInputError(f"cannot write the rejects file {self.path}: {exc.strerror or exc}") from None
+                raise InvalidInputError(N_("cannot write the rejects file {path}: {strerror}"), path=self.path,
+                                        strerror=exc.strerror or exc) from None
             self._tmp = Path(tmp)
             # UTF-8 with a BOM, the input's delimiter: Excel opens it as it opened the input
             self._file = open(fd, "w", encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed in finish/discard)
@@ -111,7 +113,7 @@ class BulkImport:
         self._owners: dict[str, policy.Actor | str] = {}  # owner name -> the user, or why they cannot own
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
-            raise InvalidInputError(f"--owner: {self.default_owner}")
+            raise InvalidInputError(N_("--owner: {default_owner}"), default_owner=self.default_owner)
         self.stats = _no_counts()
         self._templates: dict[tuple[bool, ...], tuple[LeadState, actions.Entry | None]] = {}
         self._conditional = [t for t in spec.first_stage.all_tasks if t.when is not None]
@@ -130,7 +132,7 @@ class BulkImport:
         if name not in self._owners:
             try:
                 owner = self._user(name)
-                policy.require_can_give(self.actor, owner, f"import leads for {name}")
+                policy.require_can_give(self.actor, owner, Message(N_("import leads for {name}"), name=name))
                 self._owners[name] = owner
             except LeadflowError as exc:
                 self._owners[name] = str(exc)
@@ -326,9 +328,9 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
     aborted import); a problem with the file as a whole raises ``InvalidInputError``."""
     path = Path(path)
     if options.on_error not in ("skip", "abort"):
-        raise InvalidInputError(f"on_error {options.on_error!r} is not one of: skip, abort")
+        raise InvalidInputError(N_("on_error {on_error!r} is not one of: skip, abort"), on_error=options.on_error)
     if options.assign not in (None, "auto"):
-        raise InvalidInputError(f"assign {options.assign!r} is not 'auto' (the assignment rules)")
+        raise InvalidInputError(N_("assign {assign!r} is not 'auto' (the assignment rules)"), assign=options.assign)
     if options.owner and options.assign:
         raise InvalidInputError("give either an owner for every lead or --assign auto, not both")
     sha256 = file_sha256(path)
@@ -336,20 +338,23 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
                            .order_by(imports.c.id.desc()).limit(1)).mappings().first()
     if earlier is not None and not options.again:
         raise InvalidInputError(
-            f"{path.name} was already imported into {spec.id} (import {earlier['id']} by {earlier['actor']} on "
-            f"{earlier['finished_at']:%Y-%m-%d %H:%M}: {earlier['imported']} leads); importing it again would "
-            "add every lead a second time (to do it anyway: --again)")
+            N_("{name} was already imported into {process} (import {earlier_id} by {actor} on "
+               "{finished_at:%Y-%m-%d %H:%M}: {imported} leads); importing it again would "
+               "add every lead a second time (to do it anyway: --again)"), name=path.name, process=spec.id,
+            earlier_id=earlier['id'], actor=earlier['actor'], finished_at=earlier['finished_at'],
+            imported=earlier['imported'])
     mapping = options.mapping or {}
     source = CsvFile(path, encoding=options.encoding or mapping.get("encoding"), delimiter=mapping.get("delimiter"))
     try:
         plan = plan_columns(spec, source.header, mapping.get("columns"))
         for first, second, target in plan.duplicates:
-            raise InvalidInputError(f"columns {first!r} and {second!r} both give the lead's {target}; send one of "
-                                    "them to 'ignore' in a mapping file")
+            raise InvalidInputError(N_("columns {first!r} and {second!r} both give the lead's {target}; send one of "
+                                       "them to 'ignore' in a mapping file"), first=first, second=second, target=target)
         if not any(c.target == "name" for c in plan.columns):
             raise InvalidInputError(
-                f"{path.name} has no column for the client's name (a header such as 'name'); its columns are "
-                f"{', '.join(map(repr, source.header))}: map one to name in a mapping file")
+                N_("{name} has no column for the client's name (a header such as 'name'); its columns are "
+                   "{columns}: map one to name in a mapping file"), name=path.name,
+                columns=', '.join(map(repr, source.header)))
         bulk = BulkImport(conn, actor=actor, spec=spec, version=version, at=at, specs=specs, options=options,
                           user=user)
         rows, rejects = read_rows(source, options, lambda rejects: _read(source, plan, bulk, rejects, options))

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.errors import InvalidInputError, suggest
+from engine.errors import InvalidInputError, did_you_mean
+from engine.i18n import N_
 from engine.intake.csv_file import DELIMITERS
 from engine.spec import FieldSpec, ProcessSpec
 
@@ -91,14 +92,17 @@ def plan_columns(spec: ProcessSpec, headers: list[str], mapping: Mapping[str, st
     for header, wanted in (mapping or {}).items():
         if wanted != IGNORE and wanted not in ATTRIBUTES and spec.field_spec(wanted) is None:
             known = [*ATTRIBUTES, *(f.id for f in spec.fields)]
-            raise InvalidInputError(f"the mapping sends {what} {header!r} to {wanted!r}, which is neither a lead "
-                                    f"attribute nor a field of process {spec.id}{suggest(wanted, known)}; "
-                                    f"use one of: {', '.join(known)}, or ignore")
+            raise InvalidInputError(N_("the mapping sends {what} {header!r} to {wanted!r}, which is neither a lead "
+                                       "attribute nor a field of process {process}{suggestion}; "
+                                       "use one of: {known}, or ignore"), what=what, header=header, wanted=wanted,
+                                    process=spec.id, suggestion=did_you_mean(wanted, known), known=', '.join(known))
     if mapping:
         missing = [h for h in mapping if header_key(h) not in {header_key(x) for x in headers}]
         if missing:
-            raise InvalidInputError(f"the mapping names {what}s the file does not have: {', '.join(map(repr, missing))}"
-                                    f"; the file's {what}s are: {', '.join(map(repr, headers))}")
+            raise InvalidInputError(N_("the mapping names {what}s the file does not have: {missing}"
+                                       "; the file's {what}s are: {headers}"), what=what,
+                                    missing=', '.join(map(repr, missing)),
+                                    headers=', '.join(map(repr, headers)))
     plan = ColumnPlan([], [], [])
     taken: dict[str, str] = {}
     for index, header in enumerate(headers):
@@ -126,26 +130,30 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InvalidInputError(f"cannot read the mapping file {path}: {exc.strerror or exc}") from None
+        raise InvalidInputError(N_("cannot read the mapping file {path}: {strerror}"), path=path,
+                                strerror=exc.strerror or exc) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"the mapping file {path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        raise InvalidInputError(N_("the mapping file {path} is not valid YAML: {problem}"), path=path,
+                                problem=' '.join(str(exc).split())) from None
     if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
-        raise InvalidInputError(f"the mapping file {path} must hold 'columns:', a mapping of the file's headers "
-                                "to lead attributes or field ids, e.g. columns: {\"Nr tel.\": phone}")
+        raise InvalidInputError(N_("the mapping file {path} must hold 'columns:', a mapping of the file's headers "
+                                   "to lead attributes or field ids, e.g. columns: {{\"Nr tel.\": phone}}"), path=path)
     extra = set(data) - {"columns", "encoding", "delimiter"}
     if extra:
-        raise InvalidInputError(f"the mapping file {path} has unknown keys {', '.join(sorted(map(str, extra)))}; "
-                                "allowed: columns, encoding, delimiter")
+        raise InvalidInputError(N_("the mapping file {path} has unknown keys {keys}; "
+                                   "allowed: columns, encoding, delimiter"), path=path,
+                                keys=', '.join(sorted(map(str, extra))))
     columns = {}
     for header, target in data["columns"].items():
         if not isinstance(header, str) or not isinstance(target, str):
-            raise InvalidInputError(f"the mapping file {path}: every entry of 'columns' maps a header to a name, "
-                                    f"got {header!r}: {target!r}")
+            raise InvalidInputError(N_("the mapping file {path}: every entry of 'columns' maps a header to a name, "
+                                       "got {header!r}: {target!r}"), path=path, header=header, target=target)
         columns[header] = target
     delimiter = data.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or delimiter not in DELIMITERS):
-        raise InvalidInputError(f"the mapping file {path}: delimiter {delimiter!r} is not one of , ; or a tab")
+        raise InvalidInputError(N_("the mapping file {path}: delimiter {delimiter!r} is not one of , ; or a tab"),
+                                path=path, delimiter=delimiter)
     encoding = data.get("encoding")
     if encoding is not None and not isinstance(encoding, str):
-        raise InvalidInputError(f"the mapping file {path}: encoding must be a name such as cp1250")
+        raise InvalidInputError(N_("the mapping file {path}: encoding must be a name such as cp1250"), path=path)
     return {"columns": columns, "encoding": encoding, "delimiter": delimiter}

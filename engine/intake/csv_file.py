@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine.errors import InvalidInputError
+from engine.i18n import N_, Message
 
 # -- reading the file ----------------------------------------------------------------------------------
 
@@ -42,7 +43,7 @@ def _encoding_guess(raw: bytes) -> tuple[str, str]:
     return "cp1250", "Windows-1250 (Central European: Polish, Romanian, ...)"
 
 
-def _decode_problem(path: Path, encoding: str) -> str:
+def _decode_problem(path: Path, encoding: str) -> Message:
     """Where a file stops being ``encoding``: its line number, the byte, and a guess what it is instead."""
     decoder = codecs.getincrementaldecoder(encoding)()
     with path.open("rb") as f:
@@ -53,10 +54,12 @@ def _decode_problem(path: Path, encoding: str) -> str:
                 bad = raw[exc.start:exc.start + 1].hex()
                 if encoding.replace("-", "").lower().startswith("utf8"):
                     codec, described = _encoding_guess(raw)
-                    return (f"{path.name}: line {number} is not UTF-8 (byte 0x{bad}); the file looks like "
-                            f"{described}: save it as 'CSV UTF-8' or pass --encoding {codec}")
-                return f"{path.name}: line {number} is not {encoding} (byte 0x{bad}); pass the file's --encoding"
-    return f"{path.name} is not {encoding} text; pass the file's --encoding"
+                    return Message(N_("{name}: line {number} is not UTF-8 (byte 0x{bad}); the file looks like "
+                                      "{described}: save it as 'CSV UTF-8' or pass --encoding {codec}"),
+                                   name=path.name, number=number, bad=bad, described=described, codec=codec)
+                return Message(N_("{name}: line {number} is not {encoding} (byte 0x{bad}); pass the file's "
+                                  "--encoding"), name=path.name, number=number, encoding=encoding, bad=bad)
+    return Message(N_("{name} is not {encoding} text; pass the file's --encoding"), name=path.name, encoding=encoding)
 
 
 class CsvFile:
@@ -69,12 +72,13 @@ class CsvFile:
             try:
                 codecs.lookup(encoding)
             except LookupError:
-                raise InvalidInputError(f"encoding {encoding!r} is not known; use e.g. utf-8, cp1250, cp1251, "
-                                        "iso-8859-2") from None
+                raise InvalidInputError(N_("encoding {encoding!r} is not known; use e.g. utf-8, cp1250, cp1251, "
+                                           "iso-8859-2"), encoding=encoding) from None
         try:
             self._binary: IO[bytes] = self.path.open("rb")
         except OSError as exc:
-            raise InvalidInputError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+            raise InvalidInputError(N_("cannot read {path}: {strerror}"), path=self.path,
+                                    strerror=exc.strerror or exc) from None
         self.size = os.fstat(self._binary.fileno()).st_size
         head = self._binary.read(4)
         self._binary.seek(0)
@@ -90,8 +94,8 @@ class CsvFile:
         try:
             first = self._decoding(self._text.readline)
             if not first.strip():
-                raise InvalidInputError(f"{self.path.name} is empty: a CSV file starts with a header line naming "
-                                        "its columns")
+                raise InvalidInputError(N_("{name} is empty: a CSV file starts with a header line naming "
+                                           "its columns"), name=self.path.name)
             self.delimiter = delimiter or detect_delimiter(first)
             self._reader = csv.reader(itertools.chain([first], self._text), delimiter=self.delimiter, strict=True)
             self.header = [h.strip() for h in self._next()]
@@ -103,7 +107,8 @@ class CsvFile:
         try:
             return read()
         except UnicodeDecodeError:
-            raise InvalidInputError(_decode_problem(self.path, self.encoding)) from None
+            problem = _decode_problem(self.path, self.encoding)
+            raise InvalidInputError(problem.template, **problem.params) from None
 
     def _next(self) -> list[str]:
         try:
@@ -112,7 +117,8 @@ class CsvFile:
             reason, line = str(exc), self._reader.line_num
             if "end of data" in reason or "field limit" in reason:
                 reason, line = "a quoted cell is never closed (a \" missing)", self._record_start
-            raise InvalidInputError(f"{self.path.name}: line {line}: the CSV is malformed: {reason}") from None
+            raise InvalidInputError(N_("{name}: line {line}: the CSV is malformed: {reason}"), name=self.path.name,
+                                    line=line, reason=reason) from None
 
     def records(self) -> Iterator[tuple[int, list[str]]]:
         """(line number where the record starts, cells), blank lines skipped."""
@@ -140,7 +146,7 @@ def file_sha256(path: str | Path) -> str:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     except OSError as exc:
-        raise InvalidInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise InvalidInputError(N_("cannot read {path}: {strerror}"), path=path, strerror=exc.strerror or exc) from None
     return digest.hexdigest()
 
 

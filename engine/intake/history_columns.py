@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from engine.errors import InvalidInputError, suggest
+from engine.errors import InvalidInputError, did_you_mean
+from engine.i18n import N_
 from engine.intake.columns import header_key
 from engine.spec import ClosureReason, ProcessSpec
 
@@ -73,8 +74,8 @@ def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
             continue
         old, sep, new = line.partition("=")
         if not sep or not old.strip() or not new.strip():
-            raise InvalidInputError(f"map_reason {line!r} is not OLD=NEW (an old system's reason = a closure reason "
-                                    "of the process)")
+            raise InvalidInputError(N_("map_reason {line!r} is not OLD=NEW (an old system's reason = a closure reason "
+                                       "of the process)"), line=line)
         out[old.strip()] = new.strip()
     return out
 
@@ -90,7 +91,8 @@ def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, Cl
         target = out.get(header_key(new))
         if target is None:
             ids = [r.id for r in spec.closure_reasons]
-            raise InvalidInputError(f"--map-reason {old}={new}: {new!r} is not a closure reason of process {spec.id}"
-                                    f"{suggest(new, ids)}; reasons: {', '.join(ids)}")
+            raise InvalidInputError(N_("--map-reason {old}={new}: {new!r} is not a closure reason of process {process}"
+                                       "{suggestion}; reasons: {ids}"), old=old, new=new, process=spec.id,
+                                    suggestion=did_you_mean(new, ids), ids=', '.join(ids))
         out[header_key(old)] = target
     return out

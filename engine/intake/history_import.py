@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, rules, store, views, visits
 from engine.errors import InvalidInputError, LeadflowError, suggest
+from engine.i18n import N_
 from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids, outcome, read_rows
 from engine.intake.columns import IGNORE, Column, ColumnPlan, header_key, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256
@@ -478,7 +479,7 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
     docstring); the caller commits when the report's status is ``imported``."""
     path = Path(path)
     if options.on_error not in ("skip", "abort"):
-        raise InvalidInputError(f"on_error {options.on_error!r} is not one of: skip, abort")
+        raise InvalidInputError(N_("on_error {on_error!r} is not one of: skip, abort"), on_error=options.on_error)
     if options.owner or options.assign:
         raise InvalidInputError("a history import takes each deal's owner from its owner column "
                                 "(--owner and --assign are for new inquiries)")
@@ -491,20 +492,22 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
         hplan = plan_history(spec, source.header)
         for needed in ("external_id", "created_at"):
             if needed not in hplan.columns:
-                raise InvalidInputError(f"{path.name} has no {needed} column, which a history import needs; its "
-                                        f"columns are {', '.join(map(repr, source.header))}")
+                raise InvalidInputError(N_("{name} has no {needed} column, which a history import needs; its "
+                                           "columns are {columns}"), name=path.name, needed=needed,
+                                        columns=', '.join(map(repr, source.header)))
         if "stage" not in hplan.columns and "status" not in hplan.columns:
-            raise InvalidInputError(f"{path.name} has neither a stage nor a status column; a history import needs "
-                                    "where each deal is")
+            raise InvalidInputError(N_("{name} has neither a stage nor a status column; a history import needs "
+                                       "where each deal is"), name=path.name)
         taken = {source.header[i] for i in [*hplan.columns.values(), *hplan.reached.values()]}
         plan = plan_columns(spec, source.header, {**mapping.get("columns", {}), **dict.fromkeys(taken, IGNORE)})
         plan.ignored = [h for h in plan.ignored if h not in taken]
         for first, second, target in plan.duplicates:
-            raise InvalidInputError(f"columns {first!r} and {second!r} both give the lead's {target}; send one of "
-                                    "them to 'ignore' in a mapping file")
+            raise InvalidInputError(N_("columns {first!r} and {second!r} both give the lead's {target}; send one of "
+                                       "them to 'ignore' in a mapping file"), first=first, second=second, target=target)
         if not any(c.target in ("name", "company") for c in plan.columns):
-            raise InvalidInputError(f"{path.name} has no column for the client (a company or a person's name); its "
-                                    f"columns are {', '.join(map(repr, source.header))}")
+            raise InvalidInputError(N_("{name} has no column for the client (a company or a person's name); its "
+                                       "columns are {columns}"), name=path.name,
+                                    columns=', '.join(map(repr, source.header)))
         rows, rejects = read_rows(source, options,
                                   lambda rejects: _read(source, plan, hplan, history, rejects, options))
     finally:

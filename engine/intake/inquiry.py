@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from engine import rules
 from engine.errors import InvalidInputError, suggest
+from engine.i18n import N_
 from engine.intake.columns import ATTRIBUTES, Column, plan_columns
 from engine.spec import ProcessSpec
 from engine.store import clients
@@ -72,7 +73,7 @@ def check_inquiry(values: list[tuple[Column, Any]], region: str | None = None
                 continue
             amount = target == "value" and isinstance(raw, (int, float)) and not isinstance(raw, bool)
             if raw is not None and not isinstance(raw, str) and not amount:
-                raise InvalidInputError(f"{target} must be text, got {raw!r}")
+                raise InvalidInputError(N_("{target} must be text, got {raw!r}"), target=target, raw=raw)
             if target == "email":
                 out.email = rules.check_email(raw)
                 out.email_norm = rules.normalise_email(out.email)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from engine import results
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 
 if TYPE_CHECKING:
     from sqlalchemy import ColumnElement
@@ -50,7 +51,8 @@ def period(now: dt.datetime, name: str = "month", date_from: str | None = None,
     """
     window = _window(now, name, date_from, date_to)
     if window.start is not None and window.start > now:
-        raise InvalidInputError(f"the period starts {window.start.date()}, after now ({now.isoformat()})")
+        raise InvalidInputError(N_("the period starts {date}, after now ({now})"), date=window.start.date(),
+                                now=now.isoformat())
     return Period(window.name, window.start, window.end, cutoff=now + dt.timedelta(microseconds=1))
 
 
@@ -59,7 +61,8 @@ def _window(now: dt.datetime, name: str, date_from: str | None, date_to: str | N
         start = _date(date_from, "--from") if date_from else None
         end = _date(date_to, "--to") + dt.timedelta(days=1) if date_to else None
         if start and end and end <= start:
-            raise InvalidInputError(f"--to {date_to} is before --from {date_from}")
+            raise InvalidInputError(N_("--to {date_to} is before --from {date_from}"), date_to=date_to,
+                                    date_from=date_from)
         return Period("range", start, end)
     today = dt.datetime.combine(now.date(), dt.time(0, 0))
     if name == "day":
@@ -72,11 +75,11 @@ def _window(now: dt.datetime, name: str, date_from: str | None, date_to: str | N
         return Period(name, first, (first + dt.timedelta(days=32)).replace(day=1))
     if name == "all":
         return Period(name, None, None)
-    raise InvalidInputError(f"period '{name}' is not one of: {', '.join(PERIODS)}")
+    raise InvalidInputError(N_("period '{name}' is not one of: {periods}"), name=name, periods=', '.join(PERIODS))
 
 
 def _date(text: str, what: str) -> dt.datetime:
     try:
         return dt.datetime.combine(dt.date.fromisoformat(text.strip()), dt.time(0, 0))
     except ValueError:
-        raise InvalidInputError(f"{what} {text!r} is not a date written YYYY-MM-DD") from None
+        raise InvalidInputError(N_("{what} {text!r} is not a date written YYYY-MM-DD"), what=what, text=text) from None

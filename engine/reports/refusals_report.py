@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 
 from engine import results
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 from engine.reports.periods import Period
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
@@ -60,7 +61,7 @@ def refusals(conn: Connection, specs: dict[str, ProcessSpec], window: Period, sc
     if matrix_by is not None:
         column = {"reason": 1, "product": 2}.get(matrix_by)
         if column is None:
-            raise InvalidInputError(f"the matrix is by reason or by product, not '{matrix_by}'")
+            raise InvalidInputError(N_("the matrix is by reason or by product, not '{matrix_by}'"), matrix_by=matrix_by)
         matrix = grouped(3, column)
         owners = sorted({c[0] or "" for c in matrix})
         columns = sorted({c[1] or "" for c in matrix})

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from engine import clock, policy, results, store, views
 from engine.errors import InvalidInputError
+from engine.i18n import N_, Message
 from engine.rules import clean_text
 from engine.services.context import Service, operation
 from engine.store import clients, events, leads
@@ -39,17 +40,20 @@ class ActivityService(Service):
         """Log a call, meeting, e-mail or note on the lead (a call's ``outcome`` counts unanswered attempts), and
         book the next contact when ``next_contact`` is given."""
         if kind not in tuple(ActivityKind):
-            raise InvalidInputError(f"activity kind '{kind}' is not one of: {', '.join(ActivityKind)}")
+            raise InvalidInputError(N_("activity kind '{kind}' is not one of: {kinds}"), kind=kind,
+                                    kinds=', '.join(ActivityKind))
         if outcome is not None and outcome not in tuple(CallOutcome):
-            raise InvalidInputError(f"outcome '{outcome}' is not one of: {', '.join(CallOutcome)}")
+            raise InvalidInputError(N_("outcome '{outcome}' is not one of: {outcomes}"), outcome=outcome,
+                                    outcomes=', '.join(CallOutcome))
         if outcome is not None and kind != ActivityKind.CALL:
-            raise InvalidInputError(f"an outcome goes with a call, not with a {kind}")
+            raise InvalidInputError(N_("an outcome goes with a call, not with a {kind}"), kind=kind)
         text_ = clean_text(text, "the activity's text", NOTE_LENGTH)
         if not text_:
             raise InvalidInputError("the activity's text is empty; say what happened with the client")
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state, _ = ctx.lead_to_work(conn, lead_id, "log an activity on", if_version)
+            state, _ = ctx.lead_to_work(conn, lead_id, Message(N_("log an activity on")),
+                                         if_version)
             data: dict[str, Any] = {"kind": kind, "text": text_}
             if outcome is not None:
                 data["outcome"] = outcome
@@ -64,7 +68,8 @@ class ActivityService(Service):
         """Book the next contact with the lead's client at a date and time (None or "": clear it)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state, _ = ctx.lead_to_work(conn, lead_id, "book a contact on", if_version)
+            state, _ = ctx.lead_to_work(conn, lead_id, Message(N_("book a contact on")),
+                                         if_version)
             now = clock.now()
             booked = _booked(at, now) if at else None
             if booked == (state.next_contact_at.isoformat() if state.next_contact_at else None):
@@ -76,7 +81,7 @@ class ActivityService(Service):
         """Activities, newest first: of one lead, or of every lead the acting user may see (``mine``: those the
         acting user logged)."""
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise InvalidInputError(f"limit must be a whole number of at least 1, got {limit!r}")
+            raise InvalidInputError(N_("limit must be a whole number of at least 1, got {limit!r}"), limit=limit)
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -99,16 +104,17 @@ class ActivityService(Service):
 def _booked(text: str, now: dt.datetime) -> str:
     """A next contact as written (an ISO date-time; a date alone is 9:00 that day), if it lies ahead, not too far."""
     if not isinstance(text, str):
-        raise InvalidInputError(f"the next contact must be a date and time such as 2026-03-02T09:30, got {text!r}")
+        raise InvalidInputError(N_("the next contact must be a date and time such as 2026-03-02T09:30, got {text!r}"),
+                                text=text)
     when = clock.parse_datetime(text, what="next contact")
     if "T" not in text and " " not in text.strip() and when.time() == dt.time(0, 0):
         when = dt.datetime.combine(when.date(), dt.time(9, 0))
     if when <= now:
-        raise InvalidInputError(f"the next contact {views.iso(when)} is not in the future (it is "
-                                f"{views.iso(now)}); book a time ahead")
+        raise InvalidInputError(N_("the next contact {when} is not in the future (it is "
+                                   "{now}); book a time ahead"), when=views.iso(when), now=views.iso(now))
     if when > now + FURTHEST:
-        raise InvalidInputError(f"the next contact {views.iso(when)} is more than three years ahead; "
-                                "check the year")
+        raise InvalidInputError(N_("the next contact {when} is more than three years ahead; "
+                                   "check the year"), when=views.iso(when))
     return when.replace(microsecond=0).isoformat()
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from engine import backup, integrity, migrate, policy, results, store
 from engine.errors import LeadflowError
+from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ class AdminService(Service):
                 found.append(difference)
 
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "check the database")
+            policy.require_admin(ctx.actor(conn), Message(N_("check the database")))
             for difference in integrity.database(conn):
                 report(difference)
             leads = integrity.leads_against_history(conn, ctx.specs_lookup(conn), report)
@@ -54,7 +55,7 @@ class AdminService(Service):
         ctx = self.ctx
         started = time.perf_counter()
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "back up the database")
+            policy.require_admin(ctx.actor(conn), Message(N_("back up the database")))
         target = Path(file)
         backup.backup(ctx.db, target)
         return {"file": str(target), "database": ctx.db.dialect.name, "revision": migrate.current_revision(ctx.db),
@@ -75,12 +76,13 @@ class AdminService(Service):
             with ctx.transaction() as conn:
                 backup.require_empty(conn)
                 if conn.execute(store.users.select().limit(1)).first():
-                    policy.require_admin(ctx.actor(conn), "restore into this database")
+                    policy.require_admin(ctx.actor(conn), Message(N_("restore into this database")))
         expected = "sqlite" if ctx.db.dialect.name == "sqlite" else "pg_dump"
         if kind != expected:
-            raise LeadflowError(f"{str(source)!r} is a {kind} backup; it restores into a "
-                                f"{'SQLite' if kind == 'sqlite' else 'PostgreSQL'} database, and this one is "
-                                f"{ctx.db.dialect.name}")
+            raise LeadflowError(N_("{source!r} is a {kind} backup; it restores into a "
+                                   "{text} database, and this one is "
+                                   "{name}"), source=str(source), kind=kind,
+                                text='SQLite' if kind == 'sqlite' else 'PostgreSQL', name=ctx.db.dialect.name)
 
         def verify(url: str) -> tuple[str | None, int]:
             restored = type(self.engine)(store.create_db_engine(url), user=ctx.user_name)
@@ -105,9 +107,9 @@ def _verified(restored: Engine) -> tuple[str | None, int]:
     if revision is None:
         raise LeadflowError("the backup holds no leadflow schema (no alembic_version); nothing was restored")
     if not migrate.known_revision(revision):
-        raise LeadflowError(f"the backup's schema is at revision {revision}, which this leadflow does not know "
-                            f"(it knows up to {migrate.head_revision()}): restore it with a newer leadflow; "
-                            "nothing was restored")
+        raise LeadflowError(N_("the backup's schema is at revision {revision}, which this leadflow does not know "
+                               "(it knows up to {head_revision}): restore it with a newer leadflow; "
+                               "nothing was restored"), revision=revision, head_revision=migrate.head_revision())
     migrate.upgrade(db)
     found: list[results.Difference] = []
     ctx = restored.context
@@ -115,6 +117,7 @@ def _verified(restored: Engine) -> tuple[str | None, int]:
         leads = integrity.leads_against_history(conn, ctx.specs_lookup(conn), found.append)
     wrong = [d for d in found if d["kind"] == "lead"]
     if wrong:
-        raise LeadflowError(f"the backup is not sound: {len(wrong)} differences between leads and their event "
-                            f"log, the first: {wrong[0]['message']}; nothing was restored")
+        raise LeadflowError(N_("the backup is not sound: {count} differences between leads and their event "
+                               "log, the first: {text}; nothing was restored"), count=len(wrong),
+                            text=wrong[0]['message'])
     return migrate.current_revision(db), leads

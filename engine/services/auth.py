@@ -22,6 +22,7 @@ from engine.errors import (
     RateLimited,
     RuleViolation,
 )
+from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 from engine.services.tokens import RATE_WINDOW, TOUCH_EVERY, end_tokens, minute
 from engine.store import sessions, users
@@ -43,7 +44,7 @@ SESSION_IDLE = dt.timedelta(hours=2)
 #: Ended sessions stay this long (who logged in from where), then ``sweep`` deletes them.
 KEEP_ENDED = dt.timedelta(days=30)
 #: What a refused login says, whether the user is unknown, has no password or typed a wrong one.
-WRONG = "wrong user name or password"
+WRONG = N_("wrong user name or password")
 
 
 def session_view(row: Mapping) -> results.Session:
@@ -80,11 +81,11 @@ class AuthService(Service):
             now = clock.now()
             own = person.id == actor.id
             if not own:
-                policy.require_admin(actor, f"set the password of user '{person.name}'")
+                policy.require_admin(actor, Message(N_("set the password of user '{name}'"), name=person.name))
             elif (stored := ctx.user_row(conn, person.name)["password_hash"]) is not None and not passwords.verify(
                     stored, old_password or ""):
-                raise AuthenticationError(f"the old password of user '{person.name}' is wrong; the password "
-                                          "was not changed")
+                raise AuthenticationError(N_("the old password of user '{name}' is wrong; the password "
+                                             "was not changed"), name=person.name)
             self._store_password(conn, person, password, must_change=not own, now=now)
             log.info("password of user %s set by %s", person.name, actor.name)
             return views.user(ctx.user_row(conn, person.name))
@@ -97,7 +98,7 @@ class AuthService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             person = ctx.user(conn, name)
-            policy.require_admin(actor, f"set the password of user '{person.name}'")
+            policy.require_admin(actor, Message(N_("set the password of user '{name}'"), name=person.name))
             password = passwords.one_time()
             self._store_password(conn, person, password, must_change=True, now=clock.now())
             log.info("one-time password of user %s made by %s", person.name, actor.name)
@@ -120,8 +121,8 @@ class AuthService(Service):
     def _store_password(self, conn: Connection, person: Actor, password: str, *, must_change: bool,
                         now: dt.datetime) -> None:
         if person.role == Role.INTAKE:
-            raise RuleViolation(f"'{person.name}' is the source of integration tokens and never logs in, so it "
-                                "has no password")
+            raise RuleViolation(N_("'{name}' is the source of integration tokens and never logs in, so it "
+                                   "has no password"), name=person.name)
         text = passwords.check_policy(password, person.name)
         conn.execute(sa.update(users).where(users.c.id == person.id).values(
             password_hash=passwords.hash_password(text), must_change_password=must_change, password_changed_at=now))
@@ -156,7 +157,8 @@ class AuthService(Service):
         if ctx.conn is not None:
             raise RuntimeError(f"{action} runs in a transaction of its own; call it outside Engine.transaction()")
         if not isinstance(address, str) or not address or len(address) > 64:
-            raise InvalidInputError(f"the client address must be a text of 1 to 64 characters, got {address!r}")
+            raise InvalidInputError(N_("the client address must be a text of 1 to 64 characters, got {address!r}"),
+                                    address=address)
         name_ = name.strip()[:200] if isinstance(name, str) else ""
         keys = ((_user_key(name_), LOGIN_FAILURES_PER_USER), (f"login:addr:{address}", LOGIN_FAILURES_PER_ADDRESS))
         refusal: AuthenticationError | None = None
@@ -169,8 +171,9 @@ class AuthService(Service):
                 wait = max(w for w in waits if w)
                 log.warning("%s of user %s from %s refused: too many failed attempts, retry after %d s",
                             action, name_, address, wait)
-                raise RateLimited(f"too many failed logins for this user or from this address; try again in {wait} "
-                                  "seconds", retry_after=wait)  # rolls the counting back: nothing changes
+                raise RateLimited(N_("too many failed logins for this user or from this address; try again in {wait} "
+                                     "seconds"), wait=wait,
+                                  retry_after=wait)  # rolls the counting back: nothing changes
             row = conn.execute(sa.select(users).where(users.c.name == name_)).mappings().first() if name_ else None
             if not passwords.verify(row["password_hash"] if row is not None else None, password):
                 log.warning("%s of user %s from %s refused: %s", action, name_, address, WRONG)
@@ -179,11 +182,13 @@ class AuthService(Service):
                 assert row is not None
                 if not row["active"]:
                     log.warning("%s of user %s from %s refused: deactivated", action, name_, address)
-                    raise AuthenticationError(f"user '{row['name']}' is deactivated; an admin may reactivate them")
+                    raise AuthenticationError(N_("user '{name}' is deactivated; an admin may reactivate them"),
+                                              name=row['name'])
                 if row["must_change_password"] and action == "login":
                     log.info("login of user %s from %s refused: the password must be changed", name_, address)
-                    raise PasswordChangeRequired(f"user '{row['name']}' must change their password before logging "
-                                                 "in (it is a one-time password or one an admin set)")
+                    raise PasswordChangeRequired(N_("user '{name}' must change their password before logging "
+                                                    "in (it is a one-time password or one an admin set)"),
+                                                 name=row['name'])
                 if passwords.needs_rehash(row["password_hash"]):
                     conn.execute(sa.update(users).where(users.c.id == row["id"]).values(
                         password_hash=passwords.hash_password(password)))
@@ -244,7 +249,7 @@ class AuthService(Service):
         over (admins; for a timer beside ``run-due``): ``{"sessions", "counters"}``, how many went."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "sweep ended sessions")
+            policy.require_admin(ctx.actor(conn), Message(N_("sweep ended sessions")))
             return sweep(conn, clock.now())
 
     def lock_out(self, conn: Connection, person: Actor, *, by: str, now: dt.datetime) -> None:
@@ -262,7 +267,7 @@ class AuthService(Service):
         actor = self.ctx.actor(conn)
         person = self.ctx.user(conn, name)
         if person.id != actor.id:
-            policy.require_admin(actor, f"{what} user '{person.name}'")
+            policy.require_admin(actor, Message(N_("{what} user '{name}'"), what=what, name=person.name))
         return person
 
 
@@ -294,12 +299,14 @@ def _live_session(conn: Connection, token: str | None, now: dt.datetime) -> Mapp
     if row is None or row["revoked_at"] is not None:
         raise AuthenticationError("the session is not valid (unknown, logged out or revoked); log in again")
     if now >= row["expires_at"]:
-        raise AuthenticationError(f"the session ended {minute(row['expires_at'])}, {_hours(SESSION_LIFETIME)} after "
-                                  "its login; log in again")
+        raise AuthenticationError(N_("the session ended {expires_at}, {hours} after "
+                                     "its login; log in again"), expires_at=minute(row['expires_at']),
+                                  hours=_hours(SESSION_LIFETIME))
     if now - row["last_seen_at"] >= SESSION_IDLE:
-        raise AuthenticationError(f"the session ended after {_hours(SESSION_IDLE)} without a request; log in again")
+        raise AuthenticationError(N_("the session ended after {hours} without a request; log in again"),
+                                  hours=_hours(SESSION_IDLE))
     if not row["active"]:
-        raise AuthenticationError(f"user '{row['name']}' is deactivated")
+        raise AuthenticationError(N_("user '{name}' is deactivated"), name=row['name'])
     if now - row["last_seen_at"] >= TOUCH_EVERY:
         conn.execute(sa.update(sessions).where(sessions.c.id == row["id"]).values(last_seen_at=now))
         return {**row, "last_seen_at": now}

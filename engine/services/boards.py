@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 from engine.services.context import Context, Service, operation
 from engine.store import leads, process_versions, stage_counts, users
 from engine.vocab import LeadStatus, Role
@@ -40,7 +41,7 @@ class BoardService(Service):
         from engine.reports import asof
 
         if light is not None and light not in board.LIGHTS:
-            raise InvalidInputError(f"light '{light}' is not one of: red, yellow, green")
+            raise InvalidInputError(N_("light '{light}' is not one of: red, yellow, green"), light=light)
         if limit < 0:
             raise InvalidInputError("the number of leads listed per stage cannot be negative")
         past = asof.parse(as_of)

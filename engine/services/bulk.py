@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from engine import actions, clock, policy, results, store
 from engine.errors import BatchRefused, InvalidInputError, LeadflowError, NotFoundError
+from engine.i18n import N_, Message
 from engine.rules import clean_text
 from engine.services import recovery
 from engine.services.context import Check, Service, operation, require_forward
@@ -14,7 +15,8 @@ from engine.state import Event, apply
 from engine.vocab import NOTE_LENGTH, LeadStatus
 
 #: How a refused batch names what it could not do ("can't advance 2 of 500 leads").
-_VERBS = {"complete_task": "complete the task of", "advance": "advance", "win": "win", "close": "close"}
+_VERBS = {"complete_task": Message(N_("complete the task of")), "advance": Message(N_("advance")),
+          "win": Message(N_("win")), "close": Message(N_("close"))}
 
 
 
@@ -62,7 +64,7 @@ class BulkService(Service):
         """Check every lead as the one-lead call does, apply each accepted event with ``apply``, and write all
         the leads and their events with ``store.write_leads``."""
         if on_refusal not in ("abort", "skip"):
-            raise InvalidInputError(f"on_refusal '{on_refusal}' is not one of: abort, skip")
+            raise InvalidInputError(N_("on_refusal '{on_refusal}' is not one of: abort, skip"), on_refusal=on_refusal)
         ids = _batch_ids(lead_ids)
         ctx = self.ctx
         with ctx.transaction() as conn:
@@ -78,7 +80,7 @@ class BulkService(Service):
                 state = states.get(lead_id)
                 try:
                     if state is None:
-                        raise NotFoundError(f"lead {lead_id} does not exist")
+                        raise NotFoundError(N_("lead {lead} does not exist"), lead=lead_id)
                     policy.require_can_view(actor, state)  # first, as for one lead (Context.actor_and_lead)
                     spec = lookup(state.process, state.process_version)
                     # the precomputed table of the process's machine: the same answers (tests/test_machine.py)
@@ -111,12 +113,14 @@ class BulkService(Service):
 def _batch_ids(lead_ids: Sequence[int]) -> list[int]:
     """The ids of a bulk call: whole numbers, each listed once (an unknown id is refused per lead later)."""
     if isinstance(lead_ids, (str, bytes)) or not isinstance(lead_ids, Sequence):
-        raise InvalidInputError(f"lead ids must be a list of whole numbers, got {lead_ids!r}")
+        raise InvalidInputError(N_("lead ids must be a list of whole numbers, got {lead_ids!r}"), lead_ids=lead_ids)
     seen: set[int] = set()
     for lead_id in lead_ids:
         if isinstance(lead_id, bool) or not isinstance(lead_id, int):
-            raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}; nothing was written")
+            raise InvalidInputError(N_("lead id must be a whole number, got {lead!r}; nothing was written"),
+                                    lead=lead_id)
         if lead_id in seen:
-            raise InvalidInputError(f"lead {lead_id} is listed twice; list each lead once (nothing was written)")
+            raise InvalidInputError(N_("lead {lead} is listed twice; list each lead once (nothing was written)"),
+                                    lead=lead_id)
         seen.add(lead_id)
     return list(lead_ids)

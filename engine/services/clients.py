@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, erasure, policy, results, store, views
-from engine.errors import InvalidInputError, NotFoundError, PermissionDenied, RuleViolation
+from engine.errors import InvalidInputError, NotFoundError, RuleViolation
+from engine.i18n import N_, Message
 from engine.policy import Actor
 from engine.rules import (
     check_email,
@@ -43,7 +44,7 @@ class ClientService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            policy.require_manager(actor, "list duplicate clients")
+            policy.require_manager(actor, Message(N_("list duplicate clients")))
             return likely_duplicates(conn, actor, limit)
 
     @operation
@@ -55,15 +56,17 @@ class ClientService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            policy.require_manager(actor, "merge clients")
+            policy.require_manager(actor, Message(N_("merge clients")))
             if keep == other:
-                raise InvalidInputError(f"client {keep} cannot be merged into itself; give two different clients")
+                raise InvalidInputError(N_("client {keep} cannot be merged into itself; give two different clients"),
+                                        keep=keep)
             keep_row, _ = visible_client_leads(ctx, conn, actor, keep)
             other_row, other_states = visible_client_leads(ctx, conn, actor, other)
             for row in (keep_row, other_row):
                 if row["merged_into"] is not None:
-                    raise InvalidInputError(f"client {row['id']} was already merged into client "
-                                            f"{row['merged_into']}; merge into that one instead")
+                    raise InvalidInputError(N_("client {client} was already merged into client "
+                                               "{merged_into}; merge into that one instead"), client=row['id'],
+                                            merged_into=row['merged_into'])
             for state in other_states:
                 if state.client_id == other:
                     ctx.commit(conn, state, [ctx.event(EventKind.CLIENT_MERGED, {"from": other, "to": keep})])
@@ -173,8 +176,8 @@ class ClientService(Service):
                 raise InvalidInputError("a company needs its name")
             existing = find_company(conn, name_)
             if existing is not None:
-                raise InvalidInputError(f"company '{name_}' is already client {existing}; add its leads with "
-                                        f"--client {existing}")
+                raise InvalidInputError(N_("company '{name}' is already client {existing}; add its leads with "
+                                           "--client {existing}"), name=name_, existing=existing)
             client_id = insert_company(conn, name_, external_id=external_id, at=clock.now())
             return views.client(client_row(conn, client_id), [], [])
 
@@ -187,8 +190,8 @@ class ClientService(Service):
             actor = ctx.actor(conn)
             row = client_row(conn, client_id)
             if row["kind"] != ClientKind.COMPANY:
-                raise InvalidInputError(f"client {client_id} is a person, not a company; contact persons belong "
-                                        "to a company (leadflow client company NAME)")
+                raise InvalidInputError(N_("client {client} is a person, not a company; contact persons belong "
+                                           "to a company (leadflow client company NAME)"), client=client_id)
             visible_client_leads(ctx, conn, actor, client_id)
             insert_contact(conn, client_id, name, role=role, email=email, phone=phone, at=clock.now())
         return self.get(client_id)
@@ -202,7 +205,8 @@ class ClientService(Service):
             actor = ctx.actor(conn)
             _row, states = visible_client_leads(ctx, conn, actor, client_id)
             if states and not any(policy.can_work(actor, s) for s in states):
-                policy.require_can_work(actor, states[-1], f"set the language of client {client_id} through")
+                policy.require_can_work(actor, states[-1], Message(N_("set the language of client {client_id} through"),
+                                                                   client_id=client_id))
             chosen = chosen_language(language)
             conn.execute(sa.update(clients).where(clients.c.id == client_id).values(language=chosen))
             row, states = visible_client_leads(ctx, conn, actor, client_id)
@@ -278,7 +282,7 @@ def insert_company(conn: Connection, name: str, *, external_id: str | None, at: 
     """A new company client (its name checked by the caller); returns its id."""
     external = one_line_text(external_id, "external_id", NAME_LENGTH)
     if external and conn.execute(sa.select(clients.c.id).where(clients.c.external_id == external)).first():
-        raise InvalidInputError(f"external id '{external}' is already another client's")
+        raise InvalidInputError(N_("external id '{external}' is already another client's"), external=external)
     row = store.client_row(store.reserve_ids(conn, clients, 1)[0], name=name, company=name, email=None, phone=None,
                            tax_id=None, created_at=at)
     conn.execute(sa.insert(clients).values({**dict(zip(store.CLIENT_COLUMNS, row, strict=True)),
@@ -304,7 +308,7 @@ def client_row(conn: Connection, client_id: int) -> sa.RowMapping:
     row = conn.execute(sa.select(clients).where(clients.c.id == client_id)).mappings().first() if (
         is_id(client_id)) else None
     if row is None:
-        raise NotFoundError(f"client {client_id} does not exist")
+        raise NotFoundError(N_("client {client} does not exist"), client=client_id)
     return row
 
 
@@ -313,7 +317,7 @@ def client_name(conn: Connection, client_id: int) -> str:
     row = conn.execute(sa.select(clients.c.name).where(clients.c.id == client_id)).first() if (
         is_id(client_id)) else None
     if row is None:
-        raise NotFoundError(f"client {client_id} does not exist")
+        raise NotFoundError(N_("client {client} does not exist"), client=client_id)
     return str(row[0])
 
 

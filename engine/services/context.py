@@ -27,10 +27,10 @@ from engine.errors import (
     NotFoundError,
     PermissionDenied,
     RuleViolation,
-    suggest,
+    did_you_mean,
 )
 from engine.formats import upgrade_stored
-from engine.i18n import N_, Named
+from engine.i18n import N_, Message, Named
 from engine.machine import ProcessMachine
 from engine.policy import Actor
 from engine.spec import ProcessSpec
@@ -99,7 +99,7 @@ class Context:
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
             problem = self._schema_problem(exc)
             if problem is not None:
-                raise LeadflowError(problem) from None
+                raise LeadflowError(problem.template, **problem.params) from None
             if store.is_busy(exc):
                 raise DatabaseBusy("the database is busy: another writer (such as an import) has held it longer "
                                    "than this one waits; nothing was written, try again when it has finished"
@@ -112,7 +112,7 @@ class Context:
         """``transaction(read_only=True)``: for the operations that write nothing."""
         return self.transaction(read_only=True)
 
-    def _schema_problem(self, exc: Exception) -> str | None:
+    def _schema_problem(self, exc: Exception) -> Message | None:
         """What a missing table or column means for the user: no schema yet, or one an upgrade would fix."""
         text = str(exc)
         if not any(sign in text for sign in ("no such table", "no such column", "does not exist")):
@@ -121,10 +121,10 @@ class Context:
 
         current, head = migrate.current_revision(self.db), migrate.head_revision()
         if current is None:
-            return "the database has no leadflow schema; run 'leadflow init' first"
+            return Message(N_("the database has no leadflow schema; run 'leadflow init' first"))
         if current != head:
-            return (f"the database's schema is at revision {current}, this leadflow needs {head}; an admin runs "
-                    "'leadflow init' to upgrade it")
+            return Message(N_("the database's schema is at revision {current}, this leadflow needs {head}; an admin "
+                              "runs 'leadflow init' to upgrade it"), current=current, head=head)
         return None
 
     # -- who acts ----------------------------------------------------------------------------------------
@@ -137,16 +137,17 @@ class Context:
         if not rows:
             raise self.not_registered()
         if not rows[0]["active"]:
-            raise PermissionDenied(f"user '{self.user_name}' is deactivated; an admin may reactivate them with "
-                                   f"'leadflow user set {self.user_name} --activate'")
+            raise PermissionDenied(N_("user '{user}' is deactivated; an admin may reactivate them with "
+                                      "'leadflow user set {user} --activate'"), user=self.user_name)
         actor = Actor.from_row(rows[0])
         i18n.set_user_language(actor.language)  # what the interfaces show this user is in their language
         return actor
 
     def not_registered(self) -> PermissionDenied:
-        return PermissionDenied(f"user '{self.user_name}' is not registered; an admin adds users with "
-                                f"'leadflow user add {self.user_name} --role {Role.SALESPERSON}' "
-                                "(choose the acting user with --user or LEADFLOW_USER)")
+        return PermissionDenied(N_("user '{user}' is not registered; an admin adds users with "
+                                   "'leadflow user add {user} --role {salesperson}' "
+                                   "(choose the acting user with --user or LEADFLOW_USER)"), user=self.user_name,
+                                salesperson=Role.SALESPERSON)
 
     def actor_and_lead(self, conn: Connection, lead_id: int, if_version: int | None = None,
                        ) -> tuple[Actor, LeadState]:
@@ -163,7 +164,8 @@ class Context:
         row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         if row is None:
             known = [r[0] for r in conn.execute(sa.select(users.c.name))]
-            raise NotFoundError(f"user '{name}' does not exist{suggest(name, known)}")
+            raise NotFoundError(N_("user '{name}' does not exist{suggestion}"), name=name,
+                                suggestion=did_you_mean(name, known))
         return row
 
     def scope(self, conn: Connection, actor: Actor, *, owner: str | None, team: str | None) -> Scope:
@@ -184,9 +186,11 @@ class Context:
         if row is None:
             loaded = sorted({r[0] for r in conn.execute(sa.select(process_versions.c.process))})
             if version is not None and process in loaded:
-                raise NotFoundError(f"process '{process}' has no version {version}")
-            raise NotFoundError(f"process '{process}' is not loaded{suggest(process, loaded)}; loaded processes: "
-                                f"{', '.join(loaded) or 'none (run leadflow process load PATH)'}")
+                raise NotFoundError(N_("process '{process}' has no version {version}"), process=process,
+                                    version=version)
+            raise NotFoundError(N_("process '{process}' is not loaded{suggestion}; loaded processes: "
+                                   "{loaded}"), process=process, suggestion=did_you_mean(process, loaded),
+                                loaded=', '.join(loaded) or 'none (run leadflow process load PATH)')
         key = (process, row[0])
         if key not in self.specs:
             self.specs[key] = ProcessSpec.from_dict(upgrade_stored(json.loads(row[1])))
@@ -227,10 +231,10 @@ class Context:
     def lead(self, conn: Connection, lead_id: int) -> LeadState:
         """The stored lead, or the error for an id that is not a whole number or names no lead."""
         if isinstance(lead_id, bool) or not isinstance(lead_id, int):
-            raise InvalidInputError(f"lead id must be a whole number, got {lead_id!r}")
+            raise InvalidInputError(N_("lead id must be a whole number, got {lead!r}"), lead=lead_id)
         state = store.read_lead(conn, lead_id) if is_id(lead_id) else None
         if state is None:
-            raise NotFoundError(f"lead {lead_id} does not exist")
+            raise NotFoundError(N_("lead {lead} does not exist"), lead=lead_id)
         return state
 
     def lead_to_write(self, conn: Connection, lead_id: int, if_version: int | None = None,
@@ -244,10 +248,12 @@ class Context:
         policy.require_can_view(actor, state)
         if if_version is not None and if_version != state.row_version:
             if isinstance(if_version, bool) or not isinstance(if_version, int):
-                raise InvalidInputError(f"if_version must be a whole number, got {if_version!r}")
+                raise InvalidInputError(N_("if_version must be a whole number, got {if_version!r}"),
+                                        if_version=if_version)
             raise ConcurrentUpdateError(
-                f"lead {lead_id} is at version {state.row_version}, not {if_version} as you last saw it; nothing "
-                "was written: read it again and retry", lead_id=lead_id, current_version=state.row_version)
+                N_("lead {lead} is at version {row_version}, not {if_version} as you last saw it; nothing "
+                   "was written: read it again and retry"), lead=lead_id, row_version=state.row_version,
+                if_version=if_version, lead_id=lead_id, current_version=state.row_version)
         return state
 
     def visible_lead(self, conn: Connection, lead_id: int) -> LeadState:
@@ -317,8 +323,8 @@ def require_forward_all(conn: Connection, lead_ids: Sequence[int], at: dt.dateti
 
 
 def _backwards(lead_id: int | None, at: dt.datetime, last: dt.datetime) -> RuleViolation:
-    return RuleViolation(f"can't change lead {lead_id} at {views.iso(at)}: its last event is at {views.iso(last)}, "
-                         "and a lead's history never goes back in time")
+    return RuleViolation(N_("can't change lead {lead} at {first}: its last event is at {last}, and a lead's history "
+                            "never goes back in time"), lead=lead_id, first=views.iso(at), last=views.iso(last))
 
 
 def require_open(state: LeadState, verb: str) -> None:

@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from engine import clock, policy, results, rules
 from engine.errors import NotFoundError
+from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 
 
@@ -54,7 +55,7 @@ class IntakeService(Service):
                 spec = ctx.spec(conn, process)
                 if history:
                     # every event of a deal is recorded as its owner's: only an admin may speak for everyone
-                    policy.require_admin(actor, "import the history of deals")
+                    policy.require_admin(actor, Message(N_("import the history of deals")))
                     version = ctx.version_of(conn, spec)
                     report = intake.run_history_import(
                         conn, path, actor=actor, spec=spec, version=version, at=clock.now(),
@@ -64,7 +65,7 @@ class IntakeService(Service):
                     if report["status"] != "imported":
                         raise _Undo(report)
                     return report
-                policy.require_manager(actor, "import leads")
+                policy.require_manager(actor, Message(N_("import leads")))
                 report = intake.run_import(
                     conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),
                     specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name), options=options)

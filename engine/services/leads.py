@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection
 
 from engine import actions, board, clock, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead, waiting_team
-from engine.errors import InvalidInputError, NotFoundError, RuleViolation, suggest
+from engine.errors import InvalidInputError, NotFoundError, RuleViolation, did_you_mean
+from engine.i18n import N_, Message
 from engine.machine import LOST, WON
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
@@ -75,7 +76,7 @@ class LeadService(Service):
             named = None
             if owner_name is not None:
                 named = ctx.user(conn, owner_name)
-                policy.require_can_give(actor, named, f"add a lead for {owner_name}")
+                policy.require_can_give(actor, named, Message(N_("add a lead for {owner_name}"), owner_name=owner_name))
             else:
                 policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
@@ -138,7 +139,7 @@ class LeadService(Service):
         with self.ctx.transaction() as conn:
             found = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == str(external_id))).scalar()
             if found is None:
-                raise NotFoundError(f"no lead has the external id '{external_id}'")
+                raise NotFoundError(N_("no lead has the external id '{external_id}'"), external_id=external_id)
             return int(found)
 
     @operation
@@ -162,7 +163,8 @@ class LeadService(Service):
                 query = query.where(leads.c.stage == stage)
             if status:
                 if status not in tuple(LeadStatus):
-                    raise InvalidInputError(f"status '{status}' is not one of: {', '.join(LeadStatus)}")
+                    raise InvalidInputError(N_("status '{status}' is not one of: {statuses}"), status=status,
+                                            statuses=', '.join(LeadStatus))
                 query = query.where(leads.c.status == status)
             if owner:
                 query = query.where(leads.c.owner == owner)
@@ -188,7 +190,7 @@ class LeadService(Service):
         with ctx.transaction() as conn:
             state = ctx.lead_to_write(conn, lead_id, if_version)  # seen first; who may write what: _field_events
             spec = ctx.spec(conn, state.process, state.process_version)
-            require_open(state, "edit")
+            require_open(state, Message(N_("edit")))
             return ctx.commit(conn, state, self._field_events(conn, state, spec, values))
 
     def _field_events(self, conn: Connection, state: LeadState, spec: ProcessSpec, values: dict[str, Any],
@@ -209,8 +211,11 @@ class LeadService(Service):
                 if field is None:
                     known = [f.id for f in spec.fields]
                     raise InvalidInputError(
-                        f"lead {lead_id}: '{name}' is not a field of process {spec.id}{suggest(name, known)}; "
-                        f"fields: {', '.join(known) or 'none'} (and the attributes {', '.join(ATTRIBUTES)})")
+                        N_("lead {lead}: '{name}' is not a field of process {process}{suggestion}; "
+                           "fields: {known} (and the attributes {attributes})"), lead=lead_id, name=name,
+                        process=spec.id,
+                        suggestion=did_you_mean(name, known), known=', '.join(known) or Message(N_("none")),
+                        attributes=', '.join(ATTRIBUTES))
                 before = state.fields.get(name)
                 after = rules.coerce_field(field, raw)
             if before != after:
@@ -230,7 +235,7 @@ class LeadService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
-            require_open(state, "reassign")
+            require_open(state, Message(N_("reassign")))
             target = ctx.user(conn, to)
             policy.require_can_assign(actor, state, target)
             if state.owner == to:
@@ -272,7 +277,7 @@ class LeadService(Service):
 
         ctx = self.ctx
         with ctx.transaction() as conn:
-            state, spec = ctx.lead_to_work(conn, lead_id, "close", if_version)
+            state, spec = ctx.lead_to_work(conn, lead_id, Message(N_("close")), if_version)
             entry = closure_reason(state, spec, reason, lambda source, trigger, fields: ctx.machine(
                 spec, state.process_version).fire(source, trigger, fields))
             setting = self._field_events(conn, state, spec, values or {})
@@ -293,17 +298,21 @@ class LeadService(Service):
             actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
             spec = ctx.spec(conn, state.process, state.process_version)
             if state.status == LeadStatus.OPEN:
-                raise RuleViolation(f"lead {lead_id} is open in '{state.stage}'; only won or lost leads reopen")
-            policy.require_manager_of(actor, state.team, f"reopen lead {lead_id}")
+                raise RuleViolation(N_("lead {lead} is open in '{stage}'; only won or lost leads reopen"), lead=lead_id,
+                                    stage=state.stage)
+            policy.require_manager_of(actor, state.team, Message(N_("reopen lead {lead}"), lead=lead_id))
             closed_in = state.closed_from_stage or state.stage
             target = stage or closed_in
             if spec.stage(target) is None:
-                raise NotFoundError(f"stage '{target}' does not exist in process {spec.id}"
-                                    f"{suggest(target, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+                raise NotFoundError(N_("stage '{target}' does not exist in process {process}"
+                                       "{suggestion}; stages: {stage_ids}"), target=target, process=spec.id,
+                                    suggestion=did_you_mean(target, spec.stage_ids),
+                                    stage_ids=', '.join(spec.stage_ids))
             require_not_later(spec, lead_id, target, closed_in)
             if ctx.machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
                                                               rules.lead_facts(state)) != target:
-                raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
+                raise RuleViolation(N_("the process does not allow reopening lead {lead} into '{target}'"),
+                                    lead=lead_id, target=target)
             recovery.record_reopening(conn, lead_id, actor.name)
             return ctx.commit(conn, state, [ctx.event(EventKind.REOPENED, {
                 "to": target, "from_status": state.status, "resume": target == state.stage})])
@@ -333,7 +342,8 @@ class LeadService(Service):
             raise InvalidInputError("name at least one task to complete")
         if len(set(task_ids)) != len(task_ids):
             twice = sorted({t for t in task_ids if task_ids.count(t) > 1})
-            raise InvalidInputError(f"task {', '.join(map(repr, twice))} is named twice; name each task once")
+            raise InvalidInputError(N_("task {task} is named twice; name each task once"),
+                                    task=', '.join(map(repr, twice)))
         ctx = self.ctx
         with ctx.transaction() as conn:
             state = ctx.lead_to_write(conn, lead_id, if_version)
@@ -405,7 +415,7 @@ def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[
     not done, or makes false the condition of a move it took. (Otherwise ``financing=cash``, advance,
     ``financing=leasing`` would leave ``send_offer`` with ``leasing_offer`` never done.) docs/process-format.md,
     "Conditions after a stage is left"."""
-    problems: builtins.list[str] = []
+    problems: builtins.list[Message] = []
     for source, target in moves:
         stage = spec.stage(source)
         if stage is None:
@@ -414,16 +424,17 @@ def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[
             held = state.tasks.get((source, task.id))
             if (task.mandatory and held is not None and held.state != TaskStatus.DONE
                     and rules.applies(task, facts, spec)):
-                problems.append(f"mandatory task '{task.id}' of the passed stage '{source}' would apply and was "
-                                "never done")
+                problems.append(Message(N_("mandatory task '{task}' of the passed stage '{stage}' would apply "
+                                           "and was never done"), task=task.id, stage=source))
         into = [t for t in stage.next if t.stage == target]
         if into and not any(t.when is None or rules.evaluate(t.when, facts, spec) for t in into):
             conditions = " or ".join(condition_text(t.when) for t in into if t.when is not None)
-            problems.append(f"the lead moved from '{source}' to '{target}' because {conditions}")
+            problems.append(Message(N_("the lead moved from '{source}' to '{target}' because {conditions}"),
+                                    source=source, target=target, conditions=conditions))
     if problems:
-        raise RuleViolation(f"can't change the fields of lead {state.id} that way: {'; '.join(problems)}; a stage "
-                            "once left keeps the rules it was left under (reopen the lead into that stage to "
-                            "redo its work)")
+        raise RuleViolation(N_("can't change the fields of lead {lead} that way: {problems}; a stage "
+                               "once left keeps the rules it was left under (reopen the lead into that stage to "
+                               "redo its work)"), lead=state.id, problems=problems)
 
 
 def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
@@ -432,8 +443,9 @@ def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: s
     allowed = reopen_stages(spec, closed_in)
     if target not in allowed:
         in_order = ", ".join(sorted(allowed, key=spec.stage_ids.index))
-        raise RuleViolation(f"can't reopen lead {lead_id} into '{target}': it was closed in '{closed_in}', and a "
-                            f"lead reopens only into that stage or an earlier one: {in_order}")
+        raise RuleViolation(N_("can't reopen lead {lead} into '{target}': it was closed in '{closed_in}', and a "
+                               "lead reopens only into that stage or an earlier one: {in_order}"), lead=lead_id,
+                            target=target, closed_in=closed_in, in_order=in_order)
 
 
 def require_new_external_id(conn: sa.Connection, external_id: str | None) -> str | None:
@@ -443,7 +455,8 @@ def require_new_external_id(conn: sa.Connection, external_id: str | None) -> str
         return None
     other = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == external)).scalar()
     if other is not None:
-        raise InvalidInputError(f"external id '{external}' is already lead {other}'s; each deal has its own")
+        raise InvalidInputError(N_("external id '{external}' is already lead {other}'s; each deal has its own"),
+                                external=external, other=other)
     return external
 
 
@@ -451,21 +464,24 @@ def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], t
               move: Move) -> tuple[str, dict[str, Any]]:
     """The ``advanced`` event's kind and data, or the error that refuses the move (``advance``'s rules)."""
     lead_id = state.id
-    require_open(state, "advance")
-    policy.require_can_work(actor(), state, "advance")
+    require_open(state, Message(N_("advance")))
+    policy.require_can_work(actor(), state, Message(N_("advance")))
     stage = spec.stage(state.stage)
     assert stage is not None
     if not stage.next:
-        raise RuleViolation(f"lead {lead_id} is in '{stage.id}', the last stage; "
-                            f"win it with 'leadflow lead win {lead_id}' or close it with a reason")
+        raise RuleViolation(N_("lead {lead} is in '{stage}', the last stage; "
+                               "win it with 'leadflow lead win {lead}' or close it with a reason"), lead=lead_id,
+                            stage=stage.id)
     if to is not None:
         if spec.stage(to) is None:
-            raise NotFoundError(f"stage '{to}' does not exist in process {spec.id}"
-                                f"{suggest(to, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            raise NotFoundError(N_("stage '{to}' does not exist in process {process}"
+                                   "{suggestion}; stages: {stage_ids}"), to=to, process=spec.id,
+                                suggestion=did_you_mean(to, spec.stage_ids), stage_ids=', '.join(spec.stage_ids))
         targets = [n for n in stage.next if n.stage == to]
         if not targets:
-            raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}' to '{to}': the process "
-                                f"allows only {', '.join(n.stage for n in stage.next)}")
+            raise RuleViolation(N_("can't advance lead {lead} from '{stage_id}' to '{to}': the process "
+                                   "allows only {stage}"), lead=lead_id, stage_id=stage.id, to=to,
+                                stage=', '.join(n.stage for n in stage.next))
     else:
         targets = list(stage.next)
     require_can_leave(state, spec)
@@ -474,22 +490,24 @@ def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], t
         if move(state.stage, f"advance_to_{nxt.stage}", facts) == nxt.stage:
             return EventKind.ADVANCED, {"from": stage.id, "to": nxt.stage}
     blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
-    raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
-                        f"to this lead's fields ({blocked})")
+    raise RuleViolation(N_("can't advance lead {lead} from '{stage}': no allowed next stage applies "
+                           "to this lead's fields ({blocked})"), lead=lead_id, stage=stage.id, blocked=blocked)
 
 
 def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], move: Move
             ) -> tuple[str, dict[str, Any]]:
     """The ``won`` event's kind and data, or the error that refuses the win (``win``'s rules)."""
     lead_id = state.id
-    require_open(state, "win")
-    policy.require_can_work(actor(), state, "win")
+    require_open(state, Message(N_("win")))
+    policy.require_can_work(actor(), state, Message(N_("win")))
     if state.stage != spec.won_stage:
-        raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
-                            f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
+        raise RuleViolation(N_("can't win lead {lead} in '{stage}': a sale is won by completing "
+                               "'{won_stage}' ({name})"), lead=lead_id, stage=state.stage, won_stage=spec.won_stage,
+                            name=spec.stage(spec.won_stage).name)  # type: ignore[union-attr]
     require_can_leave(state, spec)
     if move(state.stage, "win", rules.lead_facts(state)) != WON:
-        raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
+        raise RuleViolation(N_("the process does not allow winning lead {lead} from '{stage}'"), lead=lead_id,
+                            stage=state.stage)
     return EventKind.WON, {"from": state.stage}
 
 
@@ -498,11 +516,13 @@ def closure_reason(state: LeadState, spec: ProcessSpec, reason: str, move: Move)
     entry = spec.reason(reason or "")
     if entry is None:
         listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
-        raise RuleViolation(f"can't close lead {state.id}: '{reason}' is not a closure reason of process "
-                            f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
-                            f"valid reasons: {listed}")
+        raise RuleViolation(N_("can't close lead {lead}: '{reason}' is not a closure reason of process "
+                               "{process}{suggestion}; "
+                               "valid reasons: {listed}"), lead=state.id, reason=reason, process=spec.id,
+                            suggestion=did_you_mean(reason or '', [r.id for r in spec.closure_reasons]), listed=listed)
     if move(state.stage, "close", rules.lead_facts(state)) != LOST:
-        raise RuleViolation(f"the process does not allow closing lead {state.id} from '{state.stage}'")
+        raise RuleViolation(N_("the process does not allow closing lead {lead} from '{stage}'"), lead=state.id,
+                            stage=state.stage)
     return entry
 
 
@@ -510,8 +530,8 @@ def closing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], rea
             move: Move) -> tuple[str, dict[str, Any]]:
     """The ``closed`` event's kind and data, or the error that refuses the closing (``close``'s rules, the note
     checked last)."""
-    require_open(state, "close")
-    policy.require_can_work(actor(), state, "close")
+    require_open(state, Message(N_("close")))
+    policy.require_can_work(actor(), state, Message(N_("close")))
     entry = closure_reason(state, spec, reason, move)
     require_reason_applies(state, entry, {}, contact_attempts(state))
     return EventKind.CLOSED, {"reason": entry.id, "kind": entry.kind, "note": clean_text(note, "note", NOTE_LENGTH),
@@ -522,28 +542,31 @@ def completing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], 
                note: str | None) -> tuple[str, dict[str, Any]]:
     """The ``task_done`` event's kind and data, or the error that refuses it (``complete_task``'s rules)."""
     lead_id = state.id
-    require_open(state, "complete tasks of")
+    require_open(state, Message(N_("complete tasks of")))
     stage = spec.stage(state.stage)
     assert stage is not None
     task = stage.task(task_id)
     if task is None or (state.stage, task_id) not in state.tasks:
         known = [t.id for t in stage.all_tasks]
-        raise NotFoundError(f"lead {lead_id} has no task '{task_id}' in its current stage '{stage.id}'"
-                            f"{suggest(task_id, known)}; tasks: {', '.join(known) or 'none'}")
+        raise NotFoundError(N_("lead {lead} has no task '{task}' in its current stage '{stage}'"
+                               "{suggestion}; tasks: {known}"), lead=lead_id, task=task_id, stage=stage.id,
+                            suggestion=did_you_mean(task_id, known), known=', '.join(known) or Message(N_("none")))
     policy.require_can_do_task(actor(), state, task, spec)
     current = state.tasks[(state.stage, task_id)]
     if current.state == TaskStatus.DONE:
-        raise RuleViolation(f"task '{task_id}' of lead {lead_id} is already done "
-                            f"(by {current.done_by} at {views.iso(current.done_at)})")
+        raise RuleViolation(N_("task '{task}' of lead {lead} is already done "
+                               "(by {done_by} at {done_at})"), task=task_id, lead=lead_id, done_by=current.done_by,
+                            done_at=views.iso(current.done_at))
     if current.state != TaskStatus.OPEN:
         condition = condition_text(task.when) if task.when else "none"
-        raise RuleViolation(f"task '{task_id}' does not apply to lead {lead_id}: its condition "
-                            f"({condition}) is false for this lead's fields")
+        raise RuleViolation(N_("task '{task}' does not apply to lead {lead}: its condition "
+                               "({condition}) is false for this lead's fields"), task=task_id, lead=lead_id,
+                            condition=condition)
     waiting = [t for t in task.after if (lead_task := state.tasks.get((state.stage, t))) is not None
                and lead_task.state == TaskStatus.OPEN]
     if waiting:
-        raise RuleViolation(f"can't complete task '{task_id}' of lead {lead_id} yet: it comes after "
-                            f"{', '.join(waiting)}, not done yet")
+        raise RuleViolation(N_("can't complete task '{task}' of lead {lead} yet: it comes after "
+                               "{waiting}, not done yet"), task=task_id, lead=lead_id, waiting=', '.join(waiting))
     return EventKind.TASK_DONE, {"stage": state.stage, "task": task_id, "note": clean_text(note, "note", NOTE_LENGTH)}
 
 
@@ -558,17 +581,24 @@ def require_reason_applies(state: LeadState, reason: ClosureReason, setting: dic
     """A closure reason's own conditions (format 2): the stages it is for, the fields it requires filled, the
     contact attempts it needs logged (``attempts``: those of the lead)."""
     if not reason.allowed_in(state.stage):
-        raise RuleViolation(f"can't close lead {state.id} for '{reason.id}' from '{state.stage}': that reason is "
-                            f"for the stages {', '.join(reason.stages)} only")
+        raise RuleViolation(N_("can't close lead {lead} for '{reason}' from '{stage}': that reason is "
+                               "for the stages {stages} only"), lead=state.id, reason=reason.id, stage=state.stage,
+                            stages=', '.join(reason.stages))
     if reason.min_attempts and attempts < reason.min_attempts:
-        raise RuleViolation(f"can't close lead {state.id} for '{reason.id}': it needs {reason.min_attempts} logged "
-                            f"contact attempts, the lead has {attempts}")
+        raise RuleViolation(N_("can't close lead {lead} for '{reason}': it needs {min_attempts} logged "
+                               "contact attempts, the lead has {attempts}"), lead=state.id, reason=reason.id,
+                            min_attempts=reason.min_attempts, attempts=attempts)
     filled = {**state.fields, **setting}
     missing = [name for name in reason.requires if filled.get(name) in (None, "")]
     if missing:
         sets = " ".join(f"--set {name}=..." for name in missing)
-        raise RuleViolation(f"can't close lead {state.id} for '{reason.id}': it requires {', '.join(missing)} "
-                            f"filled; give {'it' if len(missing) == 1 else 'them'} with the closing ({sets})")
+        if len(missing) == 1:
+            raise RuleViolation(N_("can't close lead {lead} for '{reason}': it requires {missing} filled; give it "
+                                   "with the closing ({sets})"), lead=state.id, reason=reason.id, missing=missing[0],
+                                sets=sets)
+        raise RuleViolation(N_("can't close lead {lead} for '{reason}': it requires {missing} filled; give them with "
+                               "the closing ({sets})"), lead=state.id, reason=reason.id, missing=", ".join(missing),
+                            sets=sets)
 
 
 def typed_fields(spec: ProcessSpec, values: dict[str, Any]) -> dict[str, Any]:
@@ -578,8 +608,10 @@ def typed_fields(spec: ProcessSpec, values: dict[str, Any]) -> dict[str, Any]:
         field = spec.field_spec(name)
         if field is None:
             known = [f.id for f in spec.fields]
-            raise InvalidInputError(f"'{name}' is not a field of process {spec.id}{suggest(name, known)}; "
-                                    f"fields: {', '.join(known) or 'none'}")
+            raise InvalidInputError(N_("'{name}' is not a field of process {process}{suggestion}; "
+                                       "fields: {known}"), name=name, process=spec.id,
+                                    suggestion=did_you_mean(name, known),
+                                    known=', '.join(known) or Message(N_("none")))
         value = rules.coerce_field(field, raw)
         if value is not None:
             typed[name] = value

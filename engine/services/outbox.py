@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation
+from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 from engine.store import outbox as outbox_table
 from engine.vocab import is_id
@@ -32,9 +33,10 @@ class OutboxService(Service):
         if ctx.conn is not None:
             raise RuleViolation("run_due commits mail by mail; call it outside Engine.transaction()")
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise InvalidInputError(f"the number of mails to send must be a whole number from 1, got {limit!r}")
+            raise InvalidInputError(N_("the number of mails to send must be a whole number from 1, got {limit!r}"),
+                                    limit=limit)
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "send the due mail")
+            policy.require_admin(ctx.actor(conn), Message(N_("send the due mail")))
             swept = sweep(conn, clock.now())
         config = mailer.SmtpConfig.from_environment()
         return outbox.run_due(ctx.transaction, ctx.spec, ctx.user_name, config, limit=limit, swept=swept)
@@ -46,7 +48,8 @@ class OutboxService(Service):
         from engine import outbox
 
         if state is not None and state not in outbox.STATES:
-            raise InvalidInputError(f"state '{state}' is not one of: {', '.join(outbox.STATES)}")
+            raise InvalidInputError(N_("state '{state}' is not one of: {states}"), state=state,
+                                    states=', '.join(outbox.STATES))
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -66,13 +69,13 @@ class OutboxService(Service):
             row = conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id)).mappings().first() if (
                 is_id(mail_id)) else None
             if row is None:
-                raise NotFoundError(f"mail {mail_id} is not in the outbox")
+                raise NotFoundError(N_("mail {mail} is not in the outbox"), mail=mail_id)
             state = ctx.lead(conn, row["lead_id"])
-            policy.require_manager_of(actor, state.team, f"retry mail {mail_id}")
+            policy.require_manager_of(actor, state.team, Message(N_("retry mail {mail_id}"), mail_id=mail_id))
             if row["state"] not in (outbox.FAILED, outbox.CANCELLED):
-                when = f" at {views.iso(row['sent_at'])}" if row["sent_at"] else ""
-                raise RuleViolation(f"mail {mail_id} is {row['state']}{when}; only a failed or cancelled mail is "
-                                    "queued again")
+                when = Message(N_(" at {when}"), when=views.iso(row["sent_at"])) if row["sent_at"] else ""
+                raise RuleViolation(N_("mail {mail} is {state}{when}; only a failed or cancelled mail is "
+                                       "queued again"), mail=mail_id, state=row['state'], when=when)
             conn.execute(sa.update(outbox_table).where(outbox_table.c.id == mail_id).values(
                 state=outbox.QUEUED, attempts=0, next_attempt_at=clock.now(), claimed_by=None, lease_until=None))
             return outbox.view(conn.execute(sa.select(outbox_table).where(outbox_table.c.id == mail_id))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from engine import clock, policy, results, views
 from engine.errors import RuleViolation
+from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 from engine.spec import ProcessSpec
 from engine.store import leads, process_versions
@@ -30,7 +31,7 @@ class ProcessService(Service):
         spec = load_file(path)
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "load processes")
+            policy.require_admin(ctx.actor(conn), Message(N_("load processes")))
             existing = conn.execute(
                 sa.select(process_versions.c.version).where(
                     process_versions.c.process == spec.id, process_versions.c.content_hash == spec.content_hash
@@ -103,7 +104,7 @@ class ProcessService(Service):
         """Move every open lead of ``process`` to ``to_version``; refuses (moving none) if any cannot move."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "migrate processes")
+            policy.require_admin(ctx.actor(conn), Message(N_("migrate processes")))
             target = ctx.spec(conn, process, to_version)
             ids = [r[0] for r in conn.execute(
                 sa.select(leads.c.id).where(leads.c.process == process, leads.c.status == LeadStatus.OPEN,
@@ -113,15 +114,18 @@ class ProcessService(Service):
                 state = ctx.lead(conn, lead_id)
                 stage = target.stage(state.stage)
                 if stage is None:
-                    blockers.append(f"lead {lead_id} is in stage '{state.stage}', which version {to_version} lacks")
+                    blockers.append(Message(N_("lead {lead} is in stage '{stage}', which version {version} lacks"),
+                                            lead=lead_id, stage=state.stage, version=to_version))
                     continue
                 done = [tid for tid, st in state.stage_tasks().items() if st == TaskStatus.DONE]
                 lost = [tid for tid in done if stage.task(tid) is None]
                 if lost:
-                    blockers.append(f"lead {lead_id} has completed tasks {', '.join(lost)} that stage "
-                                    f"'{stage.id}' of version {to_version} lacks")
+                    blockers.append(Message(N_("lead {lead} has completed tasks {tasks} that stage '{stage}' of "
+                                               "version {version} lacks"), lead=lead_id, tasks=", ".join(lost),
+                                            stage=stage.id, version=to_version))
             if blockers:
-                raise RuleViolation(f"can't migrate {process} to version {to_version}: " + "; ".join(blockers))
+                raise RuleViolation(N_("can't migrate {process} to version {version}: {blockers}"), process=process,
+                                    version=to_version, blockers=blockers)
             if not dry_run:
                 for lead_id in ids:
                     state = ctx.lead(conn, lead_id)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, views
 from engine.errors import InvalidInputError, RuleViolation
+from engine.i18n import N_, Message
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
 from engine.services.clients import client_name
@@ -85,10 +86,11 @@ class RecoveryService(Service):
                               .where(reviews.c.lead_id == lead_id, reviews.c.state == ReviewState.OPEN)
                               .order_by(reviews.c.id.desc()).limit(1)).mappings().first()
         if review is None:
-            raise RuleViolation(f"lead {lead_id} has no open refusal review")
-        policy.require_manager_of(actor, state.team, f"decide the review of lead {lead_id}")
+            raise RuleViolation(N_("lead {lead} has no open refusal review"), lead=lead_id)
+        policy.require_manager_of(actor, state.team, Message(N_("decide the review of lead {lead}"), lead=lead_id))
         if state.status != LeadStatus.LOST:
-            raise RuleViolation(f"lead {lead_id} is {state.status}; only a lost lead's refusal is reviewed")
+            raise RuleViolation(N_("lead {lead} is {status}; only a lost lead's refusal is reviewed"), lead=lead_id,
+                                status=state.status)
         return actor, state, review
 
     @operation
@@ -126,19 +128,20 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
-            require_open(state, "report on")
-            policy.require_can_work(actor, state, "report on")
+            require_open(state, Message(N_("report on")))
+            policy.require_can_work(actor, state, Message(N_("report on")))
             text_ = clean_text(text, "report", NOTE_LENGTH)
             if not text_:
                 raise InvalidInputError("the report is empty; say what happened with the client")
             evs = [ctx.event(EventKind.REPORTED, {"text": text_})]
             if extend_until is not None:
-                policy.require_manager_of(actor, state.team, f"extend lead {lead_id}")
+                policy.require_manager_of(actor, state.team, Message(N_("extend lead {lead}"), lead=lead_id))
                 until = clock.parse_datetime(extend_until, what="--extend-until")
                 if until.time() == dt.time(0, 0) and "T" not in extend_until:
                     until = dt.datetime.combine(until.date(), dt.time(23, 59, 59))  # a date means its whole day
                 if until <= clock.now():
-                    raise InvalidInputError(f"--extend-until {extend_until} is not in the future")
+                    raise InvalidInputError(N_("--extend-until {extend_until} is not in the future"),
+                                            extend_until=extend_until)
                 reason_ = one_line_text(reason, "reason", REASON_LENGTH)
                 if not reason_:
                     raise InvalidInputError("an extension needs an objective reason (--reason), such as a "
@@ -154,8 +157,8 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor, state = ctx.actor_and_lead(conn, lead_id, if_version)
-            require_open(state, "recall")
-            policy.require_manager_of(actor, state.team, f"recall lead {lead_id}")
+            require_open(state, Message(N_("recall")))
+            policy.require_manager_of(actor, state.team, Message(N_("recall lead {lead}"), lead=lead_id))
             return ctx.commit(conn, state, [ctx.event(EventKind.RECALLED, {
                 "from": state.owner, "note": clean_text(note, "note", NOTE_LENGTH)})])
 
@@ -208,7 +211,7 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            policy.require_manager(actor, "rotate leads")
+            policy.require_manager(actor, Message(N_("rotate leads")))
             seen = ctx.scope(conn, actor, owner=None, team=team)
             now = clock.now()
             stalled_rows: list[Record] = []
@@ -263,9 +266,10 @@ class RecoveryService(Service):
 
         match = re.fullmatch(r"(\d{4})-(\d{2})", month.strip())
         if not match or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
-            raise InvalidInputError(f"month {month!r} is not written YYYY-MM, e.g. 2026-03")
+            raise InvalidInputError(N_("month {month!r} is not written YYYY-MM, e.g. 2026-03"), month=month)
         if kind != "all" and kind not in tuple(ClosureKind):
-            raise InvalidInputError(f"kind '{kind}' is not one of: all, {', '.join(ClosureKind)}")
+            raise InvalidInputError(N_("kind '{kind}' is not one of: all, {kinds}"), kind=kind,
+                                    kinds=', '.join(ClosureKind))
         start = dt.datetime(int(match[1]), int(match[2]), 1)
         end = dt.datetime.max if (start.year, start.month) == (9999, 12) else dt.datetime(
             start.year + start.month // 12, start.month % 12 + 1, 1)

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, store
 from engine.errors import InvalidInputError
+from engine.i18n import N_, Message
 from engine.services.context import Context, Service, operation
 from engine.store import closures, lead_stages, leads
 
@@ -120,7 +121,8 @@ class ReportService(Service):
         from engine import reports
 
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
-            raise InvalidInputError(f"--months {months!r} is not a whole number of months from 1 to 60")
+            raise InvalidInputError(N_("--months {months!r} is not a whole number of months from 1 to 60"),
+                                    months=months)
         with self._reporting(owner, team, "all", None, None, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "months": months,
                     "forecasts": [reports.forecast(conn, spec, now, months, seen.on(src.leads), window.cutoff, src)
@@ -132,7 +134,7 @@ class ReportService(Service):
         event log, e.g. after a bulk load that bypassed the engine. Returns the number of rows written."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "rebuild the reports' projection")
+            policy.require_admin(ctx.actor(conn), Message(N_("rebuild the reports' projection")))
             return {"rows": store.rebuild_stages(conn, ctx.specs_lookup(conn))}
 
 

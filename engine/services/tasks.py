@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock, policy, results, views
 from engine.errors import InvalidInputError
+from engine.i18n import N_, Message
 from engine.policy import Actor
 from engine.services.context import Service, operation
 from engine.store import clients, lead_tasks, leads
@@ -38,12 +39,13 @@ class TaskService(Service):
         for name, value, least in (("limit", limit, 1), ("offset", offset, 0)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least
                                       or value >= ID_END):
-                raise InvalidInputError(f"{name} must be a whole number of at least {least}, got {value!r}")
+                raise InvalidInputError(N_("{name} must be a whole number of at least {least}, got {value!r}"),
+                                        name=name, least=least, value=value)
         ctx = self.ctx
         with ctx.reading() as conn:
             actor = ctx.actor(conn)
             who = ctx.user(conn, owner) if owner else actor
-            policy.require_can_see_work_of(actor, who, f"see the tasks of {who.name}")
+            policy.require_can_see_work_of(actor, who, Message(N_("see the tasks of {name}"), name=who.name))
             now = clock.now()
             wanted = None if limit is None else offset + limit  # the first rows of each source are enough
             total = 0

@@ -23,6 +23,7 @@ from engine.errors import (
     RateLimited,
     RuleViolation,
 )
+from engine.i18n import N_, Message
 from engine.rules import one_line_text
 from engine.services import users as user_records
 from engine.services.context import Service, operation
@@ -48,8 +49,8 @@ TOUCH_EVERY = dt.timedelta(minutes=1)
 
 def _expiry(days: int | None, now: dt.datetime, *, maximum: int, what: str) -> dt.datetime:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= maximum:
-        raise InvalidInputError(f"the expiry of {what} must be a whole number of days from 1 to {maximum}, "
-                                f"got {days!r}")
+        raise InvalidInputError(N_("the expiry of {what} must be a whole number of days from 1 to {maximum}, "
+                                   "got {days!r}"), what=what, maximum=maximum, days=days)
     return now + dt.timedelta(days=days)
 
 
@@ -57,8 +58,8 @@ def _rate(limit: int | None) -> int | None:
     if limit is None:
         return None
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= RATE_MAX:
-        raise InvalidInputError(f"a token's rate limit must be a whole number of requests per minute from 1 to "
-                                f"{RATE_MAX}, got {limit!r}")
+        raise InvalidInputError(N_("a token's rate limit must be a whole number of requests per minute from 1 to "
+                                   "{rate_max}, got {limit!r}"), rate_max=RATE_MAX, limit=limit)
     return limit
 
 
@@ -80,7 +81,7 @@ def token_row(conn: Connection, token_id: int) -> Mapping:
     row = conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id)).mappings().first() if (
         is_id(token_id)) else None
     if row is None:
-        raise NotFoundError(f"API token {token_id} does not exist")
+        raise NotFoundError(N_("API token {token} does not exist"), token=token_id)
     return row
 
 
@@ -107,25 +108,25 @@ class TokenService(Service):
         (given when the source is new) is the team whose manager gets its leads that no assignment rule places."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "manage API tokens")
+            policy.require_admin(ctx.actor(conn), Message(N_("manage API tokens")))
             name = one_line_text(source, "source", NAME_LENGTH)
             if not name or not re.fullmatch(r"[\w][\w.@-]*", name):
-                raise InvalidInputError(f"source {source!r} must be a name of letters, digits and . _ - @, "
-                                        "such as website or partner-form")
+                raise InvalidInputError(N_("source {source!r} must be a name of letters, digits and . _ - @, "
+                                           "such as website or partner-form"), source=source)
             default = ctx.spec(conn, process).id if process is not None else None
             row = conn.execute(sa.select(users).where(users.c.name == name)).mappings().first()
             team_ = one_line_text(team, "team", NAME_LENGTH)
             if row is None:
                 user_records.add_source(conn, name, team_)
             elif team_ is not None and row["team"] != team_:
-                held = f"team {row['team']}" if row["team"] else "no team"
-                raise RuleViolation(f"source '{name}' sends its leads to {held}, not {team_}; a source's team is given "
-                                    "once, with its first token")
+                held = Message(N_("team {team}"), team=row["team"]) if row["team"] else Message(N_("no team"))
+                raise RuleViolation(N_("source '{name}' sends its leads to {held}, not {team}; a source's team is "
+                                       "given once, with its first token"), name=name, held=held, team=team_)
             elif row["role"] != Role.INTAKE:
-                raise RuleViolation(f"'{name}' is already the name of a user ({row['role']}); a source needs a name "
-                                    "of its own")
+                raise RuleViolation(N_("'{name}' is already the name of a user ({role}); a source needs a name "
+                                       "of its own"), name=name, role=row['role'])
             elif not row["active"]:
-                raise RuleViolation(f"source '{name}' is deactivated; reactivate it first")
+                raise RuleViolation(N_("source '{name}' is deactivated; reactivate it first"), name=name)
             now = clock.now()
             expires = None if expires_days is None else _expiry(expires_days, now, maximum=INTEGRATION_DAYS_MAX,
                                                                 what="an integration token")
@@ -145,12 +146,12 @@ class TokenService(Service):
             actor = ctx.actor(conn)
             person = ctx.user(conn, owner) if owner is not None else actor
             if person.id != actor.id:
-                policy.require_admin(actor, f"make tokens for user '{person.name}'")
+                policy.require_admin(actor, Message(N_("make tokens for user '{name}'"), name=person.name))
             if person.role == Role.INTAKE:
-                raise RuleViolation(f"'{person.name}' is a source of the HTTP intake; it gets integration tokens "
-                                    f"('leadflow token add --source {person.name}')")
+                raise RuleViolation(N_("'{name}' is a source of the HTTP intake; it gets integration tokens "
+                                       "('leadflow token add --source {name}')"), name=person.name)
             if not person.active:
-                raise RuleViolation(f"user '{person.name}' is deactivated; reactivate them first")
+                raise RuleViolation(N_("user '{name}' is deactivated; reactivate them first"), name=person.name)
             label = one_line_text(name, "token name", NAME_LENGTH)
             if not label:
                 raise InvalidInputError("a personal token needs a name, such as 'laptop' or 'nightly export'")
@@ -180,7 +181,7 @@ class TokenService(Service):
             actor = ctx.actor(conn)
             query = sa.select(api_tokens).order_by(api_tokens.c.id)
             if owner is None and not mine:
-                policy.require_admin(actor, "manage API tokens")
+                policy.require_admin(actor, Message(N_("manage API tokens")))
             else:
                 person = actor if owner is None else self.engine.auth.self_or_admin(conn, owner, "see the tokens of")
                 query = query.where(api_tokens.c.kind == tokens.PERSONAL, api_tokens.c.source == person.name)
@@ -195,10 +196,12 @@ class TokenService(Service):
             actor = ctx.actor(conn)
             row = token_row(conn, token_id)
             if not (row["kind"] == tokens.PERSONAL and row["source"] == actor.name):
-                policy.require_admin(actor, "manage API tokens")
+                policy.require_admin(actor, Message(N_("manage API tokens")))
             if row["revoked_at"] is not None:
-                raise RuleViolation(f"token {token_id} ({row['name'] or row['source']}) was already revoked on "
-                                    f"{minute(row['revoked_at'])} by {row['revoked_by']}")
+                raise RuleViolation(N_("token {token} ({name}) was already revoked on "
+                                       "{revoked_at} by {revoked_by}"), token=token_id,
+                                    name=row['name'] or row['source'], revoked_at=minute(row['revoked_at']),
+                                    revoked_by=row['revoked_by'])
             conn.execute(sa.update(api_tokens).where(api_tokens.c.id == token_id)
                          .values(revoked_at=clock.now(), revoked_by=actor.name))
             log.info("token %d revoked by %s", token_id, actor.name)
@@ -227,8 +230,8 @@ class TokenService(Service):
             if wait is not None:
                 log.warning("token %d (user %s) refused: over its %d requests a minute", row["id"], row["source"],
                             limit)
-                raise RateLimited(f"token {row['id']} made more than its {limit} requests a minute; try again in "
-                                  f"{wait} seconds", retry_after=wait)
+                raise RateLimited(N_("token {token} made more than its {limit} requests a minute; try again in "
+                                     "{wait} seconds"), token=row['id'], limit=limit, wait=wait, retry_after=wait)
             if row["last_used_at"] is None or now - row["last_used_at"] >= TOUCH_EVERY:
                 conn.execute(sa.update(api_tokens).where(api_tokens.c.id == row["id"]).values(last_used_at=now))
             return _who(row)
@@ -242,10 +245,12 @@ def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.date
     if row is None or row["revoked_at"] is not None:
         raise AuthenticationError("the API token is not valid (unknown or revoked)")
     if row["expires_at"] is not None and now >= row["expires_at"]:
-        raise AuthenticationError(f"API token {row['id']} expired on {minute(row['expires_at'])}; make a new one")
+        raise AuthenticationError(N_("API token {token} expired on {expires_at}; make a new one"), token=row['id'],
+                                  expires_at=minute(row['expires_at']))
     user = conn.execute(sa.select(users).where(users.c.name == row["source"])).mappings().one()
     if not user["active"]:
-        raise AuthenticationError(f"API token {row['id']} acts for user '{user['name']}', who is deactivated")
+        raise AuthenticationError(N_("API token {token} acts for user '{name}', who is deactivated"), token=row['id'],
+                                  name=user['name'])
     if read:
         policy.require_token_reads(row["source"], row["can_read"])
     return row

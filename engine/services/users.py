@@ -9,7 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, i18n, policy, results, views
-from engine.errors import InvalidInputError, RuleViolation, suggest
+from engine.errors import InvalidInputError, RuleViolation, did_you_mean
+from engine.i18n import N_, Message
 from engine.rules import check_email, chosen_language, one_line_text
 from engine.services.context import Service, operation
 from engine.store import leads, process_versions, users
@@ -29,13 +30,13 @@ class UserService(Service):
         so the user must change it at the first login. Without one, ``auth.one_time_password`` makes one."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "add users")
+            policy.require_admin(ctx.actor(conn), Message(N_("add users")))
             name_ = one_line_text(name, "user name", NAME_LENGTH)
             if not name_:
                 raise InvalidInputError("user name must not be empty")
             _check_role(conn, role)
             if conn.execute(sa.select(users.c.id).where(users.c.name == name_)).first():
-                raise RuleViolation(f"user '{name_}' already exists")
+                raise RuleViolation(N_("user '{name}' already exists"), name=name_)
             conn.execute(sa.insert(users).values(name=name_, role=role, team=one_line_text(team, "team", NAME_LENGTH),
                                                  email=check_email(email, f"e-mail of {name_}"),
                                                  created_at=clock.now()))
@@ -54,10 +55,11 @@ class UserService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            policy.require_admin(actor, "change users")
+            policy.require_admin(actor, Message(N_("change users")))
             person = ctx.user(conn, name)
             if person.role == Role.INTAKE and (role is not None or team is not None or clear_team):
-                raise RuleViolation(f"'{person.name}' is a source of the HTTP intake; its role and team are fixed")
+                raise RuleViolation(N_("'{name}' is a source of the HTTP intake; its role and team are fixed"),
+                                    name=person.name)
             now = clock.now()
             changes: dict[str, Any] = {}
             if role is not None and role != person.role:
@@ -71,15 +73,17 @@ class UserService(Service):
                 leads.c.owner == person.name, leads.c.status == LeadStatus.OPEN)).scalar_one())
             new_role = changes.get("role", person.role)
             if open_leads and new_role not in OWNERS:
-                raise RuleViolation(f"user '{person.name}' owns {open_leads} open leads, which a {new_role} cannot "
-                                    f"own; reassign them first (leadflow lead list --owner {person.name})")
+                raise RuleViolation(N_("user '{name}' owns {open_leads} open leads, which a {new_role} cannot "
+                                       "own; reassign them first (leadflow lead list --owner {name})"),
+                                    name=person.name,
+                                    open_leads=open_leads, new_role=new_role)
             if person.role == Role.ADMIN and person.active and (
                     new_role != Role.ADMIN or not changes.get("active", True)):
                 admins = conn.execute(sa.select(sa.func.count()).select_from(users).where(
                     users.c.role == Role.ADMIN, users.c.active)).scalar_one()
                 if admins <= 1:
-                    raise RuleViolation(f"user '{person.name}' is the last active admin; make another admin "
-                                        "first")
+                    raise RuleViolation(N_("user '{name}' is the last active admin; make another admin "
+                                           "first"), name=person.name)
             if changes:
                 conn.execute(sa.update(users).where(users.c.id == person.id).values(**changes))
             if changes.get("active") is False:
@@ -91,7 +95,7 @@ class UserService(Service):
         """Set (or, with None or an empty text, remove) a user's e-mail address (admins)."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_admin(ctx.actor(conn), "change users")
+            policy.require_admin(ctx.actor(conn), Message(N_("change users")))
             person = ctx.user(conn, name)
             conn.execute(sa.update(users).where(users.c.id == person.id).values(
                 email=check_email(email, f"e-mail of {person.name}")))
@@ -105,7 +109,8 @@ class UserService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             person = ctx.user(conn, name)
-            policy.require_self_or_admin(actor, person, f"set the language of user '{person.name}'")
+            policy.require_self_or_admin(actor, person, Message(N_("set the language of user '{name}'"),
+                                                                name=person.name))
             chosen = chosen_language(language)
             conn.execute(sa.update(users).where(users.c.id == person.id).values(language=chosen))
             if person.name == actor.name:
@@ -134,10 +139,11 @@ def _check_role(conn: Connection, role: str) -> None:
     if role not in departments:
         known = [*USER_ROLES, *sorted(departments)]
         raise InvalidInputError(
-            f"role '{role}' is neither a user role ({', '.join(USER_ROLES)}) nor a department declared "
-            f"in a loaded process ({', '.join(sorted(departments)) or 'none loaded'})"
-            f"{suggest(role, known)}"
-        )
+            N_("role '{role}' is neither a user role ({user_roles}) nor a department declared "
+               "in a loaded process ({departments})"
+               "{suggestion}"), role=role, user_roles=', '.join(USER_ROLES),
+            departments=', '.join(sorted(departments)) or Message(N_("none loaded")),
+            suggestion=did_you_mean(role, known))
 
 
 def _declared_roles(conn: Connection) -> set[str]:

@@ -13,6 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import ArgumentError
 
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 from engine.store.driver import sqlalchemy_error
 
 DEFAULT_URL = "sqlite:///leadflow.db"
@@ -122,16 +123,16 @@ def create_db_engine(url: str | None) -> sa.Engine:
     try:
         parsed = sa.engine.make_url(url)
     except ArgumentError:
-        raise InvalidInputError(f"database URL {url!r} is not a SQLAlchemy URL such as "
-                                "sqlite:///leadflow.db or postgresql+psycopg://user:pw@host/db") from None
+        raise InvalidInputError(N_("database URL {url!r} is not a SQLAlchemy URL such as "
+                                   "sqlite:///leadflow.db or postgresql+psycopg://user:pw@host/db"), url=url) from None
     if parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.drivername.startswith("sqlite"):
         try:
             timeout = float(str(parsed.query.get("timeout", BUSY_TIMEOUT)))
         except ValueError:
-            raise InvalidInputError(f"timeout {parsed.query['timeout']!r} in the database URL is not a number of "
-                                    "seconds") from None
+            raise InvalidInputError(N_("timeout {timeout!r} in the database URL is not a number of "
+                                       "seconds"), timeout=parsed.query['timeout']) from None
         db = sa.create_engine(parsed, connect_args={"timeout": timeout})
 
         @sa.event.listens_for(db, "connect")
@@ -171,6 +172,7 @@ def create_db_engine(url: str | None) -> sa.Engine:
     try:
         return sa.create_engine(parsed, pool_pre_ping=True)
     except ImportError as exc:
-        raise InvalidInputError(f"the driver for {parsed.drivername} is not installed ({exc.name}); "
-                                "for PostgreSQL: pip install 'leadflow[postgres]'") from None
+        raise InvalidInputError(N_("the driver for {drivername} is not installed ({name}); "
+                                   "for PostgreSQL: pip install 'leadflow[postgres]'"), drivername=parsed.drivername,
+                                name=exc.name) from None
 

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.errors import ConcurrentUpdateError
+from engine.i18n import N_
 from engine.state import Event, LeadState, TaskState
 from engine.store.codec import dumps
 from engine.store.driver import CHUNK, driver_executemany_tuples, driver_rows, rows_by_ids
@@ -215,9 +216,10 @@ def write_lead_rows(conn: Connection, writes: Sequence[LeadChange], groups: Sequ
     if written != expected:
         if expected == 1:
             lead = next(w.after.id for w in writes if w.before is not None)
-            raise ConcurrentUpdateError(f"lead {lead} changed since you read it; nothing was written, try again")
-        raise ConcurrentUpdateError(f"{expected - written} of {expected} leads changed since they were read; "
-                                    "nothing was written, try again")
+            raise ConcurrentUpdateError(N_("lead {lead} changed since you read it; nothing was written, try again"),
+                                        lead=lead)
+        raise ConcurrentUpdateError(N_("{changed} of {expected} leads changed since they were read; "
+                                       "nothing was written, try again"), changed=expected - written, expected=expected)
     for w in writes:
         if w.before is not None:
             w.after.row_version = w.before.row_version + 1

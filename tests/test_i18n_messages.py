@@ -1,0 +1,193 @@
+"""Every refusal and error the engine produces is a template with named parameters (docs/i18n.md, issue 17), so it
+is extracted into the catalogues and shown in the reader's language; an f-string message would be English in
+every language. These tests keep it so: an AST scan of engine/ refuses a new one."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+from pathlib import Path
+
+import pytest
+
+import engine
+from engine import i18n
+from engine.errors import LeadflowError, RuleViolation, did_you_mean
+from engine.i18n import N_
+
+ENGINE = Path(engine.__file__).resolve().parent
+
+#: Exceptions whose message is allowed to stay English, and why. Nothing else in engine/ may be built from an
+#: f-string (or an English text glued together with ``+`` or ``.format``).
+ENGLISH_ONLY = {
+    # programmer errors and Python protocol errors: a bug's report, never a user's refusal
+    "AssertionError", "AttributeError", "RuntimeError", "TypeError", "ValueError",
+    # texts that become data: an import's per-row refusal goes into the import's report (a list of texts in its
+    # JSON), a template's or an SMTP server's problem into the outbox's stored last error
+    "RowRefused", "TemplateError", "SendError",
+    # PyYAML's own error, which the loader turns into a located problem of the process file (those stay English:
+    # docs/i18n.md, "Not yet translated")
+    "ComposerError",
+}
+#: The functions whose first argument is a template: an f-string there would be extracted as nonsense.
+TEMPLATE_TAKERS = {"N_", "_", "gettext", "ngettext", "Message"}
+
+
+def _error_classes() -> set[str]:
+    """The names of every exception class defined in engine/ (imported, so a new module's class counts)."""
+    for module in pkgutil.walk_packages(engine.__path__, "engine."):
+        if ".migrations" not in module.name:
+            importlib.import_module(module.name)
+    found: set[str] = set()
+    todo: list[type] = [Exception]
+    while todo:
+        cls = todo.pop()
+        for sub in cls.__subclasses__():
+            if sub.__module__.startswith("engine"):
+                found.add(sub.__name__)
+            todo.append(sub)
+    return found
+
+
+def _english(node: ast.expr) -> bool:
+    """Whether ``node`` builds a message in English at run time: an f-string, one glued to others with ``+``,
+    or a ``"...".format(...)``."""
+    if isinstance(node, ast.JoinedStr):
+        return any(isinstance(v, ast.FormattedValue) for v in node.values)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _english(node.left) or _english(node.right) or isinstance(node.left, ast.Constant)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return isinstance(node.func.value, ast.Constant)
+    return False
+
+
+def _name(func: ast.expr) -> str:
+    return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _english_messages() -> list[str]:
+    errors = _error_classes() | {"LeadflowError"}
+    found = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise)}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            name = _name(node.func)
+            checked = (name in errors and name not in ENGLISH_ONLY) or name in TEMPLATE_TAKERS
+            raised_unknown = id(node) in raised and name not in ENGLISH_ONLY
+            if (checked or raised_unknown) and _english(node.args[0]):
+                found.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno}: {name}(...)")
+    return found
+
+
+def test_no_engine_error_is_built_from_an_f_string() -> None:
+    """Write ``RuleViolation(N_("lead {lead} is closed"), lead=lead_id)``, not ``RuleViolation(f"...")``: the
+    template is extracted by pybabel and translated where it is shown (docs/i18n.md)."""
+    assert _english_messages() == []
+
+
+def test_the_scan_finds_an_f_string_message(tmp_path: Path) -> None:
+    # the scan itself can fail: it sees an f-string, a glued text and a .format
+    for source in ('RuleViolation(f"lead {x} is closed")', 'InvalidInputError("lead " + str(x))',
+                   'NotFoundError("no {0}".format(x))', 'N_(f"{x}")'):
+        call = ast.parse(source, mode="eval").body
+        assert isinstance(call, ast.Call)
+        assert _english(call.args[0]), source
+    assert not _english(ast.parse('N_("lead {lead} is closed")', mode="eval").body)
+    assert {"RuleViolation", "NotFoundError", "PhoneError", "BatchRefused"} <= _error_classes()
+
+
+def test_an_error_keeps_its_english_text_and_is_translated_when_shown() -> None:
+    err = RuleViolation(N_("can't {verb} {count} of {leads} leads, so none was written: {shown}{more}"),
+                        verb="advance", count=2, leads=3, shown="x", more="")
+    assert str(err) == "can't advance 2 of 3 leads, so none was written: x"
+    assert i18n.error_text(err, "pl") != str(err)
+    assert i18n.error_text(err, "pl").startswith("nie można")
+
+
+def test_a_part_of_a_message_is_translated_with_it() -> None:
+    """A "did you mean" clause, a list of reasons, an error inside an error: each in the reader's language."""
+    hint = did_you_mean("advanse", ["advance", "close"])
+    assert hint == "; did you mean 'advance'?"  # it is the English text itself
+    assert isinstance(hint, i18n.Message)
+    assert "advance" in hint.in_language("ru") and hint.in_language("ru") != str(hint)
+    inner = LeadflowError(N_("wrong user name or password"))
+    outer = LeadflowError(N_("the backup is not sound: {count} differences between leads and their event log, "
+                             "the first: {text}; nothing was restored"), count=1, text=inner)
+    assert str(outer).endswith("the first: wrong user name or password; nothing was restored")
+    polish = i18n.error_text(outer, "pl")
+    assert i18n.error_text(inner, "pl") in polish
+
+
+@pytest.mark.parametrize("code", ["pl", "ro", "ru"])
+def test_every_template_in_engine_is_in_the_catalogue(code: str) -> None:
+    """The templates found in engine/ have their translation (test_i18n checks the whole catalogue; this names the
+    engine's in particular, so a refusal never falls back to English)."""
+    catalogue = i18n.translations(code)._catalog  # type: ignore[attr-defined]  # GNUTranslations' messages
+    missing = []
+    for path in sorted(ENGINE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and _name(node.func) == "N_" and node.args
+                    and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+                text = node.args[0].value
+                if not catalogue.get(text):
+                    missing.append(f"{path.name}:{node.lineno}: {text}")
+    assert missing == []
+
+
+# -- click's own words ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("code", "usage", "options", "help_option", "error", "no_such_option", "missing"), [
+    ("en", "Usage:", "Options:", "Show this message and exit.", "Error:", "No such option '--nosuch'.",
+     "Missing argument 'LEAD_ID'."),
+    ("pl", "Użycie:", "Opcje:", "Pokaż ten komunikat i zakończ.", "Błąd:", "Nie ma opcji '--nosuch'.",
+     "Brak argumentu 'LEAD_ID'."),
+    ("ro", "Utilizare:", "Opțiuni:", "Afișează acest mesaj și iese.", "Eroare:", "Nu există opțiunea '--nosuch'.",
+     "Lipsește argumentul 'LEAD_ID'."),
+    ("ru", "Использование:", "Опции:", "Показать это сообщение и выйти.", "Ошибка:", "Нет такой опции: '--nosuch'.",
+     "Не указан аргумент 'LEAD_ID'."),
+])
+def test_clicks_own_words_speak_the_language(monkeypatch: pytest.MonkeyPatch, code: str, usage: str, options: str,
+                                             help_option: str, error: str, no_such_option: str,
+                                             missing: str) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import cli
+
+    monkeypatch.setenv("LEADFLOW_LANG", code)
+    runner = CliRunner()
+    shown = runner.invoke(cli, ["--help"], prog_name="leadflow")
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith(f"{usage} leadflow [OPTIONS] COMMAND [ARGS]...")
+    assert f"\n{options}\n" in shown.stdout
+    assert help_option in " ".join(shown.stdout.split())
+    wrong = runner.invoke(cli, ["lead", "advance", "--nosuch"], prog_name="leadflow")
+    assert wrong.exit_code == 2  # a usage error, whatever the language
+    assert wrong.stderr.startswith(f"{usage} leadflow lead advance [OPTIONS]")
+    assert wrong.stderr.splitlines()[-1] == f"{error} {no_such_option}"
+    lacking = runner.invoke(cli, ["lead", "show"], prog_name="leadflow")
+    assert lacking.exit_code == 2
+    assert lacking.stderr.splitlines()[-1] == f"{error} {missing}"
+
+
+def test_click_words_change_only_clicks_modules() -> None:
+    """The standard library's gettext, which other libraries use, is left as it is."""
+    import gettext
+
+    import click.core
+    import click.exceptions
+
+    from cli import click_words
+
+    click_words.install()
+    assert click.core._ is click_words.gettext  # type: ignore[attr-defined]
+    assert click.exceptions.ngettext is click_words.ngettext  # type: ignore[attr-defined]
+    assert gettext.gettext("Usage:") == "Usage:"
+    extracted = {m if isinstance(m, str) else m[0] for _line, _f, m, _c in click_words.messages()}
+    assert {"Usage:", "Options", "Show this message and exit.", "Error: {message}", "Missing argument"} <= extracted
+    assert not extracted & click_words.FOR_PROGRAMMERS
