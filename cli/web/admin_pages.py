@@ -13,7 +13,7 @@ from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, page, redirect, render
 from engine.errors import LeadflowError
 
-NAV.append(NavItem("/admin/users", "Admin"))
+NAV.append(NavItem("/admin/users", "Admin", "users"))
 
 DONE = {"changed": "Saved.", "revoked": "Token revoked."}
 

@@ -10,7 +10,7 @@ from cli.server.problems import status_of
 from cli.web.views import NAV, NavItem, Visit, page, render
 from engine.errors import LeadflowError
 
-NAV.append(NavItem("/daily", "Daily"))
+NAV.append(NavItem("/daily", "Daily", "daily"))
 
 
 @page("/daily")

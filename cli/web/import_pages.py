@@ -14,7 +14,7 @@ from cli.server.problems import status_of
 from cli.web.views import NAV, NavItem, Visit, action, page, render
 from engine.errors import LeadflowError
 
-NAV.append(NavItem("/import", "Import"))
+NAV.append(NavItem("/import", "Import", "import"))
 
 #: The name the pasted file has in the import's report.
 PASTED = "pasted.csv"

@@ -19,7 +19,7 @@ from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, not_found, page, render
 from engine.errors import LeadflowError
 
-NAV.append(NavItem("/reports/refusals", "Reports"))
+NAV.append(NavItem("/reports/refusals", "Reports", "board"))
 
 #: The filters a period report takes (query parameters, so a report is a link to share).
 PERIOD_FILTERS = ("period", "from", "to", "process", "team", "owner")

@@ -13,7 +13,7 @@ from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, hidden_or_refused, page, redirect, render
 from engine.errors import ConcurrentUpdateError, LeadflowError
 
-NAV.append(NavItem("/reviews", "Reviews"))
+NAV.append(NavItem("/reviews", "Reviews", "reviews"))
 
 #: What a decision says on the page it returns to (``?done=...``).
 DONE = {"returned": "Returned to the funnel.", "confirmed": "Refusal confirmed."}

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from cli.server.identity import cookie_session
-from cli.web import security
+from cli.server.identity import Caller, cookie_session
+from cli.web import security, text
 from cli.web.text import _
 from cli.web.views import ASSETS, NAV, ROUTES, STATIC, Route, Site, Visit, refusal, render, to_login
 from engine.errors import AuthenticationError, LeadflowError
@@ -30,7 +30,7 @@ log = logging.getLogger("leadflow.web")
 PAGES = ("cli.web.auth_pages", "cli.web.board_pages", "cli.web.lead_pages", "cli.web.today_pages",
          "cli.web.daily_pages", "cli.web.review_pages", "cli.web.stalled_pages",
          "cli.web.revisit_pages", "cli.web.report_pages", "cli.web.admin_pages",
-         "cli.web.process_pages", "cli.web.import_pages")
+         "cli.web.process_pages", "cli.web.import_pages", "cli.web.settings_pages")
 #: ``X-Forwarded-Proto`` is believed only when the server is told its proxy sets it (docs/web.md).
 TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
 
@@ -68,13 +68,23 @@ def _endpoint(site: Site, route: Route) -> Callable[[Request], Awaitable[Respons
 
 
 def _run(site: Site, route: Route, request: Request, form: dict[str, str] | None) -> Response:
-    kwargs: dict[str, Any] = dict(request.path_params)
+    """The view, in the request's language (cli/web/text.py): the person's own, else the browser's."""
+    browser = request.headers.get("accept-language")
     if not route.signed_in:
-        return route.view(site, request, form, **kwargs)
+        with text.speaking(text.choose(None, browser)):
+            return route.view(site, request, form, **request.path_params)
     try:
         caller = cookie_session(site.engine, request)
     except AuthenticationError:  # ended, revoked, expired, or the user was deactivated
         return to_login(request, ended=True)
+    mine = caller.facts["user"].get("language") if caller is not None else None
+    with text.speaking(text.choose(mine, browser)):
+        return _signed_in(site, route, request, form, caller)
+
+
+def _signed_in(site: Site, route: Route, request: Request, form: dict[str, str] | None,
+               caller: Caller | None) -> Response:
+    kwargs: dict[str, Any] = dict(request.path_params)
     if caller is None:
         if route.method == "POST":
             return render(None, "message.html", site=site, request=request, status=403, title=_("Not signed in"),

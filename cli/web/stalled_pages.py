@@ -13,7 +13,7 @@ from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, hidden_or_refused, page, redirect, render
 from engine.errors import ConcurrentUpdateError, LeadflowError
 
-NAV.append(NavItem("/stalled", "Stalled"))
+NAV.append(NavItem("/stalled", "Stalled", "board"))
 
 #: Stalled leads drawn on one page (each form needs the lead's version).
 SHOWN = 200

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,10 +26,12 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from cli.present import formats
 from cli.server import problems
 from cli.server.identity import Caller
 from cli.web import security, text
 from cli.web.text import _
+from engine import i18n
 from engine.errors import LeadflowError, NotFoundError, PermissionDenied
 
 if TYPE_CHECKING:
@@ -47,10 +50,20 @@ ASSETS = "/assets"
 class NavItem:
     path: str
     label: str  # translated when the page is drawn
+    #: the capability (``users.permissions``, the engine's rules) a person needs to see the link; None: anyone
+    may: str | None = None
 
 
-#: The menu of every page, in order; a module of pages appends its own (``NAV.append(NavItem(...))``).
-NAV: list[NavItem] = [NavItem("/board", "Board"), NavItem("/board/standup", "Stand-up"), NavItem("/today", "My day")]
+#: The menu of every page, in order; a module of pages appends its own (``NAV.append(NavItem(...))``). Each
+#: person sees the links the engine lets them open (``menu``).
+NAV: list[NavItem] = [NavItem("/board", "Board", "board"), NavItem("/board/standup", "Stand-up", "board"),
+                      NavItem("/today", "My day")]
+
+
+def menu(permissions: dict[str, bool]) -> list[tuple[str, str]]:
+    """The links of ``NAV`` this person may open, with their labels in the request's language."""
+    return [(item.path, text.gettext(item.label)) for item in NAV
+            if item.may is None or permissions.get(item.may, False)]
 
 
 @dataclass
@@ -128,6 +141,11 @@ class Visit:
     def csrf(self) -> str:
         return security.session_csrf(self.caller.token)
 
+    @cached_property
+    def permissions(self) -> dict[str, bool]:
+        """What the person may open (the engine's answer), for the menu."""
+        return dict(self.eng.users.permissions())
+
     def arg(self, name: str) -> str | None:
         """A query parameter, None when it is absent or blank."""
         value = self.request.query_params.get(name, "").strip()
@@ -139,39 +157,59 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
                       lstrip_blocks=True)
-    # the null translations' behaviour until text.install() gives real ones: one hook for Python and templates
+    # the request's language (text.speaking) for the texts of Python and templates alike: one hook
     env.install_gettext_callables(text.gettext, text.plural, newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = when
     env.filters["day"] = day
     env.filters["money"] = money
+    env.filters["number"] = number
     env.globals["assets"] = ASSETS
     return env
 
 
 def when(value: str | None) -> str:
-    """An ISO timestamp as people read it: ``2026-03-02 09:00``."""
+    """An ISO timestamp as the request's language reads it: ``2026-03-02 09:00``, ``2.03.2026, 09:00``."""
     if not value:
         return "–"
     try:
-        return dt.datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    code = text.language()
+    return moment.strftime("%Y-%m-%d %H:%M") if code == i18n.SOURCE else formats.short_time(moment, code)
+
+
+def day(value: str | None) -> str:
+    """An ISO timestamp's date: ``2026-03-02``, ``2.03.2026``."""
+    if not value:
+        return "–"
+    code = text.language()
+    if code == i18n.SOURCE:
+        return when(value)[:10]
+    try:
+        return formats.date(value, code)
     except ValueError:
         return value
 
 
-def day(value: str | None) -> str:
-    """An ISO timestamp's date."""
-    return when(value)[:10] if value else "–"
-
-
 def money(value: str | None, currency: str = "") -> str:
-    """A decimal string with thousands spaced: ``45 000.00 PLN``."""
+    """A decimal string with thousands spaced, in the request's language: ``45 000.00 PLN`` (English),
+    ``45 000,00 zł`` (Polish)."""
     if value in (None, ""):
         return "–"
+    code = text.language()
+    if code != i18n.SOURCE:
+        return formats.money(str(value), currency, code) if currency else formats.amount(str(value), code)
     whole, _dot, cents = str(value).partition(".")
     sign = "-" if whole.startswith("-") else ""
     digits = whole.lstrip("-")
     grouped = " ".join(digits[max(0, i - 3):i] for i in range(len(digits), 0, -3)[::-1])
     return f"{sign}{grouped}{'.' + cents if cents else ''}{' ' + currency if currency else ''}"
+
+
+def number(value: Any) -> str:
+    """A count or measure with the request's language's separators."""
+    return formats.number(value, text.language())
 
 
 def render(visit: Visit | None, template: str, *, status: int = 200, site: Site | None = None,
@@ -183,7 +221,7 @@ def render(visit: Visit | None, template: str, *, status: int = 200, site: Site 
     assert req is not None
     body = where.env.get_template(template).render(
         me=visit.me if visit is not None else None, csrf=visit.csrf if visit is not None else "",
-        nav=[(item.path, text.gettext(item.label)) for item in NAV], path=req.url.path,
+        nav=menu(visit.permissions) if visit is not None else [], lang=text.language(), path=req.url.path,
         here=req.url.path + (f"?{req.url.query}" if req.url.query else ""),
         query=f"?{req.url.query}" if req.url.query else "",
         q=req.query_params.get("q", ""), **context)
@@ -195,7 +233,7 @@ def refusal(visit: Visit, exc: LeadflowError, *, title: str | None = None) -> HT
     status = problems.status_of(exc)
     headers = {"Retry-After": str(getattr(exc, "retry_after", 60))} if status == 429 else None
     return render(visit, "message.html", status=status, headers=headers, title=title or _("Refused"),
-                  message=str(exc))
+                  message=i18n.error_text(exc))
 
 
 def not_found(visit: Visit, what: str) -> HTMLResponse:
