@@ -11,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from cli.server.problems import status_of
+from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, page, render
 from engine.errors import LeadflowError
 
@@ -30,6 +31,9 @@ def import_page(visit: Visit, *, status: int = 200, form: dict[str, str] | None 
 
 @page("/import")
 def start(visit: Visit) -> Response:
+    if not visit.permissions["import"]:  # the engine's rule (users.permissions): the form only for who may use it
+        return render(visit, "message.html", status=403, title=_("Refused"),
+                      message=_("You may not import leads; a manager or an admin may."))
     return import_page(visit)
 
 

@@ -12,7 +12,7 @@ from engine import clock
 from engine.errors import LeadflowError
 from engine.vocab import ClosureKind
 
-NAV.extend([NavItem("/revisits", "Revisits"), NavItem("/removals", "Removals")])
+NAV.extend([NavItem("/revisits", "Revisits", "board"), NavItem("/removals", "Removals", "board")])
 #: The removals' kinds: every closure kind of the engine, or all.
 KINDS = ("all", *ClosureKind)
 
