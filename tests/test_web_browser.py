@@ -303,3 +303,29 @@ def test_a_manager_returns_a_refusal_to_the_funnel_from_the_review_page(new_page
     assert page.locator("section.review", has_text="Marek Odmowa").count() == 0
     lead = site.lead("refused")
     assert (lead["status"], lead["owner"]) == ("open", "piotr")
+
+
+def test_a_salesperson_chooses_polish_and_reads_the_board_in_it(new_page: Any, site: Site, tmp_path: Path) -> None:
+    """piotr's browser asks for English; he chooses Polski on his settings page, and every page then speaks Polish
+    with Polish money, and his menu has only what the engine lets a salesperson open."""
+    page = new_page()
+    page.context.set_extra_http_headers({"Accept-Language": "en-GB,en;q=0.9"})
+    sign_in(page, "piotr")
+    assert page.get_attribute("html", "lang") == "en"
+    page.click("header a[href='/settings']")
+    page.select_option("#language", "pl")
+    page.click("main button[type=submit]")
+    assert "Zapisano." in page.text_content("main")
+    assert page.get_attribute("html", "lang") == "pl"
+    page.click("nav li a[href='/board']")
+    assert page.text_content("nav li a[href='/board']") == "Tablica"
+    assert page.get_attribute("#q", "placeholder") == "Szukaj leadów i klientów"
+    board = page.text_content("main").replace("\xa0", " ").replace("\u202f", " ")
+    assert re.search(r"\d{1,3}(?: \d{3})+,00 zł", board), board  # e.g. 400 000,00 zł: his mortgages
+    menu = page.eval_on_selector_all("nav li a", "links => links.map(a => a.getAttribute('href'))")
+    assert "/reviews" not in menu and "/import" not in menu and "/today" in menu
+    page.screenshot(path=str(tmp_path / "board-pl.png"), full_page=True)
+    page.goto("/settings")
+    page.select_option("#language", "")  # back to the browser's, for the other journeys
+    page.click("main button[type=submit]")
+    assert page.get_attribute("html", "lang") == "en"
