@@ -61,15 +61,16 @@ class NewLeadOwner(NamedTuple):
 
 
 def owner_of_new_lead(actor: Actor, named: Actor | None, spec: ProcessSpec, product: str | None,
-                      fields: dict[str, Any], rules_: Callable[[], Assigner]) -> NewLeadOwner:
+                      facts: dict[str, Any], rules_: Callable[[], Assigner]) -> NewLeadOwner:
     """THE decision of who owns a new lead, for ``leads.add`` (and the HTTP intake) and the CSV import alike:
     the named owner (who passed ``policy.require_can_give``); else the process's assignment rules, read through
     ``rules_`` only when a lead needs them (it locks the round-robin cursors); else nobody: the lead waits in the
-    team of ``waiting_team``, visible to its manager."""
+    team of ``waiting_team``, visible to its manager. ``facts``: the new lead's fields and attributes
+    (``rules.facts``), which the rules' conditions read."""
     if named is not None:
         return NewLeadOwner(named.name, named.team, None)
     if spec.assignment is not None:
-        placed = rules_().place_values(product, fields, waiting_team(actor, spec))
+        placed = rules_().place_values(product, facts, waiting_team(actor, spec))
         return NewLeadOwner(placed.owner, placed.team, placed.record())
     return NewLeadOwner(None, waiting_team(actor, spec), None)
 
@@ -119,10 +120,11 @@ class Assigner:
 
     def place(self, state: LeadState) -> Placement:
         """The owner for a new lead (its fields and product are read; nothing is written)."""
-        return self.place_values(state.product, state.fields, state.team)
+        return self.place_values(state.product, rules.lead_facts(state), state.team)
 
-    def place_values(self, product: str | None, fields: dict[str, Any], team: str | None) -> Placement:
-        """``place`` for a lead not built yet (a bulk import): its product, fields and the team it would wait in."""
+    def place_values(self, product: str | None, facts: dict[str, Any], team: str | None) -> Placement:
+        """``place`` for a lead not built yet (a bulk import): its product, facts (``rules.facts``: its fields and
+        attributes) and the team it would wait in."""
         assignment = self.spec.assignment
         if assignment is None:
             return Placement(None, team, None, f"process {self.spec.id} declares no assignment rules; {QUEUE}")
@@ -130,7 +132,7 @@ class Assigner:
             products = self._products[number - 1]
             if products and (product or "").casefold() not in products:
                 continue
-            if rule.when is not None and not rules.evaluate(rule.when, fields, self.spec):
+            if rule.when is not None and not rules.evaluate(rule.when, facts, self.spec):
                 continue
             cap = rule.max_open if rule.max_open is not None else assignment.max_open
             people = self.teams.get(rule.team, [])

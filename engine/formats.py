@@ -7,8 +7,8 @@ with a docstring saying what changed (SpiffWorkflow's discipline: ``bpmn/seriali
 reads an older format, and ``ProcessSpec.from_dict`` refuses one instead of guessing with defaults.
 
 Format 2 adds keys (``after`` on tasks, ``written_by`` on fields, ``stages`` and ``requires`` on closure
-reasons) and values (the field type ``choices``, the operators ``contains`` and ``not_contains``:
-docs/process-format.md) and changes the meaning of none, so a format-1 document means exactly what the
+reasons, ``attribute`` in conditions) and values (the field type ``choices``, the operators ``contains`` and
+``not_contains``: docs/process-format.md) and changes the meaning of none, so a format-1 document means exactly what the
 same document with ``format: 2`` means; a format-1 document may not use the new keys (``format_problems``).
 """
 
@@ -94,6 +94,10 @@ ADDED_IN: dict[int, tuple[Path_, ...]] = {
 }
 
 
+#: The keys format 2 added to conditions, wherever a condition is written (a ``when``, at any depth of it).
+CONDITION_KEYS_ADDED_IN: dict[int, tuple[str, ...]] = {2: ("attribute",)}
+
+
 #: The values format 2 added, under the keys that may hold them (anywhere in the document).
 VALUES_ADDED_IN: dict[int, dict[str, tuple[str, ...]]] = {
     2: {"type": ("choices",), "op": ("contains", "not_contains")},
@@ -126,6 +130,10 @@ def format_problems(doc: Document) -> Iterator[Problem]:
                     yield doc.problem(path, f"{what} is new in format {added}, and this file is written in format "
                                       f"{version}; write 'format: {added}' at its top (leadflow process upgrade "
                                       "FILE does it)")
+        for path in _condition_keys(doc.data, CONDITION_KEYS_ADDED_IN[added], (), inside=False):
+            yield doc.problem(path, f"'{path[-1]}' is a key of format {added}, and this file is written in "
+                              f"format {version}; write 'format: {added}' at its top (leadflow process upgrade "
+                              "FILE does it)", at_key=True)
         for path, value in _values(doc.data, VALUES_ADDED_IN[added], ()):
             yield doc.problem(path, f"{path[-1]} '{value}' is new in format {added}, and this file is written in "
                               f"format {version}; write 'format: {added}' at its top (leadflow process upgrade FILE "
@@ -136,6 +144,18 @@ def _at(data: Any, path: Path_) -> Any:
     for part in path:
         data = data[part]
     return data
+
+
+def _condition_keys(data: Any, wanted: tuple[str, ...], at: Path_, *, inside: bool) -> Iterator[Path_]:
+    """The paths of the ``wanted`` keys in the conditions (the ``when`` values) of ``data``."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if inside and key in wanted:
+                yield (*at, key)
+            yield from _condition_keys(value, wanted, (*at, key), inside=inside or key == "when")
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _condition_keys(item, wanted, (*at, i), inside=inside)
 
 
 def _values(data: Any, wanted: dict[str, tuple[str, ...]], at: Path_) -> Iterator[tuple[Path_, str]]:

@@ -172,7 +172,8 @@ def plan_rotation(conn: Connection, stalled: list[Record], *, memory: int = DEFA
 
 
 #: The columns of a stalled lead that a rotation reads, besides those the plan needs.
-ROTATION_READS = (leads.c.process_version, leads.c.stage, leads.c.row_version, leads.c.fields_json)
+ROTATION_READS = (leads.c.process_version, leads.c.stage, leads.c.row_version, leads.c.fields_json,
+                  leads.c.value_minor, leads.c.source, leads.c.product)
 
 
 def write_rotation(conn: Connection, moves: list[Move], stalled: dict[int, Record], specs: SpecLookup,
@@ -197,8 +198,9 @@ def _write_groups(conn: Connection, moves: list[Move], stalled: dict[int, Record
         stage = spec.stage(row.stage)
         assert stage is not None
         conditional = [task for task in stage.all_tasks if task.when is not None]
-        fields = store.loads(row.fields_json) if conditional else {}
-        applicable = tuple(rules.applies(task, fields, spec) for task in conditional)
+        facts = rules.facts(store.loads(row.fields_json), value_minor=row.value_minor, source=row.source,
+                            product=row.product, team=move.team) if conditional else {}
+        applicable = tuple(rules.applies(task, facts, spec) for task in conditional)
         groups.setdefault((row.process, row.process_version, row.stage, applicable), []).append(move)
     data: dict[tuple[str, str, str | None], dict[str, Any]] = {}
     for (process, version, stage_id, _), group in groups.items():

@@ -10,12 +10,12 @@ import os
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, Protocol
 
 from engine import i18n
 from engine.errors import InvalidInputError
 from engine.i18n import N_
-from engine.spec import Condition, FieldSpec, ProcessSpec, StageSpec, TaskSpec
+from engine.spec import LEAD_ATTRIBUTES, Condition, FieldSpec, ProcessSpec, StageSpec, TaskSpec
 from engine.vocab import CLIENT_NAME_LENGTH, EMAIL_LENGTH, PHONE_LENGTH, TaskStatus
 
 _TRUE = {"true", "yes", "y", "1", "tak", "da", "да"}
@@ -359,18 +359,57 @@ def _comparable(kind: str, value: Any) -> Any:
     return value
 
 
+class Facts(Protocol):
+    """What a condition reads of a lead: its fields and the attributes in ``LEAD_ATTRIBUTES``."""
+
+    @property
+    def fields(self) -> dict[str, Any]: ...
+    @property
+    def value_minor(self) -> int | None: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def product(self) -> str | None: ...
+    @property
+    def team(self) -> str | None: ...
+
+
+def attribute_key(name: str) -> str:
+    """The key of a lead attribute among the facts a condition reads (field ids cannot start with '@')."""
+    return f"@{name}"
+
+
+def facts(fields: dict[str, Any], *, value_minor: int | None, source: str | None, product: str | None,
+          team: str | None) -> dict[str, Any]:
+    """What a condition reads of a lead: its fields, and its attributes under ``attribute_key``."""
+    return {**fields, "@value": None if value_minor is None else Decimal(value_minor) / 100, "@source": source,
+            "@product": product, "@team": team}
+
+
+def lead_facts(lead: Facts) -> dict[str, Any]:
+    """``facts`` of a lead (a ``LeadState`` or anything with its fields and attributes)."""
+    return facts(lead.fields, value_minor=lead.value_minor, source=lead.source, product=lead.product,
+                 team=lead.team)
+
+
 def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool:
-    """Whether ``cond`` holds for a lead with these (stored, typed) field values."""
+    """Whether ``cond`` holds for a lead with these facts (its stored, typed field values, and its attributes
+    as ``facts`` gives them: a condition on an attribute reads nothing when the caller passed fields alone)."""
     if cond.all:
         return all(evaluate(c, fields, spec) for c in cond.all)
     if cond.any:
         return any(evaluate(c, fields, spec) for c in cond.any)
     if cond.not_ is not None:
         return not evaluate(cond.not_, fields, spec)
-    assert cond.field is not None
-    field = spec.field_spec(cond.field)
-    assert field is not None
-    current = fields.get(cond.field)
+    if cond.attribute is not None:
+        kind = LEAD_ATTRIBUTES[cond.attribute]
+        current = fields.get(attribute_key(cond.attribute))
+    else:
+        assert cond.field is not None
+        field = spec.field_spec(cond.field)
+        assert field is not None
+        kind = field.type
+        current = fields.get(cond.field)
     if cond.op == "is_set":
         return current is not None
     if cond.op == "is_unset":
@@ -379,11 +418,11 @@ def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool
         return cond.op in ("ne", "not_in", "not_contains")
     if cond.op in ("contains", "not_contains"):  # a choices field: a list of options
         return (cond.value in current) == (cond.op == "contains")
-    have = _comparable(field.type, current)
+    have = _comparable(kind, current)
     if cond.op in ("in", "not_in"):
-        found = any(have == _comparable(field.type, v) for v in cond.value)
+        found = any(have == _comparable(kind, v) for v in cond.value)
         return found if cond.op == "in" else not found
-    want = _comparable(field.type, cond.value)
+    want = _comparable(kind, cond.value)
     if cond.op == "eq":
         return bool(have == want)
     if cond.op == "ne":
@@ -398,6 +437,7 @@ def evaluate(cond: Condition, fields: dict[str, Any], spec: ProcessSpec) -> bool
 
 
 def applies(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> bool:
+    """Whether ``task`` applies to a lead with these facts (``lead_facts``)."""
     return task.when is None or evaluate(task.when, fields, spec)
 
 

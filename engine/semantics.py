@@ -16,7 +16,14 @@ from typing import Any
 
 from engine.document import Document, Path_, format_path
 from engine.errors import Problem, suggest
-from engine.spec import DEFAULT_LANGUAGE, LIST_OPERATORS, OPERATORS_BY_TYPE, UNARY_OPERATORS, ProcessSpec
+from engine.spec import (
+    DEFAULT_LANGUAGE,
+    LEAD_ATTRIBUTES,
+    LIST_OPERATORS,
+    OPERATORS_BY_TYPE,
+    UNARY_OPERATORS,
+    ProcessSpec,
+)
 from engine.vocab import ClosureKind, LeadStatus, Role
 
 #: Plain strings, as the document they go into holds them.
@@ -375,14 +382,26 @@ class _Checker:
         if "not" in cond:
             yield from self._check_condition((*path, "not"), cond["not"])
             return
-        name, op = cond["field"], cond["op"]
-        field_ = self.fields.get(name)
-        if field_ is None:
-            yield self.at((*path, "field"), self._unknown("field", name, list(self.fields)))
-            return
+        op = cond["op"]
+        if "attribute" in cond:
+            name = cond["attribute"]
+            if name == "team" and path[0] == "assignment":
+                yield self.at((*path, "attribute"), "an assignment rule cannot test the lead's team: the rules are "
+                              "what give the lead its team; test its fields, value, source or product")
+                return
+            field_ = {"type": LEAD_ATTRIBUTES[name], "id": name, "what": f"the lead's {name}"}
+            what = f"the lead's {name} ({field_['type']})"
+        else:
+            name = cond["field"]
+            found = self.fields.get(name)
+            if found is None:
+                yield self.at((*path, "field"), self._unknown("field", name, list(self.fields)))
+                return
+            field_ = found
+            what = f"{field_['type']} field '{name}'"
         kind = field_["type"]
         if op not in OPERATORS_BY_TYPE[kind]:
-            yield self.at((*path, "op"), f"operator '{op}' does not apply to {kind} field '{name}'; "
+            yield self.at((*path, "op"), f"operator '{op}' does not apply to {what}; "
                           f"use one of: {', '.join(OPERATORS_BY_TYPE[kind])}")
             return
         if op in UNARY_OPERATORS:
@@ -407,6 +426,7 @@ class _Checker:
     def _check_value(self, path: Path_, field_: dict[str, Any], value: Any) -> Iterator[Problem]:
         kind, name = field_["type"], field_["id"]
         raw = self.doc.source(path)
+        what = field_.get("what", f"{kind} field '{name}'")
         if kind in ("choice", "choices"):
             if not isinstance(value, str) or value not in field_["options"]:
                 shown = raw if raw is not None else value
@@ -418,7 +438,7 @@ class _Checker:
                 yield self.at(path, f"bool field '{name}' compares with true or false, got {value!r}")
         elif kind in ("number", "money"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                yield self.at(path, f"{kind} field '{name}' compares with a number, got {value!r}")
+                yield self.at(path, f"{what} compares with a number, got {value!r}")
             elif kind == "money" and value < 0:
                 yield self.at(path, f"money must not be negative, got {value}")
         elif kind == "date":
@@ -433,7 +453,7 @@ class _Checker:
                               f"got {value!r}: {wrong}")
         elif kind == "text" and not isinstance(value, str):
             hint = f" (write it in quotes: '{raw}')" if raw is not None else ""
-            yield self.at(path, f"text field '{name}' compares with text, got {value!r}{hint}")
+            yield self.at(path, f"{what} compares with text, got {value!r}{hint}")
 
     def _check_graph(self) -> Iterator[Problem]:
         """Every stage reachable from the first, and the won stage reachable from every stage."""

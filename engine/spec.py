@@ -35,6 +35,10 @@ OPERATORS_BY_TYPE: dict[str, tuple[str, ...]] = {
 ALL_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "contains", "not_contains", "is_set",
                  "is_unset")
 UNARY_OPERATORS = ("is_set", "is_unset")
+#: The lead's own attributes a condition may test (format 2: ``{attribute: value, op: gt, value: 100000}``), each
+#: with the field type it compares as: the value in the process's currency, the source and product as text, and
+#: the team the lead is in (its owner's).
+LEAD_ATTRIBUTES: dict[str, str] = {"value": "money", "source": "text", "product": "text", "team": "text"}
 LIST_OPERATORS = ("in", "not_in")
 
 CLOSURE_KINDS = tuple(ClosureKind)
@@ -43,10 +47,10 @@ BANT_LETTERS = ("B", "A", "N", "T")
 
 @dataclass(frozen=True)
 class Condition:
-    """A declarative test on a lead's fields.
+    """A declarative test on a lead's fields and attributes.
 
-    Either a leaf (``field``/``op``/``value``) or a combination: ``all`` / ``any``
-    of sub-conditions, or ``not`` of one.
+    Either a leaf (``field``/``op``/``value``, or ``attribute``/``op``/``value`` for one of ``LEAD_ATTRIBUTES``)
+    or a combination: ``all`` / ``any`` of sub-conditions, or ``not`` of one.
     """
 
     field: str | None = None
@@ -55,12 +59,20 @@ class Condition:
     all: tuple[Condition, ...] = ()
     any: tuple[Condition, ...] = ()
     not_: Condition | None = None
+    attribute: str | None = None
 
     def fields(self) -> set[str]:
         """Every field this condition reads."""
         names = {self.field} if self.field else set()
         for sub in (*self.all, *self.any, *((self.not_,) if self.not_ else ())):
             names |= sub.fields()
+        return names
+
+    def attributes(self) -> set[str]:
+        """Every lead attribute this condition reads."""
+        names = {self.attribute} if self.attribute else set()
+        for sub in (*self.all, *self.any, *((self.not_,) if self.not_ else ())):
+            names |= sub.attributes()
         return names
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,7 +82,8 @@ class Condition:
             return {"any": [c.to_dict() for c in self.any]}
         if self.not_ is not None:
             return {"not": self.not_.to_dict()}
-        out: dict[str, Any] = {"field": self.field, "op": self.op}
+        out: dict[str, Any] = ({"attribute": self.attribute} if self.attribute else {"field": self.field})
+        out["op"] = self.op
         if self.op not in UNARY_OPERATORS:
             out["value"] = list(self.value) if isinstance(self.value, tuple) else self.value
         return out
@@ -86,7 +99,7 @@ class Condition:
         value = data.get("value")
         if isinstance(value, list):
             value = tuple(value)
-        return cls(field=data["field"], op=data["op"], value=value)
+        return cls(field=data.get("field"), attribute=data.get("attribute"), op=data["op"], value=value)
 
 
 _OPERATOR_TEXT = {"eq": "=", "ne": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<=", "in": "in", "not_in": "not in",
@@ -115,15 +128,17 @@ def _condition_text(cond: Condition, *, top: bool = False) -> str:
         return inner if top or len(parts) == 1 else f"({inner})"
     if cond.not_ is not None:
         sub = cond.not_
-        if sub.field is not None and sub.op in UNARY_OPERATORS:
-            return _condition_text(Condition(field=sub.field, op="is_unset" if sub.op == "is_set" else "is_set"))
+        if (sub.field or sub.attribute) is not None and sub.op in UNARY_OPERATORS:
+            return _condition_text(Condition(field=sub.field, attribute=sub.attribute,
+                                             op="is_unset" if sub.op == "is_set" else "is_set"))
         return f"not ({_condition_text(sub, top=True)})"
+    name = f"the lead's {cond.attribute}" if cond.attribute else cond.field
     if cond.op == "is_set":
-        return f"{cond.field} is set"
+        return f"{name} is set"
     if cond.op == "is_unset":
-        return f"{cond.field} is not set"
+        return f"{name} is not set"
     op = _OPERATOR_TEXT.get(cond.op or "", cond.op or "?")
-    return f"{cond.field} {op} {_value_text(cond.value)}"
+    return f"{name} {op} {_value_text(cond.value)}"
 
 
 def _value_text(value: Any) -> str:

@@ -138,6 +138,7 @@ def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.da
     Deadlines count from ``deadlines_from`` when given (the end of a rotation's rest period), else ``at``.
     """
     start = deadlines_from or at
+    facts = rules.lead_facts(state)
     state.stage = stage.id
     state.stage_entered_at = at
     state.stage_due_at = calendar.due_at(start, stage.deadline_days, spec.calendar)
@@ -145,7 +146,7 @@ def enter_stage(state: LeadState, stage: StageSpec, spec: ProcessSpec, at: dt.da
         state.tasks[(stage.id, task.id)] = TaskState(
             stage=stage.id,
             id=task.id,
-            state=_fresh(task, state.fields, spec),
+            state=_fresh(task, facts, spec),
             due_at=task_due_at(start, task, stage, spec),
         )
 
@@ -157,20 +158,23 @@ def task_due_at(start: dt.datetime, task: TaskSpec, stage: StageSpec, spec: Proc
     return calendar.due_at(start, task.deadline_days or stage.deadline_days, spec.calendar)
 
 
-def _fresh(task: TaskSpec, fields: dict[str, Any], spec: ProcessSpec) -> TaskStatus:
-    """A task not done yet: open, or not applicable while its condition is false."""
-    return TaskStatus.OPEN if rules.applies(task, fields, spec) else TaskStatus.NOT_APPLICABLE
+def _fresh(task: TaskSpec, facts: dict[str, Any], spec: ProcessSpec) -> TaskStatus:
+    """A task not done yet: open, or not applicable while its condition is false (``facts``: the lead's
+    ``rules.lead_facts``)."""
+    return TaskStatus.OPEN if rules.applies(task, facts, spec) else TaskStatus.NOT_APPLICABLE
 
 
 def refresh_applicability(state: LeadState, spec: ProcessSpec) -> None:
-    """After a field change, tasks of the current stage that are not done follow their conditions."""
+    """After a change of a field or attribute (value, source, product, team), tasks of the current stage that are
+    not done follow their conditions."""
     stage = spec.stage(state.stage)
     assert stage is not None
+    facts = rules.lead_facts(state)
     for task in stage.all_tasks:
         current = state.tasks.get((stage.id, task.id))
         if current is None or current.state == TaskStatus.DONE:
             continue
-        current.state = _fresh(task, state.fields, spec)
+        current.state = _fresh(task, facts, spec)
 
 
 def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState:
@@ -198,6 +202,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             last_activity_at=at,
             owner_since=at,
             external_id=d.get("external_id"),
+            # a deal of a history import: stalled, the working period and revisits count from the import
+            rest_until=dt.datetime.fromisoformat(d["rest_until"]) if d.get("rest_until") else None,
         )
         enter_stage(new, spec.first_stage, spec, at)
         refresh_signal(new, spec)
@@ -211,16 +217,16 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         state.owner = d["to"]
         state.team = d.get("team")
         state.owner_since = at
+        refresh_applicability(state, spec)  # a condition may test the team
     elif event.kind == EventKind.FIELD_SET:
         name = d["field"]
         if d.get("attribute"):
             setattr(state, "value_minor" if name == "value" else name, d["after"])
+        elif d["after"] is None:
+            state.fields.pop(name, None)
         else:
-            if d["after"] is None:
-                state.fields.pop(name, None)
-            else:
-                state.fields[name] = d["after"]
-            refresh_applicability(state, spec)
+            state.fields[name] = d["after"]
+        refresh_applicability(state, spec)
     elif event.kind == EventKind.TASK_DONE:
         task = state.tasks[(d["stage"], d["task"])]
         task.state = TaskStatus.DONE
@@ -343,7 +349,7 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
         else:
             state.tasks[(stage.id, task.id)] = TaskState(
                 stage=stage.id, id=task.id,
-                state=_fresh(task, state.fields, target), due_at=due)
+                state=_fresh(task, rules.lead_facts(state), target), due_at=due)
     state.stage_due_at = calendar.due_at(start, stage.deadline_days, target.calendar)
 
 

@@ -26,7 +26,8 @@ FILE = "fuzz.yaml"
 
 # A small process using most of the format: every field type, conditions with all/any/not,
 # explicit next lists with conditions, on_enter actions, a maintainer, reasons of both kinds, and the keys of
-# format 2 (written_by, after, a closure reason's stages and requires, a choices field and contains).
+# format 2 (written_by, after, a closure reason's stages, requires and min_attempts, a choices field and contains,
+# deadline_hours in business_hours, a reminder to a role that chases a task, conditions on the lead's attributes).
 BASE = """\
 # A valid process the fuzzer mutates.
 format: 2
@@ -40,6 +41,7 @@ owner_role: salesperson
 sales_cycle_days: 45
 cool_off_days: 14
 stalled_after_days: 10
+business_hours: {start: 8, end: 16}
 
 roles:
   - {id: salesperson, name: Salesperson}
@@ -67,7 +69,11 @@ stages:
     deadline_days: 2
     warning_days: 1
     tasks:
-      - {id: call, name: Call the client, owner: salesperson}
+      - {id: call, name: Call the client, owner: salesperson, deadline_hours: 4}
+      - id: qualify_web
+        name: Qualify the web inquiry
+        owner: salesperson
+        when: {attribute: source, op: eq, value: web}
       - id: escalate
         name: Tell the manager
         owner: manager
@@ -80,7 +86,7 @@ stages:
       - stage: send_offer
       - stage: negotiate
         when: {any: [{field: plan, op: in, value: [pro, enterprise]}, {not: {field: budget, op: is_unset}},
-                     {field: extras, op: contains, value: support}]}
+                     {field: extras, op: contains, value: support}, {attribute: value, op: gte, value: 250000}]}
   - id: send_offer
     name: Send the offer
     deadline_days: 5
@@ -91,6 +97,7 @@ stages:
       - {id: send, name: Send the offer, owner: salesperson, after: [price]}
     on_enter:
       - create_task: {id: ack, name: Acknowledge the request, owner: analyst, mandatory: false}
+      - remind: {template: offer_follow_up, to: analyst, after_days: 1, chases: price}
   - id: negotiate
     name: Negotiate and sign
     deadline_days: 10
@@ -111,6 +118,7 @@ closure_reasons:
   - {id: no_need, label: No need, kind: refusal, bant: N, review: false}
   - {id: bad_timing, label: Not now, kind: refusal, bant: T}
   - {id: duplicate, label: Duplicate, kind: removal}
+  - {id: unreachable, label: Never answered, kind: removal, min_attempts: 3}
 """
 BASE_BYTES = BASE.encode("utf-8")
 BASE_LINES = BASE.splitlines(keepends=True)
@@ -465,13 +473,20 @@ def _same_json_value(a: Any, b: Any) -> bool:
 # slot: (what BASE says there, the same line with {} for the value, where the spec keeps it)
 TYPED_SLOTS: dict[str, tuple[str, str, Any]] = {
     "integer": ("    deadline_days: 5\n", "    deadline_days: {}\n", lambda s: s.stages[2].deadline_days),
-    "boolean": ("        mandatory: false\n", "        mandatory: {}\n", lambda s: s.stages[1].tasks[1].mandatory),
+    "boolean": ("        mandatory: false\n", "        mandatory: {}\n", lambda s: s.stages[1].tasks[2].mandatory),
     "boolean_in_flow": ("review: false}", "review: {}}}", lambda s: s.closure_reasons[2].review),
     "number": ("    probability: 0.05\n", "    probability: {}\n", lambda s: s.stages[0].probability),
     "number_in_flow": ("min: 1}", "min: {}}}", lambda s: s.fields[1].min),
     "text": ("title: Fuzz demo — Łódź\n", "title: {}\n", lambda s: s.title),
     "condition_value": ("{field: seats, op: gte, value: 50}", "{{field: seats, op: gte, value: {}}}",
-                        lambda s: s.stages[1].tasks[1].when.all[1].value),
+                        lambda s: s.stages[1].tasks[2].when.all[1].value),
+    "deadline_hours": ("deadline_hours: 4}", "deadline_hours: {}}}", lambda s: s.stages[1].tasks[0].deadline_hours),
+    "business_hours": ("{start: 8, end: 16}", "{{start: 8, end: {}}}", lambda s: s.business_hours[1]),
+    "min_attempts": ("min_attempts: 3}", "min_attempts: {}}}", lambda s: s.closure_reasons[5].min_attempts),
+    "attribute_value": ("{attribute: value, op: gte, value: 250000}", "{{attribute: value, op: gte, value: {}}}",
+                        lambda s: s.stages[1].next[1].when.any[3].value),
+    "attribute_text": ("{attribute: source, op: eq, value: web}", "{{attribute: source, op: eq, value: {}}}",
+                       lambda s: s.stages[1].tasks[1].when.value),
 }
 plain_scalars = st.one_of(
     yaml_words,

@@ -144,7 +144,9 @@ class BulkImport:
             named = self._owners[q.owner] if q.owner else self.default_owner
             assert not isinstance(named, str)  # a refused owner's rows were rejected when read
             item.owner, item.team, item.assignment = owner_of_new_lead(
-                self.actor, named, self.spec, q.product, q.fields, self._assigner)
+                self.actor, named, self.spec, q.product, rules.facts(
+                    q.fields, value_minor=q.value_minor, source=q.source, product=q.product, team=None),
+                self._assigner)
             if named is not None:
                 self._owned[named.name] = self._owned.get(named.name, 0) + 1
                 if self.assigner is not None and item.owner in self.assigner.load:
@@ -243,7 +245,9 @@ class BulkImport:
 
         What the event does at the first stage (its tasks, deadlines and light) depends only on the instant
         and on which of the stage's conditional tasks apply, so it is computed once per such outcome."""
-        key = tuple(rules.applies(t, item.inquiry.fields, self.spec) for t in self._conditional)
+        facts = rules.facts(data["fields"], value_minor=data["value_minor"], source=data["source"],
+                            product=data["product"], team=data["team"]) if self._conditional else {}
+        key = tuple(rules.applies(t, facts, self.spec) for t in self._conditional)
         if key not in self._templates:
             state = apply(None, Event(EventKind.CREATED, self.at, self.actor.name, data), self.specs)
             # the first stage's on_enter actions, planned once for the outcome and given to each lead with its keys

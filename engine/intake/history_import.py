@@ -196,7 +196,8 @@ class HistoryImport:
         """The stages from ``start`` to the deal's stage, the process allowing each move with the deal's fields,
         through every stage the row gives a date for (``strict``: refused when one is off the way; a deal already
         stored has passed the earlier ones); refused when there is none."""
-        spec, fields, target = self.spec, deal.inquiry.fields, deal.stage
+        spec, q, target = self.spec, deal.inquiry, deal.stage
+        fields = rules.facts(q.fields, value_minor=q.value_minor, source=q.source, product=q.product, team=deal.team)
         wanted = set(deal.reached) - {start}
         best: list[str] | None = None
         best_key: tuple[int, int] | None = None
@@ -264,13 +265,13 @@ class HistoryImport:
                                  f"'{state.stage}' ({views.iso(at)}); dates go forward")
             if deal.status == LeadStatus.WON:
                 finish(state.stage, deal.closed_at)
-                if self.allowed(state.stage, "win", state.fields) != "won":
+                if self.allowed(state.stage, "win", rules.lead_facts(state)) != "won":
                     raise RowRefused(f"process {spec.id} does not allow winning from '{state.stage}'")
                 add(EventKind.WON, deal.closed_at, owner, {"from": state.stage})
             else:
                 reason = deal.reason
                 assert reason is not None
-                if self.allowed(state.stage, "close", state.fields) != "lost":
+                if self.allowed(state.stage, "close", rules.lead_facts(state)) != "lost":
                     raise RowRefused(f"process {spec.id} does not allow closing from '{state.stage}'")
                 # no refusal review for history: the director decided long ago, or never will
                 add(EventKind.CLOSED, deal.closed_at, owner, {"reason": reason.id, "kind": reason.kind, "note": None,
@@ -340,7 +341,9 @@ class HistoryImport:
         data = {"client_id": 0, "process": self.spec.id, "process_version": self.version,
                 "owner": deal.owner.name if deal.owner else None, "team": deal.team, "source": q.source,
                 "product": q.product, "value_minor": q.value_minor, "fields": q.fields,
-                "external_id": deal.external_id, "imported": True}
+                "external_id": deal.external_id, "imported": True,
+                # leadflow did not hold the deal before: nothing counts the old system's idle time against it
+                "rest_until": self.at.isoformat()}
         created = Event(EventKind.CREATED, deal.created_at, deal.owner.name if deal.owner else self.actor.name, data)
         state = apply(None, created, self.specs)
         path = self.path(deal, state.stage)

@@ -93,11 +93,13 @@ class LeadService(Service):
             else:  # may this user work with the client at all?
                 client_records.visible_client_leads(ctx, conn, actor, client_id)
             product = one_line_text(product, "product", NAME_LENGTH)
+            source = one_line_text(source, "source", NAME_LENGTH)
             assignment_rules = AssignmentRules(conn, spec)
-            placed = owner_of_new_lead(actor, named, spec, product, typed, assignment_rules)
+            placed = owner_of_new_lead(actor, named, spec, product, rules.facts(
+                typed, value_minor=value_minor, source=source, product=product, team=None), assignment_rules)
             created = ctx.event(EventKind.CREATED, {
                 "client_id": client_id, "process": spec.id, "process_version": version, "owner": placed.owner,
-                "team": placed.team, "source": one_line_text(source, "source", NAME_LENGTH),
+                "team": placed.team, "source": source,
                 "product": product, "value_minor": value_minor, "fields": typed})
             if placed.assignment is not None:
                 created.data["assignment"] = placed.assignment
@@ -210,11 +212,12 @@ class LeadService(Service):
             if before != after:
                 evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
                                                            **({"attribute": True} if name in ATTRIBUTES else {})}))
-        if any(not ev.data.get("attribute") for ev in evs):
+        if evs:
             changed = state.clone()
             for ev in evs:
                 changed = apply(changed, ev, ctx.specs_lookup(conn))
-            require_path_kept(state, spec, passed_moves(store.read_events(conn, int(lead_id or 0))), changed.fields)
+            require_path_kept(state, spec, passed_moves(store.read_events(conn, int(lead_id or 0))),
+                              rules.lead_facts(changed))
         return evs
 
     @operation
@@ -295,7 +298,7 @@ class LeadService(Service):
                                     f"{suggest(target, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
             require_not_later(spec, lead_id, target, closed_in)
             if ctx.machine(spec, state.process_version).fire(state.status, f"reopen_to_{target}",
-                                                              state.fields) != target:
+                                                              rules.lead_facts(state)) != target:
                 raise RuleViolation(f"the process does not allow reopening lead {lead_id} into '{target}'")
             recovery.record_reopening(conn, lead_id, actor.name)
             return ctx.commit(conn, state, [ctx.event(EventKind.REOPENED, {
@@ -392,11 +395,12 @@ def passed_moves(history: builtins.list[Event]) -> builtins.list[tuple[str, str]
 
 
 def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[tuple[str, str]],
-                      fields: dict[str, Any]) -> None:
-    """Refuse a field change that would undo a rule the lead already passed: one that makes a mandatory task of a
-    stage it has left apply while it is not done, or makes false the condition of a move it took. (Otherwise
-    ``financing=cash``, advance, ``financing=leasing`` would leave ``send_offer`` with ``leasing_offer`` never
-    done.) docs/process-format.md, "Conditions after a stage is left"."""
+                      facts: dict[str, Any]) -> None:
+    """Refuse a change of fields or attributes (``facts``: the lead's after it, ``rules.lead_facts``) that would
+    undo a rule the lead already passed: one that makes a mandatory task of a stage it has left apply while it is
+    not done, or makes false the condition of a move it took. (Otherwise ``financing=cash``, advance,
+    ``financing=leasing`` would leave ``send_offer`` with ``leasing_offer`` never done.) docs/process-format.md,
+    "Conditions after a stage is left"."""
     problems: builtins.list[str] = []
     for source, target in moves:
         stage = spec.stage(source)
@@ -405,11 +409,11 @@ def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[
         for task in stage.all_tasks:
             held = state.tasks.get((source, task.id))
             if (task.mandatory and held is not None and held.state != TaskStatus.DONE
-                    and rules.applies(task, fields, spec)):
+                    and rules.applies(task, facts, spec)):
                 problems.append(f"mandatory task '{task.id}' of the passed stage '{source}' would apply and was "
                                 "never done")
         into = [t for t in stage.next if t.stage == target]
-        if into and not any(t.when is None or rules.evaluate(t.when, fields, spec) for t in into):
+        if into and not any(t.when is None or rules.evaluate(t.when, facts, spec) for t in into):
             conditions = " or ".join(condition_text(t.when) for t in into if t.when is not None)
             problems.append(f"the lead moved from '{source}' to '{target}' because {conditions}")
     if problems:
@@ -461,8 +465,9 @@ def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], t
     else:
         targets = list(stage.next)
     require_can_leave(state, spec)
+    facts = rules.lead_facts(state)
     for nxt in targets:
-        if move(state.stage, f"advance_to_{nxt.stage}", state.fields) == nxt.stage:
+        if move(state.stage, f"advance_to_{nxt.stage}", facts) == nxt.stage:
             return EventKind.ADVANCED, {"from": stage.id, "to": nxt.stage}
     blocked = "; ".join(f"'{n.stage}' needs {condition_text(n.when)}" for n in targets if n.when)
     raise RuleViolation(f"can't advance lead {lead_id} from '{stage.id}': no allowed next stage applies "
@@ -479,7 +484,7 @@ def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], mov
         raise RuleViolation(f"can't win lead {lead_id} in '{state.stage}': a sale is won by completing "
                             f"'{spec.won_stage}' ({spec.stage(spec.won_stage).name})")  # type: ignore[union-attr]
     require_can_leave(state, spec)
-    if move(state.stage, "win", state.fields) != WON:
+    if move(state.stage, "win", rules.lead_facts(state)) != WON:
         raise RuleViolation(f"the process does not allow winning lead {lead_id} from '{state.stage}'")
     return EventKind.WON, {"from": state.stage}
 
@@ -492,7 +497,7 @@ def closure_reason(state: LeadState, spec: ProcessSpec, reason: str, move: Move)
         raise RuleViolation(f"can't close lead {state.id}: '{reason}' is not a closure reason of process "
                             f"{spec.id}{suggest(reason or '', [r.id for r in spec.closure_reasons])}; "
                             f"valid reasons: {listed}")
-    if move(state.stage, "close", state.fields) != LOST:
+    if move(state.stage, "close", rules.lead_facts(state)) != LOST:
         raise RuleViolation(f"the process does not allow closing lead {state.id} from '{state.stage}'")
     return entry
 
