@@ -329,3 +329,27 @@ def test_a_salesperson_chooses_polish_and_reads_the_board_in_it(new_page: Any, s
     page.select_option("#language", "")  # back to the browser's, for the other journeys
     page.click("main button[type=submit]")
     assert page.get_attribute("html", "lang") == "en"
+
+
+def test_a_manager_uploads_a_csv_checks_it_and_imports_it(new_page: Any, site: Site, tmp_path: Path) -> None:
+    csv = tmp_path / "targi.csv"
+    csv.write_text("name;email;value;roof_type\nOla Targowa;ola.targ@example.pl;15000;flat\n"
+                   "Bez Wartości;;x;flat\nEdek Targowy;edek.targ@example.pl;25000;pitched\n", encoding="utf-8")
+    page = new_page()
+    sign_in(page, "marta")
+    page.click("nav li a[href='/import']")
+    page.select_option("select[name=process]", "photovoltaics")
+    page.fill("input[name=owner]", "anna")
+    page.set_input_files("#csv-file", str(csv))
+    page.click("form.check button[type=submit]")
+    report = page.text_content(".import-report")
+    assert report and "Checked: nothing was imported yet" in report and "targi.csv" in report
+    assert "line 3:" in report
+    page.click("button:has-text('Import these leads')")
+    assert "Imported" in page.text_content(".import-report h2")
+    eng = Engine.open(site.db, user="root")
+    try:
+        found = {hit["name"] for hit in eng.search.find("Targow")}
+    finally:
+        eng.close()
+    assert {"Ola Targowa", "Edek Targowy"} <= found

@@ -6,7 +6,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -56,15 +58,33 @@ async def _home(_request: Request) -> Response:
 
 def _endpoint(site: Site, route: Route) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        if route.method == "POST" and route.upload and security.is_multipart(request):
+            with tempfile.TemporaryDirectory(prefix="leadflow-upload-") as folder:
+                try:
+                    uploaded = await security.read_upload(request, route.upload, Path(folder))
+                except security.TooLarge as exc:
+                    return _too_large(request, exc)
+                return await run_in_threadpool(_run, site, route, request, uploaded)
         form: dict[str, str] | None = None
         if route.method == "POST":
             try:
                 form = await security.read_form(request)
-            except security.TooLarge:
-                return Response(_("The form is too large."), status_code=413, media_type="text/plain")
+            except security.TooLarge as exc:
+                return _too_large(request, exc)
         return await run_in_threadpool(_run, site, route, request, form)
 
     return endpoint
+
+
+def _too_large(request: Request, exc: security.TooLarge) -> Response:
+    """413, in the browser's language (nobody is looked up for a body refused unread)."""
+    with text.speaking(text.choose(None, request.headers.get("accept-language"))):
+        if exc.limit:
+            message = _("The file is larger than %(mib)s MiB, the most this form takes; nothing was changed.",
+                        mib=f"{exc.limit / 2**20:g}")
+        else:
+            message = _("The form is too large.")
+    return Response(message, status_code=413, media_type="text/plain; charset=utf-8")
 
 
 def _run(site: Site, route: Route, request: Request, form: dict[str, str] | None) -> Response:

@@ -72,6 +72,8 @@ class Route:
     path: str
     view: Callable[..., Response]
     signed_in: bool = True  # the log-in pages are for anyone
+    #: the largest file the form may upload (``multipart/form-data``), in bytes; 0: a plain form only
+    upload: int = 0
 
 
 #: Every registered view (``page``, ``action``, ``public``); ``routes.mount`` adds them to the app.
@@ -86,11 +88,12 @@ def page(path: str) -> Callable[[Callable[..., Response]], Callable[..., Respons
     return register
 
 
-def action(path: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+def action(path: str, *, upload: int = 0) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """A state-changing POST of a signed-in person, its CSRF token checked before the view runs:
-    ``view(visit, form, **path_params)``."""
+    ``view(visit, form, **path_params)``; ``upload``: the form may carry a file of at most that many bytes
+    (``form["file_path"]``, ``form["file_name"]`` for the input named ``file``: security.read_upload)."""
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
-        ROUTES.append(Route("POST", path, view))
+        ROUTES.append(Route("POST", path, view, upload=upload))
         return view
     return register
 
