@@ -18,8 +18,9 @@ from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, page, render
 from engine import i18n
 from engine.errors import LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/import", "Import", "import"))
+NAV.append(NavItem("/import", N_("Import"), "import"))
 
 #: The name the pasted file has in the import's report.
 PASTED = "pasted.csv"

@@ -33,6 +33,7 @@ from cli.web import security, text
 from cli.web.text import _
 from engine import i18n
 from engine.errors import LeadflowError, NotFoundError, PermissionDenied
+from engine.i18n import N_
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -56,8 +57,8 @@ class NavItem:
 
 #: The menu of every page, in order; a module of pages appends its own (``NAV.append(NavItem(...))``). Each
 #: person sees the links the engine lets them open (``menu``).
-NAV: list[NavItem] = [NavItem("/board", "Board", "board"), NavItem("/board/standup", "Stand-up", "board"),
-                      NavItem("/today", "My day")]
+NAV: list[NavItem] = [NavItem("/board", N_("Board"), "board"), NavItem("/board/standup", N_("Stand-up"), "board"),
+                      NavItem("/today", N_("My day"))]
 
 
 def menu(permissions: dict[str, bool]) -> list[tuple[str, str]]:
