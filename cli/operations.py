@@ -144,6 +144,8 @@ OPERATIONS: tuple[Operation, ...] = (
               (Param("token", where="client"),)),
     # -- who am I, users ------------------------------------------------------------------------------------
     Operation("users", "whoami", "GET", "/whoami", "whoami", "The acting user."),
+    Operation("users", "permissions", "GET", "/whoami/permissions", "whoami",
+              "What the acting user may open (each answered by the rule its operation checks)."),
     Operation("users", "list", "GET", "/users", "user list", "Every user."),
     Operation("users", "add", "POST", "/users", "user add", "Register a user (admins), with a first password.",
               (_body("name", required=True), _body("role", required=True), _body("team"), _body("email"),

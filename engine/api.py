@@ -64,6 +64,7 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "set_client_language": ("clients", "set_language"),
     "list_users": ("users", "list"),
     "whoami": ("users", "whoami"),
+    "user_permissions": ("users", "permissions"),
     "load_process": ("processes", "load"),
     "list_processes": ("processes", "list"),
     "spec": ("processes", "spec"),

@@ -389,6 +389,39 @@ def require_sees_reviews(actor: Actor) -> None:
     _require_role(actor, MANAGERS, Message(N_("may not see refusal reviews: they are the sales director's")))
 
 
+# -- what an actor may open -----------------------------------------------------------------------
+
+def _allowed(check: Callable[[], object]) -> bool:
+    try:
+        check()
+    except PermissionDenied:
+        return False
+    return True
+
+
+def _nobody(name: str) -> Actor:  # pragma: no cover - a scope without an owner looks nobody up
+    raise PermissionDenied(f"no user named '{name}' is looked up here")
+
+
+def capabilities(actor: Actor) -> dict[str, bool]:
+    """What the actor may open, each answered by the very rule its operation checks (an interface shows only
+    what is allowed: the web app's menu): ``board`` (the board, the stand-up screen, stalled leads, revisits,
+    removals and the reports: ``view_scope``), ``daily`` (``agenda_scope``), ``reviews``, ``rotate``,
+    ``import`` (leads from a file), ``users`` (the list: anyone), ``manage_users``, ``tokens``,
+    ``load_processes``."""
+    return {
+        "board": _allowed(lambda: view_scope(actor, owner=None, team=None, lookup=_nobody)),
+        "daily": _allowed(lambda: agenda_scope(actor, person=None, team=None)),
+        "reviews": _allowed(lambda: require_sees_reviews(actor)),
+        "rotate": _allowed(lambda: require_manager(actor, "rotate leads")),
+        "import": _allowed(lambda: require_manager(actor, "import leads")),
+        "users": True,
+        "manage_users": _allowed(lambda: require_admin(actor, "change users")),
+        "tokens": _allowed(lambda: require_admin(actor, "manage API tokens")),
+        "load_processes": _allowed(lambda: require_admin(actor, "load processes")),
+    }
+
+
 # -- API tokens -----------------------------------------------------------------------------------
 
 def require_token_reads(source: str, can_read: bool) -> None:

@@ -303,3 +303,53 @@ def test_a_manager_returns_a_refusal_to_the_funnel_from_the_review_page(new_page
     assert page.locator("section.review", has_text="Marek Odmowa").count() == 0
     lead = site.lead("refused")
     assert (lead["status"], lead["owner"]) == ("open", "piotr")
+
+
+def test_a_salesperson_chooses_polish_and_reads_the_board_in_it(new_page: Any, site: Site, tmp_path: Path) -> None:
+    """piotr's browser asks for English; he chooses Polski on his settings page, and every page then speaks Polish
+    with Polish money, and his menu has only what the engine lets a salesperson open."""
+    page = new_page()
+    page.context.set_extra_http_headers({"Accept-Language": "en-GB,en;q=0.9"})
+    sign_in(page, "piotr")
+    assert page.get_attribute("html", "lang") == "en"
+    page.click("header a[href='/settings']")
+    page.select_option("#language", "pl")
+    page.click("main button[type=submit]")
+    assert "Zapisano." in page.text_content("main")
+    assert page.get_attribute("html", "lang") == "pl"
+    page.click("nav li a[href='/board']")
+    assert page.text_content("nav li a[href='/board']") == "Tablica"
+    assert page.get_attribute("#q", "placeholder") == "Szukaj leadów i klientów"
+    board = page.text_content("main").replace("\xa0", " ").replace("\u202f", " ")
+    assert re.search(r"\d{1,3}(?: \d{3})+,00 zł", board), board  # e.g. 400 000,00 zł: his mortgages
+    menu = page.eval_on_selector_all("nav li a", "links => links.map(a => a.getAttribute('href'))")
+    assert "/reviews" not in menu and "/import" not in menu and "/today" in menu
+    page.screenshot(path=str(tmp_path / "board-pl.png"), full_page=True)
+    page.goto("/settings")
+    page.select_option("#language", "")  # back to the browser's, for the other journeys
+    page.click("main button[type=submit]")
+    assert page.get_attribute("html", "lang") == "en"
+
+
+def test_a_manager_uploads_a_csv_checks_it_and_imports_it(new_page: Any, site: Site, tmp_path: Path) -> None:
+    csv = tmp_path / "targi.csv"
+    csv.write_text("name;email;value;roof_type\nOla Targowa;ola.targ@example.pl;15000;flat\n"
+                   "Bez Wartości;;x;flat\nEdek Targowy;edek.targ@example.pl;25000;pitched\n", encoding="utf-8")
+    page = new_page()
+    sign_in(page, "marta")
+    page.click("nav li a[href='/import']")
+    page.select_option("select[name=process]", "photovoltaics")
+    page.fill("input[name=owner]", "anna")
+    page.set_input_files("#csv-file", str(csv))
+    page.click("form.check button[type=submit]")
+    report = page.text_content(".import-report")
+    assert report and "Checked: nothing was imported yet" in report and "targi.csv" in report
+    assert "line 3:" in report
+    page.click("button:has-text('Import these leads')")
+    assert "Imported" in page.text_content(".import-report h2")
+    eng = Engine.open(site.db, user="root")
+    try:
+        found = {hit["name"] for hit in eng.search.find("Targow")}
+    finally:
+        eng.close()
+    assert {"Ola Targowa", "Edek Targowy"} <= found

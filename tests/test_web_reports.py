@@ -71,7 +71,7 @@ PAGES: dict[str, tuple[str, ...]] = {  # the page, and who is refused it
     "/daily": ("olga",), "/reviews": (*SALESPEOPLE, "olga"), "/stalled": ("olga",),
     "/stalled/rotate": (*SALESPEOPLE, "olga"), "/revisits": ("olga",), "/removals": ("olga",),
     "/reports/refusals": ("olga",), "/reports/forecast": ("olga",), "/admin/users": (),
-    "/admin/tokens": EVERYONE, "/admin/processes": (), "/import": (),  # the import's form; its POSTs are refused
+    "/admin/tokens": EVERYONE, "/admin/processes": (), "/import": (*SALESPEOPLE, "olga"),  # only who may import
 }
 
 

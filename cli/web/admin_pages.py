@@ -12,8 +12,9 @@ from cli.server.problems import status_of
 from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, page, redirect, render
 from engine.errors import LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/admin/users", "Admin"))
+NAV.append(NavItem("/admin/users", N_("Admin"), "users"))
 
 DONE = {"changed": "Saved.", "revoked": "Token revoked."}
 

@@ -9,8 +9,9 @@ from starlette.responses import Response
 from cli.server.problems import status_of
 from cli.web.views import NAV, NavItem, Visit, page, render
 from engine.errors import LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/daily", "Daily"))
+NAV.append(NavItem("/daily", N_("Daily"), "daily"))
 
 
 @page("/daily")

@@ -1,6 +1,8 @@
-"""Importing leads from a CSV file (``/import``, managers and admins): the file's text pasted into the form (forms
-stay under 64 KiB), ``intake.import_csv`` with ``dry_run`` first, whose report (columns, unknown ones with a
-suggestion, rejected rows with their line and reason, counts) is shown with a button that imports the same text."""
+"""Importing leads from a CSV file (``/import``, managers and admins): the file uploaded (``multipart/form-data``,
+at most ``MAX_CSV``) or its text pasted, ``intake.import_csv`` with ``dry_run`` first, whose report (columns,
+unknown ones with a suggestion, rejected rows with their line and reason, counts) is shown with a button that
+imports the same file (kept for the confirm: cli/web/uploads.py) or text. The import runs within the confirm's
+request, and its answer is the import's report: how many leads it imported, and every row it rejected."""
 
 from __future__ import annotations
 
@@ -11,48 +13,76 @@ from typing import Any
 from starlette.responses import Response
 
 from cli.server.problems import status_of
+from cli.web import uploads
+from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, page, render
+from engine import i18n
 from engine.errors import LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/import", "Import"))
+NAV.append(NavItem("/import", N_("Import"), "import"))
 
 #: The name the pasted file has in the import's report.
 PASTED = "pasted.csv"
 ON_ERROR = ("skip", "abort")
+#: The largest CSV file the form uploads.
+MAX_CSV = 20 * 2**20
 
 
 def import_page(visit: Visit, *, status: int = 200, form: dict[str, str] | None = None, report: Any = None,
                 error: str | None = None) -> Response:
     processes = sorted({row["process"] for row in visit.eng.processes.list()})
     return render(visit, "import.html", status=status, form=form or {}, report=report, error=error,
-                  processes=processes, on_error=ON_ERROR)
+                  processes=processes, on_error=ON_ERROR, max_mib=MAX_CSV // 2**20)
 
 
 @page("/import")
 def start(visit: Visit) -> Response:
+    if not visit.permissions["import"]:  # the engine's rule (users.permissions): the form only for who may use it
+        return render(visit, "message.html", status=403, title=_("Refused"),
+                      message=_("You may not import leads; a manager or an admin may."))
     return import_page(visit)
 
 
-def _run(visit: Visit, form: dict[str, str], *, dry_run: bool) -> Response:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / PASTED
-        path.write_text(form.get("text", ""), encoding="utf-8")
-        try:
-            report = visit.eng.intake.import_csv(path, process=form.get("process", ""), owner=form.get("owner") or None,
-                                                 on_error=form.get("on_error") or "skip", dry_run=dry_run)
-        except LeadflowError as exc:
-            return import_page(visit, status=status_of(exc), form=form, error=str(exc))
+def _import(visit: Visit, path: Path, form: dict[str, str], *, dry_run: bool) -> Response:
+    try:
+        report = visit.eng.intake.import_csv(path, process=form.get("process", ""), owner=form.get("owner") or None,
+                                             on_error=form.get("on_error") or "skip", dry_run=dry_run)
+    except LeadflowError as exc:
+        return import_page(visit, status=status_of(exc), form=form, error=i18n.error_text(exc))
     return import_page(visit, status=200 if report["status"] != "aborted" else 422, form=form, report=report)
 
 
-@action("/import/check")
+def _run(visit: Visit, form: dict[str, str], *, dry_run: bool) -> Response:
+    """The uploaded file (kept for the confirm), a file kept from the dry run, or the pasted text; a kept file is
+    dropped once imported."""
+    me = visit.me["name"]
+    if form.get("file_path"):
+        ident, path = uploads.stage(Path(form["file_path"]), me)
+        form = {**form, "upload": ident, "file_name": Path(form.get("file_name", "")).name, "text": ""}
+    elif form.get("upload"):
+        found = uploads.staged(form["upload"], me)
+        if found is None:
+            return import_page(visit, status=410, form={**form, "upload": ""},
+                               error=_("The checked file is no longer kept (an hour at most); upload it again."))
+        ident, path = form["upload"], found
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            pasted = Path(folder) / PASTED
+            pasted.write_text(form.get("text", ""), encoding="utf-8")
+            return _import(visit, pasted, form, dry_run=dry_run)
+    answer = _import(visit, path, form, dry_run=dry_run)
+    if not dry_run and answer.status_code == 200:
+        uploads.drop(ident)
+    return answer
+
+
+@action("/import/check", upload=MAX_CSV)
 def check(visit: Visit, form: dict[str, str]) -> Response:
     """The dry run: what the import would do; nothing is written."""
     return _run(visit, form, dry_run=True)
 
 
-@action("/import")
+@action("/import", upload=MAX_CSV)
 def run(visit: Visit, form: dict[str, str]) -> Response:
     return _run(visit, form, dry_run=False)
-
-

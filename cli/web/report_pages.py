@@ -18,8 +18,9 @@ from cli.server.problems import status_of
 from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, not_found, page, render
 from engine.errors import LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/reports/refusals", "Reports"))
+NAV.append(NavItem("/reports/refusals", N_("Reports"), "board"))
 
 #: The filters a period report takes (query parameters, so a report is a link to share).
 PERIOD_FILTERS = ("period", "from", "to", "process", "team", "owner", "as_of")

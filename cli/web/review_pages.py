@@ -12,8 +12,9 @@ from cli.server.problems import status_of
 from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, hidden_or_refused, page, redirect, render
 from engine.errors import ConcurrentUpdateError, LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/reviews", "Reviews"))
+NAV.append(NavItem("/reviews", N_("Reviews"), "reviews"))
 
 #: What a decision says on the page it returns to (``?done=...``).
 DONE = {"returned": "Returned to the funnel.", "confirmed": "Refusal confirmed."}

@@ -10,9 +10,10 @@ from cli.server.problems import status_of
 from cli.web.views import NAV, NavItem, Visit, action, page, redirect, render
 from engine import clock
 from engine.errors import LeadflowError
+from engine.i18n import N_
 from engine.vocab import ClosureKind
 
-NAV.extend([NavItem("/revisits", "Revisits"), NavItem("/removals", "Removals")])
+NAV.extend([NavItem("/revisits", N_("Revisits"), "board"), NavItem("/removals", N_("Removals"), "board")])
 #: The removals' kinds: every closure kind of the engine, or all.
 KINDS = ("all", *ClosureKind)
 

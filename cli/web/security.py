@@ -9,6 +9,7 @@ cli/server/identity.py's ``cookie_session``; the CSRF token is derived there fro
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
@@ -35,7 +36,11 @@ HEADERS = {
 
 
 class TooLarge(Exception):
-    """A form body over ``MAX_FORM``."""
+    """A form body over ``MAX_FORM``, or a file over its form's limit (``limit``, in bytes; 0: a plain form)."""
+
+    def __init__(self, limit: int = 0):
+        super().__init__(limit)
+        self.limit = limit
 
 
 class Headers:
@@ -117,3 +122,46 @@ async def read_form(request: Request) -> dict[str, str]:
         if len(body) > MAX_FORM:
             raise TooLarge
     return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/form-data")
+
+
+async def read_upload(request: Request, limit: int, folder: Path) -> dict[str, str]:
+    """A ``multipart/form-data`` body with at most one file of at most ``limit`` bytes, which is written to
+    ``folder`` as it arrives (never held whole in memory): the form's fields, and for the file field NAME
+    ``NAME_path`` (where it was written) and ``NAME_name`` (the name the browser gave). A body larger than the file
+    and a plain form's worth is refused as soon as its declared length or the bytes received say so
+    (``TooLarge``)."""
+    most = limit + MAX_FORM
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > most:
+        raise TooLarge(limit)
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > most:
+            raise TooLarge(limit)
+        return message
+
+    form: dict[str, str] = {}
+    async with Request(request.scope, counted).form(max_files=1, max_fields=32, max_part_size=MAX_FORM) as parsed:
+        for name, value in parsed.multi_items():
+            if isinstance(value, str):
+                form[name] = value
+                continue
+            if not value.filename:  # the file input left empty
+                continue
+            path, size = folder / f"upload-{name}", 0
+            with path.open("wb") as out:
+                while chunk := await value.read(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise TooLarge(limit)
+                    out.write(chunk)
+            form[f"{name}_path"], form[f"{name}_name"] = str(path), value.filename
+    return form

@@ -12,8 +12,9 @@ from cli.server.problems import status_of
 from cli.web.text import _
 from cli.web.views import NAV, NavItem, Visit, action, hidden_or_refused, page, redirect, render
 from engine.errors import ConcurrentUpdateError, LeadflowError
+from engine.i18n import N_
 
-NAV.append(NavItem("/stalled", "Stalled"))
+NAV.append(NavItem("/stalled", N_("Stalled"), "board"))
 
 #: Stalled leads drawn on one page (each form needs the lead's version).
 SHOWN = 200

@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,12 +26,14 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from cli.present import formats
 from cli.server import problems
 from cli.server.identity import Caller
 from cli.web import security, text
 from cli.web.text import _
 from engine import i18n
 from engine.errors import LeadflowError, NotFoundError, PermissionDenied
+from engine.i18n import N_
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -48,10 +51,20 @@ ASSETS = "/assets"
 class NavItem:
     path: str
     label: str  # translated when the page is drawn
+    #: the capability (``users.permissions``, the engine's rules) a person needs to see the link; None: anyone
+    may: str | None = None
 
 
-#: The menu of every page, in order; a module of pages appends its own (``NAV.append(NavItem(...))``).
-NAV: list[NavItem] = [NavItem("/board", "Board"), NavItem("/board/standup", "Stand-up"), NavItem("/today", "My day")]
+#: The menu of every page, in order; a module of pages appends its own (``NAV.append(NavItem(...))``). Each
+#: person sees the links the engine lets them open (``menu``).
+NAV: list[NavItem] = [NavItem("/board", N_("Board"), "board"), NavItem("/board/standup", N_("Stand-up"), "board"),
+                      NavItem("/today", N_("My day"))]
+
+
+def menu(permissions: dict[str, bool]) -> list[tuple[str, str]]:
+    """The links of ``NAV`` this person may open, with their labels in the request's language."""
+    return [(item.path, text.gettext(item.label)) for item in NAV
+            if item.may is None or permissions.get(item.may, False)]
 
 
 @dataclass
@@ -60,6 +73,8 @@ class Route:
     path: str
     view: Callable[..., Response]
     signed_in: bool = True  # the log-in pages are for anyone
+    #: the largest file the form may upload (``multipart/form-data``), in bytes; 0: a plain form only
+    upload: int = 0
 
 
 #: Every registered view (``page``, ``action``, ``public``); ``routes.mount`` adds them to the app.
@@ -74,11 +89,12 @@ def page(path: str) -> Callable[[Callable[..., Response]], Callable[..., Respons
     return register
 
 
-def action(path: str) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
+def action(path: str, *, upload: int = 0) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """A state-changing POST of a signed-in person, its CSRF token checked before the view runs:
-    ``view(visit, form, **path_params)``."""
+    ``view(visit, form, **path_params)``; ``upload``: the form may carry a file of at most that many bytes
+    (``form["file_path"]``, ``form["file_name"]`` for the input named ``file``: security.read_upload)."""
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
-        ROUTES.append(Route("POST", path, view))
+        ROUTES.append(Route("POST", path, view, upload=upload))
         return view
     return register
 
@@ -129,6 +145,11 @@ class Visit:
     def csrf(self) -> str:
         return security.session_csrf(self.caller.token)
 
+    @cached_property
+    def permissions(self) -> dict[str, bool]:
+        """What the person may open (the engine's answer), for the menu."""
+        return dict(self.eng.users.permissions())
+
     def arg(self, name: str) -> str | None:
         """A query parameter, None when it is absent or blank."""
         value = self.request.query_params.get(name, "").strip()
@@ -140,40 +161,60 @@ def environment() -> Environment:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(default=True),
                       undefined=StrictUndefined, extensions=["jinja2.ext.i18n"], trim_blocks=True,
                       lstrip_blocks=True, finalize=i18n.localized)  # a process's labels in the reader's language
-    # the null translations' behaviour until text.install() gives real ones: one hook for Python and templates
+    # the request's language (text.speaking) for the texts of Python and templates alike: one hook
     env.install_gettext_callables(text.gettext, text.plural, newstyle=True)  # type: ignore[attr-defined]
     env.filters["when"] = when
     env.filters["day"] = day
     env.filters["money"] = money
     env.filters["label"] = i18n.label  # a process label in a translated sentence: task=t.name|label
+    env.filters["number"] = number
     env.globals["assets"] = ASSETS
     return env
 
 
 def when(value: str | None) -> str:
-    """An ISO timestamp as people read it: ``2026-03-02 09:00``."""
+    """An ISO timestamp as the request's language reads it: ``2026-03-02 09:00``, ``2.03.2026, 09:00``."""
     if not value:
         return "–"
     try:
-        return dt.datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    code = text.language()
+    return moment.strftime("%Y-%m-%d %H:%M") if code == i18n.SOURCE else formats.short_time(moment, code)
+
+
+def day(value: str | None) -> str:
+    """An ISO timestamp's date: ``2026-03-02``, ``2.03.2026``."""
+    if not value:
+        return "–"
+    code = text.language()
+    if code == i18n.SOURCE:
+        return when(value)[:10]
+    try:
+        return formats.date(value, code)
     except ValueError:
         return value
 
 
-def day(value: str | None) -> str:
-    """An ISO timestamp's date."""
-    return when(value)[:10] if value else "–"
-
-
 def money(value: str | None, currency: str = "") -> str:
-    """A decimal string with thousands spaced: ``45 000.00 PLN``."""
+    """A decimal string with thousands spaced, in the request's language: ``45 000.00 PLN`` (English),
+    ``45 000,00 zł`` (Polish)."""
     if value in (None, ""):
         return "–"
+    code = text.language()
+    if code != i18n.SOURCE:
+        return formats.money(str(value), currency, code) if currency else formats.amount(str(value), code)
     whole, _dot, cents = str(value).partition(".")
     sign = "-" if whole.startswith("-") else ""
     digits = whole.lstrip("-")
     grouped = " ".join(digits[max(0, i - 3):i] for i in range(len(digits), 0, -3)[::-1])
     return f"{sign}{grouped}{'.' + cents if cents else ''}{' ' + currency if currency else ''}"
+
+
+def number(value: Any) -> str:
+    """A count or measure with the request's language's separators."""
+    return formats.number(value, text.language())
 
 
 def render(visit: Visit | None, template: str, *, status: int = 200, site: Site | None = None,
@@ -185,7 +226,7 @@ def render(visit: Visit | None, template: str, *, status: int = 200, site: Site 
     assert req is not None
     body = where.env.get_template(template).render(
         me=visit.me if visit is not None else None, csrf=visit.csrf if visit is not None else "",
-        nav=[(item.path, text.gettext(item.label)) for item in NAV], path=req.url.path,
+        nav=menu(visit.permissions) if visit is not None else [], lang=text.language(), path=req.url.path,
         here=req.url.path + (f"?{req.url.query}" if req.url.query else ""),
         query=f"?{req.url.query}" if req.url.query else "",
         q=req.query_params.get("q", ""), **context)
@@ -197,7 +238,7 @@ def refusal(visit: Visit, exc: LeadflowError, *, title: str | None = None) -> HT
     status = problems.status_of(exc)
     headers = {"Retry-After": str(getattr(exc, "retry_after", 60))} if status == 429 else None
     return render(visit, "message.html", status=status, headers=headers, title=title or _("Refused"),
-                  message=str(exc))
+                  message=i18n.error_text(exc))
 
 
 def not_found(visit: Visit, what: str) -> HTMLResponse:

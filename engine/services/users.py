@@ -126,6 +126,13 @@ class UserService(Service):
             return [views.user(r) for r in rows]
 
     @operation
+    def permissions(self) -> dict[str, bool]:
+        """What the acting user may open (``policy.capabilities``: the rules the operations check), so that an
+        interface offers only that: ``{"board": true, "reviews": false, "import": false, ...}``."""
+        with self.ctx.reading() as conn:
+            return policy.capabilities(self.ctx.actor(conn))
+
+    @operation
     def whoami(self) -> results.User:
         """The acting user."""
         with self.ctx.transaction() as conn:

@@ -1,0 +1,90 @@
+"""Files uploaded to the web app (``multipart/form-data``): a CSV on ``/import``, kept from its dry run for the
+confirm, and a process file on ``/admin/processes``; each form's size cap (413), bytes that are not the text they
+should be (a message naming the encoding problem), and the CSRF token still required (docs/web.md)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cli.web import import_pages, process_pages
+from tests.conftest import PROCESSES_DIR, Team
+from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
+from tests.test_web_admin import CSV
+from tests.web_fixtures import signed_in, with_passwords
+
+_UPLOAD = re.compile(r'name="upload" value="([^"]+)"')
+FORM = {"process": "photovoltaics", "owner": "piotr", "on_error": "skip"}
+
+
+@pytest.fixture
+def people(team: Team) -> Team:
+    with_passwords(team, *PEOPLE, "root")
+    return team
+
+
+def test_an_uploaded_csv_is_checked_then_imported_from_the_kept_file(people: Team) -> None:
+    marta, csrf = signed_in(people, "marta")
+    files = {"file": ("leads from the fair.csv", CSV.encode("cp1250"), "text/csv")}
+    assert marta.post("/import/check", data=FORM, files=files).status_code == 403  # no CSRF token
+    checked = marta.post("/import/check", data={"csrf": csrf, **FORM}, files=files)
+    assert checked.status_code == 200 and "Checked: nothing was imported yet" in checked.text
+    assert "leads from the fair.csv" in checked.text and "line 3:" in checked.text
+    assert people.admin.search.find("Import") == []
+    kept = _UPLOAD.search(checked.text)
+    assert kept, checked.text
+    radu, radu_csrf = signed_in(people, "radu")  # another manager cannot import marta's kept file
+    assert radu.post("/import", data={"csrf": radu_csrf, **FORM, "upload": kept.group(1)}).status_code == 410
+    done = marta.post("/import", data={"csrf": csrf, **FORM, "upload": kept.group(1)})
+    assert done.status_code == 200 and "Imported" in done.text
+    assert {hit["name"] for hit in people.admin.search.find("Import")} >= {"Anna Import", "Jan Import"}
+    again = marta.post("/import", data={"csrf": csrf, **FORM, "upload": kept.group(1)})
+    assert again.status_code == 410 and "upload it again" in again.text  # dropped once imported
+
+
+def test_a_multipart_post_without_its_csrf_token_changes_nothing(people: Team) -> None:
+    root, _csrf = signed_in(people, "root")
+    text = (PROCESSES_DIR / "photovoltaics.yaml").read_text(encoding="utf-8").replace("title:", "title: v2 #", 1)
+    before = len(people.admin.processes.list())
+    answer = root.post("/admin/processes", files={"file": ("pv.yaml", text.encode(), "application/yaml")})
+    assert answer.status_code == 403
+    assert len(people.admin.processes.list()) == before
+
+
+def test_a_process_file_is_uploaded_and_one_not_in_utf8_is_refused_naming_the_byte(people: Team) -> None:
+    root, csrf = signed_in(people, "root")
+    text = (PROCESSES_DIR / "photovoltaics.yaml").read_text(encoding="utf-8").replace("title:", "title: v2 #", 1)
+    before = len(people.admin.processes.list())
+    latin = text.replace("title: v2 #", "title: Zażółć v2 #", 1).encode("utf-8").replace("ż".encode(), b"\xbf")
+    refused = root.post("/admin/processes", data={"csrf": csrf}, files={"file": ("pv.yaml", latin, "text/yaml")})
+    assert refused.status_code == 422 and "not UTF-8" in refused.text and "0xbf" in refused.text
+    assert "pv.yaml" in refused.text and len(people.admin.processes.list()) == before
+    loaded = root.post("/admin/processes", data={"csrf": csrf},
+                       files={"file": ("pv.yaml", text.encode(), "application/yaml")})
+    assert loaded.status_code == 200 and "as version 2" in loaded.text
+    assert len(people.admin.processes.list()) == before + 1
+
+
+def test_a_file_over_the_forms_limit_is_413_and_changes_nothing(people: Team,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    root, csrf = signed_in(people, "root")
+    before = len(people.admin.processes.list())
+    big = b"# " + b"x" * process_pages.MAX_YAML + b"\n"
+    answer = root.post("/admin/processes", data={"csrf": csrf}, files={"file": ("big.yaml", big, "text/yaml")})
+    assert answer.status_code == 413 and "larger than 1 MiB" in answer.text
+    assert len(people.admin.processes.list()) == before
+    marta, csrf = signed_in(people, "marta")
+    rows = CSV + "".join(f"Osoba {i};;;1000;flat\n" for i in range(import_pages.MAX_CSV // 20))
+    assert len(rows) > import_pages.MAX_CSV
+    huge = marta.post("/import", data={"csrf": csrf, **FORM}, files={"file": ("huge.csv", rows.encode(), "text/csv")})
+    assert huge.status_code == 413 and "larger than 20 MiB" in huge.text
+    assert people.admin.search.find("Import") == []
+
+
+def test_a_csv_that_is_not_text_gets_the_engines_message_on_its_encoding(people: Team) -> None:
+    marta, csrf = signed_in(people, "marta")
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01" + bytes(range(128, 256))
+    answer = marta.post("/import/check", data={"csrf": csrf, **FORM}, files={"file": ("photo.csv", png, "text/csv")})
+    assert answer.status_code == 422, answer.text
+    assert "utf-8" in answer.text.lower() or "encoding" in answer.text.lower()
