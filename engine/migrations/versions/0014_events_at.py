@@ -1,7 +1,7 @@
 """reports as of an instant: the events after it, found by time (docs/reports.md, "As of a past instant")
 
-Revision ID: 0018
-Revises: 0011
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-03 15:50:00
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0018'
-down_revision = '0011'
+revision = '0014'
+down_revision = '0013'  # re-chained at the merge of this round's branches
 branch_labels = None
 depends_on = None
 

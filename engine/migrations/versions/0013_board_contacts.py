@@ -1,8 +1,8 @@
 """board contacts: an index of the leads with a booked next contact, so that the board's light counts are index
 ranges (docs/performance.md, the web pages)
 
-Revision ID: 0015
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03 15:40:00
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0011'
+revision = '0013'
+down_revision = '0012'  # re-chained at the merge of this round's branches
 branch_labels = None
 depends_on = None
 
