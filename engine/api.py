@@ -201,12 +201,12 @@ class Engine:
         ctx = self.context
         mark = purposes.requested(purpose)
         if purpose is not None and purpose not in (purposes.DEMO, purposes.TEST):
-            raise InvalidInputError(f"a database's purpose is demo or test, not {purpose!r}")
+            raise InvalidInputError(N_("a database's purpose is demo or test, not {purpose!r}"), purpose=purpose)
         new = migrate.current_revision(self.db) is None
         if not new:
             if purpose is not None and purposes.existing(self.db) != purpose:
-                raise InvalidInputError(f"only a new database can be made a {purpose} database; this one exists "
-                                        "for real work, and stays so")
+                raise InvalidInputError(N_("only a new database can be made a {purpose} database; this one exists "
+                                           "for real work, and stays so"), purpose=purpose)
             with ctx.transaction() as conn:
                 if users.count(conn):
                     row = users.first_schema_user(conn, self.user_name)

@@ -217,8 +217,9 @@ def require_can_edit_client(actor: Actor, client_id: int, its_leads: Iterable[Ow
     listed = list(its_leads)
     if any(can_work(actor, lead) for lead in listed) or (not listed and actor.role in MANAGERS):
         return
-    raise PermissionDenied(f"user '{actor.name}' ({actor.role}) may not correct client {client_id}: only the owner "
-                           "of one of its leads, a manager of their team or an admin may")
+    raise PermissionDenied(N_("user '{user}' ({role}) may not correct client {client}: only the owner of one of its "
+                              "leads, a manager of their team or an admin may"), user=actor.name, role=actor.role,
+                           client=client_id)
 
 
 # -- working leads --------------------------------------------------------------------------------
@@ -400,7 +401,7 @@ def _allowed(check: Callable[[], object]) -> bool:
 
 
 def _nobody(name: str) -> Actor:  # pragma: no cover - a scope without an owner looks nobody up
-    raise PermissionDenied(f"no user named '{name}' is looked up here")
+    raise PermissionDenied(N_("no user named '{user}' is looked up here"), user=name)
 
 
 def capabilities(actor: Actor) -> dict[str, bool]:

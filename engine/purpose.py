@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine import clock
 from engine.errors import LeadflowError
+from engine.i18n import N_
 from engine.store import settings
 
 DEMO, TEST = "demo", "test"
@@ -52,6 +53,6 @@ def require_clock(db: sa.Engine) -> None:
     pinned = clock.pinned()
     if pinned is None or not sa.inspect(db).has_table("alembic_version") or existing(db) in (DEMO, TEST):
         return
-    raise LeadflowError(f"LEADFLOW_NOW is set ({pinned}), but this database is for real work, not a demo or a "
-                        "test database: its history is written at the real time; unset LEADFLOW_NOW (a test "
-                        "database is made with 'leadflow init --test')")
+    raise LeadflowError(N_("LEADFLOW_NOW is set ({pinned}), but this database is for real work, not a demo or a "
+                           "test database: its history is written at the real time; unset LEADFLOW_NOW (a test "
+                           "database is made with 'leadflow init --test')"), pinned=pinned)

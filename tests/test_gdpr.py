@@ -29,8 +29,9 @@ NEEDLES = [NAME, EMAIL, PHONE, TYPED, "601234987", "zofia wymazalska", COMPANY, 
 def personal_team(team: Team, tmp_path: Path) -> Team:
     """The team, with photovoltaics' ``decision_maker`` marked personal (a new version of the process)."""
     text = (PROCESSES_DIR / f"{PV}.yaml").read_text(encoding="utf-8")
-    marked = text.replace("{id: decision_maker, label: Decision maker (name), type: text, bant: A}",
-                          "{id: decision_maker, label: Decision maker (name), type: text, bant: A, personal: true}")
+    line = next(line for line in text.splitlines() if line.startswith("  - {id: decision_maker, "))
+    assert line.endswith(", type: text, bant: A}")
+    marked = text.replace(line, line[:-1] + ", personal: true}")
     assert marked != text
     (tmp_path / f"{PV}.yaml").write_text(marked, encoding="utf-8")
     team.admin.processes.load(tmp_path / f"{PV}.yaml")

@@ -26,6 +26,7 @@ from sqlalchemy.sql import FromClause
 
 from engine import clock
 from engine.errors import InvalidInputError
+from engine.i18n import N_
 from engine.state import Event, SpecLookup
 from engine.store import events, lead_columns, lead_stages, lead_tasks, leads, replay_stages, task_row, visit_row
 from engine.store.driver import CHUNK
@@ -68,10 +69,11 @@ def parse(text: str | None) -> dt.datetime | None:
         else:
             at = clock.parse_datetime(value, what="--as-of")
     except ValueError:
-        raise InvalidInputError(f"--as-of {value!r} is not a date (YYYY-MM-DD) or a date-time "
-                                "(YYYY-MM-DDTHH:MM)") from None
+        raise InvalidInputError(N_("--as-of {value!r} is not a date (YYYY-MM-DD) or a date-time "
+                                   "(YYYY-MM-DDTHH:MM)"), value=value) from None
     if at > clock.now():
-        raise InvalidInputError(f"--as-of {value} is in the future (now is {clock.now().isoformat()})")
+        raise InvalidInputError(N_("--as-of {value} is in the future (now is {now})"), value=value,
+                                now=clock.now().isoformat())
     return at
 
 

@@ -96,8 +96,8 @@ class ClientService(Service):
             policy.require_can_edit_client(actor, client_id, states)
             require_not_erased(conn, client_id, "correct")
             if row["merged_into"] is not None:
-                raise InvalidInputError(f"client {client_id} was merged into client {row['merged_into']}; correct "
-                                        "that one instead")
+                raise InvalidInputError(N_("client {client} was merged into client {into}; correct that one "
+                                           "instead"), client=client_id, into=row["merged_into"])
             region = ctx.spec(conn, states[-1].process, states[-1].process_version).calendar if states else None
             given = {"name": name, "email": email, "phone": phone, "company": company, "tax_id": tax_id}
             if all(v is None for v in given.values()):
@@ -110,7 +110,8 @@ class ClientService(Service):
             new = {k: checked[k] if given[k] is not None else row[k] for k in given}
             changed = sorted(k for k in given if new[k] != row[k])
             if not changed:
-                raise InvalidInputError(f"client {client_id} already has these values; nothing was changed")
+                raise InvalidInputError(N_("client {client} already has these values; nothing was changed"),
+                                        client=client_id)
             require_no_other_client(conn, client_id, new["email"], new["phone"])
             for state in states:
                 if state.client_id == client_id:
@@ -139,8 +140,8 @@ class ClientService(Service):
             row = client_row(conn, client_id)
             require_not_erased(conn, client_id, "erase")
             if row["merged_into"] is not None:
-                raise InvalidInputError(f"client {client_id} was merged into client {row['merged_into']}; erase that "
-                                        "one, which erases both")
+                raise InvalidInputError(N_("client {client} was merged into client {into}; erase that one, which "
+                                           "erases both"), client=client_id, into=row["merged_into"])
             sqlite = conn.dialect.name == "sqlite"
             if sqlite:  # the pages this transaction frees or rewrites are zeroed, not left with the old text
                 conn.exec_driver_sql("PRAGMA secure_delete = ON")
@@ -251,8 +252,11 @@ def require_not_erased(conn: Connection, client_id: int, verb: str) -> None:
     """Refuse to correct or erase again a client whose data were erased."""
     done = erasure.erased(conn, client_id)
     if done is not None:
-        raise RuleViolation(f"can't {verb} client {client_id}: its personal data were erased at "
-                            f"{views.iso(done['finished_at'])} by {done['requested_by']}; nothing is left to {verb}")
+        template = (N_("can't correct client {client}: its personal data were erased at {at} by {by}; nothing is "
+                       "left to correct") if verb == "correct" else
+                    N_("can't erase client {client}: its personal data were erased at {at} by {by}; nothing is left "
+                       "to erase"))
+        raise RuleViolation(template, client=client_id, at=views.iso(done["finished_at"]), by=done["requested_by"])
 
 
 def require_no_other_client(conn: Connection, client_id: int, email: str | None, phone: str | None) -> None:
@@ -263,8 +267,11 @@ def require_no_other_client(conn: Connection, client_id: int, email: str | None,
             other = conn.execute(sa.select(sa.func.min(clients.c.id)).where(
                 column == value, clients.c.id != client_id, clients.c.merged_into.is_(None))).scalar()
             if other is not None:
-                raise InvalidInputError(f"{what} {value} is client {other}'s; if they are one person, merge them: "
-                                        f"leadflow client merge {client_id} {other}")
+                raise InvalidInputError(
+                    N_("e-mail {value} is client {other}'s; if they are one person, merge them: leadflow client "
+                       "merge {client} {other}") if what == "e-mail" else
+                    N_("phone {value} is client {other}'s; if they are one person, merge them: leadflow client "
+                       "merge {client} {other}"), value=value, other=other, client=client_id)
 
 
 def company_key(name: str) -> str:
