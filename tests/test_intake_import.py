@@ -374,7 +374,8 @@ def test_bulk_written_instants_are_stored_as_sqlalchemy_stores_them(sqlite_url: 
 
 # -- assignment rules and the first stage's actions ------------------------------------------------------
 
-WELCOME = ("      - {id: check_history, name: Check the client's earlier leads, owner: salesperson, "
+WELCOME = ("      - {id: check_history, name: {en: \"Check the client's earlier leads\", pl: Sprawdź wcześniejsze "
+           "leady klienta, ro: Verifică lead-urile anterioare ale clientului}, owner: salesperson, "
            "mandatory: false}\n")
 
 
