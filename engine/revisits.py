@@ -1,7 +1,8 @@
 """Revisits: a client closed for a reason with ``revisit_after_days`` comes back on that date.
 
-A revisit is due when a lost lead's reason asks for one, the days have passed, and the client has
-had no newer lead since (starting one is how a revisit is taken up).
+A revisit is due when a lost lead's reason asks for one, the days have passed since its closing (or since the end
+of a rest, when that is later: for a deal of a history import, the import), and the client has had no newer lead
+since (starting one is how a revisit is taken up).
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ def due_revisits(specs: Iterable[tuple[int, ProcessSpec]], now: dt.datetime, whe
     for version, spec in specs:
         for reason in spec.closure_reasons:
             if reason.revisit_after_days:
+                since = now - dt.timedelta(days=reason.revisit_after_days)
                 due.setdefault(spec.id, []).append(sa.and_(
-                    leads.c.process_version == version, leads.c.close_reason == reason.id,
-                    leads.c.closed_at <= now - dt.timedelta(days=reason.revisit_after_days)))
+                    leads.c.process_version == version, leads.c.close_reason == reason.id, leads.c.closed_at <= since,
+                    sa.or_(leads.c.rest_until.is_(None), leads.c.rest_until <= since)))
     later = leads.alias("later")
     newer = sa.select(later.c.id).where(later.c.client_id == leads.c.client_id,
                                         later.c.created_at > leads.c.closed_at)

@@ -203,6 +203,8 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             last_activity_at=at,
             owner_since=at,
             external_id=d.get("external_id"),
+            # a deal of a history import: stalled, the working period and revisits count from the import
+            rest_until=dt.datetime.fromisoformat(d["rest_until"]) if d.get("rest_until") else None,
         )
         enter_stage(new, spec.first_stage, spec, at)
         refresh_signal(new, spec)
@@ -325,9 +327,10 @@ def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
         state.red_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
-    mandatory = stage.mandatory_ids
-    deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
-                  if sid == stage.id and tid in mandatory and t.state == TaskStatus.OPEN and t.due_at is not None]
+    for tid in stage.mandatory_ids:  # looked up by key: a lead late in its process holds every stage's tasks
+        task = state.tasks.get((stage.id, tid))
+        if task is not None and task.state == TaskStatus.OPEN and task.due_at is not None:
+            deadlines.append(task.due_at)
     state.red_at = min(deadlines) if deadlines else None
 
 
@@ -349,7 +352,7 @@ def migrate_tasks(state: LeadState, target: ProcessSpec) -> None:
         else:
             state.tasks[(stage.id, task.id)] = TaskState(
                 stage=stage.id, id=task.id,
-                state=_fresh(task, state.fields, target), due_at=due)
+                state=_fresh(task, rules.lead_facts(state), target), due_at=due)
     state.stage_due_at = calendar.due_at(start, stage.deadline_days, target.calendar)
 
 

@@ -841,3 +841,25 @@ def test_demo_builds_a_database_the_cli_can_use(tmp_path: Path) -> None:
     assert refused(url, "anna", f"lead show {south}").startswith(
         f"Error: user 'anna' (salesperson, team north) may not see lead {south}: only its owner, a manager of its "
         "team")
+
+
+def test_companies_contacts_and_languages_refuse_whoever_may_not(url: str) -> None:
+    """``client company``, ``client contact``, ``client set --language`` and ``user set --language``: each refused
+    for the user who may not, in every mode, with the database unchanged."""
+    company = js(url, "anna", "client company 'Budimex SA' --json")
+    ok(url, "anna", f"lead add --process photovoltaics --client {company['id']} --value 1000")
+    assert refused(url, "olga", "client company 'Orlen SA'") == "Error: user 'olga' (analyst) may not add leads"
+    hidden = f"Error: user 'piotr' (salesperson) may not see client {company['id']}: none of its leads is theirs to see"
+    assert refused(url, "piotr", f"client contact {company['id']} 'Jan Nowak'") == hidden
+    assert refused(url, "piotr", f"client set {company['id']} --language pl") == hidden
+    assert refused(url, "olga", f"client set {company['id']} --language pl") == (
+        f"Error: user 'olga' (analyst, team north) may not set the language of client {company['id']} through lead 1: "
+        "it belongs to anna; only its owner or a manager of its team may")
+    assert refused(url, "anna", "user set piotr --language pl") == (
+        "Error: user 'anna' (salesperson, team north) may not set the language of user 'piotr': only an admin may")
+    assert refused(url, "anna", "client set 999 --language pl") == "Error: client 999 does not exist"
+    assert refused(url, "anna", f"client set {company['id']} --language de").startswith(
+        "Error: language 'de'")
+    # what they may do
+    assert js(url, "anna", f"client contact {company['id']} 'Jan Nowak' --json")["contacts"][0]["name"] == "Jan Nowak"
+    assert js(url, "marta", f"client set {company['id']} --language pl --json")["language"] == "pl"

@@ -270,3 +270,31 @@ def test_the_worked_example_of_the_docs(team: Team) -> None:
     company = js(url, "root", f"client show {lost['client_id']} --json")
     assert [p["name"] for p in company["contacts"]] == ["Jan Kowalski", "Ewa Nowak"]
     assert len(company["leads"]) == 2
+
+
+def test_the_old_systems_idle_time_counts_against_no_one(team: Team, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Right after a migration nothing is stalled, rotated or due for a revisit for what happened before leadflow
+    held the deals: D-3 has been idle in the old system since June 2025 and D-2 was lost for 'price' (revisit after
+    120 days) in April 2025. Idle time, the working period and revisits count from the import, like after the
+    rest of a rotation, and the lights stay true to the deals' real dates."""
+    team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True)  # 2026-03-02 09:00
+    open_, lost = lead_of(team, "D-3"), lead_of(team, "D-2")
+    assert team.admin.stored_lead(open_["id"]).red_at < dt("2026-03-02T09:00")  # its deadlines passed long ago
+    marta = team.as_("marta")
+
+    def stalled() -> list[int]:
+        return [lead["lead_id"] for lead in marta.recovery.stalled()["leads"]]
+
+    def revisits() -> list[int]:
+        return [r["lead_id"] for r in team.admin.recovery.revisits()]
+
+    assert (stalled(), marta.recovery.rotate(dry_run=True)["moves"], revisits()) == ([], [], [])
+    monkeypatch.setenv("LEADFLOW_NOW", "2026-03-23T10:00:00")  # 21 days after the import
+    assert stalled() == [open_["id"]]
+    assert revisits() == []
+    monkeypatch.setenv("LEADFLOW_NOW", "2026-06-30T10:00:00")  # 120 days after the import
+    assert revisits() == [lost["id"]]
+    for external_id in ("D-2", "D-3"):
+        lead_id = team.admin.leads.find_external(external_id)
+        assert team.admin.rebuild_lead(lead_id).comparable() == team.admin.stored_lead(lead_id).comparable()

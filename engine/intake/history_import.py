@@ -341,7 +341,9 @@ class HistoryImport:
         data = {"client_id": 0, "process": self.spec.id, "process_version": self.version,
                 "owner": deal.owner.name if deal.owner else None, "team": deal.team, "source": q.source,
                 "product": q.product, "value_minor": q.value_minor, "fields": q.fields,
-                "external_id": deal.external_id, "imported": True}
+                "external_id": deal.external_id, "imported": True,
+                # leadflow did not hold the deal before: nothing counts the old system's idle time against it
+                "rest_until": self.at.isoformat()}
         created = Event(EventKind.CREATED, deal.created_at, deal.owner.name if deal.owner else self.actor.name, data)
         state = apply(None, created, self.specs)
         path = self.path(deal, state.stage)
