@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from engine import clock
 from engine.errors import LeadflowError
 from engine.i18n import N_
-from engine.store import settings
+from engine.store import READ_ONLY, settings
 
 DEMO, TEST = "demo", "test"
 #: The environment variable that makes ``init`` mark the databases it creates as test databases.
@@ -41,18 +41,25 @@ def of(conn: Connection) -> str | None:
 
 def existing(db: sa.Engine) -> str | None:
     """The purpose of a database that may predate the ``settings`` table (then: real work)."""
-    if not sa.inspect(db).has_table("settings"):
-        return None
     with db.connect() as conn:
-        return of(conn)
+        conn.execution_options(**{READ_ONLY: True})  # never waits for a writer (an import holding SQLite's lock)
+        return _purpose(conn)
+
+
+def _purpose(conn: Connection) -> str | None:
+    return of(conn) if sa.inspect(conn).has_table("settings") else None
 
 
 def require_clock(db: sa.Engine) -> None:
     """Refuse a pinned clock (``LEADFLOW_NOW``, where this process honours it) on a database for real work. A
     database without leadflow's schema yet passes: ``init`` is about to make it."""
     pinned = clock.pinned()
-    if pinned is None or not sa.inspect(db).has_table("alembic_version") or existing(db) in (DEMO, TEST):
+    if pinned is None:
         return
+    with db.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})  # never waits for a writer (an import holding SQLite's lock)
+        if not sa.inspect(conn).has_table("alembic_version") or _purpose(conn) in (DEMO, TEST):
+            return
     raise LeadflowError(N_("LEADFLOW_NOW is set ({pinned}), but this database is for real work, not a demo or a "
                            "test database: its history is written at the real time; unset LEADFLOW_NOW (a test "
                            "database is made with 'leadflow init --test')"), pinned=pinned)

@@ -79,7 +79,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.pop("LEADFLOW_DB", None)
     os.environ.update({"LEADFLOW_NOW": TEST_NOW, "LEADFLOW_TZ": "Europe/Warsaw"})
     admin = Engine.open(db, user="root")
-    admin.init()
+    admin.init(purpose="test")  # a module's fixture runs before the test's environment (LEADFLOW_TEST_DATABASE)
     for process in (PV, "mortgage"):
         admin.load_process(ROOT / "processes" / f"{process}.yaml")
     admin.add_user("marta", "manager", "north")

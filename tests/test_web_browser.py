@@ -114,8 +114,9 @@ def _floor(db: str) -> dict[str, int]:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     tmp = tmp_path_factory.mktemp("web")
     db = f"sqlite:///{tmp / 'leadflow.db'}"
-    saved = {k: os.environ.get(k) for k in ("LEADFLOW_NOW", "LEADFLOW_TZ")}
-    os.environ.update({"LEADFLOW_NOW": TEST_NOW, "LEADFLOW_TZ": "Europe/Warsaw"})
+    saved = {k: os.environ.get(k) for k in ("LEADFLOW_NOW", "LEADFLOW_TZ", "LEADFLOW_TEST_DATABASE")}
+    # a module's fixture runs before the test's environment: it makes its test database itself
+    os.environ.update({"LEADFLOW_NOW": TEST_NOW, "LEADFLOW_TZ": "Europe/Warsaw", "LEADFLOW_TEST_DATABASE": "1"})
     try:
         leads = _floor(db)
     finally:
