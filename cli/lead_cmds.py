@@ -403,9 +403,9 @@ def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_js
     if as_json:  # the JSON is every row (or the rows asked for): a list, as scripts read it
         print_json(app.engine.tasks.list(owner=owner, limit=limit, offset=offset))
         return
-    # the table asks for a screenful (GET /v1/tasks/page: SQL's LIMIT, the total from COUNT), not the whole list
-    page = app.engine.tasks.page(owner=owner, limit=limit or 20, offset=offset)
-    total, items = page["total"], page["tasks"]
+    # the table shows a screenful of the whole list (the same GET /v1/tasks), and says how many more there are
+    every = app.engine.tasks.list(owner=owner)
+    total, items = len(every), every[offset:offset + (limit or 20)]
     out = []
     for r in items:
         due = short_time(r["due_at"])

@@ -410,29 +410,6 @@ def test_the_cli_logs_lists_books_and_pages(team: Team) -> None:
                                                              "--next-contact 2020-01-01T10:00")
 
 
-def test_the_task_tables_page_reads_its_rows_alone_and_counts_the_rest(team: Team,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    """``task list`` as a table asks the engine for its page (SQL's LIMIT and a COUNT), not for the whole list."""
-    from engine import views
-
-    for i in range(12):
-        lead_of(team, name=f"Klient {i}")
-    built: list[int] = []
-    real = views.task_row
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        built.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(views, "task_row", counted)
-    table = printed(team.url, "anna", "task list --limit 5")
-    assert "24 open tasks (1-5 of 24)" in table and "and 19 more: --offset 5 for the next page" in table
-    assert len(built) == 5  # the five rows shown; 24 counted
-    table = printed(team.url, "anna", "task list --limit 5 --offset 20")
-    assert "24 open tasks (21-24 of 24)" in table and "more" not in table
-    assert len(js(team.url, "anna", "task list --json")) == 24  # the JSON stays every row
-
-
 # -- the HTTP API --------------------------------------------------------------------------------------
 
 def test_the_routes_answer_the_engines_json_and_refuse_a_colleague(team: Team) -> None:

@@ -49,6 +49,7 @@ from engine.results.intake import (
 )
 from engine.results.leads import (
     Activity,
+    AddedLead,
     BulkResult,
     Client,
     ClientContact,
@@ -153,6 +154,7 @@ from engine.results.values import (
 
 __all__ = [
     "Activity",
+    "AddedLead",
     "BackupReport",
     "Board",
     "BoardStage",

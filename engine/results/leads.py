@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 from engine.results.values import JsonValue, Money, Timestamp
 
@@ -75,9 +75,14 @@ class Lead(LeadRow):
     unanswered_calls: int
     #: the lead's row version: every write adds one (GET /v1/leads/{id} sends it as the ETag; --if-version)
     version: int
-    #: only in ``lead add``'s answer: the new lead got a client of its own beside an existing client with the same
-    #: "email" or "phone" that the adder may not join (recorded as ``possible_duplicate_of``; ``client duplicates``)
-    possible_duplicate: NotRequired[str]
+
+
+class AddedLead(Lead, total=False):
+    """``lead add``'s answer: the lead object, and ``possible_duplicate`` when the new lead got a client of its own
+    beside an existing client with the same "email" or "phone" that the adder may not join (recorded as
+    ``possible_duplicate_of``; ``client duplicates``)."""
+
+    possible_duplicate: str
 
 
 class ClientLead(TypedDict):

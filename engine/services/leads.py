@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -59,7 +59,7 @@ class LeadService(Service):
         client_id: int | None = None,
         tax_id: str | None = None,
         external_id: str | None = None,
-    ) -> results.Lead:
+    ) -> results.AddedLead:
         """Register an inquiry as a lead at the process's first stage (every inquiry is a lead). Its e-mail or
         phone (national numbers read in the process's calendar country) may name a client the user may see: the
         lead is that client's; one they may not see (for a web form's intake: one with a lead out of its scope,
@@ -117,7 +117,7 @@ class LeadService(Service):
             store.write_leads(conn, [store.LeadChange(None, state, [created])])
             actions.store(conn, [entry])
             notices.queue(conn, notices.after(None, state, [created]))
-            shown = ctx.view(conn, state)
+            shown = cast("results.AddedLead", ctx.view(conn, state))  # the lead object, and possibly one key
             if shared is not None:
                 shown["possible_duplicate"] = shared
             return shown
