@@ -325,9 +325,10 @@ def refresh_signal(state: LeadState, spec: ProcessSpec) -> None:
         state.red_at = None
         return
     deadlines = [state.stage_due_at] if state.stage_due_at else []
-    mandatory = stage.mandatory_ids
-    deadlines += [t.due_at for (sid, tid), t in state.tasks.items()
-                  if sid == stage.id and tid in mandatory and t.state == TaskStatus.OPEN and t.due_at is not None]
+    for tid in stage.mandatory_ids:  # looked up by key: a lead late in its process holds every stage's tasks
+        task = state.tasks.get((stage.id, tid))
+        if task is not None and task.state == TaskStatus.OPEN and task.due_at is not None:
+            deadlines.append(task.due_at)
     state.red_at = min(deadlines) if deadlines else None
 
 
