@@ -341,3 +341,28 @@ def test_no_lead_leaves_a_stage_with_an_applicable_mandatory_task_not_done_whate
                         assert stored.tasks[(stage_id, task.id)].state == "done", (plan, stage_id, task.id)
 
     run()
+
+
+def test_a_stage_fills_in_the_fields_its_entry_tested(team: Team) -> None:
+    """saas_trial's move into extend_trial asks for fewer than 2 extensions, and extend_trial requires the count:
+    recording the second extension there is the stage's own work, not a passed rule undone (the stateful test found
+    it refused)."""
+    from tests.test_engine_rules import finish_stage
+
+    anna = team.as_("anna")
+    lead = anna.add_lead(process="saas_trial", name="Ștefan Popescu")
+    lead_id = lead["id"]
+    for fields in ({}, {}, {"company_name": "Popescu SRL", "seats": "3", "plan": "starter", "use_case": "CRM"},
+                   {"activated": "false", "trial_end": "2026-03-20"}):
+        if fields:
+            anna.set_fields(lead_id, fields)
+        finish_stage(team, lead_id)
+        anna.advance(lead_id)
+    assert anna.get_lead(lead_id)["stage"] == "extend_trial"
+    assert anna.set_fields(lead_id, {"trial_extensions": "2"})["fields"]["trial_extensions"] == 2
+    finish_stage(team, lead_id)
+    assert anna.advance(lead_id)["stage"] == "run_trial"
+    finish_stage(team, lead_id)
+    with pytest.raises(RuleViolation, match="no allowed next stage applies"):
+        anna.advance(lead_id)  # a third extension: the count says no
+    assert team.admin.rebuild_lead(lead_id).comparable() == team.admin.stored_lead(lead_id).comparable()

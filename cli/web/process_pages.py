@@ -57,7 +57,7 @@ def load(visit: Visit, form: dict[str, str]) -> Response:
             return processes_page(visit, status=422, error=_(
                 "The file %(name)s is not UTF-8 text: byte 0x%(byte)s at position %(at)s is not UTF-8 (a process "
                 "file is YAML in UTF-8; save it so and upload it again). Nothing was loaded.",
-                name=name, byte=f"{exc.object[exc.start]:02x}", at=exc.start))
+                name=name, byte=format(exc.object[exc.start], "02x"), at=exc.start))
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / PASTED
         path.write_text(text, encoding="utf-8")

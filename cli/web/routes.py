@@ -81,7 +81,7 @@ def _too_large(request: Request, exc: security.TooLarge) -> Response:
     with text.speaking(text.choose(None, request.headers.get("accept-language"))):
         if exc.limit:
             message = _("The file is larger than %(mib)s MiB, the most this form takes; nothing was changed.",
-                        mib=f"{exc.limit / 2**20:g}")
+                        mib=format(exc.limit / 2**20, "g"))
         else:
             message = _("The form is too large.")
     return Response(message, status_code=413, media_type="text/plain; charset=utf-8")

@@ -31,7 +31,7 @@ from engine.services.context import (
     require_open,
 )
 from engine.services.options import lead_options, reopen_stages
-from engine.spec import ClosureReason, ProcessSpec, condition_text
+from engine.spec import ClosureReason, ProcessSpec, TransitionSpec, condition_text
 from engine.state import ATTRIBUTES, Event, LeadState, apply, rebuild
 from engine.store import clients, leads, users
 from engine.vocab import NAME_LENGTH, NOTE_LENGTH, EventKind, LeadStatus, TaskStatus
@@ -427,7 +427,8 @@ def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[
                 problems.append(Message(N_("mandatory task '{task}' of the passed stage '{stage}' would apply "
                                            "and was never done"), task=task.id, stage=source))
         into = [t for t in stage.next if t.stage == target]
-        if into and not any(t.when is None or rules.evaluate(t.when, facts, spec) for t in into):
+        if into and not any(t.when is None or rules.evaluate(t.when, facts, spec) for t in into) and not (
+                _fills_in(spec, target, into)):
             conditions = " or ".join(condition_text(t.when) for t in into if t.when is not None)
             problems.append(Message(N_("the lead moved from '{source}' to '{target}' because {conditions}"),
                                     source=source, target=target, conditions=conditions))
@@ -435,6 +436,16 @@ def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[
         raise RuleViolation(N_("can't change the fields of lead {lead} that way: {problems}; a stage "
                                "once left keeps the rules it was left under (reopen the lead into that stage to "
                                "redo its work)"), lead=state.id, problems=problems)
+
+
+def _fills_in(spec: ProcessSpec, target: str, into: builtins.list[TransitionSpec]) -> bool:
+    """Whether the conditions of the moves into ``target`` read only fields that ``target`` requires: fields the
+    process has filled in the stage the move enters (saas_trial counts its extensions in ``trial_extensions``,
+    which the move into ``extend_trial`` tests and ``extend_trial`` requires), so changing them later undoes no
+    rule of a stage left behind."""
+    entered = spec.stage(target)
+    required = set(entered.required_fields) if entered is not None else set()
+    return all(t.when.fields() <= required and not t.when.attributes() for t in into if t.when is not None)
 
 
 def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: str) -> None:
