@@ -420,7 +420,7 @@ class LeadflowMachine(RuleBasedStateMachine):
     def breaks_passed_rules(self, lead_id: int, lead: Expected, values: dict[str, tuple[Any, Any]]) -> bool:
         """Whether the new fields would undo a rule of a stage the lead has left (docs/process-format.md,
         "Conditions after a stage is left"): asked of the engine's own check on the stored state and history."""
-        from engine.services.leads import passed_moves, require_path_kept
+        from engine.services.passed import passed_moves, require_path_kept
         from engine.store import read_events
 
         fields = dict(lead.fields)

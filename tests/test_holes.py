@@ -286,7 +286,7 @@ def test_flipping_a_condition_field_after_the_stage_is_left_is_refused(team: Tea
 
 def test_a_passed_moves_condition_may_not_be_made_false(team: Team) -> None:
     """leasing: assess_risk -> send_offer needs risk_decision approved; afterwards it may not become rejected."""
-    from engine.services.leads import require_path_kept
+    from engine.services.passed import require_path_kept
     from engine.spec import ProcessSpec
 
     spec: ProcessSpec = team.admin.processes.spec("leasing")

@@ -1,6 +1,6 @@
 """What a history file's columns are: the history columns by their names, the ``reached_<stage>`` dates, the stages
 and closure reasons by id or label (folded as headers are), and the old system's reasons mapped to the process's
-(``--map-reason OLD=NEW``). Used by the history import (``engine.intake.history_import``)."""
+(``--map-reason OLD=NEW``), and a company's row without a person read as an inquiry. Used by the history import (``engine.intake.history_import``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from engine.errors import InvalidInputError, did_you_mean
 from engine.i18n import N_
-from engine.intake.columns import header_key
+from engine.intake.columns import Column, header_key
+from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
 
 #: The history columns and the other names people give them (compared by ``header_key``). ``reached_<stage>``
@@ -96,3 +97,13 @@ def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, Cl
                                     suggestion=did_you_mean(new, ids), ids=', '.join(ids))
         out[header_key(old)] = target
     return out
+
+
+def company_inquiry(values: list[tuple[Column, str]], region: str | None) -> Inquiry:
+    """The inquiry of a company's row without a person: checked with the company standing in for the name."""
+    company = next(v for c, v in values if c.target == "company" and v.strip())
+    named = [(c, v) for c, v in values if c.target != "name"]
+    inquiry, errors = check_inquiry([*named, (Column(-1, "name", "name"), company)], region)
+    assert inquiry is not None and not errors
+    inquiry.name = ""
+    return inquiry

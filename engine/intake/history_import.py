@@ -28,9 +28,9 @@ from engine import clock, policy, results, rules, store, views, visits
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.i18n import N_
 from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids, outcome, read_rows
-from engine.intake.columns import IGNORE, Column, ColumnPlan, header_key, plan_columns
+from engine.intake.columns import IGNORE, ColumnPlan, header_key, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256
-from engine.intake.history_columns import HistoryPlan, plan_history, reason_lookup, stage_names
+from engine.intake.history_columns import HistoryPlan, company_inquiry, plan_history, reason_lookup, stage_names
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
 from engine.state import Event, LeadState, apply
@@ -570,7 +570,7 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
         if company and errors and errors[0].message == NEEDS_NAME:
             errors = errors[1:]  # a company's deal needs no person
             if not errors:
-                inquiry = _company_inquiry(values, history.spec.calendar)
+                inquiry = company_inquiry(values, history.spec.calendar)
         try:
             if errors:
                 raise RowRefused("; ".join(e.message for e in errors))
@@ -592,13 +592,3 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
     if options.progress is not None:
         options.progress(source.size, source.size, rows)
     return rows
-
-
-def _company_inquiry(values: list[tuple[Column, str]], region: str | None) -> Inquiry:
-    """The inquiry of a company's row without a person: checked with the company standing in for the name."""
-    company = next(v for c, v in values if c.target == "company" and v.strip())
-    named = [(c, v) for c, v in values if c.target != "name"]
-    inquiry, errors = check_inquiry([*named, (Column(-1, "name", "name"), company)], region)
-    assert inquiry is not None and not errors
-    inquiry.name = ""
-    return inquiry
