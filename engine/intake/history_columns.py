@@ -1,6 +1,7 @@
 """What a history file's columns are: the history columns by their names, the ``reached_<stage>`` dates, the stages
 and closure reasons by id or label (folded as headers are), and the old system's reasons mapped to the process's
-(``--map-reason OLD=NEW``), and a company's row without a person read as an inquiry. Used by the history import (``engine.intake.history_import``)."""
+(``--map-reason OLD=NEW``), and a company's row without a person read as an inquiry. Used by the history import
+(``engine.intake.history_import``)."""
 
 from __future__ import annotations
 
