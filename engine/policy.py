@@ -128,6 +128,11 @@ def require_can_add(actor: Actor) -> None:
     _require_role(actor, ADDERS, Message(N_("may not add leads")))
 
 
+def require_can_add_company(actor: Actor) -> None:
+    """Add a company as a client: whoever may add leads, since a company exists to have leads."""
+    _require_role(actor, ADDERS, Message(N_("may not add companies")))
+
+
 def require_can_give(actor: Actor, owner: Actor, what: str) -> None:
     """Add or import a lead for ``owner``: one who may own leads, the actor themself or one of their team."""
     require_can_own(owner)

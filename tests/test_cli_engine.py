@@ -848,7 +848,7 @@ def test_companies_contacts_and_languages_refuse_whoever_may_not(url: str) -> No
     for the user who may not, in every mode, with the database unchanged."""
     company = js(url, "anna", "client company 'Budimex SA' --json")
     ok(url, "anna", f"lead add --process photovoltaics --client {company['id']} --value 1000")
-    assert refused(url, "olga", "client company 'Orlen SA'") == "Error: user 'olga' (analyst) may not add leads"
+    assert refused(url, "olga", "client company 'Orlen SA'") == "Error: user 'olga' (analyst) may not add companies"
     hidden = f"Error: user 'piotr' (salesperson) may not see client {company['id']}: none of its leads is theirs to see"
     assert refused(url, "piotr", f"client contact {company['id']} 'Jan Nowak'") == hidden
     assert refused(url, "piotr", f"client set {company['id']} --language pl") == hidden

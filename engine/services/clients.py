@@ -171,7 +171,7 @@ class ClientService(Service):
         A company of the same name (case and spaces aside) is refused: add its leads to that one."""
         ctx = self.ctx
         with ctx.transaction() as conn:
-            policy.require_can_add(ctx.actor(conn))
+            policy.require_can_add_company(ctx.actor(conn))
             name_ = one_line_text(name, "company")
             if not name_:
                 raise InvalidInputError("a company needs its name")
