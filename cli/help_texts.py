@@ -12,13 +12,13 @@ import click
 
 def help_texts() -> Iterator[str]:
     """Every help text of the ``leadflow`` command tree, each once, in the order ``leadflow --help`` walks it."""
-    from cli.main import COMMANDS, _load, cli
+    from cli.main import COMMANDS, _load, cli, english_help
 
     seen: set[str] = set()
 
     def walk(command: click.Command) -> Iterator[str]:
         for item in [command, *command.params]:
-            for text in (getattr(item, "help", None), getattr(item, "short_help", None)):
+            for text in english_help(item):  # the source's, even after a command showed its help translated
                 if text and text not in seen:
                     seen.add(text)
                     yield text

@@ -133,6 +133,14 @@ def localize_help(command: click.Command) -> None:
     _translate(command, i18n.translations(code))
 
 
+def english_help(item: Any) -> tuple[str | None, str | None]:
+    """The source (English) ``help`` and ``short_help`` of a command or option, whatever language it shows now."""
+    english = _ENGLISH_HELP.get(id(item))
+    if english is not None:
+        return english[1], english[2]
+    return getattr(item, "help", None), getattr(item, "short_help", None)
+
+
 def _translate(command: click.Command, catalogue: Any) -> None:
     # click keeps the --help option it made once (8.2+), its help in the language of that moment: translated too
     help_option = getattr(command, "_help_option", None)
