@@ -80,7 +80,7 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]:
+def _progress(enabled: bool) -> Iterator[Callable[[int, int, int, int], None] | None]:
     """A rich progress bar on stderr when it is a terminal; nothing when output goes to a pipe or is JSON."""
     if not enabled or not sys.stderr.isatty():
         yield None
@@ -93,7 +93,7 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int, int], None] | None]
                   console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("import", total=None, rows=0)
 
-        def update(done: int, total: int, rows: int) -> None:
+        def update(done: int, total: int, rows: int, _rejected: int) -> None:
             bar.update(task, completed=done, total=total, rows=rows)
 
         yield update

@@ -122,6 +122,17 @@ PERIOD_FILTERS = (
     _query("process"), _query("team"), _query("owner"), AS_OF,
 )
 PERIODS = ("day", "week", "month", "all")
+#: The parameters of an import, whether it runs in the request (``/imports``) or as a job (``/import-jobs``).
+IMPORT_PARAMS = (
+    _body("path", "file", required=True), _query("process", required=True),
+    _query("mapping", "file", help="a mapping file's YAML text"), _query("owner"),
+    _query("assign", choices=("auto",)),
+    _query("on_error", default="skip", choices=("skip", "abort")), _query("encoding"),
+    _query("again", "bool", default=False),
+    _query("history", "bool", default=False, help="deals with their stage or status and dates (admins)"),
+    _query("map_reason", help="lines of OLD=NEW: an old system's closure reason = the process's"),
+)
+
 
 
 def _period_report(method: str, summary: str) -> Operation:
@@ -356,14 +367,15 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("intake", "import_csv", "POST", "/imports", "import",
               "Import the leads of a CSV file (the body) in one transaction (managers and admins); dry_run checks "
               "every row and imports nothing.",
-              (_body("path", "file", required=True), _query("process", required=True),
-               _query("mapping", "file", help="a mapping file's YAML text"), _query("owner"),
-               _query("assign", choices=("auto",)), _query("dry_run", "bool", default=False),
-               _query("on_error", default="skip", choices=("skip", "abort")), _query("encoding"),
-               _query("again", "bool", default=False),
-               _query("history", "bool", default=False, help="deals with their stage or status and dates (admins)"),
-               _query("map_reason", help="lines of OLD=NEW: an old system's closure reason = the process's")),
+              (*IMPORT_PARAMS[:5], _query("dry_run", "bool", default=False), *IMPORT_PARAMS[5:]),
               changes_lead=True, body="file"),
+    Operation("intake", "start_import", "POST", "/import-jobs", "(server)",
+              "Start importing the leads of a CSV file (the body) as a job of the server (managers and admins): "
+              "202 with the job, whose URL (Location) answers its progress, then its report or why it failed.",
+              IMPORT_PARAMS, changes_lead=True, status=202, body="file"),
+    Operation("intake", "import_job", "GET", "/import-jobs/{job_id}", "(server)",
+              "An import job: its progress (rows read of the file's rows, accepted, rejected), then its report or "
+              "why it failed (whoever started it and admins).", (_path("job_id", minimum=1),)),
     Operation("intake", "export_csv", "GET", "/export", "export",
               "The leads the user may see as CSV, formulas neutralised.",
               (Param("out", where="client"), _query("process"), _query("excel", "bool", default=False)),

@@ -116,7 +116,7 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
     # Grouping by an expression keeps SQLite's planner on the age index (a range of old leads) instead of
     # walking the stage index for its grouping order.
     stage_key = leads.c.stage.op("||")(sa.literal_column("''"))
-    too_long: dict[str, int] = dict(conn.execute(
+    too_long: dict[str, int] = {} if light is not None else dict(conn.execute(
         sa.select(stage_key, sa.func.count())
         .where(*open_leads, leads.c.created_at < too_long_before)
         .group_by(stage_key)).all())
@@ -127,6 +127,9 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
     yellow_until = {stage_id: calendar.last_yellow_deadline(
         now, stage.warning_days if (stage := spec.stage(stage_id)) else 0, spec.calendar) for stage_id in stage_ids}
     occupied = [stage_id for stage_id in stage_ids if stage_id in totals_by_stage]
+    if light is not None:  # the leads too long in the process among those of the light: every stage at once
+        too_long = _too_long_with_light(conn, spec.id, scope, light, now, too_long_before,
+                                        {stage_id: yellow_until[stage_id] for stage_id in occupied})
     lit = _light_counts(conn, spec.id, scope, now, {stage_id: yellow_until[stage_id] for stage_id in occupied})
     stages: list[results.BoardStage] = []
     value_minor = 0
@@ -148,9 +151,7 @@ def board(conn: Connection, spec: ProcessSpec, now: dt.datetime, scope: Scope, *
             "id": stage_id, "name": stage.name if stage else stage_id, "count": count,
             "value": minor_to_money(value),
             "lights": {"green": shown["green"], "yellow": shown["yellow"], "red": shown["red"]},
-            "too_long": too_long.get(stage_id, 0) if light is None else _too_long_with_light(
-                conn, [*open_leads, leads.c.stage == stage_id], light, now, yellow_until[stage_id],
-                too_long_before),
+            "too_long": too_long.get(stage_id, 0),
             "leads": [],
         })
         if count and limit:
@@ -330,10 +331,27 @@ def _overdue(stage: StageSpec | None, row: Record, now: dt.datetime, tasks: Open
     return None
 
 
-def _too_long_with_light(conn: Connection, in_stage: list[Condition], light: str, now: dt.datetime,
-                         yellow_until: dt.datetime, too_long_before: dt.datetime) -> int:
-    return int(conn.execute(sa.select(sa.func.count()).where(
-        *in_stage, *_light_range(light, now, yellow_until), leads.c.created_at < too_long_before)).scalar_one())
+def _too_long_with_light(conn: Connection, spec_id: str, scope: Scope, light: str, now: dt.datetime,
+                         too_long_before: dt.datetime, yellow_until: dict[str, dt.datetime]) -> dict[str, int]:
+    """The leads of ``light`` created before ``too_long_before``, by stage of ``yellow_until``: one statement."""
+    if not yellow_until:
+        return {}
+    stage_ids = list(yellow_until)
+    params = {**_stage_params(spec_id, scope, now, yellow_until), "too_long_before": too_long_before}
+    statement = _too_long_statement(len(stage_ids), scope.team is not None, scope.owner is not None, light)
+    return {stage_ids[int(part)]: int(n) for part, n in conn.execute(statement, params)}
+
+
+@functools.cache
+def _too_long_statement(stages: int, team: bool, owner: bool, light: str) -> sa.CompoundSelect[Any]:
+    """``_too_long_with_light``'s statement for a board of ``stages`` occupied stages: part ``i`` counts the
+    ``i``-th stage's."""
+    now, end_of_today = _instant("now"), _instant("end_of_today")
+    return sa.union_all(*(
+        sa.select(sa.literal_column(str(i)).label("part"), sa.func.count().label("n"))
+        .where(*_open_in_stage(i, team, owner), *_light_range(light, now, _instant(f"until{i}"), end_of_today),
+               leads.c.created_at < _instant("too_long_before"))
+        for i in range(stages)))
 
 
 def daily_for(conn: Connection, person: str, now: dt.datetime, country: str,

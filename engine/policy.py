@@ -79,6 +79,11 @@ def require_self_or_admin(actor: Actor, person: Actor, what: str) -> None:
         require_admin(actor, what)
 
 
+def may_see_job(actor: Actor, starter: str) -> bool:
+    """An import job (``intake.import_job``): whoever started it, and admins."""
+    return actor.role == Role.ADMIN or actor.name == starter
+
+
 # -- managers -------------------------------------------------------------------------------------
 
 def manages(actor: Actor, team: str | None) -> bool:

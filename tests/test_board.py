@@ -136,6 +136,23 @@ def test_too_long_flags_a_lead_older_than_the_sales_cycle_whatever_its_light(tea
     assert board["totals"]["too_long"] == 1
 
 
+def test_a_board_of_one_light_counts_the_too_long_leads_of_that_light_in_each_stage(team: Team) -> None:
+    old = add(team, "2026-01-02T09:00", name="Stary Klient")
+    add(team, "2026-01-02T10:00", name="Stary Czerwony")  # too long and red (its first task long overdue)
+    add(team, "2026-03-02T09:00", name="Nowy Klient")
+    with at("2026-01-02T09:30"):
+        team.as_("anna").complete_task(old["id"], "record_contact")
+    with at("2026-03-02T09:10"):
+        team.as_("anna").advance(old["id"])
+    for lamp, by_stage in (("yellow", [0, 1, 0, 0, 0]), ("red", [1, 0, 0, 0, 0]), ("green", [0, 0, 0, 0, 0])):
+        with at("2026-03-04T09:00"):
+            board = team.as_("anna").board(process="photovoltaics", light=lamp)[0]
+        assert [s["too_long"] for s in board["stages"]] == by_stage, lamp
+        assert board["totals"]["too_long"] == sum(by_stage)
+        cards = [c for s in board["stages"] for c in s["leads"]]
+        assert sum(c["too_long"] for c in cards) == sum(by_stage) and {c["light"] for c in cards} <= {lamp}
+
+
 # -- the board -----------------------------------------------------------------------------------
 
 def test_board_json_shape_counts_values_and_caps(team: Team) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import PROCESSES_DIR, Team
 from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
-from tests.web_fixtures import TestClient, client, csrf_of, signed_in, with_passwords
+from tests.web_fixtures import TestClient, client, csrf_of, import_ended, signed_in, with_passwords
 
 
 @pytest.fixture
@@ -128,9 +128,9 @@ def test_an_import_is_checked_first_then_imported(team: Team) -> None:
     assert checked.status_code == 200 and "Checked: nothing was imported yet" in checked.text
     assert "line 3:" in checked.text and "Import these leads" in checked.text
     assert team.admin.search.find("Import") == []  # the dry run wrote nothing
-    done = marta.post("/import", data={"csrf": csrf, **form})
+    done = import_ended(marta, marta.post("/import", data={"csrf": csrf, **form}))
     assert done.status_code == 200 and "Imported" in done.text
     assert len(team.admin.search.find("Import")) >= 2
-    aborted = marta.post("/import", data={"csrf": csrf, **form, "on_error": "abort",
-                                          "text": CSV.replace("Import", "Nowy")})
+    aborted = import_ended(marta, marta.post("/import", data={"csrf": csrf, **form, "on_error": "abort",
+                                                              "text": CSV.replace("Import", "Nowy")}))
     assert aborted.status_code == 422 and "Aborted: nothing was imported" in aborted.text

@@ -12,7 +12,7 @@ from cli.web import import_pages, process_pages
 from tests.conftest import PROCESSES_DIR, Team
 from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
 from tests.test_web_admin import CSV
-from tests.web_fixtures import signed_in, with_passwords
+from tests.web_fixtures import import_ended, signed_in, with_passwords
 
 _UPLOAD = re.compile(r'name="upload" value="([^"]+)"')
 FORM = {"process": "photovoltaics", "owner": "piotr", "on_error": "skip"}
@@ -36,7 +36,7 @@ def test_an_uploaded_csv_is_checked_then_imported_from_the_kept_file(people: Tea
     assert kept, checked.text
     radu, radu_csrf = signed_in(people, "radu")  # another manager cannot import marta's kept file
     assert radu.post("/import", data={"csrf": radu_csrf, **FORM, "upload": kept.group(1)}).status_code == 410
-    done = marta.post("/import", data={"csrf": csrf, **FORM, "upload": kept.group(1)})
+    done = import_ended(marta, marta.post("/import", data={"csrf": csrf, **FORM, "upload": kept.group(1)}))
     assert done.status_code == 200 and "Imported" in done.text
     assert {hit["name"] for hit in people.admin.search.find("Import")} >= {"Anna Import", "Jan Import"}
     again = marta.post("/import", data={"csrf": csrf, **FORM, "upload": kept.group(1)})

@@ -66,3 +66,17 @@ def signed_in(team: Any, name: str) -> tuple[TestClient, str]:
     day = web.get("/today")
     assert day.status_code == 200, day.text
     return web, csrf_of(day.text)
+
+
+def import_ended(browser: TestClient, started: Any, *, timeout: float = 60) -> Any:
+    """The page of the import job that ``started`` (the confirm's answer, a redirect to the job) began, once the
+    job ended: its report or why it failed."""
+    import time
+
+    assert started.status_code == 303, started.text
+    deadline = time.monotonic() + timeout
+    while True:
+        page = browser.get(started.headers["location"])
+        if 'id="progress"' not in page.text or time.monotonic() > deadline:
+            return page
+        time.sleep(0.05)

@@ -207,6 +207,8 @@ def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
         headers["ETag"] = f'"{result["version"]}"'
         if op.status == 201:
             headers["Location"] = f"{operations.API_PREFIX}/leads/{result['id']}"
+    elif op.status == 202 and isinstance(result, dict) and isinstance(result.get("id"), int):
+        headers["Location"] = f"{op.url}/{result['id']}"  # a job started: where its progress is read
     return JSONResponse(result, status_code=op.status, headers=headers or None)
 
 

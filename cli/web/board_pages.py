@@ -3,13 +3,15 @@ results (``/search``): ``boards.board`` with the person's filters, in the scope 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from markupsafe import Markup
 from starlette.responses import Response
 
 from cli.server.problems import status_of
 from cli.web import search
-from cli.web.text import _
+from cli.web.text import _, ngettext
 from cli.web.views import Visit, page, render
 from engine.errors import LeadflowError
 
@@ -50,13 +52,38 @@ def _processes(visit: Visit) -> list[str]:
         return []
 
 
+class _Days(dict[int, Markup]):
+    """A card's "N days" phrase, translated once per number of days for a board's hundreds of cards: what the
+    template's ``ngettext`` draws (the translation marked safe, the number filled in), at a dictionary's price."""
+
+    def __init__(self, phrase: Callable[[int], str]):
+        super().__init__()
+        self.phrase = phrase
+
+    def __missing__(self, days: int) -> Markup:
+        self[days] = drawn = Markup(self.phrase(days))
+        return drawn
+
+
 @page("/board")
 def board(visit: Visit) -> Response:
     filters = _filters(visit)
     boards, error = _boards(visit, filters, CARDS_PER_STAGE)
     return render(visit, "board.html", status=200 if error is None else status_of(error), boards=boards,
                   filters=filters, error=error, processes=_processes(visit), lights=LIGHTS, refresh=REFRESH,
-                  changed=visit.arg("changed") == "1")
+                  changed=visit.arg("changed") == "1",
+                  in_stage=_Days(lambda n: ngettext("%(num)s day in stage", "%(num)s days in stage", n)),
+                  in_process=_Days(lambda n: ngettext("%(num)s in process", "%(num)s in process", n)),
+                  says=_card_phrases())
+
+
+def _card_phrases() -> dict[str, Markup]:
+    """The sentences of every card, translated once a page and filled in by the template (``says.next % {...}``:
+    what its ``_()`` with placeholders draws, the translation marked safe and the values escaped)."""
+    return {"next": Markup(_("Next: %(task)s, due %(due)s")),
+            "task": Markup(_("Red: task “%(task)s” was due %(due)s")),
+            "contact": Markup(_("Red: the next contact was due %(due)s")),
+            "stage": Markup(_("Red: the stage's deadline passed %(due)s"))}
 
 
 @page("/board/standup")

@@ -1,8 +1,11 @@
 """Importing leads from a CSV file (``/import``, managers and admins): the file uploaded (``multipart/form-data``,
 at most ``MAX_CSV``) or its text pasted, ``intake.import_csv`` with ``dry_run`` first, whose report (columns,
 unknown ones with a suggestion, rejected rows with their line and reason, counts) is shown with a button that
-imports the same file (kept for the confirm: cli/web/uploads.py) or text. The import runs within the confirm's
-request, and its answer is the import's report: how many leads it imported, and every row it rejected."""
+imports the same file (kept for the confirm: cli/web/uploads.py) or text. The import runs as a job of the server
+(``intake.start_import``): the confirm answers at once with the job's page (``/import/jobs/{id}``), which shows
+its progress (rows read of the file's rows, accepted, rejected) until the import ends, then its report, or why it
+failed. The page follows the job with htmx (``#job`` fetched again every second) and, without JavaScript,
+reloads itself (``<meta http-equiv="refresh">``) while the job runs."""
 
 from __future__ import annotations
 
@@ -15,9 +18,9 @@ from starlette.responses import Response
 from cli.server.problems import status_of
 from cli.web import uploads
 from cli.web.text import _
-from cli.web.views import NAV, NavItem, Visit, action, page, render
+from cli.web.views import NAV, NavItem, Visit, action, not_found, page, redirect, render
 from engine import i18n
-from engine.errors import LeadflowError
+from engine.errors import LeadflowError, NotFoundError
 from engine.i18n import N_
 
 NAV.append(NavItem("/import", N_("Import"), "import"))
@@ -27,6 +30,8 @@ PASTED = "pasted.csv"
 ON_ERROR = ("skip", "abort")
 #: The largest CSV file the form uploads.
 MAX_CSV = 20 * 2**20
+#: Seconds between two looks at a running job (htmx, or the page reloading itself without JavaScript).
+REFRESH = 1
 
 
 def import_page(visit: Visit, *, status: int = 200, form: dict[str, str] | None = None, report: Any = None,
@@ -44,18 +49,30 @@ def start(visit: Visit) -> Response:
     return import_page(visit)
 
 
-def _import(visit: Visit, path: Path, form: dict[str, str], *, dry_run: bool) -> Response:
+def _check(visit: Visit, path: Path, form: dict[str, str]) -> Response:
+    """The dry run, within the request: what the import would do."""
     try:
         report = visit.eng.intake.import_csv(path, process=form.get("process", ""), owner=form.get("owner") or None,
-                                             on_error=form.get("on_error") or "skip", dry_run=dry_run)
+                                             on_error=form.get("on_error") or "skip", dry_run=True)
     except LeadflowError as exc:
         return import_page(visit, status=status_of(exc), form=form, error=i18n.error_text(exc))
     return import_page(visit, status=200 if report["status"] != "aborted" else 422, form=form, report=report)
 
 
+def _start(visit: Visit, path: Path, form: dict[str, str]) -> Response:
+    """The import as a job (it keeps a copy of the file): its page, where its progress shows."""
+    try:
+        job = visit.eng.intake.start_import(path, process=form.get("process", ""), owner=form.get("owner") or None,
+                                            on_error=form.get("on_error") or "skip")
+    except LeadflowError as exc:
+        return import_page(visit, status=status_of(exc), form=form, error=i18n.error_text(exc))
+    return redirect(f"/import/jobs/{job['id']}")
+
+
 def _run(visit: Visit, form: dict[str, str], *, dry_run: bool) -> Response:
-    """The uploaded file (kept for the confirm), a file kept from the dry run, or the pasted text; a kept file is
-    dropped once imported."""
+    """The uploaded file (kept for the confirm), a file kept from the dry run, or the pasted text, checked
+    (``dry_run``) or imported by a job; a kept file is dropped once its job started."""
+    act = _check if dry_run else _start
     me = visit.me["name"]
     if form.get("file_path"):
         ident, path = uploads.stage(Path(form["file_path"]), me)
@@ -70,9 +87,9 @@ def _run(visit: Visit, form: dict[str, str], *, dry_run: bool) -> Response:
         with tempfile.TemporaryDirectory() as folder:
             pasted = Path(folder) / PASTED
             pasted.write_text(form.get("text", ""), encoding="utf-8")
-            return _import(visit, pasted, form, dry_run=dry_run)
-    answer = _import(visit, path, form, dry_run=dry_run)
-    if not dry_run and answer.status_code == 200:
+            return act(visit, pasted, form)
+    answer = act(visit, path, form)
+    if not dry_run and answer.status_code == 303:
         uploads.drop(ident)
     return answer
 
@@ -86,3 +103,17 @@ def check(visit: Visit, form: dict[str, str]) -> Response:
 @action("/import", upload=MAX_CSV)
 def run(visit: Visit, form: dict[str, str]) -> Response:
     return _run(visit, form, dry_run=False)
+
+
+@page("/import/jobs/{job_id:int}")
+def job(visit: Visit, job_id: int) -> Response:
+    """A job's progress while it runs, then its report (the status of today's answer: 422 for an aborted or a
+    failed import), or, to htmx following it, always 200 (htmx swaps only a 2xx answer in)."""
+    try:
+        found = visit.eng.intake.import_job(job_id)
+    except NotFoundError:
+        return not_found(visit, _("Import job %(id)s does not exist.", id=job_id))
+    ended_badly = found["status"] in ("aborted", "failed")
+    status = 422 if ended_badly and "HX-Request" not in visit.request.headers else 200
+    return render(visit, "import_job.html", status=status, job=found, report=found["report"],
+                  form={"file_name": found["file_name"]}, refresh=REFRESH)

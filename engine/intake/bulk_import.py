@@ -54,7 +54,7 @@ class ImportOptions:
     rejects: str | Path | None = None
     again: bool = False
     batch_size: int = 5000
-    progress: Callable[[int, int, int], None] | None = None  # (bytes read, file size, rows read)
+    progress: Callable[[int, int, int, int], None] | None = None  # (bytes read, file size, rows read, rejected)
 
 
 class Rejects:
@@ -440,11 +440,11 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: Rejects,
                 bulk.flush(batch)
                 batch = []
                 if options.progress is not None:
-                    options.progress(source.bytes_read, source.size, rows)
+                    options.progress(source.bytes_read, source.size, rows, rejects.count)
     if writing:
         bulk.flush(batch)
     if options.progress is not None:
-        options.progress(source.size, source.size, rows)
+        options.progress(source.size, source.size, rows, rejects.count)
     return rows
 
 

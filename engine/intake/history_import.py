@@ -586,9 +586,9 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
             if len(batch) >= options.batch_size:
                 flush()
                 if options.progress is not None:
-                    options.progress(source.bytes_read, source.size, rows)
+                    options.progress(source.bytes_read, source.size, rows, rejects.count)
     if writing[0]:
         flush()
     if options.progress is not None:
-        options.progress(source.size, source.size, rows)
+        options.progress(source.size, source.size, rows, rejects.count)
     return rows

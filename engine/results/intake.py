@@ -63,6 +63,29 @@ class ImportReport(ImportCounts):
     history: HistoryCounts | None  # a history import's counts (None for new inquiries)
 
 
+class ImportJob(TypedDict):
+    """An import running as a job of the server (``intake.start_import``, ``intake.import_job``)."""
+
+    id: int
+    status: str  # running, imported, aborted (a bad row with on_error abort) or failed (error, message)
+    actor: str
+    process: str
+    file_name: str
+    rows_total: int | None  # the file's rows, once counted
+    rows_read: int
+    accepted: int  # rows read and not rejected (once imported: the leads imported)
+    rejected: int
+    bytes_read: int
+    bytes_total: int
+    percent: int
+    started_at: str
+    updated_at: str
+    finished_at: str | None
+    report: ImportReport | None  # once imported or aborted
+    error: str | None  # once failed: why, in English
+    message: str | None  # the same in the language of whoever started the job
+
+
 class Submission(TypedDict):
     """A lead sent through the HTTP intake, and whether its client was known."""
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, passwords, policy, ratelimit, results, tokens, views
+from engine import clock, passwords, policy, ratelimit, results, store, tokens, views
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -204,10 +204,18 @@ class AuthService(Service):
     def session(self, token: str | None) -> results.SessionUser:
         """The user a session token belongs to: ``{"user", "session"}``, while the session has not ended (its
         lifetime, its idle timeout, a logout or revocation, the user's deactivation). Writes only the session's
-        last-seen time, at most once a minute; a refusal writes nothing."""
-        with self.ctx.transaction() as conn:
-            row = _live_session(conn, token, clock.now())
-            return {"user": views.user(self.ctx.user_row(conn, row["name"])), "session": session_view(row)}
+        last-seen time, at most once a minute (and not while another thread of this process holds SQLite's write
+        lock, as a running import does); a refusal writes nothing."""
+        now = clock.now()
+        # read without the write lock, which a running import holds on SQLite: pages (its progress) answer meanwhile
+        with self.ctx.reading() as conn:
+            row = _live_session(conn, token, now)
+            user = views.user(self.ctx.user_row(conn, row["name"]))
+        if now - row["last_seen_at"] >= TOUCH_EVERY and not store.writing_now(self.ctx.db):
+            with self.ctx.transaction() as conn:
+                conn.execute(sa.update(sessions).where(sessions.c.id == row["id"]).values(last_seen_at=now))
+            row = {**row, "last_seen_at": now}
+        return {"user": user, "session": session_view(row)}
 
     @operation
     def logout(self, token: str | None) -> results.Session:
@@ -307,9 +315,6 @@ def _live_session(conn: Connection, token: str | None, now: dt.datetime) -> Mapp
                                   hours=_hours(SESSION_IDLE))
     if not row["active"]:
         raise AuthenticationError(N_("user '{name}' is deactivated"), name=row['name'])
-    if now - row["last_seen_at"] >= TOUCH_EVERY:
-        conn.execute(sa.update(sessions).where(sessions.c.id == row["id"]).values(last_seen_at=now))
-        return {**row, "last_seen_at": now}
     return row
 
 

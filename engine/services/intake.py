@@ -6,6 +6,9 @@ runs it in its transaction.
 
 from __future__ import annotations
 
+import contextvars
+import shutil
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -14,6 +17,7 @@ from engine import clock, policy, results, rules
 from engine.errors import NotFoundError
 from engine.i18n import N_, Message
 from engine.services.context import Service, operation
+from engine.vocab import is_id
 
 
 class IntakeService(Service):
@@ -25,7 +29,7 @@ class IntakeService(Service):
     def import_csv(self, path: str | Path, *, process: str, mapping: str | Path | None = None,
                    owner: str | None = None, assign: str | None = None, dry_run: bool = False,
                    on_error: str = "skip", encoding: str | None = None, rejects: str | Path | None = None,
-                   again: bool = False, progress: Callable[[int, int, int], None] | None = None,
+                   again: bool = False, progress: Callable[[int, int, int, int], None] | None = None,
                    history: bool = False, map_reason: Mapping[str, str] | str | None = None,
                    ) -> results.ImportReport:
         """Import the leads of a CSV file into ``process`` (managers and admins), in one transaction.
@@ -74,6 +78,54 @@ class IntakeService(Service):
         except _Undo as undo:
             report = undo.report
         return report
+
+    @operation
+    def start_import(self, path: str | Path, *, process: str, mapping: str | Path | None = None,
+                     owner: str | None = None, assign: str | None = None, on_error: str = "skip",
+                     encoding: str | None = None, again: bool = False, history: bool = False,
+                     map_reason: Mapping[str, str] | str | None = None) -> results.ImportJob:
+        """Start importing ``path`` as a job of this process (the server): ``import_csv`` with these arguments in
+        a thread, as the acting user, on a copy of the file; returns the job at once (``import_job`` reads it
+        later: its progress, then its report or why it failed). Who may import and an unknown process are refused
+        here, before any job exists; everything else the import finds (a bad file, bad rows) ends the job."""
+        from engine.intake import import_jobs
+
+        ctx = self.ctx
+        with ctx.transaction() as conn:
+            actor = ctx.actor(conn)
+            spec = ctx.spec(conn, process)
+            if history:
+                policy.require_admin(actor, Message(N_("import the history of deals")))
+            else:
+                policy.require_manager(actor, Message(N_("import leads")))
+            kept = import_jobs.keep(Path(path))
+            try:
+                job_id = import_jobs.create(conn, actor=actor.name, process=spec.id, file_name=kept.name,
+                                            size=kept.stat().st_size, at=clock.now())
+            except BaseException:
+                shutil.rmtree(kept.parent, ignore_errors=True)
+                raise
+        options = {"process": spec.id, "mapping": mapping, "owner": owner, "assign": assign, "on_error": on_error,
+                   "encoding": encoding, "again": again, "history": history, "map_reason": map_reason}
+        runner = self.engine.as_user(ctx.user_name)  # a context of its own: this one serves its request
+        # the starter's language goes with the job (its messages), as the contextvars of this request
+        threading.Thread(target=contextvars.copy_context().run, args=(import_jobs.run, runner, job_id, kept, options),
+                         name=f"leadflow-import-{job_id}", daemon=True).start()
+        return self.import_job(job_id)
+
+    @operation
+    def import_job(self, job_id: int) -> results.ImportJob:
+        """An import job (``start_import``): whoever started it and admins see it; to anyone else it does not
+        exist."""
+        from engine.intake import import_jobs
+
+        ctx = self.ctx
+        with ctx.reading() as conn:  # not a writer: on SQLite the running import is the one writer
+            actor = ctx.actor(conn)
+            row = import_jobs.read(conn, job_id) if is_id(job_id) else None
+            if row is None or not policy.may_see_job(actor, row["actor"]):
+                raise NotFoundError(N_("import job {job_id} does not exist"), job_id=job_id)
+            return import_jobs.view(ctx.db, row, clock.now())
 
     @operation
     def export_csv(self, out: IO[str], *, process: str | None = None, excel: bool = False) -> int:

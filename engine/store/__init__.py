@@ -51,6 +51,7 @@ from engine.store.database import (
     is_busy,
     postgres_schema,
     remove_sqlite_files,
+    writing_now,
 )
 from engine.store.driver import (
     CHUNK,
@@ -87,6 +88,7 @@ from engine.store.schema import (
     contacts,
     erasures,
     events,
+    import_jobs,
     imports,
     lead_stages,
     lead_tasks,
@@ -137,6 +139,7 @@ __all__ = [
     "erasures",
     "events",
     "follow_stages",
+    "import_jobs",
     "imports",
     "insert_clients",
     "insert_many",
@@ -173,4 +176,5 @@ __all__ = [
     "users",
     "visit_row",
     "write_leads",
+    "writing_now",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,18 @@ class _WriterQueue:
             self.lock.release()
 
 
+#: Each SQLite engine's queue of writers (``writing_now``).
+_QUEUES: weakref.WeakKeyDictionary[sa.Engine, _WriterQueue] = weakref.WeakKeyDictionary()
+
+
+def writing_now(db: sa.Engine) -> bool:
+    """Whether a thread of this process holds the SQLite database's write lock now (an import job does for its
+    whole run): a write that may wait (a session's last-seen time) is better left out than waited for. Always
+    False on PostgreSQL, whose writers lock rows, not the database."""
+    writers = _QUEUES.get(db)
+    return writers is not None and writers.lock.locked()
+
+
 def _driver_id(conn: Any) -> int:
     """The driver's connection, whether given as it is or as the pool's proxy of it (what do_commit receives)."""
     return id(getattr(conn, "dbapi_connection", conn))
@@ -152,6 +165,7 @@ def create_db_engine(url: str | None) -> sa.Engine:
             cur.close()
 
         writers = _WriterQueue(db, db.dialect, timeout)
+        _QUEUES[db] = writers
 
         @sa.event.listens_for(db, "begin")
         def _begin_immediate(conn: Connection) -> None:

@@ -356,6 +356,29 @@ imports = sa.Table(
     sa.Index("ix_imports_process_sha256", "process", "sha256"),
 )
 
+# An import running as a job of the server (engine/intake/import_jobs.py): its progress while it runs (on SQLite,
+# whose one writer is the import itself, the progress is a file beside the job: import_jobs.progress_file), then
+# its report (``report_json``) or why it failed (``error`` in English, ``message`` in its starter's language).
+import_jobs = sa.Table(
+    "import_jobs", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("process", sa.String(64), nullable=False),
+    sa.Column("file_name", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # running, imported, aborted, failed
+    sa.Column("rows_total", sa.Integer),  # None until known
+    sa.Column("rows_read", sa.Integer, nullable=False),
+    sa.Column("rejected", sa.Integer, nullable=False),
+    sa.Column("bytes_read", sa.BigInteger, nullable=False),
+    sa.Column("bytes_total", sa.BigInteger, nullable=False),
+    sa.Column("report_json", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("message", sa.Text),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+)
+
 
 # Round robin within a team survives across processes: the last salesperson a new lead went to, per team.
 # Updated in the transaction that assigns, under a row lock (PostgreSQL) or the write lock (SQLite).
