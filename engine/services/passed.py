@@ -14,7 +14,7 @@ from typing import Any
 from engine import rules
 from engine.errors import RuleViolation
 from engine.i18n import N_, Message
-from engine.spec import ProcessSpec, TransitionSpec, condition_text
+from engine.spec import ProcessSpec, TransitionSpec, condition_text, derived
 from engine.state import ATTRIBUTES, Event, LeadState
 from engine.vocab import EventKind, TaskStatus
 
@@ -43,21 +43,13 @@ def conditions_read(spec: ProcessSpec, names: Iterable[str]) -> bool:
     return any((n in attributes) if n in ATTRIBUTES else (n in fields) for n in names)
 
 
-_READ: dict[int, tuple[ProcessSpec, frozenset[str], frozenset[str]]] = {}
-
-
+@derived
 def _read_by_conditions(spec: ProcessSpec) -> tuple[frozenset[str], frozenset[str]]:
-    """The fields and the attributes the conditions of ``spec``'s tasks and moves read, computed once per spec (the
-    entry keeps its spec, so an id is never taken for another spec's)."""
-    known = _READ.get(id(spec))
-    if known is not None and known[0] is spec:
-        return known[1], known[2]
+    """The fields and the attributes the conditions of ``spec``'s tasks and moves read."""
     conditions = [c for stage in spec.stages
                   for c in (*(t.when for t in stage.all_tasks), *(t.when for t in stage.next)) if c is not None]
-    fields = frozenset(name for c in conditions for name in c.fields())
-    attributes = frozenset(name for c in conditions for name in c.attributes())
-    _READ[id(spec)] = (spec, fields, attributes)
-    return fields, attributes
+    return (frozenset(name for c in conditions for name in c.fields()),
+            frozenset(name for c in conditions for name in c.attributes()))
 
 
 def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[tuple[str, str]],
