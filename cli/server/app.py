@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -48,6 +50,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 TEST_CLOCK_HEADER = "X-Leadflow-Test-Clock"
 #: Set to 1 (``leadflow serve --trust-proxy``) when a reverse proxy sets X-Forwarded-For and X-Forwarded-Proto.
 TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
+#: Worker threads that run the API's engine calls at once (docs/server.md, "Running it"): more only add switching
+#: between threads (one process runs Python on one core at a time, SQLite writes one transaction at a time), a
+#: sixth to a quarter of a request's CPU with the 40 of the shared pool at 32 clients (docs/performance.md).
+ENGINE_THREADS = 4
 #: Defaults of the limits (docs/server.md): a JSON body, an uploaded file (a CSV to import, a process file), and
 #: how long a client may take to send its body.
 MAX_BODY = 64 * 1024
@@ -77,7 +83,7 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
         docs_url=None, redoc_url=None,
     )
     who = identify if identify is not None else Identify(engine)
-    limits = _Limits(max_body, max_upload, body_timeout)
+    limits = _Limits(max_body, max_upload, body_timeout, _Threads(ENGINE_THREADS))
     groups: dict[tuple[str, str], list[Operation]] = {}
     for op in operations.OPERATIONS:
         if _available(engine, op):
@@ -112,9 +118,28 @@ def _available(engine: Engine, op: Operation) -> bool:
 
 # -- one operation's endpoint ------------------------------------------------------------------------------
 
+class _Threads:
+    """Runs the API's engine calls on at most ``size`` worker threads at once for reading requests (GET) and as many
+    for the others, so that writers waiting for SQLite's write lock (another process's long import) never hold up
+    reads; requests beyond wait their turn in the event loop (the web app's pages keep the shared pool)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.limiters: dict[tuple[asyncio.AbstractEventLoop, bool], CapacityLimiter] = {}
+
+    async def run(self, read: bool, func: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()  # a limiter waits on one loop's futures (each test client has its loop)
+        limiter = self.limiters.get((loop, read))
+        if limiter is None:
+            self.limiters = {key: held for key, held in self.limiters.items() if not key[0].is_closed()}
+            limiter = self.limiters[(loop, read)] = CapacityLimiter(self.size)
+        return await to_thread.run_sync(func, *args, limiter=limiter)
+
+
 class _Limits:
-    def __init__(self, max_body: int, max_upload: int, body_timeout: float):
+    def __init__(self, max_body: int, max_upload: int, body_timeout: float, threads: _Threads):
         self.max_body, self.max_upload, self.body_timeout = max_body, max_upload, body_timeout
+        self.threads = threads
 
 
 def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
@@ -124,16 +149,18 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
     # one-lead request). Its body, at most max_body bytes, is read first; a body over the limit or too slow is
     # answered after the credentials are checked, as in two trips, so that no refusal tells a stranger more.
     one_trip = ops[0].audience != "anyone" and not any(_takes_files(o) for o in ops)
+    read = ops[0].http == "GET"
 
     async def endpoint(request: Request) -> Response:
         if one_trip:
             body = await _read_or_refusal(request, limits.max_body, limits.body_timeout)
-            acting, op, kwargs, answer = await run_in_threadpool(_identified_call, engine, who, ops, request, body)
+            acting, op, kwargs, answer = await limits.threads.run(read, _identified_call, engine, who, ops, request,
+                                                                  body)
             return await _answer(acting, op, kwargs, answer, None)
         caller: Caller | None = None
         op = ops[0]
         if op.audience != "anyone":
-            caller = await run_in_threadpool(who, request, read=op.http == "GET")
+            caller = await limits.threads.run(read, functools.partial(who, request, read=read))
             op = _for_caller(ops, caller)
             who.authorize(caller, op)
         acting = caller.engine if caller is not None else engine
@@ -142,7 +169,7 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
                               limits.body_timeout)
             kwargs = _arguments(request, op, caller, raw, Path(folder) if folder else None)
             try:
-                result: Any = await run_in_threadpool(_call, acting, op, kwargs)
+                result: Any = await limits.threads.run(read, _call, acting, op, kwargs)
             except LeadflowError as exc:
                 result = exc
             return await _answer(acting, op, kwargs, result, folder)
