@@ -8,7 +8,7 @@ bounded load on loopback, beside the floor of its stack, in one run (issue 14).
 What is measured, at each number of concurrent clients (default 1, 8 and 32):
 
 - **intake**: ``POST /v1/leads`` with a web form's integration token, a JSON inquiry per request (a tenth of them
-  repeating an earlier person's e-mail, so the duplicate check is exercised);
+  repeating an earlier person's e-mail and phone, so the lead joins that person's client);
 - **lead set**: ``PATCH /v1/leads/{id}`` of a process field with ``If-Match`` (the version the previous answer's
   ``ETag`` gave), a salesperson's personal token, each client going round leads of its own (``LEADS_PER_CLIENT``,
   so that a lead's history grows as a busy day's would, not by thousands of events; no 409 is expected: one is
@@ -62,6 +62,9 @@ FLOOR_RATIO = 3.0
 WARM_UP = 1.5
 #: Leads each lead-set client goes round.
 LEADS_PER_CLIENT = 20
+#: The people an intake client sends (person n * 40 * this + client * this + request in a cell of n clients: no
+#: cell of 1 to 32 clients sends another's people, and every person's phone has 7 digits after +48 60).
+PEOPLE_PER_CLIENT = 6_000
 
 
 # -- the load generator ---------------------------------------------------------------------------------------
@@ -171,12 +174,15 @@ class IntakeClient(Client):
     def request(self) -> bytes:
         from benchmarks.data import FIRST_NAMES, LAST_NAMES
 
-        i = self.offset + self.number * 1_000_000 + self.sent
+        i = self.offset + self.number * PEOPLE_PER_CLIENT + self.sent
+        # every tenth inquiry is again the person this client sent five inquiries ago (same e-mail and phone): the
+        # lead joins that person's client. (The first version repeated the phone's last six digits across clients
+        # and cells, so nearly every inquiry matched one client by phone, which gathered hundreds of leads.)
+        person = i - 5 if self.sent >= 5 and i % 10 == 0 else i
         self.sent += 1
-        person = i if i % 10 else i // 2
         return http_request("POST", "/v1/leads", {
             "name": f"{FIRST_NAMES[person % len(FIRST_NAMES)]} {LAST_NAMES[person % len(LAST_NAMES)]}",
-            "email": f"osoba.{person}@przyklad.pl", "phone": f"+48 600 {person % 1_000_000:06d}",
+            "email": f"osoba.{person}@przyklad.pl", "phone": f"+48 60{person:07d}",
             "value": "12 500,00", "roof_type": "flat", "fields": {"roof_area_m2": 40}}, self.headers)
 
 
@@ -333,7 +339,8 @@ def measure(databases: list[tuple[str, str]], counts: list[int], seconds: float,
         port = free_port()
         serve = ["-m", "cli.main", "--db", url, "serve", "--port", str(port), "--workers", str(workers)]
         contenders: dict[str, Callable[[int, Database], list[Client]]] = {
-            "intake": lambda n, db: [IntakeClient(c, db.intake_token, offset=n * 100_000_000) for c in range(n)],
+            "intake": lambda n, db: [IntakeClient(c, db.intake_token, offset=n * PEOPLE_PER_CLIENT * 40)
+                                     for c in range(n)],
             "lead set": lambda n, db: [LeadSetClient(c, db.person_token, db.leads[c]) for c in range(n)],
         }
         with server(serve, port) as process:

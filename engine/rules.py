@@ -6,6 +6,7 @@ Nothing here touches the database; the engine calls these before it writes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from dataclasses import dataclass
@@ -119,6 +120,11 @@ class Phone:
 
 def parse_phone(text: str, region: str | None = None) -> Phone:
     """``text`` as a valid phone number (a national one in ``phone_region(region)``), or ``PhoneError`` saying why."""
+    return _parse_phone(text, phone_region(region))
+
+
+@functools.lru_cache(maxsize=4096)  # a new lead's phone is read three or four times (the inquiry, its client)
+def _parse_phone(text: str, where: str) -> Phone:
     import phonenumbers
 
     reasons = {
@@ -128,7 +134,6 @@ def parse_phone(text: str, region: str | None = None) -> Phone:
         phonenumbers.NumberParseException.TOO_SHORT_NSN: "it is too short",
         phonenumbers.NumberParseException.TOO_LONG: "it is too long",
     }
-    where = phone_region(region)
     try:
         number = phonenumbers.parse(text, where)
     except phonenumbers.NumberParseException as exc:

@@ -14,8 +14,9 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.formats import FORMAT
 from engine.i18n import Text
@@ -587,6 +588,25 @@ class ProcessSpec:
     def content_hash(self) -> str:
         """A stable hash of the resolved spec: equal specs hash equal, whatever the file's layout."""
         return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+
+D = TypeVar("D")
+
+
+def derived(compute: Callable[[ProcessSpec], D]) -> Callable[[ProcessSpec], D]:
+    """``compute(spec)``, computed once per spec and kept in its index beside the lookups by id: for what a module
+    derives from a process on every request (the names its conditions read, the keys a web form may use)."""
+    key = f"{compute.__module__}.{compute.__qualname__}"
+
+    @functools.wraps(compute)
+    def once(spec: ProcessSpec) -> D:
+        try:
+            return spec._index[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = spec._index[key] = compute(spec)
+            return value
+
+    return once
 
 
 def _stored(value: str | None) -> str | dict[str, str] | None:

@@ -449,6 +449,48 @@ def test_every_token_has_a_request_rate_limit(team: Team) -> None:
         team.admin.tokens.add("website", rate_limit=0)
 
 
+def test_a_busy_tokens_requests_are_counted_in_blocks_and_its_limit_holds_across_processes(team: Team) -> None:
+    """A limit of 300 a minute is counted 3 requests at a time (ratelimit.Leases); two engines on one database (two
+    server processes) never let more than 300 through between them, and a refusal still changes nothing."""
+    import sqlalchemy as sa
+
+    def counted() -> int:
+        with team.admin.db.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count FROM rate_limits WHERE key = :key"),
+                                    {"key": f"token:{form['id']}"}).scalar_one())
+
+    form = team.admin.tokens.add("website", rate_limit=300)
+    engines = [Engine.open(team.url, user="admin"), Engine.open(team.url, user="admin")]
+    try:
+        with at(0.5):
+            engines[0].tokens.request(form["token"])
+            assert counted() == 3
+            engines[0].tokens.request(form["token"])
+            engines[0].tokens.request(form["token"])
+            assert counted() == 3  # from the block, without writing
+            engines[0].tokens.request(form["token"])
+            assert counted() == 6
+            let_through, refused = 4, 0
+            for i in range(400):
+                try:
+                    engines[i % 2].tokens.request(form["token"])
+                    let_through += 1
+                except RateLimited as exc:
+                    refused += 1
+                    assert exc.retry_after == 60  # the window began with the first request
+            assert 300 - 2 * 2 <= let_through <= 300 and counted() == 300 and refused == 404 - let_through
+            before = snapshot(team.url)
+            with pytest.raises(RateLimited):
+                engines[1].tokens.request(form["token"])
+            assert snapshot(team.url) == before
+        with at(1.5):  # a new window: the blocks held from the last one are gone
+            engines[1].tokens.request(form["token"])
+            assert counted() == 3
+    finally:
+        for engine in engines:
+            engine.close()
+
+
 # -- users: role, team, deactivation -------------------------------------------------------------------------------
 def test_a_deactivated_user_is_locked_out_at_once_and_their_leads_wait(team: Team) -> None:
     with_password(team)

@@ -91,3 +91,28 @@ def test_the_suite_runs_at_small_scale(tmp_path: Path) -> None:
     assert {met for _, met in targets.values()} <= {"not judged", "-"}
     assert "| target | measured | met? |" in proc.stdout
     assert "| every report (and the stand-up) < 3 s, SQLite, 3,000 leads with histories |" in proc.stdout
+
+
+def test_the_server_benchmarks_intake_clients_send_their_own_people() -> None:
+    """benchmarks/server_throughput.py: each inquiry is a person of its own (e-mail and a valid phone that no other
+    person has, in any cell of 1, 8 or 32 clients), but every tenth, which is the person sent five before it."""
+    import json as json_
+
+    from benchmarks.server_throughput import PEOPLE_PER_CLIENT, IntakeClient
+    from engine.rules import check_phone
+
+    phones: dict[str, str] = {}
+    sent = repeats = 0
+    for cell in (1, 8, 32):
+        for number in range(cell):
+            client = IntakeClient(number, "lf_x", offset=cell * PEOPLE_PER_CLIENT * 40)  # as measure() makes them
+            earlier: list[str] = []
+            for _ in range(300):
+                body = json_.loads(client.request().split(b"\r\n\r\n", 1)[1])
+                assert check_phone(body["phone"]) is not None
+                assert phones.setdefault(body["email"], body["phone"]) == body["phone"]
+                repeats += body["email"] in earlier
+                earlier.append(body["email"])
+                sent += 1
+    assert len(set(phones.values())) == len(phones)
+    assert sent == 41 * 300 and repeats == 41 * 29  # the 10th, 20th ... 290th request of each client

@@ -297,6 +297,26 @@ def test_a_passed_moves_condition_may_not_be_made_false(team: Team) -> None:
     require_path_kept(state, spec, [("assess_risk", "send_offer")], {"risk_decision": "approved"})
 
 
+def test_the_history_is_read_only_for_a_change_that_a_condition_reads(team: Team,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A change no condition of the process reads can undo no passed rule: its lead's history is not read."""
+    from engine.services import leads
+    from engine.services.passed import conditions_read
+
+    spec = team.admin.processes.spec(PV)
+    assert conditions_read(spec, ["financing"]) and conditions_read(spec, ["roof_type", "wants_insurance"])
+    assert not conditions_read(spec, ["roof_type", "roof_area_m2", "value", "product", "source"])
+    lead_id = new_lead(team)
+    reads: list[int] = []
+    real = leads.store.read_events
+    monkeypatch.setattr(leads.store, "read_events", lambda conn, lead: reads.append(lead) or real(conn, lead))
+    anna = team.as_("anna")
+    anna.leads.set_fields(lead_id, {"roof_type": "flat", "value": "30000", "product": "pv-10"})
+    assert reads == []
+    anna.leads.set_fields(lead_id, {"roof_type": "pitched", "financing": "cash"})
+    assert reads == [lead_id]
+
+
 @pytest.mark.slow
 def test_no_lead_leaves_a_stage_with_an_applicable_mandatory_task_not_done_whatever_fields_flip(team: Team) -> None:
     """Hypothesis over random field flips, task work and moves on photovoltaics: after every step, every mandatory

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import io
 import logging
 import os
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
@@ -48,6 +50,10 @@ STATIC = Path(__file__).resolve().parent / "static"
 TEST_CLOCK_HEADER = "X-Leadflow-Test-Clock"
 #: Set to 1 (``leadflow serve --trust-proxy``) when a reverse proxy sets X-Forwarded-For and X-Forwarded-Proto.
 TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
+#: Worker threads that run the API's engine calls at once (docs/server.md, "Running it"): more only add switching
+#: between threads (one process runs Python on one core at a time, SQLite writes one transaction at a time), a
+#: sixth to a quarter of a request's CPU with the 40 of the shared pool at 32 clients (docs/performance.md).
+ENGINE_THREADS = 4
 #: Defaults of the limits (docs/server.md): a JSON body, an uploaded file (a CSV to import, a process file), and
 #: how long a client may take to send its body.
 MAX_BODY = 64 * 1024
@@ -77,7 +83,7 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
         docs_url=None, redoc_url=None,
     )
     who = identify if identify is not None else Identify(engine)
-    limits = _Limits(max_body, max_upload, body_timeout)
+    limits = _Limits(max_body, max_upload, body_timeout, _Threads(ENGINE_THREADS))
     groups: dict[tuple[str, str], list[Operation]] = {}
     for op in operations.OPERATIONS:
         if _available(engine, op):
@@ -112,40 +118,102 @@ def _available(engine: Engine, op: Operation) -> bool:
 
 # -- one operation's endpoint ------------------------------------------------------------------------------
 
+class _Threads:
+    """Runs the API's engine calls on at most ``size`` worker threads at once for reading requests (GET) and as many
+    for the others, so that writers waiting for SQLite's write lock (another process's long import) never hold up
+    reads; requests beyond wait their turn in the event loop (the web app's pages keep the shared pool)."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.limiters: dict[tuple[asyncio.AbstractEventLoop, bool], CapacityLimiter] = {}
+
+    async def run(self, read: bool, func: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()  # a limiter waits on one loop's futures (each test client has its loop)
+        limiter = self.limiters.get((loop, read))
+        if limiter is None:
+            self.limiters = {key: held for key, held in self.limiters.items() if not key[0].is_closed()}
+            limiter = self.limiters[(loop, read)] = CapacityLimiter(self.size)
+        return await to_thread.run_sync(func, *args, limiter=limiter)
+
+
 class _Limits:
-    def __init__(self, max_body: int, max_upload: int, body_timeout: float):
+    def __init__(self, max_body: int, max_upload: int, body_timeout: float, threads: _Threads):
         self.max_body, self.max_upload, self.body_timeout = max_body, max_upload, body_timeout
+        self.threads = threads
 
 
 def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
               limits: _Limits) -> Callable[[Request], Awaitable[Response]]:
+    # An operation with a caller and no file is served in ONE trip to the thread pool: who calls, what they sent,
+    # and the engine's answer (each trip is a wake-up of a worker thread and of the event loop: a tenth of a
+    # one-lead request). Its body, at most max_body bytes, is read first; a body over the limit or too slow is
+    # answered after the credentials are checked, as in two trips, so that no refusal tells a stranger more.
+    one_trip = ops[0].audience != "anyone" and not any(_takes_files(o) for o in ops)
+    read = ops[0].http == "GET"
+
     async def endpoint(request: Request) -> Response:
+        if one_trip:
+            body = await _read_or_refusal(request, limits.max_body, limits.body_timeout)
+            acting, op, kwargs, answer = await limits.threads.run(read, _identified_call, engine, who, ops, request,
+                                                                  body)
+            return await _answer(acting, op, kwargs, answer, None)
         caller: Caller | None = None
         op = ops[0]
         if op.audience != "anyone":
-            caller = await run_in_threadpool(who, request, read=op.http == "GET")
+            caller = await limits.threads.run(read, functools.partial(who, request, read=read))
             op = _for_caller(ops, caller)
             who.authorize(caller, op)
         acting = caller.engine if caller is not None else engine
         with _upload_folder(op) as folder:
-            kwargs = await _arguments(request, op, caller, limits, Path(folder) if folder else None)
+            raw = await _read(request, limits.max_upload if op.body == "file" else limits.max_body,
+                              limits.body_timeout)
+            kwargs = _arguments(request, op, caller, raw, Path(folder) if folder else None)
             try:
-                result = await run_in_threadpool(_call, acting, op, kwargs)
-            except ConcurrentUpdateError as exc:
-                return await _stale(acting, exc)
-            except PermissionDenied as exc:
-                return await _hidden_or_denied(acting, op, kwargs, exc)
+                result: Any = await limits.threads.run(read, _call, acting, op, kwargs)
             except LeadflowError as exc:
-                return problems.of_engine(exc, detail=str(exc).replace(folder + os.sep, "") if folder else str(exc))
-        return _respond(op, kwargs, result)
+                result = exc
+            return await _answer(acting, op, kwargs, result, folder)
 
     return endpoint
 
 
+def _identified_call(engine: Engine, who: Identify, ops: list[Operation], request: Request,
+                     body: bytes | Problem) -> tuple[Engine, Operation, dict[str, Any], Any]:
+    """On a worker thread: the caller, their operation's arguments and its result, or the engine's refusal of the
+    call as the result (a refusal of the caller, or of what they sent, is raised)."""
+    caller = who(request, read=ops[0].http == "GET")
+    op = _for_caller(ops, caller)
+    who.authorize(caller, op)
+    if isinstance(body, Problem):
+        raise body
+    kwargs = _arguments(request, op, caller, body, None)
+    try:
+        return caller.engine, op, kwargs, _call(caller.engine, op, kwargs)
+    except LeadflowError as exc:
+        return caller.engine, op, kwargs, exc
+
+
+async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result: Any, folder: str | None) -> Response:
+    """The operation's response: its result, or its refusal as a problem (``folder``: the upload folder, left out
+    of the refusal's text)."""
+    if isinstance(result, ConcurrentUpdateError):
+        return await _stale(acting, result)
+    if isinstance(result, PermissionDenied):
+        return await _hidden_or_denied(acting, op, kwargs, result)
+    if isinstance(result, LeadflowError):
+        return problems.of_engine(result, detail=str(result).replace(folder + os.sep, "") if folder else str(result))
+    return _respond(op, kwargs, result)
+
+
+def _takes_files(op: Operation) -> bool:
+    """Whether the operation takes a file (an upload, a process file's text): it gets an upload folder."""
+    return op.body == "file" or any(p.kind == "file" for p in op.params)
+
+
 def _upload_folder(op: Operation) -> contextlib.AbstractContextManager[str | None]:
-    """A temporary folder for the files an operation takes (an upload, a process file's text), removed after the
-    request; none for the others (making and removing one cost a twentieth of a one-lead request)."""
-    if op.body == "file" or any(p.kind == "file" for p in op.params):
+    """A temporary folder for the files an operation takes, removed after the request; none for the others
+    (making and removing one cost a twentieth of a one-lead request)."""
+    if _takes_files(op):
         return tempfile.TemporaryDirectory(prefix="leadflow-upload-")
     return contextlib.nullcontext(None)
 
@@ -214,8 +282,10 @@ def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
 
 # -- parsing a request into the engine method's arguments -----------------------------------------------------
 
-async def _arguments(request: Request, op: Operation, caller: Caller | None, limits: _Limits,
-                     folder: Path | None) -> dict[str, Any]:
+def _arguments(request: Request, op: Operation, caller: Caller | None, raw_body: bytes,
+               folder: Path | None) -> dict[str, Any]:
+    """The engine method's arguments from the request's path, query, body (``raw_body``, read already) and
+    credentials; 422 with every problem at once."""
     errors: list[dict[str, str]] = []
     kwargs: dict[str, Any] = {}
     chosen_none: set[str] = set()
@@ -238,7 +308,6 @@ async def _arguments(request: Request, op: Operation, caller: Caller | None, lim
         else:
             kwargs[p.name] = p.default  # the CLI's default, which may differ from the engine's (board: 20)
     if op.body == "json" and (op.placed("body") or op.versioned):
-        raw_body = await _read(request, limits.max_body, limits.body_timeout)
         data = intake.json_object(raw_body, "the operation's parameters") if raw_body.strip() else {}
         allowed = {p.key for p in op.placed("body")} | ({"if_version"} if op.versioned else set())
         for key in sorted(set(data) - allowed):
@@ -253,17 +322,13 @@ async def _arguments(request: Request, op: Operation, caller: Caller | None, lim
                 kwargs[p.name] = p.default
         if op.versioned and data.get("if_version") is not None:
             kwargs["if_version"] = _convert(Param("if_version", "int", minimum=1), data["if_version"], errors)
-    elif op.body == "json":
-        await _read(request, limits.max_body, limits.body_timeout)  # a body nobody asked for is still bounded
     elif op.body == "file":
-        raw_body = await _read(request, limits.max_upload, limits.body_timeout)
         (p,) = [p for p in op.params if p.kind == "file" and p.where == "body"]
         assert folder is not None, "an operation taking a file has an upload folder (_upload_folder)"
         name = _safe_name(request.query_params.get("filename") or f"upload{_suffix(op)}")
         (folder / name).write_bytes(raw_body)
         kwargs[p.name] = str(folder / name)
     elif op.body == "intake":
-        raw_body = await _read(request, limits.max_body, limits.body_timeout)
         kwargs["values"] = intake.values(raw_body, request.headers.get("content-type", ""))
         kwargs["process"] = caller.facts.get("process") if caller is not None else None
     if op.versioned:
@@ -375,6 +440,14 @@ def _convert(p: Param, value: Any, errors: list[dict[str, str]]) -> Any:
         wrong("a list of names")
         return None
     return value  # choices are the engine's to check (the table lists them for the docs and the clients)
+
+
+async def _read_or_refusal(request: Request, limit: int, timeout: float) -> bytes | Problem:
+    """``_read``, or the refusal it raised (given after the credentials are checked)."""
+    try:
+        return await _read(request, limit, timeout)
+    except Problem as refusal:
+        return refusal
 
 
 async def _read(request: Request, limit: int, timeout: float) -> bytes:

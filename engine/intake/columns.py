@@ -11,7 +11,7 @@ from typing import Any
 from engine.errors import InvalidInputError, did_you_mean
 from engine.i18n import N_
 from engine.intake.csv_file import DELIMITERS
-from engine.spec import FieldSpec, ProcessSpec
+from engine.spec import FieldSpec, ProcessSpec, derived
 
 # -- what a column (or a form's key) means ---------------------------------------------------------
 
@@ -50,6 +50,9 @@ def header_key(text: str) -> str:
     return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
+_STATE_KEYS = frozenset(header_key(c) for c in STATE_COLUMNS)
+
+
 @dataclass(frozen=True)
 class Column:
     """A recognised column: where it is, its header as written, and what it gives (an attribute or a field)."""
@@ -77,17 +80,25 @@ class ColumnPlan:
         return names[close[0]] if close else None
 
 
-def plan_columns(spec: ProcessSpec, headers: list[str], mapping: Mapping[str, str] | None = None,
-                 *, what: str = "column") -> ColumnPlan:
-    """What each header means: the mapping first, then the process's field ids, the attributes and their
-    other names, the fields' labels, and the state columns of an export; the rest is unknown."""
+@derived
+def _known_names(spec: ProcessSpec) -> dict[str, str]:
+    """Every name a column of ``spec`` may have, as compared (``header_key``), and what it gives (once per spec: a
+    web form's post is planned like a file)."""
     names: dict[str, str] = {}
     for label_key, name in [*((header_key(f.label), f.id) for f in spec.fields),
                             *((header_key(s), a) for a, others in SYNONYMS.items() for s in others),
                             *((header_key(a), a) for a in ATTRIBUTES),
                             *((header_key(f.id), f.id) for f in spec.fields)]:
         names[label_key] = name  # later entries win: field ids over attributes over synonyms over labels
-    state = {header_key(c) for c in STATE_COLUMNS}
+    return names
+
+
+def plan_columns(spec: ProcessSpec, headers: list[str], mapping: Mapping[str, str] | None = None,
+                 *, what: str = "column") -> ColumnPlan:
+    """What each header means: the mapping first, then the process's field ids, the attributes and their
+    other names, the fields' labels, and the state columns of an export; the rest is unknown."""
+    names = _known_names(spec)
+    state = _STATE_KEYS
     mapped = {header_key(k): v for k, v in (mapping or {}).items()}
     for header, wanted in (mapping or {}).items():
         if wanted != IGNORE and wanted not in ATTRIBUTES and spec.field_spec(wanted) is None:

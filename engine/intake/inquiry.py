@@ -103,13 +103,21 @@ def find_client(conn: Connection, email_norm: str | None, phone_norm: str | None
         names = [f"{kind}:{value}" for kind, value in (("email", email_norm), ("phone", phone_norm)) if value]
         for name in sorted(names):
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": name})
-    for column, key in ((clients.c.email_norm, email_norm), (clients.c.phone_norm, phone_norm)):
+    for statement, key in ((_EARLIEST_BY_EMAIL, email_norm), (_EARLIEST_BY_PHONE, phone_norm)):
         if key:
-            found = conn.execute(sa.select(sa.func.min(clients.c.id)).where(
-                column == key, clients.c.merged_into.is_(None))).scalar()
+            found = conn.execute(statement, {"key": key}).scalar()
             if found is not None:
                 return int(found)
     return None
+
+
+def _earliest_client(column: sa.ColumnElement[Any]) -> sa.Select[tuple[Any]]:
+    return sa.select(sa.func.min(clients.c.id)).where(column == sa.bindparam("key"), clients.c.merged_into.is_(None))
+
+
+#: Built once: an intake post asks them twice, and building a statement costs more than running it.
+_EARLIEST_BY_EMAIL = _earliest_client(clients.c.email_norm)
+_EARLIEST_BY_PHONE = _earliest_client(clients.c.phone_norm)
 
 
 

@@ -59,6 +59,10 @@ SpecLookup = Callable[[str, int], ProcessSpec]
 _USER_BY_NAME = sa.select(users).where(users.c.name == sa.bindparam("name"))
 _CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
 _LAST_EVENT_AT = sa.select(sa.func.max(events.c.at)).where(events.c.lead_id == sa.bindparam("lead_id"))
+_VERSIONS = sa.select(process_versions.c.version, process_versions.c.spec_json).where(
+    process_versions.c.process == sa.bindparam("process"))
+_NEWEST_VERSION = _VERSIONS.order_by(process_versions.c.version.desc()).limit(1)
+_VERSION = _VERSIONS.where(process_versions.c.version == sa.bindparam("version"))
 
 
 class Context:
@@ -178,11 +182,10 @@ class Context:
         """The spec of a stored process version (the newest when ``version`` is None), cached."""
         if version is not None and (process, version) in self.specs:
             return self.specs[(process, version)]
-        query = sa.select(process_versions.c.version, process_versions.c.spec_json).where(
-            process_versions.c.process == process)
-        query = query.where(process_versions.c.version == version) if version is not None else query.order_by(
-            process_versions.c.version.desc()).limit(1)
-        row = conn.execute(query).first()
+        if version is None:
+            row = conn.execute(_NEWEST_VERSION, {"process": process}).first()
+        else:
+            row = conn.execute(_VERSION, {"process": process, "version": version}).first()
         if row is None:
             loaded = sorted({r[0] for r in conn.execute(sa.select(process_versions.c.process))})
             if version is not None and process in loaded:

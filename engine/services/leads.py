@@ -31,7 +31,7 @@ from engine.services.context import (
     require_open,
 )
 from engine.services.options import lead_options, reopen_stages
-from engine.services.passed import passed_moves, require_path_kept
+from engine.services.passed import conditions_read, passed_moves, require_path_kept
 from engine.spec import ClosureReason, ProcessSpec, condition_text
 from engine.state import ATTRIBUTES, Event, LeadState, apply, rebuild
 from engine.store import clients, leads, users
@@ -222,7 +222,7 @@ class LeadService(Service):
             if before != after:
                 evs.append(ctx.event(EventKind.FIELD_SET, {"field": name, "before": before, "after": after,
                                                            **({"attribute": True} if name in ATTRIBUTES else {})}))
-        if evs:
+        if evs and conditions_read(spec, (ev.data["field"] for ev in evs)):
             changed = state.clone()
             for ev in evs:
                 changed = apply(changed, ev, ctx.specs_lookup(conn))

@@ -1,17 +1,21 @@
 """The rules of the stages a lead has left: a change of its fields or attributes may not undo them
 (docs/process-format.md, "Conditions after a stage is left"). ``leads.set_fields`` and every path that sets fields
-ask ``require_path_kept`` with the moves ``passed_moves`` reads from the lead's history."""
+ask ``require_path_kept`` with the moves ``passed_moves`` reads from the lead's history, when the change touches a
+name that a condition of the process reads (``conditions_read``): a change no condition reads can undo no rule, and
+reading the history, which grows with every change of the lead, cost most of a field change (docs/performance.md).
+"""
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Iterable
 from typing import Any
 
 from engine import rules
 from engine.errors import RuleViolation
 from engine.i18n import N_, Message
-from engine.spec import ProcessSpec, TransitionSpec, condition_text
-from engine.state import Event, LeadState
+from engine.spec import ProcessSpec, TransitionSpec, condition_text, derived
+from engine.state import ATTRIBUTES, Event, LeadState
 from engine.vocab import EventKind, TaskStatus
 
 
@@ -28,6 +32,24 @@ def passed_moves(history: builtins.list[Event]) -> builtins.list[tuple[str, str]
             back = next((i for i, (source, _) in enumerate(moves) if source == ev.data["to"]), len(moves))
             moves = moves[:back]
     return moves
+
+
+def conditions_read(spec: ProcessSpec, names: Iterable[str]) -> bool:
+    """Whether a condition that ``require_path_kept`` evaluates (a task's ``when``, a move's ``when``) reads any of
+    ``names``, the fields and attributes (``value``, ``product``, ``source``) a change sets. When none does, every
+    such condition answers after the change as before it, so the change undoes no rule of a stage left behind and
+    the lead's history need not be read."""
+    fields, attributes = _read_by_conditions(spec)
+    return any((n in attributes) if n in ATTRIBUTES else (n in fields) for n in names)
+
+
+@derived
+def _read_by_conditions(spec: ProcessSpec) -> tuple[frozenset[str], frozenset[str]]:
+    """The fields and the attributes the conditions of ``spec``'s tasks and moves read."""
+    conditions = [c for stage in spec.stages
+                  for c in (*(t.when for t in stage.all_tasks), *(t.when for t in stage.next)) if c is not None]
+    return (frozenset(name for c in conditions for name in c.fields()),
+            frozenset(name for c in conditions for name in c.attributes()))
 
 
 def require_path_kept(state: LeadState, spec: ProcessSpec, moves: builtins.list[tuple[str, str]],
