@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -137,7 +138,7 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
                 return await _hidden_or_denied(acting, op, kwargs, exc)
             except LeadflowError as exc:
                 return problems.of_engine(exc, detail=str(exc).replace(folder + os.sep, "") if folder else str(exc))
-        return _respond(op, kwargs, result)
+        return _respond(op, kwargs, result, request)
 
     return endpoint
 
@@ -159,6 +160,8 @@ def _for_caller(ops: list[Operation], caller: Caller) -> Operation:
 
 
 def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> Any:
+    if op.paged_by is not None:  # the page, whose list is the answer; no limit is every row, as the list was
+        return getattr(getattr(engine, op.service), op.paged_by)(**{"limit": None, **kwargs})
     method = getattr(getattr(engine, op.service), op.method)
     if op.body == "intake":
         return method(kwargs["values"], process=kwargs.get("process"))
@@ -193,7 +196,9 @@ async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any
     return problems.of_engine(exc)
 
 
-def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
+def _respond(op: Operation, kwargs: dict[str, Any], result: Any, request: Request) -> Response:
+    if op.paged_by is not None:
+        return _page(op, kwargs, result, request)
     if op.body == "intake":
         body = intake.created(result)
         return JSONResponse(body, status_code=op.status, headers={"Location": body["url"]})
@@ -208,6 +213,18 @@ def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
         if op.status == 201:
             headers["Location"] = f"{operations.API_PREFIX}/leads/{result['id']}"
     return JSONResponse(result, status_code=op.status, headers=headers or None)
+
+
+def _page(op: Operation, kwargs: dict[str, Any], page: dict[str, Any], request: Request) -> Response:
+    """A page's list as the plain array the route has always answered; its length in all and the next page's
+    address (the same query with ``after``, RFC 8288) in headers."""
+    headers = {"X-Total-Count": str(page["total"])}
+    if page.get("next"):
+        query = {p.key: operations.query_text(kwargs[p.name]) for p in op.placed("query")
+                 if p.name not in ("offset", "after") and kwargs.get(p.name) is not None}
+        link = f"{request.scope.get('root_path', '')}{op.url}?{urlencode({**query, 'after': page['next']})}"
+        headers["Link"] = f'<{link}>; rel="next"'
+    return JSONResponse(page[op.paged_items], status_code=op.status, headers=headers)
 
 
 # -- parsing a request into the engine method's arguments -----------------------------------------------------
