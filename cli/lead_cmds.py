@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,6 +24,7 @@ from cli.output import (
     plural,
     print_change,
     print_json,
+    print_json_pages,
     short_time,
     styled,
     table,
@@ -34,6 +36,11 @@ from engine.vocab import EventKind, LeadStatus, TaskStatus
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
+
+#: ``task list``'s table: a screenful; its ``--json``: every row, read this many at a time (bounded memory, and few
+#: enough requests through a server; each page is one SQL read of that many rows per source).
+TABLE_PAGE = 20
+JSON_PAGE = 10_000
 
 # -- rendering -------------------------------------------------------------------------------
 # Data (names, field values, notes) goes through ``esc`` in markup strings and into table cells as plain
@@ -400,12 +407,15 @@ def task() -> None:
 @pass_app
 def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_json: bool) -> None:
     """Open tasks across open leads and the contacts you booked, by time, with the client's phone and e-mail."""
-    if as_json:  # the JSON is every row (or the rows asked for): a list, as scripts read it
+    if as_json and (limit is not None or offset):  # the rows asked for: a list, as scripts read it
         print_json(app.engine.tasks.list(owner=owner, limit=limit, offset=offset))
         return
-    # the table shows a screenful of the whole list (the same GET /v1/tasks), and says how many more there are
-    every = app.engine.tasks.list(owner=owner)
-    total, items = len(every), every[offset:offset + (limit or 20)]
+    if as_json:  # every row, read a page at a time (GET /v1/tasks and its Link header through a server)
+        print_json_pages(_task_pages(app, owner))
+        return
+    # the table asks for a screenful: that page and how many rows there are in all (one request through a server)
+    page = app.engine.tasks.page(owner=owner, limit=limit or TABLE_PAGE, offset=offset)
+    total, items = page["total"], page["tasks"]
     out = []
     for r in items:
         due = short_time(r["due_at"])
@@ -423,6 +433,16 @@ def task_list(app: App, owner: str | None, limit: int | None, offset: int, as_js
     if more > 0:
         console().print(_("and {more} more: --offset {offset} for the next page", more=more,
                           offset=offset + len(items)))
+
+
+def _task_pages(app: App, owner: str | None) -> Iterator[list[results.TaskRow]]:
+    after = None
+    while True:
+        page = app.engine.tasks.page(owner=owner, limit=JSON_PAGE, after=after)
+        yield page["tasks"]
+        after = page.get("next")
+        if not after:
+            return
 
 
 @task.command("done")

@@ -76,6 +76,11 @@ class Operation:
     single_if: str | None = None
     audience: Audience = "person"
     body: Literal["json", "file", "intake"] = "json"  # what the request body is
+    #: the engine method whose page this route answers (``tasks.page`` for ``GET /v1/tasks``): the answer is the
+    #: page's list alone, a plain array as the operation's own method returns it, with ``X-Total-Count`` and a
+    #: ``Link: <...after=...>; rel="next"`` header (docs/api.md, "Paged lists")
+    paged_by: str | None = None
+    paged_items: str = "tasks"  # the page's key that holds the list
 
     @property
     def name(self) -> str:
@@ -275,9 +280,10 @@ OPERATIONS: tuple[Operation, ...] = (
     # -- tasks, clients ---------------------------------------------------------------------------------------
     Operation("tasks", "list", "GET", "/tasks", "task list",
               "Open tasks the user is expected to do and the contacts they booked, by time; every one, or "
-              "'limit' of them from 'offset'.",
+              "'limit' of them from 'offset' or 'after' (the next page's cursor of the Link header); the whole "
+              "list's length in X-Total-Count.",
               (_query("owner"), _query("limit", "int", minimum=1, maximum=100_000),
-               _query("offset", "int", default=0, minimum=0))),
+               _query("offset", "int", default=0, minimum=0), _query("after")), paged_by="page"),
     Operation("search", "find", "GET", "/search", "find",
               "Clients and leads by name, company, e-mail, phone, tax id or lead id, best match first.",
               (_query("text", required=True), _query("limit", "int", default=20, minimum=1, maximum=500))),
@@ -289,9 +295,9 @@ OPERATIONS: tuple[Operation, ...] = (
               (_path("keep", "int", minimum=1), _body("other", "int", required=True, minimum=1)),
               changes_lead=True),
     Operation("tasks", "page", "GET", "/tasks/page", "task list",
-              "A page of the task list with the number of rows in all: {total, offset, limit, tasks}.",
+              "A page of the task list with the number of rows in all: {total, offset, limit, tasks, next}.",
               (_query("owner"), _query("limit", "int", default=20, minimum=1, maximum=100_000),
-               _query("offset", "int", default=0, minimum=0))),
+               _query("offset", "int", default=0, minimum=0), _query("after"))),
     Operation("clients", "get", "GET", "/clients/{client_id}", "client show",
               "A client with all its leads, past and present.", (_path("client_id", minimum=1),)),
     Operation("clients", "add_company", "POST", "/clients/companies", "client company",
@@ -409,6 +415,9 @@ OPERATIONS: tuple[Operation, ...] = (
 
 #: The operations by their engine name (``leads.advance``).
 BY_NAME: dict[str, Operation] = {op.name: op for op in OPERATIONS}
+#: The routes that answer a page's list, by the engine name of the page (``tasks.page``: ``GET /v1/tasks``): the
+#: remote CLI asks them for a page, so that ``task list`` is one request whatever its form.
+PAGED: dict[str, Operation] = {f"{op.service}.{op.paged_by}": op for op in OPERATIONS if op.paged_by}
 
 
 def route(op: Operation, **values: Any) -> str:
@@ -419,6 +428,13 @@ def route(op: Operation, **values: Any) -> str:
     for p in op.placed("path"):
         path = path.replace("{" + p.name + "}", quote(str(values[p.name]), safe=""))
     return path
+
+
+def query_text(value: Any) -> str:
+    """A value as a query parameter's text (``true`` for True, as the server parses it)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def markdown_table() -> str:

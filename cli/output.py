@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import click
@@ -42,6 +42,19 @@ def process_sources(paths: tuple[str, ...], shipped: bool) -> list[str]:
 
 def print_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def print_json_pages(pages: Iterable[list[Any]]) -> None:
+    """One JSON array of the items of ``pages``, written a page at a time as ``print_json`` writes the whole list
+    (the same text), so that a long list read page by page is never held whole."""
+    first = True
+    for page in pages:
+        if not page:
+            continue
+        text = json.dumps(page, ensure_ascii=False, indent=2, default=_json_default)
+        click.echo(("[\n" if first else ",\n") + text[2:-2], nl=False)  # the page's items, without its brackets
+        first = False
+    click.echo("[]" if first else "\n]")
 
 
 def _json_default(value: Any) -> Any:

@@ -12,6 +12,7 @@ engine module, no SQLAlchemy (tests/test_imports.py checks it).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -203,8 +204,11 @@ class RemoteService:
         self.service = service
 
     def __getattr__(self, method: str) -> Callable[..., Any]:
-        from cli.operations import BY_NAME
+        from cli.operations import BY_NAME, PAGED
 
+        paged = PAGED.get(f"{self.service}.{method}")
+        if paged is not None:  # a page: the route that answers its list, with the rest in headers
+            return functools.partial(page, self.server, paged, BY_NAME[f"{self.service}.{method}"])
         op = BY_NAME.get(f"{self.service}.{method}")
         if op is None or method.startswith("_"):
             raise AttributeError(f"the team server has no operation {self.service}.{method}")
@@ -238,9 +242,45 @@ def bind(op: Operation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[s
     return values
 
 
+def page(server: Server, op: Operation, declared: Operation, **values: Any) -> dict[str, Any]:
+    """The engine's page (``tasks.page``: ``{total, offset, limit, tasks, next}``) from ``op``'s route, which
+    answers the list and says the rest in ``X-Total-Count`` and ``Link``; ``declared`` is the page's own
+    operation, whose defaults apply (a page of 20 rows unless ``limit`` says otherwise)."""
+    values = {p.name: p.default for p in declared.params if p.default is not None} | values
+    answer = send(server, op, bind(op, (), values))
+    rows = answer.json()
+    offset = values.get("offset") or 0
+    total = answer.headers.get("x-total-count", "")
+    return {"total": int(total) if total.isdigit() else offset + len(rows), "offset": offset,
+            "limit": values.get("limit") or len(rows), op.paged_items: rows, "next": _next_after(answer)}
+
+
+def _next_after(answer: Answer) -> str | None:
+    """The ``after`` of the ``Link: <...>; rel="next"`` header (RFC 8288), None on the last page."""
+    from urllib.parse import parse_qs
+
+    for link in answer.headers.get("link", "").split(","):
+        target, _, params = link.partition(";")
+        if 'rel="next"' in params.replace(" ", "") or "rel=next" in params.replace(" ", ""):
+            after = parse_qs(urlsplit(target.strip().strip("<>")).query).get("after")
+            return after[0] if after else None
+    return None
+
+
 def invoke(server: Server, op: Operation, values: dict[str, Any]) -> Any:
     """Send ``op`` with ``values`` (by the engine's names) and return the engine's result."""
-    from cli.operations import route
+    answer = send(server, op, values)
+    if op.media == "text/csv":
+        return answer
+    result = answer.json()
+    if op.single_if is not None and values.get(op.single_if) is not None:
+        return [result]  # the server answers the one item; the engine returns it in a list
+    return result
+
+
+def send(server: Server, op: Operation, values: dict[str, Any]) -> Answer:
+    """``op``'s request with ``values`` (by the engine's names), and the server's answer."""
+    from cli.operations import query_text, route
 
     query: dict[str, str] = {}
     body: dict[str, Any] = {}
@@ -262,7 +302,7 @@ def invoke(server: Server, op: Operation, values: dict[str, Any]) -> Any:
                 continue
             value = content.decode("utf-8", errors="replace")
         if p.where == "query":
-            query[p.key] = _query_text(value)
+            query[p.key] = query_text(value)
         else:
             body[p.key] = value
     if "if_version" in values and values["if_version"] is not None:
@@ -270,19 +310,7 @@ def invoke(server: Server, op: Operation, values: dict[str, Any]) -> Any:
     if payload is None and (body or op.http in ("POST", "PATCH")):
         payload, content_type = json.dumps(body).encode(), "application/json"
     path = route(op, **{p.name: values[p.name] for p in op.placed("path")})
-    answer = server.request(op.http, path, query=query, body=payload, content_type=content_type)
-    if op.media == "text/csv":
-        return answer
-    result = answer.json()
-    if op.single_if is not None and values.get(op.single_if) is not None:
-        return [result]  # the server answers the one item; the engine returns it in a list
-    return result
-
-
-def _query_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    return server.request(op.http, path, query=query, body=payload, content_type=content_type)
 
 
 def _read_file(path: Any) -> bytes:

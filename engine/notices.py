@@ -1,5 +1,6 @@
 """The mails the engine queues on its own, whatever the process says: the owner's reminder of a booked next contact,
-and the notice to a salesperson that a lead was given to them (by a rule, a manager or a rotation).
+the notice to a salesperson that a lead was given to them (by a rule, a manager or a rotation), and the digest of
+an import: one mail per salesperson for all the leads an import gave them, instead of one a lead.
 
 Like a stage's actions (engine/actions.py) they are outbox rows written in the transaction of the change that
 causes them, and delivered by ``leadflow run-due`` (engine/outbox.py), so a refused change queues nothing. Each row
@@ -7,6 +8,12 @@ keeps, in ``entered_at``, the moment it is about (the booked contact, or the sta
 ``for_user`` the owner it is meant for. ``run-due`` sends it only while both still hold (``still_current``), so a
 contact booked again, or a lead given to someone else in between, cancels the earlier mail: nobody is reminded
 twice of one appointment, nor told of a lead that is no longer theirs.
+
+An import's digest is one row per salesperson, on the first lead the import gave them (``lead_id``); its ``key``
+ends with the id range of the import's leads (``<key>-<first>-<last>``) and ``entered_at`` is the import's instant.
+``run-due`` lists, when it sends it, the leads of that range that are still theirs since before the import's end
+(``owner_since`` at or before it) and open: their number, and the first ``DIGEST_LEADS`` with the client's contact
+details and the link to each lead's page. A digest none of whose leads is still theirs is cancelled.
 """
 
 from __future__ import annotations
@@ -15,16 +22,20 @@ import datetime as dt
 import os
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine.state import Event, LeadState
-from engine.store import insert_many, outbox
+from engine.store import clients, insert_many, leads, outbox
 from engine.vocab import EventKind, LeadStatus, OutboxState
 
 #: The outbox kinds and their templates (processes/templates/, beside the stage actions' ones).
 NEXT_CONTACT = "next_contact"
 ASSIGNED = "assigned"
 TEMPLATES = {NEXT_CONTACT: "next_contact_reminder", ASSIGNED: "lead_assigned"}
+#: An import's digest to one salesperson, and how many of its leads it lists (the count says how many in all).
+DIGEST, DIGEST_TEMPLATE = "import_digest", "import_digest"
+DIGEST_LEADS = 20
 #: How long before a booked contact its reminder goes out (at once when it is booked closer than that).
 REMIND_BEFORE = dt.timedelta(hours=1)
 #: The environment variable with the address of the team server's web app, for links to a lead's page.
@@ -80,3 +91,48 @@ def queue(conn: Connection, mails: list[dict[str, Any]]) -> None:
     """Write the notices of one change or many, in one statement."""
     if mails:
         insert_many(conn, outbox, mails)
+
+
+# -- an import's digest ------------------------------------------------------------------------------------
+
+class Given:
+    """The leads an import gives to each salesperson other than the importer, for their digests."""
+
+    def __init__(self, importer: str):
+        self.importer = importer
+        self.leads: dict[str, list[tuple[int, str]]] = {}  # owner -> [first (lead id, stage), last (lead id)]
+
+    def add(self, owner: str | None, lead_id: int, stage: str) -> None:
+        if owner is None or owner == self.importer:
+            return
+        mine = self.leads.get(owner)
+        if mine is None:
+            self.leads[owner] = [(lead_id, stage), (lead_id, stage)]
+        else:
+            mine[1] = (lead_id, stage)
+
+    def queue(self, conn: Connection, at: dt.datetime) -> int:
+        """One digest per salesperson, in the import's transaction; returns how many."""
+        from engine.actions import new_key
+
+        mails = [{"key": f"{new_key()}-{first}-{last}", "lead_id": first, "kind": DIGEST, "template": DIGEST_TEMPLATE,
+                  "recipient": "owner", "stage": stage, "entered_at": at, "due_at": at, "state": OutboxState.QUEUED,
+                  "attempts": 0, "next_attempt_at": at, "created_at": at, "for_user": owner}
+                 for owner, ((first, stage), (last, _)) in sorted(self.leads.items())]
+        queue(conn, mails)
+        return len(mails)
+
+
+def digest_leads(conn: Connection, row: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    """How many of a digest's leads are still its salesperson's (and open), and the first ``DIGEST_LEADS`` of them
+    with their client's contact details."""
+    first, last = (int(part) for part in row["key"].rsplit("-", 2)[1:])
+    theirs = (leads.c.id.between(first, last), leads.c.owner == row["for_user"], leads.c.status == LeadStatus.OPEN,
+              leads.c.owner_since <= row["entered_at"])
+    count = conn.execute(sa.select(sa.func.count()).select_from(leads).where(*theirs)).scalar_one()
+    listed = conn.execute(
+        sa.select(leads.c.id, leads.c.process, leads.c.process_version, leads.c.stage, leads.c.product, clients.c.name,
+                  clients.c.company, clients.c.phone, clients.c.email)
+        .join(clients, clients.c.id == leads.c.client_id).where(*theirs).order_by(leads.c.id).limit(DIGEST_LEADS)
+    ).mappings().all()
+    return int(count), [dict(r) for r in listed]

@@ -138,7 +138,10 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     """The message to send, or ``_Final`` saying why there is none."""
     state = store.read_lead(conn, row["lead_id"])
     assert state is not None  # a foreign key
-    if row["kind"] in notices.TEMPLATES:
+    digest = None
+    if row["kind"] == notices.DIGEST:
+        digest = _digest(conn, row, spec_of)
+    elif row["kind"] in notices.TEMPLATES:
         gone = notices.still_current(state, row)
         if gone is not None:
             raise _Final(CANCELLED, gone)
@@ -148,8 +151,9 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     if row["kind"] == "reminder":
         _chased_task_open(state, spec, row)
     client = conn.execute(sa.select(clients).where(clients.c.id == state.client_id)).mappings().one()
-    owner = conn.execute(sa.select(users).where(users.c.name == state.owner)).mappings().first() if (
-        state.owner) else None
+    owner_name = row["for_user"] if digest is not None else state.owner  # a digest's leads may be others' by now
+    owner = conn.execute(sa.select(users).where(users.c.name == owner_name)).mappings().first() if (
+        owner_name) else None
     to = _recipients(conn, row, state, client, owner)
     source = conn.execute(sa.select(process_versions.c.source_path).where(
         process_versions.c.process == state.process,
@@ -157,7 +161,8 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
     try:
         rendered = messages.render(row["template"], mail_language(row["recipient"], spec, client, owner),
                                    messages.template_dirs(source),
-                                   _context(row, state, spec, client, owner, config))
+                                   _context(row, state, spec, client, owner, config) | (
+                                       {"digest": digest} if digest is not None else {}))
     except messages.TemplateError as exc:
         raise _Final(FAILED, str(exc)) from None
     now = clock.now()
@@ -165,10 +170,27 @@ def _prepare(conn: Connection, row: dict[str, Any], spec_of: SpecOf, config: mai
         message = mailer.build_message(
             config, to=to, subject=rendered.subject, body=rendered.body,
             message_id=message_id(row["key"], config), date=format_datetime(now.replace(tzinfo=clock.zone())),
-            headers={"X-Leadflow-Lead": str(state.id), "X-Leadflow-Outbox": str(row["id"])})
+            headers={"X-Leadflow-Lead": str(state.id), "X-Leadflow-Outbox": str(row["id"]),
+                     # a digest is about many leads (the first is X-Leadflow-Lead): how many, for mail filters
+                     **({"X-Leadflow-Digest": str(digest["count"])} if digest is not None else {})})
     except (ValueError, TypeError) as exc:  # an address or a subject that cannot be a mail header
         raise _Final(FAILED, f"cannot build the message: {exc}") from None
     return message, [address for _, address in to]
+
+
+def _digest(conn: Connection, row: dict[str, Any], spec_of: SpecOf) -> dict[str, Any]:
+    """What an import's digest lists (``digest`` in its template), or ``_Final`` when none of its leads is still
+    the salesperson's."""
+    count, listed = notices.digest_leads(conn, row)
+    if not count:
+        raise _Final(CANCELLED, f"import digest not sent: none of its leads is still open and {row['for_user']}'s")
+    rows = []
+    for lead in listed:
+        stage = spec_of(conn, lead["process"], lead["process_version"]).stage(lead["stage"])
+        rows.append({"id": lead["id"], "stage": lead["stage"], "stage_name": stage.name if stage else lead["stage"],
+                     "product": lead["product"], "url": notices.lead_url(lead["id"]),
+                     "client": {k: lead[k] for k in ("name", "company", "email", "phone")}})
+    return {"count": count, "leads": rows, "more": count - len(rows)}
 
 
 def mail_language(recipient: str, spec: ProcessSpec, client: Mapping, owner: Mapping | None) -> str:

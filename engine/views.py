@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 #: The ``task`` of a task-list row that is a lead's booked next contact, not a task of its process.
 NEXT_CONTACT = "next_contact"
+#: The ``task`` of a refusal review on the director's task list.
+REVIEW_TASK = "review_refusal"
 
 # ``row`` below is a database row (a SQLAlchemy ``RowMapping`` or ``Row``): its columns' types are the schema's,
 # which the type checker does not see; the result types say what comes out.
@@ -215,7 +217,7 @@ def move(m: Move) -> results.Move:
 def review_task(review: results.Review, now: dt.datetime) -> results.TaskRow:
     """An open refusal review as a row of the director's task list."""
     return {"lead_id": review["lead_id"], "name": review["name"], "process": review["process"],
-            "stage": review["stage"], "task": "review_refusal",
+            "stage": review["stage"], "task": REVIEW_TASK,
             "task_name": f"Review the refusal ({review['reason']})", "owner": Role.MANAGER,
             "lead_owner": review["owner"], "mandatory": True, "due_at": review["due_at"],
             "overdue": review["due_at"] < now.isoformat(), "phone": None, "email": None, "next_contact": None}

@@ -56,8 +56,9 @@ def stub_server(routes: Routes | None = None) -> Iterator[Stub]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             stub.sent.append(Sent(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            status, data, headers = stub.routes.get((self.command, self.path.split("?")[0]),
-                                                    problem(404, f"no route {self.command} {self.path}"))
+            status, data, headers = stub.routes.get(  # a route with its query string, else the path's
+                (self.command, self.path), stub.routes.get((self.command, self.path.split("?")[0]),
+                                                           problem(404, f"no route {self.command} {self.path}")))
             payload = b"" if data is None else (data if isinstance(data, bytes) else json.dumps(data).encode())
             self.send_response(status)
             headers = {"Content-Type": "application/json", **headers}

@@ -195,6 +195,50 @@ def test_the_task_list_pages_and_says_how_many_there_are(team: Team) -> None:
         anna.tasks.page(limit=0)
 
 
+def every_page(user: Any, limit: int) -> list[Any]:
+    """The task list read page by page, each after the previous page's ``next``."""
+    rows, after = [], None
+    while True:
+        page = user.tasks.page(limit=limit, after=after)
+        assert len(page["tasks"]) <= limit
+        rows += page["tasks"]
+        after = page["next"]
+        if after is None:
+            return rows
+
+
+def test_the_task_list_pages_after_a_cursor_through_ties_of_time_lead_and_source(team: Team) -> None:
+    leads = [lead_of(team, name=f"Klient {i}") for i in range(4)]
+    anna = team.as_("anna")
+    due = anna.tasks.list()[0]["due_at"]
+    for lead in leads[1:3]:  # contacts at the very instant of the tasks' deadline: ties broken by lead, then source
+        anna.activities.set_next_contact(lead["id"], due[:16])
+    every = anna.tasks.list()
+    assert len(every) == 10 and len({(t["due_at"], t["lead_id"]) for t in every}) < 10
+    for limit in (1, 2, 3, 4, 9, 10, 11):
+        assert every_page(anna, limit) == every
+    first = anna.tasks.page(limit=4)
+    assert first["total"] == 10  # next: the last row's due, lead, source (0 a task, 1 a contact) and place in its stage
+    assert first["next"].split("~")[:3] == [every[3]["due_at"], str(every[3]["lead_id"]),
+                                            "1" if every[3]["task"] == "next_contact" else "0"]
+    assert anna.tasks.list(after=first["next"]) == every[4:]
+    assert anna.tasks.page(limit=10)["next"] is None
+    with pytest.raises(InvalidInputError, match="after must be the 'next' of a task list page, such as"):
+        anna.tasks.page(after="yesterday")
+    with pytest.raises(InvalidInputError, match="give offset or after, not both"):
+        anna.tasks.page(offset=1, after=first["next"])
+
+
+def test_the_directors_reviews_page_with_the_tasks(team: Team) -> None:
+    for i in range(3):
+        refused = lead_of(team, name=f"Odmowa {i}")
+        team.as_("anna").close_lead(refused["id"], "price")
+    marta = team.as_("marta")
+    every = marta.tasks.list()
+    assert [t["task"] for t in every] == ["review_refusal"] * 3
+    assert every_page(marta, 1) == every_page(marta, 2) == every
+
+
 # -- the reminder and the assignment notice, over SMTP -----------------------------------------------
 
 @pytest.fixture
@@ -410,6 +454,18 @@ def test_the_cli_logs_lists_books_and_pages(team: Team) -> None:
                                                              "--next-contact 2020-01-01T10:00")
 
 
+
+def test_task_list_json_is_every_row_read_a_page_at_a_time(team: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cli.lead_cmds
+
+    for i in range(6):
+        lead_of(team, name=f"Klient {i}")
+    team.as_("anna").activities.set_next_contact(3, "2026-03-03T10:00")
+    monkeypatch.setattr(cli.lead_cmds, "JSON_PAGE", 5)  # 13 rows: three pages
+    assert js(team.url, "anna", "task list --json") == team.as_("anna").tasks.list()
+    assert printed(team.url, "piotr", "task list --json") == "[]\n"
+
+
 # -- the HTTP API --------------------------------------------------------------------------------------
 
 def test_the_routes_answer_the_engines_json_and_refuse_a_colleague(team: Team) -> None:
@@ -442,3 +498,28 @@ def test_the_routes_answer_the_engines_json_and_refuse_a_colleague(team: Team) -
         assert done.status_code == 200, done.text
         bad = served.call("anna", "POST", f"/v1/leads/{lead['id']}/tasks/done", json={"task_ids": "record_contact"})
         assert bad.status_code == 422
+
+
+
+def test_get_tasks_answers_a_plain_list_with_the_total_and_the_next_page_in_headers(team: Team) -> None:
+    from tests.server_fixtures import serving
+
+    for i in range(3):
+        lead_of(team, name=f"Klient {i}")
+    every = team.as_("anna").tasks.list()
+    with serving(team.admin) as served:
+        whole = served.call("anna", "GET", "/v1/tasks")
+        assert (whole.json(), whole.headers["X-Total-Count"], whole.headers.get("Link")) == (every, "6", None)
+        rows, url, pages = [], "/v1/tasks?limit=4", 0
+        while url:
+            answer = served.call("anna", "GET", url)
+            assert answer.status_code == 200, answer.text
+            assert isinstance(answer.json(), list) and answer.headers["X-Total-Count"] == "6"
+            rows += answer.json()
+            link = answer.headers.get("Link")
+            url = link[1:link.index(">")] if link else ""
+            assert not link or link.endswith('; rel="next"')
+            pages += 1
+        assert (rows, pages) == (every, 2)
+        bad = served.call("anna", "GET", "/v1/tasks", params={"after": "soon"})
+        assert bad.status_code == 422 and "after must be the 'next' of a task list page" in bad.json()["detail"]

@@ -99,6 +99,30 @@ def test_the_board_of_one_process_is_a_list_as_locally(stub: Stub) -> None:
     assert json.loads(result.stdout) == board  # the CLI prints boards[0], as it does with the engine's list
 
 
+def test_the_task_table_is_one_page_whose_total_comes_in_a_header(stub: Stub) -> None:
+    stub.answer("GET", "/v1/tasks?limit=20&offset=20", body=TASKS, headers={"X-Total-Count": "45"})
+    result = run(["task", "list", "--offset", "20"], remote(stub))
+    assert result.exit_code == 0, result.output
+    assert "45 open tasks (21-21 of 45)" in result.stdout
+    assert "and 24 more: --offset 21 for the next page" in result.stdout
+    assert [s.path for s in stub.sent] == ["/v1/tasks?limit=20&offset=20"]
+
+
+def test_task_list_json_follows_the_link_to_every_page(stub: Stub) -> None:
+    from cli.lead_cmds import JSON_PAGE
+
+    second = {**TASKS[0], "lead_id": 8}
+    after = "2026-03-03T23%3A59%3A59~7~0~record_contact"
+    stub.answer("GET", f"/v1/tasks?limit={JSON_PAGE}&offset=0", body=TASKS, headers={
+        "X-Total-Count": "2", "Link": f'</v1/tasks?limit={JSON_PAGE}&after={after}>; rel="next"'})
+    stub.answer("GET", f"/v1/tasks?limit={JSON_PAGE}&offset=0&after={after}", body=[second],
+                headers={"X-Total-Count": "2"})
+    result = run(["task", "list", "--json"], remote(stub))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [*TASKS, second]
+    assert len(stub.sent) == 2
+
+
 def test_every_engine_call_of_the_commands_is_an_operation_of_the_server() -> None:
     """``app.engine.<service>.<method>`` in every command module names an operation of cli/operations.py: the
     remote client has each, the server serves each."""

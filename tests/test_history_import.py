@@ -75,7 +75,8 @@ def test_each_deal_becomes_the_events_that_made_it(team: Team, tmp_path: Path) -
     report = team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True)
     assert (report["status"], report["imported"], report["rejected"], report["rejects"]) == ("imported", 4, 0, [])
     assert report["history"] == {"updated": 0, "unchanged": 0, "open": 2, "won": 1, "lost": 1}
-    assert (report["new_clients"], report["repeated_clients"], report["mails_queued"]) == (3, 1, 0)
+    # a digest to each owner of an open deal (anna, ioana), none for closed deals (tests/test_import_digest.py)
+    assert (report["new_clients"], report["repeated_clients"], report["mails_queued"]) == (3, 1, 2)
     won, lost, open_, person = (lead_of(team, f"D-{i}") for i in range(1, 5))
     assert (won["status"], won["stage"], won["closed_at"], won["owner"], won["team"], won["value"]) == (
         "won", "close_contract", "2025-02-10T15:30:00", "anna", "north", "45000.00")
@@ -104,7 +105,7 @@ def test_each_deal_becomes_the_events_that_made_it(team: Team, tmp_path: Path) -
     assert [e["data"]["reason"] for e in team.admin.leads.history(lost["id"]) if e["kind"] == "closed"] == ["price"]
     for lead in (won, lost, open_, person):
         assert team.admin.leads.rebuild(lead["id"]).comparable() == team.admin.leads.stored(lead["id"]).comparable()
-    # lead_stages as the event log makes them, closures for the lost deal, no review, no mail
+    # lead_stages as the event log makes them, closures for the lost deal, no review, no mail but the digests
     stages = rows_of(team.url, store.lead_stages, "lead_id", "stage", "entered_at", "seconds", "moved_on", "status")
     assert team.admin.reports.rebuild_stages() is not None
     assert rows_of(team.url, store.lead_stages, "lead_id", "stage", "entered_at", "seconds", "moved_on",
@@ -114,7 +115,8 @@ def test_each_deal_becomes_the_events_that_made_it(team: Team, tmp_path: Path) -
     assert rows_of(team.url, store.closures, "lead_id", "reason", "kind", "owner", "stage", "closed_at") == [
         (lost["id"], "price", "refusal", "piotr", "send_offer", dt("2025-04-01"))]
     assert rows_of(team.url, store.reviews, "lead_id") == []
-    assert rows_of(team.url, store.outbox, "lead_id") == []
+    assert rows_of(team.url, store.outbox, "lead_id", "kind") == sorted(
+        [(open_["id"], "import_digest"), (person["id"], "import_digest")])  # the open deals' owners' digests
     funnel = next(f for f in team.admin.reports.funnel(period="all")["funnels"] if f["process"] == PV)
     assert [(s["stage"], s["reached"]) for s in funnel["stages"]] == [
         ("register_lead", 4), ("first_contact", 3), ("first_meeting", 3), ("send_offer", 2), ("close_contract", 1)]

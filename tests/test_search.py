@@ -165,6 +165,31 @@ def test_a_long_text_found_through_its_rarest_word_gives_the_same_hits_as_the_wh
     assert len(anchored["brzeczyszczykiewicz 4711"]) > 4
 
 
+def test_postgresql_checks_an_anchor_words_matches_in_sql_and_takes_ten_times_as_many(
+        floor: Team, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL the anchor word's matches are checked against the whole text by the database
+    (``_anchored_in_sql``), so a word matching up to ten times ``ANCHOR_CANDIDATES`` still answers; SQLite gives up
+    beyond ``ANCHOR_CANDIDATES``. Either way the hits are the whole text's."""
+    from engine.services import search as service
+
+    with floor.admin.db.begin() as conn:
+        ids = store.reserve_ids(conn, store.clients, 30)
+        created = store.driver_value(conn, store.clients.c.created_at, dt.datetime(2026, 1, 5, 9, 0))
+        store.insert_clients(conn, [store.client_row(
+            client_id, name=f"{'Ewa' if i % 3 else 'Jan'} Kowalczyk 58{i:02d}", company=None, email=None, phone=None,
+            tax_id=None, created_at=created) for i, client_id in enumerate(ids)])
+        postgres = conn.dialect.name == "postgresql"
+    whole = {h["client_id"] for h in floor.admin.search.find("jan kowalczyk 58", limit=100)}
+    monkeypatch.setattr(service, "ANCHOR_CANDIDATES", 10)  # "kowalczyk" (the longest word) matches 30
+    with floor.admin.db.connect() as conn:
+        anchored = service._anchored_matches(conn, "jan kowalczyk 58")
+    if postgres:
+        assert anchored is not None and set(anchored) == whole and len(whole) == 10
+    else:
+        assert anchored is None
+    assert {h["client_id"] for h in floor.admin.search.find("jan kowalczyk 58", limit=100)} == whole
+
+
 def test_find_by_phone_in_any_format_email_tax_id_company_and_lead_id(floor: Team) -> None:
     admin = floor.admin
     for text in ("601-222-333", "+48 601 222 333", "0048601222333", "601222333"):

@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from anyio import CapacityLimiter, to_thread
 from fastapi import FastAPI, Request
@@ -156,7 +157,7 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
             body = await _read_or_refusal(request, limits.max_body, limits.body_timeout)
             acting, op, kwargs, answer = await limits.threads.run(read, _identified_call, engine, who, ops, request,
                                                                   body)
-            return await _answer(acting, op, kwargs, answer, None)
+            return await _answer(acting, op, kwargs, answer, None, request)
         caller: Caller | None = None
         op = ops[0]
         if op.audience != "anyone":
@@ -172,7 +173,7 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
                 result: Any = await limits.threads.run(read, _call, acting, op, kwargs)
             except LeadflowError as exc:
                 result = exc
-            return await _answer(acting, op, kwargs, result, folder)
+            return await _answer(acting, op, kwargs, result, folder, request)
 
     return endpoint
 
@@ -193,7 +194,8 @@ def _identified_call(engine: Engine, who: Identify, ops: list[Operation], reques
         return caller.engine, op, kwargs, exc
 
 
-async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result: Any, folder: str | None) -> Response:
+async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result: Any, folder: str | None,
+                  request: Request) -> Response:
     """The operation's response: its result, or its refusal as a problem (``folder``: the upload folder, left out
     of the refusal's text)."""
     if isinstance(result, ConcurrentUpdateError):
@@ -202,7 +204,7 @@ async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result:
         return await _hidden_or_denied(acting, op, kwargs, result)
     if isinstance(result, LeadflowError):
         return problems.of_engine(result, detail=str(result).replace(folder + os.sep, "") if folder else str(result))
-    return _respond(op, kwargs, result)
+    return _respond(op, kwargs, result, request)
 
 
 def _takes_files(op: Operation) -> bool:
@@ -227,6 +229,8 @@ def _for_caller(ops: list[Operation], caller: Caller) -> Operation:
 
 
 def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> Any:
+    if op.paged_by is not None:  # the page, whose list is the answer; no limit is every row, as the list was
+        return getattr(getattr(engine, op.service), op.paged_by)(**{"limit": None, **kwargs})
     method = getattr(getattr(engine, op.service), op.method)
     if op.body == "intake":
         return method(kwargs["values"], process=kwargs.get("process"))
@@ -261,7 +265,9 @@ async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any
     return problems.of_engine(exc)
 
 
-def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
+def _respond(op: Operation, kwargs: dict[str, Any], result: Any, request: Request) -> Response:
+    if op.paged_by is not None:
+        return _page(op, kwargs, result, request)
     if op.body == "intake":
         body = intake.created(result)
         return JSONResponse(body, status_code=op.status, headers={"Location": body["url"]})
@@ -278,6 +284,18 @@ def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
     elif op.status == 202 and isinstance(result, dict) and isinstance(result.get("id"), int):
         headers["Location"] = f"{op.url}/{result['id']}"  # a job started: where its progress is read
     return JSONResponse(result, status_code=op.status, headers=headers or None)
+
+
+def _page(op: Operation, kwargs: dict[str, Any], page: dict[str, Any], request: Request) -> Response:
+    """A page's list as the plain array the route has always answered; its length in all and the next page's
+    address (the same query with ``after``, RFC 8288) in headers."""
+    headers = {"X-Total-Count": str(page["total"])}
+    if page.get("next"):
+        query = {p.key: operations.query_text(kwargs[p.name]) for p in op.placed("query")
+                 if p.name not in ("offset", "after") and kwargs.get(p.name) is not None}
+        link = f"{request.scope.get('root_path', '')}{op.url}?{urlencode({**query, 'after': page['next']})}"
+        headers["Link"] = f'<{link}>; rel="next"'
+    return JSONResponse(page[op.paged_items], status_code=op.status, headers=headers)
 
 
 # -- parsing a request into the engine method's arguments -----------------------------------------------------

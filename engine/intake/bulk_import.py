@@ -14,7 +14,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, policy, results, rules, store
+from engine import actions, notices, policy, results, rules, store
 from engine.assignment import Assigner, owner_of_new_lead
 from engine.errors import InvalidInputError, LeadflowError
 from engine.i18n import N_, Message
@@ -125,6 +125,7 @@ class BulkImport:
         # round-robin cursors until the import ends): it reads the teams and loads once and counts what it places
         self.assigner: Assigner | None = None
         self._owned: dict[str, int] = {}  # leads this batch gave an owner by name: not yet in stage_counts
+        self.given = notices.Given(actor.name)  # the leads given to others: one digest mail each (engine/notices.py)
 
     # -- owners: assignment.owner_of_new_lead decides, as for leads.add ---------------------------
     def _owner_row(self, name: str) -> policy.Actor | str:
@@ -294,6 +295,7 @@ class BulkImport:
             own, evs = group.values, group.events
             assert isinstance(own, list) and isinstance(evs, list)
             own.append((lead_id, item.client_id, item.owner, item.team, q.source, q.product, q.value_minor, q.fields))
+            self.given.add(item.owner, lead_id, template.stage)
             evs.append([Event(EventKind.CREATED, self.at, actor, data)])
         store.write_leads(self.conn, (), list(groups.values()))
         self._owned.clear()  # counted in stage_counts now
@@ -373,6 +375,8 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
     }
     if status == "aborted":  # nothing was written: none of the batches written before the bad row counts
         report = {**report, **_no_counts(), "first_lead_id": None, "last_lead_id": None}
+    if status == "dry_run":  # the digests it would queue, as it counts the stage actions' mails
+        report["mails_queued"] += len(bulk.given.leads)
     if status != "imported":
         return report
     bulk.finish()
@@ -380,6 +384,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
         sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
         finished_at=at, rows=rows, imported=bulk.stats["imported"], new_clients=bulk.stats["new_clients"],
         rejected=rejects.count)))
+    report["mails_queued"] += bulk.given.queue(conn, at)  # a digest to each salesperson given leads
     return report
 
 

@@ -9,7 +9,8 @@ history, the rebuild, ``lead_stages``, ``closures`` and every report treat them 
 
 Re-importing changes nothing for a deal whose stage and status leadflow already has; a deal that moved on gets the
 events from where leadflow has it to where the file has it; a deal that would go back is refused. Historical
-deals queue no mail or reminder and no refusal review; see docs/intake.md ("Migrating from another CRM").
+deals queue no mail or reminder and no refusal review, but the salespeople given new open deals get one digest mail
+each (engine/notices.py); see docs/intake.md ("Migrating from another CRM").
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, policy, results, rules, store, views, visits
+from engine import clock, notices, policy, results, rules, store, views, visits
 from engine.errors import InvalidInputError, LeadflowError, suggest
 from engine.i18n import N_
 from engine.intake.bulk_import import ImportOptions, Rejects, cell, first_ids, outcome, read_rows
@@ -89,6 +90,7 @@ class HistoryImport:
         self._known_contacts: set[int] = set()  # companies whose stored contacts were read
         self.lead_ids: list[int] = []
         self._seen: set[str] = set()
+        self.given = notices.Given(actor.name)  # the open deals given to others: a digest each (engine/notices.py)
 
     # -- one row ---------------------------------------------------------------------------------------------
     def check(self, line: int, cells: list[str], plan: HistoryPlan, inquiry: Inquiry) -> Deal:
@@ -330,6 +332,8 @@ class HistoryImport:
             self.stats[state.status] += 1
             if state.status == LeadStatus.LOST:
                 closings.append((deal, state))
+            if state.status == LeadStatus.OPEN:  # a closed deal is history: nobody is told of it
+                self.given.add(state.owner, lead_id, state.stage)
         if ids:
             if not self.lead_ids:
                 self.lead_ids.append(ids[0])
@@ -537,6 +541,7 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
         sha256=sha256, process=spec.id, file_name=path.name, actor=actor.name, started_at=at,
         finished_at=at, rows=rows, imported=stats["imported"], new_clients=stats["new_clients"],
         rejected=rejects.count)))
+    report["mails_queued"] = history.given.queue(conn, at)  # a digest to each salesperson given open deals
     return report
 
 

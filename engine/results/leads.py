@@ -152,6 +152,8 @@ class TaskPage(TypedDict):
     offset: int
     limit: int
     tasks: list[TaskRow]
+    #: the following page's ``after`` (keyset paging), None on the last page
+    next: str | None
 
 
 class Activity(TypedDict):

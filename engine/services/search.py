@@ -74,11 +74,12 @@ def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> di
     at most ``limit`` per kind of match (the caller ranks them together and cuts)."""
     found: dict[int, tuple[Rank, str]] = {}
 
-    def take(query: sa.Select[Any], rank: Rank, field: str) -> None:
+    def take(query: sa.Select[Any], rank: Rank, field: str, exact_name: str | None = None) -> None:
         query = query.where(clients.c.merged_into.is_(None))
-        for (client_id,) in conn.execute(policy.visible_clients(actor, query).limit(limit)):
-            if client_id not in found or found[client_id][0] > rank:
-                found[client_id] = (rank, field)
+        for client_id, *name in conn.execute(policy.visible_clients(actor, query).limit(limit)):
+            hit = EXACT if exact_name is not None and name[0] == exact_name else rank
+            if client_id not in found or found[client_id][0] > hit:
+                found[client_id] = (hit, field)
 
     ids = sa.select(clients.c.id)
     if q.lead_id is not None:
@@ -88,8 +89,15 @@ def matching_clients(conn: Connection, actor: Actor, q: Query, limit: int) -> di
     if q.email is not None:
         take(ids.where(clients.c.email_norm == q.email), EXACT, "email")
     if q.folded:
-        take(ids.where(clients.c.search_name == q.folded[:SEARCH_NAME_LENGTH]), EXACT, "name")
-        take(ids.where(*prefix_of(conn, clients.c.search_name, q.folded)).order_by(name_order(conn)), PREFIX, "name")
+        prefixed = sa.select(clients.c.id, clients.c.search_name).where(
+            *prefix_of(conn, clients.c.search_name, q.folded)).order_by(name_order(conn))
+        if len(q.folded) <= SEARCH_NAME_LENGTH:
+            # the exact names are the prefix query's first rows (in name order the text itself comes before every
+            # longer name that starts with it): one statement for both
+            take(prefixed, PREFIX, "name", exact_name=q.folded)
+        else:  # a stored name is cut at SEARCH_NAME_LENGTH: the text, longer, is no prefix of it
+            take(ids.where(clients.c.search_name == q.folded[:SEARCH_NAME_LENGTH]), EXACT, "name")
+            take(prefixed, PREFIX, "name")
         # a phone's digits are stored without spaces; a number found whole needs no partial match, and a
         # partial match ranks below ``limit`` exact and prefix hits (a trigram search of text that matches
         # little reads the whole of its trigrams' lists: the slowest query there is)
@@ -149,7 +157,8 @@ def _anchored_matches(conn: Connection, folded: str) -> list[int] | None:
     against the whole text in ``clients``, give the same ids at a fraction of that. The anchor is the
     rarest-looking word (one with digits, else the longest); one that matches too many is given up after reading
     ``ANCHOR_CANDIDATES + 1`` of its matches (a second guess costs more than it saves: a long common word's
-    trigrams are read whole before its first match)."""
+    trigrams are read whole before its first match); PostgreSQL checks them itself and takes ten times as many
+    (``_anchored_in_sql``)."""
     words = sorted({w for w in folded.split(" ") if len(w) >= PARTIAL_MIN},
                    key=lambda w: (not any(ch.isdigit() for ch in w), -len(w), w))
     if not words or words[0] == folded:
@@ -159,14 +168,34 @@ def _anchored_matches(conn: Connection, folded: str) -> list[int] | None:
         keys = None if len(ids) > ANCHOR_CANDIDATES else conn.execute(
             sa.select(clients.c.id, clients.c.search_key).where(clients.c.id.in_(ids))).all()
     elif conn.dialect.name == "postgresql" and has_trigram_index(conn):
-        keys = conn.execute(sa.select(clients.c.id, clients.c.search_key).where(
-            clients.c.search_key.like(f"%{words[0]}%")).limit(ANCHOR_CANDIDATES + 1)).all()
+        return _anchored_in_sql(conn, words[0], folded, ANCHOR_CANDIDATES * PG_ANCHOR_FACTOR)
     else:
         return None  # without an index the word's matches are a scan, and the text's own another
     if keys is None or len(keys) > ANCHOR_CANDIDATES:
         return None
     # checked here, not by a second LIKE: PostgreSQL would answer that through the trigram index again
     return sorted(int(client_id) for client_id, key in keys if folded in key)
+
+
+#: On PostgreSQL an anchor word's matches are checked against the whole text in SQL (only the ids that pass come
+#: back), so a word may match this many times ``ANCHOR_CANDIDATES``: reading 5,000 rows of the table costs less than
+#: the whole text's GIN scan of a long text's common trigrams (docs/performance.md, "Search at a million clients").
+PG_ANCHOR_FACTOR = 10
+
+
+def _anchored_in_sql(conn: Connection, word: str, folded: str, most: int) -> list[int] | None:
+    """``_anchored_matches`` on PostgreSQL, in one statement answering one row: how many clients' keys have ``word``
+    (through the GIN index, whose scan reads only the word's trigrams; at most ``most + 1``), and the ids of those
+    whose key has ``folded`` (``strpos``, which no index answers, so the scan is not widened to the whole text's
+    trigrams); None when the word matches more than ``most``."""
+    candidates = (sa.select(clients.c.id, clients.c.search_key).where(clients.c.search_key.like(f"%{word}%"))
+                  .limit(most + 1).subquery("candidates"))
+    count, ids = conn.execute(sa.select(
+        sa.func.count(), sa.func.array_agg(candidates.c.id).filter(sa.func.strpos(candidates.c.search_key, folded) > 0)
+    )).one()
+    if count > most:
+        return None
+    return sorted(int(client_id) for client_id in ids or ())
 
 
 def partial_match(conn: Connection, folded: str) -> sa.ColumnElement[bool]:
