@@ -6,6 +6,11 @@ the dict or list the engine would have returned, so the commands print the same 
 A refusal comes back as ``RemoteError`` with the engine's own message, which cli/main.py turns into the same
 ``Error: ...`` line and exit code as a local refusal; so does a server that cannot be reached or fails.
 
+Languages (docs/i18n.md): every request says the local choice (``LEADFLOW_LANG``, the OS locale) in
+``Accept-Language``; the server refuses in the user's own language, else that one, and names it in
+``Content-Language``, which the CLI then speaks too, as it does locally once the engine knows who acts. A command
+printing for a person (not ``--json``) asks for the labels in that language too (``X-Leadflow-Labels``).
+
 The remote path stays light: the standard library (``http.client``, ``json``) and the operation table only; no
 engine module, no SQLAlchemy (tests/test_imports.py checks it).
 """
@@ -74,14 +79,21 @@ class Server:
                 content_type: str | None = None, headers: Mapping[str, str] | None = None,
                 token: str | None = None) -> Answer:
         """``method path?query`` with ``body``; a 2xx answer, else ``RemoteError`` (never a traceback)."""
+        from cli.operations import LABELS_HEADER, READER_LABELS
+        from engine import i18n
+
         target = urlsplit(self.url).path + path + (f"?{urlencode(query)}" if query else "")
-        sent = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        sent = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Language": i18n.language(),
+                **({LABELS_HEADER: READER_LABELS} if _for_a_person() else {}), **(headers or {})}
         bearer = token or self.token
         if bearer:
             sent["Authorization"] = f"Bearer {bearer}"
         if content_type:
             sent["Content-Type"] = content_type
         answer = self._exchange(method, target, body, sent)
+        spoken = i18n.normalize(answer.headers.get("content-language"))
+        if spoken:  # the user's own language, as the server knows it: the rest of the command speaks it too
+            i18n.set_user_language(spoken)
         if answer.status >= 400:
             raise self._refusal(answer, method, path)
         return answer
@@ -146,6 +158,19 @@ class Server:
         else:
             message = f"the server {self.url} refused {method} {path} (HTTP {status})"
         return RemoteError(message, status=status, problem=problem)
+
+
+def _for_a_person() -> bool:
+    """Whether the command being run prints for a person: not ``--json`` nor ``--csv``, which stay the same in
+    every language."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json") or ctx.params.get("as_csv"):
+            return False
+        ctx = ctx.parent
+    return True
 
 
 def _problem(answer: Answer) -> dict[str, Any]:

@@ -76,6 +76,12 @@ def language() -> str:
     return _forced.get() or _user_language.get() or environment_language()
 
 
+def user_language() -> str | None:
+    """The acting user's own language in this context (None: nobody acts yet, or they chose none); a server reads
+    it to answer in the language of the person it acted for (cli/server/language.py)."""
+    return _user_language.get()
+
+
 def set_user_language(code: str | None) -> None:
     """Record the acting user's chosen language (None: they chose none) for this context."""
     _user_language.set(normalize(code))

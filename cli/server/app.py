@@ -31,11 +31,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cli import operations
 from cli.operations import Operation, Param
-from cli.server import intake, problems
+from cli.server import intake, language, problems
 from cli.server.identity import Caller, Identify
 from cli.server.problems import Problem
-from engine import clock
+from engine import clock, i18n
 from engine.errors import ConcurrentUpdateError, LeadflowError, NotFoundError, PermissionDenied
+from engine.i18n import N_
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -130,13 +131,19 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
         with _upload_folder(op) as folder:
             kwargs = await _arguments(request, op, caller, limits, Path(folder) if folder else None)
             try:
-                result = await run_in_threadpool(_call, acting, op, kwargs)
+                result, reader = await run_in_threadpool(_call, acting, op, kwargs)
             except ConcurrentUpdateError as exc:
-                return await _stale(acting, exc)
+                return await _stale(acting, exc, _language(request, exc))
             except PermissionDenied as exc:
-                return await _hidden_or_denied(acting, op, kwargs, exc)
+                return await _hidden_or_denied(acting, op, kwargs, exc, _language(request, exc))
             except LeadflowError as exc:
-                return problems.of_engine(exc, detail=str(exc).replace(folder + os.sep, "") if folder else str(exc))
+                return problems.of_engine(exc, language=_language(request, exc),
+                                          hide=folder + os.sep if folder else None)
+        if language.wants_labels(request.headers):  # a person reads it: the labels in their language
+            code = language.negotiate(reader, request.headers.get("accept-language"))
+            response = _respond(op, kwargs, language.labels_in(result, code))
+            response.headers["Content-Language"] = code
+            return response
         return _respond(op, kwargs, result)
 
     return endpoint
@@ -158,14 +165,23 @@ def _for_caller(ops: list[Operation], caller: Caller) -> Operation:
     return ops[0]
 
 
-def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> Any:
+def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+    """The engine's result, and the language of the user it acted for (their refusal carries it too)."""
     method = getattr(getattr(engine, op.service), op.method)
-    if op.body == "intake":
-        return method(kwargs["values"], process=kwargs.get("process"))
-    return method(**kwargs)
+    try:
+        if op.body == "intake":
+            return method(kwargs["values"], process=kwargs.get("process")), i18n.user_language()
+        return method(**kwargs), i18n.user_language()
+    except LeadflowError as exc:
+        language.remember(exc)
+        raise
 
 
-async def _stale(engine: Engine, exc: ConcurrentUpdateError) -> Response:
+def _language(request: Request, exc: BaseException) -> str:
+    return language.of_error(exc, request.headers.get("accept-language"))
+
+
+async def _stale(engine: Engine, exc: ConcurrentUpdateError, code: str) -> Response:
     """409 with the lead as it is now, so the client can show it and decide again."""
     extra: dict[str, Any] = {}
     if exc.lead_id is not None:
@@ -173,13 +189,14 @@ async def _stale(engine: Engine, exc: ConcurrentUpdateError) -> Response:
         with contextlib.suppress(LeadflowError):
             extra["lead"] = await run_in_threadpool(engine.leads.get, exc.lead_id)
     headers = {"ETag": f'"{exc.current_version}"'} if exc.current_version is not None else None
-    response = problems.of_engine(exc, extra=extra)
+    response = problems.of_engine(exc, language=code, extra=extra)
     if headers:
         response.headers.update(headers)
     return response
 
 
-async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any], exc: PermissionDenied) -> Response:
+async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any], exc: PermissionDenied,
+                            code: str) -> Response:
     """403, unless the refused lead is one the caller may not see: then 404, as for a lead that does not exist,
     so that nobody learns which ids exist by trying them. Whether they may see it is the engine's ``leads.get``."""
     lead_id = kwargs.get("lead_id")
@@ -187,10 +204,10 @@ async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any
         try:
             await run_in_threadpool(engine.leads.get, lead_id)
         except (PermissionDenied, NotFoundError):
-            return problems.of_engine(NotFoundError(f"lead {lead_id} does not exist"))
+            return problems.of_engine(NotFoundError(N_("lead {lead} does not exist"), lead=lead_id), language=code)
         except LeadflowError:
             pass
-    return problems.of_engine(exc)
+    return problems.of_engine(exc, language=code)
 
 
 def _respond(op: Operation, kwargs: dict[str, Any], result: Any) -> Response:
@@ -399,8 +416,8 @@ async def _read(request: Request, limit: int, timeout: float) -> bytes:
 
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(LeadflowError)
-    async def engine_error(_request: Request, exc: LeadflowError) -> JSONResponse:
-        return problems.of_engine(exc)
+    async def engine_error(request: Request, exc: LeadflowError) -> JSONResponse:
+        return problems.of_engine(exc, language=_language(request, exc))
 
     @app.exception_handler(Problem)
     async def problem(_request: Request, exc: Problem) -> JSONResponse:
