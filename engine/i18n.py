@@ -272,10 +272,13 @@ def localized(value: Any, code: str | None = None) -> Any:
 def error_text(error: BaseException, code: str | None = None) -> str:
     """An error's message in ``code`` (default: the language in effect): its template translated and filled
     when it carries one (``LeadflowError``), else ``str(error)``."""
+    lang = code or language()
+    own = getattr(error, "in_language", None)
+    if callable(own):  # an error of several located messages (a process file's problems)
+        return str(own(lang))
     template = getattr(error, "template", None)
     if not isinstance(template, str):
         return str(error)
-    lang = code or language()
     return _format(translations(lang).gettext(template), getattr(error, "params", {}) or {}, lang)
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.document import Document, Path_, format_path
-from engine.errors import Problem, suggest
+from engine.errors import Problem, did_you_mean, suggest
 from engine.formats import LABEL_SLOTS, matches
-from engine.i18n import LANGUAGES
+from engine.i18n import LANGUAGES, N_, Message
 from engine.spec import (
     DEFAULT_LANGUAGE,
     LEAD_ATTRIBUTES,
@@ -37,6 +37,12 @@ SYSTEM_ROLES = {Role.ADMIN: "its administrators", Role.INTAKE: "the sources of t
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
 RESERVED_STAGE_IDS = (LeadStatus.WON.value, LeadStatus.LOST.value)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A reference to something the file does not declare, by what it names (a sentence each, for the languages).
+UNDECLARED = {
+    "stage": N_("stage '{name}' is not declared{hint} declared stages: {declared}"),
+    "field": N_("field '{name}' is not declared{hint} declared fields: {declared}"),
+    "role": N_("role '{name}' is not declared{hint} declared roles: {declared}"),
+}
 
 
 @cache
@@ -204,10 +210,9 @@ class _Checker:
             else:
                 first[ident] = i
 
-    def _unknown(self, what: str, name: str, declared: list[str]) -> str:
-        hint = suggest(name, declared)
-        listed = ", ".join(declared) or "none"
-        return f"{what} '{name}' is not declared{hint or ';'} declared {what}s: {listed}"
+    def _unknown(self, what: str, name: str, declared: list[str]) -> Message:
+        return Message(UNDECLARED[what], name=name, hint=did_you_mean(name, declared) or ";",
+                       declared=", ".join(declared) or Message(N_("none")))
 
     def _check_label(self, path: Path_) -> Iterator[Problem]:
         """A label in several languages names languages leadflow speaks, and the process's own among them."""
@@ -294,9 +299,9 @@ class _Checker:
                 yield self.at((*tpath, "deadline_hours"), f"task '{task['id']}' has a deadline in days and one in "
                               "hours; keep one of deadline_days and deadline_hours")
             if task["owner"] not in self.roles:
-                yield self.at((*tpath, "owner"), f"owner '{task['owner']}' is not a declared role"
-                              f"{suggest(task['owner'], self.roles) or ';'} "
-                              f"declared roles: {', '.join(self.roles)}")
+                yield self.at((*tpath, "owner"), Message(
+                    N_("owner '{owner}' is not a declared role{hint} declared roles: {roles}"), owner=task["owner"],
+                    hint=did_you_mean(task["owner"], self.roles) or ";", roles=", ".join(self.roles)))
             if "when" in task:
                 yield from self._check_condition((*tpath, "when"), task["when"])
         yield from self._check_task_order(stage["id"], tasks, task_paths)
@@ -308,7 +313,8 @@ class _Checker:
             if target not in self.stages:
                 yield self.at((*path, "next", j, "stage"), self._unknown("stage", target, self.stages))
             elif target == stage["id"]:
-                yield self.at((*path, "next", j, "stage"), f"stage '{target}' cannot lead to itself")
+                yield self.at((*path, "next", j, "stage"), Message(N_("stage '{stage}' cannot lead to itself"),
+                                                                   stage=target))
             if "when" in transition:
                 yield from self._check_condition((*path, "next", j, "when"), transition["when"])
 

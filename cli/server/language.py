@@ -6,9 +6,10 @@ What a program reads stays the same in every language: the JSON of an answer (it
 and a problem's machine part (cli/server/problems.py). Two things are in the person's language:
 
 - a problem's ``detail`` (every refusal the engine makes), with ``Content-Language`` saying which;
-- the labels of an answer (stage and task names, field labels...: a process file's ``i18n.Text``) when the client
-  asks for them in the reader's language with ``X-Leadflow-Labels: reader``, as the CLI does when it prints for a
-  person (cli/remote.py; never for ``--json``).
+- the labels of an answer (stage and task names, field labels...: a process file's ``i18n.Text``) and its
+  phrases (``i18n.Message``: a process file's located problems) when the client asks for them in the reader's
+  language with ``X-Leadflow-Labels: reader``, as the CLI does when it prints for a person (cli/remote.py; never
+  for ``--json``).
 """
 
 from __future__ import annotations
@@ -69,10 +70,12 @@ def wants_labels(headers: Any) -> bool:
 
 
 def labels_in(value: Any, code: str) -> Any:
-    """``value`` (an engine result) with every process label (``i18n.Text``) as ``code``'s reader sees it; the
-    rest unchanged."""
+    """``value`` (an engine result) with every process label (``i18n.Text``) and phrase (``i18n.Message``) as
+    ``code``'s reader sees it; the rest unchanged."""
     if isinstance(value, i18n.Text):
         return i18n.label(value, code)
+    if isinstance(value, i18n.Message):
+        return value.in_language(code)
     if isinstance(value, dict):
         return {k: labels_in(v, code) for k, v in value.items()}
     if isinstance(value, list):
