@@ -43,6 +43,13 @@ UNDECLARED = {
     "field": N_("field '{name}' is not declared{hint} declared fields: {declared}"),
     "role": N_("role '{name}' is not declared{hint} declared roles: {declared}"),
 }
+#: An id given twice in one list of the file, by what it names.
+USED_TWICE = {
+    "role": N_("role id '{id}' is used twice (first on line {line})"),
+    "field": N_("field id '{id}' is used twice (first on line {line})"),
+    "stage": N_("stage id '{id}' is used twice (first on line {line})"),
+    "closure reason": N_("closure reason id '{id}' is used twice (first on line {line})"),
+}
 
 
 @cache
@@ -193,9 +200,9 @@ class _Checker:
         else:
             won_index = self.stages.index(d["won_stage"])
             if "next" in d["stages"][won_index]:
-                yield self.at(("stages", won_index, "next"),
-                              f"stage '{d['won_stage']}' is the won stage: completing it wins the sale, "
-                              "so it cannot list next stages")
+                yield self.at(("stages", won_index, "next"), Message(
+                    N_("stage '{stage}' is the won stage: completing it wins the sale, so it cannot list next "
+                       "stages"), stage=d["won_stage"]))
             yield from self._check_graph()
 
 
@@ -206,7 +213,7 @@ class _Checker:
             ident = item["id"]
             if ident in first:
                 line = self.doc.problem((*path, first[ident], "id"), "").line
-                yield self.at((*path, i, "id"), f"{what} id '{ident}' is used twice (first on line {line})")
+                yield self.at((*path, i, "id"), Message(USED_TWICE[what], id=ident, line=line))
             else:
                 first[ident] = i
 
@@ -260,14 +267,14 @@ class _Checker:
 
     def _check_stage(self, path: Path_, stage: dict[str, Any]) -> Iterator[Problem]:
         if stage["id"] in RESERVED_STAGE_IDS:
-            yield self.at((*path, "id"), f"'{stage['id']}' is reserved for the state of a closed lead; "
-                          "name the stage for its action, e.g. 'sign_contract'")
+            yield self.at((*path, "id"), Message(N_("'{stage}' is reserved for the state of a closed lead; name the "
+                                                    "stage for its action, e.g. 'sign_contract'"), stage=stage["id"]))
         deadline = stage["deadline_days"]
         warning = stage.get("warning_days", 0)
         if warning >= deadline:
-            yield self.at((*path, "warning_days"),
-                          f"the warning window ({warning} business days) must be shorter than the stage's "
-                          f"deadline ({deadline})")
+            yield self.at((*path, "warning_days"), Message(
+                N_("the warning window ({warning} business days) must be shorter than the stage's deadline "
+                   "({deadline})"), warning=warning, deadline=deadline))
         for j, name in enumerate(stage.get("required_fields", [])):
             if name not in self.fields:
                 yield self.at((*path, "required_fields", j), self._unknown("field", name, list(self.fields)))
@@ -292,12 +299,14 @@ class _Checker:
         for task, tpath in zip(tasks, task_paths, strict=True):
             if task["id"] in seen:
                 line = self.doc.problem((*seen[task["id"]], "id"), "").line
-                yield self.at((*tpath, "id"), f"task id '{task['id']}' is used twice in stage "
-                              f"'{stage['id']}' (first on line {line})")
+                yield self.at((*tpath, "id"), Message(N_("task id '{task}' is used twice in stage '{stage}' (first on "
+                                                         "line {line})"), task=task["id"], stage=stage["id"],
+                                                      line=line))
             seen.setdefault(task["id"], tpath)
             if "deadline_hours" in task and "deadline_days" in task:
-                yield self.at((*tpath, "deadline_hours"), f"task '{task['id']}' has a deadline in days and one in "
-                              "hours; keep one of deadline_days and deadline_hours")
+                yield self.at((*tpath, "deadline_hours"), Message(N_(
+                    "task '{task}' has a deadline in days and one in hours; keep one of deadline_days and "
+                    "deadline_hours"), task=task["id"]))
             if task["owner"] not in self.roles:
                 yield self.at((*tpath, "owner"), Message(
                     N_("owner '{owner}' is not a declared role{hint} declared roles: {roles}"), owner=task["owner"],

@@ -5,6 +5,7 @@ the labels of choice fields' options where a person reads a lead: ``lead show`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from html import unescape
 from typing import Any
 
@@ -16,6 +17,17 @@ from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fix
 from tests.web_fixtures import signed_in, with_passwords
 
 PV = "photovoltaics"
+
+
+@pytest.fixture(autouse=True)
+def _english_help_afterwards() -> Iterator[None]:
+    """The commands' help back in English after a test that ran the CLI in another language (click holds the help
+    text that cli/main.py's ``localize_help`` swapped in; the help tests read it)."""
+    yield
+    from cli.main import cli, localize_help
+
+    with i18n.using(i18n.SOURCE):
+        localize_help(cli)
 
 
 @pytest.mark.parametrize(("code", "forms"), [

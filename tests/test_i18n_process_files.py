@@ -17,6 +17,7 @@ from engine.loader import check_bytes, load_file
 from tests.conftest import Team
 from tests.server_fixtures import Served, serving
 from tests.test_cli_process import BROKEN_PROCESS
+from tests.test_i18n_cli_lines import _english_help_afterwards  # noqa: F401  (autouse: the help back in English)
 
 RUSSIAN_OWNER = ("владелец «salesman» не является объявленной ролью; возможно, имелось в виду «salesperson»? "
                  "объявленные роли: salesperson")
@@ -31,6 +32,18 @@ def test_a_problem_keeps_its_place_and_english_and_speaks_russian(tmp_path: Path
     assert str(problem) == ("broken.yaml:15:39: stages[0].tasks[0].owner: owner 'salesman' is not a declared role; "
                             "did you mean 'salesperson'? declared roles: salesperson")
     assert problem.in_language("ru") == f"broken.yaml:15:39: stages[0].tasks[0].owner: {RUSSIAN_OWNER}"
+
+
+def test_the_files_own_troubles_and_twice_used_ids_speak_polish() -> None:
+    tabbed = BROKEN_PROCESS.replace("\n  - {id: salesperson", "\n\t- {id: salesperson", 1)
+    _spec, [tab] = check_bytes(tabbed.encode(), "tabbed.yaml")
+    assert tab.in_language("pl") == "tabbed.yaml:9:1: znak tabulacji we wcięciu; YAML wcina tylko spacjami"
+    assert str(tab) == "tabbed.yaml:9:1: tab character in indentation; YAML indents with spaces only"
+    sign = "  - {id: sign, name: Sign, deadline_days: 5}\n"
+    twice = BROKEN_PROCESS.replace("owner: salesman", "owner: salesperson").replace(sign, sign + sign)
+    _spec, [again] = check_bytes(twice.encode(), "twice.yaml")
+    assert again.in_language("pl") == (
+        "twice.yaml:17:10: stages[2].id: id etapu „sign” użyto dwa razy (pierwszy raz w wierszu 16)")
 
 
 def test_process_validate_prints_russian_problems_with_their_location(tmp_path: Path) -> None:

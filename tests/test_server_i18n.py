@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from tests.conftest import Team
 from tests.server_fixtures import Served, serving
+from tests.test_i18n_cli_lines import _english_help_afterwards  # noqa: F401  (autouse: the help back in English)
 
 PV = "photovoltaics"
 PASSWORD = "correct horse battery staple"
@@ -131,5 +132,8 @@ def test_the_remote_cli_speaks_the_users_own_language_and_json_stays_neutral(
     assert shown.exit_code == 0, shown.output
     assert POLISH_TASK in " ".join(shown.stdout.split())
     assert "Zadania etapu" in shown.stdout  # her language (the server says it), not the terminal's
+    team.as_("anna").leads.set_fields(lead["id"], {"roof_type": "flat"})
+    fields = cli_as_anna(served, logged_in, ["lead", "show", str(lead["id"])], LEADFLOW_LANG="en")
+    assert "roof_type=Płaski" in fields.stdout  # a choice's option by its label, the server's in her language
     as_json = cli_as_anna(served, logged_in, ["lead", "show", str(lead["id"]), "--json"], LEADFLOW_LANG="pl")
     assert "Record the contact details and the source" in as_json.stdout and POLISH_TASK not in as_json.stdout
