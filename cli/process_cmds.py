@@ -20,7 +20,7 @@ from cli.output import process_sources, shipped_option
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
-from engine.i18n import label, language, ngettext
+from engine.i18n import _, label, language, ngettext
 from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
 
 if TYPE_CHECKING:
@@ -162,8 +162,9 @@ def show(file_or_name: str, as_mermaid: bool, as_json: bool) -> None:
     if spec is None:
         for problem in problems:
             click.echo(problem.in_language(language()), err=True)
-        count = _plural(len(problems), "problem")
-        click.echo(f"Error: {path} is not a valid process file ({count})", err=True)
+        click.echo(_("Error: ") + ngettext("{path} is not a valid process file ({count} problem)",
+                                           "{path} is not a valid process file ({count} problems)", len(problems),
+                                           path=path), err=True)
         sys.exit(1)
 
     if as_json:

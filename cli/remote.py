@@ -107,6 +107,8 @@ class Server:
         import http.client
         import ssl
 
+        from engine.i18n import _
+
         try:
             conn = self._connect()
             conn.request(method, target, body=body, headers=headers)
@@ -115,11 +117,13 @@ class Server:
         except ssl.SSLError as exc:  # before OSError: it is one
             self.close()
             reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-            raise RemoteError(f"cannot talk to the server {self.url} securely: TLS failed ({reason}); check the "
-                              "address, or the CA certificates (SSL_CERT_FILE)") from None
+            raise RemoteError(_("cannot talk to the server {url} securely: TLS failed ({reason}); check the "
+                                "address, or the CA certificates (SSL_CERT_FILE)", url=self.url,
+                                reason=reason)) from None
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise RemoteError(f"cannot reach the server {self.url}: {_reason(exc)}") from None
+            raise RemoteError(_("cannot reach the server {url}: {reason}", url=self.url,
+                                reason=_reason(exc))) from None
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -135,7 +139,9 @@ class Server:
         return self._connection
 
     def _refusal(self, answer: Answer, method: str, path: str) -> RemoteError:
-        """The server's answer to a request it refused or failed, as one line for the user."""
+        """The server's answer to a request it refused or failed, as one line for the user (the server's words in
+        the language it answered in, the rest in the CLI's)."""
+        from engine.i18n import _
         problem = _problem(answer)
         detail = problem.get("detail") or problem.get("title")
         if isinstance(detail, list):  # a framework's validation list: [{"loc": [...], "msg": "..."}]
@@ -143,20 +149,23 @@ class Server:
         status = answer.status
         if status >= 500:
             what = f": {detail}" if detail and problem.get("detail") else ""
-            message = (f"the server {self.url} failed to answer {method} {path} (HTTP {status}){what}; nothing was "
-                       "changed by this command unless the server says so (ask its admin: the server's log has the "
-                       "details)")
+            message = _("the server {url} failed to answer {method} {path} (HTTP {status}){what}; nothing was "
+                        "changed by this command unless the server says so (ask its admin: the server's log has "
+                        "the details)", url=self.url, method=method, path=path, status=status, what=what)
         elif status == 401 and path.endswith("/password") and detail:
             message = str(detail)  # the password the command gave was wrong, not the login
         elif status == 401:
-            message = (f"{detail or 'not logged in'} (server {self.url}); log in with: leadflow login {self.url}")
+            message = _("{detail} (server {url}); log in with: leadflow login {url}",
+                        detail=detail or _("not logged in"), url=self.url)
         elif status == 429:
             retry = answer.headers.get("retry-after")
-            message = f"{detail or 'too many requests'}" + (f"; try again in {retry} seconds" if retry else "")
+            message = str(detail or _("too many requests")) + (
+                _("; try again in {seconds} seconds", seconds=retry) if retry else "")
         elif detail:
             message = str(detail)
         else:
-            message = f"the server {self.url} refused {method} {path} (HTTP {status})"
+            message = _("the server {url} refused {method} {path} (HTTP {status})", url=self.url, method=method,
+                        path=path, status=status)
         return RemoteError(message, status=status, problem=problem)
 
 

@@ -137,3 +137,37 @@ def test_the_remote_cli_speaks_the_users_own_language_and_json_stays_neutral(
     assert "roof_type=Płaski" in fields.stdout  # a choice's option by its label, the server's in her language
     as_json = cli_as_anna(served, logged_in, ["lead", "show", str(lead["id"]), "--json"], LEADFLOW_LANG="pl")
     assert "Record the contact details and the source" in as_json.stdout and POLISH_TASK not in as_json.stdout
+
+
+# -- the remote CLI's own words, against a stub server ------------------------------------------------------------
+
+def test_the_remote_cli_says_its_language_and_asks_for_labels_only_for_a_person(tmp_path: Path) -> None:
+    from tests.remote import problem, stub_server
+
+    with stub_server() as stub:
+        stub.answer("GET", "/v1/leads/7", body={"id": 7})
+        status, body, headers = problem(401, "token wygasł")
+        stub.answer("GET", "/v1/tasks", status, body, headers)
+        env = {"XDG_CONFIG_HOME": str(tmp_path), "LEADFLOW_SERVER": stub.url, "LEADFLOW_TOKEN": "lfp_anna",
+               "LEADFLOW_DB": None, "LEADFLOW_USER": None, "LC_ALL": None, "LC_MESSAGES": None, "LANG": None,
+               "LEADFLOW_LANG": "pl"}
+        CliRunner().invoke(cli, ["lead", "show", "7", "--json"], env=env, prog_name="leadflow")
+        refused = CliRunner().invoke(cli, ["task", "list"], env=env, prog_name="leadflow")
+        [as_json, for_a_person] = stub.sent
+    assert as_json.headers["accept-language"] == for_a_person.headers["accept-language"] == "pl"
+    assert "x-leadflow-labels" not in as_json.headers and for_a_person.headers["x-leadflow-labels"] == "reader"
+    assert refused.exit_code == 1
+    assert refused.stderr.strip() == (f"Błąd: token wygasł (serwer {stub.url}); zaloguj się: leadflow login "
+                                      f"{stub.url}")
+
+
+def test_the_remote_cli_speaks_the_language_the_server_names(tmp_path: Path) -> None:
+    from tests.remote import stub_server
+
+    with stub_server() as stub:
+        stub.answer("POST", "/v1/leads/7/advance", 422, {"status": 422, "detail": "lead-ul 7 este închis"},
+                    {"Content-Type": "application/problem+json", "Content-Language": "ro"})
+        refused = CliRunner().invoke(cli, ["lead", "advance", "7"], prog_name="leadflow", env={
+            "XDG_CONFIG_HOME": str(tmp_path), "LEADFLOW_SERVER": stub.url, "LEADFLOW_TOKEN": "lfp_anna",
+            "LEADFLOW_DB": None, "LEADFLOW_USER": None, "LEADFLOW_LANG": "en"})
+    assert refused.stderr.strip() == "Eroare: lead-ul 7 este închis"  # the user's own language, as the server says
