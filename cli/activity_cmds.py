@@ -8,12 +8,15 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import ID, console, emit, if_version_option, json_option, print_change, short_time, table
-from engine.i18n import _, ngettext
+from engine.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
 
 KINDS = ("call", "meeting", "email", "note")
+#: What ``activity add`` says, by kind (a sentence each: the languages inflect the kind).
+LOGGED = {"call": N_("Call logged on lead {lead}"), "meeting": N_("Meeting logged on lead {lead}"),
+          "email": N_("Email logged on lead {lead}"), "note": N_("Note logged on lead {lead}")}
 OUTCOMES = ("reached", "no_answer", "left_message", "busy", "wrong_number")
 
 
@@ -37,8 +40,8 @@ def activity_add(app: App, lead_id: int, kind: str, text: str, outcome: str | No
     """Log an activity on a lead (the owner, a manager of its team, an admin)."""
     result = app.engine.activities.add(lead_id, kind=kind, text=text, outcome=outcome, next_contact=next_contact,
                                        if_version=if_version)
-    booked = f"; next contact {short_time(result['next_contact'])}" if result["next_contact"] else ""
-    print_change(result, f"{kind.capitalize()} logged on lead {lead_id}{booked}", as_json)
+    booked = _("; next contact {at}", at=short_time(result["next_contact"])) if result["next_contact"] else ""
+    print_change(result, _(LOGGED[kind], lead=lead_id) + booked, as_json)
 
 
 @activity.command("list")

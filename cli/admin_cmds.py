@@ -15,7 +15,6 @@ from cli.output import (
     emit,
     esc,
     json_option,
-    plural,
     print_json,
     printable,
     process_sources,
@@ -38,9 +37,10 @@ def init(app: App, test_database: bool, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
-    click.echo(f"Database ready (schema revision {result['revision']}).")
+    click.echo(_("Database ready (schema revision {revision}).", revision=result["revision"]))
     if result["admin_created"]:
-        echo(f"You ({result['admin_created']}) are its first admin. Next: leadflow process load --shipped")
+        echo(_("You ({user}) are its first admin. Next: leadflow process load --shipped",
+               user=result["admin_created"]))
 
 
 @click.group("user")
@@ -157,13 +157,16 @@ def user_set(app: App, name: str, email: str | None, role: str | None, team: str
                                          name=u["name"]))
             return
         if email is not None and role is None and team is None and active is None:
-            echo(f"User {u['name']}: e-mail {u['email']}" if u["email"] else f"User {u['name']}: no e-mail address")
+            echo(_("User {name}: e-mail {email}", name=u["name"], email=u["email"]) if u["email"] else
+                 _("User {name}: no e-mail address", name=u["name"]))
             return
-        echo(f"User {u['name']}: {u['role']}" + (f" in team {u['team']}" if u["team"] else "")
-             + ("" if u["active"] else ", deactivated"))
+        echo((_("User {name}: {role} in team {team}", name=u["name"], role=u["role"], team=u["team"]) if u["team"]
+              else _("User {name}: {role}", name=u["name"], role=u["role"]))
+             + ("" if u["active"] else _(", deactivated")))
         if not u["active"] and u.get("open_leads"):
-            echo(f"{plural(u['open_leads'], 'open lead')} of {u['name']} to reassign: "
-                 f"leadflow lead list --owner {u['name']}")
+            echo(ngettext("{count} open lead of {name} to reassign: leadflow lead list --owner {name}",
+                          "{count} open leads of {name} to reassign: leadflow lead list --owner {name}",
+                          u["open_leads"], name=u["name"]))
 
     emit(result, as_json, render)
 
@@ -174,7 +177,7 @@ def user_set(app: App, name: str, email: str | None, role: str | None, team: str
 def user_list(app: App, as_json: bool) -> None:
     """All users."""
     emit(app.engine.users.list(), as_json, lambda rows: console().print(table(
-        plural(len(rows), "user"), ["name", "role", "team", "e-mail"],
+        ngettext("{count} user", "{count} users", len(rows)), [_("name"), _("role"), _("team"), _("e-mail")],
         [[r["name"], r["role"], r["team"], r["email"]] for r in rows])))
 
 
@@ -203,7 +206,8 @@ def process_load(app: App, paths: tuple[str, ...], shipped: bool, as_json: bool)
     with app.engine.transaction():
         results = [app.engine.processes.load(f) for f in files]
     emit(results, as_json, lambda rs: click.echo("\n".join(
-        f"{r['process']}: version {r['version']} " + ("loaded" if r["created"] else "unchanged, nothing to do")
+        _("{process}: version {version} loaded", process=r["process"], version=r["version"]) if r["created"] else
+        _("{process}: version {version} unchanged, nothing to do", process=r["process"], version=r["version"])
         for r in rs)))
 
 
@@ -214,8 +218,8 @@ def process_list(app: App, as_json: bool) -> None:
     """Loaded processes and their versions, with open leads per version."""
     rows = app.engine.processes.list()
     emit(rows, as_json, lambda rs: console().print(table(
-        plural(len(rs), "process version"),
-        ["process", "version", "title", "open leads", "loaded", "by", "hash"],
+        ngettext("{count} process version", "{count} process versions", len(rs)),
+        [_("process"), _("version"), _("title"), _("open leads"), _("loaded"), _("by"), _("hash")],
         [[r["process"], r["version"], r["title"], r["open_leads"], short_time(r["loaded_at"]),
           r["loaded_by"], r["hash"][:12]] for r in rs])))
 
@@ -247,10 +251,15 @@ def check(app: App, as_json: bool) -> None:
         for difference in report["differences"]:
             click.echo(printable(f"{difference['kind']}: {difference['message']}"))
         if report["more"]:
-            click.echo(f"... and {report['more']} more differences")
+            click.echo(ngettext("... and {count} more difference", "... and {count} more differences",
+                                report["more"]))
         found = len(report["differences"]) + report["more"]
-        click.echo(f"Checked {plural(report['leads'], 'lead')} on {report['database']} in {report['seconds']:.1f} s: "
-                   + ("everything agrees." if report["ok"] else f"{plural(found, 'difference')}."))
+        seconds = format(report["seconds"], ".1f")
+        click.echo(ngettext("Checked {count} lead on {database} in {seconds} s: ",
+                            "Checked {count} leads on {database} in {seconds} s: ", report["leads"],
+                            database=report["database"], seconds=seconds)
+                   + (_("everything agrees.") if report["ok"] else
+                      ngettext("{count} difference.", "{count} differences.", found)))
     if not report["ok"]:
         sys.exit(1)
 
@@ -276,8 +285,10 @@ def backup(app: App, file: str, as_json: bool) -> None:
 def restore(app: App, file: str, as_json: bool) -> None:
     """Restore a backup into this database, which must be empty (admins); verified before it is reported."""
     emit(app.open_engine(create=True).admin.restore(file), as_json, lambda r: echo(
-        f"Restored {r['file']} into the {r['database']} database: {plural(r['leads'], 'lead')}, each equal to "
-        f"its history; schema revision {r['revision']}."))
+        ngettext("Restored {file} into the {database} database: {count} lead, each equal to its history; schema "
+                 "revision {revision}.",
+                 "Restored {file} into the {database} database: {count} leads, each equal to its history; schema "
+                 "revision {revision}.", r["leads"], file=r["file"], database=r["database"], revision=r["revision"])))
 
 
 @click.command("demo")

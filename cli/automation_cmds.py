@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.app import App, pass_app
-from cli.output import ID, console, echo, emit, json_option, plural, print_json, short_time, styled, table
+from cli.output import ID, console, echo, emit, json_option, print_json, short_time, styled, table
 from engine.i18n import _, ngettext
 from engine.vocab import OutboxState
 
@@ -37,19 +37,24 @@ def run_due(app: App, limit: int | None, as_json: bool) -> None:
 
 
 def _render_run(result: results.RunDue) -> None:
-    echo(f"run-due as of {result['as_of']}: {result['sent']} sent, {result['retrying']} to retry, "
-         f"{result['failed']} failed, {result['cancelled']} cancelled")
+    echo(_("run-due as of {as_of}: {sent} sent, {retrying} to retry, {failed} failed, {cancelled} cancelled",
+           as_of=result["as_of"], sent=result["sent"], retrying=result["retrying"], failed=result["failed"],
+           cancelled=result["cancelled"]))
     for mail in result["mails"]:
         if mail["state"] != OutboxState.SENT or mail["error"]:
             echo(f"  mail {mail['id']} ({mail['template']} to {mail['to']}, lead {mail['lead_id']}): "
                  f"{mail['state']}: {mail['error']}")
     if result["smtp_error"]:
-        echo(f"Stopped: {result['smtp_error']}; {result['still_due']} due mails stay queued for the next run")
+        echo(ngettext("Stopped: {error}; {count} due mail stays queued for the next run",
+                      "Stopped: {error}; {count} due mails stay queued for the next run", result["still_due"],
+                      error=result["smtp_error"]))
     elif result["still_due"]:
-        echo(f"{result['still_due']} due mails left for the next run (--limit)")
+        echo(ngettext("{count} due mail left for the next run (--limit)",
+                      "{count} due mails left for the next run (--limit)", result["still_due"]))
     if result["next_due_at"]:
-        echo(f"{plural(result['queued_later'], 'mail')} queued for later; the next is due at "
-             f"{short_time(result['next_due_at'])}")
+        echo(ngettext("{count} mail queued for later; the next is due at {at}",
+                      "{count} mails queued for later; the next is due at {at}", result["queued_later"],
+                      at=short_time(result["next_due_at"])))
 
 
 @click.group("outbox")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,7 +21,6 @@ from cli.output import (
     if_version_option,
     json_option,
     parse_assignments,
-    plural,
     print_change,
     print_json,
     print_json_pages,
@@ -68,7 +67,9 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                   + (_(" for {reason}", reason=esc(lead["close_reason"])) if lead["close_reason"] else "")
                   + (f": {esc(lead['close_note'])}" if lead["close_note"] else ""))
     if lead["fields"]:
-        con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(_shown(v))}" for k, v in lead["fields"].items()))
+        chosen = lead.get("choice_labels") or {}  # an older server sends none: the options' ids
+        con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(_shown(chosen.get(k, v)))}"
+                                            for k, v in lead["fields"].items()))
     rows = []
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
@@ -160,8 +161,10 @@ def lead_add(app: App, *, process_: str, name: str | None, company: str | None, 
                                  source=source, product=product, value=value, owner=owner, fields=fields,
                                  client_id=client_id, **({"tax_id": tax_id} if tax_id else {}),
                                  **({"external_id": external_id} if external_id else {}))
-    print_change(result, f"Lead {result['id']} added for {result['name']} in {result['process']}, stage "
-                     f"'{label(result['stage_name'])}', owner {result['owner'] or '- (unassigned)'}", as_json)
+    print_change(result, _("Lead {lead} added for {name} in {process}, stage '{stage_name}', owner {owner}",
+                           lead=result["id"], name=result["name"], process=result["process"],
+                           stage_name=label(result["stage_name"]), owner=result["owner"] or _("- (unassigned)")),
+                 as_json)
     if result.get("possible_duplicate") == "email":
         warn(_("Warning: a client with this e-mail already exists, one you may not see (another team's or "
                "salesperson's); the lead got a client of its own, and a manager will review the two in "
@@ -237,19 +240,20 @@ def lead_set(app: App, lead_id: int, assignments: tuple[str, ...], if_version: i
     """Set fields (typed by the process) or value/product/source; an empty VALUE clears a field."""
     values = parse_assignments(assignments)
     result = app.engine.leads.set_fields(lead_id, values, if_version=if_version)
-    print_change(result, f"Lead {lead_id}: " + ", ".join(_stored(result, k) for k in values), as_json)
+    print_change(result, _("Lead {lead}: {changes}", lead=lead_id,
+                           changes=", ".join(_stored(result, k) for k in values)), as_json)
 
 
 def _stored(lead: results.Lead, name: str) -> str:
     """'roof_area_m2=45.5' as stored (typed, normalised), or 'roof_type cleared'."""
     attributes = {"value": lead["value"], "product": lead["product"], "source": lead["source"]}
     value = attributes[name] if name in attributes else lead["fields"].get(name)
-    return f"{name} cleared" if value is None else f"{name}={_shown(value)}"
+    return _("{name} cleared", name=name) if value is None else f"{name}={_shown(value)}"
 
 
 def _shown(value: Any) -> Any:
     """A choices field's options as they are typed (rebar,tools); any other value as it is."""
-    return ",".join(map(str, value)) if isinstance(value, list) else value
+    return ",".join(label(v) for v in value) if isinstance(value, list) else value
 
 
 @lead.command("assign")
@@ -261,7 +265,7 @@ def _shown(value: Any) -> Any:
 def lead_assign(app: App, lead_id: int, to: str, if_version: int | None, as_json: bool) -> None:
     """Give a lead to another salesperson (managers)."""
     result = app.engine.leads.assign(lead_id, to, if_version=if_version)
-    print_change(result, f"Lead {lead_id} now belongs to {result['owner']}", as_json)
+    print_change(result, _("Lead {lead} now belongs to {owner}", lead=lead_id, owner=result["owner"]), as_json)
 
 
 @lead.command("advance")
@@ -281,8 +285,9 @@ def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refus
                      "advanced", as_json)
         return
     result = app.engine.leads.advance(lead_ids[0], to, if_version=if_version)
-    print_change(result, f"Lead {lead_ids[0]} advanced to '{label(result['stage_name'])}' ({result['stage']}), "
-                     f"due {short_time(result['stage_due_at'])}", as_json)
+    print_change(result, _("Lead {lead} advanced to '{stage_name}' ({stage}), due {due}", lead=lead_ids[0],
+                           stage_name=label(result["stage_name"]), stage=result["stage"],
+                           due=short_time(result["stage_due_at"])), as_json)
 
 
 def _one_lead_only(if_version: int | None) -> None:
@@ -294,13 +299,21 @@ def _on_refusal(skip_refused: bool) -> str:
     return "skip" if skip_refused else "abort"
 
 
+#: What a bulk command says it did, by its verb, for a number of leads (each language's plural forms).
+BATCH_DONE: dict[str, Callable[[int], str]] = {
+    "advanced": lambda n: ngettext("{count} lead advanced", "{count} leads advanced", n),
+    "closed": lambda n: ngettext("{count} lead closed", "{count} leads closed", n),
+    "won": lambda n: ngettext("{count} lead won", "{count} leads won", n),
+}
+
+
 def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
     """A bulk call's report; with refused leads (``--skip-refused``) the exit code is 1."""
     if as_json:
         print_json(report)
     else:
         ids = ", ".join(str(i) for i in report["done"])
-        click.echo(f"{plural(len(report['done']), 'lead')} {done}" + (f": {ids}" if ids else ""))
+        click.echo(BATCH_DONE[done](len(report["done"])) + (f": {ids}" if ids else ""))
         if report["refused"]:
             console().print(table(_("Refused ({count})", count=len(report["refused"])), [_("lead"), _("why")],
                                   [[r["lead_id"], r["reason"]] for r in report["refused"]]))
@@ -331,8 +344,8 @@ def lead_close(app: App, lead_ids: tuple[int, ...], reason: str, note: str | Non
         return
     result = app.engine.leads.close(lead_ids[0], reason, note, if_version=if_version,
                                     **({"values": parse_assignments(assignments)} if assignments else {}))
-    print_change(result, f"Lead {lead_ids[0]} closed ({result['close_reason']}); it stays in the database",
-                 as_json)
+    print_change(result, _("Lead {lead} closed ({reason}); it stays in the database", lead=lead_ids[0],
+                           reason=result["close_reason"]), as_json)
 
 
 @lead.command("win")
@@ -349,7 +362,7 @@ def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, if_version
         _print_batch(app.engine.bulk.win_many(list(lead_ids), on_refusal=_on_refusal(skip_refused)), "won", as_json)
         return
     result = app.engine.leads.win(lead_ids[0], if_version=if_version)
-    print_change(result, f"Lead {lead_ids[0]} won", as_json)
+    print_change(result, _("Lead {lead} won", lead=lead_ids[0]), as_json)
 
 
 @lead.command("reopen")
@@ -361,7 +374,8 @@ def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, if_version
 def lead_reopen(app: App, lead_id: int, stage: str | None, if_version: int | None, as_json: bool) -> None:
     """Reopen a won or lost lead (managers)."""
     result = app.engine.leads.reopen(lead_id, stage, if_version=if_version)
-    print_change(result, f"Lead {lead_id} reopened in '{label(result['stage_name'])}' ({result['stage']})", as_json)
+    print_change(result, _("Lead {lead} reopened in '{stage_name}' ({stage})", lead=lead_id,
+                           stage_name=label(result["stage_name"]), stage=result["stage"]), as_json)
 
 
 @lead.command("history")
@@ -387,8 +401,8 @@ def lead_next_contact(app: App, lead_id: int, when: str | None, clear: bool, if_
         raise click.UsageError("give the DATETIME of the next contact, or --clear (not both)")
     result = app.engine.activities.set_next_contact(lead_id, None if clear else when, if_version=if_version)
     booked = short_time(result["next_contact"])
-    print_change(result, f"Next contact of lead {lead_id}: {booked}" if booked else
-                 f"Lead {lead_id} has no next contact booked", as_json)
+    print_change(result, _("Next contact of lead {lead}: {booked}", lead=lead_id, booked=booked) if booked else
+                 _("Lead {lead} has no next contact booked", lead=lead_id), as_json)
 
 
 # -- task ------------------------------------------------------------------------------------
@@ -466,9 +480,10 @@ def task_done(app: App, lead_id: int, task_ids: tuple[str, ...], note: str | Non
     still = [t["id"] for t in result["tasks"] if t["stage"] == result["stage"] and t["state"] == TaskStatus.OPEN
              and t["mandatory"]]
     done = ", ".join(f"'{t}'" for t in task_ids)
-    print_change(result, f"Task{'s' if len(task_ids) > 1 else ''} {done} of lead {lead_id} done"
-                     + (f"; mandatory tasks still open: {', '.join(still)}" if still else
-                        "; the stage's mandatory tasks are all done"), as_json)
+    print_change(result, ngettext("Task {tasks} of lead {lead} done", "Tasks {tasks} of lead {lead} done",
+                                  len(task_ids), tasks=done, lead=lead_id)
+                 + (_("; mandatory tasks still open: {tasks}", tasks=", ".join(still)) if still else
+                    _("; the stage's mandatory tasks are all done")), as_json)
 
 
 # -- client ----------------------------------------------------------------------------------
@@ -515,7 +530,7 @@ def client_show(app: App, client_id: int, as_json: bool) -> None:
 def client_company(app: App, name: str, external_id: str | None, as_json: bool) -> None:
     """Add a company as a client (B2B): its leads are the company's, its people its contacts."""
     data = app.engine.clients.add_company(name, external_id=external_id)
-    print_change(data, f"Client {data['id']}: company {data['name']}", as_json)
+    print_change(data, _("Client {id}: company {name}", id=data["id"], name=data["name"]), as_json)
 
 
 @client.command("contact")
@@ -530,8 +545,9 @@ def client_contact(app: App, client_id: int, name: str, role: str | None, email:
                    as_json: bool) -> None:
     """Add a contact person to a company."""
     data = app.engine.clients.add_contact(client_id, name, role=role, email=email, phone=phone)
-    print_change(data, f"Client {client_id} ({data['name']}): {plural(len(data['contacts']), 'contact person')}",
-                 as_json)
+    print_change(data, ngettext("Client {id} ({name}): {count} contact person",
+                                "Client {id} ({name}): {count} contact persons", len(data["contacts"]),
+                                id=client_id, name=data["name"]), as_json)
 
 
 @client.command("set")
@@ -576,8 +592,9 @@ def client_erase(app: App, client_id: int, reason: str, as_json: bool) -> None:
     """Erase a client's personal data (GDPR article 17; admins): names, contacts, notes and personal fields
     become [erased]; the leads, stages, values, reasons and dates stay. It cannot be undone."""
     data = app.engine.clients.erase(client_id, reason=reason)
-    print_change(data, _("Client {id}: personal data erased; {leads} kept", id=data["id"],
-                         leads=plural(len(data["leads"]), "lead")), as_json)
+    print_change(data, ngettext("Client {id}: personal data erased; {count} lead kept",
+                                "Client {id}: personal data erased; {count} leads kept", len(data["leads"]),
+                                id=data["id"]), as_json)
 
 
 @client.command("duplicates")

@@ -18,6 +18,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.output import echo, emit, json_option, print_json
+from engine.i18n import _
 
 if TYPE_CHECKING:
     from cli.remote import RemoteEngine
@@ -161,7 +162,8 @@ def logout(app: App, url: str | None) -> None:
         raise click.ClickException(f"logged out here, but the server did not revoke token {saved.token_id}: "
                                    f"{problem}; it works until it expires, unless revoked (leadflow token revoke "
                                    f"{saved.token_id})")
-    echo(f"Logged out of {saved.server}" + (f" (token {saved.token_id} revoked)" if saved.token_id else ""))
+    echo(_("Logged out of {server} (token {token} revoked)", server=saved.server, token=saved.token_id)
+         if saved.token_id else _("Logged out of {server}", server=saved.server))
 
 
 @click.command("whoami")

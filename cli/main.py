@@ -117,6 +117,8 @@ def user_error(exc: BaseException) -> str | None:
     return None
 
 
+#: The help of click's --help option, in English (click's msgid, in leadflow's catalogues: cli/click_words.py).
+CLICK_HELP = "Show this message and exit."
 #: The English help of each command and option that ``localize_help`` changed, to restore or translate again.
 _ENGLISH_HELP: dict[int, tuple[Any, str | None, str | None]] = {}
 
@@ -145,8 +147,10 @@ def _translate(command: click.Command, catalogue: Any) -> None:
     # click keeps the --help option it made once (8.2+), its help in the language of that moment: translated too
     help_option = getattr(command, "_help_option", None)
     for item in [command, *command.params, *([help_option] if help_option is not None else [])]:
-        english = _ENGLISH_HELP.setdefault(id(item), (item, getattr(item, "help", None),
-                                                      getattr(item, "short_help", None)))
+        # click makes a command's --help option on its first use, in the language of that moment: its English is
+        # click's own text, not what it holds then
+        english = _ENGLISH_HELP.setdefault(id(item), (item, CLICK_HELP if item is help_option else
+                                                      getattr(item, "help", None), getattr(item, "short_help", None)))
         for attribute, text in (("help", english[1]), ("short_help", english[2])):
             if text:
                 setattr(item, attribute, catalogue.gettext(text))

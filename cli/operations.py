@@ -35,6 +35,9 @@ Where = Literal["path", "query", "body", "client"]  # client: the server fills i
 Audience = Literal["person", "integration", "anyone"]
 
 API_PREFIX = "/v1"
+#: A client printing for a person asks for an answer's labels in the reader's language (cli/server/language.py).
+LABELS_HEADER = "X-Leadflow-Labels"
+READER_LABELS = "reader"
 
 
 @dataclass(frozen=True)

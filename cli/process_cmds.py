@@ -20,7 +20,7 @@ from cli.output import process_sources, shipped_option
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.errors import Problem
-from engine.i18n import label
+from engine.i18n import _, label, language, ngettext
 from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
 
 if TYPE_CHECKING:
@@ -97,9 +97,10 @@ def validate(app: App, paths: tuple[str, ...], shipped: bool, as_json: bool) -> 
     valid = sum(1 for result in checked if result["valid"])
     invalid = len(checked) - valid
     total = sum(len(result["problems"]) for result in checked)
-    summary = f"{_plural(valid, 'file')} valid, {invalid} invalid"
+    summary = ngettext("{count} file valid, {invalid} invalid", "{count} files valid, {invalid} invalid", valid,
+                       invalid=invalid)
     if total:
-        summary += f" ({_plural(total, 'problem')})"
+        summary += ngettext(" ({count} problem)", " ({count} problems)", total)
     click.echo(summary, err=True)
     if invalid:
         sys.exit(1)
@@ -122,8 +123,9 @@ def _problems(problems: list[Problem], file: str | None = None) -> results.Valid
 
 
 def problem_line(file: str, p: results.FileProblem) -> str:
-    """A problem as ``str(Problem)`` prints it: ``file:line:col: path: message``."""
-    return str(Problem(file, p["line"], p["column"], p["path"], p["message"]))
+    """A problem as ``str(Problem)`` prints it: ``file:line:col: path: message``, the message in the reader's
+    language when it is written as a template (checked here; a server's comes in English)."""
+    return Problem(file, p["line"], p["column"], p["path"], p["message"]).in_language(language())
 
 
 # -- show ---------------------------------------------------------------------------------------
@@ -159,9 +161,10 @@ def show(file_or_name: str, as_mermaid: bool, as_json: bool) -> None:
     spec, problems = check_file(path)
     if spec is None:
         for problem in problems:
-            click.echo(str(problem), err=True)
-        count = _plural(len(problems), "problem")
-        click.echo(f"Error: {path} is not a valid process file ({count})", err=True)
+            click.echo(problem.in_language(language()), err=True)
+        click.echo(_("Error: ") + ngettext("{path} is not a valid process file ({count} problem)",
+                                           "{path} is not a valid process file ({count} problems)", len(problems),
+                                           path=path), err=True)
         sys.exit(1)
 
     if as_json:
@@ -195,7 +198,7 @@ def upgrade(file: str, output: str | None, in_place: bool, force: bool) -> None:
     text, problems = upgrade_file(file)
     if text is None:
         for problem in problems:
-            click.echo(str(problem), err=True)
+            click.echo(problem.in_language(language()), err=True)
         raise click.ClickException(f"{file} was not upgraded ({_plural(len(problems), 'problem')}); nothing "
                                    "was written")
     if target is None:

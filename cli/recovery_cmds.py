@@ -241,8 +241,9 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
         raise click.UsageError("--extend-until needs --reason: the objective reason for the extension")
     result = app.engine.recovery.report(lead_id, text, extend_until=extend_until, reason=reason,
                                         if_version=if_version)
-    print_change(result, f"Report filed on lead {lead_id}"
-                     + (f"; extended until {short_time(result['extended_until'])}" if extend_until else ""), as_json)
+    print_change(result, _("Report filed on lead {lead}", lead=lead_id)
+                 + (_("; extended until {until}", until=short_time(result["extended_until"])) if extend_until else ""),
+                 as_json)
 
 
 @click.command("recall")
@@ -254,5 +255,5 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
 def lead_recall(app: App, lead_id: int, note: str | None, if_version: int | None, as_json: bool) -> None:
     """Take a lead back from its owner early (managers); the next rotation gives it to a colleague."""
     result = app.engine.recovery.recall(lead_id, note, if_version=if_version)
-    print_change(result, f"Lead {lead_id} recalled from {result['owner']}; 'leadflow rotate' gives it to a colleague",
-             as_json)
+    print_change(result, _("Lead {lead} recalled from {owner}; 'leadflow rotate' gives it to a colleague",
+                           lead=lead_id, owner=result["owner"]), as_json)

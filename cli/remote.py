@@ -6,6 +6,11 @@ the dict or list the engine would have returned, so the commands print the same 
 A refusal comes back as ``RemoteError`` with the engine's own message, which cli/main.py turns into the same
 ``Error: ...`` line and exit code as a local refusal; so does a server that cannot be reached or fails.
 
+Languages (docs/i18n.md): every request says the local choice (``LEADFLOW_LANG``, the OS locale) in
+``Accept-Language``; the server refuses in the user's own language, else that one, and names it in
+``Content-Language``, which the CLI then speaks too, as it does locally once the engine knows who acts. A command
+printing for a person (not ``--json``) asks for the labels in that language too (``X-Leadflow-Labels``).
+
 The remote path stays light: the standard library (``http.client``, ``json``) and the operation table only; no
 engine module, no SQLAlchemy (tests/test_imports.py checks it).
 """
@@ -75,14 +80,21 @@ class Server:
                 content_type: str | None = None, headers: Mapping[str, str] | None = None,
                 token: str | None = None) -> Answer:
         """``method path?query`` with ``body``; a 2xx answer, else ``RemoteError`` (never a traceback)."""
+        from cli.operations import LABELS_HEADER, READER_LABELS
+        from engine import i18n
+
         target = urlsplit(self.url).path + path + (f"?{urlencode(query)}" if query else "")
-        sent = {"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})}
+        sent = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Language": i18n.language(),
+                **({LABELS_HEADER: READER_LABELS} if _for_a_person() else {}), **(headers or {})}
         bearer = token or self.token
         if bearer:
             sent["Authorization"] = f"Bearer {bearer}"
         if content_type:
             sent["Content-Type"] = content_type
         answer = self._exchange(method, target, body, sent)
+        spoken = i18n.normalize(answer.headers.get("content-language"))
+        if spoken:  # the user's own language, as the server knows it: the rest of the command speaks it too
+            i18n.set_user_language(spoken)
         if answer.status >= 400:
             raise self._refusal(answer, method, path)
         return answer
@@ -96,6 +108,8 @@ class Server:
         import http.client
         import ssl
 
+        from engine.i18n import _
+
         try:
             conn = self._connect()
             conn.request(method, target, body=body, headers=headers)
@@ -104,11 +118,13 @@ class Server:
         except ssl.SSLError as exc:  # before OSError: it is one
             self.close()
             reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-            raise RemoteError(f"cannot talk to the server {self.url} securely: TLS failed ({reason}); check the "
-                              "address, or the CA certificates (SSL_CERT_FILE)") from None
+            raise RemoteError(_("cannot talk to the server {url} securely: TLS failed ({reason}); check the "
+                                "address, or the CA certificates (SSL_CERT_FILE)", url=self.url,
+                                reason=reason)) from None
         except (OSError, http.client.HTTPException) as exc:
             self.close()
-            raise RemoteError(f"cannot reach the server {self.url}: {_reason(exc)}") from None
+            raise RemoteError(_("cannot reach the server {url}: {reason}", url=self.url,
+                                reason=_reason(exc))) from None
         return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
 
     def _connect(self) -> http.client.HTTPConnection:
@@ -124,7 +140,9 @@ class Server:
         return self._connection
 
     def _refusal(self, answer: Answer, method: str, path: str) -> RemoteError:
-        """The server's answer to a request it refused or failed, as one line for the user."""
+        """The server's answer to a request it refused or failed, as one line for the user (the server's words in
+        the language it answered in, the rest in the CLI's)."""
+        from engine.i18n import _
         problem = _problem(answer)
         detail = problem.get("detail") or problem.get("title")
         if isinstance(detail, list):  # a framework's validation list: [{"loc": [...], "msg": "..."}]
@@ -132,21 +150,37 @@ class Server:
         status = answer.status
         if status >= 500:
             what = f": {detail}" if detail and problem.get("detail") else ""
-            message = (f"the server {self.url} failed to answer {method} {path} (HTTP {status}){what}; nothing was "
-                       "changed by this command unless the server says so (ask its admin: the server's log has the "
-                       "details)")
+            message = _("the server {url} failed to answer {method} {path} (HTTP {status}){what}; nothing was "
+                        "changed by this command unless the server says so (ask its admin: the server's log has "
+                        "the details)", url=self.url, method=method, path=path, status=status, what=what)
         elif status == 401 and path.endswith("/password") and detail:
             message = str(detail)  # the password the command gave was wrong, not the login
         elif status == 401:
-            message = (f"{detail or 'not logged in'} (server {self.url}); log in with: leadflow login {self.url}")
+            message = _("{detail} (server {url}); log in with: leadflow login {url}",
+                        detail=detail or _("not logged in"), url=self.url)
         elif status == 429:
             retry = answer.headers.get("retry-after")
-            message = f"{detail or 'too many requests'}" + (f"; try again in {retry} seconds" if retry else "")
+            message = str(detail or _("too many requests")) + (
+                _("; try again in {seconds} seconds", seconds=retry) if retry else "")
         elif detail:
             message = str(detail)
         else:
-            message = f"the server {self.url} refused {method} {path} (HTTP {status})"
+            message = _("the server {url} refused {method} {path} (HTTP {status})", url=self.url, method=method,
+                        path=path, status=status)
         return RemoteError(message, status=status, problem=problem)
+
+
+def _for_a_person() -> bool:
+    """Whether the command being run prints for a person: not ``--json`` nor ``--csv``, which stay the same in
+    every language."""
+    import click
+
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json") or ctx.params.get("as_csv"):
+            return False
+        ctx = ctx.parent
+    return True
 
 
 def _problem(answer: Answer) -> dict[str, Any]:

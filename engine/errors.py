@@ -105,11 +105,16 @@ class Problem:
     line: int  # 1-based
     column: int  # 1-based
     path: str  # e.g. stages[2].tasks[0].owner ("" for the whole document)
+    #: English; an ``i18n.Message`` (a ``str``) when it is written as a template, which other languages translate
     message: str
 
     def __str__(self) -> str:
+        return self.in_language(i18n.SOURCE)
+
+    def in_language(self, code: str) -> str:
+        """``file:line:col: path: message``, the message in ``code`` (the located place is the same in all)."""
         where = f" {self.path}:" if self.path else ""
-        return f"{self.file}:{self.line}:{self.column}:{where} {self.message}"
+        return f"{self.file}:{self.line}:{self.column}:{where} {i18n.localized(self.message, code)}"
 
 
 class ProcessFileError(LeadflowError):
@@ -118,6 +123,10 @@ class ProcessFileError(LeadflowError):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+    def in_language(self, code: str) -> str:
+        """Every problem, one a line, in ``code`` (``i18n.error_text`` shows it so)."""
+        return "\n".join(p.in_language(code) for p in self.problems)
 
 
 def suggest(word: str, choices: Iterable[str]) -> str:

@@ -76,6 +76,12 @@ def language() -> str:
     return _forced.get() or _user_language.get() or environment_language()
 
 
+def user_language() -> str | None:
+    """The acting user's own language in this context (None: nobody acts yet, or they chose none); a server reads
+    it to answer in the language of the person it acted for (cli/server/language.py)."""
+    return _user_language.get()
+
+
 def set_user_language(code: str | None) -> None:
     """Record the acting user's chosen language (None: they chose none) for this context."""
     _user_language.set(normalize(code))
@@ -266,10 +272,13 @@ def localized(value: Any, code: str | None = None) -> Any:
 def error_text(error: BaseException, code: str | None = None) -> str:
     """An error's message in ``code`` (default: the language in effect): its template translated and filled
     when it carries one (``LeadflowError``), else ``str(error)``."""
+    lang = code or language()
+    own = getattr(error, "in_language", None)
+    if callable(own):  # an error of several located messages (a process file's problems)
+        return str(own(lang))
     template = getattr(error, "template", None)
     if not isinstance(template, str):
         return str(error)
-    lang = code or language()
     return _format(translations(lang).gettext(template), getattr(error, "params", {}) or {}, lang)
 
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from engine import paths
 from engine.document import Document, Path_
-from engine.errors import Problem, suggest
+from engine.errors import Problem, did_you_mean, suggest
+from engine.i18n import N_, Message
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -120,9 +121,9 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         allowed = list(schema_part.get("properties", {}))
         for key in instance:
             if key not in allowed:
-                hint = suggest(key, allowed) or ";"
                 yield doc.problem(
-                    (*path, key), f"unknown key '{key}'{hint} allowed keys here: {', '.join(allowed)}",
+                    (*path, key), Message(N_("unknown key '{key}'{hint} allowed keys here: {allowed}"), key=key,
+                                          hint=did_you_mean(key, allowed) or ";", allowed=", ".join(allowed)),
                     at_key=True,
                 )
     elif validator == "required":
@@ -134,8 +135,9 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
             if any(suggest(k, allowed) == f"; did you mean '{key}'?" for k in unknown):
                 continue  # its misspelling is reported as an unknown key, with "did you mean '<key>'?"
             choice = key == "options" and instance.get("type") in ("choice", "choices")
-            hint = f" (a {instance.get('type')} field lists its options)" if choice else ""
-            yield doc.problem(path, f"missing required key '{key}'{hint}")
+            yield doc.problem(path, Message(N_("missing required key '{key}' (a {type} field lists its options)"),
+                                            key=key, type=instance.get("type")) if choice else
+                              Message(N_("missing required key '{key}'"), key=key))
     elif validator == "type":
         yield doc.problem(path, _type_message(doc, path, value, instance))
     elif validator == "enum":
@@ -145,9 +147,11 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
     elif validator == "pattern":
         yield doc.problem(path, _pattern_message(value, instance, schema_part))
     elif validator in ("minimum", "exclusiveMinimum"):
-        yield doc.problem(path, f"must be at least {value}, got {instance}")
+        yield doc.problem(path, Message(N_("must be at least {minimum}, got {value}"), minimum=value,
+                                        value=instance))
     elif validator in ("maximum", "exclusiveMaximum"):
-        yield doc.problem(path, f"must be at most {value}, got {instance}")
+        yield doc.problem(path, Message(N_("must be at most {maximum}, got {value}"), maximum=value,
+                                        value=instance))
     elif validator == "minProperties":
         yield doc.problem(path, "an empty mapping says nothing; give the text, or its languages such as "
                           "{en: ..., pl: ...}")
@@ -160,13 +164,13 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
                         if json.dumps(x, default=str) in seen or seen.add(json.dumps(x, default=str))})  # type: ignore[func-returns-value]
         yield doc.problem(path, f"lists the same value more than once: {', '.join(dupes)}")
     elif validator == "minLength":
-        yield doc.problem(path, "must not be empty")
+        yield doc.problem(path, Message(N_("must not be empty")))
     elif validator == "maxLength":
-        yield doc.problem(path, f"is longer than {value} characters")
+        yield doc.problem(path, Message(N_("is longer than {count} characters"), count=value))
     elif validator == "format":
         yield doc.problem(path, f"{instance!r} is not a valid {value}")
     elif validator == "not" and path and isinstance(instance, dict) and "options" in instance:
-        yield doc.problem((*path, "options"), "'options' are allowed only on fields of type choice",
+        yield doc.problem((*path, "options"), Message(N_("'options' are allowed only on fields of type choice")),
                           at_key=True)
     else:  # pragma: no cover - every validator the schema uses is handled above
         yield doc.problem(path, error.message)
@@ -233,8 +237,9 @@ def _enum_message(doc: Document, path: Path_, allowed: list[Any], instance: Any)
     if isinstance(instance, bool) and raw is not None:
         return (f"YAML 1.1 reads an unquoted {raw} as {str(instance).lower()}; "
                 f"expected one of: {shown}")
-    hint = (suggest(instance, [str(a) for a in allowed]) if isinstance(instance, str) else "") or ";"
-    return f"{describe_value(instance)} is not allowed{hint} expected one of: {shown}"
+    hint = (did_you_mean(instance, [str(a) for a in allowed]) if isinstance(instance, str) else "") or ";"
+    return Message(N_("{value} is not allowed{hint} expected one of: {allowed}"), value=describe_value(instance),
+                   hint=hint, allowed=shown)
 
 
 def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -> str:

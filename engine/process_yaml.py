@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from engine.document import Document, Path_, format_path
 from engine.errors import Problem
+from engine.i18n import N_, Message
 
 MAX_FILE_BYTES = 1_000_000
 #: Nodes a document may expand to once aliases are followed; guards against "billion laughs".
@@ -121,7 +122,8 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         return None, [file_too_big(file, len(raw))]
     encoding = _utf16_or_32(raw)
     if encoding:
-        return None, [Problem(file, 1, 1, "", f"file is {encoding} encoded; save it as UTF-8")]
+        return None, [Problem(file, 1, 1, "",
+                              Message(N_("file is {encoding} encoded; save it as UTF-8"), encoding=encoding))]
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]  # the byte-order mark Windows editors write
     try:
@@ -131,16 +133,17 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         line, col = _line_col(before, len(before))
         byte = raw[exc.start : exc.start + 1].hex().upper()
         return None, [Problem(file, line, col, "",
-                              f"not valid UTF-8 (byte 0x{byte}); save the file as UTF-8")]
+                              Message(N_("not valid UTF-8 (byte 0x{byte}); save the file as UTF-8"), byte=byte))]
     if "\x00" in text:
         line, col = _line_col(text, text.index("\x00"))
-        return None, [Problem(file, line, col, "", "file contains a NUL character; is it a binary file?")]
+        return None, [Problem(file, line, col, "",
+                              Message(N_("file contains a NUL character; is it a binary file?")))]
     bad = _NON_PRINTABLE.search(text)
     if bad:
         line, col = _line_col(text, bad.start())
         return None, [Problem(file, line, col, "",
-                              f"control character U+{ord(bad.group()):04X} is not allowed in a process file; "
-                              "delete it")]
+                              Message(N_("control character U+{code} is not allowed in a process file; delete it"),
+                                      code=format(ord(bad.group()), "04X")))]
 
     for number, line_text in enumerate(_LINE_BREAK.split(text), start=1):
         indent = re.match(r"[ \t]*", line_text)
@@ -148,7 +151,7 @@ def parse(raw: bytes, file: str) -> tuple[Document | None, list[Problem]]:
         if "\t" in indent.group():
             problems.append(
                 Problem(file, number, indent.group().index("\t") + 1, "",
-                        "tab character in indentation; YAML indents with spaces only")
+                        Message(N_("tab character in indentation; YAML indents with spaces only")))
             )
     if problems:
         return None, problems
@@ -192,7 +195,7 @@ def _single_node(loader: Any, doc: Document, problems: list[Problem]) -> Node | 
     loader.get_event()  # the stream's start
     if loader.check_event(yaml.StreamEndEvent):
         problems.append(
-            Problem(doc.file, 1, 1, "", "the file is empty; a process file holds one YAML mapping")
+            Problem(doc.file, 1, 1, "", Message(N_("the file is empty; a process file holds one YAML mapping")))
         )
         return None
     loader.get_event()  # the document's start
@@ -203,7 +206,7 @@ def _single_node(loader: Any, doc: Document, problems: list[Problem]) -> Node | 
         mark = loader.peek_event().start_mark  # where the second document's content begins
         problems.append(
             Problem(doc.file, mark.line + 1, mark.column + 1, "",
-                    "a second YAML document starts here; a process file holds exactly one")
+                    Message(N_("a second YAML document starts here; a process file holds exactly one")))
         )
         return None
     return root

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.document import Document, Path_, format_path
-from engine.errors import Problem, suggest
+from engine.errors import Problem, did_you_mean, suggest
 from engine.formats import LABEL_SLOTS, matches
-from engine.i18n import LANGUAGES
+from engine.i18n import LANGUAGES, N_, Message
 from engine.spec import (
     DEFAULT_LANGUAGE,
     LEAD_ATTRIBUTES,
@@ -37,6 +37,19 @@ SYSTEM_ROLES = {Role.ADMIN: "its administrators", Role.INTAKE: "the sources of t
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
 RESERVED_STAGE_IDS = (LeadStatus.WON.value, LeadStatus.LOST.value)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A reference to something the file does not declare, by what it names (a sentence each, for the languages).
+UNDECLARED = {
+    "stage": N_("stage '{name}' is not declared{hint} declared stages: {declared}"),
+    "field": N_("field '{name}' is not declared{hint} declared fields: {declared}"),
+    "role": N_("role '{name}' is not declared{hint} declared roles: {declared}"),
+}
+#: An id given twice in one list of the file, by what it names.
+USED_TWICE = {
+    "role": N_("role id '{id}' is used twice (first on line {line})"),
+    "field": N_("field id '{id}' is used twice (first on line {line})"),
+    "stage": N_("stage id '{id}' is used twice (first on line {line})"),
+    "closure reason": N_("closure reason id '{id}' is used twice (first on line {line})"),
+}
 
 
 @cache
@@ -187,9 +200,9 @@ class _Checker:
         else:
             won_index = self.stages.index(d["won_stage"])
             if "next" in d["stages"][won_index]:
-                yield self.at(("stages", won_index, "next"),
-                              f"stage '{d['won_stage']}' is the won stage: completing it wins the sale, "
-                              "so it cannot list next stages")
+                yield self.at(("stages", won_index, "next"), Message(
+                    N_("stage '{stage}' is the won stage: completing it wins the sale, so it cannot list next "
+                       "stages"), stage=d["won_stage"]))
             yield from self._check_graph()
 
 
@@ -200,14 +213,13 @@ class _Checker:
             ident = item["id"]
             if ident in first:
                 line = self.doc.problem((*path, first[ident], "id"), "").line
-                yield self.at((*path, i, "id"), f"{what} id '{ident}' is used twice (first on line {line})")
+                yield self.at((*path, i, "id"), Message(USED_TWICE[what], id=ident, line=line))
             else:
                 first[ident] = i
 
-    def _unknown(self, what: str, name: str, declared: list[str]) -> str:
-        hint = suggest(name, declared)
-        listed = ", ".join(declared) or "none"
-        return f"{what} '{name}' is not declared{hint or ';'} declared {what}s: {listed}"
+    def _unknown(self, what: str, name: str, declared: list[str]) -> Message:
+        return Message(UNDECLARED[what], name=name, hint=did_you_mean(name, declared) or ";",
+                       declared=", ".join(declared) or Message(N_("none")))
 
     def _check_label(self, path: Path_) -> Iterator[Problem]:
         """A label in several languages names languages leadflow speaks, and the process's own among them."""
@@ -255,14 +267,14 @@ class _Checker:
 
     def _check_stage(self, path: Path_, stage: dict[str, Any]) -> Iterator[Problem]:
         if stage["id"] in RESERVED_STAGE_IDS:
-            yield self.at((*path, "id"), f"'{stage['id']}' is reserved for the state of a closed lead; "
-                          "name the stage for its action, e.g. 'sign_contract'")
+            yield self.at((*path, "id"), Message(N_("'{stage}' is reserved for the state of a closed lead; name the "
+                                                    "stage for its action, e.g. 'sign_contract'"), stage=stage["id"]))
         deadline = stage["deadline_days"]
         warning = stage.get("warning_days", 0)
         if warning >= deadline:
-            yield self.at((*path, "warning_days"),
-                          f"the warning window ({warning} business days) must be shorter than the stage's "
-                          f"deadline ({deadline})")
+            yield self.at((*path, "warning_days"), Message(
+                N_("the warning window ({warning} business days) must be shorter than the stage's deadline "
+                   "({deadline})"), warning=warning, deadline=deadline))
         for j, name in enumerate(stage.get("required_fields", [])):
             if name not in self.fields:
                 yield self.at((*path, "required_fields", j), self._unknown("field", name, list(self.fields)))
@@ -287,16 +299,18 @@ class _Checker:
         for task, tpath in zip(tasks, task_paths, strict=True):
             if task["id"] in seen:
                 line = self.doc.problem((*seen[task["id"]], "id"), "").line
-                yield self.at((*tpath, "id"), f"task id '{task['id']}' is used twice in stage "
-                              f"'{stage['id']}' (first on line {line})")
+                yield self.at((*tpath, "id"), Message(N_("task id '{task}' is used twice in stage '{stage}' (first on "
+                                                         "line {line})"), task=task["id"], stage=stage["id"],
+                                                      line=line))
             seen.setdefault(task["id"], tpath)
             if "deadline_hours" in task and "deadline_days" in task:
-                yield self.at((*tpath, "deadline_hours"), f"task '{task['id']}' has a deadline in days and one in "
-                              "hours; keep one of deadline_days and deadline_hours")
+                yield self.at((*tpath, "deadline_hours"), Message(N_(
+                    "task '{task}' has a deadline in days and one in hours; keep one of deadline_days and "
+                    "deadline_hours"), task=task["id"]))
             if task["owner"] not in self.roles:
-                yield self.at((*tpath, "owner"), f"owner '{task['owner']}' is not a declared role"
-                              f"{suggest(task['owner'], self.roles) or ';'} "
-                              f"declared roles: {', '.join(self.roles)}")
+                yield self.at((*tpath, "owner"), Message(
+                    N_("owner '{owner}' is not a declared role{hint} declared roles: {roles}"), owner=task["owner"],
+                    hint=did_you_mean(task["owner"], self.roles) or ";", roles=", ".join(self.roles)))
             if "when" in task:
                 yield from self._check_condition((*tpath, "when"), task["when"])
         yield from self._check_task_order(stage["id"], tasks, task_paths)
@@ -308,7 +322,8 @@ class _Checker:
             if target not in self.stages:
                 yield self.at((*path, "next", j, "stage"), self._unknown("stage", target, self.stages))
             elif target == stage["id"]:
-                yield self.at((*path, "next", j, "stage"), f"stage '{target}' cannot lead to itself")
+                yield self.at((*path, "next", j, "stage"), Message(N_("stage '{stage}' cannot lead to itself"),
+                                                                   stage=target))
             if "when" in transition:
                 yield from self._check_condition((*path, "next", j, "when"), transition["when"])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from engine import results
 from engine.rules import minor_to_money
@@ -41,6 +41,19 @@ def user(row: Mapping) -> results.User:
             "created_at": iso(row["created_at"]), "active": row["active"],
             "password_set": row["password_hash"] is not None, "must_change_password": row["must_change_password"],
             "deactivated_at": iso(row["deactivated_at"]), "language": row.get("language")}
+
+
+def choice_labels(fields: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
+    """The labels of the options chosen in the set choice fields (a list for ``choices``), as a person reads them;
+    an option without a label is its id."""
+    shown: dict[str, Any] = {}
+    for field_id, value in fields.items():
+        field = spec.field_spec(field_id)
+        if field is None or field.type not in ("choice", "choices") or value is None:
+            continue
+        shown[field_id] = ([field.option_label(v) for v in value] if isinstance(value, list)
+                           else field.option_label(value))
+    return shown
 
 
 def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Lead:
@@ -87,6 +100,7 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Le
         "value": minor_to_money(state.value_minor),
         "currency": spec.currency,
         "fields": dict(state.fields),
+        "choice_labels": choice_labels(state.fields, spec),
         "tasks": tasks,
         "created_at": iso(state.created_at),
         "stage_entered_at": iso(state.stage_entered_at),

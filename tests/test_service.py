@@ -315,7 +315,7 @@ def test_malformed_requests_never_500_and_never_store_a_half_valid_lead(
     assert answer.status_code in (201, 400, 413, 415, 422), answer.text
     assert set(answer.json()) == ({"id", "client_id", "client_existed", "process", "stage", "owner", "url"}
                                   if answer.status_code == 201 else  # an RFC 9457 problem, with 0.1's two keys
-                                  {"type", "title", "status", "detail", "error", "errors"})
+                                  {"type", "title", "status", "detail", "error", "errors", "message_id", "params"})
     if answer.status_code != 201:
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["detail"] == answer.json()["error"]

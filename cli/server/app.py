@@ -34,11 +34,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cli import operations
 from cli.operations import Operation, Param
-from cli.server import intake, problems
+from cli.server import intake, language, problems
 from cli.server.identity import Caller, Identify
 from cli.server.problems import Problem
-from engine import clock
+from engine import clock, i18n
 from engine.errors import ConcurrentUpdateError, LeadflowError, NotFoundError, PermissionDenied
+from engine.i18n import N_
 
 if TYPE_CHECKING:
     from engine.api import Engine
@@ -155,9 +156,9 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
     async def endpoint(request: Request) -> Response:
         if one_trip:
             body = await _read_or_refusal(request, limits.max_body, limits.body_timeout)
-            acting, op, kwargs, answer = await limits.threads.run(read, _identified_call, engine, who, ops, request,
-                                                                  body)
-            return await _answer(acting, op, kwargs, answer, None, request)
+            acting, op, kwargs, answer, reader = await limits.threads.run(read, _identified_call, engine, who, ops,
+                                                                          request, body)
+            return await _answer(acting, op, kwargs, answer, reader, None, request)
         caller: Caller | None = None
         op = ops[0]
         if op.audience != "anyone":
@@ -170,18 +171,18 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
                               limits.body_timeout)
             kwargs = _arguments(request, op, caller, raw, Path(folder) if folder else None)
             try:
-                result: Any = await limits.threads.run(read, _call, acting, op, kwargs)
+                result, reader = await limits.threads.run(read, _call, acting, op, kwargs)
             except LeadflowError as exc:
-                result = exc
-            return await _answer(acting, op, kwargs, result, folder, request)
+                result, reader = exc, None
+            return await _answer(acting, op, kwargs, result, reader, folder, request)
 
     return endpoint
 
 
 def _identified_call(engine: Engine, who: Identify, ops: list[Operation], request: Request,
-                     body: bytes | Problem) -> tuple[Engine, Operation, dict[str, Any], Any]:
-    """On a worker thread: the caller, their operation's arguments and its result, or the engine's refusal of the
-    call as the result (a refusal of the caller, or of what they sent, is raised)."""
+                     body: bytes | Problem) -> tuple[Engine, Operation, dict[str, Any], Any, str | None]:
+    """On a worker thread: the caller, their operation's arguments, its result and the caller's language, or the
+    engine's refusal of the call as the result (a refusal of the caller, or of what they sent, is raised)."""
     caller = who(request, read=ops[0].http == "GET")
     op = _for_caller(ops, caller)
     who.authorize(caller, op)
@@ -189,21 +190,28 @@ def _identified_call(engine: Engine, who: Identify, ops: list[Operation], reques
         raise body
     kwargs = _arguments(request, op, caller, body, None)
     try:
-        return caller.engine, op, kwargs, _call(caller.engine, op, kwargs)
+        result, reader = _call(caller.engine, op, kwargs)
     except LeadflowError as exc:
-        return caller.engine, op, kwargs, exc
+        return caller.engine, op, kwargs, exc, None
+    return caller.engine, op, kwargs, result, reader
 
 
-async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result: Any, folder: str | None,
-                  request: Request) -> Response:
-    """The operation's response: its result, or its refusal as a problem (``folder``: the upload folder, left out
-    of the refusal's text)."""
+async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result: Any, reader: str | None,
+                  folder: str | None, request: Request) -> Response:
+    """The operation's response: its result (its labels in ``reader``'s language when a person asks for them), or
+    its refusal as a problem in the caller's language (``folder``: the upload folder, left out of the text)."""
     if isinstance(result, ConcurrentUpdateError):
-        return await _stale(acting, result)
+        return await _stale(acting, result, _language(request, result))
     if isinstance(result, PermissionDenied):
-        return await _hidden_or_denied(acting, op, kwargs, result)
+        return await _hidden_or_denied(acting, op, kwargs, result, _language(request, result))
     if isinstance(result, LeadflowError):
-        return problems.of_engine(result, detail=str(result).replace(folder + os.sep, "") if folder else str(result))
+        return problems.of_engine(result, language=_language(request, result),
+                                  hide=folder + os.sep if folder else None)
+    if language.wants_labels(request.headers):  # a person reads it: the labels in their language
+        code = language.negotiate(reader, request.headers.get("accept-language"))
+        response = _respond(op, kwargs, language.labels_in(result, code), request)
+        response.headers["Content-Language"] = code
+        return response
     return _respond(op, kwargs, result, request)
 
 
@@ -228,16 +236,26 @@ def _for_caller(ops: list[Operation], caller: Caller) -> Operation:
     return ops[0]
 
 
-def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> Any:
-    if op.paged_by is not None:  # the page, whose list is the answer; no limit is every row, as the list was
-        return getattr(getattr(engine, op.service), op.paged_by)(**{"limit": None, **kwargs})
-    method = getattr(getattr(engine, op.service), op.method)
-    if op.body == "intake":
-        return method(kwargs["values"], process=kwargs.get("process"))
-    return method(**kwargs)
+def _call(engine: Engine, op: Operation, kwargs: dict[str, Any]) -> tuple[Any, str | None]:
+    """The engine's result, and the language of the user it acted for (their refusal carries it too)."""
+    service = getattr(engine, op.service)
+    try:
+        if op.paged_by is not None:  # the page, whose list is the answer; no limit is every row, as the list was
+            return getattr(service, op.paged_by)(**{"limit": None, **kwargs}), i18n.user_language()
+        method = getattr(service, op.method)
+        if op.body == "intake":
+            return method(kwargs["values"], process=kwargs.get("process")), i18n.user_language()
+        return method(**kwargs), i18n.user_language()
+    except LeadflowError as exc:
+        language.remember(exc)
+        raise
 
 
-async def _stale(engine: Engine, exc: ConcurrentUpdateError) -> Response:
+def _language(request: Request, exc: BaseException) -> str:
+    return language.of_error(exc, request.headers.get("accept-language"))
+
+
+async def _stale(engine: Engine, exc: ConcurrentUpdateError, code: str) -> Response:
     """409 with the lead as it is now, so the client can show it and decide again."""
     extra: dict[str, Any] = {}
     if exc.lead_id is not None:
@@ -245,13 +263,14 @@ async def _stale(engine: Engine, exc: ConcurrentUpdateError) -> Response:
         with contextlib.suppress(LeadflowError):
             extra["lead"] = await run_in_threadpool(engine.leads.get, exc.lead_id)
     headers = {"ETag": f'"{exc.current_version}"'} if exc.current_version is not None else None
-    response = problems.of_engine(exc, extra=extra)
+    response = problems.of_engine(exc, language=code, extra=extra)
     if headers:
         response.headers.update(headers)
     return response
 
 
-async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any], exc: PermissionDenied) -> Response:
+async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any], exc: PermissionDenied,
+                            code: str) -> Response:
     """403, unless the refused lead is one the caller may not see: then 404, as for a lead that does not exist,
     so that nobody learns which ids exist by trying them. Whether they may see it is the engine's ``leads.get``."""
     lead_id = kwargs.get("lead_id")
@@ -259,10 +278,10 @@ async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any
         try:
             await run_in_threadpool(engine.leads.get, lead_id)
         except (PermissionDenied, NotFoundError):
-            return problems.of_engine(NotFoundError(f"lead {lead_id} does not exist"))
+            return problems.of_engine(NotFoundError(N_("lead {lead} does not exist"), lead=lead_id), language=code)
         except LeadflowError:
             pass
-    return problems.of_engine(exc)
+    return problems.of_engine(exc, language=code)
 
 
 def _respond(op: Operation, kwargs: dict[str, Any], result: Any, request: Request) -> Response:
@@ -492,8 +511,8 @@ async def _read(request: Request, limit: int, timeout: float) -> bytes:
 
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(LeadflowError)
-    async def engine_error(_request: Request, exc: LeadflowError) -> JSONResponse:
-        return problems.of_engine(exc)
+    async def engine_error(request: Request, exc: LeadflowError) -> JSONResponse:
+        return problems.of_engine(exc, language=_language(request, exc))
 
     @app.exception_handler(Problem)
     async def problem(_request: Request, exc: Problem) -> JSONResponse:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from cli.server.language import accepted  # the one negotiation of Accept-Language
 from engine import i18n
 
 #: The language of the request being answered (None outside a request: the server's).
@@ -41,34 +42,6 @@ def speaking(code: str) -> Iterator[str]:
             yield code
     finally:
         _language.reset(token)
-
-
-def accepted(header: str | None) -> str | None:
-    """The best language of an ``Accept-Language`` header that leadflow speaks (q-values honoured, ``q=0``
-    refused, ``*`` ignored), or None: ``"ro;q=0.5, pl-PL, en;q=0.8"`` -> ``"pl"``."""
-    if not header:
-        return None
-    ranked: list[tuple[float, int, str]] = []
-    for position, part in enumerate(header.split(",")):
-        tag, _sep, params = part.strip().partition(";")
-        tag = tag.strip()
-        quality = 1.0
-        for param in params.split(";"):
-            name, _eq, value = param.strip().partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if tag and tag != "*" and 0 < quality <= 1:
-            ranked.append((-quality, position, tag))
-    preferred = [tag for _q, _p, tag in sorted(ranked)]
-    if not preferred:
-        return None
-    from babel import Locale
-
-    found = Locale.negotiate(preferred, list(i18n.LANGUAGES), sep="-")
-    return str(found.language) if found is not None else None
 
 
 def choose(user_language: str | None, accept_language: str | None) -> str:

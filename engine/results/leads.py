@@ -62,6 +62,8 @@ class Lead(LeadRow):
     phone: str | None
     stage_name: str
     currency: str
+    #: the label of the option chosen in each set choice field (a list for a ``choices`` field)
+    choice_labels: dict[str, JsonValue]
     tasks: list[LeadTask]
     last_activity_at: Timestamp
     close_note: str | None
@@ -224,6 +226,8 @@ class FieldChoice(TypedDict):
     label: str
     type: str
     options: list[str]
+    #: each option's label (its id when it has none)
+    option_labels: dict[str, str]
     min: float | None
     max: float | None
     required: bool  # required to leave the lead's current stage

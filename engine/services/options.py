@@ -58,7 +58,8 @@ def lead_options(state: LeadState, spec: ProcessSpec, actor: Actor, people: Call
         "reopen": reopen,
         "assign": [p.name for p in people() if policy.can_own(p) and policy.manages(actor, p.team)]
         if is_open and manager else [],
-        "fields": [{"id": f.id, "label": f.label, "type": f.type, "options": list(f.options), "min": f.min,
+        "fields": [{"id": f.id, "label": f.label, "type": f.type, "options": list(f.options),
+                    "option_labels": {o: f.option_label(o) for o in f.options}, "min": f.min,
                     "max": f.max, "required": stage is not None and f.id in stage.required_fields}
                    for f in spec.fields],
     }
