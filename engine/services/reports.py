@@ -18,7 +18,7 @@ from engine import clock, policy, results, store
 from engine.errors import InvalidInputError
 from engine.i18n import N_, Message
 from engine.services.context import Context, Service, operation
-from engine.store import closures, lead_stages, leads
+from engine.store import closures, lead_spans, lead_stages, leads
 
 if TYPE_CHECKING:
     from engine.reports.asof import Sources
@@ -139,8 +139,9 @@ class ReportService(Service):
 
 
 def complete_stages(ctx: Context, conn: Connection) -> None:
-    """Give leads without their rows of the funnel's projection (a database from before it, or CSV imports
-    before they wrote it) those rows, rebuilt from the event log."""
-    if conn.execute(sa.select(leads.c.id).where(~sa.exists(
-            sa.select(lead_stages.c.lead_id).where(lead_stages.c.lead_id == leads.c.id))).limit(1)).first():
+    """Give leads without their rows of the funnel's projection or of their past (a database from before them,
+    or CSV imports before they wrote them) those rows, rebuilt from the event log."""
+    if any(conn.execute(sa.select(leads.c.id).where(~sa.exists(
+            sa.select(table.c.lead_id).where(table.c.lead_id == leads.c.id))).limit(1)).first()
+           for table in (lead_stages, lead_spans)):
         store.rebuild_stages(conn, ctx.specs_lookup(conn))

@@ -66,6 +66,7 @@ from engine.store.driver import (
     sqlalchemy_error,
 )
 from engine.store.event_log import append_events, read_events
+from engine.store.history import SPAN_ATTRS, History, span_values
 from engine.store.lead_rows import LeadChange, NewLeads, changed_columns, lead_columns, read_lead, read_leads, task_row
 from engine.store.projections import (
     OWNERSHIP_EVENTS,
@@ -74,6 +75,7 @@ from engine.store.projections import (
     count_key,
     follow_stages,
     ownership_rows,
+    read_logs,
     rebuild_stages,
     recount,
     replay_stages,
@@ -88,7 +90,9 @@ from engine.store.schema import (
     erasures,
     events,
     imports,
+    lead_spans,
     lead_stages,
+    lead_stays,
     lead_tasks,
     leads,
     metadata,
@@ -110,7 +114,9 @@ __all__ = [
     "DEFAULT_URL",
     "OWNERSHIP_EVENTS",
     "READ_ONLY",
+    "SPAN_ATTRS",
     "SQLITE_SUFFIXES",
+    "History",
     "LeadChange",
     "NewLeads",
     "add_counts",
@@ -143,7 +149,9 @@ __all__ = [
     "insert_rows",
     "is_busy",
     "lead_columns",
+    "lead_spans",
     "lead_stages",
+    "lead_stays",
     "lead_tasks",
     "leads",
     "loads",
@@ -158,6 +166,7 @@ __all__ = [
     "read_events",
     "read_lead",
     "read_leads",
+    "read_logs",
     "rebuild_stages",
     "recount",
     "remove_sqlite_files",
@@ -167,6 +176,7 @@ __all__ = [
     "rows_by_ids",
     "sessions",
     "settings",
+    "span_values",
     "sqlalchemy_error",
     "stage_counts",
     "task_row",
