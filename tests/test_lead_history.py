@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from engine import clock, store
 from tests.conftest import Team
+from tests.test_recovery import add, at
 from tests.test_reports_asof import END, instant, play
 
 
@@ -66,3 +67,27 @@ def test_init_gives_a_database_from_before_it_its_leads_past(team: Team) -> None
     with clock.frozen(instant(END)):
         team.admin.init()
     assert past(team.url) == kept
+
+
+def test_a_rotation_of_leads_alike_keeps_each_leads_own_past(team: Team) -> None:
+    """A rotation writes a group of leads from its first lead's new state (``recovery.write_rotation``): each lead's
+    span from then on is its own row with the rotated columns, not the first lead's (created, source, value,
+    report)."""
+    leads = [add(team, when, source=source, value=value, name=f"Client {k}")["id"]
+             for k, (when, source, value) in enumerate([("2026-01-05T09:00", "web_form", "10000"),
+                                                        ("2026-01-07T11:00", "referral", "25000"),
+                                                        ("2026-01-09T15:00", "web_form", "40000")])]
+    with at("2026-01-20T09:00"):
+        team.as_("anna").report(leads[2], "waiting for the board")
+    with at("2026-03-10T09:00"):
+        moved = team.as_("marta").rotate()
+    assert set(leads) <= {m["lead_id"] for m in moved["moves"]}
+    spans, _ = past(team.url)
+    names = ("lead_id", "started_at", "ended_at", *store.SPAN_ATTRS)
+    current = {s[0]: dict(zip(names, s, strict=True)) for s in spans if s[2] is None}
+    assert [current[i]["created_at"].day for i in leads] == [5, 7, 9]
+    assert [current[i]["source"] for i in leads] == ["web_form", "referral", "web_form"]
+    assert current[leads[2]]["last_report"] == "waiting for the board"
+    assert all(current[i]["started_at"] == instant("03-10") and current[i]["owner"] != "anna" for i in leads)
+    with at("2026-03-10T10:00"):
+        assert team.admin.admin.check()["differences"] == []

@@ -31,22 +31,22 @@ class ReportService(Service):
 
     @contextmanager
     def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
-                   date_to: str | None, as_of: str | None = None, *, replay: bool = True,
+                   date_to: str | None, as_of: str | None = None, *, then: bool = True,
                    ) -> Iterator[tuple[Connection, Any, dt.datetime, Any, Sources]]:
         """A report's transaction, the acting user's scope, the instant it is as of (``as_of``, else now), its
-        period, and where it reads the leads (``asof.sources``: as they stood then; not ``replay``: the tables,
-        for the reports whose figures are the closings and wins before ``as_of``, exact as they are)."""
+        period, and where it reads the leads (``asof.sources``: as they stood then; not ``then``: the tables, for
+        the refusals, whose figures are the ``closures`` rows before ``as_of``, exact as they are)."""
         from engine import reports
         from engine.reports import asof
 
         ctx = self.ctx
         past = asof.parse(as_of)
-        # as of a past instant: a reader's transaction, so that a long replay never holds SQLite's write lock
+        # as of a past instant: a reader's transaction, which never holds SQLite's write lock
         with ctx.reading() if past is not None else ctx.transaction() as conn:
             seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
             now = past or clock.now()
             window = reports.period(now, period, date_from, date_to)
-            with asof.sources(conn, past if replay else None, ctx.specs_lookup(conn)) as src:
+            with asof.sources(conn, past if then else None, ctx.specs_lookup(conn)) as src:
                 yield conn, seen, now, window, src
 
     @operation
@@ -58,7 +58,7 @@ class ReportService(Service):
         from engine import reports
 
         with self._reporting(owner, team, period, date_from, date_to, as_of,
-                             replay=False) as (conn, seen, now, window, _):
+                             then=False) as (conn, seen, now, window, _):
             specs = {s.id: s for s in self.ctx.latest_specs(conn, process)}
             return {"as_of": now.isoformat(), "process": process,
                     **reports.refusals(conn, specs, window, seen.on(closures), matrix_by=matrix_by, trend=trend)}
@@ -84,11 +84,10 @@ class ReportService(Service):
         """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to, as_of,
-                             replay=False) as (conn, seen, now, window, _):
+        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(),
-                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads(),
-                                    window.cutoff if as_of else None)}
+                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on(src.leads),
+                                    window.cutoff if as_of else None, src.leads)}
 
     @operation
     def products(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
@@ -97,10 +96,10 @@ class ReportService(Service):
         """Per product: won and lost in the period, the win rate, the won value and the cycle of the won."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to, as_of,
-                             replay=False) as (conn, seen, now, window, _):
+        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(),
-                    **reports.products(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
+                    **reports.products(conn, self.ctx.latest_specs(conn, process), window, seen.on(src.leads),
+                                       src.leads)}
 
     @operation
     def salespeople(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,

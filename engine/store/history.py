@@ -1,13 +1,14 @@
 """The leads' past, kept for the reports as of an instant (docs/reports.md, "As of a past instant"):
 ``lead_spans``, each lead's columns over time, and ``lead_stays``, each stay of a lead in a stage.
 
-A span is the lead's row (``SPAN_ATTRS``: the ``leads`` columns but its free texts and the fields) from the
-instant of the write that made it (``started_at``, its last event's) until the next change (``ended_at``, NULL
-for the current one), so "the leads as of T" is the range ``started_at <= T AND (ended_at IS NULL OR ended_at >
-T)``. A write whose row differs in none of these columns adds no span; writes at one instant leave one span (the
-last state then), as replaying the events up to that instant would. A stay is one stay of ``engine.visits``: from
-entering a stage (``entered_at``) to leaving it (``left_at``, NULL while the lead is there; ``moved_on`` when it
-advanced or was won from it, ``seconds`` its length as ``lead_stages`` adds it up).
+A span is the lead's row (``SPAN_ATTRS``: the ``leads`` columns but the fields, an extension's reason, the
+external id and the unanswered calls) from the instant of the write that made it (``started_at``, its last
+event's) until the next change (``ended_at``, NULL for the current one), so "the leads as of T" is the range
+``started_at <= T AND (ended_at IS NULL OR ended_at > T)``. A write whose row differs in none of these columns
+adds no span; writes at one instant leave one span (the last state then), as replaying the events up to that
+instant would. A stay is one stay of ``engine.visits``: from entering a stage (``entered_at``) to leaving it
+(``left_at``, NULL while the lead is there; ``moved_on`` when it advanced or was won from it, ``seconds`` its
+length as ``lead_stages`` adds it up).
 
 The write path (``write_history``, called by ``keep_projections``) and the rebuild from the event log
 (``History``, which ``rebuild_stages`` and ``integrity`` use) make both from the same moves (``visits.moves``) and
@@ -27,13 +28,13 @@ from sqlalchemy.engine import Connection
 
 from engine import visits
 from engine.state import Event, LeadState, SpecLookup, apply
-from engine.store.driver import driver_executemany_tuples
+from engine.store.driver import CHUNK, driver_executemany_tuples
 from engine.store.lead_rows import LeadChange, NewLeads, patcher
 from engine.store.schema import lead_spans, lead_stays, leads
 
 #: The lead's columns a span keeps: what the reports as of an instant read of a lead.
 SPAN_ATTRS = tuple(c.key for c in leads.c if c.key not in (
-    "id", "row_version", "fields_json", "close_note", "extension_reason", "external_id", "unanswered_calls"))
+    "id", "row_version", "fields_json", "extension_reason", "external_id", "unanswered_calls"))
 span_values = operator.attrgetter(*SPAN_ATTRS)
 _CLIENT = SPAN_ATTRS.index("client_id")
 SPAN_NAMES = ("lead_id", "started_at", "ended_at", *SPAN_ATTRS)
@@ -137,16 +138,35 @@ def insert_span(dialect: str) -> Any:
         set_={name: statement.excluded[name] for name in ("ended_at", *SPAN_ATTRS)})
 
 
-def change_points(change: LeadChange) -> list[Point]:
+def change_points(change: LeadChange, stored: tuple[Any, ...] | None = None) -> list[Point]:
     """The spans a change starts: the history import's timeline (``LeadChange.spans``), else the state after it
-    from its last event's instant; none when the lead's span columns did not change."""
+    from its last event's instant; none when the lead's span columns did not change. ``stored``: the lead's
+    current span, for a change that writes only some columns (``LeadChange.columns``, a rotation: the rest of
+    its states are another lead's)."""
     assert change.events, "every write of a lead records an event"
     values = span_values(change.after)
+    since = span_values(change.before) if change.before is not None else None
+    if change.columns is not None and stored is not None:
+        written = set(change.columns)
+        values = tuple(new if name in written else old for name, new, old in zip(SPAN_ATTRS, values, stored,
+                                                                                  strict=True))
+        since = stored
     after = (change.events[-1].at, values)
     # the import's timeline is built before the deal's client is known: its client is the lead's now
     points = [(at, (*v[:_CLIENT], values[_CLIENT], *v[_CLIENT + 1:])) for at, v in change.spans] if change.spans else []
     points.append(after)
-    return compact(points, span_values(change.before) if change.before is not None else None)
+    return compact(points, since)
+
+
+def _current_spans(conn: Connection, lead_ids: list[int]) -> dict[int, tuple[Any, ...]]:
+    """The leads' current spans' values, by lead."""
+    out: dict[int, tuple[Any, ...]] = {}
+    columns = [lead_spans.c[name] for name in SPAN_ATTRS]
+    for start in range(0, len(lead_ids), CHUNK):
+        for row in conn.execute(sa.select(lead_spans.c.lead_id, *columns).where(
+                lead_spans.c.lead_id.in_(lead_ids[start:start + CHUNK]), lead_spans.c.ended_at.is_(None))):
+            out[row[0]] = tuple(row[1:])
+    return out
 
 
 def write_history(conn: Connection, changes: Sequence[LeadChange], stays: Sequence[StayLog],
@@ -155,10 +175,12 @@ def write_history(conn: Connection, changes: Sequence[LeadChange], stays: Sequen
     moved), and a span and first stay for each lead of ``groups``."""
     closes: list[tuple[Any, ...]] = []
     spans: list[tuple[Any, ...]] = []
+    partial = [change.after.id for change in changes if change.columns is not None and change.after.id is not None]
+    stored = _current_spans(conn, partial) if partial else {}
     for change in changes:
         lead_id = change.after.id
         assert lead_id is not None
-        points = change_points(change)
+        points = change_points(change, stored.get(lead_id))
         if points:
             if change.before is not None:
                 closes.append((lead_id, points[0][0]))

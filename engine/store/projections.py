@@ -1,5 +1,6 @@
-"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``
-(``leads.red_at`` is a column of the lead, computed by ``state.refresh_signal`` and written with the lead's row).
+"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``, and
+through ``history`` the leads' past (``lead_spans``, ``lead_stays``); ``leads.red_at`` is a column of the lead,
+computed by ``state.refresh_signal`` and written with the lead's row.
 
 ``keep_projections`` is called by the write path (``engine.store.writes.write_leads``) only. The rebuilds
 (``recount``, ``rebuild_stages``) rewrite a projection wholesale from the leads or the event log, with the same
@@ -299,8 +300,9 @@ def _group_projections(group: NewLeads, deltas: dict[CountKey, list[int]], new_v
 
 def keep_projections(conn: Connection, changes: Sequence[LeadChange], groups: Sequence[NewLeads] = ()) -> None:
     """Keep every projection in step with a write of leads (``write_leads`` only): the leads' moves in
-    ``stage_counts``, their ``lead_stages`` rows, and an ``ownerships`` row for each event that gives an owner.
-    A group of new leads alike (``NewLeads``) has its template's rows, patched per lead."""
+    ``stage_counts``, their ``lead_stages`` rows, an ``ownerships`` row for each event that gives an owner, and
+    their past (``history.write_history``: the spans and stays the changes begin and end). A group of new leads
+    alike (``NewLeads``) has its template's rows, patched per lead."""
     deltas: dict[CountKey, list[int]] = {}
     owners: list[tuple[Any, ...]] = []
     for change in changes:

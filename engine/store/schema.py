@@ -264,7 +264,7 @@ lead_stages = sa.Table(
 )
 
 # The leads' past for the reports as of an instant (engine.store.history): each lead's columns over time, one
-# row per change of them (the free texts and fields left out), and each stay in a stage, kept by every write in
+# row per change of them (the fields and a few texts left out), and each stay in a stage, kept by every write in
 # the same transaction. "As of T" is a range of ix_lead_spans_at (the spans ending after T, or not ended).
 lead_spans = sa.Table(
     "lead_spans", metadata,
@@ -272,7 +272,7 @@ lead_spans = sa.Table(
     sa.Column("started_at", sa.DateTime, primary_key=True),
     sa.Column("ended_at", sa.DateTime),
     *(sa.Column(c.name, c.type, nullable=c.nullable) for c in leads.c if c.name not in (
-        "id", "row_version", "fields_json", "close_note", "extension_reason", "external_id", "unanswered_calls")),
+        "id", "row_version", "fields_json", "extension_reason", "external_id", "unanswered_calls")),
     sa.Index("ix_lead_spans_at", "ended_at", "started_at"),
 )
 

@@ -43,6 +43,7 @@ def upgrade() -> None:
     sa.Column('owner_since', sa.DateTime(), nullable=False),
     sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('close_reason', sa.String(length=64), nullable=True),
+    sa.Column('close_note', sa.Text(), nullable=True),
     sa.Column('closed_from_stage', sa.String(length=64), nullable=True),
     sa.Column('red_at', sa.DateTime(), nullable=True),
     sa.Column('last_report', sa.Text(), nullable=True),
