@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from engine import board, calendar, recovery, results, views
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.store import clients, users
+from engine.store import clients, leads, users
 from engine.vocab import LeadStatus
 
 if TYPE_CHECKING:
@@ -195,7 +195,8 @@ def _revisits_at(conn: Connection, people: Sequence[str], src: Sources, specs: l
     lead, oldest closing first."""
     assert src.at is not None
     lc = src.leads.c
-    later = src.leads.alias("later")
+    # a lead's client and creation never change: the later leads then are those of ``leads`` created by then
+    later = leads.alias("later")
     due = [sa.and_(lc.process_version == version, lc.close_reason == reason.id,
                    lc.closed_at <= src.at - dt.timedelta(days=reason.revisit_after_days))
            for version, spec in specs for reason in spec.closure_reasons if reason.revisit_after_days]
@@ -207,7 +208,8 @@ def _revisits_at(conn: Connection, people: Sequence[str], src: Sources, specs: l
         .select_from(src.leads.join(clients, clients.c.id == lc.client_id))
         .where(lc.owner.in_(list(people)), lc.status == LeadStatus.LOST, sa.or_(*due),
                ~sa.exists(sa.select(later.c.id).where(later.c.client_id == lc.client_id,
-                                                      later.c.created_at > lc.closed_at)))
+                                                      later.c.created_at > lc.closed_at,
+                                                      later.c.created_at <= src.at)))
         .order_by(lc.owner, lc.closed_at, lc.id))
     for r in rows:
         listed = found.setdefault(r.owner, [])

@@ -31,11 +31,12 @@ class ReportService(Service):
 
     @contextmanager
     def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
-                   date_to: str | None, as_of: str | None = None, *, then: bool = True,
+                   date_to: str | None, as_of: str | None = None, *, then: bool = True, stages: bool = False,
                    ) -> Iterator[tuple[Connection, Any, dt.datetime, Any, Sources]]:
         """A report's transaction, the acting user's scope, the instant it is as of (``as_of``, else now), its
         period, and where it reads the leads (``asof.sources``: as they stood then; not ``then``: the tables, for
-        the refusals, whose figures are the ``closures`` rows before ``as_of``, exact as they are)."""
+        the refusals, whose figures are the ``closures`` rows before ``as_of``, exact as they are; ``stages``: the
+        report reads ``lead_stages`` as of then, added up once)."""
         from engine import reports
         from engine.reports import asof
 
@@ -46,7 +47,7 @@ class ReportService(Service):
             seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
             now = past or clock.now()
             window = reports.period(now, period, date_from, date_to)
-            with asof.sources(conn, past if then else None, ctx.specs_lookup(conn)) as src:
+            with asof.sources(conn, past if then else None, ctx.specs_lookup(conn), stages=stages) as src:
                 yield conn, seen, now, window, src
 
     @operation
@@ -71,7 +72,8 @@ class ReportService(Service):
         it, their median days in it, and the lead-to-win conversion."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
+        with self._reporting(owner, team, period, date_from, date_to, as_of,
+                             stages=True) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "period": window.as_dict(),
                     "funnels": [reports.funnel(conn, spec, window, seen.on(src.lead_stages), seen.on(src.leads),
                                                   src)
@@ -122,7 +124,7 @@ class ReportService(Service):
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
             raise InvalidInputError(N_("--months {months!r} is not a whole number of months from 1 to 60"),
                                     months=months)
-        with self._reporting(owner, team, "all", None, None, as_of) as (conn, seen, now, window, src):
+        with self._reporting(owner, team, "all", None, None, as_of, stages=True) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "months": months,
                     "forecasts": [reports.forecast(conn, spec, now, months, seen.on(src.leads), window.cutoff, src)
                                   for spec in self.ctx.latest_specs(conn, process)]}
