@@ -97,10 +97,15 @@ def parse(text: str | None) -> dt.datetime | None:
     return at
 
 
-#: ``lead_stages`` as of an instant, added up once for a report that reads it several times (the funnel's medians).
-_stages = sa.Table("asof_lead_stages", sa.MetaData(), *(sa.Column(c.name, c.type) for c in lead_stages.c),
+_temp = sa.MetaData()
+#: ``lead_stages`` as of an instant, added up once for a report that reads it several times (the funnel's medians),
+#: from the stays and the leads' columns it repeats, read once from their spans (``_leads``)
+_stages = sa.Table("asof_lead_stages", _temp, *(sa.Column(c.name, c.type) for c in lead_stages.c),
                    sa.Index("ix_asof_lead_stages", "process", "stage", "stay_started_at", "seconds"),
                    prefixes=["TEMPORARY"])
+_LEAD_KEYS = ("process", "created_at", "team", "owner", "status", "closed_at")
+_leads = sa.Table("asof_leads", _temp, sa.Column("id", sa.Integer, primary_key=True),
+                  *(sa.Column(name, leads.c[name].type) for name in _LEAD_KEYS), prefixes=["TEMPORARY"])
 
 
 @contextmanager
@@ -115,14 +120,18 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
     if not stages:
         yield Sources(lead_rows, stages_at(at, lead_rows), at, specs)
         return
-    _stages.drop(conn, checkfirst=True)
-    _stages.create(conn)
+    for table in (_leads, _stages):
+        table.drop(conn, checkfirst=True)
+        table.create(conn)
     try:
-        at_then = stages_at(at, lead_rows)
+        conn.execute(sa.insert(_leads).from_select(["id", *_LEAD_KEYS], sa.select(
+            lead_rows.c.id, *(lead_rows.c[name] for name in _LEAD_KEYS))))
+        at_then = stages_at(at, _leads)
         conn.execute(sa.insert(_stages).from_select([c.name for c in at_then.c], sa.select(at_then)))
         yield Sources(lead_rows, _stages, at, specs)
     finally:
-        _stages.drop(conn, checkfirst=True)
+        for table in (_stages, _leads):
+            table.drop(conn, checkfirst=True)
 
 
 def leads_at(at: dt.datetime) -> sa.Subquery:
@@ -132,11 +141,12 @@ def leads_at(at: dt.datetime) -> sa.Subquery:
             .where(sc.started_at <= at, sa.or_(sc.ended_at.is_(None), sc.ended_at > at)).subquery("leads_as_of"))
 
 
-def stages_at(at: dt.datetime, lead_rows: sa.Subquery) -> sa.Subquery:
-    """``lead_stages`` as it stood at ``at``: per lead then and stage, its stays begun by then added up."""
+def stages_at(at: dt.datetime, lead_rows: FromClause) -> sa.Subquery:
+    """``lead_stages`` as it stood at ``at``: per lead then and stage, its stays begun by then added up
+    (``lead_rows``: the leads then, their ``id`` and the columns ``lead_stages`` repeats)."""
     st, lc = lead_stays.c, lead_rows.c
     ended = st.left_at <= at
-    lead_keys = (lc.process, lc.created_at, lc.team, lc.owner, lc.status, lc.closed_at)
+    lead_keys = tuple(lc[name] for name in _LEAD_KEYS)
     return (sa.select(st.lead_id, st.stage, *lead_keys,
                       sa.func.min(st.entered_at).label("entered_at"),
                       sa.func.max(sa.case((sa.or_(st.left_at.is_(None), st.left_at > at), st.entered_at)))
