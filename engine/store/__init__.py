@@ -80,7 +80,6 @@ from engine.store.projections import (
     read_logs,
     rebuild_stages,
     recount,
-    replay_stages,
     visit_row,
 )
 from engine.store.schema import (
@@ -172,7 +171,6 @@ __all__ = [
     "rebuild_stages",
     "recount",
     "remove_sqlite_files",
-    "replay_stages",
     "reserve_ids",
     "reviews",
     "rows_by_ids",

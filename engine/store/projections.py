@@ -208,12 +208,6 @@ def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, Le
     return logs
 
 
-def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
-    """A lead's state and stage visits from its complete event log (the write path's moves, event by event)."""
-    history = History(evs, specs)
-    return history.state, history.stays
-
-
 def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) -> int:
     """Rebuild ``lead_stages`` and the leads' past (``lead_spans``, ``lead_stays``) from the event log (after an
     upgrade, or a bulk load that bypassed the engine).
