@@ -301,7 +301,7 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
             n = min(20_000, leads - start)
             rows: dict[str, list[dict[str, Any]]] = {k: [] for k in
                                                      ("clients", "leads", "lead_tasks", "events", "lead_stages",
-                                                      "closures", "ownerships")}
+                                                      "closures", "ownerships", "lead_spans", "lead_stays")}
             for lead_id in range(start + 1, start + n + 1):
                 evs, state, closings, stays = simulate(lead_id, rng, spec, version, people, by_team, specs)
                 state.id, state.row_version = lead_id, 1
@@ -316,6 +316,10 @@ def build_history(path: Path, leads: int, *, process: str = "photovoltaics", sal
                 rows["events"] += [{"lead_id": lead_id, "client_id": lead_id, "at": e.at, "actor": e.actor,
                                     "kind": e.kind, "data_json": store.dumps(e.data)} for e in evs]
                 rows["lead_stages"] += [store.visit_row(state, v) for v in stays.values()]
+                # the leads' past as the rebuild makes it (its own replay of the events)
+                past = store.History(evs, specs, lead_id)
+                rows["lead_spans"] += [dict(zip(store.history.SPAN_NAMES, row, strict=True)) for row in past.spans]
+                rows["lead_stays"] += [dict(zip(store.history.STAY_NAMES, row, strict=True)) for row in past.stay_rows]
                 rows["closures"] += closings
                 rows["ownerships"] += store.ownership_rows(lead_id, lead_id, evs)
             for name, table_rows in rows.items():

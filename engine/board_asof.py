@@ -12,7 +12,8 @@ question asked rarely, over the few leads open at one instant.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -21,8 +22,8 @@ from sqlalchemy.engine import Connection
 from engine import board, calendar, recovery, results, views
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.store import clients, users
-from engine.vocab import LeadStatus, TaskStatus
+from engine.store import clients, leads, users
+from engine.vocab import LeadStatus
 
 if TYPE_CHECKING:
     from engine.reports.asof import Sources
@@ -46,19 +47,6 @@ def _open_leads(conn: Connection, src: Sources, where: Sequence[Condition], orde
         .order_by(*(lc[name] for name in order))))
 
 
-def _open_tasks(conn: Connection, src: Sources, lead_ids: list[int]) -> dict[tuple[int, str], board.OpenTasks]:
-    """The listed leads' open tasks at the instant, per lead and stage, by deadline."""
-    tc = src.lead_tasks.c
-    found: dict[tuple[int, str], board.OpenTasks] = {}
-    if lead_ids:
-        for lead_id, stage, task_id, due_at in conn.execute(
-                sa.select(tc.lead_id, tc.stage, tc.task_id, tc.due_at)
-                .where(tc.lead_id.in_(lead_ids), tc.state == TaskStatus.OPEN)
-                .order_by(tc.lead_id, tc.due_at, tc.task_id)):
-            found.setdefault((lead_id, stage), []).append((task_id, due_at))
-    return found
-
-
 def board_at(conn: Connection, spec: ProcessSpec, src: Sources, scope: board.Scope, *, light: str | None = None,
              limit: int = 50) -> results.Board:
     """``board.board`` as of ``src.at``: the same figures and lists, from the leads as they stood then."""
@@ -79,7 +67,7 @@ def board_at(conn: Connection, spec: ProcessSpec, src: Sources, scope: board.Sco
     known = [s.id for s in spec.stages]
     shown_rows = {stage_id: [(r, lamp) for r, lamp in in_stage if light in (None, lamp)][:limit]
                   for stage_id, in_stage in by_stage.items()}
-    tasks = _open_tasks(conn, src, [r.id for listed in shown_rows.values() for r, _ in listed])
+    tasks = src.open_tasks(conn, [r.id for listed in shown_rows.values() for r, _ in listed])
     stages: list[results.BoardStage] = []
     for stage_id in [*known, *sorted(set(by_stage) - set(known))]:
         stage = spec.stage(stage_id)
@@ -140,18 +128,34 @@ def unassigned_at(conn: Connection, src: Sources, team: str | None, *, cap: int 
         for r in rows[:cap]]}
 
 
-def daily_at(conn: Connection, person: str, src: Sources, country: str, specs: list[tuple[int, ProcessSpec]], *,
-             cap: int = 20) -> results.DailyPerson:
-    """``board.daily_for`` as of ``src.at``: the salesperson's agenda that morning, from their leads then."""
+def standup_at(conn: Connection, people: Sequence[str], src: Sources, calendar_of: Callable[[str | None], str],
+               specs: list[tuple[int, ProcessSpec]], *, cap: int = 20) -> list[results.DailyPerson]:
+    """``board.daily_for`` of each of ``people`` as of ``src.at``: their agendas that morning, from the leads as
+    they stood then, read once for them all (their open leads, their lost leads due a revisit).
+    ``calendar_of(process)``: the calendar of the process holding most of a person's open leads."""
+    lc = src.leads.c
+    mine: dict[str, list[Record]] = {person: [] for person in people}
+    for r in _open_leads(conn, src, [lc.owner.in_(list(people))], DUE_ORDER, "owner", "process", "stage", "red_at",
+                         "value_minor", "next_contact_at", "owner_since"):
+        mine[r.owner].append(r)
+    revisits = _revisits_at(conn, people, src, specs, cap)
+    agendas = []
+    for person in people:
+        held = Counter(r.process for r in mine[person])
+        main = min(held, key=lambda process: (-held[process], process)) if held else None
+        agendas.append(_daily_at(conn, person, src, calendar_of(main), mine[person], revisits.get(person, []), cap))
+    return agendas
+
+
+def _daily_at(conn: Connection, person: str, src: Sources, country: str, mine: list[Record],
+              revisits: list[results.RevisitDue], cap: int) -> results.DailyPerson:
+    """One person's agenda as of ``src.at`` from their open leads then (``mine``, by deadline)."""
     assert src.at is not None
     now = src.at
     today = now.date()
     since = dt.datetime.combine(calendar.previous_business_day(today, country), dt.time(0, 0))
     end_today = dt.datetime.combine(today, calendar.END_OF_DAY)
     end_next = dt.datetime.combine(calendar.next_business_day(today, country), calendar.END_OF_DAY)
-    lc = src.leads.c
-    mine = _open_leads(conn, src, [lc.owner == person], DUE_ORDER, "process", "stage", "red_at", "value_minor",
-                       "next_contact_at", "owner_since")
 
     def first(r: Record) -> dt.datetime:
         """The lead's earliest deadline or booked contact (``daily_for``'s windows are on either)."""
@@ -163,7 +167,7 @@ def daily_at(conn: Connection, person: str, src: Sources, country: str, specs: l
     red = [r for r in mine if first(r) < now]
     today_rows = due(now, end_today)
     next_rows = due(end_today + dt.timedelta(seconds=1), end_next)
-    tasks = _open_tasks(conn, src, [r.id for r in [*red[:cap], *today_rows[:cap], *next_rows[:cap]]])
+    tasks = src.open_tasks(conn, [r.id for r in [*red[:cap], *today_rows[:cap], *next_rows[:cap]]])
 
     def listed(rows: list[Record], end: dt.datetime) -> results.DueLeads:
         return {"count": len(rows), "leads": [
@@ -179,32 +183,40 @@ def daily_at(conn: Connection, person: str, src: Sources, country: str, specs: l
         "salesperson": person, "calendar": country, "since": since.isoformat(),
         "red": listed(red, now), "due_today": listed(today_rows, end_today),
         "due_next_business_day": listed(next_rows, end_next),
-        "revisits_due": _revisits_at(conn, person, src, specs, cap),
+        "revisits_due": revisits,
         "new_leads": [{"lead_id": r.id, "name": r.name, "process": r.process, "stage": r.stage,
                        "assigned_at": r.owner_since.isoformat()} for r in new],
         "done": board.done_by(conn, person, since, now, cap)}
 
 
-def _revisits_at(conn: Connection, person: str, src: Sources, specs: list[tuple[int, ProcessSpec]],
-                 cap: int) -> list[results.RevisitDue]:
-    """The person's lost leads at the instant whose revisit was due then and whose client had no newer lead."""
+def _revisits_at(conn: Connection, people: Sequence[str], src: Sources, specs: list[tuple[int, ProcessSpec]],
+                 cap: int) -> dict[str, list[results.RevisitDue]]:
+    """Per person, their lost leads at the instant whose revisit was due then and whose client had no newer
+    lead, oldest closing first."""
     assert src.at is not None
     lc = src.leads.c
-    later = src.leads.alias("later")
+    # a lead's client and creation never change: the later leads then are those of ``leads`` created by then
+    later = leads.alias("later")
     due = [sa.and_(lc.process_version == version, lc.close_reason == reason.id,
                    lc.closed_at <= src.at - dt.timedelta(days=reason.revisit_after_days))
            for version, spec in specs for reason in spec.closure_reasons if reason.revisit_after_days]
-    if not due:
-        return []
+    found: dict[str, list[results.RevisitDue]] = {}
+    if not due or not people:
+        return found
     rows = conn.execute(
-        sa.select(lc.id, lc.client_id, clients.c.name, lc.process, lc.close_reason, lc.closed_at)
+        sa.select(lc.owner, lc.id, lc.client_id, clients.c.name, lc.process, lc.close_reason, lc.closed_at)
         .select_from(src.leads.join(clients, clients.c.id == lc.client_id))
-        .where(lc.owner == person, lc.status == LeadStatus.LOST, sa.or_(*due),
+        .where(lc.owner.in_(list(people)), lc.status == LeadStatus.LOST, sa.or_(*due),
                ~sa.exists(sa.select(later.c.id).where(later.c.client_id == lc.client_id,
-                                                      later.c.created_at > lc.closed_at)))
-        .order_by(lc.closed_at, lc.id).limit(cap))
-    return [{"lead_id": r.id, "client_id": r.client_id, "name": r.name, "process": r.process,
-             "reason": r.close_reason, "closed_at": r.closed_at.isoformat()} for r in rows]
+                                                      later.c.created_at > lc.closed_at,
+                                                      later.c.created_at <= src.at)))
+        .order_by(lc.owner, lc.closed_at, lc.id))
+    for r in rows:
+        listed = found.setdefault(r.owner, [])
+        if len(listed) < cap:
+            listed.append({"lead_id": r.id, "client_id": r.client_id, "name": r.name, "process": r.process,
+                           "reason": r.close_reason, "closed_at": r.closed_at.isoformat()})
+    return found
 
 
 def stalled_at(conn: Connection, spec: ProcessSpec, cycle: float, src: Sources, scope: board.Scope,

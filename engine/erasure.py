@@ -130,6 +130,7 @@ def erase(conn: Connection, client_id: int, *, by: str, at: dt.datetime, reason:
     opened = [store.new_id(conn.execute(sa.insert(erasures).values(client_id=i, requested_by=by, started_at=at)))
               for i in ids]
     changes = []
+    pasts: list[store.History] = []
     for lead_id in event_leads:
         before = store.read_lead(conn, lead_id)
         assert before is not None
@@ -149,7 +150,9 @@ def erase(conn: Connection, client_id: int, *, by: str, at: dt.datetime, reason:
         after.id, after.row_version = before.id, before.row_version
         mark = Event(kind=EventKind.CLIENT_ERASED, at=at, actor=by, data={"reason": reason})
         changes.append(store.LeadChange(before, after, [mark]))
+        pasts.append(store.History([*history, mark], specs, lead_id))
     store.write_leads(conn, changes)
+    store.history.rebuild_rows(conn, event_leads, pasts)  # the lead's past spans hold its texts too
     _erase_rows(conn, ids, event_leads, scrub)
     conn.execute(sa.update(erasures).where(erasures.c.id.in_(opened)).values(finished_at=at))
     return len(lead_ids)

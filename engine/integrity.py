@@ -4,7 +4,8 @@ Three layers, each reported as a list of ``Difference``: the database's own inte
 ``integrity_check`` and ``foreign_key_check``; on PostgreSQL amcheck's ``bt_index_check`` where installed, and
 everywhere the foreign keys re-checked by queries and the history's triggers looked up); every lead against its
 event log (``state.apply`` replayed, the row and its task rows compared column by column); every projection
-against a recount (``stage_counts``, ``lead_stages``, ``ownerships``, ``closures``; ``red_at`` is a lead column
+against a recount (``stage_counts``, ``lead_stages``, ``ownerships``, ``closures``, the leads' past in
+``lead_spans`` and ``lead_stays``; ``red_at`` is a lead column
 and compared with the lead). Leads are read ``batch`` at a time, in id order, so memory stays flat.
 """
 
@@ -20,7 +21,19 @@ from sqlalchemy.engine import Connection
 
 from engine import results, store, visits
 from engine.state import Event, LeadState, SpecLookup, apply
-from engine.store import closures, erasures, events, lead_stages, lead_tasks, leads, ownerships, stage_counts
+from engine.store import (
+    closures,
+    erasures,
+    events,
+    history,
+    lead_spans,
+    lead_stages,
+    lead_stays,
+    lead_tasks,
+    leads,
+    ownerships,
+    stage_counts,
+)
 
 if TYPE_CHECKING:
     from engine.store.sqltypes import Mapping
@@ -133,6 +146,8 @@ class _Rebuilt:
         self.stays: dict[str, visits.Visit] = {}
         self.owners: list[tuple[Any, ...]] = []
         self.closures: list[dict[str, Any]] = []
+        stay_log = history.StayLog(0)
+        points: list[history.Point] = []
         for event in log:
             if event.kind == "closed" and state is not None:
                 reason = specs(state.process, state.process_version).reason(event.data.get("reason") or "")
@@ -147,9 +162,14 @@ class _Rebuilt:
                 self.owners.append((event.data[key], event.at, event.kind))
             before = visits.position(state)
             state = apply(state, event, specs)
-            visits.follow(self.stays, visits.moves(before, state))
+            moves = visits.moves(before, state)
+            visits.follow(self.stays, moves)
+            stay_log.follow(moves)
+            points.append((event.at, store.span_values(state)))
         assert state is not None
         self.state = state
+        self.spans = [row[1:] for row in history.span_rows(0, history.compact(points))]
+        self.stay_rows = sorted((tuple(row[1:]) for row in stay_log.new), key=_stay_order)
 
 
 _TASK_COLUMNS = ("state", "due_at", "done_by", "done_at", "note")
@@ -174,6 +194,8 @@ def leads_against_history(conn: Connection, specs: SpecLookup, report: Report, *
         stays = _group(conn, sa.select(lead_stages), lead_stages.c.lead_id, first, last)
         owners = _group(conn, sa.select(ownerships), ownerships.c.lead_id, first, last, ownerships.c.id)
         closed = _group(conn, sa.select(closures), closures.c.lead_id, first, last, closures.c.id)
+        spans = _group(conn, sa.select(lead_spans), lead_spans.c.lead_id, first, last, lead_spans.c.started_at)
+        stays_ = _group(conn, sa.select(lead_stays), lead_stays.c.lead_id, first, last, lead_stays.c.id)
         for row in rows:
             lead_id = row["id"]
             log = [Event(kind=e["kind"], at=e["at"], actor=e["actor"], data=json.loads(e["data_json"]),
@@ -193,6 +215,7 @@ def leads_against_history(conn: Connection, specs: SpecLookup, report: Report, *
             _compare_stages(lead_id, stays.get(lead_id, []), rebuilt, report)
             _compare_owners(lead_id, owners.get(lead_id, []), rebuilt, report)
             _compare_closures(lead_id, closed.get(lead_id, []), rebuilt, report)
+            _compare_past(lead_id, spans.get(lead_id, []), stays_.get(lead_id, []), rebuilt, report)
 
 
 def _group(conn: Connection, query: sa.Select[Any], key: sa.Column[Any], first: int, last: int,
@@ -285,6 +308,39 @@ def _compare_closures(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, repo
                 report(difference("projection", "closures", f"lead {lead_id}: closure {n}: {column} is "
                                   f"{_shown(x)}, its history says {_shown(y)}", lead_id=lead_id, column=column,
                                   stored=x, rebuilt=y))
+
+
+def _compare_past(lead_id: int, span_rows: list[Mapping], stay_rows: list[Mapping], rebuilt: _Rebuilt,
+                  report: Report) -> None:
+    """``lead_spans`` and ``lead_stays`` against the history (spans of equal values one after the other, which
+    two writes at one instant may leave, count as one)."""
+    stored = [(r["started_at"], r["ended_at"], *(r[name] for name in store.SPAN_ATTRS)) for r in span_rows]
+    if _merged(stored) != _merged(rebuilt.spans):
+        first = next((n for n, (a, b) in enumerate(zip(stored, rebuilt.spans, strict=False)) if a != b),
+                     min(len(stored), len(rebuilt.spans)))
+        report(difference("projection", "lead_spans", f"lead {lead_id}: its past differs from its history from "
+                          f"span {first + 1} on ({len(stored)} stored, {len(rebuilt.spans)} in its history)",
+                          lead_id=lead_id, stored=stored[first:first + 1], rebuilt=rebuilt.spans[first:first + 1]))
+    stays = sorted(((r["stage"], r["entered_at"], r["left_at"], r["seconds"], bool(r["moved_on"])) for r in stay_rows),
+                   key=_stay_order)
+    if stays != rebuilt.stay_rows:
+        report(difference("projection", "lead_stays", f"lead {lead_id}: stays are {_shown(stays)}, its history "
+                          f"says {_shown(rebuilt.stay_rows)}", lead_id=lead_id, stored=stays,
+                          rebuilt=rebuilt.stay_rows))
+
+
+def _stay_order(stay: tuple[Any, ...]) -> tuple[Any, ...]:
+    return stay[0], stay[1], stay[2] is None, stay[2] or stay[1]
+
+
+def _merged(spans: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    out: list[tuple[Any, ...]] = []
+    for span in spans:
+        if out and out[-1][2:] == span[2:] and out[-1][1] == span[0]:
+            out[-1] = (out[-1][0], span[1], *span[2:])
+        else:
+            out.append(span)
+    return out
 
 
 def stage_counts_against_leads(conn: Connection, report: Report) -> None:

@@ -10,7 +10,7 @@ not end a stay: the lead is still in the stage.
 
 The moves come from comparing a lead's state before and after a write (every engine operation changes the
 stage or the status at most once), so the write path (``engine.store``) and the rebuild from the event log
-(``store.rebuild_stages``, which compares the states event by event) share these two functions.
+(``store.rebuild_stages``, which compares the states event by event: ``store.History``) share these two functions.
 """
 
 from __future__ import annotations

@@ -107,7 +107,15 @@ def test_each_deal_becomes_the_events_that_made_it(team: Team, tmp_path: Path) -
         assert team.admin.leads.rebuild(lead["id"]).comparable() == team.admin.leads.stored(lead["id"]).comparable()
     # lead_stages as the event log makes them, closures for the lost deal, no review, no mail but the digests
     stages = rows_of(team.url, store.lead_stages, "lead_id", "stage", "entered_at", "seconds", "moved_on", "status")
+    # the leads' past (lead_spans, lead_stays) as the rebuild makes it too, a span per instant of a move
+    past = [rows_of(team.url, store.lead_spans, "lead_id", "started_at", "ended_at", *store.SPAN_ATTRS),
+            rows_of(team.url, store.lead_stays, "lead_id", "stage", "entered_at", "left_at", "seconds", "moved_on")]
+    assert [s[7] for s in past[0] if s[0] == lost["id"]][-2:] == ["open", "lost"]
     assert team.admin.reports.rebuild_stages() is not None
+    assert [rows_of(team.url, store.lead_spans, "lead_id", "started_at", "ended_at", *store.SPAN_ATTRS),
+            rows_of(team.url, store.lead_stays, "lead_id", "stage", "entered_at", "left_at", "seconds",
+                    "moved_on")] == past
+    assert team.admin.admin.check()["differences"] == []
     assert rows_of(team.url, store.lead_stages, "lead_id", "stage", "entered_at", "seconds", "moved_on",
                    "status") == stages
     assert next(s for s in stages if s[0] == won["id"])[1:] == ("close_contract", dt("2025-02-03"), 7 * 86400 + 55800,

@@ -245,8 +245,14 @@ def test_a_rotation_writes_every_lead_exactly_as_its_event_log_rebuilds_it(team:
         assert team.admin.stored_lead(lead_id).comparable() == team.admin.rebuild_lead(lead_id).comparable()
     kept = snapshot(team.url)["lead_stages"]  # the funnel's projection follows the new owners too
     assert any("'pawel'" in row or "'piotr'" in row for row in kept)
+    # and the leads' past: each lead's own columns before, the rotated ones from the rotation on
+    assert team.admin.admin.check()["differences"] == []
+    past = snapshot(team.url)
     team.admin.rebuild_stages()
     assert snapshot(team.url)["lead_stages"] == kept
+    rebuilt = snapshot(team.url)
+    assert rebuilt["lead_spans"] == past["lead_spans"]
+    assert sorted(r[1:] for r in rebuilt["lead_stays"]) == sorted(r[1:] for r in past["lead_stays"])  # but the ids
     shown = {lead_id: team.as_("marta").get_lead(lead_id) for lead_id in leads}
     stage_tasks = {lead_id: {t["id"]: t["state"] for t in lead["tasks"] if t["stage"] == "collect_requirements"}
                    for lead_id, lead in shown.items()}
@@ -259,7 +265,7 @@ def test_a_rotation_writes_every_lead_exactly_as_its_event_log_rebuilds_it(team:
         stamp = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}")
         db = sa.create_engine(team.url)
         with db.connect() as conn:  # the driver's rows: the stored text, not SQLAlchemy's date-times
-            stored = [v for table in ("leads", "lead_tasks", "events", "ownerships")
+            stored = [v for table in ("leads", "lead_tasks", "events", "ownerships", "lead_spans", "lead_stays")
                       for row in conn.exec_driver_sql(f"SELECT * FROM {table}") for v in row
                       if isinstance(v, str) and v[:4].isdigit() and v[4:5] == "-"]
         db.dispose()

@@ -150,6 +150,7 @@ def reports(admin: Engine, as_of: str | None = None) -> dict[str, Any]:
         "forecast": admin.reports.forecast(**kw),
         "refusals": admin.reports.refusals(period="all", **kw),
         "cycle": admin.reports.cycle(**kw),
+        "products": admin.reports.products(**kw),
         "board": admin.boards.board(**kw),
         "board_red_first": admin.boards.board(light="red", limit=1, **kw),
         "board_yellow": admin.boards.board(light="yellow", **kw),
@@ -162,6 +163,19 @@ def reports(admin: Engine, as_of: str | None = None) -> dict[str, Any]:
     }
 
 
+def history_up_to(url: str, at: str, take: Callable[[Engine], dict[str, Any]]) -> dict[str, Any]:
+    """``take``'s reports, without ``as_of``, of a fresh database at ``url`` that ran the history up to ``at``,
+    with its clock at ``at``."""
+    build_team(url)
+    upto = Engine.open(url, user="root")
+    try:
+        play(upto, instant(at))
+        with clock.frozen(instant(at)):
+            return take(upto)
+    finally:
+        upto.close()
+
+
 def test_every_report_as_of_an_instant_equals_the_report_of_the_history_up_to_it(team: Team,
                                                                                    tmp_path: Path) -> None:
     play(team.admin)
@@ -170,15 +184,7 @@ def test_every_report_as_of_an_instant_equals_the_report_of_the_history_up_to_it
         past = {at: reports(team.admin, at) for at in INSTANTS}
         assert reports(team.admin) == today  # the as-of path leaves nothing behind
     for k, at in enumerate(INSTANTS):
-        url = f"sqlite:///{tmp_path / f'upto{k}.db'}"
-        build_team(url)
-        upto = Engine.open(url, user="root")
-        try:
-            play(upto, instant(at))
-            with clock.frozen(instant(at)):
-                expected = reports(upto)
-        finally:
-            upto.close()
+        expected = history_up_to(f"sqlite:///{tmp_path / f'upto{k}.db'}", at, reports)
         for name, report in expected.items():
             assert past[at][name] == report, f"{name} as of {at}"
     # the instants do differ from today and from each other (the comparison is not between empty reports)
@@ -190,6 +196,25 @@ def test_every_report_as_of_an_instant_equals_the_report_of_the_history_up_to_it
     agendas = [p for at in INSTANTS for p in past[at]["daily"]["people"]]
     assert all(any(p[key] for p in agendas) for key in ("new_leads", "done"))
     assert all(any(p[key]["count"] for p in agendas) for key in ("red", "due_today", "due_next_business_day"))
+
+
+def test_cycle_and_products_as_of_count_the_leads_closed_then_and_reopened_since(team: Team, tmp_path: Path) -> None:
+    """A lead won (A, 03-18) or lost (E, 03-12) before the instant and reopened since was won or lost then: the
+    cycle and the per-product figures as of the instant count it, as the history up to the instant does."""
+    ids = play(team.admin)
+    for when, name in (("04-21", "A"), ("04-21T10:00", "E")):
+        with clock.frozen(instant(when)):
+            team.admin.reopen(ids[name])
+    at = "2026-03-19T00:00"
+    with clock.frozen(instant(END)):
+        past = {"cycle": team.admin.reports.cycle(as_of=at), "products": team.admin.reports.products(as_of=at),
+                "cycle_anna": team.admin.reports.cycle(owner="anna", as_of=at),
+                "stalled": team.admin.recovery.stalled(as_of=at)}
+    assert past == history_up_to(f"sqlite:///{tmp_path / 'upto.db'}", at, lambda upto: {
+        "cycle": upto.reports.cycle(), "products": upto.reports.products(),
+        "cycle_anna": upto.reports.cycle(owner="anna"), "stalled": upto.recovery.stalled()})
+    assert [p["won"] for p in past["cycle"]["processes"] if p["process"] == PV] == [1]
+    assert [(p["won"], p["lost"]) for p in past["products"]["products"]] == [(1, 1)]
 
 
 def test_as_of_is_a_date_or_a_date_time_in_the_past(team: Team) -> None:

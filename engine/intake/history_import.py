@@ -35,7 +35,7 @@ from engine.intake.history_columns import HistoryPlan, company_inquiry, plan_his
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
 from engine.state import Event, LeadState, apply
-from engine.store import clients, closures, contacts, events, imports, leads
+from engine.store import clients, closures, contacts, events, history, imports, leads
 from engine.vocab import NAME_LENGTH, ClientKind, ClosureKind, EventKind, LeadStatus, TaskStatus
 
 NEEDS_NAME = "a lead needs the client's name"
@@ -64,7 +64,7 @@ class Deal:
     contact_role: str | None
     owner: policy.Actor | None = None
     #: what a new lead of this deal is: its events, its state and where it stood after each move
-    built: tuple[list[Event], LeadState, list[visits.Step]] | None = None
+    built: tuple[list[Event], LeadState, list[visits.Step], list[history.Point]] | None = None
 
 
 class RowRefused(Exception):  # a row's refusal, reported with its line, never raised further
@@ -227,14 +227,15 @@ class HistoryImport:
         return best
 
     def events(self, deal: Deal, state: LeadState, path: list[str], since: dt.datetime,
-               ) -> tuple[list[Event], LeadState, list[visits.Step]]:
+               ) -> tuple[list[Event], LeadState, list[visits.Step], list[history.Point]]:
         """The events that take ``state`` along ``path`` (``path[0]`` its stage) and close it as the deal says, each
         at its date (a stage without one: when the deal reached the stage before it); ``since`` is the earliest
-        date allowed (the lead's last event)."""
+        date allowed (the lead's last event); and where the lead stood after each event (``LeadChange.spans``)."""
         owner = deal.owner.name if deal.owner else self.actor.name
         importer = self.actor.name
         evs: list[Event] = []
         steps: list[visits.Step] = []
+        spans: list[history.Point] = []
         at = since
         spec = self.spec
 
@@ -243,6 +244,7 @@ class HistoryImport:
             event = Event(kind, when, actor, data)
             state = apply(state, event, self.specs)
             evs.append(event)
+            spans.append((when, store.span_values(state)))
             if kind in (EventKind.ADVANCED, EventKind.WON, EventKind.CLOSED):
                 steps.append(visits.Step.of(state))
 
@@ -279,7 +281,7 @@ class HistoryImport:
                 # no refusal review for history: the director decided long ago, or never will
                 add(EventKind.CLOSED, deal.closed_at, owner, {"reason": reason.id, "kind": reason.kind, "note": None,
                                                               "from": state.stage, "review": False})
-        return evs, state, steps
+        return evs, state, steps, spans
 
     def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> str:
         return (f"reached_{stage} {views.iso(when)} is before the deal reached '{previous}' or was last changed "
@@ -300,7 +302,7 @@ class HistoryImport:
             events.c.lead_id.in_(list(found.values()))).group_by(events.c.lead_id)).all()) if found else {}
         changes: list[store.LeadChange] = []
         closings: list[tuple[Deal, LeadState]] = []
-        new: list[tuple[Deal, list[Event], LeadState, list[visits.Step]]] = []
+        new: list[tuple[Deal, list[Event], LeadState, list[visits.Step], list[history.Point]]] = []
         for deal in batch:
             try:
                 lead_id = found.get(deal.external_id)
@@ -322,12 +324,12 @@ class HistoryImport:
                 closings.append((deal, change.after))
         client_ids = self._clients([deal for deal, *_ in new])
         ids = store.reserve_ids(conn, leads, len(new))
-        for (deal, evs, state, steps), lead_id, client_id in zip(new, ids, client_ids, strict=True):
+        for (deal, evs, state, steps, spans), lead_id, client_id in zip(new, ids, client_ids, strict=True):
             state.id, state.client_id = lead_id, client_id
             evs[0].data["client_id"] = client_id
             for ev in evs:
                 ev.lead_id = lead_id
-            changes.append(store.LeadChange(None, state, evs, steps=steps))
+            changes.append(store.LeadChange(None, state, evs, steps=steps, spans=spans))
             self.stats["imported"] += 1
             self.stats[state.status] += 1
             if state.status == LeadStatus.LOST:
@@ -341,7 +343,7 @@ class HistoryImport:
         store.write_leads(conn, changes)
         self._record_closings(closings)
 
-    def _new_deal(self, deal: Deal) -> tuple[list[Event], LeadState, list[visits.Step]]:
+    def _new_deal(self, deal: Deal) -> tuple[list[Event], LeadState, list[visits.Step], list[history.Point]]:
         q = deal.inquiry
         data = {"client_id": 0, "process": self.spec.id, "process_version": self.version,
                 "owner": deal.owner.name if deal.owner else None, "team": deal.team, "source": q.source,
@@ -353,8 +355,9 @@ class HistoryImport:
         state = apply(None, created, self.specs)
         path = self.path(deal, state.stage)
         first = visits.Step.of(state)
-        evs, state, steps = self.events(deal, state, path, deal.created_at)
-        return [created, *evs], state, [first, *steps]
+        created_at = (deal.created_at, store.span_values(state))
+        evs, state, steps, spans = self.events(deal, state, path, deal.created_at)
+        return [created, *evs], state, [first, *steps], [created_at, *spans]
 
     def _moved_deal(self, deal: Deal, state: LeadState, last: dt.datetime) -> store.LeadChange | None:
         if state.process != self.spec.id:
@@ -373,10 +376,10 @@ class HistoryImport:
                              f"the file has it {deal.status} in '{deal.stage}', which does not follow from there: a "
                              "deal's history does not go back") from None
         before = state.clone()
-        evs, after, steps = self.events(deal, state.clone(), path, last)
+        evs, after, steps, spans = self.events(deal, state.clone(), path, last)
         for ev in evs:
             ev.lead_id = state.id
-        return store.LeadChange(before, after, evs, steps=steps)
+        return store.LeadChange(before, after, evs, steps=steps, spans=spans)
 
     def _record_closings(self, closings: list[tuple[Deal, LeadState]]) -> None:
         """The lost deals' ``closures`` rows (the removals and refusal reports count them at their dates), as

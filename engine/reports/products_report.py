@@ -13,15 +13,17 @@ from engine.reports.aggregates import grouped_quantiles, in_days, ratio, seconds
 from engine.reports.periods import Period
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
-from engine.store import leads
+from engine.store import leads as store_leads
 from engine.vocab import CLOSED_STATUSES, LeadStatus
 
 
-def products(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any]) -> results.Products:
+def products(conn: Connection, specs: list[ProcessSpec], window: Period, scope: list[Any],
+             leads: sa.FromClause = store_leads) -> results.Products:
     """Per process and product (None: leads without one), the leads won and lost in ``window``: the win rate
-    won / (won + lost), the won value, and the mean and median days from creation to win; most won first."""
+    won / (won + lost), the won value, and the mean and median days from creation to win; most won first.
+    ``leads``: where they are read (``asof.sources``: as they stood at an instant, won or lost then)."""
     days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
-    rows: list[results.ProductFigures] = []
+    figures: list[results.ProductFigures] = []
     for spec in specs:
         closed = [leads.c.process == spec.id, *window.conditions(leads.c.closed_at), *scope]
         tally: dict[str | None, dict[str, Any]] = {}
@@ -36,9 +38,9 @@ def products(conn: Connection, specs: list[ProcessSpec], window: Period, scope: 
         medians = grouped_quantiles(conn, days, leads.c.product, [*closed, leads.c.status == LeadStatus.WON])
         for product, t in tally.items():
             won = t["won"]
-            rows.append({"process": spec.id, "product": product, "won": won, "lost": t["lost"],
+            figures.append({"process": spec.id, "product": product, "won": won, "lost": t["lost"],
                          "conversion": ratio(won, won + t["lost"]), "won_value": minor_to_money(t["value"]),
                          "mean_cycle_days": in_days(t["seconds"] / won) if won else None,
                          "median_cycle_days": in_days(medians[product][1][0]) if product in medians else None})
-    rows.sort(key=lambda r: (r["process"], -r["won"], str(r["product"] or "")))
-    return {"period": window.as_dict(), "products": rows}
+    figures.sort(key=lambda r: (r["process"], -r["won"], str(r["product"] or "")))
+    return {"period": window.as_dict(), "products": figures}

@@ -7,6 +7,7 @@ the reports ask too; whose agenda the stand-up shows is ``policy.agenda_scope``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -21,7 +22,6 @@ from engine.vocab import LeadStatus, Role
 
 if TYPE_CHECKING:
     from engine.board import Scope
-    from engine.reports.asof import Sources
 
 
 class BoardService(Service):
@@ -100,9 +100,9 @@ class BoardService(Service):
             specs = ctx.all_specs(conn)
             agenda: results.Daily = {
                 "as_of": now.isoformat(),
-                "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) if past is None
-                           else board_asof.daily_at(conn, p, src, _main_calendar(ctx, conn, p, src), specs)
-                           for p in people]}
+                "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]
+                if past is None else board_asof.standup_at(conn, people, src, functools.partial(_calendar, ctx, conn),
+                                                           specs)}
             if seen.director:
                 # the agenda's first item (cli/board_cmds.py): the leads waiting for an owner, which no rule placed
                 # or whose owner was deactivated
@@ -112,12 +112,17 @@ class BoardService(Service):
             return agenda
 
 
-def _main_calendar(ctx: Context, conn: Connection, owner: str, src: Sources | None = None) -> str:
-    """The calendar of the process holding most of ``owner``'s open leads (their working days; in ``src``: then)."""
-    lc = src.leads.c if src is not None else leads.c
-    row = conn.execute(sa.select(lc.process).where(lc.status == LeadStatus.OPEN, lc.owner == owner)
-                       .group_by(lc.process).order_by(sa.func.count().desc(), lc.process)
+def _main_calendar(ctx: Context, conn: Connection, owner: str) -> str:
+    """The calendar of the process holding most of ``owner``'s open leads (their working days)."""
+    row = conn.execute(sa.select(leads.c.process).where(leads.c.status == LeadStatus.OPEN, leads.c.owner == owner)
+                       .group_by(leads.c.process).order_by(sa.func.count().desc(), leads.c.process)
                        .limit(1)).first()
-    if row is None:
+    return _calendar(ctx, conn, row[0] if row else None)
+
+
+def _calendar(ctx: Context, conn: Connection, process: str | None) -> str:
+    """The calendar of ``process`` (None: of the first process, else Poland's)."""
+    if process is None:
         row = conn.execute(sa.select(process_versions.c.process).limit(1)).first()
-    return ctx.spec(conn, row[0]).calendar if row else "PL"
+        process = row[0] if row else None
+    return ctx.spec(conn, process).calendar if process else "PL"

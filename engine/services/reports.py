@@ -18,7 +18,7 @@ from engine import clock, policy, results, store
 from engine.errors import InvalidInputError
 from engine.i18n import N_, Message
 from engine.services.context import Context, Service, operation
-from engine.store import closures, lead_stages, leads
+from engine.store import closures, lead_spans, lead_stages, leads
 
 if TYPE_CHECKING:
     from engine.reports.asof import Sources
@@ -31,22 +31,23 @@ class ReportService(Service):
 
     @contextmanager
     def _reporting(self, owner: str | None, team: str | None, period: str, date_from: str | None,
-                   date_to: str | None, as_of: str | None = None, *, replay: bool = True,
+                   date_to: str | None, as_of: str | None = None, *, then: bool = True, stages: bool = False,
                    ) -> Iterator[tuple[Connection, Any, dt.datetime, Any, Sources]]:
         """A report's transaction, the acting user's scope, the instant it is as of (``as_of``, else now), its
-        period, and where it reads the leads (``asof.sources``: as they stood then; not ``replay``: the tables,
-        for the reports whose figures are the closings and wins before ``as_of``, exact as they are)."""
+        period, and where it reads the leads (``asof.sources``: as they stood then; not ``then``: the tables, for
+        the refusals, whose figures are the ``closures`` rows before ``as_of``, exact as they are; ``stages``: the
+        report reads ``lead_stages`` as of then, added up once)."""
         from engine import reports
         from engine.reports import asof
 
         ctx = self.ctx
         past = asof.parse(as_of)
-        # as of a past instant: a reader's transaction, so that a long replay never holds SQLite's write lock
+        # as of a past instant: a reader's transaction, which never holds SQLite's write lock
         with ctx.reading() if past is not None else ctx.transaction() as conn:
             seen = ctx.scope(conn, ctx.actor(conn), owner=owner, team=team)
             now = past or clock.now()
             window = reports.period(now, period, date_from, date_to)
-            with asof.sources(conn, past if replay else None, ctx.specs_lookup(conn)) as src:
+            with asof.sources(conn, past if then else None, ctx.specs_lookup(conn), stages=stages) as src:
                 yield conn, seen, now, window, src
 
     @operation
@@ -58,7 +59,7 @@ class ReportService(Service):
         from engine import reports
 
         with self._reporting(owner, team, period, date_from, date_to, as_of,
-                             replay=False) as (conn, seen, now, window, _):
+                             then=False) as (conn, seen, now, window, _):
             specs = {s.id: s for s in self.ctx.latest_specs(conn, process)}
             return {"as_of": now.isoformat(), "process": process,
                     **reports.refusals(conn, specs, window, seen.on(closures), matrix_by=matrix_by, trend=trend)}
@@ -71,7 +72,8 @@ class ReportService(Service):
         it, their median days in it, and the lead-to-win conversion."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
+        with self._reporting(owner, team, period, date_from, date_to, as_of,
+                             stages=True) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "period": window.as_dict(),
                     "funnels": [reports.funnel(conn, spec, window, seen.on(src.lead_stages), seen.on(src.leads),
                                                   src)
@@ -84,11 +86,10 @@ class ReportService(Service):
         """The measured sales cycle of the leads won in the period: per process, salesperson and source."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to, as_of,
-                             replay=False) as (conn, seen, now, window, _):
+        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(),
-                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads(),
-                                    window.cutoff if as_of else None)}
+                    **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on(src.leads),
+                                    window.cutoff if as_of else None, src.leads)}
 
     @operation
     def products(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
@@ -97,10 +98,10 @@ class ReportService(Service):
         """Per product: won and lost in the period, the win rate, the won value and the cycle of the won."""
         from engine import reports
 
-        with self._reporting(owner, team, period, date_from, date_to, as_of,
-                             replay=False) as (conn, seen, now, window, _):
+        with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(),
-                    **reports.products(conn, self.ctx.latest_specs(conn, process), window, seen.on_leads())}
+                    **reports.products(conn, self.ctx.latest_specs(conn, process), window, seen.on(src.leads),
+                                       src.leads)}
 
     @operation
     def salespeople(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
@@ -123,7 +124,7 @@ class ReportService(Service):
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
             raise InvalidInputError(N_("--months {months!r} is not a whole number of months from 1 to 60"),
                                     months=months)
-        with self._reporting(owner, team, "all", None, None, as_of) as (conn, seen, now, window, src):
+        with self._reporting(owner, team, "all", None, None, as_of, stages=True) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "months": months,
                     "forecasts": [reports.forecast(conn, spec, now, months, seen.on(src.leads), window.cutoff, src)
                                   for spec in self.ctx.latest_specs(conn, process)]}
@@ -139,8 +140,9 @@ class ReportService(Service):
 
 
 def complete_stages(ctx: Context, conn: Connection) -> None:
-    """Give leads without their rows of the funnel's projection (a database from before it, or CSV imports
-    before they wrote it) those rows, rebuilt from the event log."""
-    if conn.execute(sa.select(leads.c.id).where(~sa.exists(
-            sa.select(lead_stages.c.lead_id).where(lead_stages.c.lead_id == leads.c.id))).limit(1)).first():
+    """Give leads without their rows of the funnel's projection or of their past (a database from before them,
+    or CSV imports before they wrote them) those rows, rebuilt from the event log."""
+    if any(conn.execute(sa.select(leads.c.id).where(~sa.exists(
+            sa.select(table.c.lead_id).where(table.c.lead_id == leads.c.id))).limit(1)).first()
+           for table in (lead_stages, lead_spans)):
         store.rebuild_stages(conn, ctx.specs_lookup(conn))

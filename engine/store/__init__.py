@@ -2,7 +2,8 @@
 
 The package, by concern: ``schema`` (every table), ``database`` (connecting), ``codec`` (the JSON of stored
 documents), ``lead_rows`` (a lead's ``leads`` and ``lead_tasks`` rows, read into a ``LeadState`` and written back),
-``projections`` (``stage_counts``, ``lead_stages``, ``ownerships``), ``event_log`` (the append-only history),
+``projections`` (``stage_counts``, ``lead_stages``, ``ownerships``), ``history`` (the leads' past: ``lead_spans``,
+``lead_stays``), ``event_log`` (the append-only history),
 ``writes`` (the one write path of leads), ``client_rows`` (the one way a client row is made, its normalised and
 search columns computed with it), ``driver`` (the driver-level executor) and ``sqltypes`` (the names that
 annotate rows and SQL expressions: ``Record``, ``Mapping``, ``Condition``, ``Expr``, ``Query``,
@@ -13,12 +14,13 @@ annotate rows and SQL expressions: ``Record``, ``Mapping``, ``Condition``, ``Exp
 leads: new leads and changed ones, one lead (an engine operation) or many (the bulk calls, a rotation, a CSV
 import). ``groups`` are new leads alike (``NewLeads``: an import's leads of one first-stage outcome), one template
 state and each lead's own values, whose rows are built once per group and patched per lead.
-It alone issues INSERT and UPDATE on ``leads``, ``lead_tasks``, ``stage_counts``, ``lead_stages`` and
-``ownerships``, and appends the events through ``append_events``, the one INSERT into ``events`` (which the outbox
-also calls for its mail events, which change no lead). The rebuilds rewrite a projection wholesale after a bulk
-load that bypassed the engine: ``recount`` (``stage_counts`` from the leads) and ``rebuild_stages``
-(``lead_stages`` from the event log) delete the table, then write it with the write path's own row-building code
-and statements (``add_counts``, ``visit_row``). Migrations change the schema and may move data in SQL of their own.
+It alone issues INSERT and UPDATE on ``leads``, ``lead_tasks``, ``stage_counts``, ``lead_stages``, ``lead_spans``,
+``lead_stays`` and ``ownerships``, and appends the events through ``append_events``, the one INSERT into
+``events`` (which the outbox also calls for its mail events, which change no lead). The rebuilds rewrite a
+projection wholesale after a bulk load that bypassed the engine: ``recount`` (``stage_counts`` from the leads) and
+``rebuild_stages`` (``lead_stages`` and the leads' past from the event log) delete the table, then write it with
+the write path's own row-building code and statements (``add_counts``, ``visit_row``, ``history``). Migrations
+change the schema and may move data in SQL of their own.
 A write of many leads, and the rotation and the import while they build one, pause Python's cyclic garbage
 collector (``collector_paused``): their few objects per lead live until the statements run and hold no cycles.
 
@@ -67,6 +69,7 @@ from engine.store.driver import (
     sqlalchemy_error,
 )
 from engine.store.event_log import append_events, read_events
+from engine.store.history import SPAN_ATTRS, History, span_values
 from engine.store.lead_rows import LeadChange, NewLeads, changed_columns, lead_columns, read_lead, read_leads, task_row
 from engine.store.projections import (
     OWNERSHIP_EVENTS,
@@ -75,9 +78,9 @@ from engine.store.projections import (
     count_key,
     follow_stages,
     ownership_rows,
+    read_logs,
     rebuild_stages,
     recount,
-    replay_stages,
     visit_row,
 )
 from engine.store.schema import (
@@ -90,7 +93,9 @@ from engine.store.schema import (
     events,
     import_jobs,
     imports,
+    lead_spans,
     lead_stages,
+    lead_stays,
     lead_tasks,
     leads,
     metadata,
@@ -112,7 +117,9 @@ __all__ = [
     "DEFAULT_URL",
     "OWNERSHIP_EVENTS",
     "READ_ONLY",
+    "SPAN_ATTRS",
     "SQLITE_SUFFIXES",
+    "History",
     "LeadChange",
     "NewLeads",
     "add_counts",
@@ -146,7 +153,9 @@ __all__ = [
     "insert_rows",
     "is_busy",
     "lead_columns",
+    "lead_spans",
     "lead_stages",
+    "lead_stays",
     "lead_tasks",
     "leads",
     "loads",
@@ -161,15 +170,16 @@ __all__ = [
     "read_events",
     "read_lead",
     "read_leads",
+    "read_logs",
     "rebuild_stages",
     "recount",
     "remove_sqlite_files",
-    "replay_stages",
     "reserve_ids",
     "reviews",
     "rows_by_ids",
     "sessions",
     "settings",
+    "span_values",
     "sqlalchemy_error",
     "stage_counts",
     "task_row",

@@ -78,6 +78,9 @@ class LeadChange(NamedTuple):
     #: where the lead stood after each event that moved it, when ``events`` move it more than once (a history
     #: import's deal, ``visits.Step``): ``lead_stages`` follows every stay, not only the first and the last
     steps: Sequence[Any] = ()
+    #: the lead's ``history.span_values`` after each event before the last, with the event's instant, when
+    #: ``events`` span several instants (a history import's deal): ``lead_spans`` keeps each, not only the last
+    spans: Sequence[tuple[Any, ...]] = ()
 
 
 class NewLeads(NamedTuple):
@@ -254,7 +257,7 @@ def write_task_rows(conn: Connection, changes: Sequence[LeadChange], groups: Seq
     restarts: list[tuple[Any, ...]] = []
     # leads changed alike (a rotated group, an import's leads of one first-stage outcome) share one dict of tasks
     shared: dict[int, list[tuple[Any, ...]]] = {}
-    for before, after, _, _, restarted, _ in changes:
+    for before, after, _, _, restarted, *_ in changes:
         lead_id = after.id
         assert lead_id is not None
         old = before.tasks if before is not None else {}

@@ -1,5 +1,6 @@
-"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``
-(``leads.red_at`` is a column of the lead, computed by ``state.refresh_signal`` and written with the lead's row).
+"""The projections every write keeps in its transaction: ``stage_counts``, ``lead_stages`` and ``ownerships``, and
+through ``history`` the leads' past (``lead_spans``, ``lead_stays``); ``leads.red_at`` is a column of the lead,
+computed by ``state.refresh_signal`` and written with the lead's row.
 
 ``keep_projections`` is called by the write path (``engine.store.writes.write_leads``) only. The rebuilds
 (``recount``, ``rebuild_stages``) rewrite a projection wholesale from the leads or the event log, with the same
@@ -18,8 +19,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import visits
-from engine.state import Event, LeadState, SpecLookup, apply
+from engine.state import Event, LeadState, SpecLookup
 from engine.store.driver import driver_execute, driver_executemany_tuples, driver_rows, rows_by_ids
+from engine.store.history import History, StayLog, rebuild_rows, write_history
 from engine.store.lead_rows import LeadChange, NewLeads, patcher
 from engine.store.schema import events, lead_stages, leads, ownerships, stage_counts
 from engine.vocab import EventKind, LeadStatus
@@ -145,24 +147,32 @@ def _update_stage_leads_statement(columns: tuple[str, ...]) -> sa.Update:
         {name: sa.bindparam(f"v_{name}") for name in columns})
 
 
-def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, LeadState, Sequence[Any]]]) -> None:
+def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, LeadState, Sequence[Any]]],
+                  ) -> list[StayLog]:
     """Keep ``lead_stages`` in step with a write of leads, each as (before, after, steps); before is None for a
     new lead; ``steps`` where the lead stood in between, when the change moves it more than once
-    (``LeadChange.steps``). Rows changed alike are written by one statement."""
+    (``LeadChange.steps``). Rows changed alike are written by one statement. Returns the stays the moves began
+    and ended (``lead_stays``, written by ``history.write_history``)."""
     updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     moved: list[tuple[LeadState, list[tuple[str, str, dt.datetime]]]] = []
     new_rows: list[tuple[Any, ...]] = []
+    logs: list[StayLog] = []
     for before, after, steps in changes:
         assert after.id is not None
         if before is None and steps:  # a new lead with a history: every stay it made
             stays: dict[str, visits.Visit] = {}
-            visits.follow(stays, visits.moves_through(None, steps, after))
+            moves = visits.moves_through(None, steps, after)
+            visits.follow(stays, moves)
             new_rows.extend(_visit_values(after, v) for v in stays.values())
+            logs.append(StayLog(after.id))
+            logs[-1].follow(moves)
             continue
         if before is None:
             visit = visits.first(after)
             if visit is not None:
                 new_rows.append(_visit_values(after, visit))
+                logs.append(StayLog(after.id))
+                logs[-1].follow([(visits.ENTER, visit.stage, visit.entered_at)])
             continue
         old, new = _stage_lead_values(before), _stage_lead_values(after)
         if old != new:
@@ -184,6 +194,9 @@ def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, Le
         assert after.id is not None
         stays = current.get(after.id, {})
         existing = set(stays)
+        logs.append(StayLog(after.id, {stage: v.stay_started_at for stage, v in stays.items()
+                                       if v.stay_started_at is not None}))
+        logs[-1].follow(moves)
         for stage in sorted(visits.follow(stays, moves)):
             visit = stays[stage]
             if stage in existing:
@@ -192,24 +205,15 @@ def follow_stages(conn: Connection, changes: Sequence[tuple[LeadState | None, Le
                 new_rows.append(_visit_values(after, visit))
     driver_executemany_tuples(conn, _UPDATE_VISIT, _UPDATE_VISIT_NAMES, changed_rows)
     driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, new_rows)
-
-
-def replay_stages(evs: list[Event], specs: SpecLookup) -> tuple[LeadState, dict[str, visits.Visit]]:
-    """A lead's state and stage visits from its complete event log (the write path's moves, event by event)."""
-    state: LeadState | None = None
-    stays: dict[str, visits.Visit] = {}
-    for event in evs:
-        before = visits.position(state)
-        state = apply(state, event, specs)
-        visits.follow(stays, visits.moves(before, state))
-    assert state is not None, "no events"
-    return state, stays
+    return logs
 
 
 def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) -> int:
-    """Rebuild ``lead_stages`` from the event log (after an upgrade, or a bulk load that bypassed the engine).
+    """Rebuild ``lead_stages`` and the leads' past (``lead_spans``, ``lead_stays``) from the event log (after an
+    upgrade, or a bulk load that bypassed the engine).
 
-    Returns the rows written. Every lead's events are replayed through ``state.apply``, ``batch`` leads at a time.
+    Returns the ``lead_stages`` rows written. Every lead's events are replayed through ``state.apply``, ``batch``
+    leads at a time.
     """
     conn.execute(sa.delete(lead_stages))
     written = 0
@@ -220,20 +224,28 @@ def rebuild_stages(conn: Connection, specs: SpecLookup, *, batch: int = 2000) ->
         if not ids:
             return written
         last = ids[-1]
-        logs: dict[int, list[Event]] = {}
-        for r in conn.execute(sa.select(events.c.lead_id, events.c.kind, events.c.at, events.c.actor,
-                                        events.c.data_json, events.c.id)
-                              .where(events.c.lead_id >= ids[0], events.c.lead_id <= last)
-                              .order_by(events.c.lead_id, events.c.id)):
-            logs.setdefault(r[0], []).append(Event(kind=r[1], at=r[2], actor=r[3], data=json.loads(r[4]),
-                                                   lead_id=r[0], id=r[5]))
+        logs = read_logs(conn, events.c.lead_id >= ids[0], events.c.lead_id <= last)
         rows: list[tuple[Any, ...]] = []
+        histories: list[History] = []
         for lead_id, log in logs.items():
-            state, stays = replay_stages(log, specs)
-            state.id = lead_id
-            rows.extend(_visit_values(state, v) for v in stays.values())
+            history = History(log, specs, lead_id)
+            history.state.id = lead_id
+            histories.append(history)
+            rows.extend(_visit_values(history.state, v) for v in history.stays.values())
         driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, rows)
+        rebuild_rows(conn, ids, histories)
         written += len(rows)
+
+
+def read_logs(conn: Connection, *where: Any) -> dict[int, list[Event]]:
+    """The event logs of the leads that ``where`` selects (conditions on ``events``), by lead, in order."""
+    logs: dict[int, list[Event]] = {}
+    for r in conn.execute(sa.select(events.c.lead_id, events.c.kind, events.c.at, events.c.actor,
+                                    events.c.data_json, events.c.id)
+                          .where(*where).order_by(events.c.lead_id, events.c.id)):
+        logs.setdefault(r[0], []).append(Event(kind=r[1], at=r[2], actor=r[3], data=json.loads(r[4]),
+                                               lead_id=r[0], id=r[5]))
+    return logs
 
 # -- who worked which client when --------------------------------------------------------------------
 
@@ -282,8 +294,9 @@ def _group_projections(group: NewLeads, deltas: dict[CountKey, list[int]], new_v
 
 def keep_projections(conn: Connection, changes: Sequence[LeadChange], groups: Sequence[NewLeads] = ()) -> None:
     """Keep every projection in step with a write of leads (``write_leads`` only): the leads' moves in
-    ``stage_counts``, their ``lead_stages`` rows, and an ``ownerships`` row for each event that gives an owner.
-    A group of new leads alike (``NewLeads``) has its template's rows, patched per lead."""
+    ``stage_counts``, their ``lead_stages`` rows, an ``ownerships`` row for each event that gives an owner, and
+    their past (``history.write_history``: the spans and stays the changes begin and end). A group of new leads
+    alike (``NewLeads``) has its template's rows, patched per lead."""
     deltas: dict[CountKey, list[int]] = {}
     owners: list[tuple[Any, ...]] = []
     for change in changes:
@@ -297,6 +310,7 @@ def keep_projections(conn: Connection, changes: Sequence[LeadChange], groups: Se
     if len(groups) > 1 or (groups and changes):  # in order of the leads, as one list of changes would be
         owners.sort(key=operator.itemgetter(1))
     add_counts(conn, deltas)
-    follow_stages(conn, [(change.before, change.after, change.steps) for change in changes])
+    stays = follow_stages(conn, [(change.before, change.after, change.steps) for change in changes])
     driver_executemany_tuples(conn, _INSERT_VISIT, _VISIT_NAMES, new_visits)
+    write_history(conn, changes, stays, groups)
     driver_executemany_tuples(conn, _INSERT_OWNERSHIP, _OWNERSHIP_NAMES, owners)

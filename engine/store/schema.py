@@ -263,6 +263,32 @@ lead_stages = sa.Table(
              "stay_started_at", "moved_on", "team", "owner"),
 )
 
+# The leads' past for the reports as of an instant (engine.store.history): each lead's columns over time, one
+# row per change of them (the fields and a few texts left out), and each stay in a stage, kept by every write in
+# the same transaction. "As of T" is a range of ix_lead_spans_at (the spans ending after T, or not ended).
+lead_spans = sa.Table(
+    "lead_spans", metadata,
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), primary_key=True),
+    sa.Column("started_at", sa.DateTime, primary_key=True),
+    sa.Column("ended_at", sa.DateTime),
+    *(sa.Column(c.name, c.type, nullable=c.nullable) for c in leads.c if c.name not in (
+        "id", "row_version", "fields_json", "extension_reason", "external_id", "unanswered_calls")),
+    sa.Index("ix_lead_spans_at", "ended_at", "started_at"),
+)
+
+lead_stays = sa.Table(
+    "lead_stays", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), nullable=False),
+    sa.Column("stage", sa.String(64), nullable=False),
+    sa.Column("entered_at", sa.DateTime, nullable=False),
+    sa.Column("left_at", sa.DateTime),
+    sa.Column("seconds", sa.BigInteger),
+    sa.Column("moved_on", sa.Boolean, nullable=False),
+    # a lead's stays by stage (the write path ends the open one), covering for the stays as of an instant
+    sa.Index("ix_lead_stays_lead", "lead_id", "stage", "entered_at", "left_at", "seconds", "moved_on"),
+)
+
 lead_tasks = sa.Table(
     "lead_tasks", metadata,
     sa.Column("lead_id", sa.Integer, sa.ForeignKey("leads.id"), primary_key=True),

@@ -31,7 +31,8 @@ def write_leads(conn: Connection, changes: Sequence[LeadChange], groups: Sequenc
       one statement; if any lead changed since ``before`` was read, ``ConcurrentUpdateError`` and the caller's
       transaction rolls back, so nothing is written;
     - ``lead_tasks``: the rows that differ between the states (a restarted stage's rows replaced);
-    - the projections: ``stage_counts``, ``lead_stages``, ``ownerships`` (``red_at`` is a column of the lead);
+    - the projections: ``stage_counts``, ``lead_stages``, ``ownerships``, the leads' past (``lead_spans``,
+      ``lead_stays``; ``red_at`` is a column of the lead);
     - ``events``: each change's events, appended.
     """
     leads = len(changes) + sum(len(group.values) for group in groups)
