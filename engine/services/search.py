@@ -42,7 +42,7 @@ class SearchService(Service):
         query = parse_query(text)
         check_limit(limit)
         ctx = self.ctx
-        with ctx.transaction() as conn:
+        with ctx.reading() as conn:
             actor = ctx.actor(conn)
             return find(conn, actor, query, limit=limit, now=clock.now(), spec_of=ctx.specs_lookup(conn))
 
