@@ -19,9 +19,10 @@ from cli.files import force_option
 from cli.output import process_sources, shipped_option
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
+from engine.condition_text import condition_text
 from engine.errors import Problem
 from engine.i18n import _, label, language, ngettext
-from engine.spec import ProcessSpec, StageSpec, TaskSpec, condition_text
+from engine.spec import ProcessSpec, StageSpec, TaskSpec
 
 if TYPE_CHECKING:
     from engine import results

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 from cli.main import cli
 from cli.present.mermaid import mermaid
 from engine import paths
+from engine.condition_text import condition_text
 from engine.loader import load_file
-from engine.spec import Condition, ProcessSpec, condition_text
+from engine.spec import Condition, ProcessSpec
 
 PROCESSES = paths.processes_dir()
 
@@ -351,7 +352,7 @@ def test_process_commands_do_not_import_rich_or_jsonschema_at_load() -> None:
     assert out.stdout.strip() == "[]"
 
 
-# -- engine.spec.condition_text and cli.present.mermaid ----------------------------------------------
+# -- engine.condition_text and cli.present.mermaid ----------------------------------------------
 
 
 @pytest.mark.parametrize(

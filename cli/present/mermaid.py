@@ -6,8 +6,9 @@ draw the same picture.
 
 from __future__ import annotations
 
+from engine.condition_text import condition_text
 from engine.i18n import label
-from engine.spec import ProcessSpec, condition_text
+from engine.spec import ProcessSpec
 
 #: Words Mermaid's state-diagram grammar reserves; a stage with such an id gets a prefixed node id.
 _MERMAID_RESERVED = {

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from engine import actions, board, clock, notices, policy, results, rules, store, views
 from engine.assignment import AssignmentRules, owner_of_new_lead, waiting_team
+from engine.condition_text import condition_text
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, did_you_mean
 from engine.i18n import N_, Message
 from engine.machine import LOST, WON
@@ -32,7 +33,7 @@ from engine.services.context import (
 )
 from engine.services.options import lead_options, reopen_stages
 from engine.services.passed import conditions_read, passed_moves, require_path_kept
-from engine.spec import ClosureReason, ProcessSpec, condition_text
+from engine.spec import ClosureReason, ProcessSpec
 from engine.state import ATTRIBUTES, Event, LeadState, apply, rebuild
 from engine.store import clients, leads, users
 from engine.vocab import NAME_LENGTH, NOTE_LENGTH, EventKind, LeadStatus, TaskStatus

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine import rules
+from engine.condition_text import condition_text
 from engine.errors import RuleViolation
 from engine.i18n import N_, Message
-from engine.spec import ProcessSpec, TransitionSpec, condition_text, derived
+from engine.spec import ProcessSpec, TransitionSpec, derived
 from engine.state import ATTRIBUTES, Event, LeadState
 from engine.vocab import EventKind, TaskStatus
 
