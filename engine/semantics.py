@@ -18,6 +18,7 @@ from engine.document import Document, Path_, format_path
 from engine.errors import Problem, did_you_mean, suggest
 from engine.formats import LABEL_SLOTS, matches
 from engine.i18n import LANGUAGES, N_, Message
+from engine.process_graph import cycle_through, next_ids, reachable
 from engine.spec import (
     DEFAULT_LANGUAGE,
     LEAD_ATTRIBUTES,
@@ -338,7 +339,7 @@ class _Checker:
                 elif earlier not in ids:
                     yield self.at((*tpath, "after", k), f"task '{earlier}' is not a task of stage '{stage_id}'"
                                   f"{suggest(earlier, ids) or ';'} its tasks: {', '.join(ids)}")
-            cycle = _cycle_through(task["id"], after)
+            cycle = cycle_through(task["id"], after)
             if cycle and task["id"] == min(cycle):  # each cycle once, where its first task (by id) is written
                 yield self.at((*tpath, "after"), "the tasks wait for each other in a circle: "
                               f"{' -> '.join([*cycle, cycle[0]])}, so none of them can ever be done")
@@ -512,16 +513,16 @@ class _Checker:
         named = (n["stage"] for s in self.data["stages"] for n in s.get("next", ()))
         if any(target not in self.stages for target in named):
             return  # unknown targets are already reported; the graph would only add noise
-        edges = {sid: _next_ids(self.data["stages"], i, self.data["won_stage"])
+        edges = {sid: next_ids(self.data["stages"], i, self.data["won_stage"])
                  for i, sid in enumerate(self.stages)}
-        reachable = _closure(self.stages[0], edges)
+        from_first = reachable(self.stages[0], edges)
         reverse: dict[str, list[str]] = {s: [] for s in self.stages}
         for source, targets in edges.items():
             for target in targets:
                 reverse[target].append(source)
-        can_win = _closure(self.data["won_stage"], reverse)
+        can_win = reachable(self.data["won_stage"], reverse)
         for i, sid in enumerate(self.stages):
-            if sid not in reachable:
+            if sid not in from_first:
                 yield self.at(("stages", i, "id"),
                               f"stage '{sid}' is unreachable: no stage leads to it from '{self.stages[0]}'")
             elif sid not in can_win:
@@ -532,21 +533,6 @@ class _Checker:
                 else:
                     yield self.at(("stages", i, "id"), f"from stage '{sid}' no path leads to the won stage "
                                   f"'{self.data['won_stage']}'")
-
-
-def _cycle_through(start: str, after: dict[str, list[str]]) -> list[str]:
-    """The tasks of a circle of ``after`` references that leads back to ``start`` (in order), or []."""
-    todo: list[tuple[str, list[str]]] = [(start, [start])]
-    seen: set[str] = set()
-    while todo:
-        current, trail = todo.pop()
-        for earlier in after.get(current, []):
-            if earlier == start and len(trail) > 1:
-                return trail
-            if earlier not in seen and earlier != start:
-                seen.add(earlier)
-                todo.append((earlier, [*trail, earlier]))
-    return []
 
 
 def _nonexistent_date(text: str) -> str:
@@ -568,26 +554,6 @@ def _guarded(check: Callable[[], Iterable[Problem]]) -> Iterator[Problem]:
         return
 
 
-def _next_ids(stages: list[dict[str, Any]], index: int, won_stage: str) -> list[str]:
-    stage = stages[index]
-    if "next" in stage:
-        return [n["stage"] for n in stage["next"]]
-    if stage["id"] == won_stage or index + 1 >= len(stages):
-        return []
-    return [stages[index + 1]["id"]]
-
-
-def _closure(start: str, edges: dict[str, list[str]]) -> set[str]:
-    seen = {start}
-    todo = [start]
-    while todo:
-        for nxt in edges[todo.pop()]:
-            if nxt not in seen:
-                seen.add(nxt)
-                todo.append(nxt)
-    return seen
-
-
 # -- building the spec -----------------------------------------------------------------------
 
 def build_spec(d: dict[str, Any]) -> ProcessSpec:
@@ -597,7 +563,7 @@ def build_spec(d: dict[str, Any]) -> ProcessSpec:
     resolved.setdefault("language", DEFAULT_LANGUAGE)
     for i, stage in enumerate(resolved["stages"]):
         stage.setdefault("warning_days", 0)
-        stage.setdefault("next", [{"stage": s} for s in _next_ids(d["stages"], i, d["won_stage"])])
+        stage.setdefault("next", [{"stage": s} for s in next_ids(d["stages"], i, d["won_stage"])])
     for reason in resolved["closure_reasons"]:
         reason.setdefault("review", reason["kind"] == ClosureKind.REFUSAL)
     return ProcessSpec.from_dict(resolved)
