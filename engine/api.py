@@ -117,6 +117,8 @@ FLAT_NAMES: dict[str, tuple[str, str]] = {
     "report_forecast": ("reports", "forecast"),
     "rebuild_stages": ("reports", "rebuild_stages"),
     "import_csv": ("intake", "import_csv"),
+    "start_import": ("intake", "start_import"),
+    "import_job": ("intake", "import_job"),
     "export_csv": ("intake", "export_csv"),
     "submit_lead": ("intake", "submit"),
     "add_token": ("tokens", "add"),
