@@ -59,7 +59,7 @@ def measure(deals: int) -> dict[str, Any]:
     os.environ["LEADFLOW_NOW"] = NOW.isoformat()
     started = time.perf_counter()
 
-    def progress(done: int, total: int, rows: int) -> None:
+    def progress(done: int, total: int, rows: int, rejected: int) -> None:
         spent = time.perf_counter() - started
         print(f"  {rows:>9,} deals  {100 * done / max(total, 1):5.1f}%  {spent:7.1f} s  "
               f"({rows / max(spent, 1e-9):,.0f} deals/s)", file=sys.stderr)

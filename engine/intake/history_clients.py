@@ -1,0 +1,117 @@
+"""The clients of a history import's deals (engine/intake/history_import.py): a deal with a company belongs to
+the company (one client a company, its person a contact of it); a deal without one to the person, found by e-mail
+or phone. Each is looked up once an import and remembered, so an account's thousand deals cost one lookup."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine import store
+from engine.intake.bulk_import import first_ids
+from engine.store import clients, contacts
+from engine.vocab import ClientKind
+
+if TYPE_CHECKING:
+    from engine.intake.history_import import Deal
+
+
+class DealClients:
+    """The client of every deal of one history import, inside its transaction; ``stats`` counts new, existing and
+    repeated clients."""
+
+    def __init__(self, conn: Connection, at: dt.datetime, stats: dict[str, int]):
+        self.conn, self.at, self.stats = conn, at, stats
+        self._companies: dict[str, int] = {}  # company key -> client id (found or made by this import)
+        self._people: dict[str, int] = {}  # e-mail or phone key -> client id
+        self._contacts: set[tuple[int, str]] = set()  # (company, folded name) known
+        self._known_contacts: set[int] = set()  # companies whose stored contacts were read
+
+    def resolve(self, deals: Sequence[Deal]) -> list[int]:
+        """Each deal's client id, in order: found, or made (the new ones inserted in one statement)."""
+        from engine.services.clients import company_key
+
+        conn = self.conn
+        keys = {company_key(d.inquiry.company) for d in deals if d.inquiry.company} - set(self._companies)
+        if keys:
+            for key, client_id in conn.execute(sa.select(clients.c.company_key, sa.func.min(clients.c.id)).where(
+                    clients.c.company_key.in_(keys), clients.c.kind == ClientKind.COMPANY).group_by(
+                    clients.c.company_key)):
+                self._companies[key] = client_id
+        people = {k for d in deals if not d.inquiry.company
+                  for k in (_key("e", d.inquiry.email_norm), _key("p", d.inquiry.phone_norm)) if k} - set(self._people)
+        for column, kind in ((clients.c.email_norm, "e"), (clients.c.phone_norm, "p")):
+            wanted = [k[2:] for k in people if k[0] == kind]
+            if wanted:
+                found = conn.execute(sa.select(column, clients.c.id).where(column.in_(wanted)).order_by(clients.c.id))
+                for norm, client_id in first_ids([(r[0], r[1]) for r in found]).items():
+                    self._people.setdefault(f"{kind}:{norm}", client_id)
+        out: list[int] = []
+        new_rows: list[list[Any]] = []
+        pending: dict[str, int] = {}  # this batch's new companies by key, its people by e-mail and phone key
+        pending_people: dict[str, int] = {}
+        at = store.driver_value(conn, clients.c.created_at, self.at)
+        for deal in deals:
+            q = deal.inquiry
+            if q.company:
+                key = company_key(q.company)
+                client_id = self._companies.get(key) or pending.get(key)
+                if client_id is None:
+                    client_id = pending[key] = -len(new_rows) - 1
+                    new_rows.append([q.company, q.company, None, None, ClientKind.COMPANY, key])
+                    self.stats["new_clients"] += 1
+                else:
+                    self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
+            else:
+                keys_ = [k for k in (_key("e", q.email_norm), _key("p", q.phone_norm)) if k]
+                client_id = next((self._people.get(k) or pending_people.get(k) for k in keys_
+                                  if self._people.get(k) or pending_people.get(k)), None)
+                if client_id is None:
+                    client_id = -len(new_rows) - 1
+                    new_rows.append([q.name, q.company, q.email, q.phone, ClientKind.PERSON, None])
+                    self.stats["new_clients"] += 1
+                else:
+                    self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
+                for k in keys_:
+                    pending_people.setdefault(k, client_id)
+            out.append(client_id)
+        ids = store.reserve_ids(conn, clients, len(new_rows))
+        rows = [(*store.client_row(client_id, name=name, company=company, email=email, phone=phone, tax_id=None,
+                                   created_at=at), kind, key)
+                for (name, company, email, phone, kind, key), client_id in zip(new_rows, ids, strict=True)]
+        resolved = [ids[-c - 1] if c < 0 else c for c in out]
+        for known, made in ((self._companies, pending), (self._people, pending_people)):
+            for key, client_id in made.items():
+                known.setdefault(key, ids[-client_id - 1] if client_id < 0 else client_id)
+        store.insert_rows(conn, clients, [*store.CLIENT_COLUMNS, "kind", "company_key"], rows)
+        self._add_contacts(deals, resolved)
+        return resolved
+
+    def _add_contacts(self, deals: Sequence[Deal], client_ids: list[int]) -> None:
+        """A company deal's person becomes a contact of the company, once per name."""
+        conn = self.conn
+        companies = {c for d, c in zip(deals, client_ids, strict=True) if d.inquiry.company and d.inquiry.name}
+        unread = companies - self._known_contacts
+        if unread:
+            for client_id, name in conn.execute(sa.select(contacts.c.client_id, contacts.c.name).where(
+                    contacts.c.client_id.in_(unread))):
+                self._contacts.add((client_id, name.casefold()))
+            self._known_contacts |= unread
+        at = store.driver_value(conn, contacts.c.created_at, self.at)
+        rows = []
+        for deal, client_id in zip(deals, client_ids, strict=True):
+            q = deal.inquiry
+            if not (q.company and q.name) or (client_id, q.name.casefold()) in self._contacts:
+                continue
+            self._contacts.add((client_id, q.name.casefold()))
+            rows.append((client_id, q.name, deal.contact_role, q.email, q.phone, q.email_norm, q.phone_norm, at))
+        store.insert_rows(conn, contacts, ["client_id", "name", "role", "email", "phone", "email_norm", "phone_norm",
+                                           "created_at"], rows)
+
+
+def _key(kind: str, norm: str | None) -> str | None:
+    return f"{kind}:{norm}" if norm else None
