@@ -348,7 +348,7 @@ def test_choices_happy_path() -> None:
     assert cond is not None
     assert [rules.evaluate(cond, {"products": v}, negated) for v in (["rebar", "tools"], ["cement"], None)] == [
         False, True, True]
-    from engine.spec import condition_text
+    from engine.condition_text import condition_text
     assert condition_text(cond) == "products does not contain tools"
 
 
