@@ -420,9 +420,13 @@ class LeadflowMachine(RuleBasedStateMachine):
     def breaks_passed_rules(self, lead_id: int, lead: Expected, values: dict[str, tuple[Any, Any]]) -> bool:
         """Whether the new fields would undo a rule of a stage the lead has left (docs/process-format.md,
         "Conditions after a stage is left"): asked of the engine's own check on the stored state and history."""
-        from engine.services.passed import passed_moves, require_path_kept
+        from engine.services.passed import conditions_read, passed_moves, require_path_kept
         from engine.store import read_events
 
+        changed = [n for n, (_, v) in values.items()
+                   if (lead.attrs.get(n) if n in ATTRIBUTE_VALUES else lead.fields.get(n)) != v]
+        if not conditions_read(self.specs[lead.process], changed):
+            return False  # no condition reads what changed: it undoes no rule, even of a lead that broke one before
         fields = dict(lead.fields)
         for name, (_, value) in values.items():
             if name not in ATTRIBUTE_VALUES:
@@ -472,7 +476,9 @@ class LeadflowMachine(RuleBasedStateMachine):
                   or (task.owner != spec.owner_role and role(actor) == task.owner
                       and (team_of(actor) is None or team_of(actor) == lead.team))):
             expected = PermissionDenied
-        elif shadow.tasks[(stage.id, task_id)].state in (TaskStatus.DONE, TaskStatus.NOT_APPLICABLE):
+        elif (shadow.tasks[(stage.id, task_id)].state in (TaskStatus.DONE, TaskStatus.NOT_APPLICABLE)
+              or any(shadow.tasks[(stage.id, t)].state == TaskStatus.OPEN for t in task.after
+                     if (stage.id, t) in shadow.tasks)):  # done, not applicable, or after a task still open
             expected = RuleViolation
         elif note_ok is INVALID:
             expected = InvalidInputError
