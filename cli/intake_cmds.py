@@ -13,7 +13,7 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option, writable
-from cli.output import RecordId, console, echo, emit, json_option, plural, print_change, short_time, table, warn
+from cli.output import RecordId, console, echo, emit, json_option, print_change, short_time, table, warn
 from engine.i18n import _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -100,51 +100,63 @@ def _progress(enabled: bool) -> Iterator[Callable[[int, int, int, int], None] | 
 
 
 def _render_import(r: results.ImportReport) -> None:
+    """The import's report for a person, in their language (``--json`` gives the same figures, neutral)."""
     name = Path(r["file"]).name
-    attached = (f"{plural(r['new_clients'], 'new client')}, {r['existing_clients']} existing, "
-                f"{r['repeated_clients']} repeated in the file"
-                + (f", {plural(r['possible_duplicates'], 'possible duplicate')} of another's client (see "
-                   "'leadflow client duplicates')" if r.get("possible_duplicates") else ""))
+    attached = (ngettext("{count} new client", "{count} new clients", r["new_clients"])
+                + _(", {existing} existing, {repeated} repeated in the file", existing=r["existing_clients"],
+                    repeated=r["repeated_clients"])
+                + (ngettext(", {count} possible duplicate of another's client (see 'leadflow client duplicates')",
+                            ", {count} possible duplicates of another's client (see 'leadflow client duplicates')",
+                            r["possible_duplicates"]) if r.get("possible_duplicates") else ""))
+    rejected = ngettext("{count} row rejected", "{count} rows rejected", r["rejected"])
     if r["status"] == "imported":
-        echo(f"Imported {plural(r['imported'], 'lead')} into {r['process']} from {name} (import {r['import_id']}, "
-             f"leads {r['first_lead_id'] or '-'}-{r['last_lead_id'] or '-'}): {attached}; "
-             f"{plural(r['rejected'], 'row')} rejected.")
+        echo(ngettext("Imported {count} lead into {process} from {file}", "Imported {count} leads into {process} from "
+                      "{file}", r["imported"], process=r["process"], file=name)
+             + _(" (import {id}, leads {first}-{last}): {clients}; {rejected}.", id=r["import_id"],
+                 first=r["first_lead_id"] or "-", last=r["last_lead_id"] or "-", clients=attached, rejected=rejected))
     elif r["status"] == "dry_run":
-        echo(f"Dry run: {plural(r['imported'], 'lead')} would be imported into {r['process']} from {name} "
-             f"({attached}); {plural(r['rejected'], 'row')} rejected. Nothing was imported.")
+        echo(ngettext("Dry run: {count} lead would be imported into {process} from {file}",
+                      "Dry run: {count} leads would be imported into {process} from {file}", r["imported"],
+                      process=r["process"], file=name)
+             + _(" ({clients}); {rejected}. Nothing was imported.", clients=attached, rejected=rejected))
     else:
-        echo(f"Nothing imported from {name}: {plural(r['rejected'], 'row')} rejected, and --on-error abort "
-             "imports all rows or none.")
+        echo(_("Nothing imported from {file}: {rejected}, and --on-error abort imports all rows or none.", file=name,
+               rejected=rejected))
     if r["history"] is not None and r["status"] != "aborted":
         h = r["history"]
-        echo(f"History: {plural(h['updated'], 'deal')} moved on, {h['unchanged']} unchanged; of the deals written "
-             f"{h['open']} open, {h['won']} won, {h['lost']} lost.")
+        echo(ngettext("History: {count} deal moved on", "History: {count} deals moved on", h["updated"])
+             + _(", {unchanged} unchanged; of the deals written {open} open, {won} won, {lost} lost.",
+                 unchanged=h["unchanged"], open=h["open"], won=h["won"], lost=h["lost"]))
     if r["status"] != "aborted":
         parts = []
         if r["assigned_by_rules"]:
-            parts.append(f"the assignment rules placed {plural(r['assigned_by_rules'], 'lead')}")
+            parts.append(ngettext("the assignment rules placed {count} lead", "the assignment rules placed {count} "
+                                  "leads", r["assigned_by_rules"]))
         if r["unassigned"]:
-            parts.append(f"{plural(r['unassigned'], 'lead')} without an owner "
-                         f"{'waits' if r['unassigned'] == 1 else 'wait'} in the manager's queue "
-                         "(leadflow lead list --unassigned)")
+            parts.append(ngettext("{count} lead without an owner waits in the manager's queue (leadflow lead list "
+                                  "--unassigned)", "{count} leads without an owner wait in the manager's queue "
+                                  "(leadflow lead list --unassigned)", r["unassigned"]))
         if r["mails_queued"]:
-            parts.append(f"{plural(r['mails_queued'], 'mail')} queued for run-due")
+            parts.append(ngettext("{count} mail queued for run-due", "{count} mails queued for run-due",
+                                  r["mails_queued"]))
         if parts:
             text = "; ".join(parts)
             echo(f"{text[0].upper()}{text[1:]}.")
     if r["ignored_columns"]:
-        echo("Columns read past: " + ", ".join(r["ignored_columns"]))
+        echo(_("Columns read past: {columns}", columns=", ".join(r["ignored_columns"])))
     if r["unknown_columns"]:
-        echo("Columns not recognised, ignored (map them with --mapping): " + ", ".join(
-            c["column"] + (f" (did you mean {c['did_you_mean']}?)" if c["did_you_mean"] else "")
-            for c in r["unknown_columns"]))
+        echo(_("Columns not recognised, ignored (map them with --mapping): {columns}", columns=", ".join(
+            c["column"] + (_(" (did you mean {name}?)", name=c["did_you_mean"]) if c["did_you_mean"] else "")
+            for c in r["unknown_columns"])))
     for reject in r["rejects"][:REJECTS_SHOWN]:
-        echo(f"  line {reject['line']}: {reject['reason']}")
+        echo(_("  line {line}: {reason}", line=reject["line"], reason=reject["reason"]))
     if r["rejected"] > REJECTS_SHOWN:
-        more = f"all of them are in {r['rejects_file']}" if r["rejects_file"] else "write them all with --rejects FILE"
-        echo(f"  ... and {r['rejected'] - REJECTS_SHOWN} more rejected rows ({more})")
+        more = (_("all of them are in {file}", file=r["rejects_file"]) if r["rejects_file"]
+                else _("write them all with --rejects FILE"))
+        echo(ngettext("  ... and {count} more rejected row ({more})", "  ... and {count} more rejected rows ({more})",
+                      r["rejected"] - REJECTS_SHOWN, more=more))
     elif r["rejects_file"] and r["rejected"]:
-        echo(f"Rejected rows written to {r['rejects_file']}")
+        echo(_("Rejected rows written to {file}", file=r["rejects_file"]))
 
 
 @click.command("export")
@@ -183,7 +195,8 @@ def export(app: App, process_: str | None, output: str | None, excel: bool, xlsx
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    click.echo(f"Exported {plural(count, 'lead')} to {output}", err=True)
+    click.echo(ngettext("Exported {count} lead to {file}", "Exported {count} leads to {file}", count, file=output),
+               err=True)
 
 
 def _export_xlsx(app: App, process_: str | None, xlsx_file: str, force: bool) -> None:
@@ -208,7 +221,7 @@ def token() -> None:
 
 
 def _until(value: str | None) -> str:
-    return f", expires {short_time(value)}" if value else ""
+    return _(", expires {when}", when=short_time(value)) if value else ""
 
 
 @token.command("add")
@@ -230,25 +243,26 @@ def token_add(app: App, source: str | None, process_: str | None, read: bool, te
     """Make a token; it is printed this once and stored only as a hash."""
     if personal:
         if source is not None or process_ is not None or read or team is not None:
-            raise click.UsageError("--source, --process and --read are for integration tokens, not --personal ones; "
-                                   "so is --team")
+            raise click.UsageError(_("--source, --process and --read are for integration tokens, not --personal ones; "
+                                     "so is --team"))
         if not name_:
-            raise click.UsageError("a personal token needs --name, e.g. --name laptop")
+            raise click.UsageError(_("a personal token needs --name, e.g. --name laptop"))
         result = app.engine.tokens.add_personal(name_, owner=owner, expires_days=expires_days,
                                                 rate_limit=rate_limit)
-        what = f"Personal token {result['id']} ({result['name']}) of {result['source']}"
+        what = _("Personal token {id} ({name}) of {owner}", id=result["id"], name=result["name"],
+                 owner=result["source"])
     else:
         if source is None:
-            raise click.UsageError("give --source NAME for an integration token, or --personal --name NAME")
+            raise click.UsageError(_("give --source NAME for an integration token, or --personal --name NAME"))
         if name_ is not None or owner is not None:
-            raise click.UsageError("--name and --owner are for --personal tokens")
+            raise click.UsageError(_("--name and --owner are for --personal tokens"))
         result = app.engine.tokens.add(source, process=process_, read=read, expires_days=expires_days,
                                        rate_limit=rate_limit, team=team)
-        what = (f"Token {result['id']} for {result['source']}"
-                + (f" (default process {result['process']})" if result["process"] else "")
-                + (", may read" if result["read"] else ""))
+        what = (_("Token {id} for {source}", id=result["id"], source=result["source"])
+                + (_(" (default process {process})", process=result["process"]) if result["process"] else "")
+                + (_(", may read") if result["read"] else ""))
     print_change(result, f"{what}{_until(result['expires_at'])}:\n{result['token']}\n"
-                         "Keep it now: it is not shown again.", as_json)
+                         + _("Keep it now: it is not shown again."), as_json)
 
 
 @token.command("list")
@@ -277,7 +291,8 @@ def token_list(app: App, mine: bool, owner: str | None, as_json: bool) -> None:
 def token_revoke(app: App, token_id: int, as_json: bool) -> None:
     """Stop accepting a token at once (admins any token, anyone their own personal ones)."""
     result = app.engine.tokens.revoke(token_id)
-    print_change(result, f"Token {token_id} ({result['name'] or result['source']}) revoked", as_json)
+    print_change(result, _("Token {id} ({name}) revoked", id=token_id, name=result["name"] or result["source"]),
+                 as_json)
 
 
 @click.command("serve")

@@ -102,6 +102,27 @@ def test_import_prints_a_summary_and_each_rejected_row(url: str, tmp_path: Path)
     assert result.stderr == ""  # no progress bar when the output is not a terminal
 
 
+@pytest.mark.local_only(REJECTS_FILE)
+def test_import_summary_speaks_polish_with_its_plural_forms(url: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path = excel_file(tmp_path / "prospects.csv", PROSPECTS)
+    monkeypatch.setenv("LEADFLOW_LANG", "pl")
+    result = leadflow(url, "marta", ["import", str(path), "--process", PV, "--rejects", str(tmp_path / "rejects.csv")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[:3] == [
+        "Zaimportowano 2 leady do photovoltaics z prospects.csv (import 1, leady 1-2): 2 nowi klienci, "
+        "istniejących: 0, powtórzonych w pliku: 0; 1 wiersz odrzucony.",
+        "2 leady bez właściciela czekają w kolejce kierownika (leadflow lead list --unassigned).",
+        "Nierozpoznane kolumny, pominięte (przypisz je przez --mapping): Notatki",
+    ]
+    assert lines[3].startswith("  wiersz 4: ")
+    assert lines[4] == f"Odrzucone wiersze zapisano w {tmp_path / 'rejects.csv'}"
+    token = leadflow(url, "root", ["token", "add", "--source", "www"])
+    assert token.exit_code == 0 and token.output.startswith("Token 1 dla www:"), token.output
+    assert token.output.rstrip().endswith("Zachowaj go teraz: nie zostanie pokazany ponownie.")
+
+
 def test_import_abort_exits_1_and_imports_nothing(url: str, tmp_path: Path) -> None:
     path = excel_file(tmp_path / "prospects.csv", PROSPECTS)
     before = snapshot(url)
