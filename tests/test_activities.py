@@ -266,8 +266,8 @@ def test_the_reminder_of_a_next_contact_goes_to_the_owner_once(mailing: Team, sm
     assert (sent["sent"], again["sent"]) == (1, 0)
     (got,) = inbox.received
     assert (got.rcpt_tos, str(got.message["Subject"])) == (
-        ["anna@example.pl"], "Reminder: contact Łukasz Żółć at 2026-03-04 14:00:00")
-    assert "Phone: +48600100200" in got.message.get_content()
+        ["anna@example.pl"], "Przypomnienie o kontakcie: Łukasz Żółć, 2026-03-04 14:00:00")  # pl: the process's
+    assert "Telefon: +48600100200" in got.message.get_content()
     reminders = [m for m in mailing.admin.list_outbox(lead_id=lead["id"]) if m["kind"] == "next_contact"]
     assert sorted((m["state"], m["last_error"]) for m in reminders) == [
         ("cancelled", f"next-contact reminder not sent: the next contact of lead {lead['id']} is booked for "
@@ -285,13 +285,13 @@ def test_a_salesperson_given_a_lead_is_told_with_the_contact_and_the_link(
     named = mailing.as_("marta").leads.add(process=PV, name="Ewa Lis", owner="anna")  # added for anna
     mailing.admin.run_due()
     notices = {(str(r.message["Subject"]), tuple(r.rcpt_tos)): r.message.get_content() for r in inbox.received
-               if "New lead for you" in str(r.message["Subject"])}
-    assert set(notices) == {
-        ("New lead for you: Łukasz Żółć (Photovoltaic installations)", ("piotr@example.pl",)),
-        ("New lead for you: Ewa Lis (Photovoltaic installations)", ("anna@example.pl",))}
-    body = notices["New lead for you: Łukasz Żółć (Photovoltaic installations)", ("piotr@example.pl",)]
-    assert "Phone: +48600100200\nE-mail: lukasz@example.pl\n" in body
-    assert f"Open the lead: https://crm.example.com/leads/{waiting['id']}" in body
+               if "Nowy lead dla Ciebie" in str(r.message["Subject"])}
+    assert set(notices) == {  # in the process's language, Polish: neither salesperson chose one of their own
+        ("Nowy lead dla Ciebie: Łukasz Żółć (Instalacje fotowoltaiczne)", ("piotr@example.pl",)),
+        ("Nowy lead dla Ciebie: Ewa Lis (Instalacje fotowoltaiczne)", ("anna@example.pl",))}
+    body = notices["Nowy lead dla Ciebie: Łukasz Żółć (Instalacje fotowoltaiczne)", ("piotr@example.pl",)]
+    assert "Telefon: +48600100200\nE-mail: lukasz@example.pl\n" in body
+    assert f"Otwórz lead: https://crm.example.com/leads/{waiting['id']}" in body
     assert not [m for m in mailing.admin.list_outbox(lead_id=own["id"]) if m["kind"] == "assigned"]
     assert [m["kind"] for m in mailing.admin.list_outbox(lead_id=named["id"])].count("assigned") == 1
 
@@ -304,7 +304,7 @@ def test_a_notice_for_a_lead_given_on_to_someone_else_is_not_sent(mailing: Team,
     result = mailing.admin.run_due()
     assert [(m["kind"], m["state"]) for m in result["mails"] if m["kind"] == "assigned"] == [
         ("assigned", "cancelled"), ("assigned", "sent")]
-    assert [r.rcpt_tos for r in inbox.received if "New lead" in str(r.message["Subject"])] == [["anna@example.pl"]]
+    assert [r.rcpt_tos for r in inbox.received if "Nowy lead" in str(r.message["Subject"])] == [["anna@example.pl"]]
 
 
 # -- every lead has a team; nobody waits unseen ---------------------------------------------------------
