@@ -242,6 +242,8 @@ class Message(str):
         return made
 
     def in_language(self, code: str) -> str:
+        if not self.template:  # gettext("") is a catalogue's header, not an empty text
+            return str(self)
         return _format(translations(code).gettext(self.template), self.params, code)
 
     def __repr__(self) -> str:

@@ -213,3 +213,22 @@ def test_a_refused_value_or_row_is_a_template_too() -> None:
     call = ast.parse('FieldError(k, Message(N_("{key} is unknown"), key=k))', mode="eval").body
     assert isinstance(call, ast.Call) and not _plain_text(call.args[1])
     assert "RowRefused" in _error_classes() and "RowRefused" not in ENGLISH_ONLY
+
+
+def test_a_message_kept_as_json_is_shown_in_any_language() -> None:
+    """An import job's stored report keeps each refusal as ``message_json``: ``message_text`` shows it again in any
+    language, nested clauses included; one that no longer fits its template is shown as stored, in English."""
+    one = i18n.Message(N_("stage {stage!r} is not a stage of process {process}{suggestion}; stages: {stages}"),
+                       stage="ofer", process="pv", suggestion=did_you_mean("ofer", ["offer"]), stages="offer")
+    both = i18n.several([i18n.Message(N_("a lead needs the client's name")), one])
+    stored = i18n.message_json(both)
+    assert stored["message_id"] == i18n.SEVERAL and stored["params"]["reasons"][1]["params"]["suggestion"] == {
+        "message_id": "; did you mean '{word}'?", "params": {"word": "offer"}}
+    for code in i18n.LANGUAGES:
+        assert i18n.message_text(stored, code) == i18n.message_text(both, code)
+    assert str(both) == ("a lead needs the client's name; stage 'ofer' is not a stage of process pv; did you mean "
+                         "'offer'?; stages: offer")
+    assert i18n.message_text(stored, "pl").startswith("lead wymaga nazwy klienta; etap 'ofer' nie jest etapem")
+    broken = {"reason": "as it was", "message_id": "{at:%Y-%m-%d}", "params": {"at": "2026-01-01"}}
+    assert i18n.message_text(broken, "pl") == "as it was"
+    assert i18n.Message("").in_language("pl") == ""  # not the catalogue's header
