@@ -37,8 +37,8 @@ class FieldError:
 class InquiryErrors(InvalidInputError):
     """An inquiry with refused values; ``errors`` lists every one (the HTTP intake answers them as 422).
 
-    Its own message is theirs joined with "; ", in the reader's language too; ``language`` is the one the form's
-    process speaks (the HTTP intake answers in it when the request asks for none it knows)."""
+    Its own message is theirs joined with "; ", in the reader's language too; ``process_language`` is the one the
+    form's process speaks (the HTTP intake answers in it when the browser asks for none leadflow knows)."""
 
     def __init__(self, errors: list[FieldError], *, language: str | None = None):
         self.errors = errors
