@@ -14,7 +14,7 @@ import click
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, print_change, short_time, table, warn
-from engine.i18n import _, ngettext
+from engine.i18n import _, message_text, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -149,7 +149,8 @@ def _render_import(r: results.ImportReport) -> None:
             c["column"] + (_(" (did you mean {name}?)", name=c["did_you_mean"]) if c["did_you_mean"] else "")
             for c in r["unknown_columns"])))
     for reject in r["rejects"][:REJECTS_SHOWN]:
-        echo(_("  line {line}: {reason}", line=reject["line"], reason=reject["reason"]))
+        # in the reader's language, from its template (through a server too: the report's JSON has it)
+        echo(_("  line {line}: {reason}", line=reject["line"], reason=message_text(reject)))
     if r["rejected"] > REJECTS_SHOWN:
         more = (_("all of them are in {file}", file=r["rejects_file"]) if r["rejects_file"]
                 else _("write them all with --rejects FILE"))

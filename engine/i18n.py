@@ -242,6 +242,8 @@ class Message(str):
         return made
 
     def in_language(self, code: str) -> str:
+        if not self.template:  # gettext("") is a catalogue's header, not an empty text
+            return str(self)
         return _format(translations(code).gettext(self.template), self.params, code)
 
     def __repr__(self) -> str:
@@ -297,3 +299,76 @@ def null_translations_for(code: str) -> _gettext.NullTranslations:
     """The catalogue of ``code`` for Jinja's i18n extension (``env.install_gettext_translations(...)``); an
     unknown code gets English."""
     return translations(normalize(code) or SOURCE)
+
+
+#: The template of several messages given as one (a refused row's or form's several reasons): joined with "; " in
+#: the reader's language (``localized``). Not marked for the catalogues: it has no words.
+SEVERAL = "{reasons}"
+
+
+def several(messages: list[Message]) -> Message:
+    """One message of ``messages``: the only one, or all of them joined (``SEVERAL``)."""
+    return messages[0] if len(messages) == 1 else Message(SEVERAL, reasons=list(messages))
+
+
+def message_of_error(error: BaseException) -> Message:
+    """An error's message as a ``Message`` (its template and parameters), to carry as a part of a larger answer:
+    an inquiry's refused value, an import's refused row."""
+    template = getattr(error, "template", None)
+    if isinstance(template, str) and template:
+        return Message(template, **(getattr(error, "params", None) or {}))
+    return Message(str(error))
+
+
+def message_json(message: str) -> dict[str, Any]:
+    """A message as JSON that is the same in every language: ``{"message_id": its English template, "params": its
+    parameters}`` (a stage, task or field by its id, a phrase that is itself a ``Message`` as such an object, the
+    rest as text); ``message_of`` makes the message again, to show it in any language. A plain text is its own
+    id."""
+    if isinstance(message, Message):
+        return {"message_id": message.template, "params": {k: _param_json(v) for k, v in message.params.items()}}
+    return {"message_id": str(message), "params": {}}
+
+
+def _param_json(value: Any) -> Any:
+    if isinstance(value, Message):
+        return message_json(value)
+    if isinstance(value, Named):
+        return value.ident
+    if isinstance(value, (bool, int, float)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_param_json(v) for v in value]
+    return str(value)
+
+
+def message_of(data: Mapping[str, Any]) -> Message:
+    """The message of ``message_json``'s object (a stored import report's refusal, for instance)."""
+    return Message(str(data.get("message_id", "")), **{k: _param_of(v) for k, v in (data.get("params") or {}).items()})
+
+
+def _param_of(value: Any) -> Any:
+    if isinstance(value, Mapping) and "message_id" in value:
+        return message_of(value)
+    if isinstance(value, list):
+        return [_param_of(v) for v in value]
+    return value
+
+
+def message_text(message: str | Mapping[str, Any], code: str | None = None) -> str:
+    """A message (a ``Message``, a plain text or ``message_json``'s object) in ``code`` (default: the language in
+    effect). A stored message whose parameters no longer fit its template (a date kept as text) is shown in
+    English, as it was stored."""
+    lang = code or language()
+    english = message
+    if isinstance(message, Mapping):
+        # an import's rejected row ({"reason", "message_id", "params"}) or an intake's error ({"message", ...})
+        english = str(message.get("reason") or message.get("message") or message.get("message_id", ""))
+        try:
+            message = message_of(message)
+        except (ValueError, KeyError, IndexError, TypeError):
+            return english
+    try:
+        return str(localized(message, lang)) if isinstance(message, Message) else str(message)
+    except (ValueError, KeyError, IndexError, TypeError):
+        return str(english)

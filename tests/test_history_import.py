@@ -165,7 +165,7 @@ def test_importing_the_same_file_again_changes_nothing_and_a_later_file_moves_de
                  owner="anna")]
     report = team.admin.intake.import_csv(write(tmp_path / "back.csv", back), process=PV, history=True)
     assert report["imported"] == 1
-    assert report["rejects"] == [{"line": 2, "reason": (
+    assert [{"line": r["line"], "reason": r["reason"]} for r in report["rejects"]] == [{"line": 2, "reason": (
         f"lead {lead_of(team, 'D-1')['id']} (external_id 'D-1') is won in leadflow, the file has it open in "
         "'first_contact': a deal's history does not go back (a manager may reopen it)")}]
 
@@ -228,8 +228,9 @@ def test_every_bad_row_is_refused_with_its_line_and_reason_and_abort_writes_noth
     # a repeated id in one file; a reason mapped
     path = write(tmp_path / "more.csv", [BAD_ROWS[3][0], BAD_ROWS[3][0]])
     report = team.admin.intake.import_csv(path, process=PV, history=True, map_reason={"Budget cut": "no_budget"})
-    assert report["imported"] == 1 and report["rejects"] == [
+    assert report["imported"] == 1 and [{"line": r["line"], "reason": r["reason"]} for r in report["rejects"]] == [
         {"line": 3, "reason": "external_id 'B-4' is on an earlier line too; each deal once"}]
+    assert report["rejects"][0]["params"] == {"external": "B-4"}  # and its template, for every language
     assert lead_of(team, "B-4")["close_reason"] == "no_budget"
 
 

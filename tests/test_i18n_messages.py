@@ -23,15 +23,17 @@ ENGINE = Path(engine.__file__).resolve().parent
 ENGLISH_ONLY = {
     # programmer errors and Python protocol errors: a bug's report, never a user's refusal
     "AssertionError", "AttributeError", "RuntimeError", "TypeError", "ValueError",
-    # texts that become data: an import's per-row refusal goes into the import's report (a list of texts in its
-    # JSON), a template's or an SMTP server's problem into the outbox's stored last error
-    "RowRefused", "TemplateError", "SendError",
+    # texts that become data: a template's or an SMTP server's problem goes into the outbox's stored last error
+    # (an import's per-row refusal is a template: its report carries message_id and params, docs/i18n.md)
+    "TemplateError", "SendError",
     # PyYAML's own error, which the loader turns into a located problem of the process file (those stay English:
     # docs/i18n.md, "Not yet translated")
     "ComposerError",
 }
 #: The functions whose first argument is a template: an f-string there would be extracted as nonsense.
 TEMPLATE_TAKERS = {"N_", "_", "gettext", "ngettext", "Message"}
+#: The calls whose second argument is a message shown to a person: a refused value of a form or an import's row.
+MESSAGE_SECOND = {"FieldError"}
 
 
 def _error_classes() -> set[str]:
@@ -62,6 +64,13 @@ def _english(node: ast.expr) -> bool:
     return False
 
 
+def _plain_text(node: ast.expr) -> bool:
+    """Whether ``node`` is a text that is no template: an English sentence (a literal, an f-string, a glued one),
+    where a ``Message(N_("..."), ...)`` belongs."""
+    return (isinstance(node, ast.Constant) and isinstance(node.value, str)) or _english(node) or isinstance(
+        node, ast.JoinedStr)
+
+
 def _name(func: ast.expr) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
@@ -82,6 +91,8 @@ def _english_messages() -> list[str]:
             raised_unknown = id(node) in raised and name not in ENGLISH_ONLY
             if (checked or raised_unknown) and _english(node.args[0]):
                 found.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno}: {name}(...)")
+            if name in MESSAGE_SECOND and len(node.args) > 1 and _plain_text(node.args[1]):
+                found.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno}: {name}(..., text)")
     return found
 
 
@@ -191,3 +202,33 @@ def test_click_words_change_only_clicks_modules() -> None:
     extracted = {m if isinstance(m, str) else m[0] for _line, _f, m, _c in click_words.messages()}
     assert {"Usage:", "Options", "Show this message and exit.", "Error: {message}", "Missing argument"} <= extracted
     assert not extracted & click_words.FOR_PROGRAMMERS
+
+
+def test_a_refused_value_or_row_is_a_template_too() -> None:
+    """A web form's refused value (``FieldError``) and an import's refused row (``RowRefused``) are shown to a
+    person in their language (docs/i18n.md): an English text there is found, as a raised f-string is."""
+    for source in ('FieldError("email", "a lead needs an e-mail")', 'FieldError(k, f"{k} is unknown")'):
+        call = ast.parse(source, mode="eval").body
+        assert isinstance(call, ast.Call) and _plain_text(call.args[1]), source
+    call = ast.parse('FieldError(k, Message(N_("{key} is unknown"), key=k))', mode="eval").body
+    assert isinstance(call, ast.Call) and not _plain_text(call.args[1])
+    assert "RowRefused" in _error_classes() and "RowRefused" not in ENGLISH_ONLY
+
+
+def test_a_message_kept_as_json_is_shown_in_any_language() -> None:
+    """An import job's stored report keeps each refusal as ``message_json``: ``message_text`` shows it again in any
+    language, nested clauses included; one that no longer fits its template is shown as stored, in English."""
+    one = i18n.Message(N_("stage {stage!r} is not a stage of process {process}{suggestion}; stages: {stages}"),
+                       stage="ofer", process="pv", suggestion=did_you_mean("ofer", ["offer"]), stages="offer")
+    both = i18n.several([i18n.Message(N_("a lead needs the client's name")), one])
+    stored = i18n.message_json(both)
+    assert stored["message_id"] == i18n.SEVERAL and stored["params"]["reasons"][1]["params"]["suggestion"] == {
+        "message_id": "; did you mean '{word}'?", "params": {"word": "offer"}}
+    for code in i18n.LANGUAGES:
+        assert i18n.message_text(stored, code) == i18n.message_text(both, code)
+    assert str(both) == ("a lead needs the client's name; stage 'ofer' is not a stage of process pv; did you mean "
+                         "'offer'?; stages: offer")
+    assert i18n.message_text(stored, "pl").startswith("lead wymaga nazwy klienta; etap 'ofer' nie jest etapem")
+    broken = {"reason": "as it was", "message_id": "{at:%Y-%m-%d}", "params": {"at": "2026-01-01"}}
+    assert i18n.message_text(broken, "pl") == "as it was"
+    assert i18n.Message("").in_language("pl") == ""  # not the catalogue's header

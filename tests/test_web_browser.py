@@ -15,10 +15,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -33,6 +34,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
@@ -110,15 +112,15 @@ def _floor(db: str) -> dict[str, int]:
         eng.close()
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    tmp = tmp_path_factory.mktemp("web")
-    db = f"sqlite:///{tmp / 'leadflow.db'}"
+@contextmanager
+def serving(tmp: Path, db: str, floor: Callable[[str], T]) -> Iterator[tuple[str, T]]:
+    """``floor(db)`` built in the tests' environment, then ``leadflow serve`` over ``db`` until the block ends: its
+    URL, and what ``floor`` returned."""
     saved = {k: os.environ.get(k) for k in ("LEADFLOW_NOW", "LEADFLOW_TZ", "LEADFLOW_TEST_DATABASE")}
     # a module's fixture runs before the test's environment: it makes its test database itself
     os.environ.update({"LEADFLOW_NOW": TEST_NOW, "LEADFLOW_TZ": "Europe/Warsaw", "LEADFLOW_TEST_DATABASE": "1"})
     try:
-        leads = _floor(db)
+        built = floor(db)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -134,10 +136,18 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                                  "--test-clock"], cwd=tmp, env=env, stdout=out, stderr=subprocess.STDOUT)
     _wait_until_listening(port, proc, log)
     try:
-        yield Site(f"http://127.0.0.1:{port}", db, leads)
+        yield f"http://127.0.0.1:{port}", built
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp = tmp_path_factory.mktemp("web")
+    db = f"sqlite:///{tmp / 'leadflow.db'}"
+    with serving(tmp, db, _floor) as (url, leads):
+        yield Site(url, db, leads)
 
 
 @pytest.fixture(scope="module")

@@ -48,9 +48,16 @@ def accepted(header: str | None) -> str | None:
     return str(found.language) if found is not None else None
 
 
-def negotiate(user_language: str | None, accept_language: str | None) -> str:
-    """The language of an API answer: the person's own, else the request's ``Accept-Language``, else English."""
-    return i18n.normalize(user_language) or accepted(accept_language) or i18n.SOURCE
+def negotiate(user_language: str | None, accept_language: str | None, fallback: str | None = None) -> str:
+    """The language of an API answer: the person's own, else the request's ``Accept-Language``, else English.
+
+    A request whose ``Accept-Language`` names only languages leadflow does not speak (a browser's ``de-DE``) gets
+    ``fallback`` before English: the language of the process a refused web form is for. A request without the
+    header is a program's, which reads English as it always has."""
+    chosen = i18n.normalize(user_language) or accepted(accept_language)
+    if chosen is None and accept_language and accept_language.strip():
+        chosen = i18n.normalize(fallback)
+    return chosen or i18n.SOURCE
 
 
 def remember(error: BaseException) -> None:
@@ -60,8 +67,10 @@ def remember(error: BaseException) -> None:
 
 
 def of_error(error: BaseException, accept_language: str | None) -> str:
-    """The language to refuse in: the acting user's (``remember``), else the request's, else English."""
-    return negotiate(getattr(error, "reader_language", None), accept_language)
+    """The language to refuse in: the acting user's (``remember``), else the request's, else the language of the
+    process a refused web form is for (``InquiryErrors.process_language``), else English."""
+    return negotiate(getattr(error, "reader_language", None), accept_language,
+                     getattr(error, "process_language", None))
 
 
 def wants_labels(headers: Any) -> bool:

@@ -1,5 +1,6 @@
 """Refusals as RFC 9457 problems (``application/problem+json``): the engine's one-sentence message as ``detail``,
-in the person's language, the HTTP status saying its kind, and the per-field ``errors`` of the intake.
+in the person's language, the HTTP status saying its kind, and the per-field ``errors`` of the intake (each
+``{"field", "message", "message_id", "params"}``: its message in the person's language too).
 
 One body for every refusal, whatever raised it::
 
@@ -55,7 +56,7 @@ def status_of(exc: LeadflowError) -> int:
     return next(code for cls, code in STATUS if isinstance(exc, cls))
 
 
-def answer(status: int, detail: str, *, errors: list[dict[str, str]] | None = None,
+def answer(status: int, detail: str, *, errors: list[dict[str, Any]] | None = None,
            headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None) -> JSONResponse:
     # a problem that is not the engine's (bad syntax, a body too large) is English only: its text is its own id
     body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
@@ -73,7 +74,9 @@ def of_engine(exc: LeadflowError, *, language: str = i18n.SOURCE, status: int | 
     """The problem for an engine error: its status by kind, its message in ``language`` (with ``hide``, a server's
     folder, left out), its machine part, its fields' errors."""
     code = status if status is not None else status_of(exc)
-    errors = [{"field": e.field, "message": e.message} for e in getattr(exc, "errors", [])]
+    # a refused value of a web form: its message in the reader's language, its template and parameters for programs
+    errors = [{"field": e.field, "message": i18n.message_text(e.message, language), **i18n.message_json(e.message)}
+              for e in getattr(exc, "errors", [])]
     headers: dict[str, str] = {}
     if code == 401:
         headers["WWW-Authenticate"] = "Bearer"
@@ -116,7 +119,9 @@ SCHEMA: dict[str, Any] = {
                        "in every language; the catalogues' msgid)"},
         "params": {"type": "object", "description": "the template's parameters, the same in every language"},
         "errors": {"type": "array", "items": {"type": "object", "properties": {
-            "field": {"type": "string"}, "message": {"type": "string"}}}},
+            "field": {"type": "string"}, "message": {"type": "string", "description": "in the person's language"},
+            "message_id": {"type": "string", "description": "its English template (the catalogues' msgid)"},
+            "params": {"type": "object", "description": "the template's parameters, the same in every language"}}}},
         "lead": {"type": "object", "description": "409 of a stale version: the lead as it is now"},
         "current_version": {"type": "integer"},
     },

@@ -13,8 +13,10 @@ from typing import Any
 
 from starlette.responses import Response
 
+from cli.web import security
 from cli.web.text import _
 from cli.web.views import Visit, action, hidden_or_refused, page, redirect, refusal, render
+from engine import i18n
 from engine.errors import ConcurrentUpdateError, LeadflowError
 
 #: What a successful form says on the page it returns to (``?done=...``).
@@ -79,7 +81,7 @@ def change(visit: Visit, lead_id: int, form: dict[str, str], done: str,
             return hidden
         from cli.server.problems import status_of
 
-        return lead_page(visit, lead_id, status=status_of(exc), error=str(exc))
+        return lead_page(visit, lead_id, status=status_of(exc), error=i18n.error_text(exc))  # the reader's language
     return redirect(f"/leads/{lead_id}?done={done}")
 
 
@@ -95,11 +97,16 @@ def task_done(visit: Visit, lead_id: int, task_id: str, form: dict[str, str]) ->
 
 @action("/leads/{lead_id:int}/fields")
 def set_fields(visit: Visit, lead_id: int, form: dict[str, str]) -> Response:
-    """Every field of the form; the engine records only those that changed."""
+    """Every field of the form; the engine records only those that changed. A multi-choice field's options come as
+    its name repeated (after an empty value that is always sent, so that none checked clears it): the engine takes
+    them as a list and refuses one that is not an option."""
     values: dict[str, Any] = {k[2:]: v for k, v in form.items() if k.startswith("f_")}
     values.update({k: form[k] for k in ATTRIBUTES if k in form})
     for name, raw in list(values.items()):
-        if raw in ("true", "false"):  # a yes/no field's select
+        given = security.values(form, f"f_{name}")
+        if len(given) > 1:  # a multi-choice field
+            values[name] = [v for v in given if v]
+        elif raw in ("true", "false"):  # a yes/no field's select
             values[name] = raw == "true"
         elif raw == "":
             values[name] = None

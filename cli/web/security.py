@@ -113,15 +113,33 @@ def session_csrf(session_token: str) -> str:
     return csrf_token(session_token)
 
 
-async def read_form(request: Request) -> dict[str, str]:
+class Form(dict[str, str]):
+    """A form's values by name (a repeated name: its last value), and every value of a repeated name
+    (``values``): a multi-select's checked options."""
+
+    def __init__(self, pairs: list[tuple[str, str]]):
+        super().__init__(pairs)
+        self.repeated: dict[str, list[str]] = {}
+        for name, value in pairs:
+            self.repeated.setdefault(name, []).append(value)
+
+
+def values(form: dict[str, str], name: str) -> list[str]:
+    """Every value the form gave ``name``, in order (none when it gave none)."""
+    if isinstance(form, Form):
+        return list(form.repeated.get(name, []))
+    return [form[name]] if name in form else []
+
+
+async def read_form(request: Request) -> Form:
     """An ``application/x-www-form-urlencoded`` body, at most ``MAX_FORM`` bytes (a repeated name: its last
-    value; names ending in ``[]`` are not used)."""
+    value, and all of them in ``values``; names ending in ``[]`` are not used)."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM:
             raise TooLarge
-    return dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    return Form(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
 def is_multipart(request: Request) -> bool:

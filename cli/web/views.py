@@ -168,6 +168,7 @@ def environment() -> Environment:
     env.filters["money"] = money
     env.filters["label"] = i18n.label  # a process label in a translated sentence: task=t.name|label
     env.filters["number"] = number
+    env.filters["message"] = i18n.message_text  # a message kept as its template (an import's rejected row)
     env.globals["assets"] = ASSETS
     return env
 

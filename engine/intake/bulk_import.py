@@ -14,10 +14,10 @@ from typing import IO, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import actions, notices, policy, results, rules, store
+from engine import actions, i18n, notices, policy, results, rules, store
 from engine.assignment import Assigner, owner_of_new_lead
 from engine.errors import InvalidInputError, LeadflowError
-from engine.i18n import N_, Message
+from engine.i18n import N_, Message, message_of_error, several
 from engine.intake.columns import ColumnPlan, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256, unneutralise
 from engine.intake.inquiry import FieldError, Inquiry, check_inquiry
@@ -25,6 +25,9 @@ from engine.spec import ProcessSpec
 from engine.state import Event, LeadState, apply
 from engine.store import clients, imports, leads
 from engine.vocab import EventKind
+
+#: A row with more or fewer cells than the header.
+ROW_WIDTH = N_("the row has {cells} cells, the header {width}")
 
 # -- the import ------------------------------------------------------------------------------------------
 
@@ -80,11 +83,18 @@ class Rejects:
             self._writer.writerow([*header, "line", "reason"])
 
     def add(self, line: int, cells: list[str], reason: str) -> None:
+        """A rejected row and why: its ``reason`` (a ``Message``: its English text, with ``message_id`` and
+        ``params`` beside it in the report, shown in the reader's language); the rejects file has it in the
+        language of the one who imports."""
         self.count += 1
+        if not isinstance(reason, Message):
+            reason = Message(reason)
         if len(self.first) < self.keep:
-            self.first.append({"line": line, "reason": reason})
+            machine = i18n.message_json(reason)
+            self.first.append({"line": line, "reason": reason, "message_id": machine["message_id"],
+                               "params": machine["params"]})
         if self._file is not None:
-            self._writer.writerow([*cells, line, reason])
+            self._writer.writerow([*cells, line, i18n.message_text(reason)])
 
     def finish(self) -> None:
         if self._file is not None and self.path is not None:
@@ -110,7 +120,7 @@ class BulkImport:
         self.specs = specs
         self.options = options
         self._user = user
-        self._owners: dict[str, policy.Actor | str] = {}  # owner name -> the user, or why they cannot own
+        self._owners: dict[str, policy.Actor | Message] = {}  # owner name -> the user, or why they cannot own
         self.default_owner = self._owner_row(options.owner) if options.owner else None
         if isinstance(self.default_owner, str):
             raise InvalidInputError(N_("--owner: {default_owner}"), default_owner=self.default_owner)
@@ -128,7 +138,7 @@ class BulkImport:
         self.given = notices.Given(actor.name)  # the leads given to others: one digest mail each (engine/notices.py)
 
     # -- owners: assignment.owner_of_new_lead decides, as for leads.add ---------------------------
-    def _owner_row(self, name: str) -> policy.Actor | str:
+    def _owner_row(self, name: str) -> policy.Actor | Message:
         """The owner named in the file or by --owner, or why they cannot own this lead."""
         if name not in self._owners:
             try:
@@ -136,7 +146,7 @@ class BulkImport:
                 policy.require_can_give(self.actor, owner, Message(N_("import leads for {name}"), name=name))
                 self._owners[name] = owner
             except LeadflowError as exc:
-                self._owners[name] = str(exc)
+                self._owners[name] = message_of_error(exc)
         return self._owners[name]
 
     def place(self, batch: list[_Pending]) -> None:
@@ -424,7 +434,7 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: Rejects,
     for line, cells in source.records():
         rows += 1
         if len(cells) != width and not (len(cells) > width and not any(c.strip() for c in cells[width:])):
-            rejects.add(line, cells, f"the row has {len(cells)} cells, the header {width}")
+            rejects.add(line, cells, Message(ROW_WIDTH, cells=len(cells), width=width))
             writing = writing and options.on_error == "skip"
             continue
         values = [(c, cell(cells[c.index])) for c in columns]
@@ -435,7 +445,7 @@ def _read(source: CsvFile, plan: ColumnPlan, bulk: BulkImport, rejects: Rejects,
                 header = source.header[owner_index] if owner_index is not None else "owner"
                 errors.append(FieldError(header, row))
         if errors:
-            rejects.add(line, cells, "; ".join(e.message for e in errors))
+            rejects.add(line, cells, several([e.message for e in errors]))
             writing = writing and options.on_error == "skip"
             continue
         if writing:

@@ -26,9 +26,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import clock, notices, policy, results, rules, store, views, visits
-from engine.errors import InvalidInputError, LeadflowError, suggest
-from engine.i18n import N_
-from engine.intake.bulk_import import ImportOptions, Rejects, cell, outcome, read_rows
+from engine.errors import InvalidInputError, LeadflowError, did_you_mean
+from engine.i18n import N_, Message, message_of_error, several
+from engine.intake.bulk_import import ROW_WIDTH, ImportOptions, Rejects, cell, outcome, read_rows
 from engine.intake.columns import IGNORE, ColumnPlan, header_key, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256
 from engine.intake.history_clients import DealClients
@@ -68,8 +68,9 @@ class Deal:
     built: tuple[list[Event], LeadState, list[visits.Step], list[history.Point]] | None = None
 
 
-class RowRefused(Exception):  # a row's refusal, reported with its line, never raised further
-    pass
+class RowRefused(LeadflowError):
+    """A row's refusal, reported with its line (its template and parameters, shown in the reader's language),
+    never raised further."""
 
 
 class HistoryImport:
@@ -82,7 +83,7 @@ class HistoryImport:
         self.specs, self._user, self.allowed = specs, user, allowed
         self.reasons = reason_lookup(spec, reason_map)
         self.stages = stage_names(spec)
-        self._owners: dict[str, policy.Actor | str] = {}
+        self._owners: dict[str, policy.Actor | Message] = {}
         self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
                       "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
         self.clients = DealClients(conn, at, self.stats)
@@ -101,31 +102,34 @@ class HistoryImport:
 
         external = value("external_id")
         if not external:
-            raise RowRefused(f"{plan.headers.get('external_id', 'external_id')} is empty: a deal needs its id in "
-                             "the old system, so that importing the file again changes nothing")
+            raise RowRefused(N_("{header} is empty: a deal needs its id in the old system, so that importing the "
+                                "file again changes nothing"), header=plan.headers.get('external_id', 'external_id'))
         if len(external) > NAME_LENGTH:
-            raise RowRefused(f"external_id is longer than {NAME_LENGTH} characters")
+            raise RowRefused(N_("external_id is longer than {length} characters"), length=NAME_LENGTH)
         if external in self._seen:
-            raise RowRefused(f"external_id {external!r} is on an earlier line too; each deal once")
+            raise RowRefused(N_("external_id {external!r} is on an earlier line too; each deal once"),
+                             external=external)
         status_text, stage_text = value("status").casefold(), value("stage")
         status = STATUSES.get(status_text) if status_text else None
         if status_text and status is None:
-            raise RowRefused(f"status {value('status')!r} is not one of: open, won, lost")
+            raise RowRefused(N_("status {status!r} is not one of: open, won, lost"), status=value('status'))
         stage = self.stages.get(header_key(stage_text)) if stage_text else None
         if stage_text and stage is None:
-            raise RowRefused(f"stage {stage_text!r} is not a stage of process {spec.id}"
-                             f"{suggest(stage_text, spec.stage_ids)}; stages: {', '.join(spec.stage_ids)}")
+            raise RowRefused(N_("stage {stage!r} is not a stage of process {process}{suggestion}; stages: {stages}"),
+                             stage=stage_text, process=spec.id, suggestion=did_you_mean(stage_text, spec.stage_ids),
+                             stages=', '.join(spec.stage_ids))
         if status is None:
             if stage is None:
-                raise RowRefused("a deal needs its stage or its status (open, won, lost)")
+                raise RowRefused(N_("a deal needs its stage or its status (open, won, lost)"))
             status = LeadStatus.OPEN
         if status == LeadStatus.WON:
             if stage is not None and stage != spec.won_stage:
-                raise RowRefused(f"a won deal was won from '{spec.won_stage}', the won stage of process {spec.id}, "
-                                 f"not from '{stage}'")
+                raise RowRefused(N_("a won deal was won from '{won}', the won stage of process {process}, not from "
+                                    "'{stage}'"), won=spec.won_stage, process=spec.id, stage=stage)
             stage = spec.won_stage
         if stage is None:
-            raise RowRefused(f"a {status} deal needs the stage it {'is in' if status == 'open' else 'was lost in'}")
+            raise RowRefused(N_("an open deal needs the stage it is in") if status == LeadStatus.OPEN
+                             else N_("a lost deal needs the stage it was lost in"))
         created = self._instant(value("created_at"), plan.headers.get("created_at", "created_at"), required=True)
         assert created is not None
         reached = {s: t for s, index in plan.reached.items()
@@ -133,22 +137,25 @@ class HistoryImport:
         entered = self._instant(value("stage_entered_at"), "stage_entered_at")
         if entered is not None:
             if stage in reached and reached[stage] != entered:
-                raise RowRefused(f"stage_entered_at {views.iso(entered)} and {plan.headers[stage]} "
-                                 f"{views.iso(reached[stage])} differ")
+                raise RowRefused(N_("stage_entered_at {entered} and {header} {reached} differ"),
+                                 entered=views.iso(entered), header=plan.headers[stage],
+                                 reached=views.iso(reached[stage]))
             reached[stage] = entered
         closed = self._instant(value("closed_at"), plan.headers.get("closed_at", "closed_at"))
         if status == LeadStatus.OPEN and closed is not None:
-            raise RowRefused(f"an open deal has no closed_at (got {views.iso(closed)}); give status won or lost")
+            raise RowRefused(N_("an open deal has no closed_at (got {closed}); give status won or lost"),
+                             closed=views.iso(closed))
         if status != LeadStatus.OPEN and closed is None:
-            raise RowRefused(f"a {status} deal needs closed_at, the day it was {status}")
+            raise RowRefused(N_("a won deal needs closed_at, the day it was won") if status == LeadStatus.WON
+                             else N_("a lost deal needs closed_at, the day it was lost"))
         reason = None
         if status == LeadStatus.LOST:
             reason = self._reason(value("close_reason"))
         owner = None
         if inquiry.owner:
             found = self._owner(inquiry.owner)
-            if isinstance(found, str):
-                raise RowRefused(found)
+            if isinstance(found, Message):
+                raise RowRefused(found.template, **found.params)
             owner = found
         team = rules.clean_text(value("team") or None, "team", NAME_LENGTH) or (owner.team if owner else None)
         deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
@@ -160,36 +167,37 @@ class HistoryImport:
     def _instant(self, text: str, header: str, *, required: bool = False) -> dt.datetime | None:
         if not text:
             if required:
-                raise RowRefused(f"{header} is empty: a deal needs the date it was created")
+                raise RowRefused(N_("{header} is empty: a deal needs the date it was created"), header=header)
             return None
         try:
             value = clock.parse_datetime(text, what=header)
         except InvalidInputError as exc:
-            raise RowRefused(str(exc)) from None
+            raise RowRefused(exc.template, **exc.params) from None
         if value > self.at:
-            raise RowRefused(f"{header} {views.iso(value)} is in the future (now is {views.iso(self.at)})")
+            raise RowRefused(N_("{header} {value} is in the future (now is {now})"), header=header,
+                             value=views.iso(value), now=views.iso(self.at))
         return value
 
     def _reason(self, text: str) -> ClosureReason:
         if not text:
-            raise RowRefused("a lost deal needs its close_reason (a reason id or label of the process's catalogue, "
-                             "or map the old system's with --map-reason OLD=NEW)")
+            raise RowRefused(N_("a lost deal needs its close_reason (a reason id or label of the process's "
+                                "catalogue, or map the old system's with --map-reason OLD=NEW)"))
         found = self.reasons.get(header_key(text))
         if found is None:
             ids = [r.id for r in self.spec.closure_reasons]
-            raise RowRefused(f"close_reason {text!r} is not a closure reason of process {self.spec.id}"
-                             f"{suggest(text, ids)}; give one of {', '.join(ids)} or map it with "
-                             f"--map-reason {text!r}=REASON")
+            raise RowRefused(N_("close_reason {reason!r} is not a closure reason of process {process}{suggestion}; "
+                                "give one of {reasons} or map it with --map-reason {reason!r}=REASON"), reason=text,
+                             process=self.spec.id, suggestion=did_you_mean(text, ids), reasons=', '.join(ids))
         return found
 
-    def _owner(self, name: str) -> policy.Actor | str:
+    def _owner(self, name: str) -> policy.Actor | Message:
         if name not in self._owners:
             try:
                 owner = self._user(name)
                 policy.require_can_own(owner)
                 self._owners[name] = owner
             except LeadflowError as exc:
-                self._owners[name] = f"owner: {exc}"
+                self._owners[name] = Message(N_("owner: {reason}"), reason=message_of_error(exc))
         return self._owners[name]
 
     # -- a deal's events -------------------------------------------------------------------------------------
@@ -217,11 +225,14 @@ class HistoryImport:
                 if nxt.stage not in way and self.allowed(here, f"advance_to_{nxt.stage}", fields) == nxt.stage:
                     stack.append([*way, nxt.stage])
         if best is None:
-            raise RowRefused(f"process {spec.id} does not lead from '{start}' to '{target}' for this deal's fields")
+            raise RowRefused(N_("process {process} does not lead from '{start}' to '{target}' for this deal's "
+                                "fields"), process=spec.id, start=start, target=target)
         missed = sorted(wanted - set(best), key=spec.stage_index)
         if missed and strict:
-            raise RowRefused(f"{', '.join(missed)} {'is' if len(missed) == 1 else 'are'} not on the deal's way from "
-                             f"'{start}' to '{target}' ({' -> '.join(best)})")
+            raise RowRefused(N_("{stages} is not on the deal's way from '{start}' to '{target}' ({way})")
+                             if len(missed) == 1 else
+                             N_("{stages} are not on the deal's way from '{start}' to '{target}' ({way})"),
+                             stages=', '.join(missed), start=start, target=target, way=' -> '.join(best))
         return best
 
     def events(self, deal: Deal, state: LeadState, path: list[str], since: dt.datetime,
@@ -257,33 +268,37 @@ class HistoryImport:
         for previous, stage in itertools.pairwise(path):
             when = deal.reached.get(stage, at)
             if when < at:
-                raise RowRefused(self._backwards(deal, stage, when, previous, at))
+                raise self._backwards(deal, stage, when, previous, at)
             finish(previous, when)
             add(EventKind.ADVANCED, when, owner, {"from": previous, "to": stage})
             at = when
         if deal.status != LeadStatus.OPEN:
             assert deal.closed_at is not None
             if deal.closed_at < at:
-                raise RowRefused(f"closed_at {views.iso(deal.closed_at)} is before the deal reached "
-                                 f"'{state.stage}' ({views.iso(at)}); dates go forward")
+                raise RowRefused(N_("closed_at {closed} is before the deal reached '{stage}' ({reached}); dates go "
+                                    "forward"), closed=views.iso(deal.closed_at), stage=state.stage,
+                                 reached=views.iso(at))
             if deal.status == LeadStatus.WON:
                 finish(state.stage, deal.closed_at)
                 if self.allowed(state.stage, "win", rules.lead_facts(state)) != "won":
-                    raise RowRefused(f"process {spec.id} does not allow winning from '{state.stage}'")
+                    raise RowRefused(N_("process {process} does not allow winning from '{stage}'"), process=spec.id,
+                                     stage=state.stage)
                 add(EventKind.WON, deal.closed_at, owner, {"from": state.stage})
             else:
                 reason = deal.reason
                 assert reason is not None
                 if self.allowed(state.stage, "close", rules.lead_facts(state)) != "lost":
-                    raise RowRefused(f"process {spec.id} does not allow closing from '{state.stage}'")
+                    raise RowRefused(N_("process {process} does not allow closing from '{stage}'"),
+                                     process=spec.id, stage=state.stage)
                 # no refusal review for history: the director decided long ago, or never will
                 add(EventKind.CLOSED, deal.closed_at, owner, {"reason": reason.id, "kind": reason.kind, "note": None,
                                                               "from": state.stage, "review": False})
         return evs, state, steps, spans
 
-    def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> str:
-        return (f"reached_{stage} {views.iso(when)} is before the deal reached '{previous}' or was last changed "
-                f"({views.iso(at)}); dates go forward along the stages")
+    def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> RowRefused:
+        return RowRefused(N_("reached_{stage} {when} is before the deal reached '{previous}' or was last changed "
+                             "({at}); dates go forward along the stages"), stage=stage, when=views.iso(when),
+                          previous=previous, at=views.iso(at))
 
     # -- a batch ---------------------------------------------------------------------------------------------
     def flush(self, batch: list[Deal], refuse: Callable[[Deal, str], None]) -> None:
@@ -310,7 +325,7 @@ class HistoryImport:
                     continue
                 change = self._moved_deal(deal, stored[lead_id], last[lead_id])
             except RowRefused as exc:
-                refuse(deal, str(exc))
+                refuse(deal, message_of_error(exc))
                 continue
             if change is None:
                 self.stats["unchanged"] += 1
@@ -359,20 +374,22 @@ class HistoryImport:
 
     def _moved_deal(self, deal: Deal, state: LeadState, last: dt.datetime) -> store.LeadChange | None:
         if state.process != self.spec.id:
-            raise RowRefused(f"external_id {deal.external_id!r} is lead {state.id} of process {state.process}, "
-                             f"not {self.spec.id}")
+            raise RowRefused(N_("external_id {external!r} is lead {lead} of process {other}, not {process}"),
+                             external=deal.external_id, lead=state.id, other=state.process, process=self.spec.id)
         if (state.status, state.stage) == (deal.status, deal.stage):
             return None
         if state.status != LeadStatus.OPEN:
-            raise RowRefused(f"lead {state.id} (external_id {deal.external_id!r}) is {state.status} in leadflow, the "
-                             f"file has it {deal.status} in '{deal.stage}': a deal's history does not go back "
-                             "(a manager may reopen it)")
+            raise RowRefused(N_("lead {lead} (external_id {external!r}) is {status} in leadflow, the file has it "
+                                "{file_status} in '{stage}': a deal's history does not go back (a manager may reopen "
+                                "it)"), lead=state.id, external=deal.external_id, status=state.status,
+                             file_status=deal.status, stage=deal.stage)
         try:
             path = self.path(deal, state.stage, strict=False)
         except RowRefused:
-            raise RowRefused(f"lead {state.id} (external_id {deal.external_id!r}) is in '{state.stage}' in leadflow, "
-                             f"the file has it {deal.status} in '{deal.stage}', which does not follow from there: a "
-                             "deal's history does not go back") from None
+            raise RowRefused(N_("lead {lead} (external_id {external!r}) is in '{current}' in leadflow, the file has "
+                                "it {status} in '{stage}', which does not follow from there: a deal's history does not "
+                                "go back"), lead=state.id, external=deal.external_id, current=state.stage,
+                             status=deal.status, stage=deal.stage) from None
         before = state.clone()
         evs, after, steps, spans = self.events(deal, state.clone(), path, last)
         for ev in evs:
@@ -482,7 +499,7 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
     for line, cells in source.records():
         rows += 1
         if len(cells) != width and not (len(cells) > width and not any(c.strip() for c in cells[width:])):
-            rejects.add(line, cells, f"the row has {len(cells)} cells, the header {width}")
+            rejects.add(line, cells, Message(ROW_WIDTH, cells=len(cells), width=width))
             writing[0] = writing[0] and options.on_error == "skip"
             continue
         values = [(c, cell(cells[c.index])) for c in plan.columns]
@@ -494,11 +511,12 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
                 inquiry = company_inquiry(values, history.spec.calendar)
         try:
             if errors:
-                raise RowRefused("; ".join(e.message for e in errors))
+                reason = several([e.message for e in errors])
+                raise RowRefused(reason.template, **reason.params)
             assert inquiry is not None
             deal = history.check(line, cells, hplan, inquiry)
         except (RowRefused, InvalidInputError) as exc:  # a value refused by the rules (a team too long...)
-            rejects.add(line, cells, str(exc))
+            rejects.add(line, cells, message_of_error(exc))
             writing[0] = writing[0] and options.on_error == "skip"
             continue
         if writing[0]:

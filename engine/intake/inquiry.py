@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import rules
-from engine.errors import InvalidInputError, suggest
-from engine.i18n import N_
+from engine.errors import InvalidInputError, did_you_mean
+from engine.i18n import N_, SEVERAL, Message, message_of_error
 from engine.intake.columns import ATTRIBUTES, Column, plan_columns
 from engine.spec import ProcessSpec
 from engine.store import clients
@@ -22,18 +22,28 @@ from engine.vocab import CLIENT_NAME_LENGTH, NAME_LENGTH
 
 @dataclass(frozen=True)
 class FieldError:
-    """One refused value: the column or key as the sender wrote it, and why."""
+    """One refused value: the column or key as the sender wrote it, and why: an ``i18n.Message`` (a ``str``, its
+    English text), its template and parameters kept so that it is shown in the reader's language
+    (docs/i18n.md)."""
 
     field: str
-    message: str
+    message: Message
+
+    @classmethod
+    def of(cls, field: str, error: BaseException) -> FieldError:
+        return cls(field, message_of_error(error))
 
 
 class InquiryErrors(InvalidInputError):
-    """An inquiry with refused values; ``errors`` lists every one (the HTTP intake answers them as 422)."""
+    """An inquiry with refused values; ``errors`` lists every one (the HTTP intake answers them as 422).
 
-    def __init__(self, errors: list[FieldError]):
+    Its own message is theirs joined with "; ", in the reader's language too; ``process_language`` is the one the
+    form's process speaks (the HTTP intake answers in it when the browser asks for none leadflow knows)."""
+
+    def __init__(self, errors: list[FieldError], *, language: str | None = None):
         self.errors = errors
-        super().__init__("; ".join(e.message for e in errors))
+        self.process_language = language
+        super().__init__(SEVERAL, reasons=[e.message for e in errors])
 
 
 @dataclass(slots=True)
@@ -86,10 +96,10 @@ def check_inquiry(values: list[tuple[Column, Any]], region: str | None = None
             else:
                 setattr(out, target, rules.one_line_text(raw, target, _TEXT_LIMITS[target]))
         except InvalidInputError as exc:
-            errors.append(FieldError(column.header, str(exc)))
+            errors.append(FieldError.of(column.header, exc))
     name_header = next((c.header for c, _ in values if c.target == "name"), "name")
     if not out.name and not any(e.field == name_header for e in errors):
-        errors.insert(0, FieldError(name_header, "a lead needs the client's name"))
+        errors.insert(0, FieldError(name_header, Message(N_("a lead needs the client's name"))))
     return (None if errors else out), errors
 
 
@@ -130,31 +140,37 @@ def check_submission(spec: ProcessSpec, values: Mapping[str, Any]) -> Inquiry:
     errors: list[FieldError] = []
     nested = values.get("fields", {}) if spec.field_spec("fields") is None else {}
     if not isinstance(nested, Mapping):
-        errors.append(FieldError("fields", f"fields must be an object of field ids and values, got {nested!r}"))
+        errors.append(FieldError("fields", Message(N_("fields must be an object of field ids and values, got "
+                                                      "{value!r}"), value=nested)))
         nested = {}
     keys = [k for k in values if k != "fields" or spec.field_spec("fields") is not None]
     plan = plan_columns(spec, keys, what="key")
     known = [*ATTRIBUTES, *(f.id for f in spec.fields)]
-    errors += [FieldError(k, f"'{k}' is not a lead attribute or a field of process {spec.id}{suggest(k, known)}")
+    errors += [FieldError(k, Message(N_("'{key}' is not a lead attribute or a field of process {process}"
+                                        "{suggestion}"), key=k, process=spec.id, suggestion=did_you_mean(k, known)))
                for k in plan.unknown]
-    errors += [FieldError(k, f"'{k}' is set by leadflow, not by an inquiry") for k in plan.ignored]
-    errors += [FieldError(second, f"'{first}' and '{second}' both give the lead's {target}; send one")
+    errors += [FieldError(k, Message(N_("'{key}' is set by leadflow, not by an inquiry"), key=k))
+               for k in plan.ignored]
+    errors += [FieldError(second, Message(N_("'{first}' and '{second}' both give the lead's {target}; send one"),
+                                          first=first, second=second, target=target))
                for first, second, target in plan.duplicates]
-    errors += [FieldError(c.header, "the owner of a new lead is chosen by the assignment rules, not by a form")
-               for c in plan.columns if c.target == "owner"]
+    errors += [FieldError(c.header, Message(N_("the owner of a new lead is chosen by the assignment rules, not by a "
+                                               "form"))) for c in plan.columns if c.target == "owner"]
     columns = [(c, values[c.header]) for c in plan.columns if c.target != "owner"]
     given = {c.target: c.header for c, _ in columns}
     for key, value in nested.items():
         spec_field = spec.field_spec(str(key))
         if spec_field is None:
-            errors.append(FieldError(f"fields.{key}", f"'{key}' is not a field of process {spec.id}"
-                                                      f"{suggest(str(key), [f.id for f in spec.fields])}"))
+            errors.append(FieldError(f"fields.{key}", Message(
+                N_("'{key}' is not a field of process {process}{suggestion}"), key=key, process=spec.id,
+                suggestion=did_you_mean(str(key), [f.id for f in spec.fields]))))
         elif spec_field.id in given:
-            errors.append(FieldError(f"fields.{key}", f"'{key}' is also given as '{given[spec_field.id]}'"))
+            errors.append(FieldError(f"fields.{key}", Message(N_("'{key}' is also given as '{other}'"), key=key,
+                                                              other=given[spec_field.id])))
         else:
             columns.append((Column(-1, f"fields.{key}", spec_field.id, spec_field), value))
     inquiry, problems = check_inquiry(columns, spec.calendar)
     errors += problems
     if errors or inquiry is None:
-        raise InquiryErrors(errors)
+        raise InquiryErrors(errors, language=spec.language)
     return inquiry

@@ -13,8 +13,14 @@ class UnknownColumn(TypedDict):
 
 
 class RejectedRow(TypedDict):
+    """A rejected row: its line, why in English (``reason``, an ``i18n.Message`` until it is JSON), and the same as
+    ``message_id`` (the template) and ``params``, the same in every language (``i18n.message_text`` shows it in
+    the reader's)."""
+
     line: int
     reason: str
+    message_id: str
+    params: dict[str, Any]
 
 
 class ImportCounts(TypedDict):

@@ -170,15 +170,15 @@ class IntakeService(Service):
         values = dict(values)
         chosen = values.pop("process", None) or process
         if not isinstance(chosen, str) or not chosen.strip():
-            raise intake.InquiryErrors([intake.FieldError(
-                "process", "which process the lead is for is missing: send 'process' or use a token with a "
-                           "default process" if chosen in (None, "") else f"process must be a name, got {chosen!r}")])
+            raise intake.InquiryErrors([intake.FieldError("process", Message(
+                N_("which process the lead is for is missing: send 'process' or use a token with a default process"))
+                if chosen in (None, "") else Message(N_("process must be a name, got {value!r}"), value=chosen))])
         ctx = self.ctx
         with ctx.transaction() as conn:
             try:
                 spec = ctx.spec(conn, chosen.strip())
             except NotFoundError as exc:
-                raise intake.InquiryErrors([intake.FieldError("process", str(exc))]) from None
+                raise intake.InquiryErrors([intake.FieldError.of("process", exc)]) from None
             inquiry = intake.check_submission(spec, values)
             found = intake.find_client(conn, inquiry.email_norm, inquiry.phone_norm)  # first: PostgreSQL's locks
             lead = self.engine.leads.add(
