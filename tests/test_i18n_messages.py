@@ -34,8 +34,8 @@ TEMPLATE_TAKERS = {"N_", "_", "gettext", "ngettext", "Message"}
 PROBLEM_MAKERS = {"Problem": 4, "problem": 1, "at": 1, "_refuse": 3}
 #: The modules that read a process file: a function of theirs that returns a text returns a template
 #: (``i18n.Message``), so that a problem built from it is translated; the few that return something else, and why.
-LOADER_MODULES = ("document.py", "errors.py", "formats.py", "loader.py", "messages.py", "process_schema.py",
-                  "process_yaml.py", "semantics.py")
+LOADER_MODULES = ("condition_checks.py", "document.py", "errors.py", "formats.py", "loader.py", "messages.py",
+                  "process_schema.py", "process_yaml.py", "semantics.py")
 NOT_MESSAGES = {
     "_shown_tag",  # a YAML tag as written (!!python/name): a parameter of a message
     "format_path",  # a document path (stages[2].tasks[0]): the problem's place, the same in every language
