@@ -122,7 +122,7 @@ def _problems(problems: list[Problem], file: str | None = None) -> results.Valid
 
 def problem_line(file: str, p: results.FileProblem) -> str:
     """A problem as ``str(Problem)`` prints it: ``file:line:col: path: message``, the message in the reader's
-    language when it is written as a template (checked here; a server's comes in English)."""
+    language (checked here, a template; through a server, already in it: the CLI asks for the reader's labels)."""
     return Problem(file, p["line"], p["column"], p["path"], p["message"]).in_language(language())
 
 

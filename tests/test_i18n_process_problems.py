@@ -20,6 +20,10 @@ from tests.conftest import Team
 from tests.server_fixtures import Served
 from tests.test_i18n_cli_lines import _english_help_afterwards  # noqa: F401  (autouse: the help back in English)
 from tests.test_i18n_process_files import served  # noqa: F401  (the fixture: a team server)
+from tests.test_server_i18n import cli_as_anna, logged_in  # noqa: F401  (the fixture: anna logged in to it)
+from tests.test_web import _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
+from tests.test_web_admin import admin  # noqa: F401  (the fixture: an admin signed in to the web app)
+from tests.web_fixtures import TestClient
 
 BAD_PROCESS = """\
 format: 2
@@ -197,3 +201,25 @@ def test_a_team_server_returns_the_problems_in_the_readers_language(team: Team, 
                           content=BAD_PROCESS.encode(), headers={"Accept-Language": "ru"})
     assert refused.status_code == 422
     assert refused.json()["detail"].splitlines()[2] == f"bad.yaml:5:11: calendar: {PROBLEMS['ru'][2][1]}"
+
+
+
+def test_the_remote_cli_prints_the_servers_problems_in_the_readers_language(
+        team: Team, served: Served, logged_in: Path, tmp_path: Path) -> None:  # noqa: F811
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD_PROCESS, encoding="utf-8")
+    result = cli_as_anna(served, logged_in, ["process", "validate", str(path)], LEADFLOW_LANG="ro")
+    assert result.exit_code == 1
+    assert result.stdout.splitlines() == [f"{path}:{where}: {message}" for where, message in PROBLEMS["ro"]]
+    assert result.stderr == SUMMARY["ro"] + "\n"
+    as_json = cli_as_anna(served, logged_in, ["process", "validate", str(path), "--json"], LEADFLOW_LANG="ro")
+    assert [p["message"] for p in json.loads(as_json.stdout)[0]["problems"]] == [m for _w, m in PROBLEMS["en"]]
+
+
+def test_the_web_page_shows_the_problems_in_the_readers_language(
+        team: Team, admin: tuple[TestClient, str]) -> None:  # noqa: F811
+    web, csrf = admin
+    answer = web.post("/admin/processes", data={"csrf": csrf, "text": BAD_PROCESS}, headers={"Accept-Language": "ru"})
+    assert answer.status_code == 422
+    assert PROBLEMS["ru"][2][1] in answer.text  # the calendar's problem, in Russian
+    assert "not a country" not in answer.text
