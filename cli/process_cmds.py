@@ -21,7 +21,7 @@ from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.condition_text import condition_text
 from engine.errors import Problem
-from engine.i18n import _, label, language, ngettext
+from engine.i18n import N_, Message, _, label, language, ngettext
 from engine.spec import ProcessSpec, StageSpec, TaskSpec
 
 if TYPE_CHECKING:
@@ -35,10 +35,6 @@ def process() -> None:
 
 
 # -- validate -----------------------------------------------------------------------------------
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
@@ -57,10 +53,11 @@ def _collect(paths: tuple[str, ...]) -> list[tuple[str, list[Problem] | None]]:
             try:
                 files = expand_paths([path])
             except OSError as exc:
-                out.append((raw, [Problem(raw, 1, 1, "", f"cannot list the folder: {exc.strerror or exc}")]))
+                out.append((raw, [Problem(raw, 1, 1, "", Message(N_("cannot list the folder: {reason}"),
+                                                                 reason=exc.strerror or str(exc)))]))
                 continue
             if not files:
-                message = "the folder holds no process files (*.yaml, *.yml)"
+                message = Message(N_("the folder holds no process files (*.yaml, *.yml)"))
                 out.append((raw, [Problem(raw, 1, 1, "", message)]))
                 continue
         else:
@@ -125,7 +122,7 @@ def _problems(problems: list[Problem], file: str | None = None) -> results.Valid
 
 def problem_line(file: str, p: results.FileProblem) -> str:
     """A problem as ``str(Problem)`` prints it: ``file:line:col: path: message``, the message in the reader's
-    language when it is written as a template (checked here; a server's comes in English)."""
+    language (checked here, a template; through a server, already in it: the CLI asks for the reader's labels)."""
     return Problem(file, p["line"], p["column"], p["path"], p["message"]).in_language(language())
 
 
@@ -135,11 +132,9 @@ def problem_line(file: str, p: results.FileProblem) -> str:
 def _resolve(file_or_name: str) -> Path:
     path = Path(engine_paths.process_sources([file_or_name])[0])
     if path.is_dir():
-        names = ", ".join(engine_paths.shipped_processes()) or "none"
-        raise click.ClickException(
-            f"'{file_or_name}' is a folder; show takes one process file or the id "
-            f"of a shipped process; shipped: {names}"
-        )
+        names = ", ".join(engine_paths.shipped_processes()) or _("none")
+        raise click.ClickException(_("'{name}' is a folder; show takes one process file or the id of a shipped "
+                                     "process; shipped: {names}", name=file_or_name, names=names))
     return path
 
 
@@ -157,7 +152,7 @@ def show(file_or_name: str, as_mermaid: bool, as_json: bool) -> None:
     reasons. Needs no database.
     """
     if as_mermaid and as_json:
-        raise click.UsageError("--mermaid and --json cannot be combined")
+        raise click.UsageError(_("--mermaid and --json cannot be combined"))
     path = _resolve(file_or_name)
     spec, problems = check_file(path)
     if spec is None:
@@ -193,20 +188,21 @@ def upgrade(file: str, output: str | None, in_place: bool, force: bool) -> None:
     from engine.loader import upgrade_file
 
     if output and in_place:
-        raise click.UsageError("--output and --in-place cannot be combined")
+        raise click.UsageError(_("--output and --in-place cannot be combined"))
     target = files.writable(file, force=True, option="FILE") if in_place else (
         files.writable(output, force=force, option="--output") if output else None)
     text, problems = upgrade_file(file)
     if text is None:
         for problem in problems:
             click.echo(problem.in_language(language()), err=True)
-        raise click.ClickException(f"{file} was not upgraded ({_plural(len(problems), 'problem')}); nothing "
-                                   "was written")
+        raise click.ClickException(ngettext("{file} was not upgraded ({count} problem); nothing was written",
+                                            "{file} was not upgraded ({count} problems); nothing was written",
+                                            len(problems), file=file))
     if target is None:
         click.echo(text.decode("utf-8"), nl=False)
         return
     target.write_bytes(text)
-    click.echo(f"{target}: upgraded to format 2 (comments and layout kept)", err=True)
+    click.echo(_("{file}: upgraded to format {format} (comments and layout kept)", file=target, format=2), err=True)
 
 
 # -- the text view ------------------------------------------------------------------------------

@@ -139,3 +139,20 @@ def did_you_mean(word: str, choices: Iterable[str]) -> i18n.Message | str:
     string."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return i18n.Message(N_("; did you mean '{word}'?"), word=close[0]) if close else ""
+
+
+def either(words: Iterable[str]) -> str:
+    """``a or b or c`` (a part of a message), the "or" in the reader's language."""
+    first, *rest = words
+    for word in rest:
+        first = i18n.Message(N_("{first} or {second}"), first=first, second=word)
+    return first
+
+
+def joined(parts: Iterable[str]) -> str:
+    """Parts of a message (each an ``i18n.Message`` or a text) one after the other, each in the reader's
+    language."""
+    out = ""
+    for part in parts:
+        out = i18n.Message("{first}{second}", first=out, second=part)
+    return out

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import Problem
+from engine.i18n import N_, Message
 
 if TYPE_CHECKING:  # the document (and with it PyYAML) only where a file is read: spec imports this module
     from engine.document import Document, Path_
@@ -122,9 +123,13 @@ VALUES_ADDED_IN: dict[int, dict[str, tuple[str, ...]]] = {
 #: Values format 2 allowed at one place only: (where, which values are new, what they are).
 NEW_AT: dict[int, tuple[tuple[Path_, Callable[[Any], bool], str], ...]] = {
     2: ((("stages", "*", "on_enter", "*", "remind", "to"), lambda to: to not in ("client", "owner"),
-         "a reminder to a role"),
-        *((slot, lambda text: isinstance(text, dict), "a label in several languages") for slot in LABEL_SLOTS)),
+         N_("a reminder to a role")),
+        *((slot, lambda text: isinstance(text, dict), N_("a label in several languages")) for slot in LABEL_SLOTS)),
 }
+
+
+_KEY_OF_LATER_FORMAT = N_("'{key}' is a key of format {added}, and this file is written in format {version}; write "
+                          "'format: {added}' at its top (leadflow process upgrade FILE does it)")
 
 
 def format_problems(doc: Document) -> Iterator[Problem]:
@@ -137,25 +142,24 @@ def format_problems(doc: Document) -> Iterator[Problem]:
             continue
         for pattern in patterns:
             for path in _matches(doc.data, pattern, ()):
-                yield doc.problem(path, f"'{path[-1]}' is a key of format {added}, and this file is written in "
-                                  f"format {version}; write 'format: {added}' at its top (leadflow process upgrade "
-                                  "FILE does it)", at_key=True)
+                yield doc.problem(path, Message(_KEY_OF_LATER_FORMAT, key=path[-1], added=added, version=version),
+                                  at_key=True)
         for pattern, new, what in NEW_AT[added]:
             for path in _matches(doc.data, pattern, ()):
                 refused = any(path[:i] in doc.refused for i in range(len(path) + 1))
                 if not refused and new(_at(doc.data, path)):
-                    yield doc.problem(path, f"{what} is new in format {added}, and this file is written in format "
-                                      f"{version}; write 'format: {added}' at its top (leadflow process upgrade "
-                                      "FILE does it)")
+                    yield doc.problem(path, Message(
+                        N_("{what} is new in format {added}, and this file is written in format {version}; write "
+                           "'format: {added}' at its top (leadflow process upgrade FILE does it)"),
+                        what=Message(what), added=added, version=version))
         for path in _condition_keys(doc.data, CONDITION_KEYS_ADDED_IN[added], (), inside=False):
-            yield doc.problem(path, f"'{path[-1]}' is a key of format {added}, and this file is written in "
-                              f"format {version}; write 'format: {added}' at its top (leadflow process upgrade "
-                              "FILE does it)", at_key=True)
+            yield doc.problem(path, Message(_KEY_OF_LATER_FORMAT, key=path[-1], added=added, version=version),
+                              at_key=True)
         for path, value in _values(doc.data, VALUES_ADDED_IN[added], ()):
-            yield doc.problem(path, f"{path[-1]} '{value}' is new in format {added}, and this file is written in "
-                              f"format {version}; write 'format: {added}' at its top (leadflow process upgrade FILE "
-                              "does it)")
-
+            yield doc.problem(path, Message(
+                N_("{key} '{value}' is new in format {added}, and this file is written in format {version}; write "
+                   "'format: {added}' at its top (leadflow process upgrade FILE does it)"),
+                key=path[-1], value=value, added=added, version=version))
 
 def _at(data: Any, path: Path_) -> Any:
     for part in path:

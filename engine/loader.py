@@ -19,6 +19,7 @@ from pathlib import Path
 from engine.document import Document, Path_, format_path
 from engine.errors import Problem, ProcessFileError, suggest
 from engine.formats import FORMAT, format_problems, upgrade_document, upgraded_text
+from engine.i18n import N_, Message
 from engine.process_schema import describe_value, schema, schema_problems
 from engine.process_yaml import MAX_DEPTH, MAX_FILE_BYTES, file_too_big, parse
 from engine.semantics import build_spec, semantic_problems
@@ -44,6 +45,7 @@ __all__ = [
 ]
 
 PROCESS_SUFFIXES = (".yaml", ".yml")
+NO_SUCH_FILE = Message(N_("no such file or folder"))
 
 
 # -- the public entry points ------------------------------------------------------------------
@@ -60,8 +62,8 @@ def check_bytes(raw: bytes, file: str, template_dirs: list[Path] | None = None
     if doc is None:
         return None, reading
     if not isinstance(doc.data, dict):
-        return None, rank(reading, [doc.problem((), "expected a mapping of keys to values at the top, "
-                                                f"got {describe_value(doc.data)}")])
+        return None, rank(reading, [doc.problem((), Message(N_("expected a mapping of keys to values at the top, got "
+                                                               "{value}"), value=describe_value(doc.data)))])
     shape = schema_problems(doc)
     meaning = semantic_problems(doc, template_dirs, refused=doc.refused)
     meaning += format_problems(doc)
@@ -103,12 +105,13 @@ def check_file(path: Path | str) -> tuple[ProcessSpec | None, list[Problem]]:
 def _unreadable(path: Path, exc: OSError | None = None) -> str:
     """Why ``path`` cannot be read, in one sentence."""
     if (exc is not None and exc.errno == errno.ELOOP) or (exc is None and _loops(path)):
-        return "cannot read the file: it is a symbolic link loop (following its links leads back to it)"
+        return Message(N_("cannot read the file: it is a symbolic link loop (following its links leads back to it)"))
     if path.is_symlink() and not path.exists():
-        return f"cannot read the file: it is a symbolic link to '{os.readlink(path)}', which does not exist"
+        return Message(N_("cannot read the file: it is a symbolic link to '{target}', which does not exist"),
+                       target=os.readlink(path))
     if exc is None:
-        return "no such file or folder"
-    return f"cannot read the file: {exc.strerror or exc}"
+        return NO_SUCH_FILE
+    return Message(N_("cannot read the file: {reason}"), reason=exc.strerror or str(exc))
 
 
 def _loops(path: Path) -> bool:
@@ -127,8 +130,8 @@ def path_problem(given: str) -> Problem | None:
     if path.exists():
         return None
     message = _unreadable(path)
-    if message == "no such file or folder" and given.endswith(("/", "\\")):
-        message = "no such folder"
+    if message == NO_SUCH_FILE and given.endswith(("/", "\\")):
+        message = Message(N_("no such folder"))
     return Problem(given, 1, 1, "", message)
 
 
@@ -148,13 +151,15 @@ def upgrade_file(path: Path | str) -> tuple[bytes | None, list[Problem]]:
     doc, _ = parse(raw, str(path))
     assert doc is not None  # it loaded
     if doc.data["format"] == FORMAT:
-        return None, [doc.problem(("format",), f"the file is in format {FORMAT} already, the current one; "
-                                  "there is nothing to upgrade")]
+        return None, [doc.problem(("format",), Message(N_("the file is in format {format} already, the current one; "
+                                                          "there is nothing to upgrade"), format=FORMAT))]
     bom = b"\xef\xbb\xbf" if raw.startswith(b"\xef\xbb\xbf") else b""
     text = bom + upgraded_text(doc).encode("utf-8")
     again, trouble = check_bytes(text, str(path))
     if trouble:
-        return None, [Problem(p.file, p.line, p.column, p.path, f"in format {FORMAT}: {p.message}") for p in trouble]
+        return None, [Problem(p.file, p.line, p.column, p.path,
+                              Message(N_("in format {format}: {problem}"), format=FORMAT, problem=p.message))
+                      for p in trouble]
     if again != spec:  # a step that cannot be written as an edit of the text must say so, not write this
         raise AssertionError(f"the rewrite of {path} does not load to its spec")
     return text, []

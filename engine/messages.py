@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine import i18n, paths
+from engine.i18n import N_, Message
 from engine.vocab import LeadStatus
 
 if TYPE_CHECKING:
@@ -104,11 +105,13 @@ def problem(path: Path) -> str | None:
     except TemplateError as exc:
         return str(exc)
     if not text.lstrip("\ufeff").startswith(SUBJECT):
-        return f"template {path.name} must start with a '{SUBJECT} ...' line, then an empty line, then the body"
+        return Message(N_("template {name} must start with a '{subject} ...' line, then an empty line, then the body"),
+                       name=path.name, subject=SUBJECT)
     try:
         _environment().parse(text)
     except TemplateSyntaxError as exc:
-        return f"template {path.name} line {exc.lineno}: {exc.message}"
+        return Message(N_("template {name} line {line}: {problem}"), name=path.name, line=exc.lineno,
+                       problem=exc.message)
     return None
 
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import paths
 from engine.document import Document, Path_
-from engine.errors import Problem, did_you_mean, suggest
+from engine.errors import Problem, did_you_mean, either, joined, suggest
 from engine.i18n import N_, Message
 
 if TYPE_CHECKING:
@@ -39,30 +39,46 @@ def _validator() -> Validator:
 
 
 _TYPE_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "number": "a number",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping of keys to values",
-    "null": "nothing",
+    "string": N_("text"),
+    "integer": N_("a whole number"),
+    "number": N_("a number"),
+    "boolean": N_("true or false"),
+    "array": N_("a list"),
+    "object": N_("a mapping of keys to values"),
+    "null": N_("nothing"),
 }
+#: The schema's descriptions that a problem quotes (a pattern's rule, what a ``oneOf`` takes), for the catalogues:
+#: a problem shows one in the reader's language (``Message(description)``); tests/test_i18n_process_problems.py
+#: checks every one the schema has is here.
+SCHEMA_DESCRIPTIONS = (
+    N_("ISO 4217 currency code of lead values and money fields, e.g. PLN, EUR, RON."),
+    N_("ISO 3166 country code whose weekends and public holidays every deadline skips, e.g. PL, RO, GB."),
+    N_("ISO 639-1 code of the language of the process's e-mails, two lowercase letters such as pl, en, ro "
+       "(default: en); template NAME is looked up as NAME.<language>.txt.j2, then NAME.txt.j2."),
+    N_("client, owner, or a role id."),
+    N_("Who is reminded: client, owner, or (format 2) a role id: its users in the lead's team."),
+    N_("A test on the lead's fields: {field, op, value}, on its attributes: {attribute, op, value}, or "
+       "{all: [...]}, {any: [...]}, {not: {...}}."),
+    N_("The value (a list for in/not_in; absent for is_set/is_unset)."),
+    N_("What happens when a lead enters the stage: exactly one of create_task, send_email, remind."),
+)
 
 
 def describe_value(value: Any) -> str:
+    """A value of the document in words (an ``i18n.Message``, but for true and false)."""
     if value is None:
-        return "nothing (an empty value)"
+        return Message(N_("nothing (an empty value)"))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return Message(N_("the number {number}"), number=value)
     if isinstance(value, str):
-        return f"the text {value!r}"
+        return Message(N_("the text {text}"), text=repr(value))
     if isinstance(value, list):
-        return "a list"
+        return Message(N_("a list"))
     if isinstance(value, dict):
-        return "a mapping"
-    return f"a {type(value).__name__} value"  # pragma: no cover - the parser yields JSON data only
+        return Message(N_("a mapping"))
+    return Message(N_("a {kind} value"), kind=type(value).__name__)  # pragma: no cover - the parser yields JSON only
 
 
 def schema_problems(doc: Document) -> list[Problem]:
@@ -143,7 +159,8 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
     elif validator == "enum":
         yield doc.problem(path, _enum_message(doc, path, value, instance))
     elif validator == "const":
-        yield doc.problem(path, f"must be {value!r}, got {describe_value(instance)}")
+        yield doc.problem(path, Message(N_("must be {expected}, got {value}"), expected=repr(value),
+                                        value=describe_value(instance)))
     elif validator == "pattern":
         yield doc.problem(path, _pattern_message(value, instance, schema_part))
     elif validator in ("minimum", "exclusiveMinimum"):
@@ -153,27 +170,29 @@ def _explain(doc: Document, error: ValidationError) -> Iterator[Problem]:
         yield doc.problem(path, Message(N_("must be at most {maximum}, got {value}"), maximum=value,
                                         value=instance))
     elif validator == "minProperties":
-        yield doc.problem(path, "an empty mapping says nothing; give the text, or its languages such as "
-                          "{en: ..., pl: ...}")
+        yield doc.problem(path, Message(N_("an empty mapping says nothing; give the text, or its languages such as "
+                                           "{example}"), example="{en: ..., pl: ...}"))
     elif validator == "minItems":
-        plural = "s" if value != 1 else ""
-        yield doc.problem(path, f"needs at least {value} item{plural}, got {len(instance)}")
+        yield doc.problem(path, Message(N_("needs at least 1 item, got {count}"), count=len(instance)) if value == 1
+                          else Message(N_("needs at least {minimum} items, got {count}"), minimum=value,
+                                       count=len(instance)))
     elif validator == "uniqueItems":
         seen: set[str] = set()
         dupes = sorted({json.dumps(x, default=str) for x in instance
                         if json.dumps(x, default=str) in seen or seen.add(json.dumps(x, default=str))})  # type: ignore[func-returns-value]
-        yield doc.problem(path, f"lists the same value more than once: {', '.join(dupes)}")
+        yield doc.problem(path, Message(N_("lists the same value more than once: {values}"),
+                                        values=", ".join(dupes)))
     elif validator == "minLength":
         yield doc.problem(path, Message(N_("must not be empty")))
     elif validator == "maxLength":
         yield doc.problem(path, Message(N_("is longer than {count} characters"), count=value))
     elif validator == "format":
-        yield doc.problem(path, f"{instance!r} is not a valid {value}")
+        yield doc.problem(path, Message(N_("{value} is not a valid {format}"), value=repr(instance), format=value))
     elif validator == "not" and path and isinstance(instance, dict) and "options" in instance:
         yield doc.problem((*path, "options"), Message(N_("'options' are allowed only on fields of type choice")),
                           at_key=True)
-    else:  # pragma: no cover - every validator the schema uses is handled above
-        yield doc.problem(path, error.message)
+    else:  # pragma: no cover - every validator the schema uses is handled above (jsonschema's words stay unshown)
+        yield doc.problem(path, Message(N_("{value} is not valid here"), value=describe_value(instance)))
 
 
 def _explain_alternatives(doc: Document, error: ValidationError, path: Path_) -> Iterator[Problem]:
@@ -201,42 +220,50 @@ def _explain_alternatives(doc: Document, error: ValidationError, path: Path_) ->
                 return
         shapes = ["{" + ", ".join(b.get("required", ())) + "}" for b in branches if b.get("required")]
         known = [k for b in branches for k in b.get("required", ())]
-        hints = "".join(suggest(k, known) for k in instance)
-        keys = ", ".join(instance) or "no keys"
-        yield doc.problem(path,
-                          f"has {keys}{hints or ';'} expected one of these shapes: {' or '.join(shapes)}")
+        hints = [hint for hint in (did_you_mean(k, known) for k in instance) if hint]
+        keys = ", ".join(instance) or Message(N_("no keys"))
+        yield doc.problem(path, Message(N_("has {keys}{hints} expected one of these shapes: {shapes}"), keys=keys,
+                                        hints=joined(hints) or ";", shapes=either(shapes)))
         return
     description = error.schema.get("description", "") if isinstance(error.schema, dict) else ""
-    yield doc.problem(path, f"{describe_value(instance)} is not valid here. {description}".strip())
+    yield doc.problem(path, Message(N_("{value} is not valid here. {description}"), value=describe_value(instance),
+                                    description=Message(description)) if description
+                      else Message(N_("{value} is not valid here"), value=describe_value(instance)))
 
 
 def _type_message(doc: Document, path: Path_, expected: Any, instance: Any) -> str:
     kinds = _kinds(expected)
-    want = " or ".join(_TYPE_WORDS.get(k, str(k)) for k in kinds)
+    want = either([Message(_TYPE_WORDS[k]) if k in _TYPE_WORDS else str(k) for k in kinds])
     raw = doc.source(path)
-    message = f"expected {want}, got {describe_value(instance)}"
+    got = describe_value(instance)
     if kinds == ["integer"] and isinstance(instance, float) and instance.is_integer():
-        written = f" (written {raw})" if raw is not None and raw != str(instance) else ""
-        return f"{message}{written}; write {int(instance)}"
+        if raw is not None and raw != str(instance):
+            return Message(N_("expected {expected}, got {value} (written {raw}); write {number}"), expected=want,
+                           value=got, raw=raw, number=int(instance))
+        return Message(N_("expected {expected}, got {value}; write {number}"), expected=want, value=got,
+                       number=int(instance))
     if "string" in kinds and raw is not None:
         if isinstance(instance, bool):
-            message += (f" (YAML 1.1 reads an unquoted {raw} as {str(instance).lower()});"
-                        f" write it in quotes: '{raw}'")
-        elif isinstance(instance, int) and raw.strip().startswith("0") and raw.strip() != "0":
-            message += f" (YAML reads {raw} as the number {instance}); write it in quotes: '{raw}'"
-        elif isinstance(instance, (int, float)):
-            message += f"; write it in quotes if you mean the text '{raw}'"
-        elif instance is None:
-            message = f"expected {want}, got nothing; give a value or remove the key"
-    return message
+            return Message(N_("expected {expected}, got {value} (YAML 1.1 reads an unquoted {raw} as {reading}); "
+                              "write it in quotes: '{raw}'"), expected=want, value=got, raw=raw,
+                           reading=str(instance).lower())
+        if isinstance(instance, int) and raw.strip().startswith("0") and raw.strip() != "0":
+            return Message(N_("expected {expected}, got {value} (YAML reads {raw} as the number {number}); write it "
+                              "in quotes: '{raw}'"), expected=want, value=got, raw=raw, number=instance)
+        if isinstance(instance, (int, float)):
+            return Message(N_("expected {expected}, got {value}; write it in quotes if you mean the text '{raw}'"),
+                           expected=want, value=got, raw=raw)
+        if instance is None:
+            return Message(N_("expected {expected}, got nothing; give a value or remove the key"), expected=want)
+    return Message(N_("expected {expected}, got {value}"), expected=want, value=got)
 
 
 def _enum_message(doc: Document, path: Path_, allowed: list[Any], instance: Any) -> str:
     shown = ", ".join(str(a) for a in allowed)
     raw = doc.source(path)
     if isinstance(instance, bool) and raw is not None:
-        return (f"YAML 1.1 reads an unquoted {raw} as {str(instance).lower()}; "
-                f"expected one of: {shown}")
+        return Message(N_("YAML 1.1 reads an unquoted {raw} as {reading}; expected one of: {allowed}"), raw=raw,
+                       reading=str(instance).lower(), allowed=shown)
     hint = (did_you_mean(instance, [str(a) for a in allowed]) if isinstance(instance, str) else "") or ";"
     return Message(N_("{value} is not allowed{hint} expected one of: {allowed}"), value=describe_value(instance),
                    hint=hint, allowed=shown)
@@ -246,11 +273,14 @@ def _pattern_message(pattern: str, instance: str, schema_part: dict[str, Any]) -
     if pattern == "^[a-z][a-z0-9_]*$":
         slug = re.sub(r"[^a-z0-9_]+", "_", instance.lower()).strip("_")
         slug = slug if slug and slug[0].isalpha() else f"x_{slug}"
-        return (f"{instance!r} is not a valid id: use lowercase letters, digits and underscores, "
-                f"starting with a letter (e.g. '{slug}')")
-    description = schema_part.get("description", "it must match " + pattern)
+        return Message(N_("{value} is not a valid id: use lowercase letters, digits and underscores, starting with "
+                          "a letter (e.g. '{example}')"), value=repr(instance), example=slug)
+    description = (Message(schema_part["description"]) if "description" in schema_part
+                   else Message(N_("it must match {pattern}"), pattern=pattern))
     if re.fullmatch(pattern, instance.upper()):
-        return f"{instance!r} is not valid: write it in capitals, '{instance.upper()}'. {description}"
+        return Message(N_("{value} is not valid: write it in capitals, '{written}'. {description}"),
+                       value=repr(instance), written=instance.upper(), description=description)
     if re.fullmatch(pattern, instance.lower()):
-        return f"{instance!r} is not valid: write it in lowercase, '{instance.lower()}'. {description}"
-    return f"{instance!r} is not valid: {description}"
+        return Message(N_("{value} is not valid: write it in lowercase, '{written}'. {description}"),
+                       value=repr(instance), written=instance.lower(), description=description)
+    return Message(N_("{value} is not valid: {description}"), value=repr(instance), description=description)

@@ -80,8 +80,8 @@ def _shown_tag(tag: str) -> str:
 
 
 def file_too_big(file: str, size: int) -> Problem:
-    return Problem(file, 1, 1, "",
-                   f"file is {size:,} bytes; a process file may be at most {MAX_FILE_BYTES:,} bytes")
+    return Problem(file, 1, 1, "", Message(N_("file is {size} bytes; a process file may be at most {limit} bytes"),
+                                           size=f"{size:,}", limit=f"{MAX_FILE_BYTES:,}"))
 
 
 def _mostly_nul(data: bytes) -> bool:
@@ -180,12 +180,12 @@ def _read(text: str, file: str, reader: type[Any]) -> tuple[Document | None, lis
     except yaml.constructor.ConstructorError as exc:  # pragma: no cover - _build refuses unknown tags first
         mark = exc.problem_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        return None, [*problems, Problem(file, line, col, "", f"unsupported YAML tag: {exc.problem}; "
-                                         "process files use plain YAML without tags")]
+        return None, [*problems, Problem(file, line, col, "", Message(
+            N_("unsupported YAML tag: {problem}; process files use plain YAML without tags"), problem=exc.problem))]
     except yaml.MarkedYAMLError as exc:
         return None, [*problems, _yaml_problem(file, exc)]
     except yaml.YAMLError as exc:
-        return None, [*problems, Problem(file, 1, 1, "", f"YAML error: {exc}")]
+        return None, [*problems, Problem(file, 1, 1, "", Message(N_("YAML error: {error}"), error=str(exc)))]
     finally:
         loader.dispose()
     return doc, problems
@@ -223,7 +223,8 @@ def _compose(loader: Any, doc: Document, problems: list[Problem]) -> Node:
         node: Node | None
         if isinstance(event, yaml.AliasEvent):
             if event.anchor not in anchors:
-                raise yaml.composer.ComposerError(None, None, f"found undefined alias {event.anchor!r}", start)
+                raise yaml.composer.ComposerError(None, None, Message(N_("found undefined alias {anchor}"),
+                                                                     anchor=repr(event.anchor)), start)
             node = anchors[event.anchor]
         elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
             node, _ = open_.pop()
@@ -231,8 +232,8 @@ def _compose(loader: Any, doc: Document, problems: list[Problem]) -> Node:
         else:
             if event.anchor is not None and event.anchor in anchors:
                 raise yaml.composer.ComposerError(
-                    f"found duplicate anchor {event.anchor!r}; first occurrence",
-                    anchors[event.anchor].start_mark, "second occurrence", start)
+                    Message(N_("found duplicate anchor {anchor}; first occurrence"), anchor=repr(event.anchor)),
+                    anchors[event.anchor].start_mark, Message(N_("second occurrence")), start)
             tag = event.tag
             if isinstance(event, yaml.ScalarEvent):
                 if tag is None or tag == "!":  # a lone ! reads as plain, as PyYAML's parser has it
@@ -252,8 +253,7 @@ def _compose(loader: Any, doc: Document, problems: list[Problem]) -> Node:
             if not isinstance(event, yaml.ScalarEvent):
                 if len(open_) >= MAX_READ_DEPTH:
                     mark = event.start_mark
-                    problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, "",
-                                            f"the document nests too deeply (more than {MAX_DEPTH} levels)"))
+                    problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, "", _too_deep()))
                     raise _Stop
                 open_.append((node, []))
                 continue
@@ -281,12 +281,13 @@ def _empty_value_mark(text: str, mark: Any) -> Any:
 def _yaml_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
     mark = exc.problem_mark or exc.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    context = exc.context
+    context: str | None = exc.context and yaml_words(exc.context)
     if context and exc.context_mark and exc.problem_mark and exc.context_mark.line != exc.problem_mark.line:
         # The error shows where the parser gave up; where the construct began is often the real culprit.
-        context += f" (started on line {exc.context_mark.line + 1}):"
-    what = " ".join(x for x in (context, exc.problem) if x)
-    return Problem(file, line, col, "", f"YAML syntax error: {what}")
+        context = Message(N_("{context} (started on line {line}):"), context=context, line=exc.context_mark.line + 1)
+    said = exc.problem and yaml_words(exc.problem)
+    what = Message("{context} {problem}", context=context, problem=said) if context and said else context or said
+    return Problem(file, line, col, "", Message(N_("YAML syntax error: {what}"), what=what or ""))
 
 
 def _build(
@@ -300,17 +301,16 @@ def _build(
 ) -> Any:
     counter[0] += 1
     if counter[0] > MAX_NODES:
-        problems.append(
-            doc.problem(path, f"the document expands to more than {MAX_NODES:,} nodes (an alias bomb?)")
-        )
+        problems.append(doc.problem(path, Message(N_("the document expands to more than {limit} nodes (an alias "
+                                                     "bomb?)"), limit=f"{MAX_NODES:,}")))
         raise _Stop
     doc.nodes.setdefault(path, node)
     if id(node) in ancestors:
-        problems.append(doc.problem(path, "an alias refers to a collection that contains it; "
-                                    "process files cannot be recursive"))
+        problems.append(doc.problem(path, Message(N_("an alias refers to a collection that contains it; "
+                                                     "process files cannot be recursive"))))
         raise _Stop
     if len(path) > MAX_DEPTH:
-        problems.append(doc.problem(path, f"the document nests too deeply (more than {MAX_DEPTH} levels)"))
+        problems.append(doc.problem(path, _too_deep()))
         raise _Stop
     if isinstance(node, ScalarNode):
         if node.tag == _MERGE_TAG:
@@ -324,7 +324,7 @@ def _build(
             if surprise:
                 doc.surprises[path] = doc.problem(path, surprise)
         if isinstance(value, float) and not math.isfinite(value):
-            _refuse(doc, problems, path, f"'{node.value}' is not a finite number")
+            _refuse(doc, problems, path, Message(N_("'{value}' is not a finite number"), value=node.value))
         elif isinstance(value, str) and _UNSAFE_TEXT.search(value):
             _refuse(doc, problems, path, _unsafe_text_message(value))
         return value
@@ -343,30 +343,30 @@ def _build(
             if key_node.tag == "tag:yaml.org,2002:merge":
                 mark = key_node.start_mark
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
-                                        "merge keys (<<) are not supported; write the keys out"))
+                                        Message(N_("merge keys (<<) are not supported; write the keys out"))))
                 doc.refused.add(path)  # which keys the mapping meant to have is anyone's guess
                 continue
             plain = isinstance(key_node, ScalarNode) and key_node.tag in _SCALAR_TAGS
             key = loader.construct_object(key_node) if plain else None
             if not isinstance(key, str):
                 mark = key_node.start_mark
-                shown = (f"key {key_node.value!r}" if isinstance(key_node, ScalarNode)
-                         else "a list or mapping used as a key")
-                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
-                                        f"{shown} is not text; keys are names such as 'id' or 'stages' "
-                                        "(quote it if you mean text)"))
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path), Message(
+                    N_("key {key} is not text; keys are names such as 'id' or 'stages' (quote it if you mean text)"),
+                    key=repr(key_node.value)) if isinstance(key_node, ScalarNode) else Message(
+                    N_("a list or mapping used as a key is not text; keys are names such as 'id' or 'stages' (quote "
+                       "it if you mean text)"))))
                 continue
             if _UNSAFE_TEXT.search(key):
                 mark = key_node.start_mark
                 problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path(path),
-                                        f"a key {_unsafe_text_message(key)}"))
+                                        _unsafe_text_message(key, in_key=True)))
                 continue
             if key in first_seen:
                 mark = key_node.start_mark
                 first = first_seen[key].start_mark.line + 1
-                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path((*path, key)),
-                                        f"duplicate key '{key}' (first given on line {first}); "
-                                        "YAML would silently keep only the last one"))
+                problems.append(Problem(doc.file, mark.line + 1, mark.column + 1, format_path((*path, key)), Message(
+                    N_("duplicate key '{key}' (first given on line {line}); YAML would silently keep only the last "
+                       "one"), key=key, line=first)))
                 doc.refused.add((*path, key))
                 continue
             first_seen[key] = key_node
@@ -434,10 +434,10 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"the text '{value}'"
+        return Message(N_("the text '{text}'"), text=value)
     if value is None:
-        return "nothing"
-    return f"the number {_plain_number(value)}"
+        return Message(N_("nothing"))
+    return Message(N_("the number {number}"), number=_plain_number(value))
 
 
 def yaml12_surprise(plain: str, value: Any) -> str | None:
@@ -449,32 +449,35 @@ def yaml12_surprise(plain: str, value: Any) -> str | None:
     hexadecimal = isinstance(value, int) and not isinstance(value, bool) and "x" in plain.lower()
     if _same(value, v12) and not hexadecimal:
         return None
-    quote = f"or '{plain}' in quotes if you mean the text"
+    said = {"plain": plain, "v11": _shown(value), "v12": _shown(v12)}
     if hexadecimal:
-        return f"{plain} is a hexadecimal number; write it in decimal, {value}, {quote}"
+        return Message(N_("{plain} is a hexadecimal number; write it in decimal, {value}, or '{plain}' in quotes if "
+                          "you mean the text"), plain=plain, value=value)
     if isinstance(value, bool):
-        return (f"YAML 1.1 reads an unquoted {plain} as {_shown(value)}, YAML 1.2 as {_shown(v12)}; "
-                f"write {_shown(value)}, {quote}")
+        return Message(N_("YAML 1.1 reads an unquoted {plain} as {v11}, YAML 1.2 as {v12}; write {v11}, or "
+                          "'{plain}' in quotes if you mean the text"), **said)
     digits = plain.lstrip("+-")
     if isinstance(v12, int) and not isinstance(v12, bool) and digits.startswith("0") and digits != "0":
-        octal = "the octal number " if isinstance(value, int) else ""
-        return (f"{plain} has a leading zero: YAML 1.1 reads it as {octal or _shown(value)}"
-                f"{value if octal else ''}, YAML 1.2 as {_shown(v12)}; "
-                f"write {v12} without the leading zero, {quote}")
+        if isinstance(value, int):
+            return Message(N_("{plain} has a leading zero: YAML 1.1 reads it as the octal number {value}, YAML 1.2 "
+                              "as {v12}; write {number} without the leading zero, or '{plain}' in quotes if you mean "
+                              "the text"), **said, value=value, number=v12)
+        return Message(N_("{plain} has a leading zero: YAML 1.1 reads it as {v11}, YAML 1.2 as {v12}; write {number} "
+                          "without the leading zero, or '{plain}' in quotes if you mean the text"), **said, number=v12)
     if isinstance(value, (int, float)) and ":" in plain:
-        return (f"YAML 1.1 reads {plain} as the base-60 number {_plain_number(value)}, YAML 1.2 as "
-                f"{_shown(v12)}; write {_plain_number(value)}, {quote}")
+        return Message(N_("YAML 1.1 reads {plain} as the base-60 number {value}, YAML 1.2 as {v12}; write {value}, "
+                          "or '{plain}' in quotes if you mean the text"), **said, value=_plain_number(value))
     if isinstance(value, (int, float)) and "_" in plain:
-        return (f"YAML 1.1 reads {plain} as {_shown(value)} (it skips the underscores), YAML 1.2 as "
-                f"{_shown(v12)}; write {_plain_number(value)}, {quote}")
+        return Message(N_("YAML 1.1 reads {plain} as {v11} (it skips the underscores), YAML 1.2 as {v12}; write "
+                          "{value}, or '{plain}' in quotes if you mean the text"), **said, value=_plain_number(value))
     if isinstance(value, int) and plain.lower().lstrip("+-").startswith("0b"):
-        return (f"YAML 1.1 reads {plain} as the binary number {value}, YAML 1.2 as {_shown(v12)}; "
-                f"write {value}, {quote}")
+        return Message(N_("YAML 1.1 reads {plain} as the binary number {value}, YAML 1.2 as {v12}; write {value}, "
+                          "or '{plain}' in quotes if you mean the text"), **said, value=value)
     if isinstance(value, str) and isinstance(v12, (int, float)) and not isinstance(v12, bool):
-        return (f"YAML 1.2 reads {plain} as {_shown(v12)}, YAML 1.1 as {_shown(value)}; "
-                f"write {_plain_number(v12)}, {quote}")
-    return (f"YAML 1.1 reads {plain} as {_shown(value)}, YAML 1.2 as {_shown(v12)}; "  # pragma: no cover
-            f"write what you mean so that both agree, {quote}")
+        return Message(N_("YAML 1.2 reads {plain} as {v12}, YAML 1.1 as {v11}; write {value}, or '{plain}' in quotes "
+                          "if you mean the text"), **said, value=_plain_number(v12))
+    return Message(N_("YAML 1.1 reads {plain} as {v11}, YAML 1.2 as {v12}; write what you mean "  # pragma: no cover
+                      "so that both agree, or '{plain}' in quotes if you mean the text"), **said)
 
 
 #: Characters that act on a terminal or reorder the text around them: the C0 and C1 controls but
@@ -482,17 +485,75 @@ def yaml12_surprise(plain: str, value: Any) -> str | None:
 _UNSAFE_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def _unsafe_text_message(text: str) -> str:
+def _unsafe_text_message(text: str, *, in_key: bool = False) -> str:
     found = _UNSAFE_TEXT.search(text)
     assert found is not None
     char = found.group()
+    code = format(ord(char), "04X")
     if char in "\u061c\u200e\u200f" or "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
-        what = (f"the bidirectional control U+{ord(char):04X}, which shows the text around it in another "
-                "order than it is written")
-    else:
-        what = f"the control character U+{ord(char):04X}, which a terminal would act on"
-    return f"contains {what}; process texts are plain, printable text: delete it"
+        if in_key:
+            return Message(N_("a key contains the bidirectional control U+{code}, which shows the text around it in "
+                              "another order than it is written; process texts are plain, printable text: delete it"),
+                           code=code)
+        return Message(N_("contains the bidirectional control U+{code}, which shows the text around it in another "
+                          "order than it is written; process texts are plain, printable text: delete it"), code=code)
+    if in_key:
+        return Message(N_("a key contains the control character U+{code}, which a terminal would act on; process "
+                          "texts are plain, printable text: delete it"), code=code)
+    return Message(N_("contains the control character U+{code}, which a terminal would act on; process texts are "
+                      "plain, printable text: delete it"), code=code)
 
 
 def _tag_message(tag: str) -> str:
-    return f"unsupported YAML tag {_shown_tag(tag)}; process files use plain YAML without tags"
+    return Message(N_("unsupported YAML tag {tag}; process files use plain YAML without tags"), tag=_shown_tag(tag))
+
+
+def _too_deep() -> str:
+    return Message(N_("the document nests too deeply (more than {depth} levels)"), depth=MAX_DEPTH)
+
+
+#: PyYAML's own words in a syntax error (its scanner's and parser's fixed phrases), for the catalogues: a problem
+#: shows one in the reader's language; any other stays as PyYAML says it.
+YAML_WORDS = frozenset({
+    N_("while scanning for the next token"),
+    N_("while scanning a simple key"),
+    N_("while scanning a quoted scalar"),
+    N_("while scanning a double-quoted scalar"),
+    N_("while scanning a block scalar"),
+    N_("while scanning an anchor"),
+    N_("while scanning an alias"),
+    N_("while scanning a tag"),
+    N_("while parsing a node"),
+    N_("while parsing a block node"),
+    N_("while parsing a flow node"),
+    N_("while parsing a block mapping"),
+    N_("while parsing a block collection"),
+    N_("while parsing a flow mapping"),
+    N_("while parsing a flow sequence"),
+    N_("mapping values are not allowed here"),
+    N_("mapping keys are not allowed here"),
+    N_("could not find expected ':'"),
+    N_("found unexpected end of stream"),
+    N_("found unexpected document separator"),
+})
+#: PyYAML's phrases that name a character or a token, as templates (the token stays as PyYAML writes it).
+_YAML_PHRASES = (
+    (re.compile(r"found character (?P<char>.+) that cannot start any token"),
+     N_("found character {char} that cannot start any token")),
+    (re.compile(r"found unknown escape character (?P<char>.+)"), N_("found unknown escape character {char}")),
+    (re.compile(r"expected (?P<expected>.+), but found (?P<found>.+)"), N_("expected {expected}, but found {found}")),
+    (re.compile(r"expected (?P<expected>.+), but got (?P<found>.+)"), N_("expected {expected}, but got {found}")),
+)
+
+
+def yaml_words(said: str) -> str:
+    """One of PyYAML's phrases in a syntax error, in the reader's language when the catalogues have it."""
+    if isinstance(said, Message):
+        return said
+    if said in YAML_WORDS:
+        return Message(said)
+    for pattern, template in _YAML_PHRASES:
+        found = pattern.fullmatch(said)
+        if found:
+            return Message(template, **found.groupdict())
+    return said

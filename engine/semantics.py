@@ -1,32 +1,26 @@
 """The checks a JSON Schema cannot express, and the resolution of defaults into a spec.
 
+The checks of conditions and of the values they compare with are in ``engine.condition_checks``.
+
 Runs on data that already passed the schema, so shapes and types are known.
 Every problem is located through the parsed ``Document``.
 """
 
 from __future__ import annotations
 
-import calendar
 import copy
-import re
 from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from engine.condition_checks import ConditionChecks
 from engine.document import Document, Path_, format_path
-from engine.errors import Problem, did_you_mean, suggest
+from engine.errors import Problem, did_you_mean, either
 from engine.formats import LABEL_SLOTS, matches
 from engine.i18n import LANGUAGES, N_, Message
 from engine.process_graph import cycle_through, next_ids, reachable
-from engine.spec import (
-    DEFAULT_LANGUAGE,
-    LEAD_ATTRIBUTES,
-    LIST_OPERATORS,
-    OPERATORS_BY_TYPE,
-    UNARY_OPERATORS,
-    ProcessSpec,
-)
+from engine.spec import DEFAULT_LANGUAGE, ProcessSpec
 from engine.vocab import ClosureKind, LeadStatus, Role
 
 #: Plain strings, as the document they go into holds them.
@@ -34,16 +28,9 @@ DEFAULT_OWNER_ROLE = Role.SALESPERSON.value
 #: The roles leadflow gives its own users besides the process roles (engine.vocab): a process role
 #: of one of these names would merge with it. (salesperson and manager are meant to be process roles
 #: too: the owner role and the sales director who may do any task.)
-SYSTEM_ROLES = {Role.ADMIN: "its administrators", Role.INTAKE: "the sources of the HTTP intake"}
+SYSTEM_ROLES = {Role.ADMIN: N_("its administrators"), Role.INTAKE: N_("the sources of the HTTP intake")}
 #: The states a closed lead is in (engine.machine.WON, LOST); a stage of the same name would merge with one.
 RESERVED_STAGE_IDS = (LeadStatus.WON.value, LeadStatus.LOST.value)
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-#: A reference to something the file does not declare, by what it names (a sentence each, for the languages).
-UNDECLARED = {
-    "stage": N_("stage '{name}' is not declared{hint} declared stages: {declared}"),
-    "field": N_("field '{name}' is not declared{hint} declared fields: {declared}"),
-    "role": N_("role '{name}' is not declared{hint} declared roles: {declared}"),
-}
 #: An id given twice in one list of the file, by what it names.
 USED_TWICE = {
     "role": N_("role id '{id}' is used twice (first on line {line})"),
@@ -123,7 +110,7 @@ def _readable(make: Callable[[], Any]) -> Any:
         return _Refused()
 
 
-class _Checker:
+class _Checker(ConditionChecks):
     def __init__(self, doc: Document, data: dict[str, Any], template_dirs: list[Path] | None = None):
         from engine import messages
 
@@ -134,9 +121,6 @@ class _Checker:
         self.roles: list[str] = _readable(lambda: [r["id"] for r in data["roles"]])
         self.fields: dict[str, Any] = _readable(lambda: {f["id"]: f for f in data.get("fields", [])})
         self.stages: list[str] = _readable(lambda: [s["id"] for s in data["stages"]])
-
-    def at(self, path: Path_, message: str) -> Problem:
-        return self.doc.problem(path, message)
 
     def run(self) -> Iterator[Problem]:
         """Each check in turn; one that meets a refused value stops, and the next one runs."""
@@ -168,31 +152,34 @@ class _Checker:
     def _check_roles(self) -> Iterator[Problem]:
         for i, role in enumerate(self.data["roles"]):
             if role["id"] in SYSTEM_ROLES:
-                yield self.at(("roles", i, "id"), f"'{role['id']}' is leadflow's own role "
-                              f"({SYSTEM_ROLES[role['id']]}), so a process role of that name would give "
-                              "its users the system's rights; name the role for the work, e.g. 'back_office'")
+                yield self.at(("roles", i, "id"), Message(
+                    N_("'{role}' is leadflow's own role ({whose}), so a process role of that name would give its "
+                       "users the system's rights; name the role for the work, e.g. 'back_office'"),
+                    role=role["id"], whose=Message(SYSTEM_ROLES[role["id"]])))
 
     def _check_calendar(self) -> Iterator[Problem]:
         d = self.data
         hours = d.get("business_hours")
         if hours is not None and hours["start"] >= hours["end"]:
-            yield self.at(("business_hours", "end"), f"the working day ends at {hours['end']}, not after it starts "
-                          f"({hours['start']}); write e.g. {{start: 9, end: 17}}")
+            yield self.at(("business_hours", "end"), Message(
+                N_("the working day ends at {end}, not after it starts ({start}); write e.g. {example}"),
+                end=hours["end"], start=hours["start"], example="{start: 9, end: 17}"))
         if d["calendar"] not in supported_calendars():
-            yield self.at(("calendar",),
-                          f"calendar '{d['calendar']}' is not a country the holidays package knows"
-                          f"{suggest(d['calendar'], supported_calendars()) or ''}")
+            yield self.at(("calendar",), Message(
+                N_("calendar '{calendar}' is not a country the holidays package knows{hint}"), calendar=d["calendar"],
+                hint=did_you_mean(d["calendar"], supported_calendars())))
 
     def _check_owner_role(self) -> Iterator[Problem]:
         d = self.data
         owner_role = d.get("owner_role", DEFAULT_OWNER_ROLE)
         if "owner_role" in d and owner_role not in self.roles:
-            yield self.at(("owner_role",), f"the lead owner's role '{owner_role}' is not a declared role"
-                          f"{suggest(owner_role, self.roles) or ';'} declared roles: {', '.join(self.roles)}")
+            yield self.at(("owner_role",), Message(
+                N_("the lead owner's role '{role}' is not a declared role{hint} declared roles: {roles}"),
+                role=owner_role, hint=did_you_mean(owner_role, self.roles) or ";", roles=", ".join(self.roles)))
         elif owner_role not in self.roles:
-            yield self.at(("roles",),
-                          f"the lead owner's role defaults to '{owner_role}', which is not a declared role; "
-                          f"declare it or set owner_role to one of: {', '.join(self.roles)}")
+            yield self.at(("roles",), Message(
+                N_("the lead owner's role defaults to '{role}', which is not a declared role; declare it or set "
+                   "owner_role to one of: {roles}"), role=owner_role, roles=", ".join(self.roles)))
 
     def _check_won_stage(self) -> Iterator[Problem]:
         d = self.data
@@ -218,10 +205,6 @@ class _Checker:
             else:
                 first[ident] = i
 
-    def _unknown(self, what: str, name: str, declared: list[str]) -> Message:
-        return Message(UNDECLARED[what], name=name, hint=did_you_mean(name, declared) or ";",
-                       declared=", ".join(declared) or Message(N_("none")))
-
     def _check_label(self, path: Path_) -> Iterator[Problem]:
         """A label in several languages names languages leadflow speaks, and the process's own among them."""
         text: Any = self.data
@@ -231,26 +214,28 @@ class _Checker:
             return
         for code in text:
             if code not in LANGUAGES:
-                yield self.doc.problem((*path, code), f"'{code}' is not a language leadflow speaks"
-                                       f"{suggest(code, LANGUAGES) or ';'} a label's languages are: "
-                                       f"{', '.join(LANGUAGES)}", at_key=True)
+                yield self.doc.problem((*path, code), Message(
+                    N_("'{code}' is not a language leadflow speaks{hint} a label's languages are: {languages}"),
+                    code=code, hint=did_you_mean(code, LANGUAGES) or ";", languages=", ".join(LANGUAGES)), at_key=True)
         if self.language not in text:
-            given = ", ".join(text)
-            yield self.at(path, f"this label in several languages ({given}) has no text in the process's language "
-                          f"'{self.language}' (the process's 'language', default en); add {self.language}: ...")
+            yield self.at(path, Message(
+                N_("this label in several languages ({given}) has no text in the process's language '{language}' "
+                   "(the process's 'language', default en); add {language}: ..."),
+                given=", ".join(text), language=self.language))
 
     def _check_field(self, path: Path_, f: dict[str, Any]) -> Iterator[Problem]:
         if "option_labels" in f:
             options = list(f.get("options", ()))
             if f["type"] not in ("choice", "choices"):
-                yield self.doc.problem((*path, "option_labels"), "'option_labels' label the options of a choice "
-                                       f"or choices field, and this field is of type {f['type']}", at_key=True)
+                yield self.doc.problem((*path, "option_labels"), Message(
+                    N_("'option_labels' label the options of a choice or choices field, and this field is of type "
+                       "{type}"), type=f["type"]), at_key=True)
             for option in f["option_labels"]:
                 if options and option not in options:
-                    yield self.doc.problem((*path, "option_labels", option),
-                                           f"'{option}' is not an option of field '{f['id']}'"
-                                           f"{suggest(option, options) or ';'} its options: {', '.join(options)}",
-                                           at_key=True)
+                    yield self.doc.problem((*path, "option_labels", option), Message(
+                        N_("'{option}' is not an option of field '{field}'{hint} its options: {options}"),
+                        option=option, field=f["id"], hint=did_you_mean(option, options) or ";",
+                        options=", ".join(options)), at_key=True)
                 else:
                     yield from self._check_label((*path, "option_labels", option))
         for j, role in enumerate(f.get("written_by", [])):
@@ -259,12 +244,12 @@ class _Checker:
         kind = f["type"]
         for bound in ("min", "max"):
             if bound in f and kind not in ("number", "money"):
-                yield self.at((*path, bound),
-                              f"'{bound}' applies only to number and money fields, not {kind}")
+                yield self.at((*path, bound), Message(
+                    N_("'{bound}' applies only to number and money fields, not {type}"), bound=bound, type=kind))
         if kind == "money" and f.get("min", 0) < 0:
-            yield self.at((*path, "min"), f"money must not be negative, got min {f['min']}")
+            yield self.at((*path, "min"), Message(N_("money must not be negative, got min {min}"), min=f["min"]))
         if "min" in f and "max" in f and f["min"] > f["max"]:
-            yield self.at((*path, "max"), f"max {f['max']} is below min {f['min']}")
+            yield self.at((*path, "max"), Message(N_("max {max} is below min {min}"), max=f["max"], min=f["min"]))
 
     def _check_stage(self, path: Path_, stage: dict[str, Any]) -> Iterator[Problem]:
         if stage["id"] in RESERVED_STAGE_IDS:
@@ -290,9 +275,9 @@ class _Checker:
                 kind, body = next(iter(action.items()))
                 to = body["to"]
                 if to not in ("client", "owner") and to not in self.roles:
-                    yield self.at((*path, "on_enter", j, kind, "to"),
-                                  f"'{to}' is neither client, owner nor a declared role; "
-                                  f"declared roles: {', '.join(self.roles)}")
+                    yield self.at((*path, "on_enter", j, kind, "to"), Message(
+                        N_("'{to}' is neither client, owner nor a declared role; declared roles: {roles}"),
+                        to=to, roles=", ".join(self.roles)))
                 yield from self._check_template((*path, "on_enter", j, kind, "template"), body["template"],
                                                 stage, "email" if kind == "send_email" else "reminder", to)
         yield from self._check_chases(path, stage, tasks)
@@ -335,14 +320,19 @@ class _Checker:
         for task, tpath in zip(tasks, paths, strict=True):
             for k, earlier in enumerate(task.get("after", [])):
                 if earlier == task["id"]:
-                    yield self.at((*tpath, "after", k), f"task '{earlier}' cannot come after itself")
+                    yield self.at((*tpath, "after", k), Message(N_("task '{task}' cannot come after itself"),
+                                                                task=earlier))
                 elif earlier not in ids:
-                    yield self.at((*tpath, "after", k), f"task '{earlier}' is not a task of stage '{stage_id}'"
-                                  f"{suggest(earlier, ids) or ';'} its tasks: {', '.join(ids)}")
+                    yield self.at((*tpath, "after", k), self._not_a_task(earlier, stage_id, ids))
             cycle = cycle_through(task["id"], after)
             if cycle and task["id"] == min(cycle):  # each cycle once, where its first task (by id) is written
-                yield self.at((*tpath, "after"), "the tasks wait for each other in a circle: "
-                              f"{' -> '.join([*cycle, cycle[0]])}, so none of them can ever be done")
+                yield self.at((*tpath, "after"), Message(
+                    N_("the tasks wait for each other in a circle: {circle}, so none of them can ever be done"),
+                    circle=" -> ".join([*cycle, cycle[0]])))
+
+    def _not_a_task(self, task: str, stage: str, ids: list[str]) -> Message:
+        return Message(N_("task '{task}' is not a task of stage '{stage}'{hint} its tasks: {tasks}"), task=task,
+                       stage=stage, hint=did_you_mean(task, ids) or ";", tasks=", ".join(ids) or Message(N_("none")))
 
     def _check_chases(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
         """A reminder chases a task of its stage, and no other reminder of the stage shares its template and
@@ -355,16 +345,14 @@ class _Checker:
                 continue
             chased = body.get("chases")
             if chased is not None and chased not in ids:
-                yield self.at((*path, "on_enter", j, "remind", "chases"),
-                              f"task '{chased}' is not a task of stage '{stage['id']}'"
-                              f"{suggest(chased, ids) or ';'} its tasks: {', '.join(ids) or 'none'}")
+                yield self.at((*path, "on_enter", j, "remind", "chases"), self._not_a_task(chased, stage["id"], ids))
             key = (body["template"], body["to"])
             if key in first and (chased is not None or stage["on_enter"][first[key]]["remind"].get("chases")):
                 line = self.doc.problem((*path, "on_enter", first[key]), "").line
-                yield self.at((*path, "on_enter", j, "remind"),
-                              f"another reminder of stage '{stage['id']}' (line {line}) sends template "
-                              f"'{key[0]}' to {key[1]}, so leadflow could not tell which task each one chases; "
-                              "give this one a template of its own")
+                yield self.at((*path, "on_enter", j, "remind"), Message(
+                    N_("another reminder of stage '{stage}' (line {line}) sends template '{template}' to {to}, so "
+                       "leadflow could not tell which task each one chases; give this one a template of its own"),
+                    stage=stage["id"], line=line, template=key[0], to=key[1]))
             first.setdefault(key, j)
 
     def _check_writers(self, path: Path_, stage: dict[str, Any], tasks: list[dict[str, Any]]) -> Iterator[Problem]:
@@ -378,10 +366,11 @@ class _Checker:
                 continue
             writers = [owner_role, *field_.get("written_by", [])]
             if not set(writers) & set(workers):
-                yield self.at((*path, "required_fields", j),
-                              f"required field '{name}' can be written by nobody who works stage '{stage['id']}': "
-                              f"its tasks belong to {', '.join(workers)}, the field is written by "
-                              f"{', '.join(writers)}; add written_by: [{workers[0]}] to field '{name}'")
+                yield self.at((*path, "required_fields", j), Message(
+                    N_("required field '{field}' can be written by nobody who works stage '{stage}': its tasks belong "
+                       "to {workers}, the field is written by {writers}; add written_by: [{role}] to field "
+                       "'{field}'"), field=name, stage=stage["id"], workers=", ".join(workers),
+                    writers=", ".join(writers), role=workers[0]))
 
     def _check_reason(self, path: Path_, reason: dict[str, Any]) -> Iterator[Problem]:
         for k, stage in enumerate(reason.get("stages", [])):
@@ -397,19 +386,21 @@ class _Checker:
 
         found = messages.find(name, self.language, self.template_dirs)
         if found is None:
-            looked = " or ".join(messages.candidates(name, self.language))
-            hint = suggest(name, messages.available(self.template_dirs))
-            yield self.at(path, f"template '{name}' not found (no {looked} in "
-                          f"{', '.join(str(d) for d in self.template_dirs)}){hint}")
+            looked = either(messages.candidates(name, self.language))
+            hint = did_you_mean(name, messages.available(self.template_dirs))
+            yield self.at(path, Message(N_("template '{name}' not found (no {looked} in {folders}){hint}"), name=name,
+                                        looked=looked, folders=", ".join(str(d) for d in self.template_dirs),
+                                        hint=hint))
             return
         trouble = messages.problem(found)
         if trouble:
-            yield self.at(path, f"{trouble} ({found})")
+            yield self.at(path, Message(N_("{problem} ({file})"), problem=trouble, file=str(found)))
             return
         try:
             messages.render_file(found, messages.sample_context(self.data, stage, kind, to))
         except messages.TemplateError as exc:
-            yield self.at(path, f"{exc}, with a sample lead of this process ({found})")
+            yield self.at(path, Message(N_("{problem}, with a sample lead of this process ({file})"),
+                                        problem=str(exc), file=str(found)))
 
     def _check_assignment(self, path: Path_, section: dict[str, Any]) -> Iterator[Problem]:
         catch_all: int | None = None
@@ -417,96 +408,11 @@ class _Checker:
             if "when" in rule:
                 yield from self._check_condition((*path, "rules", i, "when"), rule["when"])
             if catch_all is not None:
-                yield self.at((*path, "rules", i), f"rule {i + 1} can never apply: rule {catch_all + 1} "
-                              "(no 'when', no 'products') already places every lead; put the catch-all last")
+                yield self.at((*path, "rules", i), Message(
+                    N_("rule {rule} can never apply: rule {catch_all} (no 'when', no 'products') already places every "
+                       "lead; put the catch-all last"), rule=i + 1, catch_all=catch_all + 1))
             elif "when" not in rule and "products" not in rule:
                 catch_all = i
-
-    def _check_condition(self, path: Path_, cond: dict[str, Any]) -> Iterator[Problem]:
-        for combinator in ("all", "any"):
-            if combinator in cond:
-                for k, sub in enumerate(cond[combinator]):
-                    yield from self._check_condition((*path, combinator, k), sub)
-                return
-        if "not" in cond:
-            yield from self._check_condition((*path, "not"), cond["not"])
-            return
-        op = cond["op"]
-        if "attribute" in cond:
-            name = cond["attribute"]
-            if name == "team" and path[0] == "assignment":
-                yield self.at((*path, "attribute"), "an assignment rule cannot test the lead's team: the rules are "
-                              "what give the lead its team; test its fields, value, source or product")
-                return
-            field_ = {"type": LEAD_ATTRIBUTES[name], "id": name, "what": f"the lead's {name}"}
-            what = f"the lead's {name} ({field_['type']})"
-        else:
-            name = cond["field"]
-            found = self.fields.get(name)
-            if found is None:
-                yield self.at((*path, "field"), self._unknown("field", name, list(self.fields)))
-                return
-            if found.get("personal"):  # an erasure replaces its values: the lead's history must not depend on them
-                yield self.at((*path, "field"), f"field '{name}' is personal (erased with the client's data) and "
-                              "may not decide a condition; remove 'personal' or the condition")
-                return
-            field_ = found
-            what = f"{field_['type']} field '{name}'"
-        kind = field_["type"]
-        if op not in OPERATORS_BY_TYPE[kind]:
-            yield self.at((*path, "op"), f"operator '{op}' does not apply to {what}; "
-                          f"use one of: {', '.join(OPERATORS_BY_TYPE[kind])}")
-            return
-        if op in UNARY_OPERATORS:
-            if "value" in cond:
-                yield self.at((*path, "value"), f"operator '{op}' takes no value")
-            return
-        if "value" not in cond:
-            yield self.at(path, f"operator '{op}' needs a value")
-            return
-        value = cond["value"]
-        if op in LIST_OPERATORS:
-            if not isinstance(value, list):
-                yield self.at((*path, "value"), f"operator '{op}' takes a list of values, e.g. [a, b]")
-                return
-            for k, item in enumerate(value):
-                yield from self._check_value((*path, "value", k), field_, item)
-        elif isinstance(value, list):
-            yield self.at((*path, "value"), f"operator '{op}' takes one value, not a list")
-        else:
-            yield from self._check_value((*path, "value"), field_, value)
-
-    def _check_value(self, path: Path_, field_: dict[str, Any], value: Any) -> Iterator[Problem]:
-        kind, name = field_["type"], field_["id"]
-        raw = self.doc.source(path)
-        what = field_.get("what", f"{kind} field '{name}'")
-        if kind in ("choice", "choices"):
-            if not isinstance(value, str) or value not in field_["options"]:
-                shown = raw if raw is not None else value
-                yield self.at(path, f"'{shown}' is not an option of {kind} field '{name}'"
-                              f"{suggest(str(shown), field_['options']) or ';'} "
-                              f"options: {', '.join(field_['options'])}")
-        elif kind == "bool":
-            if not isinstance(value, bool):
-                yield self.at(path, f"bool field '{name}' compares with true or false, got {value!r}")
-        elif kind in ("number", "money"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                yield self.at(path, f"{what} compares with a number, got {value!r}")
-            elif kind == "money" and value < 0:
-                yield self.at(path, f"money must not be negative, got {value}")
-        elif kind == "date":
-            # Stored dates are YYYY-MM-DD text and compare as such, so only that exact form will do
-            # (date.fromisoformat alone would also take 20240301 or 2024-W09-5).
-            written = isinstance(value, str) and _ISO_DATE.fullmatch(value) is not None
-            wrong = "" if written else "not written so"
-            if written:
-                wrong = _nonexistent_date(value)
-            if wrong:
-                yield self.at(path, f"date field '{name}' compares with a date written YYYY-MM-DD, "
-                              f"got {value!r}: {wrong}")
-        elif kind == "text" and not isinstance(value, str):
-            hint = f" (write it in quotes: '{raw}')" if raw is not None else ""
-            yield self.at(path, f"{what} compares with text, got {value!r}{hint}")
 
     def _check_graph(self) -> Iterator[Problem]:
         """Every stage reachable from the first, and the won stage reachable from every stage."""
@@ -523,28 +429,18 @@ class _Checker:
         can_win = reachable(self.data["won_stage"], reverse)
         for i, sid in enumerate(self.stages):
             if sid not in from_first:
-                yield self.at(("stages", i, "id"),
-                              f"stage '{sid}' is unreachable: no stage leads to it from '{self.stages[0]}'")
+                yield self.at(("stages", i, "id"), Message(
+                    N_("stage '{stage}' is unreachable: no stage leads to it from '{first}'"), stage=sid,
+                    first=self.stages[0]))
             elif sid not in can_win:
                 if not edges[sid]:
-                    yield self.at(("stages", i, "id"),
-                                  f"stage '{sid}' is a dead end: it has no next stage and is not the won "
-                                  f"stage '{self.data['won_stage']}'")
+                    yield self.at(("stages", i, "id"), Message(
+                        N_("stage '{stage}' is a dead end: it has no next stage and is not the won stage '{won}'"),
+                        stage=sid, won=self.data["won_stage"]))
                 else:
-                    yield self.at(("stages", i, "id"), f"from stage '{sid}' no path leads to the won stage "
-                                  f"'{self.data['won_stage']}'")
-
-
-def _nonexistent_date(text: str) -> str:
-    """Why a YYYY-MM-DD text is no date, or "" when it is one."""
-    year, month, day = (int(part) for part in text.split("-"))
-    if not 1 <= month <= 12:
-        return f"a date that does not exist: there is no month {month:02d}"
-    days = calendar.monthrange(year, month)[1] if year else 31
-    if not 1 <= day <= days or not year:
-        where = f"{calendar.month_name[month]} {year} has {days} days" if year else "there is no year 0"
-        return f"a date that does not exist: {where}"
-    return ""
+                    yield self.at(("stages", i, "id"), Message(
+                        N_("from stage '{stage}' no path leads to the won stage '{won}'"), stage=sid,
+                        won=self.data["won_stage"]))
 
 
 def _guarded(check: Callable[[], Iterable[Problem]]) -> Iterator[Problem]:

@@ -26,14 +26,24 @@ ENGLISH_ONLY = {
     # texts that become data: a template's or an SMTP server's problem goes into the outbox's stored last error
     # (an import's per-row refusal is a template: its report carries message_id and params, docs/i18n.md)
     "TemplateError", "SendError",
-    # PyYAML's own error, which the loader turns into a located problem of the process file (those stay English:
-    # docs/i18n.md, "Not yet translated")
-    "ComposerError",
 }
 #: The functions whose first argument is a template: an f-string there would be extracted as nonsense.
 TEMPLATE_TAKERS = {"N_", "_", "gettext", "ngettext", "Message"}
 #: The calls whose second argument is a message shown to a person: a refused value of a form or an import's row.
 MESSAGE_SECOND = {"FieldError"}
+#: What makes a process file's located problem, and which of its arguments is the message (by position, or by
+#: keyword): ``errors.Problem``, ``Document.problem``, the semantic checks' ``at``, the YAML reader's ``_refuse``.
+PROBLEM_MAKERS = {"Problem": 4, "problem": 1, "at": 1, "_refuse": 3}
+#: The modules that read a process file: a function of theirs that returns a text returns a template
+#: (``i18n.Message``), so that a problem built from it is translated; the few that return something else, and why.
+LOADER_MODULES = ("condition_checks.py", "document.py", "errors.py", "formats.py", "loader.py", "messages.py",
+                  "process_schema.py", "process_yaml.py", "semantics.py")
+NOT_MESSAGES = {
+    "_shown_tag",  # a YAML tag as written (!!python/name): a parameter of a message
+    "format_path",  # a document path (stages[2].tasks[0]): the problem's place, the same in every language
+    "in_language",  # the problem (or error) already in the reader's language
+    "__str__",  # the same in English
+}
 
 
 def _error_classes() -> set[str]:
@@ -61,6 +71,8 @@ def _english(node: ast.expr) -> bool:
         return _english(node.left) or _english(node.right) or isinstance(node.left, ast.Constant)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
         return isinstance(node.func.value, ast.Constant)
+    if isinstance(node, ast.IfExp):
+        return _english(node.body) or _english(node.orelse)
     return False
 
 
@@ -75,15 +87,39 @@ def _name(func: ast.expr) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
+def _problem_message(node: ast.Call) -> ast.expr | None:
+    """The message given to a maker of a located problem, or None."""
+    position = PROBLEM_MAKERS.get(_name(node.func))
+    if position is None:
+        return None
+    given = [k.value for k in node.keywords if k.arg == "message"]
+    return node.args[position] if len(node.args) > position else (given[0] if given else None)
+
+
+def _english_returns(tree: ast.AST) -> list[ast.Return]:
+    """The ``return``s of a loader module's functions that give back an English text built at run time."""
+    found = []
+    for func in ast.walk(tree):
+        if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)) and func.name not in NOT_MESSAGES:
+            found += [node for node in ast.walk(func)
+                      if isinstance(node, ast.Return) and node.value is not None and _english(node.value)]
+    return found
+
+
 def _english_messages() -> list[str]:
     errors = _error_classes() | {"LeadflowError"}
     found = []
-    for path in sorted(ENGINE.rglob("*.py")):
+    for path in [*sorted(ENGINE.rglob("*.py")), ENGINE.parent / "cli" / "process_cmds.py"]:
         if "migrations" in path.parts:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise)}
+        if path.parent == ENGINE and path.name in LOADER_MODULES:
+            found += [f"{path.relative_to(ENGINE.parent)}:{node.lineno}: return" for node in _english_returns(tree)]
         for node in ast.walk(tree):
+            message = _problem_message(node) if isinstance(node, ast.Call) else None
+            if message is not None and _english(message):
+                found.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno}: {_name(node.func)}(...)")
             if not isinstance(node, ast.Call) or not node.args:
                 continue
             name = _name(node.func)
@@ -110,6 +146,15 @@ def test_the_scan_finds_an_f_string_message(tmp_path: Path) -> None:
         assert isinstance(call, ast.Call)
         assert _english(call.args[0]), source
     assert not _english(ast.parse('N_("lead {lead} is closed")', mode="eval").body)
+    # ... and a process file's located problem built from one, or from a loader's helper that returns one
+    for source in ('doc.problem(path, f"unknown key {key}")', 'Problem(file, 1, 1, "", f"file is {size} bytes")',
+                   'self.at(path, Message(N_("x")) if x else f"y {x}")', 'Problem(file, 1, 1, "", message=f"{x}")'):
+        call = ast.parse(source, mode="eval").body
+        assert isinstance(call, ast.Call)
+        message = _problem_message(call)
+        assert message is not None and _english(message), source
+    helper = ast.parse('def _why(x):\n    if x:\n        return Message(N_("{x}"), x=x)\n    return f"because {x}"\n')
+    assert [node.lineno for node in _english_returns(helper)] == [4]
     assert {"RuleViolation", "NotFoundError", "PhoneError", "BatchRefused"} <= _error_classes()
 
 
