@@ -9,6 +9,7 @@ is checked for its exit code or status, its message, and a database that is the 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import USERS as FLOOR
-from tests.conftest import CliDatabase, Team, cli_floor, js, refused, snapshot
+from tests.conftest import CliDatabase, Team, cli_floor, js, leadflow, refused, snapshot
+from tests.remote import server_for
 from tests.server_fixtures import Served, serving
 from tests.test_web import _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
 from tests.web_fixtures import csrf_of, signed_in, with_passwords
@@ -84,6 +86,9 @@ CLI_REFUSALS = [
          "user 'marta' (manager, team north) may not see the agenda of ioana: only a manager of team south"),
     case("stalled-as-of-of-a-colleague", "anna", f"stalled --as-of {PAST} --owner piotr",
          "user 'anna' (salesperson) sees only their own leads"),
+    case("close-many-with-a-colleagues-lead", "anna", "lead close 1 2 --reason bad_timing",
+         "can't close 1 of 2 leads, so none was written: user 'anna' (salesperson, team north) may not see lead 2",
+         "can't close 1 of 2 leads, so none was written: lead 2 does not exist"),
     case("external-id-by-an-analyst", "olga", f"lead add --process {PV} --name Z --external-id CRM-1",
          "user 'olga' (analyst) may not add leads"),
     case("company-with-external-id-by-an-analyst", "olga", "client company Firma --external-id CRM-2",
@@ -100,6 +105,27 @@ def test_the_cli_refuses_on_a_local_database_and_through_a_server(
         cli_db: CliDatabase, floor_url: str, user: str, command: str, local: str, remote: str) -> None:
     line = refused(floor_url, user, command)
     assert (remote if cli_db.remote else local) in line, line
+
+
+def test_closing_others_leads_skipping_the_refused_closes_nothing_and_hides_them_through_a_server(
+        cli_db: CliDatabase, floor_url: str) -> None:
+    """--skip-refused with only leads the caller may not work: exit 1, nothing closed; through a server each is
+    only 'does not exist' (docs/server.md), as an id never used, never whose it is."""
+    if cli_db.remote:
+        server = server_for(floor_url)
+        assert server is not None
+        server.login("piotr")  # before the snapshot: a first login writes a token
+    before = snapshot(floor_url)
+    result = leadflow(floor_url, "piotr", "lead close 1 2 999 --reason bad_timing --skip-refused --json")
+    assert result.exit_code == 1, result.output
+    reasons = [r["reason"] for r in json.loads(result.stdout)["refused"]]
+    if cli_db.remote:
+        assert reasons == [f"lead {lead} does not exist" for lead in (1, 2, 999)]
+    else:
+        assert [r.split(":")[0] for r in reasons] == [
+            "user 'piotr' (salesperson, team north) may not see lead 1",
+            "user 'piotr' (salesperson, team north) may not see lead 2", "lead 999 does not exist"]
+    assert snapshot(floor_url) == before
 
 
 @pytest.mark.parametrize(("user", "history", "message"), [
@@ -154,6 +180,13 @@ API_REFUSALS = [
      "lead {north} does not exist"),
     ("olga", "POST", "/v1/leads/{north}/next-contact", {"at": "2026-03-05T10:00"}, 403,
      "may not book a contact on lead {north}"),
+    # a batch with a lead the caller may not see reads as one with a missing lead (422), never 'may not see'
+    ("anna", "POST", "/v1/leads/bulk/close", {"lead_ids": ["{north}", "{south}"], "reason": "bad_timing"}, 422,
+     "can't close 1 of 2 leads, so none was written: lead {south} does not exist"),
+    ("piotr", "POST", "/v1/leads/bulk/advance", {"lead_ids": ["{north}"]}, 422,
+     "can't advance 1 of 1 leads, so none was written: lead {north} does not exist"),
+    ("olga", "POST", "/v1/leads/bulk/close", {"lead_ids": ["{north}"], "reason": "bad_timing"}, 422,
+     "user 'olga' (analyst, team north) may not close lead {north}: it belongs to anna"),
     ("olga", "POST", "/v1/leads", {"process": PV, "name": "Z", "external_id": "CRM-1"}, 403,
      "may not add leads"),
     ("olga", "POST", "/v1/clients/companies", {"name": "Firma", "external_id": "CRM-2"}, 403,
@@ -226,6 +259,20 @@ def _job_ended(served: Served, user: str, job: int) -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"import job {job} did not end")
+
+
+def test_a_batch_skipping_refused_leads_names_a_hidden_one_as_missing(api: Any) -> None:
+    """--skip-refused through the API: the report lists a lead the caller may not see as one that does not exist,
+    the same words as for an id never used, and closes nothing of it."""
+    team, served, north, south = api
+    before = snapshot(team.url)
+    answer = served.call("piotr", "POST", "/v1/leads/bulk/close",
+                         json={"lead_ids": [north, south, 999999], "reason": "bad_timing", "on_refusal": "skip"})
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"action": "close", "done": [], "refused": [
+        {"lead_id": lead, "error": "NotFoundError", "reason": f"lead {lead} does not exist"}
+        for lead in (north, south, 999999)]}
+    assert snapshot(team.url) == before
 
 
 def test_an_integration_token_is_refused_outside_its_scope(api: Any) -> None:
