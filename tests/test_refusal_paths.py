@@ -423,3 +423,27 @@ def test_the_login_page_token_is_no_session_token(web_floor: Any) -> None:
     answer = anna.post("/settings", data={"csrf": login_token, "language": "pl"})
     assert answer.status_code == 403
     assert _web_data(team.url) == before
+
+
+def test_no_form_names_a_file_of_the_server(web_floor: Any, tmp_path: Path) -> None:
+    """The import and process forms read an uploaded file from where the server wrote it (``file_path``): a form
+    that sends that field itself, plain or beside a file, names no file of the server: it is neither moved into
+    the import's staging nor read, whoever sends it (a salesperson, a manager whose import would run, an admin)."""
+    team, _, _ = web_floor
+    with_passwords(team, "root")
+    victim = tmp_path / "leadflow-data.csv"
+    text = "name,email\nUkryta Osoba,ukryta@example.pl\n"
+    victim.write_text(text, encoding="utf-8")
+    before = _web_data(team.url)
+    for who in ("anna", "marta", "root"):
+        web, csrf = signed_in(team, who)
+        for path in ("/import/check", "/import", "/admin/processes"):
+            fields = {"csrf": csrf, "process": PV, "file_path": str(victim), "file_name": "x.csv"}
+            for files in (None, {"file": ("other.csv", b"")}):
+                answer = web.post(path, data=fields, files=files)
+                assert answer.status_code != 500, (who, path, answer.text[:300])
+                assert victim.read_text(encoding="utf-8") == text, (who, path, files)
+                assert "Ukryta" not in answer.text and "ukryta@" not in answer.text, (who, path)
+    after = _web_data(team.url)
+    assert after["leads"] == before["leads"] and after["process_versions"] == before["process_versions"]
+    assert "Ukryta" not in str(team.admin.leads.list())
