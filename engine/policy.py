@@ -230,6 +230,8 @@ def may_join_client(actor: Actor, its_leads: Iterable[LeadState], *, team: str |
     if actor.role == Role.INTAKE:
         return all(lead.team == team for lead in listed)
     return not listed or any(can_view(actor, lead) for lead in listed)
+
+
 def require_can_edit_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
     """Correct a client's contact data (GDPR art. 16): whoever may work one of its leads (its owner, a manager of
     its team, an admin); a client with no lead, any manager or admin."""
