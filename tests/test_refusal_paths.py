@@ -39,7 +39,7 @@ def _floor_with_leads(url: str) -> None:
     """The two-team floor (conftest's USERS), anna's lead 1 (north) and ioana's lead 2 (south)."""
     cli_floor(FLOOR)(url)
     assert js(url, "anna", f"lead add --process {PV} --name 'Jan Kowalski' --phone 600100200")["id"] == 1
-    assert js(url, "ioana", f"lead add --process {PV} --name 'Ion Popescu'")["id"] == 2
+    assert js(url, "ioana", f"lead add --process {PV} --name 'Ion Popescu' --external-id CRM-2")["id"] == 2
 
 
 @pytest.fixture
@@ -93,6 +93,10 @@ CLI_REFUSALS = [
          "user 'olga' (analyst) may not add leads"),
     case("company-with-external-id-by-an-analyst", "olga", "client company Firma --external-id CRM-2",
          "user 'olga' (analyst) may not add companies"),
+    case("external-id-of-another-teams-lead", "anna", "lead show ext:CRM-2",
+         "no lead has the external id 'CRM-2'"),
+    case("external-id-of-a-colleagues-lead", "piotr", "lead show ext:CRM-2 --json",
+         "no lead has the external id 'CRM-2'"),
     case("language-of-a-colleague", "anna", "user set piotr --language pl",
          "user 'anna' (salesperson, team north) may not set the language of user 'piotr': only an admin may"),
     case("language-of-another-teams-client", "anna", "client set 2 --language ro",
@@ -146,8 +150,8 @@ def test_an_import_by_who_may_not_is_refused_on_both_paths(cli_db: CliDatabase, 
 @pytest.fixture
 def api(team: Team) -> Iterator[tuple[Team, Served, int, int]]:
     """A served team with anna's lead (north) and ioana's (south)."""
-    north = team.as_("anna").leads.add(process=PV, name="Jan Kowalski", phone="600100200")["id"]
-    south = team.as_("ioana").leads.add(process=PV, name="Ion Popescu")["id"]
+    north = team.as_("anna").leads.add(process=PV, name="Jan Kowalski", phone="600100200", external_id="CRM-1")["id"]
+    south = team.as_("ioana").leads.add(process=PV, name="Ion Popescu", external_id="CRM-2")["id"]
     with serving(team.admin) as served:
         yield team, served, north, south
 
@@ -227,10 +231,12 @@ def test_the_api_refuses_a_person_and_changes_nothing(api: Any, who: str, method
     ("marta", f"/v1/daily?as_of={PAST}&owner=ioana", "may not see the agenda of ioana"),
     ("anna", f"/v1/stalled?as_of={PAST}&owner=piotr", "sees only their own leads"),
     ("anna", "/v1/activities?lead={south}", "lead {south} does not exist"),
+    ("anna", "/v1/leads/external/CRM-2", "no lead has the external id 'CRM-2'"),
+    ("radu", "/v1/leads/external/CRM-1", "no lead has the external id 'CRM-1'"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_the_api_refuses_reading_what_is_not_theirs(api: Any, who: str, query: str, words: str) -> None:
     team, served, _, south = api
-    status = 404 if "does not exist" in words else 403
+    status = 404 if "does not exist" in words or "no lead has" in words else 403
     _unchanged(team, served, who, "GET", query.format(south=south), status, words.format(south=south))
 
 
