@@ -53,39 +53,29 @@ def case(id_: str, user: str, command: str, local: str, remote: str | None = Non
     return pytest.param(user, command, local, remote if remote is not None else local, id=id_)
 
 
+def hidden(id_: str, user: str, command: str) -> Any:
+    """A command about anna's lead 1, which ``user`` may not see."""
+    who = {"piotr": "salesperson, team north", "radu": "manager, team south"}[user]
+    return case(id_, user, command, f"user '{user}' ({who}) {MAY_NOT_SEE_LEAD}", HIDDEN_LEAD)
+
+
 CLI_REFUSALS = [
-    case("call-on-a-colleagues-lead", "piotr", "activity add 1 --kind call --text x --outcome no_answer",
-         f"user 'piotr' (salesperson, team north) {MAY_NOT_SEE_LEAD}", HIDDEN_LEAD),
-    case("note-on-another-teams-lead", "radu", "activity add 1 --kind note --text x",
-         f"user 'radu' (manager, team south) {MAY_NOT_SEE_LEAD}", HIDDEN_LEAD),
+    hidden("call-on-a-colleagues-lead", "piotr", "activity add 1 --kind call --text x --outcome no_answer"),
+    hidden("note-on-another-teams-lead", "radu", "activity add 1 --kind note --text x"),
     case("analyst-logs-on-a-lead-she-sees", "olga", "activity add 1 --kind note --text x",
          "user 'olga' (analyst, team north) may not log an activity on lead 1: it belongs to anna; only its owner "
          "or a manager of its team may"),
     case("activities-of-another-teams-lead", "anna", "activity list 2",
          "may not see lead 2", "lead 2 does not exist"),
-    case("next-contact-on-a-colleagues-lead", "piotr", "lead next-contact 1 2026-03-05T10:00",
-         f"user 'piotr' (salesperson, team north) {MAY_NOT_SEE_LEAD}", HIDDEN_LEAD),
+    hidden("next-contact-on-a-colleagues-lead", "piotr", "lead next-contact 1 2026-03-05T10:00"),
     case("next-contact-by-an-analyst", "olga", "lead next-contact 1 2026-03-05T10:00",
          "user 'olga' (analyst, team north) may not book a contact on lead 1: it belongs to anna"),
-    case("clear-next-contact-of-a-colleague", "piotr", "lead next-contact 1 --clear",
-         f"user 'piotr' (salesperson, team north) {MAY_NOT_SEE_LEAD}", HIDDEN_LEAD),
+    hidden("clear-next-contact-of-a-colleague", "piotr", "lead next-contact 1 --clear"),
     case("task-list-of-a-colleague", "piotr", "task list --owner anna",
          "user 'piotr' (salesperson, team north) may not see the tasks of anna: only a manager of team north or an "
          "admin may"),
     case("task-list-of-another-team", "radu", "task list --owner anna --json",
          "user 'radu' (manager, team south) may not see the tasks of anna: only a manager of team north"),
-    case("board-as-of-of-a-colleague", "anna", f"board --as-of {PAST} --owner piotr",
-         "user 'anna' (salesperson) sees only their own leads"),
-    case("board-as-of-for-an-analyst", "olga", f"board --as-of {PAST}",
-         "user 'olga' (analyst) has no board; boards are for salespeople and managers"),
-    case("funnel-as-of-of-another-team", "marta", f"report funnel --as-of {PAST} --team south",
-         "user 'marta' (manager, team north) may not see team south: only a manager of team south or an admin may"),
-    case("forecast-as-of-of-a-colleague", "anna", f"report forecast --as-of {PAST} --owner piotr",
-         "user 'anna' (salesperson) sees only their own leads"),
-    case("stand-up-as-of-of-another-team", "marta", f"daily --as-of {PAST} --owner ioana",
-         "user 'marta' (manager, team north) may not see the agenda of ioana: only a manager of team south"),
-    case("stalled-as-of-of-a-colleague", "anna", f"stalled --as-of {PAST} --owner piotr",
-         "user 'anna' (salesperson) sees only their own leads"),
     case("close-many-with-a-colleagues-lead", "anna", "lead close 1 2 --reason bad_timing",
          "can't close 1 of 2 leads, so none was written: user 'anna' (salesperson, team north) may not see lead 2",
          "can't close 1 of 2 leads, so none was written: lead 2 does not exist"),
@@ -102,6 +92,20 @@ CLI_REFUSALS = [
     case("language-of-another-teams-client", "anna", "client set 2 --language ro",
          "user 'anna' (salesperson) may not see client 2"),
 ]
+
+#: As of a past instant the scope is today's rule (``ctx.scope``): whose leads, which team, which role has a board.
+OWN_ONLY = "user 'anna' (salesperson) sees only their own leads"
+CLI_REFUSALS += [case(f"{command.split()[0]}-as-of-{who}", user, f"{command} --as-of {PAST}", words) for who, user,
+                 command, words in [
+                     ("a-colleague", "anna", "board --owner piotr", OWN_ONLY),
+                     ("an-analyst", "olga", "board", "user 'olga' (analyst) has no board; boards are for salespeople"),
+                     ("another-team", "marta", "report funnel --team south",
+                      "user 'marta' (manager, team north) may not see team south: only a manager of team south"),
+                     ("a-colleague", "anna", "report forecast --owner piotr", OWN_ONLY),
+                     ("another-team", "marta", "daily --owner ioana",
+                      "user 'marta' (manager, team north) may not see the agenda of ioana: only a manager of team "
+                      "south"),
+                     ("a-colleague", "anna", "stalled --owner piotr", OWN_ONLY)]]
 
 
 @pytest.mark.parametrize(("user", "command", "local", "remote"), CLI_REFUSALS)
