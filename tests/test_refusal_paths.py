@@ -202,6 +202,12 @@ API_REFUSALS = [
     ("anna", "PATCH", "/v1/users/piotr/language", {"language": "pl"}, 403,
      "may not set the language of user 'piotr'"),
     ("anna", "POST", "/v1/reports/rebuild-stages", {}, 403, "only an admin may"),
+    ("anna", "PATCH", "/v1/clients/{south_client}/language", {"language": "ro"}, 403,
+     "may not see client {south_client}"),
+    ("anna", "PATCH", "/v1/clients/{south_client}", {"phone": "600100300", "reason": "typo"}, 403,
+     "may not see client {south_client}"),
+    ("olga", "PATCH", "/v1/clients/{north_client}", {"phone": "600100300", "reason": "typo"}, 403,
+     "may not correct client {north_client}"),
 ]
 
 
@@ -210,10 +216,12 @@ API_REFUSALS = [
 def test_the_api_refuses_a_person_and_changes_nothing(api: Any, who: str, method: str, path: str, body: Any,
                                                        status: int, words: str) -> None:
     team, served, north, south = api
+    ids = {"north": north, "south": south, "north_client": team.admin.leads.get(north)["client_id"],
+           "south_client": team.admin.leads.get(south)["client_id"]}
 
     def fill(value: Any) -> Any:
         if isinstance(value, str):
-            text = value.format(north=north, south=south)
+            text = value.format(**ids)
             return int(text) if text.isdigit() and value.startswith("{") else text
         if isinstance(value, list):
             return [fill(v) for v in value]
