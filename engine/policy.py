@@ -111,6 +111,15 @@ def require_manager(actor: Actor, what: str) -> None:
     _require_role(actor, MANAGERS, Message(N_("may not {what}: only a manager or an admin may"), what=what))
 
 
+def require_can_import(actor: Actor, *, history: bool = False) -> None:
+    """Import leads from a file (``intake.import_csv``, ``start_import``): a manager or an admin; the history of
+    deals only an admin, since every event of a deal is recorded as its owner's (an admin speaks for everyone)."""
+    if history:
+        require_admin(actor, Message(N_("import the history of deals")))
+    else:
+        require_manager(actor, Message(N_("import leads")))
+
+
 # -- owners ---------------------------------------------------------------------------------------
 
 def can_own(actor: Actor) -> bool:
@@ -221,6 +230,8 @@ def may_join_client(actor: Actor, its_leads: Iterable[LeadState], *, team: str |
     if actor.role == Role.INTAKE:
         return all(lead.team == team for lead in listed)
     return not listed or any(can_view(actor, lead) for lead in listed)
+
+
 def require_can_edit_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
     """Correct a client's contact data (GDPR art. 16): whoever may work one of its leads (its owner, a manager of
     its team, an admin); a client with no lead, any manager or admin."""
@@ -425,7 +436,7 @@ def capabilities(actor: Actor) -> dict[str, bool]:
         "daily": _allowed(lambda: agenda_scope(actor, person=None, team=None)),
         "reviews": _allowed(lambda: require_sees_reviews(actor)),
         "rotate": _allowed(lambda: require_manager(actor, "rotate leads")),
-        "import": _allowed(lambda: require_manager(actor, "import leads")),
+        "import": _allowed(lambda: require_can_import(actor)),
         "users": True,
         "manage_users": _allowed(lambda: require_admin(actor, "change users")),
         "tokens": _allowed(lambda: require_admin(actor, "manage API tokens")),

@@ -38,7 +38,7 @@ from cli.server import intake, language, problems
 from cli.server.identity import Caller, Identify
 from cli.server.problems import Problem
 from engine import clock, i18n
-from engine.errors import ConcurrentUpdateError, LeadflowError, NotFoundError, PermissionDenied
+from engine.errors import BatchRefused, ConcurrentUpdateError, LeadflowError, NotFoundError, PermissionDenied
 from engine.i18n import N_
 
 if TYPE_CHECKING:
@@ -204,6 +204,11 @@ async def _answer(acting: Engine, op: Operation, kwargs: dict[str, Any], result:
         return await _stale(acting, result, _language(request, result))
     if isinstance(result, PermissionDenied):
         return await _hidden_or_denied(acting, op, kwargs, result, _language(request, result))
+    if isinstance(result, BatchRefused):
+        result = BatchRefused(result.params["verb"], result.params["leads"],
+                              await _unseen_hidden(acting, result.refused))
+    elif isinstance(result, dict) and isinstance(result.get("refused"), list) and op.service == "bulk":
+        result = {**result, "refused": await _unseen_hidden(acting, result["refused"])}
     if isinstance(result, LeadflowError):
         return problems.of_engine(result, language=_language(request, result),
                                   hide=folder + os.sep if folder else None)
@@ -274,14 +279,32 @@ async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any
     """403, unless the refused lead is one the caller may not see: then 404, as for a lead that does not exist,
     so that nobody learns which ids exist by trying them. Whether they may see it is the engine's ``leads.get``."""
     lead_id = kwargs.get("lead_id")
-    if isinstance(lead_id, int):
-        try:
-            await run_in_threadpool(engine.leads.get, lead_id)
-        except (PermissionDenied, NotFoundError):
-            return problems.of_engine(NotFoundError(N_("lead {lead} does not exist"), lead=lead_id), language=code)
-        except LeadflowError:
-            pass
+    if isinstance(lead_id, int) and not await _may_see(engine, lead_id):
+        return problems.of_engine(_missing(lead_id), language=code)
     return problems.of_engine(exc, language=code)
+
+
+async def _unseen_hidden(engine: Engine, refused: list[Any]) -> list[Any]:
+    """A bulk call's refused leads, each the caller may not see worded as a missing one (``_hidden_or_denied``):
+    otherwise its 'may not see lead N' beside 'lead M does not exist' would tell which ids exist."""
+    return [{"lead_id": r["lead_id"], "error": NotFoundError.__name__, "reason": str(_missing(r["lead_id"]))}
+            if r["error"] == PermissionDenied.__name__ and not await _may_see(engine, r["lead_id"]) else r
+            for r in refused]
+
+
+async def _may_see(engine: Engine, lead_id: int) -> bool:
+    """Whether the caller may see lead ``lead_id``: the engine's ``leads.get`` as them."""
+    try:
+        await run_in_threadpool(engine.leads.get, lead_id)
+    except (PermissionDenied, NotFoundError):
+        return False
+    except LeadflowError:
+        pass
+    return True
+
+
+def _missing(lead_id: int) -> NotFoundError:
+    return NotFoundError(N_("lead {lead} does not exist"), lead=lead_id)
 
 
 def _respond(op: Operation, kwargs: dict[str, Any], result: Any, request: Request) -> Response:

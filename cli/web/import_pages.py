@@ -74,8 +74,8 @@ def _run(visit: Visit, form: dict[str, str], *, dry_run: bool) -> Response:
     (``dry_run``) or imported by a job; a kept file is dropped once its job started."""
     act = _check if dry_run else _start
     me = visit.me["name"]
-    if form.get("file_path"):
-        ident, path = uploads.stage(Path(form["file_path"]), me)
+    if form.get("file.path"):
+        ident, path = uploads.stage(Path(form["file.path"]), me)
         form = {**form, "upload": ident, "file_name": Path(form.get("file_name", "")).name, "text": ""}
     elif form.get("upload"):
         found = uploads.staged(form["upload"], me)

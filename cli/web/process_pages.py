@@ -49,10 +49,10 @@ def load(visit: Visit, form: dict[str, str]) -> Response:
     """Validate the uploaded or pasted process file; load it only when it has no problem."""
     name = PASTED
     text = form.get("text", "")
-    if form.get("file_path"):
+    if form.get("file.path"):
         name = Path(form.get("file_name", "")).name or PASTED
         try:
-            text = Path(form["file_path"]).read_bytes().decode("utf-8")
+            text = Path(form["file.path"]).read_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             return processes_page(visit, status=422, error=_(
                 "The file %(name)s is not UTF-8 text: byte 0x%(byte)s at position %(at)s is not UTF-8 (a process "

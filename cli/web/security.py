@@ -23,6 +23,10 @@ from cli.server.identity import SESSION_COOKIE, csrf_matches, csrf_token
 LOGIN_CSRF_COOKIE = "leadflow_login_csrf"
 #: The largest form body a page accepts (the fields of one lead fit many times over).
 MAX_FORM = 64 * 1024
+#: How the key of an uploaded file's place on the server ends (``NAME.path``, ``read_upload``): the server's own,
+#: so a field of that name that a client sends is dropped, or a form could name any file of the server to move or
+#: read (the import stages the file it names, by moving it). A dot, which no field's id has (``f_<id>``).
+UPLOAD_PATH = ".path"
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
@@ -133,13 +137,16 @@ def values(form: dict[str, str], name: str) -> list[str]:
 
 async def read_form(request: Request) -> Form:
     """An ``application/x-www-form-urlencoded`` body, at most ``MAX_FORM`` bytes (a repeated name: its last
-    value, and all of them in ``values``; names ending in ``[]`` are not used)."""
+    value, and all of them in ``values``; names ending in ``[]`` are not used; a name ending in ``UPLOAD_PATH`` is
+    dropped)."""
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_FORM:
             raise TooLarge
-    return Form(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    return Form([(name, value) for name, value in parse_qsl(body.decode("utf-8", errors="replace"),
+                                                            keep_blank_values=True)
+                 if not name.endswith(UPLOAD_PATH)])
 
 
 def is_multipart(request: Request) -> bool:
@@ -149,7 +156,8 @@ def is_multipart(request: Request) -> bool:
 async def read_upload(request: Request, limit: int, folder: Path) -> dict[str, str]:
     """A ``multipart/form-data`` body with at most one file of at most ``limit`` bytes, which is written to
     ``folder`` as it arrives (never held whole in memory): the form's fields, and for the file field NAME
-    ``NAME_path`` (where it was written) and ``NAME_name`` (the name the browser gave). A body larger than the file
+    ``NAME.path`` (where it was written; a field sent with such a name is dropped) and ``NAME_name`` (the name the
+    browser gave). A body larger than the file
     and a plain form's worth is refused as soon as its declared length or the bytes received say so
     (``TooLarge``)."""
     most = limit + MAX_FORM
@@ -170,16 +178,17 @@ async def read_upload(request: Request, limit: int, folder: Path) -> dict[str, s
     async with Request(request.scope, counted).form(max_files=1, max_fields=32, max_part_size=MAX_FORM) as parsed:
         for name, value in parsed.multi_items():
             if isinstance(value, str):
-                form[name] = value
+                if not name.endswith(UPLOAD_PATH):  # a field never names a file of the server
+                    form[name] = value
                 continue
             if not value.filename:  # the file input left empty
                 continue
-            path, size = folder / f"upload-{name}", 0
+            path, size = folder / "upload", 0  # the one file (max_files=1), whatever its field's name
             with path.open("wb") as out:
                 while chunk := await value.read(1 << 16):
                     size += len(chunk)
                     if size > limit:
                         raise TooLarge(limit)
                     out.write(chunk)
-            form[f"{name}_path"], form[f"{name}_name"] = str(path), value.filename
+            form[f"{name}{UPLOAD_PATH}"], form[f"{name}_name"] = str(path), value.filename
     return form

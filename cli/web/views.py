@@ -92,7 +92,7 @@ def page(path: str) -> Callable[[Callable[..., Response]], Callable[..., Respons
 def action(path: str, *, upload: int = 0) -> Callable[[Callable[..., Response]], Callable[..., Response]]:
     """A state-changing POST of a signed-in person, its CSRF token checked before the view runs:
     ``view(visit, form, **path_params)``; ``upload``: the form may carry a file of at most that many bytes
-    (``form["file_path"]``, ``form["file_name"]`` for the input named ``file``: security.read_upload)."""
+    (``form["file.path"]``, ``form["file_name"]`` for the input named ``file``: security.read_upload)."""
     def register(view: Callable[..., Response]) -> Callable[..., Response]:
         ROUTES.append(Route("POST", path, view, upload=upload))
         return view

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from engine import clock, policy, results, rules
 from engine.errors import NotFoundError
-from engine.i18n import N_, Message
+from engine.i18n import N_
 from engine.services.context import Service, operation
 from engine.vocab import is_id
 
@@ -57,9 +57,8 @@ class IntakeService(Service):
             with ctx.transaction() as conn:
                 actor = ctx.actor(conn)
                 spec = ctx.spec(conn, process)
+                policy.require_can_import(actor, history=history)
                 if history:
-                    # every event of a deal is recorded as its owner's: only an admin may speak for everyone
-                    policy.require_admin(actor, Message(N_("import the history of deals")))
                     version = ctx.version_of(conn, spec)
                     report = intake.run_history_import(
                         conn, path, actor=actor, spec=spec, version=version, at=clock.now(),
@@ -69,7 +68,6 @@ class IntakeService(Service):
                     if report["status"] != "imported":
                         raise _Undo(report)
                     return report
-                policy.require_manager(actor, Message(N_("import leads")))
                 report = intake.run_import(
                     conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),
                     specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name), options=options)
@@ -94,10 +92,7 @@ class IntakeService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             spec = ctx.spec(conn, process)
-            if history:
-                policy.require_admin(actor, Message(N_("import the history of deals")))
-            else:
-                policy.require_manager(actor, Message(N_("import leads")))
+            policy.require_can_import(actor, history=history)
             kept = import_jobs.keep(Path(path))
             try:
                 job_id = import_jobs.create(conn, actor=actor.name, process=spec.id, file_name=kept.name,

@@ -137,10 +137,13 @@ class LeadService(Service):
 
     @operation
     def find_external(self, external_id: str) -> int:
-        """The id of the lead whose ``external_id`` (its id in the system it was migrated from) is given."""
-        with self.ctx.transaction() as conn:
+        """The id of the lead whose ``external_id`` (its id in the system it was migrated from) is given, if the
+        acting user may see that lead: one they may not see is answered as an external id no lead has, so that
+        nobody learns which deals exist, nor their ids, by trying external ids."""
+        ctx = self.ctx
+        with ctx.transaction() as conn:
             found = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == str(external_id))).scalar()
-            if found is None:
+            if found is None or not policy.can_view(ctx.actor(conn), ctx.lead(conn, int(found))):
                 raise NotFoundError(N_("no lead has the external id '{external_id}'"), external_id=external_id)
             return int(found)
 
