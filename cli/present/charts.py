@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInputError, LeadflowError
-from engine.i18n import label
+from engine.i18n import N_, label
 
 #: Width and height of every chart, in pixels.
 SIZE = (1200, 700)
@@ -24,7 +24,8 @@ def _pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
-        raise LeadflowError("charts need matplotlib, which is not installed: pip install 'leadflow[charts]'") from None
+        raise LeadflowError(
+            N_("charts need matplotlib, which is not installed: pip install 'leadflow[charts]'")) from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -41,12 +42,13 @@ def _save(plt: Any, fig: Any, path: str | Path) -> Path:
     target = Path(path)
     if target.suffix.lower() != ".png":
         plt.close(fig)
-        raise InvalidInputError(f"--chart {str(path)!r} must name a .png file")
+        raise InvalidInputError(N_("--chart {path} must name a .png file"), path=repr(str(path)))
     fig.tight_layout()
     try:
         fig.savefig(target, format="png", dpi=_DPI)
     except OSError as exc:
-        raise LeadflowError(f"can't write the chart to {str(path)!r}: {exc.strerror or exc}") from None
+        raise LeadflowError(N_("can't write the chart to {path}: {strerror}"), path=repr(str(path)),
+                            strerror=exc.strerror or exc) from None
     finally:
         plt.close(fig)
     return target
