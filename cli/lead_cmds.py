@@ -103,12 +103,13 @@ def describe_event(e: results.HistoryEvent) -> str:
     d = e["data"]
     kind = e["kind"]
     if kind == EventKind.CREATED:
-        return f"in {d['process']} v{d['process_version']}, owner {_v(d.get('owner'))}"
+        return _("in {process} v{version}, owner {owner}", process=d["process"], version=d["process_version"],
+                 owner=_v(d.get("owner")))
     if kind == EventKind.ASSIGNED:
         return f"{_v(d.get('from'))} -> {d['to']}"
     if kind == EventKind.FIELD_SET:
         if d.get("attribute") and d["field"] == "value":  # the lead's value is stored in minor units
-            return f"value: {_money(d['before'])} -> {_money(d['after'])}"
+            return _("value: {before} -> {after}", before=_money(d["before"]), after=_money(d["after"]))
         return f"{d['field']}: {_v(d['before'])} -> {_v(d['after'])}"
     if kind == EventKind.TASK_DONE:
         return f"{d['stage']}.{d['task']}" + (f": {d['note']}" if d.get("note") else "")
@@ -116,9 +117,9 @@ def describe_event(e: results.HistoryEvent) -> str:
         return f"{d['from']} -> {d['to']}"
     if kind == EventKind.CLOSED:
         note = f": {d['note']}" if d.get("note") else ""
-        return f"{d['reason']} ({d.get('kind')}) from {d['from']}{note}"
+        return _("{reason} ({kind}) from {stage}", reason=d["reason"], kind=d.get("kind"), stage=d["from"]) + note
     if kind == EventKind.WON:
-        return f"from {d['from']}"
+        return _("from {stage}", stage=d["from"])
     if kind == EventKind.REOPENED:
         return f"{d['from_status']} -> {d['to']}"
     if kind == EventKind.MIGRATED:

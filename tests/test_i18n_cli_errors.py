@@ -145,16 +145,19 @@ def test_a_file_that_exists_is_refused_in_the_language(team: Team, tmp_path: Pat
 
 # -- lead show, process list ---------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("code", "heading"), [
-    ("en", "Lead {id}  Łukasz Żółć  open"), ("pl", "Lead {id}  Łukasz Żółć  otwarty"),
-    ("ro", "Lead {id}  Łukasz Żółć  deschis"), ("ru", "Лид {id}  Łukasz Żółć  открыт"),
+@pytest.mark.parametrize(("code", "heading", "created"), [
+    ("en", "Lead {id}  Łukasz Żółć  open", "in photovoltaics v1, owner anna"),
+    ("pl", "Lead {id}  Łukasz Żółć  otwarty", "w photovoltaics v1, opiekun anna"),
+    ("ro", "Lead {id}  Łukasz Żółć  deschis", "în photovoltaics v1, responsabil anna"),
+    ("ru", "Лид {id}  Łukasz Żółć  открыт", "в photovoltaics v1, ответственный anna"),
 ])
 def test_lead_show_heads_the_lead_with_its_status_in_the_language(team: Team, monkeypatch: pytest.MonkeyPatch,
-                                                                   code: str, heading: str) -> None:
+                                                                   code: str, heading: str, created: str) -> None:
     lead = team.as_("anna").leads.add(process=PV, name="Łukasz Żółć", phone="+48 601 200 300")
     monkeypatch.setenv("LEADFLOW_LANG", code)
     shown = printed(team.url, "anna", f"lead show {lead['id']}")
     assert shown.splitlines()[0] == heading.format(id=lead["id"])
+    assert created in " ".join(shown.split())  # the history's details, whatever the table's folding
     assert json.loads(printed(team.url, "anna", f"lead show {lead['id']} --json"))["status"] == "open"
 
 
