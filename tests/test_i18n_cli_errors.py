@@ -185,3 +185,44 @@ def test_process_list_through_a_server_shows_the_readers_title(team: Team, tmp_p
     assert shown.exit_code == 0, shown.output
     assert "Instalacje fotowoltaiczne" in shown.stdout and "Photovoltaic installations" not in shown.stdout
     assert {r["process"]: r["title"] for r in json.loads(as_json.stdout)}[PV] == "Photovoltaic installations"
+
+
+# -- the charts -----------------------------------------------------------------------------------------------------
+
+def _drawn(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every text of the charts drawn from now on (titles, axes' labels, texts on the canvas), none saved."""
+    pytest.importorskip("matplotlib")
+    from cli.present import charts
+
+    texts: list[str] = []
+
+    def keep(plt: object, fig: object, path: str | Path) -> Path:
+        for ax in fig.axes:  # type: ignore[attr-defined]
+            texts.extend([ax.get_title(), ax.get_ylabel(), *(t.get_text() for t in ax.texts)])
+        plt.close(fig)  # type: ignore[attr-defined]
+        return Path(path)
+
+    monkeypatch.setattr(charts, "_save", keep)
+    return texts
+
+
+@pytest.mark.parametrize(("code", "expected"), [
+    ("en", ["Refusals, 2026-03-02 to 2026-03-03: 3 in all", "refusals per day", "No won lead in the period",
+            "The measured sales cycle", "Median per salesperson"]),
+    ("pl", ["Odmowy, od 2026-03-02 do 2026-03-03: razem 3", "odmowy dziennie", "Brak wygranych leadów w okresie",
+            "Zmierzony cykl sprzedaży", "Mediana na handlowca"]),
+    ("ro", ["Refuzuri, de la 2026-03-02 la 2026-03-03: 3 în total", "refuzuri pe zi",
+            "Niciun lead câștigat în perioadă", "Ciclul de vânzare măsurat", "Mediana pe agent"]),
+    ("ru", ["Отказы с 2026-03-02 по 2026-03-03: всего 3", "отказов в день", "Нет выигранных лидов за период",
+            "Измеренный цикл продаж", "Медиана по продавцам"]),
+])
+def test_the_charts_speak_the_readers_language(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, code: str,
+                                               expected: list[str]) -> None:
+    from cli.present import charts
+
+    texts = _drawn(monkeypatch)
+    days = [{"day": "2026-03-02", "count": 2, "cumulative": 2}, {"day": "2026-03-03", "count": 1, "cumulative": 3}]
+    with i18n.using(code):
+        charts.refusal_trend({"trend": {"days": days}, "total": 3}, tmp_path / "trend.png")
+        charts.cycle({"processes": [], "by_salesperson": []}, tmp_path / "cycle.png")
+    assert [text for text in expected if text not in texts] == []
