@@ -92,27 +92,23 @@ def test_process_show_keeps_the_conditions_notation(tmp_path: Path) -> None:
 
 # -- usage errors and refusals of the CLI's own -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("code", "error"), [
-    ("en", "Error: --password-stdin read no password: give it on the first line of standard input"),
-    ("pl", "Błąd: --password-stdin nie odczytał hasła: podaj je w pierwszym wierszu standardowego wejścia"),
-    ("ro", "Eroare: --password-stdin nu a citit nicio parolă: dă-o pe prima linie a intrării standard"),
-    ("ru", "Ошибка: --password-stdin не прочитал пароль: укажите его в первой строке стандартного ввода"),
-])
-def test_a_usage_error_of_the_login_speaks_the_language(tmp_path: Path, code: str, error: str) -> None:
-    result = run(code, ["login", "https://crm.example.pl", "--user", "anna", "--password-stdin"], tmp_path, "")
-    assert check_error(result, 2) == error  # exit 2, whatever the language
-    assert not (tmp_path / "config").exists() or not any((tmp_path / "config").rglob("credentials.json"))
+LOGIN = ["login", "https://crm.example.pl", "--user", "anna", "--password-stdin"]  # standard input: empty
+BAD_SERVER = ["--server", "ftp://crm.example.pl", "lead", "list"]
 
 
-@pytest.mark.parametrize(("code", "error"), [
-    ("en", "Error: server address 'ftp://crm.example.pl' is not an http:// or https:// address"),
-    ("pl", "Błąd: adres serwera 'ftp://crm.example.pl' nie jest adresem http:// ani https://"),
-    ("ro", "Eroare: adresa serverului 'ftp://crm.example.pl' nu este o adresă http:// sau https://"),
-    ("ru", "Ошибка: адрес сервера 'ftp://crm.example.pl' не является адресом http:// или https://"),
+@pytest.mark.parametrize(("args", "code", "error"), [
+    (LOGIN, "en", "Error: --password-stdin read no password: give it on the first line of standard input"),
+    (LOGIN, "pl", "Błąd: --password-stdin nie odczytał hasła: podaj je w pierwszym wierszu standardowego wejścia"),
+    (LOGIN, "ro", "Eroare: --password-stdin nu a citit nicio parolă: dă-o pe prima linie a intrării standard"),
+    (LOGIN, "ru", "Ошибка: --password-stdin не прочитал пароль: укажите его в первой строке стандартного ввода"),
+    (BAD_SERVER, "en", "Error: server address 'ftp://crm.example.pl' is not an http:// or https:// address"),
+    (BAD_SERVER, "pl", "Błąd: adres serwera 'ftp://crm.example.pl' nie jest adresem http:// ani https://"),
+    (BAD_SERVER, "ro", "Eroare: adresa serverului 'ftp://crm.example.pl' nu este o adresă http:// sau https://"),
+    (BAD_SERVER, "ru", "Ошибка: адрес сервера 'ftp://crm.example.pl' не является адресом http:// или https://"),
 ])
-def test_a_bad_server_address_is_refused_in_the_language(tmp_path: Path, code: str, error: str) -> None:
-    result = run(code, ["--server", "ftp://crm.example.pl", "lead", "list"], tmp_path)
-    assert check_error(result, 2) == error
+def test_a_usage_error_speaks_the_language(tmp_path: Path, args: list[str], code: str, error: str) -> None:
+    assert check_error(run(code, args, tmp_path, ""), 2) == error  # exit 2, whatever the language
+    assert not list(tmp_path.rglob("credentials.json"))  # nothing stored
 
 
 @pytest.mark.parametrize(("code", "error"), [

@@ -9,6 +9,7 @@ import ast
 import importlib
 import pkgutil
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -69,22 +70,24 @@ def _name(func: ast.expr) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
 
-def _english_messages() -> list[str]:
-    errors = _error_classes() | {"LeadflowError"}
-    found = []
-    for path in sorted(ENGINE.rglob("*.py")):
-        if "migrations" in path.parts:
-            continue
+def _calls(paths: list[Path]) -> Iterator[tuple[Path, ast.Call, str, bool]]:
+    """Every call with arguments in ``paths``: its file, the call, the name it calls and whether it is raised."""
+    for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise)}
         for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            name = _name(node.func)
-            checked = (name in errors and name not in ENGLISH_ONLY) or name in TEMPLATE_TAKERS
-            raised_unknown = id(node) in raised and name not in ENGLISH_ONLY
-            if (checked or raised_unknown) and _english(node.args[0]):
-                found.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno}: {name}(...)")
+            if isinstance(node, ast.Call) and node.args:
+                yield path, node, _name(node.func), id(node) in raised
+
+
+def _english_messages() -> list[str]:
+    errors = _error_classes() | {"LeadflowError"}
+    found = []
+    for path, node, name, is_raised in _calls([p for p in sorted(ENGINE.rglob("*.py")) if "migrations" not in p.parts]):
+        checked = (name in errors and name not in ENGLISH_ONLY) or name in TEMPLATE_TAKERS
+        raised_unknown = is_raised and name not in ENGLISH_ONLY
+        if (checked or raised_unknown) and _english(node.args[0]):
+            found.append(f"{path.relative_to(ENGINE.parent)}:{node.lineno}: {name}(...)")
     return found
 
 
@@ -144,19 +147,12 @@ def _cli_english_texts() -> list[str]:
     errors = _error_classes() | {"LeadflowError", "ClickException", "UsageError", "BadParameter", "FileError",
                                  "CredentialsError", "RemoteError"}
     found = []
-    for path in sorted(CLI.rglob("*.py")):
-        if CLI_ELSEWHERE & set(path.relative_to(CLI).parts[:-1]):
-            continue
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise)}
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not node.args:
-                continue
-            name = _name(node.func)
-            error = (name in errors or id(node) in raised) and name not in CLI_ENGLISH_ONLY
-            if ((error or name in PRINTERS) and _has_words(node.args[0])) or (
-                    name in TEMPLATE_TAKERS and _english(node.args[0])):
-                found.append(f"{path.relative_to(CLI.parent)}:{node.lineno}: {name}(...)")
+    ours = [p for p in sorted(CLI.rglob("*.py")) if not CLI_ELSEWHERE & set(p.relative_to(CLI).parts[:-1])]
+    for path, node, name, is_raised in _calls(ours):
+        error = (name in errors or is_raised) and name not in CLI_ENGLISH_ONLY
+        if ((error or name in PRINTERS) and _has_words(node.args[0])) or (
+                name in TEMPLATE_TAKERS and _english(node.args[0])):
+            found.append(f"{path.relative_to(CLI.parent)}:{node.lineno}: {name}(...)")
     return found
 
 
