@@ -283,8 +283,8 @@ def backup(app: App, file: str, as_json: bool) -> None:
     target = writable(file, force=False, option="FILE", replaceable=False)
     emit(app.engine.admin.backup(target), as_json, lambda r: echo(
         _("Backed up the {database} database (schema revision {revision}) to {file}: {bytes} bytes in {seconds} s.",
-          database=r["database"], revision=r["revision"], file=r["file"], bytes=f"{r['bytes']:,}",
-          seconds=f"{r['seconds']:.1f}")))
+          database=r["database"], revision=r["revision"], file=r["file"], bytes=format(r["bytes"], ","),
+          seconds=format(r["seconds"], ".1f"))))
 
 
 @click.command("restore")

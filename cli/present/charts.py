@@ -126,7 +126,7 @@ def forecast(data: dict[str, Any], path: str | Path) -> Path:
         values = [float(m["expected_value"]) for m in f["months"]]
         bars = ax.bar(x, values, width=width, label=f"{label(f['title'])} ({f['currency']})")
         for bar, m in zip(bars, f["months"], strict=True):
-            wins = _("{wins} wins", wins=f"{m['expected_wins']:g}")
+            wins = _("{wins} wins", wins=format(m["expected_wins"], "g"))
             ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height(), wins, ha="center", va="bottom", fontsize=8)
     ax.set_xticks([j + width * (len(forecasts) - 1) / 2 for j in range(len(months))], months)
     ax.set_ylabel(_("expected value"))
