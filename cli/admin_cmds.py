@@ -23,7 +23,7 @@ from cli.output import (
     styled,
     table,
 )
-from engine.i18n import _, ngettext
+from engine.i18n import N_, _, label, ngettext
 
 
 @click.command("init")
@@ -52,13 +52,16 @@ def read_stdin_lines(count: int) -> list[str]:
     """``count`` lines of standard input, without their line ends (a password is never an argument)."""
     lines = sys.stdin.read().splitlines()
     if len(lines) < count:
-        raise click.UsageError(f"--password-stdin expects {count} line(s) on standard input, got {len(lines)}")
+        # the English "line(s)" is what scripts and tests have read since 0.1; the other languages' plural forms
+        raise click.UsageError(ngettext("--password-stdin expects {count} line(s) on standard input, got {got}",
+                                        "--password-stdin expects {count} line(s) on standard input, got {got}",
+                                        count, got=len(lines)))
     return lines[:count]
 
 
 def _with_one_time(u: dict[str, Any]) -> str:
-    return (f"\nOne-time password: {u['password']}\nIt is not shown again; {u['name']} changes it at the first "
-            "login." if "password" in u else "")
+    return "\n" + _("One-time password: {password}\nIt is not shown again; {user} changes it at the first login.",
+                    password=u["password"], user=u["name"]) if "password" in u else ""
 
 
 @user.command("add")
@@ -76,7 +79,7 @@ def user_add(app: App, name: str, role: str, team: str | None, email: str | None
              one_time_password: bool, as_json: bool) -> None:
     """Register a user (admins). A first password (either way) is changed at the first login on a server."""
     if password_stdin and one_time_password:
-        raise click.UsageError("--password-stdin and --one-time-password exclude each other")
+        raise click.UsageError(_("--password-stdin and --one-time-password exclude each other"))
     password = read_stdin_lines(1)[0] if password_stdin else None
     engine = app.engine
     with engine.transaction():
@@ -85,8 +88,9 @@ def user_add(app: App, name: str, role: str, team: str | None, email: str | None
             made = engine.auth.one_time_password(result["name"])
             result = {**made["user"], "password": made["password"]}
     emit(result, as_json, lambda u: echo(
-        f"User {u['name']} added as {u['role']}" + (f" in team {u['team']}" if u["team"] else "")
-        + (f", e-mail {u['email']}" if u["email"] else "") + _with_one_time(u)))
+        _("User {user} added as {role}", user=u["name"], role=u["role"])
+        + (_(" in team {team}", team=u["team"]) if u["team"] else "")
+        + (_(", e-mail {email}", email=u["email"]) if u["email"] else "") + _with_one_time(u)))
 
 
 @user.command("passwd")
@@ -112,12 +116,12 @@ def user_passwd(app: App, name: str | None, password_stdin: bool, one_time: bool
             lines = read_stdin_lines(2 if needs_old else 1)
             old, new = (lines[0], lines[1]) if needs_old else (None, lines[0])
         else:
-            old = click.prompt("Current password", hide_input=True) if needs_old else None
-            new = click.prompt(f"New password for {name_}", hide_input=True, confirmation_prompt=True)
+            old = click.prompt(_("Current password"), hide_input=True) if needs_old else None
+            new = click.prompt(_("New password for {user}", user=name_), hide_input=True, confirmation_prompt=True)
         result = {**engine.auth.set_password(name_, new, old_password=old)}
     emit(result, as_json, lambda u: echo(
-        f"Password of {u['name']} set" + (", to be changed at the next login" if u["must_change_password"] else "")
-        + _with_one_time(u)))
+        (_("Password of {user} set, to be changed at the next login", user=u["name"]) if u["must_change_password"]
+         else _("Password of {user} set", user=u["name"])) + _with_one_time(u)))
 
 
 @user.command("set")
@@ -138,8 +142,8 @@ def user_set(app: App, name: str, email: str | None, role: str | None, team: str
     """Change a user's e-mail, role, team or language, or deactivate or reactivate them (admins; anyone their
     own language)."""
     if email is None and role is None and team is None and active is None and language is None:
-        raise click.UsageError("nothing to change: give --email, --role, --team, --language, --deactivate or "
-                               "--activate")
+        raise click.UsageError(_("nothing to change: give --email, --role, --team, --language, --deactivate or "
+                                 "--activate"))
     engine = app.engine
     result: dict[str, Any] = {}
     with engine.transaction():
@@ -198,7 +202,7 @@ def process_load(app: App, paths: tuple[str, ...], shipped: bool, as_json: bool)
 
     files = expand_paths(process_sources(paths, shipped))
     if not files:
-        raise click.ClickException("no process files (*.yaml, *.yml) found in " + ", ".join(paths))
+        raise click.ClickException(_("no process files (*.yaml, *.yml) found in {paths}", paths=", ".join(paths)))
     # every file first (through a server too, which then loads them one by one): if any is invalid, none loads
     problems = [problem_line(r["file"], p) for r in (check(app, str(f)) for f in files) for p in r["problems"]]
     if problems:
@@ -220,22 +224,26 @@ def process_list(app: App, as_json: bool) -> None:
     emit(rows, as_json, lambda rs: console().print(table(
         ngettext("{count} process version", "{count} process versions", len(rs)),
         [_("process"), _("version"), _("title"), _("open leads"), _("loaded"), _("by"), _("hash")],
-        [[r["process"], r["version"], r["title"], r["open_leads"], short_time(r["loaded_at"]),
+        [[r["process"], r["version"], label(r["title"]), r["open_leads"], short_time(r["loaded_at"]),
           r["loaded_by"], r["hash"][:12]] for r in rs])))
 
 
 @click.command("migrate")
 @click.argument("name")
-@click.option("--to", "to_version", type=RecordId("version"), required=True, help="Target version number.")
+@click.option("--to", "to_version", type=RecordId(N_("version")), required=True, help="Target version number.")
 @click.option("--dry-run", is_flag=True, help="Check and list the leads that would move; change nothing.")
 @json_option
 @pass_app
 def process_migrate(app: App, name: str, to_version: int, dry_run: bool, as_json: bool) -> None:
     """Move every open lead of a process to another version (admins); refuses if any lead cannot move."""
     result = app.engine.processes.migrate(name, to_version, dry_run=dry_run)
-    verb = "would move" if dry_run else "moved"
-    emit(result, as_json, lambda r: click.echo(
-        f"{r['process']}: {verb} {len(r['leads'])} open leads to version {r['to_version']}"))
+    emit(result, as_json, lambda r: click.echo(ngettext(
+        "{process}: would move {count} open lead to version {version}",
+        "{process}: would move {count} open leads to version {version}", len(r["leads"]),
+        process=r["process"], version=r["to_version"]) if dry_run else ngettext(
+        "{process}: moved {count} open lead to version {version}",
+        "{process}: moved {count} open leads to version {version}", len(r["leads"]),
+        process=r["process"], version=r["to_version"])))
 
 
 @click.command("check")
@@ -274,8 +282,9 @@ def backup(app: App, file: str, as_json: bool) -> None:
 
     target = writable(file, force=False, option="FILE", replaceable=False)
     emit(app.engine.admin.backup(target), as_json, lambda r: echo(
-        f"Backed up the {r['database']} database (schema revision {r['revision']}) to {r['file']}: "
-        f"{r['bytes']:,} bytes in {r['seconds']:.1f} s."))
+        _("Backed up the {database} database (schema revision {revision}) to {file}: {bytes} bytes in {seconds} s.",
+          database=r["database"], revision=r["revision"], file=r["file"], bytes=format(r["bytes"], ","),
+          seconds=format(r["seconds"], ".1f"))))
 
 
 @click.command("restore")

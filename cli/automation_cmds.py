@@ -42,8 +42,9 @@ def _render_run(result: results.RunDue) -> None:
            cancelled=result["cancelled"]))
     for mail in result["mails"]:
         if mail["state"] != OutboxState.SENT or mail["error"]:
-            echo(f"  mail {mail['id']} ({mail['template']} to {mail['to']}, lead {mail['lead_id']}): "
-                 f"{mail['state']}: {mail['error']}")
+            echo("  " + _("mail {mail} ({template} to {to}, lead {lead}): {state}: {error}", mail=mail["id"],
+                          template=mail["template"], to=mail["to"], lead=mail["lead_id"], state=mail["state"],
+                          error=mail["error"]))
     if result["smtp_error"]:
         echo(ngettext("Stopped: {error}; {count} due mail stays queued for the next run",
                       "Stopped: {error}; {count} due mails stay queued for the next run", result["still_due"],
@@ -92,4 +93,5 @@ def outbox_retry(app: App, mail_id: int, as_json: bool) -> None:
     """Queue a failed or cancelled mail again (managers), e.g. after fixing an address or a template."""
     result = app.engine.outbox.retry(mail_id)
     emit(result, as_json, lambda r: echo(
-        f"Mail {r['id']} ({r['template']} to {r['to']}, lead {r['lead_id']}) queued again; the next run-due sends it"))
+        _("Mail {mail} ({template} to {to}, lead {lead}) queued again; the next run-due sends it", mail=r["id"],
+          template=r["template"], to=r["to"], lead=r["lead_id"])))

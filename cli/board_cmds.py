@@ -45,12 +45,14 @@ def board(app: App, process_: str | None, owner: str | None, team: str | None, l
     if target is not None:
         from cli.present.html import board_page
 
-        scope = ", ".join(x for x in (f"owner {owner}" if owner else "", f"team {team}" if team else "",
-                                      f"{light} only" if light else "") if x)
+        scope = ", ".join(x for x in (_("owner {owner}", owner=owner) if owner else "",
+                                      _("team {team}", team=team) if team else "",
+                                      _("{light} only", light=light) if light else "") if x)
         try:
             target.write_text(board_page(boards, as_of, scope), encoding="utf-8")
         except OSError as exc:
-            raise click.ClickException(f"cannot write {html_file}: {exc.strerror or exc}") from None
+            raise click.ClickException(_("cannot write {path}: {strerror}", path=html_file,
+                                         strerror=exc.strerror or exc)) from None
     if as_json:
         print_json(boards[0] if process_ else boards)
     elif not html_file:

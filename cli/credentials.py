@@ -15,7 +15,8 @@ the macOS keychain) costs more than the whole remote command may take (docs/perf
 CI have no keyring at all, and a token is a revocable, expiring secret of one person on one machine, which is
 what a 0600 file in that person's home protects (gh and the cloud CLIs keep theirs the same way).
 
-Only the standard library and ``platformdirs``: this runs on the remote path, which imports no engine.
+Only the standard library, ``platformdirs`` and ``engine.i18n`` (the standard library's gettext; its messages are
+translated): this runs on the remote path, which imports no other engine module.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from engine.i18n import _
 
 FILE_NAME = "credentials.json"
 
@@ -66,16 +69,16 @@ def normalise_server(url: str) -> str:
         text = f"https://{text}"
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https"):
-        raise CredentialsError(f"server address {url!r} is not an http:// or https:// address")
+        raise CredentialsError(_("server address {url} is not an http:// or https:// address", url=repr(url)))
     if not parts.hostname:
-        raise CredentialsError(f"server address {url!r} names no host")
+        raise CredentialsError(_("server address {url} names no host", url=repr(url)))
     if parts.username or parts.password or parts.query or parts.fragment:
-        raise CredentialsError(f"server address {url!r} may not hold a user, a password, a query or a fragment: "
-                               "give the address only, such as https://crm.example.pl")
+        raise CredentialsError(_("server address {url} may not hold a user, a password, a query or a fragment: "
+                                 "give the address only, such as https://crm.example.pl", url=repr(url)))
     try:
         port = parts.port
     except ValueError:
-        raise CredentialsError(f"server address {url!r} has an invalid port") from None
+        raise CredentialsError(_("server address {url} has an invalid port", url=repr(url))) from None
     host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
     return f"{parts.scheme}://{host}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
 
@@ -86,13 +89,14 @@ def _read(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {"default": None, "servers": {}}
     except OSError as exc:
-        raise CredentialsError(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise CredentialsError(_("cannot read {path}: {strerror}", path=path, strerror=exc.strerror or exc)) from None
     try:
         data = json.loads(text)
         if not isinstance(data, dict) or not isinstance(data.get("servers", {}), dict):
             raise ValueError("not an object with servers")
     except ValueError:
-        raise CredentialsError(f"{path} is not a leadflow credentials file; remove it and log in again") from None
+        raise CredentialsError(_("{path} is not a leadflow credentials file; remove it and log in again",
+                                 path=path)) from None
     data.setdefault("servers", {})
     data.setdefault("default", None)
     return data
@@ -165,7 +169,8 @@ def _locked() -> Iterator[Path]:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         lock = os.open(path.with_name(f".{path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise CredentialsError(f"cannot write to {path.parent}: {exc.strerror or exc}") from None
+        raise CredentialsError(_("cannot write to {path}: {strerror}", path=path.parent,
+                                 strerror=exc.strerror or exc)) from None
     try:
         try:
             import fcntl
@@ -188,12 +193,13 @@ def resolve(server: str | None) -> Login | None:
             return Login(key, token)
         login = stored(key)
         if login is None:
-            raise CredentialsError(f"not logged in to {key}: run 'leadflow login {key}', or set LEADFLOW_TOKEN")
+            raise CredentialsError(_("not logged in to {server}: run 'leadflow login {server}', or set LEADFLOW_TOKEN",
+                                     server=key))
         return login
     login = stored()
     if token:
         if login is None:
-            raise CredentialsError("LEADFLOW_TOKEN is set but no server is: set LEADFLOW_SERVER too, or unset "
-                                   "LEADFLOW_TOKEN to work on a local database")
+            raise CredentialsError(_("LEADFLOW_TOKEN is set but no server is: set LEADFLOW_SERVER too, or unset "
+                                     "LEADFLOW_TOKEN to work on a local database"))
         return Login(login.server, token)
     return login

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from engine.i18n import _
+
 #: The first 16 bytes of every SQLite 3 database file.
 SQLITE_HEADER = b"SQLite format 3\x00"
 #: The application id (``PRAGMA application_id``, bytes 68-71 of the header) that marks a demo database: "LFDM".
@@ -56,14 +58,15 @@ def writable(path: str | Path, *, force: bool, option: str, replaceable: bool = 
     if target.is_dir():
         return target
     if is_sqlite_database(target):
-        raise click.ClickException(
-            f"{option} {str(path)!r} is a SQLite database; leadflow never writes over a database, not even with "
-            "--force: choose another file name")
+        raise click.ClickException(_(
+            "{option} {path} is a SQLite database; leadflow never writes over a database, not even with --force: "
+            "choose another file name", option=option, path=repr(str(path))))
     if target.exists() and not replaceable:
-        raise click.ClickException(f"{option} {str(path)!r} exists; it is never replaced: choose another file name")
+        raise click.ClickException(_("{option} {path} exists; it is never replaced: choose another file name",
+                                     option=option, path=repr(str(path))))
     if target.exists() and not force:
-        raise click.ClickException(f"{option} {str(path)!r} exists; add --force to replace it, or choose another "
-                                   "file name")
+        raise click.ClickException(_("{option} {path} exists; add --force to replace it, or choose another file name",
+                                     option=option, path=repr(str(path))))
     return target
 
 
@@ -74,12 +77,15 @@ def demo_target(path: str | Path) -> Path:
     """
     target = Path(path)
     if target.is_dir():
-        raise click.ClickException(f"--db {str(path)!r} is a folder; give the demo database's file name")
+        raise click.ClickException(_("--db {path} is a folder; give the demo database's file name",
+                                     path=repr(str(path))))
     if target.exists() and not is_demo_database(target):
-        kind = "a leadflow or other SQLite database" if is_sqlite_database(target) else "a file"
-        raise click.ClickException(
-            f"--db {str(path)!r} exists and is {kind}, not a demo database; the demo only creates a new file "
-            "or rebuilds an earlier demo: choose another file name")
+        raise click.ClickException(_(
+            "--db {path} exists and is a leadflow or other SQLite database, not a demo database; the demo only "
+            "creates a new file or rebuilds an earlier demo: choose another file name", path=repr(str(path)))
+            if is_sqlite_database(target) else _(
+            "--db {path} exists and is a file, not a demo database; the demo only creates a new file or rebuilds "
+            "an earlier demo: choose another file name", path=repr(str(path))))
     return target
 
 

@@ -14,7 +14,7 @@ import click
 from cli.app import App, pass_app
 from cli.files import force_option, writable
 from cli.output import RecordId, console, echo, emit, json_option, print_change, short_time, table, warn
-from engine.i18n import _, message_text, ngettext
+from engine.i18n import N_, _, message_text, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
     from engine import results
@@ -54,12 +54,12 @@ def import_(app: App, file: str, process_: str, mapping: str | None, owner: str 
     leads of that client.
     """
     if owner and assign:
-        raise click.UsageError("give either --owner or --assign auto, not both")
+        raise click.UsageError(_("give either --owner or --assign auto, not both"))
     if map_reason and not history:
-        raise click.UsageError("--map-reason maps the closure reasons of a --history import")
+        raise click.UsageError(_("--map-reason maps the closure reasons of a --history import"))
     if rejects and app.remote:
-        raise click.UsageError("--rejects writes a file where the import runs, which is the server: through a server "
-                               "the report (--json) lists the rejected rows' lines and reasons")
+        raise click.UsageError(_("--rejects writes a file where the import runs, which is the server: through a "
+                                 "server the report (--json) lists the rejected rows' lines and reasons"))
     if rejects is not None:
         writable(rejects, force=force, option="--rejects")
     with _progress(enabled=not as_json) as progress:
@@ -145,9 +145,10 @@ def _render_import(r: results.ImportReport) -> None:
     if r["ignored_columns"]:
         echo(_("Columns read past: {columns}", columns=", ".join(r["ignored_columns"])))
     if r["unknown_columns"]:
-        echo(_("Columns not recognised, ignored (map them with --mapping): {columns}", columns=", ".join(
-            c["column"] + (_(" (did you mean {name}?)", name=c["did_you_mean"]) if c["did_you_mean"] else "")
-            for c in r["unknown_columns"])))
+        # each column's hint made first: pybabel extracts no message given inside another one's parameters
+        unknown = [c["column"] + (_(" (did you mean {name}?)", name=c["did_you_mean"]) if c["did_you_mean"] else "")
+                   for c in r["unknown_columns"]]
+        echo(_("Columns not recognised, ignored (map them with --mapping): {columns}", columns=", ".join(unknown)))
     for reject in r["rejects"][:REJECTS_SHOWN]:
         # in the reader's language, from its template (through a server too: the report's JSON has it)
         echo(_("  line {line}: {reason}", line=reject["line"], reason=message_text(reject)))
@@ -173,7 +174,7 @@ def export(app: App, process_: str | None, output: str | None, excel: bool, xlsx
     """Export the leads you may see as CSV; cells a spreadsheet would run as formulas are neutralised."""
     if xlsx_file is not None:
         if output is not None or excel:
-            raise click.UsageError("--xlsx FILE writes a workbook: give it without --output and --excel")
+            raise click.UsageError(_("--xlsx FILE writes a workbook: give it without --output and --excel"))
         _export_xlsx(app, process_, xlsx_file, force)
         return
     if output is None:
@@ -192,7 +193,8 @@ def export(app: App, process_: str | None, output: str | None, excel: bool, xlsx
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise click.ClickException(f"cannot write {output}: {exc.strerror or exc}") from None
+        raise click.ClickException(_("cannot write {path}: {strerror}", path=output,
+                                     strerror=exc.strerror or exc)) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -211,7 +213,8 @@ def _export_xlsx(app: App, process_: str | None, xlsx_file: str, force: bool) ->
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise click.ClickException(f"cannot write {xlsx_file}: {exc.strerror or exc}") from None
+        raise click.ClickException(_("cannot write {path}: {strerror}", path=xlsx_file,
+                                     strerror=exc.strerror or exc)) from None
     click.echo(ngettext("Exported {count} lead to {file}", "Exported {count} leads to {file}", count,
                         file=xlsx_file), err=True)
 
@@ -286,7 +289,7 @@ def token_list(app: App, mine: bool, owner: str | None, as_json: bool) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id", type=RecordId("token id"))
+@click.argument("token_id", type=RecordId(N_("token id")))
 @json_option
 @pass_app
 def token_revoke(app: App, token_id: int, as_json: bool) -> None:
@@ -318,12 +321,15 @@ def serve(app: App, host: str, port: int, db_url: str | None, workers: int, test
     try:
         from cli.server import run
     except ImportError as exc:
-        raise click.ClickException(f"the server needs {exc.name}: pip install 'leadflow[server]'") from None
+        raise click.ClickException(_("the server needs {module}: pip install 'leadflow[server]'",
+                                     module=exc.name)) from None
     import logging
 
     # the server's own lines (refusals of credentials, the access log, internal errors) beside uvicorn's
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
-    clock = " with the TEST CLOCK (LEADFLOW_NOW honoured)" if test_clock else ""
-    click.echo(f"leadflow server listening on http://{host}:{port}{clock} (API docs: /docs)", err=True)
+    address = f"http://{host}:{port}"
+    click.echo(_("leadflow server listening on {address} with the TEST CLOCK (LEADFLOW_NOW honoured) (API docs: "
+                 "/docs)", address=address) if test_clock else
+               _("leadflow server listening on {address} (API docs: /docs)", address=address), err=True)
     run.serve(url=db_url or app.db_url, host=host, port=port, workers=workers, test_clock=test_clock,
               max_body=max_body, trust_proxy=trust_proxy)

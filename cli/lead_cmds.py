@@ -25,6 +25,7 @@ from cli.output import (
     print_json,
     print_json_pages,
     short_time,
+    status_word,
     styled,
     table,
     warn,
@@ -48,9 +49,9 @@ JSON_PAGE = 10_000
 def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None = None) -> None:
     con = console()
     status = lead["status"]
-    con.print(f"[bold]Lead {lead['id']}[/bold]  {esc(lead['name'])}"
+    con.print("[bold]" + _("Lead {lead}", lead=lead["id"]) + f"[/bold]  {esc(lead['name'])}"
               + (f" ({esc(lead['company'])})" if lead["company"] else "")
-              + f"  [{STATUS_STYLE[status]}]{status}[/]")
+              + f"  [{STATUS_STYLE[status]}]{esc(status_word(status))}[/]")
     value = formats.money(lead["value"], lead["currency"]) if lead["value"] else "-"
     team = _(" (team {team})", team=esc(lead["team"])) if lead["team"] else ""
     con.print(_("process {process} v{version} | stage [bold]{stage_name}[/bold] ({stage}) since {since}, due {due}",
@@ -102,12 +103,13 @@ def describe_event(e: results.HistoryEvent) -> str:
     d = e["data"]
     kind = e["kind"]
     if kind == EventKind.CREATED:
-        return f"in {d['process']} v{d['process_version']}, owner {_v(d.get('owner'))}"
+        return _("in {process} v{version}, owner {owner}", process=d["process"], version=d["process_version"],
+                 owner=_v(d.get("owner")))
     if kind == EventKind.ASSIGNED:
         return f"{_v(d.get('from'))} -> {d['to']}"
     if kind == EventKind.FIELD_SET:
         if d.get("attribute") and d["field"] == "value":  # the lead's value is stored in minor units
-            return f"value: {_money(d['before'])} -> {_money(d['after'])}"
+            return _("value: {before} -> {after}", before=_money(d["before"]), after=_money(d["after"]))
         return f"{d['field']}: {_v(d['before'])} -> {_v(d['after'])}"
     if kind == EventKind.TASK_DONE:
         return f"{d['stage']}.{d['task']}" + (f": {d['note']}" if d.get("note") else "")
@@ -115,9 +117,9 @@ def describe_event(e: results.HistoryEvent) -> str:
         return f"{d['from']} -> {d['to']}"
     if kind == EventKind.CLOSED:
         note = f": {d['note']}" if d.get("note") else ""
-        return f"{d['reason']} ({d.get('kind')}) from {d['from']}{note}"
+        return _("{reason} ({kind}) from {stage}", reason=d["reason"], kind=d.get("kind"), stage=d["from"]) + note
     if kind == EventKind.WON:
-        return f"from {d['from']}"
+        return _("from {stage}", stage=d["from"])
     if kind == EventKind.REOPENED:
         return f"{d['from_status']} -> {d['to']}"
     if kind == EventKind.MIGRATED:
@@ -191,7 +193,7 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
               unassigned: bool, limit: int, search: str | None, as_json: bool) -> None:
     """List leads you may see."""
     if unassigned and owner:
-        raise click.UsageError("--unassigned and --owner exclude each other")
+        raise click.UsageError(_("--unassigned and --owner exclude each other"))
     rows = app.engine.leads.list(process=process_, stage=stage, owner=owner, status=status, unassigned=unassigned,
                                  limit=limit, **({"search": search} if search is not None else {}))
 
@@ -292,7 +294,7 @@ def lead_advance(app: App, lead_ids: tuple[int, ...], to: str | None, skip_refus
 
 def _one_lead_only(if_version: int | None) -> None:
     if if_version is not None:
-        raise click.UsageError("--if-version names the version of one lead; give one LEAD_ID with it")
+        raise click.UsageError(_("--if-version names the version of one lead; give one LEAD_ID with it"))
 
 
 def _on_refusal(skip_refused: bool) -> str:
@@ -338,7 +340,7 @@ def lead_close(app: App, lead_ids: tuple[int, ...], reason: str, note: str | Non
     if len(lead_ids) > 1:
         _one_lead_only(if_version)
         if assignments:
-            raise click.UsageError("--set sets the fields of one lead; give one LEAD_ID with it")
+            raise click.UsageError(_("--set sets the fields of one lead; give one LEAD_ID with it"))
         _print_batch(app.engine.bulk.close_many(list(lead_ids), reason=reason, note=note,
                                                 on_refusal=_on_refusal(skip_refused)), "closed", as_json)
         return
@@ -398,7 +400,7 @@ def lead_next_contact(app: App, lead_id: int, when: str | None, clear: bool, if_
                       as_json: bool) -> None:
     """Book the next contact with a lead's client at a date and time (or --clear it)."""
     if clear == (when is not None):
-        raise click.UsageError("give the DATETIME of the next contact, or --clear (not both)")
+        raise click.UsageError(_("give the DATETIME of the next contact, or --clear (not both)"))
     result = app.engine.activities.set_next_contact(lead_id, None if clear else when, if_version=if_version)
     booked = short_time(result["next_contact"])
     print_change(result, _("Next contact of lead {lead}: {booked}", lead=lead_id, booked=booked) if booked else

@@ -36,19 +36,20 @@ def _client(server: str, token: str | None) -> Iterator[RemoteEngine]:
         client.close()
 
 
-def _password(password_stdin: bool, prompt: str, *, line: str = "first", confirm: bool = False) -> str:
-    """The password from standard input's next line (``line`` names it in the error), or asked for on the terminal
-    without echo (twice when ``confirm``)."""
+def _password(password_stdin: bool, prompt: str, *, second: bool = False, confirm: bool = False) -> str:
+    """The password from standard input's next line (the first, or the ``second``, as the error names it), or asked
+    for on the terminal without echo (twice when ``confirm``)."""
     if password_stdin:
         text = sys.stdin.readline()
         password = text[:-1] if text.endswith("\n") else text
         if not password:
-            raise click.UsageError(f"--password-stdin read no password: give it on the {line} line of standard "
-                                   "input")
+            raise click.UsageError(
+                _("--password-stdin read no password: give it on the second line of standard input") if second else
+                _("--password-stdin read no password: give it on the first line of standard input"))
         return password
     if not sys.stdin.isatty():
-        raise click.UsageError("no terminal to ask for the password on: give it on standard input with "
-                               "--password-stdin")
+        raise click.UsageError(_("no terminal to ask for the password on: give it on standard input with "
+                                 "--password-stdin"))
     return str(click.prompt(prompt, hide_input=True, confirmation_prompt=confirm))
 
 
@@ -75,11 +76,11 @@ def login(app: App, url: str, name: str | None, password_stdin: bool, token_name
     server = credentials.normalise_server(url)
     if name is None:
         name = getpass.getuser() if password_stdin or not sys.stdin.isatty() else str(
-            click.prompt("User", default=getpass.getuser()))
-    password = _password(password_stdin, f"Password of {name} on {server}")
+            click.prompt(_("User"), default=getpass.getuser()))
+    password = _password(password_stdin, _("Password of {user} on {server}", user=name, server=server))
     if server.startswith("http://") and not _loopback(server):
-        click.echo(f"Warning: {server} is not HTTPS: your password and token cross the network readable by "
-                   "anyone on the way", err=True)
+        click.echo(_("Warning: {server} is not HTTPS: your password and token cross the network readable by anyone "
+                     "on the way", server=server), err=True)
     session = _session(server, name, password, password_stdin)
     try:
         with _client(server, session["token"]) as with_session:
@@ -92,9 +93,11 @@ def login(app: App, url: str, name: str | None, password_stdin: bool, token_name
     result = {"server": server, "user": user, "token_id": made.get("id"), "token_name": made.get("name"),
               "expires_at": made.get("expires_at"), "credentials": str(path)}
     emit(result, as_json, lambda r: echo(
-        f"Logged in to {server} as {saved.user}" + (f" ({user['role']})" if user.get("role") else "")
-        + f"; token {r['token_id']} '{r['token_name']}'" + (f", expires {r['expires_at'][:10]}" if r["expires_at"]
-                                                           else "") + f", kept in {path}"))
+        _("Logged in to {server} as {user}", server=server, user=saved.user)
+        + (f" ({user['role']})" if user.get("role") else "")
+        + _("; token {token} '{name}'", token=r["token_id"], name=r["token_name"])
+        + (_(", expires {day}", day=r["expires_at"][:10]) if r["expires_at"] else "")
+        + _(", kept in {path}", path=path)))
 
 
 def _session(server: str, name: str, password: str, password_stdin: bool) -> dict[str, Any]:
@@ -109,8 +112,8 @@ def _session(server: str, name: str, password: str, password_stdin: bool) -> dic
             if exc.problem.get("code") != "password_change_required":
                 raise
             said = str(exc.problem.get("detail") or exc.message)
-        click.echo(f"{said}: choose your own now.", err=True)
-        new = _password(password_stdin, f"New password of {name}", line="second", confirm=True)
+        click.echo(_("{said}: choose your own now.", said=said), err=True)
+        new = _password(password_stdin, _("New password of {user}", user=name), second=True, confirm=True)
         client.auth.change_password(name, password, new)
         return dict(client.auth.login(name, new))
 
@@ -147,8 +150,9 @@ def logout(app: App, url: str | None) -> None:
     target = url or app.server_url
     saved = credentials.stored(target)
     if saved is None:
-        where = credentials.normalise_server(target) if target else "any server"
-        raise click.ClickException(f"not logged in to {where}: nothing to log out of")
+        raise click.ClickException(
+            _("not logged in to {server}: nothing to log out of", server=credentials.normalise_server(target))
+            if target else _("not logged in to any server: nothing to log out of"))
     problem = None
     if saved.token_id is not None:
         try:
@@ -159,9 +163,9 @@ def logout(app: App, url: str | None) -> None:
                 problem = exc.message
     credentials.forget(saved.server)
     if problem is not None:
-        raise click.ClickException(f"logged out here, but the server did not revoke token {saved.token_id}: "
-                                   f"{problem}; it works until it expires, unless revoked (leadflow token revoke "
-                                   f"{saved.token_id})")
+        raise click.ClickException(_("logged out here, but the server did not revoke token {token}: {problem}; it "
+                                     "works until it expires, unless revoked (leadflow token revoke {token})",
+                                     token=saved.token_id, problem=problem))
     echo(_("Logged out of {server} (token {token} revoked)", server=saved.server, token=saved.token_id)
          if saved.token_id else _("Logged out of {server}", server=saved.server))
 
@@ -175,8 +179,6 @@ def whoami(app: App, as_json: bool) -> None:
     if as_json:
         print_json(me)
         return
-    from engine.i18n import _
-
     who = (_("{name} ({role}, team {team})", name=me["name"], role=me["role"], team=me["team"]) if me.get("team")
            else _("{name} ({role})", name=me["name"], role=me["role"]))
     echo(_("{who} on {server}", who=who, server=app.login.server) if app.login is not None

@@ -88,15 +88,17 @@ class LeadflowGroup(click.Group):
             message = user_error(exc)
             if message is not None:
                 raise click.ClickException(printable(message)) from None
+            from engine.i18n import _
+
             # Database trouble (server down, locked file, bad credentials) is the user's to fix, not a bug.
             if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
-                raise click.ClickException(f"database error: {_one_line(exc.orig)}") from None
+                raise click.ClickException(_("database error: {error}", error=_one_line(exc.orig))) from None
             if os.environ.get("LEADFLOW_DEBUG"):
                 raise
             # A bug: still one line on stderr and exit code 1, the traceback on request.
-            raise click.ClickException(
-                f"internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in leadflow, please "
-                "report it (LEADFLOW_DEBUG=1 shows the traceback)") from None
+            raise click.ClickException(_(
+                "internal error ({kind}: {error}); this is a bug in leadflow, please report it (LEADFLOW_DEBUG=1 "
+                "shows the traceback)", kind=type(exc).__name__, error=_one_line(exc))) from None
 
 
 def user_error(exc: BaseException) -> str | None:
@@ -184,7 +186,9 @@ def _version() -> str:
 def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     # click.version_option(package_name=...) raises RuntimeError, a traceback, when leadflow is not installed.
     if value and not ctx.resilient_parsing:
-        click.echo(f"leadflow, version {_version()}")
+        from engine.i18n import _
+
+        click.echo(_("leadflow, version {version}", version=_version()))
         ctx.exit()
 
 
@@ -212,10 +216,12 @@ def cli(ctx: click.Context, db_url: str | None, server_url: str | None, user: st
 
 def _app(ctx: click.Context, db_url: str | None, server_url: str | None, user: str | None) -> App:
     """Where the command works: a local database, or a server and the token that says who acts there."""
+    from engine.i18n import _
+
     command = ctx.invoked_subcommand
     if db_url is not None and server_url is not None:
-        raise click.UsageError(f"{_given(ctx, 'db_url')} and {_given(ctx, 'server_url')} both say where to work: "
-                               "give a local database or a server, not both")
+        raise click.UsageError(_("{db} and {server} both say where to work: give a local database or a server, not "
+                                 "both", db=_given(ctx, "db_url"), server=_given(ctx, "server_url")))
     if db_url is not None or (command in LOCAL_COMMANDS and command != "init") or command in LOGIN_COMMANDS:
         return App(db_url=db_url, user=user, server_url=server_url)
     from cli import credentials
@@ -227,12 +233,12 @@ def _app(ctx: click.Context, db_url: str | None, server_url: str | None, user: s
     if login is None:
         return App(db_url=db_url, user=user)  # the local database (LEADFLOW_DB's default)
     if command == "init":
-        raise click.UsageError(f"init creates the schema of a local database, not through a server ({login.server}):"
-                               " give --db URL, where the server runs")
+        raise click.UsageError(_("init creates the schema of a local database, not through a server ({server}): "
+                                 "give --db URL, where the server runs", server=login.server))
     if user is not None:
-        raise click.UsageError(f"{_given(ctx, 'user')} is refused through a server ({login.server}): there you act "
-                               "as the user of your login and nobody else (leadflow whoami); unset it, or give "
-                               "--db URL to work on a local database")
+        raise click.UsageError(_("{user} is refused through a server ({server}): there you act as the user of your "
+                                 "login and nobody else (leadflow whoami); unset it, or give --db URL to work on a "
+                                 "local database", user=_given(ctx, "user"), server=login.server))
     return App(login=login)
 
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from engine.i18n import Text, label
+from engine.i18n import N_, Text, _, label, language, translations
 from engine.vocab import ID_END, LeadStatus, TaskStatus
 
 json_option = click.option("--json", "as_json", is_flag=True,
@@ -36,7 +36,7 @@ def process_sources(paths: tuple[str, ...], shipped: bool) -> list[str]:
     from engine.paths import process_sources as sources
 
     if not paths and not shipped:
-        raise click.UsageError("name process files, folders or shipped processes, or give --shipped")
+        raise click.UsageError(_("name process files, folders or shipped processes, or give --shipped"))
     return sources(paths, shipped=shipped)
 
 
@@ -182,6 +182,21 @@ STATE_STYLE: dict[str, str] = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "gree
 STATUS_STYLE: dict[str, str] = {LeadStatus.OPEN: "cyan", LeadStatus.WON: "bold green", LeadStatus.LOST: "red"}
 
 
+def pgettext(context: str, message: str) -> str:
+    """``message`` in the language in effect, as its ``context`` means it: a word that English uses for several
+    things and another language does not ("open" of one lead, "open" as the heading of a column of leads)."""
+    return translations(language()).pgettext(context, message)
+
+
+def status_word(status: str) -> str:
+    """A lead's status as a sentence about the lead says it (``lead show``): "open", "otwarty". Lists and filters
+    show the status's id, the value ``--status`` takes."""
+    words: dict[str, str] = {LeadStatus.OPEN: pgettext("lead status", "open"),
+                             LeadStatus.WON: pgettext("lead status", "won"),
+                             LeadStatus.LOST: pgettext("lead status", "lost")}
+    return words.get(status, status)
+
+
 class RecordId(click.ParamType):  # type: ignore[type-arg]
     """A lead, client or version number: a whole number from 1 to 2**63-1 (the largest a database key holds).
 
@@ -191,8 +206,8 @@ class RecordId(click.ParamType):  # type: ignore[type-arg]
     name = "integer"
     MAX = ID_END - 1
 
-    def __init__(self, what: str = "id") -> None:
-        self.what = what
+    def __init__(self, what: str = N_("id")) -> None:
+        self.what = what  # marked with N_ by the caller, translated in the message
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int) and not isinstance(value, bool):
@@ -201,9 +216,10 @@ class RecordId(click.ParamType):  # type: ignore[type-arg]
             try:
                 number = int(str(value).strip())
             except ValueError:
-                self.fail(f"{value!r} is not a valid integer.", param, ctx)
+                self.fail(_("{value} is not a valid integer.", value=repr(value)), param, ctx)
         if not 1 <= number <= self.MAX:
-            self.fail(f"{value!r} is not a valid {self.what}: a whole number from 1 to {self.MAX}",
+            self.fail(_("{value} is not a valid {what}: a whole number from 1 to {max}", value=repr(value),
+                        what=_(self.what), max=self.MAX),
                       param, ctx)
         return number
 
@@ -217,8 +233,8 @@ def parse_assignments(pairs: tuple[str, ...], what: str = "FIELD=VALUE") -> dict
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
-            raise click.UsageError(f"expected {what}, got {pair!r}")
+            raise click.UsageError(_("expected {what}, got {pair}", what=what, pair=repr(pair)))
         if name.strip() in out:
-            raise click.UsageError(f"'{name.strip()}' is given twice")
+            raise click.UsageError(_("'{name}' is given twice", name=name.strip()))
         out[name.strip()] = value
     return out

@@ -16,13 +16,14 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option
-from cli.output import process_sources, shipped_option
+from cli.output import pgettext, process_sources, shipped_option
+from cli.present import formats
 from cli.present.mermaid import mermaid
 from engine import paths as engine_paths
 from engine.condition_text import condition_text
 from engine.errors import Problem
 from engine.i18n import N_, Message, _, label, language, ngettext
-from engine.spec import ProcessSpec, StageSpec, TaskSpec
+from engine.spec import ActionSpec, ProcessSpec, StageSpec, TaskSpec
 
 if TYPE_CHECKING:
     from engine import results
@@ -208,17 +209,36 @@ def upgrade(file: str, output: str | None, in_place: bool, force: bool) -> None:
 # -- the text view ------------------------------------------------------------------------------
 
 
-def _days(n: int, kind: str = "") -> str:
-    return f"{n} {kind + ' ' if kind else ''}{'day' if n == 1 else 'days'}"
+def _days(n: int) -> str:
+    return ngettext("{count} day", "{count} days", n)
 
 
-_BANT = {"B": "Budget", "A": "Authority", "N": "Need", "T": "Timeline"}
+def _business_days(n: int) -> str:
+    return ngettext("{count} business day", "{count} business days", n)
+
+
+#: The letters of BANT, the qualification's four questions (a closure reason's ``bant``).
+_BANT = {"B": N_("Budget"), "A": N_("Authority"), "N": N_("Need"), "T": N_("Timeline")}
+#: A closure reason's kind as the view says it (its id in --json).
+_KIND = {"refusal": N_("refusal"), "removal": N_("removal")}
 
 Part = str | tuple[str, str]  # plain text, or (text, rich style)
 
 
+def _then(word: str) -> str:
+    """``word`` (translated) with the space that separates it from what follows: "next: ", "when "."""
+    return f"{word} "
+
+
+def _joined(word: str, items: list[str] | tuple[str, ...]) -> str:
+    """``items`` joined with ``word`` (translated): "leasing or loan"."""
+    return f" {word} ".join(items)
+
+
 class _View:
-    """The readable text view of a spec, printed with rich (imported here, not at module load)."""
+    """The readable text view of a spec, printed with rich (imported here, not at module load), in the reader's
+    language: its frame translated here, the process's labels picked by ``label``. The conditions keep their
+    notation (ids, operators, ``and``/``or``), as the file and the refusals write them (docs/i18n.md)."""
 
     def __init__(self, spec: ProcessSpec):
         from rich.console import Console
@@ -249,16 +269,16 @@ class _View:
 
     def recipient(self, to: str | None) -> str:
         if to == "client":
-            return "the client"
+            return _("the client")
         if to == "owner":
-            return "the lead owner"
+            return _("the lead owner")
         return self.role_name(to or "?")
 
     # -- sections --------------------------------------------------------------------------------
     def print(self) -> None:
         self.header()
         self.blank()
-        self.line(("Stages", "bold underline"))
+        self.line((_("Stages"), "bold underline"))
         for number, stage in enumerate(self.spec.stages, start=1):
             if number > 1:
                 self.blank()
@@ -273,26 +293,32 @@ class _View:
             self.line((spec.description, "italic"))
         facts = [
             ("id", spec.id),
-            ("currency", spec.currency),
-            ("calendar", f"{spec.calendar} (deadlines skip its weekends and public holidays)"),
-            ("sales cycle", _days(spec.sales_cycle_days)),
-            ("cool-off", _days(spec.cool_off_days)),
+            (_("currency"), spec.currency),
+            (_("calendar"), _("{calendar} (deadlines skip its weekends and public holidays)", calendar=spec.calendar)),
+            (_("sales cycle"), _days(spec.sales_cycle_days)),
+            (_("cool-off"), _days(spec.cool_off_days)),
         ]
         if spec.stalled_after_days is not None:
-            facts.append(("stalled after", f"{_days(spec.stalled_after_days)} without activity"))
-        facts.append(("lead owner", f"{self.role_name(spec.owner_role)} ({spec.owner_role})"))
-        facts.append(("roles", ", ".join(f"{label(r.name)} ({r.id})" for r in spec.roles)))
-        facts.append(("e-mails in", spec.language))
+            facts.append((_("stalled after"), _("{days} without activity", days=_days(spec.stalled_after_days))))
+        facts.append((_("lead owner"), f"{self.role_name(spec.owner_role)} ({spec.owner_role})"))
+        facts.append((_("roles"), ", ".join(f"{label(r.name)} ({r.id})" for r in spec.roles)))
+        facts.append((_("e-mails in"), spec.language))
         if spec.assignment is not None:
             cap = spec.assignment.max_open
-            facts.append(("assignment", f"{len(spec.assignment.rules)} rules, round robin within a team"
-                          + (f", at most {cap} open leads a salesperson" if cap else "")))
+            facts.append((_("assignment"), ngettext("{count} rule, round robin within a team",
+                                                    "{count} rules, round robin within a team",
+                                                    len(spec.assignment.rules))
+                          + (ngettext(", at most {count} open lead a salesperson",
+                                      ", at most {count} open leads a salesperson", cap) if cap else "")))
+            either, both = _("or"), _("and")
             for number, rule in enumerate(spec.assignment.rules, start=1):
-                what = [f"when {condition_text(rule.when)}"] if rule.when else []
-                what += [f"product {' or '.join(rule.products)}"] if rule.products else []
-                facts.append((f"  rule {number}", f"team {rule.team}: " + (" and ".join(what) or "every lead")
-                              + (f" (cap {rule.max_open})" if rule.max_open else "")))
-        width = max(len(k) for k, _ in facts) + 1
+                what = [_("when {condition}", condition=condition_text(rule.when))] if rule.when else []
+                what += [_("product {products}", products=_joined(either, rule.products))] if rule.products else []
+                rules = _joined(both, what) if what else _("every lead")
+                facts.append(("  " + _("rule {number}", number=number), _("team {team}: {rules}", team=rule.team,
+                                                                           rules=rules)
+                              + (_(" (cap {cap})", cap=rule.max_open) if rule.max_open else "")))
+        width = max(len(k) for k, _v in facts) + 1
         for key, value in facts:
             self.line((f"{key + ':':<{width}} ", "dim"), value, indent=2)
 
@@ -300,88 +326,91 @@ class _View:
         spec, ind = self.spec, 5
         head: list[Part] = [(f"{number}. ", "bold"), (stage.name, "bold"), (f" [{stage.id}]", "dim")]
         if stage.id == spec.won_stage:
-            head.append((" - won stage: completing it wins the sale", "green"))
+            head.append((" - " + _("won stage: completing it wins the sale"), "green"))
         self.line(*head, indent=2)
         if stage.description:
             self.line((stage.description, "italic"), indent=ind)
-        timing = f"deadline {_days(stage.deadline_days, 'business')}"
+        timing = _("deadline {days}", days=_business_days(stage.deadline_days))
         if stage.warning_days:
-            timing += f", due soon {_days(stage.warning_days, 'business')} before"
+            timing += ", " + _("due soon {days} before", days=_business_days(stage.warning_days))
         else:
-            timing += ", no warning window"
+            timing += ", " + _("no warning window")
         if stage.probability is not None:
-            timing += f"; win probability {stage.probability:.0%}"
+            timing += "; " + _("win probability {percent}", percent=formats.percent(stage.probability, decimals=0))
         self.line(timing, indent=ind)
         if stage.required_fields:
             names = ", ".join(self.field_name(f) for f in stage.required_fields)
-            self.line(("required fields: ", "dim"), names, indent=ind)
+            self.line((_then(_("required fields:")), "dim"), names, indent=ind)
 
         if not stage.next:
-            won = " (the sale is won here)" if stage.id == spec.won_stage else ""
-            self.line(("next: ", "dim"), "none" + won, indent=ind)
+            won = " " + _("(the sale is won here)") if stage.id == spec.won_stage else ""
+            self.line((_then(_("next:")), "dim"), _("none") + won, indent=ind)
         for transition in stage.next:
             target = spec.stage(transition.stage)
             parts: list[Part] = [
-                ("next: ", "dim"),
+                (_then(_("next:")), "dim"),
                 "-> ",
                 target.name if target else transition.stage,
                 (f" [{transition.stage}]", "dim"),
             ]
             if transition.when is not None:
-                parts += [" when ", (condition_text(transition.when), "cyan")]
+                parts += [" " + _then(pgettext("condition", "when")), (condition_text(transition.when), "cyan")]
             self.line(*parts, indent=ind)
 
         for action in stage.on_enter:
-            if action.kind == "create_task" and action.task is not None:
-                text = f"create task '{label(action.task.name)}' [{action.task.id}]"
-            elif action.kind == "send_email":
-                text = f"send e-mail '{action.template}' to {self.recipient(action.to)}" + (
-                    f" after {_days(action.after_days, 'business')}" if action.after_days else "")
-            elif action.kind == "remind":
-                text = (
-                    f"remind {self.recipient(action.to)} with '{action.template}' "
-                    f"after {_days(action.after_days or 0, 'business')}"
-                )
-            else:  # pragma: no cover - the schema knows no other actions
-                text = action.kind
-            self.line(("on enter: ", "dim"), text, indent=ind)
+            self.line((_then(_("on enter:")), "dim"), self.action(action), indent=ind)
 
         tasks = stage.all_tasks
         if not tasks:
-            self.line(("tasks: ", "dim"), "none", indent=ind)
+            self.line((_then(_("tasks:")), "dim"), _("none"), indent=ind)
             return
-        self.line(("tasks:", "dim"), indent=ind)
+        self.line((_("tasks:"), "dim"), indent=ind)
         created = {a.task.id for a in stage.on_enter if a.kind == "create_task" and a.task is not None}
         for task in tasks:
             self.line(*self.task(task, created=task.id in created), indent=ind + 2)
 
+    def action(self, action: ActionSpec) -> str:
+        if action.kind == "create_task" and action.task is not None:
+            return _("create task '{task}' [{id}]", task=label(action.task.name), id=action.task.id)
+        if action.kind == "send_email":
+            to = self.recipient(action.to)
+            if action.after_days:
+                return _("send e-mail '{template}' to {recipient} after {days}", template=action.template,
+                         recipient=to, days=_business_days(action.after_days))
+            return _("send e-mail '{template}' to {recipient}", template=action.template, recipient=to)
+        if action.kind == "remind":
+            return _("remind {recipient} with '{template}' after {days}", recipient=self.recipient(action.to),
+                     template=action.template, days=_business_days(action.after_days or 0))
+        return action.kind  # pragma: no cover - the schema knows no other actions
+
     def task(self, task: TaskSpec, *, created: bool) -> list[Part]:
         parts: list[Part] = ["• ", task.name, (f" [{task.id}]", "dim"), f" - {self.role_name(task.owner)}, "]
-        parts.append(("mandatory", "bold") if task.mandatory else ("optional", ""))
+        parts.append((_("mandatory"), "bold") if task.mandatory else (_("optional"), ""))
         if task.deadline_days is not None:
-            parts.append(f", own deadline {_days(task.deadline_days, 'business')}")
+            parts.append(", " + _("own deadline {days}", days=_business_days(task.deadline_days)))
         if task.deadline_hours is not None:
-            hours = f"{task.deadline_hours} business hour{'' if task.deadline_hours == 1 else 's'}"
-            parts.append(f", own deadline {hours}")
+            hours = ngettext("{count} business hour", "{count} business hours", task.deadline_hours)
+            parts.append(", " + _("own deadline {days}", days=hours))
         if task.when is not None:
-            parts += [", only when ", (condition_text(task.when), "cyan")]
+            parts += [", " + _then(_("only when")), (condition_text(task.when), "cyan")]
         if created:
-            parts.append(("  (created on entry)", "dim"))
+            parts.append(("  " + _("(created on entry)"), "dim"))
         return parts
 
     def reasons(self) -> None:
-        self.line(("Closure reasons", "bold underline"))
-        self.line(("a lead may be closed as lost from any stage, for one of these reasons", "dim"), indent=2)
+        self.line((_("Closure reasons"), "bold underline"))
+        self.line((_("a lead may be closed as lost from any stage, for one of these reasons"), "dim"), indent=2)
         for reason in self.spec.closure_reasons:
-            details = [reason.kind]
+            details = [_(_KIND[reason.kind]) if reason.kind in _KIND else reason.kind]
             if reason.bant:
-                details.append(f"BANT {reason.bant} ({_BANT.get(reason.bant, reason.bant)})")
+                details.append(_("BANT {letter} ({meaning})", letter=reason.bant,
+                                 meaning=_(_BANT[reason.bant]) if reason.bant in _BANT else reason.bant))
             if reason.revisit_after_days is not None:
-                details.append(f"revisit after {_days(reason.revisit_after_days)}")
+                details.append(_("revisit after {days}", days=_days(reason.revisit_after_days)))
             else:
-                details.append("no revisit")
+                details.append(_("no revisit"))
             if reason.review:
-                details.append("reviewed by the sales director")
+                details.append(_("reviewed by the sales director"))
             self.line(
                 "• ", (reason.label, "bold"), (f" [{reason.id}]", "dim"), " - " + ", ".join(details), indent=2
             )

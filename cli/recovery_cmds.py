@@ -238,7 +238,7 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
                 if_version: int | None, as_json: bool) -> None:
     """File a short report on a lead (managers may extend it at the same time)."""
     if extend_until is not None and not reason:
-        raise click.UsageError("--extend-until needs --reason: the objective reason for the extension")
+        raise click.UsageError(_("--extend-until needs --reason: the objective reason for the extension"))
     result = app.engine.recovery.report(lead_id, text, extend_until=extend_until, reason=reason,
                                         if_version=if_version)
     print_change(result, _("Report filed on lead {lead}", lead=lead_id)

@@ -351,12 +351,15 @@ def _read_file(path: Any) -> bytes:
     """The content of a file the command names, sent to the server (which has no access to this machine)."""
     import click
 
+    from engine.i18n import _
+
     try:
         return Path(path).read_bytes()
     except IsADirectoryError:
-        raise click.ClickException(f"{path} is a folder, not a file") from None
+        raise click.ClickException(_("{path} is a folder, not a file", path=path)) from None
     except OSError as exc:
-        raise click.ClickException(f"cannot read {path}: {exc.strerror or exc}") from None
+        raise click.ClickException(_("cannot read {path}: {strerror}", path=path,
+                                     strerror=exc.strerror or exc)) from None
 
 
 def write_csv(answer: Answer, out: IO[str]) -> int:

@@ -105,7 +105,7 @@ def _period_report(*, chart: bool) -> Callable[[Callable[..., None]], Callable[.
 
 def _one_output(as_json: bool, as_csv: bool) -> None:
     if as_json and as_csv:
-        raise click.UsageError("choose one of --json and --csv")
+        raise click.UsageError(_("choose one of --json and --csv"))
 
 
 def _draw(kind: str, data: Mapping[str, Any], chart: str | None, force: bool) -> None:
@@ -137,7 +137,7 @@ def refusals(app: App, period: str, process_: str | None, team: str | None, owne
     """Refusals received in the period: by reason, product and salesperson, and their value."""
     _one_output(as_json, as_csv)
     if chart is not None and not trend:
-        raise click.UsageError("--chart draws the trend: add --trend")
+        raise click.UsageError(_("--chart draws the trend: add --trend"))
     data = app.engine.reports.refusals(period=period, date_from=date_from, date_to=date_to, process=process_,
                                       team=team, owner=owner, matrix_by=matrix_by if matrix else None, trend=trend,
                                       as_of=as_of)

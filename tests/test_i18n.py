@@ -56,14 +56,15 @@ def test_the_users_language_comes_before_the_environment(monkeypatch: pytest.Mon
 
 # -- the catalogues -----------------------------------------------------------------------------------------------
 
-def _extracted() -> dict[str, tuple[str, ...]]:
-    """Every message the sources mark, as babel.cfg extracts them (the .pot's content, made afresh)."""
+def _extracted() -> dict[tuple[str, str | None], tuple[str, ...]]:
+    """Every message the sources mark, as babel.cfg extracts them (the .pot's content, made afresh), by its msgid
+    and its context (``pgettext("lead status", "open")``: a word another language says differently elsewhere)."""
     with (ROOT / "babel.cfg").open(encoding="utf-8") as f:
         method_map, options_map = parse_mapping_cfg(f)
-    found: dict[str, tuple[str, ...]] = {}
-    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), method_map, options_map):
+    found: dict[tuple[str, str | None], tuple[str, ...]] = {}
+    for _file, _line, message, _comments, context in extract_from_dir(str(ROOT), method_map, options_map):
         forms = (message,) if isinstance(message, str) else tuple(message)
-        found[forms[0]] = forms
+        found[(forms[0], context)] = forms
     return found
 
 
@@ -73,8 +74,8 @@ def test_every_message_is_translated_with_the_same_placeholders(code: str) -> No
         catalogue = read_po(f, locale=code)
     assert catalogue.num_plurals == 3  # Polish, Romanian and Russian: one, few, many
     problems = []
-    for msgid, forms in _extracted().items():
-        message = catalogue.get(msgid)
+    for (msgid, context), forms in _extracted().items():
+        message = catalogue.get(msgid, context=context)
         if message is None:
             problems.append(f"missing: {msgid!r}")
             continue
@@ -99,7 +100,9 @@ def test_the_compiled_catalogues_are_those_of_the_po_files(code: str) -> None:
     for message in source:
         if not message.id or "fuzzy" in message.flags:
             continue
-        if isinstance(message.id, str):
+        if isinstance(message.id, str) and message.context:
+            assert compiled.pgettext(message.context, message.id) == message.string, "run pybabel compile"
+        elif isinstance(message.id, str):
             assert compiled.gettext(message.id) == message.string, "run pybabel compile (docs/i18n.md)"
         else:
             for n, form in [(1, 0), (2, 1), (5, 2 if code != "ro" else 1)]:

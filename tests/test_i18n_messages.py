@@ -1,12 +1,15 @@
 """Every refusal and error the engine produces is a template with named parameters (docs/i18n.md, issue 17), so it
 is extracted into the catalogues and shown in the reader's language; an f-string message would be English in
-every language. These tests keep it so: an AST scan of engine/ refuses a new one."""
+every language. These tests keep it so: an AST scan of engine/ refuses a new one, and one of cli/ refuses an error or a
+printed line written in English there (the CLI's own refusals and lines, issue 17)."""
 
 from __future__ import annotations
 
 import ast
 import importlib
 import pkgutil
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,7 @@ from engine.errors import LeadflowError, RuleViolation, did_you_mean
 from engine.i18n import N_
 
 ENGINE = Path(engine.__file__).resolve().parent
+CLI = ENGINE.parent / "cli"
 
 #: Exceptions whose message is allowed to stay English, and why. Nothing else in engine/ may be built from an
 #: f-string (or an English text glued together with ``+`` or ``.format``).
@@ -85,6 +89,16 @@ def _plain_text(node: ast.expr) -> bool:
 
 def _name(func: ast.expr) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+
+
+def _calls(paths: list[Path]) -> Iterator[tuple[Path, ast.Call, str, bool]]:
+    """Every call with arguments in ``paths``: its file, the call, the name it calls and whether it is raised."""
+    for path in paths:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        raised = {id(node.exc) for node in ast.walk(tree) if isinstance(node, ast.Raise)}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and node.args:
+                yield path, node, _name(node.func), id(node) in raised
 
 
 def _problem_message(node: ast.Call) -> ast.expr | None:
@@ -156,6 +170,75 @@ def test_the_scan_finds_an_f_string_message(tmp_path: Path) -> None:
     helper = ast.parse('def _why(x):\n    if x:\n        return Message(N_("{x}"), x=x)\n    return f"because {x}"\n')
     assert [node.lineno for node in _english_returns(helper)] == [4]
     assert {"RuleViolation", "NotFoundError", "PhoneError", "BatchRefused"} <= _error_classes()
+
+
+# -- cli/: the CLI's own refusals and lines -------------------------------------------------------------------------
+
+#: What cli/ may raise in English, and why: programmer errors (a wrong call of the remote engine's operations, a
+#: broken invariant), never shown to a user as a refusal (cli/main.py reports them as a bug), and the internal
+#: ValueError the credentials file's reader raises and catches itself.
+CLI_ENGLISH_ONLY = {"AssertionError", "AttributeError", "NotImplementedError", "RuntimeError", "TypeError",
+                    "ValueError"}
+#: The calls that print or ask a person something: their text must come from ``_``/``ngettext``.
+PRINTERS = {"echo", "secho", "print", "prompt", "confirm"}
+#: The folders of cli/ with their own rules: the team server's refusals of a request's shape stay English
+#: (docs/i18n.md), and the web pages are Jinja templates (their texts are checked by tests/test_i18n.py).
+CLI_ELSEWHERE = {"server", "web"}
+_MARKUP = re.compile(r"\[/?[a-z][a-z0-9 #._=-]*\]")  # rich's [bold], [/], [dim]: not words
+
+
+def _literal_parts(node: ast.expr) -> list[str]:
+    """The texts written in the source that ``node`` shows: a string, an f-string's literal parts, the parts of a
+    text glued with ``+`` or ``%``, a ``"...".format(...)``'s pattern."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, ast.JoinedStr):
+        return [v.value for v in node.values if isinstance(v, ast.Constant) and isinstance(v.value, str)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mod)):
+        return _literal_parts(node.left) + _literal_parts(node.right)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "format":
+        return _literal_parts(node.func.value)
+    return []
+
+
+def _has_words(node: ast.expr) -> bool:
+    """Whether ``node`` shows English words written in the source (a two-letter word is enough)."""
+    return any(re.search(r"[A-Za-z]{2,}", _MARKUP.sub("", part)) for part in _literal_parts(node))
+
+
+def _cli_english_texts() -> list[str]:
+    """Every error raised in cli/ and every line it prints whose text is English written in the source."""
+    errors = _error_classes() | {"LeadflowError", "ClickException", "UsageError", "BadParameter", "FileError",
+                                 "CredentialsError", "RemoteError"}
+    found = []
+    ours = [p for p in sorted(CLI.rglob("*.py")) if not CLI_ELSEWHERE & set(p.relative_to(CLI).parts[:-1])]
+    for path, node, name, is_raised in _calls(ours):
+        error = (name in errors or is_raised) and name not in CLI_ENGLISH_ONLY
+        if ((error or name in PRINTERS) and _has_words(node.args[0])) or (
+                name in TEMPLATE_TAKERS and _english(node.args[0])):
+            found.append(f"{path.relative_to(CLI.parent)}:{node.lineno}: {name}(...)")
+    return found
+
+
+def test_no_cli_error_or_line_is_written_in_english() -> None:
+    """cli/'s own refusals (``click.UsageError(_("--password-stdin read no password ..."))``) and the lines it
+    prints (``click.echo(_("Logged in to {server} as {user}", ...))``) are translated like the engine's: an English
+    text written in the source would be English in every language (docs/i18n.md)."""
+    assert _cli_english_texts() == []
+
+
+def test_the_cli_scan_finds_an_english_text() -> None:
+    for source in ('click.UsageError("give --email or --role")', 'click.ClickException(f"cannot write {path}")',
+                   'click.echo(f"Logged in to {server}")', 'con.print(f"[bold]Lead {lead}[/bold]")',
+                   'click.prompt("User")', 'CredentialsError("no server " + name)'):
+        call = ast.parse(source, mode="eval").body
+        assert isinstance(call, ast.Call)
+        assert _has_words(call.args[0]), source
+    for source in ('click.echo(_("Logged in to {server}", server=s))', 'con.print(f"[dim]  {name} ({id}): {n}[/]")',
+                   'click.echo("[]")', 'click.UsageError(error_text(exc))'):
+        call = ast.parse(source, mode="eval").body
+        assert isinstance(call, ast.Call)
+        assert not _has_words(call.args[0]), source
 
 
 def test_an_error_keeps_its_english_text_and_is_translated_when_shown() -> None:

@@ -59,15 +59,16 @@ def number(value: Any, code: str | None = None) -> str:
     return str(format_decimal(value, locale=locale(code)))
 
 
-def percent(ratio: float | None, code: str | None = None) -> str:
-    """0.125 -> ``12.5%`` (English), ``12,5%`` (Polish); one decimal."""
+def percent(ratio: float | None, code: str | None = None, *, decimals: int = 1) -> str:
+    """0.125 -> ``12.5%`` (English), ``12,5%`` (Polish); one decimal (or ``decimals``: 0 gives ``13%``)."""
     if ratio is None:
         return ""
     if _english(code):
-        return f"{ratio:.1%}"
+        return f"{ratio:.{decimals}%}"
     from babel.numbers import format_percent
 
-    return str(format_percent(ratio, format="#,##0.0%", locale=locale(code)))
+    return str(format_percent(ratio, format="#,##0" + ("." + "0" * decimals if decimals else "") + "%",
+                              locale=locale(code)))
 
 
 def _parse(value: str | dt.datetime | dt.date) -> dt.datetime | dt.date:

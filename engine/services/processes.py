@@ -69,7 +69,9 @@ class ProcessService(Service):
             found: builtins.list[results.ProcessRow] = []
             for r in rows:
                 row: results.ProcessRow = {
-                    "process": r["process"], "version": r["version"], "title": r["title"], "hash": r["content_hash"],
+                    # the spec's title: in several languages when the file gave them (a str, English in JSON)
+                    "process": r["process"], "version": r["version"],
+                    "title": self.ctx.spec(conn, r["process"], r["version"]).title, "hash": r["content_hash"],
                     "loaded_at": views.iso(r["loaded_at"]), "loaded_by": r["loaded_by"]}
                 if counts is not None:
                     row["open_leads"] = counts.get((r["process"], r["version"]), 0)
