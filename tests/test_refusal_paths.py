@@ -456,7 +456,8 @@ def test_no_form_names_a_file_of_the_server(web_floor: Any, tmp_path: Path) -> N
     for who in ("anna", "marta", "root"):
         web, csrf = signed_in(team, who)
         for path in ("/import/check", "/import", "/admin/processes"):
-            fields = {"csrf": csrf, "process": PV, "file_path": str(victim), "file.path": str(victim), "file_name": "x.csv"}
+            fields = {"csrf": csrf, "process": PV, "file_path": str(victim), "file.path": str(victim),
+                      "file_name": "x.csv"}
             for files in (None, {"file": ("other.csv", b"")}):
                 answer = web.post(path, data=fields, files=files)
                 assert answer.status_code != 500, (who, path, answer.text[:300])

@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from engine import clock, policy, results, rules
 from engine.errors import NotFoundError
-from engine.i18n import N_
+from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 from engine.vocab import is_id
 
