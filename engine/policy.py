@@ -232,6 +232,26 @@ def may_join_client(actor: Actor, its_leads: Iterable[LeadState], *, team: str |
     return not listed or any(can_view(actor, lead) for lead in listed)
 
 
+def joinable_client(actor: Actor, *, team: str | None) -> sa.Select[Any]:
+    """The SQL form of ``may_join_client``: one boolean row for the client whose id is bound as ``client_id``
+    (executed with ``{"client_id": id, "team": team}``). It reads the client's leads' team and owner by the index
+    of their client id, never a lead in full: a client with many leads costs no Python per lead."""
+    if actor.role == Role.INTAKE:
+        return _INTAKE_JOINS_NO_TEAM if team is None else _INTAKE_JOINS_TEAM
+    condition = _visible_lead_condition(actor)
+    if condition is None:
+        return _ANYONE_JOINS
+    return sa.select(sa.or_(~_ITS_LEADS.exists(), _ITS_LEADS.where(condition).exists()))
+
+
+_ITS_LEADS = sa.select(leads.c.id).where(leads.c.client_id == sa.bindparam("client_id"))
+_ANYONE_JOINS = sa.select(sa.true())
+# built once (an intake post asks one): no lead of another team, NULL (no team) compared as a value
+_INTAKE_JOINS_NO_TEAM = sa.select(~_ITS_LEADS.where(leads.c.team.is_not(None)).exists())
+_INTAKE_JOINS_TEAM = sa.select(~_ITS_LEADS.where(
+    sa.or_(leads.c.team.is_(None), leads.c.team != sa.bindparam("team"))).exists())
+
+
 def require_can_edit_client(actor: Actor, client_id: int, its_leads: Iterable[OwnedLead]) -> None:
     """Correct a client's contact data (GDPR art. 16): whoever may work one of its leads (its owner, a manager of
     its team, an admin); a client with no lead, any manager or admin."""

@@ -120,7 +120,19 @@ class Phone:
 
 def parse_phone(text: str, region: str | None = None) -> Phone:
     """``text`` as a valid phone number (a national one in ``phone_region(region)``), or ``PhoneError`` saying why."""
-    return _parse_phone(text, phone_region(region))
+    known = _BY_E164.get(text)
+    if known is not None:
+        return known
+    phone = _parse_phone(text, phone_region(region))
+    if len(_BY_E164) >= 4096:
+        _BY_E164.clear()
+    _BY_E164[phone.e164] = phone
+    return phone
+
+
+#: Numbers read before, by their E.164 form: a checked number is read again as that (its client, its search
+#: columns), and an E.164 number reads the same in every region.
+_BY_E164: dict[str, Phone] = {}
 
 
 @functools.lru_cache(maxsize=4096)  # a new lead's phone is read three or four times (the inquiry, its client)

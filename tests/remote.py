@@ -217,7 +217,7 @@ class SharedServer:
         import uvicorn
 
         from cli.server.app import create_app
-        from cli.server.run import KEEP_ALIVE, MAX_HEAD, HeaderTimeoutH11
+        from cli.server.run import KEEP_ALIVE, MAX_HEAD, http_protocol
         from engine.api import Engine
 
         self.switch = _Switch(Engine.open(db_url, user="leadflow-server", create=False))
@@ -225,7 +225,7 @@ class SharedServer:
         self.sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.server = uvicorn.Server(uvicorn.Config(
-            create_app(self.switch), log_level="warning", lifespan="off", http=HeaderTimeoutH11, access_log=False,
+            create_app(self.switch), log_level="warning", lifespan="off", http=http_protocol(), access_log=False,
             timeout_keep_alive=KEEP_ALIVE, h11_max_incomplete_event_size=MAX_HEAD, proxy_headers=False))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self.thread.start()

@@ -57,12 +57,12 @@ class Served:
 @contextmanager
 def serving(engine: Any, **options: Any) -> Iterator[Served]:
     """The app over ``engine`` served by uvicorn in a thread until the block ends, with ``leadflow serve``'s
-    protocol (its header timeout)."""
-    from cli.server.run import HeaderTimeoutH11
+    protocol (httptools' where installed, its head's time and size limits: ``run.http_protocol``)."""
+    from cli.server.run import http_protocol
 
     app = create_app(engine, identify=Identify(engine, [test_resolver, by_token]), **options)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", http=HeaderTimeoutH11,
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="info", http=http_protocol(),
                                            access_log=False, lifespan="off", proxy_headers=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -86,6 +86,18 @@ def test_can_view_and_visible_leads_agree(db: sa.Engine, actor: Actor, lead_owne
         assert in_sql == {row.id for row in rows if policy.can_view(actor, row)}
 
 
+@PROPERTY
+@given(actor=actors, team=teams, lead_owners=owned)
+def test_may_join_client_and_joinable_client_agree(db: sa.Engine, actor: Actor, team: str | None,
+                                                   lead_owners: list[tuple[str | None, str | None]]) -> None:
+    with _rolled_back(db) as conn:
+        rows = _insert(conn, [{"owner": owner, "team": its_team} for owner, its_team in lead_owners])
+        client_id = conn.execute(sa.select(sa.func.max(clients.c.id))).scalar_one()
+        in_sql = conn.execute(policy.joinable_client(actor, team=team), {"client_id": client_id, "team": team}
+                              ).scalar_one()
+        assert bool(in_sql) == policy.may_join_client(actor, rows, team=team)
+
+
 def _lookup(name: str) -> Actor:
     """The users a scope may name: one of each role, in both teams."""
     people = {"anna": Actor("anna", Role.SALESPERSON, "north"), "piotr": Actor("piotr", Role.SALESPERSON, "south"),

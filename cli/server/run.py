@@ -1,10 +1,12 @@
 """``leadflow serve``: uvicorn serving the app, with the limits of docs/server.md.
 
-uvicorn (0.29+, its h11 protocol) bounds a request's headers by size (``h11_max_incomplete_event_size``, 16 KiB:
-past it 400) and an idle kept-alive connection by time (``timeout_keep_alive``), but not the time a client takes
-to send its headers: ``HeaderTimeoutH11`` closes a connection whose request line and headers are not complete
-within ``HEADER_TIMEOUT`` seconds (a slow-loris client), answering 408. The body's time limit is the app's
-(cli/server/app.py, ``BODY_TIMEOUT``).
+The protocol is httptools' where it is installed (cli/server/protocol.py: parsing in C), else h11's
+(``HeaderTimeoutH11``): ``http_protocol``. uvicorn bounds an idle kept-alive connection by time
+(``timeout_keep_alive``), and its h11 protocol a request's headers by size (``h11_max_incomplete_event_size``, 16
+KiB: past it 400; the httptools one counts them itself), but neither the time a client takes to send its headers:
+``_HeadTimer`` closes a connection whose request line and headers are not complete within ``HEADER_TIMEOUT``
+seconds (a slow-loris client), answering 408. The body's time limit is the app's (cli/server/app.py,
+``BODY_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -31,14 +33,17 @@ MAX_HEAD = 16 * 1024
 ENV_DB, ENV_MAX_BODY, ENV_TEST_MODE = "LEADFLOW_DB", "LEADFLOW_SERVER_MAX_BODY", "LEADFLOW_TEST_MODE"
 
 
-class HeaderTimeoutH11(H11Protocol):
-    """uvicorn's h11 protocol, closing a connection that is too slow to send a request's headers (408)."""
+class _HeadTimer:
+    """Closes a connection whose next request line and headers do not arrive within ``HEADER_TIMEOUT`` seconds of
+    its first bytes (a slow-loris client), answering 408. The protocol says when it waits for a head."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    loop: asyncio.AbstractEventLoop
+    transport: asyncio.Transport
+    client: tuple[str, int] | None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm()
+    def _waiting_for_head(self) -> bool:
+        raise NotImplementedError
 
     def _arm(self) -> None:
         if self._head_timer is None:
@@ -48,6 +53,26 @@ class HeaderTimeoutH11(H11Protocol):
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+
+    def _too_slow(self) -> None:
+        self._head_timer = None
+        if self._waiting_for_head() and not self.transport.is_closing():
+            log.info("closed a connection from %s: no complete request head within %gs",
+                     self.client[0] if self.client else "?", HEADER_TIMEOUT)
+            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
+            self.transport.close()
+
+
+class HeaderTimeoutH11(_HeadTimer, H11Protocol):
+    """uvicorn's h11 protocol (pure Python), closing a connection that is too slow to send a request's headers
+    (408). Used where httptools is not installed (``http_protocol``)."""
+
+    def _waiting_for_head(self) -> bool:
+        return self.conn.their_state is h11.IDLE
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
 
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:
@@ -64,13 +89,18 @@ class HeaderTimeoutH11(H11Protocol):
         self._disarm()
         super().connection_lost(exc)
 
-    def _too_slow(self) -> None:
-        self._head_timer = None
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
-            log.info("closed a connection from %s: no complete request head within %gs",
-                     self.client[0] if self.client else "?", HEADER_TIMEOUT)
-            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n")
-            self.transport.close()
+
+def http_protocol() -> type[asyncio.Protocol]:
+    """The HTTP/1.1 protocol of ``leadflow serve``: httptools' (llhttp, in C; the server extra installs it) where
+    it is installed, else h11's. Both answer alike: a slow head 408, a head over ``MAX_HEAD`` bytes 400, both
+    Content-Length and Transfer-Encoding 400 with the app's problem (tests/test_server_protocols.py)."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:  # pragma: no cover - the server extra installs it
+        return HeaderTimeoutH11
+    from cli.server.protocol import HeaderTimeoutHttpTools
+
+    return HeaderTimeoutHttpTools
 
 
 def from_environment() -> Any:
@@ -85,7 +115,7 @@ def from_environment() -> Any:
 
 def uvicorn_options(host: str, port: int) -> dict[str, Any]:
     """uvicorn's settings of ``leadflow serve`` (the throughput benchmark serves its floor app with them too)."""
-    return {"host": host, "port": port, "http": HeaderTimeoutH11, "log_level": "info",
+    return {"host": host, "port": port, "http": http_protocol(), "log_level": "info",
             "access_log": False,  # ours (cli/server/app.py) never writes the query string
             "timeout_keep_alive": KEEP_ALIVE, "h11_max_incomplete_event_size": MAX_HEAD, "server_header": False,
             # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the app does, with --trust-proxy only

@@ -352,21 +352,24 @@ def client_for_new_lead(ctx: Context, conn: Connection, actor: Actor, *, name: s
                         team: str | None) -> tuple[int, int | None, str | None]:
     """The client a new lead (waiting in ``team``) belongs to, the id of an existing client it may
     duplicate, and what the two share ("email" or "phone"): one person is one client. An existing client with
-    this e-mail (else phone) gets the lead when the actor may join it (``policy.may_join_client``); otherwise a
+    this e-mail (else phone) gets the lead when the actor may join it (``policy.joinable_client``); otherwise a
     new client is made and the other one returned, for the lead's ``created`` event to record (``client
     duplicates`` lists such pairs for a manager)."""
     from engine.intake.inquiry import find_client
 
     email_, phone_ = check_email(email), check_phone(phone, region)
     email_norm = normalise_email(email_)
-    found = find_client(conn, email_norm, phone_) if email_ or phone_ else None
+    looked_up, ctx.client_looked_up = ctx.client_looked_up, None
+    if looked_up is not None and looked_up[:2] == (email_norm, phone_):  # the caller's lookup (intake.submit)
+        found = looked_up[2]
+    else:
+        found = find_client(conn, email_norm, phone_) if email_ or phone_ else None
     if found is None:
         return insert_client(conn, name=name, company=company, email=email_, phone=phone_, tax_id=tax_id,
                              region=region), None, None
-    row, states = _client_and_leads(ctx, conn, found)
-    if policy.may_join_client(actor, states, team=team):
+    if conn.execute(policy.joinable_client(actor, team=team), {"client_id": found, "team": team}).scalar():
         return found, None, None
-    shared = "email" if email_norm is not None and row["email_norm"] == email_norm else "phone"
+    shared = "email" if email_norm is not None and client_row(conn, found)["email_norm"] == email_norm else "phone"
     return insert_client(conn, name=name, company=company, email=email_, phone=phone_, tax_id=tax_id,
                          region=region), found, shared
 

@@ -61,7 +61,8 @@ _CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
 _LAST_EVENT_AT = sa.select(sa.func.max(events.c.at)).where(events.c.lead_id == sa.bindparam("lead_id"))
 _VERSIONS = sa.select(process_versions.c.version, process_versions.c.spec_json).where(
     process_versions.c.process == sa.bindparam("process"))
-_NEWEST_VERSION = _VERSIONS.order_by(process_versions.c.version.desc()).limit(1)
+_NEWEST_NUMBER = sa.select(sa.func.max(process_versions.c.version)).where(
+    process_versions.c.process == sa.bindparam("process"))
 _VERSION = _VERSIONS.where(process_versions.c.version == sa.bindparam("version"))
 
 
@@ -76,6 +77,9 @@ class Context:
         self.specs: dict[tuple[str, int], ProcessSpec] = {} if specs is None else specs
         self.machines: dict[tuple[str, int], ProcessMachine] = {} if machines is None else machines
         self.depth = 0  # operations running: a call made inside another one is not logged as refused twice
+        # a new lead's client as its caller looked it up in this transaction (e-mail, phone, the client or None):
+        # taken once by ``clients.client_for_new_lead`` for the same e-mail and phone, so it is not asked twice
+        self.client_looked_up: tuple[str | None, str | None, int | None] | None = None
 
     def sharing_caches(self, user_name: str) -> Context:
         """A context over the same database and caches, acting as ``user_name``."""
@@ -111,6 +115,7 @@ class Context:
             raise
         finally:
             self.conn = None
+            self.client_looked_up = None
 
     def reading(self) -> AbstractContextManager[Connection]:
         """``transaction(read_only=True)``: for the operations that write nothing."""
@@ -182,10 +187,12 @@ class Context:
         """The spec of a stored process version (the newest when ``version`` is None), cached."""
         if version is not None and (process, version) in self.specs:
             return self.specs[(process, version)]
-        if version is None:
-            row = conn.execute(_NEWEST_VERSION, {"process": process}).first()
-        else:
-            row = conn.execute(_VERSION, {"process": process, "version": version}).first()
+        if version is None:  # the newest version's number first: its text is read only when it is not cached
+            version = conn.execute(_NEWEST_NUMBER, {"process": process}).scalar()
+            if version is not None and (process, version) in self.specs:
+                return self.specs[(process, version)]
+        row = conn.execute(_VERSION, {"process": process, "version": version}).first() if (
+            version is not None) else None
         if row is None:
             loaded = sorted({r[0] for r in conn.execute(sa.select(process_versions.c.process))})
             if version is not None and process in loaded:

@@ -176,6 +176,7 @@ class IntakeService(Service):
                 raise intake.InquiryErrors([intake.FieldError.of("process", exc)]) from None
             inquiry = intake.check_submission(spec, values)
             found = intake.find_client(conn, inquiry.email_norm, inquiry.phone_norm)  # first: PostgreSQL's locks
+            ctx.client_looked_up = (inquiry.email_norm, inquiry.phone_norm, found)  # leads.add asks no more
             lead = self.engine.leads.add(
                 process=spec.id, name=inquiry.name, company=inquiry.company, email=inquiry.email,
                 phone=inquiry.phone, source=inquiry.source or ctx.user_name, product=inquiry.product,
