@@ -56,9 +56,10 @@ def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iter
     chosen: list[bool] = []
     real = asof.recent
 
-    def spy(conn: object, at: dt.datetime, ratio: float) -> bool:
-        chosen.append(real(conn, at, ratio))  # type: ignore[arg-type]
-        return chosen[-1]
+    def spy(conn: object, at: dt.datetime, ratio: float) -> int | None:
+        after = real(conn, at, ratio)  # type: ignore[arg-type]
+        chosen.append(after is not None)
+        return after
 
     monkeypatch.setattr(asof, "recent", spy)
     yield chosen

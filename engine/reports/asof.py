@@ -183,8 +183,9 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
     for table in _TEMPORARY:
         table.drop(conn, checkfirst=True)
     try:
-        if recent(conn, at, RECENT_RATIO[stages]):
-            changed(conn, at)
+        after = recent(conn, at, RECENT_RATIO[stages])
+        if after is not None:
+            changed(conn, at, after)
             yield _recent(conn, at, specs, stages=stages)
             return
         lead_rows = leads_at(at)
@@ -203,19 +204,19 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
             table.drop(conn, checkfirst=True)
 
 
-def recent(conn: Connection, at: dt.datetime, ratio: float) -> bool:
-    """Whether the events after ``at`` are at most ``ratio`` times those up to it: each side is one range of
-    ``ix_events_at``, counted no further than a limit that grows eightfold until one side is known to be the
-    smaller, so the probe reads about as many index entries as that smaller side holds."""
+def recent(conn: Connection, at: dt.datetime, ratio: float) -> int | None:
+    """The number of events after ``at`` if they are at most ``ratio`` times those up to it, else None: each side
+    is one range of ``ix_events_at``, counted no further than a limit that grows eightfold until one side is known
+    to be the smaller, so the probe reads about as many index entries as that smaller side holds."""
     limit = _FIRST_PROBE
     while True:
         before_limit = limit if ratio <= 0 else math.ceil(limit / ratio)
         after = _count(conn, events.c.at > at, limit)
         before = _count(conn, events.c.at <= at, before_limit)
         if after < limit:  # exact; before too, unless ratio * before >= limit > after
-            return after <= ratio * before
+            return after if after <= ratio * before else None
         if before < before_limit:  # exact, and ratio * before < limit <= after
-            return False
+            return None
         limit *= 8
 
 
@@ -225,12 +226,13 @@ def _count(conn: Connection, where: Condition, limit: int) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one())
 
 
-def changed(conn: Connection, at: dt.datetime) -> None:
-    """Fill ``asof_changed`` with the leads that have an event after ``at`` (one range of ``ix_events_at``); the
-    others stand now as they stood then, since every change of a lead is an event."""
+def changed(conn: Connection, at: dt.datetime, after: int) -> None:
+    """Fill ``asof_changed`` with the leads that have an event after ``at`` (their ``after`` events: one range of
+    ``ix_events_at``); the others stand now as they stood then, since every change of a lead is an event."""
     _changed.create(conn)
-    conn.execute(sa.insert(_changed).from_select(["id"], sa.select(events.c.lead_id).where(events.c.at > at)
-                                                 .distinct()))
+    # the LIMIT keeps the range a subquery of its own: flattened, SQLite walks every event by lead for the DISTINCT
+    events_after = sa.select(events.c.lead_id).where(events.c.at > at).limit(max(after, 1)).subquery()
+    conn.execute(sa.insert(_changed).from_select(["id"], sa.select(events_after.c.lead_id).distinct()))
 
 
 def _recent(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages: bool) -> Sources:
