@@ -305,37 +305,57 @@ def _random_op(kind: str, k: int, choice: int) -> Op:
     return op
 
 
+#: A random history's steps: (operation, which lead, which choice, hours after the step before).
+STEPS = st.lists(st.tuples(st.sampled_from(["add", "add", "advance", "advance", "advance", "win", "close", "reopen",
+                                            "recall", "rotate"]),
+                           st.integers(0, 50), st.integers(0, 50), st.integers(1, 24 * 12)), min_size=4, max_size=24)
+
+
+def random_script(start: dt.datetime, steps: list[tuple[str, int, int, int]]) -> list[tuple[dt.datetime, Op]]:
+    """A random history's operations at their instants: each step ``hours`` after the one before."""
+    script, at = [], start
+    for kind, k, choice, hours in steps:
+        at += dt.timedelta(hours=hours)
+        script.append((at, _random_op(kind, k, choice)))
+    return script
+
+
+def run_script(script: list[tuple[dt.datetime, Op]], url: str, until: dt.datetime | None = None) -> Engine:
+    """An engine on ``url`` that ran ``script`` (up to ``until``)."""
+    engine = Engine.open(url, user="root")
+    ids: dict[str, int] = {}
+    for when, op in script:
+        if until is not None and when > until:
+            break
+        with clock.frozen(when):
+            op(engine, ids)
+    return engine
+
+
+def fresh_copy(floor: Path, folder: Path, name: str) -> str:
+    """The URL of a new copy of the ``floor`` database in ``folder``."""
+    path = folder / f"{name}-{uuid.uuid4().hex}.db"
+    shutil.copyfile(floor, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.mark.slow  # eight random histories, each compared at two instants
 @settings(max_examples=8, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(steps=st.lists(st.tuples(st.sampled_from(["add", "add", "advance", "advance", "advance", "win", "close",
-                                                 "reopen", "recall", "rotate"]),
-                                st.integers(0, 50), st.integers(0, 50), st.integers(1, 24 * 12)),
-                      min_size=4, max_size=24),
+@given(steps=STEPS,
        cuts=st.lists(st.floats(0, 1), min_size=2, max_size=2))
 def test_a_random_history_as_of_any_instant_is_its_prefix(empty_floor: Path, tmp_path: Path,
                                                           steps: list[tuple[str, int, int, int]],
                                                           cuts: list[float]) -> None:
     start = instant("2026-02-02T09:00")
-    script, at = [], start
-    for kind, k, choice, hours in steps:
-        at += dt.timedelta(hours=hours)
-        script.append((at, _random_op(kind, k, choice)))
+    script = random_script(start, steps)
+    at = script[-1][0]
 
     def run(url: str, until: dt.datetime | None = None) -> Engine:
-        engine = Engine.open(url, user="root")
-        ids: dict[str, int] = {}
-        for when, op in script:
-            if until is not None and when > until:
-                break
-            with clock.frozen(when):
-                op(engine, ids)
-        return engine
+        return run_script(script, url, until)
 
     def fresh(name: str) -> str:
-        path = tmp_path / f"{name}-{uuid.uuid4().hex}.db"
-        shutil.copyfile(empty_floor, path)
-        return f"sqlite:///{path}"
+        return fresh_copy(empty_floor, tmp_path, name)
 
     whole = run(fresh("whole"))
     try:

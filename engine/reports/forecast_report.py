@@ -46,8 +46,8 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None,
     ls = src.lead_stages.c
     closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES), *([ls.closed_at < cutoff] if cutoff else [])]
     history: dict[str, dict[str, int]] = {}
-    for stage, status, n in conn.execute(sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
-                                         .group_by(ls.stage, ls.status)):
+    for stage, status, n in src.tally(conn, sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
+                                      .group_by(ls.stage, ls.status), 2):
         history.setdefault(stage, {})[status] = int(n)
     to_win = seconds_between(conn, ls.entered_at, ls.closed_at)
     out: dict[str, results.Estimate] = {}
@@ -96,10 +96,10 @@ def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int,
     buckets = {label: _Bucket() for label in [*labels, "later"]}
     held = {stage: _Bucket() for stage in per_stage}
     entered = sa.func.date(leads.c.stage_entered_at)
-    for stage, day, n, value in conn.execute(
+    for stage, day, n, value in src.tally(conn,
             sa.select(leads.c.stage, entered, sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
             .where(leads.c.process == spec.id, leads.c.status == LeadStatus.OPEN, *scope)
-            .group_by(leads.c.stage, entered)):
+            .group_by(leads.c.stage, entered), 2):
         if stage not in per_stage:
             per_stage[stage] = _unknown_stage(spec, stage)
             held[stage] = _Bucket()

@@ -30,15 +30,15 @@ def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Cond
     ls = src.lead_stages.c
     lc = src.leads.c
     cohort = [ls.process == spec.id, *window.conditions(ls.created_at), *scope]
-    outcomes = {status: int(n) for status, n in conn.execute(
+    outcomes = {status: int(n) for status, n in src.tally(conn,
         sa.select(lc.status, sa.func.count())
         .where(lc.process == spec.id, *window.conditions(lc.created_at), *lead_scope)
-        .group_by(lc.status))}
+        .group_by(lc.status), 1)}
     size = sum(outcomes.values())
-    counted = {stage: (int(reached), int(now), int(moved or 0)) for stage, reached, now, moved in conn.execute(
-        sa.select(ls.stage, sa.func.count(), sa.func.count(ls.stay_started_at),
-                  sa.func.sum(sa.case((ls.moved_on, 1), else_=0)))
-        .where(*cohort).group_by(ls.stage))}
+    counted = {stage: (int(reached), int(now), int(moved or 0)) for stage, reached, now, moved in src.tally(
+        conn, sa.select(ls.stage, sa.func.count(), sa.func.count(ls.stay_started_at),
+                        sa.func.sum(sa.case((ls.moved_on, 1), else_=0)))
+        .where(*cohort).group_by(ls.stage), 1)}
     names = {s.id: s.name for s in spec.stages}
     order = [*spec.stage_ids, *sorted(set(counted) - set(names))]  # stages an older version had, last
     stages: list[results.FunnelStage] = []

@@ -58,19 +58,19 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
         held = (sa.select(leads.c.owner, sa.func.count(), sa.func.coalesce(sa.func.sum(leads.c.value_minor), 0))
                 .where(leads.c.status == LeadStatus.OPEN, leads.c.owner.is_not(None), *scoped(leads))
                 .group_by(leads.c.owner))
-    for name, n, value in conn.execute(held):
+    for name, n, value in src.tally(conn, held, 1):
         if n:
             tally = row(name)
             tally["held"] += int(n)
             tally["held_value"] += int(value)
     # won and lost per owner in the order of ix_leads_closed (process, status, owner): no sort
     days = sa.case((leads.c.status == LeadStatus.WON, seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
-    for _, status, name, n, value, total_seconds in conn.execute(
-            sa.select(leads.c.process, leads.c.status, leads.c.owner, sa.func.count(),
-                      sa.func.sum(leads.c.value_minor), sa.func.sum(days))
+    for _, status, name, n, value, total_seconds in src.tally(
+            conn, sa.select(leads.c.process, leads.c.status, leads.c.owner, sa.func.count(),
+                            sa.func.sum(leads.c.value_minor), sa.func.sum(days))
             .where(leads.c.status.in_(CLOSED_STATUSES), leads.c.owner.is_not(None),
                    *window.conditions(leads.c.closed_at), *scoped(leads))
-            .group_by(leads.c.process, leads.c.status, leads.c.owner)):
+            .group_by(leads.c.process, leads.c.status, leads.c.owner), 3):
         tally = row(name)
         if status == LeadStatus.WON:
             tally["won"] += int(n)
@@ -78,10 +78,10 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             tally["cycle_seconds"] += int(total_seconds)
         else:
             tally["lost"] += int(n)
-    for name, n in conn.execute(
-            sa.select(leads.c.owner, sa.func.count())
+    for name, n in src.tally(
+            conn, sa.select(leads.c.owner, sa.func.count())
             .where(leads.c.status == LeadStatus.OPEN, leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
-            .group_by(leads.c.owner)):
+            .group_by(leads.c.owner), 1):
         row(name)["red"] = int(n)
     for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes, leads).items():
         tally = row(name)

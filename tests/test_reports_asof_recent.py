@@ -1,0 +1,110 @@
+"""The two ways to the reports as of an instant give the same, true reports (engine/reports/asof.py): the recent
+way (today's tables, with the rows then of the leads that have an event after the instant put in place of theirs)
+and the way of an older instant (every lead's rows then from its past), each forced at instants on and right
+beside the history's changes: a stay that ends exactly at the instant, a closing, a reopening, a rotation, a
+lead created right after it. Each is compared with the reports of a database that ran only the history up to the
+instant (``tests.test_reports_asof``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine import clock
+from engine.reports import asof
+from tests.conftest import Team
+from tests.test_reports_asof import (
+    END,
+    PV,
+    STEPS,
+    empty_floor,
+    fresh_copy,
+    history_up_to,
+    instant,
+    play,
+    random_script,
+    reports,
+    run_script,
+)
+
+__all__ = ["empty_floor"]  # the module's fixture, used here too
+
+TICK = dt.timedelta(microseconds=1)
+
+#: Changes of the history (tests.test_reports_asof.SCRIPT): C closed (its stay ends), the rotation, C reopened,
+#: F created, A won; each is taken at its instant and a microsecond before it.
+CHANGES = ["03-06", "03-06T12:00", "03-10", "03-16", "03-18"]
+
+
+def force(monkeypatch: pytest.MonkeyPatch, recent: bool) -> None:
+    """Make every instant with an event after it and one before it recent, or none."""
+    ratio = 1e9 if recent else 0.0
+    monkeypatch.setattr(asof, "RECENT_RATIO", {True: ratio, False: ratio})
+
+
+@pytest.fixture(params=["recent", "older"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
+    """Force one of the two ways; yields the ways ``asof.changed`` chose (True: the recent one)."""
+    force(monkeypatch, request.param == "recent")
+    chosen: list[bool] = []
+    real = asof.recent
+
+    def spy(conn: object, at: dt.datetime, ratio: float) -> int | None:
+        after = real(conn, at, ratio)  # type: ignore[arg-type]
+        chosen.append(after is not None)
+        return after
+
+    monkeypatch.setattr(asof, "recent", spy)
+    yield chosen
+    assert chosen and set(chosen) == {request.param == "recent"}, "the forced way was not taken"
+
+
+def test_each_way_as_of_a_change_and_right_before_it_equals_the_history_up_to_then(
+        team: Team, tmp_path: Path, way: list[bool]) -> None:
+    play(team.admin)
+    instants = [at.isoformat() for when in CHANGES for at in (instant(when) - TICK, instant(when))]
+    with clock.frozen(instant(END)):
+        past = {at: reports(team.admin, at) for at in instants}
+    for k, at in enumerate(instants):
+        expected = history_up_to(f"sqlite:///{tmp_path / f'upto{k}.db'}", at, reports)
+        for name, report in expected.items():
+            assert past[at][name] == report, f"{name} as of {at}"
+    # a change at the instant counts, the state a microsecond before it does not hold it yet
+    def funnel(when: str, key: str, tick: dt.timedelta) -> int:
+        report = past[(instant(when) + tick).isoformat()]["funnel"]
+        return next(int(f[key]) for f in report["funnels"] if f["process"] == PV)
+
+    assert funnel("03-16", "leads", TICK * 0) == funnel("03-16", "leads", -TICK) + 1
+    assert funnel("03-18", "won", TICK * 0) == funnel("03-18", "won", -TICK) + 1
+
+
+@pytest.mark.slow  # eight random histories, each compared at two instants on or beside its events
+@settings(max_examples=8, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(steps=STEPS,
+       cuts=st.lists(st.tuples(st.integers(0, 23), st.sampled_from([-1, 0, 1])), min_size=2, max_size=2),
+       recent=st.booleans())
+def test_a_random_history_as_of_its_events_is_its_prefix_either_way(
+        empty_floor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[str, int, int, int]],
+        cuts: list[tuple[int, int]], recent: bool) -> None:
+    script = random_script(instant("2026-02-02T09:00"), steps)
+    last = script[-1][0]
+    force(monkeypatch, recent)
+    whole = run_script(script, fresh_copy(empty_floor, tmp_path, "whole"))
+    with contextlib.ExitStack() as stack:
+        stack.callback(whole.close)
+        for step, offset in cuts:
+            then = script[step % len(script)][0] + TICK * offset
+            with clock.frozen(last + dt.timedelta(days=1)):
+                past = reports(whole, then.isoformat())
+            upto = run_script(script, fresh_copy(empty_floor, tmp_path, "upto"), then)
+            stack.callback(upto.close)
+            with clock.frozen(then):
+                assert past == reports(upto), (then, recent)
