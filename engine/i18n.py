@@ -23,6 +23,7 @@ An engine error keeps its English template and its parameters (``LeadflowError.t
 from __future__ import annotations
 
 import gettext as _gettext
+import math
 import os
 import re
 import string
@@ -335,6 +336,8 @@ def _param_json(value: Any) -> Any:
         return message_json(value)
     if isinstance(value, Named):
         return value.ident
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no inf or NaN: a form may send 1e999
     if isinstance(value, (bool, int, float)) or value is None:
         return value
     if isinstance(value, (list, tuple)):

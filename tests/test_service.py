@@ -19,7 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cli.main import cli
@@ -303,6 +303,8 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
 @given(body=st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=10), JSON, max_size=7),
        as_form=st.booleans(), content_type=st.sampled_from([None, "application/json", "text/csv",
                                                             "application/x-www-form-urlencoded; charset=utf-8"]))
+# a refused value is quoted in the problem's params: JSON has no Infinity (found by this test once)
+@example(body={"name": [[float("inf")]]}, as_form=False, content_type="application/json")
 def test_malformed_requests_never_500_and_never_store_a_half_valid_lead(
         server: Server, body: dict[str, Any], as_form: bool, content_type: str | None) -> None:
     before = server.count("leads")

@@ -91,7 +91,7 @@ class Rejects:
             reason = Message(reason)
         if len(self.first) < self.keep:
             machine = i18n.message_json(reason)
-            self.first.append({"line": line, "reason": reason, "message_id": machine["message_id"],
+            self.first.append({"line": line, "reason": str(reason), "message_id": machine["message_id"],
                                "params": machine["params"]})
         if self._file is not None:
             self._writer.writerow([*cells, line, i18n.message_text(reason)])
