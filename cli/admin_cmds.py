@@ -23,7 +23,7 @@ from cli.output import (
     styled,
     table,
 )
-from engine.i18n import N_, _, label, ngettext
+from engine.i18n import N_, _, label, message_text, ngettext
 
 
 @click.command("init")
@@ -257,7 +257,8 @@ def check(app: App, as_json: bool) -> None:
         print_json(report)
     else:
         for difference in report["differences"]:
-            click.echo(printable(f"{difference['kind']}: {difference['message']}"))
+            # in the reader's language, from its template (through a server too: the JSON has message_id, params)
+            click.echo(printable(f"{difference['kind']}: {message_text(difference)}"))
         if report["more"]:
             click.echo(ngettext("... and {count} more difference", "... and {count} more differences",
                                 report["more"]))

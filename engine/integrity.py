@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import results, store, visits
+from engine import i18n, results, store, visits
+from engine.i18n import N_, Message
 from engine.state import Event, LeadState, SpecLookup, apply
 from engine.store import (
     closures,
@@ -49,10 +50,19 @@ CLOSURE_CLOCK_SLACK = dt.timedelta(seconds=1)
 Report = Callable[[results.Difference], None]
 
 
-def difference(kind: str, table: str, message: str, *, lead_id: int | None = None, column: str | None = None,
-               stored: Any = None, rebuilt: Any = None) -> results.Difference:
+def difference(kind: str, table: str, message: Message, *, lead_id: int | None = None,
+               column: str | None = None, stored: Any = None, rebuilt: Any = None) -> results.Difference:
+    """One finding: ``message`` its English text, with its template and parameters beside it (``message_id``,
+    ``params``: ``check`` shows it in the reader's language, docs/i18n.md)."""
+    machine = i18n.message_json(message)
     return {"kind": kind, "table": table, "lead_id": lead_id, "column": column, "stored": _plain(stored),
-            "rebuilt": _plain(rebuilt), "message": message}
+            "rebuilt": _plain(rebuilt), "message": str(message), "message_id": machine["message_id"],
+            "params": machine["params"]}
+
+
+def _closure_differs(lead_id: int, n: int, column: str, stored: Any, rebuilt: Any) -> Message:
+    return Message(N_("lead {lead}: closure {n}: {column} is {stored}, its history says {rebuilt}"), lead=lead_id,
+                   n=n, column=column, stored=_shown(stored), rebuilt=_shown(rebuilt))
 
 
 def _plain(value: Any) -> Any:
@@ -75,9 +85,10 @@ def database(conn: Connection) -> list[results.Difference]:
     if conn.dialect.name == "sqlite":
         for (line,) in conn.exec_driver_sql("PRAGMA integrity_check"):
             if line != "ok":
-                found.append(difference("database", "", f"integrity_check: {line}"))
+                found.append(difference("database", "", Message(N_("integrity_check: {line}"), line=line)))
         for table, rowid, parent, _ in conn.exec_driver_sql("PRAGMA foreign_key_check"):
-            found.append(difference("database", table, f"row {rowid} of {table} refers to a missing row of {parent}"))
+            found.append(difference("database", table, Message(
+                N_("row {row} of {table} refers to a missing row of {parent}"), row=rowid, table=table, parent=parent)))
     else:
         found.extend(_amcheck(conn))
         found.extend(_orphans(conn))
@@ -99,7 +110,8 @@ def _amcheck(conn: Connection) -> Iterator[results.Difference]:
             with conn.begin_nested():
                 conn.execute(sa.text("SELECT bt_index_check(CAST(:index AS regclass), true)"), {"index": index})
         except sa.exc.DatabaseError as exc:
-            yield difference("database", index, f"amcheck: index {index}: {' '.join(str(exc.orig).split())}")
+            yield difference("database", index, Message(N_("amcheck: index {index}: {error}"), index=index,
+                                                        error=" ".join(str(exc.orig).split())))
 
 
 def _orphans(conn: Connection) -> Iterator[results.Difference]:
@@ -111,8 +123,9 @@ def _orphans(conn: Connection) -> Iterator[results.Difference]:
             count = conn.execute(sa.select(sa.func.count()).select_from(table).where(
                 child.is_not(None), ~sa.exists(sa.select(parent).where(parent == child)))).scalar_one()
             if count:
-                yield difference("database", table.name, f"{count} rows of {table.name} have a {child.name} that "
-                                 f"names no row of {parent.table.name}")
+                yield difference("database", table.name, Message(N_(
+                    "{count} rows of {table} have a {column} that names no row of {parent}"), count=count,
+                    table=table.name, column=child.name, parent=parent.table.name))
 
 
 def _triggers(conn: Connection) -> Iterator[results.Difference]:
@@ -124,14 +137,16 @@ def _triggers(conn: Connection) -> Iterator[results.Difference]:
             "AND pg_table_is_visible(tgrelid)").scalars())
     for name in HISTORY_TRIGGERS.get(conn.dialect.name, ()):
         if name not in present:
-            yield difference("database", "events", f"trigger {name} is missing or disabled: the history is not "
-                             "protected from UPDATE and DELETE (migration 0007)")
+            yield difference("database", "events", Message(N_(
+                "trigger {name} is missing or disabled: the history is not protected from UPDATE and DELETE "
+                "(migration 0007)"), name=name))
 
 
 def unfinished_erasures(conn: Connection) -> list[results.Difference]:
-    return [difference("erasure", "erasures", f"erasure {r.id} of client {r.client_id}, started "
-                       f"{r.started_at:%Y-%m-%d %H:%M} by {r.requested_by}, never finished: that client's events "
-                       "can still be rewritten")
+    return [difference("erasure", "erasures", Message(N_(
+        "erasure {erasure} of client {client}, started {started} by {user}, never finished: that client's events "
+        "can still be rewritten"), erasure=r.id, client=r.client_id, started=f"{r.started_at:%Y-%m-%d %H:%M}",
+        user=r.requested_by))
             for r in conn.execute(sa.select(erasures).where(erasures.c.finished_at.is_(None)))]
 
 
@@ -202,14 +217,15 @@ def leads_against_history(conn: Connection, specs: SpecLookup, report: Report, *
                          lead_id=lead_id, id=e["id"]) for e in logs.get(lead_id, [])]
             checked += 1
             if not log:
-                report(difference("lead", "leads", f"lead {lead_id} has no events: it cannot be rebuilt",
-                                  lead_id=lead_id))
+                report(difference("lead", "leads", Message(N_("lead {lead} has no events: it cannot be rebuilt"),
+                                                           lead=lead_id), lead_id=lead_id))
                 continue
             try:
                 rebuilt = _Rebuilt(log, specs)
             except Exception as exc:  # a log that apply cannot replay is itself the finding
-                report(difference("lead", "events", f"lead {lead_id}'s events do not replay: "
-                                  f"{type(exc).__name__}: {exc}", lead_id=lead_id))
+                report(difference("lead", "events", Message(N_("lead {lead}'s events do not replay: {error}"),
+                                                          lead=lead_id, error=f"{type(exc).__name__}: {exc}"),
+                                  lead_id=lead_id))
                 continue
             _compare_lead(row, tasks.get(lead_id, []), rebuilt.state, report)
             _compare_stages(lead_id, stays.get(lead_id, []), rebuilt, report)
@@ -235,7 +251,8 @@ def _compare_lead(row: Mapping, task_rows: list[Mapping], state: LeadState, repo
         if stored != value:
             table = "leads.red_at" if name == "red_at" else "leads"
             report(difference("projection" if name == "red_at" else "lead", table,
-                              f"lead {lead_id}: {name} is {_shown(stored)}, its history says {_shown(value)}",
+                              Message(N_("lead {lead}: {name} is {stored}, its history says {rebuilt}"), lead=lead_id,
+                                      name=name, stored=_shown(stored), rebuilt=_shown(value)),
                               lead_id=lead_id, column=name, stored=stored, rebuilt=value))
     stored_tasks = {(t["stage"], t["task_id"]): tuple(t[c] for c in _TASK_COLUMNS) for t in task_rows}
     rebuilt_tasks = {key: tuple(getattr(t, c) for c in _TASK_COLUMNS) for key, t in state.tasks.items()}
@@ -243,17 +260,19 @@ def _compare_lead(row: Mapping, task_rows: list[Mapping], state: LeadState, repo
         a, b = stored_tasks.get(key), rebuilt_tasks.get(key)
         if a == b:
             continue
-        label = f"task {key[1]} of stage {key[0]}"
         if a is None or b is None:
-            report(difference("lead", "lead_tasks", f"lead {lead_id}: {label} is "
-                              f"{'missing' if a is None else 'stored but not in its history'}", lead_id=lead_id,
-                              column=f"{key[0]}.{key[1]}", stored=a, rebuilt=b))
+            report(difference("lead", "lead_tasks", Message(
+                N_("lead {lead}: task {task} of stage {stage} is missing") if a is None else
+                N_("lead {lead}: task {task} of stage {stage} is stored but not in its history"),
+                lead=lead_id, task=key[1], stage=key[0]), lead_id=lead_id, column=f"{key[0]}.{key[1]}", stored=a,
+                rebuilt=b))
             continue
         for column, x, y in zip(_TASK_COLUMNS, a, b, strict=True):
             if x != y:
-                report(difference("lead", "lead_tasks", f"lead {lead_id}: {label}: {column} is {_shown(x)}, its "
-                                  f"history says {_shown(y)}", lead_id=lead_id, column=f"{key[0]}.{key[1]}.{column}",
-                                  stored=x, rebuilt=y))
+                report(difference("lead", "lead_tasks", Message(N_(
+                    "lead {lead}: task {task} of stage {stage}: {column} is {stored}, its history says {rebuilt}"),
+                    lead=lead_id, task=key[1], stage=key[0], column=column, stored=_shown(x), rebuilt=_shown(y)),
+                    lead_id=lead_id, column=f"{key[0]}.{key[1]}.{column}", stored=x, rebuilt=y))
 
 
 def _compare_stages(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report: Report) -> None:
@@ -264,27 +283,29 @@ def _compare_stages(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report
     for stage in sorted(set(expected) | set(stored)):
         a, b = stored.get(stage), expected.get(stage)
         if a is None or b is None:
-            report(difference("projection", "lead_stages", f"lead {lead_id}: stage {stage} is "
-                              f"{'missing from' if a is None else 'in'} lead_stages"
-                              f"{'' if a is None else ' but never reached in its history'}",
-                              lead_id=lead_id, column=stage))
+            report(difference("projection", "lead_stages", Message(
+                N_("lead {lead}: stage {stage} is missing from lead_stages") if a is None else
+                N_("lead {lead}: stage {stage} is in lead_stages but never reached in its history"),
+                lead=lead_id, stage=stage), lead_id=lead_id, column=stage))
             continue
         for column in _VISIT_COLUMNS:
             x, y = a[column], b[column]
             if column == "moved_on":
                 x, y = bool(x), bool(y)
             if x != y:
-                report(difference("projection", "lead_stages", f"lead {lead_id}: stage {stage}: {column} is "
-                                  f"{_shown(x)}, its history says {_shown(y)}", lead_id=lead_id,
-                                  column=f"{stage}.{column}", stored=x, rebuilt=y))
+                report(difference("projection", "lead_stages", Message(N_(
+                    "lead {lead}: stage {stage}: {column} is {stored}, its history says {rebuilt}"), lead=lead_id,
+                    stage=stage, column=column, stored=_shown(x), rebuilt=_shown(y)), lead_id=lead_id,
+                    column=f"{stage}.{column}", stored=x, rebuilt=y))
 
 
 def _compare_owners(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report: Report) -> None:
     stored = [(r["owner"], r["started_at"], r["how"]) for r in rows]
     if stored != rebuilt.owners:
-        report(difference("projection", "ownerships", f"lead {lead_id}: ownerships are {_shown(stored)}, its "
-                          f"history says {_shown(rebuilt.owners)}", lead_id=lead_id, stored=stored,
-                          rebuilt=rebuilt.owners))
+        report(difference("projection", "ownerships", Message(N_(
+            "lead {lead}: ownerships are {stored}, its history says {rebuilt}"), lead=lead_id,
+            stored=_shown(stored), rebuilt=_shown(rebuilt.owners)), lead_id=lead_id, stored=stored,
+            rebuilt=rebuilt.owners))
 
 
 _CLOSURE_COLUMNS = ("reason", "kind", "owner", "team", "product", "value_minor", "stage")
@@ -292,22 +313,22 @@ _CLOSURE_COLUMNS = ("reason", "kind", "owner", "team", "product", "value_minor",
 
 def _compare_closures(lead_id: int, rows: list[Mapping], rebuilt: _Rebuilt, report: Report) -> None:
     if len(rows) != len(rebuilt.closures):
-        report(difference("projection", "closures", f"lead {lead_id}: {len(rows)} closures stored, its history "
-                          f"has {len(rebuilt.closures)}", lead_id=lead_id, column="count", stored=len(rows),
-                          rebuilt=len(rebuilt.closures)))
+        report(difference("projection", "closures", Message(N_(
+            "lead {lead}: {stored} closures stored, its history has {rebuilt}"), lead=lead_id, stored=len(rows),
+            rebuilt=len(rebuilt.closures)), lead_id=lead_id, column="count", stored=len(rows),
+            rebuilt=len(rebuilt.closures)))
         return
     for n, (row, expected) in enumerate(zip(rows, rebuilt.closures, strict=True), start=1):
         for column in _CLOSURE_COLUMNS:
             if row[column] != expected[column]:
-                report(difference("projection", "closures", f"lead {lead_id}: closure {n}: {column} is "
-                                  f"{_shown(row[column])}, its history says {_shown(expected[column])}",
-                                  lead_id=lead_id, column=column, stored=row[column], rebuilt=expected[column]))
+                report(difference("projection", "closures", _closure_differs(
+                    lead_id, n, column, row[column], expected[column]),
+                    lead_id=lead_id, column=column, stored=row[column], rebuilt=expected[column]))
         for column in ("closed_at", "reopened_at"):
             x, y = row[column], expected[column]
             if (x is None) != (y is None) or (x is not None and abs(x - y) > CLOSURE_CLOCK_SLACK):
-                report(difference("projection", "closures", f"lead {lead_id}: closure {n}: {column} is "
-                                  f"{_shown(x)}, its history says {_shown(y)}", lead_id=lead_id, column=column,
-                                  stored=x, rebuilt=y))
+                report(difference("projection", "closures", _closure_differs(lead_id, n, column, x, y),
+                                  lead_id=lead_id, column=column, stored=x, rebuilt=y))
 
 
 def _compare_past(lead_id: int, span_rows: list[Mapping], stay_rows: list[Mapping], rebuilt: _Rebuilt,
@@ -318,15 +339,17 @@ def _compare_past(lead_id: int, span_rows: list[Mapping], stay_rows: list[Mappin
     if _merged(stored) != _merged(rebuilt.spans):
         first = next((n for n, (a, b) in enumerate(zip(stored, rebuilt.spans, strict=False)) if a != b),
                      min(len(stored), len(rebuilt.spans)))
-        report(difference("projection", "lead_spans", f"lead {lead_id}: its past differs from its history from "
-                          f"span {first + 1} on ({len(stored)} stored, {len(rebuilt.spans)} in its history)",
-                          lead_id=lead_id, stored=stored[first:first + 1], rebuilt=rebuilt.spans[first:first + 1]))
+        report(difference("projection", "lead_spans", Message(N_(
+            "lead {lead}: its past differs from its history from span {span} on ({stored} stored, {rebuilt} in its "
+            "history)"), lead=lead_id, span=first + 1, stored=len(stored), rebuilt=len(rebuilt.spans)),
+            lead_id=lead_id, stored=stored[first:first + 1], rebuilt=rebuilt.spans[first:first + 1]))
     stays = sorted(((r["stage"], r["entered_at"], r["left_at"], r["seconds"], bool(r["moved_on"])) for r in stay_rows),
                    key=_stay_order)
     if stays != rebuilt.stay_rows:
-        report(difference("projection", "lead_stays", f"lead {lead_id}: stays are {_shown(stays)}, its history "
-                          f"says {_shown(rebuilt.stay_rows)}", lead_id=lead_id, stored=stays,
-                          rebuilt=rebuilt.stay_rows))
+        report(difference("projection", "lead_stays", Message(N_(
+            "lead {lead}: stays are {stored}, its history says {rebuilt}"), lead=lead_id, stored=_shown(stays),
+            rebuilt=_shown(rebuilt.stay_rows)), lead_id=lead_id, stored=stays,
+            rebuilt=rebuilt.stay_rows))
 
 
 def _stay_order(stay: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -357,9 +380,10 @@ def stage_counts_against_leads(conn: Connection, report: Report) -> None:
         a, b = stored.get(key, (0, 0)), counted.get(key, (0, 0))
         for column, x, y in (("leads", a[0], b[0]), ("value_minor", a[1], b[1])):
             if x != y:
-                report(difference("projection", "stage_counts", f"stage_counts of {'/'.join(key[:2])}, team "
-                                  f"{key[2] or '-'}, owner {key[3] or '-'}: {column} is {x}, the leads count {y}",
-                                  column=column, stored=x, rebuilt=y))
+                report(difference("projection", "stage_counts", Message(N_(
+                    "stage_counts of {key}, team {team}, owner {owner}: {column} is {stored}, the leads count "
+                    "{rebuilt}"), key="/".join(key[:2]), team=key[2] or "-", owner=key[3] or "-", column=column,
+                    stored=x, rebuilt=y), column=column, stored=x, rebuilt=y))
 
 
 def _shown(value: Any) -> str:

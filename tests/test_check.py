@@ -147,3 +147,26 @@ def test_only_admins_check(team: Team) -> None:
     assert refused(team.url, "marta", "check") == ("Error: user 'marta' (manager, team north) may not check the "
                                                  "database: only an admin may")
     check_error(leadflow(team.url, "nobody", "check"), 1)
+
+
+@pytest.mark.parametrize("code", ["pl", "ro", "ru"])
+def test_differences_are_shown_in_the_readers_language(team: Team, worked: dict[str, int], code: str) -> None:
+    """Each kind of damage is told in the admin's language; ``--json`` keeps the English sentence and gives the
+    template and its parameters (the same in every language, docs/i18n.md)."""
+    from engine.i18n import message_text
+
+    for what, statement, *_ in DAMAGE:
+        if what not in ("a closure gone", "a task row gone", "its past gone"):  # others need those rows
+            corrupt(team.url, statement, **worked)
+    english = team.admin.admin.check()["differences"]
+    assert {d["kind"] for d in english} == {"lead", "projection", "database", "erasure"}
+    ok(team.url, "root", f"user set root --language {code}")
+    shown = leadflow(team.url, "root", "check")
+    assert shown.exit_code == 1
+    lines = shown.stdout.splitlines()
+    for d in english:
+        assert d["message"] == message_text(d, "en")
+        told = message_text(d, code)
+        assert told != d["message"], d["message_id"]  # translated, not the English sentence
+        assert f"{d['kind']}: {told}" in lines
+    assert json.loads(leadflow(team.url, "root", "check --json").stdout)["differences"] == english

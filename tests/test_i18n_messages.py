@@ -37,7 +37,8 @@ TEMPLATE_TAKERS = {"N_", "_", "gettext", "ngettext", "Message"}
 MESSAGE_SECOND = {"FieldError"}
 #: What makes a process file's located problem, and which of its arguments is the message (by position, or by
 #: keyword): ``errors.Problem``, ``Document.problem``, the semantic checks' ``at``, the YAML reader's ``_refuse``.
-PROBLEM_MAKERS = {"Problem": 4, "problem": 1, "at": 1, "_refuse": 3}
+PROBLEM_MAKERS = {"Problem": 4, "problem": 1, "at": 1, "_refuse": 3,
+                  "difference": 2}  # and ``check``'s findings (engine/integrity.py)
 #: The modules that read a process file: a function of theirs that returns a text returns a template
 #: (``i18n.Message``), so that a problem built from it is translated; the few that return something else, and why.
 LOADER_MODULES = ("condition_checks.py", "document.py", "errors.py", "formats.py", "loader.py", "messages.py",

@@ -16,6 +16,8 @@ class Difference(TypedDict):
     stored: Any
     rebuilt: Any
     message: str
+    message_id: str
+    params: dict[str, Any]
 
 
 class CheckReport(TypedDict):
