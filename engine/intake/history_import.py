@@ -79,7 +79,7 @@ class HistoryImport:
                  specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup, allowed: Allowed,
                  reason_map: dict[str, str]):
         self.conn, self.actor, self.spec, self.version, self.at = conn, actor, spec, version, at
-        self.specs, self._user, self.allowed = specs, user, allowed
+        self.specs, self._user, self.allowed = _remembered(specs), user, allowed
         self.reasons = reason_lookup(spec, reason_map)
         self.stages = stage_names(spec)
         self._owners: dict[str, policy.Actor | str] = {}
@@ -406,6 +406,19 @@ class HistoryImport:
                                                 "product", "value_minor", "stage", "closed_at"], rows)
 
 
+def _remembered(specs: Callable[[str, int], ProcessSpec]) -> Callable[[str, int], ProcessSpec]:
+    """``specs`` asked once per process version: ``state.apply`` asks for every event, millions in an import."""
+    known: dict[tuple[str, int], ProcessSpec] = {}
+
+    def spec(process: str, version: int) -> ProcessSpec:
+        found = known.get((process, version))
+        if found is None:
+            found = known[(process, version)] = specs(process, version)
+        return found
+
+    return spec
+
+
 def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
                        at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup,
                        allowed: Allowed, options: ImportOptions, reason_map: dict[str, str],
@@ -443,7 +456,9 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
             raise InvalidInputError(N_("{name} has no column for the client (a company or a person's name); its "
                                        "columns are {columns}"), name=path.name,
                                     columns=', '.join(map(repr, source.header)))
-        with store.bulk_load(conn) as load:  # a large import into a (nearly) empty database (see its module)
+        # a large import into a (nearly) empty database (see its module); the collector paused while the batches
+        # are built and written, as the write path pauses it (a row is a hundred bytes or more)
+        with store.bulk_load(conn) as load, store.collector_paused(source.size // 100):
             rows, rejects = read_rows(source, options,
                                       lambda rejects: _read(source, plan, hplan, history, rejects, options, load))
     finally:
