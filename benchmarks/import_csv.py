@@ -123,7 +123,7 @@ def raw_executemany_timed(source: Path, target: Path, batch: int = 50_000,
     """Seconds (wall clock, this process's CPU) to executemany the rows the import wrote (of ``tables``: their
     columns, None for all of them) into the same tables of a fresh database. ``bulk``: as the history import loads
     a large file (engine/store/loading.py), the secondary indexes of its big tables dropped in the transaction and
-    created again before the commit, with its page cache and in-memory sorts, so that both end with one schema."""
+    created again before the commit, with its page cache, so that both end with one schema."""
     from engine.store import loading
 
     src = sqlite3.connect(source)
