@@ -80,7 +80,13 @@ def warning_starts(deadline: dt.datetime, warning_days: int, country: str) -> dt
 
 def due_at(start: dt.datetime, days: int, country: str) -> dt.datetime:
     """The end of the ``days``-th business day after ``start``."""
-    return dt.datetime.combine(add_business_days(start.date(), days, country), END_OF_DAY)
+    return _due_on(start.date(), days, country)
+
+
+@lru_cache(maxsize=65536)
+def _due_on(day: dt.date, days: int, country: str) -> dt.datetime:
+    # a history import enters millions of stages over a few hundred days: each deadline is computed once
+    return dt.datetime.combine(add_business_days(day, days, country), END_OF_DAY)
 
 
 def last_yellow_deadline(now: dt.datetime, warning_days: int, country: str) -> dt.datetime:

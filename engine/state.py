@@ -180,6 +180,24 @@ def refresh_applicability(state: LeadState, spec: ProcessSpec) -> None:
 
 def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState:
     """The state after ``event``. ``state`` is None only for the ``created`` event."""
+    state = _change(state, event, specs)
+    refresh_signal(state, specs(state.process, state.process_version))
+    return state
+
+
+def apply_all(state: LeadState | None, events: Iterable[Event], specs: SpecLookup) -> LeadState:
+    """The state after ``events`` in order, as ``apply`` of each gives it, the light refreshed once at the end (it
+    follows from the state alone, and no event reads it): a history import's run of ``task_done`` at a stage's
+    exit."""
+    for event in events:
+        state = _change(state, event, specs)
+    assert state is not None, "apply_all of no events"
+    refresh_signal(state, specs(state.process, state.process_version))
+    return state
+
+
+def _change(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState:
+    """``apply`` but the light."""
     d = event.data
     at = event.at
     if event.kind == EventKind.CREATED:
@@ -207,7 +225,6 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
             rest_until=dt.datetime.fromisoformat(d["rest_until"]) if d.get("rest_until") else None,
         )
         enter_stage(new, spec.first_stage, spec, at)
-        refresh_signal(new, spec)
         return new
 
     assert state is not None, f"event {event.kind} before created"
@@ -311,7 +328,6 @@ def apply(state: LeadState | None, event: Event, specs: SpecLookup) -> LeadState
         migrate_tasks(state, target)
     else:
         raise ValueError(f"unknown event kind {event.kind!r}")
-    refresh_signal(state, specs(state.process, state.process_version))
     return state
 
 

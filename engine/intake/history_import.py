@@ -35,7 +35,7 @@ from engine.intake.history_clients import DealClients
 from engine.intake.history_columns import HistoryPlan, company_inquiry, plan_history, reason_lookup, stage_names
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
-from engine.state import Event, LeadState, apply
+from engine.state import Event, LeadState, apply, apply_all
 from engine.store import closures, events, history, imports, leads
 from engine.vocab import NAME_LENGTH, ClosureKind, EventKind, LeadStatus, TaskStatus
 
@@ -80,7 +80,7 @@ class HistoryImport:
                  specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup, allowed: Allowed,
                  reason_map: dict[str, str]):
         self.conn, self.actor, self.spec, self.version, self.at = conn, actor, spec, version, at
-        self.specs, self._user, self.allowed = specs, user, allowed
+        self.specs, self._user, self.allowed = _remembered(specs), user, allowed
         self.reasons = reason_lookup(spec, reason_map)
         self.stages = stage_names(spec)
         self._owners: dict[str, policy.Actor | Message] = {}
@@ -89,6 +89,7 @@ class HistoryImport:
         self.clients = DealClients(conn, at, self.stats)
         self.lead_ids: list[int] = []
         self._seen: set[str] = set()
+        self._done: dict[tuple[str, str], dict[str, Any]] = {}
         self.given = notices.Given(actor.name)  # the open deals given to others: a digest each (engine/notices.py)
 
     # -- one row ---------------------------------------------------------------------------------------------
@@ -258,12 +259,18 @@ class HistoryImport:
                 steps.append(visits.Step.of(state))
 
         def finish(stage: str, when: dt.datetime) -> None:
+            # the stage's open tasks done at its exit, applied as one step: the move that follows at the same
+            # instant leaves the one span of that instant (history.compact)
+            nonlocal state
             stage_spec = spec.stage(stage)
             assert stage_spec is not None
-            for task in stage_spec.all_tasks:
-                current = state.tasks.get((stage, task.id))
-                if current is not None and current.state == TaskStatus.OPEN:
-                    add(EventKind.TASK_DONE, when, importer, {"stage": stage, "task": task.id, "note": IMPORTED_NOTE})
+            done = [Event(EventKind.TASK_DONE, when, importer, self._done_data(stage, task.id))
+                    for task in stage_spec.all_tasks
+                    if (current := state.tasks.get((stage, task.id))) is not None and current.state == TaskStatus.OPEN]
+            if done:
+                state = apply_all(state, done, self.specs)
+                evs.extend(done)
+                spans.append((when, store.span_values(state)))
 
         for previous, stage in itertools.pairwise(path):
             when = deal.reached.get(stage, at)
@@ -294,6 +301,14 @@ class HistoryImport:
                 add(EventKind.CLOSED, deal.closed_at, owner, {"reason": reason.id, "kind": reason.kind, "note": None,
                                                               "from": state.stage, "review": False})
         return evs, state, steps, spans
+
+    def _done_data(self, stage: str, task: str) -> dict[str, Any]:
+        """The data of an imported ``task_done``, one dict for every deal's (never changed once made): the event log
+        writes its JSON once."""
+        data = self._done.get((stage, task))
+        if data is None:
+            data = self._done[(stage, task)] = {"stage": stage, "task": task, "note": IMPORTED_NOTE}
+        return data
 
     def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> RowRefused:
         return RowRefused(N_("reached_{stage} {when} is before the deal reached '{previous}' or was last changed "
@@ -408,6 +423,19 @@ class HistoryImport:
                                                 "product", "value_minor", "stage", "closed_at"], rows)
 
 
+def _remembered(specs: Callable[[str, int], ProcessSpec]) -> Callable[[str, int], ProcessSpec]:
+    """``specs`` asked once per process version: ``state.apply`` asks for every event, millions in an import."""
+    known: dict[tuple[str, int], ProcessSpec] = {}
+
+    def spec(process: str, version: int) -> ProcessSpec:
+        found = known.get((process, version))
+        if found is None:
+            found = known[(process, version)] = specs(process, version)
+        return found
+
+    return spec
+
+
 def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
                        at: dt.datetime, specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup,
                        allowed: Allowed, options: ImportOptions, reason_map: dict[str, str],
@@ -445,8 +473,11 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
             raise InvalidInputError(N_("{name} has no column for the client (a company or a person's name); its "
                                        "columns are {columns}"), name=path.name,
                                     columns=', '.join(map(repr, source.header)))
-        rows, rejects = read_rows(source, options,
-                                  lambda rejects: _read(source, plan, hplan, history, rejects, options))
+        # a large import into a (nearly) empty database (see its module); the collector paused while the batches
+        # are built and written, as the write path pauses it (a row is a hundred bytes or more)
+        with store.bulk_load(conn) as load, store.collector_paused(source.size // 100):
+            rows, rejects = read_rows(source, options,
+                                      lambda rejects: _read(source, plan, hplan, history, rejects, options, load))
     finally:
         source.close()
     status = outcome(options, rejects)
@@ -479,19 +510,23 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
 
 
 def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: HistoryImport, rejects: Rejects,
-          options: ImportOptions) -> int:
+          options: ImportOptions, load: store.BulkLoad) -> int:
     """Check every record, batch the good deals, flush full batches; returns the number of records."""
     width = len(source.header)
     batch: list[Deal] = []
     rows = 0
     cells_of: dict[int, list[str]] = {}
     writing = [True]
+    flushed: list[int] = []
 
     def refuse(deal: Deal, reason: str) -> None:
         rejects.add(deal.line, cells_of.get(deal.line, []), reason)
         writing[0] = writing[0] and options.on_error == "skip"
 
     def flush() -> None:
+        if not flushed and batch and load.worth_it(rows * source.size // max(source.bytes_read, 1)):
+            load.begin()  # decided at the first batch, on the deals the whole file brings at the rate of its start
+        flushed.append(len(batch))
         history.flush(batch, refuse)
         batch.clear()
         cells_of.clear()

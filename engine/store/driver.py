@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import sqlalchemy as sa
+import sqlalchemy.dialects.sqlite
 from sqlalchemy.engine import Connection
 
 
@@ -34,8 +36,28 @@ def sqlalchemy_error(conn: Connection, sql: str, exc: Exception) -> sa.exc.State
 
 
 def _processor(conn: Connection, column: sa.Column[Any]) -> Any:
+    return _bind_processor(column.type, conn.dialect)
+
+
+def _bind_processor(type_: Any, dialect: sa.Dialect) -> Any:
     # the dialect's own type: a generic DateTime has no bind processor, SQLite's DATETIME writes the stored text
-    return column.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    impl = type_.dialect_impl(dialect)
+    processor = impl.bind_processor(dialect)
+    if isinstance(impl, SQLITE_DATETIME) and impl._storage_format == _SQLITE_DATETIME_FORMAT:
+        return functools.partial(_sqlite_datetime, processor)
+    return processor
+
+
+SQLITE_DATETIME = sa.dialects.sqlite.DATETIME
+_SQLITE_DATETIME_FORMAT = SQLITE_DATETIME()._storage_format  # type: ignore[no-untyped-call]
+
+
+def _sqlite_datetime(processor: Callable[[Any], Any], value: Any) -> Any:
+    """SQLite DATETIME's stored text of ``value``, as its bind processor writes it (``YYYY-MM-DD HH:MM:SS.ffffff``),
+    by ``isoformat`` for a naive datetime: a history import writes millions of distinct instants."""
+    if type(value) is dt.datetime and value.tzinfo is None:
+        return value.isoformat(" ", "microseconds")
+    return processor(value)
 
 
 def driver_value(conn: Connection, column: sa.Column[Any], value: Any) -> Any:
@@ -61,7 +83,7 @@ def _driver_statement(statement: sa.Executable, dialect: sa.Dialect) -> _DriverS
     selected: list[Any] = list(statement.selected_columns) if isinstance(statement, sa.Select) else []
     return _DriverStatement(
         compiled.string, compiled.positional,
-        tuple((name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names),
+        tuple((name, _bind_processor(compiled.binds[name].type, dialect)) for name in names),
         tuple(str(c.key) for c in selected),
         tuple(c.type.dialect_impl(dialect).result_processor(dialect, None) for c in selected))
 

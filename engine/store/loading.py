@@ -1,0 +1,112 @@
+"""Bulk loading: a large import into a (nearly) empty SQLite database writes the big tables without their secondary
+indexes and creates them again at its end, as databases' own loaders do.
+
+Inserting rows into an index in the order of the table (a lead's id, its events' ids) appends to the end of the
+B-tree; inserting them in any other order (a board's ``process, status, stage``, an event's ``kind, at``) touches a
+page anywhere in the tree for every row, and once the indexes outgrow the page cache every row costs a page read.
+``CREATE INDEX`` reads the table once and sorts, far faster than millions of random inserts. Both run inside the
+import's one transaction: SQLite's schema changes are transactional, so an import that fails or is undone leaves
+the indexes as they were, and readers (WAL) see the database as it was until the commit. It pays only when the rows
+to import are many against the rows present (re-creating an index re-reads every row of its table, old ones too):
+``worth_it``. PostgreSQL is left alone (dropping an index there locks its table against every reader).
+
+Kept while loading: unique indexes (they check the data) and the indexes led by ``lead_id`` (the import reads the
+leads it already holds by them, and the new leads' rows come in the order of their ids, so they append anyway).
+The import's connection also gets a larger page cache for the load, set back afterwards; nothing about durability
+changes (the commit is as safe as any). Temporary storage stays on disk: the sorts of ``CREATE INDEX`` for a
+million deals would otherwise hold gigabytes in memory, and changing it drops the connection's temporary tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from engine.store.schema import closures, events, lead_spans, lead_stages, lead_stays, lead_tasks, leads, ownerships
+
+#: The tables a history import fills with many rows per deal (or one per deal, with many indexes).
+BIG_TABLES = (leads, lead_tasks, lead_stages, lead_spans, lead_stays, events, closures, ownerships)
+#: Fewer rows to import than this: the indexes stay (a small import gains nothing measurable).
+MIN_ROWS = 20_000
+#: The page cache of the import's connection while loading, in KiB (SQLite's negative ``cache_size``).
+CACHE_KIB = 512 * 1024
+PRAGMAS = {"cache_size": -CACHE_KIB}
+
+
+class BulkLoad:
+    """The secondary indexes of ``BIG_TABLES`` taken away by ``begin`` and made again by ``end``."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.active = False
+        self._indexes: list[tuple[str, str]] = []  # (name, its CREATE INDEX statement as the schema holds it)
+        self._pragmas: dict[str, Any] = {}
+
+    def worth_it(self, incoming: int) -> bool:
+        """Whether loading ``incoming`` leads (with their rows) pays for re-creating the indexes: SQLite, at least
+        ``MIN_ROWS`` of them, and at least as many as the database holds."""
+        if self.conn.dialect.name != "sqlite" or incoming < MIN_ROWS:
+            return False
+        present = self.conn.execute(sa.select(sa.func.count()).select_from(leads)).scalar_one()
+        return incoming >= present
+
+    def begin(self) -> None:
+        if self.active:
+            return
+        driver = self.conn.connection.dbapi_connection
+        assert driver is not None
+        for name, value in PRAGMAS.items():
+            self._pragmas[name] = driver.execute(f"PRAGMA {name}").fetchone()[0]
+            driver.execute(f"PRAGMA {name}={value}")
+        names = [t.name for t in BIG_TABLES]
+        found = self.conn.execute(sa.text(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+            f"({', '.join(f':t{k}' for k in range(len(names)))}) ORDER BY name"),
+            {f"t{k}": name for k, name in enumerate(names)}).all()
+        self._indexes = [(name, sql) for name, sql in found if not kept_while_loading(sql)]
+        for name, _ in self._indexes:
+            self.conn.exec_driver_sql(f'DROP INDEX "{name}"')
+        self.active = True
+
+    def end(self) -> None:
+        """Create the indexes again (the import's rows written) and set the connection back."""
+        try:
+            for _, sql in self._indexes:
+                self.conn.exec_driver_sql(sql)
+            self._indexes = []
+        finally:
+            self.restore()
+
+    def restore(self) -> None:
+        """Set the connection's pragmas back (an import that failed: its rollback brings the indexes back)."""
+        driver = self.conn.connection.dbapi_connection
+        assert driver is not None
+        for name, value in self._pragmas.items():
+            driver.execute(f"PRAGMA {name}={int(value)}")
+        self._pragmas = {}
+        self.active = False
+
+
+def kept_while_loading(sql: str) -> bool:
+    """Whether the index that ``sql`` creates stays while loading: unique, or led by ``lead_id``."""
+    head, _, columns = sql.partition("(")
+    return "UNIQUE" in head.upper() or columns.lstrip().startswith("lead_id")
+
+
+@contextlib.contextmanager
+def bulk_load(conn: Connection) -> Iterator[BulkLoad]:
+    """A ``BulkLoad`` for the caller to ``begin`` once it knows the load is large (``worth_it``); on leaving, the
+    indexes are made again, or, when the block raised, only the connection is set back (the caller's transaction
+    rolls back, the indexes with it)."""
+    load = BulkLoad(conn)
+    try:
+        yield load
+    except BaseException:
+        load.restore()
+        raise
+    if load.active:
+        load.end()
