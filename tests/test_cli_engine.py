@@ -43,6 +43,7 @@ from tests.conftest import (
     refused,
     user_add,
 )
+from tests.remote import server_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = ROOT / "processes"
@@ -477,6 +478,8 @@ def bad(id_: str, user: str, command: Command, code: int, *fragments: str, local
 #: Why a refusal about a lead the caller may not see reads otherwise through a server.
 HIDDEN = ("through the server a lead the caller may not see is 'lead 1 does not exist' (404), so that ids cannot "
           "be probed (docs/server.md); tests/test_server.py checks it")
+#: The same of a client (tests/test_refusal_paths.py checks it through a server).
+HIDDEN_CLIENT = HIDDEN.replace("a lead", "a client").replace("'lead 1 does not exist'", "'client 1 does not exist'")
 #: Why a user who is not registered meets another refusal through a server.
 UNREGISTERED = ("through a server one who is not a user cannot log in, so no command runs as them "
                 "(tests/test_cli_remote.py)")
@@ -556,7 +559,8 @@ HOSTILE = [
         "Error: user 'piotr' (salesperson, team north) may not see lead 1: only its owner, a manager of its "
         "team, its team's departments or an admin may", local=HIDDEN),
     bad("other-salesperson-closes", "piotr", "lead close 1 --reason price", 1, "may not see lead 1", local=HIDDEN),
-    bad("other-salesperson-client", "piotr", "client show 1", 1, "may not see client 1: none of its leads"),
+    bad("other-salesperson-client", "piotr", "client show 1", 1, "may not see client 1: none of its leads",
+        local=HIDDEN_CLIENT),
     bad("salesperson-reassigns", "anna", "lead assign 1 --to piotr", 1,
         "user 'anna' (salesperson, team north) may not reassign lead 1: only a manager of team north"),
     bad("assign-to-analyst", "marta", "lead assign 1 --to olga", 1,
@@ -849,7 +853,9 @@ def test_companies_contacts_and_languages_refuse_whoever_may_not(url: str) -> No
     company = js(url, "anna", "client company 'Budimex SA' --json")
     ok(url, "anna", f"lead add --process photovoltaics --client {company['id']} --value 1000")
     assert refused(url, "olga", "client company 'Orlen SA'") == "Error: user 'olga' (analyst) may not add companies"
-    hidden = f"Error: user 'piotr' (salesperson) may not see client {company['id']}: none of its leads is theirs to see"
+    hidden = (f"Error: client {company['id']} does not exist" if server_for(url) is not None else  # docs/server.md
+              f"Error: user 'piotr' (salesperson) may not see client {company['id']}: none of its leads is theirs "
+              "to see")
     assert refused(url, "piotr", f"client contact {company['id']} 'Jan Nowak'") == hidden
     assert refused(url, "piotr", f"client set {company['id']} --language pl") == hidden
     assert refused(url, "olga", f"client set {company['id']} --language pl") == (

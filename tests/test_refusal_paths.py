@@ -90,7 +90,7 @@ CLI_REFUSALS = [
     case("language-of-a-colleague", "anna", "user set piotr --language pl",
          "user 'anna' (salesperson, team north) may not set the language of user 'piotr': only an admin may"),
     case("language-of-another-teams-client", "anna", "client set 2 --language ro",
-         "user 'anna' (salesperson) may not see client 2"),
+         "user 'anna' (salesperson) may not see client 2", "client 2 does not exist"),
 ]
 
 #: As of a past instant the scope is today's rule (``ctx.scope``): whose leads, which team, which role has a board.
@@ -202,10 +202,17 @@ API_REFUSALS = [
     ("anna", "PATCH", "/v1/users/piotr/language", {"language": "pl"}, 403,
      "may not set the language of user 'piotr'"),
     ("anna", "POST", "/v1/reports/rebuild-stages", {}, 403, "only an admin may"),
-    ("anna", "PATCH", "/v1/clients/{south_client}/language", {"language": "ro"}, 403,
-     "may not see client {south_client}"),
-    ("anna", "PATCH", "/v1/clients/{south_client}", {"phone": "600100300", "reason": "typo"}, 403,
-     "may not see client {south_client}"),
+    # a client the caller may not see is 404, as one that does not exist: ids cannot be probed (docs/server.md)
+    ("anna", "PATCH", "/v1/clients/{south_client}/language", {"language": "ro"}, 404,
+     "client {south_client} does not exist"),
+    ("anna", "PATCH", "/v1/clients/{south_client}", {"phone": "600100300", "reason": "typo"}, 404,
+     "client {south_client} does not exist"),
+    ("anna", "PATCH", "/v1/clients/999999/language", {"language": "ro"}, 404, "client 999999 does not exist"),
+    ("anna", "GET", "/v1/clients/{south_client}", None, 404, "client {south_client} does not exist"),
+    ("anna", "POST", "/v1/clients/{south_client}/revisits", {"process": PV}, 404,
+     "client {south_client} does not exist"),
+    ("anna", "POST", "/v1/leads", {"process": PV, "name": "Z", "client_id": "{south_client}"}, 404,
+     "client {south_client} does not exist"),
     ("olga", "PATCH", "/v1/clients/{north_client}", {"phone": "600100300", "reason": "typo"}, 403,
      "may not correct client {north_client}"),
 ]

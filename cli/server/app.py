@@ -276,11 +276,17 @@ async def _stale(engine: Engine, exc: ConcurrentUpdateError, code: str) -> Respo
 
 async def _hidden_or_denied(engine: Engine, op: Operation, kwargs: dict[str, Any], exc: PermissionDenied,
                             code: str) -> Response:
-    """403, unless the refused lead is one the caller may not see: then 404, as for a lead that does not exist,
-    so that nobody learns which ids exist by trying them. Whether they may see it is the engine's ``leads.get``."""
+    """403, unless the refused lead or client is one the caller may not see: then 404, as for one that does not
+    exist, so that nobody learns which ids exist by trying them. Whether they may see it is the engine's
+    ``leads.get`` or ``clients.get``, as them."""
     lead_id = kwargs.get("lead_id")
     if isinstance(lead_id, int) and not await _may_see(engine, lead_id):
         return problems.of_engine(_missing(lead_id), language=code)
+    client_id = kwargs.get("client_id")
+    if (isinstance(client_id, int) and exc.params.get("client") == client_id
+            and not await _may_see(engine, client_id, engine.clients.get)):
+        return problems.of_engine(NotFoundError(N_("client {client} does not exist"), client=client_id),
+                                  language=code)
     return problems.of_engine(exc, language=code)
 
 
@@ -292,10 +298,11 @@ async def _unseen_hidden(engine: Engine, refused: list[Any]) -> list[Any]:
             for r in refused]
 
 
-async def _may_see(engine: Engine, lead_id: int) -> bool:
-    """Whether the caller may see lead ``lead_id``: the engine's ``leads.get`` as them."""
+async def _may_see(engine: Engine, record_id: int, get: Callable[[int], Any] | None = None) -> bool:
+    """Whether the caller may see lead ``record_id`` (or, with ``get``, what it reads): the engine's ``leads.get``
+    as them."""
     try:
-        await run_in_threadpool(engine.leads.get, lead_id)
+        await run_in_threadpool(get or engine.leads.get, record_id)
     except (PermissionDenied, NotFoundError):
         return False
     except LeadflowError:
