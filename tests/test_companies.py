@@ -22,6 +22,8 @@ def test_a_lead_keeps_its_external_id_which_finds_it_and_is_unique(team: Team) -
     before = snapshot(team.url)
     with pytest.raises(InvalidInputError, match=f"external id 'crm-42' is already lead {lead['id']}'s"):
         anna.leads.add(process=PV, name="Ewa Lis", external_id="crm-42")
+    with pytest.raises(InvalidInputError, match="external id 'crm-42' is already another lead's"):  # not theirs
+        team.as_("piotr").leads.add(process=PV, name="Ewa Lis", external_id="crm-42")
     with pytest.raises(NotFoundError, match="no lead has the external id 'nope'"):
         anna.leads.find_external("nope")
     assert snapshot(team.url) == before

@@ -87,6 +87,9 @@ CLI_REFUSALS = [
          "no lead has the external id 'CRM-2'"),
     case("external-id-of-a-colleagues-lead", "piotr", "lead show ext:CRM-2 --json",
          "no lead has the external id 'CRM-2'"),
+    # an external id already used is refused without naming a lead the caller may not see
+    case("external-id-of-another-teams-lead-again", "anna", f"lead add --process {PV} --name Z --external-id CRM-2",
+         "external id 'CRM-2' is already another lead's; each deal has its own"),
     case("language-of-a-colleague", "anna", "user set piotr --language pl",
          "user 'anna' (salesperson, team north) may not set the language of user 'piotr': only an admin may"),
     case("language-of-another-teams-client", "anna", "client set 2 --language ro",
@@ -146,6 +149,12 @@ def test_an_import_by_who_may_not_is_refused_on_both_paths(cli_db: CliDatabase, 
     source = tmp_path / "leads.csv"
     source.write_text(CSV, encoding="utf-8")
     line = refused(floor_url, user, ["import", str(source), "--process", PV, *(["--history"] if history else [])])
+    assert message in line, line
+    # who may not import learns nothing of their files from the engine: the refusal comes before a mapping is read
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("columns: [not, a, mapping\n", encoding="utf-8")
+    line = refused(floor_url, user, ["import", str(source), "--process", PV, "--mapping", str(mapping),
+                                     *(["--history"] if history else [])])
     assert message in line, line
 
 

@@ -49,15 +49,15 @@ class IntakeService(Service):
         ctx = self.ctx
         if ctx.conn is not None:
             raise RuntimeError("import_csv runs in a transaction of its own; call it outside Engine.transaction()")
-        options = intake.ImportOptions(
-            process=process, mapping=intake.load_mapping(mapping) if mapping is not None else None, owner=owner,
-            assign=assign, dry_run=dry_run, on_error=on_error, encoding=encoding, rejects=rejects, again=again,
-            progress=progress)
         try:
             with ctx.transaction() as conn:
                 actor = ctx.actor(conn)
                 spec = ctx.spec(conn, process)
-                policy.require_can_import(actor, history=history)
+                policy.require_can_import(actor, history=history)  # before any file of theirs is read
+                options = intake.ImportOptions(
+                    process=process, mapping=intake.load_mapping(mapping) if mapping is not None else None,
+                    owner=owner, assign=assign, dry_run=dry_run, on_error=on_error, encoding=encoding,
+                    rejects=rejects, again=again, progress=progress)
                 if history:
                     version = ctx.version_of(conn, spec)
                     report = intake.run_history_import(

@@ -83,7 +83,7 @@ class LeadService(Service):
                 policy.require_can_add(actor)
             typed = typed_fields(spec, fields or {})
             value_minor = rules.money_to_minor(rules.parse_money(value)) if value not in (None, "") else None
-            external = require_new_external_id(conn, external_id)
+            external = require_new_external_id(conn, actor, external_id)
             duplicate_of = shared = None
             if client_id is None and not (name or "").strip() and (company or "").strip():
                 company_ = clean_text(company, "company")
@@ -409,16 +409,21 @@ def require_not_later(spec: ProcessSpec, lead_id: int, target: str, closed_in: s
                             target=target, closed_in=closed_in, in_order=in_order)
 
 
-def require_new_external_id(conn: sa.Connection, external_id: str | None) -> str | None:
-    """A new lead's external id, cleaned, or the refusal when another lead has it."""
+def require_new_external_id(conn: sa.Connection, actor: Actor, external_id: str | None) -> str | None:
+    """A new lead's external id, cleaned, or the refusal when another lead has it (naming that lead only to one who
+    may see it: its id is not told to anyone else)."""
     external = clean_text(external_id, "external_id", NAME_LENGTH)
     if not external:
         return None
-    other = conn.execute(sa.select(leads.c.id).where(leads.c.external_id == external)).scalar()
-    if other is not None:
+    other = conn.execute(sa.select(leads.c.id, leads.c.owner, leads.c.team)
+                         .where(leads.c.external_id == external)).first()
+    if other is None:
+        return external
+    if policy.can_view(actor, other):  # its owner and team
         raise InvalidInputError(N_("external id '{external}' is already lead {other}'s; each deal has its own"),
-                                external=external, other=other)
-    return external
+                                external=external, other=other.id)
+    raise InvalidInputError(N_("external id '{external}' is already another lead's; each deal has its own"),
+                            external=external)
 
 
 def advancing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], to: str | None,
