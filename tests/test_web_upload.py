@@ -5,10 +5,11 @@ should be (a message naming the encoding problem), and the CSRF token still requ
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
-from cli.web import import_pages, process_pages
+from cli.web import import_pages, process_pages, uploads
 from tests.conftest import PROCESSES_DIR, Team
 from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
 from tests.test_web_admin import CSV
@@ -41,6 +42,20 @@ def test_an_uploaded_csv_is_checked_then_imported_from_the_kept_file(people: Tea
     assert {hit["name"] for hit in people.admin.search.find("Import")} >= {"Anna Import", "Jan Import"}
     again = marta.post("/import", data={"csrf": csrf, **FORM, "upload": kept.group(1)})
     assert again.status_code == 410 and "upload it again" in again.text  # dropped once imported
+
+
+def test_a_salespersons_upload_is_refused_before_it_is_kept(people: Team, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Who may not import is answered 403 before the file is read or kept for a confirm (a kept file would wait an
+    hour in the server's folder, holding what the person had no right to hand in)."""
+    monkeypatch.setattr(uploads, "FOLDER", tmp_path / "kept")  # this test's own folder: others upload meanwhile
+    anna, csrf = signed_in(people, "anna")
+    files = {"file": ("leads.csv", CSV.encode(), "text/csv")}
+    for path in ("/import/check", "/import"):
+        answer = anna.post(path, data={"csrf": csrf, **FORM}, files=files)
+        assert answer.status_code == 403 and "may not import leads" in answer.text, (path, answer.text[:300])
+    assert not uploads.FOLDER.exists() or not any(uploads.FOLDER.iterdir())
+    assert people.admin.search.find("Import") == []
 
 
 def test_a_multipart_post_without_its_csrf_token_changes_nothing(people: Team) -> None:

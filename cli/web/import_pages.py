@@ -41,12 +41,17 @@ def import_page(visit: Visit, *, status: int = 200, form: dict[str, str] | None 
                   processes=processes, on_error=ON_ERROR, max_mib=MAX_CSV // 2**20)
 
 
+def _refused(visit: Visit) -> Response | None:
+    """403 for who may not import (the engine's rule, ``users.permissions``), before a file is kept or read."""
+    if visit.permissions["import"]:
+        return None
+    return render(visit, "message.html", status=403, title=_("Refused"),
+                  message=_("You may not import leads; a manager or an admin may."))
+
+
 @page("/import")
 def start(visit: Visit) -> Response:
-    if not visit.permissions["import"]:  # the engine's rule (users.permissions): the form only for who may use it
-        return render(visit, "message.html", status=403, title=_("Refused"),
-                      message=_("You may not import leads; a manager or an admin may."))
-    return import_page(visit)
+    return _refused(visit) or import_page(visit)
 
 
 def _check(visit: Visit, path: Path, form: dict[str, str]) -> Response:
@@ -72,6 +77,9 @@ def _start(visit: Visit, path: Path, form: dict[str, str]) -> Response:
 def _run(visit: Visit, form: dict[str, str], *, dry_run: bool) -> Response:
     """The uploaded file (kept for the confirm), a file kept from the dry run, or the pasted text, checked
     (``dry_run``) or imported by a job; a kept file is dropped once its job started."""
+    refused = _refused(visit)
+    if refused is not None:  # an upload of who may not import is not kept, not even for the hour of a check
+        return refused
     act = _check if dry_run else _start
     me = visit.me["name"]
     if form.get("file.path"):
