@@ -224,6 +224,24 @@ class Team:
         return self.admin.as_user(name)
 
 
+EXTRAS = ("  - {id: extras, label: {en: Extras wanted, pl: Dodatki do instalacji, ro: Extra dorite}, type: choices,\n"
+          "     options: [battery, heat_pump, charger],\n"
+          "     option_labels: {battery: {en: Battery storage, pl: Magazyn energii, ro: Baterie de stocare},\n"
+          "                     heat_pump: {en: Heat pump, pl: Pompa ciepła, ro: Pompă de căldură},\n"
+          "                     charger: {en: EV charger, pl: Ładowarka do auta, ro: Încărcător auto}}}\n")
+
+
+def processes_with_extras(folder: Path) -> Path:
+    """A copy of the shipped processes (and their mail templates), photovoltaics with the ``extras`` field, a
+    ``choices`` one (no shipped process has one: docs/process-format.md says why)."""
+    shutil.copytree(PROCESSES_DIR, folder)
+    pv = folder / "photovoltaics.yaml"
+    text = pv.read_text(encoding="utf-8")
+    assert "\nfields:\n" in text
+    pv.write_text(text.replace("\nfields:\n", f"\nfields:\n{EXTRAS}", 1), encoding="utf-8")
+    return folder
+
+
 def build_team(url: str, processes_dir: Path = PROCESSES_DIR) -> None:
     """``team``'s database: the schema, every process file of ``processes_dir`` and the USERS."""
     from engine.api import Engine

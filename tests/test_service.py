@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from cli.main import cli
 from cli.operations import OPERATIONS
 from engine.api import Engine
-from tests.conftest import TEST_NOW
+from tests.conftest import TEST_NOW, processes_with_extras
 
 ROOT = Path(__file__).resolve().parent.parent
 PV = "photovoltaics"
@@ -80,8 +80,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     os.environ.update({"LEADFLOW_NOW": TEST_NOW, "LEADFLOW_TZ": "Europe/Warsaw"})
     admin = Engine.open(db, user="root")
     admin.init(purpose="test")  # a module's fixture runs before the test's environment (LEADFLOW_TEST_DATABASE)
+    processes = processes_with_extras(tmp / "processes")  # photovoltaics with a choices field, ``extras``
     for process in (PV, "mortgage"):
-        admin.load_process(ROOT / "processes" / f"{process}.yaml")
+        admin.load_process(processes / f"{process}.yaml")
     admin.add_user("marta", "manager", "north")
     tokens = {
         "website": admin.add_token("website", process=PV)["token"],
@@ -143,6 +144,25 @@ def test_a_form_post_with_labels_and_the_same_person_again(server: Server) -> No
     assert again.json()["client_id"] == first.json()["client_id"]
     assert again.json()["process"] == "mortgage"
     assert server.get(f"/v1/leads/{first.json()['id']}").json()["fields"] == {"financing": "loan"}
+
+
+def test_a_forms_checkboxes_fill_a_choices_field_and_a_forged_option_is_refused(server: Server) -> None:
+    """A web form's checkboxes send their name once per checked box: a ``choices`` field takes them all (a JSON
+    list too); an option the field has not is refused naming it, and nothing is stored."""
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    answer = server.post(content=b"name=Ewa+Dodatkowa&extras=charger&extras=battery", headers=form)
+    assert answer.status_code == 201, answer.text
+    assert server.get(f"/v1/leads/{answer.json()['id']}").json()["fields"] == {"extras": ["battery", "charger"]}
+    listed = server.post({"name": "Jan Dodatkowy", "Extras wanted": ["heat_pump"]})
+    assert listed.status_code == 201, listed.text
+    assert server.get(f"/v1/leads/{listed.json()['id']}").json()["fields"] == {"extras": ["heat_pump"]}
+    before = server.count("leads")
+    forged = server.post(content=b"name=Ewa+Dodatkowa&extras=battery&extras=pool", headers=form)
+    assert forged.status_code == 422, forged.text
+    assert [(e["field"], e["message"]) for e in forged.json()["errors"]] == [("extras", (
+        "field 'extras' (choices) takes options from: battery, heat_pump, charger (separated by commas); "
+        "got 'pool'"))]
+    assert server.count("leads") == before
 
 
 def test_a_form_joins_only_a_client_whose_leads_are_in_its_team_else_a_manager_reviews_the_duplicate(
@@ -208,7 +228,9 @@ def test_invalid_values_answer_422_with_every_field_and_store_nothing(server: Se
      "send the lead as application/json or application/x-www-form-urlencoded, not text/plain"),
     ({"json": {"name": "J" * 5000}}, 413, "the request body is larger than 4096 bytes"),
     ({"content": b"name=Jan&name=Ewa", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 422,
-     "the form gives 'name' more than once"),
+     "'name' takes one value, got 2; only a field of several choices takes more"),
+    ({"json": {"name": "Jan", "Roof type": ["flat", "pitched"]}}, 422,
+     "'Roof type' takes one value, got 2; only a field of several choices takes more"),
     ({"content": b"name=%ff", "headers": {"Content-Type": "application/x-www-form-urlencoded"}}, 400,
      "the form is not UTF-8 (a value or its %-escapes)"),
     ({"json": {"name": "Jan", "email": "jan@example.pl", "E-mail": "j@example.pl"}}, 422,

@@ -18,7 +18,7 @@ import pytest
 
 from engine import passwords
 from engine.api import Engine
-from tests.conftest import PROCESSES_DIR, build_team
+from tests.conftest import build_team, processes_with_extras
 from tests.test_web_browser import ARGS, CHROMIUM, serving, sign_in
 from tests.web_fixtures import with_passwords
 
@@ -27,23 +27,6 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists() and not shutil.which("chromium"),
                                  reason="no chromium at /usr/bin/chromium")]
-
-EXTRAS = ("  - {id: extras, label: {en: Extras wanted, pl: Dodatki do instalacji, ro: Extra dorite}, type: choices,\n"
-          "     options: [battery, heat_pump, charger],\n"
-          "     option_labels: {battery: {en: Battery storage, pl: Magazyn energii, ro: Baterie de stocare},\n"
-          "                     heat_pump: {en: Heat pump, pl: Pompa ciepła, ro: Pompă de căldură},\n"
-          "                     charger: {en: EV charger, pl: Ładowarka do auta, ro: Încărcător auto}}}\n")
-
-
-def processes_with_extras(folder: Path) -> Path:
-    """The shipped processes (and their mail templates), photovoltaics with the ``extras`` field."""
-    shutil.copytree(PROCESSES_DIR, folder)
-    pv = folder / "photovoltaics.yaml"
-    text = pv.read_text(encoding="utf-8")
-    assert "\nfields:\n" in text
-    pv.write_text(text.replace("\nfields:\n", f"\nfields:\n{EXTRAS}", 1), encoding="utf-8")
-    return folder
-
 
 def _floor(folder: Path) -> Callable[[str], int]:
     def build(db: str) -> int:

@@ -71,10 +71,9 @@ def values(body: bytes, content_type: str) -> dict[str, Any]:
         except ValueError as exc:
             raise Problem(400, f"the form cannot be read: {exc}") from None
         out: dict[str, Any] = {}
-        for key, value in pairs:
-            if key in out:
-                raise Problem(422, f"the form gives '{key}' more than once")
-            out[key] = value
+        for key, value in pairs:  # a repeated name (a form's checkboxes) is a list, which only a choices field takes
+            seen = out.get(key)
+            out[key] = value if seen is None else [*seen, value] if isinstance(seen, list) else [seen, value]
         return out
     raise Problem(415, f"send the lead as application/json or application/x-www-form-urlencoded, not "
                        f"{kind or 'a body without a Content-Type'}")

@@ -75,6 +75,12 @@ def check_inquiry(values: list[tuple[Column, Any]], region: str | None = None
     errors: list[FieldError] = []
     for column, raw in values:
         target = column.target
+        if isinstance(raw, list) and (column.field is None or column.field.type != "choices"):
+            # a form's repeated name (checkboxes) or a JSON list: only a choices field takes several values
+            errors.append(FieldError(column.header, Message(
+                N_("'{key}' takes one value, got {count}; only a field of several choices takes more"),
+                key=column.header, count=len(raw))))
+            continue
         try:
             if column.field is not None:
                 typed = rules.coerce_field(column.field, raw)
