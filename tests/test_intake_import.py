@@ -472,3 +472,34 @@ def test_init_rebuilds_the_projection_of_leads_imported_without_it(team: Team, e
     team.admin.init()
     with team.admin.transaction() as conn:
         assert sorted(tuple(r) for r in conn.execute(sa.select(lead_stages))) == kept
+
+
+def _planner_knows_leads(team: Team) -> bool:
+    """Whether the database holds the query planner's statistics of ``leads`` (SQLite: rows of sqlite_stat1;
+    PostgreSQL: ``pg_class.reltuples``, -1 until the table is first analysed, updated with the transaction)."""
+    with team.admin.db.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            if conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'").scalar_one() == 0:
+                return False
+            return bool(conn.exec_driver_sql("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'leads'").scalar_one())
+        tuples = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = to_regclass('leads')").scalar_one()
+        return bool(tuples >= 0)
+
+
+def test_a_large_import_gathers_the_planners_statistics(team: Team, excel_csv: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """After an import of many leads the planner's statistics are gathered anew (SQLite keeps none by itself, and
+    some report joins were quadratic without them: docs/intake.md); a small import leaves them as they were."""
+    from engine import store
+
+    marta = team.as_("marta")
+    if team.admin.db.dialect.name == "sqlite":  # PostgreSQL's autovacuum may analyse the table at any time
+        monkeypatch.setattr(store, "STATISTICS_AFTER", len(ROWS) + 1)
+        assert marta.import_csv(excel_csv, process=PV)["imported"] == len(ROWS)
+        assert not _planner_knows_leads(team)
+        monkeypatch.setattr(store, "STATISTICS_AFTER", len(ROWS))
+        assert marta.import_csv(excel_csv, process=PV, dry_run=True, again=True)["status"] == "dry_run"
+        assert not _planner_knows_leads(team)
+    monkeypatch.setattr(store, "STATISTICS_AFTER", len(ROWS))
+    assert marta.import_csv(excel_csv, process=PV, again=True)["imported"] == len(ROWS)
+    assert _planner_knows_leads(team)

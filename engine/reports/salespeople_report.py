@@ -120,26 +120,31 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
                             previous.c.id < ownerships.c.id)
                      .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
     closed = [closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)]
-    rotated = [ownerships.c.how == EventKind.ROTATED, *window.conditions(ownerships.c.started_at),
-               *scoped(lead_of, owner_column=earlier_owner)]
-    # The wins, materialised first so that every plan starts from them (with planner statistics SQLite otherwise
-    # walked all closings and looked a winner up for each: 5.5 s at a million leads instead of 0.4 s).
+    # The wins and the rotations in the window, each materialised first so that every plan starts from them (with
+    # planner statistics SQLite otherwise walked all closings and looked a winner up for each: 5.5 s at a million
+    # leads instead of 0.4 s; without them, as of an instant, it walked every ownership for each lead then, whose
+    # rows are a subquery without an index: 4.4 s at 10,000 leads, quadratic).
     wins = (sa.select(winner.c.client_id, winner.c.owner, winner.c.closed_at)
             .where(winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
                    *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
             .cte("wins"))
+    moves = (sa.select(ownerships.c.client_id, ownerships.c.lead_id, ownerships.c.started_at,
+                       earlier_owner.label("owner"))
+             .where(ownerships.c.how == EventKind.ROTATED, *window.conditions(ownerships.c.started_at))
+             .cte("rotations"))
     if _materialized_ctes(conn):
-        wins = wins.prefix_with("MATERIALIZED")
+        wins, moves = wins.prefix_with("MATERIALIZED"), moves.prefix_with("MATERIALIZED")
+    rotated = [moves.c.owner.is_not(None), *scoped(lead_of, owner_column=moves.c.owner)]
     closings = closures.c.owner.label("owner"), closures.c.lead_id.label("lead_id")
-    rotations = earlier_owner.label("owner"), ownerships.c.lead_id.label("lead_id")
+    rotations = moves.c.owner.label("owner"), moves.c.lead_id.label("lead_id")
     # leads closed by each owner: distinct leads in the order of ix_closures_owner (process, owner, lead_id), no sort
     per_lead = (sa.select(closures.c.process, closures.c.owner, closures.c.lead_id).where(*closed)
                 .group_by(closures.c.process, closures.c.owner, closures.c.lead_id).subquery())
     closed_leads = sa.select(per_lead.c.owner, sa.func.count()).group_by(per_lead.c.owner)
     rotated_away = sa.select(*rotations).select_from(
-        ownerships.join(lead_of, lead_of.c.id == ownerships.c.lead_id)).where(*rotated).subquery()
+        moves.join(lead_of, lead_of.c.id == moves.c.lead_id)).where(*rotated).subquery()
     rotated_leads = (sa.select(rotated_away.c.owner, sa.func.count(sa.distinct(rotated_away.c.lead_id)))
-                     .where(rotated_away.c.owner.is_not(None)).group_by(rotated_away.c.owner))
+                     .group_by(rotated_away.c.owner))
     out: dict[str, list[int]] = {}
     for query in (closed_leads, rotated_leads):
         for name, n in conn.execute(query):
@@ -148,9 +153,9 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
         sa.select(*closings).select_from(wins.join(closures, closures.c.client_id == wins.c.client_id))
         .where(*closed, closures.c.owner != wins.c.owner, closures.c.closed_at < wins.c.closed_at),
         sa.select(*rotations).select_from(
-            wins.join(ownerships, ownerships.c.client_id == wins.c.client_id)
-            .join(lead_of, lead_of.c.id == ownerships.c.lead_id))
-        .where(*rotated, earlier_owner != wins.c.owner, ownerships.c.started_at < wins.c.closed_at))
+            wins.join(moves, moves.c.client_id == wins.c.client_id)
+            .join(lead_of, lead_of.c.id == moves.c.lead_id))
+        .where(*rotated, moves.c.owner != wins.c.owner, moves.c.started_at < wins.c.closed_at))
     given = sa.union_all(*won_after).subquery()
     for name, n in conn.execute(sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id)))
                                 .where(given.c.owner.is_not(None)).group_by(given.c.owner)):

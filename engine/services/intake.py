@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from engine import clock, policy, results, rules
+from engine import clock, policy, results, rules, store
 from engine.errors import NotFoundError
 from engine.i18n import N_, Message
 from engine.services.context import Service, operation
@@ -67,14 +67,17 @@ class IntakeService(Service):
                         reason_map=intake.reason_map(map_reason))
                     if report["status"] != "imported":
                         raise _Undo(report)
-                    return report
-                report = intake.run_import(
-                    conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),
-                    specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name), options=options)
-                if report["status"] != "imported":
-                    raise _Undo(report)
+                else:
+                    report = intake.run_import(
+                        conn, path, actor=actor, spec=spec, version=ctx.version_of(conn, spec), at=clock.now(),
+                        specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name), options=options)
+                    if report["status"] != "imported":
+                        raise _Undo(report)
         except _Undo as undo:
-            report = undo.report
+            return undo.report
+        if report["imported"] >= store.STATISTICS_AFTER:  # the planner's view of the tables that grew (docs/intake.md)
+            with ctx.transaction() as conn:
+                store.refresh_statistics(conn, [table.name for table in store.metadata.sorted_tables])
         return report
 
     @operation
