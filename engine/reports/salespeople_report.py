@@ -108,9 +108,10 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
     by them and, another time, rotated away from them counts twice in the first figure).
 
     "A colleague won the client" is a lead of the same client (the same lead, or a later one) won by a different
-    salesperson after that moment. That count starts from the wins (a small share of the leads) and looks up each
-    won client's earlier closings and rotations by client (there is deliberately no index on ``ownerships.how``:
-    with one, a database without planner statistics looked up every win for every rotation).
+    salesperson after that moment. That count starts from the wins (a small share of the leads), at most two per
+    client (below), and looks up each won client's earlier closings and rotations by client (there is deliberately
+    no index on ``ownerships.how``: with one, a database without planner statistics looked up every win for every
+    rotation).
     """
     lead_of = leads.alias("rotated_lead")
     winner = leads.alias("winner")
@@ -124,9 +125,18 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
     # planner statistics SQLite otherwise walked all closings and looked a winner up for each: 5.5 s at a million
     # leads instead of 0.4 s; without them, as of an instant, it walked every ownership for each lead then, whose
     # rows are a subquery without an index: 4.4 s at 10,000 leads, quadratic).
-    wins = (sa.select(winner.c.client_id, winner.c.owner, winner.c.closed_at)
-            .where(winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
-                   *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
+    # Per client, its two salespeople whose last win is the latest (their last wins): a closing or rotation by X
+    # at t was followed by a colleague's win exactly when one of them is not X and won after t. Each closing meets
+    # at most two rows, however many deals the client's account holds (joined to every win of its client, a
+    # migrated account of thousands of deals made the query quadratic: 5 s at 100,000 deals).
+    last_wins = (sa.select(winner.c.client_id, winner.c.owner, sa.func.max(winner.c.closed_at).label("closed_at"))
+                 .where(winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
+                        winner.c.owner.is_not(None),
+                        *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
+                 .group_by(winner.c.client_id, winner.c.owner).subquery("last_wins"))
+    ranked = sa.select(last_wins, sa.func.row_number().over(
+        partition_by=last_wins.c.client_id, order_by=last_wins.c.closed_at.desc()).label("rank")).subquery("ranked")
+    wins = (sa.select(ranked.c.client_id, ranked.c.owner, ranked.c.closed_at).where(ranked.c.rank <= 2)
             .cte("wins"))
     moves = (sa.select(ownerships.c.client_id, ownerships.c.lead_id, ownerships.c.started_at,
                        earlier_owner.label("owner"))
