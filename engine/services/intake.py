@@ -75,9 +75,9 @@ class IntakeService(Service):
                         raise _Undo(report)
         except _Undo as undo:
             return undo.report
-        if report["imported"] >= store.STATISTICS_AFTER:  # the planner's view of the tables that grew (docs/intake.md)
+        if report["imported"]:  # the planner's statistics, when the tables have outgrown them (docs/intake.md)
             with ctx.transaction() as conn:
-                store.refresh_statistics(conn, [table.name for table in store.metadata.sorted_tables])
+                store.keep_statistics(conn)
         return report
 
     @operation

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from engine import clock, policy, results, views
+from engine import clock, policy, results, store, views
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation
 from engine.i18n import N_, Message
 from engine.services.context import Service, operation
@@ -24,7 +24,8 @@ class OutboxService(Service):
         SMTP settings come from the environment (engine/mailer.py); the summary counts what was sent,
         retried, failed and cancelled, and says when the next mail falls due. Each run first sweeps the ended
         sessions and the spent rate-limit counters (``auth.sweep``; ``swept`` says how many went), so the timer
-        that sends the mail also keeps those tables small.
+        that sends the mail also keeps those tables small, and the planner's statistics when they are missing or
+        the leads have doubled since (``store.keep_statistics``).
         """
         from engine import mailer, outbox
         from engine.services.auth import sweep
@@ -38,6 +39,7 @@ class OutboxService(Service):
         with ctx.transaction() as conn:
             policy.require_admin(ctx.actor(conn), Message(N_("send the due mail")))
             swept = sweep(conn, clock.now())
+            store.keep_statistics(conn)
         config = mailer.SmtpConfig.from_environment()
         return outbox.run_due(ctx.transaction, ctx.spec, ctx.user_name, config, limit=limit, swept=swept)
 
