@@ -143,11 +143,6 @@ def cpu_by_process(pid: int) -> dict[int, float]:
     return used
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) the server used so far: the process and its children (``--workers N``)."""
-    return sum(cpu_by_process(pid).values())
-
-
 def load(port: int | list[int], clients: list[Client], seconds: float, pid: int | list[int]) -> dict[str, Any]:
     """Run ``clients`` concurrently against the server on ``port`` (process ``pid``); their rate and latencies
     after a warm-up, and the server's CPU milliseconds per answered request (a figure that other work on the
