@@ -4,6 +4,7 @@ bounded load on loopback, beside the floor of its stack, in one run (issue 14).
     python -m benchmarks.server_throughput                      # SQLite (a file in benchmarks/out)
     python -m benchmarks.server_throughput --pg URL             # and PostgreSQL (a schema of its own)
     python -m benchmarks.server_throughput --seconds 5 --clients 1,8,32 --workers 1
+    python -m benchmarks.server_throughput --clients 32 --workers 2 --balanced   # two servers, clients spread
 
 What is measured, at each number of concurrent clients (default 1, 8 and 32):
 
@@ -21,6 +22,12 @@ What is measured, at each number of concurrent clients (default 1, 8 and 32):
 
 Beside the rate and the latencies, "server CPU ms" is the CPU time the server process used per answered request
 (from /proc): on a shared machine the rates move with everybody else's load, the CPU per request much less.
+"Generator CPU ms" is this process's (the load generator's) per answered request: what the clients take of the
+same cores. "CPU shares" is each busiest server process's part of the server's CPU: with ``--workers N`` uvicorn's
+workers share one listening socket, and the first to wake may accept every kept-alive connection (32 clients'
+connections are opened at once), so N workers can serve as one; ``--balanced`` runs N servers of one process each
+on ports of their own instead and spreads the clients over them (client n to server n mod N), as a load balancer
+in front of N ``leadflow serve`` processes would.
 
 The load generator is in this process: one asyncio task per client, each with its own keep-alive connection,
 sending its next request as soon as the previous answer is read (a closed loop: N clients keep at most N requests
@@ -47,7 +54,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,42 +127,59 @@ async def _drive(port: int, client: Client, tally: Tally) -> None:
         writer.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user and system) the server used so far: the process and its children (``--workers N``)."""
-    total = 0.0
+def cpu_by_process(pid: int) -> dict[int, float]:
+    """CPU time (user and system) each process of a server used so far: the process and its children (``--workers
+    N``: uvicorn's supervisor, its workers)."""
     pids = [pid]
     for task in Path(f"/proc/{pid}/task").glob("*/children"):
         pids += [int(p) for p in task.read_text().split()]
+    used: dict[int, float] = {}
     for p in pids:
         try:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        used[p] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return used
 
 
-def load(port: int, clients: list[Client], seconds: float, pid: int) -> dict[str, Any]:
+def load(port: int | list[int], clients: list[Client], seconds: float, pid: int | list[int]) -> dict[str, Any]:
     """Run ``clients`` concurrently against the server on ``port`` (process ``pid``); their rate and latencies
     after a warm-up, and the server's CPU milliseconds per answered request (a figure that other work on the
-    machine does not change much, unlike the rate)."""
+    machine does not change much, unlike the rate). Beside it: the load generator's own CPU per request (this
+    process), and the share of the server's CPU each of its busiest processes used (``--workers N``: whether the
+    workers shared the connections). Several ports and pids (``--balanced``): client n goes to port n modulo
+    their number, as a load balancer would spread them."""
+    ports = port if isinstance(port, list) else [port]
+    pids = pid if isinstance(pid, list) else [pid]
     tally = Tally()
-    cpu: list[float] = []
+    cpu: list[dict[int, float]] = []
+    own: list[float] = []
+
+    def sample() -> None:
+        cpu.append({p: used for root in pids for p, used in cpu_by_process(root).items()})
+        own.append(time.process_time())
 
     async def main() -> None:
         now = time.perf_counter()
         tally.counted_from, tally.counted_to = now + WARM_UP, now + WARM_UP + seconds
         loop = asyncio.get_running_loop()
-        loop.call_at(loop.time() + WARM_UP, lambda: cpu.append(cpu_seconds(pid)))
-        loop.call_at(loop.time() + WARM_UP + seconds, lambda: cpu.append(cpu_seconds(pid)))
-        await asyncio.gather(*(_drive(port, c, tally) for c in clients))
+        loop.call_at(loop.time() + WARM_UP, sample)
+        loop.call_at(loop.time() + WARM_UP + seconds, sample)
+        await asyncio.gather(*(_drive(ports[c.number % len(ports)], c, tally) for c in clients))
 
     asyncio.run(main())
     ok = sum(n for status, n in tally.statuses.items() if 200 <= status < 300)
     latencies = sorted(tally.latencies) or [float("nan")]
     answered = sum(tally.statuses.values())
-    return {"per_s": ok / seconds, "cpu_ms": (cpu[-1] - cpu[0]) * 1000 / answered if answered and len(cpu) == 2
-            else float("nan"), "p50_ms": statistics.median(latencies) * 1000,
+    measured = answered and len(cpu) == 2
+    used = {p: cpu[-1][p] - cpu[0].get(p, 0.0) for p in cpu[-1]} if measured else {}
+    total = sum(used.values())
+    shares = sorted((u / total for u in used.values()), reverse=True)[:len(pids) * 2] if total else []
+    return {"per_s": ok / seconds, "cpu_ms": total * 1000 / answered if measured else float("nan"),
+            "generator_cpu_ms": (own[-1] - own[0]) * 1000 / answered if measured else float("nan"),
+            "cpu_shares": [round(s, 2) for s in shares if s >= 0.01],
+            "p50_ms": statistics.median(latencies) * 1000,
             "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
             "errors": sum(n for status, n in tally.statuses.items() if not 200 <= status < 300),
             "statuses": {str(k): v for k, v in sorted(tally.statuses.items())}}
@@ -328,43 +352,59 @@ def server(argv: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
         process.wait(timeout=30)
 
 
+@contextmanager
+def servers(argv: Callable[[int, int], list[str]], workers: int, balanced: bool,
+            ) -> Iterator[tuple[list[int], list[int]]]:
+    """The ports and process ids of one server of ``workers`` processes (``argv(port, workers)``), or with
+    ``balanced`` of ``workers`` servers of one process each, on ports of their own."""
+    with ExitStack() as stack:
+        ports = [free_port() for _ in range(workers if balanced else 1)]
+        started = [stack.enter_context(server(argv(port, 1 if balanced else workers), port)) for port in ports]
+        yield ports, [process.pid for process in started]
+
+
 def measure(databases: list[tuple[str, str]], counts: list[int], seconds: float, workers: int,
-            log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+            log: Callable[[str], None] = print, balanced: bool = False) -> list[dict[str, Any]]:
     """Every (database, contender, clients) cell: its rate and latencies."""
     rows: list[dict[str, Any]] = []
     most = max(counts)
+
+    def report(name: str, what: str, n: int, result: dict[str, Any]) -> None:
+        rows.append({"database": name, "what": what, "clients": n, **result})
+        log(f"  {what:<9} {n:>3} clients: {result['per_s']:8,.0f}/s  statuses {result['statuses']}  "
+            f"server CPU shares {result['cpu_shares']}")
+
     for name, url in databases:
         log(f"{name}: building the database")
         db = make_database(name, url, most)
-        port = free_port()
-        serve = ["-m", "cli.main", "--db", url, "serve", "--port", str(port), "--workers", str(workers)]
         contenders: dict[str, Callable[[int, Database], list[Client]]] = {
             "intake": lambda n, db: [IntakeClient(c, db.intake_token, offset=n * PEOPLE_PER_CLIENT * 40)
                                      for c in range(n)],
             "lead set": lambda n, db: [LeadSetClient(c, db.person_token, db.leads[c]) for c in range(n)],
         }
-        with server(serve, port) as process:
+        with servers(lambda port, w, url=url: ["-m", "cli.main", "--db", url, "serve", "--port", str(port), "--workers",
+                                      str(w)], workers, balanced) as (ports, pids):
             for what, make in contenders.items():
-                for n in counts:
-                    result = load(port, make(n, db), seconds, process.pid)  # lead set: the versions stay in db.leads
-                    rows.append({"database": name, "what": what, "clients": n, **result})
-                    log(f"  {what:<9} {n:>3} clients: {result['per_s']:8,.0f}/s  statuses {result['statuses']}")
-        port = free_port()
-        with server(["-m", "benchmarks.server_throughput", "--floor-server", url, str(port), str(workers)],
-                    port) as process:
+                for n in counts:  # lead set: the versions stay in db.leads
+                    report(name, what, n, load(ports, make(n, db), seconds, pids))
+        with servers(lambda port, w, url=url: ["-m", "benchmarks.server_throughput", "--floor-server", url,
+                                                 str(port),
+                                      str(w)], workers, balanced) as (ports, pids):
             for n in counts:
-                result = load(port, [FloorClient(c) for c in range(n)], seconds, process.pid)
-                rows.append({"database": name, "what": "floor", "clients": n, **result})
-                log(f"  {'floor':<9} {n:>3} clients: {result['per_s']:8,.0f}/s  statuses {result['statuses']}")
+                report(name, "floor", n, load(ports, [FloorClient(c) for c in range(n)], seconds, pids))
     return rows
 
 
-def print_table(rows: list[dict[str, Any]], seconds: float, workers: int) -> None:
+def print_table(rows: list[dict[str, Any]], seconds: float, workers: int, balanced: bool = False) -> None:
     floors = {(r["database"], r["clients"]): r["per_s"] for r in rows if r["what"] == "floor"}
-    print(f"\nleadflow serve ({workers} worker{'s' if workers > 1 else ''}), {seconds:g} s per cell after a "
-          f"{WARM_UP:g} s warm-up; load average {os.getloadavg()[0]:.2f} at the end")
-    print("| database | requests | clients | per s | p50 ms | p99 ms | errors | server CPU ms | floor per s | "
-          "floor / leadflow | target |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+    shape = (f"{workers} servers of one process, clients spread over them" if balanced
+             else f"leadflow serve ({workers} worker{'s' if workers > 1 else ''})")
+    print(f"\n{shape}, {seconds:g} s per cell after a {WARM_UP:g} s warm-up; load average "
+          f"{os.getloadavg()[0]:.2f} at the end. Generator CPU ms: the load generator's own (this process); CPU "
+          "shares: of the server's CPU, each busiest process's")
+    print("| database | requests | clients | per s | p50 ms | p99 ms | errors | server CPU ms | generator CPU ms | "
+          "CPU shares | floor per s | floor / leadflow | target |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
     for r in rows:
         floor = floors.get((r["database"], r["clients"]), float("nan"))
         ratio = floor / r["per_s"] if r["per_s"] else float("inf")
@@ -374,8 +414,10 @@ def print_table(rows: list[dict[str, Any]], seconds: float, workers: int) -> Non
             target = f">= {TARGETS[r['what']]:,}/s, <= {FLOOR_RATIO:g}x: {'yes' if met else '**no**'}"
         shown = "-" if r["what"] == "floor" else f"{floor:,.0f}"
         shown_ratio = "-" if r["what"] == "floor" else f"{ratio:.2f}x"
+        shares = " / ".join(f"{s:.0%}" for s in r["cpu_shares"])
         print(f"| {r['database']} | {r['what']} | {r['clients']} | {r['per_s']:,.0f} | {r['p50_ms']:.1f} | "
-              f"{r['p99_ms']:.1f} | {r['errors']} | {r['cpu_ms']:.2f} | {shown} | {shown_ratio} | {target} |")
+              f"{r['p99_ms']:.1f} | {r['errors']} | {r['cpu_ms']:.2f} | {r['generator_cpu_ms']:.2f} | {shares} | "
+              f"{shown} | {shown_ratio} | {target} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -386,6 +428,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per cell")
     parser.add_argument("--clients", default="1,8,32", help="numbers of concurrent clients, comma-separated")
     parser.add_argument("--workers", type=int, default=1, help="server processes (both leadflow and the floor)")
+    parser.add_argument("--balanced", action="store_true",
+                        help="with --workers N: N servers of one process each on ports of their own, the clients "
+                             "spread over them as a load balancer would (uvicorn's workers share one socket, and "
+                             "one of them may accept every kept-alive connection)")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     parser.add_argument("--json", dest="json_path", type=Path, help="also write the rows to this file")
     parser.add_argument("--floor-server", nargs=3, metavar=("URL", "PORT", "WORKERS"), help=argparse.SUPPRESS)
@@ -405,8 +451,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.pg:
         databases.append(("PostgreSQL", postgres_schema(args.pg, args.pg_schema, reset=True)))
     counts = [int(n) for n in args.clients.split(",")]
-    rows = measure(databases, counts, args.seconds, args.workers)
-    print_table(rows, args.seconds, args.workers)
+    rows = measure(databases, counts, args.seconds, args.workers, balanced=args.balanced)
+    print_table(rows, args.seconds, args.workers, args.balanced)
     print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True, check=False).stdout.strip()}")
     if args.json_path:
         args.json_path.write_text(json.dumps(rows, indent=2))

@@ -91,4 +91,6 @@ def now() -> dt.datetime:
     fixed = os.environ.get("LEADFLOW_NOW") if _environment[0] else None
     if fixed:
         return parse_datetime(fixed, what="LEADFLOW_NOW")
+    if not os.environ.get("LEADFLOW_TZ", "").strip():  # the system's zone: its local time, read once
+        return dt.datetime.now().replace(microsecond=0)
     return dt.datetime.now(zone()).replace(tzinfo=None, microsecond=0)

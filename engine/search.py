@@ -61,6 +61,8 @@ def fold(text: str) -> str:
 
 
 def _fold_once(text: str) -> str:
+    if text.isascii():  # no accents, and casefold is lower: the same as below, a tenth of its time (an e-mail)
+        return _SEPARATORS.sub(" ", text.lower()).strip()
     kept: list[str] = []
     for ch in unicodedata.normalize("NFKD", text.casefold().translate(_LETTERS)):
         if unicodedata.combining(ch) and kept and kept[-1].isascii():

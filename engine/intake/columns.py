@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ STATE_COLUMNS = ("id", "lead_id", "client_id", "process", "process_version", "st
 IGNORE = "ignore"
 
 
+@functools.lru_cache(maxsize=4096)  # a web form sends the same few keys with every post
 def header_key(text: str) -> str:
     """A name as compared: 'E-mail ' -> 'email', 'Imię i nazwisko' -> 'imieinazwisko' (case, accents,
     spaces and punctuation aside)."""

@@ -15,7 +15,7 @@ from engine.errors import InvalidInputError, did_you_mean
 from engine.i18n import N_, SEVERAL, Message, message_of_error
 from engine.intake.columns import ATTRIBUTES, Column, plan_columns
 from engine.spec import ProcessSpec
-from engine.store import clients
+from engine.store import clients, driver_rows
 from engine.vocab import CLIENT_NAME_LENGTH, NAME_LENGTH
 
 # -- checking an inquiry -------------------------------------------------------------------------------
@@ -121,14 +121,15 @@ def find_client(conn: Connection, email_norm: str | None, phone_norm: str | None
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": name})
     for statement, key in ((_EARLIEST_BY_EMAIL, email_norm), (_EARLIEST_BY_PHONE, phone_norm)):
         if key:
-            found = conn.execute(statement, {"key": key}).scalar()
+            found = driver_rows(conn, statement, {"key": key})[0]["earliest"]
             if found is not None:
                 return int(found)
     return None
 
 
 def _earliest_client(column: sa.ColumnElement[Any]) -> sa.Select[tuple[Any]]:
-    return sa.select(sa.func.min(clients.c.id)).where(column == sa.bindparam("key"), clients.c.merged_into.is_(None))
+    return sa.select(sa.func.min(clients.c.id).label("earliest")).where(column == sa.bindparam("key"),
+                                                                          clients.c.merged_into.is_(None))
 
 
 #: Built once: an intake post asks them twice, and building a statement costs more than running it.

@@ -61,7 +61,7 @@ _CLIENT_BY_ID = sa.select(clients).where(clients.c.id == sa.bindparam("id"))
 _LAST_EVENT_AT = sa.select(sa.func.max(events.c.at)).where(events.c.lead_id == sa.bindparam("lead_id"))
 _VERSIONS = sa.select(process_versions.c.version, process_versions.c.spec_json).where(
     process_versions.c.process == sa.bindparam("process"))
-_NEWEST_NUMBER = sa.select(sa.func.max(process_versions.c.version)).where(
+_NEWEST_NUMBER = sa.select(sa.func.max(process_versions.c.version).label("newest")).where(
     process_versions.c.process == sa.bindparam("process"))
 _VERSION = _VERSIONS.where(process_versions.c.version == sa.bindparam("version"))
 
@@ -188,7 +188,7 @@ class Context:
         if version is not None and (process, version) in self.specs:
             return self.specs[(process, version)]
         if version is None:  # the newest version's number first: its text is read only when it is not cached
-            version = conn.execute(_NEWEST_NUMBER, {"process": process}).scalar()
+            version = store.driver_rows(conn, _NEWEST_NUMBER, {"process": process})[0]["newest"]
             if version is not None and (process, version) in self.specs:
                 return self.specs[(process, version)]
         row = conn.execute(_VERSION, {"process": process, "version": version}).first() if (

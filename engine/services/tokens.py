@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, policy, ratelimit, results, tokens, views
+from engine import clock, policy, ratelimit, results, store, tokens, views
 from engine.errors import (
     AuthenticationError,
     InvalidInputError,
@@ -269,7 +269,8 @@ _LIVE_TOKEN = sa.select(api_tokens, users.c.active.label("user_active")).join(
 def _live_token(conn: Connection, token: str | None, *, read: bool, now: dt.datetime) -> Mapping:
     if not token:
         raise AuthenticationError("no API token: send the header 'Authorization: Bearer <token>'")
-    row = conn.execute(_LIVE_TOKEN, {"hash": tokens.token_hash(token)}).mappings().first()
+    found = store.driver_rows(conn, _LIVE_TOKEN, {"hash": tokens.token_hash(token)})
+    row = found[0] if found else None
     if row is None or row["revoked_at"] is not None:
         raise AuthenticationError("the API token is not valid (unknown or revoked)")
     if row["expires_at"] is not None and now >= row["expires_at"]:
