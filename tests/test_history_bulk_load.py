@@ -22,6 +22,7 @@ from benchmarks.history_data import NOW, PROCESS, generate
 from benchmarks.history_import import fresh_db
 from engine import clock, intake, store
 from engine.api import Engine
+from engine.errors import DatabaseBusy
 from engine.store import loading as bulk_load
 
 DEALS = 400
@@ -133,6 +134,15 @@ def test_a_small_import_or_one_into_a_larger_database_keeps_the_indexes(tmp_path
         admin.close()
 
 
+def import_history(url: str, csv_path: Path) -> dict[str, Any]:
+    admin = Engine.open(url, user="admin")
+    try:
+        with clock.frozen(NOW):
+            return dict(admin.intake.import_csv(csv_path, process=PROCESS, history=True))
+    finally:
+        admin.close()
+
+
 def journal_mode(db: Path) -> str:
     with contextlib.closing(sqlite3.connect(db)) as conn:
         return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
@@ -172,12 +182,7 @@ def test_a_migration_alone_on_the_database_writes_through_a_rollback_journal_the
     differ = [table for table, rows in expected["rows"].items() if got["rows"][table] != rows]
     assert differ == [], differ
     # the database holds leads now: another import keeps WAL
-    admin = Engine.open(f"sqlite:///{journal}", user="admin")
-    try:
-        with clock.frozen(NOW):
-            again = admin.intake.import_csv(history_csv, process=PROCESS, history=True)
-    finally:
-        admin.close()
+    again = import_history(f"sqlite:///{journal}", history_csv)
     assert again["imported"] == 0 and journals == ["kept", "delete", "kept"]
 
 
@@ -190,12 +195,7 @@ def test_a_migration_keeps_wal_when_another_connection_is_open(
     reader = sqlite3.connect(db)  # say, the web app's
     try:
         assert reader.execute("SELECT count(*) FROM leads").fetchone() == (0,)
-        admin = Engine.open(url, user="admin")
-        try:
-            with clock.frozen(NOW):
-                report = admin.intake.import_csv(history_csv, process=PROCESS, history=True)
-        finally:
-            admin.close()
+        report = import_history(url, history_csv)
         assert report["imported"] == DEALS and journals == ["kept"]
         assert reader.execute("SELECT count(*) FROM leads").fetchone() == (DEALS,)
     finally:
@@ -240,6 +240,12 @@ def test_a_migration_killed_mid_way_leaves_the_database_as_it_was_and_usable(
         assert child.stdout is not None
         assert child.stdout.readline() == "written\n"
         assert Path(f"{db}-journal").exists() and db.stat().st_size > size, "the load is in the file, not a WAL"
+        other = Engine.open(f"{url}?timeout=0.2", user="admin")  # the migration has the database for itself
+        try:
+            with pytest.raises(DatabaseBusy), other.transaction():
+                pass
+        finally:
+            other.close()
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -247,11 +253,6 @@ def test_a_migration_killed_mid_way_leaves_the_database_as_it_was_and_usable(
             child.stdout.close()
     assert dump(db) == before  # the next opening rolled the load back from the journal
     assert db.stat().st_size == size and not Path(f"{db}-journal").exists()
-    admin = Engine.open(url, user="admin")
-    try:
-        with clock.frozen(NOW):
-            report = admin.intake.import_csv(history_csv, process=PROCESS, history=True)
-    finally:
-        admin.close()
+    report = import_history(url, history_csv)
     assert report["imported"] == DEALS
     assert journal_mode(db) == "wal"
