@@ -6,9 +6,10 @@ B-tree; inserting them in any other order (a board's ``process, status, stage``,
 page anywhere in the tree for every row, and once the indexes outgrow the page cache every row costs a page read.
 ``CREATE INDEX`` reads the table once and sorts, far faster than millions of random inserts. Both run inside the
 import's one transaction: SQLite's schema changes are transactional, so an import that fails or is undone leaves
-the indexes as they were, and readers (WAL) see the database as it was until the commit. It pays only when the rows
-to import are many against the rows present (re-creating an index re-reads every row of its table, old ones too):
-``worth_it``. PostgreSQL is left alone (dropping an index there locks its table against every reader).
+the indexes as they were, and readers (WAL) see the database as it was until the commit (a migration alone on
+the database has no readers, below). It pays only when the rows to import are many against the rows present
+(re-creating an index re-reads every row of its table, old ones too): ``worth_it``. PostgreSQL is left alone
+(dropping an index there locks its table against every reader).
 
 Kept while loading: unique indexes (they check the data) and the indexes led by ``lead_id`` (the import reads the
 leads it already holds by them, and the new leads' rows come in the order of their ids, so they append anyway).
