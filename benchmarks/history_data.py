@@ -34,11 +34,18 @@ HEADER = ["external_id", "company", "name", "email", "stage", "status", "created
           *(f"reached_{s}" for s in STAGES[1:]), "closed_at", "close_reason", "owner", "team", "product", "value",
           "financing"]
 FINANCING = ["cash", "loan", "leasing"]
+#: The deals' way through the funnel (``--mix``): each stage's chance of keeping a deal, times the salesperson's and
+#: the product's. "even": 0.82 in every stage (38% won, 14.3 events a deal: the file of the earlier measurements);
+#: "funnel": most losses in the first stages, as a CRM's history of inbound leads has them (about 10 events a deal,
+#: issue 20's figure: the leads that never answer or never meet are lost before the offer).
+MIXES = {"even": (1.0, 1.0, 1.0, 1.0, 1.0), "funnel": (0.72, 0.8, 1.04, 1.1, 1.15)}
 
 
-def generate(path: Path, deals: int, *, seed: int = 20, start: int = 1) -> int:
-    """Write ``deals`` deals to ``path`` (external ids D<start>...); returns the number written."""
+def generate(path: Path, deals: int, *, seed: int = 20, start: int = 1, mix: str = "even") -> int:
+    """Write ``deals`` deals to ``path`` (external ids D<start>...) in the funnel ``mix`` (``MIXES``); returns the
+    number written."""
     rng = random.Random(seed)
+    stage_keep = MIXES[mix]
     skill = {name: rng.uniform(0.75, 1.25) for name, _, _ in SALESPEOPLE}
     first = NOW - dt.timedelta(days=730)
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -57,7 +64,7 @@ def generate(path: Path, deals: int, *, seed: int = 20, start: int = 1) -> int:
                 if at + step > NOW:
                     break  # still open where it is
                 at += step
-                if rng.random() > min(keep, 0.97):  # lost in this stage
+                if rng.random() > min(keep * stage_keep[stage], 0.97):  # lost in this stage
                     status, closed, reason = "lost", at, rng.choice(REASONS)
                     break
                 if stage == len(STAGES) - 1:
@@ -88,8 +95,9 @@ def main() -> None:
     parser.add_argument("--deals", type=int, default=10_000)
     parser.add_argument("--out", type=Path, default=Path("history.csv"))
     parser.add_argument("--seed", type=int, default=20)
+    parser.add_argument("--mix", choices=sorted(MIXES), default="even")
     args = parser.parse_args()
-    generate(args.out, args.deals, seed=args.seed)
+    generate(args.out, args.deals, seed=args.seed, mix=args.mix)
     print(f"{args.deals:,} deals written to {args.out}")
 
 

@@ -119,16 +119,20 @@ def raw_executemany(source: Path, target: Path, batch: int = 50_000,
 
 
 def raw_executemany_timed(source: Path, target: Path, batch: int = 50_000,
-                          tables: dict[str, str | None] = TABLES, *, bulk: bool = False) -> tuple[float, float]:
+                          tables: dict[str, str | None] = TABLES, *, bulk: bool = False,
+                          journal: bool = False) -> tuple[float, float]:
     """Seconds (wall clock, this process's CPU) to executemany the rows the import wrote (of ``tables``: their
     columns, None for all of them) into the same tables of a fresh database. ``bulk``: as the history import loads
     a large file (engine/store/loading.py), the secondary indexes of its big tables dropped in the transaction and
-    created again before the commit, with its page cache, so that both end with one schema."""
+    created again before the commit, with its page cache, so that both end with one schema. ``journal``: through a
+    rollback journal, as a migration alone on its database (``loading.alone``); else in WAL mode, whose checkpoint
+    at the close is not timed."""
     from engine.store import loading
 
     src = sqlite3.connect(source)
     dst = sqlite3.connect(target, isolation_level=None)
-    pragmas = ["journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"]
+    pragmas = ["journal_mode=DELETE" if journal else "journal_mode=WAL", "synchronous=FULL" if journal else
+               "synchronous=NORMAL", "foreign_keys=ON", "cache_size=-65536"]
     if bulk:
         pragmas += [f"{name}={value}" for name, value in loading.PRAGMAS.items()]
     for pragma in pragmas:
@@ -162,6 +166,8 @@ def raw_executemany_timed(source: Path, target: Path, batch: int = 50_000,
     spent += time.perf_counter() - started
     cpu += time.process_time() - cpu_started
     src.close()
+    if journal:
+        dst.execute("PRAGMA journal_mode=WAL")
     dst.close()
     return spent, cpu
 

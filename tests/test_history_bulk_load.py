@@ -5,8 +5,14 @@ the connection as they were."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +22,7 @@ from benchmarks.history_data import NOW, PROCESS, generate
 from benchmarks.history_import import fresh_db
 from engine import clock, intake, store
 from engine.api import Engine
+from engine.errors import DatabaseBusy
 from engine.store import loading as bulk_load
 
 DEALS = 400
@@ -53,7 +60,7 @@ def imported(db: Path, csv_path: Path, monkeypatch: pytest.MonkeyPatch, *, bulk:
 
 
 def dump(db: Path) -> dict[str, Any]:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: a migration has the database alone
         schema = sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
         tables = [name for kind, name, _, _ in schema if kind == "table" and not name.startswith("sqlite_")]
         rows = {t: sorted(conn.execute(f'SELECT * FROM "{t}"'), key=repr) for t in tables}
@@ -125,3 +132,127 @@ def test_a_small_import_or_one_into_a_larger_database_keeps_the_indexes(tmp_path
             assert load.worth_it(bulk_load.MIN_ROWS)
     finally:
         admin.close()
+
+
+def import_history(url: str, csv_path: Path) -> dict[str, Any]:
+    admin = Engine.open(url, user="admin")
+    try:
+        with clock.frozen(NOW):
+            return dict(admin.intake.import_csv(csv_path, process=PROCESS, history=True))
+    finally:
+        admin.close()
+
+
+def journal_mode(db: Path) -> str:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+
+@pytest.fixture
+def journals(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The journal mode of each import's transaction: "delete" when it had the database for itself, else "kept"."""
+    modes: list[str] = []
+    real_alone = bulk_load.alone
+
+    @contextlib.contextmanager
+    def alone(conn: Any, incoming_bytes: int) -> Iterator[bool]:
+        with real_alone(conn, incoming_bytes) as took:
+            driver = conn.connection.dbapi_connection
+            modes.append(driver.execute("PRAGMA journal_mode").fetchone()[0] if took else "kept")
+            yield took
+
+    monkeypatch.setattr(store, "alone", alone)
+    return modes
+
+
+def test_a_migration_alone_on_the_database_writes_through_a_rollback_journal_the_same_database(
+        tmp_path: Path, history_csv: Path, monkeypatch: pytest.MonkeyPatch, journals: list[str]) -> None:
+    monkeypatch.setenv("LEADFLOW_NOW", NOW.isoformat())
+    plain, journal = tmp_path / "plain.db", tmp_path / "journal.db"
+    monkeypatch.setattr(bulk_load, "ALONE_BYTES", 10**12)
+    plain_report = imported(plain, history_csv, monkeypatch, bulk=True)
+    monkeypatch.setattr(bulk_load, "ALONE_BYTES", 0)
+    journal_report = imported(journal, history_csv, monkeypatch, bulk=True)
+    assert journals == ["kept", "delete"]
+    assert plain_report == journal_report
+    assert journal_mode(journal) == "wal", "WAL mode comes back after the load"
+    assert not Path(f"{journal}-journal").exists()
+    expected, got = dump(plain), dump(journal)
+    assert got["schema"] == expected["schema"]
+    differ = [table for table, rows in expected["rows"].items() if got["rows"][table] != rows]
+    assert differ == [], differ
+    # the database holds leads now: another import keeps WAL
+    again = import_history(f"sqlite:///{journal}", history_csv)
+    assert again["imported"] == 0 and journals == ["kept", "delete", "kept"]
+
+
+def test_a_migration_keeps_wal_when_another_connection_is_open(
+        tmp_path: Path, history_csv: Path, monkeypatch: pytest.MonkeyPatch, journals: list[str]) -> None:
+    monkeypatch.setenv("LEADFLOW_NOW", NOW.isoformat())
+    monkeypatch.setattr(bulk_load, "ALONE_BYTES", 0)
+    db = tmp_path / "shared.db"
+    url = fresh_db(db)
+    reader = sqlite3.connect(db)  # say, the web app's
+    try:
+        assert reader.execute("SELECT count(*) FROM leads").fetchone() == (0,)
+        report = import_history(url, history_csv)
+        assert report["imported"] == DEALS and journals == ["kept"]
+        assert reader.execute("SELECT count(*) FROM leads").fetchone() == (DEALS,)
+    finally:
+        reader.close()
+    assert journal_mode(db) == "wal"
+
+
+KILLED_IMPORT = """
+import os, sys, time
+from benchmarks.history_data import NOW, PROCESS
+from engine import clock
+from engine.api import Engine
+from engine.store import loading
+loading.MIN_ROWS, loading.ALONE_BYTES = 0, 0
+loading.PRAGMAS = {"cache_size": -64}  # a tiny page cache: the load's pages reach the database file at once
+import engine.intake as intake
+import dataclasses
+@dataclasses.dataclass
+class Small(intake.ImportOptions):
+    batch_size: int = 100
+intake.ImportOptions = Small
+def progress(done, total, rows, rejected):
+    if rows >= 200:
+        print("written", flush=True)
+        time.sleep(600)
+admin = Engine.open(sys.argv[1], user="admin")
+with clock.frozen(NOW):
+    admin.intake.import_csv(sys.argv[2], process=PROCESS, history=True, progress=progress)
+"""
+
+
+def test_a_migration_killed_mid_way_leaves_the_database_as_it_was_and_usable(
+        tmp_path: Path, history_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEADFLOW_NOW", NOW.isoformat())
+    db = tmp_path / "killed.db"
+    url = fresh_db(db)
+    before, size = dump(db), db.stat().st_size
+    root = Path(__file__).resolve().parent.parent
+    child = subprocess.Popen([sys.executable, "-c", KILLED_IMPORT, url, str(history_csv)], cwd=root,
+                             stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline() == "written\n"
+        assert Path(f"{db}-journal").exists() and db.stat().st_size > size, "the load is in the file, not a WAL"
+        other = Engine.open(f"{url}?timeout=0.2", user="admin")  # the migration has the database for itself
+        try:
+            with pytest.raises(DatabaseBusy), other.transaction():
+                pass
+        finally:
+            other.close()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert dump(db) == before  # the next opening rolled the load back from the journal
+    assert db.stat().st_size == size and not Path(f"{db}-journal").exists()
+    report = import_history(url, history_csv)
+    assert report["imported"] == DEALS
+    assert journal_mode(db) == "wal"

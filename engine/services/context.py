@@ -12,7 +12,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
@@ -87,13 +87,16 @@ class Context:
 
     # -- the transaction -------------------------------------------------------------------------------
     @contextmanager
-    def transaction(self, *, read_only: bool = False) -> Iterator[Connection]:
+    def transaction(self, *, read_only: bool = False,
+                    around: Callable[[Connection], AbstractContextManager[object]] | None = None,
+                    ) -> Iterator[Connection]:
         """One transaction for everything inside; operations called inside join it.
 
         A ``read_only`` one (an operation that writes nothing: showing a lead, a list, a board) does not take
         SQLite's write lock: it reads the last committed snapshot (WAL) at once, however long a writer such as
         an import holds the lock (``store.create_db_engine``). A writer that waited out the busy timeout gets
-        ``DatabaseBusy``, never a driver's traceback."""
+        ``DatabaseBusy``, never a driver's traceback. ``around``: a context entered on the connection before the
+        transaction begins and left after it ends (a bulk load's journal, ``store.loading.alone``)."""
         if self.conn is not None:
             yield self.conn
             return
@@ -101,7 +104,7 @@ class Context:
             with self.db.connect() as conn:
                 if read_only:
                     conn.execution_options(**{store.READ_ONLY: True})
-                with conn.begin():
+                with around(conn) if around is not None else nullcontext(), conn.begin():
                     self.conn = conn
                     yield conn
         except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:

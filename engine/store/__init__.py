@@ -72,7 +72,7 @@ from engine.store.driver import (
 from engine.store.event_log import append_events, read_events
 from engine.store.history import SPAN_ATTRS, History, span_values
 from engine.store.lead_rows import LeadChange, NewLeads, changed_columns, lead_columns, read_lead, read_leads, task_row
-from engine.store.loading import BulkLoad, bulk_load
+from engine.store.loading import BulkLoad, alone, bulk_load
 from engine.store.projections import (
     OWNERSHIP_EVENTS,
     add_counts,
@@ -126,6 +126,7 @@ __all__ = [
     "LeadChange",
     "NewLeads",
     "add_counts",
+    "alone",
     "api_tokens",
     "append_events",
     "assignment_cursors",

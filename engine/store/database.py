@@ -31,8 +31,9 @@ def is_busy(exc: Exception) -> bool:
     return "database is locked" in text or "database is busy" in text
 
 
-#: A SQLite database is its file plus, in WAL mode, these two beside it.
-SQLITE_SUFFIXES = ("", "-wal", "-shm")
+#: A SQLite database is its file plus, in WAL mode, these two beside it, and the rollback journal a bulk load
+#: writes through (engine/store/loading.py: a run killed mid-way leaves it, and the next opening undoes the load).
+SQLITE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def remove_sqlite_files(path: Path) -> None:
