@@ -121,10 +121,6 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
                             previous.c.id < ownerships.c.id)
                      .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
     closed = [closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)]
-    # The wins and the rotations in the window, each materialised first so that every plan starts from them (with
-    # planner statistics SQLite otherwise walked all closings and looked a winner up for each: 5.5 s at a million
-    # leads instead of 0.4 s; without them, as of an instant, it walked every ownership for each lead then, whose
-    # rows are a subquery without an index: 4.4 s at 10,000 leads, quadratic).
     # Per client, its two salespeople whose last win is the latest (their last wins): a closing or rotation by X
     # at t was followed by a colleague's win exactly when one of them is not X and won after t. Each closing meets
     # at most two rows, however many deals the client's account holds (joined to every win of its client, a
@@ -138,38 +134,38 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
         partition_by=last_wins.c.client_id, order_by=last_wins.c.closed_at.desc()).label("rank")).subquery("ranked")
     wins = (sa.select(ranked.c.client_id, ranked.c.owner, ranked.c.closed_at).where(ranked.c.rank <= 2)
             .cte("wins"))
+    # The rotations in the window, then those of leads in scope, read once for both counts: the leads as of an
+    # instant are a subquery without an index, which SQLite materialises whole for each statement that joins it
+    # (without planner statistics it walked every ownership for each lead then instead: 4.4 s at 10,000 leads).
     moves = (sa.select(ownerships.c.client_id, ownerships.c.lead_id, ownerships.c.started_at,
                        earlier_owner.label("owner"))
              .where(ownerships.c.how == EventKind.ROTATED, *window.conditions(ownerships.c.started_at))
              .cte("rotations"))
-    if _materialized_ctes(conn):
-        wins, moves = wins.prefix_with("MATERIALIZED"), moves.prefix_with("MATERIALIZED")
-    rotated = [moves.c.owner.is_not(None), *scoped(lead_of, owner_column=moves.c.owner)]
-    closings = closures.c.owner.label("owner"), closures.c.lead_id.label("lead_id")
-    rotations = moves.c.owner.label("owner"), moves.c.lead_id.label("lead_id")
+    rotated = (sa.select(moves)
+               .select_from(moves.join(lead_of, lead_of.c.id == moves.c.lead_id))
+               .where(moves.c.owner.is_not(None), *scoped(lead_of, owner_column=moves.c.owner))
+               .cte("rotated"))
+    if _materialized_ctes(conn):  # each first, so that every plan starts from them
+        wins, moves, rotated = (cte.prefix_with("MATERIALIZED") for cte in (wins, moves, rotated))
     # leads closed by each owner: distinct leads in the order of ix_closures_owner (process, owner, lead_id), no sort
     per_lead = (sa.select(closures.c.process, closures.c.owner, closures.c.lead_id).where(*closed)
                 .group_by(closures.c.process, closures.c.owner, closures.c.lead_id).subquery())
-    closed_leads = sa.select(per_lead.c.owner, sa.func.count()).group_by(per_lead.c.owner)
-    rotated_away = sa.select(*rotations).select_from(
-        moves.join(lead_of, lead_of.c.id == moves.c.lead_id)).where(*rotated).subquery()
-    rotated_leads = (sa.select(rotated_away.c.owner, sa.func.count(sa.distinct(rotated_away.c.lead_id)))
-                     .group_by(rotated_away.c.owner))
     out: dict[str, list[int]] = {}
-    for query in (closed_leads, rotated_leads):
-        for name, n in conn.execute(query):
-            out.setdefault(name, [0, 0])[0] += int(n)
-    won_after = (
-        sa.select(*closings).select_from(wins.join(closures, closures.c.client_id == wins.c.client_id))
+    for name, n in conn.execute(sa.select(per_lead.c.owner, sa.func.count()).group_by(per_lead.c.owner)):
+        out.setdefault(name, [0, 0])[0] += int(n)
+    given = sa.union_all(
+        sa.select(closures.c.owner, closures.c.lead_id)
+        .select_from(wins.join(closures, closures.c.client_id == wins.c.client_id))
         .where(*closed, closures.c.owner != wins.c.owner, closures.c.closed_at < wins.c.closed_at),
-        sa.select(*rotations).select_from(
-            wins.join(moves, moves.c.client_id == wins.c.client_id)
-            .join(lead_of, lead_of.c.id == moves.c.lead_id))
-        .where(*rotated, moves.c.owner != wins.c.owner, moves.c.started_at < wins.c.closed_at))
-    given = sa.union_all(*won_after).subquery()
-    for name, n in conn.execute(sa.select(given.c.owner, sa.func.count(sa.distinct(given.c.lead_id)))
-                                .where(given.c.owner.is_not(None)).group_by(given.c.owner)):
-        out.setdefault(name, [0, 0])[1] = int(n)
+        sa.select(rotated.c.owner, rotated.c.lead_id)
+        .select_from(wins.join(rotated, rotated.c.client_id == wins.c.client_id))
+        .where(rotated.c.owner != wins.c.owner, rotated.c.started_at < wins.c.closed_at)).subquery()
+    counts = sa.union_all(  # per owner, the leads rotated away (0) and those won by a colleague after (1)
+        sa.select(sa.literal(0).label("figure"), rotated.c.owner, sa.func.count(sa.distinct(rotated.c.lead_id)))
+        .group_by(rotated.c.owner),
+        sa.select(sa.literal(1), given.c.owner, sa.func.count(sa.distinct(given.c.lead_id))).group_by(given.c.owner))
+    for figure, name, n in conn.execute(counts):
+        out.setdefault(name, [0, 0])[figure] += int(n)
     return out
 
 
