@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
+from benchmarks.board import median_seconds
 from benchmarks.history_data import NOW
 from benchmarks.reports import as_of_reports, reports
 from engine import clock
@@ -38,14 +37,9 @@ def main() -> None:
         with clock.frozen(NOW):
             calls = [(name, call) for name, call in reports(admin, manager) if name in TODAY]
             calls += [call for when in AS_OF for call in as_of_reports(admin, manager, when)]
-            for name, call in calls:
-                json.dumps(call())  # the warm-up
-                seconds = []
-                for _ in range(args.repeat):
-                    start = time.perf_counter()
-                    json.dumps(call())
-                    seconds.append(time.perf_counter() - start)
-                print(f"{statistics.median(seconds):7.2f} s  {name}", flush=True)
+            for name, call in calls:  # after a warm-up, as benchmarks.reports times them
+                seconds = median_seconds(lambda call=call: json.dumps(call()), args.repeat)
+                print(f"{seconds:7.2f} s  {name}", flush=True)
     finally:
         admin.close()
 

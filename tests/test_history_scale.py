@@ -221,3 +221,9 @@ def test_the_history_benchmark_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "leadflow import --history of 300 deals: 300 leads" in proc.stdout
     assert "raw sqlite3 executemany of the same rows" in proc.stdout and "300 deals" in proc.stderr
+    timed = subprocess.run([sys.executable, "-m", "benchmarks.history_reports", str(tmp_path / "history.db")],
+                           cwd=root, capture_output=True, text=True, timeout=600, check=False,
+                           env={**os.environ, "PYTHONPATH": str(root)})
+    assert timed.returncode == 0, timed.stderr[-3000:]
+    lines = timed.stdout.splitlines()  # today's four, then nine calls as of each of three days
+    assert len(lines) == 4 + 9 * 3 and lines[-1].endswith("stalled leads (admin), as of 2025-09-02"), lines
