@@ -70,11 +70,11 @@ def values(body: bytes, content_type: str) -> dict[str, Any]:
             raise Problem(400, "the form is not UTF-8 (a value or its %-escapes)") from None
         except ValueError as exc:
             raise Problem(400, f"the form cannot be read: {exc}") from None
-        out: dict[str, Any] = {}
-        for key, value in pairs:  # a repeated name (a form's checkboxes) is a list, which only a choices field takes
-            seen = out.get(key)
-            out[key] = value if seen is None else [*seen, value] if isinstance(seen, list) else [seen, value]
-        return out
+        given: dict[str, list[str]] = {}
+        for key, value in pairs:
+            given.setdefault(key, []).append(value)
+        # a repeated name (a form's checkboxes) is a list, which only a choices field takes (the engine says so)
+        return {key: found[0] if len(found) == 1 else found for key, found in given.items()}
     raise Problem(415, f"send the lead as application/json or application/x-www-form-urlencoded, not "
                        f"{kind or 'a body without a Content-Type'}")
 
