@@ -52,11 +52,24 @@ def imported(db: Path, csv_path: Path, monkeypatch: pytest.MonkeyPatch, *, bulk:
     try:
         with clock.frozen(NOW):
             report = admin.intake.import_csv(csv_path, process=PROCESS, history=True)
+        after = connection_pragmas(admin)
     finally:
         admin.close()
     assert report["status"] == "imported" and report["imported"] == DEALS, report
+    assert after == CONNECTION_PRAGMAS, "the load's page cache and the index builds' sort threads are set back"
     assert begun == ([True] if bulk else []), "the bulk load must begin exactly when it is worth it"
     return report
+
+
+#: A pooled connection's own settings (engine/store/database.py), which a bulk load changes while it runs.
+CONNECTION_PRAGMAS = {"cache_size": -65536, "threads": 0}
+
+
+def connection_pragmas(engine: Engine) -> dict[str, Any]:
+    with engine.transaction() as conn:
+        driver = conn.connection.dbapi_connection
+        assert driver is not None
+        return {name: driver.execute(f"PRAGMA {name}").fetchone()[0] for name in CONNECTION_PRAGMAS}
 
 
 def dump(db: Path) -> dict[str, Any]:
@@ -108,18 +121,14 @@ def test_a_failed_bulk_load_leaves_the_indexes_and_the_connection_as_they_were(
         real_flush(*args, **kwargs)
 
     monkeypatch.setattr(store, "write_leads", failing)
-    pragmas: list[tuple[Any, ...]] = []
     try:
         with clock.frozen(NOW), pytest.raises(RuntimeError, match="disk on fire"):
             admin.intake.import_csv(history_csv, process=PROCESS, history=True)
-        with admin.transaction() as conn:
-            driver = conn.connection.dbapi_connection
-            assert driver is not None
-            pragmas = [driver.execute(f"PRAGMA {name}").fetchone() for name in ("cache_size",)]
+        pragmas = connection_pragmas(admin)
     finally:
         admin.close()
     assert calls[0] == 2
-    assert pragmas == [(-65536,)]
+    assert pragmas == CONNECTION_PRAGMAS
     assert dump(db) == before
 
 

@@ -35,6 +35,7 @@ other connections cannot open the database (they wait out their busy timeout): t
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,6 +53,12 @@ ALONE_BYTES = 2_000_000
 #: The page cache of the import's connection while loading, in KiB (SQLite's negative ``cache_size``).
 CACHE_KIB = 512 * 1024
 PRAGMAS = {"cache_size": -CACHE_KIB}
+#: While the indexes are made again: SQLite's sorter keeps up to the page cache's worth of keys in memory before it
+#: writes a sorted run to a temporary file, and sorts and merges the runs on ``threads`` helper threads besides the
+#: connection's own. With the load's 512 MB cache an index of a million deals' events was one sort of hundreds of
+#: megabytes on one core; with SQLite's default 2 MB budget it is many small runs sorted on every core
+#: (docs/performance.md, "Session 10": the indexes of 100,000 deals 7.3 s -> 4.8 s on 2 cores).
+INDEX_PRAGMAS = {"cache_size": -2000, "threads": max((os.cpu_count() or 1) - 1, 0)}
 
 
 class BulkLoad:
@@ -74,11 +81,7 @@ class BulkLoad:
     def begin(self) -> None:
         if self.active:
             return
-        driver = self.conn.connection.dbapi_connection
-        assert driver is not None
-        for name, value in PRAGMAS.items():
-            self._pragmas[name] = driver.execute(f"PRAGMA {name}").fetchone()[0]
-            driver.execute(f"PRAGMA {name}={value}")
+        self._set(PRAGMAS)
         names = [t.name for t in BIG_TABLES]
         found = self.conn.execute(sa.text(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
@@ -92,11 +95,20 @@ class BulkLoad:
     def end(self) -> None:
         """Create the indexes again (the import's rows written) and set the connection back."""
         try:
+            self._set(INDEX_PRAGMAS)
             for _, sql in self._indexes:
                 self.conn.exec_driver_sql(sql)
             self._indexes = []
         finally:
             self.restore()
+
+    def _set(self, pragmas: dict[str, int]) -> None:
+        """Set ``pragmas`` on the connection, keeping each one's first value for ``restore``."""
+        driver = self.conn.connection.dbapi_connection
+        assert driver is not None
+        for name, value in pragmas.items():
+            self._pragmas.setdefault(name, driver.execute(f"PRAGMA {name}").fetchone()[0])
+            driver.execute(f"PRAGMA {name}={value}")
 
     def restore(self) -> None:
         """Set the connection's pragmas back (an import that failed: its rollback brings the indexes back)."""
