@@ -108,3 +108,33 @@ def test_a_random_history_as_of_its_events_is_its_prefix_either_way(
             stack.callback(upto.close)
             with clock.frozen(then):
                 assert past == reports(upto), (then, recent)
+
+
+@settings(max_examples=400, deadline=None)
+@given(table=st.lists(st.integers(0, 12), max_size=40), data=st.data())
+def test_a_quantile_from_a_window_of_the_table_and_the_changed_rows_is_the_one_of_the_rows_then(
+        table: list[int], data: st.DataObject) -> None:
+    """``Sources.quantiles`` for a recent instant: the values at a position of (table - gone) + added, read from a
+    window of the sorted table around the position and the few rows gone and added (``asof.merged_window``), are
+    those of the whole multiset sorted; and where the window does not reach them it says so (the caller then reads
+    the union). Small values: many equal ones, the case where which copy is taken out must not matter."""
+    table.sort()
+    taken = data.draw(st.sets(st.integers(0, len(table) - 1))) if table else set()
+    gone = [v for k, v in enumerate(table) if k in taken]
+    rest = [v for k, v in enumerate(table) if k not in taken]
+    added = sorted(data.draw(st.lists(st.integers(0, 12), max_size=8)))
+    then = sorted(rest + added)
+    if not then:
+        return
+    first = data.draw(st.integers(0, len(then) - 1))
+    n = min(2, len(then) - first)
+    # the window Sources.quantiles reads, and any other one: the answer is right or None
+    offset = data.draw(st.sampled_from([max(first - len(added), 0), data.draw(st.integers(0, len(table)))]))
+    size = data.draw(st.sampled_from([2 * len(gone) + len(added) + 3, data.draw(st.integers(1, 10))]))
+    window = table[offset:offset + size]
+    got = asof.merged_window([float(v) for v in window], offset, offset + size >= len(table),
+                             [float(v) for v in gone], [float(v) for v in added], first, n)
+    if offset == max(first - len(added), 0) and size == 2 * len(gone) + len(added) + 3:
+        assert got is not None, "the window Sources.quantiles reads always reaches the position"
+    if got is not None:
+        assert got == [float(v) for v in then[first:first + n]]

@@ -25,7 +25,7 @@ def seconds_between(conn: Connection, start: Expr, end: Expr) -> Expr:
                    sa.Integer)
 
 
-def _interpolate(low: float, high: float | None, fraction: float) -> float:
+def interpolate(low: float, high: float | None, fraction: float) -> float:
     return low if high is None or fraction == 0 else low + (high - low) * fraction
 
 
@@ -46,7 +46,7 @@ def quantiles(conn: Connection, value: Expr, where: list[Condition], count: int,
         low = math.floor(position)
         pair = [float(v) for v in conn.execute(sa.select(value).where(*where).order_by(value)
                                                .limit(2).offset(low)).scalars()]
-        out.append(_interpolate(pair[0], pair[1] if len(pair) > 1 else None, position - low))
+        out.append(interpolate(pair[0], pair[1] if len(pair) > 1 else None, position - low))
     return out
 
 
@@ -80,7 +80,7 @@ def grouped_quantiles(conn: Connection, value: Expr, group: Expr, where: list[Co
         for q in qs:
             position = q * (size - 1)
             low = math.floor(position)
-            values.append(_interpolate(at[low + 1], at.get(low + 2), position - low))
+            values.append(interpolate(at[low + 1], at.get(low + 2), position - low))
         out[g] = (size, values)
     return out
 

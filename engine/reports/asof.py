@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -36,13 +37,14 @@ from sqlalchemy.sql import FromClause, visitors
 from engine import clock
 from engine.errors import InvalidInputError
 from engine.i18n import N_
+from engine.reports.aggregates import interpolate, quantiles
 from engine.state import SpecLookup
 from engine.store import SPAN_ATTRS, History, events, lead_spans, lead_stages, lead_stays, lead_tasks, leads, read_logs
 from engine.store.driver import CHUNK
 from engine.vocab import TaskStatus
 
 if TYPE_CHECKING:
-    from engine.store.sqltypes import Condition
+    from engine.store.sqltypes import Condition, Expr
 
 #: A lead's open tasks per (lead, stage), by deadline: (task id, due_at).
 OpenTasks = dict[tuple[int, str], list[tuple[str, dt.datetime | None]]]
@@ -78,6 +80,42 @@ class Sources:
         rows = [(*key, *sums) for key, sums in totals.items() if sums[0]]  # a group of no rows is none
         return sorted(rows, key=lambda row: [(value is not None, value) for value in row[:keys]])
 
+    def quantiles(self, conn: Connection, value: Expr, where: list[Condition], count: int,
+                  qs: Iterable[float] = (0.5,)) -> list[float | None]:
+        """``aggregates.quantiles`` of ``value`` over the ``count`` rows of these sources matching ``where``.
+
+        For a recent instant, as ``tally``: the rows then are the table's, less the changed leads' rows now, plus
+        their rows then. The few of the second and the third are read whole; the table's are read as a window
+        of its sorted values around the quantile's position, one ``ORDER BY value LIMIT OFFSET`` query as
+        today's report makes (a top-N sort, or an index walked), and the window and the few are merged
+        (``merged_window``). A median over the ``UNION ALL`` itself sorted every row of both arms into a
+        temporary B-tree where ``value`` is an expression no index holds (the forecast's days to a win): 1.3 s
+        a median against 0.24 s today at a million deals."""
+        if self.parts is None:
+            return quantiles(conn, value, where, count, qs)
+        query = sa.select(value).where(*where).order_by(value)
+
+        def part(index: int) -> sa.Select[Any]:
+            return _swap(query, {source: parts[index] for source, parts in self.parts.items()})  # type: ignore[union-attr]
+
+        gone, added = ([float(v) for v in conn.execute(part(k)).scalars()] for k in (1, 2))
+        table = part(0)
+        out: list[float | None] = []
+        for q in qs:
+            if count == 0:
+                out.append(None)
+                continue
+            position = q * (count - 1)
+            low = math.floor(position)
+            offset = max(low - len(added), 0)
+            size = 2 * len(gone) + len(added) + 3
+            window = [float(v) for v in conn.execute(table.limit(size).offset(offset)).scalars()]
+            pair = merged_window(window, offset, len(window) < size, gone, added, low, min(2, count - low))
+            if pair is None:  # never with the window's size above; the union itself is right, only slower
+                pair = [float(v) for v in conn.execute(query.limit(2).offset(low)).scalars()]
+            out.append(interpolate(pair[0], pair[1] if len(pair) > 1 else None, position - low))
+        return out
+
     def open_tasks(self, conn: Connection, lead_ids: Sequence[int]) -> OpenTasks:
         """The listed leads' open tasks at the instant, per lead and stage, by deadline (a lead with no event
         after it has the task rows it has now; the others are replayed up to it)."""
@@ -111,6 +149,39 @@ class Sources:
 
 
 CURRENT = Sources(leads, lead_stages)
+
+
+def merged_window(window: list[float], offset: int, last: bool, gone: list[float], added: list[float],
+                  first: int, n: int) -> list[float] | None:
+    """Values ``first`` to ``first + n - 1`` (0-based, in order) of the multiset (T - ``gone``) + ``added``, where
+    T is a sorted column of which ``window`` holds positions ``offset`` onwards (``last``: to its end), ``gone``
+    is part of T and both lists are sorted; None when the window does not reach them.
+
+    Every value of T before the window is at most ``window[0]`` and every one after it at least ``window[-1]``,
+    so a value of ``gone`` or ``added`` below ``window[0]`` only moves the positions by one, one above
+    ``window[-1]`` (T going on after the window) changes nothing there, and the others are taken out of or put
+    into the window. Equal values are interchangeable: which copy of a value is taken out changes no value at
+    any position."""
+    if not window:  # past T's end; or T has no rows: the added ones are all
+        return added[first:first + n] if offset == 0 and last and first + n <= len(added) else None
+    start, end = window[0], math.inf if last else window[-1]
+    take = Counter(v for v in gone if start <= v <= end)
+    kept: list[float] = []
+    for v in window:
+        if take[v]:
+            take[v] -= 1
+        else:
+            kept.append(v)
+    early = [v for v in added if v < start]
+    merged = sorted([*kept, *(v for v in added if start <= v <= end)])  # two sorted runs: one merge
+    if offset:  # T's values before the window, less those taken out (copies of window[0] beyond the window's)
+        before = offset - sum(1 for v in gone if v < start) - take[start] + len(early)
+    else:  # nothing of T before the window: the added values before it lead
+        before, merged = 0, [*early, *merged]
+    at = first - before
+    if at < 0 or at + n > len(merged):
+        return None
+    return merged[at:at + n]
 
 
 def _swap(query: sa.Select[Any], sources: dict[FromClause, FromClause]) -> sa.Select[Any]:

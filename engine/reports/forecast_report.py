@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import results
-from engine.reports.aggregates import SECONDS_PER_DAY, quantiles, seconds_between
+from engine.reports.aggregates import SECONDS_PER_DAY, seconds_between
 from engine.reports.asof import CURRENT, Sources
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
@@ -55,8 +55,8 @@ def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None,
         won = history.get(stage, {}).get(LeadStatus.WON, 0)
         n = won + history.get(stage, {}).get(LeadStatus.LOST, 0)
         # one small sort per stage (its won rows are one range of ix_lead_stages_outcome): cheaper than a window
-        (median,) = quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == LeadStatus.WON],
-                              won if won >= MIN_HISTORY else 0)
+        (median,) = src.quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == LeadStatus.WON],
+                                  won if won >= MIN_HISTORY else 0)
         declared = spec.stage(stage).probability if spec.stage(stage) else None  # type: ignore[union-attr]
         if n >= MIN_HISTORY:
             probability, method = won / n, "measured"

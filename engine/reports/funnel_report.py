@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import results
-from engine.reports.aggregates import in_days, quantiles, ratio
+from engine.reports.aggregates import in_days, ratio
 from engine.reports.asof import CURRENT, Sources
 from engine.reports.periods import Period
 from engine.spec import ProcessSpec
@@ -45,7 +45,7 @@ def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Cond
     for stage in order:
         reached, now, moved = counted.get(stage, (0, 0, 0))
         finished = reached - now
-        (median,) = quantiles(conn, ls.seconds, [*cohort, ls.stage == stage, ls.stay_started_at.is_(None)],
+        (median,) = src.quantiles(conn, ls.seconds, [*cohort, ls.stage == stage, ls.stay_started_at.is_(None)],
                               finished)
         stages.append({"stage": stage, "name": names.get(stage, stage), "retired": stage not in names,
                        "reached": reached, "share": ratio(reached, size), "in_stage": now, "moved_on": moved,

@@ -181,7 +181,7 @@ class RecoveryService(Service):
             if past is not None:
                 with asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
                     for spec in ctx.latest_specs(conn, process):
-                        cycle, basis = reports.cycle_days(conn, spec, past + dt.timedelta(microseconds=1), src.leads)
+                        cycle, basis = reports.cycle_days(conn, spec, past + dt.timedelta(microseconds=1), src)
                         cycles[spec.id] = {"days": round(cycle, 1), "basis": basis}
                         out.extend(board_asof.stalled_at(conn, spec, cycle, src, seen, limit))
                 return {"as_of": now.isoformat(), "cycles": cycles, "leads": out}

@@ -89,7 +89,7 @@ class ReportService(Service):
         with self._reporting(owner, team, period, date_from, date_to, as_of) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(),
                     **reports.cycle(conn, self.ctx.latest_specs(conn, process), window, seen.on(src.leads),
-                                    window.cutoff if as_of else None, src.leads)}
+                                    window.cutoff if as_of else None, src)}
 
     @operation
     def products(self, *, period: str = "all", date_from: str | None = None, date_to: str | None = None,
