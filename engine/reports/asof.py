@@ -13,7 +13,8 @@ A recent instant takes another way to the same rows (``recent``, chosen by count
 against those before it in ``ix_events_at``): a lead without an event after the instant stands now as it stood
 then, so only the leads with one (``asof_changed``, few for a recent day) are read from their past. The leads then
 are the ``leads`` rows of the others beside the spans then of these, and ``lead_stages`` likewise (a ``UNION ALL``
-each); a median over them is a merge of the two ordered arms (the table's covering index and the few rows then).
+each); a median over them is read from a window of the table's sorted values around its position, merged with the
+changed leads' few rows now (taken out) and then (put in): ``Sources.quantiles``.
 The counts and sums a report groups (``Sources.tally``) are computed as today's, on the tables themselves, then
 corrected: the changed leads' rows now taken away and their rows then added back, three queries of which only the
 first is large, and it reads the same covering index as today's report. So a report as of the day before costs
