@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -121,10 +121,11 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
                             previous.c.id < ownerships.c.id)
                      .order_by(previous.c.id.desc()).limit(1).scalar_subquery())
     closed = [closures.c.owner.is_not(None), *window.conditions(closures.c.closed_at), *scoped(closures)]
-    # Per client, its two salespeople whose last win is the latest (their last wins): a closing or rotation by X
-    # at t was followed by a colleague's win exactly when one of them is not X and won after t. Each closing meets
-    # at most two rows, however many deals the client's account holds (joined to every win of its client, a
-    # migrated account of thousands of deals made the query quadratic: 5 s at 100,000 deals).
+    # Per client, its two salespeople whose last win is the latest (their last wins), in one row: a closing or
+    # rotation by X at t was followed by a colleague's win exactly when the latest winner is not X and won after t,
+    # or is X and the second is someone and won after t. Each closing meets one row, however many deals the
+    # client's account holds (joined to every win of its client, a migrated account of thousands of deals made the
+    # query quadratic: 5 s at 100,000 deals; to each of the two winners, 2.8 s at a million).
     last_wins = (sa.select(winner.c.client_id, winner.c.owner, sa.func.max(winner.c.closed_at).label("closed_at"))
                  .where(winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
                         winner.c.owner.is_not(None),
@@ -132,8 +133,16 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
                  .group_by(winner.c.client_id, winner.c.owner).subquery("last_wins"))
     ranked = sa.select(last_wins, sa.func.row_number().over(
         partition_by=last_wins.c.client_id, order_by=last_wins.c.closed_at.desc()).label("rank")).subquery("ranked")
-    wins = (sa.select(ranked.c.client_id, ranked.c.owner, ranked.c.closed_at).where(ranked.c.rank <= 2)
-            .cte("wins"))
+    wins = (sa.select(ranked.c.client_id,
+                      sa.func.max(sa.case((ranked.c.rank == 1, ranked.c.owner))).label("owner"),
+                      sa.func.max(sa.case((ranked.c.rank == 1, ranked.c.closed_at))).label("closed_at"),
+                      sa.func.max(sa.case((ranked.c.rank == 2, ranked.c.closed_at))).label("second_at"))
+            .where(ranked.c.rank <= 2).group_by(ranked.c.client_id).cte("wins"))
+
+    def colleague_won_after(owner: sa.ColumnElement[str]) -> sa.ColumnElement[Any]:
+        """When the client's latest win by someone other than ``owner`` was (NULL: never)."""
+        return sa.case((wins.c.owner != owner, wins.c.closed_at), else_=wins.c.second_at)
+
     # The rotations in the window, then those of leads in scope, read once for both counts: the leads as of an
     # instant are a subquery without an index, which SQLite materialises whole for each statement that joins it
     # (without planner statistics it walked every ownership for each lead then instead: 4.4 s at 10,000 leads).
@@ -156,10 +165,10 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
     given = sa.union_all(
         sa.select(closures.c.owner, closures.c.lead_id)
         .select_from(wins.join(closures, closures.c.client_id == wins.c.client_id))
-        .where(*closed, closures.c.owner != wins.c.owner, closures.c.closed_at < wins.c.closed_at),
+        .where(*closed, closures.c.closed_at < colleague_won_after(closures.c.owner)),
         sa.select(rotated.c.owner, rotated.c.lead_id)
         .select_from(wins.join(rotated, rotated.c.client_id == wins.c.client_id))
-        .where(rotated.c.owner != wins.c.owner, rotated.c.started_at < wins.c.closed_at)).subquery()
+        .where(rotated.c.started_at < colleague_won_after(rotated.c.owner))).subquery()
     counts = sa.union_all(  # per owner, the leads rotated away (0) and those won by a colleague after (1)
         sa.select(sa.literal(0).label("figure"), rotated.c.owner, sa.func.count(sa.distinct(rotated.c.lead_id)))
         .group_by(rotated.c.owner),
