@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from anyio import CapacityLimiter, to_thread
@@ -56,6 +56,14 @@ TRUST_PROXY_ENV = "LEADFLOW_TRUST_PROXY"
 #: between threads (one process runs Python on one core at a time, SQLite writes one transaction at a time), a
 #: sixth to a quarter of a request's CPU with the 40 of the shared pool at 32 clients (docs/performance.md).
 ENGINE_THREADS = 4
+#: On SQLite, the calls that change leads (``Operation.changes_lead``, without a file: a lead's edits, moves,
+#: closings, the web forms' intake) run one at a time on a thread of their own: the database takes one writer at a
+#: time, and with four threads the others only waited for its lock and handed Python's lock around (a third more
+#: CPU a request at 32 clients, docs/performance.md "Session 10"). PostgreSQL writes several at once: its calls
+#: keep ``ENGINE_THREADS``.
+SQLITE_LEAD_WRITERS = 1
+#: The worker threads' pools: reading requests, the other requests, the calls that change leads.
+Pool = Literal["read", "write", "lead"]
 #: Defaults of the limits (docs/server.md): a JSON body, an uploaded file (a CSV to import, a process file), and
 #: how long a client may take to send its body.
 MAX_BODY = 64 * 1024
@@ -85,7 +93,8 @@ def create_app(engine: Engine, *, max_body: int = MAX_BODY, max_upload: int = MA
         docs_url=None, redoc_url=None,
     )
     who = identify if identify is not None else Identify(engine)
-    limits = _Limits(max_body, max_upload, body_timeout, _Threads(ENGINE_THREADS))
+    lead_writers = SQLITE_LEAD_WRITERS if engine.db.dialect.name == "sqlite" else ENGINE_THREADS
+    limits = _Limits(max_body, max_upload, body_timeout, _Threads(ENGINE_THREADS, lead_writers))
     groups: dict[tuple[str, str], list[Operation]] = {}
     for op in operations.OPERATIONS:
         if _available(engine, op):
@@ -121,20 +130,21 @@ def _available(engine: Engine, op: Operation) -> bool:
 # -- one operation's endpoint ------------------------------------------------------------------------------
 
 class _Threads:
-    """Runs the API's engine calls on at most ``size`` worker threads at once for reading requests (GET) and as many
-    for the others, so that writers waiting for SQLite's write lock (another process's long import) never hold up
-    reads; requests beyond wait their turn in the event loop (the web app's pages keep the shared pool)."""
+    """Runs the API's engine calls on worker threads, at most ``size`` at once for reading requests (GET) and as
+    many for the others, so that writers waiting for SQLite's write lock (another process's long import) never hold
+    up reads, and at most ``lead_writers`` for the calls that change leads (``SQLITE_LEAD_WRITERS``); requests
+    beyond wait their turn in the event loop (the web app's pages keep the shared pool)."""
 
-    def __init__(self, size: int):
-        self.size = size
-        self.limiters: dict[tuple[asyncio.AbstractEventLoop, bool], CapacityLimiter] = {}
+    def __init__(self, size: int, lead_writers: int):
+        self.sizes = {"read": size, "write": size, "lead": lead_writers}
+        self.limiters: dict[tuple[asyncio.AbstractEventLoop, str], CapacityLimiter] = {}
 
-    async def run(self, read: bool, func: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, kind: Pool, func: Callable[..., Any], *args: Any) -> Any:
         loop = asyncio.get_running_loop()  # a limiter waits on one loop's futures (each test client has its loop)
-        limiter = self.limiters.get((loop, read))
+        limiter = self.limiters.get((loop, kind))
         if limiter is None:
             self.limiters = {key: held for key, held in self.limiters.items() if not key[0].is_closed()}
-            limiter = self.limiters[(loop, read)] = CapacityLimiter(self.size)
+            limiter = self.limiters[(loop, kind)] = CapacityLimiter(self.sizes[kind])
         return await to_thread.run_sync(func, *args, limiter=limiter)
 
 
@@ -152,17 +162,19 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
     # answered after the credentials are checked, as in two trips, so that no refusal tells a stranger more.
     one_trip = ops[0].audience != "anyone" and not any(_takes_files(o) for o in ops)
     read = ops[0].http == "GET"
+    kind: Pool = (
+        "read" if read else "lead" if one_trip and all(o.changes_lead for o in ops) else "write")
 
     async def endpoint(request: Request) -> Response:
         if one_trip:
             body = await _read_or_refusal(request, limits.max_body, limits.body_timeout)
-            acting, op, kwargs, answer, reader = await limits.threads.run(read, _identified_call, engine, who, ops,
+            acting, op, kwargs, answer, reader = await limits.threads.run(kind, _identified_call, engine, who, ops,
                                                                           request, body)
             return await _answer(acting, op, kwargs, answer, reader, None, request)
         caller: Caller | None = None
         op = ops[0]
         if op.audience != "anyone":
-            caller = await limits.threads.run(read, functools.partial(who, request, read=read))
+            caller = await limits.threads.run(kind, functools.partial(who, request, read=read))
             op = _for_caller(ops, caller)
             who.authorize(caller, op)
         acting = caller.engine if caller is not None else engine
@@ -171,7 +183,7 @@ def _endpoint(engine: Engine, who: Identify, ops: list[Operation],
                               limits.body_timeout)
             kwargs = _arguments(request, op, caller, raw, Path(folder) if folder else None)
             try:
-                result, reader = await limits.threads.run(read, _call, acting, op, kwargs)
+                result, reader = await limits.threads.run(kind, _call, acting, op, kwargs)
             except LeadflowError as exc:
                 result, reader = exc, None
             return await _answer(acting, op, kwargs, result, reader, folder, request)
