@@ -92,12 +92,13 @@ class Sources:
         (``merged_window``). A median over the ``UNION ALL`` itself sorted every row of both arms into a
         temporary B-tree where ``value`` is an expression no index holds (the forecast's days to a win): 1.3 s
         a median against 0.24 s today at a million deals."""
-        if self.parts is None:
+        every = self.parts
+        if every is None:
             return quantiles(conn, value, where, count, qs)
         query = sa.select(value).where(*where).order_by(value)
 
         def part(index: int) -> sa.Select[Any]:
-            return _swap(query, {source: parts[index] for source, parts in self.parts.items()})  # type: ignore[union-attr]
+            return _swap(query, {source: parts[index] for source, parts in every.items()})
 
         gone, added = ([float(v) for v in conn.execute(part(k)).scalars()] for k in (1, 2))
         table = part(0)

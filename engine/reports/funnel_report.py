@@ -46,7 +46,7 @@ def funnel(conn: Connection, spec: ProcessSpec, window: Period, scope: list[Cond
         reached, now, moved = counted.get(stage, (0, 0, 0))
         finished = reached - now
         (median,) = src.quantiles(conn, ls.seconds, [*cohort, ls.stage == stage, ls.stay_started_at.is_(None)],
-                              finished)
+                                  finished)
         stages.append({"stage": stage, "name": names.get(stage, stage), "retired": stage not in names,
                        "reached": reached, "share": ratio(reached, size), "in_stage": now, "moved_on": moved,
                        "conversion": ratio(moved, reached), "median_days": in_days(median), "measured": finished})
