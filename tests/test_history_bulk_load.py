@@ -22,7 +22,7 @@ from benchmarks.history_data import NOW, PROCESS, generate
 from benchmarks.history_import import fresh_db
 from engine import clock, intake, store
 from engine.api import Engine
-from engine.errors import DatabaseBusy
+from engine.errors import DatabaseBusy, PermissionDenied
 from engine.store import loading as bulk_load
 
 DEALS = 400
@@ -210,6 +210,25 @@ def test_a_migration_keeps_wal_when_another_connection_is_open(
     finally:
         reader.close()
     assert journal_mode(db) == "wal"
+
+
+def test_who_may_not_migrate_is_refused_before_the_import_has_the_database_for_itself(
+        tmp_path: Path, history_csv: Path, monkeypatch: pytest.MonkeyPatch, journals: list[str]) -> None:
+    """A salesperson's history import into an empty database is refused (403 through the server) without the
+    journal switch a migration makes: nobody but an admin ever has the database to themselves, not for a moment."""
+    monkeypatch.setattr(bulk_load, "ALONE_BYTES", 0)
+    db = tmp_path / "refused.db"
+    url = fresh_db(db)
+    before = dump(db)
+    seller = Engine.open(url, user="seller01")
+    try:
+        with clock.frozen(NOW), pytest.raises(PermissionDenied):
+            seller.intake.import_csv(history_csv, process=PROCESS, history=True)
+    finally:
+        seller.close()
+    assert journals == [], "the refused import never entered the migration's journal switch"
+    assert journal_mode(db) == "wal"
+    assert dump(db) == before
 
 
 KILLED_IMPORT = """

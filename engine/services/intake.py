@@ -49,8 +49,12 @@ class IntakeService(Service):
         ctx = self.ctx
         if ctx.conn is not None:
             raise RuntimeError("import_csv runs in a transaction of its own; call it outside Engine.transaction()")
-        # a migration into a database without leads may have it for itself (engine/store/loading.py)
+        # a migration into a database without leads may have it for itself (engine/store/loading.py): who may not
+        # import is refused before the import's connection changes its journal, not only inside its transaction
         size = Path(path).stat().st_size if history and Path(path).is_file() else 0
+        if size:
+            with ctx.reading() as conn:
+                policy.require_can_import(ctx.actor(conn), history=history)
         try:
             with ctx.transaction(around=lambda conn: store.alone(conn, size)) as conn:
                 actor = ctx.actor(conn)
