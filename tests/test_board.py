@@ -293,7 +293,7 @@ def test_a_salesperson_without_open_leads_keeps_the_calendar_of_their_work(team:
     with at("2026-03-03T11:00"):
         team.as_("anna").close_lead(insured["id"], "no_need")
     assert calendars("2026-03-04T09:00") == {"anna": "GB", "piotr": "PL"}  # her last lead's, closed or not
-    with at("2026-03-04T09:00"):  # the agenda as of a moment before that lead counts only the leads of then
+    with at("2026-03-04T09:00"):  # the agenda as of a moment before that lead: the leads as they stood then
         people = team.as_("marta").daily(as_of="2026-03-03T09:30")["people"]
     assert {p["salesperson"]: p["calendar"] for p in people} == {"anna": "PL", "piotr": "PL"}
 

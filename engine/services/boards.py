@@ -97,7 +97,7 @@ class BoardService(Service):
                     query = query.where(users.c.team == seen.team)
                 people = [r[0] for r in conn.execute(query)]
             specs = ctx.all_specs(conn)
-            calendar_of = _Calendars(ctx, conn, past)
+            calendar_of = _Calendars(ctx, conn, src.leads)
             agenda: results.Daily = {
                 "as_of": now.isoformat(),
                 "people": [board.daily_for(conn, p, now, calendar_of(p, _main_process(conn, p)), specs)
@@ -125,29 +125,27 @@ class _Calendars:
     their open leads; without any, of the process of their most recent lead; without one, of the process most of
     their team's open leads are in, else of the first process (by name) that places leads in their team (its
     ``default_team`` or an assignment rule); else of the process most open leads are in, else of the first
-    process by name; else Poland's. ``at``: an agenda as of then counts only the leads created by then for the
-    fallbacks. The fallbacks of a team and of the deployment are read once a call."""
+    process by name; else Poland's. ``rows``: the leads (``leads``, or as they stood at a past instant:
+    ``Sources.leads``). The fallbacks of a team and of the deployment are read once a call."""
 
-    def __init__(self, ctx: Context, conn: Connection, at: dt.datetime | None):
-        self.ctx, self.conn, self.at = ctx, conn, at
+    def __init__(self, ctx: Context, conn: Connection, rows: sa.FromClause):
+        self.ctx, self.conn, self.lc = ctx, conn, rows.c
         self._teams: dict[str | None, str | None] = {}
 
     def __call__(self, person: str, main: str | None) -> str:
         process = main or self._latest(person) or self._of_team(person)
         return self.ctx.spec(self.conn, process).calendar if process else "PL"
 
-    def _since(self) -> list[sa.ColumnElement[bool]]:
-        return [] if self.at is None else [leads.c.created_at <= self.at]
-
     def _latest(self, person: str) -> str | None:
-        row = self.conn.execute(sa.select(leads.c.process).where(leads.c.owner == person, *self._since())
-                                .order_by(leads.c.owner_since.desc(), leads.c.id.desc()).limit(1)).first()
+        lc = self.lc
+        row = self.conn.execute(sa.select(lc.process).where(lc.owner == person)
+                                .order_by(lc.owner_since.desc(), lc.id.desc()).limit(1)).first()
         return row[0] if row else None
 
     def _of_team(self, person: str) -> str | None:
         team = self.conn.execute(sa.select(users.c.team).where(users.c.name == person)).scalar()
         if team is not None and team not in self._teams:
-            self._teams[team] = self._most_open(leads.c.team == team) or next(
+            self._teams[team] = self._most_open(self.lc.team == team) or next(
                 (spec.id for spec in self.ctx.latest_specs(self.conn, None)
                  if spec.default_team == team
                  or (spec.assignment is not None and any(r.team == team for r in spec.assignment.rules))), None)
@@ -158,7 +156,7 @@ class _Calendars:
         return found or self._teams[None]
 
     def _most_open(self, where: sa.ColumnElement[bool]) -> str | None:
-        return self.conn.execute(sa.select(leads.c.process).where(leads.c.status == LeadStatus.OPEN, where,
-                                                                 *self._since())
-                                 .group_by(leads.c.process).order_by(sa.func.count().desc(), leads.c.process)
+        lc = self.lc
+        return self.conn.execute(sa.select(lc.process).where(lc.status == LeadStatus.OPEN, where)
+                                 .group_by(lc.process).order_by(sa.func.count().desc(), lc.process)
                                  .limit(1)).scalar()
