@@ -21,6 +21,9 @@ class App:
     login: Login | None = None
     #: ``--server``/LEADFLOW_SERVER as given, for the commands that log in and out.
     server_url: str | None = None
+    #: The command could have worked through a team server but found no login: a missing default database then
+    #: says how to log in too (a team member after ``leadflow logout`` wants the server, not a file of their own).
+    login_possible: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
     @property
@@ -45,8 +48,19 @@ class App:
                 self._engine = cast("Engine", RemoteEngine(Server(self.login.server, self.login.token)))
             else:
                 from engine.api import Engine
+                from engine.errors import NotFoundError
+                from engine.i18n import N_
 
-                engine = Engine.open(self.db_url, user=self.user, create=create)
+                try:
+                    engine = Engine.open(self.db_url, user=self.user, create=create)
+                except NotFoundError as exc:  # the database file is missing (nothing else is looked up here)
+                    if self.db_url is not None or not self.login_possible:
+                        raise
+                    # neither --db nor LEADFLOW_DB: the default file, which a team member never had
+                    raise NotFoundError(N_(
+                        "no leadflow database at {path} (database URL {url}), and no team server: "
+                        "'leadflow login URL' works through your team's server; 'leadflow init' creates a local "
+                        "database there, or point --db or LEADFLOW_DB at an existing one"), **exc.params) from None
                 try:
                     engine.require_clock()  # LEADFLOW_NOW: only on a demo or test database
                 except BaseException:

@@ -57,7 +57,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
     con.print(_("process {process} v{version} | stage [bold]{stage_name}[/bold] ({stage}) since {since}, due {due}",
                 process=esc(lead["process"]), version=lead["process_version"], stage_name=esc(lead["stage_name"]),
                 stage=esc(lead["stage"]), since=formats.short_time(lead["stage_entered_at"]),
-                due=formats.short_time(lead["stage_due_at"])))
+                due=_stage_due(lead)))
     con.print(_("owner {owner}{team} | value {value} | source {source} | product {product} | client {client}",
                 owner=esc(lead["owner"] or "-"), team=team, value=esc(value), source=esc(lead["source"] or "-"),
                 product=esc(lead["product"] or "-"), client=lead["client_id"])
@@ -83,6 +83,12 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                     [_("task"), _("name"), _("owner"), _("must"), _("state"), _("due / done")], rows))
     if history is not None:
         render_history(history)
+
+
+def _stage_due(lead: results.Lead) -> str:
+    """The stage's deadline, marked overdue as ``task list`` marks a task's (an older server sends no mark)."""
+    due = formats.short_time(lead["stage_due_at"])
+    return f"[red]{esc(_('{due} overdue', due=due))}[/]" if lead.get("stage_overdue") else due
 
 
 def render_history(history: list[results.HistoryEvent]) -> None:

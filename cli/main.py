@@ -231,7 +231,7 @@ def _app(ctx: click.Context, db_url: str | None, server_url: str | None, user: s
     except credentials.CredentialsError as exc:
         raise click.UsageError(str(exc)) from None
     if login is None:
-        return App(db_url=db_url, user=user)  # the local database (LEADFLOW_DB's default)
+        return App(db_url=db_url, user=user, login_possible=True)  # the local database (LEADFLOW_DB's default)
     if command == "init":
         raise click.UsageError(_("init creates the schema of a local database, not through a server ({server}): "
                                  "give --db URL, where the server runs", server=login.server))

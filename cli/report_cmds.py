@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -83,8 +84,16 @@ _chart = click.option("--chart", "chart", metavar="FILE.png", default=None,
 
 
 def chart_option(f: Callable[..., None]) -> Callable[..., None]:
-    """``--chart FILE.png`` and ``--force`` (replace the chart's file if it exists)."""
-    return _chart(force_option(f))
+    """``--chart FILE.png`` and ``--force`` (replace the chart's file if it exists). Once the report is out, a
+    line says where the chart went, as ``board --html`` does: on stdout after a table, on stderr after JSON or
+    CSV (which stdout keeps to itself). ``f`` takes its options as keywords (under ``pass_app``)."""
+    @functools.wraps(f)
+    def report_and_chart(*args: Any, **kwargs: Any) -> None:
+        f(*args, **kwargs)
+        if kwargs.get("chart") is not None:
+            click.echo(_("Chart written to {file}", file=kwargs["chart"]),
+                       err=bool(kwargs.get("as_json") or kwargs.get("as_csv")))
+    return _chart(force_option(report_and_chart))
 period_option = click.option("--period", type=click.Choice(["day", "week", "month", "all"]), default="all",
                              show_default=True, help="The period (see docs/reports.md).")
 

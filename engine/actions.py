@@ -23,12 +23,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from engine import calendar
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
-from engine.store import insert_many, outbox
+from engine.store import clients, insert_many, leads, outbox
 from engine.vocab import EventKind, OutboxState
 
 #: The events by which a lead enters a stage (and so runs its actions).
@@ -99,7 +100,29 @@ def on_enter(spec: ProcessSpec, state: LeadState, at: dt.datetime) -> Entry:
 
 
 def store(conn: Connection, entries: Iterable[Entry]) -> int:
-    """Queue the mails of many entries in one statement; returns how many."""
+    """Queue the mails of many entries in one statement; returns how many are queued. A mail to the client due at
+    once, whose client has no e-mail address, is stored ``cancelled`` with that reason instead (its lead and client
+    are written already): nothing could send it, and a phone-only client is no delivery failure to alarm anyone
+    (docs/automation.md). A delayed one stays queued: the client may have an address by then."""
     rows = [mail for entry in entries for mail in entry.mails]
+    now_to_client = [mail for mail in rows if mail["recipient"] == "client" and mail["due_at"] <= mail["created_at"]]
+    if now_to_client:
+        found = conn.execute(sa.select(leads.c.id, clients.c.id, clients.c.name).join(
+            clients, clients.c.id == leads.c.client_id).where(
+            leads.c.id.in_({mail["lead_id"] for mail in now_to_client}),
+            sa.or_(clients.c.email.is_(None), clients.c.email == ""))).all()
+        without = {lead_id: (client_id, name) for lead_id, client_id, name in found}
+        for mail in now_to_client:
+            if mail["lead_id"] in without:
+                mail["state"], mail["last_error"] = OutboxState.CANCELLED, no_client_address(
+                    mail["lead_id"], *without[mail["lead_id"]])
+    if any("last_error" in mail for mail in rows):  # one executemany: the same keys in every row
+        rows = [{"last_error": None, **mail} for mail in rows]
     insert_many(conn, outbox, rows)
-    return len(rows)
+    return sum(mail["state"] == OutboxState.QUEUED for mail in rows)
+
+
+def no_client_address(lead_id: int, client_id: int, name: str) -> str:
+    """Why a mail to the client is not sent (the outbox's ``last_error``; at queueing or when it falls due)."""
+    return (f"not sent: client {client_id} ({name}) of lead {lead_id} has no e-mail address; give it one "
+            f"(leadflow client edit {client_id} --email ADDRESS --reason ...), then leadflow outbox retry")

@@ -128,11 +128,12 @@ def unassigned_at(conn: Connection, src: Sources, team: str | None, *, cap: int 
         for r in rows[:cap]]}
 
 
-def standup_at(conn: Connection, people: Sequence[str], src: Sources, calendar_of: Callable[[str | None], str],
+def standup_at(conn: Connection, people: Sequence[str], src: Sources, calendar_of: Callable[[str, str | None], str],
                specs: list[tuple[int, ProcessSpec]], *, cap: int = 20) -> list[results.DailyPerson]:
     """``board.daily_for`` of each of ``people`` as of ``src.at``: their agendas that morning, from the leads as
     they stood then, read once for them all (their open leads, their lost leads due a revisit).
-    ``calendar_of(process)``: the calendar of the process holding most of a person's open leads."""
+    ``calendar_of(person, process)``: a person's calendar, given the process holding most of their open leads (None
+    without any: the caller's fallback, engine/services/boards.py)."""
     lc = src.leads.c
     mine: dict[str, list[Record]] = {person: [] for person in people}
     for r in _open_leads(conn, src, [lc.owner.in_(list(people))], DUE_ORDER, "owner", "process", "stage", "red_at",
@@ -143,7 +144,8 @@ def standup_at(conn: Connection, people: Sequence[str], src: Sources, calendar_o
     for person in people:
         held = Counter(r.process for r in mine[person])
         main = min(held, key=lambda process: (-held[process], process)) if held else None
-        agendas.append(_daily_at(conn, person, src, calendar_of(main), mine[person], revisits.get(person, []), cap))
+        agendas.append(_daily_at(conn, person, src, calendar_of(person, main), mine[person], revisits.get(person, []),
+                                 cap))
     return agendas
 
 

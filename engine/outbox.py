@@ -1,8 +1,9 @@
 """The outbox: delivering the mails and reminders that stage actions queued (``leadflow run-due``).
 
-A row goes ``queued`` -> ``sending`` -> ``sent``, or to ``failed`` (it will not be sent: no address, a
+A row goes ``queued`` -> ``sending`` -> ``sent``, or to ``failed`` (it will not be sent: no address of a user, a
 template that fails, a permanent refusal, too many attempts) or ``cancelled`` (a reminder whose lead
-has left the stage). One mail at a time:
+has left the stage, a client without an e-mail address: ``actions.store`` stores a mail due at once to such a
+client cancelled from the start). One mail at a time:
 
 1. **claim** (one transaction): the earliest due row that is ``queued`` with ``next_attempt_at <= now``,
    or ``sending`` with an expired lease, becomes ``sending`` with a lease of ``LEASE`` and this run's
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, mailer, messages, notices, results, store
+from engine import actions, clock, mailer, messages, notices, results, store
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.state import Event, LeadState
@@ -238,7 +239,8 @@ def _recipients(conn: Connection, row: dict[str, Any], state: LeadState, client:
     recipient = row["recipient"]
     if recipient == "client":
         if not client["email"]:
-            raise _Final(FAILED, f"client {client['id']} ({client['name']}) of lead {state.id} has no e-mail address")
+            # a client without an address is no delivery failure (monitoring watches failed mail): not sent
+            raise _Final(CANCELLED, actions.no_client_address(row["lead_id"], client["id"], client["name"]))
         return [(client["name"], client["email"])]
     if recipient == "owner" and owner is not None:
         if not owner["email"]:

@@ -7,11 +7,11 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, overload
 
-from engine import results
+from engine import clock, results
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec, TaskSpec
 from engine.state import Event, LeadState, TaskState
-from engine.vocab import Role
+from engine.vocab import LeadStatus, Role
 
 if TYPE_CHECKING:
     from engine.recovery import Move
@@ -56,7 +56,7 @@ def choice_labels(fields: dict[str, Any], spec: ProcessSpec) -> dict[str, Any]:
     return shown
 
 
-def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Lead:
+def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping, now: dt.datetime | None = None) -> results.Lead:
     assert state.id is not None, "a lead is shown once it is stored"
     stage = spec.stage(state.stage)
     placed: list[tuple[tuple[int, int], str, str, TaskState, TaskSpec | None]] = []
@@ -105,6 +105,9 @@ def lead(state: LeadState, spec: ProcessSpec, client_row: Mapping) -> results.Le
         "created_at": iso(state.created_at),
         "stage_entered_at": iso(state.stage_entered_at),
         "stage_due_at": iso(state.stage_due_at),
+        # as a task row's ``overdue``: the deadline has passed while the lead is open (``lead show`` says so)
+        "stage_overdue": (state.status == LeadStatus.OPEN and state.stage_due_at is not None
+                          and state.stage_due_at < (now or clock.now())),
         "last_activity_at": iso(state.last_activity_at),
         "closed_at": iso(state.closed_at),
         "close_reason": state.close_reason,

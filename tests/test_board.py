@@ -278,6 +278,26 @@ def test_daily_agenda_lists_red_due_new_done_and_revisits(team: Team) -> None:
         assert team.as_("anna").daily()["people"][0]["revisits_due"] == []
 
 
+def test_a_salesperson_without_open_leads_keeps_the_calendar_of_their_work(team: Team) -> None:
+    """docs/board.md: no open leads, so no process holds most of them: their most recent lead's process, else
+    the one most of their team's open leads are in (not whichever process happens to come first)."""
+    def calendars(when: str) -> dict[str, str]:
+        with at(when):
+            return {p["salesperson"]: p["calendar"] for p in team.as_("marta").daily()["people"]}
+
+    for _ in range(3):  # the deployment's open leads are mostly the south team's leasing (RO)
+        add(team, "2026-03-02T09:00", process="leasing", owner="ioana")
+    add(team, "2026-03-02T10:00", owner="piotr")  # north works photovoltaics (PL)
+    assert calendars("2026-03-03T09:00") == {"anna": "PL", "piotr": "PL"}
+    insured = add(team, "2026-03-03T10:00", process="life_insurance")  # GB
+    with at("2026-03-03T11:00"):
+        team.as_("anna").close_lead(insured["id"], "no_need")
+    assert calendars("2026-03-04T09:00") == {"anna": "GB", "piotr": "PL"}  # her last lead's, closed or not
+    with at("2026-03-04T09:00"):  # the agenda as of a moment before that lead: the leads as they stood then
+        people = team.as_("marta").daily(as_of="2026-03-03T09:30")["people"]
+    assert {p["salesperson"]: p["calendar"] for p in people} == {"anna": "PL", "piotr": "PL"}
+
+
 def test_board_and_daily_change_nothing(team: Team) -> None:
     add(team, "2026-03-02T09:00")
     before = snapshot(team.url)

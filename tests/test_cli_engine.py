@@ -448,6 +448,20 @@ def test_set_prints_the_stored_values_and_history_shows_amounts(lead1: str) -> N
     assert event["data"] == {"field": "value", "before": 4_500_000, "after": 4_600_050, "attribute": True}
 
 
+def test_lead_show_marks_a_passed_stage_deadline_overdue_as_the_task_list_does(lead1: str) -> None:
+    shown = js(lead1, "anna", "lead show 1")
+    due = shown["stage_due_at"][:16].replace("T", " ")
+    assert shown["stage_overdue"] is False
+    assert f"due {due}\n" in ok(lead1, "anna", "lead show 1").stdout
+    later = "2026-03-20T09:00:00"
+    out = leadflow(lead1, "anna", argv("lead show 1"), later)
+    assert f"due {due} overdue\n" in out.stdout
+    assert json.loads(leadflow(lead1, "anna", argv("lead show 1 --json"), later).stdout)["stage_overdue"] is True
+    assert "overdue" in leadflow(lead1, "anna", argv("task list"), later).stdout  # the same words
+    ok(lead1, "anna", "lead close 1 --reason no_budget")  # a closed lead owes its stage nothing
+    assert js(lead1, "anna", "lead show 1")["stage_overdue"] is False
+
+
 def test_json_output_keeps_non_ascii_text_as_written(lead1: str) -> None:
     out = ok(lead1, "anna", "lead show 1 --json").stdout
     assert '"name": "Łukasz Żółć"' in out

@@ -150,6 +150,20 @@ def test_every_chart_is_a_png_of_the_expected_size_with_content(team: Team, hist
     assert 2 < colours(empty) < colours(tmp_path / "funnel.png")
 
 
+def test_a_chart_says_where_it_went_after_the_report_and_out_of_json(team: Team, history: dict[str, int],  # noqa: F811
+                                                                      tmp_path: Path) -> None:
+    path = tmp_path / "funnel.png"
+    shown = run(team, ["funnel", "--chart", str(path)])
+    assert shown.stdout.endswith(f"\nChart written to {path}\n")  # after the table, as board --html says
+    assert shown.stderr == ""
+    for output in ("--json", "--csv"):  # stdout stays the data alone
+        data = run(team, ["funnel", output, "--force", "--chart", str(path)])
+        assert "Chart written" not in data.stdout
+        assert data.stderr == f"Chart written to {path}\n"
+    assert json.loads(run(team, ["funnel", "--json", "--chart", str(path), "--force"]).stdout)
+    assert path.exists()
+
+
 def test_without_matplotlib_a_chart_is_a_clear_error_and_the_report_still_works(team: Team, tmp_path: Path) -> None:
     blocker = tmp_path / "no-matplotlib" / "matplotlib"
     blocker.mkdir(parents=True)

@@ -63,6 +63,30 @@ def test_the_default_database_is_not_created_either(tmp_path: Path) -> None:
     assert not (tmp_path / "leadflow.db").exists()
 
 
+@pytest.mark.parametrize("command", [["whoami"], ["task", "list"]])
+def test_without_a_login_the_missing_default_database_points_to_the_team_server_too(tmp_path: Path,
+                                                                                   command: list[str]) -> None:
+    """After 'leadflow logout' (or a failed login) a team member has neither a login nor a database: the message
+    names 'leadflow login URL' as well as 'leadflow init', not only a local database."""
+    env = {"LEADFLOW_USER": "anna", "XDG_CONFIG_HOME": str(tmp_path / "config"), "PYTHONPATH": str(ROOT)}
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "cli.main", *command], cwd=work,
+                          env={k: v for k, v in {**os.environ, "NO_COLOR": "1", **env}.items()
+                               if k not in ("LEADFLOW_DB", "LEADFLOW_SERVER", "LEADFLOW_TOKEN")},
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == (
+        f"Error: no leadflow database at {work / 'leadflow.db'} (database URL sqlite:///leadflow.db), and no team "
+        "server: 'leadflow login URL' works through your team's server; 'leadflow init' creates a local database "
+        "there, or point --db or LEADFLOW_DB at an existing one\n")
+    assert list(work.iterdir()) == []
+    # a database named on purpose keeps the message about that database (the test above)
+    named = subprocess.run([sys.executable, "-m", "cli.main", "--db", "sqlite:///team.db", *command], cwd=work,
+                           env={**os.environ, **env}, capture_output=True, text=True, check=False, timeout=120)
+    assert "leadflow login" not in named.stderr and "no leadflow database at" in named.stderr
+
+
 def test_the_python_api_refuses_a_missing_file_only_when_asked(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'api.db'}"
     with pytest.raises(NotFoundError, match=r"no leadflow database at .*api\.db"):

@@ -348,8 +348,7 @@ def test_what_cannot_be_sent_fails_with_its_reason(mailing: Team, smtp: Server, 
     mailing.admin.run_due()
 
     errors = {m["lead_id"]: (m["state"], m["last_error"]) for m in mails(mailing)}
-    assert errors[no_address["id"]] == ("failed", f"client {no_address['client_id']} (Łukasz Żółć) of lead "
-                                                  f"{no_address['id']} has no e-mail address")
+    assert errors[no_address["id"]] == ("cancelled", no_client_address(no_address))
     assert errors[broken["id"]] == ("failed", "template welcome.pl.txt.j2 failed to render: UndefinedError: "
                                               "'dict object' has no attribute 'nazwisko'")
     assert errors[escape["id"]][0] == "failed"
@@ -365,6 +364,43 @@ def test_what_cannot_be_sent_fails_with_its_reason(mailing: Team, smtp: Server, 
     assert (retried["state"], retried["attempts"]) == ("queued", 0)
     assert mailing.admin.run_due()["sent"] == 1
     assert str(inbox.received[-1].message["To"]) == "Ștefan Popescu <stefan@example.ro>"
+
+
+def no_client_address(lead: dict[str, Any]) -> str:
+    return (f"not sent: client {lead['client_id']} (Łukasz Żółć) of lead {lead['id']} has no e-mail address; give "
+            f"it one (leadflow client edit {lead['client_id']} --email ADDRESS --reason ...), then leadflow outbox "
+            "retry")
+
+
+def test_a_client_without_an_address_gets_no_mail_queued_and_the_outbox_says_why(
+        mailing: Team, smtp: Server, inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/automation.md: a phone-only client's mail due at once is stored cancelled with the reason, not queued
+    to fail later (failed mail is what monitoring watches); a delayed one is checked when it falls due; once the
+    client has an address, outbox retry sends it."""
+    at(monkeypatch, "2026-03-02T09:00:00")
+    lead = new_lead(mailing.as_("anna"), email=None, phone="+48 601 200 300")
+    to_first_contact(mailing, lead["id"])  # the welcome mail, due at once
+    (welcome,) = mails(mailing, lead_id=lead["id"])
+    assert (welcome["template"], welcome["to"], welcome["state"], welcome["attempts"]) == ("welcome", "client",
+                                                                                          "cancelled", 0)
+    assert welcome["last_error"] == no_client_address(lead)
+    assert mails(mailing, state="queued") == []
+    anna = mailing.as_("anna")
+    for task in ("call_client", "book_meeting"):
+        anna.complete_task(lead["id"], task)
+    anna.advance(lead["id"])  # first_meeting: a reminder to the client a business day later, queued for then
+    reminder = next(m for m in mails(mailing, lead_id=lead["id"]) if m["template"] == "meeting_reminder")
+    assert reminder["state"] == "queued"
+    at(monkeypatch, "2026-03-04T09:00:00")
+    assert mailing.admin.run_due()["sent"] == 0
+    reminder = next(m for m in mails(mailing, lead_id=lead["id"]) if m["template"] == "meeting_reminder")
+    assert (reminder["state"], reminder["last_error"]) == ("cancelled", no_client_address(lead))
+    assert mails(mailing, state="failed") == [] and inbox.received == []
+    # the address arrives: the manager queues the welcome again and it goes
+    mailing.admin.edit_client(lead["client_id"], email="lukasz@example.pl", reason="gave it on the phone")
+    assert mailing.as_("marta").retry_outbox(welcome["id"])["state"] == "queued"
+    assert mailing.admin.run_due()["sent"] == 1
+    assert str(inbox.received[-1].message["To"]) == "Łukasz Żółć <lukasz@example.pl>"
 
 
 def test_owner_reminder_without_an_address_and_the_queue(mailing: Team, smtp: Server, inbox: Inbox,

@@ -61,6 +61,8 @@ class Lead(LeadRow):
     email: str | None
     phone: str | None
     stage_name: str
+    #: the stage's deadline (``stage_due_at``) has passed and the lead is open, as of the answer
+    stage_overdue: bool
     currency: str
     #: the label of the option chosen in each set choice field (a list for a ``choices`` field)
     choice_labels: dict[str, JsonValue]

@@ -7,7 +7,6 @@ the reports ask too; whose agenda the stand-up shows is ``policy.agenda_scope``.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -98,11 +97,12 @@ class BoardService(Service):
                     query = query.where(users.c.team == seen.team)
                 people = [r[0] for r in conn.execute(query)]
             specs = ctx.all_specs(conn)
+            calendar_of = _Calendars(ctx, conn, src.leads)
             agenda: results.Daily = {
                 "as_of": now.isoformat(),
-                "people": [board.daily_for(conn, p, now, _main_calendar(ctx, conn, p), specs) for p in people]
-                if past is None else board_asof.standup_at(conn, people, src, functools.partial(_calendar, ctx, conn),
-                                                           specs)}
+                "people": [board.daily_for(conn, p, now, calendar_of(p, _main_process(conn, p)), specs)
+                           for p in people]
+                if past is None else board_asof.standup_at(conn, people, src, calendar_of, specs)}
             if seen.director:
                 # the agenda's first item (cli/board_cmds.py): the leads waiting for an owner, which no rule placed
                 # or whose owner was deactivated
@@ -112,17 +112,51 @@ class BoardService(Service):
             return agenda
 
 
-def _main_calendar(ctx: Context, conn: Connection, owner: str) -> str:
-    """The calendar of the process holding most of ``owner``'s open leads (their working days)."""
+def _main_process(conn: Connection, owner: str) -> str | None:
+    """The process holding most of ``owner``'s open leads (ties: the first by name), None without any."""
     row = conn.execute(sa.select(leads.c.process).where(leads.c.status == LeadStatus.OPEN, leads.c.owner == owner)
                        .group_by(leads.c.process).order_by(sa.func.count().desc(), leads.c.process)
                        .limit(1)).first()
-    return _calendar(ctx, conn, row[0] if row else None)
+    return row[0] if row else None
 
 
-def _calendar(ctx: Context, conn: Connection, process: str | None) -> str:
-    """The calendar of ``process`` (None: of the first process, else Poland's)."""
-    if process is None:
-        row = conn.execute(sa.select(process_versions.c.process).limit(1)).first()
-        process = row[0] if row else None
-    return ctx.spec(conn, process).calendar if process else "PL"
+class _Calendars:
+    """A salesperson's working days on the stand-up (docs/board.md): the calendar of the process holding most of
+    their open leads; without any, of the process of their most recent lead; without one, of the process most of
+    their team's open leads are in, else of the first process (by name) that places leads in their team (its
+    ``default_team`` or an assignment rule); else of the process most open leads are in, else of the first
+    process by name; else Poland's. ``rows``: the leads (``leads``, or as they stood at a past instant:
+    ``Sources.leads``). The fallbacks of a team and of the deployment are read once a call."""
+
+    def __init__(self, ctx: Context, conn: Connection, rows: sa.FromClause):
+        self.ctx, self.conn, self.lc = ctx, conn, rows.c
+        self._teams: dict[str | None, str | None] = {}
+
+    def __call__(self, person: str, main: str | None) -> str:
+        process = main or self._latest(person) or self._of_team(person)
+        return self.ctx.spec(self.conn, process).calendar if process else "PL"
+
+    def _latest(self, person: str) -> str | None:
+        lc = self.lc
+        row = self.conn.execute(sa.select(lc.process).where(lc.owner == person)
+                                .order_by(lc.owner_since.desc(), lc.id.desc()).limit(1)).first()
+        return row[0] if row else None
+
+    def _of_team(self, person: str) -> str | None:
+        team = self.conn.execute(sa.select(users.c.team).where(users.c.name == person)).scalar()
+        if team is not None and team not in self._teams:
+            self._teams[team] = self._most_open(self.lc.team == team) or next(
+                (spec.id for spec in self.ctx.latest_specs(self.conn, None)
+                 if spec.default_team == team
+                 or (spec.assignment is not None and any(r.team == team for r in spec.assignment.rules))), None)
+        found = self._teams.get(team) if team is not None else None
+        if found is None and None not in self._teams:  # the deployment's: the same for everyone, read once
+            self._teams[None] = self._most_open(sa.true()) or self.conn.execute(
+                sa.select(process_versions.c.process).order_by(process_versions.c.process).limit(1)).scalar()
+        return found or self._teams[None]
+
+    def _most_open(self, where: sa.ColumnElement[bool]) -> str | None:
+        lc = self.lc
+        return self.conn.execute(sa.select(lc.process).where(lc.status == LeadStatus.OPEN, where)
+                                 .group_by(lc.process).order_by(sa.func.count().desc(), lc.process)
+                                 .limit(1)).scalar()
