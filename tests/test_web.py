@@ -249,6 +249,17 @@ def test_the_lead_page_escapes_and_links_and_offers_what_the_engine_allows(floor
     assert "/tasks/record_contact/done" not in page and "/advance" not in page and "/close" not in page
 
 
+def test_the_lead_page_says_when_the_stage_is_overdue(floor: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """As ``lead show`` and the task list do: a passed stage deadline of an open lead is marked on its page."""
+    lead = floor["leads"]["anna"]
+    anna, _ = signed_in(floor["team"], "anna")
+    assert "overdue since" not in anna.get(f"/leads/{lead['id']}").text
+    monkeypatch.setenv("LEADFLOW_NOW", "2026-04-30T09:00:00")  # the first stage's business days long gone
+    anna, _ = signed_in(floor["team"], "anna")  # the first session ended with the weeks of inactivity
+    page = anna.get(f"/leads/{lead['id']}").text
+    assert '<span class="flag">overdue since ' in page
+
+
 def test_every_change_needs_the_csrf_token_and_changes_nothing_without_it(floor: dict[str, Any]) -> None:
     team = floor["team"]
     lead = floor["leads"]["anna"]
