@@ -4,7 +4,7 @@ pulling rows into Python), with the rounding every report uses for days and rati
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -25,18 +25,26 @@ def seconds_between(conn: Connection, start: Expr, end: Expr) -> Expr:
                    sa.Integer)
 
 
-def interpolate(low: float, high: float | None, fraction: float) -> float:
+def _interpolate(low: float, high: float | None, fraction: float) -> float:
     return low if high is None or fraction == 0 else low + (high - low) * fraction
 
 
 def quantiles(conn: Connection, value: Expr, where: list[Condition], count: int,
-              qs: Iterable[float] = (0.5,)) -> list[float | None]:
+              qs: Iterable[float] = (0.5,), pair_at: Callable[[int], list[float]] | None = None,
+              ) -> list[float | None]:
     """The ``qs`` quantiles of ``value`` over the ``count`` rows matching ``where`` (linear interpolation, as
     PostgreSQL's ``percentile_cont``: the median of an even count is the mean of the middle two).
 
     Each is one ``ORDER BY value LIMIT 2 OFFSET k`` query: with an index ordered by ``value`` after the
-    equality conditions the database walks k index entries and sorts nothing.
+    equality conditions the database walks k index entries and sorts nothing. ``pair_at(k)``: the values at
+    positions k and k + 1 (0-based; the one at k when it is the last) read another way instead
+    (``asof.Sources.quantiles``: as of a past instant).
     """
+    def ordered(low: int) -> list[float]:
+        return [float(v) for v in conn.execute(sa.select(value).where(*where).order_by(value)
+                                               .limit(2).offset(low)).scalars()]
+
+    read = pair_at or ordered
     out: list[float | None] = []
     for q in qs:
         if count == 0:
@@ -44,9 +52,8 @@ def quantiles(conn: Connection, value: Expr, where: list[Condition], count: int,
             continue
         position = q * (count - 1)
         low = math.floor(position)
-        pair = [float(v) for v in conn.execute(sa.select(value).where(*where).order_by(value)
-                                               .limit(2).offset(low)).scalars()]
-        out.append(interpolate(pair[0], pair[1] if len(pair) > 1 else None, position - low))
+        pair = read(low)
+        out.append(_interpolate(pair[0], pair[1] if len(pair) > 1 else None, position - low))
     return out
 
 
@@ -80,7 +87,7 @@ def grouped_quantiles(conn: Connection, value: Expr, group: Expr, where: list[Co
         for q in qs:
             position = q * (size - 1)
             low = math.floor(position)
-            values.append(interpolate(at[low + 1], at.get(low + 2), position - low))
+            values.append(_interpolate(at[low + 1], at.get(low + 2), position - low))
         out[g] = (size, values)
     return out
 
