@@ -123,10 +123,8 @@ def _main_process(conn: Connection, owner: str) -> str | None:
 class _Calendars:
     """A salesperson's working days on the stand-up (docs/board.md): the calendar of the process holding most of
     their open leads; without any, of the process of their most recent lead; without one, of the process most of
-    their team's open leads are in, else of the first process (by name) that places leads in their team (its
-    ``default_team`` or an assignment rule); else of the process most open leads are in, else of the first
-    process by name; else Poland's. ``rows``: the leads (``leads``, or as they stood at a past instant:
-    ``Sources.leads``). The fallbacks of a team and of the deployment are read once a call."""
+    their team's open leads are in (read once a team), else of the first process by name; else Poland's.
+    ``rows``: the leads (``leads``, or as they stood at a past instant: ``Sources.leads``)."""
 
     def __init__(self, ctx: Context, conn: Connection, rows: sa.FromClause):
         self.ctx, self.conn, self.lc = ctx, conn, rows.c
@@ -138,25 +136,15 @@ class _Calendars:
 
     def _latest(self, person: str) -> str | None:
         lc = self.lc
-        row = self.conn.execute(sa.select(lc.process).where(lc.owner == person)
-                                .order_by(lc.owner_since.desc(), lc.id.desc()).limit(1)).first()
-        return row[0] if row else None
+        return self.conn.execute(sa.select(lc.process).where(lc.owner == person)
+                                 .order_by(lc.owner_since.desc(), lc.id.desc()).limit(1)).scalar()
 
     def _of_team(self, person: str) -> str | None:
         team = self.conn.execute(sa.select(users.c.team).where(users.c.name == person)).scalar()
-        if team is not None and team not in self._teams:
-            self._teams[team] = self._most_open(self.lc.team == team) or next(
-                (spec.id for spec in self.ctx.latest_specs(self.conn, None)
-                 if spec.default_team == team
-                 or (spec.assignment is not None and any(r.team == team for r in spec.assignment.rules))), None)
-        found = self._teams.get(team) if team is not None else None
-        if found is None and None not in self._teams:  # the deployment's: the same for everyone, read once
-            self._teams[None] = self._most_open(sa.true()) or self.conn.execute(
+        if team not in self._teams:
+            lc = self.lc
+            self._teams[team] = (team is not None and self.conn.execute(
+                sa.select(lc.process).where(lc.status == LeadStatus.OPEN, lc.team == team).group_by(lc.process)
+                .order_by(sa.func.count().desc(), lc.process).limit(1)).scalar()) or self.conn.execute(
                 sa.select(process_versions.c.process).order_by(process_versions.c.process).limit(1)).scalar()
-        return found or self._teams[None]
-
-    def _most_open(self, where: sa.ColumnElement[bool]) -> str | None:
-        lc = self.lc
-        return self.conn.execute(sa.select(lc.process).where(lc.status == LeadStatus.OPEN, where)
-                                 .group_by(lc.process).order_by(sa.func.count().desc(), lc.process)
-                                 .limit(1)).scalar()
+        return self._teams[team]
