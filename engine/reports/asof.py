@@ -10,11 +10,12 @@ Only the task rows are not kept over time: a report asks for the tasks of the fe
 reports read the tables themselves (``CURRENT``), as they always did.
 
 A recent instant takes another way to the same rows (``recent``, chosen by counting the events after the instant
-against those before it in ``ix_events_at``): a lead without an event after the instant stands now as it stood
-then, so only the leads with one (``asof_changed``, few for a recent day) are read from their past. The leads then
-are the ``leads`` rows of the others beside the spans then of these, and ``lead_stages`` likewise (a ``UNION ALL``
-each); a median over them is read from a window of the table's sorted values around its position, merged with the
-changed leads' few rows now (taken out) and then (put in): ``Sources.quantiles``.
+against those before it in ``ix_events_at``): a lead whose columns did not change after the instant stands now as
+it stood then, so only the leads whose current span began after it (``changed``, few for a recent day) are read
+from their past, once, into temporary tables beside their rows now. The leads then are the ``leads`` rows of the
+others beside the spans then of these, and ``lead_stages`` likewise (a ``UNION ALL`` each); a median over them is
+read from a window of the table's sorted values around its position, merged with the changed leads' rows now
+(taken out) and then (put in), less the values both share: ``Sources.quantiles``.
 The counts and sums a report groups (``Sources.tally``) are computed as today's, on the tables themselves, then
 corrected: the changed leads' rows now taken away and their rows then added back, three queries of which only the
 first is large, and it reads the same covering index as today's report. So a report as of the day before costs
@@ -61,13 +62,13 @@ class Sources:
     at: dt.datetime | None = None
     specs: SpecLookup | None = None
     #: a recent instant's parts (``_recent``): per source above, the table itself, the rows in it of the leads
-    #: with an event after the instant, and their rows then
+    #: changed after the instant, and their rows then
     parts: dict[FromClause, tuple[FromClause, FromClause, FromClause]] | None = None
 
     def tally(self, conn: Connection, query: sa.Select[Any], keys: int) -> list[tuple[Any, ...]]:
         """The rows of ``query``, a GROUP BY of its first ``keys`` columns whose others are counts and sums (the
         first a count of the rows), by their keys. For a recent instant it runs on the tables as they are now,
-        the rows now of the leads with an event after the instant taken away and their rows then added back (so
+        the rows now of the leads changed after the instant taken away and their rows then added back (so
         it reads the tables' indexes as the report of today does): three queries, summed per group."""
         if self.parts is None:
             return [tuple(row) for row in conn.execute(query)]
@@ -100,7 +101,7 @@ class Sources:
         def part(index: int) -> sa.Select[Any]:
             return _swap(query, {source: parts[index] for source, parts in every.items()})
 
-        gone, added = (_floats(conn, part(k)) for k in (1, 2))
+        gone, added = cancelled(*(_floats(conn, part(k)) for k in (1, 2)))
         table = part(0)
 
         def pair_at(low: int) -> list[float]:
@@ -152,6 +153,28 @@ def _floats(conn: Connection, query: sa.Select[Any]) -> list[float]:
     """The values of a one-column query, fetched at once (a month back at a million deals, hundreds of thousands:
     row by row, fetching them took longer than the queries)."""
     return [float(v) for v in conn.execute(query).scalars().all()]
+
+
+def cancelled(gone: list[float], added: list[float]) -> tuple[list[float], list[float]]:
+    """``gone`` and ``added`` (sorted) less the values they share, copy for copy: taking a value out of the table
+    and putting it back changes no quantile. Most of a changed lead's rows then and now are alike where a median
+    reads them (a stage it left before the instant and was closed after it: the same seconds in that stage), and
+    the window ``Sources.quantiles`` reads is as wide as the values left."""
+    common = Counter(gone) & Counter(added)
+    if not common:
+        return gone, added
+
+    def less(values: list[float]) -> list[float]:
+        left = common.copy()
+        kept = []
+        for v in values:
+            if left[v]:
+                left[v] -= 1
+            else:
+                kept.append(v)
+        return kept
+
+    return less(gone), less(added)
 
 
 def merged_window(window: list[float], offset: int, last: bool, gone: list[float], added: list[float],
@@ -228,11 +251,18 @@ _stages = sa.Table("asof_lead_stages", _temp, *(sa.Column(c.name, c.type) for c 
 _LEAD_KEYS = ("process", "created_at", "team", "owner", "status", "closed_at")
 _leads = sa.Table("asof_leads", _temp, sa.Column("id", sa.Integer, primary_key=True),
                   *(sa.Column(name, leads.c[name].type) for name in _LEAD_KEYS), prefixes=["TEMPORARY"])
-#: the leads with an event after a recent instant (``changed``), and their ``lead_stages`` rows' ids (SQLite's
+#: the leads changed after a recent instant (``changed``), and their ``lead_stages`` rows' ids (SQLite's
 #: rowids, which every index of the table holds: leaving them out keeps ``ix_lead_stages_report`` covering)
 _changed = sa.Table("asof_changed", _temp, sa.Column("id", sa.Integer, primary_key=True), prefixes=["TEMPORARY"])
 _gone = sa.Table("asof_gone", _temp, sa.Column("id", sa.Integer, primary_key=True), prefixes=["TEMPORARY"])
-_TEMPORARY = (_changed, _gone, _leads, _stages)
+#: their rows now and then, read once for every query of the report (as subqueries each query read them again:
+#: a month back at a million deals, 77,000 leads' spans and stage rows for each count and each median)
+_leads_now, _leads_then = (sa.Table(name, _temp, sa.Column("id", sa.Integer, primary_key=True),
+                                    *(sa.Column(attr, leads.c[attr].type) for attr in SPAN_ATTRS),
+                                    prefixes=["TEMPORARY"]) for name in ("asof_leads_now", "asof_leads_then"))
+_stages_now = sa.Table("asof_stages_now", _temp, *(sa.Column(c.name, c.type) for c in lead_stages.c),
+                       prefixes=["TEMPORARY"])
+_TEMPORARY = (_changed, _gone, _leads, _stages, _leads_now, _leads_then, _stages_now)
 
 #: An instant is recent when the events after it are at most this many times those up to it: for the reports that
 #: read ``lead_stages`` then (True: the funnel, the forecast), and for the others (the leads alone: the board, the
@@ -250,7 +280,7 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
     ``lead_stages`` as of ``at`` is added up once into a temporary table (else it is a subquery).
 
     Two ways to the same rows, the cheaper taken (``recent``): for a recent instant the tables themselves but for
-    the leads with an event after it (``changed``), whose rows then are read from their past and put in place of
+    the leads changed after it (``changed``), whose rows then are read from their past and put in place of
     theirs; for an older one every lead's rows then from its past (``leads_at``, ``stages_at``)."""
     if at is None:
         yield CURRENT
@@ -260,7 +290,7 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
     try:
         after = recent(conn, at, RECENT_RATIO[stages])
         if after is not None:
-            changed(conn, at, after)
+            changed(conn, at)
             yield _recent(conn, at, specs, stages=stages)
             return
         lead_rows = leads_at(at)
@@ -280,19 +310,23 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
 
 
 def recent(conn: Connection, at: dt.datetime, ratio: float) -> int | None:
-    """The number of events after ``at`` if they are at most ``ratio`` times those up to it, else None: each side
-    is one range of ``ix_events_at``, counted no further than a limit that grows eightfold until one side is known
-    to be the smaller, so the probe reads about as many index entries as that smaller side holds."""
+    """The number of events after ``at`` if they are at most ``ratio`` times those up to it, else None. The events
+    after it (one range of ``ix_events_at``) are counted no further than a limit that grows eightfold, the events
+    up to it no further than the limit divided by ``ratio`` (so an old instant stops early); once the later side is
+    known, the earlier one is counted no further than it needs to be. The probe reads about as many index entries
+    as the smaller side holds."""
     limit = _FIRST_PROBE
-    while True:
+    while (after := _count(conn, events.c.at > at, limit)) >= limit:
         before_limit = limit if ratio <= 0 else math.ceil(limit / ratio)
-        after = _count(conn, events.c.at > at, limit)
-        before = _count(conn, events.c.at <= at, before_limit)
-        if after < limit:  # exact; before too, unless ratio * before >= limit > after
-            return after if after <= ratio * before else None
-        if before < before_limit:  # exact, and ratio * before < limit <= after
+        if _count(conn, events.c.at <= at, before_limit) < before_limit:  # ratio * before < limit <= after
             return None
         limit *= 8
+    if after == 0:
+        return 0
+    if ratio <= 0:
+        return None
+    needed = math.ceil(after / ratio)  # after <= ratio * before, before a whole number
+    return after if _count(conn, events.c.at <= at, needed) >= needed else None
 
 
 def _count(conn: Connection, where: Condition, limit: int) -> int:
@@ -301,45 +335,56 @@ def _count(conn: Connection, where: Condition, limit: int) -> int:
     return int(conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one())
 
 
-def changed(conn: Connection, at: dt.datetime, after: int) -> None:
-    """Fill ``asof_changed`` with the leads that have an event after ``at`` (their ``after`` events: one range of
-    ``ix_events_at``); the others stand now as they stood then, since every change of a lead is an event."""
+def changed(conn: Connection, at: dt.datetime) -> None:
+    """Fill ``asof_changed`` with the leads whose columns changed after ``at``: those whose current span began after
+    it (one range of ``ix_lead_spans_at``, a row a lead). The others stand now as they stood then: every change of
+    a lead's columns or stays begins a span (``store.history``), and the reports read nothing else of a lead but
+    its open tasks (``open_tasks`` replays those of the leads with an event after the instant). The events after the
+    instant, with a DISTINCT over them, read several rows a lead (their tasks done, their notes): 1.1-1.6 s six
+    months back at a million deals."""
     _changed.create(conn)
-    # the LIMIT keeps the range a subquery of its own: flattened, SQLite walks every event by lead for the DISTINCT
-    events_after = sa.select(events.c.lead_id).where(events.c.at > at).limit(max(after, 1)).subquery()
-    conn.execute(sa.insert(_changed).from_select(["id"], sa.select(events_after.c.lead_id).distinct()))
+    sc = lead_spans.c
+    conn.execute(sa.insert(_changed).from_select(["id"], sa.select(sc.lead_id).where(sc.ended_at.is_(None),
+                                                                                      sc.started_at > at)))
 
 
 def _recent(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages: bool) -> Sources:
-    """The sources as of a recent ``at`` (``changed``): the tables' rows of the leads without an event after it,
-    beside the rows then of those with one (their spans and stays, as ``leads_at`` and ``stages_at`` read them)."""
+    """The sources as of a recent ``at`` (``changed``): the tables' rows of the leads not changed after it,
+    beside the rows then of those with one (their spans and stays, as ``leads_at`` and ``stages_at`` read them),
+    which are kept in temporary tables with their rows now for the report's queries (``lead_stages``' only when
+    ``stages``: no other report reads it)."""
     moved = sa.select(_changed.c.id)
-    then = leads_at(at, leads_of=moved)
+    lead_columns = ["id", *SPAN_ATTRS]
+    for table in (_leads_now, _leads_then):
+        table.create(conn)
+    conn.execute(sa.insert(_leads_then).from_select(lead_columns, sa.select(leads_at(at, leads_of=moved))))
+    conn.execute(sa.insert(_leads_now).from_select(lead_columns, sa.select(*(leads.c[name] for name in lead_columns))
+                                                   .where(leads.c.id.in_(moved))))
     lead_rows = sa.union_all(
-        sa.select(leads.c.id, *(leads.c[name] for name in SPAN_ATTRS)).where(leads.c.id.not_in(moved)),
-        sa.select(then)).subquery("leads_as_of")
-    moved_stages: FromClause = stages_at(at, then)
+        sa.select(*(leads.c[name] for name in lead_columns)).where(leads.c.id.not_in(moved)),
+        sa.select(_leads_then)).subquery("leads_as_of")
+    stage_columns = [c.name for c in lead_stages.c]
+    stages_then: FromClause = stages_at(at, _leads_then)
+    stages_now: FromClause = sa.select(lead_stages).where(lead_stages.c.lead_id.in_(moved)).subquery("moved_stages_now")
+    kept = lead_stages.c.lead_id.not_in(moved)
     if stages:
-        _stages.create(conn)
-        conn.execute(sa.insert(_stages).from_select([c.name for c in moved_stages.c], sa.select(moved_stages)))
-        moved_stages = _stages
-    if conn.dialect.name == "sqlite":
-        _gone.create(conn)
-        rowid: sa.ColumnClause[int] = sa.literal_column("rowid")
-        conn.execute(sa.insert(_gone).from_select(["id"], sa.select(rowid).select_from(lead_stages)
-                                                  .where(lead_stages.c.lead_id.in_(moved))))
-        kept = rowid.not_in(sa.select(_gone.c.id))
-    else:
-        kept = lead_stages.c.lead_id.not_in(moved)
+        for table in (_stages, _stages_now):
+            table.create(conn)
+        conn.execute(sa.insert(_stages).from_select(stage_columns, sa.select(stages_then)))
+        conn.execute(sa.insert(_stages_now).from_select(stage_columns, sa.select(stages_now)))
+        stages_then, stages_now = _stages, _stages_now
+        if conn.dialect.name == "sqlite":
+            _gone.create(conn)
+            rowid: sa.ColumnClause[int] = sa.literal_column("rowid")
+            conn.execute(sa.insert(_gone).from_select(["id"], sa.select(rowid).select_from(lead_stages)
+                                                      .where(lead_stages.c.lead_id.in_(moved))))
+            kept = rowid.not_in(sa.select(_gone.c.id))
     # without lead_id (which no report reads of them), the kept rows are read from the covering indexes
-    names = [c.name for c in lead_stages.c if c.name != "lead_id"]
+    names = [name for name in stage_columns if name != "lead_id"]
     stage_rows = sa.union_all(sa.select(*(lead_stages.c[name] for name in names)).where(kept),
-                              sa.select(*(moved_stages.c[name] for name in names))).subquery("lead_stages_as_of")
-    leads_now = sa.select(leads.c.id, *(leads.c[name] for name in SPAN_ATTRS)).where(leads.c.id.in_(moved))
-    stages_now = sa.select(lead_stages).where(lead_stages.c.lead_id.in_(moved))
-    return Sources(lead_rows, stage_rows, at, specs, {
-        lead_rows: (leads, leads_now.subquery("moved_leads_now"), then),
-        stage_rows: (lead_stages, stages_now.subquery("moved_stages_now"), moved_stages)})
+                              sa.select(*(stages_then.c[name] for name in names))).subquery("lead_stages_as_of")
+    return Sources(lead_rows, stage_rows, at, specs, {lead_rows: (leads, _leads_now, _leads_then),
+                                                      stage_rows: (lead_stages, stages_now, stages_then)})
 
 
 def leads_at(at: dt.datetime, leads_of: sa.Select[tuple[int]] | None = None) -> sa.Subquery:
@@ -354,18 +399,22 @@ def leads_at(at: dt.datetime, leads_of: sa.Select[tuple[int]] | None = None) -> 
 
 def stages_at(at: dt.datetime, lead_rows: FromClause) -> sa.Subquery:
     """``lead_stages`` as it stood at ``at``: per lead then and stage, its stays begun by then added up
-    (``lead_rows``: the leads then, their ``id`` and the columns ``lead_stages`` repeats)."""
+    (``lead_rows``: the leads then, their ``id`` and the columns ``lead_stages`` repeats). The stays are added up
+    per lead and stage in the order of ``ix_lead_stays_lead``, before the lead's columns are joined to them."""
     st, lc = lead_stays.c, lead_rows.c
     ended = st.left_at <= at
-    lead_keys = tuple(lc[name] for name in _LEAD_KEYS)
-    return (sa.select(st.lead_id, st.stage, *lead_keys,
-                      sa.func.min(st.entered_at).label("entered_at"),
-                      sa.func.max(sa.case((sa.or_(st.left_at.is_(None), st.left_at > at), st.entered_at)))
-                      .label("stay_started_at"),
-                      sa.cast(sa.func.coalesce(sa.func.sum(sa.case((ended, st.seconds), else_=0)), 0), sa.BigInteger)
-                      .label("seconds"),
-                      (sa.func.max(sa.case((sa.and_(ended, st.moved_on), 1), else_=0)) == 1).label("moved_on"))
-            .select_from(lead_stays.join(lead_rows, lc.id == st.lead_id))
-            .where(st.entered_at <= at)
-            .group_by(st.lead_id, st.stage, *lead_keys)
+    stays = (sa.select(st.lead_id, st.stage,
+                       sa.func.min(st.entered_at).label("entered_at"),
+                       sa.func.max(sa.case((sa.or_(st.left_at.is_(None), st.left_at > at), st.entered_at)))
+                       .label("stay_started_at"),
+                       sa.cast(sa.func.coalesce(sa.func.sum(sa.case((ended, st.seconds), else_=0)), 0), sa.BigInteger)
+                       .label("seconds"),
+                       (sa.func.max(sa.case((sa.and_(ended, st.moved_on), 1), else_=0)) == 1).label("moved_on"))
+             .where(st.lead_id.in_(sa.select(lc.id)), st.entered_at <= at)
+             .group_by(st.lead_id, st.stage)
+             .subquery("stays_as_of"))
+    sc = stays.c
+    return (sa.select(sc.lead_id, sc.stage, *(lc[name] for name in _LEAD_KEYS), sc.entered_at, sc.stay_started_at,
+                      sc.seconds, sc.moved_on)
+            .select_from(stays.join(lead_rows, lc.id == sc.lead_id))
             .subquery("lead_stages_as_of"))

@@ -69,9 +69,11 @@ class BoardService(Service):
         ctx = self.ctx
         with asof.sources(conn, at, ctx.specs_lookup(conn)) as src:
             lc = src.leads.c
-            names = [ctx.spec(conn, process).id] if process is not None else [r[0] for r in conn.execute(
-                sa.select(lc.process).where(lc.status == LeadStatus.OPEN, *seen.on(src.leads))
-                .distinct().order_by(lc.process))]
+            # the processes with open leads then: counted as the reports count (today's index, corrected by the
+            # leads changed since), not a DISTINCT over every lead then
+            names = [ctx.spec(conn, process).id] if process is not None else [r[0] for r in src.tally(
+                conn, sa.select(lc.process, sa.func.count()).where(lc.status == LeadStatus.OPEN, *seen.on(src.leads))
+                .group_by(lc.process), 1)]
             return [board_asof.board_at(conn, ctx.spec(conn, name), src, seen, light=light, limit=limit)
                     for name in names]
 
