@@ -64,6 +64,16 @@ class Sources:
     #: a recent instant's parts (``_recent``): per source above, the table itself, the rows in it of the leads
     #: changed after the instant, and their rows then
     parts: dict[FromClause, tuple[FromClause, FromClause, FromClause]] | None = None
+    #: a recent instant's leads as the arms of their ``UNION ALL`` (``each``)
+    arms: dict[FromClause, tuple[tuple[FromClause, tuple[Condition, ...]], ...]] | None = None
+
+    def each(self, source: FromClause) -> list[tuple[FromClause, list[Condition]]]:
+        """The tables ``source``'s rows are read from, each with the conditions keeping its share: for a recent
+        instant the table less the changed leads, and their rows then; else ``source`` alone. A statement that
+        joins a few rows to the leads then (or groups a few of them) runs once per table, on its indexes, where
+        SQLite would materialise the whole ``UNION ALL`` (a million leads) to join it."""
+        found = (self.arms or {}).get(source)
+        return [(source, [])] if found is None else [(table, list(keep)) for table, keep in found]
 
     def tally(self, conn: Connection, query: sa.Select[Any], keys: int) -> list[tuple[Any, ...]]:
         """The rows of ``query``, a GROUP BY of its first ``keys`` columns whose others are counts and sums (the
@@ -384,7 +394,8 @@ def _recent(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages: boo
     stage_rows = sa.union_all(sa.select(*(lead_stages.c[name] for name in names)).where(kept),
                               sa.select(*(stages_then.c[name] for name in names))).subquery("lead_stages_as_of")
     return Sources(lead_rows, stage_rows, at, specs, {lead_rows: (leads, _leads_now, _leads_then),
-                                                      stage_rows: (lead_stages, stages_now, stages_then)})
+                                                      stage_rows: (lead_stages, stages_now, stages_then)},
+                   {lead_rows: ((leads, (leads.c.id.not_in(moved),)), (_leads_then, ()))})
 
 
 def leads_at(at: dt.datetime, leads_of: sa.Select[tuple[int]] | None = None) -> sa.Subquery:

@@ -83,7 +83,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             .where(leads.c.status == LeadStatus.OPEN, leads.c.red_at <= now, leads.c.owner.is_not(None), *scoped(leads))
             .group_by(leads.c.owner), 1):
         row(name)["red"] = int(n)
-    for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes, leads).items():
+    for name, (gave_up, won_by_colleague) in _given_up(conn, window, scoped, processes, src).items():
         tally = row(name)
         tally["gave_up"], tally["won_by_colleague"] = gave_up, won_by_colleague
     return {"period": window.as_dict(),
@@ -100,7 +100,7 @@ def _salesperson(owner: str, t: Counter[str]) -> results.Salesperson:
 
 
 def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condition]],
-              processes: list[str], leads: sa.FromClause) -> dict[str, list[int]]:
+              processes: list[str], src: Sources) -> dict[str, list[int]]:
     """Per salesperson, [leads given up, of which a colleague won the client afterwards], given up in ``window``.
 
     Giving up is closing a lead without a sale, or having it rotated to a colleague (a recalled lead leaves with
@@ -113,8 +113,6 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
     no index on ``ownerships.how``: with one, a database without planner statistics looked up every win for every
     rotation).
     """
-    lead_of = leads.alias("rotated_lead")
-    winner = leads.alias("winner")
     previous = ownerships.alias("previous")
     earlier_owner = (sa.select(previous.c.owner)
                      .where(previous.c.client_id == ownerships.c.client_id, previous.c.lead_id == ownerships.c.lead_id,
@@ -126,11 +124,18 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
     # or is X and the second is someone and won after t. Each closing meets one row, however many deals the
     # client's account holds (joined to every win of its client, a migrated account of thousands of deals made the
     # query quadratic: 5 s at 100,000 deals; to each of the two winners, 2.8 s at a million).
-    last_wins = (sa.select(winner.c.client_id, winner.c.owner, sa.func.max(winner.c.closed_at).label("closed_at"))
-                 .where(winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
-                        winner.c.owner.is_not(None),
-                        *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
-                 .group_by(winner.c.client_id, winner.c.owner).subquery("last_wins"))
+    # As of an instant, per table of the leads then (``Sources.each``), each grouped on its own index.
+    won = [sa.select(winner.c.client_id, winner.c.owner, sa.func.max(winner.c.closed_at).label("closed_at"))
+           .where(*keep, winner.c.process.in_(processes), winner.c.status == LeadStatus.WON,
+                  winner.c.owner.is_not(None), *([winner.c.closed_at < window.cutoff] if window.cutoff else []))
+           .group_by(winner.c.client_id, winner.c.owner) for winner, keep in src.each(src.leads)]
+    if len(won) == 1:
+        last_wins = won[0].subquery("last_wins")
+    else:
+        each_won = sa.union_all(*won).subquery("each_won")
+        last_wins = (sa.select(each_won.c.client_id, each_won.c.owner,
+                               sa.func.max(each_won.c.closed_at).label("closed_at"))
+                     .group_by(each_won.c.client_id, each_won.c.owner).subquery("last_wins"))
     ranked = sa.select(last_wins, sa.func.row_number().over(
         partition_by=last_wins.c.client_id, order_by=last_wins.c.closed_at.desc()).label("rank")).subquery("ranked")
     wins = (sa.select(ranked.c.client_id,
@@ -143,17 +148,18 @@ def _given_up(conn: Connection, window: Period, scoped: Callable[..., list[Condi
         """When the client's latest win by someone other than ``owner`` was (NULL: never)."""
         return sa.case((wins.c.owner != owner, wins.c.closed_at), else_=wins.c.second_at)
 
-    # The rotations in the window, then those of leads in scope, read once for both counts: the leads as of an
-    # instant are a subquery without an index, which SQLite materialises whole for each statement that joins it
-    # (without planner statistics it walked every ownership for each lead then instead: 4.4 s at 10,000 leads).
+    # The rotations in the window, then those of leads in scope, read once for both counts, joined to each table
+    # of the leads then by its key (``Sources.each``): the leads as of an instant are a subquery without an
+    # index, which SQLite materialises whole for each statement that joins it (without planner statistics it
+    # walked every ownership for each lead then instead: 4.4 s at 10,000 leads).
     moves = (sa.select(ownerships.c.client_id, ownerships.c.lead_id, ownerships.c.started_at,
                        earlier_owner.label("owner"))
              .where(ownerships.c.how == EventKind.ROTATED, *window.conditions(ownerships.c.started_at))
              .cte("rotations"))
-    rotated = (sa.select(moves)
-               .select_from(moves.join(lead_of, lead_of.c.id == moves.c.lead_id))
-               .where(moves.c.owner.is_not(None), *scoped(lead_of, owner_column=moves.c.owner))
-               .cte("rotated"))
+    rotated_in = [sa.select(moves).select_from(moves.join(lead_of, lead_of.c.id == moves.c.lead_id))
+                  .where(*keep, moves.c.owner.is_not(None), *scoped(lead_of, owner_column=moves.c.owner))
+                  for lead_of, keep in src.each(src.leads)]
+    rotated = (rotated_in[0] if len(rotated_in) == 1 else sa.union_all(*rotated_in)).cte("rotated")
     if _materialized_ctes(conn):  # each first, so that every plan starts from them
         wins, moves, rotated = (cte.prefix_with("MATERIALIZED") for cte in (wins, moves, rotated))
     # leads closed by each owner: distinct leads in the order of ix_closures_owner (process, owner, lead_id), no sort

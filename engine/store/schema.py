@@ -202,10 +202,11 @@ closures = sa.Table(
     sa.Column("reopened_at", sa.DateTime),
     sa.Index("ix_closures_closed_at", "closed_at"),
     # The refusal and salespeople reports: one covering range per process and kind; a won client's earlier
-    # closings by someone else.
+    # closings by someone else, covering (looked up in the table, the closings of a million migrated deals took
+    # the salespeople report 1 s of its 3; migration 0017).
     sa.Index("ix_closures_report", "process", "kind", "closed_at", "owner", "team", "reason", "product",
              "value_minor", "lead_id"),
-    sa.Index("ix_closures_client_id", "client_id", "closed_at"),
+    sa.Index("ix_closures_client_id", "client_id", "closed_at", "owner", "process", "lead_id"),
     sa.Index("ix_closures_owner", "process", "owner", "lead_id", "closed_at", "team"),
 )
 
