@@ -360,7 +360,7 @@ def changed(conn: Connection, at: dt.datetime) -> None:
 
 def _recent(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages: bool) -> Sources:
     """The sources as of a recent ``at`` (``changed``): the tables' rows of the leads not changed after it,
-    beside the rows then of those with one (their spans and stays, as ``leads_at`` and ``stages_at`` read them),
+    beside the rows then of the others (their spans and stays, as ``leads_at`` and ``stages_at`` read them),
     which are kept in temporary tables with their rows now for the report's queries (``lead_stages``' only when
     ``stages``: no other report reads it)."""
     moved = sa.select(_changed.c.id)
