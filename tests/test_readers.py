@@ -20,6 +20,11 @@ from engine.errors import DatabaseBusy
 from tests.conftest import Team, js, refused
 
 PV = "photovoltaics"
+#: How long a read may take beside the import. A read that waited for the writer would take the import's remaining
+#: time (seconds: the import is still running after the reads, checked below) or the 30 s busy timeout; the reads
+#: here run in the test's process, sharing its interpreter lock with the import's thread on two cores, so their
+#: own time varies with the machine (1.1 s once in CI against the earlier bound of 1 s).
+PROMPT = 5.0
 
 
 @contextmanager
@@ -61,7 +66,7 @@ def _wait_for_the_write_lock(url: str, thread: threading.Thread) -> None:
 
 
 @pytest.mark.slow
-def test_reads_answer_within_a_second_while_a_long_import_writes(team: Team, tmp_path: Path) -> None:
+def test_reads_answer_at_once_while_a_long_import_writes(team: Team, tmp_path: Path) -> None:
     if not team.url.startswith("sqlite"):
         pytest.skip("PostgreSQL's readers never wait for writers (MVCC); the write lock is SQLite's")
     lead_id = team.as_("anna").leads.add(process=PV, name="Jan Kowalski")["id"]
@@ -70,12 +75,12 @@ def test_reads_answer_within_a_second_while_a_long_import_writes(team: Team, tmp
         for _ in range(3):
             begun = time.monotonic()
             shown = js(team.url, "anna", f"lead show {lead_id}")
-            assert time.monotonic() - begun < 1.0
+            assert time.monotonic() - begun < PROMPT
             assert shown["id"] == lead_id
             begun = time.monotonic()
             assert team.as_("anna").leads.history(lead_id)[0]["kind"] == "created"
             assert len(team.as_("anna").boards.board(process=PV)) == 1
-            assert time.monotonic() - begun < 1.0
+            assert time.monotonic() - begun < PROMPT
         # a writer that must wait says so: one sentence, no traceback, nothing written
         assert refused(busy_url, "anna", f"lead set {lead_id} roof_type=flat") == (
             "Error: the database is busy: another writer (such as an import) has held it longer than this one "
