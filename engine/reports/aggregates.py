@@ -11,18 +11,12 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from engine.store.schema import SECONDS_PER_DAY, seconds_between
+
 if TYPE_CHECKING:
     from engine.store.sqltypes import Condition, Expr
 
-SECONDS_PER_DAY = 86400
-
-
-def seconds_between(conn: Connection, start: Expr, end: Expr) -> Expr:
-    """SQL: whole seconds from ``start`` to ``end`` (two date-time expressions)."""
-    if conn.dialect.name == "postgresql":
-        return sa.cast(sa.func.round(sa.func.extract("epoch", end - start)), sa.BigInteger)
-    return sa.cast(sa.func.round((sa.func.julianday(end) - sa.func.julianday(start)) * SECONDS_PER_DAY),
-                   sa.Integer)
+__all__ = ["SECONDS_PER_DAY", "grouped_quantiles", "in_days", "quantiles", "ratio", "seconds_between"]
 
 
 def _interpolate(low: float, high: float | None, fraction: float) -> float:

@@ -34,7 +34,7 @@ def _won(process: str, rows: sa.FromClause = leads) -> list[Condition]:
 def cycle_stats(conn: Connection, where: list[Condition], rows: sa.FromClause = leads) -> results.CycleStats:
     """Days from creation to win of the won leads matching ``where`` (which includes the won condition):
     their count, mean, quartiles (median in the middle), minimum and maximum."""
-    days = seconds_between(conn, rows.c.created_at, rows.c.closed_at)
+    days = seconds_between(rows.c.created_at, rows.c.closed_at)
     n, total, low, high = conn.execute(sa.select(sa.func.count(), sa.func.sum(days), sa.func.min(days),
                                                  sa.func.max(days)).where(*where)).one()
     n = int(n)
@@ -53,7 +53,7 @@ def measured_cycle(conn: Connection, process: str, before: dt.datetime | None = 
     where = [*_won(process, rows), *([rows.c.closed_at < before] if before is not None else [])]
     counted = src.tally(conn, sa.select(sa.func.count()).where(*where), 0)
     n = int(counted[0][0]) if counted else 0
-    (median,) = src.quantiles(conn, seconds_between(conn, rows.c.created_at, rows.c.closed_at), where, n)
+    (median,) = src.quantiles(conn, seconds_between(rows.c.created_at, rows.c.closed_at), where, n)
     return (None if median is None else median / SECONDS_PER_DAY), n
 
 
@@ -73,7 +73,7 @@ def cycle(conn: Connection, specs: list[ProcessSpec], window: Period, scope: lis
     stalled-lead detection's cycle of the wins ``before`` an instant (a report as of it), else of every win.
     ``src``: where the leads are read (``asof.sources``: as they stood at an instant, the wins then)."""
     rows = src.leads
-    days = seconds_between(conn, rows.c.created_at, rows.c.closed_at)
+    days = seconds_between(rows.c.created_at, rows.c.closed_at)
     out: results.Cycles = {"period": window.as_dict(), "processes": [], "by_salesperson": [], "by_source": []}
     for spec in specs:
         where = [*_won(spec.id, rows), *window.conditions(rows.c.closed_at), *scope]

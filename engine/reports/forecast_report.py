@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 #: Closed leads (won or lost) that reached a stage before the forecast trusts their win rate over the
 #: declared probability; won leads from a stage before it trusts their median time to the win.
 MIN_HISTORY = 20
+#: Below every duration in seconds (10,000 years are 3.2e11). A median of the days to a win reads a stage's won
+#: rows in their order from ``ix_lead_stages_to_close``; SQLite 3.40 counts that index as not covering its
+#: expression and sorts the rows of ``ix_lead_stages_outcome`` instead (0.2 s a stage at a million deals against
+#: 0.01 s), unless the query holds a range of the expression, which only that index serves: this one, true of
+#: every row (docs/performance.md, "Session 12").
+_EVERY_DURATION = -(2 ** 62)
 
 
 def _prior(spec: ProcessSpec, stage: str) -> float:
@@ -39,24 +45,27 @@ def _declared_days(spec: ProcessSpec, stage: str) -> float:
     return spec.sales_cycle_days * (len(spec.stages) - index) / len(spec.stages)
 
 
-def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None,
-              src: Sources = CURRENT) -> dict[str, results.Estimate]:
+def estimates(conn: Connection, spec: ProcessSpec, src: Sources = CURRENT) -> dict[str, results.Estimate]:
     """Per stage of ``spec`` (and any stage an open lead is in): the probability of winning from it and the days
-    from entering it to the win, each with its method and the number of historical leads it rests on."""
+    from entering it to the win, each with its method and the number of historical leads it rests on.
+
+    The history is every lead of ``src`` closed: as of an instant, the leads as they stood then, closed by then
+    (no further condition on the closing's time, which would let SQLite read the median's rows by their closing
+    in ``ix_lead_stages_outcome`` and sort them, where ``ix_lead_stages_to_close`` holds them in order)."""
     ls = src.lead_stages.c
-    closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES), *([ls.closed_at < cutoff] if cutoff else [])]
+    closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES)]
     history: dict[str, dict[str, int]] = {}
     for stage, status, n in src.tally(conn, sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
                                       .group_by(ls.stage, ls.status), 2):
         history.setdefault(stage, {})[status] = int(n)
-    to_win = seconds_between(conn, ls.entered_at, ls.closed_at)
+    to_win = seconds_between(ls.entered_at, ls.closed_at)
     out: dict[str, results.Estimate] = {}
     for stage in [*spec.stage_ids, *sorted(set(history) - set(spec.stage_ids))]:
         won = history.get(stage, {}).get(LeadStatus.WON, 0)
         n = won + history.get(stage, {}).get(LeadStatus.LOST, 0)
         # one small sort per stage (its won rows are one range of ix_lead_stages_outcome): cheaper than a window
-        (median,) = src.quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == LeadStatus.WON],
-                                  won if won >= MIN_HISTORY else 0)
+        (median,) = src.quantiles(conn, to_win, [*closed, ls.stage == stage, ls.status == LeadStatus.WON,
+                                                 to_win > _EVERY_DURATION], won if won >= MIN_HISTORY else 0)
         declared = spec.stage(stage).probability if spec.stage(stage) else None  # type: ignore[union-attr]
         if n >= MIN_HISTORY:
             probability, method = won / n, "measured"
@@ -83,13 +92,13 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int, scope: list[Condition],
-             cutoff: dt.datetime | None, src: Sources = CURRENT) -> results.Forecast:
+             src: Sources = CURRENT) -> results.Forecast:
     """Expected wins and value per month for ``months`` months from this one, from the open leads in ``scope``.
 
     A lead in stage S counts ``p(S)`` wins and ``p(S) x value``, in the month of the day it entered S plus S's
     days to the win (rounded to whole days); a lead already past that day is expected this month.
     """
-    per_stage = estimates(conn, spec, cutoff, src)
+    per_stage = estimates(conn, spec, src)
     leads = src.leads
     first = now.date().replace(day=1)
     labels = [_month(_add_months(first, i)) for i in range(months)]

@@ -22,7 +22,7 @@ def products(conn: Connection, specs: list[ProcessSpec], window: Period, scope: 
     """Per process and product (None: leads without one), the leads won and lost in ``window``: the win rate
     won / (won + lost), the won value, and the mean and median days from creation to win; most won first.
     ``leads``: where they are read (``asof.sources``: as they stood at an instant, won or lost then)."""
-    days = seconds_between(conn, leads.c.created_at, leads.c.closed_at)
+    days = seconds_between(leads.c.created_at, leads.c.closed_at)
     figures: list[results.ProductFigures] = []
     for spec in specs:
         closed = [leads.c.process == spec.id, *window.conditions(leads.c.closed_at), *scope]

@@ -64,7 +64,7 @@ def salespeople(conn: Connection, specs: list[ProcessSpec], window: Period, now:
             tally["held"] += int(n)
             tally["held_value"] += int(value)
     # won and lost per owner in the order of ix_leads_closed (process, status, owner): no sort
-    days = sa.case((leads.c.status == LeadStatus.WON, seconds_between(conn, leads.c.created_at, leads.c.closed_at)))
+    days = sa.case((leads.c.status == LeadStatus.WON, seconds_between(leads.c.created_at, leads.c.closed_at)))
     for _, status, name, n, value, total_seconds in src.tally(
             conn, sa.select(leads.c.process, leads.c.status, leads.c.owner, sa.func.count(),
                             sa.func.sum(leads.c.value_minor), sa.func.sum(days))

@@ -149,25 +149,37 @@ def keep_statistics(conn: Connection) -> bool:
     newest = conn.exec_driver_sql("SELECT max(id) FROM leads").scalar() or 0
     if newest < STATISTICS_AFTER:
         return False
-    sqlite = conn.dialect.name == "sqlite"
-    if sqlite:
+    counted = counted_leads(conn)
+    if counted is not None and newest < 2 * counted:
+        return False
+    analyse(conn, [table.name for table in metadata.sorted_tables])
+    return True
+
+
+def counted_leads(conn: Connection) -> int | None:
+    """The leads the planner's statistics counted, or None where the database keeps none."""
+    if conn.dialect.name == "sqlite":
         stat = None
         if conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").first():
             stat = conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE tbl = 'leads' LIMIT 1").scalar()
-        counted = int(str(stat).split()[0]) if stat is not None else None
-    else:  # -1 until the table is first analysed
-        tuples = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = to_regclass('leads')").scalar()
-        counted = int(tuples) if tuples is not None and tuples >= 0 else None
-    if counted is not None and newest < 2 * counted:
-        return False
-    tables = [f'"{table.name}"' for table in metadata.sorted_tables]
-    if sqlite:
+        return int(str(stat).split()[0]) if stat is not None else None
+    # -1 until the table is first analysed
+    tuples = conn.exec_driver_sql("SELECT reltuples FROM pg_class WHERE oid = to_regclass('leads')").scalar()
+    return int(tuples) if tuples is not None and tuples >= 0 else None
+
+
+def analyse(conn: Connection, tables: list[str]) -> None:
+    """Gather the planner's statistics of ``tables`` (on SQLite from a bounded sample of each index). A migration
+    that makes an index calls it where the database keeps statistics: SQLite plans an index it has none of as
+    if it were the most selective (the funnel read a new, non-covering index of ``lead_stages``: 0.8 s -> 7.5 s at
+    a million deals, migration 0018)."""
+    quoted = [f'"{name}"' for name in tables]
+    if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(f"PRAGMA analysis_limit={ANALYSIS_LIMIT}")
-        for table in tables:
+        for table in quoted:
             conn.exec_driver_sql(f"ANALYZE {table}")
     else:
-        conn.exec_driver_sql("ANALYZE " + ", ".join(tables))
-    return True
+        conn.exec_driver_sql("ANALYZE " + ", ".join(quoted))
 
 
 def _driver_id(conn: Any) -> int:
