@@ -110,7 +110,7 @@ class BoardService(Service):
                 # or whose owner was deactivated
                 agenda["unassigned"] = (board.unassigned(conn, seen.team, now) if past is None
                                         else board_asof.unassigned_at(conn, src, seen.team))
-                agenda["reviews"] = self.engine.recovery.reviews(as_of=as_of)
+                agenda["reviews"] = self.engine.recovery.reviews_seen(conn, actor, past, src)
             return agenda
 
 

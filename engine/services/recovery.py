@@ -27,6 +27,7 @@ from engine.store import clients, closures, leads, reviews
 from engine.vocab import NOTE_LENGTH, REASON_LENGTH, ClosureKind, EventKind, LeadStatus, ReviewState
 
 if TYPE_CHECKING:
+    from engine.reports.asof import Sources
     from engine.store.sqltypes import Mapping, Record
 
 
@@ -45,16 +46,24 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            policy.require_sees_reviews(actor)
             if past is None:
-                return [views.review(r, self._review_due(conn, r))
-                        for r in conn.execute(self._reviews_query(leads, actor, state)).mappings()]
+                return self.reviews_seen(conn, actor, None, asof.CURRENT, state)
             with asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
-                query = self._reviews_query(src.leads, actor, None).where(reviews.c.requested_at <= past)
-                rows = [r if r["decided_at"] is not None and r["decided_at"] <= past else  # undecided then
-                        {**r, "state": ReviewState.OPEN.value, "decided_by": None, "decided_at": None, "note": None}
-                        for r in conn.execute(query).mappings()]
-            return [views.review(r, self._review_due(conn, r)) for r in rows if state is None or r["state"] == state]
+                return self.reviews_seen(conn, actor, past, src, state)
+
+    def reviews_seen(self, conn: Connection, actor: Actor, past: dt.datetime | None, src: Sources,
+                     state: str | None = ReviewState.OPEN) -> list[results.Review]:
+        """``reviews`` on an open connection, as of ``past`` from its sources ``src`` (the stand-up's own, read
+        once for both: six months back at a million deals they take a second and more to read)."""
+        policy.require_sees_reviews(actor)
+        if past is None:
+            return [views.review(r, self._review_due(conn, r))
+                    for r in conn.execute(self._reviews_query(leads, actor, state)).mappings()]
+        query = self._reviews_query(src.leads, actor, None).where(reviews.c.requested_at <= past)
+        rows = [r if r["decided_at"] is not None and r["decided_at"] <= past else  # undecided then
+                {**r, "state": ReviewState.OPEN.value, "decided_by": None, "decided_at": None, "note": None}
+                for r in conn.execute(query).mappings()]
+        return [views.review(r, self._review_due(conn, r)) for r in rows if state is None or r["state"] == state]
 
     @staticmethod
     def _reviews_query(lead_rows: sa.FromClause, actor: Actor, state: str | None) -> sa.Select[Any]:
