@@ -22,10 +22,11 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_index('ix_lead_stages_to_close', 'lead_stages',
-                    ['process', 'stage', 'status', seconds_between(sa.column('entered_at'), sa.column('closed_at'))],
-                    unique=False)
+                    ['process', 'stage', 'status', seconds_between(sa.column('entered_at'), sa.column('closed_at')),
+                     'created_at'], unique=False)
     op.drop_index('ix_lead_spans_at', table_name='lead_spans')
-    op.create_index('ix_lead_spans_at', 'lead_spans', ['ended_at', 'started_at', 'lead_id'], unique=False)
+    op.create_index('ix_lead_spans_at', 'lead_spans', ['ended_at', 'started_at', 'created_at', 'lead_id'],
+                    unique=False)
     _statistics()
 
 
