@@ -1,16 +1,14 @@
-"""The two ways to the reports as of an instant give the same, true reports (engine/reports/asof.py): the recent
-way (today's tables, with the rows then of the leads that have an event after the instant put in place of theirs)
-and the way of an older instant (every lead's rows then from its past), each forced at instants on and right
-beside the history's changes: a stay that ends exactly at the instant, a closing, a reopening, a rotation, a
-lead created right after it. Each is compared with the reports of a database that ran only the history up to the
-instant (``tests.test_reports_asof``).
+"""The reports as of an instant are true (engine/reports/asof.py: today's tables as the leads created by then,
+with the rows then of the leads changed after it put in place of theirs) at instants on and right beside the
+history's changes: a stay that ends exactly at the instant, a closing, a reopening, a rotation, a lead created
+right after it; and in random histories. Each is compared with the reports of a database that ran only the
+history up to the instant (``tests.test_reports_asof``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,31 +41,7 @@ TICK = dt.timedelta(microseconds=1)
 CHANGES = ["03-06", "03-06T12:00", "03-10", "03-16", "03-18"]
 
 
-def force(monkeypatch: pytest.MonkeyPatch, recent: bool) -> None:
-    """Make every instant with an event after it and one before it recent, or none."""
-    ratio = 1e9 if recent else 0.0
-    monkeypatch.setattr(asof, "RECENT_RATIO", {True: ratio, False: ratio})
-
-
-@pytest.fixture(params=["recent", "older"])
-def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[bool]]:
-    """Force one of the two ways; yields the ways ``asof.changed`` chose (True: the recent one)."""
-    force(monkeypatch, request.param == "recent")
-    chosen: list[bool] = []
-    real = asof.recent
-
-    def spy(conn: object, at: dt.datetime, ratio: float) -> int | None:
-        after = real(conn, at, ratio)  # type: ignore[arg-type]
-        chosen.append(after is not None)
-        return after
-
-    monkeypatch.setattr(asof, "recent", spy)
-    yield chosen
-    assert chosen and set(chosen) == {request.param == "recent"}, "the forced way was not taken"
-
-
-def test_each_way_as_of_a_change_and_right_before_it_equals_the_history_up_to_then(
-        team: Team, tmp_path: Path, way: list[bool]) -> None:
+def test_as_of_a_change_and_right_before_it_equals_the_history_up_to_then(team: Team, tmp_path: Path) -> None:
     play(team.admin)
     instants = [at.isoformat() for when in CHANGES for at in (instant(when) - TICK, instant(when))]
     with clock.frozen(instant(END)):
@@ -89,14 +63,11 @@ def test_each_way_as_of_a_change_and_right_before_it_equals_the_history_up_to_th
 @settings(max_examples=8, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(steps=STEPS,
-       cuts=st.lists(st.tuples(st.integers(0, 23), st.sampled_from([-1, 0, 1])), min_size=2, max_size=2),
-       recent=st.booleans())
-def test_a_random_history_as_of_its_events_is_its_prefix_either_way(
-        empty_floor: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, steps: list[tuple[str, int, int, int]],
-        cuts: list[tuple[int, int]], recent: bool) -> None:
+       cuts=st.lists(st.tuples(st.integers(0, 23), st.sampled_from([-1, 0, 1])), min_size=2, max_size=2))
+def test_a_random_history_as_of_its_events_is_its_prefix(
+        empty_floor: Path, tmp_path: Path, steps: list[tuple[str, int, int, int]], cuts: list[tuple[int, int]]) -> None:
     script = random_script(instant("2026-02-02T09:00"), steps)
     last = script[-1][0]
-    force(monkeypatch, recent)
     whole = run_script(script, fresh_copy(empty_floor, tmp_path, "whole"))
     with contextlib.ExitStack() as stack:
         stack.callback(whole.close)
@@ -107,14 +78,14 @@ def test_a_random_history_as_of_its_events_is_its_prefix_either_way(
             upto = run_script(script, fresh_copy(empty_floor, tmp_path, "upto"), then)
             stack.callback(upto.close)
             with clock.frozen(then):
-                assert past == reports(upto), (then, recent)
+                assert past == reports(upto), then
 
 
 @settings(max_examples=400, deadline=None)
 @given(table=st.lists(st.integers(0, 12), max_size=40), data=st.data())
 def test_a_quantile_from_a_window_of_the_table_and_the_changed_rows_is_the_one_of_the_rows_then(
         table: list[int], data: st.DataObject) -> None:
-    """``Sources.quantiles`` for a recent instant: the values at a position of (table - gone) + added, read from a
+    """``Sources.quantiles`` as of an instant: the values at a position of (table - gone) + added, read from a
     window of the sorted table around the position and the few rows gone and added (``asof.merged_window``), are
     those of the whole multiset sorted; and where the window does not reach them it says so (the caller then reads
     the union). Small values: many equal ones, the case where which copy is taken out must not matter."""

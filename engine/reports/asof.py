@@ -1,26 +1,23 @@
 """The leads and ``lead_stages`` as they stood at a past instant, for the reports given ``as_of``.
 
-They are read from the leads' past that the write path keeps (``store.history``): the leads then are the spans
-of ``lead_spans`` going on at the instant (``started_at <= T AND (ended_at IS NULL OR ended_at > T)``, a range
-of ``ix_lead_spans_at``), and ``lead_stages`` then is each lead's stays begun by the instant (``lead_stays``),
-added up per stage as ``engine.visits`` adds them (the first entry, the stay going on then, the seconds and
-moving on of those ended by then), beside the lead's columns then. Leads created after the instant do not exist.
-Only the task rows are not kept over time: a report asks for the tasks of the few leads it lists
-(``Sources.open_tasks``), replayed from their events when they have one after the instant. Without ``as_of`` the
-reports read the tables themselves (``CURRENT``), as they always did.
-
-A recent instant takes another way to the same rows (``recent``, chosen by counting the events after the instant
-against those before it in ``ix_events_at``): a lead whose columns did not change after the instant stands now as it
-stood then, so only the leads created by then whose current span began after it (``changed``, few for a recent day)
-are read from their past, once, into temporary tables beside their rows now; the leads created after it are left out
-of the tables' rows (``created_at``, which the reports' covering indexes hold). The leads then are the ``leads``
-rows of the others beside the spans then of these, and ``lead_stages`` likewise (a ``UNION ALL`` each); a median
-over them is read from a window of the table's sorted values around its position, merged with the changed leads'
-rows now (taken out) and then (put in), less the values both share: ``Sources.quantiles``.
-The counts and sums a report groups (``Sources.tally``) are computed as today's, on the tables themselves, then
-corrected: the changed leads' rows now taken away and their rows then added back, three queries of which only the
-first is large, and it reads the same covering index as today's report. So a report as of the day before costs
-about what today's does, plus the changed leads.
+A lead created by the instant whose columns did not change after it stands now as it stood then, and a lead created
+after it did not exist: so the reports read the tables themselves, as the leads created by then (``created_at``,
+which ``lead_stages`` repeats and the reports' covering indexes hold), but for the leads created by then whose
+current span began after the instant (``changed``: one range of ``ix_lead_spans_at``). Those are read from the past
+the write path keeps (``store.history``), once per report into temporary tables beside their rows now: their
+columns then are their span going on at the instant (``started_at <= T AND (ended_at IS NULL OR ended_at > T)``),
+their ``lead_stages`` then their stays begun by the instant (``lead_stays``), added up per stage as
+``engine.visits`` adds them (the first entry, the stay going on then, the seconds and moving on of those ended by
+then), beside their columns then. The leads then are the ``leads`` rows of the others beside the spans then of
+these, and ``lead_stages`` likewise (a ``UNION ALL`` each). The counts and sums a report groups
+(``Sources.tally``) are computed as today's, on the tables, then corrected: the changed leads' rows now taken away
+and their rows then added back, three queries of which only the first is large, and it reads the same covering
+index as today's report; a median is read from a window of the table's sorted values around its position, merged
+with the changed leads' rows now (taken out) and then (put in), less the values both share
+(``Sources.quantiles``). So a report as of an instant costs about what today's does, plus the leads that existed
+then and changed since. Only the task rows are not kept over time: a report asks for the tasks of the few leads
+it lists (``Sources.open_tasks``), replayed from their events when they have one after the instant. Without
+``as_of`` the reports read the tables themselves (``CURRENT``).
 """
 
 from __future__ import annotations
@@ -63,23 +60,23 @@ class Sources:
     #: the instant (None: now, the tables themselves)
     at: dt.datetime | None = None
     specs: SpecLookup | None = None
-    #: a recent instant's parts (``_recent``): per source above, the table itself, the rows in it of the leads
+    #: an instant's parts (``_sources_at``): per source above, the table itself, the rows in it of the leads
     #: changed after the instant, and their rows then
     parts: dict[FromClause, tuple[FromClause, FromClause, FromClause]] | None = None
-    #: a recent instant's leads as the arms of their ``UNION ALL`` (``each``)
+    #: an instant's leads as the arms of their ``UNION ALL`` (``each``)
     arms: dict[FromClause, tuple[tuple[FromClause, tuple[Condition, ...]], ...]] | None = None
 
     def each(self, source: FromClause) -> list[tuple[FromClause, list[Condition]]]:
-        """The tables ``source``'s rows are read from, each with the conditions keeping its share: for a recent
-        instant the table less the changed leads, and their rows then; else ``source`` alone. A statement that
-        joins a few rows to the leads then (or groups a few of them) runs once per table, on its indexes, where
-        SQLite would materialise the whole ``UNION ALL`` (a million leads) to join it."""
+        """The tables ``source``'s rows are read from, each with the conditions keeping its share: as of an instant
+        the table less the changed leads (and those created after it), and their rows then; else ``source`` alone. A
+        statement that joins a few rows to the leads then (or groups a few of them) runs once per table, on its
+        indexes, where SQLite would materialise the whole ``UNION ALL`` (a million leads) to join it."""
         found = (self.arms or {}).get(source)
         return [(source, [])] if found is None else [(table, list(keep)) for table, keep in found]
 
     def tally(self, conn: Connection, query: sa.Select[Any], keys: int) -> list[tuple[Any, ...]]:
         """The rows of ``query``, a GROUP BY of its first ``keys`` columns whose others are counts and sums (the
-        first a count of the rows), by their keys. For a recent instant it runs on the tables as they are now,
+        first a count of the rows), by their keys. As of an instant it runs on the tables as they are now,
         the rows now of the leads changed after the instant taken away and their rows then added back (so
         it reads the tables' indexes as the report of today does): three queries, summed per group."""
         if self.parts is None:
@@ -98,7 +95,7 @@ class Sources:
                   qs: Iterable[float] = (0.5,)) -> list[float | None]:
         """``aggregates.quantiles`` of ``value`` over the ``count`` rows of these sources matching ``where``.
 
-        For a recent instant, as ``tally``: the rows then are the table's, less the changed leads' rows now, plus
+        As of an instant, as ``tally``: the rows then are the table's, less the changed leads' rows now, plus
         their rows then. The few of the second and the third are read whole; the table's are read as a window
         of its sorted values around the quantile's position, one ``ORDER BY value LIMIT OFFSET`` query as
         today's report makes (a top-N sort, or an index walked), and the window and the few are merged
@@ -255,15 +252,13 @@ def parse(text: str | None) -> dt.datetime | None:
 
 
 _temp = sa.MetaData()
-#: ``lead_stages`` as of an instant, added up once for a report that reads it several times (the funnel's medians),
-#: from the stays and the leads' columns it repeats, read once from their spans (``_leads``)
+#: the changed leads' ``lead_stages`` then, added up once for a report that reads it several times (the funnel's
+#: medians), from their stays and the leads' columns it repeats, read once from their spans (``asof_leads_then``)
 _stages = sa.Table("asof_lead_stages", _temp, *(sa.Column(c.name, c.type) for c in lead_stages.c),
                    sa.Index("ix_asof_lead_stages", "process", "stage", "stay_started_at", "seconds"),
                    prefixes=["TEMPORARY"])
 _LEAD_KEYS = ("process", "created_at", "team", "owner", "status", "closed_at")
-_leads = sa.Table("asof_leads", _temp, sa.Column("id", sa.Integer, primary_key=True),
-                  *(sa.Column(name, leads.c[name].type) for name in _LEAD_KEYS), prefixes=["TEMPORARY"])
-#: the leads changed after a recent instant (``changed``), and their ``lead_stages`` rows' ids (SQLite's
+#: the leads changed after the instant (``changed``), and their ``lead_stages`` rows' ids (SQLite's
 #: rowids, which every index of the table holds: leaving them out keeps ``ix_lead_stages_report`` covering)
 _changed = sa.Table("asof_changed", _temp, sa.Column("id", sa.Integer, primary_key=True), prefixes=["TEMPORARY"])
 _gone = sa.Table("asof_gone", _temp, sa.Column("id", sa.Integer, primary_key=True), prefixes=["TEMPORARY"])
@@ -274,83 +269,37 @@ _leads_now, _leads_then = (sa.Table(name, _temp, sa.Column("id", sa.Integer, pri
                                     prefixes=["TEMPORARY"]) for name in ("asof_leads_now", "asof_leads_then"))
 _stages_now = sa.Table("asof_stages_now", _temp, *(sa.Column(c.name, c.type) for c in lead_stages.c),
                        prefixes=["TEMPORARY"])
-_TEMPORARY = (_changed, _gone, _leads, _stages, _leads_now, _leads_then, _stages_now)
-
-#: An instant is recent when the events after it are at most this many times those up to it: for the reports that
-#: read ``lead_stages`` then (True: the funnel, the forecast), and for the others (the leads alone: the board, the
-#: stand-up, stalled, salespeople, cycle, products). Timed with both ways forced at 50,000 leads over two years
-#: (docs/performance.md): the funnel's recent way was the faster at 1.8 times and the slower at 4.7; the board's
-#: about even at 0.83 and the slower at 1.8.
-RECENT_RATIO = {True: 2.0, False: 0.8}
-_FIRST_PROBE = 4096
+_TEMPORARY = (_changed, _gone, _stages, _leads_now, _leads_then, _stages_now)
 
 
 @contextmanager
 def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stages: bool = False,
             ) -> Iterator[Sources]:
-    """The report's sources as of ``at`` (``CURRENT`` when None), for the time of the ``with`` block; ``stages``:
-    ``lead_stages`` as of ``at`` is added up once into a temporary table (else it is a subquery).
+    """The report's sources as of ``at`` (``CURRENT`` when None), for the time of the ``with`` block: the tables
+    as the leads created by then, but for those changed after it (``changed``), whose rows then are read from
+    their past and put in place of theirs (``_sources_at``); ``stages``: their ``lead_stages`` then is added up once
+    into a temporary table (the funnel and the forecast read it several times).
 
-    Two ways to the same rows, the cheaper taken (``recent``): for a recent instant the tables themselves but for
-    the leads changed after it (``changed``), whose rows then are read from their past and put in place of
-    theirs; for an older one every lead's rows then from its past (``leads_at``, ``stages_at``)."""
+    One way at every instant: reading every lead's rows then from its past, as an older instant once did, was the
+    slower at every instant timed once the leads created after the instant were left out of the tables
+    (docs/performance.md, "Session 12")."""
     if at is None:
         yield CURRENT
         return
     for table in _TEMPORARY:
         table.drop(conn, checkfirst=True)
     try:
-        after = recent(conn, at, RECENT_RATIO[stages])
-        if after is not None:
-            changed(conn, at)
-            yield _recent(conn, at, specs, stages=stages)
-            return
-        lead_rows = leads_at(at)
-        if not stages:
-            yield Sources(lead_rows, stages_at(at, lead_rows), at, specs)
-            return
-        for table in (_leads, _stages):
-            table.create(conn)
-        conn.execute(sa.insert(_leads).from_select(["id", *_LEAD_KEYS], sa.select(
-            lead_rows.c.id, *(lead_rows.c[name] for name in _LEAD_KEYS))))
-        at_then = stages_at(at, _leads)
-        conn.execute(sa.insert(_stages).from_select([c.name for c in at_then.c], sa.select(at_then)))
-        yield Sources(lead_rows, _stages, at, specs)
+        changed(conn, at)
+        yield _sources_at(conn, at, specs, stages=stages)
     finally:
         for table in reversed(_TEMPORARY):
             table.drop(conn, checkfirst=True)
 
 
-def recent(conn: Connection, at: dt.datetime, ratio: float) -> int | None:
-    """The number of events after ``at`` if they are at most ``ratio`` times those up to it, else None. The events
-    after it (one range of ``ix_events_at``) are counted no further than a limit that grows eightfold, the events
-    up to it no further than the limit divided by ``ratio`` (so an old instant stops early); once the later side is
-    known, the earlier one is counted no further than it needs to be. The probe reads about as many index entries
-    as the smaller side holds."""
-    limit = _FIRST_PROBE
-    while (after := _count(conn, events.c.at > at, limit)) >= limit:
-        before_limit = limit if ratio <= 0 else math.ceil(limit / ratio)
-        if _count(conn, events.c.at <= at, before_limit) < before_limit:  # ratio * before < limit <= after
-            return None
-        limit *= 8
-    if after == 0:
-        return 0
-    if ratio <= 0:
-        return None
-    needed = math.ceil(after / ratio)  # after <= ratio * before, before a whole number
-    return after if _count(conn, events.c.at <= at, needed) >= needed else None
-
-
-def _count(conn: Connection, where: Condition, limit: int) -> int:
-    """The rows of ``events`` matching ``where``, counted up to ``limit``."""
-    some = sa.select(events.c.lead_id).where(where).limit(limit).subquery()
-    return int(conn.execute(sa.select(sa.func.count()).select_from(some)).scalar_one())
-
-
 def changed(conn: Connection, at: dt.datetime) -> None:
     """Fill ``asof_changed`` with the leads there were at ``at`` whose columns changed after it: those created by then
     whose current span began after it (one range of ``ix_lead_spans_at``, a row a lead; those created after it
-    are not in the sources at all, which read the tables as the leads created by then: ``_recent``). The others
+    are not in the sources at all, which read the tables as the leads created by then: ``_sources_at``). The others
     of those created by then stand now as they stood then: every change of a lead's columns or stays begins a
     span (``store.history``), and the reports read nothing else of a lead but its open tasks (``open_tasks``
     replays those of the leads with an event after the instant). The events after the instant, with a DISTINCT
@@ -362,9 +311,9 @@ def changed(conn: Connection, at: dt.datetime) -> None:
         sc.ended_at.is_(None), sc.started_at > at, sc.created_at <= at)))
 
 
-def _recent(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages: bool) -> Sources:
-    """The sources as of a recent ``at`` (``changed``): the tables' rows of the leads not changed after it,
-    beside the rows then of the others (their spans and stays, as ``leads_at`` and ``stages_at`` read them),
+def _sources_at(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages: bool) -> Sources:
+    """The sources as of ``at`` (``changed`` filled): the tables' rows of the leads created by then and not changed
+    after it, beside the rows then of the others (their spans and stays, as ``leads_at`` and ``stages_at`` read them),
     which are kept in temporary tables with their rows now for the report's queries (``lead_stages``' only when
     ``stages``: no other report reads it)."""
     moved = sa.select(_changed.c.id)
@@ -431,14 +380,12 @@ def _filtered_sqlite(element: _filtered, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(element.clauses, **kw))
 
 
-def leads_at(at: dt.datetime, leads_of: sa.Select[tuple[int]] | None = None) -> sa.Subquery:
-    """The leads as they stood at ``at``: their spans going on then (``id`` their lead's); ``leads_of``: only
-    these leads'."""
+def leads_at(at: dt.datetime, leads_of: sa.Select[tuple[int]]) -> sa.Subquery:
+    """The leads ``leads_of`` as they stood at ``at``: their spans going on then (``id`` their lead's)."""
     sc = lead_spans.c
-    only = [sc.lead_id.in_(leads_of)] if leads_of is not None else []
     return (sa.select(sc.lead_id.label("id"), *(sc[name] for name in SPAN_ATTRS))
-            .where(*only, sc.started_at <= at, sa.or_(sc.ended_at.is_(None), sc.ended_at > at))
-            .subquery("leads_as_of" if leads_of is None else "moved_leads_as_of"))
+            .where(sc.lead_id.in_(leads_of), sc.started_at <= at, sa.or_(sc.ended_at.is_(None), sc.ended_at > at))
+            .subquery("moved_leads_as_of"))
 
 
 def stages_at(at: dt.datetime, lead_rows: FromClause) -> sa.Subquery:
