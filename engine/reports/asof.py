@@ -282,7 +282,7 @@ def sources(conn: Connection, at: dt.datetime | None, specs: SpecLookup, *, stag
 
     One way at every instant: reading every lead's rows then from its past, as an older instant once did, was the
     slower at every instant timed once the leads created after the instant were left out of the tables
-    (docs/performance.md, "Session 12")."""
+    (docs/performance.md, "At a million migrated deals, session 12")."""
     if at is None:
         yield CURRENT
         return

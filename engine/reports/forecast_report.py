@@ -27,7 +27,7 @@ MIN_HISTORY = 20
 #: rows in their order from ``ix_lead_stages_to_close``; SQLite 3.40 counts that index as not covering its
 #: expression and sorts the rows of ``ix_lead_stages_outcome`` instead (0.2 s a stage at a million deals against
 #: 0.01 s), unless the query holds a range of the expression, which only that index serves: this one, true of
-#: every row (docs/performance.md, "Session 12").
+#: every row (docs/performance.md, "At a million migrated deals, session 12").
 _EVERY_DURATION = -(2 ** 62)
 
 

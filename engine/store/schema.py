@@ -294,8 +294,9 @@ lead_stages = sa.Table(
     # funnel's counts too: with planner statistics SQLite prefers it there, and a lookup per row took 7 s.
     sa.Index("ix_lead_stages_outcome", "process", "stage", "status", "closed_at", "entered_at", "created_at",
              "stay_started_at", "moved_on", "team", "owner"),
-    # The forecast's days to a win from a stage, in order: a median is an offset into a stage's won rows
-    # (sorting the expression took 0.2 s a stage at a million deals, docs/performance.md "Session 12").
+    # The forecast's days to a win from a stage, in order: a median is an offset into a stage's won rows (sorting
+    # the expression took 0.2 s a stage at a million deals: docs/performance.md, "At a million migrated deals,
+    # session 12"); with their creation, as the reports as of an instant read them.
     sa.Index("ix_lead_stages_to_close", "process", "stage", "status",
              seconds_between(sa.column("entered_at"), sa.column("closed_at")), "created_at"),
 )

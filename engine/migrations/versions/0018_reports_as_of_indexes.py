@@ -1,5 +1,6 @@
 """the reports as of an instant: the forecast's days to a win from a stage read in order from an index, and the
-leads changed after an instant from the spans' index alone (docs/performance.md, "Session 12")
+leads changed after an instant from the spans' index alone (docs/performance.md, "At a million migrated deals,
+session 12")
 
 Revision ID: 0018
 Revises: 0017
