@@ -376,3 +376,20 @@ def test_upgrading_to_the_reports_indexes_gives_them_statistics_where_the_databa
             assert (found.scalar_one() > 0) is kept
     with at(NOW):
         assert team.admin.report_forecast(months=3, process=PV) == before
+
+
+def test_todays_forecast_under_a_fixed_clock_does_not_count_the_closings_after_it(
+        team: Team, history: dict[str, int]) -> None:
+    """A fixed now (LEADFLOW_NOW, the tests' clock) does not see its own future (engine/reports/periods.py): the
+    forecast's history is the leads closed before it, as in every other report."""
+    def estimates(when: str) -> dict[str, tuple[int, int]]:
+        with at(when):
+            (forecast,) = team.admin.report_forecast(process=PV)["forecasts"]
+        return {s["stage"]: (s["history"], s["won"]) for s in forecast["stages"]}
+
+    before = estimates(NOW)
+    with at("05-10"):
+        team.admin.close_lead(history["L6"], "price")
+    assert estimates(NOW) == before
+    later = estimates("05-11")
+    assert sum(n for n, _ in later.values()) == sum(n for n, _ in before.values()) + 1

@@ -2,22 +2,21 @@
 
 A lead created by the instant whose columns did not change after it stands now as it stood then, and a lead created
 after it did not exist: so the reports read the tables themselves, as the leads created by then (``created_at``,
-which ``lead_stages`` repeats and the reports' covering indexes hold), but for the leads created by then whose
-current span began after the instant (``changed``: one range of ``ix_lead_spans_at``). Those are read from the past
-the write path keeps (``store.history``), once per report into temporary tables beside their rows now: their
-columns then are their span going on at the instant (``started_at <= T AND (ended_at IS NULL OR ended_at > T)``),
-their ``lead_stages`` then their stays begun by the instant (``lead_stays``), added up per stage as
-``engine.visits`` adds them (the first entry, the stay going on then, the seconds and moving on of those ended by
+which ``lead_stages`` repeats and most of the reports' covering indexes hold: ``filtered``), but for the leads
+created by then whose current span began after the instant (``changed``: one range of ``ix_lead_spans_at``). Those
+are read from the past the write path keeps (``store.history``), once per report into temporary tables beside their
+rows now: their columns then are their span going on at the instant (``started_at <= T AND (ended_at IS NULL OR
+ended_at > T)``), their ``lead_stages`` then their stays begun by the instant (``lead_stays``), added up per stage
+as ``engine.visits`` adds them (the first entry, the stay going on then, the seconds and moving on of those ended by
 then), beside their columns then. The leads then are the ``leads`` rows of the others beside the spans then of
-these, and ``lead_stages`` likewise (a ``UNION ALL`` each). The counts and sums a report groups
-(``Sources.tally``) are computed as today's, on the tables, then corrected: the changed leads' rows now taken away
-and their rows then added back, three queries of which only the first is large, and it reads the same covering
-index as today's report; a median is read from a window of the table's sorted values around its position, merged
-with the changed leads' rows now (taken out) and then (put in), less the values both share
-(``Sources.quantiles``). So a report as of an instant costs about what today's does, plus the leads that existed
-then and changed since. Only the task rows are not kept over time: a report asks for the tasks of the few leads
-it lists (``Sources.open_tasks``), replayed from their events when they have one after the instant. Without
-``as_of`` the reports read the tables themselves (``CURRENT``).
+these, and ``lead_stages`` likewise (a ``UNION ALL`` each). The counts and sums a report groups (``Sources.tally``)
+are computed as today's, on the tables, then corrected: the changed leads' rows now taken away and their rows then
+added back, three queries of which only the first is large, and it reads the same covering index as today's report;
+a median is read from a window of the table's sorted values around its position, merged with the changed leads' rows
+now (taken out) and then (put in), less the values both share (``Sources.quantiles``). So a report as of an instant
+costs about what today's does, plus the leads that existed then and changed since. Only the task rows are not kept
+over time: a report asks for the tasks of the few leads it lists (``Sources.open_tasks``), replayed from their
+events when they have one after the instant. Without ``as_of`` the reports read the tables themselves (``CURRENT``).
 """
 
 from __future__ import annotations
@@ -317,7 +316,7 @@ def _sources_at(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages:
     which are kept in temporary tables with their rows now for the report's queries (``lead_stages``' only when
     ``stages``: no other report reads it)."""
     moved = sa.select(_changed.c.id)
-    born = (_filtered(leads.c.created_at) <= at, _filtered(lead_stages.c.created_at) <= at)  # the leads then
+    born = (filtered(leads.c.created_at) <= at, filtered(lead_stages.c.created_at) <= at)  # the leads then
     lead_columns = ["id", *SPAN_ATTRS]
     for table in (_leads_now, _leads_then):
         table.create(conn)
@@ -356,7 +355,7 @@ def _sources_at(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages:
                    {lead_rows: ((leads, (leads.c.id.not_in(moved), born[0])), (_leads_then, ()))})
 
 
-class _filtered(sa.sql.expression.FunctionElement[Any]):
+class filtered(sa.sql.expression.FunctionElement[Any]):
     """A column compared row by row, never read as a range of an index: on SQLite ``+column`` (its documented way to
     keep a term from constraining an index). The leads created by an instant, added to every query of a report as
     of it, made SQLite read the stalled leads' closings as a range of ``ix_leads_age``'s creation, looking each row
@@ -370,13 +369,13 @@ class _filtered(sa.sql.expression.FunctionElement[Any]):
         self.type = column.type
 
 
-@compiles(_filtered)
-def _filtered_default(element: _filtered, compiler: Any, **kw: Any) -> str:
+@compiles(filtered)
+def filtered_default(element: filtered, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
 
 
-@compiles(_filtered, "sqlite")
-def _filtered_sqlite(element: _filtered, compiler: Any, **kw: Any) -> str:
+@compiles(filtered, "sqlite")
+def filtered_sqlite(element: filtered, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(element.clauses, **kw))
 
 

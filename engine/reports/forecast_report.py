@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 
 from engine import results
 from engine.reports.aggregates import SECONDS_PER_DAY, seconds_between
-from engine.reports.asof import CURRENT, Sources
+from engine.reports.asof import CURRENT, Sources, filtered
 from engine.rules import minor_to_money
 from engine.spec import ProcessSpec
 from engine.vocab import CLOSED_STATUSES, LeadStatus
@@ -45,15 +45,18 @@ def _declared_days(spec: ProcessSpec, stage: str) -> float:
     return spec.sales_cycle_days * (len(spec.stages) - index) / len(spec.stages)
 
 
-def estimates(conn: Connection, spec: ProcessSpec, src: Sources = CURRENT) -> dict[str, results.Estimate]:
+def estimates(conn: Connection, spec: ProcessSpec, cutoff: dt.datetime | None,
+              src: Sources = CURRENT) -> dict[str, results.Estimate]:
     """Per stage of ``spec`` (and any stage an open lead is in): the probability of winning from it and the days
     from entering it to the win, each with its method and the number of historical leads it rests on.
 
-    The history is every lead of ``src`` closed: as of an instant, the leads as they stood then, closed by then
-    (no further condition on the closing's time, which would let SQLite read the median's rows by their closing
-    in ``ix_lead_stages_outcome`` and sort them, where ``ix_lead_stages_to_close`` holds them in order)."""
+    The history is every lead of ``src`` closed before ``cutoff`` (now: a fixed ``LEADFLOW_NOW`` does not see its
+    own future; as of an instant None, the leads then being closed by then). The closing is compared row by row
+    (``asof.filtered``): as a range SQLite read the median's rows by their closing in ``ix_lead_stages_outcome``
+    and sorted them, where ``ix_lead_stages_to_close`` holds them in order."""
     ls = src.lead_stages.c
-    closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES)]
+    closed = [ls.process == spec.id, ls.status.in_(CLOSED_STATUSES),
+              *([filtered(ls.closed_at) < cutoff] if cutoff else [])]
     history: dict[str, dict[str, int]] = {}
     for stage, status, n in src.tally(conn, sa.select(ls.stage, ls.status, sa.func.count()).where(*closed)
                                       .group_by(ls.stage, ls.status), 2):
@@ -92,13 +95,13 @@ def _add_months(day: dt.date, months: int) -> dt.date:
 
 
 def forecast(conn: Connection, spec: ProcessSpec, now: dt.datetime, months: int, scope: list[Condition],
-             src: Sources = CURRENT) -> results.Forecast:
+             cutoff: dt.datetime | None, src: Sources = CURRENT) -> results.Forecast:
     """Expected wins and value per month for ``months`` months from this one, from the open leads in ``scope``.
 
     A lead in stage S counts ``p(S)`` wins and ``p(S) x value``, in the month of the day it entered S plus S's
     days to the win (rounded to whole days); a lead already past that day is expected this month.
     """
-    per_stage = estimates(conn, spec, src)
+    per_stage = estimates(conn, spec, cutoff, src)
     leads = src.leads
     first = now.date().replace(day=1)
     labels = [_month(_add_months(first, i)) for i in range(months)]

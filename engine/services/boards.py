@@ -16,6 +16,7 @@ from engine import clock, policy, results
 from engine.errors import InvalidInputError
 from engine.i18n import N_
 from engine.services.context import Context, Service, operation
+from engine.services.recovery import reviews_seen
 from engine.store import leads, process_versions, stage_counts, users
 from engine.vocab import LeadStatus, Role
 
@@ -110,7 +111,7 @@ class BoardService(Service):
                 # or whose owner was deactivated
                 agenda["unassigned"] = (board.unassigned(conn, seen.team, now) if past is None
                                         else board_asof.unassigned_at(conn, src, seen.team))
-                agenda["reviews"] = self.engine.recovery.reviews_seen(conn, actor, past, src)
+                agenda["reviews"] = reviews_seen(ctx, conn, actor, past, src)
             return agenda
 
 

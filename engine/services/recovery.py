@@ -20,7 +20,7 @@ from engine.i18n import N_, Message
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
 from engine.services.clients import client_name
-from engine.services.context import Service, operation, require_forward_all, require_open
+from engine.services.context import Context, Service, operation, require_forward_all, require_open
 from engine.spec import ClosureReason
 from engine.state import LeadState
 from engine.store import clients, closures, leads, reviews
@@ -47,45 +47,9 @@ class RecoveryService(Service):
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             if past is None:
-                return self.reviews_seen(conn, actor, None, asof.CURRENT, state)
+                return reviews_seen(ctx, conn, actor, None, asof.CURRENT, state)
             with asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
-                return self.reviews_seen(conn, actor, past, src, state)
-
-    def reviews_seen(self, conn: Connection, actor: Actor, past: dt.datetime | None, src: Sources,
-                     state: str | None = ReviewState.OPEN) -> list[results.Review]:
-        """``reviews`` on an open connection, as of ``past`` from its sources ``src`` (the stand-up's own, read
-        once for both: six months back at a million deals they take a second and more to read)."""
-        policy.require_sees_reviews(actor)
-        if past is None:
-            return [views.review(r, self._review_due(conn, r))
-                    for r in conn.execute(self._reviews_query(leads, actor, state)).mappings()]
-        query = self._reviews_query(src.leads, actor, None).where(reviews.c.requested_at <= past)
-        rows = [r if r["decided_at"] is not None and r["decided_at"] <= past else  # undecided then
-                {**r, "state": ReviewState.OPEN.value, "decided_by": None, "decided_at": None, "note": None}
-                for r in conn.execute(query).mappings()]
-        return [views.review(r, self._review_due(conn, r)) for r in rows if state is None or r["state"] == state]
-
-    @staticmethod
-    def _reviews_query(lead_rows: sa.FromClause, actor: Actor, state: str | None) -> sa.Select[Any]:
-        """The reviews the actor sees (of ``state``), with their lead's columns from ``lead_rows``."""
-        lc = lead_rows.c
-        query = (sa.select(reviews, lc.process, lc.owner, lc.value_minor, lc.close_note, lc.closed_from_stage,
-                           clients.c.name)
-                 .join(lead_rows, lc.id == reviews.c.lead_id).join(clients, clients.c.id == lc.client_id)
-                 .order_by(reviews.c.requested_at, reviews.c.id))
-        if state is not None:
-            query = query.where(reviews.c.state == state)
-        team = policy.reviews_team(actor)
-        if team is not None:
-            query = query.where(reviews.c.team == team)
-        return query
-
-    def _review_due(self, conn: Connection, row: Mapping) -> dt.datetime:
-        """A review is due two business days after the refusal, in the lead's process calendar."""
-        from engine import calendar
-
-        spec = self.ctx.spec(conn, row["process"])
-        return calendar.due_at(row["requested_at"], 2, spec.calendar)
+                return reviews_seen(ctx, conn, actor, past, src, state)
 
     def _review_to_decide(self, conn: Connection, lead_id: int, if_version: int | None,
                           ) -> tuple[Actor, LeadState, Mapping]:
@@ -320,3 +284,41 @@ def record_reopening(conn: Connection, lead_id: int, actor: str) -> None:
 def _decide(conn: Connection, review_id: int, state: str, actor: str, note: str | None) -> None:
     conn.execute(sa.update(reviews).where(reviews.c.id == review_id).values(
         state=state, decided_by=actor, decided_at=clock.now(), note=note))
+
+
+def reviews_seen(ctx: Context, conn: Connection, actor: Actor, past: dt.datetime | None, src: Sources,
+                 state: str | None = ReviewState.OPEN) -> list[results.Review]:
+    """``RecoveryService.reviews`` on an open connection, as of ``past`` from its sources ``src`` (the stand-up's
+    own, read once for both: six months back at a million deals they take a second and more to read)."""
+    policy.require_sees_reviews(actor)
+    if past is None:
+        return [views.review(r, _review_due(ctx, conn, r))
+                for r in conn.execute(_reviews_query(leads, actor, state)).mappings()]
+    query = _reviews_query(src.leads, actor, None).where(reviews.c.requested_at <= past)
+    rows = [r if r["decided_at"] is not None and r["decided_at"] <= past else  # undecided then
+            {**r, "state": ReviewState.OPEN.value, "decided_by": None, "decided_at": None, "note": None}
+            for r in conn.execute(query).mappings()]
+    return [views.review(r, _review_due(ctx, conn, r)) for r in rows if state is None or r["state"] == state]
+
+
+def _reviews_query(lead_rows: sa.FromClause, actor: Actor, state: str | None) -> sa.Select[Any]:
+    """The reviews the actor sees (of ``state``), with their lead's columns from ``lead_rows``."""
+    lc = lead_rows.c
+    query = (sa.select(reviews, lc.process, lc.owner, lc.value_minor, lc.close_note, lc.closed_from_stage,
+                       clients.c.name)
+             .join(lead_rows, lc.id == reviews.c.lead_id).join(clients, clients.c.id == lc.client_id)
+             .order_by(reviews.c.requested_at, reviews.c.id))
+    if state is not None:
+        query = query.where(reviews.c.state == state)
+    team = policy.reviews_team(actor)
+    if team is not None:
+        query = query.where(reviews.c.team == team)
+    return query
+
+
+def _review_due(ctx: Context, conn: Connection, row: Mapping) -> dt.datetime:
+    """A review is due two business days after the refusal, in the lead's process calendar."""
+    from engine import calendar
+
+    spec = ctx.spec(conn, row["process"])
+    return calendar.due_at(row["requested_at"], 2, spec.calendar)

@@ -124,9 +124,10 @@ class ReportService(Service):
         if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 60:
             raise InvalidInputError(N_("--months {months!r} is not a whole number of months from 1 to 60"),
                                     months=months)
-        with self._reporting(owner, team, "all", None, None, as_of, stages=True) as (conn, seen, now, _, src):
+        with self._reporting(owner, team, "all", None, None, as_of, stages=True) as (conn, seen, now, window, src):
             return {"as_of": now.isoformat(), "months": months,
-                    "forecasts": [reports.forecast(conn, spec, now, months, seen.on(src.leads), src)
+                    "forecasts": [reports.forecast(conn, spec, now, months, seen.on(src.leads),
+                                                   None if as_of else window.cutoff, src)
                                   for spec in self.ctx.latest_specs(conn, process)]}
 
     @operation
