@@ -370,12 +370,12 @@ class filtered(sa.sql.expression.FunctionElement[Any]):
 
 
 @compiles(filtered)
-def filtered_default(element: filtered, compiler: Any, **kw: Any) -> str:
+def _filtered_default(element: filtered, compiler: Any, **kw: Any) -> str:
     return str(compiler.process(element.clauses, **kw))
 
 
 @compiles(filtered, "sqlite")
-def filtered_sqlite(element: filtered, compiler: Any, **kw: Any) -> str:
+def _filtered_sqlite(element: filtered, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(element.clauses, **kw))
 
 

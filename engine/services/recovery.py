@@ -46,8 +46,7 @@ class RecoveryService(Service):
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
-            if past is None:
-                return reviews_seen(ctx, conn, actor, None, asof.CURRENT, state)
+            policy.require_sees_reviews(actor)  # before any past is read
             with asof.sources(conn, past, ctx.specs_lookup(conn)) as src:
                 return reviews_seen(ctx, conn, actor, past, src, state)
 
@@ -293,7 +292,7 @@ def reviews_seen(ctx: Context, conn: Connection, actor: Actor, past: dt.datetime
     policy.require_sees_reviews(actor)
     if past is None:
         return [views.review(r, _review_due(ctx, conn, r))
-                for r in conn.execute(_reviews_query(leads, actor, state)).mappings()]
+                for r in conn.execute(_reviews_query(src.leads, actor, state)).mappings()]
     query = _reviews_query(src.leads, actor, None).where(reviews.c.requested_at <= past)
     rows = [r if r["decided_at"] is not None and r["decided_at"] <= past else  # undecided then
             {**r, "state": ReviewState.OPEN.value, "decided_by": None, "decided_at": None, "note": None}
