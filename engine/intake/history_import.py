@@ -89,7 +89,7 @@ class HistoryImport:
         self.clients = DealClients(conn, at, self.stats)
         self.lead_ids: list[int] = []
         self._seen: set[str] = set()
-        self._done: dict[tuple[str, str], dict[str, Any]] = {}
+        self._shared: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
         self.given = notices.Given(actor.name)  # the open deals given to others: a digest each (engine/notices.py)
 
     # -- one row ---------------------------------------------------------------------------------------------
@@ -264,7 +264,8 @@ class HistoryImport:
             nonlocal state
             stage_spec = spec.stage(stage)
             assert stage_spec is not None
-            done = [Event(EventKind.TASK_DONE, when, importer, self._done_data(stage, task.id))
+            done = [Event(EventKind.TASK_DONE, when, importer,
+                          self._data(("stage", stage), ("task", task.id), ("note", IMPORTED_NOTE)))
                     for task in stage_spec.all_tasks
                     if (current := state.tasks.get((stage, task.id))) is not None and current.state == TaskStatus.OPEN]
             if done:
@@ -277,7 +278,7 @@ class HistoryImport:
             if when < at:
                 raise self._backwards(deal, stage, when, previous, at)
             finish(previous, when)
-            add(EventKind.ADVANCED, when, owner, {"from": previous, "to": stage})
+            add(EventKind.ADVANCED, when, owner, self._data(("from", previous), ("to", stage)))
             at = when
         if deal.status != LeadStatus.OPEN:
             assert deal.closed_at is not None
@@ -290,7 +291,7 @@ class HistoryImport:
                 if self.allowed(state.stage, "win", rules.lead_facts(state)) != "won":
                     raise RowRefused(N_("process {process} does not allow winning from '{stage}'"), process=spec.id,
                                      stage=state.stage)
-                add(EventKind.WON, deal.closed_at, owner, {"from": state.stage})
+                add(EventKind.WON, deal.closed_at, owner, self._data(("from", state.stage)))
             else:
                 reason = deal.reason
                 assert reason is not None
@@ -298,16 +299,17 @@ class HistoryImport:
                     raise RowRefused(N_("process {process} does not allow closing from '{stage}'"),
                                      process=spec.id, stage=state.stage)
                 # no refusal review for history: the director decided long ago, or never will
-                add(EventKind.CLOSED, deal.closed_at, owner, {"reason": reason.id, "kind": reason.kind, "note": None,
-                                                              "from": state.stage, "review": False})
+                add(EventKind.CLOSED, deal.closed_at, owner, self._data(
+                    ("reason", reason.id), ("kind", reason.kind), ("note", None), ("from", state.stage),
+                    ("review", False)))
         return evs, state, steps, spans
 
-    def _done_data(self, stage: str, task: str) -> dict[str, Any]:
-        """The data of an imported ``task_done``, one dict for every deal's (never changed once made): the event log
-        writes its JSON once."""
-        data = self._done.get((stage, task))
+    def _data(self, *items: tuple[str, Any]) -> dict[str, Any]:
+        """The data of an event alike in many deals (a task done at a stage's exit, a move, a win or a closing from a
+        stage), one dict for all of them, never changed once made: the event log writes its JSON once a batch."""
+        data = self._shared.get(items)
         if data is None:
-            data = self._done[(stage, task)] = {"stage": stage, "task": task, "note": IMPORTED_NOTE}
+            data = self._shared[items] = dict(items)
         return data
 
     def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> RowRefused:

@@ -177,8 +177,32 @@ def _tuple_plan(statement: sa.Executable, dialect: sa.Dialect, names: tuple[str,
     return _TuplePlan(columns, as_given, tuple(name for name, _ in params))
 
 
+#: The stored text of the naive date-times written lately: one instant of a batch goes to many columns of many
+#: tables (an event's time, its tasks', the lead's, its spans' and stays'), converted once for all of them (a
+#: seventh of a million-deal history import's Python was converting them column by column). A new dict replaces it
+#: once it holds ``_TEXTS_KEPT`` (a caller on another thread keeps using the one it took, never cleared under it).
+_TEXTS: list[dict[Any, str | None]] = [{None: None}]
+_TEXTS_KEPT = 200_000
+
+
+def _datetime_texts(values: Sequence[Any], processor: Any) -> Sequence[Any]:
+    """``_convert_column`` of a SQLite DATETIME column (``processor`` its ``_sqlite_datetime``): through
+    ``_TEXTS``; a column with an aware date-time (whose text depends on its offset, not only on the instant it
+    compares equal by) is converted value by value."""
+    texts = _TEXTS[0]
+    if len(texts) > _TEXTS_KEPT:
+        texts = _TEXTS[0] = {None: None}
+    for value in set(values).difference(texts):
+        if type(value) is not dt.datetime or value.tzinfo is not None:
+            return [processor(v) if v is not None else None for v in values]
+        texts[value] = value.isoformat(" ", "microseconds")
+    return list(map(texts.__getitem__, values))
+
+
 def _convert_column(values: Sequence[Any], processor: Any) -> Sequence[Any]:
     """A column's values through its bind processor, each distinct value converted once."""
+    if isinstance(processor, functools.partial) and processor.func is _sqlite_datetime:
+        return _datetime_texts(values, processor)
     try:
         table = {value: processor(value) for value in set(values) if value is not None}
     except TypeError:  # an unhashable value: convert every one
