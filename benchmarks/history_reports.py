@@ -3,6 +3,14 @@ made by ``benchmarks.history_import`` (its people and its now), each call timed 
 
     python -m benchmarks.history_import --deals 1000000 --no-raw --mix funnel   # then keep its database
     python -m benchmarks.history_reports benchmarks/out/history.db [--repeat N]
+    python -m benchmarks.history_reports benchmarks/out/history.db --pg postgresql+psycopg://USER:PASSWORD@HOST/DB \
+        --pg-work-mem 64kB
+
+With ``--pg`` the database is copied once into a schema of that PostgreSQL database
+(``benchmarks.data.copy_to_postgres``) and every call is timed there too, beside SQLite's; ``--pg-work-mem``
+sets PostgreSQL's ``work_mem`` for the calls (a smaller one stands in for a larger database: the memory a plan
+may take for a hash or a sort is what decides between plans, and the default 4MB against a hundred thousand deals is
+about 64kB against a few million).
 
 The calls are ``benchmarks.reports``' (``reports`` for today's funnel, salespeople and forecast; ``as_of_reports``
 as of the day before the generator's now, a month back and six months back), as the admin and ``manager1``;
@@ -13,8 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+
+import sqlalchemy as sa
 
 from benchmarks.board import median_seconds
+from benchmarks.data import copy_to_postgres
 from benchmarks.history_data import NOW
 from benchmarks.reports import as_of_reports, reports
 from engine import clock
@@ -26,22 +38,43 @@ TODAY = ("funnel, all time (admin)", "funnel, all time, one team (manager)", "sa
          "forecast, 6 months (admin)")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("database", help="the SQLite file benchmarks.history_import made")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each call after its warm-up (median)")
-    args = parser.parse_args()
-    admin = Engine.open(f"sqlite:///{args.database}", user="admin", create=False)
+def timings(url: str, repeat: int) -> dict[str, float]:
+    """The median seconds of every call on the database at ``url``, printed as each is timed."""
+    admin = Engine.open(url, user="admin", create=False)
     manager = admin.as_user("manager1")
+    out: dict[str, float] = {}
     try:
         with clock.frozen(NOW):
             calls = [(name, call) for name, call in reports(admin, manager) if name in TODAY]
             calls += [call for when in AS_OF for call in as_of_reports(admin, manager, when)]
             for name, call in calls:  # after a warm-up, as benchmarks.reports times them
-                seconds = median_seconds(lambda call=call: json.dumps(call()), args.repeat)
-                print(f"{seconds:7.2f} s  {name}", flush=True)
+                out[name] = median_seconds(lambda call=call: json.dumps(call()), repeat)
+                print(f"{out[name]:7.2f} s  {name}", flush=True)
     finally:
         admin.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("database", help="the SQLite file benchmarks.history_import made")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each call after its warm-up (median)")
+    parser.add_argument("--pg", help="also on a copy of the database in this PostgreSQL database")
+    parser.add_argument("--pg-work-mem", help="PostgreSQL's work_mem for the calls there (e.g. 64kB)")
+    args = parser.parse_args()
+    print("SQLite:", flush=True)
+    sqlite = timings(f"sqlite:///{args.database}", args.repeat)
+    if not args.pg:
+        return
+    copy = copy_to_postgres(Path(args.database), args.pg, "bench_history")
+    url = sa.engine.make_url(copy["url"])
+    if args.pg_work_mem:
+        url = url.update_query_dict({"options": f"{url.query['options']} -cwork_mem={args.pg_work_mem}"})
+    print(f"PostgreSQL (work_mem {args.pg_work_mem or 'as the server has it'}):", flush=True)
+    pg = timings(url.render_as_string(hide_password=False), args.repeat)
+    print(f"\n{'SQLite':>8} {'PostgreSQL':>11}")
+    for name, seconds in sqlite.items():
+        print(f"{seconds:8.2f} {pg[name]:11.2f}  {name}")
 
 
 if __name__ == "__main__":
