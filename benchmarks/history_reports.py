@@ -6,21 +6,17 @@ made by ``benchmarks.history_import`` (its people and its now), each call timed 
     python -m benchmarks.history_reports benchmarks/out/history.db --pg postgresql+psycopg://USER:PASSWORD@HOST/DB \
         --pg-work-mem 64kB
 
-With ``--pg`` the database is copied once into a schema of that PostgreSQL database
-(``benchmarks.data.copy_to_postgres``) and every call is timed there too, beside SQLite's; ``--pg-work-mem``
-sets PostgreSQL's ``work_mem`` for the calls (a smaller one stands in for a larger database: the memory a plan
-may take for a hash or a sort is what decides between plans, and the default 4MB against a hundred thousand deals is
-about 64kB against a few million).
-
-The calls are ``benchmarks.reports``' (``reports`` for today's funnel, salespeople and forecast; ``as_of_reports``
-as of the day before the generator's now, a month back and six months back), as the admin and ``manager1``;
-the median of ``--repeat`` runs is printed per call. Figures: docs/performance.md, "At a million migrated deals".
+With ``--pg`` the database is copied once into a schema of that PostgreSQL database (``--pg-schema``, else
+``bench_history``; ``benchmarks.data.copy_to_postgres``) and every call is timed there too, beside SQLite's;
+``--pg-work-mem`` sets PostgreSQL's ``work_mem`` for the calls: the memory a plan may take for a hash or a sort
+decides between plans, so a small one shows at this size the plans a larger database would meet at the default.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -60,13 +56,16 @@ def main() -> None:
     parser.add_argument("database", help="the SQLite file benchmarks.history_import made")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each call after its warm-up (median)")
     parser.add_argument("--pg", help="also on a copy of the database in this PostgreSQL database")
+    parser.add_argument("--pg-schema", default="bench_history", help="the PostgreSQL schema of the copy")
     parser.add_argument("--pg-work-mem", help="PostgreSQL's work_mem for the calls there (e.g. 64kB)")
     args = parser.parse_args()
-    print("SQLite:", flush=True)
+    if args.pg:
+        print("SQLite:", flush=True)
     sqlite = timings(f"sqlite:///{args.database}", args.repeat)
     if not args.pg:
         return
-    copy = copy_to_postgres(Path(args.database), args.pg, "bench_history")
+    copy = copy_to_postgres(Path(args.database), args.pg, args.pg_schema,
+                            log=lambda line: print(line, file=sys.stderr))  # stdout: the timings alone
     url = sa.engine.make_url(copy["url"])
     if args.pg_work_mem:
         url = url.update_query_dict({"options": f"{url.query['options']} -cwork_mem={args.pg_work_mem}"})

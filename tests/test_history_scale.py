@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.history_data import FLOOR, NOW, PROCESS, STAGES, generate
 from engine.reports import MIN_HISTORY
-from tests.conftest import Team, ok, user_add
+from tests.conftest import PG_URL, Team, ok, user_add
 
 DEALS = 2000
 
@@ -227,3 +227,21 @@ def test_the_history_benchmark_runs(tmp_path: Path) -> None:
     assert timed.returncode == 0, timed.stderr[-3000:]
     lines = timed.stdout.splitlines()  # today's four, then nine calls as of each of three days
     assert len(lines) == 4 + 9 * 3 and lines[-1].endswith("stalled leads (admin), as of 2025-09-02"), lines
+    if not PG_URL:
+        return
+    schema = f"bench_history_test_{os.getpid()}"  # the same calls on a copy in PostgreSQL, beside SQLite's
+    try:
+        both = subprocess.run([sys.executable, "-m", "benchmarks.history_reports", str(tmp_path / "history.db"),
+                               "--pg", PG_URL, "--pg-schema", schema, "--pg-work-mem", "64kB"],
+                              cwd=root, capture_output=True, text=True, timeout=600, check=False,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    finally:
+        from benchmarks.data import drop_postgres_schema
+
+        drop_postgres_schema(PG_URL, schema)
+    assert both.returncode == 0, both.stderr[-3000:]
+    out = both.stdout.splitlines()
+    assert out[0] == "SQLite:" and out[32] == "PostgreSQL (work_mem 64kB):", out
+    table = out[out.index(f"{'SQLite':>8} {'PostgreSQL':>11}") + 1:]
+    assert [line[22:] for line in table] == [line.split(" s  ", 1)[1] for line in lines], table
+    assert all(float(line[:8]) >= 0 and float(line[8:20]) >= 0 for line in table), table  # seconds on both
