@@ -109,7 +109,10 @@ def _render_import(r: results.ImportReport) -> None:
                             ", {count} possible duplicates of another's client (see 'leadflow client duplicates')",
                             r["possible_duplicates"]) if r.get("possible_duplicates") else ""))
     rejected = ngettext("{count} row rejected", "{count} rows rejected", r["rejected"])
-    if r["status"] == "imported":
+    if r["status"] == "imported" and r["import_id"] is None:  # the same file again: nothing written, none recorded
+        echo(_("Nothing changed in {process} from {file}, no import recorded: {clients}; {rejected}.",
+               process=r["process"], file=name, clients=attached, rejected=rejected))
+    elif r["status"] == "imported":
         echo(ngettext("Imported {count} lead into {process} from {file}", "Imported {count} leads into {process} from "
                       "{file}", r["imported"], process=r["process"], file=name)
              + _(" (import {id}, leads {first}-{last}): {clients}; {rejected}.", id=r["import_id"],
@@ -136,7 +139,10 @@ def _render_import(r: results.ImportReport) -> None:
             parts.append(ngettext("{count} lead without an owner waits in the manager's queue (leadflow lead list "
                                   "--unassigned)", "{count} leads without an owner wait in the manager's queue "
                                   "(leadflow lead list --unassigned)", r["unassigned"]))
-        if r["mails_queued"]:
+        if r["mails_queued"] and r["status"] == "dry_run":
+            parts.append(ngettext("{count} mail would be queued for run-due", "{count} mails would be queued for "
+                                  "run-due", r["mails_queued"]))
+        elif r["mails_queued"]:
             parts.append(ngettext("{count} mail queued for run-due", "{count} mails queued for run-due",
                                   r["mails_queued"]))
         if parts:

@@ -62,7 +62,9 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
                 owner=esc(lead["owner"] or "-"), team=team, value=esc(value), source=esc(lead["source"] or "-"),
                 product=esc(lead["product"] or "-"), client=lead["client_id"])
               + (f" | {esc(lead['email'])}" if lead["email"] else "")
-              + (f" | {esc(lead['phone'])}" if lead["phone"] else ""))
+              + (f" | {esc(lead['phone'])}" if lead["phone"] else "")
+              # the deal's id in the CRM it was migrated from: what its people still call it (lead show ext:ID)
+              + (_(" | external id {external}", external=esc(lead["external_id"])) if lead.get("external_id") else ""))
     if status != LeadStatus.OPEN:
         con.print(_("closed {at}", at=formats.short_time(lead["closed_at"]))
                   + (_(" for {reason}", reason=esc(lead["close_reason"])) if lead["close_reason"] else "")

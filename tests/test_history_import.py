@@ -197,8 +197,10 @@ BAD_ROWS = [
      "a lost deal needs its close_reason (a reason id or label of the process's catalogue, or map the old "
      "system's with --map-reason OLD=NEW)"),
     (deal("B-10", name="A", status="won", created_at="2025-03-01", closed_at="2025-02-01"),
-     "closed_at 2025-02-01T00:00:00 is before the deal reached 'close_contract' (2025-03-01T00:00:00); dates go "
-     "forward"),
+     "closed_at 2025-02-01T00:00:00 is before created_at (2025-03-01T00:00:00); dates go forward"),
+    (deal("B-15", name="A", status="lost", stage="first_meeting", created_at="2025-01-01",
+          reached_first_contact="2025-03-01", closed_at="2025-02-01", close_reason="price"),
+     "closed_at 2025-02-01T00:00:00 is before reached_first_contact (2025-03-01T00:00:00); dates go forward"),
     (deal("", name="A", stage="first_contact", created_at="2025-01-01"),
      "external_id is empty: a deal needs its id in the old system, so that importing the file again changes nothing"),
     (deal("B-12", stage="first_contact", created_at="2025-01-01"), "a lead needs the client's name"),
@@ -214,17 +216,16 @@ BAD_ROWS = [
 def test_every_bad_row_is_refused_with_its_line_and_reason_and_abort_writes_nothing(
         team: Team, tmp_path: Path) -> None:
     good = deal("G-1", name="Good", stage="first_contact", created_at="2025-01-01", owner="anna")
-    rows = [row for row, _ in BAD_ROWS]
-    rows[-1] = deal("B-1", name="A", stage="first_contact", created_at="2025-01-01")  # B-1 was refused: no repeat
-    path = write(tmp_path / "bad.csv", [*rows[:-1], good])
+    # the last row is a second row of B-1, refused although the first was refused for its dates: a deal once a file
+    path = write(tmp_path / "bad.csv", [*(row for row, _ in BAD_ROWS), good])
     before = snapshot(team.url)
     report = team.admin.intake.import_csv(path, process=PV, history=True, on_error="abort")
     assert report["status"] == "aborted"
     assert [(r["line"], r["reason"]) for r in report["rejects"]] == [
-        (line, reason) for line, (_, reason) in enumerate(BAD_ROWS[:-1], start=2)]
+        (line, reason) for line, (_, reason) in enumerate(BAD_ROWS, start=2)]
     assert snapshot(team.url) == before
     report = team.admin.intake.import_csv(path, process=PV, history=True)
-    assert (report["imported"], report["rejected"]) == (1, len(BAD_ROWS) - 1)
+    assert (report["imported"], report["rejected"]) == (1, len(BAD_ROWS))
     # a repeated id in one file; a reason mapped
     path = write(tmp_path / "more.csv", [BAD_ROWS[3][0], BAD_ROWS[3][0]])
     report = team.admin.intake.import_csv(path, process=PV, history=True, map_reason={"Budget cut": "no_budget"})
@@ -271,10 +272,18 @@ def test_the_worked_example_of_the_docs(team: Team) -> None:
     url = team.url
     first = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--dry-run"]).output
     assert "line 3: close_reason 'Too expensive' is not a closure reason" in first
+    assert "2 mails would be queued for run-due." in first  # anna's and ioana's digests of their open deals
     text = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--map-reason",
                             "Too expensive=price"]).output
     assert "Imported 4 leads into photovoltaics from history.csv" in text
-    assert "of the deals written 2 open, 1 won, 1 lost" in text
+    assert "of the deals written 2 open, 1 won, 1 lost" in text and "2 mails queued for run-due." in text
+    again = ok(url, "root", ["import", str(example), "--process", PV, "--history", "--map-reason",
+                             "Too expensive=price"]).output
+    assert again.splitlines()[:2] == [
+        "Nothing changed in photovoltaics from history.csv, no import recorded: 0 new clients, 0 existing, 0 repeated "
+        "in the file; 0 rows rejected.", "History: 0 deals moved on, 4 unchanged; of the deals written 0 open, 0 won, "
+        "0 lost."], again
+    assert "| external id OPP-102" in ok(url, "root", ["lead", "show", "ext:OPP-102"]).output
     lost = js(url, "root", "lead show ext:OPP-102 --json")
     assert (lost["status"], lost["stage"], lost["close_reason"], lost["owner"]) == ("lost", "send_offer", "price",
                                                                                      "piotr")
@@ -309,3 +318,24 @@ def test_the_old_systems_idle_time_counts_against_no_one(team: Team, tmp_path: P
     for external_id in ("D-2", "D-3"):
         lead_id = team.admin.leads.find_external(external_id)
         assert team.admin.rebuild_lead(lead_id).comparable() == team.admin.stored_lead(lead_id).comparable()
+
+
+def test_stages_and_reasons_are_read_by_their_labels_in_any_of_the_processs_languages(
+        team: Team, tmp_path: Path) -> None:
+    """A Polish team's old CRM names the stages and the reasons as the process's Polish labels do (a Romanian one's
+    as the Romanian): each is the same stage or reason as its id or its English label."""
+    header = ["external_id", "name", "stage", "status", "created_at", "Reached Nawiąż pierwszy kontakt",
+              "Reached Przygotuj i wyślij ofertę", "closed_at", "close_reason", "owner"]
+    rows = [["PL-1", "Adam", "Przygotuj i wyślij ofertę", "lost", "2025-03-03", "2025-03-04", "2025-03-20",
+             "2025-04-01", "za wysoka cena", "anna"],
+            ["RO-1", "Ion", "Stabilește primul contact", "lost", "2025-03-03", "2025-03-05", "", "2025-03-10",
+             "Preț prea mare", "anna"],
+            ["EN-1", "Bob", "first_contact", "lost", "2025-03-03", "2025-03-06", "", "2025-03-11", "Price too high",
+             "anna"]]
+    report = team.admin.intake.import_csv(write(tmp_path / "pl.csv", rows, header=header), process=PV, history=True)
+    assert (report["imported"], report["rejected"]) == (3, 0), report["rejects"]
+    assert report["columns"]["Reached Przygotuj i wyślij ofertę"] == "reached_send_offer"
+    pl, ro, en = (lead_of(team, external) for external in ("PL-1", "RO-1", "EN-1"))
+    assert (pl["stage"], pl["close_reason"], pl["stage_entered_at"][:10]) == ("send_offer", "price", "2025-03-20")
+    assert (ro["stage"], ro["close_reason"]) == (en["stage"], en["close_reason"]) == ("first_contact", "price")
+    assert ro["stage_entered_at"][:10] == "2025-03-05"

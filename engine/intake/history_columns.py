@@ -56,9 +56,16 @@ def plan_history(spec: ProcessSpec, header: list[str]) -> HistoryPlan:
     return plan
 
 
+def _labels(label: str) -> list[str]:
+    """A name or label in each of the process's languages (a process file's ``{en: ..., pl: ...}``), else itself."""
+    texts = getattr(label, "texts", None)
+    return [text for _, text in texts] if texts else [label]
+
+
 def stage_names(spec: ProcessSpec) -> dict[str, str]:
-    """The stages by id and by name (folded as headers are: case, accents and punctuation aside)."""
-    names = {header_key(s.name): s.id for s in spec.stages}
+    """The stages by id and by name in any of the process's languages (folded as headers are: case, accents and
+    punctuation aside); an id wins over another stage's name."""
+    names = {header_key(name): s.id for s in spec.stages for name in _labels(s.name)}
     names.update({header_key(s.id): s.id for s in spec.stages})
     return names
 
@@ -83,10 +90,12 @@ def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
 
 
 def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, ClosureReason]:
-    """The closure reasons by id and label (folded), and the old system's reasons mapped to them."""
+    """The closure reasons by id and label in any of the process's languages (folded), and the old system's reasons
+    mapped to them."""
     out: dict[str, ClosureReason] = {}
     for r in spec.closure_reasons:
-        out.setdefault(header_key(r.label), r)
+        for label in _labels(r.label):
+            out.setdefault(header_key(label), r)
     for r in spec.closure_reasons:
         out[header_key(r.id)] = r
     for old, new in reason_map.items():

@@ -93,15 +93,11 @@ class HistoryImport:
         self.given = notices.Given(actor.name)  # the open deals given to others: a digest each (engine/notices.py)
 
     # -- one row ---------------------------------------------------------------------------------------------
-    def check(self, line: int, cells: list[str], plan: HistoryPlan, inquiry: Inquiry) -> Deal:
-        """The deal of a row whose inquiry passed, or ``RowRefused`` with the reason."""
-        spec = self.spec
-
-        def value(key: str) -> str:
-            index = plan.columns.get(key)
-            return cell(cells[index]).strip() if index is not None else ""
-
-        external = value("external_id")
+    def external(self, cells: list[str], plan: HistoryPlan) -> str:
+        """A row's deal id in the old system, or ``RowRefused``; remembered whatever becomes of the row, so that a
+        second row of the same deal is refused too (``check`` is given it)."""
+        index = plan.columns.get("external_id")
+        external = cell(cells[index]).strip() if index is not None else ""
         if not external:
             raise RowRefused(N_("{header} is empty: a deal needs its id in the old system, so that importing the "
                                 "file again changes nothing"), header=plan.headers.get('external_id', 'external_id'))
@@ -110,6 +106,16 @@ class HistoryImport:
         if external in self._seen:
             raise RowRefused(N_("external_id {external!r} is on an earlier line too; each deal once"),
                              external=external)
+        self._seen.add(external)
+        return external
+
+    def check(self, line: int, cells: list[str], plan: HistoryPlan, inquiry: Inquiry, external: str) -> Deal:
+        """The deal of a row whose id (``external``) and inquiry passed, or ``RowRefused`` with the reason."""
+        spec = self.spec
+
+        def value(key: str) -> str:
+            index = plan.columns.get(key)
+            return cell(cells[index]).strip() if index is not None else ""
         status_text, stage_text = value("status").casefold(), value("stage")
         status = STATUSES.get(status_text) if status_text else None
         if status_text and status is None:
@@ -162,7 +168,6 @@ class HistoryImport:
         deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
                     rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner)
         deal.built = self._new_deal(deal)  # its dates and moves checked now, so that refusals come in line order
-        self._seen.add(external)
         return deal
 
     def _instant(self, text: str, header: str, *, required: bool = False) -> dt.datetime | None:
@@ -236,17 +241,18 @@ class HistoryImport:
                              stages=', '.join(missed), start=start, target=target, way=' -> '.join(best))
         return best
 
-    def events(self, deal: Deal, state: LeadState, path: list[str], since: dt.datetime,
+    def events(self, deal: Deal, state: LeadState, path: list[str], since: dt.datetime, since_column: str | None,
                ) -> tuple[list[Event], LeadState, list[visits.Step], list[history.Point]]:
         """The events that take ``state`` along ``path`` (``path[0]`` its stage) and close it as the deal says, each
         at its date (a stage without one: when the deal reached the stage before it); ``since`` is the earliest
-        date allowed (the lead's last event); and where the lead stood after each event (``LeadChange.spans``)."""
+        date allowed (the lead's last event; ``since_column`` the file's column that gave it, if one did); and where
+        the lead stood after each event (``LeadChange.spans``)."""
         owner = deal.owner.name if deal.owner else self.actor.name
         importer = self.actor.name
         evs: list[Event] = []
         steps: list[visits.Step] = []
         spans: list[history.Point] = []
-        at = since
+        at, column = since, since_column  # the latest date so far, and the file's column that gave it
         spec = self.spec
 
         def add(kind: str, when: dt.datetime, actor: str, data: dict[str, Any]) -> None:
@@ -279,9 +285,14 @@ class HistoryImport:
                 raise self._backwards(deal, stage, when, previous, at)
             finish(previous, when)
             add(EventKind.ADVANCED, when, owner, self._data(("from", previous), ("to", stage)))
+            if stage in deal.reached:
+                column = f"reached_{stage}"
             at = when
         if deal.status != LeadStatus.OPEN:
             assert deal.closed_at is not None
+            if deal.closed_at < at and column is not None:  # name the date the file gave, not a stage it implied
+                raise RowRefused(N_("closed_at {closed} is before {column} ({at}); dates go forward"),
+                                 closed=views.iso(deal.closed_at), column=column, at=views.iso(at))
             if deal.closed_at < at:
                 raise RowRefused(N_("closed_at {closed} is before the deal reached '{stage}' ({reached}); dates go "
                                     "forward"), closed=views.iso(deal.closed_at), stage=state.stage,
@@ -386,7 +397,7 @@ class HistoryImport:
         path = self.path(deal, state.stage)
         first = visits.Step.of(state)
         created_at = (deal.created_at, store.span_values(state))
-        evs, state, steps, spans = self.events(deal, state, path, deal.created_at)
+        evs, state, steps, spans = self.events(deal, state, path, deal.created_at, "created_at")
         return [created, *evs], state, [first, *steps], [created_at, *spans]
 
     def _moved_deal(self, deal: Deal, state: LeadState, last: dt.datetime) -> store.LeadChange | None:
@@ -408,7 +419,7 @@ class HistoryImport:
                                 "go back"), lead=state.id, external=deal.external_id, current=state.stage,
                              status=deal.status, stage=deal.stage) from None
         before = state.clone()
-        evs, after, steps, spans = self.events(deal, state.clone(), path, last)
+        evs, after, steps, spans = self.events(deal, state.clone(), path, last, None)
         for ev in evs:
             ev.lead_id = state.id
         return store.LeadChange(before, after, evs, steps=steps, spans=spans)
@@ -501,6 +512,8 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
         "history": {"updated": stats["updated"], "unchanged": stats["unchanged"], "open": stats["open"],
                     "won": stats["won"], "lost": stats["lost"]},
     }
+    if status == "dry_run":  # the digests it would queue, as the plain import's dry run counts them
+        report["mails_queued"] = len(history.given.leads)
     if status != "imported" or not (stats["imported"] or stats["updated"]):
         return report  # the same file again: nothing changed, nothing to record
     report["import_id"] = store.new_id(conn.execute(sa.insert(imports).values(
@@ -547,11 +560,12 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
             if not errors:
                 inquiry = company_inquiry(values, history.spec.calendar)
         try:
+            external = history.external(cells, hplan)
             if errors:
                 reason = several([e.message for e in errors])
                 raise RowRefused(reason.template, **reason.params)
             assert inquiry is not None
-            deal = history.check(line, cells, hplan, inquiry)
+            deal = history.check(line, cells, hplan, inquiry, external)
         except (RowRefused, InvalidInputError) as exc:  # a value refused by the rules (a team too long...)
             rejects.add(line, cells, message_of_error(exc))
             writing[0] = writing[0] and options.on_error == "skip"
