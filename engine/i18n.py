@@ -206,6 +206,12 @@ def label(text: str | Mapping[str, str] | None, code: str | None = None, default
     return _pick(text, lang, default)
 
 
+def every_text(text: str) -> list[str]:
+    """A process label in each of its languages (a ``Text``), else the label itself: what a file's header or value
+    may name it by (a Polish team's old CRM writes the Polish)."""
+    return [t for _, t in text.texts] if isinstance(text, Text) else [text]
+
+
 class Named:
     """Something a message names by its id in English (as the English messages always have) and by its label in
     another language: a stage, a task, a field (``Named("send_offer", {"en": "Send the offer", "pl": ...})``)."""

@@ -516,3 +516,16 @@ def test_an_import_and_run_due_keep_the_planners_statistics(team: Team, excel_cs
     team.admin.outbox.run_due()  # 16 leads, twice the 8 counted: gathered anew
     with team.admin.db.begin() as conn:
         assert not database.keep_statistics(conn)
+
+
+def test_a_fields_label_in_any_of_the_processs_languages_names_its_column(team: Team, tmp_path: Path) -> None:
+    """A Polish team's file heads the process's fields as its Polish labels do (a Romanian one's as the Romanian):
+    each is the field, as its id and its English label are."""
+    path = write(tmp_path / "pl.csv", ["Imię i nazwisko;Rodzaj dachu;Powierzchnia użytkowa dachu (m²);Finanțare",
+                                       "Anna Nowak;flat;45;loan"])
+    report = team.admin.intake.import_csv(path, process="photovoltaics")
+    assert report["columns"] == {"Imię i nazwisko": "name", "Rodzaj dachu": "roof_type",
+                                 "Powierzchnia użytkowa dachu (m²)": "roof_area_m2", "Finanțare": "financing"}
+    assert report["unknown_columns"] == [] and report["imported"] == 1
+    lead = team.admin.leads.get(report["first_lead_id"])
+    assert lead["fields"] == {"roof_type": "flat", "roof_area_m2": 45, "financing": "loan"}

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import InvalidInputError, did_you_mean
-from engine.i18n import N_
+from engine.i18n import N_, every_text
 from engine.intake.csv_file import DELIMITERS
 from engine.spec import FieldSpec, ProcessSpec, derived
 
@@ -85,9 +85,9 @@ class ColumnPlan:
 @derived
 def _known_names(spec: ProcessSpec) -> dict[str, str]:
     """Every name a column of ``spec`` may have, as compared (``header_key``), and what it gives (once per spec: a
-    web form's post is planned like a file)."""
+    web form's post is planned like a file); a field's label in any of the process's languages."""
     names: dict[str, str] = {}
-    for label_key, name in [*((header_key(f.label), f.id) for f in spec.fields),
+    for label_key, name in [*((header_key(label), f.id) for f in spec.fields for label in every_text(f.label)),
                             *((header_key(s), a) for a, others in SYNONYMS.items() for s in others),
                             *((header_key(a), a) for a in ATTRIBUTES),
                             *((header_key(f.id), f.id) for f in spec.fields)]:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from engine.errors import InvalidInputError, did_you_mean
-from engine.i18n import N_
+from engine.i18n import N_, every_text
 from engine.intake.columns import Column, header_key
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
@@ -56,16 +56,10 @@ def plan_history(spec: ProcessSpec, header: list[str]) -> HistoryPlan:
     return plan
 
 
-def _labels(label: str) -> list[str]:
-    """A name or label in each of the process's languages (a process file's ``{en: ..., pl: ...}``), else itself."""
-    texts = getattr(label, "texts", None)
-    return [text for _, text in texts] if texts else [label]
-
-
 def stage_names(spec: ProcessSpec) -> dict[str, str]:
     """The stages by id and by name in any of the process's languages (folded as headers are: case, accents and
     punctuation aside); an id wins over another stage's name."""
-    names = {header_key(name): s.id for s in spec.stages for name in _labels(s.name)}
+    names = {header_key(name): s.id for s in spec.stages for name in every_text(s.name)}
     names.update({header_key(s.id): s.id for s in spec.stages})
     return names
 
@@ -94,7 +88,7 @@ def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, Cl
     mapped to them."""
     out: dict[str, ClosureReason] = {}
     for r in spec.closure_reasons:
-        for label in _labels(r.label):
+        for label in every_text(r.label):
             out.setdefault(header_key(label), r)
     for r in spec.closure_reasons:
         out[header_key(r.id)] = r

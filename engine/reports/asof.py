@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -317,7 +317,6 @@ def _sources_at(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages:
     ``stages``: no other report reads it)."""
     moved = sa.select(_changed.c.id)
     born = (filtered(leads.c.created_at) <= at, filtered(lead_stages.c.created_at) <= at)  # the leads then
-    unchanged = _unchanged(conn, moved)
     lead_columns = ["id", *SPAN_ATTRS]
     for table in (_leads_now, _leads_then):
         table.create(conn)
@@ -325,12 +324,12 @@ def _sources_at(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages:
     conn.execute(sa.insert(_leads_now).from_select(lead_columns, sa.select(*(leads.c[name] for name in lead_columns))
                                                    .where(leads.c.id.in_(moved))))
     lead_rows = sa.union_all(
-        sa.select(*(leads.c[name] for name in lead_columns)).where(unchanged(leads.c.id), born[0]),
+        sa.select(*(leads.c[name] for name in lead_columns)).where(_unchanged(conn, leads.c.id), born[0]),
         sa.select(_leads_then)).subquery("leads_as_of")
     stage_columns = [c.name for c in lead_stages.c]
     stages_then: FromClause = stages_at(at, _leads_then)
     stages_now: FromClause = sa.select(lead_stages).where(lead_stages.c.lead_id.in_(moved)).subquery("moved_stages_now")
-    kept = unchanged(lead_stages.c.lead_id)
+    kept = _unchanged(conn, lead_stages.c.lead_id)
     if stages:
         for table in (_stages, _stages_now):
             table.create(conn)
@@ -353,17 +352,17 @@ def _sources_at(conn: Connection, at: dt.datetime, specs: SpecLookup, *, stages:
               zip((leads, lead_stages), born, strict=True)]
     return Sources(lead_rows, stage_rows, at, specs, {lead_rows: (tables[0], _leads_now, _leads_then),
                                                       stage_rows: (tables[1], stages_now, stages_then)},
-                   {lead_rows: ((leads, (unchanged(leads.c.id), born[0])), (_leads_then, ()))})
+                   {lead_rows: ((leads, (_unchanged(conn, leads.c.id), born[0])), (_leads_then, ()))})
 
 
-def _unchanged(conn: Connection, moved: sa.Select[tuple[int]]) -> Callable[[sa.ColumnElement[int]], Condition]:
-    """The condition that a lead (its id in a column) is not one of the changed leads (``asof_changed``): on SQLite
-    ``NOT IN`` the table (the plans timed at a million deals); on PostgreSQL ``NOT EXISTS``, an anti-join, as
-    ``NOT IN`` is hashed only while the changed leads' ids fit ``work_mem`` and is otherwise a scan of all of them
-    for every lead read (docs/performance.md, "Reports as of an instant on PostgreSQL")."""
-    if conn.dialect.name != "postgresql":
-        return lambda column: column.not_in(moved)
-    return lambda column: ~sa.exists().where(_changed.c.id == column)
+def _unchanged(conn: Connection, column: sa.ColumnElement[int]) -> Condition:
+    """That the lead whose id is in ``column`` is not one of the changed leads (``asof_changed``): on SQLite ``NOT
+    IN`` the table (the plans timed at a million deals); on PostgreSQL ``NOT EXISTS``, an anti-join, as ``NOT IN``
+    is hashed only while the changed leads' ids fit ``work_mem`` and is otherwise a scan of all of them for every
+    lead read (docs/performance.md, "Reports as of an instant on PostgreSQL")."""
+    if conn.dialect.name == "postgresql":
+        return ~sa.exists().where(_changed.c.id == column)
+    return column.not_in(sa.select(_changed.c.id))
 
 
 class filtered(sa.sql.expression.FunctionElement[Any]):

@@ -196,7 +196,7 @@ def _datetime_texts(values: Sequence[Any], processor: Any) -> Sequence[Any]:
     for value in set(values).difference(texts):
         if type(value) is not dt.datetime or value.tzinfo is not None:
             return [processor(v) if v is not None else None for v in values]
-        texts[value] = value.isoformat(" ", "microseconds")
+        texts[value] = processor(value)
     return list(map(texts.__getitem__, values))
 
 
