@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import operator
+import re
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -17,16 +20,54 @@ def _marker(conn: Connection) -> str:
     return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
-def _driver_executemany(conn: Connection, sql: str, rows: list[tuple[Any, ...]] | list[list[Any]]) -> int:
+def _driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> int:
     cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
         try:
-            cursor.executemany(sql, rows)
+            return _run_many(conn, cursor, sql, rows)
         except conn.dialect.loaded_dbapi.Error as exc:
             raise sqlalchemy_error(conn, sql, exc) from exc
-        return int(cursor.rowcount)
     finally:
         cursor.close()
+
+
+#: Rows per statement when many rows are inserted into SQLite (``_run_many``).
+ROWS_PER_INSERT = 100
+_ONE_ROW_INSERT = re.compile(r"(INSERT INTO .+? VALUES )(\([^()]*\))", re.DOTALL)
+
+
+def _run_many(conn: Connection, cursor: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+    """Run ``sql`` once per row of values on ``cursor``; returns the rows matched. On SQLite an INSERT
+    of one row's ``VALUES (?, ...)`` runs as INSERTs of up to ``ROWS_PER_INSERT`` rows each (``VALUES (...),
+    (...), ...``): the same rows in the same order, but the driver's per-row work of ``executemany`` (a statement
+    reset and stepped for every row) done once per hundred rows, a quarter of the time of a bulk load's inserts
+    (docs/performance.md, "Session 14"). Anything else (an UPDATE, PostgreSQL, rows by name): ``executemany``."""
+    shape = (_multi_row_shape(sql, conn.dialect.name, len(rows[0]))
+             if len(rows) > 1 and isinstance(rows[0], (tuple, list)) else None)
+    if shape is None:
+        cursor.executemany(sql, rows)
+        return int(cursor.rowcount)
+    head, one = shape
+    variables = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    per = max(1, min(ROWS_PER_INSERT, variables // len(rows[0])))
+    full = f"{head}{', '.join([one] * per)}"
+    matched = 0
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        cursor.execute(full if len(chunk) == per else f"{head}{', '.join([one] * len(chunk))}",
+                       list(itertools.chain.from_iterable(chunk)))
+        matched += int(cursor.rowcount)
+    return matched
+
+
+@functools.lru_cache(maxsize=256)
+def _multi_row_shape(sql: str, dialect: str, width: int) -> tuple[str, str] | None:
+    """``sql``'s head up to ``VALUES`` and its one row's ``(?, ...)``, when it is a SQLite INSERT of one row of
+    ``width`` positional parameters; else None."""
+    found = _ONE_ROW_INSERT.fullmatch(sql.strip()) if dialect == "sqlite" and width else None
+    if found is None or found.group(2).count("?") != width or sql.count("?") != width:
+        return None
+    return found.group(1), found.group(2)
 
 
 def sqlalchemy_error(conn: Connection, sql: str, exc: Exception) -> sa.exc.StatementError:
@@ -152,9 +193,8 @@ def driver_executemany_tuples(conn: Connection, statement: sa.Executable, names:
     try:
         if len(values) == 1:
             cursor.execute(compiled.sql, values[0])
-        else:
-            cursor.executemany(compiled.sql, values)
-        return int(cursor.rowcount)
+            return int(cursor.rowcount)
+        return _run_many(conn, cursor, compiled.sql, values)
     except conn.dialect.loaded_dbapi.Error as exc:
         raise sqlalchemy_error(conn, compiled.sql, exc) from exc
     finally:
