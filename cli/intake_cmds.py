@@ -155,6 +155,10 @@ def _render_import(r: results.ImportReport) -> None:
         unknown = [c["column"] + (_(" (did you mean {name}?)", name=c["did_you_mean"]) if c["did_you_mean"] else "")
                    for c in r["unknown_columns"]]
         echo(_("Columns not recognised, ignored (map them with --mapping): {columns}", columns=", ".join(unknown)))
+    if r["history_columns"]:
+        echo(_("The columns {columns} give each deal's stage and dates, which an import of new leads leaves aside: "
+               "import the file with --history (an admin) to bring each deal in as it stood.",
+               columns=", ".join(r["history_columns"])))
     for reject in r["rejects"][:REJECTS_SHOWN]:
         # in the reader's language, from its template (through a server too: the report's JSON has it)
         echo(_("  line {line}: {reason}", line=reject["line"], reason=message_text(reject)))

@@ -449,7 +449,8 @@ def capabilities(actor: Actor) -> dict[str, bool]:
     """What the actor may open, each answered by the very rule its operation checks (an interface shows only
     what is allowed: the web app's menu): ``board`` (the board, the stand-up screen, stalled leads, revisits,
     removals and the reports: ``view_scope``), ``daily`` (``agenda_scope``), ``reviews``, ``rotate``,
-    ``import`` (leads from a file), ``users`` (the list: anyone), ``manage_users``, ``tokens``,
+    ``import`` (leads from a file), ``import_history`` (deals from another CRM with their history), ``users`` (the
+    list: anyone), ``manage_users``, ``tokens``,
     ``load_processes``."""
     return {
         "board": _allowed(lambda: view_scope(actor, owner=None, team=None, lookup=_nobody)),
@@ -457,6 +458,7 @@ def capabilities(actor: Actor) -> dict[str, bool]:
         "reviews": _allowed(lambda: require_sees_reviews(actor)),
         "rotate": _allowed(lambda: require_manager(actor, "rotate leads")),
         "import": _allowed(lambda: require_can_import(actor)),
+        "import_history": _allowed(lambda: require_can_import(actor, history=True)),
         "users": True,
         "manage_users": _allowed(lambda: require_admin(actor, "change users")),
         "tokens": _allowed(lambda: require_admin(actor, "manage API tokens")),

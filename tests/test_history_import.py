@@ -250,6 +250,13 @@ def test_bad_files_and_options_are_refused_and_write_nothing(team: Team, tmp_pat
         team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True, map_reason="Old")
     with pytest.raises(PermissionDenied, match="only an admin may"):
         team.as_("marta").intake.import_csv(history_file(tmp_path), process=PV, history=True)
+    for who in ("root", "marta"):  # reasons mapped for an import of new inquiries: refused, not left unused
+        with pytest.raises(InvalidInputError, match="closure reasons are mapped only for an import with history"):
+            team.as_(who).intake.import_csv(history_file(tmp_path), process=PV, map_reason="Old=price")
+        with pytest.raises(InvalidInputError, match="closure reasons are mapped only for an import with history"):
+            team.as_(who).intake.start_import(history_file(tmp_path), process=PV, map_reason="Old=price")
+    with pytest.raises(InvalidInputError, match="an owner or an assignment for the whole file is for new inquiries"):
+        team.admin.intake.import_csv(history_file(tmp_path), process=PV, history=True, owner="anna")
     assert snapshot(team.url) == before
     report = team.admin.intake.import_csv(cp1250, process=PV, history=True, encoding="cp1250")
     assert report["imported"] == 1 and lead_of(team, "C-1")["name"] == "Żółć"
@@ -265,6 +272,18 @@ def test_the_cli_imports_history_and_refuses_bad_usage(team: Team, tmp_path: Pat
     assert js(url, "root", "lead show ext:D-2 --json")["close_reason"] == "price"
     result = leadflow(url, "root", ["import", str(path), "--process", PV, "--history", "--json"])
     assert result.exit_code == 0
+
+
+def test_a_history_imported_as_new_leads_says_which_columns_a_history_import_reads(team: Team, tmp_path: Path) -> None:
+    """A newcomer's first try: the history file without --history. Its deals come in as new inquiries (a form's
+    export may have a created_at), and the summary names the columns that give the deals' stages and dates."""
+    path = history_file(tmp_path)
+    text = ok(team.url, "marta", ["import", str(path), "--process", PV, "--owner", "anna", "--dry-run"]).output
+    assert "import the file with --history (an admin) to bring each deal in as it stood" in text
+    hint = next(line for line in text.splitlines() if line.startswith("The columns "))
+    assert hint.startswith("The columns stage, status, created_at,") and "closed_at, close_reason give" in hint
+    plain = write(tmp_path / "plain.csv", [["Anna Nowak", "2025-01-01"]], header=["name", "notes"])
+    assert "--history" not in ok(team.url, "marta", ["import", str(plain), "--process", PV, "--dry-run"]).output
 
 
 def test_the_worked_example_of_the_docs(team: Team) -> None:

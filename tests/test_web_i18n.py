@@ -134,5 +134,5 @@ def test_the_engine_answers_what_each_role_may_open(floor: dict[str, Any]) -> No
     assert allowed["anna"] == {"board", "daily", "users"}
     assert allowed["olga"] == {"users"}
     assert allowed["marta"] == {"board", "daily", "reviews", "rotate", "import", "users"}
-    assert allowed["root"] == {"board", "daily", "reviews", "rotate", "import", "users", "manage_users", "tokens",
-                               "load_processes"}
+    assert allowed["root"] == {"board", "daily", "reviews", "rotate", "import", "import_history", "users",
+                               "manage_users", "tokens", "load_processes"}

@@ -73,3 +73,34 @@ def test_the_import_page_shows_the_progress_then_the_report(
         assert page.query_selector("progress") is None
         page.screenshot(path=str(tmp_path / f"import-report-{'js' if javascript else 'nojs'}.png"), full_page=True)
         page.context.close()
+
+
+def test_an_admin_imports_another_crms_deals_with_their_history_in_the_browser(team: Team, browser: Any) -> None:
+    """The history box in a real browser: root ticks it, pastes docs/examples/history.csv, maps the old reason,
+    checks (the history's counts shown), imports as a job, and each deal stands as the file says."""
+    history = (Path(__file__).resolve().parent.parent / "docs" / "examples" / "history.csv").read_text(encoding="utf-8")
+    with_passwords(team, "root")
+    with serving(team.admin) as served:
+        context = browser.new_context(base_url=served.url)
+        context.set_default_timeout(30000)
+        page = context.new_page()
+        page.goto("/login")
+        page.fill("#username", "root")
+        page.fill("#password", password_of("root"))
+        page.click("button[type=submit]")
+        page.goto("/import")
+        page.select_option("select[name=process]", PV)
+        page.check("form.check input[name=history]")
+        page.fill("#map-reason", "Too expensive=price")
+        page.fill("#csv-text", history)
+        page.click("form.check button[type=submit]")
+        assert "Checked: nothing was imported yet" in page.text_content(".import-report h2")
+        assert "2 open, 1 won, 1 lost" in page.text_content(".import-report p.history")
+        assert page.is_checked("form.check input[name=history]")  # the form keeps what was asked, for a second check
+        page.click("button:has-text('Import these deals with their history')")
+        page.wait_for_selector(".import-report h2:has-text('Imported')")
+        assert "2 open, 1 won, 1 lost" in page.text_content(".import-report p.history")
+        context.close()
+    lost = team.admin.leads.get(team.admin.leads.find_external("OPP-102"))
+    assert (lost["status"], lost["stage"], lost["close_reason"], lost["owner"]) == ("lost", "send_offer", "price",
+                                                                                     "piotr")

@@ -4,12 +4,14 @@ should be (a message naming the encoding problem), and the CSRF token still requ
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
 import pytest
 
 from cli.web import import_pages, process_pages, uploads
+from engine.errors import NotFoundError
 from tests.conftest import PROCESSES_DIR, Team
 from tests.test_web import PEOPLE, _cheap_hashes  # noqa: F401  (the autouse fixture: cheap password hashes)
 from tests.test_web_admin import CSV
@@ -103,3 +105,66 @@ def test_a_csv_that_is_not_text_gets_the_engines_message_on_its_encoding(people:
     answer = marta.post("/import/check", data={"csrf": csrf, **FORM}, files={"file": ("photo.csv", png, "text/csv")})
     assert answer.status_code == 422, answer.text
     assert "utf-8" in answer.text.lower() or "encoding" in answer.text.lower()
+
+
+HISTORY = (Path(__file__).parent.parent / "docs" / "examples" / "history.csv").read_text(encoding="utf-8")
+HISTORY_FORM = {"process": "photovoltaics", "on_error": "skip", "history": "on", "map_reason": "Too expensive=price"}
+
+
+def test_an_admin_imports_deals_with_their_history_from_the_import_page(people: Team) -> None:
+    """The history box (admins): the check shows the history's counts and keeps the box and the reasons for the
+    confirm, whose job writes each deal as it stood: won, lost for the mapped reason, open in its stage."""
+    root, csrf = signed_in(people, "root")
+    form = root.get("/import").text
+    assert 'name="history"' in form and 'name="map_reason"' in form
+    files = {"file": ("crm.csv", HISTORY.encode(), "text/csv")}
+    checked = root.post("/import/check", data={"csrf": csrf, **HISTORY_FORM}, files=files)
+    assert checked.status_code == 200 and "Checked: nothing was imported yet" in checked.text
+    assert "History: 0 deals moved on, 0 unchanged; of the deals written 2 open, 1 won, 1 lost" in checked.text
+    assert "Import these deals with their history" in checked.text
+    assert 'name="history" value="on"' in checked.text and 'value="Too expensive=price"' in checked.text
+    with pytest.raises(NotFoundError):
+        people.admin.leads.find_external("OPP-101")
+    kept = _UPLOAD.search(checked.text)
+    assert kept, checked.text
+    done = import_ended(root, root.post("/import", data={"csrf": csrf, **HISTORY_FORM, "upload": kept.group(1)}))
+    assert done.status_code == 200 and "Imported" in done.text and "1 won, 1 lost" in done.text
+    won, lost, open_ = (people.admin.leads.get(people.admin.leads.find_external(f"OPP-10{k}")) for k in (1, 2, 3))
+    assert (won["status"], lost["status"], lost["close_reason"]) == ("won", "lost", "price")
+    assert (open_["status"], open_["stage"], open_["owner"]) == ("open", "first_meeting", "anna")
+    assert won["created_at"].startswith("2025-01-06")
+
+
+def test_a_managers_import_page_has_no_history_and_a_history_post_is_refused(people: Team) -> None:
+    """Only an admin imports history: a manager's page has no box, and a post that ticks it anyway is refused with
+    the engine's reason (403), nothing written; reasons mapped without a history are refused too (422)."""
+    marta, csrf = signed_in(people, "marta")
+    assert 'name="history"' not in marta.get("/import").text
+    before = people.admin.leads.list(limit=100)
+    refused = marta.post("/import/check", data={"csrf": csrf, **HISTORY_FORM, "text": HISTORY})
+    assert refused.status_code == 403 and "import the history of deals" in refused.text
+    confirmed = marta.post("/import", data={"csrf": csrf, **HISTORY_FORM, "text": HISTORY})
+    assert confirmed.status_code == 403 and "import the history of deals" in confirmed.text
+    root, root_csrf = signed_in(people, "root")
+    plain = {**HISTORY_FORM, "history": "", "text": HISTORY}
+    for browser, token in ((marta, csrf), (root, root_csrf)):
+        answer = browser.post("/import/check", data={"csrf": token, **plain})
+        assert answer.status_code == 422 and "closure reasons are mapped only for an import with history" in answer.text
+    assert people.admin.leads.list(limit=100) == before
+
+
+def test_a_history_file_checked_as_new_leads_says_what_its_columns_are(people: Team, tmp_path: Path) -> None:
+    """An import of new leads meeting a history's columns goes on, and its report says which columns give the
+    deals' stages and dates and that a history import brings them in (the engine's report has them)."""
+    marta, csrf = signed_in(people, "marta")
+    checked = marta.post("/import/check", data={"csrf": csrf, **FORM, "owner": "anna", "text": HISTORY})
+    assert checked.status_code == 200, checked.text
+    hint = ("The columns stage, status, created_at, reached_first_contact, reached_first_meeting, reached_send_offer, "
+            "reached_close_contract, closed_at, close_reason give each deal's stage and dates")
+    assert hint in html.unescape(checked.text)
+    path = tmp_path / "history.csv"
+    path.write_text(HISTORY, encoding="utf-8")
+    report = people.as_("marta").intake.import_csv(path, process="photovoltaics", owner="anna", dry_run=True)
+    assert report["history_columns"][:3] == ["stage", "status", "created_at"]
+    assert people.admin.intake.import_csv(path, process="photovoltaics", history=True,
+                                          map_reason="Too expensive=price", dry_run=True)["history_columns"] == []

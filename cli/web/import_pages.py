@@ -1,11 +1,11 @@
-"""Importing leads from a CSV file (``/import``, managers and admins): the file uploaded (``multipart/form-data``,
-at most ``MAX_CSV``) or its text pasted, ``intake.import_csv`` with ``dry_run`` first, whose report (columns,
-unknown ones with a suggestion, rejected rows with their line and reason, counts) is shown with a button that
-imports the same file (kept for the confirm: cli/web/uploads.py) or text. The import runs as a job of the server
-(``intake.start_import``): the confirm answers at once with the job's page (``/import/jobs/{id}``), which shows
-its progress (rows read of the file's rows, accepted, rejected) until the import ends, then its report, or why it
-failed. The page follows the job with htmx (``#job`` fetched again every second) and, without JavaScript,
-reloads itself (``<meta http-equiv="refresh">``) while the job runs."""
+"""Importing leads from a CSV file (``/import``, managers and admins; deals with their history from another CRM,
+admins): the file uploaded (``multipart/form-data``, at most ``MAX_CSV``) or its text pasted, ``intake.import_csv``
+with ``dry_run`` first, whose report (columns, unknown ones with a suggestion, rejected rows with their line and
+reason, counts) is shown with a button that imports the same file (kept for the confirm: cli/web/uploads.py) or
+text. The import runs as a job of the server (``intake.start_import``): the confirm answers at once with the job's
+page (``/import/jobs/{id}``), which shows its progress (rows read of the file's rows, accepted, rejected) until the
+import ends, then its report, or why it failed. The page follows the job with htmx (``#job`` fetched again every
+second) and, without JavaScript, reloads itself (``<meta http-equiv="refresh">``) while the job runs."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def import_page(visit: Visit, *, status: int = 200, form: dict[str, str] | None 
                 error: str | None = None) -> Response:
     processes = sorted({row["process"] for row in visit.eng.processes.list()})
     return render(visit, "import.html", status=status, form=form or {}, report=report, error=error,
-                  processes=processes, on_error=ON_ERROR, max_mib=MAX_CSV // 2**20)
+                  processes=processes, on_error=ON_ERROR, max_mib=MAX_CSV // 2**20,
+                  history_allowed=visit.permissions["import_history"])
 
 
 def _refused(visit: Visit) -> Response | None:
@@ -54,11 +55,19 @@ def start(visit: Visit) -> Response:
     return _refused(visit) or import_page(visit)
 
 
+def _options(form: dict[str, str]) -> dict[str, Any]:
+    """The import's options from the form: a history import (the box ticked) takes the old system's closure
+    reasons mapped, one ``OLD=NEW`` a line; the engine refuses what does not fit (an owner for a history, a mapping
+    of reasons without one)."""
+    return {"process": form.get("process", ""), "owner": form.get("owner") or None,
+            "on_error": form.get("on_error") or "skip", "history": form.get("history") == "on",
+            "map_reason": form.get("map_reason", "").strip() or None}
+
+
 def _check(visit: Visit, path: Path, form: dict[str, str]) -> Response:
     """The dry run, within the request: what the import would do."""
     try:
-        report = visit.eng.intake.import_csv(path, process=form.get("process", ""), owner=form.get("owner") or None,
-                                             on_error=form.get("on_error") or "skip", dry_run=True)
+        report = visit.eng.intake.import_csv(path, dry_run=True, **_options(form))
     except LeadflowError as exc:
         return import_page(visit, status=status_of(exc), form=form, error=i18n.error_text(exc))
     return import_page(visit, status=200 if report["status"] != "aborted" else 422, form=form, report=report)
@@ -67,8 +76,7 @@ def _check(visit: Visit, path: Path, form: dict[str, str]) -> Response:
 def _start(visit: Visit, path: Path, form: dict[str, str]) -> Response:
     """The import as a job (it keeps a copy of the file): its page, where its progress shows."""
     try:
-        job = visit.eng.intake.start_import(path, process=form.get("process", ""), owner=form.get("owner") or None,
-                                            on_error=form.get("on_error") or "skip")
+        job = visit.eng.intake.start_import(path, **_options(form))
     except LeadflowError as exc:
         return import_page(visit, status=status_of(exc), form=form, error=i18n.error_text(exc))
     return redirect(f"/import/jobs/{job['id']}")

@@ -30,6 +30,10 @@ HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
 REACHED = "reached"
 
 
+#: The columns only a history reads: where each deal stands and since when (with the ``reached_<stage>`` dates).
+WHERE_AND_WHEN = ("stage", "status", "created_at", "stage_entered_at", "closed_at", "close_reason")
+
+
 @dataclass
 class HistoryPlan:
     """Which column of the file is which history value."""
@@ -56,6 +60,15 @@ def plan_history(spec: ProcessSpec, header: list[str]) -> HistoryPlan:
     return plan
 
 
+def history_headers(spec: ProcessSpec, headers: list[str]) -> list[str]:
+    """Of ``headers`` (the columns an import of new leads does not read: unknown, or an export's state read past),
+    those a history import reads as a deal's stage, status or dates: the file is likely a history (the import's
+    report says so)."""
+    plan = plan_history(spec, headers)
+    found = [plan.columns[k] for k in WHERE_AND_WHEN if k in plan.columns] + list(plan.reached.values())
+    return [headers[i] for i in sorted(found)]
+
+
 def stage_names(spec: ProcessSpec) -> dict[str, str]:
     """The stages by id and by name in any of the process's languages (folded as headers are: case, accents and
     punctuation aside); an id wins over another stage's name."""
@@ -77,8 +90,8 @@ def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
             continue
         old, sep, new = line.partition("=")
         if not sep or not old.strip() or not new.strip():
-            raise InvalidInputError(N_("map_reason {line!r} is not OLD=NEW (an old system's reason = a closure reason "
-                                       "of the process)"), line=line)
+            raise InvalidInputError(N_("the closure reason mapping {line!r} is not OLD=NEW (an old system's reason = a "
+                                       "closure reason of the process)"), line=line)
         out[old.strip()] = new.strip()
     return out
 
@@ -96,8 +109,8 @@ def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, Cl
         target = out.get(header_key(new))
         if target is None:
             ids = [r.id for r in spec.closure_reasons]
-            raise InvalidInputError(N_("--map-reason {old}={new}: {new!r} is not a closure reason of process {process}"
-                                       "{suggestion}; reasons: {ids}"), old=old, new=new, process=spec.id,
+            raise InvalidInputError(N_("closure reason mapping {old}={new}: {new!r} is not a closure reason of process "
+                                       "{process}{suggestion}; reasons: {ids}"), old=old, new=new, process=spec.id,
                                     suggestion=did_you_mean(new, ids), ids=', '.join(ids))
         out[header_key(old)] = target
     return out

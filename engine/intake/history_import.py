@@ -459,8 +459,8 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
     if options.on_error not in ("skip", "abort"):
         raise InvalidInputError(N_("on_error {on_error!r} is not one of: skip, abort"), on_error=options.on_error)
     if options.owner or options.assign:
-        raise InvalidInputError("a history import takes each deal's owner from its owner column "
-                                "(--owner and --assign are for new inquiries)")
+        raise InvalidInputError(N_("a history import takes each deal's owner from its owner column; an owner or an "
+                                   "assignment for the whole file is for new inquiries"))
     sha256 = file_sha256(path)
     mapping = options.mapping or {}
     source = CsvFile(path, encoding=options.encoding or mapping.get("encoding"), delimiter=mapping.get("delimiter"))
@@ -502,6 +502,7 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
                     **{hplan.headers[s]: f"reached_{s}" for s in hplan.reached}},
         "ignored_columns": plan.ignored,
         "unknown_columns": [{"column": h, "did_you_mean": plan.closest(spec, h)} for h in plan.unknown],
+        "history_columns": [],
         "rows": rows, "imported": stats["imported"], "new_clients": stats["new_clients"],
         "existing_clients": stats["existing_clients"], "repeated_clients": stats["repeated_clients"],
         "possible_duplicates": 0,

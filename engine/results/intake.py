@@ -59,6 +59,7 @@ class ImportReport(ImportCounts):
     columns: dict[str, str]
     ignored_columns: list[str]
     unknown_columns: list[UnknownColumn]
+    history_columns: list[str]  # of the columns not read, a history's (stage, status, dates): the file is one
     rows: int
     rejected: int
     rejects: list[RejectedRow]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from engine import clock, policy, results, rules, store
-from engine.errors import NotFoundError
+from engine.errors import InvalidInputError, NotFoundError
 from engine.i18n import N_, Message
 from engine.services.context import Service, operation
 from engine.vocab import is_id
@@ -49,6 +49,7 @@ class IntakeService(Service):
         ctx = self.ctx
         if ctx.conn is not None:
             raise RuntimeError("import_csv runs in a transaction of its own; call it outside Engine.transaction()")
+        _reasons_need_history(history, map_reason)
         # a migration into a database without leads may have it for itself (engine/store/loading.py): who may not
         # import is refused before the import's connection changes its journal, not only inside its transaction
         size = Path(path).stat().st_size if history and Path(path).is_file() else 0
@@ -97,6 +98,7 @@ class IntakeService(Service):
         here, before any job exists; everything else the import finds (a bad file, bad rows) ends the job."""
         from engine.intake import import_jobs
 
+        _reasons_need_history(history, map_reason)
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
@@ -201,3 +203,10 @@ class _Undo(Exception):  # the way out of a transaction that must not commit, no
     def __init__(self, report: results.ImportReport):
         super().__init__("rolled back")
         self.report = report
+
+
+def _reasons_need_history(history: bool, map_reason: Mapping[str, str] | str | None) -> None:
+    """Closure reasons are mapped for deals closed in another system: an import of new inquiries has none."""
+    if map_reason and not history:
+        raise InvalidInputError(N_("closure reasons are mapped only for an import with history (deals closed in "
+                                   "another system); import the file with history, or leave the mapping out"))
