@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.app import App, pass_app
-from cli.output import ID, console, emit, if_version_option, json_option, print_change, short_time, table
+from cli.output import LEAD, console, emit, if_version_option, json_option, print_change, short_time, table
 from engine.i18n import N_, _, ngettext
 
 if TYPE_CHECKING:  # the results' types only: the remote path imports no engine module
@@ -26,7 +26,7 @@ def activity() -> None:
 
 
 @activity.command("add")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--kind", required=True, type=click.Choice(KINDS), help="What it was.")
 @click.option("--text", required=True, help="What happened (at most 5000 characters).")
 @click.option("--outcome", type=click.Choice(OUTCOMES), help="How a call went; no_answer counts an attempt.")
@@ -45,7 +45,7 @@ def activity_add(app: App, lead_id: int, kind: str, text: str, outcome: str | No
 
 
 @activity.command("list")
-@click.argument("lead_id", type=ID, required=False)
+@click.argument("lead_id", type=LEAD, required=False)
 @click.option("--mine", is_flag=True, help="Only the activities you logged.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
 @json_option

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.app import App, pass_app
-from cli.output import ID, console, echo, emit, json_option, print_json, short_time, styled, table
+from cli.output import ID, LEAD, console, echo, emit, json_option, print_json, short_time, styled, table
 from engine.i18n import _, ngettext
 from engine.vocab import OutboxState
 
@@ -65,7 +65,7 @@ def outbox() -> None:
 
 @outbox.command("list")
 @click.option("--state", type=click.Choice([s.value for s in OutboxState]))
-@click.option("--lead", "lead_id", type=ID, help="Only the mails of this lead.")
+@click.option("--lead", "lead_id", type=LEAD, help="Only the mails of this lead.")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=1000, show_default=True)
 @json_option
 @pass_app

@@ -10,9 +10,9 @@ import click
 from cli.app import App, pass_app
 from cli.output import (
     ID,
+    LEAD,
     STATE_STYLE,
     STATUS_STYLE,
-    RecordId,
     amount,
     console,
     echo,
@@ -215,24 +215,13 @@ def lead_list(app: App, *, process_: str | None, stage: str | None, owner: str |
     emit(rows, as_json, render)
 
 
-class LeadRef(RecordId):
-    """A lead's id, or ``ext:ID``: its id in the system it was migrated from."""
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        if isinstance(value, str) and value.startswith("ext:"):
-            return value
-        return super().convert(value, param, ctx)
-
-
 @lead.command("show")
-@click.argument("lead_id", type=LeadRef())
+@click.argument("lead_id", type=LEAD)
 @json_option
 @pass_app
-def lead_show(app: App, lead_id: int | str, as_json: bool) -> None:
+def lead_show(app: App, lead_id: int, as_json: bool) -> None:
     """Stage, tasks with their state, fields, owner and history of a lead (by id, or ext:ID by its id in the
     system it was migrated from)."""
-    if isinstance(lead_id, str):
-        lead_id = app.engine.leads.find_external(lead_id[4:])
     data = app.engine.leads.get(lead_id)
     if as_json:
         print_json(data)
@@ -241,7 +230,7 @@ def lead_show(app: App, lead_id: int | str, as_json: bool) -> None:
 
 
 @lead.command("set")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.argument("assignments", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @if_version_option
 @json_option
@@ -267,7 +256,7 @@ def _shown(value: Any) -> Any:
 
 
 @lead.command("assign")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--to", "to", required=True, help="The new owner.")
 @if_version_option
 @json_option
@@ -279,7 +268,7 @@ def lead_assign(app: App, lead_id: int, to: str, if_version: int | None, as_json
 
 
 @lead.command("advance")
-@click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
+@click.argument("lead_ids", type=LEAD, nargs=-1, required=True, metavar="LEAD_ID")
 @click.option("--to", "to", help="The next stage, when the process allows several.")
 @click.option("--skip-refused", is_flag=True,
               help="With several leads: advance those the rules allow and list the others (default: all or none).")
@@ -332,8 +321,9 @@ def _print_batch(report: results.BulkResult, done: str, as_json: bool) -> None:
 
 
 @lead.command("close")
-@click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
-@click.option("--reason", required=True, help="A closure reason id from the process's catalogue.")
+@click.argument("lead_ids", type=LEAD, nargs=-1, required=True, metavar="LEAD_ID")
+@click.option("--reason", required=True,
+              help="A closure reason of the process's catalogue: its id, or its label in any of its languages.")
 @click.option("--note", help="What happened, in your words.")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",
               help="Set a field with the closing (those the reason requires); repeatable.")
@@ -359,7 +349,7 @@ def lead_close(app: App, lead_ids: tuple[int, ...], reason: str, note: str | Non
 
 
 @lead.command("win")
-@click.argument("lead_ids", type=ID, nargs=-1, required=True, metavar="LEAD_ID")
+@click.argument("lead_ids", type=LEAD, nargs=-1, required=True, metavar="LEAD_ID")
 @click.option("--skip-refused", is_flag=True,
               help="With several leads: win those the rules allow and list the others (default: all or none).")
 @if_version_option
@@ -376,7 +366,7 @@ def lead_win(app: App, lead_ids: tuple[int, ...], skip_refused: bool, if_version
 
 
 @lead.command("reopen")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--stage", help="Stage to reopen into (default: the one it was closed in).")
 @if_version_option
 @json_option
@@ -389,7 +379,7 @@ def lead_reopen(app: App, lead_id: int, stage: str | None, if_version: int | Non
 
 
 @lead.command("history")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @json_option
 @pass_app
 def lead_history(app: App, lead_id: int, as_json: bool) -> None:
@@ -398,7 +388,7 @@ def lead_history(app: App, lead_id: int, as_json: bool) -> None:
 
 
 @lead.command("next-contact")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.argument("when", metavar="DATETIME", required=False)
 @click.option("--clear", is_flag=True, help="Cancel the booked contact.")
 @if_version_option
@@ -470,7 +460,7 @@ def _task_pages(app: App, owner: str | None) -> Iterator[list[results.TaskRow]]:
 
 
 @task.command("done")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.argument("task_ids", metavar="TASK_ID", nargs=-1, required=True)
 @click.option("--note")
 @click.option("--set", "assignments", multiple=True, metavar="FIELD=VALUE",

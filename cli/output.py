@@ -227,6 +227,24 @@ class RecordId(click.ParamType):  # type: ignore[type-arg]
 ID = RecordId()
 
 
+class LeadRef(RecordId):
+    """A lead's id, or ``ext:ID``: its id in the system it was migrated from, looked up through the engine (here or
+    on the team server: ``leads.find_external``, which shows a lead only to whoever may see it). Every command that
+    takes a lead takes either."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, str) and value.startswith("ext:"):
+            from cli.app import App
+
+            app = ctx.find_object(App) if ctx is not None else None
+            assert app is not None, "a lead's external id is looked up within a command"
+            return int(app.engine.leads.find_external(value[4:]))
+        return super().convert(value, param, ctx)
+
+
+LEAD = LeadRef()
+
+
 def parse_assignments(pairs: tuple[str, ...], what: str = "FIELD=VALUE") -> dict[str, str]:
     """('a=1', 'b=x=y') -> {'a': '1', 'b': 'x=y'}; a pair without '=' is a usage error (exit 2)."""
     out: dict[str, str] = {}

@@ -9,6 +9,7 @@ import click
 from cli.app import App, pass_app
 from cli.output import (
     ID,
+    LEAD,
     amount,
     as_of_option,
     console,
@@ -52,7 +53,7 @@ def review_list(app: App, all_: bool, as_json: bool) -> None:
 
 
 @review.command("return")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--stage", help="Reopen into this stage (default: the one it was lost in).")
 @click.option("--note", help="What changes, e.g. the new offer.")
 @click.option("--to", "to", help="Give the client to another salesperson.")
@@ -69,7 +70,7 @@ def review_return(app: App, lead_id: int, stage: str | None, note: str | None, t
 
 
 @review.command("confirm")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--note", required=True, help="What the director learned (e.g. after calling the client).")
 @if_version_option
 @json_option
@@ -227,7 +228,7 @@ def rotate(app: App, process_: str | None, team: str | None, memory: int | None,
 # -- on one lead: the owner's report, a manager's recall --------------------------------------------
 
 @click.command("report")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--text", required=True, help="What happened with the client, in a sentence or two.")
 @click.option("--extend-until", metavar="DATE", help="Managers: the lead is not stalled until this date.")
 @click.option("--reason", help="The objective reason for the extension (purchase cycle, public funding...).")
@@ -247,7 +248,7 @@ def lead_report(app: App, lead_id: int, text: str, extend_until: str | None, rea
 
 
 @click.command("recall")
-@click.argument("lead_id", type=ID)
+@click.argument("lead_id", type=LEAD)
 @click.option("--note")
 @if_version_option
 @json_option

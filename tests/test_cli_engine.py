@@ -883,3 +883,25 @@ def test_companies_contacts_and_languages_refuse_whoever_may_not(url: str) -> No
     # what they may do
     assert js(url, "anna", f"client contact {company['id']} 'Jan Nowak' --json")["contacts"][0]["name"] == "Jan Nowak"
     assert js(url, "marta", f"client set {company['id']} --language pl --json")["language"] == "pl"
+
+
+def test_every_lead_command_takes_an_external_id_and_a_reason_by_its_label(url: str) -> None:
+    """A migrated team still calls its deals by the old system's ids and reads the reasons' labels: ``ext:ID`` works
+    wherever a lead is taken (one or several), and ``--reason`` takes a reason's label in any of the process's
+    languages (case and accents aside), the same rules refusing everything else."""
+    for k in (1, 2, 3):
+        ok(url, "anna", f"lead add --process photovoltaics --name 'Deal {k}' --external-id CRM-{k}")
+    assert ok(url, "anna", "activity add ext:CRM-1 --kind call --text 'Talked about the roof'").exit_code == 0
+    assert ok(url, "anna", "lead set ext:CRM-1 roof_type=flat").stdout.startswith("Lead 1: roof_type=flat")
+    closed = ok(url, "anna", "lead close ext:CRM-1 --reason 'za WYSOKA cena'").stdout
+    assert closed.startswith("Lead 1 closed (price)"), closed
+    assert js(url, "anna", "lead show ext:CRM-1 --json")["close_reason"] == "price"
+    assert ok(url, "anna", "lead close ext:CRM-2 ext:CRM-3 --reason 'Not now (timing)'").exit_code == 0
+    assert [js(url, "anna", f"lead show {k} --json")["close_reason"] for k in (2, 3)] == ["bad_timing"] * 2
+    assert ok(url, "marta", "lead reopen ext:CRM-2").exit_code == 0
+    assert refused(url, "anna", "lead close ext:CRM-2 --reason 'Too pricey'").startswith(
+        "Error: can't close lead 2: 'Too pricey' is not a closure reason of process photovoltaics")
+    assert refused(url, "anna", "lead show ext:CRM-9") == "Error: no lead has the external id 'CRM-9'"
+    assert refused(url, "anna", "lead close 2 ext:CRM-9 --reason price") == "Error: no lead has the external id 'CRM-9'"
+    assert js(url, "anna", "lead show 2 --json")["status"] == "open"  # nothing closed: the second was not found
+    assert refused(url, "olga", "lead close ext:CRM-2 --reason price").startswith("Error: user 'olga'")
