@@ -25,12 +25,12 @@ from cli.output import (
     print_json,
     print_json_pages,
     short_time,
-    status_word,
     styled,
     table,
     warn,
 )
 from cli.present import formats
+from cli.present.words import status_word, task_state_word
 from engine.i18n import _, label, ngettext
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
@@ -74,13 +74,16 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
         con.print(_("fields: ") + ", ".join(f"{esc(k)}={esc(_shown(chosen.get(k, v)))}"
                                             for k, v in lead["fields"].items()))
     rows = []
+    lead_open = status == LeadStatus.OPEN
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
             continue  # earlier stages' work is in the history
+        left = t["state"] == TaskStatus.OPEN and not lead_open  # nobody is to do it: no deadline to show
         rows.append([t["id"], t["name"], t["owner"], _("yes") if t["mandatory"] else _("no"),
-                     styled(t["state"], STATE_STYLE.get(t["state"], "")),
+                     styled(task_state_word(t["state"], lead_open=lead_open),
+                            "dim" if left else STATE_STYLE.get(t["state"], "")),
                      formats.short_time(t["done_at"]) + (_(" by {who}", who=t["done_by"]) if t["done_by"] else "")
-                     if t["state"] == TaskStatus.DONE else formats.short_time(t["due_at"])])
+                     if t["state"] == TaskStatus.DONE else "-" if left else formats.short_time(t["due_at"])])
     con.print(table(_("Tasks of '{stage}'", stage=esc(lead["stage_name"])),
                     [_("task"), _("name"), _("owner"), _("must"), _("state"), _("due / done")], rows))
     if history is not None:

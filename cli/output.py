@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from engine.i18n import N_, Text, _, label, language, translations
+from engine.i18n import N_, Text, _, label
 from engine.vocab import ID_END, LeadStatus, TaskStatus
 
 json_option = click.option("--json", "as_json", is_flag=True,
@@ -180,21 +180,6 @@ def short_time(iso: str | None) -> str:
 
 STATE_STYLE: dict[str, str] = {TaskStatus.OPEN: "yellow", TaskStatus.DONE: "green", TaskStatus.NOT_APPLICABLE: "dim"}
 STATUS_STYLE: dict[str, str] = {LeadStatus.OPEN: "cyan", LeadStatus.WON: "bold green", LeadStatus.LOST: "red"}
-
-
-def pgettext(context: str, message: str) -> str:
-    """``message`` in the language in effect, as its ``context`` means it: a word that English uses for several
-    things and another language does not ("open" of one lead, "open" as the heading of a column of leads)."""
-    return translations(language()).pgettext(context, message)
-
-
-def status_word(status: str) -> str:
-    """A lead's status as a sentence about the lead says it (``lead show``): "open", "otwarty". Lists and filters
-    show the status's id, the value ``--status`` takes."""
-    words: dict[str, str] = {LeadStatus.OPEN: pgettext("lead status", "open"),
-                             LeadStatus.WON: pgettext("lead status", "won"),
-                             LeadStatus.LOST: pgettext("lead status", "lost")}
-    return words.get(status, status)
 
 
 class RecordId(click.ParamType):  # type: ignore[type-arg]

@@ -16,9 +16,10 @@ import click
 
 from cli.app import App, pass_app
 from cli.files import force_option
-from cli.output import pgettext, process_sources, shipped_option
+from cli.output import process_sources, shipped_option
 from cli.present import formats
 from cli.present.mermaid import mermaid
+from cli.present.words import pgettext
 from engine import paths as engine_paths
 from engine.condition_text import condition_text
 from engine.errors import Problem

@@ -40,6 +40,7 @@ from tests.conftest import (
     js,
     leadflow,
     ok,
+    printed,
     refused,
     user_add,
 )
@@ -666,6 +667,9 @@ def test_advance_to_an_unknown_stage_is_named_even_with_tasks_open(lead1: str) -
 
 def test_a_closed_lead_refuses_changes(lead1: str) -> None:
     ok(lead1, "anna", "lead close 1 --reason bad_timing --note 'next spring'")
+    shown = printed(lead1, "anna", "lead show 1")
+    tasks = shown[shown.index("Tasks of"):shown.index("History")]
+    assert "not done" in tasks and " open " not in tasks  # nobody is to do a closed lead's tasks
     for command in ("lead set 1 roof_type=flat", "lead advance 1", "lead win 1", "task done 1 record_contact",
                     "lead close 1 --reason price"):
         line = refused(lead1, "anna", command)

@@ -62,6 +62,21 @@ def test_a_polish_user_reads_the_board_and_the_lead_in_polish_with_polish_format
     lead = plain(anna.get(f"/leads/{floor['lead']['id']}").text)
     assert "Zapisz pola" in lead and "Zadania tego etapu" in lead and "1 580 000,00 zł" in lead
     assert re.search(r"\d{1,2}\.\d{2}\.\d{4}", lead)  # dates day first, as Polish writes them
+    assert "· otwarty" in lead and "otwarte" in lead  # the lead's status and its tasks' states are words, not ids
+
+
+def test_a_closed_leads_tasks_left_open_read_not_done_in_the_readers_language(floor: dict[str, Any]) -> None:
+    """A lead closed with tasks of its stage still open: nobody is to do them, so the lead's page says "not done"
+    (no deadline), and the status is a word of the page's language."""
+    team, lead_id = floor["team"], floor["lead"]["id"]
+    team.as_("anna").leads.close(lead_id, "price")
+    anna, _csrf = signed_in(team, "anna")
+    english = plain(anna.get(f"/leads/{lead_id}").text)
+    tasks = english[english.index("Tasks of this stage"):]
+    assert "not done" in tasks and ", due" not in tasks.split("</ul>")[0] and "· lost" in english
+    team.admin.users.set_language("anna", "pl")
+    polish = plain(anna.get(f"/leads/{lead_id}").text)
+    assert "niewykonane" in polish and "· przegrany" in polish and "· lost" not in polish
 
 
 def test_the_users_language_wins_over_the_browsers_and_the_browsers_over_the_servers(

@@ -26,7 +26,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from cli.present import formats
+from cli.present import formats, words
 from cli.server import problems
 from cli.server.identity import Caller
 from cli.web import security, text
@@ -169,6 +169,8 @@ def environment() -> Environment:
     env.filters["label"] = i18n.label  # a process label in a translated sentence: task=t.name|label
     env.filters["number"] = number
     env.filters["message"] = i18n.message_text  # a message kept as its template (an import's rejected row)
+    env.filters["status"] = words.status_word  # a lead's status in the page's language: lead.status|status
+    env.filters["task_state"] = words.task_state  # t.state|task_state(lead.status): "not done" on a closed lead
     env.globals["assets"] = ASSETS
     return env
 
