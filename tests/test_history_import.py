@@ -208,6 +208,9 @@ BAD_ROWS = [
      "owner: user 'nobody' does not exist"),
     (deal("B-14", name="A", stage="first_contact", created_at="2025-01-01", team="x" * 300),
      "team is longer than 200 characters"),
+    (deal("B-16", name="A", stage="first_contact", created_at="2025-01-01", owner="anna", team="nort"),
+     "team 'nort' is no team of leadflow's users; did you mean 'north'? (teams: north, south): no manager would see "
+     "the deal; give a user's team, or leave the cell empty and the deal counts for its owner's team"),
     (deal("B-1", name="A", stage="first_contact", created_at="2025-01-01"),
      "external_id 'B-1' is on an earlier line too; each deal once"),
 ]
@@ -215,7 +218,7 @@ BAD_ROWS = [
 
 def test_every_bad_row_is_refused_with_its_line_and_reason_and_abort_writes_nothing(
         team: Team, tmp_path: Path) -> None:
-    good = deal("G-1", name="Good", stage="first_contact", created_at="2025-01-01", owner="anna")
+    good = deal("G-1", name="Good", stage="first_contact", created_at="2025-01-01", owner="ioana", team="NORTH")
     # the last row is a second row of B-1, refused although the first was refused for its dates: a deal once a file
     path = write(tmp_path / "bad.csv", [*(row for row, _ in BAD_ROWS), good])
     before = snapshot(team.url)
@@ -226,6 +229,7 @@ def test_every_bad_row_is_refused_with_its_line_and_reason_and_abort_writes_noth
     assert snapshot(team.url) == before
     report = team.admin.intake.import_csv(path, process=PV, history=True)
     assert (report["imported"], report["rejected"]) == (1, len(BAD_ROWS))
+    assert (lead_of(team, "G-1")["owner"], lead_of(team, "G-1")["team"]) == ("ioana", "north")  # the users' name
     # a repeated id in one file; a reason mapped
     path = write(tmp_path / "more.csv", [BAD_ROWS[3][0], BAD_ROWS[3][0]])
     report = team.admin.intake.import_csv(path, process=PV, history=True, map_reason={"Budget cut": "no_budget"})

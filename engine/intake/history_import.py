@@ -36,7 +36,7 @@ from engine.intake.history_columns import HistoryPlan, company_inquiry, plan_his
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
 from engine.state import Event, LeadState, apply, apply_all
-from engine.store import closures, events, history, imports, leads
+from engine.store import closures, events, history, imports, leads, users
 from engine.vocab import NAME_LENGTH, ClosureKind, EventKind, LeadStatus, TaskStatus
 
 NEEDS_NAME = "a lead needs the client's name"
@@ -84,6 +84,9 @@ class HistoryImport:
         self.reasons = reason_lookup(spec, reason_map)
         self.stages = stage_names(spec)
         self._owners: dict[str, policy.Actor | Message] = {}
+        #: the teams of leadflow's users, by their folded names: a deal counts for one of them
+        self.teams = {header_key(t): t for t in conn.execute(
+            sa.select(users.c.team).where(users.c.team.is_not(None)).distinct()).scalars()}
         self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
                       "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
         self.clients = DealClients(conn, at, self.stats)
@@ -164,7 +167,8 @@ class HistoryImport:
             if isinstance(found, Message):
                 raise RowRefused(found.template, **found.params)
             owner = found
-        team = rules.clean_text(value("team") or None, "team", NAME_LENGTH) or (owner.team if owner else None)
+        team = rules.clean_text(value("team") or None, "team", NAME_LENGTH)
+        team = self._team(team) if team else (owner.team if owner else None)
         deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
                     rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner)
         deal.built = self._new_deal(deal)  # its dates and moves checked now, so that refusals come in line order
@@ -194,6 +198,18 @@ class HistoryImport:
             raise RowRefused(N_("close_reason {reason!r} is not a closure reason of process {process}{suggestion}; "
                                 "give one of {reasons} or map it with --map-reason {reason!r}=REASON"), reason=text,
                              process=self.spec.id, suggestion=did_you_mean(text, ids), reasons=', '.join(ids))
+        return found
+
+    def _team(self, text: str) -> str:
+        """The team of the file as leadflow's users name it (case and accents aside); one that no user has is
+        refused: the deal's managers would be nobody's, and the owner's manager would not see it."""
+        found = self.teams.get(header_key(text))
+        if found is None:
+            teams = sorted(self.teams.values())
+            raise RowRefused(N_("team {team!r} is no team of leadflow's users{suggestion} (teams: {teams}): no manager "
+                                "would see the deal; give a user's team, or leave the cell empty and the deal counts "
+                                "for its owner's team"), team=text, suggestion=did_you_mean(text, teams),
+                             teams=', '.join(teams) or Message(N_("none")))
         return found
 
     def _owner(self, name: str) -> policy.Actor | Message:
