@@ -155,7 +155,7 @@ def _render_import(r: results.ImportReport) -> None:
         unknown = [c["column"] + (_(" (did you mean {name}?)", name=c["did_you_mean"]) if c["did_you_mean"] else "")
                    for c in r["unknown_columns"]]
         echo(_("Columns not recognised, ignored (map them with --mapping): {columns}", columns=", ".join(unknown)))
-    if r["history_columns"]:
+    if r.get("history_columns"):  # an older server's report has none
         echo(_("The columns {columns} give each deal's stage and dates, which an import of new leads leaves aside: "
                "import the file with --history (an admin) to bring each deal in as it stood.",
                columns=", ".join(r["history_columns"])))

@@ -30,7 +30,7 @@ from cli.output import (
     warn,
 )
 from cli.present import formats
-from cli.present.words import status_word, task_state_word
+from cli.present.words import left_undone, status_word, task_state_word
 from engine.i18n import _, label, ngettext
 from engine.vocab import EventKind, LeadStatus, TaskStatus
 
@@ -78,7 +78,7 @@ def render_lead(lead: results.Lead, history: list[results.HistoryEvent] | None =
     for t in lead["tasks"]:
         if t["stage"] != lead["stage"]:
             continue  # earlier stages' work is in the history
-        left = t["state"] == TaskStatus.OPEN and not lead_open  # nobody is to do it: no deadline to show
+        left = left_undone(t["state"], lead_open=lead_open)  # nobody is to do it: no deadline to show
         rows.append([t["id"], t["name"], t["owner"], _("yes") if t["mandatory"] else _("no"),
                      styled(task_state_word(t["state"], lead_open=lead_open),
                             "dim" if left else STATE_STYLE.get(t["state"], "")),

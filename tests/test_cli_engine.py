@@ -903,6 +903,8 @@ def test_every_lead_command_takes_an_external_id_and_a_reason_by_its_label(url: 
     assert ok(url, "anna", "lead close ext:CRM-2 ext:CRM-3 --reason 'Not now (timing)'").exit_code == 0
     assert [js(url, "anna", f"lead show {k} --json")["close_reason"] for k in (2, 3)] == ["bad_timing"] * 2
     assert ok(url, "marta", "lead reopen ext:CRM-2").exit_code == 0
+    assert ok(url, "anna", "lead close ext:CRM-2 --reason PRICE").stdout.startswith("Lead 2 closed (price)")
+    assert ok(url, "marta", "lead reopen ext:CRM-2").exit_code == 0  # an id folded as an import reads one
     assert refused(url, "anna", "lead close ext:CRM-2 --reason 'Too pricey'").startswith(
         "Error: can't close lead 2: 'Too pricey' is not a closure reason of process photovoltaics")
     assert refused(url, "anna", "lead show ext:CRM-9") == "Error: no lead has the external id 'CRM-9'"

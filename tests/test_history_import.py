@@ -286,8 +286,13 @@ def test_a_history_imported_as_new_leads_says_which_columns_a_history_import_rea
     assert "import the file with --history (an admin) to bring each deal in as it stood" in text
     hint = next(line for line in text.splitlines() if line.startswith("The columns "))
     assert hint.startswith("The columns stage, status, created_at,") and "closed_at, close_reason give" in hint
-    plain = write(tmp_path / "plain.csv", [["Anna Nowak", "2025-01-01"]], header=["name", "notes"])
+    plain = write(tmp_path / "plain.csv", [["Anna Nowak", "2025-01-01"]], header=["name", "created_at"])
     assert "--history" not in ok(team.url, "marta", ["import", str(plain), "--process", PV, "--dry-run"]).output
+    team.as_("anna").leads.add(process=PV, name="Zofia Kowalska")  # leadflow's own export imports back, no hint
+    export = tmp_path / "export.csv"
+    assert leadflow(team.url, "marta", ["export", "--process", PV, "--output", str(export)]).exit_code == 0
+    again = ok(team.url, "marta", ["import", str(export), "--process", PV, "--dry-run"]).output
+    assert "1 lead would be imported" in again and "--history" not in again
 
 
 def test_the_worked_example_of_the_docs(team: Team) -> None:

@@ -22,10 +22,16 @@ def status_word(status: str) -> str:
     return words.get(status, status)
 
 
+def left_undone(state: str, *, lead_open: bool) -> bool:
+    """Whether a task is one its lead's closing left open: nobody is to do it any more (no deadline to show);
+    reopening the lead makes it open again."""
+    return state == TaskStatus.OPEN and not lead_open
+
+
 def task_state_word(state: str, *, lead_open: bool = True) -> str:
-    """A task's state as the lead's tasks list it: "open", "done", "not applicable"; a task left open when its lead
-    was closed is "not done" (nobody is to do it any more; reopening the lead makes it open again)."""
-    if state == TaskStatus.OPEN and not lead_open:
+    """A task's state as the lead's tasks list it: "open", "done", "not applicable"; one its lead's closing left
+    open "not done" (``left_undone``)."""
+    if left_undone(state, lead_open=lead_open):
         return pgettext("task state", "not done")
     words: dict[str, str] = {TaskStatus.OPEN: pgettext("task state", "open"),
                              TaskStatus.DONE: pgettext("task state", "done"),
@@ -36,3 +42,8 @@ def task_state_word(state: str, *, lead_open: bool = True) -> str:
 def task_state(state: str, lead_status: str) -> str:
     """``task_state_word`` of a task of a lead whose status is ``lead_status`` (the web page's filter)."""
     return task_state_word(state, lead_open=lead_status == LeadStatus.OPEN)
+
+
+def task_left(state: str, lead_status: str) -> bool:
+    """``left_undone`` of a task of a lead whose status is ``lead_status`` (the web page's test)."""
+    return left_undone(state, lead_open=lead_status == LeadStatus.OPEN)

@@ -56,11 +56,11 @@ def start(visit: Visit) -> Response:
 
 
 def _options(form: dict[str, str]) -> dict[str, Any]:
-    """The import's options from the form: a history import (the box ticked) takes the old system's closure
+    """The import's options from the form: a history import (the box ticked: any value) takes the old system's closure
     reasons mapped, one ``OLD=NEW`` a line; the engine refuses what does not fit (an owner for a history, a mapping
     of reasons without one)."""
     return {"process": form.get("process", ""), "owner": form.get("owner") or None,
-            "on_error": form.get("on_error") or "skip", "history": form.get("history") == "on",
+            "on_error": form.get("on_error") or "skip", "history": bool(form.get("history")),
             "map_reason": form.get("map_reason", "").strip() or None}
 
 

@@ -171,6 +171,7 @@ def environment() -> Environment:
     env.filters["message"] = i18n.message_text  # a message kept as its template (an import's rejected row)
     env.filters["status"] = words.status_word  # a lead's status in the page's language: lead.status|status
     env.filters["task_state"] = words.task_state  # t.state|task_state(lead.status): "not done" on a closed lead
+    env.tests["left_undone"] = words.task_left  # t.state is left_undone(lead.status): no deadline to show
     env.globals["assets"] = ASSETS
     return env
 

@@ -379,7 +379,7 @@ def run_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec:
         "encoding": source.encoding, "delimiter": source.delimiter,
         "columns": {c.header: c.target for c in plan.columns}, "ignored_columns": plan.ignored,
         "unknown_columns": [{"column": h, "did_you_mean": plan.closest(spec, h)} for h in plan.unknown],
-        "history_columns": history_headers(spec, [h for h in source.header if h in {*plan.unknown, *plan.ignored}]),
+        "history_columns": history_headers(spec, source.header, [*plan.unknown, *plan.ignored]),
         "rows": rows, **bulk.stats, "rejected": rejects.count,
         "rejects": rejects.first, "rejects_file": str(options.rejects) if options.rejects else None,
         "first_lead_id": bulk.lead_ids[0] if bulk.lead_ids else None,

@@ -60,13 +60,16 @@ def plan_history(spec: ProcessSpec, header: list[str]) -> HistoryPlan:
     return plan
 
 
-def history_headers(spec: ProcessSpec, headers: list[str]) -> list[str]:
-    """Of ``headers`` (the columns an import of new leads does not read: unknown, or an export's state read past),
-    those a history import reads as a deal's stage, status or dates: the file is likely a history (the import's
-    report says so)."""
-    plan = plan_history(spec, headers)
+def history_headers(spec: ProcessSpec, header: list[str], left_aside: list[str]) -> list[str]:
+    """Of ``left_aside`` (the columns of ``header`` an import of new leads does not read: unknown, or an export's
+    state read past), those a history import reads as a deal's stage, status or dates, when the file looks like
+    another system's deals: an id of the old system and where each deal stands (a stage or a status). leadflow's own
+    export (no external_id column) and a web form's (a created_at alone) are not; [] for them."""
+    plan = plan_history(spec, header)
+    if "external_id" not in plan.columns or not ({"stage", "status"} & set(plan.columns)):
+        return []
     found = [plan.columns[k] for k in WHERE_AND_WHEN if k in plan.columns] + list(plan.reached.values())
-    return [headers[i] for i in sorted(found)]
+    return [header[i] for i in sorted(found) if header[i] in left_aside]
 
 
 def stage_names(spec: ProcessSpec) -> dict[str, str]:

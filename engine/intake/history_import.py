@@ -85,7 +85,7 @@ class HistoryImport:
         self.stages = stage_names(spec)
         self._owners: dict[str, policy.Actor | Message] = {}
         #: the teams of leadflow's users, by their folded names: a deal counts for one of them
-        self.teams = {header_key(t): t for t in conn.execute(
+        self.teams: dict[str, str] = {header_key(t): t for t in conn.execute(
             sa.select(users.c.team).where(users.c.team.is_not(None)).distinct()).scalars()}
         self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
                       "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
@@ -470,13 +470,11 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
                        allowed: Allowed, options: ImportOptions, reason_map: dict[str, str],
                        ) -> results.ImportReport:
     """Import the deals of ``path`` with their history into the transaction of ``conn`` (see the module's
-    docstring); the caller commits when the report's status is ``imported``."""
+    docstring); the caller commits when the report's status is ``imported``, and has refused the options a history
+    does not take (an owner or an assignment for the whole file: ``IntakeService``)."""
     path = Path(path)
     if options.on_error not in ("skip", "abort"):
         raise InvalidInputError(N_("on_error {on_error!r} is not one of: skip, abort"), on_error=options.on_error)
-    if options.owner or options.assign:
-        raise InvalidInputError(N_("a history import takes each deal's owner from its owner column; an owner or an "
-                                   "assignment for the whole file is for new inquiries"))
     sha256 = file_sha256(path)
     mapping = options.mapping or {}
     source = CsvFile(path, encoding=options.encoding or mapping.get("encoding"), delimiter=mapping.get("delimiter"))

@@ -49,7 +49,6 @@ class IntakeService(Service):
         ctx = self.ctx
         if ctx.conn is not None:
             raise RuntimeError("import_csv runs in a transaction of its own; call it outside Engine.transaction()")
-        _reasons_need_history(history, map_reason)
         # a migration into a database without leads may have it for itself (engine/store/loading.py): who may not
         # import is refused before the import's connection changes its journal, not only inside its transaction
         size = Path(path).stat().st_size if history and Path(path).is_file() else 0
@@ -61,6 +60,7 @@ class IntakeService(Service):
                 actor = ctx.actor(conn)
                 spec = ctx.spec(conn, process)
                 policy.require_can_import(actor, history=history)  # before any file of theirs is read
+                reasons = _history_options(history, map_reason, owner, assign)
                 options = intake.ImportOptions(
                     process=process, mapping=intake.load_mapping(mapping) if mapping is not None else None,
                     owner=owner, assign=assign, dry_run=dry_run, on_error=on_error, encoding=encoding,
@@ -71,7 +71,7 @@ class IntakeService(Service):
                         conn, path, actor=actor, spec=spec, version=version, at=clock.now(),
                         specs=ctx.specs_lookup(conn), user=lambda name: ctx.user(conn, name),
                         allowed=ctx.machine(spec, version).allowed, options=options,
-                        reason_map=intake.reason_map(map_reason))
+                        reason_map=reasons)
                     if report["status"] != "imported":
                         raise _Undo(report)
                 else:
@@ -98,12 +98,12 @@ class IntakeService(Service):
         here, before any job exists; everything else the import finds (a bad file, bad rows) ends the job."""
         from engine.intake import import_jobs
 
-        _reasons_need_history(history, map_reason)
         ctx = self.ctx
         with ctx.transaction() as conn:
             actor = ctx.actor(conn)
             spec = ctx.spec(conn, process)
             policy.require_can_import(actor, history=history)
+            _history_options(history, map_reason, owner, assign)  # refused now, not as a failed job
             kept = import_jobs.keep(Path(path))
             try:
                 job_id = import_jobs.create(conn, actor=actor.name, process=spec.id, file_name=kept.name,
@@ -205,8 +205,19 @@ class _Undo(Exception):  # the way out of a transaction that must not commit, no
         self.report = report
 
 
-def _reasons_need_history(history: bool, map_reason: Mapping[str, str] | str | None) -> None:
-    """Closure reasons are mapped for deals closed in another system: an import of new inquiries has none."""
-    if map_reason and not history:
-        raise InvalidInputError(N_("closure reasons are mapped only for an import with history (deals closed in "
-                                   "another system); import the file with history, or leave the mapping out"))
+def _history_options(history: bool, map_reason: Mapping[str, str] | str | None, owner: str | None,
+                     assign: str | None) -> dict[str, str]:
+    """The options that only a history import takes, or that it refuses, checked before a file is read: the old
+    system's reasons mapped (``intake.reason_map``; an import of new inquiries has no closed deals to map), and no
+    owner or assignment for the whole file (a history takes each deal's owner from its row)."""
+    from engine import intake
+
+    if not history:
+        if map_reason:
+            raise InvalidInputError(N_("closure reasons are mapped only for an import with history (deals closed in "
+                                       "another system); import the file with history, or leave the mapping out"))
+        return {}
+    if owner or assign:
+        raise InvalidInputError(N_("a history import takes each deal's owner from its owner column; an owner or an "
+                                   "assignment for the whole file is for new inquiries"))
+    return intake.reason_map(map_reason)

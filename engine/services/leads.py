@@ -18,7 +18,7 @@ from engine import actions, board, clock, notices, policy, results, rules, store
 from engine.assignment import AssignmentRules, owner_of_new_lead, waiting_team
 from engine.condition_text import condition_text
 from engine.errors import InvalidInputError, NotFoundError, RuleViolation, did_you_mean
-from engine.i18n import N_, Message, every_text
+from engine.i18n import N_, Message
 from engine.machine import LOST, WON
 from engine.policy import Actor
 from engine.rules import clean_text, one_line_text
@@ -478,9 +478,13 @@ def winning(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], mov
 
 
 def closure_reason(state: LeadState, spec: ProcessSpec, reason: str, move: Move) -> ClosureReason:
-    """The catalogue's reason ``reason`` (its id, or its label in one of the process's languages, as a salesperson
-    reads it: ``Za wysoka cena``), if the process allows closing the lead from its stage."""
-    entry = spec.reason(reason or "") or reason_by_label(spec, reason or "")
+    """The catalogue's reason ``reason``: its id, or its label in one of the process's languages as a salesperson
+    reads it (``Za wysoka cena``), read as a history import reads a file's reasons (``reason_lookup``); if the
+    process allows closing the lead from its stage."""
+    from engine.intake.columns import header_key
+    from engine.intake.history_columns import reason_lookup
+
+    entry = spec.reason(reason or "") or reason_lookup(spec, {}).get(header_key(reason or ""))
     if entry is None:
         listed = ", ".join(f"{r.id} ({r.label})" for r in spec.closure_reasons)
         raise RuleViolation(N_("can't close lead {lead}: '{reason}' is not a closure reason of process "
@@ -491,16 +495,6 @@ def closure_reason(state: LeadState, spec: ProcessSpec, reason: str, move: Move)
         raise RuleViolation(N_("the process does not allow closing lead {lead} from '{stage}'"), lead=state.id,
                             stage=state.stage)
     return entry
-
-
-def reason_by_label(spec: ProcessSpec, label: str) -> ClosureReason | None:
-    """The one reason whose label in one of the process's languages is ``label``, compared as a file's headers are
-    (case, accents, spaces and punctuation aside); None when none is, or more than one."""
-    from engine.intake.columns import header_key
-
-    key = header_key(label)
-    found = [r for r in spec.closure_reasons if key and key in {header_key(t) for t in every_text(r.label)}]
-    return found[0] if len(found) == 1 else None
 
 
 def closing(state: LeadState, spec: ProcessSpec, actor: Callable[[], Actor], reason: str, note: str | None,
