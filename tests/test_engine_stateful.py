@@ -54,6 +54,7 @@ from engine.errors import (
     PermissionDenied,
     RuleViolation,
 )
+from engine.i18n import every_text
 from engine.spec import FieldSpec, ProcessSpec, StageSpec, TaskSpec
 from engine.state import LeadState, apply
 from engine.vocab import TaskStatus
@@ -596,21 +597,26 @@ class LeadflowMachine(RuleBasedStateMachine):
         lead = self.model[lead_id]
         spec = self.specs[lead.process]
         actor = mostly(data, *self.workers(lead), "actor")
-        reason = mostly(data, [r.id for r in spec.closure_reasons], ["client was rude", "", "Competitor"],
-                        "reason")
+        labels = [text for r in spec.closure_reasons for text in every_text(r.label)]
+        reason = mostly(data, [r.id for r in spec.closure_reasons],
+                        ["client was rude", "", "Competitor", *labels[:2], labels[-1].upper()], "reason")
+        # a reason is named by its id or by a label in any language, case aside (docs/cli.md, "Commands")
+        meant = spec.reason(reason) or next((r for r in spec.closure_reasons if reason.casefold() in {
+            r.id.casefold(), *(text.casefold() for text in every_text(r.label))}), None)
         note, note_ok = data.draw(st.sampled_from(NOTES), label="note")
         expected: type[LeadflowError] | None = None
         if lead.status != "open":
             expected = RuleViolation
         elif not can_work(actor, lead):
             expected = PermissionDenied
-        elif spec.reason(reason) is None:
+        elif meant is None:
             expected = RuleViolation
         elif note_ok is INVALID:
             expected = InvalidInputError
         view = self.call(expected, actor, "close_lead", lead_id, reason, note=note)
         if view is not None:
-            assert (view["status"], view["close_reason"], view["close_note"]) == ("lost", reason, note_ok)
+            assert meant is not None
+            assert (view["status"], view["close_reason"], view["close_note"]) == ("lost", meant.id, note_ok)
             lead.status = "lost"
             self.closed[lead_id] = (lead.stage, self.events_of(lead_id))
 
