@@ -34,17 +34,23 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-def _checked(browser: Any, url: str, *, javascript: bool, text: str) -> Any:
-    """marta signed in, the CSV's text pasted and checked: the page with the dry run's report."""
+def _import_page(browser: Any, url: str, name: str, *, javascript: bool = True) -> Any:
+    """``name`` signed in on the import page, its process chosen."""
     context = browser.new_context(base_url=url, java_script_enabled=javascript)
     context.set_default_timeout(30000)
     page = context.new_page()
     page.goto("/login")
-    page.fill("#username", "marta")
-    page.fill("#password", password_of("marta"))
+    page.fill("#username", name)
+    page.fill("#password", password_of(name))
     page.click("button[type=submit]")
     page.goto("/import")
     page.select_option("select[name=process]", PV)
+    return page
+
+
+def _checked(browser: Any, url: str, *, javascript: bool, text: str) -> Any:
+    """marta signed in, the CSV's text pasted and checked: the page with the dry run's report."""
+    page = _import_page(browser, url, "marta", javascript=javascript)
     page.fill("#csv-text", text)
     page.click("form.check button[type=submit]")
     assert "Checked: nothing was imported yet" in page.text_content(".import-report h2")
@@ -79,17 +85,12 @@ def test_an_admin_imports_another_crms_deals_with_their_history_in_the_browser(t
     """The history box in a real browser: root ticks it, pastes docs/examples/history.csv, maps the old reason,
     checks (the history's counts shown), imports as a job, and each deal stands as the file says."""
     history = (Path(__file__).resolve().parent.parent / "docs" / "examples" / "history.csv").read_text(encoding="utf-8")
-    with_passwords(team, "root")
+    with_passwords(team, "root", "marta")
     with serving(team.admin) as served:
-        context = browser.new_context(base_url=served.url)
-        context.set_default_timeout(30000)
-        page = context.new_page()
-        page.goto("/login")
-        page.fill("#username", "root")
-        page.fill("#password", password_of("root"))
-        page.click("button[type=submit]")
-        page.goto("/import")
-        page.select_option("select[name=process]", PV)
+        managers = _import_page(browser, served.url, "marta")  # a manager imports leads, not history
+        assert managers.query_selector("form.check input[name=history]") is None
+        managers.context.close()
+        page = _import_page(browser, served.url, "root")
         page.check("form.check input[name=history]")
         page.fill("#map-reason", "Too expensive=price")
         page.fill("#csv-text", history)
@@ -100,7 +101,7 @@ def test_an_admin_imports_another_crms_deals_with_their_history_in_the_browser(t
         page.click("button:has-text('Import these deals with their history')")
         page.wait_for_selector(".import-report h2:has-text('Imported')")
         assert "2 open, 1 won, 1 lost" in page.text_content(".import-report p.history")
-        context.close()
+        page.context.close()
     lost = team.admin.leads.get(team.admin.leads.find_external("OPP-102"))
     assert (lost["status"], lost["stage"], lost["close_reason"], lost["owner"]) == ("lost", "send_offer", "price",
                                                                                      "piotr")
