@@ -75,9 +75,10 @@ def _stored(conn: sa.Connection) -> list[tuple[object, ...]]:
 
 
 _text = st.characters(exclude_categories=("Cs",), exclude_characters="\x00")  # what either database stores
-_row = st.tuples(st.text(_text, max_size=12), st.none() | st.integers(-(2**31), 2**31 - 1),
-                 st.none() | st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1)),
-                 st.none() | st.text(_text, max_size=30))
+_values = (st.none() | st.integers(-(2**31), 2**31 - 1),
+           st.none() | st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2100, 1, 1)),
+           st.none() | st.text(_text, max_size=30))
+_row = st.tuples(st.text(_text, max_size=12), *_values)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -107,6 +108,31 @@ def test_many_rows_are_inserted_as_one_row_at_a_time_would_insert_them(db_url, r
         engine.dispose()
     assert [r[1:] for r in first] == [r[1:] for r in expected] == [r[1:] for r in second]
     assert [r[0] for r in first] == sorted(r[0] for r in first)  # ids in the order of the rows
+
+
+_UPSERT = sqlite.insert(_ROWS).values({name: sa.bindparam(name) for name in _NAMES})
+_UPSERT = _UPSERT.on_conflict_do_update(index_elements=["name"], set_={
+    name: _UPSERT.excluded[name] for name in _NAMES[1:]})
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from("abcdefg"), *_values), max_size=40), per=st.integers(1, 7))
+def test_many_rows_of_an_upsert_are_written_as_one_row_at_a_time_would_write_them(rows, per, monkeypatch) -> None:
+    """An upsert (the leads' spans, ``ON CONFLICT ... DO UPDATE``) goes to SQLite several rows a statement too: a
+    row whose key an earlier one has, in the same statement or before, updates that row, as one statement a row
+    would; the rows matched are the same."""
+    monkeypatch.setattr(driver, "ROWS_PER_INSERT", per)
+    engine = _rows_engine("sqlite://")
+    try:
+        with engine.begin() as conn:
+            matched = sum(driver.driver_executemany_tuples(conn, _UPSERT, _NAMES, [row]) for row in rows)
+            expected = _stored(conn)
+            conn.execute(sa.delete(_ROWS))
+            assert driver.driver_executemany_tuples(conn, _UPSERT, _NAMES, rows) == matched
+            got = _stored(conn)
+    finally:
+        engine.dispose()
+    assert [r[1:] for r in got] == [r[1:] for r in expected]
 
 
 def test_a_refused_row_among_many_refuses_the_statement_and_names_the_error(db_url) -> None:

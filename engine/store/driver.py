@@ -33,7 +33,7 @@ def _driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]
 
 #: Rows per statement when many rows are inserted into SQLite (``_run_many``).
 ROWS_PER_INSERT = 100
-_ONE_ROW_INSERT = re.compile(r"(INSERT INTO .+? VALUES )(\([^()]*\))", re.DOTALL)
+_ONE_ROW_INSERT = re.compile(r"(INSERT INTO .+? VALUES )(\([^()]*\))( ON CONFLICT .*)?", re.DOTALL)
 
 
 def _run_many(conn: Connection, cursor: Any, sql: str, rows: Sequence[Sequence[Any]]) -> int:
@@ -41,33 +41,35 @@ def _run_many(conn: Connection, cursor: Any, sql: str, rows: Sequence[Sequence[A
     of one row's ``VALUES (?, ...)`` runs as INSERTs of up to ``ROWS_PER_INSERT`` rows each (``VALUES (...),
     (...), ...``): the same rows in the same order, but the driver's per-row work of ``executemany`` (a statement
     reset and stepped for every row) done once per hundred rows, a quarter of the time of a bulk load's inserts
-    (docs/performance.md, "Session 14"). Anything else (an UPDATE, PostgreSQL, rows by name): ``executemany``."""
+    (docs/performance.md, "Session 14"). An upsert too (``ON CONFLICT ... DO UPDATE`` without parameters of its
+    own: SQLite applies it row by row, a row conflicting with an earlier one of the same statement included).
+    Anything else (an UPDATE, PostgreSQL, rows by name): ``executemany``."""
     shape = (_multi_row_shape(sql, conn.dialect.name, len(rows[0]))
              if len(rows) > 1 and isinstance(rows[0], (tuple, list)) else None)
     if shape is None:
         cursor.executemany(sql, rows)
         return int(cursor.rowcount)
-    head, one = shape
+    head, one, tail = shape
     variables = cursor.connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
     per = max(1, min(ROWS_PER_INSERT, variables // len(rows[0])))
-    full = f"{head}{', '.join([one] * per)}"
+    full = f"{head}{', '.join([one] * per)}{tail}"
     matched = 0
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
-        cursor.execute(full if len(chunk) == per else f"{head}{', '.join([one] * len(chunk))}",
+        cursor.execute(full if len(chunk) == per else f"{head}{', '.join([one] * len(chunk))}{tail}",
                        list(itertools.chain.from_iterable(chunk)))
         matched += int(cursor.rowcount)
     return matched
 
 
 @functools.lru_cache(maxsize=256)
-def _multi_row_shape(sql: str, dialect: str, width: int) -> tuple[str, str] | None:
-    """``sql``'s head up to ``VALUES`` and its one row's ``(?, ...)``, when it is a SQLite INSERT of one row of
-    ``width`` positional parameters; else None."""
+def _multi_row_shape(sql: str, dialect: str, width: int) -> tuple[str, str, str] | None:
+    """``sql``'s head up to ``VALUES``, its one row's ``(?, ...)`` and its ``ON CONFLICT`` clause (or nothing),
+    when it is a SQLite INSERT of one row of ``width`` positional parameters, all of them the row's; else None."""
     found = _ONE_ROW_INSERT.fullmatch(sql.strip()) if dialect == "sqlite" and width else None
     if found is None or found.group(2).count("?") != width or sql.count("?") != width:
         return None
-    return found.group(1), found.group(2)
+    return found.group(1), found.group(2), found.group(3) or ""
 
 
 def sqlalchemy_error(conn: Connection, sql: str, exc: Exception) -> sa.exc.StatementError:
@@ -313,3 +315,62 @@ def new_id(result: sa.CursorResult[Any]) -> int:
     key = result.inserted_primary_key
     assert key is not None
     return int(key[0])
+
+
+class RecordedWrites:
+    """A stand-in for a SQLite connection that records the driver-level statements of a write instead of running
+    them: the history import builds a batch's rows in a worker process (``engine.intake.history_parallel``) and
+    the process that holds the transaction runs them (``replay``). Only the driver-level paths work on it
+    (``driver_executemany_tuples``, ``driver_execute``, ``insert_rows``), with the values converted exactly as for
+    a connection of ``dialect``; a write that would read (a stored lead's rows) fails loudly."""
+
+    def __init__(self, dialect: sa.Dialect, variable_limit: int):
+        self.dialect = dialect
+        self.connection = self  # ``conn.connection.dbapi_connection.cursor()`` and ``cursor.connection.getlimit()``
+        self.dbapi_connection = self
+        self._limit = variable_limit
+        #: (many, sql, parameters): ``executemany`` of rows, or one ``execute``
+        self.statements: list[tuple[bool, str, Any]] = []
+
+    def cursor(self) -> _RecordingCursor:
+        return _RecordingCursor(self)
+
+    def getlimit(self, category: int) -> int:
+        assert category == sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, category
+        return self._limit
+
+
+class _RecordingCursor:
+    def __init__(self, recorder: RecordedWrites):
+        self.connection = recorder
+        self.rowcount = -1
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        self.connection.statements.append((False, sql, params))
+        self.rowcount = 1
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self.connection.statements.append((True, sql, list(rows)))
+        self.rowcount = len(rows)
+
+    def fetchall(self) -> list[Any]:
+        raise RuntimeError("a recorded write cannot read the database")
+
+    def close(self) -> None:
+        pass
+
+
+def replay(conn: Connection, statements: Sequence[tuple[bool, str, Any]]) -> None:
+    """Run the statements a ``RecordedWrites`` recorded, in order, on ``conn``'s driver cursor."""
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for many, sql, params in statements:
+            try:
+                if many:
+                    cursor.executemany(sql, params)
+                else:
+                    cursor.execute(sql, params)
+            except conn.dialect.loaded_dbapi.Error as exc:
+                raise sqlalchemy_error(conn, sql, exc) from exc
+    finally:
+        cursor.close()
