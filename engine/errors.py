@@ -7,7 +7,7 @@ turn it into a message and an exit code or status, never a traceback.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,3 +156,9 @@ def joined(parts: Iterable[str]) -> str:
     for part in parts:
         out = i18n.Message("{first}{second}", first=out, second=part)
     return out
+
+
+def unknown_user(name: str, known: Sequence[str]) -> NotFoundError:
+    """The error for a user name that is not one of ``known`` (every user's)."""
+    return NotFoundError(N_("user '{name}' does not exist{suggestion}"), name=name,
+                         suggestion=did_you_mean(name, known))

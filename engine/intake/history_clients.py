@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,8 +16,18 @@ from engine.intake.bulk_import import first_ids
 from engine.store import clients, contacts
 from engine.vocab import ClientKind
 
-if TYPE_CHECKING:
-    from engine.intake.history_import import Deal
+
+class DealClient(NamedTuple):
+    """What a deal's row says of its client (``Deal.client``): all that finding or making the client needs, a
+    few strings a worker process hands over (engine/intake/history_parallel.py)."""
+
+    company: str | None
+    name: str | None
+    email: str | None
+    phone: str | None
+    email_norm: str | None
+    phone_norm: str | None
+    role: str | None
 
 
 class DealClients:
@@ -30,20 +40,26 @@ class DealClients:
         self._people: dict[str, int] = {}  # e-mail or phone key -> client id
         self._contacts: set[tuple[int, str]] = set()  # (company, folded name) known
         self._known_contacts: set[int] = set()  # companies whose stored contacts were read
+        self._made: set[int] = set()  # the clients this import made
 
-    def resolve(self, deals: Sequence[Deal]) -> list[int]:
+    def _count(self, client_id: int) -> None:
+        """A deal of a client found: one that existed before the import, or one an earlier row made (in this batch,
+        a negative id still, or in an earlier one)."""
+        self.stats["existing_clients" if client_id > 0 and client_id not in self._made else "repeated_clients"] += 1
+
+    def resolve(self, deals: Sequence[DealClient]) -> list[int]:
         """Each deal's client id, in order: found, or made (the new ones inserted in one statement)."""
         from engine.services.clients import company_key
 
         conn = self.conn
-        keys = {company_key(d.inquiry.company) for d in deals if d.inquiry.company} - set(self._companies)
+        keys = {company_key(d.company) for d in deals if d.company} - set(self._companies)
         if keys:
             for key, client_id in conn.execute(sa.select(clients.c.company_key, sa.func.min(clients.c.id)).where(
                     clients.c.company_key.in_(keys), clients.c.kind == ClientKind.COMPANY).group_by(
                     clients.c.company_key)):
                 self._companies[key] = client_id
-        people = {k for d in deals if not d.inquiry.company
-                  for k in (_key("e", d.inquiry.email_norm), _key("p", d.inquiry.phone_norm)) if k} - set(self._people)
+        people = {k for d in deals if not d.company
+                  for k in (_key("e", d.email_norm), _key("p", d.phone_norm)) if k} - set(self._people)
         for column, kind in ((clients.c.email_norm, "e"), (clients.c.phone_norm, "p")):
             wanted = [k[2:] for k in people if k[0] == kind]
             if wanted:
@@ -55,8 +71,7 @@ class DealClients:
         pending: dict[str, int] = {}  # this batch's new companies by key, its people by e-mail and phone key
         pending_people: dict[str, int] = {}
         at = store.driver_value(conn, clients.c.created_at, self.at)
-        for deal in deals:
-            q = deal.inquiry
+        for q in deals:
             if q.company:
                 key = company_key(q.company)
                 client_id = self._companies.get(key) or pending.get(key)
@@ -65,7 +80,7 @@ class DealClients:
                     new_rows.append([q.company, q.company, None, None, ClientKind.COMPANY, key])
                     self.stats["new_clients"] += 1
                 else:
-                    self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
+                    self._count(client_id)
             else:
                 keys_ = [k for k in (_key("e", q.email_norm), _key("p", q.phone_norm)) if k]
                 client_id = next((self._people.get(k) or pending_people.get(k) for k in keys_
@@ -75,11 +90,12 @@ class DealClients:
                     new_rows.append([q.name, q.company, q.email, q.phone, ClientKind.PERSON, None])
                     self.stats["new_clients"] += 1
                 else:
-                    self.stats["existing_clients" if client_id > 0 else "repeated_clients"] += 1
+                    self._count(client_id)
                 for k in keys_:
                     pending_people.setdefault(k, client_id)
             out.append(client_id)
         ids = store.reserve_ids(conn, clients, len(new_rows))
+        self._made.update(ids)
         rows = [(*store.client_row(client_id, name=name, company=company, email=email, phone=phone, tax_id=None,
                                    created_at=at), kind, key)
                 for (name, company, email, phone, kind, key), client_id in zip(new_rows, ids, strict=True)]
@@ -91,10 +107,10 @@ class DealClients:
         self._add_contacts(deals, resolved)
         return resolved
 
-    def _add_contacts(self, deals: Sequence[Deal], client_ids: list[int]) -> None:
+    def _add_contacts(self, deals: Sequence[DealClient], client_ids: list[int]) -> None:
         """A company deal's person becomes a contact of the company, once per name."""
         conn = self.conn
-        companies = {c for d, c in zip(deals, client_ids, strict=True) if d.inquiry.company and d.inquiry.name}
+        companies = {c for d, c in zip(deals, client_ids, strict=True) if d.company and d.name}
         unread = companies - self._known_contacts
         if unread:
             for client_id, name in conn.execute(sa.select(contacts.c.client_id, contacts.c.name).where(
@@ -103,12 +119,11 @@ class DealClients:
             self._known_contacts |= unread
         at = store.driver_value(conn, contacts.c.created_at, self.at)
         rows = []
-        for deal, client_id in zip(deals, client_ids, strict=True):
-            q = deal.inquiry
+        for q, client_id in zip(deals, client_ids, strict=True):
             if not (q.company and q.name) or (client_id, q.name.casefold()) in self._contacts:
                 continue
             self._contacts.add((client_id, q.name.casefold()))
-            rows.append((client_id, q.name, deal.contact_role, q.email, q.phone, q.email_norm, q.phone_norm, at))
+            rows.append((client_id, q.name, q.role, q.email, q.phone, q.email_norm, q.phone_norm, at))
         store.insert_rows(conn, contacts, ["client_id", "name", "role", "email", "phone", "email_norm", "phone_norm",
                                            "created_at"], rows)
 

@@ -17,88 +17,45 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import clock, notices, policy, results, rules, store, views, visits
-from engine.errors import InvalidInputError, LeadflowError, did_you_mean
-from engine.i18n import N_, Message, message_of_error, several
+from engine import notices, policy, results, store
+from engine.errors import InvalidInputError
+from engine.i18n import N_, message_of_error
+from engine.intake import history_parallel
 from engine.intake.bulk_import import ROW_WIDTH, ImportOptions, Rejects, cell, outcome, read_rows
 from engine.intake.columns import IGNORE, ColumnPlan, header_key, plan_columns
 from engine.intake.csv_file import CsvFile, file_sha256
-from engine.intake.history_clients import DealClients
-from engine.intake.history_columns import HistoryPlan, company_inquiry, plan_history, reason_lookup, stage_names
-from engine.intake.inquiry import Inquiry, check_inquiry
-from engine.spec import ClosureReason, ProcessSpec
-from engine.state import Event, LeadState, apply, apply_all
-from engine.store import closures, events, history, imports, leads, users
-from engine.vocab import NAME_LENGTH, ClosureKind, EventKind, LeadStatus, TaskStatus
-
-NEEDS_NAME = "a lead needs the client's name"
-
-#: The note of the tasks a historical deal did in the stages it passed.
-IMPORTED_NOTE = "imported"
-STATUSES = {"open": LeadStatus.OPEN, "won": LeadStatus.WON, "lost": LeadStatus.LOST}
-
-Allowed = Callable[[str, str, dict[str, Any]], str | None]
-
-
-@dataclass(slots=True)
-class Deal:
-    """A checked row: the inquiry, where the deal is and when it got there."""
-
-    line: int
-    inquiry: Inquiry
-    external_id: str
-    status: str
-    stage: str
-    created_at: dt.datetime
-    reached: dict[str, dt.datetime]  # stage id -> when the deal reached it (as given)
-    closed_at: dt.datetime | None
-    reason: ClosureReason | None
-    team: str | None
-    contact_role: str | None
-    owner: policy.Actor | None = None
-    #: what a new lead of this deal is: its events, its state and where it stood after each move
-    built: tuple[list[Event], LeadState, list[visits.Step], list[history.Point]] | None = None
-
-
-class RowRefused(LeadflowError):
-    """A row's refusal, reported with its line (its template and parameters, shown in the reader's language),
-    never raised further."""
+from engine.intake.history_clients import DealClient, DealClients
+from engine.intake.history_columns import HistoryPlan, plan_history
+from engine.intake.history_deals import Allowed, Deal, DealReader, RowRefused, new_changes, record_closings
+from engine.spec import ProcessSpec
+from engine.state import LeadState
+from engine.store import events, imports, leads, users
+from engine.vocab import NAME_LENGTH, LeadStatus
 
 
 class HistoryImport:
-    """One history import inside the caller's transaction."""
+    """One history import inside the caller's transaction: the deals its ``reader`` checked written in batches."""
 
-    def __init__(self, conn: Connection, *, actor: policy.Actor, spec: ProcessSpec, version: int, at: dt.datetime,
-                 specs: Callable[[str, int], ProcessSpec], user: policy.UserLookup, allowed: Allowed,
-                 reason_map: dict[str, str]):
-        self.conn, self.actor, self.spec, self.version, self.at = conn, actor, spec, version, at
-        self.specs, self._user, self.allowed = _remembered(specs), user, allowed
-        self.reasons = reason_lookup(spec, reason_map)
-        self.stages = stage_names(spec)
-        self._owners: dict[str, policy.Actor | Message] = {}
-        #: the teams of leadflow's users, by their folded names: a deal counts for one of them
-        self.teams: dict[str, str] = {header_key(t): t for t in conn.execute(
-            sa.select(users.c.team).where(users.c.team.is_not(None)).distinct()).scalars()}
+    def __init__(self, conn: Connection, reader: DealReader):
+        self.conn, self.reader = conn, reader
         self.stats = {"imported": 0, "updated": 0, "unchanged": 0, "new_clients": 0, "existing_clients": 0,
                       "repeated_clients": 0, "open": 0, "won": 0, "lost": 0}
-        self.clients = DealClients(conn, at, self.stats)
+        self.clients = DealClients(conn, reader.at, self.stats)
         self.lead_ids: list[int] = []
         self._seen: set[str] = set()
-        self._shared: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
-        self.given = notices.Given(actor.name)  # the open deals given to others: a digest each (engine/notices.py)
+        self.given = notices.Given(reader.actor.name)  # the open deals given to others: a digest each
 
-    # -- one row ---------------------------------------------------------------------------------------------
-    def external(self, cells: list[str], plan: HistoryPlan) -> str:
-        """A row's deal id in the old system, or ``RowRefused``; remembered whatever becomes of the row, so that a
-        second row of the same deal is refused too (``check`` is given it)."""
+    def external(self, cells: list[str], width: int, plan: HistoryPlan) -> str:
+        """A record's deal id in the old system, or ``RowRefused`` (a record of another width than the header's
+        too); remembered whatever becomes of the row, so that a second row of the same deal is refused too."""
+        if len(cells) != width and not (len(cells) > width and not any(c.strip() for c in cells[width:])):
+            raise RowRefused(ROW_WIDTH, cells=len(cells), width=width)
         index = plan.columns.get("external_id")
         external = cell(cells[index]).strip() if index is not None else ""
         if not external:
@@ -111,238 +68,6 @@ class HistoryImport:
                              external=external)
         self._seen.add(external)
         return external
-
-    def check(self, line: int, cells: list[str], plan: HistoryPlan, inquiry: Inquiry, external: str) -> Deal:
-        """The deal of a row whose id (``external``) and inquiry passed, or ``RowRefused`` with the reason."""
-        spec = self.spec
-
-        def value(key: str) -> str:
-            index = plan.columns.get(key)
-            return cell(cells[index]).strip() if index is not None else ""
-        status_text, stage_text = value("status").casefold(), value("stage")
-        status = STATUSES.get(status_text) if status_text else None
-        if status_text and status is None:
-            raise RowRefused(N_("status {status!r} is not one of: open, won, lost"), status=value('status'))
-        stage = self.stages.get(header_key(stage_text)) if stage_text else None
-        if stage_text and stage is None:
-            raise RowRefused(N_("stage {stage!r} is not a stage of process {process}{suggestion}; stages: {stages}"),
-                             stage=stage_text, process=spec.id, suggestion=did_you_mean(stage_text, spec.stage_ids),
-                             stages=', '.join(spec.stage_ids))
-        if status is None:
-            if stage is None:
-                raise RowRefused(N_("a deal needs its stage or its status (open, won, lost)"))
-            status = LeadStatus.OPEN
-        if status == LeadStatus.WON:
-            if stage is not None and stage != spec.won_stage:
-                raise RowRefused(N_("a won deal was won from '{won}', the won stage of process {process}, not from "
-                                    "'{stage}'"), won=spec.won_stage, process=spec.id, stage=stage)
-            stage = spec.won_stage
-        if stage is None:
-            raise RowRefused(N_("an open deal needs the stage it is in") if status == LeadStatus.OPEN
-                             else N_("a lost deal needs the stage it was lost in"))
-        created = self._instant(value("created_at"), plan.headers.get("created_at", "created_at"), required=True)
-        assert created is not None
-        reached = {s: t for s, index in plan.reached.items()
-                   if (t := self._instant(cell(cells[index]), plan.headers[s])) is not None}
-        entered = self._instant(value("stage_entered_at"), "stage_entered_at")
-        if entered is not None:
-            if stage in reached and reached[stage] != entered:
-                raise RowRefused(N_("stage_entered_at {entered} and {header} {reached} differ"),
-                                 entered=views.iso(entered), header=plan.headers[stage],
-                                 reached=views.iso(reached[stage]))
-            reached[stage] = entered
-        closed = self._instant(value("closed_at"), plan.headers.get("closed_at", "closed_at"))
-        if status == LeadStatus.OPEN and closed is not None:
-            raise RowRefused(N_("an open deal has no closed_at (got {closed}); give status won or lost"),
-                             closed=views.iso(closed))
-        if status != LeadStatus.OPEN and closed is None:
-            raise RowRefused(N_("a won deal needs closed_at, the day it was won") if status == LeadStatus.WON
-                             else N_("a lost deal needs closed_at, the day it was lost"))
-        reason = None
-        if status == LeadStatus.LOST:
-            reason = self._reason(value("close_reason"))
-        owner = None
-        if inquiry.owner:
-            found = self._owner(inquiry.owner)
-            if isinstance(found, Message):
-                raise RowRefused(found.template, **found.params)
-            owner = found
-        team = rules.clean_text(value("team") or None, "team", NAME_LENGTH)
-        team = self._team(team) if team else (owner.team if owner else None)
-        deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
-                    rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner)
-        deal.built = self._new_deal(deal)  # its dates and moves checked now, so that refusals come in line order
-        return deal
-
-    def _instant(self, text: str, header: str, *, required: bool = False) -> dt.datetime | None:
-        if not text:
-            if required:
-                raise RowRefused(N_("{header} is empty: a deal needs the date it was created"), header=header)
-            return None
-        try:
-            value = clock.parse_datetime(text, what=header)
-        except InvalidInputError as exc:
-            raise RowRefused(exc.template, **exc.params) from None
-        if value > self.at:
-            raise RowRefused(N_("{header} {value} is in the future (now is {now})"), header=header,
-                             value=views.iso(value), now=views.iso(self.at))
-        return value
-
-    def _reason(self, text: str) -> ClosureReason:
-        if not text:
-            raise RowRefused(N_("a lost deal needs its close_reason (a reason id or label of the process's "
-                                "catalogue, or map the old system's with --map-reason OLD=NEW)"))
-        found = self.reasons.get(header_key(text))
-        if found is None:
-            ids = [r.id for r in self.spec.closure_reasons]
-            raise RowRefused(N_("close_reason {reason!r} is not a closure reason of process {process}{suggestion}; "
-                                "give one of {reasons} or map it with --map-reason {reason!r}=REASON"), reason=text,
-                             process=self.spec.id, suggestion=did_you_mean(text, ids), reasons=', '.join(ids))
-        return found
-
-    def _team(self, text: str) -> str:
-        """The team of the file as leadflow's users name it (case and accents aside); one that no user has is
-        refused: the deal's managers would be nobody's, and the owner's manager would not see it."""
-        found = self.teams.get(header_key(text))
-        if found is None:
-            teams = sorted(self.teams.values())
-            raise RowRefused(N_("team {team!r} is no team of leadflow's users{suggestion} (teams: {teams}): no manager "
-                                "would see the deal; give a user's team, or leave the cell empty and the deal counts "
-                                "for its owner's team"), team=text, suggestion=did_you_mean(text, teams),
-                             teams=', '.join(teams) or Message(N_("none")))
-        return found
-
-    def _owner(self, name: str) -> policy.Actor | Message:
-        if name not in self._owners:
-            try:
-                owner = self._user(name)
-                policy.require_can_own(owner)
-                self._owners[name] = owner
-            except LeadflowError as exc:
-                self._owners[name] = Message(N_("owner: {reason}"), reason=message_of_error(exc))
-        return self._owners[name]
-
-    # -- a deal's events -------------------------------------------------------------------------------------
-    def path(self, deal: Deal, start: str, *, strict: bool = True) -> list[str]:
-        """The stages from ``start`` to the deal's stage, the process allowing each move with the deal's fields,
-        through every stage the row gives a date for (``strict``: refused when one is off the way; a deal already
-        stored has passed the earlier ones); refused when there is none."""
-        spec, q, target = self.spec, deal.inquiry, deal.stage
-        fields = rules.facts(q.fields, value_minor=q.value_minor, source=q.source, product=q.product, team=deal.team)
-        wanted = set(deal.reached) - {start}
-        best: list[str] | None = None
-        best_key: tuple[int, int] | None = None
-        stack: list[list[str]] = [[start]]
-        while stack:
-            way = stack.pop()
-            here = way[-1]
-            if here == target:
-                key = (len(wanted & set(way)), -len(way))
-                if best_key is None or key > best_key:
-                    best, best_key = way, key
-                continue
-            stage = spec.stage(here)
-            assert stage is not None
-            for nxt in stage.next:
-                if nxt.stage not in way and self.allowed(here, f"advance_to_{nxt.stage}", fields) == nxt.stage:
-                    stack.append([*way, nxt.stage])
-        if best is None:
-            raise RowRefused(N_("process {process} does not lead from '{start}' to '{target}' for this deal's "
-                                "fields"), process=spec.id, start=start, target=target)
-        missed = sorted(wanted - set(best), key=spec.stage_index)
-        if missed and strict:
-            raise RowRefused(N_("{stages} is not on the deal's way from '{start}' to '{target}' ({way})")
-                             if len(missed) == 1 else
-                             N_("{stages} are not on the deal's way from '{start}' to '{target}' ({way})"),
-                             stages=', '.join(missed), start=start, target=target, way=' -> '.join(best))
-        return best
-
-    def events(self, deal: Deal, state: LeadState, path: list[str], since: dt.datetime, since_column: str | None,
-               ) -> tuple[list[Event], LeadState, list[visits.Step], list[history.Point]]:
-        """The events that take ``state`` along ``path`` (``path[0]`` its stage) and close it as the deal says, each
-        at its date (a stage without one: when the deal reached the stage before it); ``since`` is the earliest
-        date allowed (the lead's last event; ``since_column`` the file's column that gave it, if one did); and where
-        the lead stood after each event (``LeadChange.spans``)."""
-        owner = deal.owner.name if deal.owner else self.actor.name
-        importer = self.actor.name
-        evs: list[Event] = []
-        steps: list[visits.Step] = []
-        spans: list[history.Point] = []
-        at, column = since, since_column  # the latest date so far, and the file's column that gave it
-        spec = self.spec
-
-        def add(kind: str, when: dt.datetime, actor: str, data: dict[str, Any]) -> None:
-            nonlocal state
-            event = Event(kind, when, actor, data)
-            state = apply(state, event, self.specs)
-            evs.append(event)
-            spans.append((when, store.span_values(state)))
-            if kind in (EventKind.ADVANCED, EventKind.WON, EventKind.CLOSED):
-                steps.append(visits.Step.of(state))
-
-        def finish(stage: str, when: dt.datetime) -> None:
-            # the stage's open tasks done at its exit, applied as one step: the move that follows at the same
-            # instant leaves the one span of that instant (history.compact)
-            nonlocal state
-            stage_spec = spec.stage(stage)
-            assert stage_spec is not None
-            done = [Event(EventKind.TASK_DONE, when, importer,
-                          self._data(("stage", stage), ("task", task.id), ("note", IMPORTED_NOTE)))
-                    for task in stage_spec.all_tasks
-                    if (current := state.tasks.get((stage, task.id))) is not None and current.state == TaskStatus.OPEN]
-            if done:
-                state = apply_all(state, done, self.specs)
-                evs.extend(done)
-                spans.append((when, store.span_values(state)))
-
-        for previous, stage in itertools.pairwise(path):
-            when = deal.reached.get(stage, at)
-            if when < at:
-                raise self._backwards(deal, stage, when, previous, at)
-            finish(previous, when)
-            add(EventKind.ADVANCED, when, owner, self._data(("from", previous), ("to", stage)))
-            if stage in deal.reached:
-                column = f"reached_{stage}"
-            at = when
-        if deal.status != LeadStatus.OPEN:
-            assert deal.closed_at is not None
-            if deal.closed_at < at and column is not None:  # name the date the file gave, not a stage it implied
-                raise RowRefused(N_("closed_at {closed} is before {column} ({at}); dates go forward"),
-                                 closed=views.iso(deal.closed_at), column=column, at=views.iso(at))
-            if deal.closed_at < at:
-                raise RowRefused(N_("closed_at {closed} is before the deal reached '{stage}' ({reached}); dates go "
-                                    "forward"), closed=views.iso(deal.closed_at), stage=state.stage,
-                                 reached=views.iso(at))
-            if deal.status == LeadStatus.WON:
-                finish(state.stage, deal.closed_at)
-                if self.allowed(state.stage, "win", rules.lead_facts(state)) != "won":
-                    raise RowRefused(N_("process {process} does not allow winning from '{stage}'"), process=spec.id,
-                                     stage=state.stage)
-                add(EventKind.WON, deal.closed_at, owner, self._data(("from", state.stage)))
-            else:
-                reason = deal.reason
-                assert reason is not None
-                if self.allowed(state.stage, "close", rules.lead_facts(state)) != "lost":
-                    raise RowRefused(N_("process {process} does not allow closing from '{stage}'"),
-                                     process=spec.id, stage=state.stage)
-                # no refusal review for history: the director decided long ago, or never will
-                add(EventKind.CLOSED, deal.closed_at, owner, self._data(
-                    ("reason", reason.id), ("kind", reason.kind), ("note", None), ("from", state.stage),
-                    ("review", False)))
-        return evs, state, steps, spans
-
-    def _data(self, *items: tuple[str, Any]) -> dict[str, Any]:
-        """The data of an event alike in many deals (a task done at a stage's exit, a move, a win or a closing from a
-        stage), one dict for all of them, never changed once made: the event log writes its JSON once a batch."""
-        data = self._shared.get(items)
-        if data is None:
-            data = self._shared[items] = dict(items)
-        return data
-
-    def _backwards(self, deal: Deal, stage: str, when: dt.datetime, previous: str, at: dt.datetime) -> RowRefused:
-        return RowRefused(N_("reached_{stage} {when} is before the deal reached '{previous}' or was last changed "
-                             "({at}); dates go forward along the stages"), stage=stage, when=views.iso(when),
-                          previous=previous, at=views.iso(at))
 
     # -- a batch ---------------------------------------------------------------------------------------------
     def flush(self, batch: list[Deal], refuse: Callable[[Deal, str], None]) -> None:
@@ -359,15 +84,14 @@ class HistoryImport:
             events.c.lead_id.in_(list(found.values()))).group_by(events.c.lead_id)).all()) if found else {}
         changes: list[store.LeadChange] = []
         closings: list[tuple[Deal, LeadState]] = []
-        new: list[tuple[Deal, list[Event], LeadState, list[visits.Step], list[history.Point]]] = []
+        new: list[Deal] = []
         for deal in batch:
             try:
                 lead_id = found.get(deal.external_id)
                 if lead_id is None:
-                    assert deal.built is not None
-                    new.append((deal, *deal.built))
+                    new.append(deal)
                     continue
-                change = self._moved_deal(deal, stored[lead_id], last[lead_id])
+                change = self.reader.moved_deal(deal, stored[lead_id], last[lead_id])
             except RowRefused as exc:
                 refuse(deal, message_of_error(exc))
                 continue
@@ -379,90 +103,44 @@ class HistoryImport:
             self.stats[change.after.status] += 1
             if change.after.status == LeadStatus.LOST:
                 closings.append((deal, change.after))
-        client_ids = self.clients.resolve([deal for deal, *_ in new])
-        ids = store.reserve_ids(conn, leads, len(new))
-        for (deal, evs, state, steps, spans), lead_id, client_id in zip(new, ids, client_ids, strict=True):
-            state.id, state.client_id = lead_id, client_id
-            evs[0].data["client_id"] = client_id
-            for ev in evs:
-                ev.lead_id = lead_id
-            changes.append(store.LeadChange(None, state, evs, steps=steps, spans=spans))
-            self.stats["imported"] += 1
-            self.stats[state.status] += 1
-            if state.status == LeadStatus.LOST:
-                closings.append((deal, state))
-            if state.status == LeadStatus.OPEN:  # a closed deal is history: nobody is told of it
-                self.given.add(state.owner, lead_id, state.stage)
+        ids, client_ids = self.new_ids([deal.client() for deal in new])
+        made = new_changes(new, ids, client_ids)
+        for change, lead_id in zip(made, ids, strict=True):
+            self.counted(lead_id, change.after.status, change.after.owner, change.after.stage)
+        changes += made
+        closings += [(deal, change.after) for deal, change in zip(new, made, strict=True)
+                     if change.after.status == LeadStatus.LOST]
+        store.write_leads(conn, changes)
+        record_closings(conn, closings)
+
+    def new_ids(self, clients: list[DealClient]) -> tuple[list[int], list[int]]:
+        """The ids of a batch's new deals and of their clients (found, or made now), in order."""
+        client_ids = self.clients.resolve(clients)
+        if self.lead_ids and self.conn.dialect.name == "sqlite":
+            # the transaction holds SQLite's write lock: the ids after this import's last, whose rows a parallel
+            # import may not have written yet (engine/intake/history_parallel.py)
+            ids = list(range(self.lead_ids[-1] + 1, self.lead_ids[-1] + 1 + len(clients)))
+        else:
+            ids = store.reserve_ids(self.conn, leads, len(clients))
         if ids:
             if not self.lead_ids:
                 self.lead_ids.append(ids[0])
             self.lead_ids[1:] = [ids[-1]]
-        store.write_leads(conn, changes)
-        self._record_closings(closings)
+        return ids, client_ids
 
-    def _new_deal(self, deal: Deal) -> tuple[list[Event], LeadState, list[visits.Step], list[history.Point]]:
-        q = deal.inquiry
-        data = {"client_id": 0, "process": self.spec.id, "process_version": self.version,
-                "owner": deal.owner.name if deal.owner else None, "team": deal.team, "source": q.source,
-                "product": q.product, "value_minor": q.value_minor, "fields": q.fields,
-                "external_id": deal.external_id, "imported": True,
-                # leadflow did not hold the deal before: nothing counts the old system's idle time against it
-                "rest_until": self.at.isoformat()}
-        created = Event(EventKind.CREATED, deal.created_at, deal.owner.name if deal.owner else self.actor.name, data)
-        state = apply(None, created, self.specs)
-        path = self.path(deal, state.stage)
-        first = visits.Step.of(state)
-        created_at = (deal.created_at, store.span_values(state))
-        evs, state, steps, spans = self.events(deal, state, path, deal.created_at, "created_at")
-        return [created, *evs], state, [first, *steps], [created_at, *spans]
-
-    def _moved_deal(self, deal: Deal, state: LeadState, last: dt.datetime) -> store.LeadChange | None:
-        if state.process != self.spec.id:
-            raise RowRefused(N_("external_id {external!r} is lead {lead} of process {other}, not {process}"),
-                             external=deal.external_id, lead=state.id, other=state.process, process=self.spec.id)
-        if (state.status, state.stage) == (deal.status, deal.stage):
-            return None
-        if state.status != LeadStatus.OPEN:
-            raise RowRefused(N_("lead {lead} (external_id {external!r}) is {status} in leadflow, the file has it "
-                                "{file_status} in '{stage}': a deal's history does not go back (a manager may reopen "
-                                "it)"), lead=state.id, external=deal.external_id, status=state.status,
-                             file_status=deal.status, stage=deal.stage)
-        try:
-            path = self.path(deal, state.stage, strict=False)
-        except RowRefused:
-            raise RowRefused(N_("lead {lead} (external_id {external!r}) is in '{current}' in leadflow, the file has "
-                                "it {status} in '{stage}', which does not follow from there: a deal's history does not "
-                                "go back"), lead=state.id, external=deal.external_id, current=state.stage,
-                             status=deal.status, stage=deal.stage) from None
-        before = state.clone()
-        evs, after, steps, spans = self.events(deal, state.clone(), path, last, None)
-        for ev in evs:
-            ev.lead_id = state.id
-        return store.LeadChange(before, after, evs, steps=steps, spans=spans)
-
-    def _record_closings(self, closings: list[tuple[Deal, LeadState]]) -> None:
-        """The lost deals' ``closures`` rows (the removals and refusal reports count them at their dates), as
-        ``recovery.record_closure`` writes a live closing's, without its review."""
-        def at(s: LeadState) -> Any:
-            return store.driver_value(self.conn, closures.c.closed_at, s.closed_at)
-
-        rows = [(s.id, s.client_id, s.process, s.close_reason, d.reason.kind if d.reason else ClosureKind.REFUSAL,
-                 s.owner, s.team, s.product, s.value_minor, s.stage, at(s)) for d, s in closings]
-        store.insert_rows(self.conn, closures, ["lead_id", "client_id", "process", "reason", "kind", "owner", "team",
-                                                "product", "value_minor", "stage", "closed_at"], rows)
+    def counted(self, lead_id: int, status: str, owner: str | None, stage: str) -> None:
+        """A new deal written: counted, and an open one given to its owner (a closed deal is history: nobody is
+        told of it)."""
+        self.stats["imported"] += 1
+        self.stats[status] += 1
+        if status == LeadStatus.OPEN:
+            self.given.add(owner, lead_id, stage)
 
 
-def _remembered(specs: Callable[[str, int], ProcessSpec]) -> Callable[[str, int], ProcessSpec]:
-    """``specs`` asked once per process version: ``state.apply`` asks for every event, millions in an import."""
-    known: dict[tuple[str, int], ProcessSpec] = {}
-
-    def spec(process: str, version: int) -> ProcessSpec:
-        found = known.get((process, version))
-        if found is None:
-            found = known[(process, version)] = specs(process, version)
-        return found
-
-    return spec
+def user_teams(conn: Connection) -> dict[str, str]:
+    """The teams of leadflow's users, by their folded names: a deal counts for one of them."""
+    return {header_key(t): t for t in conn.execute(
+        sa.select(users.c.team).where(users.c.team.is_not(None)).distinct()).scalars()}
 
 
 def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Actor, spec: ProcessSpec, version: int,
@@ -479,8 +157,9 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
     mapping = options.mapping or {}
     source = CsvFile(path, encoding=options.encoding or mapping.get("encoding"), delimiter=mapping.get("delimiter"))
     try:
-        history = HistoryImport(conn, actor=actor, spec=spec, version=version, at=at, specs=specs, user=user,
-                                allowed=allowed, reason_map=reason_map)
+        reader = DealReader(actor=actor, spec=spec, version=version, at=at, specs=specs, user=user, allowed=allowed,
+                            reason_map=reason_map, teams=user_teams(conn))
+        history = HistoryImport(conn, reader)
         hplan = plan_history(spec, source.header)
         for needed in ("external_id", "created_at"):
             if needed not in hplan.columns:
@@ -500,11 +179,21 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
             raise InvalidInputError(N_("{name} has no column for the client (a company or a person's name); its "
                                        "columns are {columns}"), name=path.name,
                                     columns=', '.join(map(repr, source.header)))
+        records = source.records()
+        head = list(itertools.islice(records, options.batch_size))  # how many deals the file brings, from its start
+        incoming = len(head) * source.size // max(source.bytes_read, 1)
+        records = itertools.chain(head, records)
+        workers = history_parallel.workers_for(conn, incoming)
         # a large import into a (nearly) empty database (see its module); the collector paused while the batches
         # are built and written, as the write path pauses it (a row is a hundred bytes or more)
         with store.bulk_load(conn) as load, store.collector_paused(source.size // 100):
-            rows, rejects = read_rows(source, options,
-                                      lambda rejects: _read(source, plan, hplan, history, rejects, options, load))
+            if workers:
+                setup = history_parallel.Setup.of(conn, reader, plan, hplan, reason_map)
+                rows, rejects = read_rows(source, options, lambda rejects: history_parallel.read(
+                    records, source, setup, history, rejects, options, load, incoming, workers))
+            else:
+                rows, rejects = read_rows(source, options, lambda rejects: _read(
+                    records, source, plan, hplan, history, rejects, options, load, incoming))
     finally:
         source.close()
     status = outcome(options, rejects)
@@ -539,9 +228,10 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
     return report
 
 
-def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: HistoryImport, rejects: Rejects,
-          options: ImportOptions, load: store.BulkLoad) -> int:
-    """Check every record, batch the good deals, flush full batches; returns the number of records."""
+def _read(records: Iterable[tuple[int, list[str]]], source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan,
+          history: HistoryImport, rejects: Rejects, options: ImportOptions, load: store.BulkLoad, incoming: int) -> int:
+    """Check every record, batch the good deals, flush full batches; returns the number of records. ``incoming``:
+    the deals the file brings, estimated from its start (a bulk load begins at the first batch when it pays)."""
     width = len(source.header)
     batch: list[Deal] = []
     rows = 0
@@ -554,33 +244,18 @@ def _read(source: CsvFile, plan: ColumnPlan, hplan: HistoryPlan, history: Histor
         writing[0] = writing[0] and options.on_error == "skip"
 
     def flush() -> None:
-        if not flushed and batch and load.worth_it(rows * source.size // max(source.bytes_read, 1)):
-            load.begin()  # decided at the first batch, on the deals the whole file brings at the rate of its start
+        if not flushed and batch and load.worth_it(incoming):
+            load.begin()
         flushed.append(len(batch))
         history.flush(batch, refuse)
         batch.clear()
         cells_of.clear()
 
-    for line, cells in source.records():
+    for line, cells in records:
         rows += 1
-        if len(cells) != width and not (len(cells) > width and not any(c.strip() for c in cells[width:])):
-            rejects.add(line, cells, Message(ROW_WIDTH, cells=len(cells), width=width))
-            writing[0] = writing[0] and options.on_error == "skip"
-            continue
-        values = [(c, cell(cells[c.index])) for c in plan.columns]
-        inquiry, errors = check_inquiry(values, history.spec.calendar)
-        company = any(c.target == "company" and v.strip() for c, v in values)
-        if company and errors and errors[0].message == NEEDS_NAME:
-            errors = errors[1:]  # a company's deal needs no person
-            if not errors:
-                inquiry = company_inquiry(values, history.spec.calendar)
         try:
-            external = history.external(cells, hplan)
-            if errors:
-                reason = several([e.message for e in errors])
-                raise RowRefused(reason.template, **reason.params)
-            assert inquiry is not None
-            deal = history.check(line, cells, hplan, inquiry, external)
+            external = history.external(cells, width, hplan)
+            deal = history.reader.read(line, cells, plan, hplan, external)
         except (RowRefused, InvalidInputError) as exc:  # a value refused by the rules (a team too long...)
             rejects.add(line, cells, message_of_error(exc))
             writing[0] = writing[0] and options.on_error == "skip"

@@ -28,6 +28,7 @@ from engine.errors import (
     PermissionDenied,
     RuleViolation,
     did_you_mean,
+    unknown_user,
 )
 from engine.formats import upgrade_stored
 from engine.i18n import N_, Message, Named
@@ -175,9 +176,7 @@ class Context:
     def user_row(self, conn: Connection, name: str) -> sa.RowMapping:
         row = conn.execute(_USER_BY_NAME, {"name": name}).mappings().first()
         if row is None:
-            known = [r[0] for r in conn.execute(sa.select(users.c.name))]
-            raise NotFoundError(N_("user '{name}' does not exist{suggestion}"), name=name,
-                                suggestion=did_you_mean(name, known))
+            raise unknown_user(name, [r[0] for r in conn.execute(sa.select(users.c.name))])
         return row
 
     def scope(self, conn: Connection, actor: Actor, *, owner: str | None, team: str | None) -> Scope:

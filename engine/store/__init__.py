@@ -38,6 +38,8 @@ Three ways of running SQL, each for its case:
 - **The bulk helpers** (``insert_rows``, ``insert_many``) for rows written in bulk outside the write path (an
   import's clients, the outbox's mails, the benchmarks' data): one driver-level ``executemany`` of rows whose
   values are in the driver's form, each repeated value converted once.
+- **Recorded writes** (``RecordedWrites``, ``replay``): the same driver-level statements recorded in one process
+  (a history import's worker builds a batch's rows) and run in the one that holds the transaction.
 
 Everything public is re-exported here: ``from engine import store; store.leads, store.write_leads(...)``.
 """
@@ -58,6 +60,7 @@ from engine.store.database import (
 )
 from engine.store.driver import (
     CHUNK,
+    RecordedWrites,
     driver_execute,
     driver_executemany,
     driver_executemany_tuples,
@@ -66,6 +69,7 @@ from engine.store.driver import (
     insert_many,
     insert_rows,
     new_id,
+    replay,
     rows_by_ids,
     sqlalchemy_error,
 )
@@ -125,6 +129,7 @@ __all__ = [
     "History",
     "LeadChange",
     "NewLeads",
+    "RecordedWrites",
     "add_counts",
     "alone",
     "api_tokens",
@@ -180,6 +185,7 @@ __all__ = [
     "rebuild_stages",
     "recount",
     "remove_sqlite_files",
+    "replay",
     "reserve_ids",
     "reviews",
     "rows_by_ids",
