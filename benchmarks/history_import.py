@@ -112,8 +112,8 @@ def measure(deals: int, *, raw: bool = True, mix: str = "even", raw_ways: tuple[
     workers: list[int] = []
 
     def parallel_told(*args: Any) -> int:
-        workers.append(args[-1])
-        print(f"  ({args[-1]} worker processes check the rows and build the deals' rows)", file=sys.stderr)
+        workers.append(len(args[-1]))
+        print(f"  ({workers[-1]} worker processes check the rows and build the deals' rows)", file=sys.stderr)
         return parallel(*args)
 
     history_parallel.read = parallel_told  # type: ignore[assignment]

@@ -69,6 +69,9 @@ def with_bad_rows(tmp_path: Path) -> Path:
         for name, value in cells.items():
             rows[k][col[name]] = value
 
+    for k in range(0, len(rows), 7):  # values as a Romanian admin writes them: 35.000 is thirty-five thousand
+        value = int(rows[k][col["value"]])
+        rows[k][col["value"]] = f"{value // 1000}.{value % 1000:03d}"
     rows[10] = rows[10][:-2]  # a row of the wrong width, refused by the import's own process
     bad(50, external_id="D1")  # a deal twice: the earlier row's id, in another batch
     bad(120, stage="nowhere", status="open", closed_at="", close_reason="")
@@ -83,10 +86,12 @@ def with_bad_rows(tmp_path: Path) -> Path:
     return path
 
 
-def migrate(db: Path, path: Path, monkeypatch: pytest.MonkeyPatch, *, workers: int, **options: Any) -> Any:
+def migrate(db: Path, path: Path, monkeypatch: pytest.MonkeyPatch, *, workers: int, language: str | None = None,
+            **options: Any) -> Any:
     monkeypatch.setattr(history_parallel, "MIN_ROWS", 0 if workers else 10**12)
     monkeypatch.setattr(history_parallel, "WORKERS", workers or None)
     admin = Engine.open(fresh_db(db), user="admin")
+    admin.users.set_language("admin", language)
     try:
         with clock.frozen(NOW):
             return admin.intake.import_csv(path, process=PROCESS, history=True, **options)
@@ -99,9 +104,9 @@ def test_the_workers_write_the_database_one_process_writes(tmp_path: Path, monke
     path = with_bad_rows(tmp_path)
     one, several = tmp_path / "one.db", tmp_path / "several.db"
     told: list[tuple[int, ...]] = []
-    expected = migrate(one, path, monkeypatch, workers=0, rejects=tmp_path / "one-rejects.csv")
+    expected = migrate(one, path, monkeypatch, workers=0, language="ro", rejects=tmp_path / "one-rejects.csv")
     assert started == []
-    got = migrate(several, path, monkeypatch, workers=2, rejects=tmp_path / "several-rejects.csv",
+    got = migrate(several, path, monkeypatch, workers=2, language="ro", rejects=tmp_path / "several-rejects.csv",
                   progress=lambda *told_: told.append(told_))
     assert len(started) == 2
     assert {w.process.returncode for w in started} == {0}, "the workers end when the import does"
@@ -117,8 +122,11 @@ def test_the_workers_write_the_database_one_process_writes(tmp_path: Path, monke
     differ = [table for table, rows in want["rows"].items() if have["rows"][table] != rows and table not in segments]
     assert differ == [], differ
     assert searched(several) == searched(one)
-    assert told[-1][:2] == (path.stat().st_size, path.stat().st_size) and told[-1][2] == DEALS
+    assert told[-1] == (path.stat().st_size, path.stat().st_size, DEALS, 8)
     assert [t[2] for t in told] == sorted(t[2] for t in told) and len(told) > 3, "the progress after every batch"
+    assert [t[3] for t in told] == sorted(t[3] for t in told) and told[0][3] < 8, "the refusals of the rows read"
+    with contextlib.closing(sqlite3.connect(several)) as conn:  # the workers read numbers as the admin writes them
+        assert conn.execute("SELECT min(value_minor) FROM leads").fetchone()[0] >= 1000 * 100
 
 
 def searched(db: Path) -> list[list[int]]:
@@ -160,6 +168,41 @@ def test_a_worker_that_dies_fails_the_import_which_writes_nothing(tmp_path: Path
     assert all(w.process.poll() is not None for w in started), "no worker is left running"
 
 
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_client_of_an_earlier_batch_is_repeated_not_existing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               workers: int) -> None:
+    """The report's ``existing_clients`` are the clients there were before the import; an account whose deals
+    span several batches is one new client and its other deals are ``repeated_clients``."""
+    path = tmp_path / "history.csv"
+    generate(path, DEALS)
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    clients = {row["company"] or row["email"] for row in rows}  # the generator's persons each have an e-mail
+    report = migrate(tmp_path / "clients.db", path, monkeypatch, workers=workers)
+    assert report["imported"] == DEALS
+    assert (report["new_clients"], report["existing_clients"], report["repeated_clients"]) == (
+        len(clients), 0, DEALS - len(clients))
+
+
+@pytest.mark.parametrize("program", ["#!/bin/sh\nexit 3\n", "#!/bin/sh\nexec sleep 60\n"])
+def test_workers_that_cannot_start_leave_the_import_to_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  started: list[Any], program: str) -> None:
+    """An interpreter that is no Python able to run the engine (it exits, or it never answers): the import runs
+    in its own process, whole, and no worker is left behind."""
+    fake = tmp_path / "not-python"
+    fake.write_text(program, encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(fake))
+    monkeypatch.setattr(history_parallel, "START_SECONDS", 2.0)
+    path = tmp_path / "history.csv"
+    generate(path, DEALS)
+    report = migrate(tmp_path / "fallback.db", path, monkeypatch, workers=2)
+    assert len(started) == 2, "the workers were tried"
+    assert report["status"] == "imported" and report["imported"] == DEALS
+    assert all(w.process.poll() is not None for w in started), "no worker is left running"
+
+
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="a migration runs workers on two cores or more")
 def test_a_script_without_a_main_guard_imports_on_several_cores(tmp_path: Path) -> None:
     """An integrator's plain script (no ``if __name__ == "__main__"``) is not run again by the workers, as a
     ``multiprocessing`` start would run it; the workers run the same engine as the script, wherever it was
@@ -189,5 +232,6 @@ def test_a_script_without_a_main_guard_imports_on_several_cores(tmp_path: Path) 
     done = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=300,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(root), "LEADFLOW_NOW": NOW.isoformat()})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["imported", str(DEALS), "0", str(os.cpu_count())]
+    cores = len(os.sched_getaffinity(0))
+    assert done.stdout.split() == ["imported", str(DEALS), "0", str(min(cores, history_parallel.MOST_WORKERS))]
     assert runs.read_text() == "ran\n"

@@ -184,16 +184,20 @@ def run_history_import(conn: Connection, path: str | Path, *, actor: policy.Acto
         incoming = len(head) * source.size // max(source.bytes_read, 1)
         records = itertools.chain(head, records)
         workers = history_parallel.workers_for(conn, incoming)
+        setup = history_parallel.Setup.of(conn, reader, plan, hplan, reason_map) if workers else None
+
+        def read(rejects: Rejects) -> int:
+            started = history_parallel.start(setup, workers) if setup is not None else []
+            if started:  # a migration on every core, else in this process (engine/intake/history_parallel.py)
+                assert setup is not None
+                return history_parallel.read(records, source, setup, history, rejects, options, load, incoming,
+                                             started)
+            return _read(records, source, plan, hplan, history, rejects, options, load, incoming)
+
         # a large import into a (nearly) empty database (see its module); the collector paused while the batches
         # are built and written, as the write path pauses it (a row is a hundred bytes or more)
         with store.bulk_load(conn) as load, store.collector_paused(source.size // 100):
-            if workers:
-                setup = history_parallel.Setup.of(conn, reader, plan, hplan, reason_map)
-                rows, rejects = read_rows(source, options, lambda rejects: history_parallel.read(
-                    records, source, setup, history, rejects, options, load, incoming, workers))
-            else:
-                rows, rejects = read_rows(source, options, lambda rejects: _read(
-                    records, source, plan, hplan, history, rejects, options, load, incoming))
+            rows, rejects = read_rows(source, options, read)
     finally:
         source.close()
     status = outcome(options, rejects)

@@ -23,6 +23,7 @@ then writes nothing (its transaction rolls back).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import gc
@@ -32,17 +33,17 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Iterable, Iterator
 from multiprocessing.connection import Connection as Connection_
 from multiprocessing.connection import wait
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from engine import policy, store
+from engine import i18n, policy, store
 from engine.errors import InvalidInputError, LeadflowError, unknown_user
 from engine.i18n import N_, message_of_error
 from engine.intake.history_deals import DealReader, RowRefused, new_changes, record_closings
@@ -61,8 +62,14 @@ if TYPE_CHECKING:
 #: Fewer deals than this (estimated from the file's start): one process; starting the workers (about half a second
 #: each) would not pay.
 MIN_ROWS = 20_000
-#: The worker processes: None for one per core.
+#: The worker processes: None for one per core this process may run on, up to ``MOST_WORKERS``.
 WORKERS: int | None = None
+#: The import's own process (reading, the clients, SQLite's inserts) keeps about this many workers busy.
+MOST_WORKERS = 4
+#: Seconds a worker has to start (import the engine, read its setup); past them the import runs in one process.
+START_SECONDS = 60.0
+#: Seconds without an answer from any worker, while batches are out, before the import gives up on them.
+STUCK_SECONDS = 300.0
 #: Batches sent and not yet written, per worker: enough that no worker waits for the next, few enough to keep the
 #: memory of a batch's deals and rows (a few megabytes each) bounded.
 AHEAD = 2
@@ -74,12 +81,14 @@ def workers_for(conn: Connection, incoming: int) -> int:
     """How many worker processes a history import of about ``incoming`` deals runs beside its own (0: none): on
     SQLite (PostgreSQL writes in a server process of its own already), a file of at least ``MIN_ROWS`` deals, more
     than one core, and a database without leads."""
-    cores = os.cpu_count() or 1
+    if os.name != "posix" or not sys.executable:  # a worker's pipes are inherited descriptors
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if conn.dialect.name != "sqlite" or incoming < MIN_ROWS or cores < 2:
         return 0
     if conn.execute(sa.select(leads.c.id).limit(1)).first() is not None:
         return 0
-    return WORKERS or cores
+    return WORKERS or min(cores, MOST_WORKERS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,6 +105,7 @@ class Setup:
     plan: ColumnPlan
     hplan: HistoryPlan
     variable_limit: int  # SQLite's most parameters in a statement (the multi-row INSERTs)
+    language: str  # the importing user's (``i18n.language``): it reads a row's numbers and dates
 
     @classmethod
     def of(cls, conn: Connection, reader: DealReader, plan: ColumnPlan, hplan: HistoryPlan,
@@ -104,7 +114,8 @@ class Setup:
         assert driver is not None
         return cls(reader.spec, reader.version, reader.at, reader.actor,
                    {row["name"]: policy.Actor.from_row(row) for row in conn.execute(sa.select(users)).mappings()},
-                   reader.teams, reason_map, plan, hplan, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+                   reader.teams, reason_map, plan, hplan, driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER),
+                   i18n.language())
 
     def reader(self) -> DealReader:
         spec, version, known = self.spec, self.version, self.users
@@ -132,25 +143,56 @@ class _Batch:
     rows: int  # records read up to the batch's end
     bytes_read: int
     ids: list[int] = dataclasses.field(default_factory=list)
+    rejected: int = 0  # rows refused up to the batch's end
+
+
+def start(setup: Setup, workers: int) -> list[_Worker]:
+    """``workers`` worker processes, each started and ready (its engine imported, its setup read); none when one
+    of them cannot start or answer within ``START_SECONDS`` (an interpreter that is not a Python able to import
+    this engine, a process limit): the import then runs in one process."""
+    started: list[_Worker] = []
+    try:
+        for _ in range(workers):
+            started.append(_Worker.start(setup))
+        deadline = time.monotonic() + START_SECONDS
+        if all(worker.ready(deadline) for worker in started):
+            return started
+    except OSError:
+        pass
+    stop(started, failed=True)
+    return []
+
+
+def stop(workers: list[_Worker], *, failed: bool) -> None:
+    """End the workers: after a finished import each ends by itself; after a failure they are killed (their work
+    is rolled back with the import's transaction)."""
+    for worker in workers:
+        worker.stop(kill=failed)
 
 
 def read(records: Iterable[tuple[int, list[str]]], source: CsvFile, setup: Setup, history: HistoryImport,
-         rejects: Rejects, options: ImportOptions, load: store.BulkLoad, incoming: int, workers: int) -> int:
-    """``history_import._read`` with ``workers`` worker processes: check every record, write the good deals;
-    returns the number of records."""
-    started: list[_Worker] = []
+         rejects: Rejects, options: ImportOptions, load: store.BulkLoad, incoming: int, workers: list[_Worker],
+         ) -> int:
+    """``history_import._read`` on ``workers`` (``start``): check every record, write the good deals; returns the
+    number of records. The workers are ended whatever happens."""
     try:
-        started += [_Worker.start(setup) for _ in range(workers)]
-        return _run(iter(records), source, setup, history, rejects, options, load, incoming, started)
-    finally:
-        for worker in started:
-            worker.stop()
+        rows = _run(iter(records), source, setup, history, rejects, options, load, incoming, workers)
+    except BaseException:
+        stop(workers, failed=True)
+        raise
+    stop(workers, failed=False)
+    return rows
+
+
+#: The code a worker runs: the import's own module search path, exactly (the same engine and libraries, wherever
+#: they were imported from; nothing of the worker's working directory), then its loop on the two pipes.
+_BOOT = "import sys; sys.path[:] = sys.argv[3:]; from engine.intake.history_parallel import main; main()"
 
 
 class _Worker:
-    """A worker process (``python -m engine.intake.history_parallel``, not ``multiprocessing``, whose way of
-    starting a process imports the caller's main script again) and its two pipes; a thread sends its tasks, so
-    that the import's process never waits for a busy worker to read."""
+    """A worker process (a program of its own, not ``multiprocessing``'s, whose way of starting a process imports
+    the caller's main script again) and its two pipes; a thread sends its tasks, so that the import's process never
+    waits for a busy worker to read."""
 
     def __init__(self, process: subprocess.Popen[bytes], tasks: Connection_, answers: Connection_):
         self.process, self.answers = process, answers
@@ -160,23 +202,33 @@ class _Worker:
 
     @classmethod
     def start(cls, setup: Setup) -> _Worker:
-        import engine
-
         task_read, task_write = os.pipe()
         answer_read, answer_write = os.pipe()
-        root = str(Path(engine.__file__).resolve().parent.parent)  # this very engine, wherever it was imported from
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+        command = [sys.executable, *subprocess._args_from_interpreter_flags(),  # type: ignore[attr-defined]
+                   "-P", "-c", _BOOT, str(task_read), str(answer_write), *sys.path]
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(task_read), str(answer_write)], pass_fds=(task_read, answer_write),
-                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                start_new_session=True)  # an interrupt at the terminal is the import's to handle
+                command, pass_fds=(task_read, answer_write), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, start_new_session=True)  # an interrupt at the terminal is the import's
+        except BaseException:
+            os.close(task_write)
+            os.close(answer_read)
+            raise
         finally:
             os.close(task_read)
             os.close(answer_write)
         worker = cls(process, Connection_(task_write, readable=False), Connection_(answer_read, writable=False))
         worker.send(setup)
         return worker
+
+    def ready(self, deadline: float) -> bool:
+        """Whether the worker says it is ready before ``deadline`` (``time.monotonic``)."""
+        try:
+            if not self.answers.poll(max(deadline - time.monotonic(), 0)):
+                return False
+            return bool(self.answers.recv() == ("ready",))
+        except (EOFError, OSError):
+            return False
 
     def send(self, task: Any) -> None:
         self._outbox.put(task)
@@ -190,7 +242,9 @@ class _Worker:
         return LeadflowError(N_("a worker process of the import stopped (exit code {code}); nothing was imported"),
                              code=code)
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool) -> None:
+        if kill and self.process.poll() is None:
+            self.process.kill()
         self._outbox.put(None)
         self._sender.join(timeout=5)
         self._tasks.close()
@@ -202,11 +256,15 @@ class _Worker:
         self.answers.close()
 
 
-def _send_all(outbox: queue.SimpleQueue[Any], tasks: Connection_) -> None:
-    for task in iter(outbox.get, None):
+def _send_all(outbox: queue.SimpleQueue[Any], channel: Connection_) -> None:
+    """Send what ``outbox`` holds until None; on any failure the channel is closed, so that the other side sees
+    its end (and fails the import) rather than waiting."""
+    for message in iter(outbox.get, None):
         try:
-            tasks.send(task)
-        except OSError:  # the worker is gone: its answers' end says so
+            channel.send(message)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                channel.close()
             return
 
 
@@ -251,7 +309,7 @@ def _run(records: Iterator[tuple[int, list[str]]], source: CsvFile, setup: Setup
             for line, reason in sorted([*batch.refused, *refused], key=lambda lr: lr[0]):
                 rejects.add(line, batch.records[line], reason)
                 writing = writing and options.on_error == "skip"
-            batch.records = {}
+            batch.records, batch.rejected = {}, rejects.count
             if writing and clients:
                 if not decided:  # at the first batch written, as in one process
                     decided = True
@@ -271,18 +329,19 @@ def _run(records: Iterator[tuple[int, list[str]]], source: CsvFile, setup: Setup
                 history.counted(lead_id, status, owner, stage)
             next_written += 1
             if options.progress is not None and (more or next_written < sent):
-                options.progress(batch.bytes_read, source.size, batch.rows, rejects.count)
+                options.progress(batch.bytes_read, source.size, batch.rows, batch.rejected)
     if options.progress is not None:
         options.progress(source.size, source.size, rows, rejects.count)
     return rows
 
 
 def _answer(workers: list[_Worker]) -> tuple[Any, ...]:
-    """The next answer of any worker; a worker's failure, or its death, fails the import."""
+    """The next answer of any worker; a worker's failure, its death or ``STUCK_SECONDS`` of silence fail the
+    import."""
     by_channel = {worker.answers: worker for worker in workers}
+    silent_since = time.monotonic()
     while True:
-        ready = wait(list(by_channel), timeout=PATIENCE)
-        for channel in ready:
+        for channel in wait(list(by_channel), timeout=PATIENCE):
             try:
                 answer: tuple[Any, ...] = channel.recv()  # type: ignore[union-attr,call-arg,assignment]
             except (EOFError, OSError):  # its end of the pipe closed, before or during an answer
@@ -293,46 +352,23 @@ def _answer(workers: list[_Worker]) -> tuple[Any, ...]:
         for worker in workers:
             if worker.process.poll() is not None:
                 raise worker.failed()
+        if time.monotonic() - silent_since > STUCK_SECONDS:
+            raise LeadflowError(N_("the import's worker processes gave no answer for {seconds} seconds; nothing was "
+                                   "imported"), seconds=int(STUCK_SECONDS))
 
 
 def _work(tasks: Connection_, answers: Connection_) -> None:
-    """A worker's loop: its ``Setup``, then ``("check", k, records)``, ``("write", k, (ids, client_ids))`` and
-    ``("drop", k, None)``; ``None`` or the end of its pipe ends it. Answers go out on a thread, so that the next
-    batch is built while the import's process is busy."""
+    """A worker's loop: its ``Setup`` (answered ``("ready",)``), then ``("check", k, records)``, ``("write", k,
+    (ids, client_ids))`` and ``("drop", k, None)``; ``None`` or the end of its pipe ends it. Answers go out on a
+    thread, so that the next batch is built while the import's process is busy."""
     gc.disable()  # a batch's objects are alive until its rows are sent, none part of a cycle (store.collector_paused)
     outbox = queue.SimpleQueue[Any]()
     sender = threading.Thread(target=_send_all, args=(outbox, answers))
     sender.start()
     try:
         setup: Setup = tasks.recv()
-        reader = setup.reader()
-        engine = sa.create_engine("sqlite://")
-        with engine.connect():  # the dialect as a connection sets it up
-            dialect = engine.dialect
-        held: dict[int, list[Any]] = {}
-        while (task := tasks.recv()) is not None:
-            kind, k, payload = task
-            if kind == "check":
-                deals, refused = [], []
-                for line, cells, external in payload:
-                    try:
-                        deals.append(reader.read(line, cells, setup.plan, setup.hplan, external))
-                    except (RowRefused, InvalidInputError) as exc:
-                        refused.append((line, message_of_error(exc)))
-                held[k] = deals
-                outbox.put(("checked", k, refused, [deal.client() for deal in deals]))
-            elif kind == "write":
-                ids, client_ids = payload
-                deals = held.pop(k)
-                changes = new_changes(deals, ids, client_ids)
-                recorder = store.RecordedWrites(dialect, setup.variable_limit)
-                store.write_leads(recorder, changes)  # type: ignore[arg-type]
-                record_closings(recorder, [(deal, change.after) for deal, change in zip(deals, changes, strict=True)
-                                           if change.after.status == LeadStatus.LOST])
-                outbox.put(("written", k, recorder.statements,
-                            [(c.after.status, c.after.owner, c.after.stage) for c in changes]))
-            else:
-                held.pop(k, None)
+        with i18n.using(setup.language):  # the importing user's, which reads their numbers and dates
+            _serve(setup, tasks, outbox)
     except EOFError:
         pass  # the import's process is gone
     except BaseException:
@@ -342,5 +378,38 @@ def _work(tasks: Connection_, answers: Connection_) -> None:
         sender.join()
 
 
-if __name__ == "__main__":
+def _serve(setup: Setup, tasks: Connection_, outbox: queue.SimpleQueue[Any]) -> None:
+    reader = setup.reader()
+    engine = sa.create_engine("sqlite://")
+    with engine.connect():  # the dialect as a connection sets it up
+        dialect = engine.dialect
+    outbox.put(("ready",))
+    held: dict[int, list[Any]] = {}
+    while (task := tasks.recv()) is not None:
+        kind, k, payload = task
+        if kind == "check":
+            deals, refused = [], []
+            for line, cells, external in payload:
+                try:
+                    deals.append(reader.read(line, cells, setup.plan, setup.hplan, external))
+                except (RowRefused, InvalidInputError) as exc:
+                    refused.append((line, message_of_error(exc)))
+            held[k] = deals
+            outbox.put(("checked", k, refused, [deal.client() for deal in deals]))
+        elif kind == "write":
+            ids, client_ids = payload
+            deals = held.pop(k)
+            changes = new_changes(deals, ids, client_ids)
+            recorder = store.RecordedWrites(dialect, setup.variable_limit)
+            store.write_leads(recorder, changes)  # type: ignore[arg-type]
+            record_closings(recorder, [(deal, change.after) for deal, change in zip(deals, changes, strict=True)
+                                       if change.after.status == LeadStatus.LOST])
+            outbox.put(("written", k, recorder.statements,
+                        [(c.after.status, c.after.owner, c.after.stage) for c in changes]))
+        else:
+            held.pop(k, None)
+
+
+def main() -> None:
+    """A worker's program (``_BOOT``): its pipes' descriptors are its first two arguments."""
     _work(Connection_(int(sys.argv[1]), writable=False), Connection_(int(sys.argv[2]), readable=False))
