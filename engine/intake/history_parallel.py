@@ -17,8 +17,8 @@ what must happen once and in order:
 
 The database it leaves is the one a single process writes, row for row and id for id
 (tests/test_history_parallel.py). A deal already stored (a later file of a migration) is read and moved on in one
-process: the workers run only when the database holds no lead. A worker that fails or dies fails the import, which
-then writes nothing (its transaction rolls back).
+process: the workers run only when the database holds no lead. Workers that cannot start leave the import to its own
+process; one that fails or dies mid-way fails the import, which then writes nothing (its transaction rolls back).
 """
 
 from __future__ import annotations
