@@ -168,6 +168,28 @@ def test_a_worker_that_dies_fails_the_import_which_writes_nothing(tmp_path: Path
     assert all(w.process.poll() is not None for w in started), "no worker is left running"
 
 
+def test_a_worker_whose_code_fails_fails_the_import_with_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   started: list[Any]) -> None:
+    """An exception in a worker (a bug) reaches the import with the worker's traceback instead of leaving it waiting;
+    the import writes nothing and no worker is left."""
+    path = tmp_path / "history.csv"
+    generate(path, DEALS)
+    db = tmp_path / "failed.db"
+    fresh_db(db)
+    before = dump(db)
+    real_run = history_parallel._run
+
+    def run(*args: Any) -> int:
+        args[-1][0].send(("write", 99, ([1], [1])))  # a batch this worker never checked: its code fails
+        return real_run(*args)
+
+    monkeypatch.setattr(history_parallel, "_run", run)
+    with pytest.raises(RuntimeError, match=r"(?s)a worker process of the import failed:.*KeyError: 99"):
+        migrate(db, path, monkeypatch, workers=2)
+    assert dump(db) == before
+    assert all(w.process.poll() is not None for w in started), "no worker is left running"
+
+
 @pytest.mark.parametrize("workers", [0, 2])
 def test_a_client_of_an_earlier_batch_is_repeated_not_existing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                workers: int) -> None:
