@@ -41,7 +41,8 @@ REJECTS_SHOWN = 50
 @click.option("--history", is_flag=True,
               help="Deals from another CRM with their stage or status and dates (admins): docs/intake.md.")
 @click.option("--map-reason", "map_reason", multiple=True, metavar="OLD=NEW",
-              help="With --history: the old system's closure reason OLD is the process's NEW; repeatable.")
+              help="With --history: the old system's closure reason OLD is the process's NEW; repeatable; '*=NEW' "
+                   "for every reason nothing else maps.")
 @json_option
 @pass_app
 def import_(app: App, file: str, process_: str, mapping: str | None, owner: str | None, assign: str | None,

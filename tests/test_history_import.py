@@ -278,6 +278,57 @@ def test_the_cli_imports_history_and_refuses_bad_usage(team: Team, tmp_path: Pat
     assert result.exit_code == 0
 
 
+def lost(external_id: str, reason: str) -> list[str]:
+    return deal(external_id, name=f"Client {external_id}", stage="first_contact", status="lost",
+                created_at="2025-03-03", reached_first_contact="2025-03-04", closed_at="2025-04-01",
+                close_reason=reason, owner="piotr")
+
+
+def test_the_old_systems_reasons_mapped_by_a_mapping_file_and_the_rest_to_one_reason(team: Team,
+                                                                                   tmp_path: Path) -> None:
+    """A mapping file's ``reasons:`` maps the old system's reasons; ``*`` sends every reason neither the catalogue
+    nor the mapping knows to the one the admin names, the old reason kept as the closing's note; the command
+    line's ``--map-reason`` wins over the file's."""
+    path = write(tmp_path / "reasons.csv", [lost("R-1", "Budget cut"), lost("R-2", "Gone fishing"),
+                                            lost("R-3", "Price too high"), lost("R-4", "Moved abroad")])
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text('reasons:\n  Budget cut: no_budget\n  "*": not_a_client\n  Moved abroad: price\n',
+                       encoding="utf-8")
+    text = ok(team.url, "root", ["import", str(path), "--process", PV, "--history", "--mapping", str(mapping),
+                                 "--map-reason", "Moved abroad=unreachable"]).output
+    assert "Imported 4 leads" in text
+    got = {e: (lead_of(team, e)["close_reason"], lead_of(team, e)["close_note"]) for e in ("R-1", "R-2", "R-3", "R-4")}
+    assert got == {"R-1": ("no_budget", None), "R-2": ("not_a_client", "Gone fishing"), "R-3": ("price", None),
+                   "R-4": ("unreachable", None)}
+    assert sorted(rows_of(team.url, store.closures, "reason")) == [
+        ("no_budget",), ("not_a_client",), ("price",), ("unreachable",)]
+
+
+def test_reason_mappings_that_cannot_be_are_refused_and_write_nothing(team: Team, tmp_path: Path) -> None:
+    path = write(tmp_path / "reasons.csv", [lost("R-1", "Budget cut")])
+    before = snapshot(team.url)
+    with pytest.raises(InvalidInputError, match="'nope' is not a closure reason of process photovoltaics"):
+        team.admin.intake.import_csv(path, process=PV, history=True, map_reason="*=nope")
+    for body, words in [("reasons: [Budget cut, no_budget]\n", "'reasons' maps each of the old system's"),
+                        ("reasons:\n  Budget cut: 3\n", "'reasons' maps each of the old system's"),
+                        ("reasons:\n  Budget cut: no_budget\nextra: 1\n", "unknown keys extra")]:
+        mapping = tmp_path / "mapping.yaml"
+        mapping.write_text(body, encoding="utf-8")
+        with pytest.raises(InvalidInputError, match=words):
+            team.admin.intake.import_csv(path, process=PV, history=True, mapping=mapping)
+    mapping.write_text("reasons:\n  Budget cut: no_budget\n", encoding="utf-8")
+    for who in ("root", "marta"):  # a mapping file's reasons for new inquiries: refused, as --map-reason is
+        with pytest.raises(InvalidInputError, match="closure reasons are mapped only for an import with history"):
+            team.as_(who).intake.import_csv(path, process=PV, mapping=mapping)
+        with pytest.raises(InvalidInputError, match="closure reasons are mapped only for an import with history"):
+            team.as_(who).intake.start_import(path, process=PV, mapping=mapping)
+    with pytest.raises(PermissionDenied, match="only an admin may"):  # who may not: refused before the file is read
+        team.as_("marta").intake.import_csv(path, process=PV, history=True, mapping=mapping)
+    assert snapshot(team.url) == before
+    report = team.admin.intake.import_csv(path, process=PV, history=True, mapping=mapping)
+    assert report["imported"] == 1 and lead_of(team, "R-1")["close_reason"] == "no_budget"
+
+
 def test_a_history_imported_as_new_leads_says_which_columns_a_history_import_reads(team: Team, tmp_path: Path) -> None:
     """A newcomer's first try: the history file without --history. Its deals come in as new inquiries (a form's
     export may have a created_at), and the summary names the columns that give the deals' stages and dates."""

@@ -23,7 +23,7 @@ from benchmarks.history_data import NOW, PROCESS, generate
 from benchmarks.history_import import fresh_db
 from engine import clock, intake
 from engine.api import Engine
-from engine.errors import LeadflowError
+from engine.errors import LeadflowError, PermissionDenied
 from engine.intake import history_parallel
 from engine.store import loading
 from tests.test_history_bulk_load import dump
@@ -188,6 +188,26 @@ def test_a_worker_whose_code_fails_fails_the_import_with_its_error(tmp_path: Pat
         migrate(db, path, monkeypatch, workers=2)
     assert dump(db) == before
     assert all(w.process.poll() is not None for w in started), "no worker is left running"
+
+
+@pytest.mark.parametrize("who", ["manager1", "seller01"])
+def test_who_may_not_migrate_starts_no_worker_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 started: list[Any], who: str) -> None:
+    """A manager or a salesperson is refused a history import before any worker starts or any row is read."""
+    path = tmp_path / "history.csv"
+    generate(path, DEALS)
+    db = tmp_path / "refused.db"
+    fresh_db(db)
+    before = dump(db)
+    monkeypatch.setattr(history_parallel, "MIN_ROWS", 0)
+    engine = Engine.open(f"sqlite:///{db}", user=who)
+    try:
+        with pytest.raises(PermissionDenied, match=f"user '{who}' .* may not import"):
+            engine.intake.import_csv(path, process=PROCESS, history=True)
+    finally:
+        engine.close()
+    assert started == []
+    assert dump(db) == before
 
 
 @pytest.mark.parametrize("workers", [0, 2])

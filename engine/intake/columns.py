@@ -137,7 +137,8 @@ def plan_columns(spec: ProcessSpec, headers: list[str], mapping: Mapping[str, st
 
 def load_mapping(path: str | Path) -> dict[str, Any]:
     """A mapping file: ``columns: {header: attribute | field id | ignore}``, optional ``encoding`` and
-    ``delimiter``. See docs/intake.md."""
+    ``delimiter``, and for a history import ``reasons: {old system's reason: process's reason}``. See
+    docs/intake.md."""
     import yaml
 
     try:
@@ -148,20 +149,26 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise InvalidInputError(N_("the mapping file {path} is not valid YAML: {problem}"), path=path,
                                 problem=' '.join(str(exc).split())) from None
-    if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+    if not isinstance(data, dict) or not isinstance(data.get("columns", {} if "reasons" in data else None), dict):
         raise InvalidInputError(N_("the mapping file {path} must hold 'columns:', a mapping of the file's headers "
                                    "to lead attributes or field ids, e.g. columns: {{\"Nr tel.\": phone}}"), path=path)
-    extra = set(data) - {"columns", "encoding", "delimiter"}
+    extra = set(data) - {"columns", "encoding", "delimiter", "reasons"}
     if extra:
         raise InvalidInputError(N_("the mapping file {path} has unknown keys {keys}; "
-                                   "allowed: columns, encoding, delimiter"), path=path,
+                                   "allowed: columns, encoding, delimiter, reasons"), path=path,
                                 keys=', '.join(sorted(map(str, extra))))
     columns = {}
-    for header, target in data["columns"].items():
+    for header, target in data.get("columns", {}).items():
         if not isinstance(header, str) or not isinstance(target, str):
             raise InvalidInputError(N_("the mapping file {path}: every entry of 'columns' maps a header to a name, "
                                        "got {header!r}: {target!r}"), path=path, header=header, target=target)
         columns[header] = target
+    reasons = data.get("reasons") or {}
+    if not isinstance(reasons, dict) or not all(isinstance(k, str) and isinstance(v, str) and k.strip() and v.strip()
+                                                for k, v in reasons.items()):
+        raise InvalidInputError(N_("the mapping file {path}: 'reasons' maps each of the old system's closure reasons "
+                                   "to a closure reason of the process, e.g. reasons: {{\"Too expensive\": price}}"),
+                                path=path)
     delimiter = data.get("delimiter")
     if delimiter is not None and (not isinstance(delimiter, str) or delimiter not in DELIMITERS):
         raise InvalidInputError(N_("the mapping file {path}: delimiter {delimiter!r} is not one of , ; or a tab"),
@@ -169,4 +176,5 @@ def load_mapping(path: str | Path) -> dict[str, Any]:
     encoding = data.get("encoding")
     if encoding is not None and not isinstance(encoding, str):
         raise InvalidInputError(N_("the mapping file {path}: encoding must be a name such as cp1250"), path=path)
-    return {"columns": columns, "encoding": encoding, "delimiter": delimiter}
+    return {"columns": columns, "encoding": encoding, "delimiter": delimiter,
+            "reasons": {k.strip(): v.strip() for k, v in reasons.items()}}

@@ -99,9 +99,15 @@ def reason_map(given: Mapping[str, str] | str | None) -> dict[str, str]:
     return out
 
 
+#: In a reason mapping, the old system's "reason" that stands for every reason neither the catalogue nor another line
+#: of the mapping knows (``--map-reason "*=other"``); ``reason_lookup`` keeps its reason under this key, which no
+#: folded text is.
+ANY_REASON = "*"
+
+
 def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, ClosureReason]:
-    """The closure reasons by id and label in any of the process's languages (folded), and the old system's reasons
-    mapped to them."""
+    """The closure reasons by id and label in any of the process's languages (folded), the old system's reasons
+    mapped to them, and under ``ANY_REASON`` the one every other reason goes to, if the mapping names one."""
     out: dict[str, ClosureReason] = {}
     for r in spec.closure_reasons:
         for label in every_text(r.label):
@@ -115,7 +121,7 @@ def reason_lookup(spec: ProcessSpec, reason_map: dict[str, str]) -> dict[str, Cl
             raise InvalidInputError(N_("closure reason mapping {old}={new}: {new!r} is not a closure reason of process "
                                        "{process}{suggestion}; reasons: {ids}"), old=old, new=new, process=spec.id,
                                     suggestion=did_you_mean(new, ids), ids=', '.join(ids))
-        out[header_key(old)] = target
+        out[ANY_REASON if old.strip() == ANY_REASON else header_key(old)] = target
     return out
 
 

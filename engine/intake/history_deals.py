@@ -18,12 +18,12 @@ from engine.i18n import N_, Message, message_of_error, several
 from engine.intake.bulk_import import cell
 from engine.intake.columns import ColumnPlan, header_key
 from engine.intake.history_clients import DealClient
-from engine.intake.history_columns import HistoryPlan, company_inquiry, reason_lookup, stage_names
+from engine.intake.history_columns import ANY_REASON, HistoryPlan, company_inquiry, reason_lookup, stage_names
 from engine.intake.inquiry import Inquiry, check_inquiry
 from engine.spec import ClosureReason, ProcessSpec
 from engine.state import Event, LeadState, apply, apply_all
 from engine.store import closures, history
-from engine.vocab import NAME_LENGTH, ClosureKind, EventKind, LeadStatus, TaskStatus
+from engine.vocab import NAME_LENGTH, NOTE_LENGTH, ClosureKind, EventKind, LeadStatus, TaskStatus
 
 NEEDS_NAME = "a lead needs the client's name"
 
@@ -50,6 +50,8 @@ class Deal:
     team: str | None
     contact_role: str | None
     owner: policy.Actor | None = None
+    #: the closing's note: the old system's reason, when a mapping's ``*`` gave the deal its closure reason
+    reason_note: str | None = None
     #: what a new lead of this deal is: its events, its state and where it stood after each move
     built: tuple[list[Event], LeadState, list[visits.Step], list[history.Point]] | None = None
 
@@ -141,9 +143,9 @@ class DealReader:
         if status != LeadStatus.OPEN and closed is None:
             raise RowRefused(N_("a won deal needs closed_at, the day it was won") if status == LeadStatus.WON
                              else N_("a lost deal needs closed_at, the day it was lost"))
-        reason = None
+        reason, note = None, None
         if status == LeadStatus.LOST:
-            reason = self._reason(value("close_reason"))
+            reason, note = self._reason(value("close_reason"))
         owner = None
         if inquiry.owner:
             found = self._owner(inquiry.owner)
@@ -153,7 +155,8 @@ class DealReader:
         team = rules.clean_text(value("team") or None, "team", NAME_LENGTH)
         team = self._team(team) if team else (owner.team if owner else None)
         deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
-                    rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner)
+                    rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner,
+                    rules.clean_text(note, "note", NOTE_LENGTH))
         deal.built = self.new_deal(deal)  # its dates and moves checked now, so that refusals come in line order
         return deal
 
@@ -171,17 +174,21 @@ class DealReader:
                              value=views.iso(value), now=views.iso(self.at))
         return value
 
-    def _reason(self, text: str) -> ClosureReason:
+    def _reason(self, text: str) -> tuple[ClosureReason, str | None]:
+        """A lost deal's closure reason, and the closing's note: the old system's own reason when the mapping's
+        ``*`` took it."""
         if not text:
             raise RowRefused(N_("a lost deal needs its close_reason (a reason id or label of the process's "
                                 "catalogue, or map the old system's with --map-reason OLD=NEW)"))
         found = self.reasons.get(header_key(text))
+        if found is None and ANY_REASON in self.reasons:
+            return self.reasons[ANY_REASON], text  # the old system's reason kept as the closing's note
         if found is None:
             ids = [r.id for r in self.spec.closure_reasons]
             raise RowRefused(N_("close_reason {reason!r} is not a closure reason of process {process}{suggestion}; "
                                 "give one of {reasons} or map it with --map-reason {reason!r}=REASON"), reason=text,
                              process=self.spec.id, suggestion=did_you_mean(text, ids), reasons=', '.join(ids))
-        return found
+        return found, None
 
     def _team(self, text: str) -> str:
         """The team of the file as leadflow's users name it (case and accents aside); one that no user has is
@@ -310,7 +317,7 @@ class DealReader:
                                      process=spec.id, stage=state.stage)
                 # no refusal review for history: the director decided long ago, or never will
                 add(EventKind.CLOSED, deal.closed_at, owner, self._data(
-                    ("reason", reason.id), ("kind", reason.kind), ("note", None), ("from", state.stage),
+                    ("reason", reason.id), ("kind", reason.kind), ("note", deal.reason_note), ("from", state.stage),
                     ("review", False)))
         return evs, state, steps, spans
 

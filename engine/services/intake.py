@@ -60,9 +60,10 @@ class IntakeService(Service):
                 actor = ctx.actor(conn)
                 spec = ctx.spec(conn, process)
                 policy.require_can_import(actor, history=history)  # before any file of theirs is read
-                reasons = _history_options(history, map_reason, owner, assign)
+                mapped = intake.load_mapping(mapping) if mapping is not None else None
+                reasons = _history_options(history, map_reason, owner, assign, mapped)
                 options = intake.ImportOptions(
-                    process=process, mapping=intake.load_mapping(mapping) if mapping is not None else None,
+                    process=process, mapping=mapped,
                     owner=owner, assign=assign, dry_run=dry_run, on_error=on_error, encoding=encoding,
                     rejects=rejects, again=again, progress=progress)
                 if history:
@@ -96,6 +97,7 @@ class IntakeService(Service):
         a thread, as the acting user, on a copy of the file; returns the job at once (``import_job`` reads it
         later: its progress, then its report or why it failed). Who may import and an unknown process are refused
         here, before any job exists; everything else the import finds (a bad file, bad rows) ends the job."""
+        from engine import intake
         from engine.intake import import_jobs
 
         ctx = self.ctx
@@ -103,7 +105,9 @@ class IntakeService(Service):
             actor = ctx.actor(conn)
             spec = ctx.spec(conn, process)
             policy.require_can_import(actor, history=history)
-            _history_options(history, map_reason, owner, assign)  # refused now, not as a failed job
+            # refused now, not as a failed job
+            _history_options(history, map_reason, owner, assign,
+                             intake.load_mapping(mapping) if mapping is not None else None)
             kept = import_jobs.keep(Path(path))
             try:
                 job_id = import_jobs.create(conn, actor=actor.name, process=spec.id, file_name=kept.name,
@@ -206,18 +210,20 @@ class _Undo(Exception):  # the way out of a transaction that must not commit, no
 
 
 def _history_options(history: bool, map_reason: Mapping[str, str] | str | None, owner: str | None,
-                     assign: str | None) -> dict[str, str]:
+                     assign: str | None, mapped: Mapping[str, Any] | None) -> dict[str, str]:
     """The options that only a history import takes, or that it refuses, checked before a file is read: the old
-    system's reasons mapped (``intake.reason_map``; an import of new inquiries has no closed deals to map), and no
-    owner or assignment for the whole file (a history takes each deal's owner from its row)."""
+    system's reasons mapped (``intake.reason_map``, over the mapping file's ``reasons``; an import of new inquiries
+    has no closed deals to map), and no owner or assignment for the whole file (a history takes each deal's owner
+    from its row)."""
     from engine import intake
 
+    in_file = dict(mapped.get("reasons") or {}) if mapped else {}
     if not history:
-        if map_reason:
+        if map_reason or in_file:
             raise InvalidInputError(N_("closure reasons are mapped only for an import with history (deals closed in "
                                        "another system); import the file with history, or leave the mapping out"))
         return {}
     if owner or assign:
         raise InvalidInputError(N_("a history import takes each deal's owner from its owner column; an owner or an "
                                    "assignment for the whole file is for new inquiries"))
-    return intake.reason_map(map_reason)
+    return {**in_file, **intake.reason_map(map_reason)}
