@@ -329,6 +329,29 @@ def test_reason_mappings_that_cannot_be_are_refused_and_write_nothing(team: Team
     assert report["imported"] == 1 and lead_of(team, "R-1")["close_reason"] == "no_budget"
 
 
+def test_a_companys_rows_with_a_tax_id_are_the_client_of_that_name_and_tax_id(team: Team, tmp_path: Path) -> None:
+    """Rows of one company name are one client; when rows give a tax id, the same name with another tax id is
+    another company (its own client, its tax id stored), and the tax id is compared as letters and digits."""
+    header = [*HEADER, "NIP"]
+
+    def row(external_id: str, company: str, nip: str) -> list[str]:
+        return [*deal(external_id, company=company, stage="first_contact", created_at="2025-03-03", owner="anna"),
+                nip]
+
+    path = write(tmp_path / "tax.csv", [row("T-1", "Budimex SA", "PL 526-025-09-95"),
+                                        row("T-2", "budimex sa", "pl5260250995"),
+                                        row("T-3", "Budimex SA", "PL1111111111"),
+                                        row("T-4", "Budimex SA", ""),
+                                        row("T-5", "Orlen SA", "PL<774>")], header=header)
+    report = team.admin.intake.import_csv(path, process=PV, history=True)
+    assert (report["imported"], report["new_clients"], report["repeated_clients"]) == (4, 2, 2)
+    assert [(r["line"], r["params"].get("tax_id")) for r in report["rejects"]] == [(6, "PL<774>")]
+    client = {e: lead_of(team, e)["client_id"] for e in ("T-1", "T-2", "T-3", "T-4")}
+    assert client["T-1"] == client["T-2"] == client["T-4"] != client["T-3"]
+    assert (team.admin.clients.get(client["T-1"])["tax_id"], team.admin.clients.get(client["T-3"])["tax_id"]) == (
+        "PL 526-025-09-95", "PL1111111111")
+
+
 def test_a_history_imported_as_new_leads_says_which_columns_a_history_import_reads(team: Team, tmp_path: Path) -> None:
     """A newcomer's first try: the history file without --history. Its deals come in as new inquiries (a form's
     export may have a created_at), and the summary names the columns that give the deals' stages and dates."""

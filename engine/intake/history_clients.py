@@ -28,6 +28,7 @@ class DealClient(NamedTuple):
     email_norm: str | None
     phone_norm: str | None
     role: str | None
+    tax_id: str | None = None
 
 
 class DealClients:
@@ -36,7 +37,9 @@ class DealClients:
 
     def __init__(self, conn: Connection, at: dt.datetime, stats: dict[str, int]):
         self.conn, self.at, self.stats = conn, at, stats
-        self._companies: dict[str, int] = {}  # company key -> client id (found or made by this import)
+        # (company key, folded tax id or "") -> client id, found or made by this import; (key, "") is the first
+        # client of that name, which a row without a tax id joins
+        self._companies: dict[tuple[str, str], int] = {}
         self._people: dict[str, int] = {}  # e-mail or phone key -> client id
         self._contacts: set[tuple[int, str]] = set()  # (company, folded name) known
         self._known_contacts: set[int] = set()  # companies whose stored contacts were read
@@ -52,12 +55,14 @@ class DealClients:
         from engine.services.clients import company_key
 
         conn = self.conn
-        keys = {company_key(d.company) for d in deals if d.company} - set(self._companies)
+        keys = {company_key(d.company) for d in deals if d.company} - {key for key, _ in self._companies}
         if keys:
-            for key, client_id in conn.execute(sa.select(clients.c.company_key, sa.func.min(clients.c.id)).where(
-                    clients.c.company_key.in_(keys), clients.c.kind == ClientKind.COMPANY).group_by(
-                    clients.c.company_key)):
-                self._companies[key] = client_id
+            for key, tax_id, client_id in conn.execute(sa.select(
+                    clients.c.company_key, clients.c.tax_id, clients.c.id).where(
+                    clients.c.company_key.in_(keys), clients.c.kind == ClientKind.COMPANY).order_by(clients.c.id)):
+                self._companies.setdefault((key, ""), client_id)
+                if tax_id:
+                    self._companies.setdefault((key, _folded_tax_id(tax_id)), client_id)
         people = {k for d in deals if not d.company
                   for k in (_key("e", d.email_norm), _key("p", d.phone_norm)) if k} - set(self._people)
         for column, kind in ((clients.c.email_norm, "e"), (clients.c.phone_norm, "p")):
@@ -68,16 +73,18 @@ class DealClients:
                     self._people.setdefault(f"{kind}:{norm}", client_id)
         out: list[int] = []
         new_rows: list[list[Any]] = []
-        pending: dict[str, int] = {}  # this batch's new companies by key, its people by e-mail and phone key
+        pending: dict[tuple[str, str], int] = {}  # this batch's new companies, its people by e-mail and phone key
         pending_people: dict[str, int] = {}
         at = store.driver_value(conn, clients.c.created_at, self.at)
         for q in deals:
             if q.company:
                 key = company_key(q.company)
-                client_id = self._companies.get(key) or pending.get(key)
+                company = (key, _folded_tax_id(q.tax_id) if q.tax_id else "")
+                client_id = self._companies.get(company) or pending.get(company)
                 if client_id is None:
-                    client_id = pending[key] = -len(new_rows) - 1
-                    new_rows.append([q.company, q.company, None, None, ClientKind.COMPANY, key])
+                    client_id = pending[company] = -len(new_rows) - 1
+                    pending.setdefault((key, ""), client_id)
+                    new_rows.append([q.company, q.company, None, None, q.tax_id, ClientKind.COMPANY, key])
                     self.stats["new_clients"] += 1
                 else:
                     self._count(client_id)
@@ -87,7 +94,7 @@ class DealClients:
                                   if self._people.get(k) or pending_people.get(k)), None)
                 if client_id is None:
                     client_id = -len(new_rows) - 1
-                    new_rows.append([q.name, q.company, q.email, q.phone, ClientKind.PERSON, None])
+                    new_rows.append([q.name, q.company, q.email, q.phone, q.tax_id, ClientKind.PERSON, None])
                     self.stats["new_clients"] += 1
                 else:
                     self._count(client_id)
@@ -96,13 +103,14 @@ class DealClients:
             out.append(client_id)
         ids = store.reserve_ids(conn, clients, len(new_rows))
         self._made.update(ids)
-        rows = [(*store.client_row(client_id, name=name, company=company, email=email, phone=phone, tax_id=None,
+        rows = [(*store.client_row(client_id, name=name, company=company, email=email, phone=phone, tax_id=tax_id,
                                    created_at=at), kind, key)
-                for (name, company, email, phone, kind, key), client_id in zip(new_rows, ids, strict=True)]
+                for (name, company, email, phone, tax_id, kind, key), client_id in zip(new_rows, ids, strict=True)]
         resolved = [ids[-c - 1] if c < 0 else c for c in out]
-        for known, made in ((self._companies, pending), (self._people, pending_people)):
-            for key, client_id in made.items():
-                known.setdefault(key, ids[-client_id - 1] if client_id < 0 else client_id)
+        for company, client_id in pending.items():
+            self._companies.setdefault(company, ids[-client_id - 1] if client_id < 0 else client_id)
+        for person, client_id in pending_people.items():
+            self._people.setdefault(person, ids[-client_id - 1] if client_id < 0 else client_id)
         store.insert_rows(conn, clients, [*store.CLIENT_COLUMNS, "kind", "company_key"], rows)
         self._add_contacts(deals, resolved)
         return resolved
@@ -126,6 +134,11 @@ class DealClients:
             rows.append((client_id, q.name, q.role, q.email, q.phone, q.email_norm, q.phone_norm, at))
         store.insert_rows(conn, contacts, ["client_id", "name", "role", "email", "phone", "email_norm", "phone_norm",
                                            "created_at"], rows)
+
+
+def _folded_tax_id(tax_id: str) -> str:
+    """A tax id as compared: its letters and digits, in capitals (``PL 526-025-09-95`` is ``PL5260250995``)."""
+    return "".join(c for c in tax_id if c.isalnum()).upper()
 
 
 def _key(kind: str, norm: str | None) -> str | None:

@@ -26,6 +26,7 @@ HISTORY_COLUMNS: dict[str, tuple[str, ...]] = {
     "close_reason": ("lost reason", "loss reason", "powód", "motiv", "причина"),
     "team": ("sales team", "zespół", "echipa", "команда"),
     "contact_role": ("role", "contact role", "stanowisko"),
+    "tax_id": ("tax id", "vat id", "vat number", "nip", "cui", "cif", "inn", "инн"),
 }
 REACHED = "reached"
 

@@ -52,12 +52,15 @@ class Deal:
     owner: policy.Actor | None = None
     #: the closing's note: the old system's reason, when a mapping's ``*`` gave the deal its closure reason
     reason_note: str | None = None
+    #: the client's tax id (NIP, CUI, INN): a company's rows with one are the client of that name and tax id
+    tax_id: str | None = None
     #: what a new lead of this deal is: its events, its state and where it stood after each move
     built: tuple[list[Event], LeadState, list[visits.Step], list[history.Point]] | None = None
 
     def client(self) -> DealClient:
         q = self.inquiry
-        return DealClient(q.company, q.name, q.email, q.phone, q.email_norm, q.phone_norm, self.contact_role)
+        return DealClient(q.company, q.name, q.email, q.phone, q.email_norm, q.phone_norm, self.contact_role,
+                          self.tax_id)
 
 
 class RowRefused(LeadflowError):
@@ -156,7 +159,7 @@ class DealReader:
         team = self._team(team) if team else (owner.team if owner else None)
         deal = Deal(line, inquiry, external, status, stage, created, reached, closed, reason, team,
                     rules.clean_text(value("contact_role") or None, "role", NAME_LENGTH), owner,
-                    rules.clean_text(note, "note", NOTE_LENGTH))
+                    rules.clean_text(note, "note", NOTE_LENGTH), rules.check_tax_id(value("tax_id") or None))
         deal.built = self.new_deal(deal)  # its dates and moves checked now, so that refusals come in line order
         return deal
 
